@@ -1,0 +1,61 @@
+/* diag.h: diagnostics in the clang style.
+ *
+ *   prog.tra:3:14: error: index 'k' has range N=8 here but D=4 elsewhere
+ *       Y[i] = X[i, k] * W[k]
+ *                   ^
+ *   prog.tra:3:21: note: 'k' ranges over D=4 here
+ *
+ * Locations are byte ranges (Span) recorded by the lexer; line and column
+ * are computed only when a message is printed. Errors are counted so that
+ * the driver can go on to the end of a phase and then stop.
+ */
+#ifndef TRAC_DIAG_H
+#define TRAC_DIAG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* A byte range [lo, hi) in the source text. */
+typedef struct Span {
+	uint32_t lo; /* first byte */
+	uint32_t hi; /* one past the last byte; hi == lo for a point */
+} Span;
+
+/* A source file held in memory. */
+typedef struct Source {
+	const char *path; /* as the user named it, for messages */
+	const char *text; /* the contents, NUL-terminated */
+	size_t len;       /* bytes in text, excluding the NUL */
+} Source;
+
+/* Where diagnostics go, and how many errors so far. */
+typedef struct Diag {
+	const Source *src; /* the file spans refer to */
+	FILE *out;         /* normally stderr */
+	int nerrors;       /* errors reported */
+	int nwarnings;     /* warnings reported */
+	int max_errors;    /* stop printing after this many (0: no limit) */
+} Diag;
+
+static inline Span span_make(uint32_t lo, uint32_t hi) { return (Span){lo, hi}; }
+static inline Span span_join(Span a, Span b)
+{
+	return (Span){a.lo < b.lo ? a.lo : b.lo, a.hi > b.hi ? a.hi : b.hi};
+}
+
+void diag_init(Diag *d, const Source *src, FILE *out);
+void diag_error(Diag *d, Span at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void diag_warning(Diag *d, Span at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A note attached to the last error or warning, at a related place. */
+void diag_note(Diag *d, Span at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* An error with no place in the source ("trac: error: ..."). */
+void diag_error_noloc(Diag *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* 1-based line and column (in bytes) of a byte offset. */
+void diag_line_col(const Source *src, uint32_t offset, int *line, int *col);
+
+#endif /* TRAC_DIAG_H */

@@ -1,0 +1,615 @@
+/* driver.c: the trac command line and the pipeline.
+ *
+ *   read -> parse -> sema -> verify -> (emit | check | interpret)
+ *
+ * Usage errors (exit 2) are found before the program is read, except
+ * those that need the program (-D of a size it lacks, --input of a
+ * tensor it lacks). Whatever is emitted is first built in memory and
+ * written only when the whole run succeeded, so an error never leaves a
+ * partial output file behind; files are written to a temporary name and
+ * renamed into place.
+ */
+#include "tra.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* What trac was asked to do. */
+typedef enum DriverMode {
+	MODE_COMPILE,   /* the default: a native executable (not yet built) */
+	MODE_CHECK,     /* --check: diagnostics only */
+	MODE_EMIT,      /* --emit=STAGE */
+	MODE_INTERPRET, /* --interpret */
+} DriverMode;
+
+/* A NAME=FILE pair from --input or --output. */
+typedef struct NamedPath {
+	const char *name;
+	const char *path;
+	bool used;
+} NamedPath;
+
+/* The parsed command line. */
+typedef struct DriverOpts {
+	const char *file;      /* the .tra program */
+	const char *out;       /* -o */
+	DriverMode mode;
+	bool mode_set;
+	const char *emit;      /* --emit's stage */
+	SizeOverride *defs;    /* -D */
+	int ndefs;
+	NamedPath *inputs;     /* --input */
+	int ninputs;
+	NamedPath *outputs;    /* --output */
+	int noutputs;
+	const char *output_dir;
+	bool random;
+	uint64_t seed;
+} DriverOpts;
+
+enum { OPT_EMIT = 256, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
+       OPT_RANDOM, OPT_HELP, OPT_VERSION };
+
+static const struct option driver_longopts[] = {
+	{"emit", required_argument, NULL, OPT_EMIT},
+	{"check", no_argument, NULL, OPT_CHECK},
+	{"interpret", no_argument, NULL, OPT_INTERPRET},
+	{"input", required_argument, NULL, OPT_INPUT},
+	{"output", required_argument, NULL, OPT_OUTPUT},
+	{"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
+	{"random", optional_argument, NULL, OPT_RANDOM},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+static const char driver_usage[] =
+	"usage: trac FILE.tra [options]\n"
+	"\n"
+	"Modes (one at most):\n"
+	"  --check                 check the program and report errors; write nothing\n"
+	"  --emit=STAGE            print an intermediate form: tokens, ast or tra\n"
+	"  --interpret             run the program with the reference interpreter\n"
+	"\n"
+	"Options:\n"
+	"  -o FILE                 write --emit's output to FILE instead of stdout\n"
+	"  -D NAME=VALUE           override the program's size NAME (repeatable)\n"
+	"  --input NAME=FILE.npy   read input NAME from a .npy file (--interpret)\n"
+	"  --output NAME=FILE.npy  write output NAME to a .npy file (--interpret)\n"
+	"  --output-dir DIR        write other outputs to DIR/NAME.npy (default: .)\n"
+	"  --random[=SEED]         fill inputs not given with uniform values in [-1, 1)\n"
+	"  --help                  print this help and exit\n"
+	"  --version               print the version and exit\n"
+	"\n"
+	"Exit status: 0 success, 1 errors in the program or its data, 2 usage errors.\n"
+	"See trac(1) and tra(5).\n";
+
+/* A usage error: message, a hint, exit 2. */
+static _Noreturn void driver_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void driver_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("trac: error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs("\ntry 'trac --help'\n", stderr);
+	va_end(ap);
+	exit(TRAC_EXIT_USAGE);
+}
+
+static bool driver_is_name(const char *s, size_t n)
+{
+	if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+/* Splits NAME=VALUE; the name must be an identifier, the value non-empty. */
+static void driver_split(const char *opt, const char *arg, const char **name, const char **value)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || !driver_is_name(arg, (size_t)(eq - arg)) || eq[1] == '\0')
+		driver_usage_error("%s expects NAME=VALUE, not '%s'", opt, arg);
+	*name = strndup(arg, (size_t)(eq - arg));
+	if (!*name)
+		trac_fatal("out of memory");
+	*value = eq + 1;
+}
+
+/* A positive decimal integer that fits in 63 bits, or -1. */
+static int64_t driver_positive(const char *s)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v < 1)
+		return -1;
+	return v;
+}
+
+static void driver_add_def(DriverOpts *o, const char *arg)
+{
+	const char *name, *value;
+	driver_split("-D", arg, &name, &value);
+	int64_t v = driver_positive(value);
+	if (v < 0)
+		driver_usage_error("-D %s: the value must be a positive integer, not '%s'", name, value);
+	for (int i = 0; i < o->ndefs; i++)
+		if (strcmp(o->defs[i].name, name) == 0)
+			driver_usage_error("-D %s is given twice", name);
+	o->defs = xrealloc(o->defs, (size_t)(o->ndefs + 1) * sizeof *o->defs);
+	o->defs[o->ndefs++] = (SizeOverride){name, v, false};
+}
+
+static void driver_add_path(NamedPath **list, int *n, const char *opt, const char *arg)
+{
+	const char *name, *path;
+	driver_split(opt, arg, &name, &path);
+	for (int i = 0; i < *n; i++)
+		if (strcmp((*list)[i].name, name) == 0)
+			driver_usage_error("%s %s is given twice", opt, name);
+	*list = xrealloc(*list, (size_t)(*n + 1) * sizeof **list);
+	(*list)[(*n)++] = (NamedPath){name, path, false};
+}
+
+static void driver_set_mode(DriverOpts *o, DriverMode m, const char *opt)
+{
+	if (o->mode_set && o->mode != m)
+		driver_usage_error("%s cannot be combined with another of --check, --emit, --interpret", opt);
+	o->mode = m;
+	o->mode_set = true;
+}
+
+static void driver_set_random(DriverOpts *o, const char *arg)
+{
+	o->random = true;
+	if (!arg)
+		return;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (errno || *end || !*arg || arg[0] == '-')
+		driver_usage_error("--random=SEED needs a non-negative integer seed, not '%s'", arg);
+	o->seed = v;
+}
+
+static void driver_set_emit(DriverOpts *o, const char *stage)
+{
+	static const char *const stages[] = {"tokens", "ast", "tra"};
+	for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
+		if (strcmp(stage, stages[i]) == 0) {
+			driver_set_mode(o, MODE_EMIT, "--emit");
+			o->emit = stages[i];
+			return;
+		}
+	driver_usage_error("unknown --emit stage '%s'; the stages are tokens, ast, tra", stage);
+}
+
+/* Checks combinations getopt cannot see. */
+static void driver_check_opts(const DriverOpts *o)
+{
+	bool interp = o->mode == MODE_INTERPRET;
+	if (!interp && (o->ninputs || o->noutputs || o->output_dir || o->random))
+		driver_usage_error("--input, --output, --output-dir and --random need --interpret");
+	if (interp && o->out)
+		driver_usage_error("-o is not used with --interpret; name outputs with --output or --output-dir");
+	if (o->mode == MODE_CHECK && o->out)
+		driver_usage_error("--check writes nothing; drop -o");
+	if (o->mode == MODE_COMPILE)
+		driver_usage_error("compiling to an executable is not available yet; "
+		                   "use --check, --emit=STAGE or --interpret");
+}
+
+static void driver_parse_args(DriverOpts *o, int argc, char **argv)
+{
+	int c;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":o:D:", driver_longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			if (o->out)
+				driver_usage_error("-o is given twice");
+			o->out = optarg;
+			break;
+		case 'D': driver_add_def(o, optarg); break;
+		case OPT_EMIT: driver_set_emit(o, optarg); break;
+		case OPT_CHECK: driver_set_mode(o, MODE_CHECK, "--check"); break;
+		case OPT_INTERPRET: driver_set_mode(o, MODE_INTERPRET, "--interpret"); break;
+		case OPT_INPUT: driver_add_path(&o->inputs, &o->ninputs, "--input", optarg); break;
+		case OPT_OUTPUT: driver_add_path(&o->outputs, &o->noutputs, "--output", optarg); break;
+		case OPT_OUTPUT_DIR: o->output_dir = optarg; break;
+		case OPT_RANDOM: driver_set_random(o, optarg); break;
+		case OPT_HELP: fputs(driver_usage, stdout); exit(TRAC_EXIT_OK);
+		case OPT_VERSION: printf("trac %s\n", PACKAGE_VERSION); exit(TRAC_EXIT_OK);
+		case ':': driver_usage_error("option '%s' needs a value", argv[optind - 1]);
+		default: driver_usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		driver_usage_error("no input file");
+	if (optind + 1 < argc)
+		driver_usage_error("one program at a time, but '%s' and '%s' are given", argv[optind], argv[optind + 1]);
+	o->file = argv[optind];
+	driver_check_opts(o);
+}
+
+/* ---- reading the program ------------------------------------------------------ */
+
+/* Reads the whole file into src; exits 1 with a message if it cannot. */
+static void driver_read_source(const char *path, Source *src)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "trac: error: cannot open '%s': %s\n", path, strerror(errno));
+		exit(TRAC_EXIT_ERROR);
+	}
+	size_t cap = 4096, len = 0;
+	char *text = xmalloc(cap);
+	size_t got;
+	while ((got = fread(text + len, 1, cap - len - 1, f)) > 0) {
+		len += got;
+		if (len + 1 == cap)
+			text = xrealloc(text, cap *= 2);
+		if (len > UINT32_MAX / 2) {
+			fprintf(stderr, "trac: error: '%s' is too large for a program\n", path);
+			exit(TRAC_EXIT_ERROR);
+		}
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "trac: error: cannot read '%s': %s\n", path, strerror(errno));
+		exit(TRAC_EXIT_ERROR);
+	}
+	fclose(f);
+	text[len] = '\0';
+	*src = (Source){path, text, len};
+}
+
+/* ---- writing results atomically ------------------------------------------------ */
+
+/* Writes len bytes to path through a temporary file renamed into place;
+ * on failure reports it and leaves no file at path. */
+static bool driver_write_file(const char *path, const char *data, size_t len)
+{
+	size_t n = strlen(path);
+	char *tmp = xmalloc(n + 16);
+	snprintf(tmp, n + 16, "%s.tmpXXXXXX", path);
+	int fd = mkstemp(tmp);
+	bool ok = fd >= 0;
+	FILE *f = ok ? fdopen(fd, "wb") : NULL;
+	if (ok && !f)
+		close(fd);
+	ok = f && fwrite(data, 1, len, f) == len;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (ok) {
+		mode_t mask = umask(0);
+		umask(mask);
+		chmod(tmp, 0666 & ~mask);
+		ok = rename(tmp, path) == 0;
+	}
+	if (!ok) {
+		fprintf(stderr, "trac: error: cannot write '%s': %s\n", path, strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+	}
+	free(tmp);
+	return ok;
+}
+
+/* Sends an in-memory result to -o FILE or stdout. */
+static int driver_deliver(const DriverOpts *o, char *buf, size_t len)
+{
+	if (o->out)
+		return driver_write_file(o->out, buf, len) ? TRAC_EXIT_OK : TRAC_EXIT_ERROR;
+	if (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0) {
+		fprintf(stderr, "trac: error: cannot write to standard output: %s\n", strerror(errno));
+		return TRAC_EXIT_ERROR;
+	}
+	return TRAC_EXIT_OK;
+}
+
+/* ---- the interpreter's inputs and outputs --------------------------------------- */
+
+static NamedPath *driver_find(NamedPath *list, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(list[i].name, name) == 0)
+			return &list[i];
+	return NULL;
+}
+
+static void driver_shape(const TraNode *n, int64_t *shape)
+{
+	for (int d = 0; d < n->rank; d++)
+		shape[d] = n->idx[d].size;
+}
+
+/* Converts a buffer of t to doubles (in place into a new array). */
+static double *driver_to_double(const void *data, TrartDtype t, size_t count)
+{
+	double *d = xmalloc((count ? count : 1) * sizeof *d);
+	for (size_t i = 0; i < count; i++)
+		d[i] = t == TRART_F32 ? (double)((const float *)data)[i] : ((const double *)data)[i];
+	return d;
+}
+
+/* The value of input node n: from --input, or --random; NULL after an error. */
+static double *driver_load_input(DriverOpts *o, const TraNode *n)
+{
+	size_t count = (size_t)tra_node_elements(n);
+	NamedPath *np = driver_find(o->inputs, o->ninputs, n->name);
+	void *raw = NULL;
+	if (np) {
+		np->used = true;
+		int64_t shape[TRA_MAX_RANK];
+		char err[TRART_ERRLEN], who[300];
+		driver_shape(n, shape);
+		snprintf(who, sizeof who, "input %s", n->name);
+		if (trart_npy_read(np->path, who, n->type, n->rank, shape, &raw, err, sizeof err) != 0) {
+			fprintf(stderr, "trac: error: %s\n", err);
+			return NULL;
+		}
+	} else if (o->random) {
+		raw = xmalloc((count ? count : 1) * trart_dtype_size(n->type));
+		trart_random_fill(raw, n->type, count, o->seed, n->name);
+	} else {
+		fprintf(stderr, "trac: error: input %s is missing: give --input %s=FILE.npy or --random\n",
+		        n->name, n->name);
+		return NULL;
+	}
+	double *d = driver_to_double(raw, n->type, count);
+	free(raw);
+	return d;
+}
+
+/* Every --input and --output must name an input and an output. */
+static void driver_check_names(const DriverOpts *o, const TraGraph *g)
+{
+	for (int i = 0; i < o->ninputs; i++) {
+		bool found = false;
+		for (int id = 0; id < g->nnodes; id++)
+			found |= g->nodes[id].kind == TRA_NODE_INPUT && strcmp(g->nodes[id].name, o->inputs[i].name) == 0;
+		if (!found)
+			driver_usage_error("--input %s: the program has no input named '%s'",
+			                   o->inputs[i].name, o->inputs[i].name);
+	}
+	for (int i = 0; i < o->noutputs; i++) {
+		bool found = false;
+		for (int k = 0; k < g->noutputs; k++)
+			found |= strcmp(g->nodes[g->outputs[k]].name, o->outputs[i].name) == 0;
+		if (!found)
+			driver_usage_error("--output %s: the program has no output named '%s'",
+			                   o->outputs[i].name, o->outputs[i].name);
+	}
+}
+
+/* mkdir -p. */
+static bool driver_make_dir(const char *dir)
+{
+	char *p = strdup(dir);
+	if (!p)
+		trac_fatal("out of memory");
+	bool ok = true;
+	for (char *s = p + 1; ok; s++) {
+		bool end = *s == '\0';
+		if (*s == '/' || end) {
+			*s = '\0';
+			ok = mkdir(p, 0777) == 0 || errno == EEXIST;
+			if (end)
+				break;
+			*s = '/';
+		}
+	}
+	struct stat st;
+	if (ok && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		ok = false;
+		errno = ENOTDIR;
+	}
+	if (!ok)
+		fprintf(stderr, "trac: error: cannot create the output directory '%s': %s\n", dir, strerror(errno));
+	free(p);
+	return ok;
+}
+
+/* The file output n goes to. */
+static char *driver_output_path(const DriverOpts *o, const TraNode *n)
+{
+	NamedPath *np = driver_find(o->outputs, o->noutputs, n->name);
+	if (np)
+		return strdup(np->path);
+	const char *dir = o->output_dir ? o->output_dir : ".";
+	size_t len = strlen(dir) + strlen(n->name) + 8;
+	char *path = xmalloc(len);
+	snprintf(path, len, "%s/%s.npy", dir, n->name);
+	return path;
+}
+
+/* Writes one output in its element type. */
+static bool driver_write_output(const TraNode *n, const double *v, const char *path)
+{
+	size_t count = (size_t)tra_node_elements(n);
+	void *raw = xmalloc((count ? count : 1) * trart_dtype_size(n->type));
+	for (size_t i = 0; i < count; i++) {
+		if (n->type == TRART_F32)
+			((float *)raw)[i] = (float)v[i];
+		else
+			((double *)raw)[i] = v[i];
+	}
+	int64_t shape[TRA_MAX_RANK];
+	char err[TRART_ERRLEN], who[300];
+	driver_shape(n, shape);
+	snprintf(who, sizeof who, "output %s", n->name);
+	int rc = trart_npy_write(path, who, n->type, n->rank, shape, raw, err, sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "trac: error: %s\n", err);
+	free(raw);
+	return rc == 0;
+}
+
+/* Writes every output, or none: on a failure the ones written are removed. */
+static bool driver_write_outputs(const DriverOpts *o, const TraGraph *g, const InterpValues *v)
+{
+	if (o->output_dir && !driver_make_dir(o->output_dir))
+		return false;
+	char **paths = xcalloc((size_t)g->noutputs + 1, sizeof *paths);
+	int k;
+	bool ok = true;
+	for (k = 0; k < g->noutputs && ok; k++) {
+		const TraNode *n = &g->nodes[g->outputs[k]];
+		paths[k] = driver_output_path(o, n);
+		ok = driver_write_output(n, v->data[g->outputs[k]], paths[k]);
+	}
+	for (int i = 0; i < k; i++) {
+		if (!ok && i < k - 1)
+			unlink(paths[i]);
+		free(paths[i]);
+	}
+	free(paths);
+	return ok;
+}
+
+static int driver_interpret(DriverOpts *o, const TraGraph *g)
+{
+	driver_check_names(o, g);
+	InterpValues v;
+	interp_values_init(&v, g);
+	bool ok = true;
+	for (int id = 0; id < g->nnodes && ok; id++)
+		if (g->nodes[id].kind == TRA_NODE_INPUT)
+			ok = (v.data[id] = driver_load_input(o, &g->nodes[id])) != NULL;
+	if (ok) {
+		interp_run(g, &v);
+		ok = driver_write_outputs(o, g, &v);
+	}
+	interp_values_free(&v);
+	return ok ? TRAC_EXIT_OK : TRAC_EXIT_ERROR;
+}
+
+/* ---- the pipeline ------------------------------------------------------------------ */
+
+/* Every -D must name a size of the program. */
+static int driver_check_defs(const DriverOpts *o)
+{
+	for (int i = 0; i < o->ndefs; i++)
+		if (!o->defs[i].used) {
+			fprintf(stderr, "trac: error: -D %s: the program defines no size '%s'\n",
+			        o->defs[i].name, o->defs[i].name);
+			return TRAC_EXIT_USAGE;
+		}
+	return TRAC_EXIT_OK;
+}
+
+/* Runs the front end into g; returns an exit status. */
+static int driver_front_end(DriverOpts *o, const Source *src, Diag *diag, TraGraph *g)
+{
+	AstProgram prog;
+	if (parse_program(src, g->arena, diag, &prog) > 0)
+		return TRAC_EXIT_ERROR;
+	char *buf = NULL;
+	size_t len = 0;
+	if (o->mode == MODE_EMIT && strcmp(o->emit, "ast") == 0) {
+		FILE *mem = open_memstream(&buf, &len);
+		if (!mem)
+			trac_fatal("out of memory");
+		ast_dump(&prog, src, mem);
+		fclose(mem);
+		int rc = driver_deliver(o, buf, len);
+		free(buf);
+		return rc;
+	}
+	if (sema_build(&prog, o->defs, o->ndefs, diag, g) > 0)
+		return TRAC_EXIT_ERROR;
+	int rc = driver_check_defs(o);
+	if (rc == TRAC_EXIT_OK)
+		tra_verify(g);
+	return rc;
+}
+
+/* --emit=tokens works on the source alone. */
+static int driver_emit_tokens(const DriverOpts *o, const Source *src, Diag *diag)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	if (!mem)
+		trac_fatal("out of memory");
+	int errors = lex_dump_tokens(src, diag, mem);
+	fclose(mem);
+	int rc = errors ? TRAC_EXIT_ERROR : driver_deliver(o, buf, len);
+	free(buf);
+	return rc;
+}
+
+static int driver_emit_tra(const DriverOpts *o, const TraGraph *g)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	if (!mem)
+		trac_fatal("out of memory");
+	tra_dump(g, mem);
+	fclose(mem);
+	int rc = driver_deliver(o, buf, len);
+	free(buf);
+	return rc;
+}
+
+static int driver_run(DriverOpts *o, const Source *src)
+{
+	Diag diag;
+	diag_init(&diag, src, stderr);
+	if (o->mode == MODE_EMIT && strcmp(o->emit, "tokens") == 0)
+		return driver_emit_tokens(o, src, &diag);
+	Arena arena = {0};
+	TraGraph g = {.arena = &arena};
+	int rc = driver_front_end(o, src, &diag, &g);
+	bool done = rc != TRAC_EXIT_OK || (o->mode == MODE_EMIT && strcmp(o->emit, "ast") == 0);
+	if (!done && o->mode == MODE_EMIT)
+		rc = driver_emit_tra(o, &g);
+	else if (!done && o->mode == MODE_INTERPRET)
+		rc = driver_interpret(o, &g);
+	arena_free(&arena);
+	return rc;
+}
+
+static void driver_free_opts(DriverOpts *o)
+{
+	for (int i = 0; i < o->ndefs; i++)
+		free((char *)o->defs[i].name);
+	for (int i = 0; i < o->ninputs; i++)
+		free((char *)o->inputs[i].name);
+	for (int i = 0; i < o->noutputs; i++)
+		free((char *)o->outputs[i].name);
+	free(o->defs);
+	free(o->inputs);
+	free(o->outputs);
+}
+
+int driver_main(int argc, char **argv)
+{
+	DriverOpts o = {0};
+	driver_parse_args(&o, argc, argv);
+	Source src;
+	driver_read_source(o.file, &src);
+	int rc = driver_run(&o, &src);
+	free((char *)src.text);
+	driver_free_opts(&o);
+	return rc;
+}

@@ -1,0 +1,173 @@
+/* interp.c: the reference interpreter, the oracle for every back end.
+ * needs: a verified TraGraph and its inputs' values. gives: every node's value.
+ *
+ * It is meant to be obviously right, not fast: each einsum node is
+ * evaluated by walking its output elements in C order and, for each,
+ * every point of its reduced indices, evaluating the join expression tree
+ * recursively in double precision and folding it into the aggregate, then
+ * applying the epilogue. Operands are addressed through their producers'
+ * C-order strides. NaN propagates through max and min as in NumPy's
+ * maximum and max.
+ */
+#include "tra.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Advances point[from..to) like an odometer (last index fastest);
+ * returns false after the last point. */
+static bool interp_next(const TraNode *n, int64_t *point, int from, int to)
+{
+	for (int d = to - 1; d >= from; d--) {
+		if (++point[d] < n->idx[d].size)
+			return true;
+		point[d] = 0;
+	}
+	return false;
+}
+
+/* The element of operand k at the join point. */
+static double interp_operand(const TraGraph *g, const TraNode *n, int k,
+                             const InterpValues *v, const int64_t *point)
+{
+	const TraOperand *op = &n->ops[k];
+	const TraNode *p = &g->nodes[op->node];
+	int64_t off = 0;
+	for (int d = 0; d < op->rank; d++)
+		off = off * p->idx[d].size + point[op->idx[d]];
+	return v->data[op->node][off];
+}
+
+static double interp_max(double a, double b)
+{
+	return isnan(a) || a > b ? a : b;
+}
+
+static double interp_min(double a, double b)
+{
+	return isnan(a) || a < b ? a : b;
+}
+
+static double interp_apply(TraOp op, double a, double b)
+{
+	switch (op) {
+	case TRA_OP_NEG: return -a;
+	case TRA_OP_ADD: return a + b;
+	case TRA_OP_SUB: return a - b;
+	case TRA_OP_MUL: return a * b;
+	case TRA_OP_DIV: return a / b;
+	case TRA_OP_EXP: return exp(a);
+	case TRA_OP_LOG: return log(a);
+	case TRA_OP_SQRT: return sqrt(a);
+	case TRA_OP_TANH: return tanh(a);
+	case TRA_OP_SIGMOID: return 1.0 / (1.0 + exp(-a));
+	case TRA_OP_RELU: return a < 0 ? 0.0 : a;
+	case TRA_OP_ABS: return fabs(a);
+	case TRA_OP_POW: return pow(a, b);
+	case TRA_OP_MAX: return isnan(b) ? b : interp_max(a, b);
+	case TRA_OP_MIN: return isnan(b) ? b : interp_min(a, b);
+	case TRA_OP_LT: return a < b;
+	case TRA_OP_LE: return a <= b;
+	case TRA_OP_GT: return a > b;
+	case TRA_OP_GE: return a >= b;
+	case TRA_OP_EQ: return a == b;
+	case TRA_OP_NE: return a != b;
+	default: TRAC_BUG("interp_apply: op %s", tra_op_name[op]);
+	}
+}
+
+double interp_eval(const TraGraph *g, const TraNode *n, int e,
+                   const InterpValues *v, const int64_t *point, double acc)
+{
+	const TraExpr *x = &g->ex[e];
+	switch (x->op) {
+	case TRA_OP_CONST: return x->value;
+	case TRA_OP_OPERAND: return interp_operand(g, n, x->arg, v, point);
+	case TRA_OP_INDEX: return (double)point[x->arg];
+	case TRA_OP_ACC: return acc;
+	case TRA_OP_SELECT:
+		return interp_eval(g, n, x->kid[0], v, point, acc) != 0
+		       ? interp_eval(g, n, x->kid[1], v, point, acc)
+		       : interp_eval(g, n, x->kid[2], v, point, acc);
+	default: break;
+	}
+	double a = interp_eval(g, n, x->kid[0], v, point, acc);
+	double b = tra_op_arity[x->op] > 1 ? interp_eval(g, n, x->kid[1], v, point, acc) : 0;
+	return interp_apply(x->op, a, b);
+}
+
+static double interp_identity(TraAgg agg)
+{
+	switch (agg) {
+	case TRA_AGG_PROD: return 1;
+	case TRA_AGG_MAX: return -INFINITY;
+	case TRA_AGG_MIN: return INFINITY;
+	default: return 0;
+	}
+}
+
+static double interp_combine(TraAgg agg, double acc, double x)
+{
+	switch (agg) {
+	case TRA_AGG_SUM: return acc + x;
+	case TRA_AGG_PROD: return acc * x;
+	case TRA_AGG_MAX: return isnan(acc) ? acc : interp_max(x, acc);
+	case TRA_AGG_MIN: return isnan(acc) ? acc : interp_min(x, acc);
+	default: TRAC_BUG("interp_combine: aggregation %d", agg);
+	}
+}
+
+/* One output element of n, at point[0..rank) (reduced part scratch). */
+static double interp_element(const TraGraph *g, const TraNode *n, const InterpValues *v, int64_t *point)
+{
+	if (n->agg == TRA_AGG_NONE)
+		return interp_eval(g, n, n->join, v, point, 0);
+	double acc = interp_identity(n->agg);
+	for (int d = n->rank; d < n->nidx; d++)
+		point[d] = 0;
+	do
+		acc = interp_combine(n->agg, acc, interp_eval(g, n, n->join, v, point, 0));
+	while (interp_next(n, point, n->rank, n->nidx));
+	return n->epilogue >= 0 ? interp_eval(g, n, n->epilogue, v, point, acc) : acc;
+}
+
+static void interp_node(const TraGraph *g, int id, InterpValues *v)
+{
+	const TraNode *n = &g->nodes[id];
+	int64_t point[TRA_MAX_STMT_INDICES] = {0};
+	double *out = v->data[id];
+	int64_t i = 0;
+	do
+		out[i++] = interp_element(g, n, v, point);
+	while (interp_next(n, point, 0, n->rank));
+}
+
+void interp_values_init(InterpValues *v, const TraGraph *g)
+{
+	v->nnodes = g->nnodes;
+	v->data = xcalloc((size_t)g->nnodes, sizeof *v->data);
+}
+
+void interp_values_free(InterpValues *v)
+{
+	for (int i = 0; i < v->nnodes; i++)
+		free(v->data[i]);
+	free(v->data);
+	v->data = NULL;
+	v->nnodes = 0;
+}
+
+void interp_run(const TraGraph *g, InterpValues *v)
+{
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind == TRA_NODE_INPUT) {
+			TRAC_ASSERT(v->data[id]);
+			continue;
+		}
+		free(v->data[id]);
+		v->data[id] = xmalloc((size_t)tra_node_elements(n) * sizeof(double));
+		interp_node(g, id, v);
+	}
+}

@@ -1,0 +1,1028 @@
+/* sema.c: semantic analysis, from the AST to the TRA graph.
+ * needs: a parsed program. gives: a checked TraGraph, or diagnostics.
+ *
+ * Statements are processed in source order, since every name must be
+ * defined before it is used: `size` statements are evaluated exactly in
+ * 64-bit arithmetic (overflow and inexact division are errors, -D values
+ * replace a size's definition), `input` statements become leaf nodes,
+ * and each definition becomes one or more einsum nodes. `output`
+ * statements are resolved at the end, so they may come anywhere.
+ *
+ * A definition is checked in a first pass over its expression (resolve):
+ * every name is bound to an index, a size or a tensor; every index gets
+ * its range from the dimension it subscripts, and two different ranges
+ * for one index are an error showing both uses; each reduction records
+ * its free indices as a bit mask (an index binding is a small number,
+ * at most TRA_MAX_STMT_INDICES per statement). Only a statement that
+ * resolves cleanly reaches the second pass (build), which emits nodes:
+ *
+ *   - The statement's node gets as its aggregation the first reduction
+ *     at top level (outside any other reduction) whose free indices are
+ *     exactly the left-hand side's: its body is the join, and the rest
+ *     of the expression, with that reduction as ACC, the epilogue. So
+ *     relu(sum[k](X[i,k] * W[k,j]) + b[j]) is one node: a contraction
+ *     with a bias-and-relu epilogue.
+ *   - Every other reduction (nested, or partial: free indices a strict
+ *     subset of the left-hand side's) becomes a node of its own, named
+ *     T.r1, T.r2, ..., over its free indices, and is read as an operand.
+ *
+ * mean[k](e) is a sum whose epilogue divides by the count. Literals are
+ * rounded to the statement's element type, as compiled code sees them.
+ */
+#include "tra.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the symbol table: program-level names -------------------------------- */
+
+typedef enum SymKind {
+	SYM_SIZE,   /* a size: value */
+	SYM_TENSOR, /* a tensor, input or defined: node */
+} SymKind;
+
+typedef struct Sym {
+	const char *name;
+	SymKind kind;
+	Span span;     /* the defining statement's name */
+	int64_t value; /* SYM_SIZE */
+	int node;      /* SYM_TENSOR */
+	bool is_input; /* SYM_TENSOR declared by `input` */
+	bool broken;   /* its definition had errors: uses fail silently, so
+	                  that one mistake is reported once, not at every use */
+} Sym;
+
+/* One index binding of a statement: a left-hand index or a reduction's. */
+typedef struct Binding {
+	const char *name;
+	Span span;         /* where it is bound */
+	int64_t range;     /* 0 until a subscript gives it */
+	const char *sname; /* the size the range came from, or NULL */
+	Span range_at;     /* the subscript that gave the range */
+	bool used;         /* occurs in the expression */
+	bool reduced;      /* bound by a reduction */
+} Binding;
+
+typedef uint64_t VarMask; /* a set of bindings */
+
+typedef struct Sema {
+	const AstProgram *prog;
+	const Source *src;
+	Diag *diag;
+	TraGraph *g;
+	Arena *arena;
+	SizeOverride *ov;
+	int nov;
+	Sym *syms;
+	int nsyms, symcap;
+	int *table;        /* open addressing: sym index + 1, 0 empty */
+	int tabcap;
+	int *first_def;    /* name -> first defining statement, for "defined later" notes */
+	/* the statement being checked */
+	const AstStmt *stmt;
+	Binding vars[TRA_MAX_STMT_INDICES];
+	int nvars;
+	int scope[TRA_MAX_STMT_INDICES]; /* bindings visible, innermost last */
+	int nscope;
+	int *expr_var;     /* AstRef -> binding of an index name, or -1 */
+	VarMask *free_vars;/* AstRef of a reduction -> its free bindings */
+	int nerr_stmt;     /* errors reported for this statement */
+	bool typed;        /* a tensor has fixed the statement's type */
+	TrartDtype type;
+	Span type_at;      /* the tensor that fixed it */
+	int nsplit;        /* reductions split off so far, for names */
+} Sema;
+
+static void sema_error(Sema *s, Span at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void sema_error(Sema *s, Span at, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	diag_error(s->diag, at, "%s", buf);
+	s->nerr_stmt++;
+}
+
+static uint32_t sema_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return h;
+}
+
+static Sym *sema_lookup(const Sema *s, const char *name)
+{
+	if (!s->tabcap)
+		return NULL;
+	for (uint32_t i = sema_hash(name) & (uint32_t)(s->tabcap - 1);; i = (i + 1) & (uint32_t)(s->tabcap - 1)) {
+		int k = s->table[i];
+		if (k == 0)
+			return NULL;
+		if (strcmp(s->syms[k - 1].name, name) == 0)
+			return &s->syms[k - 1];
+	}
+}
+
+static void sema_rehash(Sema *s)
+{
+	int cap = s->tabcap ? 2 * s->tabcap : 64;
+	s->table = arena_alloc(s->arena, (size_t)cap * sizeof *s->table);
+	s->tabcap = cap;
+	for (int k = 0; k < s->nsyms; k++) {
+		uint32_t i = sema_hash(s->syms[k].name) & (uint32_t)(cap - 1);
+		while (s->table[i])
+			i = (i + 1) & (uint32_t)(cap - 1);
+		s->table[i] = k + 1;
+	}
+}
+
+static Sym *sema_define(Sema *s, const char *name, SymKind kind, Span span)
+{
+	ARENA_RESERVE(s->arena, s->syms, s->nsyms, s->symcap);
+	Sym *sym = &s->syms[s->nsyms++];
+	memset(sym, 0, sizeof *sym);
+	sym->name = name;
+	sym->kind = kind;
+	sym->span = span;
+	if (2 * s->nsyms > s->tabcap)
+		sema_rehash(s);
+	else {
+		uint32_t i = sema_hash(name) & (uint32_t)(s->tabcap - 1);
+		while (s->table[i])
+			i = (i + 1) & (uint32_t)(s->tabcap - 1);
+		s->table[i] = s->nsyms;
+	}
+	return sym;
+}
+
+static const char *sym_kind_name(const Sym *sym)
+{
+	if (sym->kind == SYM_SIZE)
+		return "size";
+	return sym->is_input ? "input" : "tensor";
+}
+
+/* Defines name as broken, so that its uses fail without a message. */
+static void sema_define_broken(Sema *s, const char *name, SymKind kind, Span span)
+{
+	if (!sema_lookup(s, name))
+		sema_define(s, name, kind, span)->broken = true;
+}
+
+/* Reports a second definition of a name; returns true if name is taken. */
+static bool sema_check_fresh(Sema *s, const char *name, Span at, const char *what)
+{
+	Sym *old = sema_lookup(s, name);
+	if (!old)
+		return false;
+	sema_error(s, at, "%s '%s' is already defined", what, name);
+	diag_note(s->diag, old->span, "'%s' was defined here, as %s %s", name,
+	          old->is_input ? "an" : "a", sym_kind_name(old));
+	return true;
+}
+
+/* The statement that first defines name (size, input or definition), or -1. */
+static int sema_first_def(const Sema *s, const char *name)
+{
+	for (int i = 0; i < s->prog->nst; i++) {
+		const AstStmt *st = &s->prog->st[i];
+		if (st->kind != AST_STMT_OUTPUT && strcmp(st->name, name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* An unknown name: defined later in the file, or not at all. */
+static void sema_undefined(Sema *s, const char *name, Span at, const char *what)
+{
+	int later = sema_first_def(s, name);
+	if (later >= 0 && s->prog->st[later].span.lo > at.lo) {
+		sema_error(s, at, "'%s' is used before its definition", name);
+		diag_note(s->diag, s->prog->st[later].name_span, "'%s' is defined here", name);
+	} else
+		sema_error(s, at, "undefined %s '%s'", what, name);
+}
+
+/* ---- sizes ------------------------------------------------------------------- */
+
+/* An integer literal's exact value from its source text. */
+static bool size_literal(Sema *s, const AstExpr *e, int64_t *out)
+{
+	const char *t = s->src->text + e->span.lo;
+	uint32_t n = e->span.hi - e->span.lo;
+	if (!e->num.integral) {
+		sema_error(s, e->span, "sizes are integers, but '%.*s' is not", (int)n, t);
+		return false;
+	}
+	int64_t v = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (t[i] >= '0' && t[i] <= '9') {
+			if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, t[i] - '0', &v)) {
+				sema_error(s, e->span, "the integer '%.*s' does not fit in 64 bits", (int)n, t);
+				return false;
+			}
+		}
+	*out = v;
+	return true;
+}
+
+static bool size_eval(Sema *s, AstRef r, int64_t *out);
+
+static bool size_binary(Sema *s, const AstExpr *e, int64_t *out)
+{
+	int64_t a, b;
+	if (!size_eval(s, e->op.a, &a) || !size_eval(s, e->op.b, &b))
+		return false;
+	bool ovf = false;
+	switch (e->op.op) {
+	case TRA_OP_ADD: ovf = __builtin_add_overflow(a, b, out); break;
+	case TRA_OP_SUB: ovf = __builtin_sub_overflow(a, b, out); break;
+	case TRA_OP_MUL: ovf = __builtin_mul_overflow(a, b, out); break;
+	case TRA_OP_DIV:
+		if (b == 0) {
+			sema_error(s, e->span, "division by zero in a size expression");
+			return false;
+		}
+		if (a % b != 0) {
+			sema_error(s, e->span, "size division is not exact: %" PRId64 " / %" PRId64
+			           " leaves %" PRId64, a, b, a % b);
+			return false;
+		}
+		ovf = a == INT64_MIN && b == -1;
+		*out = ovf ? 0 : a / b;
+		break;
+	default:
+		sema_error(s, e->span, "comparisons are not allowed in a size expression");
+		return false;
+	}
+	if (ovf)
+		sema_error(s, e->span, "size arithmetic overflows 64 bits");
+	return !ovf;
+}
+
+static bool size_name(Sema *s, const AstExpr *e, int64_t *out)
+{
+	Sym *sym = sema_lookup(s, e->ref.name);
+	if (!sym) {
+		sema_undefined(s, e->ref.name, e->span, "size");
+		return false;
+	}
+	if (sym->broken)
+		return false;
+	if (sym->kind != SYM_SIZE) {
+		sema_error(s, e->span, "'%s' is a tensor, but a size expression needs sizes", e->ref.name);
+		diag_note(s->diag, sym->span, "'%s' is defined here", sym->name);
+		return false;
+	}
+	*out = sym->value;
+	return true;
+}
+
+/* Evaluates an integer size expression: literals, sizes, + - * / ( ). */
+static bool size_eval(Sema *s, AstRef r, int64_t *out)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	switch (e->kind) {
+	case AST_NUM: return size_literal(s, e, out);
+	case AST_NAME: return size_name(s, e, out);
+	case AST_BINARY: return size_binary(s, e, out);
+	case AST_UNARY:
+		if (!size_eval(s, e->op.a, out))
+			return false;
+		if (*out == INT64_MIN) {
+			sema_error(s, e->span, "size arithmetic overflows 64 bits");
+			return false;
+		}
+		*out = -*out;
+		return true;
+	default:
+		sema_error(s, e->span, "a size expression may use only integers, sizes, + - * / and parentheses");
+		return false;
+	}
+}
+
+static SizeOverride *sema_override(Sema *s, const char *name)
+{
+	for (int i = 0; i < s->nov; i++)
+		if (strcmp(s->ov[i].name, name) == 0)
+			return &s->ov[i];
+	return NULL;
+}
+
+static void sema_size(Sema *s, const AstStmt *st)
+{
+	if (sema_check_fresh(s, st->name, st->name_span, "size"))
+		return;
+	SizeOverride *ov = sema_override(s, st->name);
+	int64_t v;
+	if (ov) {
+		ov->used = true;
+		v = ov->value;
+	} else if (!size_eval(s, st->value, &v)) {
+		sema_define_broken(s, st->name, SYM_SIZE, st->name_span);
+		return;
+	} else if (v < 1) {
+		sema_error(s, st->span, "size '%s' must be at least 1, but it is %" PRId64, st->name, v);
+		sema_define_broken(s, st->name, SYM_SIZE, st->name_span);
+		return;
+	}
+	Sym *sym = sema_define(s, st->name, SYM_SIZE, st->name_span);
+	sym->value = v;
+	ARENA_RESERVE(s->arena, s->g->sizes, s->g->nsizes, s->g->sizecap);
+	s->g->sizes[s->g->nsizes++] = (TraSize){st->name, v, ov != NULL};
+}
+
+/* ---- inputs ------------------------------------------------------------------ */
+
+/* The size a dimension expression names, for dumps and messages. */
+static const char *sema_dim_name(const Sema *s, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	return e->kind == AST_NAME ? e->ref.name : NULL;
+}
+
+/* Checks that a shape's element count (and bytes) fit in 63 bits. */
+static bool sema_check_elements(Sema *s, Span at, const char *name, const TraIndex *idx, int rank)
+{
+	int64_t n = 8;
+	for (int d = 0; d < rank; d++)
+		if (__builtin_mul_overflow(n, idx[d].size, &n)) {
+			sema_error(s, at, "tensor '%s' is too large: its size in bytes overflows 64 bits", name);
+			return false;
+		}
+	return true;
+}
+
+static void sema_input(Sema *s, const AstStmt *st)
+{
+	if (sema_check_fresh(s, st->name, st->name_span, "tensor"))
+		return;
+	if (st->nidx > TRA_MAX_RANK) {
+		sema_error(s, st->span, "tensor '%s' has %d dimensions; at most %d are supported",
+		           st->name, st->nidx, TRA_MAX_RANK);
+		sema_define_broken(s, st->name, SYM_TENSOR, st->name_span);
+		return;
+	}
+	TraNode n = {.kind = TRA_NODE_INPUT, .name = st->name, .span = st->name_span,
+	             .type = st->type, .rank = st->nidx, .nidx = st->nidx, .join = -1, .epilogue = -1};
+	n.idx = arena_alloc(s->arena, (size_t)(st->nidx + 1) * sizeof *n.idx);
+	bool ok = true;
+	for (int d = 0; d < st->nidx; d++) {
+		int64_t v = 0;
+		if (!size_eval(s, st->idx[d], &v)) {
+			ok = false;
+			continue;
+		}
+		if (v < 1) {
+			sema_error(s, s->prog->ex[st->idx[d]].span,
+			           "dimension %d of '%s' must be at least 1, but it is %" PRId64, d + 1, st->name, v);
+			ok = false;
+		}
+		n.idx[d] = (TraIndex){arena_printf(s->arena, "d%d", d), v, sema_dim_name(s, st->idx[d])};
+	}
+	if (!ok || !sema_check_elements(s, st->span, st->name, n.idx, n.rank)) {
+		sema_define_broken(s, st->name, SYM_TENSOR, st->name_span);
+		return;
+	}
+	Sym *sym = sema_define(s, st->name, SYM_TENSOR, st->name_span);
+	sym->is_input = true;
+	sym->node = tra_node_new(s->g, &n);
+	tra_node_cost(s->g, &s->g->nodes[sym->node]);
+}
+
+/* ---- definitions, pass 1: resolve names, ranges and free indices --------- */
+
+static VarMask resolve(Sema *s, AstRef r, bool cmp_ok);
+
+static int scope_find(const Sema *s, const char *name)
+{
+	for (int i = s->nscope - 1; i >= 0; i--)
+		if (strcmp(s->vars[s->scope[i]].name, name) == 0)
+			return s->scope[i];
+	return -1;
+}
+
+/* A new binding for an index name at `at`; -1 after an error. */
+static int sema_bind(Sema *s, const char *name, Span at, bool reduced)
+{
+	Sym *sym = sema_lookup(s, name);
+	if (sym) {
+		sema_error(s, at, "index '%s' has the same name as %s '%s'; rename the index",
+		           name, sym_kind_name(sym), name);
+		diag_note(s->diag, sym->span, "%s '%s' is defined here", sym_kind_name(sym), name);
+		return -1;
+	}
+	if (s->nvars == TRA_MAX_STMT_INDICES) {
+		sema_error(s, at, "too many index bindings in one statement (at most %d)", TRA_MAX_STMT_INDICES);
+		return -1;
+	}
+	s->vars[s->nvars] = (Binding){.name = name, .span = at, .reduced = reduced};
+	return s->nvars++;
+}
+
+/* Fixes or checks the range of binding v, subscripting dimension d of node. */
+static void sema_range(Sema *s, int v, const TraNode *node, int d, Span at)
+{
+	Binding *b = &s->vars[v];
+	const TraIndex *dim = &node->idx[d];
+	if (b->range == 0) {
+		b->range = dim->size;
+		b->sname = dim->sname;
+		b->range_at = at;
+		return;
+	}
+	if (b->range == dim->size)
+		return;
+	char here[96], there[96];
+	snprintf(here, sizeof here, dim->sname ? "%s=%" PRId64 : "%.0s%" PRId64,
+	         dim->sname ? dim->sname : "", dim->size);
+	snprintf(there, sizeof there, b->sname ? "%s=%" PRId64 : "%.0s%" PRId64,
+	         b->sname ? b->sname : "", b->range);
+	sema_error(s, at, "index '%s' ranges over %s here (dimension %d of '%s'), but over %s elsewhere",
+	           b->name, here, d + 1, node->name, there);
+	diag_note(s->diag, b->range_at, "'%s' ranges over %s here", b->name, there);
+}
+
+/* Fixes the statement's element type on the first tensor read. */
+static void sema_type(Sema *s, const TraNode *node, Span at)
+{
+	if (!s->typed) {
+		s->typed = true;
+		s->type = node->type;
+		s->type_at = at;
+		return;
+	}
+	if (node->type == s->type)
+		return;
+	sema_error(s, at, "'%s' is %s, but this statement already reads %s tensors; "
+	           "one statement cannot mix element types", node->name,
+	           trart_dtype_name(node->type), trart_dtype_name(s->type));
+	diag_note(s->diag, s->type_at, "this is %s", trart_dtype_name(s->type));
+}
+
+/* A tensor named in an expression; NULL after an error. */
+static const TraNode *resolve_tensor(Sema *s, const AstExpr *e)
+{
+	Sym *sym = sema_lookup(s, e->ref.name);
+	if (!sym) {
+		sema_undefined(s, e->ref.name, e->ref.name_span, "tensor");
+		return NULL;
+	}
+	if (sym->broken) {
+		s->nerr_stmt++; /* reported at its definition */
+		return NULL;
+	}
+	if (sym->kind == SYM_SIZE) {
+		sema_error(s, e->ref.name_span, "'%s' is a size, not a tensor", e->ref.name);
+		return NULL;
+	}
+	const TraNode *node = &s->g->nodes[sym->node];
+	if (node->rank != e->ref.nargs) {
+		if (node->rank == 0)
+			sema_error(s, e->span, "'%s' is a scalar; use it without subscripts", node->name);
+		else
+			sema_error(s, e->span, "'%s' has %d dimension%s, but %d subscript%s given",
+			           node->name, node->rank, node->rank == 1 ? "" : "s",
+			           e->ref.nargs, e->ref.nargs == 1 ? " is" : "s are");
+		diag_note(s->diag, sym->span, "'%s' is defined here", node->name);
+		return NULL;
+	}
+	sema_type(s, node, e->ref.name_span);
+	return node;
+}
+
+/* One subscript: must name a bound index. Returns its binding or -1. */
+static int resolve_subscript(Sema *s, AstRef r)
+{
+	const AstExpr *a = &s->prog->ex[r];
+	if (a->kind != AST_NAME) {
+		sema_error(s, a->span, "a subscript must be an index name");
+		return -1;
+	}
+	int v = scope_find(s, a->ref.name);
+	if (v >= 0)
+		return v;
+	Sym *sym = sema_lookup(s, a->ref.name);
+	if (sym)
+		sema_error(s, a->span, "'%s' is a %s; a subscript must be an index name",
+		           a->ref.name, sym_kind_name(sym));
+	else
+		sema_error(s, a->span, "index '%s' is free: it is neither on the left-hand side nor "
+		           "reduced; did you mean sum[%s](...)?", a->ref.name, a->ref.name);
+	return -1;
+}
+
+static VarMask resolve_access(Sema *s, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	const TraNode *node = resolve_tensor(s, e);
+	VarMask m = 0;
+	for (int d = 0; d < e->ref.nargs; d++) {
+		int v = resolve_subscript(s, e->ref.args[d]);
+		if (v < 0)
+			continue;
+		s->expr_var[e->ref.args[d]] = v;
+		s->vars[v].used = true;
+		m |= (VarMask)1 << v;
+		if (node)
+			sema_range(s, v, node, d, s->prog->ex[e->ref.args[d]].span);
+	}
+	return m;
+}
+
+static VarMask resolve_name(Sema *s, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	int v = scope_find(s, e->ref.name);
+	if (v >= 0) {
+		s->expr_var[r] = v;
+		s->vars[v].used = true;
+		return (VarMask)1 << v;
+	}
+	Sym *sym = sema_lookup(s, e->ref.name);
+	if (!sym)
+		sema_undefined(s, e->ref.name, e->span, "name");
+	else if (sym->broken)
+		s->nerr_stmt++; /* reported at its definition */
+	else if (sym->kind == SYM_TENSOR)
+		resolve_tensor(s, e);
+	return 0;
+}
+
+/* The functions of the language, by name. */
+static const struct {
+	const char *name;
+	TraOp op;
+	int arity;
+} sema_funcs[] = {
+	{"exp", TRA_OP_EXP, 1}, {"log", TRA_OP_LOG, 1}, {"sqrt", TRA_OP_SQRT, 1},
+	{"tanh", TRA_OP_TANH, 1}, {"sigmoid", TRA_OP_SIGMOID, 1}, {"relu", TRA_OP_RELU, 1},
+	{"abs", TRA_OP_ABS, 1}, {"pow", TRA_OP_POW, 2}, {"max", TRA_OP_MAX, 2},
+	{"min", TRA_OP_MIN, 2}, {"select", TRA_OP_SELECT, 3},
+};
+
+static int sema_func(const char *name)
+{
+	for (size_t i = 0; i < sizeof sema_funcs / sizeof sema_funcs[0]; i++)
+		if (strcmp(sema_funcs[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool is_comparison(const AstExpr *e)
+{
+	return e->kind == AST_BINARY && e->op.op >= TRA_OP_LT && e->op.op <= TRA_OP_NE;
+}
+
+static VarMask resolve_call(Sema *s, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	int f = sema_func(e->ref.name);
+	if (f < 0) {
+		sema_error(s, e->ref.name_span, "unknown function '%s'; the functions are exp log sqrt "
+		           "tanh sigmoid relu abs pow max min select", e->ref.name);
+		return 0;
+	}
+	if (e->ref.nargs != sema_funcs[f].arity) {
+		sema_error(s, e->span, "'%s' takes %d argument%s, but %d %s given", e->ref.name,
+		           sema_funcs[f].arity, sema_funcs[f].arity == 1 ? "" : "s",
+		           e->ref.nargs, e->ref.nargs == 1 ? "is" : "are");
+		return 0;
+	}
+	bool select = sema_funcs[f].op == TRA_OP_SELECT;
+	if (select && !is_comparison(&s->prog->ex[e->ref.args[0]]))
+		sema_error(s, s->prog->ex[e->ref.args[0]].span,
+		           "the first argument of select must be a comparison (< <= > >= == !=)");
+	VarMask m = 0;
+	for (int i = 0; i < e->ref.nargs; i++)
+		m |= resolve(s, e->ref.args[i], select && i == 0);
+	return m;
+}
+
+/* Binds a reduction's indices; returns their mask, or sets *ok false. */
+static VarMask resolve_reduce_indices(Sema *s, const AstExpr *e, bool *ok)
+{
+	VarMask own = 0;
+	for (int i = 0; i < e->red.nidx; i++) {
+		const AstExpr *a = &s->prog->ex[e->red.idx[i]];
+		if (a->kind != AST_NAME) {
+			sema_error(s, a->span, "a reduction lists index names");
+			*ok = false;
+			continue;
+		}
+		int old = scope_find(s, a->ref.name);
+		if (old >= 0) {
+			bool mine = (own >> old) & 1;
+			sema_error(s, a->span, mine ? "index '%s' is listed twice" :
+			           "reduction index '%s' shadows an index that is already bound", a->ref.name);
+			if (!mine)
+				diag_note(s->diag, s->vars[old].span, "'%s' is bound here", a->ref.name);
+			*ok = false;
+			continue;
+		}
+		int v = sema_bind(s, a->ref.name, a->span, true);
+		if (v < 0) {
+			*ok = false;
+			continue;
+		}
+		own |= (VarMask)1 << v;
+		s->expr_var[e->red.idx[i]] = v;
+		s->scope[s->nscope++] = v;
+	}
+	return own;
+}
+
+/* Every binding in mask must occur in a subscript, to have a range. */
+static void sema_check_ranges(Sema *s, VarMask mask, const char *where)
+{
+	for (int v = 0; v < s->nvars; v++) {
+		if (!((mask >> v) & 1))
+			continue;
+		const Binding *b = &s->vars[v];
+		if (!b->used)
+			sema_error(s, b->span, "index '%s' does not occur in %s", b->name, where);
+		else if (b->range == 0)
+			sema_error(s, b->span, "the range of index '%s' cannot be inferred: it is never "
+			           "used as a subscript", b->name);
+	}
+}
+
+static VarMask resolve_reduce(Sema *s, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	int nscope = s->nscope;
+	bool ok = true;
+	VarMask own = resolve_reduce_indices(s, e, &ok);
+	VarMask body = resolve(s, e->red.body, false);
+	s->nscope = nscope;
+	if (ok)
+		sema_check_ranges(s, own, "the reduction's body");
+	s->free_vars[r] = body & ~own;
+	return body & ~own;
+}
+
+/* Pass 1 over an expression: returns the bindings it uses freely. */
+static VarMask resolve(Sema *s, AstRef r, bool cmp_ok)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	switch (e->kind) {
+	case AST_NUM:
+	case AST_INF:
+		return 0;
+	case AST_NAME:
+		return resolve_name(s, r);
+	case AST_ACCESS:
+		return resolve_access(s, r);
+	case AST_CALL:
+		return resolve_call(s, r);
+	case AST_UNARY:
+		return resolve(s, e->op.a, false);
+	case AST_BINARY:
+		if (is_comparison(e) && !cmp_ok)
+			sema_error(s, e->span, "a comparison is allowed only as the first argument of select");
+		return resolve(s, e->op.a, false) | resolve(s, e->op.b, false);
+	case AST_REDUCE:
+		return resolve_reduce(s, r);
+	}
+	TRAC_BUG("bad AST kind %d", e->kind);
+}
+
+/* Binds the left-hand indices of a definition. */
+static void resolve_lhs(Sema *s, const AstStmt *st)
+{
+	if (st->nidx > TRA_MAX_RANK) {
+		sema_error(s, st->span, "tensor '%s' has %d dimensions; at most %d are supported",
+		           st->name, st->nidx, TRA_MAX_RANK);
+		return;
+	}
+	for (int i = 0; i < st->nidx; i++) {
+		const AstExpr *a = &s->prog->ex[st->idx[i]];
+		if (a->kind != AST_NAME) {
+			sema_error(s, a->span, "the left-hand side's subscripts must be index names");
+			continue;
+		}
+		int old = scope_find(s, a->ref.name);
+		if (old >= 0) {
+			sema_error(s, a->span, "index '%s' appears twice on the left-hand side", a->ref.name);
+			diag_note(s->diag, s->vars[old].span, "first use of '%s'", a->ref.name);
+			continue;
+		}
+		int v = sema_bind(s, a->ref.name, a->span, false);
+		if (v >= 0) {
+			s->expr_var[st->idx[i]] = v;
+			s->scope[s->nscope++] = v;
+		}
+	}
+}
+
+/* ---- definitions, pass 2: build the nodes --------------------------------- */
+
+/* A node under construction. */
+typedef struct Builder {
+	int vars[TRA_MAX_STMT_INDICES]; /* bindings, in the node's index order */
+	int nvars;
+	int nout;           /* the first nout are output indices */
+	TraOperand *ops;
+	int nops, opcap;
+	AstRef main_red;    /* the reduction that is this node's aggregation */
+} Builder;
+
+static int build(Sema *s, Builder *b, AstRef r);
+
+static int builder_pos(const Builder *b, int v)
+{
+	for (int i = 0; i < b->nvars; i++)
+		if (b->vars[i] == v)
+			return i;
+	TRAC_BUG("binding %d is not an index of the node", v);
+}
+
+/* The operand reading node at the given bindings, added once. */
+static int builder_operand(Sema *s, Builder *b, int node, int rank, const int *vars)
+{
+	int idx[TRA_MAX_RANK];
+	for (int d = 0; d < rank; d++)
+		idx[d] = builder_pos(b, vars[d]);
+	for (int k = 0; k < b->nops; k++)
+		if (b->ops[k].node == node && memcmp(b->ops[k].idx, idx, (size_t)rank * sizeof *idx) == 0)
+			return k;
+	ARENA_RESERVE(s->arena, b->ops, b->nops, b->opcap);
+	TraOperand *op = &b->ops[b->nops];
+	op->node = node;
+	op->rank = rank;
+	op->idx = arena_alloc(s->arena, (size_t)(rank + 1) * sizeof *op->idx);
+	memcpy(op->idx, idx, (size_t)rank * sizeof *idx);
+	return b->nops++;
+}
+
+/* A literal as the statement's element type computes with it. */
+static int build_const(Sema *s, double v)
+{
+	if (s->type == TRART_F32)
+		v = (double)(float)v;
+	return tra_expr_new(s->g, TRA_OP_CONST, 0, v, -1, -1, -1);
+}
+
+static int build_tensor(Sema *s, Builder *b, const AstExpr *e)
+{
+	Sym *sym = sema_lookup(s, e->ref.name);
+	int vars[TRA_MAX_RANK];
+	for (int d = 0; d < e->ref.nargs; d++)
+		vars[d] = s->expr_var[e->ref.args[d]];
+	int k = builder_operand(s, b, sym->node, e->ref.nargs, vars);
+	return tra_expr_new(s->g, TRA_OP_OPERAND, k, 0, -1, -1, -1);
+}
+
+static int build_name(Sema *s, Builder *b, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	int v = s->expr_var[r];
+	if (v >= 0)
+		return tra_expr_new(s->g, TRA_OP_INDEX, builder_pos(b, v), 0, -1, -1, -1);
+	Sym *sym = sema_lookup(s, e->ref.name);
+	if (sym->kind == SYM_SIZE)
+		return build_const(s, (double)sym->value);
+	return build_tensor(s, b, e);
+}
+
+static int build_call(Sema *s, Builder *b, const AstExpr *e)
+{
+	int kid[3] = {-1, -1, -1};
+	for (int i = 0; i < e->ref.nargs; i++)
+		kid[i] = build(s, b, e->ref.args[i]);
+	TraOp op = sema_funcs[sema_func(e->ref.name)].op;
+	return tra_expr_new(s->g, op, 0, 0, kid[0], kid[1], kid[2]);
+}
+
+/* The aggregate's final value: ACC, divided by the count for mean. */
+static int build_acc(Sema *s, const Builder *b, const AstExpr *red)
+{
+	int acc = tra_expr_new(s->g, TRA_OP_ACC, 0, 0, -1, -1, -1);
+	if (red->red.agg != TRA_AGG_MEAN)
+		return acc;
+	double count = 1;
+	for (int i = b->nout; i < b->nvars; i++)
+		count *= (double)s->vars[b->vars[i]].range;
+	return tra_expr_new(s->g, TRA_OP_DIV, 0, 0, acc, build_const(s, count), -1);
+}
+
+/* Appends the node b describes, with join and epilogue built. */
+static int builder_finish(Sema *s, Builder *b, const char *name, Span span, TraAgg agg, int join, int epi)
+{
+	TraNode n = {.kind = TRA_NODE_EINSUM, .name = name, .span = span, .type = s->type,
+	             .rank = b->nout, .nidx = b->nvars, .nops = b->nops, .ops = b->ops,
+	             .join = join, .epilogue = epi};
+	n.agg = agg == TRA_AGG_MEAN ? TRA_AGG_SUM : agg;
+	n.idx = arena_alloc(s->arena, (size_t)(b->nvars + 1) * sizeof *n.idx);
+	for (int i = 0; i < b->nvars; i++) {
+		const Binding *v = &s->vars[b->vars[i]];
+		n.idx[i] = (TraIndex){v->name, v->range, v->sname};
+	}
+	int id = tra_node_new(s->g, &n);
+	tra_node_cost(s->g, &s->g->nodes[id]);
+	return id;
+}
+
+/* The bindings of mask, in the order they have in the enclosing node. */
+static int builder_order(const Builder *outer, VarMask mask, int *vars)
+{
+	int n = 0;
+	for (int i = 0; i < outer->nvars; i++)
+		if ((mask >> outer->vars[i]) & 1)
+			vars[n++] = outer->vars[i];
+	return n;
+}
+
+/* A reduction that is not b's aggregation: a node of its own. */
+static int build_split(Sema *s, Builder *outer, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	Builder b = {.main_red = r};
+	b.nout = b.nvars = builder_order(outer, s->free_vars[r], b.vars);
+	for (int i = 0; i < e->red.nidx; i++)
+		b.vars[b.nvars++] = s->expr_var[e->red.idx[i]];
+	int join = build(s, &b, e->red.body);
+	int epi = e->red.agg == TRA_AGG_MEAN ? build_acc(s, &b, e) : -1;
+	const char *name = arena_printf(s->arena, "%s.r%d", s->stmt->name, ++s->nsplit);
+	int node = builder_finish(s, &b, name, e->span, e->red.agg, join, epi);
+	int k = builder_operand(s, outer, node, b.nout, b.vars);
+	return tra_expr_new(s->g, TRA_OP_OPERAND, k, 0, -1, -1, -1);
+}
+
+/* Pass 2 over an expression: its TraExpr in node b. */
+static int build(Sema *s, Builder *b, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	switch (e->kind) {
+	case AST_NUM: return build_const(s, e->num.value);
+	case AST_INF: return build_const(s, INFINITY);
+	case AST_NAME: return build_name(s, b, r);
+	case AST_ACCESS: return build_tensor(s, b, e);
+	case AST_CALL: return build_call(s, b, e);
+	case AST_UNARY:
+		return tra_expr_new(s->g, e->op.op, 0, 0, build(s, b, e->op.a), -1, -1);
+	case AST_BINARY: {
+		int a = build(s, b, e->op.a);
+		return tra_expr_new(s->g, e->op.op, 0, 0, a, build(s, b, e->op.b), -1);
+	}
+	case AST_REDUCE:
+		return r == b->main_red ? build_acc(s, b, e) : build_split(s, b, r);
+	}
+	TRAC_BUG("bad AST kind %d", e->kind);
+}
+
+/* The first reduction outside any other whose free indices are all of
+ * the left-hand side's: the statement node's own aggregation. */
+static AstRef sema_main_reduction(const Sema *s, AstRef r, VarMask lhs)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	AstRef found = -1;
+	switch (e->kind) {
+	case AST_REDUCE:
+		return s->free_vars[r] == lhs ? r : -1;
+	case AST_CALL:
+		for (int i = 0; i < e->ref.nargs && found < 0; i++)
+			found = sema_main_reduction(s, e->ref.args[i], lhs);
+		return found;
+	case AST_UNARY:
+		return sema_main_reduction(s, e->op.a, lhs);
+	case AST_BINARY:
+		found = sema_main_reduction(s, e->op.a, lhs);
+		return found >= 0 ? found : sema_main_reduction(s, e->op.b, lhs);
+	default:
+		return -1;
+	}
+}
+
+static void sema_build_def(Sema *s, const AstStmt *st, VarMask lhs)
+{
+	Builder b = {.main_red = sema_main_reduction(s, st->value, lhs)};
+	for (int i = 0; i < st->nidx; i++)
+		b.vars[b.nvars++] = s->expr_var[st->idx[i]];
+	b.nout = b.nvars;
+	TraAgg agg = TRA_AGG_NONE;
+	int join, epi = -1;
+	if (b.main_red >= 0) {
+		const AstExpr *red = &s->prog->ex[b.main_red];
+		for (int i = 0; i < red->red.nidx; i++)
+			b.vars[b.nvars++] = s->expr_var[red->red.idx[i]];
+		agg = red->red.agg;
+		join = build(s, &b, red->red.body);
+		if (st->value != b.main_red || agg == TRA_AGG_MEAN)
+			epi = build(s, &b, st->value);
+	} else
+		join = build(s, &b, st->value);
+	int id = builder_finish(s, &b, st->name, st->name_span, agg, join, epi);
+	Sym *sym = sema_define(s, st->name, SYM_TENSOR, st->name_span);
+	sym->node = id;
+}
+
+/* The defined tensor's bytes must fit in 63 bits, as inputs' must. */
+static void sema_check_lhs_elements(Sema *s, const AstStmt *st)
+{
+	TraIndex idx[TRA_MAX_RANK];
+	for (int i = 0; i < st->nidx; i++)
+		idx[i].size = s->vars[s->expr_var[st->idx[i]]].range;
+	sema_check_elements(s, st->span, st->name, idx, st->nidx);
+}
+
+static void sema_def(Sema *s, const AstStmt *st)
+{
+	if (sema_check_fresh(s, st->name, st->name_span, "tensor"))
+		return;
+	s->stmt = st;
+	s->nvars = s->nscope = s->nerr_stmt = s->nsplit = 0;
+	s->typed = false;
+	s->type = TRART_F32;
+	resolve_lhs(s, st);
+	VarMask lhs = 0;
+	for (int v = 0; v < s->nvars; v++)
+		lhs |= (VarMask)1 << v;
+	resolve(s, st->value, false);
+	if (s->nerr_stmt == 0)
+		sema_check_ranges(s, lhs, "the right-hand side");
+	if (s->nerr_stmt == 0)
+		sema_check_lhs_elements(s, st);
+	if (s->nerr_stmt == 0)
+		sema_build_def(s, st, lhs);
+	else
+		sema_define_broken(s, st->name, SYM_TENSOR, st->name_span);
+}
+
+/* ---- outputs and the whole program ------------------------------------------ */
+
+static void sema_outputs(Sema *s)
+{
+	for (int i = 0; i < s->prog->nst; i++) {
+		const AstStmt *st = &s->prog->st[i];
+		if (st->kind != AST_STMT_OUTPUT)
+			continue;
+		Sym *sym = sema_lookup(s, st->name);
+		if (!sym) {
+			if (sema_first_def(s, st->name) < 0)
+				sema_error(s, st->name_span, "output '%s' is not defined", st->name);
+			continue; /* a definition with errors: already reported */
+		}
+		if (sym->broken)
+			continue;
+		if (sym->kind == SYM_SIZE) {
+			sema_error(s, st->name_span, "'%s' is a size; only tensors can be outputs", st->name);
+			continue;
+		}
+		TraNode *n = &s->g->nodes[sym->node];
+		if (n->is_output) {
+			sema_error(s, st->name_span, "'%s' is listed as an output twice", st->name);
+			continue;
+		}
+		n->is_output = true;
+		ARENA_RESERVE(s->arena, s->g->outputs, s->g->noutputs, s->g->outcap);
+		s->g->outputs[s->g->noutputs++] = sym->node;
+	}
+}
+
+static bool sema_has_output_stmt(const AstProgram *prog)
+{
+	for (int i = 0; i < prog->nst; i++)
+		if (prog->st[i].kind == AST_STMT_OUTPUT)
+			return true;
+	return false;
+}
+
+int sema_build(const AstProgram *prog, SizeOverride *overrides, int noverrides,
+               Diag *diag, TraGraph *g)
+{
+	Sema s = {.prog = prog, .src = diag->src, .diag = diag, .g = g, .arena = g->arena,
+	          .ov = overrides, .nov = noverrides};
+	int before = diag->nerrors;
+	s.expr_var = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.expr_var);
+	s.free_vars = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.free_vars);
+	for (int i = 0; i < prog->nex; i++)
+		s.expr_var[i] = -1;
+	for (int i = 0; i < prog->nst; i++) {
+		const AstStmt *st = &prog->st[i];
+		switch (st->kind) {
+		case AST_STMT_SIZE: sema_size(&s, st); break;
+		case AST_STMT_INPUT: sema_input(&s, st); break;
+		case AST_STMT_DEF: sema_def(&s, st); break;
+		case AST_STMT_OUTPUT: break;
+		}
+	}
+	sema_outputs(&s);
+	uint32_t end = (uint32_t)diag->src->len;
+	if (end > 0 && diag->src->text[end - 1] == '\n')
+		end--; /* the end of the last line, not an empty line after it */
+	if (!sema_has_output_stmt(prog))
+		diag_error(diag, span_make(end, end),
+		           "the program has no output; add a statement such as 'output %s'",
+		           g->nnodes ? g->nodes[g->nnodes - 1].name : "Y");
+	return diag->nerrors - before;
+}

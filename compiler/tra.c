@@ -1,0 +1,332 @@
+/* tra.c: the TRA graph's constructors, cost model, dump and verifier.
+ *
+ * The dump (--emit=tra) prints one node per paragraph:
+ *
+ *   Hd[i, j] f32 = relu(acc + b1[j])
+ *       acc = sum[k] X[i, k] * W1[k, j]
+ *       i: N=64  j: H=48  k: D=32   flops 2.0e+05  bytes 2.2e+04
+ *
+ * so a reader sees the einsum's join, aggregation and epilogue. The cost
+ * model counts per join point the join's operations (ops.def's weights)
+ * plus one to aggregate, and per output element the epilogue's.
+ */
+#include "tra.h"
+
+#include <math.h>
+#include <string.h>
+
+const char *const tra_op_name[TRA_OP_COUNT] = {
+#define OP(name, spelling, arity, flops) spelling,
+#include "ops.def"
+#undef OP
+};
+
+const int tra_op_arity[TRA_OP_COUNT] = {
+#define OP(name, spelling, arity, flops) arity,
+#include "ops.def"
+#undef OP
+};
+
+const int tra_op_flops[TRA_OP_COUNT] = {
+#define OP(name, spelling, arity, flops) flops,
+#include "ops.def"
+#undef OP
+};
+
+const char *tra_agg_name(TraAgg agg)
+{
+	static const char *const names[] = {"none", "sum", "prod", "max", "min", "mean"};
+	return names[agg];
+}
+
+int tra_node_new(TraGraph *g, const TraNode *proto)
+{
+	ARENA_RESERVE(g->arena, g->nodes, g->nnodes, g->nodecap);
+	g->nodes[g->nnodes] = *proto;
+	return g->nnodes++;
+}
+
+int tra_expr_new(TraGraph *g, TraOp op, int arg, double value, int a, int b, int c)
+{
+	ARENA_RESERVE(g->arena, g->ex, g->nex, g->excap);
+	g->ex[g->nex] = (TraExpr){.op = op, .arg = arg, .value = value, .kid = {a, b, c}};
+	return g->nex++;
+}
+
+int64_t tra_node_elements(const TraNode *n)
+{
+	int64_t e = 1;
+	for (int d = 0; d < n->rank; d++)
+		e *= n->idx[d].size;
+	return e;
+}
+
+int64_t tra_node_join_points(const TraNode *n)
+{
+	int64_t e = 1;
+	for (int d = 0; d < n->nidx; d++)
+		e *= n->idx[d].size;
+	return e;
+}
+
+/* Operations one evaluation of expression e costs. */
+static double tra_expr_flops(const TraGraph *g, int e)
+{
+	if (e < 0)
+		return 0;
+	const TraExpr *x = &g->ex[e];
+	double f = tra_op_flops[x->op];
+	for (int k = 0; k < tra_op_arity[x->op]; k++)
+		f += tra_expr_flops(g, x->kid[k]);
+	return f;
+}
+
+bool tra_expr_uses(const TraGraph *g, int e, TraOp op)
+{
+	if (e < 0)
+		return false;
+	const TraExpr *x = &g->ex[e];
+	if (x->op == op)
+		return true;
+	for (int k = 0; k < tra_op_arity[x->op]; k++)
+		if (tra_expr_uses(g, x->kid[k], op))
+			return true;
+	return false;
+}
+
+void tra_node_cost(const TraGraph *g, TraNode *n)
+{
+	double esize = (double)trart_dtype_size(n->type);
+	double points = (double)tra_node_join_points(n);
+	double elements = (double)tra_node_elements(n);
+	if (n->kind == TRA_NODE_INPUT) {
+		n->flops = 0;
+		n->bytes = elements * esize;
+		return;
+	}
+	double per_point = tra_expr_flops(g, n->join) + (n->agg != TRA_AGG_NONE);
+	n->flops = points * per_point + elements * tra_expr_flops(g, n->epilogue);
+	n->bytes = elements * esize;
+	for (int k = 0; k < n->nops; k++)
+		n->bytes += (double)tra_node_elements(&g->nodes[n->ops[k].node]) * esize;
+}
+
+/* ---- the dump -------------------------------------------------------------- */
+
+/* Binding strength of an expression, for parenthesising. */
+static int tra_prec(TraOp op)
+{
+	switch (op) {
+	case TRA_OP_LT: case TRA_OP_LE: case TRA_OP_GT:
+	case TRA_OP_GE: case TRA_OP_EQ: case TRA_OP_NE:
+		return 1;
+	case TRA_OP_ADD: case TRA_OP_SUB: return 2;
+	case TRA_OP_MUL: case TRA_OP_DIV: return 3;
+	case TRA_OP_NEG: return 4;
+	default: return 5;
+	}
+}
+
+static void tra_dump_operand(const TraGraph *g, const TraNode *n, int k, FILE *out)
+{
+	const TraOperand *op = &n->ops[k];
+	fputs(g->nodes[op->node].name, out);
+	if (op->rank == 0)
+		return;
+	fputc('[', out);
+	for (int d = 0; d < op->rank; d++)
+		fprintf(out, "%s%s", d ? ", " : "", n->idx[op->idx[d]].name);
+	fputc(']', out);
+}
+
+static void tra_dump_expr(const TraGraph *g, const TraNode *n, int e, int prec, FILE *out);
+
+static void tra_dump_infix(const TraGraph *g, const TraNode *n, const TraExpr *x, int prec, FILE *out)
+{
+	int p = tra_prec(x->op);
+	if (p < prec)
+		fputc('(', out);
+	if (x->op == TRA_OP_NEG) {
+		fputc('-', out);
+		tra_dump_expr(g, n, x->kid[0], p, out);
+	} else {
+		/* left-associative: the right operand needs parens at equal strength */
+		tra_dump_expr(g, n, x->kid[0], p, out);
+		fprintf(out, " %s ", tra_op_name[x->op]);
+		tra_dump_expr(g, n, x->kid[1], p + 1, out);
+	}
+	if (p < prec)
+		fputc(')', out);
+}
+
+static void tra_dump_expr(const TraGraph *g, const TraNode *n, int e, int prec, FILE *out)
+{
+	const TraExpr *x = &g->ex[e];
+	switch (x->op) {
+	case TRA_OP_CONST:
+		if (isinf(x->value))
+			fputs(x->value < 0 ? "-inf" : "inf", out);
+		else
+			fprintf(out, x->value < 0 && prec > 2 ? "(%.9g)" : "%.9g", x->value);
+		return;
+	case TRA_OP_OPERAND: tra_dump_operand(g, n, x->arg, out); return;
+	case TRA_OP_INDEX: fputs(n->idx[x->arg].name, out); return;
+	case TRA_OP_ACC: fputs("acc", out); return;
+	default: break;
+	}
+	if (tra_prec(x->op) < 5) {
+		tra_dump_infix(g, n, x, prec, out);
+		return;
+	}
+	fprintf(out, "%s(", tra_op_name[x->op]);
+	for (int k = 0; k < tra_op_arity[x->op]; k++) {
+		if (k)
+			fputs(", ", out);
+		tra_dump_expr(g, n, x->kid[k], 0, out);
+	}
+	fputc(')', out);
+}
+
+static void tra_dump_indices(const TraNode *n, int from, int to, FILE *out)
+{
+	for (int d = from; d < to; d++)
+		fprintf(out, "%s%s", d > from ? ", " : "", n->idx[d].name);
+}
+
+static void tra_dump_ranges(const TraNode *n, FILE *out)
+{
+	fputs("   ", out);
+	for (int d = 0; d < n->nidx; d++) {
+		fprintf(out, " %s: ", n->idx[d].name);
+		if (n->idx[d].sname)
+			fprintf(out, "%s=", n->idx[d].sname);
+		fprintf(out, "%lld", (long long)n->idx[d].size);
+	}
+	fprintf(out, "   flops %.3g  bytes %.3g\n", n->flops, n->bytes);
+}
+
+static void tra_dump_node(const TraGraph *g, int id, FILE *out)
+{
+	const TraNode *n = &g->nodes[id];
+	fprintf(out, "%%%d %s%s", id, n->kind == TRA_NODE_INPUT ? "input " : "", n->name);
+	if (n->rank && n->kind == TRA_NODE_INPUT) {
+		fputc('[', out);
+		for (int d = 0; d < n->rank; d++)
+			fprintf(out, "%s%s", d ? ", " : "", n->idx[d].sname ? n->idx[d].sname : "_");
+		fputc(']', out);
+	} else if (n->rank) {
+		fputc('[', out);
+		tra_dump_indices(n, 0, n->rank, out);
+		fputc(']', out);
+	}
+	fprintf(out, " %s%s", trart_dtype_name(n->type), n->is_output ? " output" : "");
+	if (n->kind == TRA_NODE_INPUT) {
+		fputs("\n   ", out);
+		for (int d = 0; d < n->rank; d++)
+			fprintf(out, " %s%s%lld", n->idx[d].sname ? n->idx[d].sname : "",
+			        n->idx[d].sname ? "=" : "", (long long)n->idx[d].size);
+		fprintf(out, "%sbytes %.3g\n", n->rank ? "   " : " ", n->bytes);
+		return;
+	}
+	fputs(" = ", out);
+	if (n->agg == TRA_AGG_NONE) {
+		tra_dump_expr(g, n, n->join, 0, out);
+		fputc('\n', out);
+	} else {
+		if (n->epilogue >= 0)
+			tra_dump_expr(g, n, n->epilogue, 0, out);
+		else
+			fputs("acc", out);
+		fprintf(out, "\n    acc = %s[", tra_agg_name(n->agg));
+		tra_dump_indices(n, n->rank, n->nidx, out);
+		fputs("] ", out);
+		tra_dump_expr(g, n, n->join, 0, out);
+		fputc('\n', out);
+	}
+	tra_dump_ranges(n, out);
+}
+
+void tra_dump(const TraGraph *g, FILE *out)
+{
+	fprintf(out, "# TRA graph: %d nodes\n# sizes:", g->nnodes);
+	for (int i = 0; i < g->nsizes; i++)
+		fprintf(out, " %s=%lld%s", g->sizes[i].name, (long long)g->sizes[i].value,
+		        g->sizes[i].overridden ? " (-D)" : "");
+	fputs("\n# outputs:", out);
+	for (int i = 0; i < g->noutputs; i++)
+		fprintf(out, " %s", g->nodes[g->outputs[i]].name);
+	fputc('\n', out);
+	for (int i = 0; i < g->nnodes; i++)
+		tra_dump_node(g, i, out);
+}
+
+/* ---- the verifier ------------------------------------------------------------ */
+
+#define TRA_CHECK(cond, ...)                                                  \
+	do {                                                                  \
+		if (!(cond))                                                  \
+			TRAC_BUG("TRA node %d (%s): %s", id, n->name, #cond); \
+	} while (0)
+
+/* Checks expression e of node id: kids exist, leaves are in range, and
+ * an epilogue reads only output indices. */
+static void tra_verify_expr(const TraGraph *g, int id, int e, bool epilogue)
+{
+	const TraNode *n = &g->nodes[id];
+	TRA_CHECK(e >= 0 && e < g->nex);
+	const TraExpr *x = &g->ex[e];
+	int limit = epilogue ? n->rank : n->nidx;
+	switch (x->op) {
+	case TRA_OP_OPERAND:
+		TRA_CHECK(x->arg >= 0 && x->arg < n->nops);
+		for (int d = 0; d < n->ops[x->arg].rank; d++)
+			TRA_CHECK(n->ops[x->arg].idx[d] < limit);
+		break;
+	case TRA_OP_INDEX:
+		TRA_CHECK(x->arg >= 0 && x->arg < limit);
+		break;
+	case TRA_OP_ACC:
+		TRA_CHECK(epilogue && n->agg != TRA_AGG_NONE);
+		break;
+	default:
+		break;
+	}
+	for (int k = 0; k < tra_op_arity[x->op]; k++)
+		tra_verify_expr(g, id, x->kid[k], epilogue);
+}
+
+static void tra_verify_operand(const TraGraph *g, int id, const TraOperand *op)
+{
+	const TraNode *n = &g->nodes[id];
+	TRA_CHECK(op->node >= 0 && op->node < id);
+	const TraNode *p = &g->nodes[op->node];
+	TRA_CHECK(op->rank == p->rank);
+	TRA_CHECK(p->type == n->type);
+	for (int d = 0; d < op->rank; d++) {
+		TRA_CHECK(op->idx[d] >= 0 && op->idx[d] < n->nidx);
+		TRA_CHECK(n->idx[op->idx[d]].size == p->idx[d].size);
+	}
+}
+
+void tra_verify(const TraGraph *g)
+{
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		TRA_CHECK(n->rank >= 0 && n->rank <= n->nidx && n->rank <= TRA_MAX_RANK);
+		for (int d = 0; d < n->nidx; d++)
+			TRA_CHECK(n->idx[d].size >= 1);
+		if (n->kind == TRA_NODE_INPUT) {
+			TRA_CHECK(n->nops == 0 && n->nidx == n->rank);
+			continue;
+		}
+		TRA_CHECK((n->agg == TRA_AGG_NONE) == (n->nidx == n->rank));
+		TRA_CHECK(n->agg != TRA_AGG_MEAN);
+		for (int k = 0; k < n->nops; k++)
+			tra_verify_operand(g, id, &n->ops[k]);
+		tra_verify_expr(g, id, n->join, false);
+		if (n->epilogue >= 0)
+			tra_verify_expr(g, id, n->epilogue, true);
+	}
+	for (int i = 0; i < g->noutputs; i++)
+		TRAC_ASSERT(g->outputs[i] >= 0 && g->outputs[i] < g->nnodes && g->nodes[g->outputs[i]].is_output);
+}

@@ -1,0 +1,34 @@
+/* util.h: process-level helpers shared by every compiler module:
+ * checked allocation, fatal and internal errors, the named exit codes. */
+#ifndef TRAC_UTIL_H
+#define TRAC_UTIL_H
+
+#include <stddef.h>
+
+/* Exit statuses of trac, documented in trac(1). */
+enum {
+	TRAC_EXIT_OK = 0,    /* success */
+	TRAC_EXIT_ERROR = 1, /* errors in the program, its inputs, or I/O */
+	TRAC_EXIT_USAGE = 2, /* a bad command line */
+};
+
+void *xmalloc(size_t n);           /* malloc or die cleanly */
+void *xcalloc(size_t n, size_t m); /* calloc or die cleanly */
+void *xrealloc(void *p, size_t n); /* realloc or die cleanly */
+
+/* Prints "trac: fatal error: ..." and exits with TRAC_EXIT_ERROR. */
+_Noreturn void trac_fatal(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+/* A bug in trac: prints "trac: internal error at FILE:LINE: ..." and aborts. */
+_Noreturn void trac_internal_error(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define TRAC_BUG(...) trac_internal_error(__FILE__, __LINE__, __VA_ARGS__)
+#define TRAC_ASSERT(cond)                                                     \
+	do {                                                                  \
+		if (!(cond))                                                  \
+			TRAC_BUG("assertion failed: %s", #cond);              \
+	} while (0)
+
+#endif /* TRAC_UTIL_H */

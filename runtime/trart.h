@@ -1,0 +1,60 @@
+/* trart.h: the trac runtime library's public interface.
+ *
+ * libtrart is linked into every program trac generates, and the compiler
+ * itself uses the same code for `trac --interpret`, so the two read and
+ * write tensors, and draw random inputs, identically.
+ *
+ * Errors are reported through a caller-supplied buffer holding one line of
+ * text (no trailing newline) that names the tensor and says what was
+ * expected; functions return 0 on success and -1 on error.
+ */
+#ifndef TRART_H
+#define TRART_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Element types a tensor may have. */
+typedef enum TrartDtype {
+	TRART_F32, /* little-endian IEEE single, NumPy '<f4' */
+	TRART_F64, /* little-endian IEEE double, NumPy '<f8' */
+} TrartDtype;
+
+#define TRART_MAX_RANK 16 /* the most dimensions a tensor may have */
+#define TRART_ERRLEN 512  /* a comfortable size for error buffers */
+
+/* Bytes per element of a dtype. */
+size_t trart_dtype_size(TrartDtype t);
+
+/* Name of a dtype as the language spells it: "f32" or "f64". */
+const char *trart_dtype_name(TrartDtype t);
+
+/* npy.c */
+
+/* Reads the .npy file at path into a freshly malloc'ed buffer *data that
+ * the caller frees. The file must hold an array of exactly dtype `want`,
+ * rank `rank` and dimensions `shape` (C order, little-endian; versions
+ * 1.0, 2.0 and 3.0 headers). `name` is the tensor's name, used in errors:
+ *   input X: x.npy: shape (3, 5) does not match the declared [4, 5]
+ * Returns 0, or -1 with a one-line message in err. */
+int trart_npy_read(const char *path, const char *name, TrartDtype want,
+                   int rank, const int64_t *shape, void **data,
+                   char *err, size_t errlen);
+
+/* Writes a C-order array as a .npy file (version 1.0 header, or 2.0 when
+ * the header does not fit 1.0's limit). Returns 0, or -1 with a one-line
+ * message naming `name` and the path in err; on error no file is left
+ * at path. */
+int trart_npy_write(const char *path, const char *name, TrartDtype t,
+                    int rank, const int64_t *shape, const void *data,
+                    char *err, size_t errlen);
+
+/* random.c */
+
+/* Fills n elements of dtype t at data with uniform values in [-1, 1),
+ * a pure function of (seed, name, element index): the same on every
+ * machine, and independent of which other inputs the program has. */
+void trart_random_fill(void *data, TrartDtype t, size_t n, uint64_t seed,
+                       const char *name);
+
+#endif /* TRART_H */
