@@ -283,10 +283,26 @@ static void driver_read_source(const char *path, Source *src)
 
 /* ---- writing results atomically ------------------------------------------------ */
 
+/* Writes to something that is not a regular file (/dev/null, a FIFO,
+ * /dev/stdout) directly: renaming a temporary onto it would replace it. */
+static bool driver_write_special(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	bool ok = f && fwrite(data, 1, len, f) == len;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (!ok)
+		fprintf(stderr, "trac: error: cannot write '%s': %s\n", path, strerror(errno));
+	return ok;
+}
+
 /* Writes len bytes to path through a temporary file renamed into place;
  * on failure reports it and leaves no file at path. */
 static bool driver_write_file(const char *path, const char *data, size_t len)
 {
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return driver_write_special(path, data, len);
 	size_t n = strlen(path);
 	char *tmp = xmalloc(n + 16);
 	snprintf(tmp, n + 16, "%s.tmpXXXXXX", path);
