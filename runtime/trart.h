@@ -6,7 +6,10 @@
  *
  * Errors are reported through a caller-supplied buffer holding one line of
  * text (no trailing newline) that names the tensor and says what was
- * expected; functions return 0 on success and -1 on error.
+ * expected; functions return 0 on success and -1 on error. The line is
+ * "NAME: PATH: what is wrong", where NAME is passed in already decorated
+ * as the caller wants it ("input X", "output Y"). A buffer too small
+ * truncates the line; a NULL buffer or errlen 0 drops it.
  */
 #ifndef TRART_H
 #define TRART_H
@@ -34,17 +37,21 @@ const char *trart_dtype_name(TrartDtype t);
 /* Reads the .npy file at path into a freshly malloc'ed buffer *data that
  * the caller frees. The file must hold an array of exactly dtype `want`,
  * rank `rank` and dimensions `shape` (C order, little-endian; versions
- * 1.0, 2.0 and 3.0 headers). `name` is the tensor's name, used in errors:
- *   input X: x.npy: shape (3, 5) does not match the declared [4, 5]
- * Returns 0, or -1 with a one-line message in err. */
+ * 1.0, 2.0 and 3.0 headers); shape may be NULL when rank is 0. `name` is
+ * the tensor's name as errors should show it:
+ *   input X: x.npy: shape (3, 5) does not match the declared (4, 5)
+ * Returns 0, or -1 with a one-line message in err and *data NULL. Any
+ * byte sequence is safe to read. */
 int trart_npy_read(const char *path, const char *name, TrartDtype want,
                    int rank, const int64_t *shape, void **data,
                    char *err, size_t errlen);
 
-/* Writes a C-order array as a .npy file (version 1.0 header, or 2.0 when
- * the header does not fit 1.0's limit). Returns 0, or -1 with a one-line
- * message naming `name` and the path in err; on error no file is left
- * at path. */
+/* Writes a C-order array as a .npy file, byte for byte as NumPy's
+ * np.save would (version 1.0 header, or 2.0 when the header does not fit
+ * 1.0's limit). The file is written beside path and renamed onto it, so
+ * it appears whole, with mode 0666 less the umask. Returns 0, or -1 with
+ * a one-line message naming `name` and the path in err; on error no file
+ * is left at path (an existing one is left as it was). */
 int trart_npy_write(const char *path, const char *name, TrartDtype t,
                     int rank, const int64_t *shape, const void *data,
                     char *err, size_t errlen);
@@ -53,7 +60,8 @@ int trart_npy_write(const char *path, const char *name, TrartDtype t,
 
 /* Fills n elements of dtype t at data with uniform values in [-1, 1),
  * a pure function of (seed, name, element index): the same on every
- * machine, and independent of which other inputs the program has. */
+ * machine, and independent of which other inputs the program has.
+ * random.c states the algorithm; tests/trart_random.py reproduces it. */
 void trart_random_fill(void *data, TrartDtype t, size_t n, uint64_t seed,
                        const char *name);
 

@@ -1,0 +1,871 @@
+/* npy.c: reading and writing NumPy .npy files.
+ *
+ * A .npy file is a magic string, a version, a header length, a header
+ * that is the text of a Python dict literal, and then the raw elements:
+ *
+ *   \x93NUMPY  major minor  HLEN  {'descr': '<f4', 'fortran_order': False,
+ *                                  'shape': (3, 4), }   ...   \n   data
+ *
+ * Version 1.0 stores HLEN as a little-endian uint16; versions 2.0 and 3.0
+ * as a uint32 (3.0 only adds that the header is UTF-8, which changes
+ * nothing for the keys and values we accept).
+ *
+ * Reading.  Files come from users and, through trac's fuzz targets, from
+ * anywhere, so the reader trusts nothing: every length is bounded before
+ * it is used, every product of sizes is checked for overflow, and every
+ * byte of the header is accounted for by a small recursive-descent parser
+ * of the subset of Python literals that NumPy writes (a dict of string
+ * keys to strings, True/False and tuples of integers, in any key order,
+ * with any whitespace, either quote and optional trailing commas). We do
+ * not evaluate anything: the parser points into the header text and
+ * records what it saw. Only after the header is understood are the dtype,
+ * the order and the shape compared with what the program declared, in
+ * that order, so the first message a user sees names the most basic
+ * mismatch. The element count then fixes exactly how many data bytes
+ * must follow; fewer is "truncated", more is "trailing data".
+ *
+ * Writing copies NumPy's own format.py byte for byte: the dict with keys
+ * in sorted order, a repr()-style shape, the spare spaces NumPy >= 1.23
+ * leaves so the first axis can grow in place, and space padding so that
+ * magic + length + header is a multiple of 64 bytes (a full 64 when it
+ * already is), ending with '\n'. The file is written to a temporary in
+ * the same directory and renamed over the destination, so a reader never
+ * sees half a file and a failed write leaves nothing behind.
+ *
+ * Errors are one line, "NAME: PATH: what is wrong", where NAME is
+ * whatever the caller passed (the executor passes "input X" or
+ * "output Y"). Text copied from the file into a message is escaped, so a
+ * hostile header cannot break the one-line promise.
+ *
+ * The library lives inside users' programs, so there is no global state,
+ * every path closes what it opened and frees what it allocated, and the
+ * umask is never touched (see npy_create_temp).
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
+
+#include "trart.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NPY_MAGIC "\x93NUMPY"
+#define NPY_MAGIC_LEN 6
+#define NPY_ALIGN 64                  /* NumPy's ARRAY_ALIGN */
+#define NPY_GROWTH_DIGITS 21          /* NumPy's GROWTH_AXIS_MAX_DIGITS */
+#define NPY_MAX_HEADER (1u << 20)     /* a bound on hostile header lengths */
+#define NPY_SHAPE_TEXT (TRART_MAX_RANK * 22 + 4) /* "(d, d, ..., d)" */
+
+/* Where an operation is, for error messages. */
+typedef struct NpyCtx {
+	const char *name; /* the caller's decorated name, "input X" */
+	const char *path; /* the file */
+	char *err;        /* the caller's error buffer, may be NULL */
+	size_t errlen;    /* its size */
+} NpyCtx;
+
+/* Keys of the header dict, as bits of NpyHeader.seen. */
+enum {
+	NPY_KEY_DESCR = 1,   /* 'descr' */
+	NPY_KEY_FORTRAN = 2, /* 'fortran_order' */
+	NPY_KEY_SHAPE = 4,   /* 'shape' */
+};
+
+/* What the header says, pointing into its text. */
+typedef struct NpyHeader {
+	const char *descr;              /* the 'descr' string, not terminated */
+	size_t descrlen;                /* its length */
+	int fortran;                    /* 'fortran_order' is True */
+	int rank;                       /* entries of 'shape' */
+	int64_t shape[TRART_MAX_RANK];  /* 'shape' */
+	unsigned seen;                  /* NPY_KEY_* bits seen so far */
+} NpyHeader;
+
+/* A cursor over the header text, for the parser. */
+typedef struct NpyLex {
+	const char *p;     /* next unread character */
+	const char *end;   /* one past the header */
+	const char *start; /* the header's first byte, for offsets */
+	size_t base;       /* file offset of start */
+} NpyLex;
+
+#ifdef __GNUC__
+#define NPY_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define NPY_PRINTF(f, a)
+#endif
+
+/* Formats "NAME: PATH: message" into the caller's buffer; returns -1 so
+ * that error paths read `return npy_fail(...)`. */
+static int NPY_PRINTF(2, 3)
+npy_fail(const NpyCtx *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!c->err || c->errlen == 0)
+		return -1;
+	n = snprintf(c->err, c->errlen, "%s: %s: ", c->name ? c->name : "?",
+	             c->path ? c->path : "?");
+	if (n < 0 || (size_t)n >= c->errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+size_t
+trart_dtype_size(TrartDtype t)
+{
+	return t == TRART_F64 ? 8 : 4;
+}
+
+const char *
+trart_dtype_name(TrartDtype t)
+{
+	return t == TRART_F64 ? "f64" : "f32";
+}
+
+/* The NumPy descr of a dtype: how its header spells it. */
+static const char *
+npy_descr(TrartDtype t)
+{
+	return t == TRART_F64 ? "<f8" : "<f4";
+}
+
+/* Copies len bytes of s into buf (size >= 8) as printable text: other
+ * bytes become \xNN and an overlong string ends in "...". Used for text
+ * taken from the file, which may hold newlines or worse. */
+static const char *
+npy_escape(char *buf, size_t size, const char *s, size_t len)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 8 < size; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			buf[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", ch);
+	}
+	if (i < len)
+		o += (size_t)snprintf(buf + o, size - o, "...");
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Formats a shape as Python's repr of a tuple: "()", "(5,)", "(3, 4)". */
+static const char *
+npy_shape_text(char *buf, size_t size, int rank, const int64_t *shape)
+{
+	size_t o = 0;
+	int i;
+
+	o += (size_t)snprintf(buf, size, "(");
+	for (i = 0; i < rank && o < size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%" PRId64,
+		                      i ? ", " : "", shape[i]);
+	if (o < size)
+		snprintf(buf + o, size - o, rank == 1 ? ",)" : ")");
+	return buf;
+}
+
+/* Sets *bytes to the data size of a shape, or fails on a negative
+ * dimension or a product that does not fit size_t. */
+static int
+npy_data_bytes(const NpyCtx *c, int rank, const int64_t *shape, size_t elsize,
+               size_t *bytes)
+{
+	char text[NPY_SHAPE_TEXT];
+	size_t total = elsize;
+	int i;
+
+	for (i = 0; i < rank; i++) {
+		if (shape[i] < 0)
+			return npy_fail(c, "shape %s has a negative dimension",
+			                npy_shape_text(text, sizeof text, rank, shape));
+		if (shape[i] && total > SIZE_MAX / (uint64_t)shape[i])
+			return npy_fail(c, "shape %s is too large",
+			                npy_shape_text(text, sizeof text, rank, shape));
+		total *= (size_t)shape[i];
+	}
+	*bytes = total;
+	return 0;
+}
+
+/* Swaps each elsize-byte element of p in place: the format is little-
+ * endian, and this is how a big-endian host gets there and back. */
+static void
+npy_swap(unsigned char *p, size_t bytes, size_t elsize)
+{
+	size_t i, j;
+
+	for (i = 0; i + elsize <= bytes; i += elsize)
+		for (j = 0; j < elsize / 2; j++) {
+			unsigned char t = p[i + j];
+			p[i + j] = p[i + elsize - 1 - j];
+			p[i + elsize - 1 - j] = t;
+		}
+}
+
+static int
+npy_host_is_le(void)
+{
+	const uint16_t one = 1;
+	unsigned char b;
+
+	memcpy(&b, &one, 1);
+	return b == 1;
+}
+
+/* ---- The header parser ----
+ *
+ *   header := ws '{' ws [ item ws { ',' ws item ws } [ ',' ws ] ] '}' ws
+ *   item   := string ws ':' ws value
+ *   value  := string | 'True' | 'False' | tuple
+ *   tuple  := '(' ws [ int ws { ',' ws int ws } [ ',' ws ] ] ')'
+ *   int    := digit { digit } [ 'L' ]       (Python 2 wrote 3L)
+ *   string := "'" { not "'" } "'" | '"' { not '"' } '"'
+ *
+ * which key takes which kind of value is checked as each item is read.
+ */
+
+static void
+npy_skip_ws(NpyLex *l)
+{
+	while (l->p < l->end && (*l->p == ' ' || (*l->p >= '\t' && *l->p <= '\r')))
+		l->p++;
+}
+
+/* Can ch continue a Python identifier (ASCII, locale-independent)? */
+static int
+npy_is_ident(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') || ch == '_';
+}
+
+/* Fails with "malformed header: expected WHAT at byte N". */
+static int
+npy_expected(const NpyCtx *c, const NpyLex *l, const char *what)
+{
+	return npy_fail(c, "malformed header: expected %s at byte %zu", what,
+	                l->base + (size_t)(l->p - l->start));
+}
+
+/* Consumes ch if it is next. */
+static int
+npy_accept(NpyLex *l, char ch)
+{
+	if (l->p < l->end && *l->p == ch) {
+		l->p++;
+		return 1;
+	}
+	return 0;
+}
+
+/* string := quoted text, either quote; sets s and len to its contents. */
+static int
+npy_string(const NpyCtx *c, NpyLex *l, const char **s, size_t *len)
+{
+	const char *q;
+	char quote;
+
+	if (l->p >= l->end || (*l->p != '\'' && *l->p != '"'))
+		return npy_expected(c, l, "a quoted string");
+	quote = *l->p++;
+	q = memchr(l->p, quote, (size_t)(l->end - l->p));
+	if (!q)
+		return npy_expected(c, l, "the end of a string");
+	*s = l->p;
+	*len = (size_t)(q - l->p);
+	l->p = q + 1;
+	return 0;
+}
+
+/* Consumes the word w if it is next and not the start of a longer word. */
+static int
+npy_word(NpyLex *l, const char *w)
+{
+	size_t n = strlen(w);
+
+	size_t left = (size_t)(l->end - l->p);
+
+	if (left < n || memcmp(l->p, w, n) != 0)
+		return 0;
+	if (left > n && npy_is_ident(l->p[n]))
+		return 0; /* "Falsehood" is not False */
+	l->p += n;
+	return 1;
+}
+
+/* int := digits ['L'], at most INT64_MAX. */
+static int
+npy_int(const NpyCtx *c, NpyLex *l, int64_t *v)
+{
+	int64_t x = 0;
+
+	if (l->p >= l->end || *l->p < '0' || *l->p > '9')
+		return npy_expected(c, l, "a dimension");
+	while (l->p < l->end && *l->p >= '0' && *l->p <= '9') {
+		int d = *l->p - '0';
+		if (x > (INT64_MAX - d) / 10)
+			return npy_fail(c, "malformed header: dimension too large "
+			                "at byte %zu",
+			                l->base + (size_t)(l->p - l->start));
+		x = x * 10 + d;
+		l->p++;
+	}
+	npy_accept(l, 'L');
+	*v = x;
+	return 0;
+}
+
+/* tuple := '(' [ int { ',' int } [','] ] ')', into h->shape. */
+static int
+npy_tuple(const NpyCtx *c, NpyLex *l, NpyHeader *h)
+{
+	if (!npy_accept(l, '('))
+		return npy_expected(c, l, "a tuple for 'shape'");
+	npy_skip_ws(l);
+	h->rank = 0;
+	while (!npy_accept(l, ')')) {
+		if (h->rank == TRART_MAX_RANK)
+			return npy_fail(c, "shape has more than %d dimensions",
+			                TRART_MAX_RANK);
+		if (npy_int(c, l, &h->shape[h->rank++]) < 0)
+			return -1;
+		npy_skip_ws(l);
+		if (npy_accept(l, ','))
+			npy_skip_ws(l);
+		else if (l->p >= l->end || *l->p != ')')
+			return npy_expected(c, l, "',' or ')' in 'shape'");
+	}
+	return 0;
+}
+
+/* value := 'True' | 'False', for 'fortran_order'. */
+static int
+npy_bool(const NpyCtx *c, NpyLex *l, int *v)
+{
+	if (npy_word(l, "True"))
+		*v = 1;
+	else if (npy_word(l, "False"))
+		*v = 0;
+	else
+		return npy_expected(c, l, "True or False for 'fortran_order'");
+	return 0;
+}
+
+/* Which NPY_KEY_* bit a key names, or 0. */
+static unsigned
+npy_key(const char *s, size_t len)
+{
+	if (len == 5 && memcmp(s, "descr", 5) == 0)
+		return NPY_KEY_DESCR;
+	if (len == 13 && memcmp(s, "fortran_order", 13) == 0)
+		return NPY_KEY_FORTRAN;
+	if (len == 5 && memcmp(s, "shape", 5) == 0)
+		return NPY_KEY_SHAPE;
+	return 0;
+}
+
+/* item := string ':' value, the value's kind chosen by the key. */
+static int
+npy_item(const NpyCtx *c, NpyLex *l, NpyHeader *h)
+{
+	char text[64];
+	const char *s;
+	size_t len = 0;
+	unsigned key;
+
+	if (npy_string(c, l, &s, &len) < 0)
+		return -1;
+	key = npy_key(s, len);
+	if (!key)
+		return npy_fail(c, "malformed header: unexpected key '%s'",
+		                npy_escape(text, sizeof text, s, len));
+	if (h->seen & key)
+		return npy_fail(c, "malformed header: key '%s' appears twice",
+		                npy_escape(text, sizeof text, s, len));
+	h->seen |= key;
+	npy_skip_ws(l);
+	if (!npy_accept(l, ':'))
+		return npy_expected(c, l, "':' after a key");
+	npy_skip_ws(l);
+	if (key == NPY_KEY_DESCR)
+		return npy_string(c, l, &h->descr, &h->descrlen);
+	if (key == NPY_KEY_FORTRAN)
+		return npy_bool(c, l, &h->fortran);
+	return npy_tuple(c, l, h);
+}
+
+/* Fails naming the first of the three keys the header lacks. */
+static int
+npy_check_keys(const NpyCtx *c, const NpyHeader *h)
+{
+	if (!(h->seen & NPY_KEY_DESCR))
+		return npy_fail(c, "malformed header: no 'descr' key");
+	if (!(h->seen & NPY_KEY_FORTRAN))
+		return npy_fail(c, "malformed header: no 'fortran_order' key");
+	if (!(h->seen & NPY_KEY_SHAPE))
+		return npy_fail(c, "malformed header: no 'shape' key");
+	return 0;
+}
+
+/* header := '{' [ item { ',' item } [','] ] '}', then only whitespace. */
+static int
+npy_parse(const NpyCtx *c, NpyLex *l, NpyHeader *h)
+{
+	memset(h, 0, sizeof *h);
+	npy_skip_ws(l);
+	if (!npy_accept(l, '{'))
+		return npy_expected(c, l, "'{'");
+	npy_skip_ws(l);
+	while (!npy_accept(l, '}')) {
+		if (npy_item(c, l, h) < 0)
+			return -1;
+		npy_skip_ws(l);
+		if (npy_accept(l, ','))
+			npy_skip_ws(l);
+		else if (l->p >= l->end || *l->p != '}')
+			return npy_expected(c, l, "',' or '}'");
+	}
+	npy_skip_ws(l);
+	if (l->p != l->end)
+		return npy_expected(c, l, "the end of the header");
+	return npy_check_keys(c, h);
+}
+
+/* ---- Reading ---- */
+
+/* Reads exactly n bytes or fails: a read error with its reason, or the
+ * file ending early, reported as `what` with the offset it ended at. */
+static int
+npy_read_exact(const NpyCtx *c, FILE *f, void *buf, size_t n, size_t *off,
+               const char *what)
+{
+	size_t got = fread(buf, 1, n, f);
+
+	if (got == n) {
+		*off += n;
+		return 0;
+	}
+	if (ferror(f))
+		return npy_fail(c, "read error: %s", strerror(errno));
+	return npy_fail(c, "%s: the file ends after %zu bytes", what, *off + got);
+}
+
+/* Reads the magic string and version; sets *lenbytes to the width of the
+ * header length that follows (2 for 1.0, 4 for 2.0 and 3.0). */
+static int
+npy_read_preamble(const NpyCtx *c, FILE *f, size_t *off, size_t *lenbytes)
+{
+	unsigned char b[NPY_MAGIC_LEN + 2];
+	size_t got = fread(b, 1, sizeof b, f);
+
+	if (got < sizeof b && ferror(f))
+		return npy_fail(c, "read error: %s", strerror(errno));
+	if (got < NPY_MAGIC_LEN || memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
+		return npy_fail(c, "not a .npy file (no \\x93NUMPY magic string)");
+	if (got < sizeof b)
+		return npy_fail(c, "truncated header: the file ends after %zu bytes",
+		                got);
+	*off = sizeof b;
+	if (b[6] == 1 && b[7] == 0)
+		*lenbytes = 2;
+	else if ((b[6] == 2 || b[6] == 3) && b[7] == 0)
+		*lenbytes = 4;
+	else
+		return npy_fail(c, "unsupported .npy version %u.%u "
+		                "(expected 1.0, 2.0 or 3.0)", b[6], b[7]);
+	return 0;
+}
+
+/* Reads the header text into a fresh buffer *text of *len bytes. */
+static int
+npy_read_header_text(const NpyCtx *c, FILE *f, size_t *off, char **text,
+                     size_t *len)
+{
+	unsigned char b[4];
+	size_t lenbytes = 0, i, n = 0;
+
+	if (npy_read_preamble(c, f, off, &lenbytes) < 0 ||
+	    npy_read_exact(c, f, b, lenbytes, off, "truncated header") < 0)
+		return -1;
+	for (i = lenbytes; i-- > 0;)
+		n = n << 8 | b[i];
+	if (n > NPY_MAX_HEADER)
+		return npy_fail(c, "header length %zu is implausibly large", n);
+	*text = malloc(n ? n : 1);
+	if (!*text)
+		return npy_fail(c, "out of memory reading the header");
+	*len = n;
+	if (npy_read_exact(c, f, *text, n, off, "truncated header") < 0) {
+		free(*text);
+		*text = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads and parses the header, leaving f at the first data byte. */
+static int
+npy_read_header(const NpyCtx *c, FILE *f, size_t *off, NpyHeader *h,
+                char **text)
+{
+	NpyLex l;
+	size_t len = 0;
+
+	if (npy_read_header_text(c, f, off, text, &len) < 0)
+		return -1;
+	l.start = l.p = *text;
+	l.end = *text + len;
+	l.base = *off - len;
+	return npy_parse(c, &l, h);
+}
+
+/* Compares the header's descr with the dtype the program wants. */
+static int
+npy_check_descr(const NpyCtx *c, const NpyHeader *h, TrartDtype want)
+{
+	const char *d = npy_descr(want);
+	char text[64];
+
+	if (h->descrlen == 3 && memcmp(h->descr, d, 3) == 0)
+		return 0;
+	npy_escape(text, sizeof text, h->descr, h->descrlen);
+	if (h->descrlen == 3 && memcmp(h->descr + 1, d + 1, 2) == 0)
+		return npy_fail(c, "dtype '%s' has the wrong byte order; "
+		                "expected little-endian '%s'", text, d);
+	return npy_fail(c, "dtype '%s' does not match the declared '%s' (%s)",
+	                text, d, trart_dtype_name(want));
+}
+
+/* Compares order and shape with what the program declared. */
+static int
+npy_check_layout(const NpyCtx *c, const NpyHeader *h, int rank,
+                 const int64_t *shape)
+{
+	char found[NPY_SHAPE_TEXT], declared[NPY_SHAPE_TEXT];
+
+	if (h->fortran)
+		return npy_fail(c, "array is in Fortran order; expected C order");
+	if (h->rank == rank &&
+	    (rank == 0 || memcmp(h->shape, shape, (size_t)rank * sizeof *shape) == 0))
+		return 0;
+	return npy_fail(c, "shape %s does not match the declared %s",
+	                npy_shape_text(found, sizeof found, h->rank, h->shape),
+	                npy_shape_text(declared, sizeof declared, rank, shape));
+}
+
+/* After the data, the file must end. Says how much data there is when
+ * the file is regular and its size can be asked cheaply (not a pipe);
+ * start is the file offset of the data. */
+static int
+npy_check_end(const NpyCtx *c, FILE *f, size_t start, size_t bytes)
+{
+	struct stat st;
+
+	if (fgetc(f) == EOF)
+		return ferror(f) ? npy_fail(c, "read error: %s", strerror(errno)) : 0;
+	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uintmax_t)st.st_size > start + bytes)
+		return npy_fail(c, "trailing data: expected %zu bytes of data, "
+		                "found %ju", bytes, (uintmax_t)st.st_size - start);
+	return npy_fail(c, "trailing data: expected %zu bytes of data, "
+	                "found more", bytes);
+}
+
+/* Reads the data, which starts at file offset start, into a fresh
+ * buffer. */
+static int
+npy_read_data(const NpyCtx *c, FILE *f, size_t start, size_t bytes,
+              size_t elsize, void **data)
+{
+	unsigned char *buf = malloc(bytes ? bytes : 1);
+	size_t got;
+
+	if (!buf)
+		return npy_fail(c, "out of memory reading %zu bytes of data", bytes);
+	got = fread(buf, 1, bytes, f);
+	if (got < bytes) {
+		free(buf);
+		if (ferror(f))
+			return npy_fail(c, "read error: %s", strerror(errno));
+		return npy_fail(c, "truncated: expected %zu bytes of data, "
+		                "found %zu", bytes, got);
+	}
+	if (npy_check_end(c, f, start, bytes) < 0) {
+		free(buf);
+		return -1;
+	}
+	if (!npy_host_is_le())
+		npy_swap(buf, bytes, elsize);
+	*data = buf;
+	return 0;
+}
+
+/* The body of trart_npy_read once f is open; the caller closes f. */
+static int
+npy_read_file(const NpyCtx *c, FILE *f, TrartDtype want, int rank,
+              const int64_t *shape, void **data)
+{
+	NpyHeader h;
+	char *text = NULL;
+	size_t off = 0, bytes = 0;
+	int rc;
+
+	rc = npy_read_header(c, f, &off, &h, &text);
+	if (rc == 0)
+		rc = npy_check_descr(c, &h, want);
+	if (rc == 0)
+		rc = npy_check_layout(c, &h, rank, shape);
+	free(text); /* h.descr points into it: used only above */
+	if (rc == 0)
+		rc = npy_data_bytes(c, rank, shape, trart_dtype_size(want), &bytes);
+	if (rc == 0)
+		rc = npy_read_data(c, f, off, bytes, trart_dtype_size(want), data);
+	return rc;
+}
+
+int
+trart_npy_read(const char *path, const char *name, TrartDtype want,
+               int rank, const int64_t *shape, void **data,
+               char *err, size_t errlen)
+{
+	NpyCtx c = {name, path, err, errlen};
+	FILE *f;
+	int rc;
+
+	*data = NULL;
+	if (rank < 0 || rank > TRART_MAX_RANK || (rank > 0 && !shape))
+		return npy_fail(&c, "invalid declared rank %d", rank);
+	f = fopen(path, "rb");
+	if (!f)
+		return npy_fail(&c, "cannot open: %s", strerror(errno));
+	rc = npy_read_file(&c, f, want, rank, shape, data);
+	fclose(f); /* read-only: a close error loses nothing */
+	return rc;
+}
+
+/* ---- Writing ---- */
+
+/* The dict text NumPy's _write_array_header makes: sorted keys, repr()
+ * values, and spare spaces for the first axis to grow to 21 digits. */
+static size_t
+npy_dict_text(char *buf, size_t size, TrartDtype t, int rank,
+              const int64_t *shape)
+{
+	char text[NPY_SHAPE_TEXT], lead[24];
+	int grow = 0, n;
+
+	if (rank > 0)
+		grow = NPY_GROWTH_DIGITS - snprintf(lead, sizeof lead, "%" PRId64,
+		                                    shape[0]);
+	n = snprintf(buf, size, "{'descr': '%s', 'fortran_order': False, "
+	             "'shape': %s, }%*s", npy_descr(t),
+	             npy_shape_text(text, sizeof text, rank, shape),
+	             grow > 0 ? grow : 0, "");
+	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+}
+
+/* Total header size, magic to '\n', for a dict of dlen bytes after a
+ * prefix (magic, version, length) of plen bytes: NumPy's _wrap_header
+ * pads to a multiple of 64, by a full 64 when already aligned. */
+static size_t
+npy_wrapped_size(size_t plen, size_t dlen)
+{
+	return plen + dlen + 1 + NPY_ALIGN - (plen + dlen + 1) % NPY_ALIGN;
+}
+
+/* Builds the whole header into buf as NumPy would, version 1.0 unless
+ * its 16-bit length cannot hold it; returns its size, or 0 if buf is too
+ * small. */
+static size_t
+npy_build_header(unsigned char *buf, size_t size, TrartDtype t, int rank,
+                 const int64_t *shape)
+{
+	char dict[NPY_SHAPE_TEXT + 128];
+	size_t dlen, prefix = 10, total, i;
+
+	dlen = npy_dict_text(dict, sizeof dict, t, rank, shape);
+	total = npy_wrapped_size(prefix, dlen);
+	if (total - prefix > 65535) {
+		prefix = 12;
+		total = npy_wrapped_size(prefix, dlen);
+	}
+	if (dlen == 0 || total > size)
+		return 0;
+	memcpy(buf, NPY_MAGIC, NPY_MAGIC_LEN);
+	buf[6] = prefix == 10 ? 1 : 2;
+	buf[7] = 0;
+	for (i = 0; i < prefix - 8; i++)
+		buf[8 + i] = (unsigned char)((total - prefix) >> (8 * i));
+	memcpy(buf + prefix, dict, dlen);
+	memset(buf + prefix + dlen, ' ', total - prefix - dlen - 1);
+	buf[total - 1] = '\n';
+	return total;
+}
+
+/* Writes the elements little-endian; a big-endian host swaps a chunk at
+ * a time so the caller's array stays untouched. */
+static int
+npy_write_data(FILE *f, const void *data, size_t bytes, size_t elsize)
+{
+	unsigned char chunk[4096];
+	const unsigned char *p = data;
+	size_t n;
+
+	if (bytes == 0)
+		return 0;
+	if (npy_host_is_le())
+		return fwrite(data, 1, bytes, f) == bytes ? 0 : -1;
+	for (; bytes > 0; p += n, bytes -= n) {
+		n = bytes < sizeof chunk ? bytes : sizeof chunk;
+		memcpy(chunk, p, n);
+		npy_swap(chunk, n, elsize);
+		if (fwrite(chunk, 1, n, f) != n)
+			return -1;
+	}
+	return 0;
+}
+
+/* Creates a fresh temporary next to path, named into tmp, with the mode
+ * an ordinary creat(path, 0666) would get. mkstemp alone gives 0600, and
+ * learning the umask to correct that means setting it, which would race
+ * with other threads of the user's program; so mkstemp only reserves a
+ * unique name, which we then recreate with O_EXCL (safe against links
+ * planted in between) and mode 0666 for the kernel to apply the umask
+ * and any default ACL. Losing the name to someone else just retries. */
+static int
+npy_create_temp(char *tmp, size_t size, const char *path)
+{
+	int attempt, fd;
+
+	for (attempt = 0; attempt < 100; attempt++) {
+		snprintf(tmp, size, "%s.tmpXXXXXX", path);
+		fd = mkstemp(tmp);
+		if (fd < 0)
+			return -1;
+		close(fd);
+		if (unlink(tmp) < 0)
+			return -1;
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+}
+
+/* Writes header and data to the open temporary and closes it, failing
+ * on a short write or a failed flush (a full disk often shows only at
+ * fclose). */
+static int
+npy_fill_temp(const NpyCtx *c, int fd, const unsigned char *header,
+              size_t hlen, const void *data, size_t bytes, size_t elsize)
+{
+	FILE *f = fdopen(fd, "wb");
+	int rc;
+
+	if (!f) {
+		npy_fail(c, "cannot write: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	rc = fwrite(header, 1, hlen, f) == hlen ? 0 : -1;
+	if (rc == 0)
+		rc = npy_write_data(f, data, bytes, elsize);
+	if (rc == 0)
+		rc = fflush(f);
+	if (rc < 0)
+		npy_fail(c, "write failed: %s", strerror(errno));
+	if (fclose(f) != 0 && rc == 0)
+		rc = npy_fail(c, "write failed: %s", strerror(errno));
+	return rc;
+}
+
+/* Writes straight into something that is not a regular file (/dev/null,
+ * a FIFO, /dev/stdout): renaming a temporary onto it would replace the
+ * device or the link instead of writing to it. */
+static int
+npy_write_special(const NpyCtx *c, const unsigned char *header, size_t hlen,
+                  const void *data, size_t bytes, size_t elsize)
+{
+	int fd = open(c->path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return npy_fail(c, "cannot open: %s", strerror(errno));
+	return npy_fill_temp(c, fd, header, hlen, data, bytes, elsize);
+}
+
+/* Writes the temporary and renames it onto path; on any failure removes
+ * the temporary so nothing is left behind. A symbolic link to a regular
+ * file is followed, so the file it names is replaced, not the link. */
+static int
+npy_write_file(const NpyCtx *c, const unsigned char *header, size_t hlen,
+               const void *data, size_t bytes, size_t elsize)
+{
+	struct stat st;
+	char *target = NULL;
+	NpyCtx real = *c;
+	int fd, rc = -1;
+
+	if (stat(c->path, &st) == 0 && !S_ISREG(st.st_mode))
+		return npy_write_special(c, header, hlen, data, bytes, elsize);
+	if (lstat(c->path, &st) == 0 && S_ISLNK(st.st_mode) &&
+	    (target = realpath(c->path, NULL)) != NULL)
+		real.path = target;
+	c = &real;
+	size_t size = strlen(c->path) + sizeof ".tmpXXXXXX";
+	char *tmp = malloc(size);
+
+	if (!tmp) {
+		free(target);
+		return npy_fail(c, "out of memory");
+	}
+	fd = npy_create_temp(tmp, size, c->path);
+	if (fd < 0) {
+		npy_fail(c, "cannot create a temporary file next to it: %s",
+		         strerror(errno));
+	} else if (npy_fill_temp(c, fd, header, hlen, data, bytes, elsize) < 0) {
+		unlink(tmp);
+	} else if (rename(tmp, c->path) < 0) {
+		npy_fail(c, "cannot rename the temporary file onto it: %s",
+		         strerror(errno));
+		unlink(tmp);
+	} else {
+		rc = 0;
+	}
+	free(tmp);
+	free(target);
+	return rc;
+}
+
+int
+trart_npy_write(const char *path, const char *name, TrartDtype t,
+                int rank, const int64_t *shape, const void *data,
+                char *err, size_t errlen)
+{
+	NpyCtx c = {name, path, err, errlen};
+	unsigned char header[NPY_SHAPE_TEXT + 256];
+	size_t hlen, bytes = 0;
+
+	if (rank < 0 || rank > TRART_MAX_RANK || (rank > 0 && !shape))
+		return npy_fail(&c, "invalid rank %d", rank);
+	if (npy_data_bytes(&c, rank, shape, trart_dtype_size(t), &bytes) < 0)
+		return -1;
+	hlen = npy_build_header(header, sizeof header, t, rank, shape);
+	if (hlen == 0)
+		return npy_fail(&c, "header does not fit"); /* cannot happen */
+	return npy_write_file(&c, header, hlen, data, bytes,
+	                      trart_dtype_size(t));
+}
