@@ -108,6 +108,12 @@ cmp -s y.npy d2/Y.npy && bad interp-seed-differs || ok interp-seed-differs
 expect interp-nested-dir 0 "" "$TRAC" copy.tra --interpret --random --output-dir a/b/c
 [ -f a/b/c/Y.npy ] && ok interp-nested-dir-file || bad interp-nested-dir-file
 
+expect interp-to-devnull 0 "" "$TRAC" copy.tra --interpret --random --output Y=/dev/null
+[ -c /dev/null ] && ok interp-devnull-intact || bad interp-devnull-intact
+: >target.npy
+ln -s target.npy link.npy
+expect interp-through-symlink 0 "" "$TRAC" copy.tra --interpret --random=5 --output Y=link.npy
+[ -L link.npy ] && cmp -s target.npy y.npy && ok symlink-followed || bad symlink-followed
 expect missing-input 1 "input X is missing" "$TRAC" copy.tra --interpret --output Y=m.npy
 absent missing-input-no-file m.npy
 expect unknown-input 2 "no input named 'Q'" "$TRAC" copy.tra --interpret --input Q=y.npy --random
