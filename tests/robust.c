@@ -115,7 +115,10 @@ static void mutate(Buf *b)
 			lo--;
 		while (hi < b->n && b->p[hi] != '\n')
 			hi++;
-		char *line = strndup(b->p + lo, hi - lo);
+		char *line = malloc(hi - lo + 1); /* not strndup: the line may hold NULs */
+		if (!line)
+			exit(99);
+		memcpy(line, b->p + lo, hi - lo);
 		buf_insert(b, b->n, "\n", 1);
 		buf_insert(b, b->n, line, hi - lo);
 		free(line);
