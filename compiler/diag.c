@@ -45,6 +45,8 @@ static void diag_show_range(const Diag *d, Span span)
 		start--;
 	while (end < len && text[end] != '\n')
 		end++;
+	if (end > start && text[end - 1] == '\r')
+		end--; /* a CRLF line */
 	fprintf(d->out, "%.*s\n", (int)(end - start), text + start);
 	for (uint32_t i = start; i < lo; i++)
 		fputc(text[i] == '\t' ? '\t' : ' ', d->out);

@@ -95,6 +95,8 @@ typedef struct Sema {
 	TrartDtype type;
 	Span type_at;      /* the tensor that fixed it */
 	int nsplit;        /* reductions split off so far, for names */
+	const char *free_names[TRA_MAX_STMT_INDICES]; /* free indices reported */
+	int nfree;
 } Sema;
 
 static void sema_error(Sema *s, Span at, const char *fmt, ...)
@@ -164,11 +166,12 @@ static Sym *sema_define(Sema *s, const char *name, SymKind kind, Span span)
 	return sym;
 }
 
-static const char *sym_kind_name(const Sym *sym)
+/* What a symbol is, with its article: "a size", "an input", "a tensor". */
+static const char *sym_what(const Sym *sym)
 {
 	if (sym->kind == SYM_SIZE)
-		return "size";
-	return sym->is_input ? "input" : "tensor";
+		return "a size";
+	return sym->is_input ? "an input" : "a tensor";
 }
 
 /* Defines name as broken, so that its uses fail without a message. */
@@ -179,14 +182,13 @@ static void sema_define_broken(Sema *s, const char *name, SymKind kind, Span spa
 }
 
 /* Reports a second definition of a name; returns true if name is taken. */
-static bool sema_check_fresh(Sema *s, const char *name, Span at, const char *what)
+static bool sema_check_fresh(Sema *s, const char *name, Span at)
 {
 	Sym *old = sema_lookup(s, name);
 	if (!old)
 		return false;
-	sema_error(s, at, "%s '%s' is already defined", what, name);
-	diag_note(s->diag, old->span, "'%s' was defined here, as %s %s", name,
-	          old->is_input ? "an" : "a", sym_kind_name(old));
+	sema_error(s, at, "'%s' is already defined, as %s", name, sym_what(old));
+	diag_note(s->diag, old->span, "'%s' is defined here", name);
 	return true;
 }
 
@@ -205,6 +207,12 @@ static int sema_first_def(const Sema *s, const char *name)
 static void sema_undefined(Sema *s, const char *name, Span at, const char *what)
 {
 	int later = sema_first_def(s, name);
+	if (s->stmt && s->stmt->kind == AST_STMT_DEF && strcmp(s->stmt->name, name) == 0 &&
+	    at.lo >= s->stmt->span.lo && at.lo < s->stmt->span.hi) {
+		sema_error(s, at, "'%s' is used in its own definition; a tensor is defined once, "
+		           "from tensors defined before it", name);
+		return;
+	}
 	if (later >= 0 && s->prog->st[later].span.lo > at.lo) {
 		sema_error(s, at, "'%s' is used before its definition", name);
 		diag_note(s->diag, s->prog->st[later].name_span, "'%s' is defined here", name);
@@ -320,7 +328,7 @@ static SizeOverride *sema_override(Sema *s, const char *name)
 
 static void sema_size(Sema *s, const AstStmt *st)
 {
-	if (sema_check_fresh(s, st->name, st->name_span, "size"))
+	if (sema_check_fresh(s, st->name, st->name_span))
 		return;
 	SizeOverride *ov = sema_override(s, st->name);
 	int64_t v;
@@ -364,7 +372,7 @@ static bool sema_check_elements(Sema *s, Span at, const char *name, const TraInd
 
 static void sema_input(Sema *s, const AstStmt *st)
 {
-	if (sema_check_fresh(s, st->name, st->name_span, "tensor"))
+	if (sema_check_fresh(s, st->name, st->name_span))
 		return;
 	if (st->nidx > TRA_MAX_RANK) {
 		sema_error(s, st->span, "tensor '%s' has %d dimensions; at most %d are supported",
@@ -416,10 +424,10 @@ static int sema_bind(Sema *s, const char *name, Span at, bool reduced)
 {
 	Sym *sym = sema_lookup(s, name);
 	if (sym) {
-		sema_error(s, at, "index '%s' has the same name as %s '%s'; rename the index",
-		           name, sym_kind_name(sym), name);
-		diag_note(s->diag, sym->span, "%s '%s' is defined here", sym_kind_name(sym), name);
-		return -1;
+		/* reported, but bound all the same, so its uses raise nothing more */
+		sema_error(s, at, "index '%s' has the same name as %s; rename the index",
+		           name, sym_what(sym));
+		diag_note(s->diag, sym->span, "'%s' is defined here", name);
 	}
 	if (s->nvars == TRA_MAX_STMT_INDICES) {
 		sema_error(s, at, "too many index bindings in one statement (at most %d)", TRA_MAX_STMT_INDICES);
@@ -500,6 +508,18 @@ static const TraNode *resolve_tensor(Sema *s, const AstExpr *e)
 	return node;
 }
 
+/* Whether a free index of this name was already reported in this
+ * statement (so that X[i, k] * W[k, j] says so once); records it if not. */
+static bool sema_free_reported(Sema *s, const char *name)
+{
+	for (int i = 0; i < s->nfree; i++)
+		if (strcmp(s->free_names[i], name) == 0)
+			return true;
+	if (s->nfree < TRA_MAX_STMT_INDICES)
+		s->free_names[s->nfree++] = name;
+	return false;
+}
+
 /* One subscript: must name a bound index. Returns its binding or -1. */
 static int resolve_subscript(Sema *s, AstRef r)
 {
@@ -513,9 +533,9 @@ static int resolve_subscript(Sema *s, AstRef r)
 		return v;
 	Sym *sym = sema_lookup(s, a->ref.name);
 	if (sym)
-		sema_error(s, a->span, "'%s' is a %s; a subscript must be an index name",
-		           a->ref.name, sym_kind_name(sym));
-	else
+		sema_error(s, a->span, "'%s' is %s; a subscript must be an index name",
+		           a->ref.name, sym_what(sym));
+	else if (!sema_free_reported(s, a->ref.name))
 		sema_error(s, a->span, "index '%s' is free: it is neither on the left-hand side nor "
 		           "reduced; did you mean sum[%s](...)?", a->ref.name, a->ref.name);
 	return -1;
@@ -624,8 +644,8 @@ static VarMask resolve_reduce_indices(Sema *s, const AstExpr *e, bool *ok)
 			bool mine = (own >> old) & 1;
 			sema_error(s, a->span, mine ? "index '%s' is listed twice" :
 			           "reduction index '%s' shadows an index that is already bound", a->ref.name);
-			if (!mine)
-				diag_note(s->diag, s->vars[old].span, "'%s' is bound here", a->ref.name);
+			diag_note(s->diag, s->vars[old].span, mine ? "'%s' is first listed here" :
+			          "'%s' is bound here", a->ref.name);
 			*ok = false;
 			continue;
 		}
@@ -662,9 +682,11 @@ static VarMask resolve_reduce(Sema *s, AstRef r)
 	int nscope = s->nscope;
 	bool ok = true;
 	VarMask own = resolve_reduce_indices(s, e, &ok);
+	int errors = s->nerr_stmt;
 	VarMask body = resolve(s, e->red.body, false);
 	s->nscope = nscope;
-	if (ok)
+	/* an erroneous body may hide the subscripts that give the ranges */
+	if (ok && s->nerr_stmt == errors)
 		sema_check_ranges(s, own, "the reduction's body");
 	s->free_vars[r] = body & ~own;
 	return body & ~own;
@@ -697,12 +719,12 @@ static VarMask resolve(Sema *s, AstRef r, bool cmp_ok)
 }
 
 /* Binds the left-hand indices of a definition. */
-static void resolve_lhs(Sema *s, const AstStmt *st)
+static bool resolve_lhs(Sema *s, const AstStmt *st)
 {
 	if (st->nidx > TRA_MAX_RANK) {
 		sema_error(s, st->span, "tensor '%s' has %d dimensions; at most %d are supported",
 		           st->name, st->nidx, TRA_MAX_RANK);
-		return;
+		return false;
 	}
 	for (int i = 0; i < st->nidx; i++) {
 		const AstExpr *a = &s->prog->ex[st->idx[i]];
@@ -722,6 +744,7 @@ static void resolve_lhs(Sema *s, const AstStmt *st)
 			s->scope[s->nscope++] = v;
 		}
 	}
+	return true;
 }
 
 /* ---- definitions, pass 2: build the nodes --------------------------------- */
@@ -937,13 +960,16 @@ static void sema_check_lhs_elements(Sema *s, const AstStmt *st)
 
 static void sema_def(Sema *s, const AstStmt *st)
 {
-	if (sema_check_fresh(s, st->name, st->name_span, "tensor"))
+	if (sema_check_fresh(s, st->name, st->name_span))
 		return;
 	s->stmt = st;
-	s->nvars = s->nscope = s->nerr_stmt = s->nsplit = 0;
+	s->nvars = s->nscope = s->nerr_stmt = s->nsplit = s->nfree = 0;
 	s->typed = false;
 	s->type = TRART_F32;
-	resolve_lhs(s, st);
+	if (!resolve_lhs(s, st)) {
+		sema_define_broken(s, st->name, SYM_TENSOR, st->name_span);
+		return;
+	}
 	VarMask lhs = 0;
 	for (int v = 0; v < s->nvars; v++)
 		lhs |= (VarMask)1 << v;
@@ -960,6 +986,24 @@ static void sema_def(Sema *s, const AstStmt *st)
 
 /* ---- outputs and the whole program ------------------------------------------ */
 
+/* Whether some definition (T[...] = ...) names name. */
+static bool sema_defines(const Sema *s, const char *name)
+{
+	for (int i = 0; i < s->prog->nst; i++)
+		if (s->prog->st[i].kind == AST_STMT_DEF && strcmp(s->prog->st[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* The first output statement naming name. */
+static Span sema_first_output(const Sema *s, const char *name)
+{
+	for (int i = 0; i < s->prog->nst; i++)
+		if (s->prog->st[i].kind == AST_STMT_OUTPUT && strcmp(s->prog->st[i].name, name) == 0)
+			return s->prog->st[i].name_span;
+	TRAC_BUG("no output statement for '%s'", name);
+}
+
 static void sema_outputs(Sema *s)
 {
 	for (int i = 0; i < s->prog->nst; i++) {
@@ -972,8 +1016,8 @@ static void sema_outputs(Sema *s)
 				sema_error(s, st->name_span, "output '%s' is not defined", st->name);
 			continue; /* a definition with errors: already reported */
 		}
-		if (sym->broken)
-			continue;
+		if (sym->broken || (sym->kind == SYM_SIZE && sema_defines(s, st->name)))
+			continue; /* its definition's error is reported */
 		if (sym->kind == SYM_SIZE) {
 			sema_error(s, st->name_span, "'%s' is a size; only tensors can be outputs", st->name);
 			continue;
@@ -981,6 +1025,7 @@ static void sema_outputs(Sema *s)
 		TraNode *n = &s->g->nodes[sym->node];
 		if (n->is_output) {
 			sema_error(s, st->name_span, "'%s' is listed as an output twice", st->name);
+			diag_note(s->diag, sema_first_output(s, st->name), "first listed here");
 			continue;
 		}
 		n->is_output = true;

@@ -21,6 +21,13 @@ typedef struct LexState {
 	bool recovering;             /* after a syntax error the next newline ends the statement */
 	bool need_newline;           /* a token since the last NEWLINE: synthesise one at EOF */
 	int nerrors;                 /* lexical errors */
+	bool stmt_lex_error;         /* this statement had a lexical error: don't pile a
+	                                syntax error on it */
+	int stmt_tokens;             /* tokens so far in this statement */
+	int last_tok;                /* the last token returned */
+	Span last_span;              /* ... and where it was */
+	Span first_span;             /* the statement's first token */
+	int first_tok;               /* ... and its kind */
 } LexState;
 
 typedef void *yyscan_t;

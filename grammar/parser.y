@@ -43,12 +43,16 @@ typedef struct Parser {
 }
 
 %code {
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "grammar.h"
 
 int yylex(YYSTYPE *val, YYLTYPE *loc, void *scanner);
 static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg);
+static void parse_error(Parser *p, Span at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static ParseList *list_one(Parser *p, AstRef r);
 static ParseList *list_add(Parser *p, ParseList *l, AstRef r);
 static AstRef mk_num(Parser *p, Span at, double v, bool integral);
@@ -116,6 +120,10 @@ stmt
 	| INPUT input_decls
 	| OUTPUT output_names
 	| IDENT '[' exprs ']' '=' expr { stmt_def(p, @$, $1, @1, $3, $6); }
+	| IDENT '[' ']' '=' expr {
+		parse_error(p, span_join(@2, @3), "empty subscript list; a scalar is defined "
+		            "without brackets, as '%s = ...'", $1);
+	}
 	| IDENT '=' expr               { stmt_def(p, @$, $1, @1, NULL, $3); }
 	;
 
@@ -132,6 +140,10 @@ opt_type
 	: %empty { $$ = -1; }
 	| F32    { $$ = TRART_F32; }
 	| F64    { $$ = TRART_F64; }
+	| IDENT  {
+		parse_error(p, @1, "unknown element type '%s'; the types are f32 and f64", $1);
+		$$ = -1;
+	}
 	;
 
 output_names
@@ -159,11 +171,20 @@ primary
 	| INF                     { $$ = mk_leaf(p, AST_INF, @$, NULL); }
 	| IDENT                   { $$ = mk_leaf(p, AST_NAME, @$, $1); }
 	| IDENT '[' exprs ']'     { $$ = mk_ref(p, AST_ACCESS, @$, $1, @1, $3); }
+	| IDENT '[' ']'           {
+		parse_error(p, span_join(@2, @3), "empty subscript list; a scalar is read "
+		            "without brackets, as '%s'", $1);
+		$$ = mk_leaf(p, AST_NAME, @$, $1);
+	}
 	| IDENT '(' opt_exprs ')' { $$ = mk_ref(p, AST_CALL, @$, $1, @1, $3); }
 	| MAX '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "max", @1, $3); }
 	| MIN '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "min", @1, $3); }
 	| SELECT '(' opt_exprs ')' { $$ = mk_ref(p, AST_CALL, @$, "select", @1, $3); }
 	| agg '[' exprs ']' '(' expr ')' { $$ = mk_reduce(p, @$, $1, @1, $3, $6); }
+	| agg '[' ']' '(' expr ')' {
+		parse_error(p, span_join(@2, @3), "a reduction lists at least one index to reduce over");
+		$$ = $5;
+	}
 	| '(' expr ')'            { $$ = $2; p->prog->ex[$$].span = @$; }
 	;
 
@@ -186,23 +207,118 @@ opt_exprs
 
 %%
 
-/* Bison's message, plus a note at the bracket a newline was swallowed by
- * when the error comes on a later line than that bracket. */
-static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg)
+/* An error found by a grammar rule (an error production). */
+static void parse_error(Parser *p, Span at, const char *fmt, ...)
 {
-	LexState *st = lex_state(p->scanner);
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	diag_error(p->diag, at, "%s", buf);
 	p->nerrors++;
-	diag_error(p->diag, *loc, "%s", msg);
+}
+
+static const char *const parse_keywords[] = {
+	"size", "input", "output", "f32", "f64", "sum", "prod", "max", "min",
+	"mean", "select", "inf",
+};
+
+static bool parse_is_keyword(const char *w, size_t n)
+{
+	for (size_t i = 0; i < sizeof parse_keywords / sizeof parse_keywords[0]; i++)
+		if (strlen(parse_keywords[i]) == n && strncmp(parse_keywords[i], w, n) == 0)
+			return true;
+	return false;
+}
+
+/* Bison's message with keywords quoted ("unexpected 'output'", not the
+ * English-looking "unexpected output"). */
+static void parse_quote_keywords(const char *msg, char *out, size_t size)
+{
+	size_t o = 0;
+	while (*msg && o + 1 < size) {
+		size_t n = strspn(msg, "abcdefghijklmnopqrstuvwxyz0123456789");
+		bool quote = n > 0 && parse_is_keyword(msg, n);
+		int w = snprintf(out + o, size - o, quote ? "'%.*s'" : "%.*s", (int)(n ? n : 1), msg);
+		if (w < 0 || (size_t)w >= size - o)
+			break;
+		o += (size_t)w;
+		msg += n ? n : 1;
+	}
+	out[o] = '\0';
+}
+
+/* Levenshtein distance of two short words, capped at 9. */
+static int parse_distance(const char *a, size_t na, const char *b)
+{
+	size_t nb = strlen(b);
+	int row[16];
+	if (na > 14 || nb > 14)
+		return 9;
+	for (size_t j = 0; j <= nb; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= na; i++) {
+		int diag = row[0];
+		row[0] = (int)i;
+		for (size_t j = 1; j <= nb; j++) {
+			int up = row[j];
+			int best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[nb];
+}
+
+/* Notes that explain common causes of a syntax error. */
+static void parse_hints(Parser *p, const LexState *st, Span at)
+{
+	const Source *src = p->diag->src;
+	int tok = st->last_tok;
+	if (tok >= SIZE && tok <= INF && tok != INPUT && tok != OUTPUT && tok != SIZE &&
+	    (st->stmt_tokens == 1 || tok == st->first_tok))
+		diag_note(p->diag, at, "'%.*s' is a keyword; it cannot name a tensor, size or index",
+		          (int)(at.hi - at.lo), src->text + at.lo);
+	if (tok == '<' || tok == '>' || (tok >= LE && tok <= NE))
+		diag_note(p->diag, at, "comparisons do not chain; select takes one comparison");
+	if (st->first_tok == IDENT && st->stmt_tokens == 2) {
+		Span f = st->first_span;
+		for (int k = 0; k < 3; k++) {
+			const char *kw = parse_keywords[k];
+			if (parse_distance(src->text + f.lo, f.hi - f.lo, kw) <= 2)
+				diag_note(p->diag, f, "did you mean '%s'?", kw);
+		}
+	}
 	if (st->depth > 0 && st->depth <= LEX_MAX_OPEN) {
 		uint32_t open = st->open[st->depth - 1];
 		int l0, c0, l1, c1;
-		diag_line_col(p->diag->src, open, &l0, &c0);
-		diag_line_col(p->diag->src, loc->lo, &l1, &c1);
-		if (l0 != l1)
-			diag_note(p->diag, span_make(open, open + 1),
-			          "the bracket opened here is not closed");
+		diag_line_col(src, open, &l0, &c0);
+		diag_line_col(src, at.lo, &l1, &c1);
+		if (l0 != l1 || tok == END)
+			diag_note(p->diag, span_make(open, open + 1), "the bracket opened here is not closed");
 	}
+}
+
+/* Bison's message and hints, unless a lexical error in the statement
+ * already explains it; a note at an unclosed bracket when a newline was
+ * swallowed by it. Then the scanner ends the statement at the next
+ * newline, whatever brackets are open. */
+static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg)
+{
+	LexState *st = lex_state(scanner);
+	p->nerrors++;
 	st->recovering = true;
+	if (st->stmt_lex_error)
+		return;
+	char buf[512];
+	parse_quote_keywords(msg, buf, sizeof buf);
+	diag_error(p->diag, *loc, "%s", buf);
+	parse_hints(p, st, *loc);
 }
 
 static ParseList *list_one(Parser *p, AstRef r)
