@@ -2,7 +2,7 @@
 # interp.sh: `trac --interpret samples/mlp.tra --random=1 --output-dir out`
 # equals NumPy's MLP on the same inputs, which trart_random.py reproduces
 # from the seed (so this also pins down --random's values), at reduced
-# sizes and at LANGUAGE.md's sizes for N reduced only.
+# sizes and at the sample's default sizes.
 set -u
 : "${TRAC:?}" "${srcdir:?}"
 if [ -z "${PYTHON_NUMPY:-}" ]; then
@@ -25,7 +25,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from trart_random import random_fill
-sizes = dict(N=8192, D=1024, H=4096, C=16)
+sizes = dict(N=512, D=256, H=512, C=16)  # samples/mlp.tra's defaults
 for kv in sys.argv[3:]:
     k, v = kv.split("=")
     sizes[k] = int(v)
@@ -50,5 +50,6 @@ PY
 }
 run small N=9 D=7 H=5 C=3
 run medium N=33 D=64 H=48 C=16
+run default
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

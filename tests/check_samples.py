@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Cross-check every sample program against NumPy.
+
+usage: check_samples.py TRAC SAMPLES_DIR
+
+For each SAMPLES_DIR/*.tra, at the small sizes listed below:
+  1. write seeded, well-scaled inputs as .npy files, run
+       TRAC FILE.tra --interpret -D NAME=VALUE... --input NAME=FILE.npy...
+            --output-dir DIR
+     and compare every output with a float64 NumPy reference computed from
+     the same inputs: dtype, shape, and max|out - ref| / max|ref| within
+     1e-4 for f32 (1e-10 for f64), the tolerance LANGUAGE.md promises;
+  2. run it on --random=3 inputs twice and on --random=4 once, and check
+     that the outputs are finite and well-shaped, that the same seed gives
+     identical bytes and that another seed gives different ones.
+
+Every sample must have an entry in SAMPLES (a sample without a reference
+fails, so a new sample cannot go untested), and every output the program
+writes must have a reference.
+
+Prints "PASS name" or "FAIL name: why" per sample, then "N passed, M
+failed". Exit status: 0 when all pass, 1 when any fails, 2 on a usage
+error, 77 (automake's SKIP) when numpy cannot be imported.
+"""
+
+import collections
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import zlib
+
+try:
+    import numpy as np
+except ImportError:
+    print("SKIP: numpy cannot be imported by %s" % sys.executable)
+    sys.exit(77)
+
+TOLERANCE = {"f32": 1e-4, "f64": 1e-10}
+NPY_DTYPE = {"f32": np.dtype("<f4"), "f64": np.dtype("<f8")}
+TIMEOUT_S = 60  # per trac run; each should take well under a second
+
+
+# -- input generators: (rng, shape, sizes) -> float64 array, well scaled --
+
+def normal(scale=1.0, shift=0.0):
+    return lambda rng, shape, sizes: shift + scale * rng.standard_normal(shape)
+
+
+def scaled_by(size):
+    """Normal entries divided by sqrt(size): keeps a dot product over an
+    axis of that length at unit scale."""
+    return lambda rng, shape, sizes: rng.standard_normal(shape) / np.sqrt(sizes[size])
+
+
+def labels(rng, shape, sizes):
+    return rng.integers(0, 2, size=shape).astype(np.float64)
+
+
+def constant(value):
+    return lambda rng, shape, sizes: np.full(shape, value, dtype=np.float64)
+
+
+# -- the references ---------------------------------------------------------
+
+def softmax_rows(y):
+    e = np.exp(y - y.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def ref_matmul(s, A, B):
+    return {"C": A @ B}
+
+
+def ref_mlp(s, X, W1, b1, W2):
+    hd = np.maximum(X @ W1 + b1, 0.0)
+    return {"P": softmax_rows(hd @ W2)}
+
+
+def ref_attention(s, Q, K, V):
+    a = np.einsum("bhsd,bhtd->bhst", Q, K) / np.sqrt(s["D"])
+    return {"O": np.einsum("bhst,bhtd->bhsd", softmax_rows(a), V)}
+
+
+def ref_softmax(s, X):
+    m = X.max(axis=1)
+    z = np.exp(X - m[:, None]).sum(axis=1)
+    return {"P": softmax_rows(X), "L": m + np.log(z)}
+
+
+def ref_logreg(s, X, y, w, lr):
+    z = X @ w
+    grad = X.T @ (sigmoid(z) - y) / s["N"]
+    loss = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+    return {"w_new": w - lr * grad, "loss": np.array(loss)}
+
+
+def ref_chain(s, A, B, C, D):
+    return {"Y": np.linalg.multi_dot([A, B, C, D])}
+
+
+def ref_batched(s, X, Y, Q, R):
+    z = np.matmul(X, Y)
+    return {"Z": z, "Zt": np.einsum("bij->bji", z),
+            "Sc": np.einsum("bhqd,bhkd->bhqk", Q, R)}
+
+
+def ref_layernorm(s, X, gamma, beta):
+    mu = X.mean(axis=1, keepdims=True)
+    var = ((X - mu) ** 2).mean(axis=1, keepdims=True)
+    return {"Y": (X - mu) / np.sqrt(var + 1e-5) * gamma + beta}
+
+
+# A sample's test: sizes for -D, the element type of all its tensors,
+# its inputs (name -> (shape as size names, generator)), and the reference
+# (sizes, inputs as float64 keyword arguments) -> {output name: array}.
+Sample = collections.namedtuple("Sample", "sizes dtype inputs ref")
+
+SAMPLES = {
+    "matmul": Sample(
+        dict(M=7, K=5, N=9), "f32",
+        dict(A=("M K", normal()), B=("K N", normal())),
+        ref_matmul),
+    "mlp": Sample(
+        dict(N=7, D=5, H=9, C=3), "f32",
+        dict(X=("N D", normal()), W1=("D H", scaled_by("D")),
+             b1=("H", normal(0.1)), W2=("H C", scaled_by("H"))),
+        ref_mlp),
+    "attention": Sample(
+        dict(B=2, H=3, S=7, D=5), "f32",
+        dict(Q=("B H S D", normal()), K=("B H S D", normal()),
+             V=("B H S D", normal())),
+        ref_attention),
+    "softmax": Sample(
+        dict(N=7, D=9), "f32",
+        dict(X=("N D", normal(3.0))),
+        ref_softmax),
+    "logreg": Sample(
+        dict(N=11, D=5), "f64",
+        dict(X=("N D", normal()), y=("N", labels), w=("D", scaled_by("D")),
+             lr=("", constant(0.25))),
+        ref_logreg),
+    "chain": Sample(
+        dict(M=7, P=5, Q=9, R=3, N=11), "f32",
+        dict(A=("M P", scaled_by("P")), B=("P Q", scaled_by("Q")),
+             C=("Q R", scaled_by("R")), D=("R N", normal())),
+        ref_chain),
+    "batched": Sample(
+        dict(B=3, N=7, K=5, M=9, H=11, S=13, D=15), "f32",
+        dict(X=("B N K", normal()), Y=("B K M", normal()),
+             Q=("B H S D", normal()), R=("B H S D", normal())),
+        ref_batched),
+    "layernorm": Sample(
+        dict(N=7, D=9), "f32",
+        dict(X=("N D", normal(2.0, 0.5)), gamma=("D", normal()),
+             beta=("D", normal())),
+        ref_layernorm),
+}
+
+
+# -- running trac -----------------------------------------------------------
+
+class Failure(Exception):
+    pass
+
+
+def make_inputs(name, sample, directory):
+    """Writes the sample's inputs as .npy files; returns {name: path} and
+    {name: the same values as float64}."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    paths, values = {}, {}
+    for tensor, (dims, gen) in sample.inputs.items():
+        shape = tuple(sample.sizes[d] for d in dims.split())
+        data = np.asarray(gen(rng, shape, sample.sizes))
+        data = data.astype(NPY_DTYPE[sample.dtype])
+        paths[tensor] = os.path.join(directory, tensor + ".npy")
+        np.save(paths[tensor], data)
+        values[tensor] = data.astype(np.float64)
+    return paths, values
+
+
+def run_trac(trac, program, sizes, outdir, extra, what):
+    """Runs trac --interpret with extra arguments; `what` names the run in
+    failures. Returns the outputs it wrote to outdir, as read_outputs."""
+    os.mkdir(outdir)
+    cmd = [trac, program, "--interpret"]
+    for size, value in sizes.items():
+        cmd += ["-D", "%s=%d" % (size, value)]
+    cmd += extra + ["--output-dir", outdir]
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise Failure("%s timed out after %d s" % (what, TIMEOUT_S))
+    except OSError as e:
+        raise Failure("cannot run %s: %s" % (trac, e))
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise Failure("%s exited %d: %s" % (
+            what, proc.returncode, lines[0] if lines else "(no message)"))
+    return read_outputs(outdir)
+
+
+def read_outputs(outdir):
+    """{name: (array, raw bytes)} for every .npy file in outdir."""
+    outputs = {}
+    for path in sorted(glob.glob(os.path.join(outdir, "*.npy"))):
+        name = os.path.basename(path)[:-4]
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            outputs[name] = (np.load(path, allow_pickle=False), raw)
+        except Exception as e:
+            raise Failure("output %s: not a valid .npy file: %s" % (name, e))
+    return outputs
+
+
+def check_layout(outputs, expected, dtype):
+    """Checks that outputs holds exactly the expected names, each with the
+    expected shape and the sample's dtype."""
+    missing = sorted(set(expected) - set(outputs))
+    extra = sorted(set(outputs) - set(expected))
+    if missing:
+        raise Failure("no output file for %s" % ", ".join(missing))
+    if extra:
+        raise Failure("output %s has no NumPy reference" % ", ".join(extra))
+    for name, shape in expected.items():
+        got = outputs[name][0]
+        if got.dtype != NPY_DTYPE[dtype]:
+            raise Failure("output %s: dtype %s, expected %s" % (
+                name, got.dtype.str, NPY_DTYPE[dtype].str))
+        if got.shape != shape:
+            raise Failure("output %s: shape %s, expected %s" % (
+                name, got.shape, shape))
+
+
+def relative_error(got, want):
+    scale = max(np.max(np.abs(want), initial=0.0), np.finfo(np.float64).tiny)
+    diff = np.max(np.abs(got.astype(np.float64) - want), initial=0.0)
+    return diff / scale
+
+
+def check_sample(trac, program, name, sample, workdir):
+    paths, values = make_inputs(name, sample, workdir)
+    ref = {k: np.asarray(v, dtype=np.float64)
+           for k, v in sample.ref(sample.sizes, **values).items()}
+    shapes = {k: v.shape for k, v in ref.items()}
+
+    extra = []
+    for tensor, path in paths.items():
+        extra += ["--input", "%s=%s" % (tensor, path)]
+    outputs = run_trac(trac, program, sample.sizes,
+                       os.path.join(workdir, "out"), extra,
+                       "trac --interpret on seeded inputs")
+    check_layout(outputs, shapes, sample.dtype)
+    tol = TOLERANCE[sample.dtype]
+    for out, want in sorted(ref.items()):
+        err = relative_error(outputs[out][0], want)
+        if not err <= tol:
+            raise Failure("output %s: relative error %.3g exceeds %g" % (
+                out, err, tol))
+
+    runs = []
+    for tag, seed in (("a", 3), ("b", 3), ("c", 4)):
+        outs = run_trac(trac, program, sample.sizes,
+                        os.path.join(workdir, "random-" + tag),
+                        ["--random=%d" % seed],
+                        "trac --interpret --random=%d" % seed)
+        check_layout(outs, shapes, sample.dtype)
+        for out, (arr, _) in outs.items():
+            if not np.all(np.isfinite(arr)):
+                raise Failure("output %s is not finite with --random=%d" % (out, seed))
+        runs.append(outs)
+    for out in sorted(shapes):
+        if runs[0][out][1] != runs[1][out][1]:
+            raise Failure("output %s differs between two runs with --random=3" % out)
+        if runs[0][out][1] == runs[2][out][1]:
+            raise Failure("output %s is the same with --random=3 and --random=4" % out)
+
+
+def main(argv):
+    if len(argv) != 3:
+        sys.stderr.write("usage: %s TRAC SAMPLES_DIR\n" % argv[0])
+        return 2
+    trac, sample_dir = argv[1], argv[2]
+    programs = {os.path.basename(p)[:-4]: p
+                for p in glob.glob(os.path.join(sample_dir, "*.tra"))}
+    passed = failed = 0
+    for name in sorted(set(programs) | set(SAMPLES)):
+        try:
+            if name not in SAMPLES:
+                raise Failure("no NumPy reference in %s" % os.path.basename(__file__))
+            if name not in programs:
+                raise Failure("a reference but no %s.tra in %s" % (name, sample_dir))
+            with tempfile.TemporaryDirectory(prefix="check-" + name + ".") as tmp:
+                check_sample(trac, programs[name], name, SAMPLES[name], tmp)
+        except Failure as e:
+            print("FAIL %s: %s" % (name, e))
+            failed += 1
+        else:
+            print("PASS %s" % name)
+            passed += 1
+        sys.stdout.flush()
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
