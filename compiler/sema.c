@@ -260,13 +260,16 @@ static bool size_binary(Sema *s, const AstExpr *e, int64_t *out)
 			sema_error(s, e->span, "division by zero in a size expression");
 			return false;
 		}
+		if (a == INT64_MIN && b == -1) {
+			sema_error(s, e->span, "size arithmetic overflows 64 bits");
+			return false;
+		}
 		if (a % b != 0) {
 			sema_error(s, e->span, "size division is not exact: %" PRId64 " / %" PRId64
 			           " leaves %" PRId64, a, b, a % b);
 			return false;
 		}
-		ovf = a == INT64_MIN && b == -1;
-		*out = ovf ? 0 : a / b;
+		*out = a / b;
 		break;
 	default:
 		sema_error(s, e->span, "comparisons are not allowed in a size expression");

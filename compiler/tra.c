@@ -61,11 +61,11 @@ int64_t tra_node_elements(const TraNode *n)
 	return e;
 }
 
-int64_t tra_node_join_points(const TraNode *n)
+double tra_node_join_points(const TraNode *n)
 {
-	int64_t e = 1;
+	double e = 1; /* may exceed 2^63: only the outputs must fit in memory */
 	for (int d = 0; d < n->nidx; d++)
-		e *= n->idx[d].size;
+		e *= (double)n->idx[d].size;
 	return e;
 }
 
@@ -97,7 +97,7 @@ bool tra_expr_uses(const TraGraph *g, int e, TraOp op)
 void tra_node_cost(const TraGraph *g, TraNode *n)
 {
 	double esize = (double)trart_dtype_size(n->type);
-	double points = (double)tra_node_join_points(n);
+	double points = tra_node_join_points(n);
 	double elements = (double)tra_node_elements(n);
 	if (n->kind == TRA_NODE_INPUT) {
 		n->flops = 0;

@@ -244,7 +244,7 @@ extern const int tra_op_flops[TRA_OP_COUNT];
 int tra_node_new(TraGraph *g, const TraNode *proto);  /* appends a copy */
 int tra_expr_new(TraGraph *g, TraOp op, int arg, double value, int a, int b, int c);
 int64_t tra_node_elements(const TraNode *n);          /* product of output sizes */
-int64_t tra_node_join_points(const TraNode *n);       /* product of all sizes */
+double tra_node_join_points(const TraNode *n);        /* product of all sizes */
 void tra_node_cost(const TraGraph *g, TraNode *n);    /* fills flops and bytes */
 bool tra_expr_uses(const TraGraph *g, int e, TraOp op);
 const char *tra_agg_name(TraAgg agg);

@@ -312,7 +312,9 @@ static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg)
 {
 	LexState *st = lex_state(scanner);
 	p->nerrors++;
-	st->recovering = true;
+	/* an error found at the statement's end must not spill into the next */
+	if (st->last_tok != NEWLINE && st->last_tok != ';' && st->last_tok != END)
+		st->recovering = true;
 	if (st->stmt_lex_error)
 		return;
 	char buf[512];
