@@ -341,6 +341,32 @@ static int driver_deliver(const DriverOpts *o, char *buf, size_t len)
 	return TRAC_EXIT_OK;
 }
 
+/* Output built in memory, delivered only if the run succeeds. */
+typedef struct Emit {
+	char *buf;
+	size_t len;
+	FILE *f; /* write the output here */
+} Emit;
+
+static FILE *driver_emit_open(Emit *e)
+{
+	e->buf = NULL;
+	e->len = 0;
+	e->f = open_memstream(&e->buf, &e->len);
+	if (!e->f)
+		trac_fatal("out of memory");
+	return e->f;
+}
+
+/* Delivers the output if ok; returns the exit status. */
+static int driver_emit_close(const DriverOpts *o, Emit *e, bool ok)
+{
+	fclose(e->f);
+	int rc = ok ? driver_deliver(o, e->buf, e->len) : TRAC_EXIT_ERROR;
+	free(e->buf);
+	return rc;
+}
+
 /* ---- the interpreter's inputs and outputs --------------------------------------- */
 
 static NamedPath *driver_find(NamedPath *list, int n, const char *name)
@@ -538,17 +564,10 @@ static int driver_front_end(DriverOpts *o, const Source *src, Diag *diag, TraGra
 	AstProgram prog;
 	if (parse_program(src, g->arena, diag, &prog) > 0)
 		return TRAC_EXIT_ERROR;
-	char *buf = NULL;
-	size_t len = 0;
 	if (o->mode == MODE_EMIT && strcmp(o->emit, "ast") == 0) {
-		FILE *mem = open_memstream(&buf, &len);
-		if (!mem)
-			trac_fatal("out of memory");
-		ast_dump(&prog, src, mem);
-		fclose(mem);
-		int rc = driver_deliver(o, buf, len);
-		free(buf);
-		return rc;
+		Emit e;
+		ast_dump(&prog, src, driver_emit_open(&e));
+		return driver_emit_close(o, &e, true);
 	}
 	if (sema_build(&prog, o->defs, o->ndefs, diag, g) > 0)
 		return TRAC_EXIT_ERROR;
@@ -561,30 +580,16 @@ static int driver_front_end(DriverOpts *o, const Source *src, Diag *diag, TraGra
 /* --emit=tokens works on the source alone. */
 static int driver_emit_tokens(const DriverOpts *o, const Source *src, Diag *diag)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&buf, &len);
-	if (!mem)
-		trac_fatal("out of memory");
-	int errors = lex_dump_tokens(src, diag, mem);
-	fclose(mem);
-	int rc = errors ? TRAC_EXIT_ERROR : driver_deliver(o, buf, len);
-	free(buf);
-	return rc;
+	Emit e;
+	int errors = lex_dump_tokens(src, diag, driver_emit_open(&e));
+	return driver_emit_close(o, &e, errors == 0);
 }
 
 static int driver_emit_tra(const DriverOpts *o, const TraGraph *g)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&buf, &len);
-	if (!mem)
-		trac_fatal("out of memory");
-	tra_dump(g, mem);
-	fclose(mem);
-	int rc = driver_deliver(o, buf, len);
-	free(buf);
-	return rc;
+	Emit e;
+	tra_dump(g, driver_emit_open(&e));
+	return driver_emit_close(o, &e, true);
 }
 
 static int driver_run(DriverOpts *o, const Source *src)
