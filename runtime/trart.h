@@ -65,4 +65,77 @@ int trart_npy_write(const char *path, const char *name, TrartDtype t,
 void trart_random_fill(void *data, TrartDtype t, size_t n, uint64_t seed,
                        const char *name);
 
+/* ---- programs: what trac generates, and the runtime runs ------------------- */
+
+/* What a tensor is to the program. */
+typedef enum TrartTensorKind {
+	TRART_TEMP = 0,   /* an intermediate, allocated and freed by the runtime */
+	TRART_INPUT = 1,  /* read from --input NAME=FILE.npy or --random */
+	TRART_OUTPUT = 2, /* written to --output NAME=FILE.npy or DIR/NAME.npy */
+	TRART_INOUT = 3,  /* an input that is also an output */
+} TrartTensorKind;
+
+/* A tensor of a generated program. */
+typedef struct TrartTensor {
+	const char *name;
+	TrartDtype dtype;
+	int rank;
+	const int64_t *shape; /* rank entries (NULL for a scalar) */
+	TrartTensorKind kind;
+} TrartTensor;
+
+/* A kernel: computes one tensor from others. bufs holds every tensor's
+ * buffer, indexed like TrartProgram.tensors; the kernel knows which it
+ * reads and writes. */
+typedef void (*TrartKernelFn)(void *const *bufs);
+
+typedef struct TrartKernel {
+	const char *name; /* the TRA node it computes, for traces and stats */
+	TrartKernelFn fn;
+	int out;          /* the tensor it writes */
+	double flops;     /* floating-point operations, for stats */
+	double bytes;     /* bytes read and written, for stats */
+} TrartKernel;
+
+/* A whole generated program: its tensors, and its kernels in an order
+ * that respects their dependencies. */
+typedef struct TrartProgram {
+	const char *name;    /* the program's name, for --help and messages */
+	const char *version; /* the trac version that generated it */
+	int ntensors;
+	const TrartTensor *tensors;
+	int nkernels;
+	const TrartKernel *kernels;
+} TrartProgram;
+
+/* cli.c */
+
+/* The generated program's main: parses the command line of LANGUAGE.md
+ * (--input, --output, --output-dir, --random[=SEED], --threads N,
+ * --repeat N, --time, --trace FILE.json, --stats, --help, --version),
+ * reads the inputs, runs the kernels, writes the outputs. Returns the
+ * exit status: 0, 1 for errors in data or I/O, 2 for usage errors. */
+int trart_main(const TrartProgram *p, int argc, char **argv);
+
+/* exec.c */
+
+/* Runs every kernel of p once on bufs (one buffer per tensor, temps
+ * included) with the given number of threads (0: all online cores).
+ * Used by trart_main and by library mode. */
+void trart_execute(const TrartProgram *p, void *const *bufs, int threads);
+
+/* Splits the range [0, n) into chunks run on the runtime's worker
+ * threads; body(lo, hi, ctx) handles [lo, hi). Runs inline when there is
+ * one thread or little work. Kernels call it for their outer loops. */
+void trart_parallel_for(int64_t n, void (*body)(int64_t lo, int64_t hi, void *ctx), void *ctx);
+
+/* Sets the number of worker threads (and OpenBLAS's); 0 means the
+ * number of online cores. */
+void trart_set_threads(int threads);
+int trart_threads(void);
+
+/* Stops the worker threads and frees the runtime's state (trart_main
+ * calls it before returning; library users call it when done). */
+void trart_shutdown(void);
+
 #endif /* TRART_H */
