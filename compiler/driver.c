@@ -24,7 +24,7 @@
 
 /* What trac was asked to do. */
 typedef enum DriverMode {
-	MODE_COMPILE,   /* the default: a native executable (not yet built) */
+	MODE_COMPILE,   /* the default: a native executable, or an object with -c */
 	MODE_CHECK,     /* --check: diagnostics only */
 	MODE_EMIT,      /* --emit=STAGE */
 	MODE_INTERPRET, /* --interpret */
@@ -53,10 +53,18 @@ typedef struct DriverOpts {
 	const char *output_dir;
 	bool random;
 	uint64_t seed;
+	bool object;           /* -c */
+	const char *name;      /* --name */
+	int opt_level;         /* -O */
+	bool opt_set;
+	const char *cc;        /* --cc */
+	bool portable;         /* --portable */
+	bool keep_temps;       /* --keep-temps */
+	bool verbose;          /* -v */
 } DriverOpts;
 
 enum { OPT_EMIT = 256, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
-       OPT_RANDOM, OPT_HELP, OPT_VERSION };
+       OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS };
 
 static const struct option driver_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
@@ -68,20 +76,33 @@ static const struct option driver_longopts[] = {
 	{"random", optional_argument, NULL, OPT_RANDOM},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
+	{"name", required_argument, NULL, OPT_NAME},
+	{"cc", required_argument, NULL, OPT_CC},
+	{"portable", no_argument, NULL, OPT_PORTABLE},
+	{"keep-temps", no_argument, NULL, OPT_KEEP_TEMPS},
 	{NULL, 0, NULL, 0},
 };
 
 static const char driver_usage[] =
 	"usage: trac FILE.tra [options]\n"
 	"\n"
-	"Modes (one at most):\n"
+	"Modes (one at most; the default compiles a native executable):\n"
+	"  -c                      compile to an object file and a C header (library mode)\n"
+	"  -S                      write the generated C (same as --emit=c)\n"
 	"  --check                 check the program and report errors; write nothing\n"
-	"  --emit=STAGE            print an intermediate form: tokens, ast or tra\n"
+	"  --emit=STAGE            print an intermediate form: tokens, ast, tra or c\n"
 	"  --interpret             run the program with the reference interpreter\n"
 	"\n"
 	"Options:\n"
-	"  -o FILE                 write --emit's output to FILE instead of stdout\n"
+	"  -o FILE                 the output (default: the program's name, NAME.o with -c,\n"
+	"                          standard output with --emit)\n"
 	"  -D NAME=VALUE           override the program's size NAME (repeatable)\n"
+	"  -O0 .. -O3              the C compiler's optimisation level (default -O3)\n"
+	"  --name NAME             the C name of the program (default: from the file name)\n"
+	"  --cc CC                 the C compiler (default: $CC, else the one configure found)\n"
+	"  --portable              do not compile for this machine's CPU (-march=native)\n"
+	"  --keep-temps            keep the generated C and say where\n"
+	"  -v                      print the commands trac runs\n"
 	"  --input NAME=FILE.npy   read input NAME from a .npy file (--interpret)\n"
 	"  --output NAME=FILE.npy  write output NAME to a .npy file (--interpret)\n"
 	"  --output-dir DIR        write other outputs to DIR/NAME.npy (default: .)\n"
@@ -89,7 +110,8 @@ static const char driver_usage[] =
 	"  --help                  print this help and exit\n"
 	"  --version               print the version and exit\n"
 	"\n"
-	"Exit status: 0 success, 1 errors in the program or its data, 2 usage errors.\n"
+	"Exit status: 0 success, 1 errors in the program or its data, 2 usage errors,\n"
+	"3 the C compiler failed on the generated code (a bug in trac).\n"
 	"See trac(1) and tra(5).\n";
 
 /* A usage error: message, a hint, exit 2. */
@@ -191,14 +213,14 @@ static void driver_set_random(DriverOpts *o, const char *arg)
 
 static void driver_set_emit(DriverOpts *o, const char *stage)
 {
-	static const char *const stages[] = {"tokens", "ast", "tra"};
+	static const char *const stages[] = {"tokens", "ast", "tra", "c"};
 	for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
 		if (strcmp(stage, stages[i]) == 0) {
 			driver_set_mode(o, MODE_EMIT, "--emit");
 			o->emit = stages[i];
 			return;
 		}
-	driver_usage_error("unknown --emit stage '%s'; the stages are tokens, ast, tra", stage);
+	driver_usage_error("unknown --emit stage '%s'; the stages are tokens, ast, tra, c", stage);
 }
 
 /* Checks combinations getopt cannot see. */
@@ -211,9 +233,18 @@ static void driver_check_opts(const DriverOpts *o)
 		driver_usage_error("-o is not used with --interpret; name outputs with --output or --output-dir");
 	if (o->mode == MODE_CHECK && o->out)
 		driver_usage_error("--check writes nothing; drop -o");
-	if (o->mode == MODE_COMPILE)
-		driver_usage_error("compiling to an executable is not available yet; "
-		                   "use --check, --emit=STAGE or --interpret");
+	if (o->object && o->mode != MODE_COMPILE)
+		driver_usage_error("-c cannot be combined with --check, --emit or --interpret");
+	if (o->name && !driver_is_name(o->name, strlen(o->name)))
+		driver_usage_error("--name %s: the name must be a C identifier", o->name);
+}
+
+static void driver_set_opt_level(DriverOpts *o, const char *arg)
+{
+	if (strlen(arg) != 1 || arg[0] < '0' || arg[0] > '3')
+		driver_usage_error("-O%s: the optimisation levels are -O0, -O1, -O2 and -O3", arg);
+	o->opt_level = arg[0] - '0';
+	o->opt_set = true;
 }
 
 static void driver_parse_args(DriverOpts *o, int argc, char **argv)
@@ -221,7 +252,7 @@ static void driver_parse_args(DriverOpts *o, int argc, char **argv)
 	int c;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":o:D:", driver_longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:D:O:cSv", driver_longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			if (o->out)
@@ -229,6 +260,14 @@ static void driver_parse_args(DriverOpts *o, int argc, char **argv)
 			o->out = optarg;
 			break;
 		case 'D': driver_add_def(o, optarg); break;
+		case 'O': driver_set_opt_level(o, optarg); break;
+		case 'c': o->object = true; break;
+		case 'S': driver_set_emit(o, "c"); break;
+		case 'v': o->verbose = true; break;
+		case OPT_NAME: o->name = optarg; break;
+		case OPT_CC: o->cc = optarg; break;
+		case OPT_PORTABLE: o->portable = true; break;
+		case OPT_KEEP_TEMPS: o->keep_temps = true; break;
 		case OPT_EMIT: driver_set_emit(o, optarg); break;
 		case OPT_CHECK: driver_set_mode(o, MODE_CHECK, "--check"); break;
 		case OPT_INTERPRET: driver_set_mode(o, MODE_INTERPRET, "--interpret"); break;
@@ -585,10 +624,89 @@ static int driver_emit_tokens(const DriverOpts *o, const Source *src, Diag *diag
 	return driver_emit_close(o, &e, errors == 0);
 }
 
-static int driver_emit_tra(const DriverOpts *o, const TraGraph *g)
+/* ---- the optimising passes and the back end --------------------------------------- */
+
+/* The TRA passes, in order; every one leaves a graph tra_verify accepts. */
+static const struct {
+	const char *name;
+	void (*run)(TraGraph *g);
+} driver_passes[] = {
+	{"fuse", NULL},
+};
+
+static void driver_optimise(TraGraph *g)
+{
+	for (size_t i = 0; i < sizeof driver_passes / sizeof driver_passes[0]; i++) {
+		if (!driver_passes[i].run)
+			continue;
+		driver_passes[i].run(g);
+		tra_verify(g);
+	}
+}
+
+/* The program's C name: the file's base name without .tra, with every
+ * character that cannot be in a C identifier replaced by '_'. */
+static char *driver_program_name(const DriverOpts *o)
+{
+	if (o->name)
+		return strdup(o->name);
+	const char *base = strrchr(o->file, '/');
+	base = base ? base + 1 : o->file;
+	size_t n = strlen(base);
+	if (n > 4 && strcmp(base + n - 4, ".tra") == 0)
+		n -= 4;
+	char *name = xmalloc(n + 2);
+	size_t k = 0;
+	if (n == 0 || (base[0] >= '0' && base[0] <= '9'))
+		name[k++] = '_';
+	for (size_t i = 0; i < n; i++)
+		name[k++] = driver_is_name(base + i, 1) || (base[i] >= '0' && base[i] <= '9') ? base[i] : '_';
+	name[k] = '\0';
+	return name;
+}
+
+/* PATH with its extension (after the last '.' of the base name) replaced. */
+static char *driver_replace_ext(const char *path, const char *ext)
+{
+	const char *slash = strrchr(path, '/');
+	const char *dot = strrchr(slash ? slash : path, '.');
+	size_t n = dot && dot != (slash ? slash + 1 : path) ? (size_t)(dot - path) : strlen(path);
+	char *r = xmalloc(n + strlen(ext) + 1);
+	memcpy(r, path, n);
+	strcpy(r + n, ext);
+	return r;
+}
+
+static int driver_compile(const DriverOpts *o, const TraGraph *g)
+{
+	char *name = driver_program_name(o);
+	char *out = o->out ? strdup(o->out) : driver_replace_ext(name, o->object ? ".o" : "");
+	char *header_out = driver_replace_ext(out, ".h");
+	const char *slash = strrchr(header_out, '/');
+	BuildOptions b = {
+		.name = name, .source = o->file, .out = out, .object = o->object,
+		.header_name = slash ? slash + 1 : header_out, .header_out = header_out,
+		.cc = o->cc, .opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
+		.keep_temps = o->keep_temps, .verbose = o->verbose,
+	};
+	int rc = build_program(g, &b);
+	free(name);
+	free(out);
+	free(header_out);
+	return rc;
+}
+
+static int driver_emit_graph(const DriverOpts *o, const TraGraph *g)
 {
 	Emit e;
-	tra_dump(g, driver_emit_open(&e));
+	if (strcmp(o->emit, "tra") == 0) {
+		tra_dump(g, driver_emit_open(&e));
+	} else {
+		char *name = driver_program_name(o);
+		CgCOptions cg = {name, o->file, false, NULL};
+		cg_c_emit(g, &cg, driver_emit_open(&e));
+		free(name);
+	}
 	return driver_emit_close(o, &e, true);
 }
 
@@ -602,10 +720,15 @@ static int driver_run(DriverOpts *o, const Source *src)
 	TraGraph g = {.arena = &arena};
 	int rc = driver_front_end(o, src, &diag, &g);
 	bool done = rc != TRAC_EXIT_OK || (o->mode == MODE_EMIT && strcmp(o->emit, "ast") == 0);
-	if (!done && o->mode == MODE_EMIT)
-		rc = driver_emit_tra(o, &g);
-	else if (!done && o->mode == MODE_INTERPRET)
+	/* the interpreter runs the graph as written: it is the oracle */
+	if (!done && o->mode == MODE_INTERPRET)
 		rc = driver_interpret(o, &g);
+	else if (!done && (o->mode == MODE_EMIT || o->mode == MODE_COMPILE))
+		driver_optimise(&g);
+	if (!done && o->mode == MODE_EMIT)
+		rc = driver_emit_graph(o, &g);
+	else if (!done && o->mode == MODE_COMPILE)
+		rc = driver_compile(o, &g);
 	arena_free(&arena);
 	return rc;
 }

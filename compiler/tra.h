@@ -270,6 +270,41 @@ void interp_values_free(InterpValues *v);
 double interp_eval(const TraGraph *g, const TraNode *n, int e,
                    const InterpValues *v, const int64_t *point, double acc);
 
+/* ---- codegen/c.c -------------------------------------------------------- */
+
+/* What the C back end is asked for. */
+typedef struct CgCOptions {
+	const char *name;   /* the program's name: symbols and messages */
+	const char *source; /* the .tra file, for the header comment */
+	bool library;       /* a function NAME() instead of main() */
+	const char *header; /* library mode: the header's file name */
+} CgCOptions;
+
+/* Writes the program as C: kernels, tables, and main() or NAME(). */
+void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out);
+/* Library mode's header: NAME(), its tensors' descriptions. */
+void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out);
+
+/* ---- build.c ------------------------------------------------------------ */
+
+/* How to build the native program. */
+typedef struct BuildOptions {
+	const char *name;        /* C name of the program (library mode's function) */
+	const char *source;      /* the .tra file */
+	const char *out;         /* the executable, or the object file with -c */
+	bool object;             /* -c: an object file and a header, no main() */
+	const char *header_name; /* -c: the header's name as the .c includes it */
+	const char *header_out;  /* -c: where the header goes */
+	const char *cc;          /* --cc, or NULL for $CC or configure's */
+	int opt_level;           /* -O0 .. -O3 */
+	bool portable;           /* --portable: no -march=native */
+	bool keep_temps;         /* --keep-temps */
+	bool verbose;            /* -v: print the commands */
+} BuildOptions;
+
+/* Generates C, compiles and links it; returns an exit status. */
+int build_program(const TraGraph *g, const BuildOptions *opt);
+
 /* ---- driver.c ----------------------------------------------------------- */
 
 /* The whole of `trac`: parses argv, runs the pipeline, returns the exit

@@ -10,6 +10,7 @@ enum {
 	TRAC_EXIT_OK = 0,    /* success */
 	TRAC_EXIT_ERROR = 1, /* errors in the program, its inputs, or I/O */
 	TRAC_EXIT_USAGE = 2, /* a bad command line */
+	TRAC_EXIT_INTERNAL = 3, /* the C compiler failed on generated code: a trac bug */
 };
 
 void *xmalloc(size_t n);           /* malloc or die cleanly */

@@ -134,6 +134,13 @@ void trart_parallel_for(int64_t n, void (*body)(int64_t lo, int64_t hi, void *ct
 void trart_set_threads(int threads);
 int trart_threads(void);
 
+/* scratch.c */
+
+/* Temporary memory for kernels (permuted GEMM operands): 64-byte
+ * aligned; out of memory is a clean fatal error. */
+void *trart_scratch(size_t bytes);
+void trart_scratch_free(void *p);
+
 /* Stops the worker threads and frees the runtime's state (trart_main
  * calls it before returning; library users call it when done). */
 void trart_shutdown(void);

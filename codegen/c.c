@@ -1,0 +1,850 @@
+/* codegen/c.c: the C back end.
+ * needs: a verified TraGraph (after the TRA passes). gives: a C file that,
+ * linked with libtrart and OpenBLAS, is the program.
+ *
+ * Every einsum node becomes one kernel function `static void k_ID(void
+ * *const *bufs)`, where bufs holds every tensor's buffer by node id; the
+ * tensors and kernels become static tables (a TrartProgram) that the
+ * runtime's trart_main or trart_execute runs.
+ *
+ * A kernel is one of two shapes:
+ *
+ *   - GEMM. A sum over the product of two operands whose indices fall
+ *     into batch (both operands and the output), M (first operand and
+ *     output), N (second operand and output) and K (both operands,
+ *     reduced) groups becomes cblas_sgemm/dgemm calls, one per batch
+ *     element, with transposes and leading dimensions chosen so that no
+ *     operand is copied when each group is one run of adjacent
+ *     dimensions in it; an operand (or output) that does not fit is
+ *     first permuted into a scratch buffer. The epilogue (bias, scale,
+ *     activation) then runs in one pass over the output.
+ *   - Loops. Anything else is a loop nest: output indices outside (the
+ *     first split across threads by trart_parallel_for), reduced indices
+ *     inside with a scalar accumulator, the innermost reduced loop the
+ *     one that walks the largest operand contiguously, and the join,
+ *     aggregation and epilogue fused in one pass.
+ *
+ * Scalar code is written in the node's element type, with helpers that
+ * give max, min and the aggregations the interpreter's NaN semantics.
+ * cblas is declared here with int arguments (its enums' ABI) so the
+ * generated file needs no BLAS header.
+ */
+#include "tra.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "config.h"
+
+/* The emitter's state. */
+typedef struct CgC {
+	const TraGraph *g;
+	FILE *out;
+	const CgCOptions *opt;
+} CgC;
+
+static const char *cg_c_type(TrartDtype t)
+{
+	return t == TRART_F32 ? "float" : "double";
+}
+
+/* The suffix of math.h functions for a type: expf or exp. */
+static const char *cg_c_fsuffix(TrartDtype t)
+{
+	return t == TRART_F32 ? "f" : "";
+}
+
+/* C-order stride of dimension d of node p. */
+static int64_t cg_c_stride(const TraNode *p, int d)
+{
+	int64_t s = 1;
+	for (int e = d + 1; e < p->rank; e++)
+		s *= p->idx[e].size;
+	return s;
+}
+
+/* ---- expressions ---------------------------------------------------------- */
+
+/* The element offset of operand k at the current loop variables x0, x1, ... */
+static void cg_c_offset(CgC *c, const TraNode *n, int k)
+{
+	const TraOperand *op = &n->ops[k];
+	const TraNode *p = &c->g->nodes[op->node];
+	bool any = false;
+	for (int d = 0; d < op->rank; d++) {
+		if (p->idx[d].size == 1)
+			continue;
+		int64_t s = cg_c_stride(p, d);
+		fprintf(c->out, "%sx%d", any ? " + " : "", op->idx[d]);
+		if (s != 1)
+			fprintf(c->out, " * %" PRId64, s);
+		any = true;
+	}
+	if (!any)
+		fputc('0', c->out);
+}
+
+static void cg_c_const(CgC *c, TrartDtype t, double v)
+{
+	if (isinf(v))
+		fprintf(c->out, "(%sINFINITY)", v < 0 ? "-" : "");
+	else if (t == TRART_F32)
+		fprintf(c->out, "%.9gf", v);
+	else
+		fprintf(c->out, "%.17g", v);
+	/* %g may print an integer: 2f is not C, 2.f is */
+}
+
+static void cg_c_expr(CgC *c, const TraNode *n, int e);
+
+static void cg_c_call(CgC *c, const TraNode *n, const char *fn, const TraExpr *x)
+{
+	fprintf(c->out, "%s(", fn);
+	for (int k = 0; k < tra_op_arity[x->op]; k++) {
+		if (k)
+			fputs(", ", c->out);
+		cg_c_expr(c, n, x->kid[k]);
+	}
+	fputc(')', c->out);
+}
+
+static void cg_c_binary(CgC *c, const TraNode *n, const char *op, const TraExpr *x, bool as_number)
+{
+	if (as_number)
+		fprintf(c->out, "(%s)", cg_c_type(n->type));
+	fputc('(', c->out);
+	cg_c_expr(c, n, x->kid[0]);
+	fprintf(c->out, " %s ", op);
+	cg_c_expr(c, n, x->kid[1]);
+	fputc(')', c->out);
+}
+
+/* Expression e of node n, as C over in<k>[...], x<i> and acc. */
+static void cg_c_expr(CgC *c, const TraNode *n, int e)
+{
+	const TraExpr *x = &c->g->ex[e];
+	char fn[32];
+	switch (x->op) {
+	case TRA_OP_CONST: cg_c_const(c, n->type, x->value); return;
+	case TRA_OP_OPERAND:
+		fprintf(c->out, "in%d[", x->arg);
+		cg_c_offset(c, n, x->arg);
+		fputc(']', c->out);
+		return;
+	case TRA_OP_INDEX: fprintf(c->out, "(%s)x%d", cg_c_type(n->type), x->arg); return;
+	case TRA_OP_ACC: fputs("acc", c->out); return;
+	case TRA_OP_NEG: fputs("(-", c->out); cg_c_expr(c, n, x->kid[0]); fputc(')', c->out); return;
+	case TRA_OP_ADD: cg_c_binary(c, n, "+", x, false); return;
+	case TRA_OP_SUB: cg_c_binary(c, n, "-", x, false); return;
+	case TRA_OP_MUL: cg_c_binary(c, n, "*", x, false); return;
+	case TRA_OP_DIV: cg_c_binary(c, n, "/", x, false); return;
+	case TRA_OP_LT: cg_c_binary(c, n, "<", x, true); return;
+	case TRA_OP_LE: cg_c_binary(c, n, "<=", x, true); return;
+	case TRA_OP_GT: cg_c_binary(c, n, ">", x, true); return;
+	case TRA_OP_GE: cg_c_binary(c, n, ">=", x, true); return;
+	case TRA_OP_EQ: cg_c_binary(c, n, "==", x, true); return;
+	case TRA_OP_NE: cg_c_binary(c, n, "!=", x, true); return;
+	case TRA_OP_SELECT:
+		fputs("(", c->out);
+		cg_c_expr(c, n, x->kid[0]);
+		fputs(" != 0 ? ", c->out);
+		cg_c_expr(c, n, x->kid[1]);
+		fputs(" : ", c->out);
+		cg_c_expr(c, n, x->kid[2]);
+		fputc(')', c->out);
+		return;
+	case TRA_OP_EXP: case TRA_OP_LOG: case TRA_OP_SQRT: case TRA_OP_TANH: case TRA_OP_POW:
+		snprintf(fn, sizeof fn, "%s%s", tra_op_name[x->op], cg_c_fsuffix(n->type));
+		cg_c_call(c, n, fn, x);
+		return;
+	case TRA_OP_ABS:
+		snprintf(fn, sizeof fn, "fabs%s", cg_c_fsuffix(n->type));
+		cg_c_call(c, n, fn, x);
+		return;
+	default: /* sigmoid relu max min: helpers in the prelude */
+		snprintf(fn, sizeof fn, "trac_%s_%s", tra_op_name[x->op], cg_c_type(n->type));
+		cg_c_call(c, n, fn, x);
+		return;
+	}
+}
+
+/* ---- the prelude: helpers every generated file has ----------------------- */
+
+/* max/min propagate NaN from either side; the aggregations keep a NaN
+ * once the accumulator has one (the interpreter's semantics). */
+static const char cg_c_prelude_text[] =
+	"#include <math.h>\n"
+	"#include <stdint.h>\n"
+	"#include <stdlib.h>\n"
+	"#include <string.h>\n"
+	"#include \"trart.h\"\n"
+	"\n"
+	"void cblas_sgemm(int, int, int, int, int, int, float, const float *, int,\n"
+	"                 const float *, int, float, float *, int);\n"
+	"void cblas_dgemm(int, int, int, int, int, int, double, const double *, int,\n"
+	"                 const double *, int, double, double *, int);\n"
+	"enum { TRAC_ROW_MAJOR = 101, TRAC_NO_TRANS = 111, TRAC_TRANS = 112 };\n"
+	"\n"
+	"#define TRAC_HELPERS(T, S)                                                    \\\n"
+	"static inline T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"
+	"static inline T trac_min_##T(T a, T b) { return b != b ? b : (a != a || a < b ? a : b); } \\\n"
+	"static inline T trac_aggmax_##T(T acc, T x) { return acc != acc || acc >= x ? acc : x; } \\\n"
+	"static inline T trac_aggmin_##T(T acc, T x) { return acc != acc || acc <= x ? acc : x; } \\\n"
+	"static inline T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }             \\\n"
+	"static inline T trac_sigmoid_##T(T a) { return (T)1 / ((T)1 + exp##S(-a)); }\n"
+	"TRAC_HELPERS(float, f)\n"
+	"TRAC_HELPERS(double, )\n"
+	"\n"
+	"/* what a kernel's parallel loop bodies see */\n"
+	"typedef struct TracCtx {\n"
+	"\tvoid *const *bufs;\n"
+	"\tvoid *acc; /* a GEMM's result when it is not the output itself */\n"
+	"} TracCtx;\n"
+	"\n";
+
+/* ---- loop nests ------------------------------------------------------------ */
+
+/* Where a loop kernel's aggregate comes from. */
+typedef enum CgAcc {
+	CG_ACC_REDUCE,  /* reduction loops over the join (or the join itself for a map) */
+	CG_ACC_OUTPUT,  /* the output buffer already holds it (a GEMM's result) */
+	CG_ACC_SCRATCH, /* ctx->acc holds it in C order of the output indices */
+} CgAcc;
+
+static void cg_c_indent(CgC *c, int depth)
+{
+	for (int i = 0; i < depth; i++)
+		fputc('\t', c->out);
+}
+
+/* The largest operand: its contiguous index should be innermost. */
+static int cg_c_largest_operand(const CgC *c, const TraNode *n)
+{
+	int best = -1;
+	int64_t size = -1;
+	for (int k = 0; k < n->nops; k++) {
+		int64_t e = tra_node_elements(&c->g->nodes[n->ops[k].node]);
+		if (e > size) {
+			size = e;
+			best = k;
+		}
+	}
+	return best;
+}
+
+/* The stride of node index x in operand k (0 if it does not read x). */
+static int64_t cg_c_operand_stride(const CgC *c, const TraNode *n, int k, int x)
+{
+	const TraOperand *op = &n->ops[k];
+	int64_t s = 0;
+	for (int d = 0; d < op->rank; d++)
+		if (op->idx[d] == x)
+			s += cg_c_stride(&c->g->nodes[op->node], d);
+	return s;
+}
+
+/* The reduced indices in loop order: decreasing stride in the largest
+ * operand, so that its contiguous index is innermost. */
+static int cg_c_reduce_order(const CgC *c, const TraNode *n, int *order)
+{
+	int m = 0, big = cg_c_largest_operand(c, n);
+	for (int x = n->rank; x < n->nidx; x++)
+		order[m++] = x;
+	for (int i = 1; i < m; i++)
+		for (int j = i; j > 0; j--) {
+			int64_t sa = big >= 0 ? cg_c_operand_stride(c, n, big, order[j - 1]) : 0;
+			int64_t sb = big >= 0 ? cg_c_operand_stride(c, n, big, order[j]) : 0;
+			if (sa >= sb)
+				break;
+			int t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	return m;
+}
+
+static void cg_c_open_loop(CgC *c, int x, int64_t size, int depth, bool split)
+{
+	cg_c_indent(c, depth);
+	if (split)
+		fprintf(c->out, "for (int64_t x%d = lo; x%d < hi; x%d++) {\n", x, x, x);
+	else
+		fprintf(c->out, "for (int64_t x%d = 0; x%d < %" PRId64 "; x%d++) {\n", x, x, size, x);
+}
+
+static void cg_c_close_loops(CgC *c, int from, int to)
+{
+	for (int d = from - 1; d >= to; d--) {
+		cg_c_indent(c, d);
+		fputs("}\n", c->out);
+	}
+}
+
+/* The offset of the output element at x0 .. x(rank-1). */
+static void cg_c_out_offset(CgC *c, const TraNode *n)
+{
+	bool any = false;
+	for (int d = 0; d < n->rank; d++) {
+		if (n->idx[d].size == 1)
+			continue;
+		int64_t s = cg_c_stride(n, d);
+		fprintf(c->out, "%sx%d", any ? " + " : "", d);
+		if (s != 1)
+			fprintf(c->out, " * %" PRId64, s);
+		any = true;
+	}
+	if (!any)
+		fputc('0', c->out);
+}
+
+static const char *cg_c_identity(TraAgg agg)
+{
+	switch (agg) {
+	case TRA_AGG_PROD: return "1";
+	case TRA_AGG_MAX: return "(-INFINITY)";
+	case TRA_AGG_MIN: return "INFINITY";
+	default: return "0";
+	}
+}
+
+/* acc = combine(acc, join) for one join point. */
+static void cg_c_combine(CgC *c, const TraNode *n, int depth)
+{
+	const char *t = cg_c_type(n->type);
+	cg_c_indent(c, depth);
+	switch (n->agg) {
+	case TRA_AGG_SUM: fputs("acc += ", c->out); break;
+	case TRA_AGG_PROD: fputs("acc *= ", c->out); break;
+	case TRA_AGG_MAX: fprintf(c->out, "acc = trac_aggmax_%s(acc, ", t); break;
+	case TRA_AGG_MIN: fprintf(c->out, "acc = trac_aggmin_%s(acc, ", t); break;
+	default: TRAC_BUG("combine without aggregation");
+	}
+	cg_c_expr(c, n, n->join);
+	fputs(n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN ? ");\n" : ";\n", c->out);
+}
+
+/* The statements computing one output element, at depth. */
+static void cg_c_element(CgC *c, const TraNode *n, CgAcc from, const int64_t *acc_stride, int depth)
+{
+	const char *t = cg_c_type(n->type);
+	cg_c_indent(c, depth);
+	if (from == CG_ACC_REDUCE && n->agg == TRA_AGG_NONE) {
+		fputs("out[", c->out);
+		cg_c_out_offset(c, n);
+		fputs("] = ", c->out);
+		cg_c_expr(c, n, n->join);
+		fputs(";\n", c->out);
+		return;
+	}
+	if (from == CG_ACC_REDUCE) {
+		fprintf(c->out, "%s acc = %s;\n", t, cg_c_identity(n->agg));
+		int order[TRA_MAX_STMT_INDICES];
+		int m = cg_c_reduce_order(c, n, order);
+		for (int i = 0; i < m; i++)
+			cg_c_open_loop(c, order[i], n->idx[order[i]].size, depth + i, false);
+		cg_c_combine(c, n, depth + m);
+		cg_c_close_loops(c, depth + m, depth);
+		cg_c_indent(c, depth);
+	} else if (from == CG_ACC_OUTPUT) {
+		fprintf(c->out, "%s acc = out[", t);
+		cg_c_out_offset(c, n);
+		fputs("];\n", c->out);
+		cg_c_indent(c, depth);
+	} else {
+		fprintf(c->out, "%s acc = accbuf[", t);
+		fputc('0', c->out);
+		for (int d = 0; d < n->rank; d++)
+			if (acc_stride[d] && n->idx[d].size > 1)
+				fprintf(c->out, " + x%d * %" PRId64, d, acc_stride[d]);
+		fputs("];\n", c->out);
+		cg_c_indent(c, depth);
+	}
+	fputs("out[", c->out);
+	cg_c_out_offset(c, n);
+	fputs("] = ", c->out);
+	if (n->epilogue >= 0)
+		cg_c_expr(c, n, n->epilogue);
+	else
+		fputs("acc", c->out);
+	fputs(";\n", c->out);
+}
+
+/* Declarations of out, in<k> (and accbuf) inside a body function. */
+static void cg_c_buffers(CgC *c, const TraNode *n, int id, CgAcc from)
+{
+	const char *t = cg_c_type(n->type);
+	fprintf(c->out, "\tconst TracCtx *ctx = vctx;\n");
+	fprintf(c->out, "\t%s *restrict out = ctx->bufs[%d];\n", t, id);
+	for (int k = 0; k < n->nops; k++)
+		fprintf(c->out, "\tconst %s *restrict in%d = ctx->bufs[%d];\n", t, k, n->ops[k].node);
+	if (from == CG_ACC_SCRATCH)
+		fprintf(c->out, "\tconst %s *restrict accbuf = ctx->acc;\n", t);
+	fprintf(c->out, "\t(void)out;\n");
+}
+
+/* A body function over [lo, hi) of the first output index (the whole
+ * output for a scalar), named k<id>_<suffix>; acc_stride gives the
+ * scratch layout for CG_ACC_SCRATCH. */
+static void cg_c_body(CgC *c, const TraNode *n, int id, CgAcc from, const int64_t *acc_stride,
+                      const char *suffix)
+{
+	fprintf(c->out, "static void k%d_%s(int64_t lo, int64_t hi, void *vctx)\n{\n", id, suffix);
+	cg_c_buffers(c, n, id, from);
+	if (n->rank == 0)
+		fputs("\t(void)lo; (void)hi;\n", c->out);
+	for (int d = 0; d < n->rank; d++)
+		cg_c_open_loop(c, d, n->idx[d].size, 1 + d, d == 0);
+	cg_c_element(c, n, from, acc_stride, 1 + n->rank);
+	cg_c_close_loops(c, 1 + n->rank, 1);
+	fputs("}\n\n", c->out);
+}
+
+/* Runs body k<id>_<suffix> over the output, split across threads. */
+static void cg_c_run_body(CgC *c, const TraNode *n, int id, const char *suffix, const char *acc)
+{
+	fprintf(c->out, "\t{\n\t\tTracCtx ctx = {bufs, %s};\n", acc);
+	if (n->rank == 0)
+		fprintf(c->out, "\t\tk%d_%s(0, 1, &ctx);\n", id, suffix);
+	else
+		fprintf(c->out, "\t\ttrart_parallel_for(%" PRId64 ", k%d_%s, &ctx);\n",
+		        n->idx[0].size, id, suffix);
+	fputs("\t}\n", c->out);
+}
+
+static void cg_c_loop_kernel(CgC *c, const TraNode *n, int id)
+{
+	cg_c_body(c, n, id, CG_ACC_REDUCE, NULL, "body");
+	fprintf(c->out, "static void k%d(void *const *bufs)\n{\n", id);
+	cg_c_run_body(c, n, id, "body", "NULL");
+	fputs("}\n\n", c->out);
+}
+
+/* ---- GEMM ---------------------------------------------------------------------- */
+
+/* A group of node indices that one BLAS dimension stands for. */
+typedef struct CgGroup {
+	int n;
+	int x[TRA_MAX_STMT_INDICES];
+} CgGroup;
+
+/* How one operand (or the result) is seen as a row-major matrix. */
+typedef struct CgMatrix {
+	int64_t stride[TRA_MAX_STMT_INDICES]; /* per node index; 0 if absent */
+	bool scratch;  /* permuted into a canonical scratch copy first */
+	bool trans;    /* stored transposed */
+	int64_t ld;    /* leading dimension */
+} CgMatrix;
+
+/* A GEMM kernel: C[batch, m, n] = sum_k A[batch, m, k] * B[batch, k, n]. */
+typedef struct CgGemm {
+	int a, b;                 /* operand numbers */
+	CgGroup batch, m, nn, k;
+	CgMatrix A, B, C;
+} CgGemm;
+
+static int64_t cg_c_group_size(const TraNode *n, const CgGroup *g)
+{
+	int64_t s = 1;
+	for (int i = 0; i < g->n; i++)
+		s *= n->idx[g->x[i]].size;
+	return s;
+}
+
+/* Whether the group is one run of adjacent dimensions in the given
+ * order; *stride is then the run's innermost stride. */
+static bool cg_c_merged(const TraNode *n, const CgGroup *g, const int64_t *stride, int64_t *out)
+{
+	if (g->n == 0) {
+		*out = 1;
+		return true;
+	}
+	for (int i = 0; i + 1 < g->n; i++)
+		if (stride[g->x[i]] != stride[g->x[i + 1]] * n->idx[g->x[i + 1]].size)
+			return false;
+	*out = stride[g->x[g->n - 1]];
+	return true;
+}
+
+/* Fits matrix M as rows x cols (row-major, or transposed); false if it
+ * cannot be seen that way without a copy. */
+static bool cg_c_fit(const TraNode *n, CgMatrix *M, const CgGroup *rows, const CgGroup *cols)
+{
+	int64_t sr, sc, nr = cg_c_group_size(n, rows), nc = cg_c_group_size(n, cols);
+	if (!cg_c_merged(n, rows, M->stride, &sr) || !cg_c_merged(n, cols, M->stride, &sc))
+		return false;
+	if (nc == 1 || sc == 1) {
+		M->trans = false;
+		M->ld = nr == 1 ? (nc > 1 ? nc : 1) : sr;
+		return M->ld >= nc;
+	}
+	if (nr == 1 || sr == 1) {
+		M->trans = true;
+		M->ld = nc == 1 ? (nr > 1 ? nr : 1) : sc;
+		return M->ld >= nr;
+	}
+	return false;
+}
+
+/* The canonical (scratch) layout: groups g1, g2, g3 adjacent, C order. */
+static void cg_c_canonical(const TraNode *n, CgMatrix *M, const CgGroup *g1, const CgGroup *g2, const CgGroup *g3)
+{
+	const CgGroup *gs[3] = {g3, g2, g1};
+	int64_t s = 1;
+	memset(M->stride, 0, sizeof M->stride);
+	for (int i = 0; i < 3; i++)
+		for (int j = gs[i]->n - 1; j >= 0; j--) {
+			M->stride[gs[i]->x[j]] = s;
+			s *= n->idx[gs[i]->x[j]].size;
+		}
+	M->scratch = true;
+}
+
+/* Sorts group indices by decreasing stride in the given table. */
+static void cg_c_sort_group(CgGroup *g, const int64_t *stride)
+{
+	for (int i = 1; i < g->n; i++)
+		for (int j = i; j > 0 && stride[g->x[j - 1]] < stride[g->x[j]]; j--) {
+			int t = g->x[j];
+			g->x[j] = g->x[j - 1];
+			g->x[j - 1] = t;
+		}
+}
+
+/* Classifies n's indices; false if n is not a sum of a product of two
+ * operands with batch/M/N/K groups. */
+static bool cg_c_classify(const CgC *c, const TraNode *n, CgGemm *p)
+{
+	const TraExpr *j = &c->g->ex[n->join];
+	if (n->agg != TRA_AGG_SUM || j->op != TRA_OP_MUL)
+		return false;
+	const TraExpr *l = &c->g->ex[j->kid[0]], *r = &c->g->ex[j->kid[1]];
+	if (l->op != TRA_OP_OPERAND || r->op != TRA_OP_OPERAND)
+		return false;
+	memset(p, 0, sizeof *p);
+	p->a = l->arg;
+	p->b = r->arg;
+	for (int x = 0; x < n->nidx; x++) {
+		int64_t sa = cg_c_operand_stride(c, n, p->a, x), sb = cg_c_operand_stride(c, n, p->b, x);
+		p->A.stride[x] = sa;
+		p->B.stride[x] = sb;
+		p->C.stride[x] = x < n->rank ? cg_c_stride(n, x) : 0;
+		bool out = x < n->rank;
+		if (n->idx[x].size == 1)
+			continue; /* any group would do; none is simplest */
+		CgGroup *g = out && sa && sb ? &p->batch : out && sa ? &p->m : out && sb ? &p->nn
+		           : !out && sa && sb ? &p->k : NULL;
+		if (!g)
+			return false;
+		g->x[g->n++] = x;
+	}
+	/* a repeated index (a diagonal) is not a matrix */
+	for (int k = 0; k < 2; k++) {
+		const TraOperand *op = &n->ops[k == 0 ? p->a : p->b];
+		for (int d = 0; d < op->rank; d++)
+			for (int e = d + 1; e < op->rank; e++)
+				if (op->idx[d] == op->idx[e])
+					return false;
+	}
+	cg_c_sort_group(&p->k, p->A.stride);
+	return true;
+}
+
+/* Chooses layouts, transposes and scratch copies. */
+static void cg_c_gemm_layout(const TraNode *n, CgGemm *p)
+{
+	int64_t sm, sn;
+	bool mok = cg_c_merged(n, &p->m, p->C.stride, &sm), nok = cg_c_merged(n, &p->nn, p->C.stride, &sn);
+	if (mok && nok && sm == 1 && cg_c_group_size(n, &p->m) > 1 && !(sn == 1 && cg_c_group_size(n, &p->nn) > 1)) {
+		/* the output is stored N-major: compute C^T = B^T A^T */
+		int t = p->a;
+		p->a = p->b;
+		p->b = t;
+		CgGroup g = p->m;
+		p->m = p->nn;
+		p->nn = g;
+		CgMatrix M = p->A;
+		p->A = p->B;
+		p->B = M;
+	}
+	if (!cg_c_fit(n, &p->C, &p->m, &p->nn) || p->C.trans) {
+		cg_c_canonical(n, &p->C, &p->batch, &p->m, &p->nn);
+		cg_c_fit(n, &p->C, &p->m, &p->nn);
+	}
+	if (!cg_c_fit(n, &p->A, &p->m, &p->k)) {
+		cg_c_canonical(n, &p->A, &p->batch, &p->m, &p->k);
+		cg_c_fit(n, &p->A, &p->m, &p->k);
+	}
+	if (!cg_c_fit(n, &p->B, &p->k, &p->nn)) {
+		cg_c_canonical(n, &p->B, &p->batch, &p->k, &p->nn);
+		cg_c_fit(n, &p->B, &p->k, &p->nn);
+	}
+}
+
+/* Sum of x<i> * stride over the indices of g (the batch offset). */
+static void cg_c_group_offset(CgC *c, const CgGroup *g, const int64_t *stride)
+{
+	fputc('0', c->out);
+	for (int i = 0; i < g->n; i++)
+		if (stride[g->x[i]])
+			fprintf(c->out, " + x%d * %" PRId64, g->x[i], stride[g->x[i]]);
+}
+
+/* Loops over every index of a matrix, copying operand k into the
+ * scratch layout. */
+static void cg_c_permute(CgC *c, const TraNode *n, const CgMatrix *M, int k, const char *scratch)
+{
+	int depth = 1, xs[TRA_MAX_STMT_INDICES], m = 0;
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x] && n->idx[x].size > 1)
+			xs[m++] = x;
+	for (int i = 0; i < m; i++)
+		cg_c_open_loop(c, xs[i], n->idx[xs[i]].size, depth + i, false);
+	cg_c_indent(c, depth + m);
+	CgGroup all = {.n = m};
+	memcpy(all.x, xs, sizeof xs);
+	fprintf(c->out, "%s[", scratch);
+	cg_c_group_offset(c, &all, M->stride);
+	fprintf(c->out, "] = in%d[", k);
+	cg_c_offset(c, n, k);
+	fputs("];\n", c->out);
+	cg_c_close_loops(c, depth + m, depth);
+}
+
+static const char *cg_c_trans(bool t)
+{
+	return t ? "TRAC_TRANS" : "TRAC_NO_TRANS";
+}
+
+/* The cblas call inside the batch loops. */
+static void cg_c_gemm_call(CgC *c, const TraNode *n, const CgGemm *p)
+{
+	int depth = 1;
+	for (int i = 0; i < p->batch.n; i++)
+		cg_c_open_loop(c, p->batch.x[i], n->idx[p->batch.x[i]].size, depth + i, false);
+	cg_c_indent(c, depth + p->batch.n);
+	fprintf(c->out, "cblas_%cgemm(TRAC_ROW_MAJOR, %s, %s, %" PRId64 ", %" PRId64 ", %" PRId64 ",\n",
+	        n->type == TRART_F32 ? 's' : 'd', cg_c_trans(p->A.trans), cg_c_trans(p->B.trans),
+	        cg_c_group_size(n, &p->m), cg_c_group_size(n, &p->nn), cg_c_group_size(n, &p->k));
+	cg_c_indent(c, depth + p->batch.n + 1);
+	fputs("1, A + (", c->out);
+	cg_c_group_offset(c, &p->batch, p->A.stride);
+	fprintf(c->out, "), %" PRId64 ", B + (", p->A.ld);
+	cg_c_group_offset(c, &p->batch, p->B.stride);
+	fprintf(c->out, "), %" PRId64 ", 0, Cm + (", p->B.ld);
+	cg_c_group_offset(c, &p->batch, p->C.stride);
+	fprintf(c->out, "), %" PRId64 ");\n", p->C.ld);
+	cg_c_close_loops(c, depth + p->batch.n, depth);
+}
+
+/* Declares A or B: the operand itself or its permuted scratch copy. */
+static void cg_c_gemm_operand(CgC *c, const TraNode *n, const CgMatrix *M, int k, const char *name)
+{
+	const char *t = cg_c_type(n->type);
+	if (!M->scratch) {
+		fprintf(c->out, "\tconst %s *%s = bufs[%d];\n", t, name, n->ops[k].node);
+		return;
+	}
+	int64_t size = 1;
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x])
+			size *= n->idx[x].size;
+	fprintf(c->out, "\t%s *%s_s = trart_scratch(%" PRId64 " * sizeof(%s));\n", t, name, size, t);
+	fprintf(c->out, "\tconst %s *in%d = bufs[%d];\n", t, k, n->ops[k].node);
+	char scratch[16];
+	snprintf(scratch, sizeof scratch, "%s_s", name);
+	cg_c_permute(c, n, M, k, scratch);
+	fprintf(c->out, "\tconst %s *%s = %s_s;\n", t, name, name);
+}
+
+static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const CgGemm *p)
+{
+	bool scratch_c = p->C.scratch, epi = n->epilogue >= 0;
+	if (scratch_c || epi)
+		cg_c_body(c, n, id, scratch_c ? CG_ACC_SCRATCH : CG_ACC_OUTPUT, p->C.stride, "epilogue");
+	const char *t = cg_c_type(n->type);
+	fprintf(c->out, "/* %s: GEMM, batch %d, M %" PRId64 ", N %" PRId64 ", K %" PRId64 " */\n",
+	        n->name, p->batch.n, cg_c_group_size(n, &p->m), cg_c_group_size(n, &p->nn),
+	        cg_c_group_size(n, &p->k));
+	fprintf(c->out, "static void k%d(void *const *bufs)\n{\n", id);
+	cg_c_gemm_operand(c, n, &p->A, p->a, "A");
+	cg_c_gemm_operand(c, n, &p->B, p->b, "B");
+	if (scratch_c)
+		fprintf(c->out, "\t%s *Cm = trart_scratch(%" PRId64 " * sizeof(%s));\n", t,
+		        tra_node_elements(n), t);
+	else
+		fprintf(c->out, "\t%s *Cm = bufs[%d];\n", t, id);
+	cg_c_gemm_call(c, n, p);
+	if (scratch_c || epi)
+		cg_c_run_body(c, n, id, "epilogue", scratch_c ? "Cm" : "NULL");
+	if (p->A.scratch)
+		fputs("\ttrart_scratch_free(A_s);\n", c->out);
+	if (p->B.scratch)
+		fputs("\ttrart_scratch_free(B_s);\n", c->out);
+	if (scratch_c)
+		fputs("\ttrart_scratch_free(Cm);\n", c->out);
+	fputs("}\n\n", c->out);
+}
+
+/* ---- the program: tables, main, and library mode ------------------------------- */
+
+static const char *cg_c_kind(const TraNode *n)
+{
+	if (n->kind == TRA_NODE_INPUT)
+		return n->is_output ? "TRART_INOUT" : "TRART_INPUT";
+	return n->is_output ? "TRART_OUTPUT" : "TRART_TEMP";
+}
+
+static void cg_c_kernel(CgC *c, int id)
+{
+	const TraNode *n = &c->g->nodes[id];
+	CgGemm p;
+	if (cg_c_classify(c, n, &p)) {
+		cg_c_gemm_layout(n, &p);
+		cg_c_gemm_kernel(c, n, id, &p);
+	} else {
+		fprintf(c->out, "/* %s: loops */\n", n->name);
+		cg_c_loop_kernel(c, n, id);
+	}
+}
+
+/* A C string literal for a tensor name (names are identifiers, but the
+ * split-off ones hold a dot). */
+static void cg_c_tables(CgC *c)
+{
+	const TraGraph *g = c->g;
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		fprintf(c->out, "static const int64_t shape%d[] = {", id);
+		for (int d = 0; d < n->rank; d++)
+			fprintf(c->out, "%s%" PRId64, d ? ", " : "", n->idx[d].size);
+		fputs(n->rank ? "};\n" : "0};\n", c->out);
+	}
+	fputs("\nstatic const TrartTensor trac_tensors[] = {\n", c->out);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		fprintf(c->out, "\t{\"%s\", %s, %d, shape%d, %s},\n", n->name,
+		        n->type == TRART_F32 ? "TRART_F32" : "TRART_F64", n->rank, id, cg_c_kind(n));
+	}
+	fputs("};\n\nstatic const TrartKernel trac_kernels[] = {\n", c->out);
+	int nk = 0;
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind == TRA_NODE_INPUT)
+			continue;
+		fprintf(c->out, "\t{\"%s\", k%d, %d, %.17g, %.17g},\n", n->name, id, id, n->flops, n->bytes);
+		nk++;
+	}
+	fprintf(c->out, "};\n\nstatic const TrartProgram trac_program = {\n"
+	        "\t\"%s\", \"%s\", %d, trac_tensors, %d, trac_kernels,\n};\n\n",
+	        c->opt->name, PACKAGE_VERSION, g->nnodes, nk);
+}
+
+/* The position of input node id among the inputs. */
+static int cg_c_input_ordinal(const TraGraph *g, int id)
+{
+	int k = 0;
+	for (int i = 0; i < id; i++)
+		k += g->nodes[i].kind == TRA_NODE_INPUT;
+	return k;
+}
+
+/* Library mode: NAME(inputs, outputs, threads) over the caller's buffers. */
+static void cg_c_library(CgC *c)
+{
+	const TraGraph *g = c->g;
+	const char *name = c->opt->name;
+	int ni = 0;
+	for (int id = 0; id < g->nnodes; id++)
+		ni += g->nodes[id].kind == TRA_NODE_INPUT;
+	fprintf(c->out, "#include \"%s\"\n\n", c->opt->header);
+	fprintf(c->out, "const trac_tensor_info %s_inputs[%d] = {\n", name, ni > 0 ? ni : 1);
+	for (int id = 0; id < g->nnodes; id++)
+		if (g->nodes[id].kind == TRA_NODE_INPUT)
+			fprintf(c->out, "\t{\"%s\", %d, %d, shape%d},\n", g->nodes[id].name,
+			        g->nodes[id].type == TRART_F64, g->nodes[id].rank, id);
+	fprintf(c->out, "};\n\nconst trac_tensor_info %s_outputs[%d] = {\n", name, g->noutputs);
+	for (int i = 0; i < g->noutputs; i++) {
+		const TraNode *n = &g->nodes[g->outputs[i]];
+		fprintf(c->out, "\t{\"%s\", %d, %d, shape%d},\n", n->name, n->type == TRART_F64, n->rank,
+		        g->outputs[i]);
+	}
+	fprintf(c->out, "};\n\nint %s(const void *const *inputs, void *const *outputs, int threads)\n{\n"
+	        "\tvoid *bufs[%d];\n\tint i = 0;\n", name, g->nnodes);
+	for (int id = 0; id < g->nnodes; id++)
+		if (g->nodes[id].kind == TRA_NODE_INPUT)
+			fprintf(c->out, "\tbufs[%d] = (void *)inputs[i++];\n", id);
+	fputs("\ti = 0;\n", c->out);
+	for (int k = 0; k < g->noutputs; k++)
+		if (g->nodes[g->outputs[k]].kind != TRA_NODE_INPUT)
+			fprintf(c->out, "\tbufs[%d] = outputs[%d];\n", g->outputs[k], k);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind != TRA_NODE_INPUT && !n->is_output)
+			fprintf(c->out, "\tbufs[%d] = malloc(%" PRId64 " * sizeof(%s));\n"
+			        "\tif (!bufs[%d])\n\t\tgoto nomem;\n", id, tra_node_elements(n),
+			        cg_c_type(n->type), id);
+	}
+	fputs("\t(void)i;\n\ttrart_execute(&trac_program, bufs, threads);\n", c->out);
+	for (int k = 0; k < g->noutputs; k++) {
+		const TraNode *n = &g->nodes[g->outputs[k]];
+		if (n->kind == TRA_NODE_INPUT)
+			fprintf(c->out, "\tmemcpy(outputs[%d], inputs[%d], %" PRId64 " * sizeof(%s));\n",
+			        k, cg_c_input_ordinal(g, g->outputs[k]), tra_node_elements(n), cg_c_type(n->type));
+	}
+	fputs("\tint rc = 0;\n\tif (0) {\nnomem:\n\t\trc = 1;\n\t}\n", c->out);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind != TRA_NODE_INPUT && !n->is_output)
+			fprintf(c->out, "\tfree(bufs[%d]);\n", id);
+	}
+	fputs("\treturn rc;\n}\n", c->out);
+}
+
+void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
+{
+	CgC c = {g, out, opt};
+	fprintf(out, "/* generated by trac %s from %s: do not edit */\n", PACKAGE_VERSION, opt->source);
+	fputs(cg_c_prelude_text, out);
+	for (int id = 0; id < g->nnodes; id++)
+		if (g->nodes[id].kind == TRA_NODE_EINSUM)
+			cg_c_kernel(&c, id);
+	cg_c_tables(&c);
+	if (opt->library)
+		cg_c_library(&c);
+	else
+		fputs("int main(int argc, char **argv)\n{\n\treturn trart_main(&trac_program, argc, argv);\n}\n", out);
+}
+
+/* The header of library mode: the function and its tensors. */
+void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out)
+{
+	const char *name = opt->name;
+	int ni = 0;
+	for (int id = 0; id < g->nnodes; id++)
+		ni += g->nodes[id].kind == TRA_NODE_INPUT;
+	fprintf(out, "/* %s: generated by trac %s from %s: do not edit */\n", opt->header, PACKAGE_VERSION,
+	        opt->source);
+	fprintf(out, "#ifndef TRAC_%s_H\n#define TRAC_%s_H\n\n#include <stdint.h>\n\n", name, name);
+	fputs("#ifndef TRAC_TENSOR_INFO\n#define TRAC_TENSOR_INFO\n"
+	      "/* A tensor of a trac program: name, element type (0: float, f32;\n"
+	      " * 1: double, f64), and C-order shape. */\n"
+	      "typedef struct trac_tensor_info {\n\tconst char *name;\n\tint dtype;\n"
+	      "\tint rank;\n\tconst int64_t *shape;\n} trac_tensor_info;\n#endif\n\n", out);
+	fprintf(out, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n\n", name, ni, name, g->noutputs);
+	fprintf(out, "/* The inputs, in the order %s() takes them:", name);
+	for (int id = 0; id < g->nnodes; id++)
+		if (g->nodes[id].kind == TRA_NODE_INPUT)
+			fprintf(out, " %s", g->nodes[id].name);
+	fprintf(out, " */\nextern const trac_tensor_info %s_inputs[%d];\n", name, ni > 0 ? ni : 1);
+	fprintf(out, "/* The outputs, in the order %s() takes them:", name);
+	for (int k = 0; k < g->noutputs; k++)
+		fprintf(out, " %s", g->nodes[g->outputs[k]].name);
+	fprintf(out, " */\nextern const trac_tensor_info %s_outputs[%d];\n\n", name, g->noutputs);
+	fprintf(out, "/* Runs the program. inputs[i] points to the data of %s_inputs[i]\n"
+	        " * (C order, its element type); outputs[i] to room for %s_outputs[i].\n"
+	        " * threads: worker threads, 0 for one per online core. Returns 0, or 1\n"
+	        " * when memory for the intermediates could not be allocated. */\n"
+	        "int %s(const void *const *inputs, void *const *outputs, int threads);\n\n"
+	        "#endif\n", name, name, name);
+}
