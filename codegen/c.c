@@ -87,13 +87,18 @@ static void cg_c_offset(CgC *c, const TraNode *n, int k)
 
 static void cg_c_const(CgC *c, TrartDtype t, double v)
 {
-	if (isinf(v))
+	if (isinf(v)) {
 		fprintf(c->out, "(%sINFINITY)", v < 0 ? "-" : "");
-	else if (t == TRART_F32)
-		fprintf(c->out, "%.9gf", v);
-	else
-		fprintf(c->out, "%.17g", v);
-	/* %g may print an integer: 2f is not C, 2.f is */
+		return;
+	}
+	char buf[40];
+	snprintf(buf, sizeof buf, t == TRART_F32 ? "%.9g" : "%.17g", v);
+	/* %g may print an integer, and 2f is not C: 2.0f is */
+	bool integral = strpbrk(buf, ".e") == NULL;
+	fprintf(c->out, "%s%s%s%s", v < 0 ? "(" : "", buf, integral ? ".0" : "",
+	        t == TRART_F32 ? "f" : "");
+	if (v < 0)
+		fputc(')', c->out);
 }
 
 static void cg_c_expr(CgC *c, const TraNode *n, int e);
@@ -846,5 +851,8 @@ void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out)
 	        " * threads: worker threads, 0 for one per online core. Returns 0, or 1\n"
 	        " * when memory for the intermediates could not be allocated. */\n"
 	        "int %s(const void *const *inputs, void *const *outputs, int threads);\n\n"
+	        "/* Stops the runtime's worker threads and frees its state; call it once\n"
+	        " * when done with every trac program (another call restarts them). */\n"
+	        "void trart_shutdown(void);\n\n"
 	        "#endif\n", name, name, name);
 }

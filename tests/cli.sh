@@ -70,7 +70,9 @@ expect two-modes 2 "cannot be combined" "$TRAC" good.tra --check --interpret
 expect check-with-o 2 "writes nothing" "$TRAC" good.tra --check -o x
 expect input-without-interpret 2 "need --interpret" "$TRAC" good.tra --check --input A=a.npy
 expect bad-seed 2 "non-negative integer seed" "$TRAC" good.tra --interpret --random=x
-expect no-mode 2 "not available yet" "$TRAC" good.tra -o prog
+expect bad-opt-level 2 "optimisation levels" "$TRAC" good.tra -O5
+expect bad-name 2 "C identifier" "$TRAC" good.tra --name 1x
+expect object-with-check 2 "cannot be combined" "$TRAC" good.tra -c --check
 expect missing-source 1 "cannot open 'nope.tra'" "$TRAC" nope.tra --check
 expect check-ok 0 "" "$TRAC" good.tra --check
 [ -s out ] && bad check-silent || ok check-silent
@@ -108,6 +110,7 @@ cmp -s y.npy d2/Y.npy && bad interp-seed-differs || ok interp-seed-differs
 expect interp-nested-dir 0 "" "$TRAC" copy.tra --interpret --random --output-dir a/b/c
 [ -f a/b/c/Y.npy ] && ok interp-nested-dir-file || bad interp-nested-dir-file
 
+"$TRAC" copy.tra --interpret -D N=6 --random --output Y=w6.npy 2>/dev/null
 expect interp-to-devnull 0 "" "$TRAC" copy.tra --interpret --random --output Y=/dev/null
 [ -c /dev/null ] && ok interp-devnull-intact || bad interp-devnull-intact
 : >target.npy
@@ -152,6 +155,47 @@ output A, B
 TRA
 expect partial-outputs 1 "output B" "$TRAC" two.tra --interpret --random --output A=pa.npy --output B=no/dir/pb.npy
 absent partial-outputs-removed pa.npy
+
+# ---- compiling ------------------------------------------------------------------
+expect compile 0 "" "$TRAC" copy.tra -o copyprog
+[ -x copyprog ] && ok compile-executable || bad compile-executable
+expect compile-default-name 0 "" "$TRAC" good.tra
+[ -x good ] && ok compile-named-after-file || bad compile-named-after-file
+expect compile-verbose 0 "" "$TRAC" copy.tra -o v -v -O1 --portable
+grep -q -- "-O1" err && ! grep -q -- "-march=native" err && ok verbose-shows-command || bad verbose-shows-command
+expect emit-c 0 "" "$TRAC" copy.tra -S -o copy.c
+grep -q 'int main' copy.c && ok emit-c-main || bad emit-c-main
+mkdir -p lib
+expect object 0 "" "$TRAC" copy.tra -c -o lib/copy.o
+[ -f lib/copy.o ] && [ -f lib/copy.h ] && ok object-and-header || bad object-and-header
+expect object-dir-missing 1 "cannot write" "$TRAC" copy.tra -c -o nodir/copy.o
+absent object-no-header nodir/copy.h
+expect cc-fails 3 "the C compiler failed" "$TRAC" copy.tra -o ccfail --cc false
+absent cc-fails-no-output ccfail
+expect cc-missing 3 "cannot run the C compiler" "$TRAC" copy.tra -o ccmiss --cc /nonexistent/cc
+absent cc-missing-no-output ccmiss
+expect keep-temps 0 "kept the intermediate files" "$TRAC" copy.tra -o kt --keep-temps
+dir=$(sed -n 's/.*intermediate files in //p' err)
+[ -f "$dir/copy.c" ] && ok keep-temps-kept || bad keep-temps-kept
+rm -rf "$dir"
+
+# ---- the generated program's command line ------------------------------------------
+expect prog-help 0 "" ./copyprog --help
+expect prog-version 0 "" ./copyprog --version
+expect prog-run 0 "" ./copyprog --random=5 --output Y=py.npy
+cmp -s py.npy y.npy && ok prog-equals-interpreter || bad prog-equals-interpreter
+expect prog-time 0 "^time: runs=3 median_ms=[0-9.]+ min_ms=[0-9.]+$" ./copyprog --random --repeat 3 --time --output Y=pt.npy
+expect prog-missing-input 1 "input X" ./copyprog --output Y=pm.npy
+absent prog-missing-input-no-file pm.npy
+expect prog-wrong-shape 1 "input X: w6.npy: .*shape" ./copyprog --input X=w6.npy --output Y=pw.npy
+absent prog-wrong-shape-no-file pw.npy
+expect prog-wrong-dtype 1 "input X: f8.npy" ./copyprog --input X=f8.npy --output Y=pd.npy
+expect prog-truncated 1 "input X: trunc.npy: .*truncated" ./copyprog --input X=trunc.npy --output Y=pt2.npy
+expect prog-garbage 1 "input X: garbage.npy" ./copyprog --input X=garbage.npy --output Y=pg.npy
+expect prog-unwritable 1 "output Y" ./copyprog --random --output Y=no/dir/y.npy
+absent prog-unwritable-no-file no/dir/y.npy
+expect prog-unknown-option 2 "" ./copyprog --frobnicate
+expect prog-bad-threads 2 "" ./copyprog --random --threads 0x
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,71 @@
+#!/bin/sh
+# compile.sh: every sample and bench program, compiled by trac at small
+# sizes and run with --random, equals the reference interpreter on the
+# same inputs (tolerance of tra(5): 1e-4 relative for f32, 1e-10 for f64),
+# with 1, 2 and 3 threads.
+set -u
+: "${TRAC:?}" "${srcdir:?}"
+if [ -z "${PYTHON_NUMPY:-}" ]; then
+	echo "SKIP: no Python 3 with numpy to compare .npy files"
+	exit 77
+fi
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 99
+pass=0 fail=0
+
+# Small sizes for every size of program $1: odd and even, distinct where
+# there are few, never powers of two only (-D replaces each definition).
+sizes() {
+	set -- $("$TRAC" "$1" --emit=tra | sed -n 's/^# sizes: //p' | sed 's/=[0-9]*//g; s/ (-D)//g')
+	vals="5 7 3 6 4 9 2 8 5 7 3 6 4 9 2 8"
+	out=""
+	for n in "$@"; do
+		v=${vals%% *}
+		vals=${vals#* }
+		out="$out -D $n=$v"
+	done
+	echo "$out"
+}
+
+# compare DIR_GOT DIR_WANT: every .npy in WANT equals the one in GOT.
+compare() {
+	"$PYTHON_NUMPY" - "$1" "$2" <<'PY'
+import sys, os
+import numpy as np
+got_dir, want_dir = sys.argv[1], sys.argv[2]
+ok = True
+for f in sorted(os.listdir(want_dir)):
+    want = np.load(os.path.join(want_dir, f))
+    got = np.load(os.path.join(got_dir, f))
+    tol = 1e-4 if want.dtype == np.float32 else 1e-10
+    w, g = want.astype(np.float64), got.astype(np.float64)
+    err = np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30) if w.size else 0.0
+    if got.dtype != want.dtype or got.shape != want.shape or not err <= tol:
+        print("  %s: dtype %s/%s shape %s/%s relative error %.3g" % (f, got.dtype, want.dtype, got.shape, want.shape, err))
+        ok = False
+sys.exit(0 if ok else 1)
+PY
+}
+
+for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
+	[ -f "$prog" ] || continue
+	name=$(basename "$prog" .tra)
+	defs=$(sizes "$prog")
+	# shellcheck disable=SC2086
+	if ! "$TRAC" "$prog" $defs -o "$name" 2>err; then
+		sed 's/^/  /' err | head -20
+		fail=$((fail + 1)); echo "FAIL $name (compile)"; continue
+	fi
+	# shellcheck disable=SC2086
+	"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" || { fail=$((fail + 1)); echo "FAIL $name (interpret)"; continue; }
+	for t in 1 2 3; do
+		if "./$name" --random=3 --threads $t --output-dir "got-$name-$t" && compare "got-$name-$t" "want-$name"; then
+			pass=$((pass + 1)); echo "PASS $name threads=$t"
+		else
+			fail=$((fail + 1)); echo "FAIL $name threads=$t"
+		fi
+	done
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,50 @@
+/* use_scale.c: links scale.o (from scale.tra by `trac -c`) and checks
+ * its results and its tensor descriptions against a plain loop. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "scale.h"
+
+static int check(const char *what, int ok)
+{
+	printf("%s %s\n", ok ? "PASS" : "FAIL", what);
+	return !ok;
+}
+
+int main(void)
+{
+	float A[3][4], B[4][2], alpha = 0.5f, C[3][2], R[3];
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 4; k++)
+			A[i][k] = (float)(i + 1) * 0.25f - (float)k;
+	for (int k = 0; k < 4; k++)
+		for (int j = 0; j < 2; j++)
+			B[k][j] = (float)(k - j) * 0.5f;
+	const void *in[scale_NUM_INPUTS] = {A, B, &alpha};
+	void *out[scale_NUM_OUTPUTS] = {C, R};
+	int bad = 0;
+	bad += check("inputs described", scale_NUM_INPUTS == 3 && strcmp(scale_inputs[0].name, "A") == 0 &&
+	             scale_inputs[0].rank == 2 && scale_inputs[0].shape[1] == 4 &&
+	             scale_inputs[2].rank == 0 && scale_inputs[2].dtype == 0);
+	bad += check("outputs described", scale_NUM_OUTPUTS == 2 && strcmp(scale_outputs[1].name, "R") == 0 &&
+	             scale_outputs[1].rank == 1 && scale_outputs[1].shape[0] == 3);
+	bad += check("returns 0", scale(in, out, 2) == 0);
+	int ok = 1;
+	for (int i = 0; i < 3; i++) {
+		float rmax = -INFINITY;
+		for (int j = 0; j < 2; j++) {
+			float s = 0;
+			for (int k = 0; k < 4; k++)
+				s += A[i][k] * B[k][j];
+			s *= alpha;
+			ok &= fabsf(C[i][j] - s) <= 1e-5f * (1 + fabsf(s));
+			rmax = s > rmax ? s : rmax;
+		}
+		ok &= fabsf(R[i] - rmax) <= 1e-5f * (1 + fabsf(rmax));
+	}
+	bad += check("results", ok);
+	bad += check("runs again", scale(in, out, 1) == 0);
+	trart_shutdown();
+	return bad != 0;
+}
