@@ -9,6 +9,7 @@
  * partial output file behind; files are written to a temporary name and
  * renamed into place.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "tra.h"
 
 #include <errno.h>
@@ -544,24 +545,57 @@ static bool driver_write_output(const TraNode *n, const double *v, const char *p
 	return rc == 0;
 }
 
-/* Writes every output, or none: on a failure the ones written are removed. */
+/* Whether path names something other than a regular file (/dev/null, a
+ * FIFO): such outputs are written in place, never staged and renamed. */
+static bool driver_is_special(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
+/* Writes every output, or changes no file: each is first written beside
+ * its destination under a staging name, and only when all are written
+ * are they renamed into place (so a failure can never remove a file the
+ * user had, such as an input also named as an output). */
 static bool driver_write_outputs(const DriverOpts *o, const TraGraph *g, const InterpValues *v)
 {
 	if (o->output_dir && !driver_make_dir(o->output_dir))
 		return false;
-	char **paths = xcalloc((size_t)g->noutputs + 1, sizeof *paths);
-	int k;
+	int n = g->noutputs;
+	char **paths = xcalloc((size_t)n + 1, sizeof *paths), **stage = xcalloc((size_t)n + 1, sizeof *stage);
 	bool ok = true;
-	for (k = 0; k < g->noutputs && ok; k++) {
-		const TraNode *n = &g->nodes[g->outputs[k]];
-		paths[k] = driver_output_path(o, n);
-		ok = driver_write_output(n, v->data[g->outputs[k]], paths[k]);
+	for (int k = 0; k < n; k++) {
+		paths[k] = driver_output_path(o, &g->nodes[g->outputs[k]]);
+		struct stat st;
+		char *target;
+		if (lstat(paths[k], &st) == 0 && S_ISLNK(st.st_mode) && (target = realpath(paths[k], NULL))) {
+			free(paths[k]); /* replace the file the link names, not the link */
+			paths[k] = target;
+		}
+		if (!driver_is_special(paths[k])) {
+			size_t len = strlen(paths[k]) + 40;
+			stage[k] = xmalloc(len);
+			snprintf(stage[k], len, "%s.stage%ld.%d", paths[k], (long)getpid(), k);
+		}
 	}
-	for (int i = 0; i < k; i++) {
-		if (!ok && i < k - 1)
-			unlink(paths[i]);
-		free(paths[i]);
+	for (int k = 0; k < n && ok; k++)
+		if (stage[k])
+			ok = driver_write_output(&g->nodes[g->outputs[k]], v->data[g->outputs[k]], stage[k]);
+	for (int k = 0; k < n && ok; k++)
+		if (!stage[k])
+			ok = driver_write_output(&g->nodes[g->outputs[k]], v->data[g->outputs[k]], paths[k]);
+	for (int k = 0; k < n; k++) {
+		if (stage[k] && ok && rename(stage[k], paths[k]) != 0) {
+			fprintf(stderr, "trac: error: output %s: %s: %s\n", g->nodes[g->outputs[k]].name,
+			        paths[k], strerror(errno));
+			ok = false;
+		}
+		if (stage[k] && !ok)
+			unlink(stage[k]);
+		free(stage[k]);
+		free(paths[k]);
 	}
+	free(stage);
 	free(paths);
 	return ok;
 }
@@ -626,19 +660,20 @@ static int driver_emit_tokens(const DriverOpts *o, const Source *src, Diag *diag
 
 /* ---- the optimising passes and the back end --------------------------------------- */
 
-/* The TRA passes, in order; every one leaves a graph tra_verify accepts. */
+/* The TRA passes, in order; every one leaves a graph tra_verify accepts.
+ * Contraction order goes first: fusing a map into a product of three
+ * operands would hide the product from it. */
 static const struct {
 	const char *name;
 	void (*run)(TraGraph *g);
 } driver_passes[] = {
-	{"fuse", NULL},
+	{"order", order_contractions},
+	{"fuse", fuse_elementwise},
 };
 
 static void driver_optimise(TraGraph *g)
 {
 	for (size_t i = 0; i < sizeof driver_passes / sizeof driver_passes[0]; i++) {
-		if (!driver_passes[i].run)
-			continue;
 		driver_passes[i].run(g);
 		tra_verify(g);
 	}

@@ -270,6 +270,20 @@ void interp_values_free(InterpValues *v);
 double interp_eval(const TraGraph *g, const TraNode *n, int e,
                    const InterpValues *v, const int64_t *point, double acc);
 
+/* ---- order.c ------------------------------------------------------------ */
+
+/* Splits every sum of a product of three or more operands into pairwise
+ * contractions (new nodes T.c1, T.c2, ... just before T), in the order
+ * with the fewest flops: exhaustive up to 8 operands, greedy beyond. */
+void order_contractions(TraGraph *g);
+
+/* ---- fuse.c ------------------------------------------------------------- */
+
+/* Inlines every map that one node reads, once, at every index of the
+ * reading expression, into that node (never into a GEMM's join); then
+ * drops the einsums no output depends on. */
+void fuse_elementwise(TraGraph *g);
+
 /* ---- codegen/c.c -------------------------------------------------------- */
 
 /* What the C back end is asked for. */

@@ -155,6 +155,11 @@ output A, B
 TRA
 expect partial-outputs 1 "output B" "$TRAC" two.tra --interpret --random --output A=pa.npy --output B=no/dir/pb.npy
 absent partial-outputs-removed pa.npy
+expect failed-run-spares-devnull 1 "output B" "$TRAC" two.tra --interpret --random --output A=/dev/null --output B=no/dir/pb.npy
+[ -c /dev/null ] && ok devnull-survives-failure || bad devnull-survives-failure
+cp y.npy keep.npy
+expect failed-run-keeps-files 1 "output B" "$TRAC" two.tra --interpret --random --output A=keep.npy --output B=no/dir/pb.npy
+cmp -s keep.npy y.npy && ok existing-file-unchanged || bad existing-file-unchanged
 
 # ---- compiling ------------------------------------------------------------------
 expect compile 0 "" "$TRAC" copy.tra -o copyprog

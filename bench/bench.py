@@ -1,0 +1,799 @@
+#!/usr/bin/python3
+"""bench.py: time trac's compiled workloads W1-W6 against NumPy and PyTorch.
+
+    /usr/bin/python3 bench/bench.py --trac ./trac --builddir bench-build \\
+        --threads 2 [--repeat 5] [--only w1,w4] [--small]
+
+For each workload bench/wN_*.tra it compiles the program with trac into
+the build directory, runs it with --random=1 --threads T --repeat R --time
+and reads the median it prints, times the same computation in NumPy (and
+PyTorch when `import torch` works) in a child process with the same thread
+count, and measures the OpenBLAS sgemm peak with bench/sgemm_peak.c. It
+prints one table; see bench/README for the columns and the FLOP formulas.
+
+It never asserts a time: it exits 0 whenever it could run (--strict turns
+failures and mismatches into exit status 1). A compilation or run that
+fails is a 'failed' cell with the reason under the table. --small runs
+every workload at small sizes in a few seconds and checks trac's outputs
+against a float64 NumPy reference computed from the same --random=1
+inputs (tests/trart_random.py reproduces them); --interpret does the same
+checks through `trac --interpret`, which works before the C back end does.
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(HERE)
+REEXEC_MARK = "TRAC_BENCH_REEXEC"
+DEFAULT_TOL = 1e-4      # LANGUAGE.md: f32 within 1e-4 relative error
+
+# ---------------------------------------------------------------------------
+# The workloads. `sizes` are the .tra defaults (passed again with -D, so the
+# harness always measures the sizes it computes FLOPs for); `small` are the
+# --small sizes, deliberately all different so a transposed index shows.
+# ---------------------------------------------------------------------------
+
+
+def _flops_w1(s):
+    # D = A B C: the cheaper of (A B) C and A (B C); 2*m*n*k per GEMM
+    m, p, q, n = s["M"], s["P"], s["Q"], s["N"]
+    return min(2 * m * p * q + 2 * m * q * n, 2 * p * q * n + 2 * m * p * n)
+
+
+def _flops_w2(s):
+    # X W1 (2NDH), relu (NH), Hd W2 (2NHC), softmax: max, sub, exp, sum, div (5NC)
+    n, d, h, c = s["N"], s["D"], s["H"], s["C"]
+    return 2 * n * d * h + n * h + 2 * n * h * c + 5 * n * c
+
+
+def _flops_w3(s):
+    # per (b, h): Q K^T (2 S S D), /8, max, sub, exp, sum (5 S S),
+    # E V (2 S S D), the final division (S D)
+    bh, n, d = s["B"] * s["H"], s["S"], s["D"]
+    return bh * (4 * n * n * d + 5 * n * n + n * d)
+
+
+def _flops_w4(s):
+    # per element: max, sub, exp, sum
+    return 4 * s["N"] * s["D"]
+
+
+def _flops_w5(s):
+    # X w (2ND), sigmoid = 1/(1+exp(-z)) (4N), - y (N), X^T r (2ND), / n (D)
+    n, d = s["N"], s["D"]
+    return 4 * n * d + 5 * n + d
+
+
+def _flops_w6(s):
+    return 2 * s["B"] * s["I"] * s["J"] * s["K"]
+
+
+WORKLOADS = [
+    dict(name="w1", file="w1_chain.tra", label="w1_chain",
+         sizes=dict(M=4096, P=1024, Q=4096, N=1024),
+         small=dict(M=48, P=20, Q=56, N=36),
+         inputs=dict(A="MP", B="PQ", C="QN"), output=("D", "MN"),
+         flops=_flops_w1),
+    dict(name="w2", file="w2_mlp.tra", label="w2_mlp",
+         sizes=dict(N=8192, D=1024, H=4096, C=1024),
+         small=dict(N=40, D=24, H=56, C=32),
+         inputs=dict(X="ND", W1="DH", W2="HC"), output=("P", "NC"),
+         flops=_flops_w2),
+    dict(name="w3", file="w3_attention.tra", label="w3_attention",
+         sizes=dict(B=8, H=16, S=1024, D=64),
+         small=dict(B=2, H=3, S=24, D=8),
+         inputs=dict(Q="BHSD", K="BHSD", V="BHSD"), output=("O", "BHSD"),
+         flops=_flops_w3),
+    dict(name="w4", file="w4_lse.tra", label="w4_lse",
+         sizes=dict(N=8192, D=8192),
+         small=dict(N=40, D=72),
+         inputs=dict(X="ND"), output=("Y", "N"),
+         flops=_flops_w4),
+    dict(name="w5", file="w5_logreg.tra", label="w5_logreg",
+         sizes=dict(N=100000, D=1000),
+         small=dict(N=300, D=28),
+         inputs=dict(X="ND", w="D", y="N"), output=("g", "D"),
+         flops=_flops_w5),
+    dict(name="w6", file="w6_bmm.tra", label="w6_bmm",
+         sizes=dict(B=64, I=512, J=512, K=512),
+         small=dict(B=3, I=20, J=28, K=16),
+         inputs=dict(X="BIJ", Y="BJK"), output=("Z", "BIK"),
+         flops=_flops_w6),
+]
+BY_NAME = {w["name"]: w for w in WORKLOADS}
+
+
+def shape_of(dims, sizes):
+    """'MP' with sizes {'M': 4, 'P': 3} -> (4, 3); size names are one letter."""
+    return tuple(sizes[c] for c in dims)
+
+
+# ---------------------------------------------------------------------------
+# NumPy: the float64 reference (for the checks) and the timed float32
+# formulations, the fastest reasonable ones PEERS.md names. A formulation
+# is a factory: it gets the inputs, allocates its out= buffers (untimed,
+# like a program that reuses its workspace) and returns the computation.
+# ---------------------------------------------------------------------------
+
+
+def reference(np, name, a, s):
+    """The workload in float64 NumPy, from the inputs `a`."""
+    a = {k: v.astype(np.float64) for k, v in a.items()}
+    if name == "w1":
+        return np.linalg.multi_dot([a["A"], a["B"], a["C"]])
+    if name == "w2":
+        y = np.maximum(a["X"] @ a["W1"], 0) @ a["W2"]
+        e = np.exp(y - y.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    if name == "w3":
+        sc = a["Q"] @ a["K"].swapaxes(-1, -2) / 8
+        e = np.exp(sc - sc.max(axis=-1, keepdims=True))
+        return (e / e.sum(axis=-1, keepdims=True)) @ a["V"]
+    if name == "w4":
+        x = a["X"]
+        return np.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1)
+    if name == "w5":
+        z = a["X"] @ a["w"]
+        return a["X"].T @ (1 / (1 + np.exp(-z)) - a["y"]) / s["N"]
+    if name == "w6":
+        return a["X"] @ a["Y"]
+    raise ValueError(name)
+
+
+def numpy_variants(np, name, a, s):
+    """[(variant name, factory)] for workload `name` on float32 inputs `a`."""
+    f32 = np.float32
+    if name == "w1":
+        A, B, C = a["A"], a["B"], a["C"]
+
+        def multi_dot():
+            out = np.empty((s["M"], s["N"]), f32)
+            return lambda: np.linalg.multi_dot([A, B, C], out=out)
+
+        def einsum_opt():
+            path = np.einsum_path("ij,jk,kl->il", A, B, C, optimize="optimal")[0]
+            return lambda: np.einsum("ij,jk,kl->il", A, B, C, optimize=path)
+        return [("multi_dot", multi_dot), ("einsum(optimize)", einsum_opt)]
+
+    if name == "w2":
+        X, W1, W2 = a["X"], a["W1"], a["W2"]
+
+        def inplace():
+            h = np.empty((s["N"], s["H"]), f32)
+            y = np.empty((s["N"], s["C"]), f32)
+            r = np.empty((s["N"], 1), f32)
+
+            def run():
+                np.matmul(X, W1, out=h)
+                np.maximum(h, 0, out=h)
+                np.matmul(h, W2, out=y)
+                np.max(y, axis=1, keepdims=True, out=r)
+                np.subtract(y, r, out=y)
+                np.exp(y, out=y)
+                np.sum(y, axis=1, keepdims=True, out=r)
+                np.divide(y, r, out=y)
+                return y
+            return run
+        return [("in-place out=", inplace)]
+
+    if name == "w3":
+        Q, K, V = a["Q"], a["K"], a["V"]
+        b, h, n, d = s["B"], s["H"], s["S"], s["D"]
+
+        def bmm():
+            qs = np.empty_like(Q)
+            kt = K.swapaxes(-1, -2)
+            sc = np.empty((b, h, n, n), f32)
+            r = np.empty((b, h, n, 1), f32)
+            o = np.empty((b, h, n, d), f32)
+
+            def run():
+                # Q/8 instead of (Q K^T)/8: exact (a power of two), S*D
+                # instead of S*S divisions; normalise after E V likewise
+                np.multiply(Q, f32(0.125), out=qs)
+                np.matmul(qs, kt, out=sc)
+                np.max(sc, axis=-1, keepdims=True, out=r)
+                np.subtract(sc, r, out=sc)
+                np.exp(sc, out=sc)
+                np.sum(sc, axis=-1, keepdims=True, out=r)
+                np.matmul(sc, V, out=o)
+                np.divide(o, r, out=o)
+                return o
+            return run
+        return [("batched matmul", bmm)]
+
+    if name == "w4":
+        X = a["X"]
+        n, d = s["N"], s["D"]
+
+        def whole():
+            t = np.empty((n, d), f32)
+            m = np.empty((n, 1), f32)
+            y = np.empty(n, f32)
+
+            def run():
+                np.max(X, axis=1, keepdims=True, out=m)
+                np.subtract(X, m, out=t)
+                np.exp(t, out=t)
+                np.sum(t, axis=1, out=y)
+                return y
+            return run
+
+        def rowblocks():
+            # the same on blocks of rows small enough to stay in cache
+            rows = max(1, min(n, (256 << 10) // (4 * d)))
+            t = np.empty((rows, d), f32)
+            m = np.empty((rows, 1), f32)
+            y = np.empty(n, f32)
+
+            def run():
+                for i in range(0, n, rows):
+                    x = X[i:i + rows]
+                    k = x.shape[0]
+                    np.max(x, axis=1, keepdims=True, out=m[:k])
+                    np.subtract(x, m[:k], out=t[:k])
+                    np.exp(t[:k], out=t[:k])
+                    np.sum(t[:k], axis=1, out=y[i:i + k])
+                return y
+            return run
+        return [("out=", whole), ("out= row blocks", rowblocks)]
+
+    if name == "w5":
+        X, w, y = a["X"], a["w"], a["y"]
+        n = s["N"]
+
+        def gemv():
+            z = np.empty(n, f32)
+            g = np.empty(s["D"], f32)
+
+            def run():
+                np.matmul(X, w, out=z)
+                np.negative(z, out=z)
+                np.exp(z, out=z)
+                np.add(z, 1, out=z)
+                np.reciprocal(z, out=z)
+                np.subtract(z, y, out=z)
+                np.matmul(z, X, out=g)
+                np.divide(g, f32(n), out=g)
+                return g
+            return run
+        return [("gemv out=", gemv)]
+
+    if name == "w6":
+        X, Y = a["X"], a["Y"]
+
+        def matmul():
+            z = np.empty((s["B"], s["I"], s["K"]), f32)
+            return lambda: np.matmul(X, Y, out=z)
+        return [("matmul", matmul)]
+    raise ValueError(name)
+
+
+def torch_variants(torch, name, a, s):
+    """[(variant name, factory)] for PyTorch, float32, no autograd."""
+    t = {k: torch.from_numpy(v) for k, v in a.items()}
+    if name == "w1":
+        return [("linalg.multi_dot",
+                 lambda: lambda: torch.linalg.multi_dot([t["A"], t["B"], t["C"]]))]
+    if name == "w2":
+        def mlp():
+            h = torch.empty(s["N"], s["H"])
+            y = torch.empty(s["N"], s["C"])
+
+            def run():
+                torch.matmul(t["X"], t["W1"], out=h)
+                h.relu_()
+                torch.matmul(h, t["W2"], out=y)
+                return torch.softmax(y, dim=1)
+            return run
+        return [("matmul+softmax", mlp)]
+    if name == "w3":
+        Q, K, V = t["Q"], t["K"], t["V"]
+        out = [("matmul+softmax", lambda: lambda:
+                torch.softmax(torch.matmul(Q, K.transpose(-1, -2)) / 8, dim=-1) @ V)]
+        sdpa = getattr(torch.nn.functional, "scaled_dot_product_attention", None)
+        if sdpa is not None:    # scale 1/sqrt(64) = 1/8
+            out.append(("scaled_dot_product_attention", lambda: lambda: sdpa(Q, K, V)))
+        return out
+    if name == "w4":
+        X = t["X"]
+        return [("exp-sum", lambda: lambda:
+                 torch.exp(X - X.amax(dim=1, keepdim=True)).sum(dim=1))]
+    if name == "w5":
+        X, w, y = t["X"], t["w"], t["y"]
+        n = s["N"]
+        return [("mv", lambda: lambda: (X.T @ (torch.sigmoid(X @ w) - y)) / n)]
+    if name == "w6":
+        def bmm():
+            z = torch.empty(s["B"], s["I"], s["K"])
+            return lambda: torch.bmm(t["X"], t["Y"], out=z)
+        return [("bmm", bmm)]
+    raise ValueError(name)
+
+
+def rel_err(np, got, ref):
+    """Normwise relative error max|got - ref| / max|ref|, or inf/None."""
+    got = np.asarray(got, dtype=np.float64)
+    if got.shape != ref.shape:
+        return None
+    if not np.all(np.isfinite(got)):
+        return math.inf
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    diff = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+def worker(args):
+    """Child process: time one workload in NumPy or PyTorch, print JSON.
+
+    Runs with OPENBLAS_NUM_THREADS etc. already set by the parent, so the
+    BLAS is loaded with the right thread count."""
+    w = BY_NAME[args.workload]
+    s = w["small"] if args.small else w["sizes"]
+    res = {"variants": {}}
+    try:
+        import numpy as np
+        if args.worker == "torch":
+            import torch
+            torch.set_num_threads(args.threads)
+            res["version"] = torch.__version__
+        else:
+            res["version"] = np.__version__
+    except Exception as e:      # noqa: BLE001 - report whatever went wrong
+        print(json.dumps({"error": "import: %s" % e}))
+        return 0
+    rng = np.random.default_rng(1)
+    a = {k: (rng.random(shape_of(d, s), dtype=np.float32) * 2 - 1)
+         for k, d in w["inputs"].items()}
+    ref = reference(np, w["name"], a, s) if args.small else None
+    if args.worker == "torch":
+        ctx = torch.inference_mode() if hasattr(torch, "inference_mode") else torch.no_grad()
+        with ctx:
+            variants = torch_variants(torch, w["name"], a, s)
+            _time_variants(np, variants, args.repeat, ref, res)
+    else:
+        _time_variants(np, numpy_variants(np, w["name"], a, s), args.repeat, ref, res)
+    ok = {k: v for k, v in res["variants"].items() if "median_ms" in v}
+    if ok:
+        best = min(ok, key=lambda k: ok[k]["median_ms"])
+        res["best"] = best
+        res["median_ms"] = ok[best]["median_ms"]
+    else:
+        res["error"] = "; ".join("%s: %s" % (k, v.get("error"))
+                                 for k, v in res["variants"].items())
+    print(json.dumps(res))
+    return 0
+
+
+def _time_variants(np, variants, repeat, ref, res):
+    for vname, factory in variants:
+        try:
+            run = factory()
+            out = run()                         # warm-up, untimed
+            if ref is not None:
+                res["variants"].setdefault(vname, {})["err"] = rel_err(
+                    np, out.numpy() if hasattr(out, "numpy") else out, ref)
+            ms = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                run()
+                ms.append((time.perf_counter() - t0) * 1e3)
+            res["variants"].setdefault(vname, {}).update(
+                median_ms=statistics.median(ms), min_ms=min(ms))
+        except Exception as e:  # noqa: BLE001
+            res["variants"].setdefault(vname, {})["error"] = "%s: %s" % (type(e).__name__, e)
+
+
+# ---------------------------------------------------------------------------
+# The parent: environment, trac, the peers, the table.
+# ---------------------------------------------------------------------------
+
+def child_env(threads, coretype):
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "BLIS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        env[var] = str(threads)
+    if coretype == "unset":
+        env.pop("OPENBLAS_CORETYPE", None)
+    elif coretype is not None:
+        env["OPENBLAS_CORETYPE"] = coretype
+    return env
+
+
+def run_cmd(cmd, env, timeout, cwd=None):
+    """(returncode or None, stdout, stderr, seconds); None on timeout/OSError."""
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout)
+        return (p.returncode, p.stdout.decode(errors="replace"),
+                p.stderr.decode(errors="replace"), time.perf_counter() - t0)
+    except subprocess.TimeoutExpired:
+        return None, "", "timed out after %gs" % timeout, time.perf_counter() - t0
+    except OSError as e:
+        return None, "", str(e), time.perf_counter() - t0
+
+
+def reason(rc, err, out=""):
+    """A one-line reason from a failed command's output."""
+    lines = [ln.strip() for ln in (err + "\n" + out).splitlines() if ln.strip()]
+    # trac's own diagnostic first (not the linker's it reports on), then any error
+    errs = [ln for ln in lines if "error" in ln.lower()]
+    pick = next((ln for ln in errs if ln.startswith("trac:")),
+                errs[0] if errs else (lines[-1] if lines else ""))
+    other = next((ln for ln in lines if ln != pick and ("error" in ln.lower() or
+                                                       "undefined" in ln)), None)
+    if pick.startswith("trac:") and other:     # what the tool it ran said
+        pick = "%s [%s]" % (pick.rstrip(":"), other)
+    if rc is None:          # run_cmd's "timed out" or the OSError
+        msg = pick or "could not run"
+    else:
+        head = "killed by signal %d" % -rc if rc < 0 else "exit %d" % rc
+        msg = "%s: %s" % (head, pick) if pick else head
+    return msg if len(msg) <= 300 else msg[:297] + "..."
+
+
+TIME_RE = re.compile(r"time:\s*runs=(\d+)\s+median_ms=([-+0-9.eEinfa]+)\s+min_ms=([-+0-9.eEinfa]+)")
+SGEMM_RE = re.compile(r"gflops=([0-9.]+)")
+
+
+def sgemm_peak(args, env):
+    """Build and run sgemm_peak; returns (gflops or None, line or reason)."""
+    exe = os.path.join(args.builddir, "sgemm_peak")
+    cc = shlex.split(args.cc or os.environ.get("CC") or "cc")
+    cflags, libs = args.blas_cflags, args.blas_libs
+    if cflags is None or libs is None:
+        rc, out, _, _ = run_cmd(["pkg-config", "--cflags", "openblas"], env, 30)
+        pc_cflags = out.strip() if rc == 0 else ""
+        rc2, out2, _, _ = run_cmd(["pkg-config", "--libs", "openblas"], env, 30)
+        pc_libs = out2.strip() if rc2 == 0 and out2.strip() else "-lopenblas"
+        cflags = pc_cflags if cflags is None else cflags
+        libs = pc_libs if libs is None else libs
+    cmd = cc + ["-O2", "-std=c11"] + shlex.split(cflags) + \
+        [os.path.join(HERE, "sgemm_peak.c"), "-o", exe] + shlex.split(libs)
+    rc, out, err, _ = run_cmd(cmd, env, 120)
+    if rc != 0:
+        return None, "build failed (%s): %s" % (" ".join(cmd), reason(rc, err, out))
+    n, runs = (1024, 3) if args.small else (4096, 5)
+    rc, out, err, _ = run_cmd([exe, str(n), str(runs)], env, args.timeout)
+    m = SGEMM_RE.search(out)
+    if rc != 0 or not m:
+        return None, "run failed: " + reason(rc, err, out)
+    return float(m.group(1)), out.strip()
+
+
+def describe_peak(peak, line):
+    if peak is None:
+        return "failed: " + line
+    f = dict(re.findall(r"(\w+)=(\S+)", line))
+    return ("%.1f GFLOP/s  (cblas_sgemm n=%s, best of %s after a warm-up, median %s; "
+            "OpenBLAS kernels: %s)" % (peak, f.get("n"), f.get("runs"),
+                                       f.get("gflops_median"), f.get("core")))
+
+
+def probe(python, env, code):
+    rc, out, _, _ = run_cmd([python, "-c", code], env, 120)
+    return out.strip() if rc == 0 else None
+
+
+def run_peer(args, env, kind, w):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind,
+           "--workload", w["name"], "--threads", str(args.threads),
+           "--repeat", str(args.repeat)] + (["--small"] if args.small else [])
+    rc, out, err, _ = run_cmd(cmd, env, args.timeout)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if rc != 0 or not lines:
+        return {"error": reason(rc, err, out)}
+    try:
+        return json.loads(lines[-1])
+    except ValueError:
+        return {"error": "unreadable worker output: " + lines[-1][:100]}
+
+
+def check_trac_output(w, s, outdir, seed, tol):
+    """Compare trac's output file with the float64 reference; (ok, text)."""
+    import numpy as np
+    name, dims = w["output"]
+    path = os.path.join(outdir, name + ".npy")
+    try:
+        got = np.load(path)
+    except Exception as e:  # noqa: BLE001
+        return False, "no output %s (%s)" % (path, e)
+    want_shape = shape_of(dims, s)
+    if got.shape != want_shape or got.dtype != np.float32:
+        return False, "%s is %s %s, expected %s float32" % (name, got.shape, got.dtype, want_shape)
+    inputs = trac_inputs(w, s, seed)
+    if inputs is None:
+        return None, "skipped (tests/trart_random.py not found)"
+    err = rel_err(np, got, reference(np, w["name"], inputs, s))
+    ok = err <= tol
+    return ok, ("ok" if ok else "MISMATCH") + " (err %.1e)" % err
+
+
+def trac_inputs(w, s, seed):
+    """The inputs trac's --random=seed fills in, via tests/trart_random.py."""
+    tests = os.path.join(SRCDIR, "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    try:
+        from trart_random import random_fill
+    except ImportError:
+        return None
+    return {k: random_fill(shape_of(d, s), "f32", seed, k) for k, d in w["inputs"].items()}
+
+
+def run_trac(args, env, w, s, row):
+    """Compile and run one workload with trac; fills row['trac_ms'] etc."""
+    tra = os.path.join(HERE, w["file"])
+    defs = []
+    for k, v in s.items():
+        defs += ["-D", "%s=%d" % (k, v)]
+    outdir = os.path.join(args.builddir, w["label"] + ".out")
+    shutil.rmtree(outdir, ignore_errors=True)
+    os.makedirs(outdir, exist_ok=True)
+    if args.interpret:
+        cmd = [args.trac, tra, "--interpret", "--random=1", "--output-dir", outdir] + defs
+        rc, out, err, secs = run_cmd(cmd, env, args.timeout, cwd=args.builddir)
+        if rc != 0:
+            row["trac_fail"] = "interpret: " + reason(rc, err, out)
+            return None
+        row["notes"].append("trac --interpret took %.2f s (wall clock, not a timing)" % secs)
+        return outdir
+    exe = os.path.join(args.builddir, w["label"])
+    if os.path.exists(exe):
+        os.remove(exe)
+    cmd = [args.trac, tra, "-o", exe] + defs + shlex.split(args.trac_flags)
+    rc, out, err, secs = run_cmd(cmd, env, args.timeout, cwd=args.builddir)
+    if rc != 0 or not os.path.exists(exe):
+        row["trac_fail"] = "compile: " + (reason(rc, err, out) if rc != 0
+                                          else "trac exited 0 but wrote no " + exe)
+        return None
+    row["compile_s"] = secs
+    cmd = [exe, "--random=1", "--threads", str(args.threads), "--repeat", str(args.repeat),
+           "--time", "--output-dir", outdir]
+    rc, out, err, _ = run_cmd(cmd, env, args.timeout, cwd=args.builddir)
+    if rc != 0:
+        row["trac_fail"] = "run: " + reason(rc, err, out)
+        return None
+    m = None
+    for m in TIME_RE.finditer(err + "\n" + out):   # stderr, as specified; the last
+        pass
+    if m is None:
+        row["trac_fail"] = "run: no 'time: runs=N median_ms=X min_ms=Y' line on stderr"
+        return None
+    row["trac_ms"] = float(m.group(2))
+    row["trac_min_ms"] = float(m.group(3))
+    return outdir
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="Time trac's compiled W1-W6 against NumPy, PyTorch and the sgemm peak.")
+    ap.add_argument("--trac", default="./trac", help="the trac compiler (default ./trac)")
+    ap.add_argument("--builddir", default="bench-build",
+                    help="where binaries and outputs go (default bench-build)")
+    ap.add_argument("--threads", type=int, default=2, help="threads for everyone (default 2)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (default 5)")
+    ap.add_argument("--only", default="", help="comma-separated workloads, e.g. w1,w4")
+    ap.add_argument("--small", action="store_true",
+                    help="small sizes: a smoke test that also checks trac's outputs")
+    ap.add_argument("--interpret", action="store_true",
+                    help="run `trac --interpret` instead of compiling (checks only, no timing)")
+    ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    ap.add_argument("--no-numpy", action="store_true", help="skip the NumPy timings")
+    ap.add_argument("--trac-flags", default="", help="extra flags for `trac prog.tra -o prog`")
+    ap.add_argument("--cc", default=None, help="C compiler for sgemm_peak.c (default $CC or cc)")
+    ap.add_argument("--blas-cflags", default=None, help="default: pkg-config --cflags openblas")
+    ap.add_argument("--blas-libs", default=None,
+                    help="default: pkg-config --libs openblas, else -lopenblas")
+    ap.add_argument("--openblas-coretype", default=None, metavar="NAME|unset",
+                    help="set (or with 'unset', remove) OPENBLAS_CORETYPE for every run")
+    ap.add_argument("--timeout", type=float, default=300,
+                    help="seconds per command: compile, run, peer (default 300)")
+    ap.add_argument("--tol", type=float, default=DEFAULT_TOL,
+                    help="normwise relative error allowed by the checks (default 1e-4)")
+    ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 if anything failed or mismatched (default: exit 0)")
+    ap.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
+    ap.add_argument("--workload", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.threads < 1 or args.repeat < 1:
+        ap.error("--threads and --repeat must be at least 1")
+    if args.worker:
+        return worker(args)
+
+    env = child_env(args.threads, args.openblas_coretype)
+    # this process loads numpy only for --small's checks, after the thread
+    # variables are set, so that its BLAS too sees them
+    os.environ.update({k: env[k] for k in env if k.endswith("_NUM_THREADS")})
+    if args.openblas_coretype is not None:
+        if "OPENBLAS_CORETYPE" in env:
+            os.environ["OPENBLAS_CORETYPE"] = env["OPENBLAS_CORETYPE"]
+        else:
+            os.environ.pop("OPENBLAS_CORETYPE", None)
+
+    # PEERS.md's trap: the python3 first on PATH may not see Debian's numpy
+    has_numpy = probe(sys.executable, env, "import numpy; print(numpy.__version__)")
+    if has_numpy is None and os.environ.get(REEXEC_MARK) is None and \
+            os.path.exists("/usr/bin/python3") and \
+            os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
+        if probe("/usr/bin/python3", env, "import numpy") is not None:
+            print("bench: %s cannot import numpy; re-running under /usr/bin/python3"
+                  % sys.executable, flush=True)
+            os.environ[REEXEC_MARK] = "1"
+            os.execv("/usr/bin/python3", ["/usr/bin/python3", os.path.abspath(__file__)]
+                     + (sys.argv[1:] if argv is None else list(argv)))
+
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    bad = [x for x in only if x not in BY_NAME]
+    if bad:
+        ap.error("unknown workload(s) %s; choose from %s" % (", ".join(bad), ", ".join(BY_NAME)))
+    todo = [w for w in WORKLOADS if not only or w["name"] in only]
+    args.builddir = os.path.abspath(args.builddir)
+    os.makedirs(args.builddir, exist_ok=True)
+    if os.sep in args.trac:
+        args.trac = os.path.abspath(args.trac)
+    torch_version = None
+    if not args.no_torch:
+        torch_version = probe(sys.executable, env, "import torch; print(torch.__version__)")
+
+    # the header
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f
+                          if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    coretype = env.get("OPENBLAS_CORETYPE")
+    print("trac bench: %s%s" % (time.strftime("%Y-%m-%d %H:%M:%S"),
+                                "  (--small: reduced sizes, a smoke test)" if args.small else ""))
+    print("cores: %s online, %s usable%s" % (os.cpu_count(), usable,
+                                             " (%s)" % model if model else ""))
+    print("threads: %d   repeat: %d   OPENBLAS_CORETYPE: %s" % (
+        args.threads, args.repeat,
+        "unset" if coretype is None else (repr(coretype) + " (empty: native kernels)"
+                                          if coretype == "" else coretype)))
+    print("python: %s   numpy: %s   torch: %s" % (
+        sys.executable, has_numpy or "not importable",
+        torch_version or ("skipped" if args.no_torch else "not importable")))
+    print("trac: %s%s" % (args.trac, "  (--interpret: reference interpreter)"
+                          if args.interpret else ""))
+    sys.stdout.flush()
+    peak, peak_line = sgemm_peak(args, env)
+    print("sgemm peak: " + describe_peak(peak, peak_line))
+    print(flush=True)
+
+    rows = []
+    for w in todo:
+        s = w["small"] if args.small else w["sizes"]
+        row = {"name": w["label"], "gflop": w["flops"](s) / 1e9, "notes": [],
+               "trac_ms": None, "numpy_ms": None, "torch_ms": None, "check": None}
+        print("running %s ..." % w["label"], file=sys.stderr, flush=True)
+        outdir = run_trac(args, env, w, s, row)
+        if outdir is not None and (args.small or args.interpret):
+            ok, text = check_trac_output(w, s, outdir, 1, args.tol)
+            row["check"] = text
+            if ok is False:
+                row["mismatch"] = True
+        if outdir is not None and not (args.small or args.interpret):
+            shutil.rmtree(outdir, ignore_errors=True)
+        for kind, skip, avail in (("numpy", args.no_numpy, has_numpy),
+                                  ("torch", args.no_torch, torch_version)):
+            if skip or not avail:
+                continue
+            res = run_peer(args, env, kind, w)
+            if "median_ms" in res:
+                row[kind + "_ms"] = res["median_ms"]
+                others = ", ".join("%s %.2f ms" % (k, v["median_ms"])
+                                   for k, v in res["variants"].items()
+                                   if k != res["best"] and "median_ms" in v)
+                row["notes"].append("%s: %s%s" % (kind, res["best"],
+                                                  " (also %s)" % others if others else ""))
+            else:
+                row[kind + "_fail"] = res.get("error", "failed")
+            for k, v in res.get("variants", {}).items():
+                if "error" in v and "median_ms" in res:
+                    row["notes"].append("%s %s failed: %s" % (kind, k, v["error"]))
+                if v.get("err") is not None and v["err"] > args.tol:
+                    row["notes"].append("%s %s MISMATCH with the float64 reference (err %.1e)"
+                                        % (kind, k, v["err"]))
+                    row["mismatch"] = True
+        rows.append(row)
+
+    peak_after = None
+    if not args.small and not args.interpret:
+        # the machines drift 10-25% within minutes: measure the peak again
+        peak_after, line_after = sgemm_peak(args, env)
+        print("sgemm peak after the workloads: " + describe_peak(peak_after, line_after))
+        print()
+    peak_used = max([p for p in (peak, peak_after) if p], default=None)
+
+    # the table
+    hdr = ["workload", "GFLOP", "trac ms", "numpy ms", "trac/numpy", "torch ms",
+           "trac GFLOP/s", "of sgemm peak"]
+    show_check = args.small or args.interpret
+    if show_check:
+        hdr.append("check")
+    table = []
+    for r in rows:
+        t = r["trac_ms"]
+        ratio = t / r["numpy_ms"] if t and r["numpy_ms"] else None
+        gfs = r["gflop"] / (t * 1e-3) if t else None
+        r["trac_gflops"] = gfs
+        r["peak_fraction"] = gfs / peak_used if gfs and peak_used else None
+        cells = [r["name"], fmt(r["gflop"], ".3g"),
+                 "failed" if "trac_fail" in r else fmt(t, ".2f"),
+                 "failed" if "numpy_fail" in r else fmt(r["numpy_ms"], ".2f"),
+                 fmt(ratio, ".2f"),
+                 "failed" if "torch_fail" in r else fmt(r["torch_ms"], ".2f"),
+                 fmt(gfs, ".1f"),
+                 fmt(r["peak_fraction"] * 100 if r["peak_fraction"] else None, ".1f") +
+                 ("%" if r["peak_fraction"] else "")]
+        if show_check:
+            cells.append(r["check"] or "-")
+        table.append(cells)
+    widths = [max(len(str(c)) for c in col) for col in zip(hdr, *table)]
+    left = {0, len(hdr) - 1} if show_check else {0}
+
+    def line(cells):
+        return "  ".join(str(c).ljust(wd) if i in left else str(c).rjust(wd)
+                         for i, (c, wd) in enumerate(zip(cells, widths)))
+    print(line(hdr).rstrip())
+    print("  ".join("-" * wd for wd in widths))
+    for cells in table:
+        print(line(cells).rstrip())
+    notes = []
+    for r in rows:
+        for k in ("trac", "numpy", "torch"):
+            if k + "_fail" in r:
+                notes.append("%s: %s failed: %s" % (r["name"], k, r[k + "_fail"]))
+        notes += ["%s: %s" % (r["name"], n) for n in r["notes"]]
+    if notes:
+        print()
+        for n in notes:
+            print("  " + n)
+    print("\ntrac ms and numpy ms: medians of %d runs, data generation excluded; "
+          "trac/numpy < 1: trac is faster." % args.repeat)
+    if peak_used:
+        print("of sgemm peak: trac GFLOP/s / %.1f GFLOP/s, the higher sgemm peak of this run."
+              % peak_used)
+    if peak and peak_after and abs(peak - peak_after) > 0.1 * max(peak, peak_after):
+        print("warning: the sgemm peak moved by more than 10%% during the run (%.1f -> %.1f "
+              "GFLOP/s): the machine is busy or drifting; run again." % (peak, peak_after))
+    if args.small:
+        print("--small sizes are far too small to mean anything as timings.")
+    if args.interpret:
+        print("--interpret: trac was not compiled, so there is no trac timing.")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": args.threads, "repeat": args.repeat, "small": args.small,
+                       "openblas_coretype": coretype, "numpy": has_numpy,
+                       "torch": torch_version, "sgemm_peak_gflops": peak,
+                       "sgemm_peak_after_gflops": peak_after, "rows": rows},
+                      f, indent=1)
+    bad = any("trac_fail" in r or "numpy_fail" in r or r.get("mismatch") for r in rows)
+    return 1 if args.strict and (bad or peak is None) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+/* needs: a verified TraGraph. gives: single-use maps inlined into their reader; no dead einsums. */
+/* fuse.c: element-wise fusion and dead-code removal.
+ *
+ * Sema gives every statement a node of its own, so a chain of maps
+ *
+ *   A[i] = X[i] * 2;  B[i] = exp(A[i]);  C[i] = B[i] + 1
+ *
+ * would store A and B in full only to read each element back once. This
+ * pass inlines such a producer's expression into its reader, giving one
+ * node C[i] = exp(X[i] * 2) + 1 computed in one pass over memory.
+ *
+ * When. A producer P is inlined into a consumer C when
+ *   - P is a map (an einsum with aggregation NONE) and not an output;
+ *   - exactly one live node reads P, that node is C, through exactly one
+ *     operand, which occurs exactly once in C's join and epilogue: so the
+ *     value is needed in one place and inlining duplicates no work;
+ *   - that operand's subscripts cover every index of the expression
+ *     reading it (the whole join space for the join, the output indices
+ *     for the epilogue). Then each point where C evaluates it reads a
+ *     different element of P, and no element of P is computed twice:
+ *     P[i] read in a join over (i, j) would be recomputed for every j;
+ *   - it is not read in the join of a plain contraction (a SUM whose join
+ *     is exactly OPERAND * OPERAND): the back end turns those into GEMM
+ *     calls, which beat any fused loop nest even with the map stored. Its
+ *     epilogue (bias, activation) is fair game.
+ *
+ * How. C's operand reads P at subscripts at[0..rank): P's index p is C's
+ * index at[p]. A copy of P's join replaces the OPERAND leaf in C, with
+ * P's INDEX p becoming C's INDEX at[p], and P's operand k, which reads
+ * node Q at P's indices q[d], becoming an operand of C reading Q at C's
+ * indices at[q[d]] (one already there is reused). C's other operands keep
+ * their order; the one that read P goes. C's expressions are copied,
+ * never edited in place, so no tree is shared between nodes.
+ *
+ * Inlining one producer may make another inlinable (C reads what P read),
+ * so the pass repeats, recounting readers each round, until nothing
+ * changes; counts include live nodes only, so a producer already inlined
+ * no longer counts as a reader of its own operands. Then every einsum
+ * that no output depends on is dropped, the node array is rebuilt in the
+ * same order, and operand ids and outputs are renumbered. Inputs stay,
+ * read or not: they are the program's interface.
+ */
+#include "tra.h"
+
+#include <string.h>
+
+typedef uint64_t IdxSet; /* indices of a node: bit d for index d */
+
+/* Who reads whom, among live nodes. */
+typedef struct FuseUses {
+	bool *live;    /* live[id]: an output, or read by a live node */
+	int *nreaders; /* nreaders[id]: live einsums that read id */
+	int *reader;   /* reader[id]: the last of them */
+} FuseUses;
+
+/* Operands of a node under construction, each added once. */
+typedef struct OpList {
+	TraOperand *ops;
+	int n, cap;
+} OpList;
+
+/* An inlining of producer p into consumer c's operand k. */
+typedef struct Inline {
+	const TraNode *p;
+	int k;          /* c's operand that read p */
+	const int *at;  /* at[d]: c's index for p's index d */
+	const int *cmap;/* cmap[j]: the new number of c's operand j */
+	const int *pmap;/* pmap[j]: the number in c of p's operand j */
+} Inline;
+
+/* Marks the nodes the outputs depend on. */
+static void fuse_liveness(const TraGraph *g, bool *live)
+{
+	memset(live, 0, (size_t)g->nnodes * sizeof *live);
+	for (int i = 0; i < g->noutputs; i++)
+		live[g->outputs[i]] = true;
+	for (int id = g->nnodes - 1; id >= 0; id--)
+		if (live[id])
+			for (int k = 0; k < g->nodes[id].nops; k++)
+				live[g->nodes[id].ops[k].node] = true;
+}
+
+/* Whether operand k of n is the first to read its producer. */
+static bool fuse_first_read(const TraNode *n, int k)
+{
+	for (int j = 0; j < k; j++)
+		if (n->ops[j].node == n->ops[k].node)
+			return false;
+	return true;
+}
+
+static void fuse_count(const TraGraph *g, FuseUses *u)
+{
+	fuse_liveness(g, u->live);
+	memset(u->nreaders, 0, (size_t)g->nnodes * sizeof *u->nreaders);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (!u->live[id])
+			continue;
+		for (int k = 0; k < n->nops; k++)
+			if (fuse_first_read(n, k)) {
+				u->nreaders[n->ops[k].node]++;
+				u->reader[n->ops[k].node] = id;
+			}
+	}
+}
+
+/* Occurrences of operand k in expression e. */
+static int fuse_reads(const TraGraph *g, int e, int k)
+{
+	if (e < 0)
+		return 0;
+	const TraExpr *x = &g->ex[e];
+	int n = x->op == TRA_OP_OPERAND && x->arg == k;
+	for (int i = 0; i < tra_op_arity[x->op]; i++)
+		n += fuse_reads(g, x->kid[i], k);
+	return n;
+}
+
+/* Whether op's subscripts name every one of the indices 0 .. limit-1. */
+static bool fuse_covers(const TraOperand *op, int limit)
+{
+	IdxSet seen = 0;
+	for (int d = 0; d < op->rank; d++)
+		seen |= (IdxSet)1 << op->idx[d];
+	return seen == (limit >= 64 ? ~(IdxSet)0 : ((IdxSet)1 << limit) - 1);
+}
+
+/* A sum of exactly two operands multiplied: a GEMM for the back end. */
+static bool fuse_is_gemm(const TraGraph *g, const TraNode *c)
+{
+	const TraExpr *x = &g->ex[c->join];
+	return c->agg == TRA_AGG_SUM && x->op == TRA_OP_MUL &&
+	       g->ex[x->kid[0]].op == TRA_OP_OPERAND && g->ex[x->kid[1]].op == TRA_OP_OPERAND;
+}
+
+/* Whether node pid may be inlined into its readers at all. */
+static bool fuse_producer(const TraGraph *g, const FuseUses *u, int pid)
+{
+	const TraNode *p = &g->nodes[pid];
+	return p->kind == TRA_NODE_EINSUM && p->agg == TRA_AGG_NONE && p->epilogue < 0 &&
+	       !p->is_output && u->live[pid] && u->nreaders[pid] == 1;
+}
+
+/* The operand through which consumer cid reads producer pid, if pid may
+ * be inlined there; -1 if not. */
+static int fuse_site(const TraGraph *g, int pid, int cid)
+{
+	const TraNode *c = &g->nodes[cid];
+	int k = -1;
+	for (int j = 0; j < c->nops; j++)
+		if (c->ops[j].node == pid) {
+			if (k >= 0)
+				return -1;
+			k = j;
+		}
+	int in_join = fuse_reads(g, c->join, k), in_epi = fuse_reads(g, c->epilogue, k);
+	if (in_join + in_epi != 1)
+		return -1;
+	if (!fuse_covers(&c->ops[k], in_join ? c->nidx : c->rank))
+		return -1;
+	return in_join && fuse_is_gemm(g, c) ? -1 : k;
+}
+
+/* ---- inlining ---------------------------------------------------------------- */
+
+/* The operand of l reading node at idx, added once. */
+static int fuse_add_operand(Arena *a, OpList *l, int node, int rank, const int *idx)
+{
+	for (int k = 0; k < l->n; k++)
+		if (l->ops[k].node == node && l->ops[k].rank == rank &&
+		    memcmp(l->ops[k].idx, idx, (size_t)rank * sizeof *idx) == 0)
+			return k;
+	ARENA_RESERVE(a, l->ops, l->n, l->cap);
+	TraOperand *op = &l->ops[l->n];
+	op->node = node;
+	op->rank = rank;
+	op->idx = arena_alloc(a, (size_t)(rank + 1) * sizeof *op->idx);
+	memcpy(op->idx, idx, (size_t)rank * sizeof *idx);
+	return l->n++;
+}
+
+/* A copy of the producer's expression e in the consumer's index space. */
+static int fuse_copy_producer(TraGraph *g, int e, const Inline *in)
+{
+	TraExpr x = g->ex[e];
+	if (x.op == TRA_OP_OPERAND)
+		x.arg = in->pmap[x.arg];
+	else if (x.op == TRA_OP_INDEX)
+		x.arg = in->at[x.arg];
+	for (int k = 0; k < tra_op_arity[x.op]; k++)
+		x.kid[k] = fuse_copy_producer(g, x.kid[k], in);
+	return tra_expr_new(g, x.op, x.arg, x.value, x.kid[0], x.kid[1], x.kid[2]);
+}
+
+/* A copy of the consumer's expression e, with the producer's join in
+ * place of operand k and the other operands renumbered. */
+static int fuse_copy_consumer(TraGraph *g, int e, const Inline *in)
+{
+	TraExpr x = g->ex[e];
+	if (x.op == TRA_OP_OPERAND && x.arg == in->k)
+		return fuse_copy_producer(g, in->p->join, in);
+	if (x.op == TRA_OP_OPERAND)
+		x.arg = in->cmap[x.arg];
+	for (int k = 0; k < tra_op_arity[x.op]; k++)
+		x.kid[k] = fuse_copy_consumer(g, x.kid[k], in);
+	return tra_expr_new(g, x.op, x.arg, x.value, x.kid[0], x.kid[1], x.kid[2]);
+}
+
+/* Inlines node pid into node cid, which reads it through operand k. */
+static void fuse_inline(TraGraph *g, int pid, int cid, int k, Arena *scratch)
+{
+	TraNode *c = &g->nodes[cid];
+	const TraNode *p = &g->nodes[pid];
+	int *cmap = arena_alloc(scratch, (size_t)(c->nops + 1) * sizeof *cmap);
+	int *pmap = arena_alloc(scratch, (size_t)(p->nops + 1) * sizeof *pmap);
+	Inline in = {.p = p, .k = k, .at = c->ops[k].idx, .cmap = cmap, .pmap = pmap};
+	OpList l = {0};
+	for (int j = 0; j < c->nops; j++)
+		if (j != k)
+			cmap[j] = fuse_add_operand(g->arena, &l, c->ops[j].node, c->ops[j].rank, c->ops[j].idx);
+	for (int j = 0; j < p->nops; j++) {
+		int idx[TRA_MAX_RANK];
+		for (int d = 0; d < p->ops[j].rank; d++)
+			idx[d] = in.at[p->ops[j].idx[d]];
+		pmap[j] = fuse_add_operand(g->arena, &l, p->ops[j].node, p->ops[j].rank, idx);
+	}
+	int join = fuse_copy_consumer(g, c->join, &in);
+	int epi = c->epilogue >= 0 ? fuse_copy_consumer(g, c->epilogue, &in) : -1;
+	c->ops = l.ops;
+	c->nops = l.n;
+	c->join = join;
+	c->epilogue = epi;
+	tra_node_cost(g, c);
+}
+
+/* Inlines the first producer that qualifies; false if none does. */
+static bool fuse_round(TraGraph *g, FuseUses *u, Arena *scratch)
+{
+	fuse_count(g, u);
+	for (int pid = 0; pid < g->nnodes; pid++) {
+		if (!fuse_producer(g, u, pid))
+			continue;
+		int k = fuse_site(g, pid, u->reader[pid]);
+		if (k >= 0) {
+			fuse_inline(g, pid, u->reader[pid], k, scratch);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- dead code ----------------------------------------------------------------- */
+
+/* Rebuilds the node array without the einsums no output depends on. */
+static void fuse_drop_dead(TraGraph *g, bool *live, Arena *scratch)
+{
+	fuse_liveness(g, live);
+	int nold = g->nnodes;
+	TraNode *old = g->nodes;
+	int *map = arena_alloc(scratch, (size_t)(nold + 1) * sizeof *map);
+	g->nodes = NULL;
+	g->nnodes = g->nodecap = 0;
+	for (int id = 0; id < nold; id++) {
+		map[id] = -1;
+		if (!live[id] && old[id].kind != TRA_NODE_INPUT)
+			continue;
+		TraNode n = old[id];
+		for (int k = 0; k < n.nops; k++)
+			n.ops[k].node = map[n.ops[k].node];
+		map[id] = tra_node_new(g, &n);
+	}
+	for (int i = 0; i < g->noutputs; i++)
+		g->outputs[i] = map[g->outputs[i]];
+}
+
+void fuse_elementwise(TraGraph *g)
+{
+	Arena scratch = {0};
+	size_t n = (size_t)g->nnodes + 1;
+	FuseUses u = {.live = arena_alloc(&scratch, n * sizeof *u.live),
+	              .nreaders = arena_alloc(&scratch, n * sizeof *u.nreaders),
+	              .reader = arena_alloc(&scratch, n * sizeof *u.reader)};
+	while (fuse_round(g, &u, &scratch))
+		;
+	fuse_drop_dead(g, u.live, &scratch);
+	arena_free(&scratch);
+}

@@ -1,0 +1,88 @@
+/* exec.h: the runtime's internal interface between the command line
+ * (cli.c), the executor (exec.c) and the profiler (trace.c). Not part of
+ * trart.h: generated programs and library users never see it.
+ *
+ * Profiling is a recorder that the executor fills while it runs: cli.c
+ * sets one up for --trace and --stats, hands it to the executor with
+ * trart_exec_profile, and afterwards asks trace.c to write it out as a
+ * Chrome/Perfetto trace or a table. When no recorder is attached the
+ * executor does not even read the clock, so an ordinary run pays nothing.
+ */
+#ifndef TRART_EXEC_H
+#define TRART_EXEC_H
+
+#include "trart.h"
+
+#include <stdio.h>
+
+/* libtrart is also a shared library: these functions are for its own
+ * files, not part of what it exports. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#define TRART_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define TRART_INTERNAL
+#endif
+
+/* The most worker threads the runtime starts: more is a typo (--threads
+ * 10000), not a machine. Larger requests are clamped to it. */
+#define TRART_MAX_THREADS 1024
+
+/* One kernel run, for the trace. */
+typedef struct TrartEvent {
+	int kernel;       /* index into the program's kernels */
+	int64_t start_ns; /* when it began, from TrartProfile.origin_ns */
+	int64_t dur_ns;   /* how long it ran */
+} TrartEvent;
+
+/* What the executor records while a profile is attached. */
+typedef struct TrartProfile {
+	const TrartProgram *p; /* the program whose kernels are indexed */
+	int64_t origin_ns;     /* the clock at trart_profile_init: trace time 0 */
+	int64_t *calls;        /* per kernel: how many times it ran */
+	int64_t *total_ns;     /* per kernel: the time it ran, all calls */
+	TrartEvent *events;    /* kernel runs in order, for --trace */
+	size_t nevents;        /* events recorded */
+	size_t cap;            /* events there is room for (0: no trace) */
+	size_t dropped;        /* runs past cap, not in events */
+} TrartProfile;
+
+/* exec.c */
+
+/* Attaches a recorder to the executor (NULL detaches): every kernel run
+ * by trart_execute is timed and added to it. */
+TRART_INTERNAL void trart_exec_profile(TrartProfile *prof);
+
+/* trace.c */
+
+/* The monotonic clock, in nanoseconds from an arbitrary origin. */
+TRART_INTERNAL int64_t trart_clock_ns(void);
+
+/* Sets up an empty recorder for p with room for max_events trace events
+ * (0 when no trace is wanted; the per-kernel totals are always kept).
+ * Returns 0, or -1 when out of memory, with prof left freeable. */
+TRART_INTERNAL int trart_profile_init(TrartProfile *prof,
+                                      const TrartProgram *p,
+                                      size_t max_events);
+
+/* Frees what trart_profile_init allocated. */
+TRART_INTERNAL void trart_profile_free(TrartProfile *prof);
+
+/* Records that kernel k ran from start_ns to end_ns (trart_clock_ns). */
+TRART_INTERNAL void trart_profile_add(TrartProfile *prof, int k,
+                                      int64_t start_ns, int64_t end_ns);
+
+/* Writes the recorded events to path as Chrome trace-event JSON, whole
+ * or not at all (written beside path, renamed onto it). Returns 0, or -1
+ * with "trace: PATH: message" in err. */
+TRART_INTERNAL int trart_trace_write(const TrartProfile *prof,
+                                     const char *path, char *err,
+                                     size_t errlen);
+
+/* Prints the --stats table to f: per kernel name its calls, time,
+ * GFLOP/s and GB/s; then the totals, the bytes of all tensors and the
+ * peak of the bytes the runtime had allocated. */
+TRART_INTERNAL void trart_stats_print(const TrartProfile *prof, FILE *f,
+                                      int runs, int threads,
+                                      double tensor_bytes, double peak_bytes);
+
+#endif /* TRART_EXEC_H */

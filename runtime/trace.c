@@ -1,0 +1,381 @@
+/* trace.c: what --trace and --stats report about a run.
+ *
+ * While a recorder is attached (exec.h), the executor times every kernel
+ * run with the monotonic clock and hands the interval here. Two views are
+ * kept. Per kernel, a call count and a total time, always: they are what
+ * --stats prints, and they cost two additions however long the run. The
+ * individual runs, for --trace, only when asked and into an array sized
+ * up front from the kernel count and --repeat, so the timed loop never
+ * allocates (an allocation there would show in the very numbers being
+ * measured) and a run too long to record fails before it starts, not
+ * after.
+ *
+ * --trace writes the Chrome trace-event format, which chrome://tracing,
+ * Perfetto and speedscope all read: a JSON object whose "traceEvents"
+ * holds one complete event ("ph": "X") per kernel run, with ts and dur in
+ * microseconds from the start of the recording, all on pid 1, tid 1 (the
+ * kernels run one after another; their inner parallelism is not traced),
+ * and the kernel's flop and byte counts as args. A metadata event names
+ * the process after the program. Each event is on a line of its own, so
+ * the file also reads well in a pager and with grep. Like every file the
+ * runtime writes, it appears whole or not at all.
+ *
+ * --stats prints one row per kernel name (kernels that share a name, if
+ * a back end ever splits one node into several, are added together), in
+ * program order, then the totals. Rates are flops (bytes) over the
+ * kernels' own time, so they say how well each kernel runs, not how much
+ * of the wall clock the I/O took.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t
+trart_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- recording ---- */
+
+int
+trart_profile_init(TrartProfile *prof, const TrartProgram *p,
+                   size_t max_events)
+{
+	size_t n = p->nkernels > 0 ? (size_t)p->nkernels : 1;
+
+	memset(prof, 0, sizeof *prof);
+	prof->p = p;
+	prof->calls = calloc(n, sizeof *prof->calls);
+	prof->total_ns = calloc(n, sizeof *prof->total_ns);
+	if (!prof->calls || !prof->total_ns)
+		return -1;
+	if (max_events > 0) {
+		if (max_events > SIZE_MAX / sizeof *prof->events)
+			return -1;
+		prof->events = malloc(max_events * sizeof *prof->events);
+		if (!prof->events)
+			return -1;
+		prof->cap = max_events;
+	}
+	prof->origin_ns = trart_clock_ns();
+	return 0;
+}
+
+void
+trart_profile_free(TrartProfile *prof)
+{
+	free(prof->calls);
+	free(prof->total_ns);
+	free(prof->events);
+	memset(prof, 0, sizeof *prof);
+}
+
+void
+trart_profile_add(TrartProfile *prof, int k, int64_t start_ns, int64_t end_ns)
+{
+	int64_t dur = end_ns - start_ns;
+
+	prof->calls[k]++;
+	prof->total_ns[k] += dur;
+	if (prof->nevents < prof->cap)
+		prof->events[prof->nevents++] =
+			(TrartEvent){k, start_ns - prof->origin_ns, dur};
+	else if (prof->cap > 0)
+		prof->dropped++;
+}
+
+/* ---- the trace file ---- */
+
+/* s as a JSON string: quotes, backslashes and control bytes escaped;
+ * other bytes (UTF-8) as they are. */
+static void
+trace_string(FILE *f, const char *s)
+{
+	putc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			putc(c, f);
+	}
+	putc('"', f);
+}
+
+/* A JSON number; JSON has no infinities, so those become null. */
+static void
+trace_number(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.15g", v);
+	else
+		fputs("null", f);
+}
+
+/* Nanoseconds as microseconds, exactly: "1234.567". */
+static void
+trace_micros(FILE *f, int64_t ns)
+{
+	if (ns < 0) {
+		putc('-', f);
+		ns = -ns;
+	}
+	fprintf(f, "%" PRId64 ".%03d", ns / 1000, (int)(ns % 1000));
+}
+
+/* One complete event, on its own line. */
+static void
+trace_event(FILE *f, const TrartProgram *p, const TrartEvent *e)
+{
+	const TrartKernel *k = &p->kernels[e->kernel];
+
+	fputs(",\n{\"name\": ", f);
+	trace_string(f, k->name);
+	fputs(", \"cat\": \"kernel\", \"ph\": \"X\", \"ts\": ", f);
+	trace_micros(f, e->start_ns);
+	fputs(", \"dur\": ", f);
+	trace_micros(f, e->dur_ns);
+	fputs(", \"pid\": 1, \"tid\": 1, \"args\": {\"flops\": ", f);
+	trace_number(f, k->flops);
+	fputs(", \"bytes\": ", f);
+	trace_number(f, k->bytes);
+	fputs("}}", f);
+}
+
+/* The whole trace document. */
+static void
+trace_document(FILE *f, const TrartProfile *prof)
+{
+	const TrartProgram *p = prof->p;
+	size_t i;
+
+	fputs("{\"traceEvents\": [\n{\"name\": \"process_name\", \"ph\": \"M\", "
+	      "\"pid\": 1, \"tid\": 1, \"args\": {\"name\": ", f);
+	trace_string(f, p->name);
+	fputs("}}", f);
+	for (i = 0; i < prof->nevents; i++)
+		trace_event(f, p, &prof->events[i]);
+	fputs("\n],\n\"displayTimeUnit\": \"ms\",\n\"otherData\": {\"program\": ", f);
+	trace_string(f, p->name);
+	fputs(", \"trac\": ", f);
+	trace_string(f, p->version);
+	fprintf(f, ", \"dropped_events\": %zu}\n}\n", prof->dropped);
+}
+
+/* "trace: PATH: what: strerror(errno)" into err; returns -1. */
+static int
+trace_fail(char *err, size_t errlen, const char *path, const char *what)
+{
+	if (err && errlen > 0)
+		snprintf(err, errlen, "trace: %s: %s: %s", path, what,
+		         strerror(errno));
+	return -1;
+}
+
+/* Writes all of buf to fd, then closes it; -1 with errno on failure. */
+static int
+trace_write_fd(int fd, const char *buf, size_t len)
+{
+	int saved;
+
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			saved = n < 0 ? errno : EIO;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return close(fd);
+}
+
+/* Creates a fresh temporary beside path, named into tmp, with mode 0666
+ * less the umask (the kernel applies it; reading it would race). */
+static int
+trace_create_temp(char *tmp, size_t size, const char *path)
+{
+	unsigned attempt;
+	int fd = -1;
+
+	for (attempt = 0; attempt < 100 && fd < 0; attempt++) {
+		snprintf(tmp, size, "%s.tmp%ld.%u", path, (long)getpid(), attempt);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	return fd;
+}
+
+/* Puts buf at path whole or not at all. Something that is not a regular
+ * file (/dev/stdout, a FIFO) is written directly: renaming onto it would
+ * replace it. */
+static int
+trace_save(const char *path, const char *buf, size_t len, char *err,
+           size_t errlen)
+{
+	struct stat st;
+	size_t size = strlen(path) + 32;
+	char *tmp;
+	int fd;
+
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || trace_write_fd(fd, buf, len) < 0)
+			return trace_fail(err, errlen, path, "cannot write");
+		return 0;
+	}
+	tmp = malloc(size);
+	if (!tmp)
+		return trace_fail(err, errlen, path, "out of memory");
+	fd = trace_create_temp(tmp, size, path);
+	if (fd < 0 || trace_write_fd(fd, buf, len) < 0 || rename(tmp, path) < 0) {
+		trace_fail(err, errlen, path, "cannot write");
+		if (fd >= 0)
+			unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	return 0;
+}
+
+int
+trart_trace_write(const TrartProfile *prof, const char *path, char *err,
+                  size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc;
+
+	if (!f)
+		return trace_fail(err, errlen, path, "cannot build the trace");
+	trace_document(f, prof);
+	if (fclose(f) != 0) {
+		free(buf);
+		return trace_fail(err, errlen, path, "cannot build the trace");
+	}
+	rc = trace_save(path, buf, len, err, errlen);
+	free(buf);
+	return rc;
+}
+
+/* ---- the --stats table ---- */
+
+/* A row's sums. */
+typedef struct StatsRow {
+	int64_t calls;    /* kernel runs */
+	int64_t ns;       /* their time */
+	double flops;     /* their floating-point operations */
+	double bytes;     /* their bytes moved */
+} StatsRow;
+
+/* Adds kernel k's runs to row. */
+static void
+stats_add(StatsRow *row, const TrartProfile *prof, int k)
+{
+	const TrartKernel *kern = &prof->p->kernels[k];
+
+	row->calls += prof->calls[k];
+	row->ns += prof->total_ns[k];
+	row->flops += kern->flops * (double)prof->calls[k];
+	row->bytes += kern->bytes * (double)prof->calls[k];
+}
+
+/* A rate per nanosecond is a rate in G per second; "-" without time. */
+static void
+stats_rate(FILE *f, double amount, int64_t ns)
+{
+	if (ns > 0)
+		fprintf(f, " %10.3f", amount / (double)ns);
+	else
+		fprintf(f, " %10s", "-");
+}
+
+static void
+stats_row(FILE *f, int width, const char *name, const StatsRow *row)
+{
+	fprintf(f, "%-*s %10" PRId64 " %12.3f", width, name, row->calls,
+	        (double)row->ns / 1e6);
+	stats_rate(f, row->flops, row->ns);
+	stats_rate(f, row->bytes, row->ns);
+	putc('\n', f);
+}
+
+/* Whether an earlier kernel than k has k's name (its row is printed). */
+static int
+stats_seen(const TrartProgram *p, int k)
+{
+	int j;
+
+	for (j = 0; j < k; j++)
+		if (strcmp(p->kernels[j].name, p->kernels[k].name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The width of the name column. */
+static int
+stats_width(const TrartProgram *p)
+{
+	int k, w = 6; /* "kernel" */
+
+	for (k = 0; k < p->nkernels; k++)
+		if ((int)strlen(p->kernels[k].name) > w)
+			w = (int)strlen(p->kernels[k].name);
+	return w;
+}
+
+void
+trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
+                  double tensor_bytes, double peak_bytes)
+{
+	const TrartProgram *p = prof->p;
+	int width = stats_width(p), k, j;
+	StatsRow total = {0};
+
+	fprintf(f, "stats: %s, %d run%s, %d thread%s\n", p->name, runs,
+	        runs == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
+	fprintf(f, "%-*s %10s %12s %10s %10s\n", width, "kernel", "calls",
+	        "total ms", "GFLOP/s", "GB/s");
+	for (k = 0; k < p->nkernels; k++) {
+		StatsRow row = {0};
+		if (stats_seen(p, k))
+			continue;
+		for (j = k; j < p->nkernels; j++)
+			if (strcmp(p->kernels[j].name, p->kernels[k].name) == 0)
+				stats_add(&row, prof, j);
+		stats_row(f, width, p->kernels[k].name, &row);
+		total.calls += row.calls;
+		total.ns += row.ns;
+		total.flops += row.flops;
+		total.bytes += row.bytes;
+	}
+	stats_row(f, width, "total", &total);
+	fprintf(f, "tensor bytes: %.0f (%.1f MiB)\n", tensor_bytes,
+	        tensor_bytes / 1048576.0);
+	fprintf(f, "peak memory: %.0f bytes (%.1f MiB)\n", peak_bytes,
+	        peak_bytes / 1048576.0);
+}

@@ -1,0 +1,304 @@
+#!/bin/sh
+# runtime.sh: the command line every generated program has (libtrart's
+# trart_main), its executor and worker pool, through tests/rt_prog, a
+# hand-written stand-in for a generated program (see rt_prog.c):
+# --help/--version; outputs and where they go; results against NumPy and
+# trart_random.py; the same bytes for the same seed and for any thread
+# count; data errors (exit 1, one line naming the tensor, no file left
+# behind: a failed run changes no file, not even one it would overwrite);
+# usage errors (exit 2); --time, --trace and --stats; and a valgrind run.
+# Environment: RT_PROG (the built rt_prog), srcdir (the source tree, may
+# be read-only), PYTHON_NUMPY (may be empty: the NumPy checks SKIP),
+# VALGRIND (a valgrind to use; empty: none; unset: valgrind on PATH).
+set -u
+: "${RT_PROG:?}" "${srcdir:?}"
+case $RT_PROG in /*) ;; *) RT_PROG=$(pwd)/$RT_PROG ;; esac
+case $srcdir in /*) ;; *) srcdir=$(pwd)/$srcdir ;; esac
+PY=${PYTHON_NUMPY:-}
+VG=${VALGRIND-$(command -v valgrind 2>/dev/null)}
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 99
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "PASS $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -s err ] && sed 's/^/  stderr: /' err | head -5; }
+skip() { echo "SKIP $1"; }
+check() { # NAME CMD...: passes when CMD succeeds
+	name=$1
+	shift
+	if "$@"; then ok "$name"; else bad "$name"; fi
+}
+
+# expect NAME STATUS PATTERN CMD...: exit status STATUS and PATTERN (grep -E) in stderr.
+expect() {
+	name=$1 want=$2 pat=$3
+	shift 3
+	"$@" >out 2>err
+	got=$?
+	if [ "$got" -ne "$want" ]; then
+		echo "  exit status $got, expected $want"
+		bad "$name"
+	elif [ -n "$pat" ] && ! grep -Eq -- "$pat" err; then
+		echo "  stderr lacks /$pat/"
+		bad "$name"
+	else
+		ok "$name"
+	fi
+}
+
+# absent NAME PATH...: nothing is left at any PATH.
+absent() {
+	name=$1
+	shift
+	for f in "$@"; do
+		if [ -e "$f" ]; then
+			echo "  $f exists"
+			bad "$name"
+			return
+		fi
+	done
+	ok "$name"
+}
+
+# one_line NAME: stderr is exactly one line.
+one_line() { check "$1" test "$(wc -l <err)" -eq 1; }
+
+# data_error NAME PATTERN ARGS...: exit 1, one line "rt_prog: error: "
+# matching PATTERN, and no output in the --output-dir it is given.
+data_error() {
+	name=$1 pat=$2
+	shift 2
+	expect "$name" 1 "^rt_prog: error: $pat" "$RT_PROG" --output-dir "d-$name" "$@"
+	one_line "$name-one-line"
+	absent "$name-no-output" "d-$name/Y.npy" "d-$name/Z.npy"
+}
+
+# usage_error NAME PATTERN ARGS...: exit 2, the message and a hint, and
+# nothing created.
+usage_error() {
+	name=$1 pat=$2
+	shift 2
+	expect "$name" 2 "^rt_prog: error: $pat" "$RT_PROG" --output-dir "u-$name" "$@"
+	if grep -q "^try 'rt_prog --help'" err; then ok "$name-hint"; else bad "$name-hint"; fi
+	absent "$name-nothing-created" "u-$name"
+}
+
+# ---- --help and --version ---------------------------------------------------
+expect help 0 "" "$RT_PROG" --help
+check help-usage grep -q '^usage: rt_prog' out
+check help-inputs grep -q '^  X\[5, 3\] f32$' out
+check help-scalar grep -q '^  s f32 (scalar)$' out
+check help-outputs grep -q '^  Y\[5\] f32$' out
+check help-inout grep -q '^  Z\[4\] f64 (also an output)$' out
+check help-no-temps test -z "$(grep '^  T' out)"
+expect version 0 "" "$RT_PROG" --version
+check version-text grep -Eq '^rt_prog \(trac [^ )]+\)$' out
+
+# ---- runs and where outputs go ---------------------------------------------
+expect random-run 0 "" "$RT_PROG" --random --output-dir r0/sub/dir
+check random-run-quiet test ! -s err
+check random-run-outputs test -f r0/sub/dir/Y.npy -a -f r0/sub/dir/Z.npy
+absent random-run-no-temp r0/sub/dir/T.npy r0/sub/dir/X.npy
+# shellcheck disable=SC2016 # $1 is expanded by the inner sh
+expect default-dir 0 "" sh -c 'mkdir -p cwd && cd cwd && "$1" --random' sh "$RT_PROG"
+check default-dir-outputs test -f cwd/Y.npy -a -f cwd/Z.npy
+expect default-seed 0 "" "$RT_PROG" --random=0 --output-dir r0b
+check default-seed-is-0 cmp -s r0/sub/dir/Y.npy r0b/Y.npy
+expect seed-a 0 "" "$RT_PROG" --random=5 --output-dir s1
+expect seed-b 0 "" "$RT_PROG" --random=5 --output-dir s2
+check same-seed-same-bytes cmp -s s1/Y.npy s2/Y.npy
+check same-seed-same-bytes-inout cmp -s s1/Z.npy s2/Z.npy
+expect seed-c 0 "" "$RT_PROG" --random=6 --output-dir s3
+check other-seed-other-bytes test -n "$(cmp s1/Y.npy s3/Y.npy)"
+expect output-file 0 "" "$RT_PROG" --random=5 --output Y=named.npy --output-dir od
+check output-file-written cmp -s named.npy s1/Y.npy
+absent output-file-not-in-dir od/Y.npy
+check output-file-others-in-dir cmp -s od/Z.npy s1/Z.npy
+expect spelled-with-equals 0 "" "$RT_PROG" --random=5 --output-dir=eq --threads=2 --repeat=2
+check spelled-with-equals-same cmp -s eq/Y.npy s1/Y.npy
+expect inout-read 0 "" "$RT_PROG" --random=9 --input Z=s1/Z.npy --output-dir io
+check inout-passed-through cmp -s io/Z.npy s1/Z.npy
+cp s1/Z.npy zz.npy
+expect inout-same-file 0 "" "$RT_PROG" --random=9 --input Z=zz.npy --output Z=zz.npy --output-dir io2
+check inout-same-file-unchanged cmp -s zz.npy s1/Z.npy
+for t in 1 2 3 8; do
+	expect "threads-$t" 0 "" "$RT_PROG" --random=3 --threads "$t" --output-dir "th$t"
+	check "threads-$t-same-bytes" cmp -s "th$t/Y.npy" th1/Y.npy
+done
+expect threads-default 0 "" "$RT_PROG" --random=3 --output-dir thd
+check threads-default-same-bytes cmp -s thd/Y.npy th1/Y.npy
+expect repeat-same-bytes-run 0 "" "$RT_PROG" --random=3 --threads 3 --repeat 50 --output-dir rp
+check repeat-same-bytes cmp -s rp/Y.npy th1/Y.npy
+
+# ---- data errors: exit 1, one line, nothing written --------------------------
+data_error missing-input "input X is missing: give --input X=FILE\\.npy or --random$"
+data_error missing-some "input X is missing" --input Z=s1/Z.npy
+data_error wrong-shape "input X: s1/Y\\.npy: shape \\(5,\\) does not match the declared \\(5, 3\\)$" \
+	--random --input X=s1/Y.npy
+data_error wrong-dtype "input X: s1/Z\\.npy: dtype '<f8' does not match the declared '<f4'" \
+	--random --input X=s1/Z.npy
+size=$(wc -c <s1/Z.npy)
+head -c $((size - 3)) s1/Z.npy >trunc-data.npy
+head -c 40 s1/Z.npy >trunc-header.npy
+data_error truncated-data "input Z: trunc-data\\.npy: truncated" --random --input Z=trunc-data.npy
+data_error truncated-header "input Z: trunc-header\\.npy: truncated" --random --input Z=trunc-header.npy
+printf 'this is not a .npy file at all\n' >garbage.npy
+data_error garbage-header "input Z: garbage\\.npy: " --random --input Z=garbage.npy
+data_error no-such-file "input X: nope\\.npy: cannot open" --random --input X=nope.npy
+data_error unwritable-output "output Y: nodir/sub/Y\\.npy: " --random --output Y=nodir/sub/Y.npy
+absent unwritable-output-nothing nodir
+# Y is written before Z fails: the rollback removes it, and no temporary stays.
+data_error rollback "output Z: nodir/Z\\.npy: " --random --output Z=nodir/Z.npy
+check rollback-no-temporaries test -z "$(ls -A d-rollback 2>/dev/null)"
+data_error trace-rollback "trace: nodir/t\\.json: " --random --trace nodir/t.json
+check trace-rollback-no-temporaries test -z "$(ls -A d-trace-rollback 2>/dev/null)"
+# A failed run changes no file, even one it would have overwritten: here
+# Z's own input file, and the outputs of an earlier run.
+cp s1/Z.npy keep.npy
+data_error keeps-input-file "trace: nodir/t\\.json: " --random=9 --input Z=keep.npy \
+	--output Z=keep.npy --trace nodir/t.json
+check keeps-input-file-bytes cmp -s keep.npy s1/Z.npy
+mkdir -p again && cp s1/Y.npy s1/Z.npy again/
+expect keeps-old-outputs 1 "trace: nodir/t\\.json: " "$RT_PROG" --random=6 --output-dir again --trace nodir/t.json
+check keeps-old-outputs-bytes cmp -s again/Y.npy s1/Y.npy
+check keeps-old-outputs-only test "$(find again -type f | wc -l)" -eq 2
+: >file-not-dir
+expect output-dir-is-file 1 "cannot create the output directory 'file-not-dir/x'" \
+	"$RT_PROG" --random --output-dir file-not-dir/x
+
+# ---- usage errors: exit 2 ------------------------------------------------------
+usage_error unknown-option "unknown option '--frobnicate'" --frobnicate
+usage_error unknown-short "unknown option '-x'" -x
+usage_error no-value-flag "option '--time=3' takes no value" --time=3
+usage_error missing-value "option '--threads' needs a value" --random --threads
+usage_error ambiguous "option '--t' is ambiguous" --t 3
+usage_error input-not-input "--input T: the program has no input named 'T'" --input T=x.npy
+usage_error input-is-output "--input Y: the program has no input named 'Y'" --input Y=x.npy
+usage_error input-unknown "--input Q: the program has no input named 'Q'" --input Q=x.npy
+usage_error output-not-output "--output X: the program has no output named 'X'" --output X=x.npy
+usage_error input-no-file "--input expects NAME=FILE\\.npy, not 'X'" --input X
+usage_error input-twice "--input X is given twice" --input X=a.npy --input X=b.npy
+for n in 0 -1 abc 2x 1025 ''; do
+	usage_error "threads-${n:-empty}" "--threads needs a whole number from 1 to 1024, not '$n'" \
+		--random --threads "$n"
+done
+usage_error repeat-0 "--repeat needs a whole number" --random --repeat 0
+usage_error repeat-abc "--repeat needs a whole number" --random --repeat abc
+usage_error bad-seed "--random=SEED needs a non-negative integer seed, not 'x'" --random=x
+usage_error negative-seed "--random=SEED needs a non-negative integer seed, not '-1'" --random=-1
+usage_error positional "unexpected argument '5'" --random 5
+usage_error empty-dir "--output-dir needs a non-empty path" --output-dir=
+
+# ---- --time, --trace, --stats --------------------------------------------------
+expect time 0 "" "$RT_PROG" --random --repeat 3 --time --output-dir tm
+one_line time-one-line
+check time-format grep -Eq '^time: runs=3 median_ms=[0-9.]+ min_ms=[0-9.]+$' err
+check time-no-stdout test ! -s out
+expect time-once 0 "" "$RT_PROG" --random --time --output-dir tm
+check time-once-format grep -Eq '^time: runs=1 median_ms=[0-9.]+ min_ms=[0-9.]+$' err
+
+expect trace 0 "" "$RT_PROG" --random --repeat 3 --threads 2 --trace t.json --output-dir tr
+check trace-events test "$(grep -c '"ph": "X"' t.json)" -eq 6
+check trace-kernel-names test "$(grep -c '"name": "T", "cat": "kernel", "ph": "X"' t.json)" -eq 3
+if [ -n "$PY" ]; then
+	check trace-valid-json "$PY" - t.json <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+ev = [e for e in doc["traceEvents"] if e["ph"] == "X"]
+assert len(ev) == 6, len(ev)
+assert [e["name"] for e in ev] == ["T", "Y"] * 3
+for a, b in zip(ev, ev[1:]):
+    assert b["ts"] >= a["ts"] + a["dur"] - 0.001, (a, b)
+for e in ev:
+    assert e["pid"] == 1 and e["tid"] == 1 and e["ts"] >= 0 and e["dur"] >= 0
+    assert e["args"]["flops"] == (15 if e["name"] == "T" else 10)
+    assert e["args"]["bytes"] == (124 if e["name"] == "T" else 80)
+PY
+else
+	check trace-json-shape grep -q '^{"traceEvents": \[$' t.json
+fi
+
+expect stats 0 "" "$RT_PROG" --random --repeat 3 --stats --output-dir st
+check stats-header grep -Eq '^kernel +calls +total ms +GFLOP/s' err
+check stats-kernel-t grep -Eq '^T +3 +[0-9.]+ ' err
+check stats-kernel-y grep -Eq '^Y +3 +[0-9.]+ ' err
+check stats-total grep -Eq '^total +6 +[0-9.]+ ' err
+check stats-tensor-bytes grep -Eq '^tensor bytes: 176 ' err
+check stats-peak grep -Eq '^peak memory: [0-9]+ bytes' err
+
+# ---- against NumPy ----------------------------------------------------------------
+if [ -n "$PY" ]; then
+	check numpy-make-inputs "$PY" - <<'PY'
+import numpy as np
+rng = np.random.default_rng(1)
+np.save("x.npy", rng.standard_normal((5, 3)).astype(np.float32))
+np.save("s.npy", np.array(1.75, dtype=np.float32))
+np.save("z.npy", rng.standard_normal(4))
+np.save("x45.npy", np.zeros((4, 5), np.float32))
+np.save("xf.npy", np.asfortranarray(np.zeros((5, 3), np.float32)))
+np.save("s1.npy", np.zeros((1,), np.float32))
+PY
+	expect numpy-run 0 "" "$RT_PROG" --input X=x.npy --input s=s.npy --input Z=z.npy --threads 3 --output-dir np
+	check numpy-inout-as-np-save cmp -s np/Z.npy z.npy
+	check numpy-result "$PY" - <<'PY'
+import numpy as np
+x, s = np.load("x.npy"), np.load("s.npy")
+t = x * s
+want = (t[:, 0] + t[:, 1]) + t[:, 2]
+got = np.load("np/Y.npy")
+assert got.dtype == np.float32 and got.shape == (5,)
+assert np.array_equal(got, want), (got, want)
+PY
+	expect numpy-random-run 0 "" "$RT_PROG" --random=11 --output-dir nr
+	check numpy-random-result "$PY" - "$srcdir/tests" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from trart_random import random_fill
+x = random_fill((5, 3), np.float32, 11, "X")
+s = random_fill((), np.float32, 11, "s")
+t = x * s
+assert np.array_equal(np.load("nr/Y.npy"), (t[:, 0] + t[:, 1]) + t[:, 2])
+assert np.array_equal(np.load("nr/Z.npy"), random_fill((4,), np.float64, 11, "Z"))
+PY
+	data_error numpy-shape "input X: x45\\.npy: shape \\(4, 5\\) does not match the declared \\(5, 3\\)$" \
+		--random --input X=x45.npy
+	data_error numpy-fortran "input X: xf\\.npy: " --random --input X=xf.npy
+	data_error numpy-scalar "input s: s1\\.npy: shape \\(1,\\) does not match the declared \\(\\)" \
+		--random --input s=s1.npy
+else
+	skip "numpy checks (no Python 3 with numpy)"
+fi
+
+# ---- valgrind ----------------------------------------------------------------------
+# A valgrind too old for the compiler's debug info (DWARF 5 from a new
+# clang) gives up on the binary itself: that is a SKIP, not a failure;
+# a memory error in the probe (status 99) is left for the checks to find.
+vg_why="no valgrind"
+if [ -n "$VG" ]; then
+	"$VG" -q --error-exitcode=99 "$RT_PROG" --version >out 2>err
+	rc=$?
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 99 ]; then
+		vg_why="$VG cannot run rt_prog: $(grep -v '^###' err | grep -m1 .)"
+		VG=
+	fi
+fi
+if [ -n "$VG" ]; then
+	vg() { "$VG" -q --error-exitcode=99 --leak-check=full "$@"; }
+	expect valgrind 0 "" "$VG" -q --error-exitcode=1 --leak-check=full \
+		"$RT_PROG" --random --threads 3 --output-dir vg
+	expect valgrind-profiled 0 "" vg "$RT_PROG" --random --threads 2 --repeat 3 \
+		--time --stats --trace vg.json --output-dir vg2
+	expect valgrind-data-error 1 "input X is missing" vg "$RT_PROG" --threads 3 --output-dir vg3
+	expect valgrind-rollback 1 "output Z" vg "$RT_PROG" --random --output Z=nodir/Z.npy --output-dir vg4
+	expect valgrind-usage-error 2 "unknown option" vg "$RT_PROG" --random --bogus
+	expect valgrind-help 0 "" vg "$RT_PROG" --help
+else
+	skip "valgrind checks ($vg_why)"
+fi
+
+check no-stray-files test -z "$(find . -name '*.stage*' -o -name '*.tmp*')"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

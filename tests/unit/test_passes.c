@@ -1,0 +1,1210 @@
+/* test_passes.c: Check tests for the TRA passes order_contractions
+ * (compiler/order.c) and fuse_elementwise (compiler/fuse.c).
+ *
+ * The structural tests compile a program, run one pass, verify the graph
+ * and state the result node by node in one line each (node_str below):
+ *
+ *   "D.c1[j,l] = sum[k] (* B[j,k] C[k,l])"
+ *   "H[i,j] = sum[k] (* X[i,k] W[k,j]) then (+ acc (* b[j] 2))"
+ *
+ * that is the node's output indices, its aggregation and reduced indices,
+ * its join, and its epilogue after "then", with expressions as unit.h's
+ * prefix strings ("#i" is the value of index i). graph_str lists the
+ * nodes' names in order, which shows the node count, what was inserted
+ * where, and what was dropped. Contraction orders are checked by hand
+ * for chosen shapes, and against the classic matrix-chain dynamic
+ * program for random chains.
+ *
+ * The differential tests run programs (the samples at small sizes,
+ * programs written for the passes, and seeded random programs) through
+ * the interpreter before and after the passes, in both orders, and
+ * require every output to agree within 1e-9, relative to the larger
+ * magnitude or 1: fusion computes the same operations in the same order,
+ * and contraction order only reassociates sums.
+ */
+#include "unit.h"
+
+#include <stdint.h>
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+/* Compiles a valid program and runs pass on its graph, verifying it. */
+static UnitRun *after(const char *src, void (*pass)(TraGraph *))
+{
+	UnitRun *u = unit_compile_ok(src);
+	pass(&u->g);
+	tra_verify(&u->g);
+	return u;
+}
+
+/* The names of the graph's nodes, in order, separated by spaces. */
+static const char *graph_str(UnitRun *u)
+{
+	UnitMem m;
+	unit_mem_open(&m);
+	for (int i = 0; i < u->g.nnodes; i++)
+		fprintf(m.f, "%s%s", i ? " " : "", u->g.nodes[i].name);
+	const char *t = unit_mem_text(&m);
+	const char *s = arena_strndup(&u->arena, t, m.len);
+	unit_mem_close(&m);
+	return s;
+}
+
+/* Node name as one line: "T[i,j] = sum[k] JOIN then EPILOGUE". */
+static const char *node_str(UnitRun *u, const char *name)
+{
+	const TraNode *n = unit_node(&u->g, name);
+	UnitMem m;
+	unit_mem_open(&m);
+	fputs(name, m.f);
+	if (n->rank)
+		fprintf(m.f, "[%s]", unit_idx_str(u, n, 0, n->rank));
+	fputs(" = ", m.f);
+	if (n->agg != TRA_AGG_NONE)
+		fprintf(m.f, "%s[%s] ", tra_agg_name(n->agg), unit_idx_str(u, n, n->rank, n->nidx));
+	fputs(unit_tra_str(u, n, n->join), m.f);
+	if (n->epilogue >= 0)
+		fprintf(m.f, " then %s", unit_tra_str(u, n, n->epilogue));
+	const char *t = unit_mem_text(&m);
+	const char *s = arena_strndup(&u->arena, t, m.len);
+	unit_mem_close(&m);
+	return s;
+}
+
+#define assert_node(u, name, want) ck_assert_str_eq(node_str((u), (name)), (want))
+
+/* Leaves of a MUL tree that are operands; -1 if other than MUL, OPERAND
+ * and CONST occur. */
+static int product_operands(const TraGraph *g, int e)
+{
+	const TraExpr *x = &g->ex[e];
+	if (x->op == TRA_OP_OPERAND)
+		return 1;
+	if (x->op == TRA_OP_CONST)
+		return 0;
+	if (x->op != TRA_OP_MUL)
+		return -1;
+	int a = product_operands(g, x->kid[0]), b = product_operands(g, x->kid[1]);
+	return a < 0 || b < 0 ? -1 : a + b;
+}
+
+/* What order_contractions promises: no sum of a product of more than two operands. */
+static void assert_no_long_products(const TraGraph *g)
+{
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind == TRA_NODE_EINSUM && n->agg == TRA_AGG_SUM)
+			ck_assert_msg(product_operands(g, n->join) <= 2, "node %s still multiplies %d operands",
+			              n->name, product_operands(g, n->join));
+	}
+}
+
+/* What fuse_elementwise promises: every einsum is an output or read. */
+static void assert_no_dead_code(const TraGraph *g)
+{
+	for (int id = 0; id < g->nnodes; id++) {
+		bool read = g->nodes[id].is_output || g->nodes[id].kind == TRA_NODE_INPUT;
+		for (int c = id + 1; c < g->nnodes && !read; c++)
+			for (int k = 0; k < g->nodes[c].nops; k++)
+				read |= g->nodes[c].ops[k].node == id;
+		ck_assert_msg(read, "node %s is dead", g->nodes[id].name);
+	}
+}
+
+/* The sum of the flops of every einsum. */
+static double total_flops(const TraGraph *g)
+{
+	double f = 0;
+	for (int id = 0; id < g->nnodes; id++)
+		f += g->nodes[id].flops;
+	return f;
+}
+
+/* ---- contraction order: chosen shapes ----------------------------------------- */
+
+START_TEST(order_brief_example)
+{
+	UnitRun *u = after("size I = 4096, J = 1024, K = 4096, L = 1024\n"
+	                   "input A[I, J], B[J, K], C[K, L]\n"
+	                   "D[i, l] = sum[j, k](A[i, j] * B[j, k] * C[k, l])\n"
+	                   "output D\n", order_contractions);
+	ck_assert_str_eq(graph_str(u), "A B C D.c1 D");
+	assert_node(u, "D.c1", "D.c1[j,l] = sum[k] (* B[j,k] C[k,l])");
+	assert_node(u, "D", "D[i,l] = sum[j] (* A[i,j] D.c1[j,l])");
+	const TraNode *c1 = unit_node(&u->g, "D.c1"), *d = unit_node(&u->g, "D");
+	ck_assert_double_eq(c1->flops, 2.0 * 1024 * 4096 * 1024);
+	ck_assert_double_eq(d->flops, 2.0 * 4096 * 1024 * 1024);
+	ck_assert(d->is_output && !c1->is_output);
+	ck_assert_int_eq(u->g.noutputs, 1);
+	ck_assert_int_eq(u->g.outputs[0], unit_node_id(&u->g, "D"));
+	ck_assert_int_eq(c1->type, TRART_F32);
+	ck_assert_int_eq(c1->nops, 2);
+	ck_assert_int_eq(d->nops, 2);
+	ck_assert_str_eq(c1->idx[0].sname, "J");
+	ck_assert_int_eq(c1->idx[1].size, 1024);
+	/* the reader of D is unaffected, and a second run changes nothing */
+	unit_free(u);
+	u = after("size I = 4096, J = 1024, K = 4096, L = 1024\n"
+	          "input A[I, J], B[J, K], C[K, L]\n"
+	          "D[i, l] = sum[j, k](A[i, j] * B[j, k] * C[k, l])\n"
+	          "E[i, l] = relu(D[i, l])\n"
+	          "output E\n", order_contractions);
+	order_contractions(&u->g);
+	tra_verify(&u->g);
+	ck_assert_str_eq(graph_str(u), "A B C D.c1 D E");
+	assert_node(u, "E", "E[i,l] = relu(D[i,l])");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(order_chain_shapes)
+{
+	/* (10x1000)(1000x10)(10x1000): the left pair first */
+	UnitRun *u = after("size P = 10, Q = 1000\ninput A[P, Q], B[Q, P], C[P, Q]\n"
+	                   "D[i, l] = sum[j, k](A[i, j] * B[j, k] * C[k, l])\noutput D\n",
+	                   order_contractions);
+	assert_node(u, "D.c1", "D.c1[i,k] = sum[j] (* A[i,j] B[j,k])");
+	assert_node(u, "D", "D[i,l] = sum[k] (* D.c1[i,k] C[k,l])");
+	ck_assert_double_eq(total_flops(&u->g), 2.0 * 10 * 1000 * 10 + 2.0 * 10 * 10 * 1000);
+	unit_free(u);
+	/* the reverse, (1000x10)(10x1000)(1000x10): the right pair first */
+	u = after("size P = 10, Q = 1000\ninput A[Q, P], B[P, Q], C[Q, P]\n"
+	          "D[i, l] = sum[j, k](A[i, j] * B[j, k] * C[k, l])\noutput D\n",
+	          order_contractions);
+	assert_node(u, "D.c1", "D.c1[j,l] = sum[k] (* B[j,k] C[k,l])");
+	assert_node(u, "D", "D[i,l] = sum[j] (* A[i,j] D.c1[j,l])");
+	unit_free(u);
+	/* (10x1000)(1000x1000)(1000x10) costs the same both ways (2.02e7
+	 * flops, 1e4 elements stored): a tie goes left to right */
+	u = after("size P = 10, Q = 1000\ninput A[P, Q], B[Q, Q], C[Q, P]\n"
+	          "D[i, l] = sum[j, k](A[i, j] * B[j, k] * C[k, l])\noutput D\n",
+	          order_contractions);
+	assert_node(u, "D.c1", "D.c1[i,k] = sum[j] (* A[i,j] B[j,k])");
+	assert_node(u, "D", "D[i,l] = sum[k] (* D.c1[i,k] C[k,l])");
+	ck_assert_double_eq(total_flops(&u->g), 2.0 * 10 * 1000 * 1000 + 2.0 * 10 * 1000 * 10);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(order_four_chain)
+{
+	/* dims 10, 100, 5, 100, 10: (A B)(C D) beats every sequential order */
+	UnitRun *u = after("size P = 10, Q = 100, R = 5\n"
+	                   "input A[P, Q], B[Q, R], C[R, Q], D[Q, P]\n"
+	                   "Y[i, m] = sum[j, k, l](A[i, j] * B[j, k] * C[k, l] * D[l, m])\n"
+	                   "output Y\n", order_contractions);
+	ck_assert_str_eq(graph_str(u), "A B C D Y.c1 Y.c2 Y");
+	assert_node(u, "Y.c1", "Y.c1[i,k] = sum[j] (* A[i,j] B[j,k])");
+	assert_node(u, "Y.c2", "Y.c2[k,m] = sum[l] (* C[k,l] D[l,m])");
+	assert_node(u, "Y", "Y[i,m] = sum[k] (* Y.c1[i,k] Y.c2[k,m])");
+	ck_assert_double_eq(total_flops(&u->g), 2.0 * (5000 + 5000 + 500));
+	unit_free(u);
+	/* samples/chain.tra's shapes: 4096x1024, 1024x4096, 4096x256,
+	 * 256x1024; B C first, then A (B C), then (A (B C)) D: 2.1e9 flops
+	 * each, where left to right costs 4.3e10 */
+	u = after("size M = 4096, P = 1024, Q = 4096, R = 256, N = 1024\n"
+	          "input A[M, P], B[P, Q], C[Q, R], D[R, N]\n"
+	          "Y[i, m] = sum[j, k, l](A[i, j] * B[j, k] * C[k, l] * D[l, m])\n"
+	          "output Y\n", order_contractions);
+	ck_assert_str_eq(graph_str(u), "A B C D Y.c1 Y.c2 Y");
+	assert_node(u, "Y.c1", "Y.c1[j,l] = sum[k] (* B[j,k] C[k,l])");
+	assert_node(u, "Y.c2", "Y.c2[i,l] = sum[j] (* A[i,j] Y.c1[j,l])");
+	assert_node(u, "Y", "Y[i,m] = sum[l] (* Y.c2[i,l] D[l,m])");
+	ck_assert_double_eq(total_flops(&u->g), 3 * 2.0 * 1024 * 4096 * 256);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(order_batch_index)
+{
+	/* a batch index b stays in every intermediate, as an output index */
+	UnitRun *u = after("size B = 4, S = 64, D = 8\n"
+	                   "input Q[B, S, D], K[B, S, D], V[B, S, D]\n"
+	                   "O[b, s, e] = sum[d, t](Q[b, s, d] * K[b, t, d] * V[b, t, e])\n"
+	                   "output O\n", order_contractions);
+	/* K^T V first: 2*4*64*8*8 + 2*4*64*8*8, where Q K^T first costs
+	 * 2*4*64*64*8 twice */
+	ck_assert_str_eq(graph_str(u), "Q K V O.c1 O");
+	assert_node(u, "O.c1", "O.c1[b,d,e] = sum[t] (* K[b,t,d] V[b,t,e])");
+	assert_node(u, "O", "O[b,s,e] = sum[d] (* Q[b,s,d] O.c1[b,d,e])");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(order_single_reader_index)
+{
+	/* l is read by C alone: summed in C's first contraction */
+	UnitRun *u = after("size I = 4, J = 5, K = 6, L = 7\n"
+	                   "input A[I, J], B[J, K], C[K, L]\n"
+	                   "D[i] = sum[j, k, l](A[i, j] * B[j, k] * C[k, l])\noutput D\n",
+	                   order_contractions);
+	assert_node(u, "D.c1", "D.c1[j] = sum[k,l] (* B[j,k] C[k,l])");
+	assert_node(u, "D", "D[i] = sum[j] (* A[i,j] D.c1[j])");
+	unit_free(u);
+	/* a full contraction to a scalar, the trace of A B C: B C first
+	 * (2*120 flops, then 2*20), where A B first costs 2*120 + 2*24 */
+	u = after("size I = 4, J = 5, K = 6\ninput A[I, J], B[J, K], C[K, I]\n"
+	          "t = sum[i, j, k](A[i, j] * B[j, k] * C[k, i])\noutput t\n", order_contractions);
+	assert_node(u, "t.c1", "t.c1[j,i] = sum[k] (* B[j,k] C[k,i])");
+	assert_node(u, "t", "t = sum[i,j] (* A[i,j] t.c1[j,i])");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(order_constants_and_epilogues)
+{
+	/* constant factors become one scale on acc; the epilogue and its
+	 * operands stay with the last step */
+	UnitRun *u = after("size I = 2, J = 3, K = 4, L = 5\n"
+	                   "input A[I, J], B[J, K], C[K, L], b[L]\n"
+	                   "D[i, l] = relu(sum[j, k](2 * A[i, j] * B[j, k] * 0.5 * C[k, l] * 3) + b[l])\n"
+	                   "output D\n", order_contractions);
+	ck_assert_str_eq(graph_str(u), "A B C b D.c1 D");
+	assert_node(u, "D.c1", "D.c1[i,k] = sum[j] (* A[i,j] B[j,k])");
+	assert_node(u, "D", "D[i,l] = sum[k] (* D.c1[i,k] C[k,l]) then relu((+ (* acc 3) b[l]))");
+	unit_free(u);
+	/* without an epilogue, the scale is one; mean keeps its division */
+	u = after("size I = 2, J = 3, K = 4\ninput A[I, J], B[J, K], v[K]\n"
+	          "S[i] = sum[j, k](A[i, j] * 4 * B[j, k] * v[k])\n"
+	          "m[i] = mean[j, k](A[i, j] * B[j, k] * v[k])\n"
+	          "output S, m\n", order_contractions);
+	assert_node(u, "S.c1", "S.c1[j] = sum[k] (* B[j,k] v[k])");
+	assert_node(u, "S", "S[i] = sum[j] (* A[i,j] S.c1[j]) then (* acc 4)");
+	assert_node(u, "m", "m[i] = sum[j] (* A[i,j] m.c1[j]) then (/ acc 12)");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(order_maps_and_repeats)
+{
+	/* A v first sums l (2*30 flops), then an outer product with w
+	 * (24): a last step that sums nothing is a map, its epilogue applied
+	 * to the product and the constant folded in as a scale */
+	UnitRun *u = after("size I = 2, J = 3, K = 4, L = 5\ninput A[I, L], v[J], w[K], b[K], u[L]\n"
+	                   "D[i, j, k] = tanh(sum[l](A[i, l] * v[j] * w[k] * 2)) + b[k]\n"
+	                   "R[i] = sum[l](A[i, l] * A[i, l] * u[l])\n"
+	                   "output D, R\n", order_contractions);
+	ck_assert_str_eq(graph_str(u), "A v w b u D.c1 D R.c1 R");
+	assert_node(u, "D.c1", "D.c1[i,j] = sum[l] (* A[i,l] v[j])");
+	assert_node(u, "D", "D[i,j,k] = (+ tanh((* (* D.c1[i,j] w[k]) 2)) b[k])");
+	/* A A and A u cost the same (an element-wise product, then a sum):
+	 * as written wins; the operand read twice is one operand */
+	assert_node(u, "R.c1", "R.c1[i,l] = (* A[i,l] A[i,l])");
+	assert_node(u, "R", "R[i] = sum[l] (* R.c1[i,l] u[l])");
+	ck_assert_int_eq(unit_node(&u->g, "R.c1")->nops, 1);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(order_leaves_others_alone)
+{
+	static const char src[] =
+		"size I = 2, J = 3, K = 4\ninput A[I, J], B[J, K], C[K, I], v[J]\n"
+		"E[i] = sum[j, k](exp(A[i, j]) * B[j, k] * C[k, i])\n"
+		"M[i] = max[j, k](A[i, j] * B[j, k] * C[k, i])\n"
+		"P[i] = prod[j, k](A[i, j] * B[j, k] * C[k, i])\n"
+		"G[i, k] = sum[j](A[i, j] * B[j, k])\n"
+		"X[i] = sum[j, k](A[i, j] * B[j, k] * C[k, i] * j)\n"
+		"N[i] = sum[j, k](-A[i, j] * B[j, k] * C[k, i])\n"
+		"H[i, j, k] = A[i, j] * B[j, k] * C[k, i]\n"
+		"output E, M, P, G, X, N, H\n";
+	UnitRun *before = unit_compile_ok(src);
+	UnitRun *u = after(src, order_contractions);
+	ck_assert_str_eq(graph_str(u), graph_str(before));
+	static const char *const names[] = {"E", "M", "P", "G", "X", "N", "H"};
+	for (int i = 0; i < 7; i++)
+		ck_assert_str_eq(node_str(u, names[i]), node_str(before, names[i]));
+	unit_free(u);
+	unit_free(before);
+}
+END_TEST
+
+START_TEST(order_greedy_nine)
+{
+	/* nine matrices with dims 16 16 16 16 2 4 12 16 16 16: the greedy
+	 * search contracts the cheapest pair first, M4 M5 (2x4 times 4x12,
+	 * 192 flops), and ends with eight two-operand steps */
+	static const char src[] =
+		"size A = 16, B = 2, C = 4, D = 12\n"
+		"input M0[A, A], M1[A, A], M2[A, A], M3[A, B], M4[B, C], M5[C, D], M6[D, A], M7[A, A], M8[A, A]\n"
+		"Y[a0, a9] = sum[a1, a2, a3, a4, a5, a6, a7, a8](M0[a0, a1] * M1[a1, a2] * M2[a2, a3] *\n"
+		"    M3[a3, a4] * M4[a4, a5] * M5[a5, a6] * M6[a6, a7] * M7[a7, a8] * M8[a8, a9])\n"
+		"output Y\n";
+	UnitRun *u = after(src, order_contractions);
+	ck_assert_str_eq(graph_str(u), "M0 M1 M2 M3 M4 M5 M6 M7 M8 Y.c1 Y.c2 Y.c3 Y.c4 Y.c5 Y.c6 Y.c7 Y");
+	assert_node(u, "Y.c1", "Y.c1[a4,a6] = sum[a5] (* M4[a4,a5] M5[a5,a6])");
+	/* then each cheapest step keeps the narrow index a4 (2 wide) */
+	assert_node(u, "Y.c2", "Y.c2[a4,a7] = sum[a6] (* Y.c1[a4,a6] M6[a6,a7])");
+	assert_node(u, "Y.c3", "Y.c3[a2,a4] = sum[a3] (* M2[a2,a3] M3[a3,a4])");
+	assert_node(u, "Y.c4", "Y.c4[a1,a4] = sum[a2] (* M1[a1,a2] Y.c3[a2,a4])");
+	assert_node(u, "Y.c5", "Y.c5[a0,a4] = sum[a1] (* M0[a0,a1] Y.c4[a1,a4])");
+	assert_node(u, "Y.c6", "Y.c6[a4,a8] = sum[a7] (* Y.c2[a4,a7] M7[a7,a8])");
+	assert_node(u, "Y.c7", "Y.c7[a4,a9] = sum[a8] (* Y.c6[a4,a8] M8[a8,a9])");
+	assert_node(u, "Y", "Y[a0,a9] = sum[a4] (* Y.c5[a0,a4] Y.c7[a4,a9])");
+	unit_free(u);
+}
+END_TEST
+
+/* ---- contraction order: random chains against the matrix-chain DP ------------ */
+
+/* The least multiply-adds to compute a chain of matrices with dims d[0..n]. */
+static double matrix_chain_cost(const int *d, int n)
+{
+	double c[16][16];
+	for (int len = 1; len <= n; len++)
+		for (int i = 0; i + len <= n; i++) {
+			int j = i + len - 1;
+			c[i][j] = len == 1 ? 0 : INFINITY;
+			for (int k = i; k < j; k++)
+				c[i][j] = fmin(c[i][j], c[i][k] + c[k + 1][j] + (double)d[i] * d[k + 1] * d[j + 1]);
+		}
+	return c[0][n - 1];
+}
+
+/* A program computing the chain of n matrices with dims d[0..n]. */
+static char *chain_program(const int *d, int n)
+{
+	UnitMem m;
+	unit_mem_open(&m);
+	fputs("size ", m.f);
+	for (int i = 0; i <= n; i++)
+		fprintf(m.f, "%sS%d = %d", i ? ", " : "", i, d[i]);
+	fputs("\ninput ", m.f);
+	for (int i = 0; i < n; i++)
+		fprintf(m.f, "%sM%d[S%d, S%d] f64", i ? ", " : "", i, i, i + 1);
+	fprintf(m.f, "\nY[a0, a%d] = sum[", n);
+	for (int i = 1; i < n; i++)
+		fprintf(m.f, "%sa%d", i > 1 ? ", " : "", i);
+	fputs("](", m.f);
+	for (int i = 0; i < n; i++)
+		fprintf(m.f, "%sM%d[a%d, a%d]", i ? " * " : "", i, i, i + 1);
+	fputs(")\noutput Y\n", m.f);
+	fflush(m.f);
+	char *s = strdup(m.buf);
+	unit_mem_close(&m);
+	return s;
+}
+
+START_TEST(order_greedy_beyond_eight)
+{
+	/* dims 4 4 2 2 2 16 16 4 2 4: the first eight matrices are searched
+	 * exhaustively (1440 flops, where greedy would take 1904); all nine
+	 * greedily, cheapest pair first (M2 M3, 16 flops), to 3504 where
+	 * the optimum is 1504 */
+	static const int d[] = {4, 4, 2, 2, 2, 16, 16, 4, 2, 4};
+	char *src = chain_program(d, 8);
+	UnitRun *u = after(src, order_contractions);
+	ck_assert_double_eq(total_flops(&u->g), 1440);
+	ck_assert_double_eq(2 * matrix_chain_cost(d, 8), 1440);
+	unit_free(u);
+	free(src);
+	src = chain_program(d, 9);
+	u = after(src, order_contractions);
+	ck_assert_double_eq(total_flops(&u->g), 3504);
+	ck_assert_double_eq(2 * matrix_chain_cost(d, 9), 1504);
+	assert_node(u, "Y.c1", "Y.c1[a2,a4] = sum[a3] (* M2[a2,a3] M3[a3,a4])");
+	assert_node(u, "Y.c2", "Y.c2[a1,a4] = sum[a2] (* M1[a1,a2] Y.c1[a2,a4])");
+	assert_node(u, "Y.c3", "Y.c3[a0,a4] = sum[a1] (* M0[a0,a1] Y.c2[a1,a4])");
+	assert_node(u, "Y.c4", "Y.c4[a7,a9] = sum[a8] (* M7[a7,a8] M8[a8,a9])");
+	assert_node(u, "Y", "Y[a0,a9] = sum[a6] (* Y.c7[a0,a6] Y.c6[a6,a9])");
+	unit_free(u);
+	free(src);
+}
+END_TEST
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s = *s * 6364136223846793005u + 1442695040888963407u;
+	return *s >> 33;
+}
+
+START_TEST(order_matches_matrix_chain)
+{
+	/* the exhaustive search over subsets finds the optimal chain order */
+	uint64_t st = 77;
+	for (int trial = 0; trial < 200; trial++) {
+		int n = 3 + (int)(rng_next(&st) % 6), d[16];
+		for (int i = 0; i <= n; i++)
+			d[i] = 1 + (int)(rng_next(&st) % 64);
+		char *src = chain_program(d, n);
+		UnitRun *u = after(src, order_contractions);
+		ck_assert_int_eq(u->g.nnodes, n + n - 1);
+		ck_assert_msg(total_flops(&u->g) == 2 * matrix_chain_cost(d, n),
+		              "flops %g, optimal %g, for:\n%s", total_flops(&u->g),
+		              2 * matrix_chain_cost(d, n), src);
+		unit_free(u);
+		free(src);
+	}
+}
+END_TEST
+
+/* ---- fusion -------------------------------------------------------------------------- */
+
+START_TEST(fuse_chain_of_maps)
+{
+	UnitRun *u = after("size N = 4\ninput X[N]\n"
+	                   "A[i] = X[i] * 2\nB[i] = exp(A[i])\nC[i] = B[i] + 1\noutput C\n",
+	                   fuse_elementwise);
+	ck_assert_str_eq(graph_str(u), "X C");
+	assert_node(u, "C", "C[i] = (+ exp((* X[i] 2)) 1)");
+	const TraNode *c = unit_node(&u->g, "C");
+	ck_assert_int_eq(c->nops, 1);
+	ck_assert_int_eq(c->ops[0].node, 0);
+	ck_assert_double_eq(c->flops, 4.0 * (1 + 4 + 1));
+	ck_assert(c->is_output);
+	ck_assert_int_eq(u->g.outputs[0], 1);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(fuse_reindexes)
+{
+	/* P's indices become the reader's subscripts: transposed, with index
+	 * values, and on a diagonal */
+	UnitRun *u = after("size N = 3\ninput X[N, N], Y[N, N]\n"
+	                   "P[a, b] = X[a, b] * a + b\nC[i, j] = P[j, i] * Y[i, j]\n"
+	                   "Q[a, b] = X[b, a] - a\nD[i] = Q[i, i]\n"
+	                   "output C, D\n", fuse_elementwise);
+	ck_assert_str_eq(graph_str(u), "X Y C D");
+	assert_node(u, "C", "C[i,j] = (* (+ (* X[j,i] #j) #i) Y[i,j])");
+	assert_node(u, "D", "D[i] = (- X[i,i] #i)");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(fuse_into_reductions)
+{
+	/* into a reduction's join, and into a contraction's epilogue */
+	UnitRun *u = after("size N = 3, K = 4\ninput X[N, K], W[K, K], Z[N, K]\n"
+	                   "E[i, k] = exp(X[i, k])\nS[i] = sum[k](E[i, k])\n"
+	                   "Bi[i, j] = Z[i, j] * 2\nH[i, j] = sum[k](X[i, k] * W[k, j]) + Bi[i, j]\n"
+	                   "output S, H\n", fuse_elementwise);
+	ck_assert_str_eq(graph_str(u), "X W Z S H");
+	assert_node(u, "S", "S[i] = sum[k] exp(X[i,k])");
+	assert_node(u, "H", "H[i,j] = sum[k] (* X[i,k] W[k,j]) then (+ acc (* Z[i,j] 2))");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(fuse_deduplicates_operands)
+{
+	/* P reads X as C does: one operand of C, read twice */
+	UnitRun *u = after("size N = 3\ninput X[N], Y[N]\n"
+	                   "P[i] = X[i] * Y[i]\nC[i] = P[i] + X[i]\noutput C\n", fuse_elementwise);
+	assert_node(u, "C", "C[i] = (+ (* X[i] Y[i]) X[i])");
+	ck_assert_int_eq(unit_node(&u->g, "C")->nops, 2);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(fuse_non_cases)
+{
+	static const char src[] =
+		"size N = 3, M = 4, C = 2\ninput X[N, M], Y[N, M], W[M, C], v[N], alpha, Sq[N, N], b[C]\n"
+		/* two readers */
+		"E[i, j] = exp(X[i, j])\nR1[i, j] = E[i, j] + 1\nR2[i] = sum[j](E[i, j])\n"
+		/* partial coverage: p[i] in a join over i, j */
+		"p[i] = v[i] * 2\nR3[i, j] = p[i] + Y[i, j]\n"
+		/* a GEMM's join */
+		"Hd[i, j] = relu(X[i, j])\nR4[i, c] = sum[k](Hd[i, k] * W[k, c])\n"
+		/* an output */
+		"O[i, j] = X[i, j] * 3\nR5[i, j] = O[i, j] - 1\n"
+		/* read in two places, or through two operands */
+		"T[i, j] = X[i, j] / 2\nR6[i, j] = T[i, j] * T[i, j]\n"
+		"U[i, j] = Sq[i, j] / 2\nR7[i, j] = U[i, j] + U[j, i]\n"
+		/* partial coverage in an epilogue: b2[c] for every i */
+		"b2[c] = b[c] * 2\nR11[i, c] = sum[k](X[i, k] * W[k, c]) + b2[c]\n"
+		/* not a map */
+		"Mx[i] = max[j](X[i, j])\nR8[i] = Mx[i] + 1\n"
+		/* a scalar read at every i: it would be recomputed N times */
+		"sc = alpha * 2\nR9[i] = sc * v[i]\n"
+		"Z[i] = v[i] - 1\nR10[i] = Z[i] * 2\n"
+		"output R1, R2, R3, R4, O, R5, R6, R7, R11, R8, R9\n";
+	UnitRun *before = unit_compile_ok(src);
+	UnitRun *u = after(src, fuse_elementwise);
+	/* nothing fuses; Z and R10, read by no output, are dropped */
+	ck_assert_str_eq(graph_str(u), "X Y W v alpha Sq b E R1 R2 p R3 Hd R4 O R5 T R6 U R7 b2 R11 Mx R8 sc R9");
+	for (int i = 0; i < u->g.nnodes; i++)
+		ck_assert_str_eq(node_str(u, u->g.nodes[i].name), node_str(before, u->g.nodes[i].name));
+	unit_free(u);
+	unit_free(before);
+}
+END_TEST
+
+START_TEST(fuse_samples_mlp_softmax)
+{
+	/* LANGUAGE.md's perceptron: Hd feeds a GEMM, Y and E two readers
+	 * each; nothing fuses */
+	static const char mlp[] =
+		"size N = 8, D = 4, H = 6, C = 3\ninput X[N, D], W1[D, H], b1[H], W2[H, C]\n"
+		"Hd[i, j] = relu(sum[k](X[i, k] * W1[k, j]) + b1[j])\n"
+		"Y[i, c]  = sum[k](Hd[i, k] * W2[k, c])\n"
+		"M[i]     = max[c](Y[i, c])\n"
+		"E[i, c]  = exp(Y[i, c] - M[i])\n"
+		"P[i, c]  = E[i, c] / sum[c2](E[i, c2])\n"
+		"output P\n";
+	UnitRun *u = after(mlp, fuse_elementwise);
+	ck_assert_str_eq(graph_str(u), "X W1 b1 W2 Hd Y M E P.r1 P");
+	unit_free(u);
+	/* a separate activation before the GEMM stays stored */
+	u = after("size N = 8, D = 4, C = 3\ninput H[N, D], W[D, C]\n"
+	          "Hd[i, j] = relu(H[i, j])\nY[i, c] = sum[k](Hd[i, k] * W[k, c])\noutput Y\n",
+	          fuse_elementwise);
+	ck_assert_str_eq(graph_str(u), "H W Hd Y");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(fuse_dead_code)
+{
+	/* dead einsums go, with what only they read; inputs stay */
+	UnitRun *u = after("size N = 3\ninput X[N], Z[N]\n"
+	                   "A[i] = X[i] + 1\nB = sum[i](A[i])\nU[i] = X[i] * 3\n"
+	                   "output B\n", fuse_elementwise);
+	ck_assert_str_eq(graph_str(u), "X Z B");
+	assert_node(u, "B", "B = sum[i] (+ X[i] 1)");
+	ck_assert_int_eq(u->g.outputs[0], 2);
+	unit_free(u);
+	/* an input that is an output, and an output read by another */
+	u = after("size N = 3\ninput X[N]\nA[i] = X[i] + 1\nB[i] = A[i] * 2\noutput X, A, B\n",
+	          fuse_elementwise);
+	ck_assert_str_eq(graph_str(u), "X A B");
+	ck_assert_int_eq(u->g.outputs[0], 0);
+	ck_assert_int_eq(u->g.outputs[1], 1);
+	ck_assert_int_eq(u->g.outputs[2], 2);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(fuse_scalars)
+{
+	UnitRun *u = after("input alpha, beta\nc = alpha * 2\nd = exp(c) + beta\noutput d\n",
+	                   fuse_elementwise);
+	ck_assert_str_eq(graph_str(u), "alpha beta d");
+	assert_node(u, "d", "d = (+ exp((* alpha 2)) beta)");
+	unit_free(u);
+}
+END_TEST
+
+/* ---- differential tests ------------------------------------------------------------ */
+
+/* Deterministic values in [-1, 1). */
+static double lcg(uint64_t *state)
+{
+	*state = *state * 6364136223846793005u + 1442695040888963407u;
+	return (double)(*state >> 11) / (double)(1ull << 53) * 2 - 1;
+}
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+/* The outputs' values on inputs seeded by seed and each input's name (so
+ * that they do not depend on node numbers), in g->outputs order. */
+static double **eval_outputs(const TraGraph *g, uint64_t seed)
+{
+	InterpValues v;
+	interp_values_init(&v, g);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind != TRA_NODE_INPUT)
+			continue;
+		uint64_t st = seed ^ name_hash(n->name);
+		size_t m = (size_t)tra_node_elements(n);
+		v.data[id] = malloc(m * sizeof(double));
+		for (size_t k = 0; k < m; k++)
+			v.data[id][k] = lcg(&st);
+	}
+	interp_run(g, &v);
+	double **out = calloc((size_t)g->noutputs + 1, sizeof *out);
+	for (int i = 0; i < g->noutputs; i++) {
+		size_t m = (size_t)tra_node_elements(&g->nodes[g->outputs[i]]);
+		out[i] = malloc(m * sizeof(double));
+		memcpy(out[i], v.data[g->outputs[i]], m * sizeof(double));
+	}
+	interp_values_free(&v);
+	return out;
+}
+
+static void free_outputs(double **out, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(out[i]);
+	free(out);
+}
+
+/* Whether a and b agree to 1e-9 relative to the larger or 1. */
+static bool agree(double a, double b)
+{
+	if (a == b || (isnan(a) && isnan(b)))
+		return true;
+	return fabs(a - b) <= 1e-9 * fmax(1, fmax(fabs(a), fabs(b)));
+}
+
+static void compare_outputs(const TraGraph *g, double **want, double **got, const char *what,
+                            const char *src)
+{
+	for (int i = 0; i < g->noutputs; i++) {
+		const TraNode *n = &g->nodes[g->outputs[i]];
+		for (int64_t e = 0; e < tra_node_elements(n); e++)
+			ck_assert_msg(agree(want[i][e], got[i][e]), "%s: %s[%lld] = %.17g, before %.17g, for:\n%s",
+			              what, n->name, (long long)e, got[i][e], want[i][e], src);
+	}
+}
+
+/* What a differential run saw, so tests can ask that it reached the cases. */
+typedef struct DiffStats {
+	int programs;
+	int split;   /* programs in which order_contractions added a node */
+	int fused;   /* programs in which fuse_elementwise inlined a node */
+} DiffStats;
+
+/* Einsums the outputs depend on. */
+static int live_einsums(const TraGraph *g)
+{
+	bool *live = calloc((size_t)g->nnodes + 1, sizeof *live);
+	int n = 0;
+	for (int i = 0; i < g->noutputs; i++)
+		live[g->outputs[i]] = true;
+	for (int id = g->nnodes - 1; id >= 0; id--) {
+		if (!live[id])
+			continue;
+		n += g->nodes[id].kind == TRA_NODE_EINSUM;
+		for (int k = 0; k < g->nodes[id].nops; k++)
+			live[g->nodes[id].ops[k].node] = true;
+	}
+	free(live);
+	return n;
+}
+
+/* Runs src (with overrides) through both passes in the order given by
+ * order_first, checking the graph and the values after each. */
+static void diff_one(const char *src, SizeOverride *ov, int nov, bool order_first, DiffStats *st)
+{
+	UnitRun *u = unit_compile_ov(src, ov, nov);
+	ck_assert_msg(u->nerrors == 0, "errors in:\n%s\n%s", src, unit_diag(u));
+	tra_verify(&u->g);
+	uint64_t seed = name_hash(src);
+	double **want = eval_outputs(&u->g, seed);
+	for (int step = 0; step < 2; step++) {
+		bool order = (step == 0) == order_first;
+		int before = u->g.nnodes, live = live_einsums(&u->g);
+		if (order)
+			order_contractions(&u->g);
+		else
+			fuse_elementwise(&u->g);
+		tra_verify(&u->g);
+		if (order_first) {
+			st->split += order && u->g.nnodes > before;
+			st->fused += !order && live_einsums(&u->g) < live;
+		}
+		double **got = eval_outputs(&u->g, seed);
+		compare_outputs(&u->g, want, got, order ? "after order_contractions" : "after fuse_elementwise",
+		                src);
+		free_outputs(got, u->g.noutputs);
+	}
+	assert_no_long_products(&u->g);
+	assert_no_dead_code(&u->g);
+	free_outputs(want, u->g.noutputs);
+	unit_free(u);
+}
+
+static void diff_check(const char *src, SizeOverride *ov, int nov, DiffStats *st)
+{
+	diff_one(src, ov, nov, true, st);
+	diff_one(src, ov, nov, false, st);
+	st->programs++;
+}
+
+/* Programs written for the passes: contractions of every shape, chains
+ * of maps, and the cases that must not change. */
+static const char *const hand_programs[] = {
+	/* contraction chains */
+	"size I = 4, J = 5, K = 6, L = 3\ninput A[I, J] f64, B[J, K] f64, C[K, L] f64\n"
+	"D[i, l] = sum[j, k](A[i, j] * B[j, k] * C[k, l])\noutput D\n",
+	"size M = 5, P = 3, Q = 6, R = 2, N = 4\ninput A[M, P], B[P, Q], C[Q, R], D[R, N]\n"
+	"Y[i, m] = sum[j, k, l](A[i, j] * B[j, k] * C[k, l] * D[l, m])\noutput Y\n",
+	"size B = 2, S = 4, D = 3\ninput Q[B, S, D] f64, K[B, S, D] f64, V[B, S, D] f64\n"
+	"O[b, s, e] = sum[d, t](Q[b, s, d] * K[b, t, d] * V[b, t, e])\noutput O\n",
+	"size I = 2, J = 3, K = 4, L = 5\ninput A[I, J] f64, B[J, K] f64, C[K, L] f64, b[L] f64\n"
+	"D[i, l] = relu(sum[j, k](2 * A[i, j] * B[j, k] * 0.5 * C[k, l] * 3) + b[l])\noutput D\n",
+	"size I = 2, J = 3, K = 4\ninput A[I, J] f64, B[J, K] f64, s f64\n"
+	"D[i] = sum[j, k](s * A[i, j] * B[j, k])\noutput D\n",
+	"size I = 3, J = 4\ninput A[I, J] f64, v[J] f64\n"
+	"D[i] = sum[j](A[i, j] * A[i, j] * v[j])\noutput D\n",
+	"size I = 4, J = 5, K = 6, L = 7\ninput A[I, J] f64, B[J, K] f64, C[K, L] f64, C2[K, I] f64\n"
+	"D[i] = sum[j, k, l](A[i, j] * B[j, k] * C[k, l])\n"
+	"t = sum[i, j, k](A[i, j] * B[j, k] * C2[k, i])\noutput D, t\n",
+	"size I = 2, J = 3, K = 4, L = 5\ninput A[I, L] f64, v[J] f64, w[K] f64, b[K] f64\n"
+	"D[i, j, k] = tanh(sum[l](A[i, l] * v[j] * w[k] * 2)) + b[k]\noutput D\n",
+	"size I = 2, J = 3, K = 4\ninput A[I, J] f64, B[J, K] f64, v[K] f64\n"
+	"m[i] = mean[j, k](A[i, j] * B[j, k] * v[k])\n"
+	"x[i] = max[j, k](A[i, j] * B[j, k] * v[k])\n"
+	"e[i] = sum[j, k](exp(A[i, j]) * B[j, k] * v[k])\noutput m, x, e\n",
+	"size A = 3, B = 2, C = 4, D = 3\n"
+	"input M0[A, A] f64, M1[A, A] f64, M2[A, A] f64, M3[A, B] f64, M4[B, C] f64, M5[C, D] f64,"
+	" M6[D, A] f64, M7[A, A] f64, M8[A, A] f64, M9[A, B] f64\n"
+	"Y[a0, a10] = sum[a1, a2, a3, a4, a5, a6, a7, a8, a9](M0[a0, a1] * M1[a1, a2] * M2[a2, a3] *"
+	" M3[a3, a4] * M4[a4, a5] * M5[a5, a6] * M6[a6, a7] * M7[a7, a8] * M8[a8, a9] * M9[a9, a10])\n"
+	"output Y\n",
+	"size N = 3, M = 4\ninput A[N, M] f64, B[M, N] f64, v[N] f64, w[M] f64\n"
+	"Y[i] = sum[j, k, l, m](A[i, j] * B[j, k] * v[k] * w[j] * A[k, l] * w[l] * B[m, i] * v[i] * 0.5 *"
+	" A[i, m] * w[m])\noutput Y\n",
+	"size N = 3, M = 2\ninput A[N, M, N] f64, B[M, N] f64, C[N, N] f64\n"
+	"T[i, j] = sum[k, l, m](A[i, k, l] * B[k, m] * C[m, j] * C[l, i])\noutput T\n",
+	/* element-wise chains */
+	"size N = 5\ninput X[N] f64\nA[i] = X[i] * 2\nB[i] = exp(A[i])\nC[i] = B[i] + 1\noutput C\n",
+	"size N = 3\ninput X[N, N] f64, Y[N, N] f64\nP[a, b] = X[a, b] * a + b\n"
+	"C[i, j] = P[j, i] * Y[i, j]\nQ[a, b] = X[b, a] - a\nD[i] = Q[i, i]\noutput C, D\n",
+	"size N = 3, K = 4\ninput X[N, K] f64, W[K, K] f64, b[K] f64\nE[i, k] = exp(X[i, k])\n"
+	"S[i] = sum[k](E[i, k])\nB2[j] = b[j] * 2\nH[i, j] = sum[k](X[i, k] * W[k, j]) + B2[j]\n"
+	"output S, H\n",
+	"size N = 4\ninput X[N] f64, Y[N] f64\nP[i] = X[i] * Y[i]\nQ[i] = sigmoid(P[i]) - X[i]\n"
+	"R[i] = select(Q[i] < 0, -Q[i], Q[i] * 2)\nS[i] = max(R[i], Y[i])\nT = sum[i](S[i])\noutput T\n",
+	"size N = 4\ninput A[N, N] f64\nL[i, j] = select(j <= i, A[i, j], -inf)\n"
+	"M[i] = max[j](L[i, j])\nE[i, j] = exp(L[i, j] - M[i])\nP[i, j] = E[i, j] / sum[k](E[i, k])\n"
+	"output P\n",
+	"input alpha f64, beta f64\nc = alpha * 2\nd = exp(c) + beta\ne = d * d\noutput e\n",
+	"size N = 3\ninput X[N] f64, Z[N] f64\nA[i] = X[i] + 1\nB = sum[i](A[i])\nU[i] = X[i] * 3\n"
+	"output B\n",
+	"size N = 3\ninput X[N] f64\nA[i] = X[i] + 1\nB[i] = A[i] * 2\nC[i] = B[i] - A[i]\noutput X, B, C\n",
+	"size N = 3, M = 4, C = 2\ninput X[N, M] f64, Y[N, M] f64, W[M, C] f64, v[N] f64, alpha f64\n"
+	"E[i, j] = exp(X[i, j])\nR1[i, j] = E[i, j] + 1\nR2[i] = sum[j](E[i, j])\n"
+	"p[i] = v[i] * 2\nR3[i, j] = p[i] + Y[i, j]\nHd[i, j] = relu(X[i, j])\n"
+	"R4[i, c] = sum[k](Hd[i, k] * W[k, c])\nO[i, j] = X[i, j] * 3\nR5[i, j] = O[i, j] - 1\n"
+	"T[i, j] = X[i, j] / 2\nR6[i, j] = T[i, j] * T[i, j]\nsc = alpha * 2\nR9[i] = sc * v[i]\n"
+	"output R1, R2, R3, R4, O, R5, R6, R9\n",
+	/* both passes at work */
+	"size N = 3, D = 4, H = 5\ninput X[N, D] f64, W1[D, H] f64, W2[H, D] f64, g[D] f64\n"
+	"Xs[i, d] = X[i, d] * g[d]\nT[i, e] = sum[d, h](Xs[i, d] * W1[d, h] * W2[h, e] * g[e])\n"
+	"U[i, e] = tanh(T[i, e])\nV[i] = sum[e](U[i, e]) + sum[e](T[i, e] * T[i, e])\noutput V\n",
+	"size N = 3, K = 4\ninput A[N, K] f64, B[K, N] f64, C[N, K] f64\n"
+	"P[i, j] = A[i, j] * 2 + 1\nQ[i, l] = sum[j, k](P[i, j] * B[j, k] * C[k, l])\n"
+	"R[i, l] = relu(Q[i, l]) - 0.5\nS[i, l] = R[i, l] * R[i, l]\nU[i, l] = S[i, l] + 1\noutput U\n",
+	"size N = 4, M = 3\ninput X[N, M] f32, Y[M, N] f32, Z[N, M] f32\n"
+	"A[i, j] = X[i, j] * 0.1\nB[i, l] = sum[j, k](A[i, j] * Y[j, k] * Z[k, l])\n"
+	"C[i, l] = sqrt(abs(B[i, l]))\nD[l, i] = C[i, l] + 1\noutput D\n",
+};
+
+START_TEST(differential_hand_written)
+{
+	DiffStats st = {0};
+	int n = (int)(sizeof hand_programs / sizeof hand_programs[0]);
+	for (int i = 0; i < n; i++)
+		diff_check(hand_programs[i], NULL, 0, &st);
+	ck_assert_int_eq(st.programs, n);
+	ck_assert_int_ge(n, 24);
+	ck_assert_int_ge(st.split, 12);
+	ck_assert_int_ge(st.fused, 8);
+}
+END_TEST
+
+/* The samples, at sizes the interpreter runs in a moment. */
+static const struct {
+	const char *file;
+	const char *sizes; /* NAME=VALUE ... */
+} samples[] = {
+	{"attention.tra", "B=2 H=2 S=4 D=3"},
+	{"batched.tra", "B=2 N=3 K=4 M=2 H=2 S=3 D=2"},
+	{"chain.tra", "M=5 P=3 Q=6 R=2 N=4"},
+	{"layernorm.tra", "N=3 D=5"},
+	{"logreg.tra", "N=7 D=4"},
+	{"matmul.tra", "M=3 K=4 N=5"},
+	{"mlp.tra", "N=4 D=3 H=5 C=3"},
+	{"softmax.tra", "N=3 D=4"},
+};
+
+/* The file's text, malloc'ed; aborts the test if it cannot be read. */
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	UnitMem m;
+	unit_mem_open(&m);
+	int c;
+	while ((c = fgetc(f)) != EOF)
+		fputc(c, m.f);
+	fclose(f);
+	fflush(m.f);
+	char *s = strdup(m.buf ? m.buf : "");
+	unit_mem_close(&m);
+	return s;
+}
+
+START_TEST(differential_samples)
+{
+	const char *srcdir = getenv("srcdir") ? getenv("srcdir") : ".";
+	DiffStats st = {0};
+	int n = (int)(sizeof samples / sizeof samples[0]);
+	for (int i = 0; i < n; i++) {
+		char path[4096], sizes[256];
+		snprintf(path, sizeof path, "%s/samples/%s", srcdir, samples[i].file);
+		char *src = read_text(path);
+		SizeOverride ov[16];
+		int nov = 0;
+		snprintf(sizes, sizeof sizes, "%s", samples[i].sizes);
+		for (char *tok = strtok(sizes, " "); tok; tok = strtok(NULL, " ")) {
+			char *eq = strchr(tok, '=');
+			*eq = '\0';
+			ov[nov++] = (SizeOverride){tok, atoll(eq + 1), false};
+		}
+		diff_check(src, ov, nov, &st);
+		for (int k = 0; k < nov; k++)
+			ck_assert_msg(ov[k].used, "%s has no size %s", samples[i].file, ov[k].name);
+		free(src);
+	}
+	ck_assert_int_eq(st.split, 1); /* chain.tra */
+}
+END_TEST
+
+/* ---- random programs ---- */
+
+/* Programs of several statements over fixed inputs: contractions (sums
+ * of products of 2 to 11 factors, with constants and epilogues), maps
+ * that tend to read the tensor just defined (so chains form), and other
+ * reductions. Index i2 ranges like i, and so on. */
+enum { RG_DIMS = 4, RG_IDX = 8, RG_MAX_T = 24, RG_BUF = 16384 };
+static const char *const rg_idx[RG_IDX] = {"i", "j", "k", "l", "i2", "j2", "k2", "l2"};
+static const char rg_decls[] =
+	"size N = 2, M = 3, K = 4, L = 3\n"
+	"input A[N, M] f64, B[M, K] f64, C[K, L] f64, D[L, N] f64, E[N, M, K] f64, F[K, K] f64\n"
+	"input vN[N] f64, vM[M] f64, vK[K] f64, vL[L] f64, s f64\n";
+
+typedef struct RgTensor {
+	char name[8];
+	int rank;
+	int dim[3];
+} RgTensor;
+
+typedef struct Rg {
+	char buf[RG_BUF];
+	size_t len;
+	uint64_t state;
+	RgTensor t[RG_MAX_T];
+	int nt;
+	int ninputs;
+} Rg;
+
+static unsigned rg_rand(Rg *g, unsigned n)
+{
+	return (unsigned)(rng_next(&g->state) % n);
+}
+
+static void rg_put(Rg *g, const char *s)
+{
+	size_t n = strlen(s);
+	ck_assert(g->len + n < RG_BUF);
+	memcpy(g->buf + g->len, s, n + 1);
+	g->len += n;
+}
+
+static void rg_reset(Rg *g)
+{
+	static const RgTensor inputs[] = {
+		{"A", 2, {0, 1}}, {"B", 2, {1, 2}}, {"C", 2, {2, 3}}, {"D", 2, {3, 0}},
+		{"E", 3, {0, 1, 2}}, {"F", 2, {2, 2}}, {"vN", 1, {0}}, {"vM", 1, {1}},
+		{"vK", 1, {2}}, {"vL", 1, {3}}, {"s", 0, {0}},
+	};
+	g->len = 0;
+	g->buf[0] = '\0';
+	rg_put(g, rg_decls);
+	g->nt = g->ninputs = (int)(sizeof inputs / sizeof inputs[0]);
+	memcpy(g->t, inputs, sizeof inputs);
+}
+
+/* An index of dimension dim in allowed, or -1. */
+static int rg_pick(Rg *g, unsigned allowed, int dim)
+{
+	int a = (allowed >> dim) & 1, b = (allowed >> (dim + 4)) & 1;
+	if (a && b)
+		return dim + 4 * (int)rg_rand(g, 2);
+	return a ? dim : b ? dim + 4 : -1;
+}
+
+/* A tensor element subscripted by allowed indices (often the newest
+ * tensor), adding the indices to *used; "s" if none fits. */
+static void rg_access(Rg *g, unsigned allowed, unsigned *used)
+{
+	for (int tries = 0; tries < 12; tries++) {
+		int t = g->nt > g->ninputs && rg_rand(g, 2) ? g->nt - 1 : (int)rg_rand(g, (unsigned)g->nt);
+		int sub[3];
+		bool ok = true;
+		for (int d = 0; d < g->t[t].rank && ok; d++)
+			ok = (sub[d] = rg_pick(g, allowed, g->t[t].dim[d])) >= 0;
+		if (!ok)
+			continue;
+		rg_put(g, g->t[t].name);
+		for (int d = 0; d < g->t[t].rank; d++) {
+			rg_put(g, d ? ", " : "[");
+			rg_put(g, rg_idx[sub[d]]);
+			*used |= 1u << sub[d];
+		}
+		rg_put(g, g->t[t].rank ? "]" : "");
+		return;
+	}
+	rg_put(g, "s");
+}
+
+/* " * vX[x]" for every index of want not in used. */
+static void rg_cover(Rg *g, unsigned want, unsigned used, const char *op)
+{
+	for (int x = 0; x < RG_IDX; x++)
+		if (((want & ~used) >> x) & 1) {
+			rg_put(g, op);
+			rg_put(g, g->t[g->ninputs - 5 + x % 4].name);
+			rg_put(g, "[");
+			rg_put(g, rg_idx[x]);
+			rg_put(g, "]");
+		}
+}
+
+static void rg_expr(Rg *g, unsigned allowed, int depth, unsigned *used)
+{
+	static const char *const ops[] = {" + ", " - ", " * "};
+	static const char *const fns[] = {"tanh(", "sigmoid(", "relu(", "abs(", "exp(", "-("};
+	static const char *const cmps[] = {" < ", " >= ", " != "};
+	switch (depth >= 3 ? rg_rand(g, 2) : rg_rand(g, 8)) {
+	case 0:
+		rg_access(g, allowed, used);
+		break;
+	case 1:
+		if (rg_rand(g, 3)) {
+			rg_access(g, allowed, used);
+		} else
+			rg_put(g, rg_rand(g, 2) ? "0.5" : "2");
+		break;
+	case 2: case 3:
+		rg_put(g, "(");
+		rg_expr(g, allowed, depth + 1, used);
+		rg_put(g, ops[rg_rand(g, 3)]);
+		rg_expr(g, allowed, depth + 1, used);
+		rg_put(g, ")");
+		break;
+	case 4: case 5:
+		rg_put(g, fns[rg_rand(g, 6)]);
+		rg_expr(g, allowed, depth + 1, used);
+		rg_put(g, ")");
+		break;
+	case 6:
+		rg_put(g, rg_rand(g, 2) ? "max(" : "min(");
+		rg_expr(g, allowed, depth + 1, used);
+		rg_put(g, ", ");
+		rg_expr(g, allowed, depth + 1, used);
+		rg_put(g, ")");
+		break;
+	default:
+		rg_put(g, "select(");
+		rg_expr(g, allowed, depth + 1, used);
+		rg_put(g, cmps[rg_rand(g, 3)]);
+		rg_expr(g, allowed, depth + 1, used);
+		rg_put(g, ", ");
+		rg_expr(g, allowed, depth + 1, used);
+		rg_put(g, ", ");
+		rg_expr(g, allowed, depth + 1, used);
+		rg_put(g, ")");
+		break;
+	}
+}
+
+/* Up to n fresh indices not in taken, as a set. */
+static unsigned rg_fresh(Rg *g, unsigned taken, int n)
+{
+	unsigned set = 0;
+	for (int tries = 0; tries < 4 * n && n > 0; tries++) {
+		int x = (int)rg_rand(g, RG_IDX);
+		if (!(((taken | set) >> x) & 1)) {
+			set |= 1u << x;
+			n--;
+		}
+	}
+	return set;
+}
+
+/* "agg[x, y](" for the indices of set. */
+static void rg_agg_open(Rg *g, const char *agg, unsigned set)
+{
+	rg_put(g, agg);
+	const char *sep = "[";
+	for (int x = 0; x < RG_IDX; x++)
+		if ((set >> x) & 1) {
+			rg_put(g, sep);
+			rg_put(g, rg_idx[x]);
+			sep = ", ";
+		}
+	rg_put(g, "](");
+}
+
+/* A sum of a product, perhaps a mean, perhaps inside an epilogue. */
+static void rg_contraction(Rg *g, unsigned lhs, int first_lhs)
+{
+	unsigned red = rg_fresh(g, lhs, 1 + (int)rg_rand(g, 3)), used = 0;
+	if (!red)
+		red = rg_fresh(g, lhs, 1);
+	int epi = (int)rg_rand(g, 5), nf = rg_rand(g, 8) ? 2 + (int)rg_rand(g, 5) : 9 + (int)rg_rand(g, 3);
+	if (epi == 2 && first_lhs < 0)
+		epi = 1;
+	rg_put(g, epi == 2 ? "relu(" : epi == 3 ? "tanh(" : "");
+	rg_agg_open(g, rg_rand(g, 4) ? "sum" : "mean", red);
+	for (int f = 0; f < nf; f++) {
+		rg_put(g, f ? " * " : "");
+		if (rg_rand(g, 6) == 0)
+			rg_put(g, rg_rand(g, 2) ? "2 * " : "0.5 * ");
+		rg_access(g, lhs | red, &used);
+	}
+	rg_cover(g, lhs | red, used, " * ");
+	rg_put(g, ")");
+	if (epi == 1)
+		rg_put(g, " * 0.5");
+	if (epi == 2) {
+		rg_put(g, " + ");
+		rg_put(g, g->t[g->ninputs - 5 + first_lhs % 4].name);
+		rg_put(g, "[");
+		rg_put(g, rg_idx[first_lhs]);
+		rg_put(g, "])");
+	}
+	if (epi == 3)
+		rg_put(g, ") - s");
+}
+
+/* Another reduction of an expression over one or two fresh indices. */
+static void rg_reduction(Rg *g, unsigned lhs, unsigned *used)
+{
+	static const char *const aggs[] = {"max", "min", "sum", "mean", "prod"};
+	unsigned red = rg_fresh(g, lhs, 1 + (int)rg_rand(g, 2));
+	if (!red) {
+		rg_put(g, "s");
+		return;
+	}
+	rg_agg_open(g, aggs[rg_rand(g, 5)], red);
+	rg_expr(g, lhs | red, 1, used);
+	rg_cover(g, red, *used, " * ");
+	rg_put(g, ")");
+}
+
+/* One statement T<n>[lhs] = ...; registers T<n>. */
+static void rg_statement(Rg *g)
+{
+	RgTensor *t = &g->t[g->nt];
+	snprintf(t->name, sizeof t->name, "T%d", g->nt - g->ninputs);
+	const RgTensor *last = &g->t[g->nt - 1];
+	unsigned lhs = 0;
+	int kind = (int)rg_rand(g, 5); /* 0, 1: contraction; 2, 3: map; 4: reduction */
+	if (kind >= 2 && kind <= 3 && last->rank && rg_rand(g, 3)) {
+		/* the newest tensor's shape, so that a chain of maps forms */
+		for (int d = 0; d < last->rank; d++)
+			lhs |= 1u << (((lhs >> last->dim[d]) & 1) ? last->dim[d] + 4 : last->dim[d]);
+	} else
+		lhs = rg_fresh(g, 0, (int)rg_rand(g, 4));
+	int order[RG_IDX], nl = 0, first = -1;
+	for (int x = 0; x < RG_IDX; x++)
+		if ((lhs >> x) & 1)
+			order[nl++] = x;
+	if (nl > 3)
+		nl = 3;
+	lhs = 0;
+	t->rank = nl;
+	rg_put(g, t->name);
+	for (int d = 0; d < nl; d++) {
+		lhs |= 1u << order[d];
+		t->dim[d] = order[d] % 4;
+		rg_put(g, d ? ", " : "[");
+		rg_put(g, rg_idx[order[d]]);
+		first = first < 0 ? order[d] : first;
+	}
+	rg_put(g, nl ? "] = " : " = ");
+	unsigned used = 0;
+	if (kind <= 1) {
+		rg_contraction(g, lhs, first);
+		used = lhs;
+	} else if (kind <= 3)
+		rg_expr(g, lhs, 0, &used);
+	else
+		rg_reduction(g, lhs, &used);
+	/* the left-hand indices must occur on the right */
+	rg_cover(g, lhs, used, " + 0 * ");
+	rg_put(g, "\n");
+	g->nt++;
+}
+
+/* A program of 2 to 6 statements; the last is an output, others may be. */
+static void rg_program(Rg *g)
+{
+	rg_reset(g);
+	int n = 2 + (int)rg_rand(g, 5);
+	for (int i = 0; i < n; i++)
+		rg_statement(g);
+	rg_put(g, "output ");
+	rg_put(g, g->t[g->nt - 1].name);
+	for (int t = g->ninputs; t < g->nt - 1; t++)
+		if (rg_rand(g, 4) == 0) {
+			rg_put(g, ", ");
+			rg_put(g, g->t[t].name);
+		}
+	rg_put(g, "\n");
+}
+
+START_TEST(differential_random)
+{
+	Rg *g = calloc(1, sizeof *g);
+	g->state = 1234;
+	DiffStats st = {0};
+	int invalid = 0;
+	enum { PROGRAMS = 400 };
+	for (int p = 0; p < PROGRAMS; p++) {
+		rg_program(g);
+		UnitRun *u = unit_compile(g->buf);
+		int errors = u->nerrors;
+		unit_free(u);
+		if (errors) {
+			invalid++;
+			continue;
+		}
+		diff_check(g->buf, NULL, 0, &st);
+	}
+	free(g);
+	ck_assert_msg(invalid <= PROGRAMS / 20, "%d invalid programs", invalid);
+	ck_assert_msg(st.split >= st.programs / 4, "only %d of %d programs split", st.split, st.programs);
+	ck_assert_msg(st.fused >= st.programs / 4, "only %d of %d programs fused", st.fused, st.programs);
+}
+END_TEST
+
+static Suite *passes_suite(void)
+{
+	Suite *s = suite_create("passes");
+	TCase *tc = tcase_create("order");
+	tcase_add_test(tc, order_brief_example);
+	tcase_add_test(tc, order_chain_shapes);
+	tcase_add_test(tc, order_four_chain);
+	tcase_add_test(tc, order_batch_index);
+	tcase_add_test(tc, order_single_reader_index);
+	tcase_add_test(tc, order_constants_and_epilogues);
+	tcase_add_test(tc, order_maps_and_repeats);
+	tcase_add_test(tc, order_leaves_others_alone);
+	tcase_add_test(tc, order_greedy_nine);
+	tcase_add_test(tc, order_matches_matrix_chain);
+	tcase_add_test(tc, order_greedy_beyond_eight);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("fuse");
+	tcase_add_test(tc, fuse_chain_of_maps);
+	tcase_add_test(tc, fuse_reindexes);
+	tcase_add_test(tc, fuse_into_reductions);
+	tcase_add_test(tc, fuse_deduplicates_operands);
+	tcase_add_test(tc, fuse_non_cases);
+	tcase_add_test(tc, fuse_samples_mlp_softmax);
+	tcase_add_test(tc, fuse_dead_code);
+	tcase_add_test(tc, fuse_scalars);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("differential");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, differential_hand_written);
+	tcase_add_test(tc, differential_samples);
+	tcase_add_test(tc, differential_random);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(passes_suite)
