@@ -159,7 +159,11 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 		cg_c_expr(c, n, x->kid[2]);
 		fputc(')', c->out);
 		return;
-	case TRA_OP_EXP: case TRA_OP_LOG: case TRA_OP_SQRT: case TRA_OP_TANH: case TRA_OP_POW:
+	case TRA_OP_EXP:
+		snprintf(fn, sizeof fn, "trac_exp_%s", cg_c_type(n->type));
+		cg_c_call(c, n, fn, x);
+		return;
+	case TRA_OP_LOG: case TRA_OP_SQRT: case TRA_OP_TANH: case TRA_OP_POW:
 		snprintf(fn, sizeof fn, "%s%s", tra_op_name[x->op], cg_c_fsuffix(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
@@ -176,8 +180,8 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 
 /* ---- the prelude: helpers every generated file has ----------------------- */
 
-/* max/min propagate NaN from either side; the aggregations keep a NaN
- * once the accumulator has one (the interpreter's semantics). */
+/* max and min propagate a NaN from either side (the interpreter's
+ * semantics); so do the aggregations, through a flag (cg_c_combine). */
 static const char cg_c_prelude_text[] =
 	"#include <math.h>\n"
 	"#include <stdint.h>\n"
@@ -189,15 +193,44 @@ static const char cg_c_prelude_text[] =
 	"                 const float *, int, float, float *, int);\n"
 	"void cblas_dgemm(int, int, int, int, int, int, double, const double *, int,\n"
 	"                 const double *, int, double, double *, int);\n"
+	"void cblas_sgemv(int, int, int, int, float, const float *, int, const float *, int,\n"
+	"                 float, float *, int);\n"
+	"void cblas_dgemv(int, int, int, int, double, const double *, int, const double *, int,\n"
+	"                 double, double *, int);\n"
 	"enum { TRAC_ROW_MAJOR = 101, TRAC_NO_TRANS = 111, TRAC_TRANS = 112 };\n"
+	"\n"
+	"/* expf without branches, so that loops over it vectorise: Cody-Waite\n"
+	" * reduction by ln 2, Cephes' polynomial, 2^k built in two halves so\n"
+	" * that k = 128 and k = -126 stay normal; within a few ulp of expf. */\n"
+	"static inline float trac_exp_float(float x)\n"
+	"{\n"
+	"\tfloat xc = x < -87.33654f ? -87.33654f : x;\n"
+	"\txc = xc > 88.72283f ? 88.72283f : xc;\n"
+	"\tfloat k = floorf(xc * 1.44269504088896341f + 0.5f);\n"
+	"\tfloat r = xc - k * 0.693359375f + k * 2.12194440e-4f;\n"
+	"\tfloat p = 1.9875691500e-4f;\n"
+	"\tp = p * r + 1.3981999507e-3f;\n"
+	"\tp = p * r + 8.3334519073e-3f;\n"
+	"\tp = p * r + 4.1665795894e-2f;\n"
+	"\tp = p * r + 1.6666665459e-1f;\n"
+	"\tp = p * r + 5.0000001201e-1f;\n"
+	"\tp = p * r * r + r + 1.0f;\n"
+	"\tint32_t ki = (int32_t)(k == k ? k : 0.0f), k1 = ki >> 1, k2 = ki - k1;\n"
+	"\tuint32_t b1 = (uint32_t)(k1 + 127) << 23, b2 = (uint32_t)(k2 + 127) << 23;\n"
+	"\tfloat s1, s2;\n"
+	"\tmemcpy(&s1, &b1, sizeof s1);\n"
+	"\tmemcpy(&s2, &b2, sizeof s2);\n"
+	"\tfloat y = p * s1 * s2;\n"
+	"\ty = x < -87.33654f ? 0.0f : y;\n"
+	"\treturn x > 88.72283f ? INFINITY : y;\n"
+	"}\n"
+	"static inline double trac_exp_double(double x) { return exp(x); }\n"
 	"\n"
 	"#define TRAC_HELPERS(T, S)                                                    \\\n"
 	"static inline T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"
 	"static inline T trac_min_##T(T a, T b) { return b != b ? b : (a != a || a < b ? a : b); } \\\n"
-	"static inline T trac_aggmax_##T(T acc, T x) { return acc != acc || acc >= x ? acc : x; } \\\n"
-	"static inline T trac_aggmin_##T(T acc, T x) { return acc != acc || acc <= x ? acc : x; } \\\n"
 	"static inline T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }             \\\n"
-	"static inline T trac_sigmoid_##T(T a) { return (T)1 / ((T)1 + exp##S(-a)); }\n"
+	"static inline T trac_sigmoid_##T(T a) { return (T)1 / ((T)1 + trac_exp_##T(-a)); }\n"
 	"TRAC_HELPERS(float, f)\n"
 	"TRAC_HELPERS(double, )\n"
 	"\n"
@@ -313,20 +346,38 @@ static const char *cg_c_identity(TraAgg agg)
 	}
 }
 
-/* acc = combine(acc, join) for one join point. */
+/* acc = combine(acc, join) for one join point. max and min keep a NaN
+ * seen in a flag beside a plain comparison, which vectorises. */
 static void cg_c_combine(CgC *c, const TraNode *n, int depth)
 {
-	const char *t = cg_c_type(n->type);
 	cg_c_indent(c, depth);
 	switch (n->agg) {
 	case TRA_AGG_SUM: fputs("acc += ", c->out); break;
 	case TRA_AGG_PROD: fputs("acc *= ", c->out); break;
-	case TRA_AGG_MAX: fprintf(c->out, "acc = trac_aggmax_%s(acc, ", t); break;
-	case TRA_AGG_MIN: fprintf(c->out, "acc = trac_aggmin_%s(acc, ", t); break;
+	case TRA_AGG_MAX:
+	case TRA_AGG_MIN:
+		fprintf(c->out, "%s v = ", cg_c_type(n->type));
+		cg_c_expr(c, n, n->join);
+		fprintf(c->out, ";\n");
+		cg_c_indent(c, depth);
+		fprintf(c->out, "acc = v %s acc ? v : acc;\n", n->agg == TRA_AGG_MAX ? ">" : "<");
+		cg_c_indent(c, depth);
+		fputs("nan |= v != v;\n", c->out);
+		return;
 	default: TRAC_BUG("combine without aggregation");
 	}
 	cg_c_expr(c, n, n->join);
-	fputs(n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN ? ");\n" : ";\n", c->out);
+	fputs(";\n", c->out);
+}
+
+/* The OpenMP SIMD reduction clause of the innermost reduced loop: the
+ * language lets reductions be reassociated, so they may vectorise. */
+static void cg_c_simd_reduction(CgC *c, const TraNode *n, int depth)
+{
+	static const char *const ops[] = {"", "+", "*", "max", "min"};
+	cg_c_indent(c, depth);
+	fprintf(c->out, "#pragma omp simd reduction(%s:acc)%s\n", ops[n->agg],
+	        n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN ? " reduction(|:nan)" : "");
 }
 
 /* The statements computing one output element, at depth. */
@@ -343,13 +394,27 @@ static void cg_c_element(CgC *c, const TraNode *n, CgAcc from, const int64_t *ac
 		return;
 	}
 	if (from == CG_ACC_REDUCE) {
+		bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
 		fprintf(c->out, "%s acc = %s;\n", t, cg_c_identity(n->agg));
+		if (minmax) {
+			cg_c_indent(c, depth);
+			fputs("int nan = 0;\n", c->out);
+		}
 		int order[TRA_MAX_STMT_INDICES];
 		int m = cg_c_reduce_order(c, n, order);
-		for (int i = 0; i < m; i++)
+		for (int i = 0; i < m; i++) {
+			if (i == m - 1)
+				cg_c_simd_reduction(c, n, depth + i);
 			cg_c_open_loop(c, order[i], n->idx[order[i]].size, depth + i, false);
+		}
 		cg_c_combine(c, n, depth + m);
 		cg_c_close_loops(c, depth + m, depth);
+		if (minmax) {
+			cg_c_indent(c, depth);
+			fputs("if (nan)\n", c->out);
+			cg_c_indent(c, depth + 1);
+			fputs("acc = NAN;\n", c->out);
+		}
 		cg_c_indent(c, depth);
 	} else if (from == CG_ACC_OUTPUT) {
 		fprintf(c->out, "%s acc = out[", t);
@@ -621,12 +686,46 @@ static const char *cg_c_trans(bool t)
 	return t ? "TRAC_TRANS" : "TRAC_NO_TRANS";
 }
 
+/* A matrix-vector product when N (or M) is 1: cblas_?gemv streams the
+ * matrix once, which is what a memory-bound product needs. */
+static bool cg_c_gemv_call(CgC *c, const TraNode *n, const CgGemm *p, int depth)
+{
+	int64_t m = cg_c_group_size(n, &p->m), nn = cg_c_group_size(n, &p->nn), k = cg_c_group_size(n, &p->k);
+	if ((nn != 1 && m != 1) || k == 1)
+		return false;
+	char ty = n->type == TRART_F32 ? 's' : 'd';
+	/* the matrix, its rows and columns as stored, and the vectors' steps */
+	bool on_a = nn == 1;
+	const CgMatrix *mat = on_a ? &p->A : &p->B, *vec = on_a ? &p->B : &p->A;
+	const char *mname = on_a ? "A" : "B", *vname = on_a ? "B" : "A";
+	bool trans = on_a ? mat->trans : !mat->trans;
+	int64_t rows = on_a ? (mat->trans ? k : m) : (mat->trans ? nn : k);
+	int64_t cols = on_a ? (mat->trans ? m : k) : (mat->trans ? k : nn);
+	/* a K-vector stored as a row has step 1, as a column its ld */
+	int64_t incx = on_a ? (vec->trans ? 1 : vec->ld) : (vec->trans ? vec->ld : 1);
+	int64_t incy = on_a ? p->C.ld : 1;
+	cg_c_indent(c, depth);
+	fprintf(c->out, "cblas_%cgemv(TRAC_ROW_MAJOR, %s, %" PRId64 ", %" PRId64 ", 1, %s + (", ty,
+	        cg_c_trans(trans), rows, cols, mname);
+	cg_c_group_offset(c, &p->batch, mat->stride);
+	fprintf(c->out, "), %" PRId64 ", %s + (", mat->ld, vname);
+	cg_c_group_offset(c, &p->batch, vec->stride);
+	fprintf(c->out, "), %" PRId64 ", 0, Cm + (", incx);
+	cg_c_group_offset(c, &p->batch, p->C.stride);
+	fprintf(c->out, "), %" PRId64 ");\n", incy);
+	return true;
+}
+
 /* The cblas call inside the batch loops. */
 static void cg_c_gemm_call(CgC *c, const TraNode *n, const CgGemm *p)
 {
 	int depth = 1;
 	for (int i = 0; i < p->batch.n; i++)
 		cg_c_open_loop(c, p->batch.x[i], n->idx[p->batch.x[i]].size, depth + i, false);
+	if (cg_c_gemv_call(c, n, p, depth + p->batch.n)) {
+		cg_c_close_loops(c, depth + p->batch.n, depth);
+		return;
+	}
 	cg_c_indent(c, depth + p->batch.n);
 	fprintf(c->out, "cblas_%cgemm(TRAC_ROW_MAJOR, %s, %s, %" PRId64 ", %" PRId64 ", %" PRId64 ",\n",
 	        n->type == TRART_F32 ? 's' : 'd', cg_c_trans(p->A.trans), cg_c_trans(p->B.trans),

@@ -114,7 +114,8 @@ static void build_compile_command(Arena *a, Argv *av, const BuildOptions *opt, c
 	if (!opt->portable)
 		build_arg(a, av, "-march=native");
 	/* reductions may be reassociated (tra(5)): lets loops vectorise */
-	build_words(a, av, "-fno-math-errno -fno-trapping-math -fno-signed-zeros -fassociative-math");
+	build_words(a, av, "-fno-math-errno -fno-trapping-math -fno-signed-zeros -fassociative-math "
+	            "-fopenmp-simd");
 	build_words(a, av, TRAC_SAN_FLAGS);
 	build_arg(a, av, arena_printf(a, "-I%s", paths.include));
 	build_arg(a, av, object ? "-c" : "-pthread");
