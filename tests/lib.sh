@@ -5,9 +5,9 @@ set -u
 : "${TRAC:?}" "${srcdir:?}" "${TRART_LIBS:?}"
 tmp=$(mktemp -d) || exit 99
 trap 'rm -rf "$tmp"' EXIT
-cp "$srcdir"/tests/lib/Makefile "$srcdir"/tests/lib/scale.tra "$srcdir"/tests/lib/use_scale.c "$tmp"/ || exit 99
+cp "$srcdir"/tests/lib/lib.mk "$srcdir"/tests/lib/scale.tra "$srcdir"/tests/lib/use_scale.c "$tmp"/ || exit 99
 cd "$tmp" || exit 99
-make -s TRAC="$TRAC" CC="${CC:-cc}" TRART_LIBS="$TRART_LIBS" use_scale || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
+make -s -f lib.mk TRAC="$TRAC" CC="${CC:-cc}" TRART_LIBS="$TRART_LIBS" use_scale || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
 [ -f scale.h ] && [ -f scale.o ] || { echo "FAIL scale.h and scale.o"; exit 1; }
 ./use_scale >out
 rc=$?

@@ -1,0 +1,13 @@
+# A plain Makefile that uses a .tra program as a library, as README shows:
+# the pattern rule compiles scale.tra into scale.o and scale.h.
+# Variables from the test: TRAC, CC, TRART_LIBS (the runtime and BLAS).
+TRAC ?= trac
+CFLAGS ?= -O2 -Wall -Wextra -Werror
+
+%.o %.h: %.tra
+	$(TRAC) -c $< -o $*.o
+
+use_scale: use_scale.o scale.o
+	$(CC) -o $@ use_scale.o scale.o $(TRART_LIBS)
+
+use_scale.o: use_scale.c scale.h
