@@ -33,6 +33,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -42,6 +43,8 @@ typedef struct CgC {
 	const TraGraph *g;
 	FILE *out;
 	const CgCOptions *opt;
+	int *leader;    /* per node: the first node of its kernel group (itself if alone) */
+	bool *is_gemm;  /* per node: computed by BLAS */
 } CgC;
 
 static const char *cg_c_type(TrartDtype t)
@@ -200,14 +203,15 @@ static const char cg_c_prelude_text[] =
 	"enum { TRAC_ROW_MAJOR = 101, TRAC_NO_TRANS = 111, TRAC_TRANS = 112 };\n"
 	"\n"
 	"/* expf without branches, so that loops over it vectorise: Cody-Waite\n"
-	" * reduction by ln 2, Cephes' polynomial, 2^k built in two halves so\n"
-	" * that k = 128 and k = -126 stay normal; within a few ulp of expf. */\n"
+	" * reduction by ln 2 (with fmaf, so that reassociation cannot undo it),\n"
+	" * Cephes' polynomial, 2^k added to the exponent bits; about 1e-7\n"
+	" * relative to expf, and 0 below e^-87.3 where expf is subnormal. */\n"
 	"static inline float trac_exp_float(float x)\n"
 	"{\n"
 	"\tfloat xc = x < -87.33654f ? -87.33654f : x;\n"
 	"\txc = xc > 88.72283f ? 88.72283f : xc;\n"
 	"\tfloat k = floorf(xc * 1.44269504088896341f + 0.5f);\n"
-	"\tfloat r = xc - k * 0.693359375f + k * 2.12194440e-4f;\n"
+	"\tfloat r = fmaf(k, 2.12194440e-4f, fmaf(-k, 0.693359375f, xc));\n"
 	"\tfloat p = 1.9875691500e-4f;\n"
 	"\tp = p * r + 1.3981999507e-3f;\n"
 	"\tp = p * r + 8.3334519073e-3f;\n"
@@ -215,12 +219,12 @@ static const char cg_c_prelude_text[] =
 	"\tp = p * r + 1.6666665459e-1f;\n"
 	"\tp = p * r + 5.0000001201e-1f;\n"
 	"\tp = p * r * r + r + 1.0f;\n"
-	"\tint32_t ki = (int32_t)(k == k ? k : 0.0f), k1 = ki >> 1, k2 = ki - k1;\n"
-	"\tuint32_t b1 = (uint32_t)(k1 + 127) << 23, b2 = (uint32_t)(k2 + 127) << 23;\n"
-	"\tfloat s1, s2;\n"
-	"\tmemcpy(&s1, &b1, sizeof s1);\n"
-	"\tmemcpy(&s2, &b2, sizeof s2);\n"
-	"\tfloat y = p * s1 * s2;\n"
+	"\tint32_t ki = (int32_t)(k == k ? k : 0.0f);\n"
+	"\tuint32_t bits;\n"
+	"\tmemcpy(&bits, &p, sizeof bits);\n"
+	"\tbits += (uint32_t)ki << 23;\n"
+	"\tfloat y;\n"
+	"\tmemcpy(&y, &bits, sizeof y);\n"
 	"\ty = x < -87.33654f ? 0.0f : y;\n"
 	"\treturn x > 88.72283f ? INFINITY : y;\n"
 	"}\n"
@@ -444,7 +448,8 @@ static void cg_c_element(CgC *c, const TraNode *n, CgAcc from, const int64_t *ac
 static void cg_c_buffers(CgC *c, const TraNode *n, int id, CgAcc from)
 {
 	const char *t = cg_c_type(n->type);
-	fprintf(c->out, "\tconst TracCtx *ctx = vctx;\n");
+	if (from != CG_ACC_REDUCE || n->rank == 0)
+		fprintf(c->out, "\tconst TracCtx *ctx = vctx;\n");
 	fprintf(c->out, "\t%s *restrict out = ctx->bufs[%d];\n", t, id);
 	for (int k = 0; k < n->nops; k++)
 		fprintf(c->out, "\tconst %s *restrict in%d = ctx->bufs[%d];\n", t, k, n->ops[k].node);
@@ -482,8 +487,43 @@ static void cg_c_run_body(CgC *c, const TraNode *n, int id, const char *suffix, 
 	fputs("\t}\n", c->out);
 }
 
+/* One value of the first output index: k<id>_row(x0, ctx) computes
+ * every element of n with that first index. */
+static void cg_c_row(CgC *c, const TraNode *n, int id)
+{
+	fprintf(c->out, "static inline void k%d_row(int64_t x0, const TracCtx *ctx)\n{\n", id);
+	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
+	for (int d = 1; d < n->rank; d++)
+		cg_c_open_loop(c, d, n->idx[d].size, d, false);
+	cg_c_element(c, n, CG_ACC_REDUCE, NULL, n->rank);
+	cg_c_close_loops(c, n->rank, 1);
+	fputs("}\n\n", c->out);
+}
+
+/* A group of loop kernels that share their first output index runs as
+ * one: for each value of it, every member's row in turn, so a producer's
+ * row is still in cache when its consumer reads it (a row maximum and
+ * the sum of exponentials that subtracts it read X's row twice from
+ * cache, not twice from memory). */
+static void cg_c_group_kernel(CgC *c, int lead)
+{
+	const TraGraph *g = c->g;
+	fprintf(c->out, "static void g%d_body(int64_t lo, int64_t hi, void *vctx)\n{\n"
+	        "\tconst TracCtx *ctx = vctx;\n\tfor (int64_t x0 = lo; x0 < hi; x0++) {\n", lead);
+	for (int id = lead; id < g->nnodes; id++)
+		if (c->leader[id] == lead)
+			fprintf(c->out, "\t\tk%d_row(x0, ctx);\n", id);
+	fprintf(c->out, "\t}\n}\n\nstatic void k%d(void *const *bufs)\n{\n"
+	        "\tTracCtx ctx = {bufs, NULL};\n\ttrart_parallel_for(%" PRId64 ", g%d_body, &ctx);\n}\n\n",
+	        lead, g->nodes[lead].idx[0].size, lead);
+}
+
 static void cg_c_loop_kernel(CgC *c, const TraNode *n, int id)
 {
+	if (n->rank > 0) {
+		cg_c_row(c, n, id);
+		return;
+	}
 	cg_c_body(c, n, id, CG_ACC_REDUCE, NULL, "body");
 	fprintf(c->out, "static void k%d(void *const *bufs)\n{\n", id);
 	cg_c_run_body(c, n, id, "body", "NULL");
@@ -803,12 +843,54 @@ static void cg_c_kernel(CgC *c, int id)
 {
 	const TraNode *n = &c->g->nodes[id];
 	CgGemm p;
-	if (cg_c_classify(c, n, &p)) {
+	if (c->is_gemm[id] && cg_c_classify(c, n, &p)) {
 		cg_c_gemm_layout(n, &p);
 		cg_c_gemm_kernel(c, n, id, &p);
-	} else {
-		fprintf(c->out, "/* %s: loops */\n", n->name);
-		cg_c_loop_kernel(c, n, id);
+		return;
+	}
+	fprintf(c->out, "/* %s: loops */\n", n->name);
+	cg_c_loop_kernel(c, n, id);
+	bool last = true;
+	for (int k = id + 1; k < c->g->nnodes; k++)
+		last &= c->leader[k] != c->leader[id];
+	if (n->rank > 0 && last)
+		cg_c_group_kernel(c, c->leader[id]);
+}
+
+/* Whether loop kernel id can join the group led by lead: the same first
+ * output index, and every read of a member at its own first index. */
+static bool cg_c_joins_group(const CgC *c, int id, int lead)
+{
+	const TraNode *n = &c->g->nodes[id], *l = &c->g->nodes[lead];
+	if (n->rank == 0 || l->rank == 0 || n->idx[0].size != l->idx[0].size)
+		return false;
+	for (int k = 0; k < n->nops; k++) {
+		const TraOperand *op = &n->ops[k];
+		if (op->node >= lead && c->leader[op->node] == lead && op->idx[0] != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Decides which kernels are GEMMs and groups consecutive loop kernels. */
+static void cg_c_plan(CgC *c)
+{
+	const TraGraph *g = c->g;
+	int lead = -1;
+	for (int id = 0; id < g->nnodes; id++) {
+		CgGemm p;
+		c->leader[id] = id;
+		if (g->nodes[id].kind != TRA_NODE_EINSUM)
+			continue;
+		c->is_gemm[id] = cg_c_classify(c, &g->nodes[id], &p);
+		if (c->is_gemm[id] || g->nodes[id].rank == 0) {
+			lead = -1;
+			continue;
+		}
+		if (lead >= 0 && cg_c_joins_group(c, id, lead))
+			c->leader[id] = lead;
+		else
+			lead = id;
 	}
 }
 
@@ -833,10 +915,20 @@ static void cg_c_tables(CgC *c)
 	fputs("};\n\nstatic const TrartKernel trac_kernels[] = {\n", c->out);
 	int nk = 0;
 	for (int id = 0; id < g->nnodes; id++) {
-		const TraNode *n = &g->nodes[id];
-		if (n->kind == TRA_NODE_INPUT)
+		if (g->nodes[id].kind == TRA_NODE_INPUT || c->leader[id] != id)
 			continue;
-		fprintf(c->out, "\t{\"%s\", k%d, %d, %.17g, %.17g},\n", n->name, id, id, n->flops, n->bytes);
+		/* a group is one kernel: its members' names joined by '+' */
+		double flops = 0, bytes = 0;
+		int last = id;
+		fputs("\t{\"", c->out);
+		for (int k = id; k < g->nnodes; k++)
+			if (c->leader[k] == id) {
+				fprintf(c->out, "%s%s", k == id ? "" : "+", g->nodes[k].name);
+				flops += g->nodes[k].flops;
+				bytes += g->nodes[k].bytes;
+				last = k;
+			}
+		fprintf(c->out, "\", k%d, %d, %.17g, %.17g},\n", id, last, flops, bytes);
 		nk++;
 	}
 	fprintf(c->out, "};\n\nstatic const TrartProgram trac_program = {\n"
@@ -907,7 +999,9 @@ static void cg_c_library(CgC *c)
 
 void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 {
-	CgC c = {g, out, opt};
+	CgC c = {g, out, opt, xcalloc((size_t)g->nnodes + 1, sizeof(int)),
+	         xcalloc((size_t)g->nnodes + 1, sizeof(bool))};
+	cg_c_plan(&c);
 	fprintf(out, "/* generated by trac %s from %s: do not edit */\n", PACKAGE_VERSION, opt->source);
 	fputs(cg_c_prelude_text, out);
 	for (int id = 0; id < g->nnodes; id++)
@@ -918,6 +1012,8 @@ void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 		cg_c_library(&c);
 	else
 		fputs("int main(int argc, char **argv)\n{\n\treturn trart_main(&trac_program, argc, argv);\n}\n", out);
+	free(c.leader);
+	free(c.is_gemm);
 }
 
 /* The header of library mode: the function and its tensors. */
