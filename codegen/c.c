@@ -551,6 +551,8 @@ typedef struct CgGemm {
 	int a, b;                 /* operand numbers */
 	CgGroup batch, m, nn, k;
 	CgMatrix A, B, C;
+	double alpha;             /* BLAS's alpha: an epilogue that only scales */
+	bool epilogue;            /* an epilogue pass is still needed */
 } CgGemm;
 
 static int64_t cg_c_group_size(const TraNode *n, const CgGroup *g)
@@ -745,8 +747,8 @@ static bool cg_c_gemv_call(CgC *c, const TraNode *n, const CgGemm *p, int depth)
 	int64_t incx = on_a ? (vec->trans ? 1 : vec->ld) : (vec->trans ? vec->ld : 1);
 	int64_t incy = on_a ? p->C.ld : 1;
 	cg_c_indent(c, depth);
-	fprintf(c->out, "cblas_%cgemv(TRAC_ROW_MAJOR, %s, %" PRId64 ", %" PRId64 ", 1, %s + (", ty,
-	        cg_c_trans(trans), rows, cols, mname);
+	fprintf(c->out, "cblas_%cgemv(TRAC_ROW_MAJOR, %s, %" PRId64 ", %" PRId64 ", %.17g, %s + (", ty,
+	        cg_c_trans(trans), rows, cols, p->alpha, mname);
 	cg_c_group_offset(c, &p->batch, mat->stride);
 	fprintf(c->out, "), %" PRId64 ", %s + (", mat->ld, vname);
 	cg_c_group_offset(c, &p->batch, vec->stride);
@@ -771,7 +773,7 @@ static void cg_c_gemm_call(CgC *c, const TraNode *n, const CgGemm *p)
 	        n->type == TRART_F32 ? 's' : 'd', cg_c_trans(p->A.trans), cg_c_trans(p->B.trans),
 	        cg_c_group_size(n, &p->m), cg_c_group_size(n, &p->nn), cg_c_group_size(n, &p->k));
 	cg_c_indent(c, depth + p->batch.n + 1);
-	fputs("1, A + (", c->out);
+	fprintf(c->out, "%.17g, A + (", p->alpha);
 	cg_c_group_offset(c, &p->batch, p->A.stride);
 	fprintf(c->out, "), %" PRId64 ", B + (", p->A.ld);
 	cg_c_group_offset(c, &p->batch, p->B.stride);
@@ -801,9 +803,33 @@ static void cg_c_gemm_operand(CgC *c, const TraNode *n, const CgMatrix *M, int k
 	fprintf(c->out, "\tconst %s *%s = %s_s;\n", t, name, name);
 }
 
+/* An epilogue acc * c, c * acc, acc / c or -acc becomes BLAS's alpha
+ * instead of a pass over the output (when the result is the output). */
+static void cg_c_gemm_alpha(const CgC *c, const TraNode *n, CgGemm *p)
+{
+	p->alpha = 1;
+	p->epilogue = n->epilogue >= 0;
+	if (!p->epilogue || p->C.scratch)
+		return;
+	const TraExpr *e = &c->g->ex[n->epilogue];
+	const TraExpr *l = e->op == TRA_OP_NEG || tra_op_arity[e->op] < 2 ? NULL : &c->g->ex[e->kid[0]];
+	const TraExpr *r = l ? &c->g->ex[e->kid[1]] : NULL;
+	if (e->op == TRA_OP_NEG && c->g->ex[e->kid[0]].op == TRA_OP_ACC)
+		p->alpha = -1;
+	else if (e->op == TRA_OP_MUL && l->op == TRA_OP_ACC && r->op == TRA_OP_CONST)
+		p->alpha = r->value;
+	else if (e->op == TRA_OP_MUL && r->op == TRA_OP_ACC && l->op == TRA_OP_CONST)
+		p->alpha = l->value;
+	else if (e->op == TRA_OP_DIV && l->op == TRA_OP_ACC && r->op == TRA_OP_CONST && r->value != 0)
+		p->alpha = 1 / r->value;
+	else
+		return;
+	p->epilogue = false;
+}
+
 static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const CgGemm *p)
 {
-	bool scratch_c = p->C.scratch, epi = n->epilogue >= 0;
+	bool scratch_c = p->C.scratch, epi = p->epilogue;
 	if (scratch_c || epi)
 		cg_c_body(c, n, id, scratch_c ? CG_ACC_SCRATCH : CG_ACC_OUTPUT, p->C.stride, "epilogue");
 	const char *t = cg_c_type(n->type);
@@ -845,6 +871,7 @@ static void cg_c_kernel(CgC *c, int id)
 	CgGemm p;
 	if (c->is_gemm[id] && cg_c_classify(c, n, &p)) {
 		cg_c_gemm_layout(n, &p);
+		cg_c_gemm_alpha(c, n, &p);
 		cg_c_gemm_kernel(c, n, id, &p);
 		return;
 	}
