@@ -242,6 +242,7 @@ static const char cg_c_prelude_text[] =
 	"typedef struct TracCtx {\n"
 	"\tvoid *const *bufs;\n"
 	"\tvoid *acc; /* a GEMM's result when it is not the output itself */\n"
+	"\tint64_t base; /* the first index of the GEMM panel an epilogue runs on */\n"
 	"} TracCtx;\n"
 	"\n";
 
@@ -468,8 +469,10 @@ static void cg_c_body(CgC *c, const TraNode *n, int id, CgAcc from, const int64_
 	cg_c_buffers(c, n, id, from);
 	if (n->rank == 0)
 		fputs("\t(void)lo; (void)hi;\n", c->out);
-	for (int d = 0; d < n->rank; d++)
-		cg_c_open_loop(c, d, n->idx[d].size, 1 + d, d == 0);
+	else
+		fputs("\tfor (int64_t x0 = ctx->base + lo; x0 < ctx->base + hi; x0++) {\n", c->out);
+	for (int d = 1; d < n->rank; d++)
+		cg_c_open_loop(c, d, n->idx[d].size, 1 + d, false);
 	cg_c_element(c, n, from, acc_stride, 1 + n->rank);
 	cg_c_close_loops(c, 1 + n->rank, 1);
 	fputs("}\n\n", c->out);
@@ -758,6 +761,32 @@ static bool cg_c_gemv_call(CgC *c, const TraNode *n, const CgGemm *p, int depth)
 	return true;
 }
 
+enum { CG_C_PANEL = 256 }; /* rows of a GEMM whose epilogue runs while they are in cache */
+
+/* Whether the GEMM is computed in panels of rows of the output, each
+ * followed by its epilogue while it is still in cache: the output's rows
+ * are its first index, which is all of M, and there is no batch. */
+static bool cg_c_panels(const TraNode *n, const CgGemm *p)
+{
+	return p->epilogue && !p->C.scratch && p->batch.n == 0 && p->m.n == 1 && p->m.x[0] == 0 &&
+	       !p->C.trans && n->idx[0].size > CG_C_PANEL && cg_c_group_size(n, &p->nn) > 1;
+}
+
+/* The GEMM panel by panel, each panel's epilogue right after it. */
+static void cg_c_gemm_panels(CgC *c, const TraNode *n, int id, const CgGemm *p)
+{
+	fprintf(c->out, "\tfor (int64_t p0 = 0; p0 < %" PRId64 "; p0 += %d) {\n"
+	        "\t\tint64_t pm = %" PRId64 " - p0 < %d ? %" PRId64 " - p0 : %d;\n",
+	        n->idx[0].size, CG_C_PANEL, n->idx[0].size, CG_C_PANEL, n->idx[0].size, CG_C_PANEL);
+	fprintf(c->out, "\t\tcblas_%cgemm(TRAC_ROW_MAJOR, %s, %s, pm, %" PRId64 ", %" PRId64 ",\n",
+	        n->type == TRART_F32 ? 's' : 'd', cg_c_trans(p->A.trans), cg_c_trans(p->B.trans),
+	        cg_c_group_size(n, &p->nn), cg_c_group_size(n, &p->k));
+	fprintf(c->out, "\t\t\t%.17g, A + p0 * %" PRId64 ", %" PRId64 ", B, %" PRId64 ", 0, Cm + p0 * %" PRId64
+	        ", %" PRId64 ");\n", p->alpha, p->A.stride[0], p->A.ld, p->B.ld, p->C.ld, p->C.ld);
+	fprintf(c->out, "\t\tTracCtx ctx = {bufs, NULL, p0};\n"
+	        "\t\ttrart_parallel_for(pm, k%d_epilogue, &ctx);\n\t}\n", id);
+}
+
 /* The cblas call inside the batch loops. */
 static void cg_c_gemm_call(CgC *c, const TraNode *n, const CgGemm *p)
 {
@@ -844,9 +873,13 @@ static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const CgGemm *p)
 		        tra_node_elements(n), t);
 	else
 		fprintf(c->out, "\t%s *Cm = bufs[%d];\n", t, id);
-	cg_c_gemm_call(c, n, p);
-	if (scratch_c || epi)
-		cg_c_run_body(c, n, id, "epilogue", scratch_c ? "Cm" : "NULL");
+	if (cg_c_panels(n, p)) {
+		cg_c_gemm_panels(c, n, id, p);
+	} else {
+		cg_c_gemm_call(c, n, p);
+		if (scratch_c || epi)
+			cg_c_run_body(c, n, id, "epilogue", scratch_c ? "Cm" : "NULL");
+	}
 	if (p->A.scratch)
 		fputs("\ttrart_scratch_free(A_s);\n", c->out);
 	if (p->B.scratch)

@@ -223,9 +223,28 @@ static void build_cleanup(const char *dir, const char *c_file, const char *tmp_o
 	rmdir(dir);
 }
 
+/* The runtime must be there before trac blames itself for a failed link. */
+static bool build_check_runtime(Arena *a, bool object)
+{
+	BuildPaths paths = build_runtime_paths();
+	const char *need[2] = {arena_printf(a, "%s/trart.h", paths.include),
+	                       arena_printf(a, "%s/libtrart.a", paths.lib)};
+	for (int i = 0; i < (object ? 1 : 2); i++)
+		if (access(need[i], R_OK) != 0) {
+			fprintf(stderr, "trac: error: the runtime library is missing: cannot read '%s' "
+			        "(is trac installed? run 'make install')\n", need[i]);
+			return false;
+		}
+	return true;
+}
+
 int build_program(const TraGraph *g, const BuildOptions *opt)
 {
 	Arena a = {0};
+	if (!build_check_runtime(&a, opt->object)) {
+		arena_free(&a);
+		return TRAC_EXIT_ERROR;
+	}
 	const char *tmpdir = getenv("TMPDIR");
 	char *dir = arena_printf(&a, "%s/trac-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
 	if (!mkdtemp(dir)) {

@@ -48,10 +48,12 @@ sys.exit(0 if ok else 1)
 PY
 }
 
-for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
+for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*.tra; do
 	[ -f "$prog" ] || continue
 	name=$(basename "$prog" .tra)
 	defs=$(sizes "$prog")
+	# a program whose first line says "keep sizes" needs its own sizes
+	head -n 1 "$prog" | grep -q 'keep sizes' && defs=""
 	# shellcheck disable=SC2086
 	if ! "$TRAC" "$prog" $defs -o "$name" 2>err; then
 		sed 's/^/  /' err | head -20
