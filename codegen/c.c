@@ -554,7 +554,8 @@ typedef struct CgGemm {
 	int a, b;                 /* operand numbers */
 	CgGroup batch, m, nn, k;
 	CgMatrix A, B, C;
-	double alpha;             /* BLAS's alpha: an epilogue that only scales */
+	double scale;             /* constant factors of the product in the join */
+	double alpha;             /* BLAS's alpha: scale, times an epilogue that only scales */
 	bool epilogue;            /* an epilogue pass is still needed */
 } CgGemm;
 
@@ -628,17 +629,41 @@ static void cg_c_sort_group(CgGroup *g, const int64_t *stride)
 
 /* Classifies n's indices; false if n is not a sum of a product of two
  * operands with batch/M/N/K groups. */
+/* Flattens a product of operands, constants and negations: its operand
+ * reads (at most two) and its constant factor; false if it is not one. */
+static bool cg_c_product(const CgC *c, int e, int *ops, int *nops, double *scale)
+{
+	const TraExpr *x = &c->g->ex[e];
+	switch (x->op) {
+	case TRA_OP_MUL:
+		return cg_c_product(c, x->kid[0], ops, nops, scale) &&
+		       cg_c_product(c, x->kid[1], ops, nops, scale);
+	case TRA_OP_NEG:
+		*scale = -*scale;
+		return cg_c_product(c, x->kid[0], ops, nops, scale);
+	case TRA_OP_CONST:
+		*scale *= x->value;
+		return isfinite(x->value);
+	case TRA_OP_OPERAND:
+		if (*nops == 2)
+			return false;
+		ops[(*nops)++] = x->arg;
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool cg_c_classify(const CgC *c, const TraNode *n, CgGemm *p)
 {
-	const TraExpr *j = &c->g->ex[n->join];
-	if (n->agg != TRA_AGG_SUM || j->op != TRA_OP_MUL)
-		return false;
-	const TraExpr *l = &c->g->ex[j->kid[0]], *r = &c->g->ex[j->kid[1]];
-	if (l->op != TRA_OP_OPERAND || r->op != TRA_OP_OPERAND)
+	int ops[2], nops = 0;
+	double scale = 1;
+	if (n->agg != TRA_AGG_SUM || !cg_c_product(c, n->join, ops, &nops, &scale) || nops != 2)
 		return false;
 	memset(p, 0, sizeof *p);
-	p->a = l->arg;
-	p->b = r->arg;
+	p->a = ops[0];
+	p->b = ops[1];
+	p->scale = scale;
 	for (int x = 0; x < n->nidx; x++) {
 		int64_t sa = cg_c_operand_stride(c, n, p->a, x), sb = cg_c_operand_stride(c, n, p->b, x);
 		p->A.stride[x] = sa;
@@ -665,6 +690,13 @@ static bool cg_c_classify(const CgC *c, const TraNode *n, CgGemm *p)
 	return true;
 }
 
+/* Whether the product is a matrix-vector one (N or M is 1), done by gemv. */
+static bool cg_c_is_gemv(const TraNode *n, const CgGemm *p)
+{
+	return (cg_c_group_size(n, &p->nn) == 1 || cg_c_group_size(n, &p->m) == 1) &&
+	       cg_c_group_size(n, &p->k) > 1;
+}
+
 /* Chooses layouts, transposes and scratch copies. */
 static void cg_c_gemm_layout(const TraNode *n, CgGemm *p)
 {
@@ -682,7 +714,8 @@ static void cg_c_gemm_layout(const TraNode *n, CgGemm *p)
 		p->A = p->B;
 		p->B = M;
 	}
-	if (!cg_c_fit(n, &p->C, &p->m, &p->nn) || p->C.trans) {
+	/* gemv writes a vector with any step, so a "transposed" one fits */
+	if (!cg_c_fit(n, &p->C, &p->m, &p->nn) || (p->C.trans && !cg_c_is_gemv(n, p))) {
 		cg_c_canonical(n, &p->C, &p->batch, &p->m, &p->nn);
 		cg_c_fit(n, &p->C, &p->m, &p->nn);
 	}
@@ -736,7 +769,7 @@ static const char *cg_c_trans(bool t)
 static bool cg_c_gemv_call(CgC *c, const TraNode *n, const CgGemm *p, int depth)
 {
 	int64_t m = cg_c_group_size(n, &p->m), nn = cg_c_group_size(n, &p->nn), k = cg_c_group_size(n, &p->k);
-	if ((nn != 1 && m != 1) || k == 1)
+	if (!cg_c_is_gemv(n, p))
 		return false;
 	char ty = n->type == TRART_F32 ? 's' : 'd';
 	/* the matrix, its rows and columns as stored, and the vectors' steps */
@@ -748,7 +781,8 @@ static bool cg_c_gemv_call(CgC *c, const TraNode *n, const CgGemm *p, int depth)
 	int64_t cols = on_a ? (mat->trans ? m : k) : (mat->trans ? k : nn);
 	/* a K-vector stored as a row has step 1, as a column its ld */
 	int64_t incx = on_a ? (vec->trans ? 1 : vec->ld) : (vec->trans ? vec->ld : 1);
-	int64_t incy = on_a ? p->C.ld : 1;
+	/* the result vector: a column of C [M, 1] or a row of C [1, N] */
+	int64_t incy = on_a ? (p->C.trans ? 1 : p->C.ld) : (p->C.trans ? p->C.ld : 1);
 	cg_c_indent(c, depth);
 	fprintf(c->out, "cblas_%cgemv(TRAC_ROW_MAJOR, %s, %" PRId64 ", %" PRId64 ", %.17g, %s + (", ty,
 	        cg_c_trans(trans), rows, cols, p->alpha, mname);
@@ -834,26 +868,56 @@ static void cg_c_gemm_operand(CgC *c, const TraNode *n, const CgMatrix *M, int k
 
 /* An epilogue acc * c, c * acc, acc / c or -acc becomes BLAS's alpha
  * instead of a pass over the output (when the result is the output). */
+/* The value of a constant (or a negated one). */
+static bool cg_c_constant(const CgC *c, int e, double *v)
+{
+	const TraExpr *x = &c->g->ex[e];
+	if (x->op == TRA_OP_NEG && cg_c_constant(c, x->kid[0], v)) {
+		*v = -*v;
+		return true;
+	}
+	*v = x->value;
+	return x->op == TRA_OP_CONST && isfinite(x->value);
+}
+
+/* How much an epilogue that only scales the aggregate multiplies it by:
+ * acc * c, c * acc, acc / c, -acc; false for anything else. */
+static bool cg_c_epilogue_scale(const CgC *c, int e, double *v)
+{
+	const TraExpr *x = &c->g->ex[e];
+	if (x->op == TRA_OP_NEG && cg_c_epilogue_scale(c, x->kid[0], v)) {
+		*v = -*v;
+		return true;
+	}
+	if (x->op == TRA_OP_ACC) {
+		*v = 1;
+		return true;
+	}
+	if (x->op != TRA_OP_MUL && x->op != TRA_OP_DIV)
+		return false;
+	bool acc_left = c->g->ex[x->kid[0]].op == TRA_OP_ACC, acc_right = c->g->ex[x->kid[1]].op == TRA_OP_ACC;
+	if (x->op == TRA_OP_MUL && acc_left)
+		return cg_c_constant(c, x->kid[1], v);
+	if (x->op == TRA_OP_MUL && acc_right)
+		return cg_c_constant(c, x->kid[0], v);
+	if (acc_left && cg_c_constant(c, x->kid[1], v) && *v != 0) {
+		*v = 1 / *v;
+		return true;
+	}
+	return false;
+}
+
+/* BLAS's alpha: the join's constant factors, and an epilogue that only
+ * scales instead of a pass over the output (when C is the output). */
 static void cg_c_gemm_alpha(const CgC *c, const TraNode *n, CgGemm *p)
 {
-	p->alpha = 1;
+	double v;
+	p->alpha = p->scale;
 	p->epilogue = n->epilogue >= 0;
-	if (!p->epilogue || p->C.scratch)
-		return;
-	const TraExpr *e = &c->g->ex[n->epilogue];
-	const TraExpr *l = e->op == TRA_OP_NEG || tra_op_arity[e->op] < 2 ? NULL : &c->g->ex[e->kid[0]];
-	const TraExpr *r = l ? &c->g->ex[e->kid[1]] : NULL;
-	if (e->op == TRA_OP_NEG && c->g->ex[e->kid[0]].op == TRA_OP_ACC)
-		p->alpha = -1;
-	else if (e->op == TRA_OP_MUL && l->op == TRA_OP_ACC && r->op == TRA_OP_CONST)
-		p->alpha = r->value;
-	else if (e->op == TRA_OP_MUL && r->op == TRA_OP_ACC && l->op == TRA_OP_CONST)
-		p->alpha = l->value;
-	else if (e->op == TRA_OP_DIV && l->op == TRA_OP_ACC && r->op == TRA_OP_CONST && r->value != 0)
-		p->alpha = 1 / r->value;
-	else
-		return;
-	p->epilogue = false;
+	if (p->epilogue && !p->C.scratch && cg_c_epilogue_scale(c, n->epilogue, &v)) {
+		p->alpha *= v;
+		p->epilogue = false;
+	}
 }
 
 static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const CgGemm *p)
