@@ -62,10 +62,18 @@ typedef struct DriverOpts {
 	bool portable;         /* --portable */
 	bool keep_temps;       /* --keep-temps */
 	bool verbose;          /* -v */
+	int devices;           /* --devices, or 0: the online cores */
+	const char *pmode;     /* --partition=auto or none, or NULL */
+	bool decompose;        /* --devices or --partition given: --emit=tra shows partitions */
+	const char **manual;   /* --partition=NODE:INDEX=COUNT,... */
+	int nmanual;
+	PlaceKind placer;      /* --placer (default greedy) */
+	SimModel sim;          /* the simulator's device model, after --sim */
 } DriverOpts;
 
 enum { OPT_EMIT = 256, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
-       OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS };
+       OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS,
+       OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH };
 
 static const struct option driver_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
@@ -81,6 +89,12 @@ static const struct option driver_longopts[] = {
 	{"cc", required_argument, NULL, OPT_CC},
 	{"portable", no_argument, NULL, OPT_PORTABLE},
 	{"keep-temps", no_argument, NULL, OPT_KEEP_TEMPS},
+	{"devices", required_argument, NULL, OPT_DEVICES},
+	{"partition", required_argument, NULL, OPT_PARTITION},
+	{"placer", required_argument, NULL, OPT_PLACER},
+	{"sim", required_argument, NULL, OPT_SIM},
+	{"sim-flops", required_argument, NULL, OPT_SIM_FLOPS},
+	{"sim-bandwidth", required_argument, NULL, OPT_SIM_BANDWIDTH},
 	{NULL, 0, NULL, 0},
 };
 
@@ -91,7 +105,8 @@ static const char driver_usage[] =
 	"  -c                      compile to an object file and a C header (library mode)\n"
 	"  -S                      write the generated C (same as --emit=c)\n"
 	"  --check                 check the program and report errors; write nothing\n"
-	"  --emit=STAGE            print an intermediate form: tokens, ast, tra or c\n"
+	"  --emit=STAGE            print an intermediate form: tokens, ast, tra, ia,\n"
+	"                          taskgraph, plan, dot or c\n"
 	"  --interpret             run the program with the reference interpreter\n"
 	"\n"
 	"Options:\n"
@@ -108,6 +123,16 @@ static const char driver_usage[] =
 	"  --output NAME=FILE.npy  write output NAME to a .npy file (--interpret)\n"
 	"  --output-dir DIR        write other outputs to DIR/NAME.npy (default: .)\n"
 	"  --random[=SEED]         fill inputs not given with uniform values in [-1, 1)\n"
+	"\n"
+	"Decomposition (shown by --emit=tra when asked for):\n"
+	"  --devices=N             decompose for N devices (default: the online cores)\n"
+	"  --partition=auto|none   search partitions (EinDecomp; the default) or one block\n"
+	"  --partition=NODE:I=N,.. fix node NODE's block counts, per index (repeatable)\n"
+	"  --placer=NAME           roundrobin, greedy (default), lshs or critical-path\n"
+	"  --sim=KEY=VALUE,...     the simulator's device model: gemm-flops, elt-flops,\n"
+	"                          bandwidth, link-bandwidth, latency (e.g. 120G, 2e-6)\n"
+	"  --sim-flops=F           same as --sim=gemm-flops=F\n"
+	"  --sim-bandwidth=B       same as --sim=bandwidth=B\n"
 	"  --help                  print this help and exit\n"
 	"  --version               print the version and exit\n"
 	"\n"
@@ -212,16 +237,58 @@ static void driver_set_random(DriverOpts *o, const char *arg)
 	o->seed = v;
 }
 
+static void driver_set_devices(DriverOpts *o, const char *arg)
+{
+	int64_t v = driver_positive(arg);
+	if (v < 1 || v > 4096)
+		driver_usage_error("--devices=N needs a count from 1 to 4096, not '%s'", arg);
+	o->devices = (int)v;
+	o->decompose = true;
+}
+
+/* --partition=auto, none, or NODE:INDEX=COUNT,... (checked against the
+ * graph once it is built). */
+static void driver_add_partition(DriverOpts *o, const char *arg)
+{
+	o->decompose = true;
+	if (strcmp(arg, "auto") == 0 || strcmp(arg, "none") == 0) {
+		if (o->pmode && strcmp(o->pmode, arg) != 0)
+			driver_usage_error("--partition=auto and --partition=none cannot be combined");
+		o->pmode = arg;
+		return;
+	}
+	if (!strchr(arg, ':'))
+		driver_usage_error("--partition expects auto, none or NODE:INDEX=COUNT,..., not '%s'", arg);
+	o->manual = xrealloc(o->manual, (size_t)(o->nmanual + 1) * sizeof *o->manual);
+	o->manual[o->nmanual++] = arg;
+}
+
+static void driver_set_placer(DriverOpts *o, const char *arg)
+{
+	if (!place_parse(arg, &o->placer))
+		driver_usage_error("unknown --placer '%s'; the placers are roundrobin, greedy, lshs, critical-path", arg);
+}
+
+/* --sim=KEY=VALUE,...; prefix is the key that --sim-flops and the like imply. */
+static void driver_set_sim(DriverOpts *o, const char *opt, const char *prefix, const char *arg)
+{
+	char err[300], spec[300];
+	snprintf(spec, sizeof spec, "%s%s", prefix, arg);
+	if (!sim_model_set(&o->sim, spec, err, sizeof err))
+		driver_usage_error("%s: %s", opt, err);
+}
+
 static void driver_set_emit(DriverOpts *o, const char *stage)
 {
-	static const char *const stages[] = {"tokens", "ast", "tra", "c"};
+	static const char *const stages[] = {"tokens", "ast", "tra", "ia", "taskgraph", "plan", "dot", "c"};
 	for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
 		if (strcmp(stage, stages[i]) == 0) {
 			driver_set_mode(o, MODE_EMIT, "--emit");
 			o->emit = stages[i];
 			return;
 		}
-	driver_usage_error("unknown --emit stage '%s'; the stages are tokens, ast, tra, c", stage);
+	driver_usage_error("unknown --emit stage '%s'; the stages are tokens, ast, tra, ia, taskgraph, plan, dot, c",
+	                   stage);
 }
 
 /* Checks combinations getopt cannot see. */
@@ -270,6 +337,12 @@ static void driver_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_PORTABLE: o->portable = true; break;
 		case OPT_KEEP_TEMPS: o->keep_temps = true; break;
 		case OPT_EMIT: driver_set_emit(o, optarg); break;
+		case OPT_DEVICES: driver_set_devices(o, optarg); break;
+		case OPT_PARTITION: driver_add_partition(o, optarg); break;
+		case OPT_PLACER: driver_set_placer(o, optarg); break;
+		case OPT_SIM: driver_set_sim(o, "--sim", "", optarg); break;
+		case OPT_SIM_FLOPS: driver_set_sim(o, "--sim-flops", "gemm-flops=", optarg); break;
+		case OPT_SIM_BANDWIDTH: driver_set_sim(o, "--sim-bandwidth", "bandwidth=", optarg); break;
 		case OPT_CHECK: driver_set_mode(o, MODE_CHECK, "--check"); break;
 		case OPT_INTERPRET: driver_set_mode(o, MODE_INTERPRET, "--interpret"); break;
 		case OPT_INPUT: driver_add_path(&o->inputs, &o->ninputs, "--input", optarg); break;
@@ -679,6 +752,48 @@ static void driver_optimise(TraGraph *g)
 	}
 }
 
+/* ---- decomposition, lowering, placement ------------------------------------------ */
+
+/* Whether the --emit stage asked for needs the graph partitioned. */
+static bool driver_needs_decomp(const DriverOpts *o)
+{
+	if (o->mode != MODE_EMIT)
+		return false;
+	return (strcmp(o->emit, "tra") == 0 && o->decompose) || strcmp(o->emit, "ia") == 0 ||
+	       strcmp(o->emit, "taskgraph") == 0 || strcmp(o->emit, "plan") == 0 ||
+	       strcmp(o->emit, "dot") == 0;
+}
+
+static int driver_devices(const DriverOpts *o)
+{
+	if (o->devices)
+		return o->devices;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
+}
+
+/* Partitions g as --devices and --partition say; a manual partition that
+ * does not fit the program is a usage error. */
+static void driver_decompose(const DriverOpts *o, TraGraph *g)
+{
+	DecompOptions d = {.devices = driver_devices(o), .none = o->pmode && strcmp(o->pmode, "none") == 0};
+	if (o->nmanual)
+		d.fixed = arena_alloc(g->arena, (size_t)g->nnodes * sizeof *d.fixed);
+	int maxidx = 1;
+	for (int id = 0; id < g->nnodes; id++)
+		maxidx = g->nodes[id].nidx > maxidx ? g->nodes[id].nidx : maxidx;
+	for (int i = 0; i < o->nmanual; i++) {
+		char err[300];
+		int node, *part = arena_alloc(g->arena, (size_t)maxidx * sizeof *part);
+		if (!decomp_parse_manual(g, o->manual[i], &node, part, err, sizeof err))
+			driver_usage_error("--partition=%s: %s", o->manual[i], err);
+		if (d.fixed[node])
+			driver_usage_error("--partition: node %s is given twice", g->nodes[node].name);
+		d.fixed[node] = part;
+	}
+	decomp_run(g, &d);
+}
+
 /* The program's C name: the file's base name without .tra, with every
  * character that cannot be in a C identifier replaced by '_'. */
 static char *driver_program_name(const DriverOpts *o)
@@ -731,11 +846,29 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g)
 	return rc;
 }
 
+/* --emit=ia, taskgraph, plan, dot: lowered and placed. */
+static void driver_emit_tasks(const DriverOpts *o, const TraGraph *g, FILE *out)
+{
+	IaGraph ia;
+	ia_lower(g, g->arena, &ia);
+	place_run(&ia, o->placer, driver_devices(o), &o->sim);
+	if (strcmp(o->emit, "ia") == 0)
+		ia_dump(&ia, out);
+	else if (strcmp(o->emit, "taskgraph") == 0)
+		ia_dump_taskgraph(&ia, out);
+	else if (strcmp(o->emit, "plan") == 0)
+		plan_dump(&ia, &o->sim, o->placer, out);
+	else
+		plan_dump_dot(g, &ia, out);
+}
+
 static int driver_emit_graph(const DriverOpts *o, const TraGraph *g)
 {
 	Emit e;
 	if (strcmp(o->emit, "tra") == 0) {
 		tra_dump(g, driver_emit_open(&e));
+	} else if (strcmp(o->emit, "c") != 0) {
+		driver_emit_tasks(o, g, driver_emit_open(&e));
 	} else {
 		char *name = driver_program_name(o);
 		CgCOptions cg = {name, o->file, false, NULL};
@@ -760,6 +893,8 @@ static int driver_run(DriverOpts *o, const Source *src)
 		rc = driver_interpret(o, &g);
 	else if (!done && (o->mode == MODE_EMIT || o->mode == MODE_COMPILE))
 		driver_optimise(&g);
+	if (!done && driver_needs_decomp(o))
+		driver_decompose(o, &g);
 	if (!done && o->mode == MODE_EMIT)
 		rc = driver_emit_graph(o, &g);
 	else if (!done && o->mode == MODE_COMPILE)
@@ -779,11 +914,13 @@ static void driver_free_opts(DriverOpts *o)
 	free(o->defs);
 	free(o->inputs);
 	free(o->outputs);
+	free(o->manual);
 }
 
 int driver_main(int argc, char **argv)
 {
-	DriverOpts o = {0};
+	DriverOpts o = {.placer = PLACE_GREEDY};
+	sim_model_default(&o.sim);
 	driver_parse_args(&o, argc, argv);
 	Source src;
 	driver_read_source(o.file, &src);

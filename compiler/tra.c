@@ -5,7 +5,9 @@
  *   Hd[i, j] f32 = relu(acc + b1[j])
  *       acc = sum[k] X[i, k] * W1[k, j]
  *       i: N=64  j: H=48  k: D=32   flops 2.0e+05  bytes 2.2e+04
+ *       partition i:4 j:1 k:2
  *
+ * (the last line only once decomp.c has partitioned the graph)
  * so a reader sees the einsum's join, aggregation and epilogue. The cost
  * model counts per join point the join's operations (ops.def's weights)
  * plus one to aggregate, and per output element the epilogue's.
@@ -205,6 +207,17 @@ static void tra_dump_ranges(const TraNode *n, FILE *out)
 	fprintf(out, "   flops %.3g  bytes %.3g\n", n->flops, n->bytes);
 }
 
+/* "    partition i:4 j:1 k:2", once a partition is computed. */
+static void tra_dump_partition(const TraNode *n, FILE *out)
+{
+	if (!n->part)
+		return;
+	fputs("    partition", out);
+	for (int d = 0; d < n->nidx; d++)
+		fprintf(out, " %s:%d", n->idx[d].name, n->part[d]);
+	fputc('\n', out);
+}
+
 static void tra_dump_node(const TraGraph *g, int id, FILE *out)
 {
 	const TraNode *n = &g->nodes[id];
@@ -244,6 +257,7 @@ static void tra_dump_node(const TraGraph *g, int id, FILE *out)
 		fputc('\n', out);
 	}
 	tra_dump_ranges(n, out);
+	tra_dump_partition(n, out);
 }
 
 void tra_dump(const TraGraph *g, FILE *out)

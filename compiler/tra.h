@@ -178,6 +178,8 @@ typedef struct TraNode {
 	bool is_output;    /* named by an output statement */
 	double flops;      /* floating-point operations to compute it */
 	double bytes;      /* bytes read (operands) plus written (result) */
+	int *part;         /* part[d]: blocks along index d, output and reduced
+	                      (decomp.c); NULL until a partition is computed */
 } TraNode;
 
 /* A size of the program, with its final value (after -D overrides). */
@@ -283,6 +285,152 @@ void order_contractions(TraGraph *g);
  * reading expression, into that node (never into a GEMM's join); then
  * drops the einsums no output depends on. */
 void fuse_elementwise(TraGraph *g);
+
+/* ---- decomp.c ----------------------------------------------------------- */
+
+/* Block b of an index of size S split n ways covers [b*S/n, (b+1)*S/n):
+ * sizes differ by at most one, the larger blocks last. */
+int64_t decomp_block_lo(int64_t size, int n, int b);
+
+/* What the decomposition is asked for. */
+typedef struct DecompOptions {
+	int devices;   /* n: candidates have n, 2n or 4n join blocks */
+	bool none;     /* --partition=none: one block per node (unless fixed) */
+	int **fixed;   /* fixed[id]: a manual partition of node id, or NULL;
+	                  NULL itself when there are none */
+	bool greedy;   /* use the greedy search whatever the graph's size */
+} DecompOptions;
+
+/* Partitions every einsum node (sets TraNode.part; inputs keep NULL: they
+ * are read in whatever blocks their readers want). Returns the total cost
+ * in elements (decomp_graph_cost). */
+double decomp_run(TraGraph *g, const DecompOptions *opt);
+/* The candidate partitions of node id for n devices: *out gets ncand
+ * vectors of nidx counts each, in g's arena; returns ncand. */
+int decomp_candidates(const TraGraph *g, int id, int devices, int **out);
+/* Elements node id moves under partition part: its inputs' replication
+ * plus the partial results a split reduction leaves to aggregate. */
+double decomp_node_cost(const TraGraph *g, int id, const int *part);
+/* Elements moved to give node c's operand k the blocks that c's partition
+ * cpart wants, out of the blocks the producer's partition ppart made. */
+double decomp_edge_cost(const TraGraph *g, int c, int k, const int *ppart, const int *cpart);
+/* The sum of node and edge costs under the nodes' current partitions. */
+double decomp_graph_cost(const TraGraph *g);
+/* Parses a manual partition "NODE:i=4,k=2" against g: sets *node and
+ * part[0..nidx) (unnamed indices 1). Returns false with a message in err. */
+bool decomp_parse_manual(const TraGraph *g, const char *spec, int *node, int *part,
+                         char *err, size_t errlen);
+
+/* ---- ia.c ---------------------------------------------------------------- */
+
+/* What a task of the implementation algebra does. */
+typedef enum IaKind {
+	IA_INPUT,  /* a leaf: one block of an input tensor, as some reader wants it */
+	IA_JOIN,   /* a local join: the einsum over one block of its join space */
+	IA_AGG,    /* aggregates the partial results of one output block, then
+	              applies the epilogue (in place: one task, all partials) */
+	IA_REPART, /* cuts a sub-block out of, or gathers a block from, the
+	              blocks a producer made, for a reader that wants other blocks */
+} IaKind;
+
+/* One block operation. Tasks are numbered in a topological order. */
+typedef struct IaTask {
+	IaKind kind;
+	int node;          /* the TRA node whose block it makes */
+	int ndim;          /* entries of lo and hi: the node's rank, or its
+	                      nidx for a join (the reduced ranges follow) */
+	int64_t *lo, *hi;  /* the block: [lo[d], hi[d]) per dimension */
+	int *in;           /* the tasks whose blocks it reads */
+	int nin;
+	double flops;      /* floating-point operations */
+	double bytes;      /* bytes read plus written */
+	double out_bytes;  /* bytes of the block it makes */
+	bool final;        /* one of the blocks that tile an einsum's result */
+	bool gemm;         /* a block of a plain contraction: GEMM-shaped */
+	int device;        /* where it runs (place.c); -1 before placement */
+	double priority;   /* b-level: longest path to the end, in seconds (place.c) */
+} IaTask;
+
+/* The task graph of a partitioned TRA graph. */
+typedef struct IaGraph {
+	const TraGraph *g; /* the graph it lowers (with its partitions) */
+	Arena *arena;      /* owns everything below */
+	IaTask *tasks;
+	int ntasks, cap;
+	int *ncons;        /* ncons[t]: readers of task t ... */
+	int **cons;        /* ... and their ids (ia_lower fills both) */
+	int ndevices;      /* devices it is placed on (place.c) */
+} IaGraph;
+
+/* Lowers every node of g (which decomp_run has partitioned) into ia,
+ * allocated in arena. */
+void ia_lower(const TraGraph *g, Arena *arena, IaGraph *ia);
+const char *ia_kind_name(IaKind k);
+/* --emit=ia: the tasks grouped by TRA node, readably. */
+void ia_dump(const IaGraph *ia, FILE *out);
+/* --emit=taskgraph: one line per task, a stable format (see ia.c). */
+void ia_dump_taskgraph(const IaGraph *ia, FILE *out);
+
+/* ---- sim.c --------------------------------------------------------------- */
+
+/* The simulator's device model: every device alike (one CPU worker). */
+typedef struct SimModel {
+	double gemm_flops;   /* FLOP/s of GEMM-shaped blocks (IaTask.gemm) */
+	double elt_flops;    /* FLOP/s of every other block operation */
+	double mem_bw;       /* bytes/s a task reads and writes on its device */
+	double link_bw;      /* bytes/s of a transfer between two devices */
+	double latency;      /* seconds before a transfer's first byte */
+} SimModel;
+
+/* What a simulated run gives. */
+typedef struct SimResult {
+	int ndevices;
+	double makespan;     /* seconds from the first start to the last end */
+	double *busy;        /* busy[d]: seconds device d computed */
+	double *peak_mem;    /* peak_mem[d]: most bytes resident on device d */
+	double bytes_moved;  /* bytes transferred between devices */
+	int transfers;       /* how many transfers */
+} SimResult;
+
+/* The defaults: one CPU core per device (see sim.c). */
+void sim_model_default(SimModel *m);
+/* Applies "KEY=VALUE,..." (keys gemm-flops, elt-flops, bandwidth,
+ * link-bandwidth, latency); false with a message in err. */
+bool sim_model_set(SimModel *m, const char *spec, char *err, size_t errlen);
+/* Seconds task t computes on a device (FLOPs at its rate plus bytes at
+ * memory bandwidth); seconds to move a block of bytes between devices. */
+double sim_task_time(const IaTask *t, const SimModel *m);
+double sim_transfer_time(double bytes, const SimModel *m);
+/* Runs the placed task graph under work-conserving semantics: a task
+ * starts once its inputs have arrived and its device is free, the ready
+ * task of highest priority first. r's arrays are in ia's arena. */
+void sim_run(const IaGraph *ia, const SimModel *m, SimResult *r);
+
+/* ---- place.c ------------------------------------------------------------- */
+
+/* The placers (--placer=NAME). */
+typedef enum PlaceKind {
+	PLACE_ROUNDROBIN,    /* a node's k-th task on device k mod n */
+	PLACE_GREEDY,        /* the device minimising the heaviest device's load */
+	PLACE_LSHS,          /* NumS's local search over memory, bytes in, bytes out */
+	PLACE_CRITICAL_PATH, /* longest path first, on the earliest-starting device */
+} PlaceKind;
+
+/* The placer named name; false if there is none. */
+bool place_parse(const char *name, PlaceKind *k);
+const char *place_name(PlaceKind k);
+/* Sets every task's priority (its b-level under m). */
+void place_priorities(IaGraph *ia, const SimModel *m);
+/* Sets priorities, then every task's device, for ndevices devices. */
+void place_run(IaGraph *ia, PlaceKind k, int ndevices, const SimModel *m);
+
+/* ---- plan.c -------------------------------------------------------------- */
+
+/* --emit=plan: per TRA node its partition, tasks, FLOPs and bytes moved;
+ * for the program the simulated makespan, utilisation and peak memory. */
+void plan_dump(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out);
+/* --emit=dot: the TRA graph as Graphviz, annotated with partitions. */
+void plan_dump_dot(const TraGraph *g, const IaGraph *ia, FILE *out);
 
 /* ---- codegen/c.c -------------------------------------------------------- */
 

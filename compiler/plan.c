@@ -1,0 +1,170 @@
+/* needs: a placed IaGraph. gives: --emit=plan and --emit=dot, for people to read. */
+/* plan.c: the plan a user reads before running a program.
+ *
+ * --emit=plan prints the device model, then a table with one row per TRA
+ * node: its partition (a block count per index, output and reduced), its
+ * tasks by kind, its FLOPs, and the bytes of its blocks that move between
+ * devices under the placement; then, for the whole program, the
+ * simulated makespan beside the time on one device, and per device its
+ * busy time, utilisation (busy / makespan), peak memory and task count.
+ *
+ * --emit=dot writes the TRA graph for Graphviz: a box per einsum, labelled
+ * with its partition, task count and FLOPs; an ellipse per input; an edge
+ * from every producer to its readers.
+ */
+#include "tra.h"
+
+#include <string.h>
+
+/* "1.23 MB": bytes with a unit. */
+static void plan_bytes(char *buf, size_t n, double b)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+	int u = 0;
+	while (b >= 1000 && u < 4) {
+		b /= 1000;
+		u++;
+	}
+	snprintf(buf, n, u ? "%.3g %s" : "%.0f %s", b, units[u]);
+}
+
+/* "1.23 ms": seconds with a unit. */
+static void plan_time(char *buf, size_t n, double s)
+{
+	if (s >= 1)
+		snprintf(buf, n, "%.3g s", s);
+	else if (s >= 1e-3)
+		snprintf(buf, n, "%.3g ms", s * 1e3);
+	else
+		snprintf(buf, n, "%.3g us", s * 1e6);
+}
+
+/* Bytes of task u's block sent to other devices: once per device that reads it. */
+static double plan_moved(const IaGraph *ia, int u)
+{
+	double moved = 0;
+	for (int i = 0; i < ia->ncons[u]; i++) {
+		int d = ia->tasks[ia->cons[u][i]].device;
+		bool seen = d == ia->tasks[u].device;
+		for (int j = 0; j < i && !seen; j++)
+			seen = ia->tasks[ia->cons[u][j]].device == d;
+		if (!seen)
+			moved += ia->tasks[u].out_bytes;
+	}
+	return moved;
+}
+
+/* "i:2 j:2 k:1", or "-" for an input. */
+static void plan_partition(const TraNode *n, char *buf, size_t size)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	if (!n->part) {
+		snprintf(buf, size, "- (read as needed)");
+		return;
+	}
+	for (int d = 0; d < n->nidx && len < size; d++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s:%d", d ? " " : "", n->idx[d].name, n->part[d]);
+}
+
+static void plan_node_row(const IaGraph *ia, int v, FILE *out)
+{
+	const TraNode *n = &ia->g->nodes[v];
+	int count[4] = {0}, total = 0;
+	double flops = 0, moved = 0;
+	for (int t = 0; t < ia->ntasks; t++)
+		if (ia->tasks[t].node == v) {
+			count[ia->tasks[t].kind]++;
+			total++;
+			flops += ia->tasks[t].flops;
+			moved += plan_moved(ia, t);
+		}
+	char part[200], mv[32], name[64];
+	plan_partition(n, part, sizeof part);
+	plan_bytes(mv, sizeof mv, moved);
+	snprintf(name, sizeof name, "%%%d %s", v, n->name);
+	fprintf(out, "%-12s %-22s %5d  %5d %4d %6d %6d  %9.3g  %10s\n", name, part, total, count[IA_JOIN],
+	        count[IA_AGG], count[IA_REPART], count[IA_INPUT], flops, mv);
+}
+
+static void plan_model(const SimModel *m, FILE *out)
+{
+	fprintf(out, "# device model: GEMM %.3g GFLOP/s, element-wise %.3g GFLOP/s, memory %.3g GB/s,\n"
+	        "#   transfers %.3g GB/s after %.3g us (see --sim)\n",
+	        m->gemm_flops / 1e9, m->elt_flops / 1e9, m->mem_bw / 1e9, m->link_bw / 1e9, m->latency * 1e6);
+}
+
+static void plan_devices(const IaGraph *ia, const SimResult *r, FILE *out)
+{
+	fputs("device   busy        utilisation  peak memory  tasks\n", out);
+	for (int d = 0; d < r->ndevices; d++) {
+		int tasks = 0;
+		for (int t = 0; t < ia->ntasks; t++)
+			tasks += ia->tasks[t].device == d;
+		char busy[32], peak[32];
+		plan_time(busy, sizeof busy, r->busy[d]);
+		plan_bytes(peak, sizeof peak, r->peak_mem[d]);
+		fprintf(out, "%-8d %-11s %10.1f%%  %11s  %5d\n", d, busy,
+		        r->makespan > 0 ? 100 * r->busy[d] / r->makespan : 0, peak, tasks);
+	}
+}
+
+void plan_dump(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out)
+{
+	SimResult r;
+	sim_run(ia, m, &r);
+	double serial = 0, flops = 0;
+	for (int t = 0; t < ia->ntasks; t++) {
+		serial += sim_task_time(&ia->tasks[t], m);
+		flops += ia->tasks[t].flops;
+	}
+	fprintf(out, "# plan: %d tasks on %d devices, placer %s\n", ia->ntasks, ia->ndevices, place_name(placer));
+	plan_model(m, out);
+	fputs("\nnode         partition              tasks  joins aggs repart leaves      flops       moved\n", out);
+	for (int v = 0; v < ia->g->nnodes; v++)
+		plan_node_row(ia, v, out);
+	char mk[32], ser[32], mv[32];
+	plan_time(mk, sizeof mk, r.makespan);
+	plan_time(ser, sizeof ser, serial);
+	plan_bytes(mv, sizeof mv, r.bytes_moved);
+	fprintf(out, "\ntotal: %.3g flops, %s moved between devices in %d transfers\n", flops, mv, r.transfers);
+	fprintf(out, "simulated makespan: %s (all tasks one after another on one device: %s, speed-up %.2fx)\n\n",
+	        mk, ser, r.makespan > 0 ? serial / r.makespan : 1.0);
+	plan_devices(ia, &r, out);
+}
+
+/* ---- Graphviz ---------------------------------------------------------------------- */
+
+void plan_dump_dot(const TraGraph *g, const IaGraph *ia, FILE *out)
+{
+	fputs("digraph trac {\n  rankdir=TB;\n  node [fontname=\"monospace\", fontsize=10];\n", out);
+	for (int v = 0; v < g->nnodes; v++) {
+		const TraNode *n = &g->nodes[v];
+		int tasks = 0;
+		for (int t = 0; ia && t < ia->ntasks; t++)
+			tasks += ia->tasks[t].node == v;
+		fprintf(out, "  n%d [shape=%s, label=\"%%%d %s", v, n->part ? "box" : "ellipse", v, n->name);
+		if (n->rank) {
+			fputc('[', out);
+			for (int d = 0; d < n->rank; d++)
+				fprintf(out, "%s%s", d ? ", " : "", n->part ? n->idx[d].name : n->idx[d].sname ? n->idx[d].sname : "_");
+			fputc(']', out);
+		}
+		if (n->part) {
+			fputs("\\npartition", out);
+			for (int d = 0; d < n->nidx; d++)
+				fprintf(out, " %s:%d", n->idx[d].name, n->part[d]);
+			fprintf(out, "\\n%d tasks, %.3g flops", tasks, n->flops);
+		}
+		fprintf(out, "\"%s];\n", n->is_output ? ", peripheries=2" : "");
+	}
+	for (int v = 0; v < g->nnodes; v++)
+		for (int k = 0; k < g->nodes[v].nops; k++) {
+			bool seen = false;
+			for (int j = 0; j < k; j++)
+				seen |= g->nodes[v].ops[j].node == g->nodes[v].ops[k].node;
+			if (!seen)
+				fprintf(out, "  n%d -> n%d;\n", g->nodes[v].ops[k].node, v);
+		}
+	fputs("}\n", out);
+}

@@ -1,0 +1,119 @@
+#!/bin/sh
+# plan.sh: decomposition, lowering, placement and simulation on the
+# command line: --emit=tra with partitions, --emit=ia, --emit=taskgraph
+# (against a golden file), --emit=plan for every sample and placer,
+# --emit=dot, and the usage errors of --devices, --partition, --placer
+# and --sim (exit 2).
+# Environment: TRAC (the binary), srcdir (the source tree, may be read-only).
+set -u
+: "${TRAC:?}" "${srcdir:?}"
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 99
+pass=0 fail=0
+mlp=$srcdir/samples/mlp.tra
+
+ok() { pass=$((pass + 1)); echo "PASS $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -s err ] && sed 's/^/  stderr: /' err | head -5; }
+
+# expect NAME STATUS PATTERN CMD...: exit status STATUS and PATTERN (grep -E) in stderr.
+expect() {
+	name=$1 want=$2 pat=$3
+	shift 3
+	"$@" >out 2>err
+	got=$?
+	if [ "$got" -ne "$want" ]; then
+		echo "  exit status $got, expected $want"
+		bad "$name"
+	elif [ -n "$pat" ] && ! grep -Eq -- "$pat" err; then
+		echo "  stderr lacks /$pat/"
+		bad "$name"
+	else
+		ok "$name"
+	fi
+}
+
+# has NAME PATTERN: the last command's standard output matches PATTERN (grep -E).
+has() {
+	if grep -Eq -- "$2" out; then ok "$1"; else echo "  output lacks /$2/"; bad "$1"; fi
+}
+
+# ---- partitions in --emit=tra ------------------------------------------------
+expect tra-plain 0 "" "$TRAC" "$mlp" --emit=tra
+grep -q partition out && bad tra-no-partition || ok tra-no-partition
+expect tra-devices 0 "" "$TRAC" "$mlp" --emit=tra --devices=4
+[ "$(grep -c '^    partition ' out)" -eq 6 ] && ok tra-partition-per-einsum || bad tra-partition-per-einsum
+expect tra-none 0 "" "$TRAC" "$mlp" --emit=tra --partition=none
+grep '^    partition' out | grep -q ':[02-9]' && bad tra-none-ones || ok tra-none-ones
+expect tra-manual 0 "" "$TRAC" "$mlp" --emit=tra --devices=4 --partition=Hd:i=4,k=2 --partition=P.r1:c2=3
+has tra-manual-hd '^    partition i:4 j:1 k:2$'
+has tra-manual-dotted '^    partition i:[0-9]+ c2:3$'
+expect tra-manual-uneven 0 "" "$TRAC" "$mlp" --emit=tra --partition=Hd:i=7 --partition=none
+has tra-manual-with-none '^    partition i:7 j:1 k:1$'
+
+# ---- the task graph ------------------------------------------------------------
+expect ia 0 "" "$TRAC" "$mlp" --emit=ia --devices=2
+has ia-node-header '^node %4 Hd: partition '
+has ia-join-line '^  t[0-9]+ +join +Hd\[0:'
+expect taskgraph-golden 0 "" "$TRAC" "$srcdir/tests/golden/matmul.tra" --emit=taskgraph --devices=2 \
+	--partition=C:i=2,k=2
+if diff -u "$srcdir/tests/golden/matmul.emit-taskgraph" out >diff.out; then
+	ok taskgraph-diff
+else
+	head -20 diff.out
+	bad taskgraph-diff
+fi
+expect taskgraph-mlp 0 "" "$TRAC" "$mlp" --emit=taskgraph --devices=3
+n=$(sed -n 's/^# taskgraph tasks=\([0-9]*\) devices=3$/\1/p' out)
+[ -n "$n" ] && [ "$(grep -c '^t' out)" -eq "$n" ] && ok taskgraph-count || bad taskgraph-count
+grep -v '^#' out | grep -Evq '^t[0-9]+ (input|join|agg|repart) [A-Za-z_][A-Za-z0-9_.]* [-0-9:,|]+ in=(-|t[0-9]+(,t[0-9]+)*) flops=[-+.e0-9]+ bytes=[-+.e0-9]+ dev=[0-2] prio=[-+.e0-9]+$' \
+	&& bad taskgraph-format || ok taskgraph-format
+cp out first
+"$TRAC" "$mlp" --emit=taskgraph --devices=3 >out 2>err
+cmp -s first out && ok taskgraph-deterministic || bad taskgraph-deterministic
+
+# ---- plans ------------------------------------------------------------------------
+expect plan-mlp 0 "" "$TRAC" "$mlp" --emit=plan --devices=4
+has plan-header '^# plan: [0-9]+ tasks on 4 devices, placer greedy'
+has plan-node-row '^%4 Hd +i:[0-9]+ j:[0-9]+ k:[0-9]+ +[0-9]+'
+has plan-makespan '^simulated makespan: [0-9.]+ (us|ms|s) '
+[ "$(grep -Ec '^[0-3] +[0-9.]+ (us|ms|s) +[0-9.]+%' out)" -eq 4 ] && ok plan-devices || bad plan-devices
+for placer in roundrobin greedy lshs critical-path; do
+	for f in "$srcdir"/samples/*.tra; do
+		"$TRAC" "$f" --emit=plan --devices=3 --placer=$placer >out 2>err
+		if [ $? -eq 0 ] && grep -q '^simulated makespan' out; then
+			ok "plan-$placer-$(basename "$f" .tra)"
+		else
+			bad "plan-$placer-$(basename "$f" .tra)"
+		fi
+	done
+done
+expect plan-sim 0 "" "$TRAC" "$mlp" --emit=plan --devices=2 --sim=gemm-flops=1G,latency=1e-3 --sim-bandwidth=10G
+has plan-sim-model 'GEMM 1 GFLOP/s, element-wise 8 GFLOP/s, memory 10 GB/s'
+expect plan-one-device 0 "" "$TRAC" "$mlp" --emit=plan --devices=1 --partition=none
+has plan-one-speedup 'speed-up 1.00x'
+expect plan-to-file 0 "" "$TRAC" "$mlp" --emit=plan --devices=2 -o plan.txt
+grep -q '^simulated makespan' plan.txt && ok plan-file || bad plan-file
+expect dot 0 "" "$TRAC" "$mlp" --emit=dot --devices=4
+has dot-digraph '^digraph trac \{'
+has dot-partition 'partition i:[0-9]+ j:[0-9]+ k:[0-9]+'
+
+# ---- usage errors -------------------------------------------------------------------
+expect devices-zero 2 "--devices=N" "$TRAC" "$mlp" --emit=plan --devices=0
+expect devices-word 2 "--devices=N" "$TRAC" "$mlp" --emit=plan --devices=many
+expect partition-bad 2 "expects auto, none" "$TRAC" "$mlp" --emit=plan --partition=some
+expect partition-both 2 "cannot be combined" "$TRAC" "$mlp" --emit=plan --partition=auto --partition=none
+expect partition-node 2 "no einsum node 'Q'" "$TRAC" "$mlp" --emit=plan --partition=Q:i=2
+expect partition-input 2 "no einsum node 'X'" "$TRAC" "$mlp" --emit=plan --partition=X:i=2
+expect partition-index 2 "no index 'z'" "$TRAC" "$mlp" --emit=plan --partition=Hd:z=2
+expect partition-large 2 "from 1 to 512" "$TRAC" "$mlp" --emit=plan --partition=Hd:i=513
+expect partition-zero 2 "from 1 to 512" "$TRAC" "$mlp" --emit=plan --partition=Hd:i=0
+expect partition-twice 2 "given twice" "$TRAC" "$mlp" --emit=plan --partition=Hd:i=2 --partition=Hd:j=2
+expect placer-bad 2 "unknown --placer" "$TRAC" "$mlp" --emit=plan --placer=random
+expect sim-key 2 "the keys are" "$TRAC" "$mlp" --emit=plan --sim=speed=3
+expect sim-value 2 "positive number" "$TRAC" "$mlp" --emit=plan --sim=latency=-1
+expect sim-flops 2 "positive number" "$TRAC" "$mlp" --emit=plan --sim-flops=fast
+expect plan-program-error 1 "" "$TRAC" "$srcdir/tests/golden/matmul.emit-tra" --emit=plan
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,209 @@
+/* test_place.c: Check tests for placement (compiler/place.c) and the
+ * simulator (compiler/sim.c).
+ *
+ * The simulator is checked by hand on a two-task graph (a leaf and a map)
+ * under a device model with round numbers: the makespan, busy time,
+ * bytes moved and peak memory on one device and on two. Priorities are
+ * b-levels. Every placer is checked on the samples at small sizes: each
+ * task on a device in range, the makespan between its lower bounds (the
+ * longest path, the work divided among the devices) and the serial time
+ * plus every transfer, exactly the serial time on one device, and
+ * independent blocks spread over the devices.
+ */
+#include "unit.h"
+
+/* A model with round numbers: 1 FLOP/s element-wise, free memory traffic,
+ * transfers of 1 byte/s after 10 s. */
+static SimModel slow_model(void)
+{
+	return (SimModel){.gemm_flops = 1, .elt_flops = 1, .mem_bw = 1e15, .link_bw = 1, .latency = 10};
+}
+
+/* src partitioned (fixed where manual says, else for devices) and lowered. */
+static UnitRun *lowered(const char *src, int devices, const char *manual, IaGraph *ia)
+{
+	UnitRun *u = unit_compile_ok(src);
+	order_contractions(&u->g);
+	fuse_elementwise(&u->g);
+	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
+	if (manual) {
+		int node, *part = arena_alloc(&u->arena, 64 * sizeof *part);
+		char err[200];
+		ck_assert_msg(decomp_parse_manual(&u->g, manual, &node, part, err, sizeof err), "%s", err);
+		fixed[node] = part;
+	}
+	DecompOptions o = {.devices = devices, .fixed = fixed};
+	decomp_run(&u->g, &o);
+	ia_lower(&u->g, &u->arena, ia);
+	return u;
+}
+
+static const char map_src[] = "size N = 4\ninput X[N]\nY[i] = X[i] * 2\noutput Y\n";
+
+START_TEST(sim_by_hand)
+{
+	IaGraph ia;
+	UnitRun *u = lowered(map_src, 1, "Y:i=1", &ia);
+	SimModel m = slow_model();
+	ck_assert_int_eq(ia.ntasks, 2); /* the leaf X, the join Y */
+	ia.ndevices = 2;
+	place_priorities(&ia, &m);
+	ck_assert_double_eq_tol(ia.tasks[1].priority, 4, 1e-9); /* 4 flops at 1 FLOP/s */
+	ck_assert_double_eq_tol(ia.tasks[0].priority, 4, 1e-9); /* the leaf costs nothing */
+	ia.tasks[0].device = ia.tasks[1].device = 0;
+	SimResult r;
+	sim_run(&ia, &m, &r);
+	ck_assert_double_eq_tol(r.makespan, 4, 1e-9);
+	ck_assert_double_eq_tol(r.busy[0], 4, 1e-9);
+	ck_assert_double_eq(r.busy[1], 0);
+	ck_assert_double_eq(r.bytes_moved, 0);
+	ck_assert_double_eq(r.peak_mem[0], 32); /* X and Y, 16 bytes each */
+	ia.tasks[1].device = 1;
+	sim_run(&ia, &m, &r);
+	ck_assert_double_eq_tol(r.makespan, 10 + 16 + 4, 1e-9); /* latency, 16 bytes, compute */
+	ck_assert_double_eq(r.bytes_moved, 16);
+	ck_assert_int_eq(r.transfers, 1);
+	ck_assert_double_eq(r.peak_mem[0], 16);
+	ck_assert_double_eq(r.peak_mem[1], 32); /* the copy of X and Y */
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(sim_work_conserving)
+{
+	/* one device never idles while a task is ready: the makespan is the serial time */
+	IaGraph ia;
+	UnitRun *u = lowered("size N = 4\ninput X[N]\nY[i] = X[i] * 2\nZ[i] = exp(Y[i]) + 1\n"
+	                     "W[i] = X[i] + 1\noutput Z, W\n", 1, NULL, &ia);
+	SimModel m = slow_model();
+	place_run(&ia, PLACE_ROUNDROBIN, 1, &m);
+	SimResult r;
+	sim_run(&ia, &m, &r);
+	double serial = 0;
+	for (int t = 0; t < ia.ntasks; t++)
+		serial += sim_task_time(&ia.tasks[t], &m);
+	ck_assert_double_eq_tol(r.makespan, serial, 1e-9);
+	unit_free(u);
+}
+END_TEST
+
+static const char mlp_src[] =
+	"size N = 32, D = 16, H = 24, C = 4\n"
+	"input X[N, D]\ninput W1[D, H]\ninput b1[H]\ninput W2[H, C]\n"
+	"Hd[i, j] = relu(sum[k](X[i, k] * W1[k, j]) + b1[j])\n"
+	"Y[i, c]  = sum[k](Hd[i, k] * W2[k, c])\n"
+	"M[i]     = max[c](Y[i, c])\n"
+	"E[i, c]  = exp(Y[i, c] - M[i])\n"
+	"P[i, c]  = E[i, c] / sum[c2](E[i, c2])\n"
+	"output P\n";
+
+static const char attention_src[] =
+	"size B = 2, H = 2, S = 8, D = 4\n"
+	"input Q[B, H, S, D], K[B, H, S, D], V[B, H, S, D]\n"
+	"A[b, h, s, t] = sum[d](Q[b, h, s, d] * K[b, h, t, d]) / sqrt(D)\n"
+	"M[b, h, s]    = max[t](A[b, h, s, t])\n"
+	"E[b, h, s, t] = exp(A[b, h, s, t] - M[b, h, s])\n"
+	"O[b, h, s, d] = sum[t](E[b, h, s, t] * V[b, h, t, d]) / sum[t](E[b, h, s, t])\n"
+	"output O\n";
+
+/* Bounds every placement must meet. */
+static void check_placement(const IaGraph *ia, const SimModel *m, int n, const char *what)
+{
+	double serial = 0, path = 0, moves = 0;
+	for (int t = 0; t < ia->ntasks; t++) {
+		ck_assert_int_ge(ia->tasks[t].device, 0);
+		ck_assert_int_lt(ia->tasks[t].device, n);
+		serial += sim_task_time(&ia->tasks[t], m);
+		path = ia->tasks[t].priority > path ? ia->tasks[t].priority : path;
+		moves += ia->ncons[t] * sim_transfer_time(ia->tasks[t].out_bytes, m);
+	}
+	SimResult r;
+	sim_run(ia, m, &r);
+	double eps = 1e-9 * serial;
+	ck_assert_msg(r.makespan >= path - eps, "%s: makespan %g below the longest path %g", what, r.makespan, path);
+	ck_assert_msg(r.makespan >= serial / n - eps, "%s: makespan %g below the work per device", what, r.makespan);
+	ck_assert_msg(r.makespan <= serial + moves + eps, "%s: makespan %g above serial %g", what, r.makespan, serial);
+	double busy = 0;
+	for (int d = 0; d < n; d++)
+		busy += r.busy[d];
+	ck_assert_double_eq_tol(busy, serial, eps + 1e-15);
+	if (n == 1)
+		ck_assert_double_eq_tol(r.makespan, serial, eps + 1e-15);
+}
+
+START_TEST(placers)
+{
+	const char *srcs[] = {mlp_src, attention_src};
+	SimModel m;
+	sim_model_default(&m);
+	for (int i = 0; i < 2; i++)
+		for (int n = 1; n <= 4; n++)
+			for (int k = PLACE_ROUNDROBIN; k <= PLACE_CRITICAL_PATH; k++) {
+				IaGraph ia;
+				UnitRun *u = lowered(srcs[i], n, NULL, &ia);
+				place_run(&ia, (PlaceKind)k, n, &m);
+				char what[100];
+				snprintf(what, sizeof what, "%s, %d devices, %s", i ? "attention" : "mlp", n,
+				         place_name((PlaceKind)k));
+				check_placement(&ia, &m, n, what);
+				unit_free(u);
+			}
+}
+END_TEST
+
+START_TEST(independent_blocks_spread)
+{
+	/* four blocks of a costly map: each placer but LSHS (which balances
+	 * memory and traffic, not time) runs them in parallel */
+	SimModel m = slow_model();
+	m.latency = 0;
+	m.link_bw = 1e15;
+	for (int k = PLACE_ROUNDROBIN; k <= PLACE_CRITICAL_PATH; k++) {
+		IaGraph ia;
+		UnitRun *u = lowered(map_src, 4, "Y:i=4", &ia);
+		place_run(&ia, (PlaceKind)k, 4, &m);
+		SimResult r;
+		sim_run(&ia, &m, &r);
+		if (k != PLACE_LSHS)
+			ck_assert_msg(fabs(r.makespan - 1) < 1e-9, "%s: makespan %g", place_name((PlaceKind)k), r.makespan);
+		unit_free(u);
+	}
+}
+END_TEST
+
+START_TEST(model_options)
+{
+	SimModel m;
+	sim_model_default(&m);
+	char err[200];
+	ck_assert(sim_model_set(&m, "gemm-flops=2G,latency=1e-6,link-bandwidth=5.5M", err, sizeof err));
+	ck_assert_double_eq(m.gemm_flops, 2e9);
+	ck_assert_double_eq(m.latency, 1e-6);
+	ck_assert_double_eq(m.link_bw, 5.5e6);
+	ck_assert(!sim_model_set(&m, "speed=3", err, sizeof err));
+	ck_assert(!sim_model_set(&m, "latency=0", err, sizeof err));
+	ck_assert(!sim_model_set(&m, "latency=3X", err, sizeof err));
+	ck_assert(!sim_model_set(&m, "latency", err, sizeof err));
+	PlaceKind k;
+	ck_assert(place_parse("critical-path", &k) && k == PLACE_CRITICAL_PATH);
+	ck_assert(!place_parse("random", &k));
+}
+END_TEST
+
+static Suite *place_suite(void)
+{
+	Suite *s = suite_create("place");
+	TCase *tc = tcase_create("sim");
+	tcase_add_test(tc, sim_by_hand);
+	tcase_add_test(tc, sim_work_conserving);
+	tcase_add_test(tc, model_options);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("placers");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, placers);
+	tcase_add_test(tc, independent_blocks_spread);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(place_suite)
