@@ -54,11 +54,6 @@ typedef struct FuseUses {
 } FuseUses;
 
 /* Operands of a node under construction, each added once. */
-typedef struct OpList {
-	TraOperand *ops;
-	int n, cap;
-} OpList;
-
 /* An inlining of producer p into consumer c's operand k. */
 typedef struct Inline {
 	const TraNode *p;
@@ -164,22 +159,6 @@ static int fuse_site(const TraGraph *g, int pid, int cid)
 
 /* ---- inlining ---------------------------------------------------------------- */
 
-/* The operand of l reading node at idx, added once. */
-static int fuse_add_operand(Arena *a, OpList *l, int node, int rank, const int *idx)
-{
-	for (int k = 0; k < l->n; k++)
-		if (l->ops[k].node == node && l->ops[k].rank == rank &&
-		    memcmp(l->ops[k].idx, idx, (size_t)rank * sizeof *idx) == 0)
-			return k;
-	ARENA_RESERVE(a, l->ops, l->n, l->cap);
-	TraOperand *op = &l->ops[l->n];
-	op->node = node;
-	op->rank = rank;
-	op->idx = arena_alloc(a, (size_t)(rank + 1) * sizeof *op->idx);
-	memcpy(op->idx, idx, (size_t)rank * sizeof *idx);
-	return l->n++;
-}
-
 /* A copy of the producer's expression e in the consumer's index space. */
 static int fuse_copy_producer(TraGraph *g, int e, const Inline *in)
 {
@@ -215,15 +194,15 @@ static void fuse_inline(TraGraph *g, int pid, int cid, int k, Arena *scratch)
 	int *cmap = arena_alloc(scratch, (size_t)(c->nops + 1) * sizeof *cmap);
 	int *pmap = arena_alloc(scratch, (size_t)(p->nops + 1) * sizeof *pmap);
 	Inline in = {.p = p, .k = k, .at = c->ops[k].idx, .cmap = cmap, .pmap = pmap};
-	OpList l = {0};
+	TraOperandList l = {0};
 	for (int j = 0; j < c->nops; j++)
 		if (j != k)
-			cmap[j] = fuse_add_operand(g->arena, &l, c->ops[j].node, c->ops[j].rank, c->ops[j].idx);
+			cmap[j] = tra_operand_add(g->arena, &l, c->ops[j].node, c->ops[j].rank, c->ops[j].idx);
 	for (int j = 0; j < p->nops; j++) {
 		int idx[TRA_MAX_RANK];
 		for (int d = 0; d < p->ops[j].rank; d++)
 			idx[d] = in.at[p->ops[j].idx[d]];
-		pmap[j] = fuse_add_operand(g->arena, &l, p->ops[j].node, p->ops[j].rank, idx);
+		pmap[j] = tra_operand_add(g->arena, &l, p->ops[j].node, p->ops[j].rank, idx);
 	}
 	int join = fuse_copy_consumer(g, c->join, &in);
 	int epi = c->epilogue >= 0 ? fuse_copy_consumer(g, c->epilogue, &in) : -1;

@@ -87,11 +87,6 @@ typedef struct Plan {
 } Plan;
 
 /* Operands of a node under construction, each added once. */
-typedef struct OpList {
-	TraOperand *ops;
-	int n, cap;
-} OpList;
-
 static int order_count(IdxSet s)
 {
 	return __builtin_popcountll(s);
@@ -343,37 +338,21 @@ static void order_greedy(Plan *p, Arena *a)
 
 /* ---- the rewrite ---------------------------------------------------------------- */
 
-/* The operand of l reading node at idx, added once. */
-static int order_add_operand(Arena *a, OpList *l, int node, int rank, const int *idx)
-{
-	for (int k = 0; k < l->n; k++)
-		if (l->ops[k].node == node && l->ops[k].rank == rank &&
-		    memcmp(l->ops[k].idx, idx, (size_t)rank * sizeof *idx) == 0)
-			return k;
-	ARENA_RESERVE(a, l->ops, l->n, l->cap);
-	TraOperand *op = &l->ops[l->n];
-	op->node = node;
-	op->rank = rank;
-	op->idx = arena_alloc(a, (size_t)(rank + 1) * sizeof *op->idx);
-	memcpy(op->idx, idx, (size_t)rank * sizeof *idx);
-	return l->n++;
-}
-
 /* The operand reading tree t's result in a node whose index for the
  * original index d is pos[d]. */
-static int order_tree_operand(TraGraph *g, const Plan *p, int t, const int *pos, OpList *l)
+static int order_tree_operand(TraGraph *g, const Plan *p, int t, const int *pos, TraOperandList *l)
 {
 	int idx[TRA_MAX_RANK];
 	if (t < p->nf) {
 		const TraOperand *op = &p->n->ops[p->op[t]];
 		for (int d = 0; d < op->rank; d++)
 			idx[d] = pos[op->idx[d]];
-		return order_add_operand(g->arena, l, op->node, op->rank, idx);
+		return tra_operand_add(g->arena, l, op->node, op->rank, idx);
 	}
 	int rank = order_count(p->set[t]);
 	for (int d = 0; d < rank; d++)
 		idx[d] = pos[p->order[t][d]];
-	return order_add_operand(g->arena, l, p->node[t], rank, idx);
+	return tra_operand_add(g->arena, l, p->node[t], rank, idx);
 }
 
 /* Gives m the index space of step t: the indices res[0..nres) (original
@@ -399,7 +378,7 @@ static void order_space(TraGraph *g, const Plan *p, int t, const int *res, int n
 }
 
 /* The product of step t's two inputs, with their operands added to l. */
-static int order_product(TraGraph *g, const Plan *p, int t, const int *pos, OpList *l)
+static int order_product(TraGraph *g, const Plan *p, int t, const int *pos, TraOperandList *l)
 {
 	int a = order_tree_operand(g, p, p->kid[t][0], pos, l);
 	int b = order_tree_operand(g, p, p->kid[t][1], pos, l);
@@ -422,7 +401,7 @@ static int order_emit_step(TraGraph *g, const Plan *p, int t, int serial)
 	m.name = arena_printf(g->arena, "%s.c%d", p->n->name, serial);
 	int pos[TRA_MAX_STMT_INDICES];
 	order_space(g, p, t, p->order[t], order_count(p->set[t]), &m, pos);
-	OpList l = {0};
+	TraOperandList l = {0};
 	m.join = order_product(g, p, t, pos, &l);
 	m.ops = l.ops;
 	m.nops = l.n;
@@ -455,14 +434,14 @@ static int order_acc(TraGraph *g, const OrderAcc *c)
 
 /* A copy of the original epilogue e, its operands added to l (they read
  * output indices only, which keep their numbers) and acc replaced. */
-static int order_epilogue(TraGraph *g, const Plan *p, int e, OpList *l, const OrderAcc *c)
+static int order_epilogue(TraGraph *g, const Plan *p, int e, TraOperandList *l, const OrderAcc *c)
 {
 	TraExpr x = g->ex[e];
 	if (x.op == TRA_OP_ACC)
 		return order_acc(g, c);
 	if (x.op == TRA_OP_OPERAND) {
 		const TraOperand *op = &p->n->ops[x.arg];
-		x.arg = order_add_operand(g->arena, l, op->node, op->rank, op->idx);
+		x.arg = tra_operand_add(g->arena, l, op->node, op->rank, op->idx);
 	}
 	for (int k = 0; k < tra_op_arity[x.op]; k++)
 		x.kid[k] = order_epilogue(g, p, x.kid[k], l, c);
@@ -478,7 +457,7 @@ static int order_emit_root(TraGraph *g, const Plan *p, int t)
 	for (int d = 0; d < m.rank; d++)
 		res[d] = d;
 	order_space(g, p, t, res, p->n->rank, &m, pos);
-	OpList l = {0};
+	TraOperandList l = {0};
 	int product = order_product(g, p, t, pos, &l);
 	const TraExpr *px = &g->ex[product];
 	OrderAcc c = {.a = g->ex[px->kid[0]].arg, .b = g->ex[px->kid[1]].arg,

@@ -757,8 +757,7 @@ typedef struct Builder {
 	int vars[TRA_MAX_STMT_INDICES]; /* bindings, in the node's index order */
 	int nvars;
 	int nout;           /* the first nout are output indices */
-	TraOperand *ops;
-	int nops, opcap;
+	TraOperandList ops;
 	AstRef main_red;    /* the reduction that is this node's aggregation */
 } Builder;
 
@@ -778,16 +777,7 @@ static int builder_operand(Sema *s, Builder *b, int node, int rank, const int *v
 	int idx[TRA_MAX_RANK];
 	for (int d = 0; d < rank; d++)
 		idx[d] = builder_pos(b, vars[d]);
-	for (int k = 0; k < b->nops; k++)
-		if (b->ops[k].node == node && memcmp(b->ops[k].idx, idx, (size_t)rank * sizeof *idx) == 0)
-			return k;
-	ARENA_RESERVE(s->arena, b->ops, b->nops, b->opcap);
-	TraOperand *op = &b->ops[b->nops];
-	op->node = node;
-	op->rank = rank;
-	op->idx = arena_alloc(s->arena, (size_t)(rank + 1) * sizeof *op->idx);
-	memcpy(op->idx, idx, (size_t)rank * sizeof *idx);
-	return b->nops++;
+	return tra_operand_add(s->arena, &b->ops, node, rank, idx);
 }
 
 /* A literal as the statement's element type computes with it. */
@@ -845,7 +835,7 @@ static int build_acc(Sema *s, const Builder *b, const AstExpr *red)
 static int builder_finish(Sema *s, Builder *b, const char *name, Span span, TraAgg agg, int join, int epi)
 {
 	TraNode n = {.kind = TRA_NODE_EINSUM, .name = name, .span = span, .type = s->type,
-	             .rank = b->nout, .nidx = b->nvars, .nops = b->nops, .ops = b->ops,
+	             .rank = b->nout, .nidx = b->nvars, .nops = b->ops.n, .ops = b->ops.ops,
 	             .join = join, .epilogue = epi};
 	n.agg = agg == TRA_AGG_MEAN ? TRA_AGG_SUM : agg;
 	n.idx = arena_alloc(s->arena, (size_t)(b->nvars + 1) * sizeof *n.idx);

@@ -55,6 +55,21 @@ int tra_expr_new(TraGraph *g, TraOp op, int arg, double value, int a, int b, int
 	return g->nex++;
 }
 
+int tra_operand_add(Arena *a, TraOperandList *l, int node, int rank, const int *idx)
+{
+	for (int k = 0; k < l->n; k++)
+		if (l->ops[k].node == node && l->ops[k].rank == rank &&
+		    memcmp(l->ops[k].idx, idx, (size_t)rank * sizeof *idx) == 0)
+			return k;
+	ARENA_RESERVE(a, l->ops, l->n, l->cap);
+	TraOperand *op = &l->ops[l->n];
+	op->node = node;
+	op->rank = rank;
+	op->idx = arena_alloc(a, (size_t)(rank + 1) * sizeof *op->idx);
+	memcpy(op->idx, idx, (size_t)rank * sizeof *idx);
+	return l->n++;
+}
+
 int64_t tra_node_elements(const TraNode *n)
 {
 	int64_t e = 1;

@@ -182,6 +182,12 @@ typedef struct TraNode {
 	                      (decomp.c); NULL until a partition is computed */
 } TraNode;
 
+/* A growable list of operands, for code that builds nodes. */
+typedef struct TraOperandList {
+	TraOperand *ops;
+	int n, cap;
+} TraOperandList;
+
 /* A size of the program, with its final value (after -D overrides). */
 typedef struct TraSize {
 	const char *name;
@@ -245,6 +251,8 @@ extern const int tra_op_flops[TRA_OP_COUNT];
 
 int tra_node_new(TraGraph *g, const TraNode *proto);  /* appends a copy */
 int tra_expr_new(TraGraph *g, TraOp op, int arg, double value, int a, int b, int c);
+/* The operand of l reading node at idx (rank entries), added if new. */
+int tra_operand_add(Arena *a, TraOperandList *l, int node, int rank, const int *idx);
 int64_t tra_node_elements(const TraNode *n);          /* product of output sizes */
 double tra_node_join_points(const TraNode *n);        /* product of all sizes */
 void tra_node_cost(const TraGraph *g, TraNode *n);    /* fills flops and bytes */
