@@ -23,7 +23,10 @@
  * loop is done. A second mutex, exec_owner, says who is posting: a call
  * that cannot take it (a nested loop inside a kernel's body, or another
  * thread of the user's program running a loop meanwhile) simply runs its
- * loop inline, which is correct and never deadlocks.
+ * loop inline, which is correct and never deadlocks. The workers of
+ * trart_run_tasks (sched.c) run every loop inline: there the tasks are
+ * the parallelism, one per worker, and a loop that took this pool would
+ * only queue the other workers' loops behind it.
  *
  * OpenBLAS has threads of its own; trart_set_threads sets their number
  * too, so --threads bounds both. Its one entry point is declared here
@@ -82,6 +85,9 @@ static atomic_int exec_online;
 
 /* The recorder attached by trart_exec_profile, or NULL. */
 static TrartProfile *exec_prof;
+
+/* Set on a thread whose loops must run inline (trart_exec_set_inline). */
+static _Thread_local bool exec_inline;
 
 /* ---- the pool ---- */
 
@@ -278,7 +284,7 @@ trart_parallel_for(int64_t n, void (*body)(int64_t lo, int64_t hi, void *ctx),
 		return;
 	if (n < k)
 		k = (int)n;
-	if (k <= 1 || pthread_mutex_trylock(&exec_owner) != 0) {
+	if (k <= 1 || exec_inline || pthread_mutex_trylock(&exec_owner) != 0) {
 		body(0, n, ctx);
 		return;
 	}
@@ -297,6 +303,24 @@ void
 trart_exec_profile(TrartProfile *prof)
 {
 	exec_prof = prof;
+}
+
+TrartProfile *
+trart_exec_profiling(void)
+{
+	return exec_prof;
+}
+
+void
+trart_exec_set_inline(bool on)
+{
+	exec_inline = on;
+}
+
+bool
+trart_exec_inline(void)
+{
+	return exec_inline;
 }
 
 /* Runs kernel k, timed into the attached recorder. */

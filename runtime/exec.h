@@ -27,12 +27,23 @@
  * 10000), not a machine. Larger requests are clamped to it. */
 #define TRART_MAX_THREADS 1024
 
-/* One kernel run, for the trace. */
+/* One kernel or task run, for the trace. */
 typedef struct TrartEvent {
-	int kernel;       /* index into the program's kernels */
+	int kernel;       /* index into the program's kernels (-1: a task) */
 	int64_t start_ns; /* when it began, from TrartProfile.origin_ns */
 	int64_t dur_ns;   /* how long it ran */
+	int tid;          /* its trace track: 1 for kernels, worker + 1 for
+	                     tasks (worker 0 is the calling thread) */
+	const TrartTask *task; /* the task run, or NULL for a kernel */
 } TrartEvent;
+
+/* One worker of trart_run_tasks, summed over every run, for --stats. */
+typedef struct TrartWorkerStats {
+	int64_t tasks;   /* tasks it ran */
+	int64_t steals;  /* of those, taken from another worker's queue */
+	int64_t busy_ns; /* time inside their block kernels */
+	double flops;    /* their floating-point operations */
+} TrartWorkerStats;
 
 /* What the executor records while a profile is attached. */
 typedef struct TrartProfile {
@@ -44,6 +55,10 @@ typedef struct TrartProfile {
 	size_t nevents;        /* events recorded */
 	size_t cap;            /* events there is room for (0: no trace) */
 	size_t dropped;        /* runs past cap, not in events */
+	TrartWorkerStats *workers; /* per worker of trart_run_tasks (NULL
+	                              until a task graph runs) */
+	int nworkers;          /* entries in workers */
+	int64_t graph_ns;      /* wall time inside trart_run_tasks, all runs */
 } TrartProfile;
 
 /* exec.c */
@@ -51,6 +66,14 @@ typedef struct TrartProfile {
 /* Attaches a recorder to the executor (NULL detaches): every kernel run
  * by trart_execute is timed and added to it. */
 TRART_INTERNAL void trart_exec_profile(TrartProfile *prof);
+
+/* The attached recorder, or NULL: trart_run_tasks records into it too. */
+TRART_INTERNAL TrartProfile *trart_exec_profiling(void);
+
+/* Whether trart_parallel_for on the calling thread always runs inline:
+ * set on trart_run_tasks' workers, whose parallelism is the tasks. */
+TRART_INTERNAL void trart_exec_set_inline(bool on);
+TRART_INTERNAL bool trart_exec_inline(void);
 
 /* trace.c */
 
@@ -71,6 +94,16 @@ TRART_INTERNAL void trart_profile_free(TrartProfile *prof);
 TRART_INTERNAL void trart_profile_add(TrartProfile *prof, int k,
                                       int64_t start_ns, int64_t end_ns);
 
+/* Makes room for n workers' stats (zeroed; existing entries are kept).
+ * Returns 0, or -1 when out of memory, with prof unchanged. */
+TRART_INTERNAL int trart_profile_workers(TrartProfile *prof, int n);
+
+/* Records that task t ran on worker w (< prof->nworkers) from start_ns to
+ * end_ns; its trace event is on track w + 1. */
+TRART_INTERNAL void trart_profile_task(TrartProfile *prof, const TrartTask *t,
+                                       int w, int64_t start_ns,
+                                       int64_t end_ns);
+
 /* Writes the recorded events to path as Chrome trace-event JSON, whole
  * or not at all (written beside path, renamed onto it). Returns 0, or -1
  * with "trace: PATH: message" in err. */
@@ -80,7 +113,8 @@ TRART_INTERNAL int trart_trace_write(const TrartProfile *prof,
 
 /* Prints the --stats table to f: per kernel name its calls, time,
  * GFLOP/s and GB/s; then the totals, the bytes of all tensors and the
- * peak of the bytes the runtime had allocated. */
+ * peak of the bytes the runtime had allocated; then, when task graphs
+ * ran, per worker its tasks, steals, busy time and utilisation. */
 TRART_INTERNAL void trart_stats_print(const TrartProfile *prof, FILE *f,
                                       int runs, int threads,
                                       double tensor_bytes, double peak_bytes);

@@ -16,7 +16,11 @@
  * microseconds from the start of the recording, all on pid 1, tid 1 (the
  * kernels run one after another; their inner parallelism is not traced),
  * and the kernel's flop and byte counts as args. A metadata event names
- * the process after the program. Each event is on a line of its own, so
+ * the process after the program. Tasks of a block task graph (sched.c)
+ * run side by side, one per worker: each task is an event ("cat":
+ * "task") on the track of the worker that ran it, tid worker + 1, and
+ * metadata events name those tracks, so a viewer shows one row per
+ * worker, the calling thread (worker 0) on the kernels' row. Each event is on a line of its own, so
  * the file also reads well in a pager and with grep. Like every file the
  * runtime writes, it appears whole or not at all.
  *
@@ -24,7 +28,10 @@
  * a back end ever splits one node into several, are added together), in
  * program order, then the totals. Rates are flops (bytes) over the
  * kernels' own time, so they say how well each kernel runs, not how much
- * of the wall clock the I/O took.
+ * of the wall clock the I/O took. After a task graph it adds one row per
+ * worker: tasks run, how many were stolen, busy time, and the busy share
+ * of the time spent in trart_run_tasks, which shows idle workers and an
+ * unbalanced placement at a glance.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -82,7 +89,19 @@ trart_profile_free(TrartProfile *prof)
 	free(prof->calls);
 	free(prof->total_ns);
 	free(prof->events);
+	free(prof->workers);
 	memset(prof, 0, sizeof *prof);
+}
+
+/* Keeps e for the trace if there is room (start_ns still absolute). */
+static void
+trace_record(TrartProfile *prof, TrartEvent e)
+{
+	e.start_ns -= prof->origin_ns;
+	if (prof->nevents < prof->cap)
+		prof->events[prof->nevents++] = e;
+	else if (prof->cap > 0)
+		prof->dropped++;
 }
 
 void
@@ -92,11 +111,38 @@ trart_profile_add(TrartProfile *prof, int k, int64_t start_ns, int64_t end_ns)
 
 	prof->calls[k]++;
 	prof->total_ns[k] += dur;
-	if (prof->nevents < prof->cap)
-		prof->events[prof->nevents++] =
-			(TrartEvent){k, start_ns - prof->origin_ns, dur};
-	else if (prof->cap > 0)
-		prof->dropped++;
+	trace_record(prof, (TrartEvent){.kernel = k, .tid = 1,
+	                                .start_ns = start_ns, .dur_ns = dur});
+}
+
+int
+trart_profile_workers(TrartProfile *prof, int n)
+{
+	TrartWorkerStats *w;
+
+	if (n <= prof->nworkers)
+		return 0;
+	w = realloc(prof->workers, (size_t)n * sizeof *w);
+	if (!w)
+		return -1;
+	memset(w + prof->nworkers, 0, (size_t)(n - prof->nworkers) * sizeof *w);
+	prof->workers = w;
+	prof->nworkers = n;
+	return 0;
+}
+
+void
+trart_profile_task(TrartProfile *prof, const TrartTask *t, int w,
+                   int64_t start_ns, int64_t end_ns)
+{
+	TrartWorkerStats *ws = &prof->workers[w];
+
+	ws->tasks++;
+	ws->busy_ns += end_ns - start_ns;
+	ws->flops += t->flops;
+	trace_record(prof, (TrartEvent){.kernel = -1, .tid = w + 1, .task = t,
+	                                .start_ns = start_ns,
+	                                .dur_ns = end_ns - start_ns});
 }
 
 /* ---- the trace file ---- */
@@ -144,19 +190,32 @@ trace_micros(FILE *f, int64_t ns)
 static void
 trace_event(FILE *f, const TrartProgram *p, const TrartEvent *e)
 {
-	const TrartKernel *k = &p->kernels[e->kernel];
+	const TrartKernel *k = e->task ? NULL : &p->kernels[e->kernel];
 
 	fputs(",\n{\"name\": ", f);
-	trace_string(f, k->name);
-	fputs(", \"cat\": \"kernel\", \"ph\": \"X\", \"ts\": ", f);
+	trace_string(f, k ? k->name : e->task->name);
+	fprintf(f, ", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": ",
+	        k ? "kernel" : "task");
 	trace_micros(f, e->start_ns);
 	fputs(", \"dur\": ", f);
 	trace_micros(f, e->dur_ns);
-	fputs(", \"pid\": 1, \"tid\": 1, \"args\": {\"flops\": ", f);
-	trace_number(f, k->flops);
+	fprintf(f, ", \"pid\": 1, \"tid\": %d, \"args\": {\"flops\": ", e->tid);
+	trace_number(f, k ? k->flops : e->task->flops);
 	fputs(", \"bytes\": ", f);
-	trace_number(f, k->bytes);
+	trace_number(f, k ? k->bytes : e->task->bytes);
 	fputs("}}", f);
+}
+
+/* Names the workers' tracks, when task graphs ran. */
+static void
+trace_tracks(FILE *f, const TrartProfile *prof)
+{
+	int w;
+
+	for (w = 0; w < prof->nworkers; w++)
+		fprintf(f, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", "
+		        "\"pid\": 1, \"tid\": %d, \"args\": {\"name\": "
+		        "\"worker %d\"}}", w + 1, w);
 }
 
 /* The whole trace document. */
@@ -170,6 +229,7 @@ trace_document(FILE *f, const TrartProfile *prof)
 	      "\"pid\": 1, \"tid\": 1, \"args\": {\"name\": ", f);
 	trace_string(f, p->name);
 	fputs("}}", f);
+	trace_tracks(f, prof);
 	for (i = 0; i < prof->nevents; i++)
 		trace_event(f, p, &prof->events[i]);
 	fputs("\n],\n\"displayTimeUnit\": \"ms\",\n\"otherData\": {\"program\": ", f);
@@ -348,6 +408,28 @@ stats_width(const TrartProgram *p)
 	return w;
 }
 
+/* The per-worker rows, after a task graph ran. */
+static void
+stats_workers(const TrartProfile *prof, FILE *f)
+{
+	int w;
+
+	fprintf(f, "%-6s %10s %10s %12s %7s %10s\n", "worker", "tasks",
+	        "steals", "busy ms", "busy %", "GFLOP/s");
+	for (w = 0; w < prof->nworkers; w++) {
+		const TrartWorkerStats *ws = &prof->workers[w];
+		fprintf(f, "%-6d %10" PRId64 " %10" PRId64 " %12.3f", w, ws->tasks,
+		        ws->steals, (double)ws->busy_ns / 1e6);
+		if (prof->graph_ns > 0)
+			fprintf(f, " %7.1f", 100.0 * (double)ws->busy_ns /
+			                     (double)prof->graph_ns);
+		else
+			fprintf(f, " %7s", "-");
+		stats_rate(f, ws->flops, ws->busy_ns);
+		putc('\n', f);
+	}
+}
+
 void
 trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
                   double tensor_bytes, double peak_bytes)
@@ -378,4 +460,6 @@ trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
 	        tensor_bytes / 1048576.0);
 	fprintf(f, "peak memory: %.0f bytes (%.1f MiB)\n", peak_bytes,
 	        peak_bytes / 1048576.0);
+	if (prof->nworkers > 0)
+		stats_workers(prof, f);
 }

@@ -14,6 +14,7 @@
 #ifndef TRART_H
 #define TRART_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -144,5 +145,63 @@ void trart_scratch_free(void *p);
 /* Stops the worker threads and frees the runtime's state (trart_main
  * calls it before returning; library users call it when done). */
 void trart_shutdown(void);
+
+/* sched.c */
+
+/* Block task graphs: the form a program takes once its nodes are cut into
+ * blocks. Each task computes one block of one TRA node; it may start when
+ * the tasks it depends on have completed, and its completion releases
+ * the tasks that depend on it. sched.c says how they are run. */
+
+typedef struct TrartTask TrartTask;
+
+/* A block kernel: computes block t of its node. bufs holds every
+ * tensor's buffer, as a TrartKernelFn gets them; t->lo and t->hi say
+ * which block. Runs on one worker thread: trart_parallel_for inside it
+ * runs inline, and OpenBLAS is single-threaded meanwhile. */
+typedef void (*TrartTaskFn)(void *const *bufs, const TrartTask *t);
+
+struct TrartTask {
+	TrartTaskFn fn;       /* the block kernel */
+	const int64_t *lo;    /* the block's first index, per index of the
+	                         node's join space (for fn; may be NULL) */
+	const int64_t *hi;    /* one past its last, likewise */
+	const char *name;     /* the TRA node it is a block of, for traces */
+	int device;           /* placement (>= 0): runs on worker
+	                         device % threads */
+	double priority;      /* its b-level, the longest path from it to
+	                         the end: of ready tasks, higher runs first
+	                         (equal: lower index first) */
+	int npred;            /* tasks that must complete before it starts:
+	                         exactly how many list it in succ */
+	int nsucc;            /* entries in succ */
+	const int *succ;      /* indices of the tasks its completion releases */
+	double flops;         /* floating-point operations, for traces, stats */
+	double bytes;         /* bytes read and written, for traces, stats */
+};
+
+/* A task graph: its tasks, referring to each other by index. */
+typedef struct TrartTaskGraph {
+	int ntasks;
+	const TrartTask *tasks;
+} TrartTaskGraph;
+
+/* Runs every task of g once, each after all its predecessors, on
+ * `threads` workers (0: all online cores; the calling thread is worker
+ * 0), and returns when all are done. A released task goes to the ready
+ * queue of the worker its placement names (device d: worker
+ * d % threads); each worker runs the highest-priority task of its queue,
+ * and, unless steal is false, an idle worker takes the highest-priority
+ * task at the top of the other workers' queues. Idle workers sleep; they
+ * never spin. A malformed graph (npred not matching the succ lists, an
+ * index out of range, a cycle) ends the program with a message on
+ * stderr rather than hanging. While a profile is attached (--trace,
+ * --stats) every task is timed, on one trace track per worker. */
+void trart_run_tasks(const TrartTaskGraph *g, void *const *bufs,
+                     int threads, bool steal);
+
+/* The worker running the calling thread's task (0 to threads - 1), or -1
+ * outside trart_run_tasks. */
+int trart_worker_id(void);
 
 #endif /* TRART_H */

@@ -1,0 +1,733 @@
+/* sched.c: running a block task graph, event-driven, on worker threads.
+ *
+ * Once the compiler cuts nodes into blocks, a program is a DAG of tasks
+ * (trart.h's TrartTask): each computes one block and may start when the
+ * tasks it depends on have completed. This is TURNIP's event loop
+ * (RESEARCH.md) on CPU threads. Every task has a counter of predecessors
+ * still running (an atomic, set to npred); a completion is the event that
+ * decrements the counters of the task's successors, and the completion
+ * that brings one to zero releases it: the successor goes to the ready
+ * queue of the worker its placement names (device d: worker
+ * d % threads). Each worker runs the highest-priority task of its own
+ * queue (priority is the b-level, so the critical path goes first, as in
+ * Doppler's baseline); when its queue is empty and stealing is on, it
+ * takes the best task at the top of the other queues, and only when
+ * there is nothing at all does it sleep. No queue is shared: a queue is
+ * a binary max-heap under its own mutex, so workers contend only when
+ * they release tasks to, or steal from, the same one.
+ *
+ * The threads live for one trart_run_tasks call. A program runs its
+ * graph once per --repeat, and a graph is thousands of blocks, so
+ * creating a few threads per run costs nothing measurable, while a
+ * persistent pool would need a lifetime and a shutdown protocol of its
+ * own. The calling thread is worker 0. Created threads wait at a gate
+ * until the graph is seeded, so a thread that could not be created just
+ * means fewer workers (placements are taken modulo the ones that exist).
+ * On the workers, trart_parallel_for runs inline and OpenBLAS is set to
+ * one thread (the count it had is restored after): the parallelism is
+ * the tasks, one per worker, and nested thread pools would only
+ * oversubscribe the cores.
+ *
+ * Sleeping and waking. An idle worker w sleeps on its own condition
+ * variable under one lock, sched.lock, with its `asleep` flag set and
+ * `nasleep` counting the flags. The handshake with a worker releasing a
+ * task t to queue h is Dekker's:
+ *
+ *   releaser: push t on queue h; size[h] = n (seq_cst store)
+ *             if nasleep > 0 (seq_cst load): lock; wake h if asleep,
+ *             else (stealing) one sleeping worker; unlock
+ *   sleeper:  lock; asleep[w] = 1; nasleep++ (seq_cst);
+ *             look at size[w] (and, stealing, every size: seq_cst loads);
+ *             work: clear the flag and go back; none: wait (unlocks)
+ *
+ * All four accesses are seq_cst, so in their single total order either
+ * the releaser's store comes before the sleeper's loads (the sleeper sees
+ * the task and does not sleep), or the sleeper's increment comes before
+ * the releaser's load (the releaser sees nasleep > 0 and takes the lock;
+ * the sleeper holds the lock from its increment until its wait releases
+ * it, so the wake-up comes after the wait began, never before it). So a
+ * wake-up is never lost, and releasers pay for the lock only while some
+ * worker sleeps. A worker that sleeps without stealing looks only at its
+ * own queue, but then only it can run those tasks, and the releaser
+ * always wakes the home worker first. Waking is only ever a hint: a
+ * woken worker (or a spurious wake-up) just looks again.
+ *
+ * Why it cannot deadlock: a queue lock is held only for a heap
+ * operation and never while taking another lock, and sched.lock is never
+ * held while taking a queue lock, so there is no lock cycle; fn runs with
+ * no lock held. Why it cannot hang: a worker with a non-empty queue is
+ * never asleep (it looked at its queue under sched.lock before sleeping,
+ * and a later push wakes it, by the argument above), so a ready task is
+ * always run by its home worker if no one steals it. When the last task
+ * completes, its worker sets `done` and wakes everyone. And if every
+ * worker is asleep (nasleep == workers, seen under sched.lock) while
+ * tasks are left, no task is running and none is queued, so none will
+ * ever be released: that is a cycle, and the last worker to fall asleep
+ * ends the program with a message naming the tasks still waiting, where a
+ * simpler executor would hang. The cheaper mistakes (npred not matching
+ * the succ lists, an index out of range, a missing fn) are caught before
+ * anything runs, in O(tasks + edges).
+ *
+ * Memory order: a task's writes reach its successors through the
+ * counter (each decrement is a seq_cst read-modify-write, so the last
+ * one synchronizes with every earlier one) and then through the queue's
+ * mutex, which the worker that runs the successor takes to pop it.
+ *
+ * Profiling costs nothing unless a recorder is attached (exec.h): then
+ * each worker writes its tasks' times into their own slots of one array
+ * (no sharing, no locks), and after the run the calling thread hands
+ * them, in start order, to trace.c, with the per-worker steals.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "exec.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* libopenblas's: how many threads its own routines use. */
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+
+/* How many of the stuck tasks the message about a cycle names. */
+#define SCHED_SHOW_STUCK 8
+
+/* A worker's ready queue: a binary max-heap of task indices. */
+typedef struct SchedQueue {
+	pthread_mutex_t lock; /* guards heap and n */
+	int *heap;            /* task indices, best at heap[0] */
+	int n;                /* entries */
+	atomic_int size;      /* n, for looking without the lock */
+} SchedQueue;
+
+struct Sched;
+
+/* One worker: its queue, its sleep, its counts. */
+typedef struct SchedWorker {
+	struct Sched *s;      /* the run it works for */
+	int id;               /* its index: 0 is the calling thread */
+	SchedQueue q;         /* its ready tasks */
+	pthread_cond_t wake;  /* signalled under Sched.lock to look again */
+	bool asleep;          /* waiting on wake (under Sched.lock) */
+	pthread_t thread;     /* (worker 0: none) */
+	int64_t steals;       /* tasks it took from other queues (its own) */
+} SchedWorker;
+
+/* When and where a task ran, when profiling. */
+typedef struct SchedRecord {
+	int worker;
+	int64_t start_ns, end_ns;
+} SchedRecord;
+
+/* One trart_run_tasks call. */
+typedef struct Sched {
+	const TrartTask *tasks;
+	int ntasks;
+	void *const *bufs;    /* what every fn gets */
+	bool steal;           /* idle workers take others' tasks */
+	int nw;               /* workers (final once `go` is set) */
+	SchedWorker *w;       /* nw of them (room for the requested count) */
+	atomic_int *pending;  /* per task: predecessors not yet completed */
+	atomic_int left;      /* tasks not yet completed */
+	atomic_int nasleep;   /* workers with asleep set */
+	pthread_mutex_t lock; /* guards asleep, go, done; the sleepers' lock */
+	pthread_cond_t gate;  /* go was set */
+	bool go;              /* seeded: workers may start */
+	bool done;            /* every task completed */
+	SchedRecord *rec;     /* per task, when profiling; else NULL */
+} Sched;
+
+/* The worker the calling thread is, or -1. */
+static _Thread_local int sched_self = -1;
+
+int
+trart_worker_id(void)
+{
+	return sched_self;
+}
+
+/* ---- failing loudly ---- */
+
+static _Noreturn void
+sched_fatal(const char *msg)
+{
+	fprintf(stderr, "trart: task graph: %s\n", msg);
+	abort();
+}
+
+static void *
+sched_alloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p)
+		sched_fatal("out of memory");
+	return p;
+}
+
+/* "task 'name' (#i)" for messages. */
+static void
+sched_describe(char *buf, size_t len, const TrartTask *tasks, int t)
+{
+	snprintf(buf, len, "task '%s' (#%d)",
+	         tasks[t].name ? tasks[t].name : "?", t);
+}
+
+/* Ends the program: task t is malformed in the way msg says. */
+static _Noreturn void
+sched_bad_task(const TrartTask *tasks, int t, const char *msg)
+{
+	char who[256], line[512];
+
+	sched_describe(who, sizeof who, tasks, t);
+	snprintf(line, sizeof line, "%s: %s", who, msg);
+	sched_fatal(line);
+}
+
+/* Checks one task's own fields; counts its successors' in-degrees. */
+static void
+sched_check_task(const TrartTaskGraph *g, int t, int *indeg)
+{
+	const TrartTask *task = &g->tasks[t];
+	int i;
+
+	if (!task->fn)
+		sched_bad_task(g->tasks, t, "no block kernel (fn is NULL)");
+	if (task->npred < 0 || task->nsucc < 0 || (task->nsucc > 0 && !task->succ))
+		sched_bad_task(g->tasks, t, "negative npred or nsucc, or no succ");
+	if (task->device < 0)
+		sched_bad_task(g->tasks, t, "negative device");
+	if (task->priority != task->priority)
+		sched_bad_task(g->tasks, t, "priority is NaN");
+	for (i = 0; i < task->nsucc; i++) {
+		if (task->succ[i] < 0 || task->succ[i] >= g->ntasks)
+			sched_bad_task(g->tasks, t, "a successor index is out of range");
+		indeg[task->succ[i]]++;
+	}
+}
+
+/* Checks g before anything runs: everything but cycles, which show up
+ * as a stall (sched_stuck). */
+static void
+sched_check(const TrartTaskGraph *g)
+{
+	int *indeg, t;
+	char msg[128];
+
+	if (g->ntasks < 0 || (g->ntasks > 0 && !g->tasks))
+		sched_fatal("negative task count, or no tasks array");
+	indeg = sched_alloc((size_t)g->ntasks, sizeof *indeg);
+	for (t = 0; t < g->ntasks; t++)
+		sched_check_task(g, t, indeg);
+	for (t = 0; t < g->ntasks; t++) {
+		if (indeg[t] == g->tasks[t].npred)
+			continue;
+		snprintf(msg, sizeof msg, "npred is %d, but %d succ entries name it",
+		         g->tasks[t].npred, indeg[t]);
+		free(indeg);
+		sched_bad_task(g->tasks, t, msg);
+	}
+	free(indeg);
+}
+
+/* Every worker is asleep, nothing is queued or running, tasks are left:
+ * nothing will ever release them. Names some and ends the program
+ * (sched.lock held; no worker can be changing anything). */
+static _Noreturn void
+sched_stuck(Sched *s)
+{
+	int t, shown = 0, left = atomic_load(&s->left);
+	char who[256];
+
+	fprintf(stderr, "trart: task graph: stuck with %d of %d tasks never "
+	        "released: the graph has a cycle\n", left, s->ntasks);
+	for (t = 0; t < s->ntasks && shown < SCHED_SHOW_STUCK; t++) {
+		int p = atomic_load(&s->pending[t]);
+		if (p <= 0)
+			continue;
+		sched_describe(who, sizeof who, s->tasks, t);
+		fprintf(stderr, "trart: note: %s still waits for %d of its %d "
+		        "predecessors\n", who, p, s->tasks[t].npred);
+		shown++;
+	}
+	abort();
+}
+
+/* ---- the ready queues ---- */
+
+/* Whether task a runs before task b: higher priority, then lower index. */
+static bool
+sched_before(const TrartTask *tasks, int a, int b)
+{
+	if (tasks[a].priority != tasks[b].priority)
+		return tasks[a].priority > tasks[b].priority;
+	return a < b;
+}
+
+static void
+sched_sift_up(const TrartTask *tasks, int *h, int i)
+{
+	while (i > 0 && sched_before(tasks, h[i], h[(i - 1) / 2])) {
+		int up = (i - 1) / 2, t = h[i];
+		h[i] = h[up];
+		h[up] = t;
+		i = up;
+	}
+}
+
+static void
+sched_sift_down(const TrartTask *tasks, int *h, int n, int i)
+{
+	for (;;) {
+		int best = i, c = 2 * i + 1, t;
+		if (c < n && sched_before(tasks, h[c], h[best]))
+			best = c;
+		if (c + 1 < n && sched_before(tasks, h[c + 1], h[best]))
+			best = c + 1;
+		if (best == i)
+			return;
+		t = h[i];
+		h[i] = h[best];
+		h[best] = t;
+		i = best;
+	}
+}
+
+/* Adds task t (the heap has room: it holds at most the tasks homed
+ * here, each once). */
+static void
+sched_push(const Sched *s, SchedQueue *q, int t)
+{
+	pthread_mutex_lock(&q->lock);
+	q->heap[q->n] = t;
+	sched_sift_up(s->tasks, q->heap, q->n++);
+	atomic_store(&q->size, q->n);
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Removes and returns the best task, or -1 when empty. */
+static int
+sched_pop(const Sched *s, SchedQueue *q)
+{
+	int t = -1;
+
+	if (atomic_load(&q->size) == 0)
+		return -1;
+	pthread_mutex_lock(&q->lock);
+	if (q->n > 0) {
+		t = q->heap[0];
+		q->heap[0] = q->heap[--q->n];
+		sched_sift_down(s->tasks, q->heap, q->n, 0);
+		atomic_store(&q->size, q->n);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return t;
+}
+
+/* The best task at the top of q, or -1. */
+static int
+sched_peek(SchedQueue *q)
+{
+	int t = -1;
+
+	if (atomic_load(&q->size) == 0)
+		return -1;
+	pthread_mutex_lock(&q->lock);
+	if (q->n > 0)
+		t = q->heap[0];
+	pthread_mutex_unlock(&q->lock);
+	return t;
+}
+
+/* Takes the best task among the other workers' queue tops, or -1 when
+ * they are all empty. A top can change between the look and the pop;
+ * the thief then takes that queue's new best, or looks again. */
+static int
+sched_steal(Sched *s, int w)
+{
+	for (;;) {
+		int victim = -1, best = -1, i, t;
+		for (i = 1; i < s->nw; i++) {
+			int v = (w + i) % s->nw;
+			t = sched_peek(&s->w[v].q);
+			if (t >= 0 && (best < 0 || sched_before(s->tasks, t, best))) {
+				best = t;
+				victim = v;
+			}
+		}
+		if (victim < 0)
+			return -1;
+		t = sched_pop(s, &s->w[victim].q);
+		if (t >= 0) {
+			s->w[w].steals++;
+			return t;
+		}
+	}
+}
+
+/* The task worker w runs next, or -1 when it finds none. */
+static int
+sched_take(Sched *s, int w)
+{
+	int t = sched_pop(s, &s->w[w].q);
+
+	if (t < 0 && s->steal)
+		t = sched_steal(s, w);
+	return t;
+}
+
+/* ---- sleeping and waking (the protocol is at the top) ---- */
+
+/* Whether worker w would find a task: its queue, or, stealing, any. */
+static bool
+sched_has_work(Sched *s, int w)
+{
+	int i;
+
+	if (!s->steal)
+		return atomic_load(&s->w[w].q.size) > 0;
+	for (i = 0; i < s->nw; i++)
+		if (atomic_load(&s->w[i].q.size) > 0)
+			return true;
+	return false;
+}
+
+/* Wakes worker w (sched.lock held, w asleep). */
+static void
+sched_rouse(Sched *s, int w)
+{
+	s->w[w].asleep = false;
+	atomic_fetch_sub(&s->nasleep, 1);
+	pthread_cond_signal(&s->w[w].wake);
+}
+
+/* A task was pushed on queue h: wakes h, or a thief if h is awake. */
+static void
+sched_wake(Sched *s, int h)
+{
+	int i;
+
+	if (atomic_load(&s->nasleep) == 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (s->w[h].asleep) {
+		sched_rouse(s, h);
+	} else if (s->steal) {
+		for (i = 1; i < s->nw; i++)
+			if (s->w[(h + i) % s->nw].asleep) {
+				sched_rouse(s, (h + i) % s->nw);
+				break;
+			}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Worker w found nothing: sleeps until woken with something to look at.
+ * Returns false when the graph is done. */
+static bool
+sched_idle(Sched *s, int w)
+{
+	SchedWorker *me = &s->w[w];
+	bool more;
+
+	pthread_mutex_lock(&s->lock);
+	me->asleep = true;
+	atomic_fetch_add(&s->nasleep, 1);
+	while (me->asleep && !s->done && !sched_has_work(s, w)) {
+		if (atomic_load(&s->nasleep) == s->nw)
+			sched_stuck(s);
+		pthread_cond_wait(&me->wake, &s->lock);
+	}
+	if (me->asleep) {
+		me->asleep = false;
+		atomic_fetch_sub(&s->nasleep, 1);
+	}
+	more = !s->done;
+	pthread_mutex_unlock(&s->lock);
+	return more;
+}
+
+/* The last task completed: every worker may return. */
+static void
+sched_finish(Sched *s)
+{
+	int i;
+
+	pthread_mutex_lock(&s->lock);
+	s->done = true;
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].asleep)
+			sched_rouse(s, i);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- running ---- */
+
+/* Runs task t on worker w, then releases its successors. */
+static void
+sched_run(Sched *s, int w, int t)
+{
+	const TrartTask *task = &s->tasks[t];
+	int i;
+
+	if (s->rec) {
+		s->rec[t].worker = w;
+		s->rec[t].start_ns = trart_clock_ns();
+		task->fn(s->bufs, task);
+		s->rec[t].end_ns = trart_clock_ns();
+	} else {
+		task->fn(s->bufs, task);
+	}
+	for (i = 0; i < task->nsucc; i++) {
+		int u = task->succ[i];
+		if (atomic_fetch_sub(&s->pending[u], 1) == 1) {
+			int h = s->tasks[u].device % s->nw;
+			sched_push(s, &s->w[h].q, u);
+			sched_wake(s, h);
+		}
+	}
+	if (atomic_fetch_sub(&s->left, 1) == 1)
+		sched_finish(s);
+}
+
+/* A worker's life: run what it finds, sleep when it finds nothing. */
+static void
+sched_loop(Sched *s, int w)
+{
+	for (;;) {
+		int t = sched_take(s, w);
+		if (t >= 0)
+			sched_run(s, w, t);
+		else if (!sched_idle(s, w))
+			return;
+	}
+}
+
+/* A created worker: waits at the gate, then works. */
+static void *
+sched_thread(void *arg)
+{
+	SchedWorker *me = arg;
+	Sched *s = me->s;
+
+	sched_self = me->id;
+	trart_exec_set_inline(true);
+	pthread_mutex_lock(&s->lock);
+	while (!s->go)
+		pthread_cond_wait(&s->gate, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	sched_loop(s, me->id);
+	return NULL;
+}
+
+/* ---- setting up and tearing down ---- */
+
+/* The worker count a request means, as trart_set_threads reads it. */
+static int
+sched_resolve(int threads)
+{
+	long n = threads;
+
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > TRART_MAX_THREADS ? TRART_MAX_THREADS : (int)n;
+}
+
+static void
+sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
+           int threads, bool steal)
+{
+	int i;
+
+	memset(s, 0, sizeof *s);
+	s->tasks = g->tasks;
+	s->ntasks = g->ntasks;
+	s->bufs = bufs;
+	s->steal = steal;
+	s->nw = sched_resolve(threads);
+	s->w = sched_alloc((size_t)s->nw, sizeof *s->w);
+	s->pending = sched_alloc((size_t)s->ntasks, sizeof *s->pending);
+	for (i = 0; i < s->ntasks; i++)
+		atomic_init(&s->pending[i], s->tasks[i].npred);
+	atomic_init(&s->left, s->ntasks);
+	atomic_init(&s->nasleep, 0);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->gate, NULL);
+	for (i = 0; i < s->nw; i++) {
+		SchedWorker *w = &s->w[i];
+		w->s = s;
+		w->id = i;
+		pthread_mutex_init(&w->q.lock, NULL);
+		pthread_cond_init(&w->wake, NULL);
+		atomic_init(&w->q.size, 0);
+	}
+}
+
+/* Workers block the asynchronous signals, so the user's handlers keep
+ * running on the user's threads; faults must stay deliverable. */
+static void
+sched_sigmask(sigset_t *set)
+{
+	sigfillset(set);
+	sigdelset(set, SIGSEGV);
+	sigdelset(set, SIGBUS);
+	sigdelset(set, SIGFPE);
+	sigdelset(set, SIGILL);
+	sigdelset(set, SIGTRAP);
+	sigdelset(set, SIGABRT);
+}
+
+/* Creates workers 1 .. nw - 1, which wait at the gate (sched.lock held
+ * by the caller); the ones that could not be created are dropped. */
+static void
+sched_start(Sched *s)
+{
+	sigset_t block, old;
+	int i;
+
+	sched_sigmask(&block);
+	pthread_sigmask(SIG_SETMASK, &block, &old);
+	for (i = 1; i < s->nw; i++)
+		if (pthread_create(&s->w[i].thread, NULL, sched_thread, &s->w[i]) != 0)
+			break;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	s->nw = i;
+}
+
+/* Sizes each queue for the tasks homed on it and queues the tasks with
+ * no predecessors (before `go`: no worker looks yet). */
+static void
+sched_seed(Sched *s)
+{
+	int *count = sched_alloc((size_t)s->nw, sizeof *count), i;
+
+	for (i = 0; i < s->ntasks; i++)
+		count[s->tasks[i].device % s->nw]++;
+	for (i = 0; i < s->nw; i++)
+		s->w[i].q.heap = sched_alloc((size_t)count[i], sizeof (int));
+	free(count);
+	for (i = 0; i < s->ntasks; i++)
+		if (s->tasks[i].npred == 0)
+			sched_push(s, &s->w[s->tasks[i].device % s->nw].q, i);
+}
+
+static void
+sched_free(Sched *s, int nw_allocated)
+{
+	int i;
+
+	for (i = 0; i < nw_allocated; i++) {
+		pthread_mutex_destroy(&s->w[i].q.lock);
+		pthread_cond_destroy(&s->w[i].wake);
+		free(s->w[i].q.heap);
+	}
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->gate);
+	free(s->w);
+	free(s->pending);
+	free(s->rec);
+}
+
+/* ---- profiling ---- */
+
+/* A task and when it started, for putting the trace in time order. */
+typedef struct SchedStart {
+	int64_t ns;
+	int task;
+} SchedStart;
+
+static int
+sched_by_start(const void *a, const void *b)
+{
+	const SchedStart *x = a, *y = b;
+
+	if (x->ns != y->ns)
+		return (x->ns > y->ns) - (x->ns < y->ns);
+	return (x->task > y->task) - (x->task < y->task);
+}
+
+/* Hands the run's records and steals to the attached recorder. Out of
+ * memory here loses the profile of this run, not the run. */
+static void
+sched_report(Sched *s, TrartProfile *prof, int64_t wall_ns)
+{
+	SchedStart *order;
+	int i;
+
+	if (trart_profile_workers(prof, s->nw) < 0)
+		return;
+	prof->graph_ns += wall_ns;
+	for (i = 0; i < s->nw; i++)
+		prof->workers[i].steals += s->w[i].steals;
+	order = malloc((size_t)s->ntasks * sizeof *order);
+	if (!order)
+		return;
+	for (i = 0; i < s->ntasks; i++)
+		order[i] = (SchedStart){s->rec[i].start_ns, i};
+	qsort(order, (size_t)s->ntasks, sizeof *order, sched_by_start);
+	for (i = 0; i < s->ntasks; i++) {
+		const SchedRecord *r = &s->rec[order[i].task];
+		trart_profile_task(prof, &s->tasks[order[i].task], r->worker,
+		                   r->start_ns, r->end_ns);
+	}
+	free(order);
+}
+
+/* ---- the public interface ---- */
+
+/* Runs the graph on s's workers, the calling thread as worker 0. */
+static void
+sched_execute(Sched *s)
+{
+	int i;
+
+	pthread_mutex_lock(&s->lock);
+	sched_start(s);
+	sched_seed(s);
+	s->go = true;
+	pthread_cond_broadcast(&s->gate);
+	pthread_mutex_unlock(&s->lock);
+	sched_loop(s, 0);
+	for (i = 1; i < s->nw; i++)
+		pthread_join(s->w[i].thread, NULL);
+}
+
+void
+trart_run_tasks(const TrartTaskGraph *g, void *const *bufs, int threads,
+                bool steal)
+{
+	TrartProfile *prof = trart_exec_profiling();
+	int self = sched_self, blas, nw;
+	bool was_inline = trart_exec_inline();
+	int64_t start;
+	Sched s;
+
+	if (!g)
+		sched_fatal("no graph");
+	sched_check(g);
+	if (g->ntasks == 0)
+		return;
+	sched_init(&s, g, bufs, threads, steal);
+	nw = s.nw;
+	if (prof)
+		s.rec = sched_alloc((size_t)s.ntasks, sizeof *s.rec);
+	blas = openblas_get_num_threads();
+	openblas_set_num_threads(1);
+	sched_self = 0;
+	trart_exec_set_inline(true);
+	start = trart_clock_ns();
+	sched_execute(&s);
+	if (prof)
+		sched_report(&s, prof, trart_clock_ns() - start);
+	trart_exec_set_inline(was_inline);
+	sched_self = self;
+	openblas_set_num_threads(blas);
+	sched_free(&s, nw);
+}
