@@ -953,6 +953,264 @@ static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const CgGemm *p)
 	fputs("}\n\n", c->out);
 }
 
+/* ---- block tasks ---------------------------------------------------------------
+ *
+ * With a placed task graph (trac --devices/--partition), every einsum
+ * node gets block kernels instead: b<id>(bufs, task) computes the join
+ * over the block [task->lo, task->hi) of the node's join space, and, when
+ * the node's reduced indices are split, a<id> aggregates the partial
+ * blocks of one output block and applies the epilogue. CPU workers share
+ * memory, so a block is written straight into its tensor's buffer: input
+ * leaves and repartitions move nothing and are tasks only for the order
+ * they impose. A split join's partial block is scratch memory that the
+ * aggregation frees (its only reader), found through trac_partial[task].
+ */
+
+/* Whether some join block of node id leaves partial results. */
+static bool cg_c_split(const CgC *c, int id)
+{
+	const IaGraph *ia = c->opt->ia;
+	const TraNode *n = &c->g->nodes[id];
+	for (int t = 0; t < ia->ntasks; t++) {
+		const IaTask *k = &ia->tasks[t];
+		if (k->kind != IA_JOIN || k->node != id)
+			continue;
+		for (int d = n->rank; d < n->nidx; d++)
+			if (k->lo[d] != 0 || k->hi[d] != n->idx[d].size)
+				return true;
+	}
+	return false;
+}
+
+static void cg_c_block_loop(CgC *c, int x, int depth)
+{
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", x, x, x, x, x);
+}
+
+/* The declarations every block kernel starts with. */
+static void cg_c_block_prologue(CgC *c, const TraNode *n, int id, const char *fn)
+{
+	const char *t = cg_c_type(n->type);
+	fprintf(c->out, "static void %s%d(void *const *bufs, const TrartTask *task)\n{\n", fn, id);
+	fprintf(c->out, "\tconst int64_t *lo = task->lo, *hi = task->hi;\n");
+	fprintf(c->out, "\t%s *restrict out = bufs[%d];\n", t, id);
+	for (int k = 0; k < n->nops; k++)
+		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n", t, k, n->ops[k].node);
+	fprintf(c->out, "\t(void)out; (void)lo; (void)hi;\n");
+}
+
+/* b<id>: the join over one block; partial results to scratch if split. */
+static void cg_c_block_join(CgC *c, const TraNode *n, int id, bool split)
+{
+	const char *t = cg_c_type(n->type);
+	cg_c_block_prologue(c, n, id, "b");
+	if (split) {
+		fprintf(c->out, "\tint64_t count = 1, e = 0;\n");
+		for (int d = 0; d < n->rank; d++)
+			fprintf(c->out, "\tcount *= hi[%d] - lo[%d];\n", d, d);
+		fprintf(c->out, "\t%s *part = trart_scratch((size_t)count * sizeof(%s));\n"
+		        "\ttrac_partial[task - trac_tasks] = part;\n", t, t);
+	}
+	for (int d = 0; d < n->rank; d++)
+		cg_c_block_loop(c, d, 1 + d);
+	int depth = 1 + n->rank;
+	if (n->agg == TRA_AGG_NONE) {
+		cg_c_element(c, n, CG_ACC_REDUCE, NULL, depth);
+	} else {
+		bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
+		cg_c_indent(c, depth);
+		fprintf(c->out, "%s acc = %s;\n", t, cg_c_identity(n->agg));
+		if (minmax) {
+			cg_c_indent(c, depth);
+			fputs("int nan = 0;\n", c->out);
+		}
+		int order[TRA_MAX_STMT_INDICES];
+		int m = cg_c_reduce_order(c, n, order);
+		for (int i = 0; i < m; i++) {
+			if (i == m - 1)
+				cg_c_simd_reduction(c, n, depth + i);
+			cg_c_block_loop(c, order[i], depth + i);
+		}
+		cg_c_combine(c, n, depth + m);
+		cg_c_close_loops(c, depth + m, depth);
+		if (minmax) {
+			cg_c_indent(c, depth);
+			fputs("if (nan)\n", c->out);
+			cg_c_indent(c, depth + 1);
+			fputs("acc = NAN;\n", c->out);
+		}
+		cg_c_indent(c, depth);
+		if (split) {
+			fputs("part[e++] = acc;\n", c->out);
+		} else {
+			fputs("out[", c->out);
+			cg_c_out_offset(c, n);
+			fputs("] = ", c->out);
+			if (n->epilogue >= 0)
+				cg_c_expr(c, n, n->epilogue);
+			else
+				fputs("acc", c->out);
+			fputs(";\n", c->out);
+		}
+	}
+	cg_c_close_loops(c, depth, 1);
+	fputs("}\n\n", c->out);
+}
+
+/* a<id>: combines the partial blocks listed for the task, then the epilogue. */
+static void cg_c_block_agg(CgC *c, const TraNode *n, int id)
+{
+	const char *t = cg_c_type(n->type);
+	bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
+	cg_c_block_prologue(c, n, id, "a");
+	fprintf(c->out, "\tint self = (int)(task - trac_tasks), np = trac_nparts[self];\n"
+	        "\tconst int *parts = trac_parts[self];\n\tint64_t e = 0;\n");
+	for (int d = 0; d < n->rank; d++)
+		cg_c_block_loop(c, d, 1 + d);
+	int depth = 1 + n->rank;
+	cg_c_indent(c, depth);
+	fprintf(c->out, "%s acc = %s;\n", t, cg_c_identity(n->agg));
+	if (minmax) {
+		cg_c_indent(c, depth);
+		fputs("int nan = 0;\n", c->out);
+	}
+	cg_c_indent(c, depth);
+	fputs("for (int q = 0; q < np; q++) {\n", c->out);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "%s v = ((const %s *)trac_partial[parts[q]])[e];\n", t, t);
+	cg_c_indent(c, depth + 1);
+	switch (n->agg) {
+	case TRA_AGG_SUM: fputs("acc += v;\n", c->out); break;
+	case TRA_AGG_PROD: fputs("acc *= v;\n", c->out); break;
+	default:
+		fprintf(c->out, "acc = v %s acc ? v : acc;\n", n->agg == TRA_AGG_MAX ? ">" : "<");
+		cg_c_indent(c, depth + 1);
+		fputs("nan |= v != v;\n", c->out);
+	}
+	cg_c_indent(c, depth);
+	fputs("}\n", c->out);
+	if (minmax) {
+		cg_c_indent(c, depth);
+		fputs("if (nan)\n", c->out);
+		cg_c_indent(c, depth + 1);
+		fputs("acc = NAN;\n", c->out);
+	}
+	cg_c_indent(c, depth);
+	fputs("e++;\n", c->out);
+	cg_c_indent(c, depth);
+	fputs("out[", c->out);
+	cg_c_out_offset(c, n);
+	fputs("] = ", c->out);
+	if (n->epilogue >= 0)
+		cg_c_expr(c, n, n->epilogue);
+	else
+		fputs("acc", c->out);
+	fputs(";\n", c->out);
+	cg_c_close_loops(c, depth, 1);
+	fputs("\tfor (int q = 0; q < np; q++) {\n\t\ttrart_scratch_free(trac_partial[parts[q]]);\n"
+	      "\t\ttrac_partial[parts[q]] = NULL;\n\t}\n}\n\n", c->out);
+}
+
+/* The tasks' bounds, successors and partial lists, then the table. */
+static void cg_c_task_tables(CgC *c)
+{
+	const IaGraph *ia = c->opt->ia;
+	int nt = ia->ntasks;
+	int *npred = xcalloc((size_t)nt + 1, sizeof *npred), *nsucc = xcalloc((size_t)nt + 1, sizeof *nsucc);
+	for (int t = 0; t < nt; t++) {
+		const IaTask *k = &ia->tasks[t];
+		fprintf(c->out, "static const int64_t trac_lo%d[] = {", t);
+		for (int d = 0; d < k->ndim; d++)
+			fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->lo[d]);
+		fprintf(c->out, "%s}, trac_hi%d[] = {", k->ndim ? "" : "0", t);
+		for (int d = 0; d < k->ndim; d++)
+			fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->hi[d]);
+		fprintf(c->out, "%s};\n", k->ndim ? "" : "0");
+		/* successors: the readers, once each (npred counts them) */
+		fprintf(c->out, "static const int trac_succ%d[] = {", t);
+		int ns = 0;
+		for (int r = 0; r < ia->ncons[t]; r++) {
+			int s = ia->cons[t][r];
+			bool dup = false;
+			for (int q = 0; q < r; q++)
+				dup |= ia->cons[t][q] == s;
+			if (!dup) {
+				fprintf(c->out, "%s%d", ns ? ", " : "", s);
+				npred[s]++;
+				ns++;
+			}
+		}
+		fprintf(c->out, "%s};\n", ns ? "" : "0");
+		nsucc[t] = ns;
+		if (k->kind == IA_AGG) {
+			fprintf(c->out, "static const int trac_parts%d[] = {", t);
+			int np = 0;
+			for (int i = 0; i < k->nin; i++) {
+				const IaTask *in = &ia->tasks[k->in[i]];
+				if (in->kind == IA_JOIN && in->node == k->node)
+					fprintf(c->out, "%s%d", np++ ? ", " : "", k->in[i]);
+			}
+			fprintf(c->out, "%s};\n", np ? "" : "0");
+		}
+	}
+	fprintf(c->out, "\nstatic const int trac_nparts[%d] = {", nt);
+	for (int t = 0; t < nt; t++) {
+		const IaTask *k = &ia->tasks[t];
+		int np = 0;
+		for (int i = 0; k->kind == IA_AGG && i < k->nin; i++)
+			np += ia->tasks[k->in[i]].kind == IA_JOIN && ia->tasks[k->in[i]].node == k->node;
+		fprintf(c->out, "%s%d", t ? ", " : "", np);
+	}
+	fprintf(c->out, "};\nstatic const int *const trac_parts[%d] = {", nt);
+	for (int t = 0; t < nt; t++) {
+		if (ia->tasks[t].kind == IA_AGG)
+			fprintf(c->out, "%strac_parts%d", t ? ", " : "", t);
+		else
+			fprintf(c->out, "%sNULL", t ? ", " : "");
+	}
+	fputs("};\n\nstatic const TrartTask trac_tasks[] = {\n", c->out);
+	for (int t = 0; t < nt; t++) {
+		const IaTask *k = &ia->tasks[t];
+		const char *fn = k->kind == IA_JOIN ? "b" : k->kind == IA_AGG ? "a" : NULL;
+		fprintf(c->out, "\t{");
+		if (fn)
+			fprintf(c->out, "%s%d", fn, k->node);
+		else
+			fputs("trac_nop", c->out);
+		fprintf(c->out, ", trac_lo%d, trac_hi%d, \"%s\", %d, %.17g, %d, %d, trac_succ%d, %.17g, %.17g},\n",
+		        t, t, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, npred[t],
+		        nsucc[t], t, k->flops, k->bytes);
+	}
+	fprintf(c->out, "};\n\nstatic const TrartTaskGraph trac_graph = {%d, trac_tasks};\n\n", nt);
+	free(npred);
+	free(nsucc);
+}
+
+/* The block kernels of every einsum node, and what they share. */
+static void cg_c_block_kernels(CgC *c)
+{
+	const TraGraph *g = c->g;
+	int nt = c->opt->ia->ntasks;
+	fprintf(c->out, "static const TrartTask trac_tasks[%d];\n"
+	        "/* partial blocks of split joins, by task; freed by their aggregation */\n"
+	        "static void *trac_partial[%d];\n"
+	        "static const int trac_nparts[%d];\nstatic const int *const trac_parts[%d];\n\n"
+	        "/* input leaves and repartitions: order only, the data is in place */\n"
+	        "static void trac_nop(void *const *bufs, const TrartTask *task)\n"
+	        "{\n\t(void)bufs; (void)task;\n}\n\n", nt, nt, nt, nt);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind != TRA_NODE_EINSUM)
+			continue;
+		bool split = n->agg != TRA_AGG_NONE && cg_c_split(c, id);
+		fprintf(c->out, "/* %s: blocks%s */\n", n->name, split ? ", split reduction" : "");
+		cg_c_block_join(c, n, id, split);
+		if (split)
+			cg_c_block_agg(c, n, id);
+	}
+}
+
 /* ---- the program: tables, main, and library mode ------------------------------- */
 
 static const char *cg_c_kind(const TraNode *n)
@@ -1038,7 +1296,7 @@ static void cg_c_tables(CgC *c)
 	}
 	fputs("};\n\nstatic const TrartKernel trac_kernels[] = {\n", c->out);
 	int nk = 0;
-	for (int id = 0; id < g->nnodes; id++) {
+	for (int id = 0; id < g->nnodes && !c->opt->ia; id++) {
 		if (g->nodes[id].kind == TRA_NODE_INPUT || c->leader[id] != id)
 			continue;
 		/* a group is one kernel: its members' names joined by '+' */
@@ -1055,9 +1313,11 @@ static void cg_c_tables(CgC *c)
 		fprintf(c->out, "\", k%d, %d, %.17g, %.17g},\n", id, last, flops, bytes);
 		nk++;
 	}
+	if (nk == 0)
+		fputs("\t{NULL, NULL, 0, 0, 0},\n", c->out); /* C has no empty arrays */
 	fprintf(c->out, "};\n\nstatic const TrartProgram trac_program = {\n"
-	        "\t\"%s\", \"%s\", %d, trac_tensors, %d, trac_kernels,\n};\n\n",
-	        c->opt->name, PACKAGE_VERSION, g->nnodes, nk);
+	        "\t\"%s\", \"%s\", %d, trac_tensors, %d, trac_kernels, %s,\n};\n\n",
+	        c->opt->name, PACKAGE_VERSION, g->nnodes, nk, c->opt->ia ? "&trac_graph" : "NULL");
 }
 
 /* The position of input node id among the inputs. */
@@ -1128,9 +1388,14 @@ void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 	cg_c_plan(&c);
 	fprintf(out, "/* generated by trac %s from %s: do not edit */\n", PACKAGE_VERSION, opt->source);
 	fputs(cg_c_prelude_text, out);
-	for (int id = 0; id < g->nnodes; id++)
-		if (g->nodes[id].kind == TRA_NODE_EINSUM)
-			cg_c_kernel(&c, id);
+	if (opt->ia) {
+		cg_c_block_kernels(&c);
+		cg_c_task_tables(&c);
+	} else {
+		for (int id = 0; id < g->nnodes; id++)
+			if (g->nodes[id].kind == TRA_NODE_EINSUM)
+				cg_c_kernel(&c, id);
+	}
 	cg_c_tables(&c);
 	if (opt->library)
 		cg_c_library(&c);

@@ -755,8 +755,17 @@ static void driver_optimise(TraGraph *g)
 /* ---- decomposition, lowering, placement ------------------------------------------ */
 
 /* Whether the --emit stage asked for needs the graph partitioned. */
+/* Whether a compiled program runs as block tasks: when --devices or
+ * --partition asks for a decomposition. */
+static bool driver_block_tasks(const DriverOpts *o)
+{
+	return o->mode == MODE_COMPILE && o->decompose;
+}
+
 static bool driver_needs_decomp(const DriverOpts *o)
 {
+	if (driver_block_tasks(o))
+		return true;
 	if (o->mode != MODE_EMIT)
 		return false;
 	return (strcmp(o->emit, "tra") == 0 && o->decompose) || strcmp(o->emit, "ia") == 0 ||
@@ -839,6 +848,12 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g)
 		.cc = o->cc, .opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
 		.keep_temps = o->keep_temps, .verbose = o->verbose,
 	};
+	IaGraph ia;
+	if (driver_block_tasks(o)) {
+		ia_lower(g, g->arena, &ia);
+		place_run(&ia, o->placer, driver_devices(o), &o->sim);
+		b.ia = &ia;
+	}
 	int rc = build_program(g, &b);
 	free(name);
 	free(out);
@@ -871,7 +886,7 @@ static int driver_emit_graph(const DriverOpts *o, const TraGraph *g)
 		driver_emit_tasks(o, g, driver_emit_open(&e));
 	} else {
 		char *name = driver_program_name(o);
-		CgCOptions cg = {name, o->file, false, NULL};
+		CgCOptions cg = {name, o->file, false, NULL, NULL};
 		cg_c_emit(g, &cg, driver_emit_open(&e));
 		free(name);
 	}

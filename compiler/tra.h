@@ -448,6 +448,7 @@ typedef struct CgCOptions {
 	const char *source; /* the .tra file, for the header comment */
 	bool library;       /* a function NAME() instead of main() */
 	const char *header; /* library mode: the header's file name */
+	const struct IaGraph *ia; /* a placed task graph to run as block tasks, or NULL */
 } CgCOptions;
 
 /* Writes the program as C: kernels, tables, and main() or NAME(). */
@@ -459,6 +460,7 @@ void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out);
 
 /* How to build the native program. */
 typedef struct BuildOptions {
+	const struct IaGraph *ia; /* run as block tasks (see CgCOptions) */
 	const char *name;        /* C name of the program (library mode's function) */
 	const char *source;      /* the .tra file */
 	const char *out;         /* the executable, or the object file with -c */

@@ -102,7 +102,7 @@ typedef struct CliRun {
 } CliRun;
 
 enum { OPT_INPUT = 256, OPT_OUTPUT, OPT_OUTPUT_DIR, OPT_RANDOM, OPT_THREADS,
-       OPT_REPEAT, OPT_TIME, OPT_TRACE, OPT_STATS, OPT_HELP, OPT_VERSION };
+       OPT_REPEAT, OPT_TIME, OPT_TRACE, OPT_STATS, OPT_HELP, OPT_VERSION, OPT_NO_STEAL };
 
 static const struct option cli_longopts[] = {
 	{"input", required_argument, NULL, OPT_INPUT},
@@ -114,6 +114,7 @@ static const struct option cli_longopts[] = {
 	{"time", no_argument, NULL, OPT_TIME},
 	{"trace", required_argument, NULL, OPT_TRACE},
 	{"stats", no_argument, NULL, OPT_STATS},
+	{"no-steal", no_argument, NULL, OPT_NO_STEAL},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -131,6 +132,7 @@ static const char cli_options_help[] =
 	"  --time                  print 'time: runs=N median_ms=X min_ms=Y' to stderr\n"
 	"  --trace FILE.json       write a Chrome/Perfetto trace of the kernel runs\n"
 	"  --stats                 print each kernel's calls, time and GFLOP/s to stderr\n"
+	"  --no-steal              run each block task on the worker its placement names\n"
 	"  --help                  print this help and exit\n"
 	"  --version               print the version and exit\n"
 	"\n"
@@ -412,6 +414,7 @@ cli_option(const TrartProgram *p, CliOpts *o, int c, char **argv)
 	case OPT_TIME: o->time = true; return CLI_OK;
 	case OPT_TRACE: return cli_path(p, "--trace", optarg, &o->trace);
 	case OPT_STATS: o->stats = true; return CLI_OK;
+	case OPT_NO_STEAL: trart_set_steal(false); return CLI_OK;
 	case OPT_HELP: cli_help(p); return CLI_DONE;
 	case OPT_VERSION:
 		printf("%s (trac %s)\n", cli_name(p), p->version ? p->version : "?");
@@ -565,10 +568,11 @@ cli_prepare(const TrartProgram *p, const CliOpts *o, CliRun *r)
 		                 o->repeat);
 	if (!o->stats && !o->trace)
 		return CLI_OK;
-	if (o->trace && (size_t)p->nkernels > SIZE_MAX / (size_t)o->repeat)
+	size_t runs = (size_t)p->nkernels + (p->tasks ? (size_t)p->tasks->ntasks : 0);
+	if (o->trace && runs > SIZE_MAX / (size_t)o->repeat)
 		return cli_error(p, "--trace: too many kernel runs to record");
 	if (o->trace)
-		events = (size_t)p->nkernels * (size_t)o->repeat;
+		events = runs * (size_t)o->repeat;
 	if (trart_profile_init(&r->prof, p, events) != 0)
 		return cli_error(p, "%s: cannot record %zu kernel runs: out of memory",
 		                 o->trace ? "--trace" : "--stats", events);

@@ -333,11 +333,24 @@ exec_profiled(const TrartProgram *p, int k, void *const *bufs)
 	trart_profile_add(exec_prof, k, start, trart_clock_ns());
 }
 
+/* Whether task graphs steal (trart_set_steal). */
+static atomic_bool exec_steal = true;
+
+void
+trart_set_steal(bool steal)
+{
+	atomic_store(&exec_steal, steal);
+}
+
 void
 trart_execute(const TrartProgram *p, void *const *bufs, int threads)
 {
 	int k;
 
+	if (p->tasks) {
+		trart_run_tasks(p->tasks, bufs, threads, atomic_load(&exec_steal));
+		return;
+	}
 	trart_set_threads(threads);
 	for (k = 0; k < p->nkernels; k++) {
 		if (exec_prof)

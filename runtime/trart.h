@@ -98,8 +98,11 @@ typedef struct TrartKernel {
 	double bytes;     /* bytes read and written, for stats */
 } TrartKernel;
 
-/* A whole generated program: its tensors, and its kernels in an order
- * that respects their dependencies. */
+struct TrartTaskGraph;
+
+/* A whole generated program: its tensors, and either its kernels in an
+ * order that respects their dependencies, or a placed task graph of
+ * block kernels that the event-driven executor runs (sched.c). */
 typedef struct TrartProgram {
 	const char *name;    /* the program's name, for --help and messages */
 	const char *version; /* the trac version that generated it */
@@ -107,6 +110,7 @@ typedef struct TrartProgram {
 	const TrartTensor *tensors;
 	int nkernels;
 	const TrartKernel *kernels;
+	const struct TrartTaskGraph *tasks; /* NULL: run the kernels in order */
 } TrartProgram;
 
 /* cli.c */
@@ -134,6 +138,10 @@ void trart_parallel_for(int64_t n, void (*body)(int64_t lo, int64_t hi, void *ct
  * number of online cores. */
 void trart_set_threads(int threads);
 int trart_threads(void);
+
+/* Whether idle workers of a task graph steal ready tasks placed on other
+ * workers (the default), or run only their own (--no-steal). */
+void trart_set_steal(bool steal);
 
 /* scratch.c */
 

@@ -1,8 +1,10 @@
 #!/bin/sh
-# compile.sh: every sample and bench program, compiled by trac at small
-# sizes and run with --random, equals the reference interpreter on the
-# same inputs (tolerance of tra(5): 1e-4 relative for f32, 1e-10 for f64),
-# with 1, 2 and 3 threads.
+# compile.sh: every sample, bench and tests/gemm program, compiled by trac
+# at small sizes and run with --random, equals the reference interpreter
+# on the same inputs (tolerance of tra(5): 1e-4 relative for f32, 1e-10
+# for f64): as per-node kernels with 1, 2 and 3 threads, and as block task
+# graphs under automatic and manual partitions (uneven blocks, split
+# reductions), every placer, 1 to 8 threads, with and without stealing.
 set -u
 : "${TRAC:?}" "${srcdir:?}"
 if [ -z "${PYTHON_NUMPY:-}" ]; then
@@ -48,6 +50,47 @@ sys.exit(0 if ok else 1)
 PY
 }
 
+# variant NAME PROG DEFS FLAGS THREADS...: compile PROG with FLAGS, run it
+# with each thread count, compare with the interpreter's want-NAME.
+variant() {
+	vname=$1 vprog=$2 vdefs=$3 vflags=$4
+	shift 4
+	# shellcheck disable=SC2086
+	if ! "$TRAC" "$vprog" $vdefs $vflags -o "$vname" 2>err; then
+		sed 's/^/  /' err | head -20
+		fail=$((fail + 1)); echo "FAIL $vname $vflags (compile)"; return
+	fi
+	for t in "$@"; do
+		steal=""
+		[ "$t" = 2n ] && { t=2; steal=--no-steal; }
+		if "./$vname" --random=3 --threads $t $steal --output-dir "got-$vname-$t" &&
+		   compare "got-$vname-$t" "want-$name"; then
+			pass=$((pass + 1)); echo "PASS $vname $vflags threads=$t $steal"
+		else
+			fail=$((fail + 1)); echo "FAIL $vname $vflags threads=$t $steal"
+		fi
+		rm -rf "got-$vname-$t"
+	done
+}
+
+# A manual partition of the program's last node: every index split in
+# 2, or 3 where that leaves uneven blocks (sizes here are odd).
+manual() {
+	"$TRAC" "$1" $2 --emit=tra | awk '
+		/^%[0-9]+ / && !/ input / { node = $2; sub(/\[.*/, "", node) }
+		/^    [a-z_0-9]+: / { line = $0 }
+		END {
+			n = split(line, f, " "); out = ""
+			for (i = 1; i <= n; i++) if (f[i] ~ /:$/) {
+				idx = f[i]; sub(/:$/, "", idx)
+				v = f[i + 1]; sub(/.*=/, "", v)
+				k = v >= 3 ? 3 : (v >= 2 ? 2 : 1)
+				out = out (out == "" ? "" : ",") idx "=" k
+			}
+			print node ":" out
+		}'
+}
+
 for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*.tra; do
 	[ -f "$prog" ] || continue
 	name=$(basename "$prog" .tra)
@@ -55,19 +98,20 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*
 	# a program whose first line says "keep sizes" needs its own sizes
 	head -n 1 "$prog" | grep -q 'keep sizes' && defs=""
 	# shellcheck disable=SC2086
-	if ! "$TRAC" "$prog" $defs -o "$name" 2>err; then
-		sed 's/^/  /' err | head -20
-		fail=$((fail + 1)); echo "FAIL $name (compile)"; continue
-	fi
-	# shellcheck disable=SC2086
 	"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" || { fail=$((fail + 1)); echo "FAIL $name (interpret)"; continue; }
-	for t in 1 2 3; do
-		if "./$name" --random=3 --threads $t --output-dir "got-$name-$t" && compare "got-$name-$t" "want-$name"; then
-			pass=$((pass + 1)); echo "PASS $name threads=$t"
-		else
-			fail=$((fail + 1)); echo "FAIL $name threads=$t"
-		fi
-	done
+	# per-node kernels, then block task graphs (--devices, --partition)
+	variant "$name" "$prog" "$defs" "" 1 2 3
+	case $prog in
+	*/tests/gemm/*) variant "$name-t" "$prog" "$defs" "--devices=3" 1 2 ;;
+	*)
+		variant "$name-t" "$prog" "$defs" "--devices=2" 1 2 2n 3 8
+		variant "$name-t" "$prog" "$defs" "--devices=3 --placer=roundrobin" 2 3
+		variant "$name-t" "$prog" "$defs" "--devices=4 --placer=lshs" 2 8
+		variant "$name-t" "$prog" "$defs" "--devices=4 --placer=critical-path" 1 3
+		variant "$name-t" "$prog" "$defs" "--partition=none --devices=2" 2
+		variant "$name-t" "$prog" "$defs" "--devices=2 --partition=$(manual "$prog" "$defs")" 1 2 8
+		;;
+	esac
 done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
