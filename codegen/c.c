@@ -1000,6 +1000,104 @@ static void cg_c_block_prologue(CgC *c, const TraNode *n, int id, const char *fn
 	fprintf(c->out, "\t(void)out; (void)lo; (void)hi;\n");
 }
 
+/* Whether node n's blocks can be GEMM calls on sub-matrices of the
+ * tensors as they lie: one index at most per group, N's the last output
+ * index, no operand that needs a permuted copy, not matrix-vector. */
+static bool cg_c_block_gemm_plan(CgC *c, const TraNode *n, CgGemm *p)
+{
+	if (!cg_c_classify(c, n, p))
+		return false;
+	cg_c_gemm_layout(n, p);
+	cg_c_gemm_alpha(c, n, p);
+	return !p->A.scratch && !p->B.scratch && !p->C.scratch && !p->C.trans &&
+	       p->m.n <= 1 && p->nn.n == 1 && p->k.n <= 1 && p->nn.x[0] == n->rank - 1 &&
+	       !cg_c_is_gemv(n, p);
+}
+
+/* Extent of group g (at most one index) in this block, as C. */
+static void cg_c_block_extent(CgC *c, const CgGroup *g)
+{
+	if (g->n)
+		fprintf(c->out, "hi[%d] - lo[%d]", g->x[0], g->x[0]);
+	else
+		fputc('1', c->out);
+}
+
+/* The offset of a sub-matrix: lo for M, N, K indices, x for batch ones. */
+static void cg_c_block_offset(CgC *c, const TraNode *n, const CgGemm *p, const int64_t *stride)
+{
+	fputc('0', c->out);
+	for (int x = 0; x < n->nidx; x++) {
+		if (!stride[x] || n->idx[x].size == 1)
+			continue;
+		bool batch = false;
+		for (int i = 0; i < p->batch.n; i++)
+			batch |= p->batch.x[i] == x;
+		fprintf(c->out, batch ? " + x%d * %" PRId64 : " + lo[%d] * %" PRId64, x, stride[x]);
+	}
+}
+
+/* b<id> as GEMM calls: one per batch element of the block, on the
+ * tensors in place (or into the partial block, C order in the block). */
+static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const CgGemm *p, bool split)
+{
+	const char *t = cg_c_type(n->type);
+	fprintf(c->out, "static void b%d(void *const *bufs, const TrartTask *task)\n{\n"
+	        "\tconst int64_t *lo = task->lo, *hi = task->hi;\n", id);
+	fprintf(c->out, "\tconst %s *A = bufs[%d], *B = bufs[%d];\n\t%s *out = bufs[%d];\n",
+	        t, n->ops[p->a].node, n->ops[p->b].node, t, id);
+	for (int k = 0; k < n->nops; k++)
+		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n\t(void)in%d;\n", t, k, n->ops[k].node, k);
+	/* local strides of the output block (the partial block's layout) */
+	fprintf(c->out, "\tint64_t ls[%d];\n\tls[%d] = 1;\n", n->rank + 1, n->rank - 1);
+	fprintf(c->out, "\tfor (int d = %d; d > 0; d--)\n\t\tls[d - 1] = ls[d] * (hi[d] - lo[d]);\n", n->rank - 1);
+	if (split)
+		fprintf(c->out, "\t%s *part = trart_scratch((size_t)(ls[0] * (hi[0] - lo[0])) * sizeof(%s));\n"
+		        "\ttrac_partial[task - trac_tasks] = part;\n", t, t);
+	fputs("\t(void)out; (void)ls;\n", c->out);
+	int depth = 1;
+	for (int i = 0; i < p->batch.n; i++)
+		cg_c_block_loop(c, p->batch.x[i], depth + i);
+	depth += p->batch.n;
+	cg_c_indent(c, depth);
+	fprintf(c->out, "cblas_%cgemm(TRAC_ROW_MAJOR, %s, %s, ", n->type == TRART_F32 ? 's' : 'd',
+	        cg_c_trans(p->A.trans), cg_c_trans(p->B.trans));
+	cg_c_block_extent(c, &p->m);
+	fputs(", ", c->out);
+	cg_c_block_extent(c, &p->nn);
+	fputs(", ", c->out);
+	cg_c_block_extent(c, &p->k);
+	fprintf(c->out, ", %.17g,\n", split ? p->scale : p->alpha);
+	cg_c_indent(c, depth + 1);
+	fputs("A + (", c->out);
+	cg_c_block_offset(c, n, p, p->A.stride);
+	fprintf(c->out, "), %" PRId64 ", B + (", p->A.ld);
+	cg_c_block_offset(c, n, p, p->B.stride);
+	fprintf(c->out, "), %" PRId64 ", 0, ", p->B.ld);
+	if (split) {
+		fputs("part + (0", c->out);
+		for (int i = 0; i < p->batch.n; i++)
+			fprintf(c->out, " + (x%d - lo[%d]) * ls[%d]", p->batch.x[i], p->batch.x[i], p->batch.x[i]);
+		if (p->m.n)
+			fprintf(c->out, "), ls[%d]);\n", p->m.x[0]);
+		else
+			fprintf(c->out, "), hi[%d] - lo[%d]);\n", p->nn.x[0], p->nn.x[0]);
+	} else {
+		fputs("out + (", c->out);
+		cg_c_block_offset(c, n, p, p->C.stride);
+		fprintf(c->out, "), %" PRId64 ");\n", p->C.ld);
+	}
+	cg_c_close_loops(c, depth, 1);
+	if (!split && p->epilogue) {
+		/* the epilogue over the block, while it is in cache */
+		for (int d = 0; d < n->rank; d++)
+			cg_c_block_loop(c, d, 1 + d);
+		cg_c_element(c, n, CG_ACC_OUTPUT, NULL, 1 + n->rank);
+		cg_c_close_loops(c, 1 + n->rank, 1);
+	}
+	fputs("}\n\n", c->out);
+}
+
 /* b<id>: the join over one block; partial results to scratch if split. */
 static void cg_c_block_join(CgC *c, const TraNode *n, int id, bool split)
 {
@@ -1205,7 +1303,11 @@ static void cg_c_block_kernels(CgC *c)
 			continue;
 		bool split = n->agg != TRA_AGG_NONE && cg_c_split(c, id);
 		fprintf(c->out, "/* %s: blocks%s */\n", n->name, split ? ", split reduction" : "");
-		cg_c_block_join(c, n, id, split);
+		CgGemm p;
+		if (cg_c_block_gemm_plan(c, n, &p))
+			cg_c_block_gemm(c, n, id, &p, split);
+		else
+			cg_c_block_join(c, n, id, split);
 		if (split)
 			cg_c_block_agg(c, n, id);
 	}

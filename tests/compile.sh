@@ -102,7 +102,10 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*
 	# per-node kernels, then block task graphs (--devices, --partition)
 	variant "$name" "$prog" "$defs" "" 1 2 3
 	case $prog in
-	*/tests/gemm/*) variant "$name-t" "$prog" "$defs" "--devices=3" 1 2 ;;
+	*/tests/gemm/*)
+		variant "$name-t" "$prog" "$defs" "--devices=3" 1 2
+		variant "$name-t" "$prog" "$defs" "--devices=2 --partition=$(manual "$prog" "$defs")" 2
+		;;
 	*)
 		variant "$name-t" "$prog" "$defs" "--devices=2" 1 2 2n 3 8
 		variant "$name-t" "$prog" "$defs" "--devices=3 --placer=roundrobin" 2 3
