@@ -576,6 +576,70 @@ def run_trac(args, env, w, s, row):
     return outdir
 
 
+PLAN_RE = re.compile(r"simulated makespan:\s*([0-9.eE+-]+)\s*(us|ms|s)\b")
+
+
+def run_tasks(args, env, w, s, row):
+    """The workload as a block task graph (trac --devices=T): its time on 1
+    and T threads, and the makespan trac's simulator predicts for it."""
+    tra = os.path.join(HERE, w["file"])
+    defs = []
+    for k, v in s.items():
+        defs += ["-D", "%s=%d" % (k, v)]
+    devices = "--devices=%d" % args.threads
+    rc, out, err, _ = run_cmd([args.trac, tra, devices, "--emit=plan"] + defs, env,
+                              args.timeout, cwd=args.builddir)
+    m = PLAN_RE.search(out)
+    if rc == 0 and m:
+        row["sim_ms"] = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+    exe = os.path.join(args.builddir, w["label"] + "-tasks")
+    rc, out, err, _ = run_cmd([args.trac, tra, devices, "-o", exe] + defs, env,
+                              args.timeout, cwd=args.builddir)
+    if rc != 0:
+        row["tasks_fail"] = "compile: " + reason(rc, err, out)
+        return
+    outdir = os.path.join(args.builddir, w["label"] + "-tasks.out")
+    for t in sorted({1, args.threads}):
+        cmd = [exe, "--random=1", "--threads", str(t), "--repeat", str(args.repeat),
+               "--time", "--output-dir", outdir]
+        rc, out, err, _ = run_cmd(cmd, env, args.timeout, cwd=args.builddir)
+        tm = None
+        for tm in TIME_RE.finditer(err + "\n" + out):
+            pass
+        if rc != 0 or tm is None:
+            row["tasks_fail"] = "run: " + reason(rc, err, out)
+            return
+        row["tasks_%d_ms" % t] = float(tm.group(2))
+    shutil.rmtree(outdir, ignore_errors=True)
+
+
+def print_tasks_table(args, rows):
+    """The block-task table: 1 and T threads, speed-up, simulated makespan."""
+    t = args.threads
+    hdr = ["workload", "tasks 1 thr ms", "tasks %d thr ms" % t, "speed-up",
+           "simulated ms", "measured/simulated"]
+    table = []
+    for r in rows:
+        one, many, sim = r.get("tasks_1_ms"), r.get("tasks_%d_ms" % t), r.get("sim_ms")
+        table.append([r["name"], "failed" if "tasks_fail" in r else fmt(one, ".2f"),
+                      "failed" if "tasks_fail" in r else fmt(many, ".2f"),
+                      fmt(one / many if one and many else None, ".2f"),
+                      fmt(sim, ".2f"), fmt(many / sim if many and sim else None, ".2f")])
+    widths = [max(len(str(c)) for c in col) for col in zip(hdr, *table)]
+    print()
+    print("block task graphs (trac --devices=%d: decomposed, placed, run by the event-driven "
+          "executor):" % t)
+    print("  ".join(str(c).ljust(wd) if i == 0 else str(c).rjust(wd)
+                    for i, (c, wd) in enumerate(zip(hdr, widths))))
+    print("  ".join("-" * wd for wd in widths))
+    for cells in table:
+        print("  ".join(str(c).ljust(wd) if i == 0 else str(c).rjust(wd)
+                        for i, (c, wd) in enumerate(zip(cells, widths))))
+    for r in rows:
+        if "tasks_fail" in r:
+            print("  %s: tasks failed: %s" % (r["name"], r["tasks_fail"]))
+
+
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
@@ -596,6 +660,8 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     ap.add_argument("--no-numpy", action="store_true", help="skip the NumPy timings")
     ap.add_argument("--trac-flags", default="", help="extra flags for `trac prog.tra -o prog`")
+    ap.add_argument("--no-tasks", action="store_true",
+                    help="skip the block-task-graph table (trac --devices=T)")
     ap.add_argument("--cc", default=None, help="C compiler for sgemm_peak.c (default $CC or cc)")
     ap.add_argument("--blas-cflags", default=None, help="default: pkg-config --cflags openblas")
     ap.add_argument("--blas-libs", default=None,
@@ -690,6 +756,8 @@ def main(argv=None):
                "trac_ms": None, "numpy_ms": None, "torch_ms": None, "check": None}
         print("running %s ..." % w["label"], file=sys.stderr, flush=True)
         outdir = run_trac(args, env, w, s, row)
+        if not args.no_tasks and not args.interpret:
+            run_tasks(args, env, w, s, row)
         if outdir is not None and (args.small or args.interpret):
             ok, text = check_trac_output(w, s, outdir, 1, args.tol)
             row["check"] = text
@@ -762,6 +830,8 @@ def main(argv=None):
     print("  ".join("-" * wd for wd in widths))
     for cells in table:
         print(line(cells).rstrip())
+    if not args.no_tasks and not args.interpret:
+        print_tasks_table(args, rows)
     notes = []
     for r in rows:
         for k in ("trac", "numpy", "torch"):
