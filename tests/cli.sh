@@ -202,5 +202,13 @@ absent prog-unwritable-no-file no/dir/y.npy
 expect prog-unknown-option 2 "" ./copyprog --frobnicate
 expect prog-bad-threads 2 "" ./copyprog --random --threads 0x
 
+# ---- block task programs ------------------------------------------------------------
+expect tasks-compile 0 "" "$TRAC" good.tra --devices=2 -o goodtasks
+expect tasks-run 0 "" ./goodtasks --random=2 --threads 2 --no-steal --output C=ct.npy
+expect tasks-interp 0 "" "$TRAC" good.tra --interpret --random=2 --output C=ci.npy
+expect tasks-trace 0 "" ./goodtasks --random=2 --threads 2 --trace tasks.json --stats --output-dir td
+grep -q '"worker 2"\|"worker 1"' tasks.json && ok tasks-trace-worker-tracks || bad tasks-trace-worker-tracks
+grep -q 'steals' err && ok tasks-stats-workers || bad tasks-stats-workers
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
