@@ -107,12 +107,14 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*
 		variant "$name-t" "$prog" "$defs" "--devices=2 --partition=$(manual "$prog" "$defs")" 2
 		;;
 	*)
-		variant "$name-t" "$prog" "$defs" "--devices=2" 1 2 2n 3 8
-		variant "$name-t" "$prog" "$defs" "--devices=3 --placer=roundrobin" 2 3
-		variant "$name-t" "$prog" "$defs" "--devices=4 --placer=lshs" 2 8
-		variant "$name-t" "$prog" "$defs" "--devices=4 --placer=critical-path" 1 3
-		variant "$name-t" "$prog" "$defs" "--partition=none --devices=2" 2
-		variant "$name-t" "$prog" "$defs" "--devices=2 --partition=$(manual "$prog" "$defs")" 1 2 8
+		# every partition kind x every placer x threads 1, 2, 3, 8
+		man=$(manual "$prog" "$defs")
+		for placer in greedy roundrobin lshs critical-path; do
+			for part in "--devices=3" "--devices=2 --partition=none" "--devices=2 --partition=$man"; do
+				variant "$name-t" "$prog" "$defs" "$part --placer=$placer" 1 2 3 8
+			done
+		done
+		variant "$name-t" "$prog" "$defs" "--devices=2" 2n
 		;;
 	esac
 done
