@@ -1002,7 +1002,8 @@ static void cg_c_block_prologue(CgC *c, const TraNode *n, int id, const char *fn
 
 /* Whether node n's blocks can be GEMM calls on sub-matrices of the
  * tensors as they lie: one index at most per group, N's the last output
- * index, no operand that needs a permuted copy, not matrix-vector. */
+ * index, no operand that needs a permuted copy (a matrix-vector block is
+ * a GEMM with M = 1: streaming the matrix block is what matters). */
 static bool cg_c_block_gemm_plan(CgC *c, const TraNode *n, CgGemm *p)
 {
 	if (!cg_c_classify(c, n, p))
@@ -1010,8 +1011,7 @@ static bool cg_c_block_gemm_plan(CgC *c, const TraNode *n, CgGemm *p)
 	cg_c_gemm_layout(n, p);
 	cg_c_gemm_alpha(c, n, p);
 	return !p->A.scratch && !p->B.scratch && !p->C.scratch && !p->C.trans &&
-	       p->m.n <= 1 && p->nn.n == 1 && p->k.n <= 1 && p->nn.x[0] == n->rank - 1 &&
-	       !cg_c_is_gemv(n, p);
+	       p->m.n <= 1 && p->nn.n == 1 && p->k.n <= 1 && p->nn.x[0] == n->rank - 1;
 }
 
 /* Extent of group g (at most one index) in this block, as C. */
@@ -1034,6 +1034,48 @@ static void cg_c_block_offset(CgC *c, const TraNode *n, const CgGemm *p, const i
 		for (int i = 0; i < p->batch.n; i++)
 			batch |= p->batch.x[i] == x;
 		fprintf(c->out, batch ? " + x%d * %" PRId64 : " + lo[%d] * %" PRId64, x, stride[x]);
+	}
+}
+
+/* The epilogue over a final block, while it is in cache; closes b<id>. */
+static void cg_c_block_gemm_epilogue(CgC *c, const TraNode *n, const CgGemm *p, bool split)
+{
+	if (!split && p->epilogue) {
+		for (int d = 0; d < n->rank; d++)
+			cg_c_block_loop(c, d, 1 + d);
+		cg_c_element(c, n, CG_ACC_OUTPUT, NULL, 1 + n->rank);
+		cg_c_close_loops(c, 1 + n->rank, 1);
+	}
+	fputs("}\n\n", c->out);
+}
+
+/* A block with M = 1 (a row vector times a matrix): cblas_?gemv on the
+ * matrix block, y = B^T x, at the current batch element. */
+static void cg_c_block_gemv(CgC *c, const TraNode *n, const CgGemm *p, bool split)
+{
+	int nx = p->nn.x[0];
+	fprintf(c->out, "cblas_%cgemv(TRAC_ROW_MAJOR, %s, ", n->type == TRART_F32 ? 's' : 'd',
+	        p->B.trans ? "TRAC_NO_TRANS" : "TRAC_TRANS");
+	if (p->B.trans)
+		fprintf(c->out, "hi[%d] - lo[%d], ", nx, nx);
+	cg_c_block_extent(c, &p->k);
+	if (!p->B.trans)
+		fprintf(c->out, ", hi[%d] - lo[%d]", nx, nx);
+	fprintf(c->out, ", %.17g, B + (", split ? p->scale : p->alpha);
+	cg_c_block_offset(c, n, p, p->B.stride);
+	fprintf(c->out, "), %" PRId64 ", A + (", p->B.ld);
+	cg_c_block_offset(c, n, p, p->A.stride);
+	/* A is [1, K]: stored as a row its step is 1, as a column its ld */
+	fprintf(c->out, "), %" PRId64 ", 0, ", p->A.trans ? p->A.ld : (int64_t)1);
+	if (split) {
+		fputs("part + (0", c->out);
+		for (int i = 0; i < p->batch.n; i++)
+			fprintf(c->out, " + (x%d - lo[%d]) * ls[%d]", p->batch.x[i], p->batch.x[i], p->batch.x[i]);
+		fputs("), 1);\n", c->out);
+	} else {
+		fputs("out + (", c->out);
+		cg_c_block_offset(c, n, p, p->C.stride);
+		fprintf(c->out, "), %" PRId64 ");\n", p->C.stride[nx]);
 	}
 }
 
@@ -1060,6 +1102,12 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const CgGemm *p, b
 		cg_c_block_loop(c, p->batch.x[i], depth + i);
 	depth += p->batch.n;
 	cg_c_indent(c, depth);
+	if (p->m.n == 0) {
+		cg_c_block_gemv(c, n, p, split);
+		cg_c_close_loops(c, depth, 1);
+		cg_c_block_gemm_epilogue(c, n, p, split);
+		return;
+	}
 	fprintf(c->out, "cblas_%cgemm(TRAC_ROW_MAJOR, %s, %s, ", n->type == TRART_F32 ? 's' : 'd',
 	        cg_c_trans(p->A.trans), cg_c_trans(p->B.trans));
 	cg_c_block_extent(c, &p->m);
@@ -1088,14 +1136,7 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const CgGemm *p, b
 		fprintf(c->out, "), %" PRId64 ");\n", p->C.ld);
 	}
 	cg_c_close_loops(c, depth, 1);
-	if (!split && p->epilogue) {
-		/* the epilogue over the block, while it is in cache */
-		for (int d = 0; d < n->rank; d++)
-			cg_c_block_loop(c, d, 1 + d);
-		cg_c_element(c, n, CG_ACC_OUTPUT, NULL, 1 + n->rank);
-		cg_c_close_loops(c, 1 + n->rank, 1);
-	}
-	fputs("}\n\n", c->out);
+	cg_c_block_gemm_epilogue(c, n, p, split);
 }
 
 /* b<id>: the join over one block; partial results to scratch if split. */
