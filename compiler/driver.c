@@ -61,6 +61,7 @@ typedef struct DriverOpts {
 	const char *cc;        /* --cc */
 	bool portable;         /* --portable */
 	bool keep_temps;       /* --keep-temps */
+	bool node_kernels;     /* --node-kernels: one multithreaded kernel per node */
 	bool verbose;          /* -v */
 	int devices;           /* --devices, or 0: the online cores */
 	const char *pmode;     /* --partition=auto or none, or NULL */
@@ -72,7 +73,7 @@ typedef struct DriverOpts {
 } DriverOpts;
 
 enum { OPT_EMIT = 256, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
-       OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS,
+       OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
        OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH };
 
 static const struct option driver_longopts[] = {
@@ -89,6 +90,7 @@ static const struct option driver_longopts[] = {
 	{"cc", required_argument, NULL, OPT_CC},
 	{"portable", no_argument, NULL, OPT_PORTABLE},
 	{"keep-temps", no_argument, NULL, OPT_KEEP_TEMPS},
+	{"node-kernels", no_argument, NULL, OPT_NODE_KERNELS},
 	{"devices", required_argument, NULL, OPT_DEVICES},
 	{"partition", required_argument, NULL, OPT_PARTITION},
 	{"placer", required_argument, NULL, OPT_PLACER},
@@ -118,6 +120,7 @@ static const char driver_usage[] =
 	"  --cc CC                 the C compiler (default: $CC, else the one configure found)\n"
 	"  --portable              do not compile for this machine's CPU (-march=native)\n"
 	"  --keep-temps            keep the generated C and say where\n"
+	"  --node-kernels          one multithreaded kernel per node instead of block tasks\n"
 	"  -v                      print the commands trac runs\n"
 	"  --input NAME=FILE.npy   read input NAME from a .npy file (--interpret)\n"
 	"  --output NAME=FILE.npy  write output NAME to a .npy file (--interpret)\n"
@@ -336,6 +339,7 @@ static void driver_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_CC: o->cc = optarg; break;
 		case OPT_PORTABLE: o->portable = true; break;
 		case OPT_KEEP_TEMPS: o->keep_temps = true; break;
+		case OPT_NODE_KERNELS: o->node_kernels = true; break;
 		case OPT_EMIT: driver_set_emit(o, optarg); break;
 		case OPT_DEVICES: driver_set_devices(o, optarg); break;
 		case OPT_PARTITION: driver_add_partition(o, optarg); break;
@@ -755,11 +759,11 @@ static void driver_optimise(TraGraph *g)
 /* ---- decomposition, lowering, placement ------------------------------------------ */
 
 /* Whether the --emit stage asked for needs the graph partitioned. */
-/* Whether a compiled program runs as block tasks: when --devices or
- * --partition asks for a decomposition. */
+/* Whether a compiled program runs as block tasks (the default), rather
+ * than one multithreaded kernel per node (--node-kernels). */
 static bool driver_block_tasks(const DriverOpts *o)
 {
-	return o->mode == MODE_COMPILE && o->decompose;
+	return o->mode == MODE_COMPILE && !o->node_kernels;
 }
 
 static bool driver_needs_decomp(const DriverOpts *o)

@@ -2,8 +2,9 @@
 # compile.sh: every sample, bench and tests/gemm program, compiled by trac
 # at small sizes and run with --random, equals the reference interpreter
 # on the same inputs (tolerance of tra(5): 1e-4 relative for f32, 1e-10
-# for f64): as per-node kernels with 1, 2 and 3 threads, and as block task
-# graphs under automatic and manual partitions (uneven blocks, split
+# for f64): as compiled by default (block tasks) and as one kernel per
+# node (--node-kernels) with 1, 2 and 3 threads, and as block task graphs
+# under automatic and manual partitions (uneven blocks, split
 # reductions), every placer, 1 to 8 threads, with and without stealing.
 set -u
 : "${TRAC:?}" "${srcdir:?}"
@@ -99,8 +100,10 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*
 	head -n 1 "$prog" | grep -q 'keep sizes' && defs=""
 	# shellcheck disable=SC2086
 	"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" || { fail=$((fail + 1)); echo "FAIL $name (interpret)"; continue; }
-	# per-node kernels, then block task graphs (--devices, --partition)
+	# the default (block tasks for this machine), one kernel per node, then
+	# block task graphs under chosen partitions and placers
 	variant "$name" "$prog" "$defs" "" 1 2 3
+	variant "$name-n" "$prog" "$defs" "--node-kernels" 1 2 3
 	case $prog in
 	*/tests/gemm/*)
 		variant "$name-t" "$prog" "$defs" "--devices=3" 1 2
