@@ -440,8 +440,9 @@ trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
 
 	fprintf(f, "stats: %s, %d run%s, %d thread%s\n", p->name, runs,
 	        runs == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
-	fprintf(f, "%-*s %10s %12s %10s %10s\n", width, "kernel", "calls",
-	        "total ms", "GFLOP/s", "GB/s");
+	if (p->nkernels > 0)
+		fprintf(f, "%-*s %10s %12s %10s %10s\n", width, "kernel", "calls",
+		        "total ms", "GFLOP/s", "GB/s");
 	for (k = 0; k < p->nkernels; k++) {
 		StatsRow row = {0};
 		if (stats_seen(p, k))
@@ -455,7 +456,8 @@ trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
 		total.flops += row.flops;
 		total.bytes += row.bytes;
 	}
-	stats_row(f, width, "total", &total);
+	if (p->nkernels > 0) /* a block-task program has only the worker table */
+		stats_row(f, width, "total", &total);
 	fprintf(f, "tensor bytes: %.0f (%.1f MiB)\n", tensor_bytes,
 	        tensor_bytes / 1048576.0);
 	fprintf(f, "peak memory: %.0f bytes (%.1f MiB)\n", peak_bytes,
