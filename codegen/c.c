@@ -385,11 +385,49 @@ static void cg_c_simd_reduction(CgC *c, const TraNode *n, int depth)
 	        n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN ? " reduction(|:nan)" : "");
 }
 
+static void cg_c_block_loop(CgC *c, int x, int depth)
+{
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", x, x, x, x, x);
+}
+
+/* Declares acc and aggregates the join into it over the reduced indices
+ * (over the block's ranges, lo[] and hi[], if block), at depth. */
+static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
+{
+	bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
+	cg_c_indent(c, depth);
+	fprintf(c->out, "%s acc = %s;\n", cg_c_type(n->type), cg_c_identity(n->agg));
+	if (minmax) {
+		cg_c_indent(c, depth);
+		fputs("int nan = 0;\n", c->out);
+	}
+	int order[TRA_MAX_STMT_INDICES];
+	int m = cg_c_reduce_order(c, n, order);
+	for (int i = 0; i < m; i++) {
+		if (i == m - 1)
+			cg_c_simd_reduction(c, n, depth + i);
+		if (block)
+			cg_c_block_loop(c, order[i], depth + i);
+		else
+			cg_c_open_loop(c, order[i], n->idx[order[i]].size, depth + i, false);
+	}
+	cg_c_combine(c, n, depth + m);
+	cg_c_close_loops(c, depth + m, depth);
+	if (minmax) {
+		cg_c_indent(c, depth);
+		fputs("if (nan)\n", c->out);
+		cg_c_indent(c, depth + 1);
+		fputs("acc = NAN;\n", c->out);
+	}
+}
+
 /* The statements computing one output element, at depth. */
 static void cg_c_element(CgC *c, const TraNode *n, CgAcc from, const int64_t *acc_stride, int depth)
 {
 	const char *t = cg_c_type(n->type);
-	cg_c_indent(c, depth);
+	if (from != CG_ACC_REDUCE || n->agg == TRA_AGG_NONE)
+		cg_c_indent(c, depth);
 	if (from == CG_ACC_REDUCE && n->agg == TRA_AGG_NONE) {
 		fputs("out[", c->out);
 		cg_c_out_offset(c, n);
@@ -399,27 +437,7 @@ static void cg_c_element(CgC *c, const TraNode *n, CgAcc from, const int64_t *ac
 		return;
 	}
 	if (from == CG_ACC_REDUCE) {
-		bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
-		fprintf(c->out, "%s acc = %s;\n", t, cg_c_identity(n->agg));
-		if (minmax) {
-			cg_c_indent(c, depth);
-			fputs("int nan = 0;\n", c->out);
-		}
-		int order[TRA_MAX_STMT_INDICES];
-		int m = cg_c_reduce_order(c, n, order);
-		for (int i = 0; i < m; i++) {
-			if (i == m - 1)
-				cg_c_simd_reduction(c, n, depth + i);
-			cg_c_open_loop(c, order[i], n->idx[order[i]].size, depth + i, false);
-		}
-		cg_c_combine(c, n, depth + m);
-		cg_c_close_loops(c, depth + m, depth);
-		if (minmax) {
-			cg_c_indent(c, depth);
-			fputs("if (nan)\n", c->out);
-			cg_c_indent(c, depth + 1);
-			fputs("acc = NAN;\n", c->out);
-		}
+		cg_c_reduce(c, n, depth, false);
 		cg_c_indent(c, depth);
 	} else if (from == CG_ACC_OUTPUT) {
 		fprintf(c->out, "%s acc = out[", t);
@@ -982,12 +1000,6 @@ static bool cg_c_split(const CgC *c, int id)
 	return false;
 }
 
-static void cg_c_block_loop(CgC *c, int x, int depth)
-{
-	cg_c_indent(c, depth);
-	fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", x, x, x, x, x);
-}
-
 /* The declarations every block kernel starts with. */
 static void cg_c_block_prologue(CgC *c, const TraNode *n, int id, const char *fn)
 {
@@ -1157,28 +1169,7 @@ static void cg_c_block_join(CgC *c, const TraNode *n, int id, bool split)
 	if (n->agg == TRA_AGG_NONE) {
 		cg_c_element(c, n, CG_ACC_REDUCE, NULL, depth);
 	} else {
-		bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
-		cg_c_indent(c, depth);
-		fprintf(c->out, "%s acc = %s;\n", t, cg_c_identity(n->agg));
-		if (minmax) {
-			cg_c_indent(c, depth);
-			fputs("int nan = 0;\n", c->out);
-		}
-		int order[TRA_MAX_STMT_INDICES];
-		int m = cg_c_reduce_order(c, n, order);
-		for (int i = 0; i < m; i++) {
-			if (i == m - 1)
-				cg_c_simd_reduction(c, n, depth + i);
-			cg_c_block_loop(c, order[i], depth + i);
-		}
-		cg_c_combine(c, n, depth + m);
-		cg_c_close_loops(c, depth + m, depth);
-		if (minmax) {
-			cg_c_indent(c, depth);
-			fputs("if (nan)\n", c->out);
-			cg_c_indent(c, depth + 1);
-			fputs("acc = NAN;\n", c->out);
-		}
+		cg_c_reduce(c, n, depth, true);
 		cg_c_indent(c, depth);
 		if (split) {
 			fputs("part[e++] = acc;\n", c->out);
