@@ -385,6 +385,28 @@ static void cg_c_simd_reduction(CgC *c, const TraNode *n, int depth)
 	        n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN ? " reduction(|:nan)" : "");
 }
 
+/* out[this element] = the epilogue of acc (or acc itself). */
+static void cg_c_store(CgC *c, const TraNode *n)
+{
+	fputs("out[", c->out);
+	cg_c_out_offset(c, n);
+	fputs("] = ", c->out);
+	if (n->epilogue >= 0)
+		cg_c_expr(c, n, n->epilogue);
+	else
+		fputs("acc", c->out);
+	fputs(";\n", c->out);
+}
+
+/* A max or min that saw a NaN is NaN (the flag cg_c_combine keeps). */
+static void cg_c_nan_fixup(CgC *c, int depth)
+{
+	cg_c_indent(c, depth);
+	fputs("if (nan)\n", c->out);
+	cg_c_indent(c, depth + 1);
+	fputs("acc = NAN;\n", c->out);
+}
+
 static void cg_c_block_loop(CgC *c, int x, int depth)
 {
 	cg_c_indent(c, depth);
@@ -415,10 +437,7 @@ static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 	cg_c_combine(c, n, depth + m);
 	cg_c_close_loops(c, depth + m, depth);
 	if (minmax) {
-		cg_c_indent(c, depth);
-		fputs("if (nan)\n", c->out);
-		cg_c_indent(c, depth + 1);
-		fputs("acc = NAN;\n", c->out);
+		cg_c_nan_fixup(c, depth);
 	}
 }
 
@@ -453,14 +472,7 @@ static void cg_c_element(CgC *c, const TraNode *n, CgAcc from, const int64_t *ac
 		fputs("];\n", c->out);
 		cg_c_indent(c, depth);
 	}
-	fputs("out[", c->out);
-	cg_c_out_offset(c, n);
-	fputs("] = ", c->out);
-	if (n->epilogue >= 0)
-		cg_c_expr(c, n, n->epilogue);
-	else
-		fputs("acc", c->out);
-	fputs(";\n", c->out);
+	cg_c_store(c, n);
 }
 
 /* Declarations of out, in<k> (and accbuf) inside a body function. */
@@ -1174,14 +1186,7 @@ static void cg_c_block_join(CgC *c, const TraNode *n, int id, bool split)
 		if (split) {
 			fputs("part[e++] = acc;\n", c->out);
 		} else {
-			fputs("out[", c->out);
-			cg_c_out_offset(c, n);
-			fputs("] = ", c->out);
-			if (n->epilogue >= 0)
-				cg_c_expr(c, n, n->epilogue);
-			else
-				fputs("acc", c->out);
-			fputs(";\n", c->out);
+			cg_c_store(c, n);
 		}
 	}
 	cg_c_close_loops(c, depth, 1);
@@ -1221,22 +1226,12 @@ static void cg_c_block_agg(CgC *c, const TraNode *n, int id)
 	cg_c_indent(c, depth);
 	fputs("}\n", c->out);
 	if (minmax) {
-		cg_c_indent(c, depth);
-		fputs("if (nan)\n", c->out);
-		cg_c_indent(c, depth + 1);
-		fputs("acc = NAN;\n", c->out);
+		cg_c_nan_fixup(c, depth);
 	}
 	cg_c_indent(c, depth);
 	fputs("e++;\n", c->out);
 	cg_c_indent(c, depth);
-	fputs("out[", c->out);
-	cg_c_out_offset(c, n);
-	fputs("] = ", c->out);
-	if (n->epilogue >= 0)
-		cg_c_expr(c, n, n->epilogue);
-	else
-		fputs("acc", c->out);
-	fputs(";\n", c->out);
+	cg_c_store(c, n);
 	cg_c_close_loops(c, depth, 1);
 	fputs("\tfor (int q = 0; q < np; q++) {\n\t\ttrart_scratch_free(trac_partial[parts[q]]);\n"
 	      "\t\ttrac_partial[parts[q]] = NULL;\n\t}\n}\n\n", c->out);
