@@ -758,13 +758,17 @@ static void driver_optimise(TraGraph *g)
 
 /* ---- decomposition, lowering, placement ------------------------------------------ */
 
-/* Whether the --emit stage asked for needs the graph partitioned. */
-/* Whether a compiled program runs as block tasks (the default), rather
- * than one multithreaded kernel per node (--node-kernels). */
+/* Whether a compiled program, or the C that -S shows of it, runs as
+ * block tasks (the default), rather than one multithreaded kernel per
+ * node (--node-kernels). */
 static bool driver_block_tasks(const DriverOpts *o)
 {
-	return o->mode == MODE_COMPILE && !o->node_kernels;
+	if (o->node_kernels)
+		return false;
+	return o->mode == MODE_COMPILE || (o->mode == MODE_EMIT && strcmp(o->emit, "c") == 0);
 }
+
+/* Whether the --emit stage asked for needs the graph partitioned. */
 
 static bool driver_needs_decomp(const DriverOpts *o)
 {
@@ -891,6 +895,12 @@ static int driver_emit_graph(const DriverOpts *o, const TraGraph *g)
 	} else {
 		char *name = driver_program_name(o);
 		CgCOptions cg = {name, o->file, false, NULL, NULL};
+		IaGraph ia;
+		if (driver_block_tasks(o)) {
+			ia_lower(g, g->arena, &ia);
+			place_run(&ia, o->placer, driver_devices(o), &o->sim);
+			cg.ia = &ia;
+		}
 		cg_c_emit(g, &cg, driver_emit_open(&e));
 		free(name);
 	}

@@ -165,6 +165,14 @@ expect keep-temps 0 "kept the intermediate files" "$TRAC" copy.tra -o kt --keep-
 dir=$(sed -n 's/.*intermediate files in //p' err)
 [ -f "$dir/copy.c" ] && ok keep-temps-kept || bad keep-temps-kept
 rm -rf "$dir"
+# -S shows exactly the C that -o compiles, block tasks or whole-node kernels
+for mode in --devices=3 --node-kernels; do
+	"$TRAC" copy.tra -o kt $mode --keep-temps 2>err
+	dir=$(sed -n 's/.*intermediate files in //p' err)
+	"$TRAC" copy.tra -S -o shown.c $mode 2>/dev/null
+	cmp -s shown.c "$dir/copy.c" && ok "emit-c-is-compiled$mode" || bad "emit-c-is-compiled$mode"
+	rm -rf "$dir"
+done
 
 # ---- the generated program's command line ------------------------------------------
 expect prog-help 0 "" ./copyprog --help
