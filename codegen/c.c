@@ -992,8 +992,13 @@ static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const CgGemm *p)
  * blocks of one output block and applies the epilogue. CPU workers share
  * memory, so a block is written straight into its tensor's buffer: input
  * leaves and repartitions move nothing and are tasks only for the order
- * they impose. A split join's partial block is scratch memory that the
- * aggregation frees (its only reader), found through trac_partial[task].
+ * they impose. A split join's partial block comes from the runtime's
+ * block pool, and the aggregation (its only reader) gives it back; it is
+ * found through trac_partial[task]. Intermediate tensors are pooled too:
+ * the task table tells the executor which buffer each task writes and
+ * uses, and the graph which buffers it allocates (TrartTaskGraph.pooled),
+ * so a tensor takes memory only from its first block's writer to its
+ * last reader.
  */
 
 /* Whether some join block of node id leaves partial results. */
@@ -1118,7 +1123,7 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const CgGemm *p, b
 	fprintf(c->out, "\tint64_t ls[%d];\n\tls[%d] = 1;\n", n->rank + 1, n->rank - 1);
 	fprintf(c->out, "\tfor (int d = %d; d > 0; d--)\n\t\tls[d - 1] = ls[d] * (hi[d] - lo[d]);\n", n->rank - 1);
 	if (split)
-		fprintf(c->out, "\t%s *part = trart_scratch((size_t)(ls[0] * (hi[0] - lo[0])) * sizeof(%s));\n"
+		fprintf(c->out, "\t%s *part = trart_pool_alloc((size_t)(ls[0] * (hi[0] - lo[0])) * sizeof(%s));\n"
 		        "\ttrac_partial[task - trac_tasks] = part;\n", t, t);
 	fputs("\t(void)out; (void)ls;\n", c->out);
 	int depth = 1;
@@ -1172,7 +1177,7 @@ static void cg_c_block_join(CgC *c, const TraNode *n, int id, bool split)
 		fprintf(c->out, "\tint64_t count = 1, e = 0;\n");
 		for (int d = 0; d < n->rank; d++)
 			fprintf(c->out, "\tcount *= hi[%d] - lo[%d];\n", d, d);
-		fprintf(c->out, "\t%s *part = trart_scratch((size_t)count * sizeof(%s));\n"
+		fprintf(c->out, "\t%s *part = trart_pool_alloc((size_t)count * sizeof(%s));\n"
 		        "\ttrac_partial[task - trac_tasks] = part;\n", t, t);
 	}
 	for (int d = 0; d < n->rank; d++)
@@ -1233,11 +1238,55 @@ static void cg_c_block_agg(CgC *c, const TraNode *n, int id)
 	cg_c_indent(c, depth);
 	cg_c_store(c, n);
 	cg_c_close_loops(c, depth, 1);
-	fputs("\tfor (int q = 0; q < np; q++) {\n\t\ttrart_scratch_free(trac_partial[parts[q]]);\n"
+	fputs("\tfor (int q = 0; q < np; q++) {\n\t\ttrart_pool_free(trac_partial[parts[q]]);\n"
 	      "\t\ttrac_partial[parts[q]] = NULL;\n\t}\n}\n\n", c->out);
 }
 
-/* The tasks' bounds, successors and partial lists, then the table. */
+/* The buffers a join or aggregation of node n uses: its own and its
+ * operands', each once (an operand may be read twice). */
+static void cg_c_task_uses(CgC *c, int t, const TraNode *n, int id)
+{
+	fprintf(c->out, "static const int trac_use%d[] = {%d", t, id);
+	for (int k = 0; k < n->nops; k++) {
+		bool dup = n->ops[k].node == id;
+		for (int q = 0; q < k; q++)
+			dup |= n->ops[q].node == n->ops[k].node;
+		if (!dup)
+			fprintf(c->out, ", %d", n->ops[k].node);
+	}
+	fputs("};\n", c->out);
+}
+
+/* How many buffers cg_c_task_uses lists. */
+static int cg_c_task_nuse(const TraNode *n, int id)
+{
+	int nu = 1;
+	for (int k = 0; k < n->nops; k++) {
+		bool dup = n->ops[k].node == id;
+		for (int q = 0; q < k; q++)
+			dup |= n->ops[q].node == n->ops[k].node;
+		nu += !dup;
+	}
+	return nu;
+}
+
+/* Per tensor: the bytes the executor allocates from its pool (the
+ * intermediates), or 0 (inputs and outputs: the caller's). */
+static void cg_c_pooled(CgC *c)
+{
+	const TraGraph *g = c->g;
+	fprintf(c->out, "static const size_t trac_pooled[%d] = {", g->nnodes);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		int64_t bytes = n->kind == TRA_NODE_INPUT || n->is_output ? 0
+		                : tra_node_elements(n) * (int64_t)trart_dtype_size(n->type);
+		fprintf(c->out, "%s%" PRId64, id ? ", " : "", bytes);
+	}
+	fputs("};\n\n", c->out);
+}
+
+/* The tasks' bounds, successors, partial lists and buffers, then the
+ * table. */
 static void cg_c_task_tables(CgC *c)
 {
 	const IaGraph *ia = c->opt->ia;
@@ -1278,6 +1327,8 @@ static void cg_c_task_tables(CgC *c)
 			}
 			fprintf(c->out, "%s};\n", np ? "" : "0");
 		}
+		if (k->kind == IA_JOIN || k->kind == IA_AGG)
+			cg_c_task_uses(c, t, &c->g->nodes[k->node], k->node);
 	}
 	fprintf(c->out, "\nstatic const int trac_nparts[%d] = {", nt);
 	for (int t = 0; t < nt; t++) {
@@ -1303,11 +1354,19 @@ static void cg_c_task_tables(CgC *c)
 			fprintf(c->out, "%s%d", fn, k->node);
 		else
 			fputs("trac_nop", c->out);
-		fprintf(c->out, ", trac_lo%d, trac_hi%d, \"%s\", %d, %.17g, %d, %d, trac_succ%d, %.17g, %.17g},\n",
+		fprintf(c->out, ", trac_lo%d, trac_hi%d, \"%s\", %d, %.17g, %d, %d, trac_succ%d, %.17g, %.17g, ",
 		        t, t, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, npred[t],
 		        nsucc[t], t, k->flops, k->bytes);
+		if (fn)
+			fprintf(c->out, "%d, %d, trac_use%d", k->node, cg_c_task_nuse(&c->g->nodes[k->node], k->node), t);
+		else
+			fputs("-1, 0, NULL", c->out);
+		fprintf(c->out, ", %.17g},\n", k->out_bytes);
 	}
-	fprintf(c->out, "};\n\nstatic const TrartTaskGraph trac_graph = {%d, trac_tasks};\n\n", nt);
+	fputs("};\n\n", c->out);
+	cg_c_pooled(c);
+	fprintf(c->out, "static const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled};\n\n",
+	        nt, c->g->nnodes);
 	free(npred);
 	free(nsucc);
 }
@@ -1487,9 +1546,13 @@ static void cg_c_library(CgC *c)
 	for (int k = 0; k < g->noutputs; k++)
 		if (g->nodes[g->outputs[k]].kind != TRA_NODE_INPUT)
 			fprintf(c->out, "\tbufs[%d] = outputs[%d];\n", g->outputs[k], k);
+	/* intermediates: the task graph's executor pools them (cg_c_pooled) */
+	bool pooled = c->opt->ia != NULL;
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];
-		if (n->kind != TRA_NODE_INPUT && !n->is_output)
+		if (n->kind != TRA_NODE_INPUT && !n->is_output && pooled)
+			fprintf(c->out, "\tbufs[%d] = NULL;\n", id);
+		else if (n->kind != TRA_NODE_INPUT && !n->is_output)
 			fprintf(c->out, "\tbufs[%d] = malloc(%" PRId64 " * sizeof(%s));\n"
 			        "\tif (!bufs[%d])\n\t\tgoto nomem;\n", id, tra_node_elements(n),
 			        cg_c_type(n->type), id);
@@ -1501,10 +1564,14 @@ static void cg_c_library(CgC *c)
 			fprintf(c->out, "\tmemcpy(outputs[%d], inputs[%d], %" PRId64 " * sizeof(%s));\n",
 			        k, cg_c_input_ordinal(g, g->outputs[k]), tra_node_elements(n), cg_c_type(n->type));
 	}
+	if (pooled) {
+		fputs("\treturn 0;\n}\n", c->out);
+		return;
+	}
 	fputs("\tint rc = 0;\n\tif (0) {\nnomem:\n\t\trc = 1;\n\t}\n", c->out);
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];
-		if (n->kind != TRA_NODE_INPUT && !n->is_output)
+		if (n->kind != TRA_NODE_INPUT && !n->is_output && !pooled)
 			fprintf(c->out, "\tfree(bufs[%d]);\n", id);
 	}
 	fputs("\treturn rc;\n}\n", c->out);
@@ -1561,11 +1628,15 @@ void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out)
 	fprintf(out, " */\nextern const trac_tensor_info %s_outputs[%d];\n\n", name, g->noutputs);
 	fprintf(out, "/* Runs the program. inputs[i] points to the data of %s_inputs[i]\n"
 	        " * (C order, its element type); outputs[i] to room for %s_outputs[i].\n"
-	        " * threads: worker threads, 0 for one per online core. Returns 0, or 1\n"
-	        " * when memory for the intermediates could not be allocated. */\n"
+	        " * threads: worker threads, 0 for one per online core. %s */\n"
 	        "int %s(const void *const *inputs, void *const *outputs, int threads);\n\n"
 	        "/* Stops the runtime's worker threads and frees its state; call it once\n"
 	        " * when done with every trac program (another call restarts them). */\n"
 	        "void trart_shutdown(void);\n\n"
-	        "#endif\n", name, name, name);
+	        "#endif\n", name, name,
+	        opt->ia ? "Returns 0; the\n * intermediates come from the runtime's block pool, and running out\n"
+	                  " * of memory ends the process with a message. Not reentrant: one\n"
+	                  " * call at a time."
+	                : "Returns 0, or 1\n * when memory for the intermediates could not be allocated.",
+	        name);
 }

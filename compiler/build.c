@@ -137,7 +137,7 @@ static bool build_write_header(const TraGraph *g, const BuildOptions *opt, const
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", path, strerror(errno));
 		return false;
 	}
-	CgCOptions cg = {opt->name, opt->source, true, opt->header_name, NULL};
+	CgCOptions cg = {opt->name, opt->source, true, opt->header_name, opt->ia};
 	cg_c_emit_header(g, &cg, f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", path, strerror(errno));

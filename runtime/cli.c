@@ -94,8 +94,6 @@ typedef struct CliRun {
 	void **bufs;         /* per tensor: its buffer */
 	size_t *bytes;       /* per tensor: its elements' bytes, unpadded */
 	double tensor_bytes; /* the sum of bytes */
-	double live;         /* bytes the runtime has allocated now ... */
-	double peak;         /* ... and at most, for --stats */
 	int64_t *times;      /* per run: trart_execute's time, for --time */
 	bool profiling;      /* prof is set up and attached */
 	TrartProfile prof;   /* per-kernel times, for --stats and --trace */
@@ -442,18 +440,9 @@ cli_parse(const TrartProgram *p, CliOpts *o, int argc, char **argv)
 
 /* ---- buffers ---- */
 
-/* Counts size bytes as allocated (negative: freed), for the peak. */
-static void
-cli_account(CliRun *r, double size)
-{
-	r->live += size;
-	if (r->live > r->peak)
-		r->peak = r->live;
-}
-
 /* A zeroed buffer of bytes, aligned and padded to CLI_ALIGN. */
 static void *
-cli_buffer(CliRun *r, size_t bytes)
+cli_buffer(size_t bytes)
 {
 	size_t size = (bytes + CLI_ALIGN - 1) / CLI_ALIGN * CLI_ALIGN;
 	void *buf;
@@ -463,11 +452,22 @@ cli_buffer(CliRun *r, size_t bytes)
 	if (size < bytes || posix_memalign(&buf, CLI_ALIGN, size) != 0)
 		return NULL;
 	memset(buf, 0, size);
-	cli_account(r, (double)size);
+	trart_mem_account((double)size);
 	return buf;
 }
 
-/* Allocates every tensor's buffer. */
+/* Whether tensor i's buffer is the task graph's to allocate, from its
+ * pool, only while the tensor is in flight (a block-task program's
+ * intermediates). */
+static bool
+cli_pooled(const TrartProgram *p, int i)
+{
+	const TrartTaskGraph *g = p->tasks;
+
+	return g && g->pooled && i < g->nbufs && g->pooled[i] > 0;
+}
+
+/* Allocates every tensor's buffer that the run needs up front. */
 static int
 cli_alloc(const TrartProgram *p, CliRun *r)
 {
@@ -482,11 +482,13 @@ cli_alloc(const TrartProgram *p, CliRun *r)
 		const TrartTensor *t = &p->tensors[i];
 		if (cli_tensor_bytes(t, &count, &r->bytes[i]) < 0)
 			return cli_error(p, "tensor %s is too large for this machine", t->name);
-		r->bufs[i] = cli_buffer(r, r->bytes[i]);
+		r->tensor_bytes += (double)r->bytes[i];
+		if (cli_pooled(p, i))
+			continue;
+		r->bufs[i] = cli_buffer(r->bytes[i]);
 		if (!r->bufs[i])
 			return cli_error(p, "tensor %s: cannot allocate %zu bytes",
 			                 t->name, r->bytes[i]);
-		r->tensor_bytes += (double)r->bytes[i];
 	}
 	return CLI_OK;
 }
@@ -520,10 +522,10 @@ cli_read(const TrartProgram *p, CliRun *r, int i, const char *path)
 	if (trart_npy_read(path, who, t->dtype, t->rank, t->shape, &raw, err,
 	                   sizeof err) != 0)
 		return cli_error(p, "%s", err);
-	cli_account(r, (double)r->bytes[i]); /* the reader's own copy */
+	trart_mem_account((double)r->bytes[i]); /* the reader's own copy */
 	memcpy(r->bufs[i], raw, r->bytes[i]);
 	free(raw);
-	cli_account(r, -(double)r->bytes[i]);
+	trart_mem_account(-(double)r->bytes[i]);
 	return CLI_OK;
 }
 
@@ -627,7 +629,7 @@ cli_report(const CliOpts *o, CliRun *r)
 		cli_print_time(o, r);
 	if (o->stats)
 		trart_stats_print(&r->prof, stderr, (int)o->repeat, trart_threads(),
-		                  r->tensor_bytes, r->peak);
+		                  r->tensor_bytes, trart_mem_peak());
 }
 
 /* ---- outputs ---- */

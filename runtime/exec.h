@@ -43,6 +43,8 @@ typedef struct TrartWorkerStats {
 	int64_t steals;  /* of those, taken from another worker's queue */
 	int64_t busy_ns; /* time inside their block kernels */
 	double flops;    /* their floating-point operations */
+	double copied;   /* bytes of blocks made on another worker that its
+	                    tasks read, each block once per worker */
 } TrartWorkerStats;
 
 /* What the executor records while a profile is attached. */
@@ -74,6 +76,26 @@ TRART_INTERNAL TrartProfile *trart_exec_profiling(void);
  * set on trart_run_tasks' workers, whose parallelism is the tasks. */
 TRART_INTERNAL void trart_exec_set_inline(bool on);
 TRART_INTERNAL bool trart_exec_inline(void);
+
+/* pool.c */
+
+/* Counts bytes (negative: freed) as allocated by the runtime, for the
+ * peak --stats prints; trart_pool_alloc counts its buffers itself. */
+TRART_INTERNAL void trart_mem_account(double bytes);
+
+/* The bytes the runtime has allocated now (pool buffers in use, and
+ * what trart_mem_account counted). */
+TRART_INTERNAL double trart_mem_live(void);
+
+/* The most bytes the runtime had allocated at once so far. */
+TRART_INTERNAL double trart_mem_peak(void);
+
+/* The most bytes of pool buffers that tasks run by worker w had
+ * allocated and not yet freed at once, over every run so far. */
+TRART_INTERNAL double trart_mem_worker_peak(int w);
+
+/* Gives the pool's free buffers back to the system (trart_shutdown). */
+TRART_INTERNAL void trart_pool_trim(void);
 
 /* trace.c */
 
@@ -114,7 +136,9 @@ TRART_INTERNAL int trart_trace_write(const TrartProfile *prof,
 /* Prints the --stats table to f: per kernel name its calls, time,
  * GFLOP/s and GB/s; then the totals, the bytes of all tensors and the
  * peak of the bytes the runtime had allocated; then, when task graphs
- * ran, per worker its tasks, steals, busy time and utilisation. */
+ * ran, per worker its tasks, steals, busy time, utilisation, GFLOP/s,
+ * the bytes of blocks it read that another worker made (copied) and
+ * the peak of the pool buffers its tasks allocated. */
 TRART_INTERNAL void trart_stats_print(const TrartProfile *prof, FILE *f,
                                       int runs, int threads,
                                       double tensor_bytes, double peak_bytes);

@@ -73,6 +73,20 @@
  * one synchronizes with every earlier one) and then through the queue's
  * mutex, which the worker that runs the successor takes to pop it.
  *
+ * Buffers. Tasks read and write their tensors through bufs, but a
+ * graph may leave some (its intermediate tensors) to the executor
+ * (TrartTaskGraph.pooled): those come from the block pool (pool.c) when
+ * the first task that writes one starts, and go back when the last task
+ * that uses one completes, so only the tensors in flight take memory.
+ * The first writer allocates under buflock and then sets the buffer's
+ * `made` flag (release); another writer that sees the flag (acquire)
+ * sees the pointer, and every reader runs after some writer completed
+ * (it depends on the blocks it reads), so it sees it through the
+ * counters. Each completion decrements the count of tasks still to use
+ * each of its buffers; the one that brings it to zero is the last user,
+ * after every other user completed (the decrements are seq_cst), and
+ * frees it.
+ *
  * Profiling costs nothing unless a recorder is attached (exec.h): then
  * each worker writes its tasks' times into their own slots of one array
  * (no sharing, no locks), and after the run the calling thread hands
@@ -128,7 +142,14 @@ typedef struct SchedRecord {
 typedef struct Sched {
 	const TrartTask *tasks;
 	int ntasks;
-	void *const *bufs;    /* what every fn gets */
+	void **bufs;          /* what every fn gets: the caller's, or, with
+	                         pooled buffers, a copy holding those too */
+	const size_t *pooled; /* per buffer: bytes if the executor manages
+	                         it (TrartTaskGraph.pooled), or NULL */
+	int nbufs;            /* entries in bufs, when pooled */
+	atomic_int *uses;     /* per buffer: tasks still to use it */
+	atomic_bool *made;    /* per buffer: allocated, bufs[] set */
+	pthread_mutex_t buflock; /* serialises the allocations */
 	bool steal;           /* idle workers take others' tasks */
 	int nw;               /* workers (final once `go` is set) */
 	SchedWorker *w;       /* nw of them (room for the requested count) */
@@ -211,6 +232,22 @@ sched_check_task(const TrartTaskGraph *g, int t, int *indeg)
 	}
 }
 
+/* Checks task t's buffer fields, when g has pooled buffers. */
+static void
+sched_check_bufs(const TrartTaskGraph *g, int t)
+{
+	const TrartTask *task = &g->tasks[t];
+	int i;
+
+	if (task->out < -1 || task->out >= g->nbufs)
+		sched_bad_task(g->tasks, t, "out is not a buffer or -1");
+	if (task->nuse < 0 || (task->nuse > 0 && !task->use))
+		sched_bad_task(g->tasks, t, "negative nuse, or no use");
+	for (i = 0; i < task->nuse; i++)
+		if (task->use[i] < 0 || task->use[i] >= g->nbufs)
+			sched_bad_task(g->tasks, t, "a use is not a buffer");
+}
+
 /* Checks g before anything runs: everything but cycles, which show up
  * as a stall (sched_stuck). */
 static void
@@ -221,9 +258,14 @@ sched_check(const TrartTaskGraph *g)
 
 	if (g->ntasks < 0 || (g->ntasks > 0 && !g->tasks))
 		sched_fatal("negative task count, or no tasks array");
+	if (g->pooled && g->nbufs < 0)
+		sched_fatal("negative buffer count");
 	indeg = sched_alloc((size_t)g->ntasks, sizeof *indeg);
-	for (t = 0; t < g->ntasks; t++)
+	for (t = 0; t < g->ntasks; t++) {
 		sched_check_task(g, t, indeg);
+		if (g->pooled)
+			sched_check_bufs(g, t);
+	}
 	for (t = 0; t < g->ntasks; t++) {
 		if (indeg[t] == g->tasks[t].npred)
 			continue;
@@ -466,6 +508,39 @@ sched_finish(Sched *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* ---- pooled buffers (the protocol is at the top) ---- */
+
+/* Allocates the buffer task writes, if pooled and not yet made. */
+static void
+sched_make(Sched *s, const TrartTask *task)
+{
+	int b = task->out;
+
+	if (b < 0 || !s->pooled[b] || atomic_load_explicit(&s->made[b], memory_order_acquire))
+		return;
+	pthread_mutex_lock(&s->buflock);
+	if (!atomic_load_explicit(&s->made[b], memory_order_relaxed)) {
+		s->bufs[b] = trart_pool_alloc(s->pooled[b]);
+		atomic_store_explicit(&s->made[b], true, memory_order_release);
+	}
+	pthread_mutex_unlock(&s->buflock);
+}
+
+/* task completed: frees the pooled buffers it was the last to use. */
+static void
+sched_unuse(Sched *s, const TrartTask *task)
+{
+	int i;
+
+	for (i = 0; i < task->nuse; i++) {
+		int b = task->use[i];
+		if (s->pooled[b] && atomic_fetch_sub(&s->uses[b], 1) == 1) {
+			trart_pool_free(s->bufs[b]);
+			s->bufs[b] = NULL;
+		}
+	}
+}
+
 /* ---- running ---- */
 
 /* Runs task t on worker w, then releases its successors. */
@@ -475,6 +550,8 @@ sched_run(Sched *s, int w, int t)
 	const TrartTask *task = &s->tasks[t];
 	int i;
 
+	if (s->pooled)
+		sched_make(s, task);
 	if (s->rec) {
 		s->rec[t].worker = w;
 		s->rec[t].start_ns = trart_clock_ns();
@@ -483,6 +560,8 @@ sched_run(Sched *s, int w, int t)
 	} else {
 		task->fn(s->bufs, task);
 	}
+	if (s->pooled)
+		sched_unuse(s, task);
 	for (i = 0; i < task->nsucc; i++) {
 		int u = task->succ[i];
 		if (atomic_fetch_sub(&s->pending[u], 1) == 1) {
@@ -540,6 +619,28 @@ sched_resolve(int threads)
 	return n > TRART_MAX_THREADS ? TRART_MAX_THREADS : (int)n;
 }
 
+/* With pooled buffers: s's own copy of bufs, and the use counts. */
+static void
+sched_init_bufs(Sched *s, const TrartTaskGraph *g, void *const *bufs)
+{
+	int b, t, i;
+
+	s->pooled = g->pooled;
+	s->nbufs = g->nbufs;
+	s->bufs = sched_alloc((size_t)g->nbufs, sizeof *s->bufs);
+	s->uses = sched_alloc((size_t)g->nbufs, sizeof *s->uses);
+	s->made = sched_alloc((size_t)g->nbufs, sizeof *s->made);
+	for (b = 0; b < g->nbufs; b++) {
+		s->bufs[b] = g->pooled[b] || !bufs ? NULL : bufs[b];
+		atomic_init(&s->uses[b], 0);
+		atomic_init(&s->made[b], false);
+	}
+	for (t = 0; t < g->ntasks; t++)
+		for (i = 0; i < g->tasks[t].nuse; i++)
+			atomic_fetch_add(&s->uses[g->tasks[t].use[i]], 1);
+	pthread_mutex_init(&s->buflock, NULL);
+}
+
 static void
 sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
            int threads, bool steal)
@@ -549,7 +650,10 @@ sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
 	memset(s, 0, sizeof *s);
 	s->tasks = g->tasks;
 	s->ntasks = g->ntasks;
-	s->bufs = bufs;
+	if (g->pooled)
+		sched_init_bufs(s, g, bufs);
+	else
+		s->bufs = (void **)bufs; /* only ever passed on as void *const * */
 	s->steal = steal;
 	s->nw = sched_resolve(threads);
 	s->w = sched_alloc((size_t)s->nw, sizeof *s->w);
@@ -630,6 +734,16 @@ sched_free(Sched *s, int nw_allocated)
 	}
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->gate);
+	if (s->pooled) {
+		/* a pooled buffer some task wrote but none listed in use */
+		for (i = 0; i < s->nbufs; i++)
+			if (s->pooled[i])
+				trart_pool_free(s->bufs[i]);
+		pthread_mutex_destroy(&s->buflock);
+		free(s->bufs);
+		free(s->uses);
+		free(s->made);
+	}
 	free(s->w);
 	free(s->pending);
 	free(s->rec);
@@ -653,6 +767,29 @@ sched_by_start(const void *a, const void *b)
 	return (x->task > y->task) - (x->task < y->task);
 }
 
+/* Adds to each worker's `copied` the blocks its tasks read that another
+ * worker made: per task, its out_bytes once for every other worker that
+ * ran one of its successors (the simulator's "bytes moved"). */
+static void
+sched_count_copies(Sched *s, TrartProfile *prof)
+{
+	int *seen = calloc((size_t)s->nw, sizeof *seen), t, i;
+
+	if (!seen)
+		return;
+	for (t = 0; t < s->ntasks; t++) {
+		int from = s->rec[t].worker;
+		for (i = 0; i < s->tasks[t].nsucc; i++) {
+			int to = s->rec[s->tasks[t].succ[i]].worker;
+			if (to == from || seen[to] == t + 1)
+				continue;
+			seen[to] = t + 1;
+			prof->workers[to].copied += s->tasks[t].out_bytes;
+		}
+	}
+	free(seen);
+}
+
 /* Hands the run's records and steals to the attached recorder. Out of
  * memory here loses the profile of this run, not the run. */
 static void
@@ -666,6 +803,7 @@ sched_report(Sched *s, TrartProfile *prof, int64_t wall_ns)
 	prof->graph_ns += wall_ns;
 	for (i = 0; i < s->nw; i++)
 		prof->workers[i].steals += s->w[i].steals;
+	sched_count_copies(s, prof);
 	order = malloc((size_t)s->ntasks * sizeof *order);
 	if (!order)
 		return;

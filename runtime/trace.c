@@ -414,8 +414,8 @@ stats_workers(const TrartProfile *prof, FILE *f)
 {
 	int w;
 
-	fprintf(f, "%-6s %10s %10s %12s %7s %10s\n", "worker", "tasks",
-	        "steals", "busy ms", "busy %", "GFLOP/s");
+	fprintf(f, "%-6s %10s %10s %12s %7s %10s %12s %12s\n", "worker", "tasks",
+	        "steals", "busy ms", "busy %", "GFLOP/s", "copied MB", "peak MiB");
 	for (w = 0; w < prof->nworkers; w++) {
 		const TrartWorkerStats *ws = &prof->workers[w];
 		fprintf(f, "%-6d %10" PRId64 " %10" PRId64 " %12.3f", w, ws->tasks,
@@ -426,7 +426,8 @@ stats_workers(const TrartProfile *prof, FILE *f)
 		else
 			fprintf(f, " %7s", "-");
 		stats_rate(f, ws->flops, ws->busy_ns);
-		putc('\n', f);
+		fprintf(f, " %12.3f %12.3f\n", ws->copied / 1e6,
+		        trart_mem_worker_peak(w) / 1048576.0);
 	}
 }
 

@@ -150,6 +150,15 @@ void trart_set_steal(bool steal);
 void *trart_scratch(size_t bytes);
 void trart_scratch_free(void *p);
 
+/* pool.c */
+
+/* Block buffers: a task graph's intermediate tensors and partial blocks.
+ * 64-byte aligned, not zeroed; freed buffers are kept, by size class,
+ * for the next request (until trart_shutdown). Thread-safe; out of
+ * memory is a clean fatal error. trart_pool_free(NULL) does nothing. */
+void *trart_pool_alloc(size_t bytes);
+void trart_pool_free(void *p);
+
 /* Stops the worker threads and frees the runtime's state (trart_main
  * calls it before returning; library users call it when done). */
 void trart_shutdown(void);
@@ -186,12 +195,28 @@ struct TrartTask {
 	const int *succ;      /* indices of the tasks its completion releases */
 	double flops;         /* floating-point operations, for traces, stats */
 	double bytes;         /* bytes read and written, for traces, stats */
+	/* Buffers, when the graph has pooled ones (else ignored): */
+	int out;              /* the buffer it writes, or -1 (leaves and
+	                         repartitions, which only order) */
+	int nuse;             /* entries in use */
+	const int *use;       /* the buffers its kernel reads or writes: a
+	                         pooled one is freed after the last task that
+	                         lists it completes */
+	double out_bytes;     /* bytes of the block it makes: what a reader
+	                         on another worker takes from it, for stats */
 };
 
-/* A task graph: its tasks, referring to each other by index. */
+/* A task graph: its tasks, referring to each other by index, and the
+ * buffers the executor manages. */
 typedef struct TrartTaskGraph {
 	int ntasks;
 	const TrartTask *tasks;
+	int nbufs;            /* entries of bufs the tasks index */
+	const size_t *pooled; /* per buffer: bytes the executor allocates
+	                         from the pool (trart_pool_alloc) before the
+	                         first task that writes it runs, and frees
+	                         when the last that uses it completes; 0: the
+	                         caller's buffer. NULL: none is pooled */
 } TrartTaskGraph;
 
 /* Runs every task of g once, each after all its predecessors, on
@@ -204,7 +229,10 @@ typedef struct TrartTaskGraph {
  * never spin. A malformed graph (npred not matching the succ lists, an
  * index out of range, a cycle) ends the program with a message on
  * stderr rather than hanging. While a profile is attached (--trace,
- * --stats) every task is timed, on one trace track per worker. */
+ * --stats) every task is timed, on one trace track per worker. bufs has
+ * g->nbufs entries (at least); those of pooled buffers are ignored (may
+ * be NULL): the tasks see the executor's own, alive from the first
+ * writer to the last user. */
 void trart_run_tasks(const TrartTaskGraph *g, void *const *bufs,
                      int threads, bool steal);
 

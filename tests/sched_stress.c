@@ -16,6 +16,14 @@
  * ties by index), computed here independently. Some tasks call
  * trart_parallel_for, which must run inline on their worker. A profiled
  * run checks the recorder: one event per task on its worker's track.
+ * Pooled runs give every task a buffer of its own that the executor
+ * allocates from its pool (TrartTaskGraph.pooled; sizes from 8 bytes to
+ * 776): the task fills it, and its successors compute their checksums
+ * from their predecessors' buffers instead of the slots, so a buffer
+ * freed too early, or not yet made, shows up as a wrong sum (or, under
+ * valgrind and TSan, as an error); after every run no pool byte is left
+ * in use. A profiled pooled run checks the bytes copied between workers
+ * against a count made here from where the tasks ran.
  *
  *   sched_stress [--size N] [--reps R]   the checks; prints "P passed, F failed"
  *   sched_stress --cycle | --bad-npred   a malformed graph: must abort
@@ -45,6 +53,9 @@ typedef struct Graph {
 	int *topo;        /* the tasks in a topological order */
 	int64_t *idx;     /* idx[i] = i: task i's lo, so fn knows its index */
 	uint64_t *want;   /* the checksum each slot must end with */
+	int *uses;        /* the tasks' use lists (itself, then its
+	                     predecessors), end to end */
+	size_t *pooled;   /* per task: the bytes of its pooled buffer */
 } Graph;
 
 /* Edges of a graph being built, between ids in topological order. */
@@ -259,6 +270,28 @@ graph_edges(Graph *g, const Edges *e, const int *perm)
 	free(pfill);
 }
 
+/* One pooled buffer per task: task i writes buffer i and uses it and
+ * its predecessors' buffers. */
+static void
+graph_buffers(Graph *g)
+{
+	int i, k, off = 0;
+
+	g->uses = xcalloc((size_t)g->n + (size_t)g->predoff[g->n], sizeof (int));
+	g->pooled = xcalloc((size_t)g->n, sizeof (size_t));
+	for (i = 0; i < g->n; i++) {
+		TrartTask *t = &g->tasks[i];
+		t->out = i;
+		t->use = g->uses + off;
+		g->uses[off++] = i;
+		for (k = g->predoff[i]; k < g->predoff[i + 1]; k++)
+			g->uses[off++] = g->pred[k];
+		t->nuse = off - (int)(t->use - g->uses);
+		t->out_bytes = 1 + i % 3;
+		g->pooled[i] = 8 * (size_t)(1 + i % 97);
+	}
+}
+
 /* What task i's slot must hold: a mix of its index and its
  * predecessors' slots (fn computes the same from the real slots). */
 static uint64_t
@@ -305,6 +338,7 @@ graph_make(const char *name, Edges *e, int nodes)
 		t->flops = 1;
 	}
 	graph_edges(g, e, perm);
+	graph_buffers(g);
 	for (i = 0; i < nodes; i++)
 		g->want[g->topo[i]] = checksum(g, g->topo[i], g->want);
 	free(perm);
@@ -326,6 +360,8 @@ graph_free(Graph *g)
 	free(g->topo);
 	free(g->idx);
 	free(g->want);
+	free(g->uses);
+	free(g->pooled);
 	free(g);
 }
 
@@ -352,7 +388,7 @@ task_fn(void *const *bufs, const TrartTask *t)
 {
 	int i = (int)*t->lo, k, w = trart_worker_id();
 	volatile int spin = 0;
-	(void)bufs;
+	uint64_t h;
 
 	if (atomic_fetch_add(&runs[i], 1) != 0)
 		atomic_fetch_add(&errors, 1);
@@ -370,7 +406,17 @@ task_fn(void *const *bufs, const TrartTask *t)
 		if (c.calls != 1)
 			atomic_fetch_add(&inline_errors, 1);
 	}
-	slot[i] = checksum(cur, i, slot);
+	if (!bufs) {
+		slot[i] = checksum(cur, i, slot);
+	} else {
+		/* pooled: the predecessors' values from their buffers */
+		h = mix64((uint64_t)i + 1);
+		for (k = cur->predoff[i]; k < cur->predoff[i + 1]; k++)
+			h = mix64(h ^ *(const uint64_t *)bufs[cur->pred[k]]);
+		memset(bufs[i], 0xa5, cur->pooled[i]);
+		memcpy(bufs[i], &h, sizeof h);
+		slot[i] = h;
+	}
 	order[i] = atomic_fetch_add(&stamp, 1);
 	atomic_store(&finished[i], 1);
 }
@@ -465,12 +511,15 @@ expected_order(const Graph *g)
 	return want;
 }
 
-/* Runs g reps times on threads workers, fresh placements each time. */
+/* Runs g reps times on threads workers, fresh placements each time;
+ * pooled: with a pool buffer per task. */
 static void
-run_graph(const Graph *g, int threads, int steal, int reps, const int *want1)
+run_graph(const Graph *g, int threads, int steal, int reps, const int *want1,
+          int pooled)
 {
-	TrartTaskGraph tg = {g->n, g->tasks};
-	int r, i, ok = 1, prio = 1;
+	TrartTaskGraph tg = {g->n, g->tasks, g->n, pooled ? g->pooled : NULL};
+	double live = trart_mem_live();
+	int r, i, ok = 1, prio = 1, freed = 1;
 
 	cur = g;
 	cur_threads = threads;
@@ -480,25 +529,51 @@ run_graph(const Graph *g, int threads, int steal, int reps, const int *want1)
 		state_reset(g->n);
 		trart_run_tasks(&tg, NULL, threads, steal);
 		ok = ok && run_ok(g, threads, steal);
+		freed = freed && trart_mem_live() == live;
 		if (threads == 1)
 			for (i = 0; i < g->n; i++)
 				prio = prio && order[i] == want1[i];
 	}
-	check(ok, "every task once, after its predecessors, where placed", g,
+	check(ok, pooled ? "pooled: every task once, after its predecessors, "
+	      "where placed" : "every task once, after its predecessors, where "
+	      "placed", g, threads, steal);
+	check(freed, "every pooled buffer is freed by the end of its run", g,
 	      threads, steal);
 	if (threads == 1)
 		check(prio, "one worker runs the best ready task first", g, 1, steal);
 }
 
-/* A profiled run: one event per task on its worker's track, the
- * workers' counts adding up, and a trace and table that say so. */
-static void
-run_profiled(const Graph *g)
+/* The bytes copied between workers in the last run, from where its
+ * tasks ran: each task's out_bytes once per other worker that ran one of
+ * its successors. */
+static double
+copies_expected(const Graph *g)
 {
-	static const TrartProgram p = {"sched_stress", "test", 0, NULL, 0, NULL};
-	TrartTaskGraph tg = {g->n, g->tasks};
+	double sum = 0;
+	int i, k, j;
+
+	for (i = 0; i < g->n; i++)
+		for (k = 0; k < g->tasks[i].nsucc; k++) {
+			int to = worker[g->tasks[i].succ[k]], dup = to == worker[i];
+			for (j = 0; j < k && !dup; j++)
+				dup = worker[g->tasks[i].succ[j]] == to;
+			if (!dup)
+				sum += g->tasks[i].out_bytes;
+		}
+	return sum;
+}
+
+/* A profiled run: one event per task on its worker's track, the
+ * workers' counts adding up, and a trace and table that say so;
+ * pooled, the bytes copied too. */
+static void
+run_profiled(const Graph *g, int pooled)
+{
+	static const TrartProgram p = {"sched_stress", "test", 0, NULL, 0, NULL, NULL};
+	TrartTaskGraph tg = {g->n, g->tasks, g->n, pooled ? g->pooled : NULL};
 	TrartProfile prof;
 	int64_t tasks = 0, steals = 0;
+	double copied = 0;
 	size_t i;
 	int w, ok;
 
@@ -518,8 +593,11 @@ run_profiled(const Graph *g)
 	for (w = 0; w < prof.nworkers; w++) {
 		tasks += prof.workers[w].tasks;
 		steals += prof.workers[w].steals;
+		copied += prof.workers[w].copied;
 	}
 	ok = ok && tasks == g->n && steals <= g->n && prof.graph_ns > 0;
+	check(copied == copies_expected(g), "the bytes copied between workers "
+	      "are the blocks read on another worker than made them", g, 3, 1);
 	check(ok, "a profiled run records every task on its worker's track", g, 3, 1);
 	check(trart_trace_write(&prof, "/dev/null", NULL, 0) == 0,
 	      "the trace of a task graph can be written", g, 3, 1);
@@ -538,8 +616,8 @@ run_priorities(void)
 	g = graph_make("independent", &e, 1000);
 	want = expected_order(g);
 	state_alloc(g->n);
-	run_graph(g, 1, 0, 3, want);
-	run_graph(g, 8, 1, 3, want);
+	run_graph(g, 1, 0, 3, want, 0);
+	run_graph(g, 8, 1, 3, want, 0);
 	state_free();
 	free(want);
 	graph_free(g);
@@ -555,10 +633,12 @@ run_all(Graph *g, int reps)
 
 	state_alloc(g->n);
 	for (t = 0; t < sizeof threads / sizeof threads[0]; t++) {
-		run_graph(g, threads[t], 0, reps, want1);
-		run_graph(g, threads[t], 1, reps, want1);
+		run_graph(g, threads[t], 0, reps, want1, 0);
+		run_graph(g, threads[t], 1, reps, want1, 0);
+		run_graph(g, threads[t], 1, reps / 5 + 1, want1, 1);
 	}
-	run_profiled(g);
+	run_profiled(g, 0);
+	run_profiled(g, 1);
 	state_free();
 	free(want1);
 	graph_free(g);
@@ -591,7 +671,7 @@ run_malformed(int cycle)
 	} else {
 		g->tasks[g->topo[10]].npred++;
 	}
-	tg = (TrartTaskGraph){g->n, g->tasks};
+	tg = (TrartTaskGraph){g->n, g->tasks, 0, NULL};
 	trart_run_tasks(&tg, NULL, 3, true);
 	printf("the malformed graph ran to the end\n");
 	exit(1);

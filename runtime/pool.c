@@ -1,0 +1,205 @@
+/* pool.c: block buffers, and the runtime's memory accounting.
+ *
+ * A task graph's intermediate tensors and partial blocks live only from
+ * their first writer to their last reader (sched.c frees them then), and
+ * a program run with --repeat, or a library function called in a loop,
+ * asks for the same sizes over and over. So block memory comes from a
+ * pool: sizes are rounded up to a class (four per power of two, so at
+ * most a quarter is wasted), and a freed buffer goes on its class's free
+ * list, from which the next request of that class is served without
+ * touching malloc, and without the page faults of fresh memory, which
+ * for large blocks cost more than the kernel writing them. Freed buffers
+ * stay in the pool until trart_shutdown (trart_pool_trim): what it holds
+ * is bounded by the most of each class that was live at once.
+ *
+ * Each buffer has a 64-byte header in front of it (which keeps the
+ * buffer itself 64-byte aligned) holding its class and the worker whose
+ * task allocated it, so that a buffer freed by another worker is taken
+ * off the right worker's count. The counts: the bytes live now and at
+ * most, over the whole process (the command line's own tensors are
+ * counted too, through trart_mem_account) and per worker of
+ * trart_run_tasks (only buffers its tasks allocated), for --stats. A
+ * worker's peak is written only by the thread that is that worker, and
+ * runs are separated by thread creation and joining, so plain stores
+ * suffice there; the live counts are atomics.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "exec.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define POOL_ALIGN 64      /* a cache line, what AVX-512 loads like */
+#define POOL_MIN 64        /* the smallest class */
+#define POOL_CLASSES 240   /* classes up to 2^63 bytes, four per octave */
+
+/* What sits in front of every buffer (padded to POOL_ALIGN). */
+typedef union PoolHead {
+	struct {
+		union PoolHead *next; /* on a free list: the next buffer */
+		int cls;              /* its class */
+		int owner;            /* the worker that allocated it, or -1 */
+	} h;
+	char pad[POOL_ALIGN];
+} PoolHead;
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER; /* the lists */
+static PoolHead *pool_free_list[POOL_CLASSES];
+
+static atomic_llong pool_live;  /* bytes live, the whole process */
+static atomic_llong pool_peak;  /* ... and at most */
+static atomic_llong pool_wlive[TRART_MAX_THREADS]; /* per worker */
+static int64_t pool_wpeak[TRART_MAX_THREADS];
+
+/* The class of a request of n bytes and that class's size. Above
+ * POOL_MIN, n in (2^e, 2^(e+1)] is rounded up to a multiple of 2^(e-2). */
+static size_t
+pool_class(size_t n, int *cls)
+{
+	int e;
+	size_t q;
+
+	if (n <= POOL_MIN) {
+		*cls = 0;
+		return POOL_MIN;
+	}
+	e = 63 - __builtin_clzll((unsigned long long)(n - 1));
+	q = (n - 1) >> (e - 2); /* 4 .. 7 */
+	*cls = (e - 6) * 4 + (int)(q - 4) + 1;
+	return (q + 1) << (e - 2);
+}
+
+/* The size of class cls (pool_class's inverse). */
+static size_t
+pool_class_size(int cls)
+{
+	int e;
+
+	if (cls == 0)
+		return POOL_MIN;
+	e = (cls - 1) / 4 + 6;
+	return ((size_t)(cls - 1) % 4 + 5) << (e - 2);
+}
+
+/* ---- accounting ---- */
+
+static void
+pool_raise(atomic_llong *peak, long long now)
+{
+	long long old = atomic_load(peak);
+
+	while (now > old && !atomic_compare_exchange_weak(peak, &old, now))
+		;
+}
+
+void
+trart_mem_account(double bytes)
+{
+	pool_raise(&pool_peak, atomic_fetch_add(&pool_live, (long long)bytes) +
+	                       (long long)bytes);
+}
+
+double
+trart_mem_live(void)
+{
+	return (double)atomic_load(&pool_live);
+}
+
+double
+trart_mem_peak(void)
+{
+	return (double)atomic_load(&pool_peak);
+}
+
+double
+trart_mem_worker_peak(int w)
+{
+	return w >= 0 && w < TRART_MAX_THREADS ? (double)pool_wpeak[w] : 0;
+}
+
+/* Counts a buffer of `size` bytes as allocated by worker w (or none). */
+static void
+pool_count(int w, long long size)
+{
+	trart_mem_account((double)size);
+	if (w >= 0 && w < TRART_MAX_THREADS) {
+		long long now = atomic_fetch_add(&pool_wlive[w], size) + size;
+		if (now > pool_wpeak[w])
+			pool_wpeak[w] = now;
+	}
+}
+
+/* Counts it as freed. */
+static void
+pool_uncount(int w, long long size)
+{
+	atomic_fetch_sub(&pool_live, size);
+	if (w >= 0 && w < TRART_MAX_THREADS)
+		atomic_fetch_sub(&pool_wlive[w], size);
+}
+
+/* ---- the pool ---- */
+
+void *
+trart_pool_alloc(size_t bytes)
+{
+	int cls;
+	size_t size = pool_class(bytes, &cls);
+	PoolHead *head;
+	void *p;
+
+	if (size < bytes || size > SIZE_MAX - POOL_ALIGN)
+		goto nomem;
+	pthread_mutex_lock(&pool_lock);
+	head = pool_free_list[cls];
+	if (head)
+		pool_free_list[cls] = head->h.next;
+	pthread_mutex_unlock(&pool_lock);
+	if (!head) {
+		if (posix_memalign(&p, POOL_ALIGN, POOL_ALIGN + size) != 0)
+			goto nomem;
+		head = p;
+		head->h.cls = cls;
+	}
+	head->h.next = NULL;
+	head->h.owner = trart_worker_id();
+	pool_count(head->h.owner, (long long)size);
+	return head + 1;
+nomem:
+	fprintf(stderr, "error: out of memory allocating a block of %zu bytes\n",
+	        bytes);
+	exit(1);
+}
+
+void
+trart_pool_free(void *p)
+{
+	PoolHead *head;
+
+	if (!p)
+		return;
+	head = (PoolHead *)p - 1;
+	pool_uncount(head->h.owner, (long long)pool_class_size(head->h.cls));
+	pthread_mutex_lock(&pool_lock);
+	head->h.next = pool_free_list[head->h.cls];
+	pool_free_list[head->h.cls] = head;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+void
+trart_pool_trim(void)
+{
+	int c;
+
+	pthread_mutex_lock(&pool_lock);
+	for (c = 0; c < POOL_CLASSES; c++)
+		while (pool_free_list[c]) {
+			PoolHead *next = pool_free_list[c]->h.next;
+			free(pool_free_list[c]);
+			pool_free_list[c] = next;
+		}
+	pthread_mutex_unlock(&pool_lock);
+}
