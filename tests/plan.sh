@@ -2,8 +2,9 @@
 # plan.sh: decomposition, lowering, placement and simulation on the
 # command line: --emit=tra with partitions, --emit=ia, --emit=taskgraph
 # (against a golden file), --emit=plan for every sample and placer,
-# --emit=dot, and the usage errors of --devices, --partition, --placer
-# and --sim (exit 2).
+# --emit=dot, the bytes a compiled program's --stats says it copied
+# between workers against the plan's bytes moved, and the usage errors
+# of --devices, --partition, --placer and --sim (exit 2).
 # Environment: TRAC (the binary), srcdir (the source tree, may be read-only).
 set -u
 : "${TRAC:?}" "${srcdir:?}"
@@ -79,6 +80,36 @@ grep -q '^simulated makespan' plan.txt && ok plan-file || bad plan-file
 expect dot 0 "" "$TRAC" "$mlp" --emit=dot --devices=4
 has dot-digraph '^digraph trac \{'
 has dot-partition 'partition i:[0-9]+ j:[0-9]+ k:[0-9]+'
+
+# ---- the run moves what the plan says ----------------------------------------------
+# Compiled for D devices and run on D workers without stealing, every task
+# runs where it was placed, so the bytes --stats says were copied between
+# workers (blocks read on another worker than made them) are the bytes
+# --emit=plan says move between devices (to the plan's 3 digits).
+plan_bytes() { # the "N unit moved" of the plan in out, in bytes
+	sed -n 's/.*flops, \([0-9.]*\) \([kMGT]*\)B moved between devices.*/\1 \2/p' out |
+		awk '{ m = 1; if ($2 == "k") m = 1e3; if ($2 == "M") m = 1e6; if ($2 == "G") m = 1e9; print $1 * m }'
+}
+for prog in mlp attention chain softmax; do
+	for cfg in "2 greedy" "3 lshs" "4 roundrobin"; do
+		set -- $cfg
+		name=copied-is-moved-$prog-$1-$2
+		"$TRAC" "$srcdir/samples/$prog.tra" --emit=plan --devices=$1 --placer=$2 >out 2>err
+		want=$(plan_bytes)
+		if ! "$TRAC" "$srcdir/samples/$prog.tra" --devices=$1 --placer=$2 -o prog 2>err ||
+		   ! ./prog --random --output-dir o --threads $1 --no-steal --stats >out 2>err; then
+			bad "$name"
+			continue
+		fi
+		got=$(awk '/^worker/ { on = 1; next } on { s += $7 } END { print s * 1e6 }' err)
+		if awk -v w="$want" -v g="$got" 'BEGIN { d = w - g; if (d < 0) d = -d; exit !(w != "" && d <= 0.006 * w + 1000) }'; then
+			ok "$name"
+		else
+			echo "  plan moves ${want:-?} bytes, the run copied ${got:-?}"
+			bad "$name"
+		fi
+	done
+done
 
 # ---- usage errors -------------------------------------------------------------------
 expect devices-zero 2 "--devices=N" "$TRAC" "$mlp" --emit=plan --devices=0
