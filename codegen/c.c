@@ -1354,8 +1354,8 @@ static void cg_c_task_tables(CgC *c)
 			fprintf(c->out, "%s%d", fn, k->node);
 		else
 			fputs("trac_nop", c->out);
-		fprintf(c->out, ", trac_lo%d, trac_hi%d, \"%s\", %d, %.17g, %d, %d, trac_succ%d, %.17g, %.17g, ",
-		        t, t, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, npred[t],
+		fprintf(c->out, ", trac_lo%d, trac_hi%d, %d, \"%s\", %d, %.17g, %d, %d, trac_succ%d, %.17g, %.17g, ",
+		        t, t, k->ndim, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, npred[t],
 		        nsucc[t], t, k->flops, k->bytes);
 		if (fn)
 			fprintf(c->out, "%d, %d, trac_use%d", k->node, cg_c_task_nuse(&c->g->nodes[k->node], k->node), t);

@@ -35,6 +35,8 @@ typedef struct TrartEvent {
 	int tid;          /* its trace track: 1 for kernels, worker + 1 for
 	                     tasks (worker 0 is the calling thread) */
 	const TrartTask *task; /* the task run, or NULL for a kernel */
+	double mem;       /* a task's: the runtime's live bytes once it and
+	                     the frees it allowed were done */
 } TrartEvent;
 
 /* One worker of trart_run_tasks, summed over every run, for --stats. */
@@ -121,10 +123,11 @@ TRART_INTERNAL void trart_profile_add(TrartProfile *prof, int k,
 TRART_INTERNAL int trart_profile_workers(TrartProfile *prof, int n);
 
 /* Records that task t ran on worker w (< prof->nworkers) from start_ns to
- * end_ns; its trace event is on track w + 1. */
+ * end_ns, leaving mem bytes live (trart_mem_live); its trace event is on
+ * track w + 1, with a memory counter at its end. */
 TRART_INTERNAL void trart_profile_task(TrartProfile *prof, const TrartTask *t,
                                        int w, int64_t start_ns,
-                                       int64_t end_ns);
+                                       int64_t end_ns, double mem);
 
 /* Writes the recorded events to path as Chrome trace-event JSON, whole
  * or not at all (written beside path, renamed onto it). Returns 0, or -1

@@ -136,6 +136,7 @@ typedef struct SchedWorker {
 typedef struct SchedRecord {
 	int worker;
 	int64_t start_ns, end_ns;
+	double mem;           /* trart_mem_live() once it was done */
 } SchedRecord;
 
 /* One trart_run_tasks call. */
@@ -562,6 +563,8 @@ sched_run(Sched *s, int w, int t)
 	}
 	if (s->pooled)
 		sched_unuse(s, task);
+	if (s->rec)
+		s->rec[t].mem = trart_mem_live();
 	for (i = 0; i < task->nsucc; i++) {
 		int u = task->succ[i];
 		if (atomic_fetch_sub(&s->pending[u], 1) == 1) {
@@ -813,7 +816,7 @@ sched_report(Sched *s, TrartProfile *prof, int64_t wall_ns)
 	for (i = 0; i < s->ntasks; i++) {
 		const SchedRecord *r = &s->rec[order[i].task];
 		trart_profile_task(prof, &s->tasks[order[i].task], r->worker,
-		                   r->start_ns, r->end_ns);
+		                   r->start_ns, r->end_ns, r->mem);
 	}
 	free(order);
 }

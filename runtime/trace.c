@@ -18,9 +18,13 @@
  * and the kernel's flop and byte counts as args. A metadata event names
  * the process after the program. Tasks of a block task graph (sched.c)
  * run side by side, one per worker: each task is an event ("cat":
- * "task") on the track of the worker that ran it, tid worker + 1, and
- * metadata events name those tracks, so a viewer shows one row per
- * worker, the calling thread (worker 0) on the kernels' row. Each event is on a line of its own, so
+ * "task") on the track of the worker that ran it, tid worker + 1, with
+ * its block's ranges ("block": "[0:512, 0:256]") besides its flops and
+ * bytes, and metadata events name those tracks, so a viewer shows one
+ * row per worker, the calling thread (worker 0) on the kernels' row.
+ * After each task a counter event ("ph": "C", "memory") gives the
+ * mebibytes the runtime held once the task and the pool buffers its end
+ * freed were done, which a viewer draws as a memory graph over time. Each event is on a line of its own, so
  * the file also reads well in a pager and with grep. Like every file the
  * runtime writes, it appears whole or not at all.
  *
@@ -133,7 +137,7 @@ trart_profile_workers(TrartProfile *prof, int n)
 
 void
 trart_profile_task(TrartProfile *prof, const TrartTask *t, int w,
-                   int64_t start_ns, int64_t end_ns)
+                   int64_t start_ns, int64_t end_ns, double mem)
 {
 	TrartWorkerStats *ws = &prof->workers[w];
 
@@ -142,7 +146,7 @@ trart_profile_task(TrartProfile *prof, const TrartTask *t, int w,
 	ws->flops += t->flops;
 	trace_record(prof, (TrartEvent){.kernel = -1, .tid = w + 1, .task = t,
 	                                .start_ns = start_ns,
-	                                .dur_ns = end_ns - start_ns});
+	                                .dur_ns = end_ns - start_ns, .mem = mem});
 }
 
 /* ---- the trace file ---- */
@@ -186,6 +190,21 @@ trace_micros(FILE *f, int64_t ns)
 	fprintf(f, "%" PRId64 ".%03d", ns / 1000, (int)(ns % 1000));
 }
 
+/* A task's block key as an argument: "block": "[lo:hi, ...]", the
+ * ranges of its node's join space (or of the block it moves). */
+static void
+trace_block(FILE *f, const TrartTask *t)
+{
+	int d;
+
+	if (!t->lo || !t->hi || t->ndim <= 0)
+		return;
+	fputs(", \"block\": \"[", f);
+	for (d = 0; d < t->ndim; d++)
+		fprintf(f, "%s%" PRId64 ":%" PRId64, d ? ", " : "", t->lo[d], t->hi[d]);
+	fputs("]\"", f);
+}
+
 /* One complete event, on its own line. */
 static void
 trace_event(FILE *f, const TrartProgram *p, const TrartEvent *e)
@@ -203,6 +222,17 @@ trace_event(FILE *f, const TrartProgram *p, const TrartEvent *e)
 	trace_number(f, k ? k->flops : e->task->flops);
 	fputs(", \"bytes\": ", f);
 	trace_number(f, k ? k->bytes : e->task->bytes);
+	if (k) {
+		fputs("}}", f);
+		return;
+	}
+	trace_block(f, e->task);
+	fputs("}}", f);
+	/* the memory counter track, as this task left it */
+	fputs(",\n{\"name\": \"memory\", \"ph\": \"C\", \"ts\": ", f);
+	trace_micros(f, e->start_ns + e->dur_ns);
+	fputs(", \"pid\": 1, \"args\": {\"MiB\": ", f);
+	trace_number(f, e->mem / 1048576.0);
 	fputs("}}", f);
 }
 

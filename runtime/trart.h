@@ -183,6 +183,7 @@ struct TrartTask {
 	const int64_t *lo;    /* the block's first index, per index of the
 	                         node's join space (for fn; may be NULL) */
 	const int64_t *hi;    /* one past its last, likewise */
+	int ndim;             /* entries in lo and hi (for traces) */
 	const char *name;     /* the TRA node it is a block of, for traces */
 	int device;           /* placement (>= 0): runs on worker
 	                         device % threads */

@@ -111,6 +111,30 @@ for prog in mlp attention chain softmax; do
 	done
 done
 
+# ---- a block-task program's trace and stats -------------------------------------------
+"$TRAC" "$mlp" --emit=plan --devices=3 >out 2>err
+ntasks=$(sed -n 's/^# plan: \([0-9]*\) tasks on.*/\1/p' out)
+expect trace-tasks-compile 0 "" "$TRAC" "$mlp" --devices=3 -o tprog
+expect trace-tasks-run 0 "" ./tprog --random --output-dir o --threads 3 --repeat 2 --trace t.json --stats
+[ "$(grep -c '"cat": "task", "ph": "X"' t.json)" -eq $((2 * ntasks)) ] &&
+	ok trace-one-slice-per-task || bad trace-one-slice-per-task
+[ "$(grep '"cat": "task"' t.json | grep -c '"block": "\[[0-9]*:[0-9]*')" -eq $((2 * ntasks)) ] &&
+	ok trace-block-keys || bad trace-block-keys
+[ "$(grep -c '"name": "memory", "ph": "C"' t.json)" -eq $((2 * ntasks)) ] &&
+	ok trace-memory-counter || bad trace-memory-counter
+grep '"cat": "task"' t.json | grep -v '"tid": [123],' | grep -q . &&
+	bad trace-worker-tracks || ok trace-worker-tracks
+grep -Eq '^worker +tasks +steals +busy ms +busy % +GFLOP/s +copied MB +peak MiB$' err &&
+	ok stats-worker-columns || bad stats-worker-columns
+[ "$(awk '/^worker/ { on = 1; next } on { n += $2 } END { print n }' err)" -eq $((2 * ntasks)) ] &&
+	ok stats-task-counts || bad stats-task-counts
+# the intermediates are pooled: at most inputs, output and live temps, and
+# the pool's buffers show in the workers' peaks
+awk '/^tensor bytes:/ { t = $3 } /^peak memory:/ { p = $3 } END { exit !(p > 0 && p <= t * 1.1) }' err &&
+	ok stats-peak-memory || bad stats-peak-memory
+awk '/^worker/ { on = 1; next } on { s += $8 } END { exit !(s > 0) }' err &&
+	ok stats-worker-peaks || bad stats-worker-peaks
+
 # ---- usage errors -------------------------------------------------------------------
 expect devices-zero 2 "--devices=N" "$TRAC" "$mlp" --emit=plan --devices=0
 expect devices-word 2 "--devices=N" "$TRAC" "$mlp" --emit=plan --devices=many

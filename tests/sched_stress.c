@@ -333,6 +333,7 @@ graph_make(const char *name, Edges *e, int nodes)
 		t->fn = task_fn;
 		t->lo = &g->idx[perm[i]];
 		t->hi = t->lo;
+		t->ndim = 1;
 		t->name = name;
 		t->priority = b[i];
 		t->flops = 1;
