@@ -1,0 +1,271 @@
+#!/bin/sh
+# tsan.sh: the runtime under ThreadSanitizer. Every runtime/*.c (a glob:
+# new runtime files come in by themselves) is rebuilt with
+# -fsanitize=thread into libtrart-tsan.a, and then
+#  - tests/runtime.sh, the whole of it, runs against tests/rt_prog.c
+#    linked with that library;
+#  - every samples/*.tra and bench/*.tra, at compile.sh's small sizes,
+#    goes through `trac -S` as a block task graph (the default
+#    partition, --devices=3, and --devices=2 with compile.sh's manual
+#    partition of the last node: uneven blocks, split reductions), is
+#    built with TSan against the same library and run with --random and
+#    --threads 1, 2, 3 and 8; each run's outputs equal the reference
+#    interpreter's, as in compile.sh (1e-4 relative for f32, 1e-10 for
+#    f64; SKIPped without NumPy).
+# Any ThreadSanitizer report fails the check it came from: the runs have
+# TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1, and
+# "ThreadSanitizer" in a run's stderr is a failure too (runtime.sh's
+# runs write their reports to files, shown whole). OpenBLAS is not
+# instrumented, so it runs on one thread (OPENBLAS_NUM_THREADS=1), and
+# valgrind is left out (VALGRIND=: the two do not mix).
+# Environment: TRAC (the built trac), srcdir (the source tree, may be
+# read-only), CC (the compiler; default cc), OPENBLAS_LIBS (OpenBLAS's
+# link flags; default -lopenblas), PYTHON_NUMPY (may be empty: the
+# comparisons SKIP, the TSan runs do not), TSAN_OPTIONS (added after
+# ours, so it can override them). Exits 77 when $CC cannot build and run
+# a threaded program with -fsanitize=thread, 99 when it cannot start (no
+# trac, no source tree, no temporary directory), 1 on any failure.
+set -u
+: "${TRAC:?}" "${srcdir:?}"
+case $TRAC in /*) ;; *) TRAC=$(pwd)/$TRAC ;; esac
+case $srcdir in /*) ;; *) srcdir=$(pwd)/$srcdir ;; esac
+CC=${CC:-cc}
+OPENBLAS_LIBS=${OPENBLAS_LIBS--lopenblas}
+PY=${PYTHON_NUMPY:-}
+if [ ! -x "$TRAC" ] || [ ! -f "$srcdir/tests/rt_prog.c" ] || [ ! -f "$srcdir/tests/runtime.sh" ]; then
+	echo "ERROR: no $TRAC, or $srcdir is not trac's source tree"
+	exit 99
+fi
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 99
+pass=0 fail=0
+
+. "$srcdir/tests/testlib.sh"
+skip() { echo "SKIP $1"; }
+
+user_tsan=${TSAN_OPTIONS:-}
+TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1${user_tsan:+:$user_tsan}"
+OPENBLAS_NUM_THREADS=1
+export TSAN_OPTIONS OPENBLAS_NUM_THREADS
+tsan="$CC -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=thread -pthread"
+
+# ---- can $CC do it at all ---------------------------------------------------------
+# a program with two threads, and one with a race TSan must see (else a
+# silent TSan would pass everything below)
+cat >probe.c <<'EOF'
+#include <pthread.h>
+static int x;
+static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+static void *bump(void *arg)
+{
+	(void)arg;
+#ifndef RACE
+	pthread_mutex_lock(&m);
+#endif
+	x++;
+#ifndef RACE
+	pthread_mutex_unlock(&m);
+#endif
+	return NULL;
+}
+int main(void)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, bump, NULL) != 0)
+		return 1;
+	bump(NULL);
+	pthread_join(t, NULL);
+	return x != 2;
+}
+EOF
+if ! $tsan probe.c -o probe >out 2>err; then
+	echo "SKIP: $CC cannot build a program with -fsanitize=thread: $(grep -m1 . err)"
+	exit 77
+fi
+if ! ./probe >out 2>err; then
+	echo "SKIP: a program built by $CC with -fsanitize=thread does not run: $(grep -m1 . err)"
+	exit 77
+fi
+$tsan -DRACE probe.c -o race >out 2>err && ./race >out 2>err
+rc=$?
+if [ "$rc" -eq 66 ] && grep -q 'WARNING: ThreadSanitizer: data race' err; then
+	ok tsan-sees-a-race
+else
+	echo "  a program with a data race: exit status $rc (expected 66), no report in stderr"
+	bad tsan-sees-a-race
+fi
+
+# tsan_report STATUS FILE: the first lines of the ThreadSanitizer
+# report in FILE (a run's stderr), or of FILE.
+tsan_report() {
+	echo "  ThreadSanitizer report (exit status $1); its first lines:"
+	if grep -q ThreadSanitizer "$2"; then
+		sed -n '/ThreadSanitizer/,$p' "$2"
+	else
+		cat "$2"
+	fi | head -40 | sed 's/^/  | /'
+}
+
+# ---- the runtime, rebuilt with TSan -----------------------------------------------
+# No runtime file includes config.h; each one's #includes are its own
+# directory's (trart.h, exec.h) and the system's.
+built=1 nsrc=0
+for src in "$srcdir"/runtime/*.c; do
+	obj=rt-$(basename "$src" .c).o
+	nsrc=$((nsrc + 1))
+	if ! $tsan -I"$srcdir/runtime" -c "$src" -o "$obj" >out 2>err; then
+		echo "  $CC could not compile $src:"
+		bad "tsan-build-runtime"
+		built=0
+	fi
+done
+if [ "$built" -eq 1 ] && ar rcs libtrart-tsan.a rt-*.o >out 2>err; then
+	ok "tsan-build-runtime ($nsrc files)"
+else
+	[ "$built" -eq 1 ] && bad "tsan-build-runtime (ar)"
+	echo "$pass passed, $fail failed"
+	exit 1
+fi
+# shellcheck disable=SC2086 # OPENBLAS_LIBS is a list of flags
+if $tsan -I"$srcdir/runtime" "$srcdir/tests/rt_prog.c" libtrart-tsan.a \
+	$OPENBLAS_LIBS -lm -o rt_prog >out 2>err; then
+	ok tsan-build-rt_prog
+else
+	bad tsan-build-rt_prog
+fi
+
+# ---- runtime.sh against the TSan rt_prog --------------------------------------------
+# Reports go to files (rt-report.PID), to be shown whole: runtime.sh
+# shows only a failed check's first lines of stderr.
+if [ -x rt_prog ]; then
+	TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1:log_path=$tmp/rt-report${user_tsan:+:$user_tsan}" \
+		RT_PROG=$tmp/rt_prog VALGRIND='' sh "$srcdir/tests/runtime.sh" >out 2>err
+	rc=$?
+	sed 's/^/  /' out
+	reports=$(ls rt-report.* 2>/dev/null)
+	for r in $reports; do
+		tsan_report 66 "$r"
+	done
+	if [ "$rc" -eq 0 ] && [ -z "$reports" ] && ! grep -q ThreadSanitizer out err; then
+		ok "runtime.sh ($(tail -n 1 out))"
+	else
+		echo "  runtime.sh: exit status $rc"
+		bad runtime.sh
+	fi
+fi
+
+# ---- generated programs: block task graphs -----------------------------------------
+# sizes, compare and manual are compile.sh's.
+
+# Small sizes for every size of program $1: odd and even, distinct where
+# there are few, never powers of two only (-D replaces each definition).
+sizes() {
+	# shellcheck disable=SC2046 # the names, one word each
+	set -- $("$TRAC" "$1" --emit=tra | sed -n 's/^# sizes: //p' | sed 's/=[0-9]*//g; s/ (-D)//g')
+	vals="5 7 3 6 4 9 2 8 5 7 3 6 4 9 2 8"
+	out=""
+	for n in "$@"; do
+		v=${vals%% *}
+		vals=${vals#* }
+		out="$out -D $n=$v"
+	done
+	echo "$out"
+}
+
+# compare DIR_GOT DIR_WANT: every .npy in WANT equals the one in GOT.
+compare() {
+	"$PY" - "$1" "$2" <<'PY'
+import sys, os
+import numpy as np
+got_dir, want_dir = sys.argv[1], sys.argv[2]
+ok = True
+for f in sorted(os.listdir(want_dir)):
+    want = np.load(os.path.join(want_dir, f))
+    got = np.load(os.path.join(got_dir, f))
+    tol = 1e-4 if want.dtype == np.float32 else 1e-10
+    w, g = want.astype(np.float64), got.astype(np.float64)
+    err = np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30) if w.size else 0.0
+    if got.dtype != want.dtype or got.shape != want.shape or not err <= tol:
+        print("  %s: dtype %s/%s shape %s/%s relative error %.3g" % (f, got.dtype, want.dtype, got.shape, want.shape, err))
+        ok = False
+sys.exit(0 if ok else 1)
+PY
+}
+
+# A manual partition of the program's last node: every index split in
+# 2, or 3 where that leaves uneven blocks (sizes here are odd).
+manual() {
+	# shellcheck disable=SC2086 # $2 is the -D flags
+	"$TRAC" "$1" $2 --emit=tra | awk '
+		/^%[0-9]+ / && !/ input / { node = $2; sub(/\[.*/, "", node) }
+		/^    [a-z_0-9]+: / { line = $0 }
+		END {
+			n = split(line, f, " "); out = ""
+			for (i = 1; i <= n; i++) if (f[i] ~ /:$/) {
+				idx = f[i]; sub(/:$/, "", idx)
+				v = f[i + 1]; sub(/.*=/, "", v)
+				k = v >= 3 ? 3 : (v >= 2 ? 2 : 1)
+				out = out (out == "" ? "" : ",") idx "=" k
+			}
+			print node ":" out
+		}'
+}
+
+# variant NAME PROG DEFS FLAGS: `trac -S` with FLAGS, built with TSan, run
+# with 1, 2, 3 and 8 threads, each compared with the interpreter's
+# want-$name.
+variant() {
+	vname=$1 vprog=$2 vdefs=$3 vflags=$4
+	# shellcheck disable=SC2086
+	if ! "$TRAC" "$vprog" $vdefs $vflags -S -o "$vname.c" >out 2>err; then
+		bad "$vname${vflags:+ $vflags} (trac -S)"
+		return
+	fi
+	# shellcheck disable=SC2086
+	if ! $tsan -fopenmp-simd -I"$srcdir/runtime" "$vname.c" libtrart-tsan.a \
+		$OPENBLAS_LIBS -lm -o "$vname" >out 2>err; then
+		bad "$vname${vflags:+ $vflags} (build)"
+		return
+	fi
+	for t in 1 2 3 8; do
+		d=got-$vname-$t
+		"./$vname" --random=3 --threads "$t" --output-dir "$d" >out 2>err
+		rc=$?
+		if [ "$rc" -eq 66 ] || grep -q ThreadSanitizer err; then
+			tsan_report "$rc" err
+			: >err
+			bad "$vname${vflags:+ $vflags} threads=$t (ThreadSanitizer)"
+		elif [ "$rc" -ne 0 ]; then
+			echo "  exit status $rc"
+			bad "$vname${vflags:+ $vflags} threads=$t"
+		elif [ -n "$PY" ] && ! compare "$d" "want-$name"; then
+			bad "$vname${vflags:+ $vflags} threads=$t (differs from the interpreter)"
+		else
+			ok "$vname${vflags:+ $vflags} threads=$t"
+		fi
+		rm -rf "$d"
+	done
+}
+
+[ -n "$PY" ] || skip "comparisons with the interpreter (no Python 3 with numpy): the TSan runs only"
+for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
+	[ -f "$prog" ] || continue
+	name=$(basename "$prog" .tra)
+	# (a trac that cannot read it would leave the sizes at full size)
+	"$TRAC" "$prog" --emit=tra >out 2>err || { bad "$name (--emit=tra)"; continue; }
+	defs=$(sizes "$prog")
+	# a program whose first line says "keep sizes" needs its own sizes
+	head -n 1 "$prog" | grep -q 'keep sizes' && defs=""
+	if [ -n "$PY" ]; then
+		# shellcheck disable=SC2086
+		"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" >out 2>err ||
+			{ bad "$name (interpret)"; continue; }
+	fi
+	variant "$name" "$prog" "$defs" ""
+	variant "$name-t" "$prog" "$defs" "--devices=3"
+	variant "$name-m" "$prog" "$defs" "--devices=2 --partition=$(manual "$prog" "$defs")"
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ] || exit 1
