@@ -17,39 +17,7 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 99
 pass=0 fail=0
 
-# Small sizes for every size of program $1: odd and even, distinct where
-# there are few, never powers of two only (-D replaces each definition).
-sizes() {
-	set -- $("$TRAC" "$1" --emit=tra | sed -n 's/^# sizes: //p' | sed 's/=[0-9]*//g; s/ (-D)//g')
-	vals="5 7 3 6 4 9 2 8 5 7 3 6 4 9 2 8"
-	out=""
-	for n in "$@"; do
-		v=${vals%% *}
-		vals=${vals#* }
-		out="$out -D $n=$v"
-	done
-	echo "$out"
-}
-
-# compare DIR_GOT DIR_WANT: every .npy in WANT equals the one in GOT.
-compare() {
-	"$PYTHON_NUMPY" - "$1" "$2" <<'PY'
-import sys, os
-import numpy as np
-got_dir, want_dir = sys.argv[1], sys.argv[2]
-ok = True
-for f in sorted(os.listdir(want_dir)):
-    want = np.load(os.path.join(want_dir, f))
-    got = np.load(os.path.join(got_dir, f))
-    tol = 1e-4 if want.dtype == np.float32 else 1e-10
-    w, g = want.astype(np.float64), got.astype(np.float64)
-    err = np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30) if w.size else 0.0
-    if got.dtype != want.dtype or got.shape != want.shape or not err <= tol:
-        print("  %s: dtype %s/%s shape %s/%s relative error %.3g" % (f, got.dtype, want.dtype, got.shape, want.shape, err))
-        ok = False
-sys.exit(0 if ok else 1)
-PY
-}
+. "$srcdir/tests/programs.sh"
 
 # variant NAME PROG DEFS FLAGS THREADS...: compile PROG with FLAGS, run it
 # with each thread count, compare with the interpreter's want-NAME.
@@ -72,24 +40,6 @@ variant() {
 		fi
 		rm -rf "got-$vname-$t"
 	done
-}
-
-# A manual partition of the program's last node: every index split in
-# 2, or 3 where that leaves uneven blocks (sizes here are odd).
-manual() {
-	"$TRAC" "$1" $2 --emit=tra | awk '
-		/^%[0-9]+ / && !/ input / { node = $2; sub(/\[.*/, "", node) }
-		/^    [a-z_0-9]+: / { line = $0 }
-		END {
-			n = split(line, f, " "); out = ""
-			for (i = 1; i <= n; i++) if (f[i] ~ /:$/) {
-				idx = f[i]; sub(/:$/, "", idx)
-				v = f[i + 1]; sub(/.*=/, "", v)
-				k = v >= 3 ? 3 : (v >= 2 ? 2 : 1)
-				out = out (out == "" ? "" : ",") idx "=" k
-			}
-			print node ":" out
-		}'
 }
 
 for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*.tra; do

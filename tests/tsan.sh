@@ -156,61 +156,7 @@ if [ -x rt_prog ]; then
 fi
 
 # ---- generated programs: block task graphs -----------------------------------------
-# sizes, compare and manual are compile.sh's.
-
-# Small sizes for every size of program $1: odd and even, distinct where
-# there are few, never powers of two only (-D replaces each definition).
-sizes() {
-	# shellcheck disable=SC2046 # the names, one word each
-	set -- $("$TRAC" "$1" --emit=tra | sed -n 's/^# sizes: //p' | sed 's/=[0-9]*//g; s/ (-D)//g')
-	vals="5 7 3 6 4 9 2 8 5 7 3 6 4 9 2 8"
-	out=""
-	for n in "$@"; do
-		v=${vals%% *}
-		vals=${vals#* }
-		out="$out -D $n=$v"
-	done
-	echo "$out"
-}
-
-# compare DIR_GOT DIR_WANT: every .npy in WANT equals the one in GOT.
-compare() {
-	"$PY" - "$1" "$2" <<'PY'
-import sys, os
-import numpy as np
-got_dir, want_dir = sys.argv[1], sys.argv[2]
-ok = True
-for f in sorted(os.listdir(want_dir)):
-    want = np.load(os.path.join(want_dir, f))
-    got = np.load(os.path.join(got_dir, f))
-    tol = 1e-4 if want.dtype == np.float32 else 1e-10
-    w, g = want.astype(np.float64), got.astype(np.float64)
-    err = np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30) if w.size else 0.0
-    if got.dtype != want.dtype or got.shape != want.shape or not err <= tol:
-        print("  %s: dtype %s/%s shape %s/%s relative error %.3g" % (f, got.dtype, want.dtype, got.shape, want.shape, err))
-        ok = False
-sys.exit(0 if ok else 1)
-PY
-}
-
-# A manual partition of the program's last node: every index split in
-# 2, or 3 where that leaves uneven blocks (sizes here are odd).
-manual() {
-	# shellcheck disable=SC2086 # $2 is the -D flags
-	"$TRAC" "$1" $2 --emit=tra | awk '
-		/^%[0-9]+ / && !/ input / { node = $2; sub(/\[.*/, "", node) }
-		/^    [a-z_0-9]+: / { line = $0 }
-		END {
-			n = split(line, f, " "); out = ""
-			for (i = 1; i <= n; i++) if (f[i] ~ /:$/) {
-				idx = f[i]; sub(/:$/, "", idx)
-				v = f[i + 1]; sub(/.*=/, "", v)
-				k = v >= 3 ? 3 : (v >= 2 ? 2 : 1)
-				out = out (out == "" ? "" : ",") idx "=" k
-			}
-			print node ":" out
-		}'
-}
+. "$srcdir/tests/programs.sh" # sizes, compare, manual
 
 # variant NAME PROG DEFS FLAGS: `trac -S` with FLAGS, built with TSan, run
 # with 1, 2, 3 and 8 threads, each compared with the interpreter's
