@@ -517,7 +517,8 @@ sched_make(Sched *s, const TrartTask *task)
 {
 	int b = task->out;
 
-	if (b < 0 || !s->pooled[b] || atomic_load_explicit(&s->made[b], memory_order_acquire))
+	if (b < 0 || !s->pooled[b] ||
+	    atomic_load_explicit(&s->made[b], memory_order_acquire))
 		return;
 	pthread_mutex_lock(&s->buflock);
 	if (!atomic_load_explicit(&s->made[b], memory_order_relaxed)) {

@@ -24,9 +24,10 @@
  * row per worker, the calling thread (worker 0) on the kernels' row.
  * After each task a counter event ("ph": "C", "memory") gives the
  * mebibytes the runtime held once the task and the pool buffers its end
- * freed were done, which a viewer draws as a memory graph over time. Each event is on a line of its own, so
- * the file also reads well in a pager and with grep. Like every file the
- * runtime writes, it appears whole or not at all.
+ * freed were done, which a viewer draws as a memory graph over time.
+ * Each event is on a line of its own, so the file also reads well in a
+ * pager and with grep. Like every file the runtime writes, it appears
+ * whole or not at all.
  *
  * --stats prints one row per kernel name (kernels that share a name, if
  * a back end ever splits one node into several, are added together), in
@@ -35,7 +36,10 @@
  * of the wall clock the I/O took. After a task graph it adds one row per
  * worker: tasks run, how many were stolen, busy time, and the busy share
  * of the time spent in trart_run_tasks, which shows idle workers and an
- * unbalanced placement at a glance.
+ * unbalanced placement at a glance, then GFLOP/s while busy, the bytes
+ * of blocks its tasks read that another worker made (sched.c counts them
+ * after the run, as the simulator counts bytes moved), and the peak of
+ * the pool buffers its tasks allocated (pool.c).
  */
 #define _POSIX_C_SOURCE 200809L
 
