@@ -583,6 +583,8 @@ typedef struct CgMatrix {
 typedef struct CgGemm {
 	int a, b;                 /* operand numbers */
 	CgGroup batch, m, nn, k;
+	CgGroup kloop;            /* block kernels: outer K indices, looped,
+	                             the calls after the first accumulating */
 	CgMatrix A, B, C;
 	double scale;             /* constant factors of the product in the join */
 	double alpha;             /* BLAS's alpha: scale, times an epilogue that only scales */
@@ -1029,18 +1031,61 @@ static void cg_c_block_prologue(CgC *c, const TraNode *n, int id, const char *fn
 	fprintf(c->out, "\t(void)out; (void)lo; (void)hi;\n");
 }
 
+/* The smallest extent a group's innermost index may have for a block
+ * to loop over the group's outer indices around GEMM calls: below it the
+ * calls would be too small to beat the loop kernel. */
+#define CG_BLOCK_MIN_INNER 16
+
+/* A block may cut a group of several indices anywhere, so its rows (or
+ * columns) are not one strided range: the GEMM keeps the group's
+ * innermost index (the one whose stride is the leading dimension, as for
+ * the whole tensor) and the block loops over the outer ones: M's and
+ * N's as batch indices, K's accumulating (kloop). */
+static bool cg_c_block_split_group(const TraNode *n, CgGroup *g, CgGroup *outer)
+{
+	if (g->n <= 1)
+		return true;
+	if (n->idx[g->x[g->n - 1]].size < CG_BLOCK_MIN_INNER)
+		return false;
+	for (int i = 0; i < g->n - 1; i++)
+		outer->x[outer->n++] = g->x[i];
+	g->x[0] = g->x[g->n - 1];
+	g->n = 1;
+	return true;
+}
+
 /* Whether node n's blocks can be GEMM calls on sub-matrices of the
- * tensors as they lie: one index at most per group, N's the last output
- * index, no operand that needs a permuted copy (a matrix-vector block is
- * a GEMM with M = 1: streaming the matrix block is what matters). */
+ * tensors as they lie: N's innermost index the last output index, no
+ * operand that needs a permuted copy (a matrix-vector block is a GEMM
+ * with M = 1: streaming the matrix block is what matters), and groups
+ * of several indices split as cg_c_block_split_group says. */
 static bool cg_c_block_gemm_plan(CgC *c, const TraNode *n, CgGemm *p)
 {
 	if (!cg_c_classify(c, n, p))
 		return false;
 	cg_c_gemm_layout(n, p);
 	cg_c_gemm_alpha(c, n, p);
-	return !p->A.scratch && !p->B.scratch && !p->C.scratch && !p->C.trans &&
-	       p->m.n <= 1 && p->nn.n == 1 && p->k.n <= 1 && p->nn.x[0] == n->rank - 1;
+	p->kloop.n = 0;
+	if (p->A.scratch || p->B.scratch || p->C.scratch || p->C.trans || p->nn.n == 0 ||
+	    p->nn.x[p->nn.n - 1] != n->rank - 1)
+		return false;
+	return cg_c_block_split_group(n, &p->m, &p->batch) &&
+	       cg_c_block_split_group(n, &p->nn, &p->batch) &&
+	       cg_c_block_split_group(n, &p->k, &p->kloop);
+}
+
+/* BLAS's beta in a block: 0 for the first call into the output (or
+ * partial block), 1 for the later ones of a looped K. */
+static void cg_c_block_beta(CgC *c, const CgGemm *p)
+{
+	if (p->kloop.n == 0) {
+		fputc('0', c->out);
+		return;
+	}
+	fputc('(', c->out);
+	for (int i = 0; i < p->kloop.n; i++)
+		fprintf(c->out, "%sx%d == lo[%d]", i ? " && " : "", p->kloop.x[i], p->kloop.x[i]);
+	fputs(") ? 0 : 1", c->out);
 }
 
 /* Extent of group g (at most one index) in this block, as C. */
@@ -1052,17 +1097,20 @@ static void cg_c_block_extent(CgC *c, const CgGroup *g)
 		fputc('1', c->out);
 }
 
-/* The offset of a sub-matrix: lo for M, N, K indices, x for batch ones. */
+/* The offset of a sub-matrix: lo for M, N, K indices, x for looped ones
+ * (batch, and outer K). */
 static void cg_c_block_offset(CgC *c, const TraNode *n, const CgGemm *p, const int64_t *stride)
 {
 	fputc('0', c->out);
 	for (int x = 0; x < n->nidx; x++) {
 		if (!stride[x] || n->idx[x].size == 1)
 			continue;
-		bool batch = false;
+		bool looped = false;
 		for (int i = 0; i < p->batch.n; i++)
-			batch |= p->batch.x[i] == x;
-		fprintf(c->out, batch ? " + x%d * %" PRId64 : " + lo[%d] * %" PRId64, x, stride[x]);
+			looped |= p->batch.x[i] == x;
+		for (int i = 0; i < p->kloop.n; i++)
+			looped |= p->kloop.x[i] == x;
+		fprintf(c->out, looped ? " + x%d * %" PRId64 : " + lo[%d] * %" PRId64, x, stride[x]);
 	}
 }
 
@@ -1095,7 +1143,9 @@ static void cg_c_block_gemv(CgC *c, const TraNode *n, const CgGemm *p, bool spli
 	fprintf(c->out, "), %" PRId64 ", A + (", p->B.ld);
 	cg_c_block_offset(c, n, p, p->A.stride);
 	/* A is [1, K]: stored as a row its step is 1, as a column its ld */
-	fprintf(c->out, "), %" PRId64 ", 0, ", p->A.trans ? p->A.ld : (int64_t)1);
+	fprintf(c->out, "), %" PRId64 ", ", p->A.trans ? p->A.ld : (int64_t)1);
+	cg_c_block_beta(c, p);
+	fputs(", ", c->out);
 	if (split) {
 		fputs("part + (0", c->out);
 		for (int i = 0; i < p->batch.n; i++)
@@ -1130,6 +1180,9 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const CgGemm *p, b
 	for (int i = 0; i < p->batch.n; i++)
 		cg_c_block_loop(c, p->batch.x[i], depth + i);
 	depth += p->batch.n;
+	for (int i = 0; i < p->kloop.n; i++)
+		cg_c_block_loop(c, p->kloop.x[i], depth + i);
+	depth += p->kloop.n;
 	cg_c_indent(c, depth);
 	if (p->m.n == 0) {
 		cg_c_block_gemv(c, n, p, split);
@@ -1150,7 +1203,9 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const CgGemm *p, b
 	cg_c_block_offset(c, n, p, p->A.stride);
 	fprintf(c->out, "), %" PRId64 ", B + (", p->A.ld);
 	cg_c_block_offset(c, n, p, p->B.stride);
-	fprintf(c->out, "), %" PRId64 ", 0, ", p->B.ld);
+	fprintf(c->out, "), %" PRId64 ", ", p->B.ld);
+	cg_c_block_beta(c, p);
+	fputs(", ", c->out);
 	if (split) {
 		fputs("part + (0", c->out);
 		for (int i = 0; i < p->batch.n; i++)
