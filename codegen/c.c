@@ -538,7 +538,7 @@ static void cg_c_row(CgC *c, const TraNode *n, int id)
  * row is still in cache when its consumer reads it (a row maximum and
  * the sum of exponentials that subtracts it read X's row twice from
  * cache, not twice from memory). */
-static void cg_c_group_kernel(CgC *c, int lead)
+static void cg_c_group_body(CgC *c, int lead)
 {
 	const TraGraph *g = c->g;
 	fprintf(c->out, "static void g%d_body(int64_t lo, int64_t hi, void *vctx)\n{\n"
@@ -546,9 +546,15 @@ static void cg_c_group_kernel(CgC *c, int lead)
 	for (int id = lead; id < g->nnodes; id++)
 		if (c->leader[id] == lead)
 			fprintf(c->out, "\t\tk%d_row(x0, ctx);\n", id);
-	fprintf(c->out, "\t}\n}\n\nstatic void k%d(void *const *bufs)\n{\n"
+	fputs("\t}\n}\n\n", c->out);
+}
+
+static void cg_c_group_kernel(CgC *c, int lead)
+{
+	cg_c_group_body(c, lead);
+	fprintf(c->out, "static void k%d(void *const *bufs)\n{\n"
 	        "\tTracCtx ctx = {bufs, NULL};\n\ttrart_parallel_for(%" PRId64 ", g%d_body, &ctx);\n}\n\n",
-	        lead, g->nodes[lead].idx[0].size, lead);
+	        lead, c->g->nodes[lead].idx[0].size, lead);
 }
 
 static void cg_c_loop_kernel(CgC *c, const TraNode *n, int id)
@@ -1297,32 +1303,31 @@ static void cg_c_block_agg(CgC *c, const TraNode *n, int id)
 	      "\t\ttrac_partial[parts[q]] = NULL;\n\t}\n}\n\n", c->out);
 }
 
-/* The buffers a join or aggregation of node n uses: its own and its
- * operands', each once (an operand may be read twice). */
-static void cg_c_task_uses(CgC *c, int t, const TraNode *n, int id)
+/* Adds buffer b to the nuse entries of use unless it is there. */
+static int cg_c_use_add(int *use, int nuse, int b)
 {
-	fprintf(c->out, "static const int trac_use%d[] = {%d", t, id);
-	for (int k = 0; k < n->nops; k++) {
-		bool dup = n->ops[k].node == id;
-		for (int q = 0; q < k; q++)
-			dup |= n->ops[q].node == n->ops[k].node;
-		if (!dup)
-			fprintf(c->out, ", %d", n->ops[k].node);
-	}
-	fputs("};\n", c->out);
+	for (int i = 0; i < nuse; i++)
+		if (use[i] == b)
+			return nuse;
+	use[nuse] = b;
+	return nuse + 1;
 }
 
-/* How many buffers cg_c_task_uses lists. */
-static int cg_c_task_nuse(const TraNode *n, int id)
+/* The buffers a join or aggregation uses, each once: its node's and its
+ * operands'; for a row-fused join, those of every node of its group.
+ * use has room for every node. */
+static int cg_c_task_uses(const CgC *c, const IaTask *k, int *use)
 {
-	int nu = 1;
-	for (int k = 0; k < n->nops; k++) {
-		bool dup = n->ops[k].node == id;
-		for (int q = 0; q < k; q++)
-			dup |= n->ops[q].node == n->ops[k].node;
-		nu += !dup;
+	const TraGraph *g = c->g;
+	int nuse = 0;
+	for (int v = 0; v < g->nnodes; v++) {
+		if (v != k->node && (k->rows < 0 || c->leader[v] != k->rows))
+			continue;
+		nuse = cg_c_use_add(use, nuse, v);
+		for (int q = 0; q < g->nodes[v].nops; q++)
+			nuse = cg_c_use_add(use, nuse, g->nodes[v].ops[q].node);
 	}
-	return nu;
+	return nuse;
 }
 
 /* Per tensor: the bytes the executor allocates from its pool (the
@@ -1347,6 +1352,7 @@ static void cg_c_task_tables(CgC *c)
 	const IaGraph *ia = c->opt->ia;
 	int nt = ia->ntasks;
 	int *npred = xcalloc((size_t)nt + 1, sizeof *npred), *nsucc = xcalloc((size_t)nt + 1, sizeof *nsucc);
+	int *use = xcalloc((size_t)c->g->nnodes + 1, sizeof *use);
 	for (int t = 0; t < nt; t++) {
 		const IaTask *k = &ia->tasks[t];
 		fprintf(c->out, "static const int64_t trac_lo%d[] = {", t);
@@ -1382,8 +1388,13 @@ static void cg_c_task_tables(CgC *c)
 			}
 			fprintf(c->out, "%s};\n", np ? "" : "0");
 		}
-		if (k->kind == IA_JOIN || k->kind == IA_AGG)
-			cg_c_task_uses(c, t, &c->g->nodes[k->node], k->node);
+		if (k->kind == IA_JOIN || k->kind == IA_AGG) {
+			int n = cg_c_task_uses(c, k, use);
+			fprintf(c->out, "static const int trac_use%d[] = {", t);
+			for (int i = 0; i < n; i++)
+				fprintf(c->out, "%s%d", i ? ", " : "", use[i]);
+			fputs("};\n", c->out);
+		}
 	}
 	fprintf(c->out, "\nstatic const int trac_nparts[%d] = {", nt);
 	for (int t = 0; t < nt; t++) {
@@ -1403,7 +1414,7 @@ static void cg_c_task_tables(CgC *c)
 	fputs("};\n\nstatic const TrartTask trac_tasks[] = {\n", c->out);
 	for (int t = 0; t < nt; t++) {
 		const IaTask *k = &ia->tasks[t];
-		const char *fn = k->kind == IA_JOIN ? "b" : k->kind == IA_AGG ? "a" : NULL;
+		const char *fn = k->rows >= 0 ? "r" : k->kind == IA_JOIN ? "b" : k->kind == IA_AGG ? "a" : NULL;
 		fprintf(c->out, "\t{");
 		if (fn)
 			fprintf(c->out, "%s%d", fn, k->node);
@@ -1413,7 +1424,7 @@ static void cg_c_task_tables(CgC *c)
 		        t, t, k->ndim, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, npred[t],
 		        nsucc[t], t, k->flops, k->bytes);
 		if (fn)
-			fprintf(c->out, "%d, %d, trac_use%d", k->node, cg_c_task_nuse(&c->g->nodes[k->node], k->node), t);
+			fprintf(c->out, "%d, %d, trac_use%d", k->node, cg_c_task_uses(c, k, use), t);
 		else
 			fputs("-1, 0, NULL", c->out);
 		fprintf(c->out, ", %.17g},\n", k->out_bytes);
@@ -1423,7 +1434,48 @@ static void cg_c_task_tables(CgC *c)
 	fprintf(c->out, "static const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled};\n\n",
 	        nt, c->g->nnodes);
 	free(npred);
+	free(use);
 	free(nsucc);
+}
+
+/* Whether node id leads a row group whose blocks ia_fuse_rows fused. */
+static bool cg_c_fused_rows(const CgC *c, int id)
+{
+	const IaGraph *ia = c->opt->ia;
+	for (int t = 0; t < ia->ntasks; t++)
+		if (ia->tasks[t].rows == id)
+			return true;
+	return false;
+}
+
+/* Whether node id has join tasks of its own (not all fused). */
+static bool cg_c_has_joins(const CgC *c, int id)
+{
+	const IaGraph *ia = c->opt->ia;
+	for (int t = 0; t < ia->ntasks; t++)
+		if (ia->tasks[t].node == id && ia->tasks[t].kind == IA_JOIN)
+			return true;
+	return false;
+}
+
+/* r<lead>: one row block of every node of the group lead leads, row by
+ * row, as the whole-node group kernel does for all rows (the rows a
+ * producer made are in cache when the next member reads them). */
+static void cg_c_block_rows(CgC *c, int lead)
+{
+	const TraGraph *g = c->g;
+	fputs("/* row group", c->out);
+	for (int v = lead; v < g->nnodes; v++)
+		if (c->leader[v] == lead)
+			fprintf(c->out, " %s", g->nodes[v].name);
+	fputs(": row blocks */\n", c->out);
+	for (int v = lead; v < g->nnodes; v++)
+		if (c->leader[v] == lead)
+			cg_c_row(c, &g->nodes[v], v);
+	cg_c_group_body(c, lead);
+	fprintf(c->out, "static void r%d(void *const *bufs, const TrartTask *task)\n{\n"
+	        "\tTracCtx ctx = {bufs, NULL, 0};\n\tg%d_body(task->lo[0], task->hi[0], &ctx);\n}\n\n",
+	        lead, lead);
 }
 
 /* The block kernels of every einsum node, and what they share. */
@@ -1442,6 +1494,12 @@ static void cg_c_block_kernels(CgC *c)
 		const TraNode *n = &g->nodes[id];
 		if (n->kind != TRA_NODE_EINSUM)
 			continue;
+		if (cg_c_fused_rows(c, id)) {
+			cg_c_block_rows(c, id);
+			continue;
+		}
+		if (!cg_c_has_joins(c, id))
+			continue; /* every block computed by its row group's tasks */
 		bool split = n->agg != TRA_AGG_NONE && cg_c_split(c, id);
 		fprintf(c->out, "/* %s: blocks%s */\n", n->name, split ? ", split reduction" : "");
 		CgGemm p;
@@ -1630,6 +1688,14 @@ static void cg_c_library(CgC *c)
 			fprintf(c->out, "\tfree(bufs[%d]);\n", id);
 	}
 	fputs("\treturn rc;\n}\n", c->out);
+}
+
+void cg_c_row_groups(const TraGraph *g, int *leader)
+{
+	CgCOptions opt = {0};
+	CgC c = {g, NULL, &opt, leader, xcalloc((size_t)g->nnodes + 1, sizeof(bool))};
+	cg_c_plan(&c);
+	free(c.is_gemm);
 }
 
 void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)

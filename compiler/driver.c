@@ -844,6 +844,19 @@ static char *driver_replace_ext(const char *path, const char *ext)
 	return r;
 }
 
+/* The partitioned graph as placed block tasks: lowered, each row group
+ * cut into the same row blocks fused into one task per block (what the
+ * generated code runs, so the plan shows it too), placed. */
+static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
+{
+	int *leader = xcalloc((size_t)g->nnodes + 1, sizeof *leader);
+	ia_lower(g, g->arena, ia);
+	cg_c_row_groups(g, leader);
+	ia_fuse_rows(ia, leader);
+	free(leader);
+	place_run(ia, o->placer, driver_devices(o), &o->sim);
+}
+
 static int driver_compile(const DriverOpts *o, const TraGraph *g)
 {
 	char *name = driver_program_name(o);
@@ -858,8 +871,7 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g)
 	};
 	IaGraph ia;
 	if (driver_block_tasks(o)) {
-		ia_lower(g, g->arena, &ia);
-		place_run(&ia, o->placer, driver_devices(o), &o->sim);
+		driver_lower(o, g, &ia);
 		b.ia = &ia;
 	}
 	int rc = build_program(g, &b);
@@ -873,8 +885,7 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g)
 static void driver_emit_tasks(const DriverOpts *o, const TraGraph *g, FILE *out)
 {
 	IaGraph ia;
-	ia_lower(g, g->arena, &ia);
-	place_run(&ia, o->placer, driver_devices(o), &o->sim);
+	driver_lower(o, g, &ia);
 	if (strcmp(o->emit, "ia") == 0)
 		ia_dump(&ia, out);
 	else if (strcmp(o->emit, "taskgraph") == 0)
@@ -897,8 +908,7 @@ static int driver_emit_graph(const DriverOpts *o, const TraGraph *g)
 		CgCOptions cg = {name, o->file, false, NULL, NULL};
 		IaGraph ia;
 		if (driver_block_tasks(o)) {
-			ia_lower(g, g->arena, &ia);
-			place_run(&ia, o->placer, driver_devices(o), &o->sim);
+			driver_lower(o, g, &ia);
 			cg.ia = &ia;
 		}
 		cg_c_emit(g, &cg, driver_emit_open(&e));

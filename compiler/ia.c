@@ -52,7 +52,7 @@ typedef struct IaLower {
 
 const char *ia_kind_name(IaKind k)
 {
-	static const char *const names[] = {"input", "join", "agg", "repart"};
+	static const char *const names[] = {"input", "join", "agg", "repart", "fused"};
 	return names[k];
 }
 
@@ -68,7 +68,7 @@ static int ia_task_new(IaLower *s, IaKind kind, int node, int ndim, const int64_
 	IaGraph *ia = s->ia;
 	ARENA_RESERVE(ia->arena, ia->tasks, ia->ntasks, ia->cap);
 	IaTask *t = &ia->tasks[ia->ntasks];
-	*t = (IaTask){.kind = kind, .node = node, .ndim = ndim, .device = -1};
+	*t = (IaTask){.kind = kind, .node = node, .ndim = ndim, .device = -1, .rows = -1};
 	t->lo = arena_alloc(ia->arena, (size_t)(ndim + 1) * sizeof *t->lo);
 	t->hi = arena_alloc(ia->arena, (size_t)(ndim + 1) * sizeof *t->hi);
 	memcpy(t->lo, lo, (size_t)ndim * sizeof *lo);
@@ -81,17 +81,24 @@ static int ia_task_new(IaLower *s, IaKind kind, int node, int ndim, const int64_
 	return ia->ntasks++;
 }
 
-/* Adds task u to t's inputs, once. */
-static void ia_add_input(IaLower *s, int t, int u)
+/* Adds task u to t's inputs, once; returns whether it was new. */
+static bool ia_add_input(IaGraph *ia, int t, int u)
 {
-	IaTask *x = &s->ia->tasks[t];
+	IaTask *x = &ia->tasks[t];
 	for (int i = 0; i < x->nin; i++)
 		if (x->in[i] == u)
-			return;
-	x->in = arena_grow(s->ia->arena, x->in, (size_t)x->nin * sizeof *x->in,
+			return false;
+	x->in = arena_grow(ia->arena, x->in, (size_t)x->nin * sizeof *x->in,
 	                   (size_t)(x->nin + 1) * sizeof *x->in);
 	x->in[x->nin++] = u;
-	x->bytes += s->ia->tasks[u].out_bytes;
+	return true;
+}
+
+/* Adds task u to t's inputs, once, and its block to t's bytes. */
+static void ia_read(IaLower *s, int t, int u)
+{
+	if (ia_add_input(s->ia, t, u))
+		s->ia->tasks[t].bytes += s->ia->tasks[u].out_bytes;
 }
 
 static bool ia_same_block(const IaTask *t, int rank, const int64_t *lo, const int64_t *hi)
@@ -135,7 +142,7 @@ static int ia_block(IaLower *s, int p, const int64_t *lo, const int64_t *hi)
 	s->ia->tasks[t].bytes = s->ia->tasks[t].out_bytes;
 	for (int i = 0; !input && i < s->made[p].n; i++)
 		if (ia_overlaps(&s->ia->tasks[s->made[p].v[i]], n->rank, lo, hi))
-			ia_add_input(s, t, s->made[p].v[i]);
+			ia_read(s, t, s->made[p].v[i]);
 	return t;
 }
 
@@ -217,9 +224,9 @@ static void ia_aggregate(IaLower *s, int v, const int *parts, int nparts)
 	double elems = t->out_bytes / (double)trart_dtype_size(n->type);
 	t->flops = elems * nparts;
 	for (int i = 0; i < nparts; i++)
-		ia_add_input(s, a, parts[i]);
+		ia_read(s, a, parts[i]);
 	for (int i = 0; i < m; i++)
-		ia_add_input(s, a, ins[i]);
+		ia_read(s, a, ins[i]);
 	ia_list_push(s->ia->arena, &s->made[v], a);
 }
 
@@ -236,7 +243,7 @@ static int ia_join(IaLower *s, int v, bool split, const int64_t *lo, const int64
 	x->gemm = ia_is_gemm(s->g, n);
 	x->final = !split;
 	for (int i = 0; i < m; i++)
-		ia_add_input(s, t, ins[i]);
+		ia_read(s, t, ins[i]);
 	return t;
 }
 
@@ -298,6 +305,79 @@ void ia_lower(const TraGraph *g, Arena *arena, IaGraph *ia)
 	ia_consumers(ia);
 }
 
+/* ---- row fusion ------------------------------------------------------------------------ */
+
+/* Whether node v is cut into row blocks only: its first index into p0
+ * blocks (the leader's count), every other index, reduced ones too, whole. */
+static bool ia_rows_only(const TraNode *n, int p0)
+{
+	if (n->kind != TRA_NODE_EINSUM || !n->part || n->rank == 0 || n->part[0] != p0)
+		return false;
+	for (int d = 1; d < n->nidx; d++)
+		if (n->part[d] != 1)
+			return false;
+	return true;
+}
+
+/* Whether every node of the group led by lead is cut in its row blocks. */
+static bool ia_group_fusable(const TraGraph *g, const int *leader, int lead)
+{
+	int members = 0;
+	for (int v = lead; v < g->nnodes; v++) {
+		if (leader[v] != lead)
+			continue;
+		if (!ia_rows_only(&g->nodes[v], g->nodes[lead].part[0]))
+			return false;
+		members++;
+	}
+	return members > 1;
+}
+
+/* Folds member join m into the group's join t of the same rows: t takes
+ * its inputs from outside the group and its costs; m only follows t. */
+static void ia_fold(IaGraph *ia, const int *leader, int lead, int t, int m)
+{
+	IaTask *mt = &ia->tasks[m];
+	for (int i = 0; i < mt->nin; i++)
+		if (leader[ia->tasks[mt->in[i]].node] != lead)
+			ia_add_input(ia, t, mt->in[i]);
+	ia->tasks[t].flops += mt->flops;
+	ia->tasks[t].bytes += mt->bytes;
+	mt->kind = IA_FUSED;
+	mt->flops = mt->bytes = 0;
+	mt->gemm = false;
+	mt->in = arena_alloc(ia->arena, sizeof *mt->in);
+	mt->in[0] = t;
+	mt->nin = 1;
+}
+
+/* The members' joins are found by their row range: the same count of
+ * blocks over the same extent cuts the same ranges. */
+void ia_fuse_rows(IaGraph *ia, const int *leader)
+{
+	const TraGraph *g = ia->g;
+	bool any = false;
+	for (int lead = 0; lead < g->nnodes; lead++) {
+		if (leader[lead] != lead || !ia_group_fusable(g, leader, lead))
+			continue;
+		for (int t = 0; t < ia->ntasks; t++) {
+			IaTask *lt = &ia->tasks[t];
+			if (lt->kind != IA_JOIN || lt->node != lead)
+				continue;
+			lt->rows = lead;
+			for (int m = 0; m < ia->ntasks; m++) {
+				const IaTask *mt = &ia->tasks[m];
+				if (mt->kind == IA_JOIN && mt->node != lead && leader[mt->node] == lead &&
+				    mt->lo[0] == lt->lo[0] && mt->hi[0] == lt->hi[0])
+					ia_fold(ia, leader, lead, t, m);
+			}
+			any = true;
+		}
+	}
+	if (any)
+		ia_consumers(ia);
+}
+
 /* ---- the dumps ----------------------------------------------------------------------- */
 
 /* "[0:4, 2:4 | 0:3]": the block, the reduced ranges of a join after '|'. */
@@ -325,21 +405,23 @@ static void ia_dump_inputs(const IaTask *t, FILE *out)
  *     t8   join   Hd[0:256, 0:256 | 0:256]  <- t4,t5,t6     flops 1.7e+07  bytes 5.3e+05  dev 1
  *
  * Leaves and repartitions are listed under the node whose blocks they
- * make; the device column appears once tasks are placed. */
+ * make; the device column appears once tasks are placed. A join that
+ * computes its row group's rows says so ("rows of its group"); the
+ * joins it took over are "fused" tasks after it. */
 void ia_dump(const IaGraph *ia, FILE *out)
 {
 	const TraGraph *g = ia->g;
 	fprintf(out, "# IA task graph: %d tasks\n", ia->ntasks);
 	for (int v = 0; v < g->nnodes; v++) {
 		const TraNode *n = &g->nodes[v];
-		int count[4] = {0};
+		int count[IA_FUSED + 1] = {0};
 		for (int t = 0; t < ia->ntasks; t++)
 			count[ia->tasks[t].kind] += ia->tasks[t].node == v;
 		fprintf(out, "node %%%d %s:", v, n->name);
 		for (int d = 0; n->part && d < n->nidx; d++)
 			fprintf(out, "%s%s:%d", d ? " " : " partition ", n->idx[d].name, n->part[d]);
 		const char *sep = n->part ? ";" : "";
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k <= IA_FUSED; k++)
 			if (count[k]) {
 				fprintf(out, "%s %d %s", sep, count[k], ia_kind_name((IaKind)k));
 				sep = ",";
@@ -354,6 +436,8 @@ void ia_dump(const IaGraph *ia, FILE *out)
 			fputs("  <- ", out);
 			ia_dump_inputs(x, out);
 			fprintf(out, "  flops %.3g  bytes %.3g", x->flops, x->bytes);
+			if (x->rows >= 0)
+				fputs("  rows of its group", out);
 			if (x->device >= 0)
 				fprintf(out, "  dev %d", x->device);
 			fputc('\n', out);
@@ -367,7 +451,7 @@ void ia_dump(const IaGraph *ia, FILE *out)
  *   # taskgraph tasks=N devices=D
  *   t<ID> <KIND> <NODE> <BLOCK> in=<IDS> flops=<F> bytes=<B> dev=<DEV> prio=<P>
  *
- * KIND is input, join, agg or repart; NODE the TRA node's name; BLOCK is
+ * KIND is input, join, agg, repart or fused; NODE the TRA node's name; BLOCK is
  * lo:hi per dimension, comma-separated, with a join's reduced ranges after
  * '|' ("0:4,0:2|0:3"; "-" for a scalar); IDS the input tasks, "t3,t4", or
  * "-"; F and B are %.6g; DEV the device (-1 unplaced) and P the

@@ -70,7 +70,7 @@ static void plan_partition(const TraNode *n, char *buf, size_t size)
 static void plan_node_row(const IaGraph *ia, int v, FILE *out)
 {
 	const TraNode *n = &ia->g->nodes[v];
-	int count[4] = {0}, total = 0;
+	int count[IA_FUSED + 1] = {0}, total = 0;
 	double flops = 0, moved = 0;
 	for (int t = 0; t < ia->ntasks; t++)
 		if (ia->tasks[t].node == v) {
@@ -83,8 +83,29 @@ static void plan_node_row(const IaGraph *ia, int v, FILE *out)
 	plan_partition(n, part, sizeof part);
 	plan_bytes(mv, sizeof mv, moved);
 	snprintf(name, sizeof name, "%%%d %s", v, n->name);
-	fprintf(out, "%-12s %-22s %5d  %5d %4d %6d %6d  %9.3g  %10s\n", name, part, total, count[IA_JOIN],
+	/* a fused join is a join, computed in its row group's leading task */
+	fprintf(out, "%-12s %-22s %5d  %5d %4d %6d %6d  %9.3g  %10s\n", name, part, total,
+	        count[IA_JOIN] + count[IA_FUSED],
 	        count[IA_AGG], count[IA_REPART], count[IA_INPUT], flops, mv);
+}
+
+/* The row groups whose blocks are fused: the nodes each task computes. */
+static void plan_row_groups(const IaGraph *ia, FILE *out)
+{
+	const TraGraph *g = ia->g;
+	for (int lead = 0; lead < g->nnodes; lead++) {
+		int t = 0;
+		while (t < ia->ntasks && ia->tasks[t].rows != lead)
+			t++;
+		if (t == ia->ntasks)
+			continue;
+		fprintf(out, "rows fused: %s", g->nodes[lead].name);
+		for (int u = 0; u < ia->ntasks; u++)
+			if (ia->tasks[u].kind == IA_FUSED && ia->tasks[u].in[0] == t)
+				fprintf(out, ", %s", g->nodes[ia->tasks[u].node].name);
+		fprintf(out, ": one task per row block computes them all (flops under %s)\n",
+		        g->nodes[lead].name);
+	}
 }
 
 static void plan_model(const SimModel *m, FILE *out)
@@ -123,6 +144,7 @@ void plan_dump(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out
 	fputs("\nnode         partition              tasks  joins aggs repart leaves      flops       moved\n", out);
 	for (int v = 0; v < ia->g->nnodes; v++)
 		plan_node_row(ia, v, out);
+	plan_row_groups(ia, out);
 	char mk[32], ser[32], mv[32];
 	plan_time(mk, sizeof mk, r.makespan);
 	plan_time(ser, sizeof ser, serial);

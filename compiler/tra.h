@@ -339,6 +339,8 @@ typedef enum IaKind {
 	              applies the epilogue (in place: one task, all partials) */
 	IA_REPART, /* cuts a sub-block out of, or gathers a block from, the
 	              blocks a producer made, for a reader that wants other blocks */
+	IA_FUSED,  /* a join block that its row group's leading task computes
+	              (ia_fuse_rows): it only orders, after that task */
 } IaKind;
 
 /* One block operation. Tasks are numbered in a topological order. */
@@ -355,6 +357,9 @@ typedef struct IaTask {
 	double out_bytes;  /* bytes of the block it makes */
 	bool final;        /* one of the blocks that tile an einsum's result */
 	bool gemm;         /* a block of a plain contraction: GEMM-shaped */
+	int rows;          /* a join that computes the same rows of every node
+	                      of the row group led by this node (ia_fuse_rows),
+	                      or -1 */
 	int device;        /* where it runs (place.c); -1 before placement */
 	double priority;   /* b-level: longest path to the end, in seconds (place.c) */
 } IaTask;
@@ -373,6 +378,14 @@ typedef struct IaGraph {
 /* Lowers every node of g (which decomp_run has partitioned) into ia,
  * allocated in arena. */
 void ia_lower(const TraGraph *g, Arena *arena, IaGraph *ia);
+
+/* Row fusion of block tasks: leader[v] is the first node of v's row
+ * group (nodes that run row by row together, cg_c_row_groups), or v.
+ * Where every node of a group is cut into the same row blocks and
+ * nothing else, the leader's join of each row block computes that block
+ * of every member (rows = leader), and the members' joins become
+ * IA_FUSED tasks after it. */
+void ia_fuse_rows(IaGraph *ia, const int *leader);
 const char *ia_kind_name(IaKind k);
 /* --emit=ia: the tasks grouped by TRA node, readably. */
 void ia_dump(const IaGraph *ia, FILE *out);
@@ -453,6 +466,10 @@ typedef struct CgCOptions {
 
 /* Writes the program as C: kernels, tables, and main() or NAME(). */
 void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out);
+/* Row groups: leader[v] is the first node of the loop kernels that run
+ * row by row together with v (the same first index, each reading the
+ * others only at it), or v. Block tasks fuse them (ia_fuse_rows). */
+void cg_c_row_groups(const TraGraph *g, int *leader);
 /* Library mode's header: NAME(), its tensors' descriptions. */
 void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out);
 

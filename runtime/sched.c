@@ -78,11 +78,12 @@
  * (TrartTaskGraph.pooled): those come from the block pool (pool.c) when
  * the first task that writes one starts, and go back when the last task
  * that uses one completes, so only the tensors in flight take memory.
- * The first writer allocates under buflock and then sets the buffer's
- * `made` flag (release); another writer that sees the flag (acquire)
- * sees the pointer, and every reader runs after some writer completed
- * (it depends on the blocks it reads), so it sees it through the
- * counters. Each completion decrements the count of tasks still to use
+ * Before a task runs, every pooled buffer it uses that is not made yet
+ * (one it writes first: a block kernel may write several, its row
+ * group's) is allocated under buflock, and then its `made` flag is set
+ * (release); another writer that sees the flag (acquire) sees the
+ * pointer, and every reader runs after some writer completed (it
+ * depends on the blocks it reads), so it sees it through the counters. Each completion decrements the count of tasks still to use
  * each of its buffers; the one that brings it to zero is the last user,
  * after every other user completed (the decrements are seq_cst), and
  * frees it.
@@ -511,21 +512,25 @@ sched_finish(Sched *s)
 
 /* ---- pooled buffers (the protocol is at the top) ---- */
 
-/* Allocates the buffer task writes, if pooled and not yet made. */
+/* Allocates the pooled buffers task uses that are not yet made: those
+ * it writes first (a buffer it reads was made by a writer before it). */
 static void
 sched_make(Sched *s, const TrartTask *task)
 {
-	int b = task->out;
+	int i;
 
-	if (b < 0 || !s->pooled[b] ||
-	    atomic_load_explicit(&s->made[b], memory_order_acquire))
-		return;
-	pthread_mutex_lock(&s->buflock);
-	if (!atomic_load_explicit(&s->made[b], memory_order_relaxed)) {
-		s->bufs[b] = trart_pool_alloc(s->pooled[b]);
-		atomic_store_explicit(&s->made[b], true, memory_order_release);
+	for (i = 0; i < task->nuse; i++) {
+		int b = task->use[i];
+		if (!s->pooled[b] ||
+		    atomic_load_explicit(&s->made[b], memory_order_acquire))
+			continue;
+		pthread_mutex_lock(&s->buflock);
+		if (!atomic_load_explicit(&s->made[b], memory_order_relaxed)) {
+			s->bufs[b] = trart_pool_alloc(s->pooled[b]);
+			atomic_store_explicit(&s->made[b], true, memory_order_release);
+		}
+		pthread_mutex_unlock(&s->buflock);
 	}
-	pthread_mutex_unlock(&s->buflock);
 }
 
 /* task completed: frees the pooled buffers it was the last to use. */

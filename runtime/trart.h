@@ -197,12 +197,13 @@ struct TrartTask {
 	double flops;         /* floating-point operations, for traces, stats */
 	double bytes;         /* bytes read and written, for traces, stats */
 	/* Buffers, when the graph has pooled ones (else ignored): */
-	int out;              /* the buffer it writes, or -1 (leaves and
-	                         repartitions, which only order) */
+	int out;              /* the buffer it writes (its node's), or -1
+	                         (leaves and repartitions, which only order) */
 	int nuse;             /* entries in use */
 	const int *use;       /* the buffers its kernel reads or writes: a
-	                         pooled one is freed after the last task that
-	                         lists it completes */
+	                         pooled one is allocated before the first task
+	                         that lists it runs, and freed after the last
+	                         completes */
 	double out_bytes;     /* bytes of the block it makes: what a reader
 	                         on another worker takes from it, for stats */
 };

@@ -49,11 +49,22 @@ fi
 expect taskgraph-mlp 0 "" "$TRAC" "$mlp" --emit=taskgraph --devices=3
 n=$(sed -n 's/^# taskgraph tasks=\([0-9]*\) devices=3$/\1/p' out)
 [ -n "$n" ] && [ "$(grep -c '^t' out)" -eq "$n" ] && ok taskgraph-count || bad taskgraph-count
-grep -v '^#' out | grep -Evq '^t[0-9]+ (input|join|agg|repart) [A-Za-z_][A-Za-z0-9_.]* [-0-9:,|]+ in=(-|t[0-9]+(,t[0-9]+)*) flops=[-+.e0-9]+ bytes=[-+.e0-9]+ dev=[0-2] prio=[-+.e0-9]+$' \
+grep -v '^#' out | grep -Evq '^t[0-9]+ (input|join|agg|repart|fused) [A-Za-z_][A-Za-z0-9_.]* [-0-9:,|]+ in=(-|t[0-9]+(,t[0-9]+)*) flops=[-+.e0-9]+ bytes=[-+.e0-9]+ dev=[0-2] prio=[-+.e0-9]+$' \
 	&& bad taskgraph-format || ok taskgraph-format
 cp out first
 "$TRAC" "$mlp" --emit=taskgraph --devices=3 >out 2>err
 cmp -s first out && ok taskgraph-deterministic || bad taskgraph-deterministic
+
+# row fusion: layernorm's mu, var and Y, cut in the same row blocks, are
+# one task per row block; the others are fused tasks after it
+ln=$srcdir/samples/layernorm.tra
+expect ia-rows 0 "" "$TRAC" "$ln" --emit=ia --devices=2
+has ia-rows-join '^  t[0-9]+ +join +mu\[0:4096 \| 0:1024\].*rows of its group'
+has ia-rows-fused '^  t[0-9]+ +fused +Y\[0:4096, 0:1024\]  <- t[0-9]+  flops 0'
+expect plan-rows 0 "" "$TRAC" "$ln" --emit=plan --devices=2
+has plan-rows-line '^rows fused: mu, var, Y: one task per row block'
+expect ia-rows-apart 0 "" "$TRAC" "$ln" --emit=ia --devices=2 --partition=var:i=3
+grep -q 'fused' out && bad ia-rows-apart-not-fused || ok ia-rows-apart-not-fused
 
 # ---- plans ------------------------------------------------------------------------
 expect plan-mlp 0 "" "$TRAC" "$mlp" --emit=plan --devices=4
