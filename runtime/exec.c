@@ -365,6 +365,7 @@ trart_shutdown(void)
 {
 	pthread_mutex_lock(&exec_owner);
 	exec_pool_stop();
+	trart_sched_stop();
 	trart_pool_trim();
 	atomic_store(&exec_nthreads, 0);
 	exec_prof = NULL;

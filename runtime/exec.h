@@ -79,6 +79,12 @@ TRART_INTERNAL TrartProfile *trart_exec_profiling(void);
 TRART_INTERNAL void trart_exec_set_inline(bool on);
 TRART_INTERNAL bool trart_exec_inline(void);
 
+/* sched.c */
+
+/* Ends the task executor's worker threads (trart_shutdown); the next
+ * trart_run_tasks starts them again. */
+TRART_INTERNAL void trart_sched_stop(void);
+
 /* pool.c */
 
 /* Counts bytes (negative: freed) as allocated by the runtime, for the

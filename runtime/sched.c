@@ -16,13 +16,19 @@
  * a binary max-heap under its own mutex, so workers contend only when
  * they release tasks to, or steal from, the same one.
  *
- * The threads live for one trart_run_tasks call. A program runs its
- * graph once per --repeat, and a graph is thousands of blocks, so
- * creating a few threads per run costs nothing measurable, while a
- * persistent pool would need a lifetime and a shutdown protocol of its
- * own. The calling thread is worker 0. Created threads wait at a gate
- * until the graph is seeded, so a thread that could not be created just
- * means fewer workers (placements are taken modulo the ones that exist).
+ * The threads outlive a run. The calling thread is worker 0; workers 1
+ * and up are threads created the first time a run needs them and kept,
+ * asleep on sched_pool.start, until trart_shutdown (trart_sched_stop).
+ * Creating them per run was simpler, but a new thread may take a
+ * millisecond to get going on a loaded or virtual machine, which is the
+ * whole of a small graph's run: layernorm's two row blocks ran one after
+ * the other on worker 0 while worker 1 was still starting. A run is
+ * published (sched_pool.run, a new generation) only once its queues are
+ * seeded, and the caller waits until every worker of the run is back
+ * before it frees anything; one run at a time (run_lock), so concurrent
+ * callers (library mode) take turns. A thread that could not be created
+ * just means fewer workers (placements are taken modulo the ones that
+ * exist).
  * On the workers, trart_parallel_for runs inline and OpenBLAS is set to
  * one thread (the count it had is restored after): the parallelism is
  * the tasks, one per worker, and nested thread pools would only
@@ -100,6 +106,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +136,6 @@ typedef struct SchedWorker {
 	SchedQueue q;         /* its ready tasks */
 	pthread_cond_t wake;  /* signalled under Sched.lock to look again */
 	bool asleep;          /* waiting on wake (under Sched.lock) */
-	pthread_t thread;     /* (worker 0: none) */
 	int64_t steals;       /* tasks it took from other queues (its own) */
 } SchedWorker;
 
@@ -153,14 +159,12 @@ typedef struct Sched {
 	atomic_bool *made;    /* per buffer: allocated, bufs[] set */
 	pthread_mutex_t buflock; /* serialises the allocations */
 	bool steal;           /* idle workers take others' tasks */
-	int nw;               /* workers (final once `go` is set) */
+	int nw;               /* workers (final once published) */
 	SchedWorker *w;       /* nw of them (room for the requested count) */
 	atomic_int *pending;  /* per task: predecessors not yet completed */
 	atomic_int left;      /* tasks not yet completed */
 	atomic_int nasleep;   /* workers with asleep set */
-	pthread_mutex_t lock; /* guards asleep, go, done; the sleepers' lock */
-	pthread_cond_t gate;  /* go was set */
-	bool go;              /* seeded: workers may start */
+	pthread_mutex_t lock; /* guards asleep, done; the sleepers' lock */
 	bool done;            /* every task completed */
 	SchedRecord *rec;     /* per task, when profiling; else NULL */
 } Sched;
@@ -596,20 +600,55 @@ sched_loop(Sched *s, int w)
 	}
 }
 
-/* A created worker: waits at the gate, then works. */
+/* ---- the executor's threads (the protocol is at the top) ---- */
+
+static struct {
+	pthread_mutex_t run_lock;  /* held for a whole run: one at a time */
+	pthread_mutex_t lock;      /* guards everything below */
+	pthread_cond_t start;      /* a new run was published, or stop */
+	pthread_cond_t back;       /* busy fell to 0 */
+	pthread_t thread[TRART_MAX_THREADS]; /* worker i is thread[i] */
+	unsigned seen[TRART_MAX_THREADS];    /* the last run worker i took */
+	int nthreads;              /* workers 1 .. nthreads - 1 exist */
+	Sched *run;                /* the run published last: only its
+	                              workers may look at it (the caller
+	                              frees it once they are back) */
+	int nw;                    /* its workers */
+	unsigned gen;              /* runs published */
+	int busy;                  /* workers of that run not yet back */
+	bool stop;                 /* trart_sched_stop: return */
+} sched_pool = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, .nthreads = 1,
+};
+
+/* A worker thread: takes every run published, works on those it is a
+ * worker of, and says when it is back. */
 static void *
 sched_thread(void *arg)
 {
-	SchedWorker *me = arg;
-	Sched *s = me->s;
+	int id = (int)(intptr_t)arg;
 
-	sched_self = me->id;
+	sched_self = id;
 	trart_exec_set_inline(true);
-	pthread_mutex_lock(&s->lock);
-	while (!s->go)
-		pthread_cond_wait(&s->gate, &s->lock);
-	pthread_mutex_unlock(&s->lock);
-	sched_loop(s, me->id);
+	pthread_mutex_lock(&sched_pool.lock);
+	for (;;) {
+		Sched *s;
+		while (!sched_pool.stop && sched_pool.gen == sched_pool.seen[id])
+			pthread_cond_wait(&sched_pool.start, &sched_pool.lock);
+		if (sched_pool.stop)
+			break;
+		sched_pool.seen[id] = sched_pool.gen;
+		if (id >= sched_pool.nw)
+			continue; /* a run with fewer workers */
+		s = sched_pool.run;
+		pthread_mutex_unlock(&sched_pool.lock);
+		sched_loop(s, id);
+		pthread_mutex_lock(&sched_pool.lock);
+		if (--sched_pool.busy == 0)
+			pthread_cond_signal(&sched_pool.back);
+	}
+	pthread_mutex_unlock(&sched_pool.lock);
 	return NULL;
 }
 
@@ -672,7 +711,6 @@ sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
 	atomic_init(&s->left, s->ntasks);
 	atomic_init(&s->nasleep, 0);
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->gate, NULL);
 	for (i = 0; i < s->nw; i++) {
 		SchedWorker *w = &s->w[i];
 		w->s = s;
@@ -697,25 +735,50 @@ sched_sigmask(sigset_t *set)
 	sigdelset(set, SIGABRT);
 }
 
-/* Creates workers 1 .. nw - 1, which wait at the gate (sched.lock held
- * by the caller); the ones that could not be created are dropped. */
+/* Makes sure workers 1 .. s->nw - 1 exist (run_lock held); when a
+ * thread cannot be created, s gets fewer workers. New threads start at
+ * the current generation, so the next run published is their first. */
 static void
 sched_start(Sched *s)
 {
 	sigset_t block, old;
-	int i;
 
 	sched_sigmask(&block);
 	pthread_sigmask(SIG_SETMASK, &block, &old);
-	for (i = 1; i < s->nw; i++)
-		if (pthread_create(&s->w[i].thread, NULL, sched_thread, &s->w[i]) != 0)
+	pthread_mutex_lock(&sched_pool.lock);
+	while (sched_pool.nthreads < s->nw) {
+		int id = sched_pool.nthreads;
+		sched_pool.seen[id] = sched_pool.gen;
+		if (pthread_create(&sched_pool.thread[id], NULL, sched_thread,
+		                   (void *)(intptr_t)id) != 0)
 			break;
+		sched_pool.nthreads++;
+	}
+	if (s->nw > sched_pool.nthreads)
+		s->nw = sched_pool.nthreads;
+	pthread_mutex_unlock(&sched_pool.lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	s->nw = i;
+}
+
+void
+trart_sched_stop(void)
+{
+	int i;
+
+	pthread_mutex_lock(&sched_pool.run_lock);
+	pthread_mutex_lock(&sched_pool.lock);
+	sched_pool.stop = true;
+	pthread_cond_broadcast(&sched_pool.start);
+	pthread_mutex_unlock(&sched_pool.lock);
+	for (i = 1; i < sched_pool.nthreads; i++)
+		pthread_join(sched_pool.thread[i], NULL);
+	sched_pool.nthreads = 1;
+	sched_pool.stop = false;
+	pthread_mutex_unlock(&sched_pool.run_lock);
 }
 
 /* Sizes each queue for the tasks homed on it and queues the tasks with
- * no predecessors (before `go`: no worker looks yet). */
+ * no predecessors (before it is published: no worker looks yet). */
 static void
 sched_seed(Sched *s)
 {
@@ -742,7 +805,6 @@ sched_free(Sched *s, int nw_allocated)
 		free(s->w[i].q.heap);
 	}
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->gate);
 	if (s->pooled) {
 		/* a pooled buffer some task wrote but none listed in use */
 		for (i = 0; i < s->nbufs; i++)
@@ -829,21 +891,25 @@ sched_report(Sched *s, TrartProfile *prof, int64_t wall_ns)
 
 /* ---- the public interface ---- */
 
-/* Runs the graph on s's workers, the calling thread as worker 0. */
+/* Runs the graph on s's workers, the calling thread as worker 0
+ * (run_lock held), and returns when every worker is back. */
 static void
 sched_execute(Sched *s)
 {
-	int i;
-
-	pthread_mutex_lock(&s->lock);
 	sched_start(s);
 	sched_seed(s);
-	s->go = true;
-	pthread_cond_broadcast(&s->gate);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&sched_pool.lock);
+	sched_pool.run = s;
+	sched_pool.nw = s->nw;
+	sched_pool.gen++;
+	sched_pool.busy = s->nw - 1;
+	pthread_cond_broadcast(&sched_pool.start);
+	pthread_mutex_unlock(&sched_pool.lock);
 	sched_loop(s, 0);
-	for (i = 1; i < s->nw; i++)
-		pthread_join(s->w[i].thread, NULL);
+	pthread_mutex_lock(&sched_pool.lock);
+	while (sched_pool.busy > 0)
+		pthread_cond_wait(&sched_pool.back, &sched_pool.lock);
+	pthread_mutex_unlock(&sched_pool.lock);
 }
 
 void
@@ -861,6 +927,7 @@ trart_run_tasks(const TrartTaskGraph *g, void *const *bufs, int threads,
 	sched_check(g);
 	if (g->ntasks == 0)
 		return;
+	pthread_mutex_lock(&sched_pool.run_lock);
 	sched_init(&s, g, bufs, threads, steal);
 	nw = s.nw;
 	if (prof)
@@ -877,4 +944,5 @@ trart_run_tasks(const TrartTaskGraph *g, void *const *bufs, int threads,
 	sched_self = self;
 	openblas_set_num_threads(blas);
 	sched_free(&s, nw);
+	pthread_mutex_unlock(&sched_pool.run_lock);
 }
