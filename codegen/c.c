@@ -1756,8 +1756,8 @@ void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out)
 	        "void trart_shutdown(void);\n\n"
 	        "#endif\n", name, name,
 	        opt->ia ? "Returns 0; the\n * intermediates come from the runtime's block pool, and running out\n"
-	                  " * of memory ends the process with a message. Not reentrant: one\n"
-	                  " * call at a time."
+	                  " * of memory ends the process with a message. Calls from several\n"
+	                  " * threads are safe: they run one after another."
 	                : "Returns 0, or 1\n * when memory for the intermediates could not be allocated.",
 	        name);
 }
