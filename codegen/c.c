@@ -1003,7 +1003,7 @@ static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const CgGemm *p)
  * they impose. A split join's partial block comes from the runtime's
  * block pool, and the aggregation (its only reader) gives it back; it is
  * found through trac_partial[task]. Intermediate tensors are pooled too:
- * the task table tells the executor which buffer each task writes and
+ * the task table tells the executor which buffers each task
  * uses, and the graph which buffers it allocates (TrartTaskGraph.pooled),
  * so a tensor takes memory only from its first block's writer to its
  * last reader.
@@ -1424,9 +1424,9 @@ static void cg_c_task_tables(CgC *c)
 		        t, t, k->ndim, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, npred[t],
 		        nsucc[t], t, k->flops, k->bytes);
 		if (fn)
-			fprintf(c->out, "%d, %d, trac_use%d", k->node, cg_c_task_uses(c, k, use), t);
+			fprintf(c->out, "%d, trac_use%d", cg_c_task_uses(c, k, use), t);
 		else
-			fputs("-1, 0, NULL", c->out);
+			fputs("0, NULL", c->out);
 		fprintf(c->out, ", %.17g},\n", k->out_bytes);
 	}
 	fputs("};\n\n", c->out);

@@ -245,8 +245,6 @@ sched_check_bufs(const TrartTaskGraph *g, int t)
 	const TrartTask *task = &g->tasks[t];
 	int i;
 
-	if (task->out < -1 || task->out >= g->nbufs)
-		sched_bad_task(g->tasks, t, "out is not a buffer or -1");
 	if (task->nuse < 0 || (task->nuse > 0 && !task->use))
 		sched_bad_task(g->tasks, t, "negative nuse, or no use");
 	for (i = 0; i < task->nuse; i++)

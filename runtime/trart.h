@@ -197,9 +197,8 @@ struct TrartTask {
 	double flops;         /* floating-point operations, for traces, stats */
 	double bytes;         /* bytes read and written, for traces, stats */
 	/* Buffers, when the graph has pooled ones (else ignored): */
-	int out;              /* the buffer it writes (its node's), or -1
-	                         (leaves and repartitions, which only order) */
-	int nuse;             /* entries in use */
+	int nuse;             /* entries in use (0: leaves and repartitions,
+	                         which only order) */
 	const int *use;       /* the buffers its kernel reads or writes: a
 	                         pooled one is allocated before the first task
 	                         that lists it runs, and freed after the last

@@ -281,7 +281,6 @@ graph_buffers(Graph *g)
 	g->pooled = xcalloc((size_t)g->n, sizeof (size_t));
 	for (i = 0; i < g->n; i++) {
 		TrartTask *t = &g->tasks[i];
-		t->out = i;
 		t->use = g->uses + off;
 		g->uses[off++] = i;
 		for (k = g->predoff[i]; k < g->predoff[i + 1]; k++)
