@@ -323,6 +323,8 @@ static bool ia_rows_only(const TraNode *n, int p0)
 static bool ia_group_fusable(const TraGraph *g, const int *leader, int lead)
 {
 	int members = 0;
+	if (g->nodes[lead].kind != TRA_NODE_EINSUM || !g->nodes[lead].part)
+		return false;
 	for (int v = lead; v < g->nnodes; v++) {
 		if (leader[v] != lead)
 			continue;
