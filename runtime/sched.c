@@ -127,12 +127,9 @@ typedef struct SchedQueue {
 	atomic_int size;      /* n, for looking without the lock */
 } SchedQueue;
 
-struct Sched;
-
-/* One worker: its queue, its sleep, its counts. */
+/* One worker (its index in Sched.w; 0 is the calling thread): its
+ * queue, its sleep, its counts. */
 typedef struct SchedWorker {
-	struct Sched *s;      /* the run it works for */
-	int id;               /* its index: 0 is the calling thread */
 	SchedQueue q;         /* its ready tasks */
 	pthread_cond_t wake;  /* signalled under Sched.lock to look again */
 	bool asleep;          /* waiting on wake (under Sched.lock) */
@@ -711,8 +708,6 @@ sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
 	pthread_mutex_init(&s->lock, NULL);
 	for (i = 0; i < s->nw; i++) {
 		SchedWorker *w = &s->w[i];
-		w->s = s;
-		w->id = i;
 		pthread_mutex_init(&w->q.lock, NULL);
 		pthread_cond_init(&w->wake, NULL);
 		atomic_init(&w->q.size, 0);

@@ -292,15 +292,18 @@ graph_buffers(Graph *g)
 }
 
 /* What task i's slot must hold: a mix of its index and its
- * predecessors' slots (fn computes the same from the real slots). */
+ * predecessors' slots, or, given bufs (a pooled run), of the values at
+ * the start of their buffers (fn computes the same from the real ones). */
 static uint64_t
-checksum(const Graph *g, int i, const uint64_t *slots)
+checksum(const Graph *g, int i, const uint64_t *slots, void *const *bufs)
 {
 	uint64_t h = mix64((uint64_t)i + 1);
 	int k;
 
-	for (k = g->predoff[i]; k < g->predoff[i + 1]; k++)
-		h = mix64(h ^ slots[g->pred[k]]);
+	for (k = g->predoff[i]; k < g->predoff[i + 1]; k++) {
+		int p = g->pred[k];
+		h = mix64(h ^ (bufs ? *(const uint64_t *)bufs[p] : slots[p]));
+	}
 	return h;
 }
 
@@ -340,7 +343,7 @@ graph_make(const char *name, Edges *e, int nodes)
 	graph_edges(g, e, perm);
 	graph_buffers(g);
 	for (i = 0; i < nodes; i++)
-		g->want[g->topo[i]] = checksum(g, g->topo[i], g->want);
+		g->want[g->topo[i]] = checksum(g, g->topo[i], g->want, NULL);
 	free(perm);
 	free(b);
 	free(e->from);
@@ -388,7 +391,6 @@ task_fn(void *const *bufs, const TrartTask *t)
 {
 	int i = (int)*t->lo, k, w = trart_worker_id();
 	volatile int spin = 0;
-	uint64_t h;
 
 	if (atomic_fetch_add(&runs[i], 1) != 0)
 		atomic_fetch_add(&errors, 1);
@@ -406,16 +408,10 @@ task_fn(void *const *bufs, const TrartTask *t)
 		if (c.calls != 1)
 			atomic_fetch_add(&inline_errors, 1);
 	}
-	if (!bufs) {
-		slot[i] = checksum(cur, i, slot);
-	} else {
-		/* pooled: the predecessors' values from their buffers */
-		h = mix64((uint64_t)i + 1);
-		for (k = cur->predoff[i]; k < cur->predoff[i + 1]; k++)
-			h = mix64(h ^ *(const uint64_t *)bufs[cur->pred[k]]);
+	slot[i] = checksum(cur, i, slot, bufs);
+	if (bufs) { /* pooled: fill the buffer, the checksum first */
 		memset(bufs[i], 0xa5, cur->pooled[i]);
-		memcpy(bufs[i], &h, sizeof h);
-		slot[i] = h;
+		memcpy(bufs[i], &slot[i], sizeof slot[i]);
 	}
 	order[i] = atomic_fetch_add(&stamp, 1);
 	atomic_store(&finished[i], 1);
