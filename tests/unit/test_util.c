@@ -1,0 +1,51 @@
+/* test_util.c: the compiler's shared helpers (compiler/util.c): edit
+ * distance and the "did you mean" choice built on it. */
+#include "tra.h"
+
+#include <check.h>
+#include <stdlib.h>
+
+START_TEST(edit_distance_basics)
+{
+	ck_assert_uint_eq(util_edit_distance("", ""), 0);
+	ck_assert_uint_eq(util_edit_distance("abc", ""), 3);
+	ck_assert_uint_eq(util_edit_distance("", "ab"), 2);
+	ck_assert_uint_eq(util_edit_distance("kitten", "sitting"), 3);
+	ck_assert_uint_eq(util_edit_distance("flaw", "lawn"), 2);
+	ck_assert_uint_eq(util_edit_distance("W1", "W2"), 1);
+	ck_assert_uint_eq(util_edit_distance("sigmoid", "sigmiod"), 2);
+}
+END_TEST
+
+START_TEST(suggest_closest_or_none)
+{
+	const char *const names[] = {"N", "D", "H", "batch", "hidden", "sigmoid"};
+	ck_assert_str_eq(util_suggest("n", names, 6), "N");       /* case only */
+	ck_assert_str_eq(util_suggest("btach", names, 6), "batch");
+	ck_assert_str_eq(util_suggest("hiden", names, 6), "hidden");
+	ck_assert_str_eq(util_suggest("sigmod", names, 6), "sigmoid");
+	ck_assert_ptr_null(util_suggest("zzzzzz", names, 6));
+	ck_assert_ptr_null(util_suggest("N", names, 6));          /* itself is no hint */
+	ck_assert_ptr_null(util_suggest("relu", names, 6));
+	ck_assert_ptr_null(util_suggest("x", names, 0));
+}
+END_TEST
+
+static Suite *util_suite(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("suggest");
+	tcase_add_test(tc, edit_distance_basics);
+	tcase_add_test(tc, suggest_closest_or_none);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(util_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
