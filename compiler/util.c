@@ -61,39 +61,42 @@ void trac_internal_error(const char *file, int line, const char *fmt, ...)
 
 size_t util_edit_distance(const char *a, const char *b)
 {
-	size_t na = strlen(a), nb = strlen(b);
-	size_t *row = xmalloc((nb + 1) * sizeof *row);
-	for (size_t j = 0; j <= nb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= na; i++) {
-		size_t diag = row[0]; /* row[i-1][j-1] */
-		row[0] = i;
-		for (size_t j = 1; j <= nb; j++) {
-			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			diag = up;
-			row[j] = best;
+	/* optimal string alignment: insertions, deletions, substitutions and
+	 * transpositions of neighbours ("btach" is one edit from "batch") */
+	size_t na = strlen(a), nb = strlen(b), w = nb + 1;
+	size_t *d = xmalloc((na + 1) * w * sizeof *d);
+	for (size_t i = 0; i <= na; i++)
+		for (size_t j = 0; j <= nb; j++) {
+			if (i == 0 || j == 0) {
+				d[i * w + j] = i + j;
+				continue;
+			}
+			size_t best = d[(i - 1) * w + j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[(i - 1) * w + j] + 1 < best)
+				best = d[(i - 1) * w + j] + 1;
+			if (d[i * w + j - 1] + 1 < best)
+				best = d[i * w + j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[(i - 2) * w + j - 2] + 1 < best)
+				best = d[(i - 2) * w + j - 2] + 1;
+			d[i * w + j] = best;
 		}
-	}
-	size_t d = row[nb];
-	free(row);
-	return d;
+	size_t r = d[na * w + nb];
+	free(d);
+	return r;
 }
 
 const char *util_suggest(const char *word, const char *const *candidates, int n)
 {
-	size_t limit = strlen(word) / 3 > 1 ? strlen(word) / 3 : 1;
+	size_t limit = strlen(word) / 3;
 	const char *best = NULL;
 	size_t best_d = limit + 1;
 	for (int i = 0; i < n; i++) {
 		if (strcmp(word, candidates[i]) == 0)
 			continue;
-		/* a difference of case alone counts as one edit */
-		size_t d = strcasecmp(word, candidates[i]) == 0 ? 1 : util_edit_distance(word, candidates[i]);
-		if (d < best_d) {
+		/* a difference of case alone always qualifies */
+		size_t d = strcasecmp(word, candidates[i]) == 0 ? 0 : util_edit_distance(word, candidates[i]);
+		if (d <= limit && d < best_d) {
 			best = candidates[i];
 			best_d = d;
 		}

@@ -25,12 +25,13 @@ _Noreturn void trac_fatal(const char *fmt, ...)
 _Noreturn void trac_internal_error(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Levenshtein distance between two strings (bytes; case matters). */
+/* Edit distance between two strings (bytes; case matters): insertions,
+ * deletions, substitutions and swaps of neighbours each count one. */
 size_t util_edit_distance(const char *a, const char *b);
 
 /* The candidate closest to word for a "did you mean" hint, or NULL when
- * none is close: within a third of the word's length (at least 1), or
- * equal but for case. Ties go to the earlier candidate. */
+ * none is close: within a third of the word's length in edits, or equal
+ * but for case (so a one-letter name is only matched across case). Ties go to the earlier candidate. */
 const char *util_suggest(const char *word, const char *const *candidates, int n);
 
 #define TRAC_BUG(...) trac_internal_error(__FILE__, __LINE__, __VA_ARGS__)

@@ -13,7 +13,9 @@ START_TEST(edit_distance_basics)
 	ck_assert_uint_eq(util_edit_distance("kitten", "sitting"), 3);
 	ck_assert_uint_eq(util_edit_distance("flaw", "lawn"), 2);
 	ck_assert_uint_eq(util_edit_distance("W1", "W2"), 1);
-	ck_assert_uint_eq(util_edit_distance("sigmoid", "sigmiod"), 2);
+	ck_assert_uint_eq(util_edit_distance("sigmoid", "sigmiod"), 1);
+	ck_assert_uint_eq(util_edit_distance("btach", "batch"), 1);
+	ck_assert_uint_eq(util_edit_distance("ca", "abc"), 3);
 }
 END_TEST
 
