@@ -3,19 +3,31 @@
  *
  * The C back end writes NAME.c into a fresh temporary directory; the C
  * compiler configure found (or CC, or --cc) compiles it there with the
- * runtime's header and links libtrart and OpenBLAS; the result is then
- * renamed onto the output path, so a failure never leaves a partial file.
- * A failing compile is trac's fault, not the user's: it is reported as an
- * internal error showing the command, and the temporary directory is kept
- * for inspection.
+ * runtime's header, then links it with libtrart and OpenBLAS (an
+ * executable, or a shared library with --shared; -c stops at the object);
+ * the result is renamed onto the output path, so a failure never leaves a
+ * partial file, and the temporary directory is removed on every path,
+ * signals included, unless --keep-temps asks to keep it.
  *
- * The runtime is found next to the trac binary when it runs from its
- * build tree (tests, `make demo`), else where `make install` put it.
+ * Who is to blame decides the exit status. A compiler that is not there
+ * (not on PATH, a CC naming nothing) or a link that fails (a missing or
+ * broken OpenBLAS) is the environment's: exit 1 with a hint. A compile of
+ * the generated C that fails is trac's own bug (exit 3), unless the user
+ * added flags (-Xcc, --cflags, --march, --cc), which may be the cause.
+ *
+ * The runtime (trart.h, libtrart.a) is found, in order: where --runtime-dir
+ * or TRAC_RUNTIME_DIR says; next to the trac binary when it runs from its
+ * build tree (tests, `make demo`); relative to the binary as the install
+ * laid them out (bindir to includedir and libdir), so a moved install
+ * works; and last where `make install` put it.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "tra.h"
+#include "paths.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,25 +37,120 @@
 
 extern char **environ;
 
-/* Where the runtime's header and library are. */
+/* Where the runtime's header and library are; strings in an arena. */
 typedef struct BuildPaths {
 	const char *include;
 	const char *lib;
 } BuildPaths;
 
-static BuildPaths build_runtime_paths(void)
+static bool build_is_file(const char *dir, const char *file)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash)
-			*slash = '\0';
-		if (strcmp(self, TRAC_BUILD_BINDIR) == 0)
-			return (BuildPaths){TRAC_BUILD_INCLUDEDIR, TRAC_BUILD_LIBDIR};
+	char path[PATH_MAX];
+	return snprintf(path, sizeof path, "%s/%s", dir, file) < (int)sizeof path && access(path, R_OK) == 0;
+}
+
+/* The directory of the running trac, or false. */
+static bool build_self_dir(char *dir, size_t n)
+{
+	ssize_t got = readlink("/proc/self/exe", dir, n - 1);
+	if (got <= 0)
+		return false;
+	dir[got] = '\0';
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	return true;
+}
+
+/* The next component of a path at *p ("" at the end); advances *p. */
+static size_t build_component(const char **p)
+{
+	while (**p == '/')
+		(*p)++;
+	return strcspn(*p, "/");
+}
+
+/* The relative path from directory from to directory to, both absolute
+ * ("/usr/local/bin", "/usr/local/include" -> "../include"). */
+static char *build_relative(Arena *a, const char *from, const char *to)
+{
+	size_t nf = build_component(&from), nt = build_component(&to);
+	while (nf && nf == nt && strncmp(from, to, nf) == 0) {
+		from += nf;
+		to += nt;
+		nf = build_component(&from);
+		nt = build_component(&to);
 	}
-	return (BuildPaths){TRAC_INCLUDEDIR, TRAC_LIBDIR};
+	char *r = arena_printf(a, "%s", "");
+	for (; nf; from += nf, nf = build_component(&from))
+		r = arena_printf(a, "%s../", r);
+	return arena_printf(a, "%s%s", r, *to ? to : ".");
+}
+
+/* --runtime-dir or TRAC_RUNTIME_DIR: DIR/include and DIR/lib (an install
+ * prefix), or DIR itself holding both files. */
+static bool build_runtime_override(Arena *a, const char *dir, BuildPaths *p)
+{
+	const char *inc = arena_printf(a, "%s/include", dir), *lib = arena_printf(a, "%s/lib", dir);
+	if (build_is_file(inc, "trart.h")) {
+		*p = (BuildPaths){inc, lib};
+		return true;
+	}
+	if (build_is_file(dir, "trart.h")) {
+		*p = (BuildPaths){dir, dir};
+		return true;
+	}
+	fprintf(stderr, "trac: error: the runtime directory '%s' holds no trart.h (nor include/trart.h); "
+	        "it should be an install prefix of trac\n", dir);
+	return false;
+}
+
+/* Finds the runtime (see the top of the file); false after a message. */
+static bool build_runtime_paths(Arena *a, const char *override, BuildPaths *p)
+{
+	if (!override || !*override)
+		override = getenv("TRAC_RUNTIME_DIR");
+	if (override && *override)
+		return build_runtime_override(a, override, p);
+	char self[PATH_MAX];
+	if (!build_self_dir(self, sizeof self)) {
+		*p = (BuildPaths){TRAC_INCLUDEDIR, TRAC_LIBDIR};
+		return true;
+	}
+	if (strcmp(self, TRAC_BUILD_BINDIR) == 0) {
+		*p = (BuildPaths){TRAC_BUILD_INCLUDEDIR, TRAC_BUILD_LIBDIR};
+		return true;
+	}
+	const char *inc = arena_printf(a, "%s/%s", self, build_relative(a, TRAC_BINDIR, TRAC_INCLUDEDIR));
+	const char *lib = arena_printf(a, "%s/%s", self, build_relative(a, TRAC_BINDIR, TRAC_LIBDIR));
+	if (build_is_file(inc, "trart.h"))
+		*p = (BuildPaths){inc, lib};
+	else
+		*p = (BuildPaths){TRAC_INCLUDEDIR, TRAC_LIBDIR};
+	return true;
+}
+
+/* A directory without "dir/.." detours, for people to read. */
+static const char *build_tidy_dir(Arena *a, const char *dir)
+{
+	char *real = realpath(dir, NULL);
+	if (!real)
+		return dir;
+	const char *r = arena_printf(a, "%s", real);
+	free(real);
+	return r;
+}
+
+int build_print_runtime_dir(const char *override)
+{
+	Arena a = {0};
+	BuildPaths p;
+	bool ok = build_runtime_paths(&a, override, &p);
+	if (ok)
+		printf("%s\n%s\n", build_tidy_dir(&a, p.include), build_tidy_dir(&a, p.lib));
+	arena_free(&a);
+	return ok ? TRAC_EXIT_OK : TRAC_EXIT_ERROR;
 }
 
 /* argv under construction. */
@@ -80,53 +187,222 @@ static void build_print_command(const Argv *av)
 	fputc('\n', stderr);
 }
 
-/* Runs the command; returns true on exit status 0. */
-static bool build_run(const Argv *av, const BuildOptions *opt)
+/* ---- cleaning up on every path, signals included --------------------------------- */
+
+/* The temporary files of the build under way, and the compiler running,
+ * for the signal handler; set before the handler is installed. */
+static const char *volatile build_temps[8];
+static volatile pid_t build_child;
+
+static void build_remove_temps(void)
+{
+	for (int i = 0; i < 8; i++)
+		if (build_temps[i] && i < 7)
+			unlink(build_temps[i]);
+	if (build_temps[7])
+		rmdir(build_temps[7]); /* the directory, last */
+}
+
+/* SIGINT, SIGTERM, SIGHUP: stop the compiler, remove the temporaries,
+ * then die of the same signal. Only async-signal-safe calls. */
+static void build_on_signal(int sig)
+{
+	if (build_child > 0)
+		kill(build_child, SIGTERM);
+	build_remove_temps();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void build_catch_signals(bool on)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		signal(sigs[i], on ? build_on_signal : SIG_DFL);
+}
+
+/* ---- running the C compiler ------------------------------------------------------------ */
+
+/* How a command ended. */
+typedef enum BuildRun {
+	BUILD_RUN_OK,       /* exit status 0 */
+	BUILD_RUN_FAILED,   /* a non-zero exit status */
+	BUILD_RUN_BROKEN,   /* could not start, exit 126/127 of a wrapper, or a signal */
+} BuildRun;
+
+static BuildRun build_run(const Argv *av, const BuildOptions *opt)
 {
 	if (opt->verbose)
 		build_print_command(av);
 	pid_t pid;
 	int err = posix_spawnp(&pid, av->v[0], NULL, NULL, av->v, environ);
 	if (err != 0) {
-		fprintf(stderr, "trac: internal error: cannot run the C compiler '%s': %s\n",
-		        av->v[0], strerror(err));
-		return false;
+		fprintf(stderr, "trac: error: cannot run '%s': %s\n", av->v[0], strerror(err));
+		return BUILD_RUN_BROKEN;
 	}
+	build_child = pid;
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	build_child = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return true;
-	fprintf(stderr, "trac: internal error: the C compiler failed on the code trac generated "
-	        "(this is a bug in trac); the command was:\n  ");
-	build_print_command(av);
+		return BUILD_RUN_OK;
+	if (WIFSIGNALED(status)) {
+		fprintf(stderr, "trac: error: '%s' was killed by signal %d%s\n", av->v[0], WTERMSIG(status),
+		        WTERMSIG(status) == SIGKILL ? " (out of memory?)" : "");
+		return BUILD_RUN_BROKEN;
+	}
+	if (WEXITSTATUS(status) == 126 || WEXITSTATUS(status) == 127) {
+		fprintf(stderr, "trac: error: '%s' could not run a program it needs (exit status %d)\n",
+		        av->v[0], WEXITSTATUS(status));
+		return BUILD_RUN_BROKEN;
+	}
+	return BUILD_RUN_FAILED;
+}
+
+/* Whether program (a path, or a name looked up on PATH) can be run. */
+static bool build_have_program(const char *program)
+{
+	if (strchr(program, '/'))
+		return access(program, X_OK) == 0;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/bin:/usr/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		char full[PATH_MAX];
+		if (snprintf(full, sizeof full, "%.*s/%s", (int)n, n ? path : ".", program) < (int)sizeof full &&
+		    access(full, X_OK) == 0)
+			return true;
+		path += n + (path[n] == ':');
+	}
 	return false;
 }
 
-static void build_compile_command(Arena *a, Argv *av, const BuildOptions *opt, const char *c_file,
-                                  const char *out_file, bool object)
+/* The C compiler's words and where they came from, for messages. */
+static const char *build_cc(const BuildOptions *opt, const char **from)
 {
-	BuildPaths paths = build_runtime_paths();
-	const char *cc = opt->cc ? opt->cc : getenv("CC");
-	build_words(a, av, cc && *cc ? cc : TRAC_CC);
+	const char *env = getenv("CC");
+	if (opt->cc) {
+		*from = "--cc";
+		return opt->cc;
+	}
+	if (env && *env) {
+		*from = "the environment variable CC";
+		return env;
+	}
+	*from = "the one configure found";
+	return TRAC_CC;
+}
+
+/* The compiler must exist before trac can blame itself for a failure. */
+static bool build_check_cc(Arena *a, const BuildOptions *opt)
+{
+	const char *from, *cc = build_cc(opt, &from);
+	Argv av = {0};
+	build_words(a, &av, cc);
+	if (av.n == 0) {
+		fprintf(stderr, "trac: error: the C compiler named by %s is empty; name one with --cc or CC\n", from);
+		return false;
+	}
+	if (build_have_program(av.v[0]))
+		return true;
+	fprintf(stderr, "trac: error: cannot find the C compiler '%s' (%s)%s; install a C compiler "
+	        "(apt-get install gcc) or name one with --cc or CC\n", av.v[0], from,
+	        strchr(av.v[0], '/') ? "" : " on PATH");
+	return false;
+}
+
+/* Whether the user added flags that may explain a failed compile. */
+static bool build_user_flags(const BuildOptions *opt)
+{
+	return opt->nxcc > 0 || opt->march || opt->cc || (getenv("CC") && *getenv("CC"));
+}
+
+/* The flags every step shares: the user's last, so they override. */
+static void build_common_flags(Arena *a, Argv *av, const BuildOptions *opt)
+{
+	const char *from;
+	build_words(a, av, build_cc(opt, &from));
+	build_words(a, av, TRAC_SAN_FLAGS);
+	if (opt->object || opt->shared)
+		build_arg(a, av, "-fPIC"); /* so the object can go into a shared library */
+	for (int i = 0; i < opt->nxcc; i++)
+		build_arg(a, av, opt->xcc[i]);
+}
+
+static void build_compile_command(Arena *a, Argv *av, const BuildOptions *opt, const BuildPaths *paths,
+                                  const char *c_file, const char *obj)
+{
+	const char *from;
+	build_words(a, av, build_cc(opt, &from));
 	build_arg(a, av, "-std=c11");
 	build_arg(a, av, arena_printf(a, "-O%d", opt->opt_level));
-	if (!opt->portable)
+	if (opt->march)
+		build_arg(a, av, arena_printf(a, "-march=%s", opt->march));
+	else if (!opt->portable)
 		build_arg(a, av, "-march=native");
 	/* reductions may be reassociated (tra(5)): lets loops vectorise */
 	build_words(a, av, "-fno-math-errno -fno-trapping-math -fno-signed-zeros -fassociative-math "
 	            "-fopenmp-simd");
-	build_words(a, av, TRAC_SAN_FLAGS);
-	build_arg(a, av, arena_printf(a, "-I%s", paths.include));
-	build_arg(a, av, object ? "-c" : "-pthread");
+	build_arg(a, av, arena_printf(a, "-I%s", paths->include));
+	Argv common = {0};
+	build_common_flags(a, &common, opt);
+	for (int i = 1; i < common.n; i++) /* [0..] is the compiler, already there */
+		build_arg(a, av, common.v[i]);
+	build_words(a, av, "-c -o");
+	build_arg(a, av, obj);
 	build_arg(a, av, c_file);
+}
+
+/* An executable, or with --shared a shared library, from the object. */
+static void build_link_command(Arena *a, Argv *av, const BuildOptions *opt, const BuildPaths *paths,
+                               const char *obj, const char *out)
+{
+	build_common_flags(a, av, opt);
+	if (opt->shared)
+		build_arg(a, av, "-shared");
+	build_arg(a, av, "-pthread");
 	build_arg(a, av, "-o");
-	build_arg(a, av, out_file);
-	if (!object) {
-		build_arg(a, av, arena_printf(a, "%s/libtrart.a", paths.lib));
-		build_words(a, av, TRAC_BLAS_LIBS);
-		build_arg(a, av, "-lm");
+	build_arg(a, av, out);
+	build_arg(a, av, obj);
+	build_arg(a, av, arena_printf(a, "%s/libtrart.a", paths->lib));
+	build_words(a, av, TRAC_BLAS_LIBS);
+	build_arg(a, av, "-lm");
+}
+
+/* Compiles the generated C; returns an exit status, blaming the right party. */
+static int build_compile(Arena *a, const BuildOptions *opt, const BuildPaths *paths, const char *c_file,
+                         const char *obj)
+{
+	Argv av = {0};
+	build_compile_command(a, &av, opt, paths, c_file, obj);
+	BuildRun r = build_run(&av, opt);
+	if (r == BUILD_RUN_OK)
+		return TRAC_EXIT_OK;
+	if (r == BUILD_RUN_FAILED && !build_user_flags(opt)) {
+		fprintf(stderr, "trac: internal error: the C compiler failed on the code trac generated "
+		        "(this is a bug in trac; rerun with --keep-temps to keep the C); the command was:\n  ");
+		build_print_command(&av);
+		return TRAC_EXIT_INTERNAL;
 	}
+	fprintf(stderr, "trac: error: the C compiler failed%s; the command was:\n  ",
+	        r == BUILD_RUN_FAILED ? " (the flags of -Xcc, --cflags, --march, --cc or CC may be the cause)" : "");
+	build_print_command(&av);
+	return TRAC_EXIT_ERROR;
+}
+
+static int build_link(Arena *a, const BuildOptions *opt, const BuildPaths *paths, const char *obj,
+                      const char *out)
+{
+	Argv av = {0};
+	build_link_command(a, &av, opt, paths, obj, out);
+	if (build_run(&av, opt) == BUILD_RUN_OK)
+		return TRAC_EXIT_OK;
+	fprintf(stderr, "trac: error: linking failed: the runtime in %s or OpenBLAS (%s) is missing or "
+	        "does not fit this compiler; the command was:\n  ", paths->lib, TRAC_BLAS_LIBS);
+	build_print_command(&av);
+	return TRAC_EXIT_ERROR;
 }
 
 /* Writes library mode's header where the C file includes it from. */
@@ -154,7 +430,7 @@ static bool build_write_sources(const TraGraph *g, const BuildOptions *opt, cons
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", c_file, strerror(errno));
 		return false;
 	}
-	CgCOptions cg = {opt->name, opt->source, opt->object, opt->header_name, opt->ia};
+	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia};
 	cg_c_emit(g, &cg, f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", c_file, strerror(errno));
@@ -210,38 +486,51 @@ static bool build_move(const char *src, const char *dst)
 }
 
 /* Removes the temporary directory unless asked to keep it. */
-static void build_cleanup(const char *dir, const char *c_file, const char *tmp_out,
-                          const char *tmp_header, bool keep)
+static void build_cleanup(const char *dir, bool keep)
 {
-	if (keep) {
+	build_catch_signals(false);
+	if (keep)
 		fprintf(stderr, "trac: kept the intermediate files in %s\n", dir);
-		return;
-	}
-	unlink(c_file);
-	unlink(tmp_out);
-	unlink(tmp_header);
-	rmdir(dir);
+	else
+		build_remove_temps();
+	for (int i = 0; i < 8; i++)
+		build_temps[i] = NULL;
 }
 
 /* The runtime must be there before trac blames itself for a failed link. */
-static bool build_check_runtime(Arena *a, bool object)
+static bool build_check_runtime(Arena *a, const BuildOptions *opt, BuildPaths *paths)
 {
-	BuildPaths paths = build_runtime_paths();
-	const char *need[2] = {arena_printf(a, "%s/trart.h", paths.include),
-	                       arena_printf(a, "%s/libtrart.a", paths.lib)};
-	for (int i = 0; i < (object ? 1 : 2); i++)
+	if (!build_runtime_paths(a, opt->runtime_dir, paths))
+		return false;
+	const char *need[2] = {arena_printf(a, "%s/trart.h", paths->include),
+	                       arena_printf(a, "%s/libtrart.a", paths->lib)};
+	for (int i = 0; i < (opt->object ? 1 : 2); i++)
 		if (access(need[i], R_OK) != 0) {
 			fprintf(stderr, "trac: error: the runtime library is missing: cannot read '%s' "
-			        "(is trac installed? run 'make install')\n", need[i]);
+			        "(is trac installed? run 'make install', or name it with --runtime-dir)\n", need[i]);
 			return false;
 		}
 	return true;
 }
 
+/* Generates, compiles and (unless -c) links in dir; the result is at
+ * tmp_out (and the header at tmp_header). Returns an exit status. */
+static int build_steps(Arena *a, const TraGraph *g, const BuildOptions *opt, const BuildPaths *paths,
+                       const char *c_file, const char *obj, const char *tmp_out, const char *tmp_header)
+{
+	if (!build_write_sources(g, opt, c_file) || (opt->header_out && !build_write_header(g, opt, tmp_header)))
+		return TRAC_EXIT_ERROR;
+	int rc = build_compile(a, opt, paths, c_file, opt->object ? tmp_out : obj);
+	if (rc == TRAC_EXIT_OK && !opt->object)
+		rc = build_link(a, opt, paths, obj, tmp_out);
+	return rc;
+}
+
 int build_program(const TraGraph *g, const BuildOptions *opt)
 {
 	Arena a = {0};
-	if (!build_check_runtime(&a, opt->object)) {
+	BuildPaths paths;
+	if (!build_check_runtime(&a, opt, &paths) || !build_check_cc(&a, opt)) {
 		arena_free(&a);
 		return TRAC_EXIT_ERROR;
 	}
@@ -253,22 +542,22 @@ int build_program(const TraGraph *g, const BuildOptions *opt)
 		return TRAC_EXIT_ERROR;
 	}
 	char *c_file = arena_printf(&a, "%s/%s.c", dir, opt->name);
+	char *obj = arena_printf(&a, "%s/%s.o", dir, opt->name);
 	char *tmp_out = arena_printf(&a, "%s/%s.out", dir, opt->name);
-	char *tmp_header = arena_printf(&a, "%s/%s", dir, opt->object ? opt->header_name : "none.h");
-	Argv av = {0};
-	bool ok = build_write_sources(g, opt, c_file) &&
-	          (!opt->object || build_write_header(g, opt, tmp_header));
-	build_compile_command(&a, &av, opt, c_file, tmp_out, opt->object);
-	bool compiled = ok && build_run(&av, opt);
-	int rc = !ok ? TRAC_EXIT_ERROR : !compiled ? TRAC_EXIT_INTERNAL : TRAC_EXIT_OK;
-	if (compiled && opt->object && !build_move(tmp_header, opt->header_out))
+	char *tmp_header = arena_printf(&a, "%s/%s", dir, opt->header_out ? opt->header_name : "none.h");
+	const char *temps[8] = {c_file, obj, tmp_out, tmp_header, NULL, NULL, NULL, dir};
+	for (int i = 0; i < 8; i++)
+		build_temps[i] = temps[i];
+	build_catch_signals(true);
+	int rc = build_steps(&a, g, opt, &paths, c_file, obj, tmp_out, tmp_header);
+	if (rc == TRAC_EXIT_OK && opt->header_out && !build_move(tmp_header, opt->header_out))
 		rc = TRAC_EXIT_ERROR;
 	if (rc == TRAC_EXIT_OK && !build_move(tmp_out, opt->out)) {
 		rc = TRAC_EXIT_ERROR;
-		if (opt->object)
+		if (opt->header_out)
 			unlink(opt->header_out);
 	}
-	build_cleanup(dir, c_file, tmp_out, tmp_header, opt->keep_temps || (ok && !compiled));
+	build_cleanup(dir, opt->keep_temps);
 	arena_free(&a);
 	return rc;
 }

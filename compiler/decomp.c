@@ -515,7 +515,8 @@ double decomp_run(TraGraph *g, const DecompOptions *opt)
 /* ---- manual partitions ---------------------------------------------------------- */
 
 /* Parses "i=4" at *s into part; advances *s past it. */
-static bool decomp_parse_one(const TraNode *n, const char **s, int *part, char *err, size_t errlen)
+static bool decomp_parse_one(const TraNode *n, const char **s, int *part, bool *seen, char *err,
+                             size_t errlen)
 {
 	const char *eq = strchr(*s, '='), *comma = strchr(*s, ',');
 	if (!comma)
@@ -539,8 +540,17 @@ static bool decomp_parse_one(const TraNode *n, const char **s, int *part, char *
 		         n->idx[d].name, n->name, (long long)n->idx[d].size, (int)(comma - eq - 1), eq + 1);
 		return false;
 	}
+	if (seen[d]) {
+		snprintf(err, errlen, "index %s of node %s is given twice", n->idx[d].name, n->name);
+		return false;
+	}
+	seen[d] = true;
 	part[d] = (int)v;
 	*s = *comma ? comma + 1 : comma;
+	if (*comma && !**s) {
+		snprintf(err, errlen, "a trailing comma: expected INDEX=COUNT after it");
+		return false;
+	}
 	return true;
 }
 
@@ -563,10 +573,15 @@ bool decomp_parse_manual(const TraGraph *g, const char *spec, int *node, int *pa
 		return false;
 	}
 	const TraNode *n = &g->nodes[*node];
+	if (!colon[1]) {
+		snprintf(err, errlen, "no counts after '%.*s:'; expected INDEX=COUNT,...", (int)(colon - spec), spec);
+		return false;
+	}
+	bool seen[TRA_MAX_STMT_INDICES] = {false};
 	for (int d = 0; d < n->nidx; d++)
 		part[d] = 1;
 	for (const char *s = colon + 1; *s;)
-		if (!decomp_parse_one(n, &s, part, err, errlen))
+		if (!decomp_parse_one(n, &s, part, seen, err, errlen))
 			return false;
 	return true;
 }

@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 void sim_model_default(SimModel *m)
@@ -51,7 +52,8 @@ static double sim_number(const char *s, const char *end)
 			v *= 1e3;
 		e++;
 	}
-	return e == end && v > 0 ? v : -1;
+	/* inf, nan and 1e999 are no device: a plan would show "inf" times */
+	return e == end && v > 0 && isfinite(v) && v < 1e30 ? v : -1;
 }
 
 /* The field of m that key names, or NULL. */
@@ -72,6 +74,10 @@ static double *sim_field(SimModel *m, const char *key, size_t n)
 
 bool sim_model_set(SimModel *m, const char *spec, char *err, size_t errlen)
 {
+	if (!*spec || spec[strlen(spec) - 1] == ',') {
+		snprintf(err, errlen, "'%s': expected KEY=VALUE[,KEY=VALUE...], with nothing after the last", spec);
+		return false;
+	}
 	for (const char *s = spec; *s;) {
 		const char *comma = strchr(s, ',');
 		if (!comma)
@@ -85,7 +91,8 @@ bool sim_model_set(SimModel *m, const char *spec, char *err, size_t errlen)
 		}
 		double v = sim_number(eq + 1, comma);
 		if (v <= 0) {
-			snprintf(err, errlen, "'%.*s': the value must be a positive number (suffixes k M G T)",
+			snprintf(err, errlen, "'%.*s': the value must be a finite positive number below 1e30 "
+			         "(suffixes k M G T)",
 			         (int)(comma - s), s);
 			return false;
 		}

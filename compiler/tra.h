@@ -480,11 +480,16 @@ typedef struct BuildOptions {
 	const struct IaGraph *ia; /* run as block tasks (see CgCOptions) */
 	const char *name;        /* C name of the program (library mode's function) */
 	const char *source;      /* the .tra file */
-	const char *out;         /* the executable, or the object file with -c */
+	const char *out;         /* the executable, object file (-c) or shared library */
 	bool object;             /* -c: an object file and a header, no main() */
-	const char *header_name; /* -c: the header's name as the .c includes it */
-	const char *header_out;  /* -c: where the header goes */
+	bool shared;             /* --shared: a shared library and a header */
+	const char *header_name; /* -c, --shared: the header's name as the .c includes it */
+	const char *header_out;  /* -c, --shared: where the header goes; NULL: no header */
 	const char *cc;          /* --cc, or NULL for $CC or configure's */
+	const char *const *xcc;  /* -Xcc and --cflags: extra flags for the C compiler */
+	int nxcc;
+	const char *march;       /* --march=CPU, or NULL */
+	const char *runtime_dir; /* --runtime-dir, or NULL (TRAC_RUNTIME_DIR, or found) */
 	int opt_level;           /* -O0 .. -O3 */
 	bool portable;           /* --portable: no -march=native */
 	bool keep_temps;         /* --keep-temps */
@@ -493,6 +498,9 @@ typedef struct BuildOptions {
 
 /* Generates C, compiles and links it; returns an exit status. */
 int build_program(const TraGraph *g, const BuildOptions *opt);
+/* --print-runtime-dir: prints the runtime's header and library
+ * directories, one a line; returns an exit status. */
+int build_print_runtime_dir(const char *runtime_dir);
 
 /* ---- driver.c ----------------------------------------------------------- */
 
