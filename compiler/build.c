@@ -13,7 +13,7 @@
  * (not on PATH, a CC naming nothing) or a link that fails (a missing or
  * broken OpenBLAS) is the environment's: exit 1 with a hint. A compile of
  * the generated C that fails is trac's own bug (exit 3), unless the user
- * added flags (-Xcc, --cflags, --march, --cc), which may be the cause.
+ * added flags (-Xcc, --cflags, --march), which may be the cause (exit 1).
  *
  * The runtime (trart.h, libtrart.a) is found, in order: where --runtime-dir
  * or TRAC_RUNTIME_DIR says; next to the trac binary when it runs from its
@@ -128,6 +128,16 @@ static bool build_runtime_paths(Arena *a, const char *override, BuildPaths *p)
 		*p = (BuildPaths){inc, lib};
 	else
 		*p = (BuildPaths){TRAC_INCLUDEDIR, TRAC_LIBDIR};
+	return true;
+}
+
+bool build_find_runtime(Arena *a, const char *runtime_dir, const char **include, const char **lib)
+{
+	BuildPaths p;
+	if (!build_runtime_paths(a, runtime_dir, &p))
+		return false;
+	*include = p.include;
+	*lib = p.lib;
 	return true;
 }
 
@@ -316,7 +326,7 @@ static bool build_check_cc(Arena *a, const BuildOptions *opt)
 /* Whether the user added flags that may explain a failed compile. */
 static bool build_user_flags(const BuildOptions *opt)
 {
-	return opt->nxcc > 0 || opt->march || opt->cc || (getenv("CC") && *getenv("CC"));
+	return opt->nxcc > 0 || opt->march;
 }
 
 /* The flags every step shares: the user's last, so they override. */
@@ -387,7 +397,7 @@ static int build_compile(Arena *a, const BuildOptions *opt, const BuildPaths *pa
 		return TRAC_EXIT_INTERNAL;
 	}
 	fprintf(stderr, "trac: error: the C compiler failed%s; the command was:\n  ",
-	        r == BUILD_RUN_FAILED ? " (the flags of -Xcc, --cflags, --march, --cc or CC may be the cause)" : "");
+	        r == BUILD_RUN_FAILED ? " (the flags given with -Xcc, --cflags or --march may be the cause)" : "");
 	build_print_command(&av);
 	return TRAC_EXIT_ERROR;
 }

@@ -44,7 +44,6 @@ typedef struct DriverOpts {
 	const char *out;       /* -o */
 	DriverMode mode;
 	bool mode_set;
-	const char *emit;      /* --emit's stage */
 	SizeOverride *defs;    /* -D */
 	int ndefs;
 	NamedPath *inputs;     /* --input */
@@ -55,10 +54,19 @@ typedef struct DriverOpts {
 	bool random;
 	uint64_t seed;
 	bool object;           /* -c */
+	bool shared;           /* --shared */
 	const char *name;      /* --name */
 	int opt_level;         /* -O */
 	bool opt_set;
 	const char *cc;        /* --cc */
+	const char **xcc;      /* -Xcc FLAG and the words of --cflags, in order */
+	int nxcc;
+	const char *march;     /* --march=CPU */
+	const char *runtime_dir; /* --runtime-dir */
+	bool print_runtime_dir;  /* --print-runtime-dir */
+	const char *depfile;   /* -MD (NULL: the output with .d) or -MF FILE */
+	bool deps;             /* -MD or -MF: write a make dependency file */
+	unsigned emits;        /* --emit: a bit per DriverStage */
 	bool portable;         /* --portable */
 	bool keep_temps;       /* --keep-temps */
 	bool node_kernels;     /* --node-kernels: one multithreaded kernel per node */
@@ -72,12 +80,17 @@ typedef struct DriverOpts {
 	SimModel sim;          /* the simulator's device model, after --sim */
 } DriverOpts;
 
-enum { OPT_EMIT = 256, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
+enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
        OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH };
 
 static const struct option driver_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
+	{"shared", no_argument, NULL, OPT_SHARED},
+	{"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR},
+	{"print-runtime-dir", no_argument, NULL, OPT_PRINT_RUNTIME_DIR},
+	{"cflags", required_argument, NULL, OPT_CFLAGS},
+	{"march", required_argument, NULL, OPT_MARCH},
 	{"check", no_argument, NULL, OPT_CHECK},
 	{"interpret", no_argument, NULL, OPT_INTERPRET},
 	{"input", required_argument, NULL, OPT_INPUT},
@@ -101,24 +114,34 @@ static const struct option driver_longopts[] = {
 };
 
 static const char driver_usage[] =
-	"usage: trac FILE.tra [options]\n"
+	"usage: trac FILE.tra [options]      (FILE '-' reads the program from standard input)\n"
 	"\n"
 	"Modes (one at most; the default compiles a native executable):\n"
 	"  -c                      compile to an object file and a C header (library mode)\n"
+	"  --shared                compile to a shared library and a C header\n"
 	"  -S                      write the generated C (same as --emit=c)\n"
 	"  --check                 check the program and report errors; write nothing\n"
-	"  --emit=STAGE            print an intermediate form: tokens, ast, tra, ia,\n"
-	"                          taskgraph, plan, dot or c\n"
+	"  --emit=STAGE[,STAGE..]  print intermediate forms: tokens, ast, tra, ia, taskgraph,\n"
+	"                          plan, plan-json, signature-json, dot or c; several\n"
+	"                          stages need -o DIR (one file per stage)\n"
 	"  --interpret             run the program with the reference interpreter\n"
+	"  --print-runtime-dir     print the runtime's header and library directories\n"
 	"\n"
 	"Options:\n"
 	"  -o FILE                 the output (default: the program's name, NAME.o with -c,\n"
-	"                          standard output with --emit)\n"
+	"                          NAME.so with --shared, standard output with --emit or -o -)\n"
 	"  -D NAME=VALUE           override the program's size NAME (repeatable)\n"
 	"  -O0 .. -O3              the C compiler's optimisation level (default -O3)\n"
 	"  --name NAME             the C name of the program (default: from the file name)\n"
 	"  --cc CC                 the C compiler (default: $CC, else the one configure found)\n"
+	"  -Xcc FLAG               pass FLAG to the C compiler (repeatable)\n"
+	"  --cflags=FLAGS          pass the space-separated FLAGS to the C compiler\n"
+	"  --march=CPU             compile for CPU (-march=CPU) instead of this machine's\n"
 	"  --portable              do not compile for this machine's CPU (-march=native)\n"
+	"  --runtime-dir=DIR       the runtime to link (DIR/include, DIR/lib; default:\n"
+	"                          $TRAC_RUNTIME_DIR, else next to trac)\n"
+	"  -MD                     also write a make dependency file (the output with .d)\n"
+	"  -MF FILE                write the make dependency file to FILE (implies -MD)\n"
 	"  --keep-temps            keep the generated C and say where\n"
 	"  --node-kernels          one multithreaded kernel per node instead of block tasks\n"
 	"  -v                      print the commands trac runs\n"
@@ -139,9 +162,38 @@ static const char driver_usage[] =
 	"  --help                  print this help and exit\n"
 	"  --version               print the version and exit\n"
 	"\n"
-	"Exit status: 0 success, 1 errors in the program or its data, 2 usage errors,\n"
-	"3 the C compiler failed on the generated code (a bug in trac).\n"
+	"Exit status: 0 success; 1 errors in the program or its data, or in the\n"
+	"environment (no C compiler, a failed link, I/O); 2 usage errors; 3 the C\n"
+	"compiler failed on the generated code (a bug in trac).\n"
 	"See trac(1) and tra(5).\n";
+
+/* The --emit stages, in pipeline order, and the file each gets under -o DIR. */
+typedef enum DriverStage {
+	STAGE_TOKENS, STAGE_AST, STAGE_TRA, STAGE_IA, STAGE_TASKGRAPH, STAGE_PLAN, STAGE_PLAN_JSON,
+	STAGE_SIGNATURE_JSON, STAGE_DOT, STAGE_C, STAGE_COUNT
+} DriverStage;
+
+static const struct {
+	const char *name;
+	const char *ext; /* DIR/NAME.ext; tra's is not .tra, the source's */
+} driver_stages[STAGE_COUNT] = {
+	{"tokens", ".tokens"}, {"ast", ".ast"}, {"tra", ".tra.txt"}, {"ia", ".ia"},
+	{"taskgraph", ".taskgraph"}, {"plan", ".plan"}, {"plan-json", ".plan.json"},
+	{"signature-json", ".signature.json"}, {"dot", ".dot"}, {"c", ".c"},
+};
+
+static bool driver_wants(const DriverOpts *o, DriverStage st)
+{
+	return o->mode == MODE_EMIT && (o->emits & (1u << st));
+}
+
+static int driver_count_emits(const DriverOpts *o)
+{
+	int n = 0;
+	for (int st = 0; st < STAGE_COUNT; st++)
+		n += driver_wants(o, (DriverStage)st);
+	return n;
+}
 
 /* A usage error: message, a hint, exit 2. */
 static _Noreturn void driver_usage_error(const char *fmt, ...)
@@ -199,6 +251,9 @@ static void driver_add_def(DriverOpts *o, const char *arg)
 	const char *name, *value;
 	driver_split("-D", arg, &name, &value);
 	int64_t v = driver_positive(value);
+	if (v < 0 && strspn(value, "0123456789") == strlen(value) && strspn(value, "0") < strlen(value))
+		driver_usage_error("-D %s: the value %s is too large (the largest is %" PRId64 ")", name, value,
+		                   INT64_MAX);
 	if (v < 0)
 		driver_usage_error("-D %s: the value must be a positive integer, not '%s'", name, value);
 	for (int i = 0; i < o->ndefs; i++)
@@ -281,18 +336,87 @@ static void driver_set_sim(DriverOpts *o, const char *opt, const char *prefix, c
 		driver_usage_error("%s: %s", opt, err);
 }
 
-static void driver_set_emit(DriverOpts *o, const char *stage)
+/* --emit=STAGE[,STAGE...] (repeatable; the stages accumulate). */
+static void driver_set_emit(DriverOpts *o, const char *list)
 {
-	static const char *const stages[] = {"tokens", "ast", "tra", "ia", "taskgraph", "plan", "dot", "c"};
-	for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
-		if (strcmp(stage, stages[i]) == 0) {
-			driver_set_mode(o, MODE_EMIT, "--emit");
-			o->emit = stages[i];
-			return;
-		}
-	driver_usage_error("unknown --emit stage '%s'; the stages are tokens, ast, tra, ia, taskgraph, plan, dot, c",
-	                   stage);
+	driver_set_mode(o, MODE_EMIT, "--emit");
+	const char *s = list;
+	do {
+		size_t n = strcspn(s, ",");
+		int st = 0;
+		while (st < STAGE_COUNT && !(strlen(driver_stages[st].name) == n &&
+		                             strncmp(s, driver_stages[st].name, n) == 0))
+			st++;
+		if (st == STAGE_COUNT)
+			driver_usage_error("unknown --emit stage '%.*s'; the stages are tokens, ast, tra, ia, "
+			                   "taskgraph, plan, plan-json, signature-json, dot, c", (int)n, s);
+		o->emits |= 1u << st;
+		s += n;
+	} while (*s++ == ',');
 }
+
+/* Adds the first n bytes of flag to the C compiler's extra flags. */
+static void driver_add_xcc(DriverOpts *o, const char *flag, size_t n)
+{
+	char *copy = strndup(flag, n);
+	if (!copy)
+		trac_fatal("out of memory");
+	o->xcc = xrealloc(o->xcc, (size_t)(o->nxcc + 1) * sizeof *o->xcc);
+	o->xcc[o->nxcc++] = copy;
+}
+
+/* --cflags="-O2 -g": each word is a flag (no shell quoting). */
+static void driver_add_cflags(DriverOpts *o, const char *flags)
+{
+	for (const char *s = flags + strspn(flags, " \t"); *s; s += strspn(s, " \t")) {
+		size_t n = strcspn(s, " \t");
+		driver_add_xcc(o, s, n);
+		s += n;
+	}
+}
+
+/* --march=CPU: a word the compiler can take as -march= (no spaces, no '-'
+ * in front, as gcc's names: native, x86-64-v3, skylake-avx512 ...). */
+static void driver_set_march(DriverOpts *o, const char *cpu)
+{
+	if (!*cpu || cpu[0] == '-' || strpbrk(cpu, " \t\n"))
+		driver_usage_error("--march=%s: expected a CPU name such as x86-64-v3 or skylake", cpu);
+	o->march = cpu;
+}
+
+/* -Xcc FLAG: getopt saw -X with "cc"; FLAG is the next argument. */
+static void driver_short_x(DriverOpts *o, int argc, char **argv, const char *arg)
+{
+	if (strcmp(arg, "cc") != 0)
+		driver_usage_error("unknown option '-X%s'; to pass a flag to the C compiler, use -Xcc FLAG", arg);
+	if (optind >= argc)
+		driver_usage_error("-Xcc needs a flag for the C compiler after it");
+	driver_add_xcc(o, argv[optind], strlen(argv[optind]));
+	optind++;
+}
+
+/* -MD, -MF FILE or -MFFILE (gcc's spellings). */
+static void driver_short_m(DriverOpts *o, int argc, char **argv, const char *arg)
+{
+	o->deps = true;
+	if (strcmp(arg, "D") == 0)
+		return;
+	if (arg[0] != 'F')
+		driver_usage_error("unknown option '-M%s'; trac writes dependencies with -MD and -MF FILE", arg);
+	if (arg[1])
+		o->depfile = arg + 1;
+	else if (optind < argc)
+		o->depfile = argv[optind++];
+	else
+		driver_usage_error("-MF needs a file name after it");
+	if (o->depfile[0] == '-' && o->depfile[1])
+		driver_usage_error("-MF %s: expected a file name, not an option", o->depfile);
+}
+
+static char **driver_written(const DriverOpts *o, int *n);
+static void driver_free_list(char **files);
+static char *driver_program_name(const DriverOpts *o);
+static char *driver_replace_ext(const char *path, const char *ext);
 
 /* Checks combinations getopt cannot see. */
 static void driver_check_opts(const DriverOpts *o)
@@ -304,10 +428,70 @@ static void driver_check_opts(const DriverOpts *o)
 		driver_usage_error("-o is not used with --interpret; name outputs with --output or --output-dir");
 	if (o->mode == MODE_CHECK && o->out)
 		driver_usage_error("--check writes nothing; drop -o");
-	if (o->object && o->mode != MODE_COMPILE)
-		driver_usage_error("-c cannot be combined with --check, --emit or --interpret");
+	if (o->object && o->shared)
+		driver_usage_error("-c and --shared cannot be combined: one makes an object, the other a library");
+	if ((o->object || o->shared) && o->mode != MODE_COMPILE)
+		driver_usage_error("%s cannot be combined with --check, --emit or --interpret",
+		                   o->object ? "-c" : "--shared");
 	if (o->name && !driver_is_name(o->name, strlen(o->name)))
 		driver_usage_error("--name %s: the name must be a C identifier", o->name);
+	if (o->mode == MODE_COMPILE && o->out && strcmp(o->out, "-") == 0)
+		driver_usage_error("-o -: a compiled program cannot go to standard output; "
+		                   "print a stage with --emit or -S");
+	if (o->mode == MODE_EMIT && driver_count_emits(o) > 1 && (!o->out || strcmp(o->out, "-") == 0))
+		driver_usage_error("several --emit stages need -o DIR: each is written to DIR/NAME.STAGE");
+	if (o->deps && (o->mode == MODE_CHECK || o->mode == MODE_INTERPRET ||
+	                (o->mode == MODE_EMIT && (!o->out || strcmp(o->out, "-") == 0))))
+		driver_usage_error("-MD and -MF describe an output file: use them when compiling, or with "
+		                   "--emit and -o FILE");
+	if (strcmp(o->file, "-") == 0 && o->mode == MODE_COMPILE && !o->out && !o->name)
+		driver_usage_error("the program is read from standard input: name the output with -o "
+		                   "(or the program with --name)");
+}
+
+/* Two names for one existing file (a hard link, ./x and x, ...). */
+static bool driver_same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Refuses, as gcc does, outputs that would overwrite the program or each
+ * other (-c -o x.h: the object and its header). */
+static void driver_check_written(const DriverOpts *o)
+{
+	int n;
+	char **files = driver_written(o, &n);
+	if (o->deps)
+		files[n++] = o->depfile ? strdup(o->depfile) : driver_replace_ext(files[0], ".d");
+	for (int i = 0; i < n; i++) {
+		if (strcmp(o->file, "-") != 0 && driver_same_file(files[i], o->file))
+			driver_usage_error("the output '%s' is the program '%s' itself; refusing to overwrite it",
+			                   files[i], o->file);
+		for (int j = 0; j < i; j++)
+			if (strcmp(files[i], files[j]) == 0 || driver_same_file(files[i], files[j]))
+				driver_usage_error("'%s' would be written twice (%s); name the output with -o FILE.%s",
+				                   files[i], i == 1 && files[1] && o->mode == MODE_COMPILE &&
+				                   (o->object || o->shared) ? "the output and its header" : "two outputs",
+				                   o->object ? "o" : o->shared ? "so" : "out");
+	}
+	driver_free_list(files);
+}
+
+/* -c and --shared make the program's name a C symbol: it must be free. */
+static void driver_check_symbol(const DriverOpts *o)
+{
+	if (!o->object && !o->shared)
+		return;
+	char *name = driver_program_name(o);
+	const char *why = cg_c_name_problem(name);
+	if (why) {
+		if (o->name)
+			driver_usage_error("--name %s: %s; choose another name", name, why);
+		driver_usage_error("the program name '%s' (from '%s') %s; choose another with --name NAME",
+		                   name, o->file, why);
+	}
+	free(name);
 }
 
 static void driver_set_opt_level(DriverOpts *o, const char *arg)
@@ -318,12 +502,34 @@ static void driver_set_opt_level(DriverOpts *o, const char *arg)
 	o->opt_set = true;
 }
 
+/* The argument getopt stopped at: a long option is argv[optind - 1]; a
+ * short one sits inside a cluster ("-Wall" fails at 'W'), which is
+ * argv[optind] while getopt is still inside it, else argv[optind - 1]. */
+static _Noreturn void driver_bad_option(int argc, char **argv, const char *why)
+{
+	const char *arg = argv[optind - 1];
+	if (optopt && optind < argc && argv[optind][0] == '-' && argv[optind][1] != '-' &&
+	    strchr(argv[optind] + 1, optopt) && !(arg[0] == '-' && arg[1] && strchr(arg + 1, optopt)))
+		arg = argv[optind];
+	if (optopt && why)
+		driver_usage_error("option '-%c' needs a value", optopt);
+	if (why)
+		driver_usage_error("option '%s' needs a value", arg);
+	if (optopt && strlen(arg) > 2)
+		driver_usage_error("unknown option '-%c' in '%s'%s", optopt, arg,
+		                   optopt == 'W' || optopt == 'f' || optopt == 'g' || optopt == 'm'
+		                           ? "; pass C compiler flags with -Xcc FLAG" : "");
+	if (optopt)
+		driver_usage_error("unknown option '-%c'", optopt);
+	driver_usage_error("unknown option '%s'", arg);
+}
+
 static void driver_parse_args(DriverOpts *o, int argc, char **argv)
 {
 	int c;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":o:D:O:cSv", driver_longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:D:O:cSvX:M:", driver_longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			if (o->out)
@@ -355,10 +561,19 @@ static void driver_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_RANDOM: driver_set_random(o, optarg); break;
 		case OPT_HELP: fputs(driver_usage, stdout); exit(TRAC_EXIT_OK);
 		case OPT_VERSION: printf("trac %s\n", PACKAGE_VERSION); exit(TRAC_EXIT_OK);
-		case ':': driver_usage_error("option '%s' needs a value", argv[optind - 1]);
-		default: driver_usage_error("unknown option '%s'", argv[optind - 1]);
+		case 'X': driver_short_x(o, argc, argv, optarg); break;
+		case 'M': driver_short_m(o, argc, argv, optarg); break;
+		case OPT_SHARED: o->shared = true; break;
+		case OPT_RUNTIME_DIR: o->runtime_dir = optarg; break;
+		case OPT_PRINT_RUNTIME_DIR: o->print_runtime_dir = true; break;
+		case OPT_CFLAGS: driver_add_cflags(o, optarg); break;
+		case OPT_MARCH: driver_set_march(o, optarg); break;
+		case ':': driver_bad_option(argc, argv, "needs a value");
+		default: driver_bad_option(argc, argv, NULL);
 		}
 	}
+	if (o->print_runtime_dir && optind == argc)
+		return; /* it needs no program */
 	if (optind >= argc)
 		driver_usage_error("no input file");
 	if (optind + 1 < argc)
@@ -372,7 +587,8 @@ static void driver_parse_args(DriverOpts *o, int argc, char **argv)
 /* Reads the whole file into src; exits 1 with a message if it cannot. */
 static void driver_read_source(const char *path, Source *src)
 {
-	FILE *f = fopen(path, "rb");
+	bool in = strcmp(path, "-") == 0;
+	FILE *f = in ? stdin : fopen(path, "rb");
 	if (!f) {
 		fprintf(stderr, "trac: error: cannot open '%s': %s\n", path, strerror(errno));
 		exit(TRAC_EXIT_ERROR);
@@ -393,9 +609,10 @@ static void driver_read_source(const char *path, Source *src)
 		fprintf(stderr, "trac: error: cannot read '%s': %s\n", path, strerror(errno));
 		exit(TRAC_EXIT_ERROR);
 	}
-	fclose(f);
+	if (!in)
+		fclose(f);
 	text[len] = '\0';
-	*src = (Source){path, text, len};
+	*src = (Source){in ? "<stdin>" : path, text, len};
 }
 
 /* ---- writing results atomically ------------------------------------------------ */
@@ -473,15 +690,6 @@ static FILE *driver_emit_open(Emit *e)
 	if (!e->f)
 		trac_fatal("out of memory");
 	return e->f;
-}
-
-/* Delivers the output if ok; returns the exit status. */
-static int driver_emit_close(const DriverOpts *o, Emit *e, bool ok)
-{
-	fclose(e->f);
-	int rc = ok ? driver_deliver(o, e->buf, e->len) : TRAC_EXIT_ERROR;
-	free(e->buf);
-	return rc;
 }
 
 /* ---- the interpreter's inputs and outputs --------------------------------------- */
@@ -696,43 +904,65 @@ static int driver_interpret(DriverOpts *o, const TraGraph *g)
 
 /* ---- the pipeline ------------------------------------------------------------------ */
 
-/* Every -D must name a size of the program. */
-static int driver_check_defs(const DriverOpts *o)
+/* Every -D must name a size of the program; a near miss is suggested. */
+static int driver_check_defs(const DriverOpts *o, const TraGraph *g)
 {
-	for (int i = 0; i < o->ndefs; i++)
-		if (!o->defs[i].used) {
-			fprintf(stderr, "trac: error: -D %s: the program defines no size '%s'\n",
-			        o->defs[i].name, o->defs[i].name);
-			return TRAC_EXIT_USAGE;
-		}
-	return TRAC_EXIT_OK;
-}
-
-/* Runs the front end into g; returns an exit status. */
-static int driver_front_end(DriverOpts *o, const Source *src, Diag *diag, TraGraph *g)
-{
-	AstProgram prog;
-	if (parse_program(src, g->arena, diag, &prog) > 0)
-		return TRAC_EXIT_ERROR;
-	if (o->mode == MODE_EMIT && strcmp(o->emit, "ast") == 0) {
-		Emit e;
-		ast_dump(&prog, src, driver_emit_open(&e));
-		return driver_emit_close(o, &e, true);
+	const char **names = xcalloc((size_t)g->nsizes + 1, sizeof *names);
+	char list[400] = "";
+	for (int k = 0; k < g->nsizes; k++) {
+		names[k] = g->sizes[k].name;
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof list - len, "%s%s", k ? ", " : "", names[k]);
 	}
-	if (sema_build(&prog, o->defs, o->ndefs, diag, g) > 0)
-		return TRAC_EXIT_ERROR;
-	int rc = driver_check_defs(o);
-	if (rc == TRAC_EXIT_OK)
-		tra_verify(g);
+	int rc = TRAC_EXIT_OK;
+	for (int i = 0; i < o->ndefs && rc == TRAC_EXIT_OK; i++) {
+		if (o->defs[i].used)
+			continue;
+		const char *near = util_suggest(o->defs[i].name, names, g->nsizes);
+		fprintf(stderr, "trac: error: -D %s: the program defines no size '%s'", o->defs[i].name,
+		        o->defs[i].name);
+		if (near)
+			fprintf(stderr, "; did you mean '%s'?", near);
+		fprintf(stderr, "\n%s%s\n", g->nsizes ? "note: its sizes are " : "note: it defines no sizes",
+		        list);
+		rc = TRAC_EXIT_USAGE;
+	}
+	free(names);
 	return rc;
 }
 
-/* --emit=tokens works on the source alone. */
-static int driver_emit_tokens(const DriverOpts *o, const Source *src, Diag *diag)
+/* What --emit collects: a buffer per stage asked for, delivered at the end. */
+typedef struct DriverEmits {
+	Emit e[STAGE_COUNT];
+	bool open[STAGE_COUNT];
+} DriverEmits;
+
+static FILE *driver_stage_out(DriverEmits *em, DriverStage st)
 {
-	Emit e;
-	int errors = lex_dump_tokens(src, diag, driver_emit_open(&e));
-	return driver_emit_close(o, &e, errors == 0);
+	em->open[st] = true;
+	return driver_emit_open(&em->e[st]);
+}
+
+/* Parses and checks the program into g; returns an exit status. */
+static int driver_front_end(DriverOpts *o, const Source *src, Diag *diag, TraGraph *g, DriverEmits *em)
+{
+	if (driver_wants(o, STAGE_TOKENS) && lex_dump_tokens(src, diag, driver_stage_out(em, STAGE_TOKENS)) > 0)
+		return TRAC_EXIT_ERROR;
+	if (o->mode == MODE_EMIT && (o->emits >> STAGE_AST) == 0)
+		return TRAC_EXIT_OK;
+	AstProgram prog;
+	if (parse_program(src, g->arena, diag, &prog) > 0)
+		return TRAC_EXIT_ERROR;
+	if (driver_wants(o, STAGE_AST))
+		ast_dump(&prog, src, driver_stage_out(em, STAGE_AST));
+	if (o->mode == MODE_EMIT && (o->emits >> STAGE_TRA) == 0)
+		return TRAC_EXIT_OK;
+	if (sema_build(&prog, o->defs, o->ndefs, diag, g) > 0)
+		return TRAC_EXIT_ERROR;
+	int rc = driver_check_defs(o, g);
+	if (rc == TRAC_EXIT_OK)
+		tra_verify(g);
+	return rc;
 }
 
 /* ---- the optimising passes and the back end --------------------------------------- */
@@ -765,20 +995,21 @@ static bool driver_block_tasks(const DriverOpts *o)
 {
 	if (o->node_kernels)
 		return false;
-	return o->mode == MODE_COMPILE || (o->mode == MODE_EMIT && strcmp(o->emit, "c") == 0);
+	return o->mode == MODE_COMPILE || driver_wants(o, STAGE_C);
 }
 
-/* Whether the --emit stage asked for needs the graph partitioned. */
+/* Whether what was asked for needs the placed task graph. */
+static bool driver_needs_tasks(const DriverOpts *o)
+{
+	return driver_block_tasks(o) || driver_wants(o, STAGE_IA) || driver_wants(o, STAGE_TASKGRAPH) ||
+	       driver_wants(o, STAGE_PLAN) || driver_wants(o, STAGE_PLAN_JSON) || driver_wants(o, STAGE_DOT);
+}
 
+/* Whether it needs the graph partitioned (--emit=tra shows partitions
+ * when --devices or --partition asks for them). */
 static bool driver_needs_decomp(const DriverOpts *o)
 {
-	if (driver_block_tasks(o))
-		return true;
-	if (o->mode != MODE_EMIT)
-		return false;
-	return (strcmp(o->emit, "tra") == 0 && o->decompose) || strcmp(o->emit, "ia") == 0 ||
-	       strcmp(o->emit, "taskgraph") == 0 || strcmp(o->emit, "plan") == 0 ||
-	       strcmp(o->emit, "dot") == 0;
+	return driver_needs_tasks(o) || (driver_wants(o, STAGE_TRA) && o->decompose);
 }
 
 static int driver_devices(const DriverOpts *o)
@@ -811,17 +1042,24 @@ static void driver_decompose(const DriverOpts *o, TraGraph *g)
 	decomp_run(g, &d);
 }
 
-/* The program's C name: the file's base name without .tra, with every
- * character that cannot be in a C identifier replaced by '_'. */
+/* The program's C name: the base name of the file (or, for a program
+ * read from standard input, of -o, else "stdin") without its .tra (or
+ * other) extension, with every character that cannot be in a C
+ * identifier replaced by '_'. */
 static char *driver_program_name(const DriverOpts *o)
 {
 	if (o->name)
 		return strdup(o->name);
-	const char *base = strrchr(o->file, '/');
-	base = base ? base + 1 : o->file;
+	const char *file = o->file;
+	if (strcmp(file, "-") == 0)
+		file = o->out && strcmp(o->out, "-") != 0 && driver_count_emits(o) < 2 ? o->out : "stdin";
+	const char *base = strrchr(file, '/');
+	base = base ? base + 1 : file;
 	size_t n = strlen(base);
 	if (n > 4 && strcmp(base + n - 4, ".tra") == 0)
 		n -= 4;
+	else if (file != o->file && strrchr(base, '.') && strrchr(base, '.') != base)
+		n = (size_t)(strrchr(base, '.') - base);
 	char *name = xmalloc(n + 2);
 	size_t k = 0;
 	if (n == 0 || (base[0] >= '0' && base[0] <= '9'))
@@ -857,23 +1095,27 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 	place_run(ia, o->placer, driver_devices(o), &o->sim);
 }
 
-static int driver_compile(const DriverOpts *o, const TraGraph *g)
+/* Where -c, --shared or an executable goes, and the header beside it. */
+static void driver_outputs(const DriverOpts *o, char **out, char **header)
 {
 	char *name = driver_program_name(o);
-	char *out = o->out ? strdup(o->out) : driver_replace_ext(name, o->object ? ".o" : "");
-	char *header_out = driver_replace_ext(out, ".h");
-	const char *slash = strrchr(header_out, '/');
+	*out = o->out ? strdup(o->out) : driver_replace_ext(name, o->object ? ".o" : o->shared ? ".so" : "");
+	*header = o->object || o->shared ? driver_replace_ext(*out, ".h") : NULL;
+	free(name);
+}
+
+static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph *ia)
+{
+	char *name = driver_program_name(o), *out, *header_out;
+	driver_outputs(o, &out, &header_out);
+	const char *slash = header_out ? strrchr(header_out, '/') : NULL;
 	BuildOptions b = {
-		.name = name, .source = o->file, .out = out, .object = o->object,
+		.name = name, .source = o->file, .out = out, .object = o->object, .shared = o->shared,
 		.header_name = slash ? slash + 1 : header_out, .header_out = header_out,
-		.cc = o->cc, .opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
-		.keep_temps = o->keep_temps, .verbose = o->verbose,
+		.cc = o->cc, .xcc = o->xcc, .nxcc = o->nxcc, .march = o->march, .runtime_dir = o->runtime_dir,
+		.opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
+		.keep_temps = o->keep_temps, .verbose = o->verbose, .ia = ia,
 	};
-	IaGraph ia;
-	if (driver_block_tasks(o)) {
-		driver_lower(o, g, &ia);
-		b.ia = &ia;
-	}
 	int rc = build_program(g, &b);
 	free(name);
 	free(out);
@@ -881,63 +1123,223 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g)
 	return rc;
 }
 
-/* --emit=ia, taskgraph, plan, dot: lowered and placed. */
-static void driver_emit_tasks(const DriverOpts *o, const TraGraph *g, FILE *out)
+/* The stages that need the placed task graph. */
+static void driver_emit_tasks(const DriverOpts *o, const TraGraph *g, const IaGraph *ia, DriverEmits *em)
 {
-	IaGraph ia;
-	driver_lower(o, g, &ia);
-	if (strcmp(o->emit, "ia") == 0)
-		ia_dump(&ia, out);
-	else if (strcmp(o->emit, "taskgraph") == 0)
-		ia_dump_taskgraph(&ia, out);
-	else if (strcmp(o->emit, "plan") == 0)
-		plan_dump(&ia, &o->sim, o->placer, out);
-	else
-		plan_dump_dot(g, &ia, out);
+	if (driver_wants(o, STAGE_IA))
+		ia_dump(ia, driver_stage_out(em, STAGE_IA));
+	if (driver_wants(o, STAGE_TASKGRAPH))
+		ia_dump_taskgraph(ia, driver_stage_out(em, STAGE_TASKGRAPH));
+	if (driver_wants(o, STAGE_PLAN))
+		plan_dump(ia, &o->sim, o->placer, driver_stage_out(em, STAGE_PLAN));
+	if (driver_wants(o, STAGE_PLAN_JSON))
+		plan_dump_json(ia, &o->sim, o->placer, driver_stage_out(em, STAGE_PLAN_JSON));
+	if (driver_wants(o, STAGE_DOT))
+		plan_dump_dot(g, ia, driver_stage_out(em, STAGE_DOT));
 }
 
-static int driver_emit_graph(const DriverOpts *o, const TraGraph *g)
+/* -S: the C of block tasks (ia), or of whole-node kernels (NULL). */
+static void driver_emit_c(const DriverOpts *o, const TraGraph *g, const IaGraph *ia, DriverEmits *em)
 {
-	Emit e;
-	if (strcmp(o->emit, "tra") == 0) {
-		tra_dump(g, driver_emit_open(&e));
-	} else if (strcmp(o->emit, "c") != 0) {
-		driver_emit_tasks(o, g, driver_emit_open(&e));
-	} else {
+	char *name = driver_program_name(o);
+	CgCOptions cg = {name, o->file, false, NULL, ia};
+	cg_c_emit(g, &cg, driver_stage_out(em, STAGE_C));
+	free(name);
+}
+
+/* Everything after the front end: passes, decomposition, lowering, and
+ * the stages or the build that use them. */
+static int driver_back_end(const DriverOpts *o, TraGraph *g, DriverEmits *em)
+{
+	driver_optimise(g);
+	if (driver_wants(o, STAGE_SIGNATURE_JSON)) {
 		char *name = driver_program_name(o);
-		CgCOptions cg = {name, o->file, false, NULL, NULL};
-		IaGraph ia;
-		if (driver_block_tasks(o)) {
-			driver_lower(o, g, &ia);
-			cg.ia = &ia;
-		}
-		cg_c_emit(g, &cg, driver_emit_open(&e));
+		plan_dump_signature_json(g, name, driver_stage_out(em, STAGE_SIGNATURE_JSON));
 		free(name);
 	}
-	return driver_emit_close(o, &e, true);
+	if (driver_wants(o, STAGE_TRA) && !o->decompose)
+		tra_dump(g, driver_stage_out(em, STAGE_TRA));
+	if (driver_needs_decomp(o))
+		driver_decompose(o, g);
+	if (driver_wants(o, STAGE_TRA) && o->decompose)
+		tra_dump(g, driver_stage_out(em, STAGE_TRA));
+	IaGraph ia;
+	if (driver_needs_tasks(o)) {
+		driver_lower(o, g, &ia);
+		driver_emit_tasks(o, g, &ia, em);
+	}
+	if (driver_wants(o, STAGE_C))
+		driver_emit_c(o, g, driver_block_tasks(o) ? &ia : NULL, em);
+	if (o->mode == MODE_COMPILE)
+		return driver_compile(o, g, driver_block_tasks(o) ? &ia : NULL);
+	return TRAC_EXIT_OK;
+}
+
+/* ---- delivering --emit's stages ------------------------------------------------------ */
+
+/* The file a stage goes to under -o DIR. */
+static char *driver_stage_path(const DriverOpts *o, DriverStage st)
+{
+	char *name = driver_program_name(o);
+	size_t n = strlen(o->out) + strlen(name) + strlen(driver_stages[st].ext) + 2;
+	char *path = xmalloc(n);
+	snprintf(path, n, "%s/%s%s", o->out, name, driver_stages[st].ext);
+	free(name);
+	return path;
+}
+
+/* One stage: to -o FILE, or standard output. Several: one file each in
+ * -o DIR (created if need be), all written or none. */
+static int driver_deliver_emits(const DriverOpts *o, DriverEmits *em)
+{
+	int rc = TRAC_EXIT_OK;
+	for (int st = 0; st < STAGE_COUNT; st++)
+		if (em->open[st])
+			fclose(em->e[st].f);
+	if (driver_count_emits(o) == 1) {
+		for (int st = 0; st < STAGE_COUNT; st++)
+			if (em->open[st])
+				rc = driver_deliver(o, em->e[st].buf, em->e[st].len);
+		return rc;
+	}
+	if (!driver_make_dir(o->out))
+		return TRAC_EXIT_ERROR;
+	for (int st = 0; st < STAGE_COUNT && rc == TRAC_EXIT_OK; st++)
+		if (em->open[st]) {
+			char *path = driver_stage_path(o, (DriverStage)st);
+			if (!driver_write_file(path, em->e[st].buf, em->e[st].len))
+				rc = TRAC_EXIT_ERROR;
+			free(path);
+		}
+	return rc;
+}
+
+static void driver_free_emits(DriverEmits *em)
+{
+	for (int st = 0; st < STAGE_COUNT; st++)
+		if (em->open[st])
+			free(em->e[st].buf);
+}
+
+/* ---- make dependencies (-MD, -MF) ------------------------------------------------------ */
+
+/* A path as make reads it in a rule: spaces, '#' and ':' escaped, '$' doubled. */
+static void driver_make_word(FILE *f, const char *path)
+{
+	for (const char *p = path; *p; p++) {
+		if (*p == '$')
+			fputc('$', f);
+		else if (*p == ' ' || *p == '#' || *p == ':' || *p == '\\')
+			fputc('\\', f);
+		fputc(*p, f);
+	}
+}
+
+/* The files a change to which must remake the output: the program, the
+ * trac binary itself and, for what is compiled, the runtime. */
+static int driver_dep_prereqs(const DriverOpts *o, const char **files, Arena *a)
+{
+	int n = 0;
+	if (strcmp(o->file, "-") != 0)
+		files[n++] = o->file;
+	char *self = realpath("/proc/self/exe", NULL);
+	if (self) {
+		files[n++] = arena_printf(a, "%s", self);
+		free(self);
+	}
+	const char *inc, *lib;
+	if (o->mode == MODE_COMPILE && build_find_runtime(a, o->runtime_dir, &inc, &lib)) {
+		files[n++] = arena_printf(a, "%s/trart.h", inc);
+		if (!o->object)
+			files[n++] = arena_printf(a, "%s/libtrart.a", lib);
+	}
+	return n;
+}
+
+/* Writes "TARGETS: PREREQS" and, as gcc -MP does, an empty rule per
+ * prerequisite but the program, so a moved trac does not break make. */
+static int driver_write_deps(const DriverOpts *o, char *const *targets, int ntargets)
+{
+	Arena a = {0};
+	const char *pre[4];
+	int npre = driver_dep_prereqs(o, pre, &a);
+	Emit e;
+	FILE *f = driver_emit_open(&e);
+	for (int i = 0; i < ntargets; i++) {
+		driver_make_word(f, targets[i]);
+		fputs(i + 1 < ntargets ? " " : ":", f);
+	}
+	for (int i = 0; i < npre; i++) {
+		fputs(" \\\n ", f);
+		driver_make_word(f, pre[i]);
+	}
+	fputc('\n', f);
+	for (int i = strcmp(o->file, "-") != 0; i < npre; i++) {
+		fputc('\n', f);
+		driver_make_word(f, pre[i]);
+		fputs(":\n", f);
+	}
+	fclose(f);
+	char *path = o->depfile ? strdup(o->depfile) : driver_replace_ext(targets[0], ".d");
+	int rc = driver_write_file(path, e.buf, e.len) ? TRAC_EXIT_OK : TRAC_EXIT_ERROR;
+	free(path);
+	free(e.buf);
+	arena_free(&a);
+	return rc;
+}
+
+/* The files this run writes (NULL-terminated, malloc'd); for the checks
+ * against the source and for the dependency file's targets. */
+static char **driver_written(const DriverOpts *o, int *n)
+{
+	char **files = xcalloc(STAGE_COUNT + 2, sizeof *files);
+	*n = 0;
+	if (o->mode == MODE_COMPILE) {
+		driver_outputs(o, &files[0], &files[1]);
+		*n = files[1] ? 2 : 1;
+	} else if (o->mode == MODE_EMIT && driver_count_emits(o) > 1 && o->out) {
+		for (int st = 0; st < STAGE_COUNT; st++)
+			if (driver_wants(o, (DriverStage)st))
+				files[(*n)++] = driver_stage_path(o, (DriverStage)st);
+	} else if (o->mode == MODE_EMIT && o->out && strcmp(o->out, "-") != 0) {
+		files[(*n)++] = strdup(o->out);
+	}
+	return files;
+}
+
+static void driver_free_list(char **files)
+{
+	for (char **p = files; *p; p++)
+		free(*p);
+	free(files);
 }
 
 static int driver_run(DriverOpts *o, const Source *src)
 {
 	Diag diag;
 	diag_init(&diag, src, stderr);
-	if (o->mode == MODE_EMIT && strcmp(o->emit, "tokens") == 0)
-		return driver_emit_tokens(o, src, &diag);
 	Arena arena = {0};
 	TraGraph g = {.arena = &arena};
-	int rc = driver_front_end(o, src, &diag, &g);
-	bool done = rc != TRAC_EXIT_OK || (o->mode == MODE_EMIT && strcmp(o->emit, "ast") == 0);
+	DriverEmits em = {0};
+	int rc = driver_front_end(o, src, &diag, &g, &em);
+	bool more = rc == TRAC_EXIT_OK && (o->mode != MODE_EMIT || (o->emits >> STAGE_TRA) != 0);
 	/* the interpreter runs the graph as written: it is the oracle */
-	if (!done && o->mode == MODE_INTERPRET)
+	if (more && o->mode == MODE_INTERPRET)
 		rc = driver_interpret(o, &g);
-	else if (!done && (o->mode == MODE_EMIT || o->mode == MODE_COMPILE))
-		driver_optimise(&g);
-	if (!done && driver_needs_decomp(o))
-		driver_decompose(o, &g);
-	if (!done && o->mode == MODE_EMIT)
-		rc = driver_emit_graph(o, &g);
-	else if (!done && o->mode == MODE_COMPILE)
-		rc = driver_compile(o, &g);
+	else if (more && (o->mode == MODE_EMIT || o->mode == MODE_COMPILE))
+		rc = driver_back_end(o, &g, &em);
+	if (rc == TRAC_EXIT_OK && o->mode == MODE_EMIT)
+		rc = driver_deliver_emits(o, &em);
+	else
+		for (int st = 0; st < STAGE_COUNT; st++)
+			if (em.open[st])
+				fclose(em.e[st].f);
+	driver_free_emits(&em);
+	int n;
+	char **written = driver_written(o, &n);
+	if (rc == TRAC_EXIT_OK && o->deps)
+		rc = driver_write_deps(o, written, n);
+	driver_free_list(written);
 	arena_free(&arena);
 	return rc;
 }
@@ -954,6 +1356,9 @@ static void driver_free_opts(DriverOpts *o)
 	free(o->inputs);
 	free(o->outputs);
 	free(o->manual);
+	for (int i = 0; i < o->nxcc; i++)
+		free((char *)o->xcc[i]);
+	free(o->xcc);
 }
 
 int driver_main(int argc, char **argv)
@@ -961,6 +1366,13 @@ int driver_main(int argc, char **argv)
 	DriverOpts o = {.placer = PLACE_GREEDY};
 	sim_model_default(&o.sim);
 	driver_parse_args(&o, argc, argv);
+	if (o.print_runtime_dir) {
+		int rc = build_print_runtime_dir(o.runtime_dir);
+		driver_free_opts(&o);
+		return rc;
+	}
+	driver_check_written(&o);
+	driver_check_symbol(&o);
 	Source src;
 	driver_read_source(o.file, &src);
 	int rc = driver_run(&o, &src);

@@ -190,3 +190,132 @@ void plan_dump_dot(const TraGraph *g, const IaGraph *ia, FILE *out)
 		}
 	fputs("}\n", out);
 }
+
+/* ---- JSON, for tools ------------------------------------------------------------------ */
+
+/* A JSON string: quotes, backslashes and control bytes escaped. */
+static void plan_json_string(const char *s, FILE *out)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+/* A tensor's interface: {"name": .., "dtype": "f32", "shape": [..], "dims": [..]}. */
+static void plan_json_tensor(const TraNode *n, FILE *out)
+{
+	fputs("{\"name\": ", out);
+	plan_json_string(n->name, out);
+	fprintf(out, ", \"dtype\": \"%s\", \"shape\": [", trart_dtype_name(n->type));
+	for (int d = 0; d < n->rank; d++)
+		fprintf(out, "%s%lld", d ? ", " : "", (long long)n->idx[d].size);
+	fputs("], \"dims\": [", out);
+	for (int d = 0; d < n->rank; d++) {
+		fputs(d ? ", " : "", out);
+		if (n->idx[d].sname)
+			plan_json_string(n->idx[d].sname, out);
+		else
+			fputs("null", out);
+	}
+	fputs("]}", out);
+}
+
+void plan_dump_signature_json(const TraGraph *g, const char *name, FILE *out)
+{
+	fputs("{\n  \"name\": ", out);
+	plan_json_string(name, out);
+	fputs(",\n  \"sizes\": {", out);
+	for (int k = 0; k < g->nsizes; k++) {
+		fputs(k ? ", " : "", out);
+		plan_json_string(g->sizes[k].name, out);
+		fprintf(out, ": %lld", (long long)g->sizes[k].value);
+	}
+	fputs("},\n  \"inputs\": [", out);
+	int ni = 0;
+	for (int v = 0; v < g->nnodes; v++)
+		if (g->nodes[v].kind == TRA_NODE_INPUT) {
+			fputs(ni++ ? ",\n    " : "\n    ", out);
+			plan_json_tensor(&g->nodes[v], out);
+		}
+	fputs(ni ? "\n  ],\n  \"outputs\": [" : "],\n  \"outputs\": [", out);
+	for (int k = 0; k < g->noutputs; k++) {
+		fputs(k ? ",\n    " : "\n    ", out);
+		plan_json_tensor(&g->nodes[g->outputs[k]], out);
+	}
+	fputs(g->noutputs ? "\n  ]\n}\n" : "]\n}\n", out);
+}
+
+/* One node of the plan: partition, task counts, flops, bytes moved. */
+static void plan_json_node(const IaGraph *ia, int v, FILE *out)
+{
+	const TraNode *n = &ia->g->nodes[v];
+	int count[IA_FUSED + 1] = {0}, total = 0;
+	double flops = 0, moved = 0;
+	for (int t = 0; t < ia->ntasks; t++)
+		if (ia->tasks[t].node == v) {
+			count[ia->tasks[t].kind]++;
+			total++;
+			flops += ia->tasks[t].flops;
+			moved += plan_moved(ia, t);
+		}
+	fprintf(out, "    {\"id\": %d, \"name\": ", v);
+	plan_json_string(n->name, out);
+	fprintf(out, ", \"kind\": \"%s\", \"partition\": ", n->kind == TRA_NODE_INPUT ? "input" : "einsum");
+	if (n->part) {
+		fputc('{', out);
+		for (int d = 0; d < n->nidx; d++) {
+			fputs(d ? ", " : "", out);
+			plan_json_string(n->idx[d].name, out);
+			fprintf(out, ": %d", n->part[d]);
+		}
+		fputc('}', out);
+	} else {
+		fputs("null", out);
+	}
+	fprintf(out, ", \"tasks\": %d, \"joins\": %d, \"aggregations\": %d, \"repartitions\": %d, "
+	        "\"leaves\": %d, \"flops\": %.17g, \"bytes_moved\": %.17g}",
+	        total, count[IA_JOIN] + count[IA_FUSED], count[IA_AGG], count[IA_REPART], count[IA_INPUT],
+	        flops, moved);
+}
+
+void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out)
+{
+	SimResult r;
+	sim_run(ia, m, &r);
+	double serial = 0, flops = 0;
+	for (int t = 0; t < ia->ntasks; t++) {
+		serial += sim_task_time(&ia->tasks[t], m);
+		flops += ia->tasks[t].flops;
+	}
+	fprintf(out, "{\n  \"placer\": \"%s\", \"devices\": %d, \"tasks\": %d,\n", place_name(placer),
+	        ia->ndevices, ia->ntasks);
+	fprintf(out, "  \"model\": {\"gemm_flops\": %.17g, \"elt_flops\": %.17g, \"bandwidth\": %.17g, "
+	        "\"link_bandwidth\": %.17g, \"latency\": %.17g},\n",
+	        m->gemm_flops, m->elt_flops, m->mem_bw, m->link_bw, m->latency);
+	fputs("  \"nodes\": [\n", out);
+	for (int v = 0; v < ia->g->nnodes; v++) {
+		plan_json_node(ia, v, out);
+		fputs(v + 1 < ia->g->nnodes ? ",\n" : "\n", out);
+	}
+	fprintf(out, "  ],\n  \"flops\": %.17g, \"bytes_moved\": %.17g, \"transfers\": %d,\n"
+	        "  \"makespan_s\": %.17g, \"serial_s\": %.17g,\n  \"per_device\": [\n",
+	        flops, r.bytes_moved, r.transfers, r.makespan, serial);
+	for (int d = 0; d < r.ndevices; d++) {
+		int tasks = 0;
+		for (int t = 0; t < ia->ntasks; t++)
+			tasks += ia->tasks[t].device == d;
+		fprintf(out, "    {\"device\": %d, \"busy_s\": %.17g, \"utilisation\": %.17g, "
+		        "\"peak_bytes\": %.17g, \"tasks\": %d}%s\n", d, r.busy[d],
+		        r.makespan > 0 ? r.busy[d] / r.makespan : 0, r.peak_mem[d], tasks,
+		        d + 1 < r.ndevices ? "," : "");
+	}
+	fputs("  ]\n}\n", out);
+}

@@ -452,6 +452,11 @@ void place_run(IaGraph *ia, PlaceKind k, int ndevices, const SimModel *m);
 void plan_dump(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out);
 /* --emit=dot: the TRA graph as Graphviz, annotated with partitions. */
 void plan_dump_dot(const TraGraph *g, const IaGraph *ia, FILE *out);
+/* --emit=plan-json: what --emit=plan shows, as one JSON object for tools. */
+void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out);
+/* --emit=signature-json: the program's interface (name, sizes, inputs
+ * and outputs with their element types and shapes) as JSON. */
+void plan_dump_signature_json(const TraGraph *g, const char *name, FILE *out);
 
 /* ---- codegen/c.c -------------------------------------------------------- */
 
@@ -472,6 +477,9 @@ void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out);
 void cg_c_row_groups(const TraGraph *g, int *leader);
 /* Library mode's header: NAME(), its tensors' descriptions. */
 void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out);
+/* Why name cannot be library mode's function (a C keyword, a name of the
+ * C library or of the generated code), or NULL when it can. */
+const char *cg_c_name_problem(const char *name);
 
 /* ---- build.c ------------------------------------------------------------ */
 
@@ -501,6 +509,9 @@ int build_program(const TraGraph *g, const BuildOptions *opt);
 /* --print-runtime-dir: prints the runtime's header and library
  * directories, one a line; returns an exit status. */
 int build_print_runtime_dir(const char *runtime_dir);
+/* The runtime's header and library directories (strings in a); false
+ * after a message when --runtime-dir or TRAC_RUNTIME_DIR names none. */
+bool build_find_runtime(Arena *a, const char *runtime_dir, const char **include, const char **lib);
 
 /* ---- driver.c ----------------------------------------------------------- */
 

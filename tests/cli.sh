@@ -159,7 +159,7 @@ expect object-dir-missing 1 "cannot write" "$TRAC" copy.tra -c -o nodir/copy.o
 absent object-no-header nodir/copy.h
 expect cc-fails 3 "the C compiler failed" "$TRAC" copy.tra -o ccfail --cc false
 absent cc-fails-no-output ccfail
-expect cc-missing 3 "cannot run the C compiler" "$TRAC" copy.tra -o ccmiss --cc /nonexistent/cc
+expect cc-missing 1 "cannot find the C compiler '/nonexistent/cc'" "$TRAC" copy.tra -o ccmiss --cc /nonexistent/cc
 absent cc-missing-no-output ccmiss
 expect keep-temps 0 "kept the intermediate files" "$TRAC" copy.tra -o kt --keep-temps
 dir=$(sed -n 's/.*intermediate files in //p' err)

@@ -78,7 +78,12 @@ int main(void)
 	int bad = 0;
 	bad += check("inputs described", scale_NUM_INPUTS == 3 && strcmp(scale_inputs[0].name, "A") == 0 &&
 	             scale_inputs[0].rank == 2 && scale_inputs[0].shape[1] == 4 &&
-	             scale_inputs[2].rank == 0 && scale_inputs[2].dtype == 0);
+	             scale_inputs[2].rank == 0 && scale_inputs[2].dtype == TRART_F32);
+	static const int64_t a_shape[] = scale_A_SHAPE;
+	scale_C_t c_typed[scale_C_ELEMENTS];
+	bad += check("shape macros", scale_A_RANK == 2 && a_shape[0] == 3 && a_shape[1] == 4 &&
+	             scale_A_ELEMENTS == 12 && scale_A_DTYPE == TRART_F32 && scale_alpha_RANK == 0 &&
+	             scale_alpha_ELEMENTS == 1 && sizeof c_typed == scale_C_ELEMENTS * sizeof(float));
 	bad += check("outputs described", scale_NUM_OUTPUTS == 2 && strcmp(scale_outputs[1].name, "R") == 0 &&
 	             scale_outputs[1].rank == 1 && scale_outputs[1].shape[0] == 3);
 	bad += check("returns 0", scale(in, out, 2) == 0);
