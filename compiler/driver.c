@@ -666,7 +666,7 @@ static bool driver_write_file(const char *path, const char *data, size_t len)
 /* Sends an in-memory result to -o FILE or stdout. */
 static int driver_deliver(const DriverOpts *o, char *buf, size_t len)
 {
-	if (o->out)
+	if (o->out && strcmp(o->out, "-") != 0)
 		return driver_write_file(o->out, buf, len) ? TRAC_EXIT_OK : TRAC_EXIT_ERROR;
 	if (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0) {
 		fprintf(stderr, "trac: error: cannot write to standard output: %s\n", strerror(errno));
