@@ -1,0 +1,79 @@
+#!/bin/sh
+# install.sh: `make install` as a user sees it. The tree is installed
+# under a staging directory (DESTDIR), which puts trac somewhere other
+# than the prefix it was configured with; the staged prefix is then moved
+# again. Each time, with only that prefix's bin (and the system's) on
+# PATH, the installed trac must find its own runtime, compile an
+# installed sample and run it to the interpreter's answer; the shared
+# runtime, the header, pkg-config file and samples must be there.
+# Environment: TRAC, srcdir, BUILDDIR (the build tree), MAKE, and the
+# configured prefix, bindir, includedir, libdir, pkgdatadir.
+set -u
+: "${TRAC:?}" "${srcdir:?}" "${BUILDDIR:?}" "${prefix:?}" "${bindir:?}" "${includedir:?}" \
+	"${libdir:?}" "${pkgdatadir:?}"
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 99
+pass=0 fail=0
+. "$srcdir/tests/testlib.sh"
+sys_path=/usr/local/bin:/usr/bin:/bin
+
+# every sample is installed (the Makefile lists them one by one)
+for f in "$srcdir"/samples/*.tra; do
+	grep -q "samples/$(basename "$f")" "$srcdir/Makefile.am" && ok "listed-$(basename "$f")" ||
+		bad "listed-$(basename "$f") (add it to dist_samples_DATA)"
+done
+
+stage=$tmp/stage
+if ! ${MAKE:-make} -s -C "$BUILDDIR" install DESTDIR="$stage" >install.log 2>&1; then
+	cat install.log
+	echo "FAIL make install"
+	exit 1
+fi
+ok make-install
+for f in "$bindir/trac" "$includedir/trart.h" "$libdir/libtrart.a" "$libdir/libtrart.so" \
+	"$libdir/pkgconfig/trac.pc" "$pkgdatadir/samples/matmul.tra"; do
+	[ -f "$stage$f" ] && ok "installed-$(basename "$f")" || bad "installed $f"
+done
+
+# check_prefix NAME BIN: the trac in BIN, alone on PATH, builds and runs a sample
+check_prefix() {
+	pfx=$1 bin=$2 root=$3
+	expect "$pfx-print-runtime-dir" 0 "" env PATH="$bin:$sys_path" trac --print-runtime-dir
+	rt_include=$(sed -n 1p out)
+	case $rt_include in
+	"$root"/*) ok "$pfx-runtime-found-under-prefix" ;;
+	*) echo "  $(cat out)"; bad "$pfx-runtime-found-under-prefix" ;;
+	esac
+	sample=$root${pkgdatadir#"$prefix"}/samples/matmul.tra
+	expect "$pfx-compile" 0 "" env -u TRAC_RUNTIME_DIR PATH="$bin:$sys_path" \
+		trac "$sample" -D M=40 -D K=24 -D N=16 -o "$pfx-prog"
+	expect "$pfx-run" 0 "" "./$pfx-prog" --random=3 --output C="$pfx-c.npy"
+	expect "$pfx-interp" 0 "" env PATH="$bin:$sys_path" \
+		trac "$sample" -D M=40 -D K=24 -D N=16 --interpret --random=3 --output C="$pfx-ref.npy"
+	if [ -n "${PYTHON_NUMPY:-}" ]; then
+		"$PYTHON_NUMPY" -c "import numpy as np, sys; a = np.load('$pfx-c.npy'); b = np.load('$pfx-ref.npy'); \
+sys.exit(not np.allclose(a, b, rtol=1e-4, atol=1e-5))" && ok "$pfx-agrees" || bad "$pfx-agrees"
+	fi
+	expect "$pfx-library" 0 "" env PATH="$bin:$sys_path" trac "$sample" -D M=4 -D K=3 -D N=2 -c -o mm.o
+	printf '#include "mm.h"\nint main(void) { return matmul_C_ELEMENTS == 8 ? 0 : 1; }\n' >usemm.c
+	expect "$pfx-header-compiles" 0 "" ${CC:-cc} -I"$rt_include" -I. usemm.c -o usemm
+	[ -x usemm ] && ./usemm && ok "$pfx-header-macros" || bad "$pfx-header-macros"
+}
+
+check_prefix staged "$stage$bindir" "$stage$prefix"
+case $bindir:$includedir:$libdir:$pkgdatadir in
+"$prefix"/*:"$prefix"/*:"$prefix"/*:"$prefix"/*)
+	mv "$stage$prefix" "$tmp/moved"
+	check_prefix moved "$tmp/moved${bindir#"$prefix"}" "$tmp/moved"
+	# the override wins over what trac finds
+	expect override-env 1 "holds no trart.h" env TRAC_RUNTIME_DIR="$tmp" \
+		"$tmp/moved${bindir#"$prefix"}/trac" "$srcdir/samples/matmul.tra" -o never
+	expect override-flag 0 "" "$tmp/moved${bindir#"$prefix"}/trac" --print-runtime-dir --runtime-dir="$tmp/moved"
+	[ "$(sed -n 1p out)" = "$tmp/moved${includedir#"$prefix"}" ] && ok override-flag-used || bad override-flag-used
+	;;
+*) echo "SKIP moving the prefix: bindir, includedir, libdir or pkgdatadir is outside it" ;;
+esac
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
