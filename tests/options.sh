@@ -1,0 +1,67 @@
+#!/bin/sh
+# options.sh: the options --help lists are the options the man page
+# documents, and the other way round: trac's --help against trac(1)'s
+# SYNOPSIS and OPTIONS, and a generated program's --help against the
+# section THE GENERATED PROGRAM.
+# Environment: TRAC (the binary), srcdir (the source tree, may be read-only).
+set -u
+: "${TRAC:?}" "${srcdir:?}"
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 99
+pass=0 fail=0
+. "$srcdir/tests/testlib.sh"
+man=$srcdir/man/trac.1
+
+# help_options: the options a --help text on stdin lists, one a line
+# (the first word of each line that starts with two spaces and a dash;
+# "-O0 .. -O3" stands for the four levels), without their values.
+help_options() {
+	sed -n 's/^  \(-[^ ]*\).*/\1/p' | sed 's/^-O0$/-O0 -O1 -O2 -O3/' |
+		tr ' ' '\n' | sed 's/[=[].*//' | grep . | sort -u
+}
+
+# man_options FIRST LAST: the options a man page section names in its
+# synopsis lines (.B/.BI/.RB lines before the first .PP or .TP of the
+# section) and its option headings (the line after each .TP), roff undone.
+man_options() {
+	sed -n "/^\.SH $1/,/^\.SH $2/p" "$man" |
+		awk 'NR > 1 && /^\.(SH|PP|TP)/ { synopsis = 0 } NR == 1 { synopsis = 1; next }
+		     synopsis && /^\.(B|BI|RB) / { print; next }
+		     /^\.TP/ { getline; print }' |
+		sed 's/\\-/-/g; s/\\c//g' | grep -o -- '\(^\|[] ("[|]\)-\{1,2\}[A-Za-z][A-Za-z0-9-]*' |
+		sed 's/^[] ("[|]//' | sort -u
+}
+
+# compare NAME HELPFILE MANFILE: each list must hold the other.
+compare() {
+	only_help=$(comm -23 "$2" "$3" | tr '\n' ' ')
+	only_man=$(comm -13 "$2" "$3" | tr '\n' ' ')
+	if [ -n "$only_help" ]; then
+		echo "  in --help but not in the man page: $only_help"
+		bad "$1-help-in-man"
+	else
+		ok "$1-help-in-man"
+	fi
+	if [ -n "$only_man" ]; then
+		echo "  in the man page but not in --help: $only_man"
+		bad "$1-man-in-help"
+	else
+		ok "$1-man-in-help"
+	fi
+}
+
+"$TRAC" --help | help_options >trac.help
+{ man_options 'SYNOPSIS' 'DESCRIPTION'; man_options 'OPTIONS' 'THE GENERATED PROGRAM'; } | sort -u >trac.man
+[ -s trac.help ] && [ -s trac.man ] && ok trac-lists-read || bad trac-lists-read
+compare trac trac.help trac.man
+
+printf 'size N = 2\ninput X[N]\nY[i] = X[i]\noutput Y\n' >p.tra
+"$TRAC" p.tra -o p || { echo "FAIL compile"; exit 1; }
+./p --help | help_options >prog.help
+man_options 'THE GENERATED PROGRAM' 'LIBRARY MODE' >prog.man
+[ -s prog.help ] && [ -s prog.man ] && ok prog-lists-read || bad prog-lists-read
+compare prog prog.help prog.man
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
