@@ -35,7 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(HERE)
 REEXEC_MARK = "TRAC_BENCH_REEXEC"
-DEFAULT_TOL = 1e-4      # LANGUAGE.md: f32 within 1e-4 relative error
+DEFAULT_TOL = 1e-4      # tra(5): f32 within 1e-4 relative error
 
 # ---------------------------------------------------------------------------
 # The workloads. `sizes` are the .tra defaults (passed again with -D, so the
