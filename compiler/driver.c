@@ -468,7 +468,8 @@ static void driver_check_written(const DriverOpts *o)
 		if (strcmp(o->file, "-") != 0 && driver_same_file(files[i], o->file))
 			driver_usage_error("the output '%s' is the program '%s' itself; refusing to overwrite it",
 			                   files[i], o->file);
-		for (int j = 0; j < i; j++)
+		/* (the interpreter's outputs are checked with its other outputs) */
+		for (int j = 0; j < i && o->mode != MODE_INTERPRET; j++)
 			if (strcmp(files[i], files[j]) == 0 || driver_same_file(files[i], files[j]))
 				driver_usage_error("'%s' would be written twice (%s); name the output with -o FILE.%s",
 				                   files[i], i == 1 && files[1] && o->mode == MODE_COMPILE &&
@@ -1303,6 +1304,11 @@ static char **driver_written(const DriverOpts *o, int *n)
 				files[(*n)++] = driver_stage_path(o, (DriverStage)st);
 	} else if (o->mode == MODE_EMIT && o->out && strcmp(o->out, "-") != 0) {
 		files[(*n)++] = strdup(o->out);
+	} else if (o->mode == MODE_INTERPRET) {
+		files = xrealloc(files, (size_t)(o->noutputs + 1) * sizeof *files);
+		for (int i = 0; i < o->noutputs; i++)
+			files[(*n)++] = strdup(o->outputs[i].path);
+		files[*n] = NULL;
 	}
 	return files;
 }

@@ -57,6 +57,7 @@ expect refuse-o-source-dotslash 2 "itself" "$TRAC" scale.tra -o ./scale.tra
 expect refuse-emit-source 2 "itself" "$TRAC" scale.tra --emit=tra -o scale.tra
 expect refuse-S-source 2 "itself" "$TRAC" scale.tra -S -o scale.tra
 expect refuse-c-header-source 2 "itself" "$TRAC" scale.tra -c -o scale.o --name scale_x -D N=4 -MF scale.tra
+expect refuse-interpret-output-source 2 "itself" "$TRAC" scale.tra --interpret --random --output C=scale.tra
 cmp -s scale.tra keep.tra && ok source-intact || bad source-intact
 cp scale.tra sc.h
 expect refuse-c-header-is-source 2 "itself" "$TRAC" sc.h -c -o sc.o
