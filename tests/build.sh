@@ -76,6 +76,11 @@ no_temps names-no-temps
 expect name-keyword-executable 0 "" "$TRAC" int.tra -o intprog
 [ -x intprog ] && ok keyword-fine-for-executables || bad keyword-fine-for-executables
 
+# ---- a program too large for this machine is built, with a warning ----------------------------
+expect too-large-warns 0 "warning: the program needs at least .* GB \\(its largest tensor, [AC]," \
+	"$TRAC" scale.tra -D N=100000000000 -o hugeprog
+[ -x hugeprog ] && ok too-large-built || bad too-large-built
+
 # ---- standard input and output -----------------------------------------------------------------
 expect stdin-check 0 "" sh -c "\"$TRAC\" - --check <scale.tra"
 expect stdin-error-location 1 "^<stdin>:1:" sh -c "printf 'output Q\n' | \"$TRAC\" - --check"
