@@ -67,26 +67,38 @@ static void plan_partition(const TraNode *n, char *buf, size_t size)
 		len += (size_t)snprintf(buf + len, size - len, "%s%s:%d", d ? " " : "", n->idx[d].name, n->part[d]);
 }
 
+/* A node's tasks by kind, FLOPs and bytes moved, for both plan forms. */
+typedef struct PlanNodeStats {
+	int count[IA_FUSED + 1]; /* tasks per IaKind */
+	int total;
+	double flops, moved;
+} PlanNodeStats;
+
+static PlanNodeStats plan_node_stats(const IaGraph *ia, int v)
+{
+	PlanNodeStats st = {{0}, 0, 0, 0};
+	for (int t = 0; t < ia->ntasks; t++)
+		if (ia->tasks[t].node == v) {
+			st.count[ia->tasks[t].kind]++;
+			st.total++;
+			st.flops += ia->tasks[t].flops;
+			st.moved += plan_moved(ia, t);
+		}
+	return st;
+}
+
 static void plan_node_row(const IaGraph *ia, int v, FILE *out)
 {
 	const TraNode *n = &ia->g->nodes[v];
-	int count[IA_FUSED + 1] = {0}, total = 0;
-	double flops = 0, moved = 0;
-	for (int t = 0; t < ia->ntasks; t++)
-		if (ia->tasks[t].node == v) {
-			count[ia->tasks[t].kind]++;
-			total++;
-			flops += ia->tasks[t].flops;
-			moved += plan_moved(ia, t);
-		}
+	PlanNodeStats st = plan_node_stats(ia, v);
 	char part[200], mv[32], name[64];
 	plan_partition(n, part, sizeof part);
-	plan_bytes(mv, sizeof mv, moved);
+	plan_bytes(mv, sizeof mv, st.moved);
 	snprintf(name, sizeof name, "%%%d %s", v, n->name);
 	/* a fused join is a join, computed in its row group's leading task */
-	fprintf(out, "%-12s %-22s %5d  %5d %4d %6d %6d  %9.3g  %10s\n", name, part, total,
-	        count[IA_JOIN] + count[IA_FUSED],
-	        count[IA_AGG], count[IA_REPART], count[IA_INPUT], flops, mv);
+	fprintf(out, "%-12s %-22s %5d  %5d %4d %6d %6d  %9.3g  %10s\n", name, part, st.total,
+	        st.count[IA_JOIN] + st.count[IA_FUSED],
+	        st.count[IA_AGG], st.count[IA_REPART], st.count[IA_INPUT], st.flops, mv);
 }
 
 /* The row groups whose blocks are fused: the nodes each task computes. */
@@ -257,15 +269,7 @@ void plan_dump_signature_json(const TraGraph *g, const char *name, FILE *out)
 static void plan_json_node(const IaGraph *ia, int v, FILE *out)
 {
 	const TraNode *n = &ia->g->nodes[v];
-	int count[IA_FUSED + 1] = {0}, total = 0;
-	double flops = 0, moved = 0;
-	for (int t = 0; t < ia->ntasks; t++)
-		if (ia->tasks[t].node == v) {
-			count[ia->tasks[t].kind]++;
-			total++;
-			flops += ia->tasks[t].flops;
-			moved += plan_moved(ia, t);
-		}
+	PlanNodeStats st = plan_node_stats(ia, v);
 	fprintf(out, "    {\"id\": %d, \"name\": ", v);
 	plan_json_string(n->name, out);
 	fprintf(out, ", \"kind\": \"%s\", \"partition\": ", n->kind == TRA_NODE_INPUT ? "input" : "einsum");
@@ -282,8 +286,8 @@ static void plan_json_node(const IaGraph *ia, int v, FILE *out)
 	}
 	fprintf(out, ", \"tasks\": %d, \"joins\": %d, \"aggregations\": %d, \"repartitions\": %d, "
 	        "\"leaves\": %d, \"flops\": %.17g, \"bytes_moved\": %.17g}",
-	        total, count[IA_JOIN] + count[IA_FUSED], count[IA_AGG], count[IA_REPART], count[IA_INPUT],
-	        flops, moved);
+	        st.total, st.count[IA_JOIN] + st.count[IA_FUSED], st.count[IA_AGG], st.count[IA_REPART],
+	        st.count[IA_INPUT], st.flops, st.moved);
 }
 
 void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out)
