@@ -1055,9 +1055,7 @@ int sema_build(const AstProgram *prog, SizeOverride *overrides, int noverrides,
 		}
 	}
 	sema_outputs(&s);
-	uint32_t end = (uint32_t)diag->src->len;
-	if (end > 0 && diag->src->text[end - 1] == '\n')
-		end--; /* the end of the last line, not an empty line after it */
+	uint32_t end = diag_text_end(diag->src);
 	if (!sema_has_output_stmt(prog))
 		diag_error(diag, span_make(end, end),
 		           "the program has no output; add a statement such as 'output %s'",

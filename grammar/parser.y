@@ -207,16 +207,22 @@ opt_exprs
 
 %%
 
-/* An error found by a grammar rule (an error production). */
+/* An error found by a grammar rule (an error production), unless the
+ * statement has a lexical error, which most likely explains it (input
+ * temp\xE9rature[N] is 'temp', the bad byte, then 'rature' read as an
+ * element type). */
 static void parse_error(Parser *p, Span at, const char *fmt, ...)
 {
+	const LexState *st = lex_state(p->scanner);
 	char buf[256];
 	va_list ap;
+	p->nerrors++;
+	if (st->tok_stmt == st->lex_error_stmt)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	diag_error(p->diag, at, "%s", buf);
-	p->nerrors++;
 }
 
 static const char *const parse_keywords[] = {
@@ -305,9 +311,9 @@ static void parse_hints(Parser *p, const LexState *st, Span at)
 }
 
 /* Bison's message and hints, unless a lexical error in the statement
- * already explains it; a note at an unclosed bracket when a newline was
- * swallowed by it. Then the scanner ends the statement at the next
- * newline, whatever brackets are open. */
+ * already explains it (even when the error is found at the statement's
+ * newline, after the scanner has moved on). Then the scanner ends the
+ * statement at the next newline, whatever brackets are open. */
 static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg)
 {
 	LexState *st = lex_state(scanner);
@@ -315,7 +321,7 @@ static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg)
 	/* an error found at the statement's end must not spill into the next */
 	if (st->last_tok != NEWLINE && st->last_tok != ';' && st->last_tok != END)
 		st->recovering = true;
-	if (st->stmt_lex_error)
+	if (st->tok_stmt == st->lex_error_stmt)
 		return;
 	char buf[512];
 	parse_quote_keywords(msg, buf, sizeof buf);

@@ -5,7 +5,8 @@
  * unit.h), statements by kind, name, type and span. Spans are checked as
  * byte offsets, so a test states exactly which text a node covers. The
  * last tests are about errors: recovery at the next statement, the count
- * of errors, and the note at an unclosed bracket.
+ * of errors, the note at an unclosed bracket, and that a lexical error
+ * keeps its statement's syntax errors quiet.
  */
 #include "unit.h"
 
@@ -552,6 +553,30 @@ START_TEST(deep_nesting)
 }
 END_TEST
 
+START_TEST(lexical_error_then_statement_end)
+{
+	/* a syntax error found at the newline of a statement with a lexical
+	 * error is that statement's, and stays quiet */
+	static const char *const srcs[] = {"x = a +@\n", "x = @\n", "x = a + \xE2\x80\x8B\n",
+	                                   "size N = 4 $,\n", "x = exp(a &&\n"};
+	for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+		UnitRun *u = unit_parse(srcs[i]);
+		ck_assert_msg(unit_count(unit_diag(u), "error:") == 1, "'%s':\n%s", srcs[i], unit_diag(u));
+		unit_free(u);
+	}
+	/* but the next statement's errors are reported */
+	UnitRun *u = unit_parse("x = a +@\ny = )\n");
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 2);
+	ck_assert_ptr_nonnull(strstr(unit_diag(u), "test.tra:2:5: error: syntax error"));
+	unit_free(u);
+	/* a grammar rule's own error is quiet too: 'rature' is not reported as
+	 * an element type */
+	u = unit_parse("input temp\xE9rature[N]\n");
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(ast_dump_runs)
 {
 	UnitRun *u = parse_ok("size N = 2\ninput X[N] f64\nY[i] = -sum[j](X[j]) * X[i]\noutput Y\n");
@@ -604,6 +629,7 @@ static Suite *parser_suite(void)
 	tcase_add_test(tc, incomplete_statements);
 	tcase_add_test(tc, lexical_and_syntax_errors_counted);
 	tcase_add_test(tc, deep_nesting);
+	tcase_add_test(tc, lexical_error_then_statement_end);
 	suite_add_tcase(s, tc);
 	return s;
 }
