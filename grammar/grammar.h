@@ -33,6 +33,8 @@ typedef struct LexState {
 	int nstmt;                   /* non-empty statements ended so far */
 	int tok_stmt;                /* the statement of the last token returned */
 	int lex_error_stmt;          /* the last statement with a lexical error, or -1 */
+	int continued_stmt;          /* a statement that continues one that ended in an
+	                                operator (its syntax error is not reported), or -1 */
 	int last_tok;                /* the last token returned */
 	Span tok_span;               /* ... and where it was */
 	int prev_tok;                /* the token before it */

@@ -7,6 +7,12 @@
  * or ';' and parsing goes on, so one run reports every statement's error.
  * Locations are Spans; a rule's span runs from its first to its last
  * symbol.
+ *
+ * Messages aim at what a newcomer most likely meant: a statement that
+ * ends with an operator at a line end is told how statements continue
+ * (and the line after it, which was meant as its continuation, is not
+ * reported again); `a ** b` and `a ^ b` parse, as an error that shows the
+ * pow(a, b) to write.
  */
 %code top {
 #include "config.h"
@@ -60,6 +66,7 @@ static AstRef mk_leaf(Parser *p, AstKind k, Span at, const char *name);
 static AstRef mk_ref(Parser *p, AstKind k, Span at, const char *name, Span name_at, ParseList *args);
 static AstRef mk_op(Parser *p, AstKind k, Span at, TraOp op, AstRef a, AstRef b);
 static AstRef mk_reduce(Parser *p, Span at, TraAgg agg, Span agg_at, ParseList *idx, AstRef body);
+static AstRef mk_pow(Parser *p, Span at, Span op, AstRef a, AstRef b);
 static void stmt_size(Parser *p, Span at, const char *name, Span name_at, AstRef v);
 static void stmt_input(Parser *p, Span at, const char *name, Span name_at, ParseList *dims, int type);
 static void stmt_output(Parser *p, Span at, const char *name);
@@ -89,6 +96,7 @@ static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseLi
 %token SUM "sum" PROD "prod" MAX "max" MIN "min" MEAN "mean"
 %token SELECT "select" INF "inf"
 %token LE "<=" GE ">=" EQ "==" NE "!="
+%token POW "**" CARET "^"
 
 %type <ref> expr primary
 %type <list> exprs opt_exprs opt_shape
@@ -99,6 +107,7 @@ static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseLi
 %left '+' '-'
 %left '*' '/'
 %precedence UMINUS
+%right POW CARET
 
 %%
 
@@ -163,6 +172,8 @@ expr
 	| expr EQ expr            { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_EQ, $1, $3); }
 	| expr NE expr            { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_NE, $1, $3); }
 	| '-' expr %prec UMINUS   { $$ = mk_op(p, AST_UNARY, @$, TRA_OP_NEG, $2, -1); }
+	| expr POW expr           { $$ = mk_pow(p, @$, @2, $1, $3); }
+	| expr CARET expr         { $$ = mk_pow(p, @$, @2, $1, $3); }
 	| primary
 	;
 
@@ -292,6 +303,11 @@ static void parse_hints(Parser *p, const LexState *st, Span at)
 		          (int)(at.hi - at.lo), src->text + at.lo);
 	if (tok == '<' || tok == '>' || (tok >= LE && tok <= NE))
 		diag_note(p->diag, at, "comparisons do not chain; select takes one comparison");
+	if (tok == '(' && (st->prev_tok == SUM || st->prev_tok == PROD || st->prev_tok == MEAN)) {
+		Span agg = st->prev_span;
+		diag_note(p->diag, agg, "a reduction lists the indices it reduces over in brackets "
+		          "first, as %.*s[k](...)", (int)(agg.hi - agg.lo), src->text + agg.lo);
+	}
 	if (st->first_tok == IDENT && st->stmt_tokens == 2) {
 		Span f = st->first_span;
 		for (int k = 0; k < 3; k++) {
@@ -310,10 +326,48 @@ static void parse_hints(Parser *p, const LexState *st, Span at)
 	}
 }
 
+/* What a statement that ends right after tok lacks there, or NULL. */
+static const char *parse_missing(int tok)
+{
+	switch (tok) {
+	case '+': case '-': case '*': case '/': case '<': case '>':
+	case LE: case GE: case EQ: case NE: case POW: case CARET:
+		return "an operand";
+	case '=':
+		return "an expression";
+	case ',':
+		return "a name"; /* outside brackets, only size, input and output lists have commas */
+	default:
+		return NULL;
+	}
+}
+
+/* A statement that ends right after an operator, '=' or ',': says what
+ * is missing and, at a line end, how statements continue. The next
+ * statement is then most likely the continuation the user meant, and its
+ * own syntax error would only repeat the point, so it is not reported. */
+static bool parse_dangling(Parser *p, LexState *st)
+{
+	const char *missing = parse_missing(st->prev_tok);
+	if ((st->last_tok != NEWLINE && st->last_tok != ';') || !missing)
+		return false;
+	Span op = st->prev_span;
+	int n = (int)(op.hi - op.lo);
+	const char *text = p->diag->src->text + op.lo;
+	/* the NEWLINE made up at the end of the file is empty */
+	if (st->last_tok == NEWLINE && st->tok_span.hi > st->tok_span.lo) {
+		diag_error(p->diag, op, "expected %s after '%.*s'; a statement continues onto the "
+		           "next line only inside (...) or [...]", missing, n, text);
+		st->continued_stmt = st->tok_stmt + 1;
+	} else
+		diag_error(p->diag, op, "expected %s after '%.*s'", missing, n, text);
+	return true;
+}
+
 /* Bison's message and hints, unless a lexical error in the statement
- * already explains it (even when the error is found at the statement's
- * newline, after the scanner has moved on). Then the scanner ends the
- * statement at the next newline, whatever brackets are open. */
+ * already explains it, or the statement is the continuation of one that
+ * ended in an operator. Then the scanner ends the statement at the next
+ * newline, whatever brackets are open. */
 static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg)
 {
 	LexState *st = lex_state(scanner);
@@ -321,7 +375,9 @@ static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg)
 	/* an error found at the statement's end must not spill into the next */
 	if (st->last_tok != NEWLINE && st->last_tok != ';' && st->last_tok != END)
 		st->recovering = true;
-	if (st->tok_stmt == st->lex_error_stmt)
+	if (st->tok_stmt == st->lex_error_stmt || st->tok_stmt == st->continued_stmt)
+		return;
+	if (parse_dangling(p, st))
 		return;
 	char buf[512];
 	parse_quote_keywords(msg, buf, sizeof buf);
@@ -389,6 +445,49 @@ static AstRef mk_reduce(Parser *p, Span at, TraAgg agg, Span agg_at, ParseList *
 	e->red.idx = idx->v;
 	e->red.body = body;
 	return r;
+}
+
+/* The span of an operand without parentheses that enclose all of it. */
+static Span parse_unparen(const Parser *p, AstRef r)
+{
+	Span s = p->prog->ex[r].span;
+	const char *t = p->diag->src->text;
+	if (s.hi - s.lo < 2 || t[s.lo] != '(' || t[s.hi - 1] != ')')
+		return s;
+	int depth = 0;
+	for (uint32_t i = s.lo; i < s.hi - 1; i++) {
+		depth += (t[i] == '(' || t[i] == '[') - (t[i] == ')' || t[i] == ']');
+		if (depth == 0)
+			return s; /* "(a) * (b)" */
+	}
+	return span_make(s.lo + 1, s.hi - 1);
+}
+
+/* Whether the text at s is short, one-line, printable ASCII: fit to quote. */
+static bool parse_quotable(const Parser *p, Span s)
+{
+	if (s.hi - s.lo > 40)
+		return false;
+	for (uint32_t i = s.lo; i < s.hi; i++)
+		if (p->diag->src->text[i] < 0x20 || p->diag->src->text[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* a ** b or a ^ b, which .tra writes pow(a, b): an error that shows the
+ * call to write, and that call as the result, so parsing goes on. */
+static AstRef mk_pow(Parser *p, Span at, Span op, AstRef a, AstRef b)
+{
+	const char *t = p->diag->src->text;
+	Span sa = parse_unparen(p, a), sb = parse_unparen(p, b);
+	if (parse_quotable(p, sa) && parse_quotable(p, sb))
+		parse_error(p, op, "there is no '%.*s' operator; write pow(%.*s, %.*s)",
+		            (int)(op.hi - op.lo), t + op.lo, (int)(sa.hi - sa.lo), t + sa.lo,
+		            (int)(sb.hi - sb.lo), t + sb.lo);
+	else
+		parse_error(p, op, "there is no '%.*s' operator; write pow(a, b) for a to the power b",
+		            (int)(op.hi - op.lo), t + op.lo);
+	return mk_ref(p, AST_CALL, at, "pow", op, list_add(p, list_one(p, a), b));
 }
 
 static void stmt_size(Parser *p, Span at, const char *name, Span name_at, AstRef v)

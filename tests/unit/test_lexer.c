@@ -491,7 +491,7 @@ START_TEST(every_byte)
 		char *tokens, *diags;
 		int n = unit_lex_n(src, len, &tokens, &diags);
 		bool known = c != 0 && strchr("0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		                                "abcdefghijklmnopqrstuvwxyz \t\r\f\v\n#+-*/<>=,;()[]", c);
+		                                "abcdefghijklmnopqrstuvwxyz \t\r\f\v\n#+-*/<>=,;()[]^", c);
 		/* "a.b" is 'a' and the malformed number ".b" */
 		ck_assert_msg((n > 0) != known, "byte 0x%02x: %d errors", c, n);
 		if (c != '\n' && c != '\t' && (c < 0x20 || c >= 0x7f))
@@ -698,7 +698,17 @@ END_TEST
 
 START_TEST(operators_tra_lacks)
 {
-	/* logical operators say what to write */
+	/* ** and ^ are tokens, so that the parser can show pow(a, b) */
+	assert_tokens("a ** b ^ c",
+	              "1:1-1:2 identifier 'a'\n"
+	              "1:3-1:5 operator '**'\n"
+	              "1:6-1:7 identifier 'b'\n"
+	              "1:8-1:9 operator '^'\n"
+	              "1:10-1:11 identifier 'c'\n"
+	              "1:11-1:11 newline\n");
+	assert_tokens("a * * b", "1:1-1:2 identifier 'a'\n1:3-1:4 punct '*'\n1:5-1:6 punct '*'\n"
+	              "1:7-1:8 identifier 'b'\n1:8-1:8 newline\n");
+	/* the others say what to write */
 	assert_lex_error("a && b", 1, "test.tra:1:3:", "'&&' is not an operator; select takes one "
 	                 "comparison, so for 'a and b' nest two: select(a, select(b, x, y), y)");
 	assert_lex_error("a & b", 1, "test.tra:1:3:", "'&' is not an operator");

@@ -5,8 +5,9 @@
  * unit.h), statements by kind, name, type and span. Spans are checked as
  * byte offsets, so a test states exactly which text a node covers. The
  * last tests are about errors: recovery at the next statement, the count
- * of errors, the note at an unclosed bracket, and that a lexical error
- * keeps its statement's syntax errors quiet.
+ * of errors, the note at an unclosed bracket, and the messages for what
+ * newcomers write (a statement that ends with an operator, ** and ^,
+ * sum(...)).
  */
 #include "unit.h"
 
@@ -553,6 +554,55 @@ START_TEST(deep_nesting)
 }
 END_TEST
 
+START_TEST(dangling_operator)
+{
+	/* the error is at the operator, says what is missing and how a
+	 * statement continues; the next line is not reported again */
+	UnitRun *u = unit_parse("x = a +\n    b\ny = 1\n");
+	const char *d = unit_diag(u);
+	ck_assert_int_eq(unit_count(d, "error:"), 1);
+	ck_assert_msg(strstr(d, "test.tra:1:7: error: expected an operand after '+'; a statement "
+	                        "continues onto the next line only inside (...) or [...]\n"
+	                        "x = a +\n      ^\n") != NULL, "%s", d);
+	ck_assert_int_eq(u->prog.nst, 1);
+	ck_assert_str_eq(u->prog.st[0].name, "y");
+	unit_free(u);
+	/* what is missing depends on the token */
+	static const struct {
+		const char *src, *want;
+	} cases[] = {
+		{"x = a *\n", "error: expected an operand after '*'; a statement continues"},
+		{"x = a <=\n", "error: expected an operand after '<='"},
+		{"x = a **\n", "error: expected an operand after '**'"},
+		{"x = -\n", "error: expected an operand after '-'"},
+		{"x =\n  a\n", "error: expected an expression after '='; a statement continues"},
+		{"size N =\n", "error: expected an expression after '='"},
+		{"output a,\n  b\n", "test.tra:1:9: error: expected a name after ','"},
+		{"input X[N],\n  Y[N]\n", "error: expected a name after ','"},
+		/* at a ';' or the end of the file, nothing about lines */
+		{"x = a + ; y = 1\n", "error: expected an operand after '+'\n"},
+		{"x = a +", "error: expected an operand after '+'\n"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		u = unit_parse(cases[i].src);
+		ck_assert_msg(strstr(unit_diag(u), cases[i].want) != NULL, "'%s':\n%s", cases[i].src,
+		              unit_diag(u));
+		ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+		unit_free(u);
+	}
+	/* a valid statement after it is kept; only the one right after is
+	 * taken as the continuation */
+	u = unit_parse("x = a +\ny = 1\nz = +\n");
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 2);
+	ck_assert_int_eq(u->prog.nst, 1);
+	unit_free(u);
+	u = unit_parse("x = a +\n\n# comment\n  b\nz = +\n");
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 2);
+	ck_assert_ptr_nonnull(strstr(unit_diag(u), "test.tra:5:5: error:"));
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(lexical_error_then_statement_end)
 {
 	/* a syntax error found at the newline of a statement with a lexical
@@ -573,6 +623,49 @@ START_TEST(lexical_error_then_statement_end)
 	 * an element type */
 	u = unit_parse("input temp\xE9rature[N]\n");
 	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(power_operators)
+{
+	/* ** and ^ parse, as pow, with an error that shows the call */
+	static const struct {
+		const char *src, *want, *tree;
+	} cases[] = {
+		{"x = a ** 2\n", "test.tra:1:7: error: there is no '**' operator; write pow(a, 2)\n"
+		                 "x = a ** 2\n      ^~\n", "pow(a,2)"},
+		{"x = a ^ b\n", "error: there is no '^' operator; write pow(a, b)", "pow(a,b)"},
+		{"x = (a + 1)^(b)\n", "error: there is no '^' operator; write pow(a + 1, b)",
+		 "pow((+ a 1),b)"},
+		{"x = (a) * (b) ** c\n", "write pow(b, c)", "(* a pow(b,c))"},
+		{"x = (a) * (b) ** (c) * (d)\n", "write pow(b, c)", "(* (* a pow(b,c)) d)"},
+		{"x = -a ** 2\n", "write pow(a, 2)", "(neg pow(a,2))"},
+		{"x = 2 ** -a\n", "write pow(2, -a)", "pow(2,(neg a))"},
+		{"x = a * b ^ c\n", "write pow(b, c)", "(* a pow(b,c))"},
+		{"x = a_very_long_name_that_goes_on_and_on_and_on ** 2\n",
+		 "error: there is no '**' operator; write pow(a, b) for a to the power b", NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		UnitRun *u = unit_parse(cases[i].src);
+		ck_assert_msg(strstr(unit_diag(u), cases[i].want) != NULL, "'%s':\n%s", cases[i].src,
+		              unit_diag(u));
+		ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+		ck_assert_int_eq(u->prog.nst, 1);
+		if (cases[i].tree)
+			ck_assert_str_eq(unit_ast_str(u, u->prog.st[0].value), cases[i].tree);
+		unit_free(u);
+	}
+}
+END_TEST
+
+START_TEST(reduction_written_as_call)
+{
+	UnitRun *u = unit_parse("s = mean(x[i])\n");
+	const char *d = unit_diag(u);
+	ck_assert_msg(strstr(d, "test.tra:1:9: error: syntax error, unexpected '(', expecting '['\n") != NULL, "%s", d);
+	ck_assert_msg(strstr(d, "test.tra:1:5: note: a reduction lists the indices it reduces over in "
+	                        "brackets first, as mean[k](...)\ns = mean(x[i])\n    ^~~~\n") != NULL, "%s", d);
 	unit_free(u);
 }
 END_TEST
@@ -629,7 +722,10 @@ static Suite *parser_suite(void)
 	tcase_add_test(tc, incomplete_statements);
 	tcase_add_test(tc, lexical_and_syntax_errors_counted);
 	tcase_add_test(tc, deep_nesting);
+	tcase_add_test(tc, dangling_operator);
 	tcase_add_test(tc, lexical_error_then_statement_end);
+	tcase_add_test(tc, power_operators);
+	tcase_add_test(tc, reduction_written_as_call);
 	suite_add_tcase(s, tc);
 	return s;
 }
