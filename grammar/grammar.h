@@ -10,6 +10,13 @@
 
 #define LEX_MAX_OPEN 64 /* open brackets remembered for "to match this" notes */
 
+/* How deep an expression may nest (tra(5), "Limits"): brackets, calls,
+ * reductions and operators each add a level. The scanner stops feeding
+ * brackets past it, so bison's stack cannot overflow; the parser checks
+ * operators, so the recursive passes after it (sema, the interpreter,
+ * code generation) stay far from the C stack's end. */
+#define PARSE_MAX_NESTING 1000
+
 /* The scanner's state.
  *
  * Statements are numbered as they end (empty ones are not counted), and
@@ -35,6 +42,7 @@ typedef struct LexState {
 	int lex_error_stmt;          /* the last statement with a lexical error, or -1 */
 	int continued_stmt;          /* a statement that continues one that ended in an
 	                                operator (its syntax error is not reported), or -1 */
+	int deep_stmt;               /* the last statement told it nests too deeply, or -1 */
 	int last_tok;                /* the last token returned */
 	Span tok_span;               /* ... and where it was */
 	int prev_tok;                /* the token before it */

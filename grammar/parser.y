@@ -12,7 +12,8 @@
  * ends with an operator at a line end is told how statements continue
  * (and the line after it, which was meant as its continuation, is not
  * reported again); `a ** b` and `a ^ b` parse, as an error that shows the
- * pow(a, b) to write.
+ * pow(a, b) to write; an expression nested deeper than PARSE_MAX_NESTING
+ * is reported once, at the level that crosses the limit.
  */
 %code top {
 #include "config.h"
@@ -44,7 +45,9 @@ typedef struct Parser {
 	Arena *arena;
 	Diag *diag;
 	void *scanner;
-	int nerrors; /* syntax errors */
+	int nerrors;   /* syntax errors */
+	int *depth;    /* AstRef -> nesting depth, -1 once reported too deep */
+	int depthcap;
 } Parser;
 }
 
@@ -64,9 +67,10 @@ static ParseList *list_add(Parser *p, ParseList *l, AstRef r);
 static AstRef mk_num(Parser *p, Span at, double v, bool integral);
 static AstRef mk_leaf(Parser *p, AstKind k, Span at, const char *name);
 static AstRef mk_ref(Parser *p, AstKind k, Span at, const char *name, Span name_at, ParseList *args);
-static AstRef mk_op(Parser *p, AstKind k, Span at, TraOp op, AstRef a, AstRef b);
+static AstRef mk_op(Parser *p, AstKind k, Span at, Span op_at, TraOp op, AstRef a, AstRef b);
 static AstRef mk_reduce(Parser *p, Span at, TraAgg agg, Span agg_at, ParseList *idx, AstRef body);
 static AstRef mk_pow(Parser *p, Span at, Span op, AstRef a, AstRef b);
+static AstRef mk_paren(Parser *p, Span at, AstRef r);
 static void stmt_size(Parser *p, Span at, const char *name, Span name_at, AstRef v);
 static void stmt_input(Parser *p, Span at, const char *name, Span name_at, ParseList *dims, int type);
 static void stmt_output(Parser *p, Span at, const char *name);
@@ -161,17 +165,17 @@ output_names
 	;
 
 expr
-	: expr '+' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_ADD, $1, $3); }
-	| expr '-' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_SUB, $1, $3); }
-	| expr '*' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_MUL, $1, $3); }
-	| expr '/' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_DIV, $1, $3); }
-	| expr '<' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_LT, $1, $3); }
-	| expr '>' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_GT, $1, $3); }
-	| expr LE expr            { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_LE, $1, $3); }
-	| expr GE expr            { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_GE, $1, $3); }
-	| expr EQ expr            { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_EQ, $1, $3); }
-	| expr NE expr            { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_NE, $1, $3); }
-	| '-' expr %prec UMINUS   { $$ = mk_op(p, AST_UNARY, @$, TRA_OP_NEG, $2, -1); }
+	: expr '+' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_ADD, $1, $3); }
+	| expr '-' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_SUB, $1, $3); }
+	| expr '*' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_MUL, $1, $3); }
+	| expr '/' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_DIV, $1, $3); }
+	| expr '<' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_LT, $1, $3); }
+	| expr '>' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_GT, $1, $3); }
+	| expr LE expr            { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_LE, $1, $3); }
+	| expr GE expr            { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_GE, $1, $3); }
+	| expr EQ expr            { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_EQ, $1, $3); }
+	| expr NE expr            { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_NE, $1, $3); }
+	| '-' expr %prec UMINUS   { $$ = mk_op(p, AST_UNARY, @$, @1, TRA_OP_NEG, $2, -1); }
 	| expr POW expr           { $$ = mk_pow(p, @$, @2, $1, $3); }
 	| expr CARET expr         { $$ = mk_pow(p, @$, @2, $1, $3); }
 	| primary
@@ -196,7 +200,7 @@ primary
 		parse_error(p, span_join(@2, @3), "a reduction lists at least one index to reduce over");
 		$$ = $5;
 	}
-	| '(' expr ')'            { $$ = $2; p->prog->ex[$$].span = @$; }
+	| '(' expr ')'            { $$ = mk_paren(p, @$, $2); }
 	;
 
 agg
@@ -364,6 +368,15 @@ static bool parse_dangling(Parser *p, LexState *st)
 	return true;
 }
 
+/* Bison's stack ran out: only a long run of unary minus gets there, since
+ * the scanner bounds the brackets (see PARSE_MAX_NESTING). */
+static void parse_exhausted(Parser *p, const LexState *st, Span at)
+{
+	if (st->deep_stmt != st->tok_stmt)
+		diag_error(p->diag, at, "expression nested too deeply: more than %d levels of operators, "
+		           "calls and brackets; split it into several statements", PARSE_MAX_NESTING);
+}
+
 /* Bison's message and hints, unless a lexical error in the statement
  * already explains it, or the statement is the continuation of one that
  * ended in an operator. Then the scanner ends the statement at the next
@@ -375,6 +388,10 @@ static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg)
 	/* an error found at the statement's end must not spill into the next */
 	if (st->last_tok != NEWLINE && st->last_tok != ';' && st->last_tok != END)
 		st->recovering = true;
+	if (strcmp(msg, "memory exhausted") == 0) {
+		parse_exhausted(p, st, *loc);
+		return;
+	}
 	if (st->tok_stmt == st->lex_error_stmt || st->tok_stmt == st->continued_stmt)
 		return;
 	if (parse_dangling(p, st))
@@ -398,9 +415,50 @@ static ParseList *list_add(Parser *p, ParseList *l, AstRef r)
 	return l;
 }
 
+/* A new expression node, at depth 0 until its operands say more. */
+static AstRef parse_expr(Parser *p, AstKind k, Span at)
+{
+	AstRef r = ast_expr_new(p->prog, p->arena, k, at);
+	ARENA_RESERVE(p->arena, p->depth, r, p->depthcap);
+	p->depth[r] = 0;
+	return r;
+}
+
+/* The deepest of n operands, or -1 if one was reported too deep. */
+static int parse_deepest(const Parser *p, const AstRef *kids, int n)
+{
+	int d = 0;
+	for (int i = 0; i < n; i++) {
+		if (p->depth[kids[i]] < 0)
+			return -1;
+		if (p->depth[kids[i]] > d)
+			d = p->depth[kids[i]];
+	}
+	return d;
+}
+
+/* Makes r one level deeper than `below`, its deepest operand. The level
+ * that crosses PARSE_MAX_NESTING is reported at `at` (unless the scanner
+ * did, for brackets), and from there up the expression is -1, so that
+ * the levels around it say nothing more. */
+static void parse_nest(Parser *p, AstRef r, int below, Span at)
+{
+	const LexState *st = lex_state(p->scanner);
+	p->depth[r] = -1;
+	if (below < 0)
+		return;
+	if (below < PARSE_MAX_NESTING) {
+		p->depth[r] = below + 1;
+		return;
+	}
+	if (st->deep_stmt != st->tok_stmt)
+		parse_error(p, at, "expression nested too deeply: more than %d levels of operators, "
+		            "calls and brackets; split it into several statements", PARSE_MAX_NESTING);
+}
+
 static AstRef mk_num(Parser *p, Span at, double v, bool integral)
 {
-	AstRef r = ast_expr_new(p->prog, p->arena, AST_NUM, at);
+	AstRef r = parse_expr(p, AST_NUM, at);
 	p->prog->ex[r].num.value = v;
 	p->prog->ex[r].num.integral = integral;
 	return r;
@@ -408,7 +466,7 @@ static AstRef mk_num(Parser *p, Span at, double v, bool integral)
 
 static AstRef mk_leaf(Parser *p, AstKind k, Span at, const char *name)
 {
-	AstRef r = ast_expr_new(p->prog, p->arena, k, at);
+	AstRef r = parse_expr(p, k, at);
 	p->prog->ex[r].ref.name = name;
 	p->prog->ex[r].ref.name_span = at;
 	return r;
@@ -416,34 +474,47 @@ static AstRef mk_leaf(Parser *p, AstKind k, Span at, const char *name)
 
 static AstRef mk_ref(Parser *p, AstKind k, Span at, const char *name, Span name_at, ParseList *args)
 {
-	AstRef r = ast_expr_new(p->prog, p->arena, k, at);
+	AstRef r = parse_expr(p, k, at);
 	AstExpr *e = &p->prog->ex[r];
 	e->ref.name = name;
 	e->ref.name_span = name_at;
 	e->ref.nargs = args ? args->n : 0;
 	e->ref.args = args ? args->v : NULL;
+	parse_nest(p, r, parse_deepest(p, e->ref.args, e->ref.nargs), name_at);
 	return r;
 }
 
-static AstRef mk_op(Parser *p, AstKind k, Span at, TraOp op, AstRef a, AstRef b)
+static AstRef mk_op(Parser *p, AstKind k, Span at, Span op_at, TraOp op, AstRef a, AstRef b)
 {
-	AstRef r = ast_expr_new(p->prog, p->arena, k, at);
+	AstRef r = parse_expr(p, k, at);
 	AstExpr *e = &p->prog->ex[r];
 	e->op.op = op;
 	e->op.a = a;
 	e->op.b = b;
+	AstRef kids[2] = {a, b};
+	parse_nest(p, r, parse_deepest(p, kids, b < 0 ? 1 : 2), op_at);
 	return r;
 }
 
 static AstRef mk_reduce(Parser *p, Span at, TraAgg agg, Span agg_at, ParseList *idx, AstRef body)
 {
-	AstRef r = ast_expr_new(p->prog, p->arena, AST_REDUCE, at);
+	AstRef r = parse_expr(p, AST_REDUCE, at);
 	AstExpr *e = &p->prog->ex[r];
 	e->red.agg = agg;
 	e->red.agg_span = agg_at;
 	e->red.nidx = idx->n;
 	e->red.idx = idx->v;
 	e->red.body = body;
+	parse_nest(p, r, parse_deepest(p, &body, 1), agg_at);
+	return r;
+}
+
+/* ( expr ): the same node, its span widened to the parentheses, and a
+ * level deeper, as the scanner counts brackets. */
+static AstRef mk_paren(Parser *p, Span at, AstRef r)
+{
+	p->prog->ex[r].span = at;
+	parse_nest(p, r, p->depth[r], span_make(at.lo, at.lo + 1));
 	return r;
 }
 
@@ -535,8 +606,8 @@ int parse_program(const Source *src, Arena *arena, Diag *diag, AstProgram *prog)
 		trac_fatal("out of memory creating the scanner");
 	int rc = yyparse(p.scanner, &p);
 	lex_close(p.scanner);
-	/* rc 2 is bison's "memory exhausted" (nesting deeper than its
-	 * stack), already reported through yyerror. */
+	/* rc 2 is bison's "memory exhausted" (a run of unary minus longer
+	 * than its stack), reported through yyerror as nesting too deep. */
 	if (rc != 0 && p.nerrors == 0)
 		p.nerrors++;
 	return st.nerrors + p.nerrors;

@@ -13,6 +13,8 @@
  */
 #include "unit.h"
 
+#include "grammar.h" /* PARSE_MAX_NESTING */
+
 /* Asserts the token dump of src, and that it has no lexical errors. */
 static void assert_tokens(const char *src, const char *want)
 {
@@ -722,6 +724,51 @@ START_TEST(operators_tra_lacks)
 }
 END_TEST
 
+/* "x = " and depth brackets of kind open/close around "1", then more. */
+static char *nested_source(int depth, char open, char close, const char *more)
+{
+	char *src = malloc((size_t)(2 * depth) + strlen(more) + 16);
+	size_t p = (size_t)sprintf(src, "x = ");
+	memset(src + p, open, (size_t)depth);
+	p += (size_t)depth;
+	src[p++] = '1';
+	memset(src + p, close, (size_t)depth);
+	strcpy(src + p + (size_t)depth, more);
+	return src;
+}
+
+START_TEST(bracket_nesting_limit)
+{
+	char *tokens, *diags;
+	/* at the limit: every bracket a token */
+	char *src = nested_source(PARSE_MAX_NESTING, '(', ')', "\n");
+	ck_assert_int_eq(unit_lex(src, &tokens, &diags), 0);
+	ck_assert_int_eq(unit_count(tokens, "punct '('"), PARSE_MAX_NESTING);
+	ck_assert_int_eq(unit_count(tokens, "punct ')'"), PARSE_MAX_NESTING);
+	free(tokens), free(diags), free(src);
+	/* one more: one error there, and the rest of the statement, up to
+	 * the line end after its brackets close, is skipped */
+	src = nested_source(PARSE_MAX_NESTING + 1, '[', ']', "\n+ 2\ny\n");
+	ck_assert_int_eq(unit_lex(src, &tokens, &diags), 1);
+	char where[128];
+	snprintf(where, sizeof where, "test.tra:1:%d: error: expression nested too deeply: more "
+	         "than %d levels of brackets", 5 + PARSE_MAX_NESTING, PARSE_MAX_NESTING);
+	ck_assert_msg(strstr(diags, where) != NULL, "%s", diags);
+	ck_assert_int_eq(unit_count(tokens, "punct '['"), PARSE_MAX_NESTING);
+	ck_assert_int_eq(unit_count(tokens, "punct ']'"), 0);
+	ck_assert_ptr_nonnull(strstr(tokens, "newline\n2:1-2:2 punct '+'"));
+	ck_assert_ptr_nonnull(strstr(tokens, "3:1-3:2 identifier 'y'\n"));
+	free(tokens), free(diags), free(src);
+	/* far deeper, over several lines: still one error */
+	src = nested_source(100000, '(', ')', "\ny\n");
+	for (int i = 10000; i < 200000; i += 10000)
+		src[i] = '\n';
+	ck_assert_int_eq(unit_lex(src, &tokens, &diags), 1);
+	ck_assert_ptr_nonnull(strstr(tokens, "identifier 'y'\n"));
+	free(tokens), free(diags), free(src);
+}
+END_TEST
+
 static Suite *lexer_suite(void)
 {
 	Suite *s = suite_create("lexer");
@@ -764,6 +811,7 @@ static Suite *lexer_suite(void)
 	tcase_add_test(tc, lone_cr_line_ends);
 	tcase_add_test(tc, columns_count_characters);
 	tcase_add_test(tc, operators_tra_lacks);
+	tcase_add_test(tc, bracket_nesting_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,11 +5,13 @@
  * unit.h), statements by kind, name, type and span. Spans are checked as
  * byte offsets, so a test states exactly which text a node covers. The
  * last tests are about errors: recovery at the next statement, the count
- * of errors, the note at an unclosed bracket, and the messages for what
- * newcomers write (a statement that ends with an operator, ** and ^,
- * sum(...)).
+ * of errors, the note at an unclosed bracket, the nesting limit, and the
+ * messages for what newcomers write (a statement that ends with an
+ * operator, ** and ^, sum(...)).
  */
 #include "unit.h"
+
+#include "grammar.h" /* PARSE_MAX_NESTING */
 
 /* Parses src, which must be valid, and returns the run. */
 static UnitRun *parse_ok(const char *src)
@@ -525,19 +527,23 @@ END_TEST
 
 START_TEST(deep_nesting)
 {
-	/* deeper than bison's stack: an error, not a crash */
+	/* far deeper than bison's stack: one error, not a crash, and the
+	 * next statement is still parsed */
 	enum { DEPTH = 20000 };
-	char *src = malloc(2 * DEPTH + 16);
+	char *src = malloc(2 * DEPTH + 64);
 	size_t p = (size_t)sprintf(src, "x = ");
 	for (int i = 0; i < DEPTH; i++)
 		src[p++] = '(';
 	src[p++] = '1';
 	for (int i = 0; i < DEPTH; i++)
 		src[p++] = ')';
-	strcpy(src + p, "\n");
+	strcpy(src + p, "\ny = 2\n");
 	UnitRun *u = unit_parse(src);
 	ck_assert_int_ge(u->parse_errors, 1);
-	ck_assert_ptr_nonnull(strstr(unit_diag(u), "memory exhausted"));
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+	ck_assert_ptr_nonnull(strstr(unit_diag(u), "expression nested too deeply"));
+	ck_assert_int_eq(u->prog.nst, 1);
+	ck_assert_str_eq(u->prog.st[0].name, "y");
 	unit_free(u);
 	/* a moderate depth is fine */
 	p = (size_t)sprintf(src, "x = ");
@@ -549,6 +555,60 @@ START_TEST(deep_nesting)
 	strcpy(src + p, "\n");
 	u = parse_ok(src);
 	ck_assert_str_eq(unit_ast_str(u, u->prog.st[0].value), "1");
+	unit_free(u);
+	free(src);
+}
+END_TEST
+
+/* "x = " then n copies of `head`, then `mid`, then n copies of `tail`. */
+static char *repeat_source(int n, const char *head, const char *mid, const char *tail)
+{
+	size_t len = 16 + (size_t)n * (strlen(head) + strlen(tail)) + strlen(mid);
+	char *src = malloc(len), *q = src + sprintf(src, "x = ");
+	for (int i = 0; i < n; i++)
+		q += sprintf(q, "%s", head);
+	q += sprintf(q, "%s", mid);
+	for (int i = 0; i < n; i++)
+		q += sprintf(q, "%s", tail);
+	strcpy(q, "\n");
+	return src;
+}
+
+/* Parses n levels of head/mid/tail: fine if n is at most the limit; one
+ * error past it. */
+static void assert_nesting_limit(const char *head, const char *mid, const char *tail, int limit)
+{
+	char *src = repeat_source(limit, head, mid, tail);
+	UnitRun *u = unit_parse(src);
+	ck_assert_msg(u->nerrors == 0, "%d levels of '%s': %s", limit, head, unit_diag(u));
+	unit_free(u);
+	free(src);
+	src = repeat_source(limit + 1, head, mid, tail);
+	u = unit_parse(src);
+	ck_assert_msg(unit_count(unit_diag(u), "error: expression nested too deeply: more than 1000 "
+	                         "levels") == 1, "%d levels of '%s': %s", limit + 1, head, unit_diag(u));
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+	unit_free(u);
+	free(src);
+}
+
+START_TEST(nesting_limit)
+{
+	ck_assert_int_eq(PARSE_MAX_NESTING, 1000); /* as tra(5) says */
+	/* each bracket pair, call, subscript, reduction and operator is a
+	 * level; a name or number is none */
+	assert_nesting_limit("(", "1", ")", PARSE_MAX_NESTING);
+	assert_nesting_limit("exp(", "1", ")", PARSE_MAX_NESTING);
+	assert_nesting_limit("-", "1", "", PARSE_MAX_NESTING);
+	assert_nesting_limit("exp(-", "1", ")", PARSE_MAX_NESTING / 2);
+	assert_nesting_limit("X[", "i", "]", PARSE_MAX_NESTING);
+	assert_nesting_limit("", "1", " + 1", PARSE_MAX_NESTING);
+	assert_nesting_limit("(1 + ", "1", ")", PARSE_MAX_NESTING / 2);
+	assert_nesting_limit("sum[k](", "1", ")", PARSE_MAX_NESTING);
+	/* a run of unary minus too long for bison's stack */
+	char *src = repeat_source(20000, "-", "1", "");
+	UnitRun *u = unit_parse(src);
+	ck_assert_int_eq(unit_count(unit_diag(u), "error: expression nested too deeply"), 1);
 	unit_free(u);
 	free(src);
 }
@@ -722,6 +782,7 @@ static Suite *parser_suite(void)
 	tcase_add_test(tc, incomplete_statements);
 	tcase_add_test(tc, lexical_and_syntax_errors_counted);
 	tcase_add_test(tc, deep_nesting);
+	tcase_add_test(tc, nesting_limit);
 	tcase_add_test(tc, dangling_operator);
 	tcase_add_test(tc, lexical_error_then_statement_end);
 	tcase_add_test(tc, power_operators);

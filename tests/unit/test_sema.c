@@ -772,6 +772,44 @@ START_TEST(errors_reported_once)
 }
 END_TEST
 
+/* Programs nested exactly as deep as the parser allows pass sema and
+ * tra_verify, and their graph dumps (--emit=tra): the recursive passes
+ * are safe at the limit. The limit itself is tested in test_parser. */
+START_TEST(nesting_at_the_limit)
+{
+	static const struct {
+		const char *head, *mid, *tail;
+		int n;
+	} shapes[] = {
+		{"(", "x[i]", ")", 999},       /* x[i] is one level */
+		{"exp(", "x[i]", ")", 999},
+		{"-", "x[i]", "", 999},
+		{"", "x[i]", " + x[i]", 999},  /* 1000 terms */
+		{"exp(x[i] * ", "x[i]", ")", 499},
+		{"(", "sum[k](m[i, k])", ")", 998},
+	};
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		size_t len = 128 + (size_t)shapes[s].n * (strlen(shapes[s].head) + strlen(shapes[s].tail));
+		char *src = malloc(len), *q = src;
+		q += sprintf(q, "size N = 3\ninput x[N], m[N, N]\ny[i] = ");
+		for (int k = 0; k < shapes[s].n; k++)
+			q += sprintf(q, "%s", shapes[s].head);
+		q += sprintf(q, "%s", shapes[s].mid);
+		for (int k = 0; k < shapes[s].n; k++)
+			q += sprintf(q, "%s", shapes[s].tail);
+		strcpy(q, "\noutput y\n");
+		UnitRun *u = unit_compile_ok(src);
+		UnitMem m;
+		unit_mem_open(&m);
+		tra_dump(&u->g, m.f);
+		ck_assert_ptr_nonnull(strstr(unit_mem_text(&m), "y"));
+		unit_mem_close(&m);
+		unit_free(u);
+		free(src);
+	}
+}
+END_TEST
+
 START_TEST(too_many_bindings)
 {
 	/* 65 reductions, each binding one index */
@@ -835,6 +873,7 @@ static Suite *sema_suite(void)
 	tcase_add_test(tc, size_division_overflow);
 	tcase_add_test(tc, errors_reported_once);
 	tcase_add_test(tc, too_many_bindings);
+	tcase_add_test(tc, nesting_at_the_limit);
 	tcase_add_test(tc, parse_errors_stop_before_sema);
 	suite_add_tcase(s, tc);
 	return s;
