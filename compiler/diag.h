@@ -8,6 +8,13 @@
  * Locations are byte ranges (Span) recorded by the lexer; line and column
  * are computed only when a message is printed. Errors are counted so that
  * the driver can go on to the end of a phase and then stop.
+ *
+ * Source text is UTF-8. A column counts characters, not bytes, and a
+ * byte order mark at the start of the file takes no column. Lines end
+ * at LF, CRLF or a lone CR (old Mac files). The source line under a
+ * message shows what a terminal would not (control characters, invisible
+ * characters, bytes that are not UTF-8) as escapes, and the caret line
+ * follows them.
  */
 #ifndef TRAC_DIAG_H
 #define TRAC_DIAG_H
@@ -55,7 +62,30 @@ void diag_note(Diag *d, Span at, const char *fmt, ...)
 void diag_error_noloc(Diag *d, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* 1-based line and column (in bytes) of a byte offset. */
+/* 1-based line and column (in characters) of a byte offset. */
 void diag_line_col(const Source *src, uint32_t offset, int *line, int *col);
+
+/* Bytes of the UTF-8 byte order mark that src starts with: 3 or 0. */
+uint32_t diag_bom_len(const Source *src);
+
+/* The offset at the end of the last line, before a final line end: where
+ * "end of file" messages point, rather than at an empty line after it. */
+uint32_t diag_text_end(const Source *src);
+
+/* The character at s, with n >= 1 bytes available: returns its length in
+ * bytes (1 to 4) and sets *cp to its code point. For bytes that are not
+ * UTF-8 it returns minus the length of the bad run (the first byte and the
+ * continuation bytes after it, at most 4), and *cp is undefined. */
+int diag_utf8(const char *s, size_t n, uint32_t *cp);
+
+/* The name of a code point that is invisible or looks like a plain space
+ * ("zero width space", "no-break space"), or NULL. *space is set when it
+ * looks like a space. */
+const char *diag_invisible_name(uint32_t cp, int *space);
+
+/* Writes n bytes to out as \xHH escapes (upper-case hex), NUL-terminated
+ * and truncated to size. Used for everything that is not printable text,
+ * so that a message never copies raw bytes to the terminal. */
+void diag_escape_bytes(const char *s, size_t n, char *out, size_t size);
 
 #endif /* TRAC_DIAG_H */

@@ -203,8 +203,32 @@ static int sema_first_def(const Sema *s, const char *name)
 	return -1;
 }
 
-/* An unknown name: defined later in the file, or not at all. */
-static void sema_undefined(Sema *s, const char *name, Span at, const char *what)
+/* The kinds of name sema_suggest may offer. */
+enum {
+	SUGGEST_SIZES = 1,   /* sizes */
+	SUGGEST_TENSORS = 2, /* inputs and defined tensors, scalars included */
+	SUGGEST_INDICES = 4, /* the indices bound where the name is used */
+};
+
+/* The defined name of the kinds in `want` closest to a misspelt one, for
+ * a "did you mean" hint, or NULL. Only names defined so far are offered:
+ * a later one could not be used here anyway. */
+static const char *sema_suggest(Sema *s, const char *name, int want)
+{
+	const char **cands = arena_alloc(s->arena, (size_t)(s->nsyms + s->nscope + 1) * sizeof *cands);
+	int n = 0;
+	if (want & SUGGEST_INDICES)
+		for (int i = s->nscope - 1; i >= 0; i--) /* innermost first: ties go to it */
+			cands[n++] = s->vars[s->scope[i]].name;
+	for (int i = 0; i < s->nsyms; i++)
+		if (want & (s->syms[i].kind == SYM_SIZE ? SUGGEST_SIZES : SUGGEST_TENSORS))
+			cands[n++] = s->syms[i].name;
+	return util_suggest(name, cands, n);
+}
+
+/* An unknown name: defined later in the file, or not at all (then
+ * perhaps misspelt: a defined name of the kinds in `want` is suggested). */
+static void sema_undefined(Sema *s, const char *name, Span at, const char *what, int want)
 {
 	int later = sema_first_def(s, name);
 	if (s->stmt && s->stmt->kind == AST_STMT_DEF && strcmp(s->stmt->name, name) == 0 &&
@@ -216,7 +240,12 @@ static void sema_undefined(Sema *s, const char *name, Span at, const char *what)
 	if (later >= 0 && s->prog->st[later].span.lo > at.lo) {
 		sema_error(s, at, "'%s' is used before its definition", name);
 		diag_note(s->diag, s->prog->st[later].name_span, "'%s' is defined here", name);
-	} else
+		return;
+	}
+	const char *near = sema_suggest(s, name, want);
+	if (near)
+		sema_error(s, at, "undefined %s '%s'; did you mean '%s'?", what, name, near);
+	else
 		sema_error(s, at, "undefined %s '%s'", what, name);
 }
 
@@ -284,7 +313,7 @@ static bool size_name(Sema *s, const AstExpr *e, int64_t *out)
 {
 	Sym *sym = sema_lookup(s, e->ref.name);
 	if (!sym) {
-		sema_undefined(s, e->ref.name, e->span, "size");
+		sema_undefined(s, e->ref.name, e->span, "size", SUGGEST_SIZES);
 		return false;
 	}
 	if (sym->broken)
@@ -485,7 +514,7 @@ static const TraNode *resolve_tensor(Sema *s, const AstExpr *e)
 {
 	Sym *sym = sema_lookup(s, e->ref.name);
 	if (!sym) {
-		sema_undefined(s, e->ref.name, e->ref.name_span, "tensor");
+		sema_undefined(s, e->ref.name, e->ref.name_span, "tensor", SUGGEST_TENSORS);
 		return NULL;
 	}
 	if (sym->broken) {
@@ -523,6 +552,19 @@ static bool sema_free_reported(Sema *s, const char *name)
 	return false;
 }
 
+/* An index that is not bound: a misspelling of one that is, or one
+ * that classic Einstein notation would sum over, which .tra does not. */
+static void sema_free_index(Sema *s, const AstExpr *a)
+{
+	const char *near = sema_suggest(s, a->ref.name, SUGGEST_INDICES);
+	if (near)
+		sema_error(s, a->span, "index '%s' is free: it is neither on the left-hand side nor "
+		           "reduced; did you mean '%s'?", a->ref.name, near);
+	else
+		sema_error(s, a->span, "index '%s' is free: it is neither on the left-hand side nor "
+		           "reduced; did you mean sum[%s](...)?", a->ref.name, a->ref.name);
+}
+
 /* One subscript: must name a bound index. Returns its binding or -1. */
 static int resolve_subscript(Sema *s, AstRef r)
 {
@@ -539,8 +581,7 @@ static int resolve_subscript(Sema *s, AstRef r)
 		sema_error(s, a->span, "'%s' is %s; a subscript must be an index name",
 		           a->ref.name, sym_what(sym));
 	else if (!sema_free_reported(s, a->ref.name))
-		sema_error(s, a->span, "index '%s' is free: it is neither on the left-hand side nor "
-		           "reduced; did you mean sum[%s](...)?", a->ref.name, a->ref.name);
+		sema_free_index(s, a);
 	return -1;
 }
 
@@ -573,7 +614,8 @@ static VarMask resolve_name(Sema *s, AstRef r)
 	}
 	Sym *sym = sema_lookup(s, e->ref.name);
 	if (!sym)
-		sema_undefined(s, e->ref.name, e->span, "name");
+		sema_undefined(s, e->ref.name, e->span, "name",
+		               SUGGEST_SIZES | SUGGEST_TENSORS | SUGGEST_INDICES);
 	else if (sym->broken)
 		s->nerr_stmt++; /* reported at its definition */
 	else if (sym->kind == SYM_TENSOR)
@@ -601,6 +643,49 @@ static int sema_func(const char *name)
 	return -1;
 }
 
+/* Other languages' names for functions of .tra. */
+static const struct {
+	const char *name, *use;
+} sema_func_aliases[] = {
+	{"ln", "log"}, {"power", "pow"}, {"where", "select"}, {"maximum", "max"}, {"minimum", "min"},
+};
+
+/* The function a misspelt or foreign function name most likely means, or NULL. */
+static const char *sema_func_suggest(const char *name)
+{
+	const char *names[sizeof sema_funcs / sizeof sema_funcs[0]];
+	for (size_t i = 0; i < sizeof sema_func_aliases / sizeof sema_func_aliases[0]; i++)
+		if (strcmp(sema_func_aliases[i].name, name) == 0)
+			return sema_func_aliases[i].use;
+	for (size_t i = 0; i < sizeof sema_funcs / sizeof sema_funcs[0]; i++)
+		names[i] = sema_funcs[i].name;
+	return util_suggest(name, names, (int)(sizeof names / sizeof names[0]));
+}
+
+/* A call of something that is not a function: a tensor or size written
+ * like one (X(i) for X[i], alpha(x + 1) for a product), a misspelling,
+ * or a function .tra lacks. */
+static void sema_unknown_function(Sema *s, const AstExpr *e)
+{
+	const char *name = e->ref.name, *near;
+	Sym *sym = sema_lookup(s, name);
+	if (sym && sym->broken) {
+		s->nerr_stmt++; /* reported at its definition */
+		return;
+	}
+	if (sym && sym->kind == SYM_TENSOR && s->g->nodes[sym->node].rank > 0)
+		sema_error(s, e->ref.name_span, "'%s' is %s, not a function; read its elements with "
+		           "brackets, as %s[...]", name, sym_what(sym), name);
+	else if (sym)
+		sema_error(s, e->ref.name_span, "'%s' is %s, not a function; to multiply, write "
+		           "%s * (...)", name, sym_what(sym), name);
+	else if ((near = sema_func_suggest(name)))
+		sema_error(s, e->ref.name_span, "unknown function '%s'; did you mean '%s'?", name, near);
+	else
+		sema_error(s, e->ref.name_span, "unknown function '%s'; the functions are exp log sqrt "
+		           "tanh sigmoid relu abs pow max min select", name);
+}
+
 static bool is_comparison(const AstExpr *e)
 {
 	return e->kind == AST_BINARY && e->op.op >= TRA_OP_LT && e->op.op <= TRA_OP_NE;
@@ -611,8 +696,7 @@ static VarMask resolve_call(Sema *s, AstRef r)
 	const AstExpr *e = &s->prog->ex[r];
 	int f = sema_func(e->ref.name);
 	if (f < 0) {
-		sema_error(s, e->ref.name_span, "unknown function '%s'; the functions are exp log sqrt "
-		           "tanh sigmoid relu abs pow max min select", e->ref.name);
+		sema_unknown_function(s, e);
 		return 0;
 	}
 	if (e->ref.nargs != sema_funcs[f].arity) {
@@ -997,6 +1081,15 @@ static Span sema_first_output(const Sema *s, const char *name)
 	TRAC_BUG("no output statement for '%s'", name);
 }
 
+static void sema_undefined_output(Sema *s, const AstStmt *st)
+{
+	const char *near = sema_suggest(s, st->name, SUGGEST_TENSORS);
+	if (near)
+		sema_error(s, st->name_span, "output '%s' is not defined; did you mean '%s'?", st->name, near);
+	else
+		sema_error(s, st->name_span, "output '%s' is not defined", st->name);
+}
+
 static void sema_outputs(Sema *s)
 {
 	for (int i = 0; i < s->prog->nst; i++) {
@@ -1006,7 +1099,7 @@ static void sema_outputs(Sema *s)
 		Sym *sym = sema_lookup(s, st->name);
 		if (!sym) {
 			if (sema_first_def(s, st->name) < 0)
-				sema_error(s, st->name_span, "output '%s' is not defined", st->name);
+				sema_undefined_output(s, st);
 			continue; /* a definition with errors: already reported */
 		}
 		if (sym->broken || (sym->kind == SYM_SIZE && sema_defines(s, st->name)))
@@ -1055,9 +1148,7 @@ int sema_build(const AstProgram *prog, SizeOverride *overrides, int noverrides,
 		}
 	}
 	sema_outputs(&s);
-	uint32_t end = (uint32_t)diag->src->len;
-	if (end > 0 && diag->src->text[end - 1] == '\n')
-		end--; /* the end of the last line, not an empty line after it */
+	uint32_t end = diag_text_end(diag->src);
 	if (!sema_has_output_stmt(prog))
 		diag_error(diag, span_make(end, end),
 		           "the program has no output; add a statement such as 'output %s'",

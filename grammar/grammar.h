@@ -10,7 +10,21 @@
 
 #define LEX_MAX_OPEN 64 /* open brackets remembered for "to match this" notes */
 
-/* The scanner's state. */
+/* How deep an expression may nest (tra(5), "Limits"): brackets, calls,
+ * reductions and operators each add a level. The scanner stops feeding
+ * brackets past it, so bison's stack cannot overflow; the parser checks
+ * operators, so the recursive passes after it (sema, the interpreter,
+ * code generation) stay far from the C stack's end. */
+#define PARSE_MAX_NESTING 1000
+
+/* The scanner's state.
+ *
+ * Statements are numbered as they end (empty ones are not counted), and
+ * every token records the statement it belongs to, so that the parser
+ * can tell whether a syntax error is in a statement that already had a
+ * lexical error (then it stays quiet: the lexical error explains it) even
+ * when the error is found at the statement's own newline, after the
+ * scanner has moved on. */
 typedef struct LexState {
 	const Source *src;
 	Diag *diag;
@@ -21,11 +35,19 @@ typedef struct LexState {
 	bool recovering;             /* after a syntax error the next newline ends the statement */
 	bool need_newline;           /* a token since the last NEWLINE: synthesise one at EOF */
 	int nerrors;                 /* lexical errors */
-	bool stmt_lex_error;         /* this statement had a lexical error: don't pile a
-	                                syntax error on it */
 	int stmt_tokens;             /* tokens so far in this statement */
+	bool stmt_open;              /* this statement has a token or a lexical error */
+	int nstmt;                   /* non-empty statements ended so far */
+	int tok_stmt;                /* the statement of the last token returned */
+	int lex_error_stmt;          /* the last statement with a lexical error, or -1 */
+	int continued_stmt;          /* a statement that continues one that ended in an
+	                                operator (its syntax error is not reported), or -1 */
+	int deep_stmt;               /* the last statement told it nests too deeply, or -1 */
 	int last_tok;                /* the last token returned */
-	Span last_span;              /* ... and where it was */
+	Span tok_span;               /* ... and where it was */
+	int prev_tok;                /* the token before it */
+	Span prev_span;              /* ... and where that was */
+	Span last_span;              /* the last text matched, token or not */
 	Span first_span;             /* the statement's first token */
 	int first_tok;               /* ... and its kind */
 } LexState;

@@ -7,6 +7,13 @@
  * or ';' and parsing goes on, so one run reports every statement's error.
  * Locations are Spans; a rule's span runs from its first to its last
  * symbol.
+ *
+ * Messages aim at what a newcomer most likely meant: a statement that
+ * ends with an operator at a line end is told how statements continue
+ * (and the line after it, which was meant as its continuation, is not
+ * reported again); `a ** b` and `a ^ b` parse, as an error that shows the
+ * pow(a, b) to write; an expression nested deeper than PARSE_MAX_NESTING
+ * is reported once, at the level that crosses the limit.
  */
 %code top {
 #include "config.h"
@@ -38,7 +45,9 @@ typedef struct Parser {
 	Arena *arena;
 	Diag *diag;
 	void *scanner;
-	int nerrors; /* syntax errors */
+	int nerrors;   /* syntax errors */
+	int *depth;    /* AstRef -> nesting depth, -1 once reported too deep */
+	int depthcap;
 } Parser;
 }
 
@@ -58,8 +67,10 @@ static ParseList *list_add(Parser *p, ParseList *l, AstRef r);
 static AstRef mk_num(Parser *p, Span at, double v, bool integral);
 static AstRef mk_leaf(Parser *p, AstKind k, Span at, const char *name);
 static AstRef mk_ref(Parser *p, AstKind k, Span at, const char *name, Span name_at, ParseList *args);
-static AstRef mk_op(Parser *p, AstKind k, Span at, TraOp op, AstRef a, AstRef b);
+static AstRef mk_op(Parser *p, AstKind k, Span at, Span op_at, TraOp op, AstRef a, AstRef b);
 static AstRef mk_reduce(Parser *p, Span at, TraAgg agg, Span agg_at, ParseList *idx, AstRef body);
+static AstRef mk_pow(Parser *p, Span at, Span op, AstRef a, AstRef b);
+static AstRef mk_paren(Parser *p, Span at, AstRef r);
 static void stmt_size(Parser *p, Span at, const char *name, Span name_at, AstRef v);
 static void stmt_input(Parser *p, Span at, const char *name, Span name_at, ParseList *dims, int type);
 static void stmt_output(Parser *p, Span at, const char *name);
@@ -89,6 +100,7 @@ static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseLi
 %token SUM "sum" PROD "prod" MAX "max" MIN "min" MEAN "mean"
 %token SELECT "select" INF "inf"
 %token LE "<=" GE ">=" EQ "==" NE "!="
+%token POW "**" CARET "^"
 
 %type <ref> expr primary
 %type <list> exprs opt_exprs opt_shape
@@ -99,6 +111,7 @@ static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseLi
 %left '+' '-'
 %left '*' '/'
 %precedence UMINUS
+%right POW CARET
 
 %%
 
@@ -152,17 +165,19 @@ output_names
 	;
 
 expr
-	: expr '+' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_ADD, $1, $3); }
-	| expr '-' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_SUB, $1, $3); }
-	| expr '*' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_MUL, $1, $3); }
-	| expr '/' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_DIV, $1, $3); }
-	| expr '<' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_LT, $1, $3); }
-	| expr '>' expr           { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_GT, $1, $3); }
-	| expr LE expr            { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_LE, $1, $3); }
-	| expr GE expr            { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_GE, $1, $3); }
-	| expr EQ expr            { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_EQ, $1, $3); }
-	| expr NE expr            { $$ = mk_op(p, AST_BINARY, @$, TRA_OP_NE, $1, $3); }
-	| '-' expr %prec UMINUS   { $$ = mk_op(p, AST_UNARY, @$, TRA_OP_NEG, $2, -1); }
+	: expr '+' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_ADD, $1, $3); }
+	| expr '-' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_SUB, $1, $3); }
+	| expr '*' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_MUL, $1, $3); }
+	| expr '/' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_DIV, $1, $3); }
+	| expr '<' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_LT, $1, $3); }
+	| expr '>' expr           { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_GT, $1, $3); }
+	| expr LE expr            { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_LE, $1, $3); }
+	| expr GE expr            { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_GE, $1, $3); }
+	| expr EQ expr            { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_EQ, $1, $3); }
+	| expr NE expr            { $$ = mk_op(p, AST_BINARY, @$, @2, TRA_OP_NE, $1, $3); }
+	| '-' expr %prec UMINUS   { $$ = mk_op(p, AST_UNARY, @$, @1, TRA_OP_NEG, $2, -1); }
+	| expr POW expr           { $$ = mk_pow(p, @$, @2, $1, $3); }
+	| expr CARET expr         { $$ = mk_pow(p, @$, @2, $1, $3); }
 	| primary
 	;
 
@@ -185,7 +200,7 @@ primary
 		parse_error(p, span_join(@2, @3), "a reduction lists at least one index to reduce over");
 		$$ = $5;
 	}
-	| '(' expr ')'            { $$ = $2; p->prog->ex[$$].span = @$; }
+	| '(' expr ')'            { $$ = mk_paren(p, @$, $2); }
 	;
 
 agg
@@ -207,16 +222,22 @@ opt_exprs
 
 %%
 
-/* An error found by a grammar rule (an error production). */
+/* An error found by a grammar rule (an error production), unless the
+ * statement has a lexical error, which most likely explains it (input
+ * temp\xE9rature[N] is 'temp', the bad byte, then 'rature' read as an
+ * element type). */
 static void parse_error(Parser *p, Span at, const char *fmt, ...)
 {
+	const LexState *st = lex_state(p->scanner);
 	char buf[256];
 	va_list ap;
+	p->nerrors++;
+	if (st->tok_stmt == st->lex_error_stmt)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	diag_error(p->diag, at, "%s", buf);
-	p->nerrors++;
 }
 
 static const char *const parse_keywords[] = {
@@ -286,6 +307,11 @@ static void parse_hints(Parser *p, const LexState *st, Span at)
 		          (int)(at.hi - at.lo), src->text + at.lo);
 	if (tok == '<' || tok == '>' || (tok >= LE && tok <= NE))
 		diag_note(p->diag, at, "comparisons do not chain; select takes one comparison");
+	if (tok == '(' && (st->prev_tok == SUM || st->prev_tok == PROD || st->prev_tok == MEAN)) {
+		Span agg = st->prev_span;
+		diag_note(p->diag, agg, "a reduction lists the indices it reduces over in brackets "
+		          "first, as %.*s[k](...)", (int)(agg.hi - agg.lo), src->text + agg.lo);
+	}
 	if (st->first_tok == IDENT && st->stmt_tokens == 2) {
 		Span f = st->first_span;
 		for (int k = 0; k < 3; k++) {
@@ -304,9 +330,56 @@ static void parse_hints(Parser *p, const LexState *st, Span at)
 	}
 }
 
+/* What a statement that ends right after tok lacks there, or NULL. */
+static const char *parse_missing(int tok)
+{
+	switch (tok) {
+	case '+': case '-': case '*': case '/': case '<': case '>':
+	case LE: case GE: case EQ: case NE: case POW: case CARET:
+		return "an operand";
+	case '=':
+		return "an expression";
+	case ',':
+		return "a name"; /* outside brackets, only size, input and output lists have commas */
+	default:
+		return NULL;
+	}
+}
+
+/* A statement that ends right after an operator, '=' or ',': says what
+ * is missing and, at a line end, how statements continue. The next
+ * statement is then most likely the continuation the user meant, and its
+ * own syntax error would only repeat the point, so it is not reported. */
+static bool parse_dangling(Parser *p, LexState *st)
+{
+	const char *missing = parse_missing(st->prev_tok);
+	if ((st->last_tok != NEWLINE && st->last_tok != ';') || !missing)
+		return false;
+	Span op = st->prev_span;
+	int n = (int)(op.hi - op.lo);
+	const char *text = p->diag->src->text + op.lo;
+	/* the NEWLINE made up at the end of the file is empty */
+	if (st->last_tok == NEWLINE && st->tok_span.hi > st->tok_span.lo) {
+		diag_error(p->diag, op, "expected %s after '%.*s'; a statement continues onto the "
+		           "next line only inside (...) or [...]", missing, n, text);
+		st->continued_stmt = st->tok_stmt + 1;
+	} else
+		diag_error(p->diag, op, "expected %s after '%.*s'", missing, n, text);
+	return true;
+}
+
+/* Bison's stack ran out: only a long run of unary minus gets there, since
+ * the scanner bounds the brackets (see PARSE_MAX_NESTING). */
+static void parse_exhausted(Parser *p, const LexState *st, Span at)
+{
+	if (st->deep_stmt != st->tok_stmt)
+		diag_error(p->diag, at, "expression nested too deeply: more than %d levels of operators, "
+		           "calls and brackets; split it into several statements", PARSE_MAX_NESTING);
+}
+
 /* Bison's message and hints, unless a lexical error in the statement
- * already explains it; a note at an unclosed bracket when a newline was
- * swallowed by it. Then the scanner ends the statement at the next
+ * already explains it, or the statement is the continuation of one that
+ * ended in an operator. Then the scanner ends the statement at the next
  * newline, whatever brackets are open. */
 static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg)
 {
@@ -315,7 +388,13 @@ static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg)
 	/* an error found at the statement's end must not spill into the next */
 	if (st->last_tok != NEWLINE && st->last_tok != ';' && st->last_tok != END)
 		st->recovering = true;
-	if (st->stmt_lex_error)
+	if (strcmp(msg, "memory exhausted") == 0) {
+		parse_exhausted(p, st, *loc);
+		return;
+	}
+	if (st->tok_stmt == st->lex_error_stmt || st->tok_stmt == st->continued_stmt)
+		return;
+	if (parse_dangling(p, st))
 		return;
 	char buf[512];
 	parse_quote_keywords(msg, buf, sizeof buf);
@@ -336,9 +415,50 @@ static ParseList *list_add(Parser *p, ParseList *l, AstRef r)
 	return l;
 }
 
+/* A new expression node, at depth 0 until its operands say more. */
+static AstRef parse_expr(Parser *p, AstKind k, Span at)
+{
+	AstRef r = ast_expr_new(p->prog, p->arena, k, at);
+	ARENA_RESERVE(p->arena, p->depth, r, p->depthcap);
+	p->depth[r] = 0;
+	return r;
+}
+
+/* The deepest of n operands, or -1 if one was reported too deep. */
+static int parse_deepest(const Parser *p, const AstRef *kids, int n)
+{
+	int d = 0;
+	for (int i = 0; i < n; i++) {
+		if (p->depth[kids[i]] < 0)
+			return -1;
+		if (p->depth[kids[i]] > d)
+			d = p->depth[kids[i]];
+	}
+	return d;
+}
+
+/* Makes r one level deeper than `below`, its deepest operand. The level
+ * that crosses PARSE_MAX_NESTING is reported at `at` (unless the scanner
+ * did, for brackets), and from there up the expression is -1, so that
+ * the levels around it say nothing more. */
+static void parse_nest(Parser *p, AstRef r, int below, Span at)
+{
+	const LexState *st = lex_state(p->scanner);
+	p->depth[r] = -1;
+	if (below < 0)
+		return;
+	if (below < PARSE_MAX_NESTING) {
+		p->depth[r] = below + 1;
+		return;
+	}
+	if (st->deep_stmt != st->tok_stmt)
+		parse_error(p, at, "expression nested too deeply: more than %d levels of operators, "
+		            "calls and brackets; split it into several statements", PARSE_MAX_NESTING);
+}
+
 static AstRef mk_num(Parser *p, Span at, double v, bool integral)
 {
-	AstRef r = ast_expr_new(p->prog, p->arena, AST_NUM, at);
+	AstRef r = parse_expr(p, AST_NUM, at);
 	p->prog->ex[r].num.value = v;
 	p->prog->ex[r].num.integral = integral;
 	return r;
@@ -346,7 +466,7 @@ static AstRef mk_num(Parser *p, Span at, double v, bool integral)
 
 static AstRef mk_leaf(Parser *p, AstKind k, Span at, const char *name)
 {
-	AstRef r = ast_expr_new(p->prog, p->arena, k, at);
+	AstRef r = parse_expr(p, k, at);
 	p->prog->ex[r].ref.name = name;
 	p->prog->ex[r].ref.name_span = at;
 	return r;
@@ -354,35 +474,91 @@ static AstRef mk_leaf(Parser *p, AstKind k, Span at, const char *name)
 
 static AstRef mk_ref(Parser *p, AstKind k, Span at, const char *name, Span name_at, ParseList *args)
 {
-	AstRef r = ast_expr_new(p->prog, p->arena, k, at);
+	AstRef r = parse_expr(p, k, at);
 	AstExpr *e = &p->prog->ex[r];
 	e->ref.name = name;
 	e->ref.name_span = name_at;
 	e->ref.nargs = args ? args->n : 0;
 	e->ref.args = args ? args->v : NULL;
+	parse_nest(p, r, parse_deepest(p, e->ref.args, e->ref.nargs), name_at);
 	return r;
 }
 
-static AstRef mk_op(Parser *p, AstKind k, Span at, TraOp op, AstRef a, AstRef b)
+static AstRef mk_op(Parser *p, AstKind k, Span at, Span op_at, TraOp op, AstRef a, AstRef b)
 {
-	AstRef r = ast_expr_new(p->prog, p->arena, k, at);
+	AstRef r = parse_expr(p, k, at);
 	AstExpr *e = &p->prog->ex[r];
 	e->op.op = op;
 	e->op.a = a;
 	e->op.b = b;
+	AstRef kids[2] = {a, b};
+	parse_nest(p, r, parse_deepest(p, kids, b < 0 ? 1 : 2), op_at);
 	return r;
 }
 
 static AstRef mk_reduce(Parser *p, Span at, TraAgg agg, Span agg_at, ParseList *idx, AstRef body)
 {
-	AstRef r = ast_expr_new(p->prog, p->arena, AST_REDUCE, at);
+	AstRef r = parse_expr(p, AST_REDUCE, at);
 	AstExpr *e = &p->prog->ex[r];
 	e->red.agg = agg;
 	e->red.agg_span = agg_at;
 	e->red.nidx = idx->n;
 	e->red.idx = idx->v;
 	e->red.body = body;
+	parse_nest(p, r, parse_deepest(p, &body, 1), agg_at);
 	return r;
+}
+
+/* ( expr ): the same node, its span widened to the parentheses, and a
+ * level deeper, as the scanner counts brackets. */
+static AstRef mk_paren(Parser *p, Span at, AstRef r)
+{
+	p->prog->ex[r].span = at;
+	parse_nest(p, r, p->depth[r], span_make(at.lo, at.lo + 1));
+	return r;
+}
+
+/* The span of an operand without parentheses that enclose all of it. */
+static Span parse_unparen(const Parser *p, AstRef r)
+{
+	Span s = p->prog->ex[r].span;
+	const char *t = p->diag->src->text;
+	if (s.hi - s.lo < 2 || t[s.lo] != '(' || t[s.hi - 1] != ')')
+		return s;
+	int depth = 0;
+	for (uint32_t i = s.lo; i < s.hi - 1; i++) {
+		depth += (t[i] == '(' || t[i] == '[') - (t[i] == ')' || t[i] == ']');
+		if (depth == 0)
+			return s; /* "(a) * (b)" */
+	}
+	return span_make(s.lo + 1, s.hi - 1);
+}
+
+/* Whether the text at s is short, one-line, printable ASCII: fit to quote. */
+static bool parse_quotable(const Parser *p, Span s)
+{
+	if (s.hi - s.lo > 40)
+		return false;
+	for (uint32_t i = s.lo; i < s.hi; i++)
+		if (p->diag->src->text[i] < 0x20 || p->diag->src->text[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* a ** b or a ^ b, which .tra writes pow(a, b): an error that shows the
+ * call to write, and that call as the result, so parsing goes on. */
+static AstRef mk_pow(Parser *p, Span at, Span op, AstRef a, AstRef b)
+{
+	const char *t = p->diag->src->text;
+	Span sa = parse_unparen(p, a), sb = parse_unparen(p, b);
+	if (parse_quotable(p, sa) && parse_quotable(p, sb))
+		parse_error(p, op, "there is no '%.*s' operator; write pow(%.*s, %.*s)",
+		            (int)(op.hi - op.lo), t + op.lo, (int)(sa.hi - sa.lo), t + sa.lo,
+		            (int)(sb.hi - sb.lo), t + sb.lo);
+	else
+		parse_error(p, op, "there is no '%.*s' operator; write pow(a, b) for a to the power b",
+		            (int)(op.hi - op.lo), t + op.lo);
+	return mk_ref(p, AST_CALL, at, "pow", op, list_add(p, list_one(p, a), b));
 }
 
 static void stmt_size(Parser *p, Span at, const char *name, Span name_at, AstRef v)
@@ -430,8 +606,8 @@ int parse_program(const Source *src, Arena *arena, Diag *diag, AstProgram *prog)
 		trac_fatal("out of memory creating the scanner");
 	int rc = yyparse(p.scanner, &p);
 	lex_close(p.scanner);
-	/* rc 2 is bison's "memory exhausted" (nesting deeper than its
-	 * stack), already reported through yyerror. */
+	/* rc 2 is bison's "memory exhausted" (a run of unary minus longer
+	 * than its stack), reported through yyerror as nesting too deep. */
 	if (rc != 0 && p.nerrors == 0)
 		p.nerrors++;
 	return st.nerrors + p.nerrors;

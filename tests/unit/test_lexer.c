@@ -6,9 +6,14 @@
  * lines it expects. Number values, which the dump does not show, are
  * read back from the AST. The error tests count lexical errors and look
  * for their messages; the last ones feed bytes that are not text (NUL,
- * UTF-8, stray control characters) and ask only for errors, not crashes.
+ * UTF-8, stray control characters, invisible characters) and check that
+ * every one is reported, named and escaped, never echoed raw, and that
+ * line ends (LF, CRLF, lone CR), a byte order mark and characters beyond
+ * ASCII leave lines and columns right.
  */
 #include "unit.h"
+
+#include "grammar.h" /* PARSE_MAX_NESTING */
 
 /* Asserts the token dump of src, and that it has no lexical errors. */
 static void assert_tokens(const char *src, const char *want)
@@ -302,7 +307,7 @@ END_TEST
 
 START_TEST(blanks_and_crlf)
 {
-	/* tabs, carriage returns, form feeds are blanks; columns count bytes */
+	/* tabs, form feeds and the CR of a CRLF are blanks */
 	assert_tokens("\ta\r\n\f b\v\r\n",
 	              "1:2-1:3 identifier 'a'\n"
 	              "1:4-2:1 newline\n"
@@ -358,7 +363,8 @@ START_TEST(stray_character)
 {
 	assert_lex_error("a @ b", 1, "test.tra:1:3:", "unexpected character '@'");
 	assert_lex_error("x = $y", 1, "test.tra:1:5:", "unexpected character '$'");
-	assert_lex_error("a ! b", 1, "test.tra:1:3:", "unexpected character '!'");
+	assert_lex_error("a % b", 1, "test.tra:1:3:", "unexpected character '%'");
+	assert_lex_error("a ' b", 1, "test.tra:1:3:", "unexpected character \"'\"");
 	assert_lex_error("a\n  `", 1, "test.tra:2:3:", "unexpected character '`'");
 	/* the scanner skips it and goes on */
 	char *tokens, *diags;
@@ -427,7 +433,10 @@ START_TEST(nul_bytes)
 	char *tokens, *diags;
 	int n = unit_lex_n(src, sizeof src - 1, &tokens, &diags);
 	ck_assert_int_eq(n, 3);
-	ck_assert_int_eq(unit_count(diags, "unexpected byte 0x00"), 3);
+	ck_assert_int_eq(unit_count(diags, "unexpected control character '\\x00' (null)"), 3);
+	/* the line shown under the message escapes it, and the caret follows */
+	ck_assert_msg(strstr(diags, "a\\x00b = \\x00\n ^~~~\n") != NULL, "%s", diags);
+	ck_assert_msg(strstr(diags, "a\\x00b = \\x00\n         ^~~~\n") != NULL, "%s", diags);
 	ck_assert_str_eq(tokens, "1:1-1:2 identifier 'a'\n"
 	                         "1:3-1:4 identifier 'b'\n"
 	                         "1:5-1:6 punct '='\n"
@@ -451,15 +460,18 @@ START_TEST(non_ascii_bytes)
 	int n = unit_lex(src, &tokens, &diags);
 	ck_assert_int_ge(n, 4);
 	ck_assert_int_le(n, 5);
-	ck_assert_msg(strstr(diags, "test.tra:1:5: error: unexpected") != NULL, "%s", diags);
-	ck_assert_msg(strstr(diags, "test.tra:2:1: error: unexpected byte 0xe9") != NULL, "%s", diags);
-	ck_assert_msg(strstr(diags, "test.tra:2:2: error: unexpected byte 0x7f") != NULL, "%s", diags);
-	ck_assert_msg(strstr(diags, "test.tra:2:3: error: unexpected byte 0x01") != NULL, "%s", diags);
+	ck_assert_msg(strstr(diags, "test.tra:1:5: error: unexpected character '\xc3\xa9' (U+00E9)")
+	              != NULL, "%s", diags);
+	ck_assert_msg(strstr(diags, "test.tra:2:1: error: invalid UTF-8 byte '\\xE9'") != NULL, "%s", diags);
+	ck_assert_msg(strstr(diags, "test.tra:2:2: error: unexpected control character '\\x7F' (delete)")
+	              != NULL, "%s", diags);
+	ck_assert_msg(strstr(diags, "test.tra:2:3: error: unexpected control character '\\x01'")
+	              != NULL, "%s", diags);
 	ck_assert_str_eq(tokens, "1:1-1:2 identifier 'x'\n"
 	                         "1:3-1:4 punct '='\n"
-	                         "1:8-1:9 punct '+'\n"
-	                         "1:10-1:11 identifier 'y'\n"
-	                         "1:11-2:1 newline\n"
+	                         "1:7-1:8 punct '+'\n"
+	                         "1:9-1:10 identifier 'y'\n"
+	                         "1:10-2:1 newline\n"
 	                         "2:4-3:1 newline\n");
 	free(tokens);
 	free(diags);
@@ -471,8 +483,9 @@ END_TEST
 
 START_TEST(every_byte)
 {
-	/* each byte value between two letters: no crash, and an error
-	 * exactly for bytes the language does not know */
+	/* each byte value between two letters: no crash, an error exactly
+	 * for bytes the language does not know, and never the byte itself
+	 * in the messages unless it is printable ASCII */
 	for (int c = 0; c < 256; c++) {
 		char src[] = "x = a?b\n";
 		size_t len = sizeof src - 1;
@@ -480,9 +493,11 @@ START_TEST(every_byte)
 		char *tokens, *diags;
 		int n = unit_lex_n(src, len, &tokens, &diags);
 		bool known = c != 0 && strchr("0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		                                "abcdefghijklmnopqrstuvwxyz \t\r\f\v\n#+-*/<>=,;()[]", c);
+		                                "abcdefghijklmnopqrstuvwxyz \t\r\f\v\n#+-*/<>=,;()[]^", c);
 		/* "a.b" is 'a' and the malformed number ".b" */
 		ck_assert_msg((n > 0) != known, "byte 0x%02x: %d errors", c, n);
+		if (c != '\n' && c != '\t' && (c < 0x20 || c >= 0x7f))
+			ck_assert_msg(memchr(diags, c, strlen(diags)) == NULL, "byte 0x%02x echoed:\n%s", c, diags);
 		free(tokens);
 		free(diags);
 		UnitRun *u = unit_compile_n(src, len, NULL, 0);
@@ -519,6 +534,241 @@ START_TEST(long_and_deep)
 }
 END_TEST
 
+/* ---- encodings, invisible characters, line ends ---------------------------------- */
+
+/* Asserts that diags holds no byte outside printable ASCII but newlines:
+ * nothing raw from the source is echoed. */
+static void assert_escaped(const char *diags)
+{
+	for (const char *p = diags; *p; p++)
+		ck_assert_msg(*p == '\n' || (*p >= 0x20 && *p < 0x7f), "byte 0x%02x echoed in:\n%s",
+		              (unsigned char)*p, diags);
+}
+
+/* Asserts that the diagnostics of src (with nerr lexical errors) contain want. */
+static void assert_diags(const char *src, int nerr, const char *want)
+{
+	char *tokens, *diags;
+	int n = unit_lex(src, &tokens, &diags);
+	ck_assert_msg(n == nerr, "'%s': %d lexical errors, expected %d:\n%s", src, n, nerr, diags);
+	ck_assert_msg(strstr(diags, want) != NULL, "no\n%s\nin:\n%s", want, diags);
+	free(tokens);
+	free(diags);
+}
+
+START_TEST(byte_order_mark)
+{
+	/* skipped at the start: the same tokens and columns as without it */
+	assert_tokens("\xEF\xBB\xBFsize N\n",
+	              "1:1-1:5 keyword 'size'\n"
+	              "1:6-1:7 identifier 'N'\n"
+	              "1:7-2:1 newline\n");
+	assert_tokens("\xEF\xBB\xBF", "");
+	/* the line under a message on line 1 leaves it out, so the caret lines up */
+	assert_diags("\xEF\xBB\xBFx = @\n", 1, "test.tra:1:5: error: unexpected character '@'\n"
+	             "x = @\n    ^\n");
+	/* anywhere else it is an error */
+	assert_lex_error("x\n\xEF\xBB\xBFy", 1, "test.tra:2:1:", "unexpected byte order mark (U+FEFF); "
+	                 "one is allowed only at the start of the file");
+	assert_lex_error("\xEF\xBB\xBF\xEF\xBB\xBFx", 1, "test.tra:1:1:", "unexpected byte order mark");
+	assert_diags("x \xEF\xBB\xBF\n", 1, "x <U+FEFF>\n  ^~~~~~~~\n");
+}
+END_TEST
+
+START_TEST(invisible_characters)
+{
+	assert_lex_error("a\xE2\x80\x8B = 1", 1, "test.tra:1:2:",
+	                 "unexpected invisible character U+200B (zero width space)");
+	assert_lex_error("a =\xC2\xA0" "1", 1, "test.tra:1:4:",
+	                 "unexpected space character U+00A0 (no-break space); use a plain space");
+	assert_lex_error("a = \xE3\x80\x80" "1", 1, "test.tra:1:5:",
+	                 "unexpected space character U+3000 (ideographic space)");
+	assert_lex_error("a = \xE2\x80\xAE" "1", 1, "test.tra:1:5:",
+	                 "unexpected invisible character U+202E (right-to-left override)");
+	assert_lex_error("a = 1\xE2\x81\xA0", 1, "test.tra:1:6:",
+	                 "unexpected invisible character U+2060 (word joiner)");
+	assert_lex_error("a = \xF3\xA0\x80\x81", 1, "test.tra:1:5:",
+	                 "unexpected invisible character U+E0001 (tag character)");
+	assert_lex_error("a = \xC2\x85", 1, "test.tra:1:5:", "unexpected control character U+0085");
+	/* the line under a message shows each as <U+XXXX>, the caret follows,
+	 * and the column counts it as one character */
+	assert_diags("x\xE2\x80\x8B = @\n", 2, "test.tra:1:6: error: unexpected character '@'\n"
+	             "x<U+200B> = @\n            ^\n");
+	assert_diags("x\xE2\x80\x8B = @\n", 2, "x<U+200B> = @\n ^~~~~~~~\n");
+}
+END_TEST
+
+START_TEST(look_alike_characters)
+{
+	assert_lex_error("a = b \xE2\x88\x92 c", 1, "test.tra:1:7:",
+	                 "unexpected character '\xE2\x88\x92' (U+2212 minus sign); use '-'");
+	assert_lex_error("a = b \xC3\x97 c", 1, "test.tra:1:7:",
+	                 "unexpected character '\xC3\x97' (U+00D7 multiplication sign); use '*'");
+	assert_lex_error("a = b\xC2\xB2", 1, "test.tra:1:6:",
+	                 "unexpected character '\xC2\xB2' (U+00B2 superscript two); use pow(x, 2)");
+	assert_lex_error("a = \xCE\xB1", 1, "test.tra:1:5:", "unexpected character '\xCE\xB1' (U+03B1)");
+}
+END_TEST
+
+START_TEST(invalid_utf8)
+{
+	/* named by their bytes, escaped: a sequence cut short, a byte that
+	 * starts nothing, and sequences that are well formed but not allowed */
+	assert_lex_error("a = \xE2\x80", 1, "test.tra:1:5:", "truncated UTF-8 sequence '\\xE2\\x80'");
+	assert_lex_error("a = \xE2\x80" "b", 1, "test.tra:1:5:", "truncated UTF-8 sequence '\\xE2\\x80'");
+	assert_lex_error("a = \xF0\x9F\x98", 1, "test.tra:1:5:", "truncated UTF-8 sequence '\\xF0\\x9F\\x98'");
+	assert_lex_error("a = \xE9t\xE9", 2, "test.tra:1:7:", "invalid UTF-8 byte '\\xE9'");
+	assert_lex_error("a = \x80\x80", 1, "test.tra:1:5:", "invalid UTF-8 sequence '\\x80\\x80'");
+	assert_lex_error("a = \xC0\xAF", 1, "test.tra:1:5:", "invalid UTF-8 sequence '\\xC0\\xAF'");
+	assert_lex_error("a = \xED\xA0\x80", 1, "test.tra:1:5:", "invalid UTF-8 sequence '\\xED\\xA0\\x80'");
+	assert_lex_error("a = \xF4\x90\x80\x80", 1, "test.tra:1:5:",
+	                 "invalid UTF-8 sequence '\\xF4\\x90\\x80\\x80'");
+	assert_lex_error("a = \xFF", 1, "test.tra:1:5:", "invalid UTF-8 byte '\\xFF'");
+	/* a valid character, then a stray continuation byte: two errors */
+	assert_lex_error("a = \xC3\xA9\x80", 2, "test.tra:1:6:", "invalid UTF-8 byte '\\x80'");
+	/* nothing raw in the messages or the lines under them, and the caret
+	 * under an escape covers it */
+	static const char *const bad[] = {"a = \xE2\x80 b", "\xE9\xE9\xE9", "a\x80" "b = \xF8\x88\x80\x80\x80"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char *tokens, *diags;
+		ck_assert_int_gt(unit_lex(bad[i], &tokens, &diags), 0);
+		assert_escaped(diags);
+		free(tokens);
+		free(diags);
+	}
+	assert_diags("a = \xE2\x80 @\n", 2, "a = \\xE2\\x80 @\n    ^~~~~~~~\n");
+	assert_diags("a = \xE2\x80 @\n", 2, "test.tra:1:8: error: unexpected character '@'\n"
+	             "a = \\xE2\\x80 @\n             ^\n");
+	/* in a comment, anything goes */
+	assert_tokens("# caf\xE9 \x01 \xE2\x80\n", "1:12-2:1 newline\n"); /* a bad byte is a column */
+}
+END_TEST
+
+START_TEST(control_characters)
+{
+	assert_lex_error("a = \x01", 1, "test.tra:1:5:", "unexpected control character '\\x01'");
+	assert_lex_error("a = 1\x1B[A", 1, "test.tra:1:6:", "unexpected control character '\\x1B' (escape)");
+	assert_lex_error("a = \x7F", 1, "test.tra:1:5:", "unexpected control character '\\x7F' (delete)");
+	assert_lex_error("a = \x08", 1, "test.tra:1:5:", "unexpected control character '\\x08' (backspace)");
+	/* escaped in the line under the message, with the caret after it */
+	assert_diags("\x07x = @\n", 2, "\\x07x = @\n        ^\n");
+	/* a tab is a blank: the caret line copies it, so the marks line up */
+	assert_diags("\tx =\t@\n", 1, "\tx =\t@\n\t   \t^\n");
+}
+END_TEST
+
+START_TEST(lone_cr_line_ends)
+{
+	/* LF, CRLF and a lone CR all end a line */
+	assert_tokens("a\rb\r\nc\n\rd",
+	              "1:1-1:2 identifier 'a'\n"
+	              "1:2-2:1 newline\n"
+	              "2:1-2:2 identifier 'b'\n"
+	              "2:3-3:1 newline\n"
+	              "3:1-3:2 identifier 'c'\n"
+	              "3:2-4:1 newline\n"
+	              "4:1-5:1 newline\n"
+	              "5:1-5:2 identifier 'd'\n"
+	              "5:2-5:2 newline\n");
+	/* a comment ends at one */
+	assert_tokens("# c\rx", "1:4-2:1 newline\n2:1-2:2 identifier 'x'\n2:2-2:2 newline\n");
+	/* in a file of CR line ends, a message has its line and shows it alone */
+	assert_diags("a = 1\rb = @\rc = 2\r", 1, "test.tra:2:5: error: unexpected character '@'\n"
+	             "b = @\n    ^\n");
+	/* inside brackets a lone CR is swallowed like an LF */
+	assert_tokens("(a\rb)", "1:1-1:2 punct '('\n1:2-1:3 identifier 'a'\n2:1-2:2 identifier 'b'\n"
+	              "2:2-2:3 punct ')'\n2:3-2:3 newline\n");
+}
+END_TEST
+
+START_TEST(columns_count_characters)
+{
+	/* two- and three-byte characters before a token count one column each */
+	assert_diags("x\xC3\xA9\xE2\x88\x92 @\n", 3, "test.tra:1:5: error: unexpected character '@'\n"
+	             "x\xC3\xA9\xE2\x88\x92 @\n    ^\n");
+	UnitRun *u = unit_parse("# \xC3\xA9\xC3\xA9\nsize N = 1\n");
+	int line, col;
+	diag_line_col(&u->src, u->prog.st[0].name_span.lo, &line, &col);
+	ck_assert_int_eq(line, 2);
+	ck_assert_int_eq(col, 6);
+	diag_line_col(&u->src, 6, &line, &col); /* after "# éé" */
+	ck_assert_int_eq(line, 1);
+	ck_assert_int_eq(col, 5);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(operators_tra_lacks)
+{
+	/* ** and ^ are tokens, so that the parser can show pow(a, b) */
+	assert_tokens("a ** b ^ c",
+	              "1:1-1:2 identifier 'a'\n"
+	              "1:3-1:5 operator '**'\n"
+	              "1:6-1:7 identifier 'b'\n"
+	              "1:8-1:9 operator '^'\n"
+	              "1:10-1:11 identifier 'c'\n"
+	              "1:11-1:11 newline\n");
+	assert_tokens("a * * b", "1:1-1:2 identifier 'a'\n1:3-1:4 punct '*'\n1:5-1:6 punct '*'\n"
+	              "1:7-1:8 identifier 'b'\n1:8-1:8 newline\n");
+	/* the others say what to write */
+	assert_lex_error("a && b", 1, "test.tra:1:3:", "'&&' is not an operator; select takes one "
+	                 "comparison, so for 'a and b' nest two: select(a, select(b, x, y), y)");
+	assert_lex_error("a & b", 1, "test.tra:1:3:", "'&' is not an operator");
+	assert_lex_error("a || b", 1, "test.tra:1:3:", "'||' is not an operator; select takes one "
+	                 "comparison, so for 'a or b' nest two: select(a, x, select(b, x, y))");
+	assert_lex_error("a | b", 1, "test.tra:1:3:", "'|' is not an operator");
+	assert_lex_error("!a", 1, "test.tra:1:1:", "'!' is not an operator; write the opposite "
+	                 "comparison (>= for <, != for ==), or swap the last two arguments of select");
+	assert_tokens("a != b", "1:1-1:2 identifier 'a'\n1:3-1:5 operator '!='\n"
+	              "1:6-1:7 identifier 'b'\n1:7-1:7 newline\n");
+}
+END_TEST
+
+/* "x = " and depth brackets of kind open/close around "1", then more. */
+static char *nested_source(int depth, char open, char close, const char *more)
+{
+	char *src = malloc((size_t)(2 * depth) + strlen(more) + 16);
+	size_t p = (size_t)sprintf(src, "x = ");
+	memset(src + p, open, (size_t)depth);
+	p += (size_t)depth;
+	src[p++] = '1';
+	memset(src + p, close, (size_t)depth);
+	strcpy(src + p + (size_t)depth, more);
+	return src;
+}
+
+START_TEST(bracket_nesting_limit)
+{
+	char *tokens, *diags;
+	/* at the limit: every bracket a token */
+	char *src = nested_source(PARSE_MAX_NESTING, '(', ')', "\n");
+	ck_assert_int_eq(unit_lex(src, &tokens, &diags), 0);
+	ck_assert_int_eq(unit_count(tokens, "punct '('"), PARSE_MAX_NESTING);
+	ck_assert_int_eq(unit_count(tokens, "punct ')'"), PARSE_MAX_NESTING);
+	free(tokens), free(diags), free(src);
+	/* one more: one error there, and the rest of the statement, up to
+	 * the line end after its brackets close, is skipped */
+	src = nested_source(PARSE_MAX_NESTING + 1, '[', ']', "\n+ 2\ny\n");
+	ck_assert_int_eq(unit_lex(src, &tokens, &diags), 1);
+	char where[128];
+	snprintf(where, sizeof where, "test.tra:1:%d: error: expression nested too deeply: more "
+	         "than %d levels of brackets", 5 + PARSE_MAX_NESTING, PARSE_MAX_NESTING);
+	ck_assert_msg(strstr(diags, where) != NULL, "%s", diags);
+	ck_assert_int_eq(unit_count(tokens, "punct '['"), PARSE_MAX_NESTING);
+	ck_assert_int_eq(unit_count(tokens, "punct ']'"), 0);
+	ck_assert_ptr_nonnull(strstr(tokens, "newline\n2:1-2:2 punct '+'"));
+	ck_assert_ptr_nonnull(strstr(tokens, "3:1-3:2 identifier 'y'\n"));
+	free(tokens), free(diags), free(src);
+	/* far deeper, over several lines: still one error */
+	src = nested_source(100000, '(', ')', "\ny\n");
+	for (int i = 10000; i < 200000; i += 10000)
+		src[i] = '\n';
+	ck_assert_int_eq(unit_lex(src, &tokens, &diags), 1);
+	ck_assert_ptr_nonnull(strstr(tokens, "identifier 'y'\n"));
+	free(tokens), free(diags), free(src);
+}
+END_TEST
+
 static Suite *lexer_suite(void)
 {
 	Suite *s = suite_create("lexer");
@@ -551,6 +801,17 @@ static Suite *lexer_suite(void)
 	tcase_add_test(tc, non_ascii_bytes);
 	tcase_add_test(tc, every_byte);
 	tcase_add_test(tc, long_and_deep);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("text");
+	tcase_add_test(tc, byte_order_mark);
+	tcase_add_test(tc, invisible_characters);
+	tcase_add_test(tc, look_alike_characters);
+	tcase_add_test(tc, invalid_utf8);
+	tcase_add_test(tc, control_characters);
+	tcase_add_test(tc, lone_cr_line_ends);
+	tcase_add_test(tc, columns_count_characters);
+	tcase_add_test(tc, operators_tra_lacks);
+	tcase_add_test(tc, bracket_nesting_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }

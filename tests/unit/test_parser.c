@@ -5,9 +5,13 @@
  * unit.h), statements by kind, name, type and span. Spans are checked as
  * byte offsets, so a test states exactly which text a node covers. The
  * last tests are about errors: recovery at the next statement, the count
- * of errors, and the note at an unclosed bracket.
+ * of errors, the note at an unclosed bracket, the nesting limit, and the
+ * messages for what newcomers write (a statement that ends with an
+ * operator, ** and ^, sum(...)).
  */
 #include "unit.h"
+
+#include "grammar.h" /* PARSE_MAX_NESTING */
 
 /* Parses src, which must be valid, and returns the run. */
 static UnitRun *parse_ok(const char *src)
@@ -523,19 +527,23 @@ END_TEST
 
 START_TEST(deep_nesting)
 {
-	/* deeper than bison's stack: an error, not a crash */
+	/* far deeper than bison's stack: one error, not a crash, and the
+	 * next statement is still parsed */
 	enum { DEPTH = 20000 };
-	char *src = malloc(2 * DEPTH + 16);
+	char *src = malloc(2 * DEPTH + 64);
 	size_t p = (size_t)sprintf(src, "x = ");
 	for (int i = 0; i < DEPTH; i++)
 		src[p++] = '(';
 	src[p++] = '1';
 	for (int i = 0; i < DEPTH; i++)
 		src[p++] = ')';
-	strcpy(src + p, "\n");
+	strcpy(src + p, "\ny = 2\n");
 	UnitRun *u = unit_parse(src);
 	ck_assert_int_ge(u->parse_errors, 1);
-	ck_assert_ptr_nonnull(strstr(unit_diag(u), "memory exhausted"));
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+	ck_assert_ptr_nonnull(strstr(unit_diag(u), "expression nested too deeply"));
+	ck_assert_int_eq(u->prog.nst, 1);
+	ck_assert_str_eq(u->prog.st[0].name, "y");
 	unit_free(u);
 	/* a moderate depth is fine */
 	p = (size_t)sprintf(src, "x = ");
@@ -549,6 +557,176 @@ START_TEST(deep_nesting)
 	ck_assert_str_eq(unit_ast_str(u, u->prog.st[0].value), "1");
 	unit_free(u);
 	free(src);
+}
+END_TEST
+
+/* "x = " then n copies of `head`, then `mid`, then n copies of `tail`. */
+static char *repeat_source(int n, const char *head, const char *mid, const char *tail)
+{
+	size_t len = 16 + (size_t)n * (strlen(head) + strlen(tail)) + strlen(mid);
+	char *src = malloc(len), *q = src + sprintf(src, "x = ");
+	for (int i = 0; i < n; i++)
+		q += sprintf(q, "%s", head);
+	q += sprintf(q, "%s", mid);
+	for (int i = 0; i < n; i++)
+		q += sprintf(q, "%s", tail);
+	strcpy(q, "\n");
+	return src;
+}
+
+/* Parses n levels of head/mid/tail: fine if n is at most the limit; one
+ * error past it. */
+static void assert_nesting_limit(const char *head, const char *mid, const char *tail, int limit)
+{
+	char *src = repeat_source(limit, head, mid, tail);
+	UnitRun *u = unit_parse(src);
+	ck_assert_msg(u->nerrors == 0, "%d levels of '%s': %s", limit, head, unit_diag(u));
+	unit_free(u);
+	free(src);
+	src = repeat_source(limit + 1, head, mid, tail);
+	u = unit_parse(src);
+	ck_assert_msg(unit_count(unit_diag(u), "error: expression nested too deeply: more than 1000 "
+	                         "levels") == 1, "%d levels of '%s': %s", limit + 1, head, unit_diag(u));
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+	unit_free(u);
+	free(src);
+}
+
+START_TEST(nesting_limit)
+{
+	ck_assert_int_eq(PARSE_MAX_NESTING, 1000); /* as tra(5) says */
+	/* each bracket pair, call, subscript, reduction and operator is a
+	 * level; a name or number is none */
+	assert_nesting_limit("(", "1", ")", PARSE_MAX_NESTING);
+	assert_nesting_limit("exp(", "1", ")", PARSE_MAX_NESTING);
+	assert_nesting_limit("-", "1", "", PARSE_MAX_NESTING);
+	assert_nesting_limit("exp(-", "1", ")", PARSE_MAX_NESTING / 2);
+	assert_nesting_limit("X[", "i", "]", PARSE_MAX_NESTING);
+	assert_nesting_limit("", "1", " + 1", PARSE_MAX_NESTING);
+	assert_nesting_limit("(1 + ", "1", ")", PARSE_MAX_NESTING / 2);
+	assert_nesting_limit("sum[k](", "1", ")", PARSE_MAX_NESTING);
+	/* a run of unary minus too long for bison's stack */
+	char *src = repeat_source(20000, "-", "1", "");
+	UnitRun *u = unit_parse(src);
+	ck_assert_int_eq(unit_count(unit_diag(u), "error: expression nested too deeply"), 1);
+	unit_free(u);
+	free(src);
+}
+END_TEST
+
+START_TEST(dangling_operator)
+{
+	/* the error is at the operator, says what is missing and how a
+	 * statement continues; the next line is not reported again */
+	UnitRun *u = unit_parse("x = a +\n    b\ny = 1\n");
+	const char *d = unit_diag(u);
+	ck_assert_int_eq(unit_count(d, "error:"), 1);
+	ck_assert_msg(strstr(d, "test.tra:1:7: error: expected an operand after '+'; a statement "
+	                        "continues onto the next line only inside (...) or [...]\n"
+	                        "x = a +\n      ^\n") != NULL, "%s", d);
+	ck_assert_int_eq(u->prog.nst, 1);
+	ck_assert_str_eq(u->prog.st[0].name, "y");
+	unit_free(u);
+	/* what is missing depends on the token */
+	static const struct {
+		const char *src, *want;
+	} cases[] = {
+		{"x = a *\n", "error: expected an operand after '*'; a statement continues"},
+		{"x = a <=\n", "error: expected an operand after '<='"},
+		{"x = a **\n", "error: expected an operand after '**'"},
+		{"x = -\n", "error: expected an operand after '-'"},
+		{"x =\n  a\n", "error: expected an expression after '='; a statement continues"},
+		{"size N =\n", "error: expected an expression after '='"},
+		{"output a,\n  b\n", "test.tra:1:9: error: expected a name after ','"},
+		{"input X[N],\n  Y[N]\n", "error: expected a name after ','"},
+		/* at a ';' or the end of the file, nothing about lines */
+		{"x = a + ; y = 1\n", "error: expected an operand after '+'\n"},
+		{"x = a +", "error: expected an operand after '+'\n"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		u = unit_parse(cases[i].src);
+		ck_assert_msg(strstr(unit_diag(u), cases[i].want) != NULL, "'%s':\n%s", cases[i].src,
+		              unit_diag(u));
+		ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+		unit_free(u);
+	}
+	/* a valid statement after it is kept; only the one right after is
+	 * taken as the continuation */
+	u = unit_parse("x = a +\ny = 1\nz = +\n");
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 2);
+	ck_assert_int_eq(u->prog.nst, 1);
+	unit_free(u);
+	u = unit_parse("x = a +\n\n# comment\n  b\nz = +\n");
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 2);
+	ck_assert_ptr_nonnull(strstr(unit_diag(u), "test.tra:5:5: error:"));
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(lexical_error_then_statement_end)
+{
+	/* a syntax error found at the newline of a statement with a lexical
+	 * error is that statement's, and stays quiet */
+	static const char *const srcs[] = {"x = a +@\n", "x = @\n", "x = a + \xE2\x80\x8B\n",
+	                                   "size N = 4 $,\n", "x = exp(a &&\n"};
+	for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+		UnitRun *u = unit_parse(srcs[i]);
+		ck_assert_msg(unit_count(unit_diag(u), "error:") == 1, "'%s':\n%s", srcs[i], unit_diag(u));
+		unit_free(u);
+	}
+	/* but the next statement's errors are reported */
+	UnitRun *u = unit_parse("x = a +@\ny = )\n");
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 2);
+	ck_assert_ptr_nonnull(strstr(unit_diag(u), "test.tra:2:5: error: syntax error"));
+	unit_free(u);
+	/* a grammar rule's own error is quiet too: 'rature' is not reported as
+	 * an element type */
+	u = unit_parse("input temp\xE9rature[N]\n");
+	ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(power_operators)
+{
+	/* ** and ^ parse, as pow, with an error that shows the call */
+	static const struct {
+		const char *src, *want, *tree;
+	} cases[] = {
+		{"x = a ** 2\n", "test.tra:1:7: error: there is no '**' operator; write pow(a, 2)\n"
+		                 "x = a ** 2\n      ^~\n", "pow(a,2)"},
+		{"x = a ^ b\n", "error: there is no '^' operator; write pow(a, b)", "pow(a,b)"},
+		{"x = (a + 1)^(b)\n", "error: there is no '^' operator; write pow(a + 1, b)",
+		 "pow((+ a 1),b)"},
+		{"x = (a) * (b) ** c\n", "write pow(b, c)", "(* a pow(b,c))"},
+		{"x = (a) * (b) ** (c) * (d)\n", "write pow(b, c)", "(* (* a pow(b,c)) d)"},
+		{"x = -a ** 2\n", "write pow(a, 2)", "(neg pow(a,2))"},
+		{"x = 2 ** -a\n", "write pow(2, -a)", "pow(2,(neg a))"},
+		{"x = a * b ^ c\n", "write pow(b, c)", "(* a pow(b,c))"},
+		{"x = a_very_long_name_that_goes_on_and_on_and_on ** 2\n",
+		 "error: there is no '**' operator; write pow(a, b) for a to the power b", NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		UnitRun *u = unit_parse(cases[i].src);
+		ck_assert_msg(strstr(unit_diag(u), cases[i].want) != NULL, "'%s':\n%s", cases[i].src,
+		              unit_diag(u));
+		ck_assert_int_eq(unit_count(unit_diag(u), "error:"), 1);
+		ck_assert_int_eq(u->prog.nst, 1);
+		if (cases[i].tree)
+			ck_assert_str_eq(unit_ast_str(u, u->prog.st[0].value), cases[i].tree);
+		unit_free(u);
+	}
+}
+END_TEST
+
+START_TEST(reduction_written_as_call)
+{
+	UnitRun *u = unit_parse("s = mean(x[i])\n");
+	const char *d = unit_diag(u);
+	ck_assert_msg(strstr(d, "test.tra:1:9: error: syntax error, unexpected '(', expecting '['\n") != NULL, "%s", d);
+	ck_assert_msg(strstr(d, "test.tra:1:5: note: a reduction lists the indices it reduces over in "
+	                        "brackets first, as mean[k](...)\ns = mean(x[i])\n    ^~~~\n") != NULL, "%s", d);
+	unit_free(u);
 }
 END_TEST
 
@@ -604,6 +782,11 @@ static Suite *parser_suite(void)
 	tcase_add_test(tc, incomplete_statements);
 	tcase_add_test(tc, lexical_and_syntax_errors_counted);
 	tcase_add_test(tc, deep_nesting);
+	tcase_add_test(tc, nesting_limit);
+	tcase_add_test(tc, dangling_operator);
+	tcase_add_test(tc, lexical_error_then_statement_end);
+	tcase_add_test(tc, power_operators);
+	tcase_add_test(tc, reduction_written_as_call);
 	suite_add_tcase(s, tc);
 	return s;
 }

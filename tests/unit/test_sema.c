@@ -691,6 +691,45 @@ static const struct {
 	{DECLS "input Z[q]\noutput X\n", "undefined size 'q'", 1},
 	{DECLS "input Z[1.5]\noutput X\n", "sizes are integers, but '1.5' is not", 1},
 	{DECLS "input Z[i]\noutput X\n", "undefined size 'i'", 1},
+	/* "did you mean": misspelt names of the kind the place needs, defined so far */
+	{"size N = 4\ninput weights[N]\nY[i] = wieghts[i]\noutput Y\n",
+	 "undefined tensor 'wieghts'; did you mean 'weights'?", 1},
+	{DECLS "Y[i] = V[i]\noutput Y\n", "undefined tensor 'V'; did you mean 'v'?", 1},
+	{DECLS "Y[i] = v[i] * A\noutput Y\n", "undefined name 'A'; did you mean 'a'?", 1},
+	{"size N = 4\ninput x[N], alpha\ny[i] = alhpa * x[i]\noutput y\n",
+	 "undefined name 'alhpa'; did you mean 'alpha'?", 1},
+	{"size Count = 4\ninput x[Count]\ny[i] = x[i] / Cuont\noutput y\n",
+	 "undefined name 'Cuont'; did you mean 'Count'?", 1},
+	{"size N = 4\ninput x[N, N]\ny[row] = sum[col](x[row, col] * clo)\noutput y\n",
+	 "undefined name 'clo'; did you mean 'col'?", 1},
+	{"size N = 4\ninput x[N, N]\ny[row] = sum[col](x[row, col]) * clo\noutput y\n",
+	 "undefined name 'clo'\n", 1},
+	{"size Hidden = 4\ninput x[Hiden]\noutput x\n", "undefined size 'Hiden'; did you mean 'Hidden'?", 1},
+	{"size Hidden = 4, Width = Hiden * 2\noutput x\n", "undefined size 'Hiden'; did you mean 'Hidden'?", 0},
+	{"size N = 4\ninput hidden[N]\nsize D = hiden\noutput hidden\n", "undefined size 'hiden'\n", 1},
+	{"size N = 4\ninput x[N]\nY_hat[i] = x[i]\noutput Yhat\n",
+	 "output 'Yhat' is not defined; did you mean 'Y_hat'?", 1},
+	{"size Hidden = 4\ninput x[Hidden]\noutput Hiden\n", "output 'Hiden' is not defined\n", 1},
+	{"size N = 4\ninput X[N]\nY[row] = X[rwo]\noutput Y\n",
+	 "index 'rwo' is free: it is neither on the left-hand side nor reduced; did you mean 'row'?", 1},
+	{DECLS "Y[i] = X[i, I]\noutput Y\n", "index 'I' is free: it is neither on the left-hand side "
+	 "nor reduced; did you mean 'i'?", 1},
+	{DECLS "Y[i] = sigmod(v[i])\noutput Y\n", "unknown function 'sigmod'; did you mean 'sigmoid'?", 1},
+	{DECLS "Y[i] = expp(v[i])\noutput Y\n", "unknown function 'expp'; did you mean 'exp'?", 1},
+	{DECLS "Y[i] = Exp(v[i])\noutput Y\n", "unknown function 'Exp'; did you mean 'exp'?", 1},
+	{DECLS "Y[i] = ln(v[i])\noutput Y\n", "unknown function 'ln'; did you mean 'log'?", 1},
+	{DECLS "Y[i] = power(v[i], 2)\noutput Y\n", "unknown function 'power'; did you mean 'pow'?", 1},
+	{DECLS "Y[i] = where(v[i] < 0, 0, 1)\noutput Y\n", "unknown function 'where'; did you mean 'select'?", 1},
+	{DECLS "Y[i] = softmax(v[i])\noutput Y\n", "unknown function 'softmax'; the functions are exp "
+	 "log sqrt tanh sigmoid relu abs pow max min select", 1},
+	{DECLS "Y[i] = v(i)\noutput Y\n", "'v' is an input, not a function; read its elements with "
+	 "brackets, as v[...]", 1},
+	{DECLS "Z[i] = v[i]\nY[i] = Z(i)\noutput Y\n", "'Z' is a tensor, not a function", 1},
+	{DECLS "Y[i] = a(v[i] + 1)\noutput Y\n", "'a' is an input, not a function; to multiply, write "
+	 "a * (...)", 1},
+	{DECLS "Y[i] = N(v[i] + 1)\noutput Y\n", "'N' is a size, not a function; to multiply, write "
+	 "N * (...)", 1},
+	{DECLS "Z[i] = q[i]\nY[i] = Z(i)\noutput Y\n", "undefined tensor 'q'", 1},
 	/* limits */
 	{"size B = 1000000000\ninput Z[B, B, B]\noutput Z\n",
 	 "tensor 'Z' is too large: its size in bytes overflows 64 bits", 1},
@@ -772,6 +811,44 @@ START_TEST(errors_reported_once)
 }
 END_TEST
 
+/* Programs nested exactly as deep as the parser allows pass sema and
+ * tra_verify, and their graph dumps (--emit=tra): the recursive passes
+ * are safe at the limit. The limit itself is tested in test_parser. */
+START_TEST(nesting_at_the_limit)
+{
+	static const struct {
+		const char *head, *mid, *tail;
+		int n;
+	} shapes[] = {
+		{"(", "x[i]", ")", 999},       /* x[i] is one level */
+		{"exp(", "x[i]", ")", 999},
+		{"-", "x[i]", "", 999},
+		{"", "x[i]", " + x[i]", 999},  /* 1000 terms */
+		{"exp(x[i] * ", "x[i]", ")", 499},
+		{"(", "sum[k](m[i, k])", ")", 998},
+	};
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		size_t len = 128 + (size_t)shapes[s].n * (strlen(shapes[s].head) + strlen(shapes[s].tail));
+		char *src = malloc(len), *q = src;
+		q += sprintf(q, "size N = 3\ninput x[N], m[N, N]\ny[i] = ");
+		for (int k = 0; k < shapes[s].n; k++)
+			q += sprintf(q, "%s", shapes[s].head);
+		q += sprintf(q, "%s", shapes[s].mid);
+		for (int k = 0; k < shapes[s].n; k++)
+			q += sprintf(q, "%s", shapes[s].tail);
+		strcpy(q, "\noutput y\n");
+		UnitRun *u = unit_compile_ok(src);
+		UnitMem m;
+		unit_mem_open(&m);
+		tra_dump(&u->g, m.f);
+		ck_assert_ptr_nonnull(strstr(unit_mem_text(&m), "y"));
+		unit_mem_close(&m);
+		unit_free(u);
+		free(src);
+	}
+}
+END_TEST
+
 START_TEST(too_many_bindings)
 {
 	/* 65 reductions, each binding one index */
@@ -835,6 +912,7 @@ static Suite *sema_suite(void)
 	tcase_add_test(tc, size_division_overflow);
 	tcase_add_test(tc, errors_reported_once);
 	tcase_add_test(tc, too_many_bindings);
+	tcase_add_test(tc, nesting_at_the_limit);
 	tcase_add_test(tc, parse_errors_stop_before_sema);
 	suite_add_tcase(s, tc);
 	return s;
