@@ -88,7 +88,7 @@ size_t util_edit_distance(const char *a, const char *b)
 
 const char *util_suggest(const char *word, const char *const *candidates, int n)
 {
-	size_t limit = strlen(word) / 3;
+	size_t limit = (strlen(word) + 1) / 3;
 	const char *best = NULL;
 	size_t best_d = limit + 1;
 	for (int i = 0; i < n; i++) {

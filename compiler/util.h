@@ -30,8 +30,9 @@ _Noreturn void trac_internal_error(const char *file, int line, const char *fmt, 
 size_t util_edit_distance(const char *a, const char *b);
 
 /* The candidate closest to word for a "did you mean" hint, or NULL when
- * none is close: within a third of the word's length in edits, or equal
- * but for case (so a one-letter name is only matched across case). Ties go to the earlier candidate. */
+ * none is close: at most (length + 1) / 3 edits away (none for a
+ * one-letter word, one for "W2" -> "W1"), or equal but for case. Ties go
+ * to the earlier candidate. */
 const char *util_suggest(const char *word, const char *const *candidates, int n);
 
 #define TRAC_BUG(...) trac_internal_error(__FILE__, __LINE__, __VA_ARGS__)

@@ -29,6 +29,9 @@ START_TEST(suggest_closest_or_none)
 	ck_assert_ptr_null(util_suggest("zzzzzz", names, 6));
 	ck_assert_ptr_null(util_suggest("N", names, 6));          /* itself is no hint */
 	ck_assert_ptr_null(util_suggest("relu", names, 6));
+	const char *const weights[] = {"W1", "b1"};
+	ck_assert_str_eq(util_suggest("W2", weights, 2), "W1");
+	ck_assert_ptr_null(util_suggest("Q", weights, 2));
 	ck_assert_ptr_null(util_suggest("x", names, 0));
 }
 END_TEST
