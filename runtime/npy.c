@@ -21,8 +21,12 @@
  * records what it saw. Only after the header is understood are the dtype,
  * the order and the shape compared with what the program declared, in
  * that order, so the first message a user sees names the most basic
- * mismatch. The element count then fixes exactly how many data bytes
- * must follow; fewer is "truncated", more is "trailing data".
+ * mismatch, and a mismatch says what NumPy call fixes it. One leniency:
+ * a scalar input also takes shape (1,), what np.save(np.array([x]))
+ * writes: the same single element, and refusing it would only send the
+ * user to add .reshape(()). The element count then fixes exactly how
+ * many data bytes must follow; fewer is "truncated", more is "trailing
+ * data".
  *
  * Writing copies NumPy's own format.py byte for byte: the dict with keys
  * in sorted order, a repr()-style shape, the spare spaces NumPy >= 1.23
@@ -533,7 +537,15 @@ npy_read_header(const NpyCtx *c, FILE *f, size_t *off, NpyHeader *h,
 	return npy_parse(c, &l, h);
 }
 
-/* Compares the header's descr with the dtype the program wants. */
+/* How NumPy spells the conversion to a dtype: "np.float32". */
+static const char *
+npy_numpy_type(TrartDtype t)
+{
+	return t == TRART_F64 ? "np.float64" : "np.float32";
+}
+
+/* Compares the header's descr with the dtype the program wants; a
+ * mismatch says how to convert the array. */
 static int
 npy_check_descr(const NpyCtx *c, const NpyHeader *h, TrartDtype want)
 {
@@ -545,9 +557,23 @@ npy_check_descr(const NpyCtx *c, const NpyHeader *h, TrartDtype want)
 	npy_escape(text, sizeof text, h->descr, h->descrlen);
 	if (h->descrlen == 3 && memcmp(h->descr + 1, d + 1, 2) == 0)
 		return npy_fail(c, "dtype '%s' has the wrong byte order; "
-		                "expected little-endian '%s'", text, d);
-	return npy_fail(c, "dtype '%s' does not match the declared '%s' (%s)",
-	                text, d, trart_dtype_name(want));
+		                "expected little-endian '%s' (convert the array "
+		                "with .astype('%s'))", text, d, d);
+	return npy_fail(c, "dtype '%s' does not match the declared '%s' (%s); "
+	                "convert the array with .astype(%s)", text, d,
+	                trart_dtype_name(want), npy_numpy_type(want));
+}
+
+/* Whether a file of shape (rank, shape) fits the declared (want,
+ * wshape): the same shape, or, for a scalar, the one-element (1,) that
+ * np.save(np.array([x])) writes, which holds the same bytes. */
+static bool
+npy_shape_fits(const NpyHeader *h, int want, const int64_t *wshape)
+{
+	if (want == 0 && h->rank == 1 && h->shape[0] == 1)
+		return true;
+	return h->rank == want && (want == 0 ||
+	       memcmp(h->shape, wshape, (size_t)want * sizeof *wshape) == 0);
 }
 
 /* Compares order and shape with what the program declared. */
@@ -558,13 +584,14 @@ npy_check_layout(const NpyCtx *c, const NpyHeader *h, int rank,
 	char found[NPY_SHAPE_TEXT], declared[NPY_SHAPE_TEXT];
 
 	if (h->fortran)
-		return npy_fail(c, "array is in Fortran order; expected C order");
-	if (h->rank == rank &&
-	    (rank == 0 || memcmp(h->shape, shape, (size_t)rank * sizeof *shape) == 0))
+		return npy_fail(c, "array is in Fortran order; expected C order "
+		                "(save np.ascontiguousarray(a) instead)");
+	if (npy_shape_fits(h, rank, shape))
 		return 0;
-	return npy_fail(c, "shape %s does not match the declared %s",
+	return npy_fail(c, "shape %s does not match the declared %s%s",
 	                npy_shape_text(found, sizeof found, h->rank, h->shape),
-	                npy_shape_text(declared, sizeof declared, rank, shape));
+	                npy_shape_text(declared, sizeof declared, rank, shape),
+	                rank == 0 ? " (a scalar: shape () or (1,))" : "");
 }
 
 /* After the data, the file must end. Says how much data there is when

@@ -41,8 +41,11 @@ const char *trart_dtype_name(TrartDtype t);
  * 1.0, 2.0 and 3.0 headers); shape may be NULL when rank is 0. `name` is
  * the tensor's name as errors should show it:
  *   input X: x.npy: shape (3, 5) does not match the declared (4, 5)
- * Returns 0, or -1 with a one-line message in err and *data NULL. Any
- * byte sequence is safe to read. */
+ * A scalar (rank 0) also takes a one-element array of shape (1,), what
+ * np.save writes for np.array([x]). Returns 0, or -1 with a one-line
+ * message in err and *data NULL; a wrong dtype's message says how to
+ * convert the array (".astype(np.float32)"). Any byte sequence is safe
+ * to read. */
 int trart_npy_read(const char *path, const char *name, TrartDtype want,
                    int rank, const int64_t *shape, void **data,
                    char *err, size_t errlen);

@@ -115,7 +115,8 @@ printf 'this is not a numpy file at all, not even close........................'
 expect garbage 1 "input X: garbage.npy" "$TRAC" copy.tra --interpret --input X=garbage.npy --output Y=g.npy
 absent garbage-no-output g.npy
 sed 's/<f4/<f8/' y.npy >f8.npy
-expect wrong-dtype 1 "input X: f8.npy: .*f8" "$TRAC" copy.tra --interpret --input X=f8.npy --output Y=f.npy
+expect wrong-dtype 1 "input X: f8.npy: .*f8.*; convert the array with \\.astype\\(np\\.float32\\)$" \
+	"$TRAC" copy.tra --interpret --input X=f8.npy --output Y=f.npy
 absent wrong-dtype-no-output f.npy
 sed 's/<f4/>f4/' y.npy >be.npy
 expect big-endian 1 "input X: be.npy: .*(byte order|endian)" "$TRAC" copy.tra --interpret --input X=be.npy --output Y=b.npy
@@ -135,6 +136,11 @@ A[i] = X[i] + 1
 B[i] = X[i] * 2
 output A, B
 TRA
+# a scalar input takes a one-element (1,) array, what np.save(np.array([x])) writes
+expect interp-make-one 0 "" "$TRAC" copy.tra --interpret -D N=1 --random=3 --output Y=one.npy
+expect interp-scalar-1 0 "" "$TRAC" good.tra --interpret --random --input alpha=one.npy --output C=c1.npy
+expect interp-scalar-2 1 "input alpha: y.npy: shape \\(5,\\) does not match the declared \\(\\) \\(a scalar: shape \\(\\) or \\(1,\\)\\)$" \
+	"$TRAC" good.tra --interpret --random --input alpha=y.npy --output C=c2.npy
 expect partial-outputs 1 "output B" "$TRAC" two.tra --interpret --random --output A=pa.npy --output B=no/dir/pb.npy
 absent partial-outputs-removed pa.npy
 expect failed-run-spares-devnull 1 "output B" "$TRAC" two.tra --interpret --random --output A=/dev/null --output B=no/dir/pb.npy

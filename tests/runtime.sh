@@ -104,6 +104,26 @@ check inout-passed-through cmp -s io/Z.npy s1/Z.npy
 cp s1/Z.npy zz.npy
 expect inout-same-file 0 "" "$RT_PROG" --random=9 --input Z=zz.npy --output Z=zz.npy --output-dir io2
 check inout-same-file-unchanged cmp -s zz.npy s1/Z.npy
+# npy_f32 FILE SHAPE DATA: a version 1.0 .npy file of '<f4' with the
+# shape text SHAPE ("(1,)") and the bytes DATA (printf escapes).
+npy_f32() {
+	dict="{'descr': '<f4', 'fortran_order': False, 'shape': $2, }"
+	pad=$((63 - (10 + ${#dict}) % 64))
+	# shellcheck disable=SC2059 # the formats are built on purpose
+	{
+		printf '\223NUMPY\001\000'
+		printf "\\$(printf %03o $((${#dict} + pad + 1)))\\000"
+		printf "%s%${pad}s\n" "$dict" ""
+		printf "$3"
+	} >"$1"
+}
+# A scalar input takes a 0-d array or a one-element (1,), alike.
+npy_f32 s0.npy '()' '\000\000\340\077'   # 1.75
+npy_f32 s1.npy '(1,)' '\000\000\340\077'
+expect scalar-0d 0 "" "$RT_PROG" --random=4 --input s=s0.npy --output-dir sc0
+expect scalar-1 0 "" "$RT_PROG" --random=4 --input s=s1.npy --output-dir sc1
+check scalar-1-same-result cmp -s sc0/Y.npy sc1/Y.npy
+check scalar-not-random test -n "$(cmp sc0/Y.npy s1/Y.npy 2>&1)"
 for t in 1 2 3 8; do
 	expect "threads-$t" 0 "" "$RT_PROG" --random=3 --threads "$t" --output-dir "th$t"
 	check "threads-$t-same-bytes" cmp -s "th$t/Y.npy" th1/Y.npy
@@ -118,7 +138,7 @@ data_error missing-input "input X is missing: give --input X=FILE\\.npy or --ran
 data_error missing-some "input X is missing" --input Z=s1/Z.npy
 data_error wrong-shape "input X: s1/Y\\.npy: shape \\(5,\\) does not match the declared \\(5, 3\\)$" \
 	--random --input X=s1/Y.npy
-data_error wrong-dtype "input X: s1/Z\\.npy: dtype '<f8' does not match the declared '<f4'" \
+data_error wrong-dtype "input X: s1/Z\\.npy: dtype '<f8' does not match the declared '<f4' \\(f32\\); convert the array with \\.astype\\(np\\.float32\\)$" \
 	--random --input X=s1/Z.npy
 size=$(wc -c <s1/Z.npy)
 head -c $((size - 3)) s1/Z.npy >trunc-data.npy
@@ -247,8 +267,12 @@ PY
 	data_error numpy-shape "input X: x45\\.npy: shape \\(4, 5\\) does not match the declared \\(5, 3\\)$" \
 		--random --input X=x45.npy
 	data_error numpy-fortran "input X: xf\\.npy: " --random --input X=xf.npy
-	data_error numpy-scalar "input s: s1\\.npy: shape \\(1,\\) does not match the declared \\(\\)" \
-		--random --input s=s1.npy
+	# a scalar takes np.array([x]) as well as a 0-d array
+	expect numpy-scalar-1 0 "" "$RT_PROG" --random --input s=s1.npy --output-dir ns
+	check numpy-scalar-1-result "$PY" -c 'import numpy as np; assert not np.load("ns/Y.npy").any()'
+	check numpy-make-s2 "$PY" -c 'import numpy as np; np.save("s2.npy", np.zeros((2,), np.float32))'
+	data_error numpy-scalar-2 "input s: s2\\.npy: shape \\(2,\\) does not match the declared \\(\\) \\(a scalar: shape \\(\\) or \\(1,\\)\\)$" \
+		--random --input s=s2.npy
 else
 	skip "numpy checks (no Python 3 with numpy)"
 fi
