@@ -18,6 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Element types a tensor may have. */
 typedef enum TrartDtype {
 	TRART_F32, /* little-endian IEEE single, NumPy '<f4' */
@@ -243,5 +247,9 @@ void trart_run_tasks(const TrartTaskGraph *g, void *const *bufs,
 /* The worker running the calling thread's task (0 to threads - 1), or -1
  * outside trart_run_tasks. */
 int trart_worker_id(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TRART_H */

@@ -6,10 +6,13 @@
 # trart_random.py; the same bytes for the same seed and for any thread
 # count; data errors (exit 1, one line naming the tensor, no file left
 # behind: a failed run changes no file, not even one it would overwrite);
-# usage errors (exit 2); --time, --trace and --stats; and a valgrind run.
+# usage errors (exit 2); --time, --trace and --stats; trart.h from C++;
+# and a valgrind run.
 # Environment: RT_PROG (the built rt_prog), srcdir (the source tree, may
 # be read-only), PYTHON_NUMPY (may be empty: the NumPy checks SKIP),
-# VALGRIND (a valgrind to use; empty: none; unset: valgrind on PATH).
+# VALGRIND (a valgrind to use; empty: none; unset: valgrind on PATH),
+# TRART_LIBS (may be unset: the C++ check SKIPs), CXX (a C++ compiler;
+# unset: c++ on PATH).
 set -u
 : "${RT_PROG:?}" "${srcdir:?}"
 case $RT_PROG in /*) ;; *) RT_PROG=$(pwd)/$RT_PROG ;; esac
@@ -275,6 +278,20 @@ PY
 		--random --input s=s2.npy
 else
 	skip "numpy checks (no Python 3 with numpy)"
+fi
+
+# ---- trart.h from C++ -------------------------------------------------------------
+CXX=${CXX-$(command -v c++ 2>/dev/null)}
+if [ -n "$CXX" ] && [ -n "${TRART_LIBS:-}" ]; then
+	cat >cxx.cc <<'CC'
+#include "trart.h"
+int main() { return trart_dtype_size(TRART_F64) == 8 && trart_threads() >= 0 ? 0 : 1; }
+CC
+	# shellcheck disable=SC2086 # TRART_LIBS is a list of words
+	expect cxx-links 0 "" "$CXX" -I"$srcdir/runtime" cxx.cc -o cxx $TRART_LIBS
+	expect cxx-runs 0 "" ./cxx
+else
+	skip "trart.h from C++ (no C++ compiler or TRART_LIBS)"
 fi
 
 # ---- valgrind ----------------------------------------------------------------------
