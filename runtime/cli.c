@@ -9,25 +9,25 @@
  * `trac --interpret` on the same options (compiler/driver.c): the same
  * messages, the same exit statuses, the same files. A run is
  *
- *   parse -> allocate -> read inputs -> execute (--repeat times)
- *         -> report (--time, --stats) -> write outputs and trace
+ *   parse -> check files -> size and allocate -> read inputs
+ *         -> execute (--repeat times) -> report (--time, --stats)
+ *         -> write outputs and trace
  *
  * and an error at any step stops it there. Usage errors (exit 2) are all
- * found while parsing, before anything is read or created: the program
- * is known up front, so an --input naming a tensor that is not an input
- * is caught with the rest. Errors in data or I/O (exit 1) are one line
- * naming the tensor and what was expected; trart_npy_read's messages
- * already read that way and are passed through.
+ * found before anything is read or created: the program is known up
+ * front, so an --input naming a tensor that is not an input is caught
+ * with the rest, and so are two files of the run that are one file
+ * (--output X=y.npy --output Y=./y.npy; trart_files_distinct). Errors in
+ * data or I/O (exit 1) are one line naming the tensor and what was
+ * expected; trart_npy_read's messages already read that way and are
+ * passed through.
  *
  * A failed run changes no file. The run's files, outputs and trace, are
- * one transaction: each is written to a fresh name beside its
- * destination, and only when all of them are written are they renamed
- * into place; on any failure the staged files are removed and every
- * destination is as it was. (Removing outputs already written, as
- * trac --interpret does, would delete the user's file when an output
- * overwrites the file an input was read from.) A destination that is
- * not a regular file (/dev/null, a FIFO) is written in place, since a
- * rename would replace it.
+ * one transaction (files.c, which trac --interpret shares): each is
+ * written to a fresh name beside its destination, and only when all of
+ * them are written are they renamed into place; on any failure the
+ * staged files are removed, and so are the directories --output-dir
+ * created, and every destination is as it was.
  *
  * Every tensor gets one buffer from the runtime, 64-byte aligned and
  * padded to a multiple of 64 bytes so kernels may use aligned vector
@@ -41,13 +41,11 @@
  * trart_shutdown to stop the worker threads before it returns.
  */
 #define _POSIX_C_SOURCE 200809L
-#define _XOPEN_SOURCE 700 /* realpath */
 
 #include "trart.h"
 #include "exec.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -55,7 +53,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef __GNUC__
@@ -634,51 +631,6 @@ cli_report(const CliOpts *o, CliRun *r)
 
 /* ---- outputs ---- */
 
-/* A file the run writes: staged beside its destination, and renamed onto
- * it only once every file of the run is written, so a failure leaves the
- * destinations as they were (even when one of them is an input's file). */
-typedef struct CliFile {
-	int tensor;  /* the output it holds, or -1 for the trace */
-	char *path;  /* the destination as the user named it, for messages */
-	char *dest;  /* where it goes: path, or the file a symlink names */
-	char *stage; /* the staged copy; NULL when dest is written in place */
-} CliFile;
-
-/* All the files of a run. */
-typedef struct CliFiles {
-	CliFile *f; /* room for every output and the trace */
-	int n;      /* staged so far */
-} CliFiles;
-
-/* mkdir -p DIR, as trac --interpret does. */
-static int
-cli_make_dir(const TrartProgram *p, const char *dir)
-{
-	char *path = strdup(dir), *s;
-	struct stat st;
-	bool ok = path != NULL;
-
-	for (s = path ? path + 1 : NULL; ok; s++) {
-		bool end = *s == '\0';
-		if (*s != '/' && !end)
-			continue;
-		*s = '\0';
-		ok = mkdir(path, 0777) == 0 || errno == EEXIST;
-		if (end)
-			break;
-		*s = '/';
-	}
-	if (ok && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
-		ok = false;
-		errno = ENOTDIR;
-	}
-	free(path);
-	if (!ok)
-		return cli_error(p, "cannot create the output directory '%s': %s",
-		                 dir, strerror(errno));
-	return CLI_OK;
-}
-
 /* Where output i goes: --output's file, or DIR/NAME.npy; NULL when out
  * of memory. The caller frees it. */
 static char *
@@ -696,168 +648,113 @@ cli_output_path(const TrartProgram *p, const CliOpts *o, int i)
 	return path;
 }
 
-/* The name a file's messages start with: "output Y" or "trace". */
-static const char *
-cli_label(const TrartProgram *p, const CliFile *f, char *buf, size_t size)
-{
-	if (f->tensor < 0)
-		return "trace";
-	snprintf(buf, size, "output %s", p->tensors[f->tensor].name);
-	return buf;
-}
-
-/* Reserves a fresh name beside dest (an empty file, created exclusively
- * so that no one else's file is taken); NULL with errno on failure. */
+/* "output NAME", malloc'ed, for messages; NULL when out of memory. */
 static char *
-cli_reserve(const char *dest)
+cli_output_label(const TrartProgram *p, int i)
 {
-	size_t size = strlen(dest) + 40;
-	char *stage = malloc(size);
-	unsigned attempt;
-	int fd = -1;
+	size_t len = strlen(p->tensors[i].name) + 8;
+	char *label = malloc(len);
 
-	for (attempt = 0; stage && attempt < 100 && fd < 0; attempt++) {
-		snprintf(stage, size, "%s.stage%ld.%u", dest, (long)getpid(), attempt);
-		fd = open(stage, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd >= 0) {
-		close(fd);
-		return stage;
-	}
-	free(stage);
-	return NULL;
+	if (label)
+		snprintf(label, len, "output %s", p->tensors[i].name);
+	return label;
 }
 
-/* Sets up f to write path (which it takes over): staged, or in place when
- * path is not a regular file (/dev/null, a FIFO), which a rename would
- * replace. A symbolic link is followed, as trart_npy_write does. */
+/* Lists the run's files, every output's then the trace's, into paths
+ * and labels (room for ntensors + 1 each); returns how many, or -1 when
+ * out of memory (what was listed is still the caller's to free). */
 static int
-cli_stage(const TrartProgram *p, CliFile *f, int tensor, char *path)
+cli_list_files(const TrartProgram *p, const CliOpts *o, char **paths,
+               char **labels)
 {
-	struct stat st;
-	char who[TRART_ERRLEN];
+	int i, n = 0;
 
-	*f = (CliFile){tensor, path, NULL, NULL};
-	if (!path)
-		return cli_error(p, "out of memory");
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-		return (f->dest = strdup(path)) ? CLI_OK : cli_error(p, "out of memory");
-	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-		f->dest = realpath(path, NULL);
-	if (!f->dest && !(f->dest = strdup(path)))
-		return cli_error(p, "out of memory");
-	if (!(f->stage = cli_reserve(f->dest)))
-		return cli_error(p, "%s: %s: cannot create a file next to it: %s",
-		                 cli_label(p, f, who, sizeof who), path, strerror(errno));
-	return CLI_OK;
+	for (i = 0; i < p->ntensors; i++) {
+		if (!cli_is_output(p->tensors[i].kind))
+			continue;
+		paths[n] = cli_output_path(p, o, i);
+		labels[n] = cli_output_label(p, i);
+		if (!paths[n++] || !labels[n - 1])
+			return -1;
+	}
+	if (o->trace) {
+		paths[n] = strdup(o->trace);
+		labels[n] = strdup("trace");
+		if (!paths[n++] || !labels[n - 1])
+			return -1;
+	}
+	return n;
 }
 
-/* Reports a writer's error, naming the user's path, not the staged one. */
+/* A usage error unless every file the run writes is a file of its own
+ * (two outputs, or an output and the trace, may not meet in one file,
+ * however spelled). Checked while parsing, before anything runs. */
 static int
-cli_write_error(const TrartProgram *p, const CliFile *f, const char *err)
+cli_check_files(const TrartProgram *p, const CliOpts *o)
 {
-	char who[TRART_ERRLEN];
-	const char *label = cli_label(p, f, who, sizeof who);
-	size_t lead = strlen(label) + 2, slen = f->stage ? strlen(f->stage) : 0;
+	char **paths = calloc((size_t)p->ntensors + 1, sizeof *paths);
+	char **labels = calloc((size_t)p->ntensors + 1, sizeof *labels);
+	char err[TRART_ERRLEN];
+	int i, n = paths && labels ? cli_list_files(p, o, paths, labels) : -1;
+	int rc = CLI_OK;
 
-	if (f->stage && strlen(err) >= lead + slen + 2 &&
-	    strncmp(err + lead, f->stage, slen) == 0 &&
-	    strncmp(err + lead + slen, ": ", 2) == 0)
-		return cli_error(p, "%s: %s%s", label, f->path, err + lead + slen);
-	return cli_error(p, "%s", err);
+	if (n < 0)
+		rc = cli_error(p, "out of memory");
+	else if (trart_files_distinct(n, (const char *const *)labels,
+	                              (const char *const *)paths, err,
+	                              sizeof err) != 0)
+		rc = cli_usage_error(p, "%s", err);
+	for (i = 0; i <= p->ntensors && paths && labels; i++) {
+		free(paths[i]);
+		free(labels[i]);
+	}
+	free(paths);
+	free(labels);
+	return rc;
 }
 
-/* Writes output i into its staged file. */
+/* Stages output i in fs. */
 static int
 cli_write_output(const TrartProgram *p, const CliOpts *o, const CliRun *r,
-                 int i, CliFiles *files)
+                 int i, TrartFiles *fs, char *err, size_t errlen)
 {
 	const TrartTensor *t = &p->tensors[i];
-	CliFile *f = &files->f[files->n++];
-	char who[TRART_ERRLEN], err[TRART_ERRLEN];
-	int rc = cli_stage(p, f, i, cli_output_path(p, o, i));
+	char *path = cli_output_path(p, o, i), *label = cli_output_label(p, i);
+	int rc = -1;
 
-	snprintf(who, sizeof who, "output %s", t->name);
-	if (rc == CLI_OK &&
-	    trart_npy_write(f->stage ? f->stage : f->dest, who, t->dtype, t->rank,
-	                    t->shape, r->bufs[i], err, sizeof err) != 0)
-		rc = cli_write_error(p, f, err);
+	if (!path || !label)
+		snprintf(err, errlen, "out of memory");
+	else
+		rc = trart_files_npy(fs, path, label, t->dtype, t->rank, t->shape,
+		                     r->bufs[i], err, errlen);
+	free(path);
+	free(label);
 	return rc;
 }
 
-/* Writes the --trace file into its staged file. */
-static int
-cli_write_trace(const TrartProgram *p, const CliOpts *o, const CliRun *r,
-                CliFiles *files)
-{
-	CliFile *f = &files->f[files->n++];
-	char err[TRART_ERRLEN];
-	int rc = cli_stage(p, f, -1, strdup(o->trace));
-
-	if (rc == CLI_OK &&
-	    trart_trace_write(&r->prof, f->stage ? f->stage : f->dest, err,
-	                      sizeof err) != 0)
-		rc = cli_write_error(p, f, err);
-	return rc;
-}
-
-/* Renames every staged file onto its destination. */
-static int
-cli_commit(const TrartProgram *p, CliFiles *files)
-{
-	char who[TRART_ERRLEN];
-	int i;
-
-	for (i = 0; i < files->n; i++) {
-		CliFile *f = &files->f[i];
-		if (!f->stage)
-			continue;
-		if (rename(f->stage, f->dest) != 0)
-			return cli_error(p, "%s: %s: cannot rename the written file "
-			                 "onto it: %s", cli_label(p, f, who, sizeof who),
-			                 f->path, strerror(errno));
-		free(f->stage);
-		f->stage = NULL;
-	}
-	return CLI_OK;
-}
-
-/* Removes what is still staged, and frees the list. */
-static void
-cli_discard(CliFiles *files)
-{
-	int i;
-
-	for (i = 0; i < files->n; i++) {
-		if (files->f[i].stage)
-			unlink(files->f[i].stage);
-		free(files->f[i].stage);
-		free(files->f[i].dest);
-		free(files->f[i].path);
-	}
-	free(files->f);
-}
-
-/* Writes every output and the trace, or none of them. */
+/* Writes every output and the trace, or none of them, as one set
+ * (files.c): a failure leaves no staged file, no directory the run
+ * created, and every destination as it was. */
 static int
 cli_write_all(const TrartProgram *p, const CliOpts *o, const CliRun *r)
 {
-	CliFiles files = {calloc((size_t)p->ntensors + 1, sizeof *files.f), 0};
-	int i, rc = files.f ? CLI_OK : cli_error(p, "out of memory");
+	TrartFiles *fs = trart_files_new();
+	char err[TRART_ERRLEN];
+	int i, rc = fs ? 0 : -1;
 
-	if (rc == CLI_OK && o->output_dir)
-		rc = cli_make_dir(p, o->output_dir);
-	for (i = 0; i < p->ntensors && rc == CLI_OK; i++)
+	if (!fs)
+		snprintf(err, sizeof err, "out of memory");
+	if (rc == 0 && o->output_dir)
+		rc = trart_files_make_dir(fs, o->output_dir, err, sizeof err);
+	for (i = 0; i < p->ntensors && rc == 0; i++)
 		if (cli_is_output(p->tensors[i].kind))
-			rc = cli_write_output(p, o, r, i, &files);
-	if (rc == CLI_OK && o->trace)
-		rc = cli_write_trace(p, o, r, &files);
-	if (rc == CLI_OK)
-		rc = cli_commit(p, &files);
-	cli_discard(&files);
-	return rc;
+			rc = cli_write_output(p, o, r, i, fs, err, sizeof err);
+	if (rc == 0 && o->trace)
+		rc = trart_files_trace(fs, &r->prof, o->trace, err, sizeof err);
+	if (rc == 0)
+		rc = trart_files_commit(fs, err, sizeof err);
+	trart_files_free(fs);
+	return rc == 0 ? CLI_OK : cli_error(p, "%s", err);
 }
 
 /* ---- the whole ---- */
@@ -909,6 +806,8 @@ trart_main(const TrartProgram *p, int argc, char **argv)
 		rc = cli_error(p, "out of memory");
 	else
 		rc = cli_parse(p, &o, argc, argv);
+	if (rc == CLI_OK)
+		rc = cli_check_files(p, &o);
 	if (rc == CLI_OK)
 		rc = cli_run(p, &o);
 	free(o.in_path);

@@ -105,6 +105,18 @@ TRART_INTERNAL double trart_mem_worker_peak(int w);
 /* Gives the pool's free buffers back to the system (trart_shutdown). */
 TRART_INTERNAL void trart_pool_trim(void);
 
+/* files.c */
+
+/* Writes a file's contents to f; returns 0, or -1 with errno set. */
+typedef int (*TrartWriter)(FILE *f, const void *ctx);
+
+/* Adds path to the set (label names it in messages), written by fill:
+ * staged beside it, or written in place when it is not a regular file.
+ * Returns 0, or -1 with "LABEL: PATH: reason" in err. */
+TRART_INTERNAL int trart_files_add(TrartFiles *fs, const char *path,
+                                   const char *label, TrartWriter fill,
+                                   const void *ctx, char *err, size_t errlen);
+
 /* trace.c */
 
 /* The monotonic clock, in nanoseconds from an arbitrary origin. */
@@ -135,9 +147,13 @@ TRART_INTERNAL void trart_profile_task(TrartProfile *prof, const TrartTask *t,
                                        int w, int64_t start_ns,
                                        int64_t end_ns, double mem);
 
-/* Writes the recorded events to path as Chrome trace-event JSON, whole
- * or not at all (written beside path, renamed onto it). Returns 0, or -1
- * with "trace: PATH: message" in err. */
+/* Stages the recorded events as Chrome trace-event JSON for path in fs.
+ * Returns 0, or -1 with "trace: PATH: message" in err. */
+TRART_INTERNAL int trart_files_trace(TrartFiles *fs, const TrartProfile *prof,
+                                     const char *path, char *err,
+                                     size_t errlen);
+
+/* The same, as a set of its own, committed: whole or not at all. */
 TRART_INTERNAL int trart_trace_write(const TrartProfile *prof,
                                      const char *path, char *err,
                                      size_t errlen);

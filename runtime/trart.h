@@ -64,6 +64,49 @@ int trart_npy_write(const char *path, const char *name, TrartDtype t,
                     int rank, const int64_t *shape, const void *data,
                     char *err, size_t errlen);
 
+/* files.c */
+
+/* The files a run writes, as one transaction: each is written beside its
+ * destination under a fresh name, and renamed into place only by
+ * trart_files_commit; trart_files_free removes whatever is still staged
+ * and, unless the set was committed, every directory trart_files_make_dir
+ * created. Generated programs and trac --interpret write their outputs
+ * through it, so both word every failure the same way, naming the path
+ * as the user gave it. */
+typedef struct TrartFiles TrartFiles;
+
+/* An empty set, or NULL when out of memory. */
+TrartFiles *trart_files_new(void);
+
+/* Checks that no two of the n destinations paths[i] (named labels[i]
+ * in messages: "output Y") are one file, whatever their spelling
+ * ("./y.npy", "d/../y.npy", a symlink); a destination that is not a
+ * regular file (/dev/null) may be shared. Returns 0, or -1 with
+ *   output X ('y.npy') and output Y ('./y.npy') name the same file; ...
+ * in err. Run it before anything is read or written. */
+int trart_files_distinct(int n, const char *const *labels,
+                         const char *const *paths, char *err, size_t errlen);
+
+/* mkdir -p dir, noting each directory it creates. Returns 0, or -1 with
+ * "cannot create the output directory 'DIR': reason" in err. */
+int trart_files_make_dir(TrartFiles *fs, const char *dir, char *err,
+                         size_t errlen);
+
+/* Stages path as a .npy file of the array, as trart_npy_write would
+ * write it; name decorates messages ("output Y"). Returns 0, or -1 with
+ * "NAME: PATH: reason" in err (the caller then frees the set). */
+int trart_files_npy(TrartFiles *fs, const char *path, const char *name,
+                    TrartDtype t, int rank, const int64_t *shape,
+                    const void *data, char *err, size_t errlen);
+
+/* Renames every staged file onto its destination. Returns 0, or -1 with
+ * a message (files not yet renamed stay as they were). */
+int trart_files_commit(TrartFiles *fs, char *err, size_t errlen);
+
+/* Removes what is still staged and, unless committed, the directories
+ * the set created (only if empty); frees the set. NULL is fine. */
+void trart_files_free(TrartFiles *fs);
+
 /* random.c */
 
 /* Fills n elements of dtype t at data with uniform values in [-1, 1),

@@ -50,13 +50,15 @@ absent() {
 one_line() { check "$1" test "$(wc -l <err)" -eq 1; }
 
 # data_error NAME PATTERN ARGS...: exit 1, one line "rt_prog: error: "
-# matching PATTERN, and no output in the --output-dir it is given.
+# matching PATTERN that never shows a staged file's name, and not even
+# the --output-dir it is given is left behind.
 data_error() {
 	name=$1 pat=$2
 	shift 2
 	expect "$name" 1 "^rt_prog: error: $pat" "$RT_PROG" --output-dir "d-$name" "$@"
 	one_line "$name-one-line"
-	absent "$name-no-output" "d-$name/Y.npy" "d-$name/Z.npy"
+	check "$name-user-path" test -z "$(grep -E '\.(stage|tmp)[0-9A-Za-z]' err)"
+	absent "$name-no-output-dir" "d-$name"
 }
 
 # usage_error NAME PATTERN ARGS...: exit 2, the message and a hint, and
@@ -154,10 +156,22 @@ data_error no-such-file "input X: nope\\.npy: cannot open" --random --input X=no
 data_error unwritable-output "output Y: nodir/sub/Y\\.npy: " --random --output Y=nodir/sub/Y.npy
 absent unwritable-output-nothing nodir
 # Y is written before Z fails: the rollback removes it, and no temporary stays.
-data_error rollback "output Z: nodir/Z\\.npy: " --random --output Z=nodir/Z.npy
-check rollback-no-temporaries test -z "$(ls -A d-rollback 2>/dev/null)"
-data_error trace-rollback "trace: nodir/t\\.json: " --random --trace nodir/t.json
-check trace-rollback-no-temporaries test -z "$(ls -A d-trace-rollback 2>/dev/null)"
+data_error rollback "output Z: nodir/Z\\.npy: cannot create: No such file or directory$" \
+	--random --output Z=nodir/Z.npy
+data_error trace-rollback "trace: nodir/t\\.json: cannot create: " --random --trace nodir/t.json
+# A failed run removes the directories --output-dir created, and only those.
+mkdir -p had
+expect made-dirs-removed 1 "output Z: nodir/Z\\.npy: " "$RT_PROG" --random \
+	--output-dir had/new/sub --output Z=nodir/Z.npy
+absent made-dirs-removed-gone had/new
+check made-dirs-removed-keeps-old test -d had
+# A write that fails part way (a file size limit, as a full disk would)
+# names the user's path, not the staged copy's, and leaves nothing.
+# (The limit would stop the message too, were stderr a file: a pipe.)
+{ (trap '' XFSZ; ulimit -f 0; exec "$RT_PROG" --random --output-dir fz) 2>&1; echo "status $?"; } | cat >err
+check short-write grep -q '^rt_prog: error: output Y: fz/Y\.npy: write failed: File too large$' err
+check short-write-status grep -q '^status 1$' err
+absent short-write-nothing-left fz
 # A failed run changes no file, even one it would have overwritten: here
 # Z's own input file, and the outputs of an earlier run.
 cp s1/Z.npy keep.npy
@@ -194,6 +208,24 @@ usage_error bad-seed "--random=SEED needs a non-negative integer seed, not 'x'" 
 usage_error negative-seed "--random=SEED needs a non-negative integer seed, not '-1'" --random=-1
 usage_error positional "unexpected argument '5'" --random 5
 usage_error empty-dir "--output-dir needs a non-empty path" --output-dir=
+# two files of the run that are one file, however spelled or reached
+usage_error same-file "output Y \\('same\\.npy'\\) and output Z \\('same\\.npy'\\) name the same file" \
+	--random --output Y=same.npy --output Z=same.npy
+usage_error same-file-spelling "output Y \\('\\./same\\.npy'\\) and output Z \\('same\\.npy'\\) name the same file" \
+	--random --output Y=./same.npy --output Z=same.npy
+usage_error same-file-dotdot ".*name the same file" --random --output Y=sub/../same.npy --output Z=same.npy
+usage_error same-file-via-dir "output Y \\('samedir/Z\\.npy'\\) and output Z \\('samedir/Z\\.npy'\\) name the same file" \
+	--random --output-dir samedir --output Y=samedir/Z.npy
+usage_error same-file-trace "output Y \\('t\\.npy'\\) and trace \\('t\\.npy'\\) name the same file" \
+	--random --output Y=t.npy --trace t.npy
+mkdir -p realdir && ln -s realdir aliasdir
+usage_error same-file-symlink-dir ".*name the same file" --random --output Y=aliasdir/a.npy --output Z=realdir/a.npy
+: >realfile.npy && ln -s realfile.npy alias.npy
+usage_error same-file-symlink ".*name the same file" --random --output Y=alias.npy --output Z=realfile.npy
+absent same-file-nothing-written same.npy samedir realdir/a.npy t.npy
+check same-file-symlink-untouched test ! -s realfile.npy
+expect devnull-shared 0 "" "$RT_PROG" --random --output Y=/dev/null --output Z=/dev/null
+check devnull-shared-intact test -c /dev/null
 
 # ---- --time, --trace, --stats --------------------------------------------------
 expect time 0 "" "$RT_PROG" --random --repeat 3 --time --output-dir tm
@@ -317,6 +349,9 @@ if [ -n "$VG" ]; then
 	expect valgrind-rollback 1 "output Z" vg "$RT_PROG" --random --output Z=nodir/Z.npy --output-dir vg4
 	expect valgrind-usage-error 2 "unknown option" vg "$RT_PROG" --random --bogus
 	expect valgrind-help 0 "" vg "$RT_PROG" --help
+	expect valgrind-same-file 2 "name the same file" vg "$RT_PROG" --random --output Y=v.npy --output Z=./v.npy
+	expect valgrind-made-dirs 1 "output Z" vg "$RT_PROG" --random --output-dir vg5/sub --output Z=nodir/Z.npy
+	expect valgrind-scalar-1 0 "" vg "$RT_PROG" --random --input s=s1.npy --output-dir vg7
 else
 	skip "valgrind checks ($vg_why)"
 fi
