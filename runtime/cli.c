@@ -34,7 +34,14 @@
  * loads and stores up to the padded end, and zeroed, so that a kernel
  * that accumulates into its output, and the padding, start from known
  * bytes. Inputs are read by trart_npy_read into its own buffer and
- * copied into theirs, so all buffers look alike to the kernels.
+ * copied into theirs, so all buffers look alike to the kernels. Before
+ * any buffer is allocated, their sum (with the largest tensor a task
+ * graph pools) is compared with the machine's physical memory: a run
+ * that cannot fit fails at once, naming the tensor whose allocation
+ * would run out, instead of being killed by the kernel while it zeroes
+ * pages it was promised by overcommit. Running out later (a failed
+ * allocation here, or the block pool's mid-run) says the same, naming
+ * the program and the tensor.
  *
  * trart_main is a library function inside the user's process: it never
  * calls exit, frees everything it allocated on every path, and calls
@@ -437,16 +444,24 @@ cli_parse(const TrartProgram *p, CliOpts *o, int argc, char **argv)
 
 /* ---- buffers ---- */
 
+/* Bytes a buffer of bytes takes: padded to CLI_ALIGN, at least one
+ * CLI_ALIGN; 0 when that overflows. */
+static size_t
+cli_padded(size_t bytes)
+{
+	size_t size = (bytes + CLI_ALIGN - 1) / CLI_ALIGN * CLI_ALIGN;
+
+	return bytes == 0 ? CLI_ALIGN : size < bytes ? 0 : size;
+}
+
 /* A zeroed buffer of bytes, aligned and padded to CLI_ALIGN. */
 static void *
 cli_buffer(size_t bytes)
 {
-	size_t size = (bytes + CLI_ALIGN - 1) / CLI_ALIGN * CLI_ALIGN;
+	size_t size = cli_padded(bytes);
 	void *buf;
 
-	if (size == 0)
-		size = CLI_ALIGN;
-	if (size < bytes || posix_memalign(&buf, CLI_ALIGN, size) != 0)
+	if (size == 0 || posix_memalign(&buf, CLI_ALIGN, size) != 0)
 		return NULL;
 	memset(buf, 0, size);
 	trart_mem_account((double)size);
@@ -464,12 +479,92 @@ cli_pooled(const TrartProgram *p, int i)
 	return g && g->pooled && i < g->nbufs && g->pooled[i] > 0;
 }
 
-/* Allocates every tensor's buffer that the run needs up front. */
+/* "100000 x 100000 f32", "scalar f64": a tensor's size for messages. */
+static const char *
+cli_dims(char *buf, size_t size, const TrartTensor *t)
+{
+	size_t n = 0;
+	int d;
+
+	buf[0] = '\0';
+	if (t->rank == 0)
+		n = (size_t)snprintf(buf, size, "scalar ");
+	for (d = 0; d < t->rank && n < size; d++)
+		n += (size_t)snprintf(buf + n, size - n, "%" PRId64 "%s",
+		                      t->shape[d], d + 1 < t->rank ? " x " : " ");
+	if (n < size)
+		snprintf(buf + n, size - n, "%s", trart_dtype_name(t->dtype));
+	return buf;
+}
+
+/* "out of memory allocating 12.0 GB for tensor H (N x D f32)", and why
+ * when known; returns CLI_ERROR. */
+static int
+cli_no_memory(const TrartProgram *p, int i, double bytes, const char *why)
+{
+	char size[32], dims[TRART_MAX_RANK * 22 + 16];
+
+	return cli_error(p, "out of memory allocating %s for tensor %s (%s)%s",
+	                 trart_size_text(size, sizeof size, bytes),
+	                 p->tensors[i].name,
+	                 cli_dims(dims, sizeof dims, &p->tensors[i]), why);
+}
+
+/* The machine's physical memory in bytes, or 0 when unknown. */
+static double
+cli_memory(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+}
+
+/* Fails the run before anything is allocated when its tensors cannot
+ * fit in the machine's physical memory at all: the buffers allocated up
+ * front, and the largest pooled tensor (a lower bound on what the run
+ * needs at once). Names the tensor whose allocation would run out. */
+static int
+cli_check_memory(const TrartProgram *p, const CliRun *r)
+{
+	double have = cli_memory(), need = 0, pooled = 0, bytes = 0;
+	char a[32], b[32], why[128];
+	int i, culprit = -1, largest = -1;
+
+	for (i = 0; i < p->ntensors; i++) {
+		if (cli_pooled(p, i)) {
+			if ((double)p->tasks->pooled[i] > pooled) {
+				pooled = (double)p->tasks->pooled[i];
+				largest = i;
+			}
+			continue;
+		}
+		need += (double)cli_padded(r->bytes[i]);
+		if (culprit < 0 && need > have) {
+			culprit = i;
+			bytes = (double)r->bytes[i];
+		}
+	}
+	need += pooled;
+	if (culprit < 0 && need > have) {
+		culprit = largest;
+		bytes = pooled;
+	}
+	if (have <= 0 || culprit < 0)
+		return CLI_OK;
+	snprintf(why, sizeof why, ": the program's tensors need %s, more than "
+	         "this machine's %s of memory",
+	         trart_size_text(a, sizeof a, need),
+	         trart_size_text(b, sizeof b, have));
+	return cli_no_memory(p, culprit, bytes, why);
+}
+
+/* Sizes every tensor, checks that they can fit, and allocates every
+ * buffer the run needs up front. */
 static int
 cli_alloc(const TrartProgram *p, CliRun *r)
 {
 	size_t count;
-	int i;
+	int i, rc;
 
 	r->bufs = calloc((size_t)p->ntensors + 1, sizeof *r->bufs);
 	r->bytes = calloc((size_t)p->ntensors + 1, sizeof *r->bytes);
@@ -477,16 +572,16 @@ cli_alloc(const TrartProgram *p, CliRun *r)
 		return cli_error(p, "out of memory");
 	for (i = 0; i < p->ntensors; i++) {
 		const TrartTensor *t = &p->tensors[i];
-		if (cli_tensor_bytes(t, &count, &r->bytes[i]) < 0)
+		if (cli_tensor_bytes(t, &count, &r->bytes[i]) < 0 ||
+		    cli_padded(r->bytes[i]) == 0)
 			return cli_error(p, "tensor %s is too large for this machine", t->name);
 		r->tensor_bytes += (double)r->bytes[i];
-		if (cli_pooled(p, i))
-			continue;
-		r->bufs[i] = cli_buffer(r->bytes[i]);
-		if (!r->bufs[i])
-			return cli_error(p, "tensor %s: cannot allocate %zu bytes",
-			                 t->name, r->bytes[i]);
 	}
+	if ((rc = cli_check_memory(p, r)) != CLI_OK)
+		return rc;
+	for (i = 0; i < p->ntensors; i++)
+		if (!cli_pooled(p, i) && !(r->bufs[i] = cli_buffer(r->bytes[i])))
+			return cli_no_memory(p, i, (double)r->bytes[i], "");
 	return CLI_OK;
 }
 
@@ -800,6 +895,7 @@ trart_main(const TrartProgram *p, int argc, char **argv)
 
 	memset(&o, 0, sizeof o);
 	o.repeat = 1;
+	trart_set_progname(cli_name(p)); /* for out-of-memory messages */
 	o.in_path = calloc((size_t)p->ntensors + 1, sizeof *o.in_path);
 	o.out_path = calloc((size_t)p->ntensors + 1, sizeof *o.out_path);
 	if (!o.in_path || !o.out_path)
@@ -813,6 +909,7 @@ trart_main(const TrartProgram *p, int argc, char **argv)
 	free(o.in_path);
 	free(o.out_path);
 	trart_shutdown();
+	trart_set_progname(NULL);
 	if (rc == CLI_DONE)
 		rc = cli_flush(p);
 	return rc;

@@ -87,6 +87,30 @@ TRART_INTERNAL void trart_sched_stop(void);
 
 /* pool.c */
 
+/* The program's name, for the messages below (NULL: "trart"). */
+TRART_INTERNAL void trart_set_progname(const char *name);
+
+/* Notes the tensor the calling thread is computing (NULL: none), for
+ * the messages below; and asks it. */
+TRART_INTERNAL void trart_mem_set_tensor(const char *tensor);
+TRART_INTERNAL const char *trart_mem_tensor(void);
+
+/* A byte count for messages: "512 bytes", "1.5 KB", "12.0 GB" (powers
+ * of 1000), into buf; returns buf. */
+TRART_INTERNAL const char *trart_size_text(char *buf, size_t size,
+                                           double bytes);
+
+/* Ends the program: "PROG: error: out of memory allocating SIZE for
+ * WHAT" on stderr, WHAT formatted from fmt ("tensor H"), exit status 1. */
+#ifdef __GNUC__
+__attribute__((format(printf, 2, 3)))
+#endif
+TRART_INTERNAL _Noreturn void trart_out_of_memory(double bytes,
+                                                  const char *fmt, ...);
+
+/* trart_pool_alloc, but NULL when out of memory. */
+TRART_INTERNAL void *trart_pool_try(size_t bytes);
+
 /* Counts bytes (negative: freed) as allocated by the runtime, for the
  * peak --stats prints; trart_pool_alloc counts its buffers itself. */
 TRART_INTERNAL void trart_mem_account(double bytes);

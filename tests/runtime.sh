@@ -312,6 +312,52 @@ else
 	skip "numpy checks (no Python 3 with numpy)"
 fi
 
+# ---- programs trac compiles: out of memory ------------------------------------
+if [ -n "${TRAC:-}" ] && [ -x "$TRAC" ]; then
+	cat >wide.tra <<'TRA'
+size N = 4, D = 4, K = 4
+input A[N, D], B[K]
+T[i, j, k] = A[i, j] + B[k]
+S[i] = sum[j, k](T[i, j, k])
+H[i] = sum[j, k](T[i, j, k] * S[i])
+output H
+TRA
+	# 4 TB a tensor, 12 TB in all: more memory than any machine this runs
+	# on, found before anything is allocated (quickly: timeout would say 124)
+	for kind in tasks node-kernels; do
+		flag=--devices=2
+		[ $kind = node-kernels ] && flag=--node-kernels
+		expect "huge-$kind-compile" 0 "" "$TRAC" wide.tra -D N=1000000 -D D=1000000 \
+			$flag -o "huge-$kind"
+		expect "huge-$kind" 1 "^wide: error: out of memory allocating 4\\.0 TB for tensor A \\(1000000 x 1000000 f32\\): the program's tensors need [0-9.]+ TB, more than this machine's [0-9.]+ [KMGT]B of memory$" \
+			timeout 20 "./huge-$kind" --random --output-dir "hg-$kind"
+		one_line "huge-$kind-one-line"
+		absent "huge-$kind-nothing" "hg-$kind"
+	done
+	# Allocations that fail although the machine has the memory (here a
+	# 200 MB address-space limit, which a sanitizer build cannot run
+	# under): T is 268 MB, up front with whole-node kernels, from the
+	# block pool mid-run with tasks.
+	expect mid-tasks-compile 0 "" "$TRAC" wide.tra -D N=64 -D D=64 -D K=16384 --devices=2 -o mid-tasks
+	expect mid-kernels-compile 0 "" "$TRAC" wide.tra -D N=64 -D D=64 -D K=16384 --node-kernels -o mid-kernels
+	if (ulimit -v 200000 && ./mid-tasks --version) >/dev/null 2>&1; then
+		# shellcheck disable=SC2016 # $1 is expanded by the inner sh
+		lim='ulimit -v 200000; OPENBLAS_NUM_THREADS=1 exec timeout 20 "$@"'
+		expect oom-kernels 1 "^wide: error: out of memory allocating 268\\.4 MB for tensor T \\(64 x 64 x 16384 f32\\)$" \
+			sh -c "$lim" sh ./mid-kernels --random --output-dir om-k
+		one_line oom-kernels-one-line
+		absent oom-kernels-nothing om-k
+		expect oom-pool 1 "^wide: error: out of memory allocating 268\\.4 MB for tensor T$" \
+			sh -c "$lim" sh ./mid-tasks --random --threads 2 --output-dir om-t
+		one_line oom-pool-one-line
+		absent oom-pool-nothing om-t
+	else
+		skip "out-of-memory checks under ulimit -v (cannot run under it)"
+	fi
+else
+	skip "compiled programs (no TRAC)"
+fi
+
 # ---- trart.h from C++ -------------------------------------------------------------
 CXX=${CXX-$(command -v c++ 2>/dev/null)}
 if [ -n "$CXX" ] && [ -n "${TRART_LIBS:-}" ]; then
@@ -352,6 +398,9 @@ if [ -n "$VG" ]; then
 	expect valgrind-same-file 2 "name the same file" vg "$RT_PROG" --random --output Y=v.npy --output Z=./v.npy
 	expect valgrind-made-dirs 1 "output Z" vg "$RT_PROG" --random --output-dir vg5/sub --output Z=nodir/Z.npy
 	expect valgrind-scalar-1 0 "" vg "$RT_PROG" --random --input s=s1.npy --output-dir vg7
+	if [ -x ./huge-tasks ]; then
+		expect valgrind-huge 1 "out of memory allocating" vg ./huge-tasks --random --output-dir vg8
+	fi
 else
 	skip "valgrind checks ($vg_why)"
 fi
