@@ -43,6 +43,10 @@
  * allocation here, or the block pool's mid-run) says the same, naming
  * the program and the tensor.
  *
+ * --time keeps constant memory however large --repeat is: count,
+ * minimum, mean, maximum, and a reservoir of CLI_SAMPLES run times for
+ * the median (CliTimes).
+ *
  * trart_main is a library function inside the user's process: it never
  * calls exit, frees everything it allocated on every path, and calls
  * trart_shutdown to stop the worker threads before it returns.
@@ -78,6 +82,7 @@ enum {
 
 #define CLI_ALIGN 64                 /* buffer alignment and padding */
 #define CLI_MAX_REPEAT 1000000000L   /* --repeat's bound */
+#define CLI_SAMPLES 1024             /* run times --time keeps for its median */
 
 /* The parsed command line. */
 typedef struct CliOpts {
@@ -93,12 +98,24 @@ typedef struct CliOpts {
 	const char *trace;      /* --trace's file, or NULL */
 } CliOpts;
 
+/* --time's statistics over every run, in constant memory: exact count,
+ * minimum, mean and maximum, and the median of a uniform sample of at
+ * most CLI_SAMPLES run times (reservoir sampling, Vitter's Algorithm R,
+ * with a fixed seed), which is the exact median up to CLI_SAMPLES runs. */
+typedef struct CliTimes {
+	long n;                       /* runs timed */
+	int64_t min, max;             /* their extremes, in ns */
+	double sum;                   /* their sum, in ns, for the mean */
+	int64_t sample[CLI_SAMPLES];  /* the reservoir: min(n, CLI_SAMPLES) */
+	uint64_t rng;                 /* its random state (splitmix64) */
+} CliTimes;
+
 /* A run's buffers and measurements. */
 typedef struct CliRun {
 	void **bufs;         /* per tensor: its buffer */
 	size_t *bytes;       /* per tensor: its elements' bytes, unpadded */
 	double tensor_bytes; /* the sum of bytes */
-	int64_t *times;      /* per run: trart_execute's time, for --time */
+	CliTimes *times;     /* for --time, or NULL */
 	bool profiling;      /* prof is set up and attached */
 	TrartProfile prof;   /* per-kernel times, for --stats and --trace */
 } CliRun;
@@ -131,7 +148,8 @@ static const char cli_options_help[] =
 	"                          drawn from SEED (default 0)\n"
 	"  --threads N             run on N threads (default: the %d online cores)\n"
 	"  --repeat N              run the computation N times (default 1)\n"
-	"  --time                  print 'time: runs=N median_ms=X min_ms=Y' to stderr\n"
+	"  --time                  print 'time: runs=N median_ms=X min_ms=Y mean_ms=Z\n"
+	"                          max_ms=W' for the computation to stderr\n"
 	"  --trace FILE.json       write a Chrome/Perfetto trace of the kernel runs\n"
 	"  --stats                 print each kernel's calls, time and GFLOP/s to stderr\n"
 	"  --no-steal              run each block task on the worker its placement names\n"
@@ -657,9 +675,8 @@ cli_prepare(const TrartProgram *p, const CliOpts *o, CliRun *r)
 {
 	size_t events = 0;
 
-	if (o->time && !(r->times = malloc((size_t)o->repeat * sizeof *r->times)))
-		return cli_error(p, "--time: cannot keep %ld timings: out of memory",
-		                 o->repeat);
+	if (o->time && !(r->times = calloc(1, sizeof *r->times)))
+		return cli_error(p, "--time: out of memory");
 	if (!o->stats && !o->trace)
 		return CLI_OK;
 	size_t runs = (size_t)p->nkernels + (p->tasks ? (size_t)p->tasks->ntasks : 0);
@@ -675,6 +692,38 @@ cli_prepare(const TrartProgram *p, const CliOpts *o, CliRun *r)
 	return CLI_OK;
 }
 
+/* splitmix64: the reservoir's random numbers. */
+static uint64_t
+cli_next_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* Adds one run's time to the statistics, in constant time and memory. */
+static void
+cli_add_time(CliTimes *t, int64_t ns)
+{
+	uint64_t j;
+
+	if (t->n == 0 || ns < t->min)
+		t->min = ns;
+	if (t->n == 0 || ns > t->max)
+		t->max = ns;
+	t->sum += (double)ns;
+	if (t->n < CLI_SAMPLES) {
+		t->sample[t->n] = ns;
+	} else {
+		j = cli_next_random(&t->rng) % (uint64_t)(t->n + 1);
+		if (j < CLI_SAMPLES)
+			t->sample[j] = ns;
+	}
+	t->n++;
+}
+
 /* Runs the kernels --repeat times, timing each run. */
 static void
 cli_compute(const TrartProgram *p, const CliOpts *o, CliRun *r)
@@ -688,7 +737,7 @@ cli_compute(const TrartProgram *p, const CliOpts *o, CliRun *r)
 		int64_t start = trart_clock_ns();
 		trart_execute(p, r->bufs, threads);
 		if (r->times)
-			r->times[i] = trart_clock_ns() - start;
+			cli_add_time(r->times, trart_clock_ns() - start);
 	}
 }
 
@@ -700,25 +749,26 @@ cli_cmp_time(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The --time line: median and minimum over the runs. */
+/* The --time line: the median (of the sample), minimum, mean, maximum. */
 static void
-cli_print_time(const CliOpts *o, CliRun *r)
+cli_print_time(CliTimes *t)
 {
-	size_t n = (size_t)o->repeat;
+	size_t n = t->n < CLI_SAMPLES ? (size_t)t->n : CLI_SAMPLES;
 	double median;
 
-	qsort(r->times, n, sizeof *r->times, cli_cmp_time);
-	median = n % 2 ? (double)r->times[n / 2]
-	               : ((double)r->times[n / 2 - 1] + (double)r->times[n / 2]) / 2;
-	fprintf(stderr, "time: runs=%ld median_ms=%.6f min_ms=%.6f\n", o->repeat,
-	        median / 1e6, (double)r->times[0] / 1e6);
+	qsort(t->sample, n, sizeof *t->sample, cli_cmp_time);
+	median = n % 2 ? (double)t->sample[n / 2]
+	               : ((double)t->sample[n / 2 - 1] + (double)t->sample[n / 2]) / 2;
+	fprintf(stderr, "time: runs=%ld median_ms=%.6f min_ms=%.6f mean_ms=%.6f "
+	        "max_ms=%.6f\n", t->n, median / 1e6, (double)t->min / 1e6,
+	        t->sum / (double)t->n / 1e6, (double)t->max / 1e6);
 }
 
 static void
 cli_report(const CliOpts *o, CliRun *r)
 {
 	if (o->time)
-		cli_print_time(o, r);
+		cli_print_time(r->times);
 	if (o->stats)
 		trart_stats_print(&r->prof, stderr, (int)o->repeat, trart_threads(),
 		                  r->tensor_bytes, trart_mem_peak());

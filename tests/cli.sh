@@ -201,7 +201,7 @@ expect prog-help 0 "" ./copyprog --help
 expect prog-version 0 "" ./copyprog --version
 expect prog-run 0 "" ./copyprog --random=5 --output Y=py.npy
 cmp -s py.npy y.npy && ok prog-equals-interpreter || bad prog-equals-interpreter
-expect prog-time 0 "^time: runs=3 median_ms=[0-9.]+ min_ms=[0-9.]+$" ./copyprog --random --repeat 3 --time --output Y=pt.npy
+expect prog-time 0 "^time: runs=3 median_ms=[0-9.]+ min_ms=[0-9.]+ mean_ms=[0-9.]+ max_ms=[0-9.]+$" ./copyprog --random --repeat 3 --time --output Y=pt.npy
 expect prog-missing-input 1 "input X" ./copyprog --output Y=pm.npy
 absent prog-missing-input-no-file pm.npy
 expect prog-wrong-shape 1 "input X: w6.npy: .*shape" ./copyprog --input X=w6.npy --output Y=pw.npy

@@ -228,12 +228,35 @@ expect devnull-shared 0 "" "$RT_PROG" --random --output Y=/dev/null --output Z=/
 check devnull-shared-intact test -c /dev/null
 
 # ---- --time, --trace, --stats --------------------------------------------------
+TIME_RE='median_ms=[0-9.]+ min_ms=[0-9.]+ mean_ms=[0-9.]+ max_ms=[0-9.]+$'
+# time_order NAME: min <= median <= max and min <= mean <= max in err.
+time_order() {
+	check "$1" awk '/^time:/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] + 0 }
+		exit !(v["min_ms"] <= v["median_ms"] && v["median_ms"] <= v["max_ms"] &&
+		       v["min_ms"] <= v["mean_ms"] && v["mean_ms"] <= v["max_ms"]) }' err
+}
 expect time 0 "" "$RT_PROG" --random --repeat 3 --time --output-dir tm
 one_line time-one-line
-check time-format grep -Eq '^time: runs=3 median_ms=[0-9.]+ min_ms=[0-9.]+$' err
+check time-format grep -Eq "^time: runs=3 $TIME_RE" err
 check time-no-stdout test ! -s out
+time_order time-ordered
 expect time-once 0 "" "$RT_PROG" --random --time --output-dir tm
-check time-once-format grep -Eq '^time: runs=1 median_ms=[0-9.]+ min_ms=[0-9.]+$' err
+check time-once-format grep -Eq "^time: runs=1 $TIME_RE" err
+# more runs than the median's reservoir holds
+expect time-many 0 "" "$RT_PROG" --random --threads 1 --repeat 5000 --time --output-dir tm
+check time-many-format grep -Eq "^time: runs=5000 $TIME_RE" err
+time_order time-many-ordered
+# --time keeps constant memory: under a 1 GB address-space limit the
+# largest --repeat runs (until timeout stops it) instead of failing to
+# allocate a time per run. A sanitizer build cannot run under the limit.
+if (ulimit -v 1000000 && "$RT_PROG" --version) >/dev/null 2>&1; then
+	# shellcheck disable=SC2016 # $1 is expanded by the inner sh
+	expect time-huge-repeat 124 "" sh -c 'ulimit -v 1000000; exec timeout 1 "$1" --random \
+		--threads 1 --repeat 1000000000 --time --output-dir th' sh "$RT_PROG"
+	check time-huge-repeat-quiet test ! -s err
+else
+	skip "time-huge-repeat (cannot run under ulimit -v)"
+fi
 
 expect trace 0 "" "$RT_PROG" --random --repeat 3 --threads 2 --trace t.json --output-dir tr
 check trace-events test "$(grep -c '"ph": "X"' t.json)" -eq 6
@@ -397,6 +420,7 @@ if [ -n "$VG" ]; then
 	expect valgrind-help 0 "" vg "$RT_PROG" --help
 	expect valgrind-same-file 2 "name the same file" vg "$RT_PROG" --random --output Y=v.npy --output Z=./v.npy
 	expect valgrind-made-dirs 1 "output Z" vg "$RT_PROG" --random --output-dir vg5/sub --output Z=nodir/Z.npy
+	expect valgrind-time-reservoir 0 "" vg "$RT_PROG" --random --threads 1 --repeat 1500 --time --output-dir vg6
 	expect valgrind-scalar-1 0 "" vg "$RT_PROG" --random --input s=s1.npy --output-dir vg7
 	if [ -x ./huge-tasks ]; then
 		expect valgrind-huge 1 "out of memory allocating" vg ./huge-tasks --random --output-dir vg8
