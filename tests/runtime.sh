@@ -6,13 +6,15 @@
 # trart_random.py; the same bytes for the same seed and for any thread
 # count; data errors (exit 1, one line naming the tensor, no file left
 # behind: a failed run changes no file, not even one it would overwrite);
-# usage errors (exit 2); --time, --trace and --stats; trart.h from C++;
-# and a valgrind run.
+# usage errors (exit 2), two outputs in one file among them; --time in
+# constant memory, --trace and --stats; out-of-memory messages from
+# programs trac compiles with huge sizes; trart.h from C++; and a
+# valgrind run.
 # Environment: RT_PROG (the built rt_prog), srcdir (the source tree, may
 # be read-only), PYTHON_NUMPY (may be empty: the NumPy checks SKIP),
 # VALGRIND (a valgrind to use; empty: none; unset: valgrind on PATH),
-# TRART_LIBS (may be unset: the C++ check SKIPs), CXX (a C++ compiler;
-# unset: c++ on PATH).
+# TRAC and TRART_LIBS (may be unset: the checks that compile SKIP), CXX
+# (a C++ compiler; unset: c++ on PATH).
 set -u
 : "${RT_PROG:?}" "${srcdir:?}"
 case $RT_PROG in /*) ;; *) RT_PROG=$(pwd)/$RT_PROG ;; esac
@@ -79,6 +81,15 @@ check help-scalar grep -q '^  s f32 (scalar)$' out
 check help-outputs grep -q '^  Y\[5\] f32$' out
 check help-inout grep -q '^  Z\[4\] f64 (also an output)$' out
 check help-no-temps test -z "$(grep '^  T' out)"
+check help-kernels grep -q 'one kernel per node' out
+# every long option the program accepts is in its --help, and in trac(1)'s
+# synopsis of the generated program
+sed -n '/^\.SH THE GENERATED PROGRAM/,/^\.PP/p' "$srcdir/man/trac.1" | tr -d '\\' >synopsis
+for opt in input output output-dir random threads repeat time trace stats no-steal help version; do
+	check "help-lists-$opt" grep -q "^  --$opt[ =[]" out
+	check "man-synopsis-lists-$opt" grep -q -- "--$opt\b" synopsis
+done
+check help-no-steal-kernels grep -q '^  --no-steal .*no effect' out
 expect version 0 "" "$RT_PROG" --version
 check version-text grep -Eq '^rt_prog \(trac [^ )]+\)$' out
 
@@ -335,7 +346,7 @@ else
 	skip "numpy checks (no Python 3 with numpy)"
 fi
 
-# ---- programs trac compiles: out of memory ------------------------------------
+# ---- programs trac compiles: --help of a block-task program; out of memory -----
 if [ -n "${TRAC:-}" ] && [ -x "$TRAC" ]; then
 	cat >wide.tra <<'TRA'
 size N = 4, D = 4, K = 4
@@ -345,6 +356,12 @@ S[i] = sum[j, k](T[i, j, k])
 H[i] = sum[j, k](T[i, j, k] * S[i])
 output H
 TRA
+	expect tasks-compile 0 "" "$TRAC" wide.tra --devices=2 -o wide
+	expect tasks-help 0 "" ./wide --help
+	check tasks-help-says-tasks grep -q 'runs block tasks' out
+	check tasks-help-trace-tasks grep -q '^  --trace FILE.json .*task runs' out
+	check tasks-help-no-kernels test -z "$(grep -i kernel out)"
+	check tasks-help-no-steal grep -q '^  --no-steal ' out
 	# 4 TB a tensor, 12 TB in all: more memory than any machine this runs
 	# on, found before anything is allocated (quickly: timeout would say 124)
 	for kind in tasks node-kernels; do
