@@ -768,49 +768,70 @@ static void driver_check_names(const DriverOpts *o, const TraGraph *g)
 	}
 }
 
-/* mkdir -p. */
-static bool driver_make_dir(const char *dir)
-{
-	char *p = strdup(dir);
-	if (!p)
-		trac_fatal("out of memory");
-	bool ok = true;
-	for (char *s = p + 1; ok; s++) {
-		bool end = *s == '\0';
-		if (*s == '/' || end) {
-			*s = '\0';
-			ok = mkdir(p, 0777) == 0 || errno == EEXIST;
-			if (end)
-				break;
-			*s = '/';
-		}
-	}
-	struct stat st;
-	if (ok && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
-		ok = false;
-		errno = ENOTDIR;
-	}
-	if (!ok)
-		fprintf(stderr, "trac: error: cannot create the output directory '%s': %s\n", dir, strerror(errno));
-	free(p);
-	return ok;
-}
-
-/* The file output n goes to. */
+/* The file output n goes to (the caller frees it). */
 static char *driver_output_path(const DriverOpts *o, const TraNode *n)
 {
 	NamedPath *np = driver_find(o->outputs, o->noutputs, n->name);
-	if (np)
-		return strdup(np->path);
 	const char *dir = o->output_dir ? o->output_dir : ".";
-	size_t len = strlen(dir) + strlen(n->name) + 8;
+	size_t len = np ? strlen(np->path) + 1 : strlen(dir) + strlen(n->name) + 8;
 	char *path = xmalloc(len);
-	snprintf(path, len, "%s/%s.npy", dir, n->name);
+	if (np)
+		memcpy(path, np->path, len);
+	else
+		snprintf(path, len, "%s/%s.npy", dir, n->name);
 	return path;
 }
 
-/* Writes one output in its element type. */
-static bool driver_write_output(const TraNode *n, const double *v, const char *path)
+/* "output NAME", for messages (the caller frees it). */
+static char *driver_output_label(const TraNode *n)
+{
+	size_t len = strlen(n->name) + 8;
+	char *label = xmalloc(len);
+	snprintf(label, len, "output %s", n->name);
+	return label;
+}
+
+/* The outputs in node order, which is the generated program's tensor
+ * order, so both name them in the same order; returns how many. */
+static int driver_output_nodes(const TraGraph *g, int *ids)
+{
+	for (int k = 0; k < g->noutputs; k++) {
+		int j = k;
+		for (; j > 0 && ids[j - 1] > g->outputs[k]; j--)
+			ids[j] = ids[j - 1];
+		ids[j] = g->outputs[k];
+	}
+	return g->noutputs;
+}
+
+/* No two outputs may be one file, however spelled: a usage error, found
+ * before anything is read, worded as the generated program words it
+ * (trart_files_distinct). */
+static void driver_check_files(const DriverOpts *o, const TraGraph *g)
+{
+	int *ids = xcalloc((size_t)g->noutputs + 1, sizeof *ids), n = driver_output_nodes(g, ids);
+	char **paths = xcalloc((size_t)n + 1, sizeof *paths), **labels = xcalloc((size_t)n + 1, sizeof *labels);
+	for (int k = 0; k < n; k++) {
+		paths[k] = driver_output_path(o, &g->nodes[ids[k]]);
+		labels[k] = driver_output_label(&g->nodes[ids[k]]);
+	}
+	char err[TRART_ERRLEN];
+	bool ok = trart_files_distinct(n, (const char *const *)labels, (const char *const *)paths, err,
+	                               sizeof err) == 0;
+	for (int k = 0; k < n; k++) {
+		free(paths[k]);
+		free(labels[k]);
+	}
+	free(paths);
+	free(labels);
+	free(ids);
+	if (!ok)
+		driver_usage_error("%s", err);
+}
+
+/* Stages output n in fs, in its element type; 0, or -1 with err. */
+static int driver_write_output(TrartFiles *fs, const DriverOpts *o, const TraNode *n, const double *v,
+                               char *err, size_t errlen)
 {
 	size_t count = (size_t)tra_node_elements(n);
 	void *raw = xmalloc((count ? count : 1) * trart_dtype_size(n->type));
@@ -821,74 +842,44 @@ static bool driver_write_output(const TraNode *n, const double *v, const char *p
 			((double *)raw)[i] = v[i];
 	}
 	int64_t shape[TRA_MAX_RANK];
-	char err[TRART_ERRLEN], who[300];
 	driver_shape(n, shape);
-	snprintf(who, sizeof who, "output %s", n->name);
-	int rc = trart_npy_write(path, who, n->type, n->rank, shape, raw, err, sizeof err);
-	if (rc != 0)
-		fprintf(stderr, "trac: error: %s\n", err);
+	char *path = driver_output_path(o, n), *label = driver_output_label(n);
+	int rc = trart_files_npy(fs, path, label, n->type, n->rank, shape, raw, err, errlen);
+	free(label);
+	free(path);
 	free(raw);
-	return rc == 0;
+	return rc;
 }
 
-/* Whether path names something other than a regular file (/dev/null, a
- * FIFO): such outputs are written in place, never staged and renamed. */
-static bool driver_is_special(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 && !S_ISREG(st.st_mode);
-}
-
-/* Writes every output, or changes no file: each is first written beside
- * its destination under a staging name, and only when all are written
- * are they renamed into place (so a failure can never remove a file the
- * user had, such as an input also named as an output). */
+/* Writes every output, or none: the runtime's file set (trart_files_*,
+ * as the generated program writes them) stages each beside its
+ * destination and renames them all into place only once all are
+ * written; a failure removes what was staged and any directory
+ * --output-dir created, so it changes no file (not even an input also
+ * named as an output). */
 static bool driver_write_outputs(const DriverOpts *o, const TraGraph *g, const InterpValues *v)
 {
-	if (o->output_dir && !driver_make_dir(o->output_dir))
-		return false;
-	int n = g->noutputs;
-	char **paths = xcalloc((size_t)n + 1, sizeof *paths), **stage = xcalloc((size_t)n + 1, sizeof *stage);
-	bool ok = true;
-	for (int k = 0; k < n; k++) {
-		paths[k] = driver_output_path(o, &g->nodes[g->outputs[k]]);
-		struct stat st;
-		char *target;
-		if (lstat(paths[k], &st) == 0 && S_ISLNK(st.st_mode) && (target = realpath(paths[k], NULL))) {
-			free(paths[k]); /* replace the file the link names, not the link */
-			paths[k] = target;
-		}
-		if (!driver_is_special(paths[k])) {
-			size_t len = strlen(paths[k]) + 40;
-			stage[k] = xmalloc(len);
-			snprintf(stage[k], len, "%s.stage%ld.%d", paths[k], (long)getpid(), k);
-		}
-	}
-	for (int k = 0; k < n && ok; k++)
-		if (stage[k])
-			ok = driver_write_output(&g->nodes[g->outputs[k]], v->data[g->outputs[k]], stage[k]);
-	for (int k = 0; k < n && ok; k++)
-		if (!stage[k])
-			ok = driver_write_output(&g->nodes[g->outputs[k]], v->data[g->outputs[k]], paths[k]);
-	for (int k = 0; k < n; k++) {
-		if (stage[k] && ok && rename(stage[k], paths[k]) != 0) {
-			fprintf(stderr, "trac: error: output %s: %s: %s\n", g->nodes[g->outputs[k]].name,
-			        paths[k], strerror(errno));
-			ok = false;
-		}
-		if (stage[k] && !ok)
-			unlink(stage[k]);
-		free(stage[k]);
-		free(paths[k]);
-	}
-	free(stage);
-	free(paths);
-	return ok;
+	TrartFiles *fs = trart_files_new();
+	if (!fs)
+		trac_fatal("out of memory");
+	int *ids = xcalloc((size_t)g->noutputs + 1, sizeof *ids), n = driver_output_nodes(g, ids);
+	char err[TRART_ERRLEN];
+	int rc = o->output_dir ? trart_files_make_dir(fs, o->output_dir, err, sizeof err) : 0;
+	for (int k = 0; k < n && rc == 0; k++)
+		rc = driver_write_output(fs, o, &g->nodes[ids[k]], v->data[ids[k]], err, sizeof err);
+	if (rc == 0)
+		rc = trart_files_commit(fs, err, sizeof err);
+	trart_files_free(fs);
+	free(ids);
+	if (rc != 0)
+		fprintf(stderr, "trac: error: %s\n", err);
+	return rc == 0;
 }
 
 static int driver_interpret(DriverOpts *o, const TraGraph *g)
 {
 	driver_check_names(o, g);
+	driver_check_files(o, g);
 	InterpValues v;
 	interp_values_init(&v, g);
 	bool ok = true;

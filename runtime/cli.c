@@ -2,52 +2,62 @@
  *
  *   ./prog [--input NAME=FILE.npy]... [--output NAME=FILE.npy]...
  *          [--output-dir DIR] [--random[=SEED]] [--threads N] [--repeat N]
- *          [--time] [--trace FILE.json] [--stats] [--help] [--version]
+ *          [--time] [--trace FILE.json] [--stats] [--no-steal] [--help]
+ *          [--version]
  *
  * A generated program's main is one call, trart_main(&program, argc,
  * argv), so every program behaves alike and exactly like
  * `trac --interpret` on the same options (compiler/driver.c): the same
  * messages, the same exit statuses, the same files. A run is
  *
- *   parse -> allocate -> read inputs -> execute (--repeat times)
- *         -> report (--time, --stats) -> write outputs and trace
+ *   parse -> check files -> size and allocate -> read inputs
+ *         -> execute (--repeat times) -> report (--time, --stats)
+ *         -> write outputs and trace
  *
  * and an error at any step stops it there. Usage errors (exit 2) are all
- * found while parsing, before anything is read or created: the program
- * is known up front, so an --input naming a tensor that is not an input
- * is caught with the rest. Errors in data or I/O (exit 1) are one line
- * naming the tensor and what was expected; trart_npy_read's messages
- * already read that way and are passed through.
+ * found before anything is read or created: the program is known up
+ * front, so an --input naming a tensor that is not an input is caught
+ * with the rest, and so are two files of the run that are one file
+ * (--output X=y.npy --output Y=./y.npy; trart_files_distinct). Errors in
+ * data or I/O (exit 1) are one line naming the tensor and what was
+ * expected; trart_npy_read's messages already read that way and are
+ * passed through.
  *
  * A failed run changes no file. The run's files, outputs and trace, are
- * one transaction: each is written to a fresh name beside its
- * destination, and only when all of them are written are they renamed
- * into place; on any failure the staged files are removed and every
- * destination is as it was. (Removing outputs already written, as
- * trac --interpret does, would delete the user's file when an output
- * overwrites the file an input was read from.) A destination that is
- * not a regular file (/dev/null, a FIFO) is written in place, since a
- * rename would replace it.
+ * one transaction (files.c, which trac --interpret shares): each is
+ * written to a fresh name beside its destination, and only when all of
+ * them are written are they renamed into place; on any failure the
+ * staged files are removed, and so are the directories --output-dir
+ * created, and every destination is as it was.
  *
  * Every tensor gets one buffer from the runtime, 64-byte aligned and
  * padded to a multiple of 64 bytes so kernels may use aligned vector
  * loads and stores up to the padded end, and zeroed, so that a kernel
  * that accumulates into its output, and the padding, start from known
  * bytes. Inputs are read by trart_npy_read into its own buffer and
- * copied into theirs, so all buffers look alike to the kernels.
+ * copied into theirs, so all buffers look alike to the kernels. Before
+ * any buffer is allocated, their sum (with the largest tensor a task
+ * graph pools) is compared with the machine's physical memory: a run
+ * that cannot fit fails at once, naming the tensor whose allocation
+ * would run out, instead of being killed by the kernel while it zeroes
+ * pages it was promised by overcommit. Running out later (a failed
+ * allocation here, or the block pool's mid-run) says the same, naming
+ * the program and the tensor.
+ *
+ * --time keeps constant memory however large --repeat is: count,
+ * minimum, mean, maximum, and a reservoir of CLI_SAMPLES run times for
+ * the median (CliTimes).
  *
  * trart_main is a library function inside the user's process: it never
  * calls exit, frees everything it allocated on every path, and calls
  * trart_shutdown to stop the worker threads before it returns.
  */
 #define _POSIX_C_SOURCE 200809L
-#define _XOPEN_SOURCE 700 /* realpath */
 
 #include "trart.h"
 #include "exec.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -55,7 +65,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef __GNUC__
@@ -74,6 +83,7 @@ enum {
 
 #define CLI_ALIGN 64                 /* buffer alignment and padding */
 #define CLI_MAX_REPEAT 1000000000L   /* --repeat's bound */
+#define CLI_SAMPLES 1024             /* run times --time keeps for its median */
 
 /* The parsed command line. */
 typedef struct CliOpts {
@@ -89,12 +99,24 @@ typedef struct CliOpts {
 	const char *trace;      /* --trace's file, or NULL */
 } CliOpts;
 
+/* --time's statistics over every run, in constant memory: exact count,
+ * minimum, mean and maximum, and the median of a uniform sample of at
+ * most CLI_SAMPLES run times (reservoir sampling, Vitter's Algorithm R,
+ * with a fixed seed), which is the exact median up to CLI_SAMPLES runs. */
+typedef struct CliTimes {
+	long n;                       /* runs timed */
+	int64_t min, max;             /* their extremes, in ns */
+	double sum;                   /* their sum, in ns, for the mean */
+	int64_t sample[CLI_SAMPLES];  /* the reservoir: min(n, CLI_SAMPLES) */
+	uint64_t rng;                 /* its random state (splitmix64) */
+} CliTimes;
+
 /* A run's buffers and measurements. */
 typedef struct CliRun {
 	void **bufs;         /* per tensor: its buffer */
 	size_t *bytes;       /* per tensor: its elements' bytes, unpadded */
 	double tensor_bytes; /* the sum of bytes */
-	int64_t *times;      /* per run: trart_execute's time, for --time */
+	CliTimes *times;     /* for --time, or NULL */
 	bool profiling;      /* prof is set up and attached */
 	TrartProfile prof;   /* per-kernel times, for --stats and --trace */
 } CliRun;
@@ -118,7 +140,9 @@ static const struct option cli_longopts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static const char cli_options_help[] =
+/* --help's options: the head, then the lines that differ between a
+ * block-task program and one of whole-node kernels, then the tail. */
+static const char cli_options_head[] =
 	"Options:\n"
 	"  --input NAME=FILE.npy   read input NAME from a .npy file\n"
 	"  --output NAME=FILE.npy  write output NAME to a .npy file\n"
@@ -127,10 +151,23 @@ static const char cli_options_help[] =
 	"                          drawn from SEED (default 0)\n"
 	"  --threads N             run on N threads (default: the %d online cores)\n"
 	"  --repeat N              run the computation N times (default 1)\n"
-	"  --time                  print 'time: runs=N median_ms=X min_ms=Y' to stderr\n"
+	"  --time                  print 'time: runs=N median_ms=X min_ms=Y mean_ms=Z\n"
+	"                          max_ms=W' for the computation to stderr\n";
+
+static const char cli_options_tasks[] =
+	"  --trace FILE.json       write a Chrome/Perfetto trace of the task runs,\n"
+	"                          one track per worker thread\n"
+	"  --stats                 print each worker's tasks, steals, busy time and\n"
+	"                          GFLOP/s, and the memory held, to stderr\n"
+	"  --no-steal              run each block task on the worker its placement names\n";
+
+static const char cli_options_kernels[] =
 	"  --trace FILE.json       write a Chrome/Perfetto trace of the kernel runs\n"
 	"  --stats                 print each kernel's calls, time and GFLOP/s to stderr\n"
-	"  --no-steal              run each block task on the worker its placement names\n"
+	"  --no-steal              accepted; no effect (this program runs whole-node\n"
+	"                          kernels, not block tasks)\n";
+
+static const char cli_options_tail[] =
 	"  --help                  print this help and exit\n"
 	"  --version               print the version and exit\n"
 	"\n"
@@ -259,14 +296,17 @@ cli_help(const TrartProgram *p)
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
 	printf("usage: %s [options]\n\n", cli_name(p));
-	printf("A tensor program generated by trac %s.\n\n",
-	       p->version ? p->version : "?");
+	printf("A tensor program generated by trac %s; it runs %s.\n\n",
+	       p->version ? p->version : "?",
+	       p->tasks ? "block tasks on worker threads" : "one kernel per node");
 	printf("Inputs (--input NAME=FILE.npy, or --random):\n");
 	cli_help_tensors(p, cli_is_input, " (also an output)");
 	printf("Outputs (--output NAME=FILE.npy, or DIR/NAME.npy):\n");
 	cli_help_tensors(p, cli_is_output, " (also an input)");
 	printf("\n");
-	printf(cli_options_help, cores > 0 ? (int)cores : 1);
+	printf(cli_options_head, cores > 0 ? (int)cores : 1);
+	fputs(p->tasks ? cli_options_tasks : cli_options_kernels, stdout);
+	fputs(cli_options_tail, stdout);
 }
 
 /* ---- parsing ---- */
@@ -440,16 +480,24 @@ cli_parse(const TrartProgram *p, CliOpts *o, int argc, char **argv)
 
 /* ---- buffers ---- */
 
+/* Bytes a buffer of bytes takes: padded to CLI_ALIGN, at least one
+ * CLI_ALIGN; 0 when that overflows. */
+static size_t
+cli_padded(size_t bytes)
+{
+	size_t size = (bytes + CLI_ALIGN - 1) / CLI_ALIGN * CLI_ALIGN;
+
+	return bytes == 0 ? CLI_ALIGN : size < bytes ? 0 : size;
+}
+
 /* A zeroed buffer of bytes, aligned and padded to CLI_ALIGN. */
 static void *
 cli_buffer(size_t bytes)
 {
-	size_t size = (bytes + CLI_ALIGN - 1) / CLI_ALIGN * CLI_ALIGN;
+	size_t size = cli_padded(bytes);
 	void *buf;
 
-	if (size == 0)
-		size = CLI_ALIGN;
-	if (size < bytes || posix_memalign(&buf, CLI_ALIGN, size) != 0)
+	if (size == 0 || posix_memalign(&buf, CLI_ALIGN, size) != 0)
 		return NULL;
 	memset(buf, 0, size);
 	trart_mem_account((double)size);
@@ -467,12 +515,92 @@ cli_pooled(const TrartProgram *p, int i)
 	return g && g->pooled && i < g->nbufs && g->pooled[i] > 0;
 }
 
-/* Allocates every tensor's buffer that the run needs up front. */
+/* "100000 x 100000 f32", "scalar f64": a tensor's size for messages. */
+static const char *
+cli_dims(char *buf, size_t size, const TrartTensor *t)
+{
+	size_t n = 0;
+	int d;
+
+	buf[0] = '\0';
+	if (t->rank == 0)
+		n = (size_t)snprintf(buf, size, "scalar ");
+	for (d = 0; d < t->rank && n < size; d++)
+		n += (size_t)snprintf(buf + n, size - n, "%" PRId64 "%s",
+		                      t->shape[d], d + 1 < t->rank ? " x " : " ");
+	if (n < size)
+		snprintf(buf + n, size - n, "%s", trart_dtype_name(t->dtype));
+	return buf;
+}
+
+/* "out of memory allocating 12.0 GB for tensor H (N x D f32)", and why
+ * when known; returns CLI_ERROR. */
+static int
+cli_no_memory(const TrartProgram *p, int i, double bytes, const char *why)
+{
+	char size[32], dims[TRART_MAX_RANK * 22 + 16];
+
+	return cli_error(p, "out of memory allocating %s for tensor %s (%s)%s",
+	                 trart_size_text(size, sizeof size, bytes),
+	                 p->tensors[i].name,
+	                 cli_dims(dims, sizeof dims, &p->tensors[i]), why);
+}
+
+/* The machine's physical memory in bytes, or 0 when unknown. */
+static double
+cli_memory(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+}
+
+/* Fails the run before anything is allocated when its tensors cannot
+ * fit in the machine's physical memory at all: the buffers allocated up
+ * front, and the largest pooled tensor (a lower bound on what the run
+ * needs at once). Names the tensor whose allocation would run out. */
+static int
+cli_check_memory(const TrartProgram *p, const CliRun *r)
+{
+	double have = cli_memory(), need = 0, pooled = 0, bytes = 0;
+	char a[32], b[32], why[128];
+	int i, culprit = -1, largest = -1;
+
+	for (i = 0; i < p->ntensors; i++) {
+		if (cli_pooled(p, i)) {
+			if ((double)p->tasks->pooled[i] > pooled) {
+				pooled = (double)p->tasks->pooled[i];
+				largest = i;
+			}
+			continue;
+		}
+		need += (double)cli_padded(r->bytes[i]);
+		if (culprit < 0 && need > have) {
+			culprit = i;
+			bytes = (double)r->bytes[i];
+		}
+	}
+	need += pooled;
+	if (culprit < 0 && need > have) {
+		culprit = largest;
+		bytes = pooled;
+	}
+	if (have <= 0 || culprit < 0)
+		return CLI_OK;
+	snprintf(why, sizeof why, ": the program's tensors need %s, more than "
+	         "this machine's %s of memory",
+	         trart_size_text(a, sizeof a, need),
+	         trart_size_text(b, sizeof b, have));
+	return cli_no_memory(p, culprit, bytes, why);
+}
+
+/* Sizes every tensor, checks that they can fit, and allocates every
+ * buffer the run needs up front. */
 static int
 cli_alloc(const TrartProgram *p, CliRun *r)
 {
 	size_t count;
-	int i;
+	int i, rc;
 
 	r->bufs = calloc((size_t)p->ntensors + 1, sizeof *r->bufs);
 	r->bytes = calloc((size_t)p->ntensors + 1, sizeof *r->bytes);
@@ -480,16 +608,16 @@ cli_alloc(const TrartProgram *p, CliRun *r)
 		return cli_error(p, "out of memory");
 	for (i = 0; i < p->ntensors; i++) {
 		const TrartTensor *t = &p->tensors[i];
-		if (cli_tensor_bytes(t, &count, &r->bytes[i]) < 0)
+		if (cli_tensor_bytes(t, &count, &r->bytes[i]) < 0 ||
+		    cli_padded(r->bytes[i]) == 0)
 			return cli_error(p, "tensor %s is too large for this machine", t->name);
 		r->tensor_bytes += (double)r->bytes[i];
-		if (cli_pooled(p, i))
-			continue;
-		r->bufs[i] = cli_buffer(r->bytes[i]);
-		if (!r->bufs[i])
-			return cli_error(p, "tensor %s: cannot allocate %zu bytes",
-			                 t->name, r->bytes[i]);
 	}
+	if ((rc = cli_check_memory(p, r)) != CLI_OK)
+		return rc;
+	for (i = 0; i < p->ntensors; i++)
+		if (!cli_pooled(p, i) && !(r->bufs[i] = cli_buffer(r->bytes[i])))
+			return cli_no_memory(p, i, (double)r->bytes[i], "");
 	return CLI_OK;
 }
 
@@ -565,9 +693,8 @@ cli_prepare(const TrartProgram *p, const CliOpts *o, CliRun *r)
 {
 	size_t events = 0;
 
-	if (o->time && !(r->times = malloc((size_t)o->repeat * sizeof *r->times)))
-		return cli_error(p, "--time: cannot keep %ld timings: out of memory",
-		                 o->repeat);
+	if (o->time && !(r->times = calloc(1, sizeof *r->times)))
+		return cli_error(p, "--time: out of memory");
 	if (!o->stats && !o->trace)
 		return CLI_OK;
 	size_t runs = (size_t)p->nkernels + (p->tasks ? (size_t)p->tasks->ntasks : 0);
@@ -583,6 +710,38 @@ cli_prepare(const TrartProgram *p, const CliOpts *o, CliRun *r)
 	return CLI_OK;
 }
 
+/* splitmix64: the reservoir's random numbers. */
+static uint64_t
+cli_next_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* Adds one run's time to the statistics, in constant time and memory. */
+static void
+cli_add_time(CliTimes *t, int64_t ns)
+{
+	uint64_t j;
+
+	if (t->n == 0 || ns < t->min)
+		t->min = ns;
+	if (t->n == 0 || ns > t->max)
+		t->max = ns;
+	t->sum += (double)ns;
+	if (t->n < CLI_SAMPLES) {
+		t->sample[t->n] = ns;
+	} else {
+		j = cli_next_random(&t->rng) % (uint64_t)(t->n + 1);
+		if (j < CLI_SAMPLES)
+			t->sample[j] = ns;
+	}
+	t->n++;
+}
+
 /* Runs the kernels --repeat times, timing each run. */
 static void
 cli_compute(const TrartProgram *p, const CliOpts *o, CliRun *r)
@@ -596,7 +755,7 @@ cli_compute(const TrartProgram *p, const CliOpts *o, CliRun *r)
 		int64_t start = trart_clock_ns();
 		trart_execute(p, r->bufs, threads);
 		if (r->times)
-			r->times[i] = trart_clock_ns() - start;
+			cli_add_time(r->times, trart_clock_ns() - start);
 	}
 }
 
@@ -608,76 +767,32 @@ cli_cmp_time(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The --time line: median and minimum over the runs. */
+/* The --time line: the median (of the sample), minimum, mean, maximum. */
 static void
-cli_print_time(const CliOpts *o, CliRun *r)
+cli_print_time(CliTimes *t)
 {
-	size_t n = (size_t)o->repeat;
+	size_t n = t->n < CLI_SAMPLES ? (size_t)t->n : CLI_SAMPLES;
 	double median;
 
-	qsort(r->times, n, sizeof *r->times, cli_cmp_time);
-	median = n % 2 ? (double)r->times[n / 2]
-	               : ((double)r->times[n / 2 - 1] + (double)r->times[n / 2]) / 2;
-	fprintf(stderr, "time: runs=%ld median_ms=%.6f min_ms=%.6f\n", o->repeat,
-	        median / 1e6, (double)r->times[0] / 1e6);
+	qsort(t->sample, n, sizeof *t->sample, cli_cmp_time);
+	median = n % 2 ? (double)t->sample[n / 2]
+	               : ((double)t->sample[n / 2 - 1] + (double)t->sample[n / 2]) / 2;
+	fprintf(stderr, "time: runs=%ld median_ms=%.6f min_ms=%.6f mean_ms=%.6f "
+	        "max_ms=%.6f\n", t->n, median / 1e6, (double)t->min / 1e6,
+	        t->sum / (double)t->n / 1e6, (double)t->max / 1e6);
 }
 
 static void
 cli_report(const CliOpts *o, CliRun *r)
 {
 	if (o->time)
-		cli_print_time(o, r);
+		cli_print_time(r->times);
 	if (o->stats)
 		trart_stats_print(&r->prof, stderr, (int)o->repeat, trart_threads(),
 		                  r->tensor_bytes, trart_mem_peak());
 }
 
 /* ---- outputs ---- */
-
-/* A file the run writes: staged beside its destination, and renamed onto
- * it only once every file of the run is written, so a failure leaves the
- * destinations as they were (even when one of them is an input's file). */
-typedef struct CliFile {
-	int tensor;  /* the output it holds, or -1 for the trace */
-	char *path;  /* the destination as the user named it, for messages */
-	char *dest;  /* where it goes: path, or the file a symlink names */
-	char *stage; /* the staged copy; NULL when dest is written in place */
-} CliFile;
-
-/* All the files of a run. */
-typedef struct CliFiles {
-	CliFile *f; /* room for every output and the trace */
-	int n;      /* staged so far */
-} CliFiles;
-
-/* mkdir -p DIR, as trac --interpret does. */
-static int
-cli_make_dir(const TrartProgram *p, const char *dir)
-{
-	char *path = strdup(dir), *s;
-	struct stat st;
-	bool ok = path != NULL;
-
-	for (s = path ? path + 1 : NULL; ok; s++) {
-		bool end = *s == '\0';
-		if (*s != '/' && !end)
-			continue;
-		*s = '\0';
-		ok = mkdir(path, 0777) == 0 || errno == EEXIST;
-		if (end)
-			break;
-		*s = '/';
-	}
-	if (ok && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
-		ok = false;
-		errno = ENOTDIR;
-	}
-	free(path);
-	if (!ok)
-		return cli_error(p, "cannot create the output directory '%s': %s",
-		                 dir, strerror(errno));
-	return CLI_OK;
-}
 
 /* Where output i goes: --output's file, or DIR/NAME.npy; NULL when out
  * of memory. The caller frees it. */
@@ -696,168 +811,113 @@ cli_output_path(const TrartProgram *p, const CliOpts *o, int i)
 	return path;
 }
 
-/* The name a file's messages start with: "output Y" or "trace". */
-static const char *
-cli_label(const TrartProgram *p, const CliFile *f, char *buf, size_t size)
-{
-	if (f->tensor < 0)
-		return "trace";
-	snprintf(buf, size, "output %s", p->tensors[f->tensor].name);
-	return buf;
-}
-
-/* Reserves a fresh name beside dest (an empty file, created exclusively
- * so that no one else's file is taken); NULL with errno on failure. */
+/* "output NAME", malloc'ed, for messages; NULL when out of memory. */
 static char *
-cli_reserve(const char *dest)
+cli_output_label(const TrartProgram *p, int i)
 {
-	size_t size = strlen(dest) + 40;
-	char *stage = malloc(size);
-	unsigned attempt;
-	int fd = -1;
+	size_t len = strlen(p->tensors[i].name) + 8;
+	char *label = malloc(len);
 
-	for (attempt = 0; stage && attempt < 100 && fd < 0; attempt++) {
-		snprintf(stage, size, "%s.stage%ld.%u", dest, (long)getpid(), attempt);
-		fd = open(stage, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd >= 0) {
-		close(fd);
-		return stage;
-	}
-	free(stage);
-	return NULL;
+	if (label)
+		snprintf(label, len, "output %s", p->tensors[i].name);
+	return label;
 }
 
-/* Sets up f to write path (which it takes over): staged, or in place when
- * path is not a regular file (/dev/null, a FIFO), which a rename would
- * replace. A symbolic link is followed, as trart_npy_write does. */
+/* Lists the run's files, every output's then the trace's, into paths
+ * and labels (room for ntensors + 1 each); returns how many, or -1 when
+ * out of memory (what was listed is still the caller's to free). */
 static int
-cli_stage(const TrartProgram *p, CliFile *f, int tensor, char *path)
+cli_list_files(const TrartProgram *p, const CliOpts *o, char **paths,
+               char **labels)
 {
-	struct stat st;
-	char who[TRART_ERRLEN];
+	int i, n = 0;
 
-	*f = (CliFile){tensor, path, NULL, NULL};
-	if (!path)
-		return cli_error(p, "out of memory");
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-		return (f->dest = strdup(path)) ? CLI_OK : cli_error(p, "out of memory");
-	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-		f->dest = realpath(path, NULL);
-	if (!f->dest && !(f->dest = strdup(path)))
-		return cli_error(p, "out of memory");
-	if (!(f->stage = cli_reserve(f->dest)))
-		return cli_error(p, "%s: %s: cannot create a file next to it: %s",
-		                 cli_label(p, f, who, sizeof who), path, strerror(errno));
-	return CLI_OK;
+	for (i = 0; i < p->ntensors; i++) {
+		if (!cli_is_output(p->tensors[i].kind))
+			continue;
+		paths[n] = cli_output_path(p, o, i);
+		labels[n] = cli_output_label(p, i);
+		if (!paths[n++] || !labels[n - 1])
+			return -1;
+	}
+	if (o->trace) {
+		paths[n] = strdup(o->trace);
+		labels[n] = strdup("trace");
+		if (!paths[n++] || !labels[n - 1])
+			return -1;
+	}
+	return n;
 }
 
-/* Reports a writer's error, naming the user's path, not the staged one. */
+/* A usage error unless every file the run writes is a file of its own
+ * (two outputs, or an output and the trace, may not meet in one file,
+ * however spelled). Checked while parsing, before anything runs. */
 static int
-cli_write_error(const TrartProgram *p, const CliFile *f, const char *err)
+cli_check_files(const TrartProgram *p, const CliOpts *o)
 {
-	char who[TRART_ERRLEN];
-	const char *label = cli_label(p, f, who, sizeof who);
-	size_t lead = strlen(label) + 2, slen = f->stage ? strlen(f->stage) : 0;
+	char **paths = calloc((size_t)p->ntensors + 1, sizeof *paths);
+	char **labels = calloc((size_t)p->ntensors + 1, sizeof *labels);
+	char err[TRART_ERRLEN];
+	int i, n = paths && labels ? cli_list_files(p, o, paths, labels) : -1;
+	int rc = CLI_OK;
 
-	if (f->stage && strlen(err) >= lead + slen + 2 &&
-	    strncmp(err + lead, f->stage, slen) == 0 &&
-	    strncmp(err + lead + slen, ": ", 2) == 0)
-		return cli_error(p, "%s: %s%s", label, f->path, err + lead + slen);
-	return cli_error(p, "%s", err);
+	if (n < 0)
+		rc = cli_error(p, "out of memory");
+	else if (trart_files_distinct(n, (const char *const *)labels,
+	                              (const char *const *)paths, err,
+	                              sizeof err) != 0)
+		rc = cli_usage_error(p, "%s", err);
+	for (i = 0; i <= p->ntensors && paths && labels; i++) {
+		free(paths[i]);
+		free(labels[i]);
+	}
+	free(paths);
+	free(labels);
+	return rc;
 }
 
-/* Writes output i into its staged file. */
+/* Stages output i in fs. */
 static int
 cli_write_output(const TrartProgram *p, const CliOpts *o, const CliRun *r,
-                 int i, CliFiles *files)
+                 int i, TrartFiles *fs, char *err, size_t errlen)
 {
 	const TrartTensor *t = &p->tensors[i];
-	CliFile *f = &files->f[files->n++];
-	char who[TRART_ERRLEN], err[TRART_ERRLEN];
-	int rc = cli_stage(p, f, i, cli_output_path(p, o, i));
+	char *path = cli_output_path(p, o, i), *label = cli_output_label(p, i);
+	int rc = -1;
 
-	snprintf(who, sizeof who, "output %s", t->name);
-	if (rc == CLI_OK &&
-	    trart_npy_write(f->stage ? f->stage : f->dest, who, t->dtype, t->rank,
-	                    t->shape, r->bufs[i], err, sizeof err) != 0)
-		rc = cli_write_error(p, f, err);
+	if (!path || !label)
+		snprintf(err, errlen, "out of memory");
+	else
+		rc = trart_files_npy(fs, path, label, t->dtype, t->rank, t->shape,
+		                     r->bufs[i], err, errlen);
+	free(path);
+	free(label);
 	return rc;
 }
 
-/* Writes the --trace file into its staged file. */
-static int
-cli_write_trace(const TrartProgram *p, const CliOpts *o, const CliRun *r,
-                CliFiles *files)
-{
-	CliFile *f = &files->f[files->n++];
-	char err[TRART_ERRLEN];
-	int rc = cli_stage(p, f, -1, strdup(o->trace));
-
-	if (rc == CLI_OK &&
-	    trart_trace_write(&r->prof, f->stage ? f->stage : f->dest, err,
-	                      sizeof err) != 0)
-		rc = cli_write_error(p, f, err);
-	return rc;
-}
-
-/* Renames every staged file onto its destination. */
-static int
-cli_commit(const TrartProgram *p, CliFiles *files)
-{
-	char who[TRART_ERRLEN];
-	int i;
-
-	for (i = 0; i < files->n; i++) {
-		CliFile *f = &files->f[i];
-		if (!f->stage)
-			continue;
-		if (rename(f->stage, f->dest) != 0)
-			return cli_error(p, "%s: %s: cannot rename the written file "
-			                 "onto it: %s", cli_label(p, f, who, sizeof who),
-			                 f->path, strerror(errno));
-		free(f->stage);
-		f->stage = NULL;
-	}
-	return CLI_OK;
-}
-
-/* Removes what is still staged, and frees the list. */
-static void
-cli_discard(CliFiles *files)
-{
-	int i;
-
-	for (i = 0; i < files->n; i++) {
-		if (files->f[i].stage)
-			unlink(files->f[i].stage);
-		free(files->f[i].stage);
-		free(files->f[i].dest);
-		free(files->f[i].path);
-	}
-	free(files->f);
-}
-
-/* Writes every output and the trace, or none of them. */
+/* Writes every output and the trace, or none of them, as one set
+ * (files.c): a failure leaves no staged file, no directory the run
+ * created, and every destination as it was. */
 static int
 cli_write_all(const TrartProgram *p, const CliOpts *o, const CliRun *r)
 {
-	CliFiles files = {calloc((size_t)p->ntensors + 1, sizeof *files.f), 0};
-	int i, rc = files.f ? CLI_OK : cli_error(p, "out of memory");
+	TrartFiles *fs = trart_files_new();
+	char err[TRART_ERRLEN];
+	int i, rc = fs ? 0 : -1;
 
-	if (rc == CLI_OK && o->output_dir)
-		rc = cli_make_dir(p, o->output_dir);
-	for (i = 0; i < p->ntensors && rc == CLI_OK; i++)
+	if (!fs)
+		snprintf(err, sizeof err, "out of memory");
+	if (rc == 0 && o->output_dir)
+		rc = trart_files_make_dir(fs, o->output_dir, err, sizeof err);
+	for (i = 0; i < p->ntensors && rc == 0; i++)
 		if (cli_is_output(p->tensors[i].kind))
-			rc = cli_write_output(p, o, r, i, &files);
-	if (rc == CLI_OK && o->trace)
-		rc = cli_write_trace(p, o, r, &files);
-	if (rc == CLI_OK)
-		rc = cli_commit(p, &files);
-	cli_discard(&files);
-	return rc;
+			rc = cli_write_output(p, o, r, i, fs, err, sizeof err);
+	if (rc == 0 && o->trace)
+		rc = trart_files_trace(fs, &r->prof, o->trace, err, sizeof err);
+	if (rc == 0)
+		rc = trart_files_commit(fs, err, sizeof err);
+	trart_files_free(fs);
+	return rc == 0 ? CLI_OK : cli_error(p, "%s", err);
 }
 
 /* ---- the whole ---- */
@@ -903,6 +963,7 @@ trart_main(const TrartProgram *p, int argc, char **argv)
 
 	memset(&o, 0, sizeof o);
 	o.repeat = 1;
+	trart_set_progname(cli_name(p)); /* for out-of-memory messages */
 	o.in_path = calloc((size_t)p->ntensors + 1, sizeof *o.in_path);
 	o.out_path = calloc((size_t)p->ntensors + 1, sizeof *o.out_path);
 	if (!o.in_path || !o.out_path)
@@ -910,10 +971,13 @@ trart_main(const TrartProgram *p, int argc, char **argv)
 	else
 		rc = cli_parse(p, &o, argc, argv);
 	if (rc == CLI_OK)
+		rc = cli_check_files(p, &o);
+	if (rc == CLI_OK)
 		rc = cli_run(p, &o);
 	free(o.in_path);
 	free(o.out_path);
 	trart_shutdown();
+	trart_set_progname(NULL);
 	if (rc == CLI_DONE)
 		rc = cli_flush(p);
 	return rc;

@@ -353,11 +353,13 @@ trart_execute(const TrartProgram *p, void *const *bufs, int threads)
 	}
 	trart_set_threads(threads);
 	for (k = 0; k < p->nkernels; k++) {
+		trart_mem_set_tensor(p->kernels[k].name); /* for messages */
 		if (exec_prof)
 			exec_profiled(p, k, bufs);
 		else
 			p->kernels[k].fn(bufs);
 	}
+	trart_mem_set_tensor(NULL);
 }
 
 void

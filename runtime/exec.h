@@ -87,6 +87,30 @@ TRART_INTERNAL void trart_sched_stop(void);
 
 /* pool.c */
 
+/* The program's name, for the messages below (NULL: "trart"). */
+TRART_INTERNAL void trart_set_progname(const char *name);
+
+/* Notes the tensor the calling thread is computing (NULL: none), for
+ * the messages below; and asks it. */
+TRART_INTERNAL void trart_mem_set_tensor(const char *tensor);
+TRART_INTERNAL const char *trart_mem_tensor(void);
+
+/* A byte count for messages: "512 bytes", "1.5 KB", "12.0 GB" (powers
+ * of 1000), into buf; returns buf. */
+TRART_INTERNAL const char *trart_size_text(char *buf, size_t size,
+                                           double bytes);
+
+/* Ends the program: "PROG: error: out of memory allocating SIZE for
+ * WHAT" on stderr, WHAT formatted from fmt ("tensor H"), exit status 1. */
+#ifdef __GNUC__
+__attribute__((format(printf, 2, 3)))
+#endif
+TRART_INTERNAL _Noreturn void trart_out_of_memory(double bytes,
+                                                  const char *fmt, ...);
+
+/* trart_pool_alloc, but NULL when out of memory. */
+TRART_INTERNAL void *trart_pool_try(size_t bytes);
+
 /* Counts bytes (negative: freed) as allocated by the runtime, for the
  * peak --stats prints; trart_pool_alloc counts its buffers itself. */
 TRART_INTERNAL void trart_mem_account(double bytes);
@@ -104,6 +128,18 @@ TRART_INTERNAL double trart_mem_worker_peak(int w);
 
 /* Gives the pool's free buffers back to the system (trart_shutdown). */
 TRART_INTERNAL void trart_pool_trim(void);
+
+/* files.c */
+
+/* Writes a file's contents to f; returns 0, or -1 with errno set. */
+typedef int (*TrartWriter)(FILE *f, const void *ctx);
+
+/* Adds path to the set (label names it in messages), written by fill:
+ * staged beside it, or written in place when it is not a regular file.
+ * Returns 0, or -1 with "LABEL: PATH: reason" in err. */
+TRART_INTERNAL int trart_files_add(TrartFiles *fs, const char *path,
+                                   const char *label, TrartWriter fill,
+                                   const void *ctx, char *err, size_t errlen);
 
 /* trace.c */
 
@@ -135,9 +171,13 @@ TRART_INTERNAL void trart_profile_task(TrartProfile *prof, const TrartTask *t,
                                        int w, int64_t start_ns,
                                        int64_t end_ns, double mem);
 
-/* Writes the recorded events to path as Chrome trace-event JSON, whole
- * or not at all (written beside path, renamed onto it). Returns 0, or -1
- * with "trace: PATH: message" in err. */
+/* Stages the recorded events as Chrome trace-event JSON for path in fs.
+ * Returns 0, or -1 with "trace: PATH: message" in err. */
+TRART_INTERNAL int trart_files_trace(TrartFiles *fs, const TrartProfile *prof,
+                                     const char *path, char *err,
+                                     size_t errlen);
+
+/* The same, as a set of its own, committed: whole or not at all. */
 TRART_INTERNAL int trart_trace_write(const TrartProfile *prof,
                                      const char *path, char *err,
                                      size_t errlen);

@@ -21,16 +21,21 @@
  * records what it saw. Only after the header is understood are the dtype,
  * the order and the shape compared with what the program declared, in
  * that order, so the first message a user sees names the most basic
- * mismatch. The element count then fixes exactly how many data bytes
- * must follow; fewer is "truncated", more is "trailing data".
+ * mismatch, and a mismatch says what NumPy call fixes it. One leniency:
+ * a scalar input also takes shape (1,), what np.save(np.array([x]))
+ * writes: the same single element, and refusing it would only send the
+ * user to add .reshape(()). The element count then fixes exactly how
+ * many data bytes must follow; fewer is "truncated", more is "trailing
+ * data".
  *
  * Writing copies NumPy's own format.py byte for byte: the dict with keys
  * in sorted order, a repr()-style shape, the spare spaces NumPy >= 1.23
  * leaves so the first axis can grow in place, and space padding so that
  * magic + length + header is a multiple of 64 bytes (a full 64 when it
- * already is), ending with '\n'. The file is written to a temporary in
- * the same directory and renamed over the destination, so a reader never
- * sees half a file and a failed write leaves nothing behind.
+ * already is), ending with '\n'. The file is one of a run's files
+ * (files.c): written beside its destination and renamed over it, so a
+ * reader never sees half a file and a failed write leaves nothing
+ * behind; trart_npy_write is a set of one.
  *
  * Errors are one line, "NAME: PATH: what is wrong", where NAME is
  * whatever the caller passed (the executor passes "input X" or
@@ -39,22 +44,21 @@
  *
  * The library lives inside users' programs, so there is no global state,
  * every path closes what it opened and frees what it allocated, and the
- * umask is never touched (see npy_create_temp).
+ * umask is never touched.
  */
 #define _POSIX_C_SOURCE 200809L
-#define _XOPEN_SOURCE 700 /* realpath */
 
 #include "trart.h"
+#include "exec.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -533,7 +537,15 @@ npy_read_header(const NpyCtx *c, FILE *f, size_t *off, NpyHeader *h,
 	return npy_parse(c, &l, h);
 }
 
-/* Compares the header's descr with the dtype the program wants. */
+/* How NumPy spells the conversion to a dtype: "np.float32". */
+static const char *
+npy_numpy_type(TrartDtype t)
+{
+	return t == TRART_F64 ? "np.float64" : "np.float32";
+}
+
+/* Compares the header's descr with the dtype the program wants; a
+ * mismatch says how to convert the array. */
 static int
 npy_check_descr(const NpyCtx *c, const NpyHeader *h, TrartDtype want)
 {
@@ -545,9 +557,23 @@ npy_check_descr(const NpyCtx *c, const NpyHeader *h, TrartDtype want)
 	npy_escape(text, sizeof text, h->descr, h->descrlen);
 	if (h->descrlen == 3 && memcmp(h->descr + 1, d + 1, 2) == 0)
 		return npy_fail(c, "dtype '%s' has the wrong byte order; "
-		                "expected little-endian '%s'", text, d);
-	return npy_fail(c, "dtype '%s' does not match the declared '%s' (%s)",
-	                text, d, trart_dtype_name(want));
+		                "expected little-endian '%s' (convert the array "
+		                "with .astype('%s'))", text, d, d);
+	return npy_fail(c, "dtype '%s' does not match the declared '%s' (%s); "
+	                "convert the array with .astype(%s)", text, d,
+	                trart_dtype_name(want), npy_numpy_type(want));
+}
+
+/* Whether a file of shape (rank, shape) fits the declared (want,
+ * wshape): the same shape, or, for a scalar, the one-element (1,) that
+ * np.save(np.array([x])) writes, which holds the same bytes. */
+static bool
+npy_shape_fits(const NpyHeader *h, int want, const int64_t *wshape)
+{
+	if (want == 0 && h->rank == 1 && h->shape[0] == 1)
+		return true;
+	return h->rank == want && (want == 0 ||
+	       memcmp(h->shape, wshape, (size_t)want * sizeof *wshape) == 0);
 }
 
 /* Compares order and shape with what the program declared. */
@@ -558,13 +584,14 @@ npy_check_layout(const NpyCtx *c, const NpyHeader *h, int rank,
 	char found[NPY_SHAPE_TEXT], declared[NPY_SHAPE_TEXT];
 
 	if (h->fortran)
-		return npy_fail(c, "array is in Fortran order; expected C order");
-	if (h->rank == rank &&
-	    (rank == 0 || memcmp(h->shape, shape, (size_t)rank * sizeof *shape) == 0))
+		return npy_fail(c, "array is in Fortran order; expected C order "
+		                "(save np.ascontiguousarray(a) instead)");
+	if (npy_shape_fits(h, rank, shape))
 		return 0;
-	return npy_fail(c, "shape %s does not match the declared %s",
+	return npy_fail(c, "shape %s does not match the declared %s%s",
 	                npy_shape_text(found, sizeof found, h->rank, h->shape),
-	                npy_shape_text(declared, sizeof declared, rank, shape));
+	                npy_shape_text(declared, sizeof declared, rank, shape),
+	                rank == 0 ? " (a scalar: shape () or (1,))" : "");
 }
 
 /* After the data, the file must end. Says how much data there is when
@@ -739,115 +766,43 @@ npy_write_data(FILE *f, const void *data, size_t bytes, size_t elsize)
 	return 0;
 }
 
-/* Creates a fresh temporary next to path, named into tmp, with the mode
- * an ordinary creat(path, 0666) would get. mkstemp alone gives 0600, and
- * learning the umask to correct that means setting it, which would race
- * with other threads of the user's program; so mkstemp only reserves a
- * unique name, which we then recreate with O_EXCL (safe against links
- * planted in between) and mode 0666 for the kernel to apply the umask
- * and any default ACL. Losing the name to someone else just retries. */
+/* What npy_fill writes. */
+typedef struct NpyOut {
+	const unsigned char *header; /* the header, magic to '\n' */
+	size_t hlen;                 /* its bytes */
+	const void *data;            /* the elements */
+	size_t bytes;                /* their bytes */
+	size_t elsize;               /* bytes per element */
+} NpyOut;
+
+/* Writes header and data to f: trart_files_add's writer. */
 static int
-npy_create_temp(char *tmp, size_t size, const char *path)
+npy_fill(FILE *f, const void *ctx)
 {
-	int attempt, fd;
+	const NpyOut *o = ctx;
 
-	for (attempt = 0; attempt < 100; attempt++) {
-		snprintf(tmp, size, "%s.tmpXXXXXX", path);
-		fd = mkstemp(tmp);
-		if (fd < 0)
-			return -1;
-		close(fd);
-		if (unlink(tmp) < 0)
-			return -1;
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd >= 0 || errno != EEXIST)
-			return fd;
-	}
-	return -1;
-}
-
-/* Writes header and data to the open temporary and closes it, failing
- * on a short write or a failed flush (a full disk often shows only at
- * fclose). */
-static int
-npy_fill_temp(const NpyCtx *c, int fd, const unsigned char *header,
-              size_t hlen, const void *data, size_t bytes, size_t elsize)
-{
-	FILE *f = fdopen(fd, "wb");
-	int rc;
-
-	if (!f) {
-		npy_fail(c, "cannot write: %s", strerror(errno));
-		close(fd);
+	if (fwrite(o->header, 1, o->hlen, f) != o->hlen)
 		return -1;
-	}
-	rc = fwrite(header, 1, hlen, f) == hlen ? 0 : -1;
-	if (rc == 0)
-		rc = npy_write_data(f, data, bytes, elsize);
-	if (rc == 0)
-		rc = fflush(f);
-	if (rc < 0)
-		npy_fail(c, "write failed: %s", strerror(errno));
-	if (fclose(f) != 0 && rc == 0)
-		rc = npy_fail(c, "write failed: %s", strerror(errno));
-	return rc;
+	return npy_write_data(f, o->data, o->bytes, o->elsize);
 }
 
-/* Writes straight into something that is not a regular file (/dev/null,
- * a FIFO, /dev/stdout): renaming a temporary onto it would replace the
- * device or the link instead of writing to it. */
-static int
-npy_write_special(const NpyCtx *c, const unsigned char *header, size_t hlen,
-                  const void *data, size_t bytes, size_t elsize)
+int
+trart_files_npy(TrartFiles *fs, const char *path, const char *name,
+                TrartDtype t, int rank, const int64_t *shape, const void *data,
+                char *err, size_t errlen)
 {
-	int fd = open(c->path, O_WRONLY | O_CLOEXEC);
+	NpyCtx c = {name, path, err, errlen};
+	unsigned char header[NPY_SHAPE_TEXT + 256];
+	NpyOut out = {header, 0, data, 0, trart_dtype_size(t)};
 
-	if (fd < 0)
-		return npy_fail(c, "cannot open: %s", strerror(errno));
-	return npy_fill_temp(c, fd, header, hlen, data, bytes, elsize);
-}
-
-/* Writes the temporary and renames it onto path; on any failure removes
- * the temporary so nothing is left behind. A symbolic link to a regular
- * file is followed, so the file it names is replaced, not the link. */
-static int
-npy_write_file(const NpyCtx *c, const unsigned char *header, size_t hlen,
-               const void *data, size_t bytes, size_t elsize)
-{
-	struct stat st;
-	char *target = NULL;
-	NpyCtx real = *c;
-	int fd, rc = -1;
-
-	if (stat(c->path, &st) == 0 && !S_ISREG(st.st_mode))
-		return npy_write_special(c, header, hlen, data, bytes, elsize);
-	if (lstat(c->path, &st) == 0 && S_ISLNK(st.st_mode) &&
-	    (target = realpath(c->path, NULL)) != NULL)
-		real.path = target;
-	c = &real;
-	size_t size = strlen(c->path) + sizeof ".tmpXXXXXX";
-	char *tmp = malloc(size);
-
-	if (!tmp) {
-		free(target);
-		return npy_fail(c, "out of memory");
-	}
-	fd = npy_create_temp(tmp, size, c->path);
-	if (fd < 0) {
-		npy_fail(c, "cannot create a temporary file next to it: %s",
-		         strerror(errno));
-	} else if (npy_fill_temp(c, fd, header, hlen, data, bytes, elsize) < 0) {
-		unlink(tmp);
-	} else if (rename(tmp, c->path) < 0) {
-		npy_fail(c, "cannot rename the temporary file onto it: %s",
-		         strerror(errno));
-		unlink(tmp);
-	} else {
-		rc = 0;
-	}
-	free(tmp);
-	free(target);
-	return rc;
+	if (rank < 0 || rank > TRART_MAX_RANK || (rank > 0 && !shape))
+		return npy_fail(&c, "invalid rank %d", rank);
+	if (npy_data_bytes(&c, rank, shape, out.elsize, &out.bytes) < 0)
+		return -1;
+	out.hlen = npy_build_header(header, sizeof header, t, rank, shape);
+	if (out.hlen == 0)
+		return npy_fail(&c, "header does not fit"); /* cannot happen */
+	return trart_files_add(fs, path, name, npy_fill, &out, err, errlen);
 }
 
 int
@@ -856,16 +811,14 @@ trart_npy_write(const char *path, const char *name, TrartDtype t,
                 char *err, size_t errlen)
 {
 	NpyCtx c = {name, path, err, errlen};
-	unsigned char header[NPY_SHAPE_TEXT + 256];
-	size_t hlen, bytes = 0;
+	TrartFiles *fs = trart_files_new();
+	int rc;
 
-	if (rank < 0 || rank > TRART_MAX_RANK || (rank > 0 && !shape))
-		return npy_fail(&c, "invalid rank %d", rank);
-	if (npy_data_bytes(&c, rank, shape, trart_dtype_size(t), &bytes) < 0)
-		return -1;
-	hlen = npy_build_header(header, sizeof header, t, rank, shape);
-	if (hlen == 0)
-		return npy_fail(&c, "header does not fit"); /* cannot happen */
-	return npy_write_file(&c, header, hlen, data, bytes,
-	                      trart_dtype_size(t));
+	if (!fs)
+		return npy_fail(&c, "out of memory");
+	rc = trart_files_npy(fs, path, name, t, rank, shape, data, err, errlen);
+	if (rc == 0)
+		rc = trart_files_commit(fs, err, errlen);
+	trart_files_free(fs);
+	return rc;
 }

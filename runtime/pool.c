@@ -22,15 +22,27 @@
  * worker's peak is written only by the thread that is that worker, and
  * runs are separated by thread creation and joining, so plain stores
  * suffice there; the live counts are atomics.
+ *
+ * Running out of memory mid-run ends the program with one line naming
+ * it and what was being allocated,
+ *
+ *   prog: error: out of memory allocating 1.2 GB for a block of tensor H
+ *
+ * (trart_out_of_memory): the program's name comes from trart_main, the
+ * tensor from the task or kernel the calling thread is running
+ * (trart_mem_set_tensor, a thread-local set by sched.c and exec.c).
+ * Sizes in messages are in powers of 1000 (trart_size_text).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "exec.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define POOL_ALIGN 64      /* a cache line, what AVX-512 loads like */
 #define POOL_MIN 64        /* the smallest class */
@@ -48,6 +60,9 @@ typedef union PoolHead {
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER; /* the lists */
 static PoolHead *pool_free_list[POOL_CLASSES];
+
+static const char *pool_progname;  /* messages' prefix (trart_set_progname) */
+static _Thread_local const char *pool_tensor; /* what this thread computes */
 
 static atomic_llong pool_live;  /* bytes live, the whole process */
 static atomic_llong pool_peak;  /* ... and at most */
@@ -141,10 +156,67 @@ pool_uncount(int w, long long size)
 		atomic_fetch_sub(&pool_wlive[w], size);
 }
 
+/* ---- running out ---- */
+
+void
+trart_set_progname(const char *name)
+{
+	pool_progname = name;
+}
+
+void
+trart_mem_set_tensor(const char *tensor)
+{
+	pool_tensor = tensor;
+}
+
+const char *
+trart_mem_tensor(void)
+{
+	return pool_tensor;
+}
+
+const char *
+trart_size_text(char *buf, size_t size, double bytes)
+{
+	static const char *const units[] = {"KB", "MB", "GB", "TB", "PB", "EB"};
+	int u = -1;
+
+	if (bytes < 1000) {
+		snprintf(buf, size, "%.0f bytes", bytes);
+		return buf;
+	}
+	for (; bytes >= 999.95 && u < 5; u++)
+		bytes /= 1000;
+	snprintf(buf, size, "%.1f %s", bytes, units[u]);
+	return buf;
+}
+
+void
+trart_out_of_memory(double bytes, const char *fmt, ...)
+{
+	char size[32];
+	va_list ap;
+
+	fprintf(stderr, "%s: error: out of memory allocating %s for ",
+	        pool_progname ? pool_progname : "trart",
+	        trart_size_text(size, sizeof size, bytes));
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	putc('\n', stderr);
+	fflush(NULL);
+	/* _exit, not exit: other workers may be mid-task, and OpenBLAS's
+	 * exit handler joins its threads, which can wait forever for one
+	 * that is itself failing to allocate. No file is half written: a
+	 * run's files are written after the computation. */
+	_exit(1);
+}
+
 /* ---- the pool ---- */
 
 void *
-trart_pool_alloc(size_t bytes)
+trart_pool_try(size_t bytes)
 {
 	int cls;
 	size_t size = pool_class(bytes, &cls);
@@ -152,7 +224,7 @@ trart_pool_alloc(size_t bytes)
 	void *p;
 
 	if (size < bytes || size > SIZE_MAX - POOL_ALIGN)
-		goto nomem;
+		return NULL;
 	pthread_mutex_lock(&pool_lock);
 	head = pool_free_list[cls];
 	if (head)
@@ -160,7 +232,7 @@ trart_pool_alloc(size_t bytes)
 	pthread_mutex_unlock(&pool_lock);
 	if (!head) {
 		if (posix_memalign(&p, POOL_ALIGN, POOL_ALIGN + size) != 0)
-			goto nomem;
+			return NULL;
 		head = p;
 		head->h.cls = cls;
 	}
@@ -168,10 +240,19 @@ trart_pool_alloc(size_t bytes)
 	head->h.owner = trart_worker_id();
 	pool_count(head->h.owner, (long long)size);
 	return head + 1;
-nomem:
-	fprintf(stderr, "error: out of memory allocating a block of %zu bytes\n",
-	        bytes);
-	exit(1);
+}
+
+void *
+trart_pool_alloc(size_t bytes)
+{
+	void *p = trart_pool_try(bytes);
+
+	if (!p && pool_tensor)
+		trart_out_of_memory((double)bytes, "a block of tensor %s",
+		                    pool_tensor);
+	if (!p)
+		trart_out_of_memory((double)bytes, "a block");
+	return p;
 }
 
 void

@@ -525,7 +525,10 @@ sched_make(Sched *s, const TrartTask *task)
 			continue;
 		pthread_mutex_lock(&s->buflock);
 		if (!atomic_load_explicit(&s->made[b], memory_order_relaxed)) {
-			s->bufs[b] = trart_pool_alloc(s->pooled[b]);
+			s->bufs[b] = trart_pool_try(s->pooled[b]);
+			if (!s->bufs[b])
+				trart_out_of_memory((double)s->pooled[b], "tensor %s",
+				                    task->name ? task->name : "?");
 			atomic_store_explicit(&s->made[b], true, memory_order_release);
 		}
 		pthread_mutex_unlock(&s->buflock);
@@ -558,6 +561,7 @@ sched_run(Sched *s, int w, int t)
 
 	if (s->pooled)
 		sched_make(s, task);
+	trart_mem_set_tensor(task->name); /* for out-of-memory messages */
 	if (s->rec) {
 		s->rec[t].worker = w;
 		s->rec[t].start_ns = trart_clock_ns();
@@ -566,6 +570,7 @@ sched_run(Sched *s, int w, int t)
 	} else {
 		task->fn(s->bufs, task);
 	}
+	trart_mem_set_tensor(NULL);
 	if (s->pooled)
 		sched_unuse(s, task);
 	if (s->rec)

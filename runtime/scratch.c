@@ -7,18 +7,20 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "trart.h"
+#include "exec.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 void *trart_scratch(size_t bytes)
 {
+	const char *tensor = trart_mem_tensor();
 	void *p = NULL;
-	if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) {
-		fprintf(stderr, "error: out of memory allocating %zu bytes of scratch\n", bytes);
-		exit(1);
-	}
-	return p;
+
+	if (posix_memalign(&p, 64, bytes ? bytes : 64) == 0)
+		return p;
+	if (tensor)
+		trart_out_of_memory((double)bytes, "scratch space of tensor %s", tensor);
+	trart_out_of_memory((double)bytes, "scratch space");
 }
 
 void trart_scratch_free(void *p)

@@ -45,16 +45,12 @@
 
 #include "exec.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 int64_t
 trart_clock_ns(void)
@@ -273,106 +269,35 @@ trace_document(FILE *f, const TrartProfile *prof)
 	fprintf(f, ", \"dropped_events\": %zu}\n}\n", prof->dropped);
 }
 
-/* "trace: PATH: what: strerror(errno)" into err; returns -1. */
+/* Writes the trace of prof (ctx) to f: trart_files_add's writer. */
 static int
-trace_fail(char *err, size_t errlen, const char *path, const char *what)
+trace_fill(FILE *f, const void *ctx)
 {
-	if (err && errlen > 0)
-		snprintf(err, errlen, "trace: %s: %s: %s", path, what,
-		         strerror(errno));
-	return -1;
+	trace_document(f, ctx);
+	return ferror(f) ? -1 : 0;
 }
 
-/* Writes all of buf to fd, then closes it; -1 with errno on failure. */
-static int
-trace_write_fd(int fd, const char *buf, size_t len)
+int
+trart_files_trace(TrartFiles *fs, const TrartProfile *prof, const char *path,
+                  char *err, size_t errlen)
 {
-	int saved;
-
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			saved = n < 0 ? errno : EIO;
-			close(fd);
-			errno = saved;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return close(fd);
-}
-
-/* Creates a fresh temporary beside path, named into tmp, with mode 0666
- * less the umask (the kernel applies it; reading it would race). */
-static int
-trace_create_temp(char *tmp, size_t size, const char *path)
-{
-	unsigned attempt;
-	int fd = -1;
-
-	for (attempt = 0; attempt < 100 && fd < 0; attempt++) {
-		snprintf(tmp, size, "%s.tmp%ld.%u", path, (long)getpid(), attempt);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	return fd;
-}
-
-/* Puts buf at path whole or not at all. Something that is not a regular
- * file (/dev/stdout, a FIFO) is written directly: renaming onto it would
- * replace it. */
-static int
-trace_save(const char *path, const char *buf, size_t len, char *err,
-           size_t errlen)
-{
-	struct stat st;
-	size_t size = strlen(path) + 32;
-	char *tmp;
-	int fd;
-
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || trace_write_fd(fd, buf, len) < 0)
-			return trace_fail(err, errlen, path, "cannot write");
-		return 0;
-	}
-	tmp = malloc(size);
-	if (!tmp)
-		return trace_fail(err, errlen, path, "out of memory");
-	fd = trace_create_temp(tmp, size, path);
-	if (fd < 0 || trace_write_fd(fd, buf, len) < 0 || rename(tmp, path) < 0) {
-		trace_fail(err, errlen, path, "cannot write");
-		if (fd >= 0)
-			unlink(tmp);
-		free(tmp);
-		return -1;
-	}
-	free(tmp);
-	return 0;
+	return trart_files_add(fs, path, "trace", trace_fill, prof, err, errlen);
 }
 
 int
 trart_trace_write(const TrartProfile *prof, const char *path, char *err,
                   size_t errlen)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	int rc;
+	TrartFiles *fs = trart_files_new();
+	int rc = -1;
 
-	if (!f)
-		return trace_fail(err, errlen, path, "cannot build the trace");
-	trace_document(f, prof);
-	if (fclose(f) != 0) {
-		free(buf);
-		return trace_fail(err, errlen, path, "cannot build the trace");
-	}
-	rc = trace_save(path, buf, len, err, errlen);
-	free(buf);
+	if (!fs)
+		snprintf(err, err ? errlen : 0, "trace: %s: out of memory", path);
+	else
+		rc = trart_files_trace(fs, prof, path, err, errlen);
+	if (rc == 0)
+		rc = trart_files_commit(fs, err, errlen);
+	trart_files_free(fs);
 	return rc;
 }
 

@@ -18,6 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Element types a tensor may have. */
 typedef enum TrartDtype {
 	TRART_F32, /* little-endian IEEE single, NumPy '<f4' */
@@ -41,8 +45,11 @@ const char *trart_dtype_name(TrartDtype t);
  * 1.0, 2.0 and 3.0 headers); shape may be NULL when rank is 0. `name` is
  * the tensor's name as errors should show it:
  *   input X: x.npy: shape (3, 5) does not match the declared (4, 5)
- * Returns 0, or -1 with a one-line message in err and *data NULL. Any
- * byte sequence is safe to read. */
+ * A scalar (rank 0) also takes a one-element array of shape (1,), what
+ * np.save writes for np.array([x]). Returns 0, or -1 with a one-line
+ * message in err and *data NULL; a wrong dtype's message says how to
+ * convert the array (".astype(np.float32)"). Any byte sequence is safe
+ * to read. */
 int trart_npy_read(const char *path, const char *name, TrartDtype want,
                    int rank, const int64_t *shape, void **data,
                    char *err, size_t errlen);
@@ -56,6 +63,49 @@ int trart_npy_read(const char *path, const char *name, TrartDtype want,
 int trart_npy_write(const char *path, const char *name, TrartDtype t,
                     int rank, const int64_t *shape, const void *data,
                     char *err, size_t errlen);
+
+/* files.c */
+
+/* The files a run writes, as one transaction: each is written beside its
+ * destination under a fresh name, and renamed into place only by
+ * trart_files_commit; trart_files_free removes whatever is still staged
+ * and, unless the set was committed, every directory trart_files_make_dir
+ * created. Generated programs and trac --interpret write their outputs
+ * through it, so both word every failure the same way, naming the path
+ * as the user gave it. */
+typedef struct TrartFiles TrartFiles;
+
+/* An empty set, or NULL when out of memory. */
+TrartFiles *trart_files_new(void);
+
+/* Checks that no two of the n destinations paths[i] (named labels[i]
+ * in messages: "output Y") are one file, whatever their spelling
+ * ("./y.npy", "d/../y.npy", a symlink); a destination that is not a
+ * regular file (/dev/null) may be shared. Returns 0, or -1 with
+ *   output X ('y.npy') and output Y ('./y.npy') name the same file; ...
+ * in err. Run it before anything is read or written. */
+int trart_files_distinct(int n, const char *const *labels,
+                         const char *const *paths, char *err, size_t errlen);
+
+/* mkdir -p dir, noting each directory it creates. Returns 0, or -1 with
+ * "cannot create the output directory 'DIR': reason" in err. */
+int trart_files_make_dir(TrartFiles *fs, const char *dir, char *err,
+                         size_t errlen);
+
+/* Stages path as a .npy file of the array, as trart_npy_write would
+ * write it; name decorates messages ("output Y"). Returns 0, or -1 with
+ * "NAME: PATH: reason" in err (the caller then frees the set). */
+int trart_files_npy(TrartFiles *fs, const char *path, const char *name,
+                    TrartDtype t, int rank, const int64_t *shape,
+                    const void *data, char *err, size_t errlen);
+
+/* Renames every staged file onto its destination. Returns 0, or -1 with
+ * a message (files not yet renamed stay as they were). */
+int trart_files_commit(TrartFiles *fs, char *err, size_t errlen);
+
+/* Removes what is still staged and, unless committed, the directories
+ * the set created (only if empty); frees the set. NULL is fine. */
+void trart_files_free(TrartFiles *fs);
 
 /* random.c */
 
@@ -240,5 +290,9 @@ void trart_run_tasks(const TrartTaskGraph *g, void *const *bufs,
 /* The worker running the calling thread's task (0 to threads - 1), or -1
  * outside trart_run_tasks. */
 int trart_worker_id(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TRART_H */

@@ -1,7 +1,9 @@
 #!/bin/sh
 # cli.sh: the trac command line: usage errors (exit 2), errors in the
 # program or its data (exit 1), no output file left behind on any error,
-# --emit goldens, and the interpreter's .npy inputs and outputs.
+# --emit goldens, the interpreter's .npy inputs and outputs (two outputs
+# in one file, directories a failed run made), and that the interpreter
+# and a compiled program word every failure alike.
 # Environment: TRAC (the binary), srcdir (the source tree, may be read-only).
 set -u
 : "${TRAC:?}" "${srcdir:?}"
@@ -115,7 +117,8 @@ printf 'this is not a numpy file at all, not even close........................'
 expect garbage 1 "input X: garbage.npy" "$TRAC" copy.tra --interpret --input X=garbage.npy --output Y=g.npy
 absent garbage-no-output g.npy
 sed 's/<f4/<f8/' y.npy >f8.npy
-expect wrong-dtype 1 "input X: f8.npy: .*f8" "$TRAC" copy.tra --interpret --input X=f8.npy --output Y=f.npy
+expect wrong-dtype 1 "input X: f8.npy: .*f8.*; convert the array with \\.astype\\(np\\.float32\\)$" \
+	"$TRAC" copy.tra --interpret --input X=f8.npy --output Y=f.npy
 absent wrong-dtype-no-output f.npy
 sed 's/<f4/>f4/' y.npy >be.npy
 expect big-endian 1 "input X: be.npy: .*(byte order|endian)" "$TRAC" copy.tra --interpret --input X=be.npy --output Y=b.npy
@@ -135,6 +138,25 @@ A[i] = X[i] + 1
 B[i] = X[i] * 2
 output A, B
 TRA
+# a scalar input takes a one-element (1,) array, what np.save(np.array([x])) writes
+expect interp-make-one 0 "" "$TRAC" copy.tra --interpret -D N=1 --random=3 --output Y=one.npy
+expect interp-scalar-1 0 "" "$TRAC" good.tra --interpret --random --input alpha=one.npy --output C=c1.npy
+expect interp-scalar-2 1 "input alpha: y.npy: shape \\(5,\\) does not match the declared \\(\\) \\(a scalar: shape \\(\\) or \\(1,\\)\\)$" \
+	"$TRAC" good.tra --interpret --random --input alpha=y.npy --output C=c2.npy
+# two outputs in one file, however spelled: a usage error before anything runs
+expect interp-same-file 2 "^trac: error: output A \\('same\\.npy'\\) and output B \\('\\./same\\.npy'\\) name the same file" \
+	"$TRAC" two.tra --interpret --random --output A=same.npy --output B=./same.npy
+absent interp-same-file-nothing same.npy
+expect interp-same-file-dir 2 "output A \\('sd/B\\.npy'\\) and output B \\('sd/B\\.npy'\\) name the same file" \
+	"$TRAC" two.tra --interpret --random --output-dir sd --output A=sd/B.npy
+absent interp-same-file-dir-not-made sd
+expect interp-devnull-shared 0 "" "$TRAC" two.tra --interpret --random --output A=/dev/null --output B=/dev/null
+# a failed run removes the directories --output-dir made, and only those
+mkdir -p had
+expect interp-made-dirs 1 "output A: no/dir/pa\\.npy: cannot create: " \
+	"$TRAC" two.tra --interpret --random --output-dir had/new/sub --output A=no/dir/pa.npy
+absent interp-made-dirs-removed had/new
+[ -d had ] && ok interp-made-dirs-keeps-old || bad interp-made-dirs-keeps-old
 expect partial-outputs 1 "output B" "$TRAC" two.tra --interpret --random --output A=pa.npy --output B=no/dir/pb.npy
 absent partial-outputs-removed pa.npy
 expect failed-run-spares-devnull 1 "output B" "$TRAC" two.tra --interpret --random --output A=/dev/null --output B=no/dir/pb.npy
@@ -179,7 +201,7 @@ expect prog-help 0 "" ./copyprog --help
 expect prog-version 0 "" ./copyprog --version
 expect prog-run 0 "" ./copyprog --random=5 --output Y=py.npy
 cmp -s py.npy y.npy && ok prog-equals-interpreter || bad prog-equals-interpreter
-expect prog-time 0 "^time: runs=3 median_ms=[0-9.]+ min_ms=[0-9.]+$" ./copyprog --random --repeat 3 --time --output Y=pt.npy
+expect prog-time 0 "^time: runs=3 median_ms=[0-9.]+ min_ms=[0-9.]+ mean_ms=[0-9.]+ max_ms=[0-9.]+$" ./copyprog --random --repeat 3 --time --output Y=pt.npy
 expect prog-missing-input 1 "input X" ./copyprog --output Y=pm.npy
 absent prog-missing-input-no-file pm.npy
 expect prog-wrong-shape 1 "input X: w6.npy: .*shape" ./copyprog --input X=w6.npy --output Y=pw.npy
@@ -191,6 +213,45 @@ expect prog-unwritable 1 "output Y" ./copyprog --random --output Y=no/dir/y.npy
 absent prog-unwritable-no-file no/dir/y.npy
 expect prog-unknown-option 2 "" ./copyprog --frobnicate
 expect prog-bad-threads 2 "" ./copyprog --random --threads 0x
+
+# ---- the interpreter and the program word every failure alike --------------------------
+# same_words NAME PROG ARGS...: `trac PROG.tra --interpret ARGS` and
+# ./PROGprog ARGS fail with the same status and, after "trac:" and
+# "PROG:", the same stderr, naming the user's paths, never a staged copy.
+same_words() {
+	name=$1 prog=$2
+	shift 2
+	{ "$TRAC" "$prog.tra" --interpret "$@" 2>&1; echo "status $?"; } | sed 's/^trac: //; s/trac --help/PROG --help/' >words.interp
+	{ "./${prog}prog" "$@" 2>&1; echo "status $?"; } | sed "s/^$prog: //; s/$prog --help/PROG --help/" >words.prog
+	if cmp -s words.interp words.prog && ! grep -q '\.stage[0-9]\|\.tmp' words.prog; then
+		ok "$name"
+	else
+		sed 's/^/  interp: /' words.interp
+		sed 's/^/  prog:   /' words.prog
+		bad "$name"
+	fi
+}
+expect two-compile 0 "" "$TRAC" two.tra -o twoprog
+same_words words-no-dir copy --random --output Y=nodir/y.npy
+same_words words-no-dir-in-dir two --random --output-dir wd --output B=nodir/b.npy
+absent words-no-dir-in-dir-removed wd
+same_words words-same-file two --random --output A=w.npy --output B=./w.npy
+same_words words-same-file-dir two --random --output-dir wd --output B=wd/A.npy
+same_words words-missing-input copy --output Y=wm.npy
+same_words words-bad-dtype copy --input X=f8.npy --output Y=wf.npy
+same_words words-output-dir-is-file copy --random --output-dir y.npy/sub
+# a write failing part way (a file size limit, as a full disk would); the
+# limit is only on the command, so its messages reach the pipe
+cat >lim.sh <<'SH'
+trap '' XFSZ
+ulimit -f 0
+exec "$@"
+SH
+{ sh lim.sh "$TRAC" copy.tra --interpret --random --output Y=wl.npy 2>&1; echo "status $?"; } | sed 's/^trac: //' >words.interp
+{ sh lim.sh ./copyprog --random --output Y=wl.npy 2>&1; echo "status $?"; } | sed 's/^copy: //' >words.prog
+grep -q '^error: output Y: wl\.npy: write failed: File too large$' words.prog && ok words-short-write || bad words-short-write
+cmp -s words.interp words.prog && ok words-short-write-same || bad words-short-write-same
+absent words-short-write-nothing wl.npy
 
 # ---- block task programs ------------------------------------------------------------
 expect tasks-compile 0 "" "$TRAC" good.tra --devices=2 -o goodtasks

@@ -6,10 +6,15 @@
 # trart_random.py; the same bytes for the same seed and for any thread
 # count; data errors (exit 1, one line naming the tensor, no file left
 # behind: a failed run changes no file, not even one it would overwrite);
-# usage errors (exit 2); --time, --trace and --stats; and a valgrind run.
+# usage errors (exit 2), two outputs in one file among them; --time in
+# constant memory, --trace and --stats; out-of-memory messages from
+# programs trac compiles with huge sizes; trart.h from C++; and a
+# valgrind run.
 # Environment: RT_PROG (the built rt_prog), srcdir (the source tree, may
 # be read-only), PYTHON_NUMPY (may be empty: the NumPy checks SKIP),
-# VALGRIND (a valgrind to use; empty: none; unset: valgrind on PATH).
+# VALGRIND (a valgrind to use; empty: none; unset: valgrind on PATH),
+# TRAC and TRART_LIBS (may be unset: the checks that compile SKIP), CXX
+# (a C++ compiler; unset: c++ on PATH).
 set -u
 : "${RT_PROG:?}" "${srcdir:?}"
 case $RT_PROG in /*) ;; *) RT_PROG=$(pwd)/$RT_PROG ;; esac
@@ -47,13 +52,15 @@ absent() {
 one_line() { check "$1" test "$(wc -l <err)" -eq 1; }
 
 # data_error NAME PATTERN ARGS...: exit 1, one line "rt_prog: error: "
-# matching PATTERN, and no output in the --output-dir it is given.
+# matching PATTERN that never shows a staged file's name, and not even
+# the --output-dir it is given is left behind.
 data_error() {
 	name=$1 pat=$2
 	shift 2
 	expect "$name" 1 "^rt_prog: error: $pat" "$RT_PROG" --output-dir "d-$name" "$@"
 	one_line "$name-one-line"
-	absent "$name-no-output" "d-$name/Y.npy" "d-$name/Z.npy"
+	check "$name-user-path" test -z "$(grep -E '\.(stage|tmp)[0-9A-Za-z]' err)"
+	absent "$name-no-output-dir" "d-$name"
 }
 
 # usage_error NAME PATTERN ARGS...: exit 2, the message and a hint, and
@@ -74,6 +81,15 @@ check help-scalar grep -q '^  s f32 (scalar)$' out
 check help-outputs grep -q '^  Y\[5\] f32$' out
 check help-inout grep -q '^  Z\[4\] f64 (also an output)$' out
 check help-no-temps test -z "$(grep '^  T' out)"
+check help-kernels grep -q 'one kernel per node' out
+# every long option the program accepts is in its --help, and in trac(1)'s
+# synopsis of the generated program
+sed -n '/^\.SH THE GENERATED PROGRAM/,/^\.PP/p' "$srcdir/man/trac.1" | tr -d '\\' >synopsis
+for opt in input output output-dir random threads repeat time trace stats no-steal help version; do
+	check "help-lists-$opt" grep -q "^  --$opt[ =[]" out
+	check "man-synopsis-lists-$opt" grep -q -- "--$opt\b" synopsis
+done
+check help-no-steal-kernels grep -q '^  --no-steal .*no effect' out
 expect version 0 "" "$RT_PROG" --version
 check version-text grep -Eq '^rt_prog \(trac [^ )]+\)$' out
 
@@ -104,6 +120,26 @@ check inout-passed-through cmp -s io/Z.npy s1/Z.npy
 cp s1/Z.npy zz.npy
 expect inout-same-file 0 "" "$RT_PROG" --random=9 --input Z=zz.npy --output Z=zz.npy --output-dir io2
 check inout-same-file-unchanged cmp -s zz.npy s1/Z.npy
+# npy_f32 FILE SHAPE DATA: a version 1.0 .npy file of '<f4' with the
+# shape text SHAPE ("(1,)") and the bytes DATA (printf escapes).
+npy_f32() {
+	dict="{'descr': '<f4', 'fortran_order': False, 'shape': $2, }"
+	pad=$((63 - (10 + ${#dict}) % 64))
+	# shellcheck disable=SC2059 # the formats are built on purpose
+	{
+		printf '\223NUMPY\001\000'
+		printf "\\$(printf %03o $((${#dict} + pad + 1)))\\000"
+		printf "%s%${pad}s\n" "$dict" ""
+		printf "$3"
+	} >"$1"
+}
+# A scalar input takes a 0-d array or a one-element (1,), alike.
+npy_f32 s0.npy '()' '\000\000\340\077'   # 1.75
+npy_f32 s1.npy '(1,)' '\000\000\340\077'
+expect scalar-0d 0 "" "$RT_PROG" --random=4 --input s=s0.npy --output-dir sc0
+expect scalar-1 0 "" "$RT_PROG" --random=4 --input s=s1.npy --output-dir sc1
+check scalar-1-same-result cmp -s sc0/Y.npy sc1/Y.npy
+check scalar-not-random test -n "$(cmp sc0/Y.npy s1/Y.npy 2>&1)"
 for t in 1 2 3 8; do
 	expect "threads-$t" 0 "" "$RT_PROG" --random=3 --threads "$t" --output-dir "th$t"
 	check "threads-$t-same-bytes" cmp -s "th$t/Y.npy" th1/Y.npy
@@ -118,7 +154,7 @@ data_error missing-input "input X is missing: give --input X=FILE\\.npy or --ran
 data_error missing-some "input X is missing" --input Z=s1/Z.npy
 data_error wrong-shape "input X: s1/Y\\.npy: shape \\(5,\\) does not match the declared \\(5, 3\\)$" \
 	--random --input X=s1/Y.npy
-data_error wrong-dtype "input X: s1/Z\\.npy: dtype '<f8' does not match the declared '<f4'" \
+data_error wrong-dtype "input X: s1/Z\\.npy: dtype '<f8' does not match the declared '<f4' \\(f32\\); convert the array with \\.astype\\(np\\.float32\\)$" \
 	--random --input X=s1/Z.npy
 size=$(wc -c <s1/Z.npy)
 head -c $((size - 3)) s1/Z.npy >trunc-data.npy
@@ -131,10 +167,22 @@ data_error no-such-file "input X: nope\\.npy: cannot open" --random --input X=no
 data_error unwritable-output "output Y: nodir/sub/Y\\.npy: " --random --output Y=nodir/sub/Y.npy
 absent unwritable-output-nothing nodir
 # Y is written before Z fails: the rollback removes it, and no temporary stays.
-data_error rollback "output Z: nodir/Z\\.npy: " --random --output Z=nodir/Z.npy
-check rollback-no-temporaries test -z "$(ls -A d-rollback 2>/dev/null)"
-data_error trace-rollback "trace: nodir/t\\.json: " --random --trace nodir/t.json
-check trace-rollback-no-temporaries test -z "$(ls -A d-trace-rollback 2>/dev/null)"
+data_error rollback "output Z: nodir/Z\\.npy: cannot create: No such file or directory$" \
+	--random --output Z=nodir/Z.npy
+data_error trace-rollback "trace: nodir/t\\.json: cannot create: " --random --trace nodir/t.json
+# A failed run removes the directories --output-dir created, and only those.
+mkdir -p had
+expect made-dirs-removed 1 "output Z: nodir/Z\\.npy: " "$RT_PROG" --random \
+	--output-dir had/new/sub --output Z=nodir/Z.npy
+absent made-dirs-removed-gone had/new
+check made-dirs-removed-keeps-old test -d had
+# A write that fails part way (a file size limit, as a full disk would)
+# names the user's path, not the staged copy's, and leaves nothing.
+# (The limit would stop the message too, were stderr a file: a pipe.)
+{ (trap '' XFSZ; ulimit -f 0; exec "$RT_PROG" --random --output-dir fz) 2>&1; echo "status $?"; } | cat >err
+check short-write grep -q '^rt_prog: error: output Y: fz/Y\.npy: write failed: File too large$' err
+check short-write-status grep -q '^status 1$' err
+absent short-write-nothing-left fz
 # A failed run changes no file, even one it would have overwritten: here
 # Z's own input file, and the outputs of an earlier run.
 cp s1/Z.npy keep.npy
@@ -171,14 +219,55 @@ usage_error bad-seed "--random=SEED needs a non-negative integer seed, not 'x'" 
 usage_error negative-seed "--random=SEED needs a non-negative integer seed, not '-1'" --random=-1
 usage_error positional "unexpected argument '5'" --random 5
 usage_error empty-dir "--output-dir needs a non-empty path" --output-dir=
+# two files of the run that are one file, however spelled or reached
+usage_error same-file "output Y \\('same\\.npy'\\) and output Z \\('same\\.npy'\\) name the same file" \
+	--random --output Y=same.npy --output Z=same.npy
+usage_error same-file-spelling "output Y \\('\\./same\\.npy'\\) and output Z \\('same\\.npy'\\) name the same file" \
+	--random --output Y=./same.npy --output Z=same.npy
+usage_error same-file-dotdot ".*name the same file" --random --output Y=sub/../same.npy --output Z=same.npy
+usage_error same-file-via-dir "output Y \\('samedir/Z\\.npy'\\) and output Z \\('samedir/Z\\.npy'\\) name the same file" \
+	--random --output-dir samedir --output Y=samedir/Z.npy
+usage_error same-file-trace "output Y \\('t\\.npy'\\) and trace \\('t\\.npy'\\) name the same file" \
+	--random --output Y=t.npy --trace t.npy
+mkdir -p realdir && ln -s realdir aliasdir
+usage_error same-file-symlink-dir ".*name the same file" --random --output Y=aliasdir/a.npy --output Z=realdir/a.npy
+: >realfile.npy && ln -s realfile.npy alias.npy
+usage_error same-file-symlink ".*name the same file" --random --output Y=alias.npy --output Z=realfile.npy
+absent same-file-nothing-written same.npy samedir realdir/a.npy t.npy
+check same-file-symlink-untouched test ! -s realfile.npy
+expect devnull-shared 0 "" "$RT_PROG" --random --output Y=/dev/null --output Z=/dev/null
+check devnull-shared-intact test -c /dev/null
 
 # ---- --time, --trace, --stats --------------------------------------------------
+TIME_RE='median_ms=[0-9.]+ min_ms=[0-9.]+ mean_ms=[0-9.]+ max_ms=[0-9.]+$'
+# time_order NAME: min <= median <= max and min <= mean <= max in err.
+time_order() {
+	check "$1" awk '/^time:/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] + 0 }
+		exit !(v["min_ms"] <= v["median_ms"] && v["median_ms"] <= v["max_ms"] &&
+		       v["min_ms"] <= v["mean_ms"] && v["mean_ms"] <= v["max_ms"]) }' err
+}
 expect time 0 "" "$RT_PROG" --random --repeat 3 --time --output-dir tm
 one_line time-one-line
-check time-format grep -Eq '^time: runs=3 median_ms=[0-9.]+ min_ms=[0-9.]+$' err
+check time-format grep -Eq "^time: runs=3 $TIME_RE" err
 check time-no-stdout test ! -s out
+time_order time-ordered
 expect time-once 0 "" "$RT_PROG" --random --time --output-dir tm
-check time-once-format grep -Eq '^time: runs=1 median_ms=[0-9.]+ min_ms=[0-9.]+$' err
+check time-once-format grep -Eq "^time: runs=1 $TIME_RE" err
+# more runs than the median's reservoir holds
+expect time-many 0 "" "$RT_PROG" --random --threads 1 --repeat 5000 --time --output-dir tm
+check time-many-format grep -Eq "^time: runs=5000 $TIME_RE" err
+time_order time-many-ordered
+# --time keeps constant memory: under a 1 GB address-space limit the
+# largest --repeat runs (until timeout stops it) instead of failing to
+# allocate a time per run. A sanitizer build cannot run under the limit.
+if (ulimit -v 1000000 && "$RT_PROG" --version) >/dev/null 2>&1; then
+	# shellcheck disable=SC2016 # $1 is expanded by the inner sh
+	expect time-huge-repeat 124 "" sh -c 'ulimit -v 1000000; exec timeout 1 "$1" --random \
+		--threads 1 --repeat 1000000000 --time --output-dir th' sh "$RT_PROG"
+	check time-huge-repeat-quiet test ! -s err
+else
+	skip "time-huge-repeat (cannot run under ulimit -v)"
+fi
 
 expect trace 0 "" "$RT_PROG" --random --repeat 3 --threads 2 --trace t.json --output-dir tr
 check trace-events test "$(grep -c '"ph": "X"' t.json)" -eq 6
@@ -247,10 +336,80 @@ PY
 	data_error numpy-shape "input X: x45\\.npy: shape \\(4, 5\\) does not match the declared \\(5, 3\\)$" \
 		--random --input X=x45.npy
 	data_error numpy-fortran "input X: xf\\.npy: " --random --input X=xf.npy
-	data_error numpy-scalar "input s: s1\\.npy: shape \\(1,\\) does not match the declared \\(\\)" \
-		--random --input s=s1.npy
+	# a scalar takes np.array([x]) as well as a 0-d array
+	expect numpy-scalar-1 0 "" "$RT_PROG" --random --input s=s1.npy --output-dir ns
+	check numpy-scalar-1-result "$PY" -c 'import numpy as np; assert not np.load("ns/Y.npy").any()'
+	check numpy-make-s2 "$PY" -c 'import numpy as np; np.save("s2.npy", np.zeros((2,), np.float32))'
+	data_error numpy-scalar-2 "input s: s2\\.npy: shape \\(2,\\) does not match the declared \\(\\) \\(a scalar: shape \\(\\) or \\(1,\\)\\)$" \
+		--random --input s=s2.npy
 else
 	skip "numpy checks (no Python 3 with numpy)"
+fi
+
+# ---- programs trac compiles: --help of a block-task program; out of memory -----
+if [ -n "${TRAC:-}" ] && [ -x "$TRAC" ]; then
+	cat >wide.tra <<'TRA'
+size N = 4, D = 4, K = 4
+input A[N, D], B[K]
+T[i, j, k] = A[i, j] + B[k]
+S[i] = sum[j, k](T[i, j, k])
+H[i] = sum[j, k](T[i, j, k] * S[i])
+output H
+TRA
+	expect tasks-compile 0 "" "$TRAC" wide.tra --devices=2 -o wide
+	expect tasks-help 0 "" ./wide --help
+	check tasks-help-says-tasks grep -q 'runs block tasks' out
+	check tasks-help-trace-tasks grep -q '^  --trace FILE.json .*task runs' out
+	check tasks-help-no-kernels test -z "$(grep -i kernel out)"
+	check tasks-help-no-steal grep -q '^  --no-steal ' out
+	# 4 TB a tensor, 12 TB in all: more memory than any machine this runs
+	# on, found before anything is allocated (quickly: timeout would say 124)
+	for kind in tasks node-kernels; do
+		flag=--devices=2
+		[ $kind = node-kernels ] && flag=--node-kernels
+		expect "huge-$kind-compile" 0 "" "$TRAC" wide.tra -D N=1000000 -D D=1000000 \
+			$flag -o "huge-$kind"
+		expect "huge-$kind" 1 "^wide: error: out of memory allocating 4\\.0 TB for tensor A \\(1000000 x 1000000 f32\\): the program's tensors need [0-9.]+ TB, more than this machine's [0-9.]+ [KMGT]B of memory$" \
+			timeout 20 "./huge-$kind" --random --output-dir "hg-$kind"
+		one_line "huge-$kind-one-line"
+		absent "huge-$kind-nothing" "hg-$kind"
+	done
+	# Allocations that fail although the machine has the memory (here a
+	# 200 MB address-space limit, which a sanitizer build cannot run
+	# under): T is 268 MB, up front with whole-node kernels, from the
+	# block pool mid-run with tasks.
+	expect mid-tasks-compile 0 "" "$TRAC" wide.tra -D N=64 -D D=64 -D K=16384 --devices=2 -o mid-tasks
+	expect mid-kernels-compile 0 "" "$TRAC" wide.tra -D N=64 -D D=64 -D K=16384 --node-kernels -o mid-kernels
+	if (ulimit -v 200000 && ./mid-tasks --version) >/dev/null 2>&1; then
+		# shellcheck disable=SC2016 # $1 is expanded by the inner sh
+		lim='ulimit -v 200000; OPENBLAS_NUM_THREADS=1 exec timeout 20 "$@"'
+		expect oom-kernels 1 "^wide: error: out of memory allocating 268\\.4 MB for tensor T \\(64 x 64 x 16384 f32\\)$" \
+			sh -c "$lim" sh ./mid-kernels --random --output-dir om-k
+		one_line oom-kernels-one-line
+		absent oom-kernels-nothing om-k
+		expect oom-pool 1 "^wide: error: out of memory allocating 268\\.4 MB for tensor T$" \
+			sh -c "$lim" sh ./mid-tasks --random --threads 2 --output-dir om-t
+		one_line oom-pool-one-line
+		absent oom-pool-nothing om-t
+	else
+		skip "out-of-memory checks under ulimit -v (cannot run under it)"
+	fi
+else
+	skip "compiled programs (no TRAC)"
+fi
+
+# ---- trart.h from C++ -------------------------------------------------------------
+CXX=${CXX-$(command -v c++ 2>/dev/null)}
+if [ -n "$CXX" ] && [ -n "${TRART_LIBS:-}" ]; then
+	cat >cxx.cc <<'CC'
+#include "trart.h"
+int main() { return trart_dtype_size(TRART_F64) == 8 && trart_threads() >= 0 ? 0 : 1; }
+CC
+	# shellcheck disable=SC2086 # TRART_LIBS is a list of words
+	expect cxx-links 0 "" "$CXX" -I"$srcdir/runtime" cxx.cc -o cxx $TRART_LIBS
+	expect cxx-runs 0 "" ./cxx
+else
+	skip "trart.h from C++ (no C++ compiler or TRART_LIBS)"
 fi
 
 # ---- valgrind ----------------------------------------------------------------------
@@ -276,6 +435,13 @@ if [ -n "$VG" ]; then
 	expect valgrind-rollback 1 "output Z" vg "$RT_PROG" --random --output Z=nodir/Z.npy --output-dir vg4
 	expect valgrind-usage-error 2 "unknown option" vg "$RT_PROG" --random --bogus
 	expect valgrind-help 0 "" vg "$RT_PROG" --help
+	expect valgrind-same-file 2 "name the same file" vg "$RT_PROG" --random --output Y=v.npy --output Z=./v.npy
+	expect valgrind-made-dirs 1 "output Z" vg "$RT_PROG" --random --output-dir vg5/sub --output Z=nodir/Z.npy
+	expect valgrind-time-reservoir 0 "" vg "$RT_PROG" --random --threads 1 --repeat 1500 --time --output-dir vg6
+	expect valgrind-scalar-1 0 "" vg "$RT_PROG" --random --input s=s1.npy --output-dir vg7
+	if [ -x ./huge-tasks ]; then
+		expect valgrind-huge 1 "out of memory allocating" vg ./huge-tasks --random --output-dir vg8
+	fi
 else
 	skip "valgrind checks ($vg_why)"
 fi

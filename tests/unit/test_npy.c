@@ -336,6 +336,27 @@ START_TEST(test_read_handbuilt)
 }
 END_TEST
 
+/* A scalar takes a 0-d array, and the one-element (1,) that
+ * np.save(np.array([x])) writes: the same four bytes. */
+START_TEST(test_read_scalar_shapes)
+{
+	static const char *const headers[] = {
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (), }",
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }",
+	};
+	unsigned char file[512];
+	char err[TRART_ERRLEN];
+	void *data = NULL;
+	const char *path = in_dir("s.npy");
+
+	write_bytes(path, file, build_npy(file, 1, headers[_i], 4));
+	ck_assert_msg(trart_npy_read(path, NAME, TRART_F32, 0, NULL, &data, err,
+	                             sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(((unsigned char *)data)[0], 0x3f);
+	free(data);
+}
+END_TEST
+
 /* ---- Errors in the header and data ---- */
 
 /* A bad file: its header, data size, what the program declares, and a
@@ -358,12 +379,19 @@ static const BadCase bad_files[] = {
 	 "dtype '>f4' has the wrong byte order; expected little-endian '<f4'"},
 	{HDR(">f8", "False", "(2, 3)"), 48, F64_23,
 	 "dtype '>f8' has the wrong byte order; expected little-endian '<f8'"},
+	{HDR(">f4", "False", "(2, 3)"), 24, F32_23,
+	 "(convert the array with .astype('<f4'))"},
 	{HDR("<i8", "False", "(2, 3)"), 48, F32_23,
-	 "dtype '<i8' does not match the declared '<f4' (f32)"},
+	 "dtype '<i8' does not match the declared '<f4' (f32); convert the "
+	 "array with .astype(np.float32)"},
 	{HDR("<f2", "False", "(2, 3)"), 12, F64_23,
 	 "dtype '<f2' does not match the declared '<f8' (f64)"},
 	{HDR("<f4", "False", "(2, 3)"), 24, F64_23,
-	 "dtype '<f4' does not match the declared '<f8' (f64)"},
+	 "dtype '<f4' does not match the declared '<f8' (f64); convert the "
+	 "array with .astype(np.float64)"},
+	{HDR("<f8", "False", "(2, 3)"), 48, F32_23,
+	 "dtype '<f8' does not match the declared '<f4' (f32); convert the "
+	 "array with .astype(np.float32)"},
 	{HDR("<f4\n", "False", "(2, 3)"), 24, F32_23, /* escaped, one line */
 	 "dtype '<f4\\x0a' does not match"},
 	{HDR("<f4", "True", "(2, 3)"), 24, F32_23,
@@ -374,8 +402,11 @@ static const BadCase bad_files[] = {
 	 "shape (20,) does not match the declared (4, 5)"},
 	{HDR("<f4", "False", "()"), 4, {TRART_F32, 1, {1}},
 	 "shape () does not match the declared (1,)"},
-	{HDR("<f4", "False", "(1,)"), 4, {TRART_F32, 0, {0}},
-	 "shape (1,) does not match the declared ()"},
+	{HDR("<f4", "False", "(1, 1)"), 4, {TRART_F32, 0, {0}},
+	 "shape (1, 1) does not match the declared () (a scalar: shape () or "
+	 "(1,))"},
+	{HDR("<f4", "False", "(2,)"), 8, {TRART_F32, 0, {0}},
+	 "shape (2,) does not match the declared () (a scalar"},
 	{HDR("<f4", "False", "(4, 5)"), 12, {TRART_F32, 2, {4, 5}},
 	 "truncated: expected 80 bytes of data, found 12"},
 	{HDR("<f4", "False", "(2, 3)"), 0, F32_23,
@@ -544,8 +575,8 @@ START_TEST(test_write_missing_directory)
 
 	ck_assert_int_eq(trart_npy_write(path, "output Y", TRART_F32, 1, shape, x,
 	                                 err, sizeof err), -1);
-	snprintf(expect, sizeof expect, "output Y: %s: cannot create a temporary "
-	         "file next to it: No such file or directory", path);
+	snprintf(expect, sizeof expect, "output Y: %s: cannot create: No such "
+	         "file or directory", path);
 	ck_assert_str_eq(err, expect);
 	ck_assert_int_eq(stat(path, &st), -1);
 	ck_assert_int_eq(dir_entries(test_dir, 0), 0);
@@ -884,6 +915,7 @@ npy_suite(void)
 	tcase_add_loop_test(rw, test_header_matches_numpy, 0, COUNT(numpy_headers));
 	tcase_add_test(rw, test_header_huge_shape);
 	tcase_add_loop_test(rw, test_read_handbuilt, 0, COUNT(good_headers));
+	tcase_add_loop_test(rw, test_read_scalar_shapes, 0, 2);
 	tcase_add_loop_test(err, test_read_bad_file, 0, COUNT(bad_files));
 	tcase_add_loop_test(err, test_read_bad_preamble, 0, COUNT(raw_files));
 	tcase_add_test(err, test_read_cannot_open);
