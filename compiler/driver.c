@@ -1224,15 +1224,33 @@ static int driver_deliver_emits(const DriverOpts *o, DriverEmits *em)
 				rc = driver_deliver(o, em->e[st].buf, em->e[st].len);
 		return rc;
 	}
-	if (!driver_make_dir(o->out))
-		return TRAC_EXIT_ERROR;
+	char err[TRART_ERRLEN];
+	TrartFiles *fs = trart_files_new();
+	if (!fs)
+		trac_fatal("out of memory");
+	if (trart_files_make_dir(fs, o->out, err, sizeof err) != 0) {
+		fprintf(stderr, "trac: error: %s\n", err);
+		rc = TRAC_EXIT_ERROR;
+	}
+	char *written[STAGE_COUNT] = {NULL};
 	for (int st = 0; st < STAGE_COUNT && rc == TRAC_EXIT_OK; st++)
 		if (em->open[st]) {
-			char *path = driver_stage_path(o, (DriverStage)st);
-			if (!driver_write_file(path, em->e[st].buf, em->e[st].len))
+			written[st] = driver_stage_path(o, (DriverStage)st);
+			if (!driver_write_file(written[st], em->e[st].buf, em->e[st].len))
 				rc = TRAC_EXIT_ERROR;
-			free(path);
 		}
+	/* all or nothing: a failure takes back the stages already written,
+	 * and the set then removes the directories it made */
+	for (int st = 0; st < STAGE_COUNT; st++) {
+		if (rc != TRAC_EXIT_OK && written[st])
+			unlink(written[st]);
+		free(written[st]);
+	}
+	if (rc == TRAC_EXIT_OK && trart_files_commit(fs, err, sizeof err) != 0) {
+		fprintf(stderr, "trac: error: %s\n", err);
+		rc = TRAC_EXIT_ERROR;
+	}
+	trart_files_free(fs);
 	return rc;
 }
 

@@ -105,6 +105,9 @@ done
 printf 'output Q\n' >broken.tra
 expect emit-several-error 1 "" "$TRAC" broken.tra --emit=tra,plan -o brokendir
 absent emit-several-error-nothing brokendir
+mkdir -p blocked/scale.plan
+expect emit-several-write-fails 1 "cannot write 'blocked/scale.plan'" "$TRAC" scale.tra --emit=tra,plan -o blocked
+absent emit-several-all-or-nothing blocked/scale.tra.txt
 if [ -n "$py" ]; then
 	"$py" - stages/scale.signature.json stages/scale.plan.json <<'PY' >pyout 2>&1 && ok json-valid || { cat pyout; bad json-valid; }
 import json, sys
