@@ -142,15 +142,23 @@ static void plan_devices(const IaGraph *ia, const SimResult *r, FILE *out)
 	}
 }
 
+/* The simulated run, the time of all tasks one after another on one
+ * device, and the program's FLOPs. */
+static void plan_simulate(const IaGraph *ia, const SimModel *m, SimResult *r, double *serial, double *flops)
+{
+	sim_run(ia, m, r);
+	*serial = *flops = 0;
+	for (int t = 0; t < ia->ntasks; t++) {
+		*serial += sim_task_time(&ia->tasks[t], m);
+		*flops += ia->tasks[t].flops;
+	}
+}
+
 void plan_dump(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out)
 {
 	SimResult r;
-	sim_run(ia, m, &r);
-	double serial = 0, flops = 0;
-	for (int t = 0; t < ia->ntasks; t++) {
-		serial += sim_task_time(&ia->tasks[t], m);
-		flops += ia->tasks[t].flops;
-	}
+	double serial, flops;
+	plan_simulate(ia, m, &r, &serial, &flops);
 	fprintf(out, "# plan: %d tasks on %d devices, placer %s\n", ia->ntasks, ia->ndevices, place_name(placer));
 	plan_model(m, out);
 	fputs("\nnode         partition              tasks  joins aggs repart leaves      flops       moved\n", out);
@@ -293,12 +301,8 @@ static void plan_json_node(const IaGraph *ia, int v, FILE *out)
 void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out)
 {
 	SimResult r;
-	sim_run(ia, m, &r);
-	double serial = 0, flops = 0;
-	for (int t = 0; t < ia->ntasks; t++) {
-		serial += sim_task_time(&ia->tasks[t], m);
-		flops += ia->tasks[t].flops;
-	}
+	double serial, flops;
+	plan_simulate(ia, m, &r, &serial, &flops);
 	fprintf(out, "{\n  \"placer\": \"%s\", \"devices\": %d, \"tasks\": %d,\n", place_name(placer),
 	        ia->ndevices, ia->ntasks);
 	fprintf(out, "  \"model\": {\"gemm_flops\": %.17g, \"elt_flops\": %.17g, \"bandwidth\": %.17g, "
