@@ -5,14 +5,22 @@
 # again. Each time, with only that prefix's bin (and the system's) on
 # PATH, the installed trac must find its own runtime, compile an
 # installed sample and run it to the interpreter's answer; the shared
-# runtime, the header, pkg-config file and samples must be there.
+# runtime, the header, pkg-config file and samples must be there. Then
+# the tree, built for its configured prefix, is installed with another
+# (`make install prefix=P`, as after `./configure --prefix=P` in a tree
+# built earlier): what depends on the paths is rebuilt, and that install
+# and a move of it work the same way; at the end the tree is rebuilt for
+# its own prefix. Because it rebuilds trac, Makefile.am runs this test
+# after all the others.
 # Environment: TRAC, srcdir, BUILDDIR (the build tree), MAKE, and the
 # configured prefix, bindir, includedir, libdir, pkgdatadir.
 set -u
 : "${TRAC:?}" "${srcdir:?}" "${BUILDDIR:?}" "${prefix:?}" "${bindir:?}" "${includedir:?}" \
 	"${libdir:?}" "${pkgdatadir:?}"
 tmp=$(mktemp -d) || exit 99
-trap 'rm -rf "$tmp"' EXIT
+restore=false
+# shellcheck disable=SC2064
+trap 'if $restore; then ${MAKE:-make} -s -C "$BUILDDIR" >/dev/null 2>&1; fi; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 99
 pass=0 fail=0
 . "$srcdir/tests/testlib.sh"
@@ -73,6 +81,27 @@ case $bindir:$includedir:$libdir:$pkgdatadir in
 	[ "$(sed -n 1p out)" = "$tmp/moved${includedir#"$prefix"}" ] && ok override-flag-used || bad override-flag-used
 	;;
 *) echo "SKIP moving the prefix: bindir, includedir, libdir or pkgdatadir is outside it" ;;
+esac
+
+# another prefix for the same tree, then that install moved
+case $bindir:$includedir:$libdir:$pkgdatadir in
+"$prefix"/*:"$prefix"/*:"$prefix"/*:"$prefix"/*)
+	other=$tmp/other
+	restore=true
+	if ${MAKE:-make} -C "$BUILDDIR" install prefix="$other" >reinstall.log 2>&1; then
+		ok reprefix-install
+		grep -q 'compiler/build\.lo\|CC  *compiler/build' reinstall.log && ok reprefix-rebuilt-paths ||
+			{ echo "  (build.c was not recompiled for the new prefix)"; bad reprefix-rebuilt-paths; }
+		grep -q "^prefix=$other\$" "$other${libdir#"$prefix"}/pkgconfig/trac.pc" && ok reprefix-pc ||
+			bad reprefix-pc
+		check_prefix reprefixed "$other${bindir#"$prefix"}" "$other"
+		mv "$other" "$tmp/other-moved"
+		check_prefix reprefix-moved "$tmp/other-moved${bindir#"$prefix"}" "$tmp/other-moved"
+	else
+		tail -20 reinstall.log
+		bad reprefix-install
+	fi
+	;;
 esac
 
 echo "$pass passed, $fail failed"
