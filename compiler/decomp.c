@@ -535,9 +535,12 @@ static bool decomp_parse_one(const TraNode *n, const char **s, int *part, bool *
 	}
 	char *end;
 	long v = strtol(eq + 1, &end, 10);
-	if (end != comma || eq + 1 == comma || v < 1 || v > n->idx[d].size) {
-		snprintf(err, errlen, "%s of node %s: the count must be from 1 to %lld, not '%.*s'",
-		         n->idx[d].name, n->name, (long long)n->idx[d].size, (int)(comma - eq - 1), eq + 1);
+	long most = n->idx[d].size < DECOMP_MAX_COUNT ? (long)n->idx[d].size : DECOMP_MAX_COUNT;
+	if (end != comma || eq + 1 == comma || v < 1 || v > most) {
+		snprintf(err, errlen, "%s of node %s: the count must be from 1 to %ld%s, not '%.*s'",
+		         n->idx[d].name, n->name, most,
+		         most == DECOMP_MAX_COUNT ? " (the most blocks along one index)" : "",
+		         (int)(comma - eq - 1), eq + 1);
 		return false;
 	}
 	if (seen[d]) {
@@ -583,5 +586,13 @@ bool decomp_parse_manual(const TraGraph *g, const char *spec, int *node, int *pa
 	for (const char *s = colon + 1; *s;)
 		if (!decomp_parse_one(n, &s, part, seen, err, errlen))
 			return false;
+	int64_t blocks = 1;
+	for (int d = 0; d < n->nidx; d++)
+		blocks *= part[d]; /* each at most DECOMP_MAX_COUNT: no overflow until > 2^64 */
+	if (blocks > DECOMP_MAX_BLOCKS) {
+		snprintf(err, errlen, "node %s would have %lld blocks; at most %d are allowed", n->name,
+		         (long long)blocks, DECOMP_MAX_BLOCKS);
+		return false;
+	}
 	return true;
 }

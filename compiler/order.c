@@ -102,6 +102,14 @@ static double order_size(const TraNode *n, IdxSet s)
 	return z;
 }
 
+/* Whether an intermediate over the indices s can exist: at most
+ * TRA_MAX_RANK dimensions, and a byte count far from overflowing (a
+ * product whose every order needs a larger one is left unsplit). */
+static bool order_fits(const TraNode *n, IdxSet s)
+{
+	return order_count(s) <= TRA_MAX_RANK && order_size(n, s) * 8 < 0x1p62;
+}
+
 /* opt_einsum's cost of contracting index sets a and b into keep. */
 static double order_step_flops(const TraNode *n, IdxSet a, IdxSet b, IdxSet keep)
 {
@@ -238,13 +246,21 @@ static IdxSet *order_dp_sets(const Plan *p, Arena *a)
 	return keep;
 }
 
+/* Whether subset s has no way to be computed (a single factor has one). */
+static bool order_dp_unset(const DpCell *best, unsigned s)
+{
+	return (s & (s - 1)) && best[s].left == 0;
+}
+
 /* Fills cell s from the cells of its subsets. */
 static void order_dp_cell(const Plan *p, DpCell *best, const IdxSet *keep, unsigned s, unsigned full)
 {
 	unsigned low = s & -s;
+	if (s != full && !order_fits(p->n, keep[s]))
+		return; /* no intermediate: the cell stays unset */
 	for (unsigned l = (s - 1) & s; l; l = (l - 1) & s) {
 		unsigned r = s ^ l;
-		if (!(l & low))
+		if (!(l & low) || order_dp_unset(best, l) || order_dp_unset(best, r))
 			continue;
 		double flops = best[l].flops + best[r].flops +
 		               order_step_flops(p->n, keep[l], keep[r], keep[s]);
@@ -264,7 +280,8 @@ static int order_dp_tree(Plan *p, Arena *a, const DpCell *best, const IdxSet *ke
 	return order_step(p, a, l, r, keep[s]);
 }
 
-static void order_dp(Plan *p, Arena *a)
+/* False when no order has intermediates that fit (order_fits). */
+static bool order_dp(Plan *p, Arena *a)
 {
 	unsigned full = (1u << p->nf) - 1;
 	IdxSet *keep = order_dp_sets(p, a);
@@ -272,7 +289,10 @@ static void order_dp(Plan *p, Arena *a)
 	for (unsigned s = 1; s <= full; s++)
 		if (s & (s - 1))
 			order_dp_cell(p, best, keep, s, full);
+	if (order_dp_unset(best, full))
+		return false;
 	order_dp_tree(p, a, best, keep, full);
+	return true;
 }
 
 /* ---- the greedy search ------------------------------------------------------ */
@@ -315,6 +335,8 @@ static GreedyStep order_greedy_pick(const Plan *p, const int *act, int n)
 		for (int j = i + 1; j < n; j++) {
 			IdxSet a = p->set[act[i]], b = p->set[act[j]];
 			GreedyStep s = {i, j, !(a & b), 0, 0, order_greedy_keep(p, act, n, i, j)};
+			if (n > 2 && !order_fits(p->n, s.keep))
+				continue;
 			s.flops = order_step_flops(p->n, a, b, s.keep);
 			s.size = order_size(p->n, s.keep);
 			if (best.i < 0 || order_greedy_better(&s, &best))
@@ -323,7 +345,8 @@ static GreedyStep order_greedy_pick(const Plan *p, const int *act, int n)
 	return best;
 }
 
-static void order_greedy(Plan *p, Arena *a)
+/* False when it gets stuck: no step has an intermediate that fits. */
+static bool order_greedy(Plan *p, Arena *a)
 {
 	int n = p->nf;
 	int *act = arena_alloc(a, (size_t)n * sizeof *act); /* trees left to contract */
@@ -331,9 +354,12 @@ static void order_greedy(Plan *p, Arena *a)
 		act[i] = i;
 	for (; n > 1; n--) {
 		GreedyStep s = order_greedy_pick(p, act, n);
+		if (s.i < 0)
+			return false;
 		act[s.i] = order_step(p, a, act[s.i], act[s.j], s.keep);
 		memmove(&act[s.j], &act[s.j + 1], (size_t)(n - s.j - 1) * sizeof *act);
 	}
+	return true;
 }
 
 /* ---- the rewrite ---------------------------------------------------------------- */
@@ -479,10 +505,9 @@ static int order_node(TraGraph *g, const TraNode *n, Arena *scratch)
 	Plan p = {.n = n, .scale = 1};
 	if (!order_candidate(g, n, &p, scratch))
 		return order_append(g, n);
-	if (p.nf <= ORDER_DP_MAX)
-		order_dp(&p, scratch);
-	else
-		order_greedy(&p, scratch);
+	bool planned = p.nf <= ORDER_DP_MAX ? order_dp(&p, scratch) : order_greedy(&p, scratch);
+	if (!planned)
+		return order_append(g, n);
 	for (int t = p.nf; t < p.ntree - 1; t++)
 		p.node[t] = order_emit_step(g, &p, t, t - p.nf + 1);
 	return order_emit_root(g, &p, p.ntree - 1);

@@ -1035,6 +1035,69 @@ static void sema_check_lhs_elements(Sema *s, const AstStmt *st)
 	sema_check_elements(s, st->span, st->name, idx, st->nidx);
 }
 
+/* The free indices of reduction r, "i, j", for messages. */
+static const char *sema_free_names(Sema *s, AstRef r)
+{
+	char *list = arena_printf(s->arena, "%s", "");
+	for (int v = 0; v < s->nvars; v++)
+		if ((s->free_vars[r] >> v) & 1)
+			list = arena_printf(s->arena, "%s%s%s", list, *list ? ", " : "", s->vars[v].name);
+	return list;
+}
+
+/* A reduction inside an expression becomes a node over its free indices
+ * (build_split): that intermediate must have at most TRA_MAX_RANK
+ * dimensions and a byte count that fits, as a defined tensor must. */
+static void sema_check_split(Sema *s, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	TraIndex idx[TRA_MAX_RANK];
+	int rank = 0;
+	for (int v = 0; v < s->nvars; v++)
+		if ((s->free_vars[r] >> v) & 1) {
+			if (rank == TRA_MAX_RANK) {
+				sema_error(s, e->span, "this reduction leaves %d indices free (%s): the intermediate "
+				           "tensor it makes would have more than %d dimensions; reduce over more "
+				           "of them inside it, or split the statement",
+				           __builtin_popcountll(s->free_vars[r]), sema_free_names(s, r), TRA_MAX_RANK);
+				return;
+			}
+			idx[rank++].size = s->vars[v].range;
+		}
+	int64_t n = 8;
+	for (int d = 0; d < rank; d++)
+		if (__builtin_mul_overflow(n, idx[d].size, &n)) {
+			sema_error(s, e->span, "the intermediate tensor this reduction makes (over %s) is too "
+			           "large: its size in bytes overflows 64 bits", sema_free_names(s, r));
+			return;
+		}
+}
+
+/* sema_check_split for every reduction in expression r. */
+static void sema_check_splits(Sema *s, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	switch (e->kind) {
+	case AST_REDUCE:
+		sema_check_split(s, r);
+		sema_check_splits(s, e->red.body);
+		return;
+	case AST_CALL:
+		for (int i = 0; i < e->ref.nargs; i++)
+			sema_check_splits(s, e->ref.args[i]);
+		return;
+	case AST_UNARY:
+		sema_check_splits(s, e->op.a);
+		return;
+	case AST_BINARY:
+		sema_check_splits(s, e->op.a);
+		sema_check_splits(s, e->op.b);
+		return;
+	default:
+		return;
+	}
+}
+
 static void sema_def(Sema *s, const AstStmt *st)
 {
 	if (sema_check_fresh(s, st->name, st->name_span))
@@ -1055,6 +1118,8 @@ static void sema_def(Sema *s, const AstStmt *st)
 		sema_check_ranges(s, lhs, "the right-hand side");
 	if (s->nerr_stmt == 0)
 		sema_check_lhs_elements(s, st);
+	if (s->nerr_stmt == 0)
+		sema_check_splits(s, st->value);
 	if (s->nerr_stmt == 0)
 		sema_build_def(s, st, lhs);
 	else

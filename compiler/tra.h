@@ -299,6 +299,10 @@ void fuse_elementwise(TraGraph *g);
 /* Block b of an index of size S split n ways covers [b*S/n, (b+1)*S/n):
  * sizes differ by at most one, the larger blocks last. */
 int64_t decomp_block_lo(int64_t size, int n, int b);
+/* The most blocks --partition may ask for along one index, and for one
+ * node in all (each block is a task: more would only take time). */
+#define DECOMP_MAX_COUNT 4096
+#define DECOMP_MAX_BLOCKS 16384
 
 /* What the decomposition is asked for. */
 typedef struct DecompOptions {

@@ -42,6 +42,12 @@ expect sim-trailing-comma 2 "nothing after the last" "$TRAC" scale.tra --emit=pl
 expect partition-empty 2 "no counts after 'C:'" "$TRAC" scale.tra --emit=plan --partition=C:
 expect partition-twice 2 "index i of node C is given twice" "$TRAC" scale.tra --emit=plan --partition=C:i=2,i=3
 expect partition-trailing-comma 2 "trailing comma" "$TRAC" scale.tra --emit=plan --partition=C:i=2,
+printf 'size N = 8589934592\ninput A[N]\nY[i] = A[i] * 2\noutput Y\n' >long.tra
+expect partition-count-2-32 2 "from 1 to 4096" "$TRAC" long.tra --emit=plan --partition=Y:i=4294967296
+expect partition-count-wraps 2 "from 1 to 4096" "$TRAC" long.tra --emit=plan --partition=Y:i=4294967298
+printf 'size N = 8192\ninput A[N, N]\nY[i, j] = A[i, j] * 2\noutput Y\n' >square.tra
+expect partition-too-many-blocks 2 "would have 131072 blocks; at most 16384" \
+	"$TRAC" square.tra --emit=plan --partition=Y:i=4096,j=32
 expect xcc-without-flag 2 "-Xcc needs a flag" "$TRAC" scale.tra -Xcc
 expect x-other 2 "unknown option '-Xfoo'" "$TRAC" scale.tra -Xfoo bar
 expect march-bad 2 "expected a CPU name" "$TRAC" scale.tra --march=-O3
