@@ -297,14 +297,33 @@ static bool order_dp(Plan *p, Arena *a)
 
 /* ---- the greedy search ------------------------------------------------------ */
 
-/* The indices the result of contracting act[i] and act[j] keeps. */
-static IdxSet order_greedy_keep(const Plan *p, const int *act, int n, int i, int j)
+/* The indices that one, two, three or more of the trees left use; what a
+ * pair keeps follows from them in constant time, so a step of the search
+ * costs O(n^2) rather than O(n^3). */
+typedef struct GreedyUse {
+	IdxSet ge2; /* indices at least two of the trees left use */
+	IdxSet ge3; /* indices at least three use */
+} GreedyUse;
+
+static GreedyUse order_greedy_use(const Plan *p, const int *act, int n)
 {
-	IdxSet need = p->out;
-	for (int c = 0; c < n; c++)
-		if (c != i && c != j)
-			need |= p->set[act[c]];
-	return (p->set[act[i]] | p->set[act[j]]) & need;
+	IdxSet ge1 = 0, ge2 = 0, ge3 = 0;
+	for (int c = 0; c < n; c++) {
+		IdxSet s = p->set[act[c]];
+		ge3 |= ge2 & s;
+		ge2 |= ge1 & s;
+		ge1 |= s;
+	}
+	return (GreedyUse){ge2, ge3};
+}
+
+/* The indices the result of contracting trees a and b keeps: the output
+ * ones, and those another tree left still reads (an index in one of the
+ * two is read elsewhere when two trees use it, one in both when three do). */
+static IdxSet order_greedy_keep(const Plan *p, const GreedyUse *u, IdxSet a, IdxSet b)
+{
+	IdxSet need = p->out | (u->ge2 & (a ^ b)) | (u->ge3 & a & b);
+	return (a | b) & need;
 }
 
 /* A candidate step of the greedy search, and what makes it cheap. */
@@ -331,10 +350,11 @@ static bool order_greedy_better(const GreedyStep *s, const GreedyStep *t)
 static GreedyStep order_greedy_pick(const Plan *p, const int *act, int n)
 {
 	GreedyStep best = {.i = -1};
+	GreedyUse u = order_greedy_use(p, act, n);
 	for (int i = 0; i < n; i++)
 		for (int j = i + 1; j < n; j++) {
 			IdxSet a = p->set[act[i]], b = p->set[act[j]];
-			GreedyStep s = {i, j, !(a & b), 0, 0, order_greedy_keep(p, act, n, i, j)};
+			GreedyStep s = {i, j, !(a & b), 0, 0, order_greedy_keep(p, &u, a, b)};
 			if (n > 2 && !order_fits(p->n, s.keep))
 				continue;
 			s.flops = order_step_flops(p->n, a, b, s.keep);
