@@ -4,7 +4,8 @@ never crash. Products of 3 to 5 operands over 17 to 22 indices, whose
 cheapest contraction order may want an intermediate of more than 16
 dimensions, and nested reductions that leave 15 to 18 indices free:
 the two kinds of program that once overflowed fixed 16-entry arrays
-(order.c, sema.c). Prints PASS or FAIL per class and the counts."""
+(order.c, sema.c); and a chain of 20,000 maps, which fusion once inlined
+in quadratic memory (8 GB at 8,000; out of memory at 20,000). Prints PASS or FAIL per class and the counts."""
 import random
 import subprocess
 import sys
@@ -38,6 +39,30 @@ def nested(r):
             "output s"]
 
 
+def chain(n):
+    """n single-use maps in a row: fusion inlines them all into one node
+    (it once copied the growing expression at each step: quadratic memory)."""
+    lines = ["size N = 4", "input X[N]"]
+    prev = "X"
+    for k in range(n):
+        lines.append("T%d[i] = %s[i] * 1.001 + 0.5" % (k, prev))
+        prev = "T%d" % k
+    return lines + ["output " + prev]
+
+
+def check_chain(trac, tmp, n):
+    path = os.path.join(tmp, "chain.tra")
+    with open(path, "w") as f:
+        f.write("\n".join(chain(n)) + "\n")
+    p = subprocess.run([trac, path, "--emit=tra"], capture_output=True, text=True, timeout=600)
+    head = p.stdout.split("\n", 1)[0]
+    ok = p.returncode == 0 and head == "# TRA graph: 2 nodes"  # the input and one einsum
+    if not ok:
+        print("  exit %d, '%s': %s" % (p.returncode, head, p.stderr.strip()[-200:]))
+    print("%s chain of %d maps fused into one node" % ("PASS" if ok else "FAIL", n))
+    return ok
+
+
 def main():
     trac, n = sys.argv[1], int(sys.argv[2])
     failed = 0
@@ -56,7 +81,8 @@ def main():
                     print("  " + "\n  ".join(lines))
             print("%s %s (%d programs)" % ("FAIL" if bad else "PASS", name, n))
             failed += bad > 0
-    print("%d passed, %d failed" % (2 - failed, failed))
+        failed += not check_chain(trac, tmp, 20000)
+    print("%d passed, %d failed" % (3 - failed, failed))
     return 1 if failed else 0
 
 
