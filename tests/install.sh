@@ -67,6 +67,11 @@ sys.exit(not np.allclose(a, b, rtol=1e-4, atol=1e-5))" && ok "$pfx-agrees" || ba
 	printf '#include "mm.h"\nint main(void) { return matmul_C_ELEMENTS == 8 ? 0 : 1; }\n' >usemm.c
 	expect "$pfx-header-compiles" 0 "" ${CC:-cc} -I"$rt_include" -I. usemm.c -o usemm
 	[ -x usemm ] && ./usemm && ok "$pfx-header-macros" || bad "$pfx-header-macros"
+	# pkg-config finds this install's runtime, wherever it is now
+	if command -v pkg-config >/dev/null 2>&1; then
+		pc_inc=$(PKG_CONFIG_PATH="$root${libdir#"$prefix"}/pkgconfig" pkg-config --cflags-only-I trac | sed "s/ *$//")
+		[ -f "${pc_inc#-I}/trart.h" ] && ok "$pfx-pkg-config" || { echo "  $pc_inc"; bad "$pfx-pkg-config"; }
+	fi
 }
 
 check_prefix staged "$stage$bindir" "$stage$prefix"
@@ -92,8 +97,6 @@ case $bindir:$includedir:$libdir:$pkgdatadir in
 		ok reprefix-install
 		grep -q 'compiler/build\.lo\|CC  *compiler/build' reinstall.log && ok reprefix-rebuilt-paths ||
 			{ echo "  (build.c was not recompiled for the new prefix)"; bad reprefix-rebuilt-paths; }
-		grep -q "^prefix=$other\$" "$other${libdir#"$prefix"}/pkgconfig/trac.pc" && ok reprefix-pc ||
-			bad reprefix-pc
 		check_prefix reprefixed "$other${bindir#"$prefix"}" "$other"
 		mv "$other" "$tmp/other-moved"
 		check_prefix reprefix-moved "$tmp/other-moved${bindir#"$prefix"}" "$tmp/other-moved"
