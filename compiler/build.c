@@ -329,11 +329,10 @@ static bool build_user_flags(const BuildOptions *opt)
 	return opt->nxcc > 0 || opt->march;
 }
 
-/* The flags every step shares: the user's last, so they override. */
-static void build_common_flags(Arena *a, Argv *av, const BuildOptions *opt)
+/* The flags every step shares, after the compiler's words: the user's
+ * last, so they override. */
+static void build_shared_flags(Arena *a, Argv *av, const BuildOptions *opt)
 {
-	const char *from;
-	build_words(a, av, build_cc(opt, &from));
 	build_words(a, av, TRAC_SAN_FLAGS);
 	if (opt->object || opt->shared)
 		build_arg(a, av, "-fPIC"); /* so the object can go into a shared library */
@@ -356,10 +355,7 @@ static void build_compile_command(Arena *a, Argv *av, const BuildOptions *opt, c
 	build_words(a, av, "-fno-math-errno -fno-trapping-math -fno-signed-zeros -fassociative-math "
 	            "-fopenmp-simd");
 	build_arg(a, av, arena_printf(a, "-I%s", paths->include));
-	Argv common = {0};
-	build_common_flags(a, &common, opt);
-	for (int i = 1; i < common.n; i++) /* [0..] is the compiler, already there */
-		build_arg(a, av, common.v[i]);
+	build_shared_flags(a, av, opt);
 	build_words(a, av, "-c -o");
 	build_arg(a, av, obj);
 	build_arg(a, av, c_file);
@@ -369,7 +365,9 @@ static void build_compile_command(Arena *a, Argv *av, const BuildOptions *opt, c
 static void build_link_command(Arena *a, Argv *av, const BuildOptions *opt, const BuildPaths *paths,
                                const char *obj, const char *out)
 {
-	build_common_flags(a, av, opt);
+	const char *from;
+	build_words(a, av, build_cc(opt, &from));
+	build_shared_flags(a, av, opt);
 	if (opt->shared)
 		build_arg(a, av, "-shared");
 	build_arg(a, av, "-pthread");

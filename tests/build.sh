@@ -168,6 +168,10 @@ grep -q "install a C compiler" err && ok no-cc-hint || bad no-cc-hint
 absent no-cc-no-output nocc
 expect cc-env-missing 1 "cannot find the C compiler 'no-such-cc' \\(the environment variable CC\\) on PATH" env CC=no-such-cc "$TRAC" scale.tra -o nocc
 no_temps missing-cc-no-temps
+# a compiler named by several words (a wrapper, as "ccache gcc") is run as they say, once
+expect cc-words 0 "" env CC="env ${CC:-cc}" "$TRAC" scale.tra -o ccwords -v
+[ "$(grep -c -- ' -std=c11 ' err)" -eq 1 ] && ! grep -q -- "-std=c11 .*env ${CC:-cc}" err &&
+	./ccwords --random=1 --output-dir ccwords.out >/dev/null && ok cc-words-once || bad cc-words-once
 expect runtime-dir-bad 1 "holds no trart.h" "$TRAC" scale.tra -o nort --runtime-dir="$tmp/emptybin"
 expect runtime-env-bad 1 "holds no trart.h" env TRAC_RUNTIME_DIR="$tmp/emptybin" "$TRAC" scale.tra -o nort
 absent runtime-bad-no-output nort
