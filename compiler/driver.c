@@ -1102,27 +1102,27 @@ static void driver_outputs(const DriverOpts *o, char **out, char **header)
  * largest intermediate at least for a while. */
 static void driver_warn_memory(const TraGraph *g)
 {
-	double fixed = 0, largest = 0;
+	double fixed = 0, largest = 0, biggest = 0;
 	int big = -1;
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];
-		double b = (double)tra_node_elements(n) * (double)trart_dtype_size(n->type);
+		double b = tra_node_result_bytes(n);
 		if (n->kind == TRA_NODE_INPUT || n->is_output)
 			fixed += b;
 		else if (b > largest)
 			largest = b;
-		if (big < 0 || b > (double)tra_node_elements(&g->nodes[big]) *
-		                       (double)trart_dtype_size(g->nodes[big].type))
+		if (big < 0 || b > biggest) {
 			big = id;
+			biggest = b;
+		}
 	}
 	double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
 	if (phys <= 0 || fixed + largest <= phys || big < 0)
 		return;
-	const TraNode *n = &g->nodes[big];
 	fprintf(stderr, "trac: warning: the program needs at least %.1f GB (its largest tensor, %s, "
 	        "is %.1f GB), more than this machine's %.1f GB of memory; it will fail here with "
-	        "an out-of-memory error\n", (fixed + largest) / 1e9, n->name,
-	        (double)tra_node_elements(n) * (double)trart_dtype_size(n->type) / 1e9, phys / 1e9);
+	        "an out-of-memory error\n", (fixed + largest) / 1e9, g->nodes[big].name,
+	        biggest / 1e9, phys / 1e9);
 }
 
 static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph *ia)

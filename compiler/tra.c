@@ -78,6 +78,12 @@ int64_t tra_node_elements(const TraNode *n)
 	return e;
 }
 
+/* In double, like the cost model's figures: a sum of these may pass 2^63. */
+double tra_node_result_bytes(const TraNode *n)
+{
+	return (double)tra_node_elements(n) * (double)trart_dtype_size(n->type);
+}
+
 double tra_node_join_points(const TraNode *n)
 {
 	double e = 1; /* may exceed 2^63: only the outputs must fit in memory */
