@@ -294,6 +294,17 @@ static void diag_vreport(Diag *d, Span at, const char *kind, const char *fmt, va
 	diag_show_range(d, at);
 }
 
+static void diag_report(Diag *d, Span at, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void diag_report(Diag *d, Span at, const char *kind, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	diag_vreport(d, at, kind, fmt, ap);
+	va_end(ap);
+}
+
 /* Whether the current error and its notes are past the printing limit. */
 static int diag_suppressed(const Diag *d)
 {
@@ -303,6 +314,7 @@ static int diag_suppressed(const Diag *d)
 void diag_error(Diag *d, Span at, const char *fmt, ...)
 {
 	d->nerrors++;
+	d->hide_notes = false;
 	if (diag_suppressed(d))
 		return;
 	va_list ap;
@@ -314,20 +326,50 @@ void diag_error(Diag *d, Span at, const char *fmt, ...)
 		        d->src->path, d->max_errors);
 }
 
-void diag_warning(Diag *d, Span at, const char *fmt, ...)
+const char *const diag_warning_names[DIAG_W_COUNT] = {
+	[DIAG_W_UNUSED] = "unused",
+	[DIAG_W_DIVISION_BY_ZERO] = "division-by-zero",
+	[DIAG_W_TRIVIAL_REDUCTION] = "trivial-reduction",
+};
+
+int diag_warning_find(const char *name)
 {
-	d->nwarnings++;
-	if (diag_suppressed(d))
+	for (int w = 0; w < DIAG_W_COUNT; w++)
+		if (strcmp(name, diag_warning_names[w]) == 0)
+			return w;
+	return -1;
+}
+
+static bool diag_warning_on(const Diag *d, DiagWarning w)
+{
+	return !d->warn.none && !((d->warn.disabled >> w) & 1u);
+}
+
+void diag_warning(Diag *d, DiagWarning w, Span at, const char *fmt, ...)
+{
+	d->hide_notes = !diag_warning_on(d, w);
+	if (d->hide_notes)
 		return;
+	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	diag_vreport(d, at, "warning", fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	if (d->warn.as_errors) {
+		diag_error(d, at, "%s [-Werror,-W%s]", msg, diag_warning_names[w]);
+		return;
+	}
+	d->nwarnings++;
+	if (diag_suppressed(d)) {
+		d->hide_notes = true;
+		return;
+	}
+	diag_report(d, at, "warning", "%s [-W%s]", msg, diag_warning_names[w]);
 }
 
 void diag_note(Diag *d, Span at, const char *fmt, ...)
 {
-	if (diag_suppressed(d))
+	if (d->hide_notes || diag_suppressed(d))
 		return;
 	va_list ap;
 	va_start(ap, fmt);

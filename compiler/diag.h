@@ -19,6 +19,7 @@
 #ifndef TRAC_DIAG_H
 #define TRAC_DIAG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -35,6 +36,24 @@ typedef struct Source {
 	size_t len;       /* bytes in text, excluding the NUL */
 } Source;
 
+/* The warnings, each with the name -W and -Wno- take; a warning prints
+ * its name ("[-Wunused]") so that the user knows how to silence it. */
+typedef enum DiagWarning {
+	DIAG_W_UNUSED,           /* an input, definition or size nothing uses */
+	DIAG_W_DIVISION_BY_ZERO, /* x / 0 with a literal zero */
+	DIAG_W_TRIVIAL_REDUCTION,/* a reduction whose body does not depend on its index */
+	DIAG_W_COUNT
+} DiagWarning;
+
+extern const char *const diag_warning_names[DIAG_W_COUNT];
+
+/* Which warnings print, and how: gcc's -w, -Werror, -Wno-NAME. */
+typedef struct DiagWarnings {
+	unsigned disabled; /* bit w: warning w is off */
+	bool none;         /* -w: every warning is off */
+	bool as_errors;    /* -Werror: a warning is an error */
+} DiagWarnings;
+
 /* Where diagnostics go, and how many errors so far. */
 typedef struct Diag {
 	const Source *src; /* the file spans refer to */
@@ -42,6 +61,8 @@ typedef struct Diag {
 	int nerrors;       /* errors reported */
 	int nwarnings;     /* warnings reported */
 	int max_errors;    /* stop printing after this many (0: no limit) */
+	DiagWarnings warn; /* which warnings print (all, by default) */
+	bool hide_notes;   /* the last warning was not shown: nor are its notes */
 } Diag;
 
 static inline Span span_make(uint32_t lo, uint32_t hi) { return (Span){lo, hi}; }
@@ -53,8 +74,12 @@ static inline Span span_join(Span a, Span b)
 void diag_init(Diag *d, const Source *src, FILE *out);
 void diag_error(Diag *d, Span at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void diag_warning(Diag *d, Span at, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* A warning, unless d->warn turns it off; with -Werror, an error. The
+ * exit status is the caller's business: warnings alone do not change it. */
+void diag_warning(Diag *d, DiagWarning w, Span at, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The warning named NAME (as in -Wno-NAME), or -1. */
+int diag_warning_find(const char *name);
 /* A note attached to the last error or warning, at a related place. */
 void diag_note(Diag *d, Span at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

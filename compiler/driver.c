@@ -41,6 +41,7 @@ typedef struct NamedPath {
 /* The parsed command line. */
 typedef struct DriverOpts {
 	const char *file;      /* the .tra program */
+	DiagWarnings warn;     /* -w, -Werror, -Wno-NAME */
 	const char *out;       /* -o */
 	DriverMode mode;
 	bool mode_set;
@@ -145,6 +146,10 @@ static const char driver_usage[] =
 	"  --keep-temps            keep the generated C and say where\n"
 	"  --node-kernels          one multithreaded kernel per node instead of block tasks\n"
 	"  -v                      print the commands trac runs\n"
+	"  -w                      print no warnings\n"
+	"  -Werror                 make every warning an error\n"
+	"  -W[no-]NAME             turn warning NAME on or off: unused, division-by-zero,\n"
+	"                          trivial-reduction, or all\n"
 	"  --input NAME=FILE.npy   read input NAME from a .npy file (--interpret)\n"
 	"  --output NAME=FILE.npy  write output NAME to a .npy file (--interpret)\n"
 	"  --output-dir DIR        write other outputs to DIR/NAME.npy (default: .)\n"
@@ -377,6 +382,37 @@ static void driver_add_cflags(DriverOpts *o, const char *flags)
 
 /* --march=CPU: a word the compiler can take as -march= (no spaces, no '-'
  * in front, as gcc's names: native, x86-64-v3, skylake-avx512 ...). */
+/* -WNAME, -Wno-NAME, -Werror, -Wno-error, -Wall (every warning on). */
+static void driver_set_warning(DriverOpts *o, const char *arg)
+{
+	bool off = strncmp(arg, "no-", 3) == 0;
+	const char *name = off ? arg + 3 : arg;
+	if (strcmp(name, "error") == 0) {
+		o->warn.as_errors = !off;
+		return;
+	}
+	if (strcmp(name, "all") == 0 && !off) {
+		o->warn.disabled = 0;
+		return;
+	}
+	int w = diag_warning_find(name);
+	if (w < 0) {
+		const char *names[DIAG_W_COUNT + 2] = {"error", "all"};
+		for (int i = 0; i < DIAG_W_COUNT; i++)
+			names[i + 2] = diag_warning_names[i];
+		const char *near = util_suggest(name, names, DIAG_W_COUNT + 2);
+		char hint[128] = "";
+		if (near)
+			snprintf(hint, sizeof hint, "; did you mean '-W%s%s'?", off ? "no-" : "", near);
+		driver_usage_error("unknown warning '-W%s'%s (the warnings are unused, division-by-zero and "
+		                   "trivial-reduction; to pass a flag to the C compiler, use -Xcc FLAG)", arg, hint);
+	}
+	if (off)
+		o->warn.disabled |= 1u << w;
+	else
+		o->warn.disabled &= ~(1u << w);
+}
+
 static void driver_set_march(DriverOpts *o, const char *cpu)
 {
 	if (!*cpu || cpu[0] == '-' || strpbrk(cpu, " \t\n"))
@@ -518,7 +554,7 @@ static _Noreturn void driver_bad_option(int argc, char **argv, const char *why)
 		driver_usage_error("option '%s' needs a value", arg);
 	if (optopt && strlen(arg) > 2)
 		driver_usage_error("unknown option '-%c' in '%s'%s", optopt, arg,
-		                   optopt == 'W' || optopt == 'f' || optopt == 'g' || optopt == 'm'
+		                   optopt == 'f' || optopt == 'g' || optopt == 'm'
 		                           ? "; pass C compiler flags with -Xcc FLAG" : "");
 	if (optopt)
 		driver_usage_error("unknown option '-%c'", optopt);
@@ -530,7 +566,7 @@ static void driver_parse_args(DriverOpts *o, int argc, char **argv)
 	int c;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":o:D:O:cSvX:M:", driver_longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:D:O:cSvwW:X:M:", driver_longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			if (o->out)
@@ -542,6 +578,8 @@ static void driver_parse_args(DriverOpts *o, int argc, char **argv)
 		case 'c': o->object = true; break;
 		case 'S': driver_set_emit(o, "c"); break;
 		case 'v': o->verbose = true; break;
+		case 'w': o->warn.none = true; break;
+		case 'W': driver_set_warning(o, optarg); break;
 		case OPT_NAME: o->name = optarg; break;
 		case OPT_CC: o->cc = optarg; break;
 		case OPT_PORTABLE: o->portable = true; break;
@@ -1363,6 +1401,7 @@ static int driver_run(DriverOpts *o, const Source *src)
 {
 	Diag diag;
 	diag_init(&diag, src, stderr);
+	diag.warn = o->warn;
 	Arena arena = {0};
 	TraGraph g = {.arena = &arena};
 	DriverEmits em = {0};

@@ -54,6 +54,7 @@ typedef struct Sym {
 	bool is_input; /* SYM_TENSOR declared by `input` */
 	bool broken;   /* its definition had errors: uses fail silently, so
 	                  that one mistake is reported once, not at every use */
+	bool used;     /* read by a statement (or, for a tensor, an output) */
 } Sym;
 
 /* One index binding of a statement: a left-hand index or a reduction's. */
@@ -324,6 +325,7 @@ static bool size_name(Sema *s, const AstExpr *e, int64_t *out)
 		return false;
 	}
 	*out = sym->value;
+	sym->used = true;
 	return true;
 }
 
@@ -525,6 +527,7 @@ static const TraNode *resolve_tensor(Sema *s, const AstExpr *e)
 		sema_error(s, e->ref.name_span, "'%s' is a size, not a tensor", e->ref.name);
 		return NULL;
 	}
+	sym->used = true;
 	const TraNode *node = &s->g->nodes[sym->node];
 	if (node->rank != e->ref.nargs) {
 		if (node->rank == 0)
@@ -620,6 +623,8 @@ static VarMask resolve_name(Sema *s, AstRef r)
 		s->nerr_stmt++; /* reported at its definition */
 	else if (sym->kind == SYM_TENSOR)
 		resolve_tensor(s, e);
+	else
+		sym->used = true;
 	return 0;
 }
 
@@ -1098,6 +1103,17 @@ static void sema_check_splits(Sema *s, AstRef r)
 	}
 }
 
+/* A reduction over an index of one element does nothing: its body does
+ * not depend on the index (tra(5), WARNINGS). */
+static void sema_warn_trivial_reductions(Sema *s)
+{
+	for (int v = 0; v < s->nvars; v++)
+		if (s->vars[v].reduced && s->vars[v].range == 1)
+			diag_warning(s->diag, DIAG_W_TRIVIAL_REDUCTION, s->vars[v].span,
+			             "'%s' ranges over one element: this reduction over it has a single "
+			             "term and does not depend on it", s->vars[v].name);
+}
+
 static void sema_def(Sema *s, const AstStmt *st)
 {
 	if (sema_check_fresh(s, st->name, st->name_span))
@@ -1120,6 +1136,8 @@ static void sema_def(Sema *s, const AstStmt *st)
 		sema_check_lhs_elements(s, st);
 	if (s->nerr_stmt == 0)
 		sema_check_splits(s, st->value);
+	if (s->nerr_stmt == 0)
+		sema_warn_trivial_reductions(s);
 	if (s->nerr_stmt == 0)
 		sema_build_def(s, st, lhs);
 	else
@@ -1185,6 +1203,41 @@ static void sema_outputs(Sema *s)
 	}
 }
 
+/* ---- warnings about the whole program (tra(5), WARNINGS) ----------------------- */
+
+/* Inputs, definitions and sizes that nothing reads and no output names.
+ * A definition that fails to build is broken, not unused. */
+static void sema_warn_unused(Sema *s)
+{
+	for (int i = 0; i < s->nsyms; i++) {
+		const Sym *sym = &s->syms[i];
+		if (sym->used || sym->broken)
+			continue;
+		if (sym->kind == SYM_SIZE)
+			diag_warning(s->diag, DIAG_W_UNUSED, sym->span, "size '%s' is never used", sym->name);
+		else if (!s->g->nodes[sym->node].is_output)
+			diag_warning(s->diag, DIAG_W_UNUSED, sym->span, "%s '%s' is never read and is not an output",
+			             sym->is_input ? "input" : "tensor", sym->name);
+	}
+}
+
+/* x / 0 with a literal zero: every element is inf or NaN. Size
+ * expressions are checked exactly (a division by zero there is an
+ * error), so this meets only definitions. A linear scan: the AST's depth
+ * does not matter. */
+static void sema_warn_division_by_zero(Sema *s)
+{
+	for (int r = 0; r < s->prog->nex; r++) {
+		const AstExpr *e = &s->prog->ex[r];
+		if (e->kind != AST_BINARY || e->op.op != TRA_OP_DIV)
+			continue;
+		const AstExpr *d = &s->prog->ex[e->op.b];
+		if (d->kind == AST_NUM && d->num.value == 0)
+			diag_warning(s->diag, DIAG_W_DIVISION_BY_ZERO, d->span,
+			             "division by zero: every element of this quotient is infinite or NaN");
+	}
+}
+
 static bool sema_has_output_stmt(const AstProgram *prog)
 {
 	for (int i = 0; i < prog->nst; i++)
@@ -1218,5 +1271,9 @@ int sema_build(const AstProgram *prog, SizeOverride *overrides, int noverrides,
 		diag_error(diag, span_make(end, end),
 		           "the program has no output; add a statement such as 'output %s'",
 		           g->nnodes ? g->nodes[g->nnodes - 1].name : "Y");
+	if (diag->nerrors == before) {
+		sema_warn_division_by_zero(&s);
+		sema_warn_unused(&s);
+	}
 	return diag->nerrors - before;
 }

@@ -31,7 +31,8 @@ output C
 TRA
 
 # ---- usage errors name what is wrong ----------------------------------------------
-expect unknown-short-option 2 "unknown option '-W' in '-Wall'.*-Xcc" "$TRAC" scale.tra -Wall
+expect unknown-short-option 2 "unknown option '-f' in '-fPIC'.*-Xcc" "$TRAC" scale.tra -fPIC
+expect unknown-warning-option 2 "unknown warning '-Wextra'.*-Xcc" "$TRAC" scale.tra -Wextra
 expect unknown-long-option 2 "unknown option '--frobnicate'" "$TRAC" scale.tra --frobnicate
 expect define-too-large 2 "9223372036854775808 is too large" "$TRAC" scale.tra --check -D N=9223372036854775808
 expect define-near-miss 2 "no size 'n'; did you mean 'N'\\?" "$TRAC" scale.tra --check -D n=4

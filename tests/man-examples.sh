@@ -12,7 +12,8 @@
 #            - In a section 5 page (a file name ending in .5, i.e. tra.5),
 #              every block is a complete .tra program, given to
 #              `TRAC FILE.tra --check`, which must exit 0; a block marked
-#              `error` must be rejected with exit status 1.
+#              `error` must be rejected with exit status 1, and one marked
+#              `warning` must exit 0 with a warning.
 #            - In any page, a block marked `shell` is a shell script, run by
 #              `sh -e` in a fresh empty directory with `trac` on PATH
 #              running TRAC and $SAMPLES naming SRCDIR/samples (and $SRCDIR
@@ -165,6 +166,11 @@ check() {
 	fi
 }
 
+# warned LABEL: the example just checked printed a warning.
+warned() {
+	grep -q ': warning: ' "$tmp/run/out" || fail "$1" "no warning printed" "$tmp/run/out"
+}
+
 # shell LABEL FILE: runs FILE with sh -e in a fresh directory.
 shell() {
 	rm -rf "$tmp/run/work"
@@ -204,6 +210,7 @@ for page do
 		*/shell) shell "$label (shell)" "$ex/$n.ex" ;;
 		yes/plain) check "$label" "$ex/$n.ex" 0 ;;
 		yes/error) check "$label (error)" "$ex/$n.ex" 1 ;;
+		yes/warning) check "$label (warning)" "$ex/$n.ex" 0 && warned "$label" ;;
 		no/plain) ;;
 		*) fail "$label" "marker 'example: $kind' does not apply to $name" ;;
 		esac
