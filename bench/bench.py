@@ -89,7 +89,17 @@ WORKLOADS = [
          small=dict(N=40, D=24, H=56, C=32),
          inputs=dict(X="ND", W1="DH", W2="HC"), output=("P", "NC"),
          flops=_flops_w2),
+    dict(name="w2n", same="w2", file="w2n_mlp.tra", label="w2n_mlp",
+         sizes=dict(N=8192, D=1024, H=4096, C=1024),
+         small=dict(N=40, D=24, H=56, C=32),
+         inputs=dict(X="ND", W1="DH", W2="HC"), output=("P", "NC"),
+         flops=_flops_w2),
     dict(name="w3", file="w3_attention.tra", label="w3_attention",
+         sizes=dict(B=8, H=16, S=1024, D=64),
+         small=dict(B=2, H=3, S=24, D=8),
+         inputs=dict(Q="BHSD", K="BHSD", V="BHSD"), output=("O", "BHSD"),
+         flops=_flops_w3),
+    dict(name="w3n", same="w3", file="w3n_attention.tra", label="w3n_attention",
          sizes=dict(B=8, H=16, S=1024, D=64),
          small=dict(B=2, H=3, S=24, D=8),
          inputs=dict(Q="BHSD", K="BHSD", V="BHSD"), output=("O", "BHSD"),
@@ -99,7 +109,17 @@ WORKLOADS = [
          small=dict(N=40, D=72),
          inputs=dict(X="ND"), output=("Y", "N"),
          flops=_flops_w4),
+    dict(name="w4s", same="w4", file="w4s_lse.tra", label="w4s_lse",
+         sizes=dict(N=8192, D=8192),
+         small=dict(N=40, D=72),
+         inputs=dict(X="ND"), output=("Y", "N"),
+         flops=_flops_w4),
     dict(name="w5", file="w5_logreg.tra", label="w5_logreg",
+         sizes=dict(N=100000, D=1000),
+         small=dict(N=300, D=28),
+         inputs=dict(X="ND", w="D", y="N"), output=("g", "D"),
+         flops=_flops_w5),
+    dict(name="w5n", same="w5", file="w5n_logreg.tra", label="w5n_logreg",
          sizes=dict(N=100000, D=1000),
          small=dict(N=300, D=28),
          inputs=dict(X="ND", w="D", y="N"), output=("g", "D"),
@@ -111,6 +131,12 @@ WORKLOADS = [
          flops=_flops_w6),
 ]
 BY_NAME = {w["name"]: w for w in WORKLOADS}
+
+
+def base(w):
+    """The workload whose computation, reference and NumPy code row w
+    shares: itself, or the row it is another spelling of ("same")."""
+    return w.get("same", w["name"])
 
 
 def shape_of(dims, sizes):
@@ -355,14 +381,14 @@ def worker(args):
     rng = np.random.default_rng(1)
     a = {k: (rng.random(shape_of(d, s), dtype=np.float32) * 2 - 1)
          for k, d in w["inputs"].items()}
-    ref = reference(np, w["name"], a, s) if args.small else None
+    ref = reference(np, base(w), a, s) if args.small else None
     if args.worker == "torch":
         ctx = torch.inference_mode() if hasattr(torch, "inference_mode") else torch.no_grad()
         with ctx:
-            variants = torch_variants(torch, w["name"], a, s)
+            variants = torch_variants(torch, base(w), a, s)
             _time_variants(np, variants, args.repeat, ref, res)
     else:
-        _time_variants(np, numpy_variants(np, w["name"], a, s), args.repeat, ref, res)
+        _time_variants(np, numpy_variants(np, base(w), a, s), args.repeat, ref, res)
     ok = {k: v for k, v in res["variants"].items() if "median_ms" in v}
     if ok:
         best = min(ok, key=lambda k: ok[k]["median_ms"])
@@ -515,7 +541,7 @@ def check_trac_output(w, s, outdir, seed, tol):
     inputs = trac_inputs(w, s, seed)
     if inputs is None:
         return None, "skipped (tests/trart_random.py not found)"
-    err = rel_err(np, got, reference(np, w["name"], inputs, s))
+    err = rel_err(np, got, reference(np, base(w), inputs, s))
     ok = err <= tol
     return ok, ("ok" if ok else "MISMATCH") + " (err %.1e)" % err
 
