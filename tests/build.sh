@@ -9,11 +9,8 @@
 # PYTHON_NUMPY (a python3, optional: the JSON checks).
 set -u
 : "${TRAC:?}" "${srcdir:?}"
-tmp=$(mktemp -d) || exit 99
-trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 99
-pass=0 fail=0
 . "$srcdir/tests/testlib.sh"
+test_setup
 py=${PYTHON_NUMPY:-}
 
 absent() { if [ -e "$2" ]; then echo "  $2 exists"; bad "$1"; else ok "$1"; fi; }

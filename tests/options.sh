@@ -6,11 +6,8 @@
 # Environment: TRAC (the binary), srcdir (the source tree, may be read-only).
 set -u
 : "${TRAC:?}" "${srcdir:?}"
-tmp=$(mktemp -d) || exit 99
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 99
-pass=0 fail=0
 . "$srcdir/tests/testlib.sh"
+test_setup
 man=$srcdir/man/trac.1
 
 # help_options: the options a --help text on stdin lists, one a line

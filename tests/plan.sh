@@ -8,13 +8,9 @@
 # Environment: TRAC (the binary), srcdir (the source tree, may be read-only).
 set -u
 : "${TRAC:?}" "${srcdir:?}"
-tmp=$(mktemp -d) || exit 99
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 99
-pass=0 fail=0
-mlp=$srcdir/samples/mlp.tra
-
 . "$srcdir/tests/testlib.sh"
+test_setup
+mlp=$srcdir/samples/mlp.tra
 
 # has NAME PATTERN: the last command's standard output matches PATTERN (grep -E).
 has() {

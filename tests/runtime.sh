@@ -21,12 +21,8 @@ case $RT_PROG in /*) ;; *) RT_PROG=$(pwd)/$RT_PROG ;; esac
 case $srcdir in /*) ;; *) srcdir=$(pwd)/$srcdir ;; esac
 PY=${PYTHON_NUMPY:-}
 VG=${VALGRIND-$(command -v valgrind 2>/dev/null)}
-tmp=$(mktemp -d) || exit 99
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 99
-pass=0 fail=0
-
 . "$srcdir/tests/testlib.sh"
+test_setup
 skip() { echo "SKIP $1"; }
 check() { # NAME CMD...: passes when CMD succeeds
 	name=$1

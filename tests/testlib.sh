@@ -1,5 +1,15 @@
-# testlib.sh: what the shell tests share; sourced, after `pass=0 fail=0`,
-# from the temporary directory the test works in.
+# testlib.sh: what the shell tests share; sourced (from "$srcdir/tests"),
+# then test_setup starts the test in a temporary directory of its own.
+
+# test_setup: a temporary directory ($tmp), removed at exit (made writable
+# first: tests make read-only files) and made the current directory; the
+# counters at 0. Exits 99 (a hard error) if it cannot.
+test_setup() {
+	tmp=$(mktemp -d) || exit 99
+	trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+	cd "$tmp" || exit 99
+	pass=0 fail=0
+}
 
 ok() { pass=$((pass + 1)); echo "PASS $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -s err ] && sed 's/^/  stderr: /' err | head -5; }

@@ -36,12 +36,8 @@ if [ ! -x "$TRAC" ] || [ ! -f "$srcdir/tests/rt_prog.c" ] || [ ! -f "$srcdir/tes
 	echo "ERROR: no $TRAC, or $srcdir is not trac's source tree"
 	exit 99
 fi
-tmp=$(mktemp -d) || exit 99
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 99
-pass=0 fail=0
-
 . "$srcdir/tests/testlib.sh"
+test_setup
 skip() { echo "SKIP $1"; }
 
 user_tsan=${TSAN_OPTIONS:-}
