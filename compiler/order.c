@@ -14,107 +14,235 @@
  * pairwise contractions in the cheapest order, as opt_einsum does, so that
  * each step is a plain two-operand einsum the back end can hand to GEMM.
  *
- * Which nodes. An einsum whose aggregation is SUM and whose join is a
- * tree of MUL over OPERAND leaves (three or more of them; the same
- * operand may occur twice) and CONST leaves. Anything else in the join
- * (exp, an INDEX, a subtraction) makes the products inseparable from it,
- * and the node is left alone; so is a node with a reduced index that no
- * operand reads (its sum would be a multiplication by the range).
+ * Which nodes. An einsum whose join is a tree of MUL over OPERAND leaves
+ * (the same operand may occur twice) and CONST leaves, and whose
+ * aggregation is SUM (two or more operands) or none (a map of three or
+ * more). Anything else in the join (exp, an INDEX, a subtraction) makes
+ * the products inseparable from it, and the node is left alone; so is a
+ * node with a reduced index that no operand reads (its sum would be a
+ * multiplication by the range).
  *
- * The cost of a step. Contracting tensors with index sets a and b into a
- * result that keeps the set k costs, as in opt_einsum, one operation per
- * point of a | b, two where something is summed (k != a | b): a multiply
- * and an add. A result keeps exactly the indices that are still needed:
- * the node's output indices (the epilogue may read only those), and
- * those of the factors not yet contracted. Every other index is summed
- * in the first step that covers all its readers, so an index read by a
- * single operand is summed in that operand's first contraction.
+ * The cost, counted as opt_einsum's flop_count does: a step over the
+ * index space U with t operands costs |U| * (max(1, t - 1) + 1 if it
+ * sums something, else + 0). So contracting two tensors with index sets a
+ * and b into a result that keeps k costs |a | b| (an outer or element-wise
+ * product, nothing summed) or 2 |a | b| (a multiply and an add); summing
+ * one tensor over some of its indices costs 2 |a|; and the node as
+ * written, with n factors, |all| * (n - 1), plus |all| if it sums.
  *
- * The search. Up to ORDER_DP_MAX factors the search is exhaustive: a
- * dynamic program over subsets of the factors, where the best way to
- * compute a subset is the cheapest split into two disjoint subsets plus
- * their own best costs (3^8 splits at most). Ties go to the split with
- * smaller intermediates (elements stored), then to the order as written,
- * left to right, so that equal-cost chains read like the program. Beyond
- * that the search is greedy, cubic rather than exponential: of all pairs
- * of tensors still to contract, the cheapest step goes first (ties: the
- * smaller result, then the earlier pair). As in opt_einsum's greedy, a
- * pair that shares no index is considered only when no pair shares one:
- * an outer product is cheap to compute, but its result is large, and
- * taking it first leads the search astray.
+ * What a step keeps. A result keeps exactly the indices still needed: the
+ * node's output indices (the epilogue may read only those), and those of
+ * the factors not yet contracted. Every other index is summed in the
+ * first step that covers all its readers. An index read by one factor
+ * only may also be summed out of that factor alone, before it joins
+ * anything (a single-operand reduction, as opt_einsum's dp does first):
+ * the search does so exactly where it pays, which is where the factor's
+ * first contraction would cost more than the reduction saves (an index of
+ * size 1 never pays). Likewise an outer product (a pair sharing no index)
+ * is one split like any other, taken where it is cheapest; a map of
+ * three or more factors is split only where the steps cost less than the
+ * one loop as written (A[i] * B[i] * C[i] stays one loop; a * b * c over
+ * distinct indices becomes (a b) c).
+ *
+ * The search. Up to ORDER_DP_MAX factors it is exhaustive: a dynamic
+ * program over subsets of the factors (opt_einsum's dp optimizer with
+ * outer products allowed), where the best way to compute a subset is the
+ * cheapest split into two disjoint subsets plus their own best costs; a
+ * part that is a single factor joins raw or reduced, whichever is
+ * cheaper. A split whose parts already cost more than the subset's best
+ * is skipped before its step is costed; 3^16/2 splits at most. Ties go to
+ * the split with smaller intermediates (elements stored), then to the
+ * order as written, left to right, so that equal-cost chains read like
+ * the program. Beyond ORDER_DP_MAX the search is greedy, then improved
+ * locally. The greedy search is cubic rather than exponential: of all
+ * pairs of tensors still to contract, the cheapest step goes first (ties:
+ * the smaller result, then the earlier pair). As in opt_einsum's greedy,
+ * a pair that shares no index is considered only when no pair shares
+ * one: an outer product is cheap to compute, but its result is large,
+ * and taking it first leads the search astray. The local improvement
+ * then takes every step of the greedy tree as the top of a window: the
+ * subtrees found by opening up to ORDER_WINDOW inputs below it, breadth
+ * first, which the dynamic program re-solves exactly with the window's
+ * result fixed; a window that costs less re-solved replaces the old one.
+ * Sweeps repeat while something improves (ORDER_SWEEPS at most). Only
+ * strict improvements are taken, so the result is never worse than the
+ * greedy tree.
+ *
+ * Limits. No intermediate has more than TRA_MAX_RANK dimensions or a
+ * byte count near overflow (order_fits): the searches never build one,
+ * and a product that no order fits stays unsplit.
  *
  * The rewrite. The search gives a binary tree whose leaves are the
  * factors. Each inner step but the root becomes a new node, named after
  * the original with .c1, .c2, ... in the order they are computed, placed
  * before it; its output indices are the kept ones in the order they first
  * occur in its left then its right input (B[j, k] C[k, l] gives [j, l]),
- * its reduced ones the summed ones. The root keeps the original's name,
- * output, epilogue and place, so its readers see no change. Constant
- * factors are multiplied together and become a scale on the aggregate in
- * the epilogue (acc * c): the last step stays a plain two-operand product
- * that the back end recognises as a GEMM. A step that sums nothing (an
- * outer or element-wise product) is a map, with the root's epilogue, if
- * any, applied to the product directly.
+ * its reduced ones the summed ones. A single-operand reduction is such a
+ * node too, with one operand (T.c1[b] = sum[a] A[a, b]). The root keeps
+ * the original's name, output, epilogue and place, so its readers see no
+ * change. Constant factors are multiplied together and become a scale on
+ * the aggregate in the epilogue (acc * c): the last step stays a plain
+ * two-operand product that the back end recognises as a GEMM. A step that
+ * sums nothing (an outer or element-wise product) is a map, with the
+ * root's epilogue, if any, applied to the product directly.
  *
  * Every node is rebuilt into a new array, in the old order with the new
  * steps inserted, and operand node ids and outputs are renumbered. The
- * search's tables live in a scratch arena that dies with the pass.
+ * search's tables live in a scratch arena that dies with the pass; no
+ * recursion is deeper than ORDER_DP_MAX.
  */
 #include "tra.h"
 
 #include <string.h>
 
-enum { ORDER_DP_MAX = 8 }; /* factors up to which the search is exhaustive */
+enum {
+	ORDER_DP_MAX = 16, /* factors up to which the search is exhaustive */
+	ORDER_WINDOW = 8,  /* inputs of a window the local improvement re-solves */
+	ORDER_SWEEPS = 4,  /* most sweeps of the local improvement */
+};
 
 typedef uint64_t IdxSet; /* indices of the node being split: bit d for index d */
 
-/* The contraction tree of one node. Trees 0 .. nf-1 are the factors, the
- * operand leaves of the product in the order written; each later tree
- * contracts two earlier ones, and the last is the root. */
+/* Elements of an index set by table: the product of one entry per byte
+ * of the set, so that the search costs a step in eight lookups. */
+typedef struct OrderSizes {
+	double byte[8][256]; /* byte[b][v]: the sizes of indices 8b + bits of v */
+} OrderSizes;
+
+/* The contraction tree of one node, as emitted. Trees 0 .. nf-1 are the
+ * factors, the operand leaves of the product in the order written; each
+ * later tree sums one factor over its own indices or contracts two
+ * earlier trees, and the last is the root. */
 typedef struct Plan {
 	const TraNode *n; /* the node being split, operands already renumbered */
+	const OrderSizes *sz; /* its index sizes */
 	int nf;           /* factors */
 	int opcap;        /* allocated entries of op */
 	int *op;          /* op[t]: the operand factor t reads */
 	double scale;     /* the product of the constant factors */
 	int nconst;       /* constant factors */
 	IdxSet out;       /* the node's output indices */
+	IdxSet *red;      /* red[t]: what factor t keeps summed alone (== set[t]
+	                     when it reads no index that only it needs) */
 	int ntree;        /* factors plus steps so far */
-	int (*kid)[2];    /* kid[t]: the two trees step t contracts; -1 for factors */
+	int (*kid)[2];    /* kid[t]: the trees step t reads; -1 for none */
 	IdxSet *set;      /* set[t]: the indices of tree t's result */
 	int **order;      /* order[t]: set[t] in the result's dimension order */
 	int *node;        /* node[t]: the graph node computing step t */
 } Plan;
 
-/* Operands of a node under construction, each added once. */
+/* A binary tree over the factors, as the searches build it: trees
+ * 0 .. nf-1 are the factors, nf .. 2nf-2 the steps (in no particular
+ * order: the local improvement reuses them); leaves join raw or reduced,
+ * whichever is cheaper (order_join), which is decided where emitted. */
+typedef struct Shape {
+	int (*kid)[2];    /* kid[t]: a step's two inputs */
+	IdxSet *set;      /* set[t]: the indices of tree t's result */
+	int root;
+} Shape;
+
+/* An input of a step: its indices and, for a factor, the indices it
+ * keeps when summed alone first, and what that costs. */
+typedef struct OrderIn {
+	IdxSet set, red;
+	double rflops;
+} OrderIn;
+
 static int order_count(IdxSet s)
 {
 	return __builtin_popcountll(s);
 }
 
-/* Elements in the space of the indices s of n. */
-static double order_size(const TraNode *n, IdxSet s)
+static void order_sizes_init(OrderSizes *z, const TraNode *n)
+{
+	for (int b = 0; b < 8; b++) {
+		z->byte[b][0] = 1;
+		for (int v = 1; v < 256; v++) {
+			int d = 8 * b + __builtin_ctz((unsigned)v);
+			double s = d < n->nidx ? (double)n->idx[d].size : 1;
+			z->byte[b][v] = z->byte[b][v & (v - 1)] * s;
+		}
+	}
+}
+
+/* Elements in the space of the indices s. */
+static double order_size(const Plan *p, IdxSet s)
 {
 	double z = 1;
-	for (int d = 0; d < n->nidx; d++)
-		if ((s >> d) & 1)
-			z *= (double)n->idx[d].size;
+	for (int b = 0; s; b++, s >>= 8)
+		z *= p->sz->byte[b][s & 0xff];
 	return z;
 }
 
 /* Whether an intermediate over the indices s can exist: at most
  * TRA_MAX_RANK dimensions, and a byte count far from overflowing (a
  * product whose every order needs a larger one is left unsplit). */
-static bool order_fits(const TraNode *n, IdxSet s)
+static bool order_fits(const Plan *p, IdxSet s)
 {
-	return order_count(s) <= TRA_MAX_RANK && order_size(n, s) * 8 < 0x1p62;
+	return order_count(s) <= TRA_MAX_RANK && order_size(p, s) * 8 < 0x1p62;
 }
 
-/* opt_einsum's cost of contracting index sets a and b into keep. */
-static double order_step_flops(const TraNode *n, IdxSet a, IdxSet b, IdxSet keep)
+/* flop_count of contracting index sets a and b into keep. */
+static double order_step_flops(const Plan *p, IdxSet a, IdxSet b, IdxSet keep)
 {
 	IdxSet u = a | b;
-	return order_size(n, u) * (u != keep ? 2 : 1);
+	return order_size(p, u) * (u != keep ? 2 : 1);
+}
+
+/* Tree t of s as a step's input; only a factor can be reduced alone. */
+static OrderIn order_in(const Plan *p, const Shape *s, int t)
+{
+	if (t >= p->nf || p->red[t] == s->set[t])
+		return (OrderIn){s->set[t], s->set[t], 0};
+	return (OrderIn){s->set[t], p->red[t], 2 * order_size(p, s->set[t])};
+}
+
+/* The cheapest way to contract a and b into keep, each summed alone
+ * first or not: bit 0 of *how says a is, bit 1 that b is. Raw wins ties
+ * (one node fewer). */
+static double order_join(const Plan *p, OrderIn a, OrderIn b, IdxSet keep, int *how)
+{
+	double best = 0;
+	*how = -1;
+	for (int f = 0; f < 4; f++) {
+		if (((f & 1) && a.red == a.set) || ((f & 2) && b.red == b.set))
+			continue;
+		IdxSet x = f & 1 ? a.red : a.set, y = f & 2 ? b.red : b.set;
+		double c = order_step_flops(p, x, y, keep) + (f & 1 ? a.rflops : 0) + (f & 2 ? b.rflops : 0);
+		if (*how < 0 || c < best) {
+			best = c;
+			*how = f;
+		}
+	}
+	return best;
+}
+
+/* The cost of step t of s, with its factors joined the cheaper way. */
+static double order_shape_step(const Plan *p, const Shape *s, int t, int *how)
+{
+	return order_join(p, order_in(p, s, s->kid[t][0]), order_in(p, s, s->kid[t][1]), s->set[t], how);
+}
+
+/* The cost of the whole tree s. */
+static double order_shape_flops(const Plan *p, const Shape *s)
+{
+	double f = 0;
+	int how;
+	for (int t = p->nf; t < 2 * p->nf - 1; t++)
+		f += order_shape_step(p, s, t, &how);
+	return f;
+}
+
+static void order_shape_init(const Plan *p, Shape *s, Arena *a)
+{
+	int nt = 2 * p->nf - 1;
+	s->kid = arena_alloc(a, (size_t)nt * sizeof *s->kid);
+	s->set = arena_alloc(a, (size_t)nt * sizeof *s->set);
+	for (int t = 0; t < p->nf; t++) {
+		s->kid[t][0] = s->kid[t][1] = -1;
+		s->set[t] = p->set[t];
+	}
+	s->root = nt - 1;
 }
 
 /* Gathers the factors of join expression e; false if e is not a product
@@ -138,10 +266,25 @@ static bool order_collect(const TraGraph *g, int e, Plan *p, Arena *a)
 	}
 }
 
-/* Room for the whole tree, and the factors as its first trees. */
+/* What each factor keeps summed alone: the indices that the output or
+ * another factor reads. */
+static void order_plan_reduced(Plan *p, Arena *a)
+{
+	IdxSet ge1 = 0, ge2 = 0;
+	for (int t = 0; t < p->nf; t++) {
+		ge2 |= ge1 & p->set[t];
+		ge1 |= p->set[t];
+	}
+	p->red = arena_alloc(a, (size_t)p->nf * sizeof *p->red);
+	for (int t = 0; t < p->nf; t++)
+		p->red[t] = p->set[t] & (p->out | ge2);
+}
+
+/* Room for the whole tree (factors, a reduction of each, and the
+ * steps), and the factors as its first trees. */
 static void order_plan_init(Plan *p, Arena *a)
 {
-	int nt = 2 * p->nf - 1;
+	int nt = 3 * p->nf - 1;
 	p->kid = arena_alloc(a, (size_t)nt * sizeof *p->kid);
 	p->set = arena_alloc(a, (size_t)nt * sizeof *p->set);
 	p->order = arena_alloc(a, (size_t)nt * sizeof *p->order);
@@ -160,15 +303,18 @@ static void order_plan_init(Plan *p, Arena *a)
 			}
 	}
 	p->ntree = p->nf;
+	order_plan_reduced(p, a);
 }
 
-/* Whether n is a sum of a product of three or more operands whose
- * reduced indices are all read by some operand; fills p's factors. */
+/* Whether n is a sum of a product of two or more operands whose reduced
+ * indices are all read by some operand, or a map of a product of three
+ * or more, over at most 64 indices (an IdxSet); fills p's factors. */
 static bool order_candidate(const TraGraph *g, const TraNode *n, Plan *p, Arena *a)
 {
-	if (n->kind != TRA_NODE_EINSUM || n->agg != TRA_AGG_SUM)
+	if (n->kind != TRA_NODE_EINSUM || (n->agg != TRA_AGG_SUM && n->agg != TRA_AGG_NONE) ||
+	    n->nidx > 64)
 		return false;
-	if (!order_collect(g, n->join, p, a) || p->nf < 3)
+	if (!order_collect(g, n->join, p, a) || p->nf < (n->agg == TRA_AGG_SUM ? 2 : 3))
 		return false;
 	order_plan_init(p, a);
 	IdxSet read = 0;
@@ -180,8 +326,9 @@ static bool order_candidate(const TraGraph *g, const TraNode *n, Plan *p, Arena 
 	return true;
 }
 
-/* A new step contracting trees l and r into the indices keep; its
- * dimensions follow their first occurrence in l, then in r. */
+/* A new tree of the plan reading trees l and r (r -1: l summed alone)
+ * into the indices keep; its dimensions follow their first occurrence
+ * in l, then in r. */
 static int order_step(Plan *p, Arena *a, int l, int r, IdxSet keep)
 {
 	int t = p->ntree++;
@@ -191,7 +338,7 @@ static int order_step(Plan *p, Arena *a, int l, int r, IdxSet keep)
 	p->order[t] = arena_alloc(a, (size_t)(order_count(keep) + 1) * sizeof **p->order);
 	IdxSet placed = 0;
 	int k = 0;
-	for (int side = 0; side < 2; side++) {
+	for (int side = 0; side < 2 && p->kid[t][side] >= 0; side++) {
 		int s = p->kid[t][side];
 		for (int i = 0; i < order_count(p->set[s]); i++) {
 			IdxSet bit = (IdxSet)1 << p->order[s][i];
@@ -206,12 +353,34 @@ static int order_step(Plan *p, Arena *a, int l, int r, IdxSet keep)
 
 /* ---- the exhaustive search ------------------------------------------------ */
 
-/* The best way found to compute one subset of the factors. */
+/* The best way found to compute one subset of a search's inputs. */
 typedef struct DpCell {
 	double flops;  /* of all its steps */
-	double stored; /* elements of its intermediates, the root's excepted */
-	unsigned left; /* the split: the part holding the lowest factor; 0 unset */
+	double stored; /* elements of its intermediates, the top's excepted */
+	unsigned left; /* the split: the part holding the lowest input; 0 unset */
 } DpCell;
+
+/* One exhaustive search: the best tree over n inputs (factors, or the
+ * subtrees of a window) whose top keeps the indices out. */
+typedef struct Dp {
+	const Plan *p;
+	int n;
+	OrderIn *in;  /* in[i]: input i */
+	IdxSet *uni;  /* uni[s]: the indices the inputs in subset s read */
+	IdxSet *keep; /* keep[s]: those that subset s's result keeps */
+	DpCell *best; /* best[s]: how to compute subset s */
+} Dp;
+
+/* Tables for searches of up to maxn inputs. */
+static void order_dp_alloc(Dp *q, const Plan *p, int maxn, Arena *a)
+{
+	size_t cells = (size_t)1 << maxn;
+	q->p = p;
+	q->in = arena_alloc(a, (size_t)maxn * sizeof *q->in);
+	q->uni = arena_alloc(a, cells * sizeof *q->uni);
+	q->keep = arena_alloc(a, cells * sizeof *q->keep);
+	q->best = arena_alloc(a, cells * sizeof *q->best);
+}
 
 /* How much a split l | r reads as written: a prefix of the subset and
  * the rest (A B | C) is better than any other, a longer prefix better. */
@@ -232,66 +401,112 @@ static bool order_dp_better(const DpCell *c, double flops, double stored, unsign
 	return order_dp_rank(l, r) > order_dp_rank(c->left, s ^ c->left);
 }
 
-/* The indices each subset's result keeps: a single factor's own, or
- * those of its factors still needed outside it. */
-static IdxSet *order_dp_sets(const Plan *p, Arena *a)
+/* The indices each subset's result keeps: a single input's own, or
+ * those of its inputs still needed outside it; and no cell set yet. */
+static void order_dp_sets(Dp *q, IdxSet out)
 {
-	unsigned full = (1u << p->nf) - 1;
-	IdxSet *uni = arena_alloc(a, (size_t)(full + 1) * sizeof *uni);
-	IdxSet *keep = arena_alloc(a, (size_t)(full + 1) * sizeof *keep);
+	unsigned full = (1u << q->n) - 1;
+	q->uni[0] = 0;
 	for (unsigned s = 1; s <= full; s++)
-		uni[s] = uni[s & (s - 1)] | p->set[__builtin_ctz(s)];
+		q->uni[s] = q->uni[s & (s - 1)] | q->in[__builtin_ctz(s)].set;
 	for (unsigned s = 1; s <= full; s++)
-		keep[s] = (s & (s - 1)) ? uni[s] & (p->out | uni[full ^ s]) : uni[s];
-	return keep;
+		q->keep[s] = (s & (s - 1)) ? q->uni[s] & (out | q->uni[full ^ s]) : q->uni[s];
+	memset(q->best, 0, ((size_t)full + 1) * sizeof *q->best);
 }
 
-/* Whether subset s has no way to be computed (a single factor has one). */
+/* Whether subset s has no way to be computed (a single input has one). */
 static bool order_dp_unset(const DpCell *best, unsigned s)
 {
 	return (s & (s - 1)) && best[s].left == 0;
 }
 
-/* Fills cell s from the cells of its subsets. */
-static void order_dp_cell(const Plan *p, DpCell *best, const IdxSet *keep, unsigned s, unsigned full)
+/* Subset s as a step's input: an input of the search, which may be a
+ * factor that can be summed alone, or an intermediate. */
+static OrderIn order_dp_in(const Dp *q, unsigned s)
 {
-	unsigned low = s & -s;
-	if (s != full && !order_fits(p->n, keep[s]))
+	if (!(s & (s - 1)))
+		return q->in[__builtin_ctz(s)];
+	return (OrderIn){q->keep[s], q->keep[s], 0};
+}
+
+/* Costs the split l | r of subset s into its cell, if it is better. */
+static void order_dp_split(Dp *q, unsigned l, unsigned r, unsigned s, bool top)
+{
+	DpCell *c = &q->best[s];
+	double base = q->best[l].flops + q->best[r].flops;
+	if (c->left && base >= c->flops)
+		return; /* the step costs more than nothing: no better (a tie
+		           needs an index of size 0, and only orders the nodes) */
+	OrderIn a = order_dp_in(q, l), b = order_dp_in(q, r);
+	int how;
+	double flops = base + order_join(q->p, a, b, q->keep[s], &how);
+	double stored = q->best[l].stored + q->best[r].stored +
+	                (top ? 0 : order_size(q->p, q->keep[s])) +
+	                (how & 1 ? order_size(q->p, a.red) : 0) + (how & 2 ? order_size(q->p, b.red) : 0);
+	if (order_dp_better(c, flops, stored, l, r, s))
+		*c = (DpCell){flops, stored, l};
+}
+
+/* Fills cell s from the cells of its subsets: every split whose left
+ * part holds the lowest input, in decreasing order of the left part. */
+static void order_dp_cell(Dp *q, unsigned s, unsigned full)
+{
+	if (s != full && !order_fits(q->p, q->keep[s]))
 		return; /* no intermediate: the cell stays unset */
-	for (unsigned l = (s - 1) & s; l; l = (l - 1) & s) {
-		unsigned r = s ^ l;
-		if (!(l & low) || order_dp_unset(best, l) || order_dp_unset(best, r))
-			continue;
-		double flops = best[l].flops + best[r].flops +
-		               order_step_flops(p->n, keep[l], keep[r], keep[s]);
-		double stored = best[l].stored + best[r].stored + (s != full ? order_size(p->n, keep[s]) : 0);
-		if (order_dp_better(&best[s], flops, stored, l, r, s))
-			best[s] = (DpCell){flops, stored, l};
+	unsigned low = s & -s, rest = s ^ low;
+	for (unsigned m = rest;; m = (m - 1) & rest) {
+		unsigned l = m | low, r = s ^ l;
+		if (r && !order_dp_unset(q->best, l) && !order_dp_unset(q->best, r))
+			order_dp_split(q, l, r, s, s == full);
+		if (!m)
+			break;
 	}
 }
 
-/* Builds the steps for subset s, subsets first; returns its tree. */
-static int order_dp_tree(Plan *p, Arena *a, const DpCell *best, const IdxSet *keep, unsigned s)
+/* Solves the search over q->in[0..n) with a top keeping out; false when
+ * no tree has intermediates that fit (order_fits). */
+static bool order_dp_solve(Dp *q, int n, IdxSet out)
 {
-	if (!(s & (s - 1)))
-		return __builtin_ctz(s);
-	int l = order_dp_tree(p, a, best, keep, best[s].left);
-	int r = order_dp_tree(p, a, best, keep, s ^ best[s].left);
-	return order_step(p, a, l, r, keep[s]);
-}
-
-/* False when no order has intermediates that fit (order_fits). */
-static bool order_dp(Plan *p, Arena *a)
-{
-	unsigned full = (1u << p->nf) - 1;
-	IdxSet *keep = order_dp_sets(p, a);
-	DpCell *best = arena_alloc(a, (size_t)(full + 1) * sizeof *best);
+	unsigned full = (1u << n) - 1;
+	q->n = n;
+	order_dp_sets(q, out);
 	for (unsigned s = 1; s <= full; s++)
 		if (s & (s - 1))
-			order_dp_cell(p, best, keep, s, full);
-	if (order_dp_unset(best, full))
+			order_dp_cell(q, s, full);
+	return !order_dp_unset(q->best, full);
+}
+
+/* Writes the solution for subset s into sh: input i is tree ids[i], the
+ * steps take the trees slots[*used], ... in order, subsets first, so the
+ * top takes the last. Returns the tree of s. */
+static int order_dp_build(const Dp *q, unsigned s, Shape *sh, const int *ids, const int *slots,
+                          int *used)
+{
+	if (!(s & (s - 1)))
+		return ids[__builtin_ctz(s)];
+	int l = order_dp_build(q, q->best[s].left, sh, ids, slots, used);
+	int r = order_dp_build(q, s ^ q->best[s].left, sh, ids, slots, used);
+	int t = slots[(*used)++];
+	sh->kid[t][0] = l;
+	sh->kid[t][1] = r;
+	sh->set[t] = q->keep[s];
+	return t;
+}
+
+/* The optimal tree over all the factors; false when none fits. */
+static bool order_exhaustive(const Plan *p, Shape *sh, Arena *a)
+{
+	Dp q;
+	int ids[ORDER_DP_MAX], slots[ORDER_DP_MAX], used = 0;
+	order_dp_alloc(&q, p, p->nf, a);
+	for (int i = 0; i < p->nf; i++) {
+		q.in[i] = order_in(p, sh, i);
+		ids[i] = i;
+		slots[i] = p->nf + i;
+	}
+	if (!order_dp_solve(&q, p->nf, p->out))
 		return false;
-	order_dp_tree(p, a, best, keep, full);
+	order_dp_build(&q, (1u << p->nf) - 1, sh, ids, slots, &used);
 	return true;
 }
 
@@ -305,11 +520,11 @@ typedef struct GreedyUse {
 	IdxSet ge3; /* indices at least three use */
 } GreedyUse;
 
-static GreedyUse order_greedy_use(const Plan *p, const int *act, int n)
+static GreedyUse order_greedy_use(const Shape *sh, const int *act, int n)
 {
 	IdxSet ge1 = 0, ge2 = 0, ge3 = 0;
 	for (int c = 0; c < n; c++) {
-		IdxSet s = p->set[act[c]];
+		IdxSet s = sh->set[act[c]];
 		ge3 |= ge2 & s;
 		ge2 |= ge1 & s;
 		ge1 |= s;
@@ -330,7 +545,7 @@ static IdxSet order_greedy_keep(const Plan *p, const GreedyUse *u, IdxSet a, Idx
 typedef struct GreedyStep {
 	int i, j;      /* positions in the list of trees left */
 	bool outer;    /* the two share no index */
-	double flops;
+	double flops;  /* with factors summed alone where that is cheaper */
 	double size;   /* elements of the result */
 	IdxSet keep;
 } GreedyStep;
@@ -347,39 +562,164 @@ static bool order_greedy_better(const GreedyStep *s, const GreedyStep *t)
 }
 
 /* The cheapest step among the n trees left in act (the earliest pair on a tie). */
-static GreedyStep order_greedy_pick(const Plan *p, const int *act, int n)
+static GreedyStep order_greedy_pick(const Plan *p, const Shape *sh, const int *act, int n)
 {
 	GreedyStep best = {.i = -1};
-	GreedyUse u = order_greedy_use(p, act, n);
+	GreedyUse u = order_greedy_use(sh, act, n);
 	for (int i = 0; i < n; i++)
 		for (int j = i + 1; j < n; j++) {
-			IdxSet a = p->set[act[i]], b = p->set[act[j]];
+			IdxSet a = sh->set[act[i]], b = sh->set[act[j]];
 			GreedyStep s = {i, j, !(a & b), 0, 0, order_greedy_keep(p, &u, a, b)};
-			if (n > 2 && !order_fits(p->n, s.keep))
+			if (n > 2 && !order_fits(p, s.keep))
 				continue;
-			s.flops = order_step_flops(p->n, a, b, s.keep);
-			s.size = order_size(p->n, s.keep);
+			int how;
+			s.flops = order_join(p, order_in(p, sh, act[i]), order_in(p, sh, act[j]), s.keep, &how);
+			s.size = order_size(p, s.keep);
 			if (best.i < 0 || order_greedy_better(&s, &best))
 				best = s;
 		}
 	return best;
 }
 
-/* False when it gets stuck: no step has an intermediate that fits. */
-static bool order_greedy(Plan *p, Arena *a)
+/* The greedy tree; false when it gets stuck: no step has an
+ * intermediate that fits. */
+static bool order_greedy(const Plan *p, Shape *sh, Arena *a)
 {
-	int n = p->nf;
+	int n = p->nf, next = p->nf;
 	int *act = arena_alloc(a, (size_t)n * sizeof *act); /* trees left to contract */
 	for (int i = 0; i < n; i++)
 		act[i] = i;
 	for (; n > 1; n--) {
-		GreedyStep s = order_greedy_pick(p, act, n);
+		GreedyStep s = order_greedy_pick(p, sh, act, n);
 		if (s.i < 0)
 			return false;
-		act[s.i] = order_step(p, a, act[s.i], act[s.j], s.keep);
+		int t = next++;
+		sh->kid[t][0] = act[s.i];
+		sh->kid[t][1] = act[s.j];
+		sh->set[t] = s.keep;
+		act[s.i] = t;
 		memmove(&act[s.j], &act[s.j + 1], (size_t)(n - s.j - 1) * sizeof *act);
 	}
 	return true;
+}
+
+/* ---- the local improvement ---------------------------------------------------- */
+
+/* A window of a tree: the inputs found by opening the steps below a top,
+ * level by level, and the steps opened, the top last. */
+typedef struct Window {
+	int in[ORDER_WINDOW], nin;
+	int step[ORDER_WINDOW], nstep;
+} Window;
+
+static void order_window_open(const Plan *p, const Shape *sh, int top, Window *w)
+{
+	w->nin = w->nstep = 0;
+	w->in[w->nin++] = sh->kid[top][0];
+	w->in[w->nin++] = sh->kid[top][1];
+	bool opened = true;
+	while (opened && w->nin < ORDER_WINDOW) {
+		opened = false;
+		for (int i = 0, m = w->nin; i < m && w->nin < ORDER_WINDOW; i++) {
+			int t = w->in[i];
+			if (t < p->nf)
+				continue;
+			w->step[w->nstep++] = t;
+			w->in[i] = sh->kid[t][0];
+			w->in[w->nin++] = sh->kid[t][1];
+			opened = true;
+		}
+	}
+	w->step[w->nstep++] = top;
+}
+
+/* Re-solves the window below top exactly; true if it now costs less. */
+static bool order_window(const Plan *p, Shape *sh, int top, Dp *q)
+{
+	Window w;
+	order_window_open(p, sh, top, &w);
+	if (w.nin < 3)
+		return false;
+	double now = 0;
+	int how, used = 0;
+	for (int i = 0; i < w.nstep; i++)
+		now += order_shape_step(p, sh, w.step[i], &how);
+	for (int i = 0; i < w.nin; i++)
+		q->in[i] = order_in(p, sh, w.in[i]);
+	unsigned full = (1u << w.nin) - 1;
+	/* a relative margin: the same cost summed in another order is no gain */
+	if (!order_dp_solve(q, w.nin, sh->set[top]) || !(q->best[full].flops < now * (1 - 1e-12)))
+		return false;
+	order_dp_build(q, full, sh, w.in, w.step, &used);
+	return true;
+}
+
+/* Sweeps of windows over every step of the tree, while one improves. */
+static void order_improve(const Plan *p, Shape *sh, Arena *a)
+{
+	Dp q;
+	order_dp_alloc(&q, p, ORDER_WINDOW, a);
+	bool better = true;
+	for (int sweep = 0; sweep < ORDER_SWEEPS && better; sweep++) {
+		better = false;
+		for (int t = p->nf; t < 2 * p->nf - 1; t++)
+			better |= order_window(p, sh, t, &q);
+	}
+}
+
+/* ---- choosing the tree ------------------------------------------------------- */
+
+/* The best tree the search finds; false when none fits. */
+static bool order_search(const Plan *p, Shape *sh, Arena *a)
+{
+	order_shape_init(p, sh, a);
+	if (p->nf <= ORDER_DP_MAX)
+		return order_exhaustive(p, sh, a);
+	if (!order_greedy(p, sh, a))
+		return false;
+	order_improve(p, sh, a);
+	return true;
+}
+
+/* Whether to rewrite the node as the steps of sh: always a sum of three
+ * or more factors (the pass promises two-operand sums, and pairs are what
+ * GEMM takes), otherwise only where the steps cost less than the node as
+ * written. */
+static bool order_worth(const Plan *p, const Shape *sh)
+{
+	bool sums = p->n->agg == TRA_AGG_SUM;
+	if (sums && p->nf >= 3)
+		return true;
+	IdxSet all = p->n->nidx == 64 ? ~(IdxSet)0 : ((IdxSet)1 << p->n->nidx) - 1;
+	double as_written = order_size(p, all) * ((p->nf > 2 ? p->nf - 1 : 1) + sums);
+	return order_shape_flops(p, sh) < as_written;
+}
+
+/* Emits the tree sh into the plan, each step after its inputs, left
+ * first, and each factor summed alone just before the step it joins,
+ * where that is cheaper. An explicit stack: the tree may be as deep as
+ * the product is long. */
+static void order_emit_plan(Plan *p, const Shape *sh, Arena *a)
+{
+	int nt = 2 * p->nf - 1, top = 0;
+	int *tree = arena_alloc(a, (size_t)nt * sizeof *tree); /* the plan's tree, or -1 */
+	int *stack = arena_alloc(a, (size_t)nt * sizeof *stack);
+	for (int t = 0; t < nt; t++)
+		tree[t] = t < p->nf ? t : -1;
+	stack[top++] = sh->root;
+	while (top) {
+		int t = stack[top - 1], l = sh->kid[t][0], r = sh->kid[t][1];
+		if (tree[l] < 0 || tree[r] < 0) {
+			stack[top++] = tree[l] < 0 ? l : r;
+			continue;
+		}
+		top--;
+		int how;
+		order_shape_step(p, sh, t, &how);
+		int pl = how & 1 ? order_step(p, a, tree[l], -1, p->red[l]) : tree[l];
+		int pr = how & 2 ? order_step(p, a, tree[r], -1, p->red[r]) : tree[r];
+		tree[t] = order_step(p, a, pl, pr, sh->set[t]);
+	}
 }
 
 /* ---- the rewrite ---------------------------------------------------------------- */
@@ -406,7 +746,8 @@ static int order_tree_operand(TraGraph *g, const Plan *p, int t, const int *pos,
 static void order_space(TraGraph *g, const Plan *p, int t, const int *res, int nres,
                         TraNode *m, int *pos)
 {
-	IdxSet summed = (p->set[p->kid[t][0]] | p->set[p->kid[t][1]]) & ~p->set[t];
+	int r = p->kid[t][1];
+	IdxSet summed = (p->set[p->kid[t][0]] | (r >= 0 ? p->set[r] : 0)) & ~p->set[t];
 	int vars[TRA_MAX_STMT_INDICES], nv = 0;
 	for (int i = 0; i < nres; i++)
 		vars[nv++] = res[i];
@@ -423,12 +764,15 @@ static void order_space(TraGraph *g, const Plan *p, int t, const int *res, int n
 	}
 }
 
-/* The product of step t's two inputs, with their operands added to l. */
+/* The product of step t's two inputs (or its one input, for a factor
+ * summed alone), with their operands added to l. */
 static int order_product(TraGraph *g, const Plan *p, int t, const int *pos, TraOperandList *l)
 {
 	int a = order_tree_operand(g, p, p->kid[t][0], pos, l);
-	int b = order_tree_operand(g, p, p->kid[t][1], pos, l);
 	int ea = tra_expr_new(g, TRA_OP_OPERAND, a, 0, -1, -1, -1);
+	if (p->kid[t][1] < 0)
+		return ea;
+	int b = order_tree_operand(g, p, p->kid[t][1], pos, l);
 	int eb = tra_expr_new(g, TRA_OP_OPERAND, b, 0, -1, -1, -1);
 	return tra_expr_new(g, TRA_OP_MUL, 0, 0, ea, eb, -1);
 }
@@ -518,16 +862,20 @@ static int order_emit_root(TraGraph *g, const Plan *p, int t)
 	return order_append(g, &m);
 }
 
-/* Appends node n, split into pairwise contractions if it is a candidate;
- * returns the id of the node that now computes n. */
+/* Appends node n, split into pairwise contractions if it is a candidate
+ * and the split pays; returns the id of the node that now computes n. */
 static int order_node(TraGraph *g, const TraNode *n, Arena *scratch)
 {
 	Plan p = {.n = n, .scale = 1};
+	Shape sh;
 	if (!order_candidate(g, n, &p, scratch))
 		return order_append(g, n);
-	bool planned = p.nf <= ORDER_DP_MAX ? order_dp(&p, scratch) : order_greedy(&p, scratch);
-	if (!planned)
+	OrderSizes *sz = arena_alloc(scratch, sizeof *sz);
+	order_sizes_init(sz, n);
+	p.sz = sz;
+	if (!order_search(&p, &sh, scratch) || !order_worth(&p, &sh))
 		return order_append(g, n);
+	order_emit_plan(&p, &sh, scratch);
 	for (int t = p.nf; t < p.ntree - 1; t++)
 		p.node[t] = order_emit_step(g, &p, t, t - p.nf + 1);
 	return order_emit_root(g, &p, p.ntree - 1);

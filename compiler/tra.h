@@ -285,7 +285,12 @@ double interp_eval(const TraGraph *g, const TraNode *n, int e,
 
 /* Splits every sum of a product of three or more operands into pairwise
  * contractions (new nodes T.c1, T.c2, ... just before T), in the order
- * with the fewest flops: exhaustive up to 8 operands, greedy beyond. */
+ * with the fewest flops as opt_einsum's flop_count counts them: an
+ * optimal search (dynamic programming over subsets) up to 16 operands,
+ * greedy then improved locally beyond. An operand may first be summed
+ * over the indices only it reads (a one-operand SUM node), and pairs may
+ * be outer products (maps), where that is cheaper; a sum of two operands
+ * or a map of three or more is split only where that costs less. */
 void order_contractions(TraGraph *g);
 
 /* ---- fuse.c ------------------------------------------------------------- */

@@ -494,9 +494,13 @@ START_TEST(loops_not_gemm)
 	/* a diagonal A[i, i] is no matrix */
 	assert_kernel("size I = 5, J = 7\ninput A[I, I], B[I, J]\n"
 	              "C[j] = sum[i](A[i, i] * B[i, j])\noutput C\n", "C", "loops");
-	/* l is summed but only A reads it */
+	/* l is summed but only A reads it: the order pass sums A over l
+	 * first (C.c1), which leaves C a GEMM */
 	assert_kernel("size I = 5, J = 7, K = 3, L = 6\ninput A[I, J, L], B[J, K]\n"
-	              "C[i, k] = sum[j, l](A[i, j, l] * B[j, k])\noutput C\n", "C", "loops");
+	              "C[i, k] = sum[j, l](A[i, j, l] * B[j, k])\noutput C\n", "C",
+	              "GEMM batch 0 M 5 N 3 K 7: sgemm(N,N) C.c1/7 B/3 -> C/3");
+	assert_kernel("size I = 5, J = 7, K = 3, L = 6\ninput A[I, J, L], B[J, K]\n"
+	              "C[i, k] = sum[j, l](A[i, j, l] * B[j, k])\noutput C\n", "C.c1", "loops");
 	/* not a sum */
 	assert_kernel(PROG("I = 5, J = 7, K = 3", "I, J", "J, K", "C[i, k]", "A[i, j] * B[j, k]")
 	              "D[i, k] = max[j](A[i, j] * B[j, k])\noutput D\n", "D", "loops");
