@@ -503,3 +503,13 @@ bool gemm_plan(const TraGraph *g, const TraNode *n, GemmMode mode, GemmPlan *p)
 		gemm_alpha(g, n, p);
 	return found;
 }
+
+int gemm_runs_cut(const GemmPlan *p, const int *part)
+{
+	const GemmGroup *gs[3] = {&p->m, &p->nn, &p->k};
+	int cut = 0;
+	for (int i = 0; i < 3; i++)
+		for (int j = 1; j < gs[i]->n; j++)
+			cut += part[gs[i]->x[j]] > 1;
+	return cut;
+}

@@ -378,6 +378,10 @@ bool gemm_plan(const TraGraph *g, const TraNode *n, GemmMode mode, GemmPlan *p);
 /* Whether the plan's calls are matrix-vector products (M or N is 1). */
 bool gemm_is_gemv(const TraNode *n, const GemmPlan *p);
 int64_t gemm_group_size(const TraNode *n, const GemmGroup *g);
+/* How many indices inside the plan's M, N and K runs (all but each run's
+ * outer index) partition part cuts: each breaks the run in a block, so
+ * that block tasks loop around smaller calls. */
+int gemm_runs_cut(const GemmPlan *p, const int *part);
 
 /* ---- ia.c ---------------------------------------------------------------- */
 
