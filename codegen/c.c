@@ -12,12 +12,13 @@
  *   - GEMM. A sum over the product of two operands whose indices fall
  *     into batch (both operands and the output), M (first operand and
  *     output), N (second operand and output) and K (both operands,
- *     reduced) groups becomes cblas_sgemm/dgemm calls, one per batch
- *     element, with transposes and leading dimensions chosen so that no
- *     operand is copied when each group is one run of adjacent
- *     dimensions in it; an operand (or output) that does not fit is
- *     first permuted into a scratch buffer. The epilogue (bias, scale,
- *     activation) then runs in one pass over the output.
+ *     reduced) groups becomes cblas_sgemm/dgemm (or gemv) calls as
+ *     compiler/gemm.c plans them: the rule, stated there, costs looping
+ *     over the indices that a matrix cannot hold where it lies (a shared
+ *     weight's batch, a middle axis, the outer part of a split group)
+ *     against permuted copies and a transposed result, and takes the
+ *     cheapest. The epilogue (bias, scale, activation) then runs in one
+ *     pass over the output.
  *   - Loops. Anything else is a loop nest: output indices outside (the
  *     first split across threads by trart_parallel_for), reduced indices
  *     inside with a scalar accumulator, the innermost reduced loop the
@@ -848,20 +849,71 @@ static void cg_c_block_extent(CgC *c, const GemmGroup *g)
 }
 
 /* The offset of a sub-matrix: lo for M, N, K indices, x for looped ones
- * (batch, and outer K). */
-static void cg_c_block_offset(CgC *c, const TraNode *n, const GemmPlan *p, const int64_t *stride)
+ * (batch, and outer K); in a block's copy, which starts at the block,
+ * x - lo for looped ones only. */
+static void cg_c_block_offset(CgC *c, const TraNode *n, const GemmPlan *p, const GemmMatrix *M)
 {
 	fputc('0', c->out);
 	for (int x = 0; x < n->nidx; x++) {
-		if (!stride[x] || n->idx[x].size == 1)
+		if (!M->stride[x] || n->idx[x].size == 1)
 			continue;
 		bool looped = false;
 		for (int i = 0; i < p->batch.n; i++)
 			looped |= p->batch.x[i] == x;
 		for (int i = 0; i < p->kloop.n; i++)
 			looped |= p->kloop.x[i] == x;
-		fprintf(c->out, looped ? " + x%d * %" PRId64 : " + lo[%d] * %" PRId64, x, stride[x]);
+		if (M->scratch && looped)
+			fprintf(c->out, " + (x%d - lo[%d]) * %" PRId64, x, x, M->stride[x]);
+		else if (!M->scratch)
+			fprintf(c->out, looped ? " + x%d * %" PRId64 : " + lo[%d] * %" PRId64, x, M->stride[x]);
 	}
+}
+
+/* The largest block of index x: what a block's copy has room for (as
+ * gemm.c's layout of the copy assumes). */
+static int64_t cg_c_block_room(const TraNode *n, int x)
+{
+	int parts = n->part ? n->part[x] : 1;
+	return (n->idx[x].size + parts - 1) / parts;
+}
+
+/* Declares A or B of a block: the operand in place, or a copy of its
+ * block in the plan's scratch layout (freed by cg_c_block_free). */
+static void cg_c_block_operand(CgC *c, const TraNode *n, const GemmMatrix *M, int k, const char *name)
+{
+	const char *t = cg_c_type(n->type);
+	if (!M->scratch) {
+		fprintf(c->out, "\tconst %s *%s = bufs[%d];\n", t, name, n->ops[k].node);
+		return;
+	}
+	int64_t size = 1;
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x])
+			size *= cg_c_block_room(n, x);
+	fprintf(c->out, "\t%s *%s_s = trart_scratch(%" PRId64 " * sizeof(%s));\n", t, name, size, t);
+	int depth = 1;
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x] && n->idx[x].size > 1)
+			cg_c_block_loop(c, x, depth++);
+	cg_c_indent(c, depth);
+	fprintf(c->out, "%s_s[0", name);
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x] && n->idx[x].size > 1)
+			fprintf(c->out, " + (x%d - lo[%d]) * %" PRId64, x, x, M->stride[x]);
+	fprintf(c->out, "] = in%d[", k);
+	cg_c_offset(c, n, k);
+	fputs("];\n", c->out);
+	cg_c_close_loops(c, depth, 1);
+	fprintf(c->out, "\tconst %s *%s = %s_s;\n", t, name, name);
+}
+
+/* Frees a block's copies. */
+static void cg_c_block_free(CgC *c, const GemmPlan *p)
+{
+	if (p->A.scratch)
+		fputs("\ttrart_scratch_free(A_s);\n", c->out);
+	if (p->B.scratch)
+		fputs("\ttrart_scratch_free(B_s);\n", c->out);
 }
 
 /* The epilogue over a final block, while it is in cache; closes b<id>. */
@@ -893,9 +945,9 @@ static void cg_c_block_gemv(CgC *c, const TraNode *n, const GemmPlan *p, bool sp
 		cg_c_block_extent(c, &p->nn);
 	}
 	fprintf(c->out, ", %.17g, B + (", split ? p->scale : p->alpha);
-	cg_c_block_offset(c, n, p, p->B.stride);
+	cg_c_block_offset(c, n, p, &p->B);
 	fprintf(c->out, "), %" PRId64 ", A + (", p->B.ld);
-	cg_c_block_offset(c, n, p, p->A.stride);
+	cg_c_block_offset(c, n, p, &p->A);
 	/* A is [1, K]: stored as a row its step is 1, as a column its ld */
 	fprintf(c->out, "), %" PRId64 ", ", p->A.trans ? p->A.ld : (int64_t)1);
 	cg_c_block_beta(c, p);
@@ -907,22 +959,24 @@ static void cg_c_block_gemv(CgC *c, const TraNode *n, const GemmPlan *p, bool sp
 		fputs("), 1);\n", c->out);
 	} else {
 		fputs("out + (", c->out);
-		cg_c_block_offset(c, n, p, p->C.stride);
+		cg_c_block_offset(c, n, p, &p->C);
 		fprintf(c->out, "), %" PRId64 ");\n", p->C.stride[nx]);
 	}
 }
 
-/* b<id> as GEMM calls: one per batch element of the block, on the
- * tensors in place (or into the partial block, C order in the block). */
+/* b<id> as GEMM calls: one per looped element of the block, on the
+ * tensors in place or the plan's copies of their blocks, into the output
+ * (or the partial block, C order in the block). */
 static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const GemmPlan *p, bool split)
 {
 	const char *t = cg_c_type(n->type);
 	fprintf(c->out, "static void b%d(void *const *bufs, const TrartTask *task)\n{\n"
 	        "\tconst int64_t *lo = task->lo, *hi = task->hi;\n", id);
-	fprintf(c->out, "\tconst %s *A = bufs[%d], *B = bufs[%d];\n\t%s *out = bufs[%d];\n",
-	        t, n->ops[p->a].node, n->ops[p->b].node, t, id);
+	fprintf(c->out, "\t%s *out = bufs[%d];\n", t, id);
 	for (int k = 0; k < n->nops; k++)
 		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n\t(void)in%d;\n", t, k, n->ops[k].node, k);
+	cg_c_block_operand(c, n, &p->A, p->a, "A");
+	cg_c_block_operand(c, n, &p->B, p->b, "B");
 	/* local strides of the output block (the partial block's layout) */
 	fprintf(c->out, "\tint64_t ls[%d];\n\tls[%d] = 1;\n", n->rank + 1, n->rank - 1);
 	fprintf(c->out, "\tfor (int d = %d; d > 0; d--)\n\t\tls[d - 1] = ls[d] * (hi[d] - lo[d]);\n", n->rank - 1);
@@ -941,6 +995,7 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const GemmPlan *p,
 	if (p->m.n == 0) {
 		cg_c_block_gemv(c, n, p, split);
 		cg_c_close_loops(c, depth, 1);
+		cg_c_block_free(c, p);
 		cg_c_block_gemm_epilogue(c, n, p, split);
 		return;
 	}
@@ -954,9 +1009,9 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const GemmPlan *p,
 	fprintf(c->out, ", %.17g,\n", split ? p->scale : p->alpha);
 	cg_c_indent(c, depth + 1);
 	fputs("A + (", c->out);
-	cg_c_block_offset(c, n, p, p->A.stride);
+	cg_c_block_offset(c, n, p, &p->A);
 	fprintf(c->out, "), %" PRId64 ", B + (", p->A.ld);
-	cg_c_block_offset(c, n, p, p->B.stride);
+	cg_c_block_offset(c, n, p, &p->B);
 	fprintf(c->out, "), %" PRId64 ", ", p->B.ld);
 	cg_c_block_beta(c, p);
 	fputs(", ", c->out);
@@ -967,10 +1022,11 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const GemmPlan *p,
 		fprintf(c->out, "), ls[%d]);\n", p->m.x[p->m.n - 1]);
 	} else {
 		fputs("out + (", c->out);
-		cg_c_block_offset(c, n, p, p->C.stride);
+		cg_c_block_offset(c, n, p, &p->C);
 		fprintf(c->out, "), %" PRId64 ");\n", p->C.ld);
 	}
 	cg_c_close_loops(c, depth, 1);
+	cg_c_block_free(c, p);
 	cg_c_block_gemm_epilogue(c, n, p, split);
 }
 

@@ -46,7 +46,9 @@
  * untransposed.
  *
  * Block tasks (GEMM_BLOCKS) run the plan on a block of the join space:
- * no copies there (a layout that needs one is a loop nest), a kept run
+ * an operand's copy is of the block (into room for the largest block),
+ * the result is never copied (a layout that needs that is a loop nest),
+ * a kept run
  * of several indices only where the partition leaves all but its outer
  * index uncut (a cut one would break the run in a block), the block's
  * columns the output's last index (the partial block of a split
@@ -127,10 +129,16 @@ static bool gemm_merged(const TraNode *n, const GemmGroup *g, const int64_t *str
 }
 
 /* Fits matrix M as rows x cols (row-major, or transposed); false if it
- * cannot be seen that way without a copy. */
-static bool gemm_fit(const TraNode *n, GemmMatrix *M, const GemmGroup *rows, const GemmGroup *cols)
+ * cannot be seen that way without a copy. A block's copy holds only the
+ * block: its rows and columns are the block's extents. */
+static bool gemm_fit(const TraNode *n, GemmMode mode, GemmMatrix *M, const GemmGroup *rows,
+                     const GemmGroup *cols)
 {
 	int64_t sr, sc, nr = gemm_group_size(n, rows), nc = gemm_group_size(n, cols);
+	if (M->scratch) {
+		nr = (int64_t)gemm_group_extent(n, mode, rows);
+		nc = (int64_t)gemm_group_extent(n, mode, cols);
+	}
 	if (!gemm_merged(n, rows, M->stride, &sr) || !gemm_merged(n, cols, M->stride, &sc))
 		return false;
 	if (nc == 1 || sc == 1) {
@@ -147,9 +155,10 @@ static bool gemm_fit(const TraNode *n, GemmMatrix *M, const GemmGroup *rows, con
 }
 
 /* The scratch layout of a copied matrix: the looped indices it holds,
- * then its rows, then its columns, C order. */
-static void gemm_canonical(const TraNode *n, GemmMatrix *M, const GemmGroup *batch, const GemmGroup *kloop,
-                           const GemmGroup *rows, const GemmGroup *cols)
+ * then its rows, then its columns, C order; a block's copy has room for
+ * the largest block (gemm_extent). */
+static void gemm_canonical(const TraNode *n, GemmMode mode, GemmMatrix *M, const GemmGroup *batch,
+                           const GemmGroup *kloop, const GemmGroup *rows, const GemmGroup *cols)
 {
 	const GemmGroup *gs[4] = {cols, rows, kloop, batch};
 	int64_t s = 1, had[TRA_MAX_STMT_INDICES];
@@ -161,7 +170,7 @@ static void gemm_canonical(const TraNode *n, GemmMatrix *M, const GemmGroup *bat
 			if (!had[x] && i >= 2)
 				continue; /* a looped index this matrix does not hold */
 			M->stride[x] = s;
-			s *= n->idx[x].size;
+			s *= (int64_t)gemm_extent(n, mode, x);
 		}
 	M->scratch = true;
 }
@@ -332,26 +341,28 @@ static void gemm_keep(GemmGroup *g, const GemmGroup *kept, GemmGroup *looped)
 	*g = *kept;
 }
 
-/* Fits matrix M as rows x cols, or copies it (false in block mode). */
+/* Fits matrix M as rows x cols, or copies it; a block's result is
+ * never copied (false). */
 static bool gemm_fit_or_copy(const TraNode *n, GemmMode mode, GemmPlan *p, GemmMatrix *M,
                              const GemmGroup *rows, const GemmGroup *cols, bool gemv_ok)
 {
-	if (gemm_fit(n, M, rows, cols) && (!M->trans || gemv_ok))
+	if (gemm_fit(n, mode, M, rows, cols) && (!M->trans || gemv_ok))
 		return true;
-	if (mode == GEMM_BLOCKS)
+	if (mode == GEMM_BLOCKS && M == &p->C)
 		return false;
-	gemm_canonical(n, M, &p->batch, &p->kloop, rows, cols);
-	gemm_fit(n, M, rows, cols);
+	gemm_canonical(n, mode, M, &p->batch, &p->kloop, rows, cols);
+	gemm_fit(n, mode, M, rows, cols);
 	return true;
 }
 
-/* Elements of a matrix as laid out (its strides' indices). */
-static double gemm_matrix_elements(const TraNode *n, const GemmMatrix *M)
+/* Elements of a matrix as laid out (its strides' indices), in a block
+ * in block mode. */
+static double gemm_matrix_elements(const TraNode *n, GemmMode mode, const GemmMatrix *M)
 {
 	double e = 1;
 	for (int x = 0; x < n->nidx; x++)
 		if (M->stride[x])
-			e *= (double)n->idx[x].size;
+			e *= gemm_extent(n, mode, x);
 	return e;
 }
 
@@ -374,7 +385,7 @@ static double gemm_cost(const TraNode *n, GemmMode mode, const GemmPlan *p)
 	const GemmMatrix *ms[3] = {&p->A, &p->B, &p->C};
 	for (int i = 0; i < 3; i++)
 		if (ms[i]->scratch)
-			copies += 2 * gemm_matrix_elements(n, ms[i]) * es / GEMM_BW;
+			copies += 2 * gemm_matrix_elements(n, mode, ms[i]) * es / GEMM_BW;
 	return calls * call + copies;
 }
 

@@ -546,7 +546,7 @@ START_TEST(gemm_k_loop)
 END_TEST
 
 /* The block plan of node name of src under partition spec ("i=2,k=3"),
- * as "batch x.. M x.. N x.. K x.. kloop x..", or "none". */
+ * as "batch x.. M x.. N x.. K x.. kloop x..[ copies A B]", or "none". */
 static const char *block_plan(const char *src, const char *name, const char *spec)
 {
 	const char *c;
@@ -577,6 +577,9 @@ static const char *block_plan(const char *src, const char *name, const char *spe
 		for (int j = 0; j < gs[i]->n; j++)
 			len += (size_t)snprintf(out + len, sizeof out - len, " %s", n->idx[gs[i]->x[j]].name);
 	}
+	if (p.A.scratch || p.B.scratch)
+		len += (size_t)snprintf(out + len, sizeof out - len, " copies%s%s",
+		                        p.A.scratch ? " A" : "", p.B.scratch ? " B" : "");
 	unit_free(u);
 	return out;
 }
@@ -602,10 +605,15 @@ START_TEST(block_plans)
 	ck_assert_str_eq(block_plan("size N = 3, O = 5, K = 7, P = 37\ninput W[O, K], X[N, K, P]\n"
 	                            "Y[n, o, p] = sum[k](W[o, k] * X[n, k, p])\noutput Y\n", "Y", "p=2"),
 	                 "batch n M o N p K k kloop");
-	/* b last in both operands: no matrix has stride 1 without a copy,
-	 * and blocks do not copy: a loop nest */
+	/* b last in both operands: no operand has stride 1 without a copy,
+	 * so each block copies its blocks of A and B ... */
 	ck_assert_str_eq(block_plan(PROG("Bt = 3, I = 5, J = 7, K = 6", "I, J, Bt", "J, K, Bt", "C[b, i, k]",
-	                                 "A[i, j, b] * B[j, k, b]"), "C", "i=2"), "none");
+	                                 "A[i, j, b] * B[j, k, b]"), "C", "i=2"),
+	                 "batch b M i N k K j kloop copies A B");
+	/* ... but a result that needs one is a loop nest: blocks write their
+	 * results in place */
+	ck_assert_str_eq(block_plan(PROG("Bt = 3, I = 5, J = 7, K = 6", "Bt, I, J", "Bt, J, K", "C[i, k, b]",
+	                                 "A[b, i, j] * B[b, j, k]"), "C", "i=2"), "none");
 }
 END_TEST
 

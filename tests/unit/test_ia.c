@@ -108,11 +108,11 @@ START_TEST(gemm_flag_is_the_block_plan)
 	                     "Y[n, o, p] = sum[k](W[o, k] * X[n, k, p])\noutput Y\n", 2, m1, 1, &ia);
 	ck_assert(joins_gemm(&ia, u, "Y", true));
 	unit_free(u);
-	/* ... a product whose operands have b at stride 1 needs copies, which
-	 * blocks do not make: a loop nest, not GEMM-shaped */
+	/* ... a product whose result has b at stride 1 would need its result
+	 * copied, which blocks do not do: a loop nest, not GEMM-shaped */
 	const char *m2[] = {"C:i=2"};
-	u = lowered("size Bt = 3, I = 5, J = 7, K = 6\ninput A[I, J, Bt], B[J, K, Bt]\n"
-	            "C[b, i, k] = sum[j](A[i, j, b] * B[j, k, b])\noutput C\n", 2, m2, 1, &ia);
+	u = lowered("size Bt = 3, I = 5, J = 7, K = 6\ninput A[Bt, I, J], B[Bt, J, K]\n"
+	            "C[i, k, b] = sum[j](A[b, i, j] * B[b, j, k])\noutput C\n", 2, m2, 1, &ia);
 	ck_assert(joins_gemm(&ia, u, "C", false));
 	unit_free(u);
 	/* ... and so is a join that is not a product of two operands */
