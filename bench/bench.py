@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""bench.py: time trac's compiled workloads W1-W6 against NumPy and PyTorch.
+"""bench.py: time trac's compiled workloads (W1-W6 and the contraction layouts
+of bench/README) against NumPy and PyTorch.
 
     /usr/bin/python3 bench/bench.py --trac ./trac --builddir bench-build \\
         --threads 2 [--repeat 5] [--only w1,w4] [--small]
@@ -78,6 +79,19 @@ def _flops_w6(s):
     return 2 * s["B"] * s["I"] * s["J"] * s["K"]
 
 
+def _flops_shared_weight(s):
+    return 2 * s["N"] * s["O"] * s["K"] * s["P"]
+
+
+def _flops_middle_axis(s):
+    return 2 * s["I"] * s["J"] * s["Q"] * s["R"]
+
+
+def _flops_ao2mo(s):
+    # four steps, each a GEMM of n x n^3 x n
+    return 4 * 2 * s["N"] ** 5
+
+
 WORKLOADS = [
     dict(name="w1", file="w1_chain.tra", label="w1_chain",
          sizes=dict(M=4096, P=1024, Q=4096, N=1024),
@@ -129,6 +143,26 @@ WORKLOADS = [
          small=dict(B=3, I=20, J=28, K=16),
          inputs=dict(X="BIJ", Y="BJK"), output=("Z", "BIK"),
          flops=_flops_w6),
+    # contractions whose layout is not one GEMM as it lies (issue 9); the
+    # AO-to-MO transform is f64, as quantum chemistry computes it
+    dict(name="shared_weight", file="shared_weight.tra", label="shared_weight",
+         sizes=dict(N=8, O=256, K=256, P=3136),
+         small=dict(N=3, O=20, K=12, P=36),
+         inputs=dict(W="OK", X="NKP"), output=("Y", "NOP"),
+         flops=_flops_shared_weight),
+    dict(name="middle_axis", file="middle_axis.tra", label="middle_axis",
+         sizes=dict(I=64, J=64, Q=64, R=4096),
+         small=dict(I=3, J=20, Q=12, R=36),
+         inputs=dict(C="QJ", T1="IQR"), output=("T2", "IJR"),
+         flops=_flops_middle_axis),
+    dict(name="ao2mo_steps", file="ao2mo_steps.tra", label="ao2mo_steps",
+         sizes=dict(N=64), small=dict(N=9), dtype="f64",
+         inputs=dict(C="NN", G="NNNN"), output=("V", "NNNN"),
+         flops=_flops_ao2mo),
+    dict(name="ao2mo_one", file="ao2mo_one.tra", label="ao2mo_one",
+         sizes=dict(N=64), small=dict(N=9), dtype="f64",
+         inputs=dict(C="NN", G="NNNN"), output=("V", "NNNN"),
+         flops=_flops_ao2mo),
 ]
 BY_NAME = {w["name"]: w for w in WORKLOADS}
 
@@ -137,6 +171,11 @@ def base(w):
     """The workload whose computation, reference and NumPy code row w
     shares: itself, or the row it is another spelling of ("same")."""
     return w.get("same", w["name"])
+
+
+def dtype_of(w):
+    """The workload's element type: 'f32' (the default) or 'f64'."""
+    return w.get("dtype", "f32")
 
 
 def shape_of(dims, sizes):
@@ -173,7 +212,24 @@ def reference(np, name, a, s):
         return a["X"].T @ (1 / (1 + np.exp(-z)) - a["y"]) / s["N"]
     if name == "w6":
         return a["X"] @ a["Y"]
+    if name == "shared_weight":
+        return np.matmul(a["W"], a["X"])
+    if name == "middle_axis":
+        return np.einsum("qj,iqr->ijr", a["C"], a["T1"])
+    if name in ("ao2mo_steps", "ao2mo_one"):
+        return _ao2mo_tensordot(np, a["C"], a["G"])
     raise ValueError(name)
+
+
+def _ao2mo_tensordot(np, C, G):
+    """V[i,j,k,l] = sum C[p,i] C[q,j] C[r,k] C[s,l] G[p,q,r,s], one axis at
+    a time: contracting the first axis each step rotates the new index to
+    the end, so after four steps the axes are i, j, k, l and every step is
+    one GEMM on the arrays as they lie."""
+    v = G
+    for _ in range(4):
+        v = np.tensordot(v, C, axes=([0], [0]))
+    return v
 
 
 def numpy_variants(np, name, a, s):
@@ -302,6 +358,36 @@ def numpy_variants(np, name, a, s):
             z = np.empty((s["B"], s["I"], s["K"]), f32)
             return lambda: np.matmul(X, Y, out=z)
         return [("matmul", matmul)]
+    if name == "shared_weight":
+        W, X = a["W"], a["X"]
+
+        def bmatmul():
+            y = np.empty((s["N"], s["O"], s["P"]), f32)
+            return lambda: np.matmul(W, X, out=y)      # W broadcast over n
+
+        def einsum():
+            return lambda: np.einsum("ok,nkp->nop", W, X, optimize=True)
+        return [("matmul(broadcast W)", bmatmul), ("einsum(optimize)", einsum)]
+    if name == "middle_axis":
+        C, T1 = a["C"], a["T1"]
+
+        def bmatmul():
+            t2 = np.empty((s["I"], s["J"], s["R"]), f32)
+            return lambda: np.matmul(C.T, T1, out=t2)  # C^T broadcast over i
+
+        def einsum():
+            return lambda: np.einsum("qj,iqr->ijr", C, T1, optimize=True)
+        return [("matmul(broadcast C^T)", bmatmul), ("einsum(optimize)", einsum)]
+    if name in ("ao2mo_steps", "ao2mo_one"):
+        C, G = a["C"], a["G"]
+
+        def tensordot():
+            return lambda: _ao2mo_tensordot(np, C, G)
+
+        def einsum():
+            path = np.einsum_path("pi,qj,rk,sl,pqrs->ijkl", C, C, C, C, G, optimize="optimal")[0]
+            return lambda: np.einsum("pi,qj,rk,sl,pqrs->ijkl", C, C, C, C, G, optimize=path)
+        return [("tensordot x4", tensordot), ("einsum(optimal path)", einsum)]
     raise ValueError(name)
 
 
@@ -344,6 +430,21 @@ def torch_variants(torch, name, a, s):
             z = torch.empty(s["B"], s["I"], s["K"])
             return lambda: torch.bmm(t["X"], t["Y"], out=z)
         return [("bmm", bmm)]
+    if name == "shared_weight":
+        return [("matmul", lambda: lambda: torch.matmul(t["W"], t["X"]))]
+    if name == "middle_axis":
+        return [("matmul", lambda: lambda: torch.matmul(t["C"].T, t["T1"]))]
+    if name in ("ao2mo_steps", "ao2mo_one"):
+        C, G = t["C"], t["G"]
+
+        def steps():
+            def run():
+                v = G
+                for _ in range(4):
+                    v = torch.tensordot(v, C, dims=([0], [0]))
+                return v
+            return run
+        return [("tensordot x4", steps)]
     raise ValueError(name)
 
 
@@ -379,7 +480,8 @@ def worker(args):
         print(json.dumps({"error": "import: %s" % e}))
         return 0
     rng = np.random.default_rng(1)
-    a = {k: (rng.random(shape_of(d, s), dtype=np.float32) * 2 - 1)
+    dt = np.float64 if dtype_of(w) == "f64" else np.float32
+    a = {k: (rng.random(shape_of(d, s), dtype=dt) * 2 - 1)
          for k, d in w["inputs"].items()}
     ref = reference(np, base(w), a, s) if args.small else None
     if args.worker == "torch":
@@ -536,8 +638,10 @@ def check_trac_output(w, s, outdir, seed, tol):
     except Exception as e:  # noqa: BLE001
         return False, "no output %s (%s)" % (path, e)
     want_shape = shape_of(dims, s)
-    if got.shape != want_shape or got.dtype != np.float32:
-        return False, "%s is %s %s, expected %s float32" % (name, got.shape, got.dtype, want_shape)
+    want_dtype = np.float64 if dtype_of(w) == "f64" else np.float32
+    if got.shape != want_shape or got.dtype != want_dtype:
+        return False, "%s is %s %s, expected %s %s" % (name, got.shape, got.dtype, want_shape,
+                                                       np.dtype(want_dtype).name)
     inputs = trac_inputs(w, s, seed)
     if inputs is None:
         return None, "skipped (tests/trart_random.py not found)"
@@ -555,7 +659,7 @@ def trac_inputs(w, s, seed):
         from trart_random import random_fill
     except ImportError:
         return None
-    return {k: random_fill(shape_of(d, s), "f32", seed, k) for k, d in w["inputs"].items()}
+    return {k: random_fill(shape_of(d, s), dtype_of(w), seed, k) for k, d in w["inputs"].items()}
 
 
 def run_trac(args, env, w, s, row):

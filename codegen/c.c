@@ -12,12 +12,13 @@
  *   - GEMM. A sum over the product of two operands whose indices fall
  *     into batch (both operands and the output), M (first operand and
  *     output), N (second operand and output) and K (both operands,
- *     reduced) groups becomes cblas_sgemm/dgemm calls, one per batch
- *     element, with transposes and leading dimensions chosen so that no
- *     operand is copied when each group is one run of adjacent
- *     dimensions in it; an operand (or output) that does not fit is
- *     first permuted into a scratch buffer. The epilogue (bias, scale,
- *     activation) then runs in one pass over the output.
+ *     reduced) groups becomes cblas_sgemm/dgemm (or gemv) calls as
+ *     compiler/gemm.c plans them: the rule, stated there, costs looping
+ *     over the indices that a matrix cannot hold where it lies (a shared
+ *     weight's batch, a middle axis, the outer part of a split group)
+ *     against permuted copies and a transposed result, and takes the
+ *     cheapest. The epilogue (bias, scale, activation) then runs in one
+ *     pass over the output.
  *   - Loops. Anything else is a loop nest: output indices outside (the
  *     first split across threads by trart_parallel_for), reduced indices
  *     inside with a scalar accumulator, the innermost reduced loop the
@@ -569,206 +570,14 @@ static void cg_c_loop_kernel(CgC *c, const TraNode *n, int id)
 	fputs("}\n\n", c->out);
 }
 
-/* ---- GEMM ---------------------------------------------------------------------- */
-
-/* A group of node indices that one BLAS dimension stands for. */
-typedef struct CgGroup {
-	int n;
-	int x[TRA_MAX_STMT_INDICES];
-} CgGroup;
-
-/* How one operand (or the result) is seen as a row-major matrix. */
-typedef struct CgMatrix {
-	int64_t stride[TRA_MAX_STMT_INDICES]; /* per node index; 0 if absent */
-	bool scratch;  /* permuted into a canonical scratch copy first */
-	bool trans;    /* stored transposed */
-	int64_t ld;    /* leading dimension */
-} CgMatrix;
-
-/* A GEMM kernel: C[batch, m, n] = sum_k A[batch, m, k] * B[batch, k, n]. */
-typedef struct CgGemm {
-	int a, b;                 /* operand numbers */
-	CgGroup batch, m, nn, k;
-	CgGroup kloop;            /* block kernels: outer K indices, looped,
-	                             the calls after the first accumulating */
-	CgMatrix A, B, C;
-	double scale;             /* constant factors of the product in the join */
-	double alpha;             /* BLAS's alpha: scale, times an epilogue that only scales */
-	bool epilogue;            /* an epilogue pass is still needed */
-} CgGemm;
-
-static int64_t cg_c_group_size(const TraNode *n, const CgGroup *g)
-{
-	int64_t s = 1;
-	for (int i = 0; i < g->n; i++)
-		s *= n->idx[g->x[i]].size;
-	return s;
-}
-
-/* Whether the group is one run of adjacent dimensions in the given
- * order; *stride is then the run's innermost stride. */
-static bool cg_c_merged(const TraNode *n, const CgGroup *g, const int64_t *stride, int64_t *out)
-{
-	if (g->n == 0) {
-		*out = 1;
-		return true;
-	}
-	for (int i = 0; i + 1 < g->n; i++)
-		if (stride[g->x[i]] != stride[g->x[i + 1]] * n->idx[g->x[i + 1]].size)
-			return false;
-	*out = stride[g->x[g->n - 1]];
-	return true;
-}
-
-/* Fits matrix M as rows x cols (row-major, or transposed); false if it
- * cannot be seen that way without a copy. */
-static bool cg_c_fit(const TraNode *n, CgMatrix *M, const CgGroup *rows, const CgGroup *cols)
-{
-	int64_t sr, sc, nr = cg_c_group_size(n, rows), nc = cg_c_group_size(n, cols);
-	if (!cg_c_merged(n, rows, M->stride, &sr) || !cg_c_merged(n, cols, M->stride, &sc))
-		return false;
-	if (nc == 1 || sc == 1) {
-		M->trans = false;
-		M->ld = nr == 1 ? (nc > 1 ? nc : 1) : sr;
-		return M->ld >= nc;
-	}
-	if (nr == 1 || sr == 1) {
-		M->trans = true;
-		M->ld = nc == 1 ? (nr > 1 ? nr : 1) : sc;
-		return M->ld >= nr;
-	}
-	return false;
-}
-
-/* The canonical (scratch) layout: groups g1, g2, g3 adjacent, C order. */
-static void cg_c_canonical(const TraNode *n, CgMatrix *M, const CgGroup *g1, const CgGroup *g2, const CgGroup *g3)
-{
-	const CgGroup *gs[3] = {g3, g2, g1};
-	int64_t s = 1;
-	memset(M->stride, 0, sizeof M->stride);
-	for (int i = 0; i < 3; i++)
-		for (int j = gs[i]->n - 1; j >= 0; j--) {
-			M->stride[gs[i]->x[j]] = s;
-			s *= n->idx[gs[i]->x[j]].size;
-		}
-	M->scratch = true;
-}
-
-/* Sorts group indices by decreasing stride in the given table. */
-static void cg_c_sort_group(CgGroup *g, const int64_t *stride)
-{
-	for (int i = 1; i < g->n; i++)
-		for (int j = i; j > 0 && stride[g->x[j - 1]] < stride[g->x[j]]; j--) {
-			int t = g->x[j];
-			g->x[j] = g->x[j - 1];
-			g->x[j - 1] = t;
-		}
-}
-
-/* Classifies n's indices; false if n is not a sum of a product of two
- * operands with batch/M/N/K groups. */
-/* Flattens a product of operands, constants and negations: its operand
- * reads (at most two) and its constant factor; false if it is not one. */
-static bool cg_c_product(const CgC *c, int e, int *ops, int *nops, double *scale)
-{
-	const TraExpr *x = &c->g->ex[e];
-	switch (x->op) {
-	case TRA_OP_MUL:
-		return cg_c_product(c, x->kid[0], ops, nops, scale) &&
-		       cg_c_product(c, x->kid[1], ops, nops, scale);
-	case TRA_OP_NEG:
-		*scale = -*scale;
-		return cg_c_product(c, x->kid[0], ops, nops, scale);
-	case TRA_OP_CONST:
-		*scale *= x->value;
-		return isfinite(x->value);
-	case TRA_OP_OPERAND:
-		if (*nops == 2)
-			return false;
-		ops[(*nops)++] = x->arg;
-		return true;
-	default:
-		return false;
-	}
-}
-
-static bool cg_c_classify(const CgC *c, const TraNode *n, CgGemm *p)
-{
-	int ops[2], nops = 0;
-	double scale = 1;
-	if (n->agg != TRA_AGG_SUM || !cg_c_product(c, n->join, ops, &nops, &scale) || nops != 2)
-		return false;
-	memset(p, 0, sizeof *p);
-	p->a = ops[0];
-	p->b = ops[1];
-	p->scale = scale;
-	for (int x = 0; x < n->nidx; x++) {
-		int64_t sa = cg_c_operand_stride(c, n, p->a, x), sb = cg_c_operand_stride(c, n, p->b, x);
-		p->A.stride[x] = sa;
-		p->B.stride[x] = sb;
-		p->C.stride[x] = x < n->rank ? cg_c_stride(n, x) : 0;
-		bool out = x < n->rank;
-		if (n->idx[x].size == 1)
-			continue; /* any group would do; none is simplest */
-		CgGroup *g = out && sa && sb ? &p->batch : out && sa ? &p->m : out && sb ? &p->nn
-		           : !out && sa && sb ? &p->k : NULL;
-		if (!g)
-			return false;
-		g->x[g->n++] = x;
-	}
-	/* a repeated index (a diagonal) is not a matrix */
-	for (int k = 0; k < 2; k++) {
-		const TraOperand *op = &n->ops[k == 0 ? p->a : p->b];
-		for (int d = 0; d < op->rank; d++)
-			for (int e = d + 1; e < op->rank; e++)
-				if (op->idx[d] == op->idx[e])
-					return false;
-	}
-	cg_c_sort_group(&p->k, p->A.stride);
-	return true;
-}
-
-/* Whether the product is a matrix-vector one (N or M is 1), done by gemv. */
-static bool cg_c_is_gemv(const TraNode *n, const CgGemm *p)
-{
-	return (cg_c_group_size(n, &p->nn) == 1 || cg_c_group_size(n, &p->m) == 1) &&
-	       cg_c_group_size(n, &p->k) > 1;
-}
-
-/* Chooses layouts, transposes and scratch copies. */
-static void cg_c_gemm_layout(const TraNode *n, CgGemm *p)
-{
-	int64_t sm, sn;
-	bool mok = cg_c_merged(n, &p->m, p->C.stride, &sm), nok = cg_c_merged(n, &p->nn, p->C.stride, &sn);
-	if (mok && nok && sm == 1 && cg_c_group_size(n, &p->m) > 1 && !(sn == 1 && cg_c_group_size(n, &p->nn) > 1)) {
-		/* the output is stored N-major: compute C^T = B^T A^T */
-		int t = p->a;
-		p->a = p->b;
-		p->b = t;
-		CgGroup g = p->m;
-		p->m = p->nn;
-		p->nn = g;
-		CgMatrix M = p->A;
-		p->A = p->B;
-		p->B = M;
-	}
-	/* gemv writes a vector with any step, so a "transposed" one fits */
-	if (!cg_c_fit(n, &p->C, &p->m, &p->nn) || (p->C.trans && !cg_c_is_gemv(n, p))) {
-		cg_c_canonical(n, &p->C, &p->batch, &p->m, &p->nn);
-		cg_c_fit(n, &p->C, &p->m, &p->nn);
-	}
-	if (!cg_c_fit(n, &p->A, &p->m, &p->k)) {
-		cg_c_canonical(n, &p->A, &p->batch, &p->m, &p->k);
-		cg_c_fit(n, &p->A, &p->m, &p->k);
-	}
-	if (!cg_c_fit(n, &p->B, &p->k, &p->nn)) {
-		cg_c_canonical(n, &p->B, &p->batch, &p->k, &p->nn);
-		cg_c_fit(n, &p->B, &p->k, &p->nn);
-	}
-}
+/* ---- GEMM ----------------------------------------------------------------------
+ *
+ * gemm.c decides (gemm_plan: groups, loops around the calls, transposes,
+ * copies, by its cost rule); this part only prints the plan.
+ */
 
 /* Sum of x<i> * stride over the indices of g (the batch offset). */
-static void cg_c_group_offset(CgC *c, const CgGroup *g, const int64_t *stride)
+static void cg_c_group_offset(CgC *c, const GemmGroup *g, const int64_t *stride)
 {
 	fputc('0', c->out);
 	for (int i = 0; i < g->n; i++)
@@ -776,9 +585,33 @@ static void cg_c_group_offset(CgC *c, const CgGroup *g, const int64_t *stride)
 			fprintf(c->out, " + x%d * %" PRId64, g->x[i], stride[g->x[i]]);
 }
 
+/* The origin of one call's matrix: its offset at the looped indices
+ * (batch and outer K). */
+static void cg_c_looped_offset(CgC *c, const GemmPlan *p, const int64_t *stride)
+{
+	cg_c_group_offset(c, &p->batch, stride);
+	for (int i = 0; i < p->kloop.n; i++)
+		if (stride[p->kloop.x[i]])
+			fprintf(c->out, " + x%d * %" PRId64, p->kloop.x[i], stride[p->kloop.x[i]]);
+}
+
+/* BLAS's beta in a whole-node kernel: 0, or with a looped K, 0 for the
+ * first call into each result and 1 for the later ones. */
+static void cg_c_beta(CgC *c, const GemmPlan *p)
+{
+	if (p->kloop.n == 0) {
+		fputc('0', c->out);
+		return;
+	}
+	fputc('(', c->out);
+	for (int i = 0; i < p->kloop.n; i++)
+		fprintf(c->out, "%sx%d == 0", i ? " && " : "", p->kloop.x[i]);
+	fputs(") ? 0 : 1", c->out);
+}
+
 /* Loops over every index of a matrix, copying operand k into the
  * scratch layout. */
-static void cg_c_permute(CgC *c, const TraNode *n, const CgMatrix *M, int k, const char *scratch)
+static void cg_c_permute(CgC *c, const TraNode *n, const GemmMatrix *M, int k, const char *scratch)
 {
 	int depth = 1, xs[TRA_MAX_STMT_INDICES], m = 0;
 	for (int x = 0; x < n->nidx; x++)
@@ -787,7 +620,7 @@ static void cg_c_permute(CgC *c, const TraNode *n, const CgMatrix *M, int k, con
 	for (int i = 0; i < m; i++)
 		cg_c_open_loop(c, xs[i], n->idx[xs[i]].size, depth + i, false);
 	cg_c_indent(c, depth + m);
-	CgGroup all = {.n = m};
+	GemmGroup all = {.n = m};
 	memcpy(all.x, xs, sizeof xs);
 	fprintf(c->out, "%s[", scratch);
 	cg_c_group_offset(c, &all, M->stride);
@@ -804,15 +637,15 @@ static const char *cg_c_trans(bool t)
 
 /* A matrix-vector product when N (or M) is 1: cblas_?gemv streams the
  * matrix once, which is what a memory-bound product needs. */
-static bool cg_c_gemv_call(CgC *c, const TraNode *n, const CgGemm *p, int depth)
+static bool cg_c_gemv_call(CgC *c, const TraNode *n, const GemmPlan *p, int depth)
 {
-	int64_t m = cg_c_group_size(n, &p->m), nn = cg_c_group_size(n, &p->nn), k = cg_c_group_size(n, &p->k);
-	if (!cg_c_is_gemv(n, p))
+	int64_t m = gemm_group_size(n, &p->m), nn = gemm_group_size(n, &p->nn), k = gemm_group_size(n, &p->k);
+	if (!gemm_is_gemv(n, p))
 		return false;
 	char ty = n->type == TRART_F32 ? 's' : 'd';
 	/* the matrix, its rows and columns as stored, and the vectors' steps */
 	bool on_a = nn == 1;
-	const CgMatrix *mat = on_a ? &p->A : &p->B, *vec = on_a ? &p->B : &p->A;
+	const GemmMatrix *mat = on_a ? &p->A : &p->B, *vec = on_a ? &p->B : &p->A;
 	const char *mname = on_a ? "A" : "B", *vname = on_a ? "B" : "A";
 	bool trans = on_a ? mat->trans : !mat->trans;
 	int64_t rows = on_a ? (mat->trans ? k : m) : (mat->trans ? nn : k);
@@ -824,11 +657,13 @@ static bool cg_c_gemv_call(CgC *c, const TraNode *n, const CgGemm *p, int depth)
 	cg_c_indent(c, depth);
 	fprintf(c->out, "cblas_%cgemv(TRAC_ROW_MAJOR, %s, %" PRId64 ", %" PRId64 ", %.17g, %s + (", ty,
 	        cg_c_trans(trans), rows, cols, p->alpha, mname);
-	cg_c_group_offset(c, &p->batch, mat->stride);
+	cg_c_looped_offset(c, p, mat->stride);
 	fprintf(c->out, "), %" PRId64 ", %s + (", mat->ld, vname);
-	cg_c_group_offset(c, &p->batch, vec->stride);
-	fprintf(c->out, "), %" PRId64 ", 0, Cm + (", incx);
-	cg_c_group_offset(c, &p->batch, p->C.stride);
+	cg_c_looped_offset(c, p, vec->stride);
+	fprintf(c->out, "), %" PRId64 ", ", incx);
+	cg_c_beta(c, p);
+	fputs(", Cm + (", c->out);
+	cg_c_looped_offset(c, p, p->C.stride);
 	fprintf(c->out, "), %" PRId64 ");\n", incy);
 	return true;
 }
@@ -837,55 +672,59 @@ enum { CG_C_PANEL = 256 }; /* rows of a GEMM whose epilogue runs while they are 
 
 /* Whether the GEMM is computed in panels of rows of the output, each
  * followed by its epilogue while it is still in cache: the output's rows
- * are its first index, which is all of M, and there is no batch. */
-static bool cg_c_panels(const TraNode *n, const CgGemm *p)
+ * are its first index, which is all of M, and nothing is looped. */
+static bool cg_c_panels(const TraNode *n, const GemmPlan *p)
 {
-	return p->epilogue && !p->C.scratch && p->batch.n == 0 && p->m.n == 1 && p->m.x[0] == 0 &&
-	       !p->C.trans && n->idx[0].size > CG_C_PANEL && cg_c_group_size(n, &p->nn) > 1;
+	return p->epilogue && !p->C.scratch && p->batch.n == 0 && p->kloop.n == 0 && p->m.n == 1 && p->m.x[0] == 0 &&
+	       !p->C.trans && n->idx[0].size > CG_C_PANEL && gemm_group_size(n, &p->nn) > 1;
 }
 
 /* The GEMM panel by panel, each panel's epilogue right after it. */
-static void cg_c_gemm_panels(CgC *c, const TraNode *n, int id, const CgGemm *p)
+static void cg_c_gemm_panels(CgC *c, const TraNode *n, int id, const GemmPlan *p)
 {
 	fprintf(c->out, "\tfor (int64_t p0 = 0; p0 < %" PRId64 "; p0 += %d) {\n"
 	        "\t\tint64_t pm = %" PRId64 " - p0 < %d ? %" PRId64 " - p0 : %d;\n",
 	        n->idx[0].size, CG_C_PANEL, n->idx[0].size, CG_C_PANEL, n->idx[0].size, CG_C_PANEL);
 	fprintf(c->out, "\t\tcblas_%cgemm(TRAC_ROW_MAJOR, %s, %s, pm, %" PRId64 ", %" PRId64 ",\n",
 	        n->type == TRART_F32 ? 's' : 'd', cg_c_trans(p->A.trans), cg_c_trans(p->B.trans),
-	        cg_c_group_size(n, &p->nn), cg_c_group_size(n, &p->k));
+	        gemm_group_size(n, &p->nn), gemm_group_size(n, &p->k));
 	fprintf(c->out, "\t\t\t%.17g, A + p0 * %" PRId64 ", %" PRId64 ", B, %" PRId64 ", 0, Cm + p0 * %" PRId64
 	        ", %" PRId64 ");\n", p->alpha, p->A.stride[0], p->A.ld, p->B.ld, p->C.ld, p->C.ld);
 	fprintf(c->out, "\t\tTracCtx ctx = {bufs, NULL, p0};\n"
 	        "\t\ttrart_parallel_for(pm, k%d_epilogue, &ctx);\n\t}\n", id);
 }
 
-/* The cblas call inside the batch loops. */
-static void cg_c_gemm_call(CgC *c, const TraNode *n, const CgGemm *p)
+/* The cblas calls inside the loops over batch and outer K indices. */
+static void cg_c_gemm_call(CgC *c, const TraNode *n, const GemmPlan *p)
 {
 	int depth = 1;
 	for (int i = 0; i < p->batch.n; i++)
-		cg_c_open_loop(c, p->batch.x[i], n->idx[p->batch.x[i]].size, depth + i, false);
-	if (cg_c_gemv_call(c, n, p, depth + p->batch.n)) {
-		cg_c_close_loops(c, depth + p->batch.n, depth);
+		cg_c_open_loop(c, p->batch.x[i], n->idx[p->batch.x[i]].size, depth++, false);
+	for (int i = 0; i < p->kloop.n; i++)
+		cg_c_open_loop(c, p->kloop.x[i], n->idx[p->kloop.x[i]].size, depth++, false);
+	if (cg_c_gemv_call(c, n, p, depth)) {
+		cg_c_close_loops(c, depth, 1);
 		return;
 	}
-	cg_c_indent(c, depth + p->batch.n);
+	cg_c_indent(c, depth);
 	fprintf(c->out, "cblas_%cgemm(TRAC_ROW_MAJOR, %s, %s, %" PRId64 ", %" PRId64 ", %" PRId64 ",\n",
 	        n->type == TRART_F32 ? 's' : 'd', cg_c_trans(p->A.trans), cg_c_trans(p->B.trans),
-	        cg_c_group_size(n, &p->m), cg_c_group_size(n, &p->nn), cg_c_group_size(n, &p->k));
-	cg_c_indent(c, depth + p->batch.n + 1);
+	        gemm_group_size(n, &p->m), gemm_group_size(n, &p->nn), gemm_group_size(n, &p->k));
+	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "%.17g, A + (", p->alpha);
-	cg_c_group_offset(c, &p->batch, p->A.stride);
+	cg_c_looped_offset(c, p, p->A.stride);
 	fprintf(c->out, "), %" PRId64 ", B + (", p->A.ld);
-	cg_c_group_offset(c, &p->batch, p->B.stride);
-	fprintf(c->out, "), %" PRId64 ", 0, Cm + (", p->B.ld);
-	cg_c_group_offset(c, &p->batch, p->C.stride);
+	cg_c_looped_offset(c, p, p->B.stride);
+	fprintf(c->out, "), %" PRId64 ", ", p->B.ld);
+	cg_c_beta(c, p);
+	fputs(", Cm + (", c->out);
+	cg_c_looped_offset(c, p, p->C.stride);
 	fprintf(c->out, "), %" PRId64 ");\n", p->C.ld);
-	cg_c_close_loops(c, depth + p->batch.n, depth);
+	cg_c_close_loops(c, depth, 1);
 }
 
 /* Declares A or B: the operand itself or its permuted scratch copy. */
-static void cg_c_gemm_operand(CgC *c, const TraNode *n, const CgMatrix *M, int k, const char *name)
+static void cg_c_gemm_operand(CgC *c, const TraNode *n, const GemmMatrix *M, int k, const char *name)
 {
 	const char *t = cg_c_type(n->type);
 	if (!M->scratch) {
@@ -904,69 +743,17 @@ static void cg_c_gemm_operand(CgC *c, const TraNode *n, const CgMatrix *M, int k
 	fprintf(c->out, "\tconst %s *%s = %s_s;\n", t, name, name);
 }
 
-/* An epilogue acc * c, c * acc, acc / c or -acc becomes BLAS's alpha
- * instead of a pass over the output (when the result is the output). */
-/* The value of a constant (or a negated one). */
-static bool cg_c_constant(const CgC *c, int e, double *v)
-{
-	const TraExpr *x = &c->g->ex[e];
-	if (x->op == TRA_OP_NEG && cg_c_constant(c, x->kid[0], v)) {
-		*v = -*v;
-		return true;
-	}
-	*v = x->value;
-	return x->op == TRA_OP_CONST && isfinite(x->value);
-}
-
-/* How much an epilogue that only scales the aggregate multiplies it by:
- * acc * c, c * acc, acc / c, -acc; false for anything else. */
-static bool cg_c_epilogue_scale(const CgC *c, int e, double *v)
-{
-	const TraExpr *x = &c->g->ex[e];
-	if (x->op == TRA_OP_NEG && cg_c_epilogue_scale(c, x->kid[0], v)) {
-		*v = -*v;
-		return true;
-	}
-	if (x->op == TRA_OP_ACC) {
-		*v = 1;
-		return true;
-	}
-	if (x->op != TRA_OP_MUL && x->op != TRA_OP_DIV)
-		return false;
-	bool acc_left = c->g->ex[x->kid[0]].op == TRA_OP_ACC, acc_right = c->g->ex[x->kid[1]].op == TRA_OP_ACC;
-	if (x->op == TRA_OP_MUL && acc_left)
-		return cg_c_constant(c, x->kid[1], v);
-	if (x->op == TRA_OP_MUL && acc_right)
-		return cg_c_constant(c, x->kid[0], v);
-	if (acc_left && cg_c_constant(c, x->kid[1], v) && *v != 0) {
-		*v = 1 / *v;
-		return true;
-	}
-	return false;
-}
-
-/* BLAS's alpha: the join's constant factors, and an epilogue that only
- * scales instead of a pass over the output (when C is the output). */
-static void cg_c_gemm_alpha(const CgC *c, const TraNode *n, CgGemm *p)
-{
-	double v;
-	p->alpha = p->scale;
-	p->epilogue = n->epilogue >= 0;
-	if (p->epilogue && !p->C.scratch && cg_c_epilogue_scale(c, n->epilogue, &v)) {
-		p->alpha *= v;
-		p->epilogue = false;
-	}
-}
-
-static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const CgGemm *p)
+static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const GemmPlan *p)
 {
 	bool scratch_c = p->C.scratch, epi = p->epilogue;
 	if (scratch_c || epi)
 		cg_c_body(c, n, id, scratch_c ? CG_ACC_SCRATCH : CG_ACC_OUTPUT, p->C.stride, "epilogue");
 	const char *t = cg_c_type(n->type);
-	fprintf(c->out, "/* %s: GEMM, batch %d, M %" PRId64 ", N %" PRId64 ", K %" PRId64 " */\n",
-	        n->name, p->batch.n, cg_c_group_size(n, &p->m), cg_c_group_size(n, &p->nn),
-	        cg_c_group_size(n, &p->k));
+	fprintf(c->out, "/* %s: GEMM, batch %d, M %" PRId64 ", N %" PRId64 ", K %" PRId64, n->name,
+	        p->batch.n, gemm_group_size(n, &p->m), gemm_group_size(n, &p->nn), gemm_group_size(n, &p->k));
+	if (p->kloop.n)
+		fprintf(c->out, ", K loops %d", p->kloop.n);
+	fputs(" */\n", c->out);
 	fprintf(c->out, "static void k%d(void *const *bufs)\n{\n", id);
 	cg_c_gemm_operand(c, n, &p->A, p->a, "A");
 	cg_c_gemm_operand(c, n, &p->B, p->b, "B");
@@ -1037,52 +824,9 @@ static void cg_c_block_prologue(CgC *c, const TraNode *n, int id, const char *fn
 	fprintf(c->out, "\t(void)out; (void)lo; (void)hi;\n");
 }
 
-/* The smallest extent a group's innermost index may have for a block
- * to loop over the group's outer indices around GEMM calls: below it the
- * calls would be too small to beat the loop kernel. */
-#define CG_BLOCK_MIN_INNER 16
-
-/* A block may cut a group of several indices anywhere, so its rows (or
- * columns) are not one strided range: the GEMM keeps the group's
- * innermost index (the one whose stride is the leading dimension, as for
- * the whole tensor) and the block loops over the outer ones: M's and
- * N's as batch indices, K's accumulating (kloop). */
-static bool cg_c_block_split_group(const TraNode *n, CgGroup *g, CgGroup *outer)
-{
-	if (g->n <= 1)
-		return true;
-	if (n->idx[g->x[g->n - 1]].size < CG_BLOCK_MIN_INNER)
-		return false;
-	for (int i = 0; i < g->n - 1; i++)
-		outer->x[outer->n++] = g->x[i];
-	g->x[0] = g->x[g->n - 1];
-	g->n = 1;
-	return true;
-}
-
-/* Whether node n's blocks can be GEMM calls on sub-matrices of the
- * tensors as they lie: N's innermost index the last output index, no
- * operand that needs a permuted copy (a matrix-vector block is a GEMM
- * with M = 1: streaming the matrix block is what matters), and groups
- * of several indices split as cg_c_block_split_group says. */
-static bool cg_c_block_gemm_plan(CgC *c, const TraNode *n, CgGemm *p)
-{
-	if (!cg_c_classify(c, n, p))
-		return false;
-	cg_c_gemm_layout(n, p);
-	cg_c_gemm_alpha(c, n, p);
-	p->kloop.n = 0;
-	if (p->A.scratch || p->B.scratch || p->C.scratch || p->C.trans || p->nn.n == 0 ||
-	    p->nn.x[p->nn.n - 1] != n->rank - 1)
-		return false;
-	return cg_c_block_split_group(n, &p->m, &p->batch) &&
-	       cg_c_block_split_group(n, &p->nn, &p->batch) &&
-	       cg_c_block_split_group(n, &p->k, &p->kloop);
-}
-
 /* BLAS's beta in a block: 0 for the first call into the output (or
  * partial block), 1 for the later ones of a looped K. */
-static void cg_c_block_beta(CgC *c, const CgGemm *p)
+static void cg_c_block_beta(CgC *c, const GemmPlan *p)
 {
 	if (p->kloop.n == 0) {
 		fputc('0', c->out);
@@ -1094,34 +838,86 @@ static void cg_c_block_beta(CgC *c, const CgGemm *p)
 	fputs(") ? 0 : 1", c->out);
 }
 
-/* Extent of group g (at most one index) in this block, as C. */
-static void cg_c_block_extent(CgC *c, const CgGroup *g)
+/* Extent of group g in this block, as C (gemm_plan keeps a group of
+ * several indices only where the block cuts none but the outer one). */
+static void cg_c_block_extent(CgC *c, const GemmGroup *g)
 {
-	if (g->n)
-		fprintf(c->out, "hi[%d] - lo[%d]", g->x[0], g->x[0]);
-	else
+	if (g->n == 0)
 		fputc('1', c->out);
+	for (int i = 0; i < g->n; i++)
+		fprintf(c->out, "%s(hi[%d] - lo[%d])", i ? " * " : "", g->x[i], g->x[i]);
 }
 
 /* The offset of a sub-matrix: lo for M, N, K indices, x for looped ones
- * (batch, and outer K). */
-static void cg_c_block_offset(CgC *c, const TraNode *n, const CgGemm *p, const int64_t *stride)
+ * (batch, and outer K); in a block's copy, which starts at the block,
+ * x - lo for looped ones only. */
+static void cg_c_block_offset(CgC *c, const TraNode *n, const GemmPlan *p, const GemmMatrix *M)
 {
 	fputc('0', c->out);
 	for (int x = 0; x < n->nidx; x++) {
-		if (!stride[x] || n->idx[x].size == 1)
+		if (!M->stride[x] || n->idx[x].size == 1)
 			continue;
 		bool looped = false;
 		for (int i = 0; i < p->batch.n; i++)
 			looped |= p->batch.x[i] == x;
 		for (int i = 0; i < p->kloop.n; i++)
 			looped |= p->kloop.x[i] == x;
-		fprintf(c->out, looped ? " + x%d * %" PRId64 : " + lo[%d] * %" PRId64, x, stride[x]);
+		if (M->scratch && looped)
+			fprintf(c->out, " + (x%d - lo[%d]) * %" PRId64, x, x, M->stride[x]);
+		else if (!M->scratch)
+			fprintf(c->out, looped ? " + x%d * %" PRId64 : " + lo[%d] * %" PRId64, x, M->stride[x]);
 	}
 }
 
+/* The largest block of index x: what a block's copy has room for (as
+ * gemm.c's layout of the copy assumes). */
+static int64_t cg_c_block_room(const TraNode *n, int x)
+{
+	int parts = n->part ? n->part[x] : 1;
+	return (n->idx[x].size + parts - 1) / parts;
+}
+
+/* Declares A or B of a block: the operand in place, or a copy of its
+ * block in the plan's scratch layout (freed by cg_c_block_free). */
+static void cg_c_block_operand(CgC *c, const TraNode *n, const GemmMatrix *M, int k, const char *name)
+{
+	const char *t = cg_c_type(n->type);
+	if (!M->scratch) {
+		fprintf(c->out, "\tconst %s *%s = bufs[%d];\n", t, name, n->ops[k].node);
+		return;
+	}
+	int64_t size = 1;
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x])
+			size *= cg_c_block_room(n, x);
+	fprintf(c->out, "\t%s *%s_s = trart_scratch(%" PRId64 " * sizeof(%s));\n", t, name, size, t);
+	int depth = 1;
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x] && n->idx[x].size > 1)
+			cg_c_block_loop(c, x, depth++);
+	cg_c_indent(c, depth);
+	fprintf(c->out, "%s_s[0", name);
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x] && n->idx[x].size > 1)
+			fprintf(c->out, " + (x%d - lo[%d]) * %" PRId64, x, x, M->stride[x]);
+	fprintf(c->out, "] = in%d[", k);
+	cg_c_offset(c, n, k);
+	fputs("];\n", c->out);
+	cg_c_close_loops(c, depth, 1);
+	fprintf(c->out, "\tconst %s *%s = %s_s;\n", t, name, name);
+}
+
+/* Frees a block's copies. */
+static void cg_c_block_free(CgC *c, const GemmPlan *p)
+{
+	if (p->A.scratch)
+		fputs("\ttrart_scratch_free(A_s);\n", c->out);
+	if (p->B.scratch)
+		fputs("\ttrart_scratch_free(B_s);\n", c->out);
+}
+
 /* The epilogue over a final block, while it is in cache; closes b<id>. */
-static void cg_c_block_gemm_epilogue(CgC *c, const TraNode *n, const CgGemm *p, bool split)
+static void cg_c_block_gemm_epilogue(CgC *c, const TraNode *n, const GemmPlan *p, bool split)
 {
 	if (!split && p->epilogue) {
 		for (int d = 0; d < n->rank; d++)
@@ -1134,20 +930,24 @@ static void cg_c_block_gemm_epilogue(CgC *c, const TraNode *n, const CgGemm *p, 
 
 /* A block with M = 1 (a row vector times a matrix): cblas_?gemv on the
  * matrix block, y = B^T x, at the current batch element. */
-static void cg_c_block_gemv(CgC *c, const TraNode *n, const CgGemm *p, bool split)
+static void cg_c_block_gemv(CgC *c, const TraNode *n, const GemmPlan *p, bool split)
 {
-	int nx = p->nn.x[0];
+	int nx = p->nn.x[p->nn.n - 1];
 	fprintf(c->out, "cblas_%cgemv(TRAC_ROW_MAJOR, %s, ", n->type == TRART_F32 ? 's' : 'd',
 	        p->B.trans ? "TRAC_NO_TRANS" : "TRAC_TRANS");
-	if (p->B.trans)
-		fprintf(c->out, "hi[%d] - lo[%d], ", nx, nx);
+	if (p->B.trans) {
+		cg_c_block_extent(c, &p->nn);
+		fputs(", ", c->out);
+	}
 	cg_c_block_extent(c, &p->k);
-	if (!p->B.trans)
-		fprintf(c->out, ", hi[%d] - lo[%d]", nx, nx);
+	if (!p->B.trans) {
+		fputs(", ", c->out);
+		cg_c_block_extent(c, &p->nn);
+	}
 	fprintf(c->out, ", %.17g, B + (", split ? p->scale : p->alpha);
-	cg_c_block_offset(c, n, p, p->B.stride);
+	cg_c_block_offset(c, n, p, &p->B);
 	fprintf(c->out, "), %" PRId64 ", A + (", p->B.ld);
-	cg_c_block_offset(c, n, p, p->A.stride);
+	cg_c_block_offset(c, n, p, &p->A);
 	/* A is [1, K]: stored as a row its step is 1, as a column its ld */
 	fprintf(c->out, "), %" PRId64 ", ", p->A.trans ? p->A.ld : (int64_t)1);
 	cg_c_block_beta(c, p);
@@ -1159,22 +959,24 @@ static void cg_c_block_gemv(CgC *c, const TraNode *n, const CgGemm *p, bool spli
 		fputs("), 1);\n", c->out);
 	} else {
 		fputs("out + (", c->out);
-		cg_c_block_offset(c, n, p, p->C.stride);
+		cg_c_block_offset(c, n, p, &p->C);
 		fprintf(c->out, "), %" PRId64 ");\n", p->C.stride[nx]);
 	}
 }
 
-/* b<id> as GEMM calls: one per batch element of the block, on the
- * tensors in place (or into the partial block, C order in the block). */
-static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const CgGemm *p, bool split)
+/* b<id> as GEMM calls: one per looped element of the block, on the
+ * tensors in place or the plan's copies of their blocks, into the output
+ * (or the partial block, C order in the block). */
+static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const GemmPlan *p, bool split)
 {
 	const char *t = cg_c_type(n->type);
 	fprintf(c->out, "static void b%d(void *const *bufs, const TrartTask *task)\n{\n"
 	        "\tconst int64_t *lo = task->lo, *hi = task->hi;\n", id);
-	fprintf(c->out, "\tconst %s *A = bufs[%d], *B = bufs[%d];\n\t%s *out = bufs[%d];\n",
-	        t, n->ops[p->a].node, n->ops[p->b].node, t, id);
+	fprintf(c->out, "\t%s *out = bufs[%d];\n", t, id);
 	for (int k = 0; k < n->nops; k++)
 		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n\t(void)in%d;\n", t, k, n->ops[k].node, k);
+	cg_c_block_operand(c, n, &p->A, p->a, "A");
+	cg_c_block_operand(c, n, &p->B, p->b, "B");
 	/* local strides of the output block (the partial block's layout) */
 	fprintf(c->out, "\tint64_t ls[%d];\n\tls[%d] = 1;\n", n->rank + 1, n->rank - 1);
 	fprintf(c->out, "\tfor (int d = %d; d > 0; d--)\n\t\tls[d - 1] = ls[d] * (hi[d] - lo[d]);\n", n->rank - 1);
@@ -1193,6 +995,7 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const CgGemm *p, b
 	if (p->m.n == 0) {
 		cg_c_block_gemv(c, n, p, split);
 		cg_c_close_loops(c, depth, 1);
+		cg_c_block_free(c, p);
 		cg_c_block_gemm_epilogue(c, n, p, split);
 		return;
 	}
@@ -1206,9 +1009,9 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const CgGemm *p, b
 	fprintf(c->out, ", %.17g,\n", split ? p->scale : p->alpha);
 	cg_c_indent(c, depth + 1);
 	fputs("A + (", c->out);
-	cg_c_block_offset(c, n, p, p->A.stride);
+	cg_c_block_offset(c, n, p, &p->A);
 	fprintf(c->out, "), %" PRId64 ", B + (", p->A.ld);
-	cg_c_block_offset(c, n, p, p->B.stride);
+	cg_c_block_offset(c, n, p, &p->B);
 	fprintf(c->out, "), %" PRId64 ", ", p->B.ld);
 	cg_c_block_beta(c, p);
 	fputs(", ", c->out);
@@ -1216,16 +1019,14 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const CgGemm *p, b
 		fputs("part + (0", c->out);
 		for (int i = 0; i < p->batch.n; i++)
 			fprintf(c->out, " + (x%d - lo[%d]) * ls[%d]", p->batch.x[i], p->batch.x[i], p->batch.x[i]);
-		if (p->m.n)
-			fprintf(c->out, "), ls[%d]);\n", p->m.x[0]);
-		else
-			fprintf(c->out, "), hi[%d] - lo[%d]);\n", p->nn.x[0], p->nn.x[0]);
+		fprintf(c->out, "), ls[%d]);\n", p->m.x[p->m.n - 1]);
 	} else {
 		fputs("out + (", c->out);
-		cg_c_block_offset(c, n, p, p->C.stride);
+		cg_c_block_offset(c, n, p, &p->C);
 		fprintf(c->out, "), %" PRId64 ");\n", p->C.ld);
 	}
 	cg_c_close_loops(c, depth, 1);
+	cg_c_block_free(c, p);
 	cg_c_block_gemm_epilogue(c, n, p, split);
 }
 
@@ -1502,8 +1303,8 @@ static void cg_c_block_kernels(CgC *c)
 			continue; /* every block computed by its row group's tasks */
 		bool split = n->agg != TRA_AGG_NONE && cg_c_split(c, id);
 		fprintf(c->out, "/* %s: blocks%s */\n", n->name, split ? ", split reduction" : "");
-		CgGemm p;
-		if (cg_c_block_gemm_plan(c, n, &p))
+		GemmPlan p;
+		if (gemm_plan(c->g, n, GEMM_BLOCKS, &p))
 			cg_c_block_gemm(c, n, id, &p, split);
 		else
 			cg_c_block_join(c, n, id, split);
@@ -1524,10 +1325,8 @@ static const char *cg_c_kind(const TraNode *n)
 static void cg_c_kernel(CgC *c, int id)
 {
 	const TraNode *n = &c->g->nodes[id];
-	CgGemm p;
-	if (c->is_gemm[id] && cg_c_classify(c, n, &p)) {
-		cg_c_gemm_layout(n, &p);
-		cg_c_gemm_alpha(c, n, &p);
+	GemmPlan p;
+	if (c->is_gemm[id] && gemm_plan(c->g, n, GEMM_NODE, &p)) {
 		cg_c_gemm_kernel(c, n, id, &p);
 		return;
 	}
@@ -1561,11 +1360,11 @@ static void cg_c_plan(CgC *c)
 	const TraGraph *g = c->g;
 	int lead = -1;
 	for (int id = 0; id < g->nnodes; id++) {
-		CgGemm p;
+		GemmPlan p;
 		c->leader[id] = id;
 		if (g->nodes[id].kind != TRA_NODE_EINSUM)
 			continue;
-		c->is_gemm[id] = cg_c_classify(c, &g->nodes[id], &p);
+		c->is_gemm[id] = gemm_plan(g, &g->nodes[id], GEMM_NODE, &p);
 		if (c->is_gemm[id] || g->nodes[id].rank == 0) {
 			lead = -1;
 			continue;

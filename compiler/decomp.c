@@ -29,6 +29,11 @@
  * prime n larger than every index), any product from n to 4n; and a node
  * too small for n blocks gets its largest splits instead.
  *
+ * Ties between candidates of a contraction go to the one that cuts the
+ * fewest indices inside the runs that its BLAS calls keep (gemm.c,
+ * gemm_runs_cut): a run cut in a block is looped over in smaller calls.
+ * The tie-break adds under half an element to the node's cost.
+ *
  * Search. Reverse the DAG: a node read by exactly one einsum hangs below
  * that reader, so the graph falls into trees whose roots are the nodes
  * read by several einsums (cut nodes) or by none (outputs). Given the
@@ -462,8 +467,13 @@ static int decomp_setup(Decomp *s, const DecompOptions *opt)
 		}
 		s->ncost[v] = arena_alloc(g->arena, (size_t)s->ncand[v] * sizeof(double));
 		s->best[v] = arena_alloc(g->arena, (size_t)s->ncand[v] * sizeof(double));
-		for (int c = 0; c < s->ncand[v]; c++)
+		GemmPlan plan;
+		bool gemm = s->ncand[v] > 1 && gemm_plan(g, &g->nodes[v], GEMM_NODE, &plan);
+		for (int c = 0; c < s->ncand[v]; c++) {
 			s->ncost[v][c] = decomp_node_cost(g, v, decomp_cand(s, v, c));
+			if (gemm) /* a tie-break: under half an element in all */
+				s->ncost[v][c] += 0.4 * gemm_runs_cut(&plan, decomp_cand(s, v, c)) / g->nodes[v].nidx;
+		}
 		total += s->ncand[v];
 	}
 	return total;

@@ -186,16 +186,6 @@ static int ia_operands(IaLower *s, int v, int e, const int64_t *lo, const int64_
 	return m;
 }
 
-/* Whether node n is a plain contraction: a sum of a product of two operands. */
-static bool ia_is_gemm(const TraGraph *g, const TraNode *n)
-{
-	if (n->agg != TRA_AGG_SUM)
-		return false;
-	const TraExpr *x = &g->ex[n->join];
-	return x->op == TRA_OP_MUL && g->ex[x->kid[0]].op == TRA_OP_OPERAND &&
-	       g->ex[x->kid[1]].op == TRA_OP_OPERAND;
-}
-
 /* The ranges of join block number b (row-major over the counts part). */
 static double ia_join_ranges(const TraNode *n, int64_t b, int64_t *lo, int64_t *hi)
 {
@@ -231,7 +221,8 @@ static void ia_aggregate(IaLower *s, int v, const int *parts, int nparts)
 }
 
 /* One join over the block of the join space at ranges lo, hi. */
-static int ia_join(IaLower *s, int v, bool split, const int64_t *lo, const int64_t *hi, double points)
+static int ia_join(IaLower *s, int v, bool split, bool gemm, const int64_t *lo, const int64_t *hi,
+                   double points)
 {
 	const TraNode *n = &s->g->nodes[v];
 	int *ins = arena_alloc(s->ia->arena, (size_t)(n->nops + 1) * sizeof *ins);
@@ -240,7 +231,7 @@ static int ia_join(IaLower *s, int v, bool split, const int64_t *lo, const int64
 	IaTask *x = &s->ia->tasks[t];
 	x->flops = n->flops * points / tra_node_join_points(n);
 	x->bytes = x->out_bytes;
-	x->gemm = ia_is_gemm(s->g, n);
+	x->gemm = gemm;
 	x->final = !split;
 	for (int i = 0; i < m; i++)
 		ia_read(s, t, ins[i]);
@@ -258,12 +249,15 @@ static void ia_lower_node(IaLower *s, int v)
 		nout *= d < n->rank ? n->part[d] : 1;
 	}
 	bool split = nblocks > nout;
+	/* GEMM-shaped: the back end's block kernels are BLAS calls (gemm.c) */
+	GemmPlan plan;
+	bool gemm = gemm_plan(s->g, n, GEMM_BLOCKS, &plan);
 	int64_t *lo = arena_alloc(s->ia->arena, (size_t)(n->nidx + 1) * sizeof *lo);
 	int64_t *hi = arena_alloc(s->ia->arena, (size_t)(n->nidx + 1) * sizeof *hi);
 	int *joins = arena_alloc(s->ia->arena, (size_t)nblocks * sizeof *joins);
 	for (int64_t b = 0; b < nblocks; b++) {
 		double points = ia_join_ranges(n, b, lo, hi);
-		joins[b] = ia_join(s, v, split, lo, hi, points);
+		joins[b] = ia_join(s, v, split, gemm, lo, hi, points);
 		if (!split)
 			ia_list_push(s->ia->arena, &s->made[v], joins[b]);
 	}

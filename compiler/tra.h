@@ -339,6 +339,56 @@ double decomp_graph_cost(const TraGraph *g);
 bool decomp_parse_manual(const TraGraph *g, const char *spec, int *node, int *part,
                          char *err, size_t errlen);
 
+/* ---- gemm.c -------------------------------------------------------------- */
+
+/* A group of a node's indices that one BLAS dimension stands for. */
+typedef struct GemmGroup {
+	int n;
+	int x[TRA_MAX_STMT_INDICES]; /* outermost first */
+} GemmGroup;
+
+/* How one operand (or the result) is seen as a row-major matrix. */
+typedef struct GemmMatrix {
+	int64_t stride[TRA_MAX_STMT_INDICES]; /* per node index, in elements; 0 if absent */
+	bool scratch;  /* permuted into this layout in a scratch copy first */
+	bool trans;    /* stored transposed */
+	int64_t ld;    /* leading dimension */
+} GemmMatrix;
+
+/* How BLAS computes a contraction: C[batch, m, n] = sum over kloop and k
+ * of A[batch, m, k] * B[batch, k, n], one call per batch and kloop
+ * element (see gemm.c for the rule that chose it). */
+typedef struct GemmPlan {
+	int a, b;        /* the operand numbers of A and B */
+	GemmGroup batch; /* output indices looped around the calls: in both
+	                    operands, or outer indices of a split M or N */
+	GemmGroup m, nn, k; /* the calls' dimensions (N is nn) */
+	GemmGroup kloop; /* outer indices of a split K: looped, the calls after
+	                    the first accumulating (beta 1) */
+	GemmMatrix A, B, C;
+	double scale;    /* constant factors of the product in the join */
+	double alpha;    /* BLAS's alpha: scale, times an epilogue that only scales */
+	bool epilogue;   /* an epilogue pass is still needed */
+	double cost;     /* the rule's estimate, in seconds of one core */
+} GemmPlan;
+
+/* What the plan is for. */
+typedef enum GemmMode {
+	GEMM_NODE,   /* a whole-node kernel: copies allowed */
+	GEMM_BLOCKS, /* block tasks under the node's partition: no copies */
+} GemmMode;
+
+/* The cheapest plan for node n, or false when BLAS cannot compute it
+ * (not a contraction; for blocks, also no layout without a copy). */
+bool gemm_plan(const TraGraph *g, const TraNode *n, GemmMode mode, GemmPlan *p);
+/* Whether the plan's calls are matrix-vector products (M or N is 1). */
+bool gemm_is_gemv(const TraNode *n, const GemmPlan *p);
+int64_t gemm_group_size(const TraNode *n, const GemmGroup *g);
+/* How many indices inside the plan's M, N and K runs (all but each run's
+ * outer index) partition part cuts: each breaks the run in a block, so
+ * that block tasks loop around smaller calls. */
+int gemm_runs_cut(const GemmPlan *p, const int *part);
+
 /* ---- ia.c ---------------------------------------------------------------- */
 
 /* What a task of the implementation algebra does. */
@@ -366,7 +416,7 @@ typedef struct IaTask {
 	double bytes;      /* bytes read plus written */
 	double out_bytes;  /* bytes of the block it makes */
 	bool final;        /* one of the blocks that tile an einsum's result */
-	bool gemm;         /* a block of a plain contraction: GEMM-shaped */
+	bool gemm;         /* computed by BLAS calls (gemm_plan, GEMM_BLOCKS) */
 	int rows;          /* a join that computes the same rows of every node
 	                      of the row group led by this node (ia_fuse_rows),
 	                      or -1 */

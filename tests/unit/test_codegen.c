@@ -1,6 +1,6 @@
-/* test_codegen.c: Check tests for the C back end's GEMM classification
- * (codegen/c.c: cg_c_classify, cg_c_gemm_layout, cg_c_fit,
- * cg_c_gemv_call).
+/* test_codegen.c: Check tests for the GEMM plans (compiler/gemm.c:
+ * gemm_plan's groups, loops, transposes and copies) as the C back end
+ * prints them (codegen/c.c), and for the block plans.
  *
  * Each test compiles a small program, runs the TRA passes as the driver
  * does, emits C into memory and states one kernel's structure in one
@@ -19,7 +19,9 @@
  * with its leading dimension, and the two vectors with their steps; its
  * line gives M*N as "MN", since either orientation is as fast and the
  * call's form is what matters. ", epilogue" means a second pass over the
- * output (bias, activation, or storing a scratch result).
+ * output (bias, activation, or storing a scratch result). "loops N" after
+ * K counts the outer K indices looped around the calls, and "+C" marks a
+ * result the calls after the first accumulate into (beta 1).
  *
  * The expected lines were worked out by hand for row-major BLAS: a
  * matrix whose column index has stride 1 is NO_TRANS with its row stride
@@ -173,16 +175,19 @@ static const char *call_str(UnitRun *u, const char *kernel, long m, long nn, lon
 		                    a[2], a[3], alpha_str(u, a[4]), matrix_str(u, kernel, a[5]), a[6],
 		                    matrix_str(u, kernel, a[7]), a[8], matrix_str(u, kernel, a[10]), a[11]);
 	}
-	/* order, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc */
+	/* order, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc;
+	 * beta is 0, or with looped K indices 0 only for the first call */
 	ck_assert_int_eq(na, 14);
-	ck_assert_str_eq(a[11], "0");
+	const char *acc = strcmp(a[11], "0") == 0 ? "" : "+";
+	if (*acc)
+		ck_assert_msg(strstr(a[11], "== 0) ? 0 : 1") != NULL, "beta %s", a[11]);
 	/* the call's sizes are the comment's */
 	ck_assert_int_eq(atol(a[3]), m);
 	ck_assert_int_eq(atol(a[4]), nn);
 	ck_assert_int_eq(atol(a[5]), k);
-	return arena_printf(&u->arena, "%s(%s,%s) %s%s/%s %s/%s -> %s/%s", fn, TRANS_STR(a[1]),
+	return arena_printf(&u->arena, "%s(%s,%s) %s%s/%s %s/%s -> %s%s/%s", fn, TRANS_STR(a[1]),
 	                    TRANS_STR(a[2]), alpha_str(u, a[6]), matrix_str(u, kernel, a[7]), a[8],
-	                    matrix_str(u, kernel, a[9]), a[10], matrix_str(u, kernel, a[12]), a[13]);
+	                    matrix_str(u, kernel, a[9]), a[10], acc, matrix_str(u, kernel, a[12]), a[13]);
 }
 
 /* Node name's kernel as one line (see the top of this file). */
@@ -196,10 +201,13 @@ static const char *kernel_str(UnitRun *u, const char *c, const char *name)
 	p += strlen(head);
 	if (strncmp(p, "loops */", 8) == 0)
 		return "loops";
-	int batch, id;
+	int batch, id, kloops = 0;
 	long m, nn, k;
-	ck_assert_msg(sscanf(p, "GEMM, batch %d, M %ld, N %ld, K %ld */", &batch, &m, &nn, &k) == 4,
+	ck_assert_msg(sscanf(p, "GEMM, batch %d, M %ld, N %ld, K %ld", &batch, &m, &nn, &k) == 4,
 	              "unreadable kernel comment: %.80s", p);
+	const char *loops = strstr(p, ", K loops ");
+	if (loops && loops < strstr(p, "*/"))
+		kloops = atoi(loops + strlen(", K loops "));
 	const char *end = strstr(p, "\n}\n");
 	ck_assert_ptr_nonnull(end);
 	const char *kernel = arena_strndup(&u->arena, p, (size_t)(end - p));
@@ -209,9 +217,10 @@ static const char *kernel_str(UnitRun *u, const char *c, const char *name)
 	snprintf(epi, sizeof epi, "k%d_epilogue", id);
 	const char *call = call_str(u, kernel, m, nn, k);
 	const char *tail = strstr(kernel, epi) ? ", epilogue" : "";
+	const char *kl = kloops ? arena_printf(&u->arena, " loops %d", kloops) : "";
 	if (strstr(call, "gemv("))
-		return arena_printf(&u->arena, "GEMM batch %d MN %ld K %ld: %s%s", batch, m * nn, k, call, tail);
-	return arena_printf(&u->arena, "GEMM batch %d M %ld N %ld K %ld: %s%s", batch, m, nn, k, call, tail);
+		return arena_printf(&u->arena, "GEMM batch %d MN %ld K %ld%s: %s%s", batch, m * nn, k, kl, call, tail);
+	return arena_printf(&u->arena, "GEMM batch %d M %ld N %ld K %ld%s: %s%s", batch, m, nn, k, kl, call, tail);
 }
 
 /* Asserts that node name of program src compiles to the kernel want. */
@@ -487,6 +496,127 @@ START_TEST(gemm_large_epilogue)
 }
 END_TEST
 
+/* ---- loops around the calls (gemm.c's rule) ------------------------------------ */
+
+START_TEST(gemm_shared_weight)
+{
+	/* ok,nkp->nop: n is in X and Y only, and k separates it from p in X:
+	 * one call per n, all reading W at one origin; no copy */
+	assert_kernel("size N = 3, O = 5, K = 7, P = 257\ninput W[O, K], X[N, K, P]\n"
+	              "Y[n, o, p] = sum[k](W[o, k] * X[n, k, p])\noutput Y\n", "Y",
+	              "GEMM batch 1 M 5 N 257 K 7: sgemm(N,N) W/7 X[x0*1799]/257 -> Y[x0*1285]/257");
+	/* at P = 17 the calls are too narrow (under 16 columns kept) and the
+	 * cost rule copies X and stores the result instead */
+	assert_kernel("size N = 3, O = 5, K = 7, P = 17\ninput W[O, K], X[N, K, P]\n"
+	              "Y[n, o, p] = sum[k](W[o, k] * X[n, k, p])\noutput Y\n", "Y",
+	              "GEMM batch 0 M 5 N 51 K 7: sgemm(N,N) W/7 copy(X)/51 -> scratch/51, epilogue");
+}
+END_TEST
+
+START_TEST(gemm_middle_axis)
+{
+	/* qj,iqr->ijr: C^T T1[i] per i, C read transposed where it lies */
+	assert_kernel("size I = 3, J = 5, Q = 7, R = 259\ninput C[Q, J], T1[I, Q, R]\n"
+	              "T2[i, j, r] = sum[q](C[q, j] * T1[i, q, r])\noutput T2\n", "T2",
+	              "GEMM batch 1 M 5 N 259 K 7: sgemm(T,N) C/5 T1[x0*1813]/259 -> T2[x0*1295]/259");
+	/* rk,ijrs->ijks: two outer indices looped (an integral transform's
+	 * third step), f64 */
+	assert_kernel("size I = 3, J = 5, R = 7, K = 9, S = 131\n"
+	              "input C[R, K] f64, T2[I, J, R, S] f64\n"
+	              "T3[i, j, k, s] = sum[r](C[r, k] * T2[i, j, r, s])\noutput T3\n", "T3",
+	              "GEMM batch 2 M 9 N 131 K 7: dgemm(T,N) C/9 T2[x0*4585+x1*917]/131 "
+	              "-> T3[x0*5895+x1*1179]/131");
+	/* the output's middle axis: iqr,qj->irj (N = j is not last in T2,
+	 * M = i,r is one run): one call, nothing looped */
+	assert_kernel("size I = 3, J = 5, Q = 7, R = 19\ninput C[Q, J], T1[I, R, Q]\n"
+	              "T2[i, r, j] = sum[q](T1[i, r, q] * C[q, j])\noutput T2\n", "T2",
+	              "GEMM batch 0 M 57 N 5 K 7: sgemm(N,N) T1/7 C/5 -> T2/5");
+}
+END_TEST
+
+START_TEST(gemm_k_loop)
+{
+	/* ijk,kjl->il: K is j,k in A and k,j in B. The calls keep k (17
+	 * terms) and loop over j, the later calls accumulating, rather than
+	 * copy B (15,351 elements) */
+	assert_kernel("size I = 21, J = 3, K = 17, L = 301\ninput A[I, J, K], B[K, J, L]\n"
+	              "C[i, l] = sum[j, k](A[i, j, k] * B[k, j, l])\noutput C\n", "C",
+	              "GEMM batch 0 M 21 N 301 K 17 loops 1: sgemm(N,N) A[x2*17]/51 B[x2*301]/903 -> +C/301");
+}
+END_TEST
+
+/* The block plan of node name of src under partition spec ("i=2,k=3"),
+ * as "batch x.. M x.. N x.. K x.. kloop x..[ copies A B]", or "none". */
+static const char *block_plan(const char *src, const char *name, const char *spec)
+{
+	const char *c;
+	UnitRun *u = emit(src, &c);
+	int id = -1;
+	for (int v = 0; v < u->g.nnodes; v++)
+		if (strcmp(u->g.nodes[v].name, name) == 0)
+			id = v;
+	ck_assert_int_ge(id, 0);
+	TraNode *n = &u->g.nodes[id];
+	int node, *part = arena_alloc(&u->arena, (size_t)(n->nidx + 1) * sizeof *part);
+	char err[200], full[64];
+	snprintf(full, sizeof full, "%s:%s", name, spec);
+	ck_assert_msg(decomp_parse_manual(&u->g, full, &node, part, err, sizeof err), "%s", err);
+	n->part = part;
+	GemmPlan p;
+	if (!gemm_plan(&u->g, n, GEMM_BLOCKS, &p)) {
+		unit_free(u);
+		return "none";
+	}
+	static char out[256];
+	const GemmGroup *gs[5] = {&p.batch, &p.m, &p.nn, &p.k, &p.kloop};
+	const char *names[5] = {"batch", "M", "N", "K", "kloop"};
+	size_t len = 0;
+	out[0] = '\0';
+	for (int i = 0; i < 5; i++) {
+		len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", i ? " " : "", names[i]);
+		for (int j = 0; j < gs[i]->n; j++)
+			len += (size_t)snprintf(out + len, sizeof out - len, " %s", n->idx[gs[i]->x[j]].name);
+	}
+	if (p.A.scratch || p.B.scratch)
+		len += (size_t)snprintf(out + len, sizeof out - len, " copies%s%s",
+		                        p.A.scratch ? " A" : "", p.B.scratch ? " B" : "");
+	unit_free(u);
+	return out;
+}
+
+START_TEST(block_plans)
+{
+	const char *t1 = "size N = 5, M = 37, P = 7, Q = 8, R = 9\n"
+	                 "input C[P, N], G[P, Q, R, M]\n"
+	                 "T[i, q, r, s] = sum[p](C[p, i] * G[p, q, r, s])\noutput T\n";
+	/* N = q,r,s stays one run while only its outer index is cut ... */
+	ck_assert_str_eq(block_plan(t1, "T", "q=2"), "batch M i N q r s K p kloop");
+	/* ... and a cut inside it leaves the indices after the cut in the
+	 * calls, the others looped */
+	ck_assert_str_eq(block_plan(t1, "T", "r=2"), "batch q M i N r s K p kloop");
+	ck_assert_str_eq(block_plan(t1, "T", "s=2"), "batch q r M i N s K p kloop");
+	/* (s keeps 19 of its 37 in a block; a split group keeps at least 16,
+	 * below which the block is a loop nest) */
+	ck_assert_str_eq(block_plan("size N = 5, M = 6, P = 7, Q = 8, R = 9\n"
+	                            "input C[P, N], G[P, Q, R, M]\n"
+	                            "T[i, q, r, s] = sum[p](C[p, i] * G[p, q, r, s])\noutput T\n",
+	                            "T", "s=2"), "none");
+	/* a shared weight: n looped in blocks too */
+	ck_assert_str_eq(block_plan("size N = 3, O = 5, K = 7, P = 37\ninput W[O, K], X[N, K, P]\n"
+	                            "Y[n, o, p] = sum[k](W[o, k] * X[n, k, p])\noutput Y\n", "Y", "p=2"),
+	                 "batch n M o N p K k kloop");
+	/* b last in both operands: no operand has stride 1 without a copy,
+	 * so each block copies its blocks of A and B ... */
+	ck_assert_str_eq(block_plan(PROG("Bt = 3, I = 5, J = 7, K = 6", "I, J, Bt", "J, K, Bt", "C[b, i, k]",
+	                                 "A[i, j, b] * B[j, k, b]"), "C", "i=2"),
+	                 "batch b M i N k K j kloop copies A B");
+	/* ... but a result that needs one is a loop nest: blocks write their
+	 * results in place */
+	ck_assert_str_eq(block_plan(PROG("Bt = 3, I = 5, J = 7, K = 6", "Bt, I, J", "Bt, J, K", "C[i, k, b]",
+	                                 "A[b, i, j] * B[b, j, k]"), "C", "i=2"), "none");
+}
+END_TEST
+
 /* ---- not GEMMs ---------------------------------------------------------------- */
 
 START_TEST(loops_not_gemm)
@@ -579,6 +709,10 @@ static Suite *codegen_suite(void)
 	tcase_add_test(tc, gemm_scale);
 	tcase_add_test(tc, gemm_large_epilogue);
 	tcase_add_test(tc, loops_not_gemm);
+	tcase_add_test(tc, gemm_shared_weight);
+	tcase_add_test(tc, gemm_middle_axis);
+	tcase_add_test(tc, gemm_k_loop);
+	tcase_add_test(tc, block_plans);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("missed");
 	tcase_add_test(tc, missed_vecmat_strided_output);

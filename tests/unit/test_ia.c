@@ -87,6 +87,42 @@ static const char repart_src[] =
 	"B[i, j] = A[i] * Y[j]\n"
 	"output B\n";
 
+/* Whether every join of node name is marked GEMM-shaped, or none is
+ * (false when they disagree). */
+static bool joins_gemm(const IaGraph *ia, const UnitRun *u, const char *name, bool want)
+{
+	for (int t = 0; t < ia->ntasks; t++)
+		if (ia->tasks[t].kind == IA_JOIN && strcmp(u->g.nodes[ia->tasks[t].node].name, name) == 0 &&
+		    ia->tasks[t].gemm != want)
+			return false;
+	return true;
+}
+
+START_TEST(gemm_flag_is_the_block_plan)
+{
+	/* IaTask.gemm is what the back end does (gemm_plan, GEMM_BLOCKS): a
+	 * shared weight is BLAS calls looped over n ... */
+	IaGraph ia;
+	const char *m1[] = {"Y:p=2"};
+	UnitRun *u = lowered("size N = 3, O = 5, K = 7, P = 37\ninput W[O, K], X[N, K, P]\n"
+	                     "Y[n, o, p] = sum[k](W[o, k] * X[n, k, p])\noutput Y\n", 2, m1, 1, &ia);
+	ck_assert(joins_gemm(&ia, u, "Y", true));
+	unit_free(u);
+	/* ... a product whose result has b at stride 1 would need its result
+	 * copied, which blocks do not do: a loop nest, not GEMM-shaped */
+	const char *m2[] = {"C:i=2"};
+	u = lowered("size Bt = 3, I = 5, J = 7, K = 6\ninput A[Bt, I, J], B[Bt, J, K]\n"
+	            "C[i, k, b] = sum[j](A[b, i, j] * B[b, j, k])\noutput C\n", 2, m2, 1, &ia);
+	ck_assert(joins_gemm(&ia, u, "C", false));
+	unit_free(u);
+	/* ... and so is a join that is not a product of two operands */
+	u = lowered("size I = 5, J = 7\ninput A[I, J], B[I, J]\n"
+	            "C[i] = sum[j](A[i, j] + B[i, j])\noutput C\n", 2, NULL, 0, &ia);
+	ck_assert(joins_gemm(&ia, u, "C", false));
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(repartition)
 {
 	IaGraph ia;
@@ -244,6 +280,7 @@ static Suite *ia_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, matmul_split_k);
 	tcase_add_test(tc, repartition);
+	tcase_add_test(tc, gemm_flag_is_the_block_plan);
 	tcase_add_test(tc, coverage);
 	tcase_add_test(tc, taskgraph_text);
 	suite_add_tcase(s, tc);
