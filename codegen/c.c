@@ -162,19 +162,20 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 		cg_c_expr(c, n, x->kid[2]);
 		fputc(')', c->out);
 		return;
-	case TRA_OP_EXP:
-		snprintf(fn, sizeof fn, "trac_exp_%s", cg_c_type(n->type));
+	case TRA_OP_EXP: case TRA_OP_LOG: case TRA_OP_TANH: case TRA_OP_POW: case TRA_OP_SIGMOID:
+		/* trart.h's branch-free versions, which vectorise */
+		snprintf(fn, sizeof fn, "trart_%s_%s", tra_op_name[x->op], cg_c_type(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
-	case TRA_OP_LOG: case TRA_OP_SQRT: case TRA_OP_TANH: case TRA_OP_POW:
-		snprintf(fn, sizeof fn, "%s%s", tra_op_name[x->op], cg_c_fsuffix(n->type));
+	case TRA_OP_SQRT: /* a vector instruction under -fno-math-errno */
+		snprintf(fn, sizeof fn, "sqrt%s", cg_c_fsuffix(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
 	case TRA_OP_ABS:
 		snprintf(fn, sizeof fn, "fabs%s", cg_c_fsuffix(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
-	default: /* sigmoid relu max min: helpers in the prelude */
+	default: /* relu max min: helpers in the prelude */
 		snprintf(fn, sizeof fn, "trac_%s_%s", tra_op_name[x->op], cg_c_type(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
@@ -190,6 +191,7 @@ static const char cg_c_prelude_text[] =
 	"#include <stdint.h>\n"
 	"#include <stdlib.h>\n"
 	"#include <string.h>\n"
+	"#define TRART_KERNEL_MATH /* trart.h's vectorisable exp, log, tanh, pow */\n"
 	"#include \"trart.h\"\n"
 	"\n"
 	"void cblas_sgemm(int, int, int, int, int, int, float, const float *, int,\n"
@@ -202,39 +204,10 @@ static const char cg_c_prelude_text[] =
 	"                 double, double *, int);\n"
 	"enum { TRAC_ROW_MAJOR = 101, TRAC_NO_TRANS = 111, TRAC_TRANS = 112 };\n"
 	"\n"
-	"/* expf without branches, so that loops over it vectorise: Cody-Waite\n"
-	" * reduction by ln 2 (with fmaf, so that reassociation cannot undo it),\n"
-	" * Cephes' polynomial, 2^k added to the exponent bits; about 1e-7\n"
-	" * relative to expf, and 0 below e^-87.3 where expf is subnormal. */\n"
-	"static inline float trac_exp_float(float x)\n"
-	"{\n"
-	"\tfloat xc = x < -87.33654f ? -87.33654f : x;\n"
-	"\txc = xc > 88.72283f ? 88.72283f : xc;\n"
-	"\tfloat k = floorf(xc * 1.44269504088896341f + 0.5f);\n"
-	"\tfloat r = fmaf(k, 2.12194440e-4f, fmaf(-k, 0.693359375f, xc));\n"
-	"\tfloat p = 1.9875691500e-4f;\n"
-	"\tp = p * r + 1.3981999507e-3f;\n"
-	"\tp = p * r + 8.3334519073e-3f;\n"
-	"\tp = p * r + 4.1665795894e-2f;\n"
-	"\tp = p * r + 1.6666665459e-1f;\n"
-	"\tp = p * r + 5.0000001201e-1f;\n"
-	"\tp = p * r * r + r + 1.0f;\n"
-	"\tint32_t ki = (int32_t)(k == k ? k : 0.0f);\n"
-	"\tuint32_t bits;\n"
-	"\tmemcpy(&bits, &p, sizeof bits);\n"
-	"\tbits += (uint32_t)ki << 23;\n"
-	"\tfloat y;\n"
-	"\tmemcpy(&y, &bits, sizeof y);\n"
-	"\ty = x < -87.33654f ? 0.0f : y;\n"
-	"\treturn x > 88.72283f ? INFINITY : y;\n"
-	"}\n"
-	"static inline double trac_exp_double(double x) { return exp(x); }\n"
-	"\n"
 	"#define TRAC_HELPERS(T, S)                                                    \\\n"
 	"static inline T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"
 	"static inline T trac_min_##T(T a, T b) { return b != b ? b : (a != a || a < b ? a : b); } \\\n"
-	"static inline T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }             \\\n"
-	"static inline T trac_sigmoid_##T(T a) { return (T)1 / ((T)1 + trac_exp_##T(-a)); }\n"
+	"static inline T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }\n"
 	"TRAC_HELPERS(float, f)\n"
 	"TRAC_HELPERS(double, )\n"
 	"\n"
@@ -520,32 +493,54 @@ static void cg_c_run_body(CgC *c, const TraNode *n, int id, const char *suffix, 
 	fputs("\t}\n", c->out);
 }
 
-/* One value of the first output index: k<id>_row(x0, ctx) computes
- * every element of n with that first index. */
+/* Rows lo to hi - 1 of the first output index: k<id>_rows(lo, hi, ctx)
+ * computes every element of n with a first index in that range. */
 static void cg_c_row(CgC *c, const TraNode *n, int id)
 {
-	fprintf(c->out, "static inline void k%d_row(int64_t x0, const TracCtx *ctx)\n{\n", id);
+	fprintf(c->out, "static inline void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n", id);
 	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
+	fputs("\tfor (int64_t x0 = lo; x0 < hi; x0++) {\n", c->out);
 	for (int d = 1; d < n->rank; d++)
-		cg_c_open_loop(c, d, n->idx[d].size, d, false);
-	cg_c_element(c, n, CG_ACC_REDUCE, NULL, n->rank);
-	cg_c_close_loops(c, n->rank, 1);
+		cg_c_open_loop(c, d, n->idx[d].size, 1 + d, false);
+	cg_c_element(c, n, CG_ACC_REDUCE, NULL, 1 + n->rank);
+	cg_c_close_loops(c, 1 + n->rank, 1);
 	fputs("}\n\n", c->out);
 }
 
+/* The elements a group's chunk of rows may hold per member, so that what
+ * a producer wrote is still in cache (32 KiB of f32) when its consumer
+ * reads it, and rows of one element still make vector loops. */
+#define CG_ROW_CHUNK_ELEMENTS 8192
+
+/* Rows per chunk of the group led by lead: one where a member's row is
+ * long, many where every row is short (a group of vector maps). */
+static int64_t cg_c_group_chunk(const CgC *c, int lead)
+{
+	int64_t row = 1;
+	for (int id = lead; id < c->g->nnodes; id++) {
+		const TraNode *n = &c->g->nodes[id];
+		if (c->leader[id] == lead && tra_node_elements(n) / n->idx[0].size > row)
+			row = tra_node_elements(n) / n->idx[0].size;
+	}
+	return row >= CG_ROW_CHUNK_ELEMENTS ? 1 : CG_ROW_CHUNK_ELEMENTS / row;
+}
+
 /* A group of loop kernels that share their first output index runs as
- * one: for each value of it, every member's row in turn, so a producer's
- * row is still in cache when its consumer reads it (a row maximum and
- * the sum of exponentials that subtracts it read X's row twice from
- * cache, not twice from memory). */
+ * one: for each chunk of rows, every member's rows in turn, so a
+ * producer's rows are still in cache when its consumer reads them (a row
+ * maximum and the sum of exponentials that subtracts it read X's row
+ * twice from cache, not twice from memory). */
 static void cg_c_group_body(CgC *c, int lead)
 {
 	const TraGraph *g = c->g;
 	fprintf(c->out, "static void g%d_body(int64_t lo, int64_t hi, void *vctx)\n{\n"
-	        "\tconst TracCtx *ctx = vctx;\n\tfor (int64_t x0 = lo; x0 < hi; x0++) {\n", lead);
+	        "\tconst TracCtx *ctx = vctx;\n"
+	        "\tfor (int64_t r0 = lo; r0 < hi; r0 += %" PRId64 ") {\n"
+	        "\t\tint64_t r1 = hi - r0 < %" PRId64 " ? hi : r0 + %" PRId64 ";\n",
+	        lead, cg_c_group_chunk(c, lead), cg_c_group_chunk(c, lead), cg_c_group_chunk(c, lead));
 	for (int id = lead; id < g->nnodes; id++)
 		if (c->leader[id] == lead)
-			fprintf(c->out, "\t\tk%d_row(x0, ctx);\n", id);
+			fprintf(c->out, "\t\tk%d_rows(r0, r1, ctx);\n", id);
 	fputs("\t}\n}\n\n", c->out);
 }
 
