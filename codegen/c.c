@@ -207,7 +207,24 @@ static const char cg_c_prelude_text[] =
 	"#define TRAC_HELPERS(T, S)                                                    \\\n"
 	"static inline T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"
 	"static inline T trac_min_##T(T a, T b) { return b != b ? b : (a != a || a < b ? a : b); } \\\n"
-	"static inline T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }\n"
+	"static inline T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }           \\\n"
+	"/* pairwise summation of blocks: lvl[i] holds the sum of 2^i blocks \\\n"
+	"   while bit i of count is set (a binary counter) */                  \\\n"
+	"typedef struct TracPairwise_##T { T lvl[64]; int64_t count; } TracPairwise_##T; \\\n"
+	"static inline void trac_pw_push_##T(TracPairwise_##T *p, T s)          \\\n"
+	"{                                                                     \\\n"
+	"\tint i = 0;                                                          \\\n"
+	"\tfor (int64_t k = p->count++; k & 1; k >>= 1)                         \\\n"
+	"\t\ts = p->lvl[i++] + s;                                             \\\n"
+	"\tp->lvl[i] = s;                                                      \\\n"
+	"}                                                                     \\\n"
+	"static inline T trac_pw_total_##T(const TracPairwise_##T *p, T s)     \\\n"
+	"{                                                                     \\\n"
+	"\tfor (int i = 0; i < 64; i++)                                         \\\n"
+	"\t\tif (p->count >> i & 1)                                            \\\n"
+	"\t\t\ts += p->lvl[i];                                                \\\n"
+	"\treturn s;                                                           \\\n"
+	"}\n"
 	"TRAC_HELPERS(float, f)\n"
 	"TRAC_HELPERS(double, )\n"
 	"\n"
@@ -386,32 +403,271 @@ static void cg_c_block_loop(CgC *c, int x, int depth)
 	fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", x, x, x, x, x);
 }
 
+/* The terms per block of a long sum: each block is summed by a vector
+ * loop (lanes of 8 or 16 terms each), and the blocks pairwise. */
+#define CG_SUM_BLOCK 256
+
+/* The number of terms of n's reduction. */
+static int64_t cg_c_terms(const TraNode *n)
+{
+	int64_t t = 1;
+	for (int x = n->rank; x < n->nidx; x++)
+		t *= n->idx[x].size;
+	return t;
+}
+
+/* Whether n is a sum long enough to be summed in blocks. */
+static bool cg_c_long_sum(const TraNode *n)
+{
+	return n->agg == TRA_AGG_SUM && cg_c_terms(n) > CG_SUM_BLOCK;
+}
+
+/* The loop over reduced index x, at depth: over the block's range if
+ * block, else over the whole index. */
+static void cg_c_reduced_loop(CgC *c, const TraNode *n, int x, int depth, bool block)
+{
+	if (block)
+		cg_c_block_loop(c, x, depth);
+	else
+		cg_c_open_loop(c, x, n->idx[x].size, depth, false);
+}
+
+/* The innermost loop of a long sum, over x at depth: blocks of
+ * CG_SUM_BLOCK terms summed in a vector loop into acc, and acc pushed
+ * into the pairwise sum pw once it holds CG_SUM_BLOCK terms (which may
+ * take several short inner loops). */
+static void cg_c_blocked_sum(CgC *c, const TraNode *n, int x, int depth, bool block)
+{
+	const char *t = cg_c_type(n->type);
+	char a[40], b[40];
+	if (block) {
+		snprintf(a, sizeof a, "lo[%d]", x);
+		snprintf(b, sizeof b, "hi[%d]", x);
+	} else {
+		snprintf(a, sizeof a, "0");
+		snprintf(b, sizeof b, "%" PRId64, n->idx[x].size);
+	}
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t s0 = %s; s0 < %s; s0 += %d) {\n", a, b, CG_SUM_BLOCK);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "int64_t s1 = %s - s0 < %d ? %s : s0 + %d;\n", b, CG_SUM_BLOCK, b, CG_SUM_BLOCK);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "%s blk;\n", t);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "{\n");
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "%s acc = 0;\n", t);
+	cg_c_simd_reduction(c, n, depth + 2);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "for (int64_t x%d = s0; x%d < s1; x%d++) {\n", x, x, x);
+	cg_c_combine(c, n, depth + 3);
+	cg_c_close_loops(c, depth + 3, depth + 2);
+	cg_c_indent(c, depth + 2);
+	fputs("blk = acc;\n", c->out);
+	cg_c_close_loops(c, depth + 2, depth + 1);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "acc += blk;\n");
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "pw_n += s1 - s0;\n");
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "if (pw_n >= %d) {\n", CG_SUM_BLOCK);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "trac_pw_push_%s(&pw, acc);\n", t);
+	cg_c_indent(c, depth + 2);
+	fputs("acc = 0;\n", c->out);
+	cg_c_indent(c, depth + 2);
+	fputs("pw_n = 0;\n", c->out);
+	cg_c_close_loops(c, depth + 2, depth);
+}
+
 /* Declares acc and aggregates the join into it over the reduced indices
- * (over the block's ranges, lo[] and hi[], if block), at depth. */
+ * (over the block's ranges, lo[] and hi[], if block), at depth. A long
+ * sum goes through cg_c_blocked_sum: its error grows with the log of
+ * the number of blocks instead of with the number of terms. */
 static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 {
 	bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
+	bool blocked = cg_c_long_sum(n);
+	const char *t = cg_c_type(n->type);
 	cg_c_indent(c, depth);
-	fprintf(c->out, "%s acc = %s;\n", cg_c_type(n->type), cg_c_identity(n->agg));
+	fprintf(c->out, "%s acc = %s;\n", t, cg_c_identity(n->agg));
 	if (minmax) {
 		cg_c_indent(c, depth);
 		fputs("int nan = 0;\n", c->out);
 	}
+	if (blocked) {
+		cg_c_indent(c, depth);
+		fprintf(c->out, "TracPairwise_%s pw;\n", t);
+		cg_c_indent(c, depth);
+		fputs("pw.count = 0;\n", c->out);
+		cg_c_indent(c, depth);
+		fputs("int64_t pw_n = 0;\n", c->out);
+	}
 	int order[TRA_MAX_STMT_INDICES];
 	int m = cg_c_reduce_order(c, n, order);
-	for (int i = 0; i < m; i++) {
+	for (int i = 0; i < m - blocked; i++) {
 		if (i == m - 1)
 			cg_c_simd_reduction(c, n, depth + i);
-		if (block)
-			cg_c_block_loop(c, order[i], depth + i);
-		else
-			cg_c_open_loop(c, order[i], n->idx[order[i]].size, depth + i, false);
+		cg_c_reduced_loop(c, n, order[i], depth + i, block);
 	}
-	cg_c_combine(c, n, depth + m);
-	cg_c_close_loops(c, depth + m, depth);
+	if (blocked)
+		cg_c_blocked_sum(c, n, order[m - 1], depth + m - 1, block);
+	else
+		cg_c_combine(c, n, depth + m);
+	cg_c_close_loops(c, depth + m - blocked, depth);
+	if (blocked) {
+		cg_c_indent(c, depth);
+		fprintf(c->out, "acc = trac_pw_total_%s(&pw, acc);\n", t);
+	}
 	if (minmax) {
 		cg_c_nan_fixup(c, depth);
 	}
+}
+
+/* ---- reductions along a strided index ------------------------------------- */
+
+/* The output elements a column reduction keeps partial results for. */
+#define CG_COLUMN_TILE 1024
+
+/* Whether n reduces along strided indices while its last output index
+ * walks the largest operand more contiguously (a column sum
+ * s[j] = sum[i](X[i, j])): then the reduction vectorises along that
+ * output index instead (cg_c_columns). Short last indices keep the
+ * plain loop nest, where a vector of a few lanes would not pay. */
+static bool cg_c_columnwise(const CgC *c, const TraNode *n)
+{
+	if (n->agg == TRA_AGG_NONE || n->rank == 0 || n->idx[n->rank - 1].size < 16)
+		return false;
+	int big = cg_c_largest_operand(c, n);
+	int64_t sv = big >= 0 ? cg_c_operand_stride(c, n, big, n->rank - 1) : 0;
+	if (sv == 0)
+		return false;
+	for (int x = n->rank; x < n->nidx; x++) {
+		int64_t sx = cg_c_operand_stride(c, n, big, x);
+		if (sx != 0 && sx <= sv)
+			return false;
+	}
+	return true;
+}
+
+/* One statement inside the vector loops over the tile, at depth. */
+static void cg_c_tile_line(CgC *c, int depth, const char *line)
+{
+	cg_c_indent(c, depth);
+	fputs(line, c->out);
+	fputc('\n', c->out);
+}
+
+/* Opens `for (xv = t0; xv < t1; xv++) {` at depth, as a vector loop. */
+static void cg_c_tile_loop(CgC *c, int v, int depth)
+{
+	cg_c_tile_line(c, depth, "#pragma omp simd");
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t x%d = t0; x%d < t1; x%d++) {\n", v, v, v);
+}
+
+/* The reduction over every reduced index for one tile of the last
+ * output index v (t0 to t1 - 1): each reduced point updates the tile's
+ * partial results in a vector loop over v, so the largest operand is
+ * read row by row. A long sum adds the tile into tot every
+ * CG_SUM_BLOCK terms (blocked summation: the error grows with the block
+ * and the number of blocks, not with the number of terms). */
+static void cg_c_column_reduce(CgC *c, const TraNode *n, int depth, bool block)
+{
+	const char *t = cg_c_type(n->type);
+	bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
+	bool blocked = cg_c_long_sum(n);
+	int v = n->rank - 1, order[TRA_MAX_STMT_INDICES];
+	int m = cg_c_reduce_order(c, n, order);
+	cg_c_tile_loop(c, v, depth);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "tile[x%d - t0] = %s;\n", v, cg_c_identity(n->agg));
+	if (blocked) {
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "tot[x%d - t0] = 0;\n", v);
+	}
+	if (minmax) {
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "nans[x%d - t0] = 0;\n", v);
+	}
+	cg_c_close_loops(c, depth + 1, depth);
+	if (blocked)
+		cg_c_tile_line(c, depth, "int64_t pw_n = 0;");
+	for (int i = 0; i < m; i++)
+		cg_c_reduced_loop(c, n, order[i], depth + i, block);
+	int d = depth + m;
+	cg_c_tile_loop(c, v, d);
+	cg_c_indent(c, d + 1);
+	fprintf(c->out, "%s acc = tile[x%d - t0];\n", t, v);
+	if (minmax) {
+		cg_c_indent(c, d + 1);
+		fprintf(c->out, "int nan = nans[x%d - t0];\n", v);
+	}
+	cg_c_combine(c, n, d + 1);
+	cg_c_indent(c, d + 1);
+	fprintf(c->out, "tile[x%d - t0] = acc;\n", v);
+	if (minmax) {
+		cg_c_indent(c, d + 1);
+		fprintf(c->out, "nans[x%d - t0] = nan;\n", v);
+	}
+	cg_c_close_loops(c, d + 1, d);
+	if (blocked) {
+		cg_c_indent(c, d);
+		fprintf(c->out, "if (++pw_n == %d) {\n", CG_SUM_BLOCK);
+		cg_c_tile_line(c, d + 1, "pw_n = 0;");
+		cg_c_tile_loop(c, v, d + 1);
+		cg_c_indent(c, d + 2);
+		fprintf(c->out, "tot[x%d - t0] += tile[x%d - t0];\n", v, v);
+		cg_c_indent(c, d + 2);
+		fprintf(c->out, "tile[x%d - t0] = 0;\n", v);
+		cg_c_close_loops(c, d + 2, d);
+	}
+	cg_c_close_loops(c, d, depth);
+}
+
+/* The elements of the last output index v from vlo to vhi - 1 (C
+ * expressions), the outer output indices fixed, at depth: in tiles of
+ * CG_COLUMN_TILE, each reduced by cg_c_column_reduce and then stored
+ * (to part[e++], the split block's partial results, if split). */
+static void cg_c_columns(CgC *c, const TraNode *n, int depth, const char *vlo, const char *vhi,
+                         bool block, bool split)
+{
+	const char *t = cg_c_type(n->type);
+	int v = n->rank - 1;
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t t0 = %s; t0 < %s; t0 += %d) {\n", vlo, vhi, CG_COLUMN_TILE);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "int64_t t1 = %s - t0 < %d ? %s : t0 + %d;\n", vhi, CG_COLUMN_TILE, vhi,
+	        CG_COLUMN_TILE);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "%s tile[%d];\n", t, CG_COLUMN_TILE);
+	if (cg_c_long_sum(n)) {
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "%s tot[%d];\n", t, CG_COLUMN_TILE);
+	}
+	if (n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN) {
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "int nans[%d];\n", CG_COLUMN_TILE);
+	}
+	cg_c_column_reduce(c, n, depth + 1, block);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "for (int64_t x%d = t0; x%d < t1; x%d++) {\n", v, v, v);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "%s acc = tile[x%d - t0]", t, v);
+	if (cg_c_long_sum(n))
+		fprintf(c->out, " + tot[x%d - t0]", v);
+	fputs(";\n", c->out);
+	if (n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN) {
+		cg_c_indent(c, depth + 2);
+		fprintf(c->out, "int nan = nans[x%d - t0];\n", v);
+		cg_c_nan_fixup(c, depth + 2);
+	}
+	cg_c_indent(c, depth + 2);
+	if (split)
+		fputs("part[e++] = acc;\n", c->out);
+	else
+		cg_c_store(c, n);
+	cg_c_close_loops(c, depth + 2, depth);
 }
 
 /* The statements computing one output element, at depth. */
@@ -499,7 +755,22 @@ static void cg_c_row(CgC *c, const TraNode *n, int id)
 {
 	fprintf(c->out, "static inline void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n", id);
 	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
+	if (cg_c_columnwise(c, n) && n->rank == 1) {
+		cg_c_columns(c, n, 1, "lo", "hi", false, false);
+		fputs("}\n\n", c->out);
+		return;
+	}
 	fputs("\tfor (int64_t x0 = lo; x0 < hi; x0++) {\n", c->out);
+	if (cg_c_columnwise(c, n)) {
+		char size[32];
+		snprintf(size, sizeof size, "%" PRId64, n->idx[n->rank - 1].size);
+		for (int d = 1; d < n->rank - 1; d++)
+			cg_c_open_loop(c, d, n->idx[d].size, 1 + d, false);
+		cg_c_columns(c, n, n->rank, "0", size, false, false);
+		cg_c_close_loops(c, n->rank, 1);
+		fputs("}\n\n", c->out);
+		return;
+	}
 	for (int d = 1; d < n->rank; d++)
 		cg_c_open_loop(c, d, n->idx[d].size, 1 + d, false);
 	cg_c_element(c, n, CG_ACC_REDUCE, NULL, 1 + n->rank);
@@ -1235,6 +1506,17 @@ static void cg_c_block_join(CgC *c, const TraNode *n, int id, bool split)
 			fprintf(c->out, "\tcount *= hi[%d] - lo[%d];\n", d, d);
 		fprintf(c->out, "\t%s *part = trart_pool_alloc((size_t)count * sizeof(%s));\n"
 		        "\ttrac_partial[task - trac_tasks] = part;\n", t, t);
+	}
+	if (cg_c_columnwise(c, n)) {
+		char vlo[32], vhi[32];
+		snprintf(vlo, sizeof vlo, "lo[%d]", n->rank - 1);
+		snprintf(vhi, sizeof vhi, "hi[%d]", n->rank - 1);
+		for (int d = 0; d < n->rank - 1; d++)
+			cg_c_block_loop(c, d, 1 + d);
+		cg_c_columns(c, n, n->rank, vlo, vhi, true, split);
+		cg_c_close_loops(c, n->rank, 1);
+		fputs("}\n\n", c->out);
+		return;
 	}
 	for (int d = 0; d < n->rank; d++)
 		cg_c_block_loop(c, d, 1 + d);
