@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""bench.py: time trac's compiled workloads W1-W6 against NumPy and PyTorch.
+"""bench.py: time trac's compiled workloads W1-W6, colsum and tanh against
+NumPy and PyTorch.
 
     /usr/bin/python3 bench/bench.py --trac ./trac --builddir bench-build \\
         --threads 2 [--repeat 5] [--only w1,w4] [--small]
@@ -78,6 +79,11 @@ def _flops_w6(s):
     return 2 * s["B"] * s["I"] * s["J"] * s["K"]
 
 
+def _flops_elements(s):
+    # colsum: N*D additions; tanh: one per element, as exp counts
+    return s["N"] * s["D"]
+
+
 WORKLOADS = [
     dict(name="w1", file="w1_chain.tra", label="w1_chain",
          sizes=dict(M=4096, P=1024, Q=4096, N=1024),
@@ -129,6 +135,16 @@ WORKLOADS = [
          small=dict(B=3, I=20, J=28, K=16),
          inputs=dict(X="BIJ", Y="BJK"), output=("Z", "BIK"),
          flops=_flops_w6),
+    dict(name="colsum", file="colsum.tra", label="colsum",
+         sizes=dict(N=8192, D=1024),
+         small=dict(N=300, D=40),
+         inputs=dict(X="ND"), output=("s", "D"),
+         flops=_flops_elements),
+    dict(name="tanh", file="tanh.tra", label="tanh",
+         sizes=dict(N=2048, D=2048),
+         small=dict(N=30, D=44),
+         inputs=dict(X="ND"), output=("Y", "ND"),
+         flops=_flops_elements),
 ]
 BY_NAME = {w["name"]: w for w in WORKLOADS}
 
@@ -173,6 +189,10 @@ def reference(np, name, a, s):
         return a["X"].T @ (1 / (1 + np.exp(-z)) - a["y"]) / s["N"]
     if name == "w6":
         return a["X"] @ a["Y"]
+    if name == "colsum":
+        return a["X"].sum(axis=0)
+    if name == "tanh":
+        return np.tanh(a["X"])
     raise ValueError(name)
 
 
@@ -302,6 +322,28 @@ def numpy_variants(np, name, a, s):
             z = np.empty((s["B"], s["I"], s["K"]), f32)
             return lambda: np.matmul(X, Y, out=z)
         return [("matmul", matmul)]
+
+    if name == "colsum":
+        X = a["X"]
+
+        def colsum():
+            y = np.empty(s["D"], f32)
+            return lambda: np.sum(X, axis=0, out=y)
+
+        def gemv():
+            # ones @ X: OpenBLAS's sgemv, on T threads
+            one = np.ones(s["N"], f32)
+            y = np.empty(s["D"], f32)
+            return lambda: np.matmul(one, X, out=y)
+        return [("sum(axis=0, out=)", colsum), ("ones @ X", gemv)]
+
+    if name == "tanh":
+        X = a["X"]
+
+        def tanh():
+            y = np.empty_like(X)
+            return lambda: np.tanh(X, out=y)
+        return [("tanh(out=)", tanh)]
     raise ValueError(name)
 
 
@@ -344,6 +386,13 @@ def torch_variants(torch, name, a, s):
             z = torch.empty(s["B"], s["I"], s["K"])
             return lambda: torch.bmm(t["X"], t["Y"], out=z)
         return [("bmm", bmm)]
+    if name == "colsum":
+        return [("sum(0)", lambda: lambda: t["X"].sum(dim=0))]
+    if name == "tanh":
+        def tanh():
+            y = torch.empty_like(t["X"])
+            return lambda: torch.tanh(t["X"], out=y)
+        return [("tanh(out=)", tanh)]
     raise ValueError(name)
 
 

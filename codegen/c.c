@@ -19,10 +19,35 @@
  *     first permuted into a scratch buffer. The epilogue (bias, scale,
  *     activation) then runs in one pass over the output.
  *   - Loops. Anything else is a loop nest: output indices outside (the
- *     first split across threads by trart_parallel_for), reduced indices
- *     inside with a scalar accumulator, the innermost reduced loop the
- *     one that walks the largest operand contiguously, and the join,
- *     aggregation and epilogue fused in one pass.
+ *     first split across threads by trart_parallel_for, or by the block
+ *     tasks' ranges), the join, aggregation and epilogue fused in one
+ *     pass. The rules that keep it vectorised, whatever the layout:
+ *       * Rows. Loop kernels that share their first output index run
+ *         as a row group, chunk of rows by chunk of rows (one row when a
+ *         member's rows are long, up to CG_ROW_CHUNK_ELEMENTS elements
+ *         when they are short), so a producer's rows are in cache for
+ *         its consumers and a group of vector maps is still one vector
+ *         loop per member.
+ *       * Contiguous reductions: reduced indices inside, the innermost
+ *         the one that walks the largest operand contiguously, as an
+ *         OpenMP simd reduction (the language lets reductions be
+ *         reassociated).
+ *       * Strided reductions (cg_c_columnwise): when the last output
+ *         index walks the largest operand more contiguously than every
+ *         reduced index (a column sum s[j] = sum[i](X[i, j])), the
+ *         reduction keeps a tile of CG_COLUMN_TILE partial results and
+ *         walks the reduced indices outside a vector loop over the tile:
+ *         X is read row by row, at memory bandwidth.
+ *       * Long sums (more than CG_SUM_BLOCK terms) are blocked: vector
+ *         loops sum blocks of CG_SUM_BLOCK terms, and the blocks are
+ *         summed pairwise (a binary counter of partial sums), so the
+ *         error grows with the log of the length as NumPy's pairwise
+ *         sum's does; a column sum adds its tile into two levels of
+ *         CG_COLUMN_BLOCK blocks instead.
+ *       * Element functions: exp, log, tanh, sigmoid and pow call
+ *         trart.h's branch-free versions (TRART_KERNEL_MATH), sqrt and
+ *         abs are instructions, so every map and join vectorises; glibc's
+ *         would not without -ffast-math.
  *
  * Scalar code is written in the node's element type, with helpers that
  * give max, min and the aggregations the interpreter's NaN semantics.
@@ -528,6 +553,8 @@ static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 
 /* The output elements a column reduction keeps partial results for. */
 #define CG_COLUMN_TILE 1024
+/* The terms per block of a long column sum, and the blocks per level. */
+#define CG_COLUMN_BLOCK 64
 
 /* Whether n reduces along strided indices while its last output index
  * walks the largest operand more contiguously (a column sum
@@ -566,12 +593,29 @@ static void cg_c_tile_loop(CgC *c, int v, int depth)
 	fprintf(c->out, "for (int64_t x%d = t0; x%d < t1; x%d++) {\n", v, v, v);
 }
 
+/* Opens `if (++count == CG_COLUMN_BLOCK)` at depth, which adds tile
+ * `from` into tile `to` and clears `from`; the caller closes it. */
+static void cg_c_flush(CgC *c, int v, int depth, const char *count, const char *to, const char *from)
+{
+	cg_c_indent(c, depth);
+	fprintf(c->out, "if (++%s == %d) {\n", count, CG_COLUMN_BLOCK);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "%s = 0;\n", count);
+	cg_c_tile_loop(c, v, depth + 1);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "%s[x%d - t0] += %s[x%d - t0];\n", to, v, from, v);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "%s[x%d - t0] = 0;\n", from, v);
+	cg_c_close_loops(c, depth + 2, depth + 1);
+}
+
 /* The reduction over every reduced index for one tile of the last
  * output index v (t0 to t1 - 1): each reduced point updates the tile's
  * partial results in a vector loop over v, so the largest operand is
- * read row by row. A long sum adds the tile into tot every
- * CG_SUM_BLOCK terms (blocked summation: the error grows with the block
- * and the number of blocks, not with the number of terms). */
+ * read row by row. A long sum adds the tile into mid every
+ * CG_COLUMN_BLOCK terms, and mid into tot every CG_COLUMN_BLOCK of those
+ * (blocked summation: the error grows with 2 CG_COLUMN_BLOCK + terms /
+ * CG_COLUMN_BLOCK^2, not with the number of terms). */
 static void cg_c_column_reduce(CgC *c, const TraNode *n, int depth, bool block)
 {
 	const char *t = cg_c_type(n->type);
@@ -584,6 +628,8 @@ static void cg_c_column_reduce(CgC *c, const TraNode *n, int depth, bool block)
 	fprintf(c->out, "tile[x%d - t0] = %s;\n", v, cg_c_identity(n->agg));
 	if (blocked) {
 		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "mid[x%d - t0] = 0;\n", v);
+		cg_c_indent(c, depth + 1);
 		fprintf(c->out, "tot[x%d - t0] = 0;\n", v);
 	}
 	if (minmax) {
@@ -592,7 +638,7 @@ static void cg_c_column_reduce(CgC *c, const TraNode *n, int depth, bool block)
 	}
 	cg_c_close_loops(c, depth + 1, depth);
 	if (blocked)
-		cg_c_tile_line(c, depth, "int64_t pw_n = 0;");
+		cg_c_tile_line(c, depth, "int64_t pw_n = 0, pw_m = 0;");
 	for (int i = 0; i < m; i++)
 		cg_c_reduced_loop(c, n, order[i], depth + i, block);
 	int d = depth + m;
@@ -612,15 +658,16 @@ static void cg_c_column_reduce(CgC *c, const TraNode *n, int depth, bool block)
 	}
 	cg_c_close_loops(c, d + 1, d);
 	if (blocked) {
-		cg_c_indent(c, d);
-		fprintf(c->out, "if (++pw_n == %d) {\n", CG_SUM_BLOCK);
-		cg_c_tile_line(c, d + 1, "pw_n = 0;");
-		cg_c_tile_loop(c, v, d + 1);
-		cg_c_indent(c, d + 2);
-		fprintf(c->out, "tot[x%d - t0] += tile[x%d - t0];\n", v, v);
-		cg_c_indent(c, d + 2);
-		fprintf(c->out, "tile[x%d - t0] = 0;\n", v);
-		cg_c_close_loops(c, d + 2, d);
+		cg_c_flush(c, v, d, "pw_n", "mid", "tile");
+		cg_c_indent(c, d + 1);
+		fprintf(c->out, "if (++pw_m == %d) {\n", CG_COLUMN_BLOCK);
+		cg_c_tile_line(c, d + 2, "pw_m = 0;");
+		cg_c_tile_loop(c, v, d + 2);
+		cg_c_indent(c, d + 3);
+		fprintf(c->out, "tot[x%d - t0] += mid[x%d - t0];\n", v, v);
+		cg_c_indent(c, d + 3);
+		fprintf(c->out, "mid[x%d - t0] = 0;\n", v);
+		cg_c_close_loops(c, d + 3, d);
 	}
 	cg_c_close_loops(c, d, depth);
 }
@@ -643,7 +690,7 @@ static void cg_c_columns(CgC *c, const TraNode *n, int depth, const char *vlo, c
 	fprintf(c->out, "%s tile[%d];\n", t, CG_COLUMN_TILE);
 	if (cg_c_long_sum(n)) {
 		cg_c_indent(c, depth + 1);
-		fprintf(c->out, "%s tot[%d];\n", t, CG_COLUMN_TILE);
+		fprintf(c->out, "%s mid[%d], tot[%d];\n", t, CG_COLUMN_TILE, CG_COLUMN_TILE);
 	}
 	if (n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN) {
 		cg_c_indent(c, depth + 1);
@@ -655,7 +702,7 @@ static void cg_c_columns(CgC *c, const TraNode *n, int depth, const char *vlo, c
 	cg_c_indent(c, depth + 2);
 	fprintf(c->out, "%s acc = tile[x%d - t0]", t, v);
 	if (cg_c_long_sum(n))
-		fprintf(c->out, " + tot[x%d - t0]", v);
+		fprintf(c->out, " + (mid[x%d - t0] + tot[x%d - t0])", v, v);
 	fputs(";\n", c->out);
 	if (n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN) {
 		cg_c_indent(c, depth + 2);
