@@ -235,15 +235,15 @@ static const char cg_c_prelude_text[] =
 	"static inline T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }           \\\n"
 	"/* pairwise summation of blocks: lvl[i] holds the sum of 2^i blocks \\\n"
 	"   while bit i of count is set (a binary counter) */                  \\\n"
-	"typedef struct TracPairwise_##T { T lvl[64]; int64_t count; } TracPairwise_##T; \\\n"
-	"static inline void trac_pw_push_##T(TracPairwise_##T *p, T s)          \\\n"
+	"typedef struct trac_pairwise_##T { T lvl[64]; int64_t count; } trac_pairwise_##T; \\\n"
+	"static inline void trac_pw_push_##T(trac_pairwise_##T *p, T s)          \\\n"
 	"{                                                                     \\\n"
 	"\tint i = 0;                                                          \\\n"
 	"\tfor (int64_t k = p->count++; k & 1; k >>= 1)                         \\\n"
 	"\t\ts = p->lvl[i++] + s;                                             \\\n"
 	"\tp->lvl[i] = s;                                                      \\\n"
 	"}                                                                     \\\n"
-	"static inline T trac_pw_total_##T(const TracPairwise_##T *p, T s)     \\\n"
+	"static inline T trac_pw_total_##T(const trac_pairwise_##T *p, T s)     \\\n"
 	"{                                                                     \\\n"
 	"\tfor (int i = 0; i < 64; i++)                                         \\\n"
 	"\t\tif (p->count >> i & 1)                                            \\\n"
@@ -522,7 +522,7 @@ static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 	}
 	if (blocked) {
 		cg_c_indent(c, depth);
-		fprintf(c->out, "TracPairwise_%s pw;\n", t);
+		fprintf(c->out, "trac_pairwise_%s pw;\n", t);
 		cg_c_indent(c, depth);
 		fputs("pw.count = 0;\n", c->out);
 		cg_c_indent(c, depth);
@@ -2148,7 +2148,7 @@ static bool cg_c_in(const char *name, const char *const *list, size_t n)
 }
 
 /* Whether name is one of the generated code's own file-scope names:
- * k<N>, k<N>_row, g<N>_body, b<N>, r<N>, shape<N> and the like. */
+ * k<N>, k<N>_rows, g<N>_body, b<N>, r<N>, shape<N> and the like. */
 static bool cg_c_generated_name(const char *name)
 {
 	static const char *const stems[] = {"shape", "k", "g", "b", "r"};
