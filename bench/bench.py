@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""bench.py: time trac's compiled workloads (W1-W6 and the contraction layouts
-of bench/README) against NumPy and PyTorch.
+"""bench.py: time trac's compiled workloads (W1-W6, their other spellings,
+the contraction layouts, colsum and tanh of bench/README) against NumPy
+and PyTorch.
 
     /usr/bin/python3 bench/bench.py --trac ./trac --builddir bench-build \\
         --threads 2 [--repeat 5] [--only w1,w4] [--small]
@@ -90,6 +91,9 @@ def _flops_middle_axis(s):
 def _flops_ao2mo(s):
     # four steps, each a GEMM of n x n^3 x n
     return 4 * 2 * s["N"] ** 5
+def _flops_elements(s):
+    # colsum: N*D additions; tanh: one per element, as exp counts
+    return s["N"] * s["D"]
 
 
 WORKLOADS = [
@@ -163,6 +167,16 @@ WORKLOADS = [
          sizes=dict(N=64), small=dict(N=9), dtype="f64",
          inputs=dict(C="NN", G="NNNN"), output=("V", "NNNN"),
          flops=_flops_ao2mo),
+    dict(name="colsum", file="colsum.tra", label="colsum",
+         sizes=dict(N=8192, D=1024),
+         small=dict(N=300, D=40),
+         inputs=dict(X="ND"), output=("s", "D"),
+         flops=_flops_elements),
+    dict(name="tanh", file="tanh.tra", label="tanh",
+         sizes=dict(N=2048, D=2048),
+         small=dict(N=30, D=44),
+         inputs=dict(X="ND"), output=("Y", "ND"),
+         flops=_flops_elements),
 ]
 BY_NAME = {w["name"]: w for w in WORKLOADS}
 
@@ -218,6 +232,10 @@ def reference(np, name, a, s):
         return np.einsum("qj,iqr->ijr", a["C"], a["T1"])
     if name in ("ao2mo_steps", "ao2mo_one"):
         return _ao2mo_tensordot(np, a["C"], a["G"])
+    if name == "colsum":
+        return a["X"].sum(axis=0)
+    if name == "tanh":
+        return np.tanh(a["X"])
     raise ValueError(name)
 
 
@@ -388,6 +406,28 @@ def numpy_variants(np, name, a, s):
             path = np.einsum_path("pi,qj,rk,sl,pqrs->ijkl", C, C, C, C, G, optimize="optimal")[0]
             return lambda: np.einsum("pi,qj,rk,sl,pqrs->ijkl", C, C, C, C, G, optimize=path)
         return [("tensordot x4", tensordot), ("einsum(optimal path)", einsum)]
+
+    if name == "colsum":
+        X = a["X"]
+
+        def colsum():
+            y = np.empty(s["D"], f32)
+            return lambda: np.sum(X, axis=0, out=y)
+
+        def gemv():
+            # ones @ X: OpenBLAS's sgemv, on T threads
+            one = np.ones(s["N"], f32)
+            y = np.empty(s["D"], f32)
+            return lambda: np.matmul(one, X, out=y)
+        return [("sum(axis=0, out=)", colsum), ("ones @ X", gemv)]
+
+    if name == "tanh":
+        X = a["X"]
+
+        def tanh():
+            y = np.empty_like(X)
+            return lambda: np.tanh(X, out=y)
+        return [("tanh(out=)", tanh)]
     raise ValueError(name)
 
 
@@ -445,6 +485,13 @@ def torch_variants(torch, name, a, s):
                 return v
             return run
         return [("tensordot x4", steps)]
+    if name == "colsum":
+        return [("sum(0)", lambda: lambda: t["X"].sum(dim=0))]
+    if name == "tanh":
+        def tanh():
+            y = torch.empty_like(t["X"])
+            return lambda: torch.tanh(t["X"], out=y)
+        return [("tanh(out=)", tanh)]
     raise ValueError(name)
 
 

@@ -20,10 +20,35 @@
  *     cheapest. The epilogue (bias, scale, activation) then runs in one
  *     pass over the output.
  *   - Loops. Anything else is a loop nest: output indices outside (the
- *     first split across threads by trart_parallel_for), reduced indices
- *     inside with a scalar accumulator, the innermost reduced loop the
- *     one that walks the largest operand contiguously, and the join,
- *     aggregation and epilogue fused in one pass.
+ *     first split across threads by trart_parallel_for, or by the block
+ *     tasks' ranges), the join, aggregation and epilogue fused in one
+ *     pass. The rules that keep it vectorised, whatever the layout:
+ *       * Rows. Loop kernels that share their first output index run
+ *         as a row group, chunk of rows by chunk of rows (one row when a
+ *         member's rows are long, up to CG_ROW_CHUNK_ELEMENTS elements
+ *         when they are short), so a producer's rows are in cache for
+ *         its consumers and a group of vector maps is still one vector
+ *         loop per member.
+ *       * Contiguous reductions: reduced indices inside, the innermost
+ *         the one that walks the largest operand contiguously, as an
+ *         OpenMP simd reduction (the language lets reductions be
+ *         reassociated).
+ *       * Strided reductions (cg_c_columnwise): when the last output
+ *         index walks the largest operand more contiguously than every
+ *         reduced index (a column sum s[j] = sum[i](X[i, j])), the
+ *         reduction keeps a tile of CG_COLUMN_TILE partial results and
+ *         walks the reduced indices outside a vector loop over the tile:
+ *         X is read row by row, at memory bandwidth.
+ *       * Long sums (more than CG_SUM_BLOCK terms) are blocked: vector
+ *         loops sum blocks of CG_SUM_BLOCK terms, and the blocks are
+ *         summed pairwise (a binary counter of partial sums), so the
+ *         error grows with the log of the length as NumPy's pairwise
+ *         sum's does; a column sum adds its tile into two levels of
+ *         CG_COLUMN_BLOCK blocks instead.
+ *       * Element functions: exp, log, tanh, sigmoid and pow call
+ *         trart.h's branch-free versions (TRART_KERNEL_MATH), sqrt and
+ *         abs are instructions, so every map and join vectorises; glibc's
+ *         would not without -ffast-math.
  *
  * Scalar code is written in the node's element type, with helpers that
  * give max, min and the aggregations the interpreter's NaN semantics.
@@ -163,19 +188,20 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 		cg_c_expr(c, n, x->kid[2]);
 		fputc(')', c->out);
 		return;
-	case TRA_OP_EXP:
-		snprintf(fn, sizeof fn, "trac_exp_%s", cg_c_type(n->type));
+	case TRA_OP_EXP: case TRA_OP_LOG: case TRA_OP_TANH: case TRA_OP_POW: case TRA_OP_SIGMOID:
+		/* trart.h's branch-free versions, which vectorise */
+		snprintf(fn, sizeof fn, "trart_%s_%s", tra_op_name[x->op], cg_c_type(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
-	case TRA_OP_LOG: case TRA_OP_SQRT: case TRA_OP_TANH: case TRA_OP_POW:
-		snprintf(fn, sizeof fn, "%s%s", tra_op_name[x->op], cg_c_fsuffix(n->type));
+	case TRA_OP_SQRT: /* a vector instruction under -fno-math-errno */
+		snprintf(fn, sizeof fn, "sqrt%s", cg_c_fsuffix(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
 	case TRA_OP_ABS:
 		snprintf(fn, sizeof fn, "fabs%s", cg_c_fsuffix(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
-	default: /* sigmoid relu max min: helpers in the prelude */
+	default: /* relu max min: helpers in the prelude */
 		snprintf(fn, sizeof fn, "trac_%s_%s", tra_op_name[x->op], cg_c_type(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
@@ -191,6 +217,7 @@ static const char cg_c_prelude_text[] =
 	"#include <stdint.h>\n"
 	"#include <stdlib.h>\n"
 	"#include <string.h>\n"
+	"#define TRART_KERNEL_MATH /* trart.h's vectorisable exp, log, tanh, pow */\n"
 	"#include \"trart.h\"\n"
 	"\n"
 	"void cblas_sgemm(int, int, int, int, int, int, float, const float *, int,\n"
@@ -203,39 +230,27 @@ static const char cg_c_prelude_text[] =
 	"                 double, double *, int);\n"
 	"enum { TRAC_ROW_MAJOR = 101, TRAC_NO_TRANS = 111, TRAC_TRANS = 112 };\n"
 	"\n"
-	"/* expf without branches, so that loops over it vectorise: Cody-Waite\n"
-	" * reduction by ln 2 (with fmaf, so that reassociation cannot undo it),\n"
-	" * Cephes' polynomial, 2^k added to the exponent bits; about 1e-7\n"
-	" * relative to expf, and 0 below e^-87.3 where expf is subnormal. */\n"
-	"static inline float trac_exp_float(float x)\n"
-	"{\n"
-	"\tfloat xc = x < -87.33654f ? -87.33654f : x;\n"
-	"\txc = xc > 88.72283f ? 88.72283f : xc;\n"
-	"\tfloat k = floorf(xc * 1.44269504088896341f + 0.5f);\n"
-	"\tfloat r = fmaf(k, 2.12194440e-4f, fmaf(-k, 0.693359375f, xc));\n"
-	"\tfloat p = 1.9875691500e-4f;\n"
-	"\tp = p * r + 1.3981999507e-3f;\n"
-	"\tp = p * r + 8.3334519073e-3f;\n"
-	"\tp = p * r + 4.1665795894e-2f;\n"
-	"\tp = p * r + 1.6666665459e-1f;\n"
-	"\tp = p * r + 5.0000001201e-1f;\n"
-	"\tp = p * r * r + r + 1.0f;\n"
-	"\tint32_t ki = (int32_t)(k == k ? k : 0.0f);\n"
-	"\tuint32_t bits;\n"
-	"\tmemcpy(&bits, &p, sizeof bits);\n"
-	"\tbits += (uint32_t)ki << 23;\n"
-	"\tfloat y;\n"
-	"\tmemcpy(&y, &bits, sizeof y);\n"
-	"\ty = x < -87.33654f ? 0.0f : y;\n"
-	"\treturn x > 88.72283f ? INFINITY : y;\n"
-	"}\n"
-	"static inline double trac_exp_double(double x) { return exp(x); }\n"
-	"\n"
 	"#define TRAC_HELPERS(T, S)                                                    \\\n"
 	"static inline T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"
 	"static inline T trac_min_##T(T a, T b) { return b != b ? b : (a != a || a < b ? a : b); } \\\n"
-	"static inline T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }             \\\n"
-	"static inline T trac_sigmoid_##T(T a) { return (T)1 / ((T)1 + trac_exp_##T(-a)); }\n"
+	"static inline T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }           \\\n"
+	"/* pairwise summation of blocks: lvl[i] holds the sum of 2^i blocks \\\n"
+	"   while bit i of count is set (a binary counter) */                  \\\n"
+	"typedef struct trac_pairwise_##T { T lvl[64]; int64_t count; } trac_pairwise_##T; \\\n"
+	"static inline void trac_pw_push_##T(trac_pairwise_##T *p, T s)          \\\n"
+	"{                                                                     \\\n"
+	"\tint i = 0;                                                          \\\n"
+	"\tfor (int64_t k = p->count++; k & 1; k >>= 1)                         \\\n"
+	"\t\ts = p->lvl[i++] + s;                                             \\\n"
+	"\tp->lvl[i] = s;                                                      \\\n"
+	"}                                                                     \\\n"
+	"static inline T trac_pw_total_##T(const trac_pairwise_##T *p, T s)     \\\n"
+	"{                                                                     \\\n"
+	"\tfor (int i = 0; i < 64; i++)                                         \\\n"
+	"\t\tif (p->count >> i & 1)                                            \\\n"
+	"\t\t\ts += p->lvl[i];                                                \\\n"
+	"\treturn s;                                                           \\\n"
+	"}\n"
 	"TRAC_HELPERS(float, f)\n"
 	"TRAC_HELPERS(double, )\n"
 	"\n"
@@ -414,32 +429,293 @@ static void cg_c_block_loop(CgC *c, int x, int depth)
 	fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", x, x, x, x, x);
 }
 
+/* The terms per block of a long sum: each block is summed by a vector
+ * loop (lanes of 8 or 16 terms each), and the blocks pairwise. */
+#define CG_SUM_BLOCK 256
+
+/* The number of terms of n's reduction. */
+static int64_t cg_c_terms(const TraNode *n)
+{
+	int64_t t = 1;
+	for (int x = n->rank; x < n->nidx; x++)
+		t *= n->idx[x].size;
+	return t;
+}
+
+/* Whether n is a sum long enough to be summed in blocks. */
+static bool cg_c_long_sum(const TraNode *n)
+{
+	return n->agg == TRA_AGG_SUM && cg_c_terms(n) > CG_SUM_BLOCK;
+}
+
+/* The loop over reduced index x, at depth: over the block's range if
+ * block, else over the whole index. */
+static void cg_c_reduced_loop(CgC *c, const TraNode *n, int x, int depth, bool block)
+{
+	if (block)
+		cg_c_block_loop(c, x, depth);
+	else
+		cg_c_open_loop(c, x, n->idx[x].size, depth, false);
+}
+
+/* The innermost loop of a long sum, over x at depth: blocks of
+ * CG_SUM_BLOCK terms summed in a vector loop into acc, and acc pushed
+ * into the pairwise sum pw once it holds CG_SUM_BLOCK terms (which may
+ * take several short inner loops). */
+static void cg_c_blocked_sum(CgC *c, const TraNode *n, int x, int depth, bool block)
+{
+	const char *t = cg_c_type(n->type);
+	char a[40], b[40];
+	if (block) {
+		snprintf(a, sizeof a, "lo[%d]", x);
+		snprintf(b, sizeof b, "hi[%d]", x);
+	} else {
+		snprintf(a, sizeof a, "0");
+		snprintf(b, sizeof b, "%" PRId64, n->idx[x].size);
+	}
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t s0 = %s; s0 < %s; s0 += %d) {\n", a, b, CG_SUM_BLOCK);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "int64_t s1 = %s - s0 < %d ? %s : s0 + %d;\n", b, CG_SUM_BLOCK, b, CG_SUM_BLOCK);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "%s blk;\n", t);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "{\n");
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "%s acc = 0;\n", t);
+	cg_c_simd_reduction(c, n, depth + 2);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "for (int64_t x%d = s0; x%d < s1; x%d++) {\n", x, x, x);
+	cg_c_combine(c, n, depth + 3);
+	cg_c_close_loops(c, depth + 3, depth + 2);
+	cg_c_indent(c, depth + 2);
+	fputs("blk = acc;\n", c->out);
+	cg_c_close_loops(c, depth + 2, depth + 1);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "acc += blk;\n");
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "pw_n += s1 - s0;\n");
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "if (pw_n >= %d) {\n", CG_SUM_BLOCK);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "trac_pw_push_%s(&pw, acc);\n", t);
+	cg_c_indent(c, depth + 2);
+	fputs("acc = 0;\n", c->out);
+	cg_c_indent(c, depth + 2);
+	fputs("pw_n = 0;\n", c->out);
+	cg_c_close_loops(c, depth + 2, depth);
+}
+
 /* Declares acc and aggregates the join into it over the reduced indices
- * (over the block's ranges, lo[] and hi[], if block), at depth. */
+ * (over the block's ranges, lo[] and hi[], if block), at depth. A long
+ * sum goes through cg_c_blocked_sum: its error grows with the log of
+ * the number of blocks instead of with the number of terms. */
 static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 {
 	bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
+	bool blocked = cg_c_long_sum(n);
+	const char *t = cg_c_type(n->type);
 	cg_c_indent(c, depth);
-	fprintf(c->out, "%s acc = %s;\n", cg_c_type(n->type), cg_c_identity(n->agg));
+	fprintf(c->out, "%s acc = %s;\n", t, cg_c_identity(n->agg));
 	if (minmax) {
 		cg_c_indent(c, depth);
 		fputs("int nan = 0;\n", c->out);
 	}
+	if (blocked) {
+		cg_c_indent(c, depth);
+		fprintf(c->out, "trac_pairwise_%s pw;\n", t);
+		cg_c_indent(c, depth);
+		fputs("pw.count = 0;\n", c->out);
+		cg_c_indent(c, depth);
+		fputs("int64_t pw_n = 0;\n", c->out);
+	}
 	int order[TRA_MAX_STMT_INDICES];
 	int m = cg_c_reduce_order(c, n, order);
-	for (int i = 0; i < m; i++) {
+	for (int i = 0; i < m - blocked; i++) {
 		if (i == m - 1)
 			cg_c_simd_reduction(c, n, depth + i);
-		if (block)
-			cg_c_block_loop(c, order[i], depth + i);
-		else
-			cg_c_open_loop(c, order[i], n->idx[order[i]].size, depth + i, false);
+		cg_c_reduced_loop(c, n, order[i], depth + i, block);
 	}
-	cg_c_combine(c, n, depth + m);
-	cg_c_close_loops(c, depth + m, depth);
+	if (blocked)
+		cg_c_blocked_sum(c, n, order[m - 1], depth + m - 1, block);
+	else
+		cg_c_combine(c, n, depth + m);
+	cg_c_close_loops(c, depth + m - blocked, depth);
+	if (blocked) {
+		cg_c_indent(c, depth);
+		fprintf(c->out, "acc = trac_pw_total_%s(&pw, acc);\n", t);
+	}
 	if (minmax) {
 		cg_c_nan_fixup(c, depth);
 	}
+}
+
+/* ---- reductions along a strided index ------------------------------------- */
+
+/* The output elements a column reduction keeps partial results for. */
+#define CG_COLUMN_TILE 1024
+/* The terms per block of a long column sum, and the blocks per level. */
+#define CG_COLUMN_BLOCK 64
+
+/* Whether n reduces along strided indices while its last output index
+ * walks the largest operand more contiguously (a column sum
+ * s[j] = sum[i](X[i, j])): then the reduction vectorises along that
+ * output index instead (cg_c_columns). Short last indices keep the
+ * plain loop nest, where a vector of a few lanes would not pay. */
+static bool cg_c_columnwise(const CgC *c, const TraNode *n)
+{
+	if (n->agg == TRA_AGG_NONE || n->rank == 0 || n->idx[n->rank - 1].size < 16)
+		return false;
+	int big = cg_c_largest_operand(c, n);
+	int64_t sv = big >= 0 ? cg_c_operand_stride(c, n, big, n->rank - 1) : 0;
+	if (sv == 0)
+		return false;
+	for (int x = n->rank; x < n->nidx; x++) {
+		int64_t sx = cg_c_operand_stride(c, n, big, x);
+		if (sx != 0 && sx <= sv)
+			return false;
+	}
+	return true;
+}
+
+/* One statement inside the vector loops over the tile, at depth. */
+static void cg_c_tile_line(CgC *c, int depth, const char *line)
+{
+	cg_c_indent(c, depth);
+	fputs(line, c->out);
+	fputc('\n', c->out);
+}
+
+/* Opens `for (xv = t0; xv < t1; xv++) {` at depth, as a vector loop. */
+static void cg_c_tile_loop(CgC *c, int v, int depth)
+{
+	cg_c_tile_line(c, depth, "#pragma omp simd");
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t x%d = t0; x%d < t1; x%d++) {\n", v, v, v);
+}
+
+/* Opens `if (++count == CG_COLUMN_BLOCK)` at depth, which adds tile
+ * `from` into tile `to` and clears `from`; the caller closes it. */
+static void cg_c_flush(CgC *c, int v, int depth, const char *count, const char *to, const char *from)
+{
+	cg_c_indent(c, depth);
+	fprintf(c->out, "if (++%s == %d) {\n", count, CG_COLUMN_BLOCK);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "%s = 0;\n", count);
+	cg_c_tile_loop(c, v, depth + 1);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "%s[x%d - t0] += %s[x%d - t0];\n", to, v, from, v);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "%s[x%d - t0] = 0;\n", from, v);
+	cg_c_close_loops(c, depth + 2, depth + 1);
+}
+
+/* The reduction over every reduced index for one tile of the last
+ * output index v (t0 to t1 - 1): each reduced point updates the tile's
+ * partial results in a vector loop over v, so the largest operand is
+ * read row by row. A long sum adds the tile into mid every
+ * CG_COLUMN_BLOCK terms, and mid into tot every CG_COLUMN_BLOCK of those
+ * (blocked summation: the error grows with 2 CG_COLUMN_BLOCK + terms /
+ * CG_COLUMN_BLOCK^2, not with the number of terms). */
+static void cg_c_column_reduce(CgC *c, const TraNode *n, int depth, bool block)
+{
+	const char *t = cg_c_type(n->type);
+	bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
+	bool blocked = cg_c_long_sum(n);
+	int v = n->rank - 1, order[TRA_MAX_STMT_INDICES];
+	int m = cg_c_reduce_order(c, n, order);
+	cg_c_tile_loop(c, v, depth);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "tile[x%d - t0] = %s;\n", v, cg_c_identity(n->agg));
+	if (blocked) {
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "mid[x%d - t0] = 0;\n", v);
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "tot[x%d - t0] = 0;\n", v);
+	}
+	if (minmax) {
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "nans[x%d - t0] = 0;\n", v);
+	}
+	cg_c_close_loops(c, depth + 1, depth);
+	if (blocked)
+		cg_c_tile_line(c, depth, "int64_t pw_n = 0, pw_m = 0;");
+	for (int i = 0; i < m; i++)
+		cg_c_reduced_loop(c, n, order[i], depth + i, block);
+	int d = depth + m;
+	cg_c_tile_loop(c, v, d);
+	cg_c_indent(c, d + 1);
+	fprintf(c->out, "%s acc = tile[x%d - t0];\n", t, v);
+	if (minmax) {
+		cg_c_indent(c, d + 1);
+		fprintf(c->out, "int nan = nans[x%d - t0];\n", v);
+	}
+	cg_c_combine(c, n, d + 1);
+	cg_c_indent(c, d + 1);
+	fprintf(c->out, "tile[x%d - t0] = acc;\n", v);
+	if (minmax) {
+		cg_c_indent(c, d + 1);
+		fprintf(c->out, "nans[x%d - t0] = nan;\n", v);
+	}
+	cg_c_close_loops(c, d + 1, d);
+	if (blocked) {
+		cg_c_flush(c, v, d, "pw_n", "mid", "tile");
+		cg_c_indent(c, d + 1);
+		fprintf(c->out, "if (++pw_m == %d) {\n", CG_COLUMN_BLOCK);
+		cg_c_tile_line(c, d + 2, "pw_m = 0;");
+		cg_c_tile_loop(c, v, d + 2);
+		cg_c_indent(c, d + 3);
+		fprintf(c->out, "tot[x%d - t0] += mid[x%d - t0];\n", v, v);
+		cg_c_indent(c, d + 3);
+		fprintf(c->out, "mid[x%d - t0] = 0;\n", v);
+		cg_c_close_loops(c, d + 3, d);
+	}
+	cg_c_close_loops(c, d, depth);
+}
+
+/* The elements of the last output index v from vlo to vhi - 1 (C
+ * expressions), the outer output indices fixed, at depth: in tiles of
+ * CG_COLUMN_TILE, each reduced by cg_c_column_reduce and then stored
+ * (to part[e++], the split block's partial results, if split). */
+static void cg_c_columns(CgC *c, const TraNode *n, int depth, const char *vlo, const char *vhi,
+                         bool block, bool split)
+{
+	const char *t = cg_c_type(n->type);
+	int v = n->rank - 1;
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t t0 = %s; t0 < %s; t0 += %d) {\n", vlo, vhi, CG_COLUMN_TILE);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "int64_t t1 = %s - t0 < %d ? %s : t0 + %d;\n", vhi, CG_COLUMN_TILE, vhi,
+	        CG_COLUMN_TILE);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "%s tile[%d];\n", t, CG_COLUMN_TILE);
+	if (cg_c_long_sum(n)) {
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "%s mid[%d], tot[%d];\n", t, CG_COLUMN_TILE, CG_COLUMN_TILE);
+	}
+	if (n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN) {
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "int nans[%d];\n", CG_COLUMN_TILE);
+	}
+	cg_c_column_reduce(c, n, depth + 1, block);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "for (int64_t x%d = t0; x%d < t1; x%d++) {\n", v, v, v);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "%s acc = tile[x%d - t0]", t, v);
+	if (cg_c_long_sum(n))
+		fprintf(c->out, " + (mid[x%d - t0] + tot[x%d - t0])", v, v);
+	fputs(";\n", c->out);
+	if (n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN) {
+		cg_c_indent(c, depth + 2);
+		fprintf(c->out, "int nan = nans[x%d - t0];\n", v);
+		cg_c_nan_fixup(c, depth + 2);
+	}
+	cg_c_indent(c, depth + 2);
+	if (split)
+		fputs("part[e++] = acc;\n", c->out);
+	else
+		cg_c_store(c, n);
+	cg_c_close_loops(c, depth + 2, depth);
 }
 
 /* The statements computing one output element, at depth. */
@@ -521,32 +797,69 @@ static void cg_c_run_body(CgC *c, const TraNode *n, int id, const char *suffix, 
 	fputs("\t}\n", c->out);
 }
 
-/* One value of the first output index: k<id>_row(x0, ctx) computes
- * every element of n with that first index. */
+/* Rows lo to hi - 1 of the first output index: k<id>_rows(lo, hi, ctx)
+ * computes every element of n with a first index in that range. */
 static void cg_c_row(CgC *c, const TraNode *n, int id)
 {
-	fprintf(c->out, "static inline void k%d_row(int64_t x0, const TracCtx *ctx)\n{\n", id);
+	fprintf(c->out, "static inline void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n", id);
 	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
+	if (cg_c_columnwise(c, n) && n->rank == 1) {
+		cg_c_columns(c, n, 1, "lo", "hi", false, false);
+		fputs("}\n\n", c->out);
+		return;
+	}
+	fputs("\tfor (int64_t x0 = lo; x0 < hi; x0++) {\n", c->out);
+	if (cg_c_columnwise(c, n)) {
+		char size[32];
+		snprintf(size, sizeof size, "%" PRId64, n->idx[n->rank - 1].size);
+		for (int d = 1; d < n->rank - 1; d++)
+			cg_c_open_loop(c, d, n->idx[d].size, 1 + d, false);
+		cg_c_columns(c, n, n->rank, "0", size, false, false);
+		cg_c_close_loops(c, n->rank, 1);
+		fputs("}\n\n", c->out);
+		return;
+	}
 	for (int d = 1; d < n->rank; d++)
-		cg_c_open_loop(c, d, n->idx[d].size, d, false);
-	cg_c_element(c, n, CG_ACC_REDUCE, NULL, n->rank);
-	cg_c_close_loops(c, n->rank, 1);
+		cg_c_open_loop(c, d, n->idx[d].size, 1 + d, false);
+	cg_c_element(c, n, CG_ACC_REDUCE, NULL, 1 + n->rank);
+	cg_c_close_loops(c, 1 + n->rank, 1);
 	fputs("}\n\n", c->out);
 }
 
+/* The elements a group's chunk of rows may hold per member, so that what
+ * a producer wrote is still in cache (32 KiB of f32) when its consumer
+ * reads it, and rows of one element still make vector loops. */
+#define CG_ROW_CHUNK_ELEMENTS 8192
+
+/* Rows per chunk of the group led by lead: one where a member's row is
+ * long, many where every row is short (a group of vector maps). */
+static int64_t cg_c_group_chunk(const CgC *c, int lead)
+{
+	int64_t row = 1;
+	for (int id = lead; id < c->g->nnodes; id++) {
+		const TraNode *n = &c->g->nodes[id];
+		if (c->leader[id] == lead && tra_node_elements(n) / n->idx[0].size > row)
+			row = tra_node_elements(n) / n->idx[0].size;
+	}
+	return row >= CG_ROW_CHUNK_ELEMENTS ? 1 : CG_ROW_CHUNK_ELEMENTS / row;
+}
+
 /* A group of loop kernels that share their first output index runs as
- * one: for each value of it, every member's row in turn, so a producer's
- * row is still in cache when its consumer reads it (a row maximum and
- * the sum of exponentials that subtracts it read X's row twice from
- * cache, not twice from memory). */
+ * one: for each chunk of rows, every member's rows in turn, so a
+ * producer's rows are still in cache when its consumer reads them (a row
+ * maximum and the sum of exponentials that subtracts it read X's row
+ * twice from cache, not twice from memory). */
 static void cg_c_group_body(CgC *c, int lead)
 {
 	const TraGraph *g = c->g;
 	fprintf(c->out, "static void g%d_body(int64_t lo, int64_t hi, void *vctx)\n{\n"
-	        "\tconst TracCtx *ctx = vctx;\n\tfor (int64_t x0 = lo; x0 < hi; x0++) {\n", lead);
+	        "\tconst TracCtx *ctx = vctx;\n"
+	        "\tfor (int64_t r0 = lo; r0 < hi; r0 += %" PRId64 ") {\n"
+	        "\t\tint64_t r1 = hi - r0 < %" PRId64 " ? hi : r0 + %" PRId64 ";\n",
+	        lead, cg_c_group_chunk(c, lead), cg_c_group_chunk(c, lead), cg_c_group_chunk(c, lead));
 	for (int id = lead; id < g->nnodes; id++)
 		if (c->leader[id] == lead)
-			fprintf(c->out, "\t\tk%d_row(x0, ctx);\n", id);
+			fprintf(c->out, "\t\tk%d_rows(r0, r1, ctx);\n", id);
 	fputs("\t}\n}\n\n", c->out);
 }
 
@@ -1041,6 +1354,17 @@ static void cg_c_block_join(CgC *c, const TraNode *n, int id, bool split)
 			fprintf(c->out, "\tcount *= hi[%d] - lo[%d];\n", d, d);
 		fprintf(c->out, "\t%s *part = trart_pool_alloc((size_t)count * sizeof(%s));\n"
 		        "\ttrac_partial[task - trac_tasks] = part;\n", t, t);
+	}
+	if (cg_c_columnwise(c, n)) {
+		char vlo[32], vhi[32];
+		snprintf(vlo, sizeof vlo, "lo[%d]", n->rank - 1);
+		snprintf(vhi, sizeof vhi, "hi[%d]", n->rank - 1);
+		for (int d = 0; d < n->rank - 1; d++)
+			cg_c_block_loop(c, d, 1 + d);
+		cg_c_columns(c, n, n->rank, vlo, vhi, true, split);
+		cg_c_close_loops(c, n->rank, 1);
+		fputs("}\n\n", c->out);
+		return;
 	}
 	for (int d = 0; d < n->rank; d++)
 		cg_c_block_loop(c, d, 1 + d);
@@ -1623,7 +1947,7 @@ static bool cg_c_in(const char *name, const char *const *list, size_t n)
 }
 
 /* Whether name is one of the generated code's own file-scope names:
- * k<N>, k<N>_row, g<N>_body, b<N>, r<N>, shape<N> and the like. */
+ * k<N>, k<N>_rows, g<N>_body, b<N>, r<N>, shape<N> and the like. */
 static bool cg_c_generated_name(const char *name)
 {
 	static const char *const stems[] = {"shape", "k", "g", "b", "r"};
