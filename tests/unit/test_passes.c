@@ -28,6 +28,14 @@
 
 /* ---- helpers ------------------------------------------------------------------ */
 
+/* Fusion leaves what it inlined dead; dce_remove drops it, as the driver's
+ * next pass does. */
+static void fuse_then_dce(TraGraph *g)
+{
+	fuse_elementwise(g);
+	dce_remove(g);
+}
+
 /* Compiles a valid program and runs pass on its graph, verifying it. */
 static UnitRun *after(const char *src, void (*pass)(TraGraph *))
 {
@@ -444,7 +452,7 @@ START_TEST(fuse_chain_of_maps)
 {
 	UnitRun *u = after("size N = 4\ninput X[N]\n"
 	                   "A[i] = X[i] * 2\nB[i] = exp(A[i])\nC[i] = B[i] + 1\noutput C\n",
-	                   fuse_elementwise);
+	                   fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X C");
 	assert_node(u, "C", "C[i] = (+ exp((* X[i] 2)) 1)");
 	const TraNode *c = unit_node(&u->g, "C");
@@ -464,7 +472,7 @@ START_TEST(fuse_reindexes)
 	UnitRun *u = after("size N = 3\ninput X[N, N], Y[N, N]\n"
 	                   "P[a, b] = X[a, b] * a + b\nC[i, j] = P[j, i] * Y[i, j]\n"
 	                   "Q[a, b] = X[b, a] - a\nD[i] = Q[i, i]\n"
-	                   "output C, D\n", fuse_elementwise);
+	                   "output C, D\n", fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X Y C D");
 	assert_node(u, "C", "C[i,j] = (* (+ (* X[j,i] #j) #i) Y[i,j])");
 	assert_node(u, "D", "D[i] = (- X[i,i] #i)");
@@ -478,7 +486,7 @@ START_TEST(fuse_into_reductions)
 	UnitRun *u = after("size N = 3, K = 4\ninput X[N, K], W[K, K], Z[N, K]\n"
 	                   "E[i, k] = exp(X[i, k])\nS[i] = sum[k](E[i, k])\n"
 	                   "Bi[i, j] = Z[i, j] * 2\nH[i, j] = sum[k](X[i, k] * W[k, j]) + Bi[i, j]\n"
-	                   "output S, H\n", fuse_elementwise);
+	                   "output S, H\n", fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X W Z S H");
 	assert_node(u, "S", "S[i] = sum[k] exp(X[i,k])");
 	assert_node(u, "H", "H[i,j] = sum[k] (* X[i,k] W[k,j]) then (+ acc (* Z[i,j] 2))");
@@ -490,7 +498,7 @@ START_TEST(fuse_deduplicates_operands)
 {
 	/* P reads X as C does: one operand of C, read twice */
 	UnitRun *u = after("size N = 3\ninput X[N], Y[N]\n"
-	                   "P[i] = X[i] * Y[i]\nC[i] = P[i] + X[i]\noutput C\n", fuse_elementwise);
+	                   "P[i] = X[i] * Y[i]\nC[i] = P[i] + X[i]\noutput C\n", fuse_then_dce);
 	assert_node(u, "C", "C[i] = (+ (* X[i] Y[i]) X[i])");
 	ck_assert_int_eq(unit_node(&u->g, "C")->nops, 2);
 	unit_free(u);
@@ -521,7 +529,7 @@ START_TEST(fuse_non_cases)
 		"Z[i] = v[i] - 1\nR10[i] = Z[i] * 2\n"
 		"output R1, R2, R3, R4, O, R5, R6, R7, R11, R8, R9\n";
 	UnitRun *before = unit_compile_ok(src);
-	UnitRun *u = after(src, fuse_elementwise);
+	UnitRun *u = after(src, fuse_then_dce);
 	/* nothing fuses; Z and R10, read by no output, are dropped */
 	ck_assert_str_eq(graph_str(u), "X Y W v alpha Sq b E R1 R2 p R3 Hd R4 O R5 T R6 U R7 b2 R11 Mx R8 sc R9");
 	for (int i = 0; i < u->g.nnodes; i++)
@@ -543,13 +551,13 @@ START_TEST(fuse_samples_mlp_softmax)
 		"E[i, c]  = exp(Y[i, c] - M[i])\n"
 		"P[i, c]  = E[i, c] / sum[c2](E[i, c2])\n"
 		"output P\n";
-	UnitRun *u = after(mlp, fuse_elementwise);
+	UnitRun *u = after(mlp, fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X W1 b1 W2 Hd Y M E P.r1 P");
 	unit_free(u);
 	/* a separate activation before the GEMM stays stored */
 	u = after("size N = 8, D = 4, C = 3\ninput H[N, D], W[D, C]\n"
 	          "Hd[i, j] = relu(H[i, j])\nY[i, c] = sum[k](Hd[i, k] * W[k, c])\noutput Y\n",
-	          fuse_elementwise);
+	          fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "H W Hd Y");
 	unit_free(u);
 }
@@ -560,14 +568,14 @@ START_TEST(fuse_dead_code)
 	/* dead einsums go, with what only they read; inputs stay */
 	UnitRun *u = after("size N = 3\ninput X[N], Z[N]\n"
 	                   "A[i] = X[i] + 1\nB = sum[i](A[i])\nU[i] = X[i] * 3\n"
-	                   "output B\n", fuse_elementwise);
+	                   "output B\n", fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X Z B");
 	assert_node(u, "B", "B = sum[i] (+ X[i] 1)");
 	ck_assert_int_eq(u->g.outputs[0], 2);
 	unit_free(u);
 	/* an input that is an output, and an output read by another */
 	u = after("size N = 3\ninput X[N]\nA[i] = X[i] + 1\nB[i] = A[i] * 2\noutput X, A, B\n",
-	          fuse_elementwise);
+	          fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X A B");
 	ck_assert_int_eq(u->g.outputs[0], 0);
 	ck_assert_int_eq(u->g.outputs[1], 1);
@@ -579,7 +587,7 @@ END_TEST
 START_TEST(fuse_scalars)
 {
 	UnitRun *u = after("input alpha, beta\nc = alpha * 2\nd = exp(c) + beta\noutput d\n",
-	                   fuse_elementwise);
+	                   fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "alpha beta d");
 	assert_node(u, "d", "d = (+ exp((* alpha 2)) beta)");
 	unit_free(u);
@@ -696,7 +704,7 @@ static void diff_one(const char *src, SizeOverride *ov, int nov, bool order_firs
 		if (order)
 			order_contractions(&u->g);
 		else
-			fuse_elementwise(&u->g);
+			fuse_then_dce(&u->g);
 		tra_verify(&u->g);
 		if (order_first) {
 			st->split += order && u->g.nnodes > before;
