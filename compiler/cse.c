@@ -14,11 +14,14 @@
  *     indices by their place in the result, its reduced indices numbered
  *     in the order the canonical walk below first meets them, so that
  *     sum[k](A[i, k] * B[k, j]) and sum[m](A[i, m] * B[m, j]) agree;
- *   - commutativity of + and *: the walk visits the two operands of each
- *     + and * in the order of a hash that ignores which reduced index is
- *     which (the order cannot depend on the numbering it decides), so
- *     B[k, j] * A[i, k] and A[i, k] * B[k, j] are one form. Not
- *     associativity: (a + b) + c and a + (b + c) round differently;
+ *   - commutativity of + and *: the operands of each + and * are put in
+ *     a canonical order, in place (so equal nodes also read the same):
+ *     first the one that reads the first output index, then by a hash
+ *     that ignores which reduced index is which (the order cannot depend
+ *     on the numbering it decides). B[k, j] * A[i, k] becomes
+ *     A[i, k] * B[k, j], the GEMM's row operand first; b[j] + acc becomes
+ *     acc + b[j]. Not associativity: (a + b) + c and a + (b + c) round
+ *     differently;
  *   - operand numbering: an operand is written as its producer (after
  *     merging) and its subscripts, never as its number.
  * The canonical form is a string of integers: element type, aggregation,
@@ -41,6 +44,7 @@ typedef struct Cse {
 	Arena *scratch;
 	int *rep;          /* rep[id]: the node that computes node id's tensor */
 	uint64_t *h;       /* h[e]: the hash of expression e, reduced indices anonymous */
+	bool *row;         /* row[e]: expression e reads the node's first output index */
 	int64_t *form;     /* the canonical forms of every node so far, back to back */
 	int nform, formcap;
 	int *start, *len;  /* node id's form is form[start[id] .. start[id] + len[id]) */
@@ -69,12 +73,25 @@ static uint64_t cse_anon_index(const TraNode *n, int d)
 	return d < n->rank ? (uint64_t)d : ((uint64_t)1 << 62) ^ (uint64_t)n->idx[d].size;
 }
 
-/* Fills c->h for the tree at e, bottom up. */
+/* Whether a sorts after b among the operands of + and *: an operand that
+ * reads the first output index goes first (the row operand of a GEMM, acc
+ * in an epilogue, X[i] in X[i] * 2), then the smaller hash. Both depend
+ * on the sub-trees alone, never on the order they were written in. */
+static bool cse_after(const Cse *c, int a, int b)
+{
+	if (c->row[a] != c->row[b])
+		return c->row[b];
+	return c->h[b] < c->h[a];
+}
+
+/* Fills c->h and c->row for the tree at e, bottom up, and puts the
+ * operands of each + and * in canonical order (cse_after), in place. */
 static uint64_t cse_hash(Cse *c, const TraNode *n, int e)
 {
-	const TraExpr *x = &c->g->ex[e];
+	TraExpr *x = &c->g->ex[e];
 	uint64_t h = cse_mix(0, (uint64_t)x->op);
 	uint64_t bits;
+	bool row = false;
 	switch (x->op) {
 	case TRA_OP_CONST:
 		memcpy(&bits, &x->value, sizeof bits);
@@ -82,22 +99,30 @@ static uint64_t cse_hash(Cse *c, const TraNode *n, int e)
 		break;
 	case TRA_OP_OPERAND:
 		h = cse_mix(h, (uint64_t)n->ops[x->arg].node);
-		for (int d = 0; d < n->ops[x->arg].rank; d++)
+		for (int d = 0; d < n->ops[x->arg].rank; d++) {
 			h = cse_mix(h, cse_anon_index(n, n->ops[x->arg].idx[d]));
+			row |= n->rank > 0 && n->ops[x->arg].idx[d] == 0;
+		}
 		break;
-	case TRA_OP_INDEX: h = cse_mix(h, cse_anon_index(n, x->arg)); break;
+	case TRA_OP_INDEX:
+		h = cse_mix(h, cse_anon_index(n, x->arg));
+		row = n->rank > 0 && x->arg == 0;
+		break;
+	case TRA_OP_ACC: row = n->rank > 0; break;
 	default: break;
 	}
-	uint64_t k[3] = {0, 0, 0};
-	for (int i = 0; i < tra_op_arity[x->op]; i++)
-		k[i] = cse_hash(c, n, x->kid[i]);
-	if (cse_commutes(x->op) && k[1] < k[0]) {
-		uint64_t t = k[0];
-		k[0] = k[1];
-		k[1] = t;
+	for (int i = 0; i < tra_op_arity[x->op]; i++) {
+		cse_hash(c, n, x->kid[i]);
+		row |= c->row[x->kid[i]];
+	}
+	if (cse_commutes(x->op) && cse_after(c, x->kid[0], x->kid[1])) {
+		int t = x->kid[0];
+		x->kid[0] = x->kid[1];
+		x->kid[1] = t;
 	}
 	for (int i = 0; i < tra_op_arity[x->op]; i++)
-		h = cse_mix(h, k[i]);
+		h = cse_mix(h, c->h[x->kid[i]]);
+	c->row[e] = row;
 	return c->h[e] = h;
 }
 
@@ -131,10 +156,8 @@ static void cse_write(Cse *c, const TraNode *n, int e)
 			cse_push(c, cse_index(c, n, op->idx[d]));
 	} else if (x->op == TRA_OP_INDEX)
 		cse_push(c, cse_index(c, n, x->arg));
-	int a = x->kid[0], b = x->kid[1];
-	bool swap = cse_commutes(x->op) && c->h[b] < c->h[a];
 	for (int i = 0; i < tra_op_arity[x->op]; i++)
-		cse_write(c, n, i < 2 && swap ? x->kid[1 - i] : x->kid[i]);
+		cse_write(c, n, x->kid[i]);
 }
 
 /* Appends node id's canonical form to c->form and records where. */
@@ -200,6 +223,7 @@ static void cse_init(Cse *c, TraGraph *g, Arena *scratch)
 	c->nhash = arena_alloc(scratch, n * sizeof *c->nhash);
 	c->canon = arena_alloc(scratch, (size_t)maxidx * sizeof *c->canon);
 	c->h = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->h); /* the pass adds no expressions */
+	c->row = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->row);
 	for (c->tabsize = 16; (size_t)c->tabsize < 2 * n; c->tabsize *= 2)
 		;
 	c->table = arena_alloc(scratch, (size_t)c->tabsize * sizeof *c->table);

@@ -195,6 +195,17 @@ static void fuse_edit_consumer(TraGraph *g, int e, const Inline *in, int root)
 		fuse_edit_consumer(g, x->kid[k], in, root);
 }
 
+/* The producer pid, inlined, is dead and its tree is the consumer's now:
+ * it is left computing 0 from nothing, so that the graph still verifies
+ * until dce_remove drops it. */
+static void fuse_empty(TraGraph *g, int pid)
+{
+	TraNode *p = &g->nodes[pid];
+	p->join = tra_expr_new(g, TRA_OP_CONST, 0, 0, -1, -1, -1);
+	p->nops = 0;
+	tra_node_cost(g, p);
+}
+
 /* Inlines node pid into node cid, which reads it through operand k. Both
  * trees are edited in place, never copied, so inlining a chain of n maps
  * allocates nothing per step: each node's expressions are its own (sema
@@ -223,6 +234,7 @@ static void fuse_inline(TraGraph *g, int pid, int cid, int k, Arena *scratch)
 	c->ops = l.ops;
 	c->nops = l.n;
 	tra_node_cost(g, c);
+	fuse_empty(g, pid);
 }
 
 /* Inlines the first producer that qualifies; false if none does. */

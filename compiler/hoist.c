@@ -49,7 +49,8 @@
  * fused.
  *
  * The new node, named T.h1, T.h2, ... after the node T it came from, has
- * T's element type, T's indices in D in T's order, and T's operands that
+ * T's element type, the indices D in the order the sub-expression first
+ * reads them (so relu(H[i, k]) is stored as H is), and T's operands that
  * the sub-expression read; it is placed just before T (after hoisting
  * what it contains in turn: its own space is smaller, so this ends).
  * Every node is rebuilt into a new array and ids are renumbered, as
@@ -160,6 +161,31 @@ static void hoist_move(Hoist *h, const HoistSite *s, int e, const int *pos, TraO
 		hoist_move(h, s, h->g->ex[e].kid[k], pos, l);
 }
 
+/* The indices of n that e reads, in the order they first occur (operand
+ * subscripts left to right): relu(H[i, k]) gives [i, k] and abs(W[k, c])
+ * [k, c] whatever n's own order, so a hoisted tensor is laid out as the
+ * one it is computed from, and one sub-expression gives one node
+ * wherever it is hoisted from. */
+static void hoist_index_order(const TraGraph *g, const TraNode *n, int e, int *at, int *r)
+{
+	const TraExpr *x = &g->ex[e];
+	int idx[TRA_MAX_RANK + 1], ni = 0;
+	if (x->op == TRA_OP_OPERAND)
+		for (int d = 0; d < n->ops[x->arg].rank; d++)
+			idx[ni++] = n->ops[x->arg].idx[d];
+	else if (x->op == TRA_OP_INDEX)
+		idx[ni++] = x->arg;
+	for (int i = 0; i < ni; i++) {
+		int j = 0;
+		while (j < *r && at[j] != idx[i])
+			j++;
+		if (j == *r)
+			at[(*r)++] = idx[i];
+	}
+	for (int k = 0; k < tra_op_arity[x->op]; k++)
+		hoist_index_order(g, n, x->kid[k], at, r);
+}
+
 /* Makes e a node of its own; returns the leaf that reads it in its place. */
 static int hoist_make(Hoist *h, HoistSite *s, int e)
 {
@@ -171,12 +197,12 @@ static int hoist_make(Hoist *h, HoistSite *s, int e)
 	             .nidx = rank, .agg = TRA_AGG_NONE, .epilogue = -1, .join = e};
 	m.name = arena_printf(g->arena, "%s.h%d", s->base, ++*s->serial);
 	m.idx = arena_alloc(g->arena, (size_t)(rank + 1) * sizeof *m.idx);
-	for (int i = 0, r = 0; i < n->nidx; i++)
-		if (d >> i & 1) {
-			pos[i] = r;
-			at[r] = i;
-			m.idx[r++] = n->idx[i];
-		}
+	int r = 0;
+	hoist_index_order(h->g, n, e, at, &r);
+	for (int i = 0; i < rank; i++) {
+		pos[at[i]] = i;
+		m.idx[i] = n->idx[at[i]];
+	}
 	TraOperandList l = {0};
 	hoist_move(h, s, e, pos, &l);
 	m.ops = l.ops;
@@ -281,10 +307,9 @@ static int hoist_node(Hoist *h, TraNode *n, const char *base, int *serial)
 		hoist_measure(h, n, n->epilogue);
 		n->epilogue = hoist_expr(h, &t, n->epilogue);
 	}
-	if (g->nnodes > before) {
+	if (g->nnodes > before)
 		tra_node_compact_operands(g, n);
-		tra_node_cost(g, n);
-	}
+	tra_node_cost(g, n);
 	return tra_node_new(g, n);
 }
 
