@@ -23,6 +23,26 @@
 
 #include "config.h"
 
+/* The TRA passes, in order, as --after names them; every one leaves a
+ * graph tra_verify accepts. Algebra first, so that the others see one
+ * spelling of each expression; hoisting before contraction order, so
+ * that order sees the plain products hoisting leaves (and never a
+ * hoisted factor as an inseparable part of a join); CSE after every pass
+ * that makes nodes (sema, hoisting, order), so that the copies they make
+ * of one value become one; fusion late, since it hides products from
+ * order and sub-expressions from CSE; dead code last. */
+const DriverPass driver_passes[] = {
+	{"algebra", algebra_normalise, "constants folded, exact identities applied, invariant factors out of sums"},
+	{"cse", cse_merge, "no two einsums compute the same tensor"},
+	{"hoist", hoist_invariants, "costly sub-expressions over fewer indices than their node are nodes"},
+	{"hoist-cse", cse_merge, "what hoisting made twice is made once"},
+	{"order", order_contractions, "no sum of a product reads more than two operands"},
+	{"order-cse", cse_merge, "contractions that order split out twice are done once"},
+	{"fuse", fuse_elementwise, "single-use maps inlined into their reader"},
+	{"dce", dce_remove, "every einsum is an output or read"},
+};
+const int driver_npasses = (int)(sizeof driver_passes / sizeof driver_passes[0]);
+
 /* What trac was asked to do. */
 typedef enum DriverMode {
 	MODE_COMPILE,   /* the default: a native executable, or an object with -c */
@@ -75,6 +95,7 @@ typedef struct DriverOpts {
 	int devices;           /* --devices, or 0: the online cores */
 	const char *pmode;     /* --partition=auto or none, or NULL */
 	bool decompose;        /* --devices or --partition given: --emit=tra shows partitions */
+	const char *after;     /* --after=PASS: --emit=tra shows the graph after PASS */
 	const char **manual;   /* --partition=NODE:INDEX=COUNT,... */
 	int nmanual;
 	PlaceKind placer;      /* --placer (default greedy) */
@@ -83,7 +104,7 @@ typedef struct DriverOpts {
 
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
-       OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH };
+       OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER };
 
 static const struct option driver_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
@@ -111,6 +132,7 @@ static const struct option driver_longopts[] = {
 	{"sim", required_argument, NULL, OPT_SIM},
 	{"sim-flops", required_argument, NULL, OPT_SIM_FLOPS},
 	{"sim-bandwidth", required_argument, NULL, OPT_SIM_BANDWIDTH},
+	{"after", required_argument, NULL, OPT_AFTER},
 	{NULL, 0, NULL, 0},
 };
 
@@ -125,6 +147,8 @@ static const char driver_usage[] =
 	"  --emit=STAGE[,STAGE..]  print intermediate forms: tokens, ast, tra, ia, taskgraph,\n"
 	"                          plan, plan-json, signature-json, dot or c; several\n"
 	"                          stages need -o DIR (one file per stage)\n"
+	"  --after=PASS            with --emit=tra: the graph after PASS (sema, algebra, cse,\n"
+	"                          hoist, hoist-cse, order, order-cse, fuse or dce)\n"
 	"  --interpret             run the program with the reference interpreter\n"
 	"  --print-runtime-dir     print the runtime's header and library directories\n"
 	"\n"
@@ -360,6 +384,24 @@ static void driver_set_emit(DriverOpts *o, const char *list)
 	} while (*s++ == ',');
 }
 
+/* --after=PASS: sema or a name from driver_passes. */
+static void driver_set_after(DriverOpts *o, const char *pass)
+{
+	const char *names[sizeof driver_passes / sizeof driver_passes[0] + 1] = {"sema"};
+	for (int i = 0; i < driver_npasses; i++)
+		names[i + 1] = driver_passes[i].name;
+	for (int i = 0; i <= driver_npasses; i++)
+		if (strcmp(pass, names[i]) == 0) {
+			o->after = names[i];
+			return;
+		}
+	const char *near = util_suggest(pass, names, driver_npasses + 1);
+	if (near)
+		driver_usage_error("--after=%s: no such pass; did you mean '%s'?", pass, near);
+	driver_usage_error("--after=%s: no such pass; the passes are sema, algebra, cse, hoist, "
+	                   "hoist-cse, order, order-cse, fuse, dce", pass);
+}
+
 /* Adds the first n bytes of flag to the C compiler's extra flags. */
 static void driver_add_xcc(DriverOpts *o, const char *flag, size_t n)
 {
@@ -474,6 +516,9 @@ static void driver_check_opts(const DriverOpts *o)
 	if (o->mode == MODE_COMPILE && o->out && strcmp(o->out, "-") == 0)
 		driver_usage_error("-o -: a compiled program cannot go to standard output; "
 		                   "print a stage with --emit or -S");
+	if (o->after && !driver_wants(o, STAGE_TRA))
+		driver_usage_error("--after=%s chooses when --emit=tra shows the graph: use it with --emit=tra",
+		                   o->after);
 	if (o->mode == MODE_EMIT && driver_count_emits(o) > 1 && (!o->out || strcmp(o->out, "-") == 0))
 		driver_usage_error("several --emit stages need -o DIR: each is written to DIR/NAME.STAGE");
 	if (o->deps && (o->mode == MODE_CHECK || o->mode == MODE_INTERPRET ||
@@ -586,6 +631,7 @@ static void driver_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_KEEP_TEMPS: o->keep_temps = true; break;
 		case OPT_NODE_KERNELS: o->node_kernels = true; break;
 		case OPT_EMIT: driver_set_emit(o, optarg); break;
+		case OPT_AFTER: driver_set_after(o, optarg); break;
 		case OPT_DEVICES: driver_set_devices(o, optarg); break;
 		case OPT_PARTITION: driver_add_partition(o, optarg); break;
 		case OPT_PLACER: driver_set_placer(o, optarg); break;
@@ -997,22 +1043,18 @@ static int driver_front_end(DriverOpts *o, const Source *src, Diag *diag, TraGra
 
 /* ---- the optimising passes and the back end --------------------------------------- */
 
-/* The TRA passes, in order; every one leaves a graph tra_verify accepts.
- * Contraction order goes first: fusing a map into a product of three
- * operands would hide the product from it. */
-static const struct {
-	const char *name;
-	void (*run)(TraGraph *g);
-} driver_passes[] = {
-	{"order", order_contractions},
-	{"fuse", fuse_elementwise},
-};
-
-static void driver_optimise(TraGraph *g)
+/* Runs the passes in driver_passes' order, verifying the graph after
+ * each; --emit=tra --after=PASS shows the graph right after PASS (or
+ * before the first, for sema). */
+static void driver_optimise(const DriverOpts *o, TraGraph *g, DriverEmits *em)
 {
-	for (size_t i = 0; i < sizeof driver_passes / sizeof driver_passes[0]; i++) {
+	if (o->after && strcmp(o->after, "sema") == 0)
+		tra_dump(g, driver_stage_out(em, STAGE_TRA));
+	for (int i = 0; i < driver_npasses; i++) {
 		driver_passes[i].run(g);
 		tra_verify(g);
+		if (o->after && strcmp(o->after, driver_passes[i].name) == 0)
+			tra_dump(g, driver_stage_out(em, STAGE_TRA));
 	}
 }
 
@@ -1211,17 +1253,17 @@ static void driver_emit_c(const DriverOpts *o, const TraGraph *g, const IaGraph 
  * the stages or the build that use them. */
 static int driver_back_end(const DriverOpts *o, TraGraph *g, DriverEmits *em)
 {
-	driver_optimise(g);
+	driver_optimise(o, g, em);
 	if (driver_wants(o, STAGE_SIGNATURE_JSON)) {
 		char *name = driver_program_name(o);
 		plan_dump_signature_json(g, name, driver_stage_out(em, STAGE_SIGNATURE_JSON));
 		free(name);
 	}
-	if (driver_wants(o, STAGE_TRA) && !o->decompose)
+	if (driver_wants(o, STAGE_TRA) && !o->decompose && !o->after)
 		tra_dump(g, driver_stage_out(em, STAGE_TRA));
 	if (driver_needs_decomp(o))
 		driver_decompose(o, g);
-	if (driver_wants(o, STAGE_TRA) && o->decompose)
+	if (driver_wants(o, STAGE_TRA) && o->decompose && !o->after)
 		tra_dump(g, driver_stage_out(em, STAGE_TRA));
 	IaGraph ia;
 	if (driver_needs_tasks(o)) {

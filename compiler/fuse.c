@@ -1,5 +1,5 @@
-/* needs: a verified TraGraph. gives: single-use maps inlined into their reader; no dead einsums. */
-/* fuse.c: element-wise fusion and dead-code removal.
+/* needs: a verified TraGraph. gives: single-use maps inlined into their reader (dead: dce.c drops them). */
+/* fuse.c: element-wise fusion.
  *
  * Sema gives every statement a node of its own, so a chain of maps
  *
@@ -38,10 +38,14 @@
  * Inlining one producer may make another inlinable (C reads what P read),
  * so the pass repeats, recounting readers each round, until nothing
  * changes; counts include live nodes only, so a producer already inlined
- * no longer counts as a reader of its own operands. Then every einsum
- * that no output depends on is dropped, the node array is rebuilt in the
- * same order, and operand ids and outputs are renumbered. Inputs stay,
- * read or not: they are the program's interface.
+ * no longer counts as a reader of its own operands. The inlined
+ * producers are left dead; dce.c, the next pass, drops them.
+ *
+ * Hoisting (hoist.c) and fusion never undo each other: hoisting makes
+ * a node of an expression that depends on a strict subset of its
+ * reader's indices and reads it there, and the subscripts of such a
+ * read never cover the reader's indices, so this pass never inlines a
+ * hoisted node back (nor into a GEMM-shaped join, whatever it reads).
  */
 #include "tra.h"
 
@@ -191,6 +195,17 @@ static void fuse_edit_consumer(TraGraph *g, int e, const Inline *in, int root)
 		fuse_edit_consumer(g, x->kid[k], in, root);
 }
 
+/* The producer pid, inlined, is dead and its tree is the consumer's now:
+ * it is left computing 0 from nothing, so that the graph still verifies
+ * until dce_remove drops it. */
+static void fuse_empty(TraGraph *g, int pid)
+{
+	TraNode *p = &g->nodes[pid];
+	p->join = tra_expr_new(g, TRA_OP_CONST, 0, 0, -1, -1, -1);
+	p->nops = 0;
+	tra_node_cost(g, p);
+}
+
 /* Inlines node pid into node cid, which reads it through operand k. Both
  * trees are edited in place, never copied, so inlining a chain of n maps
  * allocates nothing per step: each node's expressions are its own (sema
@@ -219,6 +234,7 @@ static void fuse_inline(TraGraph *g, int pid, int cid, int k, Arena *scratch)
 	c->ops = l.ops;
 	c->nops = l.n;
 	tra_node_cost(g, c);
+	fuse_empty(g, pid);
 }
 
 /* Inlines the first producer that qualifies; false if none does. */
@@ -237,30 +253,6 @@ static bool fuse_round(TraGraph *g, FuseUses *u, Arena *scratch)
 	return false;
 }
 
-/* ---- dead code ----------------------------------------------------------------- */
-
-/* Rebuilds the node array without the einsums no output depends on. */
-static void fuse_drop_dead(TraGraph *g, bool *live, Arena *scratch)
-{
-	fuse_liveness(g, live);
-	int nold = g->nnodes;
-	TraNode *old = g->nodes;
-	int *map = arena_alloc(scratch, (size_t)(nold + 1) * sizeof *map);
-	g->nodes = NULL;
-	g->nnodes = g->nodecap = 0;
-	for (int id = 0; id < nold; id++) {
-		map[id] = -1;
-		if (!live[id] && old[id].kind != TRA_NODE_INPUT)
-			continue;
-		TraNode n = old[id];
-		for (int k = 0; k < n.nops; k++)
-			n.ops[k].node = map[n.ops[k].node];
-		map[id] = tra_node_new(g, &n);
-	}
-	for (int i = 0; i < g->noutputs; i++)
-		g->outputs[i] = map[g->outputs[i]];
-}
-
 void fuse_elementwise(TraGraph *g)
 {
 	Arena scratch = {0};
@@ -270,6 +262,5 @@ void fuse_elementwise(TraGraph *g)
 	              .reader = arena_alloc(&scratch, n * sizeof *u.reader)};
 	while (fuse_round(g, &u, &scratch))
 		;
-	fuse_drop_dead(g, u.live, &scratch);
 	arena_free(&scratch);
 }

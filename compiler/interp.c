@@ -49,7 +49,7 @@ static double interp_min(double a, double b)
 	return isnan(a) || a < b ? a : b;
 }
 
-static double interp_apply(TraOp op, double a, double b)
+double interp_apply(TraOp op, double a, double b)
 {
 	switch (op) {
 	case TRA_OP_NEG: return -a;

@@ -365,3 +365,61 @@ void tra_verify(const TraGraph *g)
 	for (int i = 0; i < g->noutputs; i++)
 		TRAC_ASSERT(g->outputs[i] >= 0 && g->outputs[i] < g->nnodes && g->nodes[g->outputs[i]].is_output);
 }
+
+/* ---- helpers the passes share ------------------------------------------------- */
+
+uint64_t tra_index_mask(int n)
+{
+	return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+}
+
+uint64_t tra_expr_indices(const TraGraph *g, const TraNode *n, int e)
+{
+	const TraExpr *x = &g->ex[e];
+	uint64_t s = 0;
+	switch (x->op) {
+	case TRA_OP_OPERAND:
+		for (int d = 0; d < n->ops[x->arg].rank; d++)
+			s |= (uint64_t)1 << (n->ops[x->arg].idx[d] & 63);
+		return s;
+	case TRA_OP_INDEX: return (uint64_t)1 << (x->arg & 63);
+	case TRA_OP_ACC: return tra_index_mask(n->rank);
+	default: break;
+	}
+	for (int k = 0; k < tra_op_arity[x->op]; k++)
+		s |= tra_expr_indices(g, n, x->kid[k]);
+	return s;
+}
+
+int tra_expr_copy(TraGraph *g, int e)
+{
+	TraExpr x = g->ex[e];
+	for (int k = 0; k < tra_op_arity[x.op]; k++)
+		x.kid[k] = tra_expr_copy(g, x.kid[k]);
+	return tra_expr_new(g, x.op, x.arg, x.value, x.kid[0], x.kid[1], x.kid[2]);
+}
+
+/* Renumbers the OPERAND leaves of e into l, in the order they are met. */
+static void tra_renumber_operands(TraGraph *g, const TraNode *n, int e, TraOperandList *l)
+{
+	TraExpr *x = &g->ex[e];
+	if (x->op == TRA_OP_OPERAND) {
+		const TraOperand *op = &n->ops[x->arg];
+		x->arg = tra_operand_add(g->arena, l, op->node, op->rank, op->idx);
+		return;
+	}
+	for (int k = 0; k < tra_op_arity[x->op]; k++)
+		tra_renumber_operands(g, n, g->ex[e].kid[k], l);
+}
+
+void tra_node_compact_operands(TraGraph *g, TraNode *n)
+{
+	if (n->kind != TRA_NODE_EINSUM)
+		return;
+	TraOperandList l = {0};
+	tra_renumber_operands(g, n, n->join, &l);
+	if (n->epilogue >= 0)
+		tra_renumber_operands(g, n, n->epilogue, &l);
+	n->ops = l.ops;
+	n->nops = l.n;
+}

@@ -262,6 +262,19 @@ const char *tra_agg_name(TraAgg agg);
 void tra_dump(const TraGraph *g, FILE *out);
 /* Checks the graph's invariants; a violation is an internal error. */
 void tra_verify(const TraGraph *g);
+/* For the passes: bits 0 .. n-1 set (all 64 from n = 64 on). */
+uint64_t tra_index_mask(int n);
+/* The indices of node n that expression e reads, bit d for index d
+ * (ACC reads every output index; index 64 and beyond alias bit d % 64,
+ * so passes leave nodes with more than 64 indices alone). */
+uint64_t tra_expr_indices(const TraGraph *g, const TraNode *n, int e);
+/* A deep copy of expression e: no pass shares a subtree (fuse.c edits
+ * trees in place). */
+int tra_expr_copy(TraGraph *g, int e);
+/* Rebuilds n's operand list from its expressions: operands numbered in
+ * the order the join, then the epilogue, first read them, equal ones
+ * (same producer and subscripts) merged, unread ones dropped. */
+void tra_node_compact_operands(TraGraph *g, TraNode *n);
 
 /* ---- interp.c ----------------------------------------------------------- */
 
@@ -277,9 +290,31 @@ typedef struct InterpValues {
 void interp_run(const TraGraph *g, InterpValues *v);
 void interp_values_init(InterpValues *v, const TraGraph *g);
 void interp_values_free(InterpValues *v);
+/* One operation on values, as the interpreter computes it (not SELECT
+ * and the leaves; b is ignored by unary ones): algebra.c folds
+ * constants with it, so folding cannot disagree with the oracle. */
+double interp_apply(TraOp op, double a, double b);
 /* The value of one scalar expression at a join point (used by tests). */
 double interp_eval(const TraGraph *g, const TraNode *n, int e,
                    const InterpValues *v, const int64_t *point, double acc);
+
+/* ---- the TRA passes (driver.c runs them, in the order of driver_passes) --- */
+
+/* algebra.c: folds constants, applies the identities that are exact (or
+ * differ only in the sign of a zero), divides by powers of two as
+ * products, and moves the factors of a sum that read no reduced index
+ * into its epilogue. */
+void algebra_normalise(TraGraph *g);
+/* cse.c: redirects the readers of every einsum that computes what an
+ * earlier one does (equal up to index names, operand numbering and the
+ * order of the operands of + and *) to the earlier one. */
+void cse_merge(TraGraph *g);
+/* hoist.c: makes a node of every sub-expression of a join or epilogue
+ * that depends on a strict subset of its node's indices, where that pays
+ * (the cost rule is in hoist.c). */
+void hoist_invariants(TraGraph *g);
+/* dce.c: drops the einsums no output depends on. */
+void dce_remove(TraGraph *g);
 
 /* ---- order.c ------------------------------------------------------------ */
 
@@ -296,8 +331,8 @@ void order_contractions(TraGraph *g);
 /* ---- fuse.c ------------------------------------------------------------- */
 
 /* Inlines every map that one node reads, once, at every index of the
- * reading expression, into that node (never into a GEMM's join); then
- * drops the einsums no output depends on. */
+ * reading expression, into that node (never into a GEMM's join); the
+ * inlined maps are left dead for dce_remove. */
 void fuse_elementwise(TraGraph *g);
 
 /* ---- decomp.c ----------------------------------------------------------- */
@@ -578,5 +613,16 @@ bool build_find_runtime(Arena *a, const char *runtime_dir, const char **include,
 /* The whole of `trac`: parses argv, runs the pipeline, returns the exit
  * status. main.c is a call to this. */
 int driver_main(int argc, char **argv);
+
+/* A TRA pass: its name for --after, what it does, what it promises. */
+typedef struct DriverPass {
+	const char *name;
+	void (*run)(TraGraph *g);
+	const char *contract; /* what holds after it */
+} DriverPass;
+
+/* The passes, in the order trac runs them (tra_verify after each). */
+extern const DriverPass driver_passes[];
+extern const int driver_npasses;
 
 #endif /* TRAC_TRA_H */

@@ -78,6 +78,31 @@ done
 expect emit-d-override 0 "" "$TRAC" good.tra --emit=tra -D N=7
 grep -q 'N=7 (-D)' out && ok emit-d-shows || bad emit-d-shows
 
+# ---- --emit=tra --after=PASS: the graph between passes ----------------------------
+cat >hoist.tra <<'EOF'
+size N = 6, K = 5, C = 4
+input H[N, K], W[K, C]
+Z[i, c] = sum[k](relu(H[i, k]) * W[k, c]) / 2
+output Z
+EOF
+expect after-sema 0 "" "$TRAC" hoist.tra --emit=tra --after=sema
+grep -q 'acc = sum\[k\] relu(H\[i, k\]) \* W\[k, c\]' out && grep -q 'acc / 2' out &&
+	ok after-sema-as-written || bad after-sema-as-written
+expect after-algebra 0 "" "$TRAC" hoist.tra --emit=tra --after=algebra
+grep -q 'acc \* 0.5' out && ! grep -q 'Z.h1' out && ok after-algebra-shows || bad after-algebra-shows
+expect after-hoist 0 "" "$TRAC" hoist.tra --emit=tra --after=hoist
+grep -q 'Z.h1\[i, k\] f32 = relu(H\[i, k\])' out && grep -q 'acc = sum\[k\] Z.h1\[i, k\] \* W\[k, c\]' out &&
+	ok after-hoist-shows || bad after-hoist-shows
+expect after-dce 0 "" "$TRAC" hoist.tra --emit=tra --after=dce
+"$TRAC" hoist.tra --emit=tra >last.out 2>err && cmp -s out last.out && ok after-dce-is-last || bad after-dce-is-last
+expect after-other-stages 0 "" "$TRAC" hoist.tra --emit=tra,c --after=sema -o stages
+grep -q 'relu(H\[i, k\]) \* W' stages/hoist.tra.txt && grep -q 'cblas_' stages/hoist.c &&
+	ok after-tra-file || bad after-tra-file
+expect after-unknown 2 "--after=hoisting: no such pass; did you mean 'hoist'\?" "$TRAC" hoist.tra --emit=tra --after=hoisting
+expect after-far 2 "the passes are sema, algebra, cse, hoist" "$TRAC" hoist.tra --emit=tra --after=xyzzy
+expect after-without-tra 2 "use it with --emit=tra" "$TRAC" hoist.tra --emit=c --after=hoist
+expect after-compile 2 "use it with --emit=tra" "$TRAC" hoist.tra --after=hoist
+
 # ---- the interpreter's data -------------------------------------------------------
 expect interp-random 0 "" "$TRAC" copy.tra --interpret --random=5 --output Y=y.npy
 [ -s y.npy ] && ok interp-wrote || bad interp-wrote

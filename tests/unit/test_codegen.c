@@ -50,6 +50,7 @@ static UnitRun *emit(const char *src, const char **c)
 	order_contractions(&u->g);
 	tra_verify(&u->g);
 	fuse_elementwise(&u->g);
+	dce_remove(&u->g); /* fusion leaves what it inlined dead */
 	tra_verify(&u->g);
 	UnitMem m;
 	unit_mem_open(&m);

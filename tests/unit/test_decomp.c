@@ -210,6 +210,7 @@ static UnitRun *optimised(const char *src)
 	UnitRun *u = unit_compile_ok(src);
 	order_contractions(&u->g);
 	fuse_elementwise(&u->g);
+	dce_remove(&u->g); /* fusion leaves what it inlined dead */
 	tra_verify(&u->g);
 	return u;
 }

@@ -1,5 +1,6 @@
-/* test_passes.c: Check tests for the TRA passes order_contractions
- * (compiler/order.c) and fuse_elementwise (compiler/fuse.c).
+/* test_passes.c: Check tests for the TRA passes: algebra_normalise,
+ * cse_merge, hoist_invariants, order_contractions, fuse_elementwise and
+ * dce_remove, and the driver's table of them.
  *
  * The structural tests compile a program, run one pass, verify the graph
  * and state the result node by node in one line each (node_str below):
@@ -27,6 +28,14 @@
 #include <stdint.h>
 
 /* ---- helpers ------------------------------------------------------------------ */
+
+/* Fusion leaves what it inlined dead; dce_remove drops it, as the driver's
+ * next pass does. */
+static void fuse_then_dce(TraGraph *g)
+{
+	fuse_elementwise(g);
+	dce_remove(g);
+}
 
 /* Compiles a valid program and runs pass on its graph, verifying it. */
 static UnitRun *after(const char *src, void (*pass)(TraGraph *))
@@ -418,7 +427,7 @@ START_TEST(fuse_chain_of_maps)
 {
 	UnitRun *u = after("size N = 4\ninput X[N]\n"
 	                   "A[i] = X[i] * 2\nB[i] = exp(A[i])\nC[i] = B[i] + 1\noutput C\n",
-	                   fuse_elementwise);
+	                   fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X C");
 	assert_node(u, "C", "C[i] = (+ exp((* X[i] 2)) 1)");
 	const TraNode *c = unit_node(&u->g, "C");
@@ -438,7 +447,7 @@ START_TEST(fuse_reindexes)
 	UnitRun *u = after("size N = 3\ninput X[N, N], Y[N, N]\n"
 	                   "P[a, b] = X[a, b] * a + b\nC[i, j] = P[j, i] * Y[i, j]\n"
 	                   "Q[a, b] = X[b, a] - a\nD[i] = Q[i, i]\n"
-	                   "output C, D\n", fuse_elementwise);
+	                   "output C, D\n", fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X Y C D");
 	assert_node(u, "C", "C[i,j] = (* (+ (* X[j,i] #j) #i) Y[i,j])");
 	assert_node(u, "D", "D[i] = (- X[i,i] #i)");
@@ -452,7 +461,7 @@ START_TEST(fuse_into_reductions)
 	UnitRun *u = after("size N = 3, K = 4\ninput X[N, K], W[K, K], Z[N, K]\n"
 	                   "E[i, k] = exp(X[i, k])\nS[i] = sum[k](E[i, k])\n"
 	                   "Bi[i, j] = Z[i, j] * 2\nH[i, j] = sum[k](X[i, k] * W[k, j]) + Bi[i, j]\n"
-	                   "output S, H\n", fuse_elementwise);
+	                   "output S, H\n", fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X W Z S H");
 	assert_node(u, "S", "S[i] = sum[k] exp(X[i,k])");
 	assert_node(u, "H", "H[i,j] = sum[k] (* X[i,k] W[k,j]) then (+ acc (* Z[i,j] 2))");
@@ -464,7 +473,7 @@ START_TEST(fuse_deduplicates_operands)
 {
 	/* P reads X as C does: one operand of C, read twice */
 	UnitRun *u = after("size N = 3\ninput X[N], Y[N]\n"
-	                   "P[i] = X[i] * Y[i]\nC[i] = P[i] + X[i]\noutput C\n", fuse_elementwise);
+	                   "P[i] = X[i] * Y[i]\nC[i] = P[i] + X[i]\noutput C\n", fuse_then_dce);
 	assert_node(u, "C", "C[i] = (+ (* X[i] Y[i]) X[i])");
 	ck_assert_int_eq(unit_node(&u->g, "C")->nops, 2);
 	unit_free(u);
@@ -495,7 +504,7 @@ START_TEST(fuse_non_cases)
 		"Z[i] = v[i] - 1\nR10[i] = Z[i] * 2\n"
 		"output R1, R2, R3, R4, O, R5, R6, R7, R11, R8, R9\n";
 	UnitRun *before = unit_compile_ok(src);
-	UnitRun *u = after(src, fuse_elementwise);
+	UnitRun *u = after(src, fuse_then_dce);
 	/* nothing fuses; Z and R10, read by no output, are dropped */
 	ck_assert_str_eq(graph_str(u), "X Y W v alpha Sq b E R1 R2 p R3 Hd R4 O R5 T R6 U R7 b2 R11 Mx R8 sc R9");
 	for (int i = 0; i < u->g.nnodes; i++)
@@ -517,13 +526,13 @@ START_TEST(fuse_samples_mlp_softmax)
 		"E[i, c]  = exp(Y[i, c] - M[i])\n"
 		"P[i, c]  = E[i, c] / sum[c2](E[i, c2])\n"
 		"output P\n";
-	UnitRun *u = after(mlp, fuse_elementwise);
+	UnitRun *u = after(mlp, fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X W1 b1 W2 Hd Y M E P.r1 P");
 	unit_free(u);
 	/* a separate activation before the GEMM stays stored */
 	u = after("size N = 8, D = 4, C = 3\ninput H[N, D], W[D, C]\n"
 	          "Hd[i, j] = relu(H[i, j])\nY[i, c] = sum[k](Hd[i, k] * W[k, c])\noutput Y\n",
-	          fuse_elementwise);
+	          fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "H W Hd Y");
 	unit_free(u);
 }
@@ -534,14 +543,14 @@ START_TEST(fuse_dead_code)
 	/* dead einsums go, with what only they read; inputs stay */
 	UnitRun *u = after("size N = 3\ninput X[N], Z[N]\n"
 	                   "A[i] = X[i] + 1\nB = sum[i](A[i])\nU[i] = X[i] * 3\n"
-	                   "output B\n", fuse_elementwise);
+	                   "output B\n", fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X Z B");
 	assert_node(u, "B", "B = sum[i] (+ X[i] 1)");
 	ck_assert_int_eq(u->g.outputs[0], 2);
 	unit_free(u);
 	/* an input that is an output, and an output read by another */
 	u = after("size N = 3\ninput X[N]\nA[i] = X[i] + 1\nB[i] = A[i] * 2\noutput X, A, B\n",
-	          fuse_elementwise);
+	          fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "X A B");
 	ck_assert_int_eq(u->g.outputs[0], 0);
 	ck_assert_int_eq(u->g.outputs[1], 1);
@@ -553,7 +562,7 @@ END_TEST
 START_TEST(fuse_scalars)
 {
 	UnitRun *u = after("input alpha, beta\nc = alpha * 2\nd = exp(c) + beta\noutput d\n",
-	                   fuse_elementwise);
+	                   fuse_then_dce);
 	ck_assert_str_eq(graph_str(u), "alpha beta d");
 	assert_node(u, "d", "d = (+ exp((* alpha 2)) beta)");
 	unit_free(u);
@@ -635,6 +644,8 @@ typedef struct DiffStats {
 	int programs;
 	int split;   /* programs in which order_contractions added a node */
 	int fused;   /* programs in which fuse_elementwise inlined a node */
+	int hoisted; /* programs in which hoist_invariants made a node */
+	int merged;  /* programs in which the first cse_merge merged a node */
 } DiffStats;
 
 /* Einsums the outputs depend on. */
@@ -670,7 +681,7 @@ static void diff_one(const char *src, SizeOverride *ov, int nov, bool order_firs
 		if (order)
 			order_contractions(&u->g);
 		else
-			fuse_elementwise(&u->g);
+			fuse_then_dce(&u->g);
 		tra_verify(&u->g);
 		if (order_first) {
 			st->split += order && u->g.nnodes > before;
@@ -687,10 +698,36 @@ static void diff_one(const char *src, SizeOverride *ov, int nov, bool order_firs
 	unit_free(u);
 }
 
+/* Runs src through every pass of the driver's table, checking the graph
+ * and the values after each, and what the last ones promise. */
+static void diff_pipeline(const char *src, SizeOverride *ov, int nov, DiffStats *st)
+{
+	UnitRun *u = unit_compile_ov(src, ov, nov);
+	uint64_t seed = name_hash(src);
+	double **want = eval_outputs(&u->g, seed);
+	for (int i = 0; i < driver_npasses; i++) {
+		int before = u->g.nnodes, live = live_einsums(&u->g);
+		driver_passes[i].run(&u->g);
+		tra_verify(&u->g);
+		if (strcmp(driver_passes[i].name, "hoist") == 0)
+			st->hoisted += u->g.nnodes > before;
+		if (strcmp(driver_passes[i].name, "cse") == 0)
+			st->merged += live_einsums(&u->g) < live;
+		double **got = eval_outputs(&u->g, seed);
+		compare_outputs(&u->g, want, got, driver_passes[i].name, src);
+		free_outputs(got, u->g.noutputs);
+	}
+	assert_no_long_products(&u->g);
+	assert_no_dead_code(&u->g);
+	free_outputs(want, u->g.noutputs);
+	unit_free(u);
+}
+
 static void diff_check(const char *src, SizeOverride *ov, int nov, DiffStats *st)
 {
 	diff_one(src, ov, nov, true, st);
 	diff_one(src, ov, nov, false, st);
+	diff_pipeline(src, ov, nov, st);
 	st->programs++;
 }
 
@@ -1146,6 +1183,312 @@ START_TEST(differential_random)
 }
 END_TEST
 
+/* ---- algebra, cse, hoisting, the pipeline -------------------------------------- */
+
+/* Runs cse_merge, then dce_remove, as the driver's table does. */
+static void cse_then_dce(TraGraph *g)
+{
+	cse_merge(g);
+	tra_verify(g);
+	dce_remove(g);
+}
+
+/* Runs every pass of the driver's table, verifying after each. */
+static void all_passes(TraGraph *g)
+{
+	for (int i = 0; i < driver_npasses; i++) {
+		driver_passes[i].run(g);
+		tra_verify(g);
+	}
+}
+
+/* The graph with names taken out: every einsum renamed t<id>, every index
+ * named by its place (o0, o1 outputs, r0 reduced), one node_str a line. */
+static const char *anon_str(UnitRun *u)
+{
+	TraGraph *g = &u->g;
+	for (int id = 0; id < g->nnodes; id++) {
+		TraNode *n = &g->nodes[id];
+		if (n->kind == TRA_NODE_EINSUM)
+			n->name = arena_printf(&u->arena, "t%d", id);
+		TraIndex *idx = arena_alloc(&u->arena, (size_t)(n->nidx + 1) * sizeof *idx);
+		for (int d = 0; d < n->nidx; d++) {
+			idx[d] = n->idx[d];
+			idx[d].name = arena_printf(&u->arena, "%c%d", d < n->rank ? 'o' : 'r',
+			                           d < n->rank ? d : d - n->rank);
+		}
+		n->idx = idx;
+	}
+	UnitMem m;
+	unit_mem_open(&m);
+	for (int id = 0; id < g->nnodes; id++)
+		if (g->nodes[id].kind == TRA_NODE_EINSUM)
+			fprintf(m.f, "%s\n", node_str(u, g->nodes[id].name));
+	const char *t = unit_mem_text(&m);
+	const char *s = arena_strndup(&u->arena, t, m.len);
+	unit_mem_close(&m);
+	return s;
+}
+
+/* Einsums of g with aggregation agg. */
+static int count_agg(const TraGraph *g, TraAgg agg)
+{
+	int n = 0;
+	for (int id = 0; id < g->nnodes; id++)
+		n += g->nodes[id].kind == TRA_NODE_EINSUM && g->nodes[id].agg == agg;
+	return n;
+}
+
+START_TEST(algebra_folds_and_identities)
+{
+	UnitRun *u = after("size N = 4\ninput X[N], Y[N]\n"
+	                   "A[i] = X[i] * (2 + 3) - 0\n"
+	                   "B[i] = --X[i] * 1 + 0\n"
+	                   "C[i] = X[i] / 8 + X[i] / 3\n"
+	                   "D[i] = X[i] * 0 + Y[i] * -1\n"
+	                   "E[i] = select(1 < 2, X[i], Y[i]) + -Y[i]\n"
+	                   "F[i] = X[i] - -Y[i] + exp(0) * log(1)\n"
+	                   "G[i] = select(X[i] < 1, 2 * 3, Y[i] / 1) + 1 / 0\n"
+	                   "output A, B, C, D, E, F, G\n", algebra_normalise);
+	assert_node(u, "A", "A[i] = (* X[i] 5)");
+	assert_node(u, "B", "B[i] = X[i]");
+	/* only the exact reciprocal; x * 0 stays (inf * 0 is NaN) */
+	assert_node(u, "C", "C[i] = (+ (* X[i] 0.125) (/ X[i] 3))");
+	assert_node(u, "D", "D[i] = (- (* X[i] 0) Y[i])");
+	assert_node(u, "E", "E[i] = (- X[i] Y[i])");
+	assert_node(u, "F", "F[i] = (+ X[i] Y[i])");
+	assert_node(u, "G", "G[i] = (+ select((< X[i] 1),6,Y[i]) inf)");
+	ck_assert_int_eq(unit_node(&u->g, "B")->nops, 1);
+	ck_assert_double_eq(unit_node(&u->g, "A")->flops, 4);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(algebra_factors_out_of_sums)
+{
+	UnitRun *u = after("size N = 3, K = 4\ninput a[N], B[N, K], s, c[K]\n"
+	                   "Y[i] = sum[k](a[i] * B[i, k] * s)\n"
+	                   "Z[i] = sum[k](2 * a[i] * B[i, k]) + 1\n"
+	                   "M[i] = max[k](a[i] * B[i, k])\n"
+	                   "V[i] = sum[k](a[i] * 2 * c[k] * s)\n"
+	                   "W[i] = sum[k](exp(a[i]) * c[k]) * sum[k](a[i] * c[k])\n"
+	                   "output Y, Z, M, V, W\n", algebra_normalise);
+	assert_node(u, "Y", "Y[i] = sum[k] B[i,k] then (* acc (* a[i] s))");
+	assert_node(u, "Z", "Z[i] = sum[k] (* 2 B[i,k]) then (+ (* acc a[i]) 1)");
+	assert_node(u, "M", "M[i] = max[k] (* a[i] B[i,k])"); /* sums only */
+	assert_node(u, "V", "V[i] = sum[k] (* 2 c[k]) then (* acc (* a[i] s))");
+	ck_assert_int_eq(unit_node(&u->g, "Y")->nops, 3);
+	/* the reduction sema split off keeps its own factor */
+	assert_node(u, "W", "W[i] = sum[k] c[k] then (* (* acc exp(a[i])) W.r1[i])");
+	assert_node(u, "W.r1", "W.r1[i] = sum[k] c[k] then (* acc a[i])");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(cse_softmax_max_twice)
+{
+	const char *src = "size N = 3, C = 4\ninput Y[N, C]\n"
+	                  "P[i, c] = exp(Y[i, c] - max[c2](Y[i, c2])) / sum[c3](exp(Y[i, c3] - max[c4](Y[i, c4])))\n"
+	                  "output P\n";
+	UnitRun *u = unit_compile_ok(src);
+	ck_assert_int_eq(count_agg(&u->g, TRA_AGG_MAX), 2);
+	cse_then_dce(&u->g);
+	tra_verify(&u->g);
+	ck_assert_int_eq(count_agg(&u->g, TRA_AGG_MAX), 1);
+	ck_assert_int_eq(count_agg(&u->g, TRA_AGG_SUM), 1);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(cse_renaming_and_commutativity)
+{
+	UnitRun *u = after("size N = 3, K = 4, M = 5\ninput X[N, K], W[K, M], b[M]\n"
+	                   "A[i, j] = sum[k](X[i, k] * W[k, j]) + b[j]\n"
+	                   "B[p, q] = b[q] + sum[m](W[m, q] * X[p, m])\n"
+	                   "C[i, j] = A[i, j] * B[i, j]\n"
+	                   "D[j, i] = sum[k](X[i, k] * W[k, j]) + b[j]\n"
+	                   "E[i, j] = B[i, j] - A[i, j]\n"
+	                   "output C, D, E\n", cse_then_dce);
+	/* B is A; D reads the same values transposed: another tensor */
+	ck_assert_str_eq(graph_str(u), "X W b A C D E");
+	assert_node(u, "C", "C[i,j] = (* A[i,j] A[i,j])");
+	ck_assert_int_eq(unit_node(&u->g, "C")->nops, 1);
+	assert_node(u, "E", "E[i,j] = (- A[i,j] A[i,j])");
+	unit_free(u);
+	/* outputs stay apart (each is a file); a later copy merges into an output */
+	u = after("size N = 3\ninput X[N]\nA[i] = X[i] * 2\nB[i] = 2 * X[i]\nT[i] = X[i] * 2\n"
+	          "C[i] = T[i] + 1\noutput A, B, C\n", cse_then_dce);
+	ck_assert_str_eq(graph_str(u), "X A B C");
+	assert_node(u, "C", "C[i] = (+ A[i] 1)");
+	unit_free(u);
+	/* not associativity, not max's operands, not other constants */
+	u = after("size N = 3\ninput X[N], Y[N], Z[N]\nA[i] = X[i] + Y[i] + Z[i]\nB[i] = X[i] + (Y[i] + Z[i])\n"
+	          "C[i] = max(X[i], Y[i])\nD[i] = max(Y[i], X[i])\nE[i] = X[i] * 2\nF[i] = X[i] * 3\n"
+	          "output A, B, C, D, E, F\n", cse_then_dce);
+	ck_assert_str_eq(graph_str(u), "X Y Z A B C D E F");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(cse_long_chain_is_linear)
+{
+	/* 20,000 copies of one map, each reading the last: one pass merges
+	 * nothing (each reads a different node) and must not take long */
+	enum { N = 20000 };
+	UnitMem m;
+	unit_mem_open(&m);
+	fputs("size N = 4\ninput X[N]\nA0[i] = X[i] * 2\n", m.f);
+	for (int k = 1; k < N; k++)
+		fprintf(m.f, "A%d[i] = A%d[i] * 2 + X[i]\n", k, k - 1);
+	fprintf(m.f, "B[i] = A%d[i] * 2 + X[i]\nC[i] = A%d[i] + B[i]\noutput C\n", N - 2, N - 1);
+	const char *src = unit_mem_text(&m);
+	UnitRun *u = unit_compile_ok(src);
+	unit_mem_close(&m);
+	cse_then_dce(&u->g);
+	/* B computes what A<N-1> does */
+	ck_assert_int_eq(u->g.nnodes, 2 + N);
+	ck_assert_str_eq(node_str(u, "C"), arena_printf(&u->arena, "C[i] = (+ A%d[i] A%d[i])", N - 1, N - 1));
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(hoist_logistic_gradient)
+{
+	UnitRun *u = after("size N = 50, D = 8\ninput X[N, D], w[D], y[N]\n"
+	                   "g[j] = sum[i](X[i, j] * (sigmoid(sum[k](X[i, k] * w[k])) - y[i])) / N\n"
+	                   "output g\n", hoist_invariants);
+	ck_assert_str_eq(graph_str(u), "X w y g.r1 g.h1 g");
+	assert_node(u, "g.h1", "g.h1[i] = (- sigmoid(g.r1[i]) y[i])");
+	assert_node(u, "g", "g[j] = sum[i] (* X[i,j] g.h1[i]) then (/ acc 50)");
+	const TraNode *h = unit_node(&u->g, "g.h1");
+	ck_assert_int_eq(h->rank, 1);
+	ck_assert_str_eq(h->idx[0].sname, "N");
+	ck_assert_double_eq(h->flops, 50.0 * 7);
+	/* fusion does not undo it, and the whole pipeline ends there too */
+	fuse_then_dce(&u->g);
+	ck_assert_str_eq(graph_str(u), "X w y g.r1 g.h1 g");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(hoist_gemm_operands)
+{
+	UnitRun *u = after("size N = 6, K = 5, C = 4\ninput H[N, K], W[K, C], v[K]\n"
+	                   "Z[i, c] = sum[k](relu(H[i, k]) * W[k, c])\n"
+	                   "Y[i, c] = sum[k](-H[i, k] * W[k, c] * 2)\n"
+	                   "U[i, c] = sum[k](relu(H[i, k]) * abs(W[k, c]) * v[k])\n"
+	                   "output Z, Y, U\n", hoist_invariants);
+	assert_node(u, "Z.h1", "Z.h1[i,k] = relu(H[i,k])");
+	assert_node(u, "Z", "Z[i,c] = sum[k] (* Z.h1[i,k] W[k,c])");
+	/* a negated operand and a constant are what GEMM reads anyway */
+	assert_node(u, "Y", "Y[i,c] = sum[k] (* (* (neg H[i,k]) W[k,c]) 2)");
+	/* three tensors, each its own factor: order makes GEMMs of them */
+	assert_node(u, "U", "U[i,c] = sum[k] (* (* U.h1[i,k] U.h2[k,c]) v[k])");
+	ck_assert_str_eq(graph_str(u), "H W v Z.h1 Z Y U.h1 U.h2 U");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(hoist_cost_rule)
+{
+	UnitRun *u = after("size N = 6, D = 5\ninput X[N, D], a[N], b[D], s\n"
+	                   /* exp: 4 flops, (P - p) 4 > P + p */
+	                   "A[i, j] = X[i, j] + exp(a[i])\n"
+	                   /* relu: 1 flop never pays in a map */
+	                   "B[i, j] = X[i, j] + relu(a[i])\n"
+	                   /* the largest qualifying sub-expression, whole */
+	                   "C[i, j] = X[i, j] * (exp(a[i]) + tanh(a[i]) * 2)\n"
+	                   /* in an epilogue, then inside what was hoisted */
+	                   "E[i, j] = sum[k](X[i, k] * X[i, k]) + exp(s) * b[j]\n"
+	                   "output A, B, C, E\n", hoist_invariants);
+	assert_node(u, "A.h1", "A.h1[i] = exp(a[i])");
+	assert_node(u, "A", "A[i,j] = (+ X[i,j] A.h1[i])");
+	assert_node(u, "B", "B[i,j] = (+ X[i,j] relu(a[i]))");
+	assert_node(u, "C.h1", "C.h1[i] = (+ exp(a[i]) (* tanh(a[i]) 2))");
+	assert_node(u, "E", "E[i,j] = (+ E.r1[i] E.h1[j])");
+	assert_node(u, "E.h1", "E.h1[j] = (* E.h2 b[j])");
+	assert_node(u, "E.h2", "E.h2 = exp(s)");
+	unit_free(u);
+	/* partial products are contraction order's, not hoisting's */
+	u = after("size I = 4, J = 5, K = 6, L = 3\ninput A[I, J], B[J, K], C[K, L]\n"
+	          "D[i, l] = sum[j, k](A[i, j] * B[j, k] * C[k, l])\n"
+	          "F[i, l] = sum[j](exp(A[i, j]) * B[j, l])\n"
+	          "G[i, j] = exp(A[i, j])\noutput D, F, G\n", hoist_invariants);
+	ck_assert_str_eq(graph_str(u), "A B C D F.h1 F G");
+	assert_node(u, "D", "D[i,l] = sum[j,k] (* (* A[i,j] B[j,k]) C[k,l])");
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(hoist_epilogue_and_nesting)
+{
+	UnitRun *u = after("size N = 6, D = 5, K = 4\ninput X[N, K], W[K, D], b[D], a[N]\n"
+	                   "Y[i, j] = sum[k](X[i, k] * W[k, j]) * exp(b[j])\n"
+	                   "Z[i, j, k] = X[i, k] * exp(a[i] + exp(b[j]))\n"
+	                   "output Y, Z\n", hoist_invariants);
+	assert_node(u, "Y.h1", "Y.h1[j] = exp(b[j])");
+	assert_node(u, "Y", "Y[i,j] = sum[k] (* X[i,k] W[k,j]) then (* acc Y.h1[j])");
+	/* exp(a[i] + exp(b[j])) over (i, j); inside it, exp(b[j]) over j */
+	assert_node(u, "Z.h2", "Z.h2[j] = exp(b[j])");
+	assert_node(u, "Z.h1", "Z.h1[i,j] = exp((+ a[i] Z.h2[j]))");
+	assert_node(u, "Z", "Z[i,j,k] = (* X[i,k] Z.h1[i,j])");
+	ck_assert_str_eq(graph_str(u), "X W b a Y.h1 Y Z.h2 Z.h1 Z");
+	unit_free(u);
+}
+END_TEST
+
+/* Pairs of programs that say the same thing differently: the passes
+ * should make one graph of both. */
+static const char *const same_graph[][2] = {
+	/* one statement, or three */
+	{"size N = 50, D = 8\ninput X[N, D], w[D], y[N]\n"
+	 "g[j] = sum[i](X[i, j] * (sigmoid(sum[k](X[i, k] * w[k])) - y[i])) / N\noutput g\n",
+	 "size N = 50, D = 8\ninput X[N, D], w[D], y[N]\nz[i] = sum[j](X[i, j] * w[j])\n"
+	 "r[i] = sigmoid(z[i]) - y[i]\ng[j] = sum[i](X[i, j] * r[i]) / N\noutput g\n"},
+	/* a reduction written twice, operands swapped, other index names */
+	{"size N = 3, C = 4\ninput Y[N, C]\nM[i] = max[c](Y[i, c])\n"
+	 "P[i, c] = exp(Y[i, c] - M[i]) / sum[c2](exp(Y[i, c2] - M[i]))\noutput P\n",
+	 "size N = 3, C = 4\ninput Y[N, C]\n"
+	 "P[i, c] = exp(Y[i, c] - max[c2](Y[i, c2])) / sum[c3](exp(Y[i, c3] - max[c4](Y[i, c4])))\n"
+	 "output P\n"},
+	/* relu inline or apart; factors in another order, a constant divisor */
+	{"size N = 6, K = 5, C = 4\ninput H[N, K], W[K, C], b[C]\nR[i, k] = relu(H[i, k])\n"
+	 "Z[i, c] = sum[k](R[i, k] * W[k, c]) * 0.5 + b[c]\noutput Z\n",
+	 "size N = 6, K = 5, C = 4\ninput H[N, K], W[K, C], b[C]\n"
+	 "Z[i, c] = b[c] + sum[k](W[k, c] * relu(H[i, k])) / 2\noutput Z\n"},
+	/* a factor outside the sum or inside it */
+	{"size N = 6, K = 5\ninput a[N], B[N, K], v[K]\nY[i] = a[i] * sum[k](B[i, k] * v[k])\noutput Y\n",
+	 "size N = 6, K = 5\ninput a[N], B[N, K], v[K]\nY[i] = sum[k](v[k] * a[i] * B[i, k])\noutput Y\n"},
+};
+
+START_TEST(pipeline_canonical_forms)
+{
+	int n = (int)(sizeof same_graph / sizeof same_graph[0]);
+	for (int p = 0; p < n; p++) {
+		UnitRun *a = unit_compile_ok(same_graph[p][0]), *b = unit_compile_ok(same_graph[p][1]);
+		all_passes(&a->g);
+		all_passes(&b->g);
+		ck_assert_msg(strcmp(anon_str(a), anon_str(b)) == 0, "pair %d differs:\n%s---\n%s", p,
+		              anon_str(a), anon_str(b));
+		unit_free(a);
+		unit_free(b);
+	}
+}
+END_TEST
+
+START_TEST(pipeline_table)
+{
+	/* names are distinct, as --after needs; every entry says what it gives */
+	for (int i = 0; i < driver_npasses; i++) {
+		ck_assert(driver_passes[i].run && strlen(driver_passes[i].contract) > 10);
+		ck_assert_str_ne(driver_passes[i].name, "sema");
+		for (int j = 0; j < i; j++)
+			ck_assert_str_ne(driver_passes[i].name, driver_passes[j].name);
+	}
+	ck_assert_str_eq(driver_passes[driver_npasses - 1].name, "dce");
+}
+END_TEST
+
 static Suite *passes_suite(void)
 {
 	Suite *s = suite_create("passes");
@@ -1174,6 +1517,17 @@ static Suite *passes_suite(void)
 	tc = tcase_create("differential");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, differential_hand_written);
+	tcase_add_test(tc, algebra_folds_and_identities);
+	tcase_add_test(tc, algebra_factors_out_of_sums);
+	tcase_add_test(tc, cse_softmax_max_twice);
+	tcase_add_test(tc, cse_renaming_and_commutativity);
+	tcase_add_test(tc, cse_long_chain_is_linear);
+	tcase_add_test(tc, hoist_logistic_gradient);
+	tcase_add_test(tc, hoist_gemm_operands);
+	tcase_add_test(tc, hoist_cost_rule);
+	tcase_add_test(tc, hoist_epilogue_and_nesting);
+	tcase_add_test(tc, pipeline_canonical_forms);
+	tcase_add_test(tc, pipeline_table);
 	tcase_add_test(tc, differential_samples);
 	tcase_add_test(tc, differential_random);
 	suite_add_tcase(s, tc);

@@ -25,6 +25,7 @@ static UnitRun *lowered(const char *src, int devices, const char *manual, IaGrap
 	UnitRun *u = unit_compile_ok(src);
 	order_contractions(&u->g);
 	fuse_elementwise(&u->g);
+	dce_remove(&u->g); /* fusion leaves what it inlined dead */
 	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
 	if (manual) {
 		int node, *part = arena_alloc(&u->arena, 64 * sizeof *part);
