@@ -22,7 +22,9 @@
  *   - it is not read in the join of a plain contraction (a SUM whose join
  *     is exactly OPERAND * OPERAND): the back end turns those into GEMM
  *     calls, which beat any fused loop nest even with the map stored. Its
- *     epilogue (bias, activation) is fair game.
+ *     epilogue (bias, activation) is fair game. Nor is a product inlined
+ *     into a sum's product where that makes more than two factors: the
+ *     contraction order pass chose those steps, and this would undo it.
  *
  * How. C's operand reads P at subscripts at[0..rank): P's index p is C's
  * index at[p]. A copy of P's join replaces the OPERAND leaf in C, with
@@ -136,6 +138,34 @@ static bool fuse_is_gemm(const TraGraph *g, const TraNode *c)
 	       g->ex[x->kid[0]].op == TRA_OP_OPERAND && g->ex[x->kid[1]].op == TRA_OP_OPERAND;
 }
 
+/* Operand leaves of a tree of products (MUL, constants, operands); -1
+ * if anything else occurs. The walk's depth is the tree's, which the
+ * cost rule below keeps small. */
+static int fuse_product_operands(const TraGraph *g, int e)
+{
+	const TraExpr *x = &g->ex[e];
+	if (x->op == TRA_OP_OPERAND)
+		return 1;
+	if (x->op == TRA_OP_CONST)
+		return 0;
+	if (x->op != TRA_OP_MUL)
+		return -1;
+	int a = fuse_product_operands(g, x->kid[0]), b = fuse_product_operands(g, x->kid[1]);
+	return a < 0 || b < 0 ? -1 : a + b;
+}
+
+/* Whether inlining producer p into the join of sum c would make c a sum
+ * of a product of more than two operands: the contraction order pass
+ * has already split such products the cheapest way, and this would
+ * undo it. */
+static bool fuse_lengthens_product(const TraGraph *g, const TraNode *c, const TraNode *p)
+{
+	if (c->agg != TRA_AGG_SUM)
+		return false;
+	int nc = fuse_product_operands(g, c->join), np = fuse_product_operands(g, p->join);
+	return nc >= 0 && np >= 0 && nc - 1 + np > 2;
+}
+
 /* Whether node pid may be inlined into its readers at all. */
 static bool fuse_producer(const TraGraph *g, const FuseUses *u, int pid)
 {
@@ -161,7 +191,9 @@ static int fuse_site(const TraGraph *g, int pid, int cid)
 		return -1;
 	if (!fuse_covers(&c->ops[k], in_join ? c->nidx : c->rank))
 		return -1;
-	return in_join && fuse_is_gemm(g, c) ? -1 : k;
+	if (in_join && (fuse_is_gemm(g, c) || fuse_lengthens_product(g, c, &g->nodes[pid])))
+		return -1;
+	return k;
 }
 
 /* ---- inlining ---------------------------------------------------------------- */
