@@ -31,7 +31,10 @@
  *     point and leaves the join a plain product, which contraction order
  *     and the GEMM kernels want. Constant factors stay in the join: the
  *     back end folds them into GEMM's alpha for free. A factor moves only
- *     while some factor that reads a reduced index stays.
+ *     while some factor that reads a reduced index stays, and only if the
+ *     factors that stay read every output index it reads (else the sum
+ *     would be recomputed along that index; the order pass splits such
+ *     products better).
  *
  * Linear in the size of the expressions; nodes with more than 64 indices
  * keep their factors (their index sets do not fit tra_expr_indices).
@@ -191,6 +194,28 @@ static int algebra_scale_acc(TraGraph *g, int e, int factor, bool *used)
 	return e;
 }
 
+/* A factor stays in the join if it reads an output index that no staying
+ * factor reads: moved out, it would leave the join independent of that
+ * index, so the sum would be computed again for each of its values (in
+ * sum[k](B[j, k] * a[i]) over (i, j, k) it would be |i| times the work).
+ * Repeated until nothing changes: a factor that stays may keep others. */
+static void algebra_keep_needed(TraGraph *g, const TraNode *n, const AlgebraFactors *f, bool *out)
+{
+	for (bool changed = true; changed;) {
+		changed = false;
+		uint64_t kept = 0;
+		for (int i = 0; i < f->n; i++)
+			if (!out[i])
+				kept |= tra_expr_indices(g, n, f->e[i]);
+		for (int i = 0; i < f->n; i++)
+			if (out[i] && (tra_expr_indices(g, n, f->e[i]) & ~kept)) {
+				out[i] = false;
+				changed = true;
+				break;
+			}
+	}
+}
+
 /* Moves the factors of n's sum that read no reduced index to its epilogue. */
 static void algebra_factor_out(TraGraph *g, TraNode *n, Arena *scratch)
 {
@@ -205,6 +230,10 @@ static void algebra_factor_out(TraGraph *g, TraNode *n, Arena *scratch)
 		out[i] = g->ex[f.e[i]].op != TRA_OP_CONST && !(tra_expr_indices(g, n, f.e[i]) & ~outer);
 		nout += out[i];
 	}
+	algebra_keep_needed(g, n, &f, out);
+	nout = 0;
+	for (int i = 0; i < f.n; i++)
+		nout += out[i];
 	if (nout == 0)
 		return;
 	bool only_consts = true;

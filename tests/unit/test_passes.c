@@ -1276,11 +1276,14 @@ START_TEST(algebra_factors_out_of_sums)
 	assert_node(u, "Y", "Y[i] = sum[k] B[i,k] then (* acc (* a[i] s))");
 	assert_node(u, "Z", "Z[i] = sum[k] (* 2 B[i,k]) then (+ (* acc a[i]) 1)");
 	assert_node(u, "M", "M[i] = max[k] (* a[i] B[i,k])"); /* sums only */
-	assert_node(u, "V", "V[i] = sum[k] (* 2 c[k]) then (* acc (* a[i] s))");
+	/* a[i] stays: no other factor reads i, and moved out it would leave a
+	 * sum over k computed again for every i */
+	assert_node(u, "V", "V[i] = sum[k] (* (* a[i] 2) c[k]) then (* acc s)");
 	ck_assert_int_eq(unit_node(&u->g, "Y")->nops, 3);
-	/* the reduction sema split off keeps its own factor */
-	assert_node(u, "W", "W[i] = sum[k] c[k] then (* (* acc exp(a[i])) W.r1[i])");
-	assert_node(u, "W.r1", "W.r1[i] = sum[k] c[k] then (* acc a[i])");
+	/* likewise here (hoisting then takes exp(a[i]) out of the join, and
+	 * the order pass sums c first); the reduction sema split off too */
+	assert_node(u, "W", "W[i] = sum[k] (* exp(a[i]) c[k]) then (* acc W.r1[i])");
+	assert_node(u, "W.r1", "W.r1[i] = sum[k] (* a[i] c[k])");
 	unit_free(u);
 }
 END_TEST
