@@ -317,7 +317,7 @@ class Gen:
         self.nidx = 0
         rank = r.choice((0, 1, 1, 2, 2, 2, 3))
         scope = [(self.fresh(), r.choice(list(self.p.sizes))) for _ in range(rank)]
-        kind = r.choice(("contract", "contract", "reduce", "nested", "map", "map", "softmax"))
+        kind = r.choice(("contract", "contract", "reduce", "nested", "map", "map", "softmax", "mask"))
         if kind == "contract":
             e, b = self.contraction(scope, epilogue=True)
         elif kind == "reduce":
@@ -326,6 +326,8 @@ class Gen:
             e, b = self.reduction(scope, 2)
         elif kind == "softmax":
             e, b = self.softmax(scope)
+        elif kind == "mask" and scope:
+            e, b = self.mask(scope)
         else:
             e, b = self.expr(scope, 2)
         e, b = self.cover(e, b, scope, [v for v, _ in scope])
@@ -389,10 +391,10 @@ class Gen:
 
     def leaf(self, scope):
         r = self.r
-        got = self.access(scope) if r.random() < 0.85 else None
+        got = self.access(scope) if r.random() < 0.8 else None
         if got:
             return got
-        if scope and r.random() < 0.3:
+        if scope and r.random() < 0.6:
             v, s = r.choice(scope)
             return bin_("/", ("idx", v), num(float(self.p.sizes[s]))), 1.0
         c = r.choice((0.5, 2.0, 0.25, 1.5, 3.0))
@@ -555,6 +557,16 @@ class Gen:
                 e, b = self.cover_any(e, b, scope)
             e, b = self.function(e, b) if r.random() < 0.5 else (e, b)
         return e, b
+
+    def mask(self, scope):
+        """select(i <= j, x, c) over the statement's own indices, as a
+        causal mask: index values, which passes must renumber when they
+        move an expression into another node's index space."""
+        r = self.r
+        (a, ab), i, j = self.expr(scope, 2), r.choice(scope)[0], r.choice(scope)[0]
+        c = num(r.choice((0.0, -0.5)))
+        args = [a, c] if r.random() < 0.5 else [c, a]
+        return ("select", r.choice(CMPS), ("idx", i), ("idx", j), args[0], args[1]), max(ab, 0.5)
 
     def softmax(self, scope):
         """exp(x - max) / sum(exp(x - max)) over a new index: a reduction
@@ -908,14 +920,14 @@ class Bundle:
     def fail(self, prefix, what):
         self.failures.append((prefix, what))
 
-    def interpret(self, stem, progs):
+    def interpret(self, stem):
         d = os.path.join(self.dir, "want-" + stem)
         p = run([self.args.trac, self.path(stem), "--interpret", "--random=%d" % self.args.seed, "--output-dir", d])
         return d if p.returncode == 0 else p.stderr.strip()
 
     def correctness(self):
         write(self.path("orig"), self.progs)
-        want = self.interpret("orig", self.progs)
+        want = self.interpret("orig")
         if not os.path.isdir(want):
             self.blame(self.progs, "interpreter", ["--interpret", "--random=1", "--output-dir"], want)
             return None
@@ -977,7 +989,7 @@ class Bundle:
                 continue
             stem = "rw_" + kind
             write(self.path(stem), [q for _, q in pairs])
-            got = self.interpret(stem, None)
+            got = self.interpret(stem)
             if not os.path.isdir(got):
                 self.blame([q for _, q in pairs], kind + " rewrite, interpreter",
                            ["--interpret", "--random=1", "--output-dir"], got)
