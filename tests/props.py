@@ -1,7 +1,8 @@
 """props.py: the property test of trac's TRA passes.
 
 Usage: props.py TRAC COUNT [--seed S] [--bundle B] [--jobs J] [--keep DIR]
-                [--assert-kinds K,K...] [--tolerance T] [--show N]
+                [--assert-kinds K,K...] [--tolerance T] [--cflags F]
+                [--show N] [--verbose] [--print K]
 
 Needs: a built trac (and its runtime, to compile), /usr/bin/python3 with
 numpy. Gives: a line of counts per check, the programs behind every
@@ -22,10 +23,14 @@ reads, f32 and f64, and checks two properties:
    f64. Compiling one program at a time takes too long (the C compiler
    dominates), so BUNDLE programs share one .tra (names prefixed pK_,
    sizes and inputs of their own, several outputs each): one compile
-   covers them all.
+   covers them all. A mismatch on an output so ill-conditioned that the
+   interpreter's own result moves as much when the inputs move by two
+   units in the last place (terms that cancel exactly) is counted apart,
+   not failed: rounding, not a pass, explains it (ill_conditioned).
 
 2. Canonical form. Each program is rewritten into equivalent forms:
-     inline     a statement read once is inlined into its reader;
+     inline     a statement inlined into its readers (one read, or one
+                without a reduction);
      dup        a statement with a reduction, read several times, is
                 inlined into every read (the reduction is duplicated);
      swap       operands of + and * swapped (at random, at least one);
@@ -40,8 +45,12 @@ reads, f32 and f64, and checks two properties:
                 content, so their order does not matter);
      same-cost  not identical, but the same total FLOPs and the same
                 kernel kinds (gemm, gemv, loops: one per einsum node);
-     differ     anything else; "worse" when the rewrite's FLOPs exceed
-                the original's by more than the tolerance.
+     better     fewer FLOPs than the original;
+     worse      more FLOPs than the original by more than the tolerance;
+     other      the rest (the same FLOPs, other kernels, or a little more).
+   The original and its rewrite sit among other programs in their files
+   (a rewrite's file lacks the programs it does not apply to), so a
+   program whose graph depends on its neighbours shows here too.
    Identical and same-cost counts are reported, not asserted. A worse
    rewrite fails the test for the kinds in --assert-kinds, and is only
    counted for the others: inlining and duplicating need hoisting and
