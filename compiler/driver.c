@@ -970,7 +970,7 @@ static const struct {
 	{"fuse", fuse_elementwise},
 };
 
-static void driver_optimise(TraGraph *g)
+void driver_optimise(TraGraph *g)
 {
 	for (size_t i = 0; i < sizeof driver_passes / sizeof driver_passes[0]; i++) {
 		driver_passes[i].run(g);

@@ -522,5 +522,8 @@ bool build_find_runtime(Arena *a, const char *runtime_dir, const char **include,
 /* The whole of `trac`: parses argv, runs the pipeline, returns the exit
  * status. main.c is a call to this. */
 int driver_main(int argc, char **argv);
+/* The optimising passes of driver.c's table, in order, each followed by
+ * tra_verify (also what tests/fuzz/fuzz.c runs). */
+void driver_optimise(TraGraph *g);
 
 #endif /* TRAC_TRA_H */
