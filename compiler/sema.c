@@ -97,6 +97,7 @@ typedef struct Sema {
 	int nsplit;        /* reductions split off so far, for names */
 	const char *free_names[TRA_MAX_STMT_INDICES]; /* free indices reported */
 	int nfree;
+	bool too_many;     /* this statement binds more than TRA_MAX_STMT_INDICES */
 } Sema;
 
 static void sema_error(Sema *s, Span at, const char *fmt, ...)
@@ -462,7 +463,13 @@ static int sema_bind(Sema *s, const char *name, Span at, bool reduced)
 		diag_note(s->diag, sym->span, "'%s' is defined here", name);
 	}
 	if (s->nvars == TRA_MAX_STMT_INDICES) {
-		sema_error(s, at, "too many index bindings in one statement (at most %d)", TRA_MAX_STMT_INDICES);
+		/* once: the uses of this index and of any after it are not free
+		 * indices (sema_free_index stays quiet) */
+		if (!s->too_many)
+			sema_error(s, at, "too many indices in one statement: '%s' would be the %dth bound here "
+			           "(left-hand side and reductions together), and at most %d are; split the "
+			           "statement", name, TRA_MAX_STMT_INDICES + 1, TRA_MAX_STMT_INDICES);
+		s->too_many = true;
 		return -1;
 	}
 	s->vars[s->nvars] = (Binding){.name = name, .span = at, .reduced = reduced};
@@ -556,6 +563,10 @@ static bool sema_free_reported(Sema *s, const char *name)
  * that classic Einstein notation would sum over, which .tra does not. */
 static void sema_free_index(Sema *s, const AstExpr *a)
 {
+	if (s->too_many) { /* most likely an index past the limit: reported */
+		s->nerr_stmt++;
+		return;
+	}
 	const char *near = sema_suggest(s, a->ref.name, SUGGEST_INDICES);
 	if (near)
 		sema_error(s, a->span, "index '%s' is free: it is neither on the left-hand side nor "
@@ -613,7 +624,9 @@ static VarMask resolve_name(Sema *s, AstRef r)
 		return (VarMask)1 << v;
 	}
 	Sym *sym = sema_lookup(s, e->ref.name);
-	if (!sym)
+	if (!sym && s->too_many)
+		s->nerr_stmt++; /* most likely an index past the limit: reported */
+	else if (!sym)
 		sema_undefined(s, e->ref.name, e->span, "name",
 		               SUGGEST_SIZES | SUGGEST_TENSORS | SUGGEST_INDICES);
 	else if (sym->broken)
@@ -1104,7 +1117,7 @@ static void sema_def(Sema *s, const AstStmt *st)
 		return;
 	s->stmt = st;
 	s->nvars = s->nscope = s->nerr_stmt = s->nsplit = s->nfree = 0;
-	s->typed = false;
+	s->typed = s->too_many = false;
 	s->type = TRART_F32;
 	if (!resolve_lhs(s, st)) {
 		sema_define_broken(s, st->name, SYM_TENSOR, st->name_span);
