@@ -129,6 +129,7 @@ static void cg_c_binary(CgC *c, const TraNode *n, const char *op, const TraExpr 
 }
 
 /* Expression e of node n, as C over in<k>[...], x<i> and acc. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static void cg_c_expr(CgC *c, const TraNode *n, int e)
 {
 	const TraExpr *x = &c->g->ex[e];
@@ -669,6 +670,7 @@ static void cg_c_sort_group(CgGroup *g, const int64_t *stride)
  * operands with batch/M/N/K groups. */
 /* Flattens a product of operands, constants and negations: its operand
  * reads (at most two) and its constant factor; false if it is not one. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static bool cg_c_product(const CgC *c, int e, int *ops, int *nops, double *scale)
 {
 	const TraExpr *x = &c->g->ex[e];
@@ -907,6 +909,7 @@ static void cg_c_gemm_operand(CgC *c, const TraNode *n, const CgMatrix *M, int k
 /* An epilogue acc * c, c * acc, acc / c or -acc becomes BLAS's alpha
  * instead of a pass over the output (when the result is the output). */
 /* The value of a constant (or a negated one). */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static bool cg_c_constant(const CgC *c, int e, double *v)
 {
 	const TraExpr *x = &c->g->ex[e];
@@ -920,6 +923,7 @@ static bool cg_c_constant(const CgC *c, int e, double *v)
 
 /* How much an epilogue that only scales the aggregate multiplies it by:
  * acc * c, c * acc, acc / c, -acc; false for anything else. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static bool cg_c_epilogue_scale(const CgC *c, int e, double *v)
 {
 	const TraExpr *x = &c->g->ex[e];

@@ -147,6 +147,7 @@ static int ia_block(IaLower *s, int p, const int64_t *lo, const int64_t *hi)
 }
 
 /* Whether expression e reads operand k. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static bool ia_expr_reads(const TraGraph *g, int e, int k)
 {
 	if (e < 0)

@@ -119,6 +119,7 @@ static double order_step_flops(const TraNode *n, IdxSet a, IdxSet b, IdxSet keep
 
 /* Gathers the factors of join expression e; false if e is not a product
  * of operands and constants. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static bool order_collect(const TraGraph *g, int e, Plan *p, Arena *a)
 {
 	const TraExpr *x = &g->ex[e];
@@ -271,6 +272,7 @@ static void order_dp_cell(const Plan *p, DpCell *best, const IdxSet *keep, unsig
 }
 
 /* Builds the steps for subset s, subsets first; returns its tree. */
+/* Recursive; depth at most the operands of an exhaustive search (8). */
 static int order_dp_tree(Plan *p, Arena *a, const DpCell *best, const IdxSet *keep, unsigned s)
 {
 	if (!(s & (s - 1)))
@@ -480,6 +482,7 @@ static int order_acc(TraGraph *g, const OrderAcc *c)
 
 /* A copy of the original epilogue e, its operands added to l (they read
  * output indices only, which keep their numbers) and acc replaced. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static int order_epilogue(TraGraph *g, const Plan *p, int e, TraOperandList *l, const OrderAcc *c)
 {
 	TraExpr x = g->ex[e];

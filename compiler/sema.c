@@ -329,6 +329,7 @@ static bool size_name(Sema *s, const AstExpr *e, int64_t *out)
 }
 
 /* Evaluates an integer size expression: literals, sizes, + - * / ( ). */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static bool size_eval(Sema *s, AstRef r, int64_t *out)
 {
 	const AstExpr *e = &s->prog->ex[r];
@@ -793,6 +794,7 @@ static VarMask resolve_reduce(Sema *s, AstRef r)
 }
 
 /* Pass 1 over an expression: returns the bindings it uses freely. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static VarMask resolve(Sema *s, AstRef r, bool cmp_ok)
 {
 	const AstExpr *e = &s->prog->ex[r];
@@ -972,6 +974,7 @@ static int build_split(Sema *s, Builder *outer, AstRef r)
 }
 
 /* Pass 2 over an expression: its TraExpr in node b. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static int build(Sema *s, Builder *b, AstRef r)
 {
 	const AstExpr *e = &s->prog->ex[r];
@@ -995,6 +998,7 @@ static int build(Sema *s, Builder *b, AstRef r)
 
 /* The first reduction outside any other whose free indices are all of
  * the left-hand side's: the statement node's own aggregation. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static AstRef sema_main_reduction(const Sema *s, AstRef r, VarMask lhs)
 {
 	const AstExpr *e = &s->prog->ex[r];
@@ -1087,6 +1091,7 @@ static void sema_check_split(Sema *s, AstRef r)
 }
 
 /* sema_check_split for every reduction in expression r. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static void sema_check_splits(Sema *s, AstRef r)
 {
 	const AstExpr *e = &s->prog->ex[r];

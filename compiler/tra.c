@@ -87,6 +87,7 @@ double tra_node_join_points(const TraNode *n)
 }
 
 /* Operations one evaluation of expression e costs. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static double tra_expr_flops(const TraGraph *g, int e)
 {
 	if (e < 0)
@@ -98,6 +99,7 @@ static double tra_expr_flops(const TraGraph *g, int e)
 	return f;
 }
 
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 bool tra_expr_uses(const TraGraph *g, int e, TraOp op)
 {
 	if (e < 0)
@@ -176,6 +178,7 @@ static void tra_dump_infix(const TraGraph *g, const TraNode *n, const TraExpr *x
 		fputc(')', out);
 }
 
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static void tra_dump_expr(const TraGraph *g, const TraNode *n, int e, int prec, FILE *out)
 {
 	const TraExpr *x = &g->ex[e];
