@@ -69,6 +69,16 @@ typedef struct Binding {
 
 typedef uint64_t VarMask; /* a set of bindings */
 
+/* The statements that name one name, found in constant time: messages
+ * about undefined names and outputs ask for them, and scanning the file
+ * for each made 30,000 such errors take minutes. */
+typedef struct SemaNames {
+	const char *name;  /* NULL: an empty slot */
+	int def;           /* the first size, input or definition of it, or -1 */
+	int output;        /* the first output statement naming it, or -1 */
+	bool defined;      /* a definition (T[...] = ...) names it */
+} SemaNames;
+
 typedef struct Sema {
 	const AstProgram *prog;
 	const Source *src;
@@ -81,7 +91,8 @@ typedef struct Sema {
 	int nsyms, symcap;
 	int *table;        /* open addressing: sym index + 1, 0 empty */
 	int tabcap;
-	int *first_def;    /* name -> first defining statement, for "defined later" notes */
+	SemaNames *names;  /* the statements each name has, in open addressing */
+	int namecap;
 	/* the statement being checked */
 	const AstStmt *stmt;
 	Binding vars[TRA_MAX_STMT_INDICES];
@@ -193,15 +204,40 @@ static bool sema_check_fresh(Sema *s, const char *name, Span at)
 	return true;
 }
 
+/* The slot of name in s->names: its entry, or the empty one it would take. */
+static SemaNames *sema_names_slot(const Sema *s, const char *name)
+{
+	uint32_t mask = (uint32_t)(s->namecap - 1);
+	for (uint32_t i = sema_hash(name) & mask;; i = (i + 1) & mask)
+		if (!s->names[i].name || strcmp(s->names[i].name, name) == 0)
+			return &s->names[i];
+}
+
+/* Fills s->names from every statement, once. */
+static void sema_index_names(Sema *s)
+{
+	s->namecap = 64;
+	while (s->namecap < 2 * s->prog->nst + 2)
+		s->namecap *= 2;
+	s->names = arena_alloc(s->arena, (size_t)s->namecap * sizeof *s->names);
+	for (int i = 0; i < s->prog->nst; i++) {
+		const AstStmt *st = &s->prog->st[i];
+		SemaNames *n = sema_names_slot(s, st->name);
+		if (!n->name)
+			*n = (SemaNames){st->name, -1, -1, false};
+		if (st->kind == AST_STMT_OUTPUT && n->output < 0)
+			n->output = i;
+		if (st->kind != AST_STMT_OUTPUT && n->def < 0)
+			n->def = i;
+		n->defined |= st->kind == AST_STMT_DEF;
+	}
+}
+
 /* The statement that first defines name (size, input or definition), or -1. */
 static int sema_first_def(const Sema *s, const char *name)
 {
-	for (int i = 0; i < s->prog->nst; i++) {
-		const AstStmt *st = &s->prog->st[i];
-		if (st->kind != AST_STMT_OUTPUT && strcmp(st->name, name) == 0)
-			return i;
-	}
-	return -1;
+	const SemaNames *n = sema_names_slot(s, name);
+	return n->name ? n->def : -1;
 }
 
 /* The kinds of name sema_suggest may offer. */
@@ -216,6 +252,10 @@ enum {
  * a later one could not be used here anyway. */
 static const char *sema_suggest(Sema *s, const char *name, int want)
 {
+	/* past the printing limit the message is not shown: no hint to find
+	 * (each costs a pass over every name: quadratic over many errors) */
+	if (s->diag->max_errors > 0 && s->diag->nerrors >= s->diag->max_errors)
+		return NULL;
 	const char **cands = arena_alloc(s->arena, (size_t)(s->nsyms + s->nscope + 1) * sizeof *cands);
 	int n = 0;
 	if (want & SUGGEST_INDICES)
@@ -1149,19 +1189,17 @@ static void sema_def(Sema *s, const AstStmt *st)
 /* Whether some definition (T[...] = ...) names name. */
 static bool sema_defines(const Sema *s, const char *name)
 {
-	for (int i = 0; i < s->prog->nst; i++)
-		if (s->prog->st[i].kind == AST_STMT_DEF && strcmp(s->prog->st[i].name, name) == 0)
-			return true;
-	return false;
+	const SemaNames *n = sema_names_slot(s, name);
+	return n->name && n->defined;
 }
 
 /* The first output statement naming name. */
 static Span sema_first_output(const Sema *s, const char *name)
 {
-	for (int i = 0; i < s->prog->nst; i++)
-		if (s->prog->st[i].kind == AST_STMT_OUTPUT && strcmp(s->prog->st[i].name, name) == 0)
-			return s->prog->st[i].name_span;
-	TRAC_BUG("no output statement for '%s'", name);
+	const SemaNames *n = sema_names_slot(s, name);
+	if (!n->name || n->output < 0)
+		TRAC_BUG("no output statement for '%s'", name);
+	return s->prog->st[n->output].name_span;
 }
 
 static void sema_undefined_output(Sema *s, const AstStmt *st)
@@ -1221,6 +1259,7 @@ int sema_build(const AstProgram *prog, SizeOverride *overrides, int noverrides,
 	s.free_vars = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.free_vars);
 	for (int i = 0; i < prog->nex; i++)
 		s.expr_var[i] = -1;
+	sema_index_names(&s);
 	for (int i = 0; i < prog->nst; i++) {
 		const AstStmt *st = &prog->st[i];
 		switch (st->kind) {

@@ -10,7 +10,8 @@ time (14.8 s), and into one 40,000-deep expression that gcc could not
 compile: it must fuse in seconds into nodes that compile, run and agree
 with the interpreter; a 30,000-term sum and a 200,000-term size, which
 once overflowed the stack of sema's recursive walks: an error "nested too
-deeply" now; and the token dump of that sum, once quadratic (a minute).
+deeply" now; the token dump of that sum, once quadratic (a minute); and
+30,000 undefined names or outputs, once quadratic (minutes).
 Prints PASS or FAIL per class and the counts."""
 import os
 import random
@@ -124,6 +125,23 @@ def check_long(trac, tmp):
                   "a size of 200,000 terms is an error, nested too deeply", p) and ok
 
 
+def check_many_errors(trac, tmp):
+    """30,000 errors of one kind: each once took a pass over the whole
+    file or every name (minutes); now the 50 shown, then a note."""
+    path = os.path.join(tmp, "errors.tra")
+    n = 30000
+    ok = True
+    for what, body in (("undefined tensors", ["Y%d[i] = Q%d[i]" % (k, k) for k in range(n)] + ["output Y0"]),
+                       ("undefined outputs", ["Y%d[i] = X[i]" % k for k in range(n)] +
+                        ["output Z%d" % k for k in range(n)])):
+        with open(path, "w") as f:
+            f.write("\n".join(["size N = 4", "input X[N]"] + body) + "\n")
+        p, secs = run([trac, path, "--check"], 60)
+        ok = report(p.returncode == 1 and "too many errors" in p.stderr and secs < 20,
+                    "%d %s reported in %.1f s" % (n, what, secs), p) and ok
+    return ok
+
+
 def main():
     trac, n = sys.argv[1], int(sys.argv[2])
     failed = 0
@@ -144,7 +162,8 @@ def main():
             failed += bad > 0
         failed += not check_chain(trac, tmp, 20000)
         failed += not check_long(trac, tmp)
-    print("%d passed, %d failed" % (4 - failed, failed))
+        failed += not check_many_errors(trac, tmp)
+    print("%d passed, %d failed" % (5 - failed, failed))
     return 1 if failed else 0
 
 
