@@ -155,6 +155,7 @@ static void cg_c_binary(CgC *c, const TraNode *n, const char *op, const TraExpr 
 }
 
 /* Expression e of node n, as C over in<k>[...], x<i> and acc. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static void cg_c_expr(CgC *c, const TraNode *n, int e)
 {
 	const TraExpr *x = &c->g->ex[e];

@@ -37,6 +37,7 @@ static void ast_dump_at(const Source *src, Span at, FILE *out)
 	fprintf(out, " @%d:%d", line, col);
 }
 
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static void ast_dump_expr(const AstProgram *p, const Source *src, AstRef r, int depth, FILE *out)
 {
 	const AstExpr *e = &p->ex[r];

@@ -182,6 +182,7 @@ static bool decomp_accept(const CandList *l, int64_t prod)
 }
 
 /* Enumerates counts for indices d.. of n with the product so far prod. */
+/* Recursive; depth one per index of the node, at most TRA_MAX_STMT_INDICES. */
 static void decomp_enumerate(const TraNode *n, CandList *l, int *cur, int d, int64_t prod, int64_t limit)
 {
 	if (d == n->nidx) {

@@ -227,6 +227,46 @@ void diag_line_col(const Source *src, uint32_t offset, int *line, int *col)
 	*col = diag_count_chars(src->text + start, offset - start) + 1;
 }
 
+void diag_cursor_init(DiagCursor *c, const Source *src)
+{
+	*c = (DiagCursor){diag_bom_len(src), 1, 1};
+}
+
+/* Steps c over the character at its offset, unless it would pass
+ * offset (a character cut by it); false then. */
+static bool diag_cursor_step(DiagCursor *c, const Source *src, uint32_t offset)
+{
+	if (diag_line_break(src, c->offset)) {
+		c->offset++;
+		c->line++;
+		c->col = 1;
+		return true;
+	}
+	uint32_t cp;
+	int len = diag_utf8(src->text + c->offset, src->len - c->offset, &cp);
+	uint32_t step = len > 0 ? (uint32_t)len : 1; /* as diag_count_chars counts */
+	if (c->offset + step > offset)
+		return false;
+	c->offset += step;
+	c->col++;
+	return true;
+}
+
+void diag_cursor_line_col(DiagCursor *c, const Source *src, uint32_t offset, int *line, int *col)
+{
+	if (offset > src->len)
+		offset = (uint32_t)src->len;
+	while (offset >= c->offset && c->offset < offset)
+		if (!diag_cursor_step(c, src, offset))
+			break;
+	if (c->offset != offset) { /* behind it, or inside a character: count afresh */
+		diag_line_col(src, offset, line, col);
+		return;
+	}
+	*line = c->line;
+	*col = c->col;
+}
+
 /* ---- printing ---------------------------------------------------------------- */
 
 /* The source line text[start..end), escaped as diag_glyph shows it. */

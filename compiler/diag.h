@@ -90,6 +90,17 @@ void diag_error_noloc(Diag *d, const char *fmt, ...)
 /* 1-based line and column (in characters) of a byte offset. */
 void diag_line_col(const Source *src, uint32_t offset, int *line, int *col);
 
+/* A place in a source that moves forward, for callers that need the
+ * line and column of many offsets in order (the token dump): moving it
+ * costs the bytes it passes, where diag_line_col scans from the start of
+ * the file each time (quadratic over a whole file). */
+typedef struct DiagCursor {
+	uint32_t offset; /* where it is */
+	int line, col;   /* what diag_line_col gives for offset */
+} DiagCursor;
+void diag_cursor_init(DiagCursor *c, const Source *src);
+/* Moves c to offset and sets *line and *col as diag_line_col would. */
+void diag_cursor_line_col(DiagCursor *c, const Source *src, uint32_t offset, int *line, int *col);
 /* Bytes of the UTF-8 byte order mark that src starts with: 3 or 0. */
 uint32_t diag_bom_len(const Source *src);
 

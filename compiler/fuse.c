@@ -37,32 +37,60 @@
  * relies on no tree being shared between nodes, which holds for every
  * pass.
  *
- * Inlining one producer may make another inlinable (C reads what P read),
- * so the pass repeats, recounting readers each round, until nothing
- * changes; counts include live nodes only, so a producer already inlined
- * no longer counts as a reader of its own operands. The inlined
- * producers are left dead; dce.c, the next pass, drops them.
+ * Cost rule: a fused node computes at most FUSE_MAX_OPS expression
+ * nodes (join and epilogue) per point. Past that the node is bound by
+ * arithmetic, and the one store and load per element that inlining one
+ * more producer would save cost well under 1% of it; while C compilers
+ * take time and stack that grow with an expression's size and depth (a
+ * chain of 20,000 maps made one 40,000-deep expression that gcc could
+ * not compile). So a chain of maps fuses into nodes of about
+ * FUSE_MAX_OPS operations each, and, since depth is at most size, no
+ * fused tree is deeper than FUSE_MAX_OPS: below TRA_MAX_EXPR_DEPTH, the
+ * bound tra_verify checks and every recursive walk over expressions
+ * (here, tra.c, interp.c, codegen) relies on.
+ *
+ * Order. Inlining one producer may make another inlinable (C reads what
+ * P read), so candidates wait in a queue: every node once, in id order,
+ * and again each producer of P's operands when P is inlined (its reader
+ * is now C, perhaps its only one). Reader counts are kept up to date at
+ * each inlining rather than recounted, so the pass takes time linear in
+ * the graph plus, per inlining, the two trees it edits (at most
+ * FUSE_MAX_OPS nodes): a chain of 20,000 maps fuses in a fraction of a
+ * second. Counts include live nodes only. The inlined producers are left
+ * dead (computing 0 from nothing); dce.c, the next pass, drops them.
  *
  * Hoisting (hoist.c) and fusion never undo each other: hoisting makes
  * a node of an expression that depends on a strict subset of its
  * reader's indices and reads it there, and the subscripts of such a
  * read never cover the reader's indices, so this pass never inlines a
  * hoisted node back (nor into a GEMM-shaped join, whatever it reads).
+ *
+ * The walks over expressions here recurse; their depth is bounded by
+ * TRA_MAX_EXPR_DEPTH (parser limit for sema's trees, the cost rule for
+ * fused ones).
  */
 #include "tra.h"
 
 #include <string.h>
 
-typedef uint64_t IdxSet; /* indices of a node: bit d for index d */
+/* Most expression nodes a fused node's join and epilogue may have. */
+#define FUSE_MAX_OPS 512
 
-/* Who reads whom, among live nodes. */
+typedef uint64_t IdxSet; /* indices of a node: bit d for index d */
+_Static_assert(TRA_MAX_STMT_INDICES <= 64, "IdxSet holds a node's indices");
+_Static_assert(FUSE_MAX_OPS < TRA_MAX_EXPR_DEPTH, "fused trees stay below the depth bound");
+
+/* Who reads whom, among live nodes, and the queue of candidates. */
 typedef struct FuseUses {
 	bool *live;    /* live[id]: an output, or read by a live node */
 	int *nreaders; /* nreaders[id]: live einsums that read id */
 	int *reader;   /* reader[id]: the last of them */
+	int *size;     /* size[id]: expression nodes of its join and epilogue */
+	int *queue;    /* producers to look at, a ring of nnodes entries */
+	bool *queued;  /* queued[id]: id is in the queue */
+	int head, count;
 } FuseUses;
 
-/* Operands of a node under construction, each added once. */
 /* An inlining of producer p into consumer c's operand k. */
 typedef struct Inline {
 	const TraNode *p;
@@ -269,20 +297,78 @@ static void fuse_inline(TraGraph *g, int pid, int cid, int k, Arena *scratch)
 	fuse_empty(g, pid);
 }
 
-/* Inlines the first producer that qualifies; false if none does. */
-static bool fuse_round(TraGraph *g, FuseUses *u, Arena *scratch)
+/* Expression nodes in tree e (0 for none). */
+static int fuse_size(const TraGraph *g, int e)
 {
-	fuse_count(g, u);
-	for (int pid = 0; pid < g->nnodes; pid++) {
-		if (!fuse_producer(g, u, pid))
-			continue;
-		int k = fuse_site(g, pid, u->reader[pid]);
-		if (k >= 0) {
-			fuse_inline(g, pid, u->reader[pid], k, scratch);
+	if (e < 0)
+		return 0;
+	int n = 1;
+	for (int k = 0; k < tra_op_arity[g->ex[e].op]; k++)
+		n += fuse_size(g, g->ex[e].kid[k]);
+	return n;
+}
+
+static void fuse_push(FuseUses *u, int nnodes, int id)
+{
+	if (u->queued[id])
+		return;
+	u->queued[id] = true;
+	u->queue[(u->head + u->count++) % nnodes] = id;
+}
+
+static int fuse_pop(FuseUses *u, int nnodes)
+{
+	int id = u->queue[u->head];
+	u->head = (u->head + 1) % nnodes;
+	u->count--;
+	u->queued[id] = false;
+	return id;
+}
+
+/* Whether node c reads node q through an operand other than k. */
+static bool fuse_reads_node(const TraNode *c, int k, int q)
+{
+	for (int j = 0; j < c->nops; j++)
+		if (j != k && c->ops[j].node == q)
 			return true;
-		}
-	}
 	return false;
+}
+
+/* The counts after p (dying) is inlined into c: each node p read is now
+ * read by c instead, so it has one reader fewer if c read it already,
+ * and c is its reader (its only one, should the count be 1: readers
+ * leave only by being inlined); either way it is a candidate again. */
+static void fuse_recount(const TraGraph *g, FuseUses *u, int pid, int cid, int k)
+{
+	const TraNode *p = &g->nodes[pid], *c = &g->nodes[cid];
+	for (int j = 0; j < p->nops; j++) {
+		int q = p->ops[j].node;
+		if (!fuse_first_read(p, j))
+			continue;
+		if (fuse_reads_node(c, k, q))
+			u->nreaders[q]--;
+		u->reader[q] = cid;
+		fuse_push(u, g->nnodes, q);
+	}
+	u->live[pid] = false;
+	u->nreaders[pid] = 0;
+	u->size[cid] += u->size[pid] - 1;
+}
+
+/* Inlines pid into its reader if it qualifies and the result stays
+ * within FUSE_MAX_OPS. */
+static void fuse_try(TraGraph *g, FuseUses *u, int pid, Arena *scratch)
+{
+	if (!fuse_producer(g, u, pid))
+		return;
+	int cid = u->reader[pid];
+	if (u->size[cid] + u->size[pid] - 1 > FUSE_MAX_OPS)
+		return;
+	int k = fuse_site(g, pid, cid);
+	if (k < 0)
+		return;
+	fuse_recount(g, u, pid, cid, k);
+	fuse_inline(g, pid, cid, k, scratch);
 }
 
 void fuse_elementwise(TraGraph *g)
@@ -291,8 +377,16 @@ void fuse_elementwise(TraGraph *g)
 	size_t n = (size_t)g->nnodes + 1;
 	FuseUses u = {.live = arena_alloc(&scratch, n * sizeof *u.live),
 	              .nreaders = arena_alloc(&scratch, n * sizeof *u.nreaders),
-	              .reader = arena_alloc(&scratch, n * sizeof *u.reader)};
-	while (fuse_round(g, &u, &scratch))
-		;
+	              .reader = arena_alloc(&scratch, n * sizeof *u.reader),
+	              .size = arena_alloc(&scratch, n * sizeof *u.size),
+	              .queue = arena_alloc(&scratch, n * sizeof *u.queue),
+	              .queued = arena_alloc(&scratch, n * sizeof *u.queued)};
+	fuse_count(g, &u);
+	for (int id = 0; id < g->nnodes; id++) {
+		u.size[id] = fuse_size(g, g->nodes[id].join) + fuse_size(g, g->nodes[id].epilogue);
+		fuse_push(&u, g->nnodes, id);
+	}
+	while (u.count > 0)
+		fuse_try(g, &u, fuse_pop(&u, g->nnodes), &scratch);
 	arena_free(&scratch);
 }

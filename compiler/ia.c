@@ -34,6 +34,7 @@
 #include "tra.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Task ids grown in the arena. */
@@ -147,6 +148,7 @@ static int ia_block(IaLower *s, int p, const int64_t *lo, const int64_t *hi)
 }
 
 /* Whether expression e reads operand k. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static bool ia_expr_reads(const TraGraph *g, int e, int k)
 {
 	if (e < 0)
@@ -404,15 +406,49 @@ static void ia_dump_inputs(const IaTask *t, FILE *out)
  * make; the device column appears once tasks are placed. A join that
  * computes its row group's rows says so ("rows of its group"); the
  * joins it took over are "fused" tasks after it. */
+/* The task ids grouped by node, in id order within each: node v's are
+ * byid[first[v] .. first[v + 1]) (a counting sort: ia_dump once looked
+ * through every task for every node, quadratic on large graphs). */
+static int *ia_tasks_by_node(const IaGraph *ia, int **first)
+{
+	int nn = ia->g->nnodes;
+	int *start = xcalloc((size_t)nn + 2, sizeof *start);
+	int *byid = xmalloc(((size_t)ia->ntasks + 1) * sizeof *byid);
+	for (int t = 0; t < ia->ntasks; t++)
+		start[ia->tasks[t].node + 2]++;
+	for (int v = 0; v < nn; v++)
+		start[v + 2] += start[v + 1];
+	for (int t = 0; t < ia->ntasks; t++)
+		byid[start[ia->tasks[t].node + 1]++] = t;
+	*first = start; /* start[v] is now where node v's tasks begin */
+	return byid;
+}
+
+static void ia_dump_task(const IaGraph *ia, int t, FILE *out)
+{
+	const IaTask *x = &ia->tasks[t];
+	fprintf(out, "  t%-4d %-6s %s", t, ia_kind_name(x->kind), ia->g->nodes[x->node].name);
+	ia_dump_block(ia, x, out);
+	fputs("  <- ", out);
+	ia_dump_inputs(x, out);
+	fprintf(out, "  flops %.3g  bytes %.3g", x->flops, x->bytes);
+	if (x->rows >= 0)
+		fputs("  rows of its group", out);
+	if (x->device >= 0)
+		fprintf(out, "  dev %d", x->device);
+	fputc('\n', out);
+}
+
 void ia_dump(const IaGraph *ia, FILE *out)
 {
 	const TraGraph *g = ia->g;
+	int *first, *byid = ia_tasks_by_node(ia, &first);
 	fprintf(out, "# IA task graph: %d tasks\n", ia->ntasks);
 	for (int v = 0; v < g->nnodes; v++) {
 		const TraNode *n = &g->nodes[v];
 		int count[IA_FUSED + 1] = {0};
-		for (int t = 0; t < ia->ntasks; t++)
-			count[ia->tasks[t].kind] += ia->tasks[t].node == v;
+		for (int i = first[v]; i < first[v + 1]; i++)
+			count[ia->tasks[byid[i]].kind]++;
 		fprintf(out, "node %%%d %s:", v, n->name);
 		for (int d = 0; n->part && d < n->nidx; d++)
 			fprintf(out, "%s%s:%d", d ? " " : " partition ", n->idx[d].name, n->part[d]);
@@ -423,22 +459,11 @@ void ia_dump(const IaGraph *ia, FILE *out)
 				sep = ",";
 			}
 		fputc('\n', out);
-		for (int t = 0; t < ia->ntasks; t++) {
-			const IaTask *x = &ia->tasks[t];
-			if (x->node != v)
-				continue;
-			fprintf(out, "  t%-4d %-6s %s", t, ia_kind_name(x->kind), n->name);
-			ia_dump_block(ia, x, out);
-			fputs("  <- ", out);
-			ia_dump_inputs(x, out);
-			fprintf(out, "  flops %.3g  bytes %.3g", x->flops, x->bytes);
-			if (x->rows >= 0)
-				fputs("  rows of its group", out);
-			if (x->device >= 0)
-				fprintf(out, "  dev %d", x->device);
-			fputc('\n', out);
-		}
+		for (int i = first[v]; i < first[v + 1]; i++)
+			ia_dump_task(ia, byid[i], out);
 	}
+	free(first);
+	free(byid);
 }
 
 /* --emit=taskgraph: a header line, then one line per task in id order

@@ -77,6 +77,7 @@ double interp_apply(TraOp op, double a, double b)
 	}
 }
 
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 double interp_eval(const TraGraph *g, const TraNode *n, int e,
                    const InterpValues *v, const int64_t *point, double acc)
 {

@@ -247,6 +247,7 @@ static void order_shape_init(const Plan *p, Shape *s, Arena *a)
 
 /* Gathers the factors of join expression e; false if e is not a product
  * of operands and constants. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static bool order_collect(const TraGraph *g, int e, Plan *p, Arena *a)
 {
 	const TraExpr *x = &g->ex[e];
@@ -824,6 +825,7 @@ static int order_acc(TraGraph *g, const OrderAcc *c)
 
 /* A copy of the original epilogue e, its operands added to l (they read
  * output indices only, which keep their numbers) and acc replaced. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static int order_epilogue(TraGraph *g, const Plan *p, int e, TraOperandList *l, const OrderAcc *c)
 {
 	TraExpr x = g->ex[e];

@@ -70,6 +70,16 @@ typedef struct Binding {
 
 typedef uint64_t VarMask; /* a set of bindings */
 
+/* The statements that name one name, found in constant time: messages
+ * about undefined names and outputs ask for them, and scanning the file
+ * for each made 30,000 such errors take minutes. */
+typedef struct SemaNames {
+	const char *name;  /* NULL: an empty slot */
+	int def;           /* the first size, input or definition of it, or -1 */
+	int output;        /* the first output statement naming it, or -1 */
+	bool defined;      /* a definition (T[...] = ...) names it */
+} SemaNames;
+
 typedef struct Sema {
 	const AstProgram *prog;
 	const Source *src;
@@ -82,7 +92,8 @@ typedef struct Sema {
 	int nsyms, symcap;
 	int *table;        /* open addressing: sym index + 1, 0 empty */
 	int tabcap;
-	int *first_def;    /* name -> first defining statement, for "defined later" notes */
+	SemaNames *names;  /* the statements each name has, in open addressing */
+	int namecap;
 	/* the statement being checked */
 	const AstStmt *stmt;
 	Binding vars[TRA_MAX_STMT_INDICES];
@@ -98,6 +109,7 @@ typedef struct Sema {
 	int nsplit;        /* reductions split off so far, for names */
 	const char *free_names[TRA_MAX_STMT_INDICES]; /* free indices reported */
 	int nfree;
+	bool too_many;     /* this statement binds more than TRA_MAX_STMT_INDICES */
 } Sema;
 
 static void sema_error(Sema *s, Span at, const char *fmt, ...)
@@ -193,15 +205,40 @@ static bool sema_check_fresh(Sema *s, const char *name, Span at)
 	return true;
 }
 
+/* The slot of name in s->names: its entry, or the empty one it would take. */
+static SemaNames *sema_names_slot(const Sema *s, const char *name)
+{
+	uint32_t mask = (uint32_t)(s->namecap - 1);
+	for (uint32_t i = sema_hash(name) & mask;; i = (i + 1) & mask)
+		if (!s->names[i].name || strcmp(s->names[i].name, name) == 0)
+			return &s->names[i];
+}
+
+/* Fills s->names from every statement, once. */
+static void sema_index_names(Sema *s)
+{
+	s->namecap = 64;
+	while (s->namecap < 2 * s->prog->nst + 2)
+		s->namecap *= 2;
+	s->names = arena_alloc(s->arena, (size_t)s->namecap * sizeof *s->names);
+	for (int i = 0; i < s->prog->nst; i++) {
+		const AstStmt *st = &s->prog->st[i];
+		SemaNames *n = sema_names_slot(s, st->name);
+		if (!n->name)
+			*n = (SemaNames){st->name, -1, -1, false};
+		if (st->kind == AST_STMT_OUTPUT && n->output < 0)
+			n->output = i;
+		if (st->kind != AST_STMT_OUTPUT && n->def < 0)
+			n->def = i;
+		n->defined |= st->kind == AST_STMT_DEF;
+	}
+}
+
 /* The statement that first defines name (size, input or definition), or -1. */
 static int sema_first_def(const Sema *s, const char *name)
 {
-	for (int i = 0; i < s->prog->nst; i++) {
-		const AstStmt *st = &s->prog->st[i];
-		if (st->kind != AST_STMT_OUTPUT && strcmp(st->name, name) == 0)
-			return i;
-	}
-	return -1;
+	const SemaNames *n = sema_names_slot(s, name);
+	return n->name ? n->def : -1;
 }
 
 /* The kinds of name sema_suggest may offer. */
@@ -216,6 +253,10 @@ enum {
  * a later one could not be used here anyway. */
 static const char *sema_suggest(Sema *s, const char *name, int want)
 {
+	/* past the printing limit the message is not shown: no hint to find
+	 * (each costs a pass over every name: quadratic over many errors) */
+	if (s->diag->max_errors > 0 && s->diag->nerrors >= s->diag->max_errors)
+		return NULL;
 	const char **cands = arena_alloc(s->arena, (size_t)(s->nsyms + s->nscope + 1) * sizeof *cands);
 	int n = 0;
 	if (want & SUGGEST_INDICES)
@@ -330,6 +371,7 @@ static bool size_name(Sema *s, const AstExpr *e, int64_t *out)
 }
 
 /* Evaluates an integer size expression: literals, sizes, + - * / ( ). */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static bool size_eval(Sema *s, AstRef r, int64_t *out)
 {
 	const AstExpr *e = &s->prog->ex[r];
@@ -464,7 +506,13 @@ static int sema_bind(Sema *s, const char *name, Span at, bool reduced)
 		diag_note(s->diag, sym->span, "'%s' is defined here", name);
 	}
 	if (s->nvars == TRA_MAX_STMT_INDICES) {
-		sema_error(s, at, "too many index bindings in one statement (at most %d)", TRA_MAX_STMT_INDICES);
+		/* once: the uses of this index and of any after it are not free
+		 * indices (sema_free_index stays quiet) */
+		if (!s->too_many)
+			sema_error(s, at, "too many indices in one statement: '%s' would be the %dth bound here "
+			           "(left-hand side and reductions together), and at most %d are; split the "
+			           "statement", name, TRA_MAX_STMT_INDICES + 1, TRA_MAX_STMT_INDICES);
+		s->too_many = true;
 		return -1;
 	}
 	s->vars[s->nvars] = (Binding){.name = name, .span = at, .reduced = reduced};
@@ -559,6 +607,10 @@ static bool sema_free_reported(Sema *s, const char *name)
  * that classic Einstein notation would sum over, which .tra does not. */
 static void sema_free_index(Sema *s, const AstExpr *a)
 {
+	if (s->too_many) { /* most likely an index past the limit: reported */
+		s->nerr_stmt++;
+		return;
+	}
 	const char *near = sema_suggest(s, a->ref.name, SUGGEST_INDICES);
 	if (near)
 		sema_error(s, a->span, "index '%s' is free: it is neither on the left-hand side nor "
@@ -616,7 +668,9 @@ static VarMask resolve_name(Sema *s, AstRef r)
 		return (VarMask)1 << v;
 	}
 	Sym *sym = sema_lookup(s, e->ref.name);
-	if (!sym)
+	if (!sym && s->too_many)
+		s->nerr_stmt++; /* most likely an index past the limit: reported */
+	else if (!sym)
 		sema_undefined(s, e->ref.name, e->span, "name",
 		               SUGGEST_SIZES | SUGGEST_TENSORS | SUGGEST_INDICES);
 	else if (sym->broken)
@@ -785,6 +839,7 @@ static VarMask resolve_reduce(Sema *s, AstRef r)
 }
 
 /* Pass 1 over an expression: returns the bindings it uses freely. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static VarMask resolve(Sema *s, AstRef r, bool cmp_ok)
 {
 	const AstExpr *e = &s->prog->ex[r];
@@ -964,6 +1019,7 @@ static int build_split(Sema *s, Builder *outer, AstRef r)
 }
 
 /* Pass 2 over an expression: its TraExpr in node b. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static int build(Sema *s, Builder *b, AstRef r)
 {
 	const AstExpr *e = &s->prog->ex[r];
@@ -987,6 +1043,7 @@ static int build(Sema *s, Builder *b, AstRef r)
 
 /* The first reduction outside any other whose free indices are all of
  * the left-hand side's: the statement node's own aggregation. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static AstRef sema_main_reduction(const Sema *s, AstRef r, VarMask lhs)
 {
 	const AstExpr *e = &s->prog->ex[r];
@@ -1079,6 +1136,7 @@ static void sema_check_split(Sema *s, AstRef r)
 }
 
 /* sema_check_split for every reduction in expression r. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
 static void sema_check_splits(Sema *s, AstRef r)
 {
 	const AstExpr *e = &s->prog->ex[r];
@@ -1120,7 +1178,7 @@ static void sema_def(Sema *s, const AstStmt *st)
 		return;
 	s->stmt = st;
 	s->nvars = s->nscope = s->nerr_stmt = s->nsplit = s->nfree = 0;
-	s->typed = false;
+	s->typed = s->too_many = false;
 	s->type = TRART_F32;
 	if (!resolve_lhs(s, st)) {
 		sema_define_broken(s, st->name, SYM_TENSOR, st->name_span);
@@ -1149,19 +1207,17 @@ static void sema_def(Sema *s, const AstStmt *st)
 /* Whether some definition (T[...] = ...) names name. */
 static bool sema_defines(const Sema *s, const char *name)
 {
-	for (int i = 0; i < s->prog->nst; i++)
-		if (s->prog->st[i].kind == AST_STMT_DEF && strcmp(s->prog->st[i].name, name) == 0)
-			return true;
-	return false;
+	const SemaNames *n = sema_names_slot(s, name);
+	return n->name && n->defined;
 }
 
 /* The first output statement naming name. */
 static Span sema_first_output(const Sema *s, const char *name)
 {
-	for (int i = 0; i < s->prog->nst; i++)
-		if (s->prog->st[i].kind == AST_STMT_OUTPUT && strcmp(s->prog->st[i].name, name) == 0)
-			return s->prog->st[i].name_span;
-	TRAC_BUG("no output statement for '%s'", name);
+	const SemaNames *n = sema_names_slot(s, name);
+	if (!n->name || n->output < 0)
+		TRAC_BUG("no output statement for '%s'", name);
+	return s->prog->st[n->output].name_span;
 }
 
 static void sema_undefined_output(Sema *s, const AstStmt *st)
@@ -1256,6 +1312,7 @@ int sema_build(const AstProgram *prog, SizeOverride *overrides, int noverrides,
 	s.free_vars = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.free_vars);
 	for (int i = 0; i < prog->nex; i++)
 		s.expr_var[i] = -1;
+	sema_index_names(&s);
 	for (int i = 0; i < prog->nst; i++) {
 		const AstStmt *st = &prog->st[i];
 		switch (st->kind) {

@@ -93,6 +93,7 @@ double tra_node_join_points(const TraNode *n)
 }
 
 /* Operations one evaluation of expression e costs. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static double tra_expr_flops(const TraGraph *g, int e)
 {
 	if (e < 0)
@@ -104,6 +105,7 @@ static double tra_expr_flops(const TraGraph *g, int e)
 	return f;
 }
 
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 bool tra_expr_uses(const TraGraph *g, int e, TraOp op)
 {
 	if (e < 0)
@@ -182,6 +184,7 @@ static void tra_dump_infix(const TraGraph *g, const TraNode *n, const TraExpr *x
 		fputc(')', out);
 }
 
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static void tra_dump_expr(const TraGraph *g, const TraNode *n, int e, int prec, FILE *out)
 {
 	const TraExpr *x = &g->ex[e];
@@ -303,11 +306,14 @@ void tra_dump(const TraGraph *g, FILE *out)
 			TRAC_BUG("TRA node %d (%s): %s", id, n->name, #cond); \
 	} while (0)
 
-/* Checks expression e of node id: kids exist, leaves are in range, and
- * an epilogue reads only output indices. */
-static void tra_verify_expr(const TraGraph *g, int id, int e, bool epilogue)
+/* Checks expression e of node id, at depth levels below the root: kids
+ * exist, leaves are in range, an epilogue reads only output indices, and
+ * the tree is at most TRA_MAX_EXPR_DEPTH deep (which bounds this walk
+ * and every other). */
+static void tra_verify_expr(const TraGraph *g, int id, int e, bool epilogue, int depth)
 {
 	const TraNode *n = &g->nodes[id];
+	TRA_CHECK(depth < TRA_MAX_EXPR_DEPTH);
 	TRA_CHECK(e >= 0 && e < g->nex);
 	const TraExpr *x = &g->ex[e];
 	int limit = epilogue ? n->rank : n->nidx;
@@ -327,7 +333,7 @@ static void tra_verify_expr(const TraGraph *g, int id, int e, bool epilogue)
 		break;
 	}
 	for (int k = 0; k < tra_op_arity[x->op]; k++)
-		tra_verify_expr(g, id, x->kid[k], epilogue);
+		tra_verify_expr(g, id, x->kid[k], epilogue, depth + 1);
 }
 
 static void tra_verify_operand(const TraGraph *g, int id, const TraOperand *op)
@@ -358,9 +364,9 @@ void tra_verify(const TraGraph *g)
 		TRA_CHECK(n->agg != TRA_AGG_MEAN);
 		for (int k = 0; k < n->nops; k++)
 			tra_verify_operand(g, id, &n->ops[k]);
-		tra_verify_expr(g, id, n->join, false);
+		tra_verify_expr(g, id, n->join, false, 0);
 		if (n->epilogue >= 0)
-			tra_verify_expr(g, id, n->epilogue, true);
+			tra_verify_expr(g, id, n->epilogue, true, 0);
 	}
 	for (int i = 0; i < g->noutputs; i++)
 		TRAC_ASSERT(g->outputs[i] >= 0 && g->outputs[i] < g->nnodes && g->nodes[g->outputs[i]].is_output);

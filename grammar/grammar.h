@@ -16,6 +16,9 @@
  * operators, so the recursive passes after it (sema, the interpreter,
  * code generation) stay far from the C stack's end. */
 #define PARSE_MAX_NESTING 1000
+/* sema's TraExpr trees are at most a few levels deeper than the AST
+ * (mean's division, the ACC of an epilogue) */
+_Static_assert(PARSE_MAX_NESTING + 10 <= TRA_MAX_EXPR_DEPTH, "sema's trees pass tra_verify");
 
 /* The scanner's state.
  *

@@ -4,13 +4,21 @@ never crash. Products of 3 to 5 operands over 17 to 22 indices, whose
 cheapest contraction order may want an intermediate of more than 16
 dimensions, and nested reductions that leave 15 to 18 indices free:
 the two kinds of program that once overflowed fixed 16-entry arrays
-(order.c, sema.c); and a chain of 20,000 maps, which fusion once inlined
-in quadratic memory (8 GB at 8,000; out of memory at 20,000). Prints PASS or FAIL per class and the counts."""
+(order.c, sema.c); a chain of 20,000 maps, which fusion once inlined
+in quadratic memory (8 GB at 8,000; out of memory at 20,000) and quadratic
+time (14.8 s), and into one 40,000-deep expression that gcc could not
+compile: it must fuse in seconds into nodes that compile, run and agree
+with the interpreter; a 30,000-term sum and a 200,000-term size, which
+once overflowed the stack of sema's recursive walks: an error "nested too
+deeply" now; the token dump of that sum, once quadratic (a minute); and
+30,000 undefined names or outputs, once quadratic (minutes).
+Prints PASS or FAIL per class and the counts."""
+import os
 import random
 import subprocess
 import sys
 import tempfile
-import os
+import time
 
 LETTERS = "abcdefghijklmnopqrstuvw"
 
@@ -50,16 +58,87 @@ def chain(n):
     return lines + ["output " + prev]
 
 
+def run(cmd, limit):
+    """cmd's CompletedProcess and seconds taken; a timeout is a failure."""
+    t = time.time()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        p = subprocess.CompletedProcess(cmd, -1, "", "timed out after %d s" % limit)
+    return p, time.time() - t
+
+
+def report(ok, what, p):
+    if not ok:
+        print("  exit %d: %s" % (p.returncode, p.stderr.strip()[-300:]))
+    print("%s %s" % ("PASS" if ok else "FAIL", what))
+    return ok
+
+
+def same_npy(a, b):
+    import numpy as np
+    x, y = np.load(a), np.load(b)
+    return x.shape == y.shape and np.allclose(x, y, rtol=1e-3, atol=0)
+
+
 def check_chain(trac, tmp, n):
+    """The chain fuses in seconds into nodes of bounded size (fuse.c's
+    cost rule), and the compiled program computes what the interpreter
+    does."""
     path = os.path.join(tmp, "chain.tra")
     with open(path, "w") as f:
         f.write("\n".join(chain(n)) + "\n")
-    p = subprocess.run([trac, path, "--emit=tra"], capture_output=True, text=True, timeout=600)
-    head = p.stdout.split("\n", 1)[0]
-    ok = p.returncode == 0 and head == "# TRA graph: 2 nodes"  # the input and one einsum
-    if not ok:
-        print("  exit %d, '%s': %s" % (p.returncode, head, p.stderr.strip()[-200:]))
-    print("%s chain of %d maps fused into one node" % ("PASS" if ok else "FAIL", n))
+    p, secs = run([trac, path, "--emit=tra"], 60)
+    head = p.stdout.split("\n", 1)[0].split()
+    nodes = int(head[3]) if len(head) == 5 and head[:3] == ["#", "TRA", "graph:"] else 0
+    ok = report(p.returncode == 0 and 2 < nodes < n // 50 and secs < 30,
+                "chain of %d maps fused into %d nodes in %.1f s" % (n, nodes, secs), p)
+    prog = os.path.join(tmp, "chain")
+    p, secs = run([trac, path, "-o", prog], 600)
+    if not report(p.returncode == 0, "chain of %d maps compiled in %.1f s" % (n, secs), p):
+        return False
+    outs = [os.path.join(tmp, d) for d in ("got", "want")]
+    p, _ = run([prog, "--random=1", "--output-dir", outs[0]], 60)
+    q, _ = run([trac, path, "--interpret", "--random=1", "--output-dir", outs[1]], 60)
+    last = "T%d.npy" % (n - 1)
+    good = p.returncode == 0 and q.returncode == 0 and \
+        same_npy(os.path.join(outs[0], last), os.path.join(outs[1], last))
+    return report(good, "chain of %d maps runs as the interpreter does" % n, p if p.returncode else q) and ok
+
+
+def check_long(trac, tmp):
+    """Long flat expressions: a clear error, not a stack overflow; and a
+    token dump in linear time."""
+    path = os.path.join(tmp, "long.tra")
+    with open(path, "w") as f:
+        f.write("size N = 4\ninput X[N]\nY[i] = " + " + ".join(["X[i]"] * 30000) + "\noutput Y\n")
+    p, _ = run([trac, path, "--check"], 60)
+    ok = report(p.returncode == 1 and "long.tra:3:" in p.stderr and "nested too deeply" in p.stderr,
+                "a sum of 30,000 terms is an error, nested too deeply", p)
+    p, secs = run([trac, path, "--emit=tokens"], 60)
+    ok = report(p.returncode == 0 and p.stdout.count("\n") == 150019 and secs < 20,
+                "its 150,019 tokens dumped in %.1f s" % secs, p) and ok
+    with open(path, "w") as f:
+        f.write("size N = " + " + ".join(["1"] * 200000) + "\ninput X[N]\nY[i] = X[i]\noutput Y\n")
+    p, _ = run([trac, path, "--check"], 60)
+    return report(p.returncode == 1 and "long.tra:1:" in p.stderr and "nested too deeply" in p.stderr,
+                  "a size of 200,000 terms is an error, nested too deeply", p) and ok
+
+
+def check_many_errors(trac, tmp):
+    """30,000 errors of one kind: each once took a pass over the whole
+    file or every name (minutes); now the 50 shown, then a note."""
+    path = os.path.join(tmp, "errors.tra")
+    n = 30000
+    ok = True
+    for what, body in (("undefined tensors", ["Y%d[i] = Q%d[i]" % (k, k) for k in range(n)] + ["output Y0"]),
+                       ("undefined outputs", ["Y%d[i] = X[i]" % k for k in range(n)] +
+                        ["output Z%d" % k for k in range(n)])):
+        with open(path, "w") as f:
+            f.write("\n".join(["size N = 4", "input X[N]"] + body) + "\n")
+        p, secs = run([trac, path, "--check"], 60)
+        ok = report(p.returncode == 1 and "too many errors" in p.stderr and secs < 20,
+                    "%d %s reported in %.1f s" % (n, what, secs), p) and ok
     return ok
 
 
@@ -82,7 +161,9 @@ def main():
             print("%s %s (%d programs)" % ("FAIL" if bad else "PASS", name, n))
             failed += bad > 0
         failed += not check_chain(trac, tmp, 20000)
-    print("%d passed, %d failed" % (3 - failed, failed))
+        failed += not check_long(trac, tmp)
+        failed += not check_many_errors(trac, tmp)
+    print("%d passed, %d failed" % (5 - failed, failed))
     return 1 if failed else 0
 
 
