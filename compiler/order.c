@@ -88,8 +88,9 @@
  *
  * Every node is rebuilt into a new array, in the old order with the new
  * steps inserted, and operand node ids and outputs are renumbered. The
- * search's tables live in a scratch arena that dies with the pass; no
- * recursion is deeper than ORDER_DP_MAX.
+ * search's tables live in a scratch arena that dies with the pass; the
+ * searches recurse no deeper than ORDER_DP_MAX, and the tree is emitted
+ * with an explicit stack.
  */
 #include "tra.h"
 
