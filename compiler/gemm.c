@@ -45,15 +45,20 @@
  * loop nest. Ties go to the first combination tried: whole groups,
  * untransposed.
  *
- * Block tasks (GEMM_BLOCKS) run the plan on a block of the join space:
- * an operand's copy is of the block (into room for the largest block),
- * the result is never copied (a layout that needs that is a loop nest),
- * a kept run
- * of several indices only where the partition leaves all but its outer
- * index uncut (a cut one would break the run in a block), the block's
- * columns the output's last index (the partial block of a split
- * reduction is C order in the block), and the costs those of a block
+ * A whole-node kernel (GEMM_NODE) always has a plan, copies being
+ * always possible: every contraction reaches BLAS. Block tasks
+ * (GEMM_BLOCKS) run the plan on a block of the join space: an operand's
+ * copy is of the block (into room for the largest block); the result is
+ * never copied (a layout that would need that is a loop nest); a kept
+ * run of several indices only where the partition leaves all but its
+ * outer index uncut (a cut one would break the run in a block: decomp.c
+ * breaks ties between partitions with gemm_runs_cut to avoid that); the
+ * block's columns the output's last index (the partial block of a split
+ * reduction is C order in the block); and the costs are a block's
  * (extents size / parts).
+ *
+ * The constants are a rough core of today's x86 servers; only their
+ * ratios matter, and only between plans of one node.
  */
 #include "tra.h"
 
