@@ -1,5 +1,5 @@
-/* needs: a verified TraGraph. gives: every einsum is an output or read by a live node. */
 /* dce.c: dead-code removal.
+ * needs: a verified TraGraph. gives: every einsum is an output or read by a live node.
  *
  * An einsum that no output depends on, directly or through other nodes,
  * is dead: a statement nobody reads, a node CSE redirected every reader
@@ -12,19 +12,6 @@
  */
 #include "tra.h"
 
-#include <string.h>
-
-/* Marks the nodes the outputs depend on. */
-static void dce_liveness(const TraGraph *g, bool *live)
-{
-	memset(live, 0, (size_t)g->nnodes * sizeof *live);
-	for (int i = 0; i < g->noutputs; i++)
-		live[g->outputs[i]] = true;
-	for (int id = g->nnodes - 1; id >= 0; id--)
-		if (live[id])
-			for (int k = 0; k < g->nodes[id].nops; k++)
-				live[g->nodes[id].ops[k].node] = true;
-}
 
 void dce_remove(TraGraph *g)
 {
@@ -32,7 +19,7 @@ void dce_remove(TraGraph *g)
 	int nold = g->nnodes;
 	bool *live = arena_alloc(&scratch, (size_t)(nold + 1) * sizeof *live);
 	int *map = arena_alloc(&scratch, (size_t)(nold + 1) * sizeof *map);
-	dce_liveness(g, live);
+	tra_live_nodes(g, live);
 	TraNode *old = g->nodes;
 	g->nodes = NULL;
 	g->nnodes = g->nodecap = 0;

@@ -100,18 +100,6 @@ typedef struct Inline {
 	const int *pmap;/* pmap[j]: the number in c of p's operand j */
 } Inline;
 
-/* Marks the nodes the outputs depend on. */
-static void fuse_liveness(const TraGraph *g, bool *live)
-{
-	memset(live, 0, (size_t)g->nnodes * sizeof *live);
-	for (int i = 0; i < g->noutputs; i++)
-		live[g->outputs[i]] = true;
-	for (int id = g->nnodes - 1; id >= 0; id--)
-		if (live[id])
-			for (int k = 0; k < g->nodes[id].nops; k++)
-				live[g->nodes[id].ops[k].node] = true;
-}
-
 /* Whether operand k of n is the first to read its producer. */
 static bool fuse_first_read(const TraNode *n, int k)
 {
@@ -123,7 +111,7 @@ static bool fuse_first_read(const TraNode *n, int k)
 
 static void fuse_count(const TraGraph *g, FuseUses *u)
 {
-	fuse_liveness(g, u->live);
+	tra_live_nodes(g, u->live);
 	memset(u->nreaders, 0, (size_t)g->nnodes * sizeof *u->nreaders);
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];

@@ -78,6 +78,17 @@ int64_t tra_node_elements(const TraNode *n)
 	return e;
 }
 
+void tra_live_nodes(const TraGraph *g, bool *live)
+{
+	memset(live, 0, (size_t)g->nnodes * sizeof *live);
+	for (int i = 0; i < g->noutputs; i++)
+		live[g->outputs[i]] = true;
+	for (int id = g->nnodes - 1; id >= 0; id--)
+		if (live[id])
+			for (int k = 0; k < g->nodes[id].nops; k++)
+				live[g->nodes[id].ops[k].node] = true;
+}
+
 /* In double, like the cost model's figures: a sum of these may pass 2^63. */
 double tra_node_result_bytes(const TraNode *n)
 {

@@ -260,6 +260,9 @@ int tra_expr_new(TraGraph *g, TraOp op, int arg, double value, int a, int b, int
 int tra_operand_add(Arena *a, TraOperandList *l, int node, int rank, const int *idx);
 int64_t tra_node_elements(const TraNode *n);          /* product of output sizes */
 double tra_node_result_bytes(const TraNode *n);       /* bytes of its result */
+/* live[id]: an output depends on node id (live has g->nnodes entries).
+ * One backward sweep: nodes are in a topological order. */
+void tra_live_nodes(const TraGraph *g, bool *live);
 double tra_node_join_points(const TraNode *n);        /* product of all sizes */
 void tra_node_cost(const TraGraph *g, TraNode *n);    /* fills flops and bytes */
 bool tra_expr_uses(const TraGraph *g, int e, TraOp op);
