@@ -154,22 +154,6 @@ static bool fuse_is_gemm(const TraGraph *g, const TraNode *c)
 	       g->ex[x->kid[0]].op == TRA_OP_OPERAND && g->ex[x->kid[1]].op == TRA_OP_OPERAND;
 }
 
-/* Operand leaves of a tree of products (MUL, constants, operands); -1
- * if anything else occurs. The walk's depth is the tree's, which the
- * cost rule below keeps small. */
-static int fuse_product_operands(const TraGraph *g, int e)
-{
-	const TraExpr *x = &g->ex[e];
-	if (x->op == TRA_OP_OPERAND)
-		return 1;
-	if (x->op == TRA_OP_CONST)
-		return 0;
-	if (x->op != TRA_OP_MUL)
-		return -1;
-	int a = fuse_product_operands(g, x->kid[0]), b = fuse_product_operands(g, x->kid[1]);
-	return a < 0 || b < 0 ? -1 : a + b;
-}
-
 /* Whether inlining producer p into the join of sum c would make c a sum
  * of a product of more than two operands: the contraction order pass
  * has already split such products the cheapest way, and this would
@@ -178,7 +162,7 @@ static bool fuse_lengthens_product(const TraGraph *g, const TraNode *c, const Tr
 {
 	if (c->agg != TRA_AGG_SUM)
 		return false;
-	int nc = fuse_product_operands(g, c->join), np = fuse_product_operands(g, p->join);
+	int nc = tra_expr_product_operands(g, c->join), np = tra_expr_product_operands(g, p->join);
 	return nc >= 0 && np >= 0 && nc - 1 + np > 2;
 }
 

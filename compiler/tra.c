@@ -89,6 +89,20 @@ void tra_live_nodes(const TraGraph *g, bool *live)
 				live[g->nodes[id].ops[k].node] = true;
 }
 
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+int tra_expr_product_operands(const TraGraph *g, int e)
+{
+	const TraExpr *x = &g->ex[e];
+	if (x->op == TRA_OP_OPERAND)
+		return 1;
+	if (x->op == TRA_OP_CONST)
+		return 0;
+	if (x->op != TRA_OP_MUL)
+		return -1;
+	int a = tra_expr_product_operands(g, x->kid[0]), b = tra_expr_product_operands(g, x->kid[1]);
+	return a < 0 || b < 0 ? -1 : a + b;
+}
+
 /* In double, like the cost model's figures: a sum of these may pass 2^63. */
 double tra_node_result_bytes(const TraNode *n)
 {

@@ -266,6 +266,9 @@ void tra_live_nodes(const TraGraph *g, bool *live);
 double tra_node_join_points(const TraNode *n);        /* product of all sizes */
 void tra_node_cost(const TraGraph *g, TraNode *n);    /* fills flops and bytes */
 bool tra_expr_uses(const TraGraph *g, int e, TraOp op);
+/* Operand leaves of a tree of products (MUL, constants, operands); -1
+ * if anything else occurs. */
+int tra_expr_product_operands(const TraGraph *g, int e);
 const char *tra_agg_name(TraAgg agg);
 void tra_dump(const TraGraph *g, FILE *out);
 /* Checks the graph's invariants; a violation is an internal error. */

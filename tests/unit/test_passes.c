@@ -82,29 +82,14 @@ static const char *node_str(UnitRun *u, const char *name)
 
 #define assert_node(u, name, want) ck_assert_str_eq(node_str((u), (name)), (want))
 
-/* Leaves of a MUL tree that are operands; -1 if other than MUL, OPERAND
- * and CONST occur. */
-static int product_operands(const TraGraph *g, int e)
-{
-	const TraExpr *x = &g->ex[e];
-	if (x->op == TRA_OP_OPERAND)
-		return 1;
-	if (x->op == TRA_OP_CONST)
-		return 0;
-	if (x->op != TRA_OP_MUL)
-		return -1;
-	int a = product_operands(g, x->kid[0]), b = product_operands(g, x->kid[1]);
-	return a < 0 || b < 0 ? -1 : a + b;
-}
-
 /* What order_contractions promises: no sum of a product of more than two operands. */
 static void assert_no_long_products(const TraGraph *g)
 {
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];
 		if (n->kind == TRA_NODE_EINSUM && n->agg == TRA_AGG_SUM)
-			ck_assert_msg(product_operands(g, n->join) <= 2, "node %s still multiplies %d operands",
-			              n->name, product_operands(g, n->join));
+			ck_assert_msg(tra_expr_product_operands(g, n->join) <= 2, "node %s still multiplies %d operands",
+			              n->name, tra_expr_product_operands(g, n->join));
 	}
 }
 
