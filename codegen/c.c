@@ -827,22 +827,26 @@ static void cg_c_row(CgC *c, const TraNode *n, int id)
 	fputs("}\n\n", c->out);
 }
 
-/* The elements a group's chunk of rows may hold per member, so that what
- * a producer wrote is still in cache (32 KiB of f32) when its consumer
- * reads it, and rows of one element still make vector loops. */
+/* The join points a group's chunk of rows may span per member, so that
+ * what a producer wrote, and the operand rows it read, are still in cache
+ * (32 KiB of f32) when its consumer reads them, and rows of one element
+ * still make vector loops. */
 #define CG_ROW_CHUNK_ELEMENTS 8192
 
 /* Rows per chunk of the group led by lead: one where a member's row is
- * long, many where every row is short (a group of vector maps). */
+ * long, many where every row is short (a group of vector maps). A row is
+ * measured in join points, reduced indices included: a row maximum
+ * writes one element per row but reads a whole row of its operand, and
+ * the sum that subtracts it must find that row still in cache. */
 static int64_t cg_c_group_chunk(const CgC *c, int lead)
 {
-	int64_t row = 1;
+	double row = 1;
 	for (int id = lead; id < c->g->nnodes; id++) {
 		const TraNode *n = &c->g->nodes[id];
-		if (c->leader[id] == lead && tra_node_elements(n) / n->idx[0].size > row)
-			row = tra_node_elements(n) / n->idx[0].size;
+		if (c->leader[id] == lead && tra_node_join_points(n) / (double)n->idx[0].size > row)
+			row = tra_node_join_points(n) / (double)n->idx[0].size;
 	}
-	return row >= CG_ROW_CHUNK_ELEMENTS ? 1 : CG_ROW_CHUNK_ELEMENTS / row;
+	return row >= CG_ROW_CHUNK_ELEMENTS ? 1 : (int64_t)(CG_ROW_CHUNK_ELEMENTS / row);
 }
 
 /* A group of loop kernels that share their first output index runs as

@@ -313,21 +313,28 @@ int trart_worker_id(void);
 #include <math.h>
 #include <string.h>
 
-/* y 2^k for an integral k (a float) where the result is normal: k added
- * to the exponent bits. */
+/* y 2^k for an integral k (a float, |k| < 2^22) where the result is
+ * normal: k added to the exponent bits. The integer comes from the bits
+ * of k + 1.5 * 2^23, whose low bits hold k (no float-to-int conversion,
+ * which is undefined for NaN and costs masks once vectorised). */
 static inline float trart_ldexp_float(float y, float k)
 {
-	uint32_t b;
-	memcpy(&b, &y, sizeof b);
-	b += (uint32_t)(int32_t)(k == k ? k : 0.0f) << 23;
-	memcpy(&y, &b, sizeof y);
+	float m = k + 12582912.0f, two = 12582912.0f;
+	uint32_t b, t, yb;
+	memcpy(&b, &m, sizeof b);
+	memcpy(&t, &two, sizeof t);
+	memcpy(&yb, &y, sizeof yb);
+	yb += (b - t) << 23;
+	memcpy(&y, &yb, sizeof y);
 	return y;
 }
 
 /* e^x in f32: Cody-Waite reduction by ln 2 (with fmaf, so that
- * reassociation cannot undo it), Cephes' polynomial, 2^k added to the
+ * reassociation cannot undo it), Cephes' polynomial in Horner form with
+ * fmaf (the C compiler does not contract in ISO C mode), 2^k added to the
  * exponent bits (2^(k+32) and a product by 2^-32 where the result is
- * subnormal); about 1 ulp. */
+ * subnormal); about 1 ulp. A NaN is kept by the last select alone, so
+ * that the vector loop carries one mask for it. */
 static inline float trart_exp_float(float x)
 {
 	float xc = x < -104.0f ? -104.0f : x;
@@ -335,15 +342,17 @@ static inline float trart_exp_float(float x)
 	float k = floorf(xc * 1.44269504088896341f + 0.5f);
 	float r = fmaf(k, 2.12194440e-4f, fmaf(-k, 0.693359375f, xc));
 	float p = 1.9875691500e-4f;
-	p = p * r + 1.3981999507e-3f;
-	p = p * r + 8.3334519073e-3f;
-	p = p * r + 4.1665795894e-2f;
-	p = p * r + 1.6666665459e-1f;
-	p = p * r + 5.0000001201e-1f;
-	p = p * r * r + r + 1.0f;
-	float y = trart_ldexp_float(p, k < -120.0f ? k + 32.0f : k);
+	p = fmaf(p, r, 1.3981999507e-3f);
+	p = fmaf(p, r, 8.3334519073e-3f);
+	p = fmaf(p, r, 4.1665795894e-2f);
+	p = fmaf(p, r, 1.6666665459e-1f);
+	p = fmaf(p, r, 5.0000001201e-1f);
+	p = fmaf(p * r, r, r) + 1.0f;
+	float sub = k < -120.0f ? 32.0f : 0.0f;
+	float y = trart_ldexp_float(p, k + sub);
 	y = k < -120.0f ? y * 2.3283064365386963e-10f : y;
-	return x > 88.72283f ? INFINITY : y;
+	y = x > 88.72283f ? INFINITY : y;
+	return x != x ? x : y;
 }
 
 /* y 2^k for an integral k (a double) where the result is normal. The
@@ -376,18 +385,18 @@ static inline double trart_exp_reduce_double(double x, double *r)
 static inline double trart_expm1_poly_double(double r)
 {
 	double p = 1.0 / 6227020800.0;
-	p = p * r + 1.0 / 479001600.0;
-	p = p * r + 1.0 / 39916800.0;
-	p = p * r + 1.0 / 3628800.0;
-	p = p * r + 1.0 / 362880.0;
-	p = p * r + 1.0 / 40320.0;
-	p = p * r + 1.0 / 5040.0;
-	p = p * r + 1.0 / 720.0;
-	p = p * r + 1.0 / 120.0;
-	p = p * r + 1.0 / 24.0;
-	p = p * r + 1.0 / 6.0;
-	p = p * r + 0.5;
-	return p * r * r + r;
+	p = fma(p, r, 1.0 / 479001600.0);
+	p = fma(p, r, 1.0 / 39916800.0);
+	p = fma(p, r, 1.0 / 3628800.0);
+	p = fma(p, r, 1.0 / 362880.0);
+	p = fma(p, r, 1.0 / 40320.0);
+	p = fma(p, r, 1.0 / 5040.0);
+	p = fma(p, r, 1.0 / 720.0);
+	p = fma(p, r, 1.0 / 120.0);
+	p = fma(p, r, 1.0 / 24.0);
+	p = fma(p, r, 1.0 / 6.0);
+	p = fma(p, r, 0.5);
+	return fma(p * r, r, r);
 }
 
 /* e^x in f64, 2^k applied as trart_exp_float does (2^(k+64) 2^-64
@@ -418,11 +427,11 @@ static inline float trart_tanh_float(float x)
 {
 	float a = fabsf(x), z = a * a;
 	float p = -5.70498872745e-3f;
-	p = p * z + 2.06390887954e-2f;
-	p = p * z - 5.37397155531e-2f;
-	p = p * z + 1.33314422036e-1f;
-	p = p * z - 3.33332819422e-1f;
-	float small = p * z * a + a;
+	p = fmaf(p, z, 2.06390887954e-2f);
+	p = fmaf(p, z, -5.37397155531e-2f);
+	p = fmaf(p, z, 1.33314422036e-1f);
+	p = fmaf(p, z, -3.33332819422e-1f);
+	float small = fmaf(p * z, a, a);
 	float big = 1.0f - 2.0f / (trart_exp_float(2.0f * a) + 1.0f);
 	return copysignf(a < 0.625f ? small : big, x);
 }
