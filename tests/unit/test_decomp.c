@@ -292,6 +292,53 @@ START_TEST(manual)
 }
 END_TEST
 
+/* The partition decomp_run gives node name for 2 devices. */
+static const int *two_device_part(UnitRun *u, const char *name)
+{
+	DecompOptions o = {.devices = 2};
+	decomp_run(&u->g, &o);
+	return u->g.nodes[unit_node_id(&u->g, name)].part;
+}
+
+/* Loop kernels are not cut into contiguous runs shorter than 8 KiB when
+ * another cut is as cheap: a column sum of 4 KiB rows splits its rows
+ * (and aggregates two partial sums) rather than its columns, a map of
+ * 8 KiB rows splits its rows; runs of 32 KiB may be cut. */
+START_TEST(short_runs)
+{
+	UnitRun *u = unit_compile_ok("size N = 8192, D = 1024
+input X[N, D]
+"
+	                             "s[j] = sum[i](X[i, j])
+output s
+");
+	const int *p = two_device_part(u, "s");
+	ck_assert_int_eq(p[0], 1);
+	ck_assert_int_eq(p[1], 2);
+	unit_free(u);
+	u = unit_compile_ok("size N = 2048, D = 2048
+input X[N, D]
+"
+	                    "Y[i, j] = tanh(X[i, j])
+output Y
+");
+	p = two_device_part(u, "Y");
+	ck_assert_int_eq(p[0], 2);
+	ck_assert_int_eq(p[1], 1);
+	unit_free(u);
+	u = unit_compile_ok("size N = 512, D = 16384
+input X[N, D]
+"
+	                    "s[j] = sum[i](X[i, j])
+output s
+");
+	p = two_device_part(u, "s");
+	ck_assert_int_eq(p[0], 2);
+	ck_assert_int_eq(p[1], 1);
+	unit_free(u);
+}
+END_TEST
+
 static Suite *decomp_suite(void)
 {
 	Suite *s = suite_create("decomp");
@@ -309,6 +356,7 @@ static Suite *decomp_suite(void)
 	tcase_add_test(tc, dp_attention);
 	tcase_add_test(tc, dp_sets_partitions);
 	tcase_add_test(tc, manual);
+	tcase_add_test(tc, short_runs);
 	suite_add_tcase(s, tc);
 	return s;
 }
