@@ -306,32 +306,20 @@ static const int *two_device_part(UnitRun *u, const char *name)
  * 8 KiB rows splits its rows; runs of 32 KiB may be cut. */
 START_TEST(short_runs)
 {
-	UnitRun *u = unit_compile_ok("size N = 8192, D = 1024
-input X[N, D]
-"
-	                             "s[j] = sum[i](X[i, j])
-output s
-");
+	UnitRun *u = unit_compile_ok("size N = 8192, D = 1024\ninput X[N, D]\n"
+	                             "s[j] = sum[i](X[i, j])\noutput s\n");
 	const int *p = two_device_part(u, "s");
 	ck_assert_int_eq(p[0], 1);
 	ck_assert_int_eq(p[1], 2);
 	unit_free(u);
-	u = unit_compile_ok("size N = 2048, D = 2048
-input X[N, D]
-"
-	                    "Y[i, j] = tanh(X[i, j])
-output Y
-");
+	u = unit_compile_ok("size N = 2048, D = 2048\ninput X[N, D]\n"
+	                    "Y[i, j] = tanh(X[i, j])\noutput Y\n");
 	p = two_device_part(u, "Y");
 	ck_assert_int_eq(p[0], 2);
 	ck_assert_int_eq(p[1], 1);
 	unit_free(u);
-	u = unit_compile_ok("size N = 512, D = 16384
-input X[N, D]
-"
-	                    "s[j] = sum[i](X[i, j])
-output s
-");
+	u = unit_compile_ok("size N = 512, D = 16384\ninput X[N, D]\n"
+	                    "s[j] = sum[i](X[i, j])\noutput s\n");
 	p = two_device_part(u, "s");
 	ck_assert_int_eq(p[0], 2);
 	ck_assert_int_eq(p[1], 1);
