@@ -36,6 +36,14 @@
  *     would be recomputed along that index; the order pass splits such
  *     products better).
  *
+ *   - Copies forwarded. A node that only copies another tensor, maybe
+ *     with its dimensions permuted (T[j, i] = X[i, j]), and is not an
+ *     output, computes nothing a reader could not read itself: its readers
+ *     read the copied tensor at the subscripts the copy's subscripts map
+ *     theirs to (T[a, b] becomes X[b, a]), so the layout of every tensor
+ *     is the back end's choice (gemm.c transposes or copies where a GEMM
+ *     wants it). The copy is left unread, for dce.c.
+ *
  * Linear in the size of the expressions; nodes with more than 64 indices
  * keep their factors (their index sets do not fit tra_expr_indices).
  */
@@ -250,13 +258,42 @@ static void algebra_factor_out(TraGraph *g, TraNode *n, Arena *scratch)
 		n->epilogue = algebra_scale_acc(g, n->epilogue, factor, &used);
 }
 
+/* Whether n only copies its one operand (permuted or not), where a
+ * reader could read that operand instead. */
+static bool algebra_is_copy(const TraGraph *g, const TraNode *n)
+{
+	return n->kind == TRA_NODE_EINSUM && !n->is_output && n->agg == TRA_AGG_NONE &&
+	       n->epilogue < 0 && n->nops == 1 && g->ex[n->join].op == TRA_OP_OPERAND &&
+	       g->nodes[n->ops[0].node].type == n->type;
+}
+
+/* n's operands that read a copy read what it copies: the copy's index d
+ * is n's index at[d], and the copy reads its source at its indices q[e],
+ * so n reads the source at at[q[e]]. Copies come before their readers
+ * and are forwarded first, so a chain of copies resolves in one sweep. */
+static void algebra_forward_copies(TraGraph *g, TraNode *n, const bool *copy)
+{
+	for (int k = 0; k < n->nops; k++) {
+		const TraNode *c = &g->nodes[n->ops[k].node];
+		if (!copy[n->ops[k].node])
+			continue;
+		const TraOperand *src = &c->ops[0];
+		int *idx = arena_alloc(g->arena, (size_t)(src->rank ? src->rank : 1) * sizeof *idx);
+		for (int e = 0; e < src->rank; e++)
+			idx[e] = n->ops[k].idx[src->idx[e]];
+		n->ops[k] = (TraOperand){.node = src->node, .rank = src->rank, .idx = idx};
+	}
+}
+
 void algebra_normalise(TraGraph *g)
 {
 	Arena scratch = {0};
+	bool *copy = arena_alloc(&scratch, (size_t)(g->nnodes + 1) * sizeof *copy);
 	for (int id = 0; id < g->nnodes; id++) {
 		TraNode *n = &g->nodes[id];
 		if (n->kind != TRA_NODE_EINSUM)
 			continue;
+		algebra_forward_copies(g, n, copy);
 		n->join = algebra_expr(g, n->join);
 		if (n->epilogue >= 0)
 			n->epilogue = algebra_expr(g, n->epilogue);
@@ -265,6 +302,7 @@ void algebra_normalise(TraGraph *g)
 		algebra_factor_out(g, n, &scratch);
 		tra_node_compact_operands(g, n);
 		tra_node_cost(g, n);
+		copy[id] = algebra_is_copy(g, n);
 	}
 	arena_free(&scratch);
 }

@@ -1273,6 +1273,29 @@ START_TEST(algebra_factors_out_of_sums)
 }
 END_TEST
 
+/* A copy (permuted, a chain of them, a diagonal) is read
+ * through: its readers read what it copies; outputs and copies that
+ * compute something stay. */
+START_TEST(algebra_forwards_copies)
+{
+	UnitRun *u = after("size N = 3, K = 4\ninput X[N, K], v[N], Q[N, N]\n"
+	                   "T[k, i] = X[i, k]\n"
+	                   "U[i, k] = T[k, i]\n"
+	                   "Y[i] = sum[k](U[i, k] * T[k, i])\n"
+	                   "D[i] = Q[i, i]\n"
+	                   "Z[i, k] = v[i] * X[i, k] + D[i]\n"
+	                   "O[k, i] = X[i, k]\n"
+	                   "S[k, i] = 2 * X[i, k]\n"
+	                   "W[i] = sum[k](O[k, i] + S[k, i])\n"
+	                   "output Y, Z, O, W\n", algebra_normalise);
+	assert_node(u, "Y", "Y[i] = sum[k] (* X[i,k] X[i,k])");
+	ck_assert_int_eq(unit_node(&u->g, "Y")->nops, 1);
+	assert_node(u, "Z", "Z[i,k] = (+ (* v[i] X[i,k]) Q[i,i])");
+	assert_node(u, "W", "W[i] = sum[k] (+ O[k,i] S[k,i])");
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(cse_softmax_max_twice)
 {
 	const char *src = "size N = 3, C = 4\ninput Y[N, C]\n"
@@ -1507,6 +1530,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, differential_hand_written);
 	tcase_add_test(tc, algebra_folds_and_identities);
 	tcase_add_test(tc, algebra_factors_out_of_sums);
+	tcase_add_test(tc, algebra_forwards_copies);
 	tcase_add_test(tc, cse_softmax_max_twice);
 	tcase_add_test(tc, cse_renaming_and_commutativity);
 	tcase_add_test(tc, cse_long_chain_is_linear);
