@@ -198,21 +198,34 @@ static OrderIn order_in(const Plan *p, const Shape *s, int t)
 	return (OrderIn){s->set[t], p->red[t], 2 * order_size(p, s->set[t])};
 }
 
+/* What summing an input alone saves against flop_count's charge: it
+ * counts 2 |a| (t = 1 operand, plus 1 for the sum) where the kernel adds
+ * once per element, so of two orders equal by flop_count the one that
+ * sums larger inputs alone does less work. Only ties consult it. */
+static double order_saved(OrderIn a)
+{
+	return a.rflops / 2;
+}
+
 /* The cheapest way to contract a and b into keep, each summed alone
- * first or not: bit 0 of *how says a is, bit 1 that b is. Raw wins ties
- * (one node fewer). */
-static double order_join(const Plan *p, OrderIn a, OrderIn b, IdxSet keep, int *how)
+ * first or not: bit 0 of *how says a is, bit 1 that b is. Ties go to
+ * the way that saves the most (order_saved), then raw (one node fewer);
+ * *saved says what the way taken saves. */
+static double order_join(const Plan *p, OrderIn a, OrderIn b, IdxSet keep, int *how, double *saved)
 {
 	double best = 0;
 	*how = -1;
+	*saved = 0;
 	for (int f = 0; f < 4; f++) {
 		if (((f & 1) && a.red == a.set) || ((f & 2) && b.red == b.set))
 			continue;
 		IdxSet x = f & 1 ? a.red : a.set, y = f & 2 ? b.red : b.set;
 		double c = order_step_flops(p, x, y, keep) + (f & 1 ? a.rflops : 0) + (f & 2 ? b.rflops : 0);
-		if (*how < 0 || c < best) {
+		double v = (f & 1 ? order_saved(a) : 0) + (f & 2 ? order_saved(b) : 0);
+		if (*how < 0 || c < best || (c == best && v > *saved)) {
 			best = c;
 			*how = f;
+			*saved = v;
 		}
 	}
 	return best;
@@ -221,7 +234,9 @@ static double order_join(const Plan *p, OrderIn a, OrderIn b, IdxSet keep, int *
 /* The cost of step t of s, with its factors joined the cheaper way. */
 static double order_shape_step(const Plan *p, const Shape *s, int t, int *how)
 {
-	return order_join(p, order_in(p, s, s->kid[t][0]), order_in(p, s, s->kid[t][1]), s->set[t], how);
+	double saved;
+	return order_join(p, order_in(p, s, s->kid[t][0]), order_in(p, s, s->kid[t][1]), s->set[t], how,
+	                  &saved);
 }
 
 /* The cost of the whole tree s. */
@@ -358,6 +373,7 @@ static int order_step(Plan *p, Arena *a, int l, int r, IdxSet keep)
 /* The best way found to compute one subset of a search's inputs. */
 typedef struct DpCell {
 	double flops;  /* of all its steps */
+	double saved;  /* what its inputs summed alone save (order_saved) */
 	double stored; /* elements of its intermediates, the top's excepted */
 	unsigned left; /* the split: the part holding the lowest input; 0 unset */
 } DpCell;
@@ -392,12 +408,15 @@ static int order_dp_rank(unsigned l, unsigned r)
 	return prefix ? __builtin_popcount(l) : 0;
 }
 
-/* Whether the split l | r, at the given cost, beats the cell's. */
-static bool order_dp_better(const DpCell *c, double flops, double stored, unsigned l, unsigned r,
-                            unsigned s)
+/* Whether the split l | r, at the given cost, beats the cell's: fewer
+ * flops, then more saved, then less stored, then as written. */
+static bool order_dp_better(const DpCell *c, const DpCell *x, unsigned l, unsigned r, unsigned s)
 {
+	double flops = x->flops, stored = x->stored;
 	if (c->left == 0 || flops != c->flops)
 		return c->left == 0 || flops < c->flops;
+	if (x->saved != c->saved)
+		return x->saved > c->saved;
 	if (stored != c->stored)
 		return stored < c->stored;
 	return order_dp_rank(l, r) > order_dp_rank(c->left, s ^ c->left);
@@ -441,12 +460,14 @@ static void order_dp_split(Dp *q, unsigned l, unsigned r, unsigned s, bool top)
 		           needs an index of size 0, and only orders the nodes) */
 	OrderIn a = order_dp_in(q, l), b = order_dp_in(q, r);
 	int how;
-	double flops = base + order_join(q->p, a, b, q->keep[s], &how);
+	double saved;
+	double flops = base + order_join(q->p, a, b, q->keep[s], &how, &saved);
 	double stored = q->best[l].stored + q->best[r].stored +
 	                (top ? 0 : order_size(q->p, q->keep[s])) +
 	                (how & 1 ? order_size(q->p, a.red) : 0) + (how & 2 ? order_size(q->p, b.red) : 0);
-	if (order_dp_better(c, flops, stored, l, r, s))
-		*c = (DpCell){flops, stored, l};
+	DpCell x = {flops, q->best[l].saved + q->best[r].saved + saved, stored, l};
+	if (order_dp_better(c, &x, l, r, s))
+		*c = x;
 }
 
 /* Fills cell s from the cells of its subsets: every split whose left
@@ -575,7 +596,9 @@ static GreedyStep order_greedy_pick(const Plan *p, const Shape *sh, const int *a
 			if (n > 2 && !order_fits(p, s.keep))
 				continue;
 			int how;
-			s.flops = order_join(p, order_in(p, sh, act[i]), order_in(p, sh, act[j]), s.keep, &how);
+			double saved;
+			s.flops = order_join(p, order_in(p, sh, act[i]), order_in(p, sh, act[j]), s.keep, &how,
+			                     &saved);
 			s.size = order_size(p, s.keep);
 			if (best.i < 0 || order_greedy_better(&s, &best))
 				best = s;
