@@ -51,9 +51,11 @@
  * part that is a single factor joins raw or reduced, whichever is
  * cheaper. A split whose parts already cost more than the subset's best
  * is skipped before its step is costed; 3^16/2 splits at most. Ties go to
- * the split with smaller intermediates (elements stored), then to the
- * order as written, left to right, so that equal-cost chains read like
- * the program. Beyond ORDER_DP_MAX the search is greedy, then improved
+ * the split that sums more of its factors' elements alone (flop_count
+ * charges a one-operand sum 2 |a|, the kernel adds |a|: order_saved),
+ * then to smaller intermediates (elements stored), then to the order as
+ * written, left to right, so that equal-cost chains read like the
+ * program whatever the operands' order. Beyond ORDER_DP_MAX the search is greedy, then improved
  * locally. The greedy search is cubic rather than exponential: of all
  * pairs of tensors still to contract, the cheapest step goes first (ties:
  * the smaller result, then the earlier pair). As in opt_einsum's greedy,
