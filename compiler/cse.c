@@ -33,6 +33,15 @@
  * confirmed by comparing the forms, so a collision never merges anything.
  * Each node's operand list is also rebuilt (tra_node_compact_operands):
  * two operands that became equal by merging are one.
+ *
+ * Shared aggregates. A node whose aggregate (its join and aggregation,
+ * without the epilogue) is what an earlier node computes in full reads
+ * that node instead: it becomes a map, its epilogue over the earlier
+ * tensor where it read acc. So sum[k](X[k, j] * v[k]) written as a
+ * statement of its own and again at the top of another statement, as in
+ * sigmoid(sum[k](X[k, i] * v[k]) + T[i]) with T = the same sum, is one
+ * GEMV. (Sema splits nested reductions off before their statement, so
+ * the statement's own aggregate is the one that comes later.)
  */
 #include "tra.h"
 
@@ -160,8 +169,9 @@ static void cse_write(Cse *c, const TraNode *n, int e)
 		cse_write(c, n, x->kid[i]);
 }
 
-/* Appends node id's canonical form to c->form and records where. */
-static void cse_form(Cse *c, int id)
+/* Appends node id's canonical form to c->form and records where; with
+ * epi false, the form of its aggregate alone (as if it had no epilogue). */
+static void cse_form(Cse *c, int id, bool epi)
 {
 	const TraNode *n = &c->g->nodes[id];
 	c->start[id] = c->nform;
@@ -177,7 +187,7 @@ static void cse_form(Cse *c, int id)
 	cse_hash(c, n, n->join);
 	cse_write(c, n, n->join);
 	cse_push(c, -1);
-	if (n->epilogue >= 0) {
+	if (epi && n->epilogue >= 0) {
 		cse_hash(c, n, n->epilogue);
 		cse_write(c, n, n->epilogue);
 	}
@@ -199,15 +209,63 @@ static bool cse_same(const Cse *c, int a, int b)
 	       memcmp(c->form + c->start[a], c->form + c->start[b], (size_t)c->len[a] * sizeof *c->form) == 0;
 }
 
-/* The earlier node with id's form, or id itself after entering it. */
-static int cse_lookup(Cse *c, int id)
+/* The earlier node with id's form, or id itself, after entering it if
+ * enter. */
+static int cse_lookup(Cse *c, int id, bool enter)
 {
 	unsigned mask = (unsigned)c->tabsize - 1, i = (unsigned)c->nhash[id] & mask;
 	for (; c->table[i] >= 0; i = (i + 1) & mask)
 		if (cse_same(c, c->table[i], id))
 			return c->table[i];
-	c->table[i] = id;
+	if (enter)
+		c->table[i] = id;
 	return id;
+}
+
+/* Turns every acc in the tree at e into a read of operand k, in place. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+static void cse_acc_to_operand(TraGraph *g, int e, int k)
+{
+	TraExpr *x = &g->ex[e];
+	if (x->op == TRA_OP_ACC) {
+		x->op = TRA_OP_OPERAND;
+		x->arg = k;
+	}
+	for (int i = 0; i < tra_op_arity[x->op]; i++)
+		cse_acc_to_operand(g, x->kid[i], k);
+}
+
+/* Node n, whose aggregate node m computes in full (output index d of
+ * both at the same place), becomes the map of its epilogue over m. */
+static void cse_read_aggregate(TraGraph *g, TraNode *n, int m)
+{
+	TraOperand *ops = arena_alloc(g->arena, (size_t)(n->nops + 1) * sizeof *ops);
+	memcpy(ops, n->ops, (size_t)n->nops * sizeof *ops);
+	int *idx = arena_alloc(g->arena, (size_t)(n->rank + 1) * sizeof *idx);
+	for (int d = 0; d < n->rank; d++)
+		idx[d] = d;
+	ops[n->nops] = (TraOperand){.node = m, .rank = n->rank, .idx = idx};
+	n->ops = ops;
+	cse_acc_to_operand(g, n->epilogue, n->nops++);
+	n->join = n->epilogue;
+	n->epilogue = -1;
+	n->agg = TRA_AGG_NONE;
+	n->nidx = n->rank;
+	tra_node_compact_operands(g, n);
+	tra_node_cost(g, n);
+}
+
+/* If an earlier node computes node id's aggregate, id reads it. */
+static void cse_share_aggregate(Cse *c, int id)
+{
+	TraNode *n = &c->g->nodes[id];
+	if (n->agg == TRA_AGG_NONE || n->epilogue < 0)
+		return;
+	cse_form(c, id, false);
+	int m = cse_lookup(c, id, false);
+	c->nform = c->start[id]; /* the aggregate's form is not kept */
+	if (m != id)
+		cse_read_aggregate(c->g, n, m);
 }
 
 static void cse_init(Cse *c, TraGraph *g, Arena *scratch)
@@ -244,8 +302,9 @@ void cse_merge(TraGraph *g)
 			n->ops[k].node = c.rep[n->ops[k].node];
 		tra_node_compact_operands(g, n);
 		tra_node_cost(g, n);
-		cse_form(&c, id);
-		int r = cse_lookup(&c, id);
+		cse_share_aggregate(&c, id);
+		cse_form(&c, id, true);
+		int r = cse_lookup(&c, id, true);
 		if (r != id && !n->is_output)
 			c.rep[id] = r;
 	}

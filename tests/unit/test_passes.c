@@ -1311,6 +1311,30 @@ START_TEST(cse_softmax_max_twice)
 }
 END_TEST
 
+/* A statement's own aggregate that an earlier node computes in full is
+ * read, not computed again: two GEMVs become one, and the statement a
+ * map; an aggregate whose reduced range differs stays. */
+START_TEST(cse_shares_aggregates)
+{
+	const char *src = "size N = 3, K = 4\ninput X[K, N], v[K], b[N]\n"
+	                  "T[i] = sum[k](X[k, i] * v[k])\n"
+	                  "Y[i] = sigmoid(sum[m](v[m] * X[m, i]) + T[i])\n"
+	                  "Z[i] = sum[k](X[k, i] * v[k]) * b[i]\n"
+	                  "W = max[k](v[k]) + 1\n"
+	                  "U = max[i](b[i]) + 1\n"
+	                  "output Y, Z, W, U\n";
+	UnitRun *u = unit_compile_ok(src);
+	ck_assert_int_eq(count_agg(&u->g, TRA_AGG_SUM), 3);
+	cse_then_dce(&u->g);
+	tra_verify(&u->g);
+	ck_assert_int_eq(count_agg(&u->g, TRA_AGG_SUM), 1);
+	ck_assert_int_eq(unit_node(&u->g, "Y")->agg, TRA_AGG_NONE);
+	ck_assert_int_eq(unit_node(&u->g, "Z")->agg, TRA_AGG_NONE);
+	ck_assert_int_eq(count_agg(&u->g, TRA_AGG_MAX), 2);
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(cse_renaming_and_commutativity)
 {
 	UnitRun *u = after("size N = 3, K = 4, M = 5\ninput X[N, K], W[K, M], b[M]\n"
@@ -1533,6 +1557,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, algebra_forwards_copies);
 	tcase_add_test(tc, cse_softmax_max_twice);
 	tcase_add_test(tc, cse_renaming_and_commutativity);
+	tcase_add_test(tc, cse_shares_aggregates);
 	tcase_add_test(tc, cse_long_chain_is_linear);
 	tcase_add_test(tc, hoist_logistic_gradient);
 	tcase_add_test(tc, hoist_gemm_operands);
