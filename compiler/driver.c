@@ -1,6 +1,12 @@
-/* driver.c: the trac command line and the pipeline.
+/* driver.c: the pipeline that trac's command line (options.c) asks for.
  *
- *   read -> parse -> sema -> verify -> (emit | check | interpret)
+ *   read -> parse -> sema -> verify -> passes -> partition -> lower, place
+ *        -> (emit | check | interpret | compile)
+ *
+ * The passes are one table (driver_passes), the stages of --emit another
+ * (driver_stages): each stage names the point of the pipeline it needs
+ * and the function that dumps it, and the pipeline dumps the stages asked
+ * for as it reaches each point, going only as far as they need.
  *
  * Usage errors (exit 2) are found before the program is read, except
  * those that need the program (-D of a size it lacks, --input of a
@@ -11,17 +17,13 @@
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "tra.h"
+#include "options.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <getopt.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "config.h"
 
 /* The TRA passes, in order, as --after names them; every one leaves a
  * graph tra_verify accepts. Algebra first, so that the others see one
@@ -43,492 +45,134 @@ const DriverPass driver_passes[] = {
 };
 const int driver_npasses = (int)(sizeof driver_passes / sizeof driver_passes[0]);
 
-/* What trac was asked to do. */
-typedef enum DriverMode {
-	MODE_COMPILE,   /* the default: a native executable, or an object with -c */
-	MODE_CHECK,     /* --check: diagnostics only */
-	MODE_EMIT,      /* --emit=STAGE */
-	MODE_INTERPRET, /* --interpret */
-} DriverMode;
-
-/* A NAME=FILE pair from --input or --output. */
-typedef struct NamedPath {
-	const char *name;
-	const char *path;
-	bool used;
-} NamedPath;
-
-/* The parsed command line. */
-typedef struct DriverOpts {
-	const char *file;      /* the .tra program */
-	DiagWarnings warn;     /* -w, -Werror, -Wno-NAME */
-	const char *out;       /* -o */
-	DriverMode mode;
-	bool mode_set;
-	SizeOverride *defs;    /* -D */
-	int ndefs;
-	NamedPath *inputs;     /* --input */
-	int ninputs;
-	NamedPath *outputs;    /* --output */
-	int noutputs;
-	const char *output_dir;
-	bool random;
-	uint64_t seed;
-	bool object;           /* -c */
-	bool shared;           /* --shared */
-	const char *name;      /* --name */
-	int opt_level;         /* -O */
-	bool opt_set;
-	const char *cc;        /* --cc */
-	const char **xcc;      /* -Xcc FLAG and the words of --cflags, in order */
-	int nxcc;
-	const char *march;     /* --march=CPU */
-	const char *runtime_dir; /* --runtime-dir */
-	bool print_runtime_dir;  /* --print-runtime-dir */
-	const char *depfile;   /* -MD (NULL: the output with .d) or -MF FILE */
-	bool deps;             /* -MD or -MF: write a make dependency file */
-	unsigned emits;        /* --emit: a bit per DriverStage */
-	bool portable;         /* --portable */
-	bool keep_temps;       /* --keep-temps */
-	bool node_kernels;     /* --node-kernels: one multithreaded kernel per node */
-	bool verbose;          /* -v */
-	int devices;           /* --devices, or 0: the online cores */
-	const char *pmode;     /* --partition=auto or none, or NULL */
-	bool decompose;        /* --devices or --partition given: --emit=tra shows partitions */
-	const char *after;     /* --after=PASS: --emit=tra shows the graph after PASS */
-	const char **manual;   /* --partition=NODE:INDEX=COUNT,... */
-	int nmanual;
-	PlaceKind placer;      /* --placer (default greedy) */
-	SimModel sim;          /* the simulator's device model, after --sim */
-} DriverOpts;
-
-enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
-       OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
-       OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER };
-
-static const struct option driver_longopts[] = {
-	{"emit", required_argument, NULL, OPT_EMIT},
-	{"shared", no_argument, NULL, OPT_SHARED},
-	{"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR},
-	{"print-runtime-dir", no_argument, NULL, OPT_PRINT_RUNTIME_DIR},
-	{"cflags", required_argument, NULL, OPT_CFLAGS},
-	{"march", required_argument, NULL, OPT_MARCH},
-	{"check", no_argument, NULL, OPT_CHECK},
-	{"interpret", no_argument, NULL, OPT_INTERPRET},
-	{"input", required_argument, NULL, OPT_INPUT},
-	{"output", required_argument, NULL, OPT_OUTPUT},
-	{"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
-	{"random", optional_argument, NULL, OPT_RANDOM},
-	{"help", no_argument, NULL, OPT_HELP},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{"name", required_argument, NULL, OPT_NAME},
-	{"cc", required_argument, NULL, OPT_CC},
-	{"portable", no_argument, NULL, OPT_PORTABLE},
-	{"keep-temps", no_argument, NULL, OPT_KEEP_TEMPS},
-	{"node-kernels", no_argument, NULL, OPT_NODE_KERNELS},
-	{"devices", required_argument, NULL, OPT_DEVICES},
-	{"partition", required_argument, NULL, OPT_PARTITION},
-	{"placer", required_argument, NULL, OPT_PLACER},
-	{"sim", required_argument, NULL, OPT_SIM},
-	{"sim-flops", required_argument, NULL, OPT_SIM_FLOPS},
-	{"sim-bandwidth", required_argument, NULL, OPT_SIM_BANDWIDTH},
-	{"after", required_argument, NULL, OPT_AFTER},
-	{NULL, 0, NULL, 0},
-};
-
-static const char driver_usage[] =
-	"usage: trac FILE.tra [options]      (FILE '-' reads the program from standard input)\n"
-	"\n"
-	"Modes (one at most; the default compiles a native executable):\n"
-	"  -c                      compile to an object file and a C header (library mode)\n"
-	"  --shared                compile to a shared library and a C header\n"
-	"  -S                      write the generated C (same as --emit=c)\n"
-	"  --check                 check the program and report errors; write nothing\n"
-	"  --emit=STAGE[,STAGE..]  print intermediate forms: tokens, ast, tra, ia, taskgraph,\n"
-	"                          plan, plan-json, signature-json, dot or c; several\n"
-	"                          stages need -o DIR (one file per stage)\n"
-	"  --after=PASS            with --emit=tra: the graph after PASS (sema, algebra, cse,\n"
-	"                          hoist, hoist-cse, order, order-cse, fuse or dce)\n"
-	"  --interpret             run the program with the reference interpreter\n"
-	"  --print-runtime-dir     print the runtime's header and library directories\n"
-	"\n"
-	"Options:\n"
-	"  -o FILE                 the output (default: the program's name, NAME.o with -c,\n"
-	"                          NAME.so with --shared, standard output with --emit or -o -)\n"
-	"  -D NAME=VALUE           override the program's size NAME (repeatable)\n"
-	"  -O0 .. -O3              the C compiler's optimisation level (default -O3)\n"
-	"  --name NAME             the C name of the program (default: from the file name)\n"
-	"  --cc CC                 the C compiler (default: $CC, else the one configure found)\n"
-	"  -Xcc FLAG               pass FLAG to the C compiler (repeatable)\n"
-	"  --cflags=FLAGS          pass the space-separated FLAGS to the C compiler\n"
-	"  --march=CPU             compile for CPU (-march=CPU) instead of this machine's\n"
-	"  --portable              do not compile for this machine's CPU (-march=native)\n"
-	"  --runtime-dir=DIR       the runtime to link (DIR/include, DIR/lib; default:\n"
-	"                          $TRAC_RUNTIME_DIR, else next to trac)\n"
-	"  -MD                     also write a make dependency file (the output with .d)\n"
-	"  -MF FILE                write the make dependency file to FILE (implies -MD)\n"
-	"  --keep-temps            keep the generated C and say where\n"
-	"  --node-kernels          one multithreaded kernel per node instead of block tasks\n"
-	"  -v                      print the commands trac runs\n"
-	"  -w                      print no warnings\n"
-	"  -Werror                 make every warning an error\n"
-	"  -W[no-]NAME             turn warning NAME on or off: unused, division-by-zero,\n"
-	"                          trivial-reduction, or all\n"
-	"  --input NAME=FILE.npy   read input NAME from a .npy file (--interpret)\n"
-	"  --output NAME=FILE.npy  write output NAME to a .npy file (--interpret)\n"
-	"  --output-dir DIR        write other outputs to DIR/NAME.npy (default: .)\n"
-	"  --random[=SEED]         fill inputs not given with uniform values in [-1, 1)\n"
-	"\n"
-	"Decomposition (shown by --emit=tra when asked for):\n"
-	"  --devices=N             decompose for N devices (default: the online cores)\n"
-	"  --partition=auto|none   search partitions (EinDecomp; the default) or one block\n"
-	"  --partition=NODE:I=N,.. fix node NODE's block counts, per index (repeatable)\n"
-	"  --placer=NAME           roundrobin, greedy (default), lshs or critical-path\n"
-	"  --sim=KEY=VALUE,...     the simulator's device model: gemm-flops, elt-flops,\n"
-	"                          bandwidth, link-bandwidth, latency (e.g. 120G, 2e-6)\n"
-	"  --sim-flops=F           same as --sim=gemm-flops=F\n"
-	"  --sim-bandwidth=B       same as --sim=bandwidth=B\n"
-	"  --help                  print this help and exit\n"
-	"  --version               print the version and exit\n"
-	"\n"
-	"Exit status: 0 success; 1 errors in the program or its data, or in the\n"
-	"environment (no C compiler, a failed link, I/O); 2 usage errors; 3 the C\n"
-	"compiler failed on the generated code (a bug in trac).\n"
-	"See trac(1) and tra(5).\n";
-
-/* The --emit stages, in pipeline order, and the file each gets under -o DIR. */
-typedef enum DriverStage {
-	STAGE_TOKENS, STAGE_AST, STAGE_TRA, STAGE_IA, STAGE_TASKGRAPH, STAGE_PLAN, STAGE_PLAN_JSON,
-	STAGE_SIGNATURE_JSON, STAGE_DOT, STAGE_C, STAGE_COUNT
-} DriverStage;
-
-static const struct {
-	const char *name;
-	const char *ext; /* DIR/NAME.ext; tra's is not .tra, the source's */
-} driver_stages[STAGE_COUNT] = {
-	{"tokens", ".tokens"}, {"ast", ".ast"}, {"tra", ".tra.txt"}, {"ia", ".ia"},
-	{"taskgraph", ".taskgraph"}, {"plan", ".plan"}, {"plan-json", ".plan.json"},
-	{"signature-json", ".signature.json"}, {"dot", ".dot"}, {"c", ".c"},
-};
-
-static bool driver_wants(const DriverOpts *o, DriverStage st)
-{
-	return o->mode == MODE_EMIT && (o->emits & (1u << st));
-}
-
-static int driver_count_emits(const DriverOpts *o)
-{
-	int n = 0;
-	for (int st = 0; st < STAGE_COUNT; st++)
-		n += driver_wants(o, (DriverStage)st);
-	return n;
-}
-
-/* A usage error: message, a hint, exit 2. */
-static _Noreturn void driver_usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static void driver_usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("trac: error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs("\ntry 'trac --help'\n", stderr);
-	va_end(ap);
-	exit(TRAC_EXIT_USAGE);
-}
-
-static bool driver_is_name(const char *s, size_t n)
-{
-	if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return true;
-}
-
-/* Splits NAME=VALUE; the name must be an identifier, the value non-empty. */
-static void driver_split(const char *opt, const char *arg, const char **name, const char **value)
-{
-	const char *eq = strchr(arg, '=');
-	if (!eq || !driver_is_name(arg, (size_t)(eq - arg)) || eq[1] == '\0')
-		driver_usage_error("%s expects NAME=VALUE, not '%s'", opt, arg);
-	*name = strndup(arg, (size_t)(eq - arg));
-	if (!*name)
-		trac_fatal("out of memory");
-	*value = eq + 1;
-}
-
-/* A positive decimal integer that fits in 63 bits, or -1. */
-static int64_t driver_positive(const char *s)
-{
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (errno || *end || v < 1)
-		return -1;
-	return v;
-}
-
-static void driver_add_def(DriverOpts *o, const char *arg)
-{
-	const char *name, *value;
-	driver_split("-D", arg, &name, &value);
-	int64_t v = driver_positive(value);
-	if (v < 0 && strspn(value, "0123456789") == strlen(value) && strspn(value, "0") < strlen(value))
-		driver_usage_error("-D %s: the value %s is too large (the largest is %" PRId64 ")", name, value,
-		                   INT64_MAX);
-	if (v < 0)
-		driver_usage_error("-D %s: the value must be a positive integer, not '%s'", name, value);
-	for (int i = 0; i < o->ndefs; i++)
-		if (strcmp(o->defs[i].name, name) == 0)
-			driver_usage_error("-D %s is given twice", name);
-	o->defs = xrealloc(o->defs, (size_t)(o->ndefs + 1) * sizeof *o->defs);
-	o->defs[o->ndefs++] = (SizeOverride){name, v, false};
-}
-
-static void driver_add_path(NamedPath **list, int *n, const char *opt, const char *arg)
-{
-	const char *name, *path;
-	driver_split(opt, arg, &name, &path);
-	for (int i = 0; i < *n; i++)
-		if (strcmp((*list)[i].name, name) == 0)
-			driver_usage_error("%s %s is given twice", opt, name);
-	*list = xrealloc(*list, (size_t)(*n + 1) * sizeof **list);
-	(*list)[(*n)++] = (NamedPath){name, path, false};
-}
-
-static void driver_set_mode(DriverOpts *o, DriverMode m, const char *opt)
-{
-	if (o->mode_set && o->mode != m)
-		driver_usage_error("%s cannot be combined with another of --check, --emit, --interpret", opt);
-	o->mode = m;
-	o->mode_set = true;
-}
-
-static void driver_set_random(DriverOpts *o, const char *arg)
-{
-	o->random = true;
-	if (!arg)
-		return;
-	errno = 0;
-	char *end;
-	unsigned long long v = strtoull(arg, &end, 10);
-	if (errno || *end || !*arg || arg[0] == '-')
-		driver_usage_error("--random=SEED needs a non-negative integer seed, not '%s'", arg);
-	o->seed = v;
-}
-
-static void driver_set_devices(DriverOpts *o, const char *arg)
-{
-	int64_t v = driver_positive(arg);
-	if (v < 1 || v > 4096)
-		driver_usage_error("--devices=N needs a count from 1 to 4096, not '%s'", arg);
-	o->devices = (int)v;
-	o->decompose = true;
-}
-
-/* --partition=auto, none, or NODE:INDEX=COUNT,... (checked against the
- * graph once it is built). */
-static void driver_add_partition(DriverOpts *o, const char *arg)
-{
-	o->decompose = true;
-	if (strcmp(arg, "auto") == 0 || strcmp(arg, "none") == 0) {
-		if (o->pmode && strcmp(o->pmode, arg) != 0)
-			driver_usage_error("--partition=auto and --partition=none cannot be combined");
-		o->pmode = arg;
-		return;
-	}
-	if (!strchr(arg, ':'))
-		driver_usage_error("--partition expects auto, none or NODE:INDEX=COUNT,..., not '%s'", arg);
-	o->manual = xrealloc(o->manual, (size_t)(o->nmanual + 1) * sizeof *o->manual);
-	o->manual[o->nmanual++] = arg;
-}
-
-static void driver_set_placer(DriverOpts *o, const char *arg)
-{
-	if (!place_parse(arg, &o->placer))
-		driver_usage_error("unknown --placer '%s'; the placers are roundrobin, greedy, lshs, critical-path", arg);
-}
-
-/* --sim=KEY=VALUE,...; prefix is the key that --sim-flops and the like imply. */
-static void driver_set_sim(DriverOpts *o, const char *opt, const char *prefix, const char *arg)
-{
-	char err[300], spec[300];
-	snprintf(spec, sizeof spec, "%s%s", prefix, arg);
-	if (!sim_model_set(&o->sim, spec, err, sizeof err))
-		driver_usage_error("%s: %s", opt, err);
-}
-
-/* --emit=STAGE[,STAGE...] (repeatable; the stages accumulate). */
-static void driver_set_emit(DriverOpts *o, const char *list)
-{
-	driver_set_mode(o, MODE_EMIT, "--emit");
-	const char *s = list;
-	do {
-		size_t n = strcspn(s, ",");
-		int st = 0;
-		while (st < STAGE_COUNT && !(strlen(driver_stages[st].name) == n &&
-		                             strncmp(s, driver_stages[st].name, n) == 0))
-			st++;
-		if (st == STAGE_COUNT)
-			driver_usage_error("unknown --emit stage '%.*s'; the stages are tokens, ast, tra, ia, "
-			                   "taskgraph, plan, plan-json, signature-json, dot, c", (int)n, s);
-		o->emits |= 1u << st;
-		s += n;
-	} while (*s++ == ',');
-}
-
-/* --after=PASS: sema or a name from driver_passes. */
-static void driver_set_after(DriverOpts *o, const char *pass)
-{
-	const char *names[sizeof driver_passes / sizeof driver_passes[0] + 1] = {"sema"};
-	for (int i = 0; i < driver_npasses; i++)
-		names[i + 1] = driver_passes[i].name;
-	for (int i = 0; i <= driver_npasses; i++)
-		if (strcmp(pass, names[i]) == 0) {
-			o->after = names[i];
-			return;
-		}
-	const char *near = util_suggest(pass, names, driver_npasses + 1);
-	if (near)
-		driver_usage_error("--after=%s: no such pass; did you mean '%s'?", pass, near);
-	driver_usage_error("--after=%s: no such pass; the passes are sema, algebra, cse, hoist, "
-	                   "hoist-cse, order, order-cse, fuse, dce", pass);
-}
-
-/* Adds the first n bytes of flag to the C compiler's extra flags. */
-static void driver_add_xcc(DriverOpts *o, const char *flag, size_t n)
-{
-	char *copy = strndup(flag, n);
-	if (!copy)
-		trac_fatal("out of memory");
-	o->xcc = xrealloc(o->xcc, (size_t)(o->nxcc + 1) * sizeof *o->xcc);
-	o->xcc[o->nxcc++] = copy;
-}
-
-/* --cflags="-O2 -g": each word is a flag (no shell quoting). */
-static void driver_add_cflags(DriverOpts *o, const char *flags)
-{
-	for (const char *s = flags + strspn(flags, " \t"); *s; s += strspn(s, " \t")) {
-		size_t n = strcspn(s, " \t");
-		driver_add_xcc(o, s, n);
-		s += n;
-	}
-}
-
-/* --march=CPU: a word the compiler can take as -march= (no spaces, no '-'
- * in front, as gcc's names: native, x86-64-v3, skylake-avx512 ...). */
-/* -WNAME, -Wno-NAME, -Werror, -Wno-error, -Wall (every warning on). */
-static void driver_set_warning(DriverOpts *o, const char *arg)
-{
-	bool off = strncmp(arg, "no-", 3) == 0;
-	const char *name = off ? arg + 3 : arg;
-	if (strcmp(name, "error") == 0) {
-		o->warn.as_errors = !off;
-		return;
-	}
-	if (strcmp(name, "all") == 0 && !off) {
-		o->warn.disabled = 0;
-		return;
-	}
-	int w = diag_warning_find(name);
-	if (w < 0) {
-		const char *names[DIAG_W_COUNT + 2] = {"error", "all"};
-		for (int i = 0; i < DIAG_W_COUNT; i++)
-			names[i + 2] = diag_warning_names[i];
-		const char *near = util_suggest(name, names, DIAG_W_COUNT + 2);
-		char hint[128] = "";
-		if (near)
-			snprintf(hint, sizeof hint, "; did you mean '-W%s%s'?", off ? "no-" : "", near);
-		driver_usage_error("unknown warning '-W%s'%s (the warnings are unused, division-by-zero and "
-		                   "trivial-reduction; to pass a flag to the C compiler, use -Xcc FLAG)", arg, hint);
-	}
-	if (off)
-		o->warn.disabled |= 1u << w;
-	else
-		o->warn.disabled &= ~(1u << w);
-}
-
-static void driver_set_march(DriverOpts *o, const char *cpu)
-{
-	if (!*cpu || cpu[0] == '-' || strpbrk(cpu, " \t\n"))
-		driver_usage_error("--march=%s: expected a CPU name such as x86-64-v3 or skylake", cpu);
-	o->march = cpu;
-}
-
-/* -Xcc FLAG: getopt saw -X with "cc"; FLAG is the next argument. */
-static void driver_short_x(DriverOpts *o, int argc, char **argv, const char *arg)
-{
-	if (strcmp(arg, "cc") != 0)
-		driver_usage_error("unknown option '-X%s'; to pass a flag to the C compiler, use -Xcc FLAG", arg);
-	if (optind >= argc)
-		driver_usage_error("-Xcc needs a flag for the C compiler after it");
-	driver_add_xcc(o, argv[optind], strlen(argv[optind]));
-	optind++;
-}
-
-/* -MD, -MF FILE or -MFFILE (gcc's spellings). */
-static void driver_short_m(DriverOpts *o, int argc, char **argv, const char *arg)
-{
-	o->deps = true;
-	if (strcmp(arg, "D") == 0)
-		return;
-	if (arg[0] != 'F')
-		driver_usage_error("unknown option '-M%s'; trac writes dependencies with -MD and -MF FILE", arg);
-	if (arg[1])
-		o->depfile = arg + 1;
-	else if (optind < argc)
-		o->depfile = argv[optind++];
-	else
-		driver_usage_error("-MF needs a file name after it");
-	if (o->depfile[0] == '-' && o->depfile[1])
-		driver_usage_error("-MF %s: expected a file name, not an option", o->depfile);
-}
-
 static char **driver_written(const DriverOpts *o, int *n);
 static void driver_free_list(char **files);
 static char *driver_program_name(const DriverOpts *o);
 static char *driver_replace_ext(const char *path, const char *ext);
 
-/* Checks combinations getopt cannot see. */
-static void driver_check_opts(const DriverOpts *o)
+/* ---- the stages of --emit ------------------------------------------------------------ */
+
+/* One run of the pipeline, as far as it has got: what a stage's dump reads. */
+struct DriverRun {
+	const DriverOpts *o;
+	const Source *src;
+	Diag *diag;
+	const AstProgram *prog; /* from POINT_AST */
+	const TraGraph *g;      /* from POINT_PASSES (and --after's pass) */
+	const IaGraph *ia;      /* from POINT_TASKS; at POINT_CODE, NULL for whole-node kernels */
+	IaGraph tasks;          /* what ia points to */
+};
+
+static bool driver_dump_tokens(const DriverRun *r, FILE *out)
 {
-	bool interp = o->mode == MODE_INTERPRET;
-	if (!interp && (o->ninputs || o->noutputs || o->output_dir || o->random))
-		driver_usage_error("--input, --output, --output-dir and --random need --interpret");
-	if (interp && o->out)
-		driver_usage_error("-o is not used with --interpret; name outputs with --output or --output-dir");
-	if (o->mode == MODE_CHECK && o->out)
-		driver_usage_error("--check writes nothing; drop -o");
-	if (o->object && o->shared)
-		driver_usage_error("-c and --shared cannot be combined: one makes an object, the other a library");
-	if ((o->object || o->shared) && o->mode != MODE_COMPILE)
-		driver_usage_error("%s cannot be combined with --check, --emit or --interpret",
-		                   o->object ? "-c" : "--shared");
-	if (o->name && !driver_is_name(o->name, strlen(o->name)))
-		driver_usage_error("--name %s: the name must be a C identifier", o->name);
-	if (o->mode == MODE_COMPILE && o->out && strcmp(o->out, "-") == 0)
-		driver_usage_error("-o -: a compiled program cannot go to standard output; "
-		                   "print a stage with --emit or -S");
-	if (o->after && !driver_wants(o, STAGE_TRA))
-		driver_usage_error("--after=%s chooses when --emit=tra shows the graph: use it with --emit=tra",
-		                   o->after);
-	if (o->mode == MODE_EMIT && driver_count_emits(o) > 1 && (!o->out || strcmp(o->out, "-") == 0))
-		driver_usage_error("several --emit stages need -o DIR: each is written to DIR/NAME.STAGE");
-	if (o->deps && (o->mode == MODE_CHECK || o->mode == MODE_INTERPRET ||
-	                (o->mode == MODE_EMIT && (!o->out || strcmp(o->out, "-") == 0))))
-		driver_usage_error("-MD and -MF describe an output file: use them when compiling, or with "
-		                   "--emit and -o FILE");
-	if (strcmp(o->file, "-") == 0 && o->mode == MODE_COMPILE && !o->out && !o->name)
-		driver_usage_error("the program is read from standard input: name the output with -o "
-		                   "(or the program with --name)");
+	return lex_dump_tokens(r->src, r->diag, out) <= 0;
 }
+
+static bool driver_dump_ast(const DriverRun *r, FILE *out)
+{
+	ast_dump(r->prog, r->src, out);
+	return true;
+}
+
+static bool driver_dump_tra(const DriverRun *r, FILE *out)
+{
+	tra_dump(r->g, out);
+	return true;
+}
+
+static bool driver_dump_ia(const DriverRun *r, FILE *out)
+{
+	ia_dump(r->ia, out);
+	return true;
+}
+
+static bool driver_dump_taskgraph(const DriverRun *r, FILE *out)
+{
+	ia_dump_taskgraph(r->ia, out);
+	return true;
+}
+
+static bool driver_dump_plan(const DriverRun *r, FILE *out)
+{
+	plan_dump(r->ia, &r->o->sim, r->o->placer, out);
+	return true;
+}
+
+static bool driver_dump_plan_json(const DriverRun *r, FILE *out)
+{
+	plan_dump_json(r->ia, &r->o->sim, r->o->placer, out);
+	return true;
+}
+
+static bool driver_dump_signature_json(const DriverRun *r, FILE *out)
+{
+	char *name = driver_program_name(r->o);
+	plan_dump_signature_json(r->g, name, out);
+	free(name);
+	return true;
+}
+
+static bool driver_dump_dot(const DriverRun *r, FILE *out)
+{
+	plan_dump_dot(r->g, r->ia, out);
+	return true;
+}
+
+/* -S: the C of block tasks, or of whole-node kernels (ia NULL). */
+static bool driver_dump_c(const DriverRun *r, FILE *out)
+{
+	char *name = driver_program_name(r->o);
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia};
+	cg_c_emit(r->g, &cg, out);
+	free(name);
+	return true;
+}
+
+/* The stages, in pipeline order (the order of --help and of the files
+ * under -o DIR). A stage is dumped once the pipeline reaches what it
+ * needs; tra's file is .tra.txt so that it never names a program. */
+const DriverStage driver_stages[] = {
+	/* name, file under -o DIR, needs, moved by --after, for --help, dump */
+	{"tokens", ".tokens", POINT_SOURCE, false, "one line per token", driver_dump_tokens},
+	{"ast", ".ast", POINT_AST, false, "the syntax tree", driver_dump_ast},
+	{"tra", ".tra.txt", POINT_PARTS, true, "the TRA graph after the passes", driver_dump_tra},
+	{"ia", ".ia", POINT_TASKS, false, "the placed block tasks, by TRA node", driver_dump_ia},
+	{"taskgraph", ".taskgraph", POINT_TASKS, false, "the same tasks, one line each, for tools",
+	 driver_dump_taskgraph},
+	{"plan", ".plan", POINT_TASKS, false, "partitions, placement and simulated run", driver_dump_plan},
+	{"plan-json", ".plan.json", POINT_TASKS, false, "the plan as JSON", driver_dump_plan_json},
+	{"signature-json", ".signature.json", POINT_PASSES, false, "the program's interface as JSON",
+	 driver_dump_signature_json},
+	{"dot", ".dot", POINT_TASKS, false, "the TRA graph for Graphviz", driver_dump_dot},
+	{"c", ".c", POINT_CODE, false, "the C program trac compiles", driver_dump_c},
+};
+const int driver_nstages = (int)(sizeof driver_stages / sizeof driver_stages[0]);
+_Static_assert(sizeof driver_stages / sizeof driver_stages[0] <= DRIVER_MAX_STAGES,
+               "DriverOpts.emits has a bit per stage");
+
+/* Whether --emit asked for a stage that needs point. */
+static bool driver_wants_point(const DriverOpts *o, DriverPoint point)
+{
+	for (int st = 0; st < driver_nstages; st++)
+		if (options_wants(o, st) && driver_stages[st].needs == point)
+			return true;
+	return false;
+}
+
+/* How far the pipeline must go: to the last point a stage asked for
+ * needs, or to the end for the other modes. */
+static DriverPoint driver_last_point(const DriverOpts *o)
+{
+	if (o->mode != MODE_EMIT)
+		return POINT_CODE;
+	DriverPoint last = POINT_SOURCE;
+	for (int st = 0; st < driver_nstages; st++)
+		if (options_wants(o, st) && driver_stages[st].needs > last)
+			last = driver_stages[st].needs;
+	return last;
+}
+
+/* ---- checks of the command line that need the output's names ------------------------ */
 
 /* Two names for one existing file (a hard link, ./x and x, ...). */
 static bool driver_same_file(const char *a, const char *b)
@@ -547,15 +191,15 @@ static void driver_check_written(const DriverOpts *o)
 		files[n++] = o->depfile ? strdup(o->depfile) : driver_replace_ext(files[0], ".d");
 	for (int i = 0; i < n; i++) {
 		if (strcmp(o->file, "-") != 0 && driver_same_file(files[i], o->file))
-			driver_usage_error("the output '%s' is the program '%s' itself; refusing to overwrite it",
-			                   files[i], o->file);
+			options_usage_error("the output '%s' is the program '%s' itself; refusing to overwrite it",
+			                    files[i], o->file);
 		/* (the interpreter's outputs are checked with its other outputs) */
 		for (int j = 0; j < i && o->mode != MODE_INTERPRET; j++)
 			if (strcmp(files[i], files[j]) == 0 || driver_same_file(files[i], files[j]))
-				driver_usage_error("'%s' would be written twice (%s); name the output with -o FILE.%s",
-				                   files[i], i == 1 && files[1] && o->mode == MODE_COMPILE &&
-				                   (o->object || o->shared) ? "the output and its header" : "two outputs",
-				                   o->object ? "o" : o->shared ? "so" : "out");
+				options_usage_error("'%s' would be written twice (%s); name the output with -o FILE.%s",
+				                    files[i], i == 1 && files[1] && o->mode == MODE_COMPILE &&
+				                    (o->object || o->shared) ? "the output and its header" : "two outputs",
+				                    o->object ? "o" : o->shared ? "so" : "out");
 	}
 	driver_free_list(files);
 }
@@ -569,102 +213,11 @@ static void driver_check_symbol(const DriverOpts *o)
 	const char *why = cg_c_name_problem(name);
 	if (why) {
 		if (o->name)
-			driver_usage_error("--name %s: %s; choose another name", name, why);
-		driver_usage_error("the program name '%s' (from '%s') %s; choose another with --name NAME",
-		                   name, o->file, why);
+			options_usage_error("--name %s: %s; choose another name", name, why);
+		options_usage_error("the program name '%s' (from '%s') %s; choose another with --name NAME",
+		                    name, o->file, why);
 	}
 	free(name);
-}
-
-static void driver_set_opt_level(DriverOpts *o, const char *arg)
-{
-	if (strlen(arg) != 1 || arg[0] < '0' || arg[0] > '3')
-		driver_usage_error("-O%s: the optimisation levels are -O0, -O1, -O2 and -O3", arg);
-	o->opt_level = arg[0] - '0';
-	o->opt_set = true;
-}
-
-/* The argument getopt stopped at: a long option is argv[optind - 1]; a
- * short one sits inside a cluster ("-Wall" fails at 'W'), which is
- * argv[optind] while getopt is still inside it, else argv[optind - 1]. */
-static _Noreturn void driver_bad_option(int argc, char **argv, const char *why)
-{
-	const char *arg = argv[optind - 1];
-	if (optopt && optind < argc && argv[optind][0] == '-' && argv[optind][1] != '-' &&
-	    strchr(argv[optind] + 1, optopt) && !(arg[0] == '-' && arg[1] && strchr(arg + 1, optopt)))
-		arg = argv[optind];
-	if (optopt && why)
-		driver_usage_error("option '-%c' needs a value", optopt);
-	if (why)
-		driver_usage_error("option '%s' needs a value", arg);
-	if (optopt && strlen(arg) > 2)
-		driver_usage_error("unknown option '-%c' in '%s'%s", optopt, arg,
-		                   optopt == 'f' || optopt == 'g' || optopt == 'm'
-		                           ? "; pass C compiler flags with -Xcc FLAG" : "");
-	if (optopt)
-		driver_usage_error("unknown option '-%c'", optopt);
-	driver_usage_error("unknown option '%s'", arg);
-}
-
-static void driver_parse_args(DriverOpts *o, int argc, char **argv)
-{
-	int c;
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":o:D:O:cSvwW:X:M:", driver_longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			if (o->out)
-				driver_usage_error("-o is given twice");
-			o->out = optarg;
-			break;
-		case 'D': driver_add_def(o, optarg); break;
-		case 'O': driver_set_opt_level(o, optarg); break;
-		case 'c': o->object = true; break;
-		case 'S': driver_set_emit(o, "c"); break;
-		case 'v': o->verbose = true; break;
-		case 'w': o->warn.none = true; break;
-		case 'W': driver_set_warning(o, optarg); break;
-		case OPT_NAME: o->name = optarg; break;
-		case OPT_CC: o->cc = optarg; break;
-		case OPT_PORTABLE: o->portable = true; break;
-		case OPT_KEEP_TEMPS: o->keep_temps = true; break;
-		case OPT_NODE_KERNELS: o->node_kernels = true; break;
-		case OPT_EMIT: driver_set_emit(o, optarg); break;
-		case OPT_AFTER: driver_set_after(o, optarg); break;
-		case OPT_DEVICES: driver_set_devices(o, optarg); break;
-		case OPT_PARTITION: driver_add_partition(o, optarg); break;
-		case OPT_PLACER: driver_set_placer(o, optarg); break;
-		case OPT_SIM: driver_set_sim(o, "--sim", "", optarg); break;
-		case OPT_SIM_FLOPS: driver_set_sim(o, "--sim-flops", "gemm-flops=", optarg); break;
-		case OPT_SIM_BANDWIDTH: driver_set_sim(o, "--sim-bandwidth", "bandwidth=", optarg); break;
-		case OPT_CHECK: driver_set_mode(o, MODE_CHECK, "--check"); break;
-		case OPT_INTERPRET: driver_set_mode(o, MODE_INTERPRET, "--interpret"); break;
-		case OPT_INPUT: driver_add_path(&o->inputs, &o->ninputs, "--input", optarg); break;
-		case OPT_OUTPUT: driver_add_path(&o->outputs, &o->noutputs, "--output", optarg); break;
-		case OPT_OUTPUT_DIR: o->output_dir = optarg; break;
-		case OPT_RANDOM: driver_set_random(o, optarg); break;
-		case OPT_HELP: fputs(driver_usage, stdout); exit(TRAC_EXIT_OK);
-		case OPT_VERSION: printf("trac %s\n", PACKAGE_VERSION); exit(TRAC_EXIT_OK);
-		case 'X': driver_short_x(o, argc, argv, optarg); break;
-		case 'M': driver_short_m(o, argc, argv, optarg); break;
-		case OPT_SHARED: o->shared = true; break;
-		case OPT_RUNTIME_DIR: o->runtime_dir = optarg; break;
-		case OPT_PRINT_RUNTIME_DIR: o->print_runtime_dir = true; break;
-		case OPT_CFLAGS: driver_add_cflags(o, optarg); break;
-		case OPT_MARCH: driver_set_march(o, optarg); break;
-		case ':': driver_bad_option(argc, argv, "needs a value");
-		default: driver_bad_option(argc, argv, NULL);
-		}
-	}
-	if (o->print_runtime_dir && optind == argc)
-		return; /* it needs no program */
-	if (optind >= argc)
-		driver_usage_error("no input file");
-	if (optind + 1 < argc)
-		driver_usage_error("one program at a time, but '%s' and '%s' are given", argv[optind], argv[optind + 1]);
-	o->file = argv[optind];
-	driver_check_opts(o);
 }
 
 /* ---- reading the program ------------------------------------------------------ */
@@ -839,16 +392,16 @@ static void driver_check_names(const DriverOpts *o, const TraGraph *g)
 		for (int id = 0; id < g->nnodes; id++)
 			found |= g->nodes[id].kind == TRA_NODE_INPUT && strcmp(g->nodes[id].name, o->inputs[i].name) == 0;
 		if (!found)
-			driver_usage_error("--input %s: the program has no input named '%s'",
-			                   o->inputs[i].name, o->inputs[i].name);
+			options_usage_error("--input %s: the program has no input named '%s'",
+			                    o->inputs[i].name, o->inputs[i].name);
 	}
 	for (int i = 0; i < o->noutputs; i++) {
 		bool found = false;
 		for (int k = 0; k < g->noutputs; k++)
 			found |= strcmp(g->nodes[g->outputs[k]].name, o->outputs[i].name) == 0;
 		if (!found)
-			driver_usage_error("--output %s: the program has no output named '%s'",
-			                   o->outputs[i].name, o->outputs[i].name);
+			options_usage_error("--output %s: the program has no output named '%s'",
+			                    o->outputs[i].name, o->outputs[i].name);
 	}
 }
 
@@ -910,7 +463,7 @@ static void driver_check_files(const DriverOpts *o, const TraGraph *g)
 	free(labels);
 	free(ids);
 	if (!ok)
-		driver_usage_error("%s", err);
+		options_usage_error("%s", err);
 }
 
 /* Stages output n in fs, in its element type; 0, or -1 with err. */
@@ -1009,31 +562,54 @@ static int driver_check_defs(const DriverOpts *o, const TraGraph *g)
 
 /* What --emit collects: a buffer per stage asked for, delivered at the end. */
 typedef struct DriverEmits {
-	Emit e[STAGE_COUNT];
-	bool open[STAGE_COUNT];
+	Emit e[DRIVER_MAX_STAGES];
+	bool open[DRIVER_MAX_STAGES];
 } DriverEmits;
 
-static FILE *driver_stage_out(DriverEmits *em, DriverStage st)
+/* Dumps stage st into its buffer; false when the program has errors. */
+static bool driver_dump_stage(const DriverRun *r, DriverEmits *em, int st)
 {
 	em->open[st] = true;
-	return driver_emit_open(&em->e[st]);
+	return driver_stages[st].dump(r, driver_emit_open(&em->e[st]));
+}
+
+/* Dumps the stages asked for that need point, but those --after moves. */
+static bool driver_dump(const DriverRun *r, DriverEmits *em, DriverPoint point)
+{
+	bool ok = true;
+	for (int st = 0; st < driver_nstages && ok; st++)
+		if (options_wants(r->o, st) && driver_stages[st].needs == point &&
+		    !(driver_stages[st].after && r->o->after))
+			ok = driver_dump_stage(r, em, st);
+	return ok;
+}
+
+/* --after=PASS, once PASS has run: the stages it moves. */
+static bool driver_dump_after(const DriverRun *r, DriverEmits *em)
+{
+	bool ok = true;
+	for (int st = 0; st < driver_nstages && ok; st++)
+		if (options_wants(r->o, st) && driver_stages[st].after)
+			ok = driver_dump_stage(r, em, st);
+	return ok;
 }
 
 /* Parses and checks the program into g; returns an exit status. */
-static int driver_front_end(DriverOpts *o, const Source *src, Diag *diag, TraGraph *g, DriverEmits *em)
+static int driver_front_end(DriverRun *r, AstProgram *prog, TraGraph *g, DriverEmits *em)
 {
-	if (driver_wants(o, STAGE_TOKENS) && lex_dump_tokens(src, diag, driver_stage_out(em, STAGE_TOKENS)) > 0)
+	const DriverOpts *o = r->o;
+	if (!driver_dump(r, em, POINT_SOURCE))
 		return TRAC_EXIT_ERROR;
-	if (o->mode == MODE_EMIT && (o->emits >> STAGE_AST) == 0)
+	if (driver_last_point(o) < POINT_AST)
 		return TRAC_EXIT_OK;
-	AstProgram prog;
-	if (parse_program(src, g->arena, diag, &prog) > 0)
+	if (parse_program(r->src, g->arena, r->diag, prog) > 0)
 		return TRAC_EXIT_ERROR;
-	if (driver_wants(o, STAGE_AST))
-		ast_dump(&prog, src, driver_stage_out(em, STAGE_AST));
-	if (o->mode == MODE_EMIT && (o->emits >> STAGE_TRA) == 0)
+	r->prog = prog;
+	if (!driver_dump(r, em, POINT_AST))
+		return TRAC_EXIT_ERROR;
+	if (driver_last_point(o) < POINT_PASSES)
 		return TRAC_EXIT_OK;
-	if (sema_build(&prog, o->defs, o->ndefs, diag, g) > 0)
+	if (sema_build(prog, o->defs, o->ndefs, r->diag, g) > 0)
 		return TRAC_EXIT_ERROR;
 	int rc = driver_check_defs(o, g);
 	if (rc == TRAC_EXIT_OK)
@@ -1044,18 +620,22 @@ static int driver_front_end(DriverOpts *o, const Source *src, Diag *diag, TraGra
 /* ---- the optimising passes and the back end --------------------------------------- */
 
 /* Runs the passes in driver_passes' order, verifying the graph after
- * each; --emit=tra --after=PASS shows the graph right after PASS (or
- * before the first, for sema). */
-static void driver_optimise(const DriverOpts *o, TraGraph *g, DriverEmits *em)
+ * each; --after=PASS dumps the stage it moves right after PASS (or
+ * before the first, for sema). False when a dump fails. */
+static bool driver_optimise(DriverRun *r, TraGraph *g, DriverEmits *em)
 {
-	if (o->after && strcmp(o->after, "sema") == 0)
-		tra_dump(g, driver_stage_out(em, STAGE_TRA));
+	const char *after = r->o->after;
+	bool ok = true;
+	r->g = g;
+	if (after && strcmp(after, "sema") == 0)
+		ok = driver_dump_after(r, em);
 	for (int i = 0; i < driver_npasses; i++) {
 		driver_passes[i].run(g);
 		tra_verify(g);
-		if (o->after && strcmp(o->after, driver_passes[i].name) == 0)
-			tra_dump(g, driver_stage_out(em, STAGE_TRA));
+		if (after && strcmp(after, driver_passes[i].name) == 0)
+			ok = ok && driver_dump_after(r, em);
 	}
+	return ok;
 }
 
 /* ---- decomposition, lowering, placement ------------------------------------------ */
@@ -1067,21 +647,20 @@ static bool driver_block_tasks(const DriverOpts *o)
 {
 	if (o->node_kernels)
 		return false;
-	return o->mode == MODE_COMPILE || driver_wants(o, STAGE_C);
+	return o->mode == MODE_COMPILE || driver_wants_point(o, POINT_CODE);
 }
 
 /* Whether what was asked for needs the placed task graph. */
 static bool driver_needs_tasks(const DriverOpts *o)
 {
-	return driver_block_tasks(o) || driver_wants(o, STAGE_IA) || driver_wants(o, STAGE_TASKGRAPH) ||
-	       driver_wants(o, STAGE_PLAN) || driver_wants(o, STAGE_PLAN_JSON) || driver_wants(o, STAGE_DOT);
+	return driver_block_tasks(o) || driver_wants_point(o, POINT_TASKS);
 }
 
-/* Whether it needs the graph partitioned (--emit=tra shows partitions
- * when --devices or --partition asks for them). */
+/* Whether it needs the graph partitioned (a stage that needs POINT_PARTS
+ * shows partitions when --devices or --partition asks for them). */
 static bool driver_needs_decomp(const DriverOpts *o)
 {
-	return driver_needs_tasks(o) || (driver_wants(o, STAGE_TRA) && o->decompose);
+	return driver_needs_tasks(o) || (driver_wants_point(o, POINT_PARTS) && o->decompose);
 }
 
 static int driver_devices(const DriverOpts *o)
@@ -1106,9 +685,9 @@ static void driver_decompose(const DriverOpts *o, TraGraph *g)
 		char err[300];
 		int node, *part = arena_alloc(g->arena, (size_t)maxidx * sizeof *part);
 		if (!decomp_parse_manual(g, o->manual[i], &node, part, err, sizeof err))
-			driver_usage_error("--partition=%s: %s", o->manual[i], err);
+			options_usage_error("--partition=%s: %s", o->manual[i], err);
 		if (d.fixed[node])
-			driver_usage_error("--partition: node %s is given twice", g->nodes[node].name);
+			options_usage_error("--partition: node %s is given twice", g->nodes[node].name);
 		d.fixed[node] = part;
 	}
 	decomp_run(g, &d);
@@ -1124,7 +703,7 @@ static char *driver_program_name(const DriverOpts *o)
 		return strdup(o->name);
 	const char *file = o->file;
 	if (strcmp(file, "-") == 0)
-		file = o->out && strcmp(o->out, "-") != 0 && driver_count_emits(o) < 2 ? o->out : "stdin";
+		file = o->out && strcmp(o->out, "-") != 0 && options_count_emits(o) < 2 ? o->out : "stdin";
 	const char *base = strrchr(file, '/');
 	base = base ? base + 1 : file;
 	size_t n = strlen(base);
@@ -1137,7 +716,7 @@ static char *driver_program_name(const DriverOpts *o)
 	if (n == 0 || (base[0] >= '0' && base[0] <= '9'))
 		name[k++] = '_';
 	for (size_t i = 0; i < n; i++)
-		name[k++] = driver_is_name(base + i, 1) || (base[i] >= '0' && base[i] <= '9') ? base[i] : '_';
+		name[k++] = options_is_name(base + i, 1) || (base[i] >= '0' && base[i] <= '9') ? base[i] : '_';
 	name[k] = '\0';
 	return name;
 }
@@ -1225,62 +804,39 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph 
 	return rc;
 }
 
-/* The stages that need the placed task graph. */
-static void driver_emit_tasks(const DriverOpts *o, const TraGraph *g, const IaGraph *ia, DriverEmits *em)
-{
-	if (driver_wants(o, STAGE_IA))
-		ia_dump(ia, driver_stage_out(em, STAGE_IA));
-	if (driver_wants(o, STAGE_TASKGRAPH))
-		ia_dump_taskgraph(ia, driver_stage_out(em, STAGE_TASKGRAPH));
-	if (driver_wants(o, STAGE_PLAN))
-		plan_dump(ia, &o->sim, o->placer, driver_stage_out(em, STAGE_PLAN));
-	if (driver_wants(o, STAGE_PLAN_JSON))
-		plan_dump_json(ia, &o->sim, o->placer, driver_stage_out(em, STAGE_PLAN_JSON));
-	if (driver_wants(o, STAGE_DOT))
-		plan_dump_dot(g, ia, driver_stage_out(em, STAGE_DOT));
-}
-
-/* -S: the C of block tasks (ia), or of whole-node kernels (NULL). */
-static void driver_emit_c(const DriverOpts *o, const TraGraph *g, const IaGraph *ia, DriverEmits *em)
-{
-	char *name = driver_program_name(o);
-	CgCOptions cg = {name, o->file, false, NULL, ia};
-	cg_c_emit(g, &cg, driver_stage_out(em, STAGE_C));
-	free(name);
-}
-
 /* Everything after the front end: passes, decomposition, lowering, and
- * the stages or the build that use them. */
-static int driver_back_end(const DriverOpts *o, TraGraph *g, DriverEmits *em)
+ * the stages or the build that use them, each point's stages dumped as
+ * the pipeline reaches it. */
+static int driver_back_end(DriverRun *r, TraGraph *g, DriverEmits *em)
 {
-	driver_optimise(o, g, em);
-	if (driver_wants(o, STAGE_SIGNATURE_JSON)) {
-		char *name = driver_program_name(o);
-		plan_dump_signature_json(g, name, driver_stage_out(em, STAGE_SIGNATURE_JSON));
-		free(name);
-	}
-	if (driver_wants(o, STAGE_TRA) && !o->decompose && !o->after)
-		tra_dump(g, driver_stage_out(em, STAGE_TRA));
+	const DriverOpts *o = r->o;
+	if (!driver_optimise(r, g, em) || !driver_dump(r, em, POINT_PASSES))
+		return TRAC_EXIT_ERROR;
+	/* unpartitioned, unless --devices or --partition asks */
+	if (!o->decompose && !driver_dump(r, em, POINT_PARTS))
+		return TRAC_EXIT_ERROR;
 	if (driver_needs_decomp(o))
 		driver_decompose(o, g);
-	if (driver_wants(o, STAGE_TRA) && o->decompose && !o->after)
-		tra_dump(g, driver_stage_out(em, STAGE_TRA));
-	IaGraph ia;
+	if (o->decompose && !driver_dump(r, em, POINT_PARTS))
+		return TRAC_EXIT_ERROR;
 	if (driver_needs_tasks(o)) {
-		driver_lower(o, g, &ia);
-		driver_emit_tasks(o, g, &ia, em);
+		driver_lower(o, g, &r->tasks);
+		r->ia = &r->tasks;
+		if (!driver_dump(r, em, POINT_TASKS))
+			return TRAC_EXIT_ERROR;
 	}
-	if (driver_wants(o, STAGE_C))
-		driver_emit_c(o, g, driver_block_tasks(o) ? &ia : NULL, em);
+	r->ia = driver_block_tasks(o) ? r->ia : NULL;
+	if (!driver_dump(r, em, POINT_CODE))
+		return TRAC_EXIT_ERROR;
 	if (o->mode == MODE_COMPILE)
-		return driver_compile(o, g, driver_block_tasks(o) ? &ia : NULL);
+		return driver_compile(o, g, r->ia);
 	return TRAC_EXIT_OK;
 }
 
 /* ---- delivering --emit's stages ------------------------------------------------------ */
 
 /* The file a stage goes to under -o DIR. */
-static char *driver_stage_path(const DriverOpts *o, DriverStage st)
+static char *driver_stage_path(const DriverOpts *o, int st)
 {
 	char *name = driver_program_name(o);
 	size_t n = strlen(o->out) + strlen(name) + strlen(driver_stages[st].ext) + 2;
@@ -1295,11 +851,11 @@ static char *driver_stage_path(const DriverOpts *o, DriverStage st)
 static int driver_deliver_emits(const DriverOpts *o, DriverEmits *em)
 {
 	int rc = TRAC_EXIT_OK;
-	for (int st = 0; st < STAGE_COUNT; st++)
+	for (int st = 0; st < driver_nstages; st++)
 		if (em->open[st])
 			fclose(em->e[st].f);
-	if (driver_count_emits(o) == 1) {
-		for (int st = 0; st < STAGE_COUNT; st++)
+	if (options_count_emits(o) == 1) {
+		for (int st = 0; st < driver_nstages; st++)
 			if (em->open[st])
 				rc = driver_deliver(o, em->e[st].buf, em->e[st].len);
 		return rc;
@@ -1312,16 +868,16 @@ static int driver_deliver_emits(const DriverOpts *o, DriverEmits *em)
 		fprintf(stderr, "trac: error: %s\n", err);
 		rc = TRAC_EXIT_ERROR;
 	}
-	char *written[STAGE_COUNT] = {NULL};
-	for (int st = 0; st < STAGE_COUNT && rc == TRAC_EXIT_OK; st++)
+	char *written[DRIVER_MAX_STAGES] = {NULL};
+	for (int st = 0; st < driver_nstages && rc == TRAC_EXIT_OK; st++)
 		if (em->open[st]) {
-			written[st] = driver_stage_path(o, (DriverStage)st);
+			written[st] = driver_stage_path(o, st);
 			if (!driver_write_file(written[st], em->e[st].buf, em->e[st].len))
 				rc = TRAC_EXIT_ERROR;
 		}
 	/* all or nothing: a failure takes back the stages already written,
 	 * and the set then removes the directories it made */
-	for (int st = 0; st < STAGE_COUNT; st++) {
+	for (int st = 0; st < driver_nstages; st++) {
 		if (rc != TRAC_EXIT_OK && written[st])
 			unlink(written[st]);
 		free(written[st]);
@@ -1336,7 +892,7 @@ static int driver_deliver_emits(const DriverOpts *o, DriverEmits *em)
 
 static void driver_free_emits(DriverEmits *em)
 {
-	for (int st = 0; st < STAGE_COUNT; st++)
+	for (int st = 0; st < driver_nstages; st++)
 		if (em->open[st])
 			free(em->e[st].buf);
 }
@@ -1412,15 +968,15 @@ static int driver_write_deps(const DriverOpts *o, char *const *targets, int ntar
  * against the source and for the dependency file's targets. */
 static char **driver_written(const DriverOpts *o, int *n)
 {
-	char **files = xcalloc(STAGE_COUNT + 2, sizeof *files);
+	char **files = xcalloc((size_t)driver_nstages + 2, sizeof *files);
 	*n = 0;
 	if (o->mode == MODE_COMPILE) {
 		driver_outputs(o, &files[0], &files[1]);
 		*n = files[1] ? 2 : 1;
-	} else if (o->mode == MODE_EMIT && driver_count_emits(o) > 1 && o->out) {
-		for (int st = 0; st < STAGE_COUNT; st++)
-			if (driver_wants(o, (DriverStage)st))
-				files[(*n)++] = driver_stage_path(o, (DriverStage)st);
+	} else if (o->mode == MODE_EMIT && options_count_emits(o) > 1 && o->out) {
+		for (int st = 0; st < driver_nstages; st++)
+			if (options_wants(o, st))
+				files[(*n)++] = driver_stage_path(o, st);
 	} else if (o->mode == MODE_EMIT && o->out && strcmp(o->out, "-") != 0) {
 		files[(*n)++] = strdup(o->out);
 	} else if (o->mode == MODE_INTERPRET) {
@@ -1447,17 +1003,19 @@ static int driver_run(DriverOpts *o, const Source *src)
 	Arena arena = {0};
 	TraGraph g = {.arena = &arena};
 	DriverEmits em = {0};
-	int rc = driver_front_end(o, src, &diag, &g, &em);
-	bool more = rc == TRAC_EXIT_OK && (o->mode != MODE_EMIT || (o->emits >> STAGE_TRA) != 0);
+	DriverRun r = {.o = o, .src = src, .diag = &diag};
+	AstProgram prog;
+	int rc = driver_front_end(&r, &prog, &g, &em);
+	bool more = rc == TRAC_EXIT_OK && driver_last_point(o) >= POINT_PASSES;
 	/* the interpreter runs the graph as written: it is the oracle */
 	if (more && o->mode == MODE_INTERPRET)
 		rc = driver_interpret(o, &g);
 	else if (more && (o->mode == MODE_EMIT || o->mode == MODE_COMPILE))
-		rc = driver_back_end(o, &g, &em);
+		rc = driver_back_end(&r, &g, &em);
 	if (rc == TRAC_EXIT_OK && o->mode == MODE_EMIT)
 		rc = driver_deliver_emits(o, &em);
 	else
-		for (int st = 0; st < STAGE_COUNT; st++)
+		for (int st = 0; st < driver_nstages; st++)
 			if (em.open[st])
 				fclose(em.e[st].f);
 	driver_free_emits(&em);
@@ -1470,31 +1028,13 @@ static int driver_run(DriverOpts *o, const Source *src)
 	return rc;
 }
 
-static void driver_free_opts(DriverOpts *o)
-{
-	for (int i = 0; i < o->ndefs; i++)
-		free((char *)o->defs[i].name);
-	for (int i = 0; i < o->ninputs; i++)
-		free((char *)o->inputs[i].name);
-	for (int i = 0; i < o->noutputs; i++)
-		free((char *)o->outputs[i].name);
-	free(o->defs);
-	free(o->inputs);
-	free(o->outputs);
-	free(o->manual);
-	for (int i = 0; i < o->nxcc; i++)
-		free((char *)o->xcc[i]);
-	free(o->xcc);
-}
-
 int driver_main(int argc, char **argv)
 {
-	DriverOpts o = {.placer = PLACE_GREEDY};
-	sim_model_default(&o.sim);
-	driver_parse_args(&o, argc, argv);
+	DriverOpts o;
+	options_parse(&o, argc, argv);
 	if (o.print_runtime_dir) {
 		int rc = build_print_runtime_dir(o.runtime_dir);
-		driver_free_opts(&o);
+		options_free(&o);
 		return rc;
 	}
 	driver_check_written(&o);
@@ -1503,6 +1043,6 @@ int driver_main(int argc, char **argv)
 	driver_read_source(o.file, &src);
 	int rc = driver_run(&o, &src);
 	free((char *)src.text);
-	driver_free_opts(&o);
+	options_free(&o);
 	return rc;
 }

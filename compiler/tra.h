@@ -621,8 +621,9 @@ bool build_find_runtime(Arena *a, const char *runtime_dir, const char **include,
 
 /* ---- driver.c ----------------------------------------------------------- */
 
-/* The whole of `trac`: parses argv, runs the pipeline, returns the exit
- * status. main.c is a call to this. */
+/* The whole of `trac`: parses argv (options.c, declared in options.h
+ * with DriverOpts), runs the pipeline, returns the exit status. main.c
+ * is a call to this. */
 int driver_main(int argc, char **argv);
 
 /* A TRA pass: its name for --after, what it does, what it promises. */
@@ -635,5 +636,35 @@ typedef struct DriverPass {
 /* The passes, in the order trac runs them (tra_verify after each). */
 extern const DriverPass driver_passes[];
 extern const int driver_npasses;
+
+/* The points of the pipeline, in order: what an --emit stage needs. */
+typedef enum DriverPoint {
+	POINT_SOURCE, /* the program's text */
+	POINT_AST,    /* its syntax tree */
+	POINT_PASSES, /* the checked TRA graph after the passes */
+	POINT_PARTS,  /* the same, partitioned if --devices or --partition asks */
+	POINT_TASKS,  /* the graph partitioned, lowered to block tasks, placed */
+	POINT_CODE,   /* what is compiled: the tasks, or whole-node kernels (--node-kernels) */
+} DriverPoint;
+
+/* What a stage's dump reads (driver.c's state of one run). */
+typedef struct DriverRun DriverRun;
+
+/* An --emit stage: a row of the table that --emit, its errors, --help
+ * and the dispatch read (and tests/options.sh compares with trac(1)). */
+typedef struct DriverStage {
+	const char *name;  /* --emit=NAME */
+	const char *ext;   /* its file under -o DIR: DIR/PROGRAM.ext */
+	DriverPoint needs; /* where in the pipeline it is dumped */
+	bool after;        /* --after=PASS dumps it right after PASS instead */
+	const char *what;  /* a line for --help */
+	/* Writes the stage to out; false when the program has errors. */
+	bool (*dump)(const DriverRun *r, FILE *out);
+} DriverStage;
+
+/* The stages, in pipeline order (DriverOpts.emits has a bit for each). */
+#define DRIVER_MAX_STAGES 32
+extern const DriverStage driver_stages[];
+extern const int driver_nstages;
 
 #endif /* TRAC_TRA_H */

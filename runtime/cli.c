@@ -7,8 +7,9 @@
  *
  * A generated program's main is one call, trart_main(&program, argc,
  * argv), so every program behaves alike and exactly like
- * `trac --interpret` on the same options (compiler/driver.c): the same
- * messages, the same exit statuses, the same files. A run is
+ * `trac --interpret` on the same options (compiler/options.c and
+ * driver.c): the same messages, the same exit statuses, the same files.
+ * A run is
  *
  *   parse -> check files -> size and allocate -> read inputs
  *         -> execute (--repeat times) -> report (--time, --stats)

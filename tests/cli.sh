@@ -45,7 +45,9 @@ expect bad-define-value 2 "positive integer" "$TRAC" good.tra --check -D N=-3
 expect bad-define-zero 2 "positive integer" "$TRAC" good.tra --check -D N=0
 expect define-twice 2 "given twice" "$TRAC" good.tra --check -D N=2 -D N=3
 expect define-unknown 2 "defines no size 'Q'" "$TRAC" good.tra --check -D Q=3
-expect bad-emit 2 "unknown --emit stage" "$TRAC" good.tra --emit=bogus
+expect bad-emit 2 "unknown --emit stage 'bogus'; the stages are tokens, ast, tra, " "$TRAC" good.tra --emit=bogus
+expect bad-emit-near 2 "unknown --emit stage 'plan-jsn'; did you mean 'plan-json'\?" "$TRAC" good.tra --emit=tra,plan-jsn
+expect bad-emit-empty 2 "unknown --emit stage ''" "$TRAC" good.tra --emit=tra,
 expect two-modes 2 "cannot be combined" "$TRAC" good.tra --check --interpret
 expect check-with-o 2 "writes nothing" "$TRAC" good.tra --check -o x
 expect input-without-interpret 2 "need --interpret" "$TRAC" good.tra --check --input A=a.npy

@@ -2,7 +2,9 @@
 # options.sh: the options --help lists are the options the man page
 # documents, and the other way round: trac's --help against trac(1)'s
 # SYNOPSIS and OPTIONS, and a generated program's --help against the
-# section THE GENERATED PROGRAM.
+# section THE GENERATED PROGRAM. Likewise the stages of --emit: those
+# --help lists (driver.c's table) against those trac(1) describes under
+# --emit, with the files they get under -o DIR.
 # Environment: TRAC (the binary), srcdir (the source tree, may be read-only).
 set -u
 : "${TRAC:?}" "${srcdir:?}"
@@ -52,6 +54,42 @@ compare() {
 { man_options 'SYNOPSIS' 'DESCRIPTION'; man_options 'OPTIONS' 'THE GENERATED PROGRAM'; } | sort -u >trac.man
 [ -s trac.help ] && [ -s trac.man ] && ok trac-lists-read || bad trac-lists-read
 compare trac trac.help trac.man
+
+# help_stages: "NAME FILE" for each stage in --help's list of stages
+# (a line "  NAME   what it is (NAME.EXT)"), FILE without the NAME.
+help_stages() {
+	sed -n '/^Stages of --emit/,/^$/s/^  \([a-z][a-z-]*\)  .*(NAME\.\([^)]*\))$/\1 \2/p'
+}
+
+# man_emit: the --emit entry of trac(1)'s OPTIONS, from its heading to
+# the end of its list of stages (.RS/.RE nest: taskgraph has its own).
+man_emit() {
+	sed -n '/^\.SH OPTIONS/,/^\.SH /p' "$man" |
+		awk '/^\.BI \\-\\-emit= / { on = 1 } on { print } on && /^\.RS/ { depth++ }
+		     on && /^\.RE/ && --depth == 0 { exit }'
+}
+
+"$TRAC" --help | help_stages >stages.help
+cut -d' ' -f1 stages.help | sort >stages.help.names
+# the stages trac(1) lists: the headings (.TP) of the first level of the list
+man_emit | awk '/^\.RS/ { depth++ } /^\.RE/ { depth-- } depth == 1 && /^\.TP/ { getline; print }' |
+	sed 's/^\.B //; s/\\-/-/g' | sort >stages.man
+[ "$(wc -l <stages.help)" -ge 5 ] && [ -s stages.man ] && ok stages-lists-read || bad stages-lists-read
+compare stages stages.help.names stages.man
+# trac(1) says a stage's file is DIR/NAME.STAGE "except" those it names
+# in bold (tra.txt for tra ...): each stage whose file is not its name
+# must be among them
+man_emit >emit.man
+missing=
+while read -r stage ext; do
+	[ "$ext" = "$stage" ] || grep -qx "\.B $ext" emit.man || missing="$missing $stage:$ext"
+done <stages.help
+if [ -z "$missing" ]; then
+	ok stages-files-in-man
+else
+	echo "  files under -o DIR that trac(1) does not name:$missing"
+	bad stages-files-in-man
+fi
 
 printf 'size N = 2\ninput X[N]\nY[i] = X[i]\noutput Y\n' >p.tra
 "$TRAC" p.tra -o p || { echo "FAIL compile"; exit 1; }

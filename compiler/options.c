@@ -1,0 +1,593 @@
+/* options.c: trac's command line, parsed into DriverOpts (options.h).
+ * needs: argv. gives: the options, checked as far as they can be without
+ * the program (driver.c checks -D, --input, --output and manual
+ * partitions against it), or a usage error and exit 2.
+ *
+ * getopt_long reads argv; each option that takes a value has a setter
+ * that checks it. The --emit stages, their "did you mean" and the stage
+ * list of --help come from driver.c's table of stages, so a stage is
+ * added there and nowhere here.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
+       OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
+       OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER };
+
+static const struct option options_longopts[] = {
+	{"emit", required_argument, NULL, OPT_EMIT},
+	{"shared", no_argument, NULL, OPT_SHARED},
+	{"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR},
+	{"print-runtime-dir", no_argument, NULL, OPT_PRINT_RUNTIME_DIR},
+	{"cflags", required_argument, NULL, OPT_CFLAGS},
+	{"march", required_argument, NULL, OPT_MARCH},
+	{"check", no_argument, NULL, OPT_CHECK},
+	{"interpret", no_argument, NULL, OPT_INTERPRET},
+	{"input", required_argument, NULL, OPT_INPUT},
+	{"output", required_argument, NULL, OPT_OUTPUT},
+	{"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
+	{"random", optional_argument, NULL, OPT_RANDOM},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{"name", required_argument, NULL, OPT_NAME},
+	{"cc", required_argument, NULL, OPT_CC},
+	{"portable", no_argument, NULL, OPT_PORTABLE},
+	{"keep-temps", no_argument, NULL, OPT_KEEP_TEMPS},
+	{"node-kernels", no_argument, NULL, OPT_NODE_KERNELS},
+	{"devices", required_argument, NULL, OPT_DEVICES},
+	{"partition", required_argument, NULL, OPT_PARTITION},
+	{"placer", required_argument, NULL, OPT_PLACER},
+	{"sim", required_argument, NULL, OPT_SIM},
+	{"sim-flops", required_argument, NULL, OPT_SIM_FLOPS},
+	{"sim-bandwidth", required_argument, NULL, OPT_SIM_BANDWIDTH},
+	{"after", required_argument, NULL, OPT_AFTER},
+	{NULL, 0, NULL, 0},
+};
+
+/* --help: the text before the stages, the stages (from driver_stages),
+ * the text after them. */
+static const char options_usage_head[] =
+	"usage: trac FILE.tra [options]      (FILE '-' reads the program from standard input)\n"
+	"\n"
+	"Modes (one at most; the default compiles a native executable):\n"
+	"  -c                      compile to an object file and a C header (library mode)\n"
+	"  --shared                compile to a shared library and a C header\n"
+	"  -S                      write the generated C (same as --emit=c)\n"
+	"  --check                 check the program and report errors; write nothing\n"
+	"  --emit=STAGE[,STAGE..]  print intermediate forms (the stages below); several\n"
+	"                          stages need -o DIR (one file per stage)\n"
+	"  --after=PASS            with --emit=tra: the graph after PASS (sema, algebra, cse,\n"
+	"                          hoist, hoist-cse, order, order-cse, fuse or dce)\n"
+	"  --interpret             run the program with the reference interpreter\n"
+	"  --print-runtime-dir     print the runtime's header and library directories\n"
+	"\n"
+	"Stages of --emit, in pipeline order (under -o DIR, each goes to DIR/FILE):\n";
+
+static const char options_usage_tail[] =
+	"\n"
+	"Options:\n"
+	"  -o FILE                 the output (default: the program's name, NAME.o with -c,\n"
+	"                          NAME.so with --shared, standard output with --emit or -o -)\n"
+	"  -D NAME=VALUE           override the program's size NAME (repeatable)\n"
+	"  -O0 .. -O3              the C compiler's optimisation level (default -O3)\n"
+	"  --name NAME             the C name of the program (default: from the file name)\n"
+	"  --cc CC                 the C compiler (default: $CC, else the one configure found)\n"
+	"  -Xcc FLAG               pass FLAG to the C compiler (repeatable)\n"
+	"  --cflags=FLAGS          pass the space-separated FLAGS to the C compiler\n"
+	"  --march=CPU             compile for CPU (-march=CPU) instead of this machine's\n"
+	"  --portable              do not compile for this machine's CPU (-march=native)\n"
+	"  --runtime-dir=DIR       the runtime to link (DIR/include, DIR/lib; default:\n"
+	"                          $TRAC_RUNTIME_DIR, else next to trac)\n"
+	"  -MD                     also write a make dependency file (the output with .d)\n"
+	"  -MF FILE                write the make dependency file to FILE (implies -MD)\n"
+	"  --keep-temps            keep the generated C and say where\n"
+	"  --node-kernels          one multithreaded kernel per node instead of block tasks\n"
+	"  -v                      print the commands trac runs\n"
+	"  -w                      print no warnings\n"
+	"  -Werror                 make every warning an error\n"
+	"  -W[no-]NAME             turn warning NAME on or off: unused, division-by-zero,\n"
+	"                          trivial-reduction, or all\n"
+	"  --input NAME=FILE.npy   read input NAME from a .npy file (--interpret)\n"
+	"  --output NAME=FILE.npy  write output NAME to a .npy file (--interpret)\n"
+	"  --output-dir DIR        write other outputs to DIR/NAME.npy (default: .)\n"
+	"  --random[=SEED]         fill inputs not given with uniform values in [-1, 1)\n"
+	"\n"
+	"Decomposition (shown by --emit=tra when asked for):\n"
+	"  --devices=N             decompose for N devices (default: the online cores)\n"
+	"  --partition=auto|none   search partitions (EinDecomp; the default) or one block\n"
+	"  --partition=NODE:I=N,.. fix node NODE's block counts, per index (repeatable)\n"
+	"  --placer=NAME           roundrobin, greedy (default), lshs or critical-path\n"
+	"  --sim=KEY=VALUE,...     the simulator's device model: gemm-flops, elt-flops,\n"
+	"                          bandwidth, link-bandwidth, latency (e.g. 120G, 2e-6)\n"
+	"  --sim-flops=F           same as --sim=gemm-flops=F\n"
+	"  --sim-bandwidth=B       same as --sim=bandwidth=B\n"
+	"  --help                  print this help and exit\n"
+	"  --version               print the version and exit\n"
+	"\n"
+	"Exit status: 0 success; 1 errors in the program or its data, or in the\n"
+	"environment (no C compiler, a failed link, I/O); 2 usage errors; 3 the C\n"
+	"compiler failed on the generated code (a bug in trac).\n"
+	"See trac(1) and tra(5).\n";
+
+/* Prints --help: a line per stage, its file under -o DIR in brackets
+ * (NAME is the program's, as the other lines of --help say). */
+static void options_print_help(FILE *out)
+{
+	fputs(options_usage_head, out);
+	for (int st = 0; st < driver_nstages; st++)
+		fprintf(out, "  %-22s  %s (NAME%s)\n", driver_stages[st].name, driver_stages[st].what,
+		        driver_stages[st].ext);
+	fputs(options_usage_tail, out);
+}
+
+bool options_wants(const DriverOpts *o, int st)
+{
+	return o->mode == MODE_EMIT && (o->emits & (1u << st));
+}
+
+int options_count_emits(const DriverOpts *o)
+{
+	int n = 0;
+	for (int st = 0; st < driver_nstages; st++)
+		n += options_wants(o, st);
+	return n;
+}
+
+void options_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("trac: error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs("\ntry 'trac --help'\n", stderr);
+	va_end(ap);
+	exit(TRAC_EXIT_USAGE);
+}
+
+bool options_is_name(const char *s, size_t n)
+{
+	if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+/* Splits NAME=VALUE; the name must be an identifier, the value non-empty. */
+static void options_split(const char *opt, const char *arg, const char **name, const char **value)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || !options_is_name(arg, (size_t)(eq - arg)) || eq[1] == '\0')
+		options_usage_error("%s expects NAME=VALUE, not '%s'", opt, arg);
+	*name = strndup(arg, (size_t)(eq - arg));
+	if (!*name)
+		trac_fatal("out of memory");
+	*value = eq + 1;
+}
+
+/* A positive decimal integer that fits in 63 bits, or -1. */
+static int64_t options_positive(const char *s)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v < 1)
+		return -1;
+	return v;
+}
+
+static void options_add_def(DriverOpts *o, const char *arg)
+{
+	const char *name, *value;
+	options_split("-D", arg, &name, &value);
+	int64_t v = options_positive(value);
+	if (v < 0 && strspn(value, "0123456789") == strlen(value) && strspn(value, "0") < strlen(value))
+		options_usage_error("-D %s: the value %s is too large (the largest is %" PRId64 ")", name, value,
+		                    INT64_MAX);
+	if (v < 0)
+		options_usage_error("-D %s: the value must be a positive integer, not '%s'", name, value);
+	for (int i = 0; i < o->ndefs; i++)
+		if (strcmp(o->defs[i].name, name) == 0)
+			options_usage_error("-D %s is given twice", name);
+	o->defs = xrealloc(o->defs, (size_t)(o->ndefs + 1) * sizeof *o->defs);
+	o->defs[o->ndefs++] = (SizeOverride){name, v, false};
+}
+
+static void options_add_path(NamedPath **list, int *n, const char *opt, const char *arg)
+{
+	const char *name, *path;
+	options_split(opt, arg, &name, &path);
+	for (int i = 0; i < *n; i++)
+		if (strcmp((*list)[i].name, name) == 0)
+			options_usage_error("%s %s is given twice", opt, name);
+	*list = xrealloc(*list, (size_t)(*n + 1) * sizeof **list);
+	(*list)[(*n)++] = (NamedPath){name, path, false};
+}
+
+static void options_set_mode(DriverOpts *o, DriverMode m, const char *opt)
+{
+	if (o->mode_set && o->mode != m)
+		options_usage_error("%s cannot be combined with another of --check, --emit, --interpret", opt);
+	o->mode = m;
+	o->mode_set = true;
+}
+
+static void options_set_random(DriverOpts *o, const char *arg)
+{
+	o->random = true;
+	if (!arg)
+		return;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (errno || *end || !*arg || arg[0] == '-')
+		options_usage_error("--random=SEED needs a non-negative integer seed, not '%s'", arg);
+	o->seed = v;
+}
+
+static void options_set_devices(DriverOpts *o, const char *arg)
+{
+	int64_t v = options_positive(arg);
+	if (v < 1 || v > 4096)
+		options_usage_error("--devices=N needs a count from 1 to 4096, not '%s'", arg);
+	o->devices = (int)v;
+	o->decompose = true;
+}
+
+/* --partition=auto, none, or NODE:INDEX=COUNT,... (checked against the
+ * graph once it is built). */
+static void options_add_partition(DriverOpts *o, const char *arg)
+{
+	o->decompose = true;
+	if (strcmp(arg, "auto") == 0 || strcmp(arg, "none") == 0) {
+		if (o->pmode && strcmp(o->pmode, arg) != 0)
+			options_usage_error("--partition=auto and --partition=none cannot be combined");
+		o->pmode = arg;
+		return;
+	}
+	if (!strchr(arg, ':'))
+		options_usage_error("--partition expects auto, none or NODE:INDEX=COUNT,..., not '%s'", arg);
+	o->manual = xrealloc(o->manual, (size_t)(o->nmanual + 1) * sizeof *o->manual);
+	o->manual[o->nmanual++] = arg;
+}
+
+static void options_set_placer(DriverOpts *o, const char *arg)
+{
+	if (!place_parse(arg, &o->placer))
+		options_usage_error("unknown --placer '%s'; the placers are roundrobin, greedy, lshs, critical-path", arg);
+}
+
+/* --sim=KEY=VALUE,...; prefix is the key that --sim-flops and the like imply. */
+static void options_set_sim(DriverOpts *o, const char *opt, const char *prefix, const char *arg)
+{
+	char err[300], spec[300];
+	snprintf(spec, sizeof spec, "%s%s", prefix, arg);
+	if (!sim_model_set(&o->sim, spec, err, sizeof err))
+		options_usage_error("%s: %s", opt, err);
+}
+
+/* names[0..n) as "a, b, c" in buf. */
+static void options_join(const char *const *names, int n, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(buf);
+		snprintf(buf + len, size - len, "%s%s", i ? ", " : "", names[i]);
+	}
+}
+
+/* A word of --emit that names no stage: the nearest stage, or all. */
+static _Noreturn void options_unknown_stage(const char *s, size_t n)
+{
+	const char *names[DRIVER_MAX_STAGES];
+	char word[64], list[512];
+	for (int st = 0; st < driver_nstages; st++)
+		names[st] = driver_stages[st].name;
+	/* a word too long to keep is too long to be near a stage's name */
+	snprintf(word, sizeof word, "%.*s", (int)n, s);
+	const char *near = util_suggest(word, names, driver_nstages);
+	if (near)
+		options_usage_error("unknown --emit stage '%.*s'; did you mean '%s'?", (int)n, s, near);
+	options_join(names, driver_nstages, list, sizeof list);
+	options_usage_error("unknown --emit stage '%.*s'; the stages are %s", (int)n, s, list);
+}
+
+/* --emit=STAGE[,STAGE...] (repeatable; the stages accumulate). */
+static void options_set_emit(DriverOpts *o, const char *list)
+{
+	options_set_mode(o, MODE_EMIT, "--emit");
+	const char *s = list;
+	do {
+		size_t n = strcspn(s, ",");
+		int st = 0;
+		while (st < driver_nstages && !(strlen(driver_stages[st].name) == n &&
+		                                strncmp(s, driver_stages[st].name, n) == 0))
+			st++;
+		if (st == driver_nstages)
+			options_unknown_stage(s, n);
+		o->emits |= 1u << st;
+		s += n;
+	} while (*s++ == ',');
+}
+
+/* --after=PASS: sema or a name from driver_passes. */
+static void options_set_after(DriverOpts *o, const char *pass)
+{
+	const char **names = xcalloc((size_t)driver_npasses + 1, sizeof *names);
+	names[0] = "sema";
+	for (int i = 0; i < driver_npasses; i++)
+		names[i + 1] = driver_passes[i].name;
+	for (int i = 0; i <= driver_npasses; i++)
+		if (strcmp(pass, names[i]) == 0) {
+			o->after = names[i];
+			free(names);
+			return;
+		}
+	const char *near = util_suggest(pass, names, driver_npasses + 1);
+	if (near)
+		options_usage_error("--after=%s: no such pass; did you mean '%s'?", pass, near);
+	char list[512];
+	options_join(names, driver_npasses + 1, list, sizeof list);
+	options_usage_error("--after=%s: no such pass; the passes are %s", pass, list);
+}
+
+/* Adds the first n bytes of flag to the C compiler's extra flags. */
+static void options_add_xcc(DriverOpts *o, const char *flag, size_t n)
+{
+	char *copy = strndup(flag, n);
+	if (!copy)
+		trac_fatal("out of memory");
+	o->xcc = xrealloc(o->xcc, (size_t)(o->nxcc + 1) * sizeof *o->xcc);
+	o->xcc[o->nxcc++] = copy;
+}
+
+/* --cflags="-O2 -g": each word is a flag (no shell quoting). */
+static void options_add_cflags(DriverOpts *o, const char *flags)
+{
+	for (const char *s = flags + strspn(flags, " \t"); *s; s += strspn(s, " \t")) {
+		size_t n = strcspn(s, " \t");
+		options_add_xcc(o, s, n);
+		s += n;
+	}
+}
+
+/* -WNAME, -Wno-NAME, -Werror, -Wno-error, -Wall (every warning on). */
+static void options_set_warning(DriverOpts *o, const char *arg)
+{
+	bool off = strncmp(arg, "no-", 3) == 0;
+	const char *name = off ? arg + 3 : arg;
+	if (strcmp(name, "error") == 0) {
+		o->warn.as_errors = !off;
+		return;
+	}
+	if (strcmp(name, "all") == 0 && !off) {
+		o->warn.disabled = 0;
+		return;
+	}
+	int w = diag_warning_find(name);
+	if (w < 0) {
+		const char *names[DIAG_W_COUNT + 2] = {"error", "all"};
+		for (int i = 0; i < DIAG_W_COUNT; i++)
+			names[i + 2] = diag_warning_names[i];
+		const char *near = util_suggest(name, names, DIAG_W_COUNT + 2);
+		char hint[128] = "";
+		if (near)
+			snprintf(hint, sizeof hint, "; did you mean '-W%s%s'?", off ? "no-" : "", near);
+		options_usage_error("unknown warning '-W%s'%s (the warnings are unused, division-by-zero and "
+		                    "trivial-reduction; to pass a flag to the C compiler, use -Xcc FLAG)", arg, hint);
+	}
+	if (off)
+		o->warn.disabled |= 1u << w;
+	else
+		o->warn.disabled &= ~(1u << w);
+}
+
+/* --march=CPU: a word the compiler can take as -march= (no spaces, no '-'
+ * in front, as gcc's names: native, x86-64-v3, skylake-avx512 ...). */
+static void options_set_march(DriverOpts *o, const char *cpu)
+{
+	if (!*cpu || cpu[0] == '-' || strpbrk(cpu, " \t\n"))
+		options_usage_error("--march=%s: expected a CPU name such as x86-64-v3 or skylake", cpu);
+	o->march = cpu;
+}
+
+/* -Xcc FLAG: getopt saw -X with "cc"; FLAG is the next argument. */
+static void options_short_x(DriverOpts *o, int argc, char **argv, const char *arg)
+{
+	if (strcmp(arg, "cc") != 0)
+		options_usage_error("unknown option '-X%s'; to pass a flag to the C compiler, use -Xcc FLAG", arg);
+	if (optind >= argc)
+		options_usage_error("-Xcc needs a flag for the C compiler after it");
+	options_add_xcc(o, argv[optind], strlen(argv[optind]));
+	optind++;
+}
+
+/* -MD, -MF FILE or -MFFILE (gcc's spellings). */
+static void options_short_m(DriverOpts *o, int argc, char **argv, const char *arg)
+{
+	o->deps = true;
+	if (strcmp(arg, "D") == 0)
+		return;
+	if (arg[0] != 'F')
+		options_usage_error("unknown option '-M%s'; trac writes dependencies with -MD and -MF FILE", arg);
+	if (arg[1])
+		o->depfile = arg + 1;
+	else if (optind < argc)
+		o->depfile = argv[optind++];
+	else
+		options_usage_error("-MF needs a file name after it");
+	if (o->depfile[0] == '-' && o->depfile[1])
+		options_usage_error("-MF %s: expected a file name, not an option", o->depfile);
+}
+
+/* The stage whose dump --after moves. */
+static int options_after_stage(void)
+{
+	for (int st = 0; st < driver_nstages; st++)
+		if (driver_stages[st].after)
+			return st;
+	TRAC_BUG("no --emit stage takes --after");
+}
+
+/* Checks combinations getopt cannot see. */
+static void options_check_opts(const DriverOpts *o)
+{
+	bool interp = o->mode == MODE_INTERPRET;
+	if (!interp && (o->ninputs || o->noutputs || o->output_dir || o->random))
+		options_usage_error("--input, --output, --output-dir and --random need --interpret");
+	if (interp && o->out)
+		options_usage_error("-o is not used with --interpret; name outputs with --output or --output-dir");
+	if (o->mode == MODE_CHECK && o->out)
+		options_usage_error("--check writes nothing; drop -o");
+	if (o->object && o->shared)
+		options_usage_error("-c and --shared cannot be combined: one makes an object, the other a library");
+	if ((o->object || o->shared) && o->mode != MODE_COMPILE)
+		options_usage_error("%s cannot be combined with --check, --emit or --interpret",
+		                    o->object ? "-c" : "--shared");
+	if (o->name && !options_is_name(o->name, strlen(o->name)))
+		options_usage_error("--name %s: the name must be a C identifier", o->name);
+	if (o->mode == MODE_COMPILE && o->out && strcmp(o->out, "-") == 0)
+		options_usage_error("-o -: a compiled program cannot go to standard output; "
+		                    "print a stage with --emit or -S");
+	int after = options_after_stage();
+	if (o->after && !options_wants(o, after))
+		options_usage_error("--after=%s chooses when --emit=%s shows the graph: use it with --emit=%s",
+		                    o->after, driver_stages[after].name, driver_stages[after].name);
+	if (o->mode == MODE_EMIT && options_count_emits(o) > 1 && (!o->out || strcmp(o->out, "-") == 0))
+		options_usage_error("several --emit stages need -o DIR: each is written to DIR/NAME.STAGE");
+	if (o->deps && (o->mode == MODE_CHECK || o->mode == MODE_INTERPRET ||
+	                (o->mode == MODE_EMIT && (!o->out || strcmp(o->out, "-") == 0))))
+		options_usage_error("-MD and -MF describe an output file: use them when compiling, or with "
+		                    "--emit and -o FILE");
+	if (strcmp(o->file, "-") == 0 && o->mode == MODE_COMPILE && !o->out && !o->name)
+		options_usage_error("the program is read from standard input: name the output with -o "
+		                    "(or the program with --name)");
+}
+
+static void options_set_opt_level(DriverOpts *o, const char *arg)
+{
+	if (strlen(arg) != 1 || arg[0] < '0' || arg[0] > '3')
+		options_usage_error("-O%s: the optimisation levels are -O0, -O1, -O2 and -O3", arg);
+	o->opt_level = arg[0] - '0';
+	o->opt_set = true;
+}
+
+/* The argument getopt stopped at: a long option is argv[optind - 1]; a
+ * short one sits inside a cluster ("-Wall" fails at 'W'), which is
+ * argv[optind] while getopt is still inside it, else argv[optind - 1]. */
+static _Noreturn void options_bad_option(int argc, char **argv, const char *why)
+{
+	const char *arg = argv[optind - 1];
+	if (optopt && optind < argc && argv[optind][0] == '-' && argv[optind][1] != '-' &&
+	    strchr(argv[optind] + 1, optopt) && !(arg[0] == '-' && arg[1] && strchr(arg + 1, optopt)))
+		arg = argv[optind];
+	if (optopt && why)
+		options_usage_error("option '-%c' needs a value", optopt);
+	if (why)
+		options_usage_error("option '%s' needs a value", arg);
+	if (optopt && strlen(arg) > 2)
+		options_usage_error("unknown option '-%c' in '%s'%s", optopt, arg,
+		                    optopt == 'f' || optopt == 'g' || optopt == 'm'
+		                            ? "; pass C compiler flags with -Xcc FLAG" : "");
+	if (optopt)
+		options_usage_error("unknown option '-%c'", optopt);
+	options_usage_error("unknown option '%s'", arg);
+}
+
+static void options_parse_args(DriverOpts *o, int argc, char **argv)
+{
+	int c;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":o:D:O:cSvwW:X:M:", options_longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			if (o->out)
+				options_usage_error("-o is given twice");
+			o->out = optarg;
+			break;
+		case 'D': options_add_def(o, optarg); break;
+		case 'O': options_set_opt_level(o, optarg); break;
+		case 'c': o->object = true; break;
+		case 'S': options_set_emit(o, "c"); break;
+		case 'v': o->verbose = true; break;
+		case 'w': o->warn.none = true; break;
+		case 'W': options_set_warning(o, optarg); break;
+		case OPT_NAME: o->name = optarg; break;
+		case OPT_CC: o->cc = optarg; break;
+		case OPT_PORTABLE: o->portable = true; break;
+		case OPT_KEEP_TEMPS: o->keep_temps = true; break;
+		case OPT_NODE_KERNELS: o->node_kernels = true; break;
+		case OPT_EMIT: options_set_emit(o, optarg); break;
+		case OPT_AFTER: options_set_after(o, optarg); break;
+		case OPT_DEVICES: options_set_devices(o, optarg); break;
+		case OPT_PARTITION: options_add_partition(o, optarg); break;
+		case OPT_PLACER: options_set_placer(o, optarg); break;
+		case OPT_SIM: options_set_sim(o, "--sim", "", optarg); break;
+		case OPT_SIM_FLOPS: options_set_sim(o, "--sim-flops", "gemm-flops=", optarg); break;
+		case OPT_SIM_BANDWIDTH: options_set_sim(o, "--sim-bandwidth", "bandwidth=", optarg); break;
+		case OPT_CHECK: options_set_mode(o, MODE_CHECK, "--check"); break;
+		case OPT_INTERPRET: options_set_mode(o, MODE_INTERPRET, "--interpret"); break;
+		case OPT_INPUT: options_add_path(&o->inputs, &o->ninputs, "--input", optarg); break;
+		case OPT_OUTPUT: options_add_path(&o->outputs, &o->noutputs, "--output", optarg); break;
+		case OPT_OUTPUT_DIR: o->output_dir = optarg; break;
+		case OPT_RANDOM: options_set_random(o, optarg); break;
+		case OPT_HELP: options_print_help(stdout); exit(TRAC_EXIT_OK);
+		case OPT_VERSION: printf("trac %s\n", PACKAGE_VERSION); exit(TRAC_EXIT_OK);
+		case 'X': options_short_x(o, argc, argv, optarg); break;
+		case 'M': options_short_m(o, argc, argv, optarg); break;
+		case OPT_SHARED: o->shared = true; break;
+		case OPT_RUNTIME_DIR: o->runtime_dir = optarg; break;
+		case OPT_PRINT_RUNTIME_DIR: o->print_runtime_dir = true; break;
+		case OPT_CFLAGS: options_add_cflags(o, optarg); break;
+		case OPT_MARCH: options_set_march(o, optarg); break;
+		case ':': options_bad_option(argc, argv, "needs a value");
+		default: options_bad_option(argc, argv, NULL);
+		}
+	}
+	if (o->print_runtime_dir && optind == argc)
+		return; /* it needs no program */
+	if (optind >= argc)
+		options_usage_error("no input file");
+	if (optind + 1 < argc)
+		options_usage_error("one program at a time, but '%s' and '%s' are given", argv[optind], argv[optind + 1]);
+	o->file = argv[optind];
+	options_check_opts(o);
+}
+
+void options_parse(DriverOpts *o, int argc, char **argv)
+{
+	*o = (DriverOpts){.placer = PLACE_GREEDY};
+	sim_model_default(&o->sim);
+	options_parse_args(o, argc, argv);
+}
+
+void options_free(DriverOpts *o)
+{
+	for (int i = 0; i < o->ndefs; i++)
+		free((char *)o->defs[i].name);
+	for (int i = 0; i < o->ninputs; i++)
+		free((char *)o->inputs[i].name);
+	for (int i = 0; i < o->noutputs; i++)
+		free((char *)o->outputs[i].name);
+	free(o->defs);
+	free(o->inputs);
+	free(o->outputs);
+	free(o->manual);
+	for (int i = 0; i < o->nxcc; i++)
+		free((char *)o->xcc[i]);
+	free(o->xcc);
+}

@@ -1,0 +1,87 @@
+/* options.h: trac's command line, parsed (options.c). driver.c runs the
+ * pipeline on what options_parse gives it; the stages that --emit names
+ * are driver.c's table (driver_stages in tra.h), which options.c reads
+ * for --emit, its error and --help. */
+#ifndef TRAC_OPTIONS_H
+#define TRAC_OPTIONS_H
+
+#include "tra.h"
+
+/* What trac was asked to do. */
+typedef enum DriverMode {
+	MODE_COMPILE,   /* the default: a native executable, or an object with -c */
+	MODE_CHECK,     /* --check: diagnostics only */
+	MODE_EMIT,      /* --emit=STAGE */
+	MODE_INTERPRET, /* --interpret */
+} DriverMode;
+
+/* A NAME=FILE pair from --input or --output. */
+typedef struct NamedPath {
+	const char *name;
+	const char *path;
+	bool used;
+} NamedPath;
+
+/* The parsed command line. */
+typedef struct DriverOpts {
+	const char *file;      /* the .tra program */
+	DiagWarnings warn;     /* -w, -Werror, -Wno-NAME */
+	const char *out;       /* -o */
+	DriverMode mode;
+	bool mode_set;
+	SizeOverride *defs;    /* -D */
+	int ndefs;
+	NamedPath *inputs;     /* --input */
+	int ninputs;
+	NamedPath *outputs;    /* --output */
+	int noutputs;
+	const char *output_dir;
+	bool random;
+	uint64_t seed;
+	bool object;           /* -c */
+	bool shared;           /* --shared */
+	const char *name;      /* --name */
+	int opt_level;         /* -O */
+	bool opt_set;
+	const char *cc;        /* --cc */
+	const char **xcc;      /* -Xcc FLAG and the words of --cflags, in order */
+	int nxcc;
+	const char *march;     /* --march=CPU */
+	const char *runtime_dir; /* --runtime-dir */
+	bool print_runtime_dir;  /* --print-runtime-dir */
+	const char *depfile;   /* -MD (NULL: the output with .d) or -MF FILE */
+	bool deps;             /* -MD or -MF: write a make dependency file */
+	unsigned emits;        /* --emit: a bit per row of driver_stages */
+	bool portable;         /* --portable */
+	bool keep_temps;       /* --keep-temps */
+	bool node_kernels;     /* --node-kernels: one multithreaded kernel per node */
+	bool verbose;          /* -v */
+	int devices;           /* --devices, or 0: the online cores */
+	const char *pmode;     /* --partition=auto or none, or NULL */
+	bool decompose;        /* --devices or --partition given: --emit=tra shows partitions */
+	const char *after;     /* --after=PASS: the stage marked after shows the graph after PASS */
+	const char **manual;   /* --partition=NODE:INDEX=COUNT,... */
+	int nmanual;
+	PlaceKind placer;      /* --placer (default greedy) */
+	SimModel sim;          /* the simulator's device model, after --sim */
+} DriverOpts;
+
+/* Parses argv into o (which it initialises) and checks the combinations
+ * that need no program; --help and --version print and exit 0, a usage
+ * error exits 2. */
+void options_parse(DriverOpts *o, int argc, char **argv);
+/* Frees what options_parse allocated. */
+void options_free(DriverOpts *o);
+
+/* A usage error: "trac: error: MESSAGE", a hint to try --help, exit 2. */
+_Noreturn void options_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whether the first n bytes of s are a C identifier. */
+bool options_is_name(const char *s, size_t n);
+
+/* Whether --emit asked for driver_stages[st]. */
+bool options_wants(const DriverOpts *o, int st);
+/* How many stages --emit asked for. */
+int options_count_emits(const DriverOpts *o);
+
+#endif /* TRAC_OPTIONS_H */
