@@ -42,6 +42,17 @@
  * sigmoid(sum[k](X[k, i] * v[k]) + T[i]) with T = the same sum, is one
  * GEMV. (Sema splits nested reductions off before their statement, so
  * the statement's own aggregate is the one that comes later.)
+ *
+ * Aggregates of maps. A node whose join is, up to index names, the whole
+ * expression of a map that the graph stores anyway reads that map
+ * instead of computing it again: in a softmax written with exp(A[i, j] -
+ * m[i]) twice, once summed and once hoisted into a map E (hoist.c), the
+ * sum becomes sum[j](E[i, j]). Joins are compared with every index
+ * numbered where the canonical walk first meets it, so a map's output
+ * index matches the aggregate's reduced one. The map may come after the
+ * aggregate (hoisting puts a node just before the statement it came
+ * from, after the statement's split-off reductions): it then moves to
+ * just before the aggregate, which its operands already precede.
  */
 #include "tra.h"
 
@@ -63,6 +74,15 @@ typedef struct Cse {
 	int *canon;        /* canon[d]: canonical number of the node's index d, or -1 */
 	int next;          /* the next canonical number of a reduced index */
 } Cse;
+
+/* The joins of maps, for the aggregates that may read them. */
+typedef struct CseJoins {
+	int *start, *len;  /* node id's join form in the Cse's form array */
+	uint64_t *hash;
+	int **canon;       /* canon[id][d]: the number the join form gave index d */
+	int *table;        /* open addressing over maps; -1 empty */
+	int *moveto;       /* moveto[m]: the aggregate map m must precede, or -1 */
+} CseJoins;
 
 static uint64_t cse_mix(uint64_t h, uint64_t v)
 {
@@ -268,6 +288,174 @@ static void cse_share_aggregate(Cse *c, int id)
 		cse_read_aggregate(c->g, n, m);
 }
 
+/* ---- aggregates of maps ----------------------------------------------------- */
+
+/* Appends node id's join, every index numbered where first met, then the
+ * sizes in that numbering; records where, its hash and the numbering. */
+static void cse_join_form(Cse *c, CseJoins *j, int id)
+{
+	const TraNode *n = &c->g->nodes[id];
+	j->start[id] = c->nform;
+	for (int d = 0; d < n->nidx; d++)
+		c->canon[d] = -1;
+	c->next = 0;
+	cse_push(c, n->type);
+	cse_hash(c, n, n->join);
+	cse_write(c, n, n->join);
+	int64_t *size = arena_alloc(c->scratch, (size_t)n->nidx * sizeof *size);
+	j->canon[id] = arena_alloc(c->scratch, (size_t)n->nidx * sizeof **j->canon);
+	for (int d = 0; d < n->nidx; d++) {
+		j->canon[id][d] = c->canon[d];
+		if (c->canon[d] >= 0)
+			size[c->canon[d]] = n->idx[d].size;
+	}
+	for (int q = 0; q < c->next; q++)
+		cse_push(c, size[q]);
+	j->len[id] = c->nform - j->start[id];
+	uint64_t h = 0;
+	for (int i = j->start[id]; i < c->nform; i++)
+		h = cse_mix(h, (uint64_t)c->form[i]);
+	j->hash[id] = h;
+}
+
+/* Flops per element from which an aggregate reads a map rather than
+ * computing its expression again. Fusion might otherwise have inlined
+ * the map into its one reader; read twice it is stored, a store and a
+ * load per element, which the saved evaluation pays for from an exp or
+ * a tanh on (not x * 2 + 1). */
+#define CSE_MAP_MIN_FLOPS 3
+
+/* A map whose join an aggregate might compute again: an einsum with no
+ * aggregation or epilogue that costs CSE_MAP_MIN_FLOPS per element. */
+static bool cse_shareable_map(const TraNode *n)
+{
+	return n->kind == TRA_NODE_EINSUM && n->agg == TRA_AGG_NONE && n->epilogue < 0 && n->nops > 0 &&
+	       n->flops >= CSE_MAP_MIN_FLOPS * tra_node_join_points(n);
+}
+
+/* The map entered with aggregate id's join form, or -1 (entering id's
+ * form if enter and none is there). */
+static int cse_join_lookup(Cse *c, CseJoins *j, int id, bool enter)
+{
+	unsigned mask = (unsigned)c->tabsize - 1, i = (unsigned)j->hash[id] & mask;
+	for (; j->table[i] >= 0; i = (i + 1) & mask) {
+		int m = j->table[i];
+		if (j->hash[m] == j->hash[id] && j->len[m] == j->len[id] &&
+		    memcmp(c->form + j->start[m], c->form + j->start[id], (size_t)j->len[id] * sizeof *c->form) == 0)
+			return m;
+	}
+	if (enter)
+		j->table[i] = id;
+	return -1;
+}
+
+/* Aggregate n's join becomes a read of map m, whose index d is the
+ * index of n that the join forms numbered alike. */
+static void cse_read_map(TraGraph *g, const CseJoins *j, int id, int m)
+{
+	TraNode *n = &g->nodes[id];
+	const TraNode *mp = &g->nodes[m];
+	int *idx = arena_alloc(g->arena, (size_t)(mp->rank + 1) * sizeof *idx);
+	for (int d = 0; d < mp->rank; d++)
+		for (int e = 0; e < n->nidx; e++)
+			if (j->canon[id][e] == j->canon[m][d])
+				idx[d] = e;
+	TraOperand *ops = arena_alloc(g->arena, (size_t)(n->nops + 1) * sizeof *ops);
+	memcpy(ops, n->ops, (size_t)n->nops * sizeof *ops);
+	ops[n->nops] = (TraOperand){.node = m, .rank = mp->rank, .idx = idx};
+	n->ops = ops;
+	n->join = tra_expr_new(g, TRA_OP_OPERAND, n->nops++, 0, -1, -1, -1);
+	tra_node_compact_operands(g, n);
+	tra_node_cost(g, n);
+}
+
+/* Whether every operand of node m comes before node id. */
+static bool cse_reads_before(const TraGraph *g, int m, int id)
+{
+	for (int k = 0; k < g->nodes[m].nops; k++)
+		if (g->nodes[m].ops[k].node >= id)
+			return false;
+	return true;
+}
+
+/* Puts every map m with moveto[m] >= 0 just before that node, keeping
+ * the order otherwise, and renumbers operands and outputs. */
+static void cse_move_maps(TraGraph *g, const int *moveto, Arena *scratch)
+{
+	int n = g->nnodes;
+	int *order = arena_alloc(scratch, (size_t)n * sizeof *order), k = 0;
+	int *first = arena_alloc(scratch, (size_t)n * sizeof *first); /* maps moved before id, chained */
+	int *next = arena_alloc(scratch, (size_t)n * sizeof *next);
+	for (int id = 0; id < n; id++)
+		first[id] = next[id] = -1;
+	for (int m = n - 1; m >= 0; m--)
+		if (moveto[m] >= 0) {
+			next[m] = first[moveto[m]];
+			first[moveto[m]] = m;
+		}
+	for (int id = 0; id < n; id++) {
+		for (int m = first[id]; m >= 0; m = next[m])
+			order[k++] = m;
+		if (moveto[id] < 0)
+			order[k++] = id;
+	}
+	int *map = arena_alloc(scratch, (size_t)n * sizeof *map);
+	TraNode *nodes = arena_alloc(g->arena, (size_t)n * sizeof *nodes);
+	for (int i = 0; i < n; i++) {
+		map[order[i]] = i;
+		nodes[i] = g->nodes[order[i]];
+	}
+	for (int i = 0; i < n; i++)
+		for (int op = 0; op < nodes[i].nops; op++)
+			nodes[i].ops[op].node = map[nodes[i].ops[op].node];
+	for (int i = 0; i < g->noutputs; i++)
+		g->outputs[i] = map[g->outputs[i]];
+	memcpy(g->nodes, nodes, (size_t)n * sizeof *nodes);
+}
+
+/* Every aggregate whose join a stored map computes reads the map; a map
+ * that comes later moves before its first such reader. */
+static void cse_aggregates_read_maps(Cse *c)
+{
+	TraGraph *g = c->g;
+	size_t n = (size_t)g->nnodes + 1;
+	CseJoins j = {.start = arena_alloc(c->scratch, n * sizeof *j.start),
+	              .len = arena_alloc(c->scratch, n * sizeof *j.len),
+	              .hash = arena_alloc(c->scratch, n * sizeof *j.hash),
+	              .canon = arena_alloc(c->scratch, n * sizeof *j.canon),
+	              .table = arena_alloc(c->scratch, (size_t)c->tabsize * sizeof *j.table),
+	              .moveto = arena_alloc(c->scratch, n * sizeof *j.moveto)};
+	memset(j.table, -1, (size_t)c->tabsize * sizeof *j.table);
+	bool *live = arena_alloc(c->scratch, n * sizeof *live);
+	tra_live_nodes(g, live);
+	for (int id = 0; id < g->nnodes; id++) {
+		j.moveto[id] = -1;
+		if (live[id] && g->nodes[id].nidx <= 64 && cse_shareable_map(&g->nodes[id])) {
+			cse_join_form(c, &j, id);
+			cse_join_lookup(c, &j, id, true);
+		}
+	}
+	bool moved = false;
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *a = &g->nodes[id];
+		if (!live[id] || a->kind != TRA_NODE_EINSUM || a->agg == TRA_AGG_NONE || a->nidx > 64)
+			continue;
+		int save = c->nform;
+		cse_join_form(c, &j, id);
+		int m = cse_join_lookup(c, &j, id, false);
+		c->nform = save;
+		if (m < 0 || (m > id && (j.moveto[m] >= 0 || !cse_reads_before(g, m, id))))
+			continue;
+		if (m > id) {
+			j.moveto[m] = id;
+			moved = true;
+		}
+		cse_read_map(g, &j, id, m);
+	}
+	if (moved)
+		cse_move_maps(g, j.moveto, c->scratch);
+}
+
 static void cse_init(Cse *c, TraGraph *g, Arena *scratch)
 {
 	size_t n = (size_t)g->nnodes + 1;
@@ -308,5 +496,6 @@ void cse_merge(TraGraph *g)
 		if (r != id && !n->is_output)
 			c.rep[id] = r;
 	}
+	cse_aggregates_read_maps(&c);
 	arena_free(&scratch);
 }
