@@ -34,8 +34,8 @@
  * of one value become one; fusion late, since it hides products from
  * order and sub-expressions from CSE; dead code last. */
 const DriverPass driver_passes[] = {
-	{"algebra", algebra_normalise, "constants folded, exact identities applied, invariant factors out of sums"},
-	{"cse", cse_merge, "no two einsums compute the same tensor"},
+	{"algebra", algebra_normalise, "constants folded, exact identities, invariant factors out of sums, copies read through"},
+	{"cse", cse_merge, "no two einsums compute the same tensor, aggregate or stored map"},
 	{"hoist", hoist_invariants, "costly sub-expressions over fewer indices than their node are nodes"},
 	{"hoist-cse", cse_merge, "what hoisting made twice is made once"},
 	{"order", order_contractions, "no sum of a product reads more than two operands"},

@@ -318,7 +318,9 @@ double interp_eval(const TraGraph *g, const TraNode *n, int e,
 void algebra_normalise(TraGraph *g);
 /* cse.c: redirects the readers of every einsum that computes what an
  * earlier one does (equal up to index names, operand numbering and the
- * order of the operands of + and *) to the earlier one. */
+ * order of the operands of + and *) to the earlier one; an einsum whose
+ * aggregate another computes, or whose join a costly stored map
+ * computes, reads that instead. */
 void cse_merge(TraGraph *g);
 /* hoist.c: makes a node of every sub-expression of a join or epilogue
  * that depends on a strict subset of its node's indices, where that pays
