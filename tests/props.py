@@ -53,9 +53,12 @@ reads, f32 and f64, and checks two properties:
    program whose graph depends on its neighbours shows here too.
    Identical and same-cost counts are reported, not asserted. A worse
    rewrite fails the test for the kinds in --assert-kinds, and is only
-   counted for the others: inlining and duplicating need hoisting and
-   CSE to come back to the original's cost, which trac's passes may not
-   do yet (see props.sh for the kinds asserted).
+   counted for the others: an inlined or duplicated rewrite may do more
+   work than its original by its nature (a map inlined into two readers
+   is computed by both; the same map read at permuted subscripts; an
+   intermediate larger than every tensor its reader touches, which
+   hoisting will not store again), so only some come back to the
+   original's cost (see props.sh for the kinds asserted).
 
 FLOPs are the plan's (--emit=plan-json with --partition=none, so one
 block per node and no split-reduction partials: the sum of the TRA
@@ -68,7 +71,7 @@ scalar node ends a group, so none spans two programs of a bundle.
 The FLOPs tolerance (--tolerance, default 0.05 relative, plus 16 FLOPs):
 a pass that canonicalises brings equivalent programs to the same count
 exactly, and on main swapped and transposed rewrites do (a transposing
-copy that fusion cannot inline costs no FLOPs). What may still differ
+copy is read through by the algebra pass). What may still differ
 without a pass being wrong is a heuristic allowed to see operand order:
 the greedy contraction order beyond the exhaustive search's limit, or
 which of two equally good readers a map is fused into, moving an
