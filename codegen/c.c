@@ -1304,31 +1304,13 @@ static void cg_c_block_agg(CgC *c, const Kplan *k)
 	      "\t\ttrac_partial[parts[q]] = NULL;\n\t}\n}\n\n", c->out);
 }
 
-/* Adds buffer b to the nuse entries of use unless it is there. */
-static int cg_c_use_add(int *use, int nuse, int b)
+/* "{a, b, c}" or "{0}" (C has no empty initialiser) for n ints. */
+static void cg_c_int_list(CgC *c, const int *xs, int n)
 {
-	for (int i = 0; i < nuse; i++)
-		if (use[i] == b)
-			return nuse;
-	use[nuse] = b;
-	return nuse + 1;
-}
-
-/* The buffers a join or aggregation uses, each once: its node's and its
- * operands'; for a row-fused join, those of every node of its group.
- * use has room for every node. */
-static int cg_c_task_uses(const CgC *c, const IaTask *k, int *use)
-{
-	const TraGraph *g = c->g;
-	int nuse = 0;
-	for (int v = 0; v < g->nnodes; v++) {
-		if (v != k->node && (k->rows < 0 || c->leader[v] != k->rows))
-			continue;
-		nuse = cg_c_use_add(use, nuse, v);
-		for (int q = 0; q < g->nodes[v].nops; q++)
-			nuse = cg_c_use_add(use, nuse, g->nodes[v].ops[q].node);
-	}
-	return nuse;
+	fputc('{', c->out);
+	for (int i = 0; i < n; i++)
+		fprintf(c->out, "%s%d", i ? ", " : "", xs[i]);
+	fprintf(c->out, "%s}", n ? "" : "0");
 }
 
 /* Per tensor: the bytes the executor allocates from its pool (the
@@ -1337,74 +1319,62 @@ static void cg_c_pooled(CgC *c)
 {
 	const TraGraph *g = c->g;
 	fprintf(c->out, "static const size_t trac_pooled[%d] = {", g->nnodes);
-	for (int id = 0; id < g->nnodes; id++) {
-		const TraNode *n = &g->nodes[id];
-		int64_t bytes = n->kind == TRA_NODE_INPUT || n->is_output ? 0
-		                : tra_node_elements(n) * (int64_t)trart_dtype_size(n->type);
-		fprintf(c->out, "%s%" PRId64, id ? ", " : "", bytes);
-	}
+	for (int id = 0; id < g->nnodes; id++)
+		fprintf(c->out, "%s%" PRId64, id ? ", " : "", c->kp->pooled[id]);
 	fputs("};\n\n", c->out);
 }
 
-/* The tasks' bounds, successors, partial lists and buffers, then the
- * table. */
+/* The block function a task's kernel is: b, a or r and its node, or
+ * trac_nop; NULL for the no-op. */
+static const char *cg_c_task_fn(const Kplan *k)
+{
+	switch (k->kind) {
+	case KPLAN_ROWS: return "r";
+	case KPLAN_BLAS:
+	case KPLAN_LOOPS: return "b";
+	case KPLAN_AGG: return "a";
+	default: return NULL;
+	}
+}
+
+/* One task's bounds, successors, partial list and buffers. */
+static void cg_c_task_arrays(CgC *c, int t)
+{
+	const IaTask *k = &c->opt->ia->tasks[t];
+	const KplanTask *kt = &c->kp->tasks[t];
+	fprintf(c->out, "static const int64_t trac_lo%d[] = {", t);
+	for (int d = 0; d < k->ndim; d++)
+		fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->lo[d]);
+	fprintf(c->out, "%s}, trac_hi%d[] = {", k->ndim ? "" : "0", t);
+	for (int d = 0; d < k->ndim; d++)
+		fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->hi[d]);
+	fprintf(c->out, "%s};\n", k->ndim ? "" : "0");
+	fprintf(c->out, "static const int trac_succ%d[] = ", t);
+	cg_c_int_list(c, kt->succ, kt->nsucc);
+	fputs(";\n", c->out);
+	if (k->kind == IA_AGG) {
+		fprintf(c->out, "static const int trac_parts%d[] = ", t);
+		cg_c_int_list(c, kt->parts, kt->nparts);
+		fputs(";\n", c->out);
+	}
+	if (k->kind == IA_JOIN || k->kind == IA_AGG) {
+		fprintf(c->out, "static const int trac_use%d[] = {", t);
+		for (int i = 0; i < kt->nuse; i++)
+			fprintf(c->out, "%s%d", i ? ", " : "", kt->use[i]);
+		fputs("};\n", c->out);
+	}
+}
+
+/* The tasks' arrays, then the table the executor runs (kp->tasks). */
 static void cg_c_task_tables(CgC *c)
 {
 	const IaGraph *ia = c->opt->ia;
 	int nt = ia->ntasks;
-	int *npred = xcalloc((size_t)nt + 1, sizeof *npred), *nsucc = xcalloc((size_t)nt + 1, sizeof *nsucc);
-	int *use = xcalloc((size_t)c->g->nnodes + 1, sizeof *use);
-	for (int t = 0; t < nt; t++) {
-		const IaTask *k = &ia->tasks[t];
-		fprintf(c->out, "static const int64_t trac_lo%d[] = {", t);
-		for (int d = 0; d < k->ndim; d++)
-			fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->lo[d]);
-		fprintf(c->out, "%s}, trac_hi%d[] = {", k->ndim ? "" : "0", t);
-		for (int d = 0; d < k->ndim; d++)
-			fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->hi[d]);
-		fprintf(c->out, "%s};\n", k->ndim ? "" : "0");
-		/* successors: the readers, once each (npred counts them) */
-		fprintf(c->out, "static const int trac_succ%d[] = {", t);
-		int ns = 0;
-		for (int r = 0; r < ia->ncons[t]; r++) {
-			int s = ia->cons[t][r];
-			bool dup = false;
-			for (int q = 0; q < r; q++)
-				dup |= ia->cons[t][q] == s;
-			if (!dup) {
-				fprintf(c->out, "%s%d", ns ? ", " : "", s);
-				npred[s]++;
-				ns++;
-			}
-		}
-		fprintf(c->out, "%s};\n", ns ? "" : "0");
-		nsucc[t] = ns;
-		if (k->kind == IA_AGG) {
-			fprintf(c->out, "static const int trac_parts%d[] = {", t);
-			int np = 0;
-			for (int i = 0; i < k->nin; i++) {
-				const IaTask *in = &ia->tasks[k->in[i]];
-				if (in->kind == IA_JOIN && in->node == k->node)
-					fprintf(c->out, "%s%d", np++ ? ", " : "", k->in[i]);
-			}
-			fprintf(c->out, "%s};\n", np ? "" : "0");
-		}
-		if (k->kind == IA_JOIN || k->kind == IA_AGG) {
-			int n = cg_c_task_uses(c, k, use);
-			fprintf(c->out, "static const int trac_use%d[] = {", t);
-			for (int i = 0; i < n; i++)
-				fprintf(c->out, "%s%d", i ? ", " : "", use[i]);
-			fputs("};\n", c->out);
-		}
-	}
+	for (int t = 0; t < nt; t++)
+		cg_c_task_arrays(c, t);
 	fprintf(c->out, "\nstatic const int trac_nparts[%d] = {", nt);
-	for (int t = 0; t < nt; t++) {
-		const IaTask *k = &ia->tasks[t];
-		int np = 0;
-		for (int i = 0; k->kind == IA_AGG && i < k->nin; i++)
-			np += ia->tasks[k->in[i]].kind == IA_JOIN && ia->tasks[k->in[i]].node == k->node;
-		fprintf(c->out, "%s%d", t ? ", " : "", np);
-	}
+	for (int t = 0; t < nt; t++)
+		fprintf(c->out, "%s%d", t ? ", " : "", c->kp->tasks[t].nparts);
 	fprintf(c->out, "};\nstatic const int *const trac_parts[%d] = {", nt);
 	for (int t = 0; t < nt; t++) {
 		if (ia->tasks[t].kind == IA_AGG)
@@ -1415,17 +1385,19 @@ static void cg_c_task_tables(CgC *c)
 	fputs("};\n\nstatic const TrartTask trac_tasks[] = {\n", c->out);
 	for (int t = 0; t < nt; t++) {
 		const IaTask *k = &ia->tasks[t];
-		const char *fn = k->rows >= 0 ? "r" : k->kind == IA_JOIN ? "b" : k->kind == IA_AGG ? "a" : NULL;
+		const KplanTask *kt = &c->kp->tasks[t];
+		const Kplan *kernel = &c->kp->kernels[kt->kernel];
+		const char *fn = cg_c_task_fn(kernel);
 		fprintf(c->out, "\t{");
 		if (fn)
-			fprintf(c->out, "%s%d", fn, k->node);
+			fprintf(c->out, "%s%d", fn, kernel->node);
 		else
 			fputs("trac_nop", c->out);
 		fprintf(c->out, ", trac_lo%d, trac_hi%d, %d, \"%s\", %d, %.17g, %d, %d, trac_succ%d, %.17g, %.17g, ",
-		        t, t, k->ndim, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, npred[t],
-		        nsucc[t], t, k->flops, k->bytes);
+		        t, t, k->ndim, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, kt->npred,
+		        kt->nsucc, t, k->flops, k->bytes);
 		if (fn)
-			fprintf(c->out, "%d, trac_use%d", cg_c_task_uses(c, k, use), t);
+			fprintf(c->out, "%d, trac_use%d", kt->nuse, t);
 		else
 			fputs("0, NULL", c->out);
 		fprintf(c->out, ", %.17g},\n", k->out_bytes);
@@ -1434,9 +1406,6 @@ static void cg_c_task_tables(CgC *c)
 	cg_c_pooled(c);
 	fprintf(c->out, "static const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled};\n\n",
 	        nt, c->g->nnodes);
-	free(npred);
-	free(use);
-	free(nsucc);
 }
 
 /* r<lead>: one row block of every node of the group lead leads, row by

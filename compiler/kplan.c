@@ -404,6 +404,81 @@ static void kplan_build_blocks(KplanProgram *kp)
 	}
 }
 
+/* ---- the task table ------------------------------------------------------------ */
+
+/* Adds buffer b to the nuse entries of use unless it is there. */
+static int kplan_use_add(int *use, int nuse, int b)
+{
+	for (int i = 0; i < nuse; i++)
+		if (use[i] == b)
+			return nuse;
+	use[nuse] = b;
+	return nuse + 1;
+}
+
+/* The buffers a join or aggregation uses, each once: its node's and its
+ * operands'; for a row-fused join, those of every node of its group. */
+static void kplan_task_uses(const KplanProgram *kp, const IaTask *k, KplanTask *kt)
+{
+	const TraGraph *g = kp->g;
+	kt->use = xcalloc((size_t)g->nnodes + 1, sizeof *kt->use);
+	for (int v = 0; v < g->nnodes; v++) {
+		if (v != k->node && (k->rows < 0 || kp->leader[v] != k->rows))
+			continue;
+		kt->nuse = kplan_use_add(kt->use, kt->nuse, v);
+		for (int q = 0; q < g->nodes[v].nops; q++)
+			kt->nuse = kplan_use_add(kt->use, kt->nuse, g->nodes[v].ops[q].node);
+	}
+}
+
+/* The kernel task k runs (kplan_build_blocks made them all). */
+static int kplan_task_kernel(const KplanProgram *kp, const IaTask *k)
+{
+	if (k->rows >= 0)
+		return kp->rows_plan[k->rows];
+	if (k->kind == IA_JOIN)
+		return kp->node_plan[k->node];
+	if (k->kind == IA_AGG)
+		return kp->agg_plan[k->node];
+	return 0; /* the no-op */
+}
+
+/* One row per task: successors without repeats (each counted as a
+ * predecessor of its reader), the partial joins of an aggregation, the
+ * buffers of a join or aggregation; and the pooled bytes per node. */
+static void kplan_build_tasks(KplanProgram *kp)
+{
+	const IaGraph *ia = kp->ia;
+	const TraGraph *g = kp->g;
+	kp->tasks = xcalloc((size_t)ia->ntasks + 1, sizeof *kp->tasks);
+	for (int t = 0; t < ia->ntasks; t++) {
+		const IaTask *k = &ia->tasks[t];
+		KplanTask *kt = &kp->tasks[t];
+		kt->kernel = kplan_task_kernel(kp, k);
+		kt->succ = xcalloc((size_t)ia->ncons[t] + 1, sizeof *kt->succ);
+		for (int r = 0; r < ia->ncons[t]; r++) {
+			int n = kplan_use_add(kt->succ, kt->nsucc, ia->cons[t][r]);
+			if (n > kt->nsucc)
+				kp->tasks[ia->cons[t][r]].npred++;
+			kt->nsucc = n;
+		}
+		kt->parts = xcalloc((size_t)k->nin + 1, sizeof *kt->parts);
+		for (int i = 0; k->kind == IA_AGG && i < k->nin; i++) {
+			const IaTask *in = &ia->tasks[k->in[i]];
+			if (in->kind == IA_JOIN && in->node == k->node)
+				kt->parts[kt->nparts++] = k->in[i];
+		}
+		if (k->kind == IA_JOIN || k->kind == IA_AGG)
+			kplan_task_uses(kp, k, kt);
+	}
+	kp->pooled = xcalloc((size_t)g->nnodes + 1, sizeof *kp->pooled);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind != TRA_NODE_INPUT && !n->is_output)
+			kp->pooled[id] = tra_node_elements(n) * (int64_t)trart_dtype_size(n->type);
+	}
+}
+
 static int *kplan_minus_ones(int n)
 {
 	int *a = xmalloc((size_t)(n + 1) * sizeof *a);
@@ -423,9 +498,10 @@ void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp)
 	kp->agg_plan = kplan_minus_ones(g->nnodes);
 	bool *is_gemm = xcalloc((size_t)g->nnodes + 1, sizeof *is_gemm);
 	kplan_groups(g, kp->leader, is_gemm);
-	if (ia)
+	if (ia) {
 		kplan_build_blocks(kp);
-	else
+		kplan_build_tasks(kp);
+	} else
 		kplan_build_nodes(kp, is_gemm);
 	free(is_gemm);
 }
@@ -435,6 +511,13 @@ void kplan_free(KplanProgram *kp)
 	for (int i = 0; i < kp->nkernels; i++)
 		free(kp->kernels[i].members);
 	free(kp->kernels);
+	for (int t = 0; kp->tasks && t < kp->ia->ntasks; t++) {
+		free(kp->tasks[t].succ);
+		free(kp->tasks[t].parts);
+		free(kp->tasks[t].use);
+	}
+	free(kp->tasks);
+	free(kp->pooled);
 	free(kp->leader);
 	free(kp->node_plan);
 	free(kp->rows_plan);
@@ -556,9 +639,34 @@ static void kplan_dump_kernel(const KplanProgram *kp, int i, FILE *out)
 	}
 }
 
+static void kplan_dump_list(const char *what, const int *xs, int n, FILE *out)
+{
+	if (n == 0)
+		return;
+	fprintf(out, ", %s", what);
+	for (int i = 0; i < n; i++)
+		fprintf(out, " %d", xs[i]);
+}
+
+/* "task T: kernel K, waits N, wakes S.., parts P.., uses B..". */
+static void kplan_dump_task(const KplanProgram *kp, int t, FILE *out)
+{
+	const KplanTask *kt = &kp->tasks[t];
+	fprintf(out, "task %d: kernel %d, waits %d", t, kt->kernel, kt->npred);
+	kplan_dump_list("wakes", kt->succ, kt->nsucc, out);
+	kplan_dump_list("parts", kt->parts, kt->nparts, out);
+	kplan_dump_list("uses", kt->use, kt->nuse, out);
+	fputc('\n', out);
+}
+
 void kplan_dump(const KplanProgram *kp, FILE *out)
 {
 	fprintf(out, "%d kernels, %s\n", kp->nkernels, kp->ia ? "block tasks" : "whole nodes");
 	for (int i = 0; i < kp->nkernels; i++)
 		kplan_dump_kernel(kp, i, out);
+	if (!kp->ia)
+		return;
+	fprintf(out, "%d tasks (wakes: task ids; uses: buffers by node id)\n", kp->ia->ntasks);
+	for (int t = 0; t < kp->ia->ntasks; t++)
+		kplan_dump_task(kp, t, out);
 }

@@ -77,6 +77,23 @@ typedef struct Kplan {
 	int64_t chunk;     /* KPLAN_ROWS: rows per chunk */
 } Kplan;
 
+/* A row of the task table a back end renders for block tasks (the
+ * runtime's TrartTask): what runs, what it waits for and wakes, and the
+ * buffers it touches. */
+typedef struct KplanTask {
+	int kernel;        /* the kernel it runs: NOP for leaves, repartitions and
+	                      joins that their row group's task computes */
+	int npred;         /* the tasks it waits for */
+	int nsucc;         /* its readers, each once ... */
+	int *succ;         /* ... in the order ia lists them */
+	int nparts;        /* an aggregation: the partial joins it combines ... */
+	int *parts;        /* ... their task ids */
+	int nuse;          /* a join or aggregation: the buffers it uses, by node id, each
+	                      once (its node's and its operands'; a row group's, all of
+	                      its members') ... */
+	int *use;          /* ... in that order */
+} KplanTask;
+
 /* The kernels of a program: whole-node kernels, or block kernels of a
  * placed task graph. */
 typedef struct KplanProgram {
@@ -88,6 +105,9 @@ typedef struct KplanProgram {
 	int *node_plan;     /* per node: its own kernel (BLAS or LOOPS), or -1 */
 	int *rows_plan;     /* per node: the KPLAN_ROWS kernel it leads, or -1 */
 	int *agg_plan;      /* per node: its KPLAN_AGG kernel (blocks), or -1 */
+	KplanTask *tasks;   /* blocks: one per task of ia, by task id */
+	int64_t *pooled;    /* blocks: per node, the bytes the executor's pool gives its
+	                       buffer (intermediates), or 0 (inputs and outputs: the caller's) */
 } KplanProgram;
 
 /* Plans every kernel of g: whole-node kernels when ia is NULL, else the

@@ -2,7 +2,8 @@
  * which nodes are BLAS calls and which loop nests, the loop order, the
  * vector loop, the reduction strategy (simd, columns, blocked) and its
  * accumulator, row groups and their chunks, and the block kernels of a
- * partitioned graph (split reductions and their aggregations).
+ * partitioned graph (split reductions and their aggregations) with their
+ * task table.
  *
  * Each test compiles a small program, runs the passes that shape nodes
  * as the driver does (order, fuse, dce), plans its kernels and states
@@ -371,6 +372,31 @@ START_TEST(plan_blocks_split)
 	ck_assert_int_eq(kp.kernels[a].kind, KPLAN_AGG);
 	ck_assert_int_eq(kp.kernels[a].nest.agg, TRA_AGG_SUM);
 	ck_assert_int_eq(kp.nkernels, 3);
+	/* the task table: each aggregation combines the two i halves of its
+	 * j block; every wake is some task's wait */
+	int waits = 0, wakes = 0, aggs = 0;
+	for (int t = 0; t < ia.ntasks; t++) {
+		const KplanTask *kt = &kp.tasks[t];
+		const IaTask *x = &ia.tasks[t];
+		waits += kt->npred;
+		wakes += kt->nsucc;
+		if (x->kind == IA_AGG) {
+			aggs++;
+			ck_assert_int_eq(kt->kernel, a);
+			ck_assert_int_eq(kt->nparts, 2);
+			ck_assert_int_eq(ia.tasks[kt->parts[0]].hi[0], x->hi[0]); /* the same j block (s[j]: j is index 0) */
+			ck_assert_int_eq(kt->nuse, 2); /* s and X */
+		} else if (x->kind == IA_JOIN) {
+			ck_assert_int_eq(kt->kernel, kp.node_plan[node_id(u, "s")]);
+			ck_assert_int_eq(kt->nsucc, 1);
+			ck_assert_int_eq(kt->nparts, 0);
+		} else {
+			ck_assert_int_eq(kt->kernel, 0); /* leaves: the no-op */
+		}
+	}
+	ck_assert_int_eq(aggs, 2);
+	ck_assert_int_eq(waits, wakes);
+	ck_assert_int_eq(kp.pooled[node_id(u, "s")], 0); /* an output: the caller's */
 	kplan_free(&kp);
 	unit_free(u);
 }
