@@ -1,6 +1,7 @@
 /* codegen/c.c: the C back end.
- * needs: a verified TraGraph (after the TRA passes). gives: a C file that,
- * linked with libtrart and OpenBLAS, is the program.
+ * needs: a verified TraGraph (after the TRA passes), whose kernels it
+ * plans with kplan_build. gives: a C file that, linked with libtrart and
+ * OpenBLAS, is the program.
  *
  * Every einsum node becomes one kernel function `static void k_ID(void
  * *const *bufs)`, where bufs holds every tensor's buffer by node id; the
