@@ -1,54 +1,35 @@
 /* codegen/c.c: the C back end.
- * needs: a verified TraGraph (after the TRA passes). gives: a C file that,
- * linked with libtrart and OpenBLAS, is the program.
+ * needs: a verified TraGraph (after the TRA passes), whose kernels it
+ * plans with kplan_build. gives: a C file that, linked with libtrart and
+ * OpenBLAS, is the program.
  *
  * Every einsum node becomes one kernel function `static void k_ID(void
  * *const *bufs)`, where bufs holds every tensor's buffer by node id; the
  * tensors and kernels become static tables (a TrartProgram) that the
  * runtime's trart_main or trart_execute runs.
  *
- * A kernel is one of two shapes:
+ * What each kernel runs is decided in compiler/kplan.c (the rules are
+ * stated there): a KplanProgram says which nodes are BLAS calls (and
+ * gemm.c's GemmPlan how), and for loop nests the loop order, the loop
+ * split across threads, the vector loop, the reduction strategy (simd,
+ * a columnwise tile, blocked pairwise) and its accumulator, row groups
+ * and their rows per chunk, split reductions and their aggregations.
+ * This file only prints those plans as C:
  *
- *   - GEMM. A sum over the product of two operands whose indices fall
- *     into batch (both operands and the output), M (first operand and
- *     output), N (second operand and output) and K (both operands,
- *     reduced) groups becomes cblas_sgemm/dgemm (or gemv) calls as
- *     compiler/gemm.c plans them: the rule, stated there, costs looping
- *     over the indices that a matrix cannot hold where it lies (a shared
- *     weight's batch, a middle axis, the outer part of a split group)
- *     against permuted copies and a transposed result, and takes the
- *     cheapest. The epilogue (bias, scale, activation) then runs in one
- *     pass over the output.
- *   - Loops. Anything else is a loop nest: output indices outside (the
- *     first split across threads by trart_parallel_for, or by the block
- *     tasks' ranges), the join, aggregation and epilogue fused in one
- *     pass. The rules that keep it vectorised, whatever the layout:
- *       * Rows. Loop kernels that share their first output index run
- *         as a row group, chunk of rows by chunk of rows (one row when a
- *         member's rows are long, up to CG_ROW_CHUNK_ELEMENTS elements
- *         when they are short), so a producer's rows are in cache for
- *         its consumers and a group of vector maps is still one vector
- *         loop per member.
- *       * Contiguous reductions: reduced indices inside, the innermost
- *         the one that walks the largest operand contiguously, as an
- *         OpenMP simd reduction (the language lets reductions be
- *         reassociated).
- *       * Strided reductions (cg_c_columnwise): when the last output
- *         index walks the largest operand more contiguously than every
- *         reduced index (a column sum s[j] = sum[i](X[i, j])), the
- *         reduction keeps a tile of CG_COLUMN_TILE partial results and
- *         walks the reduced indices outside a vector loop over the tile:
- *         X is read row by row, at memory bandwidth.
- *       * Long sums (more than CG_SUM_BLOCK terms) are blocked: vector
- *         loops sum blocks of CG_SUM_BLOCK terms, and the blocks are
- *         summed pairwise (a binary counter of partial sums), so the
- *         error grows with the log of the length as NumPy's pairwise
- *         sum's does; a column sum adds its tile into two levels of
- *         CG_COLUMN_BLOCK blocks instead.
- *       * Element functions: exp, log, tanh, sigmoid and pow call
- *         trart.h's branch-free versions (TRART_KERNEL_MATH), sqrt and
- *         abs are instructions, so every map and join vectorises; glibc's
- *         would not without -ffast-math.
+ *   - BLAS: cblas_sgemm/dgemm (or gemv) calls inside loops over the
+ *     batch and outer K indices, on the operands in place or their
+ *     permuted scratch copies, then the epilogue pass (or, in panels,
+ *     each panel's epilogue right after it).
+ *   - Loops: output indices outside (the first split across threads by
+ *     trart_parallel_for, or by the block tasks' ranges); a contiguous
+ *     reduction as an OpenMP simd reduction; a columnwise one as a tile
+ *     of partial results updated by vector loops; a long sum in blocks
+ *     pushed into a pairwise sum (trac_pw_push); a row group as
+ *     g<lead>_body, chunk of rows by chunk of rows.
+ *   - Element functions: exp, log, tanh, sigmoid and pow call trart.h's
+ *     branch-free versions (TRART_KERNEL_MATH), sqrt and abs are
+ *     instructions, so every map and join vectorises; glibc's would not
+ *     without -ffast-math.
  *
  * Scalar code is written in the node's element type, with helpers that
  * give max, min and the aggregations the interpreter's NaN semantics.
@@ -56,6 +37,7 @@
  * generated file needs no BLAS header.
  */
 #include "tra.h"
+#include "kplan.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -69,8 +51,8 @@ typedef struct CgC {
 	const TraGraph *g;
 	FILE *out;
 	const CgCOptions *opt;
-	int *leader;    /* per node: the first node of its kernel group (itself if alone) */
-	bool *is_gemm;  /* per node: computed by BLAS */
+	const KplanProgram *kp; /* what every kernel runs (kplan.c decided) */
+	const int *leader;      /* kp->leader: per node, the first node of its row group */
 } CgC;
 
 static const char *cg_c_type(TrartDtype t)
@@ -278,52 +260,6 @@ static void cg_c_indent(CgC *c, int depth)
 		fputc('\t', c->out);
 }
 
-/* The largest operand: its contiguous index should be innermost. */
-static int cg_c_largest_operand(const CgC *c, const TraNode *n)
-{
-	int best = -1;
-	int64_t size = -1;
-	for (int k = 0; k < n->nops; k++) {
-		int64_t e = tra_node_elements(&c->g->nodes[n->ops[k].node]);
-		if (e > size) {
-			size = e;
-			best = k;
-		}
-	}
-	return best;
-}
-
-/* The stride of node index x in operand k (0 if it does not read x). */
-static int64_t cg_c_operand_stride(const CgC *c, const TraNode *n, int k, int x)
-{
-	const TraOperand *op = &n->ops[k];
-	int64_t s = 0;
-	for (int d = 0; d < op->rank; d++)
-		if (op->idx[d] == x)
-			s += cg_c_stride(&c->g->nodes[op->node], d);
-	return s;
-}
-
-/* The reduced indices in loop order: decreasing stride in the largest
- * operand, so that its contiguous index is innermost. */
-static int cg_c_reduce_order(const CgC *c, const TraNode *n, int *order)
-{
-	int m = 0, big = cg_c_largest_operand(c, n);
-	for (int x = n->rank; x < n->nidx; x++)
-		order[m++] = x;
-	for (int i = 1; i < m; i++)
-		for (int j = i; j > 0; j--) {
-			int64_t sa = big >= 0 ? cg_c_operand_stride(c, n, big, order[j - 1]) : 0;
-			int64_t sb = big >= 0 ? cg_c_operand_stride(c, n, big, order[j]) : 0;
-			if (sa >= sb)
-				break;
-			int t = order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = t;
-		}
-	return m;
-}
-
 static void cg_c_open_loop(CgC *c, int x, int64_t size, int depth, bool split)
 {
 	cg_c_indent(c, depth);
@@ -358,14 +294,25 @@ static void cg_c_out_offset(CgC *c, const TraNode *n)
 		fputc('0', c->out);
 }
 
-static const char *cg_c_identity(TraAgg agg)
+/* An accumulator's initial value (an aggregation's identity), as C. */
+static const char *cg_c_init(double v)
 {
-	switch (agg) {
-	case TRA_AGG_PROD: return "1";
-	case TRA_AGG_MAX: return "(-INFINITY)";
-	case TRA_AGG_MIN: return "INFINITY";
-	default: return "0";
-	}
+	if (isinf(v))
+		return v < 0 ? "(-INFINITY)" : "INFINITY";
+	if (v == 1)
+		return "1";
+	if (v == 0)
+		return "0";
+	TRAC_BUG("no aggregation starts from %g", v);
+}
+
+/* Node n's loop nest, as its kernel plan says. */
+static const KplanNest *cg_c_nest(const CgC *c, const TraNode *n)
+{
+	int k = c->kp->node_plan[n - c->g->nodes];
+	if (k < 0 || c->kp->kernels[k].kind != KPLAN_LOOPS)
+		TRAC_BUG("node %s has no loop nest", n->name);
+	return &c->kp->kernels[k].nest;
 }
 
 /* acc = combine(acc, join) for one join point. max and min keep a NaN
@@ -430,25 +377,6 @@ static void cg_c_block_loop(CgC *c, int x, int depth)
 	fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", x, x, x, x, x);
 }
 
-/* The terms per block of a long sum: each block is summed by a vector
- * loop (lanes of 8 or 16 terms each), and the blocks pairwise. */
-#define CG_SUM_BLOCK 256
-
-/* The number of terms of n's reduction. */
-static int64_t cg_c_terms(const TraNode *n)
-{
-	int64_t t = 1;
-	for (int x = n->rank; x < n->nidx; x++)
-		t *= n->idx[x].size;
-	return t;
-}
-
-/* Whether n is a sum long enough to be summed in blocks. */
-static bool cg_c_long_sum(const TraNode *n)
-{
-	return n->agg == TRA_AGG_SUM && cg_c_terms(n) > CG_SUM_BLOCK;
-}
-
 /* The loop over reduced index x, at depth: over the block's range if
  * block, else over the whole index. */
 static void cg_c_reduced_loop(CgC *c, const TraNode *n, int x, int depth, bool block)
@@ -460,12 +388,13 @@ static void cg_c_reduced_loop(CgC *c, const TraNode *n, int x, int depth, bool b
 }
 
 /* The innermost loop of a long sum, over x at depth: blocks of
- * CG_SUM_BLOCK terms summed in a vector loop into acc, and acc pushed
- * into the pairwise sum pw once it holds CG_SUM_BLOCK terms (which may
- * take several short inner loops). */
+ * sum_block terms summed in a vector loop into acc, and acc pushed into
+ * the pairwise sum pw once it holds sum_block terms (which may take
+ * several short inner loops). */
 static void cg_c_blocked_sum(CgC *c, const TraNode *n, int x, int depth, bool block)
 {
 	const char *t = cg_c_type(n->type);
+	int64_t sb = cg_c_nest(c, n)->sum_block;
 	char a[40], b[40];
 	if (block) {
 		snprintf(a, sizeof a, "lo[%d]", x);
@@ -475,9 +404,9 @@ static void cg_c_blocked_sum(CgC *c, const TraNode *n, int x, int depth, bool bl
 		snprintf(b, sizeof b, "%" PRId64, n->idx[x].size);
 	}
 	cg_c_indent(c, depth);
-	fprintf(c->out, "for (int64_t s0 = %s; s0 < %s; s0 += %d) {\n", a, b, CG_SUM_BLOCK);
+	fprintf(c->out, "for (int64_t s0 = %s; s0 < %s; s0 += %" PRId64 ") {\n", a, b, sb);
 	cg_c_indent(c, depth + 1);
-	fprintf(c->out, "int64_t s1 = %s - s0 < %d ? %s : s0 + %d;\n", b, CG_SUM_BLOCK, b, CG_SUM_BLOCK);
+	fprintf(c->out, "int64_t s1 = %s - s0 < %" PRId64 " ? %s : s0 + %" PRId64 ";\n", b, sb, b, sb);
 	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "%s blk;\n", t);
 	cg_c_indent(c, depth + 1);
@@ -497,7 +426,7 @@ static void cg_c_blocked_sum(CgC *c, const TraNode *n, int x, int depth, bool bl
 	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "pw_n += s1 - s0;\n");
 	cg_c_indent(c, depth + 1);
-	fprintf(c->out, "if (pw_n >= %d) {\n", CG_SUM_BLOCK);
+	fprintf(c->out, "if (pw_n >= %" PRId64 ") {\n", sb);
 	cg_c_indent(c, depth + 2);
 	fprintf(c->out, "trac_pw_push_%s(&pw, acc);\n", t);
 	cg_c_indent(c, depth + 2);
@@ -513,11 +442,12 @@ static void cg_c_blocked_sum(CgC *c, const TraNode *n, int x, int depth, bool bl
  * the number of blocks instead of with the number of terms. */
 static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 {
-	bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
-	bool blocked = cg_c_long_sum(n);
+	const KplanNest *L = cg_c_nest(c, n);
+	bool minmax = L->nan_flag;
+	bool blocked = L->blocked;
 	const char *t = cg_c_type(n->type);
 	cg_c_indent(c, depth);
-	fprintf(c->out, "%s acc = %s;\n", t, cg_c_identity(n->agg));
+	fprintf(c->out, "%s acc = %s;\n", t, cg_c_init(L->init));
 	if (minmax) {
 		cg_c_indent(c, depth);
 		fputs("int nan = 0;\n", c->out);
@@ -530,8 +460,8 @@ static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 		cg_c_indent(c, depth);
 		fputs("int64_t pw_n = 0;\n", c->out);
 	}
-	int order[TRA_MAX_STMT_INDICES];
-	int m = cg_c_reduce_order(c, n, order);
+	const int *order = L->red;
+	int m = L->nred;
 	for (int i = 0; i < m - blocked; i++) {
 		if (i == m - 1)
 			cg_c_simd_reduction(c, n, depth + i);
@@ -553,32 +483,6 @@ static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 
 /* ---- reductions along a strided index ------------------------------------- */
 
-/* The output elements a column reduction keeps partial results for. */
-#define CG_COLUMN_TILE 1024
-/* The terms per block of a long column sum, and the blocks per level. */
-#define CG_COLUMN_BLOCK 64
-
-/* Whether n reduces along strided indices while its last output index
- * walks the largest operand more contiguously (a column sum
- * s[j] = sum[i](X[i, j])): then the reduction vectorises along that
- * output index instead (cg_c_columns). Short last indices keep the
- * plain loop nest, where a vector of a few lanes would not pay. */
-static bool cg_c_columnwise(const CgC *c, const TraNode *n)
-{
-	if (n->agg == TRA_AGG_NONE || n->rank == 0 || n->idx[n->rank - 1].size < 16)
-		return false;
-	int big = cg_c_largest_operand(c, n);
-	int64_t sv = big >= 0 ? cg_c_operand_stride(c, n, big, n->rank - 1) : 0;
-	if (sv == 0)
-		return false;
-	for (int x = n->rank; x < n->nidx; x++) {
-		int64_t sx = cg_c_operand_stride(c, n, big, x);
-		if (sx != 0 && sx <= sv)
-			return false;
-	}
-	return true;
-}
-
 /* One statement inside the vector loops over the tile, at depth. */
 static void cg_c_tile_line(CgC *c, int depth, const char *line)
 {
@@ -595,12 +499,13 @@ static void cg_c_tile_loop(CgC *c, int v, int depth)
 	fprintf(c->out, "for (int64_t x%d = t0; x%d < t1; x%d++) {\n", v, v, v);
 }
 
-/* Opens `if (++count == CG_COLUMN_BLOCK)` at depth, which adds tile
- * `from` into tile `to` and clears `from`; the caller closes it. */
-static void cg_c_flush(CgC *c, int v, int depth, const char *count, const char *to, const char *from)
+/* Opens `if (++count == blocks)` at depth, which adds tile `from` into
+ * tile `to` and clears `from`; the caller closes it. */
+static void cg_c_flush(CgC *c, int v, int depth, int64_t blocks, const char *count, const char *to,
+                       const char *from)
 {
 	cg_c_indent(c, depth);
-	fprintf(c->out, "if (++%s == %d) {\n", count, CG_COLUMN_BLOCK);
+	fprintf(c->out, "if (++%s == %" PRId64 ") {\n", count, blocks);
 	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "%s = 0;\n", count);
 	cg_c_tile_loop(c, v, depth + 1);
@@ -614,20 +519,22 @@ static void cg_c_flush(CgC *c, int v, int depth, const char *count, const char *
 /* The reduction over every reduced index for one tile of the last
  * output index v (t0 to t1 - 1): each reduced point updates the tile's
  * partial results in a vector loop over v, so the largest operand is
- * read row by row. A long sum adds the tile into mid every
- * CG_COLUMN_BLOCK terms, and mid into tot every CG_COLUMN_BLOCK of those
- * (blocked summation: the error grows with 2 CG_COLUMN_BLOCK + terms /
- * CG_COLUMN_BLOCK^2, not with the number of terms). */
+ * read row by row. A long sum adds the tile into mid every column_block
+ * terms, and mid into tot every column_block of those (blocked
+ * summation: the error grows with 2 column_block + terms /
+ * column_block^2, not with the number of terms). */
 static void cg_c_column_reduce(CgC *c, const TraNode *n, int depth, bool block)
 {
 	const char *t = cg_c_type(n->type);
-	bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
-	bool blocked = cg_c_long_sum(n);
-	int v = n->rank - 1, order[TRA_MAX_STMT_INDICES];
-	int m = cg_c_reduce_order(c, n, order);
+	const KplanNest *L = cg_c_nest(c, n);
+	bool minmax = L->nan_flag;
+	bool blocked = L->blocked;
+	int v = L->vector;
+	const int *order = L->red;
+	int m = L->nred;
 	cg_c_tile_loop(c, v, depth);
 	cg_c_indent(c, depth + 1);
-	fprintf(c->out, "tile[x%d - t0] = %s;\n", v, cg_c_identity(n->agg));
+	fprintf(c->out, "tile[x%d - t0] = %s;\n", v, cg_c_init(L->init));
 	if (blocked) {
 		cg_c_indent(c, depth + 1);
 		fprintf(c->out, "mid[x%d - t0] = 0;\n", v);
@@ -660,9 +567,9 @@ static void cg_c_column_reduce(CgC *c, const TraNode *n, int depth, bool block)
 	}
 	cg_c_close_loops(c, d + 1, d);
 	if (blocked) {
-		cg_c_flush(c, v, d, "pw_n", "mid", "tile");
+		cg_c_flush(c, v, d, L->column_block, "pw_n", "mid", "tile");
 		cg_c_indent(c, d + 1);
-		fprintf(c->out, "if (++pw_m == %d) {\n", CG_COLUMN_BLOCK);
+		fprintf(c->out, "if (++pw_m == %" PRId64 ") {\n", L->column_block);
 		cg_c_tile_line(c, d + 2, "pw_m = 0;");
 		cg_c_tile_loop(c, v, d + 2);
 		cg_c_indent(c, d + 3);
@@ -674,39 +581,41 @@ static void cg_c_column_reduce(CgC *c, const TraNode *n, int depth, bool block)
 	cg_c_close_loops(c, d, depth);
 }
 
-/* The elements of the last output index v from vlo to vhi - 1 (C
- * expressions), the outer output indices fixed, at depth: in tiles of
- * CG_COLUMN_TILE, each reduced by cg_c_column_reduce and then stored
- * (to part[e++], the split block's partial results, if split). */
+/* The elements of the vector loop's index v (the last output index)
+ * from vlo to vhi - 1 (C expressions), the outer output indices fixed,
+ * at depth: in tiles of column_tile, each reduced by cg_c_column_reduce
+ * and then stored (to part[e++], the split block's partial results, if
+ * split). */
 static void cg_c_columns(CgC *c, const TraNode *n, int depth, const char *vlo, const char *vhi,
                          bool block, bool split)
 {
 	const char *t = cg_c_type(n->type);
-	int v = n->rank - 1;
+	const KplanNest *L = cg_c_nest(c, n);
+	int v = L->vector;
+	int64_t tile = L->column_tile;
 	cg_c_indent(c, depth);
-	fprintf(c->out, "for (int64_t t0 = %s; t0 < %s; t0 += %d) {\n", vlo, vhi, CG_COLUMN_TILE);
+	fprintf(c->out, "for (int64_t t0 = %s; t0 < %s; t0 += %" PRId64 ") {\n", vlo, vhi, tile);
 	cg_c_indent(c, depth + 1);
-	fprintf(c->out, "int64_t t1 = %s - t0 < %d ? %s : t0 + %d;\n", vhi, CG_COLUMN_TILE, vhi,
-	        CG_COLUMN_TILE);
+	fprintf(c->out, "int64_t t1 = %s - t0 < %" PRId64 " ? %s : t0 + %" PRId64 ";\n", vhi, tile, vhi, tile);
 	cg_c_indent(c, depth + 1);
-	fprintf(c->out, "%s tile[%d];\n", t, CG_COLUMN_TILE);
-	if (cg_c_long_sum(n)) {
+	fprintf(c->out, "%s tile[%" PRId64 "];\n", t, tile);
+	if (L->blocked) {
 		cg_c_indent(c, depth + 1);
-		fprintf(c->out, "%s mid[%d], tot[%d];\n", t, CG_COLUMN_TILE, CG_COLUMN_TILE);
+		fprintf(c->out, "%s mid[%" PRId64 "], tot[%" PRId64 "];\n", t, tile, tile);
 	}
-	if (n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN) {
+	if (L->nan_flag) {
 		cg_c_indent(c, depth + 1);
-		fprintf(c->out, "int nans[%d];\n", CG_COLUMN_TILE);
+		fprintf(c->out, "int nans[%" PRId64 "];\n", tile);
 	}
 	cg_c_column_reduce(c, n, depth + 1, block);
 	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "for (int64_t x%d = t0; x%d < t1; x%d++) {\n", v, v, v);
 	cg_c_indent(c, depth + 2);
 	fprintf(c->out, "%s acc = tile[x%d - t0]", t, v);
-	if (cg_c_long_sum(n))
+	if (L->blocked)
 		fprintf(c->out, " + (mid[x%d - t0] + tot[x%d - t0])", v, v);
 	fputs(";\n", c->out);
-	if (n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN) {
+	if (L->nan_flag) {
 		cg_c_indent(c, depth + 2);
 		fprintf(c->out, "int nan = nans[x%d - t0];\n", v);
 		cg_c_nan_fixup(c, depth + 2);
@@ -804,13 +713,14 @@ static void cg_c_row(CgC *c, const TraNode *n, int id)
 {
 	fprintf(c->out, "static inline void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n", id);
 	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
-	if (cg_c_columnwise(c, n) && n->rank == 1) {
+	bool columns = cg_c_nest(c, n)->reduce == KPLAN_RED_COLUMNS;
+	if (columns && n->rank == 1) {
 		cg_c_columns(c, n, 1, "lo", "hi", false, false);
 		fputs("}\n\n", c->out);
 		return;
 	}
 	fputs("\tfor (int64_t x0 = lo; x0 < hi; x0++) {\n", c->out);
-	if (cg_c_columnwise(c, n)) {
+	if (columns) {
 		char size[32];
 		snprintf(size, sizeof size, "%" PRId64, n->idx[n->rank - 1].size);
 		for (int d = 1; d < n->rank - 1; d++)
@@ -827,53 +737,31 @@ static void cg_c_row(CgC *c, const TraNode *n, int id)
 	fputs("}\n\n", c->out);
 }
 
-/* The join points a group's chunk of rows may span per member, so that
- * what a producer wrote, and the operand rows it read, are still in cache
- * (32 KiB of f32) when its consumer reads them, and rows of one element
- * still make vector loops. */
-#define CG_ROW_CHUNK_ELEMENTS 8192
-
-/* Rows per chunk of the group led by lead: one where a member's row is
- * long, many where every row is short (a group of vector maps). A row is
- * measured in join points, reduced indices included: a row maximum
- * writes one element per row but reads a whole row of its operand, and
- * the sum that subtracts it must find that row still in cache. */
-static int64_t cg_c_group_chunk(const CgC *c, int lead)
-{
-	double row = 1;
-	for (int id = lead; id < c->g->nnodes; id++) {
-		const TraNode *n = &c->g->nodes[id];
-		if (c->leader[id] == lead && tra_node_join_points(n) / (double)n->idx[0].size > row)
-			row = tra_node_join_points(n) / (double)n->idx[0].size;
-	}
-	return row >= CG_ROW_CHUNK_ELEMENTS ? 1 : (int64_t)(CG_ROW_CHUNK_ELEMENTS / row);
-}
-
 /* A group of loop kernels that share their first output index runs as
  * one: for each chunk of rows, every member's rows in turn, so a
  * producer's rows are still in cache when its consumer reads them (a row
  * maximum and the sum of exponentials that subtracts it read X's row
  * twice from cache, not twice from memory). */
-static void cg_c_group_body(CgC *c, int lead)
+static void cg_c_group_body(CgC *c, const Kplan *k)
 {
-	const TraGraph *g = c->g;
+	int lead = k->node;
 	fprintf(c->out, "static void g%d_body(int64_t lo, int64_t hi, void *vctx)\n{\n"
 	        "\tconst TracCtx *ctx = vctx;\n"
 	        "\tfor (int64_t r0 = lo; r0 < hi; r0 += %" PRId64 ") {\n"
 	        "\t\tint64_t r1 = hi - r0 < %" PRId64 " ? hi : r0 + %" PRId64 ";\n",
-	        lead, cg_c_group_chunk(c, lead), cg_c_group_chunk(c, lead), cg_c_group_chunk(c, lead));
-	for (int id = lead; id < g->nnodes; id++)
-		if (c->leader[id] == lead)
-			fprintf(c->out, "\t\tk%d_rows(r0, r1, ctx);\n", id);
+	        lead, k->chunk, k->chunk, k->chunk);
+	for (int m = 0; m < k->nmembers; m++)
+		fprintf(c->out, "\t\tk%d_rows(r0, r1, ctx);\n", k->members[m]);
 	fputs("\t}\n}\n\n", c->out);
 }
 
-static void cg_c_group_kernel(CgC *c, int lead)
+/* A whole-node row group: its rows split across threads. */
+static void cg_c_group_kernel(CgC *c, const Kplan *k)
 {
-	cg_c_group_body(c, lead);
+	cg_c_group_body(c, k);
 	fprintf(c->out, "static void k%d(void *const *bufs)\n{\n"
 	        "\tTracCtx ctx = {bufs, NULL};\n\ttrart_parallel_for(%" PRId64 ", g%d_body, &ctx);\n}\n\n",
-	        lead, c->g->nodes[lead].idx[0].size, lead);
+	        k->node, c->g->nodes[k->node].idx[0].size, k->node);
 }
 
 static void cg_c_loop_kernel(CgC *c, const TraNode *n, int id)
@@ -953,13 +841,12 @@ static const char *cg_c_trans(bool t)
 	return t ? "TRAC_TRANS" : "TRAC_NO_TRANS";
 }
 
-/* A matrix-vector product when N (or M) is 1: cblas_?gemv streams the
- * matrix once, which is what a memory-bound product needs. */
-static bool cg_c_gemv_call(CgC *c, const TraNode *n, const GemmPlan *p, int depth)
+/* A matrix-vector product when N (or M) is 1 (the plan's gemv):
+ * cblas_?gemv streams the matrix once, which is what a memory-bound
+ * product needs. */
+static void cg_c_gemv_call(CgC *c, const TraNode *n, const GemmPlan *p, int depth)
 {
 	int64_t m = gemm_group_size(n, &p->m), nn = gemm_group_size(n, &p->nn), k = gemm_group_size(n, &p->k);
-	if (!gemm_is_gemv(n, p))
-		return false;
 	char ty = n->type == TRART_F32 ? 's' : 'd';
 	/* the matrix, its rows and columns as stored, and the vectors' steps */
 	bool on_a = nn == 1;
@@ -983,18 +870,6 @@ static bool cg_c_gemv_call(CgC *c, const TraNode *n, const GemmPlan *p, int dept
 	fputs(", Cm + (", c->out);
 	cg_c_looped_offset(c, p, p->C.stride);
 	fprintf(c->out, "), %" PRId64 ");\n", incy);
-	return true;
-}
-
-enum { CG_C_PANEL = 256 }; /* rows of a GEMM whose epilogue runs while they are in cache */
-
-/* Whether the GEMM is computed in panels of rows of the output, each
- * followed by its epilogue while it is still in cache: the output's rows
- * are its first index, which is all of M, and nothing is looped. */
-static bool cg_c_panels(const TraNode *n, const GemmPlan *p)
-{
-	return p->epilogue && !p->C.scratch && p->batch.n == 0 && p->kloop.n == 0 && p->m.n == 1 && p->m.x[0] == 0 &&
-	       !p->C.trans && n->idx[0].size > CG_C_PANEL && gemm_group_size(n, &p->nn) > 1;
 }
 
 /* The GEMM panel by panel, each panel's epilogue right after it. */
@@ -1002,7 +877,7 @@ static void cg_c_gemm_panels(CgC *c, const TraNode *n, int id, const GemmPlan *p
 {
 	fprintf(c->out, "\tfor (int64_t p0 = 0; p0 < %" PRId64 "; p0 += %d) {\n"
 	        "\t\tint64_t pm = %" PRId64 " - p0 < %d ? %" PRId64 " - p0 : %d;\n",
-	        n->idx[0].size, CG_C_PANEL, n->idx[0].size, CG_C_PANEL, n->idx[0].size, CG_C_PANEL);
+	        n->idx[0].size, KPLAN_PANEL, n->idx[0].size, KPLAN_PANEL, n->idx[0].size, KPLAN_PANEL);
 	fprintf(c->out, "\t\tcblas_%cgemm(TRAC_ROW_MAJOR, %s, %s, pm, %" PRId64 ", %" PRId64 ",\n",
 	        n->type == TRART_F32 ? 's' : 'd', cg_c_trans(p->A.trans), cg_c_trans(p->B.trans),
 	        gemm_group_size(n, &p->nn), gemm_group_size(n, &p->k));
@@ -1013,14 +888,15 @@ static void cg_c_gemm_panels(CgC *c, const TraNode *n, int id, const GemmPlan *p
 }
 
 /* The cblas calls inside the loops over batch and outer K indices. */
-static void cg_c_gemm_call(CgC *c, const TraNode *n, const GemmPlan *p)
+static void cg_c_gemm_call(CgC *c, const TraNode *n, const GemmPlan *p, bool gemv)
 {
 	int depth = 1;
 	for (int i = 0; i < p->batch.n; i++)
 		cg_c_open_loop(c, p->batch.x[i], n->idx[p->batch.x[i]].size, depth++, false);
 	for (int i = 0; i < p->kloop.n; i++)
 		cg_c_open_loop(c, p->kloop.x[i], n->idx[p->kloop.x[i]].size, depth++, false);
-	if (cg_c_gemv_call(c, n, p, depth)) {
+	if (gemv) {
+		cg_c_gemv_call(c, n, p, depth);
 		cg_c_close_loops(c, depth, 1);
 		return;
 	}
@@ -1061,8 +937,11 @@ static void cg_c_gemm_operand(CgC *c, const TraNode *n, const GemmMatrix *M, int
 	fprintf(c->out, "\tconst %s *%s = %s_s;\n", t, name, name);
 }
 
-static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const GemmPlan *p)
+static void cg_c_gemm_kernel(CgC *c, const Kplan *k)
 {
+	const TraNode *n = &c->g->nodes[k->node];
+	const GemmPlan *p = &k->gemm;
+	int id = k->node;
 	bool scratch_c = p->C.scratch, epi = p->epilogue;
 	if (scratch_c || epi)
 		cg_c_body(c, n, id, scratch_c ? CG_ACC_SCRATCH : CG_ACC_OUTPUT, p->C.stride, "epilogue");
@@ -1080,10 +959,10 @@ static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const GemmPlan *p
 		        tra_node_elements(n), t);
 	else
 		fprintf(c->out, "\t%s *Cm = bufs[%d];\n", t, id);
-	if (cg_c_panels(n, p)) {
+	if (k->panels) {
 		cg_c_gemm_panels(c, n, id, p);
 	} else {
-		cg_c_gemm_call(c, n, p);
+		cg_c_gemm_call(c, n, p, k->gemv);
 		if (scratch_c || epi)
 			cg_c_run_body(c, n, id, "epilogue", scratch_c ? "Cm" : "NULL");
 	}
@@ -1113,22 +992,6 @@ static void cg_c_gemm_kernel(CgC *c, const TraNode *n, int id, const GemmPlan *p
  * so a tensor takes memory only from its first block's writer to its
  * last reader.
  */
-
-/* Whether some join block of node id leaves partial results. */
-static bool cg_c_split(const CgC *c, int id)
-{
-	const IaGraph *ia = c->opt->ia;
-	const TraNode *n = &c->g->nodes[id];
-	for (int t = 0; t < ia->ntasks; t++) {
-		const IaTask *k = &ia->tasks[t];
-		if (k->kind != IA_JOIN || k->node != id)
-			continue;
-		for (int d = n->rank; d < n->nidx; d++)
-			if (k->lo[d] != 0 || k->hi[d] != n->idx[d].size)
-				return true;
-	}
-	return false;
-}
 
 /* The declarations every block kernel starts with. */
 static void cg_c_block_prologue(CgC *c, const TraNode *n, int id, const char *fn)
@@ -1285,14 +1148,18 @@ static void cg_c_block_gemv(CgC *c, const TraNode *n, const GemmPlan *p, bool sp
 /* b<id> as GEMM calls: one per looped element of the block, on the
  * tensors in place or the plan's copies of their blocks, into the output
  * (or the partial block, C order in the block). */
-static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const GemmPlan *p, bool split)
+static void cg_c_block_gemm(CgC *c, const Kplan *k)
 {
+	const TraNode *n = &c->g->nodes[k->node];
+	const GemmPlan *p = &k->gemm;
+	int id = k->node;
+	bool split = k->split;
 	const char *t = cg_c_type(n->type);
 	fprintf(c->out, "static void b%d(void *const *bufs, const TrartTask *task)\n{\n"
 	        "\tconst int64_t *lo = task->lo, *hi = task->hi;\n", id);
 	fprintf(c->out, "\t%s *out = bufs[%d];\n", t, id);
-	for (int k = 0; k < n->nops; k++)
-		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n\t(void)in%d;\n", t, k, n->ops[k].node, k);
+	for (int q = 0; q < n->nops; q++)
+		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n\t(void)in%d;\n", t, q, n->ops[q].node, q);
 	cg_c_block_operand(c, n, &p->A, p->a, "A");
 	cg_c_block_operand(c, n, &p->B, p->b, "B");
 	/* local strides of the output block (the partial block's layout) */
@@ -1310,7 +1177,7 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const GemmPlan *p,
 		cg_c_block_loop(c, p->kloop.x[i], depth + i);
 	depth += p->kloop.n;
 	cg_c_indent(c, depth);
-	if (p->m.n == 0) {
+	if (k->gemv) {
 		cg_c_block_gemv(c, n, p, split);
 		cg_c_close_loops(c, depth, 1);
 		cg_c_block_free(c, p);
@@ -1349,8 +1216,11 @@ static void cg_c_block_gemm(CgC *c, const TraNode *n, int id, const GemmPlan *p,
 }
 
 /* b<id>: the join over one block; partial results to scratch if split. */
-static void cg_c_block_join(CgC *c, const TraNode *n, int id, bool split)
+static void cg_c_block_join(CgC *c, const Kplan *k)
 {
+	const TraNode *n = &c->g->nodes[k->node];
+	int id = k->node;
+	bool split = k->split;
 	const char *t = cg_c_type(n->type);
 	cg_c_block_prologue(c, n, id, "b");
 	if (split) {
@@ -1360,7 +1230,7 @@ static void cg_c_block_join(CgC *c, const TraNode *n, int id, bool split)
 		fprintf(c->out, "\t%s *part = trart_pool_alloc((size_t)count * sizeof(%s));\n"
 		        "\ttrac_partial[task - trac_tasks] = part;\n", t, t);
 	}
-	if (cg_c_columnwise(c, n)) {
+	if (k->nest.reduce == KPLAN_RED_COLUMNS) {
 		char vlo[32], vhi[32];
 		snprintf(vlo, sizeof vlo, "lo[%d]", n->rank - 1);
 		snprintf(vhi, sizeof vhi, "hi[%d]", n->rank - 1);
@@ -1390,10 +1260,12 @@ static void cg_c_block_join(CgC *c, const TraNode *n, int id, bool split)
 }
 
 /* a<id>: combines the partial blocks listed for the task, then the epilogue. */
-static void cg_c_block_agg(CgC *c, const TraNode *n, int id)
+static void cg_c_block_agg(CgC *c, const Kplan *k)
 {
+	const TraNode *n = &c->g->nodes[k->node];
+	int id = k->node;
 	const char *t = cg_c_type(n->type);
-	bool minmax = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
+	bool minmax = k->nest.nan_flag;
 	cg_c_block_prologue(c, n, id, "a");
 	fprintf(c->out, "\tint self = (int)(task - trac_tasks), np = trac_nparts[self];\n"
 	        "\tconst int *parts = trac_parts[self];\n\tint64_t e = 0;\n");
@@ -1401,7 +1273,7 @@ static void cg_c_block_agg(CgC *c, const TraNode *n, int id)
 		cg_c_block_loop(c, d, 1 + d);
 	int depth = 1 + n->rank;
 	cg_c_indent(c, depth);
-	fprintf(c->out, "%s acc = %s;\n", t, cg_c_identity(n->agg));
+	fprintf(c->out, "%s acc = %s;\n", t, cg_c_init(k->nest.init));
 	if (minmax) {
 		cg_c_indent(c, depth);
 		fputs("int nan = 0;\n", c->out);
@@ -1411,11 +1283,11 @@ static void cg_c_block_agg(CgC *c, const TraNode *n, int id)
 	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "%s v = ((const %s *)trac_partial[parts[q]])[e];\n", t, t);
 	cg_c_indent(c, depth + 1);
-	switch (n->agg) {
+	switch (k->nest.agg) {
 	case TRA_AGG_SUM: fputs("acc += v;\n", c->out); break;
 	case TRA_AGG_PROD: fputs("acc *= v;\n", c->out); break;
 	default:
-		fprintf(c->out, "acc = v %s acc ? v : acc;\n", n->agg == TRA_AGG_MAX ? ">" : "<");
+		fprintf(c->out, "acc = v %s acc ? v : acc;\n", k->nest.agg == TRA_AGG_MAX ? ">" : "<");
 		cg_c_indent(c, depth + 1);
 		fputs("nan |= v != v;\n", c->out);
 	}
@@ -1433,31 +1305,13 @@ static void cg_c_block_agg(CgC *c, const TraNode *n, int id)
 	      "\t\ttrac_partial[parts[q]] = NULL;\n\t}\n}\n\n", c->out);
 }
 
-/* Adds buffer b to the nuse entries of use unless it is there. */
-static int cg_c_use_add(int *use, int nuse, int b)
+/* "{a, b, c}" or "{0}" (C has no empty initialiser) for n ints. */
+static void cg_c_int_list(CgC *c, const int *xs, int n)
 {
-	for (int i = 0; i < nuse; i++)
-		if (use[i] == b)
-			return nuse;
-	use[nuse] = b;
-	return nuse + 1;
-}
-
-/* The buffers a join or aggregation uses, each once: its node's and its
- * operands'; for a row-fused join, those of every node of its group.
- * use has room for every node. */
-static int cg_c_task_uses(const CgC *c, const IaTask *k, int *use)
-{
-	const TraGraph *g = c->g;
-	int nuse = 0;
-	for (int v = 0; v < g->nnodes; v++) {
-		if (v != k->node && (k->rows < 0 || c->leader[v] != k->rows))
-			continue;
-		nuse = cg_c_use_add(use, nuse, v);
-		for (int q = 0; q < g->nodes[v].nops; q++)
-			nuse = cg_c_use_add(use, nuse, g->nodes[v].ops[q].node);
-	}
-	return nuse;
+	fputc('{', c->out);
+	for (int i = 0; i < n; i++)
+		fprintf(c->out, "%s%d", i ? ", " : "", xs[i]);
+	fprintf(c->out, "%s}", n ? "" : "0");
 }
 
 /* Per tensor: the bytes the executor allocates from its pool (the
@@ -1466,74 +1320,62 @@ static void cg_c_pooled(CgC *c)
 {
 	const TraGraph *g = c->g;
 	fprintf(c->out, "static const size_t trac_pooled[%d] = {", g->nnodes);
-	for (int id = 0; id < g->nnodes; id++) {
-		const TraNode *n = &g->nodes[id];
-		int64_t bytes = n->kind == TRA_NODE_INPUT || n->is_output ? 0
-		                : tra_node_elements(n) * (int64_t)trart_dtype_size(n->type);
-		fprintf(c->out, "%s%" PRId64, id ? ", " : "", bytes);
-	}
+	for (int id = 0; id < g->nnodes; id++)
+		fprintf(c->out, "%s%" PRId64, id ? ", " : "", c->kp->pooled[id]);
 	fputs("};\n\n", c->out);
 }
 
-/* The tasks' bounds, successors, partial lists and buffers, then the
- * table. */
+/* The block function a task's kernel is: b, a or r and its node, or
+ * trac_nop; NULL for the no-op. */
+static const char *cg_c_task_fn(const Kplan *k)
+{
+	switch (k->kind) {
+	case KPLAN_ROWS: return "r";
+	case KPLAN_BLAS:
+	case KPLAN_LOOPS: return "b";
+	case KPLAN_AGG: return "a";
+	default: return NULL;
+	}
+}
+
+/* One task's bounds, successors, partial list and buffers. */
+static void cg_c_task_arrays(CgC *c, int t)
+{
+	const IaTask *k = &c->opt->ia->tasks[t];
+	const KplanTask *kt = &c->kp->tasks[t];
+	fprintf(c->out, "static const int64_t trac_lo%d[] = {", t);
+	for (int d = 0; d < k->ndim; d++)
+		fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->lo[d]);
+	fprintf(c->out, "%s}, trac_hi%d[] = {", k->ndim ? "" : "0", t);
+	for (int d = 0; d < k->ndim; d++)
+		fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->hi[d]);
+	fprintf(c->out, "%s};\n", k->ndim ? "" : "0");
+	fprintf(c->out, "static const int trac_succ%d[] = ", t);
+	cg_c_int_list(c, kt->succ, kt->nsucc);
+	fputs(";\n", c->out);
+	if (k->kind == IA_AGG) {
+		fprintf(c->out, "static const int trac_parts%d[] = ", t);
+		cg_c_int_list(c, kt->parts, kt->nparts);
+		fputs(";\n", c->out);
+	}
+	if (k->kind == IA_JOIN || k->kind == IA_AGG) {
+		fprintf(c->out, "static const int trac_use%d[] = {", t);
+		for (int i = 0; i < kt->nuse; i++)
+			fprintf(c->out, "%s%d", i ? ", " : "", kt->use[i]);
+		fputs("};\n", c->out);
+	}
+}
+
+/* The tasks' arrays, then the table the executor runs (kp->tasks). */
 static void cg_c_task_tables(CgC *c)
 {
 	const IaGraph *ia = c->opt->ia;
 	int nt = ia->ntasks;
-	int *npred = xcalloc((size_t)nt + 1, sizeof *npred), *nsucc = xcalloc((size_t)nt + 1, sizeof *nsucc);
-	int *use = xcalloc((size_t)c->g->nnodes + 1, sizeof *use);
-	for (int t = 0; t < nt; t++) {
-		const IaTask *k = &ia->tasks[t];
-		fprintf(c->out, "static const int64_t trac_lo%d[] = {", t);
-		for (int d = 0; d < k->ndim; d++)
-			fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->lo[d]);
-		fprintf(c->out, "%s}, trac_hi%d[] = {", k->ndim ? "" : "0", t);
-		for (int d = 0; d < k->ndim; d++)
-			fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->hi[d]);
-		fprintf(c->out, "%s};\n", k->ndim ? "" : "0");
-		/* successors: the readers, once each (npred counts them) */
-		fprintf(c->out, "static const int trac_succ%d[] = {", t);
-		int ns = 0;
-		for (int r = 0; r < ia->ncons[t]; r++) {
-			int s = ia->cons[t][r];
-			bool dup = false;
-			for (int q = 0; q < r; q++)
-				dup |= ia->cons[t][q] == s;
-			if (!dup) {
-				fprintf(c->out, "%s%d", ns ? ", " : "", s);
-				npred[s]++;
-				ns++;
-			}
-		}
-		fprintf(c->out, "%s};\n", ns ? "" : "0");
-		nsucc[t] = ns;
-		if (k->kind == IA_AGG) {
-			fprintf(c->out, "static const int trac_parts%d[] = {", t);
-			int np = 0;
-			for (int i = 0; i < k->nin; i++) {
-				const IaTask *in = &ia->tasks[k->in[i]];
-				if (in->kind == IA_JOIN && in->node == k->node)
-					fprintf(c->out, "%s%d", np++ ? ", " : "", k->in[i]);
-			}
-			fprintf(c->out, "%s};\n", np ? "" : "0");
-		}
-		if (k->kind == IA_JOIN || k->kind == IA_AGG) {
-			int n = cg_c_task_uses(c, k, use);
-			fprintf(c->out, "static const int trac_use%d[] = {", t);
-			for (int i = 0; i < n; i++)
-				fprintf(c->out, "%s%d", i ? ", " : "", use[i]);
-			fputs("};\n", c->out);
-		}
-	}
+	for (int t = 0; t < nt; t++)
+		cg_c_task_arrays(c, t);
 	fprintf(c->out, "\nstatic const int trac_nparts[%d] = {", nt);
-	for (int t = 0; t < nt; t++) {
-		const IaTask *k = &ia->tasks[t];
-		int np = 0;
-		for (int i = 0; k->kind == IA_AGG && i < k->nin; i++)
-			np += ia->tasks[k->in[i]].kind == IA_JOIN && ia->tasks[k->in[i]].node == k->node;
-		fprintf(c->out, "%s%d", t ? ", " : "", np);
-	}
+	for (int t = 0; t < nt; t++)
+		fprintf(c->out, "%s%d", t ? ", " : "", c->kp->tasks[t].nparts);
 	fprintf(c->out, "};\nstatic const int *const trac_parts[%d] = {", nt);
 	for (int t = 0; t < nt; t++) {
 		if (ia->tasks[t].kind == IA_AGG)
@@ -1544,17 +1386,19 @@ static void cg_c_task_tables(CgC *c)
 	fputs("};\n\nstatic const TrartTask trac_tasks[] = {\n", c->out);
 	for (int t = 0; t < nt; t++) {
 		const IaTask *k = &ia->tasks[t];
-		const char *fn = k->rows >= 0 ? "r" : k->kind == IA_JOIN ? "b" : k->kind == IA_AGG ? "a" : NULL;
+		const KplanTask *kt = &c->kp->tasks[t];
+		const Kplan *kernel = &c->kp->kernels[kt->kernel];
+		const char *fn = cg_c_task_fn(kernel);
 		fprintf(c->out, "\t{");
 		if (fn)
-			fprintf(c->out, "%s%d", fn, k->node);
+			fprintf(c->out, "%s%d", fn, kernel->node);
 		else
 			fputs("trac_nop", c->out);
 		fprintf(c->out, ", trac_lo%d, trac_hi%d, %d, \"%s\", %d, %.17g, %d, %d, trac_succ%d, %.17g, %.17g, ",
-		        t, t, k->ndim, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, npred[t],
-		        nsucc[t], t, k->flops, k->bytes);
+		        t, t, k->ndim, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, kt->npred,
+		        kt->nsucc, t, k->flops, k->bytes);
 		if (fn)
-			fprintf(c->out, "%d, trac_use%d", cg_c_task_uses(c, k, use), t);
+			fprintf(c->out, "%d, trac_use%d", kt->nuse, t);
 		else
 			fputs("0, NULL", c->out);
 		fprintf(c->out, ", %.17g},\n", k->out_bytes);
@@ -1563,82 +1407,57 @@ static void cg_c_task_tables(CgC *c)
 	cg_c_pooled(c);
 	fprintf(c->out, "static const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled};\n\n",
 	        nt, c->g->nnodes);
-	free(npred);
-	free(use);
-	free(nsucc);
-}
-
-/* Whether node id leads a row group whose blocks ia_fuse_rows fused. */
-static bool cg_c_fused_rows(const CgC *c, int id)
-{
-	const IaGraph *ia = c->opt->ia;
-	for (int t = 0; t < ia->ntasks; t++)
-		if (ia->tasks[t].rows == id)
-			return true;
-	return false;
-}
-
-/* Whether node id has join tasks of its own (not all fused). */
-static bool cg_c_has_joins(const CgC *c, int id)
-{
-	const IaGraph *ia = c->opt->ia;
-	for (int t = 0; t < ia->ntasks; t++)
-		if (ia->tasks[t].node == id && ia->tasks[t].kind == IA_JOIN)
-			return true;
-	return false;
 }
 
 /* r<lead>: one row block of every node of the group lead leads, row by
  * row, as the whole-node group kernel does for all rows (the rows a
  * producer made are in cache when the next member reads them). */
-static void cg_c_block_rows(CgC *c, int lead)
+static void cg_c_block_rows(CgC *c, const Kplan *k)
 {
 	const TraGraph *g = c->g;
+	int lead = k->node;
 	fputs("/* row group", c->out);
-	for (int v = lead; v < g->nnodes; v++)
-		if (c->leader[v] == lead)
-			fprintf(c->out, " %s", g->nodes[v].name);
+	for (int m = 0; m < k->nmembers; m++)
+		fprintf(c->out, " %s", g->nodes[k->members[m]].name);
 	fputs(": row blocks */\n", c->out);
-	for (int v = lead; v < g->nnodes; v++)
-		if (c->leader[v] == lead)
-			cg_c_row(c, &g->nodes[v], v);
-	cg_c_group_body(c, lead);
+	for (int m = 0; m < k->nmembers; m++)
+		cg_c_row(c, &g->nodes[k->members[m]], k->members[m]);
+	cg_c_group_body(c, k);
 	fprintf(c->out, "static void r%d(void *const *bufs, const TrartTask *task)\n{\n"
 	        "\tTracCtx ctx = {bufs, NULL, 0};\n\tg%d_body(task->lo[0], task->hi[0], &ctx);\n}\n\n",
 	        lead, lead);
 }
 
-/* The block kernels of every einsum node, and what they share. */
-static void cg_c_block_kernels(CgC *c)
+/* The block kernels, as planned: the no-op that input leaves and
+ * repartitions share, then per einsum node its fused row group, or its
+ * join (BLAS or loops) and the aggregation of a split one. A row group's
+ * members are printed by the group (cg_c_block_rows). */
+static void cg_c_block_kernel(CgC *c, const Kplan *k)
 {
-	const TraGraph *g = c->g;
+	const TraNode *n = k->node >= 0 ? &c->g->nodes[k->node] : NULL;
 	int nt = c->opt->ia->ntasks;
-	fprintf(c->out, "static const TrartTask trac_tasks[%d];\n"
-	        "/* partial blocks of split joins, by task; freed by their aggregation */\n"
-	        "static void *trac_partial[%d];\n"
-	        "static const int trac_nparts[%d];\nstatic const int *const trac_parts[%d];\n\n"
-	        "/* input leaves and repartitions: order only, the data is in place */\n"
-	        "static void trac_nop(void *const *bufs, const TrartTask *task)\n"
-	        "{\n\t(void)bufs; (void)task;\n}\n\n", nt, nt, nt, nt);
-	for (int id = 0; id < g->nnodes; id++) {
-		const TraNode *n = &g->nodes[id];
-		if (n->kind != TRA_NODE_EINSUM)
-			continue;
-		if (cg_c_fused_rows(c, id)) {
-			cg_c_block_rows(c, id);
-			continue;
-		}
-		if (!cg_c_has_joins(c, id))
-			continue; /* every block computed by its row group's tasks */
-		bool split = n->agg != TRA_AGG_NONE && cg_c_split(c, id);
-		fprintf(c->out, "/* %s: blocks%s */\n", n->name, split ? ", split reduction" : "");
-		GemmPlan p;
-		if (gemm_plan(c->g, n, GEMM_BLOCKS, &p))
-			cg_c_block_gemm(c, n, id, &p, split);
+	switch (k->kind) {
+	case KPLAN_NOP:
+		fprintf(c->out, "static const TrartTask trac_tasks[%d];\n"
+		        "/* partial blocks of split joins, by task; freed by their aggregation */\n"
+		        "static void *trac_partial[%d];\n"
+		        "static const int trac_nparts[%d];\nstatic const int *const trac_parts[%d];\n\n"
+		        "/* input leaves and repartitions: order only, the data is in place */\n"
+		        "static void trac_nop(void *const *bufs, const TrartTask *task)\n"
+		        "{\n\t(void)bufs; (void)task;\n}\n\n", nt, nt, nt, nt);
+		return;
+	case KPLAN_ROWS: cg_c_block_rows(c, k); return;
+	case KPLAN_AGG: cg_c_block_agg(c, k); return;
+	case KPLAN_BLAS:
+	case KPLAN_LOOPS:
+		if (!k->block)
+			return; /* a member of a row group */
+		fprintf(c->out, "/* %s: blocks%s */\n", n->name, k->split ? ", split reduction" : "");
+		if (k->kind == KPLAN_BLAS)
+			cg_c_block_gemm(c, k);
 		else
-			cg_c_block_join(c, n, id, split);
-		if (split)
-			cg_c_block_agg(c, n, id);
+			cg_c_block_join(c, k);
+		return;
 	}
 }
 
@@ -1651,57 +1470,20 @@ static const char *cg_c_kind(const TraNode *n)
 	return n->is_output ? "TRART_OUTPUT" : "TRART_TEMP";
 }
 
-static void cg_c_kernel(CgC *c, int id)
+/* A whole-node kernel, as planned: BLAS calls, a loop nest (a row
+ * group's member, or a scalar's kernel), or a row group's kernel after
+ * its last member. */
+static void cg_c_node_kernel(CgC *c, const Kplan *k)
 {
-	const TraNode *n = &c->g->nodes[id];
-	GemmPlan p;
-	if (c->is_gemm[id] && gemm_plan(c->g, n, GEMM_NODE, &p)) {
-		cg_c_gemm_kernel(c, n, id, &p);
+	const TraNode *n = &c->g->nodes[k->node];
+	switch (k->kind) {
+	case KPLAN_BLAS: cg_c_gemm_kernel(c, k); return;
+	case KPLAN_LOOPS:
+		fprintf(c->out, "/* %s: loops */\n", n->name);
+		cg_c_loop_kernel(c, n, k->node);
 		return;
-	}
-	fprintf(c->out, "/* %s: loops */\n", n->name);
-	cg_c_loop_kernel(c, n, id);
-	bool last = true;
-	for (int k = id + 1; k < c->g->nnodes; k++)
-		last &= c->leader[k] != c->leader[id];
-	if (n->rank > 0 && last)
-		cg_c_group_kernel(c, c->leader[id]);
-}
-
-/* Whether loop kernel id can join the group led by lead: the same first
- * output index, and every read of a member at its own first index. */
-static bool cg_c_joins_group(const CgC *c, int id, int lead)
-{
-	const TraNode *n = &c->g->nodes[id], *l = &c->g->nodes[lead];
-	if (n->rank == 0 || l->rank == 0 || n->idx[0].size != l->idx[0].size)
-		return false;
-	for (int k = 0; k < n->nops; k++) {
-		const TraOperand *op = &n->ops[k];
-		if (op->node >= lead && c->leader[op->node] == lead && op->idx[0] != 0)
-			return false;
-	}
-	return true;
-}
-
-/* Decides which kernels are GEMMs and groups consecutive loop kernels. */
-static void cg_c_plan(CgC *c)
-{
-	const TraGraph *g = c->g;
-	int lead = -1;
-	for (int id = 0; id < g->nnodes; id++) {
-		GemmPlan p;
-		c->leader[id] = id;
-		if (g->nodes[id].kind != TRA_NODE_EINSUM)
-			continue;
-		c->is_gemm[id] = gemm_plan(g, &g->nodes[id], GEMM_NODE, &p);
-		if (c->is_gemm[id] || g->nodes[id].rank == 0) {
-			lead = -1;
-			continue;
-		}
-		if (lead >= 0 && cg_c_joins_group(c, id, lead))
-			c->leader[id] = lead;
-		else
-			lead = id;
+	case KPLAN_ROWS: cg_c_group_kernel(c, k); return;
+	default: TRAC_BUG("no whole-node kernel is a %s", kplan_kind_name(k->kind));
 	}
 }
 
@@ -1818,36 +1600,26 @@ static void cg_c_library(CgC *c)
 	fputs("\treturn rc;\n}\n", c->out);
 }
 
-void cg_c_row_groups(const TraGraph *g, int *leader)
-{
-	CgCOptions opt = {0};
-	CgC c = {g, NULL, &opt, leader, xcalloc((size_t)g->nnodes + 1, sizeof(bool))};
-	cg_c_plan(&c);
-	free(c.is_gemm);
-}
-
 void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 {
-	CgC c = {g, out, opt, xcalloc((size_t)g->nnodes + 1, sizeof(int)),
-	         xcalloc((size_t)g->nnodes + 1, sizeof(bool))};
-	cg_c_plan(&c);
+	KplanProgram kp;
+	kplan_build(g, opt->ia, &kp);
+	CgC c = {g, out, opt, &kp, kp.leader};
 	fprintf(out, "/* generated by trac %s from %s: do not edit */\n", PACKAGE_VERSION, opt->source);
 	fputs(cg_c_prelude_text, out);
-	if (opt->ia) {
-		cg_c_block_kernels(&c);
+	for (int k = 0; k < kp.nkernels; k++)
+		if (opt->ia)
+			cg_c_block_kernel(&c, &kp.kernels[k]);
+		else
+			cg_c_node_kernel(&c, &kp.kernels[k]);
+	if (opt->ia)
 		cg_c_task_tables(&c);
-	} else {
-		for (int id = 0; id < g->nnodes; id++)
-			if (g->nodes[id].kind == TRA_NODE_EINSUM)
-				cg_c_kernel(&c, id);
-	}
 	cg_c_tables(&c);
 	if (opt->library)
 		cg_c_library(&c);
 	else
 		fputs("int main(int argc, char **argv)\n{\n\treturn trart_main(&trac_program, argc, argv);\n}\n", out);
-	free(c.leader);
-	free(c.is_gemm);
+	kplan_free(&kp);
 }
 
 /* The header's macros for one tensor: element type, rank, shape, count. */

@@ -18,6 +18,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "tra.h"
 #include "options.h"
+#include "kplan.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -128,6 +129,17 @@ static bool driver_dump_c(const DriverRun *r, FILE *out)
 	return true;
 }
 
+/* --emit=kernels: the kernel plans of block tasks, or of whole-node
+ * kernels (ia NULL), as the back ends render them. */
+static bool driver_dump_kernels(const DriverRun *r, FILE *out)
+{
+	KplanProgram kp;
+	kplan_build(r->g, r->ia, &kp);
+	kplan_dump(&kp, out);
+	kplan_free(&kp);
+	return true;
+}
+
 /* The stages, in pipeline order (the order of --help and of the files
  * under -o DIR). A stage is dumped once the pipeline reaches what it
  * needs; tra's file is .tra.txt so that it never names a program. */
@@ -144,6 +156,8 @@ const DriverStage driver_stages[] = {
 	{"signature-json", ".signature.json", POINT_PASSES, false, "the program's interface as JSON",
 	 driver_dump_signature_json},
 	{"dot", ".dot", POINT_TASKS, false, "the TRA graph for Graphviz", driver_dump_dot},
+	{"kernels", ".kernels", POINT_CODE, false, "what each kernel runs: BLAS calls or loop nests",
+	 driver_dump_kernels},
 	{"c", ".c", POINT_CODE, false, "the C program trac compiles", driver_dump_c},
 };
 const int driver_nstages = (int)(sizeof driver_stages / sizeof driver_stages[0]);
@@ -740,7 +754,7 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 {
 	int *leader = xcalloc((size_t)g->nnodes + 1, sizeof *leader);
 	ia_lower(g, g->arena, ia);
-	cg_c_row_groups(g, leader);
+	kplan_row_groups(g, leader);
 	ia_fuse_rows(ia, leader);
 	free(leader);
 	place_run(ia, o->placer, driver_devices(o), &o->sim);

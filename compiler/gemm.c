@@ -6,9 +6,10 @@
  * both operands and the output), M (first operand and output), N
  * (second operand and output) and K (both operands, reduced); an index
  * in one operand only, or a diagonal, is no matrix product, and the node
- * stays a loop nest. The plan decides the BLAS calls; codegen/c.c only
- * prints them, and ia.c marks the GEMM-shaped block tasks from the same
- * plan, so that the two never disagree.
+ * stays a loop nest. The plan decides the BLAS calls; kplan.c makes it
+ * a kernel's plan, the back ends (codegen/c.c) only render it, and ia.c
+ * marks the GEMM-shaped block tasks from the same plan, so that the two
+ * never disagree.
  *
  * A call multiplies matrices whose rows and columns are each one run of
  * adjacent dimensions (a group "merged") with one of the two at stride 1

@@ -238,6 +238,11 @@ static void tra_dump_expr(const TraGraph *g, const TraNode *n, int e, int prec, 
 	fputc(')', out);
 }
 
+void tra_expr_dump(const TraGraph *g, const TraNode *n, int e, FILE *out)
+{
+	tra_dump_expr(g, n, e, 0, out);
+}
+
 static void tra_dump_indices(const TraNode *n, int from, int to, FILE *out)
 {
 	for (int d = from; d < to; d++)

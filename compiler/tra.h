@@ -271,6 +271,8 @@ bool tra_expr_uses(const TraGraph *g, int e, TraOp op);
 int tra_expr_product_operands(const TraGraph *g, int e);
 const char *tra_agg_name(TraAgg agg);
 void tra_dump(const TraGraph *g, FILE *out);
+/* Expression e of node n as tra_dump writes it (operands by name). */
+void tra_expr_dump(const TraGraph *g, const TraNode *n, int e, FILE *out);
 /* Checks the graph's invariants; a violation is an internal error. */
 void tra_verify(const TraGraph *g);
 /* For the passes: bits 0 .. n-1 set (all 64 from n = 64 on). */
@@ -488,7 +490,7 @@ typedef struct IaGraph {
 void ia_lower(const TraGraph *g, Arena *arena, IaGraph *ia);
 
 /* Row fusion of block tasks: leader[v] is the first node of v's row
- * group (nodes that run row by row together, cg_c_row_groups), or v.
+ * group (nodes that run row by row together, kplan_row_groups), or v.
  * Where every node of a group is cut into the same row blocks and
  * nothing else, the leader's join of each row block computes that block
  * of every member (rows = leader), and the members' joins become
@@ -566,6 +568,12 @@ void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE
  * and outputs with their element types and shapes) as JSON. */
 void plan_dump_signature_json(const TraGraph *g, const char *name, FILE *out);
 
+/* ---- kplan.c ------------------------------------------------------------ */
+
+/* Kernel plans (what every kernel runs: BLAS calls or loop nests, row
+ * groups, aggregations), decided once for every back end: declared in
+ * compiler/kplan.h, which the back ends and the driver include. */
+
 /* ---- codegen/c.c -------------------------------------------------------- */
 
 /* What the C back end is asked for. */
@@ -579,10 +587,6 @@ typedef struct CgCOptions {
 
 /* Writes the program as C: kernels, tables, and main() or NAME(). */
 void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out);
-/* Row groups: leader[v] is the first node of the loop kernels that run
- * row by row together with v (the same first index, each reading the
- * others only at it), or v. Block tasks fuse them (ia_fuse_rows). */
-void cg_c_row_groups(const TraGraph *g, int *leader);
 /* Library mode's header: NAME(), its tensors' descriptions. */
 void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out);
 /* Why name cannot be library mode's function (a C keyword, a name of the

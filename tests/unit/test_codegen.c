@@ -33,6 +33,9 @@
  * made only when no choice of transposes and leading dimensions fits:
  * a group split or reordered, or no dimension with stride 1.
  *
+ * Which nodes are GEMMs at all is kplan.c's decision, tested in
+ * test_kplan.c.
+ *
  * Sizes are distinct and not powers of two, so that a size in a line
  * tells which index it came from. The "missed" cases state what the code
  * should do where it does something correct but slower today.
@@ -618,36 +621,6 @@ START_TEST(block_plans)
 }
 END_TEST
 
-/* ---- not GEMMs ---------------------------------------------------------------- */
-
-START_TEST(loops_not_gemm)
-{
-	/* a diagonal A[i, i] is no matrix */
-	assert_kernel("size I = 5, J = 7\ninput A[I, I], B[I, J]\n"
-	              "C[j] = sum[i](A[i, i] * B[i, j])\noutput C\n", "C", "loops");
-	/* l is summed but only A reads it: the order pass sums A over l
-	 * first (C.c1), which leaves C a GEMM */
-	assert_kernel("size I = 5, J = 7, K = 3, L = 6\ninput A[I, J, L], B[J, K]\n"
-	              "C[i, k] = sum[j, l](A[i, j, l] * B[j, k])\noutput C\n", "C",
-	              "GEMM batch 0 M 5 N 3 K 7: sgemm(N,N) C.c1/7 B/3 -> C/3");
-	assert_kernel("size I = 5, J = 7, K = 3, L = 6\ninput A[I, J, L], B[J, K]\n"
-	              "C[i, k] = sum[j, l](A[i, j, l] * B[j, k])\noutput C\n", "C.c1", "loops");
-	/* not a sum */
-	assert_kernel(PROG("I = 5, J = 7, K = 3", "I, J", "J, K", "C[i, k]", "A[i, j] * B[j, k]")
-	              "D[i, k] = max[j](A[i, j] * B[j, k])\noutput D\n", "D", "loops");
-	/* not a product of two operands */
-	assert_kernel(PROG("I = 5, J = 7, K = 3", "I, J", "J, K", "C[i, k]", "A[i, j] + B[j, k]"), "C",
-	              "loops");
-	assert_kernel(PROG("I = 5, J = 7, K = 3", "I, J", "J, K", "C[i, k]", "A[i, j] * exp(B[j, k])"), "C",
-	              "loops");
-	/* a map of B fused into the product would hide it: it stays a GEMM */
-	assert_kernel("size I = 5, J = 7, K = 3\ninput A[I, J], B[J, K]\n"
-	              "E[j, k] = exp(B[j, k])\n"
-	              "C[i, k] = sum[j](A[i, j] * E[j, k])\noutput C\n", "C",
-	              "GEMM batch 0 M 5 N 3 K 7: sgemm(N,N) A/7 E/3 -> C/3");
-}
-END_TEST
-
 /* ---- missed: correct today, but slower than it need be ----------------------- */
 
 START_TEST(missed_vecmat_strided_output)
@@ -709,7 +682,6 @@ static Suite *codegen_suite(void)
 	tcase_add_test(tc, gemm_bias_relu);
 	tcase_add_test(tc, gemm_scale);
 	tcase_add_test(tc, gemm_large_epilogue);
-	tcase_add_test(tc, loops_not_gemm);
 	tcase_add_test(tc, gemm_shared_weight);
 	tcase_add_test(tc, gemm_middle_axis);
 	tcase_add_test(tc, gemm_k_loop);

@@ -1,0 +1,672 @@
+/* needs: a verified TraGraph after the passes (for block kernels, its placed IaGraph). gives: KplanProgram, what every kernel runs. */
+/* kplan.c: kernel plans, decided once for every back end.
+ *
+ * Every einsum node becomes one of two shapes, decided here and only
+ * rendered by the back ends (codegen/c.c prints C):
+ *
+ *   - BLAS. A sum over the product of two operands whose indices fall
+ *     into batch, M, N and K groups becomes cblas gemm (or gemv) calls
+ *     as compiler/gemm.c plans them (the cost rule is stated there). The
+ *     epilogue (bias, scale, activation) then runs in one pass over the
+ *     output; a whole-node GEMM whose rows are its first index, all of M,
+ *     with nothing looped, runs in panels of KPLAN_PANEL rows, each
+ *     panel's epilogue right after it while the panel is in cache.
+ *   - Loops. Anything else is a loop nest (KplanNest): output indices
+ *     outside (the first split across threads, or cut by the block
+ *     tasks' ranges), the join, aggregation and epilogue fused in one
+ *     pass. The rules that keep it vectorised, whatever the layout:
+ *       * Rows. Loop kernels that share their first output index run
+ *         as a row group (KPLAN_ROWS), chunk of rows by chunk of rows
+ *         (one row when a member's rows are long, up to
+ *         KPLAN_ROW_CHUNK_ELEMENTS join points when they are short), so
+ *         a producer's rows are in cache for its consumers and a group
+ *         of vector maps is still one vector loop per member.
+ *       * Contiguous reductions (KPLAN_RED_SIMD): reduced indices inside,
+ *         the innermost the one that walks the largest operand
+ *         contiguously, as a simd reduction (the language lets
+ *         reductions be reassociated).
+ *       * Strided reductions (KPLAN_RED_COLUMNS): when the last output
+ *         index walks the largest operand more contiguously than every
+ *         reduced index (a column sum s[j] = sum[i](X[i, j])), the
+ *         reduction keeps a tile of KPLAN_COLUMN_TILE partial results
+ *         and walks the reduced indices outside a vector loop over the
+ *         tile: X is read row by row, at memory bandwidth. Last indices
+ *         shorter than KPLAN_COLUMN_MIN keep the plain nest, where a
+ *         vector of a few lanes would not pay.
+ *       * Long sums (more than KPLAN_SUM_BLOCK terms) are blocked: vector
+ *         loops sum blocks of KPLAN_SUM_BLOCK terms, and the blocks are
+ *         summed pairwise (a binary counter of partial sums), so the
+ *         error grows with the log of the length as NumPy's pairwise
+ *         sum's does; a column sum adds its tile into two levels of
+ *         KPLAN_COLUMN_BLOCK blocks instead.
+ *
+ * Block kernels (a placed task graph) plan the same nests over a block's
+ * ranges; a node's GEMM is planned for blocks (GEMM_BLOCKS: no copy of
+ * the result), a join whose reduced indices some task cuts leaves partial
+ * results that the node's KPLAN_AGG kernel combines, and a row group
+ * whose blocks ia_fuse_rows fused is one KPLAN_ROWS kernel per row block.
+ * Input leaves and repartitions are one KPLAN_NOP kernel: CPU workers
+ * share memory, so they only order.
+ */
+#include "kplan.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- loop nests ------------------------------------------------------------ */
+
+/* C-order stride of dimension d of node p. */
+static int64_t kplan_stride(const TraNode *p, int d)
+{
+	int64_t s = 1;
+	for (int e = d + 1; e < p->rank; e++)
+		s *= p->idx[e].size;
+	return s;
+}
+
+/* The largest operand: its contiguous index should be innermost. */
+static int kplan_largest_operand(const TraGraph *g, const TraNode *n)
+{
+	int best = -1;
+	int64_t size = -1;
+	for (int k = 0; k < n->nops; k++) {
+		int64_t e = tra_node_elements(&g->nodes[n->ops[k].node]);
+		if (e > size) {
+			size = e;
+			best = k;
+		}
+	}
+	return best;
+}
+
+/* The stride of node index x in operand k (0 if it does not read x). */
+static int64_t kplan_operand_stride(const TraGraph *g, const TraNode *n, int k, int x)
+{
+	const TraOperand *op = &n->ops[k];
+	int64_t s = 0;
+	for (int d = 0; d < op->rank; d++)
+		if (op->idx[d] == x)
+			s += kplan_stride(&g->nodes[op->node], d);
+	return s;
+}
+
+/* The reduced indices in loop order: decreasing stride in the largest
+ * operand, so that its contiguous index is innermost. */
+static int kplan_reduce_order(const TraGraph *g, const TraNode *n, int *order)
+{
+	int m = 0, big = kplan_largest_operand(g, n);
+	for (int x = n->rank; x < n->nidx; x++)
+		order[m++] = x;
+	for (int i = 1; i < m; i++)
+		for (int j = i; j > 0; j--) {
+			int64_t sa = big >= 0 ? kplan_operand_stride(g, n, big, order[j - 1]) : 0;
+			int64_t sb = big >= 0 ? kplan_operand_stride(g, n, big, order[j]) : 0;
+			if (sa >= sb)
+				break;
+			int t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	return m;
+}
+
+/* The number of terms of n's reduction. */
+static int64_t kplan_terms(const TraNode *n)
+{
+	int64_t t = 1;
+	for (int x = n->rank; x < n->nidx; x++)
+		t *= n->idx[x].size;
+	return t;
+}
+
+/* Whether n reduces along strided indices while its last output index
+ * walks the largest operand more contiguously (a column sum). */
+static bool kplan_columnwise(const TraGraph *g, const TraNode *n)
+{
+	if (n->agg == TRA_AGG_NONE || n->rank == 0 || n->idx[n->rank - 1].size < KPLAN_COLUMN_MIN)
+		return false;
+	int big = kplan_largest_operand(g, n);
+	int64_t sv = big >= 0 ? kplan_operand_stride(g, n, big, n->rank - 1) : 0;
+	if (sv == 0)
+		return false;
+	for (int x = n->rank; x < n->nidx; x++) {
+		int64_t sx = kplan_operand_stride(g, n, big, x);
+		if (sx != 0 && sx <= sv)
+			return false;
+	}
+	return true;
+}
+
+/* The identity of an aggregation: the accumulator's first value. */
+static double kplan_identity(TraAgg agg)
+{
+	switch (agg) {
+	case TRA_AGG_PROD: return 1;
+	case TRA_AGG_MAX: return -INFINITY;
+	case TRA_AGG_MIN: return INFINITY;
+	default: return 0;
+	}
+}
+
+/* The loops outer to inner: the output indices, the reduced ones inside;
+ * a column reduction moves the last output index innermost (the tile). */
+static void kplan_loop_order(const TraNode *n, KplanNest *nest)
+{
+	int m = 0;
+	bool columns = nest->reduce == KPLAN_RED_COLUMNS;
+	for (int d = 0; d < n->rank - (columns ? 1 : 0); d++)
+		nest->order[m++] = d;
+	for (int i = 0; i < nest->nred; i++)
+		nest->order[m++] = nest->red[i];
+	if (columns)
+		nest->order[m++] = n->rank - 1;
+	nest->norder = m;
+}
+
+void kplan_nest(const TraGraph *g, int id, KplanNest *nest)
+{
+	const TraNode *n = &g->nodes[id];
+	memset(nest, 0, sizeof *nest);
+	nest->node = id;
+	nest->agg = n->agg;
+	nest->init = kplan_identity(n->agg);
+	nest->nan_flag = n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN;
+	nest->join = n->join;
+	nest->epilogue = n->epilogue;
+	nest->split = n->rank > 0 ? 0 : -1;
+	nest->nred = kplan_reduce_order(g, n, nest->red);
+	nest->blocked = n->agg == TRA_AGG_SUM && kplan_terms(n) > KPLAN_SUM_BLOCK;
+	nest->sum_block = KPLAN_SUM_BLOCK;
+	nest->column_tile = KPLAN_COLUMN_TILE;
+	nest->column_block = KPLAN_COLUMN_BLOCK;
+	if (n->agg == TRA_AGG_NONE)
+		nest->reduce = KPLAN_RED_NONE;
+	else
+		nest->reduce = kplan_columnwise(g, n) ? KPLAN_RED_COLUMNS : KPLAN_RED_SIMD;
+	kplan_loop_order(n, nest);
+	/* the vector loop: the innermost reduced one, the tile's, or a map's
+	 * last output index */
+	if (nest->reduce == KPLAN_RED_SIMD)
+		nest->vector = nest->red[nest->nred - 1];
+	else
+		nest->vector = n->rank > 0 ? n->rank - 1 : -1;
+}
+
+/* ---- row groups -------------------------------------------------------------- */
+
+/* Whether loop kernel id can join the group led by lead: the same first
+ * output index, and every read of a member at its own first index. */
+static bool kplan_joins_group(const TraGraph *g, const int *leader, int id, int lead)
+{
+	const TraNode *n = &g->nodes[id], *l = &g->nodes[lead];
+	if (n->rank == 0 || l->rank == 0 || n->idx[0].size != l->idx[0].size)
+		return false;
+	for (int k = 0; k < n->nops; k++) {
+		const TraOperand *op = &n->ops[k];
+		if (op->node >= lead && leader[op->node] == lead && op->idx[0] != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Decides which whole-node kernels are GEMMs (is_gemm, may be NULL) and
+ * groups consecutive loop kernels (leader). */
+static void kplan_groups(const TraGraph *g, int *leader, bool *is_gemm)
+{
+	int lead = -1;
+	for (int id = 0; id < g->nnodes; id++) {
+		GemmPlan p;
+		leader[id] = id;
+		if (g->nodes[id].kind != TRA_NODE_EINSUM)
+			continue;
+		bool gemm = gemm_plan(g, &g->nodes[id], GEMM_NODE, &p);
+		if (is_gemm)
+			is_gemm[id] = gemm;
+		if (gemm || g->nodes[id].rank == 0) {
+			lead = -1;
+			continue;
+		}
+		if (lead >= 0 && kplan_joins_group(g, leader, id, lead))
+			leader[id] = lead;
+		else
+			lead = id;
+	}
+}
+
+void kplan_row_groups(const TraGraph *g, int *leader)
+{
+	kplan_groups(g, leader, NULL);
+}
+
+/* Rows per chunk of the group led by lead: one where a member's row is
+ * long, many where every row is short (a group of vector maps). A row is
+ * measured in join points, reduced indices included: a row maximum
+ * writes one element per row but reads a whole row of its operand, and
+ * the sum that subtracts it must find that row still in cache. The
+ * bound, 32 KiB of f32, keeps what a producer wrote, and the operand
+ * rows it read, in cache when its consumer reads them. */
+static int64_t kplan_group_chunk(const TraGraph *g, const int *leader, int lead)
+{
+	double row = 1;
+	for (int id = lead; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (leader[id] == lead && tra_node_join_points(n) / (double)n->idx[0].size > row)
+			row = tra_node_join_points(n) / (double)n->idx[0].size;
+	}
+	return row >= KPLAN_ROW_CHUNK_ELEMENTS ? 1 : (int64_t)(KPLAN_ROW_CHUNK_ELEMENTS / row);
+}
+
+/* ---- building the program's kernels ----------------------------------------- */
+
+static Kplan *kplan_add(KplanProgram *kp, KplanKind kind, int node, bool block)
+{
+	kp->kernels = xrealloc(kp->kernels, (size_t)(kp->nkernels + 1) * sizeof *kp->kernels);
+	Kplan *k = &kp->kernels[kp->nkernels++];
+	memset(k, 0, sizeof *k);
+	k->kind = kind;
+	k->node = node;
+	k->block = block;
+	return k;
+}
+
+/* A whole-node GEMM runs in panels when its output's rows are its first
+ * index, which is all of M, nothing is looped, and an epilogue follows. */
+static bool kplan_panels(const TraNode *n, const GemmPlan *p)
+{
+	return p->epilogue && !p->C.scratch && p->batch.n == 0 && p->kloop.n == 0 && p->m.n == 1 &&
+	       p->m.x[0] == 0 && !p->C.trans && n->idx[0].size > KPLAN_PANEL && gemm_group_size(n, &p->nn) > 1;
+}
+
+/* Node id's own kernel, a loop nest. */
+static void kplan_add_loops(KplanProgram *kp, int id, bool block)
+{
+	kp->node_plan[id] = kp->nkernels;
+	Kplan *k = kplan_add(kp, KPLAN_LOOPS, id, block);
+	kplan_nest(kp->g, id, &k->nest);
+}
+
+/* The row group led by lead, after its members' loop kernels. */
+static void kplan_add_rows(KplanProgram *kp, int lead, bool block)
+{
+	const TraGraph *g = kp->g;
+	kp->rows_plan[lead] = kp->nkernels;
+	Kplan *k = kplan_add(kp, KPLAN_ROWS, lead, block);
+	k->members = xcalloc((size_t)g->nnodes, sizeof *k->members);
+	for (int v = lead; v < g->nnodes; v++)
+		if (kp->leader[v] == lead)
+			k->members[k->nmembers++] = v;
+	k->chunk = kplan_group_chunk(g, kp->leader, lead);
+}
+
+/* Whole-node kernels, in node order: a GEMM, or a loop nest (a rank-0
+ * one alone, the others in row groups, each group after its last
+ * member). */
+static void kplan_build_nodes(KplanProgram *kp, const bool *is_gemm)
+{
+	const TraGraph *g = kp->g;
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind != TRA_NODE_EINSUM)
+			continue;
+		GemmPlan p;
+		if (is_gemm[id] && gemm_plan(g, n, GEMM_NODE, &p)) {
+			kp->node_plan[id] = kp->nkernels;
+			Kplan *k = kplan_add(kp, KPLAN_BLAS, id, false);
+			k->gemm = p;
+			k->gemv = gemm_is_gemv(n, &p);
+			k->panels = kplan_panels(n, &p);
+			continue;
+		}
+		kplan_add_loops(kp, id, false);
+		bool last = true;
+		for (int v = id + 1; v < g->nnodes; v++)
+			last &= kp->leader[v] != kp->leader[id];
+		if (n->rank > 0 && last)
+			kplan_add_rows(kp, kp->leader[id], false);
+	}
+}
+
+/* Whether some join block of node id leaves partial results. */
+static bool kplan_split(const IaGraph *ia, const TraNode *n, int id)
+{
+	for (int t = 0; t < ia->ntasks; t++) {
+		const IaTask *k = &ia->tasks[t];
+		if (k->kind != IA_JOIN || k->node != id)
+			continue;
+		for (int d = n->rank; d < n->nidx; d++)
+			if (k->lo[d] != 0 || k->hi[d] != n->idx[d].size)
+				return true;
+	}
+	return false;
+}
+
+/* Whether node id leads a row group whose blocks ia_fuse_rows fused. */
+static bool kplan_fused_rows(const IaGraph *ia, int id)
+{
+	for (int t = 0; t < ia->ntasks; t++)
+		if (ia->tasks[t].rows == id)
+			return true;
+	return false;
+}
+
+/* Whether node id has join tasks of its own (not all fused). */
+static bool kplan_has_joins(const IaGraph *ia, int id)
+{
+	for (int t = 0; t < ia->ntasks; t++)
+		if (ia->tasks[t].node == id && ia->tasks[t].kind == IA_JOIN)
+			return true;
+	return false;
+}
+
+/* Node id's block kernels: a join (BLAS or loops), and an aggregation
+ * if its reduction is split. */
+static void kplan_add_block(KplanProgram *kp, int id)
+{
+	const TraNode *n = &kp->g->nodes[id];
+	bool split = n->agg != TRA_AGG_NONE && kplan_split(kp->ia, n, id);
+	GemmPlan p;
+	if (gemm_plan(kp->g, n, GEMM_BLOCKS, &p)) {
+		kp->node_plan[id] = kp->nkernels;
+		Kplan *k = kplan_add(kp, KPLAN_BLAS, id, true);
+		k->gemm = p;
+		k->gemv = p.m.n == 0; /* a row vector times a matrix block */
+	} else {
+		kplan_add_loops(kp, id, true);
+	}
+	kp->kernels[kp->node_plan[id]].split = split;
+	if (split) {
+		kp->agg_plan[id] = kp->nkernels;
+		Kplan *k = kplan_add(kp, KPLAN_AGG, id, true);
+		kplan_nest(kp->g, id, &k->nest);
+	}
+}
+
+/* Block kernels, in node order: the no-op first, then per einsum a fused
+ * row group (its members' row functions, then the group), or the node's
+ * own block kernels where it has joins. */
+static void kplan_build_blocks(KplanProgram *kp)
+{
+	const TraGraph *g = kp->g;
+	kplan_add(kp, KPLAN_NOP, -1, true);
+	for (int id = 0; id < g->nnodes; id++) {
+		if (g->nodes[id].kind != TRA_NODE_EINSUM)
+			continue;
+		if (kplan_fused_rows(kp->ia, id)) {
+			for (int v = id; v < g->nnodes; v++)
+				if (kp->leader[v] == id)
+					kplan_add_loops(kp, v, false);
+			kplan_add_rows(kp, id, true);
+		} else if (kplan_has_joins(kp->ia, id)) {
+			kplan_add_block(kp, id);
+		}
+	}
+}
+
+/* ---- the task table ------------------------------------------------------------ */
+
+/* Adds buffer b to the nuse entries of use unless it is there. */
+static int kplan_use_add(int *use, int nuse, int b)
+{
+	for (int i = 0; i < nuse; i++)
+		if (use[i] == b)
+			return nuse;
+	use[nuse] = b;
+	return nuse + 1;
+}
+
+/* The buffers a join or aggregation uses, each once: its node's and its
+ * operands'; for a row-fused join, those of every node of its group. */
+static void kplan_task_uses(const KplanProgram *kp, const IaTask *k, KplanTask *kt)
+{
+	const TraGraph *g = kp->g;
+	kt->use = xcalloc((size_t)g->nnodes + 1, sizeof *kt->use);
+	for (int v = 0; v < g->nnodes; v++) {
+		if (v != k->node && (k->rows < 0 || kp->leader[v] != k->rows))
+			continue;
+		kt->nuse = kplan_use_add(kt->use, kt->nuse, v);
+		for (int q = 0; q < g->nodes[v].nops; q++)
+			kt->nuse = kplan_use_add(kt->use, kt->nuse, g->nodes[v].ops[q].node);
+	}
+}
+
+/* The kernel task k runs (kplan_build_blocks made them all). */
+static int kplan_task_kernel(const KplanProgram *kp, const IaTask *k)
+{
+	if (k->rows >= 0)
+		return kp->rows_plan[k->rows];
+	if (k->kind == IA_JOIN)
+		return kp->node_plan[k->node];
+	if (k->kind == IA_AGG)
+		return kp->agg_plan[k->node];
+	return 0; /* the no-op */
+}
+
+/* One row per task: successors without repeats (each counted as a
+ * predecessor of its reader), the partial joins of an aggregation, the
+ * buffers of a join or aggregation; and the pooled bytes per node. */
+static void kplan_build_tasks(KplanProgram *kp)
+{
+	const IaGraph *ia = kp->ia;
+	const TraGraph *g = kp->g;
+	kp->tasks = xcalloc((size_t)ia->ntasks + 1, sizeof *kp->tasks);
+	for (int t = 0; t < ia->ntasks; t++) {
+		const IaTask *k = &ia->tasks[t];
+		KplanTask *kt = &kp->tasks[t];
+		kt->kernel = kplan_task_kernel(kp, k);
+		kt->succ = xcalloc((size_t)ia->ncons[t] + 1, sizeof *kt->succ);
+		for (int r = 0; r < ia->ncons[t]; r++) {
+			int n = kplan_use_add(kt->succ, kt->nsucc, ia->cons[t][r]);
+			if (n > kt->nsucc)
+				kp->tasks[ia->cons[t][r]].npred++;
+			kt->nsucc = n;
+		}
+		kt->parts = xcalloc((size_t)k->nin + 1, sizeof *kt->parts);
+		for (int i = 0; k->kind == IA_AGG && i < k->nin; i++) {
+			const IaTask *in = &ia->tasks[k->in[i]];
+			if (in->kind == IA_JOIN && in->node == k->node)
+				kt->parts[kt->nparts++] = k->in[i];
+		}
+		if (k->kind == IA_JOIN || k->kind == IA_AGG)
+			kplan_task_uses(kp, k, kt);
+	}
+	kp->pooled = xcalloc((size_t)g->nnodes + 1, sizeof *kp->pooled);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind != TRA_NODE_INPUT && !n->is_output)
+			kp->pooled[id] = tra_node_elements(n) * (int64_t)trart_dtype_size(n->type);
+	}
+}
+
+static int *kplan_minus_ones(int n)
+{
+	int *a = xmalloc((size_t)(n + 1) * sizeof *a);
+	for (int i = 0; i <= n; i++)
+		a[i] = -1;
+	return a;
+}
+
+void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp)
+{
+	memset(kp, 0, sizeof *kp);
+	kp->g = g;
+	kp->ia = ia;
+	kp->leader = xcalloc((size_t)g->nnodes + 1, sizeof *kp->leader);
+	kp->node_plan = kplan_minus_ones(g->nnodes);
+	kp->rows_plan = kplan_minus_ones(g->nnodes);
+	kp->agg_plan = kplan_minus_ones(g->nnodes);
+	bool *is_gemm = xcalloc((size_t)g->nnodes + 1, sizeof *is_gemm);
+	kplan_groups(g, kp->leader, is_gemm);
+	if (ia) {
+		kplan_build_blocks(kp);
+		kplan_build_tasks(kp);
+	} else
+		kplan_build_nodes(kp, is_gemm);
+	free(is_gemm);
+}
+
+void kplan_free(KplanProgram *kp)
+{
+	for (int i = 0; i < kp->nkernels; i++)
+		free(kp->kernels[i].members);
+	free(kp->kernels);
+	for (int t = 0; kp->tasks && t < kp->ia->ntasks; t++) {
+		free(kp->tasks[t].succ);
+		free(kp->tasks[t].parts);
+		free(kp->tasks[t].use);
+	}
+	free(kp->tasks);
+	free(kp->pooled);
+	free(kp->leader);
+	free(kp->node_plan);
+	free(kp->rows_plan);
+	free(kp->agg_plan);
+	memset(kp, 0, sizeof *kp);
+}
+
+/* ---- --emit=kernels ---------------------------------------------------------- */
+
+const char *kplan_kind_name(KplanKind k)
+{
+	static const char *const names[] = {"nop", "blas", "loops", "rows", "aggregate"};
+	return names[k];
+}
+
+const char *kplan_reduce_name(KplanReduce r)
+{
+	static const char *const names[] = {"none", "simd", "columns"};
+	return names[r];
+}
+
+/* "i j k": the names of indices xs of node n. */
+static void kplan_dump_indices(const TraNode *n, const int *xs, int m, FILE *out)
+{
+	if (m == 0)
+		fputs(" -", out);
+	for (int i = 0; i < m; i++)
+		fprintf(out, " %s", n->idx[xs[i]].name);
+}
+
+static void kplan_dump_group(const TraNode *n, const char *what, const GemmGroup *gr, FILE *out)
+{
+	fprintf(out, " %s", what);
+	kplan_dump_indices(n, gr->x, gr->n, out);
+	fprintf(out, " (%" PRId64 ")", gemm_group_size(n, gr));
+}
+
+static void kplan_dump_matrix(const TraGraph *g, const TraNode *n, const char *what, int k,
+                              const GemmMatrix *m, FILE *out)
+{
+	fprintf(out, "    %s %s%s%s ld %" PRId64 "\n", what, k >= 0 ? g->nodes[n->ops[k].node].name : n->name,
+	        m->trans ? " transposed" : "", m->scratch ? ", copied to scratch" : "", m->ld);
+}
+
+static void kplan_dump_blas(const TraGraph *g, const Kplan *k, FILE *out)
+{
+	const TraNode *n = &g->nodes[k->node];
+	const GemmPlan *p = &k->gemm;
+	fprintf(out, "  %s%s%s\n", k->gemv ? "gemv" : "gemm", k->panels ? ", in panels of rows" : "",
+	        p->epilogue ? ", then the epilogue" : "");
+	fputs("   ", out);
+	kplan_dump_group(n, "batch", &p->batch, out);
+	kplan_dump_group(n, "M", &p->m, out);
+	kplan_dump_group(n, "N", &p->nn, out);
+	kplan_dump_group(n, "K", &p->k, out);
+	kplan_dump_group(n, "K looped", &p->kloop, out);
+	fprintf(out, "\n    alpha %.17g, scale %.17g\n", p->alpha, p->scale);
+	kplan_dump_matrix(g, n, "A", p->a, &p->A, out);
+	kplan_dump_matrix(g, n, "B", p->b, &p->B, out);
+	kplan_dump_matrix(g, n, "C", -1, &p->C, out);
+	if (p->epilogue && n->epilogue >= 0) {
+		fputs("    epilogue ", out);
+		tra_expr_dump(g, n, n->epilogue, out);
+		fputc('\n', out);
+	}
+}
+
+static void kplan_dump_nest(const TraGraph *g, const KplanNest *nest, FILE *out)
+{
+	const TraNode *n = &g->nodes[nest->node];
+	fputs("  loops", out);
+	kplan_dump_indices(n, nest->order, nest->norder, out);
+	fprintf(out, "\n    split %s, vector %s\n", nest->split >= 0 ? n->idx[nest->split].name : "-",
+	        nest->vector >= 0 ? n->idx[nest->vector].name : "-");
+	fprintf(out, "    reduce %s", kplan_reduce_name(nest->reduce));
+	if (nest->reduce != KPLAN_RED_NONE)
+		fprintf(out, " %s from %g%s", tra_agg_name(nest->agg), nest->init, nest->nan_flag ? ", NaN flag" : "");
+	if (nest->reduce == KPLAN_RED_COLUMNS)
+		fprintf(out, ", tile %" PRId64, nest->column_tile);
+	if (nest->blocked && nest->reduce == KPLAN_RED_COLUMNS)
+		fprintf(out, ", blocked by %" PRId64 " twice", nest->column_block);
+	else if (nest->blocked)
+		fprintf(out, ", blocks of %" PRId64 " summed pairwise", nest->sum_block);
+	fputs("\n    join ", out);
+	tra_expr_dump(g, n, nest->join, out);
+	if (nest->epilogue >= 0) {
+		fputs("\n    epilogue ", out);
+		tra_expr_dump(g, n, nest->epilogue, out);
+	}
+	fputc('\n', out);
+}
+
+static void kplan_dump_kernel(const KplanProgram *kp, int i, FILE *out)
+{
+	const TraGraph *g = kp->g;
+	const Kplan *k = &kp->kernels[i];
+	fprintf(out, "kernel %d: %s", i, kplan_kind_name(k->kind));
+	if (k->node >= 0)
+		fprintf(out, " %s", g->nodes[k->node].name);
+	fprintf(out, "%s%s\n", k->block ? ", blocks" : "", k->split ? ", split reduction" : "");
+	switch (k->kind) {
+	case KPLAN_NOP: break;
+	case KPLAN_BLAS: kplan_dump_blas(g, k, out); break;
+	case KPLAN_LOOPS: kplan_dump_nest(g, &k->nest, out); break;
+	case KPLAN_ROWS:
+		fprintf(out, "  members");
+		for (int m = 0; m < k->nmembers; m++)
+			fprintf(out, " %s", g->nodes[k->members[m]].name);
+		fprintf(out, ", %" PRId64 " rows per chunk\n", k->chunk);
+		break;
+	case KPLAN_AGG:
+		fprintf(out, "  %s of partial blocks from %g", tra_agg_name(k->nest.agg), k->nest.init);
+		if (k->nest.epilogue >= 0) {
+			fputs(", epilogue ", out);
+			tra_expr_dump(g, &g->nodes[k->node], k->nest.epilogue, out);
+		}
+		fputc('\n', out);
+		break;
+	}
+}
+
+static void kplan_dump_list(const char *what, const int *xs, int n, FILE *out)
+{
+	if (n == 0)
+		return;
+	fprintf(out, ", %s", what);
+	for (int i = 0; i < n; i++)
+		fprintf(out, " %d", xs[i]);
+}
+
+/* "task T: kernel K, waits N, wakes S.., parts P.., uses B..". */
+static void kplan_dump_task(const KplanProgram *kp, int t, FILE *out)
+{
+	const KplanTask *kt = &kp->tasks[t];
+	fprintf(out, "task %d: kernel %d, waits %d", t, kt->kernel, kt->npred);
+	kplan_dump_list("wakes", kt->succ, kt->nsucc, out);
+	kplan_dump_list("parts", kt->parts, kt->nparts, out);
+	kplan_dump_list("uses", kt->use, kt->nuse, out);
+	fputc('\n', out);
+}
+
+void kplan_dump(const KplanProgram *kp, FILE *out)
+{
+	fprintf(out, "%d kernels, %s\n", kp->nkernels, kp->ia ? "block tasks" : "whole nodes");
+	for (int i = 0; i < kp->nkernels; i++)
+		kplan_dump_kernel(kp, i, out);
+	if (!kp->ia)
+		return;
+	fprintf(out, "%d tasks (wakes: task ids; uses: buffers by node id)\n", kp->ia->ntasks);
+	for (int t = 0; t < kp->ia->ntasks; t++)
+		kplan_dump_task(kp, t, out);
+}

@@ -1,0 +1,129 @@
+/* kplan.h: kernel plans, what every kernel of a generated program runs,
+ * decided once for every back end (compiler/kplan.c states the rules).
+ *
+ * A back end renders a KplanProgram: codegen/c.c prints it as C, and the
+ * LLVM and CUDA back ends build the same plans. A back end never
+ * re-decides what a plan says (which nodes are BLAS calls, the loop
+ * order, the vector loop, how a reduction is split, row groups and
+ * their chunks); scalar code stays TraExpr trees, which each back end
+ * renders its own way.
+ */
+#ifndef TRAC_KPLAN_H
+#define TRAC_KPLAN_H
+
+#include "tra.h"
+
+/* The decisions' constants (kplan.c says why each is what it is). */
+#define KPLAN_ROW_CHUNK_ELEMENTS 8192 /* join points per member of a row group's chunk */
+#define KPLAN_SUM_BLOCK 256           /* terms per block of a long contiguous sum */
+#define KPLAN_COLUMN_TILE 1024        /* output elements a column reduction keeps */
+#define KPLAN_COLUMN_BLOCK 64         /* terms per block, and blocks per level, of a column sum */
+#define KPLAN_PANEL 256               /* rows of a GEMM panel whose epilogue follows it */
+#define KPLAN_COLUMN_MIN 16           /* the shortest last index a column reduction vectorises */
+
+/* What a kernel is. */
+typedef enum KplanKind {
+	KPLAN_NOP,   /* an input leaf or a repartition: orders, moves nothing */
+	KPLAN_BLAS,  /* cblas gemm or gemv calls (GemmPlan), then the epilogue pass if any */
+	KPLAN_LOOPS, /* one node's loop nest (KplanNest) */
+	KPLAN_ROWS,  /* a row group: chunk by chunk of rows, each member's nest in turn */
+	KPLAN_AGG,   /* a block: combines the partial blocks of a split reduction, then the epilogue */
+} KplanKind;
+
+/* How a loop nest reduces. */
+typedef enum KplanReduce {
+	KPLAN_RED_NONE,    /* a map: one join point per output element */
+	KPLAN_RED_SIMD,    /* reduced loops inside; the innermost a simd reduction into acc */
+	KPLAN_RED_COLUMNS, /* a tile of column_tile partial results along the last output
+	                      index, the reduced loops outside a vector loop over the tile */
+} KplanReduce;
+
+/* One node's loop nest: output indices outside (the first split across
+ * threads, or given by a block's range), the join, aggregation and
+ * epilogue fused. */
+typedef struct KplanNest {
+	int node;
+	int norder;
+	int order[TRA_MAX_STMT_INDICES]; /* every loop, outer to inner */
+	int nred;
+	int red[TRA_MAX_STMT_INDICES];   /* the reduced indices, outer to inner */
+	int split;         /* the loop split across threads or cut by blocks: 0, or -1 (a scalar) */
+	int vector;        /* the vector loop's index, or -1 (a scalar map) */
+	KplanReduce reduce;
+	bool blocked;      /* a long sum: SIMD sums blocks of sum_block terms into a pairwise
+	                      sum; COLUMNS adds the tile into two levels of column_block blocks */
+	int64_t sum_block, column_tile, column_block;
+	TraAgg agg;        /* the combine op (NONE for a map) */
+	double init;       /* the accumulator's initial value (the aggregation's identity) */
+	bool nan_flag;     /* max, min: a NaN seen is kept in a flag beside the comparison */
+	int join;          /* TraExpr ids: the join per join point ... */
+	int epilogue;      /* ... and the epilogue per element, or -1 (acc itself) */
+} KplanNest;
+
+/* A kernel. */
+typedef struct Kplan {
+	KplanKind kind;
+	int node;          /* its node; a row group's leader */
+	bool block;        /* a block kernel: bounds are the task's lo and hi */
+	bool split;        /* a block join whose reduced indices some task cuts: partial
+	                      results to the pool, combined by the node's KPLAN_AGG */
+	GemmPlan gemm;     /* KPLAN_BLAS */
+	bool gemv;         /* KPLAN_BLAS: the calls are matrix-vector products */
+	bool panels;       /* KPLAN_BLAS, whole node: panels of KPLAN_PANEL rows, each
+	                      followed by its epilogue while in cache */
+	KplanNest nest;    /* KPLAN_LOOPS, KPLAN_AGG (agg, init, epilogue) */
+	int nmembers;      /* KPLAN_ROWS: its nodes, in order (each has a KPLAN_LOOPS plan) */
+	int *members;
+	int64_t chunk;     /* KPLAN_ROWS: rows per chunk */
+} Kplan;
+
+/* A row of the task table a back end renders for block tasks (the
+ * runtime's TrartTask): what runs, what it waits for and wakes, and the
+ * buffers it touches. */
+typedef struct KplanTask {
+	int kernel;        /* the kernel it runs: NOP for leaves, repartitions and
+	                      joins that their row group's task computes */
+	int npred;         /* the tasks it waits for */
+	int nsucc;         /* its readers, each once ... */
+	int *succ;         /* ... in the order ia lists them */
+	int nparts;        /* an aggregation: the partial joins it combines ... */
+	int *parts;        /* ... their task ids */
+	int nuse;          /* a join or aggregation: the buffers it uses, by node id, each
+	                      once (its node's and its operands'; a row group's, all of
+	                      its members') ... */
+	int *use;          /* ... in that order */
+} KplanTask;
+
+/* The kernels of a program: whole-node kernels, or block kernels of a
+ * placed task graph. */
+typedef struct KplanProgram {
+	const TraGraph *g;
+	const IaGraph *ia;  /* the task graph for block kernels, or NULL */
+	Kplan *kernels;     /* in the order a back end emits them */
+	int nkernels;
+	int *leader;        /* per node: the first node of its row group, or itself */
+	int *node_plan;     /* per node: its own kernel (BLAS or LOOPS), or -1 */
+	int *rows_plan;     /* per node: the KPLAN_ROWS kernel it leads, or -1 */
+	int *agg_plan;      /* per node: its KPLAN_AGG kernel (blocks), or -1 */
+	KplanTask *tasks;   /* blocks: one per task of ia, by task id */
+	int64_t *pooled;    /* blocks: per node, the bytes the executor's pool gives its
+	                       buffer (intermediates), or 0 (inputs and outputs: the caller's) */
+} KplanProgram;
+
+/* Plans every kernel of g: whole-node kernels when ia is NULL, else the
+ * block kernels of ia's tasks. kp's arrays are malloc'd (kplan_free). */
+void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp);
+void kplan_free(KplanProgram *kp);
+/* Row groups alone (what ia_fuse_rows needs before the task graph is
+ * final): leader[v] is the first node of the loop kernels that run row
+ * by row together with v (the same first index, each reading the others
+ * only at it), or v. */
+void kplan_row_groups(const TraGraph *g, int *leader);
+/* One node's loop nest, as a whole-node or block kernel plans it. */
+void kplan_nest(const TraGraph *g, int id, KplanNest *nest);
+const char *kplan_kind_name(KplanKind k);
+const char *kplan_reduce_name(KplanReduce r);
+/* --emit=kernels: one readable block per kernel. */
+void kplan_dump(const KplanProgram *kp, FILE *out);
+
+#endif /* TRAC_KPLAN_H */

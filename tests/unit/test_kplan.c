@@ -1,0 +1,447 @@
+/* test_kplan.c: Check tests for the kernel plans (compiler/kplan.c):
+ * which nodes are BLAS calls and which loop nests, the loop order, the
+ * vector loop, the reduction strategy (simd, columns, blocked) and its
+ * accumulator, row groups and their chunks, and the block kernels of a
+ * partitioned graph (split reductions and their aggregations) with their
+ * task table.
+ *
+ * Each test compiles a small program, runs the passes that shape nodes
+ * as the driver does (order, fuse, dce), plans its kernels and states
+ * one kernel's plan. The expected plans were worked out by hand from
+ * kplan.c's rules: sizes are distinct, so that a size tells which index
+ * it came from.
+ */
+#include "unit.h"
+#include "kplan.h"
+
+/* Compiles a valid program, runs the passes that decide the nodes'
+ * shapes, and plans its whole-node kernels into kp. */
+static UnitRun *planned(const char *src, KplanProgram *kp)
+{
+	UnitRun *u = unit_compile_ok(src);
+	order_contractions(&u->g);
+	tra_verify(&u->g);
+	fuse_elementwise(&u->g);
+	dce_remove(&u->g); /* fusion leaves what it inlined dead */
+	tra_verify(&u->g);
+	kplan_build(&u->g, NULL, kp);
+	return u;
+}
+
+static int node_id(const UnitRun *u, const char *name)
+{
+	for (int v = 0; v < u->g.nnodes; v++)
+		if (strcmp(u->g.nodes[v].name, name) == 0)
+			return v;
+	ck_abort_msg("no node %s", name);
+	return -1;
+}
+
+/* The own kernel (BLAS or loops) of node name. */
+static const Kplan *kernel_of(const UnitRun *u, const KplanProgram *kp, const char *name)
+{
+	int k = kp->node_plan[node_id(u, name)];
+	ck_assert_int_ge(k, 0);
+	return &kp->kernels[k];
+}
+
+/* "i j k": the names of indices xs of node name. */
+static const char *names(UnitRun *u, const char *name, const int *xs, int n)
+{
+	const TraNode *v = &u->g.nodes[node_id(u, name)];
+	char buf[256] = "";
+	size_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", i ? " " : "", v->idx[xs[i]].name);
+	return arena_strndup(&u->arena, buf, len);
+}
+
+/* A loop nest in one line: "loops ORDER | red RED | vector V | KIND[ blocked]". */
+static const char *nest_str(UnitRun *u, const KplanProgram *kp, const char *name)
+{
+	const Kplan *k = kernel_of(u, kp, name);
+	ck_assert_int_eq(k->kind, KPLAN_LOOPS);
+	const KplanNest *L = &k->nest;
+	const TraNode *v = &u->g.nodes[L->node];
+	return arena_printf(&u->arena, "loops %s | red %s | vector %s | %s%s", names(u, name, L->order, L->norder),
+	                    names(u, name, L->red, L->nred), L->vector >= 0 ? v->idx[L->vector].name : "-",
+	                    kplan_reduce_name(L->reduce), L->blocked ? " blocked" : "");
+}
+
+/* A BLAS plan's groups in one line: "gemm batch .. M .. N .. K ..". */
+static const char *blas_str(UnitRun *u, const KplanProgram *kp, const char *name)
+{
+	const Kplan *k = kernel_of(u, kp, name);
+	ck_assert_int_eq(k->kind, KPLAN_BLAS);
+	const GemmPlan *p = &k->gemm;
+	return arena_printf(&u->arena, "%s batch %s M %s N %s K %s%s%s", k->gemv ? "gemv" : "gemm",
+	                    names(u, name, p->batch.x, p->batch.n), names(u, name, p->m.x, p->m.n),
+	                    names(u, name, p->nn.x, p->nn.n), names(u, name, p->k.x, p->k.n),
+	                    p->A.scratch || p->B.scratch ? " copies" : "", p->epilogue ? " epilogue" : "");
+}
+
+/* ---- BLAS ------------------------------------------------------------------------ */
+
+START_TEST(plan_gemm)
+{
+	KplanProgram kp;
+	UnitRun *u = planned("size I = 5, J = 7, K = 3\ninput A[I, J], B[J, K]\n"
+	                     "C[i, k] = sum[j](A[i, j] * B[j, k])\noutput C\n", &kp);
+	ck_assert_str_eq(blas_str(u, &kp, "C"), "gemm batch  M i N k K j");
+	const Kplan *k = kernel_of(u, &kp, "C");
+	ck_assert(!k->block && !k->gemv && !k->gemm.epilogue);
+	ck_assert(!k->gemm.A.trans && !k->gemm.B.trans);
+	ck_assert_int_eq(k->gemm.A.ld, 7);
+	ck_assert_int_eq(k->gemm.B.ld, 3);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(plan_gemm_layout)
+{
+	KplanProgram kp;
+	/* A stored transposed (j first), the bias and relu an epilogue */
+	UnitRun *u = planned("size I = 5, J = 7, K = 3\ninput A[J, I], B[J, K], c[K]\n"
+	                     "C[i, k] = relu(sum[j](A[j, i] * B[j, k]) + c[k])\noutput C\n", &kp);
+	const Kplan *k = kernel_of(u, &kp, "C");
+	ck_assert_int_eq(k->kind, KPLAN_BLAS);
+	ck_assert(k->gemm.A.trans);
+	ck_assert_int_eq(k->gemm.A.ld, 5);
+	ck_assert(!k->gemm.B.trans);
+	ck_assert_int_eq(k->gemm.B.ld, 3);
+	ck_assert_int_eq(k->gemm.C.ld, 3);
+	ck_assert(k->gemm.epilogue);
+	ck_assert(!k->panels); /* 5 rows: one panel would be all of them */
+	ck_assert_double_eq(k->gemm.alpha, 1);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(plan_gemm_panels)
+{
+	KplanProgram kp;
+	UnitRun *u = planned("size I = 600, J = 7, K = 30\ninput A[I, J], B[J, K], c[K]\n"
+	                     "C[i, k] = relu(sum[j](A[i, j] * B[j, k]) + c[k])\noutput C\n", &kp);
+	ck_assert(kernel_of(u, &kp, "C")->panels);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(plan_gemv)
+{
+	KplanProgram kp;
+	UnitRun *u = planned("size I = 7, J = 5\ninput A[I, J], x[J]\n"
+	                     "y[i] = sum[j](A[i, j] * x[j])\noutput y\n", &kp);
+	ck_assert_str_eq(blas_str(u, &kp, "y"), "gemv batch  M i N  K j");
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(plan_shared_weight)
+{
+	KplanProgram kp;
+	/* ok,nkp->nop: one call per n, every call reading W at one origin */
+	UnitRun *u = planned("size N = 3, O = 5, K = 7, P = 257\ninput W[O, K], X[N, K, P]\n"
+	                     "Y[n, o, p] = sum[k](W[o, k] * X[n, k, p])\noutput Y\n", &kp);
+	ck_assert_str_eq(blas_str(u, &kp, "Y"), "gemm batch n M o N p K k");
+	/* W does not move with n (index 0), X moves by a K x P slice */
+	const GemmPlan *p = &kernel_of(u, &kp, "Y")->gemm;
+	ck_assert_int_eq(p->A.stride[0], 0);
+	ck_assert_int_eq(p->B.stride[0], 7 * 257);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+/* ---- which nodes are GEMMs (moved from test_codegen) ------------------------- */
+
+/* The kind of node name's own kernel: "blas" or "loops". */
+static const char *kind_of(const char *src, const char *name)
+{
+	KplanProgram kp;
+	UnitRun *u = planned(src, &kp);
+	const char *k = kplan_kind_name(kernel_of(u, &kp, name)->kind);
+	kplan_free(&kp);
+	unit_free(u);
+	return k;
+}
+
+#define PROG(sizes, a, b, lhs, rhs) \
+	"size " sizes "\ninput A[" a "], B[" b "]\n" lhs " = sum[j](" rhs ")\noutput C\n"
+
+START_TEST(loops_not_gemm)
+{
+	/* a diagonal A[i, i] is no matrix */
+	ck_assert_str_eq(kind_of("size I = 5, J = 7\ninput A[I, I], B[I, J]\n"
+	                         "C[j] = sum[i](A[i, i] * B[i, j])\noutput C\n", "C"), "loops");
+	/* l is summed but only A reads it: the order pass sums A over l
+	 * first (C.c1), which leaves C a GEMM */
+	const char *al = "size I = 5, J = 7, K = 3, L = 6\ninput A[I, J, L], B[J, K]\n"
+	                 "C[i, k] = sum[j, l](A[i, j, l] * B[j, k])\noutput C\n";
+	ck_assert_str_eq(kind_of(al, "C"), "blas");
+	ck_assert_str_eq(kind_of(al, "C.c1"), "loops");
+	/* not a sum */
+	ck_assert_str_eq(kind_of(PROG("I = 5, J = 7, K = 3", "I, J", "J, K", "C[i, k]", "A[i, j] * B[j, k]")
+	                         "D[i, k] = max[j](A[i, j] * B[j, k])\noutput D\n", "D"), "loops");
+	/* not a product of two operands */
+	ck_assert_str_eq(kind_of(PROG("I = 5, J = 7, K = 3", "I, J", "J, K", "C[i, k]", "A[i, j] + B[j, k]"),
+	                         "C"), "loops");
+	ck_assert_str_eq(kind_of(PROG("I = 5, J = 7, K = 3", "I, J", "J, K", "C[i, k]",
+	                              "A[i, j] * exp(B[j, k])"), "C"), "loops");
+	/* a map of B fused into the product would hide it: it stays a GEMM */
+	ck_assert_str_eq(kind_of("size I = 5, J = 7, K = 3\ninput A[I, J], B[J, K]\n"
+	                         "E[j, k] = exp(B[j, k])\n"
+	                         "C[i, k] = sum[j](A[i, j] * E[j, k])\noutput C\n", "C"), "blas");
+}
+END_TEST
+
+/* ---- loop nests ------------------------------------------------------------------ */
+
+START_TEST(plan_map)
+{
+	KplanProgram kp;
+	UnitRun *u = planned("size I = 5, J = 70\ninput X[I, J]\nY[i, j] = exp(X[i, j]) + 1\noutput Y\n", &kp);
+	ck_assert_str_eq(nest_str(u, &kp, "Y"), "loops i j | red  | vector j | none");
+	const Kplan *k = kernel_of(u, &kp, "Y");
+	ck_assert_int_eq(k->nest.split, 0);
+	ck_assert_int_eq(k->nest.join, u->g.nodes[node_id(u, "Y")].join);
+	/* a row group of one: 8192 join points per chunk, 70 a row */
+	int r = kp.rows_plan[node_id(u, "Y")];
+	ck_assert_int_ge(r, 0);
+	ck_assert_int_eq(kp.kernels[r].nmembers, 1);
+	ck_assert_int_eq(kp.kernels[r].chunk, 8192 / 70);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(plan_row_sum)
+{
+	KplanProgram kp;
+	/* 100 terms: one simd reduction along j, the contiguous index */
+	UnitRun *u = planned("size I = 5, J = 100\ninput X[I, J]\ns[i] = sum[j](X[i, j])\noutput s\n", &kp);
+	ck_assert_str_eq(nest_str(u, &kp, "s"), "loops i j | red j | vector j | simd");
+	ck_assert_double_eq(kernel_of(u, &kp, "s")->nest.init, 0);
+	kplan_free(&kp);
+	unit_free(u);
+	/* 1000 terms: blocks of 256 summed pairwise */
+	u = planned("size I = 5, J = 1000\ninput X[I, J]\ns[i] = sum[j](X[i, j])\noutput s\n", &kp);
+	ck_assert_str_eq(nest_str(u, &kp, "s"), "loops i j | red j | vector j | simd blocked");
+	ck_assert_int_eq(kernel_of(u, &kp, "s")->nest.sum_block, KPLAN_SUM_BLOCK);
+	kplan_free(&kp);
+	unit_free(u);
+	/* two reduced indices: the one X walks contiguously (j) inside */
+	u = planned("size I = 5, J = 30, K = 7\ninput X[K, I, J]\ns[i] = sum[j, k](X[k, i, j])\noutput s\n", &kp);
+	ck_assert_str_eq(nest_str(u, &kp, "s"), "loops i k j | red k j | vector j | simd");
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(plan_max)
+{
+	KplanProgram kp;
+	UnitRun *u = planned("size I = 5, J = 1000\ninput X[I, J]\nm[i] = max[j](X[i, j])\noutput m\n", &kp);
+	const KplanNest *L = &kernel_of(u, &kp, "m")->nest;
+	ck_assert_int_eq(L->reduce, KPLAN_RED_SIMD);
+	ck_assert(!L->blocked); /* only sums are blocked: max is exact */
+	ck_assert(L->nan_flag);
+	ck_assert(isinf(L->init) && L->init < 0);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(plan_column_sum)
+{
+	KplanProgram kp;
+	/* s[j] = sum[i](X[i, j]): j walks X contiguously, i by rows: a tile
+	 * of partial sums along j, i outside */
+	UnitRun *u = planned("size I = 100, J = 64\ninput X[I, J]\ns[j] = sum[i](X[i, j])\noutput s\n", &kp);
+	ck_assert_str_eq(nest_str(u, &kp, "s"), "loops i j | red i | vector j | columns");
+	ck_assert_int_eq(kernel_of(u, &kp, "s")->nest.column_tile, KPLAN_COLUMN_TILE);
+	kplan_free(&kp);
+	unit_free(u);
+	/* 1000 terms: the tile is added into two levels of blocks */
+	u = planned("size I = 1000, J = 64\ninput X[I, J]\ns[j] = sum[i](X[i, j])\noutput s\n", &kp);
+	ck_assert_str_eq(nest_str(u, &kp, "s"), "loops i j | red i | vector j | columns blocked");
+	kplan_free(&kp);
+	unit_free(u);
+	/* a last index shorter than 16 keeps the plain nest */
+	u = planned("size I = 100, J = 8\ninput X[I, J]\ns[j] = sum[i](X[i, j])\noutput s\n", &kp);
+	ck_assert_str_eq(nest_str(u, &kp, "s"), "loops j i | red i | vector i | simd");
+	kplan_free(&kp);
+	unit_free(u);
+	/* s[i, j] = sum[k](X[i, k, j]): the outer output index stays outside */
+	u = planned("size I = 3, K = 50, J = 64\ninput X[I, K, J]\ns[i, j] = sum[k](X[i, k, j])\noutput s\n", &kp);
+	ck_assert_str_eq(nest_str(u, &kp, "s"), "loops i k j | red k | vector j | columns");
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+/* ---- row groups -------------------------------------------------------------------- */
+
+static const char *softmax = "size N = 6, D = 100\ninput X[N, D]\n"
+                             "M[i] = max[j](X[i, j])\n"
+                             "E[i, j] = exp(X[i, j] - M[i])\n"
+                             "Z[i] = sum[j](E[i, j])\n"
+                             "P[i, j] = E[i, j] / Z[i]\noutput P\n";
+
+START_TEST(plan_row_group)
+{
+	KplanProgram kp;
+	UnitRun *u = planned(softmax, &kp);
+	int m = node_id(u, "M");
+	ck_assert_int_eq(kp.leader[node_id(u, "E")], m);
+	ck_assert_int_eq(kp.leader[node_id(u, "Z")], m);
+	ck_assert_int_eq(kp.leader[node_id(u, "P")], m);
+	int r = kp.rows_plan[m];
+	ck_assert_int_ge(r, 0);
+	const Kplan *k = &kp.kernels[r];
+	ck_assert_int_eq(k->kind, KPLAN_ROWS);
+	ck_assert_int_eq(k->nmembers, 4);
+	const char *order[] = {"M", "E", "Z", "P"};
+	for (int i = 0; i < 4; i++)
+		ck_assert_str_eq(u->g.nodes[k->members[i]].name, order[i]);
+	/* rows of 100 join points: 81 rows per chunk of 8192 */
+	ck_assert_int_eq(k->chunk, 81);
+	/* the group comes after its last member, and is one kernel */
+	ck_assert_int_gt(r, kp.node_plan[node_id(u, "P")]);
+	for (int v = 0; v < u->g.nnodes; v++)
+		ck_assert(v == m || kp.rows_plan[v] < 0);
+	kplan_free(&kp);
+	unit_free(u);
+	/* long rows: one row per chunk */
+	u = planned("size N = 6, D = 10000\ninput X[N, D]\n"
+	            "M[i] = max[j](X[i, j])\nE[i, j] = exp(X[i, j] - M[i])\noutput E\n", &kp);
+	ck_assert_int_eq(kp.kernels[kp.rows_plan[node_id(u, "M")]].chunk, 1);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(row_group_breaks)
+{
+	KplanProgram kp;
+	/* T reads S at its second index, not its first: a new group */
+	UnitRun *u = planned("size N = 6\ninput X[N, N]\nS[i, j] = exp(X[i, j])\n"
+	                     "T[i, j] = S[j, i] + 1\noutput T\n", &kp);
+	ck_assert_int_eq(kp.leader[node_id(u, "T")], node_id(u, "T"));
+	kplan_free(&kp);
+	unit_free(u);
+	/* a GEMM between two maps ends the group: C would join A's */
+	u = planned("size N = 6, K = 7\ninput X[N, K], W[K, N]\nA[i, k] = exp(X[i, k])\n"
+	            "B[i, j] = sum[k](A[i, k] * W[k, j])\nC[i, k] = A[i, k] + 1\noutput B, C\n", &kp);
+	ck_assert_int_eq(kernel_of(u, &kp, "B")->kind, KPLAN_BLAS);
+	ck_assert_int_eq(kp.leader[node_id(u, "C")], node_id(u, "C"));
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+/* ---- block kernels ------------------------------------------------------------------- */
+
+START_TEST(plan_blocks_split)
+{
+	/* s[j] = sum[i](X[i, j]) cut i:2 j:2: joins leave partial blocks, an
+	 * aggregation combines them */
+	UnitRun *u = unit_compile_ok("size I = 100, J = 64\ninput X[I, J]\ns[j] = sum[i](X[i, j])\noutput s\n");
+	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
+	int node, *part = arena_alloc(&u->arena, 64 * sizeof *part);
+	char err[200];
+	ck_assert_msg(decomp_parse_manual(&u->g, "s:i=2,j=2", &node, part, err, sizeof err), "%s", err);
+	fixed[node] = part;
+	DecompOptions o = {.devices = 2, .fixed = fixed};
+	decomp_run(&u->g, &o);
+	IaGraph ia;
+	ia_lower(&u->g, &u->arena, &ia);
+	KplanProgram kp;
+	kplan_build(&u->g, &ia, &kp);
+	ck_assert_int_eq(kp.kernels[0].kind, KPLAN_NOP);
+	const Kplan *k = kernel_of(u, &kp, "s");
+	ck_assert_int_eq(k->kind, KPLAN_LOOPS);
+	ck_assert(k->block && k->split);
+	ck_assert_int_eq(k->nest.reduce, KPLAN_RED_COLUMNS);
+	int a = kp.agg_plan[node_id(u, "s")];
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_eq(kp.kernels[a].kind, KPLAN_AGG);
+	ck_assert_int_eq(kp.kernels[a].nest.agg, TRA_AGG_SUM);
+	ck_assert_int_eq(kp.nkernels, 3);
+	/* the task table: each aggregation combines the two i halves of its
+	 * j block; every wake is some task's wait */
+	int waits = 0, wakes = 0, aggs = 0;
+	for (int t = 0; t < ia.ntasks; t++) {
+		const KplanTask *kt = &kp.tasks[t];
+		const IaTask *x = &ia.tasks[t];
+		waits += kt->npred;
+		wakes += kt->nsucc;
+		if (x->kind == IA_AGG) {
+			aggs++;
+			ck_assert_int_eq(kt->kernel, a);
+			ck_assert_int_eq(kt->nparts, 2);
+			ck_assert_int_eq(ia.tasks[kt->parts[0]].hi[0], x->hi[0]); /* the same j block (s[j]: j is index 0) */
+			ck_assert_int_eq(kt->nuse, 2); /* s and X */
+		} else if (x->kind == IA_JOIN) {
+			ck_assert_int_eq(kt->kernel, kp.node_plan[node_id(u, "s")]);
+			ck_assert_int_eq(kt->nsucc, 1);
+			ck_assert_int_eq(kt->nparts, 0);
+		} else {
+			ck_assert_int_eq(kt->kernel, 0); /* leaves: the no-op */
+		}
+	}
+	ck_assert_int_eq(aggs, 2);
+	ck_assert_int_eq(waits, wakes);
+	ck_assert_int_eq(kp.pooled[node_id(u, "s")], 0); /* an output: the caller's */
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(dump_kernels)
+{
+	KplanProgram kp;
+	UnitRun *u = planned(softmax, &kp);
+	UnitMem m;
+	unit_mem_open(&m);
+	kplan_dump(&kp, m.f);
+	const char *t = unit_mem_text(&m);
+	ck_assert_ptr_nonnull(strstr(t, "5 kernels, whole nodes\n"));
+	ck_assert_ptr_nonnull(strstr(t, "kernel 0: loops M\n  loops i j\n    split i, vector j\n"
+	                                "    reduce simd max from -inf, NaN flag\n    join X[i, j]\n"));
+	ck_assert_ptr_nonnull(strstr(t, "kernel 4: rows M\n  members M E Z P, 81 rows per chunk\n"));
+	unit_mem_close(&m);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+static Suite *kplan_suite(void)
+{
+	Suite *s = suite_create("kplan");
+	TCase *tc = tcase_create("blas");
+	tcase_add_test(tc, plan_gemm);
+	tcase_add_test(tc, plan_gemm_layout);
+	tcase_add_test(tc, plan_gemm_panels);
+	tcase_add_test(tc, plan_gemv);
+	tcase_add_test(tc, plan_shared_weight);
+	tcase_add_test(tc, loops_not_gemm);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("loops");
+	tcase_add_test(tc, plan_map);
+	tcase_add_test(tc, plan_row_sum);
+	tcase_add_test(tc, plan_max);
+	tcase_add_test(tc, plan_column_sum);
+	tcase_add_test(tc, plan_row_group);
+	tcase_add_test(tc, row_group_breaks);
+	tcase_add_test(tc, plan_blocks_split);
+	tcase_add_test(tc, dump_kernels);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(kplan_suite)
