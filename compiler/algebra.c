@@ -11,8 +11,8 @@
  *     folded program gives the oracle's values; select with a constant
  *     condition becomes the branch it picks.
  *   - Identities that are exact in IEEE arithmetic: x * 1, 1 * x, x / 1,
- *     x - 0 -> x; x * -1, -1 * x, 0 - x -> -x; --x -> x; x + -y -> x - y;
- *     x - -y -> x + y. Also x + 0, 0 + x -> x, which differs only in the
+ *     x - 0 -> x; x * -1, -1 * x, 0 - x -> -x; --x -> x; x + -y, -y + x
+ *     -> x - y; x - -y -> x + y. Also x + 0, 0 + x -> x, which differs only in the
  *     sign of a zero result (-0 + 0 is +0), a difference no comparison
  *     and no tolerance sees. Not x * 0 -> 0: inf * 0 and NaN * 0 are NaN,
  *     and tra(5) says NaN propagates.
@@ -129,6 +129,10 @@ static int algebra_identity(TraGraph *g, int e)
 		if (g->ex[b].op == TRA_OP_NEG) {
 			g->ex[e].op = TRA_OP_SUB;
 			g->ex[e].kid[1] = g->ex[b].kid[0];
+		} else if (g->ex[a].op == TRA_OP_NEG) { /* -x + y is y - x: + commutes exactly */
+			g->ex[e].op = TRA_OP_SUB;
+			g->ex[e].kid[0] = b;
+			g->ex[e].kid[1] = g->ex[a].kid[0];
 		}
 		return e;
 	case TRA_OP_SUB:

@@ -65,6 +65,7 @@ typedef struct Cse {
 	int *rep;          /* rep[id]: the node that computes node id's tensor */
 	uint64_t *h;       /* h[e]: the hash of expression e, reduced indices anonymous */
 	bool *row;         /* row[e]: expression e reads the node's first output index */
+	uint64_t *free;    /* free[e]: cse_free_hash of expression e */
 	int64_t *form;     /* the canonical forms of every node so far, back to back */
 	int nform, formcap;
 	int *start, *len;  /* node id's form is form[start[id] .. start[id] + len[id]) */
@@ -290,6 +291,51 @@ static void cse_share_aggregate(Cse *c, int id)
 
 /* ---- aggregates of maps ----------------------------------------------------- */
 
+/* The hash of the tree at e with every index anonymous (its size alone),
+ * and operands of + and * combined in an order-free way: equal for a
+ * map's join and an aggregate's, whichever indices are output ones
+ * there, and whatever order each puts the operands of + and * in. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+static uint64_t cse_free_hash(Cse *c, const TraNode *n, int e)
+{
+	const TraExpr *x = &c->g->ex[e];
+	uint64_t h = cse_mix(0, (uint64_t)x->op), bits;
+	if (x->op == TRA_OP_CONST) {
+		memcpy(&bits, &x->value, sizeof bits);
+		h = cse_mix(h, bits);
+	} else if (x->op == TRA_OP_OPERAND) {
+		h = cse_mix(h, (uint64_t)n->ops[x->arg].node);
+		for (int d = 0; d < n->ops[x->arg].rank; d++)
+			h = cse_mix(h, (uint64_t)n->idx[n->ops[x->arg].idx[d]].size);
+	} else if (x->op == TRA_OP_INDEX)
+		h = cse_mix(h, (uint64_t)n->idx[x->arg].size);
+	uint64_t k[3] = {0, 0, 0};
+	for (int i = 0; i < tra_op_arity[x->op]; i++)
+		k[i] = c->free[x->kid[i]] = cse_free_hash(c, n, x->kid[i]);
+	if (cse_commutes(x->op))
+		return cse_mix(h, (k[0] < k[1] ? k[0] : k[1]) ^ cse_mix(k[0] < k[1] ? k[1] : k[0], 1));
+	for (int i = 0; i < tra_op_arity[x->op]; i++)
+		h = cse_mix(h, k[i]);
+	return h;
+}
+
+/* Appends the tree at e as cse_write does, but the operands of + and *
+ * in the order of their order-free hashes (cse_free_hash), so that the
+ * form does not depend on which indices are output ones. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+static void cse_write_free(Cse *c, const TraNode *n, int e)
+{
+	const TraExpr *x = &c->g->ex[e];
+	if (tra_op_arity[x->op] == 0) {
+		cse_write(c, n, e); /* a leaf: its op and what it reads */
+		return;
+	}
+	cse_push(c, x->op);
+	bool swap = cse_commutes(x->op) && c->free[x->kid[1]] < c->free[x->kid[0]];
+	for (int i = 0; i < tra_op_arity[x->op]; i++)
+		cse_write_free(c, n, x->kid[swap ? 1 - i : i]);
+}
+
 /* Appends node id's join, every index numbered where first met, then the
  * sizes in that numbering; records where, its hash and the numbering. */
 static void cse_join_form(Cse *c, CseJoins *j, int id)
@@ -300,8 +346,8 @@ static void cse_join_form(Cse *c, CseJoins *j, int id)
 		c->canon[d] = -1;
 	c->next = 0;
 	cse_push(c, n->type);
-	cse_hash(c, n, n->join);
-	cse_write(c, n, n->join);
+	cse_free_hash(c, n, n->join);
+	cse_write_free(c, n, n->join);
 	int64_t *size = arena_alloc(c->scratch, (size_t)n->nidx * sizeof *size);
 	j->canon[id] = arena_alloc(c->scratch, (size_t)n->nidx * sizeof **j->canon);
 	for (int d = 0; d < n->nidx; d++) {
@@ -468,8 +514,9 @@ static void cse_init(Cse *c, TraGraph *g, Arena *scratch)
 	c->len = arena_alloc(scratch, n * sizeof *c->len);
 	c->nhash = arena_alloc(scratch, n * sizeof *c->nhash);
 	c->canon = arena_alloc(scratch, (size_t)maxidx * sizeof *c->canon);
-	c->h = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->h); /* the pass adds no expressions */
+	c->h = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->h); /* cse_read_map adds expressions, never hashed */
 	c->row = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->row);
+	c->free = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->free);
 	for (c->tabsize = 16; (size_t)c->tabsize < 2 * n; c->tabsize *= 2)
 		;
 	c->table = arena_alloc(scratch, (size_t)c->tabsize * sizeof *c->table);

@@ -1234,7 +1234,8 @@ START_TEST(algebra_folds_and_identities)
 	                   "E[i] = select(1 < 2, X[i], Y[i]) + -Y[i]\n"
 	                   "F[i] = X[i] - -Y[i] + exp(0) * log(1)\n"
 	                   "G[i] = select(X[i] < 1, 2 * 3, Y[i] / 1) + 1 / 0\n"
-	                   "output A, B, C, D, E, F, G\n", algebra_normalise);
+	                   "H[i] = -Y[i] + X[i]\n"
+	                   "output A, B, C, D, E, F, G, H\n", algebra_normalise);
 	assert_node(u, "A", "A[i] = (* X[i] 5)");
 	assert_node(u, "B", "B[i] = X[i]");
 	/* only the exact reciprocal; x * 0 stays (inf * 0 is NaN) */
@@ -1243,6 +1244,7 @@ START_TEST(algebra_folds_and_identities)
 	assert_node(u, "E", "E[i] = (- X[i] Y[i])");
 	assert_node(u, "F", "F[i] = (+ X[i] Y[i])");
 	assert_node(u, "G", "G[i] = (+ select((< X[i] 1),6,Y[i]) inf)");
+	assert_node(u, "H", "H[i] = (- X[i] Y[i])");
 	ck_assert_int_eq(unit_node(&u->g, "B")->nops, 1);
 	ck_assert_double_eq(unit_node(&u->g, "A")->flops, 4);
 	unit_free(u);
