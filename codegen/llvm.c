@@ -55,6 +55,8 @@ struct CgLlvm {
 	LLVMValueRef fn;               /* the function being built */
 	LLVMValueRef math[TRA_OP_COUNT][2]; /* kernel math made so far, by op and type */
 	unsigned loop_md;              /* the "llvm.loop" metadata kind */
+	int nwarnings;                 /* LLVM's warnings and errors so far ... */
+	char *first_warning;           /* ... and the first one's text (malloc'ed) */
 };
 
 /* ---- the target -------------------------------------------------------- */
@@ -92,6 +94,23 @@ static bool cg_llvm_target(CgLlvm *m, char *err, size_t errlen)
 	return true;
 }
 
+/* LLVM's diagnostics, which it would print on stderr: remarks (why a
+ * loop was not vectorised, without a tag asking for it) are dropped,
+ * warnings and errors (a tagged loop that stayed scalar) counted and the
+ * first one kept, for cg_llvm_warnings. */
+static void cg_llvm_diagnostic(LLVMDiagnosticInfoRef d, void *arg)
+{
+	CgLlvm *m = arg;
+	LLVMDiagnosticSeverity s = LLVMGetDiagInfoSeverity(d);
+	if (s != LLVMDSError && s != LLVMDSWarning)
+		return;
+	if (m->nwarnings++ == 0) {
+		char *text = LLVMGetDiagInfoDescription(d);
+		m->first_warning = strdup(text);
+		LLVMDisposeMessage(text);
+	}
+}
+
 CgLlvm *cg_llvm_new(const char *name, char *err, size_t errlen)
 {
 	CgLlvm *m = calloc(1, sizeof *m);
@@ -104,6 +123,7 @@ CgLlvm *cg_llvm_new(const char *name, char *err, size_t errlen)
 		return NULL;
 	}
 	m->ctx = LLVMContextCreate();
+	LLVMContextSetDiagnosticHandler(m->ctx, cg_llvm_diagnostic, m);
 	m->mod = LLVMModuleCreateWithNameInContext(name, m->ctx);
 	m->b = LLVMCreateBuilderInContext(m->ctx);
 	LLVMSetTarget(m->mod, m->triple);
@@ -129,12 +149,20 @@ void cg_llvm_free(CgLlvm *m)
 	LLVMDisposeMessage(m->triple);
 	LLVMDisposeMessage(m->cpu);
 	LLVMDisposeMessage(m->features);
+	free(m->first_warning);
 	free(m);
 }
 
 const char *cg_llvm_triple(const CgLlvm *m) { return m->triple; }
 const char *cg_llvm_cpu(const CgLlvm *m) { return m->cpu; }
 const char *cg_llvm_features(const CgLlvm *m) { return m->features; }
+
+int cg_llvm_warnings(const CgLlvm *m, const char **first)
+{
+	if (first)
+		*first = m->first_warning;
+	return m->nwarnings;
+}
 
 /* ---- types, functions, values -------------------------------------------- */
 

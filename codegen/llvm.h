@@ -86,8 +86,8 @@ CgLlvmValue cg_llvm_math(CgLlvm *m, TraOp op, TrartDtype t, CgLlvmValue x);
 
 /* Counted loops. vectorize tags the loop llvm.loop.vectorize.enable,
  * which also lets the vectoriser reorder its floating-point reductions
- * (LLVM 14's C API sets no fast-math flags); tag innermost loops only,
- * as LLVM warns of a tagged loop it could not vectorise. */
+ * (LLVM 14's C API sets no fast-math flags); tag innermost loops only:
+ * a tagged loop that stays scalar is a warning (cg_llvm_warnings). */
 void cg_llvm_loop_begin(CgLlvm *m, CgLlvmLoop *l, CgLlvmValue lo, CgLlvmValue hi, bool vectorize);
 /* A value carried around the loop from init: returns its number k, and
  * l->cur[k] is its value in the body; set l->next[k] before the end. */
@@ -100,6 +100,10 @@ void cg_llvm_loop_end(CgLlvm *m, CgLlvmLoop *l);
 bool cg_llvm_verify(CgLlvm *m, char *err, size_t errlen);
 bool cg_llvm_optimize(CgLlvm *m, char *err, size_t errlen);  /* default<O3> */
 bool cg_llvm_emit_object(CgLlvm *m, const char *path, char *err, size_t errlen);
+/* The warnings LLVM gave so far (a loop tagged for vectorisation that
+ * stayed scalar, say) instead of printing them: how many, and in *first
+ * (if first is not NULL) the first one's text, or NULL. */
+int cg_llvm_warnings(const CgLlvm *m, const char **first);
 /* The module's IR as text. */
 void cg_llvm_dump(CgLlvm *m, FILE *out);
 

@@ -200,9 +200,39 @@ START_TEST(o3_vectorises_reduction_and_map)
 	ck_assert_msg(strstr(mapexp, vstore) != NULL, "mapexp has no '%s' after O3:\n%s", vstore, mapexp);
 	/* exp was inlined: no call remains in the vector loop */
 	ck_assert_msg(strstr(mapexp, "call float @trac.exp") == NULL, "%s", mapexp);
+	/* and every loop tagged for vectorisation (the maps' too) was */
+	const char *why;
+	ck_assert_msg(cg_llvm_warnings(m, &why) == 0, "LLVM warned: %s", why);
 	free(rowsum);
 	free(mapexp);
 	free(ir);
+	cg_llvm_free(m);
+}
+END_TEST
+
+/* A loop tagged for vectorisation that cannot be: y[i] = y[i-1] * x[i],
+ * a recurrence through memory. LLVM's warning is kept, not printed. */
+START_TEST(scalar_tagged_loop_warns)
+{
+	CgLlvm *m = test_module();
+	CgLlvmType f = cg_llvm_type(m, TRART_F32);
+	CgLlvmType params[3] = {cg_llvm_ptr(m, f), cg_llvm_ptr(m, f), cg_llvm_i64(m)};
+	cg_llvm_function(m, "scan", params, 3);
+	CgLlvmValue x = cg_llvm_param(m, 0), y = cg_llvm_param(m, 1);
+	CgLlvmLoop l;
+	cg_llvm_loop_begin(m, &l, cg_llvm_const_i64(m, 1), cg_llvm_param(m, 2), true);
+	CgLlvmValue prev = cg_llvm_load(m, TRART_F32, y, cg_llvm_iadd(m, l.iv, cg_llvm_const_i64(m, -1)));
+	CgLlvmValue v = cg_llvm_arith(m, TRA_OP_MUL, prev, cg_llvm_load(m, TRART_F32, x, l.iv));
+	cg_llvm_store(m, TRART_F32, y, l.iv, v);
+	cg_llvm_loop_end(m, &l);
+	cg_llvm_return(m);
+	char err[4096];
+	ck_assert_msg(cg_llvm_verify(m, err, sizeof err), "%s", err);
+	ck_assert_int_eq(cg_llvm_warnings(m, NULL), 0);
+	ck_assert_msg(cg_llvm_optimize(m, err, sizeof err), "%s", err);
+	const char *why;
+	ck_assert_int_ge(cg_llvm_warnings(m, &why), 1);
+	ck_assert_msg(why && strstr(why, "loop not vectorized"), "LLVM warned: %s", why ? why : "(null)");
 	cg_llvm_free(m);
 }
 END_TEST
@@ -388,6 +418,7 @@ static Suite *llvm_suite(void)
 	tcase_add_test(tc, host_target_and_features);
 	tcase_add_test(tc, kernels_verify_with_loop_hints);
 	tcase_add_test(tc, o3_vectorises_reduction_and_map);
+	tcase_add_test(tc, scalar_tagged_loop_warns);
 	tcase_add_test(tc, mapexp_within_2ulp_of_expf);
 	tcase_add_test(tc, kernel_math_equals_trart);
 	tcase_add_test(tc, rowsum_matches_double_sums);
