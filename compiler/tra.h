@@ -593,6 +593,13 @@ void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out);
  * C library or of the generated code), or NULL when it can. */
 const char *cg_c_name_problem(const char *name);
 
+/* ---- codegen/llvm.c ------------------------------------------------------ */
+
+/* The LLVM back end's foundation (a host target machine, IR-building
+ * helpers for kernels, O3, object files) is declared in codegen/llvm.h:
+ * it exists only where configure found LLVM (HAVE_LLVM), and its handles
+ * are LLVM's. */
+
 /* ---- build.c ------------------------------------------------------------ */
 
 /* How to build the native program. */

@@ -1,0 +1,688 @@
+/* codegen/llvm.c: the LLVM back end's foundation, through LLVM 14's C API.
+ * needs: LLVM 14 (configure's HAVE_LLVM); the only file that includes
+ * llvm-c headers. gives: codegen/llvm.h's modules for the host, the helpers
+ * that build kernels as IR, O3, IR dumps and object files.
+ *
+ * The target. LLVMGetDefaultTargetTriple, LLVMGetHostCPUName and
+ * LLVMGetHostCPUFeatures describe the host; the target machine (O3,
+ * position-independent, so objects also go into shared libraries) gets
+ * all three. LLVM 14 names CPUs it does not know "generic": the feature
+ * string is what enables AVX2 or AVX-512, and with it the vector width
+ * the loop vectoriser picks.
+ *
+ * Loops are built in rotated form, as the vectoriser wants them: a guard
+ * that skips an empty loop, one body whose phis carry the induction
+ * variable and any accumulators, and a latch branch back to the body.
+ * Floating-point reductions vectorise only if their additions may be
+ * reordered. LLVM 14's C API cannot set fast-math flags on instructions,
+ * and the function attributes "unsafe-fp-math" and the like do not make
+ * the vectoriser reorder a reduction (it reads the flags of the adds).
+ * What works is the loop hint llvm.loop.vectorize.enable: a loop that
+ * asks for vectorisation allows reordering (LoopVectorizeHints::
+ * allowReordering). So kernels tag their innermost loops, and the
+ * language's rule that reductions may be reassociated (tra(5)) is kept
+ * per loop, not per function. Nothing else is reassociated: kernel
+ * functions carry "no-signed-zeros-fp-math" and "no-trapping-math",
+ * as the C back end's -fno-signed-zeros -fno-trapping-math.
+ *
+ * Kernel math. exp, log, tanh and sigmoid are trart.h's branch-free
+ * TRART_KERNEL_MATH functions built as IR, operation for operation (the
+ * same constants, rounded to float by the C compiler as there, the same
+ * order, fma through llvm.fma), as internal always-inlined functions
+ * trac.exp.f32 and so on, made the first time a kernel calls them. Both
+ * back ends therefore compute the same values.
+ */
+#include "llvm.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/DebugInfo.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct CgLlvm {
+	LLVMContextRef ctx;
+	LLVMModuleRef mod;
+	LLVMBuilderRef b;
+	LLVMTargetMachineRef tm;
+	char *triple, *cpu, *features; /* LLVM's strings (LLVMDisposeMessage) */
+	LLVMValueRef fn;               /* the function being built */
+	LLVMValueRef math[TRA_OP_COUNT][2]; /* kernel math made so far, by op and type */
+	unsigned loop_md;              /* the "llvm.loop" metadata kind */
+	int nwarnings;                 /* LLVM's warnings and errors so far ... */
+	char *first_warning;           /* ... and the first one's text (malloc'ed) */
+};
+
+/* ---- the target -------------------------------------------------------- */
+
+/* Copies an LLVM message into err and disposes of it. */
+static void cg_llvm_error(char *err, size_t errlen, const char *what, char *msg)
+{
+	snprintf(err, errlen, "%s%s%s", what, msg ? ": " : "", msg ? msg : "");
+	if (msg)
+		LLVMDisposeMessage(msg);
+}
+
+/* The host's target machine at O3, or NULL with a message. */
+static bool cg_llvm_target(CgLlvm *m, char *err, size_t errlen)
+{
+	if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter()) {
+		snprintf(err, errlen, "LLVM has no back end for this host");
+		return false;
+	}
+	m->triple = LLVMGetDefaultTargetTriple();
+	m->cpu = LLVMGetHostCPUName();
+	m->features = LLVMGetHostCPUFeatures();
+	LLVMTargetRef target;
+	char *msg = NULL;
+	if (LLVMGetTargetFromTriple(m->triple, &target, &msg)) {
+		cg_llvm_error(err, errlen, "no LLVM target for the host", msg);
+		return false;
+	}
+	m->tm = LLVMCreateTargetMachine(target, m->triple, m->cpu, m->features,
+	                                LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelDefault);
+	if (!m->tm) {
+		snprintf(err, errlen, "LLVM made no target machine for %s", m->triple);
+		return false;
+	}
+	return true;
+}
+
+/* LLVM's diagnostics, which it would print on stderr: remarks (why a
+ * loop was not vectorised, without a tag asking for it) are dropped,
+ * warnings and errors (a tagged loop that stayed scalar) counted and the
+ * first one kept, for cg_llvm_warnings. */
+static void cg_llvm_diagnostic(LLVMDiagnosticInfoRef d, void *arg)
+{
+	CgLlvm *m = arg;
+	LLVMDiagnosticSeverity s = LLVMGetDiagInfoSeverity(d);
+	if (s != LLVMDSError && s != LLVMDSWarning)
+		return;
+	if (m->nwarnings++ == 0) {
+		char *text = LLVMGetDiagInfoDescription(d);
+		m->first_warning = strdup(text);
+		LLVMDisposeMessage(text);
+	}
+}
+
+CgLlvm *cg_llvm_new(const char *name, char *err, size_t errlen)
+{
+	CgLlvm *m = calloc(1, sizeof *m);
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (!cg_llvm_target(m, err, errlen)) {
+		cg_llvm_free(m);
+		return NULL;
+	}
+	m->ctx = LLVMContextCreate();
+	LLVMContextSetDiagnosticHandler(m->ctx, cg_llvm_diagnostic, m);
+	m->mod = LLVMModuleCreateWithNameInContext(name, m->ctx);
+	m->b = LLVMCreateBuilderInContext(m->ctx);
+	LLVMSetTarget(m->mod, m->triple);
+	LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(m->tm);
+	LLVMSetModuleDataLayout(m->mod, layout);
+	LLVMDisposeTargetData(layout);
+	m->loop_md = LLVMGetMDKindIDInContext(m->ctx, "llvm.loop", 9);
+	return m;
+}
+
+void cg_llvm_free(CgLlvm *m)
+{
+	if (!m)
+		return;
+	if (m->b)
+		LLVMDisposeBuilder(m->b);
+	if (m->mod)
+		LLVMDisposeModule(m->mod);
+	if (m->ctx)
+		LLVMContextDispose(m->ctx);
+	if (m->tm)
+		LLVMDisposeTargetMachine(m->tm);
+	LLVMDisposeMessage(m->triple);
+	LLVMDisposeMessage(m->cpu);
+	LLVMDisposeMessage(m->features);
+	free(m->first_warning);
+	free(m);
+}
+
+const char *cg_llvm_triple(const CgLlvm *m) { return m->triple; }
+const char *cg_llvm_cpu(const CgLlvm *m) { return m->cpu; }
+const char *cg_llvm_features(const CgLlvm *m) { return m->features; }
+
+int cg_llvm_warnings(const CgLlvm *m, const char **first)
+{
+	if (first)
+		*first = m->first_warning;
+	return m->nwarnings;
+}
+
+/* ---- types, functions, values -------------------------------------------- */
+
+CgLlvmType cg_llvm_type(CgLlvm *m, TrartDtype t)
+{
+	return t == TRART_F32 ? LLVMFloatTypeInContext(m->ctx) : LLVMDoubleTypeInContext(m->ctx);
+}
+
+CgLlvmType cg_llvm_i64(CgLlvm *m)
+{
+	return LLVMInt64TypeInContext(m->ctx);
+}
+
+CgLlvmType cg_llvm_ptr(CgLlvm *m, CgLlvmType elem)
+{
+	return LLVMPointerType(elem, 0);
+}
+
+/* Adds the string attribute key=value to function fn. */
+static void cg_llvm_fn_attr(CgLlvm *m, LLVMValueRef fn, const char *key, const char *value)
+{
+	LLVMAttributeRef a = LLVMCreateStringAttribute(m->ctx, key, (unsigned)strlen(key),
+	                                               value, (unsigned)strlen(value));
+	LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, a);
+}
+
+/* Adds the enum attribute name (nounwind, noalias, ...) at index i. */
+static void cg_llvm_enum_attr(CgLlvm *m, LLVMValueRef fn, LLVMAttributeIndex i, const char *name)
+{
+	unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+	LLVMAddAttributeAtIndex(fn, i, LLVMCreateEnumAttribute(m->ctx, kind, 0));
+}
+
+/* A function of type ty with the attributes every function here has;
+ * the builder goes to the end of its new entry block. */
+static LLVMValueRef cg_llvm_define(CgLlvm *m, const char *name, LLVMTypeRef ty)
+{
+	LLVMValueRef fn = LLVMAddFunction(m->mod, name, ty);
+	cg_llvm_enum_attr(m, fn, LLVMAttributeFunctionIndex, "nounwind");
+	cg_llvm_fn_attr(m, fn, "no-signed-zeros-fp-math", "true");
+	cg_llvm_fn_attr(m, fn, "no-trapping-math", "true");
+	LLVMPositionBuilderAtEnd(m->b, LLVMAppendBasicBlockInContext(m->ctx, fn, "entry"));
+	return fn;
+}
+
+CgLlvmValue cg_llvm_function(CgLlvm *m, const char *name, const CgLlvmType *params, int nparams)
+{
+	LLVMTypeRef ty = LLVMFunctionType(LLVMVoidTypeInContext(m->ctx), (LLVMTypeRef *)params,
+	                                  (unsigned)nparams, 0);
+	m->fn = cg_llvm_define(m, name, ty);
+	return m->fn;
+}
+
+CgLlvmValue cg_llvm_param(CgLlvm *m, int i)
+{
+	return LLVMGetParam(m->fn, (unsigned)i);
+}
+
+void cg_llvm_param_noalias(CgLlvm *m, int i)
+{
+	cg_llvm_enum_attr(m, m->fn, (LLVMAttributeIndex)i + 1, "noalias");
+}
+
+void cg_llvm_return(CgLlvm *m)
+{
+	LLVMBuildRetVoid(m->b);
+	m->fn = NULL;
+}
+
+CgLlvmValue cg_llvm_const(CgLlvm *m, TrartDtype t, double v)
+{
+	return LLVMConstReal(cg_llvm_type(m, t), v);
+}
+
+CgLlvmValue cg_llvm_const_i64(CgLlvm *m, int64_t v)
+{
+	return LLVMConstInt(cg_llvm_i64(m), (unsigned long long)v, 1);
+}
+
+CgLlvmValue cg_llvm_iadd(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildNSWAdd(m->b, a, b, "");
+}
+
+CgLlvmValue cg_llvm_imul(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildNSWMul(m->b, a, b, "");
+}
+
+CgLlvmValue cg_llvm_arith(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b)
+{
+	switch (op) {
+	case TRA_OP_ADD: return LLVMBuildFAdd(m->b, a, b, "");
+	case TRA_OP_SUB: return LLVMBuildFSub(m->b, a, b, "");
+	case TRA_OP_MUL: return LLVMBuildFMul(m->b, a, b, "");
+	case TRA_OP_DIV: return LLVMBuildFDiv(m->b, a, b, "");
+	default: break;
+	}
+	TRAC_BUG("cg_llvm_arith of %s", tra_op_name[op]);
+}
+
+/* &base[index], in bounds. */
+static LLVMValueRef cg_llvm_elem(CgLlvm *m, TrartDtype t, LLVMValueRef base, LLVMValueRef index)
+{
+	return LLVMBuildInBoundsGEP2(m->b, cg_llvm_type(m, t), base, &index, 1, "");
+}
+
+CgLlvmValue cg_llvm_load(CgLlvm *m, TrartDtype t, CgLlvmValue base, CgLlvmValue index)
+{
+	LLVMValueRef v = LLVMBuildLoad2(m->b, cg_llvm_type(m, t), cg_llvm_elem(m, t, base, index), "");
+	LLVMSetAlignment(v, (unsigned)trart_dtype_size(t));
+	return v;
+}
+
+void cg_llvm_store(CgLlvm *m, TrartDtype t, CgLlvmValue base, CgLlvmValue index, CgLlvmValue v)
+{
+	LLVMValueRef s = LLVMBuildStore(m->b, v, cg_llvm_elem(m, t, base, index));
+	LLVMSetAlignment(s, (unsigned)trart_dtype_size(t));
+}
+
+/* ---- counted loops --------------------------------------------------------- */
+
+/* The loop ID !{self, !{"llvm.loop.vectorize.enable", i1 true}}. The
+ * self-reference goes through a temporary node; replacing it makes the
+ * node distinct, as a loop ID must be. */
+static LLVMValueRef cg_llvm_vectorize_md(CgLlvm *m)
+{
+	LLVMMetadataRef hint[2] = {
+		LLVMMDStringInContext2(m->ctx, "llvm.loop.vectorize.enable", 26),
+		LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(m->ctx), 1, 0)),
+	};
+	LLVMMetadataRef tmp = LLVMTemporaryMDNode(m->ctx, NULL, 0);
+	LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(m->ctx, hint, 2)};
+	LLVMMetadataRef id = LLVMMDNodeInContext2(m->ctx, ops, 2);
+	LLVMMetadataReplaceAllUsesWith(tmp, id);
+	return LLVMMetadataAsValue(m->ctx, id);
+}
+
+void cg_llvm_loop_begin(CgLlvm *m, CgLlvmLoop *l, CgLlvmValue lo, CgLlvmValue hi, bool vectorize)
+{
+	memset(l, 0, sizeof *l);
+	l->lo = lo;
+	l->hi = hi;
+	l->vectorize = vectorize;
+	/* the guard's branch waits for the exit block, made at the end so
+	 * that blocks follow the source order */
+	l->guard = LLVMGetInsertBlock(m->b);
+	l->body = LLVMAppendBasicBlockInContext(m->ctx, m->fn, "loop");
+	LLVMPositionBuilderAtEnd(m->b, l->body);
+	l->iv = LLVMBuildPhi(m->b, cg_llvm_i64(m), "i");
+}
+
+int cg_llvm_loop_carry(CgLlvm *m, CgLlvmLoop *l, CgLlvmValue init)
+{
+	if (l->ncarry == CG_LLVM_MAX_CARRY)
+		TRAC_BUG("more than %d values carried by a loop", CG_LLVM_MAX_CARRY);
+	/* phis lead their block: put it after the induction variable's */
+	LLVMBasicBlockRef at = LLVMGetInsertBlock(m->b);
+	LLVMValueRef after = LLVMGetNextInstruction(l->iv);
+	if (after)
+		LLVMPositionBuilderBefore(m->b, after);
+	else
+		LLVMPositionBuilderAtEnd(m->b, l->body);
+	int k = l->ncarry++;
+	l->init[k] = init;
+	l->cur[k] = LLVMBuildPhi(m->b, LLVMTypeOf(init), "acc");
+	l->next[k] = NULL;
+	LLVMPositionBuilderAtEnd(m->b, at);
+	return k;
+}
+
+void cg_llvm_loop_end(CgLlvm *m, CgLlvmLoop *l)
+{
+	LLVMBasicBlockRef latch = LLVMGetInsertBlock(m->b);
+	LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(m->ctx, m->fn, "done");
+	LLVMValueRef next = cg_llvm_iadd(m, l->iv, cg_llvm_const_i64(m, 1));
+	LLVMValueRef more = LLVMBuildICmp(m->b, LLVMIntSLT, next, l->hi, "");
+	LLVMValueRef br = LLVMBuildCondBr(m->b, more, l->body, exit);
+	if (l->vectorize)
+		LLVMSetMetadata(br, m->loop_md, cg_llvm_vectorize_md(m));
+	LLVMPositionBuilderAtEnd(m->b, l->guard);
+	LLVMBuildCondBr(m->b, LLVMBuildICmp(m->b, LLVMIntSLT, l->lo, l->hi, ""), l->body, exit);
+
+	LLVMValueRef vals[2] = {l->lo, next};
+	LLVMBasicBlockRef from[2] = {l->guard, latch};
+	LLVMAddIncoming(l->iv, vals, from, 2);
+	LLVMPositionBuilderAtEnd(m->b, exit);
+	for (int k = 0; k < l->ncarry; k++) {
+		if (!l->next[k])
+			TRAC_BUG("carried value %d has no next value", k);
+		LLVMValueRef in[2] = {l->init[k], l->next[k]};
+		LLVMAddIncoming(l->cur[k], in, from, 2);
+		l->out[k] = LLVMBuildPhi(m->b, LLVMTypeOf(l->init[k]), "");
+		LLVMAddIncoming(l->out[k], in, from, 2);
+	}
+}
+
+/* ---- kernel math: trart.h's TRART_KERNEL_MATH as IR ------------------------- */
+
+/* The operations below mirror trart.h line by line; C's `a < b ? c : d`
+ * is an ordered compare and a select, `x != x` an unordered one. */
+
+static LLVMValueRef cg_llvm_c32(CgLlvm *m, float v)
+{
+	return LLVMConstReal(LLVMFloatTypeInContext(m->ctx), v);
+}
+
+static LLVMValueRef cg_llvm_c64(CgLlvm *m, double v)
+{
+	return LLVMConstReal(LLVMDoubleTypeInContext(m->ctx), v);
+}
+
+/* A call of the overloaded intrinsic name at type ty. */
+static LLVMValueRef cg_llvm_intrinsic(CgLlvm *m, const char *name, LLVMTypeRef ty,
+                                      LLVMValueRef *args, unsigned n)
+{
+	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(m->mod, id, &ty, 1);
+	return LLVMBuildCall2(m->b, LLVMIntrinsicGetType(m->ctx, id, &ty, 1), fn, args, n, "");
+}
+
+static LLVMValueRef cg_llvm_fma(CgLlvm *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
+{
+	LLVMValueRef args[3] = {a, b, c};
+	return cg_llvm_intrinsic(m, "llvm.fma", LLVMTypeOf(a), args, 3);
+}
+
+static LLVMValueRef cg_llvm_unary(CgLlvm *m, const char *intrinsic, LLVMValueRef x)
+{
+	return cg_llvm_intrinsic(m, intrinsic, LLVMTypeOf(x), &x, 1);
+}
+
+static LLVMValueRef cg_llvm_copysign(CgLlvm *m, LLVMValueRef mag, LLVMValueRef sign)
+{
+	LLVMValueRef args[2] = {mag, sign};
+	return cg_llvm_intrinsic(m, "llvm.copysign", LLVMTypeOf(mag), args, 2);
+}
+
+/* c ? a : b for the compare `x pred y`. */
+static LLVMValueRef cg_llvm_sel(CgLlvm *m, LLVMRealPredicate pred, LLVMValueRef x, LLVMValueRef y,
+                                LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildSelect(m->b, LLVMBuildFCmp(m->b, pred, x, y, ""), a, b, "");
+}
+
+#define ADD(u_, v_) LLVMBuildFAdd(m->b, (u_), (v_), "")
+#define SUB(u_, v_) LLVMBuildFSub(m->b, (u_), (v_), "")
+#define MUL(u_, v_) LLVMBuildFMul(m->b, (u_), (v_), "")
+#define DIV(u_, v_) LLVMBuildFDiv(m->b, (u_), (v_), "")
+#define F(v) cg_llvm_c32(m, (v))
+#define D(v) cg_llvm_c64(m, (v))
+
+/* trart_ldexp_float / _double: y 2^k through k's bits in k + 1.5 2^p. */
+static LLVMValueRef cg_llvm_ldexp(CgLlvm *m, TrartDtype t, LLVMValueRef y, LLVMValueRef k)
+{
+	bool f = t == TRART_F32;
+	LLVMTypeRef ty = cg_llvm_type(m, t);
+	LLVMTypeRef ity = f ? LLVMInt32TypeInContext(m->ctx) : LLVMInt64TypeInContext(m->ctx);
+	LLVMValueRef magic = f ? F(12582912.0f) : D(6755399441055744.0);
+	LLVMValueRef kb = LLVMBuildBitCast(m->b, ADD(k, magic), ity, "");
+	LLVMValueRef tb = LLVMConstInt(ity, f ? 0x4B400000u : 0x4338000000000000ull, 0);
+	LLVMValueRef shift = LLVMConstInt(ity, f ? 23 : 52, 0);
+	LLVMValueRef e = LLVMBuildShl(m->b, LLVMBuildSub(m->b, kb, tb, ""), shift, "");
+	LLVMValueRef yb = LLVMBuildAdd(m->b, LLVMBuildBitCast(m->b, y, ity, ""), e, "");
+	return LLVMBuildBitCast(m->b, yb, ty, "");
+}
+
+/* trart_exp_float. */
+static LLVMValueRef cg_llvm_exp_f32(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef xc = cg_llvm_sel(m, LLVMRealOLT, x, F(-104.0f), F(-104.0f), x);
+	xc = cg_llvm_sel(m, LLVMRealOGT, xc, F(88.72283f), F(88.72283f), xc);
+	LLVMValueRef k = cg_llvm_unary(m, "llvm.floor", ADD(MUL(xc, F(1.44269504088896341f)), F(0.5f)));
+	LLVMValueRef nk = LLVMBuildFNeg(m->b, k, "");
+	LLVMValueRef r = cg_llvm_fma(m, k, F(2.12194440e-4f), cg_llvm_fma(m, nk, F(0.693359375f), xc));
+	static const float c[] = {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+	                          1.6666665459e-1f, 5.0000001201e-1f};
+	LLVMValueRef p = F(1.9875691500e-4f);
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+		p = cg_llvm_fma(m, p, r, F(c[i]));
+	p = ADD(cg_llvm_fma(m, MUL(p, r), r, r), F(1.0f));
+	LLVMValueRef sub = cg_llvm_sel(m, LLVMRealOLT, k, F(-120.0f), F(32.0f), F(0.0f));
+	LLVMValueRef y = cg_llvm_ldexp(m, TRART_F32, p, ADD(k, sub));
+	y = cg_llvm_sel(m, LLVMRealOLT, k, F(-120.0f), MUL(y, F(2.3283064365386963e-10f)), y);
+	y = cg_llvm_sel(m, LLVMRealOGT, x, F(88.72283f), F(INFINITY), y);
+	return cg_llvm_sel(m, LLVMRealUNE, x, x, x, y);
+}
+
+/* trart_exp_reduce_double: k, and r in *r. */
+static LLVMValueRef cg_llvm_exp_reduce_f64(CgLlvm *m, LLVMValueRef x, LLVMValueRef *r)
+{
+	LLVMValueRef k = cg_llvm_unary(m, "llvm.floor", ADD(MUL(x, D(1.4426950408889634)), D(0.5)));
+	k = cg_llvm_sel(m, LLVMRealOEQ, k, k, k, D(0.0));
+	LLVMValueRef nk = LLVMBuildFNeg(m->b, k, "");
+	*r = cg_llvm_fma(m, nk, D(1.9082149292705877e-10), cg_llvm_fma(m, nk, D(6.9314718036912382e-01), x));
+	return k;
+}
+
+/* trart_expm1_poly_double: Taylor to r^13. */
+static LLVMValueRef cg_llvm_expm1_poly_f64(CgLlvm *m, LLVMValueRef r)
+{
+	static const double c[] = {
+		1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+		1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5,
+	};
+	LLVMValueRef p = D(1.0 / 6227020800.0);
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+		p = cg_llvm_fma(m, p, r, D(c[i]));
+	return cg_llvm_fma(m, MUL(p, r), r, r);
+}
+
+/* trart_exp_double. */
+static LLVMValueRef cg_llvm_exp_f64(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef xc = cg_llvm_sel(m, LLVMRealOLT, x, D(-746.0), D(-746.0), x);
+	xc = cg_llvm_sel(m, LLVMRealOGT, xc, D(709.782712893384), D(709.782712893384), xc);
+	LLVMValueRef r, k = cg_llvm_exp_reduce_f64(m, xc, &r);
+	LLVMValueRef sub = cg_llvm_sel(m, LLVMRealOLT, k, D(-1000.0), ADD(k, D(64.0)), k);
+	LLVMValueRef y = cg_llvm_ldexp(m, TRART_F64, ADD(D(1.0), cg_llvm_expm1_poly_f64(m, r)), sub);
+	y = cg_llvm_sel(m, LLVMRealOLT, k, D(-1000.0), MUL(y, D(5.4210108624275222e-20)), y);
+	return cg_llvm_sel(m, LLVMRealOGT, x, D(709.782712893384), D(INFINITY), y);
+}
+
+/* trart_expm1_double. */
+static LLVMValueRef cg_llvm_expm1_f64(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef r, k = cg_llvm_exp_reduce_f64(m, x, &r);
+	LLVMValueRef s = cg_llvm_ldexp(m, TRART_F64, D(1.0), k);
+	return cg_llvm_fma(m, s, cg_llvm_expm1_poly_f64(m, r), SUB(s, D(1.0)));
+}
+
+/* trart_tanh_float (it calls the module's exp). */
+static LLVMValueRef cg_llvm_tanh_f32(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef a = cg_llvm_unary(m, "llvm.fabs", x), z = MUL(a, a);
+	static const float c[] = {2.06390887954e-2f, -5.37397155531e-2f, 1.33314422036e-1f,
+	                          -3.33332819422e-1f};
+	LLVMValueRef p = F(-5.70498872745e-3f);
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+		p = cg_llvm_fma(m, p, z, F(c[i]));
+	LLVMValueRef small = cg_llvm_fma(m, MUL(p, z), a, a);
+	LLVMValueRef e = cg_llvm_math(m, TRA_OP_EXP, TRART_F32, MUL(F(2.0f), a));
+	LLVMValueRef big = SUB(F(1.0f), DIV(F(2.0f), ADD(e, F(1.0f))));
+	return cg_llvm_copysign(m, cg_llvm_sel(m, LLVMRealOLT, a, F(0.625f), small, big), x);
+}
+
+/* trart_tanh_double. */
+static LLVMValueRef cg_llvm_tanh_f64(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef a = cg_llvm_unary(m, "llvm.fabs", x);
+	a = cg_llvm_sel(m, LLVMRealOGT, a, D(20.0), D(20.0), a);
+	LLVMValueRef e = cg_llvm_expm1_f64(m, MUL(D(2.0), a));
+	return cg_llvm_copysign(m, DIV(e, ADD(e, D(2.0))), x);
+}
+
+/* The parts of x = 2^e m, m in [sqrt(1/2), sqrt(2)), as trart_log_float
+ * and _double find them: e in *e, m returned. */
+static LLVMValueRef cg_llvm_log_split(CgLlvm *m, TrartDtype t, LLVMValueRef x, LLVMValueRef *e)
+{
+	bool f = t == TRART_F32;
+	LLVMTypeRef ty = cg_llvm_type(m, t);
+	LLVMTypeRef ity = f ? LLVMInt32TypeInContext(m->ctx) : LLVMInt64TypeInContext(m->ctx);
+	LLVMValueRef tiny = f ? F(1.17549435e-38f) : D(2.2250738585072014e-308);
+	LLVMValueRef xs = cg_llvm_sel(m, LLVMRealOLT, x, tiny, MUL(x, f ? F(8388608.0f) : D(18014398509481984.0)), x);
+	LLVMValueRef e0 = cg_llvm_sel(m, LLVMRealOLT, x, tiny, f ? F(-23.0f) : D(-54.0), f ? F(0.0f) : D(0.0));
+	LLVMValueRef b = LLVMBuildBitCast(m->b, xs, ity, "");
+	LLVMValueRef biased = LLVMBuildLShr(m->b, b, LLVMConstInt(ity, f ? 23 : 52, 0), "");
+	LLVMValueRef ex = LLVMBuildSub(m->b, biased, LLVMConstInt(ity, f ? 127 : 1023, 0), "");
+	*e = ADD(LLVMBuildSIToFP(m->b, ex, ty, ""), e0);
+	LLVMValueRef mant = LLVMBuildAnd(m->b, b, LLVMConstInt(ity, f ? 0x007fffffu : 0x000fffffffffffffull, 0), "");
+	mant = LLVMBuildOr(m->b, mant, LLVMConstInt(ity, f ? 0x3f800000u : 0x3ff0000000000000ull, 0), "");
+	LLVMValueRef mm = LLVMBuildBitCast(m->b, mant, ty, "");
+	LLVMValueRef sqrt2 = f ? F(1.41421356f) : D(1.4142135623730951);
+	*e = cg_llvm_sel(m, LLVMRealOGT, mm, sqrt2, ADD(*e, f ? F(1.0f) : D(1.0)), *e);
+	return cg_llvm_sel(m, LLVMRealOGT, mm, sqrt2, MUL(mm, f ? F(0.5f) : D(0.5)), mm);
+}
+
+/* The special cases that end trart_log_float and _double. */
+static LLVMValueRef cg_llvm_log_special(CgLlvm *m, TrartDtype t, LLVMValueRef x, LLVMValueRef y)
+{
+	LLVMValueRef zero = cg_llvm_const(m, t, 0.0), inf = cg_llvm_const(m, t, INFINITY);
+	y = cg_llvm_sel(m, LLVMRealOEQ, x, zero, cg_llvm_const(m, t, -INFINITY), y);
+	y = cg_llvm_sel(m, LLVMRealOLT, x, zero, cg_llvm_const(m, t, NAN), y);
+	y = cg_llvm_sel(m, LLVMRealOEQ, x, inf, x, y);
+	return cg_llvm_sel(m, LLVMRealUNE, x, x, x, y);
+}
+
+/* trart_log_float. */
+static LLVMValueRef cg_llvm_log_f32(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef e, mm = cg_llvm_log_split(m, TRART_F32, x, &e);
+	LLVMValueRef f = SUB(mm, F(1.0f)), s = DIV(f, ADD(F(2.0f), f)), z = MUL(s, s);
+	LLVMValueRef h = MUL(MUL(F(0.5f), f), f);
+	LLVMValueRef R = ADD(F(2.0f / 7), MUL(z, F(2.0f / 9)));
+	R = ADD(F(2.0f / 5), MUL(z, R));
+	R = MUL(z, ADD(F(2.0f / 3), MUL(z, R)));
+	LLVMValueRef in = cg_llvm_fma(m, s, ADD(h, R), MUL(e, F(-2.12194440e-4f)));
+	LLVMValueRef y = cg_llvm_fma(m, e, F(0.693359375f), SUB(f, SUB(h, in)));
+	return cg_llvm_log_special(m, TRART_F32, x, y);
+}
+
+/* trart_log_double: the series to s^22. */
+static LLVMValueRef cg_llvm_log_f64(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef e, mm = cg_llvm_log_split(m, TRART_F64, x, &e);
+	LLVMValueRef f = SUB(mm, D(1.0)), s = DIV(f, ADD(D(2.0), f)), z = MUL(s, s);
+	LLVMValueRef h = MUL(MUL(D(0.5), f), f);
+	LLVMValueRef R = D(2.0 / 23);
+	for (int i = 21; i >= 3; i -= 2)
+		R = ADD(MUL(R, z), D(2.0 / i));
+	R = MUL(R, z);
+	LLVMValueRef in = cg_llvm_fma(m, s, ADD(h, R), MUL(e, D(1.90821492927058770002e-10)));
+	LLVMValueRef y = cg_llvm_fma(m, e, D(6.93147180369123816490e-01), SUB(f, SUB(h, in)));
+	return cg_llvm_log_special(m, TRART_F64, x, y);
+}
+
+/* trart_sigmoid_float and _double. */
+static LLVMValueRef cg_llvm_sigmoid(CgLlvm *m, TrartDtype t, LLVMValueRef x)
+{
+	LLVMValueRef ax = cg_llvm_unary(m, "llvm.fabs", x);
+	LLVMValueRef e = cg_llvm_math(m, TRA_OP_EXP, t, LLVMBuildFNeg(m->b, ax, ""));
+	LLVMValueRef one = cg_llvm_const(m, t, 1.0);
+	LLVMValueRef num = cg_llvm_sel(m, LLVMRealOLT, x, cg_llvm_const(m, t, 0.0), e, one);
+	return DIV(num, ADD(one, e));
+}
+
+#undef ADD
+#undef SUB
+#undef MUL
+#undef DIV
+#undef F
+#undef D
+
+/* The body of math function op in t, of its argument x. */
+static LLVMValueRef cg_llvm_math_body(CgLlvm *m, TraOp op, TrartDtype t, LLVMValueRef x)
+{
+	bool f = t == TRART_F32;
+	switch (op) {
+	case TRA_OP_EXP: return f ? cg_llvm_exp_f32(m, x) : cg_llvm_exp_f64(m, x);
+	case TRA_OP_LOG: return f ? cg_llvm_log_f32(m, x) : cg_llvm_log_f64(m, x);
+	case TRA_OP_TANH: return f ? cg_llvm_tanh_f32(m, x) : cg_llvm_tanh_f64(m, x);
+	case TRA_OP_SIGMOID: return cg_llvm_sigmoid(m, t, x);
+	default: break;
+	}
+	TRAC_BUG("no kernel math for %s", tra_op_name[op]);
+}
+
+/* The internal function trac.OP.f32 (or f64), built on first use while
+ * the builder is elsewhere: its position is saved and restored. */
+static LLVMValueRef cg_llvm_math_fn(CgLlvm *m, TraOp op, TrartDtype t)
+{
+	LLVMValueRef *slot = &m->math[op][t == TRART_F32 ? 0 : 1];
+	if (*slot)
+		return *slot;
+	char name[32];
+	snprintf(name, sizeof name, "trac.%s.%s", tra_op_name[op], t == TRART_F32 ? "f32" : "f64");
+	LLVMTypeRef ty = cg_llvm_type(m, t);
+	LLVMBasicBlockRef at = LLVMGetInsertBlock(m->b);
+	*slot = cg_llvm_define(m, name, LLVMFunctionType(ty, &ty, 1, 0));
+	LLVMSetLinkage(*slot, LLVMInternalLinkage);
+	cg_llvm_enum_attr(m, *slot, LLVMAttributeFunctionIndex, "alwaysinline");
+	cg_llvm_enum_attr(m, *slot, LLVMAttributeFunctionIndex, "readnone");
+	LLVMBuildRet(m->b, cg_llvm_math_body(m, op, t, LLVMGetParam(*slot, 0)));
+	if (at)
+		LLVMPositionBuilderAtEnd(m->b, at);
+	return *slot;
+}
+
+CgLlvmValue cg_llvm_math(CgLlvm *m, TraOp op, TrartDtype t, CgLlvmValue x)
+{
+	LLVMValueRef fn = cg_llvm_math_fn(m, op, t);
+	LLVMTypeRef ty = cg_llvm_type(m, t);
+	return LLVMBuildCall2(m->b, LLVMFunctionType(ty, &ty, 1, 0), fn, &x, 1, "");
+}
+
+/* ---- the module as a whole ------------------------------------------------- */
+
+bool cg_llvm_verify(CgLlvm *m, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	if (LLVMVerifyModule(m->mod, LLVMReturnStatusAction, &msg)) {
+		cg_llvm_error(err, errlen, "LLVM's verifier rejects the module", msg);
+		return false;
+	}
+	LLVMDisposeMessage(msg);
+	return true;
+}
+
+bool cg_llvm_optimize(CgLlvm *m, char *err, size_t errlen)
+{
+	LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+	LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
+	LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+	LLVMPassBuilderOptionsSetLoopInterleaving(opts, 1);
+	LLVMPassBuilderOptionsSetLoopUnrolling(opts, 1);
+	LLVMErrorRef e = LLVMRunPasses(m->mod, "default<O3>", m->tm, opts);
+	LLVMDisposePassBuilderOptions(opts);
+	if (e) {
+		char *msg = LLVMGetErrorMessage(e);
+		snprintf(err, errlen, "LLVM's O3 pipeline failed: %s", msg);
+		LLVMDisposeErrorMessage(msg);
+		return false;
+	}
+	return true;
+}
+
+bool cg_llvm_emit_object(CgLlvm *m, const char *path, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	/* the C API takes the file name as char *, and does not write it */
+	if (LLVMTargetMachineEmitToFile(m->tm, m->mod, (char *)path, LLVMObjectFile, &msg)) {
+		cg_llvm_error(err, errlen, path, msg);
+		return false;
+	}
+	return true;
+}
+
+void cg_llvm_dump(CgLlvm *m, FILE *out)
+{
+	char *s = LLVMPrintModuleToString(m->mod);
+	fputs(s, out);
+	LLVMDisposeMessage(s);
+}

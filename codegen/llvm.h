@@ -1,0 +1,110 @@
+/* codegen/llvm.h: the LLVM back end's foundation (codegen/llvm.c), for
+ * code built with HAVE_LLVM only (configure --with-llvm).
+ *
+ * A CgLlvm is one module being built for the host: LLVM's context,
+ * module and IR builder, and a target machine for the host's triple, CPU
+ * and features at O3. On it, kernels are built from a few helpers:
+ * functions over pointers and 64-bit integers, element loads and stores,
+ * counted loops whose carried values make reductions, and the
+ * branch-free exp, log, tanh and sigmoid of trart.h
+ * (TRART_KERNEL_MATH) as IR. Then the module is verified, optimised by
+ * the new pass manager at O3, printed, or written as an object file.
+ *
+ * The handle types below are LLVM's own (the structs behind llvm-c's
+ * LLVMValueRef, LLVMTypeRef, LLVMBasicBlockRef) under trac's names, so
+ * that only codegen/llvm.c includes the llvm-c headers. The back end is not yet
+ * what `trac` runs: no --backend option reaches it.
+ */
+#ifndef TRAC_CG_LLVM_H
+#define TRAC_CG_LLVM_H
+
+#include "tra.h"
+
+typedef struct LLVMOpaqueValue *CgLlvmValue;      /* an IR value */
+typedef struct LLVMOpaqueType *CgLlvmType;        /* an IR type */
+typedef struct LLVMOpaqueBasicBlock *CgLlvmBlock; /* a basic block */
+
+/* A module under construction, with its target (see llvm.c). */
+typedef struct CgLlvm CgLlvm;
+
+/* The most values one loop carries (accumulators). */
+#define CG_LLVM_MAX_CARRY 8
+
+/* A counted loop `for (iv = lo; iv < hi; iv++)` under construction:
+ * cg_llvm_loop_begin opens its body, cg_llvm_loop_end closes it. */
+typedef struct CgLlvmLoop {
+	CgLlvmValue iv;      /* the induction variable (i64), in the body */
+	CgLlvmValue lo, hi;  /* the bounds (i64) */
+	bool vectorize;      /* tagged llvm.loop.vectorize.enable */
+	CgLlvmBlock guard;   /* the block before: skips an empty loop */
+	CgLlvmBlock body;    /* the first block of the body */
+	int ncarry;
+	CgLlvmValue init[CG_LLVM_MAX_CARRY]; /* a carried value before the loop */
+	CgLlvmValue cur[CG_LLVM_MAX_CARRY];  /* ... in the body (a phi) */
+	CgLlvmValue next[CG_LLVM_MAX_CARRY]; /* ... at the end of the body */
+	CgLlvmValue out[CG_LLVM_MAX_CARRY];  /* ... after the loop (after end) */
+} CgLlvmLoop;
+
+/* A module named name for the host, or NULL with a message in err. */
+CgLlvm *cg_llvm_new(const char *name, char *err, size_t errlen);
+void cg_llvm_free(CgLlvm *m);
+/* What LLVM reported of the host, as the target machine uses it. */
+const char *cg_llvm_triple(const CgLlvm *m);
+const char *cg_llvm_cpu(const CgLlvm *m);      /* "generic" where LLVM 14 knows it not */
+const char *cg_llvm_features(const CgLlvm *m); /* "+avx2,+fma,-avx512f,..." */
+
+/* Types. */
+CgLlvmType cg_llvm_type(CgLlvm *m, TrartDtype t); /* float or double */
+CgLlvmType cg_llvm_i64(CgLlvm *m);
+CgLlvmType cg_llvm_ptr(CgLlvm *m, CgLlvmType elem);
+
+/* Starts an external function `void name(params...)` and puts the
+ * builder in its entry block; its floating point may be reassociated
+ * only where loops say so (see llvm.c). */
+CgLlvmValue cg_llvm_function(CgLlvm *m, const char *name, const CgLlvmType *params, int nparams);
+/* Parameter i of the function being built. */
+CgLlvmValue cg_llvm_param(CgLlvm *m, int i);
+/* Marks pointer parameter i noalias: nothing else it is given reaches
+ * the same memory (a kernel's distinct tensors). */
+void cg_llvm_param_noalias(CgLlvm *m, int i);
+/* Ends the function being built with `ret void`. */
+void cg_llvm_return(CgLlvm *m);
+
+/* Values. */
+CgLlvmValue cg_llvm_const(CgLlvm *m, TrartDtype t, double v);
+CgLlvmValue cg_llvm_const_i64(CgLlvm *m, int64_t v);
+CgLlvmValue cg_llvm_iadd(CgLlvm *m, CgLlvmValue a, CgLlvmValue b); /* i64, no wrap */
+CgLlvmValue cg_llvm_imul(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);
+/* a op b for op ADD, SUB, MUL or DIV, on floating-point values. */
+CgLlvmValue cg_llvm_arith(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b);
+/* base[index] for a pointer to t and an i64 index; the store writes v. */
+CgLlvmValue cg_llvm_load(CgLlvm *m, TrartDtype t, CgLlvmValue base, CgLlvmValue index);
+void cg_llvm_store(CgLlvm *m, TrartDtype t, CgLlvmValue base, CgLlvmValue index, CgLlvmValue v);
+/* op (EXP, LOG, TANH or SIGMOID) of x in t: a call of the module's
+ * internal, always-inlined function with trart.h's branch-free code. */
+CgLlvmValue cg_llvm_math(CgLlvm *m, TraOp op, TrartDtype t, CgLlvmValue x);
+
+/* Counted loops. vectorize tags the loop llvm.loop.vectorize.enable,
+ * which also lets the vectoriser reorder its floating-point reductions
+ * (LLVM 14's C API sets no fast-math flags); tag innermost loops only:
+ * a tagged loop that stays scalar is a warning (cg_llvm_warnings). */
+void cg_llvm_loop_begin(CgLlvm *m, CgLlvmLoop *l, CgLlvmValue lo, CgLlvmValue hi, bool vectorize);
+/* A value carried around the loop from init: returns its number k, and
+ * l->cur[k] is its value in the body; set l->next[k] before the end. */
+int cg_llvm_loop_carry(CgLlvm *m, CgLlvmLoop *l, CgLlvmValue init);
+/* Closes the body; the builder continues after the loop, where l->out[k]
+ * is each carried value (init when the loop ran no iteration). */
+void cg_llvm_loop_end(CgLlvm *m, CgLlvmLoop *l);
+
+/* The module as a whole. Each returns false with a message in err. */
+bool cg_llvm_verify(CgLlvm *m, char *err, size_t errlen);
+bool cg_llvm_optimize(CgLlvm *m, char *err, size_t errlen);  /* default<O3> */
+bool cg_llvm_emit_object(CgLlvm *m, const char *path, char *err, size_t errlen);
+/* The warnings LLVM gave so far (a loop tagged for vectorisation that
+ * stayed scalar, say) instead of printing them: how many, and in *first
+ * (if first is not NULL) the first one's text, or NULL. */
+int cg_llvm_warnings(const CgLlvm *m, const char **first);
+/* The module's IR as text. */
+void cg_llvm_dump(CgLlvm *m, FILE *out);
+
+#endif /* TRAC_CG_LLVM_H */
