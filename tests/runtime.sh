@@ -349,7 +349,7 @@ size N = 4, D = 4, K = 4
 input A[N, D], B[K]
 T[i, j, k] = A[i, j] + B[k]
 S[i] = sum[j, k](T[i, j, k])
-H[i] = sum[j, k](T[i, j, k] * S[i])
+H[i] = sum[j, k](T[i, j, k] * B[k] * S[i])
 output H
 TRA
 	expect tasks-compile 0 "" "$TRAC" wide.tra --devices=2 -o wide
