@@ -16,6 +16,7 @@
  * libFuzzer's -timeout is a bug.
  */
 #include "tra.h"
+#include "kplan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,7 @@ static void fuzz_tasks(TraGraph *g, int devices)
 	IaGraph ia;
 	int *leader = xcalloc((size_t)g->nnodes + 1, sizeof *leader);
 	ia_lower(g, g->arena, &ia);
-	cg_c_row_groups(g, leader);
+	kplan_row_groups(g, leader);
 	ia_fuse_rows(&ia, leader);
 	free(leader);
 	SimModel m;
@@ -79,6 +80,10 @@ static void fuzz_tasks(TraGraph *g, int devices)
 	plan_dump(&ia, &m, PLACE_GREEDY, fuzz_null());
 	plan_dump_json(&ia, &m, PLACE_GREEDY, fuzz_null());
 	plan_dump_dot(g, &ia, fuzz_null());
+	KplanProgram kp;
+	kplan_build(g, &ia, &kp);
+	kplan_dump(&kp, fuzz_null());
+	kplan_free(&kp);
 	CgCOptions cg = {"fuzz", "fuzz.tra", false, NULL, &ia};
 	cg_c_emit(g, &cg, fuzz_null());
 }
@@ -95,6 +100,10 @@ static void fuzz_back_end(TraGraph *g, size_t size)
 	}
 	tra_dump(g, fuzz_null());
 	plan_dump_signature_json(g, "fuzz", fuzz_null());
+	KplanProgram kp;
+	kplan_build(g, NULL, &kp);
+	kplan_dump(&kp, fuzz_null());
+	kplan_free(&kp);
 	CgCOptions kernels = {"fuzz", "fuzz.tra", false, NULL, NULL};
 	cg_c_emit(g, &kernels, fuzz_null());
 	CgCOptions lib = {"fuzz", "fuzz.tra", true, "fuzz.h", NULL};
