@@ -58,6 +58,14 @@
 
 #include <string.h>
 
+/* Canonical forms by node id, in the Cse's form array, and a hash table
+ * over the ids whose forms it holds. */
+typedef struct CseTable {
+	int *start, *len;  /* node id's form is form[start[id] .. start[id] + len[id]) */
+	uint64_t *hash;    /* hash[id]: the hash of node id's form */
+	int *table;        /* open addressing over node ids; -1 empty */
+} CseTable;
+
 /* The pass's state. */
 typedef struct Cse {
 	TraGraph *g;
@@ -68,18 +76,15 @@ typedef struct Cse {
 	uint64_t *free;    /* free[e]: cse_free_hash of expression e */
 	int64_t *form;     /* the canonical forms of every node so far, back to back */
 	int nform, formcap;
-	int *start, *len;  /* node id's form is form[start[id] .. start[id] + len[id]) */
-	uint64_t *nhash;   /* nhash[id]: the hash of node id's form */
-	int *table;        /* open addressing over node ids; -1 empty */
-	int tabsize;       /* a power of two, at least twice the nodes */
+	CseTable nodes;    /* whole nodes' forms */
+	int tabsize;       /* entries of a CseTable's table: a power of two, at least twice the nodes */
 	int *canon;        /* canon[d]: canonical number of the node's index d, or -1 */
 	int next;          /* the next canonical number of a reduced index */
 } Cse;
 
 /* The joins of maps, for the aggregates that may read them. */
 typedef struct CseJoins {
-	int *start, *len;  /* node id's join form in the Cse's form array */
-	uint64_t *hash;
+	CseTable forms;    /* the joins' forms; the table holds maps */
 	int **canon;       /* canon[id][d]: the number the join form gave index d */
 	int *table;        /* open addressing over maps; -1 empty */
 	int *moveto;       /* moveto[m]: the aggregate map m must precede, or -1 */
@@ -192,10 +197,20 @@ static void cse_write(Cse *c, const TraNode *n, int e)
 
 /* Appends node id's canonical form to c->form and records where; with
  * epi false, the form of its aggregate alone (as if it had no epilogue). */
+/* Ends node id's form in t, begun at t->start[id]: its length and hash. */
+static void cse_form_end(Cse *c, CseTable *t, int id)
+{
+	t->len[id] = c->nform - t->start[id];
+	uint64_t h = 0;
+	for (int i = t->start[id]; i < c->nform; i++)
+		h = cse_mix(h, (uint64_t)c->form[i]);
+	t->hash[id] = h;
+}
+
 static void cse_form(Cse *c, int id, bool epi)
 {
 	const TraNode *n = &c->g->nodes[id];
-	c->start[id] = c->nform;
+	c->nodes.start[id] = c->nform;
 	for (int d = 0; d < n->nidx; d++)
 		c->canon[d] = d < n->rank ? d : -1;
 	c->next = n->rank;
@@ -217,30 +232,46 @@ static void cse_form(Cse *c, int id, bool epi)
 		size[cse_index(c, n, d)] = n->idx[d].size;
 	for (int d = n->rank; d < n->nidx; d++)
 		cse_push(c, size[d]);
-	c->len[id] = c->nform - c->start[id];
-	uint64_t h = 0;
-	for (int i = c->start[id]; i < c->nform; i++)
-		h = cse_mix(h, (uint64_t)c->form[i]);
-	c->nhash[id] = h;
+	cse_form_end(c, &c->nodes, id);
 }
 
-static bool cse_same(const Cse *c, int a, int b)
+static bool cse_same(const Cse *c, const CseTable *t, int a, int b)
 {
-	return c->nhash[a] == c->nhash[b] && c->len[a] == c->len[b] &&
-	       memcmp(c->form + c->start[a], c->form + c->start[b], (size_t)c->len[a] * sizeof *c->form) == 0;
+	return t->hash[a] == t->hash[b] && t->len[a] == t->len[b] &&
+	       memcmp(c->form + t->start[a], c->form + t->start[b], (size_t)t->len[a] * sizeof *c->form) == 0;
 }
 
-/* The earlier node with id's form, or id itself, after entering it if
- * enter. */
-static int cse_lookup(Cse *c, int id, bool enter)
+/* The node t holds with id's form, or -1 (after entering id if enter). */
+static int cse_find(const Cse *c, CseTable *t, int id, bool enter)
 {
-	unsigned mask = (unsigned)c->tabsize - 1, i = (unsigned)c->nhash[id] & mask;
-	for (; c->table[i] >= 0; i = (i + 1) & mask)
-		if (cse_same(c, c->table[i], id))
-			return c->table[i];
+	unsigned mask = (unsigned)c->tabsize - 1, i = (unsigned)t->hash[id] & mask;
+	for (; t->table[i] >= 0; i = (i + 1) & mask)
+		if (cse_same(c, t, t->table[i], id))
+			return t->table[i];
 	if (enter)
-		c->table[i] = id;
-	return id;
+		t->table[i] = id;
+	return -1;
+}
+
+/* Room for a form per node, and an empty table of c->tabsize entries. */
+static void cse_table_init(Cse *c, CseTable *t)
+{
+	size_t n = (size_t)c->g->nnodes + 1;
+	t->start = arena_alloc(c->scratch, n * sizeof *t->start);
+	t->len = arena_alloc(c->scratch, n * sizeof *t->len);
+	t->hash = arena_alloc(c->scratch, n * sizeof *t->hash);
+	t->table = arena_alloc(c->scratch, (size_t)c->tabsize * sizeof *t->table);
+	memset(t->table, -1, (size_t)c->tabsize * sizeof *t->table);
+}
+
+/* Appends to n's operands a read of node at idx; returns its number. */
+static int cse_add_operand(TraGraph *g, TraNode *n, int node, int rank, int *idx)
+{
+	TraOperand *ops = arena_alloc(g->arena, (size_t)(n->nops + 1) * sizeof *ops);
+	memcpy(ops, n->ops, (size_t)n->nops * sizeof *ops);
+	ops[n->nops] = (TraOperand){.node = node, .rank = rank, .idx = idx};
+	n->ops = ops;
+	return n->nops++;
 }
 
 /* Turns every acc in the tree at e into a read of operand k, in place. */
@@ -260,14 +291,10 @@ static void cse_acc_to_operand(TraGraph *g, int e, int k)
  * both at the same place), becomes the map of its epilogue over m. */
 static void cse_read_aggregate(TraGraph *g, TraNode *n, int m)
 {
-	TraOperand *ops = arena_alloc(g->arena, (size_t)(n->nops + 1) * sizeof *ops);
-	memcpy(ops, n->ops, (size_t)n->nops * sizeof *ops);
 	int *idx = arena_alloc(g->arena, (size_t)(n->rank + 1) * sizeof *idx);
 	for (int d = 0; d < n->rank; d++)
 		idx[d] = d;
-	ops[n->nops] = (TraOperand){.node = m, .rank = n->rank, .idx = idx};
-	n->ops = ops;
-	cse_acc_to_operand(g, n->epilogue, n->nops++);
+	cse_acc_to_operand(g, n->epilogue, cse_add_operand(g, n, m, n->rank, idx));
 	n->join = n->epilogue;
 	n->epilogue = -1;
 	n->agg = TRA_AGG_NONE;
@@ -283,9 +310,9 @@ static void cse_share_aggregate(Cse *c, int id)
 	if (n->agg == TRA_AGG_NONE || n->epilogue < 0)
 		return;
 	cse_form(c, id, false);
-	int m = cse_lookup(c, id, false);
-	c->nform = c->start[id]; /* the aggregate's form is not kept */
-	if (m != id)
+	int m = cse_find(c, &c->nodes, id, false);
+	c->nform = c->nodes.start[id]; /* the aggregate's form is not kept */
+	if (m >= 0)
 		cse_read_aggregate(c->g, n, m);
 }
 
@@ -341,7 +368,7 @@ static void cse_write_free(Cse *c, const TraNode *n, int e)
 static void cse_join_form(Cse *c, CseJoins *j, int id)
 {
 	const TraNode *n = &c->g->nodes[id];
-	j->start[id] = c->nform;
+	j->forms.start[id] = c->nform;
 	for (int d = 0; d < n->nidx; d++)
 		c->canon[d] = -1;
 	c->next = 0;
@@ -357,11 +384,7 @@ static void cse_join_form(Cse *c, CseJoins *j, int id)
 	}
 	for (int q = 0; q < c->next; q++)
 		cse_push(c, size[q]);
-	j->len[id] = c->nform - j->start[id];
-	uint64_t h = 0;
-	for (int i = j->start[id]; i < c->nform; i++)
-		h = cse_mix(h, (uint64_t)c->form[i]);
-	j->hash[id] = h;
+	cse_form_end(c, &j->forms, id);
 }
 
 /* Flops per element from which an aggregate reads a map rather than
@@ -379,22 +402,6 @@ static bool cse_shareable_map(const TraNode *n)
 	       n->flops >= CSE_MAP_MIN_FLOPS * tra_node_join_points(n);
 }
 
-/* The map entered with aggregate id's join form, or -1 (entering id's
- * form if enter and none is there). */
-static int cse_join_lookup(Cse *c, CseJoins *j, int id, bool enter)
-{
-	unsigned mask = (unsigned)c->tabsize - 1, i = (unsigned)j->hash[id] & mask;
-	for (; j->table[i] >= 0; i = (i + 1) & mask) {
-		int m = j->table[i];
-		if (j->hash[m] == j->hash[id] && j->len[m] == j->len[id] &&
-		    memcmp(c->form + j->start[m], c->form + j->start[id], (size_t)j->len[id] * sizeof *c->form) == 0)
-			return m;
-	}
-	if (enter)
-		j->table[i] = id;
-	return -1;
-}
-
 /* Aggregate n's join becomes a read of map m, whose index d is the
  * index of n that the join forms numbered alike. */
 static void cse_read_map(TraGraph *g, const CseJoins *j, int id, int m)
@@ -406,11 +413,7 @@ static void cse_read_map(TraGraph *g, const CseJoins *j, int id, int m)
 		for (int e = 0; e < n->nidx; e++)
 			if (j->canon[id][e] == j->canon[m][d])
 				idx[d] = e;
-	TraOperand *ops = arena_alloc(g->arena, (size_t)(n->nops + 1) * sizeof *ops);
-	memcpy(ops, n->ops, (size_t)n->nops * sizeof *ops);
-	ops[n->nops] = (TraOperand){.node = m, .rank = mp->rank, .idx = idx};
-	n->ops = ops;
-	n->join = tra_expr_new(g, TRA_OP_OPERAND, n->nops++, 0, -1, -1, -1);
+	n->join = tra_expr_new(g, TRA_OP_OPERAND, cse_add_operand(g, n, m, mp->rank, idx), 0, -1, -1, -1);
 	tra_node_compact_operands(g, n);
 	tra_node_cost(g, n);
 }
@@ -465,20 +468,16 @@ static void cse_aggregates_read_maps(Cse *c)
 {
 	TraGraph *g = c->g;
 	size_t n = (size_t)g->nnodes + 1;
-	CseJoins j = {.start = arena_alloc(c->scratch, n * sizeof *j.start),
-	              .len = arena_alloc(c->scratch, n * sizeof *j.len),
-	              .hash = arena_alloc(c->scratch, n * sizeof *j.hash),
-	              .canon = arena_alloc(c->scratch, n * sizeof *j.canon),
-	              .table = arena_alloc(c->scratch, (size_t)c->tabsize * sizeof *j.table),
+	CseJoins j = {.canon = arena_alloc(c->scratch, n * sizeof *j.canon),
 	              .moveto = arena_alloc(c->scratch, n * sizeof *j.moveto)};
-	memset(j.table, -1, (size_t)c->tabsize * sizeof *j.table);
+	cse_table_init(c, &j.forms);
 	bool *live = arena_alloc(c->scratch, n * sizeof *live);
 	tra_live_nodes(g, live);
 	for (int id = 0; id < g->nnodes; id++) {
 		j.moveto[id] = -1;
 		if (live[id] && g->nodes[id].nidx <= 64 && cse_shareable_map(&g->nodes[id])) {
 			cse_join_form(c, &j, id);
-			cse_join_lookup(c, &j, id, true);
+			cse_find(c, &j.forms, id, true);
 		}
 	}
 	bool moved = false;
@@ -488,7 +487,7 @@ static void cse_aggregates_read_maps(Cse *c)
 			continue;
 		int save = c->nform;
 		cse_join_form(c, &j, id);
-		int m = cse_join_lookup(c, &j, id, false);
+		int m = cse_find(c, &j.forms, id, false);
 		c->nform = save;
 		if (m < 0 || (m > id && (j.moveto[m] >= 0 || !cse_reads_before(g, m, id))))
 			continue;
@@ -510,17 +509,13 @@ static void cse_init(Cse *c, TraGraph *g, Arena *scratch)
 		maxidx = g->nodes[id].nidx > maxidx ? g->nodes[id].nidx : maxidx;
 	*c = (Cse){.g = g, .scratch = scratch};
 	c->rep = arena_alloc(scratch, n * sizeof *c->rep);
-	c->start = arena_alloc(scratch, n * sizeof *c->start);
-	c->len = arena_alloc(scratch, n * sizeof *c->len);
-	c->nhash = arena_alloc(scratch, n * sizeof *c->nhash);
 	c->canon = arena_alloc(scratch, (size_t)maxidx * sizeof *c->canon);
 	c->h = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->h); /* cse_read_map adds expressions, never hashed */
 	c->row = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->row);
 	c->free = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->free);
 	for (c->tabsize = 16; (size_t)c->tabsize < 2 * n; c->tabsize *= 2)
 		;
-	c->table = arena_alloc(scratch, (size_t)c->tabsize * sizeof *c->table);
-	memset(c->table, -1, (size_t)c->tabsize * sizeof *c->table);
+	cse_table_init(c, &c->nodes);
 }
 
 void cse_merge(TraGraph *g)
@@ -539,8 +534,8 @@ void cse_merge(TraGraph *g)
 		tra_node_cost(g, n);
 		cse_share_aggregate(&c, id);
 		cse_form(&c, id, true);
-		int r = cse_lookup(&c, id, true);
-		if (r != id && !n->is_output)
+		int r = cse_find(&c, &c.nodes, id, true);
+		if (r >= 0 && !n->is_output)
 			c.rep[id] = r;
 	}
 	cse_aggregates_read_maps(&c);
