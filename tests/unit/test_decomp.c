@@ -292,12 +292,17 @@ START_TEST(manual)
 }
 END_TEST
 
-/* The partition decomp_run gives node name for 2 devices. */
-static const int *two_device_part(UnitRun *u, const char *name)
+/* Node s of src, decomposed for 2 devices, is cut i0 ways along its
+ * first index and i1 along its second. */
+static void assert_two_device_cut(const char *src, int i0, int i1)
 {
+	UnitRun *u = unit_compile_ok(src);
 	DecompOptions o = {.devices = 2};
 	decomp_run(&u->g, &o);
-	return u->g.nodes[unit_node_id(&u->g, name)].part;
+	const int *p = u->g.nodes[unit_node_id(&u->g, "s")].part;
+	ck_assert_int_eq(p[0], i0);
+	ck_assert_int_eq(p[1], i1);
+	unit_free(u);
 }
 
 /* Loop kernels are not cut into contiguous runs shorter than 8 KiB when
@@ -306,24 +311,12 @@ static const int *two_device_part(UnitRun *u, const char *name)
  * 8 KiB rows splits its rows; runs of 32 KiB may be cut. */
 START_TEST(short_runs)
 {
-	UnitRun *u = unit_compile_ok("size N = 8192, D = 1024\ninput X[N, D]\n"
-	                             "s[j] = sum[i](X[i, j])\noutput s\n");
-	const int *p = two_device_part(u, "s");
-	ck_assert_int_eq(p[0], 1);
-	ck_assert_int_eq(p[1], 2);
-	unit_free(u);
-	u = unit_compile_ok("size N = 2048, D = 2048\ninput X[N, D]\n"
-	                    "Y[i, j] = tanh(X[i, j])\noutput Y\n");
-	p = two_device_part(u, "Y");
-	ck_assert_int_eq(p[0], 2);
-	ck_assert_int_eq(p[1], 1);
-	unit_free(u);
-	u = unit_compile_ok("size N = 512, D = 16384\ninput X[N, D]\n"
-	                    "s[j] = sum[i](X[i, j])\noutput s\n");
-	p = two_device_part(u, "s");
-	ck_assert_int_eq(p[0], 2);
-	ck_assert_int_eq(p[1], 1);
-	unit_free(u);
+	assert_two_device_cut("size N = 8192, D = 1024\ninput X[N, D]\n"
+	                      "s[j] = sum[i](X[i, j])\noutput s\n", 1, 2);
+	assert_two_device_cut("size N = 2048, D = 2048\ninput X[N, D]\n"
+	                      "s[i, j] = tanh(X[i, j])\noutput s\n", 2, 1);
+	assert_two_device_cut("size N = 512, D = 16384\ninput X[N, D]\n"
+	                      "s[j] = sum[i](X[i, j])\noutput s\n", 2, 1);
 }
 END_TEST
 
