@@ -23,6 +23,7 @@ checks through `trac --interpret`, which works before the C back end does.
 """
 
 import argparse
+import glob
 import json
 import math
 import os
@@ -709,8 +710,10 @@ def trac_inputs(w, s, seed):
     return {k: random_fill(shape_of(d, s), dtype_of(w), seed, k) for k, d in w["inputs"].items()}
 
 
-def run_trac(args, env, w, s, row):
-    """Compile and run one workload with trac; fills row['trac_ms'] etc."""
+def run_trac(args, env, w, s, row, backend=None):
+    """Compile and run one workload with trac (with --backend=backend when
+    given); fills row['trac_ms'] etc., and row['ms'][backend] and
+    row['compile_s'][backend]. Returns the output directory, or None."""
     tra = os.path.join(HERE, w["file"])
     defs = []
     for k, v in s.items():
@@ -726,31 +729,120 @@ def run_trac(args, env, w, s, row):
             return None
         row["notes"].append("trac --interpret took %.2f s (wall clock, not a timing)" % secs)
         return outdir
-    exe = os.path.join(args.builddir, w["label"])
+    suffix = "-" + backend if backend else ""
+    fail = "trac_fail" if backend in (None, args.backends[0]) else backend + "_fail"
+    exe = os.path.join(args.builddir, w["label"] + suffix)
+    cmd = [args.trac, tra] + defs + shlex.split(args.trac_flags)
+    if backend:
+        cmd.append("--backend=" + backend)
+    ms, secs, msg = compile_and_time(args, env, cmd, exe, outdir)
+    if msg:
+        row[fail] = msg
+        return None
+    row.setdefault("compile_s", {})[backend] = secs
+    row.setdefault("ms", {})[backend] = ms[0]
+    if fail == "trac_fail":
+        row["trac_ms"], row["trac_min_ms"] = ms
+    return outdir
+
+
+def compile_and_time(args, env, cmd, exe, outdir):
+    """Compiles with cmd + ['-o', exe] (timed: trac has no cache, so every
+    compile is cold), runs exe with --random=1 --time into outdir: returns
+    ((median ms, min ms), compile seconds, None), or (None, None, why)."""
     if os.path.exists(exe):
         os.remove(exe)
-    cmd = [args.trac, tra, "-o", exe] + defs + shlex.split(args.trac_flags)
-    rc, out, err, secs = run_cmd(cmd, env, args.timeout, cwd=args.builddir)
+    rc, out, err, secs = run_cmd(cmd + ["-o", exe], env, args.timeout, cwd=args.builddir)
     if rc != 0 or not os.path.exists(exe):
-        row["trac_fail"] = "compile: " + (reason(rc, err, out) if rc != 0
+        return None, None, "compile: " + (reason(rc, err, out) if rc != 0
                                           else "trac exited 0 but wrote no " + exe)
-        return None
-    row["compile_s"] = secs
     cmd = [exe, "--random=1", "--threads", str(args.threads), "--repeat", str(args.repeat),
            "--time", "--output-dir", outdir]
     rc, out, err, _ = run_cmd(cmd, env, args.timeout, cwd=args.builddir)
     if rc != 0:
-        row["trac_fail"] = "run: " + reason(rc, err, out)
-        return None
+        return None, None, "run: " + reason(rc, err, out)
     m = None
     for m in TIME_RE.finditer(err + "\n" + out):   # stderr, as specified; the last
         pass
     if m is None:
-        row["trac_fail"] = "run: no 'time: runs=N median_ms=X min_ms=Y' line on stderr"
-        return None
-    row["trac_ms"] = float(m.group(2))
-    row["trac_min_ms"] = float(m.group(3))
-    return outdir
+        return None, None, "run: no 'time: runs=N median_ms=X min_ms=Y' line on stderr"
+    return (float(m.group(2)), float(m.group(3))), secs, None
+
+
+def trac_backends(args, env):
+    """The back ends to compare: --backends, or every one this trac has
+    (llvm, its default where built, first)."""
+    if args.backends_arg:
+        return [b.strip() for b in args.backends_arg.split(",") if b.strip()]
+    rc, _, _, _ = run_cmd([args.trac, "--backend=llvm", "--version"], env, 60)
+    return ["llvm", "c"] if rc == 0 else ["c"]
+
+
+def run_samples(args, env):
+    """Every samples/*.tra at its own sizes under each back end: the compile
+    time (cold) and the run time. Returns rows for print_samples_table."""
+    rows = []
+    for tra in sorted(glob.glob(os.path.join(SRCDIR, "samples", "*.tra"))):
+        name = os.path.splitext(os.path.basename(tra))[0]
+        row = {"name": name, "ms": {}, "compile_s": {}, "fail": {}}
+        outdir = os.path.join(args.builddir, "sample-" + name + ".out")
+        os.makedirs(outdir, exist_ok=True)
+        print("running sample %s ..." % name, file=sys.stderr, flush=True)
+        for b in args.backends:
+            exe = os.path.join(args.builddir, "sample-%s-%s" % (name, b))
+            ms, secs, msg = compile_and_time(args, env, [args.trac, tra, "--backend=" + b],
+                                             exe, outdir)
+            if msg:
+                row["fail"][b] = msg
+            else:
+                row["ms"][b], row["compile_s"][b] = ms[0], secs
+        shutil.rmtree(outdir, ignore_errors=True)
+        rows.append(row)
+    return rows
+
+
+def print_table(hdr, table, title=None):
+    widths = [max(len(str(c)) for c in col) for col in zip(hdr, *table)]
+    print()
+    if title:
+        print(title)
+    for cells in [hdr, ["-" * wd for wd in widths]] + table:
+        print("  ".join(str(c).ljust(wd) if i == 0 else str(c).rjust(wd)
+                        for i, (c, wd) in enumerate(zip(cells, widths))).rstrip())
+
+
+def print_backend_tables(args, rows, samples):
+    """Run times of the workloads and samples under each back end, then
+    compile times and their medians."""
+    bs = args.backends
+    first = bs[0]
+    hdr = ["program"] + ["%s ms" % b for b in bs] + ["%s/%s" % (first, b) for b in bs[1:]]
+    table = []
+    for r in rows + samples:
+        ms = r.get("ms", {})
+        fails = r.get("fail", {})
+        cells = [r["name"]]
+        for b in bs:
+            failed = b in fails or (b == first and "trac_fail" in r) or b + "_fail" in r
+            cells.append("failed" if failed else fmt(ms.get(b), ".2f"))
+        for b in bs[1:]:
+            cells.append(fmt(ms[first] / ms[b] if ms.get(first) and ms.get(b) else None, ".3f"))
+        table.append(cells)
+    print_table(hdr, table, "run time by back end (workloads, then samples at their own sizes; "
+                "medians of %d runs):" % args.repeat)
+    hdr = ["program"] + ["%s compile s" % b for b in bs]
+    table = [[r["name"]] + [fmt(r.get("compile_s", {}).get(b), ".3f") for b in bs]
+             for r in rows + samples]
+    med = []
+    for b in bs:
+        xs = [r["compile_s"][b] for r in rows + samples if b in r.get("compile_s", {})]
+        med.append(fmt(statistics.median(xs) if xs else None, ".3f"))
+    table.append(["median"] + med)
+    print_table(hdr, table, "compile time by back end (trac prog.tra -o prog, wall clock, no "
+                "cache: every compile is cold):")
+    for r in samples:
+        for b, msg in r["fail"].items():
+            print("  sample %s: %s failed: %s" % (r["name"], b, msg))
 
 
 PLAN_RE = re.compile(r"simulated makespan:\s*([0-9.eE+-]+)\s*(us|ms|s)\b")
@@ -837,6 +929,11 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     ap.add_argument("--no-numpy", action="store_true", help="skip the NumPy timings")
     ap.add_argument("--trac-flags", default="", help="extra flags for `trac prog.tra -o prog`")
+    ap.add_argument("--backends", dest="backends_arg", default="",
+                    help="comma-separated back ends to time, the first the reference for "
+                         "trac/numpy (default: llvm,c where trac has llvm, else c)")
+    ap.add_argument("--no-samples", action="store_true",
+                    help="skip the samples' run and compile times by back end")
     ap.add_argument("--no-tasks", action="store_true",
                     help="skip the block-task-graph table (trac --devices=T)")
     ap.add_argument("--cc", default=None, help="C compiler for sgemm_peak.c (default $CC or cc)")
@@ -887,6 +984,7 @@ def main(argv=None):
     if bad:
         ap.error("unknown workload(s) %s; choose from %s" % (", ".join(bad), ", ".join(BY_NAME)))
     todo = [w for w in WORKLOADS if not only or w["name"] in only]
+    args.backends = ["default"]  # --interpret compiles nothing
     args.builddir = os.path.abspath(args.builddir)
     os.makedirs(args.builddir, exist_ok=True)
     if os.sep in args.trac:
@@ -919,8 +1017,10 @@ def main(argv=None):
     print("python: %s   numpy: %s   torch: %s" % (
         sys.executable, has_numpy or "not importable",
         torch_version or ("skipped" if args.no_torch else "not importable")))
+    if not args.interpret:
+        args.backends = trac_backends(args, env)
     print("trac: %s%s" % (args.trac, "  (--interpret: reference interpreter)"
-                          if args.interpret else ""))
+                          if args.interpret else "   back ends: " + ", ".join(args.backends)))
     sys.stdout.flush()
     peak, peak_line = sgemm_peak(args, env)
     print("sgemm peak: " + describe_peak(peak, peak_line))
@@ -932,7 +1032,12 @@ def main(argv=None):
         row = {"name": w["label"], "gflop": w["flops"](s) / 1e9, "notes": [],
                "trac_ms": None, "numpy_ms": None, "torch_ms": None, "check": None}
         print("running %s ..." % w["label"], file=sys.stderr, flush=True)
-        outdir = run_trac(args, env, w, s, row)
+        if args.interpret:
+            outdir = run_trac(args, env, w, s, row)
+        else:
+            outdir = run_trac(args, env, w, s, row, args.backends[0])
+            for b in args.backends[1:]:
+                shutil.rmtree(run_trac(args, env, w, s, row, b) or "", ignore_errors=True)
         if not args.no_tasks and not args.interpret:
             run_tasks(args, env, w, s, row)
         if outdir is not None and (args.small or args.interpret):
@@ -964,6 +1069,10 @@ def main(argv=None):
                                         % (kind, k, v["err"]))
                     row["mismatch"] = True
         rows.append(row)
+
+    samples = []
+    if not args.no_samples and not args.interpret and not args.small and not only:
+        samples = run_samples(args, env)
 
     peak_after = None
     if not args.small and not args.interpret:
@@ -1007,11 +1116,13 @@ def main(argv=None):
     print("  ".join("-" * wd for wd in widths))
     for cells in table:
         print(line(cells).rstrip())
+    if not args.interpret and (len(args.backends) > 1 or samples):
+        print_backend_tables(args, rows, samples)
     if not args.no_tasks and not args.interpret:
         print_tasks_table(args, rows)
     notes = []
     for r in rows:
-        for k in ("trac", "numpy", "torch"):
+        for k in ["trac", "numpy", "torch"] + args.backends[1:]:
             if k + "_fail" in r:
                 notes.append("%s: %s failed: %s" % (r["name"], k, r[k + "_fail"]))
         notes += ["%s: %s" % (r["name"], n) for n in r["notes"]]
@@ -1036,7 +1147,8 @@ def main(argv=None):
             json.dump({"threads": args.threads, "repeat": args.repeat, "small": args.small,
                        "openblas_coretype": coretype, "numpy": has_numpy,
                        "torch": torch_version, "sgemm_peak_gflops": peak,
-                       "sgemm_peak_after_gflops": peak_after, "rows": rows},
+                       "sgemm_peak_after_gflops": peak_after, "backends": args.backends,
+                       "rows": rows, "samples": samples},
                       f, indent=1)
     bad = any("trac_fail" in r or "numpy_fail" in r or r.get("mismatch") for r in rows)
     return 1 if args.strict and (bad or peak is None) else 0
