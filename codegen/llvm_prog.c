@@ -559,11 +559,11 @@ static void cg_llvm_library_fn(CgLlvmBuild *b, const int *ordinal)
 	CgLlvmValue args[3] = {b->program, bufs, cg_llvm_param(m, 2)};
 	cg_llvm_call(m, ety, cg_llvm_declare(m, "trart_execute", ety), args, 3);
 	cg_llvm_copy_inouts(b, inputs, outputs, ordinal);
-	cg_llvm_free_temps(b, bufs); /* none when pooled */
-	if (pooled) {
+	if (pooled) { /* the executor gave the intermediates back to its pool */
 		cg_llvm_return_value(m, cg_llvm_i32c(b, 0));
 		return;
 	}
+	cg_llvm_free_temps(b, bufs);
 	/* returning ends the function for the builder, not its blocks */
 	cg_llvm_return_value(m, cg_llvm_i32c(b, 0));
 	cg_llvm_position(m, nomem);
