@@ -107,4 +107,24 @@ int cg_llvm_warnings(const CgLlvm *m, const char **first);
 /* The module's IR as text. */
 void cg_llvm_dump(CgLlvm *m, FILE *out);
 
+/* ---- for llvm_kernels.c ---- */
+
+/* The scalar operations of TRA expressions, as codegen/c.c's C computes
+ * them (the element type's arithmetic, C's comparisons). */
+CgLlvmValue cg_llvm_fneg(CgLlvm *m, CgLlvmValue x);
+/* a op b for a comparison op (LT, LE, GT, GE, EQ, NE) as C's operator on
+ * floating point: false where either is NaN, but for != (true): an i1. */
+CgLlvmValue cg_llvm_fcmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b);
+/* c ? a : b for an i1 c. */
+CgLlvmValue cg_llvm_select(CgLlvm *m, CgLlvmValue c, CgLlvmValue a, CgLlvmValue b);
+/* An i1 as 0 or 1 in t (C's (T)(a < b)); an i64 as t (C's (T)x). */
+CgLlvmValue cg_llvm_from_bool(CgLlvm *m, TrartDtype t, CgLlvmValue c);
+CgLlvmValue cg_llvm_from_i64(CgLlvm *m, TrartDtype t, CgLlvmValue i);
+/* sqrt and fabs of x: the intrinsics, vector instructions. */
+CgLlvmValue cg_llvm_sqrt(CgLlvm *m, CgLlvmValue x);
+CgLlvmValue cg_llvm_fabs(CgLlvm *m, CgLlvmValue x);
+/* x^y in t: trart.h's trart_pow_float or _double as IR, operation for
+ * operation (an internal always-inlined trac.pow.f32 or .f64). */
+CgLlvmValue cg_llvm_pow(CgLlvm *m, TrartDtype t, CgLlvmValue x, CgLlvmValue y);
+
 #endif /* TRAC_CG_LLVM_H */
