@@ -687,6 +687,202 @@ void cg_llvm_dump(CgLlvm *m, FILE *out)
 	LLVMDisposeMessage(s);
 }
 
+/* ---- for llvm_prog.c ---- */
+
+CgLlvmType cg_llvm_int(CgLlvm *m, int bits)
+{
+	return LLVMIntTypeInContext(m->ctx, (unsigned)bits);
+}
+
+CgLlvmType cg_llvm_void(CgLlvm *m)
+{
+	return LLVMVoidTypeInContext(m->ctx);
+}
+
+CgLlvmType cg_llvm_struct(CgLlvm *m, const char *name, const CgLlvmType *fields, int nfields)
+{
+	LLVMTypeRef ty = LLVMStructCreateNamed(m->ctx, name);
+	LLVMStructSetBody(ty, (LLVMTypeRef *)fields, (unsigned)nfields, 0);
+	return ty;
+}
+
+CgLlvmType cg_llvm_array(CgLlvm *m, CgLlvmType elem, int64_t n)
+{
+	(void)m;
+	return LLVMArrayType(elem, (unsigned)n);
+}
+
+CgLlvmType cg_llvm_fn_type(CgLlvm *m, CgLlvmType ret, const CgLlvmType *params, int nparams)
+{
+	(void)m;
+	return LLVMFunctionType(ret, (LLVMTypeRef *)params, (unsigned)nparams, 0);
+}
+
+CgLlvmType cg_llvm_type_of(CgLlvmValue v)
+{
+	return LLVMTypeOf(v);
+}
+
+uint64_t cg_llvm_abi_size(CgLlvm *m, CgLlvmType ty)
+{
+	return LLVMABISizeOfType(LLVMGetModuleDataLayout(m->mod), ty);
+}
+
+uint64_t cg_llvm_abi_offset(CgLlvm *m, CgLlvmType ty, int field)
+{
+	return LLVMOffsetOfElement(LLVMGetModuleDataLayout(m->mod), ty, (unsigned)field);
+}
+
+CgLlvmValue cg_llvm_const_int(CgLlvm *m, CgLlvmType ty, int64_t v)
+{
+	(void)m;
+	return LLVMConstInt(ty, (unsigned long long)v, 1);
+}
+
+CgLlvmValue cg_llvm_const_null(CgLlvmType ty)
+{
+	return LLVMConstNull(ty);
+}
+
+CgLlvmValue cg_llvm_const_array(CgLlvm *m, CgLlvmType elem, const CgLlvmValue *v, int n)
+{
+	(void)m;
+	return LLVMConstArray(elem, (LLVMValueRef *)v, (unsigned)n);
+}
+
+CgLlvmValue cg_llvm_const_struct(CgLlvm *m, CgLlvmType ty, const CgLlvmValue *v, int n)
+{
+	(void)m;
+	return LLVMConstNamedStruct(ty, (LLVMValueRef *)v, (unsigned)n);
+}
+
+CgLlvmValue cg_llvm_const_string(CgLlvm *m, const char *s)
+{
+	LLVMValueRef init = LLVMConstStringInContext(m->ctx, s, (unsigned)strlen(s), 0);
+	LLVMValueRef g = LLVMAddGlobal(m->mod, LLVMTypeOf(init), ".str");
+	LLVMSetInitializer(g, init);
+	LLVMSetGlobalConstant(g, 1);
+	LLVMSetLinkage(g, LLVMPrivateLinkage);
+	LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+	return cg_llvm_const_elem(m, g, 0);
+}
+
+CgLlvmValue cg_llvm_const_elem(CgLlvm *m, CgLlvmValue global, int64_t i)
+{
+	LLVMValueRef idx[2] = {LLVMConstInt(LLVMInt64TypeInContext(m->ctx), 0, 0),
+	                       LLVMConstInt(LLVMInt64TypeInContext(m->ctx), (unsigned long long)i, 0)};
+	return LLVMConstInBoundsGEP2(LLVMGlobalGetValueType(global), global, idx, 2);
+}
+
+CgLlvmValue cg_llvm_const_cast(CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMConstBitCast(v, ty);
+}
+
+CgLlvmValue cg_llvm_global(CgLlvm *m, const char *name, CgLlvmType ty, bool external, bool constant)
+{
+	LLVMValueRef g = LLVMAddGlobal(m->mod, ty, name);
+	LLVMSetInitializer(g, LLVMConstNull(ty));
+	LLVMSetGlobalConstant(g, constant);
+	if (!external)
+		LLVMSetLinkage(g, LLVMInternalLinkage);
+	return g;
+}
+
+void cg_llvm_global_init(CgLlvmValue global, CgLlvmValue init)
+{
+	LLVMSetInitializer(global, init);
+}
+
+CgLlvmValue cg_llvm_named_function(CgLlvm *m, const char *name)
+{
+	return LLVMGetNamedFunction(m->mod, name);
+}
+
+CgLlvmValue cg_llvm_declare(CgLlvm *m, const char *name, CgLlvmType fnty)
+{
+	LLVMValueRef fn = LLVMGetNamedFunction(m->mod, name);
+	return fn ? fn : LLVMAddFunction(m->mod, name, fnty);
+}
+
+void cg_llvm_internal(CgLlvmValue v)
+{
+	LLVMSetLinkage(v, LLVMInternalLinkage);
+}
+
+CgLlvmValue cg_llvm_function_ret(CgLlvm *m, const char *name, CgLlvmType ret, const CgLlvmType *params,
+                                 int nparams)
+{
+	m->fn = cg_llvm_define(m, name, LLVMFunctionType(ret, (LLVMTypeRef *)params, (unsigned)nparams, 0));
+	return m->fn;
+}
+
+void cg_llvm_return_value(CgLlvm *m, CgLlvmValue v)
+{
+	LLVMBuildRet(m->b, v);
+	m->fn = NULL;
+}
+
+CgLlvmValue cg_llvm_call(CgLlvm *m, CgLlvmType fnty, CgLlvmValue fn, const CgLlvmValue *args, int n)
+{
+	return LLVMBuildCall2(m->b, fnty, fn, (LLVMValueRef *)args, (unsigned)n, "");
+}
+
+/* In the entry block, so that mem2reg and SROA see it. */
+CgLlvmValue cg_llvm_alloca(CgLlvm *m, CgLlvmType ty)
+{
+	LLVMBasicBlockRef at = LLVMGetInsertBlock(m->b);
+	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(m->fn);
+	LLVMValueRef first = LLVMGetFirstInstruction(entry);
+	if (first)
+		LLVMPositionBuilderBefore(m->b, first);
+	else
+		LLVMPositionBuilderAtEnd(m->b, entry);
+	LLVMValueRef slot = LLVMBuildAlloca(m->b, ty, "");
+	LLVMPositionBuilderAtEnd(m->b, at);
+	return slot;
+}
+
+CgLlvmValue cg_llvm_gep(CgLlvm *m, CgLlvmType elem, CgLlvmValue base, CgLlvmValue i)
+{
+	return LLVMBuildInBoundsGEP2(m->b, elem, base, &i, 1, "");
+}
+
+CgLlvmValue cg_llvm_load_ptr(CgLlvm *m, CgLlvmType ty, CgLlvmValue p)
+{
+	return LLVMBuildLoad2(m->b, ty, p, "");
+}
+
+void cg_llvm_store_ptr(CgLlvm *m, CgLlvmValue v, CgLlvmValue p)
+{
+	LLVMBuildStore(m->b, v, p);
+}
+
+CgLlvmValue cg_llvm_bitcast(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMBuildBitCast(m->b, v, ty, "");
+}
+
+CgLlvmBlock cg_llvm_block(CgLlvm *m, const char *name)
+{
+	return LLVMAppendBasicBlockInContext(m->ctx, m->fn, name);
+}
+
+void cg_llvm_position(CgLlvm *m, CgLlvmBlock b)
+{
+	LLVMPositionBuilderAtEnd(m->b, b);
+}
+
+void cg_llvm_br(CgLlvm *m, CgLlvmBlock to)
+{
+	LLVMBuildBr(m->b, to);
+}
+
+void cg_llvm_br_null(CgLlvm *m, CgLlvmValue p, CgLlvmBlock yes, CgLlvmBlock no)
+{
+	LLVMBuildCondBr(m->b, LLVMBuildIsNull(m->b, p, ""), yes, no);
+}
+
 /* ---- for llvm_kernels.c ---- */
 
 CgLlvmValue cg_llvm_fneg(CgLlvm *m, CgLlvmValue x)

@@ -107,6 +107,74 @@ int cg_llvm_warnings(const CgLlvm *m, const char **first);
 /* The module's IR as text. */
 void cg_llvm_dump(CgLlvm *m, FILE *out);
 
+/* ---- for llvm_prog.c ---- */
+
+/* The program's tables and entry points: integer, struct and array
+ * types, globals with constant initialisers, functions that return a
+ * value, calls, allocas and branches. */
+
+CgLlvmType cg_llvm_int(CgLlvm *m, int bits);      /* i1, i8, i32, i64 */
+CgLlvmType cg_llvm_void(CgLlvm *m);
+/* A named struct type with the C ABI layout of its fields (the data
+ * layout's alignment; no packing), as the C compiler lays out a struct
+ * of the same members. */
+CgLlvmType cg_llvm_struct(CgLlvm *m, const char *name, const CgLlvmType *fields, int nfields);
+CgLlvmType cg_llvm_array(CgLlvm *m, CgLlvmType elem, int64_t n);
+CgLlvmType cg_llvm_fn_type(CgLlvm *m, CgLlvmType ret, const CgLlvmType *params, int nparams);
+/* A value's type. */
+CgLlvmType cg_llvm_type_of(CgLlvmValue v);
+/* The ABI size of ty and the offset of field i of struct type ty, in bytes,
+ * as the module's data layout (the host's) has them. */
+uint64_t cg_llvm_abi_size(CgLlvm *m, CgLlvmType ty);
+uint64_t cg_llvm_abi_offset(CgLlvm *m, CgLlvmType ty, int field);
+
+/* Constants. */
+CgLlvmValue cg_llvm_const_int(CgLlvm *m, CgLlvmType ty, int64_t v);
+CgLlvmValue cg_llvm_const_null(CgLlvmType ty);     /* zero of any type, a null pointer */
+CgLlvmValue cg_llvm_const_array(CgLlvm *m, CgLlvmType elem, const CgLlvmValue *v, int n);
+CgLlvmValue cg_llvm_const_struct(CgLlvm *m, CgLlvmType ty, const CgLlvmValue *v, int n);
+/* A pointer (i8*) to a private constant NUL-terminated copy of s. */
+CgLlvmValue cg_llvm_const_string(CgLlvm *m, const char *s);
+/* &global[0][i]: a constant pointer to element i of a global array. */
+CgLlvmValue cg_llvm_const_elem(CgLlvm *m, CgLlvmValue global, int64_t i);
+/* A constant v seen as pointer type ty (a function as a table's field). */
+CgLlvmValue cg_llvm_const_cast(CgLlvmValue v, CgLlvmType ty);
+
+/* A global named name of type ty: internal, or external (visible to the
+ * linker) if external; constant if constant; zero until its initialiser
+ * is set. */
+CgLlvmValue cg_llvm_global(CgLlvm *m, const char *name, CgLlvmType ty, bool external, bool constant);
+void cg_llvm_global_init(CgLlvmValue global, CgLlvmValue init);
+/* The function named name in the module, or NULL. */
+CgLlvmValue cg_llvm_named_function(CgLlvm *m, const char *name);
+/* Declares the external function name of type fnty (or returns it). */
+CgLlvmValue cg_llvm_declare(CgLlvm *m, const char *name, CgLlvmType fnty);
+/* Gives function or global v internal linkage. */
+void cg_llvm_internal(CgLlvmValue v);
+
+/* Starts an external function `ret name(params...)` (cg_llvm_function
+ * for one that returns a value); cg_llvm_return_value ends it. */
+CgLlvmValue cg_llvm_function_ret(CgLlvm *m, const char *name, CgLlvmType ret, const CgLlvmType *params,
+                                 int nparams);
+void cg_llvm_return_value(CgLlvm *m, CgLlvmValue v);
+/* fn(args...), fn of function type fnty. */
+CgLlvmValue cg_llvm_call(CgLlvm *m, CgLlvmType fnty, CgLlvmValue fn, const CgLlvmValue *args, int n);
+/* A stack slot of type ty in the function's entry block. */
+CgLlvmValue cg_llvm_alloca(CgLlvm *m, CgLlvmType ty);
+/* &base[i] for a pointer base to elem, and a load or store through a
+ * pointer p of type ty. */
+CgLlvmValue cg_llvm_gep(CgLlvm *m, CgLlvmType elem, CgLlvmValue base, CgLlvmValue i);
+CgLlvmValue cg_llvm_load_ptr(CgLlvm *m, CgLlvmType ty, CgLlvmValue p);
+void cg_llvm_store_ptr(CgLlvm *m, CgLlvmValue v, CgLlvmValue p);
+/* v as pointer type ty. */
+CgLlvmValue cg_llvm_bitcast(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* Blocks and branches in the function being built. */
+CgLlvmBlock cg_llvm_block(CgLlvm *m, const char *name);
+void cg_llvm_position(CgLlvm *m, CgLlvmBlock b);
+void cg_llvm_br(CgLlvm *m, CgLlvmBlock to);
+/* if p is a null pointer go to yes, else to no. */
+void cg_llvm_br_null(CgLlvm *m, CgLlvmValue p, CgLlvmBlock yes, CgLlvmBlock no);
+
 /* ---- for llvm_kernels.c ---- */
 
 /* The scalar operations of TRA expressions, as codegen/c.c's C computes
