@@ -12,8 +12,8 @@
  *
  * The handle types below are LLVM's own (the structs behind llvm-c's
  * LLVMValueRef, LLVMTypeRef, LLVMBasicBlockRef) under trac's names, so
- * that only codegen/llvm.c includes the llvm-c headers. The back end is not yet
- * what `trac` runs: no --backend option reaches it.
+ * that only codegen/llvm.c includes the llvm-c headers. llvm_prog.h builds
+ * whole programs on it (trac --backend=llvm).
  */
 #ifndef TRAC_CG_LLVM_H
 #define TRAC_CG_LLVM_H
