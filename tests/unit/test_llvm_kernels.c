@@ -339,6 +339,210 @@ START_TEST(expr_maxmin_nan)
 }
 END_TEST
 
+/* ---- kernels of programs ------------------------------------------------------------ */
+
+/* A program's kernels built into a module: the graph after the passes,
+ * its plans (block kernels of a partition for `devices` when devices > 0,
+ * else whole-node kernels), and the module with the task tables the
+ * block kernels read, as llvm_prog.c declares them. */
+typedef struct TestProg {
+	UnitRun *u;
+	IaGraph ia;
+	KplanProgram kp;
+	CgCOptions opt;
+	CgLlvmProg p;
+	int nloops; /* kernels built here (BLAS ones are llvm_blas.c's) */
+} TestProg;
+
+/* Keeps every kernel through O3 (nothing calls them here, and internal
+ * functions nobody calls are deleted): an external table of them, as
+ * the program's tables are. */
+static void test_prog_keep(TestProg *t)
+{
+	CgLlvm *m = t->p.m;
+	CgLlvmType i8p = cg_llvm_ptr(m, cg_llvm_int(m, 8));
+	CgLlvmValue *fns = calloc((size_t)t->kp.nkernels + 1, sizeof *fns);
+	int n = 0;
+	char name[48];
+	for (int k = 0; k < t->kp.nkernels; k++) {
+		const Kplan *K = &t->kp.kernels[k];
+		static const char prefix[] = {[KPLAN_LOOPS] = 'b', [KPLAN_ROWS] = 'r', [KPLAN_AGG] = 'a'};
+		if (K->kind == KPLAN_NOP)
+			snprintf(name, sizeof name, "trac_nop");
+		else
+			snprintf(name, sizeof name, "%c%d", t->opt.ia ? prefix[K->kind] : 'k', K->node);
+		CgLlvmValue fn = cg_llvm_named_function(m, name);
+		if (fn)
+			fns[n++] = cg_llvm_const_cast(fn, i8p);
+	}
+	ck_assert_int_gt(n, 0);
+	CgLlvmValue table = cg_llvm_global(m, "test_kernels", cg_llvm_array(m, i8p, n), true, true);
+	cg_llvm_global_init(table, cg_llvm_const_array(m, i8p, fns, n));
+	free(fns);
+}
+
+static void test_prog_open(TestProg *t, const char *src, int devices)
+{
+	memset(t, 0, sizeof *t);
+	t->u = unit_compile_ok(src);
+	TraGraph *g = &t->u->g;
+	for (int i = 0; i < driver_npasses; i++) {
+		driver_passes[i].run(g);
+		tra_verify(g);
+	}
+	t->opt = (CgCOptions){"test", "test.tra", false, NULL, NULL};
+	if (devices > 0) {
+		DecompOptions d = {.devices = devices};
+		decomp_run(g, &d);
+		ia_lower(g, g->arena, &t->ia);
+		int *leader = calloc((size_t)g->nnodes + 1, sizeof *leader);
+		kplan_row_groups(g, leader);
+		ia_fuse_rows(&t->ia, leader);
+		free(leader);
+		t->opt.ia = &t->ia;
+	}
+	kplan_build(g, t->opt.ia, &t->kp);
+	CgLlvm *m = test_module();
+	t->p = (CgLlvmProg){.m = m, .g = g, .kp = &t->kp, .opt = &t->opt};
+	if (devices > 0) {
+		CgLlvmType i8p = cg_llvm_ptr(m, cg_llvm_int(m, 8)), i32 = cg_llvm_int(m, 32);
+		int nt = t->ia.ntasks;
+		t->p.tasks = cg_llvm_global(m, "trac_tasks", cg_llvm_array(m, cg_llvm_int(m, 8),
+		                            (int64_t)(nt * sizeof(TrartTask))), false, false);
+		t->p.partial = cg_llvm_global(m, "trac_partial", cg_llvm_array(m, i8p, nt), false, false);
+		t->p.nparts = cg_llvm_global(m, "trac_nparts", cg_llvm_array(m, i32, nt), false, false);
+		t->p.parts = cg_llvm_global(m, "trac_parts", cg_llvm_array(m, cg_llvm_ptr(m, i32), nt), false, false);
+	}
+	for (int k = 0; k < t->kp.nkernels; k++)
+		if (t->kp.kernels[k].kind != KPLAN_BLAS) {
+			cg_llvm_loops_kernel(&t->p, &t->kp.kernels[k]);
+			t->nloops++;
+		}
+	test_prog_keep(t);
+}
+
+static void test_prog_close(TestProg *t)
+{
+	cg_llvm_free(t->p.m);
+	kplan_free(&t->kp);
+	unit_free(t->u);
+}
+
+/* The module's IR, malloc'ed. */
+static char *test_ir(CgLlvm *m)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	cg_llvm_dump(m, f);
+	fclose(f);
+	return buf;
+}
+
+/* The text of function name's definition in ir, malloc'ed. */
+static char *test_function_ir(const char *ir, const char *name)
+{
+	char head[128];
+	snprintf(head, sizeof head, "@%s(", name);
+	const char *p = strstr(ir, head);
+	ck_assert_msg(p != NULL, "no function %s in the IR", name);
+	while (p > ir && strncmp(p, "define ", 7) != 0)
+		p--;
+	const char *end = strstr(p, "\n}\n");
+	ck_assert_ptr_nonnull(end);
+	return strndup(p, (size_t)(end - p) + 2);
+}
+
+/* Programs whose kernels are loops, for every kind of plan: maps, row
+ * groups, SIMD and blocked sums, columns with and without blocks, max
+ * and min with NaN flags, products, scalars, f64, split reductions. */
+static const char *const test_programs[] = {
+	"size N = 37, D = 300\ninput X[N, D]\n"
+	"M[i] = max[j](X[i, j])\nE[i, j] = exp(X[i, j] - M[i])\nZ[i] = sum[j](E[i, j])\n"
+	"P[i, j] = E[i, j] / Z[i]\nL[i] = M[i] + log(Z[i])\noutput P, L\n",
+	"size N = 5000, D = 40, K = 3\ninput X[N, D], Y[K, N]\n"
+	"C[j] = sum[i](X[i, j])\nA[j] = max[i](X[i, j])\nB[k, j] = min[i](X[i, j] * Y[k, i])\n"
+	"output C, A, B\n",
+	"size N = 1000, D = 64\ninput X[N, D] f64\n"
+	"s = sum[i, j](X[i, j] * X[i, j])\np = prod[i, j](X[i, j] * 0.001 + 1)\nm = min[i, j](X[i, j])\n"
+	"R[i] = sqrt(sum[j](pow(X[i, j], 2)))\noutput s, p, m, R\n",
+	"size N = 8192, D = 1024\ninput X[N, D], gamma[D], beta[D]\n"
+	"mu[i] = mean[j](X[i, j])\nvar[i] = mean[j]((X[i, j] - mu[i]) * (X[i, j] - mu[i]))\n"
+	"Y[i, j] = (X[i, j] - mu[i]) / sqrt(var[i] + 1e-5) * gamma[j] + beta[j]\noutput Y\n",
+	"size B = 4, N = 33, D = 17\ninput X[B, N, D]\n"
+	"T[b, d] = max[n](X[b, n, d])\nU[b, n] = sum[d](relu(X[b, n, d]) - T[b, d])\n"
+	"V[b, n, d] = select(X[b, n, d] > 0, tanh(X[b, n, d]), sigmoid(X[b, n, d]))\noutput U, V\n",
+};
+#define TEST_NPROGRAMS ((int)(sizeof test_programs / sizeof *test_programs))
+
+/* Every program, as whole-node and as block kernels for 1 to 4 devices:
+ * the module verifies, O3 runs, and every loop tagged for vectorisation
+ * was vectorised (LLVM warns of one that was not). */
+START_TEST(kernels_verify_and_vectorise)
+{
+	static const int devices[] = {0, 1, 2, 4};
+	for (int i = 0; i < TEST_NPROGRAMS; i++)
+		for (size_t d = 0; d < sizeof devices / sizeof *devices; d++) {
+			TestProg t;
+			test_prog_open(&t, test_programs[i], devices[d]);
+			ck_assert_int_gt(t.nloops, 0);
+			char err[8192];
+			ck_assert_msg(cg_llvm_verify(t.p.m, err, sizeof err), "program %d, %d devices: %s", i,
+			              devices[d], err);
+			ck_assert_msg(cg_llvm_optimize(t.p.m, err, sizeof err), "%s", err);
+			const char *why;
+			int nw = cg_llvm_warnings(t.p.m, &why);
+			ck_assert_msg(nw == 0, "program %d, %d devices: %d warnings, first: %s", i, devices[d], nw, why);
+			test_prog_close(&t);
+		}
+}
+END_TEST
+
+/* The float vector width the host's features give: 16 with AVX-512, 8
+ * with AVX, 4 with SSE or NEON. */
+static int test_expected_width(const CgLlvm *m)
+{
+	const char *f = cg_llvm_features(m);
+	if (strstr(f, "+avx512f"))
+		return 16;
+	if (strstr(f, "+avx,") || strstr(f, "+avx2"))
+		return 8;
+	return 4;
+}
+
+/* Issue 10's test: after O3, a row sum's kernel adds vectors and an
+ * element-wise map's stores them, at the machine's width; so do the
+ * block kernels; and a row max (order keys) reduces vectors too. */
+static void test_vector_kernel(const char *src, int devices, const char *fn, const char *op)
+{
+	TestProg t;
+	test_prog_open(&t, src, devices);
+	char err[4096];
+	test_verify(t.p.m);
+	ck_assert_msg(cg_llvm_optimize(t.p.m, err, sizeof err), "%s", err);
+	char want[64], *ir = test_ir(t.p.m), *body = test_function_ir(ir, fn);
+	snprintf(want, sizeof want, op, test_expected_width(t.p.m));
+	printf("llvm kernel %s (%d devices): %d '%s'\n", fn, devices, unit_count(body, want), want);
+	ck_assert_msg(strstr(body, want) != NULL, "%s has no '%s' after O3:\n%s", fn, want, body);
+	free(body);
+	free(ir);
+	test_prog_close(&t);
+}
+
+START_TEST(rowsum_and_map_vectorise)
+{
+	const char *rowsum = "size N = 64, D = 200\ninput X[N, D]\nZ[i] = sum[j](X[i, j])\noutput Z\n";
+	const char *map = "size N = 64, D = 200\ninput X[N, D]\nE[i, j] = exp(X[i, j]) * 2\noutput E\n";
+	const char *rowmax = "size N = 64, D = 200\ninput X[N, D]\nM[i] = max[j](X[i, j])\noutput M\n";
+	test_vector_kernel(rowsum, 0, "k1.body", "fadd <%d x float>");
+	test_vector_kernel(map, 0, "k1.body", "store <%d x float>");
+	test_vector_kernel(rowsum, 2, "b1", "fadd <%d x float>");
+	test_vector_kernel(map, 2, "b1", "store <%d x float>");
+	test_vector_kernel(rowmax, 0, "k1.body", "<%d x i32>");
+}
+END_TEST
+
 static Suite *llvm_kernels_suite(void)
 {
 	Suite *s = suite_create("llvm_kernels");
@@ -348,6 +552,8 @@ static Suite *llvm_kernels_suite(void)
 	tcase_add_test(tc, expr_every_op_f32);
 	tcase_add_test(tc, expr_every_op_f64);
 	tcase_add_test(tc, expr_maxmin_nan);
+	tcase_add_test(tc, kernels_verify_and_vectorise);
+	tcase_add_test(tc, rowsum_and_map_vectorise);
 	suite_add_tcase(s, tc);
 	return s;
 }
