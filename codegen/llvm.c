@@ -1005,3 +1005,44 @@ CgLlvmValue cg_llvm_pow(CgLlvm *m, TrartDtype t, CgLlvmValue x, CgLlvmValue y)
 	LLVMValueRef args[2] = {x, y};
 	return LLVMBuildCall2(m->b, LLVMFunctionType(ty, params, 2, 0), fn, args, 2, "");
 }
+
+/* ---- for llvm_blas.c ---- */
+
+CgLlvmValue cg_llvm_isub(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildNSWSub(m->b, a, b, "");
+}
+
+CgLlvmValue cg_llvm_imin(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildSelect(m->b, LLVMBuildICmp(m->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+CgLlvmValue cg_llvm_ieq(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildICmp(m->b, LLVMIntEQ, a, b, "");
+}
+
+CgLlvmValue cg_llvm_iand(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildAnd(m->b, a, b, "");
+}
+
+CgLlvmValue cg_llvm_trunc(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMBuildTrunc(m->b, v, ty, "");
+}
+
+/* ptrtoint both, subtract, divide exactly: what C's pointer difference is. */
+CgLlvmValue cg_llvm_ptr_index(CgLlvm *m, CgLlvmValue p, CgLlvmValue base, int64_t size)
+{
+	LLVMTypeRef i64 = LLVMInt64TypeInContext(m->ctx);
+	LLVMValueRef d = LLVMBuildSub(m->b, LLVMBuildPtrToInt(m->b, p, i64, ""),
+	                              LLVMBuildPtrToInt(m->b, base, i64, ""), "");
+	return LLVMBuildExactSDiv(m->b, d, LLVMConstInt(i64, (unsigned long long)size, 1), "");
+}
+
+CgLlvmValue cg_llvm_field(CgLlvm *m, CgLlvmType ty, CgLlvmValue p, int i)
+{
+	return LLVMBuildStructGEP2(m->b, ty, p, (unsigned)i, "");
+}

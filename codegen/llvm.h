@@ -195,4 +195,20 @@ CgLlvmValue cg_llvm_fabs(CgLlvm *m, CgLlvmValue x);
  * operation (an internal always-inlined trac.pow.f32 or .f64). */
 CgLlvmValue cg_llvm_pow(CgLlvm *m, TrartDtype t, CgLlvmValue x, CgLlvmValue y);
 
+/* ---- for llvm_blas.c ---- */
+
+/* Integer arithmetic on i64 values beside cg_llvm_iadd and cg_llvm_imul:
+ * a - b (no wrap), the signed minimum, a == b (an i1), and the i1 a && b. */
+CgLlvmValue cg_llvm_isub(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);
+CgLlvmValue cg_llvm_imin(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);
+CgLlvmValue cg_llvm_ieq(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);
+CgLlvmValue cg_llvm_iand(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);
+/* An integer v cut to the narrower integer type ty (an i64 as a C int). */
+CgLlvmValue cg_llvm_trunc(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* (p - base) / size as an i64, for pointers p and base into one array
+ * of size-byte elements: p's element number (C's p - base). */
+CgLlvmValue cg_llvm_ptr_index(CgLlvm *m, CgLlvmValue p, CgLlvmValue base, int64_t size);
+/* &p->field i, for a pointer p to struct type ty. */
+CgLlvmValue cg_llvm_field(CgLlvm *m, CgLlvmType ty, CgLlvmValue p, int i);
+
 #endif /* TRAC_CG_LLVM_H */
