@@ -1006,22 +1006,100 @@ CgLlvmValue cg_llvm_pow(CgLlvm *m, TrartDtype t, CgLlvmValue x, CgLlvmValue y)
 	return LLVMBuildCall2(m->b, LLVMFunctionType(ty, params, 2, 0), fn, args, 2, "");
 }
 
-/* ---- for llvm_blas.c ---- */
+static LLVMIntPredicate cg_llvm_ipred(TraOp op)
+{
+	switch (op) {
+	case TRA_OP_LT: return LLVMIntSLT;
+	case TRA_OP_LE: return LLVMIntSLE;
+	case TRA_OP_GT: return LLVMIntSGT;
+	case TRA_OP_GE: return LLVMIntSGE;
+	case TRA_OP_EQ: return LLVMIntEQ;
+	case TRA_OP_NE: return LLVMIntNE;
+	default: TRAC_BUG("cg_llvm_icmp of %s", tra_op_name[op]);
+	}
+}
+
+CgLlvmValue cg_llvm_icmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildICmp(m->b, cg_llvm_ipred(op), a, b, "");
+}
 
 CgLlvmValue cg_llvm_isub(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
 {
 	return LLVMBuildNSWSub(m->b, a, b, "");
 }
 
-CgLlvmValue cg_llvm_imin(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+CgLlvmValue cg_llvm_idiv(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
 {
-	return LLVMBuildSelect(m->b, LLVMBuildICmp(m->b, LLVMIntSLT, a, b, ""), a, b, "");
+	return LLVMBuildSDiv(m->b, a, b, "");
 }
 
-CgLlvmValue cg_llvm_ieq(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+CgLlvmValue cg_llvm_ior(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
 {
-	return LLVMBuildICmp(m->b, LLVMIntEQ, a, b, "");
+	return LLVMBuildOr(m->b, a, b, "");
 }
+
+CgLlvmValue cg_llvm_zext(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMBuildZExt(m->b, v, ty, "");
+}
+
+CgLlvmValue cg_llvm_ptr_to_i64(CgLlvm *m, CgLlvmValue p)
+{
+	return LLVMBuildPtrToInt(m->b, p, LLVMInt64TypeInContext(m->ctx), "");
+}
+
+/* cttz(~k), defined at k = -1 (64). */
+CgLlvmValue cg_llvm_trailing_ones(CgLlvm *m, CgLlvmValue k)
+{
+	LLVMValueRef args[2] = {LLVMBuildNot(m->b, k, ""), LLVMConstInt(LLVMInt1TypeInContext(m->ctx), 0, 0)};
+	return cg_llvm_intrinsic(m, "llvm.cttz", LLVMTypeOf(k), args, 2);
+}
+
+void cg_llvm_br_if(CgLlvm *m, CgLlvmValue c, CgLlvmBlock yes, CgLlvmBlock no)
+{
+	LLVMBuildCondBr(m->b, c, yes, no);
+}
+
+CgLlvmType cg_llvm_key_type(CgLlvm *m, TrartDtype t)
+{
+	return t == TRART_F32 ? LLVMInt32TypeInContext(m->ctx) : LLVMInt64TypeInContext(m->ctx);
+}
+
+/* bits ^ ((bits >> (w-1)) & INT_MAX): a negative value's magnitude bits
+ * are flipped, so that larger magnitudes order lower; the map is its own
+ * inverse. */
+static LLVMValueRef cg_llvm_key_flip(CgLlvm *m, TrartDtype t, LLVMValueRef bits)
+{
+	bool f = t == TRART_F32;
+	LLVMTypeRef ity = cg_llvm_key_type(m, t);
+	LLVMValueRef sign = LLVMBuildAShr(m->b, bits, LLVMConstInt(ity, f ? 31 : 63, 0), "");
+	LLVMValueRef mask = LLVMBuildAnd(m->b, sign, LLVMConstInt(ity, f ? 0x7fffffffu : 0x7fffffffffffffffull, 0), "");
+	return LLVMBuildXor(m->b, bits, mask, "");
+}
+
+CgLlvmValue cg_llvm_order_key(CgLlvm *m, TrartDtype t, CgLlvmValue v)
+{
+	return cg_llvm_key_flip(m, t, LLVMBuildBitCast(m->b, v, cg_llvm_key_type(m, t), ""));
+}
+
+CgLlvmValue cg_llvm_order_value(CgLlvm *m, TrartDtype t, CgLlvmValue key)
+{
+	return LLVMBuildBitCast(m->b, cg_llvm_key_flip(m, t, key), cg_llvm_type(m, t), "");
+}
+
+CgLlvmValue cg_llvm_bit_set(CgLlvm *m, CgLlvmValue v, CgLlvmValue i)
+{
+	LLVMValueRef bit = LLVMBuildAnd(m->b, LLVMBuildLShr(m->b, v, i, ""), LLVMConstInt(LLVMTypeOf(v), 1, 0), "");
+	return LLVMBuildICmp(m->b, LLVMIntNE, bit, LLVMConstInt(LLVMTypeOf(v), 0, 0), "");
+}
+
+CgLlvmValue cg_llvm_sext(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMBuildSExt(m->b, v, ty, "");
+}
+
+/* ---- for llvm_blas.c ---- */
 
 CgLlvmValue cg_llvm_iand(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
 {
@@ -1031,15 +1109,6 @@ CgLlvmValue cg_llvm_iand(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
 CgLlvmValue cg_llvm_trunc(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
 {
 	return LLVMBuildTrunc(m->b, v, ty, "");
-}
-
-/* ptrtoint both, subtract, divide exactly: what C's pointer difference is. */
-CgLlvmValue cg_llvm_ptr_index(CgLlvm *m, CgLlvmValue p, CgLlvmValue base, int64_t size)
-{
-	LLVMTypeRef i64 = LLVMInt64TypeInContext(m->ctx);
-	LLVMValueRef d = LLVMBuildSub(m->b, LLVMBuildPtrToInt(m->b, p, i64, ""),
-	                              LLVMBuildPtrToInt(m->b, base, i64, ""), "");
-	return LLVMBuildExactSDiv(m->b, d, LLVMConstInt(i64, (unsigned long long)size, 1), "");
 }
 
 CgLlvmValue cg_llvm_field(CgLlvm *m, CgLlvmType ty, CgLlvmValue p, int i)

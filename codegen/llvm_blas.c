@@ -185,7 +185,7 @@ static CgLlvmValue cg_blas_beta(CgBlas *b)
 	for (int i = 0; i < g->kloop.n; i++) {
 		int x = g->kloop.x[i];
 		CgLlvmValue start = b->k->block ? cg_blas_lo(b, x) : cg_blas_i64(b, 0);
-		CgLlvmValue at = cg_llvm_ieq(b->m, b->x[x], start);
+		CgLlvmValue at = cg_llvm_icmp(b->m, TRA_OP_EQ, b->x[x], start);
 		first = first ? cg_llvm_iand(b->m, first, at) : at;
 	}
 	return cg_llvm_select(b->m, first, zero, cg_llvm_const(b->m, b->t, 1.0));
@@ -395,7 +395,9 @@ static CgLlvmValue cg_blas_partial(CgBlas *b, CgLlvmValue task, CgLlvmValue *ls)
 	}
 	CgLlvmValue part = cg_blas_scratch(b, size, "trart_pool_alloc");
 	CgLlvmValue first = cg_llvm_bitcast(b->m, b->p->tasks, b->i8p);
-	CgLlvmValue t = cg_llvm_ptr_index(b->m, task, first, (int64_t)sizeof(TrartTask));
+	/* the task's number: (task - trac_tasks) / sizeof(TrartTask) */
+	CgLlvmValue bytes = cg_llvm_isub(b->m, cg_llvm_ptr_to_i64(b->m, task), cg_llvm_ptr_to_i64(b->m, first));
+	CgLlvmValue t = cg_llvm_idiv(b->m, bytes, cg_blas_i64(b, (int64_t)sizeof(TrartTask)));
 	CgLlvmValue table = cg_llvm_bitcast(b->m, b->p->partial, cg_llvm_ptr(b->m, b->i8p));
 	cg_llvm_store_ptr(b->m, part, cg_llvm_gep(b->m, b->i8p, table, t));
 	return cg_llvm_bitcast(b->m, part, b->tp);
@@ -655,7 +657,8 @@ static void cg_blas_panels(CgBlas *b, CgLlvmType ctxty, CgLlvmValue body)
 	CgLlvmLoop l;
 	cg_llvm_loop_begin(m, &l, cg_blas_i64(b, 0), cg_blas_i64(b, (rows + KPLAN_PANEL - 1) / KPLAN_PANEL), false);
 	CgLlvmValue p0 = cg_llvm_imul(m, l.iv, cg_blas_i64(b, KPLAN_PANEL));
-	CgLlvmValue pm = cg_llvm_imin(m, cg_llvm_isub(m, cg_blas_i64(b, rows), p0), cg_blas_i64(b, KPLAN_PANEL));
+	CgLlvmValue rest = cg_llvm_isub(m, cg_blas_i64(b, rows), p0), full = cg_blas_i64(b, KPLAN_PANEL);
+	CgLlvmValue pm = cg_llvm_select(m, cg_llvm_icmp(m, TRA_OP_LT, rest, full), rest, full);
 	CgLlvmValue mnk[3] = {pm, cg_blas_i64(b, gemm_group_size(b->n, &g->nn)),
 	                      cg_blas_i64(b, gemm_group_size(b->n, &g->k))};
 	CgLlvmValue Ap = cg_blas_at(b, b->A, cg_llvm_imul(m, p0, cg_blas_i64(b, g->A.stride[0])));
