@@ -1098,3 +1098,20 @@ CgLlvmValue cg_llvm_sext(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
 {
 	return LLVMBuildSExt(m->b, v, ty, "");
 }
+
+/* ---- for llvm_blas.c ---- */
+
+CgLlvmValue cg_llvm_iand(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildAnd(m->b, a, b, "");
+}
+
+CgLlvmValue cg_llvm_trunc(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMBuildTrunc(m->b, v, ty, "");
+}
+
+CgLlvmValue cg_llvm_field(CgLlvm *m, CgLlvmType ty, CgLlvmValue p, int i)
+{
+	return LLVMBuildStructGEP2(m->b, ty, p, (unsigned)i, "");
+}

@@ -224,4 +224,13 @@ CgLlvmValue cg_llvm_order_value(CgLlvm *m, TrartDtype t, CgLlvmValue key);
 /* The integer type of t's keys (i32 or i64). */
 CgLlvmType cg_llvm_key_type(CgLlvm *m, TrartDtype t);
 
+/* ---- for llvm_blas.c ---- */
+
+/* The i1 a && b (or the bitwise and of two integers). */
+CgLlvmValue cg_llvm_iand(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);
+/* An integer v cut to the narrower integer type ty (an i64 as a C int). */
+CgLlvmValue cg_llvm_trunc(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* &p->field i, for a pointer p to struct type ty. */
+CgLlvmValue cg_llvm_field(CgLlvm *m, CgLlvmType ty, CgLlvmValue p, int i);
+
 #endif /* TRAC_CG_LLVM_H */
