@@ -175,4 +175,62 @@ void cg_llvm_br(CgLlvm *m, CgLlvmBlock to);
 /* if p is a null pointer go to yes, else to no. */
 void cg_llvm_br_null(CgLlvm *m, CgLlvmValue p, CgLlvmBlock yes, CgLlvmBlock no);
 
+/* ---- for llvm_kernels.c ---- */
+
+/* The scalar operations of TRA expressions, as codegen/c.c's C computes
+ * them (the element type's arithmetic, C's comparisons). */
+CgLlvmValue cg_llvm_fneg(CgLlvm *m, CgLlvmValue x);
+/* a op b for a comparison op (LT, LE, GT, GE, EQ, NE) as C's operator on
+ * floating point: false where either is NaN, but for != (true): an i1. */
+CgLlvmValue cg_llvm_fcmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b);
+/* c ? a : b for an i1 c. */
+CgLlvmValue cg_llvm_select(CgLlvm *m, CgLlvmValue c, CgLlvmValue a, CgLlvmValue b);
+/* An i1 as 0 or 1 in t (C's (T)(a < b)); an i64 as t (C's (T)x). */
+CgLlvmValue cg_llvm_from_bool(CgLlvm *m, TrartDtype t, CgLlvmValue c);
+CgLlvmValue cg_llvm_from_i64(CgLlvm *m, TrartDtype t, CgLlvmValue i);
+/* sqrt and fabs of x: the intrinsics, vector instructions. */
+CgLlvmValue cg_llvm_sqrt(CgLlvm *m, CgLlvmValue x);
+CgLlvmValue cg_llvm_fabs(CgLlvm *m, CgLlvmValue x);
+/* x^y in t: trart.h's trart_pow_float or _double as IR, operation for
+ * operation (an internal always-inlined trac.pow.f32 or .f64). */
+CgLlvmValue cg_llvm_pow(CgLlvm *m, TrartDtype t, CgLlvmValue x, CgLlvmValue y);
+
+/* Integers, pointers and control flow for loop kernels. */
+/* a op b for a comparison op (LT ... NE) on integers, signed: an i1. */
+CgLlvmValue cg_llvm_icmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b);
+CgLlvmValue cg_llvm_isub(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);  /* no wrap */
+CgLlvmValue cg_llvm_idiv(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);  /* signed, truncating */
+CgLlvmValue cg_llvm_ior(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);   /* bitwise or */
+/* An integer widened to ty, signed. */
+CgLlvmValue cg_llvm_sext(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* An i1 as 0 or 1 of integer type ty. */
+CgLlvmValue cg_llvm_zext(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* A pointer as an i64 (its address), for pointer differences. */
+CgLlvmValue cg_llvm_ptr_to_i64(CgLlvm *m, CgLlvmValue p);
+/* The number of trailing one bits of the i64 k. */
+CgLlvmValue cg_llvm_trailing_ones(CgLlvm *m, CgLlvmValue k);
+/* Whether bit i of the i64 v is set (v >> i & 1): an i1. */
+CgLlvmValue cg_llvm_bit_set(CgLlvm *m, CgLlvmValue v, CgLlvmValue i);
+/* if c (an i1) go to yes, else to no. */
+void cg_llvm_br_if(CgLlvm *m, CgLlvmValue c, CgLlvmBlock yes, CgLlvmBlock no);
+/* A float or double v as a signed integer of its width that orders as v
+ * does (v < w exactly when key(v) < key(w), -0 below +0; NaNs beyond the
+ * infinities), and back. LLVM 14 vectorises a max or min reduction of
+ * floating point only where NaNs are ruled out for the whole function,
+ * which would also let it fold away the NaN tests; a max or min of
+ * integers vectorises as it is. */
+CgLlvmValue cg_llvm_order_key(CgLlvm *m, TrartDtype t, CgLlvmValue v);
+CgLlvmValue cg_llvm_order_value(CgLlvm *m, TrartDtype t, CgLlvmValue key);
+/* The integer type of t's keys (i32 or i64). */
+CgLlvmType cg_llvm_key_type(CgLlvm *m, TrartDtype t);
+
+/* ---- for llvm_blas.c ---- */
+
+/* The i1 a && b (or the bitwise and of two integers). */
+CgLlvmValue cg_llvm_iand(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);
+/* An integer v cut to the narrower integer type ty (an i64 as a C int). */
+CgLlvmValue cg_llvm_trunc(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* &p->field i, for a pointer p to struct type ty. */
+CgLlvmValue cg_llvm_field(CgLlvm *m, CgLlvmType ty, CgLlvmValue p, int i);
+
 #endif /* TRAC_CG_LLVM_H */
