@@ -10,7 +10,10 @@
  * Results are compared with the interpreter (interp.c), and the kernel
  * math with trart.h's C, which the C back end runs: pow must equal
  * trart_pow_float and _double bit for bit on a grid with the special
- * values.
+ * values. Block kernels run task by task from the test (the task table
+ * filled through dlsym, the library linked with libtrart for the pool);
+ * whole-node kernels need trart_parallel_for's threads and are checked
+ * end to end (tests/compile.sh, tests/reduce_nan.sh).
  */
 #define TRART_KERNEL_MATH /* trart.h's kernel math, to compare with */
 #include "llvm_prog.h"
@@ -50,7 +53,9 @@ static void *test_load(CgLlvm *m)
 	ck_assert_msg(cg_llvm_optimize(m, err, sizeof err), "%s", err);
 	ck_assert_msg(cg_llvm_emit_object(m, obj, err, sizeof err), "%s", err);
 	const char *cc = getenv("CC");
-	snprintf(cmd, sizeof cmd, "%s -shared -o %s %s", cc && *cc ? cc : "cc", so, obj);
+	/* the runtime, which block kernels of split joins call (as built here) */
+	snprintf(cmd, sizeof cmd, "%s -shared -o %s %s -Lruntime/.libs -Wl,-rpath,$PWD/runtime/.libs -ltrart",
+	         cc && *cc ? cc : "cc", so, obj);
 	ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
 	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
 	ck_assert_msg(h != NULL, "dlopen: %s", dlerror());
@@ -189,8 +194,8 @@ static void test_build_map_node(CgLlvmProg *p, const TraNode *n, const char *nam
 }
 
 /* Fills the inputs of u's graph with values from a fixed generator in
- * [-3, 3), with a few special values among them. */
-static void test_fill_inputs(UnitRun *u, InterpValues *v)
+ * [-3, 3), with a few special values among them if special. */
+static void test_fill_inputs(UnitRun *u, InterpValues *v, bool specials)
 {
 	static const double special[] = {0.0, 1.0, -1.0, 2.0, INFINITY, -INFINITY, NAN, 0.5};
 	uint32_t seed = 2026;
@@ -204,7 +209,7 @@ static void test_fill_inputs(UnitRun *u, InterpValues *v)
 		for (int64_t i = 0; i < n; i++) {
 			seed = seed * 1664525u + 1013904223u;
 			double r = (double)(seed >> 8) / 16777216.0 * 6.0 - 3.0;
-			v->data[id][i] = seed % 11 == 0 ? special[(seed >> 4) % 8] : r;
+			v->data[id][i] = specials && seed % 11 == 0 ? special[(seed >> 4) % 8] : r;
 			if (u->g.nodes[id].type == TRART_F32)
 				v->data[id][i] = (float)v->data[id][i];
 		}
@@ -247,7 +252,7 @@ static int64_t test_maps(const char *src, double tol)
 	UnitRun *u = unit_compile_ok(src);
 	InterpValues v;
 	interp_values_init(&v, &u->g);
-	test_fill_inputs(u, &v);
+	test_fill_inputs(u, &v, true);
 	interp_run(&u->g, &v);
 	CgLlvm *m = test_module();
 	CgLlvmProg p = {.m = m, .g = &u->g};
@@ -355,16 +360,17 @@ typedef struct TestProg {
 } TestProg;
 
 /* Keeps every kernel through O3 (nothing calls them here, and internal
- * functions nobody calls are deleted): an external table of them, as
- * the program's tables are. */
+ * functions nobody calls are deleted): test_kernels[k], an external
+ * table, is kernel k's function (NULL for those built elsewhere), as the
+ * program's tables hold them. */
 static void test_prog_keep(TestProg *t)
 {
 	CgLlvm *m = t->p.m;
 	CgLlvmType i8p = cg_llvm_ptr(m, cg_llvm_int(m, 8));
-	CgLlvmValue *fns = calloc((size_t)t->kp.nkernels + 1, sizeof *fns);
-	int n = 0;
+	int nk = t->kp.nkernels, found = 0;
+	CgLlvmValue *fns = calloc((size_t)nk + 1, sizeof *fns);
 	char name[48];
-	for (int k = 0; k < t->kp.nkernels; k++) {
+	for (int k = 0; k < nk; k++) {
 		const Kplan *K = &t->kp.kernels[k];
 		static const char prefix[] = {[KPLAN_LOOPS] = 'b', [KPLAN_ROWS] = 'r', [KPLAN_AGG] = 'a'};
 		if (K->kind == KPLAN_NOP)
@@ -372,12 +378,12 @@ static void test_prog_keep(TestProg *t)
 		else
 			snprintf(name, sizeof name, "%c%d", t->opt.ia ? prefix[K->kind] : 'k', K->node);
 		CgLlvmValue fn = cg_llvm_named_function(m, name);
-		if (fn)
-			fns[n++] = cg_llvm_const_cast(fn, i8p);
+		fns[k] = fn ? cg_llvm_const_cast(fn, i8p) : cg_llvm_const_null(i8p);
+		found += fn != NULL;
 	}
-	ck_assert_int_gt(n, 0);
-	CgLlvmValue table = cg_llvm_global(m, "test_kernels", cg_llvm_array(m, i8p, n), true, true);
-	cg_llvm_global_init(table, cg_llvm_const_array(m, i8p, fns, n));
+	ck_assert_int_gt(found, 0);
+	CgLlvmValue table = cg_llvm_global(m, "test_kernels", cg_llvm_array(m, i8p, nk), true, true);
+	cg_llvm_global_init(table, cg_llvm_const_array(m, i8p, fns, nk));
 	free(fns);
 }
 
@@ -407,11 +413,17 @@ static void test_prog_open(TestProg *t, const char *src, int devices)
 	if (devices > 0) {
 		CgLlvmType i8p = cg_llvm_ptr(m, cg_llvm_int(m, 8)), i32 = cg_llvm_int(m, 32);
 		int nt = t->ia.ntasks;
+		/* external, zero, writable: test_run_blocks fills them through dlsym */
 		t->p.tasks = cg_llvm_global(m, "trac_tasks", cg_llvm_array(m, cg_llvm_int(m, 8),
-		                            (int64_t)(nt * sizeof(TrartTask))), false, false);
-		t->p.partial = cg_llvm_global(m, "trac_partial", cg_llvm_array(m, i8p, nt), false, false);
-		t->p.nparts = cg_llvm_global(m, "trac_nparts", cg_llvm_array(m, i32, nt), false, false);
-		t->p.parts = cg_llvm_global(m, "trac_parts", cg_llvm_array(m, cg_llvm_ptr(m, i32), nt), false, false);
+		                            (int64_t)(nt * sizeof(TrartTask))), true, false);
+		t->p.partial = cg_llvm_global(m, "trac_partial", cg_llvm_array(m, i8p, nt), true, false);
+		t->p.nparts = cg_llvm_global(m, "trac_nparts", cg_llvm_array(m, i32, nt), true, false);
+		t->p.parts = cg_llvm_global(m, "trac_parts", cg_llvm_array(m, cg_llvm_ptr(m, i32), nt), true, false);
+		cg_llvm_global_init(t->p.tasks, cg_llvm_const_null(cg_llvm_array(m, cg_llvm_int(m, 8),
+		                                                   (int64_t)(nt * sizeof(TrartTask)))));
+		cg_llvm_global_init(t->p.partial, cg_llvm_const_null(cg_llvm_array(m, i8p, nt)));
+		cg_llvm_global_init(t->p.nparts, cg_llvm_const_null(cg_llvm_array(m, i32, nt)));
+		cg_llvm_global_init(t->p.parts, cg_llvm_const_null(cg_llvm_array(m, cg_llvm_ptr(m, i32), nt)));
 	}
 	for (int k = 0; k < t->kp.nkernels; k++)
 		if (t->kp.kernels[k].kind != KPLAN_BLAS) {
@@ -467,7 +479,7 @@ static const char *const test_programs[] = {
 	"size N = 1000, D = 64\ninput X[N, D] f64\n"
 	"s = sum[i, j](X[i, j] * X[i, j])\np = prod[i, j](X[i, j] * 0.001 + 1)\nm = min[i, j](X[i, j])\n"
 	"R[i] = sqrt(sum[j](pow(X[i, j], 2)))\noutput s, p, m, R\n",
-	"size N = 8192, D = 1024\ninput X[N, D], gamma[D], beta[D]\n"
+	"size N = 300, D = 1024\ninput X[N, D], gamma[D], beta[D]\n"
 	"mu[i] = mean[j](X[i, j])\nvar[i] = mean[j]((X[i, j] - mu[i]) * (X[i, j] - mu[i]))\n"
 	"Y[i, j] = (X[i, j] - mu[i]) / sqrt(var[i] + 1e-5) * gamma[j] + beta[j]\noutput Y\n",
 	"size B = 4, N = 33, D = 17\ninput X[B, N, D]\n"
@@ -543,6 +555,104 @@ START_TEST(rowsum_and_map_vectorise)
 }
 END_TEST
 
+/* ---- running block kernels ------------------------------------------------------------ */
+
+/* Runs every task of t's block kernels, each after its predecessors, on
+ * buffers holding v's inputs, through the
+ * shared library's functions and task tables; then every output equals
+ * the interpreter's within tra(5)'s tolerance (the largest error relative
+ * to the largest magnitude, as tests/programs.sh compares). */
+static void test_run_blocks(TestProg *t, InterpValues *v)
+{
+	const TraGraph *g = &t->u->g;
+	void *h = test_load(t->p.m);
+	char *tasks = test_sym(h, "trac_tasks");
+	int32_t *nparts = test_sym(h, "trac_nparts");
+	const int **parts = test_sym(h, "trac_parts");
+	void *const *kernels = test_sym(h, "test_kernels");
+	void **bufs = calloc((size_t)g->nnodes, sizeof *bufs);
+	for (int id = 0; id < g->nnodes; id++)
+		bufs[id] = test_typed(t->u, v, id); /* inputs; the rest is overwritten */
+	for (int k = 0; k < t->ia.ntasks; k++) {
+		const IaTask *it = &t->ia.tasks[k];
+		TrartTask *row = (TrartTask *)(tasks + (size_t)k * sizeof(TrartTask));
+		row->lo = it->lo;
+		row->hi = it->hi;
+		nparts[k] = t->kp.tasks[k].nparts;
+		parts[k] = t->kp.tasks[k].parts;
+	}
+	/* in an order the task graph allows: a task once its npred
+	 * predecessors ran (Kahn's algorithm on the succ lists) */
+	int nt = t->ia.ntasks, *waits = calloc((size_t)nt, sizeof *waits), *ready = calloc((size_t)nt, sizeof *ready);
+	int nready = 0, ran = 0;
+	for (int k = 0; k < nt; k++)
+		if ((waits[k] = t->kp.tasks[k].npred) == 0)
+			ready[nready++] = k;
+	while (nready > 0) {
+		int k = ready[--nready];
+		ran++;
+		for (int i = 0; i < t->kp.tasks[k].nsucc; i++)
+			if (--waits[t->kp.tasks[k].succ[i]] == 0)
+				ready[nready++] = t->kp.tasks[k].succ[i];
+		const Kplan *K = &t->kp.kernels[t->kp.tasks[k].kernel];
+		if (K->kind == KPLAN_NOP)
+			continue;
+		void (*fn)(void **, const TrartTask *) = (void (*)(void **, const TrartTask *))
+			kernels[t->kp.tasks[k].kernel];
+		ck_assert_ptr_nonnull(fn);
+		fn(bufs, (const TrartTask *)(tasks + (size_t)k * sizeof(TrartTask)));
+	}
+	ck_assert_int_eq(ran, nt);
+	free(waits);
+	free(ready);
+	for (int o = 0; o < g->noutputs; o++) {
+		int id = g->outputs[o];
+		const TraNode *n = &g->nodes[id];
+		double big = 1e-30, worst = 0;
+		int64_t count = tra_node_elements(n);
+		for (int64_t i = 0; i < count; i++)
+			big = fmax(big, fabs(v->data[id][i]));
+		for (int64_t i = 0; i < count; i++) {
+			double got = n->type == TRART_F32 ? ((float *)bufs[id])[i] : ((double *)bufs[id])[i];
+			double d = fabs(got - v->data[id][i]) / big;
+			worst = d > worst || d != d ? d : worst; /* a NaN is the worst */
+		}
+		printf("llvm blocks %s: %lld elements, error %.3g of the largest magnitude\n", n->name,
+		       (long long)count, worst);
+		ck_assert_msg(big < INFINITY && worst <= (n->type == TRART_F32 ? 1e-4 : 1e-10), "%s: error %g", n->name,
+		              worst);
+	}
+	for (int id = 0; id < g->nnodes; id++)
+		free(bufs[id]);
+	free(bufs);
+	dlclose(h);
+}
+
+/* Every program's block kernels for 1, 2 and 3 devices (split joins and
+ * their aggregations among them), run task by task. */
+START_TEST(block_kernels_compute)
+{
+	int splits = 0;
+	for (int i = 0; i < TEST_NPROGRAMS; i++)
+		for (int devices = 1; devices <= 3; devices++) {
+			TestProg t;
+			test_prog_open(&t, test_programs[i], devices);
+			ck_assert_int_eq(t.nloops, t.kp.nkernels); /* no BLAS kernel among them */
+			for (int k = 0; k < t.kp.nkernels; k++)
+				splits += t.kp.kernels[k].split;
+			InterpValues v;
+			interp_values_init(&v, &t.u->g);
+			test_fill_inputs(t.u, &v, false);
+			interp_run(&t.u->g, &v);
+			test_run_blocks(&t, &v);
+			interp_values_free(&v);
+			test_prog_close(&t);
+		}
+	printf("llvm blocks: %d split joins among the kernels\n", splits);
+	ck_assert_int_gt(splits, 0);
+}
+END_TEST
+
 static Suite *llvm_kernels_suite(void)
 {
 	Suite *s = suite_create("llvm_kernels");
@@ -554,6 +664,7 @@ static Suite *llvm_kernels_suite(void)
 	tcase_add_test(tc, expr_maxmin_nan);
 	tcase_add_test(tc, kernels_verify_and_vectorise);
 	tcase_add_test(tc, rowsum_and_map_vectorise);
+	tcase_add_test(tc, block_kernels_compute);
 	suite_add_tcase(s, tc);
 	return s;
 }
