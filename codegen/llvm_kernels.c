@@ -15,6 +15,23 @@
  * min (a NaN on either side wins), exp, log, tanh, sigmoid and pow as
  * trart.h's branch-free functions (llvm.c builds them as IR), sqrt and
  * abs as intrinsics.
+ *
+ * Where C writes `restrict`, LLVM has noalias only on parameters: so a
+ * loop nest is an internal function of the buffers (noalias) and bounds
+ * ("b<node>.join", "<kernel>.rows<node>", "k<node>.body"), and the
+ * kernel the task table or kernel table names loads the buffers from
+ * bufs and calls it; O3 inlines it and keeps the noalias as scopes, so
+ * the vector loops need no runtime alias checks. Block kernels take the
+ * task as an i8* and read lo and hi at offsetof(TrartTask, ...).
+ *
+ * Loops tagged for vectorisation are those C marks `omp simd` (the
+ * innermost reduced loop, the column tile loops) and the innermost loop
+ * of a map. A max or min reduction vectorises in LLVM 14 only where the
+ * whole function has no NaNs, which would also let the code generator
+ * drop the NaN tests; so the vector loop carries the values' order keys
+ * (integers, cg_llvm_order_key), whose max and min vectorise, beside the
+ * NaN flag C keeps: the same result but for the sign of a zero, which
+ * the language does not have.
  */
 #include "llvm_prog.h"
 
@@ -1005,19 +1022,12 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 	cg_llvm_return(m);
 
 	cg_llvm_internal(cg_llvm_function(m, name, &i8pp, 1));
+	/* TracCtx ctx = {bufs, NULL, 0} */
 	CgLlvmValue slot = cg_llvm_alloca(m, ctx_ty);
-	CgLlvmValue fields[3] = {cg_llvm_param(m, 0), cg_llvm_const_null(i8p), cg_llvm_i64c(m, 0)};
+	cg_llvm_store_ptr(m, cg_llvm_param(m, 0), cg_llvm_field(m, ctx_ty, slot, 0));
+	cg_llvm_store_ptr(m, cg_llvm_const_null(i8p), cg_llvm_field(m, ctx_ty, slot, 1));
+	cg_llvm_store_ptr(m, cg_llvm_i64c(m, 0), cg_llvm_field(m, ctx_ty, slot, 2));
 	CgLlvmValue raw = cg_llvm_bitcast(m, slot, i8p);
-	CgLlvmValue f0 = cg_llvm_bitcast(m, slot, cg_llvm_ptr(m, i8pp));
-	cg_llvm_store_ptr(m, fields[0], f0);
-	CgLlvmValue f1 = cg_llvm_bitcast(m, cg_llvm_gep(m, cg_llvm_int(m, 8), raw,
-	                                  cg_llvm_i64c(m, (int64_t)cg_llvm_abi_offset(m, ctx_ty, 1))),
-	                                  cg_llvm_ptr(m, i8p));
-	cg_llvm_store_ptr(m, fields[1], f1);
-	CgLlvmValue f2 = cg_llvm_bitcast(m, cg_llvm_gep(m, cg_llvm_int(m, 8), raw,
-	                                  cg_llvm_i64c(m, (int64_t)cg_llvm_abi_offset(m, ctx_ty, 2))),
-	                                  cg_llvm_ptr(m, i64));
-	cg_llvm_store_ptr(m, fields[2], f2);
 	CgLlvmType body_ptr = cg_llvm_ptr(m, cg_llvm_fn_type(m, cg_llvm_void(m), bparams, 3));
 	CgLlvmType pparams[3] = {i64, body_ptr, i8p};
 	CgLlvmValue args[3] = {cg_llvm_i64c(m, p->g->nodes[k->node].idx[0].size), fn, raw};
