@@ -11,7 +11,8 @@
  * KPLAN_BLAS kernel of a plan is built into a module of its own, which
  * must verify, and then run: the optimised object is linked with the
  * runtime (libtrart) and OpenBLAS into a shared library, loaded with
- * dlopen, and called on the interpreter's values of the node's operands,
+ * dlopen (LLVM must have vectorised every loop the kernel tagged), and
+ * called on the interpreter's values of the node's operands,
  * converted to the node's type; every block task of the node runs (a
  * split node's partial blocks, which the kernel leaves in trac_partial,
  * are summed here, as its aggregation would), and the output must equal
@@ -172,6 +173,9 @@ static void *test_load(CgLlvm *m)
 	snprintf(obj, sizeof obj, "%s/k.o", dir);
 	snprintf(so, sizeof so, "%s/k.so", dir);
 	ck_assert_msg(cg_llvm_optimize(m, err, sizeof err), "%s", err);
+	/* every loop tagged for vectorisation (the epilogues' inner loops) was */
+	const char *why;
+	ck_assert_msg(cg_llvm_warnings(m, &why) == 0, "LLVM warned: %s", why);
 	ck_assert_msg(cg_llvm_emit_object(m, obj, err, sizeof err), "%s", err);
 	const char *cc = getenv("CC");
 	snprintf(cmd, sizeof cmd, "%s -shared -o %s %s -Wl,--no-as-needed -L%s -ltrart -Wl,-rpath,%s %s", cc && *cc ? cc : "cc", so,
