@@ -686,3 +686,432 @@ void cg_llvm_dump(CgLlvm *m, FILE *out)
 	fputs(s, out);
 	LLVMDisposeMessage(s);
 }
+
+/* ---- for llvm_prog.c ---- */
+
+CgLlvmType cg_llvm_int(CgLlvm *m, int bits)
+{
+	return LLVMIntTypeInContext(m->ctx, (unsigned)bits);
+}
+
+CgLlvmType cg_llvm_void(CgLlvm *m)
+{
+	return LLVMVoidTypeInContext(m->ctx);
+}
+
+CgLlvmType cg_llvm_struct(CgLlvm *m, const char *name, const CgLlvmType *fields, int nfields)
+{
+	LLVMTypeRef ty = LLVMStructCreateNamed(m->ctx, name);
+	LLVMStructSetBody(ty, (LLVMTypeRef *)fields, (unsigned)nfields, 0);
+	return ty;
+}
+
+CgLlvmType cg_llvm_array(CgLlvm *m, CgLlvmType elem, int64_t n)
+{
+	(void)m;
+	return LLVMArrayType(elem, (unsigned)n);
+}
+
+CgLlvmType cg_llvm_fn_type(CgLlvm *m, CgLlvmType ret, const CgLlvmType *params, int nparams)
+{
+	(void)m;
+	return LLVMFunctionType(ret, (LLVMTypeRef *)params, (unsigned)nparams, 0);
+}
+
+CgLlvmType cg_llvm_type_of(CgLlvmValue v)
+{
+	return LLVMTypeOf(v);
+}
+
+uint64_t cg_llvm_abi_size(CgLlvm *m, CgLlvmType ty)
+{
+	return LLVMABISizeOfType(LLVMGetModuleDataLayout(m->mod), ty);
+}
+
+uint64_t cg_llvm_abi_offset(CgLlvm *m, CgLlvmType ty, int field)
+{
+	return LLVMOffsetOfElement(LLVMGetModuleDataLayout(m->mod), ty, (unsigned)field);
+}
+
+CgLlvmValue cg_llvm_const_int(CgLlvm *m, CgLlvmType ty, int64_t v)
+{
+	(void)m;
+	return LLVMConstInt(ty, (unsigned long long)v, 1);
+}
+
+CgLlvmValue cg_llvm_const_null(CgLlvmType ty)
+{
+	return LLVMConstNull(ty);
+}
+
+CgLlvmValue cg_llvm_const_array(CgLlvm *m, CgLlvmType elem, const CgLlvmValue *v, int n)
+{
+	(void)m;
+	return LLVMConstArray(elem, (LLVMValueRef *)v, (unsigned)n);
+}
+
+CgLlvmValue cg_llvm_const_struct(CgLlvm *m, CgLlvmType ty, const CgLlvmValue *v, int n)
+{
+	(void)m;
+	return LLVMConstNamedStruct(ty, (LLVMValueRef *)v, (unsigned)n);
+}
+
+CgLlvmValue cg_llvm_const_string(CgLlvm *m, const char *s)
+{
+	LLVMValueRef init = LLVMConstStringInContext(m->ctx, s, (unsigned)strlen(s), 0);
+	LLVMValueRef g = LLVMAddGlobal(m->mod, LLVMTypeOf(init), ".str");
+	LLVMSetInitializer(g, init);
+	LLVMSetGlobalConstant(g, 1);
+	LLVMSetLinkage(g, LLVMPrivateLinkage);
+	LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+	return cg_llvm_const_elem(m, g, 0);
+}
+
+CgLlvmValue cg_llvm_const_elem(CgLlvm *m, CgLlvmValue global, int64_t i)
+{
+	LLVMValueRef idx[2] = {LLVMConstInt(LLVMInt64TypeInContext(m->ctx), 0, 0),
+	                       LLVMConstInt(LLVMInt64TypeInContext(m->ctx), (unsigned long long)i, 0)};
+	return LLVMConstInBoundsGEP2(LLVMGlobalGetValueType(global), global, idx, 2);
+}
+
+CgLlvmValue cg_llvm_const_cast(CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMConstBitCast(v, ty);
+}
+
+CgLlvmValue cg_llvm_global(CgLlvm *m, const char *name, CgLlvmType ty, bool external, bool constant)
+{
+	LLVMValueRef g = LLVMAddGlobal(m->mod, ty, name);
+	LLVMSetInitializer(g, LLVMConstNull(ty));
+	LLVMSetGlobalConstant(g, constant);
+	if (!external)
+		LLVMSetLinkage(g, LLVMInternalLinkage);
+	return g;
+}
+
+void cg_llvm_global_init(CgLlvmValue global, CgLlvmValue init)
+{
+	LLVMSetInitializer(global, init);
+}
+
+CgLlvmValue cg_llvm_named_function(CgLlvm *m, const char *name)
+{
+	return LLVMGetNamedFunction(m->mod, name);
+}
+
+CgLlvmValue cg_llvm_declare(CgLlvm *m, const char *name, CgLlvmType fnty)
+{
+	LLVMValueRef fn = LLVMGetNamedFunction(m->mod, name);
+	return fn ? fn : LLVMAddFunction(m->mod, name, fnty);
+}
+
+void cg_llvm_internal(CgLlvmValue v)
+{
+	LLVMSetLinkage(v, LLVMInternalLinkage);
+}
+
+CgLlvmValue cg_llvm_function_ret(CgLlvm *m, const char *name, CgLlvmType ret, const CgLlvmType *params,
+                                 int nparams)
+{
+	m->fn = cg_llvm_define(m, name, LLVMFunctionType(ret, (LLVMTypeRef *)params, (unsigned)nparams, 0));
+	return m->fn;
+}
+
+void cg_llvm_return_value(CgLlvm *m, CgLlvmValue v)
+{
+	LLVMBuildRet(m->b, v);
+	m->fn = NULL;
+}
+
+CgLlvmValue cg_llvm_call(CgLlvm *m, CgLlvmType fnty, CgLlvmValue fn, const CgLlvmValue *args, int n)
+{
+	return LLVMBuildCall2(m->b, fnty, fn, (LLVMValueRef *)args, (unsigned)n, "");
+}
+
+/* In the entry block, so that mem2reg and SROA see it. */
+CgLlvmValue cg_llvm_alloca(CgLlvm *m, CgLlvmType ty)
+{
+	LLVMBasicBlockRef at = LLVMGetInsertBlock(m->b);
+	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(m->fn);
+	LLVMValueRef first = LLVMGetFirstInstruction(entry);
+	if (first)
+		LLVMPositionBuilderBefore(m->b, first);
+	else
+		LLVMPositionBuilderAtEnd(m->b, entry);
+	LLVMValueRef slot = LLVMBuildAlloca(m->b, ty, "");
+	LLVMPositionBuilderAtEnd(m->b, at);
+	return slot;
+}
+
+CgLlvmValue cg_llvm_gep(CgLlvm *m, CgLlvmType elem, CgLlvmValue base, CgLlvmValue i)
+{
+	return LLVMBuildInBoundsGEP2(m->b, elem, base, &i, 1, "");
+}
+
+CgLlvmValue cg_llvm_load_ptr(CgLlvm *m, CgLlvmType ty, CgLlvmValue p)
+{
+	return LLVMBuildLoad2(m->b, ty, p, "");
+}
+
+void cg_llvm_store_ptr(CgLlvm *m, CgLlvmValue v, CgLlvmValue p)
+{
+	LLVMBuildStore(m->b, v, p);
+}
+
+CgLlvmValue cg_llvm_bitcast(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMBuildBitCast(m->b, v, ty, "");
+}
+
+CgLlvmBlock cg_llvm_block(CgLlvm *m, const char *name)
+{
+	return LLVMAppendBasicBlockInContext(m->ctx, m->fn, name);
+}
+
+void cg_llvm_position(CgLlvm *m, CgLlvmBlock b)
+{
+	LLVMPositionBuilderAtEnd(m->b, b);
+}
+
+void cg_llvm_br(CgLlvm *m, CgLlvmBlock to)
+{
+	LLVMBuildBr(m->b, to);
+}
+
+void cg_llvm_br_null(CgLlvm *m, CgLlvmValue p, CgLlvmBlock yes, CgLlvmBlock no)
+{
+	LLVMBuildCondBr(m->b, LLVMBuildIsNull(m->b, p, ""), yes, no);
+}
+
+/* ---- for llvm_kernels.c ---- */
+
+CgLlvmValue cg_llvm_fneg(CgLlvm *m, CgLlvmValue x)
+{
+	return LLVMBuildFNeg(m->b, x, "");
+}
+
+CgLlvmValue cg_llvm_fcmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b)
+{
+	LLVMRealPredicate pred;
+	switch (op) {
+	case TRA_OP_LT: pred = LLVMRealOLT; break;
+	case TRA_OP_LE: pred = LLVMRealOLE; break;
+	case TRA_OP_GT: pred = LLVMRealOGT; break;
+	case TRA_OP_GE: pred = LLVMRealOGE; break;
+	case TRA_OP_EQ: pred = LLVMRealOEQ; break;
+	case TRA_OP_NE: pred = LLVMRealUNE; break; /* C's != is true for a NaN */
+	default: TRAC_BUG("cg_llvm_fcmp of %s", tra_op_name[op]);
+	}
+	return LLVMBuildFCmp(m->b, pred, a, b, "");
+}
+
+CgLlvmValue cg_llvm_select(CgLlvm *m, CgLlvmValue c, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildSelect(m->b, c, a, b, "");
+}
+
+CgLlvmValue cg_llvm_from_bool(CgLlvm *m, TrartDtype t, CgLlvmValue c)
+{
+	return LLVMBuildUIToFP(m->b, c, cg_llvm_type(m, t), "");
+}
+
+CgLlvmValue cg_llvm_from_i64(CgLlvm *m, TrartDtype t, CgLlvmValue i)
+{
+	return LLVMBuildSIToFP(m->b, i, cg_llvm_type(m, t), "");
+}
+
+CgLlvmValue cg_llvm_sqrt(CgLlvm *m, CgLlvmValue x)
+{
+	return cg_llvm_unary(m, "llvm.sqrt", x);
+}
+
+CgLlvmValue cg_llvm_fabs(CgLlvm *m, CgLlvmValue x)
+{
+	return cg_llvm_unary(m, "llvm.fabs", x);
+}
+
+/* The i1s a && b and a || b (C's, on values without side effects). */
+static LLVMValueRef cg_llvm_and(CgLlvm *m, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildAnd(m->b, a, b, "");
+}
+
+static LLVMValueRef cg_llvm_or(CgLlvm *m, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildOr(m->b, a, b, "");
+}
+
+/* trart_pow_double, line by line: e^(y log|x|), then C99's cases. */
+static LLVMValueRef cg_llvm_pow_f64(CgLlvm *m, LLVMValueRef x, LLVMValueRef y)
+{
+	LLVMValueRef one = cg_llvm_c64(m, 1.0), inf = cg_llvm_c64(m, INFINITY);
+	LLVMValueRef ax = cg_llvm_fabs(m, x);
+	LLVMValueRef l = cg_llvm_math(m, TRA_OP_LOG, TRART_F64, ax);
+	LLVMValueRef r = cg_llvm_math(m, TRA_OP_EXP, TRART_F64, LLVMBuildFMul(m->b, y, l, ""));
+	LLVMValueRef integral = LLVMBuildFCmp(m->b, LLVMRealOEQ, y, cg_llvm_unary(m, "llvm.floor", y), "");
+	LLVMValueRef half = cg_llvm_unary(m, "llvm.floor", LLVMBuildFMul(m->b, y, cg_llvm_c64(m, 0.5), ""));
+	LLVMValueRef twice = LLVMBuildFMul(m->b, half, cg_llvm_c64(m, 2.0), "");
+	LLVMValueRef odd = cg_llvm_and(m, integral, LLVMBuildFCmp(m->b, LLVMRealUNE, twice, y, ""));
+	/* the sign bit, as trart.h reads it: the top bit of x's bits */
+	LLVMValueRef bits = LLVMBuildBitCast(m->b, x, LLVMInt64TypeInContext(m->ctx), "");
+	LLVMValueRef sign = LLVMBuildICmp(m->b, LLVMIntSLT, bits, LLVMConstInt(LLVMTypeOf(bits), 0, 0), "");
+	r = LLVMBuildSelect(m->b, cg_llvm_and(m, sign, odd), LLVMBuildFNeg(m->b, r, ""), r, "");
+	LLVMValueRef negative = LLVMBuildFCmp(m->b, LLVMRealOLT, x, cg_llvm_c64(m, 0.0), "");
+	LLVMValueRef nan = cg_llvm_and(m, cg_llvm_and(m, negative, LLVMBuildNot(m->b, integral, "")),
+	                               LLVMBuildFCmp(m->b, LLVMRealUNE, x, cg_llvm_c64(m, -INFINITY), ""));
+	r = LLVMBuildSelect(m->b, nan, cg_llvm_c64(m, NAN), r, "");
+	LLVMValueRef yinf = cg_llvm_or(m, LLVMBuildFCmp(m->b, LLVMRealOEQ, y, inf, ""),
+	                               LLVMBuildFCmp(m->b, LLVMRealOEQ, y, cg_llvm_c64(m, -INFINITY), ""));
+	LLVMValueRef unit = cg_llvm_and(m, LLVMBuildFCmp(m->b, LLVMRealOEQ, ax, one, ""), yinf);
+	r = LLVMBuildSelect(m->b, unit, one, r, "");
+	LLVMValueRef trivial = cg_llvm_or(m, LLVMBuildFCmp(m->b, LLVMRealOEQ, y, cg_llvm_c64(m, 0.0), ""),
+	                                  LLVMBuildFCmp(m->b, LLVMRealOEQ, x, one, ""));
+	return LLVMBuildSelect(m->b, trivial, one, r, "");
+}
+
+/* trart_pow_float: the f64 function, rounded once. */
+static LLVMValueRef cg_llvm_pow_f32(CgLlvm *m, LLVMValueRef x, LLVMValueRef y)
+{
+	LLVMTypeRef d = LLVMDoubleTypeInContext(m->ctx);
+	LLVMValueRef r = cg_llvm_pow(m, TRART_F64, LLVMBuildFPExt(m->b, x, d, ""), LLVMBuildFPExt(m->b, y, d, ""));
+	return LLVMBuildFPTrunc(m->b, r, LLVMFloatTypeInContext(m->ctx), "");
+}
+
+/* trac.pow.f32 (or f64), built on first use as cg_llvm_math_fn builds
+ * the one-argument functions. */
+static LLVMValueRef cg_llvm_pow_fn(CgLlvm *m, TrartDtype t)
+{
+	LLVMValueRef *slot = &m->math[TRA_OP_POW][t == TRART_F32 ? 0 : 1];
+	if (*slot)
+		return *slot;
+	LLVMTypeRef ty = cg_llvm_type(m, t), params[2] = {ty, ty};
+	LLVMBasicBlockRef at = LLVMGetInsertBlock(m->b);
+	*slot = cg_llvm_define(m, t == TRART_F32 ? "trac.pow.f32" : "trac.pow.f64",
+	                       LLVMFunctionType(ty, params, 2, 0));
+	LLVMSetLinkage(*slot, LLVMInternalLinkage);
+	cg_llvm_enum_attr(m, *slot, LLVMAttributeFunctionIndex, "alwaysinline");
+	cg_llvm_enum_attr(m, *slot, LLVMAttributeFunctionIndex, "readnone");
+	LLVMValueRef x = LLVMGetParam(*slot, 0), y = LLVMGetParam(*slot, 1);
+	LLVMBuildRet(m->b, t == TRART_F32 ? cg_llvm_pow_f32(m, x, y) : cg_llvm_pow_f64(m, x, y));
+	if (at)
+		LLVMPositionBuilderAtEnd(m->b, at);
+	return *slot;
+}
+
+CgLlvmValue cg_llvm_pow(CgLlvm *m, TrartDtype t, CgLlvmValue x, CgLlvmValue y)
+{
+	LLVMValueRef fn = cg_llvm_pow_fn(m, t);
+	LLVMTypeRef ty = cg_llvm_type(m, t), params[2] = {ty, ty};
+	LLVMValueRef args[2] = {x, y};
+	return LLVMBuildCall2(m->b, LLVMFunctionType(ty, params, 2, 0), fn, args, 2, "");
+}
+
+static LLVMIntPredicate cg_llvm_ipred(TraOp op)
+{
+	switch (op) {
+	case TRA_OP_LT: return LLVMIntSLT;
+	case TRA_OP_LE: return LLVMIntSLE;
+	case TRA_OP_GT: return LLVMIntSGT;
+	case TRA_OP_GE: return LLVMIntSGE;
+	case TRA_OP_EQ: return LLVMIntEQ;
+	case TRA_OP_NE: return LLVMIntNE;
+	default: TRAC_BUG("cg_llvm_icmp of %s", tra_op_name[op]);
+	}
+}
+
+CgLlvmValue cg_llvm_icmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildICmp(m->b, cg_llvm_ipred(op), a, b, "");
+}
+
+CgLlvmValue cg_llvm_isub(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildNSWSub(m->b, a, b, "");
+}
+
+CgLlvmValue cg_llvm_idiv(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildSDiv(m->b, a, b, "");
+}
+
+CgLlvmValue cg_llvm_ior(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildOr(m->b, a, b, "");
+}
+
+CgLlvmValue cg_llvm_zext(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMBuildZExt(m->b, v, ty, "");
+}
+
+CgLlvmValue cg_llvm_ptr_to_i64(CgLlvm *m, CgLlvmValue p)
+{
+	return LLVMBuildPtrToInt(m->b, p, LLVMInt64TypeInContext(m->ctx), "");
+}
+
+/* cttz(~k), defined at k = -1 (64). */
+CgLlvmValue cg_llvm_trailing_ones(CgLlvm *m, CgLlvmValue k)
+{
+	LLVMValueRef args[2] = {LLVMBuildNot(m->b, k, ""), LLVMConstInt(LLVMInt1TypeInContext(m->ctx), 0, 0)};
+	return cg_llvm_intrinsic(m, "llvm.cttz", LLVMTypeOf(k), args, 2);
+}
+
+void cg_llvm_br_if(CgLlvm *m, CgLlvmValue c, CgLlvmBlock yes, CgLlvmBlock no)
+{
+	LLVMBuildCondBr(m->b, c, yes, no);
+}
+
+CgLlvmType cg_llvm_key_type(CgLlvm *m, TrartDtype t)
+{
+	return t == TRART_F32 ? LLVMInt32TypeInContext(m->ctx) : LLVMInt64TypeInContext(m->ctx);
+}
+
+/* bits ^ ((bits >> (w-1)) & INT_MAX): a negative value's magnitude bits
+ * are flipped, so that larger magnitudes order lower; the map is its own
+ * inverse. */
+static LLVMValueRef cg_llvm_key_flip(CgLlvm *m, TrartDtype t, LLVMValueRef bits)
+{
+	bool f = t == TRART_F32;
+	LLVMTypeRef ity = cg_llvm_key_type(m, t);
+	LLVMValueRef sign = LLVMBuildAShr(m->b, bits, LLVMConstInt(ity, f ? 31 : 63, 0), "");
+	LLVMValueRef mask = LLVMBuildAnd(m->b, sign, LLVMConstInt(ity, f ? 0x7fffffffu : 0x7fffffffffffffffull, 0), "");
+	return LLVMBuildXor(m->b, bits, mask, "");
+}
+
+CgLlvmValue cg_llvm_order_key(CgLlvm *m, TrartDtype t, CgLlvmValue v)
+{
+	return cg_llvm_key_flip(m, t, LLVMBuildBitCast(m->b, v, cg_llvm_key_type(m, t), ""));
+}
+
+CgLlvmValue cg_llvm_order_value(CgLlvm *m, TrartDtype t, CgLlvmValue key)
+{
+	return LLVMBuildBitCast(m->b, cg_llvm_key_flip(m, t, key), cg_llvm_type(m, t), "");
+}
+
+CgLlvmValue cg_llvm_bit_set(CgLlvm *m, CgLlvmValue v, CgLlvmValue i)
+{
+	LLVMValueRef bit = LLVMBuildAnd(m->b, LLVMBuildLShr(m->b, v, i, ""), LLVMConstInt(LLVMTypeOf(v), 1, 0), "");
+	return LLVMBuildICmp(m->b, LLVMIntNE, bit, LLVMConstInt(LLVMTypeOf(v), 0, 0), "");
+}
+
+CgLlvmValue cg_llvm_sext(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMBuildSExt(m->b, v, ty, "");
+}
+
+/* ---- for llvm_blas.c ---- */
+
+CgLlvmValue cg_llvm_iand(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return LLVMBuildAnd(m->b, a, b, "");
+}
+
+CgLlvmValue cg_llvm_trunc(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
+{
+	return LLVMBuildTrunc(m->b, v, ty, "");
+}
+
+CgLlvmValue cg_llvm_field(CgLlvm *m, CgLlvmType ty, CgLlvmValue p, int i)
+{
+	return LLVMBuildStructGEP2(m->b, ty, p, (unsigned)i, "");
+}

@@ -12,8 +12,8 @@
  *
  * The handle types below are LLVM's own (the structs behind llvm-c's
  * LLVMValueRef, LLVMTypeRef, LLVMBasicBlockRef) under trac's names, so
- * that only codegen/llvm.c includes the llvm-c headers. The back end is not yet
- * what `trac` runs: no --backend option reaches it.
+ * that only codegen/llvm.c includes the llvm-c headers. llvm_prog.h builds
+ * whole programs on it (trac --backend=llvm).
  */
 #ifndef TRAC_CG_LLVM_H
 #define TRAC_CG_LLVM_H
@@ -106,5 +106,131 @@ bool cg_llvm_emit_object(CgLlvm *m, const char *path, char *err, size_t errlen);
 int cg_llvm_warnings(const CgLlvm *m, const char **first);
 /* The module's IR as text. */
 void cg_llvm_dump(CgLlvm *m, FILE *out);
+
+/* ---- for llvm_prog.c ---- */
+
+/* The program's tables and entry points: integer, struct and array
+ * types, globals with constant initialisers, functions that return a
+ * value, calls, allocas and branches. */
+
+CgLlvmType cg_llvm_int(CgLlvm *m, int bits);      /* i1, i8, i32, i64 */
+CgLlvmType cg_llvm_void(CgLlvm *m);
+/* A named struct type with the C ABI layout of its fields (the data
+ * layout's alignment; no packing), as the C compiler lays out a struct
+ * of the same members. */
+CgLlvmType cg_llvm_struct(CgLlvm *m, const char *name, const CgLlvmType *fields, int nfields);
+CgLlvmType cg_llvm_array(CgLlvm *m, CgLlvmType elem, int64_t n);
+CgLlvmType cg_llvm_fn_type(CgLlvm *m, CgLlvmType ret, const CgLlvmType *params, int nparams);
+/* A value's type. */
+CgLlvmType cg_llvm_type_of(CgLlvmValue v);
+/* The ABI size of ty and the offset of field i of struct type ty, in bytes,
+ * as the module's data layout (the host's) has them. */
+uint64_t cg_llvm_abi_size(CgLlvm *m, CgLlvmType ty);
+uint64_t cg_llvm_abi_offset(CgLlvm *m, CgLlvmType ty, int field);
+
+/* Constants. */
+CgLlvmValue cg_llvm_const_int(CgLlvm *m, CgLlvmType ty, int64_t v);
+CgLlvmValue cg_llvm_const_null(CgLlvmType ty);     /* zero of any type, a null pointer */
+CgLlvmValue cg_llvm_const_array(CgLlvm *m, CgLlvmType elem, const CgLlvmValue *v, int n);
+CgLlvmValue cg_llvm_const_struct(CgLlvm *m, CgLlvmType ty, const CgLlvmValue *v, int n);
+/* A pointer (i8*) to a private constant NUL-terminated copy of s. */
+CgLlvmValue cg_llvm_const_string(CgLlvm *m, const char *s);
+/* &global[0][i]: a constant pointer to element i of a global array. */
+CgLlvmValue cg_llvm_const_elem(CgLlvm *m, CgLlvmValue global, int64_t i);
+/* A constant v seen as pointer type ty (a function as a table's field). */
+CgLlvmValue cg_llvm_const_cast(CgLlvmValue v, CgLlvmType ty);
+
+/* A global named name of type ty: internal, or external (visible to the
+ * linker) if external; constant if constant; zero until its initialiser
+ * is set. */
+CgLlvmValue cg_llvm_global(CgLlvm *m, const char *name, CgLlvmType ty, bool external, bool constant);
+void cg_llvm_global_init(CgLlvmValue global, CgLlvmValue init);
+/* The function named name in the module, or NULL. */
+CgLlvmValue cg_llvm_named_function(CgLlvm *m, const char *name);
+/* Declares the external function name of type fnty (or returns it). */
+CgLlvmValue cg_llvm_declare(CgLlvm *m, const char *name, CgLlvmType fnty);
+/* Gives function or global v internal linkage. */
+void cg_llvm_internal(CgLlvmValue v);
+
+/* Starts an external function `ret name(params...)` (cg_llvm_function
+ * for one that returns a value); cg_llvm_return_value ends it. */
+CgLlvmValue cg_llvm_function_ret(CgLlvm *m, const char *name, CgLlvmType ret, const CgLlvmType *params,
+                                 int nparams);
+void cg_llvm_return_value(CgLlvm *m, CgLlvmValue v);
+/* fn(args...), fn of function type fnty. */
+CgLlvmValue cg_llvm_call(CgLlvm *m, CgLlvmType fnty, CgLlvmValue fn, const CgLlvmValue *args, int n);
+/* A stack slot of type ty in the function's entry block. */
+CgLlvmValue cg_llvm_alloca(CgLlvm *m, CgLlvmType ty);
+/* &base[i] for a pointer base to elem, and a load or store through a
+ * pointer p of type ty. */
+CgLlvmValue cg_llvm_gep(CgLlvm *m, CgLlvmType elem, CgLlvmValue base, CgLlvmValue i);
+CgLlvmValue cg_llvm_load_ptr(CgLlvm *m, CgLlvmType ty, CgLlvmValue p);
+void cg_llvm_store_ptr(CgLlvm *m, CgLlvmValue v, CgLlvmValue p);
+/* v as pointer type ty. */
+CgLlvmValue cg_llvm_bitcast(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* Blocks and branches in the function being built. */
+CgLlvmBlock cg_llvm_block(CgLlvm *m, const char *name);
+void cg_llvm_position(CgLlvm *m, CgLlvmBlock b);
+void cg_llvm_br(CgLlvm *m, CgLlvmBlock to);
+/* if p is a null pointer go to yes, else to no. */
+void cg_llvm_br_null(CgLlvm *m, CgLlvmValue p, CgLlvmBlock yes, CgLlvmBlock no);
+
+/* ---- for llvm_kernels.c ---- */
+
+/* The scalar operations of TRA expressions, as codegen/c.c's C computes
+ * them (the element type's arithmetic, C's comparisons). */
+CgLlvmValue cg_llvm_fneg(CgLlvm *m, CgLlvmValue x);
+/* a op b for a comparison op (LT, LE, GT, GE, EQ, NE) as C's operator on
+ * floating point: false where either is NaN, but for != (true): an i1. */
+CgLlvmValue cg_llvm_fcmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b);
+/* c ? a : b for an i1 c. */
+CgLlvmValue cg_llvm_select(CgLlvm *m, CgLlvmValue c, CgLlvmValue a, CgLlvmValue b);
+/* An i1 as 0 or 1 in t (C's (T)(a < b)); an i64 as t (C's (T)x). */
+CgLlvmValue cg_llvm_from_bool(CgLlvm *m, TrartDtype t, CgLlvmValue c);
+CgLlvmValue cg_llvm_from_i64(CgLlvm *m, TrartDtype t, CgLlvmValue i);
+/* sqrt and fabs of x: the intrinsics, vector instructions. */
+CgLlvmValue cg_llvm_sqrt(CgLlvm *m, CgLlvmValue x);
+CgLlvmValue cg_llvm_fabs(CgLlvm *m, CgLlvmValue x);
+/* x^y in t: trart.h's trart_pow_float or _double as IR, operation for
+ * operation (an internal always-inlined trac.pow.f32 or .f64). */
+CgLlvmValue cg_llvm_pow(CgLlvm *m, TrartDtype t, CgLlvmValue x, CgLlvmValue y);
+
+/* Integers, pointers and control flow for loop kernels. */
+/* a op b for a comparison op (LT ... NE) on integers, signed: an i1. */
+CgLlvmValue cg_llvm_icmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b);
+CgLlvmValue cg_llvm_isub(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);  /* no wrap */
+CgLlvmValue cg_llvm_idiv(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);  /* signed, truncating */
+CgLlvmValue cg_llvm_ior(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);   /* bitwise or */
+/* An integer widened to ty, signed. */
+CgLlvmValue cg_llvm_sext(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* An i1 as 0 or 1 of integer type ty. */
+CgLlvmValue cg_llvm_zext(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* A pointer as an i64 (its address), for pointer differences. */
+CgLlvmValue cg_llvm_ptr_to_i64(CgLlvm *m, CgLlvmValue p);
+/* The number of trailing one bits of the i64 k. */
+CgLlvmValue cg_llvm_trailing_ones(CgLlvm *m, CgLlvmValue k);
+/* Whether bit i of the i64 v is set (v >> i & 1): an i1. */
+CgLlvmValue cg_llvm_bit_set(CgLlvm *m, CgLlvmValue v, CgLlvmValue i);
+/* if c (an i1) go to yes, else to no. */
+void cg_llvm_br_if(CgLlvm *m, CgLlvmValue c, CgLlvmBlock yes, CgLlvmBlock no);
+/* A float or double v as a signed integer of its width that orders as v
+ * does (v < w exactly when key(v) < key(w), -0 below +0; NaNs beyond the
+ * infinities), and back. LLVM 14 vectorises a max or min reduction of
+ * floating point only where NaNs are ruled out for the whole function,
+ * which would also let it fold away the NaN tests; a max or min of
+ * integers vectorises as it is. */
+CgLlvmValue cg_llvm_order_key(CgLlvm *m, TrartDtype t, CgLlvmValue v);
+CgLlvmValue cg_llvm_order_value(CgLlvm *m, TrartDtype t, CgLlvmValue key);
+/* The integer type of t's keys (i32 or i64). */
+CgLlvmType cg_llvm_key_type(CgLlvm *m, TrartDtype t);
+
+/* ---- for llvm_blas.c ---- */
+
+/* The i1 a && b (or the bitwise and of two integers). */
+CgLlvmValue cg_llvm_iand(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);
+/* An integer v cut to the narrower integer type ty (an i64 as a C int). */
+CgLlvmValue cg_llvm_trunc(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* &p->field i, for a pointer p to struct type ty. */
+CgLlvmValue cg_llvm_field(CgLlvm *m, CgLlvmType ty, CgLlvmValue p, int i);
 
 #endif /* TRAC_CG_LLVM_H */

@@ -52,6 +52,17 @@ typedef struct CgLlvmProg {
 	CgLlvmValue tasks, partial, nparts, parts;
 } CgLlvmProg;
 
+/* ---- llvm_prog.c ------------------------------------------------------------- */
+
+/* trart.h's structs are IR struct types named as in C ("TrartTask",
+ * "TrartTensor", "TrartKernel", "TrartProgram", "TrartTaskGraph", and
+ * "trac_tensor_info"), made before any kernel: a kernel that needs one
+ * finds it by name in the module's context. Whether the IR types have
+ * the C compiler's sizes and field offsets (module m gets the types):
+ * false with the first difference in err. cg_llvm_emit (tra.h) checks
+ * it before it builds a program. */
+bool cg_llvm_prog_layout(CgLlvm *m, char *err, size_t errlen);
+
 /* ---- llvm_kernels.c --------------------------------------------------------- */
 
 /* Where a kernel's scalar code gets its values. */

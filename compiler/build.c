@@ -9,6 +9,12 @@
  * partial file, and the temporary directory is removed on every path,
  * signals included, unless --keep-temps asks to keep it.
  *
+ * With --backend=llvm there is no C: cg_llvm_emit writes NAME.o into the
+ * temporary directory itself (and NAME.ll, the optimised IR, with
+ * --keep-temps), and the C compiler only links it, the same way; -c
+ * renames the object onto the output. LLVM failing (its verifier, its
+ * passes, writing the object) is trac's bug: exit 3.
+ *
  * Who is to blame decides the exit status. A compiler that is not there
  * (not on PATH, a CC naming nothing) or a link that fails (a missing or
  * broken OpenBLAS) is the environment's: exit 1 with a hint. A compile of
@@ -24,6 +30,8 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "tra.h"
 #include "paths.h"
+
+#include "config.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -521,14 +529,53 @@ static bool build_check_runtime(Arena *a, const BuildOptions *opt, BuildPaths *p
 	return true;
 }
 
+/* --backend=llvm: the object (and with --keep-temps the IR at ll) from
+ * cg_llvm_emit; returns an exit status. */
+static int build_llvm_object(const TraGraph *g, const BuildOptions *opt, const char *obj, const char *ll)
+{
+#ifdef HAVE_LLVM
+	FILE *ir = NULL;
+	if (opt->keep_temps && !(ir = fopen(ll, "w"))) {
+		fprintf(stderr, "trac: error: cannot write '%s': %s\n", ll, strerror(errno));
+		return TRAC_EXIT_ERROR;
+	}
+	if (opt->verbose)
+		fprintf(stderr, "trac: LLVM: %s at O3 for this machine's CPU%s%s\n", obj, ir ? ", IR in " : "",
+		        ir ? ll : "");
+	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia};
+	CgLlvmOutput out = {obj, NULL, ir};
+	char err[1024];
+	bool ok = cg_llvm_emit(g, &cg, &out, err, sizeof err);
+	if (ir && fclose(ir) != 0 && ok) {
+		fprintf(stderr, "trac: error: cannot write '%s': %s\n", ll, strerror(errno));
+		return TRAC_EXIT_ERROR;
+	}
+	if (ok)
+		return TRAC_EXIT_OK;
+	fprintf(stderr, "trac: internal error: the LLVM back end failed (this is a bug in trac): %s\n", err);
+	return TRAC_EXIT_INTERNAL;
+#else
+	(void)g;
+	(void)obj;
+	(void)ll;
+	TRAC_BUG("--backend=llvm in %s, built without LLVM", opt->name);
+#endif
+}
+
 /* Generates, compiles and (unless -c) links in dir; the result is at
  * tmp_out (and the header at tmp_header). Returns an exit status. */
 static int build_steps(Arena *a, const TraGraph *g, const BuildOptions *opt, const BuildPaths *paths,
                        const char *c_file, const char *obj, const char *tmp_out, const char *tmp_header)
 {
-	if (!build_write_sources(g, opt, c_file) || (opt->header_out && !build_write_header(g, opt, tmp_header)))
+	if (opt->header_out && !build_write_header(g, opt, tmp_header))
 		return TRAC_EXIT_ERROR;
-	int rc = build_compile(a, opt, paths, c_file, opt->object ? tmp_out : obj);
+	int rc;
+	if (opt->llvm)
+		rc = build_llvm_object(g, opt, opt->object ? tmp_out : obj, c_file);
+	else if (!build_write_sources(g, opt, c_file))
+		rc = TRAC_EXIT_ERROR;
+	else
+		rc = build_compile(a, opt, paths, c_file, opt->object ? tmp_out : obj);
 	if (rc == TRAC_EXIT_OK && !opt->object)
 		rc = build_link(a, opt, paths, obj, tmp_out);
 	return rc;
@@ -538,7 +585,9 @@ int build_program(const TraGraph *g, const BuildOptions *opt)
 {
 	Arena a = {0};
 	BuildPaths paths;
-	if (!build_check_runtime(&a, opt, &paths) || !build_check_cc(&a, opt)) {
+	/* an LLVM object (-c) needs no C compiler */
+	bool cc = !(opt->llvm && opt->object);
+	if (!build_check_runtime(&a, opt, &paths) || (cc && !build_check_cc(&a, opt))) {
 		arena_free(&a);
 		return TRAC_EXIT_ERROR;
 	}
@@ -549,7 +598,8 @@ int build_program(const TraGraph *g, const BuildOptions *opt)
 		arena_free(&a);
 		return TRAC_EXIT_ERROR;
 	}
-	char *c_file = arena_printf(&a, "%s/%s.c", dir, opt->name);
+	/* the C, or with --backend=llvm the IR that --keep-temps keeps */
+	char *c_file = arena_printf(&a, "%s/%s.%s", dir, opt->name, opt->llvm ? "ll" : "c");
 	char *obj = arena_printf(&a, "%s/%s.o", dir, opt->name);
 	char *tmp_out = arena_printf(&a, "%s/%s.out", dir, opt->name);
 	char *tmp_header = arena_printf(&a, "%s/%s", dir, opt->header_out ? opt->header_name : "none.h");

@@ -22,6 +22,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
+
+#include "config.h"
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,6 +142,35 @@ static bool driver_dump_kernels(const DriverRun *r, FILE *out)
 	return true;
 }
 
+#ifdef HAVE_LLVM
+/* --emit=llvm-unopt and --emit=llvm: the LLVM module of block tasks, or
+ * of whole-node kernels, as built or after O3. LLVM failing on it is a
+ * bug in trac: exit 3 at once (nothing of --emit is written yet). */
+static bool driver_dump_llvm_module(const DriverRun *r, FILE *out, bool optimised)
+{
+	char *name = driver_program_name(r->o), err[1024];
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia};
+	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL};
+	bool ok = cg_llvm_emit(r->g, &cg, &lo, err, sizeof err);
+	free(name);
+	if (!ok) {
+		fprintf(stderr, "trac: internal error: the LLVM back end failed (this is a bug in trac): %s\n", err);
+		exit(TRAC_EXIT_INTERNAL);
+	}
+	return true;
+}
+
+static bool driver_dump_llvm_unopt(const DriverRun *r, FILE *out)
+{
+	return driver_dump_llvm_module(r, out, false);
+}
+
+static bool driver_dump_llvm(const DriverRun *r, FILE *out)
+{
+	return driver_dump_llvm_module(r, out, true);
+}
+#endif
+
 /* The stages, in pipeline order (the order of --help and of the files
  * under -o DIR). A stage is dumped once the pipeline reaches what it
  * needs; tra's file is .tra.txt so that it never names a program. */
@@ -158,7 +189,13 @@ const DriverStage driver_stages[] = {
 	{"dot", ".dot", POINT_TASKS, false, "the TRA graph for Graphviz", driver_dump_dot},
 	{"kernels", ".kernels", POINT_CODE, false, "what each kernel runs: BLAS calls or loop nests",
 	 driver_dump_kernels},
-	{"c", ".c", POINT_CODE, false, "the C program trac compiles", driver_dump_c},
+	{"c", ".c", POINT_CODE, false, "the C program of --backend=c", driver_dump_c},
+#ifdef HAVE_LLVM
+	/* only where the LLVM back end is built (options.c says why not) */
+	{"llvm-unopt", ".unopt.ll", POINT_CODE, false, "the LLVM IR of --backend=llvm, before its passes",
+	 driver_dump_llvm_unopt},
+	{"llvm", ".ll", POINT_CODE, false, "the same after O3, as compiled", driver_dump_llvm},
+#endif
 };
 const int driver_nstages = (int)(sizeof driver_stages / sizeof driver_stages[0]);
 _Static_assert(sizeof driver_stages / sizeof driver_stages[0] <= DRIVER_MAX_STAGES,
@@ -809,7 +846,7 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph 
 		.header_name = slash ? slash + 1 : header_out, .header_out = header_out,
 		.cc = o->cc, .xcc = o->xcc, .nxcc = o->nxcc, .march = o->march, .runtime_dir = o->runtime_dir,
 		.opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
-		.keep_temps = o->keep_temps, .verbose = o->verbose, .ia = ia,
+		.keep_temps = o->keep_temps, .verbose = o->verbose, .ia = ia, .llvm = o->llvm,
 	};
 	int rc = build_program(g, &b);
 	free(name);

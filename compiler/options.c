@@ -21,7 +21,7 @@
 
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
-       OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER };
+       OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND };
 
 static const struct option options_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
@@ -50,8 +50,15 @@ static const struct option options_longopts[] = {
 	{"sim-flops", required_argument, NULL, OPT_SIM_FLOPS},
 	{"sim-bandwidth", required_argument, NULL, OPT_SIM_BANDWIDTH},
 	{"after", required_argument, NULL, OPT_AFTER},
+	{"backend", required_argument, NULL, OPT_BACKEND},
 	{NULL, 0, NULL, 0},
 };
+
+#ifdef HAVE_LLVM
+#define OPTIONS_DEFAULT_BACKEND "llvm"
+#else
+#define OPTIONS_DEFAULT_BACKEND "c"
+#endif
 
 /* --help: the text before the stages, the stages (from driver_stages),
  * the text after them. */
@@ -78,13 +85,18 @@ static const char options_usage_tail[] =
 	"  -o FILE                 the output (default: the program's name, NAME.o with -c,\n"
 	"                          NAME.so with --shared, standard output with --emit or -o -)\n"
 	"  -D NAME=VALUE           override the program's size NAME (repeatable)\n"
-	"  -O0 .. -O3              the C compiler's optimisation level (default -O3)\n"
+	"  --backend=c|llvm        compile through C and the C compiler, or through LLVM\n"
+	"                          (default: " OPTIONS_DEFAULT_BACKEND "; see --version)\n"
+	"  -O0 .. -O3              the C compiler's optimisation level (default -O3; the\n"
+	"                          llvm back end always optimises at O3)\n"
 	"  --name NAME             the C name of the program (default: from the file name)\n"
 	"  --cc CC                 the C compiler (default: $CC, else the one configure found)\n"
 	"  -Xcc FLAG               pass FLAG to the C compiler (repeatable)\n"
 	"  --cflags=FLAGS          pass the space-separated FLAGS to the C compiler\n"
 	"  --march=CPU             compile for CPU (-march=CPU) instead of this machine's\n"
-	"  --portable              do not compile for this machine's CPU (-march=native)\n"
+	"                          (the c back end; llvm compiles for this machine's CPU)\n"
+	"  --portable              do not compile for this machine's CPU (-march=native;\n"
+	"                          the c back end)\n"
 	"  --runtime-dir=DIR       the runtime to link (DIR/include, DIR/lib; default:\n"
 	"                          $TRAC_RUNTIME_DIR, else next to trac)\n"
 	"  -MD                     also write a make dependency file (the output with .d)\n"
@@ -305,6 +317,47 @@ static _Noreturn void options_unknown_stage(const char *s, size_t n)
 	options_usage_error("unknown --emit stage '%.*s'; the stages are %s", (int)n, s, list);
 }
 
+/* The stages of the LLVM back end, in a trac built without it. */
+static void options_no_llvm_stage(const char *s, size_t n)
+{
+#ifndef HAVE_LLVM
+	if ((n == 4 && strncmp(s, "llvm", 4) == 0) || (n == 10 && strncmp(s, "llvm-unopt", 10) == 0))
+		options_usage_error("--emit=%.*s needs the LLVM back end, which this trac was built without "
+		                    "(configure --with-llvm, with LLVM 14, builds it)", (int)n, s);
+#else
+	(void)s;
+	(void)n;
+#endif
+}
+
+/* --backend=c or llvm. */
+static void options_set_backend(DriverOpts *o, const char *arg)
+{
+	if (strcmp(arg, "c") == 0) {
+		o->llvm = false;
+		return;
+	}
+	if (strcmp(arg, "llvm") != 0)
+		options_usage_error("unknown --backend '%s'; the back ends are c and llvm", arg);
+#ifdef HAVE_LLVM
+	o->llvm = true;
+#else
+	options_usage_error("--backend=llvm: this trac was built without the LLVM back end "
+	                    "(configure --with-llvm, with LLVM 14, builds it); use --backend=c");
+#endif
+}
+
+/* --version: the version and the back ends built. */
+static void options_print_version(void)
+{
+	printf("trac %s\n", PACKAGE_VERSION);
+#ifdef HAVE_LLVM
+	printf("back ends: c, llvm (LLVM %s); default llvm\n", TRAC_LLVM_VERSION);
+#else
+	printf("back ends: c; default c (configure --with-llvm adds llvm)\n");
+#endif
+}
+
 /* --emit=STAGE[,STAGE...] (repeatable; the stages accumulate). */
 static void options_set_emit(DriverOpts *o, const char *list)
 {
@@ -316,6 +369,8 @@ static void options_set_emit(DriverOpts *o, const char *list)
 		while (st < driver_nstages && !(strlen(driver_stages[st].name) == n &&
 		                                strncmp(s, driver_stages[st].name, n) == 0))
 			st++;
+		if (st == driver_nstages)
+			options_no_llvm_stage(s, n);
 		if (st == driver_nstages)
 			options_unknown_stage(s, n);
 		o->emits |= 1u << st;
@@ -546,7 +601,8 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_OUTPUT_DIR: o->output_dir = optarg; break;
 		case OPT_RANDOM: options_set_random(o, optarg); break;
 		case OPT_HELP: options_print_help(stdout); exit(TRAC_EXIT_OK);
-		case OPT_VERSION: printf("trac %s\n", PACKAGE_VERSION); exit(TRAC_EXIT_OK);
+		case OPT_VERSION: options_print_version(); exit(TRAC_EXIT_OK);
+		case OPT_BACKEND: options_set_backend(o, optarg); break;
 		case 'X': options_short_x(o, argc, argv, optarg); break;
 		case 'M': options_short_m(o, argc, argv, optarg); break;
 		case OPT_SHARED: o->shared = true; break;
@@ -570,7 +626,11 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 
 void options_parse(DriverOpts *o, int argc, char **argv)
 {
+#ifdef HAVE_LLVM
+	*o = (DriverOpts){.placer = PLACE_GREEDY, .llvm = true};
+#else
 	*o = (DriverOpts){.placer = PLACE_GREEDY};
+#endif
 	sim_model_default(&o->sim);
 	options_parse_args(o, argc, argv);
 }

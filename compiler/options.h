@@ -41,6 +41,7 @@ typedef struct DriverOpts {
 	bool object;           /* -c */
 	bool shared;           /* --shared */
 	const char *name;      /* --name */
+	bool llvm;             /* --backend=llvm (the default where configure found LLVM), else c */
 	int opt_level;         /* -O */
 	bool opt_set;
 	const char *cc;        /* --cc */

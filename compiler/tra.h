@@ -596,9 +596,24 @@ const char *cg_c_name_problem(const char *name);
 /* ---- codegen/llvm.c ------------------------------------------------------ */
 
 /* The LLVM back end's foundation (a host target machine, IR-building
- * helpers for kernels, O3, object files) is declared in codegen/llvm.h:
- * it exists only where configure found LLVM (HAVE_LLVM), and its handles
- * are LLVM's. */
+ * helpers for kernels, O3, object files) is declared in codegen/llvm.h,
+ * its program builder's parts in codegen/llvm_prog.h: they exist only
+ * where configure found LLVM (HAVE_LLVM), and their handles are LLVM's.
+ * What the driver calls is below (defined only with HAVE_LLVM). */
+
+/* What cg_llvm_emit writes: each may be NULL. */
+typedef struct CgLlvmOutput {
+	const char *object; /* the object file (after O3) */
+	FILE *unopt;        /* the module's IR as built, verified, before any pass */
+	FILE *opt;          /* its IR after O3 */
+} CgLlvmOutput;
+
+/* The program as an LLVM module (the same kernels, tables and main() or
+ * NAME() as cg_c_emit's C), verified, then written as out asks. false
+ * with a message in err when LLVM fails (verification, its passes, the
+ * object): that is a bug in trac. */
+bool cg_llvm_emit(const TraGraph *g, const CgCOptions *opt, const CgLlvmOutput *out, char *err,
+                  size_t errlen);
 
 /* ---- build.c ------------------------------------------------------------ */
 
@@ -621,9 +636,12 @@ typedef struct BuildOptions {
 	bool portable;           /* --portable: no -march=native */
 	bool keep_temps;         /* --keep-temps */
 	bool verbose;            /* -v: print the commands */
+	bool llvm;               /* --backend=llvm: the object from cg_llvm_emit, the C
+	                            compiler only links (HAVE_LLVM only) */
 } BuildOptions;
 
-/* Generates C, compiles and links it; returns an exit status. */
+/* Generates C and compiles it, or the object through LLVM, and links
+ * it; returns an exit status. */
 int build_program(const TraGraph *g, const BuildOptions *opt);
 /* --print-runtime-dir: prints the runtime's header and library
  * directories, one a line; returns an exit status. */

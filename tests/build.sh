@@ -150,12 +150,12 @@ touch -t 200001010000 scaleprog
 make -s TRAC="$TRAC" -q scaleprog && bad make-rebuild-on-change || ok make-rebuild-on-change
 make -s TRAC="$TRAC" >mk.out 2>&1 && make -s TRAC="$TRAC" -q scaleprog && ok make-rebuilt || bad make-rebuilt
 
-# ---- extra flags for the C compiler ------------------------------------------------------------------
-expect xcc 0 "" "$TRAC" scale.tra -o x1 -v -Xcc -DTRAC_TEST_FLAG=1 --cflags="-g -DSECOND=2"
+# ---- extra flags for the C compiler (what the C back end compiles) ---------------------------------
+expect xcc 0 "" "$TRAC" scale.tra -o x1 -v -Xcc -DTRAC_TEST_FLAG=1 --cflags="-g -DSECOND=2" --backend=c
 grep -q -- "-DTRAC_TEST_FLAG=1 -g -DSECOND=2" err && ok xcc-passed || bad xcc-passed
-expect march 0 "" "$TRAC" scale.tra -o x2 -v --march=x86-64
+expect march 0 "" "$TRAC" scale.tra -o x2 -v --march=x86-64 --backend=c
 grep -q -- "-march=x86-64" err && ! grep -q -- "-march=native" err && ok march-passed || bad march-passed
-expect xcc-breaks 1 "flags given with -Xcc" "$TRAC" scale.tra -o x3 -Xcc -include -Xcc no-such-header.h
+expect xcc-breaks 1 "flags given with -Xcc" "$TRAC" scale.tra -o x3 -Xcc -include -Xcc no-such-header.h --backend=c
 absent xcc-breaks-no-output x3
 no_temps xcc-breaks-no-temps
 
@@ -167,7 +167,7 @@ absent no-cc-no-output nocc
 expect cc-env-missing 1 "cannot find the C compiler 'no-such-cc' \\(the environment variable CC\\) on PATH" env CC=no-such-cc "$TRAC" scale.tra -o nocc
 no_temps missing-cc-no-temps
 # a compiler named by several words (a wrapper, as "ccache gcc") is run as they say, once
-expect cc-words 0 "" env CC="env ${CC:-cc}" "$TRAC" scale.tra -o ccwords -v
+expect cc-words 0 "" env CC="env ${CC:-cc}" "$TRAC" scale.tra -o ccwords -v --backend=c
 [ "$(grep -c -- ' -std=c11 ' err)" -eq 1 ] && ! grep -q -- "-std=c11 .*env ${CC:-cc}" err &&
 	./ccwords --random=1 --output-dir ccwords.out >/dev/null && ok cc-words-once || bad cc-words-once
 expect runtime-dir-bad 1 "holds no trart.h" "$TRAC" scale.tra -o nort --runtime-dir="$tmp/emptybin"
@@ -178,7 +178,7 @@ expect print-runtime-dir 0 "" "$TRAC" --print-runtime-dir
 	ok print-runtime-dir-real || bad print-runtime-dir-real
 # a runtime directory that holds both files works as an override
 mkdir rt && cp "$(sed -n 1p out)/trart.h" "$(sed -n 2p out)/libtrart.a" rt/
-expect runtime-dir-flat 0 "" "$TRAC" scale.tra -o viart --runtime-dir="$tmp/rt" -v
+expect runtime-dir-flat 0 "" "$TRAC" scale.tra -o viart --runtime-dir="$tmp/rt" -v --backend=c
 grep -q -- "-I$tmp/rt" err && ok runtime-dir-used || bad runtime-dir-used
 # killed while compiling: the temporary directory goes too
 cat >slowcc <<'SH'

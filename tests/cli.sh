@@ -193,7 +193,7 @@ expect compile 0 "" "$TRAC" copy.tra -o copyprog
 [ -x copyprog ] && ok compile-executable || bad compile-executable
 expect compile-default-name 0 "" "$TRAC" good.tra
 [ -x good ] && ok compile-named-after-file || bad compile-named-after-file
-expect compile-verbose 0 "" "$TRAC" copy.tra -o v -v -O1 --portable
+expect compile-verbose 0 "" "$TRAC" copy.tra -o v -v -O1 --portable --backend=c
 grep -q -- "-O1" err && ! grep -q -- "-march=native" err && ok verbose-shows-command || bad verbose-shows-command
 expect emit-c 0 "" "$TRAC" copy.tra -S -o copy.c
 grep -q 'int main' copy.c && ok emit-c-main || bad emit-c-main
@@ -202,22 +202,58 @@ expect object 0 "" "$TRAC" copy.tra -c -o lib/copy.o
 [ -f lib/copy.o ] && [ -f lib/copy.h ] && ok object-and-header || bad object-and-header
 expect object-dir-missing 1 "cannot write" "$TRAC" copy.tra -c -o nodir/copy.o
 absent object-no-header nodir/copy.h
-expect cc-fails 3 "the C compiler failed" "$TRAC" copy.tra -o ccfail --cc false
+expect cc-fails 3 "the C compiler failed" "$TRAC" copy.tra -o ccfail --cc false --backend=c
 absent cc-fails-no-output ccfail
 expect cc-missing 1 "cannot find the C compiler '/nonexistent/cc'" "$TRAC" copy.tra -o ccmiss --cc /nonexistent/cc
 absent cc-missing-no-output ccmiss
-expect keep-temps 0 "kept the intermediate files" "$TRAC" copy.tra -o kt --keep-temps
+expect keep-temps 0 "kept the intermediate files" "$TRAC" copy.tra -o kt --keep-temps --backend=c
 dir=$(sed -n 's/.*intermediate files in //p' err)
 [ -f "$dir/copy.c" ] && ok keep-temps-kept || bad keep-temps-kept
 rm -rf "$dir"
 # -S shows exactly the C that -o compiles, block tasks or whole-node kernels
 for mode in --devices=3 --node-kernels; do
-	"$TRAC" copy.tra -o kt $mode --keep-temps 2>err
+	"$TRAC" copy.tra -o kt $mode --keep-temps --backend=c 2>err
 	dir=$(sed -n 's/.*intermediate files in //p' err)
 	"$TRAC" copy.tra -S -o shown.c $mode 2>/dev/null
 	cmp -s shown.c "$dir/copy.c" && ok "emit-c-is-compiled$mode" || bad "emit-c-is-compiled$mode"
 	rm -rf "$dir"
 done
+
+# ---- the back ends: c always, llvm where configure found LLVM 14 -------------------
+expect backend-unknown 2 "unknown --backend 'fortran'; the back ends are c and llvm" \
+	"$TRAC" copy.tra --backend=fortran
+"$TRAC" --version >version.out 2>&1
+grep -q "^back ends: c" version.out && ok version-names-back-ends || bad version-names-back-ends
+if grep -q "llvm" version.out && ! grep -q "configure --with-llvm" version.out; then
+	grep -q "default llvm" version.out && ok version-default-llvm || bad version-default-llvm
+	expect keep-temps-llvm 0 "kept the intermediate files" "$TRAC" copy.tra -o kt --keep-temps --backend=llvm
+	dir=$(sed -n 's/.*intermediate files in //p' err)
+	[ -f "$dir/copy.o" ] && [ -f "$dir/copy.ll" ] && ok keep-temps-llvm-kept || bad keep-temps-llvm-kept
+	# --emit=llvm shows exactly the IR that -o compiles, block tasks or whole-node kernels
+	for mode in --devices=3 --node-kernels; do
+		"$TRAC" copy.tra -o kt $mode --keep-temps --backend=llvm 2>err
+		kept=$(sed -n 's/.*intermediate files in //p' err)
+		"$TRAC" copy.tra --emit=llvm -o shown.ll $mode 2>/dev/null
+		cmp -s shown.ll "$kept/copy.ll" && ok "emit-llvm-is-compiled$mode" || bad "emit-llvm-is-compiled$mode"
+		rm -rf "$kept"
+	done
+	rm -rf "$dir"
+	"$TRAC" copy.tra --emit=llvm-unopt -o unopt.ll 2>/dev/null
+	grep -q "^define i32 @main" unopt.ll && grep -q "^define internal void @" unopt.ll &&
+		ok emit-llvm-unopt || bad emit-llvm-unopt
+	expect verbose-llvm 0 "LLVM: .*copy.o at O3" "$TRAC" copy.tra -o v -v --backend=llvm
+	grep -q -- "-o .*copy.out .*copy.o" err && ! grep -q -- " -c " err && ok verbose-llvm-links-only ||
+		bad verbose-llvm-links-only
+	expect object-llvm 0 "" "$TRAC" copy.tra -c -o lib/copyl.o --backend=llvm
+	[ -f lib/copyl.o ] && [ -f lib/copyl.h ] && ok object-llvm-and-header || bad object-llvm-and-header
+	expect link-fails-llvm 1 "linking failed" "$TRAC" copy.tra -o lfail --cc false --backend=llvm
+	absent link-fails-llvm-no-output lfail
+else
+	grep -q "default c" version.out && ok version-default-c || bad version-default-c
+	expect backend-llvm-missing 2 "built without the LLVM back end" "$TRAC" copy.tra --backend=llvm
+	expect emit-llvm-missing 2 "configure --with-llvm" "$TRAC" copy.tra --emit=llvm
+	expect emit-llvm-unopt-missing 2 "configure --with-llvm" "$TRAC" copy.tra --emit=llvm-unopt
+fi
 
 # ---- the generated program's command line ------------------------------------------
 expect prog-help 0 "" ./copyprog --help

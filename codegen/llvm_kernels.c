@@ -1,0 +1,1094 @@
+/* codegen/llvm_kernels.c: loop kernels as LLVM IR.
+ * needs: kernel plans (kplan.h) of a verified TraGraph, and a module under
+ * construction (llvm_prog.h's CgLlvmProg). gives: cg_llvm_expr, the scalar
+ * code of every TraExpr, and cg_llvm_loops_kernel, the loop nests, row
+ * groups and aggregations of split blocks.
+ *
+ * This file renders what kplan.c decided and what codegen/c.c prints for
+ * it, construct by construct (each function names its C counterpart):
+ * the same loop bounds and order, the same accumulators, block sums and
+ * tiles, so the two back ends compute the same values up to the order
+ * in which vector reductions add.
+ *
+ * Scalar code follows cg_c_expr and the C prelude: arithmetic in the
+ * node's element type, comparisons as 1 or 0, C's NaN rules for max and
+ * min (a NaN on either side wins), exp, log, tanh, sigmoid and pow as
+ * trart.h's branch-free functions (llvm.c builds them as IR), sqrt and
+ * abs as intrinsics.
+ *
+ * Where C writes `restrict`, LLVM has noalias only on parameters: so a
+ * loop nest is an internal function of the buffers (noalias) and bounds
+ * ("b<node>.join", "<kernel>.rows<node>", "k<node>.body"), and the
+ * kernel the task table or kernel table names loads the buffers from
+ * bufs and calls it; O3 inlines it and keeps the noalias as scopes, so
+ * the vector loops need no runtime alias checks. Block kernels take the
+ * task as an i8* and read lo and hi at offsetof(TrartTask, ...).
+ *
+ * Loops tagged for vectorisation are those C marks `omp simd` (the
+ * innermost reduced loop, the column tile loops) and the innermost loop
+ * of a map. A max or min reduction vectorises in LLVM 14 only where the
+ * whole function has no NaNs, which would also let the code generator
+ * drop the NaN tests; so the vector loop carries the values' order keys
+ * (integers, cg_llvm_order_key), whose max and min vectorise, beside the
+ * NaN flag C keeps: the same result but for the sign of a zero, which
+ * the language does not have.
+ */
+#include "llvm_prog.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- expressions ------------------------------------------------------------ */
+
+/* C-order stride of dimension d of node p (cg_c_stride). */
+static int64_t cg_llvm_stride(const TraNode *p, int d)
+{
+	int64_t s = 1;
+	for (int e = d + 1; e < p->rank; e++)
+		s *= p->idx[e].size;
+	return s;
+}
+
+/* The element offset of operand k at env's indices (cg_c_offset):
+ * dimensions of size 1 add nothing. */
+static CgLlvmValue cg_llvm_offset(CgLlvmProg *p, const CgLlvmEnv *env, int k)
+{
+	CgLlvm *m = p->m;
+	const TraOperand *op = &env->n->ops[k];
+	const TraNode *src = &p->g->nodes[op->node];
+	CgLlvmValue off = NULL;
+	for (int d = 0; d < op->rank; d++) {
+		if (src->idx[d].size == 1)
+			continue;
+		CgLlvmValue x = env->x[op->idx[d]];
+		if (!x)
+			TRAC_BUG("operand %d of %s read at unbound index %d", k, env->n->name, op->idx[d]);
+		int64_t s = cg_llvm_stride(src, d);
+		if (s != 1)
+			x = cg_llvm_imul(m, x, cg_llvm_const_i64(m, s));
+		off = off ? cg_llvm_iadd(m, off, x) : x;
+	}
+	return off ? off : cg_llvm_const_i64(m, 0);
+}
+
+/* trac_max_T and trac_min_T of the C prelude:
+ * b != b ? b : (a != a || a > b ? a : b), with < for min. */
+static CgLlvmValue cg_llvm_maxmin(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b)
+{
+	CgLlvmValue a_nan = cg_llvm_fcmp(m, TRA_OP_NE, a, a);
+	CgLlvmValue wins = cg_llvm_fcmp(m, op == TRA_OP_MAX ? TRA_OP_GT : TRA_OP_LT, a, b);
+	CgLlvmValue pick = cg_llvm_select(m, a_nan, a, cg_llvm_select(m, wins, a, b));
+	return cg_llvm_select(m, cg_llvm_fcmp(m, TRA_OP_NE, b, b), b, pick);
+}
+
+/* trac_relu_T: a < 0 ? 0 : a. */
+static CgLlvmValue cg_llvm_relu(CgLlvm *m, TrartDtype t, CgLlvmValue a)
+{
+	CgLlvmValue zero = cg_llvm_const(m, t, 0.0);
+	return cg_llvm_select(m, cg_llvm_fcmp(m, TRA_OP_LT, a, zero), zero, a);
+}
+
+/* An operation of one or two evaluated operands a, b. */
+static CgLlvmValue cg_llvm_apply(CgLlvm *m, TrartDtype t, TraOp op, CgLlvmValue a, CgLlvmValue b)
+{
+	switch (op) {
+	case TRA_OP_NEG: return cg_llvm_fneg(m, a);
+	case TRA_OP_ADD: case TRA_OP_SUB: case TRA_OP_MUL: case TRA_OP_DIV:
+		return cg_llvm_arith(m, op, a, b);
+	case TRA_OP_LT: case TRA_OP_LE: case TRA_OP_GT: case TRA_OP_GE: case TRA_OP_EQ: case TRA_OP_NE:
+		return cg_llvm_from_bool(m, t, cg_llvm_fcmp(m, op, a, b));
+	case TRA_OP_EXP: case TRA_OP_LOG: case TRA_OP_TANH: case TRA_OP_SIGMOID:
+		return cg_llvm_math(m, op, t, a);
+	case TRA_OP_POW: return cg_llvm_pow(m, t, a, b);
+	case TRA_OP_SQRT: return cg_llvm_sqrt(m, a);
+	case TRA_OP_ABS: return cg_llvm_fabs(m, a);
+	case TRA_OP_RELU: return cg_llvm_relu(m, t, a);
+	case TRA_OP_MAX: case TRA_OP_MIN: return cg_llvm_maxmin(m, op, a, b);
+	default: break;
+	}
+	TRAC_BUG("cg_llvm_apply of %s", tra_op_name[op]);
+}
+
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+CgLlvmValue cg_llvm_expr(CgLlvmProg *p, const CgLlvmEnv *env, int e)
+{
+	CgLlvm *m = p->m;
+	const TraExpr *x = &p->g->ex[e];
+	TrartDtype t = env->n->type;
+	switch (x->op) {
+	case TRA_OP_CONST: return cg_llvm_const(m, t, x->value);
+	case TRA_OP_OPERAND: return cg_llvm_load(m, t, env->in[x->arg], cg_llvm_offset(p, env, x->arg));
+	case TRA_OP_INDEX:
+		if (!env->x[x->arg])
+			TRAC_BUG("index %d of %s is not bound", x->arg, env->n->name);
+		return cg_llvm_from_i64(m, t, env->x[x->arg]);
+	case TRA_OP_ACC:
+		if (!env->acc)
+			TRAC_BUG("%s reads acc where there is none", env->n->name);
+		return env->acc;
+	case TRA_OP_SELECT: {
+		CgLlvmValue c = cg_llvm_expr(p, env, x->kid[0]);
+		CgLlvmValue a = cg_llvm_expr(p, env, x->kid[1]), b = cg_llvm_expr(p, env, x->kid[2]);
+		return cg_llvm_select(m, cg_llvm_fcmp(m, TRA_OP_NE, c, cg_llvm_const(m, t, 0.0)), a, b);
+	}
+	default: break;
+	}
+	CgLlvmValue a = cg_llvm_expr(p, env, x->kid[0]);
+	CgLlvmValue b = tra_op_arity[x->op] > 1 ? cg_llvm_expr(p, env, x->kid[1]) : NULL;
+	return cg_llvm_apply(m, t, x->op, a, b);
+}
+
+/* ---- a kernel's state --------------------------------------------------------- */
+
+/* One node's loop nest being built into the current function. */
+typedef struct CgLlvmNestK {
+	CgLlvmProg *p;
+	CgLlvm *m;
+	const TraNode *n;
+	const KplanNest *L;
+	TrartDtype t;
+	CgLlvmValue out;  /* the output buffer (T*) */
+	CgLlvmValue part; /* a split join's partial block (T*), or NULL */
+	CgLlvmValue lo, hi; /* a block's bounds (i64*), or NULL */
+	CgLlvmEnv env;    /* in[] and the bound indices */
+	CgLlvmValue in[]; /* operand buffers (T*): env.in points here */
+} CgLlvmNestK;
+
+/* A nest for node id (its plan is nest), with room for its operands. */
+static CgLlvmNestK *cg_llvm_nest_new(CgLlvmProg *p, int id, const KplanNest *L)
+{
+	const TraNode *n = &p->g->nodes[id];
+	CgLlvmNestK *K = xcalloc(1, sizeof *K + (size_t)(n->nops + 1) * sizeof(CgLlvmValue));
+	*K = (CgLlvmNestK){.p = p, .m = p->m, .n = n, .L = L, .t = n->type};
+	K->env.n = n;
+	K->env.in = K->in;
+	return K;
+}
+
+static CgLlvmType cg_llvm_tptr(CgLlvm *m, TrartDtype t)
+{
+	return cg_llvm_ptr(m, cg_llvm_type(m, t));
+}
+
+static CgLlvmValue cg_llvm_i64c(CgLlvm *m, int64_t v)
+{
+	return cg_llvm_const_i64(m, v);
+}
+
+/* *(i64 *)&ptr[i], for an i64* ptr. */
+static CgLlvmValue cg_llvm_load_i64(CgLlvm *m, CgLlvmValue ptr, int i)
+{
+	CgLlvmType i64 = cg_llvm_i64(m);
+	return cg_llvm_load_ptr(m, i64, cg_llvm_gep(m, i64, ptr, cg_llvm_i64c(m, i)));
+}
+
+/* min(a, b) of i64s. */
+static CgLlvmValue cg_llvm_imin(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
+{
+	return cg_llvm_select(m, cg_llvm_icmp(m, TRA_OP_LT, a, b), a, b);
+}
+
+/* The bounds of index x: the block's lo[x] and hi[x], or 0 and its size. */
+static CgLlvmValue cg_llvm_bound_lo(CgLlvmNestK *K, int x)
+{
+	return K->lo ? cg_llvm_load_i64(K->m, K->lo, x) : cg_llvm_i64c(K->m, 0);
+}
+
+static CgLlvmValue cg_llvm_bound_hi(CgLlvmNestK *K, int x)
+{
+	return K->hi ? cg_llvm_load_i64(K->m, K->hi, x) : cg_llvm_i64c(K->m, K->n->idx[x].size);
+}
+
+/* Opens the loop over index x from lo to hi and binds x to it. */
+static void cg_llvm_index_loop(CgLlvmNestK *K, CgLlvmLoop *l, int x, CgLlvmValue lo, CgLlvmValue hi,
+                               bool vectorize)
+{
+	cg_llvm_loop_begin(K->m, l, lo, hi, vectorize);
+	K->env.x[x] = l->iv;
+}
+
+/* An if without else: cg_llvm_if_end continues after it. */
+static CgLlvmBlock cg_llvm_if_begin(CgLlvm *m, CgLlvmValue c)
+{
+	CgLlvmBlock then = cg_llvm_block(m, "then"), after = cg_llvm_block(m, "endif");
+	cg_llvm_br_if(m, c, then, after);
+	cg_llvm_position(m, then);
+	return after;
+}
+
+static void cg_llvm_if_end(CgLlvm *m, CgLlvmBlock after)
+{
+	cg_llvm_br(m, after);
+	cg_llvm_position(m, after);
+}
+
+/* A stack slot of type ty holding v. */
+static CgLlvmValue cg_llvm_slot(CgLlvm *m, CgLlvmType ty, CgLlvmValue v)
+{
+	CgLlvmValue s = cg_llvm_alloca(m, ty);
+	cg_llvm_store_ptr(m, v, s);
+	return s;
+}
+
+/* ++*slot == n, for an i64 slot (C's `++count == n`). */
+static CgLlvmValue cg_llvm_bump_is(CgLlvm *m, CgLlvmValue slot, int64_t n)
+{
+	CgLlvmValue v = cg_llvm_iadd(m, cg_llvm_load_ptr(m, cg_llvm_i64(m), slot), cg_llvm_i64c(m, 1));
+	cg_llvm_store_ptr(m, v, slot);
+	return cg_llvm_icmp(m, TRA_OP_EQ, v, cg_llvm_i64c(m, n));
+}
+
+/* ---- reductions (cg_c_reduce, cg_c_combine, cg_c_blocked_sum) --------------------- */
+
+/* An accumulator as a reduction loop carries it: the value itself, or
+ * for max and min its order key (cg_llvm_order_key says why), with the
+ * NaN flag (an i32) beside it. */
+static bool cg_llvm_keyed(const CgLlvmNestK *K)
+{
+	return K->L->nan_flag;
+}
+
+static CgLlvmType cg_llvm_acc_type(CgLlvmNestK *K)
+{
+	return cg_llvm_keyed(K) ? cg_llvm_key_type(K->m, K->t) : cg_llvm_type(K->m, K->t);
+}
+
+static CgLlvmValue cg_llvm_acc_init(CgLlvmNestK *K)
+{
+	CgLlvmValue v = cg_llvm_const(K->m, K->t, K->L->init);
+	return cg_llvm_keyed(K) ? cg_llvm_order_key(K->m, K->t, v) : v;
+}
+
+/* nan | (v != v), the flag as an i32. */
+static CgLlvmValue cg_llvm_nan_or(CgLlvm *m, CgLlvmValue nan, CgLlvmValue v)
+{
+	CgLlvmValue is = cg_llvm_zext(m, cg_llvm_fcmp(m, TRA_OP_NE, v, v), cg_llvm_int(m, 32));
+	return cg_llvm_ior(m, nan, is);
+}
+
+/* acc combined with one value v of the join (cg_c_combine); for max and
+ * min, keyed says whether acc is a key, and *nan takes v's NaN. */
+static CgLlvmValue cg_llvm_combine(CgLlvm *m, TrartDtype t, TraAgg agg, bool keyed, CgLlvmValue acc,
+                                   CgLlvmValue *nan, CgLlvmValue v)
+{
+	switch (agg) {
+	case TRA_AGG_SUM: return cg_llvm_arith(m, TRA_OP_ADD, acc, v);
+	case TRA_AGG_PROD: return cg_llvm_arith(m, TRA_OP_MUL, acc, v);
+	case TRA_AGG_MAX:
+	case TRA_AGG_MIN: {
+		TraOp wins = agg == TRA_AGG_MAX ? TRA_OP_GT : TRA_OP_LT;
+		*nan = cg_llvm_nan_or(m, *nan, v);
+		if (!keyed) /* acc = v > acc ? v : acc */
+			return cg_llvm_select(m, cg_llvm_fcmp(m, wins, v, acc), v, acc);
+		CgLlvmValue k = cg_llvm_order_key(m, t, v);
+		return cg_llvm_select(m, cg_llvm_icmp(m, wins, k, acc), k, acc);
+	}
+	default: break;
+	}
+	TRAC_BUG("combine without aggregation");
+}
+
+/* A max or min that saw a NaN is NaN (cg_c_nan_fixup). */
+static CgLlvmValue cg_llvm_nan_fixup(CgLlvm *m, TrartDtype t, CgLlvmValue acc, CgLlvmValue nan)
+{
+	CgLlvmValue seen = cg_llvm_icmp(m, TRA_OP_NE, nan, cg_llvm_const_int(m, cg_llvm_int(m, 32), 0));
+	return cg_llvm_select(m, seen, cg_llvm_const(m, t, NAN), acc);
+}
+
+/* The innermost reduced loop over x from lo to hi, a vector reduction
+ * (C's omp simd reduction) of the join into the slots acc and nan. */
+static void cg_llvm_simd_reduce(CgLlvmNestK *K, int x, CgLlvmValue lo, CgLlvmValue hi, CgLlvmValue acc_slot,
+                                CgLlvmValue nan_slot)
+{
+	CgLlvm *m = K->m;
+	CgLlvmValue acc0 = cg_llvm_load_ptr(m, cg_llvm_acc_type(K), acc_slot);
+	CgLlvmValue nan0 = nan_slot ? cg_llvm_load_ptr(m, cg_llvm_int(m, 32), nan_slot) : NULL;
+	CgLlvmLoop l;
+	cg_llvm_index_loop(K, &l, x, lo, hi, true);
+	int a = cg_llvm_loop_carry(m, &l, acc0);
+	int f = nan0 ? cg_llvm_loop_carry(m, &l, nan0) : -1;
+	CgLlvmValue nan = f >= 0 ? l.cur[f] : NULL;
+	CgLlvmValue v = cg_llvm_expr(K->p, &K->env, K->n->join);
+	l.next[a] = cg_llvm_combine(m, K->t, K->n->agg, cg_llvm_keyed(K), l.cur[a], &nan, v);
+	if (f >= 0)
+		l.next[f] = nan;
+	cg_llvm_loop_end(m, &l);
+	cg_llvm_store_ptr(m, l.out[a], acc_slot);
+	if (f >= 0)
+		cg_llvm_store_ptr(m, l.out[f], nan_slot);
+}
+
+/* The pairwise sum of blocks (the prelude's trac_pairwise_T): lvl[i]
+ * holds the sum of 2^i blocks while bit i of count is set. */
+typedef struct CgLlvmPairwise {
+	CgLlvmValue lvl;   /* [64 x T] */
+	CgLlvmValue count; /* i64 */
+} CgLlvmPairwise;
+
+static CgLlvmValue cg_llvm_pw_level(CgLlvmNestK *K, const CgLlvmPairwise *pw, CgLlvmValue i)
+{
+	CgLlvmType tptr = cg_llvm_tptr(K->m, K->t);
+	return cg_llvm_gep(K->m, cg_llvm_type(K->m, K->t), cg_llvm_bitcast(K->m, pw->lvl, tptr), i);
+}
+
+/* trac_pw_push_T(pw, s): s = lvl[i] + s for each set low bit i of
+ * count (as many as it has trailing ones), lvl[i] = s, count + 1. */
+static void cg_llvm_pw_push(CgLlvmNestK *K, const CgLlvmPairwise *pw, CgLlvmValue s)
+{
+	CgLlvm *m = K->m;
+	CgLlvmType ty = cg_llvm_type(m, K->t);
+	CgLlvmValue k = cg_llvm_load_ptr(m, cg_llvm_i64(m), pw->count);
+	cg_llvm_store_ptr(m, cg_llvm_iadd(m, k, cg_llvm_i64c(m, 1)), pw->count);
+	CgLlvmLoop l;
+	cg_llvm_loop_begin(m, &l, cg_llvm_i64c(m, 0), cg_llvm_trailing_ones(m, k), false);
+	int c = cg_llvm_loop_carry(m, &l, s);
+	l.next[c] = cg_llvm_arith(m, TRA_OP_ADD, cg_llvm_load_ptr(m, ty, cg_llvm_pw_level(K, pw, l.iv)), l.cur[c]);
+	cg_llvm_loop_end(m, &l);
+	cg_llvm_store_ptr(m, l.out[c], cg_llvm_pw_level(K, pw, cg_llvm_trailing_ones(m, k)));
+}
+
+/* trac_pw_total_T(pw, s): s += lvl[i] for every set bit i of count
+ * (only those: the other levels were never written). */
+static CgLlvmValue cg_llvm_pw_total(CgLlvmNestK *K, const CgLlvmPairwise *pw, CgLlvmValue s)
+{
+	CgLlvm *m = K->m;
+	CgLlvmType ty = cg_llvm_type(m, K->t), i64 = cg_llvm_i64(m);
+	CgLlvmValue sum = cg_llvm_slot(m, ty, s);
+	CgLlvmValue count = cg_llvm_load_ptr(m, i64, pw->count);
+	CgLlvmLoop l;
+	cg_llvm_loop_begin(m, &l, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, 64), false);
+	CgLlvmBlock after = cg_llvm_if_begin(m, cg_llvm_bit_set(m, count, l.iv));
+	CgLlvmValue v = cg_llvm_load_ptr(m, ty, cg_llvm_pw_level(K, pw, l.iv));
+	cg_llvm_store_ptr(m, cg_llvm_arith(m, TRA_OP_ADD, cg_llvm_load_ptr(m, ty, sum), v), sum);
+	cg_llvm_if_end(m, after);
+	cg_llvm_loop_end(m, &l);
+	return cg_llvm_load_ptr(m, ty, sum);
+}
+
+/* The innermost loop of a long sum over x from a to b (cg_c_blocked_sum):
+ * blocks of sum_block terms summed in a vector loop, each added to acc,
+ * and acc pushed into the pairwise sum once it holds sum_block terms. */
+static void cg_llvm_blocked_sum(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlvmValue b, CgLlvmValue acc_slot,
+                                const CgLlvmPairwise *pw, CgLlvmValue pw_n)
+{
+	CgLlvm *m = K->m;
+	CgLlvmType ty = cg_llvm_type(m, K->t), i64 = cg_llvm_i64(m);
+	int64_t sb = K->L->sum_block;
+	/* for (s0 = a; s0 < b; s0 += sb), as a count of blocks */
+	CgLlvmValue nblocks = cg_llvm_idiv(m, cg_llvm_iadd(m, cg_llvm_isub(m, b, a), cg_llvm_i64c(m, sb - 1)),
+	                                   cg_llvm_i64c(m, sb));
+	CgLlvmLoop q;
+	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), nblocks, false);
+	CgLlvmValue s0 = cg_llvm_iadd(m, a, cg_llvm_imul(m, q.iv, cg_llvm_i64c(m, sb)));
+	CgLlvmValue s1 = cg_llvm_imin(m, b, cg_llvm_iadd(m, s0, cg_llvm_i64c(m, sb)));
+	CgLlvmValue blk = cg_llvm_slot(m, ty, cg_llvm_const(m, K->t, 0.0));
+	cg_llvm_simd_reduce(K, x, s0, s1, blk, NULL);
+	CgLlvmValue acc = cg_llvm_arith(m, TRA_OP_ADD, cg_llvm_load_ptr(m, ty, acc_slot), cg_llvm_load_ptr(m, ty, blk));
+	cg_llvm_store_ptr(m, acc, acc_slot);
+	CgLlvmValue n = cg_llvm_iadd(m, cg_llvm_load_ptr(m, i64, pw_n), cg_llvm_isub(m, s1, s0));
+	cg_llvm_store_ptr(m, n, pw_n);
+	CgLlvmBlock after = cg_llvm_if_begin(m, cg_llvm_icmp(m, TRA_OP_GE, n, cg_llvm_i64c(m, sb)));
+	cg_llvm_pw_push(K, pw, cg_llvm_load_ptr(m, ty, acc_slot));
+	cg_llvm_store_ptr(m, cg_llvm_const(m, K->t, 0.0), acc_slot);
+	cg_llvm_store_ptr(m, cg_llvm_i64c(m, 0), pw_n);
+	cg_llvm_if_end(m, after);
+	cg_llvm_loop_end(m, &q);
+}
+
+/* The aggregate of the join over the reduced indices (cg_c_reduce), over
+ * the block's ranges if the nest has them: loops over red in order, the
+ * innermost a vector reduction (or a blocked sum); the NaN flag applied. */
+static CgLlvmValue cg_llvm_reduce(CgLlvmNestK *K)
+{
+	CgLlvm *m = K->m;
+	const KplanNest *L = K->L;
+	CgLlvmType i64 = cg_llvm_i64(m), i32 = cg_llvm_int(m, 32);
+	CgLlvmValue acc_slot = cg_llvm_slot(m, cg_llvm_acc_type(K), cg_llvm_acc_init(K));
+	CgLlvmValue nan_slot = L->nan_flag ? cg_llvm_slot(m, i32, cg_llvm_const_int(m, i32, 0)) : NULL;
+	CgLlvmPairwise pw = {0};
+	CgLlvmValue pw_n = NULL;
+	if (L->blocked) {
+		pw.lvl = cg_llvm_alloca(m, cg_llvm_array(m, cg_llvm_type(m, K->t), 64));
+		pw.count = cg_llvm_slot(m, i64, cg_llvm_i64c(m, 0));
+		pw_n = cg_llvm_slot(m, i64, cg_llvm_i64c(m, 0));
+	}
+	int nred = L->nred;
+	CgLlvmLoop loops[TRA_MAX_STMT_INDICES];
+	for (int i = 0; i < nred - 1; i++)
+		cg_llvm_index_loop(K, &loops[i], L->red[i], cg_llvm_bound_lo(K, L->red[i]),
+		                   cg_llvm_bound_hi(K, L->red[i]), false);
+	int x = L->red[nred - 1];
+	CgLlvmValue a = cg_llvm_bound_lo(K, x), b = cg_llvm_bound_hi(K, x);
+	if (L->blocked)
+		cg_llvm_blocked_sum(K, x, a, b, acc_slot, &pw, pw_n);
+	else
+		cg_llvm_simd_reduce(K, x, a, b, acc_slot, nan_slot);
+	for (int i = nred - 2; i >= 0; i--)
+		cg_llvm_loop_end(m, &loops[i]);
+	CgLlvmValue acc = cg_llvm_load_ptr(m, cg_llvm_acc_type(K), acc_slot);
+	if (L->blocked)
+		acc = cg_llvm_pw_total(K, &pw, acc);
+	if (cg_llvm_keyed(K))
+		acc = cg_llvm_order_value(m, K->t, acc);
+	if (L->nan_flag)
+		acc = cg_llvm_nan_fixup(m, K->t, acc, cg_llvm_load_ptr(m, i32, nan_slot));
+	return acc;
+}
+
+/* ---- storing an element (cg_c_store, cg_c_out_offset) --------------------------------- */
+
+/* The offset of the output element at the bound output indices. */
+static CgLlvmValue cg_llvm_out_offset(CgLlvmNestK *K)
+{
+	CgLlvm *m = K->m;
+	const TraNode *n = K->n;
+	CgLlvmValue off = NULL;
+	for (int d = 0; d < n->rank; d++) {
+		if (n->idx[d].size == 1)
+			continue;
+		CgLlvmValue x = K->env.x[d];
+		int64_t s = cg_llvm_stride(n, d);
+		if (s != 1)
+			x = cg_llvm_imul(m, x, cg_llvm_i64c(m, s));
+		off = off ? cg_llvm_iadd(m, off, x) : x;
+	}
+	return off ? off : cg_llvm_i64c(m, 0);
+}
+
+/* The offset of the element in the block, in C order of the block's
+ * extents: the e of the C back end's part[e++], which counts the
+ * elements in that order. */
+static CgLlvmValue cg_llvm_block_offset(CgLlvmNestK *K)
+{
+	CgLlvm *m = K->m;
+	CgLlvmValue off = cg_llvm_i64c(m, 0);
+	for (int d = 0; d < K->n->rank; d++) {
+		CgLlvmValue lo = cg_llvm_bound_lo(K, d), ext = cg_llvm_isub(m, cg_llvm_bound_hi(K, d), lo);
+		off = cg_llvm_iadd(m, cg_llvm_imul(m, off, ext), cg_llvm_isub(m, K->env.x[d], lo));
+	}
+	return off;
+}
+
+/* The element's result from its aggregate acc: to the partial block if
+ * the join is split, else the epilogue of acc (or acc) to the output. */
+static void cg_llvm_store_acc(CgLlvmNestK *K, CgLlvmValue acc)
+{
+	if (K->part) {
+		cg_llvm_store(K->m, K->t, K->part, cg_llvm_block_offset(K), acc);
+		return;
+	}
+	K->env.acc = acc;
+	CgLlvmValue v = K->n->epilogue >= 0 ? cg_llvm_expr(K->p, &K->env, K->n->epilogue) : acc;
+	K->env.acc = NULL;
+	cg_llvm_store(K->m, K->t, K->out, cg_llvm_out_offset(K), v);
+}
+
+/* One output element at the bound output indices (cg_c_element with
+ * CG_ACC_REDUCE): a map's join, or the reduction and the store. */
+static void cg_llvm_element(CgLlvmNestK *K)
+{
+	if (K->n->agg == TRA_AGG_NONE) {
+		CgLlvmValue v = cg_llvm_expr(K->p, &K->env, K->n->join);
+		cg_llvm_store(K->m, K->t, K->out, cg_llvm_out_offset(K), v);
+		return;
+	}
+	cg_llvm_store_acc(K, cg_llvm_reduce(K));
+}
+
+/* ---- reductions along a strided index (cg_c_columns, cg_c_column_reduce) ------------ */
+
+/* A column tile: column_tile partial results of the vector index v, for
+ * v from t0 to t1 - 1, in stack arrays made once in the entry block. */
+typedef struct CgLlvmTile {
+	CgLlvmValue t0, t1;
+	CgLlvmValue tile, mid, tot; /* T* (mid and tot when blocked) */
+	CgLlvmValue nans;           /* i32* (max and min) */
+} CgLlvmTile;
+
+/* &a[v - t0] of a tile array of type ty at the tile loop's v. */
+static CgLlvmValue cg_llvm_tile_at(CgLlvmNestK *K, const CgLlvmTile *T, CgLlvmType ty, CgLlvmValue a)
+{
+	CgLlvmValue v = K->env.x[K->L->vector];
+	return cg_llvm_gep(K->m, ty, a, cg_llvm_isub(K->m, v, T->t0));
+}
+
+static CgLlvmValue cg_llvm_tile_array(CgLlvm *m, CgLlvmType ty, int64_t n)
+{
+	return cg_llvm_bitcast(m, cg_llvm_alloca(m, cg_llvm_array(m, ty, n)), cg_llvm_ptr(m, ty));
+}
+
+/* Opens the vector loop over the tile (cg_c_tile_loop). */
+static void cg_llvm_tile_loop(CgLlvmNestK *K, const CgLlvmTile *T, CgLlvmLoop *l)
+{
+	cg_llvm_index_loop(K, l, K->L->vector, T->t0, T->t1, true);
+}
+
+/* to[v - t0] += from[v - t0]; from[v - t0] = 0, over the tile (the body of
+ * cg_c_flush's vector loop). */
+static void cg_llvm_tile_flush(CgLlvmNestK *K, const CgLlvmTile *T, CgLlvmValue to, CgLlvmValue from)
+{
+	CgLlvm *m = K->m;
+	CgLlvmType ty = cg_llvm_type(m, K->t);
+	CgLlvmLoop l;
+	cg_llvm_tile_loop(K, T, &l);
+	CgLlvmValue pt = cg_llvm_tile_at(K, T, ty, to), pf = cg_llvm_tile_at(K, T, ty, from);
+	CgLlvmValue sum = cg_llvm_arith(m, TRA_OP_ADD, cg_llvm_load_ptr(m, ty, pt), cg_llvm_load_ptr(m, ty, pf));
+	cg_llvm_store_ptr(m, sum, pt);
+	cg_llvm_store_ptr(m, cg_llvm_const(m, K->t, 0.0), pf);
+	cg_llvm_loop_end(m, &l);
+}
+
+/* The tile's starting values: init, and zeros in mid, tot and nans. */
+static void cg_llvm_tile_clear(CgLlvmNestK *K, const CgLlvmTile *T)
+{
+	CgLlvm *m = K->m;
+	CgLlvmType ty = cg_llvm_type(m, K->t), i32 = cg_llvm_int(m, 32);
+	CgLlvmValue zero = cg_llvm_const(m, K->t, 0.0);
+	CgLlvmLoop l;
+	cg_llvm_tile_loop(K, T, &l);
+	cg_llvm_store_ptr(m, cg_llvm_const(m, K->t, K->L->init), cg_llvm_tile_at(K, T, ty, T->tile));
+	if (K->L->blocked) {
+		cg_llvm_store_ptr(m, zero, cg_llvm_tile_at(K, T, ty, T->mid));
+		cg_llvm_store_ptr(m, zero, cg_llvm_tile_at(K, T, ty, T->tot));
+	}
+	if (K->L->nan_flag)
+		cg_llvm_store_ptr(m, cg_llvm_const_int(m, i32, 0), cg_llvm_tile_at(K, T, i32, T->nans));
+	cg_llvm_loop_end(m, &l);
+}
+
+/* One reduced point into the whole tile: a vector loop over v combining
+ * the join into tile (and nans). */
+static void cg_llvm_tile_combine(CgLlvmNestK *K, const CgLlvmTile *T)
+{
+	CgLlvm *m = K->m;
+	CgLlvmType ty = cg_llvm_type(m, K->t), i32 = cg_llvm_int(m, 32);
+	CgLlvmLoop l;
+	cg_llvm_tile_loop(K, T, &l);
+	CgLlvmValue pa = cg_llvm_tile_at(K, T, ty, T->tile);
+	CgLlvmValue pn = K->L->nan_flag ? cg_llvm_tile_at(K, T, i32, T->nans) : NULL;
+	CgLlvmValue nan = pn ? cg_llvm_load_ptr(m, i32, pn) : NULL;
+	CgLlvmValue acc = cg_llvm_load_ptr(m, ty, pa);
+	CgLlvmValue v = cg_llvm_expr(K->p, &K->env, K->n->join);
+	cg_llvm_store_ptr(m, cg_llvm_combine(m, K->t, K->n->agg, false, acc, &nan, v), pa);
+	if (pn)
+		cg_llvm_store_ptr(m, nan, pn);
+	cg_llvm_loop_end(m, &l);
+}
+
+/* The reduction of every reduced index into the tile (cg_c_column_reduce):
+ * a long sum adds tile into mid every column_block points, and mid into
+ * tot every column_block of those. */
+static void cg_llvm_column_reduce(CgLlvmNestK *K, const CgLlvmTile *T)
+{
+	CgLlvm *m = K->m;
+	const KplanNest *L = K->L;
+	CgLlvmType i64 = cg_llvm_i64(m);
+	cg_llvm_tile_clear(K, T);
+	CgLlvmValue pw_n = NULL, pw_m = NULL;
+	if (L->blocked) {
+		pw_n = cg_llvm_slot(m, i64, cg_llvm_i64c(m, 0));
+		pw_m = cg_llvm_slot(m, i64, cg_llvm_i64c(m, 0));
+	}
+	CgLlvmLoop loops[TRA_MAX_STMT_INDICES];
+	for (int i = 0; i < L->nred; i++)
+		cg_llvm_index_loop(K, &loops[i], L->red[i], cg_llvm_bound_lo(K, L->red[i]),
+		                   cg_llvm_bound_hi(K, L->red[i]), false);
+	cg_llvm_tile_combine(K, T);
+	if (L->blocked) {
+		CgLlvmBlock after_n = cg_llvm_if_begin(m, cg_llvm_bump_is(m, pw_n, L->column_block));
+		cg_llvm_store_ptr(m, cg_llvm_i64c(m, 0), pw_n);
+		cg_llvm_tile_flush(K, T, T->mid, T->tile);
+		CgLlvmBlock after_m = cg_llvm_if_begin(m, cg_llvm_bump_is(m, pw_m, L->column_block));
+		cg_llvm_store_ptr(m, cg_llvm_i64c(m, 0), pw_m);
+		cg_llvm_tile_flush(K, T, T->tot, T->mid);
+		cg_llvm_if_end(m, after_m);
+		cg_llvm_if_end(m, after_n);
+	}
+	for (int i = L->nred - 1; i >= 0; i--)
+		cg_llvm_loop_end(m, &loops[i]);
+}
+
+/* The elements of the vector index from vlo to vhi - 1, the outer output
+ * indices bound (cg_c_columns): tile by tile, each reduced, then stored
+ * (to the partial block if split). */
+static void cg_llvm_columns(CgLlvmNestK *K, CgLlvmValue vlo, CgLlvmValue vhi)
+{
+	CgLlvm *m = K->m;
+	const KplanNest *L = K->L;
+	CgLlvmType ty = cg_llvm_type(m, K->t), i32 = cg_llvm_int(m, 32);
+	int64_t tile = L->column_tile;
+	CgLlvmTile T = {.tile = cg_llvm_tile_array(m, ty, tile)};
+	if (L->blocked) {
+		T.mid = cg_llvm_tile_array(m, ty, tile);
+		T.tot = cg_llvm_tile_array(m, ty, tile);
+	}
+	if (L->nan_flag)
+		T.nans = cg_llvm_tile_array(m, i32, tile);
+	/* for (t0 = vlo; t0 < vhi; t0 += tile), as a count of tiles */
+	CgLlvmValue ntiles = cg_llvm_idiv(m, cg_llvm_iadd(m, cg_llvm_isub(m, vhi, vlo), cg_llvm_i64c(m, tile - 1)),
+	                                  cg_llvm_i64c(m, tile));
+	CgLlvmLoop q;
+	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), ntiles, false);
+	T.t0 = cg_llvm_iadd(m, vlo, cg_llvm_imul(m, q.iv, cg_llvm_i64c(m, tile)));
+	T.t1 = cg_llvm_imin(m, vhi, cg_llvm_iadd(m, T.t0, cg_llvm_i64c(m, tile)));
+	cg_llvm_column_reduce(K, &T);
+	CgLlvmLoop l; /* not a vector loop in C either: it stores through the epilogue */
+	cg_llvm_index_loop(K, &l, L->vector, T.t0, T.t1, false);
+	CgLlvmValue acc = cg_llvm_load_ptr(m, ty, cg_llvm_tile_at(K, &T, ty, T.tile));
+	if (L->blocked) {
+		CgLlvmValue mt = cg_llvm_arith(m, TRA_OP_ADD, cg_llvm_load_ptr(m, ty, cg_llvm_tile_at(K, &T, ty, T.mid)),
+		                               cg_llvm_load_ptr(m, ty, cg_llvm_tile_at(K, &T, ty, T.tot)));
+		acc = cg_llvm_arith(m, TRA_OP_ADD, acc, mt);
+	}
+	if (L->nan_flag)
+		acc = cg_llvm_nan_fixup(m, K->t, acc, cg_llvm_load_ptr(m, i32, cg_llvm_tile_at(K, &T, i32, T.nans)));
+	cg_llvm_store_acc(K, acc);
+	cg_llvm_loop_end(m, &l);
+	cg_llvm_loop_end(m, &q);
+}
+
+/* ---- functions, buffers and the runtime -------------------------------------------- */
+
+/* Where a nest function gets its bounds. */
+typedef enum CgLlvmBounds {
+	CG_LLVM_WHOLE, /* every index over its whole range */
+	CG_LLVM_ROWS,  /* (lo, hi) of the first output index, the rest whole */
+	CG_LLVM_BLOCK, /* every index over the block lo[] .. hi[] */
+} CgLlvmBounds;
+
+/* The parameters of a nest function for node n: (i64 lo, i64 hi) for
+ * rows, then out and each operand's buffer, then (i64 *lo, i64 *hi) for
+ * a block, and the partial block if split. Returns how many. */
+static int cg_llvm_nest_params(CgLlvm *m, const TraNode *n, CgLlvmBounds bounds, bool split,
+                               CgLlvmType *params)
+{
+	int np = 0;
+	CgLlvmType i64 = cg_llvm_i64(m), tp = cg_llvm_tptr(m, n->type);
+	if (bounds == CG_LLVM_ROWS) {
+		params[np++] = i64;
+		params[np++] = i64;
+	}
+	for (int k = 0; k <= n->nops; k++)
+		params[np++] = tp;
+	if (bounds == CG_LLVM_BLOCK) {
+		params[np++] = cg_llvm_ptr(m, i64);
+		params[np++] = cg_llvm_ptr(m, i64);
+	}
+	if (split)
+		params[np++] = tp;
+	return np;
+}
+
+/* Starts the internal function name of node id's nest with the
+ * parameters above, every buffer noalias (the C back end's restrict:
+ * a kernel's tensors are distinct, and LLVM keeps that when it inlines
+ * the function into its caller). */
+static CgLlvmNestK *cg_llvm_nest_fn(CgLlvmProg *p, const char *name, int id, const KplanNest *L,
+                                    CgLlvmBounds bounds, bool split)
+{
+	CgLlvm *m = p->m;
+	CgLlvmNestK *K = cg_llvm_nest_new(p, id, L);
+	const TraNode *n = K->n;
+	CgLlvmType *params = xcalloc((size_t)n->nops + 6, sizeof *params);
+	int np = cg_llvm_nest_params(m, n, bounds, split, params);
+	cg_llvm_internal(cg_llvm_function(m, name, params, np));
+	free(params);
+	int i = bounds == CG_LLVM_ROWS ? 2 : 0;
+	for (int k = i; k < i + n->nops + 1; k++)
+		cg_llvm_param_noalias(m, k);
+	K->out = cg_llvm_param(m, i++);
+	for (int k = 0; k < n->nops; k++)
+		K->in[k] = cg_llvm_param(m, i++);
+	if (bounds == CG_LLVM_BLOCK) {
+		K->lo = cg_llvm_param(m, i++);
+		K->hi = cg_llvm_param(m, i++);
+	}
+	if (split) {
+		cg_llvm_param_noalias(m, i);
+		K->part = cg_llvm_param(m, i++);
+	}
+	return K;
+}
+
+static CgLlvmType cg_llvm_i8p(CgLlvm *m)
+{
+	return cg_llvm_ptr(m, cg_llvm_int(m, 8));
+}
+
+/* bufs[id] as a pointer to node id's element type. */
+static CgLlvmValue cg_llvm_buffer(CgLlvmProg *p, CgLlvmValue bufs, int id)
+{
+	CgLlvm *m = p->m;
+	CgLlvmType i8p = cg_llvm_i8p(m);
+	CgLlvmValue b = cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, bufs, cg_llvm_i64c(m, id)));
+	return cg_llvm_bitcast(m, b, cg_llvm_tptr(m, p->g->nodes[id].type));
+}
+
+/* The arguments out, in0, ... of node id's nest function, from bufs;
+ * returns how many, written from args[at]. */
+static int cg_llvm_buffer_args(CgLlvmProg *p, CgLlvmValue bufs, int id, CgLlvmValue *args, int at)
+{
+	const TraNode *n = &p->g->nodes[id];
+	args[at++] = cg_llvm_buffer(p, bufs, id);
+	for (int k = 0; k < n->nops; k++)
+		args[at++] = cg_llvm_buffer(p, bufs, n->ops[k].node);
+	return n->nops + 1;
+}
+
+/* Calls the nest function made by cg_llvm_nest_fn with args. */
+static void cg_llvm_nest_call(CgLlvmProg *p, const char *name, int id, CgLlvmBounds bounds, bool split,
+                              CgLlvmValue *args)
+{
+	CgLlvm *m = p->m;
+	const TraNode *n = &p->g->nodes[id];
+	CgLlvmType *params = xcalloc((size_t)n->nops + 6, sizeof *params);
+	int np = cg_llvm_nest_params(m, n, bounds, split, params);
+	CgLlvmType fnty = cg_llvm_fn_type(m, cg_llvm_void(m), params, np);
+	cg_llvm_call(m, fnty, cg_llvm_named_function(m, name), args, np);
+	free(params);
+}
+
+/* The runtime function name of type ret(params), as a callee of that
+ * type whoever declared it first. */
+static CgLlvmValue cg_llvm_runtime_call(CgLlvm *m, const char *name, CgLlvmType ret, CgLlvmType *params,
+                                        int np, CgLlvmValue *args)
+{
+	CgLlvmType fnty = cg_llvm_fn_type(m, ret, params, np);
+	CgLlvmValue fn = cg_llvm_bitcast(m, cg_llvm_declare(m, name, fnty), cg_llvm_ptr(m, fnty));
+	return cg_llvm_call(m, fnty, fn, args, np);
+}
+
+/* Starts a block kernel `void name(i8** bufs, i8* task)` (the task
+ * tables hold kernels as i8*, whatever their task parameter's type). */
+static void cg_llvm_block_fn(CgLlvmProg *p, const char *name)
+{
+	CgLlvm *m = p->m;
+	CgLlvmType params[2] = {cg_llvm_ptr(m, cg_llvm_i8p(m)), cg_llvm_i8p(m)};
+	cg_llvm_internal(cg_llvm_function(m, name, params, 2));
+}
+
+/* task->lo or task->hi (an i64*), at the C compiler's offset. */
+static CgLlvmValue cg_llvm_task_bounds(CgLlvm *m, CgLlvmValue task, size_t offset)
+{
+	CgLlvmType i64p = cg_llvm_ptr(m, cg_llvm_i64(m));
+	CgLlvmValue at = cg_llvm_gep(m, cg_llvm_int(m, 8), task, cg_llvm_i64c(m, (int64_t)offset));
+	return cg_llvm_load_ptr(m, i64p, cg_llvm_bitcast(m, at, cg_llvm_ptr(m, i64p)));
+}
+
+/* The task's number: (task - tasks) / sizeof(TrartTask). */
+static CgLlvmValue cg_llvm_task_number(CgLlvmProg *p, CgLlvmValue task)
+{
+	CgLlvm *m = p->m;
+	CgLlvmValue d = cg_llvm_isub(m, cg_llvm_ptr_to_i64(m, task), cg_llvm_ptr_to_i64(m, p->tasks));
+	return cg_llvm_idiv(m, d, cg_llvm_i64c(m, (int64_t)sizeof(TrartTask)));
+}
+
+/* &table[i] of a global array with elements of type ty. */
+static CgLlvmValue cg_llvm_table_at(CgLlvm *m, CgLlvmValue table, CgLlvmType ty, CgLlvmValue i)
+{
+	return cg_llvm_gep(m, ty, cg_llvm_bitcast(m, table, cg_llvm_ptr(m, ty)), i);
+}
+
+/* ---- block joins (cg_c_block_join) ------------------------------------------------- */
+
+/* The body of b<id>: the output loops over the block, and per element
+ * the reduction over the block's reduced ranges (or a map's join), or
+ * the column tiles along the last output index. */
+static void cg_llvm_join_body(CgLlvmNestK *K)
+{
+	CgLlvm *m = K->m;
+	const TraNode *n = K->n;
+	bool columns = K->L->reduce == KPLAN_RED_COLUMNS;
+	int nout = columns ? n->rank - 1 : n->rank;
+	CgLlvmLoop loops[TRA_MAX_RANK];
+	for (int d = 0; d < nout; d++) /* a map's innermost loop is a vector loop */
+		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d),
+		                   n->agg == TRA_AGG_NONE && d == n->rank - 1);
+	if (columns)
+		cg_llvm_columns(K, cg_llvm_bound_lo(K, n->rank - 1), cg_llvm_bound_hi(K, n->rank - 1));
+	else
+		cg_llvm_element(K);
+	for (int d = nout - 1; d >= 0; d--)
+		cg_llvm_loop_end(m, &loops[d]);
+	cg_llvm_return(m);
+}
+
+/* b<id>(bufs, task): the task's bounds and buffers, for a split join a
+ * partial block from the pool (in trac_partial[task number], which the
+ * aggregation frees), then the body, an inner function whose buffers are
+ * noalias. */
+static void cg_llvm_block_join(CgLlvmProg *p, const Kplan *k)
+{
+	CgLlvm *m = p->m;
+	const TraNode *n = &p->g->nodes[k->node];
+	char name[48], inner[64];
+	snprintf(name, sizeof name, "b%d", k->node);
+	snprintf(inner, sizeof inner, "b%d.join", k->node);
+	CgLlvmNestK *K = cg_llvm_nest_fn(p, inner, k->node, &k->nest, CG_LLVM_BLOCK, k->split);
+	cg_llvm_join_body(K);
+	free(K);
+
+	cg_llvm_block_fn(p, name);
+	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
+	CgLlvmValue *args = xcalloc((size_t)n->nops + 6, sizeof *args);
+	int na = cg_llvm_buffer_args(p, bufs, k->node, args, 0);
+	CgLlvmValue lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
+	CgLlvmValue hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
+	args[na++] = lo;
+	args[na++] = hi;
+	if (k->split) {
+		CgLlvmValue count = cg_llvm_i64c(m, 1);
+		for (int d = 0; d < n->rank; d++)
+			count = cg_llvm_imul(m, count, cg_llvm_isub(m, cg_llvm_load_i64(m, hi, d), cg_llvm_load_i64(m, lo, d)));
+		CgLlvmValue bytes = cg_llvm_imul(m, count, cg_llvm_i64c(m, (int64_t)trart_dtype_size(n->type)));
+		CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
+		CgLlvmValue part = cg_llvm_runtime_call(m, "trart_pool_alloc", i8p, &i64, 1, &bytes);
+		cg_llvm_store_ptr(m, part, cg_llvm_table_at(m, p->partial, i8p, cg_llvm_task_number(p, task)));
+		args[na++] = cg_llvm_bitcast(m, part, cg_llvm_tptr(m, n->type));
+	}
+	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_BLOCK, k->split, args);
+	free(args);
+	cg_llvm_return(m);
+}
+
+/* ---- aggregations of split blocks (cg_c_block_agg) ------------------------------------ */
+
+/* acc over the partial blocks parts[0 .. np) at the element's offset e
+ * in the block, with the NaN flag applied. */
+static CgLlvmValue cg_llvm_agg_element(CgLlvmNestK *K, const KplanNest *A, CgLlvmValue np, CgLlvmValue parts)
+{
+	CgLlvm *m = K->m;
+	CgLlvmType i32 = cg_llvm_int(m, 32), i8p = cg_llvm_i8p(m);
+	CgLlvmValue e = cg_llvm_block_offset(K);
+	CgLlvmLoop q;
+	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), np, false);
+	int a = cg_llvm_loop_carry(m, &q, cg_llvm_const(m, K->t, A->init));
+	int f = cg_llvm_loop_carry(m, &q, cg_llvm_const_int(m, i32, 0));
+	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q.iv)), cg_llvm_i64(m));
+	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, cg_llvm_table_at(m, K->p->partial, i8p, t));
+	CgLlvmValue v = cg_llvm_load(m, K->t, cg_llvm_bitcast(m, block, cg_llvm_tptr(m, K->t)), e);
+	CgLlvmValue nan = q.cur[f];
+	q.next[a] = cg_llvm_combine(m, K->t, A->agg, false, q.cur[a], &nan, v);
+	q.next[f] = nan;
+	cg_llvm_loop_end(m, &q);
+	return A->nan_flag ? cg_llvm_nan_fixup(m, K->t, q.out[a], q.out[f]) : q.out[a];
+}
+
+/* a<id>(bufs, task): every element of the output block from the partial
+ * blocks the task lists, through the epilogue; then the partial blocks
+ * go back to the pool. */
+static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
+{
+	CgLlvm *m = p->m;
+	const TraNode *n = &p->g->nodes[k->node];
+	char name[48];
+	snprintf(name, sizeof name, "a%d", k->node);
+	cg_llvm_block_fn(p, name);
+	CgLlvmNestK *K = cg_llvm_nest_new(p, k->node, &k->nest);
+	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
+	K->out = cg_llvm_buffer(p, bufs, k->node);
+	for (int q = 0; q < n->nops; q++)
+		K->in[q] = cg_llvm_buffer(p, bufs, n->ops[q].node);
+	K->lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
+	K->hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
+	CgLlvmType i32 = cg_llvm_int(m, 32), i32p = cg_llvm_ptr(m, i32), i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
+	CgLlvmValue self = cg_llvm_task_number(p, task);
+	CgLlvmValue np = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_table_at(m, p->nparts, i32, self)), i64);
+	CgLlvmValue parts = cg_llvm_load_ptr(m, i32p, cg_llvm_table_at(m, p->parts, i32p, self));
+	CgLlvmLoop loops[TRA_MAX_RANK];
+	for (int d = 0; d < n->rank; d++)
+		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), false);
+	cg_llvm_store_acc(K, cg_llvm_agg_element(K, &k->nest, np, parts));
+	for (int d = n->rank - 1; d >= 0; d--)
+		cg_llvm_loop_end(m, &loops[d]);
+	CgLlvmLoop q;
+	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), np, false);
+	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q.iv)), i64);
+	CgLlvmValue slot = cg_llvm_table_at(m, p->partial, i8p, t);
+	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, slot);
+	cg_llvm_runtime_call(m, "trart_pool_free", cg_llvm_void(m), &i8p, 1, &block);
+	cg_llvm_store_ptr(m, cg_llvm_const_null(i8p), slot);
+	cg_llvm_loop_end(m, &q);
+	free(K);
+	cg_llvm_return(m);
+}
+
+/* ---- row groups (cg_c_row, cg_c_group_body, cg_c_block_rows, cg_c_group_kernel) ----- */
+
+/* "<kernel>.rows<id>"(lo, hi, out, in...): every element of node id
+ * whose first index is in [lo, hi) (cg_c_row). */
+static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id)
+{
+	CgLlvm *m = p->m;
+	const TraNode *n = &p->g->nodes[id];
+	const KplanNest *L = &p->kp->kernels[p->kp->node_plan[id]].nest;
+	char name[64];
+	snprintf(name, sizeof name, "%s.rows%d", kernel, id);
+	CgLlvmNestK *K = cg_llvm_nest_fn(p, name, id, L, CG_LLVM_ROWS, false);
+	CgLlvmValue lo = cg_llvm_param(m, 0), hi = cg_llvm_param(m, 1);
+	bool columns = L->reduce == KPLAN_RED_COLUMNS, map = n->agg == TRA_AGG_NONE;
+	if (columns && n->rank == 1) {
+		cg_llvm_columns(K, lo, hi);
+		cg_llvm_return(m);
+		free(K);
+		return;
+	}
+	int nout = columns ? n->rank - 1 : n->rank;
+	CgLlvmLoop loops[TRA_MAX_RANK];
+	cg_llvm_index_loop(K, &loops[0], 0, lo, hi, map && n->rank == 1);
+	for (int d = 1; d < nout; d++)
+		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
+		                   map && d == n->rank - 1);
+	if (columns)
+		cg_llvm_columns(K, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[n->rank - 1].size));
+	else
+		cg_llvm_element(K);
+	for (int d = nout - 1; d >= 0; d--)
+		cg_llvm_loop_end(m, &loops[d]);
+	cg_llvm_return(m);
+	free(K);
+}
+
+/* The rows [lo, hi) of every member, chunk of rows by chunk of rows
+ * (cg_c_group_body), in the function being built. */
+static void cg_llvm_group_chunks(CgLlvmProg *p, const Kplan *k, const char *kernel, CgLlvmValue bufs,
+                                 CgLlvmValue lo, CgLlvmValue hi)
+{
+	CgLlvm *m = p->m;
+	CgLlvmValue nchunks = cg_llvm_idiv(m, cg_llvm_iadd(m, cg_llvm_isub(m, hi, lo), cg_llvm_i64c(m, k->chunk - 1)),
+	                                   cg_llvm_i64c(m, k->chunk));
+	CgLlvmLoop c;
+	cg_llvm_loop_begin(m, &c, cg_llvm_i64c(m, 0), nchunks, false);
+	CgLlvmValue r0 = cg_llvm_iadd(m, lo, cg_llvm_imul(m, c.iv, cg_llvm_i64c(m, k->chunk)));
+	CgLlvmValue r1 = cg_llvm_imin(m, hi, cg_llvm_iadd(m, r0, cg_llvm_i64c(m, k->chunk)));
+	char name[64];
+	for (int i = 0; i < k->nmembers; i++) {
+		int id = k->members[i];
+		CgLlvmValue *args = xcalloc((size_t)p->g->nodes[id].nops + 6, sizeof *args);
+		args[0] = r0;
+		args[1] = r1;
+		cg_llvm_buffer_args(p, bufs, id, args, 2);
+		snprintf(name, sizeof name, "%s.rows%d", kernel, id);
+		cg_llvm_nest_call(p, name, id, CG_LLVM_ROWS, false, args);
+		free(args);
+	}
+	cg_llvm_loop_end(m, &c);
+}
+
+/* r<lead>(bufs, task): the task's rows of every member (cg_c_block_rows). */
+static void cg_llvm_block_rows(CgLlvmProg *p, const Kplan *k)
+{
+	CgLlvm *m = p->m;
+	char name[48];
+	snprintf(name, sizeof name, "r%d", k->node);
+	for (int i = 0; i < k->nmembers; i++)
+		cg_llvm_row(p, name, k->members[i]);
+	cg_llvm_block_fn(p, name);
+	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
+	CgLlvmValue lo = cg_llvm_load_i64(m, cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo)), 0);
+	CgLlvmValue hi = cg_llvm_load_i64(m, cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi)), 0);
+	cg_llvm_group_chunks(p, k, name, bufs, lo, hi);
+	cg_llvm_return(m);
+}
+
+/* The C back end's TracCtx {bufs, acc, base}, what a parallel-for body
+ * gets. */
+static CgLlvmType cg_llvm_ctx_type(CgLlvm *m)
+{
+	CgLlvmType fields[3] = {cg_llvm_ptr(m, cg_llvm_i8p(m)), cg_llvm_i8p(m), cg_llvm_i64(m)};
+	return cg_llvm_struct(m, "TracCtx", fields, 3);
+}
+
+/* k<lead>(bufs): the group's rows split across threads by
+ * trart_parallel_for, whose body k<lead>.body(lo, hi, ctx) runs them
+ * chunk by chunk (cg_c_group_kernel). */
+static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
+{
+	CgLlvm *m = p->m;
+	char name[48], body[64];
+	snprintf(name, sizeof name, "k%d", k->node);
+	snprintf(body, sizeof body, "k%d.body", k->node);
+	for (int i = 0; i < k->nmembers; i++)
+		cg_llvm_row(p, name, k->members[i]);
+	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m), i8pp = cg_llvm_ptr(m, i8p);
+	CgLlvmType ctx_ty = cg_llvm_ctx_type(m);
+	CgLlvmType bparams[3] = {i64, i64, i8p};
+	CgLlvmValue fn = cg_llvm_function(m, body, bparams, 3);
+	cg_llvm_internal(fn);
+	CgLlvmValue ctx = cg_llvm_bitcast(m, cg_llvm_param(m, 2), cg_llvm_ptr(m, i8pp)); /* bufs comes first */
+	cg_llvm_group_chunks(p, k, name, cg_llvm_load_ptr(m, i8pp, ctx), cg_llvm_param(m, 0), cg_llvm_param(m, 1));
+	cg_llvm_return(m);
+
+	cg_llvm_internal(cg_llvm_function(m, name, &i8pp, 1));
+	/* TracCtx ctx = {bufs, NULL, 0} */
+	CgLlvmValue slot = cg_llvm_alloca(m, ctx_ty);
+	cg_llvm_store_ptr(m, cg_llvm_param(m, 0), cg_llvm_field(m, ctx_ty, slot, 0));
+	cg_llvm_store_ptr(m, cg_llvm_const_null(i8p), cg_llvm_field(m, ctx_ty, slot, 1));
+	cg_llvm_store_ptr(m, cg_llvm_i64c(m, 0), cg_llvm_field(m, ctx_ty, slot, 2));
+	CgLlvmValue raw = cg_llvm_bitcast(m, slot, i8p);
+	CgLlvmType body_ptr = cg_llvm_ptr(m, cg_llvm_fn_type(m, cg_llvm_void(m), bparams, 3));
+	CgLlvmType pparams[3] = {i64, body_ptr, i8p};
+	CgLlvmValue args[3] = {cg_llvm_i64c(m, p->g->nodes[k->node].idx[0].size), fn, raw};
+	cg_llvm_runtime_call(m, "trart_parallel_for", cg_llvm_void(m), pparams, 3, args);
+	cg_llvm_return(m);
+}
+
+/* ---- whole-node kernels of scalars, the no-op, the dispatch --------------------------- */
+
+/* k<id>(bufs) of a scalar: its one element, through k<id>.body, whose
+ * buffers are noalias (cg_c_loop_kernel of rank 0). */
+static void cg_llvm_scalar_kernel(CgLlvmProg *p, const Kplan *k)
+{
+	CgLlvm *m = p->m;
+	const TraNode *n = &p->g->nodes[k->node];
+	char name[48], inner[64];
+	snprintf(name, sizeof name, "k%d", k->node);
+	snprintf(inner, sizeof inner, "k%d.body", k->node);
+	CgLlvmNestK *K = cg_llvm_nest_fn(p, inner, k->node, &k->nest, CG_LLVM_WHOLE, false);
+	cg_llvm_element(K);
+	cg_llvm_return(m);
+	free(K);
+	CgLlvmType i8pp = cg_llvm_ptr(m, cg_llvm_i8p(m));
+	cg_llvm_internal(cg_llvm_function(m, name, &i8pp, 1));
+	CgLlvmValue *args = xcalloc((size_t)n->nops + 6, sizeof *args);
+	cg_llvm_buffer_args(p, cg_llvm_param(m, 0), k->node, args, 0);
+	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_WHOLE, false, args);
+	free(args);
+	cg_llvm_return(m);
+}
+
+/* trac_nop(bufs, task), once: input leaves and repartitions order tasks
+ * and move nothing. */
+static void cg_llvm_nop(CgLlvmProg *p)
+{
+	if (cg_llvm_named_function(p->m, "trac_nop"))
+		return;
+	cg_llvm_block_fn(p, "trac_nop");
+	cg_llvm_return(p->m);
+}
+
+void cg_llvm_loops_kernel(CgLlvmProg *p, const Kplan *k)
+{
+	bool blocks = p->opt && p->opt->ia;
+	switch (k->kind) {
+	case KPLAN_NOP: cg_llvm_nop(p); return;
+	case KPLAN_AGG: cg_llvm_block_agg(p, k); return;
+	case KPLAN_ROWS:
+		if (blocks)
+			cg_llvm_block_rows(p, k);
+		else
+			cg_llvm_group_kernel(p, k);
+		return;
+	case KPLAN_LOOPS:
+		if (blocks && k->block)
+			cg_llvm_block_join(p, k);
+		else if (!blocks && p->g->nodes[k->node].rank == 0)
+			cg_llvm_scalar_kernel(p, k);
+		/* else a member of a row group: its group's kernel runs it */
+		return;
+	case KPLAN_BLAS: break;
+	}
+	TRAC_BUG("cg_llvm_loops_kernel of a %s plan", kplan_kind_name(k->kind));
+}
