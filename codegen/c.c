@@ -1569,13 +1569,18 @@ static void cg_c_library(CgC *c)
 	for (int k = 0; k < g->noutputs; k++)
 		if (g->nodes[g->outputs[k]].kind != TRA_NODE_INPUT)
 			fprintf(c->out, "\tbufs[%d] = outputs[%d];\n", g->outputs[k], k);
-	/* intermediates: the task graph's executor pools them (cg_c_pooled) */
+	/* intermediates: the task graph's executor pools them (cg_c_pooled);
+	 * else each is malloc'd, all NULL first so that the nomem path frees
+	 * only what it got */
 	bool pooled = c->opt->ia != NULL;
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];
-		if (n->kind != TRA_NODE_INPUT && !n->is_output && pooled)
+		if (n->kind != TRA_NODE_INPUT && !n->is_output)
 			fprintf(c->out, "\tbufs[%d] = NULL;\n", id);
-		else if (n->kind != TRA_NODE_INPUT && !n->is_output)
+	}
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind != TRA_NODE_INPUT && !n->is_output && !pooled)
 			fprintf(c->out, "\tbufs[%d] = malloc(%" PRId64 " * sizeof(%s));\n"
 			        "\tif (!bufs[%d])\n\t\tgoto nomem;\n", id, tra_node_elements(n),
 			        cg_c_type(n->type), id);

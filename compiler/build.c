@@ -374,7 +374,12 @@ static void build_link_command(Arena *a, Argv *av, const BuildOptions *opt, cons
                                const char *obj, const char *out)
 {
 	const char *from;
-	build_words(a, av, build_cc(opt, &from));
+	const char *cc = build_cc(opt, &from);
+	build_words(a, av, cc);
+	/* the configured compiler's faster linker (configure's TRAC_LINK_FLAGS):
+	 * another compiler may not take the flag */
+	if (strcmp(cc, TRAC_CC) == 0)
+		build_words(a, av, TRAC_LINK_FLAGS);
 	build_shared_flags(a, av, opt);
 	if (opt->shared)
 		build_arg(a, av, "-shared");

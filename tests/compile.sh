@@ -6,7 +6,13 @@
 # node (--node-kernels) with 1, 2 and 3 threads, and as block task graphs
 # under automatic and manual partitions (uneven blocks, split
 # reductions), every placer, 1 to 8 threads, with and without stealing.
+# COMPILE_SWEEP=kernels (tests/c/compile.sh, the second back end) keeps
+# what reaches every kind of kernel and leaves out what only the
+# placement and the executor vary: the default and --node-kernels on 1,
+# 2 and 3 threads, and block tasks for --devices=3 and a manual partition
+# (uneven blocks, split reductions) under one placer on 2 threads.
 set -u
+sweep=${COMPILE_SWEEP:-full}
 : "${TRAC:?}" "${srcdir:?}"
 if [ -z "${PYTHON_NUMPY:-}" ]; then
 	echo "SKIP: no Python 3 with numpy to compare .npy files"
@@ -60,8 +66,13 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*
 		variant "$name-t" "$prog" "$defs" "--devices=2 --partition=$(manual "$prog" "$defs")" 2
 		;;
 	*)
-		# every partition kind x every placer x threads 1, 2, 3, 8
 		man=$(manual "$prog" "$defs")
+		if [ "$sweep" = kernels ]; then
+			variant "$name-t" "$prog" "$defs" "--devices=3 --placer=greedy" 2
+			variant "$name-t" "$prog" "$defs" "--devices=2 --partition=$man --placer=greedy" 2
+			continue
+		fi
+		# every partition kind x every placer x threads 1, 2, 3, 8
 		for placer in greedy roundrobin lshs critical-path; do
 			for part in "--devices=3" "--devices=2 --partition=none" "--devices=2 --partition=$man"; do
 				variant "$name-t" "$prog" "$defs" "$part --placer=$placer" 1 2 3 8
