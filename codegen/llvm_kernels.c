@@ -152,6 +152,7 @@ typedef struct CgLlvmNestK {
 	CgLlvmValue out;  /* the output buffer (T*) */
 	CgLlvmValue part; /* a split join's partial block (T*), or NULL */
 	CgLlvmValue lo, hi; /* a block's bounds (i64*), or NULL */
+	CgLlvmValue blo[TRA_MAX_RANK], bhi[TRA_MAX_RANK]; /* lo[d], hi[d] loaded once, or NULL */
 	CgLlvmEnv env;    /* in[] and the bound indices */
 	CgLlvmValue in[]; /* operand buffers (T*): env.in points here */
 } CgLlvmNestK;
@@ -193,12 +194,28 @@ static CgLlvmValue cg_llvm_imin(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
 /* The bounds of index x: the block's lo[x] and hi[x], or 0 and its size. */
 static CgLlvmValue cg_llvm_bound_lo(CgLlvmNestK *K, int x)
 {
+	if (x < TRA_MAX_RANK && K->blo[x])
+		return K->blo[x];
 	return K->lo ? cg_llvm_load_i64(K->m, K->lo, x) : cg_llvm_i64c(K->m, 0);
 }
 
 static CgLlvmValue cg_llvm_bound_hi(CgLlvmNestK *K, int x)
 {
+	if (x < TRA_MAX_RANK && K->bhi[x])
+		return K->bhi[x];
 	return K->hi ? cg_llvm_load_i64(K->m, K->hi, x) : cg_llvm_i64c(K->m, K->n->idx[x].size);
+}
+
+/* Loads the block's bounds of the output indices once, here: a kernel
+ * whose output is not a noalias parameter would otherwise reload them
+ * after every store (LLVM cannot tell the store does not change them;
+ * C's restrict says so). */
+static void cg_llvm_load_bounds(CgLlvmNestK *K)
+{
+	for (int d = 0; d < K->n->rank; d++) {
+		K->blo[d] = cg_llvm_bound_lo(K, d);
+		K->bhi[d] = cg_llvm_bound_hi(K, d);
+	}
 }
 
 /* Opens the loop over index x from lo to hi and binds x to it. */
@@ -855,9 +872,9 @@ static void cg_llvm_block_join(CgLlvmProg *p, const Kplan *k)
 
 /* ---- aggregations of split blocks (cg_c_block_agg) ------------------------------------ */
 
-/* acc over the partial blocks parts[0 .. np) at the element's offset e
+/* acc over the partial blocks blocks[0 .. np) at the element's offset e
  * in the block, with the NaN flag applied. */
-static CgLlvmValue cg_llvm_agg_element(CgLlvmNestK *K, const KplanNest *A, CgLlvmValue np, CgLlvmValue parts)
+static CgLlvmValue cg_llvm_agg_element(CgLlvmNestK *K, const KplanNest *A, CgLlvmValue np, CgLlvmValue blocks)
 {
 	CgLlvm *m = K->m;
 	CgLlvmType i32 = cg_llvm_int(m, 32), i8p = cg_llvm_i8p(m);
@@ -866,14 +883,37 @@ static CgLlvmValue cg_llvm_agg_element(CgLlvmNestK *K, const KplanNest *A, CgLlv
 	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), np, false);
 	int a = cg_llvm_loop_carry(m, &q, cg_llvm_const(m, K->t, A->init));
 	int f = cg_llvm_loop_carry(m, &q, cg_llvm_const_int(m, i32, 0));
-	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q.iv)), cg_llvm_i64(m));
-	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, cg_llvm_table_at(m, K->p->partial, i8p, t));
+	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, blocks, q.iv));
 	CgLlvmValue v = cg_llvm_load(m, K->t, cg_llvm_bitcast(m, block, cg_llvm_tptr(m, K->t)), e);
 	CgLlvmValue nan = q.cur[f];
 	q.next[a] = cg_llvm_combine(m, K->t, A->agg, false, q.cur[a], &nan, v);
 	q.next[f] = nan;
 	cg_llvm_loop_end(m, &q);
 	return A->nan_flag ? cg_llvm_nan_fixup(m, K->t, q.out[a], q.out[f]) : q.out[a];
+}
+
+/* The partial blocks of an aggregation, trac_partial[parts[q]] for q <
+ * np, copied into an array on the stack (room for the most any task of
+ * kernel k combines): loads from it cannot see the output's stores, as
+ * loads from the global table could, so they are not repeated for every
+ * element. */
+static CgLlvmValue cg_llvm_agg_blocks(CgLlvmProg *p, const Kplan *k, CgLlvmValue np, CgLlvmValue parts)
+{
+	CgLlvm *m = p->m;
+	int kernel = (int)(k - p->kp->kernels), most = 1;
+	for (int t = 0; t < p->opt->ia->ntasks; t++)
+		if (p->kp->tasks[t].kernel == kernel && p->kp->tasks[t].nparts > most)
+			most = p->kp->tasks[t].nparts;
+	CgLlvmType i32 = cg_llvm_int(m, 32), i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
+	CgLlvmValue blocks = cg_llvm_bitcast(m, cg_llvm_alloca(m, cg_llvm_array(m, i8p, most)),
+	                                     cg_llvm_ptr(m, i8p));
+	CgLlvmLoop q;
+	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), np, false);
+	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q.iv)), i64);
+	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, cg_llvm_table_at(m, p->partial, i8p, t));
+	cg_llvm_store_ptr(m, block, cg_llvm_gep(m, i8p, blocks, q.iv));
+	cg_llvm_loop_end(m, &q);
+	return blocks;
 }
 
 /* a<id>(bufs, task): every element of the output block from the partial
@@ -897,10 +937,12 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 	CgLlvmValue self = cg_llvm_task_number(p, task);
 	CgLlvmValue np = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_table_at(m, p->nparts, i32, self)), i64);
 	CgLlvmValue parts = cg_llvm_load_ptr(m, i32p, cg_llvm_table_at(m, p->parts, i32p, self));
+	cg_llvm_load_bounds(K);
+	CgLlvmValue blocks = cg_llvm_agg_blocks(p, k, np, parts);
 	CgLlvmLoop loops[TRA_MAX_RANK];
 	for (int d = 0; d < n->rank; d++)
 		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), false);
-	cg_llvm_store_acc(K, cg_llvm_agg_element(K, &k->nest, np, parts));
+	cg_llvm_store_acc(K, cg_llvm_agg_element(K, &k->nest, np, blocks));
 	for (int d = n->rank - 1; d >= 0; d--)
 		cg_llvm_loop_end(m, &loops[d]);
 	CgLlvmLoop q;

@@ -635,6 +635,11 @@ static bool cg_llvm_prog_finish(CgLlvm *m, const CgLlvmOutput *out, char *err, s
 		cg_llvm_dump(m, out->unopt);
 	if ((out->opt || out->object) && !cg_llvm_optimize(m, err, errlen))
 		return false;
+	const char *first;
+	int nwarn = cg_llvm_warnings(m, &first);
+	if (out->warnings && nwarn > 0)
+		fprintf(out->warnings, "trac: LLVM warned %d time%s after O3, first: %s\n", nwarn,
+		        nwarn == 1 ? "" : "s", first);
 	if (out->opt)
 		cg_llvm_dump(m, out->opt);
 	return !out->object || cg_llvm_emit_object(m, out->object, err, errlen);

@@ -548,7 +548,7 @@ static int build_llvm_object(const TraGraph *g, const BuildOptions *opt, const c
 		fprintf(stderr, "trac: LLVM: %s at O3 for this machine's CPU%s%s\n", obj, ir ? ", IR in " : "",
 		        ir ? ll : "");
 	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia};
-	CgLlvmOutput out = {obj, NULL, ir};
+	CgLlvmOutput out = {obj, NULL, ir, opt->verbose ? stderr : NULL};
 	char err[1024];
 	bool ok = cg_llvm_emit(g, &cg, &out, err, sizeof err);
 	if (ir && fclose(ir) != 0 && ok) {

@@ -150,7 +150,7 @@ static bool driver_dump_llvm_module(const DriverRun *r, FILE *out, bool optimise
 {
 	char *name = driver_program_name(r->o), err[1024];
 	CgCOptions cg = {name, r->o->file, false, NULL, r->ia};
-	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL};
+	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL, r->o->verbose ? stderr : NULL};
 	bool ok = cg_llvm_emit(r->g, &cg, &lo, err, sizeof err);
 	free(name);
 	if (!ok) {

@@ -606,6 +606,8 @@ typedef struct CgLlvmOutput {
 	const char *object; /* the object file (after O3) */
 	FILE *unopt;        /* the module's IR as built, verified, before any pass */
 	FILE *opt;          /* its IR after O3 */
+	FILE *warnings;     /* LLVM's warnings after O3 (a loop tagged for vectorisation
+	                       that stayed scalar), one line each, or NULL: dropped */
 } CgLlvmOutput;
 
 /* The program as an LLVM module (the same kernels, tables and main() or

@@ -17,6 +17,7 @@
 #include "llvm.h"
 
 #include "unit.h"
+#include "llvm_unit.h"
 
 #include <check.h>
 #include <dlfcn.h>
@@ -108,32 +109,6 @@ static CgLlvm *test_kernels(void)
 	return m;
 }
 
-/* The module's IR, malloc'ed. */
-static char *test_ir(CgLlvm *m)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	ck_assert_ptr_nonnull(f);
-	cg_llvm_dump(m, f);
-	fclose(f);
-	return buf;
-}
-
-/* The text of function name's definition in ir, malloc'ed. */
-static char *test_function_ir(const char *ir, const char *name)
-{
-	char head[128];
-	snprintf(head, sizeof head, "@%s(", name);
-	const char *p = strstr(ir, head);
-	ck_assert_msg(p != NULL, "no function %s in the IR", name);
-	while (p > ir && strncmp(p, "define ", 7) != 0)
-		p--;
-	const char *end = strstr(p, "\n}\n");
-	ck_assert_ptr_nonnull(end);
-	return strndup(p, (size_t)(end - p) + 2);
-}
-
 /* ---- the target --------------------------------------------------------------- */
 
 START_TEST(host_target_and_features)
@@ -168,8 +143,8 @@ static int test_expected_width(const CgLlvm *m)
 START_TEST(kernels_verify_with_loop_hints)
 {
 	CgLlvm *m = test_kernels();
-	char *ir = test_ir(m);
-	char *rowsum = test_function_ir(ir, "rowsum");
+	char *ir = llvm_unit_ir(m);
+	char *rowsum = llvm_unit_function_ir(ir, "rowsum");
 	ck_assert_msg(strstr(rowsum, "float* noalias") != NULL, "%s", rowsum);
 	/* the inner loop alone asks for vectorisation */
 	ck_assert_int_eq(unit_count(rowsum, "!llvm.loop"), 1);
@@ -188,12 +163,12 @@ START_TEST(o3_vectorises_reduction_and_map)
 	char err[4096];
 	ck_assert_msg(cg_llvm_optimize(m, err, sizeof err), "%s", err);
 	ck_assert_msg(cg_llvm_verify(m, err, sizeof err), "%s", err);
-	char *ir = test_ir(m);
+	char *ir = llvm_unit_ir(m);
 	int w = test_expected_width(m);
 	char vadd[64], vstore[64];
 	snprintf(vadd, sizeof vadd, "fadd <%d x float>", w);
 	snprintf(vstore, sizeof vstore, "store <%d x float>", w);
-	char *rowsum = test_function_ir(ir, "rowsum"), *mapexp = test_function_ir(ir, "mapexp");
+	char *rowsum = llvm_unit_function_ir(ir, "rowsum"), *mapexp = llvm_unit_function_ir(ir, "mapexp");
 	printf("llvm vector width: %d floats; rowsum has %d '%s', mapexp %d '%s'\n", w,
 	       unit_count(rowsum, vadd), vadd, unit_count(mapexp, vstore), vstore);
 	ck_assert_msg(strstr(rowsum, vadd) != NULL, "rowsum has no '%s' after O3:\n%s", vadd, rowsum);
@@ -239,36 +214,6 @@ END_TEST
 
 /* ---- running the object ---------------------------------------------------------- */
 
-/* The optimised kernels as a loaded shared library (dlclose it); the
- * files go at once. */
-static void *test_load(CgLlvm *m)
-{
-	char err[4096], dir[] = "/tmp/test_llvm.XXXXXX";
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	char obj[64], so[64], cmd[512];
-	snprintf(obj, sizeof obj, "%s/k.o", dir);
-	snprintf(so, sizeof so, "%s/k.so", dir);
-	ck_assert_msg(cg_llvm_optimize(m, err, sizeof err), "%s", err);
-	ck_assert_msg(cg_llvm_emit_object(m, obj, err, sizeof err), "%s", err);
-	const char *cc = getenv("CC");
-	snprintf(cmd, sizeof cmd, "%s -shared -o %s %s", cc && *cc ? cc : "cc", so, obj);
-	ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
-	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-	ck_assert_msg(h != NULL, "dlopen: %s", dlerror());
-	unlink(obj);
-	unlink(so);
-	rmdir(dir);
-	return h;
-}
-
-/* A kernel of the library; POSIX lets a data pointer hold a function's. */
-static void *test_sym(void *h, const char *name)
-{
-	void *p = dlsym(h, name);
-	ck_assert_msg(p != NULL, "no symbol %s", name);
-	return p;
-}
-
 /* The distance in ulps between two floats (inf is one past FLT_MAX). */
 static int64_t test_ulps(float a, float b)
 {
@@ -300,8 +245,8 @@ static double *test_inputs(double lo, double hi, double step, int *n)
 START_TEST(mapexp_within_2ulp_of_expf)
 {
 	CgLlvm *m = test_kernels();
-	void *h = test_load(m);
-	void (*mapexp)(const float *, float *, int64_t) = (void (*)(const float *, float *, int64_t))test_sym(h, "mapexp");
+	void *h = llvm_unit_load(m, "", false);
+	void (*mapexp)(const float *, float *, int64_t) = (void (*)(const float *, float *, int64_t))llvm_unit_sym(h, "mapexp");
 	int n;
 	double *xd = test_inputs(-104.0, 89.0, 1e-3, &n);
 	float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
@@ -339,7 +284,7 @@ static bool test_same(double a, double b)
 START_TEST(kernel_math_equals_trart)
 {
 	CgLlvm *m = test_kernels();
-	void *h = test_load(m);
+	void *h = llvm_unit_load(m, "", false);
 	int n;
 	double *x = test_inputs(-120.0, 120.0, 7e-4, &n);
 	double *y = malloc((size_t)n * sizeof *y);
@@ -347,7 +292,7 @@ START_TEST(kernel_math_equals_trart)
 	for (int i = 0; i < n; i++)
 		xf[i] = (float)x[i];
 	for (int k = 0; k < TEST_NMATHS; k++) {
-		void *fn = test_sym(h, test_maths[k].name);
+		void *fn = llvm_unit_sym(h, test_maths[k].name);
 		int bad = 0;
 		if (test_maths[k].t == TRART_F32) {
 			((void (*)(const float *, float *, int64_t))fn)(xf, yf, n);
@@ -376,9 +321,9 @@ END_TEST
 START_TEST(rowsum_matches_double_sums)
 {
 	CgLlvm *m = test_kernels();
-	void *h = test_load(m);
+	void *h = llvm_unit_load(m, "", false);
 	void (*rowsum)(const float *, float *, int64_t, int64_t) =
-		(void (*)(const float *, float *, int64_t, int64_t))test_sym(h, "rowsum");
+		(void (*)(const float *, float *, int64_t, int64_t))llvm_unit_sym(h, "rowsum");
 	/* widths around the vector loop's: remainders, one element, none */
 	static const int64_t shapes[][2] = {{7, 1013}, {3, 16}, {5, 1}, {2, 0}, {0, 5}, {1, 100000}, {64, 37}};
 	for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {

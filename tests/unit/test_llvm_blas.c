@@ -22,6 +22,7 @@
 
 #include "paths.h"
 #include "unit.h"
+#include "llvm_unit.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -163,39 +164,6 @@ static CgLlvm *test_build(const TestProg *tp, const Kplan *k, char **ir)
 	return m;
 }
 
-/* The optimised module as a loaded shared library, linked with the
- * runtime and OpenBLAS (dlclose it); its files go at once. */
-static void *test_load(CgLlvm *m)
-{
-	char err[4096], dir[] = "/tmp/test_llvm_blas.XXXXXX";
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	char obj[64], so[64], cmd[1024];
-	snprintf(obj, sizeof obj, "%s/k.o", dir);
-	snprintf(so, sizeof so, "%s/k.so", dir);
-	ck_assert_msg(cg_llvm_optimize(m, err, sizeof err), "%s", err);
-	/* every loop tagged for vectorisation (the epilogues' inner loops) was */
-	const char *why;
-	ck_assert_msg(cg_llvm_warnings(m, &why) == 0, "LLVM warned: %s", why);
-	ck_assert_msg(cg_llvm_emit_object(m, obj, err, sizeof err), "%s", err);
-	const char *cc = getenv("CC");
-	snprintf(cmd, sizeof cmd, "%s -shared -o %s %s -Wl,--no-as-needed -L%s -ltrart -Wl,-rpath,%s %s", cc && *cc ? cc : "cc", so,
-	         obj, TRAC_BUILD_LIBDIR, TRAC_BUILD_LIBDIR, TRAC_BLAS_LIBS);
-	ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
-	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-	ck_assert_msg(h != NULL, "dlopen: %s", dlerror());
-	unlink(obj);
-	unlink(so);
-	rmdir(dir);
-	return h;
-}
-
-static void *test_sym(void *h, const char *name)
-{
-	void *p = dlsym(h, name);
-	ck_assert_msg(p != NULL, "no symbol %s", name);
-	return p;
-}
-
 /* ---- running it ----------------------------------------------------------------------------- */
 
 /* Buffers for every node: the interpreter's values of node v's operands
@@ -246,8 +214,8 @@ static void test_set(const TraNode *n, void *buf, int64_t i, double x)
  * (n has no epilogue); each partial block goes back to the pool. */
 static void test_combine(const TestProg *tp, void *h, const TraNode *n, int t, void *out)
 {
-	void **partial = test_sym(h, "trac_partial");
-	void (*pool_free)(void *) = (void (*)(void *))test_sym(h, "trart_pool_free");
+	void **partial = llvm_unit_sym(h, "trac_partial");
+	void (*pool_free)(void *) = (void (*)(void *))llvm_unit_sym(h, "trart_pool_free");
 	const IaTask *a = &tp->ia.tasks[t];
 	const KplanTask *kt = &tp->kp.tasks[t];
 	int64_t count = 1;
@@ -279,8 +247,8 @@ static void test_combine(const TestProg *tp, void *h, const TraNode *n, int t, v
 static bool test_run_blocks(const TestProg *tp, const Kplan *k, void *h, void **bufs)
 {
 	const TraNode *n = &tp->u->g.nodes[k->node];
-	TrartTask *tasks = test_sym(h, "trac_tasks");
-	void (*kernel)(void **, TrartTask *) = (void (*)(void **, TrartTask *))test_sym(h, "test_kernel");
+	TrartTask *tasks = llvm_unit_sym(h, "trac_tasks");
+	void (*kernel)(void **, TrartTask *) = (void (*)(void **, TrartTask *))llvm_unit_sym(h, "test_kernel");
 	for (int t = 0; t < tp->ia.ntasks; t++) {
 		const IaTask *x = &tp->ia.tasks[t];
 		tasks[t] = (TrartTask){.lo = x->lo, .hi = x->hi, .ndim = x->ndim};
@@ -294,8 +262,8 @@ static bool test_run_blocks(const TestProg *tp, const Kplan *k, void *h, void **
 				test_combine(tp, h, n, t, bufs[k->node]);
 			else
 				for (int q = 0; q < tp->kp.tasks[t].nparts; q++)
-					((void (*)(void *))test_sym(h, "trart_pool_free"))(
-						((void **)test_sym(h, "trac_partial"))[tp->kp.tasks[t].parts[q]]);
+					((void (*)(void *))llvm_unit_sym(h, "trart_pool_free"))(
+						((void **)llvm_unit_sym(h, "trac_partial"))[tp->kp.tasks[t].parts[q]]);
 		}
 	return finished;
 }
@@ -346,13 +314,13 @@ static void test_kernel(const TestProg *tp, const Kplan *k, const InterpValues *
 	const TraGraph *g = &tp->u->g;
 	const TraNode *n = &g->nodes[k->node];
 	CgLlvm *m = test_build(tp, k, NULL);
-	void *h = test_load(m);
+	void *h = llvm_unit_load(m, LLVM_UNIT_RUNTIME " " TRAC_BLAS_LIBS, true);
 	void **bufs = test_buffers(g, iv, k->node);
 	bool compare = true;
 	if (k->block)
 		compare = test_run_blocks(tp, k, h, bufs);
 	else
-		((void (*)(void **))test_sym(h, "test_kernel"))(bufs);
+		((void (*)(void **))llvm_unit_sym(h, "test_kernel"))(bufs);
 	tally->kernels++;
 	tally->blocks += k->block;
 	tally->split += k->split;
@@ -374,7 +342,7 @@ static void test_kernel(const TestProg *tp, const Kplan *k, const InterpValues *
 		free(bufs[v]);
 	free(bufs);
 	/* the runtime's worker threads end before their code is unloaded */
-	((void (*)(void))test_sym(h, "trart_shutdown"))();
+	((void (*)(void))llvm_unit_sym(h, "trart_shutdown"))();
 	dlclose(h);
 	cg_llvm_free(m);
 }

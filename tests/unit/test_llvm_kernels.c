@@ -17,8 +17,10 @@
  */
 #define TRART_KERNEL_MATH /* trart.h's kernel math, to compare with */
 #include "llvm_prog.h"
+#include "paths.h"
 
 #include "unit.h"
+#include "llvm_unit.h"
 
 #include <dlfcn.h>
 #include <float.h>
@@ -38,39 +40,6 @@ static void test_verify(CgLlvm *m)
 {
 	char err[8192];
 	ck_assert_msg(cg_llvm_verify(m, err, sizeof err), "%s", err);
-}
-
-/* The optimised module as a loaded shared library (dlclose it); the
- * files go at once. */
-static void *test_load(CgLlvm *m)
-{
-	char err[4096], dir[] = "/tmp/test_llvm_kernels.XXXXXX";
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	char obj[64], so[64], cmd[512];
-	snprintf(obj, sizeof obj, "%s/k.o", dir);
-	snprintf(so, sizeof so, "%s/k.so", dir);
-	test_verify(m);
-	ck_assert_msg(cg_llvm_optimize(m, err, sizeof err), "%s", err);
-	ck_assert_msg(cg_llvm_emit_object(m, obj, err, sizeof err), "%s", err);
-	const char *cc = getenv("CC");
-	/* the runtime, which block kernels of split joins call (as built here) */
-	snprintf(cmd, sizeof cmd, "%s -shared -o %s %s -Lruntime/.libs -Wl,-rpath,$PWD/runtime/.libs -ltrart",
-	         cc && *cc ? cc : "cc", so, obj);
-	ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
-	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-	ck_assert_msg(h != NULL, "dlopen: %s", dlerror());
-	unlink(obj);
-	unlink(so);
-	rmdir(dir);
-	return h;
-}
-
-/* A function of the library; POSIX lets a data pointer hold a function's. */
-static void *test_sym(void *h, const char *name)
-{
-	void *p = dlsym(h, name);
-	ck_assert_msg(p != NULL, "no symbol %s", name);
-	return p;
 }
 
 /* Whether two results agree: equal (a zero of either sign, as the
@@ -129,7 +98,7 @@ START_TEST(pow_equals_trart)
 	test_build_pow(m, "pow_f32", TRART_F32);
 	test_build_pow(m, "pow_f64", TRART_F64);
 	test_verify(m);
-	void *h = test_load(m);
+	void *h = llvm_unit_load(m, LLVM_UNIT_RUNTIME, false);
 	double *x, *y;
 	int n = test_pow_pairs(&x, &y);
 	double *z = malloc((size_t)n * sizeof *z);
@@ -139,8 +108,8 @@ START_TEST(pow_equals_trart)
 		xf[i] = (float)x[i];
 		yf[i] = (float)y[i];
 	}
-	((void (*)(const double *, const double *, double *, int64_t))test_sym(h, "pow_f64"))(x, y, z, n);
-	((void (*)(const float *, const float *, float *, int64_t))test_sym(h, "pow_f32"))(xf, yf, zf, n);
+	((void (*)(const double *, const double *, double *, int64_t))llvm_unit_sym(h, "pow_f64"))(x, y, z, n);
+	((void (*)(const float *, const float *, float *, int64_t))llvm_unit_sym(h, "pow_f32"))(xf, yf, zf, n);
 	int bad = 0;
 	for (int i = 0; i < n; i++) {
 		double want = trart_pow_double(x[i], y[i]);
@@ -263,7 +232,8 @@ static int64_t test_maps(const char *src, double tol)
 			snprintf(name, sizeof name, "map%d", id);
 			test_build_map_node(&p, &u->g.nodes[id], name);
 		}
-	void *h = test_load(m);
+	test_verify(m);
+	void *h = llvm_unit_load(m, LLVM_UNIT_RUNTIME, false);
 	for (int id = 0; id < u->g.nnodes; id++) {
 		const TraNode *n = &u->g.nodes[id];
 		if (n->kind != TRA_NODE_EINSUM)
@@ -274,7 +244,7 @@ static int64_t test_maps(const char *src, double tol)
 		for (int k = 0; k < n->nops; k++)
 			bufs[1 + k] = test_typed(u, &v, n->ops[k].node);
 		snprintf(name, sizeof name, "map%d", id);
-		void *fn = test_sym(h, name);
+		void *fn = llvm_unit_sym(h, name);
 		/* at most four operands in these tests */
 		ck_assert_int_le(n->nops, 4);
 		((void (*)(void *, void *, void *, void *, void *))fn)(bufs[0], bufs[1], bufs[2], bufs[3], bufs[4]);
@@ -440,32 +410,6 @@ static void test_prog_close(TestProg *t)
 	unit_free(t->u);
 }
 
-/* The module's IR, malloc'ed. */
-static char *test_ir(CgLlvm *m)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	ck_assert_ptr_nonnull(f);
-	cg_llvm_dump(m, f);
-	fclose(f);
-	return buf;
-}
-
-/* The text of function name's definition in ir, malloc'ed. */
-static char *test_function_ir(const char *ir, const char *name)
-{
-	char head[128];
-	snprintf(head, sizeof head, "@%s(", name);
-	const char *p = strstr(ir, head);
-	ck_assert_msg(p != NULL, "no function %s in the IR", name);
-	while (p > ir && strncmp(p, "define ", 7) != 0)
-		p--;
-	const char *end = strstr(p, "\n}\n");
-	ck_assert_ptr_nonnull(end);
-	return strndup(p, (size_t)(end - p) + 2);
-}
-
 /* Programs whose kernels are loops, for every kind of plan: maps, row
  * groups, SIMD and blocked sums, columns with and without blocks, max
  * and min with NaN flags, products, scalars, f64, split reductions. */
@@ -533,7 +477,7 @@ static void test_vector_kernel(const char *src, int devices, const char *fn, con
 	char err[4096];
 	test_verify(t.p.m);
 	ck_assert_msg(cg_llvm_optimize(t.p.m, err, sizeof err), "%s", err);
-	char want[64], *ir = test_ir(t.p.m), *body = test_function_ir(ir, fn);
+	char want[64], *ir = llvm_unit_ir(t.p.m), *body = llvm_unit_function_ir(ir, fn);
 	snprintf(want, sizeof want, op, test_expected_width(t.p.m));
 	printf("llvm kernel %s (%d devices): %d '%s'\n", fn, devices, unit_count(body, want), want);
 	ck_assert_msg(strstr(body, want) != NULL, "%s has no '%s' after O3:\n%s", fn, want, body);
@@ -565,11 +509,12 @@ END_TEST
 static void test_run_blocks(TestProg *t, InterpValues *v)
 {
 	const TraGraph *g = &t->u->g;
-	void *h = test_load(t->p.m);
-	char *tasks = test_sym(h, "trac_tasks");
-	int32_t *nparts = test_sym(h, "trac_nparts");
-	const int **parts = test_sym(h, "trac_parts");
-	void *const *kernels = test_sym(h, "test_kernels");
+	test_verify(t->p.m);
+	void *h = llvm_unit_load(t->p.m, LLVM_UNIT_RUNTIME, false);
+	char *tasks = llvm_unit_sym(h, "trac_tasks");
+	int32_t *nparts = llvm_unit_sym(h, "trac_nparts");
+	const int **parts = llvm_unit_sym(h, "trac_parts");
+	void *const *kernels = llvm_unit_sym(h, "test_kernels");
 	void **bufs = calloc((size_t)g->nnodes, sizeof *bufs);
 	for (int id = 0; id < g->nnodes; id++)
 		bufs[id] = test_typed(t->u, v, id); /* inputs; the rest is overwritten */
