@@ -669,6 +669,26 @@ bool cg_llvm_optimize(CgLlvm *m, char *err, size_t errlen)
 	return true;
 }
 
+bool cg_llvm_instrument_tsan(CgLlvm *m, char *err, size_t errlen)
+{
+	static const char name[] = "sanitize_thread";
+	unsigned kind = LLVMGetEnumAttributeKindForName(name, sizeof name - 1);
+	LLVMAttributeRef attr = LLVMCreateEnumAttribute(LLVMGetModuleContext(m->mod), kind, 0);
+	for (LLVMValueRef f = LLVMGetFirstFunction(m->mod); f; f = LLVMGetNextFunction(f))
+		if (LLVMCountBasicBlocks(f) > 0)
+			LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, attr);
+	LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+	LLVMErrorRef e = LLVMRunPasses(m->mod, "tsan-module,function(tsan)", m->tm, opts);
+	LLVMDisposePassBuilderOptions(opts);
+	if (e) {
+		char *msg = LLVMGetErrorMessage(e);
+		snprintf(err, errlen, "LLVM's ThreadSanitizer passes failed: %s", msg);
+		LLVMDisposeErrorMessage(msg);
+		return false;
+	}
+	return true;
+}
+
 bool cg_llvm_emit_object(CgLlvm *m, const char *path, char *err, size_t errlen)
 {
 	char *msg = NULL;

@@ -99,6 +99,10 @@ void cg_llvm_loop_end(CgLlvm *m, CgLlvmLoop *l);
 /* The module as a whole. Each returns false with a message in err. */
 bool cg_llvm_verify(CgLlvm *m, char *err, size_t errlen);
 bool cg_llvm_optimize(CgLlvm *m, char *err, size_t errlen);  /* default<O3> */
+/* Every defined function gets sanitize_thread, then ThreadSanitizer's
+ * passes instrument them: what clang -fsanitize=thread runs after its
+ * optimisations. The program must link with -fsanitize=thread. */
+bool cg_llvm_instrument_tsan(CgLlvm *m, char *err, size_t errlen);
 bool cg_llvm_emit_object(CgLlvm *m, const char *path, char *err, size_t errlen);
 /* The warnings LLVM gave so far (a loop tagged for vectorisation that
  * stayed scalar, say) instead of printing them: how many, and in *first

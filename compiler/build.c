@@ -341,7 +341,11 @@ static bool build_user_flags(const BuildOptions *opt)
  * last, so they override. */
 static void build_shared_flags(Arena *a, Argv *av, const BuildOptions *opt)
 {
-	build_words(a, av, TRAC_SAN_FLAGS);
+	/* ThreadSanitizer does not mix with a sanitizer build's ASan */
+	if (opt->sanitize_thread)
+		build_arg(a, av, "-fsanitize=thread");
+	else
+		build_words(a, av, TRAC_SAN_FLAGS);
 	if (opt->object || opt->shared)
 		build_arg(a, av, "-fPIC"); /* so the object can go into a shared library */
 	for (int i = 0; i < opt->nxcc; i++)
@@ -548,7 +552,7 @@ static int build_llvm_object(const TraGraph *g, const BuildOptions *opt, const c
 		fprintf(stderr, "trac: LLVM: %s at O3 for this machine's CPU%s%s\n", obj, ir ? ", IR in " : "",
 		        ir ? ll : "");
 	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia};
-	CgLlvmOutput out = {obj, NULL, ir, opt->verbose ? stderr : NULL};
+	CgLlvmOutput out = {obj, NULL, ir, opt->verbose ? stderr : NULL, opt->sanitize_thread};
 	char err[1024];
 	bool ok = cg_llvm_emit(g, &cg, &out, err, sizeof err);
 	if (ir && fclose(ir) != 0 && ok) {

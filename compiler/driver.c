@@ -150,7 +150,8 @@ static bool driver_dump_llvm_module(const DriverRun *r, FILE *out, bool optimise
 {
 	char *name = driver_program_name(r->o), err[1024];
 	CgCOptions cg = {name, r->o->file, false, NULL, r->ia};
-	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL, r->o->verbose ? stderr : NULL};
+	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL, r->o->verbose ? stderr : NULL,
+	                   r->o->sanitize_thread};
 	bool ok = cg_llvm_emit(r->g, &cg, &lo, err, sizeof err);
 	free(name);
 	if (!ok) {
@@ -846,7 +847,7 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph 
 		.header_name = slash ? slash + 1 : header_out, .header_out = header_out,
 		.cc = o->cc, .xcc = o->xcc, .nxcc = o->nxcc, .march = o->march, .runtime_dir = o->runtime_dir,
 		.opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
-		.keep_temps = o->keep_temps, .verbose = o->verbose, .ia = ia, .llvm = o->llvm,
+		.keep_temps = o->keep_temps, .sanitize_thread = o->sanitize_thread, .verbose = o->verbose, .ia = ia, .llvm = o->llvm,
 	};
 	int rc = build_program(g, &b);
 	free(name);

@@ -21,7 +21,8 @@
 
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
-       OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND };
+       OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
+       OPT_SANITIZE };
 
 static const struct option options_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
@@ -51,6 +52,7 @@ static const struct option options_longopts[] = {
 	{"sim-bandwidth", required_argument, NULL, OPT_SIM_BANDWIDTH},
 	{"after", required_argument, NULL, OPT_AFTER},
 	{"backend", required_argument, NULL, OPT_BACKEND},
+	{"sanitize", required_argument, NULL, OPT_SANITIZE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -102,6 +104,7 @@ static const char options_usage_tail[] =
 	"  -MD                     also write a make dependency file (the output with .d)\n"
 	"  -MF FILE                write the make dependency file to FILE (implies -MD)\n"
 	"  --keep-temps            keep the generated C and say where\n"
+	"  --sanitize=thread       build the program with ThreadSanitizer (both back ends)\n"
 	"  --node-kernels          one multithreaded kernel per node instead of block tasks\n"
 	"  -v                      print the commands trac runs\n"
 	"  -w                      print no warnings\n"
@@ -450,6 +453,15 @@ static void options_set_warning(DriverOpts *o, const char *arg)
 		o->warn.disabled &= ~(1u << w);
 }
 
+/* --sanitize=thread: the only sanitizer both back ends can instrument for
+ * (LLVM 14's C API runs the ThreadSanitizer passes by name) */
+static void options_set_sanitize(DriverOpts *o, const char *what)
+{
+	if (strcmp(what, "thread") != 0)
+		options_usage_error("--sanitize=%s: expected 'thread'", what);
+	o->sanitize_thread = true;
+}
+
 /* --march=CPU: a word the compiler can take as -march= (no spaces, no '-'
  * in front, as gcc's names: native, x86-64-v3, skylake-avx512 ...). */
 static void options_set_march(DriverOpts *o, const char *cpu)
@@ -603,6 +615,7 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_HELP: options_print_help(stdout); exit(TRAC_EXIT_OK);
 		case OPT_VERSION: options_print_version(); exit(TRAC_EXIT_OK);
 		case OPT_BACKEND: options_set_backend(o, optarg); break;
+		case OPT_SANITIZE: options_set_sanitize(o, optarg); break;
 		case 'X': options_short_x(o, argc, argv, optarg); break;
 		case 'M': options_short_m(o, argc, argv, optarg); break;
 		case OPT_SHARED: o->shared = true; break;

@@ -55,6 +55,7 @@ typedef struct DriverOpts {
 	unsigned emits;        /* --emit: a bit per row of driver_stages */
 	bool portable;         /* --portable */
 	bool keep_temps;       /* --keep-temps */
+	bool sanitize_thread;  /* --sanitize=thread */
 	bool node_kernels;     /* --node-kernels: one multithreaded kernel per node */
 	bool verbose;          /* -v */
 	int devices;           /* --devices, or 0: the online cores */

@@ -608,6 +608,8 @@ typedef struct CgLlvmOutput {
 	FILE *opt;          /* its IR after O3 */
 	FILE *warnings;     /* LLVM's warnings after O3 (a loop tagged for vectorisation
 	                       that stayed scalar), one line each, or NULL: dropped */
+	bool tsan;          /* instrument for ThreadSanitizer after O3, as clang
+	                       -fsanitize=thread does (opt and object show it) */
 } CgLlvmOutput;
 
 /* The program as an LLVM module (the same kernels, tables and main() or
@@ -637,6 +639,8 @@ typedef struct BuildOptions {
 	int opt_level;           /* -O0 .. -O3 */
 	bool portable;           /* --portable: no -march=native */
 	bool keep_temps;         /* --keep-temps */
+	bool sanitize_thread;    /* --sanitize=thread: compile (C) or instrument (LLVM)
+	                            and link with ThreadSanitizer */
 	bool verbose;            /* -v: print the commands */
 	bool llvm;               /* --backend=llvm: the object from cg_llvm_emit, the C
 	                            compiler only links (HAVE_LLVM only) */

@@ -1,15 +1,18 @@
 #!/bin/sh
 # tsan.sh: the runtime under ThreadSanitizer. Every runtime/*.c (a glob:
 # new runtime files come in by themselves) is rebuilt with
-# -fsanitize=thread into libtrart-tsan.a, and then
+# -fsanitize=thread into a runtime directory (rt/lib/libtrart.a), and then
 #  - tests/runtime.sh, the whole of it, runs against tests/rt_prog.c
 #    linked with that library;
 #  - every samples/*.tra and bench/*.tra, at compile.sh's small sizes,
-#    goes through `trac -S` as a block task graph (the default
-#    partition, --devices=3, and --devices=2 with compile.sh's manual
-#    partition of the last node: uneven blocks, split reductions), is
-#    built with TSan against the same library and run with --random and
-#    --threads 1, 2, 3 and 8; each run's outputs equal the reference
+#    is compiled by `trac --sanitize=thread` against the same library
+#    (--runtime-dir) as a block task graph (the default partition,
+#    --devices=3, and --devices=2 with compile.sh's manual partition of
+#    the last node: uneven blocks, split reductions) through the default
+#    back end (llvm's kernels instrumented by LLVM's ThreadSanitizer
+#    passes; tests/c/tsan.sh runs it all again with --backend=c) and run
+#    with --random and --threads 1, 2, 3 and 8; each run's outputs equal
+#    the reference
 #    interpreter's, as in compile.sh (1e-4 relative for f32, 1e-10 for
 #    f64; SKIPped without NumPy).
 # Any ThreadSanitizer report fails the check it came from: the runs have
@@ -116,7 +119,9 @@ for src in "$srcdir"/runtime/*.c; do
 		built=0
 	fi
 done
-if [ "$built" -eq 1 ] && ar rcs libtrart-tsan.a rt-*.o >out 2>err; then
+# a runtime directory for trac --runtime-dir: include/trart.h, lib/libtrart.a
+mkdir -p rt/include rt/lib && cp "$srcdir/runtime/trart.h" rt/include/ || exit 99
+if [ "$built" -eq 1 ] && ar rcs rt/lib/libtrart.a rt-*.o >out 2>err; then
 	ok "tsan-build-runtime ($nsrc files)"
 else
 	[ "$built" -eq 1 ] && bad "tsan-build-runtime (ar)"
@@ -124,7 +129,7 @@ else
 	exit 1
 fi
 # shellcheck disable=SC2086 # OPENBLAS_LIBS is a list of flags
-if $tsan -I"$srcdir/runtime" "$srcdir/tests/rt_prog.c" libtrart-tsan.a \
+if $tsan -I"$srcdir/runtime" "$srcdir/tests/rt_prog.c" rt/lib/libtrart.a \
 	$OPENBLAS_LIBS -lm -o rt_prog >out 2>err; then
 	ok tsan-build-rt_prog
 else
@@ -154,20 +159,15 @@ fi
 # ---- generated programs: block task graphs -----------------------------------------
 . "$srcdir/tests/programs.sh" # sizes, compare, manual
 
-# variant NAME PROG DEFS FLAGS: `trac -S` with FLAGS, built with TSan, run
-# with 1, 2, 3 and 8 threads, each compared with the interpreter's
-# want-$name.
+# variant NAME PROG DEFS FLAGS: `trac --sanitize=thread` with FLAGS and
+# the TSan runtime, run with 1, 2, 3 and 8 threads, each compared with
+# the interpreter's want-$name.
 variant() {
 	vname=$1 vprog=$2 vdefs=$3 vflags=$4
 	# shellcheck disable=SC2086
-	if ! "$TRAC" "$vprog" $vdefs $vflags -S -o "$vname.c" >out 2>err; then
-		bad "$vname${vflags:+ $vflags} (trac -S)"
-		return
-	fi
-	# shellcheck disable=SC2086
-	if ! $tsan -fopenmp-simd -I"$srcdir/runtime" "$vname.c" libtrart-tsan.a \
-		$OPENBLAS_LIBS -lm -o "$vname" >out 2>err; then
-		bad "$vname${vflags:+ $vflags} (build)"
+	if ! "$TRAC" "$vprog" $vdefs $vflags --sanitize=thread --runtime-dir="$tmp/rt" \
+		-o "$vname" >out 2>err; then
+		bad "$vname${vflags:+ $vflags} (trac --sanitize=thread)"
 		return
 	fi
 	for t in 1 2 3 8; do
@@ -189,6 +189,17 @@ variant() {
 		rm -rf "$d"
 	done
 }
+
+# the LLVM back end's kernels are instrumented (under --backend=c too:
+# --emit=llvm is the llvm stage whatever the back end)
+if "$TRAC" --backend=llvm --version >/dev/null 2>&1; then
+	if "$TRAC" "$srcdir/samples/mlp.tra" --sanitize=thread --emit=llvm >out 2>err &&
+		grep -q '@__tsan_read' out && grep -q '@__tsan_func_entry' out; then
+		ok "llvm IR instrumented (--emit=llvm --sanitize=thread)"
+	else
+		bad "llvm IR instrumented (--emit=llvm --sanitize=thread)"
+	fi
+fi
 
 [ -n "$PY" ] || skip "comparisons with the interpreter (no Python 3 with numpy): the TSan runs only"
 for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
