@@ -651,6 +651,22 @@ bool cg_llvm_verify(CgLlvm *m, char *err, size_t errlen)
 	return true;
 }
 
+/* Runs the new pass manager's pipeline on the module and disposes of
+ * opts; false with "LLVM's WHAT failed: ..." in err. */
+static bool cg_llvm_run_passes(CgLlvm *m, const char *pipeline, LLVMPassBuilderOptionsRef opts,
+                               const char *what, char *err, size_t errlen)
+{
+	LLVMErrorRef e = LLVMRunPasses(m->mod, pipeline, m->tm, opts);
+	LLVMDisposePassBuilderOptions(opts);
+	if (e) {
+		char *msg = LLVMGetErrorMessage(e);
+		snprintf(err, errlen, "LLVM's %s failed: %s", what, msg);
+		LLVMDisposeErrorMessage(msg);
+		return false;
+	}
+	return true;
+}
+
 bool cg_llvm_optimize(CgLlvm *m, char *err, size_t errlen)
 {
 	LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
@@ -658,15 +674,7 @@ bool cg_llvm_optimize(CgLlvm *m, char *err, size_t errlen)
 	LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
 	LLVMPassBuilderOptionsSetLoopInterleaving(opts, 1);
 	LLVMPassBuilderOptionsSetLoopUnrolling(opts, 1);
-	LLVMErrorRef e = LLVMRunPasses(m->mod, "default<O3>", m->tm, opts);
-	LLVMDisposePassBuilderOptions(opts);
-	if (e) {
-		char *msg = LLVMGetErrorMessage(e);
-		snprintf(err, errlen, "LLVM's O3 pipeline failed: %s", msg);
-		LLVMDisposeErrorMessage(msg);
-		return false;
-	}
-	return true;
+	return cg_llvm_run_passes(m, "default<O3>", opts, "O3 pipeline", err, errlen);
 }
 
 bool cg_llvm_instrument_tsan(CgLlvm *m, char *err, size_t errlen)
@@ -677,16 +685,8 @@ bool cg_llvm_instrument_tsan(CgLlvm *m, char *err, size_t errlen)
 	for (LLVMValueRef f = LLVMGetFirstFunction(m->mod); f; f = LLVMGetNextFunction(f))
 		if (LLVMCountBasicBlocks(f) > 0)
 			LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, attr);
-	LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
-	LLVMErrorRef e = LLVMRunPasses(m->mod, "tsan-module,function(tsan)", m->tm, opts);
-	LLVMDisposePassBuilderOptions(opts);
-	if (e) {
-		char *msg = LLVMGetErrorMessage(e);
-		snprintf(err, errlen, "LLVM's ThreadSanitizer passes failed: %s", msg);
-		LLVMDisposeErrorMessage(msg);
-		return false;
-	}
-	return true;
+	return cg_llvm_run_passes(m, "tsan-module,function(tsan)", LLVMCreatePassBuilderOptions(),
+	                          "ThreadSanitizer passes", err, errlen);
 }
 
 bool cg_llvm_emit_object(CgLlvm *m, const char *path, char *err, size_t errlen)

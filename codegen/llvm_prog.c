@@ -633,9 +633,10 @@ static bool cg_llvm_prog_finish(CgLlvm *m, const CgLlvmOutput *out, char *err, s
 		return false;
 	if (out->unopt)
 		cg_llvm_dump(m, out->unopt);
-	if ((out->opt || out->object) && !cg_llvm_optimize(m, err, errlen))
+	bool compiled = out->opt || out->object;
+	if (compiled && !cg_llvm_optimize(m, err, errlen))
 		return false;
-	if ((out->opt || out->object) && out->tsan && !cg_llvm_instrument_tsan(m, err, errlen))
+	if (compiled && out->tsan && !cg_llvm_instrument_tsan(m, err, errlen))
 		return false;
 	const char *first;
 	int nwarn = cg_llvm_warnings(m, &first);
