@@ -202,34 +202,17 @@ static bool cg_blas_looped(const GemmPlan *g, int x)
 	return looped;
 }
 
-/* The operand offset of operand k of n at the current index values
- * (cg_c_offset): its producer's C-order strides. */
+/* The offset of operand k of n at the current index values. */
 static CgLlvmValue cg_blas_operand_offset(CgBlas *b, int k)
 {
 	const TraOperand *op = &b->n->ops[k];
-	const TraNode *src = &b->p->g->nodes[op->node];
-	CgLlvmValue off = cg_blas_i64(b, 0);
-	int64_t s = 1;
-	for (int d = op->rank - 1; d >= 0; d--) {
-		if (src->idx[d].size != 1)
-			off = cg_blas_term(b, off, b->x[op->idx[d]], s);
-		s *= src->idx[d].size;
-	}
-	return off;
+	return cg_llvm_element_offset(b->m, &b->p->g->nodes[op->node], op->idx, b->x);
 }
 
-/* The offset of output element x0 .. x(rank-1) (cg_c_out_offset). */
+/* The offset of output element x0 .. x(rank-1). */
 static CgLlvmValue cg_blas_out_offset(CgBlas *b)
 {
-	const TraNode *n = b->n;
-	CgLlvmValue off = cg_blas_i64(b, 0);
-	int64_t s = 1;
-	for (int d = n->rank - 1; d >= 0; d--) {
-		if (n->idx[d].size != 1)
-			off = cg_blas_term(b, off, b->x[d], s);
-		s *= n->idx[d].size;
-	}
-	return off;
+	return cg_llvm_element_offset(b->m, b->n, NULL, b->x);
 }
 
 /* M + offset, for a T* M. */

@@ -42,35 +42,30 @@
 
 /* ---- expressions ------------------------------------------------------------ */
 
-/* C-order stride of dimension d of node p (cg_c_stride). */
-static int64_t cg_llvm_stride(const TraNode *p, int d)
+/* Dimension d of src at x[idx[d]] (x[d] where idx is NULL), C order
+ * (cg_c_offset, cg_c_out_offset): dimensions of size 1 add nothing. */
+CgLlvmValue cg_llvm_element_offset(CgLlvm *m, const TraNode *src, const int *idx, const CgLlvmValue *x)
 {
-	int64_t s = 1;
-	for (int e = d + 1; e < p->rank; e++)
-		s *= p->idx[e].size;
-	return s;
-}
-
-/* The element offset of operand k at env's indices (cg_c_offset):
- * dimensions of size 1 add nothing. */
-static CgLlvmValue cg_llvm_offset(CgLlvmProg *p, const CgLlvmEnv *env, int k)
-{
-	CgLlvm *m = p->m;
-	const TraOperand *op = &env->n->ops[k];
-	const TraNode *src = &p->g->nodes[op->node];
 	CgLlvmValue off = NULL;
-	for (int d = 0; d < op->rank; d++) {
+	for (int d = 0; d < src->rank; d++) {
 		if (src->idx[d].size == 1)
 			continue;
-		CgLlvmValue x = env->x[op->idx[d]];
-		if (!x)
-			TRAC_BUG("operand %d of %s read at unbound index %d", k, env->n->name, op->idx[d]);
-		int64_t s = cg_llvm_stride(src, d);
+		CgLlvmValue v = x[idx ? idx[d] : d];
+		if (!v)
+			TRAC_BUG("dimension %d of %s at an unbound index", d, src->name);
+		int64_t s = tra_node_stride(src, d);
 		if (s != 1)
-			x = cg_llvm_imul(m, x, cg_llvm_const_i64(m, s));
-		off = off ? cg_llvm_iadd(m, off, x) : x;
+			v = cg_llvm_imul(m, v, cg_llvm_const_i64(m, s));
+		off = off ? cg_llvm_iadd(m, off, v) : v;
 	}
 	return off ? off : cg_llvm_const_i64(m, 0);
+}
+
+/* The element offset of operand k at env's indices. */
+static CgLlvmValue cg_llvm_offset(CgLlvmProg *p, const CgLlvmEnv *env, int k)
+{
+	const TraOperand *op = &env->n->ops[k];
+	return cg_llvm_element_offset(p->m, &p->g->nodes[op->node], op->idx, env->x);
 }
 
 /* trac_max_T and trac_min_T of the C prelude:
@@ -459,19 +454,7 @@ static CgLlvmValue cg_llvm_reduce(CgLlvmNestK *K)
 /* The offset of the output element at the bound output indices. */
 static CgLlvmValue cg_llvm_out_offset(CgLlvmNestK *K)
 {
-	CgLlvm *m = K->m;
-	const TraNode *n = K->n;
-	CgLlvmValue off = NULL;
-	for (int d = 0; d < n->rank; d++) {
-		if (n->idx[d].size == 1)
-			continue;
-		CgLlvmValue x = K->env.x[d];
-		int64_t s = cg_llvm_stride(n, d);
-		if (s != 1)
-			x = cg_llvm_imul(m, x, cg_llvm_i64c(m, s));
-		off = off ? cg_llvm_iadd(m, off, x) : x;
-	}
-	return off ? off : cg_llvm_i64c(m, 0);
+	return cg_llvm_element_offset(K->m, K->n, NULL, K->env.x);
 }
 
 /* The offset of the element in the block, in C order of the block's

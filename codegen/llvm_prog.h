@@ -73,6 +73,10 @@ typedef struct CgLlvmEnv {
 	CgLlvmValue acc;                      /* TRA_OP_ACC: the aggregate, or NULL */
 } CgLlvmEnv;
 
+/* The offset of an element of node src, its dimension d at index
+ * value x[idx[d]] (an operand's subscripts), or x[d] where idx is NULL
+ * (the node's own element): C-order strides (tra_node_stride). */
+CgLlvmValue cg_llvm_element_offset(CgLlvm *m, const TraNode *src, const int *idx, const CgLlvmValue *x);
 /* Expression e of env->n, at the indices env binds. */
 CgLlvmValue cg_llvm_expr(CgLlvmProg *p, const CgLlvmEnv *env, int e);
 /* Builds kernel k (a KPLAN_LOOPS, KPLAN_ROWS, KPLAN_AGG or KPLAN_NOP
