@@ -299,7 +299,7 @@ static void cg_blas_block_epilogue(CgBlas *b)
 	free(in);
 }
 
-/* ---- block kernels ------------------------------------------------------------------ */
+/* ---- operand copies ------------------------------------------------------------------ */
 
 /* The largest block of index x: what a block's copy has room for
  * (cg_c_block_room). */
@@ -309,9 +309,11 @@ static int64_t cg_blas_room(const TraNode *n, int x)
 	return (n->idx[x].size + parts - 1) / parts;
 }
 
-/* A or B of a block: operand k in place, or a copy of its block in the
- * plan's scratch layout (cg_c_block_operand); *scratch gets the copy. */
-static CgLlvmValue cg_blas_block_operand(CgBlas *b, const GemmMatrix *M, int k, CgLlvmValue *scratch)
+/* A or B: operand k in place, or a copy in the plan's scratch layout
+ * (*scratch gets it): of the block, starting at its corner, with room
+ * for the largest block (cg_c_block_operand), or of the whole tensor
+ * (cg_c_gemm_operand, cg_c_permute). */
+static CgLlvmValue cg_blas_operand(CgBlas *b, const GemmMatrix *M, int k, bool block, CgLlvmValue *scratch)
 {
 	const TraNode *n = b->n;
 	CgLlvmValue in = cg_blas_buffer(b, n->ops[k].node);
@@ -321,21 +323,25 @@ static CgLlvmValue cg_blas_block_operand(CgBlas *b, const GemmMatrix *M, int k, 
 	int xs[TRA_MAX_STMT_INDICES] = {0}, nx = 0;
 	for (int x = 0; x < n->nidx; x++)
 		if (M->stride[x]) {
-			size *= cg_blas_room(n, x);
+			size *= block ? cg_blas_room(n, x) : n->idx[x].size;
 			if (n->idx[x].size > 1)
 				xs[nx++] = x;
 		}
 	*scratch = cg_blas_scratch(b, cg_blas_i64(b, size), "trart_scratch");
 	CgLlvmValue copy = cg_llvm_bitcast(b->m, *scratch, b->tp);
 	CgLlvmLoop l[TRA_MAX_STMT_INDICES];
-	cg_blas_open(b, l, xs, nx, true, false);
+	cg_blas_open(b, l, xs, nx, block, false);
 	CgLlvmValue to = cg_blas_i64(b, 0);
-	for (int i = 0; i < nx; i++)
-		to = cg_blas_term(b, to, cg_llvm_isub(b->m, b->x[xs[i]], cg_blas_lo(b, xs[i])), M->stride[xs[i]]);
+	for (int i = 0; i < nx; i++) {
+		CgLlvmValue at = block ? cg_llvm_isub(b->m, b->x[xs[i]], cg_blas_lo(b, xs[i])) : b->x[xs[i]];
+		to = cg_blas_term(b, to, at, M->stride[xs[i]]);
+	}
 	cg_llvm_store(b->m, b->t, copy, to, cg_llvm_load(b->m, b->t, in, cg_blas_operand_offset(b, k)));
 	cg_blas_close(b, l, nx);
 	return copy;
 }
+
+/* ---- block kernels ------------------------------------------------------------------ */
 
 /* The offset of a block's sub-matrix (cg_c_block_offset): lo for M, N,
  * K indices, x for looped ones; in a copy, which starts at the block,
@@ -446,8 +452,8 @@ static void cg_blas_block_kernel(CgBlas *b)
 	CgLlvmType i64p = cg_llvm_ptr(m, b->i64);
 	b->lo = cg_blas_task_field(b, task, offsetof(TrartTask, lo), i64p);
 	b->hi = cg_blas_task_field(b, task, offsetof(TrartTask, hi), i64p);
-	b->A = cg_blas_block_operand(b, &g->A, g->a, &b->As);
-	b->B = cg_blas_block_operand(b, &g->B, g->b, &b->Bs);
+	b->A = cg_blas_operand(b, &g->A, g->a, true, &b->As);
+	b->B = cg_blas_operand(b, &g->B, g->b, true, &b->Bs);
 	b->C = cg_blas_buffer(b, b->k->node);
 	CgLlvmValue ls[TRA_MAX_STMT_INDICES], part = NULL;
 	if (b->k->split)
@@ -542,34 +548,6 @@ static void cg_blas_run(CgBlas *b, CgLlvmValue body, CgLlvmValue count, CgLlvmVa
 	CgLlvmType fnty = cg_llvm_fn_type(m, cg_llvm_void(m), params, 3);
 	CgLlvmValue args[3] = {count, cg_llvm_bitcast(m, body, b->i8p), ctx};
 	cg_llvm_call(m, fnty, cg_blas_extern(b, "trart_parallel_for", fnty), args, 3);
-}
-
-/* A or B of a whole node: operand k, or its permuted scratch copy
- * (cg_c_gemm_operand, cg_c_permute). */
-static CgLlvmValue cg_blas_node_operand(CgBlas *b, const GemmMatrix *M, int k, CgLlvmValue *scratch)
-{
-	const TraNode *n = b->n;
-	CgLlvmValue in = cg_blas_buffer(b, n->ops[k].node);
-	if (!M->scratch)
-		return in;
-	int64_t size = 1;
-	int xs[TRA_MAX_STMT_INDICES] = {0}, nx = 0;
-	for (int x = 0; x < n->nidx; x++)
-		if (M->stride[x]) {
-			size *= n->idx[x].size;
-			if (n->idx[x].size > 1)
-				xs[nx++] = x;
-		}
-	*scratch = cg_blas_scratch(b, cg_blas_i64(b, size), "trart_scratch");
-	CgLlvmValue copy = cg_llvm_bitcast(b->m, *scratch, b->tp);
-	CgLlvmLoop l[TRA_MAX_STMT_INDICES];
-	cg_blas_open(b, l, xs, nx, false, false);
-	CgLlvmValue to = cg_blas_i64(b, 0);
-	for (int i = 0; i < nx; i++)
-		to = cg_blas_term(b, to, b->x[xs[i]], M->stride[xs[i]]);
-	cg_llvm_store(b->m, b->t, copy, to, cg_llvm_load(b->m, b->t, in, cg_blas_operand_offset(b, k)));
-	cg_blas_close(b, l, nx);
-	return copy;
 }
 
 /* The origin of one call's matrix at the looped indices
@@ -672,8 +650,8 @@ static void cg_blas_node_kernel(CgBlas *b)
 	CgLlvmType bufs = cg_llvm_ptr(m, b->i8p);
 	cg_llvm_internal(cg_llvm_function(m, name, &bufs, 1));
 	b->bufs = cg_llvm_param(m, 0);
-	b->A = cg_blas_node_operand(b, &g->A, g->a, &b->As);
-	b->B = cg_blas_node_operand(b, &g->B, g->b, &b->Bs);
+	b->A = cg_blas_operand(b, &g->A, g->a, false, &b->As);
+	b->B = cg_blas_operand(b, &g->B, g->b, false, &b->Bs);
 	CgLlvmValue Cs = NULL;
 	if (scratch_c) {
 		Cs = cg_blas_scratch(b, cg_blas_i64(b, tra_node_elements(b->n)), "trart_scratch");
