@@ -14,9 +14,9 @@
  * gemv form.
  *
  * Block kernels b<node>(i8** bufs, i8* task) read the block's lo and hi
- * from the task at the C compiler's offsetof (the task tables llvm_prog.c
- * fills cast every kernel to i8*, so the task's pointer type is ours to
- * choose). A split block writes its partial result, C order in the block,
+ * from the task once, where they start (cg_llvm_task_block: the task
+ * tables llvm_prog.c fills cast every kernel to i8*, so the task's
+ * pointer type is ours to choose). A split block writes its partial result, C order in the block,
  * into memory from trart_pool_alloc whose address goes to
  * trac_partial[task number]; the node's aggregation (llvm_kernels.c)
  * frees it. Whole-node kernels k<node>(i8** bufs) run their epilogue
@@ -42,7 +42,10 @@ typedef struct CgBlas {
 	TrartDtype t;
 	CgLlvmType ty, tp, i8p, i32, i64; /* T, T*, i8*, i32, i64 */
 	CgLlvmValue bufs;                 /* i8**: every tensor's buffer */
-	CgLlvmValue lo, hi;               /* i64*: the block's range (block kernels) */
+	/* The block's lo[x] and hi[x] (i64), loaded where a block kernel
+	 * starts: its BLAS calls could write anywhere, as far as LLVM knows,
+	 * so loads inside their loops would be repeated after every call. */
+	CgLlvmValue blo[TRA_MAX_STMT_INDICES], bhi[TRA_MAX_STMT_INDICES];
 	CgLlvmValue x[TRA_MAX_STMT_INDICES]; /* the current value of each looped index */
 	CgLlvmValue A, B, C;              /* T*: the matrices the calls read and write */
 	CgLlvmValue As, Bs;               /* i8*: their scratch copies, or NULL */
@@ -93,19 +96,16 @@ static CgLlvmValue cg_blas_buffer(CgBlas *b, int id)
 /* lo[x] and hi[x] of the block. */
 static CgLlvmValue cg_blas_lo(CgBlas *b, int x)
 {
-	return cg_llvm_load_ptr(b->m, b->i64, cg_llvm_gep(b->m, b->i64, b->lo, cg_blas_i64(b, x)));
+	if (!b->blo[x])
+		TRAC_BUG("block bound lo[%d] of %s read outside a block kernel", x, b->n->name);
+	return b->blo[x];
 }
 
 static CgLlvmValue cg_blas_hi(CgBlas *b, int x)
 {
-	return cg_llvm_load_ptr(b->m, b->i64, cg_llvm_gep(b->m, b->i64, b->hi, cg_blas_i64(b, x)));
-}
-
-/* The pointer field of the task at byte offset off, as pointer type ty. */
-static CgLlvmValue cg_blas_task_field(CgBlas *b, CgLlvmValue task, size_t off, CgLlvmType ty)
-{
-	CgLlvmValue at = cg_llvm_gep(b->m, cg_llvm_int(b->m, 8), task, cg_blas_i64(b, (int64_t)off));
-	return cg_llvm_load_ptr(b->m, ty, cg_llvm_bitcast(b->m, at, cg_llvm_ptr(b->m, ty)));
+	if (!b->bhi[x])
+		TRAC_BUG("block bound hi[%d] of %s read outside a block kernel", x, b->n->name);
+	return b->bhi[x];
 }
 
 /* The external function name of type fnty, as a pointer of that type
@@ -449,9 +449,7 @@ static void cg_blas_block_kernel(CgBlas *b)
 	cg_llvm_internal(cg_llvm_function(m, name, params, 2));
 	b->bufs = cg_llvm_param(m, 0);
 	CgLlvmValue task = cg_llvm_param(m, 1);
-	CgLlvmType i64p = cg_llvm_ptr(m, b->i64);
-	b->lo = cg_blas_task_field(b, task, offsetof(TrartTask, lo), i64p);
-	b->hi = cg_blas_task_field(b, task, offsetof(TrartTask, hi), i64p);
+	cg_llvm_task_block(m, task, b->n->nidx, b->blo, b->bhi);
 	b->A = cg_blas_operand(b, &g->A, g->a, true, &b->As);
 	b->B = cg_blas_operand(b, &g->B, g->b, true, &b->Bs);
 	b->C = cg_blas_buffer(b, b->k->node);

@@ -146,8 +146,9 @@ typedef struct CgLlvmNestK {
 	TrartDtype t;
 	CgLlvmValue out;  /* the output buffer (T*) */
 	CgLlvmValue part; /* a split join's partial block (T*), or NULL */
-	CgLlvmValue lo, hi; /* a block's bounds (i64*), or NULL */
-	CgLlvmValue blo[TRA_MAX_RANK], bhi[TRA_MAX_RANK]; /* lo[d], hi[d] loaded once, or NULL */
+	/* A block's lo[x] and hi[x] (i64), loaded once where the function
+	 * starts (cg_llvm_task_block says why), or NULL: the whole range. */
+	CgLlvmValue blo[TRA_MAX_STMT_INDICES], bhi[TRA_MAX_STMT_INDICES];
 	CgLlvmEnv env;    /* in[] and the bound indices */
 	CgLlvmValue in[]; /* operand buffers (T*): env.in points here */
 } CgLlvmNestK;
@@ -189,27 +190,22 @@ static CgLlvmValue cg_llvm_imin(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
 /* The bounds of index x: the block's lo[x] and hi[x], or 0 and its size. */
 static CgLlvmValue cg_llvm_bound_lo(CgLlvmNestK *K, int x)
 {
-	if (x < TRA_MAX_RANK && K->blo[x])
-		return K->blo[x];
-	return K->lo ? cg_llvm_load_i64(K->m, K->lo, x) : cg_llvm_i64c(K->m, 0);
+	return K->blo[x] ? K->blo[x] : cg_llvm_i64c(K->m, 0);
 }
 
 static CgLlvmValue cg_llvm_bound_hi(CgLlvmNestK *K, int x)
 {
-	if (x < TRA_MAX_RANK && K->bhi[x])
-		return K->bhi[x];
-	return K->hi ? cg_llvm_load_i64(K->m, K->hi, x) : cg_llvm_i64c(K->m, K->n->idx[x].size);
+	return K->bhi[x] ? K->bhi[x] : cg_llvm_i64c(K->m, K->n->idx[x].size);
 }
 
-/* Loads the block's bounds of the output indices once, here: a kernel
- * whose output is not a noalias parameter would otherwise reload them
- * after every store (LLVM cannot tell the store does not change them;
- * C's restrict says so). */
-static void cg_llvm_load_bounds(CgLlvmNestK *K)
+/* lo[x] and hi[x] for x < count, from the i64* lo and hi, into blo and
+ * bhi. */
+static void cg_llvm_load_range(CgLlvm *m, CgLlvmValue lo, CgLlvmValue hi, int count, CgLlvmValue *blo,
+                               CgLlvmValue *bhi)
 {
-	for (int d = 0; d < K->n->rank; d++) {
-		K->blo[d] = cg_llvm_bound_lo(K, d);
-		K->bhi[d] = cg_llvm_bound_hi(K, d);
+	for (int x = 0; x < count; x++) {
+		blo[x] = cg_llvm_load_i64(m, lo, x);
+		bhi[x] = cg_llvm_load_i64(m, hi, x);
 	}
 }
 
@@ -702,8 +698,8 @@ static CgLlvmNestK *cg_llvm_nest_fn(CgLlvmProg *p, const char *name, int id, con
 	for (int k = 0; k < n->nops; k++)
 		K->in[k] = cg_llvm_param(m, i++);
 	if (bounds == CG_LLVM_BLOCK) {
-		K->lo = cg_llvm_param(m, i++);
-		K->hi = cg_llvm_param(m, i++);
+		cg_llvm_load_range(m, cg_llvm_param(m, i), cg_llvm_param(m, i + 1), n->nidx, K->blo, K->bhi);
+		i += 2;
 	}
 	if (split) {
 		cg_llvm_param_noalias(m, i);
@@ -775,6 +771,12 @@ static CgLlvmValue cg_llvm_task_bounds(CgLlvm *m, CgLlvmValue task, size_t offse
 	CgLlvmType i64p = cg_llvm_ptr(m, cg_llvm_i64(m));
 	CgLlvmValue at = cg_llvm_gep(m, cg_llvm_int(m, 8), task, cg_llvm_i64c(m, (int64_t)offset));
 	return cg_llvm_load_ptr(m, i64p, cg_llvm_bitcast(m, at, cg_llvm_ptr(m, i64p)));
+}
+
+void cg_llvm_task_block(CgLlvm *m, CgLlvmValue task, int count, CgLlvmValue *lo, CgLlvmValue *hi)
+{
+	cg_llvm_load_range(m, cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo)),
+	                   cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi)), count, lo, hi);
 }
 
 /* The task's number: (task - tasks) / sizeof(TrartTask). */
@@ -914,13 +916,11 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 	K->out = cg_llvm_buffer(p, bufs, k->node);
 	for (int q = 0; q < n->nops; q++)
 		K->in[q] = cg_llvm_buffer(p, bufs, n->ops[q].node);
-	K->lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
-	K->hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
+	cg_llvm_task_block(m, task, n->rank, K->blo, K->bhi);
 	CgLlvmType i32 = cg_llvm_int(m, 32), i32p = cg_llvm_ptr(m, i32), i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
 	CgLlvmValue self = cg_llvm_task_number(p, task);
 	CgLlvmValue np = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_table_at(m, p->nparts, i32, self)), i64);
 	CgLlvmValue parts = cg_llvm_load_ptr(m, i32p, cg_llvm_table_at(m, p->parts, i32p, self));
-	cg_llvm_load_bounds(K);
 	CgLlvmValue blocks = cg_llvm_agg_blocks(p, k, np, parts);
 	CgLlvmLoop loops[TRA_MAX_RANK];
 	for (int d = 0; d < n->rank; d++)
@@ -1012,8 +1012,8 @@ static void cg_llvm_block_rows(CgLlvmProg *p, const Kplan *k)
 		cg_llvm_row(p, name, k->members[i]);
 	cg_llvm_block_fn(p, name);
 	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
-	CgLlvmValue lo = cg_llvm_load_i64(m, cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo)), 0);
-	CgLlvmValue hi = cg_llvm_load_i64(m, cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi)), 0);
+	CgLlvmValue lo, hi;
+	cg_llvm_task_block(m, task, 1, &lo, &hi);
 	cg_llvm_group_chunks(p, k, name, bufs, lo, hi);
 	cg_llvm_return(m);
 }

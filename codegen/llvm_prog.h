@@ -77,6 +77,14 @@ typedef struct CgLlvmEnv {
  * value x[idx[d]] (an operand's subscripts), or x[d] where idx is NULL
  * (the node's own element): C-order strides (tra_node_stride). */
 CgLlvmValue cg_llvm_element_offset(CgLlvm *m, const TraNode *src, const int *idx, const CgLlvmValue *x);
+/* Loads task->lo[x] and task->hi[x] for x < count (the task's ndim)
+ * into lo[x] and hi[x], where the builder is: a block kernel does this
+ * once, where it starts, since inside a loop that stores to memory LLVM
+ * cannot tell apart from the task (an output that is not a noalias
+ * parameter, a BLAS call) the loads would be repeated after every
+ * store. task is the kernel's i8* parameter (the C compiler's offsets
+ * of TrartTask's fields). */
+void cg_llvm_task_block(CgLlvm *m, CgLlvmValue task, int count, CgLlvmValue *lo, CgLlvmValue *hi);
 /* Expression e of env->n, at the indices env binds. */
 CgLlvmValue cg_llvm_expr(CgLlvmProg *p, const CgLlvmEnv *env, int e);
 /* Builds kernel k (a KPLAN_LOOPS, KPLAN_ROWS, KPLAN_AGG or KPLAN_NOP
