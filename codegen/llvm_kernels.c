@@ -722,28 +722,36 @@ static CgLlvmValue cg_llvm_buffer(CgLlvmProg *p, CgLlvmValue bufs, int id)
 	return cg_llvm_bitcast(m, b, cg_llvm_tptr(m, p->g->nodes[id].type));
 }
 
-/* The arguments out, in0, ... of node id's nest function, from bufs;
- * returns how many, written from args[at]. */
-static int cg_llvm_buffer_args(CgLlvmProg *p, CgLlvmValue bufs, int id, CgLlvmValue *args, int at)
-{
-	const TraNode *n = &p->g->nodes[id];
-	args[at++] = cg_llvm_buffer(p, bufs, id);
-	for (int k = 0; k < n->nops; k++)
-		args[at++] = cg_llvm_buffer(p, bufs, n->ops[k].node);
-	return n->nops + 1;
-}
-
-/* Calls the nest function made by cg_llvm_nest_fn with args. */
-static void cg_llvm_nest_call(CgLlvmProg *p, const char *name, int id, CgLlvmBounds bounds, bool split,
-                              CgLlvmValue *args)
+/* Calls node id's nest function name (made by cg_llvm_nest_fn) with
+ * the arguments its parameters say: lo and hi (a row range's i64s, a
+ * block's i64*s; none for CG_LLVM_WHOLE), the buffers of node id and of
+ * its operands from bufs, and the partial block part (NULL: not split). */
+static void cg_llvm_nest_call(CgLlvmProg *p, const char *name, int id, CgLlvmBounds bounds, CgLlvmValue bufs,
+                              CgLlvmValue lo, CgLlvmValue hi, CgLlvmValue part)
 {
 	CgLlvm *m = p->m;
 	const TraNode *n = &p->g->nodes[id];
 	CgLlvmType *params = xcalloc((size_t)n->nops + 6, sizeof *params);
-	int np = cg_llvm_nest_params(m, n, bounds, split, params);
-	CgLlvmType fnty = cg_llvm_fn_type(m, cg_llvm_void(m), params, np);
-	cg_llvm_call(m, fnty, cg_llvm_named_function(m, name), args, np);
+	CgLlvmValue *args = xcalloc((size_t)n->nops + 6, sizeof *args);
+	int np = cg_llvm_nest_params(m, n, bounds, part != NULL, params), na = 0;
+	if (bounds == CG_LLVM_ROWS) {
+		args[na++] = lo;
+		args[na++] = hi;
+	}
+	args[na++] = cg_llvm_buffer(p, bufs, id);
+	for (int k = 0; k < n->nops; k++)
+		args[na++] = cg_llvm_buffer(p, bufs, n->ops[k].node);
+	if (bounds == CG_LLVM_BLOCK) {
+		args[na++] = lo;
+		args[na++] = hi;
+	}
+	if (part)
+		args[na++] = part;
+	if (na != np)
+		TRAC_BUG("%d arguments for the %d parameters of %s", na, np, name);
+	cg_llvm_call(m, cg_llvm_fn_type(m, cg_llvm_void(m), params, np), cg_llvm_named_function(m, name), args, np);
 	free(params);
+	free(args);
 }
 
 /* The runtime function name of type ret(params), as a callee of that
@@ -795,6 +803,22 @@ static CgLlvmValue cg_llvm_table_at(CgLlvm *m, CgLlvmValue table, CgLlvmType ty,
 
 /* ---- block joins (cg_c_block_join) ------------------------------------------------- */
 
+/* A split join's partial block, from the pool (its address goes to
+ * trac_partial[task number], where the aggregation finds and frees it):
+ * room for the output block [lo, hi) of node n, as a T*. */
+static CgLlvmValue cg_llvm_partial(CgLlvmProg *p, const TraNode *n, CgLlvmValue task, CgLlvmValue lo, CgLlvmValue hi)
+{
+	CgLlvm *m = p->m;
+	CgLlvmValue count = cg_llvm_i64c(m, 1);
+	for (int d = 0; d < n->rank; d++)
+		count = cg_llvm_imul(m, count, cg_llvm_isub(m, cg_llvm_load_i64(m, hi, d), cg_llvm_load_i64(m, lo, d)));
+	CgLlvmValue bytes = cg_llvm_imul(m, count, cg_llvm_i64c(m, (int64_t)trart_dtype_size(n->type)));
+	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
+	CgLlvmValue part = cg_llvm_runtime_call(m, "trart_pool_alloc", i8p, &i64, 1, &bytes);
+	cg_llvm_store_ptr(m, part, cg_llvm_table_at(m, p->partial, i8p, cg_llvm_task_number(p, task)));
+	return cg_llvm_bitcast(m, part, cg_llvm_tptr(m, n->type));
+}
+
 /* The body of b<id>: the output loops over the block, and per element
  * the reduction over the block's reduced ranges (or a map's join), or
  * the column tiles along the last output index. */
@@ -834,24 +858,10 @@ static void cg_llvm_block_join(CgLlvmProg *p, const Kplan *k)
 
 	cg_llvm_block_fn(p, name);
 	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
-	CgLlvmValue *args = xcalloc((size_t)n->nops + 6, sizeof *args);
-	int na = cg_llvm_buffer_args(p, bufs, k->node, args, 0);
 	CgLlvmValue lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
 	CgLlvmValue hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
-	args[na++] = lo;
-	args[na++] = hi;
-	if (k->split) {
-		CgLlvmValue count = cg_llvm_i64c(m, 1);
-		for (int d = 0; d < n->rank; d++)
-			count = cg_llvm_imul(m, count, cg_llvm_isub(m, cg_llvm_load_i64(m, hi, d), cg_llvm_load_i64(m, lo, d)));
-		CgLlvmValue bytes = cg_llvm_imul(m, count, cg_llvm_i64c(m, (int64_t)trart_dtype_size(n->type)));
-		CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
-		CgLlvmValue part = cg_llvm_runtime_call(m, "trart_pool_alloc", i8p, &i64, 1, &bytes);
-		cg_llvm_store_ptr(m, part, cg_llvm_table_at(m, p->partial, i8p, cg_llvm_task_number(p, task)));
-		args[na++] = cg_llvm_bitcast(m, part, cg_llvm_tptr(m, n->type));
-	}
-	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_BLOCK, k->split, args);
-	free(args);
+	CgLlvmValue part = k->split ? cg_llvm_partial(p, n, task, lo, hi) : NULL;
+	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_BLOCK, bufs, lo, hi, part);
 	cg_llvm_return(m);
 }
 
@@ -991,13 +1001,8 @@ static void cg_llvm_group_chunks(CgLlvmProg *p, const Kplan *k, const char *kern
 	char name[64];
 	for (int i = 0; i < k->nmembers; i++) {
 		int id = k->members[i];
-		CgLlvmValue *args = xcalloc((size_t)p->g->nodes[id].nops + 6, sizeof *args);
-		args[0] = r0;
-		args[1] = r1;
-		cg_llvm_buffer_args(p, bufs, id, args, 2);
 		snprintf(name, sizeof name, "%s.rows%d", kernel, id);
-		cg_llvm_nest_call(p, name, id, CG_LLVM_ROWS, false, args);
-		free(args);
+		cg_llvm_nest_call(p, name, id, CG_LLVM_ROWS, bufs, r0, r1, NULL);
 	}
 	cg_llvm_loop_end(m, &c);
 }
@@ -1067,7 +1072,6 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 static void cg_llvm_scalar_kernel(CgLlvmProg *p, const Kplan *k)
 {
 	CgLlvm *m = p->m;
-	const TraNode *n = &p->g->nodes[k->node];
 	char name[48], inner[64];
 	snprintf(name, sizeof name, "k%d", k->node);
 	snprintf(inner, sizeof inner, "k%d.body", k->node);
@@ -1077,10 +1081,7 @@ static void cg_llvm_scalar_kernel(CgLlvmProg *p, const Kplan *k)
 	free(K);
 	CgLlvmType i8pp = cg_llvm_ptr(m, cg_llvm_i8p(m));
 	cg_llvm_internal(cg_llvm_function(m, name, &i8pp, 1));
-	CgLlvmValue *args = xcalloc((size_t)n->nops + 6, sizeof *args);
-	cg_llvm_buffer_args(p, cg_llvm_param(m, 0), k->node, args, 0);
-	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_WHOLE, false, args);
-	free(args);
+	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_WHOLE, cg_llvm_param(m, 0), NULL, NULL, NULL);
 	cg_llvm_return(m);
 }
 
