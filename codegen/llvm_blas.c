@@ -372,8 +372,8 @@ static CgLlvmValue cg_blas_block_extent(CgBlas *b, const GemmGroup *g)
 }
 
 /* A split block's partial result: ls[d], the local strides of the
- * output block (C order in the block), and the memory, from the pool,
- * whose address goes to trac_partial[task number]. */
+ * output block (C order in the block), and the memory
+ * (cg_llvm_partial_alloc). */
 static CgLlvmValue cg_blas_partial(CgBlas *b, CgLlvmValue task, CgLlvmValue *ls)
 {
 	const TraNode *n = b->n;
@@ -382,14 +382,7 @@ static CgLlvmValue cg_blas_partial(CgBlas *b, CgLlvmValue task, CgLlvmValue *ls)
 		ls[d] = size;
 		size = cg_llvm_imul(b->m, size, cg_llvm_isub(b->m, cg_blas_hi(b, d), cg_blas_lo(b, d)));
 	}
-	CgLlvmValue part = cg_blas_scratch(b, size, "trart_pool_alloc");
-	CgLlvmValue first = cg_llvm_bitcast(b->m, b->p->tasks, b->i8p);
-	/* the task's number: (task - trac_tasks) / sizeof(TrartTask) */
-	CgLlvmValue bytes = cg_llvm_isub(b->m, cg_llvm_ptr_to_i64(b->m, task), cg_llvm_ptr_to_i64(b->m, first));
-	CgLlvmValue t = cg_llvm_idiv(b->m, bytes, cg_blas_i64(b, (int64_t)sizeof(TrartTask)));
-	CgLlvmValue table = cg_llvm_bitcast(b->m, b->p->partial, cg_llvm_ptr(b->m, b->i8p));
-	cg_llvm_store_ptr(b->m, part, cg_llvm_gep(b->m, b->i8p, table, t));
-	return cg_llvm_bitcast(b->m, part, b->tp);
+	return cg_llvm_partial_alloc(b->p, task, size, b->t);
 }
 
 /* Where a call writes: the partial block at the current batch element,
@@ -472,19 +465,13 @@ static void cg_blas_block_kernel(CgBlas *b)
 
 /* ---- whole-node kernels ---------------------------------------------------------------- */
 
-/* c.c's TracCtx {bufs, acc, base}, as an IR struct. */
-static CgLlvmType cg_blas_ctx_type(CgBlas *b)
-{
-	CgLlvmType f[3] = {cg_llvm_ptr(b->m, b->i8p), b->i8p, b->i64};
-	return cg_llvm_struct(b->m, "TracCtx", f, 3);
-}
-
 /* k<node>.epilogue(lo, hi, ctx): the epilogue of output rows base + lo
  * to base + hi (all of a scalar), acc from the output itself or, with
  * C in scratch, from ctx->acc in the plan's layout of C (cg_c_body). */
-static void cg_blas_body(CgBlas *b, CgLlvmType ctxty, const char *name)
+static void cg_blas_body(CgBlas *b, const char *name)
 {
 	CgLlvm *m = b->m;
+	CgLlvmType ctxty = cg_llvm_ctx_type(m);
 	const TraNode *n = b->n;
 	CgLlvmType params[3] = {b->i64, b->i64, b->i8p};
 	cg_llvm_internal(cg_llvm_function(m, name, params, 3));
@@ -520,17 +507,6 @@ static void cg_blas_body(CgBlas *b, CgLlvmType ctxty, const char *name)
 	cg_llvm_return(m);
 }
 
-/* ctx = {bufs, acc, base} on the stack, as an i8*. */
-static CgLlvmValue cg_blas_ctx(CgBlas *b, CgLlvmType ctxty, CgLlvmValue acc, CgLlvmValue base)
-{
-	CgLlvm *m = b->m;
-	CgLlvmValue ctx = cg_llvm_alloca(m, ctxty);
-	cg_llvm_store_ptr(m, b->bufs, cg_llvm_field(m, ctxty, ctx, 0));
-	cg_llvm_store_ptr(m, acc ? acc : cg_llvm_const_null(b->i8p), cg_llvm_field(m, ctxty, ctx, 1));
-	cg_llvm_store_ptr(m, base, cg_llvm_field(m, ctxty, ctx, 2));
-	return cg_llvm_bitcast(m, ctx, b->i8p);
-}
-
 /* Runs body over rows 0 .. count of the output, split across threads
  * (a scalar's body runs once, here). */
 static void cg_blas_run(CgBlas *b, CgLlvmValue body, CgLlvmValue count, CgLlvmValue ctx)
@@ -542,10 +518,7 @@ static void cg_blas_run(CgBlas *b, CgLlvmValue body, CgLlvmValue count, CgLlvmVa
 		cg_llvm_call(m, cg_llvm_fn_type(m, cg_llvm_void(m), params, 3), body, args, 3);
 		return;
 	}
-	CgLlvmType params[3] = {b->i64, b->i8p, b->i8p};
-	CgLlvmType fnty = cg_llvm_fn_type(m, cg_llvm_void(m), params, 3);
-	CgLlvmValue args[3] = {count, cg_llvm_bitcast(m, body, b->i8p), ctx};
-	cg_llvm_call(m, fnty, cg_blas_extern(b, "trart_parallel_for", fnty), args, 3);
+	cg_llvm_parallel_for(m, count, body, ctx);
 }
 
 /* The origin of one call's matrix at the looped indices
@@ -608,7 +581,7 @@ static void cg_blas_node_calls(CgBlas *b)
 
 /* The GEMM panel by panel of KPLAN_PANEL rows, each panel's epilogue
  * right after it, while the panel is in cache (cg_c_gemm_panels). */
-static void cg_blas_panels(CgBlas *b, CgLlvmType ctxty, CgLlvmValue body)
+static void cg_blas_panels(CgBlas *b, CgLlvmValue body)
 {
 	CgLlvm *m = b->m;
 	const GemmPlan *g = b->g;
@@ -624,7 +597,7 @@ static void cg_blas_panels(CgBlas *b, CgLlvmType ctxty, CgLlvmValue body)
 	CgLlvmValue Cp = cg_blas_at(b, b->C, cg_llvm_imul(m, p0, cg_blas_i64(b, g->C.ld)));
 	cg_blas_gemm(b, g->A.trans, g->B.trans, mnk, g->alpha, Ap, g->A.ld, b->B, g->B.ld,
 	             cg_llvm_const(m, b->t, 0.0), Cp, cg_blas_i64(b, g->C.ld));
-	cg_blas_run(b, body, pm, cg_blas_ctx(b, ctxty, NULL, p0));
+	cg_blas_run(b, body, pm, cg_llvm_ctx(m, b->bufs, NULL, p0));
 	cg_llvm_loop_end(m, &l);
 }
 
@@ -636,12 +609,10 @@ static void cg_blas_node_kernel(CgBlas *b)
 	const GemmPlan *g = b->g;
 	bool scratch_c = g->C.scratch, epi = g->epilogue;
 	char name[40];
-	CgLlvmType ctxty = NULL;
 	CgLlvmValue body = NULL;
 	if (scratch_c || epi) {
-		ctxty = cg_blas_ctx_type(b);
 		snprintf(name, sizeof name, "k%d.epilogue", b->k->node);
-		cg_blas_body(b, ctxty, name);
+		cg_blas_body(b, name);
 		body = cg_llvm_named_function(m, name);
 	}
 	snprintf(name, sizeof name, "k%d", b->k->node);
@@ -658,12 +629,12 @@ static void cg_blas_node_kernel(CgBlas *b)
 		b->C = cg_blas_buffer(b, b->k->node);
 	}
 	if (b->k->panels) {
-		cg_blas_panels(b, ctxty, body);
+		cg_blas_panels(b, body);
 	} else {
 		cg_blas_node_calls(b);
 		if (body)
 			cg_blas_run(b, body, cg_blas_i64(b, b->n->rank ? b->n->idx[0].size : 1),
-			            cg_blas_ctx(b, ctxty, Cs, cg_blas_i64(b, 0)));
+			            cg_llvm_ctx(m, b->bufs, Cs, cg_blas_i64(b, 0)));
 	}
 	cg_blas_scratch_free(b, b->As);
 	cg_blas_scratch_free(b, b->Bs);

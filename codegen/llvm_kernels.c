@@ -801,22 +801,50 @@ static CgLlvmValue cg_llvm_table_at(CgLlvm *m, CgLlvmValue table, CgLlvmType ty,
 	return cg_llvm_gep(m, ty, cg_llvm_bitcast(m, table, cg_llvm_ptr(m, ty)), i);
 }
 
+CgLlvmValue cg_llvm_partial_alloc(CgLlvmProg *p, CgLlvmValue task, CgLlvmValue count, TrartDtype t)
+{
+	CgLlvm *m = p->m;
+	CgLlvmValue bytes = cg_llvm_imul(m, count, cg_llvm_i64c(m, (int64_t)trart_dtype_size(t)));
+	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
+	CgLlvmValue part = cg_llvm_runtime_call(m, "trart_pool_alloc", i8p, &i64, 1, &bytes);
+	cg_llvm_store_ptr(m, part, cg_llvm_table_at(m, p->partial, i8p, cg_llvm_task_number(p, task)));
+	return cg_llvm_bitcast(m, part, cg_llvm_tptr(m, t));
+}
+
+CgLlvmType cg_llvm_ctx_type(CgLlvm *m)
+{
+	CgLlvmType fields[3] = {cg_llvm_ptr(m, cg_llvm_i8p(m)), cg_llvm_i8p(m), cg_llvm_i64(m)};
+	return cg_llvm_struct(m, "TracCtx", fields, 3);
+}
+
+CgLlvmValue cg_llvm_ctx(CgLlvm *m, CgLlvmValue bufs, CgLlvmValue acc, CgLlvmValue base)
+{
+	CgLlvmType ty = cg_llvm_ctx_type(m), i8p = cg_llvm_i8p(m);
+	CgLlvmValue ctx = cg_llvm_alloca(m, ty);
+	cg_llvm_store_ptr(m, bufs, cg_llvm_field(m, ty, ctx, 0));
+	cg_llvm_store_ptr(m, acc ? acc : cg_llvm_const_null(i8p), cg_llvm_field(m, ty, ctx, 1));
+	cg_llvm_store_ptr(m, base, cg_llvm_field(m, ty, ctx, 2));
+	return cg_llvm_bitcast(m, ctx, i8p);
+}
+
+void cg_llvm_parallel_for(CgLlvm *m, CgLlvmValue count, CgLlvmValue body, CgLlvmValue ctx)
+{
+	CgLlvmType i8p = cg_llvm_i8p(m), params[3] = {cg_llvm_i64(m), i8p, i8p};
+	CgLlvmValue args[3] = {count, cg_llvm_bitcast(m, body, i8p), ctx};
+	cg_llvm_runtime_call(m, "trart_parallel_for", cg_llvm_void(m), params, 3, args);
+}
+
 /* ---- block joins (cg_c_block_join) ------------------------------------------------- */
 
-/* A split join's partial block, from the pool (its address goes to
- * trac_partial[task number], where the aggregation finds and frees it):
- * room for the output block [lo, hi) of node n, as a T*. */
+/* A split join's partial block: room for the output block [lo, hi) of
+ * node n (cg_llvm_partial_alloc). */
 static CgLlvmValue cg_llvm_partial(CgLlvmProg *p, const TraNode *n, CgLlvmValue task, CgLlvmValue lo, CgLlvmValue hi)
 {
 	CgLlvm *m = p->m;
 	CgLlvmValue count = cg_llvm_i64c(m, 1);
 	for (int d = 0; d < n->rank; d++)
 		count = cg_llvm_imul(m, count, cg_llvm_isub(m, cg_llvm_load_i64(m, hi, d), cg_llvm_load_i64(m, lo, d)));
-	CgLlvmValue bytes = cg_llvm_imul(m, count, cg_llvm_i64c(m, (int64_t)trart_dtype_size(n->type)));
-	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
-	CgLlvmValue part = cg_llvm_runtime_call(m, "trart_pool_alloc", i8p, &i64, 1, &bytes);
-	cg_llvm_store_ptr(m, part, cg_llvm_table_at(m, p->partial, i8p, cg_llvm_task_number(p, task)));
-	return cg_llvm_bitcast(m, part, cg_llvm_tptr(m, n->type));
+	return cg_llvm_partial_alloc(p, task, count, n->type);
 }
 
 /* The body of b<id>: the output loops over the block, and per element
@@ -1023,14 +1051,6 @@ static void cg_llvm_block_rows(CgLlvmProg *p, const Kplan *k)
 	cg_llvm_return(m);
 }
 
-/* The C back end's TracCtx {bufs, acc, base}, what a parallel-for body
- * gets. */
-static CgLlvmType cg_llvm_ctx_type(CgLlvm *m)
-{
-	CgLlvmType fields[3] = {cg_llvm_ptr(m, cg_llvm_i8p(m)), cg_llvm_i8p(m), cg_llvm_i64(m)};
-	return cg_llvm_struct(m, "TracCtx", fields, 3);
-}
-
 /* k<lead>(bufs): the group's rows split across threads by
  * trart_parallel_for, whose body k<lead>.body(lo, hi, ctx) runs them
  * chunk by chunk (cg_c_group_kernel). */
@@ -1043,7 +1063,6 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 	for (int i = 0; i < k->nmembers; i++)
 		cg_llvm_row(p, name, k->members[i]);
 	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m), i8pp = cg_llvm_ptr(m, i8p);
-	CgLlvmType ctx_ty = cg_llvm_ctx_type(m);
 	CgLlvmType bparams[3] = {i64, i64, i8p};
 	CgLlvmValue fn = cg_llvm_function(m, body, bparams, 3);
 	cg_llvm_internal(fn);
@@ -1052,16 +1071,8 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 	cg_llvm_return(m);
 
 	cg_llvm_internal(cg_llvm_function(m, name, &i8pp, 1));
-	/* TracCtx ctx = {bufs, NULL, 0} */
-	CgLlvmValue slot = cg_llvm_alloca(m, ctx_ty);
-	cg_llvm_store_ptr(m, cg_llvm_param(m, 0), cg_llvm_field(m, ctx_ty, slot, 0));
-	cg_llvm_store_ptr(m, cg_llvm_const_null(i8p), cg_llvm_field(m, ctx_ty, slot, 1));
-	cg_llvm_store_ptr(m, cg_llvm_i64c(m, 0), cg_llvm_field(m, ctx_ty, slot, 2));
-	CgLlvmValue raw = cg_llvm_bitcast(m, slot, i8p);
-	CgLlvmType body_ptr = cg_llvm_ptr(m, cg_llvm_fn_type(m, cg_llvm_void(m), bparams, 3));
-	CgLlvmType pparams[3] = {i64, body_ptr, i8p};
-	CgLlvmValue args[3] = {cg_llvm_i64c(m, p->g->nodes[k->node].idx[0].size), fn, raw};
-	cg_llvm_runtime_call(m, "trart_parallel_for", cg_llvm_void(m), pparams, 3, args);
+	CgLlvmValue whole = cg_llvm_ctx(m, cg_llvm_param(m, 0), NULL, cg_llvm_i64c(m, 0));
+	cg_llvm_parallel_for(m, cg_llvm_i64c(m, p->g->nodes[k->node].idx[0].size), fn, whole);
 	cg_llvm_return(m);
 }
 

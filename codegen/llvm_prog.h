@@ -85,6 +85,16 @@ CgLlvmValue cg_llvm_element_offset(CgLlvm *m, const TraNode *src, const int *idx
  * store. task is the kernel's i8* parameter (the C compiler's offsets
  * of TrartTask's fields). */
 void cg_llvm_task_block(CgLlvm *m, CgLlvmValue task, int count, CgLlvmValue *lo, CgLlvmValue *hi);
+/* A split join's partial block of count elements of type t, from the
+ * pool (trart_pool_alloc), its address stored in trac_partial[the task's
+ * number], where the aggregation finds and frees it; as a T*. */
+CgLlvmValue cg_llvm_partial_alloc(CgLlvmProg *p, CgLlvmValue task, CgLlvmValue count, TrartDtype t);
+/* c.c's TracCtx {bufs, acc, base}, what a parallel-for body gets; one on
+ * the stack (acc NULL: none), as an i8*; trart_parallel_for(count, body,
+ * ctx), which runs body(lo, hi, ctx) over [0, count) across threads. */
+CgLlvmType cg_llvm_ctx_type(CgLlvm *m);
+CgLlvmValue cg_llvm_ctx(CgLlvm *m, CgLlvmValue bufs, CgLlvmValue acc, CgLlvmValue base);
+void cg_llvm_parallel_for(CgLlvm *m, CgLlvmValue count, CgLlvmValue body, CgLlvmValue ctx);
 /* Expression e of env->n, at the indices env binds. */
 CgLlvmValue cg_llvm_expr(CgLlvmProg *p, const CgLlvmEnv *env, int e);
 /* Builds kernel k (a KPLAN_LOOPS, KPLAN_ROWS, KPLAN_AGG or KPLAN_NOP
