@@ -108,19 +108,11 @@ static CgLlvmValue cg_blas_hi(CgBlas *b, int x)
 	return b->bhi[x];
 }
 
-/* The external function name of type fnty, as a pointer of that type
- * (cast, should another builder have declared it otherwise). */
-static CgLlvmValue cg_blas_extern(CgBlas *b, const char *name, CgLlvmType fnty)
-{
-	return cg_llvm_bitcast(b->m, cg_llvm_declare(b->m, name, fnty), cg_llvm_ptr(b->m, fnty));
-}
-
 /* trart_scratch(n elements of T), as i8*. */
-static CgLlvmValue cg_blas_scratch(CgBlas *b, CgLlvmValue count, const char *fn)
+static CgLlvmValue cg_blas_scratch(CgBlas *b, CgLlvmValue count)
 {
-	CgLlvmType fnty = cg_llvm_fn_type(b->m, b->i8p, &b->i64, 1);
 	CgLlvmValue bytes = cg_llvm_imul(b->m, count, cg_blas_i64(b, (int64_t)trart_dtype_size(b->t)));
-	return cg_llvm_call(b->m, fnty, cg_blas_extern(b, fn, fnty), &bytes, 1);
+	return cg_llvm_extern_call(b->m, "trart_scratch", b->i8p, &b->i64, 1, &bytes);
 }
 
 /* trart_scratch_free(p) for a scratch copy p (i8*), if any. */
@@ -128,8 +120,7 @@ static void cg_blas_scratch_free(CgBlas *b, CgLlvmValue p)
 {
 	if (!p)
 		return;
-	CgLlvmType fnty = cg_llvm_fn_type(b->m, cg_llvm_void(b->m), &b->i8p, 1);
-	cg_llvm_call(b->m, fnty, cg_blas_extern(b, "trart_scratch_free", fnty), &p, 1);
+	cg_llvm_extern_call(b->m, "trart_scratch_free", cg_llvm_void(b->m), &b->i8p, 1, &p);
 }
 
 /* ---- the calls ------------------------------------------------------------------ */
@@ -146,7 +137,6 @@ static void cg_blas_gemm(CgBlas *b, bool ta, bool tb, const CgLlvmValue mnk[3], 
                          CgLlvmValue C, CgLlvmValue ldc)
 {
 	CgLlvmType i = b->i32, params[14] = {i, i, i, i, i, i, b->ty, b->tp, i, b->tp, i, b->ty, b->tp, i};
-	CgLlvmType fnty = cg_llvm_fn_type(b->m, cg_llvm_void(b->m), params, 14);
 	CgLlvmValue args[14] = {
 		cg_blas_intc(b, CG_BLAS_ROW_MAJOR), cg_blas_intc(b, cg_blas_trans(ta)), cg_blas_intc(b, cg_blas_trans(tb)),
 		cg_blas_int(b, mnk[0]), cg_blas_int(b, mnk[1]), cg_blas_int(b, mnk[2]),
@@ -154,7 +144,7 @@ static void cg_blas_gemm(CgBlas *b, bool ta, bool tb, const CgLlvmValue mnk[3], 
 		C, cg_blas_int(b, ldc),
 	};
 	const char *name = b->t == TRART_F32 ? "cblas_sgemm" : "cblas_dgemm";
-	cg_llvm_call(b->m, fnty, cg_blas_extern(b, name, fnty), args, 14);
+	cg_llvm_extern_call(b->m, name, cg_llvm_void(b->m), params, 14, args);
 }
 
 /* cblas_?gemv(101, trans, rows, cols, alpha, A, lda, x, incx, beta, y, incy). */
@@ -163,14 +153,13 @@ static void cg_blas_gemv(CgBlas *b, bool trans, CgLlvmValue rows, CgLlvmValue co
                          CgLlvmValue y, int64_t incy)
 {
 	CgLlvmType i = b->i32, params[12] = {i, i, i, i, b->ty, b->tp, i, b->tp, i, b->ty, b->tp, i};
-	CgLlvmType fnty = cg_llvm_fn_type(b->m, cg_llvm_void(b->m), params, 12);
 	CgLlvmValue args[12] = {
 		cg_blas_intc(b, CG_BLAS_ROW_MAJOR), cg_blas_intc(b, cg_blas_trans(trans)), cg_blas_int(b, rows),
 		cg_blas_int(b, cols), cg_llvm_const(b->m, b->t, alpha), A, cg_blas_intc(b, lda), x,
 		cg_blas_intc(b, incx), beta, y, cg_blas_intc(b, incy),
 	};
 	const char *name = b->t == TRART_F32 ? "cblas_sgemv" : "cblas_dgemv";
-	cg_llvm_call(b->m, fnty, cg_blas_extern(b, name, fnty), args, 12);
+	cg_llvm_extern_call(b->m, name, cg_llvm_void(b->m), params, 12, args);
 }
 
 /* BLAS's beta: 0, or with a looped K, 0 for the first call into each
@@ -327,7 +316,7 @@ static CgLlvmValue cg_blas_operand(CgBlas *b, const GemmMatrix *M, int k, bool b
 			if (n->idx[x].size > 1)
 				xs[nx++] = x;
 		}
-	*scratch = cg_blas_scratch(b, cg_blas_i64(b, size), "trart_scratch");
+	*scratch = cg_blas_scratch(b, cg_blas_i64(b, size));
 	CgLlvmValue copy = cg_llvm_bitcast(b->m, *scratch, b->tp);
 	CgLlvmLoop l[TRA_MAX_STMT_INDICES];
 	cg_blas_open(b, l, xs, nx, block, false);
@@ -623,7 +612,7 @@ static void cg_blas_node_kernel(CgBlas *b)
 	b->B = cg_blas_operand(b, &g->B, g->b, false, &b->Bs);
 	CgLlvmValue Cs = NULL;
 	if (scratch_c) {
-		Cs = cg_blas_scratch(b, cg_blas_i64(b, tra_node_elements(b->n)), "trart_scratch");
+		Cs = cg_blas_scratch(b, cg_blas_i64(b, tra_node_elements(b->n)));
 		b->C = cg_llvm_bitcast(m, Cs, b->tp);
 	} else {
 		b->C = cg_blas_buffer(b, b->k->node);

@@ -754,10 +754,8 @@ static void cg_llvm_nest_call(CgLlvmProg *p, const char *name, int id, CgLlvmBou
 	free(args);
 }
 
-/* The runtime function name of type ret(params), as a callee of that
- * type whoever declared it first. */
-static CgLlvmValue cg_llvm_runtime_call(CgLlvm *m, const char *name, CgLlvmType ret, CgLlvmType *params,
-                                        int np, CgLlvmValue *args)
+CgLlvmValue cg_llvm_extern_call(CgLlvm *m, const char *name, CgLlvmType ret, const CgLlvmType *params, int np,
+                                const CgLlvmValue *args)
 {
 	CgLlvmType fnty = cg_llvm_fn_type(m, ret, params, np);
 	CgLlvmValue fn = cg_llvm_bitcast(m, cg_llvm_declare(m, name, fnty), cg_llvm_ptr(m, fnty));
@@ -806,7 +804,7 @@ CgLlvmValue cg_llvm_partial_alloc(CgLlvmProg *p, CgLlvmValue task, CgLlvmValue c
 	CgLlvm *m = p->m;
 	CgLlvmValue bytes = cg_llvm_imul(m, count, cg_llvm_i64c(m, (int64_t)trart_dtype_size(t)));
 	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
-	CgLlvmValue part = cg_llvm_runtime_call(m, "trart_pool_alloc", i8p, &i64, 1, &bytes);
+	CgLlvmValue part = cg_llvm_extern_call(m, "trart_pool_alloc", i8p, &i64, 1, &bytes);
 	cg_llvm_store_ptr(m, part, cg_llvm_table_at(m, p->partial, i8p, cg_llvm_task_number(p, task)));
 	return cg_llvm_bitcast(m, part, cg_llvm_tptr(m, t));
 }
@@ -831,7 +829,7 @@ void cg_llvm_parallel_for(CgLlvm *m, CgLlvmValue count, CgLlvmValue body, CgLlvm
 {
 	CgLlvmType i8p = cg_llvm_i8p(m), params[3] = {cg_llvm_i64(m), i8p, i8p};
 	CgLlvmValue args[3] = {count, cg_llvm_bitcast(m, body, i8p), ctx};
-	cg_llvm_runtime_call(m, "trart_parallel_for", cg_llvm_void(m), params, 3, args);
+	cg_llvm_extern_call(m, "trart_parallel_for", cg_llvm_void(m), params, 3, args);
 }
 
 /* ---- block joins (cg_c_block_join) ------------------------------------------------- */
@@ -971,7 +969,7 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q.iv)), i64);
 	CgLlvmValue slot = cg_llvm_table_at(m, p->partial, i8p, t);
 	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, slot);
-	cg_llvm_runtime_call(m, "trart_pool_free", cg_llvm_void(m), &i8p, 1, &block);
+	cg_llvm_extern_call(m, "trart_pool_free", cg_llvm_void(m), &i8p, 1, &block);
 	cg_llvm_store_ptr(m, cg_llvm_const_null(i8p), slot);
 	cg_llvm_loop_end(m, &q);
 	free(K);

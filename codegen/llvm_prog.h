@@ -85,6 +85,11 @@ CgLlvmValue cg_llvm_element_offset(CgLlvm *m, const TraNode *src, const int *idx
  * store. task is the kernel's i8* parameter (the C compiler's offsets
  * of TrartTask's fields). */
 void cg_llvm_task_block(CgLlvm *m, CgLlvmValue task, int count, CgLlvmValue *lo, CgLlvmValue *hi);
+/* A call of the external function name (the runtime's, cblas_*) of type
+ * ret(params), however the module first declared it (a pointer cast
+ * makes the types agree). */
+CgLlvmValue cg_llvm_extern_call(CgLlvm *m, const char *name, CgLlvmType ret, const CgLlvmType *params, int np,
+                                const CgLlvmValue *args);
 /* A split join's partial block of count elements of type t, from the
  * pool (trart_pool_alloc), its address stored in trac_partial[the task's
  * number], where the aggregation finds and frees it; as a T*. */
