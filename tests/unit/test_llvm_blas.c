@@ -428,8 +428,8 @@ START_TEST(halved_blocks_match_interpreter)
 END_TEST
 
 /* The IR of a block kernel with a looped K (k_loop.tra with its
- * looped K index j cut in three): beta chosen per call, the task's lo and hi read from it,
- * the partial block from the pool into trac_partial. */
+ * looped K index j cut in three): beta chosen per call, the task's lo and hi read from it
+ * once, the partial block from the pool into trac_partial. */
 START_TEST(block_ir_names_blas_and_pool)
 {
 	const char *srcdir = getenv("srcdir");
@@ -450,6 +450,15 @@ START_TEST(block_ir_names_blas_and_pool)
 	ck_assert_msg(strstr(ir, "declare void @cblas_sgemm(i32, i32, i32, i32, i32, i32, float, float*, i32, float*, i32, float, float*, i32)") != NULL, "%s", ir);
 	ck_assert_msg(strstr(ir, "@trart_pool_alloc") != NULL && strstr(ir, "@trac_partial") != NULL, "%s", ir);
 	ck_assert_msg(strstr(ir, "select i1") != NULL, "no beta select: %s", ir);
+	/* the block's bounds are loaded where the kernel starts, none inside
+	 * its loops, where every cblas call would force a reload */
+	char name[32];
+	snprintf(name, sizeof name, "b%d", k->node);
+	char *fn = llvm_unit_function_ir(ir, name), *loops = strstr(fn, "\nloop");
+	ck_assert_msg(loops != NULL, "%s", fn);
+	ck_assert_int_ge(unit_count(fn, "load i64, i64*"), 2 * tp.u->g.nodes[k->node].nidx);
+	ck_assert_msg(strstr(loops, "load i64, i64*") == NULL, "a bound loaded in a loop: %s", fn);
+	free(fn);
 	free(ir);
 	cg_llvm_free(m);
 	test_unplan(&tp);
