@@ -22,7 +22,9 @@
  * kernel the task table or kernel table names loads the buffers from
  * bufs and calls it; O3 inlines it and keeps the noalias as scopes, so
  * the vector loops need no runtime alias checks. Block kernels take the
- * task as an i8* and read lo and hi at offsetof(TrartTask, ...).
+ * task as an i8* and read lo and hi at offsetof(TrartTask, ...), every
+ * bound once, where the function starts (cg_llvm_task_block), so that no
+ * store inside a loop makes LLVM reload them.
  *
  * Loops tagged for vectorisation are those C marks `omp simd` (the
  * innermost reduced loop, the column tile loops) and the innermost loop
