@@ -66,15 +66,6 @@ static const char *cg_c_fsuffix(TrartDtype t)
 	return t == TRART_F32 ? "f" : "";
 }
 
-/* C-order stride of dimension d of node p. */
-static int64_t cg_c_stride(const TraNode *p, int d)
-{
-	int64_t s = 1;
-	for (int e = d + 1; e < p->rank; e++)
-		s *= p->idx[e].size;
-	return s;
-}
-
 /* ---- expressions ---------------------------------------------------------- */
 
 /* The element offset of operand k at the current loop variables x0, x1, ... */
@@ -86,7 +77,7 @@ static void cg_c_offset(CgC *c, const TraNode *n, int k)
 	for (int d = 0; d < op->rank; d++) {
 		if (p->idx[d].size == 1)
 			continue;
-		int64_t s = cg_c_stride(p, d);
+		int64_t s = tra_node_stride(p, d);
 		fprintf(c->out, "%sx%d", any ? " + " : "", op->idx[d]);
 		if (s != 1)
 			fprintf(c->out, " * %" PRId64, s);
@@ -284,7 +275,7 @@ static void cg_c_out_offset(CgC *c, const TraNode *n)
 	for (int d = 0; d < n->rank; d++) {
 		if (n->idx[d].size == 1)
 			continue;
-		int64_t s = cg_c_stride(n, d);
+		int64_t s = tra_node_stride(n, d);
 		fprintf(c->out, "%sx%d", any ? " + " : "", d);
 		if (s != 1)
 			fprintf(c->out, " * %" PRId64, s);

@@ -14,9 +14,9 @@
  * gemv form.
  *
  * Block kernels b<node>(i8** bufs, i8* task) read the block's lo and hi
- * from the task at the C compiler's offsetof (the task tables llvm_prog.c
- * fills cast every kernel to i8*, so the task's pointer type is ours to
- * choose). A split block writes its partial result, C order in the block,
+ * from the task once, where they start (cg_llvm_task_block: the task
+ * tables llvm_prog.c fills cast every kernel to i8*, so the task's
+ * pointer type is ours to choose). A split block writes its partial result, C order in the block,
  * into memory from trart_pool_alloc whose address goes to
  * trac_partial[task number]; the node's aggregation (llvm_kernels.c)
  * frees it. Whole-node kernels k<node>(i8** bufs) run their epilogue
@@ -42,7 +42,10 @@ typedef struct CgBlas {
 	TrartDtype t;
 	CgLlvmType ty, tp, i8p, i32, i64; /* T, T*, i8*, i32, i64 */
 	CgLlvmValue bufs;                 /* i8**: every tensor's buffer */
-	CgLlvmValue lo, hi;               /* i64*: the block's range (block kernels) */
+	/* The block's lo[x] and hi[x] (i64), loaded where a block kernel
+	 * starts: its BLAS calls could write anywhere, as far as LLVM knows,
+	 * so loads inside their loops would be repeated after every call. */
+	CgLlvmValue blo[TRA_MAX_STMT_INDICES], bhi[TRA_MAX_STMT_INDICES];
 	CgLlvmValue x[TRA_MAX_STMT_INDICES]; /* the current value of each looped index */
 	CgLlvmValue A, B, C;              /* T*: the matrices the calls read and write */
 	CgLlvmValue As, Bs;               /* i8*: their scratch copies, or NULL */
@@ -93,34 +96,23 @@ static CgLlvmValue cg_blas_buffer(CgBlas *b, int id)
 /* lo[x] and hi[x] of the block. */
 static CgLlvmValue cg_blas_lo(CgBlas *b, int x)
 {
-	return cg_llvm_load_ptr(b->m, b->i64, cg_llvm_gep(b->m, b->i64, b->lo, cg_blas_i64(b, x)));
+	if (!b->blo[x])
+		TRAC_BUG("block bound lo[%d] of %s read outside a block kernel", x, b->n->name);
+	return b->blo[x];
 }
 
 static CgLlvmValue cg_blas_hi(CgBlas *b, int x)
 {
-	return cg_llvm_load_ptr(b->m, b->i64, cg_llvm_gep(b->m, b->i64, b->hi, cg_blas_i64(b, x)));
-}
-
-/* The pointer field of the task at byte offset off, as pointer type ty. */
-static CgLlvmValue cg_blas_task_field(CgBlas *b, CgLlvmValue task, size_t off, CgLlvmType ty)
-{
-	CgLlvmValue at = cg_llvm_gep(b->m, cg_llvm_int(b->m, 8), task, cg_blas_i64(b, (int64_t)off));
-	return cg_llvm_load_ptr(b->m, ty, cg_llvm_bitcast(b->m, at, cg_llvm_ptr(b->m, ty)));
-}
-
-/* The external function name of type fnty, as a pointer of that type
- * (cast, should another builder have declared it otherwise). */
-static CgLlvmValue cg_blas_extern(CgBlas *b, const char *name, CgLlvmType fnty)
-{
-	return cg_llvm_bitcast(b->m, cg_llvm_declare(b->m, name, fnty), cg_llvm_ptr(b->m, fnty));
+	if (!b->bhi[x])
+		TRAC_BUG("block bound hi[%d] of %s read outside a block kernel", x, b->n->name);
+	return b->bhi[x];
 }
 
 /* trart_scratch(n elements of T), as i8*. */
-static CgLlvmValue cg_blas_scratch(CgBlas *b, CgLlvmValue count, const char *fn)
+static CgLlvmValue cg_blas_scratch(CgBlas *b, CgLlvmValue count)
 {
-	CgLlvmType fnty = cg_llvm_fn_type(b->m, b->i8p, &b->i64, 1);
 	CgLlvmValue bytes = cg_llvm_imul(b->m, count, cg_blas_i64(b, (int64_t)trart_dtype_size(b->t)));
-	return cg_llvm_call(b->m, fnty, cg_blas_extern(b, fn, fnty), &bytes, 1);
+	return cg_llvm_extern_call(b->m, "trart_scratch", b->i8p, &b->i64, 1, &bytes);
 }
 
 /* trart_scratch_free(p) for a scratch copy p (i8*), if any. */
@@ -128,8 +120,7 @@ static void cg_blas_scratch_free(CgBlas *b, CgLlvmValue p)
 {
 	if (!p)
 		return;
-	CgLlvmType fnty = cg_llvm_fn_type(b->m, cg_llvm_void(b->m), &b->i8p, 1);
-	cg_llvm_call(b->m, fnty, cg_blas_extern(b, "trart_scratch_free", fnty), &p, 1);
+	cg_llvm_extern_call(b->m, "trart_scratch_free", cg_llvm_void(b->m), &b->i8p, 1, &p);
 }
 
 /* ---- the calls ------------------------------------------------------------------ */
@@ -146,7 +137,6 @@ static void cg_blas_gemm(CgBlas *b, bool ta, bool tb, const CgLlvmValue mnk[3], 
                          CgLlvmValue C, CgLlvmValue ldc)
 {
 	CgLlvmType i = b->i32, params[14] = {i, i, i, i, i, i, b->ty, b->tp, i, b->tp, i, b->ty, b->tp, i};
-	CgLlvmType fnty = cg_llvm_fn_type(b->m, cg_llvm_void(b->m), params, 14);
 	CgLlvmValue args[14] = {
 		cg_blas_intc(b, CG_BLAS_ROW_MAJOR), cg_blas_intc(b, cg_blas_trans(ta)), cg_blas_intc(b, cg_blas_trans(tb)),
 		cg_blas_int(b, mnk[0]), cg_blas_int(b, mnk[1]), cg_blas_int(b, mnk[2]),
@@ -154,7 +144,7 @@ static void cg_blas_gemm(CgBlas *b, bool ta, bool tb, const CgLlvmValue mnk[3], 
 		C, cg_blas_int(b, ldc),
 	};
 	const char *name = b->t == TRART_F32 ? "cblas_sgemm" : "cblas_dgemm";
-	cg_llvm_call(b->m, fnty, cg_blas_extern(b, name, fnty), args, 14);
+	cg_llvm_extern_call(b->m, name, cg_llvm_void(b->m), params, 14, args);
 }
 
 /* cblas_?gemv(101, trans, rows, cols, alpha, A, lda, x, incx, beta, y, incy). */
@@ -163,14 +153,13 @@ static void cg_blas_gemv(CgBlas *b, bool trans, CgLlvmValue rows, CgLlvmValue co
                          CgLlvmValue y, int64_t incy)
 {
 	CgLlvmType i = b->i32, params[12] = {i, i, i, i, b->ty, b->tp, i, b->tp, i, b->ty, b->tp, i};
-	CgLlvmType fnty = cg_llvm_fn_type(b->m, cg_llvm_void(b->m), params, 12);
 	CgLlvmValue args[12] = {
 		cg_blas_intc(b, CG_BLAS_ROW_MAJOR), cg_blas_intc(b, cg_blas_trans(trans)), cg_blas_int(b, rows),
 		cg_blas_int(b, cols), cg_llvm_const(b->m, b->t, alpha), A, cg_blas_intc(b, lda), x,
 		cg_blas_intc(b, incx), beta, y, cg_blas_intc(b, incy),
 	};
 	const char *name = b->t == TRART_F32 ? "cblas_sgemv" : "cblas_dgemv";
-	cg_llvm_call(b->m, fnty, cg_blas_extern(b, name, fnty), args, 12);
+	cg_llvm_extern_call(b->m, name, cg_llvm_void(b->m), params, 12, args);
 }
 
 /* BLAS's beta: 0, or with a looped K, 0 for the first call into each
@@ -202,34 +191,17 @@ static bool cg_blas_looped(const GemmPlan *g, int x)
 	return looped;
 }
 
-/* The operand offset of operand k of n at the current index values
- * (cg_c_offset): its producer's C-order strides. */
+/* The offset of operand k of n at the current index values. */
 static CgLlvmValue cg_blas_operand_offset(CgBlas *b, int k)
 {
 	const TraOperand *op = &b->n->ops[k];
-	const TraNode *src = &b->p->g->nodes[op->node];
-	CgLlvmValue off = cg_blas_i64(b, 0);
-	int64_t s = 1;
-	for (int d = op->rank - 1; d >= 0; d--) {
-		if (src->idx[d].size != 1)
-			off = cg_blas_term(b, off, b->x[op->idx[d]], s);
-		s *= src->idx[d].size;
-	}
-	return off;
+	return cg_llvm_element_offset(b->m, &b->p->g->nodes[op->node], op->idx, b->x);
 }
 
-/* The offset of output element x0 .. x(rank-1) (cg_c_out_offset). */
+/* The offset of output element x0 .. x(rank-1). */
 static CgLlvmValue cg_blas_out_offset(CgBlas *b)
 {
-	const TraNode *n = b->n;
-	CgLlvmValue off = cg_blas_i64(b, 0);
-	int64_t s = 1;
-	for (int d = n->rank - 1; d >= 0; d--) {
-		if (n->idx[d].size != 1)
-			off = cg_blas_term(b, off, b->x[d], s);
-		s *= n->idx[d].size;
-	}
-	return off;
+	return cg_llvm_element_offset(b->m, b->n, NULL, b->x);
 }
 
 /* M + offset, for a T* M. */
@@ -316,7 +288,7 @@ static void cg_blas_block_epilogue(CgBlas *b)
 	free(in);
 }
 
-/* ---- block kernels ------------------------------------------------------------------ */
+/* ---- operand copies ------------------------------------------------------------------ */
 
 /* The largest block of index x: what a block's copy has room for
  * (cg_c_block_room). */
@@ -326,9 +298,11 @@ static int64_t cg_blas_room(const TraNode *n, int x)
 	return (n->idx[x].size + parts - 1) / parts;
 }
 
-/* A or B of a block: operand k in place, or a copy of its block in the
- * plan's scratch layout (cg_c_block_operand); *scratch gets the copy. */
-static CgLlvmValue cg_blas_block_operand(CgBlas *b, const GemmMatrix *M, int k, CgLlvmValue *scratch)
+/* A or B: operand k in place, or a copy in the plan's scratch layout
+ * (*scratch gets it): of the block, starting at its corner, with room
+ * for the largest block (cg_c_block_operand), or of the whole tensor
+ * (cg_c_gemm_operand, cg_c_permute). */
+static CgLlvmValue cg_blas_operand(CgBlas *b, const GemmMatrix *M, int k, bool block, CgLlvmValue *scratch)
 {
 	const TraNode *n = b->n;
 	CgLlvmValue in = cg_blas_buffer(b, n->ops[k].node);
@@ -338,21 +312,25 @@ static CgLlvmValue cg_blas_block_operand(CgBlas *b, const GemmMatrix *M, int k, 
 	int xs[TRA_MAX_STMT_INDICES] = {0}, nx = 0;
 	for (int x = 0; x < n->nidx; x++)
 		if (M->stride[x]) {
-			size *= cg_blas_room(n, x);
+			size *= block ? cg_blas_room(n, x) : n->idx[x].size;
 			if (n->idx[x].size > 1)
 				xs[nx++] = x;
 		}
-	*scratch = cg_blas_scratch(b, cg_blas_i64(b, size), "trart_scratch");
+	*scratch = cg_blas_scratch(b, cg_blas_i64(b, size));
 	CgLlvmValue copy = cg_llvm_bitcast(b->m, *scratch, b->tp);
 	CgLlvmLoop l[TRA_MAX_STMT_INDICES];
-	cg_blas_open(b, l, xs, nx, true, false);
+	cg_blas_open(b, l, xs, nx, block, false);
 	CgLlvmValue to = cg_blas_i64(b, 0);
-	for (int i = 0; i < nx; i++)
-		to = cg_blas_term(b, to, cg_llvm_isub(b->m, b->x[xs[i]], cg_blas_lo(b, xs[i])), M->stride[xs[i]]);
+	for (int i = 0; i < nx; i++) {
+		CgLlvmValue at = block ? cg_llvm_isub(b->m, b->x[xs[i]], cg_blas_lo(b, xs[i])) : b->x[xs[i]];
+		to = cg_blas_term(b, to, at, M->stride[xs[i]]);
+	}
 	cg_llvm_store(b->m, b->t, copy, to, cg_llvm_load(b->m, b->t, in, cg_blas_operand_offset(b, k)));
 	cg_blas_close(b, l, nx);
 	return copy;
 }
+
+/* ---- block kernels ------------------------------------------------------------------ */
 
 /* The offset of a block's sub-matrix (cg_c_block_offset): lo for M, N,
  * K indices, x for looped ones; in a copy, which starts at the block,
@@ -383,8 +361,8 @@ static CgLlvmValue cg_blas_block_extent(CgBlas *b, const GemmGroup *g)
 }
 
 /* A split block's partial result: ls[d], the local strides of the
- * output block (C order in the block), and the memory, from the pool,
- * whose address goes to trac_partial[task number]. */
+ * output block (C order in the block), and the memory
+ * (cg_llvm_partial_alloc). */
 static CgLlvmValue cg_blas_partial(CgBlas *b, CgLlvmValue task, CgLlvmValue *ls)
 {
 	const TraNode *n = b->n;
@@ -393,14 +371,7 @@ static CgLlvmValue cg_blas_partial(CgBlas *b, CgLlvmValue task, CgLlvmValue *ls)
 		ls[d] = size;
 		size = cg_llvm_imul(b->m, size, cg_llvm_isub(b->m, cg_blas_hi(b, d), cg_blas_lo(b, d)));
 	}
-	CgLlvmValue part = cg_blas_scratch(b, size, "trart_pool_alloc");
-	CgLlvmValue first = cg_llvm_bitcast(b->m, b->p->tasks, b->i8p);
-	/* the task's number: (task - trac_tasks) / sizeof(TrartTask) */
-	CgLlvmValue bytes = cg_llvm_isub(b->m, cg_llvm_ptr_to_i64(b->m, task), cg_llvm_ptr_to_i64(b->m, first));
-	CgLlvmValue t = cg_llvm_idiv(b->m, bytes, cg_blas_i64(b, (int64_t)sizeof(TrartTask)));
-	CgLlvmValue table = cg_llvm_bitcast(b->m, b->p->partial, cg_llvm_ptr(b->m, b->i8p));
-	cg_llvm_store_ptr(b->m, part, cg_llvm_gep(b->m, b->i8p, table, t));
-	return cg_llvm_bitcast(b->m, part, b->tp);
+	return cg_llvm_partial_alloc(b->p, task, size, b->t);
 }
 
 /* Where a call writes: the partial block at the current batch element,
@@ -460,11 +431,9 @@ static void cg_blas_block_kernel(CgBlas *b)
 	cg_llvm_internal(cg_llvm_function(m, name, params, 2));
 	b->bufs = cg_llvm_param(m, 0);
 	CgLlvmValue task = cg_llvm_param(m, 1);
-	CgLlvmType i64p = cg_llvm_ptr(m, b->i64);
-	b->lo = cg_blas_task_field(b, task, offsetof(TrartTask, lo), i64p);
-	b->hi = cg_blas_task_field(b, task, offsetof(TrartTask, hi), i64p);
-	b->A = cg_blas_block_operand(b, &g->A, g->a, &b->As);
-	b->B = cg_blas_block_operand(b, &g->B, g->b, &b->Bs);
+	cg_llvm_task_block(m, task, b->n->nidx, b->blo, b->bhi);
+	b->A = cg_blas_operand(b, &g->A, g->a, true, &b->As);
+	b->B = cg_blas_operand(b, &g->B, g->b, true, &b->Bs);
 	b->C = cg_blas_buffer(b, b->k->node);
 	CgLlvmValue ls[TRA_MAX_STMT_INDICES], part = NULL;
 	if (b->k->split)
@@ -485,19 +454,13 @@ static void cg_blas_block_kernel(CgBlas *b)
 
 /* ---- whole-node kernels ---------------------------------------------------------------- */
 
-/* c.c's TracCtx {bufs, acc, base}, as an IR struct. */
-static CgLlvmType cg_blas_ctx_type(CgBlas *b)
-{
-	CgLlvmType f[3] = {cg_llvm_ptr(b->m, b->i8p), b->i8p, b->i64};
-	return cg_llvm_struct(b->m, "TracCtx", f, 3);
-}
-
 /* k<node>.epilogue(lo, hi, ctx): the epilogue of output rows base + lo
  * to base + hi (all of a scalar), acc from the output itself or, with
  * C in scratch, from ctx->acc in the plan's layout of C (cg_c_body). */
-static void cg_blas_body(CgBlas *b, CgLlvmType ctxty, const char *name)
+static void cg_blas_body(CgBlas *b, const char *name)
 {
 	CgLlvm *m = b->m;
+	CgLlvmType ctxty = cg_llvm_ctx_type(m);
 	const TraNode *n = b->n;
 	CgLlvmType params[3] = {b->i64, b->i64, b->i8p};
 	cg_llvm_internal(cg_llvm_function(m, name, params, 3));
@@ -533,17 +496,6 @@ static void cg_blas_body(CgBlas *b, CgLlvmType ctxty, const char *name)
 	cg_llvm_return(m);
 }
 
-/* ctx = {bufs, acc, base} on the stack, as an i8*. */
-static CgLlvmValue cg_blas_ctx(CgBlas *b, CgLlvmType ctxty, CgLlvmValue acc, CgLlvmValue base)
-{
-	CgLlvm *m = b->m;
-	CgLlvmValue ctx = cg_llvm_alloca(m, ctxty);
-	cg_llvm_store_ptr(m, b->bufs, cg_llvm_field(m, ctxty, ctx, 0));
-	cg_llvm_store_ptr(m, acc ? acc : cg_llvm_const_null(b->i8p), cg_llvm_field(m, ctxty, ctx, 1));
-	cg_llvm_store_ptr(m, base, cg_llvm_field(m, ctxty, ctx, 2));
-	return cg_llvm_bitcast(m, ctx, b->i8p);
-}
-
 /* Runs body over rows 0 .. count of the output, split across threads
  * (a scalar's body runs once, here). */
 static void cg_blas_run(CgBlas *b, CgLlvmValue body, CgLlvmValue count, CgLlvmValue ctx)
@@ -555,38 +507,7 @@ static void cg_blas_run(CgBlas *b, CgLlvmValue body, CgLlvmValue count, CgLlvmVa
 		cg_llvm_call(m, cg_llvm_fn_type(m, cg_llvm_void(m), params, 3), body, args, 3);
 		return;
 	}
-	CgLlvmType params[3] = {b->i64, b->i8p, b->i8p};
-	CgLlvmType fnty = cg_llvm_fn_type(m, cg_llvm_void(m), params, 3);
-	CgLlvmValue args[3] = {count, cg_llvm_bitcast(m, body, b->i8p), ctx};
-	cg_llvm_call(m, fnty, cg_blas_extern(b, "trart_parallel_for", fnty), args, 3);
-}
-
-/* A or B of a whole node: operand k, or its permuted scratch copy
- * (cg_c_gemm_operand, cg_c_permute). */
-static CgLlvmValue cg_blas_node_operand(CgBlas *b, const GemmMatrix *M, int k, CgLlvmValue *scratch)
-{
-	const TraNode *n = b->n;
-	CgLlvmValue in = cg_blas_buffer(b, n->ops[k].node);
-	if (!M->scratch)
-		return in;
-	int64_t size = 1;
-	int xs[TRA_MAX_STMT_INDICES] = {0}, nx = 0;
-	for (int x = 0; x < n->nidx; x++)
-		if (M->stride[x]) {
-			size *= n->idx[x].size;
-			if (n->idx[x].size > 1)
-				xs[nx++] = x;
-		}
-	*scratch = cg_blas_scratch(b, cg_blas_i64(b, size), "trart_scratch");
-	CgLlvmValue copy = cg_llvm_bitcast(b->m, *scratch, b->tp);
-	CgLlvmLoop l[TRA_MAX_STMT_INDICES];
-	cg_blas_open(b, l, xs, nx, false, false);
-	CgLlvmValue to = cg_blas_i64(b, 0);
-	for (int i = 0; i < nx; i++)
-		to = cg_blas_term(b, to, b->x[xs[i]], M->stride[xs[i]]);
-	cg_llvm_store(b->m, b->t, copy, to, cg_llvm_load(b->m, b->t, in, cg_blas_operand_offset(b, k)));
-	cg_blas_close(b, l, nx);
-	return copy;
+	cg_llvm_parallel_for(m, count, body, ctx);
 }
 
 /* The origin of one call's matrix at the looped indices
@@ -649,7 +570,7 @@ static void cg_blas_node_calls(CgBlas *b)
 
 /* The GEMM panel by panel of KPLAN_PANEL rows, each panel's epilogue
  * right after it, while the panel is in cache (cg_c_gemm_panels). */
-static void cg_blas_panels(CgBlas *b, CgLlvmType ctxty, CgLlvmValue body)
+static void cg_blas_panels(CgBlas *b, CgLlvmValue body)
 {
 	CgLlvm *m = b->m;
 	const GemmPlan *g = b->g;
@@ -665,7 +586,7 @@ static void cg_blas_panels(CgBlas *b, CgLlvmType ctxty, CgLlvmValue body)
 	CgLlvmValue Cp = cg_blas_at(b, b->C, cg_llvm_imul(m, p0, cg_blas_i64(b, g->C.ld)));
 	cg_blas_gemm(b, g->A.trans, g->B.trans, mnk, g->alpha, Ap, g->A.ld, b->B, g->B.ld,
 	             cg_llvm_const(m, b->t, 0.0), Cp, cg_blas_i64(b, g->C.ld));
-	cg_blas_run(b, body, pm, cg_blas_ctx(b, ctxty, NULL, p0));
+	cg_blas_run(b, body, pm, cg_llvm_ctx(m, b->bufs, NULL, p0));
 	cg_llvm_loop_end(m, &l);
 }
 
@@ -677,34 +598,32 @@ static void cg_blas_node_kernel(CgBlas *b)
 	const GemmPlan *g = b->g;
 	bool scratch_c = g->C.scratch, epi = g->epilogue;
 	char name[40];
-	CgLlvmType ctxty = NULL;
 	CgLlvmValue body = NULL;
 	if (scratch_c || epi) {
-		ctxty = cg_blas_ctx_type(b);
 		snprintf(name, sizeof name, "k%d.epilogue", b->k->node);
-		cg_blas_body(b, ctxty, name);
+		cg_blas_body(b, name);
 		body = cg_llvm_named_function(m, name);
 	}
 	snprintf(name, sizeof name, "k%d", b->k->node);
 	CgLlvmType bufs = cg_llvm_ptr(m, b->i8p);
 	cg_llvm_internal(cg_llvm_function(m, name, &bufs, 1));
 	b->bufs = cg_llvm_param(m, 0);
-	b->A = cg_blas_node_operand(b, &g->A, g->a, &b->As);
-	b->B = cg_blas_node_operand(b, &g->B, g->b, &b->Bs);
+	b->A = cg_blas_operand(b, &g->A, g->a, false, &b->As);
+	b->B = cg_blas_operand(b, &g->B, g->b, false, &b->Bs);
 	CgLlvmValue Cs = NULL;
 	if (scratch_c) {
-		Cs = cg_blas_scratch(b, cg_blas_i64(b, tra_node_elements(b->n)), "trart_scratch");
+		Cs = cg_blas_scratch(b, cg_blas_i64(b, tra_node_elements(b->n)));
 		b->C = cg_llvm_bitcast(m, Cs, b->tp);
 	} else {
 		b->C = cg_blas_buffer(b, b->k->node);
 	}
 	if (b->k->panels) {
-		cg_blas_panels(b, ctxty, body);
+		cg_blas_panels(b, body);
 	} else {
 		cg_blas_node_calls(b);
 		if (body)
 			cg_blas_run(b, body, cg_blas_i64(b, b->n->rank ? b->n->idx[0].size : 1),
-			            cg_blas_ctx(b, ctxty, Cs, cg_blas_i64(b, 0)));
+			            cg_llvm_ctx(m, b->bufs, Cs, cg_blas_i64(b, 0)));
 	}
 	cg_blas_scratch_free(b, b->As);
 	cg_blas_scratch_free(b, b->Bs);

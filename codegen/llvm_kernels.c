@@ -22,7 +22,9 @@
  * kernel the task table or kernel table names loads the buffers from
  * bufs and calls it; O3 inlines it and keeps the noalias as scopes, so
  * the vector loops need no runtime alias checks. Block kernels take the
- * task as an i8* and read lo and hi at offsetof(TrartTask, ...).
+ * task as an i8* and read lo and hi at offsetof(TrartTask, ...), every
+ * bound once, where the function starts (cg_llvm_task_block), so that no
+ * store inside a loop makes LLVM reload them.
  *
  * Loops tagged for vectorisation are those C marks `omp simd` (the
  * innermost reduced loop, the column tile loops) and the innermost loop
@@ -42,35 +44,30 @@
 
 /* ---- expressions ------------------------------------------------------------ */
 
-/* C-order stride of dimension d of node p (cg_c_stride). */
-static int64_t cg_llvm_stride(const TraNode *p, int d)
+/* Dimension d of src at x[idx[d]] (x[d] where idx is NULL), C order
+ * (cg_c_offset, cg_c_out_offset): dimensions of size 1 add nothing. */
+CgLlvmValue cg_llvm_element_offset(CgLlvm *m, const TraNode *src, const int *idx, const CgLlvmValue *x)
 {
-	int64_t s = 1;
-	for (int e = d + 1; e < p->rank; e++)
-		s *= p->idx[e].size;
-	return s;
-}
-
-/* The element offset of operand k at env's indices (cg_c_offset):
- * dimensions of size 1 add nothing. */
-static CgLlvmValue cg_llvm_offset(CgLlvmProg *p, const CgLlvmEnv *env, int k)
-{
-	CgLlvm *m = p->m;
-	const TraOperand *op = &env->n->ops[k];
-	const TraNode *src = &p->g->nodes[op->node];
 	CgLlvmValue off = NULL;
-	for (int d = 0; d < op->rank; d++) {
+	for (int d = 0; d < src->rank; d++) {
 		if (src->idx[d].size == 1)
 			continue;
-		CgLlvmValue x = env->x[op->idx[d]];
-		if (!x)
-			TRAC_BUG("operand %d of %s read at unbound index %d", k, env->n->name, op->idx[d]);
-		int64_t s = cg_llvm_stride(src, d);
+		CgLlvmValue v = x[idx ? idx[d] : d];
+		if (!v)
+			TRAC_BUG("dimension %d of %s at an unbound index", d, src->name);
+		int64_t s = tra_node_stride(src, d);
 		if (s != 1)
-			x = cg_llvm_imul(m, x, cg_llvm_const_i64(m, s));
-		off = off ? cg_llvm_iadd(m, off, x) : x;
+			v = cg_llvm_imul(m, v, cg_llvm_const_i64(m, s));
+		off = off ? cg_llvm_iadd(m, off, v) : v;
 	}
 	return off ? off : cg_llvm_const_i64(m, 0);
+}
+
+/* The element offset of operand k at env's indices. */
+static CgLlvmValue cg_llvm_offset(CgLlvmProg *p, const CgLlvmEnv *env, int k)
+{
+	const TraOperand *op = &env->n->ops[k];
+	return cg_llvm_element_offset(p->m, &p->g->nodes[op->node], op->idx, env->x);
 }
 
 /* trac_max_T and trac_min_T of the C prelude:
@@ -151,8 +148,9 @@ typedef struct CgLlvmNestK {
 	TrartDtype t;
 	CgLlvmValue out;  /* the output buffer (T*) */
 	CgLlvmValue part; /* a split join's partial block (T*), or NULL */
-	CgLlvmValue lo, hi; /* a block's bounds (i64*), or NULL */
-	CgLlvmValue blo[TRA_MAX_RANK], bhi[TRA_MAX_RANK]; /* lo[d], hi[d] loaded once, or NULL */
+	/* A block's lo[x] and hi[x] (i64), loaded once where the function
+	 * starts (cg_llvm_task_block says why), or NULL: the whole range. */
+	CgLlvmValue blo[TRA_MAX_STMT_INDICES], bhi[TRA_MAX_STMT_INDICES];
 	CgLlvmEnv env;    /* in[] and the bound indices */
 	CgLlvmValue in[]; /* operand buffers (T*): env.in points here */
 } CgLlvmNestK;
@@ -194,27 +192,22 @@ static CgLlvmValue cg_llvm_imin(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
 /* The bounds of index x: the block's lo[x] and hi[x], or 0 and its size. */
 static CgLlvmValue cg_llvm_bound_lo(CgLlvmNestK *K, int x)
 {
-	if (x < TRA_MAX_RANK && K->blo[x])
-		return K->blo[x];
-	return K->lo ? cg_llvm_load_i64(K->m, K->lo, x) : cg_llvm_i64c(K->m, 0);
+	return K->blo[x] ? K->blo[x] : cg_llvm_i64c(K->m, 0);
 }
 
 static CgLlvmValue cg_llvm_bound_hi(CgLlvmNestK *K, int x)
 {
-	if (x < TRA_MAX_RANK && K->bhi[x])
-		return K->bhi[x];
-	return K->hi ? cg_llvm_load_i64(K->m, K->hi, x) : cg_llvm_i64c(K->m, K->n->idx[x].size);
+	return K->bhi[x] ? K->bhi[x] : cg_llvm_i64c(K->m, K->n->idx[x].size);
 }
 
-/* Loads the block's bounds of the output indices once, here: a kernel
- * whose output is not a noalias parameter would otherwise reload them
- * after every store (LLVM cannot tell the store does not change them;
- * C's restrict says so). */
-static void cg_llvm_load_bounds(CgLlvmNestK *K)
+/* lo[x] and hi[x] for x < count, from the i64* lo and hi, into blo and
+ * bhi. */
+static void cg_llvm_load_range(CgLlvm *m, CgLlvmValue lo, CgLlvmValue hi, int count, CgLlvmValue *blo,
+                               CgLlvmValue *bhi)
 {
-	for (int d = 0; d < K->n->rank; d++) {
-		K->blo[d] = cg_llvm_bound_lo(K, d);
-		K->bhi[d] = cg_llvm_bound_hi(K, d);
+	for (int x = 0; x < count; x++) {
+		blo[x] = cg_llvm_load_i64(m, lo, x);
+		bhi[x] = cg_llvm_load_i64(m, hi, x);
 	}
 }
 
@@ -459,19 +452,7 @@ static CgLlvmValue cg_llvm_reduce(CgLlvmNestK *K)
 /* The offset of the output element at the bound output indices. */
 static CgLlvmValue cg_llvm_out_offset(CgLlvmNestK *K)
 {
-	CgLlvm *m = K->m;
-	const TraNode *n = K->n;
-	CgLlvmValue off = NULL;
-	for (int d = 0; d < n->rank; d++) {
-		if (n->idx[d].size == 1)
-			continue;
-		CgLlvmValue x = K->env.x[d];
-		int64_t s = cg_llvm_stride(n, d);
-		if (s != 1)
-			x = cg_llvm_imul(m, x, cg_llvm_i64c(m, s));
-		off = off ? cg_llvm_iadd(m, off, x) : x;
-	}
-	return off ? off : cg_llvm_i64c(m, 0);
+	return cg_llvm_element_offset(K->m, K->n, NULL, K->env.x);
 }
 
 /* The offset of the element in the block, in C order of the block's
@@ -719,8 +700,8 @@ static CgLlvmNestK *cg_llvm_nest_fn(CgLlvmProg *p, const char *name, int id, con
 	for (int k = 0; k < n->nops; k++)
 		K->in[k] = cg_llvm_param(m, i++);
 	if (bounds == CG_LLVM_BLOCK) {
-		K->lo = cg_llvm_param(m, i++);
-		K->hi = cg_llvm_param(m, i++);
+		cg_llvm_load_range(m, cg_llvm_param(m, i), cg_llvm_param(m, i + 1), n->nidx, K->blo, K->bhi);
+		i += 2;
 	}
 	if (split) {
 		cg_llvm_param_noalias(m, i);
@@ -743,34 +724,40 @@ static CgLlvmValue cg_llvm_buffer(CgLlvmProg *p, CgLlvmValue bufs, int id)
 	return cg_llvm_bitcast(m, b, cg_llvm_tptr(m, p->g->nodes[id].type));
 }
 
-/* The arguments out, in0, ... of node id's nest function, from bufs;
- * returns how many, written from args[at]. */
-static int cg_llvm_buffer_args(CgLlvmProg *p, CgLlvmValue bufs, int id, CgLlvmValue *args, int at)
-{
-	const TraNode *n = &p->g->nodes[id];
-	args[at++] = cg_llvm_buffer(p, bufs, id);
-	for (int k = 0; k < n->nops; k++)
-		args[at++] = cg_llvm_buffer(p, bufs, n->ops[k].node);
-	return n->nops + 1;
-}
-
-/* Calls the nest function made by cg_llvm_nest_fn with args. */
-static void cg_llvm_nest_call(CgLlvmProg *p, const char *name, int id, CgLlvmBounds bounds, bool split,
-                              CgLlvmValue *args)
+/* Calls node id's nest function name (made by cg_llvm_nest_fn) with
+ * the arguments its parameters say: lo and hi (a row range's i64s, a
+ * block's i64*s; none for CG_LLVM_WHOLE), the buffers of node id and of
+ * its operands from bufs, and the partial block part (NULL: not split). */
+static void cg_llvm_nest_call(CgLlvmProg *p, const char *name, int id, CgLlvmBounds bounds, CgLlvmValue bufs,
+                              CgLlvmValue lo, CgLlvmValue hi, CgLlvmValue part)
 {
 	CgLlvm *m = p->m;
 	const TraNode *n = &p->g->nodes[id];
 	CgLlvmType *params = xcalloc((size_t)n->nops + 6, sizeof *params);
-	int np = cg_llvm_nest_params(m, n, bounds, split, params);
-	CgLlvmType fnty = cg_llvm_fn_type(m, cg_llvm_void(m), params, np);
-	cg_llvm_call(m, fnty, cg_llvm_named_function(m, name), args, np);
+	CgLlvmValue *args = xcalloc((size_t)n->nops + 6, sizeof *args);
+	int np = cg_llvm_nest_params(m, n, bounds, part != NULL, params), na = 0;
+	if (bounds == CG_LLVM_ROWS) {
+		args[na++] = lo;
+		args[na++] = hi;
+	}
+	args[na++] = cg_llvm_buffer(p, bufs, id);
+	for (int k = 0; k < n->nops; k++)
+		args[na++] = cg_llvm_buffer(p, bufs, n->ops[k].node);
+	if (bounds == CG_LLVM_BLOCK) {
+		args[na++] = lo;
+		args[na++] = hi;
+	}
+	if (part)
+		args[na++] = part;
+	if (na != np)
+		TRAC_BUG("%d arguments for the %d parameters of %s", na, np, name);
+	cg_llvm_call(m, cg_llvm_fn_type(m, cg_llvm_void(m), params, np), cg_llvm_named_function(m, name), args, np);
 	free(params);
+	free(args);
 }
 
-/* The runtime function name of type ret(params), as a callee of that
- * type whoever declared it first. */
-static CgLlvmValue cg_llvm_runtime_call(CgLlvm *m, const char *name, CgLlvmType ret, CgLlvmType *params,
-                                        int np, CgLlvmValue *args)
+CgLlvmValue cg_llvm_extern_call(CgLlvm *m, const char *name, CgLlvmType ret, const CgLlvmType *params, int np,
+                                const CgLlvmValue *args)
 {
 	CgLlvmType fnty = cg_llvm_fn_type(m, ret, params, np);
 	CgLlvmValue fn = cg_llvm_bitcast(m, cg_llvm_declare(m, name, fnty), cg_llvm_ptr(m, fnty));
@@ -794,6 +781,12 @@ static CgLlvmValue cg_llvm_task_bounds(CgLlvm *m, CgLlvmValue task, size_t offse
 	return cg_llvm_load_ptr(m, i64p, cg_llvm_bitcast(m, at, cg_llvm_ptr(m, i64p)));
 }
 
+void cg_llvm_task_block(CgLlvm *m, CgLlvmValue task, int count, CgLlvmValue *lo, CgLlvmValue *hi)
+{
+	cg_llvm_load_range(m, cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo)),
+	                   cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi)), count, lo, hi);
+}
+
 /* The task's number: (task - tasks) / sizeof(TrartTask). */
 static CgLlvmValue cg_llvm_task_number(CgLlvmProg *p, CgLlvmValue task)
 {
@@ -808,7 +801,51 @@ static CgLlvmValue cg_llvm_table_at(CgLlvm *m, CgLlvmValue table, CgLlvmType ty,
 	return cg_llvm_gep(m, ty, cg_llvm_bitcast(m, table, cg_llvm_ptr(m, ty)), i);
 }
 
+CgLlvmValue cg_llvm_partial_alloc(CgLlvmProg *p, CgLlvmValue task, CgLlvmValue count, TrartDtype t)
+{
+	CgLlvm *m = p->m;
+	CgLlvmValue bytes = cg_llvm_imul(m, count, cg_llvm_i64c(m, (int64_t)trart_dtype_size(t)));
+	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
+	CgLlvmValue part = cg_llvm_extern_call(m, "trart_pool_alloc", i8p, &i64, 1, &bytes);
+	cg_llvm_store_ptr(m, part, cg_llvm_table_at(m, p->partial, i8p, cg_llvm_task_number(p, task)));
+	return cg_llvm_bitcast(m, part, cg_llvm_tptr(m, t));
+}
+
+CgLlvmType cg_llvm_ctx_type(CgLlvm *m)
+{
+	CgLlvmType fields[3] = {cg_llvm_ptr(m, cg_llvm_i8p(m)), cg_llvm_i8p(m), cg_llvm_i64(m)};
+	return cg_llvm_struct(m, "TracCtx", fields, 3);
+}
+
+CgLlvmValue cg_llvm_ctx(CgLlvm *m, CgLlvmValue bufs, CgLlvmValue acc, CgLlvmValue base)
+{
+	CgLlvmType ty = cg_llvm_ctx_type(m), i8p = cg_llvm_i8p(m);
+	CgLlvmValue ctx = cg_llvm_alloca(m, ty);
+	cg_llvm_store_ptr(m, bufs, cg_llvm_field(m, ty, ctx, 0));
+	cg_llvm_store_ptr(m, acc ? acc : cg_llvm_const_null(i8p), cg_llvm_field(m, ty, ctx, 1));
+	cg_llvm_store_ptr(m, base, cg_llvm_field(m, ty, ctx, 2));
+	return cg_llvm_bitcast(m, ctx, i8p);
+}
+
+void cg_llvm_parallel_for(CgLlvm *m, CgLlvmValue count, CgLlvmValue body, CgLlvmValue ctx)
+{
+	CgLlvmType i8p = cg_llvm_i8p(m), params[3] = {cg_llvm_i64(m), i8p, i8p};
+	CgLlvmValue args[3] = {count, cg_llvm_bitcast(m, body, i8p), ctx};
+	cg_llvm_extern_call(m, "trart_parallel_for", cg_llvm_void(m), params, 3, args);
+}
+
 /* ---- block joins (cg_c_block_join) ------------------------------------------------- */
+
+/* A split join's partial block: room for the output block [lo, hi) of
+ * node n (cg_llvm_partial_alloc). */
+static CgLlvmValue cg_llvm_partial(CgLlvmProg *p, const TraNode *n, CgLlvmValue task, CgLlvmValue lo, CgLlvmValue hi)
+{
+	CgLlvm *m = p->m;
+	CgLlvmValue count = cg_llvm_i64c(m, 1);
+	for (int d = 0; d < n->rank; d++)
+		count = cg_llvm_imul(m, count, cg_llvm_isub(m, cg_llvm_load_i64(m, hi, d), cg_llvm_load_i64(m, lo, d)));
+	return cg_llvm_partial_alloc(p, task, count, n->type);
+}
 
 /* The body of b<id>: the output loops over the block, and per element
  * the reduction over the block's reduced ranges (or a map's join), or
@@ -849,24 +886,10 @@ static void cg_llvm_block_join(CgLlvmProg *p, const Kplan *k)
 
 	cg_llvm_block_fn(p, name);
 	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
-	CgLlvmValue *args = xcalloc((size_t)n->nops + 6, sizeof *args);
-	int na = cg_llvm_buffer_args(p, bufs, k->node, args, 0);
 	CgLlvmValue lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
 	CgLlvmValue hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
-	args[na++] = lo;
-	args[na++] = hi;
-	if (k->split) {
-		CgLlvmValue count = cg_llvm_i64c(m, 1);
-		for (int d = 0; d < n->rank; d++)
-			count = cg_llvm_imul(m, count, cg_llvm_isub(m, cg_llvm_load_i64(m, hi, d), cg_llvm_load_i64(m, lo, d)));
-		CgLlvmValue bytes = cg_llvm_imul(m, count, cg_llvm_i64c(m, (int64_t)trart_dtype_size(n->type)));
-		CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
-		CgLlvmValue part = cg_llvm_runtime_call(m, "trart_pool_alloc", i8p, &i64, 1, &bytes);
-		cg_llvm_store_ptr(m, part, cg_llvm_table_at(m, p->partial, i8p, cg_llvm_task_number(p, task)));
-		args[na++] = cg_llvm_bitcast(m, part, cg_llvm_tptr(m, n->type));
-	}
-	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_BLOCK, k->split, args);
-	free(args);
+	CgLlvmValue part = k->split ? cg_llvm_partial(p, n, task, lo, hi) : NULL;
+	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_BLOCK, bufs, lo, hi, part);
 	cg_llvm_return(m);
 }
 
@@ -931,13 +954,11 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 	K->out = cg_llvm_buffer(p, bufs, k->node);
 	for (int q = 0; q < n->nops; q++)
 		K->in[q] = cg_llvm_buffer(p, bufs, n->ops[q].node);
-	K->lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
-	K->hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
+	cg_llvm_task_block(m, task, n->rank, K->blo, K->bhi);
 	CgLlvmType i32 = cg_llvm_int(m, 32), i32p = cg_llvm_ptr(m, i32), i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
 	CgLlvmValue self = cg_llvm_task_number(p, task);
 	CgLlvmValue np = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_table_at(m, p->nparts, i32, self)), i64);
 	CgLlvmValue parts = cg_llvm_load_ptr(m, i32p, cg_llvm_table_at(m, p->parts, i32p, self));
-	cg_llvm_load_bounds(K);
 	CgLlvmValue blocks = cg_llvm_agg_blocks(p, k, np, parts);
 	CgLlvmLoop loops[TRA_MAX_RANK];
 	for (int d = 0; d < n->rank; d++)
@@ -950,7 +971,7 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q.iv)), i64);
 	CgLlvmValue slot = cg_llvm_table_at(m, p->partial, i8p, t);
 	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, slot);
-	cg_llvm_runtime_call(m, "trart_pool_free", cg_llvm_void(m), &i8p, 1, &block);
+	cg_llvm_extern_call(m, "trart_pool_free", cg_llvm_void(m), &i8p, 1, &block);
 	cg_llvm_store_ptr(m, cg_llvm_const_null(i8p), slot);
 	cg_llvm_loop_end(m, &q);
 	free(K);
@@ -1008,13 +1029,8 @@ static void cg_llvm_group_chunks(CgLlvmProg *p, const Kplan *k, const char *kern
 	char name[64];
 	for (int i = 0; i < k->nmembers; i++) {
 		int id = k->members[i];
-		CgLlvmValue *args = xcalloc((size_t)p->g->nodes[id].nops + 6, sizeof *args);
-		args[0] = r0;
-		args[1] = r1;
-		cg_llvm_buffer_args(p, bufs, id, args, 2);
 		snprintf(name, sizeof name, "%s.rows%d", kernel, id);
-		cg_llvm_nest_call(p, name, id, CG_LLVM_ROWS, false, args);
-		free(args);
+		cg_llvm_nest_call(p, name, id, CG_LLVM_ROWS, bufs, r0, r1, NULL);
 	}
 	cg_llvm_loop_end(m, &c);
 }
@@ -1029,18 +1045,10 @@ static void cg_llvm_block_rows(CgLlvmProg *p, const Kplan *k)
 		cg_llvm_row(p, name, k->members[i]);
 	cg_llvm_block_fn(p, name);
 	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
-	CgLlvmValue lo = cg_llvm_load_i64(m, cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo)), 0);
-	CgLlvmValue hi = cg_llvm_load_i64(m, cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi)), 0);
+	CgLlvmValue lo, hi;
+	cg_llvm_task_block(m, task, 1, &lo, &hi);
 	cg_llvm_group_chunks(p, k, name, bufs, lo, hi);
 	cg_llvm_return(m);
-}
-
-/* The C back end's TracCtx {bufs, acc, base}, what a parallel-for body
- * gets. */
-static CgLlvmType cg_llvm_ctx_type(CgLlvm *m)
-{
-	CgLlvmType fields[3] = {cg_llvm_ptr(m, cg_llvm_i8p(m)), cg_llvm_i8p(m), cg_llvm_i64(m)};
-	return cg_llvm_struct(m, "TracCtx", fields, 3);
 }
 
 /* k<lead>(bufs): the group's rows split across threads by
@@ -1055,7 +1063,6 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 	for (int i = 0; i < k->nmembers; i++)
 		cg_llvm_row(p, name, k->members[i]);
 	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m), i8pp = cg_llvm_ptr(m, i8p);
-	CgLlvmType ctx_ty = cg_llvm_ctx_type(m);
 	CgLlvmType bparams[3] = {i64, i64, i8p};
 	CgLlvmValue fn = cg_llvm_function(m, body, bparams, 3);
 	cg_llvm_internal(fn);
@@ -1064,16 +1071,8 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 	cg_llvm_return(m);
 
 	cg_llvm_internal(cg_llvm_function(m, name, &i8pp, 1));
-	/* TracCtx ctx = {bufs, NULL, 0} */
-	CgLlvmValue slot = cg_llvm_alloca(m, ctx_ty);
-	cg_llvm_store_ptr(m, cg_llvm_param(m, 0), cg_llvm_field(m, ctx_ty, slot, 0));
-	cg_llvm_store_ptr(m, cg_llvm_const_null(i8p), cg_llvm_field(m, ctx_ty, slot, 1));
-	cg_llvm_store_ptr(m, cg_llvm_i64c(m, 0), cg_llvm_field(m, ctx_ty, slot, 2));
-	CgLlvmValue raw = cg_llvm_bitcast(m, slot, i8p);
-	CgLlvmType body_ptr = cg_llvm_ptr(m, cg_llvm_fn_type(m, cg_llvm_void(m), bparams, 3));
-	CgLlvmType pparams[3] = {i64, body_ptr, i8p};
-	CgLlvmValue args[3] = {cg_llvm_i64c(m, p->g->nodes[k->node].idx[0].size), fn, raw};
-	cg_llvm_runtime_call(m, "trart_parallel_for", cg_llvm_void(m), pparams, 3, args);
+	CgLlvmValue whole = cg_llvm_ctx(m, cg_llvm_param(m, 0), NULL, cg_llvm_i64c(m, 0));
+	cg_llvm_parallel_for(m, cg_llvm_i64c(m, p->g->nodes[k->node].idx[0].size), fn, whole);
 	cg_llvm_return(m);
 }
 
@@ -1084,7 +1083,6 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 static void cg_llvm_scalar_kernel(CgLlvmProg *p, const Kplan *k)
 {
 	CgLlvm *m = p->m;
-	const TraNode *n = &p->g->nodes[k->node];
 	char name[48], inner[64];
 	snprintf(name, sizeof name, "k%d", k->node);
 	snprintf(inner, sizeof inner, "k%d.body", k->node);
@@ -1094,10 +1092,7 @@ static void cg_llvm_scalar_kernel(CgLlvmProg *p, const Kplan *k)
 	free(K);
 	CgLlvmType i8pp = cg_llvm_ptr(m, cg_llvm_i8p(m));
 	cg_llvm_internal(cg_llvm_function(m, name, &i8pp, 1));
-	CgLlvmValue *args = xcalloc((size_t)n->nops + 6, sizeof *args);
-	cg_llvm_buffer_args(p, cg_llvm_param(m, 0), k->node, args, 0);
-	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_WHOLE, false, args);
-	free(args);
+	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_WHOLE, cg_llvm_param(m, 0), NULL, NULL, NULL);
 	cg_llvm_return(m);
 }
 

@@ -73,6 +73,33 @@ typedef struct CgLlvmEnv {
 	CgLlvmValue acc;                      /* TRA_OP_ACC: the aggregate, or NULL */
 } CgLlvmEnv;
 
+/* The offset of an element of node src, its dimension d at index
+ * value x[idx[d]] (an operand's subscripts), or x[d] where idx is NULL
+ * (the node's own element): C-order strides (tra_node_stride). */
+CgLlvmValue cg_llvm_element_offset(CgLlvm *m, const TraNode *src, const int *idx, const CgLlvmValue *x);
+/* Loads task->lo[x] and task->hi[x] for x < count (the task's ndim)
+ * into lo[x] and hi[x], where the builder is: a block kernel does this
+ * once, where it starts, since inside a loop that stores to memory LLVM
+ * cannot tell apart from the task (an output that is not a noalias
+ * parameter, a BLAS call) the loads would be repeated after every
+ * store. task is the kernel's i8* parameter (the C compiler's offsets
+ * of TrartTask's fields). */
+void cg_llvm_task_block(CgLlvm *m, CgLlvmValue task, int count, CgLlvmValue *lo, CgLlvmValue *hi);
+/* A call of the external function name (the runtime's, cblas_*) of type
+ * ret(params), however the module first declared it (a pointer cast
+ * makes the types agree). */
+CgLlvmValue cg_llvm_extern_call(CgLlvm *m, const char *name, CgLlvmType ret, const CgLlvmType *params, int np,
+                                const CgLlvmValue *args);
+/* A split join's partial block of count elements of type t, from the
+ * pool (trart_pool_alloc), its address stored in trac_partial[the task's
+ * number], where the aggregation finds and frees it; as a T*. */
+CgLlvmValue cg_llvm_partial_alloc(CgLlvmProg *p, CgLlvmValue task, CgLlvmValue count, TrartDtype t);
+/* c.c's TracCtx {bufs, acc, base}, what a parallel-for body gets; one on
+ * the stack (acc NULL: none), as an i8*; trart_parallel_for(count, body,
+ * ctx), which runs body(lo, hi, ctx) over [0, count) across threads. */
+CgLlvmType cg_llvm_ctx_type(CgLlvm *m);
+CgLlvmValue cg_llvm_ctx(CgLlvm *m, CgLlvmValue bufs, CgLlvmValue acc, CgLlvmValue base);
+void cg_llvm_parallel_for(CgLlvm *m, CgLlvmValue count, CgLlvmValue body, CgLlvmValue ctx);
 /* Expression e of env->n, at the indices env binds. */
 CgLlvmValue cg_llvm_expr(CgLlvmProg *p, const CgLlvmEnv *env, int e);
 /* Builds kernel k (a KPLAN_LOOPS, KPLAN_ROWS, KPLAN_AGG or KPLAN_NOP

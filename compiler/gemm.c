@@ -75,26 +75,6 @@
 #define GEMM_HALF 16.0
 #define GEMM_MIN_KEPT 16
 
-/* C-order stride of dimension d of node p. */
-static int64_t gemm_stride(const TraNode *p, int d)
-{
-	int64_t s = 1;
-	for (int e = d + 1; e < p->rank; e++)
-		s *= p->idx[e].size;
-	return s;
-}
-
-/* The stride of node index x in operand k (0 if it does not read x). */
-static int64_t gemm_operand_stride(const TraGraph *g, const TraNode *n, int k, int x)
-{
-	const TraOperand *op = &n->ops[k];
-	int64_t s = 0;
-	for (int d = 0; d < op->rank; d++)
-		if (op->idx[d] == x)
-			s += gemm_stride(&g->nodes[op->node], d);
-	return s;
-}
-
 int64_t gemm_group_size(const TraNode *n, const GemmGroup *g)
 {
 	int64_t s = 1;
@@ -244,10 +224,10 @@ static bool gemm_classify(const TraGraph *g, const TraNode *n, GemmPlan *p)
 	p->b = ops[1];
 	p->scale = scale;
 	for (int x = 0; x < n->nidx; x++) {
-		int64_t sa = gemm_operand_stride(g, n, p->a, x), sb = gemm_operand_stride(g, n, p->b, x);
+		int64_t sa = tra_operand_stride(g, n, p->a, x), sb = tra_operand_stride(g, n, p->b, x);
 		p->A.stride[x] = sa;
 		p->B.stride[x] = sb;
-		p->C.stride[x] = x < n->rank ? gemm_stride(n, x) : 0;
+		p->C.stride[x] = x < n->rank ? tra_node_stride(n, x) : 0;
 		bool out = x < n->rank;
 		if (n->idx[x].size == 1)
 			continue; /* any group would do; none is simplest */

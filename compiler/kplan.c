@@ -57,15 +57,6 @@
 
 /* ---- loop nests ------------------------------------------------------------ */
 
-/* C-order stride of dimension d of node p. */
-static int64_t kplan_stride(const TraNode *p, int d)
-{
-	int64_t s = 1;
-	for (int e = d + 1; e < p->rank; e++)
-		s *= p->idx[e].size;
-	return s;
-}
-
 /* The largest operand: its contiguous index should be innermost. */
 static int kplan_largest_operand(const TraGraph *g, const TraNode *n)
 {
@@ -81,17 +72,6 @@ static int kplan_largest_operand(const TraGraph *g, const TraNode *n)
 	return best;
 }
 
-/* The stride of node index x in operand k (0 if it does not read x). */
-static int64_t kplan_operand_stride(const TraGraph *g, const TraNode *n, int k, int x)
-{
-	const TraOperand *op = &n->ops[k];
-	int64_t s = 0;
-	for (int d = 0; d < op->rank; d++)
-		if (op->idx[d] == x)
-			s += kplan_stride(&g->nodes[op->node], d);
-	return s;
-}
-
 /* The reduced indices in loop order: decreasing stride in the largest
  * operand, so that its contiguous index is innermost. */
 static int kplan_reduce_order(const TraGraph *g, const TraNode *n, int *order)
@@ -101,8 +81,8 @@ static int kplan_reduce_order(const TraGraph *g, const TraNode *n, int *order)
 		order[m++] = x;
 	for (int i = 1; i < m; i++)
 		for (int j = i; j > 0; j--) {
-			int64_t sa = big >= 0 ? kplan_operand_stride(g, n, big, order[j - 1]) : 0;
-			int64_t sb = big >= 0 ? kplan_operand_stride(g, n, big, order[j]) : 0;
+			int64_t sa = big >= 0 ? tra_operand_stride(g, n, big, order[j - 1]) : 0;
+			int64_t sb = big >= 0 ? tra_operand_stride(g, n, big, order[j]) : 0;
 			if (sa >= sb)
 				break;
 			int t = order[j];
@@ -128,11 +108,11 @@ static bool kplan_columnwise(const TraGraph *g, const TraNode *n)
 	if (n->agg == TRA_AGG_NONE || n->rank == 0 || n->idx[n->rank - 1].size < KPLAN_COLUMN_MIN)
 		return false;
 	int big = kplan_largest_operand(g, n);
-	int64_t sv = big >= 0 ? kplan_operand_stride(g, n, big, n->rank - 1) : 0;
+	int64_t sv = big >= 0 ? tra_operand_stride(g, n, big, n->rank - 1) : 0;
 	if (sv == 0)
 		return false;
 	for (int x = n->rank; x < n->nidx; x++) {
-		int64_t sx = kplan_operand_stride(g, n, big, x);
+		int64_t sx = tra_operand_stride(g, n, big, x);
 		if (sx != 0 && sx <= sv)
 			return false;
 	}

@@ -78,6 +78,27 @@ int64_t tra_node_elements(const TraNode *n)
 	return e;
 }
 
+/* C order: the last dimension is contiguous. */
+int64_t tra_node_stride(const TraNode *n, int d)
+{
+	int64_t s = 1;
+	for (int e = d + 1; e < n->rank; e++)
+		s *= n->idx[e].size;
+	return s;
+}
+
+/* An operand may read one index in several dimensions (a diagonal,
+ * S[j, j]): one step of it moves along each of them. */
+int64_t tra_operand_stride(const TraGraph *g, const TraNode *n, int k, int x)
+{
+	const TraOperand *op = &n->ops[k];
+	int64_t s = 0;
+	for (int d = 0; d < op->rank; d++)
+		if (op->idx[d] == x)
+			s += tra_node_stride(&g->nodes[op->node], d);
+	return s;
+}
+
 void tra_live_nodes(const TraGraph *g, bool *live)
 {
 	memset(live, 0, (size_t)g->nnodes * sizeof *live);

@@ -259,6 +259,11 @@ int tra_expr_new(TraGraph *g, TraOp op, int arg, double value, int a, int b, int
 /* The operand of l reading node at idx (rank entries), added if new. */
 int tra_operand_add(Arena *a, TraOperandList *l, int node, int rank, const int *idx);
 int64_t tra_node_elements(const TraNode *n);          /* product of output sizes */
+/* The C-order stride of dimension d of n's result, in elements. */
+int64_t tra_node_stride(const TraNode *n, int d);
+/* The stride of n's index x in operand k's producer, in elements: how
+ * far one step of x moves in it (0 if operand k does not read x). */
+int64_t tra_operand_stride(const TraGraph *g, const TraNode *n, int k, int x);
 double tra_node_result_bytes(const TraNode *n);       /* bytes of its result */
 /* live[id]: an output depends on node id (live has g->nnodes entries).
  * One backward sweep: nodes are in a topological order. */

@@ -29,14 +29,6 @@
 
 /* ---- building the kernels ---------------------------------------------------- */
 
-static CgLlvm *test_module(void)
-{
-	char err[512];
-	CgLlvm *m = cg_llvm_new("test", err, sizeof err);
-	ck_assert_msg(m != NULL, "cg_llvm_new: %s", err);
-	return m;
-}
-
 /* void rowsum(const float *x, float *y, int64_t n, int64_t m) */
 static void test_build_rowsum(CgLlvm *m)
 {
@@ -99,13 +91,12 @@ static const struct {
 /* rowsum, mapexp and the test_maths maps, verified. */
 static CgLlvm *test_kernels(void)
 {
-	CgLlvm *m = test_module();
+	CgLlvm *m = llvm_unit_module();
 	test_build_rowsum(m);
 	test_build_map(m, "mapexp", TRA_OP_EXP, TRART_F32);
 	for (int i = 0; i < TEST_NMATHS; i++)
 		test_build_map(m, test_maths[i].name, test_maths[i].op, test_maths[i].t);
-	char err[4096];
-	ck_assert_msg(cg_llvm_verify(m, err, sizeof err), "%s", err);
+	llvm_unit_verify(m);
 	return m;
 }
 
@@ -113,7 +104,7 @@ static CgLlvm *test_kernels(void)
 
 START_TEST(host_target_and_features)
 {
-	CgLlvm *m = test_module();
+	CgLlvm *m = llvm_unit_module();
 	const char *feat = cg_llvm_features(m);
 	printf("llvm host: triple %s, cpu %s\nllvm host features: %s\n", cg_llvm_triple(m),
 	       cg_llvm_cpu(m), feat);
@@ -125,18 +116,6 @@ START_TEST(host_target_and_features)
 	cg_llvm_free(m);
 }
 END_TEST
-
-/* The float vector width the host's features give: 16 with AVX-512, 8
- * with AVX, 4 with SSE or NEON. */
-static int test_expected_width(const CgLlvm *m)
-{
-	const char *f = cg_llvm_features(m);
-	if (strstr(f, "+avx512f"))
-		return 16;
-	if (strstr(f, "+avx,") || strstr(f, "+avx2"))
-		return 8;
-	return 4;
-}
 
 /* ---- the IR -------------------------------------------------------------------- */
 
@@ -162,9 +141,9 @@ START_TEST(o3_vectorises_reduction_and_map)
 	CgLlvm *m = test_kernels();
 	char err[4096];
 	ck_assert_msg(cg_llvm_optimize(m, err, sizeof err), "%s", err);
-	ck_assert_msg(cg_llvm_verify(m, err, sizeof err), "%s", err);
+	llvm_unit_verify(m);
 	char *ir = llvm_unit_ir(m);
-	int w = test_expected_width(m);
+	int w = llvm_unit_width(m);
 	char vadd[64], vstore[64];
 	snprintf(vadd, sizeof vadd, "fadd <%d x float>", w);
 	snprintf(vstore, sizeof vstore, "store <%d x float>", w);
@@ -189,7 +168,7 @@ END_TEST
  * a recurrence through memory. LLVM's warning is kept, not printed. */
 START_TEST(scalar_tagged_loop_warns)
 {
-	CgLlvm *m = test_module();
+	CgLlvm *m = llvm_unit_module();
 	CgLlvmType f = cg_llvm_type(m, TRART_F32);
 	CgLlvmType params[3] = {cg_llvm_ptr(m, f), cg_llvm_ptr(m, f), cg_llvm_i64(m)};
 	cg_llvm_function(m, "scan", params, 3);
@@ -202,7 +181,7 @@ START_TEST(scalar_tagged_loop_warns)
 	cg_llvm_loop_end(m, &l);
 	cg_llvm_return(m);
 	char err[4096];
-	ck_assert_msg(cg_llvm_verify(m, err, sizeof err), "%s", err);
+	llvm_unit_verify(m);
 	ck_assert_int_eq(cg_llvm_warnings(m, NULL), 0);
 	ck_assert_msg(cg_llvm_optimize(m, err, sizeof err), "%s", err);
 	const char *why;
@@ -274,13 +253,6 @@ START_TEST(mapexp_within_2ulp_of_expf)
 }
 END_TEST
 
-/* Whether the two results agree: equal (a zero of either sign, as the
- * language has no signed zeros) or both NaN. */
-static bool test_same(double a, double b)
-{
-	return a == b || (isnan(a) && isnan(b));
-}
-
 START_TEST(kernel_math_equals_trart)
 {
 	CgLlvm *m = test_kernels();
@@ -297,13 +269,13 @@ START_TEST(kernel_math_equals_trart)
 		if (test_maths[k].t == TRART_F32) {
 			((void (*)(const float *, float *, int64_t))fn)(xf, yf, n);
 			for (int i = 0; i < n; i++)
-				if (!test_same(yf[i], test_maths[k].cf(xf[i])) && bad++ < 3)
+				if (!llvm_unit_same(yf[i], test_maths[k].cf(xf[i])) && bad++ < 3)
 					printf("%s(%a) = %a, trart %a\n", test_maths[k].name, (double)xf[i],
 					       (double)yf[i], (double)test_maths[k].cf(xf[i]));
 		} else {
 			((void (*)(const double *, double *, int64_t))fn)(x, y, n);
 			for (int i = 0; i < n; i++)
-				if (!test_same(y[i], test_maths[k].cd(x[i])) && bad++ < 3)
+				if (!llvm_unit_same(y[i], test_maths[k].cd(x[i])) && bad++ < 3)
 					printf("%s(%a) = %a, trart %a\n", test_maths[k].name, x[i], y[i],
 					       test_maths[k].cd(x[i]));
 		}

@@ -132,9 +132,7 @@ static void test_unplan(TestProg *tp)
  * kernel. Verified; the module's IR in *ir (malloc'ed) if ir is set. */
 static CgLlvm *test_build(const TestProg *tp, const Kplan *k, char **ir)
 {
-	char err[4096];
-	CgLlvm *m = cg_llvm_new("test", err, sizeof err);
-	ck_assert_msg(m != NULL, "cg_llvm_new: %s", err);
+	CgLlvm *m = llvm_unit_module();
 	CgLlvmProg p = {.m = m, .g = &tp->u->g, .kp = &tp->kp, .opt = &tp->opt};
 	CgLlvmType i8p = cg_llvm_ptr(m, cg_llvm_int(m, 8));
 	if (k->block) {
@@ -154,12 +152,9 @@ static CgLlvm *test_build(const TestProg *tp, const Kplan *k, char **ir)
 	CgLlvmValue args[2] = {cg_llvm_param(m, 0), cg_llvm_param(m, 1)};
 	cg_llvm_call(m, cg_llvm_fn_type(m, cg_llvm_void(m), params, nparams), fn, args, nparams);
 	cg_llvm_return(m);
-	if (ir) {
-		size_t len = 0;
-		FILE *f = open_memstream(ir, &len);
-		cg_llvm_dump(m, f);
-		fclose(f);
-	}
+	if (ir)
+		*ir = llvm_unit_ir(m);
+	char err[4096];
 	ck_assert_msg(cg_llvm_verify(m, err, sizeof err), "%s: %s", name, err);
 	return m;
 }
@@ -209,13 +204,24 @@ static void test_set(const TraNode *n, void *buf, int64_t i, double x)
 		((double *)buf)[i] = x;
 }
 
-/* Aggregation task t of node n: the sum of its parts' partial blocks
- * (C order in the block) into the output, as a<node> would combine them
- * (n has no epilogue); each partial block goes back to the pool. */
-static void test_combine(const TestProg *tp, void *h, const TraNode *n, int t, void *out)
+/* The partial blocks aggregation task t combines go back to the pool. */
+static void test_free_parts(const TestProg *tp, void *h, int t)
 {
 	void **partial = llvm_unit_sym(h, "trac_partial");
 	void (*pool_free)(void *) = (void (*)(void *))llvm_unit_sym(h, "trart_pool_free");
+	const KplanTask *kt = &tp->kp.tasks[t];
+	for (int q = 0; q < kt->nparts; q++) {
+		pool_free(partial[kt->parts[q]]);
+		partial[kt->parts[q]] = NULL;
+	}
+}
+
+/* Aggregation task t of node n: the sum of its parts' partial blocks
+ * (C order in the block) into the output, as a<node> would combine them
+ * (n has no epilogue); then the partial blocks go back to the pool. */
+static void test_combine(const TestProg *tp, void *h, const TraNode *n, int t, void *out)
+{
+	void **partial = llvm_unit_sym(h, "trac_partial");
 	const IaTask *a = &tp->ia.tasks[t];
 	const KplanTask *kt = &tp->kp.tasks[t];
 	int64_t count = 1;
@@ -235,10 +241,7 @@ static void test_combine(const TestProg *tp, void *h, const TraNode *n, int t, v
 			sum += test_get(n, partial[kt->parts[q]], e);
 		test_set(n, out, off, sum);
 	}
-	for (int q = 0; q < kt->nparts; q++) {
-		pool_free(partial[kt->parts[q]]);
-		partial[kt->parts[q]] = NULL;
-	}
+	test_free_parts(tp, h, t);
 }
 
 /* Runs block kernel k: each of its node's join tasks, then the sums of
@@ -261,9 +264,7 @@ static bool test_run_blocks(const TestProg *tp, const Kplan *k, void *h, void **
 			if (finished)
 				test_combine(tp, h, n, t, bufs[k->node]);
 			else
-				for (int q = 0; q < tp->kp.tasks[t].nparts; q++)
-					((void (*)(void *))llvm_unit_sym(h, "trart_pool_free"))(
-						((void **)llvm_unit_sym(h, "trac_partial"))[tp->kp.tasks[t].parts[q]]);
+				test_free_parts(tp, h, t);
 		}
 	return finished;
 }
@@ -427,8 +428,8 @@ START_TEST(halved_blocks_match_interpreter)
 END_TEST
 
 /* The IR of a block kernel with a looped K (k_loop.tra with its
- * looped K index j cut in three): beta chosen per call, the task's lo and hi read from it,
- * the partial block from the pool into trac_partial. */
+ * looped K index j cut in three): beta chosen per call, the task's lo and hi read from it
+ * once, the partial block from the pool into trac_partial. */
 START_TEST(block_ir_names_blas_and_pool)
 {
 	const char *srcdir = getenv("srcdir");
@@ -449,6 +450,15 @@ START_TEST(block_ir_names_blas_and_pool)
 	ck_assert_msg(strstr(ir, "declare void @cblas_sgemm(i32, i32, i32, i32, i32, i32, float, float*, i32, float*, i32, float, float*, i32)") != NULL, "%s", ir);
 	ck_assert_msg(strstr(ir, "@trart_pool_alloc") != NULL && strstr(ir, "@trac_partial") != NULL, "%s", ir);
 	ck_assert_msg(strstr(ir, "select i1") != NULL, "no beta select: %s", ir);
+	/* the block's bounds are loaded where the kernel starts, none inside
+	 * its loops, where every cblas call would force a reload */
+	char name[32];
+	snprintf(name, sizeof name, "b%d", k->node);
+	char *fn = llvm_unit_function_ir(ir, name), *loops = strstr(fn, "\nloop");
+	ck_assert_msg(loops != NULL, "%s", fn);
+	ck_assert_int_ge(unit_count(fn, "load i64, i64*"), 2 * tp.u->g.nodes[k->node].nidx);
+	ck_assert_msg(strstr(loops, "load i64, i64*") == NULL, "a bound loaded in a loop: %s", fn);
+	free(fn);
 	free(ir);
 	cg_llvm_free(m);
 	test_unplan(&tp);

@@ -26,29 +26,6 @@
 #include <float.h>
 #include <unistd.h>
 
-/* ---- modules and shared libraries ------------------------------------------- */
-
-static CgLlvm *test_module(void)
-{
-	char err[512];
-	CgLlvm *m = cg_llvm_new("test", err, sizeof err);
-	ck_assert_msg(m != NULL, "cg_llvm_new: %s", err);
-	return m;
-}
-
-static void test_verify(CgLlvm *m)
-{
-	char err[8192];
-	ck_assert_msg(cg_llvm_verify(m, err, sizeof err), "%s", err);
-}
-
-/* Whether two results agree: equal (a zero of either sign, as the
- * language has no signed zeros) or both NaN. */
-static bool test_same(double a, double b)
-{
-	return a == b || (isnan(a) && isnan(b));
-}
-
 /* ---- pow ------------------------------------------------------------------------ */
 
 /* void name(const T *x, const T *y, T *z, int64_t n): z[i] = pow(x[i], y[i]). */
@@ -94,10 +71,10 @@ static int test_pow_pairs(double **xs, double **ys)
 
 START_TEST(pow_equals_trart)
 {
-	CgLlvm *m = test_module();
+	CgLlvm *m = llvm_unit_module();
 	test_build_pow(m, "pow_f32", TRART_F32);
 	test_build_pow(m, "pow_f64", TRART_F64);
-	test_verify(m);
+	llvm_unit_verify(m);
 	void *h = llvm_unit_load(m, LLVM_UNIT_RUNTIME, false);
 	double *x, *y;
 	int n = test_pow_pairs(&x, &y);
@@ -114,9 +91,9 @@ START_TEST(pow_equals_trart)
 	for (int i = 0; i < n; i++) {
 		double want = trart_pow_double(x[i], y[i]);
 		float wantf = trart_pow_float(xf[i], yf[i]);
-		if (!test_same(z[i], want) && bad++ < 5)
+		if (!llvm_unit_same(z[i], want) && bad++ < 5)
 			printf("pow_f64(%a, %a) = %a, trart %a\n", x[i], y[i], z[i], want);
-		if (!test_same(zf[i], wantf) && bad++ < 5)
+		if (!llvm_unit_same(zf[i], wantf) && bad++ < 5)
 			printf("pow_f32(%a, %a) = %a, trart %a\n", (double)xf[i], (double)yf[i], (double)zf[i],
 			       (double)wantf);
 	}
@@ -204,7 +181,7 @@ static void *test_typed(const UnitRun *u, const InterpValues *v, int id)
  * infinite of one sign, or both NaN). */
 static double test_rel(double a, double b)
 {
-	if (test_same(a, b))
+	if (llvm_unit_same(a, b))
 		return 0;
 	if (isnan(a) || isnan(b) || isinf(a) || isinf(b))
 		return INFINITY;
@@ -223,7 +200,7 @@ static int64_t test_maps(const char *src, double tol)
 	interp_values_init(&v, &u->g);
 	test_fill_inputs(u, &v, true);
 	interp_run(&u->g, &v);
-	CgLlvm *m = test_module();
+	CgLlvm *m = llvm_unit_module();
 	CgLlvmProg p = {.m = m, .g = &u->g};
 	char name[32];
 	for (int id = 0; id < u->g.nnodes; id++)
@@ -232,7 +209,7 @@ static int64_t test_maps(const char *src, double tol)
 			snprintf(name, sizeof name, "map%d", id);
 			test_build_map_node(&p, &u->g.nodes[id], name);
 		}
-	test_verify(m);
+	llvm_unit_verify(m);
 	void *h = llvm_unit_load(m, LLVM_UNIT_RUNTIME, false);
 	for (int id = 0; id < u->g.nnodes; id++) {
 		const TraNode *n = &u->g.nodes[id];
@@ -360,25 +337,11 @@ static void test_prog_keep(TestProg *t)
 static void test_prog_open(TestProg *t, const char *src, int devices)
 {
 	memset(t, 0, sizeof *t);
-	t->u = unit_compile_ok(src);
+	t->u = llvm_unit_program(src, devices, &t->ia);
 	TraGraph *g = &t->u->g;
-	for (int i = 0; i < driver_npasses; i++) {
-		driver_passes[i].run(g);
-		tra_verify(g);
-	}
-	t->opt = (CgCOptions){"test", "test.tra", false, NULL, NULL};
-	if (devices > 0) {
-		DecompOptions d = {.devices = devices};
-		decomp_run(g, &d);
-		ia_lower(g, g->arena, &t->ia);
-		int *leader = calloc((size_t)g->nnodes + 1, sizeof *leader);
-		kplan_row_groups(g, leader);
-		ia_fuse_rows(&t->ia, leader);
-		free(leader);
-		t->opt.ia = &t->ia;
-	}
+	t->opt = (CgCOptions){"test", "test.tra", false, NULL, devices > 0 ? &t->ia : NULL};
 	kplan_build(g, t->opt.ia, &t->kp);
-	CgLlvm *m = test_module();
+	CgLlvm *m = llvm_unit_module();
 	t->p = (CgLlvmProg){.m = m, .g = g, .kp = &t->kp, .opt = &t->opt};
 	if (devices > 0) {
 		CgLlvmType i8p = cg_llvm_ptr(m, cg_llvm_int(m, 8)), i32 = cg_llvm_int(m, 32);
@@ -455,18 +418,6 @@ START_TEST(kernels_verify_and_vectorise)
 }
 END_TEST
 
-/* The float vector width the host's features give: 16 with AVX-512, 8
- * with AVX, 4 with SSE or NEON. */
-static int test_expected_width(const CgLlvm *m)
-{
-	const char *f = cg_llvm_features(m);
-	if (strstr(f, "+avx512f"))
-		return 16;
-	if (strstr(f, "+avx,") || strstr(f, "+avx2"))
-		return 8;
-	return 4;
-}
-
 /* Issue 10's test: after O3, a row sum's kernel adds vectors and an
  * element-wise map's stores them, at the machine's width; so do the
  * block kernels; and a row max (order keys) reduces vectors too. */
@@ -475,10 +426,10 @@ static void test_vector_kernel(const char *src, int devices, const char *fn, con
 	TestProg t;
 	test_prog_open(&t, src, devices);
 	char err[4096];
-	test_verify(t.p.m);
+	llvm_unit_verify(t.p.m);
 	ck_assert_msg(cg_llvm_optimize(t.p.m, err, sizeof err), "%s", err);
 	char want[64], *ir = llvm_unit_ir(t.p.m), *body = llvm_unit_function_ir(ir, fn);
-	snprintf(want, sizeof want, op, test_expected_width(t.p.m));
+	snprintf(want, sizeof want, op, llvm_unit_width(t.p.m));
 	printf("llvm kernel %s (%d devices): %d '%s'\n", fn, devices, unit_count(body, want), want);
 	ck_assert_msg(strstr(body, want) != NULL, "%s has no '%s' after O3:\n%s", fn, want, body);
 	free(body);
@@ -509,7 +460,7 @@ END_TEST
 static void test_run_blocks(TestProg *t, InterpValues *v)
 {
 	const TraGraph *g = &t->u->g;
-	test_verify(t->p.m);
+	llvm_unit_verify(t->p.m);
 	void *h = llvm_unit_load(t->p.m, LLVM_UNIT_RUNTIME, false);
 	char *tasks = llvm_unit_sym(h, "trac_tasks");
 	int32_t *nparts = llvm_unit_sym(h, "trac_nparts");

@@ -15,6 +15,7 @@
 #include "paths.h"
 
 #include "unit.h"
+#include "llvm_unit.h"
 
 #include <check.h>
 #include <dlfcn.h>
@@ -36,23 +37,12 @@ static const char test_src[] =
  * for two devices, lowered and placed, into *ia. */
 static UnitRun *test_program(bool blocks, IaGraph *ia)
 {
-	UnitRun *u = unit_compile_ok(test_src);
-	for (int i = 0; i < driver_npasses; i++) {
-		driver_passes[i].run(&u->g);
-		tra_verify(&u->g);
+	UnitRun *u = llvm_unit_program(test_src, blocks ? 2 : 0, ia);
+	if (blocks) {
+		SimModel sim;
+		sim_model_default(&sim);
+		place_run(ia, PLACE_GREEDY, 2, &sim);
 	}
-	if (!blocks)
-		return u;
-	DecompOptions d = {.devices = 2};
-	decomp_run(&u->g, &d);
-	int *leader = xcalloc((size_t)u->g.nnodes + 1, sizeof *leader);
-	ia_lower(&u->g, &u->arena, ia);
-	kplan_row_groups(&u->g, leader);
-	ia_fuse_rows(ia, leader);
-	free(leader);
-	SimModel sim;
-	sim_model_default(&sim);
-	place_run(ia, PLACE_GREEDY, 2, &sim);
 	return u;
 }
 
@@ -78,7 +68,7 @@ START_TEST(modules_verify)
 		UnitMem unopt, done;
 		unit_mem_open(&unopt);
 		unit_mem_open(&done);
-		CgLlvmOutput out = {NULL, unopt.f, done.f};
+		CgLlvmOutput out = {NULL, unopt.f, done.f, NULL};
 		char err[2048];
 		ck_assert_msg(cg_llvm_emit(&u->g, &opt, &out, err, sizeof err), "mode %d: %s", mode, err);
 		const char *ir = unit_mem_text(&unopt);
@@ -105,21 +95,8 @@ START_TEST(modules_verify)
 }
 END_TEST
 
-/* Links obj with the runtime and OpenBLAS into a shared library and
- * loads it; the files go at once. */
-static void *test_load(const char *dir, const char *obj)
-{
-	char so[256], cmd[1024];
-	snprintf(so, sizeof so, "%s/prog.so", dir);
-	const char *cc = getenv("CC");
-	snprintf(cmd, sizeof cmd, "%s -shared -o %s %s %s/libtrart.a %s -lm -pthread", cc && *cc ? cc : TRAC_CC,
-	         so, obj, TRAC_BUILD_LIBDIR, TRAC_BLAS_LIBS);
-	ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
-	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-	ck_assert_msg(h != NULL, "dlopen: %s", dlerror());
-	unlink(so);
-	return h;
-}
+/* What a library mode object links with: the runtime and OpenBLAS. */
+#define TEST_LIBS TRAC_BUILD_LIBDIR "/libtrart.a " TRAC_BLAS_LIBS " -lm -pthread"
 
 typedef int (*TestProgFn)(const void *const *inputs, void *const *outputs, int threads);
 
@@ -137,14 +114,13 @@ START_TEST(library_runs)
 		char dir[] = "/tmp/test_llvm_prog.XXXXXX", obj[256], err[2048];
 		ck_assert_ptr_nonnull(mkdtemp(dir));
 		snprintf(obj, sizeof obj, "%s/prog.o", dir);
-		CgLlvmOutput out = {obj, NULL, NULL};
+		CgLlvmOutput out = {obj, NULL, NULL, NULL};
 		ck_assert_msg(cg_llvm_emit(&u->g, &opt, &out, err, sizeof err), "%s", err);
-		void *h = test_load(dir, obj);
+		void *h = llvm_unit_link(obj, TEST_LIBS);
 		unlink(obj);
 		rmdir(dir);
 		TestProgFn prog;
-		*(void **)&prog = dlsym(h, "prog");
-		ck_assert_ptr_nonnull(prog);
+		*(void **)&prog = llvm_unit_sym(h, "prog");
 		memset(y, 0, sizeof y);
 		memset(xo, 0, sizeof xo);
 		s = 0;

@@ -588,6 +588,28 @@ START_TEST(expr_uses)
 }
 END_TEST
 
+/* C-order strides of a node, and of a node's index in an operand: a
+ * transposed read, a diagonal (one index in two dimensions: the steps
+ * add) and an index the operand does not read. */
+START_TEST(strides)
+{
+	UnitRun *u = unit_compile_ok("size N = 3, M = 4, L = 5\ninput A[N, M, L], S[M, M]\n"
+	                             "Y[l, i, j] = A[i, j, l] * S[j, j]\noutput Y\n");
+	const TraNode *a = unit_node(&u->g, "A"), *y = unit_node(&u->g, "Y");
+	ck_assert_int_eq(tra_node_stride(a, 0), 20);
+	ck_assert_int_eq(tra_node_stride(a, 1), 5);
+	ck_assert_int_eq(tra_node_stride(a, 2), 1);
+	ck_assert_int_eq(tra_node_stride(y, 0), 12);
+	int ka = y->ops[0].node == unit_node_id(&u->g, "A") ? 0 : 1, ks = 1 - ka;
+	ck_assert_int_eq(tra_operand_stride(&u->g, y, ka, 0), 1);  /* l */
+	ck_assert_int_eq(tra_operand_stride(&u->g, y, ka, 1), 20); /* i */
+	ck_assert_int_eq(tra_operand_stride(&u->g, y, ka, 2), 5);  /* j */
+	ck_assert_int_eq(tra_operand_stride(&u->g, y, ks, 2), 5);  /* S[j, j]: 4 + 1 */
+	ck_assert_int_eq(tra_operand_stride(&u->g, y, ks, 0), 0);
+	unit_free(u);
+}
+END_TEST
+
 /* ---- errors ---------------------------------------------------------------------- */
 
 #define DECLS "size N = 4, M = 3\ninput X[N, M], v[N], w[M], a, D[N, M] f64\n"
@@ -898,6 +920,7 @@ static Suite *sema_suite(void)
 	tcase_add_test(tc, input_is_output);
 	tcase_add_test(tc, dump_and_verify_samples);
 	tcase_add_test(tc, expr_uses);
+	tcase_add_test(tc, strides);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sizes and types");
 	tcase_add_test(tc, size_arithmetic);
