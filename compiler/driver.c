@@ -45,6 +45,7 @@ const DriverPass driver_passes[] = {
 	{"order-cse", cse_merge, "contractions that order split out twice are done once"},
 	{"fuse", fuse_elementwise, "single-use maps inlined into their reader"},
 	{"dce", dce_remove, "every einsum is an output or read"},
+	{"share", share_values, "no join or epilogue computes one sub-expression twice per point"},
 };
 const int driver_npasses = (int)(sizeof driver_passes / sizeof driver_passes[0]);
 

@@ -73,7 +73,7 @@ static const char options_usage_head[] =
 	"  --emit=STAGE[,STAGE..]  print intermediate forms (the stages below); several\n"
 	"                          stages need -o DIR (one file per stage)\n"
 	"  --after=PASS            with --emit=tra: the graph after PASS (sema, algebra, cse,\n"
-	"                          hoist, hoist-cse, order, order-cse, fuse or dce)\n"
+	"                          hoist, hoist-cse, order, order-cse, fuse, dce or share)\n"
 	"  --interpret             run the program with the reference interpreter\n"
 	"  --print-runtime-dir     print the runtime's header and library directories\n"
 	"\n"

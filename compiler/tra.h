@@ -330,6 +330,10 @@ void cse_merge(TraGraph *g);
 void hoist_invariants(TraGraph *g);
 /* dce.c: drops the einsums no output depends on. */
 void dce_remove(TraGraph *g);
+/* share.c: binds every sub-expression that a join or epilogue computes
+ * twice or more per point once, as a LET at the expression's root that
+ * its VARs read (the last pass: no other pass sees LETs). */
+void share_values(TraGraph *g);
 
 /* ---- order.c ------------------------------------------------------------ */
 

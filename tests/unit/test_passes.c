@@ -1547,7 +1547,85 @@ START_TEST(pipeline_table)
 		for (int j = 0; j < i; j++)
 			ck_assert_str_ne(driver_passes[i].name, driver_passes[j].name);
 	}
-	ck_assert_str_eq(driver_passes[driver_npasses - 1].name, "dce");
+	/* share's LETs are for the back ends: no pass after it has to know them */
+	ck_assert_str_eq(driver_passes[driver_npasses - 1].name, "share");
+	ck_assert_str_eq(driver_passes[driver_npasses - 2].name, "dce");
+}
+END_TEST
+
+/* ---- share: sub-expressions repeated within one expression ------------------------ */
+
+/* share.c's rules on sema's graphs: a repeated sub-expression (equal up
+ * to the order of the operands of + and *) is bound once at the root;
+ * leaves never; in joins, epilogues and select branches alike; the cost
+ * counts a bound value once. */
+START_TEST(share_binds_repeats)
+{
+	UnitRun *u = after("size N = 3, C = 4\ninput Y[N, C], b[C], z[N]\n"
+	                   "B[i, c] = tanh(Y[i, c] + b[c]) * tanh(b[c] + Y[i, c])\n"
+	                   "L[i, c] = Y[i, c] * Y[i, c] + b[c]\n"
+	                   "S[i, c] = select(Y[i, c] < 0, exp(Y[i, c] * 2), exp(2 * Y[i, c]) + 1)\n"
+	                   "E[i] = sum[c](Y[i, c]) * exp(z[i]) + exp(z[i])\n"
+	                   "M[i] = max[c](sqrt(Y[i, c] + z[i]) - sqrt(z[i] + Y[i, c]))\n"
+	                   "D[i, c] = exp(Y[i, c]) - exp(Y[i, c] + 0)\n"
+	                   "output B, L, S, E, M, D\n", share_values);
+	assert_node(u, "B", "B[i,c] = let(tanh((+ Y[i,c] b[c])),(* $1 $1))");
+	assert_node(u, "L", "L[i,c] = (+ (* Y[i,c] Y[i,c]) b[c])");
+	assert_node(u, "S", "S[i,c] = let(exp((* Y[i,c] 2)),select((< Y[i,c] 0),$1,(+ $1 1)))");
+	assert_node(u, "E", "E[i] = sum[c] Y[i,c] then let(exp(z[i]),(+ (* acc $1) $1))");
+	assert_node(u, "M", "M[i] = max[c] let(sqrt((+ Y[i,c] z[i])),(- $1 $1))");
+	/* not equal: exp(Y) and exp(Y + 0) (the algebra pass, not this one, folds + 0) */
+	assert_node(u, "D", "D[i,c] = (- exp(Y[i,c]) exp((+ Y[i,c] 0)))");
+	/* tanh (6) + add (1) once, the product once: 8 per point */
+	ck_assert_double_eq(unit_node(&u->g, "B")->flops, 3 * 4 * 8);
+	unit_free(u);
+}
+END_TEST
+
+/* Largest first: an occurrence inside a bound copy that is not kept no
+ * longer counts; one inside the kept value still does. */
+START_TEST(share_largest_first)
+{
+	UnitRun *u = after("size N = 3\ninput X[N], Y[N]\n"
+	                   "A[i] = exp(X[i]) * Y[i] + exp(X[i]) * Y[i]\n"
+	                   "B[i] = exp(X[i]) * exp(X[i]) + exp(X[i]) * exp(X[i])\n"
+	                   "C[i] = log(exp(X[i]) * 2) * log(2 * exp(X[i])) + exp(X[i])\n"
+	                   "output A, B, C\n", share_values);
+	/* exp(X[i]) is in the kept product once: not bound */
+	assert_node(u, "A", "A[i] = let((* exp(X[i]) Y[i]),(+ $1 $1))");
+	/* twice in the kept product: bound too, outside it (its value reads it) */
+	assert_node(u, "B", "B[i] = let(exp(X[i]),let((* $2 $2),(+ $1 $1)))");
+	assert_node(u, "C", "C[i] = let(exp(X[i]),let(log((* $2 2)),(+ (* $1 $1) $2)))");
+	ck_assert_double_eq(unit_node(&u->g, "B")->flops, 3 * (4 + 1 + 1));
+	unit_free(u);
+}
+END_TEST
+
+/* A copy of an expression with LETs reads its own LETs; the whole
+ * pipeline, then the interpreter, agree with the graph as written. */
+START_TEST(share_copy_and_pipeline)
+{
+	UnitRun *u = after("size N = 3\ninput X[N]\nB[i] = exp(X[i]) * exp(X[i]) + exp(X[i]) * exp(X[i])\n"
+	                   "output B\n", share_values);
+	TraNode *n = (TraNode *)unit_node(&u->g, "B");
+	int old = n->join;
+	n->join = tra_expr_copy(&u->g, old);
+	tra_verify(&u->g); /* every VAR of the copy reads a LET of the copy's chain */
+	ck_assert_int_ne(n->join, old);
+	assert_node(u, "B", "B[i] = let(exp(X[i]),let((* $2 $2),(+ $1 $1)))");
+	unit_free(u);
+	DiffStats st = {0};
+	diff_check("size N = 4, C = 3\ninput Y[N, C] f64, b[C] f64\n"
+	           "T[i, c] = tanh(Y[i, c] + b[c])\nU[i, c] = T[i, c] * T[i, c] - exp(b[c] * 2) * exp(2 * b[c])\n"
+	           "V[i] = sum[c](exp(Y[i, c] - max[d](Y[i, d]))) * sum[c](exp(Y[i, c] - max[d](Y[i, d])))\n"
+	           "W[i, c] = sigmoid(Y[i, c] * b[c]) * (1 - sigmoid(b[c] * Y[i, c]))\n"
+	           "output U, V, W\n", NULL, 0, &st);
+	ck_assert_int_eq(st.programs, 1);
+	u = unit_compile_ok("size N = 4, C = 3\ninput Y[N, C], b[C]\n"
+	                    "W[i, c] = sigmoid(Y[i, c] * b[c]) * (1 - sigmoid(b[c] * Y[i, c]))\noutput W\n");
+	all_passes(&u->g);
+	assert_node(u, "W", "W[i,c] = let(sigmoid((* Y[i,c] b[c])),(* $1 (- 1 $1)))");
+	unit_free(u);
 }
 END_TEST
 
@@ -1593,6 +1671,9 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, hoist_epilogue_and_nesting);
 	tcase_add_test(tc, pipeline_canonical_forms);
 	tcase_add_test(tc, pipeline_table);
+	tcase_add_test(tc, share_binds_repeats);
+	tcase_add_test(tc, share_largest_first);
+	tcase_add_test(tc, share_copy_and_pipeline);
 	tcase_add_test(tc, differential_samples);
 	tcase_add_test(tc, differential_random);
 	suite_add_tcase(s, tc);
