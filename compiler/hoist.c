@@ -39,8 +39,11 @@
  *   (b) f (P - p) > P + p: the evaluations saved outweigh the copy.
  * Either way the new tensor must have at most TRA_MAX_RANK dimensions and
  * no more elements than the largest tensor the node already reads or
- * writes, so hoisting never makes a program need more memory than its
- * largest tensor.
+ * writes, or HOIST_SMALL (2^20) elements: so hoisting never makes a
+ * program need more memory than its largest tensor, or a few MiB per
+ * node. (Without the allowance, a 175-element tensor written as a
+ * statement, once inlined into a reader of 25-element tensors, was
+ * recomputed at every point of a six-index sum: 200 times the work.)
  *
  * Fusion follows the same rule (fuse.c): it inlines a map only where its
  * reader reads it at every one of its own indices, which a hoisted node,
@@ -60,6 +63,10 @@
 #include "tra.h"
 
 #include <stdlib.h>
+
+/* Elements a hoisted node may have whatever the tensors of the node it
+ * comes from (the cost rule's memory bound): 2^20, 4 or 8 MiB. */
+#define HOIST_SMALL 1048576.0
 
 /* Index sets and costs of expressions, by expression id. */
 typedef struct Hoist {
@@ -276,10 +283,11 @@ static bool hoist_gemm(const Hoist *h, const HoistSite *s)
 	       hoist_gemm_factors(h, s, n->join, &tensors, &hoisted) && hoisted > 0 && tensors >= 2;
 }
 
-/* The most elements a node hoisted out of n may have. */
+/* The most elements a node hoisted out of n may have: as many as the
+ * largest tensor n reads or writes, or HOIST_SMALL. */
 static double hoist_limit(const TraGraph *g, const TraNode *n)
 {
-	double m = (double)tra_node_elements(n);
+	double m = HOIST_SMALL > (double)tra_node_elements(n) ? HOIST_SMALL : (double)tra_node_elements(n);
 	for (int k = 0; k < n->nops; k++) {
 		double e = (double)tra_node_elements(&g->nodes[n->ops[k].node]);
 		m = e > m ? e : m;

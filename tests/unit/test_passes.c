@@ -477,9 +477,9 @@ START_TEST(fuse_non_cases)
 		"Hd[i, j] = relu(X[i, j])\nR4[i, c] = sum[k](Hd[i, k] * W[k, c])\n"
 		/* an output */
 		"O[i, j] = X[i, j] * 3\nR5[i, j] = O[i, j] - 1\n"
-		/* read in two places, or through two operands */
-		"T[i, j] = X[i, j] / 2\nR6[i, j] = T[i, j] * T[i, j]\n"
+		/* read through two operands; or in the join and the epilogue */
 		"U[i, j] = Sq[i, j] / 2\nR7[i, j] = U[i, j] + U[j, i]\n"
+		"T[i] = v[i] / 2\nR6[i] = sum[j](T[i] * X[i, j]) * T[i]\n"
 		/* partial coverage in an epilogue: b2[c] for every i */
 		"b2[c] = b[c] * 2\nR11[i, c] = sum[k](X[i, k] * W[k, c]) + b2[c]\n"
 		/* not a map */
@@ -491,7 +491,7 @@ START_TEST(fuse_non_cases)
 	UnitRun *before = unit_compile_ok(src);
 	UnitRun *u = after(src, fuse_then_dce);
 	/* nothing fuses; Z and R10, read by no output, are dropped */
-	ck_assert_str_eq(graph_str(u), "X Y W v alpha Sq b E R1 R2 p R3 Hd R4 O R5 T R6 U R7 b2 R11 Mx R8 sc R9");
+	ck_assert_str_eq(graph_str(u), "X Y W v alpha Sq b E R1 R2 p R3 Hd R4 O R5 U R7 T R6 b2 R11 Mx R8 sc R9");
 	for (int i = 0; i < u->g.nnodes; i++)
 		ck_assert_str_eq(node_str(u, u->g.nodes[i].name), node_str(before, u->g.nodes[i].name));
 	unit_free(u);
@@ -1479,6 +1479,17 @@ START_TEST(hoist_cost_rule)
 	ck_assert_str_eq(graph_str(u), "A B C D F.h1 F G");
 	assert_node(u, "D", "D[i,l] = sum[j,k] (* (* A[i,j] B[j,k]) C[k,l])");
 	unit_free(u);
+	/* the memory bound: a hoisted tensor (over i, j, k) larger than every
+	 * tensor its node touches is made up to 2^20 elements (64^3 here),
+	 * not beyond (128^3) */
+	for (int big = 0; big < 2; big++) {
+		char src[300];
+		snprintf(src, sizeof src, "size N = %d, L = 9\ninput a[N], b[N], c[N], w[L]\n"
+		         "Y = sum[i, j, k, l](exp(a[i] + b[j] + c[k]) * w[l])\noutput Y\n", big ? 128 : 64);
+		u = after(src, hoist_invariants);
+		ck_assert_str_eq(graph_str(u), big ? "a b c w Y" : "a b c w Y.h1 Y");
+		unit_free(u);
+	}
 }
 END_TEST
 
@@ -1554,6 +1565,34 @@ START_TEST(pipeline_table)
 END_TEST
 
 /* ---- share: sub-expressions repeated within one expression ------------------------ */
+
+/* A map read twice by one expression of its one reader, through one
+ * operand, is inlined at both readings (two trees, none shared), and
+ * share.c then computes it once per point: the graph of T written once
+ * and read twice is the graph of T written out twice. */
+START_TEST(fuse_read_twice)
+{
+	static const char once[] = "size N = 3, M = 4\ninput X[N, M], b[M]\n"
+	                           "T[i, j] = tanh(X[i, j] + b[j])\nR[i, j] = T[i, j] * (1 - T[i, j])\noutput R\n";
+	static const char twice[] = "size N = 3, M = 4\ninput X[N, M], b[M]\n"
+	                            "R[i, j] = tanh(X[i, j] + b[j]) * (1 - tanh(b[j] + X[i, j]))\noutput R\n";
+	UnitRun *u = after(once, fuse_then_dce);
+	ck_assert_str_eq(graph_str(u), "X b R");
+	assert_node(u, "R", "R[i,j] = (* tanh((+ X[i,j] b[j])) (- 1 tanh((+ X[i,j] b[j]))))");
+	ck_assert_int_eq(unit_node(&u->g, "R")->nops, 2);
+	share_values(&u->g);
+	tra_verify(&u->g);
+	assert_node(u, "R", "R[i,j] = let(tanh((+ X[i,j] b[j])),(* $1 (- 1 $1)))");
+	unit_free(u);
+	UnitRun *a = unit_compile_ok(once), *b = unit_compile_ok(twice);
+	all_passes(&a->g);
+	all_passes(&b->g);
+	ck_assert_str_eq(anon_str(a), anon_str(b));
+	unit_free(a);
+	unit_free(b);
+}
+END_TEST
+
 
 /* share.c's rules on sema's graphs: a repeated sub-expression (equal up
  * to the order of the operands of + and *) is bound once at the root;
@@ -1650,6 +1689,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, fuse_into_reductions);
 	tcase_add_test(tc, fuse_deduplicates_operands);
 	tcase_add_test(tc, fuse_non_cases);
+	tcase_add_test(tc, fuse_read_twice);
 	tcase_add_test(tc, fuse_samples_mlp_softmax);
 	tcase_add_test(tc, fuse_dead_code);
 	tcase_add_test(tc, fuse_scalars);
