@@ -24,7 +24,11 @@
  * but making it a node would store an outer product; contraction order
  * (order.c) decides how products split. Leaves (operands, constants,
  * index values) are never hoisted: reading a tensor costs what reading
- * the hoisted copy would.
+ * the hoisted copy would. Outside the join of an aggregation (where the
+ * factors are contraction order's), a sub-product written as one, that
+ * computes more than a product of tensors (v[j] * (v[j] + s) in
+ * A[i, j] = B[i, j] * (v[j] * (v[j] + s))), is tried whole first, by
+ * rule (b): one node over its indices beats its factors one by one.
  *
  * The cost rule. A sub-expression e of f flops that depends on the index
  * set D, in a space of P points of which D spans p, costs f P as written
@@ -83,6 +87,7 @@ typedef struct HoistSite {
 	double points;      /* points in the space */
 	double limit;       /* the most elements a hoisted node may have */
 	bool gemm;          /* rule (a) holds for the join's factors */
+	bool reduces;       /* the join of an aggregation */
 	const char *base;   /* the name of the node the walk started at */
 	int *serial;        /* the last T.hN used for base */
 } HoistSite;
@@ -236,9 +241,14 @@ static int hoist_factor(Hoist *h, HoistSite *s, int e, bool top)
 static int hoist_chain(Hoist *h, HoistSite *s, int e, bool top)
 {
 	for (int k = 0; k < 2; k++) {
-		int kid = h->g->ex[e].kid[k];
-		int r = h->g->ex[kid].op == TRA_OP_MUL ? hoist_chain(h, s, kid, top)
-		                                       : hoist_factor(h, s, kid, top);
+		int kid = h->g->ex[e].kid[k], r;
+		if (h->g->ex[kid].op != TRA_OP_MUL)
+			r = hoist_factor(h, s, kid, top);
+		else if (!s->reduces && tra_expr_product_operands(h->g, kid) < 0 && hoist_fits(h, s, kid) &&
+		         hoist_saves(h, s, kid))
+			r = hoist_make(h, s, kid); /* a costly sub-product, whole: see the opening comment */
+		else
+			r = hoist_chain(h, s, kid, top);
 		h->g->ex[e].kid[k] = r;
 	}
 	return e;
@@ -306,10 +316,12 @@ static int hoist_node(Hoist *h, TraNode *n, const char *base, int *serial)
 	               .limit = hoist_limit(g, n), .base = base, .serial = serial};
 	hoist_measure(h, n, n->join);
 	s.gemm = hoist_gemm(h, &s);
+	s.reduces = n->agg != TRA_AGG_NONE;
 	n->join = g->ex[n->join].op == TRA_OP_MUL ? hoist_chain(h, &s, n->join, true)
 	                                          : hoist_expr(h, &s, n->join);
 	if (n->epilogue >= 0) {
 		HoistSite t = s;
+		t.reduces = false;
 		t.all = tra_index_mask(n->rank);
 		t.points = (double)tra_node_elements(n);
 		hoist_measure(h, n, n->epilogue);

@@ -1479,6 +1479,15 @@ START_TEST(hoist_cost_rule)
 	ck_assert_str_eq(graph_str(u), "A B C D F.h1 F G");
 	assert_node(u, "D", "D[i,l] = sum[j,k] (* (* A[i,j] B[j,k]) C[k,l])");
 	unit_free(u);
+	/* a costly sub-product whole, in a map or an epilogue; in a sum's
+	 * join the factors stay contraction order's */
+	u = after("size N = 6, D = 5\ninput B[N, D], v[D], s\n"
+	          "A[i, j] = B[i, j] * (v[j] * (v[j] + s))\n"
+	          "C[i] = sum[j](B[i, j] * (v[j] * (v[j] + s)))\noutput A, C\n", hoist_invariants);
+	assert_node(u, "A.h1", "A.h1[j] = (* v[j] (+ v[j] s))");
+	assert_node(u, "A", "A[i,j] = (* B[i,j] A.h1[j])");
+	assert_node(u, "C", "C[i] = sum[j] (* B[i,j] (* v[j] C.h1[j]))");
+	unit_free(u);
 	/* the memory bound: a hoisted tensor (over i, j, k) larger than every
 	 * tensor its node touches is made up to 2^20 elements (64^3 here),
 	 * not beyond (128^3) */
