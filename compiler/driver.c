@@ -41,6 +41,7 @@ const DriverPass driver_passes[] = {
 	{"cse", cse_merge, "no two einsums compute the same tensor, aggregate or stored map"},
 	{"hoist", hoist_invariants, "costly sub-expressions over fewer indices than their node are nodes"},
 	{"hoist-cse", cse_merge, "what hoisting made twice is made once"},
+	{"subexpr", subexpr_share, "costly sub-expressions that several nodes compute are nodes they read"},
 	{"order", order_contractions, "no sum of a product reads more than two operands"},
 	{"order-cse", cse_merge, "contractions that order split out twice are done once"},
 	{"fuse", fuse_elementwise, "single-use maps inlined into their reader"},

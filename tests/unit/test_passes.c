@@ -1573,6 +1573,36 @@ START_TEST(pipeline_table)
 }
 END_TEST
 
+/* ---- subexpr: sub-expressions repeated across nodes -------------------------------- */
+
+/* A softmax inlined into two readers is one node again, read by both;
+ * equal up to index names and + and * operand order; the cost rule
+ * (f (k - 1) > k + 1 per point for k readers over the same points) and
+ * acc keep the rest where it is. */
+START_TEST(subexpr_across_nodes)
+{
+	UnitRun *u = after("size N = 5, M = 3\ninput X[N], m, s, Y[N, M], a[N], b[N]\n"
+	                   "A[i] = exp(X[i] - m) / s + a[i]\n"
+	                   "B[j, c] = Y[j, c] * (exp(X[j] - m) / s)\n"
+	                   "C[i] = (b[i] + a[i]) * 2\nD[i] = (a[i] + b[i]) * 3\n"
+	                   "E[i] = exp(sum[c](Y[i, c]))\nF[i] = exp(sum[c](Y[i, c])) + 1\n"
+	                   "output A, B, C, D, E, F\n", subexpr_share);
+	ck_assert_str_eq(graph_str(u), "X m s Y a b A.s1 A B C D E F");
+	assert_node(u, "A.s1", "A.s1[i] = (/ exp((- X[i] m)) s)");
+	assert_node(u, "A", "A[i] = (+ A.s1[i] a[i])");
+	assert_node(u, "B", "B[j,c] = (* Y[j,c] A.s1[j])");
+	/* a + b: 1 flop, not worth a tensor */
+	assert_node(u, "D", "D[i] = (* (+ a[i] b[i]) 3)");
+	assert_node(u, "F", "F[i] = sum[c] Y[i,c] then (+ exp(acc) 1)");
+	unit_free(u);
+	DiffStats st = {0};
+	diff_check("size N = 5, M = 3\ninput X[N] f64, Y[N, M] f64\n"
+	           "P[i] = exp(X[i] - max[k](X[k])) / sum[k](exp(X[k] - max[l](X[l])))\n"
+	           "A[i] = P[i] * 2 + P[i]\nB[j, c] = Y[j, c] * P[j]\noutput A, B\n", NULL, 0, &st);
+	ck_assert_int_eq(st.programs, 1);
+}
+END_TEST
+
 /* ---- share: sub-expressions repeated within one expression ------------------------ */
 
 /* A map read twice by one expression of its one reader, through one
@@ -1720,6 +1750,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, hoist_epilogue_and_nesting);
 	tcase_add_test(tc, pipeline_canonical_forms);
 	tcase_add_test(tc, pipeline_table);
+	tcase_add_test(tc, subexpr_across_nodes);
 	tcase_add_test(tc, share_binds_repeats);
 	tcase_add_test(tc, share_largest_first);
 	tcase_add_test(tc, share_copy_and_pipeline);
