@@ -60,6 +60,9 @@ reads, f32 and f64, and checks two properties:
    hoisting will not store again), so only some come back to the
    original's cost (see props.sh for the kinds asserted).
 
+--worse FILE writes every worse pair, its original and its rewrite as
+whole programs, so that they can be compiled alone and grouped by cause.
+
 FLOPs are the plan's (--emit=plan-json with --partition=none, so one
 block per node and no split-reduction partials: the sum of the TRA
 nodes' exact counts), kernel kinds those --node-kernels writes (each
