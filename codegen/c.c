@@ -142,6 +142,11 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 		return;
 	case TRA_OP_INDEX: fprintf(c->out, "(%s)x%d", cg_c_type(n->type), x->arg); return;
 	case TRA_OP_ACC: fputs("acc", c->out); return;
+	/* C has no let expression: a VAR is its value written again, which
+	 * the C compiler evaluates once (the value is pure: trart.h's
+	 * functions are static inline) from -O1 on; LLVM binds it. */
+	case TRA_OP_LET: cg_c_expr(c, n, x->kid[1]); return;
+	case TRA_OP_VAR: cg_c_expr(c, n, c->g->ex[x->arg].kid[0]); return;
 	case TRA_OP_NEG: fputs("(-", c->out); cg_c_expr(c, n, x->kid[0]); fputc(')', c->out); return;
 	case TRA_OP_ADD: cg_c_binary(c, n, "+", x, false); return;
 	case TRA_OP_SUB: cg_c_binary(c, n, "-", x, false); return;

@@ -125,6 +125,17 @@ CgLlvmValue cg_llvm_expr(CgLlvmProg *p, const CgLlvmEnv *env, int e)
 		if (!env->acc)
 			TRAC_BUG("%s reads acc where there is none", env->n->name);
 		return env->acc;
+	case TRA_OP_LET: { /* the value once, as an SSA value its VARs use */
+		CgLlvmEnv inner = *env;
+		CgLlvmLet b = {.let = e, .value = cg_llvm_expr(p, env, x->kid[0]), .next = env->lets};
+		inner.lets = &b;
+		return cg_llvm_expr(p, &inner, x->kid[1]);
+	}
+	case TRA_OP_VAR:
+		for (const CgLlvmLet *b = env->lets; b; b = b->next)
+			if (b->let == x->arg)
+				return b->value;
+		TRAC_BUG("%s reads a let outside its scope", env->n->name);
 	case TRA_OP_SELECT: {
 		CgLlvmValue c = cg_llvm_expr(p, env, x->kid[0]);
 		CgLlvmValue a = cg_llvm_expr(p, env, x->kid[1]), b = cg_llvm_expr(p, env, x->kid[2]);

@@ -65,12 +65,20 @@ bool cg_llvm_prog_layout(CgLlvm *m, char *err, size_t errlen);
 
 /* ---- llvm_kernels.c --------------------------------------------------------- */
 
+/* A LET's value, bound while its body is built (innermost first). */
+typedef struct CgLlvmLet {
+	int let;                      /* the LET's expression id, as its VARs name it */
+	CgLlvmValue value;
+	const struct CgLlvmLet *next; /* the LETs around it */
+} CgLlvmLet;
+
 /* Where a kernel's scalar code gets its values. */
 typedef struct CgLlvmEnv {
 	const TraNode *n;
 	CgLlvmValue x[TRA_MAX_STMT_INDICES]; /* each index of n's join space (i64), where bound */
 	CgLlvmValue *in;                      /* operand k's buffer (a pointer to n's element type) */
 	CgLlvmValue acc;                      /* TRA_OP_ACC: the aggregate, or NULL */
+	const CgLlvmLet *lets;                /* TRA_OP_VAR: the LETs around it, or NULL */
 } CgLlvmEnv;
 
 /* The offset of an element of node src, its dimension d at index

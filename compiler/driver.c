@@ -41,10 +41,12 @@ const DriverPass driver_passes[] = {
 	{"cse", cse_merge, "no two einsums compute the same tensor, aggregate or stored map"},
 	{"hoist", hoist_invariants, "costly sub-expressions over fewer indices than their node are nodes"},
 	{"hoist-cse", cse_merge, "what hoisting made twice is made once"},
+	{"subexpr", subexpr_share, "costly sub-expressions that several nodes compute are nodes they read"},
 	{"order", order_contractions, "no sum of a product reads more than two operands"},
 	{"order-cse", cse_merge, "contractions that order split out twice are done once"},
 	{"fuse", fuse_elementwise, "single-use maps inlined into their reader"},
 	{"dce", dce_remove, "every einsum is an output or read"},
+	{"share", share_values, "no join or epilogue computes one sub-expression twice per point"},
 };
 const int driver_npasses = (int)(sizeof driver_passes / sizeof driver_passes[0]);
 

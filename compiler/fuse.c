@@ -12,8 +12,12 @@
  * When. A producer P is inlined into a consumer C when
  *   - P is a map (an einsum with aggregation NONE) and not an output;
  *   - exactly one live node reads P, that node is C, through exactly one
- *     operand, which occurs exactly once in C's join and epilogue: so the
- *     value is needed in one place and inlining duplicates no work;
+ *     operand, which occurs in C's join or in its epilogue, not both:
+ *     once, or several times (T[i, j] * T[i, j]), where each reading gets
+ *     a copy of P's expression and share.c, the last pass, computes the
+ *     copies once per point (one value in a register beats a stored
+ *     tensor read back twice); in both expressions the copies would be
+ *     computed once per join point and again per output element;
  *   - that operand's subscripts cover every index of the expression
  *     reading it (the whole join space for the join, the output indices
  *     for the epilogue). Then each point where C evaluates it reads a
@@ -187,7 +191,7 @@ static int fuse_site(const TraGraph *g, int pid, int cid)
 			k = j;
 		}
 	int in_join = fuse_reads(g, c->join, k), in_epi = fuse_reads(g, c->epilogue, k);
-	if (in_join + in_epi != 1)
+	if ((in_join > 0) == (in_epi > 0)) /* read in one of the two, once or more */
 		return -1;
 	if (!fuse_covers(&c->ops[k], in_join ? c->nidx : c->rank))
 		return -1;
@@ -213,18 +217,21 @@ static void fuse_move_producer(TraGraph *g, int e, const Inline *in)
 }
 
 /* Renumbers the consumer's operands in expression e, in place, and puts
- * the producer's root where operand k was read (its one reading). */
-static void fuse_edit_consumer(TraGraph *g, int e, const Inline *in, int root)
+ * the producer's root where operand k was read: the tree itself at the
+ * first reading (*placed false), a copy at each further one (no tree is
+ * shared; share.c later computes the copies once). */
+static void fuse_edit_consumer(TraGraph *g, int e, const Inline *in, int root, bool *placed)
 {
-	TraExpr *x = &g->ex[e];
-	if (x->op == TRA_OP_OPERAND && x->arg == in->k) {
-		*x = g->ex[root];
+	if (g->ex[e].op == TRA_OP_OPERAND && g->ex[e].arg == in->k) {
+		int from = *placed ? tra_expr_copy(g, root) : root; /* may move g->ex */
+		*placed = true;
+		g->ex[e] = g->ex[from];
 		return;
 	}
-	if (x->op == TRA_OP_OPERAND)
-		x->arg = in->cmap[x->arg];
-	for (int k = 0; k < tra_op_arity[x->op]; k++)
-		fuse_edit_consumer(g, x->kid[k], in, root);
+	if (g->ex[e].op == TRA_OP_OPERAND)
+		g->ex[e].arg = in->cmap[g->ex[e].arg];
+	for (int k = 0; k < tra_op_arity[g->ex[e].op]; k++)
+		fuse_edit_consumer(g, g->ex[e].kid[k], in, root, placed);
 }
 
 /* The producer pid, inlined, is dead and its tree is the consumer's now:
@@ -260,9 +267,10 @@ static void fuse_inline(TraGraph *g, int pid, int cid, int k, Arena *scratch)
 		pmap[j] = tra_operand_add(g->arena, &l, p->ops[j].node, p->ops[j].rank, idx);
 	}
 	fuse_move_producer(g, p->join, &in);
-	fuse_edit_consumer(g, c->join, &in, p->join);
+	bool placed = false;
+	fuse_edit_consumer(g, c->join, &in, p->join, &placed);
 	if (c->epilogue >= 0)
-		fuse_edit_consumer(g, c->epilogue, &in, p->join);
+		fuse_edit_consumer(g, c->epilogue, &in, p->join, &placed);
 	c->ops = l.ops;
 	c->nops = l.n;
 	tra_node_cost(g, c);
@@ -310,7 +318,7 @@ static bool fuse_reads_node(const TraNode *c, int k, int q)
  * read by c instead, so it has one reader fewer if c read it already,
  * and c is its reader (its only one, should the count be 1: readers
  * leave only by being inlined); either way it is a candidate again. */
-static void fuse_recount(const TraGraph *g, FuseUses *u, int pid, int cid, int k)
+static void fuse_recount(const TraGraph *g, FuseUses *u, int pid, int cid, int k, int reads)
 {
 	const TraNode *p = &g->nodes[pid], *c = &g->nodes[cid];
 	for (int j = 0; j < p->nops; j++) {
@@ -324,22 +332,24 @@ static void fuse_recount(const TraGraph *g, FuseUses *u, int pid, int cid, int k
 	}
 	u->live[pid] = false;
 	u->nreaders[pid] = 0;
-	u->size[cid] += u->size[pid] - 1;
+	u->size[cid] += reads * (u->size[pid] - 1);
 }
 
-/* Inlines pid into its reader if it qualifies and the result stays
- * within FUSE_MAX_OPS. */
+/* Inlines pid into its reader if it qualifies and the result (a copy
+ * per reading) stays within FUSE_MAX_OPS. */
 static void fuse_try(TraGraph *g, FuseUses *u, int pid, Arena *scratch)
 {
 	if (!fuse_producer(g, u, pid))
 		return;
 	int cid = u->reader[pid];
-	if (u->size[cid] + u->size[pid] - 1 > FUSE_MAX_OPS)
-		return;
 	int k = fuse_site(g, pid, cid);
 	if (k < 0)
 		return;
-	fuse_recount(g, u, pid, cid, k);
+	const TraNode *c = &g->nodes[cid];
+	int reads = fuse_reads(g, c->join, k) + fuse_reads(g, c->epilogue, k);
+	if (u->size[cid] + reads * (u->size[pid] - 1) > FUSE_MAX_OPS)
+		return;
+	fuse_recount(g, u, pid, cid, k, reads);
 	fuse_inline(g, pid, cid, k, scratch);
 }
 

@@ -24,7 +24,11 @@
  * but making it a node would store an outer product; contraction order
  * (order.c) decides how products split. Leaves (operands, constants,
  * index values) are never hoisted: reading a tensor costs what reading
- * the hoisted copy would.
+ * the hoisted copy would. Outside the join of an aggregation (where the
+ * factors are contraction order's), a sub-product written as one, that
+ * computes more than a product of tensors (v[j] * (v[j] + s) in
+ * A[i, j] = B[i, j] * (v[j] * (v[j] + s))), is tried whole first, by
+ * rule (b): one node over its indices beats its factors one by one.
  *
  * The cost rule. A sub-expression e of f flops that depends on the index
  * set D, in a space of P points of which D spans p, costs f P as written
@@ -39,8 +43,11 @@
  *   (b) f (P - p) > P + p: the evaluations saved outweigh the copy.
  * Either way the new tensor must have at most TRA_MAX_RANK dimensions and
  * no more elements than the largest tensor the node already reads or
- * writes, so hoisting never makes a program need more memory than its
- * largest tensor.
+ * writes, or HOIST_SMALL (2^20) elements: so hoisting never makes a
+ * program need more memory than its largest tensor, or a few MiB per
+ * node. (Without the allowance, a 175-element tensor written as a
+ * statement, once inlined into a reader of 25-element tensors, was
+ * recomputed at every point of a six-index sum: 200 times the work.)
  *
  * Fusion follows the same rule (fuse.c): it inlines a map only where its
  * reader reads it at every one of its own indices, which a hoisted node,
@@ -61,6 +68,10 @@
 
 #include <stdlib.h>
 
+/* Elements a hoisted node may have whatever the tensors of the node it
+ * comes from (the cost rule's memory bound): 2^20, 4 or 8 MiB. */
+#define HOIST_SMALL 1048576.0
+
 /* Index sets and costs of expressions, by expression id. */
 typedef struct Hoist {
 	TraGraph *g;
@@ -76,6 +87,7 @@ typedef struct HoistSite {
 	double points;      /* points in the space */
 	double limit;       /* the most elements a hoisted node may have */
 	bool gemm;          /* rule (a) holds for the join's factors */
+	bool reduces;       /* the join of an aggregation */
 	const char *base;   /* the name of the node the walk started at */
 	int *serial;        /* the last T.hN used for base */
 } HoistSite;
@@ -229,9 +241,14 @@ static int hoist_factor(Hoist *h, HoistSite *s, int e, bool top)
 static int hoist_chain(Hoist *h, HoistSite *s, int e, bool top)
 {
 	for (int k = 0; k < 2; k++) {
-		int kid = h->g->ex[e].kid[k];
-		int r = h->g->ex[kid].op == TRA_OP_MUL ? hoist_chain(h, s, kid, top)
-		                                       : hoist_factor(h, s, kid, top);
+		int kid = h->g->ex[e].kid[k], r;
+		if (h->g->ex[kid].op != TRA_OP_MUL)
+			r = hoist_factor(h, s, kid, top);
+		else if (!s->reduces && tra_expr_product_operands(h->g, kid) < 0 && hoist_fits(h, s, kid) &&
+		         hoist_saves(h, s, kid))
+			r = hoist_make(h, s, kid); /* a costly sub-product, whole: see the opening comment */
+		else
+			r = hoist_chain(h, s, kid, top);
 		h->g->ex[e].kid[k] = r;
 	}
 	return e;
@@ -276,10 +293,11 @@ static bool hoist_gemm(const Hoist *h, const HoistSite *s)
 	       hoist_gemm_factors(h, s, n->join, &tensors, &hoisted) && hoisted > 0 && tensors >= 2;
 }
 
-/* The most elements a node hoisted out of n may have. */
+/* The most elements a node hoisted out of n may have: as many as the
+ * largest tensor n reads or writes, or HOIST_SMALL. */
 static double hoist_limit(const TraGraph *g, const TraNode *n)
 {
-	double m = (double)tra_node_elements(n);
+	double m = HOIST_SMALL > (double)tra_node_elements(n) ? HOIST_SMALL : (double)tra_node_elements(n);
 	for (int k = 0; k < n->nops; k++) {
 		double e = (double)tra_node_elements(&g->nodes[n->ops[k].node]);
 		m = e > m ? e : m;
@@ -298,10 +316,12 @@ static int hoist_node(Hoist *h, TraNode *n, const char *base, int *serial)
 	               .limit = hoist_limit(g, n), .base = base, .serial = serial};
 	hoist_measure(h, n, n->join);
 	s.gemm = hoist_gemm(h, &s);
+	s.reduces = n->agg != TRA_AGG_NONE;
 	n->join = g->ex[n->join].op == TRA_OP_MUL ? hoist_chain(h, &s, n->join, true)
 	                                          : hoist_expr(h, &s, n->join);
 	if (n->epilogue >= 0) {
 		HoistSite t = s;
+		t.reduces = false;
 		t.all = tra_index_mask(n->rank);
 		t.points = (double)tra_node_elements(n);
 		hoist_measure(h, n, n->epilogue);

@@ -87,6 +87,11 @@ double interp_eval(const TraGraph *g, const TraNode *n, int e,
 	case TRA_OP_OPERAND: return interp_operand(g, n, x->arg, v, point);
 	case TRA_OP_INDEX: return (double)point[x->arg];
 	case TRA_OP_ACC: return acc;
+	/* a shared value is evaluated again where it is read: the same
+	 * operations on the same values, so the same result (the reference
+	 * need not be fast) */
+	case TRA_OP_LET: return interp_eval(g, n, x->kid[1], v, point, acc);
+	case TRA_OP_VAR: return interp_eval(g, n, g->ex[x->arg].kid[0], v, point, acc);
 	case TRA_OP_SELECT:
 		return interp_eval(g, n, x->kid[0], v, point, acc) != 0
 		       ? interp_eval(g, n, x->kid[1], v, point, acc)

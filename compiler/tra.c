@@ -15,6 +15,7 @@
 #include "tra.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const tra_op_name[TRA_OP_COUNT] = {
@@ -230,6 +231,17 @@ static void tra_dump_infix(const TraGraph *g, const TraNode *n, const TraExpr *x
 		fputc(')', out);
 }
 
+/* The name t<number> of the LET at e: the LETs from it down its chain
+ * (itself included), so that the innermost is t1 and the name depends
+ * on the expression alone, never on expression ids. */
+static int tra_let_number(const TraGraph *g, int e)
+{
+	int k = 0;
+	for (; g->ex[e].op == TRA_OP_LET; e = g->ex[e].kid[1])
+		k++;
+	return k;
+}
+
 /* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 static void tra_dump_expr(const TraGraph *g, const TraNode *n, int e, int prec, FILE *out)
 {
@@ -244,6 +256,17 @@ static void tra_dump_expr(const TraGraph *g, const TraNode *n, int e, int prec, 
 	case TRA_OP_OPERAND: tra_dump_operand(g, n, x->arg, out); return;
 	case TRA_OP_INDEX: fputs(n->idx[x->arg].name, out); return;
 	case TRA_OP_ACC: fputs("acc", out); return;
+	case TRA_OP_VAR: fprintf(out, "t%d", tra_let_number(g, x->arg)); return;
+	case TRA_OP_LET:
+		if (prec > 0)
+			fputc('(', out);
+		fprintf(out, "let t%d = ", tra_let_number(g, e));
+		tra_dump_expr(g, n, x->kid[0], 0, out);
+		fputs(" in ", out);
+		tra_dump_expr(g, n, x->kid[1], 0, out);
+		if (prec > 0)
+			fputc(')', out);
+		return;
 	default: break;
 	}
 	if (tra_prec(x->op) < 5) {
@@ -357,11 +380,23 @@ void tra_dump(const TraGraph *g, FILE *out)
 			TRAC_BUG("TRA node %d (%s): %s", id, n->name, #cond); \
 	} while (0)
 
+/* Whether the LET at let is on the chain of LETs from root down to
+ * (excluding) below: the VARs under below may read it. */
+static bool tra_let_in_scope(const TraGraph *g, int root, int below, int let)
+{
+	for (int e = root; e != below && g->ex[e].op == TRA_OP_LET; e = g->ex[e].kid[1])
+		if (e == let)
+			return true;
+	return false;
+}
+
 /* Checks expression e of node id, at depth levels below the root: kids
- * exist, leaves are in range, an epilogue reads only output indices, and
- * the tree is at most TRA_MAX_EXPR_DEPTH deep (which bounds this walk
- * and every other). */
-static void tra_verify_expr(const TraGraph *g, int id, int e, bool epilogue, int depth)
+ * exist, leaves are in range, an epilogue reads only output indices, a
+ * VAR reads a LET of the chain at the root above it (root; scope: the
+ * chain's part above e), LETs occur on that chain only, and the tree is
+ * at most TRA_MAX_EXPR_DEPTH deep (which bounds this walk and every
+ * other). */
+static void tra_verify_expr(const TraGraph *g, int id, int root, int scope, int e, bool epilogue, int depth)
 {
 	const TraNode *n = &g->nodes[id];
 	TRA_CHECK(depth < TRA_MAX_EXPR_DEPTH);
@@ -380,11 +415,19 @@ static void tra_verify_expr(const TraGraph *g, int id, int e, bool epilogue, int
 	case TRA_OP_ACC:
 		TRA_CHECK(epilogue && n->agg != TRA_AGG_NONE);
 		break;
+	case TRA_OP_VAR:
+		TRA_CHECK(x->arg >= 0 && x->arg < g->nex && tra_let_in_scope(g, root, scope, x->arg));
+		break;
+	case TRA_OP_LET:
+		TRA_CHECK(scope == e); /* on the root's chain: its parent is a LET's body, or none */
+		tra_verify_expr(g, id, root, e, x->kid[0], epilogue, depth + 1);
+		tra_verify_expr(g, id, root, x->kid[1], x->kid[1], epilogue, depth + 1);
+		return;
 	default:
 		break;
 	}
 	for (int k = 0; k < tra_op_arity[x->op]; k++)
-		tra_verify_expr(g, id, x->kid[k], epilogue, depth + 1);
+		tra_verify_expr(g, id, root, scope, x->kid[k], epilogue, depth + 1);
 }
 
 static void tra_verify_operand(const TraGraph *g, int id, const TraOperand *op)
@@ -415,9 +458,9 @@ void tra_verify(const TraGraph *g)
 		TRA_CHECK(n->agg != TRA_AGG_MEAN);
 		for (int k = 0; k < n->nops; k++)
 			tra_verify_operand(g, id, &n->ops[k]);
-		tra_verify_expr(g, id, n->join, false, 0);
+		tra_verify_expr(g, id, n->join, n->join, n->join, false, 0);
 		if (n->epilogue >= 0)
-			tra_verify_expr(g, id, n->epilogue, true, 0);
+			tra_verify_expr(g, id, n->epilogue, n->epilogue, n->epilogue, true, 0);
 	}
 	for (int i = 0; i < g->noutputs; i++)
 		TRAC_ASSERT(g->outputs[i] >= 0 && g->outputs[i] < g->nnodes && g->nodes[g->outputs[i]].is_output);
@@ -441,6 +484,7 @@ uint64_t tra_expr_indices(const TraGraph *g, const TraNode *n, int e)
 		return s;
 	case TRA_OP_INDEX: return (uint64_t)1 << (x->arg & 63);
 	case TRA_OP_ACC: return tra_index_mask(n->rank);
+	case TRA_OP_VAR: return tra_expr_indices(g, n, g->ex[x->arg].kid[0]);
 	default: break;
 	}
 	for (int k = 0; k < tra_op_arity[x->op]; k++)
@@ -448,12 +492,43 @@ uint64_t tra_expr_indices(const TraGraph *g, const TraNode *n, int e)
 	return s;
 }
 
-int tra_expr_copy(TraGraph *g, int e)
+/* Copies e; a VAR of one of the n LETs from[i] reads its copy to[i]. */
+static int tra_copy(TraGraph *g, int e, const int *from, const int *to, int n)
 {
 	TraExpr x = g->ex[e];
+	if (x.op == TRA_OP_VAR)
+		for (int i = 0; i < n; i++)
+			if (from[i] == x.arg)
+				x.arg = to[i];
 	for (int k = 0; k < tra_op_arity[x.op]; k++)
-		x.kid[k] = tra_expr_copy(g, x.kid[k]);
+		x.kid[k] = tra_copy(g, x.kid[k], from, to, n);
 	return tra_expr_new(g, x.op, x.arg, x.value, x.kid[0], x.kid[1], x.kid[2]);
+}
+
+int tra_expr_copy(TraGraph *g, int e)
+{
+	int n = 0;
+	for (int l = e; g->ex[l].op == TRA_OP_LET; l = g->ex[l].kid[1])
+		n++;
+	if (n == 0)
+		return tra_copy(g, e, NULL, NULL, 0);
+	/* the chain first, so that the VARs below can be mapped to it */
+	int *from = xcalloc((size_t)n, sizeof *from), *to = xcalloc((size_t)n, sizeof *to), i = 0;
+	for (int l = e; g->ex[l].op == TRA_OP_LET; l = g->ex[l].kid[1], i++) {
+		from[i] = l;
+		to[i] = tra_expr_new(g, TRA_OP_LET, 0, 0, -1, -1, -1);
+	}
+	for (i = 0; i < n; i++) {
+		int v = tra_copy(g, g->ex[from[i]].kid[0], from, to, n);
+		g->ex[to[i]].kid[0] = v;
+	}
+	int body = tra_copy(g, g->ex[from[n - 1]].kid[1], from, to, n);
+	for (i = 0; i < n; i++)
+		g->ex[to[i]].kid[1] = i + 1 < n ? to[i + 1] : body;
+	int root = to[0];
+	free(from);
+	free(to);
+	return root;
 }
 
 /* Renumbers the OPERAND leaves of e into l, in the order they are met. */

@@ -333,8 +333,17 @@ void cse_merge(TraGraph *g);
  * that depends on a strict subset of its node's indices, where that pays
  * (the cost rule is in hoist.c). */
 void hoist_invariants(TraGraph *g);
+/* subexpr.c: makes a node of every costly sub-expression that two or
+ * more nodes compute over the same points (equal up to index names and
+ * the operand order of + and *), where that pays (the cost rule is in
+ * subexpr.c); they read it instead. */
+void subexpr_share(TraGraph *g);
 /* dce.c: drops the einsums no output depends on. */
 void dce_remove(TraGraph *g);
+/* share.c: binds every sub-expression that a join or epilogue computes
+ * twice or more per point once, as a LET at the expression's root that
+ * its VARs read (the last pass: no other pass sees LETs). */
+void share_values(TraGraph *g);
 
 /* ---- order.c ------------------------------------------------------------ */
 

@@ -2,7 +2,7 @@
 
 Usage: props.py TRAC COUNT [--seed S] [--bundle B] [--jobs J] [--keep DIR]
                 [--assert-kinds K,K...] [--tolerance T] [--cflags F]
-                [--show N] [--verbose] [--print K]
+                [--show N] [--verbose] [--print K] [--worse FILE]
 
 Needs: a built trac (and its runtime, to compile), /usr/bin/python3 with
 numpy. Gives: a line of counts per check, the programs behind every
@@ -59,6 +59,9 @@ reads, f32 and f64, and checks two properties:
    intermediate larger than every tensor its reader touches, which
    hoisting will not store again), so only some come back to the
    original's cost (see props.sh for the kinds asserted).
+
+--worse FILE writes every worse pair, its original and its rewrite as
+whole programs, so that they can be compiled alone and grouped by cause.
 
 FLOPs are the plan's (--emit=plan-json with --partition=none, so one
 block per node and no split-reduction partials: the sum of the TRA
@@ -924,7 +927,7 @@ class Bundle:
         os.makedirs(self.dir, exist_ok=True)
         self.failures = []  # (program prefix, what)
         self.ill = []  # (program prefix, what): mismatches rounding explains
-        self.pairs = []  # (kind, prefix, class, detail)
+        self.pairs = []  # (kind, prefix, class, detail, the rewrite's lines)
 
     def path(self, stem):
         return os.path.join(self.dir, stem + ".tra")
@@ -994,7 +997,7 @@ class Bundle:
             for k, prog in enumerate(self.progs):
                 q = rewrite(prog, kind, self.args.seed * 1000003 + self.number * 1009 + k)
                 if q is None:
-                    self.pairs.append((kind, prog.prefix, "n/a", ""))
+                    self.pairs.append((kind, prog.prefix, "n/a", "", []))
                 else:
                     pairs.append((prog, q))
             if not pairs:
@@ -1016,7 +1019,8 @@ class Bundle:
                 if wrong:
                     self.fail(prog.prefix, "%s rewrite changed %s: %s\n%s" % (kind, wrong[0], bad[wrong[0]], "\n".join(q.lines())))
                     continue
-                self.pairs.append((kind, prog.prefix) + classify(orig.summary(prog), em.summary(q), self.args.tolerance))
+                self.pairs.append((kind, prog.prefix) + classify(orig.summary(prog), em.summary(q), self.args.tolerance)
+                                  + (q.lines(),))
 
     def check(self):
         want = self.correctness()
@@ -1070,11 +1074,11 @@ def report(bundles, args, progs):
         print("  ill-conditioned %s %s" % (prefix, what))
     print("%-10s %9s %9s %9s %9s %9s %9s" % ("rewrite", "identical", "same-cost", "better", "other", "worse", "n/a"))
     for kind in KINDS:
-        c = collections.Counter(cl for b in bundles for k, _, cl, _ in b.pairs if k == kind)
+        c = collections.Counter(cl for b in bundles for k, _, cl, _, _ in b.pairs if k == kind)
         print("%-10s %9d %9d %9d %9d %9d %9d%s" % (kind, c["identical"], c["same-cost"], c["better"], c["other"],
                                                  c["worse"], c["n/a"], " (asserted)" if kind in asserted else ""))
     for b in bundles:
-        for kind, prefix, cl, detail in b.pairs:
+        for kind, prefix, cl, detail, _ in b.pairs:
             if cl == "worse" and kind in asserted:
                 worse_fail += 1
                 if worse_fail <= args.show:
@@ -1082,10 +1086,23 @@ def report(bundles, args, progs):
                     print("  " + "\n  ".join(by_prefix[prefix].lines()))
     if args.verbose:
         for b in bundles:
-            for kind, prefix, cl, detail in b.pairs:
+            for kind, prefix, cl, detail, _ in b.pairs:
                 if cl not in ("identical", "n/a"):
                     print("  %s %s %s: %s" % (kind, prefix, cl, detail))
+    if args.worse:
+        write_worse(args.worse, bundles, by_prefix)
     return 1 if failures or worse_fail else 0
+
+
+def write_worse(path, bundles, by_prefix):
+    """--worse FILE: every worse pair, its original and its rewrite, for
+    grouping them by cause (each runs alone through trac --emit=tra)."""
+    with open(path, "w") as f:
+        for b in bundles:
+            for kind, prefix, cl, detail, lines in b.pairs:
+                if cl == "worse":
+                    f.write("# ==== %s %s: %s\n# original\n%s\n# rewrite\n%s\n\n"
+                            % (kind, prefix, detail, "\n".join(by_prefix[prefix].lines()), "\n".join(lines)))
 
 
 def main():
@@ -1102,6 +1119,7 @@ def main():
                     "level does not change what the passes do, and -O0 compiles fastest)")
     ap.add_argument("--show", type=int, default=5, help="failures shown in full")
     ap.add_argument("--verbose", action="store_true", help="list every pair that is not identical")
+    ap.add_argument("--worse", metavar="FILE", help="write every worse pair (original and rewrite) to FILE")
     ap.add_argument("--print", type=int, metavar="K", help="print program K and its rewrites, and exit")
     args = ap.parse_args()
     progs = programs(args.count, args.seed)

@@ -477,9 +477,9 @@ START_TEST(fuse_non_cases)
 		"Hd[i, j] = relu(X[i, j])\nR4[i, c] = sum[k](Hd[i, k] * W[k, c])\n"
 		/* an output */
 		"O[i, j] = X[i, j] * 3\nR5[i, j] = O[i, j] - 1\n"
-		/* read in two places, or through two operands */
-		"T[i, j] = X[i, j] / 2\nR6[i, j] = T[i, j] * T[i, j]\n"
+		/* read through two operands; or in the join and the epilogue */
 		"U[i, j] = Sq[i, j] / 2\nR7[i, j] = U[i, j] + U[j, i]\n"
+		"T[i] = v[i] / 2\nR6[i] = sum[j](T[i] * X[i, j]) * T[i]\n"
 		/* partial coverage in an epilogue: b2[c] for every i */
 		"b2[c] = b[c] * 2\nR11[i, c] = sum[k](X[i, k] * W[k, c]) + b2[c]\n"
 		/* not a map */
@@ -491,7 +491,7 @@ START_TEST(fuse_non_cases)
 	UnitRun *before = unit_compile_ok(src);
 	UnitRun *u = after(src, fuse_then_dce);
 	/* nothing fuses; Z and R10, read by no output, are dropped */
-	ck_assert_str_eq(graph_str(u), "X Y W v alpha Sq b E R1 R2 p R3 Hd R4 O R5 T R6 U R7 b2 R11 Mx R8 sc R9");
+	ck_assert_str_eq(graph_str(u), "X Y W v alpha Sq b E R1 R2 p R3 Hd R4 O R5 U R7 T R6 b2 R11 Mx R8 sc R9");
 	for (int i = 0; i < u->g.nnodes; i++)
 		ck_assert_str_eq(node_str(u, u->g.nodes[i].name), node_str(before, u->g.nodes[i].name));
 	unit_free(u);
@@ -1479,6 +1479,26 @@ START_TEST(hoist_cost_rule)
 	ck_assert_str_eq(graph_str(u), "A B C D F.h1 F G");
 	assert_node(u, "D", "D[i,l] = sum[j,k] (* (* A[i,j] B[j,k]) C[k,l])");
 	unit_free(u);
+	/* a costly sub-product whole, in a map or an epilogue; in a sum's
+	 * join the factors stay contraction order's */
+	u = after("size N = 6, D = 5\ninput B[N, D], v[D], s\n"
+	          "A[i, j] = B[i, j] * (v[j] * (v[j] + s))\n"
+	          "C[i] = sum[j](B[i, j] * (v[j] * (v[j] + s)))\noutput A, C\n", hoist_invariants);
+	assert_node(u, "A.h1", "A.h1[j] = (* v[j] (+ v[j] s))");
+	assert_node(u, "A", "A[i,j] = (* B[i,j] A.h1[j])");
+	assert_node(u, "C", "C[i] = sum[j] (* B[i,j] (* v[j] C.h1[j]))");
+	unit_free(u);
+	/* the memory bound: a hoisted tensor (over i, j, k) larger than every
+	 * tensor its node touches is made up to 2^20 elements (64^3 here),
+	 * not beyond (128^3) */
+	for (int big = 0; big < 2; big++) {
+		char src[300];
+		snprintf(src, sizeof src, "size N = %d, L = 9\ninput a[N], b[N], c[N], w[L]\n"
+		         "Y = sum[i, j, k, l](exp(a[i] + b[j] + c[k]) * w[l])\noutput Y\n", big ? 128 : 64);
+		u = after(src, hoist_invariants);
+		ck_assert_str_eq(graph_str(u), big ? "a b c w Y" : "a b c w Y.h1 Y");
+		unit_free(u);
+	}
 }
 END_TEST
 
@@ -1547,7 +1567,143 @@ START_TEST(pipeline_table)
 		for (int j = 0; j < i; j++)
 			ck_assert_str_ne(driver_passes[i].name, driver_passes[j].name);
 	}
-	ck_assert_str_eq(driver_passes[driver_npasses - 1].name, "dce");
+	/* share's LETs are for the back ends: no pass after it has to know them */
+	ck_assert_str_eq(driver_passes[driver_npasses - 1].name, "share");
+	ck_assert_str_eq(driver_passes[driver_npasses - 2].name, "dce");
+}
+END_TEST
+
+/* ---- subexpr: sub-expressions repeated across nodes -------------------------------- */
+
+/* A softmax inlined into two readers is one node again, read by both;
+ * equal up to index names and + and * operand order; the cost rule
+ * (f (k - 1) > k + 1 per point for k readers over the same points) and
+ * acc keep the rest where it is. */
+START_TEST(subexpr_across_nodes)
+{
+	UnitRun *u = after("size N = 5, M = 3\ninput X[N], m, s, Y[N, M], a[N], b[N]\n"
+	                   "A[i] = exp(X[i] - m) / s + a[i]\n"
+	                   "B[j, c] = Y[j, c] * (exp(X[j] - m) / s)\n"
+	                   "C[i] = (b[i] + a[i]) * 2\nD[i] = (a[i] + b[i]) * 3\n"
+	                   "E[i] = exp(sum[c](Y[i, c]))\nF[i] = exp(sum[c](Y[i, c])) + 1\n"
+	                   "output A, B, C, D, E, F\n", subexpr_share);
+	ck_assert_str_eq(graph_str(u), "X m s Y a b A.s1 A B C D E F");
+	assert_node(u, "A.s1", "A.s1[i] = (/ exp((- X[i] m)) s)");
+	assert_node(u, "A", "A[i] = (+ A.s1[i] a[i])");
+	assert_node(u, "B", "B[j,c] = (* Y[j,c] A.s1[j])");
+	/* a + b: 1 flop, not worth a tensor */
+	assert_node(u, "D", "D[i] = (* (+ a[i] b[i]) 3)");
+	assert_node(u, "F", "F[i] = sum[c] Y[i,c] then (+ exp(acc) 1)");
+	unit_free(u);
+	DiffStats st = {0};
+	diff_check("size N = 5, M = 3\ninput X[N] f64, Y[N, M] f64\n"
+	           "P[i] = exp(X[i] - max[k](X[k])) / sum[k](exp(X[k] - max[l](X[l])))\n"
+	           "A[i] = P[i] * 2 + P[i]\nB[j, c] = Y[j, c] * P[j]\noutput A, B\n", NULL, 0, &st);
+	ck_assert_int_eq(st.programs, 1);
+}
+END_TEST
+
+/* ---- share: sub-expressions repeated within one expression ------------------------ */
+
+/* A map read twice by one expression of its one reader, through one
+ * operand, is inlined at both readings (two trees, none shared), and
+ * share.c then computes it once per point: the graph of T written once
+ * and read twice is the graph of T written out twice. */
+START_TEST(fuse_read_twice)
+{
+	static const char once[] = "size N = 3, M = 4\ninput X[N, M], b[M]\n"
+	                           "T[i, j] = tanh(X[i, j] + b[j])\nR[i, j] = T[i, j] * (1 - T[i, j])\noutput R\n";
+	static const char twice[] = "size N = 3, M = 4\ninput X[N, M], b[M]\n"
+	                            "R[i, j] = tanh(X[i, j] + b[j]) * (1 - tanh(b[j] + X[i, j]))\noutput R\n";
+	UnitRun *u = after(once, fuse_then_dce);
+	ck_assert_str_eq(graph_str(u), "X b R");
+	assert_node(u, "R", "R[i,j] = (* tanh((+ X[i,j] b[j])) (- 1 tanh((+ X[i,j] b[j]))))");
+	ck_assert_int_eq(unit_node(&u->g, "R")->nops, 2);
+	share_values(&u->g);
+	tra_verify(&u->g);
+	assert_node(u, "R", "R[i,j] = let(tanh((+ X[i,j] b[j])),(* $1 (- 1 $1)))");
+	unit_free(u);
+	UnitRun *a = unit_compile_ok(once), *b = unit_compile_ok(twice);
+	all_passes(&a->g);
+	all_passes(&b->g);
+	ck_assert_str_eq(anon_str(a), anon_str(b));
+	unit_free(a);
+	unit_free(b);
+}
+END_TEST
+
+
+/* share.c's rules on sema's graphs: a repeated sub-expression (equal up
+ * to the order of the operands of + and *) is bound once at the root;
+ * leaves never; in joins, epilogues and select branches alike; the cost
+ * counts a bound value once. */
+START_TEST(share_binds_repeats)
+{
+	UnitRun *u = after("size N = 3, C = 4\ninput Y[N, C], b[C], z[N]\n"
+	                   "B[i, c] = tanh(Y[i, c] + b[c]) * tanh(b[c] + Y[i, c])\n"
+	                   "L[i, c] = Y[i, c] * Y[i, c] + b[c]\n"
+	                   "S[i, c] = select(Y[i, c] < 0, exp(Y[i, c] * 2), exp(2 * Y[i, c]) + 1)\n"
+	                   "E[i] = sum[c](Y[i, c]) * exp(z[i]) + exp(z[i])\n"
+	                   "M[i] = max[c](sqrt(Y[i, c] + z[i]) - sqrt(z[i] + Y[i, c]))\n"
+	                   "D[i, c] = exp(Y[i, c]) - exp(Y[i, c] + 0)\n"
+	                   "output B, L, S, E, M, D\n", share_values);
+	assert_node(u, "B", "B[i,c] = let(tanh((+ Y[i,c] b[c])),(* $1 $1))");
+	assert_node(u, "L", "L[i,c] = (+ (* Y[i,c] Y[i,c]) b[c])");
+	assert_node(u, "S", "S[i,c] = let(exp((* Y[i,c] 2)),select((< Y[i,c] 0),$1,(+ $1 1)))");
+	assert_node(u, "E", "E[i] = sum[c] Y[i,c] then let(exp(z[i]),(+ (* acc $1) $1))");
+	assert_node(u, "M", "M[i] = max[c] let(sqrt((+ Y[i,c] z[i])),(- $1 $1))");
+	/* not equal: exp(Y) and exp(Y + 0) (the algebra pass, not this one, folds + 0) */
+	assert_node(u, "D", "D[i,c] = (- exp(Y[i,c]) exp((+ Y[i,c] 0)))");
+	/* tanh (6) + add (1) once, the product once: 8 per point */
+	ck_assert_double_eq(unit_node(&u->g, "B")->flops, 3 * 4 * 8);
+	unit_free(u);
+}
+END_TEST
+
+/* Largest first: an occurrence inside a bound copy that is not kept no
+ * longer counts; one inside the kept value still does. */
+START_TEST(share_largest_first)
+{
+	UnitRun *u = after("size N = 3\ninput X[N], Y[N]\n"
+	                   "A[i] = exp(X[i]) * Y[i] + exp(X[i]) * Y[i]\n"
+	                   "B[i] = exp(X[i]) * exp(X[i]) + exp(X[i]) * exp(X[i])\n"
+	                   "C[i] = log(exp(X[i]) * 2) * log(2 * exp(X[i])) + exp(X[i])\n"
+	                   "output A, B, C\n", share_values);
+	/* exp(X[i]) is in the kept product once: not bound */
+	assert_node(u, "A", "A[i] = let((* exp(X[i]) Y[i]),(+ $1 $1))");
+	/* twice in the kept product: bound too, outside it (its value reads it) */
+	assert_node(u, "B", "B[i] = let(exp(X[i]),let((* $2 $2),(+ $1 $1)))");
+	assert_node(u, "C", "C[i] = let(exp(X[i]),let(log((* $2 2)),(+ (* $1 $1) $2)))");
+	ck_assert_double_eq(unit_node(&u->g, "B")->flops, 3 * (4 + 1 + 1));
+	unit_free(u);
+}
+END_TEST
+
+/* A copy of an expression with LETs reads its own LETs; the whole
+ * pipeline, then the interpreter, agree with the graph as written. */
+START_TEST(share_copy_and_pipeline)
+{
+	UnitRun *u = after("size N = 3\ninput X[N]\nB[i] = exp(X[i]) * exp(X[i]) + exp(X[i]) * exp(X[i])\n"
+	                   "output B\n", share_values);
+	TraNode *n = (TraNode *)unit_node(&u->g, "B");
+	int old = n->join;
+	n->join = tra_expr_copy(&u->g, old);
+	tra_verify(&u->g); /* every VAR of the copy reads a LET of the copy's chain */
+	ck_assert_int_ne(n->join, old);
+	assert_node(u, "B", "B[i] = let(exp(X[i]),let((* $2 $2),(+ $1 $1)))");
+	unit_free(u);
+	DiffStats st = {0};
+	diff_check("size N = 4, C = 3\ninput Y[N, C] f64, b[C] f64\n"
+	           "T[i, c] = tanh(Y[i, c] + b[c])\nU[i, c] = T[i, c] * T[i, c] - exp(b[c] * 2) * exp(2 * b[c])\n"
+	           "V[i] = sum[c](exp(Y[i, c] - max[d](Y[i, d]))) * sum[c](exp(Y[i, c] - max[d](Y[i, d])))\n"
+	           "W[i, c] = sigmoid(Y[i, c] * b[c]) * (1 - sigmoid(b[c] * Y[i, c]))\n"
+	           "output U, V, W\n", NULL, 0, &st);
+	ck_assert_int_eq(st.programs, 1);
+	u = unit_compile_ok("size N = 4, C = 3\ninput Y[N, C], b[C]\n"
+	                    "W[i, c] = sigmoid(Y[i, c] * b[c]) * (1 - sigmoid(b[c] * Y[i, c]))\noutput W\n");
+	all_passes(&u->g);
+	assert_node(u, "W", "W[i,c] = let(sigmoid((* Y[i,c] b[c])),(* $1 (- 1 $1)))");
+	unit_free(u);
 }
 END_TEST
 
@@ -1572,6 +1728,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, fuse_into_reductions);
 	tcase_add_test(tc, fuse_deduplicates_operands);
 	tcase_add_test(tc, fuse_non_cases);
+	tcase_add_test(tc, fuse_read_twice);
 	tcase_add_test(tc, fuse_samples_mlp_softmax);
 	tcase_add_test(tc, fuse_dead_code);
 	tcase_add_test(tc, fuse_scalars);
@@ -1593,6 +1750,10 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, hoist_epilogue_and_nesting);
 	tcase_add_test(tc, pipeline_canonical_forms);
 	tcase_add_test(tc, pipeline_table);
+	tcase_add_test(tc, subexpr_across_nodes);
+	tcase_add_test(tc, share_binds_repeats);
+	tcase_add_test(tc, share_largest_first);
+	tcase_add_test(tc, share_copy_and_pipeline);
 	tcase_add_test(tc, differential_samples);
 	tcase_add_test(tc, differential_random);
 	suite_add_tcase(s, tc);

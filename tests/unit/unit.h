@@ -291,6 +291,13 @@ static inline void unit_tra_print(const TraGraph *g, const TraNode *n, int e, FI
 	case TRA_OP_CONST: fprintf(f, "%.9g", x->value); return;
 	case TRA_OP_ACC: fputs("acc", f); return;
 	case TRA_OP_INDEX: fprintf(f, "#%s", n->idx[x->arg].name); return;
+	case TRA_OP_VAR: { /* $k: the LET k from the innermost, as --emit=tra's tk */
+		int k = 0;
+		for (int l = x->arg; g->ex[l].op == TRA_OP_LET; l = g->ex[l].kid[1])
+			k++;
+		fprintf(f, "$%d", k);
+		return;
+	}
 	case TRA_OP_OPERAND: {
 		const TraOperand *op = &n->ops[x->arg];
 		fputs(g->nodes[op->node].name, f);

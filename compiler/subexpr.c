@@ -1,0 +1,386 @@
+/* needs: a verified TraGraph, after hoisting and cse. gives: a costly sub-expression that several nodes compute over the same tensor's points is a node that they read. */
+/* subexpr.c: common sub-expressions across nodes.
+ *
+ * cse.c merges nodes that compute the same tensor, and share.c (the last
+ * pass) computes a sub-expression repeated within one expression once.
+ * Between the two: a softmax written once and read by two statements,
+ * then inlined into both (or written out twice), leaves
+ * exp(X[i] - m) / s inside two different nodes, each computing it at
+ * every i. This pass makes such a sub-expression a node of its own,
+ * M[i] = exp(X[i] - m) / s, and both nodes read it: the program as if
+ * the softmax had been written as a statement.
+ *
+ * Equal means equal up to index names and the order of the operands of
+ * + and * (as in cse.c): a sub-expression is written as a canonical form
+ * in which its indices are numbered where a walk first meets them, the
+ * operands of + and * walked in the order of an order-free hash, and an
+ * operand is its producer and subscripts; the indices' sizes follow.
+ * Leaves, and sub-expressions that read acc (one node's aggregate), are
+ * never taken.
+ *
+ * The cost rule. A class of k occurrences, each of f flops, evaluated
+ * at P_o points (its node's join space, or its output for an epilogue),
+ * over an index set of p points, costs f * sum P_o as written and
+ * f p + p + sum P_o as a node (computing it once per point, writing it,
+ * reading it at every occurrence's point). It becomes a node when
+ * that is less, and when it occurs in two nodes or more (within one,
+ * share.c does better: no memory); like hoist.c, the node has at most
+ * TRA_MAX_RANK dimensions. Classes are taken largest first, and an
+ * occurrence inside one taken is no longer one.
+ *
+ * The node, named T.s1, T.s2, ... after its first reader T, has T's
+ * element type and is placed just before its first reader (its operands
+ * precede every reader, so that one too). Sub-expressions larger than
+ * SUBEXPR_MAX_SIZE expression nodes are not compared (time linear in the
+ * expressions' size times that bound).
+ */
+#include "tra.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SUBEXPR_MAX_SIZE 64
+
+/* One occurrence: expression e of node id (in its join or epilogue). */
+typedef struct SubOcc {
+	int node, e;
+	bool epi;
+	int start, len;  /* its canonical form in Sub.form */
+	uint64_t hash;
+	int size;        /* expression nodes */
+	double flops;    /* one evaluation */
+	double points;   /* where it is evaluated: join points or output elements */
+	int cls;         /* the first occurrence equal to it */
+	bool dead;       /* inside an occurrence taken */
+	int at[TRA_MAX_RANK + 1]; /* at[c]: the node's index numbered c by the form */
+	int rank;        /* indices the form numbered */
+} SubOcc;
+
+typedef struct Sub {
+	TraGraph *g;
+	Arena *a;
+	SubOcc *occ;
+	int nocc, occcap;
+	int64_t *form;
+	int nform, formcap;
+	uint64_t *free; /* by expression id: the order-free hash */
+	int *canon;     /* by index of the node walked: its canonical number, or -1 */
+	int next;
+	bool overflow;  /* the form numbered more than TRA_MAX_RANK indices */
+} Sub;
+
+static uint64_t sub_mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdu;
+}
+
+/* The order-free hash of the tree at e (indices by size alone), its
+ * size, its flops, and whether it reads acc; filled bottom up. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+static uint64_t sub_hash(Sub *s, const TraNode *n, int e, int *size, double *flops, bool *acc)
+{
+	const TraExpr *x = &s->g->ex[e];
+	uint64_t h = sub_mix(0, (uint64_t)x->op), bits, k[3] = {0, 0, 0};
+	*size = 1;
+	*flops = tra_op_flops[x->op];
+	*acc = x->op == TRA_OP_ACC;
+	if (x->op == TRA_OP_CONST) {
+		memcpy(&bits, &x->value, sizeof bits);
+		h = sub_mix(h, bits);
+	} else if (x->op == TRA_OP_OPERAND) {
+		h = sub_mix(h, (uint64_t)n->ops[x->arg].node);
+		for (int d = 0; d < n->ops[x->arg].rank; d++)
+			h = sub_mix(h, (uint64_t)n->idx[n->ops[x->arg].idx[d]].size);
+	} else if (x->op == TRA_OP_INDEX)
+		h = sub_mix(h, (uint64_t)n->idx[x->arg].size);
+	for (int i = 0; i < tra_op_arity[x->op]; i++) {
+		int ks;
+		double kf;
+		bool ka;
+		k[i] = sub_hash(s, n, x->kid[i], &ks, &kf, &ka);
+		*size += ks;
+		*flops += kf;
+		*acc |= ka;
+	}
+	if (x->op == TRA_OP_ADD || x->op == TRA_OP_MUL)
+		h = sub_mix(h, (k[0] < k[1] ? k[0] : k[1]) ^ sub_mix(k[0] < k[1] ? k[1] : k[0], 1));
+	else
+		for (int i = 0; i < tra_op_arity[x->op]; i++)
+			h = sub_mix(h, k[i]);
+	return s->free[e] = h;
+}
+
+static void sub_push(Sub *s, int64_t v)
+{
+	ARENA_RESERVE(s->a, s->form, s->nform, s->formcap);
+	s->form[s->nform++] = v;
+}
+
+static int64_t sub_index(Sub *s, int d)
+{
+	if (s->canon[d] < 0) {
+		s->canon[d] = s->next++;
+		s->overflow |= s->next > TRA_MAX_RANK;
+	}
+	return s->canon[d];
+}
+
+/* Appends the tree at e: prefix order, + and * operands by free hash. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+static void sub_write(Sub *s, const TraNode *n, int e)
+{
+	const TraExpr *x = &s->g->ex[e];
+	sub_push(s, x->op);
+	if (x->op == TRA_OP_CONST) {
+		int64_t bits;
+		memcpy(&bits, &x->value, sizeof bits);
+		sub_push(s, bits);
+	} else if (x->op == TRA_OP_OPERAND) {
+		const TraOperand *op = &n->ops[x->arg];
+		sub_push(s, op->node);
+		for (int d = 0; d < op->rank; d++)
+			sub_push(s, sub_index(s, op->idx[d]));
+	} else if (x->op == TRA_OP_INDEX)
+		sub_push(s, sub_index(s, x->arg));
+	bool swap = (x->op == TRA_OP_ADD || x->op == TRA_OP_MUL) && s->free[x->kid[1]] < s->free[x->kid[0]];
+	for (int i = 0; i < tra_op_arity[x->op]; i++)
+		sub_write(s, n, x->kid[swap ? 1 - i : i]);
+}
+
+/* Records the occurrence e of node id if it may be taken. */
+static void sub_record(Sub *s, int id, int e, bool epi, int size, double flops)
+{
+	const TraNode *n = &s->g->nodes[id];
+	SubOcc o = {.node = id, .e = e, .epi = epi, .size = size, .flops = flops, .start = s->nform,
+	            .points = epi ? (double)tra_node_elements(n) : tra_node_join_points(n)};
+	for (int d = 0; d < n->nidx; d++)
+		s->canon[d] = -1;
+	s->next = 0;
+	s->overflow = false;
+	sub_push(s, n->type);
+	sub_write(s, n, e);
+	if (s->overflow) {
+		s->nform = o.start;
+		return;
+	}
+	for (int d = 0; d < n->nidx; d++)
+		if (s->canon[d] >= 0)
+			o.at[s->canon[d]] = d;
+	o.rank = s->next;
+	for (int c = 0; c < o.rank; c++)
+		sub_push(s, n->idx[o.at[c]].size);
+	o.len = s->nform - o.start;
+	uint64_t h = 0;
+	for (int i = o.start; i < s->nform; i++)
+		h = sub_mix(h, (uint64_t)s->form[i]);
+	o.hash = h;
+	ARENA_RESERVE(s->a, s->occ, s->nocc, s->occcap);
+	s->occ[s->nocc++] = o;
+}
+
+/* Walks the tree at e of node id, recording every sub-expression that
+ * may be taken. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+static void sub_collect(Sub *s, int id, int e, bool epi)
+{
+	const TraNode *n = &s->g->nodes[id];
+	const TraExpr *x = &s->g->ex[e];
+	if (tra_op_arity[x->op] == 0)
+		return;
+	int size;
+	double flops;
+	bool acc;
+	sub_hash(s, n, e, &size, &flops, &acc);
+	if (!acc && size <= SUBEXPR_MAX_SIZE)
+		sub_record(s, id, e, epi, size, flops);
+	for (int i = 0; i < tra_op_arity[x->op]; i++)
+		sub_collect(s, id, s->g->ex[e].kid[i], epi);
+}
+
+static bool sub_same(const Sub *s, const SubOcc *a, const SubOcc *b)
+{
+	return a->hash == b->hash && a->len == b->len &&
+	       memcmp(s->form + a->start, s->form + b->start, (size_t)a->len * sizeof *s->form) == 0;
+}
+
+/* Whether expression e lies inside the tree at root. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+static bool sub_inside(const TraGraph *g, int root, int e)
+{
+	if (root == e)
+		return true;
+	for (int i = 0; i < tra_op_arity[g->ex[root].op]; i++)
+		if (sub_inside(g, g->ex[root].kid[i], e))
+			return true;
+	return false;
+}
+
+/* Occurrences by decreasing size, then hash, then where found (node
+ * order): equal ones are adjacent, in node order. */
+static int sub_cmp_hash(const void *pa, const void *pb)
+{
+	const SubOcc *a = pa, *b = pb;
+	if (a->size != b->size)
+		return b->size - a->size;
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	return a->start - b->start;
+}
+
+/* Moves the tree at e of node n (a copy) into the new node m: operands
+ * into l, index d to pos[d]. */
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+static void sub_move(TraGraph *g, const TraNode *n, int e, const int *pos, TraOperandList *l)
+{
+	TraExpr *x = &g->ex[e];
+	if (x->op == TRA_OP_OPERAND) {
+		const TraOperand *op = &n->ops[x->arg];
+		int idx[TRA_MAX_RANK];
+		for (int d = 0; d < op->rank; d++)
+			idx[d] = pos[op->idx[d]];
+		x->arg = tra_operand_add(g->arena, l, op->node, op->rank, idx);
+	} else if (x->op == TRA_OP_INDEX)
+		x->arg = pos[x->arg];
+	for (int k = 0; k < tra_op_arity[g->ex[e].op]; k++)
+		sub_move(g, n, g->ex[e].kid[k], pos, l);
+}
+
+/* Makes the live members of a class read a new node, appended to the
+ * graph (sub_place puts it in order); marks their nodes touched. */
+static void sub_take(Sub *s, SubOcc **live, int nlive, int *serial, bool *touched)
+{
+	TraGraph *g = s->g;
+	const SubOcc *o = live[0];
+	const TraNode *n = &g->nodes[o->node];
+	int pos[64];
+	for (int c = 0; c < o->rank; c++)
+		pos[o->at[c]] = c;
+	TraNode m = {.kind = TRA_NODE_EINSUM, .span = n->span, .type = n->type, .rank = o->rank,
+	             .nidx = o->rank, .agg = TRA_AGG_NONE, .epilogue = -1};
+	m.name = arena_printf(g->arena, "%s.s%d", n->name, ++*serial);
+	m.idx = arena_alloc(g->arena, (size_t)(o->rank + 1) * sizeof *m.idx);
+	for (int c = 0; c < o->rank; c++)
+		m.idx[c] = n->idx[o->at[c]];
+	m.join = tra_expr_copy(g, o->e);
+	TraOperandList l = {0};
+	sub_move(g, n, m.join, pos, &l);
+	m.ops = l.ops;
+	m.nops = l.n;
+	tra_node_cost(g, &m);
+	int id = tra_node_new(g, &m);
+	for (int k = 0; k < nlive; k++) {
+		TraNode *r = &g->nodes[live[k]->node];
+		TraOperandList rl = {.ops = r->ops, .n = r->nops, .cap = r->nops};
+		int op = tra_operand_add(g->arena, &rl, id, o->rank, live[k]->at);
+		r->ops = rl.ops;
+		r->nops = rl.n;
+		g->ex[live[k]->e] = (TraExpr){.op = TRA_OP_OPERAND, .arg = op, .kid = {-1, -1, -1}};
+		touched[live[k]->node] = true;
+	}
+}
+
+/* Puts each new node (ids nold ..) just before its first reader, and
+ * renumbers the graph. */
+static void sub_place(TraGraph *g, int nold, const int *before)
+{
+	int n = g->nnodes;
+	TraNode *old = g->nodes;
+	int *map = xcalloc((size_t)n + 1, sizeof *map);
+	TraNode *nodes = xcalloc((size_t)n + 1, sizeof *nodes);
+	int k = 0;
+	for (int id = 0; id < nold; id++) {
+		for (int m = nold; m < n; m++)
+			if (before[m - nold] == id) {
+				map[m] = k;
+				nodes[k++] = old[m];
+			}
+		map[id] = k;
+		nodes[k++] = old[id];
+	}
+	for (int id = 0; id < n; id++)
+		for (int j = 0; j < nodes[id].nops; j++)
+			nodes[id].ops[j].node = map[nodes[id].ops[j].node];
+	for (int i = 0; i < g->noutputs; i++)
+		g->outputs[i] = map[g->outputs[i]];
+	memcpy(g->nodes, nodes, (size_t)n * sizeof *nodes);
+	free(nodes);
+	free(map);
+}
+
+/* The cost rule of the opening comment for the live members. */
+static bool sub_pays(const TraGraph *g, SubOcc **live, int nlive)
+{
+	const SubOcc *o = live[0];
+	const TraNode *n = &g->nodes[o->node];
+	double p = 1, sum = 0;
+	for (int c = 0; c < o->rank; c++)
+		p *= (double)n->idx[o->at[c]].size;
+	bool two = false;
+	for (int k = 0; k < nlive; k++) {
+		sum += live[k]->points;
+		two |= live[k]->node != o->node;
+	}
+	return two && o->flops * sum > o->flops * p + p + sum;
+}
+
+void subexpr_share(TraGraph *g)
+{
+	Arena a = {0};
+	Sub s = {.g = g, .a = &a};
+	int maxidx = 1;
+	for (int id = 0; id < g->nnodes; id++)
+		maxidx = g->nodes[id].nidx > maxidx ? g->nodes[id].nidx : maxidx;
+	s.canon = arena_alloc(&a, (size_t)maxidx * sizeof *s.canon);
+	s.free = arena_alloc(&a, ((size_t)g->nex + 1) * sizeof *s.free);
+	bool *live = arena_alloc(&a, ((size_t)g->nnodes + 1) * sizeof *live);
+	bool *touched = arena_alloc(&a, ((size_t)g->nnodes + 1) * sizeof *touched);
+	memset(touched, 0, ((size_t)g->nnodes + 1) * sizeof *touched);
+	tra_live_nodes(g, live);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind != TRA_NODE_EINSUM || !live[id] || n->nidx > 64)
+			continue;
+		sub_collect(&s, id, n->join, false);
+		if (n->epilogue >= 0)
+			sub_collect(&s, id, n->epilogue, true);
+	}
+	qsort(s.occ, (size_t)s.nocc, sizeof *s.occ, sub_cmp_hash);
+	for (int i = 0; i < s.nocc; i++) {
+		s.occ[i].cls = i;
+		if (i > 0 && sub_same(&s, &s.occ[i - 1], &s.occ[i]))
+			s.occ[i].cls = s.occ[i - 1].cls;
+	}
+	int nold = g->nnodes, nnew = 0, *serial = arena_alloc(&a, ((size_t)nold + 1) * sizeof *serial);
+	int *before = arena_alloc(&a, ((size_t)s.nocc + 1) * sizeof *before);
+	SubOcc **members = arena_alloc(&a, ((size_t)s.nocc + 1) * sizeof *members);
+	memset(serial, 0, ((size_t)nold + 1) * sizeof *serial);
+	for (int i = 0; i < s.nocc;) {
+		int j = i, nlive = 0;
+		while (j < s.nocc && s.occ[j].cls == s.occ[i].cls)
+			j++;
+		for (int k = i; k < j; k++)
+			if (!s.occ[k].dead)
+				members[nlive++] = &s.occ[k];
+		/* sorted by where found, so members[0] is in the first reader */
+		if (nlive >= 2 && sub_pays(g, members, nlive)) {
+			/* what lies inside the taken occurrences is no longer evaluated there */
+			for (int k = j; k < s.nocc; k++)
+				for (int q = 0; q < nlive && !s.occ[k].dead; q++)
+					s.occ[k].dead = s.occ[k].node == members[q]->node &&
+					                s.occ[k].epi == members[q]->epi && sub_inside(g, members[q]->e, s.occ[k].e);
+			before[nnew++] = members[0]->node;
+			sub_take(&s, members, nlive, &serial[members[0]->node], touched);
+		}
+		i = j;
+	}
+	if (nnew > 0) {
+		for (int id = 0; id < nold; id++)
+			if (touched[id]) {
+				tra_node_compact_operands(g, &g->nodes[id]);
+				tra_node_cost(g, &g->nodes[id]);
+			}
+		sub_place(g, nold, before);
+	}
+	arena_free(&a);
+}
