@@ -31,11 +31,11 @@
  * run. So a graph finished by the threads already awake does not wait
  * for a sleeping one to get going: a 5-task graph of microseconds
  * (colsum at 64x64) took 12-19 us a run on 2 threads, against 3 us on
- * one, when the caller waited for every worker; 3.2-4.4 us now. One run
- * at a time (run_lock), so concurrent callers (library mode) take
- * turns. A thread that could not be created
- * just means fewer workers (placements are taken modulo the ones that
- * exist).
+ * one, when the caller waited for every worker; 3.2-4.4 us now (the
+ * --time medians of --repeat 201). One run at a time (run_lock), so
+ * concurrent callers (library mode) take turns. A thread that could not
+ * be created just means fewer workers (placements are taken modulo the
+ * ones that exist).
  * On the workers, trart_parallel_for runs inline and OpenBLAS is set to
  * one thread (the count it had is restored after): the parallelism is
  * the tasks, one per worker, and nested thread pools would only
