@@ -32,7 +32,15 @@
  * for a sleeping one to get going: a 5-task graph of microseconds
  * (colsum at 64x64) took 12-19 us a run on 2 threads, against 3 us on
  * one, when the caller waited for every worker; 3.2-4.4 us now (the
- * --time medians of --repeat 201). One run at a time (run_lock), so
+ * --time medians of --repeat 201). A worker back from a run looks for
+ * the next one for SCHED_SPIN_NS (200 us, yielding the core at every
+ * look) before it sleeps on sched_pool.start, as OpenBLAS's threads do
+ * after a call: woken from sleep, worker 1 often came too late for a
+ * run of a few hundred microseconds (colsum 8192x1024, --threads 2
+ * --repeat 41 --trace on an idle machine: 14 of 41 runs used both
+ * workers, the second starting 6-890 us after the first; with the spin
+ * 41 of 41, 1-2 us apart, runs of 265-350 us). One run at a time
+ * (run_lock), so
  * concurrent callers (library mode) take turns. A thread that could not
  * be created just means fewer workers (placements are taken modulo the
  * ones that exist).
@@ -111,6 +119,7 @@
 #include "exec.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -122,6 +131,10 @@
 /* libopenblas's: how many threads its own routines use. */
 void openblas_set_num_threads(int);
 int openblas_get_num_threads(void);
+
+/* How long a worker back from a run looks for the next one before it
+ * sleeps (see the opening comment). */
+#define SCHED_SPIN_NS 200000
 
 /* How many of the stuck tasks the message about a cycle names. */
 #define SCHED_SHOW_STUCK 8
@@ -631,6 +644,19 @@ static struct {
 	PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, .nthreads = 1,
 };
 
+/* sched_pool.gen, for looking without the lock while spinning. */
+static atomic_uint sched_published;
+
+/* Waits up to SCHED_SPIN_NS, yielding, for a run after the one seen. */
+static void
+sched_spin(unsigned seen)
+{
+	int64_t until = trart_clock_ns() + SCHED_SPIN_NS;
+
+	while (atomic_load(&sched_published) == seen && trart_clock_ns() < until)
+		sched_yield();
+}
+
 /* A worker thread: takes every run published, works on those it is a
  * worker of, and says when it is back. */
 static void *
@@ -643,6 +669,11 @@ sched_thread(void *arg)
 	pthread_mutex_lock(&sched_pool.lock);
 	for (;;) {
 		Sched *s;
+		if (!sched_pool.stop && sched_pool.gen == sched_pool.seen[id]) {
+			pthread_mutex_unlock(&sched_pool.lock);
+			sched_spin(sched_pool.seen[id]);
+			pthread_mutex_lock(&sched_pool.lock);
+		}
 		while (!sched_pool.stop && sched_pool.gen == sched_pool.seen[id])
 			pthread_cond_wait(&sched_pool.start, &sched_pool.lock);
 		if (sched_pool.stop)
@@ -911,6 +942,7 @@ sched_execute(Sched *s)
 	sched_pool.run = s;
 	sched_pool.nw = s->nw;
 	sched_pool.gen++;
+	atomic_store(&sched_published, sched_pool.gen);
 	sched_pool.open = true;
 	sched_pool.busy = 0;
 	pthread_cond_broadcast(&sched_pool.start);
