@@ -24,11 +24,26 @@
  * whole of a small graph's run: layernorm's two row blocks ran one after
  * the other on worker 0 while worker 1 was still starting. A run is
  * published (sched_pool.run, a new generation) only once its queues are
- * seeded, and the caller waits until every worker of the run is back
- * before it frees anything; one run at a time (run_lock), so concurrent
- * callers (library mode) take turns. A thread that could not be created
- * just means fewer workers (placements are taken modulo the ones that
- * exist).
+ * seeded. A worker joins it when it wakes (busy counts the workers that
+ * joined), but only while it is open: the caller closes it once every
+ * task is done, and then waits for the workers that joined to be back
+ * before it frees anything. A worker that wakes after that skips the
+ * run. So a graph finished by the threads already awake does not wait
+ * for a sleeping one to get going: a 5-task graph of microseconds
+ * (colsum at 64x64) took 12-19 us a run on 2 threads, against 3 us on
+ * one, when the caller waited for every worker; 3.2-4.4 us now (the
+ * --time medians of --repeat 201). A worker back from a run looks for
+ * the next one for SCHED_SPIN_NS (200 us, yielding the core at every
+ * look) before it sleeps on sched_pool.start, as OpenBLAS's threads do
+ * after a call: woken from sleep, worker 1 often came too late for a
+ * run of a few hundred microseconds (colsum 8192x1024, --threads 2
+ * --repeat 41 --trace on an idle machine: 14 of 41 runs used both
+ * workers, the second starting 6-890 us after the first; with the spin
+ * 41 of 41, 1-2 us apart, runs of 265-350 us). One run at a time
+ * (run_lock), so
+ * concurrent callers (library mode) take turns. A thread that could not
+ * be created just means fewer workers (placements are taken modulo the
+ * ones that exist).
  * On the workers, trart_parallel_for runs inline and OpenBLAS is set to
  * one thread (the count it had is restored after): the parallelism is
  * the tasks, one per worker, and nested thread pools would only
@@ -104,6 +119,7 @@
 #include "exec.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -115,6 +131,10 @@
 /* libopenblas's: how many threads its own routines use. */
 void openblas_set_num_threads(int);
 int openblas_get_num_threads(void);
+
+/* How long a worker back from a run looks for the next one before it
+ * sleeps (see the opening comment). */
+#define SCHED_SPIN_NS 200000
 
 /* How many of the stuck tasks the message about a cycle names. */
 #define SCHED_SHOW_STUCK 8
@@ -615,12 +635,27 @@ static struct {
 	                              frees it once they are back) */
 	int nw;                    /* its workers */
 	unsigned gen;              /* runs published */
-	int busy;                  /* workers of that run not yet back */
+	bool open;                 /* that run still takes workers: some
+	                              task is not done */
+	int busy;                  /* workers that joined it, not yet back */
 	bool stop;                 /* trart_sched_stop: return */
 } sched_pool = {
 	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
 	PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, .nthreads = 1,
 };
+
+/* sched_pool.gen, for looking without the lock while spinning. */
+static atomic_uint sched_published;
+
+/* Waits up to SCHED_SPIN_NS, yielding, for a run after the one seen. */
+static void
+sched_spin(unsigned seen)
+{
+	int64_t until = trart_clock_ns() + SCHED_SPIN_NS;
+
+	while (atomic_load(&sched_published) == seen && trart_clock_ns() < until)
+		sched_yield();
+}
 
 /* A worker thread: takes every run published, works on those it is a
  * worker of, and says when it is back. */
@@ -634,14 +669,20 @@ sched_thread(void *arg)
 	pthread_mutex_lock(&sched_pool.lock);
 	for (;;) {
 		Sched *s;
+		if (!sched_pool.stop && sched_pool.gen == sched_pool.seen[id]) {
+			pthread_mutex_unlock(&sched_pool.lock);
+			sched_spin(sched_pool.seen[id]);
+			pthread_mutex_lock(&sched_pool.lock);
+		}
 		while (!sched_pool.stop && sched_pool.gen == sched_pool.seen[id])
 			pthread_cond_wait(&sched_pool.start, &sched_pool.lock);
 		if (sched_pool.stop)
 			break;
 		sched_pool.seen[id] = sched_pool.gen;
-		if (id >= sched_pool.nw)
-			continue; /* a run with fewer workers */
+		if (id >= sched_pool.nw || !sched_pool.open)
+			continue; /* a run with fewer workers, or one that is over */
 		s = sched_pool.run;
+		sched_pool.busy++;
 		pthread_mutex_unlock(&sched_pool.lock);
 		sched_loop(s, id);
 		pthread_mutex_lock(&sched_pool.lock);
@@ -890,7 +931,8 @@ sched_report(Sched *s, TrartProfile *prof, int64_t wall_ns)
 /* ---- the public interface ---- */
 
 /* Runs the graph on s's workers, the calling thread as worker 0
- * (run_lock held), and returns when every worker is back. */
+ * (run_lock held), and returns when every task is done and every worker
+ * that joined the run is back. */
 static void
 sched_execute(Sched *s)
 {
@@ -900,11 +942,14 @@ sched_execute(Sched *s)
 	sched_pool.run = s;
 	sched_pool.nw = s->nw;
 	sched_pool.gen++;
-	sched_pool.busy = s->nw - 1;
+	atomic_store(&sched_published, sched_pool.gen);
+	sched_pool.open = true;
+	sched_pool.busy = 0;
 	pthread_cond_broadcast(&sched_pool.start);
 	pthread_mutex_unlock(&sched_pool.lock);
 	sched_loop(s, 0);
 	pthread_mutex_lock(&sched_pool.lock);
+	sched_pool.open = false;
 	while (sched_pool.busy > 0)
 		pthread_cond_wait(&sched_pool.back, &sched_pool.lock);
 	pthread_mutex_unlock(&sched_pool.lock);
