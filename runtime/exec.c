@@ -12,9 +12,13 @@
  * helpers are a persistent pool rather than threads per call. It is made
  * lazily, by the first loop that has more than one chunk (a one-thread
  * run never starts a thread), and lives until the thread count changes
- * or trart_shutdown. Workers sleep on a condition variable between jobs,
- * never spin: the runtime lives inside users' programs, and a spinning
- * pool would eat cores they need, or OpenBLAS needs, between kernels.
+ * or trart_shutdown. Workers sleep on a condition variable between jobs
+ * and do not spin: the runtime lives inside users' programs, and a
+ * spinning pool would eat cores they need, or OpenBLAS needs, between
+ * kernels. (The block task executor's workers, sched.c, do look for the
+ * next run for a bounded 200 us, yielding the core at every look, as
+ * OpenBLAS's threads do after a call: there a late worker costs a whole
+ * run's half, measured in sched.c's opening comment.)
  *
  * One job at a time. A job is posted under the pool's lock by bumping
  * `job`; each worker remembers the last job it saw, so a spurious wakeup
