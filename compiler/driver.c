@@ -35,7 +35,9 @@
  * hoisted factor as an inseparable part of a join); CSE after every pass
  * that makes nodes (sema, hoisting, order), so that the copies they make
  * of one value become one; fusion late, since it hides products from
- * order and sub-expressions from CSE; dead code last. */
+ * order and sub-expressions from CSE; dead code after it; and share
+ * last, since the let-bound values it makes inside an expression are
+ * invisible to every pass above. */
 const DriverPass driver_passes[] = {
 	{"algebra", algebra_normalise, "constants folded, exact identities, invariant factors out of sums, copies read through"},
 	{"cse", cse_merge, "no two einsums compute the same tensor, aggregate or stored map"},
