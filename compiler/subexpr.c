@@ -345,7 +345,8 @@ void subexpr_share(TraGraph *g)
 		if (n->epilogue >= 0)
 			sub_collect(&s, id, n->epilogue, true);
 	}
-	qsort(s.occ, (size_t)s.nocc, sizeof *s.occ, sub_cmp_hash);
+	if (s.nocc > 0) /* s.occ is NULL when nothing was collected: qsort's argument must not be */
+		qsort(s.occ, (size_t)s.nocc, sizeof *s.occ, sub_cmp_hash);
 	for (int i = 0; i < s.nocc; i++) {
 		s.occ[i].cls = i;
 		if (i > 0 && sub_same(&s, &s.occ[i - 1], &s.occ[i]))
