@@ -227,10 +227,10 @@ void kplan_row_groups(const TraGraph *g, int *leader)
  * the sum that subtracts it must find that row still in cache. The
  * bound, 32 KiB of f32, keeps what a producer wrote, and the operand
  * rows it read, in cache when its consumer reads them. */
-static int64_t kplan_group_chunk(const TraGraph *g, const int *leader, int lead)
+static int64_t kplan_group_chunk(const TraGraph *g, const int *leader, int lead, int end)
 {
 	double row = 1;
-	for (int id = lead; id < g->nnodes; id++) {
+	for (int id = lead; id < end; id++) {
 		const TraNode *n = &g->nodes[id];
 		if (leader[id] == lead && tra_node_join_points(n) / (double)n->idx[0].size > row)
 			row = tra_node_join_points(n) / (double)n->idx[0].size;
@@ -273,11 +273,12 @@ static void kplan_add_rows(KplanProgram *kp, int lead, bool block)
 	const TraGraph *g = kp->g;
 	kp->rows_plan[lead] = kp->nkernels;
 	Kplan *k = kplan_add(kp, KPLAN_ROWS, lead, block);
-	k->members = xcalloc((size_t)g->nnodes, sizeof *k->members);
-	for (int v = lead; v < g->nnodes; v++)
+	int end = kp->group_end[lead];
+	k->members = xcalloc((size_t)(end - lead), sizeof *k->members);
+	for (int v = lead; v < end; v++)
 		if (kp->leader[v] == lead)
 			k->members[k->nmembers++] = v;
-	k->chunk = kplan_group_chunk(g, kp->leader, lead);
+	k->chunk = kplan_group_chunk(g, kp->leader, lead, end);
 }
 
 /* Whole-node kernels, in node order: a GEMM, or a loop nest (a rank-0
@@ -300,52 +301,43 @@ static void kplan_build_nodes(KplanProgram *kp, const bool *is_gemm)
 			continue;
 		}
 		kplan_add_loops(kp, id, false);
-		bool last = true;
-		for (int v = id + 1; v < g->nnodes; v++)
-			last &= kp->leader[v] != kp->leader[id];
-		if (n->rank > 0 && last)
+		if (n->rank > 0 && id + 1 == kp->group_end[kp->leader[id]])
 			kplan_add_rows(kp, kp->leader[id], false);
 	}
 }
 
-/* Whether some join block of node id leaves partial results. */
-static bool kplan_split(const IaGraph *ia, const TraNode *n, int id)
+/* What the tasks of ia say about each node, in one pass over them (per
+ * node, a pass each made planning quadratic in the program's size). */
+enum {
+	KPLAN_HAS_JOINS = 1,  /* join tasks of its own (not all fused) */
+	KPLAN_SPLIT = 2,      /* some join block leaves partial results */
+	KPLAN_FUSED_ROWS = 4, /* it leads a row group that ia_fuse_rows fused */
+};
+
+static unsigned char *kplan_task_facts(const TraGraph *g, const IaGraph *ia)
 {
+	unsigned char *f = xcalloc((size_t)g->nnodes + 1, 1);
 	for (int t = 0; t < ia->ntasks; t++) {
 		const IaTask *k = &ia->tasks[t];
-		if (k->kind != IA_JOIN || k->node != id)
+		if (k->rows >= 0)
+			f[k->rows] |= KPLAN_FUSED_ROWS;
+		if (k->kind != IA_JOIN || k->node < 0)
 			continue;
+		const TraNode *n = &g->nodes[k->node];
+		f[k->node] |= KPLAN_HAS_JOINS;
 		for (int d = n->rank; d < n->nidx; d++)
 			if (k->lo[d] != 0 || k->hi[d] != n->idx[d].size)
-				return true;
+				f[k->node] |= KPLAN_SPLIT;
 	}
-	return false;
-}
-
-/* Whether node id leads a row group whose blocks ia_fuse_rows fused. */
-static bool kplan_fused_rows(const IaGraph *ia, int id)
-{
-	for (int t = 0; t < ia->ntasks; t++)
-		if (ia->tasks[t].rows == id)
-			return true;
-	return false;
-}
-
-/* Whether node id has join tasks of its own (not all fused). */
-static bool kplan_has_joins(const IaGraph *ia, int id)
-{
-	for (int t = 0; t < ia->ntasks; t++)
-		if (ia->tasks[t].node == id && ia->tasks[t].kind == IA_JOIN)
-			return true;
-	return false;
+	return f;
 }
 
 /* Node id's block kernels: a join (BLAS or loops), and an aggregation
  * if its reduction is split. */
-static void kplan_add_block(KplanProgram *kp, int id)
+static void kplan_add_block(KplanProgram *kp, int id, bool split_joins)
 {
 	const TraNode *n = &kp->g->nodes[id];
-	bool split = n->agg != TRA_AGG_NONE && kplan_split(kp->ia, n, id);
+	bool split = n->agg != TRA_AGG_NONE && split_joins;
 	GemmPlan p;
 	if (gemm_plan(kp->g, n, GEMM_BLOCKS, &p)) {
 		kp->node_plan[id] = kp->nkernels;
@@ -369,45 +361,59 @@ static void kplan_add_block(KplanProgram *kp, int id)
 static void kplan_build_blocks(KplanProgram *kp)
 {
 	const TraGraph *g = kp->g;
+	unsigned char *facts = kplan_task_facts(g, kp->ia);
 	kplan_add(kp, KPLAN_NOP, -1, true);
 	for (int id = 0; id < g->nnodes; id++) {
 		if (g->nodes[id].kind != TRA_NODE_EINSUM)
 			continue;
-		if (kplan_fused_rows(kp->ia, id)) {
-			for (int v = id; v < g->nnodes; v++)
+		if (facts[id] & KPLAN_FUSED_ROWS) {
+			for (int v = id; v < kp->group_end[id]; v++)
 				if (kp->leader[v] == id)
 					kplan_add_loops(kp, v, false);
 			kplan_add_rows(kp, id, true);
-		} else if (kplan_has_joins(kp->ia, id)) {
-			kplan_add_block(kp, id);
+		} else if (facts[id] & KPLAN_HAS_JOINS) {
+			kplan_add_block(kp, id, facts[id] & KPLAN_SPLIT);
 		}
 	}
+	free(facts);
 }
 
 /* ---- the task table ------------------------------------------------------------ */
 
-/* Adds buffer b to the nuse entries of use unless it is there. */
-static int kplan_use_add(int *use, int nuse, int b)
+/* Adds b to the nuse entries of use unless it is there: seen[b] == mark
+ * says it is (each list has its own mark, so a row group's thousands of
+ * buffers are not each compared with all the others). */
+static int kplan_use_add(int *use, int nuse, int b, int *seen, int mark)
 {
-	for (int i = 0; i < nuse; i++)
-		if (use[i] == b)
-			return nuse;
+	if (seen[b] == mark)
+		return nuse;
+	seen[b] = mark;
 	use[nuse] = b;
 	return nuse + 1;
 }
 
 /* The buffers a join or aggregation uses, each once: its node's and its
  * operands'; for a row-fused join, those of every node of its group. */
-static void kplan_task_uses(const KplanProgram *kp, const IaTask *k, KplanTask *kt)
+static void kplan_task_uses(const KplanProgram *kp, const IaTask *k, KplanTask *kt, int *seen,
+                            int mark)
 {
 	const TraGraph *g = kp->g;
-	kt->use = xcalloc((size_t)g->nnodes + 1, sizeof *kt->use);
-	for (int v = 0; v < g->nnodes; v++) {
+	int first = k->rows >= 0 ? k->rows : k->node;
+	int end = k->rows >= 0 ? kp->group_end[k->rows] : k->node + 1;
+	if (k->node < first)
+		first = k->node;
+	if (k->node >= end)
+		end = k->node + 1;
+	size_t room = 1;
+	for (int v = first; v < end; v++)
+		room += 1 + (size_t)g->nodes[v].nops;
+	kt->use = xcalloc(room, sizeof *kt->use);
+	for (int v = first; v < end; v++) {
 		if (v != k->node && (k->rows < 0 || kp->leader[v] != k->rows))
 			continue;
-		kt->nuse = kplan_use_add(kt->use, kt->nuse, v);
+		kt->nuse = kplan_use_add(kt->use, kt->nuse, v, seen, mark);
 		for (int q = 0; q < g->nodes[v].nops; q++)
-			kt->nuse = kplan_use_add(kt->use, kt->nuse, g->nodes[v].ops[q].node);
+			kt->nuse = kplan_use_add(kt->use, kt->nuse, g->nodes[v].ops[q].node, seen, mark);
 	}
 }
 
@@ -431,13 +437,15 @@ static void kplan_build_tasks(KplanProgram *kp)
 	const IaGraph *ia = kp->ia;
 	const TraGraph *g = kp->g;
 	kp->tasks = xcalloc((size_t)ia->ntasks + 1, sizeof *kp->tasks);
+	int *seen_task = xcalloc((size_t)ia->ntasks + 1, sizeof *seen_task);
+	int *seen_node = xcalloc((size_t)g->nnodes + 1, sizeof *seen_node);
 	for (int t = 0; t < ia->ntasks; t++) {
 		const IaTask *k = &ia->tasks[t];
 		KplanTask *kt = &kp->tasks[t];
 		kt->kernel = kplan_task_kernel(kp, k);
 		kt->succ = xcalloc((size_t)ia->ncons[t] + 1, sizeof *kt->succ);
 		for (int r = 0; r < ia->ncons[t]; r++) {
-			int n = kplan_use_add(kt->succ, kt->nsucc, ia->cons[t][r]);
+			int n = kplan_use_add(kt->succ, kt->nsucc, ia->cons[t][r], seen_task, t + 1);
 			if (n > kt->nsucc)
 				kp->tasks[ia->cons[t][r]].npred++;
 			kt->nsucc = n;
@@ -449,8 +457,10 @@ static void kplan_build_tasks(KplanProgram *kp)
 				kt->parts[kt->nparts++] = k->in[i];
 		}
 		if (k->kind == IA_JOIN || k->kind == IA_AGG)
-			kplan_task_uses(kp, k, kt);
+			kplan_task_uses(kp, k, kt, seen_node, t + 1);
 	}
+	free(seen_task);
+	free(seen_node);
 	kp->pooled = xcalloc((size_t)g->nnodes + 1, sizeof *kp->pooled);
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];
@@ -478,6 +488,9 @@ void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp)
 	kp->agg_plan = kplan_minus_ones(g->nnodes);
 	bool *is_gemm = xcalloc((size_t)g->nnodes + 1, sizeof *is_gemm);
 	kplan_groups(g, kp->leader, is_gemm);
+	kp->group_end = xcalloc((size_t)g->nnodes + 1, sizeof *kp->group_end);
+	for (int v = 0; v < g->nnodes; v++)
+		kp->group_end[kp->leader[v]] = v + 1;
 	if (ia) {
 		kplan_build_blocks(kp);
 		kplan_build_tasks(kp);
@@ -499,6 +512,7 @@ void kplan_free(KplanProgram *kp)
 	free(kp->tasks);
 	free(kp->pooled);
 	free(kp->leader);
+	free(kp->group_end);
 	free(kp->node_plan);
 	free(kp->rows_plan);
 	free(kp->agg_plan);

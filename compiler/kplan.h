@@ -102,6 +102,8 @@ typedef struct KplanProgram {
 	Kplan *kernels;     /* in the order a back end emits them */
 	int nkernels;
 	int *leader;        /* per node: the first node of its row group, or itself */
+	int *group_end;     /* per leader: one past its group's last member (a group's
+	                       members lie between the two: groups never interleave) */
 	int *node_plan;     /* per node: its own kernel (BLAS or LOOPS), or -1 */
 	int *rows_plan;     /* per node: the KPLAN_ROWS kernel it leads, or -1 */
 	int *agg_plan;      /* per node: its KPLAN_AGG kernel (blocks), or -1 */
