@@ -73,13 +73,12 @@ typedef struct Cse {
 	int *rep;          /* rep[id]: the node that computes node id's tensor */
 	uint64_t *h;       /* h[e]: the hash of expression e, reduced indices anonymous */
 	bool *row;         /* row[e]: expression e reads the node's first output index */
-	uint64_t *free;    /* free[e]: cse_free_hash of expression e */
-	int64_t *form;     /* the canonical forms of every node so far, back to back */
-	int nform, formcap;
+	uint64_t *free;    /* free[e]: form_free_hash of expression e */
+	TraForm form;      /* the canonical forms of every node so far, back to back;
+	                      form.canon numbers the indices of the node written (its
+	                      output ones 0 to rank - 1, the others as met) */
 	CseTable nodes;    /* whole nodes' forms */
 	int tabsize;       /* entries of a CseTable's table: a power of two, at least twice the nodes */
-	int *canon;        /* canon[d]: canonical number of the node's index d, or -1 */
-	int next;          /* the next canonical number of a reduced index */
 } Cse;
 
 /* The joins of maps, for the aggregates that may read them. */
@@ -89,12 +88,6 @@ typedef struct CseJoins {
 	int *table;        /* open addressing over maps; -1 empty */
 	int *moveto;       /* moveto[m]: the aggregate map m must precede, or -1 */
 } CseJoins;
-
-static uint64_t cse_mix(uint64_t h, uint64_t v)
-{
-	h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
-	return h * 0xff51afd7ed558ccdu;
-}
 
 static bool cse_commutes(TraOp op)
 {
@@ -124,23 +117,23 @@ static bool cse_after(const Cse *c, int a, int b)
 static uint64_t cse_hash(Cse *c, const TraNode *n, int e)
 {
 	TraExpr *x = &c->g->ex[e];
-	uint64_t h = cse_mix(0, (uint64_t)x->op);
+	uint64_t h = form_mix(0, (uint64_t)x->op);
 	uint64_t bits;
 	bool row = false;
 	switch (x->op) {
 	case TRA_OP_CONST:
 		memcpy(&bits, &x->value, sizeof bits);
-		h = cse_mix(h, bits);
+		h = form_mix(h, bits);
 		break;
 	case TRA_OP_OPERAND:
-		h = cse_mix(h, (uint64_t)n->ops[x->arg].node);
+		h = form_mix(h, (uint64_t)n->ops[x->arg].node);
 		for (int d = 0; d < n->ops[x->arg].rank; d++) {
-			h = cse_mix(h, cse_anon_index(n, n->ops[x->arg].idx[d]));
+			h = form_mix(h, cse_anon_index(n, n->ops[x->arg].idx[d]));
 			row |= n->rank > 0 && n->ops[x->arg].idx[d] == 0;
 		}
 		break;
 	case TRA_OP_INDEX:
-		h = cse_mix(h, cse_anon_index(n, x->arg));
+		h = form_mix(h, cse_anon_index(n, x->arg));
 		row = n->rank > 0 && x->arg == 0;
 		break;
 	case TRA_OP_ACC: row = n->rank > 0; break;
@@ -156,89 +149,52 @@ static uint64_t cse_hash(Cse *c, const TraNode *n, int e)
 		x->kid[1] = t;
 	}
 	for (int i = 0; i < tra_op_arity[x->op]; i++)
-		h = cse_mix(h, c->h[x->kid[i]]);
+		h = form_mix(h, c->h[x->kid[i]]);
 	c->row[e] = row;
 	return c->h[e] = h;
 }
 
-static void cse_push(Cse *c, int64_t v)
+/* Ends node id's form in t, begun at t->start[id]: its length and hash. */
+static void cse_form_end(Cse *c, CseTable *t, int id)
 {
-	ARENA_RESERVE(c->scratch, c->form, c->nform, c->formcap);
-	c->form[c->nform++] = v;
-}
-
-/* Index d of n in the canonical form; numbers a reduced one when first met. */
-static int64_t cse_index(Cse *c, const TraNode *n, int d)
-{
-	if (c->canon[d] < 0)
-		c->canon[d] = c->next++;
-	return c->canon[d];
-}
-
-/* Appends the tree at e in prefix order, + and * operands by hash. */
-static void cse_write(Cse *c, const TraNode *n, int e)
-{
-	const TraExpr *x = &c->g->ex[e];
-	cse_push(c, x->op);
-	if (x->op == TRA_OP_CONST) {
-		int64_t bits;
-		memcpy(&bits, &x->value, sizeof bits);
-		cse_push(c, bits);
-	} else if (x->op == TRA_OP_OPERAND) {
-		const TraOperand *op = &n->ops[x->arg];
-		cse_push(c, op->node);
-		for (int d = 0; d < op->rank; d++)
-			cse_push(c, cse_index(c, n, op->idx[d]));
-	} else if (x->op == TRA_OP_INDEX)
-		cse_push(c, cse_index(c, n, x->arg));
-	for (int i = 0; i < tra_op_arity[x->op]; i++)
-		cse_write(c, n, x->kid[i]);
+	t->len[id] = c->form.n - t->start[id];
+	t->hash[id] = form_hash(&c->form, t->start[id]);
 }
 
 /* Appends node id's canonical form to c->form and records where; with
  * epi false, the form of its aggregate alone (as if it had no epilogue). */
-/* Ends node id's form in t, begun at t->start[id]: its length and hash. */
-static void cse_form_end(Cse *c, CseTable *t, int id)
-{
-	t->len[id] = c->nform - t->start[id];
-	uint64_t h = 0;
-	for (int i = t->start[id]; i < c->nform; i++)
-		h = cse_mix(h, (uint64_t)c->form[i]);
-	t->hash[id] = h;
-}
-
 static void cse_form(Cse *c, int id, bool epi)
 {
 	const TraNode *n = &c->g->nodes[id];
-	c->nodes.start[id] = c->nform;
+	c->nodes.start[id] = c->form.n;
 	for (int d = 0; d < n->nidx; d++)
-		c->canon[d] = d < n->rank ? d : -1;
-	c->next = n->rank;
-	cse_push(c, n->type);
-	cse_push(c, n->agg);
-	cse_push(c, n->rank);
-	cse_push(c, n->nidx);
+		c->form.canon[d] = d < n->rank ? d : -1;
+	c->form.next = n->rank;
+	form_push(&c->form, n->type);
+	form_push(&c->form, n->agg);
+	form_push(&c->form, n->rank);
+	form_push(&c->form, n->nidx);
 	for (int d = 0; d < n->rank; d++)
-		cse_push(c, n->idx[d].size);
+		form_push(&c->form, n->idx[d].size);
 	cse_hash(c, n, n->join);
-	cse_write(c, n, n->join);
-	cse_push(c, -1);
+	form_write(&c->form, c->g, n, n->join, NULL);
+	form_push(&c->form, -1);
 	if (epi && n->epilogue >= 0) {
 		cse_hash(c, n, n->epilogue);
-		cse_write(c, n, n->epilogue);
+		form_write(&c->form, c->g, n, n->epilogue, NULL);
 	}
 	int64_t *size = arena_alloc(c->scratch, (size_t)n->nidx * sizeof *size);
 	for (int d = n->rank; d < n->nidx; d++)
-		size[cse_index(c, n, d)] = n->idx[d].size;
+		size[form_index(&c->form, d)] = n->idx[d].size;
 	for (int d = n->rank; d < n->nidx; d++)
-		cse_push(c, size[d]);
+		form_push(&c->form, size[d]);
 	cse_form_end(c, &c->nodes, id);
 }
 
 static bool cse_same(const Cse *c, const CseTable *t, int a, int b)
 {
 	return t->hash[a] == t->hash[b] && t->len[a] == t->len[b] &&
-	       memcmp(c->form + t->start[a], c->form + t->start[b], (size_t)t->len[a] * sizeof *c->form) == 0;
+	       memcmp(c->form.v + t->start[a], c->form.v + t->start[b], (size_t)t->len[a] * sizeof *c->form.v) == 0;
 }
 
 /* The node t holds with id's form, or -1 (after entering id if enter). */
@@ -311,79 +267,34 @@ static void cse_share_aggregate(Cse *c, int id)
 		return;
 	cse_form(c, id, false);
 	int m = cse_find(c, &c->nodes, id, false);
-	c->nform = c->nodes.start[id]; /* the aggregate's form is not kept */
+	c->form.n = c->nodes.start[id]; /* the aggregate's form is not kept */
 	if (m >= 0)
 		cse_read_aggregate(c->g, n, m);
 }
 
 /* ---- aggregates of maps ----------------------------------------------------- */
 
-/* The hash of the tree at e with every index anonymous (its size alone),
- * and operands of + and * combined in an order-free way: equal for a
- * map's join and an aggregate's, whichever indices are output ones
- * there, and whatever order each puts the operands of + and * in. */
-/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
-static uint64_t cse_free_hash(Cse *c, const TraNode *n, int e)
-{
-	const TraExpr *x = &c->g->ex[e];
-	uint64_t h = cse_mix(0, (uint64_t)x->op), bits;
-	if (x->op == TRA_OP_CONST) {
-		memcpy(&bits, &x->value, sizeof bits);
-		h = cse_mix(h, bits);
-	} else if (x->op == TRA_OP_OPERAND) {
-		h = cse_mix(h, (uint64_t)n->ops[x->arg].node);
-		for (int d = 0; d < n->ops[x->arg].rank; d++)
-			h = cse_mix(h, (uint64_t)n->idx[n->ops[x->arg].idx[d]].size);
-	} else if (x->op == TRA_OP_INDEX)
-		h = cse_mix(h, (uint64_t)n->idx[x->arg].size);
-	uint64_t k[3] = {0, 0, 0};
-	for (int i = 0; i < tra_op_arity[x->op]; i++)
-		k[i] = c->free[x->kid[i]] = cse_free_hash(c, n, x->kid[i]);
-	if (cse_commutes(x->op))
-		return cse_mix(h, (k[0] < k[1] ? k[0] : k[1]) ^ cse_mix(k[0] < k[1] ? k[1] : k[0], 1));
-	for (int i = 0; i < tra_op_arity[x->op]; i++)
-		h = cse_mix(h, k[i]);
-	return h;
-}
-
-/* Appends the tree at e as cse_write does, but the operands of + and *
- * in the order of their order-free hashes (cse_free_hash), so that the
- * form does not depend on which indices are output ones. */
-/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
-static void cse_write_free(Cse *c, const TraNode *n, int e)
-{
-	const TraExpr *x = &c->g->ex[e];
-	if (tra_op_arity[x->op] == 0) {
-		cse_write(c, n, e); /* a leaf: its op and what it reads */
-		return;
-	}
-	cse_push(c, x->op);
-	bool swap = cse_commutes(x->op) && c->free[x->kid[1]] < c->free[x->kid[0]];
-	for (int i = 0; i < tra_op_arity[x->op]; i++)
-		cse_write_free(c, n, x->kid[swap ? 1 - i : i]);
-}
-
 /* Appends node id's join, every index numbered where first met, then the
  * sizes in that numbering; records where, its hash and the numbering. */
 static void cse_join_form(Cse *c, CseJoins *j, int id)
 {
 	const TraNode *n = &c->g->nodes[id];
-	j->forms.start[id] = c->nform;
+	j->forms.start[id] = c->form.n;
 	for (int d = 0; d < n->nidx; d++)
-		c->canon[d] = -1;
-	c->next = 0;
-	cse_push(c, n->type);
-	cse_free_hash(c, n, n->join);
-	cse_write_free(c, n, n->join);
+		c->form.canon[d] = -1;
+	c->form.next = 0;
+	form_push(&c->form, n->type);
+	form_free_hash(c->g, n, n->join, c->free);
+	form_write(&c->form, c->g, n, n->join, c->free);
 	int64_t *size = arena_alloc(c->scratch, (size_t)n->nidx * sizeof *size);
 	j->canon[id] = arena_alloc(c->scratch, (size_t)n->nidx * sizeof **j->canon);
 	for (int d = 0; d < n->nidx; d++) {
-		j->canon[id][d] = c->canon[d];
-		if (c->canon[d] >= 0)
-			size[c->canon[d]] = n->idx[d].size;
+		j->canon[id][d] = c->form.canon[d];
+		if (c->form.canon[d] >= 0)
+			size[c->form.canon[d]] = n->idx[d].size;
 	}
-	for (int q = 0; q < c->next; q++)
-		cse_push(c, size[q]);
+	for (int q = 0; q < c->form.next; q++)
+		form_push(&c->form, size[q]);
 	cse_form_end(c, &j->forms, id);
 }
 
@@ -485,10 +396,10 @@ static void cse_aggregates_read_maps(Cse *c)
 		const TraNode *a = &g->nodes[id];
 		if (!live[id] || a->kind != TRA_NODE_EINSUM || a->agg == TRA_AGG_NONE || a->nidx > 64)
 			continue;
-		int save = c->nform;
+		int save = c->form.n;
 		cse_join_form(c, &j, id);
 		int m = cse_find(c, &j.forms, id, false);
-		c->nform = save;
+		c->form.n = save;
 		if (m < 0 || (m > id && (j.moveto[m] >= 0 || !cse_reads_before(g, m, id))))
 			continue;
 		if (m > id) {
@@ -509,7 +420,7 @@ static void cse_init(Cse *c, TraGraph *g, Arena *scratch)
 		maxidx = g->nodes[id].nidx > maxidx ? g->nodes[id].nidx : maxidx;
 	*c = (Cse){.g = g, .scratch = scratch};
 	c->rep = arena_alloc(scratch, n * sizeof *c->rep);
-	c->canon = arena_alloc(scratch, (size_t)maxidx * sizeof *c->canon);
+	c->form = (TraForm){.arena = scratch, .canon = arena_alloc(scratch, (size_t)maxidx * sizeof *c->form.canon)};
 	c->h = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->h); /* cse_read_map adds expressions, never hashed */
 	c->row = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->row);
 	c->free = arena_alloc(scratch, ((size_t)g->nex + 1) * sizeof *c->free);

@@ -67,29 +67,23 @@ typedef struct Share {
 	int tabsize;
 } Share;
 
-static uint64_t share_mix(uint64_t h, uint64_t v)
-{
-	h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
-	return h * 0xff51afd7ed558ccdu;
-}
-
 /* The hash of a leaf: what it reads. */
 static uint64_t share_leaf_hash(const Share *s, const TraExpr *x)
 {
-	uint64_t h = share_mix(0, (uint64_t)x->op), bits;
+	uint64_t h = form_mix(0, (uint64_t)x->op), bits;
 	switch (x->op) {
 	case TRA_OP_CONST:
 		memcpy(&bits, &x->value, sizeof bits);
-		return share_mix(h, bits);
+		return form_mix(h, bits);
 	case TRA_OP_OPERAND: {
 		const TraOperand *op = &s->n->ops[x->arg];
-		h = share_mix(h, (uint64_t)op->node);
+		h = form_mix(h, (uint64_t)op->node);
 		for (int d = 0; d < op->rank; d++)
-			h = share_mix(h, (uint64_t)op->idx[d]);
+			h = form_mix(h, (uint64_t)op->idx[d]);
 		return h;
 	}
 	default:
-		return share_mix(h, (uint64_t)x->arg);
+		return form_mix(h, (uint64_t)x->arg);
 	}
 }
 
@@ -117,7 +111,7 @@ static void share_measure(Share *s)
 			s->size[i] = 1;
 			continue;
 		}
-		uint64_t h = share_mix(0, (uint64_t)x->op), k[3] = {0, 0, 0};
+		uint64_t h = form_mix(0, (uint64_t)x->op), k[3] = {0, 0, 0};
 		int size = 1;
 		for (int j = 0; j < arity; j++) {
 			int p = s->pos[x->kid[j]];
@@ -125,10 +119,10 @@ static void share_measure(Share *s)
 			size += s->size[p];
 		}
 		if (x->op == TRA_OP_ADD || x->op == TRA_OP_MUL)
-			h = share_mix(h, (k[0] < k[1] ? k[0] : k[1]) ^ share_mix(k[0] < k[1] ? k[1] : k[0], 1));
+			h = form_mix(h, (k[0] < k[1] ? k[0] : k[1]) ^ form_mix(k[0] < k[1] ? k[1] : k[0], 1));
 		else
 			for (int j = 0; j < arity; j++)
-				h = share_mix(h, k[j]);
+				h = form_mix(h, k[j]);
 		s->hash[i] = h;
 		s->size[i] = size;
 	}

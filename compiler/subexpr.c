@@ -11,10 +11,10 @@
  * the softmax had been written as a statement.
  *
  * Equal means equal up to index names and the order of the operands of
- * + and * (as in cse.c): a sub-expression is written as a canonical form
- * in which its indices are numbered where a walk first meets them, the
- * operands of + and * walked in the order of an order-free hash, and an
- * operand is its producer and subscripts; the indices' sizes follow.
+ * + and * (as in cse.c): a sub-expression is written as form.c's
+ * canonical form, its indices numbered where the walk first meets them,
+ * the operands of + and * in the order of their order-free hashes; the
+ * indices' sizes follow.
  * Leaves, and sub-expressions that read acc (one node's aggregate), are
  * never taken.
  *
@@ -45,7 +45,7 @@
 typedef struct SubOcc {
 	int node, e;
 	bool epi;
-	int start, len;  /* its canonical form in Sub.form */
+	int start, len;  /* its canonical form in Sub.form.v */
 	uint64_t hash;
 	int size;        /* expression nodes */
 	double flops;    /* one evaluation */
@@ -61,120 +61,54 @@ typedef struct Sub {
 	Arena *a;
 	SubOcc *occ;
 	int nocc, occcap;
-	int64_t *form;
-	int nform, formcap;
-	uint64_t *free; /* by expression id: the order-free hash */
-	int *canon;     /* by index of the node walked: its canonical number, or -1 */
-	int next;
-	bool overflow;  /* the form numbered more than TRA_MAX_RANK indices */
+	TraForm form;   /* every occurrence's form, back to back (form.c) */
+	uint64_t *free; /* by expression id: the order-free hash (form_free_hash) */
 } Sub;
 
-static uint64_t sub_mix(uint64_t h, uint64_t v)
-{
-	h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
-	return h * 0xff51afd7ed558ccdu;
-}
-
-/* The order-free hash of the tree at e (indices by size alone), its
- * size, its flops, and whether it reads acc; filled bottom up. */
+/* The size of the tree at e (expression nodes), its flops, and whether
+ * it reads acc. */
 /* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
-static uint64_t sub_hash(Sub *s, const TraNode *n, int e, int *size, double *flops, bool *acc)
+static void sub_measure(const TraGraph *g, int e, int *size, double *flops, bool *acc)
 {
-	const TraExpr *x = &s->g->ex[e];
-	uint64_t h = sub_mix(0, (uint64_t)x->op), bits, k[3] = {0, 0, 0};
+	const TraExpr *x = &g->ex[e];
 	*size = 1;
 	*flops = tra_op_flops[x->op];
 	*acc = x->op == TRA_OP_ACC;
-	if (x->op == TRA_OP_CONST) {
-		memcpy(&bits, &x->value, sizeof bits);
-		h = sub_mix(h, bits);
-	} else if (x->op == TRA_OP_OPERAND) {
-		h = sub_mix(h, (uint64_t)n->ops[x->arg].node);
-		for (int d = 0; d < n->ops[x->arg].rank; d++)
-			h = sub_mix(h, (uint64_t)n->idx[n->ops[x->arg].idx[d]].size);
-	} else if (x->op == TRA_OP_INDEX)
-		h = sub_mix(h, (uint64_t)n->idx[x->arg].size);
 	for (int i = 0; i < tra_op_arity[x->op]; i++) {
 		int ks;
 		double kf;
 		bool ka;
-		k[i] = sub_hash(s, n, x->kid[i], &ks, &kf, &ka);
+		sub_measure(g, x->kid[i], &ks, &kf, &ka);
 		*size += ks;
 		*flops += kf;
 		*acc |= ka;
 	}
-	if (x->op == TRA_OP_ADD || x->op == TRA_OP_MUL)
-		h = sub_mix(h, (k[0] < k[1] ? k[0] : k[1]) ^ sub_mix(k[0] < k[1] ? k[1] : k[0], 1));
-	else
-		for (int i = 0; i < tra_op_arity[x->op]; i++)
-			h = sub_mix(h, k[i]);
-	return s->free[e] = h;
-}
-
-static void sub_push(Sub *s, int64_t v)
-{
-	ARENA_RESERVE(s->a, s->form, s->nform, s->formcap);
-	s->form[s->nform++] = v;
-}
-
-static int64_t sub_index(Sub *s, int d)
-{
-	if (s->canon[d] < 0) {
-		s->canon[d] = s->next++;
-		s->overflow |= s->next > TRA_MAX_RANK;
-	}
-	return s->canon[d];
-}
-
-/* Appends the tree at e: prefix order, + and * operands by free hash. */
-/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
-static void sub_write(Sub *s, const TraNode *n, int e)
-{
-	const TraExpr *x = &s->g->ex[e];
-	sub_push(s, x->op);
-	if (x->op == TRA_OP_CONST) {
-		int64_t bits;
-		memcpy(&bits, &x->value, sizeof bits);
-		sub_push(s, bits);
-	} else if (x->op == TRA_OP_OPERAND) {
-		const TraOperand *op = &n->ops[x->arg];
-		sub_push(s, op->node);
-		for (int d = 0; d < op->rank; d++)
-			sub_push(s, sub_index(s, op->idx[d]));
-	} else if (x->op == TRA_OP_INDEX)
-		sub_push(s, sub_index(s, x->arg));
-	bool swap = (x->op == TRA_OP_ADD || x->op == TRA_OP_MUL) && s->free[x->kid[1]] < s->free[x->kid[0]];
-	for (int i = 0; i < tra_op_arity[x->op]; i++)
-		sub_write(s, n, x->kid[swap ? 1 - i : i]);
 }
 
 /* Records the occurrence e of node id if it may be taken. */
 static void sub_record(Sub *s, int id, int e, bool epi, int size, double flops)
 {
 	const TraNode *n = &s->g->nodes[id];
-	SubOcc o = {.node = id, .e = e, .epi = epi, .size = size, .flops = flops, .start = s->nform,
+	TraForm *f = &s->form;
+	SubOcc o = {.node = id, .e = e, .epi = epi, .size = size, .flops = flops, .start = f->n,
 	            .points = epi ? (double)tra_node_elements(n) : tra_node_join_points(n)};
 	for (int d = 0; d < n->nidx; d++)
-		s->canon[d] = -1;
-	s->next = 0;
-	s->overflow = false;
-	sub_push(s, n->type);
-	sub_write(s, n, e);
-	if (s->overflow) {
-		s->nform = o.start;
+		f->canon[d] = -1;
+	f->next = 0;
+	form_push(f, n->type);
+	form_write(f, s->g, n, e, s->free);
+	if (f->next > TRA_MAX_RANK) {
+		f->n = o.start;
 		return;
 	}
 	for (int d = 0; d < n->nidx; d++)
-		if (s->canon[d] >= 0)
-			o.at[s->canon[d]] = d;
-	o.rank = s->next;
+		if (f->canon[d] >= 0)
+			o.at[f->canon[d]] = d;
+	o.rank = f->next;
 	for (int c = 0; c < o.rank; c++)
-		sub_push(s, n->idx[o.at[c]].size);
-	o.len = s->nform - o.start;
-	uint64_t h = 0;
-	for (int i = o.start; i < s->nform; i++)
-		h = sub_mix(h, (uint64_t)s->form[i]);
-	o.hash = h;
+		form_push(f, n->idx[o.at[c]].size);
+	o.len = f->n - o.start;
+	o.hash = form_hash(f, o.start);
 	ARENA_RESERVE(s->a, s->occ, s->nocc, s->occcap);
 	s->occ[s->nocc++] = o;
 }
@@ -191,7 +125,8 @@ static void sub_collect(Sub *s, int id, int e, bool epi)
 	int size;
 	double flops;
 	bool acc;
-	sub_hash(s, n, e, &size, &flops, &acc);
+	sub_measure(s->g, e, &size, &flops, &acc);
+	form_free_hash(s->g, n, e, s->free);
 	if (!acc && size <= SUBEXPR_MAX_SIZE)
 		sub_record(s, id, e, epi, size, flops);
 	for (int i = 0; i < tra_op_arity[x->op]; i++)
@@ -201,7 +136,7 @@ static void sub_collect(Sub *s, int id, int e, bool epi)
 static bool sub_same(const Sub *s, const SubOcc *a, const SubOcc *b)
 {
 	return a->hash == b->hash && a->len == b->len &&
-	       memcmp(s->form + a->start, s->form + b->start, (size_t)a->len * sizeof *s->form) == 0;
+	       memcmp(s->form.v + a->start, s->form.v + b->start, (size_t)a->len * sizeof *s->form.v) == 0;
 }
 
 /* Whether expression e lies inside the tree at root. */
@@ -331,7 +266,7 @@ void subexpr_share(TraGraph *g)
 	int maxidx = 1;
 	for (int id = 0; id < g->nnodes; id++)
 		maxidx = g->nodes[id].nidx > maxidx ? g->nodes[id].nidx : maxidx;
-	s.canon = arena_alloc(&a, (size_t)maxidx * sizeof *s.canon);
+	s.form = (TraForm){.arena = &a, .canon = arena_alloc(&a, (size_t)maxidx * sizeof *s.form.canon)};
 	s.free = arena_alloc(&a, ((size_t)g->nex + 1) * sizeof *s.free);
 	bool *live = arena_alloc(&a, ((size_t)g->nnodes + 1) * sizeof *live);
 	bool *touched = arena_alloc(&a, ((size_t)g->nnodes + 1) * sizeof *touched);

@@ -318,6 +318,32 @@ double interp_eval(const TraGraph *g, const TraNode *n, int e,
 
 /* ---- the TRA passes (driver.c runs them, in the order of driver_passes) --- */
 
+/* form.c: expressions as canonical forms, for the passes that find equal
+ * ones. A form under construction: */
+typedef struct TraForm {
+	Arena *arena;      /* where v grows */
+	int64_t *v;        /* the forms written so far, back to back */
+	int n, cap;
+	int *canon;        /* canon[d]: the number of index d of the node written, or -1 */
+	int next;          /* the number the next index met is given */
+} TraForm;
+
+/* Mixes v into the hash h (every hash of the passes is built of these). */
+uint64_t form_mix(uint64_t h, uint64_t v);
+void form_push(TraForm *f, int64_t v);
+/* Index d's number, the next one if d has none yet. */
+int64_t form_index(TraForm *f, int d);
+/* The hash of the tree at e of node n with every index by its size alone
+ * and the operands of + and * combined in an order-free way; stores it,
+ * and every sub-tree's, in free[] by expression id. */
+uint64_t form_free_hash(const TraGraph *g, const TraNode *n, int e, uint64_t *free);
+/* Appends the tree at e of node n to f in prefix order; the operands of
+ * + and * as they stand when free is NULL, else in the order of their
+ * free[] hashes (form_free_hash). */
+void form_write(TraForm *f, const TraGraph *g, const TraNode *n, int e, const uint64_t *free);
+/* The hash of f's entries from start to its end. */
+uint64_t form_hash(const TraForm *f, int start);
+
 /* algebra.c: folds constants, applies the identities that are exact (or
  * differ only in the sign of a zero), divides by powers of two as
  * products, and moves the factors of a sum that read no reduced index
