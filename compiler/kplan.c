@@ -398,12 +398,9 @@ static void kplan_task_uses(const KplanProgram *kp, const IaTask *k, KplanTask *
                             int mark)
 {
 	const TraGraph *g = kp->g;
-	int first = k->rows >= 0 ? k->rows : k->node;
+	/* a row-fused join is its leader's (ia_fuse_rows), so k->node is first */
+	int first = k->node;
 	int end = k->rows >= 0 ? kp->group_end[k->rows] : k->node + 1;
-	if (k->node < first)
-		first = k->node;
-	if (k->node >= end)
-		end = k->node + 1;
 	size_t room = 1;
 	for (int v = first; v < end; v++)
 		room += 1 + (size_t)g->nodes[v].nops;

@@ -40,10 +40,9 @@
  * --repeat 41 --trace on an idle machine: 14 of 41 runs used both
  * workers, the second starting 6-890 us after the first; with the spin
  * 41 of 41, 1-2 us apart, runs of 265-350 us). One run at a time
- * (run_lock), so
- * concurrent callers (library mode) take turns. A thread that could not
- * be created just means fewer workers (placements are taken modulo the
- * ones that exist).
+ * (run_lock), so concurrent callers (library mode) take turns. A thread
+ * that could not be created just means fewer workers (placements are
+ * taken modulo the ones that exist).
  * On the workers, trart_parallel_for runs inline and OpenBLAS is set to
  * one thread (the count it had is restored after): the parallelism is
  * the tasks, one per worker, and nested thread pools would only
@@ -634,7 +633,8 @@ static struct {
 	                              workers may look at it (the caller
 	                              frees it once they are back) */
 	int nw;                    /* its workers */
-	unsigned gen;              /* runs published */
+	atomic_uint gen;           /* runs published (written under lock; a
+	                              spinning worker reads it without) */
 	bool open;                 /* that run still takes workers: some
 	                              task is not done */
 	int busy;                  /* workers that joined it, not yet back */
@@ -644,16 +644,13 @@ static struct {
 	PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, .nthreads = 1,
 };
 
-/* sched_pool.gen, for looking without the lock while spinning. */
-static atomic_uint sched_published;
-
 /* Waits up to SCHED_SPIN_NS, yielding, for a run after the one seen. */
 static void
 sched_spin(unsigned seen)
 {
 	int64_t until = trart_clock_ns() + SCHED_SPIN_NS;
 
-	while (atomic_load(&sched_published) == seen && trart_clock_ns() < until)
+	while (atomic_load(&sched_pool.gen) == seen && trart_clock_ns() < until)
 		sched_yield();
 }
 
@@ -942,7 +939,6 @@ sched_execute(Sched *s)
 	sched_pool.run = s;
 	sched_pool.nw = s->nw;
 	sched_pool.gen++;
-	atomic_store(&sched_published, sched_pool.gen);
 	sched_pool.open = true;
 	sched_pool.busy = 0;
 	pthread_cond_broadcast(&sched_pool.start);
