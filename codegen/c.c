@@ -1672,7 +1672,8 @@ void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out)
 	        " * threads: worker threads, 0 for one per online core. %s */\n"
 	        "int %s(const void *const *inputs, void *const *outputs, int threads);\n\n"
 	        "/* When done with every trac program, trart_shutdown() (trart.h) stops\n"
-	        " * the runtime's worker threads and frees its state. */\n\n"
+	        " * the runtime's worker threads and frees its state (before dlclose, if\n"
+	        " * the library was loaded with dlopen). */\n\n"
 	        "#ifdef __cplusplus\n}\n#endif\n\n#endif\n", name, name,
 	        opt->ia ? "Returns 0; the\n * intermediates come from the runtime's block pool, and running out\n"
 	                  " * of memory ends the process with a message. Calls from several\n"
