@@ -315,65 +315,147 @@ static bool ia_rows_only(const TraNode *n, int p0)
 	return true;
 }
 
-/* Whether every node of the group led by lead is cut in its row blocks. */
-static bool ia_group_fusable(const TraGraph *g, const int *leader, int lead)
+/* Which leaders lead a fusable group: every node of the group cut in
+ * the leader's row blocks only, and more than one node. fus[v] is true
+ * for such a leader v; one pass over the nodes. */
+static bool *ia_fusable_groups(const TraGraph *g, const int *leader)
 {
-	int members = 0;
-	if (g->nodes[lead].kind != TRA_NODE_EINSUM || !g->nodes[lead].part)
-		return false;
-	for (int v = lead; v < g->nnodes; v++) {
-		if (leader[v] != lead)
+	bool *fus = xcalloc((size_t)g->nnodes + 1, sizeof *fus);
+	int *members = xcalloc((size_t)g->nnodes + 1, sizeof *members);
+	for (int v = 0; v < g->nnodes; v++)
+		fus[v] = leader[v] == v && g->nodes[v].kind == TRA_NODE_EINSUM && g->nodes[v].part;
+	for (int v = 0; v < g->nnodes; v++) {
+		int lead = leader[v];
+		if (!fus[lead])
 			continue;
 		if (!ia_rows_only(&g->nodes[v], g->nodes[lead].part[0]))
-			return false;
-		members++;
+			fus[lead] = false;
+		members[lead]++;
 	}
-	return members > 1;
+	for (int v = 0; v < g->nnodes; v++)
+		fus[v] = fus[v] && members[v] > 1;
+	free(members);
+	return fus;
 }
 
-/* Folds member join m into the group's join t of the same rows: t takes
- * its inputs from outside the group and its costs; m only follows t. */
-static void ia_fold(IaGraph *ia, const int *leader, int lead, int t, int m)
+/* A fusable leader's join, by its node and first row (ia_rows_join). */
+typedef struct IaRowsJoin {
+	int node;
+	int64_t lo, hi;
+	int task;
+} IaRowsJoin;
+
+static int ia_rows_cmp(const void *pa, const void *pb)
 {
-	IaTask *mt = &ia->tasks[m];
-	for (int i = 0; i < mt->nin; i++)
-		if (leader[ia->tasks[mt->in[i]].node] != lead)
-			ia_add_input(ia, t, mt->in[i]);
-	ia->tasks[t].flops += mt->flops;
-	ia->tasks[t].bytes += mt->bytes;
-	mt->kind = IA_FUSED;
-	mt->flops = mt->bytes = 0;
-	mt->gemm = false;
-	mt->in = arena_alloc(ia->arena, sizeof *mt->in);
-	mt->in[0] = t;
-	mt->nin = 1;
+	const IaRowsJoin *a = pa, *b = pb;
+	if (a->node != b->node)
+		return a->node < b->node ? -1 : 1;
+	if (a->lo != b->lo)
+		return a->lo < b->lo ? -1 : 1;
+	return (a->task > b->task) - (a->task < b->task);
 }
 
-/* The members' joins are found by their row range: the same count of
- * blocks over the same extent cuts the same ranges. */
+/* The join of leader lead whose rows are m's, among the n sorted joins
+ * of lj; -1 if none. The members' joins are found by their row range:
+ * the same count of blocks over the same extent cuts the same ranges. */
+static int ia_rows_join(const IaRowsJoin *lj, int n, int lead, const IaTask *m)
+{
+	int lo = 0, hi = n;
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (lj[mid].node < lead || (lj[mid].node == lead && lj[mid].lo < m->lo[0]))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n && lj[lo].node == lead && lj[lo].lo == m->lo[0] && lj[lo].hi == m->hi[0])
+		return lj[lo].task;
+	return -1;
+}
+
+/* Folds the member joins ms[0 .. n) (in id order) into the group's join
+ * t of the same rows: t takes their inputs from outside the group, each
+ * once (mark[u] == t when u is already one of t's), and their costs;
+ * each member only follows t. */
+static void ia_fold(IaGraph *ia, const int *leader, int t, const int *ms, int n, int *mark)
+{
+	IaTask *lt = &ia->tasks[t];
+	int lead = leader[lt->node], nin = lt->nin, cap = lt->nin + 8;
+	int *in = xmalloc((size_t)cap * sizeof *in);
+	for (int i = 0; i < lt->nin; i++)
+		mark[in[i] = lt->in[i]] = t;
+	for (int k = 0; k < n; k++) {
+		IaTask *mt = &ia->tasks[ms[k]];
+		for (int i = 0; i < mt->nin; i++) {
+			int u = mt->in[i];
+			if (leader[ia->tasks[u].node] == lead || mark[u] == t)
+				continue;
+			if (nin == cap)
+				in = xrealloc(in, (size_t)(cap *= 2) * sizeof *in);
+			mark[in[nin++] = u] = t;
+		}
+		lt->flops += mt->flops;
+		lt->bytes += mt->bytes;
+		mt->kind = IA_FUSED;
+		mt->flops = mt->bytes = 0;
+		mt->gemm = false;
+		mt->in = arena_alloc(ia->arena, sizeof *mt->in);
+		mt->in[0] = t;
+		mt->nin = 1;
+	}
+	if (nin > lt->nin) {
+		lt->in = arena_alloc(ia->arena, (size_t)nin * sizeof *lt->in);
+		memcpy(lt->in, in, (size_t)nin * sizeof *in);
+		lt->nin = nin;
+	}
+	free(in);
+}
+
+/* Row fusion, linear in the tasks but for sorting the leaders' joins:
+ * each member join finds its leader's join of the same rows by binary
+ * search, and the joins of each row block are folded into it in id
+ * order. (It once scanned every task for every leader's join.) */
 void ia_fuse_rows(IaGraph *ia, const int *leader)
 {
-	const TraGraph *g = ia->g;
-	bool any = false;
-	for (int lead = 0; lead < g->nnodes; lead++) {
-		if (leader[lead] != lead || !ia_group_fusable(g, leader, lead))
-			continue;
-		for (int t = 0; t < ia->ntasks; t++) {
-			IaTask *lt = &ia->tasks[t];
-			if (lt->kind != IA_JOIN || lt->node != lead)
-				continue;
-			lt->rows = lead;
-			for (int m = 0; m < ia->ntasks; m++) {
-				const IaTask *mt = &ia->tasks[m];
-				if (mt->kind == IA_JOIN && mt->node != lead && leader[mt->node] == lead &&
-				    mt->lo[0] == lt->lo[0] && mt->hi[0] == lt->hi[0])
-					ia_fold(ia, leader, lead, t, m);
-			}
-			any = true;
+	bool *fus = ia_fusable_groups(ia->g, leader);
+	int nt = ia->ntasks, nlj = 0;
+	IaRowsJoin *lj = xmalloc(((size_t)nt + 1) * sizeof *lj);
+	for (int t = 0; t < nt; t++) {
+		IaTask *x = &ia->tasks[t];
+		if (x->kind == IA_JOIN && x->node == leader[x->node] && fus[x->node]) {
+			x->rows = x->node;
+			lj[nlj++] = (IaRowsJoin){x->node, x->lo[0], x->hi[0], t};
 		}
 	}
-	if (any)
+	qsort(lj, (size_t)nlj, sizeof *lj, ia_rows_cmp);
+	/* the members of each leader join, in id order: a counting sort */
+	int *start = xcalloc((size_t)nt + 2, sizeof *start), *target = xmalloc(((size_t)nt + 1) * sizeof *target);
+	for (int m = 0; m < nt; m++) {
+		const IaTask *mt = &ia->tasks[m];
+		int lead = leader[mt->node];
+		target[m] = mt->kind == IA_JOIN && mt->node != lead && fus[lead] ? ia_rows_join(lj, nlj, lead, mt) : -1;
+		if (target[m] >= 0)
+			start[target[m] + 2]++;
+	}
+	for (int t = 0; t < nt; t++)
+		start[t + 2] += start[t + 1];
+	int *ms = xmalloc(((size_t)nt + 1) * sizeof *ms), *mark = xmalloc(((size_t)nt + 1) * sizeof *mark);
+	for (int m = 0; m < nt; m++) {
+		mark[m] = -1;
+		if (target[m] >= 0)
+			ms[start[target[m] + 1]++] = m;
+	}
+	for (int t = 0; t < nt; t++) /* start[t] .. start[t + 1]: t's members */
+		if (start[t + 1] > start[t])
+			ia_fold(ia, leader, t, ms + start[t], start[t + 1] - start[t], mark);
+	if (nlj)
 		ia_consumers(ia);
+	free(fus);
+	free(lj);
+	free(start);
+	free(target);
+	free(ms);
+	free(mark);
 }
 
 /* ---- the dumps ----------------------------------------------------------------------- */

@@ -123,6 +123,17 @@ typedef struct SimEvent {
 	int device; /* the device to wake, or -1 */
 } SimEvent;
 
+/* A device's queue of task ids: a binary heap whose top is the task that
+ * sim_before puts first (the wait queue's earliest avail, the ready
+ * queue's highest priority). Released tasks go to the wait queue and move
+ * to the ready queue once their inputs have arrived; with a list scanned
+ * at each dispatch, a 20,000-statement chain took 2.2 s to simulate. */
+typedef struct SimQueue {
+	int *t;
+	int n, cap;
+	bool by_avail; /* the wait queue; else the ready queue */
+} SimQueue;
+
 /* The run's state. */
 typedef struct Sim {
 	const IaGraph *ia; /* the placed task graph */
@@ -134,8 +145,8 @@ typedef struct Sim {
 	int *left;        /* left[t]: inputs not yet ended */
 	double *avail;    /* avail[t]: when its last input arrives */
 	double *end;      /* end[t]: when it ends */
-	int **ready;      /* ready[d]: tasks whose inputs have all ended */
-	int *nready;      /* how many in ready[d] */
+	SimQueue *wait;   /* wait[d]: released tasks whose inputs are still on their way, by avail */
+	SimQueue *ready;  /* ready[d]: tasks whose inputs are all there, by priority */
 	bool *busy;       /* busy[d]: running a task */
 	double *arrive;   /* arrive[u * n + d]: when u's block reaches d; 0 if not sent */
 	int *users;       /* users[u * n + d]: u's readers on d not yet ended */
@@ -201,39 +212,77 @@ static void sim_start(Sim *s, int t, int d, double now)
 	sim_push(s, (SimEvent){s->end[t], t, -1});
 }
 
+/* Whether task a goes before task b in q: in the wait queue the earlier
+ * avail, in the ready queue the higher priority; ties the lower id. */
+static bool sim_before(const Sim *s, const SimQueue *q, int a, int b)
+{
+	double ka, kb;
+	if (q->by_avail) {
+		ka = -s->avail[a];
+		kb = -s->avail[b];
+	} else {
+		ka = s->ia->tasks[a].priority;
+		kb = s->ia->tasks[b].priority;
+	}
+	return ka > kb || (ka == kb && a < b);
+}
+
+static void sim_queue_push(const Sim *s, SimQueue *q, int t)
+{
+	if (q->n == q->cap)
+		q->t = xrealloc(q->t, (size_t)(q->cap = q->cap ? 2 * q->cap : 16) * sizeof *q->t);
+	int i = q->n++;
+	while (i > 0 && sim_before(s, q, t, q->t[(i - 1) / 2])) {
+		q->t[i] = q->t[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	q->t[i] = t;
+}
+
+static int sim_queue_pop(const Sim *s, SimQueue *q)
+{
+	int top = q->t[0], last = q->t[--q->n], i = 0;
+	for (;;) {
+		int c = 2 * i + 1;
+		if (c >= q->n)
+			break;
+		if (c + 1 < q->n && sim_before(s, q, q->t[c + 1], q->t[c]))
+			c++;
+		if (!sim_before(s, q, q->t[c], last))
+			break;
+		q->t[i] = q->t[c];
+		i = c;
+	}
+	if (q->n)
+		q->t[i] = last;
+	return top;
+}
+
 /* If device d is free, starts its best task that is ready by now, or
  * asks to be woken when the first one will be. */
 static void sim_dispatch(Sim *s, int d, double now)
 {
-	if (s->busy[d] || s->nready[d] == 0)
+	SimQueue *wait = &s->wait[d], *ready = &s->ready[d];
+	while (wait->n && s->avail[wait->t[0]] <= now)
+		sim_queue_push(s, ready, sim_queue_pop(s, wait));
+	if (s->busy[d])
 		return;
-	int best = -1;
-	double first = -1;
-	for (int i = 0; i < s->nready[d]; i++) {
-		int t = s->ready[d][i];
-		if (s->avail[t] > now) {
-			first = first < 0 || s->avail[t] < first ? s->avail[t] : first;
-			continue;
-		}
-		if (best < 0 || s->ia->tasks[t].priority > s->ia->tasks[s->ready[d][best]].priority ||
-		    (s->ia->tasks[t].priority == s->ia->tasks[s->ready[d][best]].priority && t < s->ready[d][best]))
-			best = i;
+	if (ready->n) {
+		sim_start(s, sim_queue_pop(s, ready), d, now);
+		return;
 	}
-	if (best < 0) {
+	if (wait->n) {
+		double first = s->avail[wait->t[0]];
 		if (s->wake[d] != first)
 			sim_push(s, (SimEvent){first, -1, d});
 		s->wake[d] = first;
-		return;
 	}
-	int t = s->ready[d][best];
-	s->ready[d][best] = s->ready[d][--s->nready[d]];
-	sim_start(s, t, d, now);
 }
 
 static void sim_release(Sim *s, int t)
 {
 	int d = s->ia->tasks[t].device;
-	s->ready[d][s->nready[d]++] = t;
+	sim_queue_push(s, &s->wait[d], t);
 }
 
 /* A reader of u on device d has ended: frees u's block there when it was the last. */
@@ -306,22 +355,24 @@ static void sim_init(Sim *s, const IaGraph *ia, const SimModel *m, SimResult *r)
 	s->end = xcalloc((size_t)nt + 1, sizeof *s->end);
 	s->arrive = xcalloc((size_t)nt * (size_t)n + 1, sizeof *s->arrive);
 	s->users = xcalloc((size_t)nt * (size_t)n + 1, sizeof *s->users);
+	s->wait = xcalloc((size_t)n, sizeof *s->wait);
 	s->ready = xcalloc((size_t)n, sizeof *s->ready);
-	s->nready = xcalloc((size_t)n, sizeof *s->nready);
 	s->busy = xcalloc((size_t)n, sizeof *s->busy);
 	s->mem = xcalloc((size_t)n, sizeof *s->mem);
 	s->wake = xcalloc((size_t)n, sizeof *s->wake);
 	for (int d = 0; d < n; d++)
-		s->ready[d] = xmalloc((size_t)nt * sizeof **s->ready + 1);
+		s->wait[d].by_avail = true;
 	sim_count_users(s);
 }
 
 static void sim_free(Sim *s)
 {
-	for (int d = 0; d < s->n; d++)
-		free(s->ready[d]);
+	for (int d = 0; d < s->n; d++) {
+		free(s->wait[d].t);
+		free(s->ready[d].t);
+	}
+	free(s->wait);
 	free(s->ready);
-	free(s->nready);
 	free(s->busy);
 	free(s->mem);
 	free(s->wake);
