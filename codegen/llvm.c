@@ -35,7 +35,8 @@
  * 0.75 ms with 64-byte ones (the C back end's, whose compiler aligns
  * large stack arrays itself: 0.70-0.75 ms).
  *
- * Kernel math. exp, log, tanh and sigmoid are trart.h's branch-free
+ * Kernel math. exp, log, tanh, sigmoid, sin, cos, exp2, log2, expm1,
+ * log1p, rsqrt and sign are trart.h's branch-free
  * TRART_KERNEL_MATH functions built as IR, operation for operation (the
  * same constants, rounded to float by the C compiler as there, the same
  * order, fma through llvm.fma), as internal always-inlined functions
@@ -601,6 +602,107 @@ static LLVMValueRef cg_llvm_sigmoid(CgLlvm *m, TrartDtype t, LLVMValueRef x)
 	return DIV(num, ADD(one, e));
 }
 
+/* trart_trig_double: sin (shift 0) or cos (shift 1). */
+static LLVMValueRef cg_llvm_trig_f64(CgLlvm *m, LLVMValueRef x, double shift)
+{
+	static const double pio2[] = {TRART_PIO2_PARTS}, sc[] = {TRART_SIN_TAYLOR}, cc[] = {TRART_COS_TAYLOR};
+	LLVMValueRef k = cg_llvm_unary(m, "llvm.floor", ADD(MUL(x, D(0.6366197723675814)), D(0.5)));
+	LLVMValueRef nk = LLVMBuildFNeg(m->b, k, ""), r = x;
+	for (int i = 0; i < 3; i++)
+		r = cg_llvm_fma(m, nk, D(pio2[i]), r);
+	LLVMValueRef z = MUL(r, r), s = D(sc[0]), c = D(cc[0]);
+	for (int i = 1; i < 8; i++) {
+		s = cg_llvm_fma(m, s, z, D(sc[i]));
+		c = cg_llvm_fma(m, c, z, D(cc[i]));
+	}
+	s = cg_llvm_fma(m, MUL(s, z), r, r);
+	c = cg_llvm_fma(m, MUL(c, z), z, cg_llvm_fma(m, D(-0.5), z, D(1.0)));
+	LLVMValueRef q = ADD(k, D(shift));
+	q = SUB(q, MUL(D(4.0), cg_llvm_unary(m, "llvm.floor", MUL(q, D(0.25)))));
+	LLVMValueRef even = LLVMBuildOr(m->b, LLVMBuildFCmp(m->b, LLVMRealOEQ, q, D(0.0), ""),
+	                                LLVMBuildFCmp(m->b, LLVMRealOEQ, q, D(2.0), ""), "");
+	LLVMValueRef y = LLVMBuildSelect(m->b, even, s, c, "");
+	y = cg_llvm_sel(m, LLVMRealOGE, q, D(2.0), LLVMBuildFNeg(m->b, y, ""), y);
+	return cg_llvm_sel(m, LLVMRealOLT, cg_llvm_unary(m, "llvm.fabs", x), D(TRART_TRIG_LIMIT), y, D(NAN));
+}
+
+/* trart_exp2_double. */
+static LLVMValueRef cg_llvm_exp2_f64(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef xc = cg_llvm_sel(m, LLVMRealOLT, x, D(-1080.0), D(-1080.0), x);
+	xc = cg_llvm_sel(m, LLVMRealOGT, xc, D(1024.0), D(1024.0), xc);
+	LLVMValueRef k = cg_llvm_unary(m, "llvm.floor", ADD(xc, D(0.5)));
+	LLVMValueRef e = cg_llvm_math(m, TRA_OP_EXP, TRART_F64, MUL(SUB(xc, k), D(0.6931471805599453)));
+	LLVMValueRef sub = cg_llvm_sel(m, LLVMRealOLT, k, D(-1000.0), ADD(k, D(64.0)), k);
+	LLVMValueRef y = cg_llvm_ldexp(m, TRART_F64, e, sub);
+	y = cg_llvm_sel(m, LLVMRealOLT, k, D(-1000.0), MUL(y, D(5.4210108624275222e-20)), y);
+	y = cg_llvm_sel(m, LLVMRealOGE, x, D(1024.0), D(INFINITY), y);
+	return cg_llvm_sel(m, LLVMRealUNE, x, x, x, y);
+}
+
+/* trart_log_core_double: log(1 + f). */
+static LLVMValueRef cg_llvm_log_core_f64(CgLlvm *m, LLVMValueRef f)
+{
+	LLVMValueRef s = DIV(f, ADD(D(2.0), f)), z = MUL(s, s);
+	LLVMValueRef h = MUL(MUL(D(0.5), f), f);
+	LLVMValueRef R = D(2.0 / 23);
+	for (int i = 21; i >= 3; i -= 2)
+		R = ADD(MUL(R, z), D(2.0 / i));
+	R = MUL(R, z);
+	return SUB(f, SUB(h, MUL(s, ADD(h, R))));
+}
+
+/* trart_log2_double. */
+static LLVMValueRef cg_llvm_log2_f64(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef e, mm = cg_llvm_log_split(m, TRART_F64, x, &e);
+	LLVMValueRef l = cg_llvm_log_core_f64(m, SUB(mm, D(1.0)));
+	return cg_llvm_log_special(m, TRART_F64, x, cg_llvm_fma(m, l, D(1.4426950408889634), e));
+}
+
+/* trart_expm1_double (for every x; cg_llvm_expm1_f64 is the core). */
+static LLVMValueRef cg_llvm_expm1_all_f64(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef xc = cg_llvm_sel(m, LLVMRealOLT, x, D(-60.0), D(-60.0), x);
+	xc = cg_llvm_sel(m, LLVMRealOGT, xc, D(700.0), D(700.0), xc);
+	LLVMValueRef y = cg_llvm_expm1_f64(m, xc);
+	y = cg_llvm_sel(m, LLVMRealOGT, x, D(700.0), cg_llvm_math(m, TRA_OP_EXP, TRART_F64, x), y);
+	return cg_llvm_sel(m, LLVMRealUNE, x, x, x, y);
+}
+
+/* trart_log1p_double. */
+static LLVMValueRef cg_llvm_log1p_f64(CgLlvm *m, LLVMValueRef x)
+{
+	LLVMValueRef y = cg_llvm_log_core_f64(m, x);
+	LLVMValueRef in = LLVMBuildAnd(m->b, LLVMBuildFCmp(m->b, LLVMRealOGT, x, D(-0.2928932188134524), ""),
+	                               LLVMBuildFCmp(m->b, LLVMRealOLT, x, D(0.41421356237309503), ""), "");
+	return LLVMBuildSelect(m->b, in, y, cg_llvm_math(m, TRA_OP_LOG, TRART_F64, ADD(D(1.0), x)), "");
+}
+
+/* trart_sign_float and _double. */
+static LLVMValueRef cg_llvm_sign(CgLlvm *m, TrartDtype t, LLVMValueRef x)
+{
+	LLVMValueRef zero = cg_llvm_const(m, t, 0.0);
+	LLVMValueRef y = cg_llvm_sel(m, LLVMRealOLT, x, zero, cg_llvm_const(m, t, -1.0), x);
+	return cg_llvm_sel(m, LLVMRealOGT, x, zero, cg_llvm_const(m, t, 1.0), y);
+}
+
+/* The f64 functions whose f32 versions are them on the widened argument,
+ * rounded once (trart_sin_float and the like). */
+static LLVMValueRef cg_llvm_math_f64(CgLlvm *m, TraOp op, LLVMValueRef x)
+{
+	switch (op) {
+	case TRA_OP_SIN: return cg_llvm_trig_f64(m, x, 0.0);
+	case TRA_OP_COS: return cg_llvm_trig_f64(m, x, 1.0);
+	case TRA_OP_EXP2: return cg_llvm_exp2_f64(m, x);
+	case TRA_OP_LOG2: return cg_llvm_log2_f64(m, x);
+	case TRA_OP_EXPM1: return cg_llvm_expm1_all_f64(m, x);
+	case TRA_OP_LOG1P: return cg_llvm_log1p_f64(m, x);
+	default: break;
+	}
+	TRAC_BUG("no f64 kernel math for %s", tra_op_name[op]);
+}
+
 #undef ADD
 #undef SUB
 #undef MUL
@@ -617,6 +719,16 @@ static LLVMValueRef cg_llvm_math_body(CgLlvm *m, TraOp op, TrartDtype t, LLVMVal
 	case TRA_OP_LOG: return f ? cg_llvm_log_f32(m, x) : cg_llvm_log_f64(m, x);
 	case TRA_OP_TANH: return f ? cg_llvm_tanh_f32(m, x) : cg_llvm_tanh_f64(m, x);
 	case TRA_OP_SIGMOID: return cg_llvm_sigmoid(m, t, x);
+	case TRA_OP_SIN: case TRA_OP_COS: case TRA_OP_EXP2: case TRA_OP_LOG2: case TRA_OP_EXPM1:
+	case TRA_OP_LOG1P:
+		if (f) {
+			LLVMTypeRef dty = LLVMDoubleTypeInContext(m->ctx);
+			LLVMValueRef y = cg_llvm_math(m, op, TRART_F64, LLVMBuildFPExt(m->b, x, dty, ""));
+			return LLVMBuildFPTrunc(m->b, y, cg_llvm_type(m, t), "");
+		}
+		return cg_llvm_math_f64(m, op, x);
+	case TRA_OP_RSQRT: return LLVMBuildFDiv(m->b, cg_llvm_const(m, t, 1.0), cg_llvm_sqrt(m, x), "");
+	case TRA_OP_SIGN: return cg_llvm_sign(m, t, x);
 	default: break;
 	}
 	TRAC_BUG("no kernel math for %s", tra_op_name[op]);
@@ -964,6 +1076,11 @@ CgLlvmValue cg_llvm_sqrt(CgLlvm *m, CgLlvmValue x)
 CgLlvmValue cg_llvm_fabs(CgLlvm *m, CgLlvmValue x)
 {
 	return cg_llvm_unary(m, "llvm.fabs", x);
+}
+
+CgLlvmValue cg_llvm_rounding(CgLlvm *m, TraOp op, CgLlvmValue x)
+{
+	return cg_llvm_unary(m, op == TRA_OP_FLOOR ? "llvm.floor" : op == TRA_OP_CEIL ? "llvm.ceil" : "llvm.rint", x);
 }
 
 /* The i1s a && b and a || b (C's, on values without side effects). */

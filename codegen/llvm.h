@@ -195,6 +195,8 @@ CgLlvmValue cg_llvm_from_i64(CgLlvm *m, TrartDtype t, CgLlvmValue i);
 /* sqrt and fabs of x: the intrinsics, vector instructions. */
 CgLlvmValue cg_llvm_sqrt(CgLlvm *m, CgLlvmValue x);
 CgLlvmValue cg_llvm_fabs(CgLlvm *m, CgLlvmValue x);
+/* floor, ceil or round (ties to even: llvm.rint, as C's rint) of x. */
+CgLlvmValue cg_llvm_rounding(CgLlvm *m, TraOp op, CgLlvmValue x);
 /* x^y in t: trart.h's trart_pow_float or _double as IR, operation for
  * operation (an internal always-inlined trac.pow.f32 or .f64). */
 CgLlvmValue cg_llvm_pow(CgLlvm *m, TrartDtype t, CgLlvmValue x, CgLlvmValue y);

@@ -65,6 +65,19 @@ double interp_apply(TraOp op, double a, double b)
 	case TRA_OP_RELU: return a < 0 ? 0.0 : a;
 	case TRA_OP_ABS: return fabs(a);
 	case TRA_OP_POW: return pow(a, b);
+	case TRA_OP_FLOOR: return floor(a);
+	case TRA_OP_CEIL: return ceil(a);
+	case TRA_OP_ROUND: return nearbyint(a); /* ties to even, as NumPy's round */
+	case TRA_OP_SIGN: return a > 0 ? 1.0 : a < 0 ? -1.0 : a;
+	case TRA_OP_RSQRT: return 1.0 / sqrt(a);
+	case TRA_OP_EXP2: return exp2(a);
+	case TRA_OP_LOG2: return log2(a);
+	case TRA_OP_EXPM1: return expm1(a);
+	case TRA_OP_LOG1P: return log1p(a);
+	/* beyond TRART_TRIG_LIMIT the kernels' reduction is not exact: NaN
+	 * there too (tra(5)) */
+	case TRA_OP_SIN: return fabs(a) < TRART_TRIG_LIMIT ? sin(a) : NAN;
+	case TRA_OP_COS: return fabs(a) < TRART_TRIG_LIMIT ? cos(a) : NAN;
 	case TRA_OP_MAX: return isnan(b) ? b : interp_max(a, b);
 	case TRA_OP_MIN: return isnan(b) ? b : interp_min(a, b);
 	case TRA_OP_LT: return a < b;

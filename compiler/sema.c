@@ -691,7 +691,11 @@ static const struct {
 	{"exp", TRA_OP_EXP, 1}, {"log", TRA_OP_LOG, 1}, {"sqrt", TRA_OP_SQRT, 1},
 	{"tanh", TRA_OP_TANH, 1}, {"sigmoid", TRA_OP_SIGMOID, 1}, {"relu", TRA_OP_RELU, 1},
 	{"abs", TRA_OP_ABS, 1}, {"pow", TRA_OP_POW, 2}, {"max", TRA_OP_MAX, 2},
-	{"min", TRA_OP_MIN, 2}, {"select", TRA_OP_SELECT, 3},
+	{"min", TRA_OP_MIN, 2}, {"select", TRA_OP_SELECT, 3}, {"floor", TRA_OP_FLOOR, 1},
+	{"ceil", TRA_OP_CEIL, 1}, {"round", TRA_OP_ROUND, 1}, {"sign", TRA_OP_SIGN, 1},
+	{"rsqrt", TRA_OP_RSQRT, 1}, {"exp2", TRA_OP_EXP2, 1}, {"log2", TRA_OP_LOG2, 1},
+	{"expm1", TRA_OP_EXPM1, 1}, {"log1p", TRA_OP_LOG1P, 1}, {"sin", TRA_OP_SIN, 1},
+	{"cos", TRA_OP_COS, 1},
 };
 
 static int sema_func(const char *name)
@@ -707,6 +711,8 @@ static const struct {
 	const char *name, *use;
 } sema_func_aliases[] = {
 	{"ln", "log"}, {"power", "pow"}, {"where", "select"}, {"maximum", "max"}, {"minimum", "min"},
+	{"rint", "round"}, {"fabs", "abs"}, {"absolute", "abs"}, {"log10", "log(x) / log(10)"},
+	{"tan", "sin(x) / cos(x)"},
 };
 
 /* The function a misspelt or foreign function name most likely means, or NULL. */

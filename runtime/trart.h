@@ -309,6 +309,17 @@ int trart_worker_id(void);
  * values follow C99 Annex F, but for signed zeros (trac compiles with
  * -fno-signed-zeros) and subnormal f32 results of exp (flushed to 0).
  */
+/* sin and cos of |x| >= TRART_TRIG_LIMIT (2^50) are NaN: the kernels'
+ * argument reduction (trart_trig_double) is exact only below it. The
+ * three parts of pi/2 and the Taylor coefficients of sin (r^17 down to
+ * r^3) and cos (r^18 down to r^4), for trart.h and the LLVM back end. */
+#define TRART_TRIG_LIMIT 1125899906842624.0
+#define TRART_PIO2_PARTS 1.5707963267948966, 6.123233995736766e-17, -1.4973849048591698e-33
+#define TRART_SIN_TAYLOR 1.0 / 355687428096000.0, -1.0 / 1307674368000.0, 1.0 / 6227020800.0, \
+	-1.0 / 39916800.0, 1.0 / 362880.0, -1.0 / 5040.0, 1.0 / 120.0, -1.0 / 6.0
+#define TRART_COS_TAYLOR -1.0 / 6402373705728000.0, 1.0 / 20922789888000.0, \
+	-1.0 / 87178291200.0, 1.0 / 479001600.0, -1.0 / 3628800.0, 1.0 / 40320.0, -1.0 / 720.0, 1.0 / 24.0
+
 #ifdef TRART_KERNEL_MATH
 #include <math.h>
 #include <string.h>
@@ -414,7 +425,7 @@ static inline double trart_exp_double(double x)
 /* e^x - 1 in f64 for |x| <= 700, without the cancellation of exp(x) - 1
  * near 0: 2^k (e^r - 1) + (2^k - 1), the sum as an fma so that
  * reassociation cannot turn it into 2^k e^r - 1. */
-static inline double trart_expm1_double(double x)
+static inline double trart_expm1_core_double(double x)
 {
 	double r, k = trart_exp_reduce_double(x, &r);
 	double s = trart_ldexp_double(1.0, k);
@@ -442,7 +453,7 @@ static inline double trart_tanh_double(double x)
 {
 	double a = fabs(x);
 	a = a > 20.0 ? 20.0 : a;
-	double e = trart_expm1_double(2.0 * a);
+	double e = trart_expm1_core_double(2.0 * a);
 	return copysign(e / (e + 2.0), x);
 }
 
@@ -533,6 +544,126 @@ static inline double trart_sigmoid_double(double x)
 	double e = trart_exp_double(-fabs(x));
 	return (x < 0.0 ? e : 1.0) / (1.0 + e);
 }
+/* ---- sin, cos, exp2, log2, expm1, log1p, rsqrt, sign. The f32 versions
+ * compute in f64 and round once. */
+
+/* sin (shift 0) or cos (shift 1) in f64: x = k pi/2 + r, |r| <= pi/4,
+ * by a three-part pi/2 (each product by fma: exact enough for |x| <
+ * 2^50, within 2 ulp even next to a multiple of pi/2), Taylor
+ * polynomials of sin r and cos r, one chosen and signed by (k + shift)
+ * mod 4. */
+static inline double trart_trig_double(double x, double shift)
+{
+	static const double pio2[] = {TRART_PIO2_PARTS}, sc[] = {TRART_SIN_TAYLOR}, cc[] = {TRART_COS_TAYLOR};
+	double k = floor(x * 0.6366197723675814 + 0.5);
+	double r = fma(-k, pio2[2], fma(-k, pio2[1], fma(-k, pio2[0], x)));
+	/* written out: gcc does not vectorise a loop around these as loops */
+	double z = r * r, s = sc[0], c = cc[0];
+	s = fma(s, z, sc[1]), c = fma(c, z, cc[1]);
+	s = fma(s, z, sc[2]), c = fma(c, z, cc[2]);
+	s = fma(s, z, sc[3]), c = fma(c, z, cc[3]);
+	s = fma(s, z, sc[4]), c = fma(c, z, cc[4]);
+	s = fma(s, z, sc[5]), c = fma(c, z, cc[5]);
+	s = fma(s, z, sc[6]), c = fma(c, z, cc[6]);
+	s = fma(s, z, sc[7]), c = fma(c, z, cc[7]);
+	s = fma(s * z, r, r);
+	c = fma(c * z, z, fma(-0.5, z, 1.0));
+	double q = k + shift;
+	q = q - 4.0 * floor(q * 0.25);
+	double y = q == 0.0 || q == 2.0 ? s : c;
+	y = q >= 2.0 ? -y : y;
+	return fabs(x) < TRART_TRIG_LIMIT ? y : NAN;
+}
+
+static inline double trart_sin_double(double x) { return trart_trig_double(x, 0.0); }
+static inline double trart_cos_double(double x) { return trart_trig_double(x, 1.0); }
+static inline float trart_sin_float(float x) { return (float)trart_trig_double(x, 0.0); }
+static inline float trart_cos_float(float x) { return (float)trart_trig_double(x, 1.0); }
+
+/* 2^x in f64: 2^k e^(f ln 2) for k the integer nearest x and f = x - k
+ * (exact), so that exp2 of an integer is exact; subnormal results as in
+ * trart_exp_double. */
+static inline double trart_exp2_double(double x)
+{
+	double xc = x < -1080.0 ? -1080.0 : x;
+	xc = xc > 1024.0 ? 1024.0 : xc;
+	double k = floor(xc + 0.5);
+	double e = trart_exp_double((xc - k) * 0.6931471805599453);
+	double y = trart_ldexp_double(e, k < -1000.0 ? k + 64.0 : k);
+	y = k < -1000.0 ? y * 5.4210108624275222e-20 : y;
+	y = x >= 1024.0 ? INFINITY : y;
+	return x != x ? x : y;
+}
+
+static inline float trart_exp2_float(float x) { return (float)trart_exp2_double(x); }
+
+/* log(1 + f) in f64 for f in [sqrt(1/2) - 1, sqrt(2) - 1): trart_log_double's
+ * series, without its 2^e. */
+static inline double trart_log_core_double(double f)
+{
+	double s = f / (2.0 + f), z = s * s, h = 0.5 * f * f;
+	double R = 2.0 / 23;
+	for (int i = 21; i >= 3; i -= 2)
+		R = R * z + 2.0 / i;
+	R *= z;
+	return f - (h - s * (h + R));
+}
+
+/* log2 in f64: x = 2^e m as in trart_log_double, e + log(m) / ln 2 (one
+ * fma), so that log2 of a power of two is exact. */
+static inline double trart_log2_double(double x)
+{
+	double xs = x < 2.2250738585072014e-308 ? x * 18014398509481984.0 : x;
+	double e0 = x < 2.2250738585072014e-308 ? -54.0 : 0.0;
+	uint64_t b;
+	memcpy(&b, &xs, sizeof b);
+	double e = (double)((int64_t)(b >> 52) - 1023) + e0, m;
+	b = (b & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+	memcpy(&m, &b, sizeof m);
+	e = m > 1.4142135623730951 ? e + 1.0 : e;
+	m = m > 1.4142135623730951 ? m * 0.5 : m;
+	double y = fma(trart_log_core_double(m - 1.0), 1.4426950408889634, e);
+	y = x == 0.0 ? -INFINITY : y;
+	y = x < 0.0 ? NAN : y;
+	y = x == INFINITY ? x : y;
+	return x != x ? x : y;
+}
+
+static inline float trart_log2_float(float x) { return (float)trart_log2_double(x); }
+
+/* e^x - 1 in f64 for every x: trart_expm1_core_double on x clamped to
+ * [-60, 700] (-1 to double precision below), e^x above 700. */
+static inline double trart_expm1_double(double x)
+{
+	double xc = x < -60.0 ? -60.0 : x;
+	xc = xc > 700.0 ? 700.0 : xc;
+	double y = trart_expm1_core_double(xc);
+	y = x > 700.0 ? trart_exp_double(x) : y;
+	return x != x ? x : y;
+}
+
+static inline float trart_expm1_float(float x) { return (float)trart_expm1_double(x); }
+
+/* log(1 + x) in f64: the series of trart_log_core_double on x itself
+ * where 1 + x is in [sqrt(1/2), sqrt(2)), so that nothing cancels (the
+ * C back end compiles with -fassociative-math, which may fold (1 + x) - 1
+ * to x: Goldberg's log(u) x / (u - 1) would not survive it); log(1 + x)
+ * elsewhere, where log's result is at least 0.34 and the rounding of
+ * 1 + x costs at most an ulp. */
+static inline double trart_log1p_double(double x)
+{
+	double y = trart_log_core_double(x);
+	return x > -0.2928932188134524 && x < 0.41421356237309503 ? y : trart_log_double(1.0 + x);
+}
+
+static inline float trart_log1p_float(float x) { return (float)trart_log1p_double(x); }
+
+static inline float trart_rsqrt_float(float x) { return 1.0f / sqrtf(x); }
+static inline double trart_rsqrt_double(double x) { return 1.0 / sqrt(x); }
+
+/* -1, 0 or 1; a NaN stays NaN. */
+static inline float trart_sign_float(float x) { return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x; }
+static inline double trart_sign_double(double x) { return x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : x; }
 #endif /* TRART_KERNEL_MATH */
 
 #endif /* TRART_H */

@@ -2,7 +2,8 @@
 """mathfn.py TRAC: trac's vectorised element functions against NumPy.
 
 Compiles one program per element type applying exp, log, tanh, sigmoid,
-sqrt and pow (trart.h's branch-free versions in the generated C) to a
+sqrt, pow, sin, cos, exp2, log2, expm1, log1p, rsqrt, sign, floor, ceil
+and round (trart.h's branch-free versions, or instructions) to a
 vector of arguments spanning [-1e30, 1e30] (in f32; [-1e300, 1e300] in
 f64): a dense sweep of [-100, 100], every power of ten, the edges of
 overflow and underflow, subnormals, zeros, infinities and NaN. Each
@@ -20,7 +21,15 @@ import numpy as np
 
 # ulp bounds: LANGUAGE.md asks element functions to be computed in the
 # element type; these are what trart.h's comment promises
-BOUND = {"exp": 3, "log": 3, "tanh": 3, "sigmoid": 4, "sqrt": 1, "pow": 3}
+BOUND = {"exp": 3, "log": 3, "tanh": 3, "sigmoid": 4, "sqrt": 1, "pow": 3,
+         "sin": 2, "cos": 2, "exp2": 3, "log2": 3, "expm1": 3, "log1p": 3, "rsqrt": 2,
+         "sign": 0, "floor": 0, "ceil": 0, "round": 0}
+TRIG_LIMIT = 2.0 ** 50  # sin and cos are NaN from here on (trart.h)
+# the one-argument functions of X, by the output that holds each
+UNARY = (("exp", "E"), ("log", "L"), ("tanh", "T"), ("sigmoid", "S"), ("sqrt", "R"),
+         ("sin", "SN"), ("cos", "CS"), ("exp2", "E2"), ("log2", "L2"), ("expm1", "EM"),
+         ("log1p", "LP"), ("rsqrt", "RS"), ("sign", "SG"), ("floor", "FL"), ("ceil", "CE"),
+         ("round", "RD"))
 POW_F64_REL = 2e-13     # pow in f64: the error of y log|x| (trart.h)
 
 PROGRAM = """\
@@ -34,7 +43,18 @@ T[i] = tanh(X[i])
 S[i] = sigmoid(X[i])
 R[i] = sqrt(X[i])
 W[i] = pow(P[i], Q[i])
-output E, L, T, S, R, W
+SN[i] = sin(X[i])
+CS[i] = cos(X[i])
+E2[i] = exp2(X[i])
+L2[i] = log2(X[i])
+EM[i] = expm1(X[i])
+LP[i] = log1p(X[i])
+RS[i] = rsqrt(X[i])
+SG[i] = sign(X[i])
+FL[i] = floor(X[i])
+CE[i] = ceil(X[i])
+RD[i] = round(X[i])
+output E, L, T, S, R, W, SN, CS, E2, L2, EM, LP, RS, SG, FL, CE, RD
 """
 
 
@@ -82,8 +102,12 @@ def reference(name, x, wide):
     """The function in float64 (f32) or long double (f64)."""
     x = x.astype(wide)
     with np.errstate(all="ignore"):
+        if name in ("sin", "cos"):
+            return np.where(np.abs(x) < TRIG_LIMIT, getattr(np, name)(x), np.nan)
         return {"exp": np.exp, "log": np.log, "tanh": np.tanh, "sqrt": np.sqrt,
-                "sigmoid": lambda v: 1 / (1 + np.exp(-v))}[name](x)
+                "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "exp2": np.exp2, "log2": np.log2,
+                "expm1": np.expm1, "log1p": np.log1p, "rsqrt": lambda v: 1 / np.sqrt(v),
+                "sign": np.sign, "floor": np.floor, "ceil": np.ceil, "round": np.rint}[name](x)
 
 
 def check(name, got, want, dt, args, bad):
@@ -124,8 +148,8 @@ def run(trac, dt, tmp, bad):
     subprocess.run([trac, src, "-o", os.path.join(d, "fn")], check=True)
     subprocess.run([os.path.join(d, "fn"), "--output-dir", d]
                    + ["--input=%s=%s/%s.npy" % (k, d, k) for k in "XPQ"], check=True)
-    out = {k: np.load(os.path.join(d, k + ".npy")) for k in "ELTSRW"}
-    for name, k in (("exp", "E"), ("log", "L"), ("tanh", "T"), ("sigmoid", "S"), ("sqrt", "R")):
+    out = {k: np.load(os.path.join(d, k + ".npy")) for k in [k for _, k in UNARY] + ["W"]}
+    for name, k in UNARY:
         check(name, out[k], reference(name, x, wide), dt, [x], bad)
     with np.errstate(all="ignore"):
         want = np.power(p.astype(wide), q.astype(wide))

@@ -112,6 +112,7 @@ EMIT = ["--node-kernels", "--partition=none", "--emit=tra,plan-json,c"]
 #   ("bin", op, a, b)                  op one of + - * /
 #   ("neg", a)
 #   ("call", name, [args])             exp log sqrt tanh sigmoid relu abs pow max min
+#                                      sin cos exp2 expm1 log2 log1p rsqrt
 #   ("select", cmp, x, y, a, b)        select(x cmp y, a, b)
 #   ("red", agg, [index, ...], body)   sum prod max min mean
 
@@ -267,7 +268,8 @@ class Program:
 # ---- the generator -----------------------------------------------------------
 
 AGGS = ("sum", "max", "min", "prod", "mean")
-UNARY = ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "neg", "pow")
+UNARY = ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "neg", "pow",
+         "sin", "cos", "exp2", "expm1", "log2", "log1p", "rsqrt")
 CMPS = ("<", "<=", ">", ">=", "==", "!=")
 
 
@@ -477,6 +479,17 @@ class Gen:
             e, b = self.tame(e, b, 4)
             y = r.choice((2.0, 3.0, 0.5, 1.5))
             return ("call", "pow", [bin_("+", num(0.5), ("call", "abs", [e])), num(y)]), (b + 0.5) ** y + 1
+        if f in ("exp2", "expm1"):
+            e, b = self.tame(e, b, 4)
+            return ("call", f, [e]), 2.718281828 ** b
+        if f == "log2":
+            return ("call", "log2", [bin_("+", num(0.5), ("call", "abs", [e]))]), max(1.0, 1.5 * b)
+        if f == "log1p":
+            return ("call", "log1p", [("call", "abs", [e])]), b
+        if f == "rsqrt":
+            return ("call", "rsqrt", [bin_("+", num(1.0), ("call", "abs", [e]))]), 1.0
+        if f in ("sin", "cos"):
+            return ("call", f, [e]), 1.0
         if f == "neg":
             return ("neg", e), b
         if f in ("max", "min"):
@@ -747,7 +760,8 @@ def rewrite(p, kind, seed):
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 KEEP = {"acc", "sum", "prod", "max", "min", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
-        "abs", "pow", "select", "inf", "f32", "f64", "output"}
+        "abs", "pow", "select", "inf", "f32", "f64", "output", "sin", "cos", "exp2", "expm1",
+        "log2", "log1p", "rsqrt"}
 
 
 def parse_tra(path):

@@ -5,6 +5,9 @@
 # and --devices=3: other block shapes, split reductions) and as whole-node
 # kernels: `trac -v --emit=llvm` reports LLVM's warnings, and a tagged
 # loop that stayed scalar is one. SKIP where trac has no LLVM back end.
+# Then the C back end: with gcc, a map of each element function, in f32
+# and f64, is a loop gcc vectorises (-fopt-info-vec-missed names none of
+# them).
 set -u
 : "${TRAC:?}" "${srcdir:?}"
 if ! "$TRAC" --backend=llvm --version >/dev/null 2>&1; then
@@ -27,5 +30,39 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
 		fi
 	done
 done
+
+# every element function in a map of its own (fuse keeps them apart: row
+# functions of one group), both element types
+fns="exp log sqrt tanh sigmoid relu abs sin cos exp2 log2 expm1 log1p rsqrt sign floor ceil round"
+{
+	echo "size N = 4096"
+	echo "input X[N], Y[N] f64"
+	for f in $fns; do
+		echo "F_$f[i] = $f(X[i] * 0.5)"
+		echo "D_$f[i] = $f(Y[i] * 0.5)"
+	done
+	sep='output '
+	for f in $fns; do printf '%sF_%s, D_%s' "$sep" "$f" "$f"; sep=', '; done
+	echo
+} >fn.tra
+if ! "${CC:-cc}" --version 2>/dev/null | grep -qi 'gcc\|free software'; then
+	echo "(the C compiler is not gcc: its vectorisation report is not checked)"
+elif ! "$TRAC" --backend=c fn.tra --emit=c -o fn.c 2>err ||
+	! "$TRAC" --backend=c fn.tra -Xcc -fopt-info-vec-missed -o fn 2>missed; then
+	bad "element functions, C back end (compile)"
+else
+	scalar=0
+	for line in $(sed -n 's/^[^:]*fn\.c:\([0-9]*\):[0-9]*: missed: not vectorized.*/\1/p' missed | sort -u); do
+		# the loop's first statement names the function it maps
+		body=$(sed -n "$((line + 1))p" fn.c)
+		case $body in *"out["*) echo "  scalar: $body"; scalar=$((scalar + 1)) ;; esac
+	done
+	maps=$(grep -c 'out\[x0\] = ' fn.c)
+	if [ "$scalar" -eq 0 ] && [ "$maps" -ge 36 ]; then
+		ok "element functions, C back end: $maps maps, all vectorised"
+	else
+		bad "element functions, C back end: $scalar of $maps maps stayed scalar"
+	fi
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -799,7 +799,10 @@ static void gen_leaf(Gen *g, unsigned mask)
 static void gen_expr(Gen *g, unsigned mask, int depth)
 {
 	static const char *const ops[] = {" + ", " - ", " * ", " / "};
-	static const char *const fns[] = {"tanh(", "sigmoid(", "abs(", "relu(", "exp(", "sqrt(abs("};
+	static const char *const fns[] = {"tanh(", "sigmoid(", "abs(", "relu(", "exp(", "sin(", "cos(",
+	                                  "floor(", "ceil(", "round(", "sign(", "expm1(", "exp2(",
+	                                  "sqrt(abs(", "log1p(abs(", "log2(abs(", "rsqrt(abs("};
+	enum { GEN_NFNS = sizeof fns / sizeof *fns, GEN_FIRST_ABS = 13 }; /* fns[13..]: two parentheses */
 	static const char *const cmps[] = {" < ", " <= ", " > ", " >= ", " == ", " != "};
 	unsigned r = depth >= 3 ? 0 : gen_rand(g, 9);
 	switch (r) {
@@ -812,10 +815,10 @@ static void gen_expr(Gen *g, unsigned mask, int depth)
 		gen_put(g, ")");
 		break;
 	case 4: {
-		unsigned f = gen_rand(g, 6);
+		unsigned f = gen_rand(g, GEN_NFNS);
 		gen_put(g, fns[f]);
 		gen_expr(g, mask, depth + 1);
-		gen_put(g, f == 5 ? "))" : ")");
+		gen_put(g, f >= GEN_FIRST_ABS ? "))" : ")");
 		break;
 	}
 	case 5:
@@ -897,6 +900,17 @@ static double oracle_call(Oracle *o, const AstExpr *e)
 	if (strcmp(f, "relu") == 0) return a < 0 ? 0 : a;
 	if (strcmp(f, "exp") == 0) return exp(a);
 	if (strcmp(f, "sqrt") == 0) return sqrt(a);
+	if (strcmp(f, "sin") == 0) return fabs(a) < 0x1p50 ? sin(a) : NAN;
+	if (strcmp(f, "cos") == 0) return fabs(a) < 0x1p50 ? cos(a) : NAN;
+	if (strcmp(f, "floor") == 0) return floor(a);
+	if (strcmp(f, "ceil") == 0) return ceil(a);
+	if (strcmp(f, "round") == 0) return nearbyint(a);
+	if (strcmp(f, "sign") == 0) return a > 0 ? 1 : a < 0 ? -1 : a;
+	if (strcmp(f, "expm1") == 0) return expm1(a);
+	if (strcmp(f, "exp2") == 0) return exp2(a);
+	if (strcmp(f, "log1p") == 0) return log1p(a);
+	if (strcmp(f, "log2") == 0) return log2(a);
+	if (strcmp(f, "rsqrt") == 0) return 1 / sqrt(a);
 	if (strcmp(f, "max") == 0) return oracle_max(a, b);
 	if (strcmp(f, "min") == 0) return oracle_min(a, b);
 	if (strcmp(f, "pow") == 0) return pow(a, b);

@@ -3,8 +3,8 @@
  *
  * Kernels are built with llvm.h's helpers, as the back end will build
  * them: rowsum(x, y, n, m) (y[i] = the sum of row i of an n x m matrix, a
- * reduction loop) and maps y[i] = f(x[i]) of exp, log, tanh and sigmoid
- * in f32 and f64. The tests check that the module verifies, that after O3
+ * reduction loop) and maps y[i] = f(x[i]) of exp, log, tanh, sigmoid,
+ * sin, cos, exp2, log2, expm1, log1p, rsqrt and sign in f32 and f64. The tests check that the module verifies, that after O3
  * the loops are vector loops of the width the host's features give, and
  * that the code computes the right values: the object file that
  * cg_llvm_emit_object writes is linked into a shared library by the C
@@ -85,6 +85,22 @@ static const struct {
 	{"map_log_f64", TRA_OP_LOG, TRART_F64, NULL, trart_log_double},
 	{"map_tanh_f64", TRA_OP_TANH, TRART_F64, NULL, trart_tanh_double},
 	{"map_sigmoid_f64", TRA_OP_SIGMOID, TRART_F64, NULL, trart_sigmoid_double},
+	{"map_sin_f32", TRA_OP_SIN, TRART_F32, trart_sin_float, NULL},
+	{"map_cos_f32", TRA_OP_COS, TRART_F32, trart_cos_float, NULL},
+	{"map_exp2_f32", TRA_OP_EXP2, TRART_F32, trart_exp2_float, NULL},
+	{"map_log2_f32", TRA_OP_LOG2, TRART_F32, trart_log2_float, NULL},
+	{"map_expm1_f32", TRA_OP_EXPM1, TRART_F32, trart_expm1_float, NULL},
+	{"map_log1p_f32", TRA_OP_LOG1P, TRART_F32, trart_log1p_float, NULL},
+	{"map_rsqrt_f32", TRA_OP_RSQRT, TRART_F32, trart_rsqrt_float, NULL},
+	{"map_sign_f32", TRA_OP_SIGN, TRART_F32, trart_sign_float, NULL},
+	{"map_sin_f64", TRA_OP_SIN, TRART_F64, NULL, trart_sin_double},
+	{"map_cos_f64", TRA_OP_COS, TRART_F64, NULL, trart_cos_double},
+	{"map_exp2_f64", TRA_OP_EXP2, TRART_F64, NULL, trart_exp2_double},
+	{"map_log2_f64", TRA_OP_LOG2, TRART_F64, NULL, trart_log2_double},
+	{"map_expm1_f64", TRA_OP_EXPM1, TRART_F64, NULL, trart_expm1_double},
+	{"map_log1p_f64", TRA_OP_LOG1P, TRART_F64, NULL, trart_log1p_double},
+	{"map_rsqrt_f64", TRA_OP_RSQRT, TRART_F64, NULL, trart_rsqrt_double},
+	{"map_sign_f64", TRA_OP_SIGN, TRART_F64, NULL, trart_sign_double},
 };
 #define TEST_NMATHS ((int)(sizeof test_maths / sizeof *test_maths))
 
