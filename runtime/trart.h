@@ -481,18 +481,34 @@ static inline float trart_log_float(float x)
 	return x != x ? x : y;
 }
 
-/* log in f64: trart_log_float's method, the series to s^22. */
-static inline double trart_log_double(double x)
+/* The parts of x = 2^e m in f64, m in [sqrt(1/2), sqrt(2)): e in *e, m
+ * returned (subnormals scaled by 2^54 first). */
+static inline double trart_log_split_double(double x, double *e)
 {
 	double xs = x < 2.2250738585072014e-308 ? x * 18014398509481984.0 : x;
 	double e0 = x < 2.2250738585072014e-308 ? -54.0 : 0.0;
 	uint64_t b;
 	memcpy(&b, &xs, sizeof b);
-	double e = (double)((int64_t)(b >> 52) - 1023) + e0, m;
+	double ex = (double)((int64_t)(b >> 52) - 1023) + e0, m;
 	b = (b & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
 	memcpy(&m, &b, sizeof m);
-	e = m > 1.4142135623730951 ? e + 1.0 : e;
-	m = m > 1.4142135623730951 ? m * 0.5 : m;
+	*e = m > 1.4142135623730951 ? ex + 1.0 : ex;
+	return m > 1.4142135623730951 ? m * 0.5 : m;
+}
+
+/* y, or a logarithm's value at x's special cases: 0, negative, inf, NaN. */
+static inline double trart_log_special_double(double x, double y)
+{
+	y = x == 0.0 ? -INFINITY : y;
+	y = x < 0.0 ? NAN : y;
+	y = x == INFINITY ? x : y;
+	return x != x ? x : y;
+}
+
+/* log in f64: trart_log_float's method, the series to s^22. */
+static inline double trart_log_double(double x)
+{
+	double e, m = trart_log_split_double(x, &e);
 	double f = m - 1.0, s = f / (2.0 + f), z = s * s, h = 0.5 * f * f;
 	double R = 2.0 / 23;
 	for (int i = 21; i >= 3; i -= 2)
@@ -500,10 +516,7 @@ static inline double trart_log_double(double x)
 	R *= z;
 	double y = fma(e, 6.93147180369123816490e-01,
 	               f - (h - fma(s, h + R, e * 1.90821492927058770002e-10)));
-	y = x == 0.0 ? -INFINITY : y;
-	y = x < 0.0 ? NAN : y;
-	y = x == INFINITY ? x : y;
-	return x != x ? x : y;
+	return trart_log_special_double(x, y);
 }
 
 /* x^y in f64 as e^(y log|x|), with C99's cases: a negative x gives NaN
@@ -613,20 +626,8 @@ static inline double trart_log_core_double(double f)
  * fma), so that log2 of a power of two is exact. */
 static inline double trart_log2_double(double x)
 {
-	double xs = x < 2.2250738585072014e-308 ? x * 18014398509481984.0 : x;
-	double e0 = x < 2.2250738585072014e-308 ? -54.0 : 0.0;
-	uint64_t b;
-	memcpy(&b, &xs, sizeof b);
-	double e = (double)((int64_t)(b >> 52) - 1023) + e0, m;
-	b = (b & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
-	memcpy(&m, &b, sizeof m);
-	e = m > 1.4142135623730951 ? e + 1.0 : e;
-	m = m > 1.4142135623730951 ? m * 0.5 : m;
-	double y = fma(trart_log_core_double(m - 1.0), 1.4426950408889634, e);
-	y = x == 0.0 ? -INFINITY : y;
-	y = x < 0.0 ? NAN : y;
-	y = x == INFINITY ? x : y;
-	return x != x ? x : y;
+	double e, m = trart_log_split_double(x, &e);
+	return trart_log_special_double(x, fma(trart_log_core_double(m - 1.0), 1.4426950408889634, e));
 }
 
 static inline float trart_log2_float(float x) { return (float)trart_log2_double(x); }
