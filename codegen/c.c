@@ -26,8 +26,8 @@
  *     of partial results updated by vector loops; a long sum in blocks
  *     pushed into a pairwise sum (trac_pw_push); a row group as
  *     g<lead>_body, chunk of rows by chunk of rows.
- *   - Element functions: exp, log, tanh, sigmoid, pow, sin, cos, exp2,
- *     log2, expm1, log1p, rsqrt and sign call trart.h's branch-free
+ *   - Element functions: exp, log, tanh, sigmoid, pow, sin, cos, erf,
+ *     exp2, log2, expm1, log1p, rsqrt and sign call trart.h's branch-free
  *     versions (TRART_KERNEL_MATH); sqrt, abs, floor, ceil and round
  *     (rint) are instructions, so every map and join vectorises; glibc's
  *     would not without -ffast-math.
@@ -170,7 +170,7 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 		return;
 	case TRA_OP_EXP: case TRA_OP_LOG: case TRA_OP_TANH: case TRA_OP_POW: case TRA_OP_SIGMOID:
 	case TRA_OP_SIN: case TRA_OP_COS: case TRA_OP_EXP2: case TRA_OP_LOG2: case TRA_OP_EXPM1:
-	case TRA_OP_LOG1P: case TRA_OP_RSQRT: case TRA_OP_SIGN:
+	case TRA_OP_LOG1P: case TRA_OP_RSQRT: case TRA_OP_SIGN: case TRA_OP_ERF:
 		/* trart.h's branch-free versions, which vectorise */
 		snprintf(fn, sizeof fn, "trart_%s_%s", tra_op_name[x->op], cg_c_type(n->type));
 		cg_c_call(c, n, fn, x);

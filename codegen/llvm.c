@@ -35,7 +35,7 @@
  * 0.75 ms with 64-byte ones (the C back end's, whose compiler aligns
  * large stack arrays itself: 0.70-0.75 ms).
  *
- * Kernel math. exp, log, tanh, sigmoid, sin, cos, exp2, log2, expm1,
+ * Kernel math. exp, log, tanh, sigmoid, sin, cos, erf, exp2, log2, expm1,
  * log1p, rsqrt and sign are trart.h's branch-free
  * TRART_KERNEL_MATH functions built as IR, operation for operation (the
  * same constants, rounded to float by the C compiler as there, the same
@@ -679,6 +679,27 @@ static LLVMValueRef cg_llvm_log1p_f64(CgLlvm *m, LLVMValueRef x)
 	return LLVMBuildSelect(m->b, in, y, cg_llvm_math(m, TRA_OP_LOG, TRART_F64, ADD(D(1.0), x)), "");
 }
 
+/* trart_erf_double. */
+static LLVMValueRef cg_llvm_erf_f64(CgLlvm *m, LLVMValueRef x)
+{
+	static const double tc[] = {TRART_ERF_TAYLOR};
+	LLVMValueRef a = cg_llvm_unary(m, "llvm.fabs", x), z = MUL(a, a), p = D(tc[0]);
+	for (size_t n = 1; n < sizeof tc / sizeof *tc; n++)
+		p = cg_llvm_fma(m, p, z, D(tc[n]));
+	LLVMValueRef small = MUL(MUL(p, a), D(1.1283791670955126));
+	LLVMValueRef ac = cg_llvm_sel(m, LLVMRealOLT, a, D(TRART_ERF_SPLIT), D(TRART_ERF_SPLIT), a);
+	ac = cg_llvm_sel(m, LLVMRealOGT, ac, D(6.0), D(6.0), ac);
+	LLVMValueRef A0 = D(1.0), A1 = ac, B0 = D(0.0), B1 = D(1.0);
+	for (int k = 1; k <= TRART_ERF_CF; k++) {
+		LLVMValueRef A2 = cg_llvm_fma(m, ac, A1, MUL(D(0.5 * k), A0));
+		LLVMValueRef B2 = cg_llvm_fma(m, ac, B1, MUL(D(0.5 * k), B0));
+		A0 = A1, A1 = A2, B0 = B1, B1 = B2;
+	}
+	LLVMValueRef e = cg_llvm_math(m, TRA_OP_EXP, TRART_F64, MUL(LLVMBuildFNeg(m->b, ac, ""), ac));
+	LLVMValueRef big = SUB(D(1.0), MUL(MUL(e, D(0.5641895835477563)), DIV(B1, A1)));
+	return cg_llvm_copysign(m, cg_llvm_sel(m, LLVMRealOLT, a, D(TRART_ERF_SPLIT), small, big), x);
+}
+
 /* trart_sign_float and _double. */
 static LLVMValueRef cg_llvm_sign(CgLlvm *m, TrartDtype t, LLVMValueRef x)
 {
@@ -698,6 +719,7 @@ static LLVMValueRef cg_llvm_math_f64(CgLlvm *m, TraOp op, LLVMValueRef x)
 	case TRA_OP_LOG2: return cg_llvm_log2_f64(m, x);
 	case TRA_OP_EXPM1: return cg_llvm_expm1_all_f64(m, x);
 	case TRA_OP_LOG1P: return cg_llvm_log1p_f64(m, x);
+	case TRA_OP_ERF: return cg_llvm_erf_f64(m, x);
 	default: break;
 	}
 	TRAC_BUG("no f64 kernel math for %s", tra_op_name[op]);
@@ -720,7 +742,7 @@ static LLVMValueRef cg_llvm_math_body(CgLlvm *m, TraOp op, TrartDtype t, LLVMVal
 	case TRA_OP_TANH: return f ? cg_llvm_tanh_f32(m, x) : cg_llvm_tanh_f64(m, x);
 	case TRA_OP_SIGMOID: return cg_llvm_sigmoid(m, t, x);
 	case TRA_OP_SIN: case TRA_OP_COS: case TRA_OP_EXP2: case TRA_OP_LOG2: case TRA_OP_EXPM1:
-	case TRA_OP_LOG1P:
+	case TRA_OP_LOG1P: case TRA_OP_ERF:
 		if (f) {
 			LLVMTypeRef dty = LLVMDoubleTypeInContext(m->ctx);
 			LLVMValueRef y = cg_llvm_math(m, op, TRART_F64, LLVMBuildFPExt(m->b, x, dty, ""));

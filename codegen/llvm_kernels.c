@@ -98,7 +98,7 @@ static CgLlvmValue cg_llvm_apply(CgLlvm *m, TrartDtype t, TraOp op, CgLlvmValue 
 		return cg_llvm_from_bool(m, t, cg_llvm_fcmp(m, op, a, b));
 	case TRA_OP_EXP: case TRA_OP_LOG: case TRA_OP_TANH: case TRA_OP_SIGMOID: case TRA_OP_SIN:
 	case TRA_OP_COS: case TRA_OP_EXP2: case TRA_OP_LOG2: case TRA_OP_EXPM1: case TRA_OP_LOG1P:
-	case TRA_OP_RSQRT: case TRA_OP_SIGN:
+	case TRA_OP_RSQRT: case TRA_OP_SIGN: case TRA_OP_ERF:
 		return cg_llvm_math(m, op, t, a);
 	case TRA_OP_FLOOR: case TRA_OP_CEIL: case TRA_OP_ROUND: return cg_llvm_rounding(m, op, a);
 	case TRA_OP_POW: return cg_llvm_pow(m, t, a, b);

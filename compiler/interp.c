@@ -73,6 +73,7 @@ double interp_apply(TraOp op, double a, double b)
 	case TRA_OP_EXP2: return exp2(a);
 	case TRA_OP_LOG2: return log2(a);
 	case TRA_OP_EXPM1: return expm1(a);
+	case TRA_OP_ERF: return erf(a);
 	case TRA_OP_LOG1P: return log1p(a);
 	/* beyond TRART_TRIG_LIMIT the kernels' reduction is not exact: NaN
 	 * there too (tra(5)) */

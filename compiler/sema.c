@@ -695,7 +695,7 @@ static const struct {
 	{"ceil", TRA_OP_CEIL, 1}, {"round", TRA_OP_ROUND, 1}, {"sign", TRA_OP_SIGN, 1},
 	{"rsqrt", TRA_OP_RSQRT, 1}, {"exp2", TRA_OP_EXP2, 1}, {"log2", TRA_OP_LOG2, 1},
 	{"expm1", TRA_OP_EXPM1, 1}, {"log1p", TRA_OP_LOG1P, 1}, {"sin", TRA_OP_SIN, 1},
-	{"cos", TRA_OP_COS, 1},
+	{"cos", TRA_OP_COS, 1}, {"erf", TRA_OP_ERF, 1},
 };
 
 static int sema_func(const char *name)

@@ -2,8 +2,8 @@
 """mathfn.py TRAC: trac's vectorised element functions against NumPy.
 
 Compiles one program per element type applying exp, log, tanh, sigmoid,
-sqrt, pow, sin, cos, exp2, log2, expm1, log1p, rsqrt, sign, floor, ceil
-and round (trart.h's branch-free versions, or instructions) to a
+sqrt, pow, sin, cos, erf, exp2, log2, expm1, log1p, rsqrt, sign, floor,
+ceil and round (trart.h's branch-free versions, or instructions) to a
 vector of arguments spanning [-1e30, 1e30] (in f32; [-1e300, 1e300] in
 f64): a dense sweep of [-100, 100], every power of ten, the edges of
 overflow and underflow, subnormals, zeros, infinities and NaN. Each
@@ -12,6 +12,7 @@ rounded to the element type, in units in the last place of that type;
 NaN must match NaN, an infinity the same infinity. Exits 1 on a
 mismatch, naming the function, the argument and both values.
 """
+import math
 import os
 import subprocess
 import sys
@@ -23,13 +24,13 @@ import numpy as np
 # element type; these are what trart.h's comment promises
 BOUND = {"exp": 3, "log": 3, "tanh": 3, "sigmoid": 4, "sqrt": 1, "pow": 3,
          "sin": 2, "cos": 2, "exp2": 3, "log2": 3, "expm1": 3, "log1p": 3, "rsqrt": 2,
-         "sign": 0, "floor": 0, "ceil": 0, "round": 0}
+         "sign": 0, "floor": 0, "ceil": 0, "round": 0, "erf": 4}
 TRIG_LIMIT = 2.0 ** 50  # sin and cos are NaN from here on (trart.h)
 # the one-argument functions of X, by the output that holds each
 UNARY = (("exp", "E"), ("log", "L"), ("tanh", "T"), ("sigmoid", "S"), ("sqrt", "R"),
          ("sin", "SN"), ("cos", "CS"), ("exp2", "E2"), ("log2", "L2"), ("expm1", "EM"),
          ("log1p", "LP"), ("rsqrt", "RS"), ("sign", "SG"), ("floor", "FL"), ("ceil", "CE"),
-         ("round", "RD"))
+         ("round", "RD"), ("erf", "ER"))
 POW_F64_REL = 2e-13     # pow in f64: the error of y log|x| (trart.h)
 
 PROGRAM = """\
@@ -54,7 +55,8 @@ SG[i] = sign(X[i])
 FL[i] = floor(X[i])
 CE[i] = ceil(X[i])
 RD[i] = round(X[i])
-output E, L, T, S, R, W, SN, CS, E2, L2, EM, LP, RS, SG, FL, CE, RD
+ER[i] = erf(X[i])
+output E, L, T, S, R, W, SN, CS, E2, L2, EM, LP, RS, SG, FL, CE, RD, ER
 """
 
 
@@ -102,6 +104,8 @@ def reference(name, x, wide):
     """The function in float64 (f32) or long double (f64)."""
     x = x.astype(wide)
     with np.errstate(all="ignore"):
+        if name == "erf":   # NumPy has none: the C library's, in double
+            return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64)).astype(wide)
         if name in ("sin", "cos"):
             return np.where(np.abs(x) < TRIG_LIMIT, getattr(np, name)(x), np.nan)
         return {"exp": np.exp, "log": np.log, "tanh": np.tanh, "sqrt": np.sqrt,

@@ -112,7 +112,7 @@ EMIT = ["--node-kernels", "--partition=none", "--emit=tra,plan-json,c"]
 #   ("bin", op, a, b)                  op one of + - * /
 #   ("neg", a)
 #   ("call", name, [args])             exp log sqrt tanh sigmoid relu abs pow max min
-#                                      sin cos exp2 expm1 log2 log1p rsqrt
+#                                      sin cos erf exp2 expm1 log2 log1p rsqrt
 #   ("select", cmp, x, y, a, b)        select(x cmp y, a, b)
 #   ("red", agg, [index, ...], body)   sum prod max min mean
 
@@ -269,7 +269,7 @@ class Program:
 
 AGGS = ("sum", "max", "min", "prod", "mean")
 UNARY = ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "neg", "pow",
-         "sin", "cos", "exp2", "expm1", "log2", "log1p", "rsqrt")
+         "sin", "cos", "erf", "exp2", "expm1", "log2", "log1p", "rsqrt")
 CMPS = ("<", "<=", ">", ">=", "==", "!=")
 
 
@@ -488,7 +488,7 @@ class Gen:
             return ("call", "log1p", [("call", "abs", [e])]), b
         if f == "rsqrt":
             return ("call", "rsqrt", [bin_("+", num(1.0), ("call", "abs", [e]))]), 1.0
-        if f in ("sin", "cos"):
+        if f in ("sin", "cos", "erf"):
             return ("call", f, [e]), 1.0
         if f == "neg":
             return ("neg", e), b
@@ -761,7 +761,7 @@ def rewrite(p, kind, seed):
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 KEEP = {"acc", "sum", "prod", "max", "min", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
         "abs", "pow", "select", "inf", "f32", "f64", "output", "sin", "cos", "exp2", "expm1",
-        "log2", "log1p", "rsqrt"}
+        "log2", "log1p", "rsqrt", "erf"}
 
 
 def parse_tra(path):

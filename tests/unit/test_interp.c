@@ -800,9 +800,9 @@ static void gen_expr(Gen *g, unsigned mask, int depth)
 {
 	static const char *const ops[] = {" + ", " - ", " * ", " / "};
 	static const char *const fns[] = {"tanh(", "sigmoid(", "abs(", "relu(", "exp(", "sin(", "cos(",
-	                                  "floor(", "ceil(", "round(", "sign(", "expm1(", "exp2(",
+	                                  "floor(", "ceil(", "round(", "sign(", "expm1(", "exp2(", "erf(",
 	                                  "sqrt(abs(", "log1p(abs(", "log2(abs(", "rsqrt(abs("};
-	enum { GEN_NFNS = sizeof fns / sizeof *fns, GEN_FIRST_ABS = 13 }; /* fns[13..]: two parentheses */
+	enum { GEN_NFNS = sizeof fns / sizeof *fns, GEN_FIRST_ABS = 14 }; /* fns[14..]: two parentheses */
 	static const char *const cmps[] = {" < ", " <= ", " > ", " >= ", " == ", " != "};
 	unsigned r = depth >= 3 ? 0 : gen_rand(g, 9);
 	switch (r) {
@@ -908,6 +908,7 @@ static double oracle_call(Oracle *o, const AstExpr *e)
 	if (strcmp(f, "sign") == 0) return a > 0 ? 1 : a < 0 ? -1 : a;
 	if (strcmp(f, "expm1") == 0) return expm1(a);
 	if (strcmp(f, "exp2") == 0) return exp2(a);
+	if (strcmp(f, "erf") == 0) return erf(a);
 	if (strcmp(f, "log1p") == 0) return log1p(a);
 	if (strcmp(f, "log2") == 0) return log2(a);
 	if (strcmp(f, "rsqrt") == 0) return 1 / sqrt(a);

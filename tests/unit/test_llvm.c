@@ -4,7 +4,7 @@
  * Kernels are built with llvm.h's helpers, as the back end will build
  * them: rowsum(x, y, n, m) (y[i] = the sum of row i of an n x m matrix, a
  * reduction loop) and maps y[i] = f(x[i]) of exp, log, tanh, sigmoid,
- * sin, cos, exp2, log2, expm1, log1p, rsqrt and sign in f32 and f64. The tests check that the module verifies, that after O3
+ * sin, cos, erf, exp2, log2, expm1, log1p, rsqrt and sign in f32 and f64. The tests check that the module verifies, that after O3
  * the loops are vector loops of the width the host's features give, and
  * that the code computes the right values: the object file that
  * cg_llvm_emit_object writes is linked into a shared library by the C
@@ -101,6 +101,8 @@ static const struct {
 	{"map_log1p_f64", TRA_OP_LOG1P, TRART_F64, NULL, trart_log1p_double},
 	{"map_rsqrt_f64", TRA_OP_RSQRT, TRART_F64, NULL, trart_rsqrt_double},
 	{"map_sign_f64", TRA_OP_SIGN, TRART_F64, NULL, trart_sign_double},
+	{"map_erf_f32", TRA_OP_ERF, TRART_F32, trart_erf_float, NULL},
+	{"map_erf_f64", TRA_OP_ERF, TRART_F64, NULL, trart_erf_double},
 };
 #define TEST_NMATHS ((int)(sizeof test_maths / sizeof *test_maths))
 
