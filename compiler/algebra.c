@@ -32,9 +32,10 @@
  *     and the GEMM kernels want. Constant factors stay in the join: the
  *     back end folds them into GEMM's alpha for free. A factor moves only
  *     while some factor that reads a reduced index stays, and only if the
- *     factors that stay read every output index it reads (else the sum
- *     would be recomputed along that index; the order pass splits such
- *     products better).
+ *     factors that read a reduced index read every output index it reads
+ *     (else the sum would be recomputed along that index; the order pass
+ *     splits such products better). The rule looks at index sets only, so
+ *     the order the factors are written in does not change the graph.
  *
  *   - Copies forwarded. A node that only copies another tensor, maybe
  *     with its dimensions permuted (T[j, i] = X[i, j]), and is not an
@@ -210,22 +211,20 @@ static int algebra_scale_acc(TraGraph *g, int e, int factor, bool *used)
  * factor reads: moved out, it would leave the join independent of that
  * index, so the sum would be computed again for each of its values (in
  * sum[k](B[j, k] * a[i]) over (i, j, k) it would be |i| times the work).
- * Repeated until nothing changes: a factor that stays may keep others. */
+ * The indices missing are those that the factors reading a reduced index
+ * leave unread, and every factor that reads one of them stays: one
+ * round, decided by index sets alone, so the written order of the
+ * factors does not matter (keeping the first such factor and looking
+ * again made a * b and b * a different graphs: props.py, seed 7). */
 static void algebra_keep_needed(TraGraph *g, const TraNode *n, const AlgebraFactors *f, bool *out)
 {
-	for (bool changed = true; changed;) {
-		changed = false;
-		uint64_t kept = 0;
-		for (int i = 0; i < f->n; i++)
-			if (!out[i])
-				kept |= tra_expr_indices(g, n, f->e[i]);
-		for (int i = 0; i < f->n; i++)
-			if (out[i] && (tra_expr_indices(g, n, f->e[i]) & ~kept)) {
-				out[i] = false;
-				changed = true;
-				break;
-			}
-	}
+	uint64_t kept = 0;
+	for (int i = 0; i < f->n; i++)
+		if (!out[i])
+			kept |= tra_expr_indices(g, n, f->e[i]);
+	for (int i = 0; i < f->n; i++)
+		if (out[i] && (tra_expr_indices(g, n, f->e[i]) & ~kept))
+			out[i] = false;
 }
 
 /* Moves the factors of n's sum that read no reduced index to its epilogue. */
