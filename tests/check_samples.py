@@ -24,6 +24,7 @@ error, 77 (automake's SKIP) when numpy cannot be imported.
 """
 
 import collections
+import math
 import glob
 import os
 import subprocess
@@ -116,6 +117,14 @@ def ref_layernorm(s, X, gamma, beta):
     return {"Y": (X - mu) / np.sqrt(var + 1e-5) * gamma + beta}
 
 
+def ref_rope_gelu(s, Q1, Q2, pos, freq, X, W1, W2):
+    a = np.outer(pos, freq)
+    u = X @ W1
+    g = 0.5 * u * (1 + np.vectorize(math.erf)(u / math.sqrt(2)))
+    return {"R1": Q1 * np.cos(a) - Q2 * np.sin(a), "R2": Q2 * np.cos(a) + Q1 * np.sin(a),
+            "Y": g @ W2}
+
+
 # A sample's test: sizes for -D, the element type of all its tensors,
 # its inputs (name -> (shape as size names, generator)), and the reference
 # (sizes, inputs as float64 keyword arguments) -> {output name: array}.
@@ -160,6 +169,12 @@ SAMPLES = {
         dict(X=("N D", normal(2.0, 0.5)), gamma=("D", normal()),
              beta=("D", normal())),
         ref_layernorm),
+    "rope_gelu": Sample(
+        dict(T=7, P=5, D=9, H=11), "f32",
+        dict(Q1=("T P", normal()), Q2=("T P", normal()), pos=("T", normal(20.0)),
+             freq=("P", normal()), X=("T D", normal()), W1=("D H", scaled_by("D")),
+             W2=("H D", scaled_by("H"))),
+        ref_rope_gelu),
 }
 
 
