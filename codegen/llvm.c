@@ -577,16 +577,22 @@ static LLVMValueRef cg_llvm_log_f32(CgLlvm *m, LLVMValueRef x)
 	return cg_llvm_log_special(m, TRART_F32, x, y);
 }
 
+/* trart_log_series_double: R(z). */
+static LLVMValueRef cg_llvm_log_series_f64(CgLlvm *m, LLVMValueRef z)
+{
+	LLVMValueRef R = D(2.0 / 23);
+	for (int i = 21; i >= 3; i -= 2)
+		R = ADD(MUL(R, z), D(2.0 / i));
+	R = MUL(R, z);
+	return R;
+}
+
 /* trart_log_double: the series to s^22. */
 static LLVMValueRef cg_llvm_log_f64(CgLlvm *m, LLVMValueRef x)
 {
 	LLVMValueRef e, mm = cg_llvm_log_split(m, TRART_F64, x, &e);
 	LLVMValueRef f = SUB(mm, D(1.0)), s = DIV(f, ADD(D(2.0), f)), z = MUL(s, s);
-	LLVMValueRef h = MUL(MUL(D(0.5), f), f);
-	LLVMValueRef R = D(2.0 / 23);
-	for (int i = 21; i >= 3; i -= 2)
-		R = ADD(MUL(R, z), D(2.0 / i));
-	R = MUL(R, z);
+	LLVMValueRef h = MUL(MUL(D(0.5), f), f), R = cg_llvm_log_series_f64(m, z);
 	LLVMValueRef in = cg_llvm_fma(m, s, ADD(h, R), MUL(e, D(1.90821492927058770002e-10)));
 	LLVMValueRef y = cg_llvm_fma(m, e, D(6.93147180369123816490e-01), SUB(f, SUB(h, in)));
 	return cg_llvm_log_special(m, TRART_F64, x, y);
@@ -643,13 +649,8 @@ static LLVMValueRef cg_llvm_exp2_f64(CgLlvm *m, LLVMValueRef x)
 /* trart_log_core_double: log(1 + f). */
 static LLVMValueRef cg_llvm_log_core_f64(CgLlvm *m, LLVMValueRef f)
 {
-	LLVMValueRef s = DIV(f, ADD(D(2.0), f)), z = MUL(s, s);
-	LLVMValueRef h = MUL(MUL(D(0.5), f), f);
-	LLVMValueRef R = D(2.0 / 23);
-	for (int i = 21; i >= 3; i -= 2)
-		R = ADD(MUL(R, z), D(2.0 / i));
-	R = MUL(R, z);
-	return SUB(f, SUB(h, MUL(s, ADD(h, R))));
+	LLVMValueRef s = DIV(f, ADD(D(2.0), f)), h = MUL(MUL(D(0.5), f), f);
+	return SUB(f, SUB(h, MUL(s, ADD(h, cg_llvm_log_series_f64(m, MUL(s, s))))));
 }
 
 /* trart_log2_double. */

@@ -517,15 +517,22 @@ static inline double trart_log_special_double(double x, double y)
 	return x != x ? x : y;
 }
 
+/* R(z) of log(1 + f) = f - f^2/2 + s (f^2/2 + R), z = s^2: the atanh
+ * series' coefficients 2/3 to 2/23 (s^22). */
+static inline double trart_log_series_double(double z)
+{
+	double R = 2.0 / 23;
+	for (int i = 21; i >= 3; i -= 2)
+		R = R * z + 2.0 / i;
+	return R * z;
+}
+
 /* log in f64: trart_log_float's method, the series to s^22. */
 static inline double trart_log_double(double x)
 {
 	double e, m = trart_log_split_double(x, &e);
 	double f = m - 1.0, s = f / (2.0 + f), z = s * s, h = 0.5 * f * f;
-	double R = 2.0 / 23;
-	for (int i = 21; i >= 3; i -= 2)
-		R = R * z + 2.0 / i;
-	R *= z;
+	double R = trart_log_series_double(z);
 	double y = fma(e, 6.93147180369123816490e-01,
 	               f - (h - fma(s, h + R, e * 1.90821492927058770002e-10)));
 	return trart_log_special_double(x, y);
@@ -569,7 +576,7 @@ static inline double trart_sigmoid_double(double x)
 	double e = trart_exp_double(-fabs(x));
 	return (x < 0.0 ? e : 1.0) / (1.0 + e);
 }
-/* ---- sin, cos, exp2, log2, expm1, log1p, rsqrt, sign. The f32 versions
+/* ---- sin, cos, erf, exp2, log2, expm1, log1p, rsqrt, sign. The f32 versions
  * compute in f64 and round once. */
 
 /* sin (shift 0) or cos (shift 1) in f64: x = k pi/2 + r, |r| <= pi/4,
@@ -582,15 +589,14 @@ static inline double trart_trig_double(double x, double shift)
 	static const double pio2[] = {TRART_PIO2_PARTS}, sc[] = {TRART_SIN_TAYLOR}, cc[] = {TRART_COS_TAYLOR};
 	double k = floor(x * 0.6366197723675814 + 0.5);
 	double r = fma(-k, pio2[2], fma(-k, pio2[1], fma(-k, pio2[0], x)));
-	/* written out: gcc does not vectorise a loop around these as loops */
 	double z = r * r, s = sc[0], c = cc[0];
-	s = fma(s, z, sc[1]), c = fma(c, z, cc[1]);
-	s = fma(s, z, sc[2]), c = fma(c, z, cc[2]);
-	s = fma(s, z, sc[3]), c = fma(c, z, cc[3]);
-	s = fma(s, z, sc[4]), c = fma(c, z, cc[4]);
-	s = fma(s, z, sc[5]), c = fma(c, z, cc[5]);
-	s = fma(s, z, sc[6]), c = fma(c, z, cc[6]);
-	s = fma(s, z, sc[7]), c = fma(c, z, cc[7]);
+	/* unrolled before vectorisation: gcc does not vectorise a loop with
+	 * an inner loop */
+#pragma GCC unroll 8
+	for (int i = 1; i < 8; i++) {
+		s = fma(s, z, sc[i]);
+		c = fma(c, z, cc[i]);
+	}
 	s = fma(s * z, r, r);
 	c = fma(c * z, z, fma(-0.5, z, 1.0));
 	double q = k + shift;
@@ -626,12 +632,8 @@ static inline float trart_exp2_float(float x) { return (float)trart_exp2_double(
  * series, without its 2^e. */
 static inline double trart_log_core_double(double f)
 {
-	double s = f / (2.0 + f), z = s * s, h = 0.5 * f * f;
-	double R = 2.0 / 23;
-	for (int i = 21; i >= 3; i -= 2)
-		R = R * z + 2.0 / i;
-	R *= z;
-	return f - (h - s * (h + R));
+	double s = f / (2.0 + f), h = 0.5 * f * f;
+	return f - (h - s * (h + trart_log_series_double(s * s)));
 }
 
 /* log2 in f64: x = 2^e m as in trart_log_double, e + log(m) / ln 2 (one

@@ -38,26 +38,9 @@ size N = {n}
 input X[N] {t}
 input P[N] {t}
 input Q[N] {t}
-E[i] = exp(X[i])
-L[i] = log(X[i])
-T[i] = tanh(X[i])
-S[i] = sigmoid(X[i])
-R[i] = sqrt(X[i])
 W[i] = pow(P[i], Q[i])
-SN[i] = sin(X[i])
-CS[i] = cos(X[i])
-E2[i] = exp2(X[i])
-L2[i] = log2(X[i])
-EM[i] = expm1(X[i])
-LP[i] = log1p(X[i])
-RS[i] = rsqrt(X[i])
-SG[i] = sign(X[i])
-FL[i] = floor(X[i])
-CE[i] = ceil(X[i])
-RD[i] = round(X[i])
-ER[i] = erf(X[i])
-output E, L, T, S, R, W, SN, CS, E2, L2, EM, LP, RS, SG, FL, CE, RD, ER
-"""
+""" + "".join("%s[i] = %s(X[i])\n" % (k, name) for name, k in UNARY) \
+    + "output W, " + ", ".join(k for _, k in UNARY) + "\n"
 
 
 def arguments(dt):

@@ -900,8 +900,8 @@ static double oracle_call(Oracle *o, const AstExpr *e)
 	if (strcmp(f, "relu") == 0) return a < 0 ? 0 : a;
 	if (strcmp(f, "exp") == 0) return exp(a);
 	if (strcmp(f, "sqrt") == 0) return sqrt(a);
-	if (strcmp(f, "sin") == 0) return fabs(a) < 0x1p50 ? sin(a) : NAN;
-	if (strcmp(f, "cos") == 0) return fabs(a) < 0x1p50 ? cos(a) : NAN;
+	if (strcmp(f, "sin") == 0) return fabs(a) < TRART_TRIG_LIMIT ? sin(a) : NAN;
+	if (strcmp(f, "cos") == 0) return fabs(a) < TRART_TRIG_LIMIT ? cos(a) : NAN;
 	if (strcmp(f, "floor") == 0) return floor(a);
 	if (strcmp(f, "ceil") == 0) return ceil(a);
 	if (strcmp(f, "round") == 0) return nearbyint(a);
