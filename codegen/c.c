@@ -69,12 +69,54 @@ static const char *cg_c_fsuffix(TrartDtype t)
 
 /* ---- expressions ---------------------------------------------------------- */
 
+/* Position d of affine operand op, "(x2 + x4 - 1)", clamped into
+ * [0, size) when clamp (its padded read then loads a valid element,
+ * so the select around it vectorises). */
+static void cg_c_affine_position(CgC *c, const TraNode *n, const TraOperand *op, int d, bool clamp)
+{
+	int64_t size = c->g->nodes[op->node].idx[d].size;
+	if (clamp)
+		fputs("trac_clamp(", c->out);
+	fprintf(c->out, "(%" PRId64, op->aff->off[d]);
+	for (int x = 0; x < n->nidx; x++) {
+		int64_t k = op->aff->coef[d * n->nidx + x];
+		if (k)
+			fprintf(c->out, " + %" PRId64 " * x%d", k, x);
+	}
+	fputc(')', c->out);
+	if (clamp)
+		fprintf(c->out, ", %" PRId64 ")", size - 1);
+}
+
+/* A padded affine operand's condition: every position within its dimension. */
+static void cg_c_affine_inside(CgC *c, const TraNode *n, const TraOperand *op)
+{
+	for (int d = 0; d < op->rank; d++) {
+		fprintf(c->out, "%s(uint64_t)", d ? " && " : "");
+		cg_c_affine_position(c, n, op, d, false);
+		fprintf(c->out, " < %" PRId64 "u", c->g->nodes[op->node].idx[d].size);
+	}
+	if (op->rank == 0)
+		fputc('1', c->out);
+}
+
 /* The element offset of operand k at the current loop variables x0, x1, ... */
 static void cg_c_offset(CgC *c, const TraNode *n, int k)
 {
 	const TraOperand *op = &n->ops[k];
 	const TraNode *p = &c->g->nodes[op->node];
 	bool any = false;
+	if (op->aff) {
+		for (int d = 0; d < op->rank; d++) {
+			fputs(any ? " + " : "", c->out);
+			cg_c_affine_position(c, n, op, d, op->aff->padded);
+			fprintf(c->out, " * %" PRId64, tra_node_stride(p, d));
+			any = true;
+		}
+		if (!any)
+			fputc('0', c->out);
+		return;
+	}
 	for (int d = 0; d < op->rank; d++) {
 		if (p->idx[d].size == 1)
 			continue;
@@ -137,9 +179,19 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 	switch (x->op) {
 	case TRA_OP_CONST: cg_c_const(c, n->type, x->value); return;
 	case TRA_OP_OPERAND:
+		if (n->ops[x->arg].aff && n->ops[x->arg].aff->padded) {
+			fputc('(', c->out);
+			cg_c_affine_inside(c, n, &n->ops[x->arg]);
+			fputs(" ? ", c->out);
+		}
 		fprintf(c->out, "in%d[", x->arg);
 		cg_c_offset(c, n, x->arg);
 		fputc(']', c->out);
+		if (n->ops[x->arg].aff && n->ops[x->arg].aff->padded) {
+			fputs(" : ", c->out);
+			cg_c_const(c, n->type, n->ops[x->arg].aff->pad);
+			fputc(')', c->out);
+		}
 		return;
 	case TRA_OP_INDEX: fprintf(c->out, "(%s)x%d", cg_c_type(n->type), x->arg); return;
 	case TRA_OP_ACC: fputs("acc", c->out); return;
@@ -216,6 +268,8 @@ static const char cg_c_prelude_text[] =
 	"void cblas_dgemv(int, int, int, int, double, const double *, int, const double *, int,\n"
 	"                 double, double *, int);\n"
 	"enum { TRAC_ROW_MAJOR = 101, TRAC_NO_TRANS = 111, TRAC_TRANS = 112 };\n"
+	"/* a padded read's position, kept within its dimension */\n"
+	"static inline int64_t trac_clamp(int64_t p, int64_t last) { return p < 0 ? 0 : p > last ? last : p; }\n"
 	"\n"
 	"#define TRAC_HELPERS(T, S)                                                    \\\n"
 	"static inline T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"

@@ -63,6 +63,51 @@ CgLlvmValue cg_llvm_element_offset(CgLlvm *m, const TraNode *src, const int *idx
 	return off ? off : cg_llvm_const_i64(m, 0);
 }
 
+/* Position d of env's affine operand op: off + sum of coef * x. */
+static CgLlvmValue cg_llvm_affine_position(CgLlvm *m, const CgLlvmEnv *env, const TraOperand *op, int d)
+{
+	const TraNode *n = env->n;
+	CgLlvmValue pos = cg_llvm_const_i64(m, op->aff->off[d]);
+	for (int x = 0; x < n->nidx; x++) {
+		int64_t c = op->aff->coef[d * n->nidx + x];
+		if (c == 0 || (!env->x[x] && n->idx[x].size == 1))
+			continue;
+		if (!env->x[x])
+			TRAC_BUG("index %d of %s is not bound", x, n->name);
+		CgLlvmValue v = c == 1 ? env->x[x] : cg_llvm_imul(m, env->x[x], cg_llvm_const_i64(m, c));
+		pos = cg_llvm_iadd(m, pos, v);
+	}
+	return pos;
+}
+
+/* An affine operand's element (cg_c_offset and cg_c_affine_inside): a
+ * padded one loads at its positions clamped into the tensor, always a
+ * valid element, and selects the padding value where any was outside. */
+static CgLlvmValue cg_llvm_affine_load(CgLlvmProg *p, const CgLlvmEnv *env, int k)
+{
+	CgLlvm *m = p->m;
+	const TraOperand *op = &env->n->ops[k];
+	const TraNode *src = &p->g->nodes[op->node];
+	CgLlvmValue off = cg_llvm_const_i64(m, 0), inside = NULL;
+	for (int d = 0; d < op->rank; d++) {
+		CgLlvmValue pos = cg_llvm_affine_position(m, env, op, d);
+		if (op->aff->padded) {
+			CgLlvmValue zero = cg_llvm_const_i64(m, 0), last = cg_llvm_const_i64(m, src->idx[d].size - 1);
+			CgLlvmValue below = cg_llvm_icmp(m, TRA_OP_LT, pos, zero);
+			CgLlvmValue above = cg_llvm_icmp(m, TRA_OP_GT, pos, last);
+			CgLlvmValue out = cg_llvm_ior(m, below, above);
+			CgLlvmValue in = cg_llvm_icmp(m, TRA_OP_EQ, out, cg_llvm_const_null(cg_llvm_type_of(out)));
+			inside = inside ? cg_llvm_iand(m, inside, in) : in;
+			pos = cg_llvm_select(m, below, zero, cg_llvm_select(m, above, last, pos));
+		}
+		off = cg_llvm_iadd(m, off, cg_llvm_imul(m, pos, cg_llvm_const_i64(m, tra_node_stride(src, d))));
+	}
+	CgLlvmValue v = cg_llvm_load(m, env->n->type, env->in[k], off);
+	if (!inside)
+		return v;
+	return cg_llvm_select(m, inside, v, cg_llvm_const(m, env->n->type, op->aff->pad));
+}
+
 /* The element offset of operand k at env's indices. */
 static CgLlvmValue cg_llvm_offset(CgLlvmProg *p, const CgLlvmEnv *env, int k)
 {
@@ -119,7 +164,10 @@ CgLlvmValue cg_llvm_expr(CgLlvmProg *p, const CgLlvmEnv *env, int e)
 	TrartDtype t = env->n->type;
 	switch (x->op) {
 	case TRA_OP_CONST: return cg_llvm_const(m, t, x->value);
-	case TRA_OP_OPERAND: return cg_llvm_load(m, t, env->in[x->arg], cg_llvm_offset(p, env, x->arg));
+	case TRA_OP_OPERAND:
+		if (env->n->ops[x->arg].aff)
+			return cg_llvm_affine_load(p, env, x->arg);
+		return cg_llvm_load(m, t, env->in[x->arg], cg_llvm_offset(p, env, x->arg));
 	case TRA_OP_INDEX:
 		if (!env->x[x->arg])
 			TRAC_BUG("index %d of %s is not bound", x->arg, env->n->name);

@@ -265,7 +265,7 @@ static void algebra_factor_out(TraGraph *g, TraNode *n, Arena *scratch)
  * reader could read that operand instead. */
 static bool algebra_is_copy(const TraGraph *g, const TraNode *n)
 {
-	return n->kind == TRA_NODE_EINSUM && !n->is_output && n->agg == TRA_AGG_NONE &&
+	return n->kind == TRA_NODE_EINSUM && !tra_node_is_view(n) && !n->is_output && n->agg == TRA_AGG_NONE &&
 	       n->epilogue < 0 && n->nops == 1 && g->ex[n->join].op == TRA_OP_OPERAND &&
 	       g->nodes[n->ops[0].node].type == n->type;
 }
@@ -294,8 +294,8 @@ void algebra_normalise(TraGraph *g)
 	bool *copy = arena_alloc(&scratch, (size_t)(g->nnodes + 1) * sizeof *copy);
 	for (int id = 0; id < g->nnodes; id++) {
 		TraNode *n = &g->nodes[id];
-		if (n->kind != TRA_NODE_EINSUM)
-			continue;
+		if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n))
+			continue; /* a view's read is affine: a copy it reads stays */
 		algebra_forward_copies(g, n, copy);
 		n->join = algebra_expr(g, n->join);
 		if (n->epilogue >= 0)

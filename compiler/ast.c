@@ -51,12 +51,16 @@ static void ast_dump_expr(const AstProgram *p, const Source *src, AstRef r, int 
 	case AST_UNARY: fprintf(out, "unary %s", tra_op_name[e->op.op]); break;
 	case AST_BINARY: fprintf(out, "binary %s", tra_op_name[e->op.op]); break;
 	case AST_REDUCE: fprintf(out, "reduce %s", ast_agg_name(e->red.agg)); break;
+	case AST_RANGED: fprintf(out, "ranged %s", e->ref.name); break;
+	case AST_PAD: fprintf(out, "pad %s", e->ref.name); break;
 	}
 	ast_dump_at(src, e->span, out);
 	fputc('\n', out);
 	switch (e->kind) {
 	case AST_ACCESS:
 	case AST_CALL:
+	case AST_RANGED:
+	case AST_PAD:
 		for (int i = 0; i < e->ref.nargs; i++)
 			ast_dump_expr(p, src, e->ref.args[i], depth + 1, out);
 		break;

@@ -309,7 +309,8 @@ static void cse_join_form(Cse *c, CseJoins *j, int id)
  * aggregation or epilogue that costs CSE_MAP_MIN_FLOPS per element. */
 static bool cse_shareable_map(const TraNode *n)
 {
-	return n->kind == TRA_NODE_EINSUM && n->agg == TRA_AGG_NONE && n->epilogue < 0 && n->nops > 0 &&
+	return n->kind == TRA_NODE_EINSUM && !tra_node_is_view(n) && n->agg == TRA_AGG_NONE &&
+	       n->epilogue < 0 && n->nops > 0 &&
 	       n->flops >= CSE_MAP_MIN_FLOPS * tra_node_join_points(n);
 }
 
@@ -441,6 +442,8 @@ void cse_merge(TraGraph *g)
 			continue;
 		for (int k = 0; k < n->nops; k++)
 			n->ops[k].node = c.rep[n->ops[k].node];
+		if (tra_node_is_view(n))
+			continue; /* its read is affine: forms do not describe it */
 		tra_node_compact_operands(g, n);
 		tra_node_cost(g, n);
 		cse_share_aggregate(&c, id);

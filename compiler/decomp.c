@@ -93,6 +93,14 @@ int64_t decomp_block_lo(int64_t size, int n, int b)
 
 /* ---- the cost model ------------------------------------------------------------ */
 
+/* The blocks of n's partition part along the index operand op reads in
+ * its dimension d. A view's affine read counts the blocks of the index
+ * it reads there (tra.h; its halo is not counted), a constant one as 1. */
+static int decomp_operand_part(const TraOperand *op, int d, const int *part)
+{
+	return op->idx[d] < 0 ? 1 : part[op->idx[d]];
+}
+
 /* Distinct blocks of operand k under partition part (an index read twice counts once). */
 static double decomp_operand_blocks(const TraNode *n, int k, const int *part)
 {
@@ -103,7 +111,7 @@ static double decomp_operand_blocks(const TraNode *n, int k, const int *part)
 		for (int e = 0; e < d; e++)
 			seen |= op->idx[e] == op->idx[d];
 		if (!seen)
-			b *= part[op->idx[d]];
+			b *= decomp_operand_part(op, d, part);
 	}
 	return b;
 }
@@ -139,7 +147,7 @@ static double decomp_short_runs(const TraGraph *g, int id, const int *part)
 	for (int k = 0; k < n->nops; k++) {
 		const TraNode *in = &g->nodes[n->ops[k].node];
 		const TraOperand *op = &n->ops[k];
-		if (op->rank == 0 || part[op->idx[op->rank - 1]] == 1)
+		if (op->rank == 0 || decomp_operand_part(op, op->rank - 1, part) == 1)
 			continue;
 		double esize = (double)trart_dtype_size(in->type);
 		double row = (double)n->idx[op->idx[op->rank - 1]].size * esize;
@@ -181,7 +189,8 @@ double decomp_edge_cost(const TraGraph *g, int c, int k, const int *ppart, const
 		return 0;
 	double shared = 1;
 	for (int d = 0; d < p->rank; d++)
-		shared *= decomp_shared_length(p->idx[d].size, ppart[d], cpart[n->ops[k].idx[d]]);
+		shared *= decomp_shared_length(p->idx[d].size, ppart[d],
+		                               decomp_operand_part(&n->ops[k], d, cpart));
 	return (double)tra_node_elements(p) - shared;
 }
 

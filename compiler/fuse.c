@@ -174,7 +174,8 @@ static bool fuse_lengthens_product(const TraGraph *g, const TraNode *c, const Tr
 static bool fuse_producer(const TraGraph *g, const FuseUses *u, int pid)
 {
 	const TraNode *p = &g->nodes[pid];
-	return p->kind == TRA_NODE_EINSUM && p->agg == TRA_AGG_NONE && p->epilogue < 0 &&
+	return p->kind == TRA_NODE_EINSUM && !tra_node_is_view(p) && p->agg == TRA_AGG_NONE &&
+	       p->epilogue < 0 &&
 	       !p->is_output && u->live[pid] && u->nreaders[pid] == 1;
 }
 
@@ -184,6 +185,8 @@ static int fuse_site(const TraGraph *g, int pid, int cid)
 {
 	const TraNode *c = &g->nodes[cid];
 	int k = -1;
+	if (tra_node_is_view(c))
+		return -1; /* its read is affine */
 	for (int j = 0; j < c->nops; j++)
 		if (c->ops[j].node == pid) {
 			if (k >= 0)

@@ -166,11 +166,23 @@ static bool ia_expr_reads(const TraGraph *g, int e, int k)
  * ranges lo, hi (over v's indices). */
 static int ia_operand(IaLower *s, int v, int k, const int64_t *lo, const int64_t *hi)
 {
-	const TraOperand *op = &s->g->nodes[v].ops[k];
+	const TraNode *n = &s->g->nodes[v];
+	const TraOperand *op = &n->ops[k];
 	int64_t plo[TRA_MAX_RANK + 1], phi[TRA_MAX_RANK + 1];
 	for (int d = 0; d < op->rank; d++) {
-		plo[d] = lo[op->idx[d]];
-		phi[d] = hi[op->idx[d]];
+		if (!op->aff) {
+			plo[d] = lo[op->idx[d]];
+			phi[d] = hi[op->idx[d]];
+			continue;
+		}
+		/* an affine read: the box around what it reads, its halo
+		 * included, within the tensor (a padded read may leave it) */
+		int64_t size = s->g->nodes[op->node].idx[d].size;
+		tra_affine_span(op, n->nidx, d, lo, hi, &plo[d], &phi[d]);
+		plo[d] = plo[d] < 0 ? 0 : plo[d];
+		phi[d] = phi[d] >= size ? size : phi[d] + 1;
+		if (plo[d] >= phi[d])
+			return -1; /* all padding: reads nothing */
 	}
 	return ia_block(s, op->node, plo, phi);
 }
@@ -183,8 +195,8 @@ static int ia_operands(IaLower *s, int v, int e, const int64_t *lo, const int64_
 	const TraNode *n = &s->g->nodes[v];
 	int m = 0;
 	for (int k = 0; k < n->nops; k++)
-		if (e < -1 || ia_expr_reads(s->g, e, k))
-			ins[m++] = ia_operand(s, v, k, lo, hi);
+		if ((e < -1 || ia_expr_reads(s->g, e, k)) && (ins[m] = ia_operand(s, v, k, lo, hi)) >= 0)
+			m++;
 	return m;
 }
 

@@ -6,7 +6,8 @@
  * every point of its reduced indices, evaluating the join expression tree
  * recursively in double precision and folding it into the aggregate, then
  * applying the epilogue. Operands are addressed through their producers'
- * C-order strides. NaN propagates through max and min as in NumPy's
+ * C-order strides; a view's affine read (tra.h's TraAffine) is the same
+ * arithmetic written out, with its padding value outside. NaN propagates through max and min as in NumPy's
  * maximum and max.
  */
 #include "tra.h"
@@ -34,8 +35,16 @@ static double interp_operand(const TraGraph *g, const TraNode *n, int k,
 	const TraOperand *op = &n->ops[k];
 	const TraNode *p = &g->nodes[op->node];
 	int64_t off = 0;
-	for (int d = 0; d < op->rank; d++)
-		off = off * p->idx[d].size + point[op->idx[d]];
+	for (int d = 0; d < op->rank; d++) {
+		int64_t at = op->aff ? op->aff->off[d] : point[op->idx[d]];
+		for (int x = 0; op->aff && x < n->nidx; x++)
+			at += op->aff->coef[d * n->nidx + x] * point[x];
+		if (at < 0 || at >= p->idx[d].size) {
+			TRAC_ASSERT(op->aff && op->aff->padded);
+			return op->aff->pad;
+		}
+		off = off * p->idx[d].size + at;
+	}
 	return v->data[op->node][off];
 }
 

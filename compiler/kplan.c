@@ -185,7 +185,8 @@ static bool kplan_joins_group(const TraGraph *g, const int *leader, int id, int 
 		return false;
 	for (int k = 0; k < n->nops; k++) {
 		const TraOperand *op = &n->ops[k];
-		if (op->node >= lead && leader[op->node] == lead && op->idx[0] != 0)
+		/* an affine read (a view's) of a member may reach other rows */
+		if (op->node >= lead && leader[op->node] == lead && (op->aff || op->idx[0] != 0))
 			return false;
 	}
 	return true;

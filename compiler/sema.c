@@ -66,7 +66,23 @@ typedef struct Binding {
 	Span range_at;     /* the subscript that gave the range */
 	bool used;         /* occurs in the expression */
 	bool reduced;      /* bound by a reduction */
+	bool given;        /* its range is written (i : N) */
+	bool affine;       /* read in an affine subscript: its range may come
+	                      from inference (sema_infer_ranges) */
 } Binding;
+
+/* A tensor element with a subscript that is not a plain index
+ * (X[h + r - 1, 2 * w], X[i, 0], X[..., pad=0]): sema_build makes a view
+ * of it. Coefficients are per binding of the statement. */
+typedef struct SemaAccess {
+	AstRef at;         /* the AST_ACCESS */
+	int node;          /* the tensor read */
+	int rank;
+	int64_t *coef;     /* rank x TRA_MAX_STMT_INDICES */
+	int64_t *off;      /* rank */
+	bool padded;       /* reads outside it give pad */
+	double pad;
+} SemaAccess;
 
 typedef uint64_t VarMask; /* a set of bindings */
 
@@ -110,6 +126,10 @@ typedef struct Sema {
 	const char *free_names[TRA_MAX_STMT_INDICES]; /* free indices reported */
 	int nfree;
 	bool too_many;     /* this statement binds more than TRA_MAX_STMT_INDICES */
+	int *expr_access;  /* AstRef of an AST_ACCESS -> its SemaAccess, or -1 */
+	SemaAccess *acc;   /* the affine accesses of this statement */
+	int nacc, acccap;
+	int nview;         /* views made so far, for names */
 } Sema;
 
 static void sema_error(Sema *s, Span at, const char *fmt, ...)
@@ -559,8 +579,8 @@ static void sema_type(Sema *s, const TraNode *node, Span at)
 	diag_note(s->diag, s->type_at, "this is %s", trart_dtype_name(s->type));
 }
 
-/* A tensor named in an expression; NULL after an error. */
-static const TraNode *resolve_tensor(Sema *s, const AstExpr *e)
+/* A tensor named in an expression with nsub subscripts; NULL after an error. */
+static const TraNode *resolve_tensor(Sema *s, const AstExpr *e, int nsub)
 {
 	Sym *sym = sema_lookup(s, e->ref.name);
 	if (!sym) {
@@ -577,13 +597,13 @@ static const TraNode *resolve_tensor(Sema *s, const AstExpr *e)
 	}
 	sym->used = true;
 	const TraNode *node = &s->g->nodes[sym->node];
-	if (node->rank != e->ref.nargs) {
+	if (node->rank != nsub) {
 		if (node->rank == 0)
 			sema_error(s, e->span, "'%s' is a scalar; use it without subscripts", node->name);
 		else
 			sema_error(s, e->span, "'%s' has %d dimension%s, but %d subscript%s given",
 			           node->name, node->rank, node->rank == 1 ? "" : "s",
-			           e->ref.nargs, e->ref.nargs == 1 ? " is" : "s are");
+			           nsub, nsub == 1 ? " is" : "s are");
 		diag_note(s->diag, sym->span, "'%s' is defined here", node->name);
 		return NULL;
 	}
@@ -620,41 +640,292 @@ static void sema_free_index(Sema *s, const AstExpr *a)
 		           "reduced; did you mean sum[%s](...)?", a->ref.name, a->ref.name);
 }
 
-/* One subscript: must name a bound index. Returns its binding or -1. */
-static int resolve_subscript(Sema *s, AstRef r)
+/* ---- subscripts: plain indices and affine forms ------------------------------ */
+
+/* A subscript as an integer-linear form: the sum of coef[v] times binding
+ * v, plus c. coef is NULL while a constant is evaluated. */
+typedef struct SemaForm {
+	int64_t *coef;
+	int64_t c;
+} SemaForm;
+
+static void sema_not_affine(Sema *s, Span at, const char *what)
+{
+	sema_error(s, at, "a subscript is an integer-linear expression of indices and sizes, "
+	           "such as h + r - 1 or 2 * i; it cannot %s", what);
+}
+
+/* Whether expression r mentions a bound index. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
+static bool sema_mentions_index(const Sema *s, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	switch (e->kind) {
+	case AST_NAME: return scope_find(s, e->ref.name) >= 0;
+	case AST_UNARY: return sema_mentions_index(s, e->op.a);
+	case AST_BINARY: return sema_mentions_index(s, e->op.a) || sema_mentions_index(s, e->op.b);
+	default: return false;
+	}
+}
+
+static bool sema_form_add(Sema *s, Span at, int64_t *acc, int64_t v)
+{
+	if (!__builtin_add_overflow(*acc, v, acc))
+		return true;
+	sema_error(s, at, "subscript arithmetic overflows 64 bits");
+	return false;
+}
+
+static bool sema_form_name(Sema *s, const AstExpr *e, int64_t mult, SemaForm *f)
+{
+	int v = scope_find(s, e->ref.name);
+	if (v >= 0) {
+		s->vars[v].used = true;
+		return sema_form_add(s, e->span, &f->coef[v], mult);
+	}
+	Sym *sym = sema_lookup(s, e->ref.name);
+	if (sym && sym->broken) {
+		s->nerr_stmt++; /* reported at its definition */
+		return false;
+	}
+	if (sym && sym->kind == SYM_SIZE) {
+		int64_t t;
+		sym->used = true;
+		if (!__builtin_mul_overflow(sym->value, mult, &t))
+			return sema_form_add(s, e->span, &f->c, t);
+		sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
+		return false;
+	}
+	if (sym)
+		sema_not_affine(s, e->span, "read a tensor (a gather, X[T[i]], is not supported yet)");
+	else if (!sema_free_reported(s, e->ref.name))
+		sema_free_index(s, e);
+	return false;
+}
+
+static bool sema_form(Sema *s, AstRef r, int64_t mult, SemaForm *f);
+
+/* a * b, one side constant. */
+static bool sema_form_mul(Sema *s, const AstExpr *e, int64_t mult, SemaForm *f)
+{
+	AstRef a = e->op.a, b = e->op.b;
+	if (sema_mentions_index(s, a)) {
+		AstRef t = a;
+		a = b;
+		b = t;
+	}
+	if (sema_mentions_index(s, a)) {
+		sema_not_affine(s, e->span, "multiply two indices");
+		return false;
+	}
+	SemaForm k = {NULL, 0};
+	if (!sema_form(s, a, 1, &k))
+		return false;
+	int64_t m;
+	if (__builtin_mul_overflow(mult, k.c, &m)) {
+		sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
+		return false;
+	}
+	return sema_form(s, b, m, f);
+}
+
+/* a / b: both constant, the division exact. */
+static bool sema_form_div(Sema *s, const AstExpr *e, int64_t mult, SemaForm *f)
+{
+	if (sema_mentions_index(s, e->op.a) || sema_mentions_index(s, e->op.b)) {
+		sema_not_affine(s, e->span, "divide an index or divide by one");
+		return false;
+	}
+	SemaForm a = {NULL, 0}, b = {NULL, 0};
+	if (!sema_form(s, e->op.a, 1, &a) || !sema_form(s, e->op.b, 1, &b))
+		return false;
+	if (b.c == 0 || (a.c == INT64_MIN && b.c == -1) || a.c % b.c != 0) {
+		sema_error(s, e->span, b.c == 0 ? "division by zero in a subscript" :
+		           "division in a subscript must be exact: %" PRId64 " / %" PRId64 " is not",
+		           a.c, b.c);
+		return false;
+	}
+	int64_t t;
+	if (!__builtin_mul_overflow(a.c / b.c, mult, &t))
+		return sema_form_add(s, e->span, &f->c, t);
+	sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
+	return false;
+}
+
+/* Adds mult times subscript r to f; false after an error. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
+static bool sema_form(Sema *s, AstRef r, int64_t mult, SemaForm *f)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	int64_t v;
+	switch (e->kind) {
+	case AST_NUM:
+		if (!e->num.integral || e->num.value >= 0x1p62) {
+			sema_not_affine(s, e->span, "hold a number that is not an integer below 2^62");
+			return false;
+		}
+		if (__builtin_mul_overflow((int64_t)e->num.value, mult, &v)) {
+			sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
+			return false;
+		}
+		return sema_form_add(s, e->span, &f->c, v);
+	case AST_NAME: return sema_form_name(s, e, mult, f);
+	case AST_UNARY:
+		if (mult == INT64_MIN) {
+			sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
+			return false;
+		}
+		return sema_form(s, e->op.a, -mult, f);
+	case AST_BINARY:
+		switch (e->op.op) {
+		case TRA_OP_ADD: return sema_form(s, e->op.a, mult, f) && sema_form(s, e->op.b, mult, f);
+		case TRA_OP_SUB:
+			if (mult == INT64_MIN) {
+				sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
+				return false;
+			}
+			return sema_form(s, e->op.a, mult, f) && sema_form(s, e->op.b, -mult, f);
+		case TRA_OP_MUL: return sema_form_mul(s, e, mult, f);
+		case TRA_OP_DIV: return sema_form_div(s, e, mult, f);
+		default:
+			sema_not_affine(s, e->span, "be a comparison");
+			return false;
+		}
+	case AST_ACCESS:
+		sema_not_affine(s, e->span, "read a tensor (a gather, X[T[i]], is not supported yet)");
+		return false;
+	case AST_CALL:
+		sema_not_affine(s, e->span, "call a function");
+		return false;
+	case AST_REDUCE:
+		sema_not_affine(s, e->span, "hold a reduction");
+		return false;
+	case AST_INF:
+		sema_not_affine(s, e->span, "be inf");
+		return false;
+	case AST_RANGED:
+	case AST_PAD:
+		break;
+	}
+	TRAC_BUG("bad subscript kind %d", e->kind);
+}
+
+/* The padding value of pad = v: a number, inf, or either negated. */
+static bool resolve_pad(Sema *s, AstRef r, double *pad)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	if (strcmp(e->ref.name, "pad") != 0) {
+		sema_error(s, e->ref.name_span, "'%s = ...' in a tensor element's brackets: the one "
+		           "setting there is pad = VALUE, the value read outside the tensor", e->ref.name);
+		return false;
+	}
+	const AstExpr *v = &s->prog->ex[e->ref.args[0]];
+	double sign = 1;
+	while (v->kind == AST_UNARY) {
+		sign = -sign;
+		v = &s->prog->ex[v->op.a];
+	}
+	if (v->kind == AST_NUM || v->kind == AST_INF) {
+		*pad = sign * (v->kind == AST_INF ? INFINITY : v->num.value);
+		return true;
+	}
+	sema_error(s, s->prog->ex[e->ref.args[0]].span, "a padding value is a number, such as 0 or "
+	           "-inf");
+	return false;
+}
+
+/* A plain subscript, an index name bound here: its binding, else -1. */
+static int sema_plain_subscript(const Sema *s, AstRef r)
 {
 	const AstExpr *a = &s->prog->ex[r];
-	if (a->kind != AST_NAME) {
-		sema_error(s, a->span, "a subscript must be an index name");
-		return -1;
+	return a->kind == AST_NAME ? scope_find(s, a->ref.name) : -1;
+}
+
+/* An item of an element's brackets that is no subscript. */
+static bool sema_misplaced_item(Sema *s, AstRef r, bool last)
+{
+	const AstExpr *a = &s->prog->ex[r];
+	if (a->kind == AST_RANGED) {
+		sema_error(s, a->span, "'%s : ...' gives an index its range; that belongs on the "
+		           "left-hand side or in a reduction's brackets", a->ref.name);
+		return true;
 	}
-	int v = scope_find(s, a->ref.name);
-	if (v >= 0)
-		return v;
-	Sym *sym = sema_lookup(s, a->ref.name);
-	if (sym)
-		sema_error(s, a->span, "'%s' is %s; a subscript must be an index name",
-		           a->ref.name, sym_what(sym));
-	else if (!sema_free_reported(s, a->ref.name))
-		sema_free_index(s, a);
-	return -1;
+	if (a->kind == AST_PAD && !last) {
+		sema_error(s, a->span, "pad = VALUE comes last in a tensor element's brackets");
+		return true;
+	}
+	return false;
+}
+
+/* Records an affine access of node (rank dimensions) at e, its forms in coef and off. */
+static void sema_add_access(Sema *s, AstRef r, const TraNode *node, int64_t *coef,
+                            const int64_t *off, bool padded, double pad)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	int nv = 0;
+	for (int v = 0; v < s->nvars; v++) {
+		bool uses = false;
+		for (int d = 0; d < node->rank; d++)
+			uses |= coef[d * TRA_MAX_STMT_INDICES + v] != 0;
+		nv += uses;
+	}
+	if (nv > TRA_MAX_RANK) {
+		sema_error(s, e->span, "this element reads '%s' through %d indices; at most %d are "
+		           "supported in one element with index arithmetic", node->name, nv, TRA_MAX_RANK);
+		return;
+	}
+	ARENA_RESERVE(s->arena, s->acc, s->nacc, s->acccap);
+	SemaAccess *a = &s->acc[s->nacc];
+	*a = (SemaAccess){.at = r, .node = (int)(node - s->g->nodes), .rank = node->rank,
+	                  .coef = coef, .padded = padded, .pad = pad};
+	a->off = arena_alloc(s->arena, (size_t)(node->rank + 1) * sizeof *a->off);
+	memcpy(a->off, off, (size_t)node->rank * sizeof *off);
+	s->expr_access[r] = s->nacc++;
 }
 
 static VarMask resolve_access(Sema *s, AstRef r)
 {
 	const AstExpr *e = &s->prog->ex[r];
-	const TraNode *node = resolve_tensor(s, e);
+	int nsub = e->ref.nargs;
+	bool padded = false;
+	double pad = 0;
+	if (nsub > 0 && s->prog->ex[e->ref.args[nsub - 1]].kind == AST_PAD)
+		padded = resolve_pad(s, e->ref.args[--nsub], &pad);
+	const TraNode *node = resolve_tensor(s, e, nsub);
+	int64_t *coef = arena_alloc(s->arena, (size_t)(nsub + 1) * TRA_MAX_STMT_INDICES * sizeof *coef);
+	int64_t off[TRA_MAX_RANK] = {0};
+	bool affine = false, ok = true;
 	VarMask m = 0;
-	for (int d = 0; d < e->ref.nargs; d++) {
-		int v = resolve_subscript(s, e->ref.args[d]);
-		if (v < 0)
+	for (int d = 0; d < nsub; d++) {
+		AstRef a = e->ref.args[d];
+		if (sema_misplaced_item(s, a, false)) {
+			ok = false;
 			continue;
-		s->expr_var[e->ref.args[d]] = v;
-		s->vars[v].used = true;
-		m |= (VarMask)1 << v;
-		if (node)
-			sema_range(s, v, node, d, s->prog->ex[e->ref.args[d]].span);
+		}
+		int64_t *row = coef + (size_t)d * TRA_MAX_STMT_INDICES;
+		int v = sema_plain_subscript(s, a);
+		if (v >= 0) {
+			s->expr_var[a] = v;
+			s->vars[v].used = true;
+			row[v] = 1;
+			if (node)
+				sema_range(s, v, node, d, s->prog->ex[a].span);
+		} else {
+			SemaForm f = {row, 0};
+			ok &= sema_form(s, a, 1, &f);
+			if (d < TRA_MAX_RANK)
+				off[d] = f.c;
+			affine = true;
+			for (int u = 0; u < s->nvars; u++)
+				if (row[u])
+					s->vars[u].affine = true;
+		}
+		for (int u = 0; u < s->nvars; u++)
+			if (row[u])
+				m |= (VarMask)1 << u;
 	}
+	if (node && ok && affine)
+		sema_add_access(s, r, node, coef, off, padded, pad);
 	return m;
 }
 
@@ -676,7 +947,7 @@ static VarMask resolve_name(Sema *s, AstRef r)
 	else if (sym->broken)
 		s->nerr_stmt++; /* reported at its definition */
 	else if (sym->kind == SYM_TENSOR)
-		resolve_tensor(s, e);
+		resolve_tensor(s, e, 0);
 	else
 		sym->used = true;
 	return 0;
@@ -780,14 +1051,49 @@ static VarMask resolve_call(Sema *s, AstRef r)
 	return m;
 }
 
+/* The range written in i : N for binding v (an error unless at least 1). */
+static void sema_given_range(Sema *s, int v, const AstExpr *a)
+{
+	int64_t n;
+	AstRef r = a->ref.args[0];
+	if (!size_eval(s, r, &n))
+		return;
+	if (n < 1) {
+		sema_error(s, s->prog->ex[r].span, "the range of index '%s' must be at least 1, "
+		           "but is %" PRId64, a->ref.name, n);
+		return;
+	}
+	Binding *b = &s->vars[v];
+	b->range = n;
+	b->given = true;
+	b->range_at = a->span;
+	b->sname = s->prog->ex[r].kind == AST_NAME ? s->prog->ex[r].ref.name : NULL;
+}
+
+/* An index in the brackets of a left-hand side or a reduction: a name,
+ * or a name with its range; NULL (after an error) for anything else. */
+static const AstExpr *sema_binding_item(Sema *s, AstRef r, bool reduction)
+{
+	const AstExpr *a = &s->prog->ex[r];
+	if (a->kind == AST_NAME || a->kind == AST_RANGED)
+		return a;
+	if (a->kind == AST_PAD)
+		sema_error(s, a->span, "pad = VALUE belongs in a tensor element's brackets, not in %s",
+		           reduction ? "a reduction's" : "the left-hand side's");
+	else if (reduction)
+		sema_error(s, a->span, "a reduction lists index names");
+	else
+		sema_error(s, a->span, "the left-hand side's subscripts must be index names");
+	return NULL;
+}
+
 /* Binds a reduction's indices; returns their mask, or sets *ok false. */
 static VarMask resolve_reduce_indices(Sema *s, const AstExpr *e, bool *ok)
 {
 	VarMask own = 0;
 	for (int i = 0; i < e->red.nidx; i++) {
-		const AstExpr *a = &s->prog->ex[e->red.idx[i]];
-		if (a->kind != AST_NAME) {
-			sema_error(s, a->span, "a reduction lists index names");
+		const AstExpr *a = sema_binding_item(s, e->red.idx[i], true);
+		if (!a) {
 			*ok = false;
 			continue;
 		}
@@ -809,12 +1115,16 @@ static VarMask resolve_reduce_indices(Sema *s, const AstExpr *e, bool *ok)
 		own |= (VarMask)1 << v;
 		s->expr_var[e->red.idx[i]] = v;
 		s->scope[s->nscope++] = v;
+		if (a->kind == AST_RANGED)
+			sema_given_range(s, v, a);
 	}
 	return own;
 }
 
-/* Every binding in mask must occur in a subscript, to have a range. */
-static void sema_check_ranges(Sema *s, VarMask mask, const char *where)
+/* Every binding in mask must occur in its expression and have a range:
+ * written, or from a subscript. An index read in an affine subscript
+ * may get it later (sema_infer_ranges), unless final. */
+static void sema_check_ranges(Sema *s, VarMask mask, const char *where, bool final)
 {
 	for (int v = 0; v < s->nvars; v++) {
 		if (!((mask >> v) & 1))
@@ -822,9 +1132,13 @@ static void sema_check_ranges(Sema *s, VarMask mask, const char *where)
 		const Binding *b = &s->vars[v];
 		if (!b->used)
 			sema_error(s, b->span, "index '%s' does not occur in %s", b->name, where);
-		else if (b->range == 0)
+		else if (b->range == 0 && b->affine && final)
+			sema_error(s, b->span, "the range of index '%s' cannot be inferred: the subscripts "
+			           "it occurs in have other indices of unknown range too; give its range, "
+			           "as %s:N", b->name, b->name);
+		else if (b->range == 0 && !b->affine)
 			sema_error(s, b->span, "the range of index '%s' cannot be inferred: it is never "
-			           "used as a subscript", b->name);
+			           "used as a subscript; give its range, as %s:N", b->name, b->name);
 	}
 }
 
@@ -839,7 +1153,7 @@ static VarMask resolve_reduce(Sema *s, AstRef r)
 	s->nscope = nscope;
 	/* an erroneous body may hide the subscripts that give the ranges */
 	if (ok && s->nerr_stmt == errors)
-		sema_check_ranges(s, own, "the reduction's body");
+		sema_check_ranges(s, own, "the reduction's body", false);
 	s->free_vars[r] = body & ~own;
 	return body & ~own;
 }
@@ -867,6 +1181,9 @@ static VarMask resolve(Sema *s, AstRef r, bool cmp_ok)
 		return resolve(s, e->op.a, false) | resolve(s, e->op.b, false);
 	case AST_REDUCE:
 		return resolve_reduce(s, r);
+	case AST_RANGED: /* only in brackets, which the callers read item by item */
+	case AST_PAD:
+		break;
 	}
 	TRAC_BUG("bad AST kind %d", e->kind);
 }
@@ -880,11 +1197,9 @@ static bool resolve_lhs(Sema *s, const AstStmt *st)
 		return false;
 	}
 	for (int i = 0; i < st->nidx; i++) {
-		const AstExpr *a = &s->prog->ex[st->idx[i]];
-		if (a->kind != AST_NAME) {
-			sema_error(s, a->span, "the left-hand side's subscripts must be index names");
+		const AstExpr *a = sema_binding_item(s, st->idx[i], false);
+		if (!a)
 			continue;
-		}
 		int old = scope_find(s, a->ref.name);
 		if (old >= 0) {
 			sema_error(s, a->span, "index '%s' appears twice on the left-hand side", a->ref.name);
@@ -895,9 +1210,122 @@ static bool resolve_lhs(Sema *s, const AstStmt *st)
 		if (v >= 0) {
 			s->expr_var[st->idx[i]] = v;
 			s->scope[s->nscope++] = v;
+			if (a->kind == AST_RANGED)
+				sema_given_range(s, v, a);
 		}
 	}
 	return true;
+}
+
+
+/* ---- affine subscripts: ranges and bounds -------------------------------------- */
+
+/* The positions dimension d of access a reads: [*lo, *hi], over the
+ * bindings' ranges (all known). */
+static void sema_access_span(const Sema *s, const SemaAccess *a, int d, int64_t *lo, int64_t *hi)
+{
+	const int64_t *row = a->coef + (size_t)d * TRA_MAX_STMT_INDICES;
+	*lo = *hi = a->off[d];
+	for (int v = 0; v < s->nvars; v++) {
+		int64_t c = row[v], span = c * (s->vars[v].range - 1);
+		*(c > 0 ? hi : lo) += span;
+	}
+}
+
+/* The most elements binding x may range over so that dimension d of
+ * access a, whose other bindings have ranges, stays in bounds (< 1: none). */
+static int64_t sema_most_range(const Sema *s, const SemaAccess *a, int d, int x)
+{
+	const int64_t *row = a->coef + (size_t)d * TRA_MAX_STMT_INDICES;
+	int64_t lo = a->off[d], hi = a->off[d];
+	for (int v = 0; v < s->nvars; v++)
+		if (v != x)
+			*(row[v] > 0 ? &hi : &lo) += row[v] * (s->vars[v].range - 1);
+	int64_t size = s->g->nodes[a->node].idx[d].size, c = row[x];
+	int64_t room = c > 0 ? size - 1 - hi : lo;
+	if (lo < 0 || hi > size - 1 || room < 0)
+		return 0;
+	return room / (c > 0 ? c : -c) + 1;
+}
+
+/* The binding of dimension d of access a whose range is unknown, if it
+ * is the only one; else -1. */
+static int sema_sole_unknown(const Sema *s, const SemaAccess *a, int d)
+{
+	const int64_t *row = a->coef + (size_t)d * TRA_MAX_STMT_INDICES;
+	int x = -1;
+	for (int v = 0; v < s->nvars; v++)
+		if (row[v] != 0 && s->vars[v].range == 0) {
+			if (x >= 0)
+				return -1;
+			x = v;
+		}
+	return x;
+}
+
+/* Tensor Comprehensions' rule: an index without a range that is the only
+ * one of unknown range in an unpadded affine subscript gets the largest
+ * range that keeps every such subscript in bounds; repeated while that
+ * gives ranges to more. */
+static void sema_infer_ranges(Sema *s)
+{
+	for (;;) {
+		int64_t most[TRA_MAX_STMT_INDICES];
+		Span at[TRA_MAX_STMT_INDICES];
+		bool any = false;
+		for (int v = 0; v < s->nvars; v++)
+			most[v] = -1;
+		for (int i = 0; i < s->nacc; i++) {
+			const SemaAccess *a = &s->acc[i];
+			for (int d = 0; a->padded ? false : d < a->rank; d++) {
+				int x = sema_sole_unknown(s, a, d);
+				if (x < 0)
+					continue;
+				int64_t n = sema_most_range(s, a, d, x);
+				if (most[x] < 0 || n < most[x]) {
+					most[x] = n;
+					at[x] = s->prog->ex[s->prog->ex[a->at].ref.args[d]].span;
+				}
+			}
+		}
+		for (int v = 0; v < s->nvars; v++) {
+			if (most[v] < 0)
+				continue;
+			if (most[v] < 1) {
+				sema_error(s, at[v], "no range of index '%s' keeps this subscript within its "
+				           "tensor; read it with a padding value (pad=0 last in the brackets), "
+				           "or give the other indices smaller ranges", s->vars[v].name);
+				return;
+			}
+			s->vars[v].range = most[v];
+			s->vars[v].range_at = at[v];
+			s->vars[v].sname = NULL;
+			any = true;
+		}
+		if (!any)
+			return;
+	}
+}
+
+/* Every unpadded affine subscript must stay within its tensor. */
+static void sema_check_accesses(Sema *s)
+{
+	for (int i = 0; i < s->nacc; i++) {
+		const SemaAccess *a = &s->acc[i];
+		const AstExpr *e = &s->prog->ex[a->at];
+		const TraNode *x = &s->g->nodes[a->node];
+		for (int d = 0; !a->padded && d < a->rank; d++) {
+			int64_t lo, hi;
+			sema_access_span(s, a, d, &lo, &hi);
+			if (lo >= 0 && hi < x->idx[d].size)
+				continue;
+			Span sub = s->prog->ex[e->ref.args[d]].span;
+			sema_error(s, sub, "'%.*s' ranges over %" PRId64 "..%" PRId64 ", outside dimension %d "
+			           "of '%s' (0..%" PRId64 "); read it with a padding value (pad=0 last in "
+			           "the brackets), or give the indices smaller ranges", (int)(sub.hi - sub.lo),
+			           s->src->text + sub.lo, lo, hi, d + 1, x->name, x->idx[d].size - 1);
+		}
+	}
 }
 
 /* ---- definitions, pass 2: build the nodes --------------------------------- */
@@ -938,8 +1366,110 @@ static int build_const(Sema *s, double v)
 	return tra_expr_new(s->g, TRA_OP_CONST, 0, v, -1, -1, -1);
 }
 
+/* The stride, in elements, of one step of binding v in access a's tensor. */
+static int64_t sema_access_stride(const Sema *s, const SemaAccess *a, int v)
+{
+	int64_t st = 0;
+	for (int d = 0; d < a->rank; d++)
+		st += a->coef[(size_t)d * TRA_MAX_STMT_INDICES + v] * tra_node_stride(&s->g->nodes[a->node], d);
+	return st < 0 ? -st : st;
+}
+
+/* Sorts vars[lo, hi) by decreasing stride in access a (stable). */
+static void sema_sort_by_stride(const Sema *s, const SemaAccess *a, int *vars, int lo, int hi)
+{
+	for (int i = lo + 1; i < hi; i++)
+		for (int j = i; j > lo && sema_access_stride(s, a, vars[j - 1]) < sema_access_stride(s, a, vars[j]); j--) {
+			int t = vars[j];
+			vars[j] = vars[j - 1];
+			vars[j - 1] = t;
+		}
+}
+
+/* The bindings access a reads, in the order of its view's dimensions:
+ * the view is written in that order, so its innermost index should step
+ * through the tensor contiguously, and a reader that reduces over some
+ * of them (a convolution) should find them together, as a GEMM's K: the
+ * output indices with a larger stride than any reduced one (a batch),
+ * then the reduced ones, then the other output indices, each group by
+ * decreasing stride. Returns how many. */
+static int sema_view_order(const Sema *s, const Builder *b, const SemaAccess *a, int *vars)
+{
+	int64_t red_stride = -1;
+	bool uses[TRA_MAX_STMT_INDICES] = {false};
+	for (int i = 0; i < b->nvars; i++)
+		for (int d = 0; d < a->rank; d++)
+			uses[i] |= a->coef[(size_t)d * TRA_MAX_STMT_INDICES + b->vars[i]] != 0;
+	for (int i = b->nout; i < b->nvars; i++)
+		if (uses[i] && sema_access_stride(s, a, b->vars[i]) > red_stride)
+			red_stride = sema_access_stride(s, a, b->vars[i]);
+	int n = 0, g1, g2;
+	for (int i = 0; i < b->nout; i++)
+		if (uses[i] && red_stride >= 0 && sema_access_stride(s, a, b->vars[i]) > red_stride)
+			vars[n++] = b->vars[i];
+	sema_sort_by_stride(s, a, vars, 0, n);
+	g1 = n;
+	for (int i = b->nout; i < b->nvars; i++)
+		if (uses[i])
+			vars[n++] = b->vars[i];
+	sema_sort_by_stride(s, a, vars, g1, n);
+	g2 = n;
+	for (int i = 0; i < b->nout; i++)
+		if (uses[i] && !(red_stride >= 0 && sema_access_stride(s, a, b->vars[i]) > red_stride))
+			vars[n++] = b->vars[i];
+	sema_sort_by_stride(s, a, vars, g2, n);
+	return n;
+}
+
+/* A view node (tra_node_is_view) named name: access a over the bindings
+ * vars[0 .. nv), in that order. */
+static int sema_view_node(Sema *s, const SemaAccess *a, const char *name, Span span,
+                          const int *vars, int nv)
+{
+	const TraNode *x = &s->g->nodes[a->node];
+	TraAffine *aff = arena_alloc(s->arena, sizeof *aff);
+	aff->coef = arena_alloc(s->arena, ((size_t)a->rank * (size_t)nv + 1) * sizeof *aff->coef);
+	aff->off = arena_alloc(s->arena, (size_t)(a->rank + 1) * sizeof *aff->off);
+	aff->padded = a->padded;
+	aff->pad = x->type == TRART_F32 ? (double)(float)a->pad : a->pad;
+	TraOperand *op = arena_alloc(s->arena, sizeof *op);
+	*op = (TraOperand){.node = a->node, .rank = a->rank, .aff = aff};
+	op->idx = arena_alloc(s->arena, (size_t)(a->rank + 1) * sizeof *op->idx);
+	for (int d = 0; d < a->rank; d++) {
+		aff->off[d] = a->off[d];
+		op->idx[d] = -1;
+		for (int p = 0; p < nv; p++) {
+			int64_t c = a->coef[(size_t)d * TRA_MAX_STMT_INDICES + vars[p]];
+			aff->coef[d * nv + p] = c;
+			if (c != 0 && op->idx[d] < 0)
+				op->idx[d] = p;
+		}
+	}
+	TraNode n = {.kind = TRA_NODE_EINSUM, .name = name, .span = span, .type = x->type,
+	             .rank = nv, .nidx = nv, .agg = TRA_AGG_NONE, .nops = 1, .ops = op,
+	             .epilogue = -1};
+	n.join = tra_expr_new(s->g, TRA_OP_OPERAND, 0, 0, -1, -1, -1);
+	n.idx = arena_alloc(s->arena, (size_t)(nv + 1) * sizeof *n.idx);
+	for (int p = 0; p < nv; p++) {
+		const Binding *v = &s->vars[vars[p]];
+		n.idx[p] = (TraIndex){v->name, v->range, v->sname};
+	}
+	int id = tra_node_new(s->g, &n);
+	tra_node_cost(s->g, &s->g->nodes[id]);
+	return id;
+}
+
 static int build_tensor(Sema *s, Builder *b, const AstExpr *e)
 {
+	int acc = s->expr_access[e - s->prog->ex];
+	if (acc >= 0) {
+		int vars[TRA_MAX_STMT_INDICES];
+		int nv = sema_view_order(s, b, &s->acc[acc], vars);
+		const char *name = arena_printf(s->arena, "%s.v%d", s->stmt->name, ++s->nview);
+		int view = sema_view_node(s, &s->acc[acc], name, e->span, vars, nv);
+		int k = builder_operand(s, b, view, nv, vars);
+		return tra_expr_new(s->g, TRA_OP_OPERAND, k, 0, -1, -1, -1);
+	}
 	Sym *sym = sema_lookup(s, e->ref.name);
 	int vars[TRA_MAX_RANK];
 	for (int d = 0; d < e->ref.nargs; d++)
@@ -1043,6 +1573,9 @@ static int build(Sema *s, Builder *b, AstRef r)
 	}
 	case AST_REDUCE:
 		return r == b->main_red ? build_acc(s, b, e) : build_split(s, b, r);
+	case AST_RANGED:
+	case AST_PAD:
+		break;
 	}
 	TRAC_BUG("bad AST kind %d", e->kind);
 }
@@ -1071,6 +1604,24 @@ static AstRef sema_main_reduction(const Sema *s, AstRef r, VarMask lhs)
 	}
 }
 
+/* Whether the statement is one affine tensor element that reads every
+ * index of its left-hand side. */
+static bool sema_whole_view(const Sema *s, const AstStmt *st, const Builder *b)
+{
+	int acc = s->expr_access[st->value];
+	if (acc < 0)
+		return false;
+	const SemaAccess *a = &s->acc[acc];
+	for (int i = 0; i < b->nvars; i++) {
+		bool uses = false;
+		for (int d = 0; d < a->rank; d++)
+			uses |= a->coef[(size_t)d * TRA_MAX_STMT_INDICES + b->vars[i]] != 0;
+		if (!uses)
+			return false;
+	}
+	return true;
+}
+
 static void sema_build_def(Sema *s, const AstStmt *st, VarMask lhs)
 {
 	Builder b = {.main_red = sema_main_reduction(s, st->value, lhs)};
@@ -1087,6 +1638,14 @@ static void sema_build_def(Sema *s, const AstStmt *st, VarMask lhs)
 		join = build(s, &b, red->red.body);
 		if (st->value != b.main_red || agg == TRA_AGG_MEAN)
 			epi = build(s, &b, st->value);
+	} else if (sema_whole_view(s, st, &b)) {
+		/* the statement is one affine element over its left-hand side:
+		 * itself the view, not a copy of one */
+		int id = sema_view_node(s, &s->acc[s->expr_access[st->value]], st->name, st->name_span,
+		                        b.vars, b.nvars);
+		Sym *sym = sema_define(s, st->name, SYM_TENSOR, st->name_span);
+		sym->node = id;
+		return;
 	} else
 		join = build(s, &b, st->value);
 	int id = builder_finish(s, &b, st->name, st->name_span, agg, join, epi);
@@ -1183,7 +1742,7 @@ static void sema_def(Sema *s, const AstStmt *st)
 	if (sema_check_fresh(s, st->name, st->name_span))
 		return;
 	s->stmt = st;
-	s->nvars = s->nscope = s->nerr_stmt = s->nsplit = s->nfree = 0;
+	s->nvars = s->nscope = s->nerr_stmt = s->nsplit = s->nfree = s->nacc = s->nview = 0;
 	s->typed = s->too_many = false;
 	s->type = TRART_F32;
 	if (!resolve_lhs(s, st)) {
@@ -1195,7 +1754,15 @@ static void sema_def(Sema *s, const AstStmt *st)
 		lhs |= (VarMask)1 << v;
 	resolve(s, st->value, false);
 	if (s->nerr_stmt == 0)
-		sema_check_ranges(s, lhs, "the right-hand side");
+		sema_infer_ranges(s);
+	if (s->nerr_stmt == 0) {
+		VarMask all = lhs;
+		for (int v = 0; v < s->nvars; v++)
+			all |= (VarMask)s->vars[v].affine << v;
+		sema_check_ranges(s, all, "the right-hand side", true);
+	}
+	if (s->nerr_stmt == 0)
+		sema_check_accesses(s);
 	if (s->nerr_stmt == 0)
 		sema_check_lhs_elements(s, st);
 	if (s->nerr_stmt == 0)
@@ -1316,8 +1883,9 @@ int sema_build(const AstProgram *prog, SizeOverride *overrides, int noverrides,
 	int before = diag->nerrors;
 	s.expr_var = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.expr_var);
 	s.free_vars = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.free_vars);
+	s.expr_access = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.expr_access);
 	for (int i = 0; i < prog->nex; i++)
-		s.expr_var[i] = -1;
+		s.expr_var[i] = s.expr_access[i] = -1;
 	sema_index_names(&s);
 	for (int i = 0; i < prog->nst; i++) {
 		const AstStmt *st = &prog->st[i];

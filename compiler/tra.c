@@ -14,6 +14,7 @@
  */
 #include "tra.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,9 +96,27 @@ int64_t tra_operand_stride(const TraGraph *g, const TraNode *n, int k, int x)
 	const TraOperand *op = &n->ops[k];
 	int64_t s = 0;
 	for (int d = 0; d < op->rank; d++)
-		if (op->idx[d] == x)
+		if (op->aff)
+			s += op->aff->coef[d * n->nidx + x] * tra_node_stride(&g->nodes[op->node], d);
+		else if (op->idx[d] == x)
 			s += tra_node_stride(&g->nodes[op->node], d);
 	return s;
+}
+
+bool tra_node_is_view(const TraNode *n)
+{
+	return n->kind == TRA_NODE_EINSUM && n->nops == 1 && n->ops[0].aff != NULL;
+}
+
+void tra_affine_span(const TraOperand *op, int nidx, int d, const int64_t *xlo, const int64_t *xhi,
+                     int64_t *lo, int64_t *hi)
+{
+	*lo = *hi = op->aff->off[d];
+	for (int x = 0; x < nidx; x++) {
+		int64_t c = op->aff->coef[d * nidx + x];
+		*lo += c * (c > 0 ? xlo[x] : xhi[x] - 1);
+		*hi += c * (c > 0 ? xhi[x] - 1 : xlo[x]);
+	}
 }
 
 void tra_live_nodes(const TraGraph *g, bool *live)
@@ -199,6 +218,28 @@ static int tra_prec(TraOp op)
 	}
 }
 
+/* Dimension d of an affine read as a subscript: "h + r - 1", "2 * i", "0". */
+static void tra_dump_affine(const TraAffine *aff, const TraNode *n, int d, FILE *out)
+{
+	bool any = false;
+	for (int x = 0; x < n->nidx; x++) {
+		int64_t c = aff->coef[d * n->nidx + x];
+		if (c == 0)
+			continue;
+		int64_t m = c < 0 ? -c : c;
+		fputs(any ? (c < 0 ? " - " : " + ") : (c < 0 ? "-" : ""), out);
+		if (m != 1)
+			fprintf(out, "%" PRId64 " * ", m);
+		fputs(n->idx[x].name, out);
+		any = true;
+	}
+	int64_t o = aff->off[d];
+	if (any && o)
+		fprintf(out, " %c %" PRId64, o < 0 ? '-' : '+', o < 0 ? -o : o);
+	else if (!any)
+		fprintf(out, "%" PRId64, o);
+}
+
 static void tra_dump_operand(const TraGraph *g, const TraNode *n, int k, FILE *out)
 {
 	const TraOperand *op = &n->ops[k];
@@ -206,8 +247,20 @@ static void tra_dump_operand(const TraGraph *g, const TraNode *n, int k, FILE *o
 	if (op->rank == 0)
 		return;
 	fputc('[', out);
-	for (int d = 0; d < op->rank; d++)
-		fprintf(out, "%s%s", d ? ", " : "", n->idx[op->idx[d]].name);
+	for (int d = 0; d < op->rank; d++) {
+		if (d)
+			fputs(", ", out);
+		if (op->aff)
+			tra_dump_affine(op->aff, n, d, out);
+		else
+			fputs(n->idx[op->idx[d]].name, out);
+	}
+	if (op->aff && op->aff->padded) {
+		if (isinf(op->aff->pad))
+			fputs(op->aff->pad < 0 ? ", pad=-inf" : ", pad=inf", out);
+		else
+			fprintf(out, ", pad=%.9g", op->aff->pad);
+	}
 	fputc(']', out);
 }
 
@@ -406,6 +459,7 @@ static void tra_verify_expr(const TraGraph *g, int id, int root, int scope, int 
 	switch (x->op) {
 	case TRA_OP_OPERAND:
 		TRA_CHECK(x->arg >= 0 && x->arg < n->nops);
+		TRA_CHECK(!n->ops[x->arg].aff || !epilogue);
 		for (int d = 0; d < n->ops[x->arg].rank; d++)
 			TRA_CHECK(n->ops[x->arg].idx[d] < limit);
 		break;
@@ -437,6 +491,20 @@ static void tra_verify_operand(const TraGraph *g, int id, const TraOperand *op)
 	const TraNode *p = &g->nodes[op->node];
 	TRA_CHECK(op->rank == p->rank);
 	TRA_CHECK(p->type == n->type);
+	if (op->aff) {
+		/* a view's one operand, read in bounds unless padded */
+		TRA_CHECK(n->nops == 1 && n->agg == TRA_AGG_NONE && n->epilogue < 0);
+		int64_t xlo[TRA_MAX_STMT_INDICES] = {0}, xhi[TRA_MAX_STMT_INDICES];
+		for (int x = 0; x < n->nidx; x++)
+			xhi[x] = n->idx[x].size;
+		for (int d = 0; d < op->rank; d++) {
+			int64_t lo, hi;
+			tra_affine_span(op, n->nidx, d, xlo, xhi, &lo, &hi);
+			TRA_CHECK(op->aff->padded || (lo >= 0 && hi < p->idx[d].size));
+			TRA_CHECK(op->idx[d] >= -1 && op->idx[d] < n->nidx);
+		}
+		return;
+	}
 	for (int d = 0; d < op->rank; d++) {
 		TRA_CHECK(op->idx[d] >= 0 && op->idx[d] < n->nidx);
 		TRA_CHECK(n->idx[op->idx[d]].size == p->idx[d].size);
@@ -478,10 +546,17 @@ uint64_t tra_expr_indices(const TraGraph *g, const TraNode *n, int e)
 	const TraExpr *x = &g->ex[e];
 	uint64_t s = 0;
 	switch (x->op) {
-	case TRA_OP_OPERAND:
-		for (int d = 0; d < n->ops[x->arg].rank; d++)
-			s |= (uint64_t)1 << (n->ops[x->arg].idx[d] & 63);
+	case TRA_OP_OPERAND: {
+		const TraOperand *op = &n->ops[x->arg];
+		for (int d = 0; d < op->rank; d++)
+			if (!op->aff)
+				s |= (uint64_t)1 << (op->idx[d] & 63);
+			else
+				for (int y = 0; y < n->nidx; y++)
+					if (op->aff->coef[d * n->nidx + y] != 0)
+						s |= (uint64_t)1 << (y & 63);
 		return s;
+	}
 	case TRA_OP_INDEX: return (uint64_t)1 << (x->arg & 63);
 	case TRA_OP_ACC: return tra_index_mask(n->rank);
 	case TRA_OP_VAR: return tra_expr_indices(g, n, g->ex[x->arg].kid[0]);
@@ -546,7 +621,7 @@ static void tra_renumber_operands(TraGraph *g, const TraNode *n, int e, TraOpera
 
 void tra_node_compact_operands(TraGraph *g, TraNode *n)
 {
-	if (n->kind != TRA_NODE_EINSUM)
+	if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n))
 		return;
 	TraOperandList l = {0};
 	tra_renumber_operands(g, n, n->join, &l);

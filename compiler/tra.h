@@ -75,6 +75,8 @@ typedef enum AstKind {
 	AST_UNARY,  /* -a */
 	AST_BINARY, /* a + b, a < b, ... */
 	AST_REDUCE, /* sum[k, l](body) and the other aggregations */
+	AST_RANGED, /* i : N in brackets: an index with its range (ref, one arg) */
+	AST_PAD,    /* pad = v in a tensor element's brackets (ref, one arg) */
 } AstKind;
 
 /* An expression. The payload is switched on kind. */
@@ -86,7 +88,7 @@ typedef struct AstExpr {
 			double value;    /* as strtod reads it */
 			bool integral;   /* spelled with digits only */
 		} num;
-		struct {          /* AST_NAME, AST_ACCESS, AST_CALL */
+		struct {          /* AST_NAME, AST_ACCESS, AST_CALL, AST_RANGED, AST_PAD */
 			const char *name;
 			Span name_span;  /* just the name */
 			int nargs;       /* 0 for AST_NAME */
@@ -152,11 +154,25 @@ typedef struct TraIndex {
 	const char *sname; /* the size it came from ("N"), or NULL */
 } TraIndex;
 
+/* An affine read (tra(5), INDEX ARITHMETIC): dimension d of the producer
+ * is read at off[d] + the sum over the reader's indices x of
+ * coef[d * nidx + x] * x (nidx: the reader's). Outside [0, size) it
+ * reads pad where padded; unpadded, sema has proved it never is. */
+typedef struct TraAffine {
+	int64_t *coef; /* producer rank x reader nidx, row-major */
+	int64_t *off;  /* per producer dimension */
+	bool padded;
+	double pad;
+} TraAffine;
+
 /* An operand: another node's tensor read at some of this node's indices. */
 typedef struct TraOperand {
 	int node;  /* the producer */
 	int rank;  /* equals the producer's rank */
-	int *idx;  /* idx[d]: this node's index for the producer's dimension d */
+	int *idx;  /* idx[d]: this node's index for the producer's dimension d;
+	              for an affine read, one index it reads there (the first
+	              with a coefficient), or -1 for a constant subscript */
+	const TraAffine *aff; /* NULL, or an affine read: only in views */
 } TraOperand;
 
 typedef enum TraNodeKind {
@@ -264,6 +280,16 @@ int64_t tra_node_stride(const TraNode *n, int d);
 /* The stride of n's index x in operand k's producer, in elements: how
  * far one step of x moves in it (0 if operand k does not read x). */
 int64_t tra_operand_stride(const TraGraph *g, const TraNode *n, int k, int x);
+/* A view: a map whose join is its one operand, read affinely (sema makes
+ * one of every tensor element with a subscript that is not a plain
+ * index). The passes leave views alone, and never inline one into its
+ * readers or another node into one: their operands are not plain. */
+bool tra_node_is_view(const TraNode *n);
+/* The range [*lo, *hi] of positions an affine operand op of a node with
+ * nidx indices reads along its producer's dimension d, where index x
+ * runs over [xlo[x], xhi[x]) (empty ranges not allowed). */
+void tra_affine_span(const TraOperand *op, int nidx, int d, const int64_t *xlo, const int64_t *xhi,
+                     int64_t *lo, int64_t *hi);
 double tra_node_result_bytes(const TraNode *n);       /* bytes of its result */
 /* live[id]: an output depends on node id (live has g->nnodes entries).
  * One backward sweep: nodes are in a topological order. */

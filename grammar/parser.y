@@ -103,7 +103,8 @@ static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseLi
 %token POW "**" CARET "^"
 
 %type <ref> expr primary
-%type <list> exprs opt_exprs opt_shape
+%type <ref> sub
+%type <list> exprs opt_exprs opt_shape subs
 %type <agg> agg
 %type <type> opt_type
 
@@ -132,7 +133,7 @@ stmt
 	: SIZE size_defs
 	| INPUT input_decls
 	| OUTPUT output_names
-	| IDENT '[' exprs ']' '=' expr { stmt_def(p, @$, $1, @1, $3, $6); }
+	| IDENT '[' subs ']' '=' expr { stmt_def(p, @$, $1, @1, $3, $6); }
 	| IDENT '[' ']' '=' expr {
 		parse_error(p, span_join(@2, @3), "empty subscript list; a scalar is defined "
 		            "without brackets, as '%s = ...'", $1);
@@ -185,7 +186,7 @@ primary
 	: NUMBER                  { $$ = mk_num(p, @$, $1.value, $1.integral); }
 	| INF                     { $$ = mk_leaf(p, AST_INF, @$, NULL); }
 	| IDENT                   { $$ = mk_leaf(p, AST_NAME, @$, $1); }
-	| IDENT '[' exprs ']'     { $$ = mk_ref(p, AST_ACCESS, @$, $1, @1, $3); }
+	| IDENT '[' subs ']'      { $$ = mk_ref(p, AST_ACCESS, @$, $1, @1, $3); }
 	| IDENT '[' ']'           {
 		parse_error(p, span_join(@2, @3), "empty subscript list; a scalar is read "
 		            "without brackets, as '%s'", $1);
@@ -195,7 +196,7 @@ primary
 	| MAX '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "max", @1, $3); }
 	| MIN '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "min", @1, $3); }
 	| SELECT '(' opt_exprs ')' { $$ = mk_ref(p, AST_CALL, @$, "select", @1, $3); }
-	| agg '[' exprs ']' '(' expr ')' { $$ = mk_reduce(p, @$, $1, @1, $3, $6); }
+	| agg '[' subs ']' '(' expr ')' { $$ = mk_reduce(p, @$, $1, @1, $3, $6); }
 	| agg '[' ']' '(' expr ')' {
 		parse_error(p, span_join(@2, @3), "a reduction lists at least one index to reduce over");
 		$$ = $5;
@@ -218,6 +219,20 @@ exprs
 opt_exprs
 	: %empty  { $$ = NULL; }
 	| exprs
+	;
+
+/* The items in the brackets of a definition's left-hand side, a tensor
+ * element and a reduction: subscripts, and two forms sema accepts only
+ * where they mean something (i : N gives an index its range, pad = v
+ * makes reads outside a tensor v). */
+subs
+	: sub            { $$ = list_one(p, $1); }
+	| subs ',' sub   { $$ = list_add(p, $1, $3); }
+	;
+sub
+	: expr
+	| IDENT ':' expr { $$ = mk_ref(p, AST_RANGED, @$, $1, @1, list_one(p, $3)); }
+	| IDENT '=' expr { $$ = mk_ref(p, AST_PAD, @$, $1, @1, list_one(p, $3)); }
 	;
 
 %%
