@@ -67,6 +67,11 @@ typedef struct Binding {
 	bool used;         /* occurs in the expression */
 	bool reduced;      /* bound by a reduction */
 	bool given;        /* its range is written (i : N) */
+	int64_t plain_min; /* the smallest dimension a plain subscript gave it */
+	const char *plain_sname;
+	int clash_node;    /* the first plain subscript that gave another range: */
+	int clash_d;       /* its node and dimension (clash_node 0: none; */
+	Span clash_at;     /* node ids here are + 1) */
 	bool affine;       /* read in an affine subscript: its range may come
 	                      from inference (sema_infer_ranges) */
 } Binding;
@@ -539,19 +544,60 @@ static int sema_bind(Sema *s, const char *name, Span at, bool reduced)
 	return s->nvars++;
 }
 
-/* Fixes or checks the range of binding v, subscripting dimension d of node. */
+static void sema_range_error(Sema *s, int v, const TraNode *node, int d, Span at);
+
+/* Fixes or checks the range of binding v, subscripting dimension d of
+ * node. Two plain subscripts that disagree are an error, reported once
+ * the statement is resolved (sema_resolve_clashes): unless the index is
+ * also read in an affine subscript, which makes its range their
+ * intersection (Tensor Comprehensions' rule, X[i + 1] - X[i]). */
 static void sema_range(Sema *s, int v, const TraNode *node, int d, Span at)
 {
 	Binding *b = &s->vars[v];
 	const TraIndex *dim = &node->idx[d];
 	if (b->range == 0) {
-		b->range = dim->size;
-		b->sname = dim->sname;
+		b->range = b->plain_min = dim->size;
+		b->sname = b->plain_sname = dim->sname;
 		b->range_at = at;
 		return;
 	}
 	if (b->range == dim->size)
 		return;
+	if (!b->given) {
+		if (b->clash_node == 0) {
+			b->clash_node = (int)(node - s->g->nodes) + 1;
+			b->clash_d = d;
+			b->clash_at = at;
+		}
+		if (dim->size < b->plain_min) {
+			b->plain_min = dim->size;
+			b->plain_sname = dim->sname;
+		}
+		return;
+	}
+	sema_range_error(s, v, node, d, at);
+}
+
+/* The range clashes sema_range left: errors, or the intersection. */
+static void sema_resolve_clashes(Sema *s)
+{
+	for (int v = 0; v < s->nvars; v++) {
+		Binding *b = &s->vars[v];
+		if (b->clash_node == 0)
+			continue;
+		if (!b->affine) {
+			sema_range_error(s, v, &s->g->nodes[b->clash_node - 1], b->clash_d, b->clash_at);
+			continue;
+		}
+		b->range = b->plain_min;
+		b->sname = b->plain_sname;
+	}
+}
+
+static void sema_range_error(Sema *s, int v, const TraNode *node, int d, Span at)
+{
+	const Binding *b = &s->vars[v];
+	const TraIndex *dim = &node->idx[d];
 	char here[96], there[96];
 	snprintf(here, sizeof here, dim->sname ? "%s=%" PRId64 : "%.0s%" PRId64,
 	         dim->sname ? dim->sname : "", dim->size);
@@ -733,7 +779,7 @@ static bool sema_form_mul(Sema *s, const AstExpr *e, int64_t mult, SemaForm *f)
 static bool sema_form_div(Sema *s, const AstExpr *e, int64_t mult, SemaForm *f)
 {
 	if (sema_mentions_index(s, e->op.a) || sema_mentions_index(s, e->op.b)) {
-		sema_not_affine(s, e->span, "divide an index or divide by one");
+		sema_not_affine(s, e->span, "divide an index, or divide by one");
 		return false;
 	}
 	SemaForm a = {NULL, 0}, b = {NULL, 0};
@@ -891,24 +937,32 @@ static VarMask resolve_access(Sema *s, AstRef r)
 	double pad = 0;
 	if (nsub > 0 && s->prog->ex[e->ref.args[nsub - 1]].kind == AST_PAD)
 		padded = resolve_pad(s, e->ref.args[--nsub], &pad);
-	const TraNode *node = resolve_tensor(s, e, nsub);
+	int npad = 0; /* misplaced ones, reported below: not subscripts either */
+	for (int d = 0; d < nsub; d++)
+		npad += s->prog->ex[e->ref.args[d]].kind == AST_PAD;
+	const TraNode *node = resolve_tensor(s, e, nsub - npad);
 	int64_t *coef = arena_alloc(s->arena, (size_t)(nsub + 1) * TRA_MAX_STMT_INDICES * sizeof *coef);
 	int64_t off[TRA_MAX_RANK] = {0};
 	bool affine = false, ok = true;
 	VarMask m = 0;
-	for (int d = 0; d < nsub; d++) {
-		AstRef a = e->ref.args[d];
+	for (int i = 0, d = -1; i < nsub; i++) {
+		AstRef a = e->ref.args[i];
 		if (sema_misplaced_item(s, a, false)) {
 			ok = false;
 			continue;
 		}
+		d++; /* the dimension this subscript is for */
 		int64_t *row = coef + (size_t)d * TRA_MAX_STMT_INDICES;
 		int v = sema_plain_subscript(s, a);
 		if (v >= 0) {
 			s->expr_var[a] = v;
 			s->vars[v].used = true;
 			row[v] = 1;
-			if (node)
+			/* a written range may read the first elements only (a slice),
+			 * or more than there are, padded (sema_plain_view) */
+			const Binding *b = &s->vars[v];
+			bool fits = b->given && node && (b->range <= node->idx[d].size || padded);
+			if (node && !fits)
 				sema_range(s, v, node, d, s->prog->ex[a].span);
 		} else {
 			SemaForm f = {row, 0};
@@ -1263,10 +1317,32 @@ static int sema_sole_unknown(const Sema *s, const SemaAccess *a, int d)
 	return x;
 }
 
+/* The binding of dimension d of access a whose range came from plain
+ * subscripts (not written) and would read outside, if it is the only
+ * such binding there and every binding has a range; else -1. */
+static int sema_sole_cappable(const Sema *s, const SemaAccess *a, int d)
+{
+	const int64_t *row = a->coef + (size_t)d * TRA_MAX_STMT_INDICES;
+	int x = -1;
+	for (int v = 0; v < s->nvars; v++) {
+		if (row[v] == 0)
+			continue;
+		if (s->vars[v].range == 0)
+			return -1;
+		if (!s->vars[v].given && s->vars[v].plain_min > 0) {
+			if (x >= 0)
+				return -1;
+			x = v;
+		}
+	}
+	return x >= 0 && sema_most_range(s, a, d, x) < s->vars[x].range ? x : -1;
+}
+
 /* Tensor Comprehensions' rule: an index without a range that is the only
  * one of unknown range in an unpadded affine subscript gets the largest
- * range that keeps every such subscript in bounds; repeated while that
- * gives ranges to more. */
+ * range that keeps every such subscript in bounds, and one whose range
+ * plain subscripts gave is narrowed to it (the ranges' intersection);
+ * repeated while that gives ranges to more. */
 static void sema_infer_ranges(Sema *s)
 {
 	for (;;) {
@@ -1279,6 +1355,8 @@ static void sema_infer_ranges(Sema *s)
 			const SemaAccess *a = &s->acc[i];
 			for (int d = 0; a->padded ? false : d < a->rank; d++) {
 				int x = sema_sole_unknown(s, a, d);
+				if (x < 0)
+					x = sema_sole_cappable(s, a, d);
 				if (x < 0)
 					continue;
 				int64_t n = sema_most_range(s, a, d, x);
@@ -1320,10 +1398,15 @@ static void sema_check_accesses(Sema *s)
 			if (lo >= 0 && hi < x->idx[d].size)
 				continue;
 			Span sub = s->prog->ex[e->ref.args[d]].span;
-			sema_error(s, sub, "'%.*s' ranges over %" PRId64 "..%" PRId64 ", outside dimension %d "
-			           "of '%s' (0..%" PRId64 "); read it with a padding value (pad=0 last in "
-			           "the brackets), or give the indices smaller ranges", (int)(sub.hi - sub.lo),
-			           s->src->text + sub.lo, lo, hi, d + 1, x->name, x->idx[d].size - 1);
+			char span[64];
+			if (lo == hi)
+				snprintf(span, sizeof span, "is %" PRId64, lo);
+			else
+				snprintf(span, sizeof span, "ranges over %" PRId64 "..%" PRId64, lo, hi);
+			sema_error(s, sub, "'%.*s' %s, outside dimension %d of '%s' (0..%" PRId64 "); read "
+			           "it with a padding value (pad=0 last in the brackets)%s",
+			           (int)(sub.hi - sub.lo), s->src->text + sub.lo, span, d + 1, x->name,
+			           x->idx[d].size - 1, lo == hi ? "" : ", or give the indices smaller ranges");
 		}
 	}
 }
@@ -1459,9 +1542,35 @@ static int sema_view_node(Sema *s, const SemaAccess *a, const char *name, Span s
 	return id;
 }
 
+/* A plain element (every subscript an index) whose indices' ranges are
+ * not its dimensions (a written range that slices it or pads it, or the
+ * intersection with an affine read's): recorded as an affine access, so
+ * that it becomes a view. Returns its SemaAccess, or -1 when it reads
+ * the tensor whole. */
+static int sema_plain_view(Sema *s, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	const TraNode *node = &s->g->nodes[sema_lookup(s, e->ref.name)->node];
+	bool whole = true;
+	for (int d = 0; d < node->rank; d++)
+		whole &= s->vars[s->expr_var[e->ref.args[d]]].range == node->idx[d].size;
+	if (whole)
+		return -1;
+	int64_t *coef = arena_alloc(s->arena, (size_t)(node->rank + 1) * TRA_MAX_STMT_INDICES * sizeof *coef);
+	int64_t off[TRA_MAX_RANK] = {0};
+	for (int d = 0; d < node->rank; d++)
+		coef[(size_t)d * TRA_MAX_STMT_INDICES + s->expr_var[e->ref.args[d]]] = 1;
+	double pad = 0;
+	bool padded = e->ref.nargs > node->rank && resolve_pad(s, e->ref.args[node->rank], &pad);
+	sema_add_access(s, r, node, coef, off, padded, pad);
+	return s->expr_access[r];
+}
+
 static int build_tensor(Sema *s, Builder *b, const AstExpr *e)
 {
 	int acc = s->expr_access[e - s->prog->ex];
+	if (acc < 0 && e->kind == AST_ACCESS)
+		acc = sema_plain_view(s, (AstRef)(e - s->prog->ex));
 	if (acc >= 0) {
 		int vars[TRA_MAX_STMT_INDICES];
 		int nv = sema_view_order(s, b, &s->acc[acc], vars);
@@ -1606,9 +1715,11 @@ static AstRef sema_main_reduction(const Sema *s, AstRef r, VarMask lhs)
 
 /* Whether the statement is one affine tensor element that reads every
  * index of its left-hand side. */
-static bool sema_whole_view(const Sema *s, const AstStmt *st, const Builder *b)
+static bool sema_whole_view(Sema *s, const AstStmt *st, const Builder *b)
 {
 	int acc = s->expr_access[st->value];
+	if (acc < 0 && s->prog->ex[st->value].kind == AST_ACCESS)
+		acc = sema_plain_view(s, st->value);
 	if (acc < 0)
 		return false;
 	const SemaAccess *a = &s->acc[acc];
@@ -1753,6 +1864,7 @@ static void sema_def(Sema *s, const AstStmt *st)
 	for (int v = 0; v < s->nvars; v++)
 		lhs |= (VarMask)1 << v;
 	resolve(s, st->value, false);
+	sema_resolve_clashes(s);
 	if (s->nerr_stmt == 0)
 		sema_infer_ranges(s);
 	if (s->nerr_stmt == 0) {

@@ -91,6 +91,9 @@ static const char *const fragments[] = {
 	"output ", "f64", "f32", "i", "j", "k", "X", "N", "#", "exp(", "pow(", "@",
 	"\t", "\r", "\xff", "sum[i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y](", ".5", "1.",
 	"size Q = 1 / 0\n", "size Q = 7 / 2\n", "input Z[N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N]\n",
+	/* index arithmetic: affine subscripts, written ranges, padding */
+	":", "i:N", "k:3", ", pad=0", "pad=-inf", " + 1", " - 1", "2 * ", " + r", "N - 1",
+	"sum[r:3](", "X[i + 1]", "X[2 * i + 1, pad=0]", "9223372036854775807 * i", "i:0",
 };
 
 /* One random edit. */

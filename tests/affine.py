@@ -1,0 +1,186 @@
+"""affine.py TRAC: index arithmetic (tra(5), INDEX ARITHMETIC) through the
+reference interpreter, against NumPy code written here independently of
+trac: convolutions ('valid', 'same' with zero padding, strided, dilated),
+max pooling with -inf padding, 1-D moving sums, finite differences,
+reversal, every other element, the thirds of a fused QKV weight, RoPE's
+half split with sin and cos, the concatenation of three tensors, and
+constant subscripts. Each case is one .tra program; its inputs are random
+.npy files, its outputs are compared in double precision (f64 programs,
+1e-12 relative) or single (f32, 1e-5). Prints PASS or FAIL per case and
+exits 1 on any failure."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+TRAC = sys.argv[1]
+RNG = np.random.default_rng(11)
+
+
+def conv_ref(x, w, stride=1, dilation=1, pad=0):
+    """Cross-correlation over NCHW x and OIHW w, by explicit loops over
+    the window: y[n,o,h,w] = sum x[n,c,h*s + r*d - pad, w*s + q*d - pad] w[o,c,r,q]."""
+    n, c, hh, ww = x.shape
+    o, _, kr, kq = w.shape
+    xp = np.zeros((n, c, hh + 2 * pad, ww + 2 * pad))
+    xp[:, :, pad:pad + hh, pad:pad + ww] = x
+    ho = (hh + 2 * pad - dilation * (kr - 1) - 1) // stride + 1
+    wo = (ww + 2 * pad - dilation * (kq - 1) - 1) // stride + 1
+    y = np.zeros((n, o, ho, wo))
+    for r in range(kr):
+        for q in range(kq):
+            win = xp[:, :, r * dilation:r * dilation + stride * (ho - 1) + 1:stride,
+                     q * dilation:q * dilation + stride * (wo - 1) + 1:stride]
+            y += np.einsum("nchw,oc->nohw", win, w[:, :, r, q])
+    return y
+
+
+def maxpool_ref(x, k, stride, pad):
+    n, c, hh, ww = x.shape
+    xp = np.full((n, c, hh + 2 * pad, ww + 2 * pad), -np.inf)
+    xp[:, :, pad:pad + hh, pad:pad + ww] = x
+    ho = (hh + 2 * pad - k) // stride + 1
+    wo = (ww + 2 * pad - k) // stride + 1
+    y = np.full((n, c, ho, wo), -np.inf)
+    for r in range(k):
+        for q in range(k):
+            y = np.maximum(y, xp[:, :, r:r + stride * (ho - 1) + 1:stride, q:q + stride * (wo - 1) + 1:stride])
+    return y
+
+
+def rope_ref(x, base=10000.0):
+    t, d = x.shape
+    h = d // 2
+    theta = np.arange(t)[:, None] * base ** (-2.0 * np.arange(h)[None, :] / d)
+    a, b = x[:, :h], x[:, h:]
+    return np.concatenate([a * np.cos(theta) - b * np.sin(theta), b * np.cos(theta) + a * np.sin(theta)], axis=1)
+
+
+X4 = RNG.standard_normal((2, 3, 9, 8))
+K3 = RNG.standard_normal((4, 3, 3, 3))
+V1 = RNG.standard_normal(13)
+QKV_X = RNG.standard_normal((5, 6))
+QKV_W = RNG.standard_normal((6, 18))
+ROPE_X = RNG.standard_normal((7, 8))
+CAT = [RNG.standard_normal((3, 2)), RNG.standard_normal((3, 4)), RNG.standard_normal((3, 1))]
+
+CASES = [
+    ("conv-valid", """
+size N = 2, C = 3, H = 9, W = 8, O = 4
+input X[N, C, H, W] f64, K[O, C, 3, 3] f64
+Y[n, o, h, w] = sum[c, r, s](K[o, c, r, s] * X[n, c, h + r, w + s])
+output Y
+""", {"X": X4, "K": K3}, {"Y": conv_ref(X4, K3)}),
+    ("conv-same", """
+size N = 2, C = 3, H = 9, W = 8, O = 4
+input X[N, C, H, W] f64, K[O, C, 3, 3] f64
+Y[n, o, h:H, w:W] = sum[c, r, s](K[o, c, r, s] * X[n, c, h + r - 1, w + s - 1, pad=0])
+output Y
+""", {"X": X4, "K": K3}, {"Y": conv_ref(X4, K3, pad=1)}),
+    ("conv-strided", """
+size N = 2, C = 3, H = 9, W = 8, O = 4
+input X[N, C, H, W] f64, K[O, C, 3, 3] f64
+Y[n, o, h, w] = sum[c, r, s](K[o, c, r, s] * X[n, c, 2 * h + r, 2 * w + s])
+output Y
+""", {"X": X4, "K": K3}, {"Y": conv_ref(X4, K3, stride=2)}),
+    ("conv-dilated", """
+size N = 2, C = 3, H = 9, W = 8, O = 4
+input X[N, C, H, W] f64, K[O, C, 3, 3] f64
+Y[n, o, h, w] = sum[c, r, s](K[o, c, r, s] * X[n, c, h + 2 * r, w + 2 * s])
+output Y
+""", {"X": X4, "K": K3}, {"Y": conv_ref(X4, K3, dilation=2)}),
+    ("conv-strided-same-f32", """
+size N = 2, C = 3, H = 9, W = 8, O = 4
+input X[N, C, H, W], K[O, C, 3, 3]
+Y[n, o, h:(H + 1) / 2, w:W / 2] = sum[c, r, s](K[o, c, r, s] * X[n, c, 2 * h + r - 1, 2 * w + s - 1, pad=0])
+output Y
+""", {"X": X4.astype(np.float32), "K": K3.astype(np.float32)}, {"Y": conv_ref(X4, K3, stride=2, pad=1)}),
+    ("maxpool", """
+size N = 2, C = 3, H = 9, W = 8
+input X[N, C, H, W] f64
+P[n, c, h, w] = max[r:2, s:2](X[n, c, 2 * h + r, 2 * w + s])
+Q[n, c, h:H, w:W] = max[r:3, s:3](X[n, c, h + r - 1, w + s - 1, pad=-inf])
+output P, Q
+""", {"X": X4}, {"P": maxpool_ref(X4, 2, 2, 0), "Q": maxpool_ref(X4, 3, 1, 1)}),
+    ("moving-sums", """
+size N = 13
+input x[N] f64
+m[i] = sum[r:4](x[i + r])
+c[i:N] = sum[r:4](x[i - r, pad=0])
+d[i] = x[i + 1] - x[i]
+rev[i] = x[N - 1 - i]
+even[i] = x[2 * i]
+ends = x[0] + x[N - 1]
+output m, c, d, rev, even, ends
+""", {"x": V1}, {
+        "m": np.convolve(V1, np.ones(4), "valid"),
+        "c": np.convolve(V1, np.ones(4))[:13],
+        "d": np.diff(V1),
+        "rev": V1[::-1],
+        "even": V1[::2],
+        "ends": np.array(V1[0] + V1[-1]),
+    }),
+    ("fused-qkv", """
+size T = 5, C = 6
+input X[T, C] f64, W[C, 3 * C] f64
+Q[t, j:C] = sum[k](X[t, k] * W[k, j])
+K[t, j:C] = sum[k](X[t, k] * W[k, j + C])
+V[t, j] = sum[k](X[t, k] * W[k, j + 2 * C])
+output Q, K, V
+""", {"X": QKV_X, "W": QKV_W}, {
+        "Q": QKV_X @ QKV_W[:, :6], "K": QKV_X @ QKV_W[:, 6:12], "V": QKV_X @ QKV_W[:, 12:]}),
+    ("rope-half-split", """
+size T = 7, D = 8, H = D / 2
+input X[T, D] f64
+A[t, j:H] = X[t, j] * cos(t * exp(-2 * j / D * log(10000))) - X[t, j + H] * sin(t * exp(-2 * j / D * log(10000)))
+B[t, j:H] = X[t, j + H] * cos(t * exp(-2 * j / D * log(10000))) + X[t, j] * sin(t * exp(-2 * j / D * log(10000)))
+R[t, j:D] = A[t, j, pad=0] + B[t, j - H, pad=0]
+output R
+""", {"X": ROPE_X}, {"R": rope_ref(ROPE_X)}),
+    ("concat-three", """
+size M = 3, A = 2, B = 4, C = 1
+input P[M, A] f64, Q[M, B] f64, R[M, C] f64
+Y[i, j:A + B + C] = P[i, j, pad=0] + Q[i, j - A, pad=0] + R[i, j - A - B, pad=0]
+output Y
+""", {"P": CAT[0], "Q": CAT[1], "R": CAT[2]}, {"Y": np.concatenate(CAT, axis=1)}),
+]
+
+
+def run_case(tmp, name, prog, inputs, want):
+    path = os.path.join(tmp, name + ".tra")
+    with open(path, "w") as f:
+        f.write(prog)
+    cmd = [TRAC, path, "--interpret"]
+    for k, v in inputs.items():
+        np.save(os.path.join(tmp, k + ".npy"), v)
+        cmd += ["--input", "%s=%s" % (k, os.path.join(tmp, k + ".npy"))]
+    for k in want:
+        cmd += ["--output", "%s=%s" % (k, os.path.join(tmp, "got-" + k + ".npy"))]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        return "trac failed: " + r.stderr.strip()
+    for k, w in want.items():
+        got = np.load(os.path.join(tmp, "got-" + k + ".npy"))
+        tol = 1e-12 if got.dtype == np.float64 else 1e-5
+        if got.shape != w.shape:
+            return "%s: shape %s, want %s" % (k, got.shape, w.shape)
+        err = np.max(np.abs(got - w)) / max(np.max(np.abs(w)), 1e-30) if w.size else 0.0
+        if not err <= tol:
+            return "%s: relative error %.3g" % (k, err)
+    return None
+
+
+def main():
+    fails = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, prog, inputs, want in CASES:
+            why = run_case(tmp, name, prog, inputs, want)
+            print(("FAIL %s: %s" % (name, why)) if why else "PASS %s" % name)
+            fails += why is not None
+    print("%d passed, %d failed" % (len(CASES) - fails, fails))
+    sys.exit(1 if fails else 0)
+
+
+main()
