@@ -92,6 +92,10 @@ def _flops_middle_axis(s):
 def _flops_ao2mo(s):
     # four steps, each a GEMM of n x n^3 x n
     return 4 * 2 * s["N"] ** 5
+def _flops_conv(s):
+    return 2.0 * s["N"] * s["O"] * s["H"] * s["W"] * s["C"] * s["R"] * s["R"]
+
+
 def _flops_elements(s):
     # colsum: N*D additions; tanh: one per element, as exp counts
     return s["N"] * s["D"]
@@ -178,6 +182,12 @@ WORKLOADS = [
          small=dict(N=30, D=44),
          inputs=dict(X="ND"), output=("Y", "ND"),
          flops=_flops_elements),
+    # index arithmetic (issue 11): a 'same' 3x3 convolution in one statement
+    dict(name="conv", file="conv.tra", label="conv3x3",
+         sizes=dict(N=8, C=64, H=56, W=56, O=64, R=3),
+         small=dict(N=2, C=5, H=9, W=7, O=6, R=3),
+         inputs=dict(X="NCHW", K="OCRR"), output=("Y", "NOHW"),
+         flops=_flops_conv),
 ]
 BY_NAME = {w["name"]: w for w in WORKLOADS}
 
@@ -237,7 +247,29 @@ def reference(np, name, a, s):
         return a["X"].sum(axis=0)
     if name == "tanh":
         return np.tanh(a["X"])
+    if name == "conv":
+        return _conv_im2col(np, a["X"], a["K"])
     raise ValueError(name)
+
+
+def _conv_im2col(np, X, K, cols=None, xp=None, out=None):
+    """A 'same' cross-correlation of NCHW X with OIRR K (R odd) as im2col
+    and one batched GEMM, NumPy's fastest formulation; the buffers may
+    be given (out= style) so that the timed run allocates nothing."""
+    n, c, h, w = X.shape
+    o, _, r, _ = K.shape
+    p = r // 2
+    if xp is None:
+        xp = np.zeros((n, c, h + 2 * p, w + 2 * p), X.dtype)
+    if cols is None:
+        cols = np.empty((n, c, r, r, h, w), X.dtype)
+    xp[:, :, p:p + h, p:p + w] = X
+    for i in range(r):
+        for j in range(r):
+            cols[:, :, i, j] = xp[:, :, i:i + h, j:j + w]
+    y = np.matmul(K.reshape(o, c * r * r), cols.reshape(n, c * r * r, h * w),
+                  out=None if out is None else out.reshape(n, o, h * w))
+    return y.reshape(n, o, h, w)
 
 
 def _ao2mo_tensordot(np, C, G):
@@ -429,6 +461,17 @@ def numpy_variants(np, name, a, s):
             y = np.empty_like(X)
             return lambda: np.tanh(X, out=y)
         return [("tanh(out=)", tanh)]
+    if name == "conv":
+        X, K = a["X"], a["K"]
+        n, c, h, w = X.shape
+        o, _, r, _ = K.shape
+
+        def im2col():
+            xp = np.zeros((n, c, h + r - 1, w + r - 1), f32)
+            cols = np.empty((n, c, r, r, h, w), f32)
+            y = np.empty((n, o, h, w), f32)
+            return lambda: _conv_im2col(np, X, K, cols, xp, y)
+        return [("im2col + matmul", im2col)]
     raise ValueError(name)
 
 
@@ -493,6 +536,8 @@ def torch_variants(torch, name, a, s):
             y = torch.empty_like(t["X"])
             return lambda: torch.tanh(t["X"], out=y)
         return [("tanh(out=)", tanh)]
+    if name == "conv":
+        return [("conv2d", lambda: lambda: torch.nn.functional.conv2d(t["X"], t["K"], padding=1))]
     raise ValueError(name)
 
 

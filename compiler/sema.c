@@ -603,8 +603,13 @@ static void sema_range_error(Sema *s, int v, const TraNode *node, int d, Span at
 	         dim->sname ? dim->sname : "", dim->size);
 	snprintf(there, sizeof there, b->sname ? "%s=%" PRId64 : "%.0s%" PRId64,
 	         b->sname ? b->sname : "", b->range);
-	sema_error(s, at, "index '%s' ranges over %s here (dimension %d of '%s'), but over %s elsewhere",
-	           b->name, here, d + 1, node->name, there);
+	if (b->given) /* a written range only larger than the dimension reaches here */
+		sema_error(s, at, "index '%s' is written to range over %s, more than dimension %d of "
+		           "'%s' holds (%s); read it with a padding value (pad=0 last in the brackets), "
+		           "or give a smaller range", b->name, there, d + 1, node->name, here);
+	else
+		sema_error(s, at, "index '%s' ranges over %s here (dimension %d of '%s'), but over %s "
+		           "elsewhere", b->name, here, d + 1, node->name, there);
 	diag_note(s->diag, b->range_at, "'%s' ranges over %s here", b->name, there);
 }
 
