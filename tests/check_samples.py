@@ -125,6 +125,20 @@ def ref_rope_gelu(s, Q1, Q2, pos, freq, X, W1, W2):
             "Y": g @ W2}
 
 
+def ref_conv(s, X, K, b):
+    # the padded windows by explicit loops, then the 2x2 pooling by reshaping
+    n, c, h, w = X.shape
+    xp = np.zeros((n, c, h + 2, w + 2))
+    xp[:, :, 1:h + 1, 1:w + 1] = X
+    a = np.zeros((n, K.shape[0], h, w))
+    for r in range(3):
+        for q in range(3):
+            a += np.einsum("nchw,oc->nohw", xp[:, :, r:r + h, q:q + w], K[:, :, r, q])
+    a = np.maximum(a + b[None, :, None, None], 0)
+    a = a[:, :, :h // 2 * 2, :w // 2 * 2]
+    return {"P": a.reshape(n, K.shape[0], h // 2, 2, w // 2, 2).max(axis=(3, 5))}
+
+
 # A sample's test: sizes for -D, the element type of all its tensors,
 # its inputs (name -> (shape as size names, generator)), and the reference
 # (sizes, inputs as float64 keyword arguments) -> {output name: array}.
@@ -175,6 +189,10 @@ SAMPLES = {
              freq=("P", normal()), X=("T D", normal()), W1=("D H", scaled_by("D")),
              W2=("H D", scaled_by("H"))),
         ref_rope_gelu),
+    "conv": Sample(
+        dict(N=2, C=3, H=7, W=6, O=4, R=3), "f32",
+        dict(X=("N C H W", normal()), K=("O C R R", scaled_by("C")), b=("O", normal())),
+        ref_conv),
 }
 
 
