@@ -6,8 +6,13 @@ reversal, every other element, the thirds of a fused QKV weight, RoPE's
 half split with sin and cos, the concatenation of three tensors, and
 constant subscripts. Each case is one .tra program; its inputs are random
 .npy files, its outputs are compared in double precision (f64 programs,
-1e-12 relative) or single (f32, 1e-5). Prints PASS or FAIL per case and
-exits 1 on any failure."""
+1e-12 relative) or single (f32, 1e-5). Then COUNT (default 150) random
+programs of one affine element (random coefficients, offsets, ranges,
+padding, sum or max), whose values loops written here compute, and whose
+reads outside the tensor trac must reject; every third is also compiled.
+Prints PASS or FAIL per case and exits 1 on any failure.
+
+usage: affine.py TRAC [COUNT]"""
 import os
 import subprocess
 import sys
@@ -172,14 +177,136 @@ def run_case(tmp, name, prog, inputs, want):
     return None
 
 
+# ---- random programs ---------------------------------------------------------
+# Y[i, j] = AGG[r](X[a0 i + b0 j + c0 r + o0, a1 i + b1 j + c1 r + o1 (, pad=p)])
+# with every range written, so that whether a read can leave X is known
+# here: trac must reject exactly the unpadded programs where one can
+# (exit 1, "outside"), and compute the others as the loops below do;
+# every third one is also compiled, in a configuration of CONFIGS.
+
+CONFIGS = [[], ["--node-kernels"], ["--devices=3"], ["--devices=2", "--partition=none"],
+           ["--backend=c"], ["--backend=c", "--devices=3", "--placer=critical-path"]]
+
+
+def random_program(rng):
+    shape = [int(rng.integers(3, 10)), int(rng.integers(3, 10))]
+    ranges = {"i": int(rng.integers(1, 7)), "j": int(rng.integers(1, 7)), "r": int(rng.integers(1, 4))}
+    agg = ["sum", "max", None][int(rng.integers(0, 3))]
+    names = ["i", "j"] + (["r"] if agg else [])
+    forms = []
+    for d in range(2):
+        coef = {x: int(rng.choice([0, 0, 1, 1, 2, -1, 3])) for x in names}
+        forms.append((coef, int(rng.integers(-3, 4))))
+    for x in names:  # every index occurs somewhere
+        if all(coef[x] == 0 for coef, _ in forms):
+            forms[int(rng.integers(0, 2))][0][x] = 1
+    padded = bool(rng.integers(0, 2))
+    pad = float(rng.choice([0.0, -1.5, 2.0]))
+    return shape, ranges, agg, names, forms, padded, pad
+
+
+def subscript_text(coef, off):
+    parts = []
+    for x, c in coef.items():
+        if c:
+            parts.append(("%s" % x) if c == 1 else ("-%s" % x if c == -1 else "%d * %s" % (c, x)))
+    text = " + ".join(parts) if parts else ""
+    if off or not text:
+        text = ("%s %s %d" % (text, "+" if off >= 0 else "-", abs(off))) if text else str(off)
+    return text.replace("+ -", "- ")
+
+
+def program_text(p):
+    shape, ranges, agg, names, forms, padded, pad = p
+    subs = ", ".join(subscript_text(c, o) for c, o in forms)
+    if padded:
+        subs += ", pad=%g" % pad
+    elem = "X[%s]" % subs
+    rhs = "%s[r:%d](%s)" % (agg, ranges["r"], elem) if agg else elem
+    return ("size A = %d, B = %d\ninput X[A, B] f64\nY[i:%d, j:%d] = %s\noutput Y\n"
+            % (shape[0], shape[1], ranges["i"], ranges["j"], rhs))
+
+
+def program_reference(p, X):
+    """The value by loops, or None when an unpadded read leaves X."""
+    shape, ranges, agg, names, forms, padded, pad = p
+    Y = np.zeros((ranges["i"], ranges["j"]))
+    for i in range(ranges["i"]):
+        for j in range(ranges["j"]):
+            vals = []
+            for r in range(ranges["r"] if agg else 1):
+                at = {"i": i, "j": j, "r": r}
+                pos = [sum(c * at[x] for x, c in coef.items()) + off for coef, off in forms]
+                inside = all(0 <= q < n for q, n in zip(pos, shape))
+                if not inside and not padded:
+                    return None
+                vals.append(X[pos[0], pos[1]] if inside else pad)
+            Y[i, j] = sum(vals) if agg == "sum" else max(vals)
+    return Y
+
+
+STATS = {"rejected": 0, "compiled": 0}
+
+
+def run_random(tmp, k, rng):
+    p = random_program(rng)
+    text = program_text(p)
+    X = rng.standard_normal(p[0])
+    want = program_reference(p, X)
+    path = os.path.join(tmp, "r%d.tra" % k)
+    with open(path, "w") as f:
+        f.write(text)
+    np.save(os.path.join(tmp, "X.npy"), X)
+    got = os.path.join(tmp, "Y.npy")
+    r = subprocess.run([TRAC, path, "--interpret", "--input", "X=" + os.path.join(tmp, "X.npy"),
+                        "--output", "Y=" + got], capture_output=True, text=True)
+    if want is None:
+        STATS["rejected"] += 1
+        if r.returncode == 1 and "outside" in r.stderr:
+            return None
+        return "a read leaves X, but trac says (exit %d) %s\n%s" % (r.returncode, r.stderr.strip(), text)
+    if r.returncode != 0:
+        return "trac failed: %s\n%s" % (r.stderr.strip(), text)
+    outs = [("interpreter", got)]
+    if k % 3 == 0:
+        exe = os.path.join(tmp, "r%d" % k)
+        flags = CONFIGS[(k // 3) % len(CONFIGS)]
+        c = subprocess.run([TRAC, path, "-o", exe] + flags, capture_output=True, text=True)
+        if c.returncode != 0:
+            return "compile %s failed: %s\n%s" % (flags, c.stderr.strip(), text)
+        run = subprocess.run([exe, "--input", "X=" + os.path.join(tmp, "X.npy"), "--output",
+                              "Y=" + got + ".c.npy", "--threads", "2"], capture_output=True, text=True)
+        if run.returncode != 0:
+            return "compiled %s failed: %s\n%s" % (flags, run.stderr.strip(), text)
+        outs.append(("compiled %s" % " ".join(flags), got + ".c.npy"))
+        STATS["compiled"] += 1
+    for what, f in outs:
+        y = np.load(f)
+        if y.shape != want.shape or not np.allclose(y, want, rtol=1e-12, atol=1e-12):
+            return "%s differs from the loops\n%s" % (what, text)
+    return None
+
+
 def main():
     fails = 0
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 150
     with tempfile.TemporaryDirectory() as tmp:
         for name, prog, inputs, want in CASES:
             why = run_case(tmp, name, prog, inputs, want)
             print(("FAIL %s: %s" % (name, why)) if why else "PASS %s" % name)
             fails += why is not None
-    print("%d passed, %d failed" % (len(CASES) - fails, fails))
+        rng = np.random.default_rng(5)
+        rfails = 0
+        for k in range(count):
+            why = run_random(tmp, k, rng)
+            if why:
+                print("FAIL random program %d: %s" % (k, why))
+                rfails += 1
+        print("%s %d random programs (%d failed; %d rightly rejected for reading outside, %d "
+              "also compiled)" % ("FAIL" if rfails else "PASS", count, rfails, STATS["rejected"],
+                                  STATS["compiled"]))
+        fails += rfails
+    print("%d failed" % fails)
     sys.exit(1 if fails else 0)
 
 
