@@ -403,11 +403,18 @@ static void driver_shape(const TraNode *n, int64_t *shape)
 }
 
 /* Converts a buffer of t to doubles (in place into a new array). */
+/* The interpreter holds every value in a double: i64 exactly below 2^53
+ * (tra(5), NUMERICS). */
 static double *driver_to_double(const void *data, TrartDtype t, size_t count)
 {
 	double *d = xmalloc((count ? count : 1) * sizeof *d);
 	for (size_t i = 0; i < count; i++)
-		d[i] = t == TRART_F32 ? (double)((const float *)data)[i] : ((const double *)data)[i];
+		switch (t) {
+		case TRART_F32: d[i] = (double)((const float *)data)[i]; break;
+		case TRART_F64: d[i] = ((const double *)data)[i]; break;
+		case TRART_I32: d[i] = (double)((const int32_t *)data)[i]; break;
+		case TRART_I64: d[i] = (double)((const int64_t *)data)[i]; break;
+		}
 	return d;
 }
 
@@ -528,12 +535,13 @@ static int driver_write_output(TrartFiles *fs, const DriverOpts *o, const TraNod
 {
 	size_t count = (size_t)tra_node_elements(n);
 	void *raw = xmalloc((count ? count : 1) * trart_dtype_size(n->type));
-	for (size_t i = 0; i < count; i++) {
-		if (n->type == TRART_F32)
-			((float *)raw)[i] = (float)v[i];
-		else
-			((double *)raw)[i] = v[i];
-	}
+	for (size_t i = 0; i < count; i++)
+		switch (n->type) {
+		case TRART_F32: ((float *)raw)[i] = (float)v[i]; break;
+		case TRART_F64: ((double *)raw)[i] = v[i]; break;
+		case TRART_I32: ((int32_t *)raw)[i] = (int32_t)v[i]; break;
+		case TRART_I64: ((int64_t *)raw)[i] = (int64_t)v[i]; break;
+		}
 	int64_t shape[TRA_MAX_RANK];
 	driver_shape(n, shape);
 	char *path = driver_output_path(o, n), *label = driver_output_label(n);

@@ -100,6 +100,65 @@ double interp_apply(TraOp op, double a, double b)
 	}
 }
 
+/* v wrapped into integer type t (two's complement, as the kernels). */
+static double interp_wrap(int64_t v, TrartDtype t)
+{
+	return t == TRART_I32 ? (double)(int32_t)(uint32_t)(uint64_t)v : (double)v;
+}
+
+double interp_apply_int(TraOp op, double da, double db, TrartDtype t)
+{
+	int64_t a = (int64_t)da, b = (int64_t)db;
+	uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+	switch (op) {
+	case TRA_OP_NEG: return interp_wrap((int64_t)(0 - ua), t);
+	case TRA_OP_ADD: return interp_wrap((int64_t)(ua + ub), t);
+	case TRA_OP_SUB: return interp_wrap((int64_t)(ua - ub), t);
+	case TRA_OP_MUL: return interp_wrap((int64_t)(ua * ub), t);
+	case TRA_OP_DIV: {
+		/* floor division, as NumPy's //; by zero 0, as NumPy gives */
+		if (b == 0)
+			return 0;
+		if (b == -1)
+			return interp_wrap((int64_t)(0 - ua), t);
+		int64_t q = a / b;
+		return interp_wrap(q - (a % b != 0 && (a < 0) != (b < 0)), t);
+	}
+	case TRA_OP_ABS: return interp_wrap(a < 0 ? (int64_t)(0 - ua) : a, t);
+	case TRA_OP_SIGN: return (double)((a > 0) - (a < 0));
+	case TRA_OP_RELU: return a < 0 ? 0 : da;
+	case TRA_OP_MAX: return a > b ? da : db;
+	case TRA_OP_MIN: return a < b ? da : db;
+	case TRA_OP_LT: case TRA_OP_LE: case TRA_OP_GT: case TRA_OP_GE: case TRA_OP_EQ: case TRA_OP_NE:
+		return interp_apply(op, da, db);
+	default: TRAC_BUG("interp_apply_int: op %s", tra_op_name[op]);
+	}
+}
+
+double interp_convert(double v, TrartDtype from, TrartDtype to)
+{
+	if (from == TRART_F32)
+		v = (double)(float)v;
+	switch (to) {
+	case TRART_F32: return (double)(float)v;
+	case TRART_F64: return v;
+	case TRART_I32: case TRART_I64: {
+		if (TRART_IS_INT(from))
+			return interp_wrap((int64_t)v, to);
+		/* toward zero, NaN 0, saturating at the type's limits */
+		double lo = to == TRART_I32 ? -0x1p31 : -0x1p63, hi = -lo;
+		if (isnan(v))
+			return 0;
+		if (v <= lo)
+			return lo;
+		if (v >= hi)
+			return to == TRART_I32 ? 0x1p31 - 1 : (double)INT64_MAX;
+		return trunc(v);
+	}
+	}
+	TRAC_BUG("interp_convert to %d", to);
+}
+
 /* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 double interp_eval(const TraGraph *g, const TraNode *n, int e,
                    const InterpValues *v, const int64_t *point, double acc)
@@ -107,7 +166,11 @@ double interp_eval(const TraGraph *g, const TraNode *n, int e,
 	const TraExpr *x = &g->ex[e];
 	switch (x->op) {
 	case TRA_OP_CONST: return x->value;
-	case TRA_OP_OPERAND: return interp_operand(g, n, x->arg, v, point);
+	case TRA_OP_OPERAND: {
+		double a = interp_operand(g, n, x->arg, v, point);
+		TrartDtype from = g->nodes[n->ops[x->arg].node].type;
+		return from == n->type ? a : interp_convert(a, from, n->type); /* a view's */
+	}
 	case TRA_OP_INDEX: return (double)point[x->arg];
 	case TRA_OP_ACC: return acc;
 	/* a shared value is evaluated again where it is read: the same
@@ -123,21 +186,25 @@ double interp_eval(const TraGraph *g, const TraNode *n, int e,
 	}
 	double a = interp_eval(g, n, x->kid[0], v, point, acc);
 	double b = tra_op_arity[x->op] > 1 ? interp_eval(g, n, x->kid[1], v, point, acc) : 0;
-	return interp_apply(x->op, a, b);
+	return TRART_IS_INT(n->type) ? interp_apply_int(x->op, a, b, n->type) : interp_apply(x->op, a, b);
 }
 
-static double interp_identity(TraAgg agg)
+static double interp_identity(TraAgg agg, TrartDtype t)
 {
+	double most = t == TRART_I32 ? 0x1p31 - 1 : t == TRART_I64 ? (double)INT64_MAX : INFINITY;
+	double least = t == TRART_I32 ? -0x1p31 : t == TRART_I64 ? -0x1p63 : -INFINITY;
 	switch (agg) {
 	case TRA_AGG_PROD: return 1;
-	case TRA_AGG_MAX: return -INFINITY;
-	case TRA_AGG_MIN: return INFINITY;
+	case TRA_AGG_MAX: return least;
+	case TRA_AGG_MIN: return most;
 	default: return 0;
 	}
 }
 
-static double interp_combine(TraAgg agg, double acc, double x)
+static double interp_combine(TraAgg agg, TrartDtype t, double acc, double x)
 {
+	if (TRART_IS_INT(t) && (agg == TRA_AGG_SUM || agg == TRA_AGG_PROD))
+		return interp_apply_int(agg == TRA_AGG_SUM ? TRA_OP_ADD : TRA_OP_MUL, acc, x, t);
 	switch (agg) {
 	case TRA_AGG_SUM: return acc + x;
 	case TRA_AGG_PROD: return acc * x;
@@ -152,11 +219,11 @@ static double interp_element(const TraGraph *g, const TraNode *n, const InterpVa
 {
 	if (n->agg == TRA_AGG_NONE)
 		return interp_eval(g, n, n->join, v, point, 0);
-	double acc = interp_identity(n->agg);
+	double acc = interp_identity(n->agg, n->type);
 	for (int d = n->rank; d < n->nidx; d++)
 		point[d] = 0;
 	do
-		acc = interp_combine(n->agg, acc, interp_eval(g, n, n->join, v, point, 0));
+		acc = interp_combine(n->agg, n->type, acc, interp_eval(g, n, n->join, v, point, 0));
 	while (interp_next(n, point, n->rank, n->nidx));
 	return n->epilogue >= 0 ? interp_eval(g, n, n->epilogue, v, point, acc) : acc;
 }

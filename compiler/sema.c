@@ -132,6 +132,7 @@ typedef struct Sema {
 	int nfree;
 	bool too_many;     /* this statement binds more than TRA_MAX_STMT_INDICES */
 	int *expr_access;  /* AstRef of an AST_ACCESS -> its SemaAccess, or -1 */
+	TrartDtype *conv_from; /* AstRef of a conversion -> its argument's type */
 	SemaAccess *acc;   /* the affine accesses of this statement */
 	int nacc, acccap;
 	int nview;         /* views made so far, for names */
@@ -613,20 +614,21 @@ static void sema_range_error(Sema *s, int v, const TraNode *node, int d, Span at
 	diag_note(s->diag, b->range_at, "'%s' ranges over %s here", b->name, there);
 }
 
-/* Fixes the statement's element type on the first tensor read. */
-static void sema_type(Sema *s, const TraNode *node, Span at)
+/* Fixes the statement's element type on the first tensor read (or
+ * conversion), named name, of type t; checks the others. */
+static void sema_type(Sema *s, TrartDtype t, const char *name, Span at)
 {
 	if (!s->typed) {
 		s->typed = true;
-		s->type = node->type;
+		s->type = t;
 		s->type_at = at;
 		return;
 	}
-	if (node->type == s->type)
+	if (t == s->type)
 		return;
 	sema_error(s, at, "'%s' is %s, but this statement already reads %s tensors; "
-	           "one statement cannot mix element types", node->name,
-	           trart_dtype_name(node->type), trart_dtype_name(s->type));
+	           "one statement cannot mix element types: convert one, as %s(...)", name,
+	           trart_dtype_name(t), trart_dtype_name(s->type), trart_dtype_name(s->type));
 	diag_note(s->diag, s->type_at, "this is %s", trart_dtype_name(s->type));
 }
 
@@ -658,7 +660,7 @@ static const TraNode *resolve_tensor(Sema *s, const AstExpr *e, int nsub)
 		diag_note(s->diag, sym->span, "'%s' is defined here", node->name);
 		return NULL;
 	}
-	sema_type(s, node, e->ref.name_span);
+	sema_type(s, node->type, node->name, e->ref.name_span);
 	return node;
 }
 
@@ -1086,9 +1088,48 @@ static bool is_comparison(const AstExpr *e)
 	return e->kind == AST_BINARY && e->op.op >= TRA_OP_LT && e->op.op <= TRA_OP_NE;
 }
 
+/* The type a conversion function names (f32 f64 i32 i64), or -1. */
+static int sema_conversion(const char *name)
+{
+	static const char *const names[] = {"f32", "f64", "i32", "i64"};
+	static const TrartDtype types[] = {TRART_F32, TRART_F64, TRART_I32, TRART_I64};
+	for (int i = 0; i < 4; i++)
+		if (strcmp(name, names[i]) == 0)
+			return (int)types[i];
+	return -1;
+}
+
+/* to(x): x is checked as an expression of its own type (that of the
+ * tensors it reads, or to itself where it reads none), the call reads
+ * as a tensor of type to. */
+static VarMask resolve_convert(Sema *s, AstRef r, TrartDtype to)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	if (e->ref.nargs != 1) {
+		sema_error(s, e->span, "'%s' takes 1 argument, but %d %s given", e->ref.name,
+		           e->ref.nargs, e->ref.nargs == 1 ? "is" : "are");
+		return 0;
+	}
+	bool typed = s->typed;
+	TrartDtype type = s->type;
+	Span type_at = s->type_at;
+	s->typed = false;
+	VarMask m = resolve(s, e->ref.args[0], false);
+	s->conv_from[r] = s->typed ? s->type : to;
+	s->typed = typed;
+	s->type = type;
+	s->type_at = type_at;
+	s->free_vars[r] = m;
+	sema_type(s, to, arena_printf(s->arena, "%s(...)", e->ref.name), e->ref.name_span);
+	return m;
+}
+
 static VarMask resolve_call(Sema *s, AstRef r)
 {
 	const AstExpr *e = &s->prog->ex[r];
+	int to = sema_conversion(e->ref.name);
+	if (to >= 0)
+		return resolve_convert(s, r, (TrartDtype)to);
 	int f = sema_func(e->ref.name);
 	if (f < 0) {
 		sema_unknown_function(s, e);
@@ -1276,6 +1317,84 @@ static bool resolve_lhs(Sema *s, const AstStmt *st)
 	return true;
 }
 
+
+/* ---- integer statements ----------------------------------------------------- */
+
+/* Whether function op computes in floating point only (an integer
+ * statement may use + - * /, abs, sign, relu, max, min and select). */
+static bool sema_float_only(TraOp op)
+{
+	switch (op) {
+	case TRA_OP_ABS: case TRA_OP_SIGN: case TRA_OP_RELU: case TRA_OP_MAX: case TRA_OP_MIN:
+	case TRA_OP_SELECT:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* A number in an expression of type t: an integer type takes integers. */
+static void sema_check_number(Sema *s, Span at, double v, TrartDtype t)
+{
+	if (TRART_IS_INT(t) && !(v == floor(v) && fabs(v) < 0x1p63))
+		sema_error(s, at, "'%.*s' is not an integer, but this is %s arithmetic; compute in "
+		           "floating point and convert, as f64(...)", (int)(at.hi - at.lo),
+		           s->src->text + at.lo, trart_dtype_name(t));
+}
+
+/* The rules of integer arithmetic in expression r, computed in type t. */
+/* Recursive; depth at most PARSE_MAX_NESTING, AST levels (the parser checks it). */
+static void sema_check_types(Sema *s, AstRef r, TrartDtype t)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	bool is_int = TRART_IS_INT(t);
+	switch (e->kind) {
+	case AST_NUM:
+		sema_check_number(s, e->span, e->num.value, t);
+		return;
+	case AST_INF:
+		if (is_int)
+			sema_error(s, e->span, "inf is not an integer, but this is %s arithmetic",
+			           trart_dtype_name(t));
+		return;
+	case AST_CALL:
+		if (sema_conversion(e->ref.name) >= 0) {
+			sema_check_types(s, e->ref.args[0], s->conv_from[r]);
+			return;
+		}
+		if (is_int && sema_float_only(sema_funcs[sema_func(e->ref.name)].op))
+			sema_error(s, e->ref.name_span, "'%s' computes in floating point, but this is %s "
+			           "arithmetic; convert its argument, as %s(f64(...))", e->ref.name,
+			           trart_dtype_name(t), e->ref.name);
+		for (int i = 0; i < e->ref.nargs; i++)
+			sema_check_types(s, e->ref.args[i], t);
+		return;
+	case AST_ACCESS: {
+		int n = e->ref.nargs;
+		const AstExpr *pad = n ? &s->prog->ex[e->ref.args[n - 1]] : NULL;
+		Sym *sym = sema_lookup(s, e->ref.name);
+		double v;
+		if (pad && pad->kind == AST_PAD && resolve_pad(s, e->ref.args[n - 1], &v))
+			sema_check_number(s, pad->span, v, s->g->nodes[sym->node].type);
+		return;
+	}
+	case AST_REDUCE:
+		if (is_int && e->red.agg == TRA_AGG_MEAN)
+			sema_error(s, e->red.agg_span, "mean of %s values: sum them and convert, as "
+			           "f64(sum[...](...)) / N", trart_dtype_name(t));
+		sema_check_types(s, e->red.body, t);
+		return;
+	case AST_UNARY:
+		sema_check_types(s, e->op.a, t);
+		return;
+	case AST_BINARY:
+		sema_check_types(s, e->op.a, t);
+		sema_check_types(s, e->op.b, t);
+		return;
+	default:
+		return;
+	}
+}
 
 /* ---- affine subscripts: ranges and bounds -------------------------------------- */
 
@@ -1509,9 +1628,9 @@ static int sema_view_order(const Sema *s, const Builder *b, const SemaAccess *a,
 	return n;
 }
 
-/* A view node (tra_node_is_view) named name: access a over the bindings
- * vars[0 .. nv), in that order. */
-static int sema_view_node(Sema *s, const SemaAccess *a, const char *name, Span span,
+/* A view node (tra_node_is_view) named name, of element type type: access
+ * a over the bindings vars[0 .. nv), in that order, converted to type. */
+static int sema_view_node(Sema *s, const SemaAccess *a, TrartDtype type, const char *name, Span span,
                           const int *vars, int nv)
 {
 	const TraNode *x = &s->g->nodes[a->node];
@@ -1533,7 +1652,7 @@ static int sema_view_node(Sema *s, const SemaAccess *a, const char *name, Span s
 				op->idx[d] = p;
 		}
 	}
-	TraNode n = {.kind = TRA_NODE_EINSUM, .name = name, .span = span, .type = x->type,
+	TraNode n = {.kind = TRA_NODE_EINSUM, .name = name, .span = span, .type = type,
 	             .rank = nv, .nidx = nv, .agg = TRA_AGG_NONE, .nops = 1, .ops = op,
 	             .epilogue = -1};
 	n.join = tra_expr_new(s->g, TRA_OP_OPERAND, 0, 0, -1, -1, -1);
@@ -1580,7 +1699,8 @@ static int build_tensor(Sema *s, Builder *b, const AstExpr *e)
 		int vars[TRA_MAX_STMT_INDICES];
 		int nv = sema_view_order(s, b, &s->acc[acc], vars);
 		const char *name = arena_printf(s->arena, "%s.v%d", s->stmt->name, ++s->nview);
-		int view = sema_view_node(s, &s->acc[acc], name, e->span, vars, nv);
+		int view = sema_view_node(s, &s->acc[acc], s->g->nodes[s->acc[acc].node].type, name,
+		                          e->span, vars, nv);
 		int k = builder_operand(s, b, view, nv, vars);
 		return tra_expr_new(s->g, TRA_OP_OPERAND, k, 0, -1, -1, -1);
 	}
@@ -1604,8 +1724,72 @@ static int build_name(Sema *s, Builder *b, AstRef r)
 	return build_tensor(s, b, e);
 }
 
+static int builder_order(const Builder *outer, VarMask mask, int *vars);
+static int builder_finish(Sema *s, Builder *b, const char *name, Span span, TraAgg agg, int join, int epi);
+
+/* The identity access of node id over bindings vars (one per dimension). */
+static SemaAccess sema_identity_access(Sema *s, int id, const int *vars)
+{
+	const TraNode *n = &s->g->nodes[id];
+	SemaAccess a = {.node = id, .rank = n->rank};
+	a.coef = arena_alloc(s->arena, (size_t)(n->rank + 1) * TRA_MAX_STMT_INDICES * sizeof *a.coef);
+	a.off = arena_alloc(s->arena, (size_t)(n->rank + 1) * sizeof *a.off);
+	for (int d = 0; d < n->rank; d++)
+		a.coef[(size_t)d * TRA_MAX_STMT_INDICES + vars[d]] = 1;
+	return a;
+}
+
+/* to(x) as an operand of b: a view of x's values converted to type to;
+ * x is first a node of its own (in its type) unless it is one tensor
+ * element. A conversion to x's own type is x. */
+static int build_convert(Sema *s, Builder *b, AstRef r)
+{
+	const AstExpr *e = &s->prog->ex[r];
+	TrartDtype to = (TrartDtype)sema_conversion(e->ref.name), from = s->conv_from[r];
+	AstRef x = e->ref.args[0];
+	if (from == to)
+		return build(s, b, x);
+	const char *name = arena_printf(s->arena, "%s.v%d", s->stmt->name, ++s->nview);
+	int vars[TRA_MAX_STMT_INDICES], nv;
+	SemaAccess a;
+	const AstExpr *xe = &s->prog->ex[x];
+	if (xe->kind == AST_ACCESS || (xe->kind == AST_NAME && s->expr_var[x] < 0 &&
+	                               sema_lookup(s, xe->ref.name)->kind == SYM_TENSOR)) {
+		int acc = xe->kind == AST_ACCESS ? s->expr_access[x] : -1;
+		if (acc < 0 && xe->kind == AST_ACCESS)
+			acc = sema_plain_view(s, x);
+		if (acc >= 0) {
+			a = s->acc[acc];
+			nv = sema_view_order(s, b, &a, vars);
+		} else { /* a plain element read whole */
+			int id = sema_lookup(s, xe->ref.name)->node;
+			for (nv = 0; nv < xe->ref.nargs; nv++)
+				vars[nv] = s->expr_var[xe->ref.args[nv]];
+			a = sema_identity_access(s, id, vars);
+		}
+	} else {
+		/* x over its free indices, in b's order, as a node of type from */
+		Builder xb = {.main_red = -1};
+		xb.nout = xb.nvars = builder_order(b, s->free_vars[r], xb.vars);
+		TrartDtype type = s->type; /* builds in the argument's type */
+		s->type = from;
+		int join = build(s, &xb, x);
+		const char *xname = arena_printf(s->arena, "%s.v%d", s->stmt->name, ++s->nview);
+		int id = builder_finish(s, &xb, xname, xe->span, TRA_AGG_NONE, join, -1);
+		s->type = type;
+		nv = xb.nvars;
+		memcpy(vars, xb.vars, (size_t)nv * sizeof *vars);
+		a = sema_identity_access(s, id, vars);
+	}
+	int view = sema_view_node(s, &a, to, name, e->span, vars, nv);
+	int k = builder_operand(s, b, view, nv, vars);
+	return tra_expr_new(s->g, TRA_OP_OPERAND, k, 0, -1, -1, -1);
+}
+
 static int build_call(Sema *s, Builder *b, const AstExpr *e)
 {
+	if (sema_conversion(e->ref.name) >= 0)
+		return build_convert(s, b, (AstRef)(e - s->prog->ex));
 	int kid[3] = {-1, -1, -1};
 	for (int i = 0; i < e->ref.nargs; i++)
 		kid[i] = build(s, b, e->ref.args[i]);
@@ -1757,7 +1941,8 @@ static void sema_build_def(Sema *s, const AstStmt *st, VarMask lhs)
 	} else if (sema_whole_view(s, st, &b)) {
 		/* the statement is one affine element over its left-hand side:
 		 * itself the view, not a copy of one */
-		int id = sema_view_node(s, &s->acc[s->expr_access[st->value]], st->name, st->name_span,
+		const SemaAccess *a = &s->acc[s->expr_access[st->value]];
+		int id = sema_view_node(s, a, s->g->nodes[a->node].type, st->name, st->name_span,
 		                        b.vars, b.nvars);
 		Sym *sym = sema_define(s, st->name, SYM_TENSOR, st->name_span);
 		sym->node = id;
@@ -1869,6 +2054,8 @@ static void sema_def(Sema *s, const AstStmt *st)
 	for (int v = 0; v < s->nvars; v++)
 		lhs |= (VarMask)1 << v;
 	resolve(s, st->value, false);
+	if (s->nerr_stmt == 0)
+		sema_check_types(s, st->value, s->type);
 	sema_resolve_clashes(s);
 	if (s->nerr_stmt == 0)
 		sema_infer_ranges(s);
@@ -2001,6 +2188,7 @@ int sema_build(const AstProgram *prog, SizeOverride *overrides, int noverrides,
 	s.expr_var = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.expr_var);
 	s.free_vars = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.free_vars);
 	s.expr_access = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.expr_access);
+	s.conv_from = arena_alloc(s.arena, (size_t)(prog->nex + 1) * sizeof *s.conv_from);
 	for (int i = 0; i < prog->nex; i++)
 		s.expr_var[i] = s.expr_access[i] = -1;
 	sema_index_names(&s);

@@ -490,7 +490,7 @@ static void tra_verify_operand(const TraGraph *g, int id, const TraOperand *op)
 	TRA_CHECK(op->node >= 0 && op->node < id);
 	const TraNode *p = &g->nodes[op->node];
 	TRA_CHECK(op->rank == p->rank);
-	TRA_CHECK(p->type == n->type);
+	TRA_CHECK(p->type == n->type || op->aff); /* a view may convert */
 	if (op->aff) {
 		/* a view's one operand, read in bounds unless padded */
 		TRA_CHECK(n->nops == 1 && n->agg == TRA_AGG_NONE && n->epilogue < 0);

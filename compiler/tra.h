@@ -338,6 +338,14 @@ void interp_values_free(InterpValues *v);
  * and the leaves; b is ignored by unary ones): algebra.c folds
  * constants with it, so folding cannot disagree with the oracle. */
 double interp_apply(TraOp op, double a, double b);
+/* The same for integer type t: + - * and unary - wrap (two's complement),
+ * / is floor division (by zero 0), abs, sign, relu, max, min, the
+ * comparisons. Values are integers held in doubles: exact below 2^53. */
+double interp_apply_int(TraOp op, double a, double b, TrartDtype t);
+/* Value v of type from converted to type to (tra(5), TYPES): to an
+ * integer, a float truncates toward zero, NaN gives 0, and values beyond
+ * the type saturate; an integer wraps; to a float, the nearest. */
+double interp_convert(double v, TrartDtype from, TrartDtype to);
 /* The value of one scalar expression at a join point (used by tests). */
 double interp_eval(const TraGraph *g, const TraNode *n, int e,
                    const InterpValues *v, const int64_t *point, double acc);

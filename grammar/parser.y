@@ -96,7 +96,7 @@ static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseLi
 %token <name> IDENT "identifier"
 %token <num> NUMBER "number"
 %token NEWLINE "end of line"
-%token SIZE "size" INPUT "input" OUTPUT "output" F32 "f32" F64 "f64"
+%token SIZE "size" INPUT "input" OUTPUT "output" F32 "f32" F64 "f64" I32 "i32" I64 "i64"
 %token SUM "sum" PROD "prod" MAX "max" MIN "min" MEAN "mean"
 %token SELECT "select" INF "inf"
 %token LE "<=" GE ">=" EQ "==" NE "!="
@@ -154,8 +154,10 @@ opt_type
 	: %empty { $$ = -1; }
 	| F32    { $$ = TRART_F32; }
 	| F64    { $$ = TRART_F64; }
+	| I32    { $$ = TRART_I32; }
+	| I64    { $$ = TRART_I64; }
 	| IDENT  {
-		parse_error(p, @1, "unknown element type '%s'; the types are f32 and f64", $1);
+		parse_error(p, @1, "unknown element type '%s'; the types are f32, f64, i32 and i64", $1);
 		$$ = -1;
 	}
 	;
@@ -196,6 +198,11 @@ primary
 	| MAX '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "max", @1, $3); }
 	| MIN '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "min", @1, $3); }
 	| SELECT '(' opt_exprs ')' { $$ = mk_ref(p, AST_CALL, @$, "select", @1, $3); }
+	/* conversions: a type's name called as a function */
+	| F32 '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "f32", @1, $3); }
+	| F64 '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "f64", @1, $3); }
+	| I32 '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "i32", @1, $3); }
+	| I64 '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "i64", @1, $3); }
 	| agg '[' subs ']' '(' expr ')' { $$ = mk_reduce(p, @$, $1, @1, $3, $6); }
 	| agg '[' ']' '(' expr ')' {
 		parse_error(p, span_join(@2, @3), "a reduction lists at least one index to reduce over");
@@ -256,7 +263,7 @@ static void parse_error(Parser *p, Span at, const char *fmt, ...)
 }
 
 static const char *const parse_keywords[] = {
-	"size", "input", "output", "f32", "f64", "sum", "prod", "max", "min",
+	"size", "input", "output", "f32", "f64", "i32", "i64", "sum", "prod", "max", "min",
 	"mean", "select", "inf",
 };
 

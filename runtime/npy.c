@@ -129,20 +129,22 @@ npy_fail(const NpyCtx *c, const char *fmt, ...)
 size_t
 trart_dtype_size(TrartDtype t)
 {
-	return t == TRART_F64 ? 8 : 4;
+	return t == TRART_F64 || t == TRART_I64 ? 8 : 4;
 }
 
 const char *
 trart_dtype_name(TrartDtype t)
 {
-	return t == TRART_F64 ? "f64" : "f32";
+	static const char *const names[] = {"f32", "f64", "i32", "i64"};
+	return names[t];
 }
 
 /* The NumPy descr of a dtype: how its header spells it. */
 static const char *
 npy_descr(TrartDtype t)
 {
-	return t == TRART_F64 ? "<f8" : "<f4";
+	static const char *const descr[] = {"<f4", "<f8", "<i4", "<i8"};
+	return descr[t];
 }
 
 /* Copies len bytes of s into buf (size >= 8) as printable text: other
@@ -541,7 +543,8 @@ npy_read_header(const NpyCtx *c, FILE *f, size_t *off, NpyHeader *h,
 static const char *
 npy_numpy_type(TrartDtype t)
 {
-	return t == TRART_F64 ? "np.float64" : "np.float32";
+	static const char *const numpy[] = {"np.float32", "np.float64", "np.int32", "np.int64"};
+	return numpy[t];
 }
 
 /* Compares the header's descr with the dtype the program wants; a

@@ -73,7 +73,16 @@ trart_random_fill(void *data, TrartDtype t, size_t n, uint64_t seed,
 	                          random_fnv1a64(name ? name : ""));
 	size_t k;
 
-	if (t == TRART_F64) {
+	if (TRART_IS_INT(t)) {
+		/* integers: uniform in [-64, 64) */
+		for (k = 0; k < n; k++) {
+			int64_t v = (int64_t)(random_bits(key, k) >> 57) - 64;
+			if (t == TRART_I32)
+				((int32_t *)data)[k] = (int32_t)v;
+			else
+				((int64_t *)data)[k] = v;
+		}
+	} else if (t == TRART_F64) {
 		double *d = data;
 		for (k = 0; k < n; k++)
 			d[k] = (double)(random_bits(key, k) >> 11) * 0x1p-52 - 1.0;

@@ -26,7 +26,12 @@ extern "C" {
 typedef enum TrartDtype {
 	TRART_F32, /* little-endian IEEE single, NumPy '<f4' */
 	TRART_F64, /* little-endian IEEE double, NumPy '<f8' */
+	TRART_I32, /* little-endian two's complement 32-bit, NumPy '<i4' */
+	TRART_I64, /* little-endian two's complement 64-bit, NumPy '<i8' */
 } TrartDtype;
+
+/* Whether a dtype is an integer type. */
+#define TRART_IS_INT(t) ((t) == TRART_I32 || (t) == TRART_I64)
 
 #define TRART_MAX_RANK 16 /* the most dimensions a tensor may have */
 #define TRART_ERRLEN 512  /* a comfortable size for error buffers */
@@ -34,7 +39,7 @@ typedef enum TrartDtype {
 /* Bytes per element of a dtype. */
 size_t trart_dtype_size(TrartDtype t);
 
-/* Name of a dtype as the language spells it: "f32" or "f64". */
+/* Name of a dtype as the language spells it: "f32", "f64", "i32", "i64". */
 const char *trart_dtype_name(TrartDtype t);
 
 /* npy.c */
