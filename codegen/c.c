@@ -58,7 +58,21 @@ typedef struct CgC {
 
 static const char *cg_c_type(TrartDtype t)
 {
-	return t == TRART_F32 ? "float" : "double";
+	static const char *const names[] = {"float", "double", "int32_t", "int64_t"};
+	return names[t];
+}
+
+/* How trart.h spells a dtype: TRART_F32 ... */
+static const char *cg_c_dtype(TrartDtype t)
+{
+	static const char *const names[] = {"TRART_F32", "TRART_F64", "TRART_I32", "TRART_I64"};
+	return names[t];
+}
+
+/* The type of operand k's producer: a view's may differ from n's. */
+static const char *cg_c_in_type(const CgC *c, const TraNode *n, int k)
+{
+	return cg_c_type(c->g->nodes[n->ops[k].node].type);
 }
 
 /* The suffix of math.h functions for a type: expf or exp. */
@@ -132,6 +146,16 @@ static void cg_c_offset(CgC *c, const TraNode *n, int k)
 
 static void cg_c_const(CgC *c, TrartDtype t, double v)
 {
+	if (TRART_IS_INT(t)) {
+		/* integral (sema); -2^63 cannot be written as a literal */
+		if (v <= -0x1p63)
+			fputs("INT64_MIN", c->out);
+		else if (v >= 0x1p63)
+			fputs("INT64_MAX", c->out);
+		else
+			fprintf(c->out, t == TRART_I64 ? "INT64_C(%" PRId64 ")" : "(%" PRId64 ")", (int64_t)v);
+		return;
+	}
 	if (isinf(v)) {
 		fprintf(c->out, "(%sINFINITY)", v < 0 ? "-" : "");
 		return;
@@ -184,9 +208,14 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 			cg_c_affine_inside(c, n, &n->ops[x->arg]);
 			fputs(" ? ", c->out);
 		}
+		TrartDtype from = c->g->nodes[n->ops[x->arg].node].type;
+		if (from != n->type) /* a view that converts */
+			fprintf(c->out, "trac_%s_to_%s(", cg_c_type(from), cg_c_type(n->type));
 		fprintf(c->out, "in%d[", x->arg);
 		cg_c_offset(c, n, x->arg);
 		fputc(']', c->out);
+		if (from != n->type)
+			fputc(')', c->out);
 		if (n->ops[x->arg].aff && n->ops[x->arg].aff->padded) {
 			fputs(" : ", c->out);
 			cg_c_const(c, n->type, n->ops[x->arg].aff->pad);
@@ -204,7 +233,14 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 	case TRA_OP_ADD: cg_c_binary(c, n, "+", x, false); return;
 	case TRA_OP_SUB: cg_c_binary(c, n, "-", x, false); return;
 	case TRA_OP_MUL: cg_c_binary(c, n, "*", x, false); return;
-	case TRA_OP_DIV: cg_c_binary(c, n, "/", x, false); return;
+	case TRA_OP_DIV:
+		if (TRART_IS_INT(n->type)) { /* floor division (trac_div_T) */
+			snprintf(fn, sizeof fn, "trac_div_%s", cg_c_type(n->type));
+			cg_c_call(c, n, fn, x);
+			return;
+		}
+		cg_c_binary(c, n, "/", x, false);
+		return;
 	case TRA_OP_LT: cg_c_binary(c, n, "<", x, true); return;
 	case TRA_OP_LE: cg_c_binary(c, n, "<=", x, true); return;
 	case TRA_OP_GT: cg_c_binary(c, n, ">", x, true); return;
@@ -223,8 +259,10 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 	case TRA_OP_EXP: case TRA_OP_LOG: case TRA_OP_TANH: case TRA_OP_POW: case TRA_OP_SIGMOID:
 	case TRA_OP_SIN: case TRA_OP_COS: case TRA_OP_EXP2: case TRA_OP_LOG2: case TRA_OP_EXPM1:
 	case TRA_OP_LOG1P: case TRA_OP_RSQRT: case TRA_OP_SIGN: case TRA_OP_ERF:
-		/* trart.h's branch-free versions, which vectorise */
-		snprintf(fn, sizeof fn, "trart_%s_%s", tra_op_name[x->op], cg_c_type(n->type));
+		/* trart.h's branch-free versions, which vectorise; the prelude's
+		 * trac_sign_T for integers */
+		snprintf(fn, sizeof fn, "%s_%s_%s", TRART_IS_INT(n->type) ? "trac" : "trart",
+		         tra_op_name[x->op], cg_c_type(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
 	case TRA_OP_SQRT: /* a vector instruction under -fno-math-errno */
@@ -232,7 +270,10 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 		cg_c_call(c, n, fn, x);
 		return;
 	case TRA_OP_ABS:
-		snprintf(fn, sizeof fn, "fabs%s", cg_c_fsuffix(n->type));
+		if (TRART_IS_INT(n->type))
+			snprintf(fn, sizeof fn, "trac_abs_%s", cg_c_type(n->type));
+		else
+			snprintf(fn, sizeof fn, "fabs%s", cg_c_fsuffix(n->type));
 		cg_c_call(c, n, fn, x);
 		return;
 	case TRA_OP_FLOOR: case TRA_OP_CEIL: case TRA_OP_ROUND: /* vector instructions too */
@@ -294,6 +335,36 @@ static const char cg_c_prelude_text[] =
 	"}\n"
 	"TRAC_HELPERS(float, f)\n"
 	"TRAC_HELPERS(double, )\n"
+	"TRAC_HELPERS(int32_t, )\n"
+	"TRAC_HELPERS(int64_t, )\n"
+	"/* integer arithmetic (tra(5), TYPES): + - * wrap (the file is compiled\n"
+	"   with -fwrapv), / is floor division with x / 0 = 0, abs(MIN) = MIN */\n"
+	"#define TRAC_INT_HELPERS(T, U)                                                 \\\n"
+	"static inline T trac_div_##T(T a, T b)                                        \\\n"
+	"{                                                                              \\\n"
+	"\tif (b == 0 || b == -1)                                                       \\\n"
+	"\t\treturn (T)((U)0 - (U)a * (U)(b == -1));                                     \\\n"
+	"\tT q = a / b;                                                                 \\\n"
+	"\treturn q - (T)((a % b != 0) & ((a < 0) != (b < 0)));                           \\\n"
+	"}                                                                              \\\n"
+	"static inline T trac_abs_##T(T a) { return a < 0 ? (T)((U)0 - (U)a) : a; }     \\\n"
+	"static inline T trac_sign_##T(T a) { return (T)((a > 0) - (a < 0)); }\n"
+	"TRAC_INT_HELPERS(int32_t, uint32_t)\n"
+	"TRAC_INT_HELPERS(int64_t, uint64_t)\n"
+	"/* conversions: to an integer, toward zero, NaN 0, saturating; between\n"
+	"   integers, wrapping; to a float, the nearest */\n"
+	"#define TRAC_TO_INT(F, T, LO, HI)                                              \\\n"
+	"static inline T trac_##F##_to_##T(F v)                                        \\\n"
+	"{ return v != v ? 0 : v <= (F)(LO) ? (T)(LO) : v >= (F)(HI) ? (T)(HI) : (T)v; }\n"
+	"TRAC_TO_INT(float, int32_t, -0x1p31, 0x1p31 - 1)\n"
+	"TRAC_TO_INT(double, int32_t, -0x1p31, 0x1p31 - 1)\n"
+	"TRAC_TO_INT(float, int64_t, INT64_MIN, INT64_MAX)\n"
+	"TRAC_TO_INT(double, int64_t, INT64_MIN, INT64_MAX)\n"
+	"#define TRAC_CAST(F, T) static inline T trac_##F##_to_##T(F v) { return (T)v; }\n"
+	"TRAC_CAST(float, double) TRAC_CAST(double, float) TRAC_CAST(int32_t, float)\n"
+	"TRAC_CAST(int32_t, double) TRAC_CAST(int64_t, float) TRAC_CAST(int64_t, double)\n"
+	"TRAC_CAST(int32_t, int64_t)\n"
+	"static inline int32_t trac_int64_t_to_int32_t(int64_t v) { return (int32_t)(uint32_t)(uint64_t)v; }\n"
 	"\n"
 	"/* what a kernel's parallel loop bodies see */\n"
 	"typedef struct TracCtx {\n"
@@ -361,6 +432,10 @@ static const char *cg_c_init(double v)
 		return "1";
 	if (v == 0)
 		return "0";
+	if (v == -0x1p31 || v == 0x1p31 - 1) /* an integer type's limits (kplan_identity) */
+		return v < 0 ? "INT32_MIN" : "INT32_MAX";
+	if (v == -0x1p63 || v == 0x1p63)
+		return v < 0 ? "INT64_MIN" : "INT64_MAX";
 	TRAC_BUG("no aggregation starts from %g", v);
 }
 
@@ -388,8 +463,10 @@ static void cg_c_combine(CgC *c, const TraNode *n, int depth)
 		fprintf(c->out, ";\n");
 		cg_c_indent(c, depth);
 		fprintf(c->out, "acc = v %s acc ? v : acc;\n", n->agg == TRA_AGG_MAX ? ">" : "<");
-		cg_c_indent(c, depth);
-		fputs("nan |= v != v;\n", c->out);
+		if (cg_c_nest(c, n)->nan_flag) {
+			cg_c_indent(c, depth);
+			fputs("nan |= v != v;\n", c->out);
+		}
 		return;
 	default: TRAC_BUG("combine without aggregation");
 	}
@@ -404,7 +481,7 @@ static void cg_c_simd_reduction(CgC *c, const TraNode *n, int depth)
 	static const char *const ops[] = {"", "+", "*", "max", "min"};
 	cg_c_indent(c, depth);
 	fprintf(c->out, "#pragma omp simd reduction(%s:acc)%s\n", ops[n->agg],
-	        n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN ? " reduction(|:nan)" : "");
+	        cg_c_nest(c, n)->nan_flag ? " reduction(|:nan)" : "");
 }
 
 /* out[this element] = the epilogue of acc (or acc itself). */
@@ -728,7 +805,8 @@ static void cg_c_buffers(CgC *c, const TraNode *n, int id, CgAcc from)
 		fprintf(c->out, "\tconst TracCtx *ctx = vctx;\n");
 	fprintf(c->out, "\t%s *restrict out = ctx->bufs[%d];\n", t, id);
 	for (int k = 0; k < n->nops; k++)
-		fprintf(c->out, "\tconst %s *restrict in%d = ctx->bufs[%d];\n", t, k, n->ops[k].node);
+		fprintf(c->out, "\tconst %s *restrict in%d = ctx->bufs[%d];\n", cg_c_in_type(c, n, k), k,
+		        n->ops[k].node);
 	if (from == CG_ACC_SCRATCH)
 		fprintf(c->out, "\tconst %s *restrict accbuf = ctx->acc;\n", t);
 	fprintf(c->out, "\t(void)out;\n");
@@ -988,7 +1066,7 @@ static void cg_c_gemm_operand(CgC *c, const TraNode *n, const GemmMatrix *M, int
 		if (M->stride[x])
 			size *= n->idx[x].size;
 	fprintf(c->out, "\t%s *%s_s = trart_scratch(%" PRId64 " * sizeof(%s));\n", t, name, size, t);
-	fprintf(c->out, "\tconst %s *in%d = bufs[%d];\n", t, k, n->ops[k].node);
+	fprintf(c->out, "\tconst %s *in%d = bufs[%d];\n", cg_c_in_type(c, n, k), k, n->ops[k].node);
 	char scratch[16];
 	snprintf(scratch, sizeof scratch, "%s_s", name);
 	cg_c_permute(c, n, M, k, scratch);
@@ -1059,7 +1137,8 @@ static void cg_c_block_prologue(CgC *c, const TraNode *n, int id, const char *fn
 	fprintf(c->out, "\tconst int64_t *lo = task->lo, *hi = task->hi;\n");
 	fprintf(c->out, "\t%s *restrict out = bufs[%d];\n", t, id);
 	for (int k = 0; k < n->nops; k++)
-		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n", t, k, n->ops[k].node);
+		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n", cg_c_in_type(c, n, k), k,
+		        n->ops[k].node);
 	fprintf(c->out, "\t(void)out; (void)lo; (void)hi;\n");
 }
 
@@ -1217,7 +1296,8 @@ static void cg_c_block_gemm(CgC *c, const Kplan *k)
 	        "\tconst int64_t *lo = task->lo, *hi = task->hi;\n", id);
 	fprintf(c->out, "\t%s *out = bufs[%d];\n", t, id);
 	for (int q = 0; q < n->nops; q++)
-		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n\t(void)in%d;\n", t, q, n->ops[q].node, q);
+		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n\t(void)in%d;\n", cg_c_in_type(c, n, q),
+		        q, n->ops[q].node, q);
 	cg_c_block_operand(c, n, &p->A, p->a, "A");
 	cg_c_block_operand(c, n, &p->B, p->b, "B");
 	/* local strides of the output block (the partial block's layout) */
@@ -1561,7 +1641,7 @@ static void cg_c_tables(CgC *c)
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];
 		fprintf(c->out, "\t{\"%s\", %s, %d, shape%d, %s},\n", n->name,
-		        n->type == TRART_F32 ? "TRART_F32" : "TRART_F64", n->rank, id, cg_c_kind(n));
+		        cg_c_dtype(n->type), n->rank, id, cg_c_kind(n));
 	}
 	fputs("};\n\nstatic const TrartKernel trac_kernels[] = {\n", c->out);
 	int nk = 0;
@@ -1611,12 +1691,12 @@ static void cg_c_library(CgC *c)
 	for (int id = 0; id < g->nnodes; id++)
 		if (g->nodes[id].kind == TRA_NODE_INPUT)
 			fprintf(c->out, "\t{\"%s\", %s, %d, shape%d},\n", g->nodes[id].name,
-			        g->nodes[id].type == TRART_F64 ? "TRART_F64" : "TRART_F32", g->nodes[id].rank, id);
+			        cg_c_dtype(g->nodes[id].type), g->nodes[id].rank, id);
 	fprintf(c->out, "};\n\nconst trac_tensor_info %s_outputs[%d] = {\n", name, g->noutputs);
 	for (int i = 0; i < g->noutputs; i++) {
 		const TraNode *n = &g->nodes[g->outputs[i]];
 		fprintf(c->out, "\t{\"%s\", %s, %d, shape%d},\n", n->name,
-		        n->type == TRART_F64 ? "TRART_F64" : "TRART_F32", n->rank, g->outputs[i]);
+		        cg_c_dtype(n->type), n->rank, g->outputs[i]);
 	}
 	fprintf(c->out, "};\n\nint %s(const void *const *inputs, void *const *outputs, int threads)\n{\n"
 	        "\tvoid *bufs[%d];\n\tint i = 0;\n", name, g->nnodes);
@@ -1689,7 +1769,7 @@ void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 static void cg_c_header_tensor(const char *name, const TraNode *n, FILE *out)
 {
 	fprintf(out, "#define %s_%s_DTYPE %s\n#define %s_%s_RANK %d\n", name, n->name,
-	        n->type == TRART_F64 ? "TRART_F64" : "TRART_F32", name, n->name, n->rank);
+	        cg_c_dtype(n->type), name, n->name, n->rank);
 	if (n->rank) /* a scalar has no shape: C has no empty initialiser */
 		fprintf(out, "#define %s_%s_SHAPE {", name, n->name);
 	for (int d = 0; d < n->rank; d++)

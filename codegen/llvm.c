@@ -181,7 +181,23 @@ int cg_llvm_warnings(const CgLlvm *m, const char **first)
 
 CgLlvmType cg_llvm_type(CgLlvm *m, TrartDtype t)
 {
-	return t == TRART_F32 ? LLVMFloatTypeInContext(m->ctx) : LLVMDoubleTypeInContext(m->ctx);
+	switch (t) {
+	case TRART_F32: return LLVMFloatTypeInContext(m->ctx);
+	case TRART_F64: return LLVMDoubleTypeInContext(m->ctx);
+	case TRART_I32: return LLVMInt32TypeInContext(m->ctx);
+	case TRART_I64: return LLVMInt64TypeInContext(m->ctx);
+	}
+	TRAC_BUG("no LLVM type for dtype %d", t);
+}
+
+/* Whether v is an integer (or a vector of them): the arithmetic below
+ * serves both kinds of element type (tra(5), TYPES, for integers). */
+static bool cg_llvm_is_int(LLVMValueRef v)
+{
+	LLVMTypeRef ty = LLVMTypeOf(v);
+	if (LLVMGetTypeKind(ty) == LLVMVectorTypeKind)
+		ty = LLVMGetElementType(ty);
+	return LLVMGetTypeKind(ty) == LLVMIntegerTypeKind;
 }
 
 CgLlvmType cg_llvm_i64(CgLlvm *m)
@@ -247,6 +263,9 @@ void cg_llvm_return(CgLlvm *m)
 
 CgLlvmValue cg_llvm_const(CgLlvm *m, TrartDtype t, double v)
 {
+	if (TRART_IS_INT(t)) /* integral; 2^63 stands for the i64 maximum (kplan_identity) */
+		return LLVMConstInt(cg_llvm_type(m, t), (unsigned long long)(v >= 0x1p63 ? INT64_MAX :
+		                                                                  (int64_t)v), 1);
 	return LLVMConstReal(cg_llvm_type(m, t), v);
 }
 
@@ -265,8 +284,33 @@ CgLlvmValue cg_llvm_imul(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
 	return LLVMBuildNSWMul(m->b, a, b, "");
 }
 
+/* Integer floor division, as trac_div_T: by 0 gives 0, by -1 wraps. */
+static LLVMValueRef cg_llvm_floor_div(CgLlvm *m, LLVMValueRef a, LLVMValueRef b)
+{
+	LLVMTypeRef ty = LLVMTypeOf(a);
+	LLVMValueRef zero = LLVMConstNull(ty), one = LLVMConstInt(ty, 1, 1), mone = LLVMConstAllOnes(ty);
+	LLVMValueRef by0 = LLVMBuildICmp(m->b, LLVMIntEQ, b, zero, "");
+	LLVMValueRef bym1 = LLVMBuildICmp(m->b, LLVMIntEQ, b, mone, "");
+	LLVMValueRef safe = LLVMBuildSelect(m->b, LLVMBuildOr(m->b, by0, bym1, ""), one, b, "");
+	LLVMValueRef q = LLVMBuildSDiv(m->b, a, safe, ""), r = LLVMBuildSRem(m->b, a, safe, "");
+	LLVMValueRef inexact = LLVMBuildICmp(m->b, LLVMIntNE, r, zero, "");
+	LLVMValueRef neg = LLVMBuildICmp(m->b, LLVMIntSLT, LLVMBuildXor(m->b, a, b, ""), zero, "");
+	LLVMValueRef down = LLVMBuildZExt(m->b, LLVMBuildAnd(m->b, inexact, neg, ""), ty, "");
+	q = LLVMBuildSub(m->b, q, down, "");
+	q = LLVMBuildSelect(m->b, bym1, LLVMBuildSub(m->b, zero, a, ""), q, "");
+	return LLVMBuildSelect(m->b, by0, zero, q, "");
+}
+
 CgLlvmValue cg_llvm_arith(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b)
 {
+	if (cg_llvm_is_int(a))
+		switch (op) { /* wrapping: no nsw */
+		case TRA_OP_ADD: return LLVMBuildAdd(m->b, a, b, "");
+		case TRA_OP_SUB: return LLVMBuildSub(m->b, a, b, "");
+		case TRA_OP_MUL: return LLVMBuildMul(m->b, a, b, "");
+		case TRA_OP_DIV: return cg_llvm_floor_div(m, a, b);
+		default: break;
+		}
 	switch (op) {
 	case TRA_OP_ADD: return LLVMBuildFAdd(m->b, a, b, "");
 	case TRA_OP_SUB: return LLVMBuildFSub(m->b, a, b, "");
@@ -1058,11 +1102,15 @@ void cg_llvm_br_null(CgLlvm *m, CgLlvmValue p, CgLlvmBlock yes, CgLlvmBlock no)
 
 CgLlvmValue cg_llvm_fneg(CgLlvm *m, CgLlvmValue x)
 {
+	if (cg_llvm_is_int(x))
+		return LLVMBuildSub(m->b, LLVMConstNull(LLVMTypeOf(x)), x, "");
 	return LLVMBuildFNeg(m->b, x, "");
 }
 
 CgLlvmValue cg_llvm_fcmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b)
 {
+	if (cg_llvm_is_int(a))
+		return cg_llvm_icmp(m, op, a, b);
 	LLVMRealPredicate pred;
 	switch (op) {
 	case TRA_OP_LT: pred = LLVMRealOLT; break;
@@ -1083,12 +1131,40 @@ CgLlvmValue cg_llvm_select(CgLlvm *m, CgLlvmValue c, CgLlvmValue a, CgLlvmValue 
 
 CgLlvmValue cg_llvm_from_bool(CgLlvm *m, TrartDtype t, CgLlvmValue c)
 {
+	if (TRART_IS_INT(t))
+		return LLVMBuildZExt(m->b, c, cg_llvm_type(m, t), "");
 	return LLVMBuildUIToFP(m->b, c, cg_llvm_type(m, t), "");
 }
 
 CgLlvmValue cg_llvm_from_i64(CgLlvm *m, TrartDtype t, CgLlvmValue i)
 {
+	if (t == TRART_I64)
+		return i;
+	if (t == TRART_I32)
+		return LLVMBuildTrunc(m->b, i, cg_llvm_type(m, t), "");
 	return LLVMBuildSIToFP(m->b, i, cg_llvm_type(m, t), "");
+}
+
+CgLlvmValue cg_llvm_convert(CgLlvm *m, CgLlvmValue v, TrartDtype from, TrartDtype to)
+{
+	LLVMTypeRef ty = cg_llvm_type(m, to);
+	if (from == to)
+		return v;
+	if (TRART_IS_INT(from) && TRART_IS_INT(to)) /* wraps, or widens */
+		return to == TRART_I32 ? LLVMBuildTrunc(m->b, v, ty, "") : LLVMBuildSExt(m->b, v, ty, "");
+	if (TRART_IS_INT(from))
+		return LLVMBuildSIToFP(m->b, v, ty, "");
+	if (!TRART_IS_INT(to))
+		return to == TRART_F32 ? LLVMBuildFPTrunc(m->b, v, ty, "") : LLVMBuildFPExt(m->b, v, ty, "");
+	/* toward zero, NaN 0, saturating: exactly LLVM's fptosi.sat */
+	char name[40];
+	snprintf(name, sizeof name, "llvm.fptosi.sat.%s.%s", to == TRART_I32 ? "i32" : "i64",
+	         from == TRART_F32 ? "f32" : "f64");
+	LLVMTypeRef arg = cg_llvm_type(m, from), fnty = LLVMFunctionType(ty, &arg, 1, 0);
+	LLVMValueRef fn = LLVMGetNamedFunction(m->mod, name);
+	if (!fn)
+		fn = LLVMAddFunction(m->mod, name, fnty);
+	return LLVMBuildCall2(m->b, fnty, fn, &v, 1, "");
 }
 
 CgLlvmValue cg_llvm_sqrt(CgLlvm *m, CgLlvmValue x)
@@ -1098,6 +1174,9 @@ CgLlvmValue cg_llvm_sqrt(CgLlvm *m, CgLlvmValue x)
 
 CgLlvmValue cg_llvm_fabs(CgLlvm *m, CgLlvmValue x)
 {
+	if (cg_llvm_is_int(x)) /* abs(MIN) wraps to MIN */
+		return LLVMBuildSelect(m->b, LLVMBuildICmp(m->b, LLVMIntSLT, x, LLVMConstNull(LLVMTypeOf(x)), ""),
+		                       LLVMBuildSub(m->b, LLVMConstNull(LLVMTypeOf(x)), x, ""), x, "");
 	return cg_llvm_unary(m, "llvm.fabs", x);
 }
 

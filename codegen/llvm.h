@@ -192,6 +192,8 @@ CgLlvmValue cg_llvm_select(CgLlvm *m, CgLlvmValue c, CgLlvmValue a, CgLlvmValue 
 /* An i1 as 0 or 1 in t (C's (T)(a < b)); an i64 as t (C's (T)x). */
 CgLlvmValue cg_llvm_from_bool(CgLlvm *m, TrartDtype t, CgLlvmValue c);
 CgLlvmValue cg_llvm_from_i64(CgLlvm *m, TrartDtype t, CgLlvmValue i);
+/* v of type from as type to (interp_convert's rules). */
+CgLlvmValue cg_llvm_convert(CgLlvm *m, CgLlvmValue v, TrartDtype from, TrartDtype to);
 /* sqrt and fabs of x: the intrinsics, vector instructions. */
 CgLlvmValue cg_llvm_sqrt(CgLlvm *m, CgLlvmValue x);
 CgLlvmValue cg_llvm_fabs(CgLlvm *m, CgLlvmValue x);

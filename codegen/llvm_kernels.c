@@ -102,10 +102,10 @@ static CgLlvmValue cg_llvm_affine_load(CgLlvmProg *p, const CgLlvmEnv *env, int 
 		}
 		off = cg_llvm_iadd(m, off, cg_llvm_imul(m, pos, cg_llvm_const_i64(m, tra_node_stride(src, d))));
 	}
-	CgLlvmValue v = cg_llvm_load(m, env->n->type, env->in[k], off);
-	if (!inside)
-		return v;
-	return cg_llvm_select(m, inside, v, cg_llvm_const(m, env->n->type, op->aff->pad));
+	CgLlvmValue v = cg_llvm_load(m, src->type, env->in[k], off);
+	if (inside)
+		v = cg_llvm_select(m, inside, v, cg_llvm_const(m, src->type, op->aff->pad));
+	return cg_llvm_convert(m, v, src->type, env->n->type); /* a view may convert */
 }
 
 /* The element offset of operand k at env's indices. */
@@ -141,9 +141,16 @@ static CgLlvmValue cg_llvm_apply(CgLlvm *m, TrartDtype t, TraOp op, CgLlvmValue 
 		return cg_llvm_arith(m, op, a, b);
 	case TRA_OP_LT: case TRA_OP_LE: case TRA_OP_GT: case TRA_OP_GE: case TRA_OP_EQ: case TRA_OP_NE:
 		return cg_llvm_from_bool(m, t, cg_llvm_fcmp(m, op, a, b));
+	case TRA_OP_SIGN:
+		if (TRART_IS_INT(t)) { /* (a > 0) - (a < 0) */
+			CgLlvmValue zero = cg_llvm_const(m, t, 0.0);
+			return cg_llvm_arith(m, TRA_OP_SUB, cg_llvm_from_bool(m, t, cg_llvm_fcmp(m, TRA_OP_GT, a, zero)),
+			                     cg_llvm_from_bool(m, t, cg_llvm_fcmp(m, TRA_OP_LT, a, zero)));
+		}
+		return cg_llvm_math(m, op, t, a);
 	case TRA_OP_EXP: case TRA_OP_LOG: case TRA_OP_TANH: case TRA_OP_SIGMOID: case TRA_OP_SIN:
 	case TRA_OP_COS: case TRA_OP_EXP2: case TRA_OP_LOG2: case TRA_OP_EXPM1: case TRA_OP_LOG1P:
-	case TRA_OP_RSQRT: case TRA_OP_SIGN: case TRA_OP_ERF:
+	case TRA_OP_RSQRT: case TRA_OP_ERF:
 		return cg_llvm_math(m, op, t, a);
 	case TRA_OP_FLOOR: case TRA_OP_CEIL: case TRA_OP_ROUND: return cg_llvm_rounding(m, op, a);
 	case TRA_OP_POW: return cg_llvm_pow(m, t, a, b);
@@ -351,7 +358,8 @@ static CgLlvmValue cg_llvm_combine(CgLlvm *m, TrartDtype t, TraAgg agg, bool key
 	case TRA_AGG_MAX:
 	case TRA_AGG_MIN: {
 		TraOp wins = agg == TRA_AGG_MAX ? TRA_OP_GT : TRA_OP_LT;
-		*nan = cg_llvm_nan_or(m, *nan, v);
+		if (*nan) /* none for integers */
+			*nan = cg_llvm_nan_or(m, *nan, v);
 		if (!keyed) /* acc = v > acc ? v : acc */
 			return cg_llvm_select(m, cg_llvm_fcmp(m, wins, v, acc), v, acc);
 		CgLlvmValue k = cg_llvm_order_key(m, t, v);
@@ -721,8 +729,8 @@ typedef enum CgLlvmBounds {
 /* The parameters of a nest function for node n: (i64 lo, i64 hi) for
  * rows, then out and each operand's buffer, then (i64 *lo, i64 *hi) for
  * a block, and the partial block if split. Returns how many. */
-static int cg_llvm_nest_params(CgLlvm *m, const TraNode *n, CgLlvmBounds bounds, bool split,
-                               CgLlvmType *params)
+static int cg_llvm_nest_params(CgLlvm *m, const TraGraph *g, const TraNode *n, CgLlvmBounds bounds,
+                               bool split, CgLlvmType *params)
 {
 	int np = 0;
 	CgLlvmType i64 = cg_llvm_i64(m), tp = cg_llvm_tptr(m, n->type);
@@ -730,8 +738,9 @@ static int cg_llvm_nest_params(CgLlvm *m, const TraNode *n, CgLlvmBounds bounds,
 		params[np++] = i64;
 		params[np++] = i64;
 	}
-	for (int k = 0; k <= n->nops; k++)
-		params[np++] = tp;
+	params[np++] = tp;
+	for (int k = 0; k < n->nops; k++) /* a view's operand may have another type */
+		params[np++] = cg_llvm_tptr(m, g->nodes[n->ops[k].node].type);
 	if (bounds == CG_LLVM_BLOCK) {
 		params[np++] = cg_llvm_ptr(m, i64);
 		params[np++] = cg_llvm_ptr(m, i64);
@@ -752,7 +761,7 @@ static CgLlvmNestK *cg_llvm_nest_fn(CgLlvmProg *p, const char *name, int id, con
 	CgLlvmNestK *K = cg_llvm_nest_new(p, id, L);
 	const TraNode *n = K->n;
 	CgLlvmType *params = xcalloc((size_t)n->nops + 6, sizeof *params);
-	int np = cg_llvm_nest_params(m, n, bounds, split, params);
+	int np = cg_llvm_nest_params(m, p->g, n, bounds, split, params);
 	cg_llvm_internal(cg_llvm_function(m, name, params, np));
 	free(params);
 	int i = bounds == CG_LLVM_ROWS ? 2 : 0;
@@ -797,7 +806,7 @@ static void cg_llvm_nest_call(CgLlvmProg *p, const char *name, int id, CgLlvmBou
 	const TraNode *n = &p->g->nodes[id];
 	CgLlvmType *params = xcalloc((size_t)n->nops + 6, sizeof *params);
 	CgLlvmValue *args = xcalloc((size_t)n->nops + 6, sizeof *args);
-	int np = cg_llvm_nest_params(m, n, bounds, part != NULL, params), na = 0;
+	int np = cg_llvm_nest_params(m, p->g, n, bounds, part != NULL, params), na = 0;
 	if (bounds == CG_LLVM_ROWS) {
 		args[na++] = lo;
 		args[na++] = hi;

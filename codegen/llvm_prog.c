@@ -483,7 +483,7 @@ static void cg_llvm_malloc_temps(CgLlvmBuild *b, CgLlvmValue bufs, CgLlvmBlock n
 		const TraNode *n = &g->nodes[id];
 		if (!cg_llvm_temp(n))
 			continue;
-		int64_t bytes = tra_node_elements(n) * (n->type == TRART_F32 ? 4 : 8);
+		int64_t bytes = tra_node_elements(n) * (int64_t)trart_dtype_size(n->type);
 		CgLlvmValue size = cg_llvm_const_i64(m, bytes);
 		CgLlvmValue p = cg_llvm_call(m, malloc_ty, fn, &size, 1);
 		cg_llvm_set_buf(b, bufs, id, p);
@@ -519,7 +519,7 @@ static void cg_llvm_copy_inouts(CgLlvmBuild *b, CgLlvmValue inputs, CgLlvmValue 
 		const TraNode *n = &g->nodes[g->outputs[k]];
 		if (n->kind != TRA_NODE_INPUT)
 			continue;
-		int64_t bytes = tra_node_elements(n) * (n->type == TRART_F32 ? 4 : 8);
+		int64_t bytes = tra_node_elements(n) * (int64_t)trart_dtype_size(n->type);
 		CgLlvmValue args[3] = {cg_llvm_arg_buf(b, outputs, k), cg_llvm_arg_buf(b, inputs, ordinal[g->outputs[k]]),
 		                       cg_llvm_const_i64(m, bytes)};
 		cg_llvm_call(m, ty, cg_llvm_declare(m, "memcpy", ty), args, 3);

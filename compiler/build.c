@@ -366,6 +366,8 @@ static void build_compile_command(Arena *a, Argv *av, const BuildOptions *opt, c
 	/* reductions may be reassociated (tra(5)): lets loops vectorise */
 	build_words(a, av, "-fno-math-errno -fno-trapping-math -fno-signed-zeros -fassociative-math "
 	            "-fopenmp-simd");
+	/* integer arithmetic wraps (tra(5), TYPES) */
+	build_arg(a, av, "-fwrapv");
 	build_arg(a, av, arena_printf(a, "-I%s", paths->include));
 	build_shared_flags(a, av, opt);
 	build_words(a, av, "-c -o");

@@ -480,8 +480,8 @@ static void gemm_alpha(const TraGraph *g, const TraNode *n, GemmPlan *p)
 bool gemm_plan(const TraGraph *g, const TraNode *n, GemmMode mode, GemmPlan *p)
 {
 	GemmPlan base, t;
-	if (!gemm_classify(g, n, &base))
-		return false;
+	if (TRART_IS_INT(n->type) || !gemm_classify(g, n, &base))
+		return false; /* BLAS has no integer GEMM */
 	GemmGroup om[3], on[3], ok[3];
 	int nm = gemm_options(n, mode, &base.m, base.A.stride, base.C.stride, om);
 	int nn = gemm_options(n, mode, &base.nn, base.B.stride, base.C.stride, on);
