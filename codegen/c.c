@@ -1426,8 +1426,10 @@ static void cg_c_block_agg(CgC *c, const Kplan *k)
 	case TRA_AGG_PROD: fputs("acc *= v;\n", c->out); break;
 	default:
 		fprintf(c->out, "acc = v %s acc ? v : acc;\n", k->nest.agg == TRA_AGG_MAX ? ">" : "<");
-		cg_c_indent(c, depth + 1);
-		fputs("nan |= v != v;\n", c->out);
+		if (minmax) {
+			cg_c_indent(c, depth + 1);
+			fputs("nan |= v != v;\n", c->out);
+		}
 	}
 	cg_c_indent(c, depth);
 	fputs("}\n", c->out);

@@ -294,8 +294,11 @@ void algebra_normalise(TraGraph *g)
 	bool *copy = arena_alloc(&scratch, (size_t)(g->nnodes + 1) * sizeof *copy);
 	for (int id = 0; id < g->nnodes; id++) {
 		TraNode *n = &g->nodes[id];
-		if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n))
-			continue; /* a view's read is affine: a copy it reads stays */
+		/* a view's read is affine: a copy it reads stays; the identities
+		 * here are those of real arithmetic, not all integer arithmetic's
+		 * (x / 4 is no x * 0.25) */
+		if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n) || TRART_IS_INT(n->type))
+			continue;
 		algebra_forward_copies(g, n, copy);
 		n->join = algebra_expr(g, n->join);
 		if (n->epilogue >= 0)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# compile.sh: every sample, bench, tests/gemm and tests/affine program, compiled by trac
+# compile.sh: every sample, bench, tests/gemm, tests/affine and tests/types program, compiled by trac
 # at small sizes and run with --random, equals the reference interpreter
 # on the same inputs (tolerance of tra(5): 1e-4 relative for f32, 1e-10
 # for f64): as compiled by default (block tasks) and as one kernel per
@@ -48,7 +48,7 @@ variant() {
 	done
 }
 
-for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*.tra "$srcdir"/tests/affine/*.tra; do
+for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*.tra "$srcdir"/tests/affine/*.tra "$srcdir"/tests/types/*.tra; do
 	[ -f "$prog" ] || continue
 	name=$(basename "$prog" .tra)
 	defs=$(sizes "$prog")

@@ -1,0 +1,178 @@
+"""integers.py TRAC: integer tensors (tra(5), TYPES) against NumPy code
+written here: i32 and i64 arithmetic that wraps, floor division (by zero
+0, MIN / -1 wrapping), abs, sign, max, min, select, integer sums,
+products, max and min, index values, conversions between every pair of
+types (floats to integers toward zero, NaN 0, saturating; integers to
+i32 wrapping), and .npy '<i4'/'<i8' files in and out. Each case runs in
+the interpreter (i64 values there below 2^53: tra(5), NUMERICS) and
+compiled by each back end trac has, as block tasks on 3 threads and as
+whole-node kernels; all must equal NumPy exactly (floats: within 1e-6
+relative). Prints PASS or FAIL per case and run, exits 1 on any failure."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+TRAC = sys.argv[1]
+RNG = np.random.default_rng(7)
+
+I32 = np.array([0, 1, -1, 7, -7, 13, -13, 2**31 - 1, -2**31, 2**31 - 2, -2**31 + 1, 100], np.int32)
+D32 = np.array([3, -3, 2, 2, -2, 0, 5, -1, -1, 1, 3, -7], np.int32)
+I64 = np.array([0, 1, -1, 7, -7, 2**40 + 3, -2**40, 2**62, -2**62, 9, -9, 2**52], np.int64)
+D64 = np.array([3, -3, 2, -2, 2, 0, 3, -1, 5, -4, 4, 7], np.int64)
+X = np.array([0.5, -0.5, 1.99, -1.99, 3e9, -3e9, 1e19, -1e19, np.nan, 2.5, -2.5, 7.0], np.float32)
+M = RNG.integers(-50, 50, size=(5, 7)).astype(np.int32)
+
+
+def wrap32(v):
+    return np.asarray(v, dtype=np.int64).astype(np.int32)
+
+
+def floordiv(a, b):
+    """NumPy's // with its answers where it warns: x // 0 = 0, MIN // -1 = MIN."""
+    a64, b64 = a.astype(np.int64), b.astype(np.int64)
+    with np.errstate(all="ignore"):
+        q = np.where(b64 == 0, 0, a64 // np.where(b64 == 0, 1, b64))
+    return q
+
+
+def sat(x, dtype):
+    info = np.iinfo(dtype)
+    x = np.asarray(x, np.float64)
+    out = np.where(np.isnan(x), 0, np.trunc(np.clip(np.nan_to_num(x), info.min, info.max)))
+    # the i64 limits are not doubles: 2^63 saturates to the maximum
+    return np.array([info.max if v >= 2.0**63 else info.min if v <= -2.0**63 else int(v) for v in out], dtype)
+
+
+CASES = [
+    ("i32-arithmetic", """
+size N = 12
+input a[N] i32, b[N] i32
+s[i] = a[i] + b[i]
+d[i] = a[i] - b[i]
+p[i] = a[i] * b[i] * 3
+q[i] = a[i] / b[i]
+n[i] = -a[i]
+ab[i] = abs(a[i])
+sg[i] = sign(a[i]) + relu(b[i])
+mx[i] = max(a[i], b[i]) - min(a[i], b[i])
+sel[i] = select(a[i] < b[i], a[i], 2 * b[i])
+ix[i] = a[i] / 2 + i
+output s, d, p, q, n, ab, sg, mx, sel, ix
+""", {"a": I32, "b": D32}, lambda a, b: {
+        "s": wrap32(a.astype(np.int64) + b), "d": wrap32(a.astype(np.int64) - b),
+        "p": wrap32(a.astype(np.int64) * b * 3 & 0xFFFFFFFF),
+        "q": wrap32(floordiv(a, b)), "n": wrap32(-a.astype(np.int64)),
+        "ab": wrap32(np.abs(a.astype(np.int64))),
+        "sg": wrap32(np.sign(a) + np.maximum(b, 0)),
+        "mx": wrap32(np.maximum(a, b).astype(np.int64) - np.minimum(a, b)),
+        "sel": wrap32(np.where(a < b, a.astype(np.int64), 2 * b.astype(np.int64))),
+        "ix": wrap32(floordiv(a, np.full_like(a, 2)) + np.arange(12))}),
+    ("i64-arithmetic", """
+size N = 12
+input a[N] i64, b[N] i64
+s[i] = a[i] + b[i]
+p[i] = a[i] * b[i]
+q[i] = a[i] / b[i]
+t = sum[i](a[i])
+m = max[i](a[i] * b[i])
+output s, p, q, t, m
+""", {"a": I64, "b": D64}, lambda a, b: {
+        "s": a + b, "p": a * b, "q": floordiv(a, b), "t": np.array(a.sum()),
+        "m": np.array((a * b).max())}),
+    ("i32-reductions", """
+size R = 5, C = 7
+input M[R, C] i32
+rs[i] = sum[j](M[i, j])
+cp[j] = prod[i](M[i, j])
+mx[i] = max[j](M[i, j])
+mn[j] = min[i](M[i, j])
+tot = sum[i, j](M[i, j] * M[i, j])
+output rs, cp, mx, mn, tot
+""", {"M": M}, lambda M: {
+        "rs": M.sum(axis=1, dtype=np.int32), "cp": wrap32(np.prod(M.astype(np.int64), axis=0) & 0xFFFFFFFF),
+        "mx": M.max(axis=1), "mn": M.min(axis=0), "tot": np.array((M.astype(np.int64) ** 2).sum(), np.int32)}),
+    ("conversions", """
+size N = 12
+input x[N], a[N] i32, w[N] i64
+ti[i] = i32(x[i])
+tl[i] = i64(x[i])
+fa[i] = f64(a[i]) / 4
+fw[i] = f32(w[i])
+nw[i] = i32(w[i])
+lw[i] = i64(a[i]) * 4294967296
+mix[i] = x[i] * f32(a[i] / 3)
+ones[i:N] = f64(i) + 0.5
+output ti, tl, fa, fw, nw, lw, mix, ones
+""", {"x": X, "a": I32, "w": I64}, lambda x, a, w: {
+        "ti": sat(x, np.int32), "tl": sat(x, np.int64), "fa": a.astype(np.float64) / 4,
+        "fw": w.astype(np.float32), "nw": w.astype(np.int32),
+        "lw": a.astype(np.int64) * 4294967296,
+        "mix": x * floordiv(a, np.full_like(a, 3)).astype(np.float32),
+        "ones": np.arange(12) + 0.5}),
+]
+
+
+def run(tmp, name, prog, inputs, want, how):
+    """Runs the case one way (how: 'interp', or (flags) compiled); returns None or why."""
+    path = os.path.join(tmp, name + ".tra")
+    with open(path, "w") as f:
+        f.write(prog)
+    args = []
+    for k, v in inputs.items():
+        np.save(os.path.join(tmp, k + ".npy"), v)
+        args += ["--input", "%s=%s" % (k, os.path.join(tmp, k + ".npy"))]
+    out = os.path.join(tmp, "out-" + name)
+    if how == "interp":
+        r = subprocess.run([TRAC, path, "--interpret", "--output-dir", out] + args, capture_output=True, text=True)
+    else:
+        exe = os.path.join(tmp, name)
+        r = subprocess.run([TRAC, path, "-o", exe] + list(how), capture_output=True, text=True)
+        if r.returncode == 0:
+            r = subprocess.run([exe, "--threads", "3", "--output-dir", out] + args, capture_output=True, text=True)
+    if r.returncode != 0:
+        return "failed: " + r.stderr.strip()
+    for k, w in want.items():
+        got = np.load(os.path.join(out, k + ".npy"))
+        w = np.asarray(w)
+        if got.shape != w.shape:
+            return "%s: shape %s, want %s" % (k, got.shape, w.shape)
+        if got.dtype.kind == "i":
+            if how == "interp" and any(v.dtype == np.int64 and np.any(np.abs(v) >= 2**53)
+                                       for v in inputs.values()):
+                continue  # the interpreter holds integers in doubles: exact below 2^53
+            if got.dtype != w.dtype and got.dtype.kind != w.dtype.kind:
+                return "%s: dtype %s, want %s" % (k, got.dtype, w.dtype)
+            if not np.array_equal(got, w.astype(got.dtype)):
+                return "%s: got %s, want %s" % (k, got, w.astype(got.dtype))
+        elif not np.allclose(got, w, rtol=1e-6, atol=0, equal_nan=True):
+            return "%s: got %s, want %s" % (k, got, w)
+    return None
+
+
+def backends():
+    r = subprocess.run([TRAC, "--version"], capture_output=True, text=True)
+    return ["c", "llvm"] if "llvm" in r.stdout.lower() else ["c"]
+
+
+def main():
+    fails = total = 0
+    hows = ["interp"]
+    for b in backends():
+        hows += [("--backend=" + b,), ("--backend=" + b, "--node-kernels"), ("--backend=" + b, "--devices=3")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, prog, inputs, ref in CASES:
+            want = ref(*inputs.values())
+            for how in hows:
+                why = run(tmp, name, prog, inputs, want, how)
+                label = how if how == "interp" else " ".join(how)
+                print(("FAIL %s (%s): %s" % (name, label, why)) if why else "PASS %s (%s)" % (name, label))
+                fails += why is not None
+                total += 1
+    print("%d passed, %d failed" % (total - fails, fails))
+    sys.exit(1 if fails else 0)
+
+
+main()
