@@ -116,6 +116,7 @@ static const char options_usage_tail[] =
 	"  --output NAME=FILE.npy  write output NAME to a .npy file (--interpret)\n"
 	"  --output-dir DIR        write other outputs to DIR/NAME.npy (default: .)\n"
 	"  --random[=SEED]         fill inputs not given with uniform values in [-1, 1)\n"
+	"                          (integers in [-64, 64))\n"
 	"\n"
 	"Decomposition (shown by --emit=tra when asked for):\n"
 	"  --devices=N             decompose for N devices (default: the online cores)\n"

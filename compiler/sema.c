@@ -1374,8 +1374,11 @@ static void sema_check_types(Sema *s, AstRef r, TrartDtype t)
 		const AstExpr *pad = n ? &s->prog->ex[e->ref.args[n - 1]] : NULL;
 		Sym *sym = sema_lookup(s, e->ref.name);
 		double v;
-		if (pad && pad->kind == AST_PAD && resolve_pad(s, e->ref.args[n - 1], &v))
-			sema_check_number(s, pad->span, v, s->g->nodes[sym->node].type);
+		TrartDtype xt = s->g->nodes[sym->node].type;
+		if (pad && pad->kind == AST_PAD && resolve_pad(s, e->ref.args[n - 1], &v) &&
+		    TRART_IS_INT(xt) && !(v == floor(v) && fabs(v) < 0x1p63))
+			sema_error(s, pad->span, "'%s' is %s, so its padding value must be an integer",
+			           e->ref.name, trart_dtype_name(xt));
 		return;
 	}
 	case AST_REDUCE:

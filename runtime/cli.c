@@ -149,7 +149,7 @@ static const char cli_options_head[] =
 	"  --output NAME=FILE.npy  write output NAME to a .npy file\n"
 	"  --output-dir DIR        write the other outputs to DIR/NAME.npy (default: .)\n"
 	"  --random[=SEED]         fill inputs not given with uniform values in [-1, 1)\n"
-	"                          drawn from SEED (default 0)\n"
+	"                          (integers in [-64, 64)) drawn from SEED (default 0)\n"
 	"  --threads N             run on N threads (default: the %d online cores)\n"
 	"  --repeat N              run the computation N times (default 1)\n"
 	"  --time                  print 'time: runs=N median_ms=X min_ms=Y mean_ms=Z\n"

@@ -29,6 +29,11 @@
  * computed in double; both are exact (u * 2^-23 - 1 has at most 24
  * significant bits), giving every multiple of 2^-23 (resp. 2^-52) in
  * [-1, 1) with equal probability.
+ *
+ *   i32, i64:  value = (x[k] >> 57) - 64   (top 7 bits)
+ *
+ * every integer in [-64, 64) with equal probability: small enough that
+ * products and sums of a few stay far from overflow.
  */
 #define _POSIX_C_SOURCE 200809L
 

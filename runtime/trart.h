@@ -114,7 +114,8 @@ void trart_files_free(TrartFiles *fs);
 
 /* random.c */
 
-/* Fills n elements of dtype t at data with uniform values in [-1, 1),
+/* Fills n elements of dtype t at data with uniform values in [-1, 1)
+ * (integer dtypes: integers uniform in [-64, 64)),
  * a pure function of (seed, name, element index): the same on every
  * machine, and independent of which other inputs the program has.
  * random.c states the algorithm; tests/trart_random.py reproduces it. */

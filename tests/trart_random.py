@@ -53,12 +53,15 @@ def random_bits(n, seed, name):
 def random_fill(shape, dtype, seed, name):
     """The array trac's --random=seed gives the input `name`.
 
-    shape is a tuple (() for a scalar); dtype is "f32"/"f64" or a NumPy
-    float32/float64 dtype."""
+    shape is a tuple (() for a scalar); dtype is "f32"/"f64"/"i32"/"i64"
+    or the NumPy dtype."""
     shape = tuple(int(d) for d in shape)
     n = int(np.prod(shape, dtype=np.int64)) if shape else 1
     x = random_bits(n, seed, name)
-    if np.dtype(_NUMPY.get(dtype, dtype)) == np.float64:
+    dt = np.dtype(_NUMPY.get(dtype, dtype))
+    if dt.kind == "i":  # integers uniform in [-64, 64)
+        v = ((x >> np.uint64(57)).astype(np.int64) - 64).astype(dt)
+    elif dt == np.float64:
         v = (x >> np.uint64(11)).astype(np.float64) * 2.0**-52 - 1.0
     else:
         u = (x >> np.uint64(40)).astype(np.float64)
@@ -66,7 +69,7 @@ def random_fill(shape, dtype, seed, name):
     return v.reshape(shape)
 
 
-_NUMPY = {"f32": np.float32, "f64": np.float64}
+_NUMPY = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64}
 
 
 if __name__ == "__main__":
