@@ -186,7 +186,7 @@ static void cg_c_call(CgC *c, const TraNode *n, const char *fn, const TraExpr *x
 static void cg_c_binary(CgC *c, const TraNode *n, const char *op, const TraExpr *x, bool as_number)
 {
 	if (as_number)
-		fprintf(c->out, "(%s)", cg_c_type(n->type));
+		fprintf(c->out, "(%s)", cg_c_type(tra_node_join_type(n)));
 	fputc('(', c->out);
 	cg_c_expr(c, n, x->kid[0]);
 	fprintf(c->out, " %s ", op);
@@ -201,7 +201,7 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 	const TraExpr *x = &c->g->ex[e];
 	char fn[32];
 	switch (x->op) {
-	case TRA_OP_CONST: cg_c_const(c, n->type, x->value); return;
+	case TRA_OP_CONST: cg_c_const(c, tra_node_join_type(n), x->value); return;
 	case TRA_OP_OPERAND:
 		if (n->ops[x->arg].aff && n->ops[x->arg].aff->padded) {
 			fputc('(', c->out);
@@ -209,20 +209,20 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 			fputs(" ? ", c->out);
 		}
 		TrartDtype from = c->g->nodes[n->ops[x->arg].node].type;
-		if (from != n->type) /* a view that converts */
-			fprintf(c->out, "trac_%s_to_%s(", cg_c_type(from), cg_c_type(n->type));
+		if (from != tra_node_join_type(n)) /* a view that converts */
+			fprintf(c->out, "trac_%s_to_%s(", cg_c_type(from), cg_c_type(tra_node_join_type(n)));
 		fprintf(c->out, "in%d[", x->arg);
 		cg_c_offset(c, n, x->arg);
 		fputc(']', c->out);
-		if (from != n->type)
+		if (from != tra_node_join_type(n))
 			fputc(')', c->out);
 		if (n->ops[x->arg].aff && n->ops[x->arg].aff->padded) {
 			fputs(" : ", c->out);
-			cg_c_const(c, n->type, n->ops[x->arg].aff->pad);
+			cg_c_const(c, tra_node_join_type(n), n->ops[x->arg].aff->pad);
 			fputc(')', c->out);
 		}
 		return;
-	case TRA_OP_INDEX: fprintf(c->out, "(%s)x%d", cg_c_type(n->type), x->arg); return;
+	case TRA_OP_INDEX: fprintf(c->out, "(%s)x%d", cg_c_type(tra_node_join_type(n)), x->arg); return;
 	case TRA_OP_ACC: fputs("acc", c->out); return;
 	/* C has no let expression: a VAR is its value written again, which
 	 * the C compiler evaluates once (the value is pure: trart.h's
@@ -234,8 +234,8 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 	case TRA_OP_SUB: cg_c_binary(c, n, "-", x, false); return;
 	case TRA_OP_MUL: cg_c_binary(c, n, "*", x, false); return;
 	case TRA_OP_DIV:
-		if (TRART_IS_INT(n->type)) { /* floor division (trac_div_T) */
-			snprintf(fn, sizeof fn, "trac_div_%s", cg_c_type(n->type));
+		if (TRART_IS_INT(tra_node_join_type(n))) { /* floor division (trac_div_T) */
+			snprintf(fn, sizeof fn, "trac_div_%s", cg_c_type(tra_node_join_type(n)));
 			cg_c_call(c, n, fn, x);
 			return;
 		}
@@ -261,28 +261,28 @@ static void cg_c_expr(CgC *c, const TraNode *n, int e)
 	case TRA_OP_LOG1P: case TRA_OP_RSQRT: case TRA_OP_SIGN: case TRA_OP_ERF:
 		/* trart.h's branch-free versions, which vectorise; the prelude's
 		 * trac_sign_T for integers */
-		snprintf(fn, sizeof fn, "%s_%s_%s", TRART_IS_INT(n->type) ? "trac" : "trart",
-		         tra_op_name[x->op], cg_c_type(n->type));
+		snprintf(fn, sizeof fn, "%s_%s_%s", TRART_IS_INT(tra_node_join_type(n)) ? "trac" : "trart",
+		         tra_op_name[x->op], cg_c_type(tra_node_join_type(n)));
 		cg_c_call(c, n, fn, x);
 		return;
 	case TRA_OP_SQRT: /* a vector instruction under -fno-math-errno */
-		snprintf(fn, sizeof fn, "sqrt%s", cg_c_fsuffix(n->type));
+		snprintf(fn, sizeof fn, "sqrt%s", cg_c_fsuffix(tra_node_join_type(n)));
 		cg_c_call(c, n, fn, x);
 		return;
 	case TRA_OP_ABS:
-		if (TRART_IS_INT(n->type))
-			snprintf(fn, sizeof fn, "trac_abs_%s", cg_c_type(n->type));
+		if (TRART_IS_INT(tra_node_join_type(n)))
+			snprintf(fn, sizeof fn, "trac_abs_%s", cg_c_type(tra_node_join_type(n)));
 		else
-			snprintf(fn, sizeof fn, "fabs%s", cg_c_fsuffix(n->type));
+			snprintf(fn, sizeof fn, "fabs%s", cg_c_fsuffix(tra_node_join_type(n)));
 		cg_c_call(c, n, fn, x);
 		return;
 	case TRA_OP_FLOOR: case TRA_OP_CEIL: case TRA_OP_ROUND: /* vector instructions too */
 		snprintf(fn, sizeof fn, "%s%s", x->op == TRA_OP_ROUND ? "rint" : tra_op_name[x->op],
-		         cg_c_fsuffix(n->type));
+		         cg_c_fsuffix(tra_node_join_type(n)));
 		cg_c_call(c, n, fn, x);
 		return;
 	default: /* relu max min: helpers in the prelude */
-		snprintf(fn, sizeof fn, "trac_%s_%s", tra_op_name[x->op], cg_c_type(n->type));
+		snprintf(fn, sizeof fn, "trac_%s_%s", tra_op_name[x->op], cg_c_type(tra_node_join_type(n)));
 		cg_c_call(c, n, fn, x);
 		return;
 	}
@@ -575,9 +575,42 @@ static void cg_c_blocked_sum(CgC *c, const TraNode *n, int x, int depth, bool bl
  * (over the block's ranges, lo[] and hi[], if block), at depth. A long
  * sum goes through cg_c_blocked_sum: its error grows with the log of
  * the number of blocks instead of with the number of terms. */
+/* argmax, argmin: acc is the first index of the best value of the join,
+ * a NaN winning as in NumPy; a scalar loop (kplan: KPLAN_RED_ARG). */
+static void cg_c_reduce_arg(CgC *c, const TraNode *n, int depth, bool block)
+{
+	const KplanNest *L = cg_c_nest(c, n);
+	int x = L->red[0];
+	cg_c_indent(c, depth);
+	fprintf(c->out, "int64_t acc = 0;\n");
+	cg_c_indent(c, depth);
+	fprintf(c->out, "%s best = 0;\n", cg_c_type(tra_node_join_type(n)));
+	cg_c_indent(c, depth);
+	fputs("int first = 1;\n", c->out);
+	cg_c_reduced_loop(c, n, x, depth, block);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "%s v = ", cg_c_type(tra_node_join_type(n)));
+	cg_c_expr(c, n, n->join);
+	fputs(";\n", c->out);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "if (first || (best == best && (v != v || v %s best))) {\n",
+	        n->agg == TRA_AGG_ARGMAX ? ">" : "<");
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "best = v;\n");
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "acc = x%d;\n", x);
+	cg_c_indent(c, depth + 2);
+	fputs("first = 0;\n", c->out);
+	cg_c_close_loops(c, depth + 2, depth);
+}
+
 static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 {
 	const KplanNest *L = cg_c_nest(c, n);
+	if (L->reduce == KPLAN_RED_ARG) {
+		cg_c_reduce_arg(c, n, depth, block);
+		return;
+	}
 	bool minmax = L->nan_flag;
 	bool blocked = L->blocked;
 	const char *t = cg_c_type(n->type);

@@ -168,7 +168,7 @@ CgLlvmValue cg_llvm_expr(CgLlvmProg *p, const CgLlvmEnv *env, int e)
 {
 	CgLlvm *m = p->m;
 	const TraExpr *x = &p->g->ex[e];
-	TrartDtype t = env->n->type;
+	TrartDtype t = tra_node_join_type(env->n);
 	switch (x->op) {
 	case TRA_OP_CONST: return cg_llvm_const(m, t, x->value);
 	case TRA_OP_OPERAND:
@@ -477,6 +477,32 @@ static void cg_llvm_blocked_sum(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlvmValu
 	cg_llvm_loop_end(m, &q);
 }
 
+/* argmax, argmin (cg_c_reduce_arg): the first index of the best value of
+ * the join along the one reduced index, a NaN winning; a scalar loop
+ * carrying the best value, its index and whether one was seen. */
+static CgLlvmValue cg_llvm_reduce_arg(CgLlvmNestK *K)
+{
+	CgLlvm *m = K->m;
+	TrartDtype jt = tra_node_join_type(K->n);
+	int x = K->L->red[0];
+	CgLlvmType i32 = cg_llvm_int(m, 32);
+	CgLlvmLoop l;
+	cg_llvm_index_loop(K, &l, x, cg_llvm_bound_lo(K, x), cg_llvm_bound_hi(K, x), false);
+	int bi = cg_llvm_loop_carry(m, &l, cg_llvm_i64c(m, 0));
+	int bv = cg_llvm_loop_carry(m, &l, cg_llvm_const(m, jt, 0.0));
+	int fi = cg_llvm_loop_carry(m, &l, cg_llvm_const_int(m, i32, 1));
+	CgLlvmValue v = cg_llvm_expr(K->p, &K->env, K->n->join), best = l.cur[bv];
+	CgLlvmValue first = cg_llvm_icmp(m, TRA_OP_NE, l.cur[fi], cg_llvm_const_int(m, i32, 0));
+	CgLlvmValue better = cg_llvm_fcmp(m, K->n->agg == TRA_AGG_ARGMAX ? TRA_OP_GT : TRA_OP_LT, v, best);
+	CgLlvmValue v_nan = cg_llvm_fcmp(m, TRA_OP_NE, v, v), best_ok = cg_llvm_fcmp(m, TRA_OP_EQ, best, best);
+	CgLlvmValue take = cg_llvm_ior(m, first, cg_llvm_iand(m, best_ok, cg_llvm_ior(m, v_nan, better)));
+	l.next[bv] = cg_llvm_select(m, take, v, best);
+	l.next[bi] = cg_llvm_select(m, take, l.iv, l.cur[bi]);
+	l.next[fi] = cg_llvm_const_int(m, i32, 0);
+	cg_llvm_loop_end(m, &l);
+	return l.out[bi];
+}
+
 /* The aggregate of the join over the reduced indices (cg_c_reduce), over
  * the block's ranges if the nest has them: loops over red in order, the
  * innermost a vector reduction (or a blocked sum); the NaN flag applied. */
@@ -484,6 +510,8 @@ static CgLlvmValue cg_llvm_reduce(CgLlvmNestK *K)
 {
 	CgLlvm *m = K->m;
 	const KplanNest *L = K->L;
+	if (L->reduce == KPLAN_RED_ARG)
+		return cg_llvm_reduce_arg(K);
 	CgLlvmType i64 = cg_llvm_i64(m), i32 = cg_llvm_int(m, 32);
 	CgLlvmValue acc_slot = cg_llvm_slot(m, cg_llvm_acc_type(K), cg_llvm_acc_init(K));
 	CgLlvmValue nan_slot = L->nan_flag ? cg_llvm_slot(m, i32, cg_llvm_const_int(m, i32, 0)) : NULL;

@@ -265,7 +265,7 @@ static void algebra_factor_out(TraGraph *g, TraNode *n, Arena *scratch)
  * reader could read that operand instead. */
 static bool algebra_is_copy(const TraGraph *g, const TraNode *n)
 {
-	return n->kind == TRA_NODE_EINSUM && !tra_node_is_view(n) && !n->is_output && n->agg == TRA_AGG_NONE &&
+	return n->kind == TRA_NODE_EINSUM && !tra_node_is_opaque(n) && !n->is_output && n->agg == TRA_AGG_NONE &&
 	       n->epilogue < 0 && n->nops == 1 && g->ex[n->join].op == TRA_OP_OPERAND &&
 	       g->nodes[n->ops[0].node].type == n->type;
 }
@@ -297,7 +297,7 @@ void algebra_normalise(TraGraph *g)
 		/* a view's read is affine: a copy it reads stays; the identities
 		 * here are those of real arithmetic, not all integer arithmetic's
 		 * (x / 4 is no x * 0.25) */
-		if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n) || TRART_IS_INT(n->type))
+		if (n->kind != TRA_NODE_EINSUM || tra_node_is_opaque(n) || TRART_IS_INT(n->type))
 			continue;
 		algebra_forward_copies(g, n, copy);
 		n->join = algebra_expr(g, n->join);

@@ -309,7 +309,7 @@ static void cse_join_form(Cse *c, CseJoins *j, int id)
  * aggregation or epilogue that costs CSE_MAP_MIN_FLOPS per element. */
 static bool cse_shareable_map(const TraNode *n)
 {
-	return n->kind == TRA_NODE_EINSUM && !tra_node_is_view(n) && n->agg == TRA_AGG_NONE &&
+	return n->kind == TRA_NODE_EINSUM && !tra_node_is_opaque(n) && n->agg == TRA_AGG_NONE &&
 	       n->epilogue < 0 && n->nops > 0 &&
 	       n->flops >= CSE_MAP_MIN_FLOPS * tra_node_join_points(n);
 }
@@ -395,7 +395,8 @@ static void cse_aggregates_read_maps(Cse *c)
 	bool moved = false;
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *a = &g->nodes[id];
-		if (!live[id] || a->kind != TRA_NODE_EINSUM || a->agg == TRA_AGG_NONE || a->nidx > 64)
+		if (!live[id] || a->kind != TRA_NODE_EINSUM || a->agg == TRA_AGG_NONE || tra_node_is_opaque(a) ||
+		    a->nidx > 64)
 			continue;
 		int save = c->form.n;
 		cse_join_form(c, &j, id);
@@ -442,7 +443,7 @@ void cse_merge(TraGraph *g)
 			continue;
 		for (int k = 0; k < n->nops; k++)
 			n->ops[k].node = c.rep[n->ops[k].node];
-		if (tra_node_is_view(n))
+		if (tra_node_is_opaque(n))
 			continue; /* its read is affine: forms do not describe it */
 		tra_node_compact_operands(g, n);
 		tra_node_cost(g, n);

@@ -239,7 +239,10 @@ static void decomp_enumerate(const TraNode *n, CandList *l, int *cur, int d, int
 		memcpy(l->v + (size_t)l->n++ * (size_t)l->nidx, cur, (size_t)l->nidx * sizeof *cur);
 		return;
 	}
-	for (int64_t c = 1; c <= n->idx[d].size && prod * c <= limit; c = l->pow2 ? 2 * c : c + 1) {
+	/* argmax's and argmin's index is never split: partial results would
+	 * need their values as well as their indices to combine */
+	int64_t most = TRA_AGG_IS_ARG(n->agg) && d >= n->rank ? 1 : n->idx[d].size;
+	for (int64_t c = 1; c <= most && prod * c <= limit; c = l->pow2 ? 2 * c : c + 1) {
 		cur[d] = (int)c;
 		decomp_enumerate(n, l, cur, d + 1, prod * c, limit);
 	}
@@ -645,6 +648,11 @@ bool decomp_parse_manual(const TraGraph *g, const char *spec, int *node, int *pa
 	for (const char *s = colon + 1; *s;)
 		if (!decomp_parse_one(n, &s, part, seen, err, errlen))
 			return false;
+	if (TRA_AGG_IS_ARG(n->agg) && part[n->rank] > 1) {
+		snprintf(err, errlen, "node %s is an %s: its index %s cannot be split", n->name,
+		         tra_agg_name(n->agg), n->idx[n->rank].name);
+		return false;
+	}
 	int64_t blocks = 1;
 	for (int d = 0; d < n->nidx; d++)
 		blocks *= part[d]; /* each at most DECOMP_MAX_COUNT: no overflow until > 2^64 */

@@ -174,7 +174,7 @@ static bool fuse_lengthens_product(const TraGraph *g, const TraNode *c, const Tr
 static bool fuse_producer(const TraGraph *g, const FuseUses *u, int pid)
 {
 	const TraNode *p = &g->nodes[pid];
-	return p->kind == TRA_NODE_EINSUM && !tra_node_is_view(p) && p->agg == TRA_AGG_NONE &&
+	return p->kind == TRA_NODE_EINSUM && !tra_node_is_opaque(p) && p->agg == TRA_AGG_NONE &&
 	       p->epilogue < 0 &&
 	       !p->is_output && u->live[pid] && u->nreaders[pid] == 1;
 }
@@ -185,7 +185,7 @@ static int fuse_site(const TraGraph *g, int pid, int cid)
 {
 	const TraNode *c = &g->nodes[cid];
 	int k = -1;
-	if (tra_node_is_view(c))
+	if (tra_node_is_opaque(c))
 		return -1; /* its read is affine */
 	for (int j = 0; j < c->nops; j++)
 		if (c->ops[j].node == pid) {

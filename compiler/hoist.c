@@ -309,7 +309,7 @@ static double hoist_limit(const TraGraph *g, const TraNode *n)
 static int hoist_node(Hoist *h, TraNode *n, const char *base, int *serial)
 {
 	TraGraph *g = h->g;
-	if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n) || n->nidx > 64)
+	if (n->kind != TRA_NODE_EINSUM || tra_node_is_opaque(n) || n->nidx > 64)
 		return tra_node_new(g, n);
 	int before = g->nnodes;
 	HoistSite s = {.n = n, .all = tra_index_mask(n->nidx), .points = tra_node_join_points(n),

@@ -169,7 +169,8 @@ double interp_eval(const TraGraph *g, const TraNode *n, int e,
 	case TRA_OP_OPERAND: {
 		double a = interp_operand(g, n, x->arg, v, point);
 		TrartDtype from = g->nodes[n->ops[x->arg].node].type;
-		return from == n->type ? a : interp_convert(a, from, n->type); /* a view's */
+		TrartDtype to = tra_node_join_type(n);
+		return from == to ? a : interp_convert(a, from, to); /* a view's */
 	}
 	case TRA_OP_INDEX: return (double)point[x->arg];
 	case TRA_OP_ACC: return acc;
@@ -186,7 +187,8 @@ double interp_eval(const TraGraph *g, const TraNode *n, int e,
 	}
 	double a = interp_eval(g, n, x->kid[0], v, point, acc);
 	double b = tra_op_arity[x->op] > 1 ? interp_eval(g, n, x->kid[1], v, point, acc) : 0;
-	return TRART_IS_INT(n->type) ? interp_apply_int(x->op, a, b, n->type) : interp_apply(x->op, a, b);
+	TrartDtype t = tra_node_join_type(n);
+	return TRART_IS_INT(t) ? interp_apply_int(x->op, a, b, t) : interp_apply(x->op, a, b);
 }
 
 static double interp_identity(TraAgg agg, TrartDtype t)
@@ -214,11 +216,29 @@ static double interp_combine(TraAgg agg, TrartDtype t, double acc, double x)
 	}
 }
 
+/* argmax, argmin: the first index of the largest (smallest) value, or of
+ * the first NaN, as NumPy's argmax and argmin. */
+static double interp_arg(const TraGraph *g, const TraNode *n, const InterpValues *v, int64_t *point)
+{
+	int64_t best = 0;
+	double bv = 0;
+	for (point[n->rank] = 0; point[n->rank] < n->idx[n->rank].size; point[n->rank]++) {
+		double x = interp_eval(g, n, n->join, v, point, 0);
+		if (point[n->rank] == 0 || (!isnan(bv) && (isnan(x) || (n->agg == TRA_AGG_ARGMAX ? x > bv : x < bv)))) {
+			bv = x;
+			best = point[n->rank];
+		}
+	}
+	return (double)best;
+}
+
 /* One output element of n, at point[0..rank) (reduced part scratch). */
 static double interp_element(const TraGraph *g, const TraNode *n, const InterpValues *v, int64_t *point)
 {
 	if (n->agg == TRA_AGG_NONE)
 		return interp_eval(g, n, n->join, v, point, 0);
+	if (TRA_AGG_IS_ARG(n->agg))
+		return interp_arg(g, n, v, point);
 	double acc = interp_identity(n->agg, n->type);
 	for (int d = n->rank; d < n->nidx; d++)
 		point[d] = 0;

@@ -168,6 +168,8 @@ void kplan_nest(const TraGraph *g, int id, KplanNest *nest)
 	nest->column_block = KPLAN_COLUMN_BLOCK;
 	if (n->agg == TRA_AGG_NONE)
 		nest->reduce = KPLAN_RED_NONE;
+	else if (TRA_AGG_IS_ARG(n->agg))
+		nest->reduce = KPLAN_RED_ARG;
 	else
 		nest->reduce = kplan_columnwise(g, n) ? KPLAN_RED_COLUMNS : KPLAN_RED_SIMD;
 	kplan_loop_order(n, nest);
@@ -175,6 +177,8 @@ void kplan_nest(const TraGraph *g, int id, KplanNest *nest)
 	 * last output index */
 	if (nest->reduce == KPLAN_RED_SIMD)
 		nest->vector = nest->red[nest->nred - 1];
+	else if (nest->reduce == KPLAN_RED_ARG)
+		nest->vector = -1; /* the first best needs the order */
 	else
 		nest->vector = n->rank > 0 ? n->rank - 1 : -1;
 }
@@ -532,7 +536,7 @@ const char *kplan_kind_name(KplanKind k)
 
 const char *kplan_reduce_name(KplanReduce r)
 {
-	static const char *const names[] = {"none", "simd", "columns"};
+	static const char *const names[] = {"none", "simd", "columns", "arg"};
 	return names[r];
 }
 

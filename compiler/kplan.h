@@ -36,6 +36,8 @@ typedef enum KplanReduce {
 	KPLAN_RED_SIMD,    /* reduced loops inside; the innermost a simd reduction into acc */
 	KPLAN_RED_COLUMNS, /* a tile of column_tile partial results along the last output
 	                      index, the reduced loops outside a vector loop over the tile */
+	KPLAN_RED_ARG,     /* argmax, argmin: one reduced loop, scalar, keeping the best
+	                      value and its first index */
 } KplanReduce;
 
 /* One node's loop nest: output indices outside (the first split across

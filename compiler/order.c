@@ -330,7 +330,7 @@ static void order_plan_init(Plan *p, Arena *a)
  * or more, over at most 64 indices (an IdxSet); fills p's factors. */
 static bool order_candidate(const TraGraph *g, const TraNode *n, Plan *p, Arena *a)
 {
-	if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n) || (n->agg != TRA_AGG_SUM && n->agg != TRA_AGG_NONE) ||
+	if (n->kind != TRA_NODE_EINSUM || tra_node_is_opaque(n) || (n->agg != TRA_AGG_SUM && n->agg != TRA_AGG_NONE) ||
 	    n->nidx > 64)
 		return false;
 	if (!order_collect(g, n->join, p, a) || p->nf < (n->agg == TRA_AGG_SUM ? 2 : 3))

@@ -1246,10 +1246,29 @@ static VarMask resolve_reduce(Sema *s, AstRef r)
 {
 	const AstExpr *e = &s->prog->ex[r];
 	int nscope = s->nscope;
-	bool ok = true;
+	bool ok = true, arg = TRA_AGG_IS_ARG(e->red.agg);
+	if (arg && e->red.nidx != 1) {
+		sema_error(s, e->red.agg_span, "%s takes exactly one index, the one whose position it "
+		           "finds", ast_agg_name(e->red.agg));
+		ok = false;
+	}
 	VarMask own = resolve_reduce_indices(s, e, &ok);
 	int errors = s->nerr_stmt;
+	/* argmax and argmin read their body in its own type, and are i64 */
+	bool typed = s->typed;
+	TrartDtype type = s->type;
+	Span type_at = s->type_at;
+	if (arg)
+		s->typed = false;
 	VarMask body = resolve(s, e->red.body, false);
+	if (arg) {
+		s->conv_from[r] = s->typed ? s->type : TRART_F32;
+		s->typed = typed;
+		s->type = type;
+		s->type_at = type_at;
+		sema_type(s, TRART_I64, arena_printf(s->arena, "%s[...](...)", ast_agg_name(e->red.agg)),
+		          e->red.agg_span);
+	}
 	s->nscope = nscope;
 	/* an erroneous body may hide the subscripts that give the ranges */
 	if (ok && s->nerr_stmt == errors)
@@ -1385,7 +1404,7 @@ static void sema_check_types(Sema *s, AstRef r, TrartDtype t)
 		if (is_int && e->red.agg == TRA_AGG_MEAN)
 			sema_error(s, e->red.agg_span, "mean of %s values: sum them and convert, as "
 			           "f64(sum[...](...)) / N", trart_dtype_name(t));
-		sema_check_types(s, e->red.body, t);
+		sema_check_types(s, e->red.body, TRA_AGG_IS_ARG(e->red.agg) ? s->conv_from[r] : t);
 		return;
 	case AST_UNARY:
 		sema_check_types(s, e->op.a, t);
@@ -1847,10 +1866,20 @@ static int build_split(Sema *s, Builder *outer, AstRef r)
 	b.nout = b.nvars = builder_order(outer, s->free_vars[r], b.vars);
 	for (int i = 0; i < e->red.nidx; i++)
 		b.vars[b.nvars++] = s->expr_var[e->red.idx[i]];
+	bool arg = TRA_AGG_IS_ARG(e->red.agg);
+	TrartDtype type = s->type;
+	if (arg) /* the body in its type, the node an i64 */
+		s->type = s->conv_from[r];
 	int join = build(s, &b, e->red.body);
 	int epi = e->red.agg == TRA_AGG_MEAN ? build_acc(s, &b, e) : -1;
 	const char *name = arena_printf(s->arena, "%s.r%d", s->stmt->name, ++s->nsplit);
 	int node = builder_finish(s, &b, name, e->span, e->red.agg, join, epi);
+	s->type = type;
+	if (arg) {
+		s->g->nodes[node].arg_type = s->conv_from[r];
+		s->g->nodes[node].type = TRART_I64;
+		tra_node_cost(s->g, &s->g->nodes[node]);
+	}
 	int k = builder_operand(s, outer, node, b.nout, b.vars);
 	return tra_expr_new(s->g, TRA_OP_OPERAND, k, 0, -1, -1, -1);
 }
@@ -1889,9 +1918,11 @@ static AstRef sema_main_reduction(const Sema *s, AstRef r, VarMask lhs)
 	const AstExpr *e = &s->prog->ex[r];
 	AstRef found = -1;
 	switch (e->kind) {
-	case AST_REDUCE:
-		return s->free_vars[r] == lhs ? r : -1;
+	case AST_REDUCE: /* argmax, argmin: a node of their own (another type) */
+		return s->free_vars[r] == lhs && !TRA_AGG_IS_ARG(e->red.agg) ? r : -1;
 	case AST_CALL:
+		if (sema_conversion(e->ref.name) >= 0)
+			return -1; /* its argument is of another type */
 		for (int i = 0; i < e->ref.nargs && found < 0; i++)
 			found = sema_main_reduction(s, e->ref.args[i], lhs);
 		return found;

@@ -266,7 +266,7 @@ void share_values(TraGraph *g)
 {
 	for (int id = 0; id < g->nnodes; id++) {
 		TraNode *n = &g->nodes[id];
-		if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n))
+		if (n->kind != TRA_NODE_EINSUM || tra_node_is_opaque(n))
 			continue;
 		share_expr(g, n, &n->join);
 		if (n->epilogue >= 0)

@@ -274,7 +274,7 @@ void subexpr_share(TraGraph *g)
 	tra_live_nodes(g, live);
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];
-		if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n) || !live[id] || n->nidx > 64)
+		if (n->kind != TRA_NODE_EINSUM || tra_node_is_opaque(n) || !live[id] || n->nidx > 64)
 			continue;
 		sub_collect(&s, id, n->join, false);
 		if (n->epilogue >= 0)

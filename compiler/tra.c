@@ -39,7 +39,7 @@ const int tra_op_flops[TRA_OP_COUNT] = {
 
 const char *tra_agg_name(TraAgg agg)
 {
-	static const char *const names[] = {"none", "sum", "prod", "max", "min", "mean"};
+	static const char *const names[] = {"none", "sum", "prod", "max", "min", "mean", "argmax", "argmin"};
 	return names[agg];
 }
 
@@ -106,6 +106,16 @@ int64_t tra_operand_stride(const TraGraph *g, const TraNode *n, int k, int x)
 bool tra_node_is_view(const TraNode *n)
 {
 	return n->kind == TRA_NODE_EINSUM && n->nops == 1 && n->ops[0].aff != NULL;
+}
+
+TrartDtype tra_node_join_type(const TraNode *n)
+{
+	return TRA_AGG_IS_ARG(n->agg) ? n->arg_type : n->type;
+}
+
+bool tra_node_is_opaque(const TraNode *n)
+{
+	return tra_node_is_view(n) || TRA_AGG_IS_ARG(n->agg);
 }
 
 void tra_affine_span(const TraOperand *op, int nidx, int d, const int64_t *xlo, const int64_t *xhi,
@@ -490,7 +500,7 @@ static void tra_verify_operand(const TraGraph *g, int id, const TraOperand *op)
 	TRA_CHECK(op->node >= 0 && op->node < id);
 	const TraNode *p = &g->nodes[op->node];
 	TRA_CHECK(op->rank == p->rank);
-	TRA_CHECK(p->type == n->type || op->aff); /* a view may convert */
+	TRA_CHECK(p->type == tra_node_join_type(n) || op->aff); /* a view may convert */
 	if (op->aff) {
 		/* a view's one operand, read in bounds unless padded */
 		TRA_CHECK(n->nops == 1 && n->agg == TRA_AGG_NONE && n->epilogue < 0);
@@ -524,6 +534,8 @@ void tra_verify(const TraGraph *g)
 		}
 		TRA_CHECK((n->agg == TRA_AGG_NONE) == (n->nidx == n->rank));
 		TRA_CHECK(n->agg != TRA_AGG_MEAN);
+		TRA_CHECK(!TRA_AGG_IS_ARG(n->agg) ||
+		          (n->nidx == n->rank + 1 && n->epilogue < 0 && n->type == TRART_I64));
 		for (int k = 0; k < n->nops; k++)
 			tra_verify_operand(g, id, &n->ops[k]);
 		tra_verify_expr(g, id, n->join, n->join, n->join, false, 0);

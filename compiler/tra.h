@@ -60,7 +60,13 @@ typedef enum TraAgg {
 	TRA_AGG_MAX,  /* max, exact */
 	TRA_AGG_MIN,  /* min, exact */
 	TRA_AGG_MEAN, /* AST only */
+	TRA_AGG_ARGMAX, /* the first index of the largest (a NaN counts as largest), i64 */
+	TRA_AGG_ARGMIN, /* the first index of the smallest (a NaN counts as smallest), i64 */
 } TraAgg;
+
+/* Whether agg gives an index (argmax, argmin): its node is i64, its join
+ * in the type its body reads (TraNode.arg_type). */
+#define TRA_AGG_IS_ARG(agg) ((agg) == TRA_AGG_ARGMAX || (agg) == TRA_AGG_ARGMIN)
 
 /* ---- the AST ------------------------------------------------------------ */
 
@@ -201,6 +207,8 @@ typedef struct TraNode {
 	double bytes;      /* bytes read (operands) plus written (result) */
 	int *part;         /* part[d]: blocks along index d, output and reduced
 	                      (decomp.c); NULL until a partition is computed */
+	TrartDtype arg_type; /* argmax, argmin: the type of the join (and of the
+	                        operands); see tra_node_join_type */
 } TraNode;
 
 /* A growable list of operands, for code that builds nodes. */
@@ -285,6 +293,11 @@ int64_t tra_operand_stride(const TraGraph *g, const TraNode *n, int k, int x);
  * index). The passes leave views alone, and never inline one into its
  * readers or another node into one: their operands are not plain. */
 bool tra_node_is_view(const TraNode *n);
+/* The type n's join and operands compute in: n's own, but argmax's and
+ * argmin's (whose result is an i64 index) is their body's. */
+TrartDtype tra_node_join_type(const TraNode *n);
+/* Whether the passes leave n alone: a view, or an argmax or argmin. */
+bool tra_node_is_opaque(const TraNode *n);
 /* The range [*lo, *hi] of positions an affine operand op of a node with
  * nidx indices reads along its producer's dimension d, where index x
  * runs over [xlo[x], xhi[x]) (empty ranges not allowed). */

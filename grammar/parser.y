@@ -97,7 +97,7 @@ static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseLi
 %token <num> NUMBER "number"
 %token NEWLINE "end of line"
 %token SIZE "size" INPUT "input" OUTPUT "output" F32 "f32" F64 "f64" I32 "i32" I64 "i64"
-%token SUM "sum" PROD "prod" MAX "max" MIN "min" MEAN "mean"
+%token SUM "sum" PROD "prod" MAX "max" MIN "min" MEAN "mean" ARGMAX "argmax" ARGMIN "argmin"
 %token SELECT "select" INF "inf"
 %token LE "<=" GE ">=" EQ "==" NE "!="
 %token POW "**" CARET "^"
@@ -217,6 +217,8 @@ agg
 	| MAX  { $$ = TRA_AGG_MAX; }
 	| MIN  { $$ = TRA_AGG_MIN; }
 	| MEAN { $$ = TRA_AGG_MEAN; }
+	| ARGMAX { $$ = TRA_AGG_ARGMAX; }
+	| ARGMIN { $$ = TRA_AGG_ARGMIN; }
 	;
 
 exprs
@@ -264,7 +266,7 @@ static void parse_error(Parser *p, Span at, const char *fmt, ...)
 
 static const char *const parse_keywords[] = {
 	"size", "input", "output", "f32", "f64", "i32", "i64", "sum", "prod", "max", "min",
-	"mean", "select", "inf",
+	"mean", "argmax", "argmin", "select", "inf",
 };
 
 static bool parse_is_keyword(const char *w, size_t n)
@@ -329,7 +331,8 @@ static void parse_hints(Parser *p, const LexState *st, Span at)
 		          (int)(at.hi - at.lo), src->text + at.lo);
 	if (tok == '<' || tok == '>' || (tok >= LE && tok <= NE))
 		diag_note(p->diag, at, "comparisons do not chain; select takes one comparison");
-	if (tok == '(' && (st->prev_tok == SUM || st->prev_tok == PROD || st->prev_tok == MEAN)) {
+	if (tok == '(' && (st->prev_tok == SUM || st->prev_tok == PROD || st->prev_tok == MEAN ||
+	                   st->prev_tok == ARGMAX || st->prev_tok == ARGMIN)) {
 		Span agg = st->prev_span;
 		diag_note(p->diag, agg, "a reduction lists the indices it reduces over in brackets "
 		          "first, as %.*s[k](...)", (int)(agg.hi - agg.lo), src->text + agg.lo);

@@ -1,7 +1,8 @@
 """integers.py TRAC: integer tensors (tra(5), TYPES) against NumPy code
 written here: i32 and i64 arithmetic that wraps, floor division (by zero
 0, MIN / -1 wrapping), abs, sign, max, min, select, integer sums,
-products, max and min, index values, conversions between every pair of
+products, max and min, argmax and argmin (ties: the first index; NaN:
+the first NaN, as NumPy), index values, conversions between every pair of
 types (floats to integers toward zero, NaN 0, saturating; integers to
 i32 wrapping), and .npy '<i4'/'<i8' files in and out. Each case runs in
 the interpreter (i64 values there below 2^53: tra(5), NUMERICS) and
@@ -24,6 +25,11 @@ I64 = np.array([0, 1, -1, 7, -7, 2**40 + 3, -2**40, 2**62, -2**62, 9, -9, 2**52]
 D64 = np.array([3, -3, 2, -2, 2, 0, 3, -1, 5, -4, 4, 7], np.int64)
 X = np.array([0.5, -0.5, 1.99, -1.99, 3e9, -3e9, 1e19, -1e19, np.nan, 2.5, -2.5, 7.0], np.float32)
 M = RNG.integers(-50, 50, size=(5, 7)).astype(np.int32)
+# ties (the first wins), NaN (the first NaN wins, as NumPy), -inf, a constant row
+S = np.array([[1, 3, 3, 0, 2, -1], [np.nan, 1, np.nan, 5, 0, 2], [-1, -1, -1, -1, -1, -1],
+              [0, 2, np.nan, 9, 9, -np.inf], [-np.inf, -np.inf, 4, 4, 1, 1]], np.float32)
+T = np.array([[5, 1, 5, 0, 1, 0], [2, 2, 2, 2, 2, 2], [-3, 7, 7, -3, 0, 1],
+              [0, 0, 0, 0, 0, 9], [9, 0, 0, 0, 0, 0]], np.int32)
 
 
 def wrap32(v):
@@ -112,6 +118,22 @@ output ti, tl, fa, fw, nw, lw, mix, ones
         "lw": a.astype(np.int64) * 4294967296,
         "mix": x * floordiv(a, np.full_like(a, 3)).astype(np.float32),
         "ones": np.arange(12) + 0.5}),
+    ("argmax-argmin", """
+size R = 5, C = 6
+input S[R, C], T[R, C] i32
+am[i] = argmax[j](S[i, j])
+an[i] = argmin[j](S[i, j])
+cm[j] = argmax[i](S[i, j] * 2)
+ti[i] = argmin[j](T[i, j])
+tj[j] = argmax[i](T[i, j] - i)
+lab[i] = f32(argmax[j](T[i, j])) + S[i, 0]
+hits = sum[i](select(argmax[j](S[i, j]) == argmax[j](T[i, j]), 1, 0))
+output am, an, cm, ti, tj, lab, hits
+""", {"S": S, "T": T}, lambda S, T: {
+        "am": np.argmax(S, axis=1), "an": np.argmin(S, axis=1), "cm": np.argmax(S * 2, axis=0),
+        "ti": np.argmin(T, axis=1), "tj": np.argmax(T - np.arange(5)[:, None], axis=0),
+        "lab": np.argmax(T, axis=1).astype(np.float32) + S[:, 0],
+        "hits": np.array(np.sum(np.argmax(S, axis=1) == np.argmax(T, axis=1)), np.int64)}),
 ]
 
 
