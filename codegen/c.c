@@ -83,6 +83,29 @@ static const char *cg_c_fsuffix(TrartDtype t)
 
 /* ---- expressions ---------------------------------------------------------- */
 
+static void cg_c_offset(CgC *c, const TraNode *n, int k);
+
+/* A gather's position in dimension d of operand op: the value of the
+ * index operand, checked (trac_gather) unless the read is padded. */
+static void cg_c_gather_position(CgC *c, const TraNode *n, const TraOperand *op, int d)
+{
+	int k = op->aff->gather[d];
+	const TraNode *ix = &c->g->nodes[n->ops[k].node], *t = &c->g->nodes[op->node];
+	if (!op->aff->padded)
+		fputs("trac_gather(", c->out);
+	fprintf(c->out, "(int64_t)in%d[", k);
+	cg_c_offset(c, n, k);
+	fputc(']', c->out);
+	if (op->aff->padded)
+		return;
+	fprintf(c->out, ", %" PRId64 ", \"%s\", %d, (const int64_t[]){", t->idx[d].size, ix->name, ix->rank);
+	for (int e = 0; e < ix->rank; e++)
+		fprintf(c->out, "%s%" PRId64, e ? ", " : "", ix->idx[e].size);
+	fprintf(c->out, "%s}, ", ix->rank ? "" : "0");
+	cg_c_offset(c, n, k);
+	fprintf(c->out, ", \"%s\", %d)", t->name, d);
+}
+
 /* Position d of affine operand op, "(x2 + x4 - 1)", clamped into
  * [0, size) when clamp (its padded read then loads a valid element,
  * so the select around it vectorises). */
@@ -91,6 +114,12 @@ static void cg_c_affine_position(CgC *c, const TraNode *n, const TraOperand *op,
 	int64_t size = c->g->nodes[op->node].idx[d].size;
 	if (clamp)
 		fputs("trac_clamp(", c->out);
+	if (op->aff->gather && op->aff->gather[d] >= 0) {
+		cg_c_gather_position(c, n, op, d);
+		if (clamp)
+			fprintf(c->out, ", %" PRId64 ")", size - 1);
+		return;
+	}
 	fprintf(c->out, "(%" PRId64, op->aff->off[d]);
 	for (int x = 0; x < n->nidx; x++) {
 		int64_t k = op->aff->coef[d * n->nidx + x];
@@ -311,6 +340,14 @@ static const char cg_c_prelude_text[] =
 	"enum { TRAC_ROW_MAJOR = 101, TRAC_NO_TRANS = 111, TRAC_TRANS = 112 };\n"
 	"/* a padded read's position, kept within its dimension */\n"
 	"static inline int64_t trac_clamp(int64_t p, int64_t last) { return p < 0 ? 0 : p > last ? last : p; }\n"
+	"/* a gather's position, checked: out of range ends the run (trart_gather_fail) */\n"
+	"static inline int64_t trac_gather(int64_t v, int64_t size, const char *index, int rank,\n"
+	"                                  const int64_t *shape, int64_t at, const char *table, int dim)\n"
+	"{\n"
+	"\tif ((uint64_t)v >= (uint64_t)size)\n"
+	"\t\ttrart_gather_fail(index, rank, shape, at, v, table, dim, size);\n"
+	"\treturn v;\n"
+	"}\n"
 	"\n"
 	"#define TRAC_HELPERS(T, S)                                                    \\\n"
 	"static inline T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"

@@ -1145,6 +1145,41 @@ CgLlvmValue cg_llvm_from_i64(CgLlvm *m, TrartDtype t, CgLlvmValue i)
 	return LLVMBuildSIToFP(m->b, i, cg_llvm_type(m, t), "");
 }
 
+CgLlvmValue cg_llvm_gather_check(CgLlvm *m, CgLlvmValue v, int64_t size, const char *index, int rank,
+                                 const int64_t *shape, CgLlvmValue at, const char *table, int dim)
+{
+	LLVMTypeRef i8p = LLVMPointerType(LLVMInt8TypeInContext(m->ctx), 0), i32 = LLVMInt32TypeInContext(m->ctx);
+	LLVMTypeRef i64 = cg_llvm_i64(m), i64p = LLVMPointerType(i64, 0);
+	LLVMTypeRef params[8] = {i8p, i32, i64p, i64, i64, i8p, i32, i64};
+	LLVMTypeRef fnty = LLVMFunctionType(LLVMVoidTypeInContext(m->ctx), params, 8, 0);
+	LLVMValueRef fn = LLVMGetNamedFunction(m->mod, "trart_gather_fail");
+	if (!fn)
+		fn = LLVMAddFunction(m->mod, "trart_gather_fail", fnty);
+	LLVMValueRef here = LLVMGetBasicBlockParent(LLVMGetInsertBlock(m->b));
+	LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(m->ctx, here, "gather.fail");
+	LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(m->ctx, here, "gather.ok");
+	LLVMValueRef bad = LLVMBuildICmp(m->b, LLVMIntUGE, v, LLVMConstInt(i64, (unsigned long long)size, 0), "");
+	LLVMBuildCondBr(m->b, bad, fail, ok);
+	LLVMPositionBuilderAtEnd(m->b, fail);
+	LLVMValueRef dims[TRART_MAX_RANK + 1];
+	for (int e = 0; e < rank; e++)
+		dims[e] = LLVMConstInt(i64, (unsigned long long)shape[e], 0);
+	dims[rank] = LLVMConstInt(i64, 0, 0); /* a scalar's shape is empty: one slot all the same */
+	LLVMTypeRef arr = LLVMArrayType(i64, (unsigned)rank + 1);
+	LLVMValueRef g = LLVMAddGlobal(m->mod, arr, "gather.shape");
+	LLVMSetInitializer(g, LLVMConstArray(i64, dims, (unsigned)rank + 1));
+	LLVMSetGlobalConstant(g, 1);
+	LLVMSetLinkage(g, LLVMPrivateLinkage);
+	LLVMValueRef args[8] = {LLVMBuildGlobalStringPtr(m->b, index, ""), LLVMConstInt(i32, (unsigned)rank, 0),
+	                        LLVMBuildBitCast(m->b, g, i64p, ""), at, v,
+	                        LLVMBuildGlobalStringPtr(m->b, table, ""), LLVMConstInt(i32, (unsigned)dim, 0),
+	                        LLVMConstInt(i64, (unsigned long long)size, 0)};
+	LLVMBuildCall2(m->b, fnty, fn, args, 8, "");
+	LLVMBuildUnreachable(m->b);
+	LLVMPositionBuilderAtEnd(m->b, ok);
+	return v;
+}
+
 CgLlvmValue cg_llvm_convert(CgLlvm *m, CgLlvmValue v, TrartDtype from, TrartDtype to)
 {
 	LLVMTypeRef ty = cg_llvm_type(m, to);

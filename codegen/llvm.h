@@ -192,6 +192,11 @@ CgLlvmValue cg_llvm_select(CgLlvm *m, CgLlvmValue c, CgLlvmValue a, CgLlvmValue 
 /* An i1 as 0 or 1 in t (C's (T)(a < b)); an i64 as t (C's (T)x). */
 CgLlvmValue cg_llvm_from_bool(CgLlvm *m, TrartDtype t, CgLlvmValue c);
 CgLlvmValue cg_llvm_from_i64(CgLlvm *m, TrartDtype t, CgLlvmValue i);
+/* A gather's position v (i64), checked: at or beyond size, the program
+ * calls trart_gather_fail (naming index, its element at, table and dim)
+ * and never returns; else it goes on with v. */
+CgLlvmValue cg_llvm_gather_check(CgLlvm *m, CgLlvmValue v, int64_t size, const char *index, int rank,
+                                 const int64_t *shape, CgLlvmValue at, const char *table, int dim);
 /* v of type from as type to (interp_convert's rules). */
 CgLlvmValue cg_llvm_convert(CgLlvm *m, CgLlvmValue v, TrartDtype from, TrartDtype to);
 /* sqrt and fabs of x: the intrinsics, vector instructions. */

@@ -63,10 +63,34 @@ CgLlvmValue cg_llvm_element_offset(CgLlvm *m, const TraNode *src, const int *idx
 	return off ? off : cg_llvm_const_i64(m, 0);
 }
 
-/* Position d of env's affine operand op: off + sum of coef * x. */
-static CgLlvmValue cg_llvm_affine_position(CgLlvm *m, const CgLlvmEnv *env, const TraOperand *op, int d)
+static CgLlvmValue cg_llvm_offset(CgLlvmProg *p, const CgLlvmEnv *env, int k);
+
+/* A gather's position in dimension d of operand op (cg_c_gather_position):
+ * the index operand's value, checked unless the read is padded. */
+static CgLlvmValue cg_llvm_gather_position(CgLlvmProg *p, const CgLlvmEnv *env, const TraOperand *op, int d)
 {
+	CgLlvm *m = p->m;
+	int k = op->aff->gather[d];
+	const TraNode *ix = &p->g->nodes[env->n->ops[k].node], *t = &p->g->nodes[op->node];
+	CgLlvmValue at = cg_llvm_offset(p, env, k);
+	CgLlvmValue v = cg_llvm_load(m, ix->type, env->in[k], at);
+	if (ix->type == TRART_I32)
+		v = cg_llvm_sext(m, v, cg_llvm_i64(m));
+	if (op->aff->padded)
+		return v;
+	int64_t shape[TRA_MAX_RANK];
+	for (int e = 0; e < ix->rank; e++)
+		shape[e] = ix->idx[e].size;
+	return cg_llvm_gather_check(m, v, t->idx[d].size, ix->name, ix->rank, shape, at, t->name, d);
+}
+
+/* Position d of env's affine operand op: off + sum of coef * x. */
+static CgLlvmValue cg_llvm_affine_position(CgLlvmProg *p, const CgLlvmEnv *env, const TraOperand *op, int d)
+{
+	CgLlvm *m = p->m;
 	const TraNode *n = env->n;
+	if (op->aff->gather && op->aff->gather[d] >= 0)
+		return cg_llvm_gather_position(p, env, op, d);
 	CgLlvmValue pos = cg_llvm_const_i64(m, op->aff->off[d]);
 	for (int x = 0; x < n->nidx; x++) {
 		int64_t c = op->aff->coef[d * n->nidx + x];
@@ -90,7 +114,7 @@ static CgLlvmValue cg_llvm_affine_load(CgLlvmProg *p, const CgLlvmEnv *env, int 
 	const TraNode *src = &p->g->nodes[op->node];
 	CgLlvmValue off = cg_llvm_const_i64(m, 0), inside = NULL;
 	for (int d = 0; d < op->rank; d++) {
-		CgLlvmValue pos = cg_llvm_affine_position(m, env, op, d);
+		CgLlvmValue pos = cg_llvm_affine_position(p, env, op, d);
 		if (op->aff->padded) {
 			CgLlvmValue zero = cg_llvm_const_i64(m, 0), last = cg_llvm_const_i64(m, src->idx[d].size - 1);
 			CgLlvmValue below = cg_llvm_icmp(m, TRA_OP_LT, pos, zero);

@@ -178,6 +178,11 @@ static int ia_operand(IaLower *s, int v, int k, const int64_t *lo, const int64_t
 		/* an affine read: the box around what it reads, its halo
 		 * included, within the tensor (a padded read may leave it) */
 		int64_t size = s->g->nodes[op->node].idx[d].size;
+		if (op->aff->gather && op->aff->gather[d] >= 0) { /* a gather reads any row */
+			plo[d] = 0;
+			phi[d] = size;
+			continue;
+		}
 		tra_affine_span(op, n->nidx, d, lo, hi, &plo[d], &phi[d]);
 		plo[d] = plo[d] < 0 ? 0 : plo[d];
 		phi[d] = phi[d] >= size ? size : phi[d] + 1;

@@ -28,6 +28,24 @@ static bool interp_next(const TraNode *n, int64_t *point, int from, int to)
 	return false;
 }
 
+static double interp_operand(const TraGraph *g, const TraNode *n, int k,
+                             const InterpValues *v, const int64_t *point);
+
+/* A gather's index out of range, unpadded: the run's error (no output
+ * is written: the driver writes them after the run). */
+static _Noreturn void interp_gather_fail(const TraGraph *g, const TraNode *n, int k, int d,
+                                         const int64_t *point, double value)
+{
+	const TraOperand *ix = &n->ops[n->ops[k].aff->gather[d]];
+	const TraNode *t = &g->nodes[n->ops[k].node];
+	fprintf(stderr, "trac: error: %s", g->nodes[ix->node].name);
+	for (int e = 0; e < ix->rank; e++)
+		fprintf(stderr, "%s%lld", e ? ", " : "[", (long long)point[ix->idx[e]]);
+	fprintf(stderr, "%s is %.17g, outside dimension %d of %s (0..%lld)\n", ix->rank ? "]" : "",
+	        value, d + 1, t->name, (long long)t->idx[d].size - 1);
+	exit(TRAC_EXIT_ERROR);
+}
+
 /* The element of operand k at the join point. */
 static double interp_operand(const TraGraph *g, const TraNode *n, int k,
                              const InterpValues *v, const int64_t *point)
@@ -39,7 +57,15 @@ static double interp_operand(const TraGraph *g, const TraNode *n, int k,
 		int64_t at = op->aff ? op->aff->off[d] : point[op->idx[d]];
 		for (int x = 0; op->aff && x < n->nidx; x++)
 			at += op->aff->coef[d * n->nidx + x] * point[x];
+		double gv = 0;
+		bool gather = op->aff && op->aff->gather && op->aff->gather[d] >= 0;
+		if (gather) {
+			gv = interp_operand(g, n, op->aff->gather[d], v, point);
+			at = gv >= 0 && gv < (double)p->idx[d].size ? (int64_t)gv : -1;
+		}
 		if (at < 0 || at >= p->idx[d].size) {
+			if (gather && !op->aff->padded)
+				interp_gather_fail(g, n, k, d, point, gv);
 			TRAC_ASSERT(op->aff && op->aff->padded);
 			return op->aff->pad;
 		}

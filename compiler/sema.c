@@ -57,6 +57,8 @@ typedef struct Sym {
 	bool used;     /* read by a statement (or, for a tensor, an output) */
 } Sym;
 
+typedef uint64_t VarMask; /* a set of bindings */
+
 /* One index binding of a statement: a left-hand index or a reduction's. */
 typedef struct Binding {
 	const char *name;
@@ -85,11 +87,13 @@ typedef struct SemaAccess {
 	int rank;
 	int64_t *coef;     /* rank x TRA_MAX_STMT_INDICES */
 	int64_t *off;      /* rank */
+	AstRef *gather;    /* rank: the integer tensor element a dimension's
+	                      position is (a gather), or -1 */
+	VarMask gmask;     /* the bindings those elements read */
 	bool padded;       /* reads outside it give pad */
 	double pad;
 } SemaAccess;
 
-typedef uint64_t VarMask; /* a set of bindings */
 
 /* The statements that name one name, found in constant time: messages
  * about undefined names and outputs ask for them, and scanning the file
@@ -912,12 +916,13 @@ static bool sema_misplaced_item(Sema *s, AstRef r, bool last)
 
 /* Records an affine access of node (rank dimensions) at e, its forms in coef and off. */
 static void sema_add_access(Sema *s, AstRef r, const TraNode *node, int64_t *coef,
-                            const int64_t *off, bool padded, double pad)
+                            const int64_t *off, const AstRef *gather, VarMask gmask, bool padded,
+                            double pad)
 {
 	const AstExpr *e = &s->prog->ex[r];
 	int nv = 0;
 	for (int v = 0; v < s->nvars; v++) {
-		bool uses = false;
+		bool uses = (gmask >> v) & 1;
 		for (int d = 0; d < node->rank; d++)
 			uses |= coef[d * TRA_MAX_STMT_INDICES + v] != 0;
 		nv += uses;
@@ -933,7 +938,46 @@ static void sema_add_access(Sema *s, AstRef r, const TraNode *node, int64_t *coe
 	                  .coef = coef, .padded = padded, .pad = pad};
 	a->off = arena_alloc(s->arena, (size_t)(node->rank + 1) * sizeof *a->off);
 	memcpy(a->off, off, (size_t)node->rank * sizeof *off);
+	a->gather = arena_alloc(s->arena, (size_t)(node->rank + 1) * sizeof *a->gather);
+	for (int d = 0; d < node->rank; d++)
+		a->gather[d] = gather ? gather[d] : -1;
+	a->gmask = gmask;
 	s->expr_access[r] = s->nacc++;
+}
+
+/* Whether subscript r reads a tensor: a gather (E[tok[b, t], c]). */
+static bool sema_is_gather(const Sema *s, AstRef r)
+{
+	const AstExpr *a = &s->prog->ex[r];
+	if (a->kind == AST_ACCESS)
+		return true;
+	if (a->kind != AST_NAME || scope_find(s, a->ref.name) >= 0)
+		return false;
+	Sym *sym = sema_lookup(s, a->ref.name);
+	return sym && sym->kind == SYM_TENSOR;
+}
+
+/* A gather's subscript: an element of an integer tensor, checked as an
+ * expression of its own type. */
+static VarMask resolve_gather(Sema *s, AstRef r, bool *ok)
+{
+	bool typed = s->typed;
+	TrartDtype type = s->type;
+	Span type_at = s->type_at;
+	int errors = s->nerr_stmt;
+	s->typed = false;
+	VarMask m = resolve(s, r, false);
+	TrartDtype it = s->typed ? s->type : TRART_F32;
+	s->typed = typed;
+	s->type = type;
+	s->type_at = type_at;
+	const AstExpr *a = &s->prog->ex[r];
+	if (s->nerr_stmt == errors && !TRART_IS_INT(it))
+		sema_error(s, a->span, "'%s' is %s: a subscript that reads a tensor (a gather) reads "
+		           "an integer tensor, i32 or i64; convert it, as i64(...), in a statement of "
+		           "its own", a->ref.name, trart_dtype_name(it));
+	*ok &= s->nerr_stmt == errors;
+	return m;
 }
 
 static VarMask resolve_access(Sema *s, AstRef r)
@@ -950,8 +994,9 @@ static VarMask resolve_access(Sema *s, AstRef r)
 	const TraNode *node = resolve_tensor(s, e, nsub - npad);
 	int64_t *coef = arena_alloc(s->arena, (size_t)(nsub + 1) * TRA_MAX_STMT_INDICES * sizeof *coef);
 	int64_t off[TRA_MAX_RANK] = {0};
-	bool affine = false, ok = true;
-	VarMask m = 0;
+	AstRef gather[TRA_MAX_RANK];
+	bool affine = false, ok = true, gathers = false;
+	VarMask m = 0, gmask = 0;
 	for (int i = 0, d = -1; i < nsub; i++) {
 		AstRef a = e->ref.args[i];
 		if (sema_misplaced_item(s, a, false)) {
@@ -960,8 +1005,17 @@ static VarMask resolve_access(Sema *s, AstRef r)
 		}
 		d++; /* the dimension this subscript is for */
 		int64_t *row = coef + (size_t)d * TRA_MAX_STMT_INDICES;
+		if (d < TRA_MAX_RANK)
+			gather[d] = -1;
 		int v = sema_plain_subscript(s, a);
-		if (v >= 0) {
+		if (v < 0 && sema_is_gather(s, a)) {
+			VarMask g = resolve_gather(s, a, &ok);
+			if (d < TRA_MAX_RANK)
+				gather[d] = a;
+			gmask |= g;
+			m |= g;
+			affine = gathers = true;
+		} else if (v >= 0) {
 			s->expr_var[a] = v;
 			s->vars[v].used = true;
 			row[v] = 1;
@@ -986,7 +1040,7 @@ static VarMask resolve_access(Sema *s, AstRef r)
 				m |= (VarMask)1 << u;
 	}
 	if (node && ok && affine)
-		sema_add_access(s, r, node, coef, off, padded, pad);
+		sema_add_access(s, r, node, coef, off, gathers ? gather : NULL, gmask, padded, pad);
 	return m;
 }
 
@@ -1540,6 +1594,8 @@ static void sema_check_accesses(Sema *s)
 		const TraNode *x = &s->g->nodes[a->node];
 		for (int d = 0; !a->padded && d < a->rank; d++) {
 			int64_t lo, hi;
+			if (a->gather[d] >= 0)
+				continue; /* checked as the program runs */
 			sema_access_span(s, a, d, &lo, &hi);
 			if (lo >= 0 && hi < x->idx[d].size)
 				continue;
@@ -1599,8 +1655,14 @@ static int build_const(Sema *s, double v)
 static int64_t sema_access_stride(const Sema *s, const SemaAccess *a, int v)
 {
 	int64_t st = 0;
-	for (int d = 0; d < a->rank; d++)
-		st += a->coef[(size_t)d * TRA_MAX_STMT_INDICES + v] * tra_node_stride(&s->g->nodes[a->node], d);
+	bool gathered = (a->gmask >> v) & 1;
+	for (int d = 0; d < a->rank; d++) {
+		int64_t sd = tra_node_stride(&s->g->nodes[a->node], d);
+		st += a->coef[(size_t)d * TRA_MAX_STMT_INDICES + v] * sd;
+		/* an index a gather reads moves through whole rows: outside */
+		if (gathered && a->gather[d] >= 0)
+			st += sd;
+	}
 	return st < 0 ? -st : st;
 }
 
@@ -1626,9 +1688,11 @@ static int sema_view_order(const Sema *s, const Builder *b, const SemaAccess *a,
 {
 	int64_t red_stride = -1;
 	bool uses[TRA_MAX_STMT_INDICES] = {false};
-	for (int i = 0; i < b->nvars; i++)
+	for (int i = 0; i < b->nvars; i++) {
+		uses[i] = (a->gmask >> b->vars[i]) & 1;
 		for (int d = 0; d < a->rank; d++)
 			uses[i] |= a->coef[(size_t)d * TRA_MAX_STMT_INDICES + b->vars[i]] != 0;
+	}
 	for (int i = b->nout; i < b->nvars; i++)
 		if (uses[i] && sema_access_stride(s, a, b->vars[i]) > red_stride)
 			red_stride = sema_access_stride(s, a, b->vars[i]);
@@ -1650,6 +1714,9 @@ static int sema_view_order(const Sema *s, const Builder *b, const SemaAccess *a,
 	return n;
 }
 
+static int build_tensor(Sema *s, Builder *b, const AstExpr *e);
+static int build_name(Sema *s, Builder *b, AstRef r);
+
 /* A view node (tra_node_is_view) named name, of element type type: access
  * a over the bindings vars[0 .. nv), in that order, converted to type. */
 static int sema_view_node(Sema *s, const SemaAccess *a, TrartDtype type, const char *name, Span span,
@@ -1661,7 +1728,26 @@ static int sema_view_node(Sema *s, const SemaAccess *a, TrartDtype type, const c
 	aff->off = arena_alloc(s->arena, (size_t)(a->rank + 1) * sizeof *aff->off);
 	aff->padded = a->padded;
 	aff->pad = x->type == TRART_F32 ? (double)(float)a->pad : a->pad;
-	TraOperand *op = arena_alloc(s->arena, sizeof *op);
+	/* a gather's index tensors: operands 1, 2, ... of the view, read at its indices */
+	Builder vb = {.main_red = -1, .nvars = nv, .nout = nv};
+	memcpy(vb.vars, vars, (size_t)nv * sizeof *vars);
+	ARENA_RESERVE(s->arena, vb.ops.ops, vb.ops.n, vb.ops.cap);
+	vb.ops.ops[0] = (TraOperand){.node = -1}; /* the tensor the view reads, below */
+	vb.ops.n = 1;
+	for (int d = 0; d < a->rank; d++) {
+		if (a->gather[d] < 0)
+			continue;
+		if (!aff->gather) {
+			aff->gather = arena_alloc(s->arena, (size_t)(a->rank + 1) * sizeof *aff->gather);
+			for (int e = 0; e < a->rank; e++)
+				aff->gather[e] = -1;
+		}
+		AstRef ga = a->gather[d];
+		int ge = s->prog->ex[ga].kind == AST_ACCESS ? build_tensor(s, &vb, &s->prog->ex[ga]) :
+		                                             build_name(s, &vb, ga);
+		aff->gather[d] = s->g->ex[ge].arg;
+	}
+	TraOperand *op = vb.ops.ops;
 	*op = (TraOperand){.node = a->node, .rank = a->rank, .aff = aff};
 	op->idx = arena_alloc(s->arena, (size_t)(a->rank + 1) * sizeof *op->idx);
 	for (int d = 0; d < a->rank; d++) {
@@ -1675,7 +1761,7 @@ static int sema_view_node(Sema *s, const SemaAccess *a, TrartDtype type, const c
 		}
 	}
 	TraNode n = {.kind = TRA_NODE_EINSUM, .name = name, .span = span, .type = type,
-	             .rank = nv, .nidx = nv, .agg = TRA_AGG_NONE, .nops = 1, .ops = op,
+	             .rank = nv, .nidx = nv, .agg = TRA_AGG_NONE, .nops = vb.ops.n, .ops = op,
 	             .epilogue = -1};
 	n.join = tra_expr_new(s->g, TRA_OP_OPERAND, 0, 0, -1, -1, -1);
 	n.idx = arena_alloc(s->arena, (size_t)(nv + 1) * sizeof *n.idx);
@@ -1708,7 +1794,7 @@ static int sema_plain_view(Sema *s, AstRef r)
 		coef[(size_t)d * TRA_MAX_STMT_INDICES + s->expr_var[e->ref.args[d]]] = 1;
 	double pad = 0;
 	bool padded = e->ref.nargs > node->rank && resolve_pad(s, e->ref.args[node->rank], &pad);
-	sema_add_access(s, r, node, coef, off, padded, pad);
+	sema_add_access(s, r, node, coef, off, NULL, 0, padded, pad);
 	return s->expr_access[r];
 }
 
@@ -1947,7 +2033,7 @@ static bool sema_whole_view(Sema *s, const AstStmt *st, const Builder *b)
 		return false;
 	const SemaAccess *a = &s->acc[acc];
 	for (int i = 0; i < b->nvars; i++) {
-		bool uses = false;
+		bool uses = (a->gmask >> b->vars[i]) & 1;
 		for (int d = 0; d < a->rank; d++)
 			uses |= a->coef[(size_t)d * TRA_MAX_STMT_INDICES + b->vars[i]] != 0;
 		if (!uses)

@@ -105,7 +105,7 @@ int64_t tra_operand_stride(const TraGraph *g, const TraNode *n, int k, int x)
 
 bool tra_node_is_view(const TraNode *n)
 {
-	return n->kind == TRA_NODE_EINSUM && n->nops == 1 && n->ops[0].aff != NULL;
+	return n->kind == TRA_NODE_EINSUM && n->nops >= 1 && n->ops[0].aff != NULL;
 }
 
 TrartDtype tra_node_join_type(const TraNode *n)
@@ -228,6 +228,8 @@ static int tra_prec(TraOp op)
 	}
 }
 
+static void tra_dump_operand(const TraGraph *g, const TraNode *n, int k, FILE *out);
+
 /* Dimension d of an affine read as a subscript: "h + r - 1", "2 * i", "0". */
 static void tra_dump_affine(const TraAffine *aff, const TraNode *n, int d, FILE *out)
 {
@@ -260,7 +262,9 @@ static void tra_dump_operand(const TraGraph *g, const TraNode *n, int k, FILE *o
 	for (int d = 0; d < op->rank; d++) {
 		if (d)
 			fputs(", ", out);
-		if (op->aff)
+		if (op->aff && op->aff->gather && op->aff->gather[d] >= 0)
+			tra_dump_operand(g, n, op->aff->gather[d], out);
+		else if (op->aff)
 			tra_dump_affine(op->aff, n, d, out);
 		else
 			fputs(n->idx[op->idx[d]].name, out);
@@ -500,17 +504,21 @@ static void tra_verify_operand(const TraGraph *g, int id, const TraOperand *op)
 	TRA_CHECK(op->node >= 0 && op->node < id);
 	const TraNode *p = &g->nodes[op->node];
 	TRA_CHECK(op->rank == p->rank);
-	TRA_CHECK(p->type == tra_node_join_type(n) || op->aff); /* a view may convert */
+	/* a view may convert; a gather's positions come from integers */
+	TRA_CHECK(p->type == tra_node_join_type(n) || op->aff ||
+	          (tra_node_is_view(n) && op != n->ops && TRART_IS_INT(p->type)));
 	if (op->aff) {
-		/* a view's one operand, read in bounds unless padded */
-		TRA_CHECK(n->nops == 1 && n->agg == TRA_AGG_NONE && n->epilogue < 0);
+		/* a view's first operand, read in bounds unless padded */
+		TRA_CHECK(op == n->ops && n->agg == TRA_AGG_NONE && n->epilogue < 0);
 		int64_t xlo[TRA_MAX_STMT_INDICES] = {0}, xhi[TRA_MAX_STMT_INDICES];
 		for (int x = 0; x < n->nidx; x++)
 			xhi[x] = n->idx[x].size;
 		for (int d = 0; d < op->rank; d++) {
 			int64_t lo, hi;
 			tra_affine_span(op, n->nidx, d, xlo, xhi, &lo, &hi);
-			TRA_CHECK(op->aff->padded || (lo >= 0 && hi < p->idx[d].size));
+			bool gather = op->aff->gather && op->aff->gather[d] >= 0;
+			TRA_CHECK(!gather || (op->aff->gather[d] < n->nops && lo == 0 && hi == 0));
+			TRA_CHECK(op->aff->padded || gather || (lo >= 0 && hi < p->idx[d].size));
 			TRA_CHECK(op->idx[d] >= -1 && op->idx[d] < n->nidx);
 		}
 		return;

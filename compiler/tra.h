@@ -167,7 +167,11 @@ typedef struct TraIndex {
 typedef struct TraAffine {
 	int64_t *coef; /* producer rank x reader nidx, row-major */
 	int64_t *off;  /* per producer dimension */
-	bool padded;
+	int *gather;   /* per producer dimension: -1, or the operand (1, 2, ...: an
+	                  integer tensor read plainly) whose value is the position
+	                  there, a gather (coef row 0, off 0); NULL when none is */
+	bool padded;   /* positions outside read pad; unpadded, a gather's
+	                  outside one is a run-time error */
 	double pad;
 } TraAffine;
 
@@ -288,10 +292,12 @@ int64_t tra_node_stride(const TraNode *n, int d);
 /* The stride of n's index x in operand k's producer, in elements: how
  * far one step of x moves in it (0 if operand k does not read x). */
 int64_t tra_operand_stride(const TraGraph *g, const TraNode *n, int k, int x);
-/* A view: a map whose join is its one operand, read affinely (sema makes
- * one of every tensor element with a subscript that is not a plain
- * index). The passes leave views alone, and never inline one into its
- * readers or another node into one: their operands are not plain. */
+/* A view: a map whose join is its first operand, read affinely (sema
+ * makes one of every tensor element with a subscript that is not a plain
+ * index); a gather's views have more operands, the integer tensors their
+ * positions come from. The passes leave views alone, and never inline
+ * one into its readers or another node into one: their operands are not
+ * plain. */
 bool tra_node_is_view(const TraNode *n);
 /* The type n's join and operands compute in: n's own, but argmax's and
  * argmin's (whose result is an i64 index) is their body's. */

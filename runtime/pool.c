@@ -213,6 +213,23 @@ trart_out_of_memory(double bytes, const char *fmt, ...)
 	_exit(1);
 }
 
+void trart_gather_fail(const char *index, int rank, const int64_t *shape, int64_t position,
+                       int64_t value, const char *table, int dim, int64_t size)
+{
+	int64_t at[TRART_MAX_RANK];
+	for (int d = rank - 1; d >= 0; d--) {
+		at[d] = shape[d] ? position % shape[d] : 0;
+		position = shape[d] ? position / shape[d] : 0;
+	}
+	fprintf(stderr, "%s: error: %s", pool_progname ? pool_progname : "trart", index);
+	for (int d = 0; d < rank; d++)
+		fprintf(stderr, "%s%lld", d ? ", " : "[", (long long)at[d]);
+	fprintf(stderr, "%s is %lld, outside dimension %d of %s (0..%lld)\n", rank ? "]" : "",
+	        (long long)value, dim + 1, table, (long long)size - 1);
+	fflush(NULL);
+	_exit(1); /* as trart_out_of_memory: no output is half written */
+}
+
 /* ---- the pool ---- */
 
 void *

@@ -213,6 +213,12 @@ void trart_scratch_free(void *p);
  * for the next request (until trart_shutdown). Thread-safe; out of
  * memory is a clean fatal error. trart_pool_free(NULL) does nothing. */
 void *trart_pool_alloc(size_t bytes);
+/* A gather read index[position] = value, outside dimension dim (from 0)
+ * of table, of size size: prints which and ends the program with status
+ * 1, before any output is written (as running out of memory does).
+ * position is the element's offset in index, of shape[rank]. */
+_Noreturn void trart_gather_fail(const char *index, int rank, const int64_t *shape, int64_t position,
+                                 int64_t value, const char *table, int dim, int64_t size);
 void trart_pool_free(void *p);
 
 /* Stops the worker threads and frees the runtime's state (trart_main
