@@ -1712,8 +1712,9 @@ static void cg_c_tables(CgC *c)
 	fputs("\nstatic const TrartTensor trac_tensors[] = {\n", c->out);
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];
-		fprintf(c->out, "\t{\"%s\", %s, %d, shape%d, %s},\n", n->name,
-		        cg_c_dtype(n->type), n->rank, id, cg_c_kind(n));
+		int64_t below = n->kind == TRA_NODE_INPUT && TRART_IS_INT(n->type) ? tra_gather_bound(g, id) : 0;
+		fprintf(c->out, "\t{\"%s\", %s, %d, shape%d, %s, %" PRId64 "},\n", n->name,
+		        cg_c_dtype(n->type), n->rank, id, cg_c_kind(n), below);
 	}
 	fputs("};\n\nstatic const TrartKernel trac_kernels[] = {\n", c->out);
 	int nk = 0;

@@ -65,9 +65,9 @@ static const CgLlvmLayout cg_llvm_layouts[] = {
 	  CG_OFF(TrartTask, npred), CG_OFF(TrartTask, nsucc), CG_OFF(TrartTask, succ),
 	  CG_OFF(TrartTask, flops), CG_OFF(TrartTask, bytes), CG_OFF(TrartTask, nuse),
 	  CG_OFF(TrartTask, use), CG_OFF(TrartTask, out_bytes)}},
-	{"TrartTensor", sizeof(TrartTensor), 5,
+	{"TrartTensor", sizeof(TrartTensor), 6,
 	 {CG_OFF(TrartTensor, name), CG_OFF(TrartTensor, dtype), CG_OFF(TrartTensor, rank),
-	  CG_OFF(TrartTensor, shape), CG_OFF(TrartTensor, kind)}},
+	  CG_OFF(TrartTensor, shape), CG_OFF(TrartTensor, kind), CG_OFF(TrartTensor, random_below)}},
 	{"TrartKernel", sizeof(TrartKernel), 5,
 	 {CG_OFF(TrartKernel, name), CG_OFF(TrartKernel, fn), CG_OFF(TrartKernel, out),
 	  CG_OFF(TrartKernel, flops), CG_OFF(TrartKernel, bytes)}},
@@ -79,7 +79,7 @@ static const CgLlvmLayout cg_llvm_layouts[] = {
 	 {CG_OFF(TrartTaskGraph, ntasks), CG_OFF(TrartTaskGraph, tasks), CG_OFF(TrartTaskGraph, nbufs),
 	  CG_OFF(TrartTaskGraph, pooled)}},
 	/* library mode's trac_tensor_info (c.c's header): name, dtype, rank, shape */
-	{"trac_tensor_info", sizeof(TrartTensor) - sizeof(int64_t), 4,
+	{"trac_tensor_info", CG_OFF(TrartTensor, kind), 4,
 	 {CG_OFF(TrartTensor, name), CG_OFF(TrartTensor, dtype), CG_OFF(TrartTensor, rank),
 	  CG_OFF(TrartTensor, shape)}},
 };
@@ -101,8 +101,8 @@ static void cg_llvm_prog_types(CgLlvm *m, CgLlvmTypes *t)
 	CgLlvmType task[] = {t->i8p, t->i64p, t->i64p, t->i32, t->i8p, t->i32, t->f64, t->i32, t->i32,
 	                     t->i32p, t->f64, t->f64, t->i32, t->i32p, t->f64};
 	t->task = cg_llvm_struct(m, "TrartTask", task, 15);
-	CgLlvmType tensor[] = {t->i8p, t->i32, t->i32, t->i64p, t->i32};
-	t->tensor = cg_llvm_struct(m, "TrartTensor", tensor, 5);
+	CgLlvmType tensor[] = {t->i8p, t->i32, t->i32, t->i64p, t->i32, t->i64};
+	t->tensor = cg_llvm_struct(m, "TrartTensor", tensor, 6);
 	CgLlvmType kernel[] = {t->i8p, t->i8p, t->i32, t->f64, t->f64};
 	t->kernel = cg_llvm_struct(m, "TrartKernel", kernel, 5);
 	CgLlvmType program[] = {t->i8p, t->i8p, t->i32, cg_llvm_ptr(m, t->tensor), t->i32,
@@ -327,9 +327,11 @@ static CgLlvmValue cg_llvm_tensors(CgLlvmBuild *b)
 		char name[32];
 		snprintf(name, sizeof name, "shape%d", id);
 		b->shapes[id] = cg_llvm_int_array(b, name, b->t.i64, shape, n->rank);
-		CgLlvmValue f[5] = {cg_llvm_node_name(b, id), cg_llvm_i32c(b, n->type), cg_llvm_i32c(b, n->rank),
-		                    b->shapes[id], cg_llvm_i32c(b, cg_llvm_kind(n))};
-		rows[id] = cg_llvm_const_struct(m, b->t.tensor, f, 5);
+		int64_t below = n->kind == TRA_NODE_INPUT && TRART_IS_INT(n->type) ? tra_gather_bound(g, id) : 0;
+		CgLlvmValue f[6] = {cg_llvm_node_name(b, id), cg_llvm_i32c(b, n->type), cg_llvm_i32c(b, n->rank),
+		                    b->shapes[id], cg_llvm_i32c(b, cg_llvm_kind(n)),
+		                    cg_llvm_const_int(m, b->t.i64, below)};
+		rows[id] = cg_llvm_const_struct(m, b->t.tensor, f, 6);
 	}
 	CgLlvmValue t = cg_llvm_global(m, "trac_tensors", cg_llvm_array(m, b->t.tensor, g->nnodes), false, true);
 	cg_llvm_global_init(t, cg_llvm_const_array(m, b->t.tensor, rows, g->nnodes));

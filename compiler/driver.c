@@ -418,8 +418,8 @@ static double *driver_to_double(const void *data, TrartDtype t, size_t count)
 	return d;
 }
 
-/* The value of input node n: from --input, or --random; NULL after an error. */
-static double *driver_load_input(DriverOpts *o, const TraNode *n)
+/* The value of input node n of g: from --input, or --random; NULL after an error. */
+static double *driver_load_input(DriverOpts *o, const TraGraph *g, const TraNode *n)
 {
 	size_t count = (size_t)tra_node_elements(n);
 	NamedPath *np = driver_find(o->inputs, o->ninputs, n->name);
@@ -436,7 +436,11 @@ static double *driver_load_input(DriverOpts *o, const TraNode *n)
 		}
 	} else if (o->random) {
 		raw = xmalloc((count ? count : 1) * trart_dtype_size(n->type));
-		trart_random_fill(raw, n->type, count, o->seed, n->name);
+		int64_t below = TRART_IS_INT(n->type) ? tra_gather_bound(g, (int)(n - g->nodes)) : 0;
+		if (below > 0)
+			trart_random_index(raw, n->type, count, o->seed, n->name, below);
+		else
+			trart_random_fill(raw, n->type, count, o->seed, n->name);
 	} else {
 		fprintf(stderr, "trac: error: input %s is missing: give --input %s=FILE.npy or --random\n",
 		        n->name, n->name);
@@ -586,7 +590,7 @@ static int driver_interpret(DriverOpts *o, const TraGraph *g)
 	bool ok = true;
 	for (int id = 0; id < g->nnodes && ok; id++)
 		if (g->nodes[id].kind == TRA_NODE_INPUT)
-			ok = (v.data[id] = driver_load_input(o, &g->nodes[id])) != NULL;
+			ok = (v.data[id] = driver_load_input(o, g, &g->nodes[id])) != NULL;
 	if (ok) {
 		interp_run(g, &v);
 		ok = driver_write_outputs(o, g, &v);

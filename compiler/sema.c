@@ -754,7 +754,7 @@ static bool sema_form_name(Sema *s, const AstExpr *e, int64_t mult, SemaForm *f)
 		return false;
 	}
 	if (sym)
-		sema_not_affine(s, e->span, "read a tensor (a gather, X[T[i]], is not supported yet)");
+		sema_not_affine(s, e->span, "read a tensor inside arithmetic (a gather's subscript is one integer tensor element, as X[T[i]])");
 	else if (!sema_free_reported(s, e->ref.name))
 		sema_free_index(s, e);
 	return false;
@@ -849,7 +849,7 @@ static bool sema_form(Sema *s, AstRef r, int64_t mult, SemaForm *f)
 			return false;
 		}
 	case AST_ACCESS:
-		sema_not_affine(s, e->span, "read a tensor (a gather, X[T[i]], is not supported yet)");
+		sema_not_affine(s, e->span, "read a tensor inside arithmetic (a gather's subscript is one integer tensor element, as X[T[i]])");
 		return false;
 	case AST_CALL:
 		sema_not_affine(s, e->span, "call a function");

@@ -113,6 +113,23 @@ TrartDtype tra_node_join_type(const TraNode *n)
 	return TRA_AGG_IS_ARG(n->agg) ? n->arg_type : n->type;
 }
 
+int64_t tra_gather_bound(const TraGraph *g, int id)
+{
+	int64_t best = 0;
+	for (int v = id + 1; v < g->nnodes; v++) {
+		const TraNode *n = &g->nodes[v];
+		if (!tra_node_is_view(n) || !n->ops[0].aff->gather)
+			continue;
+		for (int d = 0; d < n->ops[0].rank; d++) {
+			int k = n->ops[0].aff->gather[d];
+			int64_t size = g->nodes[n->ops[0].node].idx[d].size;
+			if (k >= 0 && n->ops[k].node == id && (best == 0 || size < best))
+				best = size;
+		}
+	}
+	return best;
+}
+
 bool tra_node_is_opaque(const TraNode *n)
 {
 	return tra_node_is_view(n) || TRA_AGG_IS_ARG(n->agg);

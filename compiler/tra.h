@@ -302,6 +302,10 @@ bool tra_node_is_view(const TraNode *n);
 /* The type n's join and operands compute in: n's own, but argmax's and
  * argmin's (whose result is an i64 index) is their body's. */
 TrartDtype tra_node_join_type(const TraNode *n);
+/* For an integer input id: the fewest elements of a dimension that a
+ * gather reads through it directly, or 0 (none does): --random keeps
+ * its values below that. */
+int64_t tra_gather_bound(const TraGraph *g, int id);
 /* Whether the passes leave n alone: a view, or an argmax or argmin. */
 bool tra_node_is_opaque(const TraNode *n);
 /* The range [*lo, *hi] of positions an affine operand op of a node with

@@ -669,8 +669,12 @@ cli_load(const TrartProgram *p, const CliOpts *o, CliRun *r, int i)
 	if (!o->random)
 		return cli_error(p, "input %s is missing: give --input %s=FILE.npy "
 		                 "or --random", t->name, t->name);
-	trart_random_fill(r->bufs[i], t->dtype,
-	                  r->bytes[i] / trart_dtype_size(t->dtype), o->seed, t->name);
+	if (t->random_below > 0)
+		trart_random_index(r->bufs[i], t->dtype, r->bytes[i] / trart_dtype_size(t->dtype),
+		                   o->seed, t->name, t->random_below);
+	else
+		trart_random_fill(r->bufs[i], t->dtype,
+		                  r->bytes[i] / trart_dtype_size(t->dtype), o->seed, t->name);
 	return CLI_OK;
 }
 

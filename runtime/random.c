@@ -33,7 +33,10 @@
  *   i32, i64:  value = (x[k] >> 57) - 64   (top 7 bits)
  *
  * every integer in [-64, 64) with equal probability: small enough that
- * products and sums of a few stay far from overflow.
+ * products and sums of a few stay far from overflow; and an index a
+ * gather reads, below a dimension of n elements (trart_random_index):
+ *
+ *   value = (x[k] >> 11) mod n   (top 53 bits)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -68,6 +71,23 @@ static uint64_t
 random_bits(uint64_t key, uint64_t k)
 {
 	return random_mix(key + (k + 1) * RANDOM_GAMMA);
+}
+
+void
+trart_random_index(void *data, TrartDtype t, size_t n, uint64_t seed,
+                   const char *name, int64_t below)
+{
+	uint64_t key = random_mix(random_mix(seed) ^
+	                          random_fnv1a64(name ? name : ""));
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		int64_t v = (int64_t)((random_bits(key, k) >> 11) % (uint64_t)below);
+		if (t == TRART_I32)
+			((int32_t *)data)[k] = (int32_t)v;
+		else
+			((int64_t *)data)[k] = v;
+	}
 }
 
 void

@@ -119,6 +119,11 @@ void trart_files_free(TrartFiles *fs);
  * a pure function of (seed, name, element index): the same on every
  * machine, and independent of which other inputs the program has.
  * random.c states the algorithm; tests/trart_random.py reproduces it. */
+/* An integer input that gathers read, whose smallest gathered dimension
+ * has below elements: uniform in [0, below) instead (tra(5), INDEX
+ * ARITHMETIC), so that --random runs read valid rows. */
+void trart_random_index(void *data, TrartDtype t, size_t n, uint64_t seed, const char *name,
+                        int64_t below);
 void trart_random_fill(void *data, TrartDtype t, size_t n, uint64_t seed,
                        const char *name);
 
@@ -139,6 +144,9 @@ typedef struct TrartTensor {
 	int rank;
 	const int64_t *shape; /* rank entries (NULL for a scalar) */
 	TrartTensorKind kind;
+	int64_t random_below; /* an integer input that gathers read: --random gives
+	                         it values in [0, random_below) (trart_random_index);
+	                         0 for the others */
 } TrartTensor;
 
 /* A kernel: computes one tensor from others. bufs holds every tensor's
@@ -217,8 +225,9 @@ void *trart_pool_alloc(size_t bytes);
  * of table, of size size: prints which and ends the program with status
  * 1, before any output is written (as running out of memory does).
  * position is the element's offset in index, of shape[rank]. */
-_Noreturn void trart_gather_fail(const char *index, int rank, const int64_t *shape, int64_t position,
-                                 int64_t value, const char *table, int dim, int64_t size);
+void trart_gather_fail(const char *index, int rank, const int64_t *shape, int64_t position,
+                       int64_t value, const char *table, int dim, int64_t size)
+	__attribute__((noreturn));
 void trart_pool_free(void *p);
 
 /* Stops the worker threads and frees the runtime's state (trart_main

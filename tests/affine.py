@@ -3,8 +3,10 @@ reference interpreter, against NumPy code written here independently of
 trac: convolutions ('valid', 'same' with zero padding, strided, dilated),
 max pooling with -inf padding, 1-D moving sums, finite differences,
 reversal, every other element, the thirds of a fused QKV weight, RoPE's
-half split with sin and cos, the concatenation of three tensors, and
-constant subscripts. Each case is one .tra program; its inputs are random
+half split with sin and cos, the concatenation of three tensors,
+constant subscripts, and gathers (an embedding lookup, the logits at
+integer labels in a cross-entropy, a padded gather, and an index out of
+range: exit 1 naming it, no output). Each case is one .tra program; its inputs are random
 .npy files, its outputs are compared in double precision (f64 programs,
 1e-12 relative) or single (f32, 1e-5). Then COUNT (default 150) random
 programs of one affine element (random coefficients, offsets, ranges,
@@ -70,6 +72,11 @@ QKV_X = RNG.standard_normal((5, 6))
 QKV_W = RNG.standard_normal((6, 18))
 ROPE_X = RNG.standard_normal((7, 8))
 CAT = [RNG.standard_normal((3, 2)), RNG.standard_normal((3, 4)), RNG.standard_normal((3, 1))]
+EMB = RNG.standard_normal((11, 5))
+TOK = RNG.integers(0, 11, size=(2, 6)).astype(np.int32)
+LOGITS = RNG.standard_normal((6, 11))
+LABELS = RNG.integers(0, 11, size=6).astype(np.int64)
+SHIFT = np.array([0, 3, -1, 11, 10, 2], np.int64)  # two outside [0, 11): padded
 
 CASES = [
     ("conv-valid", """
@@ -151,6 +158,65 @@ Y[i, j:A + B + C] = P[i, j, pad=0] + Q[i, j - A, pad=0] + R[i, j - A - B, pad=0]
 output Y
 """, {"P": CAT[0], "Q": CAT[1], "R": CAT[2]}, {"Y": np.concatenate(CAT, axis=1)}),
 ]
+
+
+GATHER_CASES = [
+    ("embedding-lookup", """
+size B = 2, T = 6, V = 11, C = 5
+input E[V, C] f64, tok[B, T] i32
+X[b, t, c] = E[tok[b, t], c]
+S[b, c] = sum[t](E[tok[b, t], c])
+output X, S
+""", {"E": EMB, "tok": TOK}, {"X": EMB[TOK], "S": EMB[TOK].sum(axis=1)}),
+    ("cross-entropy-labels", """
+size N = 6, V = 11
+input Z[N, V] f64, y[N] i64
+m[i] = max[v](Z[i, v])
+L = mean[i](log(sum[v](exp(Z[i, v] - m[i]))) + m[i] - Z[i, y[i]])
+output L
+""", {"Z": LOGITS, "y": LABELS}, {"L": np.array(np.mean(
+        np.log(np.exp(LOGITS - LOGITS.max(1, keepdims=True)).sum(1)) + LOGITS.max(1)
+        - LOGITS[np.arange(6), LABELS]))}),
+    ("gather-padded", """
+size N = 6, V = 11, C = 5
+input E[V, C] f64, k[N] i64
+P[i, c] = E[k[i], c, pad=-2]
+output P
+""", {"E": EMB, "k": SHIFT}, {"P": np.where(((SHIFT >= 0) & (SHIFT < 11))[:, None],
+                                           EMB[np.clip(SHIFT, 0, 10)], -2.0)}),
+]
+
+# an index outside the tensor: exit 1, the index, its position and value
+# named, no output file, interpreted and compiled by each back end
+GATHER_BAD = """
+size N = 6, V = 11, C = 5
+input E[V, C] f64, k[N] i64
+P[i, c] = E[k[i], c] * 2
+output P
+"""
+
+
+def run_gather_bad(tmp):
+    path = os.path.join(tmp, "bad.tra")
+    with open(path, "w") as f:
+        f.write(GATHER_BAD)
+    np.save(os.path.join(tmp, "E.npy"), EMB)
+    np.save(os.path.join(tmp, "k.npy"), SHIFT)
+    ins = ["--input", "E=" + os.path.join(tmp, "E.npy"), "--input", "k=" + os.path.join(tmp, "k.npy")]
+    out = os.path.join(tmp, "bad-out")
+    runs = [[TRAC, path, "--interpret", "--output-dir", out] + ins]
+    for flags in ([], ["--backend=c"], ["--devices=3"]):
+        exe = os.path.join(tmp, "bad")
+        c = subprocess.run([TRAC, path, "-o", exe] + flags, capture_output=True, text=True)
+        if c.returncode != 0:
+            return "compile %s: %s" % (flags, c.stderr.strip())
+        runs.append([exe, "--threads", "2", "--output-dir", out] + ins)
+    for cmd in runs:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 1 or "k[2] is -1, outside dimension 1 of E (0..10)" not in r.stderr \
+                or os.path.exists(out):
+            return "%s: exit %d, %s" % (cmd[0], r.returncode, r.stderr.strip())
+    return None
 
 
 def run_case(tmp, name, prog, inputs, want):
@@ -291,10 +357,13 @@ def main():
     fails = 0
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 150
     with tempfile.TemporaryDirectory() as tmp:
-        for name, prog, inputs, want in CASES:
+        for name, prog, inputs, want in CASES + GATHER_CASES:
             why = run_case(tmp, name, prog, inputs, want)
             print(("FAIL %s: %s" % (name, why)) if why else "PASS %s" % name)
             fails += why is not None
+        why = run_gather_bad(tmp)
+        print(("FAIL gather out of range: %s" % why) if why else "PASS gather out of range")
+        fails += why is not None
         rng = np.random.default_rng(5)
         rfails = 0
         for k in range(count):

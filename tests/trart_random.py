@@ -50,6 +50,16 @@ def random_bits(n, seed, name):
         return _mix_array(np.uint64(key) + k * np.uint64(_GAMMA))
 
 
+def random_index(shape, dtype, seed, name, below):
+    """The array --random gives an integer input that gathers read, whose
+    smallest gathered dimension has `below` elements: (x >> 11) mod below."""
+    shape = tuple(int(d) for d in shape)
+    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    x = random_bits(n, seed, name)
+    v = ((x >> np.uint64(11)) % np.uint64(below)).astype(np.int64)
+    return v.astype(np.dtype(_NUMPY.get(dtype, dtype))).reshape(shape)
+
+
 def random_fill(shape, dtype, seed, name):
     """The array trac's --random=seed gives the input `name`.
 
