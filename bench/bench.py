@@ -96,6 +96,11 @@ def _flops_conv(s):
     return 2.0 * s["N"] * s["O"] * s["H"] * s["W"] * s["C"] * s["R"] * s["R"]
 
 
+def _flops_embed(s):
+    # a copy: no arithmetic; its rate is the elements copied per second
+    return float(s["T"] * s["C"])
+
+
 def _flops_elements(s):
     # colsum: N*D additions; tanh: one per element, as exp counts
     return s["N"] * s["D"]
@@ -183,11 +188,17 @@ WORKLOADS = [
          inputs=dict(X="ND"), output=("Y", "ND"),
          flops=_flops_elements),
     # index arithmetic (issue 11): a 'same' 3x3 convolution in one statement
-    dict(name="conv", file="conv.tra", label="conv3x3",
+    dict(name="conv", file="conv.tra", label="conv",
          sizes=dict(N=8, C=64, H=56, W=56, O=64, R=3),
          small=dict(N=2, C=5, H=9, W=7, O=6, R=3),
          inputs=dict(X="NCHW", K="OCRR"), output=("Y", "NOHW"),
          flops=_flops_conv),
+    # a gather: tok indexes E's rows (index: input -> the size it selects in)
+    dict(name="embed", file="embed.tra", label="embed",
+         sizes=dict(T=8192, V=50257, C=768),
+         small=dict(T=40, V=23, C=12),
+         inputs=dict(E="VC", tok="T"), index=dict(tok="V"), output=("X", "TC"),
+         flops=_flops_embed),
 ]
 BY_NAME = {w["name"]: w for w in WORKLOADS}
 
@@ -217,8 +228,8 @@ def shape_of(dims, sizes):
 
 
 def reference(np, name, a, s):
-    """The workload in float64 NumPy, from the inputs `a`."""
-    a = {k: v.astype(np.float64) for k, v in a.items()}
+    """The workload in float64 NumPy, from the inputs `a` (indices stay integers)."""
+    a = {k: v if v.dtype.kind == "i" else v.astype(np.float64) for k, v in a.items()}
     if name == "w1":
         return np.linalg.multi_dot([a["A"], a["B"], a["C"]])
     if name == "w2":
@@ -249,6 +260,8 @@ def reference(np, name, a, s):
         return np.tanh(a["X"])
     if name == "conv":
         return _conv_im2col(np, a["X"], a["K"])
+    if name == "embed":
+        return a["E"][a["tok"]]
     raise ValueError(name)
 
 
@@ -461,6 +474,16 @@ def numpy_variants(np, name, a, s):
             y = np.empty_like(X)
             return lambda: np.tanh(X, out=y)
         return [("tanh(out=)", tanh)]
+    if name == "embed":
+        E, tok = a["E"], a["tok"]
+
+        def take():
+            y = np.empty((tok.shape[0], E.shape[1]), f32)
+            return lambda: np.take(E, tok, axis=0, out=y)
+
+        def fancy():
+            return lambda: E[tok]
+        return [("E[tok]", fancy), ("take(out=)", take)]
     if name == "conv":
         X, K = a["X"], a["K"]
         n, c, h, w = X.shape
@@ -538,6 +561,9 @@ def torch_variants(torch, name, a, s):
         return [("tanh(out=)", tanh)]
     if name == "conv":
         return [("conv2d", lambda: lambda: torch.nn.functional.conv2d(t["X"], t["K"], padding=1))]
+    if name == "embed":
+        tok = t["tok"].long()
+        return [("embedding", lambda: lambda: torch.nn.functional.embedding(tok, t["E"]))]
     raise ValueError(name)
 
 
@@ -575,7 +601,9 @@ def worker(args):
     rng = np.random.default_rng(1)
     dt = np.float64 if dtype_of(w) == "f64" else np.float32
     a = {k: (rng.random(shape_of(d, s), dtype=dt) * 2 - 1)
-         for k, d in w["inputs"].items()}
+         for k, d in w["inputs"].items() if k not in w.get("index", {})}
+    for k, size in w.get("index", {}).items():  # indices: int32 in [0, size)
+        a[k] = rng.integers(0, s[size], size=shape_of(w["inputs"][k], s)).astype(np.int32)
     ref = reference(np, base(w), a, s) if args.small else None
     if args.worker == "torch":
         ctx = torch.inference_mode() if hasattr(torch, "inference_mode") else torch.no_grad()
@@ -749,10 +777,12 @@ def trac_inputs(w, s, seed):
     if tests not in sys.path:
         sys.path.insert(0, tests)
     try:
-        from trart_random import random_fill
+        from trart_random import random_fill, random_index
     except ImportError:
         return None
-    return {k: random_fill(shape_of(d, s), dtype_of(w), seed, k) for k, d in w["inputs"].items()}
+    index = w.get("index", {})
+    return {k: random_index(shape_of(d, s), "i32", seed, k, s[index[k]]) if k in index
+            else random_fill(shape_of(d, s), dtype_of(w), seed, k) for k, d in w["inputs"].items()}
 
 
 def run_trac(args, env, w, s, row, backend=None):
@@ -763,7 +793,9 @@ def run_trac(args, env, w, s, row, backend=None):
     defs = []
     for k, v in s.items():
         defs += ["-D", "%s=%d" % (k, v)]
-    outdir = os.path.join(args.builddir, w["label"] + ".out")
+    # one directory per back end: the caller removes the others' while it
+    # still checks the first's
+    outdir = os.path.join(args.builddir, w["label"] + ("-" + backend if backend else "") + ".out")
     shutil.rmtree(outdir, ignore_errors=True)
     os.makedirs(outdir, exist_ok=True)
     if args.interpret:
