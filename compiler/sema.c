@@ -1735,7 +1735,7 @@ static int sema_view_node(Sema *s, const SemaAccess *a, TrartDtype type, const c
 	vb.ops.ops[0] = (TraOperand){.node = -1}; /* the tensor the view reads, below */
 	vb.ops.n = 1;
 	for (int d = 0; d < a->rank; d++) {
-		if (a->gather[d] < 0)
+		if (!a->gather || a->gather[d] < 0)
 			continue;
 		if (!aff->gather) {
 			aff->gather = arena_alloc(s->arena, (size_t)(a->rank + 1) * sizeof *aff->gather);

@@ -139,6 +139,16 @@ def ref_conv(s, X, K, b):
     return {"P": a.reshape(n, K.shape[0], h // 2, 2, w // 2, 2).max(axis=(3, 5))}
 
 
+def ref_kmeans(s, X, M):
+    d2 = ((X[:, None, :] - M[None, :, :]) ** 2).sum(axis=2)
+    label = d2.argmin(axis=1)
+    count = np.bincount(label, minlength=M.shape[0])
+    S = np.zeros_like(M)
+    np.add.at(S, label, X)
+    M2 = np.where(count[:, None] > 0, S / np.maximum(count, 1)[:, None], M)
+    return {"label": label.astype(np.int64), "count": count.astype(np.int64), "M2": M2}
+
+
 # A sample's test: sizes for -D, the element type of all its tensors,
 # its inputs (name -> (shape as size names, generator)), and the reference
 # (sizes, inputs as float64 keyword arguments) -> {output name: array}.
@@ -193,6 +203,10 @@ SAMPLES = {
         dict(N=2, C=3, H=7, W=6, O=4, R=3), "f32",
         dict(X=("N C H W", normal()), K=("O C R R", scaled_by("C")), b=("O", normal())),
         ref_conv),
+    "kmeans": Sample(
+        dict(N=40, K=6, D=3), "f32",
+        dict(X=("N D", normal()), M=("K D", normal())),
+        ref_kmeans),
 }
 
 
@@ -253,9 +267,9 @@ def read_outputs(outdir):
     return outputs
 
 
-def check_layout(outputs, expected, dtype):
+def check_layout(outputs, expected, dtypes):
     """Checks that outputs holds exactly the expected names, each with the
-    expected shape and the sample's dtype."""
+    expected shape and dtype (dtypes, by name)."""
     missing = sorted(set(expected) - set(outputs))
     extra = sorted(set(outputs) - set(expected))
     if missing:
@@ -264,9 +278,9 @@ def check_layout(outputs, expected, dtype):
         raise Failure("output %s has no NumPy reference" % ", ".join(extra))
     for name, shape in expected.items():
         got = outputs[name][0]
-        if got.dtype != NPY_DTYPE[dtype]:
+        if got.dtype != dtypes[name]:
             raise Failure("output %s: dtype %s, expected %s" % (
-                name, got.dtype.str, NPY_DTYPE[dtype].str))
+                name, got.dtype.str, dtypes[name].str))
         if got.shape != shape:
             raise Failure("output %s: shape %s, expected %s" % (
                 name, got.shape, shape))
@@ -280,8 +294,11 @@ def relative_error(got, want):
 
 def check_sample(trac, program, name, sample, workdir):
     paths, values = make_inputs(name, sample, workdir)
-    ref = {k: np.asarray(v, dtype=np.float64)
-           for k, v in sample.ref(sample.sizes, **values).items()}
+    raw = sample.ref(sample.sizes, **values)
+    # integer outputs (argmax's, counts) are i64 and must be exact
+    dtypes = {k: np.dtype("<i8") if np.asarray(v).dtype.kind == "i" else NPY_DTYPE[sample.dtype]
+              for k, v in raw.items()}
+    ref = {k: np.asarray(v, dtype=np.float64) for k, v in raw.items()}
     shapes = {k: v.shape for k, v in ref.items()}
 
     extra = []
@@ -290,9 +307,11 @@ def check_sample(trac, program, name, sample, workdir):
     outputs = run_trac(trac, program, sample.sizes,
                        os.path.join(workdir, "out"), extra,
                        "trac --interpret on seeded inputs")
-    check_layout(outputs, shapes, sample.dtype)
+    check_layout(outputs, shapes, dtypes)
     tol = TOLERANCE[sample.dtype]
     for out, want in sorted(ref.items()):
+        if dtypes[out].kind == "i" and not np.array_equal(outputs[out][0], want):
+            raise Failure("output %s: %s, expected %s" % (out, outputs[out][0], want.astype(np.int64)))
         err = relative_error(outputs[out][0], want)
         if not err <= tol:
             raise Failure("output %s: relative error %.3g exceeds %g" % (
@@ -304,7 +323,7 @@ def check_sample(trac, program, name, sample, workdir):
                         os.path.join(workdir, "random-" + tag),
                         ["--random=%d" % seed],
                         "trac --interpret --random=%d" % seed)
-        check_layout(outs, shapes, sample.dtype)
+        check_layout(outs, shapes, dtypes)
         for out, (arr, _) in outs.items():
             if not np.all(np.isfinite(arr)):
                 raise Failure("output %s is not finite with --random=%d" % (out, seed))
