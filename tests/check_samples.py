@@ -149,6 +149,35 @@ def ref_kmeans(s, X, M):
     return {"label": label.astype(np.int64), "count": count.astype(np.int64), "M2": M2}
 
 
+def ref_transformer(s, tok, E, g1, g2, Wq, Wk, Wv, Wo, W1, W3, W2):
+    def rms(x, g):
+        return x / np.sqrt((x * x).mean(axis=1, keepdims=True) + 1e-5) * g
+
+    def rope(x):
+        T, C = x.shape
+        h = C // 2
+        th = np.arange(T)[:, None] * 10000.0 ** (-2.0 * np.arange(h)[None, :] / C)
+        a, b = x[:, :h], x[:, h:]
+        return np.concatenate([a * np.cos(th) - b * np.sin(th), b * np.cos(th) + a * np.sin(th)], axis=1)
+
+    X = E[tok.astype(np.int64)]
+    n1 = rms(X, g1)
+    q, k, v = rope(n1 @ Wq), rope(n1 @ Wk), n1 @ Wv
+    T, C = X.shape
+    sc = np.where(np.tril(np.ones((T, T), bool)), q @ k.T / np.sqrt(C), -np.inf)
+    p = np.exp(sc - sc.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    y1 = X + (p @ v) @ Wo
+    n2 = rms(y1, g2)
+    u = n2 @ W1
+    return {"Y": y1 + (u / (1 + np.exp(-u)) * (n2 @ W3)) @ W2}
+
+
+def token_ids(size):
+    """Integer token ids in [0, sizes[size]), as i32."""
+    return lambda rng, shape, sizes: rng.integers(0, sizes[size], size=shape)
+
+
 # A sample's test: sizes for -D, the element type of all its tensors,
 # its inputs (name -> (shape as size names, generator)), and the reference
 # (sizes, inputs as float64 keyword arguments) -> {output name: array}.
@@ -207,6 +236,13 @@ SAMPLES = {
         dict(N=40, K=6, D=3), "f32",
         dict(X=("N D", normal()), M=("K D", normal())),
         ref_kmeans),
+    "transformer": Sample(
+        dict(T=9, V=13, C=8, H=4, F=10), "f32",
+        dict(tok=("T", token_ids("V")), E=("V C", normal()), g1=("C", normal(0.2, 1.0)),
+             g2=("C", normal(0.2, 1.0)), Wq=("C C", scaled_by("C")), Wk=("C C", scaled_by("C")),
+             Wv=("C C", scaled_by("C")), Wo=("C C", scaled_by("C")), W1=("C F", scaled_by("C")),
+             W3=("C F", scaled_by("C")), W2=("F C", scaled_by("F"))),
+        ref_transformer),
 }
 
 
@@ -224,7 +260,8 @@ def make_inputs(name, sample, directory):
     for tensor, (dims, gen) in sample.inputs.items():
         shape = tuple(sample.sizes[d] for d in dims.split())
         data = np.asarray(gen(rng, shape, sample.sizes))
-        data = data.astype(NPY_DTYPE[sample.dtype])
+        # integer inputs (token ids) are i32, the others the sample's type
+        data = data.astype(np.dtype("<i4") if data.dtype.kind == "i" else NPY_DTYPE[sample.dtype])
         paths[tensor] = os.path.join(directory, tensor + ".npy")
         np.save(paths[tensor], data)
         values[tensor] = data.astype(np.float64)
