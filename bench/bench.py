@@ -96,6 +96,14 @@ def _flops_conv(s):
     return 2.0 * s["N"] * s["O"] * s["H"] * s["W"] * s["C"] * s["R"] * s["R"]
 
 
+def _flops_llama(s):
+    b, t, c, f, k = s["B"], s["T"], s["C"], s["F"], s["K"]
+    heads = s["G"] * s["R"]
+    proj = 2.0 * b * t * c * (2 * c + 2 * k + 3 * f)   # q, o, k, v; w1, w3, w2
+    attn = 2.0 * 2 * b * heads * t * t * s["D"]        # scores and values
+    return proj + attn
+
+
 def _flops_embed(s):
     # a copy: no arithmetic; its rate is the elements copied per second
     return float(s["T"] * s["C"])
@@ -199,6 +207,13 @@ WORKLOADS = [
          small=dict(T=40, V=23, C=12),
          inputs=dict(E="VC", tok="T"), index=dict(tok="V"), output=("X", "TC"),
          flops=_flops_embed),
+    # a Llama-style block: RMSNorm, grouped-query attention with RoPE, SwiGLU
+    dict(name="llama", file="llama.tra", label="llama",
+         sizes=dict(B=2, T=256, C=2048, G=4, R=8, D=64, P=32, K=256, F=5632),
+         small=dict(B=2, T=9, C=32, G=2, R=2, D=8, P=4, K=16, F=24),
+         inputs=dict(X="BTC", g1="C", g2="C", Wq="CC", Wk="CK", Wv="CK", Wo="CC",
+                     W1="CF", W3="CF", W2="FC"), output=("Y", "BTC"),
+         flops=_flops_llama),
 ]
 BY_NAME = {w["name"]: w for w in WORKLOADS}
 
@@ -262,7 +277,43 @@ def reference(np, name, a, s):
         return _conv_im2col(np, a["X"], a["K"])
     if name == "embed":
         return a["E"][a["tok"]]
+    if name == "llama":
+        return _llama(np, s, **a)
     raise ValueError(name)
+
+
+def _llama(np, s, X, g1, g2, Wq, Wk, Wv, Wo, W1, W3, W2):
+    """The Llama-style block in NumPy: the heads as a batch of GEMMs, each
+    group's query heads stacked against its one key head (grouped-query
+    attention as Llama's reference code computes it, without repeating K)."""
+    B, T, C, G, R, D = s["B"], s["T"], s["C"], s["G"], s["R"], s["D"]
+    h = D // 2
+
+    def rms(x, g):
+        return x * (1 / np.sqrt((x * x).mean(axis=-1, keepdims=True) + 1e-5)) * g
+
+    th = np.arange(T)[:, None] * np.exp(-2.0 * np.arange(h)[None, :] / D * np.log(10000.0))
+    cos, sin = np.cos(th).astype(X.dtype), np.sin(th).astype(X.dtype)
+
+    def rope(x):  # x[..., T, D]
+        a, b = x[..., :h], x[..., h:]
+        return np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1)
+
+    n1 = rms(X, g1)
+    q = (n1 @ Wq).reshape(B, T, G, R, D).transpose(0, 2, 3, 1, 4)   # b g r t d
+    k = (n1 @ Wk).reshape(B, T, G, D).transpose(0, 2, 1, 3)         # b g t d
+    v = (n1 @ Wv).reshape(B, T, G, D).transpose(0, 2, 1, 3)
+    q = rope(q).reshape(B, G, R * T, D)
+    k = rope(k)
+    sc = (q @ k.swapaxes(-1, -2)).reshape(B, G, R, T, T) / 8
+    sc = np.where(np.tril(np.ones((T, T), bool)), sc, -np.inf)
+    e = np.exp(sc - sc.max(axis=-1, keepdims=True))
+    p = (e / e.sum(axis=-1, keepdims=True)).reshape(B, G, R * T, T)
+    o = (p @ v).reshape(B, G, R, T, D).transpose(0, 3, 1, 2, 4).reshape(B, T, C)
+    y1 = X + o @ Wo
+    n2 = rms(y1, g2)
+    u = n2 @ W1
+    return y1 + (u / (1 + np.exp(-u)) * (n2 @ W3)) @ W2
 
 
 def _conv_im2col(np, X, K, cols=None, xp=None, out=None):
@@ -474,6 +525,8 @@ def numpy_variants(np, name, a, s):
             y = np.empty_like(X)
             return lambda: np.tanh(X, out=y)
         return [("tanh(out=)", tanh)]
+    if name == "llama":
+        return [("matmul + GQA batched", lambda: lambda: _llama(np, s, **a))]
     if name == "embed":
         E, tok = a["E"], a["tok"]
 
