@@ -196,7 +196,7 @@ WORKLOADS = [
          inputs=dict(X="ND"), output=("Y", "ND"),
          flops=_flops_elements),
     # index arithmetic (issue 11): a 'same' 3x3 convolution in one statement
-    dict(name="conv", file="conv.tra", label="conv",
+    dict(name="conv", file="conv3x3.tra", label="conv3x3",
          sizes=dict(N=8, C=64, H=56, W=56, O=64, R=3),
          small=dict(N=2, C=5, H=9, W=7, O=6, R=3),
          inputs=dict(X="NCHW", K="OCRR"), output=("Y", "NOHW"),

@@ -480,6 +480,9 @@ static void gemm_alpha(const TraGraph *g, const TraNode *n, GemmPlan *p)
 bool gemm_plan(const TraGraph *g, const TraNode *n, GemmMode mode, GemmPlan *p)
 {
 	GemmPlan base, t;
+	for (int k = 0; k < n->nops; k++)
+		if (n->ops[k].aff)
+			return false; /* a view's read, or a loop kernel's (views.c) */
 	if (TRART_IS_INT(n->type) || !gemm_classify(g, n, &base))
 		return false; /* BLAS has no integer GEMM */
 	GemmGroup om[3], on[3], ok[3];

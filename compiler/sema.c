@@ -1760,7 +1760,7 @@ static int sema_view_node(Sema *s, const SemaAccess *a, TrartDtype type, const c
 				op->idx[d] = p;
 		}
 	}
-	TraNode n = {.kind = TRA_NODE_EINSUM, .name = name, .span = span, .type = type,
+	TraNode n = {.kind = TRA_NODE_EINSUM, .name = name, .span = span, .type = type, .view = true,
 	             .rank = nv, .nidx = nv, .agg = TRA_AGG_NONE, .nops = vb.ops.n, .ops = op,
 	             .epilogue = -1};
 	n.join = tra_expr_new(s->g, TRA_OP_OPERAND, 0, 0, -1, -1, -1);

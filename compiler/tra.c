@@ -105,7 +105,7 @@ int64_t tra_operand_stride(const TraGraph *g, const TraNode *n, int k, int x)
 
 bool tra_node_is_view(const TraNode *n)
 {
-	return n->kind == TRA_NODE_EINSUM && n->nops >= 1 && n->ops[0].aff != NULL;
+	return n->view;
 }
 
 TrartDtype tra_node_join_type(const TraNode *n)
@@ -490,7 +490,10 @@ static void tra_verify_expr(const TraGraph *g, int id, int root, int scope, int 
 	switch (x->op) {
 	case TRA_OP_OPERAND:
 		TRA_CHECK(x->arg >= 0 && x->arg < n->nops);
-		TRA_CHECK(!n->ops[x->arg].aff || !epilogue);
+		/* an affine operand in an epilogue reads output indices only */
+		for (int y = n->rank; n->ops[x->arg].aff && epilogue && y < n->nidx; y++)
+			for (int d = 0; d < n->ops[x->arg].rank; d++)
+				TRA_CHECK(n->ops[x->arg].aff->coef[d * n->nidx + y] == 0);
 		for (int d = 0; d < n->ops[x->arg].rank; d++)
 			TRA_CHECK(n->ops[x->arg].idx[d] < limit);
 		break;
@@ -525,8 +528,9 @@ static void tra_verify_operand(const TraGraph *g, int id, const TraOperand *op)
 	TRA_CHECK(p->type == tra_node_join_type(n) || op->aff ||
 	          (tra_node_is_view(n) && op != n->ops && TRART_IS_INT(p->type)));
 	if (op->aff) {
-		/* a view's first operand, read in bounds unless padded */
-		TRA_CHECK(op == n->ops && n->agg == TRA_AGG_NONE && n->epilogue < 0);
+		/* a view's first operand, or one that the views pass folded into a
+		 * loop kernel; read in bounds unless padded */
+		TRA_CHECK(!tra_node_is_view(n) || (op == n->ops && n->agg == TRA_AGG_NONE && n->epilogue < 0));
 		int64_t xlo[TRA_MAX_STMT_INDICES] = {0}, xhi[TRA_MAX_STMT_INDICES];
 		for (int x = 0; x < n->nidx; x++)
 			xhi[x] = n->idx[x].size;

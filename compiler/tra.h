@@ -213,6 +213,7 @@ typedef struct TraNode {
 	                      (decomp.c); NULL until a partition is computed */
 	TrartDtype arg_type; /* argmax, argmin: the type of the join (and of the
 	                        operands); see tra_node_join_type */
+	bool view;         /* a view (tra_node_is_view): made by sema */
 } TraNode;
 
 /* A growable list of operands, for code that builds nodes. */
@@ -421,6 +422,11 @@ void hoist_invariants(TraGraph *g);
  * the operand order of + and *), where that pays (the cost rule is in
  * subexpr.c); they read it instead. */
 void subexpr_share(TraGraph *g);
+/* views.c: a loop kernel that reads a view (one that neither converts
+ * nor gathers, and is no output) reads the viewed tensor through the
+ * view's affine map instead, in place; a GEMM reads its views as copies
+ * (the im2col of a convolution). Dead views are left for dce_remove. */
+void views_fold(TraGraph *g);
 /* dce.c: drops the einsums no output depends on. */
 void dce_remove(TraGraph *g);
 /* share.c: binds every sub-expression that a join or epilogue computes
