@@ -725,12 +725,17 @@ static bool sema_mentions_index(const Sema *s, AstRef r)
 	}
 }
 
-static bool sema_form_add(Sema *s, Span at, int64_t *acc, int64_t v)
+static const char *sema_form_rejects(AstKind k);
+
+static bool sema_form_overflow(Sema *s, Span at)
 {
-	if (!__builtin_add_overflow(*acc, v, acc))
-		return true;
 	sema_error(s, at, "subscript arithmetic overflows 64 bits");
 	return false;
+}
+
+static bool sema_form_add(Sema *s, Span at, int64_t *acc, int64_t v)
+{
+	return !__builtin_add_overflow(*acc, v, acc) || sema_form_overflow(s, at);
 }
 
 static bool sema_form_name(Sema *s, const AstExpr *e, int64_t mult, SemaForm *f)
@@ -748,13 +753,12 @@ static bool sema_form_name(Sema *s, const AstExpr *e, int64_t mult, SemaForm *f)
 	if (sym && sym->kind == SYM_SIZE) {
 		int64_t t;
 		sym->used = true;
-		if (!__builtin_mul_overflow(sym->value, mult, &t))
-			return sema_form_add(s, e->span, &f->c, t);
-		sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
-		return false;
+		if (__builtin_mul_overflow(sym->value, mult, &t))
+			return sema_form_overflow(s, e->span);
+		return sema_form_add(s, e->span, &f->c, t);
 	}
 	if (sym)
-		sema_not_affine(s, e->span, "read a tensor inside arithmetic (a gather's subscript is one integer tensor element, as X[T[i]])");
+		sema_not_affine(s, e->span, sema_form_rejects(AST_ACCESS));
 	else if (!sema_free_reported(s, e->ref.name))
 		sema_free_index(s, e);
 	return false;
@@ -779,10 +783,8 @@ static bool sema_form_mul(Sema *s, const AstExpr *e, int64_t mult, SemaForm *f)
 	if (!sema_form(s, a, 1, &k))
 		return false;
 	int64_t m;
-	if (__builtin_mul_overflow(mult, k.c, &m)) {
-		sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
-		return false;
-	}
+	if (__builtin_mul_overflow(mult, k.c, &m))
+		return sema_form_overflow(s, e->span);
 	return sema_form(s, b, m, f);
 }
 
@@ -803,10 +805,22 @@ static bool sema_form_div(Sema *s, const AstExpr *e, int64_t mult, SemaForm *f)
 		return false;
 	}
 	int64_t t;
-	if (!__builtin_mul_overflow(a.c / b.c, mult, &t))
-		return sema_form_add(s, e->span, &f->c, t);
-	sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
-	return false;
+	if (__builtin_mul_overflow(a.c / b.c, mult, &t))
+		return sema_form_overflow(s, e->span);
+	return sema_form_add(s, e->span, &f->c, t);
+}
+
+/* What a subscript of kind k cannot do, in sema_not_affine's words. */
+static const char *sema_form_rejects(AstKind k)
+{
+	switch (k) {
+	case AST_ACCESS:
+		return "read a tensor inside arithmetic (a gather's subscript is one integer tensor "
+		       "element, as X[T[i]])";
+	case AST_CALL: return "call a function";
+	case AST_REDUCE: return "hold a reduction";
+	default: return "be inf";
+	}
 }
 
 /* Adds mult times subscript r to f; false after an error. */
@@ -821,26 +835,20 @@ static bool sema_form(Sema *s, AstRef r, int64_t mult, SemaForm *f)
 			sema_not_affine(s, e->span, "hold a number that is not an integer below 2^62");
 			return false;
 		}
-		if (__builtin_mul_overflow((int64_t)e->num.value, mult, &v)) {
-			sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
-			return false;
-		}
+		if (__builtin_mul_overflow((int64_t)e->num.value, mult, &v))
+			return sema_form_overflow(s, e->span);
 		return sema_form_add(s, e->span, &f->c, v);
 	case AST_NAME: return sema_form_name(s, e, mult, f);
 	case AST_UNARY:
-		if (mult == INT64_MIN) {
-			sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
-			return false;
-		}
+		if (mult == INT64_MIN)
+			return sema_form_overflow(s, e->span);
 		return sema_form(s, e->op.a, -mult, f);
 	case AST_BINARY:
 		switch (e->op.op) {
 		case TRA_OP_ADD: return sema_form(s, e->op.a, mult, f) && sema_form(s, e->op.b, mult, f);
 		case TRA_OP_SUB:
-			if (mult == INT64_MIN) {
-				sema_error(s, e->span, "subscript arithmetic overflows 64 bits");
-				return false;
-			}
+			if (mult == INT64_MIN)
+				return sema_form_overflow(s, e->span);
 			return sema_form(s, e->op.a, mult, f) && sema_form(s, e->op.b, -mult, f);
 		case TRA_OP_MUL: return sema_form_mul(s, e, mult, f);
 		case TRA_OP_DIV: return sema_form_div(s, e, mult, f);
@@ -848,17 +856,8 @@ static bool sema_form(Sema *s, AstRef r, int64_t mult, SemaForm *f)
 			sema_not_affine(s, e->span, "be a comparison");
 			return false;
 		}
-	case AST_ACCESS:
-		sema_not_affine(s, e->span, "read a tensor inside arithmetic (a gather's subscript is one integer tensor element, as X[T[i]])");
-		return false;
-	case AST_CALL:
-		sema_not_affine(s, e->span, "call a function");
-		return false;
-	case AST_REDUCE:
-		sema_not_affine(s, e->span, "hold a reduction");
-		return false;
-	case AST_INF:
-		sema_not_affine(s, e->span, "be inf");
+	case AST_ACCESS: case AST_CALL: case AST_REDUCE: case AST_INF:
+		sema_not_affine(s, e->span, sema_form_rejects(e->kind));
 		return false;
 	case AST_RANGED:
 	case AST_PAD:
