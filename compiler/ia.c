@@ -184,10 +184,11 @@ static int ia_operand(IaLower *s, int v, int k, const int64_t *lo, const int64_t
 			continue;
 		}
 		tra_affine_span(op, n->nidx, d, lo, hi, &plo[d], &phi[d]);
-		plo[d] = plo[d] < 0 ? 0 : plo[d];
-		phi[d] = phi[d] >= size ? size : phi[d] + 1;
-		if (plo[d] >= phi[d])
-			return -1; /* all padding: reads nothing */
+		/* a padded read loads at its position clamped into the tensor
+		 * (and selects the padding value there), so even a block that is
+		 * all padding reads an edge element: the box clamped likewise */
+		plo[d] = plo[d] < 0 ? 0 : plo[d] >= size ? size - 1 : plo[d];
+		phi[d] = phi[d] < 0 ? 1 : phi[d] >= size ? size : phi[d] + 1;
 	}
 	return ia_block(s, op->node, plo, phi);
 }

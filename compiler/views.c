@@ -28,9 +28,10 @@
 /* Whether view v may be read in place by its readers. */
 static bool views_foldable(const TraGraph *g, const TraNode *v)
 {
+	if (!tra_node_is_view(v) || v->nops != 1)
+		return false;
 	const TraOperand *op = &v->ops[0];
-	return tra_node_is_view(v) && v->nops == 1 && !op->aff->gather &&
-	       g->nodes[op->node].type == v->type && !v->is_output;
+	return !op->aff->gather && g->nodes[op->node].type == v->type && !v->is_output;
 }
 
 /* Whether reader n runs as a loop nest whatever its operands (never as

@@ -493,7 +493,7 @@ START_TEST(every_byte)
 		char *tokens, *diags;
 		int n = unit_lex_n(src, len, &tokens, &diags);
 		bool known = c != 0 && strchr("0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		                                "abcdefghijklmnopqrstuvwxyz \t\r\f\v\n#+-*/<>=,;()[]^", c);
+		                                "abcdefghijklmnopqrstuvwxyz \t\r\f\v\n#+-*/<>=,;:()[]^", c);
 		/* "a.b" is 'a' and the malformed number ".b" */
 		ck_assert_msg((n > 0) != known, "byte 0x%02x: %d errors", c, n);
 		if (c != '\n' && c != '\t' && (c < 0x20 || c >= 0x7f))
