@@ -469,7 +469,7 @@ static const char *cg_c_init(double v)
 		return "1";
 	if (v == 0)
 		return "0";
-	if (v == -0x1p31 || v == 0x1p31 - 1) /* an integer type's limits (kplan_identity) */
+	if (v == -0x1p31 || v == 0x1p31 - 1) /* an integer type's limits (tra_agg_identity) */
 		return v < 0 ? "INT32_MIN" : "INT32_MAX";
 	if (v == -0x1p63 || v == 0x1p63)
 		return v < 0 ? "INT64_MIN" : "INT64_MAX";

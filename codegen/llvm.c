@@ -263,7 +263,7 @@ void cg_llvm_return(CgLlvm *m)
 
 CgLlvmValue cg_llvm_const(CgLlvm *m, TrartDtype t, double v)
 {
-	if (TRART_IS_INT(t)) /* integral; 2^63 stands for the i64 maximum (kplan_identity) */
+	if (TRART_IS_INT(t)) /* integral; 2^63 stands for the i64 maximum (tra_agg_identity) */
 		return LLVMConstInt(cg_llvm_type(m, t), (unsigned long long)(v >= 0x1p63 ? INT64_MAX :
 		                                                                  (int64_t)v), 1);
 	return LLVMConstReal(cg_llvm_type(m, t), v);

@@ -217,17 +217,6 @@ double interp_eval(const TraGraph *g, const TraNode *n, int e,
 	return TRART_IS_INT(t) ? interp_apply_int(x->op, a, b, t) : interp_apply(x->op, a, b);
 }
 
-static double interp_identity(TraAgg agg, TrartDtype t)
-{
-	double most = t == TRART_I32 ? 0x1p31 - 1 : t == TRART_I64 ? (double)INT64_MAX : INFINITY;
-	double least = t == TRART_I32 ? -0x1p31 : t == TRART_I64 ? -0x1p63 : -INFINITY;
-	switch (agg) {
-	case TRA_AGG_PROD: return 1;
-	case TRA_AGG_MAX: return least;
-	case TRA_AGG_MIN: return most;
-	default: return 0;
-	}
-}
 
 static double interp_combine(TraAgg agg, TrartDtype t, double acc, double x)
 {
@@ -265,7 +254,7 @@ static double interp_element(const TraGraph *g, const TraNode *n, const InterpVa
 		return interp_eval(g, n, n->join, v, point, 0);
 	if (TRA_AGG_IS_ARG(n->agg))
 		return interp_arg(g, n, v, point);
-	double acc = interp_identity(n->agg, n->type);
+	double acc = tra_agg_identity(n->agg, n->type);
 	for (int d = n->rank; d < n->nidx; d++)
 		point[d] = 0;
 	do

@@ -120,19 +120,6 @@ static bool kplan_columnwise(const TraGraph *g, const TraNode *n)
 }
 
 /* The identity of an aggregation: the accumulator's first value. */
-/* The aggregation's identity in type t (an integer type's limits for max
- * and min: -2^31, 2^31 - 1, -2^63, and 2^63 standing for 2^63 - 1). */
-static double kplan_identity(TraAgg agg, TrartDtype t)
-{
-	double most = t == TRART_I32 ? 0x1p31 - 1 : t == TRART_I64 ? 0x1p63 : INFINITY;
-	double least = t == TRART_I32 ? -0x1p31 : t == TRART_I64 ? -0x1p63 : -INFINITY;
-	switch (agg) {
-	case TRA_AGG_PROD: return 1;
-	case TRA_AGG_MAX: return least;
-	case TRA_AGG_MIN: return most;
-	default: return 0;
-	}
-}
 
 /* The loops outer to inner: the output indices, the reduced ones inside;
  * a column reduction moves the last output index innermost (the tile). */
@@ -155,7 +142,7 @@ void kplan_nest(const TraGraph *g, int id, KplanNest *nest)
 	memset(nest, 0, sizeof *nest);
 	nest->node = id;
 	nest->agg = n->agg;
-	nest->init = kplan_identity(n->agg, n->type);
+	nest->init = tra_agg_identity(n->agg, n->type);
 	/* integers have no NaN, and their sums are exact in any order */
 	nest->nan_flag = (n->agg == TRA_AGG_MAX || n->agg == TRA_AGG_MIN) && !TRART_IS_INT(n->type);
 	nest->join = n->join;

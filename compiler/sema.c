@@ -956,20 +956,31 @@ static bool sema_is_gather(const Sema *s, AstRef r)
 	return sym && sym->kind == SYM_TENSOR;
 }
 
-/* A gather's subscript: an element of an integer tensor, checked as an
- * expression of its own type. */
-static VarMask resolve_gather(Sema *s, AstRef r, bool *ok)
+/* Resolves r as an expression of its own type (a conversion's argument,
+ * argmax's body, a gather's subscript), which *t gets: that of the
+ * tensors it reads, or dflt where it reads none. The statement's type
+ * is left as it was. */
+static VarMask resolve_own_type(Sema *s, AstRef r, TrartDtype dflt, TrartDtype *t)
 {
 	bool typed = s->typed;
 	TrartDtype type = s->type;
 	Span type_at = s->type_at;
-	int errors = s->nerr_stmt;
 	s->typed = false;
 	VarMask m = resolve(s, r, false);
-	TrartDtype it = s->typed ? s->type : TRART_F32;
+	*t = s->typed ? s->type : dflt;
 	s->typed = typed;
 	s->type = type;
 	s->type_at = type_at;
+	return m;
+}
+
+/* A gather's subscript: an element of an integer tensor, checked as an
+ * expression of its own type. */
+static VarMask resolve_gather(Sema *s, AstRef r, bool *ok)
+{
+	int errors = s->nerr_stmt;
+	TrartDtype it;
+	VarMask m = resolve_own_type(s, r, TRART_F32, &it);
 	const AstExpr *a = &s->prog->ex[r];
 	if (s->nerr_stmt == errors && !TRART_IS_INT(it))
 		sema_error(s, a->span, "'%s' is %s: a subscript that reads a tensor (a gather) reads "
@@ -1163,15 +1174,7 @@ static VarMask resolve_convert(Sema *s, AstRef r, TrartDtype to)
 		           e->ref.nargs, e->ref.nargs == 1 ? "is" : "are");
 		return 0;
 	}
-	bool typed = s->typed;
-	TrartDtype type = s->type;
-	Span type_at = s->type_at;
-	s->typed = false;
-	VarMask m = resolve(s, e->ref.args[0], false);
-	s->conv_from[r] = s->typed ? s->type : to;
-	s->typed = typed;
-	s->type = type;
-	s->type_at = type_at;
+	VarMask m = resolve_own_type(s, e->ref.args[0], to, &s->conv_from[r]);
 	s->free_vars[r] = m;
 	sema_type(s, to, arena_printf(s->arena, "%s(...)", e->ref.name), e->ref.name_span);
 	return m;
@@ -1308,17 +1311,9 @@ static VarMask resolve_reduce(Sema *s, AstRef r)
 	VarMask own = resolve_reduce_indices(s, e, &ok);
 	int errors = s->nerr_stmt;
 	/* argmax and argmin read their body in its own type, and are i64 */
-	bool typed = s->typed;
-	TrartDtype type = s->type;
-	Span type_at = s->type_at;
-	if (arg)
-		s->typed = false;
-	VarMask body = resolve(s, e->red.body, false);
+	VarMask body = arg ? resolve_own_type(s, e->red.body, TRART_F32, &s->conv_from[r]) :
+	                     resolve(s, e->red.body, false);
 	if (arg) {
-		s->conv_from[r] = s->typed ? s->type : TRART_F32;
-		s->typed = typed;
-		s->type = type;
-		s->type_at = type_at;
 		sema_type(s, TRART_I64, arena_printf(s->arena, "%s[...](...)", ast_agg_name(e->red.agg)),
 		          e->red.agg_span);
 	}

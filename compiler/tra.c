@@ -37,6 +37,18 @@ const int tra_op_flops[TRA_OP_COUNT] = {
 #undef OP
 };
 
+double tra_agg_identity(TraAgg agg, TrartDtype t)
+{
+	double most = t == TRART_I32 ? 0x1p31 - 1 : t == TRART_I64 ? 0x1p63 : INFINITY;
+	double least = t == TRART_I32 ? -0x1p31 : t == TRART_I64 ? -0x1p63 : -INFINITY;
+	switch (agg) {
+	case TRA_AGG_PROD: return 1;
+	case TRA_AGG_MAX: return least;
+	case TRA_AGG_MIN: return most;
+	default: return 0;
+	}
+}
+
 const char *tra_agg_name(TraAgg agg)
 {
 	static const char *const names[] = {"none", "sum", "prod", "max", "min", "mean", "argmax", "argmin"};

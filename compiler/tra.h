@@ -325,6 +325,10 @@ bool tra_expr_uses(const TraGraph *g, int e, TraOp op);
  * if anything else occurs. */
 int tra_expr_product_operands(const TraGraph *g, int e);
 const char *tra_agg_name(TraAgg agg);
+/* The aggregation's identity in type t, shared by the interpreter and the
+ * kernel plans: an integer type's limits for max and min (-2^31, 2^31 - 1,
+ * -2^63, and 2^63 standing for 2^63 - 1, which a double cannot hold). */
+double tra_agg_identity(TraAgg agg, TrartDtype t);
 void tra_dump(const TraGraph *g, FILE *out);
 /* Expression e of node n as tra_dump writes it (operands by name). */
 void tra_expr_dump(const TraGraph *g, const TraNode *n, int e, FILE *out);
