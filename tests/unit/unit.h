@@ -236,6 +236,11 @@ static inline void unit_ast_print(const AstProgram *p, AstRef r, FILE *f)
 	case AST_NUM: fprintf(f, "%g", e->num.value); return;
 	case AST_INF: fputs("inf", f); return;
 	case AST_NAME: fputs(e->ref.name, f); return;
+	case AST_RANGED:
+	case AST_PAD:
+		fprintf(f, "%s%s", e->ref.name, e->kind == AST_RANGED ? ":" : "=");
+		unit_ast_print(p, e->ref.args[0], f);
+		return;
 	case AST_ACCESS:
 	case AST_CALL:
 		fprintf(f, "%s%c", e->ref.name, e->kind == AST_ACCESS ? '[' : '(');
