@@ -1043,6 +1043,107 @@ def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
+# ---- memory budgets (trac --memory: compiler/memgraph.c) ---------------------------------
+
+MEMORY_WORKLOADS = ("w2",)   # the workloads timed under a budget too
+ARENA_RE = re.compile(r"budget unbounded, arena (\d+) bytes")
+LEAST_RE = re.compile(r"the smallest budget that works is (\d+) bytes")
+MEMLINE_RE = re.compile(r"memory: arena [^=]*= (\d+) bytes, offloaded [^=]*= (\d+) bytes in (\d+) blocks?, "
+                        r"reloaded [^=]*= (\d+) bytes in (\d+) blocks?, reload wait ([0-9.]+) ms")
+
+
+def spill_read_bandwidth(args, env):
+    """Bytes/s dd reads a 256 MiB file in the build directory back (written
+    with fdatasync, read after dropping what it can of the page cache with
+    posix_fadvise): the spill file's medium, measured in the same run."""
+    path = os.path.join(args.builddir, "dd-probe")
+    rc, _, err, _ = run_cmd(["dd", "if=/dev/zero", "of=" + path, "bs=1M", "count=256",
+                             "conv=fdatasync"], env, args.timeout)
+    if rc != 0:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+    except (AttributeError, OSError):
+        pass
+    rc, _, err, secs = run_cmd(["dd", "if=" + path, "of=/dev/null", "bs=1M"], env, args.timeout)
+    os.remove(path)
+    return 256 * 1048576 / secs if rc == 0 and secs > 0 else None
+
+
+def run_memory(args, env, w, s):
+    """The workload as block tasks unbounded and under a quarter of its
+    unbounded arena (or the smallest budget that works, when a quarter
+    cannot: the plan's unit is a whole intermediate tensor): times, bytes
+    offloaded, reload wait. Returns a row for print_memory_table."""
+    tra = os.path.join(HERE, w["file"])
+    defs = []
+    for k, v in s.items():
+        defs += ["-D", "%s=%d" % (k, v)]
+    base = [args.trac, tra, "--devices=%d" % args.threads] + defs
+    row = {"name": w["label"]}
+    rc, out, err, _ = run_cmd(base + ["--emit=memgraph"], env, args.timeout, cwd=args.builddir)
+    m = ARENA_RE.search(out)
+    if rc != 0 or not m:
+        row["fail"] = "--emit=memgraph: " + reason(rc, err, out)
+        return row
+    row["arena"] = int(m.group(1))
+    budget = max(row["arena"] // 4, 1)
+    rc, out, err, _ = run_cmd(base + ["--memory=%d" % budget, "--emit=memgraph"], env, args.timeout,
+                              cwd=args.builddir)
+    m = LEAST_RE.search(err)
+    if rc != 0 and m:
+        budget = int(m.group(1))
+        row["note"] = "a quarter does not fit the largest task; its smallest budget instead"
+    row["budget"] = budget
+    for key, extra in (("unbounded", []), ("budget", ["--memory=%d" % budget])):
+        exe = os.path.join(args.builddir, "%s-memory-%s" % (w["label"], key))
+        rc, out, err, _ = run_cmd(base + extra + ["-o", exe], env, args.timeout, cwd=args.builddir)
+        if rc != 0:
+            row["fail"] = "compile %s: %s" % (key, reason(rc, err, out))
+            return row
+        outdir = exe + ".out"
+        rc, out, err, _ = run_cmd([exe, "--random=1", "--threads", str(args.threads), "--repeat",
+                                   str(args.repeat), "--time", "--stats", "--spill-dir", args.builddir,
+                                   "--output-dir", outdir], env, args.timeout, cwd=args.builddir)
+        shutil.rmtree(outdir, ignore_errors=True)
+        tm = None
+        for tm in TIME_RE.finditer(err):
+            pass
+        ml = MEMLINE_RE.search(err)
+        if rc != 0 or tm is None or ml is None:
+            row["fail"] = "run %s: %s" % (key, reason(rc, err, out))
+            return row
+        row[key + "_ms"] = float(tm.group(2))
+        row[key + "_offloaded"] = int(ml.group(2)) / max(args.repeat, 1)
+        row[key + "_wait_ms"] = float(ml.group(6)) / max(args.repeat, 1)
+    return row
+
+
+def print_memory_table(args, rows, read_bw):
+    hdr = ["workload", "arena MB", "budget MB", "budget/arena", "unbounded ms", "budget ms",
+           "budget/unbounded", "offloaded MB/run", "reload wait ms/run"]
+    table = []
+    for r in rows:
+        if "fail" in r:
+            table.append([r["name"], "failed"] + ["-"] * (len(hdr) - 2))
+            continue
+        table.append([r["name"], fmt(r["arena"] / 1e6, ".1f"), fmt(r["budget"] / 1e6, ".1f"),
+                      fmt(r["budget"] / r["arena"], ".2f"), fmt(r["unbounded_ms"], ".2f"),
+                      fmt(r["budget_ms"], ".2f"), fmt(r["budget_ms"] / r["unbounded_ms"], ".2f"),
+                      fmt(r["budget_offloaded"] / 1e6, ".1f"), fmt(r["budget_wait_ms"], ".2f")])
+    print_table(hdr, table, "memory budgets (trac --devices=%d --memory=BUDGET; the spill file "
+                "in the build directory):" % args.threads)
+    if read_bw:
+        print("  the build directory's medium: dd reads %.2f GB/s" % (read_bw / 1e9))
+    for r in rows:
+        if "fail" in r:
+            print("  %s: %s" % (r["name"], r["fail"]))
+        elif "note" in r:
+            print("  %s: %s" % (r["name"], r["note"]))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description="Time trac's compiled W1-W6 against NumPy, PyTorch and the sgemm peak.")
@@ -1200,6 +1301,13 @@ def main(argv=None):
                     row["mismatch"] = True
         rows.append(row)
 
+    memory_rows = []
+    if not args.no_tasks and not args.interpret:
+        for w in todo:
+            if w["name"] in MEMORY_WORKLOADS:
+                print("running %s under a memory budget ..." % w["label"], file=sys.stderr, flush=True)
+                memory_rows.append(run_memory(args, env, w, w["small"] if args.small else w["sizes"]))
+
     samples = []
     if not args.no_samples and not args.interpret and not args.small and not only:
         samples = run_samples(args, env)
@@ -1250,6 +1358,8 @@ def main(argv=None):
         print_backend_tables(args, rows, samples)
     if not args.no_tasks and not args.interpret:
         print_tasks_table(args, rows)
+    if memory_rows:
+        print_memory_table(args, memory_rows, spill_read_bandwidth(args, env))
     notes = []
     for r in rows:
         for k in ["trac", "numpy", "torch"] + args.backends[1:]:
@@ -1278,7 +1388,7 @@ def main(argv=None):
                        "openblas_coretype": coretype, "numpy": has_numpy,
                        "torch": torch_version, "sgemm_peak_gflops": peak,
                        "sgemm_peak_after_gflops": peak_after, "backends": args.backends,
-                       "rows": rows, "samples": samples},
+                       "rows": rows, "samples": samples, "memory": memory_rows},
                       f, indent=1)
     bad = any("trac_fail" in r or "numpy_fail" in r or r.get("mismatch") for r in rows)
     return 1 if args.strict and (bad or peak is None) else 0

@@ -39,6 +39,7 @@
  */
 #include "tra.h"
 #include "kplan.h"
+#include "memgraph.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -1190,13 +1191,12 @@ static void cg_c_gemm_kernel(CgC *c, const Kplan *k)
  * blocks of one output block and applies the epilogue. CPU workers share
  * memory, so a block is written straight into its tensor's buffer: input
  * leaves and repartitions move nothing and are tasks only for the order
- * they impose. A split join's partial block comes from the runtime's
- * block pool, and the aggregation (its only reader) gives it back; it is
- * found through trac_partial[task]. Intermediate tensors are pooled too:
- * the task table tells the executor which buffers each task
- * uses, and the graph which buffers it allocates (TrartTaskGraph.pooled),
- * so a tensor takes memory only from its first block's writer to its
- * last reader.
+ * they impose. A split join's partial block is a buffer of its own,
+ * bufs[nnodes + task] (KPLAN_PARTIAL), which the aggregation reads.
+ * Intermediate tensors and partial blocks are the executor's: the task
+ * table tells it which buffers each task uses, and the graph which
+ * buffers it places (TrartTaskGraph.pooled), so a buffer takes memory
+ * only from its first writer to its last reader.
  */
 
 /* The declarations every block kernel starts with. */
@@ -1374,8 +1374,7 @@ static void cg_c_block_gemm(CgC *c, const Kplan *k)
 	fprintf(c->out, "\tint64_t ls[%d];\n\tls[%d] = 1;\n", n->rank + 1, n->rank - 1);
 	fprintf(c->out, "\tfor (int d = %d; d > 0; d--)\n\t\tls[d - 1] = ls[d] * (hi[d] - lo[d]);\n", n->rank - 1);
 	if (split)
-		fprintf(c->out, "\t%s *part = trart_pool_alloc((size_t)(ls[0] * (hi[0] - lo[0])) * sizeof(%s));\n"
-		        "\ttrac_partial[task - trac_tasks] = part;\n", t, t);
+		fprintf(c->out, "\t%s *part = bufs[%d + (task - trac_tasks)]; /* its partial block */\n", t, c->g->nnodes);
 	fputs("\t(void)out; (void)ls;\n", c->out);
 	int depth = 1;
 	for (int i = 0; i < p->batch.n; i++)
@@ -1435,8 +1434,8 @@ static void cg_c_block_join(CgC *c, const Kplan *k)
 		fprintf(c->out, "\tint64_t count = 1, e = 0;\n");
 		for (int d = 0; d < n->rank; d++)
 			fprintf(c->out, "\tcount *= hi[%d] - lo[%d];\n", d, d);
-		fprintf(c->out, "\t%s *part = trart_pool_alloc((size_t)count * sizeof(%s));\n"
-		        "\ttrac_partial[task - trac_tasks] = part;\n", t, t);
+		fprintf(c->out, "\t%s *part = bufs[%d + (task - trac_tasks)]; /* its partial block */\n", t,
+		        c->g->nnodes);
 	}
 	if (k->nest.reduce == KPLAN_RED_COLUMNS) {
 		char vlo[32], vhi[32];
@@ -1489,7 +1488,7 @@ static void cg_c_block_agg(CgC *c, const Kplan *k)
 	cg_c_indent(c, depth);
 	fputs("for (int q = 0; q < np; q++) {\n", c->out);
 	cg_c_indent(c, depth + 1);
-	fprintf(c->out, "%s v = ((const %s *)trac_partial[parts[q]])[e];\n", t, t);
+	fprintf(c->out, "%s v = ((const %s *)bufs[%d + parts[q]])[e];\n", t, t, c->g->nnodes);
 	cg_c_indent(c, depth + 1);
 	switch (k->nest.agg) {
 	case TRA_AGG_SUM: fputs("acc += v;\n", c->out); break;
@@ -1511,8 +1510,7 @@ static void cg_c_block_agg(CgC *c, const Kplan *k)
 	cg_c_indent(c, depth);
 	cg_c_store(c, n);
 	cg_c_close_loops(c, depth, 1);
-	fputs("\tfor (int q = 0; q < np; q++) {\n\t\ttrart_pool_free(trac_partial[parts[q]]);\n"
-	      "\t\ttrac_partial[parts[q]] = NULL;\n\t}\n}\n\n", c->out);
+	fputs("}\n\n", c->out);
 }
 
 /* "{a, b, c}" or "{0}" (C has no empty initialiser) for n ints. */
@@ -1528,10 +1526,10 @@ static void cg_c_int_list(CgC *c, const int *xs, int n)
  * intermediates), or 0 (inputs and outputs: the caller's). */
 static void cg_c_pooled(CgC *c)
 {
-	const TraGraph *g = c->g;
-	fprintf(c->out, "static const size_t trac_pooled[%d] = {", g->nnodes);
-	for (int id = 0; id < g->nnodes; id++)
-		fprintf(c->out, "%s%" PRId64, id ? ", " : "", c->kp->pooled[id]);
+	const Memgraph *mg = c->opt->mg;
+	fprintf(c->out, "static const size_t trac_pooled[%d] = {", c->kp->nbufs);
+	for (int id = 0; id < c->kp->nbufs; id++)
+		fprintf(c->out, "%s%" PRId64, id ? ", " : "", mg ? mg->bufs[id].bytes : c->kp->pooled[id]);
 	fputs("};\n\n", c->out);
 }
 
@@ -1548,6 +1546,53 @@ static const char *cg_c_task_fn(const Kplan *k)
 	}
 }
 
+/* The rows of the task table: the block tasks, then the memgraph's
+ * memory tasks. */
+static int cg_c_ntasks(const CgC *c)
+{
+	return c->opt->ia->ntasks + (c->opt->mg ? c->opt->mg->nops : 0);
+}
+
+/* The memory tasks' rows (trac_tasks continues): what each does
+ * (trac_mem), what it waits for and wakes. Named by their buffer's
+ * tensor, for traces. */
+static void cg_c_mem_rows(CgC *c)
+{
+	const Memgraph *mg = c->opt->mg;
+	for (int i = 0; i < mg->nops; i++) {
+		int v = mg->ntasks + i;
+		const MgOp *op = &mg->ops[i];
+		int node = op->buf < c->g->nnodes ? op->buf : c->opt->ia->tasks[op->buf - c->g->nnodes].node;
+		fprintf(c->out, "\t{trart_mem_task, NULL, NULL, 0, \"%s %s\", %d, %.17g, %d, %d, trac_succ%d, 0, %.17g, 0, "
+		        "NULL, 0, &trac_mem[%d]},\n", memgraph_kind_name(op->kind), c->g->nodes[node].name,
+		        mg->device[v], mg->priority[v], mg->npred[v], mg->nsucc[v], v,
+		        op->kind == MG_OFFLOAD || op->kind == MG_RELOAD ? (double)op->bytes : 0.0, i);
+	}
+}
+
+/* The memory tasks' successors and what they do, before trac_tasks. */
+static void cg_c_mem_arrays(CgC *c)
+{
+	static const char *const kinds[] = {"TRART_MEM_ALLOC", "TRART_MEM_FREE", "TRART_MEM_OFFLOAD",
+	                                    "TRART_MEM_RELOAD"};
+	const Memgraph *mg = c->opt->mg;
+	for (int i = 0; i < mg->nops; i++) {
+		int v = mg->ntasks + i;
+		fprintf(c->out, "static const int trac_succ%d[] = ", v);
+		cg_c_int_list(c, mg->succ[v], mg->nsucc[v]);
+		fputs(";\n", c->out);
+	}
+	fprintf(c->out, "static const TrartMemOp trac_mem[%d] = {\n", mg->nops ? mg->nops : 1);
+	for (int i = 0; i < mg->nops; i++) {
+		const MgOp *op = &mg->ops[i];
+		fprintf(c->out, "\t{%s, %d, %" PRId64 ", %" PRId64 ", %" PRId64 "},\n", kinds[op->kind], op->buf,
+		        op->offset, op->bytes, op->spill);
+	}
+	if (mg->nops == 0)
+		fputs("\t{0, 0, 0, 0, 0},\n", c->out);
+	fputs("};\n", c->out);
+}
+
 /* One task's bounds, successors, partial list and buffers. */
 static void cg_c_task_arrays(CgC *c, int t)
 {
@@ -1561,7 +1606,10 @@ static void cg_c_task_arrays(CgC *c, int t)
 		fprintf(c->out, "%s%" PRId64, d ? ", " : "", k->hi[d]);
 	fprintf(c->out, "%s};\n", k->ndim ? "" : "0");
 	fprintf(c->out, "static const int trac_succ%d[] = ", t);
-	cg_c_int_list(c, kt->succ, kt->nsucc);
+	if (c->opt->mg)
+		cg_c_int_list(c, c->opt->mg->succ[t], c->opt->mg->nsucc[t]);
+	else
+		cg_c_int_list(c, kt->succ, kt->nsucc);
 	fputs(";\n", c->out);
 	if (k->kind == IA_AGG) {
 		fprintf(c->out, "static const int trac_parts%d[] = ", t);
@@ -1583,6 +1631,8 @@ static void cg_c_task_tables(CgC *c)
 	int nt = ia->ntasks;
 	for (int t = 0; t < nt; t++)
 		cg_c_task_arrays(c, t);
+	if (c->opt->mg)
+		cg_c_mem_arrays(c);
 	fprintf(c->out, "\nstatic const int trac_nparts[%d] = {", nt);
 	for (int t = 0; t < nt; t++)
 		fprintf(c->out, "%s%d", t ? ", " : "", c->kp->tasks[t].nparts);
@@ -1604,19 +1654,32 @@ static void cg_c_task_tables(CgC *c)
 			fprintf(c->out, "%s%d", fn, kernel->node);
 		else
 			fputs("trac_nop", c->out);
+		const Memgraph *mg = c->opt->mg;
 		fprintf(c->out, ", trac_lo%d, trac_hi%d, %d, \"%s\", %d, %.17g, %d, %d, trac_succ%d, %.17g, %.17g, ",
-		        t, t, k->ndim, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority, kt->npred,
-		        kt->nsucc, t, k->flops, k->bytes);
+		        t, t, k->ndim, c->g->nodes[k->node].name, k->device < 0 ? 0 : k->device, k->priority,
+		        mg ? mg->npred[t] : kt->npred, mg ? mg->nsucc[t] : kt->nsucc, t, k->flops, k->bytes);
 		if (fn)
 			fprintf(c->out, "%d, trac_use%d", kt->nuse, t);
 		else
 			fputs("0, NULL", c->out);
 		fprintf(c->out, ", %.17g},\n", k->out_bytes);
 	}
+	if (c->opt->mg)
+		cg_c_mem_rows(c);
 	fputs("};\n\n", c->out);
 	cg_c_pooled(c);
-	fprintf(c->out, "static const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled};\n\n",
-	        nt, c->g->nnodes);
+	if (!c->opt->mg) {
+		fprintf(c->out, "static const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled, %d};\n\n",
+		        nt, c->kp->nbufs, c->g->nnodes);
+		return;
+	}
+	const Memgraph *mg = c->opt->mg;
+	fprintf(c->out, "static const int64_t trac_offset[%d] = {", mg->nbufs);
+	for (int b = 0; b < mg->nbufs; b++)
+		fprintf(c->out, "%s%" PRId64, b ? ", " : "", mg->bufs[b].bytes > 0 ? mg->bufs[b].offset : 0);
+	fprintf(c->out, "};\n\nstatic const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled, %d, "
+	        "%" PRId64 ", trac_offset, %" PRId64 "};\n\n",
+	        cg_c_ntasks(c), mg->nbufs, c->g->nnodes, mg->domains[0].arena, mg->domains[0].spill);
 }
 
 /* r<lead>: one row block of every node of the group lead leads, row by
@@ -1649,12 +1712,10 @@ static void cg_c_block_kernel(CgC *c, const Kplan *k)
 	switch (k->kind) {
 	case KPLAN_NOP:
 		fprintf(c->out, "static const TrartTask trac_tasks[%d];\n"
-		        "/* partial blocks of split joins, by task; freed by their aggregation */\n"
-		        "static void *trac_partial[%d];\n"
 		        "static const int trac_nparts[%d];\nstatic const int *const trac_parts[%d];\n\n"
 		        "/* input leaves and repartitions: order only, the data is in place */\n"
 		        "static void trac_nop(void *const *bufs, const TrartTask *task)\n"
-		        "{\n\t(void)bufs; (void)task;\n}\n\n", nt, nt, nt, nt);
+		        "{\n\t(void)bufs; (void)task;\n}\n\n", cg_c_ntasks(c), nt, nt);
 		return;
 	case KPLAN_ROWS: cg_c_block_rows(c, k); return;
 	case KPLAN_AGG: cg_c_block_agg(c, k); return;

@@ -17,9 +17,8 @@
  * from the task once, where they start (cg_llvm_task_block: the task
  * tables llvm_prog.c fills cast every kernel to i8*, so the task's
  * pointer type is ours to choose). A split block writes its partial result, C order in the block,
- * into memory from trart_pool_alloc whose address goes to
- * trac_partial[task number]; the node's aggregation (llvm_kernels.c)
- * frees it. Whole-node kernels k<node>(i8** bufs) run their epilogue
+ * into its partial block, bufs[nnodes + task number] (KPLAN_PARTIAL),
+ * which the node's aggregation (llvm_kernels.c) reads. Whole-node kernels k<node>(i8** bufs) run their epilogue
  * through trart_parallel_for over a body k<node>.epilogue(i64 lo, i64 hi,
  * i8* ctx) whose ctx is c.c's TracCtx {bufs, acc, base}: a struct both
  * its writer and its reader build here, so its layout is LLVM's.
@@ -362,7 +361,7 @@ static CgLlvmValue cg_blas_block_extent(CgBlas *b, const GemmGroup *g)
 
 /* A split block's partial result: ls[d], the local strides of the
  * output block (C order in the block), and the memory
- * (cg_llvm_partial_alloc). */
+ * (cg_llvm_partial_block). */
 static CgLlvmValue cg_blas_partial(CgBlas *b, CgLlvmValue task, CgLlvmValue *ls)
 {
 	const TraNode *n = b->n;
@@ -371,7 +370,7 @@ static CgLlvmValue cg_blas_partial(CgBlas *b, CgLlvmValue task, CgLlvmValue *ls)
 		ls[d] = size;
 		size = cg_llvm_imul(b->m, size, cg_llvm_isub(b->m, cg_blas_hi(b, d), cg_blas_lo(b, d)));
 	}
-	return cg_llvm_partial_alloc(b->p, task, size, b->t);
+	return cg_llvm_partial_block(b->p, b->bufs, task, b->t);
 }
 
 /* Where a call writes: the partial block at the current batch element,

@@ -924,13 +924,12 @@ static CgLlvmValue cg_llvm_table_at(CgLlvm *m, CgLlvmValue table, CgLlvmType ty,
 	return cg_llvm_gep(m, ty, cg_llvm_bitcast(m, table, cg_llvm_ptr(m, ty)), i);
 }
 
-CgLlvmValue cg_llvm_partial_alloc(CgLlvmProg *p, CgLlvmValue task, CgLlvmValue count, TrartDtype t)
+CgLlvmValue cg_llvm_partial_block(CgLlvmProg *p, CgLlvmValue bufs, CgLlvmValue task, TrartDtype t)
 {
 	CgLlvm *m = p->m;
-	CgLlvmValue bytes = cg_llvm_imul(m, count, cg_llvm_i64c(m, (int64_t)trart_dtype_size(t)));
-	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
-	CgLlvmValue part = cg_llvm_extern_call(m, "trart_pool_alloc", i8p, &i64, 1, &bytes);
-	cg_llvm_store_ptr(m, part, cg_llvm_table_at(m, p->partial, i8p, cg_llvm_task_number(p, task)));
+	CgLlvmType i8p = cg_llvm_i8p(m);
+	CgLlvmValue at = cg_llvm_iadd(m, cg_llvm_task_number(p, task), cg_llvm_i64c(m, p->g->nnodes));
+	CgLlvmValue part = cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, bufs, at));
 	return cg_llvm_bitcast(m, part, cg_llvm_tptr(m, t));
 }
 
@@ -959,17 +958,6 @@ void cg_llvm_parallel_for(CgLlvm *m, CgLlvmValue count, CgLlvmValue body, CgLlvm
 
 /* ---- block joins (cg_c_block_join) ------------------------------------------------- */
 
-/* A split join's partial block: room for the output block [lo, hi) of
- * node n (cg_llvm_partial_alloc). */
-static CgLlvmValue cg_llvm_partial(CgLlvmProg *p, const TraNode *n, CgLlvmValue task, CgLlvmValue lo, CgLlvmValue hi)
-{
-	CgLlvm *m = p->m;
-	CgLlvmValue count = cg_llvm_i64c(m, 1);
-	for (int d = 0; d < n->rank; d++)
-		count = cg_llvm_imul(m, count, cg_llvm_isub(m, cg_llvm_load_i64(m, hi, d), cg_llvm_load_i64(m, lo, d)));
-	return cg_llvm_partial_alloc(p, task, count, n->type);
-}
-
 /* The body of b<id>: the output loops over the block, and per element
  * the reduction over the block's reduced ranges (or a map's join), or
  * the column tiles along the last output index. */
@@ -992,10 +980,9 @@ static void cg_llvm_join_body(CgLlvmNestK *K)
 	cg_llvm_return(m);
 }
 
-/* b<id>(bufs, task): the task's bounds and buffers, for a split join a
- * partial block from the pool (in trac_partial[task number], which the
- * aggregation frees), then the body, an inner function whose buffers are
- * noalias. */
+/* b<id>(bufs, task): the task's bounds and buffers, for a split join
+ * its partial block (KPLAN_PARTIAL), then the body, an inner function
+ * whose buffers are noalias. */
 static void cg_llvm_block_join(CgLlvmProg *p, const Kplan *k)
 {
 	CgLlvm *m = p->m;
@@ -1011,7 +998,7 @@ static void cg_llvm_block_join(CgLlvmProg *p, const Kplan *k)
 	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
 	CgLlvmValue lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
 	CgLlvmValue hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
-	CgLlvmValue part = k->split ? cg_llvm_partial(p, n, task, lo, hi) : NULL;
+	CgLlvmValue part = k->split ? cg_llvm_partial_block(p, bufs, task, n->type) : NULL;
 	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_BLOCK, bufs, lo, hi, part);
 	cg_llvm_return(m);
 }
@@ -1038,12 +1025,13 @@ static CgLlvmValue cg_llvm_agg_element(CgLlvmNestK *K, const KplanNest *A, CgLlv
 	return A->nan_flag ? cg_llvm_nan_fixup(m, K->t, q.out[a], q.out[f]) : q.out[a];
 }
 
-/* The partial blocks of an aggregation, trac_partial[parts[q]] for q <
+/* The partial blocks of an aggregation, bufs[nnodes + parts[q]] for q <
  * np, copied into an array on the stack (room for the most any task of
  * kernel k combines): loads from it cannot see the output's stores, as
  * loads from the global table could, so they are not repeated for every
  * element. */
-static CgLlvmValue cg_llvm_agg_blocks(CgLlvmProg *p, const Kplan *k, CgLlvmValue np, CgLlvmValue parts)
+static CgLlvmValue cg_llvm_agg_blocks(CgLlvmProg *p, const Kplan *k, CgLlvmValue bufs, CgLlvmValue np,
+                                      CgLlvmValue parts)
 {
 	CgLlvm *m = p->m;
 	int kernel = (int)(k - p->kp->kernels), most = 1;
@@ -1056,15 +1044,15 @@ static CgLlvmValue cg_llvm_agg_blocks(CgLlvmProg *p, const Kplan *k, CgLlvmValue
 	CgLlvmLoop q;
 	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), np, false);
 	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q.iv)), i64);
-	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, cg_llvm_table_at(m, p->partial, i8p, t));
+	t = cg_llvm_iadd(m, t, cg_llvm_i64c(m, p->g->nnodes));
+	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, bufs, t));
 	cg_llvm_store_ptr(m, block, cg_llvm_gep(m, i8p, blocks, q.iv));
 	cg_llvm_loop_end(m, &q);
 	return blocks;
 }
 
 /* a<id>(bufs, task): every element of the output block from the partial
- * blocks the task lists, through the epilogue; then the partial blocks
- * go back to the pool. */
+ * blocks the task lists, through the epilogue (the executor frees them). */
 static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 {
 	CgLlvm *m = p->m;
@@ -1078,25 +1066,17 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 	for (int q = 0; q < n->nops; q++)
 		K->in[q] = cg_llvm_buffer(p, bufs, n->ops[q].node);
 	cg_llvm_task_block(m, task, n->rank, K->blo, K->bhi);
-	CgLlvmType i32 = cg_llvm_int(m, 32), i32p = cg_llvm_ptr(m, i32), i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
+	CgLlvmType i32 = cg_llvm_int(m, 32), i32p = cg_llvm_ptr(m, i32), i64 = cg_llvm_i64(m);
 	CgLlvmValue self = cg_llvm_task_number(p, task);
 	CgLlvmValue np = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_table_at(m, p->nparts, i32, self)), i64);
 	CgLlvmValue parts = cg_llvm_load_ptr(m, i32p, cg_llvm_table_at(m, p->parts, i32p, self));
-	CgLlvmValue blocks = cg_llvm_agg_blocks(p, k, np, parts);
+	CgLlvmValue blocks = cg_llvm_agg_blocks(p, k, bufs, np, parts);
 	CgLlvmLoop loops[TRA_MAX_RANK];
 	for (int d = 0; d < n->rank; d++)
 		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), false);
 	cg_llvm_store_acc(K, cg_llvm_agg_element(K, &k->nest, np, blocks));
 	for (int d = n->rank - 1; d >= 0; d--)
 		cg_llvm_loop_end(m, &loops[d]);
-	CgLlvmLoop q;
-	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), np, false);
-	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q.iv)), i64);
-	CgLlvmValue slot = cg_llvm_table_at(m, p->partial, i8p, t);
-	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, slot);
-	cg_llvm_extern_call(m, "trart_pool_free", cg_llvm_void(m), &i8p, 1, &block);
-	cg_llvm_store_ptr(m, cg_llvm_const_null(i8p), slot);
-	cg_llvm_loop_end(m, &q);
 	free(K);
 	cg_llvm_return(m);
 }

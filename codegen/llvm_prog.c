@@ -31,11 +31,12 @@
 #include <string.h>
 
 #include "config.h"
+#include "memgraph.h"
 
 /* trart.h's types as IR, and the builder's state beside CgLlvmProg. */
 typedef struct CgLlvmTypes {
 	CgLlvmType i8p, i32, i64, f64, i32p, i64p, i8pp;
-	CgLlvmType task, tensor, kernel, program, graph, info;
+	CgLlvmType task, tensor, kernel, program, graph, info, memop;
 } CgLlvmTypes;
 
 typedef struct CgLlvmBuild {
@@ -59,12 +60,12 @@ typedef struct CgLlvmLayout {
 #define CG_OFF(s, f) offsetof(s, f)
 
 static const CgLlvmLayout cg_llvm_layouts[] = {
-	{"TrartTask", sizeof(TrartTask), 15,
+	{"TrartTask", sizeof(TrartTask), 16,
 	 {CG_OFF(TrartTask, fn), CG_OFF(TrartTask, lo), CG_OFF(TrartTask, hi), CG_OFF(TrartTask, ndim),
 	  CG_OFF(TrartTask, name), CG_OFF(TrartTask, device), CG_OFF(TrartTask, priority),
 	  CG_OFF(TrartTask, npred), CG_OFF(TrartTask, nsucc), CG_OFF(TrartTask, succ),
 	  CG_OFF(TrartTask, flops), CG_OFF(TrartTask, bytes), CG_OFF(TrartTask, nuse),
-	  CG_OFF(TrartTask, use), CG_OFF(TrartTask, out_bytes)}},
+	  CG_OFF(TrartTask, use), CG_OFF(TrartTask, out_bytes), CG_OFF(TrartTask, mem)}},
 	{"TrartTensor", sizeof(TrartTensor), 6,
 	 {CG_OFF(TrartTensor, name), CG_OFF(TrartTensor, dtype), CG_OFF(TrartTensor, rank),
 	  CG_OFF(TrartTensor, shape), CG_OFF(TrartTensor, kind), CG_OFF(TrartTensor, random_below)}},
@@ -75,9 +76,13 @@ static const CgLlvmLayout cg_llvm_layouts[] = {
 	 {CG_OFF(TrartProgram, name), CG_OFF(TrartProgram, version), CG_OFF(TrartProgram, ntensors),
 	  CG_OFF(TrartProgram, tensors), CG_OFF(TrartProgram, nkernels), CG_OFF(TrartProgram, kernels),
 	  CG_OFF(TrartProgram, tasks)}},
-	{"TrartTaskGraph", sizeof(TrartTaskGraph), 4,
+	{"TrartTaskGraph", sizeof(TrartTaskGraph), 8,
 	 {CG_OFF(TrartTaskGraph, ntasks), CG_OFF(TrartTaskGraph, tasks), CG_OFF(TrartTaskGraph, nbufs),
-	  CG_OFF(TrartTaskGraph, pooled)}},
+	  CG_OFF(TrartTaskGraph, pooled), CG_OFF(TrartTaskGraph, ncaller), CG_OFF(TrartTaskGraph, arena),
+	  CG_OFF(TrartTaskGraph, offset), CG_OFF(TrartTaskGraph, spill)}},
+	{"TrartMemOp", sizeof(TrartMemOp), 5,
+	 {CG_OFF(TrartMemOp, kind), CG_OFF(TrartMemOp, buf), CG_OFF(TrartMemOp, offset), CG_OFF(TrartMemOp, bytes),
+	  CG_OFF(TrartMemOp, spill)}},
 	/* library mode's trac_tensor_info (c.c's header): name, dtype, rank, shape */
 	{"trac_tensor_info", CG_OFF(TrartTensor, kind), 4,
 	 {CG_OFF(TrartTensor, name), CG_OFF(TrartTensor, dtype), CG_OFF(TrartTensor, rank),
@@ -99,8 +104,8 @@ static void cg_llvm_prog_types(CgLlvm *m, CgLlvmTypes *t)
 	t->i32p = cg_llvm_ptr(m, t->i32);
 	t->i64p = cg_llvm_ptr(m, t->i64);
 	CgLlvmType task[] = {t->i8p, t->i64p, t->i64p, t->i32, t->i8p, t->i32, t->f64, t->i32, t->i32,
-	                     t->i32p, t->f64, t->f64, t->i32, t->i32p, t->f64};
-	t->task = cg_llvm_struct(m, "TrartTask", task, 15);
+	                     t->i32p, t->f64, t->f64, t->i32, t->i32p, t->f64, t->i8p};
+	t->task = cg_llvm_struct(m, "TrartTask", task, 16);
 	CgLlvmType tensor[] = {t->i8p, t->i32, t->i32, t->i64p, t->i32, t->i64};
 	t->tensor = cg_llvm_struct(m, "TrartTensor", tensor, 6);
 	CgLlvmType kernel[] = {t->i8p, t->i8p, t->i32, t->f64, t->f64};
@@ -108,8 +113,10 @@ static void cg_llvm_prog_types(CgLlvm *m, CgLlvmTypes *t)
 	CgLlvmType program[] = {t->i8p, t->i8p, t->i32, cg_llvm_ptr(m, t->tensor), t->i32,
 	                        cg_llvm_ptr(m, t->kernel), t->i8p};
 	t->program = cg_llvm_struct(m, "TrartProgram", program, 7);
-	CgLlvmType graph[] = {t->i32, cg_llvm_ptr(m, t->task), t->i32, t->i64p};
-	t->graph = cg_llvm_struct(m, "TrartTaskGraph", graph, 4);
+	CgLlvmType graph[] = {t->i32, cg_llvm_ptr(m, t->task), t->i32, t->i64p, t->i32, t->i64, t->i64p, t->i64};
+	t->graph = cg_llvm_struct(m, "TrartTaskGraph", graph, 8);
+	CgLlvmType memop[] = {t->i32, t->i32, t->i64, t->i64, t->i64};
+	t->memop = cg_llvm_struct(m, "TrartMemOp", memop, 5);
 	CgLlvmType info[] = {t->i8p, t->i32, t->i32, t->i64p};
 	t->info = cg_llvm_struct(m, "trac_tensor_info", info, 4);
 }
@@ -134,7 +141,7 @@ static bool cg_llvm_prog_check(CgLlvm *m, CgLlvmType ty, const CgLlvmLayout *l, 
 /* Whether every struct of t has the C compiler's layout. */
 static bool cg_llvm_prog_check_all(CgLlvm *m, const CgLlvmTypes *t, char *err, size_t errlen)
 {
-	CgLlvmType types[] = {t->task, t->tensor, t->kernel, t->program, t->graph, t->info};
+	CgLlvmType types[] = {t->task, t->tensor, t->kernel, t->program, t->graph, t->memop, t->info};
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
 		if (!cg_llvm_prog_check(m, types[i], &cg_llvm_layouts[i], err, errlen))
 			return false;
@@ -210,13 +217,12 @@ static CgLlvmValue cg_llvm_kernel_ref(CgLlvmBuild *b, const char *name, char *er
 
 /* ---- the block task tables (cg_c_task_tables) --------------------------------------- */
 
-/* The four tables kernels address (llvm_prog.h), before any kernel. */
+/* The three tables kernels address (llvm_prog.h), before any kernel. */
 static void cg_llvm_declare_tables(CgLlvmBuild *b)
 {
 	CgLlvm *m = b->p.m;
-	int nt = b->p.opt->ia->ntasks;
-	b->p.tasks = cg_llvm_global(m, "trac_tasks", cg_llvm_array(m, b->t.task, nt), false, true);
-	b->p.partial = cg_llvm_global(m, "trac_partial", cg_llvm_array(m, b->t.i8p, nt), false, false);
+	int nt = b->p.opt->ia->ntasks, rows = nt + (b->p.opt->mg ? b->p.opt->mg->nops : 0);
+	b->p.tasks = cg_llvm_global(m, "trac_tasks", cg_llvm_array(m, b->t.task, rows), false, true);
 	b->p.nparts = cg_llvm_global(m, "trac_nparts", cg_llvm_array(m, b->t.i32, nt), false, true);
 	b->p.parts = cg_llvm_global(m, "trac_parts", cg_llvm_array(m, b->t.i32p, nt), false, true);
 }
@@ -251,8 +257,10 @@ static CgLlvmValue cg_llvm_task_row(CgLlvmBuild *b, int t, CgLlvmValue *parts, c
 	CgLlvmValue lo = cg_llvm_int_array(b, name, b->t.i64, k->lo, k->ndim);
 	snprintf(name, sizeof name, "trac_hi%d", t);
 	CgLlvmValue hi = cg_llvm_int_array(b, name, b->t.i64, k->hi, k->ndim);
+	const Memgraph *mg = b->p.opt->mg;
 	snprintf(name, sizeof name, "trac_succ%d", t);
-	CgLlvmValue succ = cg_llvm_i32_array(b, name, kt->succ, kt->nsucc);
+	CgLlvmValue succ = mg ? cg_llvm_i32_array(b, name, mg->succ[t], mg->nsucc[t])
+	                      : cg_llvm_i32_array(b, name, kt->succ, kt->nsucc);
 	*parts = cg_llvm_const_null(b->t.i32p);
 	if (k->kind == IA_AGG) {
 		snprintf(name, sizeof name, "trac_parts%d", t);
@@ -263,13 +271,85 @@ static CgLlvmValue cg_llvm_task_row(CgLlvmBuild *b, int t, CgLlvmValue *parts, c
 		snprintf(name, sizeof name, "trac_use%d", t);
 		use = cg_llvm_i32_array(b, name, kt->use, kt->nuse);
 	}
-	CgLlvmValue f[15] = {
+	CgLlvmValue f[16] = {
 		fn, lo, hi, cg_llvm_i32c(b, k->ndim), cg_llvm_node_name(b, k->node),
 		cg_llvm_i32c(b, k->device < 0 ? 0 : k->device), cg_llvm_f64c(b, k->priority),
-		cg_llvm_i32c(b, kt->npred), cg_llvm_i32c(b, kt->nsucc), succ, cg_llvm_f64c(b, k->flops),
-		cg_llvm_f64c(b, k->bytes), cg_llvm_i32c(b, nop ? 0 : kt->nuse), use, cg_llvm_f64c(b, k->out_bytes),
+		cg_llvm_i32c(b, mg ? mg->npred[t] : kt->npred), cg_llvm_i32c(b, mg ? mg->nsucc[t] : kt->nsucc), succ,
+		cg_llvm_f64c(b, k->flops), cg_llvm_f64c(b, k->bytes), cg_llvm_i32c(b, nop ? 0 : kt->nuse), use,
+		cg_llvm_f64c(b, k->out_bytes), cg_llvm_const_null(b->t.i8p),
 	};
-	return cg_llvm_const_struct(b->p.m, b->t.task, f, 15);
+	return cg_llvm_const_struct(b->p.m, b->t.task, f, 16);
+}
+
+/* Memory node v's row (cg_c_mem_rows): trart_mem_task on trac_mem[i]. */
+static CgLlvmValue cg_llvm_mem_row(CgLlvmBuild *b, int v, CgLlvmValue fn, CgLlvmValue mem)
+{
+	const Memgraph *mg = b->p.opt->mg;
+	const MgOp *op = &mg->ops[v - mg->ntasks];
+	int nn = b->p.g->nnodes;
+	int node = op->buf < nn ? op->buf : b->p.opt->ia->tasks[op->buf - nn].node;
+	char name[64];
+	snprintf(name, sizeof name, "trac_succ%d", v);
+	CgLlvmValue succ = cg_llvm_i32_array(b, name, mg->succ[v], mg->nsucc[v]);
+	char label[256];
+	snprintf(label, sizeof label, "%s %s", memgraph_kind_name(op->kind), b->p.g->nodes[node].name);
+	CgLlvmValue moved = cg_llvm_f64c(b, op->kind == MG_OFFLOAD || op->kind == MG_RELOAD ? (double)op->bytes : 0);
+	CgLlvmValue f[16] = {
+		fn, cg_llvm_const_null(b->t.i64p), cg_llvm_const_null(b->t.i64p), cg_llvm_i32c(b, 0),
+		cg_llvm_const_string(b->p.m, label), cg_llvm_i32c(b, mg->device[v]), cg_llvm_f64c(b, mg->priority[v]),
+		cg_llvm_i32c(b, mg->npred[v]), cg_llvm_i32c(b, mg->nsucc[v]), succ, cg_llvm_f64c(b, 0), moved,
+		cg_llvm_i32c(b, 0), cg_llvm_const_null(b->t.i32p), cg_llvm_f64c(b, 0), cg_llvm_const_cast(mem, b->t.i8p),
+	};
+	return cg_llvm_const_struct(b->p.m, b->t.task, f, 16);
+}
+
+/* trac_mem: what each memory task does; returns the global. */
+static CgLlvmValue cg_llvm_mem_table(CgLlvmBuild *b)
+{
+	CgLlvm *m = b->p.m;
+	const Memgraph *mg = b->p.opt->mg;
+	int n = mg->nops > 0 ? mg->nops : 1;
+	CgLlvmValue *rows = xcalloc((size_t)n, sizeof *rows);
+	for (int i = 0; i < n; i++) {
+		const MgOp *op = i < mg->nops ? &mg->ops[i] : NULL;
+		CgLlvmValue f[5] = {cg_llvm_i32c(b, op ? (int)op->kind : 0), cg_llvm_i32c(b, op ? op->buf : 0),
+		                    cg_llvm_const_int(m, b->t.i64, op ? op->offset : 0),
+		                    cg_llvm_const_int(m, b->t.i64, op ? op->bytes : 0),
+		                    cg_llvm_const_int(m, b->t.i64, op ? op->spill : 0)};
+		rows[i] = cg_llvm_const_struct(m, b->t.memop, f, 5);
+	}
+	CgLlvmValue g = cg_llvm_global(m, "trac_mem", cg_llvm_array(m, b->t.memop, n), false, true);
+	cg_llvm_global_init(g, cg_llvm_const_array(m, b->t.memop, rows, n));
+	free(rows);
+	return g;
+}
+
+/* The memgraph's rows after the block tasks' (rows has room), and the
+ * graph's last four fields (ncaller, arena, offset, spill) into f. */
+static void cg_llvm_mem_tables(CgLlvmBuild *b, CgLlvmValue *rows, CgLlvmValue *f)
+{
+	CgLlvm *m = b->p.m;
+	const Memgraph *mg = b->p.opt->mg;
+	f[4] = cg_llvm_i32c(b, b->p.g->nnodes);
+	if (!mg) {
+		f[5] = cg_llvm_const_int(m, b->t.i64, 0);
+		f[6] = cg_llvm_const_null(b->t.i64p);
+		f[7] = cg_llvm_const_int(m, b->t.i64, 0);
+		return;
+	}
+	CgLlvmType i8p = b->t.i8p, params[2] = {cg_llvm_ptr(m, i8p), i8p};
+	CgLlvmValue fn = cg_llvm_const_cast(cg_llvm_declare(m, "trart_mem_task", cg_llvm_fn_type(m, cg_llvm_void(m),
+	                                                                                         params, 2)), i8p);
+	CgLlvmValue table = cg_llvm_mem_table(b);
+	for (int i = 0; i < mg->nops; i++)
+		rows[mg->ntasks + i] = cg_llvm_mem_row(b, mg->ntasks + i, fn, cg_llvm_const_elem(m, table, i));
+	int64_t *offset = xcalloc((size_t)mg->nbufs + 1, sizeof *offset);
+	for (int v = 0; v < mg->nbufs; v++)
+		offset[v] = mg->bufs[v].bytes > 0 ? mg->bufs[v].offset : 0;
+	f[5] = cg_llvm_const_int(m, b->t.i64, mg->domains[0].arena);
+	f[6] = cg_llvm_int_array(b, "trac_offset", b->t.i64, offset, mg->nbufs);
+	f[7] = cg_llvm_const_int(m, b->t.i64, mg->domains[0].spill);
+	free(offset);
 }
 
 /* Fills trac_tasks, trac_nparts and trac_parts, then makes trac_pooled
@@ -277,8 +357,9 @@ static CgLlvmValue cg_llvm_task_row(CgLlvmBuild *b, int t, CgLlvmValue *parts, c
 static CgLlvmValue cg_llvm_task_tables(CgLlvmBuild *b, char *err, size_t errlen)
 {
 	CgLlvm *m = b->p.m;
-	int nt = b->p.opt->ia->ntasks, nn = b->p.g->nnodes;
-	CgLlvmValue *rows = xcalloc((size_t)nt, sizeof *rows), *parts = xcalloc((size_t)nt, sizeof *parts);
+	int nt = b->p.opt->ia->ntasks, nn = b->p.kp->nbufs;
+	int nrows = nt + (b->p.opt->mg ? b->p.opt->mg->nops : 0);
+	CgLlvmValue *rows = xcalloc((size_t)nrows, sizeof *rows), *parts = xcalloc((size_t)nt, sizeof *parts);
 	CgLlvmValue *np = xcalloc((size_t)nt, sizeof *np);
 	bool ok = true;
 	for (int t = 0; t < nt && ok; t++) {
@@ -288,14 +369,23 @@ static CgLlvmValue cg_llvm_task_tables(CgLlvmBuild *b, char *err, size_t errlen)
 	}
 	CgLlvmValue graph = NULL;
 	if (ok) {
-		cg_llvm_global_init(b->p.tasks, cg_llvm_const_array(m, b->t.task, rows, nt));
+		CgLlvmValue f[8];
+		cg_llvm_mem_tables(b, rows, f);
+		cg_llvm_global_init(b->p.tasks, cg_llvm_const_array(m, b->t.task, rows, nrows));
 		cg_llvm_global_init(b->p.nparts, cg_llvm_const_array(m, b->t.i32, np, nt));
 		cg_llvm_global_init(b->p.parts, cg_llvm_const_array(m, b->t.i32p, parts, nt));
-		CgLlvmValue pooled = cg_llvm_int_array(b, "trac_pooled", b->t.i64, b->p.kp->pooled, nn);
-		CgLlvmValue f[4] = {cg_llvm_i32c(b, nt), cg_llvm_const_elem(m, b->p.tasks, 0), cg_llvm_i32c(b, nn),
-		                    pooled};
+		const Memgraph *mg = b->p.opt->mg;
+		int64_t *bytes = xcalloc((size_t)nn + 1, sizeof *bytes);
+		for (int v = 0; v < nn; v++)
+			bytes[v] = mg ? mg->bufs[v].bytes : b->p.kp->pooled[v];
+		CgLlvmValue pooled = cg_llvm_int_array(b, "trac_pooled", b->t.i64, bytes, nn);
+		free(bytes);
+		f[0] = cg_llvm_i32c(b, nrows);
+		f[1] = cg_llvm_const_elem(m, b->p.tasks, 0);
+		f[2] = cg_llvm_i32c(b, nn);
+		f[3] = pooled;
 		graph = cg_llvm_global(m, "trac_graph", b->t.graph, false, true);
-		cg_llvm_global_init(graph, cg_llvm_const_struct(m, b->t.graph, f, 4));
+		cg_llvm_global_init(graph, cg_llvm_const_struct(m, b->t.graph, f, 8));
 		graph = cg_llvm_const_cast(graph, b->t.i8p);
 	}
 	free(rows);

@@ -46,10 +46,9 @@ typedef struct CgLlvmProg {
 	 * llvm_prog.c before any kernel is built, as in the C back end:
 	 *   tasks    [ntasks x TrartTask]: a task's number is
 	 *            (task - tasks) / sizeof(TrartTask)
-	 *   partial  [ntasks x i8*], zeroed: a split join's partial block
 	 *   nparts   [ntasks x i32]: the partial joins an aggregation combines
 	 *   parts    [ntasks x i32*]: their task numbers */
-	CgLlvmValue tasks, partial, nparts, parts;
+	CgLlvmValue tasks, nparts, parts;
 } CgLlvmProg;
 
 /* ---- llvm_prog.c ------------------------------------------------------------- */
@@ -98,10 +97,9 @@ void cg_llvm_task_block(CgLlvm *m, CgLlvmValue task, int count, CgLlvmValue *lo,
  * makes the types agree). */
 CgLlvmValue cg_llvm_extern_call(CgLlvm *m, const char *name, CgLlvmType ret, const CgLlvmType *params, int np,
                                 const CgLlvmValue *args);
-/* A split join's partial block of count elements of type t, from the
- * pool (trart_pool_alloc), its address stored in trac_partial[the task's
- * number], where the aggregation finds and frees it; as a T*. */
-CgLlvmValue cg_llvm_partial_alloc(CgLlvmProg *p, CgLlvmValue task, CgLlvmValue count, TrartDtype t);
+/* A split join's partial block, bufs[nnodes + the task's number]
+ * (KPLAN_PARTIAL), as a T*. */
+CgLlvmValue cg_llvm_partial_block(CgLlvmProg *p, CgLlvmValue bufs, CgLlvmValue task, TrartDtype t);
 /* c.c's TracCtx {bufs, acc, base}, what a parallel-for body gets; one on
  * the stack (acc NULL: none), as an i8*; trart_parallel_for(count, body,
  * ctx), which runs body(lo, hi, ctx) over [0, count) across threads. */

@@ -440,7 +440,7 @@ static bool build_write_header(const TraGraph *g, const BuildOptions *opt, const
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", path, strerror(errno));
 		return false;
 	}
-	CgCOptions cg = {opt->name, opt->source, true, opt->header_name, opt->ia};
+	CgCOptions cg = {opt->name, opt->source, true, opt->header_name, opt->ia, opt->mg};
 	cg_c_emit_header(g, &cg, f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", path, strerror(errno));
@@ -457,7 +457,7 @@ static bool build_write_sources(const TraGraph *g, const BuildOptions *opt, cons
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", c_file, strerror(errno));
 		return false;
 	}
-	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia};
+	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia, opt->mg};
 	cg_c_emit(g, &cg, f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", c_file, strerror(errno));
@@ -553,7 +553,7 @@ static int build_llvm_object(const TraGraph *g, const BuildOptions *opt, const c
 	if (opt->verbose)
 		fprintf(stderr, "trac: LLVM: %s at O3 for this machine's CPU%s%s\n", obj, ir ? ", IR in " : "",
 		        ir ? ll : "");
-	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia};
+	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia, opt->mg};
 	CgLlvmOutput out = {obj, NULL, ir, opt->verbose ? stderr : NULL, opt->sanitize_thread};
 	char err[1024];
 	bool ok = cg_llvm_emit(g, &cg, &out, err, sizeof err);

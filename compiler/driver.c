@@ -19,6 +19,7 @@
 #include "tra.h"
 #include "options.h"
 #include "kplan.h"
+#include "memgraph.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ struct DriverRun {
 	const TraGraph *g;      /* from POINT_PASSES (and --after's pass) */
 	const IaGraph *ia;      /* from POINT_TASKS; at POINT_CODE, NULL for whole-node kernels */
 	IaGraph tasks;          /* what ia points to */
+	Memgraph mem;           /* with tasks: the memory plan (POINT_TASKS on) */
 };
 
 static bool driver_dump_tokens(const DriverRun *r, FILE *out)
@@ -103,6 +105,16 @@ static bool driver_dump_taskgraph(const DriverRun *r, FILE *out)
 static bool driver_dump_plan(const DriverRun *r, FILE *out)
 {
 	plan_dump(r->ia, &r->o->sim, r->o->placer, out);
+	memgraph_plan_lines(&r->mem, r->ia, &r->o->sim, out);
+	return true;
+}
+
+static bool driver_dump_memgraph(const DriverRun *r, FILE *out)
+{
+	KplanProgram kp;
+	kplan_build(r->g, r->ia, &kp);
+	memgraph_dump(&r->mem, &kp, out);
+	kplan_free(&kp);
 	return true;
 }
 
@@ -130,7 +142,7 @@ static bool driver_dump_dot(const DriverRun *r, FILE *out)
 static bool driver_dump_c(const DriverRun *r, FILE *out)
 {
 	char *name = driver_program_name(r->o);
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, r->ia ? &r->mem : NULL};
 	cg_c_emit(r->g, &cg, out);
 	free(name);
 	return true;
@@ -154,7 +166,7 @@ static bool driver_dump_kernels(const DriverRun *r, FILE *out)
 static bool driver_dump_llvm_module(const DriverRun *r, FILE *out, bool optimised)
 {
 	char *name = driver_program_name(r->o), err[1024];
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, r->ia ? &r->mem : NULL};
 	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL, r->o->verbose ? stderr : NULL,
 	                   r->o->sanitize_thread};
 	bool ok = cg_llvm_emit(r->g, &cg, &lo, err, sizeof err);
@@ -190,6 +202,8 @@ const DriverStage driver_stages[] = {
 	 driver_dump_taskgraph},
 	{"plan", ".plan", POINT_TASKS, false, "partitions, placement and simulated run", driver_dump_plan},
 	{"plan-json", ".plan.json", POINT_TASKS, false, "the plan as JSON", driver_dump_plan_json},
+	{"memgraph", ".memgraph", POINT_TASKS, false, "the memory plan: offsets, frees, offloads, reloads",
+	 driver_dump_memgraph},
 	{"signature-json", ".signature.json", POINT_PASSES, false, "the program's interface as JSON",
 	 driver_dump_signature_json},
 	{"dot", ".dot", POINT_TASKS, false, "the TRA graph for Graphviz", driver_dump_dot},
@@ -815,6 +829,20 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 	place_run(ia, o->placer, driver_devices(o), &o->sim);
 }
 
+/* The placed tasks' memory plan (memgraph.c), under --memory's budget:
+ * false, after the error, when the budget cannot work. */
+static bool driver_plan_memory(DriverRun *r)
+{
+	KplanProgram kp;
+	char err[512];
+	kplan_build(r->g, r->ia, &kp);
+	bool ok = memgraph_build(&kp, r->o->memory, &r->mem, err, sizeof err);
+	kplan_free(&kp);
+	if (!ok)
+		fprintf(stderr, "trac: error: %s\n", err);
+	return ok;
+}
+
 /* Where -c, --shared or an executable goes, and the header beside it. */
 static void driver_outputs(const DriverOpts *o, char **out, char **header)
 {
@@ -853,7 +881,7 @@ static void driver_warn_memory(const TraGraph *g)
 	        biggest / 1e9, phys / 1e9);
 }
 
-static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph *ia)
+static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph *ia, const Memgraph *mg)
 {
 	driver_warn_memory(g);
 	char *name = driver_program_name(o), *out, *header_out;
@@ -864,7 +892,7 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph 
 		.header_name = slash ? slash + 1 : header_out, .header_out = header_out,
 		.cc = o->cc, .xcc = o->xcc, .nxcc = o->nxcc, .march = o->march, .runtime_dir = o->runtime_dir,
 		.opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
-		.keep_temps = o->keep_temps, .sanitize_thread = o->sanitize_thread, .verbose = o->verbose, .ia = ia, .llvm = o->llvm,
+		.keep_temps = o->keep_temps, .sanitize_thread = o->sanitize_thread, .verbose = o->verbose, .ia = ia, .mg = mg, .llvm = o->llvm,
 	};
 	int rc = build_program(g, &b);
 	free(name);
@@ -891,6 +919,8 @@ static int driver_back_end(DriverRun *r, TraGraph *g, DriverEmits *em)
 	if (driver_needs_tasks(o)) {
 		driver_lower(o, g, &r->tasks);
 		r->ia = &r->tasks;
+		if (!driver_plan_memory(r))
+			return TRAC_EXIT_ERROR;
 		if (!driver_dump(r, em, POINT_TASKS))
 			return TRAC_EXIT_ERROR;
 	}
@@ -898,7 +928,7 @@ static int driver_back_end(DriverRun *r, TraGraph *g, DriverEmits *em)
 	if (!driver_dump(r, em, POINT_CODE))
 		return TRAC_EXIT_ERROR;
 	if (o->mode == MODE_COMPILE)
-		return driver_compile(o, g, r->ia);
+		return driver_compile(o, g, r->ia, r->ia ? &r->mem : NULL);
 	return TRAC_EXIT_OK;
 }
 
@@ -1093,6 +1123,7 @@ static int driver_run(DriverOpts *o, const Source *src)
 	if (rc == TRAC_EXIT_OK && o->deps)
 		rc = driver_write_deps(o, written, n);
 	driver_free_list(written);
+	memgraph_free(&r.mem);
 	arena_free(&arena);
 	return rc;
 }

@@ -411,6 +411,29 @@ static void kplan_task_uses(const KplanProgram *kp, const IaTask *k, KplanTask *
 	}
 }
 
+/* A split join's partial block is a buffer of its own, KPLAN_PARTIAL(kp,
+ * t): the join writes it and uses it, its aggregation reads it (and uses
+ * every part's), and the memory planner places it like any other. */
+static void kplan_task_partial(KplanProgram *kp, int t)
+{
+	const IaTask *k = &kp->ia->tasks[t];
+	KplanTask *kt = &kp->tasks[t];
+	const TraNode *n = &kp->g->nodes[k->node];
+	if (k->kind == IA_JOIN && k->rows < 0 && kp->kernels[kt->kernel].split) {
+		int64_t e = 1;
+		for (int d = 0; d < n->rank; d++)
+			e *= k->hi[d] - k->lo[d];
+		kp->pooled[KPLAN_PARTIAL(kp, t)] = e * (int64_t)trart_dtype_size(n->type);
+		kt->use = xrealloc(kt->use, ((size_t)kt->nuse + 1) * sizeof *kt->use);
+		kt->use[kt->nuse++] = KPLAN_PARTIAL(kp, t);
+	}
+	if (k->kind == IA_AGG && kt->nparts > 0) {
+		kt->use = xrealloc(kt->use, ((size_t)kt->nuse + (size_t)kt->nparts) * sizeof *kt->use);
+		for (int q = 0; q < kt->nparts; q++)
+			kt->use[kt->nuse++] = KPLAN_PARTIAL(kp, kt->parts[q]);
+	}
+}
+
 /* The kernel task k runs (kplan_build_blocks made them all). */
 static int kplan_task_kernel(const KplanProgram *kp, const IaTask *k)
 {
@@ -455,12 +478,15 @@ static void kplan_build_tasks(KplanProgram *kp)
 	}
 	free(seen_task);
 	free(seen_node);
-	kp->pooled = xcalloc((size_t)g->nnodes + 1, sizeof *kp->pooled);
+	kp->nbufs = g->nnodes + ia->ntasks;
+	kp->pooled = xcalloc((size_t)kp->nbufs + 1, sizeof *kp->pooled);
 	for (int id = 0; id < g->nnodes; id++) {
 		const TraNode *n = &g->nodes[id];
 		if (n->kind != TRA_NODE_INPUT && !n->is_output)
 			kp->pooled[id] = tra_node_elements(n) * (int64_t)trart_dtype_size(n->type);
 	}
+	for (int t = 0; t < ia->ntasks; t++)
+		kplan_task_partial(kp, t);
 }
 
 static int *kplan_minus_ones(int n)

@@ -110,9 +110,15 @@ typedef struct KplanProgram {
 	int *rows_plan;     /* per node: the KPLAN_ROWS kernel it leads, or -1 */
 	int *agg_plan;      /* per node: its KPLAN_AGG kernel (blocks), or -1 */
 	KplanTask *tasks;   /* blocks: one per task of ia, by task id */
-	int64_t *pooled;    /* blocks: per node, the bytes the executor's pool gives its
-	                       buffer (intermediates), or 0 (inputs and outputs: the caller's) */
+	int nbufs;          /* blocks: the buffers tasks use: one per node, then one per
+	                       task (a split join's partial block, KPLAN_PARTIAL) */
+	int64_t *pooled;    /* blocks: per buffer, its bytes if the executor places it
+	                       (intermediates, partial blocks; memgraph.c plans where), or
+	                       0 (inputs and outputs: the caller's; tasks without a partial) */
 } KplanProgram;
+
+/* The buffer of task t's partial block (a split join's). */
+#define KPLAN_PARTIAL(kp, t) ((kp)->g->nnodes + (t))
 
 /* Plans every kernel of g: whole-node kernels when ia is NULL, else the
  * block kernels of ia's tasks. kp's arrays are malloc'd (kplan_free). */

@@ -21,7 +21,7 @@
 
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
-       OPT_DEVICES, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
+       OPT_DEVICES, OPT_MEMORY, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
        OPT_SANITIZE };
 
 static const struct option options_longopts[] = {
@@ -45,6 +45,7 @@ static const struct option options_longopts[] = {
 	{"keep-temps", no_argument, NULL, OPT_KEEP_TEMPS},
 	{"node-kernels", no_argument, NULL, OPT_NODE_KERNELS},
 	{"devices", required_argument, NULL, OPT_DEVICES},
+	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"partition", required_argument, NULL, OPT_PARTITION},
 	{"placer", required_argument, NULL, OPT_PLACER},
 	{"sim", required_argument, NULL, OPT_SIM},
@@ -123,6 +124,9 @@ static const char options_usage_tail[] =
 	"  --partition=auto|none   search partitions (EinDecomp; the default) or one block\n"
 	"  --partition=NODE:I=N,.. fix node NODE's block counts, per index (repeatable)\n"
 	"  --placer=NAME           roundrobin, greedy (default), lshs or critical-path\n"
+	"  --memory=SIZE           the memory budget of the intermediates (bytes, or with\n"
+	"                          K, M, G or T: powers of 1024); what does not fit is\n"
+	"                          offloaded to a spill file and reloaded (default: none)\n"
 	"  --sim=KEY=VALUE,...     the simulator's device model: gemm-flops, elt-flops,\n"
 	"                          bandwidth, link-bandwidth, latency (e.g. 120G, 2e-6)\n"
 	"  --sim-flops=F           same as --sim=gemm-flops=F\n"
@@ -262,6 +266,24 @@ static void options_set_devices(DriverOpts *o, const char *arg)
 		options_usage_error("--devices=N needs a count from 1 to 4096, not '%s'", arg);
 	o->devices = (int)v;
 	o->decompose = true;
+}
+
+/* --memory=SIZE: a byte count, or one with K, M, G or T (powers of 1024). */
+static void options_set_memory(DriverOpts *o, const char *arg)
+{
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+	int shift = 0;
+	if (end != arg && *end && !end[1]) {
+		const char *units = "KMGT", *u = strchr(units, *end >= 'a' ? *end - 32 : *end);
+		shift = u ? 10 * (int)(u - units + 1) : -1;
+		end += u != NULL;
+	}
+	if (errno || *end || end == arg || arg[0] == '-' || v == 0 || shift < 0 || v > (unsigned long long)(INT64_MAX >> shift))
+		options_usage_error("--memory=SIZE needs a positive byte count such as 65536, 512M or 2G, "
+		                    "not '%s'", arg);
+	o->memory = (int64_t)(v << shift);
 }
 
 /* --partition=auto, none, or NODE:INDEX=COUNT,... (checked against the
@@ -603,6 +625,7 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_EMIT: options_set_emit(o, optarg); break;
 		case OPT_AFTER: options_set_after(o, optarg); break;
 		case OPT_DEVICES: options_set_devices(o, optarg); break;
+		case OPT_MEMORY: options_set_memory(o, optarg); break;
 		case OPT_PARTITION: options_add_partition(o, optarg); break;
 		case OPT_PLACER: options_set_placer(o, optarg); break;
 		case OPT_SIM: options_set_sim(o, "--sim", "", optarg); break;

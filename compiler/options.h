@@ -65,6 +65,7 @@ typedef struct DriverOpts {
 	const char **manual;   /* --partition=NODE:INDEX=COUNT,... */
 	int nmanual;
 	PlaceKind placer;      /* --placer (default greedy) */
+	int64_t memory;        /* --memory=SIZE: bytes per memory domain, or 0: unbounded */
 	SimModel sim;          /* the simulator's device model, after --sim */
 } DriverOpts;
 

@@ -22,7 +22,11 @@
  * float32: 120 GFLOP/s for GEMM (AVX-512 FMA), 8 GFLOP/s element-wise,
  * 40 GB/s of memory bandwidth per core, and transfers between CPU workers
  * that are memory copies: 20 GB/s (read plus write of 40 GB/s) after
- * 2 microseconds. --sim=KEY=VALUE,... overrides them.
+ * 2 microseconds. Offloads and reloads of the memory plan
+ * (memgraph_simulate) move spill-file bytes at 0.7 GB/s, what dd wrote
+ * to this machine's disk with fdatasync (a spill file's writes may stay
+ * in the page cache, and then they are faster). --sim=KEY=VALUE,...
+ * overrides them.
  */
 #include "tra.h"
 
@@ -34,7 +38,7 @@
 void sim_model_default(SimModel *m)
 {
 	*m = (SimModel){.gemm_flops = 120e9, .elt_flops = 8e9, .mem_bw = 40e9, .link_bw = 20e9,
-	                .latency = 2e-6};
+	                .latency = 2e-6, .spill_bw = 0.7e9};
 }
 
 /* A positive number with an optional k, M, G or T suffix; -1 if none. */
@@ -65,6 +69,7 @@ static double *sim_field(SimModel *m, const char *key, size_t n)
 		{"bandwidth", offsetof(SimModel, mem_bw)},
 		{"link-bandwidth", offsetof(SimModel, link_bw)},
 		{"latency", offsetof(SimModel, latency)},
+		{"spill-bandwidth", offsetof(SimModel, spill_bw)},
 	};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		if (strlen(keys[i].name) == n && strncmp(keys[i].name, key, n) == 0)
@@ -86,7 +91,7 @@ bool sim_model_set(SimModel *m, const char *spec, char *err, size_t errlen)
 		double *f = eq ? sim_field(m, s, (size_t)(eq - s)) : NULL;
 		if (!f) {
 			snprintf(err, errlen, "'%.*s': the keys are gemm-flops, elt-flops, bandwidth, "
-			         "link-bandwidth and latency", (int)(comma - s), s);
+			         "link-bandwidth, latency and spill-bandwidth", (int)(comma - s), s);
 			return false;
 		}
 		double v = sim_number(eq + 1, comma);

@@ -618,6 +618,7 @@ typedef struct SimModel {
 	double mem_bw;       /* bytes/s a task reads and writes on its device */
 	double link_bw;      /* bytes/s of a transfer between two devices */
 	double latency;      /* seconds before a transfer's first byte */
+	double spill_bw;     /* bytes/s of an offload or reload to the slower tier */
 } SimModel;
 
 /* What a simulated run gives. */
@@ -690,6 +691,7 @@ typedef struct CgCOptions {
 	bool library;       /* a function NAME() instead of main() */
 	const char *header; /* library mode: the header's file name */
 	const struct IaGraph *ia; /* a placed task graph to run as block tasks, or NULL */
+	const struct Memgraph *mg; /* with ia: its memory plan (memgraph.h) */
 } CgCOptions;
 
 /* Writes the program as C: kernels, tables, and main() or NAME(). */
@@ -731,6 +733,7 @@ bool cg_llvm_emit(const TraGraph *g, const CgCOptions *opt, const CgLlvmOutput *
 /* How to build the native program. */
 typedef struct BuildOptions {
 	const struct IaGraph *ia; /* run as block tasks (see CgCOptions) */
+	const struct Memgraph *mg; /* ia's memory plan */
 	const char *name;        /* C name of the program (library mode's function) */
 	const char *source;      /* the .tra file */
 	const char *out;         /* the executable, object file (-c) or shared library */

@@ -2,8 +2,8 @@
  *
  *   ./prog [--input NAME=FILE.npy]... [--output NAME=FILE.npy]...
  *          [--output-dir DIR] [--random[=SEED]] [--threads N] [--repeat N]
- *          [--time] [--trace FILE.json] [--stats] [--no-steal] [--help]
- *          [--version]
+ *          [--time] [--trace FILE.json] [--stats] [--no-steal]
+ *          [--spill-dir DIR] [--help] [--version]
  *
  * A generated program's main is one call, trart_main(&program, argc,
  * argv), so every program behaves alike and exactly like
@@ -44,6 +44,11 @@
  * pages it was promised by overcommit. Running out later (a failed
  * allocation here, or the block pool's mid-run) says the same, naming
  * the program and the tensor.
+ *
+ * A block-task program whose memory the compiler planned keeps the
+ * intermediate tensors it offloads in a spill file (spill.c), in
+ * --spill-dir's directory, else $TMPDIR, else /tmp; the file has no name
+ * once created, so nothing is left behind whatever happens to the run.
  *
  * --time keeps constant memory however large --repeat is: count,
  * minimum, mean, maximum, and a reservoir of CLI_SAMPLES run times for
@@ -98,6 +103,7 @@ typedef struct CliOpts {
 	bool time;              /* --time */
 	bool stats;             /* --stats */
 	const char *trace;      /* --trace's file, or NULL */
+	const char *spill_dir;  /* --spill-dir, or NULL: $TMPDIR, else /tmp */
 } CliOpts;
 
 /* --time's statistics over every run, in constant memory: exact count,
@@ -123,7 +129,8 @@ typedef struct CliRun {
 } CliRun;
 
 enum { OPT_INPUT = 256, OPT_OUTPUT, OPT_OUTPUT_DIR, OPT_RANDOM, OPT_THREADS,
-       OPT_REPEAT, OPT_TIME, OPT_TRACE, OPT_STATS, OPT_HELP, OPT_VERSION, OPT_NO_STEAL };
+       OPT_REPEAT, OPT_TIME, OPT_TRACE, OPT_STATS, OPT_HELP, OPT_VERSION, OPT_NO_STEAL,
+       OPT_SPILL_DIR };
 
 static const struct option cli_longopts[] = {
 	{"input", required_argument, NULL, OPT_INPUT},
@@ -136,6 +143,7 @@ static const struct option cli_longopts[] = {
 	{"trace", required_argument, NULL, OPT_TRACE},
 	{"stats", no_argument, NULL, OPT_STATS},
 	{"no-steal", no_argument, NULL, OPT_NO_STEAL},
+	{"spill-dir", required_argument, NULL, OPT_SPILL_DIR},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -153,7 +161,9 @@ static const char cli_options_head[] =
 	"  --threads N             run on N threads (default: the %d online cores)\n"
 	"  --repeat N              run the computation N times (default 1)\n"
 	"  --time                  print 'time: runs=N median_ms=X min_ms=Y mean_ms=Z\n"
-	"                          max_ms=W' for the computation to stderr\n";
+	"                          max_ms=W' for the computation to stderr\n"
+	"  --spill-dir DIR         put the spill file (tensors offloaded from memory) in\n"
+	"                          DIR; none is left behind (default: $TMPDIR, else /tmp)\n";
 
 static const char cli_options_tasks[] =
 	"  --trace FILE.json       write a Chrome/Perfetto trace of the task runs,\n"
@@ -454,6 +464,7 @@ cli_option(const TrartProgram *p, CliOpts *o, int c, char **argv)
 	case OPT_TRACE: return cli_path(p, "--trace", optarg, &o->trace);
 	case OPT_STATS: o->stats = true; return CLI_OK;
 	case OPT_NO_STEAL: trart_set_steal(false); return CLI_OK;
+	case OPT_SPILL_DIR: return cli_path(p, "--spill-dir", optarg, &o->spill_dir);
 	case OPT_HELP: cli_help(p); return CLI_DONE;
 	case OPT_VERSION:
 		printf("%s (trac %s)\n", cli_name(p), p->version ? p->version : "?");
@@ -559,11 +570,13 @@ cli_memory(void)
 /* Fails the run before anything is allocated when its tensors cannot
  * fit in the machine's physical memory at all: the buffers allocated up
  * front, and the largest pooled tensor (a lower bound on what the run
- * needs at once). Names the tensor whose allocation would run out. */
+ * needs at once), or, when the graph's memory is planned, its arena.
+ * Names the tensor whose allocation would run out, or the arena. */
 static int
 cli_check_memory(const TrartProgram *p, const CliRun *r)
 {
 	double have = cli_memory(), need = 0, pooled = 0, bytes = 0;
+	double arena = p->tasks && p->tasks->arena > 0 ? (double)p->tasks->arena : 0;
 	char a[32], b[32], why[128];
 	int i, culprit = -1, largest = -1;
 
@@ -581,18 +594,20 @@ cli_check_memory(const TrartProgram *p, const CliRun *r)
 			bytes = (double)r->bytes[i];
 		}
 	}
-	need += pooled;
-	if (culprit < 0 && need > have) {
-		culprit = largest;
-		bytes = pooled;
-	}
-	if (have <= 0 || culprit < 0)
+	need += arena > 0 ? arena : pooled;
+	if (have <= 0 || need <= have)
 		return CLI_OK;
 	snprintf(why, sizeof why, ": the program's tensors need %s, more than "
 	         "this machine's %s of memory",
 	         trart_size_text(a, sizeof a, need),
 	         trart_size_text(b, sizeof b, have));
-	return cli_no_memory(p, culprit, bytes, why);
+	if (culprit >= 0)
+		return cli_no_memory(p, culprit, bytes, why);
+	if (arena > 0)
+		return cli_error(p, "out of memory allocating %s for the arena of "
+		                 "the intermediate tensors%s",
+		                 trart_size_text(b, sizeof b, arena), why);
+	return cli_no_memory(p, largest, pooled, why);
 }
 
 /* Sizes every tensor, checks that they can fit, and allocates every
@@ -977,12 +992,16 @@ trart_main(const TrartProgram *p, int argc, char **argv)
 		rc = cli_parse(p, &o, argc, argv);
 	if (rc == CLI_OK)
 		rc = cli_check_files(p, &o);
+	if (o.spill_dir)
+		trart_set_spill_dir(o.spill_dir);
 	if (rc == CLI_OK)
 		rc = cli_run(p, &o);
 	free(o.in_path);
 	free(o.out_path);
 	trart_shutdown();
 	trart_set_progname(NULL);
+	if (o.spill_dir)
+		trart_set_spill_dir(NULL);
 	if (rc == CLI_DONE)
 		rc = cli_flush(p);
 	return rc;

@@ -27,13 +27,18 @@
  * 10000), not a machine. Larger requests are clamped to it. */
 #define TRART_MAX_THREADS 1024
 
+/* The trace track of the task executor's I/O thread (sched.c), past
+ * every worker's. */
+#define TRART_IO_TRACK (TRART_MAX_THREADS + 1)
+
 /* One kernel or task run, for the trace. */
 typedef struct TrartEvent {
 	int kernel;       /* index into the program's kernels (-1: a task) */
 	int64_t start_ns; /* when it began, from TrartProfile.origin_ns */
 	int64_t dur_ns;   /* how long it ran */
 	int tid;          /* its trace track: 1 for kernels, worker + 1 for
-	                     tasks (worker 0 is the calling thread) */
+	                     tasks (worker 0 is the calling thread),
+	                     TRART_IO_TRACK for the I/O thread's */
 	const TrartTask *task; /* the task run, or NULL for a kernel */
 	double mem;       /* a task's: the runtime's live bytes once it and
 	                     the frees it allowed were done */
@@ -63,6 +68,9 @@ typedef struct TrartProfile {
 	                              until a task graph runs) */
 	int nworkers;          /* entries in workers */
 	int64_t graph_ns;      /* wall time inside trart_run_tasks, all runs */
+	int64_t reload_wait_ns; /* time tasks were ready but for a reload
+	                           (sched.c says how it is measured), all runs */
+	bool io_ran;           /* the I/O thread ran tasks: its track is named */
 } TrartProfile;
 
 /* exec.c */
@@ -81,9 +89,34 @@ TRART_INTERNAL bool trart_exec_inline(void);
 
 /* sched.c */
 
-/* Ends the task executor's worker threads (trart_shutdown); the next
- * trart_run_tasks starts them again. */
+/* Ends the task executor's worker threads and lets go of the arena and
+ * the spill file (trart_shutdown); the next trart_run_tasks starts them
+ * again. */
 TRART_INTERNAL void trart_sched_stop(void);
+
+/* spill.c */
+
+/* What the memory tasks moved, over every run since the process began. */
+typedef struct TrartSpillStats {
+	int64_t arena;     /* bytes of the largest arena a run used */
+	int64_t offloaded; /* bytes written to the spill file */
+	int64_t offloads;  /* blocks written: offload tasks run */
+	int64_t reloaded;  /* bytes read back from it */
+	int64_t reloads;   /* blocks read back: reload tasks run */
+} TrartSpillStats;
+
+/* Readies what a graph with an arena needs before it runs (run_lock
+ * held): the arena, of g->arena bytes at least, and, when g->spill > 0,
+ * the spill file with g->spill bytes reserved. Returns the arena's
+ * base, where the run's pooled buffers and its reloads go. A failure
+ * ends the program (trart_out_of_memory, trart_fatal). */
+TRART_INTERNAL char *trart_spill_begin(const TrartTaskGraph *g);
+
+/* Frees the arena and closes the spill file (run_lock held). */
+TRART_INTERNAL void trart_spill_release(void);
+
+/* The counts so far, into st. */
+TRART_INTERNAL void trart_spill_stats(TrartSpillStats *st);
 
 /* pool.c */
 
@@ -107,6 +140,14 @@ __attribute__((format(printf, 2, 3)))
 #endif
 TRART_INTERNAL _Noreturn void trart_out_of_memory(double bytes,
                                                   const char *fmt, ...);
+
+/* Ends the program: "PROG: error: MESSAGE" on stderr, MESSAGE formatted
+ * from fmt, exit status 1, as trart_out_of_memory does: for errors that
+ * strike mid-run, where no caller could be handed them. */
+#ifdef __GNUC__
+__attribute__((format(printf, 1, 2)))
+#endif
+TRART_INTERNAL _Noreturn void trart_fatal(const char *fmt, ...);
 
 /* trart_pool_alloc, but NULL when out of memory. */
 TRART_INTERNAL void *trart_pool_try(size_t bytes);
@@ -164,9 +205,10 @@ TRART_INTERNAL void trart_profile_add(TrartProfile *prof, int k,
  * Returns 0, or -1 when out of memory, with prof unchanged. */
 TRART_INTERNAL int trart_profile_workers(TrartProfile *prof, int n);
 
-/* Records that task t ran on worker w (< prof->nworkers) from start_ns to
- * end_ns, leaving mem bytes live (trart_mem_live); its trace event is on
- * track w + 1, with a memory counter at its end. */
+/* Records that task t ran on worker w (< prof->nworkers; -1: the I/O
+ * thread, which has no worker stats) from start_ns to end_ns, leaving
+ * mem bytes live (trart_mem_live); its trace event is on track w + 1
+ * (TRART_IO_TRACK), with a memory counter at its end. */
 TRART_INTERNAL void trart_profile_task(TrartProfile *prof, const TrartTask *t,
                                        int w, int64_t start_ns,
                                        int64_t end_ns, double mem);
@@ -187,7 +229,9 @@ TRART_INTERNAL int trart_trace_write(const TrartProfile *prof,
  * peak of the bytes the runtime had allocated; then, when task graphs
  * ran, per worker its tasks, steals, busy time, utilisation, GFLOP/s,
  * the bytes of blocks it read that another worker made (copied) and
- * the peak of the pool buffers its tasks allocated. */
+ * the peak of the pool buffers its tasks allocated; and, when the
+ * program's graph has an arena, one line of what its memory tasks
+ * moved (trart_spill_stats) and how long tasks waited for reloads. */
 TRART_INTERNAL void trart_stats_print(const TrartProfile *prof, FILE *f,
                                       int runs, int threads,
                                       double tensor_bytes, double peak_bytes);

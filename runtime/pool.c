@@ -31,6 +31,8 @@
  * (trart_out_of_memory): the program's name comes from trart_main, the
  * tensor from the task or kernel the calling thread is running
  * (trart_mem_set_tensor, a thread-local set by sched.c and exec.c).
+ * Other errors that strike mid-run (the spill file's, spill.c) end the
+ * program the same way, through trart_fatal.
  * Sizes in messages are in powers of 1000 (trart_size_text).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -192,6 +194,18 @@ trart_size_text(char *buf, size_t size, double bytes)
 	return buf;
 }
 
+/* Ends the program after its message is out: status 1. */
+static _Noreturn void
+pool_exit(void)
+{
+	fflush(NULL);
+	/* _exit, not exit: other workers may be mid-task, and OpenBLAS's
+	 * exit handler joins its threads, which can wait forever for one
+	 * that is itself failing to allocate. No file is half written: a
+	 * run's files are written after the computation. */
+	_exit(1);
+}
+
 void
 trart_out_of_memory(double bytes, const char *fmt, ...)
 {
@@ -205,12 +219,20 @@ trart_out_of_memory(double bytes, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	putc('\n', stderr);
-	fflush(NULL);
-	/* _exit, not exit: other workers may be mid-task, and OpenBLAS's
-	 * exit handler joins its threads, which can wait forever for one
-	 * that is itself failing to allocate. No file is half written: a
-	 * run's files are written after the computation. */
-	_exit(1);
+	pool_exit();
+}
+
+void
+trart_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: error: ", pool_progname ? pool_progname : "trart");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	putc('\n', stderr);
+	pool_exit();
 }
 
 void trart_gather_fail(const char *index, int rank, const int64_t *shape, int64_t position,
@@ -226,8 +248,7 @@ void trart_gather_fail(const char *index, int rank, const int64_t *shape, int64_
 		fprintf(stderr, "%s%lld", d ? ", " : "[", (long long)at[d]);
 	fprintf(stderr, "%s is %lld, outside dimension %d of %s (0..%lld)\n", rank ? "]" : "",
 	        (long long)value, dim + 1, table, (long long)size - 1);
-	fflush(NULL);
-	_exit(1); /* as trart_out_of_memory: no output is half written */
+	pool_exit(); /* as trart_out_of_memory: no output is half written */
 }
 
 /* ---- the pool ---- */

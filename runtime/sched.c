@@ -103,15 +103,61 @@
  * group's) is allocated under buflock, and then its `made` flag is set
  * (release); another writer that sees the flag (acquire) sees the
  * pointer, and every reader runs after some writer completed (it
- * depends on the blocks it reads), so it sees it through the counters. Each completion decrements the count of tasks still to use
- * each of its buffers; the one that brings it to zero is the last user,
- * after every other user completed (the decrements are seq_cst), and
- * frees it.
+ * depends on the blocks it reads), so it sees it through the counters.
+ * Each completion decrements the count of tasks still to use each of
+ * its buffers; the one that brings it to zero is the last user, after
+ * every other user completed (the decrements are seq_cst), and frees
+ * it. Only the first TrartTaskGraph.ncaller entries of the caller's
+ * bufs exist: a buffer past them is one the executor provides (a split
+ * reduction's partial blocks are), or one no task uses.
+ *
+ * Arena mode. When the compiler has planned the graph's memory
+ * (TrartTaskGraph.arena > 0; compiler/memgraph.c, TURNIP's memgraph),
+ * every pooled buffer lives at its planned offset of one arena, which
+ * spill.c provides before the run and keeps for the next. Then the
+ * executor's bufs holds every buffer from the start of the run, and
+ * nothing is allocated, counted or freed while it goes (sched_make and
+ * sched_unuse do nothing): buffers that share a region of the arena are
+ * never live at once, because the plan's edges (its ALLOC and FREE
+ * tasks among them) order a region's next writer after the users of its
+ * last occupant. A buffer the plan offloads to the spill file and
+ * reloads elsewhere changes address mid-run: its RELOAD task
+ * (trart_mem_task) writes the new address into the executor's bufs, and
+ * every later user of the buffer depends on the reload, so it sees the
+ * address through the counters, as it would a block the reload wrote.
+ * The memory tasks are rows of the table like any other, and the event
+ * loop tells them apart only to run the offloads and reloads on the I/O
+ * thread.
+ *
+ * The I/O thread. Offloads and reloads wait on the disk, and a worker
+ * that ran one would sit idle while its queue waited: nothing should
+ * block a worker. So a run that has them hands them to one more thread,
+ * the I/O thread (outside the --threads count: it computes nothing),
+ * created the first time a run needs it and kept, like the workers,
+ * until trart_shutdown; between runs it sleeps on sched_pool.start, not
+ * spinning, and it joins only runs with I/O to do. Such a run cannot
+ * end before its I/O tasks are done, so the thread always joins it in
+ * time, however late it wakes. A released offload or reload goes to the
+ * thread's own queue, io (a heap by priority, like a worker's), and the
+ * thread sleeps on io_wake under io's lock, which the releaser holds to
+ * push and signal, so no wake-up is lost. It runs them one at a time
+ * (the disk is one device), as worker -1 (a trace track of its own, no
+ * worker stats), and releases their successors like any completion.
+ * The cycle check counts it: io_pending counts the offloads and reloads
+ * queued or running, raised before the push and lowered only once the
+ * task's successors are queued and their workers woken. So a worker
+ * that finds under sched.lock every worker asleep and io_pending 0 knows
+ * that nothing runs or waits anywhere; and the I/O thread makes the
+ * same check when its decrement brings io_pending to 0, since it may be
+ * the last thread awake. Where the thread cannot be created, the
+ * workers run the offloads and reloads like any other task.
  *
  * Profiling costs nothing unless a recorder is attached (exec.h): then
  * each worker writes its tasks' times into their own slots of one array
  * (no sharing, no locks), and after the run the calling thread hands
- * them, in start order, to trace.c, with the per-worker steals.
+ * them, in start order, to trace.c, with the per-worker steals and, in
+ * arena mode, the time tasks spent ready but for a reload, worked out
+ * from the same records (sched_reload_wait).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -171,9 +217,11 @@ typedef struct Sched {
 	const size_t *pooled; /* per buffer: bytes if the executor manages
 	                         it (TrartTaskGraph.pooled), or NULL */
 	int nbufs;            /* entries in bufs, when pooled */
-	atomic_int *uses;     /* per buffer: tasks still to use it */
-	atomic_bool *made;    /* per buffer: allocated, bufs[] set */
-	pthread_mutex_t buflock; /* serialises the allocations */
+	char *arena;          /* arena mode: the arena's base (spill.c);
+	                         NULL: pooled buffers come from the pool */
+	atomic_int *uses;     /* per buffer: tasks still to use it (pool mode) */
+	atomic_bool *made;    /* per buffer: allocated, bufs[] set (pool mode) */
+	pthread_mutex_t buflock; /* serialises the allocations (pool mode) */
 	bool steal;           /* idle workers take others' tasks */
 	int nw;               /* workers (final once published) */
 	SchedWorker *w;       /* nw of them (room for the requested count) */
@@ -183,6 +231,12 @@ typedef struct Sched {
 	pthread_mutex_t lock; /* guards asleep, done; the sleepers' lock */
 	bool done;            /* every task completed */
 	SchedRecord *rec;     /* per task, when profiling; else NULL */
+	/* The I/O thread's part (the protocol is at the top): */
+	bool io_on;           /* it runs this run's offloads and reloads */
+	SchedQueue io;        /* those that are ready (io.lock guards io_done) */
+	pthread_cond_t io_wake; /* signalled when io gets one, or at the end */
+	bool io_done;         /* every task completed */
+	atomic_int io_pending; /* offloads and reloads queued on io or running */
 } Sched;
 
 /* The worker the calling thread is, or -1. */
@@ -192,6 +246,15 @@ int
 trart_worker_id(void)
 {
 	return sched_self;
+}
+
+/* Whether a task moves a buffer to or from the spill file: an offload
+ * or a reload, the I/O thread's tasks. */
+static bool
+sched_is_io(const TrartTask *task)
+{
+	return task->mem && (task->mem->kind == TRART_MEM_OFFLOAD ||
+	                     task->mem->kind == TRART_MEM_RELOAD);
 }
 
 /* ---- failing loudly ---- */
@@ -268,6 +331,62 @@ sched_check_bufs(const TrartTaskGraph *g, int t)
 			sched_bad_task(g->tasks, t, "a use is not a buffer");
 }
 
+/* Checks task t's memory operation, when it has one. */
+static void
+sched_check_mem(const TrartTaskGraph *g, int t)
+{
+	const TrartTask *task = &g->tasks[t];
+	const TrartMemOp *op = task->mem;
+	int64_t size;
+
+	if (!op) {
+		if (task->fn == trart_mem_task)
+			sched_bad_task(g->tasks, t, "a memory task without its operation (mem is NULL)");
+		return;
+	}
+	if (op->kind < TRART_MEM_ALLOC || op->kind > TRART_MEM_RELOAD)
+		sched_bad_task(g->tasks, t, "an unknown memory operation");
+	if (op->buf < 0 || op->buf >= g->nbufs || !g->pooled)
+		sched_bad_task(g->tasks, t, "a memory task's buffer is not a buffer");
+	if (op->kind != TRART_MEM_OFFLOAD && op->kind != TRART_MEM_RELOAD)
+		return;
+	if (g->arena <= 0 || !g->pooled[op->buf])
+		sched_bad_task(g->tasks, t, "an offload or reload of a buffer "
+		               "that is not in an arena");
+	size = (int64_t)g->pooled[op->buf];
+	if (op->bytes < 0 || op->bytes > size || op->spill < 0 ||
+	    op->spill > g->spill - op->bytes)
+		sched_bad_task(g->tasks, t, "moves bytes outside its buffer or "
+		               "outside the spill file");
+	if (op->kind == TRART_MEM_RELOAD &&
+	    (op->offset < 0 || op->offset > g->arena - size))
+		sched_bad_task(g->tasks, t, "reloads its buffer outside the arena");
+}
+
+/* Checks the memory plan of a graph with an arena: every buffer the
+ * executor provides lies inside it. */
+static void
+sched_check_arena(const TrartTaskGraph *g)
+{
+	char msg[160];
+	int b;
+
+	if (!g->pooled || !g->offset)
+		sched_fatal("an arena, but no pooled buffers or no offsets");
+	if (g->spill < 0)
+		sched_fatal("a negative spill file size");
+	for (b = 0; b < g->nbufs; b++) {
+		int64_t size = (int64_t)g->pooled[b];
+		if (g->pooled[b] == 0 || (size > 0 && size <= g->arena &&
+		    g->offset[b] >= 0 && g->offset[b] <= g->arena - size))
+			continue;
+		snprintf(msg, sizeof msg, "buffer %d (%lld bytes at offset %lld) "
+		         "is outside the arena of %lld bytes", b, (long long)size,
+		         (long long)g->offset[b], (long long)g->arena);
+		sched_fatal(msg);
+	}
+}
+
 /* Checks g before anything runs: everything but cycles, which show up
  * as a stall (sched_stuck). */
 static void
@@ -278,13 +397,16 @@ sched_check(const TrartTaskGraph *g)
 
 	if (g->ntasks < 0 || (g->ntasks > 0 && !g->tasks))
 		sched_fatal("negative task count, or no tasks array");
-	if (g->pooled && g->nbufs < 0)
+	if (g->pooled && (g->nbufs < 0 || g->ncaller < 0))
 		sched_fatal("negative buffer count");
+	if (g->arena > 0)
+		sched_check_arena(g);
 	indeg = sched_alloc((size_t)g->ntasks, sizeof *indeg);
 	for (t = 0; t < g->ntasks; t++) {
 		sched_check_task(g, t, indeg);
 		if (g->pooled)
 			sched_check_bufs(g, t);
+		sched_check_mem(g, t);
 	}
 	for (t = 0; t < g->ntasks; t++) {
 		if (indeg[t] == g->tasks[t].npred)
@@ -322,12 +444,34 @@ sched_stuck(Sched *s)
 
 /* ---- the ready queues ---- */
 
+/* TRART_SHUFFLE=SEED (a test's knob, read when a run starts, under
+ * run_lock): priorities are replaced by a random order of the tasks drawn
+ * from SEED, so tests see the graph's edges, not the b-levels, keep a run
+ * correct (a missing edge shows up as a different order's wrong result
+ * or ThreadSanitizer report). 0: off. */
+static uint64_t sched_shuffle;
+
+/* The shuffled priority of task t: a hash of the seed and t (splitmix64). */
+static uint64_t
+sched_shuffled(int t)
+{
+	uint64_t z = sched_shuffle + 0x9e3779b97f4a7c15u * (uint64_t)(t + 1);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
 /* Whether task a runs before task b: higher priority, then lower index. */
 static bool
 sched_before(const TrartTask *tasks, int a, int b)
 {
-	if (tasks[a].priority != tasks[b].priority)
+	if (sched_shuffle) {
+		uint64_t ka = sched_shuffled(a), kb = sched_shuffled(b);
+		if (ka != kb)
+			return ka > kb;
+	} else if (tasks[a].priority != tasks[b].priority) {
 		return tasks[a].priority > tasks[b].priority;
+	}
 	return a < b;
 }
 
@@ -501,7 +645,8 @@ sched_idle(Sched *s, int w)
 	me->asleep = true;
 	atomic_fetch_add(&s->nasleep, 1);
 	while (me->asleep && !s->done && !sched_has_work(s, w)) {
-		if (atomic_load(&s->nasleep) == s->nw)
+		if (atomic_load(&s->nasleep) == s->nw &&
+		    atomic_load(&s->io_pending) == 0)
 			sched_stuck(s);
 		pthread_cond_wait(&me->wake, &s->lock);
 	}
@@ -526,17 +671,26 @@ sched_finish(Sched *s)
 		if (s->w[i].asleep)
 			sched_rouse(s, i);
 	pthread_mutex_unlock(&s->lock);
+	if (s->io_on) {
+		pthread_mutex_lock(&s->io.lock);
+		s->io_done = true;
+		pthread_cond_signal(&s->io_wake);
+		pthread_mutex_unlock(&s->io.lock);
+	}
 }
 
 /* ---- pooled buffers (the protocol is at the top) ---- */
 
 /* Allocates the pooled buffers task uses that are not yet made: those
- * it writes first (a buffer it reads was made by a writer before it). */
+ * it writes first (a buffer it reads was made by a writer before it).
+ * In arena mode they all are. */
 static void
 sched_make(Sched *s, const TrartTask *task)
 {
 	int i;
 
+	if (s->arena)
+		return;
 	for (i = 0; i < task->nuse; i++) {
 		int b = task->use[i];
 		if (!s->pooled[b] ||
@@ -554,12 +708,15 @@ sched_make(Sched *s, const TrartTask *task)
 	}
 }
 
-/* task completed: frees the pooled buffers it was the last to use. */
+/* task completed: frees the pooled buffers it was the last to use
+ * (in arena mode the arena outlives the run). */
 static void
 sched_unuse(Sched *s, const TrartTask *task)
 {
 	int i;
 
+	if (s->arena)
+		return;
 	for (i = 0; i < task->nuse; i++) {
 		int b = task->use[i];
 		if (s->pooled[b] && atomic_fetch_sub(&s->uses[b], 1) == 1) {
@@ -571,7 +728,40 @@ sched_unuse(Sched *s, const TrartTask *task)
 
 /* ---- running ---- */
 
-/* Runs task t on worker w, then releases its successors. */
+/* Queues offload or reload t for the I/O thread and wakes it (its
+ * only sleep is on io_wake, under io.lock). */
+static void
+sched_io_push(Sched *s, int t)
+{
+	SchedQueue *q = &s->io;
+
+	atomic_fetch_add(&s->io_pending, 1);
+	pthread_mutex_lock(&q->lock);
+	q->heap[q->n] = t;
+	sched_sift_up(s->tasks, q->heap, q->n++);
+	atomic_store(&q->size, q->n);
+	pthread_cond_signal(&s->io_wake);
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Task u's last predecessor completed: queues it where it runs, an
+ * offload or reload on the I/O thread when the run has one, any other
+ * task on its home worker, and wakes who runs it. */
+static void
+sched_release(Sched *s, int u)
+{
+	int h = s->tasks[u].device % s->nw;
+
+	if (s->io_on && sched_is_io(&s->tasks[u])) {
+		sched_io_push(s, u);
+		return;
+	}
+	sched_push(s, &s->w[h].q, u);
+	sched_wake(s, h);
+}
+
+/* Runs task t on worker w (-1: the I/O thread), then releases its
+ * successors. */
 static void
 sched_run(Sched *s, int w, int t)
 {
@@ -594,14 +784,9 @@ sched_run(Sched *s, int w, int t)
 		sched_unuse(s, task);
 	if (s->rec)
 		s->rec[t].mem = trart_mem_live();
-	for (i = 0; i < task->nsucc; i++) {
-		int u = task->succ[i];
-		if (atomic_fetch_sub(&s->pending[u], 1) == 1) {
-			int h = s->tasks[u].device % s->nw;
-			sched_push(s, &s->w[h].q, u);
-			sched_wake(s, h);
-		}
-	}
+	for (i = 0; i < task->nsucc; i++)
+		if (atomic_fetch_sub(&s->pending[task->succ[i]], 1) == 1)
+			sched_release(s, task->succ[i]);
 	if (atomic_fetch_sub(&s->left, 1) == 1)
 		sched_finish(s);
 }
@@ -616,6 +801,39 @@ sched_loop(Sched *s, int w)
 			sched_run(s, w, t);
 		else if (!sched_idle(s, w))
 			return;
+	}
+}
+
+/* The I/O thread went idle with no offload or reload left in flight:
+ * if every worker sleeps too while tasks are left, nothing will ever
+ * release them (sched_idle's argument, the I/O thread counted). */
+static void
+sched_io_quiet(Sched *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->done && atomic_load(&s->nasleep) == s->nw &&
+	    atomic_load(&s->io_pending) == 0)
+		sched_stuck(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The I/O thread's life in a run: the offloads and reloads, best
+ * first, one at a time, until every task is done. */
+static void
+sched_io_loop(Sched *s)
+{
+	for (;;) {
+		int t;
+		pthread_mutex_lock(&s->io.lock);
+		while (s->io.n == 0 && !s->io_done)
+			pthread_cond_wait(&s->io_wake, &s->io.lock);
+		pthread_mutex_unlock(&s->io.lock);
+		t = sched_pop(s, &s->io); /* the only consumer: one is there */
+		if (t < 0)
+			return;
+		sched_run(s, -1, t);
+		if (atomic_fetch_sub(&s->io_pending, 1) == 1)
+			sched_io_quiet(s);
 	}
 }
 
@@ -637,8 +855,12 @@ static struct {
 	                              spinning worker reads it without) */
 	bool open;                 /* that run still takes workers: some
 	                              task is not done */
-	int busy;                  /* workers that joined it, not yet back */
+	int busy;                  /* workers that joined it, not yet back
+	                              (and the I/O thread, if it did) */
 	bool stop;                 /* trart_sched_stop: return */
+	pthread_t io;              /* the I/O thread, once io_exists */
+	bool io_exists;            /* it was created */
+	unsigned io_seen;          /* the last run it took */
 } sched_pool = {
 	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
 	PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, .nthreads = 1,
@@ -690,6 +912,37 @@ sched_thread(void *arg)
 	return NULL;
 }
 
+/* The I/O thread: takes every run published, works on those with
+ * offloads and reloads to run (it alone runs them, so every such run
+ * waits for it to join), and says when it is back. It does not spin
+ * between runs: its tasks wait on the disk anyway. */
+static void *
+sched_io_thread(void *arg)
+{
+	(void)arg;
+	trart_exec_set_inline(true);
+	pthread_mutex_lock(&sched_pool.lock);
+	for (;;) {
+		Sched *s;
+		while (!sched_pool.stop && sched_pool.gen == sched_pool.io_seen)
+			pthread_cond_wait(&sched_pool.start, &sched_pool.lock);
+		if (sched_pool.stop)
+			break;
+		sched_pool.io_seen = sched_pool.gen;
+		if (!sched_pool.open || !sched_pool.run->io_on)
+			continue; /* a run that is over, or has no I/O */
+		s = sched_pool.run;
+		sched_pool.busy++;
+		pthread_mutex_unlock(&sched_pool.lock);
+		sched_io_loop(s);
+		pthread_mutex_lock(&sched_pool.lock);
+		if (--sched_pool.busy == 0)
+			pthread_cond_signal(&sched_pool.back);
+	}
+	pthread_mutex_unlock(&sched_pool.lock);
+	return NULL;
+}
+
 /* ---- setting up and tearing down ---- */
 
 /* The worker count a request means, as trart_set_threads reads it. */
@@ -705,19 +958,31 @@ sched_resolve(int threads)
 	return n > TRART_MAX_THREADS ? TRART_MAX_THREADS : (int)n;
 }
 
-/* With pooled buffers: s's own copy of bufs, and the use counts. */
+/* With pooled buffers: s's own copy of bufs, holding the caller's
+ * (the first ncaller entries of bufs, where not pooled) and the
+ * executor's: in arena mode every one at its planned offset; else none
+ * yet, and the use counts that say when each goes back to the pool. */
 static void
 sched_init_bufs(Sched *s, const TrartTaskGraph *g, void *const *bufs)
 {
-	int b, t, i;
+	int ncaller = g->ncaller < g->nbufs ? g->ncaller : g->nbufs, b, t, i;
 
 	s->pooled = g->pooled;
 	s->nbufs = g->nbufs;
 	s->bufs = sched_alloc((size_t)g->nbufs, sizeof *s->bufs);
+	for (b = 0; b < ncaller && bufs; b++)
+		if (!g->pooled[b])
+			s->bufs[b] = bufs[b];
+	if (g->arena > 0) {
+		s->arena = trart_spill_begin(g);
+		for (b = 0; b < g->nbufs; b++)
+			if (g->pooled[b])
+				s->bufs[b] = s->arena + g->offset[b];
+		return;
+	}
 	s->uses = sched_alloc((size_t)g->nbufs, sizeof *s->uses);
 	s->made = sched_alloc((size_t)g->nbufs, sizeof *s->made);
 	for (b = 0; b < g->nbufs; b++) {
-		s->bufs[b] = g->pooled[b] || !bufs ? NULL : bufs[b];
 		atomic_init(&s->uses[b], 0);
 		atomic_init(&s->made[b], false);
 	}
@@ -749,6 +1014,12 @@ sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
 	atomic_init(&s->left, s->ntasks);
 	atomic_init(&s->nasleep, 0);
 	pthread_mutex_init(&s->lock, NULL);
+	for (i = 0; i < s->ntasks && g->arena > 0; i++)
+		s->io_on = s->io_on || sched_is_io(&s->tasks[i]);
+	pthread_mutex_init(&s->io.lock, NULL);
+	pthread_cond_init(&s->io_wake, NULL);
+	atomic_init(&s->io.size, 0);
+	atomic_init(&s->io_pending, 0);
 	for (i = 0; i < s->nw; i++) {
 		SchedWorker *w = &s->w[i];
 		pthread_mutex_init(&w->q.lock, NULL);
@@ -792,6 +1063,12 @@ sched_start(Sched *s)
 	}
 	if (s->nw > sched_pool.nthreads)
 		s->nw = sched_pool.nthreads;
+	if (s->io_on && !sched_pool.io_exists) {
+		sched_pool.io_seen = sched_pool.gen;
+		sched_pool.io_exists = pthread_create(&sched_pool.io, NULL,
+		                                      sched_io_thread, NULL) == 0;
+	}
+	s->io_on = s->io_on && sched_pool.io_exists; /* else workers run them */
 	pthread_mutex_unlock(&sched_pool.lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -808,26 +1085,34 @@ trart_sched_stop(void)
 	pthread_mutex_unlock(&sched_pool.lock);
 	for (i = 1; i < sched_pool.nthreads; i++)
 		pthread_join(sched_pool.thread[i], NULL);
+	if (sched_pool.io_exists)
+		pthread_join(sched_pool.io, NULL);
+	sched_pool.io_exists = false;
 	sched_pool.nthreads = 1;
 	sched_pool.stop = false;
+	trart_spill_release();
 	pthread_mutex_unlock(&sched_pool.run_lock);
 }
 
-/* Sizes each queue for the tasks homed on it and queues the tasks with
- * no predecessors (before it is published: no worker looks yet). */
+/* Sizes each queue for the tasks homed on it (the I/O thread's for
+ * the offloads and reloads, when it runs them) and queues the tasks
+ * with no predecessors (before it is published: no worker looks yet). */
 static void
 sched_seed(Sched *s)
 {
-	int *count = sched_alloc((size_t)s->nw, sizeof *count), i;
+	int *count = sched_alloc((size_t)s->nw + 1, sizeof *count), i;
 
-	for (i = 0; i < s->ntasks; i++)
-		count[s->tasks[i].device % s->nw]++;
+	for (i = 0; i < s->ntasks; i++) {
+		bool io = s->io_on && sched_is_io(&s->tasks[i]);
+		count[io ? s->nw : s->tasks[i].device % s->nw]++;
+	}
 	for (i = 0; i < s->nw; i++)
 		s->w[i].q.heap = sched_alloc((size_t)count[i], sizeof (int));
+	s->io.heap = sched_alloc((size_t)count[s->nw], sizeof (int));
 	free(count);
 	for (i = 0; i < s->ntasks; i++)
 		if (s->tasks[i].npred == 0)
-			sched_push(s, &s->w[s->tasks[i].device % s->nw].q, i);
+			sched_release(s, i);
 }
 
 static void
@@ -841,16 +1126,20 @@ sched_free(Sched *s, int nw_allocated)
 		free(s->w[i].q.heap);
 	}
 	pthread_mutex_destroy(&s->lock);
-	if (s->pooled) {
+	pthread_mutex_destroy(&s->io.lock);
+	pthread_cond_destroy(&s->io_wake);
+	free(s->io.heap);
+	if (s->pooled && !s->arena) {
 		/* a pooled buffer some task wrote but none listed in use */
 		for (i = 0; i < s->nbufs; i++)
 			if (s->pooled[i])
 				trart_pool_free(s->bufs[i]);
 		pthread_mutex_destroy(&s->buflock);
-		free(s->bufs);
 		free(s->uses);
 		free(s->made);
 	}
+	if (s->pooled)
+		free(s->bufs);
 	free(s->w);
 	free(s->pending);
 	free(s->rec);
@@ -886,10 +1175,11 @@ sched_count_copies(Sched *s, TrartProfile *prof)
 		return;
 	for (t = 0; t < s->ntasks; t++) {
 		int from = s->rec[t].worker;
-		for (i = 0; i < s->tasks[t].nsucc; i++) {
-			int to = s->rec[s->tasks[t].succ[i]].worker;
-			if (to == from || seen[to] == t + 1)
-				continue;
+		for (i = 0; i < s->tasks[t].nsucc && from >= 0; i++) {
+			int u = s->tasks[t].succ[i], to = s->rec[u].worker;
+			if (to == from || to < 0 || seen[to] == t + 1 || s->tasks[u].mem)
+				continue; /* (< 0: the I/O thread's; and a memory task
+				             reads no block) */
 			seen[to] = t + 1;
 			prof->workers[to].copied += s->tasks[t].out_bytes;
 		}
@@ -897,17 +1187,55 @@ sched_count_copies(Sched *s, TrartProfile *prof)
 	free(seen);
 }
 
+static bool
+sched_is_reload(const TrartTask *task)
+{
+	return task->mem && task->mem->kind == TRART_MEM_RELOAD;
+}
+
+/* How long the run's tasks were ready but for a reload: for each task
+ * that a reload released, the time from when its other predecessors
+ * had all completed (or the run began) to when its last reload did.
+ * Measured from the records after the run, so that the run pays
+ * nothing for it; 0 when out of memory. */
+static int64_t
+sched_reload_wait(Sched *s, int64_t start_ns)
+{
+	int64_t *other = calloc((size_t)s->ntasks, sizeof *other);
+	int64_t *reload = calloc((size_t)s->ntasks, sizeof *reload), wait = 0;
+	int t, i;
+
+	for (t = 0; t < s->ntasks && other && reload; t++) {
+		int64_t *done = sched_is_reload(&s->tasks[t]) ? reload : other;
+		for (i = 0; i < s->tasks[t].nsucc; i++) {
+			int u = s->tasks[t].succ[i];
+			if (s->rec[t].end_ns > done[u])
+				done[u] = s->rec[t].end_ns;
+		}
+	}
+	for (t = 0; t < s->ntasks && other && reload; t++) {
+		int64_t ready = other[t] > start_ns ? other[t] : start_ns;
+		if (reload[t] > ready)
+			wait += reload[t] - ready;
+	}
+	free(other);
+	free(reload);
+	return wait;
+}
+
 /* Hands the run's records and steals to the attached recorder. Out of
  * memory here loses the profile of this run, not the run. */
 static void
-sched_report(Sched *s, TrartProfile *prof, int64_t wall_ns)
+sched_report(Sched *s, TrartProfile *prof, int64_t start_ns, int64_t end_ns)
 {
 	SchedStart *order;
 	int i;
 
 	if (trart_profile_workers(prof, s->nw) < 0)
 		return;
-	prof->graph_ns += wall_ns;
+	prof->graph_ns += end_ns - start_ns;
+	if (s->arena)
+		prof->reload_wait_ns += sched_reload_wait(s, start_ns);
 	for (i = 0; i < s->nw; i++)
 		prof->workers[i].steals += s->w[i].steals;
 	sched_count_copies(s, prof);
@@ -967,6 +1295,10 @@ trart_run_tasks(const TrartTaskGraph *g, void *const *bufs, int threads,
 	if (g->ntasks == 0)
 		return;
 	pthread_mutex_lock(&sched_pool.run_lock);
+	{
+		const char *shuffle = getenv("TRART_SHUFFLE");
+		sched_shuffle = shuffle ? strtoull(shuffle, NULL, 10) : 0;
+	}
 	sched_init(&s, g, bufs, threads, steal);
 	nw = s.nw;
 	if (prof)
@@ -978,7 +1310,7 @@ trart_run_tasks(const TrartTaskGraph *g, void *const *bufs, int threads,
 	start = trart_clock_ns();
 	sched_execute(&s);
 	if (prof)
-		sched_report(&s, prof, trart_clock_ns() - start);
+		sched_report(&s, prof, start, trart_clock_ns());
 	trart_exec_set_inline(was_inline);
 	sched_self = self;
 	openblas_set_num_threads(blas);

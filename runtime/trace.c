@@ -21,7 +21,9 @@
  * "task") on the track of the worker that ran it, tid worker + 1, with
  * its block's ranges ("block": "[0:512, 0:256]") besides its flops and
  * bytes, and metadata events name those tracks, so a viewer shows one
- * row per worker, the calling thread (worker 0) on the kernels' row.
+ * row per worker, the calling thread (worker 0) on the kernels' row;
+ * the offloads and reloads of a planned graph's spill file have a track
+ * of their own ("spill I/O", tid TRART_IO_TRACK), the I/O thread's.
  * After each task a counter event ("ph": "C", "memory") gives the
  * mebibytes the runtime held once the task and the pool buffers its end
  * freed were done, which a viewer draws as a memory graph over time.
@@ -39,7 +41,11 @@
  * unbalanced placement at a glance, then GFLOP/s while busy, the bytes
  * of blocks its tasks read that another worker made (sched.c counts them
  * after the run, as the simulator counts bytes moved), and the peak of
- * the pool buffers its tasks allocated (pool.c).
+ * the pool buffers its tasks allocated (pool.c). A graph whose memory
+ * the compiler planned (an arena, spill.c) adds one line: the arena's
+ * size, the bytes and blocks its memory tasks offloaded to the spill
+ * file and reloaded, and the time tasks spent ready but for a reload
+ * (sched.c).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -139,12 +145,16 @@ void
 trart_profile_task(TrartProfile *prof, const TrartTask *t, int w,
                    int64_t start_ns, int64_t end_ns, double mem)
 {
-	TrartWorkerStats *ws = &prof->workers[w];
-
-	ws->tasks++;
-	ws->busy_ns += end_ns - start_ns;
-	ws->flops += t->flops;
-	trace_record(prof, (TrartEvent){.kernel = -1, .tid = w + 1, .task = t,
+	if (w >= 0) {
+		TrartWorkerStats *ws = &prof->workers[w];
+		ws->tasks++;
+		ws->busy_ns += end_ns - start_ns;
+		ws->flops += t->flops;
+	} else {
+		prof->io_ran = true;
+	}
+	trace_record(prof, (TrartEvent){.kernel = -1,
+	                                .tid = w >= 0 ? w + 1 : TRART_IO_TRACK, .task = t,
 	                                .start_ns = start_ns,
 	                                .dur_ns = end_ns - start_ns, .mem = mem});
 }
@@ -246,6 +256,10 @@ trace_tracks(FILE *f, const TrartProfile *prof)
 		fprintf(f, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", "
 		        "\"pid\": 1, \"tid\": %d, \"args\": {\"name\": "
 		        "\"worker %d\"}}", w + 1, w);
+	if (prof->io_ran)
+		fprintf(f, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", "
+		        "\"pid\": 1, \"tid\": %d, \"args\": {\"name\": "
+		        "\"spill I/O\"}}", TRART_IO_TRACK);
 }
 
 /* The whole trace document. */
@@ -390,6 +404,33 @@ stats_workers(const TrartProfile *prof, FILE *f)
 	}
 }
 
+/* "5 blocks", "1 block". */
+static const char *
+stats_blocks(char *buf, size_t size, int64_t n)
+{
+	snprintf(buf, size, "%" PRId64 " block%s", n, n == 1 ? "" : "s");
+	return buf;
+}
+
+/* The line of what a planned graph's memory tasks did, all runs. */
+static void
+stats_spill(const TrartProfile *prof, FILE *f)
+{
+	TrartSpillStats st;
+	char arena[32], out[32], in[32], nout[32], nin[32];
+
+	trart_spill_stats(&st);
+	/* readable sizes, and the exact bytes that --emit=memgraph's match */
+	fprintf(f, "memory: arena %s = %" PRId64 " bytes, offloaded %s = %" PRId64 " bytes in %s, "
+	        "reloaded %s = %" PRId64 " bytes in %s, reload wait %.2f ms\n",
+	        trart_size_text(arena, sizeof arena, (double)st.arena), (int64_t)st.arena,
+	        trart_size_text(out, sizeof out, (double)st.offloaded), (int64_t)st.offloaded,
+	        stats_blocks(nout, sizeof nout, st.offloads),
+	        trart_size_text(in, sizeof in, (double)st.reloaded), (int64_t)st.reloaded,
+	        stats_blocks(nin, sizeof nin, st.reloads),
+	        (double)prof->reload_wait_ns / 1e6);
+}
+
 void
 trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
                   double tensor_bytes, double peak_bytes)
@@ -424,4 +465,6 @@ trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
 	        peak_bytes / 1048576.0);
 	if (prof->nworkers > 0)
 		stats_workers(prof, f);
+	if (p->tasks && p->tasks->arena > 0)
+		stats_spill(prof, f);
 }

@@ -276,7 +276,35 @@ struct TrartTask {
 	                         completes */
 	double out_bytes;     /* bytes of the block it makes: what a reader
 	                         on another worker takes from it, for stats */
+	const struct TrartMemOp *mem; /* a memory task of the memgraph (fn is
+	                         trart_mem_task), or NULL: a block kernel */
 };
+
+/* The memgraph's memory tasks (compiler/memgraph.c plans them; they are
+ * rows of the task table like block kernels, with fn = trart_mem_task).
+ * A buffer the graph plans lives at an offset of one arena (its memory
+ * domain's): alloc and free only order its first writer after the users
+ * of the region's last occupant (they move nothing); offload writes the
+ * buffer's bytes to its slot of the spill file (the slower tier); reload
+ * reads them back to a new offset, where the buffer's later users find
+ * it. */
+typedef enum TrartMemKind {
+	TRART_MEM_ALLOC,
+	TRART_MEM_FREE,
+	TRART_MEM_OFFLOAD,
+	TRART_MEM_RELOAD,
+} TrartMemKind;
+
+typedef struct TrartMemOp {
+	int kind;             /* a TrartMemKind */
+	int buf;              /* the buffer it allocates, frees, moves */
+	int64_t offset;       /* reload: where it goes in the arena */
+	int64_t bytes;        /* offload, reload: how many bytes move */
+	int64_t spill;        /* offload, reload: the slot's offset in the spill file */
+} TrartMemOp;
+
+/* A memory task's fn: does what task->mem says. */
+void trart_mem_task(void *const *bufs, const TrartTask *task);
 
 /* A task graph: its tasks, referring to each other by index, and the
  * buffers the executor manages. */
@@ -284,11 +312,19 @@ typedef struct TrartTaskGraph {
 	int ntasks;
 	const TrartTask *tasks;
 	int nbufs;            /* entries of bufs the tasks index */
-	const size_t *pooled; /* per buffer: bytes the executor allocates
-	                         from the pool (trart_pool_alloc) before the
-	                         first task that writes it runs, and frees
-	                         when the last that uses it completes; 0: the
-	                         caller's buffer. NULL: none is pooled */
+	const size_t *pooled; /* per buffer: bytes the executor provides
+	                         (below); 0: the caller's buffer. NULL: none */
+	int ncaller;          /* the caller's bufs has this many entries: a
+	                         buffer past them is pooled, or unused */
+	int64_t arena;        /* > 0: the arena's bytes, and every pooled
+	                         buffer lives at its planned offset in it
+	                         (memgraph), from the start of the run; the
+	                         memory tasks move them. 0: pooled buffers
+	                         come from the pool (trart_pool_alloc) before
+	                         the first task that uses one runs, and go
+	                         back after the last that uses it completes */
+	const int64_t *offset;  /* arena > 0: per buffer, its first offset */
+	int64_t spill;        /* bytes of the spill file the offloads need */
 } TrartTaskGraph;
 
 /* Runs every task of g once, each after all its predecessors, on
@@ -301,16 +337,30 @@ typedef struct TrartTaskGraph {
  * never spin. A malformed graph (npred not matching the succ lists, an
  * index out of range, a cycle) ends the program with a message on
  * stderr rather than hanging. While a profile is attached (--trace,
- * --stats) every task is timed, on one trace track per worker. bufs has
- * g->nbufs entries (at least); those of pooled buffers are ignored (may
- * be NULL): the tasks see the executor's own, alive from the first
- * writer to the last user. */
+ * --stats) every task is timed, on one trace track per worker. A graph
+ * with offloads and reloads (an arena and a spill file) runs them on one
+ * more thread, so that no worker waits on the disk. bufs has
+ * g->nbufs entries (at least) or, with pooled buffers, g->ncaller; those
+ * of pooled buffers are ignored (may be NULL): the tasks see the
+ * executor's own, alive from the first writer to the last user (or, with
+ * an arena, for the whole run, where the plan puts them). */
 void trart_run_tasks(const TrartTaskGraph *g, void *const *bufs,
                      int threads, bool steal);
 
 /* The worker running the calling thread's task (0 to threads - 1), or -1
- * outside trart_run_tasks. */
+ * outside trart_run_tasks (and on its I/O thread, which runs a planned
+ * graph's offloads and reloads). */
 int trart_worker_id(void);
+
+/* spill.c */
+
+/* The directory for the spill file (the generated program's --spill-dir;
+ * NULL: $TMPDIR, else /tmp). A graph whose offloads need one (spill > 0)
+ * gets one file there, created as trac-spill-XXXXXX and unlinked at
+ * once, so that it never outlives the process. dir is kept, not copied:
+ * it must stay valid until the file is created, by the first such run
+ * after trart_shutdown (which closes it). */
+void trart_set_spill_dir(const char *dir);
 
 #ifdef __cplusplus
 }

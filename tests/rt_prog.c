@@ -16,8 +16,34 @@
  * ((T[i,0] + T[i,1]) + T[i,2]), so the output bytes are the same on any
  * number of threads and equal NumPy's float32 arithmetic done the same
  * way.
+ *
+ * With RT_PROGRAM=spill in the environment it is another program,
+ * rt_spill: a block task graph whose memory is planned the way
+ * compiler/memgraph.c plans it, an arena and a spill file, so that
+ * sched.c's arena mode and spill.c's memory tasks can be tested without
+ * the compiler. Per block k of four (RT_SPILL_N elements each):
+ *
+ *   B_k = X_k * 2 + 1      written at arena offset k * RT_SPILL_BYTES
+ *   offload B_k            to slot k of the spill file
+ *   free B_k, alloc C_k    (order only)
+ *   C_k = -X_k - 7         written where B_k was (ordered after the offload)
+ *   reload B_k             to offset RT_SPILL_REGION + k * RT_SPILL_BYTES
+ *   Y_k = B_k, W_k = C_k   checking every element of B_k, and that B_k
+ *                          is where the reload put it
+ *
+ * B and C are not tensors of the program: their buffers lie past the
+ * caller's (TrartTaskGraph.ncaller), as a split reduction's partial
+ * blocks do. After a run it prints, on stdout, what the memory tasks
+ * moved against what the plan offloads in one run, and it fails (status
+ * 1) if a consumer found B_k wrong.
  */
 #include "trart.h"
+#include "exec.h" /* trart_spill_stats */
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* The tensors, indexing the buffers the kernels get. */
 enum {
@@ -91,11 +117,194 @@ static const TrartKernel rt_kernels[] = {
 
 static const TrartProgram rt_program = {
 	"rt_prog", "test", RT_NTENSORS, rt_tensors,
-	(int)(sizeof rt_kernels / sizeof rt_kernels[0]), rt_kernels,
+	(int)(sizeof rt_kernels / sizeof rt_kernels[0]), rt_kernels, NULL,
 };
+
+/* ---- rt_spill: a planned graph, an arena and a spill file ---- */
+
+#define RT_SPILL_BLOCKS 4
+#define RT_SPILL_N 65536                  /* elements of a block */
+#define RT_SPILL_BYTES (RT_SPILL_N * 4)   /* bytes of a block */
+#define RT_SPILL_REGION (RT_SPILL_BLOCKS * RT_SPILL_BYTES) /* where reloads go */
+#define RT_SPILL_TASKS 7                  /* tasks per block */
+
+/* The buffers: the program's tensors first, then B_k and C_k. */
+enum {
+	RS_X,        /* input X[4 * RT_SPILL_N] f32 */
+	RS_Y,        /* output Y[4 * RT_SPILL_N] f32: B as its consumers found it */
+	RS_W,        /* output W[4 * RT_SPILL_N] f32: C */
+	RS_NTENSORS,
+	RS_B = RS_NTENSORS,                /* B_k: RS_B + k */
+	RS_C = RS_B + RT_SPILL_BLOCKS,     /* C_k: RS_C + k */
+	RS_NBUFS = RS_C + RT_SPILL_BLOCKS,
+};
+
+/* A block's tasks, at 7 k + these. */
+enum { RS_MAKE_B, RS_OFFLOAD, RS_FREE, RS_ALLOC, RS_MAKE_C, RS_RELOAD, RS_USE };
+
+static const int64_t rs_shape[] = {RT_SPILL_BLOCKS * RT_SPILL_N};
+
+static const TrartTensor rs_tensors[RS_NTENSORS] = {
+	[RS_X] = {"X", TRART_F32, 1, rs_shape, TRART_INPUT},
+	[RS_Y] = {"Y", TRART_F32, 1, rs_shape, TRART_OUTPUT},
+	[RS_W] = {"W", TRART_F32, 1, rs_shape, TRART_OUTPUT},
+};
+
+/* Elements of B a consumer found wrong, and blocks not where the reload
+ * put them. */
+static atomic_int rs_bad_values, rs_bad_places;
+
+/* The block a task is of (its lo is the block's first element). */
+static int
+rs_block(const TrartTask *t)
+{
+	return (int)(t->lo[0] / RT_SPILL_N);
+}
+
+static void
+rs_make_b(void *const *bufs, const TrartTask *t)
+{
+	int k = rs_block(t), i;
+	const float *x = (const float *)bufs[RS_X] + k * RT_SPILL_N;
+	float *b = bufs[RS_B + k];
+
+	for (i = 0; i < RT_SPILL_N; i++)
+		b[i] = x[i] * 2.0f + 1.0f; /* x * 2 is exact: fused or not, alike */
+}
+
+static void
+rs_make_c(void *const *bufs, const TrartTask *t)
+{
+	int k = rs_block(t), i;
+	const float *x = (const float *)bufs[RS_X] + k * RT_SPILL_N;
+	float *c = bufs[RS_C + k];
+
+	for (i = 0; i < RT_SPILL_N; i++)
+		c[i] = -x[i] - 7.0f;
+}
+
+/* Y_k = B_k and W_k = C_k, checking B_k against X_k, and that the
+ * reload moved it RT_SPILL_REGION past C_k (which sits where B_k was). */
+static void
+rs_use(void *const *bufs, const TrartTask *t)
+{
+	int k = rs_block(t), i, bad = 0;
+	const float *x = (const float *)bufs[RS_X] + k * RT_SPILL_N;
+	const float *b = bufs[RS_B + k], *c = bufs[RS_C + k];
+	float *y = (float *)bufs[RS_Y] + k * RT_SPILL_N;
+	float *w = (float *)bufs[RS_W] + k * RT_SPILL_N;
+
+	if ((const char *)b - (const char *)c != RT_SPILL_REGION)
+		atomic_fetch_add(&rs_bad_places, 1);
+	for (i = 0; i < RT_SPILL_N; i++) {
+		bad += b[i] != x[i] * 2.0f + 1.0f;
+		y[i] = b[i];
+		w[i] = c[i];
+	}
+	atomic_fetch_add(&rs_bad_values, bad);
+}
+
+/* The graph's tables, filled in by rs_graph. */
+static TrartTask rs_tasks[RT_SPILL_BLOCKS * RT_SPILL_TASKS];
+static TrartMemOp rs_ops[RT_SPILL_BLOCKS][4];
+static int rs_succ[RT_SPILL_BLOCKS][RT_SPILL_TASKS][2];
+static int rs_use_of[RT_SPILL_BLOCKS][RT_SPILL_TASKS][4];
+static int64_t rs_lo[RT_SPILL_BLOCKS], rs_hi[RT_SPILL_BLOCKS];
+static size_t rs_pooled[RS_NBUFS];
+static int64_t rs_offset[RS_NBUFS];
+
+static const TrartTaskGraph rs_graph_tables = {
+	RT_SPILL_BLOCKS * RT_SPILL_TASKS, rs_tasks, RS_NBUFS, rs_pooled,
+	RS_NTENSORS, 2 * RT_SPILL_REGION, rs_offset, RT_SPILL_REGION,
+};
+
+static const TrartProgram rs_program = {
+	"rt_spill", "test", RS_NTENSORS, rs_tensors, 0, NULL, &rs_graph_tables,
+};
+
+/* Task j of block k: fn (or a memory operation), its successors within
+ * the block, its buffers, where it runs and its priority (its b-level). */
+static void
+rs_task(int k, int j, TrartTaskFn fn, const TrartMemOp *op, int npred,
+        const int *succ, int nsucc, const int *use, int nuse, const char *name)
+{
+	static const double level[] = {6, 5, 4, 3, 2, 2, 1};
+	TrartTask *t = &rs_tasks[k * RT_SPILL_TASKS + j];
+	int i;
+
+	for (i = 0; i < nsucc; i++)
+		rs_succ[k][j][i] = k * RT_SPILL_TASKS + succ[i];
+	memcpy(rs_use_of[k][j], use, (size_t)nuse * sizeof *use);
+	*t = (TrartTask){
+		.fn = op ? trart_mem_task : fn, .lo = &rs_lo[k], .hi = &rs_hi[k],
+		.ndim = 1, .name = name, .device = k + j, .priority = level[j],
+		.npred = npred, .nsucc = nsucc, .succ = rs_succ[k][j],
+		.flops = op ? 0 : RT_SPILL_N, .bytes = 2 * RT_SPILL_BYTES,
+		.nuse = nuse, .use = rs_use_of[k][j], .out_bytes = RT_SPILL_BYTES,
+		.mem = op,
+	};
+}
+
+/* Fills in the tables of block k. */
+static void
+rs_block_tasks(int k)
+{
+	const int b = RS_B + k, c = RS_C + k;
+	TrartMemOp *op = rs_ops[k];
+
+	rs_lo[k] = (int64_t)k * RT_SPILL_N;
+	rs_hi[k] = rs_lo[k] + RT_SPILL_N;
+	rs_pooled[b] = rs_pooled[c] = RT_SPILL_BYTES;
+	rs_offset[b] = rs_offset[c] = (int64_t)k * RT_SPILL_BYTES;
+	op[0] = (TrartMemOp){TRART_MEM_OFFLOAD, b, 0, RT_SPILL_BYTES, (int64_t)k * RT_SPILL_BYTES};
+	op[1] = (TrartMemOp){TRART_MEM_FREE, b, 0, 0, 0};
+	op[2] = (TrartMemOp){TRART_MEM_ALLOC, c, 0, 0, 0};
+	op[3] = (TrartMemOp){TRART_MEM_RELOAD, b, RT_SPILL_REGION + (int64_t)k * RT_SPILL_BYTES,
+	                     RT_SPILL_BYTES, (int64_t)k * RT_SPILL_BYTES};
+	rs_task(k, RS_MAKE_B, rs_make_b, NULL, 0, (int[]){RS_OFFLOAD}, 1,
+	        (int[]){RS_X, b}, 2, "B");
+	rs_task(k, RS_OFFLOAD, NULL, &op[0], 1, (int[]){RS_FREE, RS_RELOAD}, 2,
+	        (int[]){b}, 1, "B");
+	rs_task(k, RS_FREE, NULL, &op[1], 1, (int[]){RS_ALLOC}, 1, NULL, 0, "B");
+	rs_task(k, RS_ALLOC, NULL, &op[2], 1, (int[]){RS_MAKE_C}, 1, NULL, 0, "C");
+	rs_task(k, RS_MAKE_C, rs_make_c, NULL, 1, (int[]){RS_USE}, 1,
+	        (int[]){RS_X, c}, 2, "C");
+	rs_task(k, RS_RELOAD, NULL, &op[3], 1, (int[]){RS_USE}, 1, (int[]){b}, 1, "B");
+	rs_task(k, RS_USE, rs_use, NULL, 2, NULL, 0, (int[]){b, c, RS_Y, RS_W}, 4, "Y");
+}
+
+/* rt_spill's main: the run, then its checks and counts. */
+static int
+rs_main(int argc, char **argv)
+{
+	TrartSpillStats st;
+	int k, rc;
+
+	for (k = 0; k < RT_SPILL_BLOCKS; k++)
+		rs_block_tasks(k);
+	rc = trart_main(&rs_program, argc, argv);
+	if (rc == 0 && (atomic_load(&rs_bad_values) || atomic_load(&rs_bad_places))) {
+		fprintf(stderr, "rt_spill: B came back wrong: %d elements differ, "
+		        "%d blocks misplaced\n", atomic_load(&rs_bad_values),
+		        atomic_load(&rs_bad_places));
+		rc = 1;
+	}
+	trart_spill_stats(&st);
+	if (st.offloads > 0) /* not after --help, or a run that failed first */
+		printf("spill: plan %d bytes a run; arena %lld; offloaded %lld bytes "
+		       "in %lld blocks; reloaded %lld bytes in %lld blocks\n",
+		       RT_SPILL_REGION, (long long)st.arena, (long long)st.offloaded,
+		       (long long)st.offloads, (long long)st.reloaded,
+		       (long long)st.reloads);
+	return rc;
+}
 
 int
 main(int argc, char **argv)
 {
+	const char *which = getenv("RT_PROGRAM");
+
+	if (which && strcmp(which, "spill") == 0)
+		return rs_main(argc, argv);
 	return trart_main(&rt_program, argc, argv);
 }

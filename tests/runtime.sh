@@ -7,9 +7,11 @@
 # count; data errors (exit 1, one line naming the tensor, no file left
 # behind: a failed run changes no file, not even one it would overwrite);
 # usage errors (exit 2), two outputs in one file among them; --time in
-# constant memory, --trace and --stats; out-of-memory messages from
-# programs trac compiles with huge sizes; trart.h from C++; and a
-# valgrind run.
+# constant memory, --trace and --stats; a planned graph's arena and
+# spill file (rt_prog as rt_spill: the same bytes on any thread count,
+# the bytes moved, --spill-dir, no spill file left behind, a spill
+# directory that cannot take one); out-of-memory messages from programs
+# trac compiles with huge sizes; trart.h from C++; and a valgrind run.
 # Environment: RT_PROG (the built rt_prog), srcdir (the source tree, may
 # be read-only), PYTHON_NUMPY (may be empty: the NumPy checks SKIP),
 # VALGRIND (a valgrind to use; empty: none; unset: valgrind on PATH),
@@ -86,6 +88,7 @@ for opt in input output output-dir random threads repeat time trace stats no-ste
 	check "man-synopsis-lists-$opt" grep -q -- "--$opt\b" synopsis
 done
 check help-no-steal-kernels grep -q '^  --no-steal .*no effect' out
+check help-lists-spill-dir grep -q '^  --spill-dir DIR ' out
 expect version 0 "" "$RT_PROG" --version
 check version-text grep -Eq '^rt_prog \(trac [^ )]+\)$' out
 
@@ -293,6 +296,100 @@ check stats-kernel-y grep -Eq '^Y +3 +[0-9.]+ ' err
 check stats-total grep -Eq '^total +6 +[0-9.]+ ' err
 check stats-tensor-bytes grep -Eq '^tensor bytes: 176 ' err
 check stats-peak grep -Eq '^peak memory: [0-9]+ bytes' err
+check stats-no-arena test -z "$(grep '^memory:' err)"
+
+# ---- a planned graph's memory: the arena and the spill file ------------------------
+# RT_PROGRAM=spill makes rt_prog rt_spill (rt_prog.c), the stand-in for a
+# graph whose memory the compiler planned: each block of B is offloaded
+# to the spill file, its place in the arena taken by C, and B reloaded
+# elsewhere, where its consumers check every element (a wrong one fails
+# the run). The spill file is unlinked as soon as it is made, so no run,
+# however it ends, leaves one behind.
+spill() { RT_PROGRAM=spill "$RT_PROG" "$@"; }
+# spill_moved NAME RUNS: out says the memory tasks moved the plan's bytes
+# RUNS times, in four blocks a run, each way.
+spill_moved() {
+	check "$1" awk -v runs="$2" '/^spill: plan / { plan = $3; off = $10; noff = $13; rel = $16; nrel = $19 }
+		END { exit !(plan > 0 && off == plan * runs && noff == 4 * runs && rel == off && nrel == noff) }' out
+}
+mkdir -p sd
+for t in 1 2 3 8; do
+	expect "spill-threads-$t" 0 "" spill --random=3 --threads "$t" --repeat 3 --spill-dir sd --output-dir "sp$t"
+	check "spill-threads-$t-quiet" test ! -s err
+	spill_moved "spill-threads-$t-moved" 3
+	check "spill-threads-$t-same-bytes" cmp -s "sp$t/Y.npy" sp1/Y.npy
+	check "spill-threads-$t-same-bytes-c" cmp -s "sp$t/W.npy" sp1/W.npy
+done
+check spill-dir-left-empty test -z "$(ls -A sd)"
+expect spill-stats 0 "" spill --random --threads 2 --stats --spill-dir sd --output-dir sps
+spill_moved spill-stats-moved 1
+check spill-stats-line grep -Eq '^memory: arena 2\.1 MB = [0-9]+ bytes, offloaded 1\.0 MB = [0-9]+ bytes in 4 blocks, reloaded 1\.0 MB = [0-9]+ bytes in 4 blocks, reload wait [0-9]+\.[0-9]+ ms$' err
+# the peak counts the arena: 3 MB of tensors and 2 MB of arena at least
+check spill-stats-peak awk '/^peak memory:/ { exit !($3 >= 5242880) }' err
+# the offloads and reloads run on the I/O thread, not on a worker: the
+# workers ran the other 20 tasks, and the trace has the 8 on a track of
+# their own
+check spill-stats-workers awk '/^worker / { on = 1; next } /^memory:/ { on = 0 }
+	on { n += $2 } END { exit n != 20 }' err
+expect spill-trace 0 "" spill --random --threads 2 --repeat 2 --trace sp.json --spill-dir sd --output-dir spt2
+check spill-trace-io-track test "$(grep '"ph": "X"' sp.json | grep -c '"tid": 1025,')" -eq 16
+check spill-trace-io-named grep -q '"tid": 1025, "args": {"name": "spill I/O"}' sp.json
+check spill-trace-workers test "$(grep '"ph": "X"' sp.json | grep -c '"tid": [12],')" -eq 40
+# $TMPDIR when there is no --spill-dir; /tmp when it is empty too
+mkdir -p td
+expect spill-tmpdir 0 "" env TMPDIR="$tmp/td" RT_PROGRAM=spill "$RT_PROG" --random --output-dir spt
+check spill-tmpdir-same-bytes cmp -s spt/Y.npy sps/Y.npy
+check spill-tmpdir-left-empty test -z "$(ls -A td)"
+expect spill-tmpdir-missing 1 "^rt_spill: error: cannot create a spill file in $tmp/no-td: No such file or directory$" \
+	env TMPDIR="$tmp/no-td" RT_PROGRAM=spill "$RT_PROG" --random --output-dir spm
+one_line spill-tmpdir-missing-one-line
+absent spill-tmpdir-missing-no-output spm
+expect spill-tmpdir-empty 0 "" env TMPDIR= RT_PROGRAM=spill "$RT_PROG" --random --output-dir spe
+# a spill directory that cannot take a file: exit 1, one line, no output
+# and no spill file written (root writes anywhere: a directory that does
+# not exist then)
+mkdir -p ro && chmod 555 ro
+if [ "$(id -u)" -ne 0 ]; then
+	bad_dir=ro bad_why="Permission denied"
+else
+	bad_dir=ro/missing bad_why="No such file or directory"
+fi
+expect spill-dir-unwritable 1 "^rt_spill: error: cannot create a spill file in $bad_dir: $bad_why$" \
+	spill --random --spill-dir "$bad_dir" --output-dir spu
+one_line spill-dir-unwritable-one-line
+check spill-dir-unwritable-no-stdout test ! -s out
+absent spill-dir-unwritable-no-output spu
+check spill-dir-unwritable-no-file test -z "$(ls -A ro)"
+expect spill-dir-is-file 1 "^rt_spill: error: cannot create a spill file in file-not-dir: Not a directory$" \
+	spill --random --spill-dir file-not-dir --output-dir spf
+absent spill-dir-is-file-no-output spf
+usage_error spill-dir-empty "--spill-dir needs a non-empty path" --spill-dir=
+# The spill file's bytes are reserved before anything is computed: a
+# file size limit (as a full disk would) stops the run there.
+{ (trap '' XFSZ; ulimit -f 0; exec env RT_PROGRAM=spill "$RT_PROG" --random --spill-dir sd --output-dir spr) 2>&1; echo "status $?"; } | cat >err
+check spill-reserve grep -q '^rt_spill: error: cannot reserve 1\.0 MB for the spill file in sd: File too large$' err
+check spill-reserve-status grep -q '^status 1$' err
+absent spill-reserve-nothing-left spr
+check spill-reserve-left-empty test -z "$(ls -A sd)"
+# While a run goes, its spill file is open but has no name (Linux shows
+# it as "(deleted)"), so SIGKILL leaves nothing behind either.
+if [ -d /proc/self/fd ]; then
+	mkdir -p sk
+	env RT_PROGRAM=spill "$RT_PROG" --random --threads 2 --repeat 100000000 --spill-dir sk --output-dir skx >out 2>err &
+	pid=$!
+	n=0
+	until ls -l "/proc/$pid/fd" 2>/dev/null | grep -q 'sk/trac-spill-.* (deleted)$' || [ $n -ge 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	check spill-open-unlinked test $n -lt 100
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	check spill-killed-left-empty test -z "$(ls -A sk)"
+	absent spill-killed-no-output skx
+else
+	skip "spill file while running (no /proc/self/fd)"
+fi
 
 # ---- against NumPy ----------------------------------------------------------------
 if [ -n "$PY" ]; then
@@ -332,6 +429,15 @@ PY
 	data_error numpy-shape "input X: x45\\.npy: shape \\(4, 5\\) does not match the declared \\(5, 3\\)$" \
 		--random --input X=x45.npy
 	data_error numpy-fortran "input X: xf\\.npy: " --random --input X=xf.npy
+	check numpy-spill-result "$PY" - "$srcdir/tests" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from trart_random import random_fill
+x = random_fill((4 * 65536,), np.float32, 3, "X")
+assert np.array_equal(np.load("sp1/Y.npy"), x * np.float32(2) + np.float32(1))
+assert np.array_equal(np.load("sp1/W.npy"), -x - np.float32(7))
+PY
 	# a scalar takes np.array([x]) as well as a 0-d array
 	expect numpy-scalar-1 0 "" "$RT_PROG" --random --input s=s1.npy --output-dir ns
 	check numpy-scalar-1-result "$PY" -c 'import numpy as np; assert not np.load("ns/Y.npy").any()'
@@ -372,8 +478,9 @@ TRA
 	done
 	# Allocations that fail although the machine has the memory (here a
 	# 200 MB address-space limit, which a sanitizer build cannot run
-	# under): T is 268 MB, up front with whole-node kernels, from the
-	# block pool mid-run with tasks.
+	# under): T is 268 MB, up front with whole-node kernels; with tasks
+	# it lives in the arena of the memory plan, allocated as the graph
+	# starts (spill.c).
 	expect mid-tasks-compile 0 "" "$TRAC" wide.tra -D N=64 -D D=64 -D K=16384 --devices=2 -o mid-tasks
 	expect mid-kernels-compile 0 "" "$TRAC" wide.tra -D N=64 -D D=64 -D K=16384 --node-kernels -o mid-kernels
 	if (ulimit -v 200000 && ./mid-tasks --version) >/dev/null 2>&1; then
@@ -383,10 +490,10 @@ TRA
 			sh -c "$lim" sh ./mid-kernels --random --output-dir om-k
 		one_line oom-kernels-one-line
 		absent oom-kernels-nothing om-k
-		expect oom-pool 1 "^wide: error: out of memory allocating 268\\.4 MB for tensor T$" \
+		expect oom-arena 1 "^wide: error: out of memory allocating 2[0-9][0-9]\\.[0-9] MB for the arena of the intermediate tensors$" \
 			sh -c "$lim" sh ./mid-tasks --random --threads 2 --output-dir om-t
-		one_line oom-pool-one-line
-		absent oom-pool-nothing om-t
+		one_line oom-arena-one-line
+		absent oom-arena-nothing om-t
 	else
 		skip "out-of-memory checks under ulimit -v (cannot run under it)"
 	fi
@@ -435,6 +542,12 @@ if [ -n "$VG" ]; then
 	expect valgrind-made-dirs 1 "output Z" vg "$RT_PROG" --random --output-dir vg5/sub --output Z=nodir/Z.npy
 	expect valgrind-time-reservoir 0 "" vg "$RT_PROG" --random --threads 1 --repeat 1500 --time --output-dir vg6
 	expect valgrind-scalar-1 0 "" vg "$RT_PROG" --random --input s=s1.npy --output-dir vg7
+	expect valgrind-spill 0 "" env RT_PROGRAM=spill "$VG" -q --error-exitcode=99 --leak-check=full \
+		"$RT_PROG" --random --threads 3 --repeat 2 --stats --spill-dir sd --output-dir vg9
+	# (an error mid-run ends the program at once, _exit, as running out
+	# of memory does: what it leaves allocated is no leak)
+	expect valgrind-spill-error 1 "cannot create a spill file" env RT_PROGRAM=spill "$VG" -q \
+		--error-exitcode=99 --leak-check=no "$RT_PROG" --random --spill-dir file-not-dir --output-dir vg10
 	if [ -x ./huge-tasks ]; then
 		expect valgrind-huge 1 "out of memory allocating" vg ./huge-tasks --random --output-dir vg8
 	fi
@@ -442,7 +555,7 @@ else
 	skip "valgrind checks ($vg_why)"
 fi
 
-check no-stray-files test -z "$(find . -name '*.stage*' -o -name '*.tmp*')"
+check no-stray-files test -z "$(find . -name '*.stage*' -o -name '*.tmp*' -o -name 'trac-spill-*')"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -14,7 +14,11 @@
 #    with --random and --threads 1, 2, 3 and 8; each run's outputs equal
 #    the reference
 #    interpreter's, as in compile.sh (1e-4 relative for f32, 1e-10 for
-#    f64; SKIPped without NumPy).
+#    f64; SKIPped without NumPy);
+#  - five samples compiled at the smallest --memory budget that works
+#    (offloads, reloads, reused regions) run with TRART_SHUFFLE=1..6, the
+#    ready tasks in a random order per seed: only the memgraph's edges
+#    order them, and every order equals the interpreter.
 # Any ThreadSanitizer report fails the check it came from: the runs have
 # TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1, and
 # "ThreadSanitizer" in a run's stderr is a failure too (runtime.sh's
@@ -225,6 +229,50 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
 	variant "$name" "$prog" "$defs" ""
 	variant "$name-t" "$prog" "$defs" "--devices=3"
 	variant "$name-m" "$prog" "$defs" "--devices=2 --partition=$(manual "$prog" "$defs")"
+done
+
+# ---- memory plans under shuffled orders ----------------------------------------------
+# Programs compiled at the smallest --memory budget that works (offloads,
+# reloads and reused regions everywhere) run with TRART_SHUFFLE=SEED: the
+# ready tasks in a random order per seed instead of by priority, so only
+# the memgraph's edges keep buffers that share a region apart. Every
+# order must give the interpreter's results, with no ThreadSanitizer
+# report.
+for prog in "$srcdir/samples/mlp.tra" "$srcdir/samples/attention.tra" "$srcdir/samples/layernorm.tra" \
+	"$srcdir/samples/chain.tra" "$srcdir/samples/softmax.tra"; do
+	name=$(basename "$prog" .tra)
+	defs=$(sizes "$prog")
+	# shellcheck disable=SC2086
+	"$TRAC" "$prog" $defs --devices=3 --memory=1 --emit=memgraph >out 2>err
+	least=$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)
+	[ -n "$least" ] || { bad "$name: no smallest budget"; continue; }
+	# shellcheck disable=SC2086
+	if ! "$TRAC" "$prog" $defs --devices=3 --memory="$least" --sanitize=thread --runtime-dir="$tmp/rt" \
+		-o "shuf-$name" >out 2>err; then
+		bad "$name --memory=$least (trac --sanitize=thread)"
+		continue
+	fi
+	if [ -n "$PY" ] && [ ! -d "want-$name" ]; then
+		# shellcheck disable=SC2086
+		"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" >out 2>err
+	fi
+	for seed in 1 2 3 4 5 6; do
+		t=$((seed % 3 + 1))
+		d=got-shuf-$name
+		TRART_SHUFFLE=$seed "./shuf-$name" --random=3 --threads "$t" --spill-dir "$tmp" --output-dir "$d" >out 2>err
+		rc=$?
+		if [ "$rc" -eq 66 ] || grep -q ThreadSanitizer err; then
+			tsan_report "$rc" err
+			bad "$name --memory=$least TRART_SHUFFLE=$seed threads=$t (ThreadSanitizer)"
+		elif [ "$rc" -ne 0 ]; then
+			bad "$name --memory=$least TRART_SHUFFLE=$seed threads=$t (exit status $rc)"
+		elif [ -n "$PY" ] && ! compare "$d" "want-$name"; then
+			bad "$name --memory=$least TRART_SHUFFLE=$seed threads=$t (differs from the interpreter)"
+		else
+			ok "$name --memory=$least TRART_SHUFFLE=$seed threads=$t"
+		fi
+		rm -rf "$d"
+	done
 done
 
 echo "$pass passed, $fail failed"

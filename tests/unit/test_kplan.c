@@ -385,11 +385,17 @@ START_TEST(plan_blocks_split)
 			ck_assert_int_eq(kt->kernel, a);
 			ck_assert_int_eq(kt->nparts, 2);
 			ck_assert_int_eq(ia.tasks[kt->parts[0]].hi[0], x->hi[0]); /* the same j block (s[j]: j is index 0) */
-			ck_assert_int_eq(kt->nuse, 2); /* s and X */
+			ck_assert_int_eq(kt->nuse, 4); /* s, X and its parts' partial blocks */
+			ck_assert_int_eq(kt->use[2], KPLAN_PARTIAL(&kp, kt->parts[0]));
+			ck_assert_int_eq(kt->use[3], KPLAN_PARTIAL(&kp, kt->parts[1]));
 		} else if (x->kind == IA_JOIN) {
 			ck_assert_int_eq(kt->kernel, kp.node_plan[node_id(u, "s")]);
 			ck_assert_int_eq(kt->nsucc, 1);
 			ck_assert_int_eq(kt->nparts, 0);
+			/* s, X, and the partial block it writes, a buffer of its own */
+			ck_assert_int_eq(kt->nuse, 3);
+			ck_assert_int_eq(kt->use[2], KPLAN_PARTIAL(&kp, t));
+			ck_assert_int_gt(kp.pooled[KPLAN_PARTIAL(&kp, t)], 0);
 		} else {
 			ck_assert_int_eq(kt->kernel, 0); /* leaves: the no-op */
 		}

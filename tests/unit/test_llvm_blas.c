@@ -14,8 +14,9 @@
  * dlopen (LLVM must have vectorised every loop the kernel tagged), and
  * called on the interpreter's values of the node's operands,
  * converted to the node's type; every block task of the node runs (a
- * split node's partial blocks, which the kernel leaves in trac_partial,
- * are summed here, as its aggregation would), and the output must equal
+ * split node's partial blocks, which the kernel leaves in its partial
+ * buffers (KPLAN_PARTIAL), are summed here, as its aggregation would),
+ * and the output must equal
  * the interpreter's within the type's rounding.
  */
 #include "llvm_prog.h"
@@ -125,10 +126,10 @@ static void test_unplan(TestProg *tp)
 
 /* ---- one kernel as a module ------------------------------------------------------------ */
 
-/* Kernel k of tp in a module of its own, with the two tables a block
- * kernel addresses made external (trac_tasks, a byte array of the
- * TrartTask rows, and trac_partial) so that the test can fill and read
- * them, and an external test_kernel(bufs, task) calling the internal
+/* Kernel k of tp in a module of its own, with the table a block kernel
+ * addresses made external (trac_tasks, a byte array of the TrartTask
+ * rows) so that the test can fill it, and an external
+ * test_kernel(bufs, task) calling the internal
  * kernel. Verified; the module's IR in *ir (malloc'ed) if ir is set. */
 static CgLlvm *test_build(const TestProg *tp, const Kplan *k, char **ir)
 {
@@ -139,7 +140,6 @@ static CgLlvm *test_build(const TestProg *tp, const Kplan *k, char **ir)
 		int nt = tp->ia.ntasks;
 		p.tasks = cg_llvm_global(m, "trac_tasks", cg_llvm_array(m, cg_llvm_int(m, 8), nt * (int64_t)sizeof(TrartTask)),
 		                         true, false);
-		p.partial = cg_llvm_global(m, "trac_partial", cg_llvm_array(m, i8p, nt), true, false);
 	}
 	cg_llvm_blas_kernel(&p, k);
 	char name[32];
@@ -163,12 +163,16 @@ static CgLlvm *test_build(const TestProg *tp, const Kplan *k, char **ir)
 
 /* Buffers for every node: the interpreter's values of node v's operands
  * in its type, and its own buffer (NaN-filled: every element must be
- * written). */
-static void **test_buffers(const TraGraph *g, const InterpValues *iv, int v)
+ * written); then the partial blocks of split joins (kp's nbufs in all). */
+static void **test_buffers(const TestProg *tp, const InterpValues *iv, int v)
 {
+	const TraGraph *g = &tp->u->g;
 	const TraNode *n = &g->nodes[v];
 	size_t es = trart_dtype_size(n->type);
-	void **bufs = calloc((size_t)g->nnodes, sizeof *bufs);
+	int nbufs = tp->kp.nbufs > g->nnodes ? tp->kp.nbufs : g->nnodes;
+	void **bufs = calloc((size_t)nbufs, sizeof *bufs);
+	for (int b = g->nnodes; b < tp->kp.nbufs; b++)
+		bufs[b] = tp->kp.pooled[b] > 0 ? malloc((size_t)tp->kp.pooled[b]) : NULL;
 	for (int k = 0; k < n->nops; k++) {
 		int src = n->ops[k].node;
 		if (bufs[src])
@@ -204,24 +208,12 @@ static void test_set(const TraNode *n, void *buf, int64_t i, double x)
 		((double *)buf)[i] = x;
 }
 
-/* The partial blocks aggregation task t combines go back to the pool. */
-static void test_free_parts(const TestProg *tp, void *h, int t)
-{
-	void **partial = llvm_unit_sym(h, "trac_partial");
-	void (*pool_free)(void *) = (void (*)(void *))llvm_unit_sym(h, "trart_pool_free");
-	const KplanTask *kt = &tp->kp.tasks[t];
-	for (int q = 0; q < kt->nparts; q++) {
-		pool_free(partial[kt->parts[q]]);
-		partial[kt->parts[q]] = NULL;
-	}
-}
-
 /* Aggregation task t of node n: the sum of its parts' partial blocks
  * (C order in the block) into the output, as a<node> would combine them
- * (n has no epilogue); then the partial blocks go back to the pool. */
-static void test_combine(const TestProg *tp, void *h, const TraNode *n, int t, void *out)
+ * (n has no epilogue). */
+static void test_combine(const TestProg *tp, void **bufs, const TraNode *n, int t, void *out)
 {
-	void **partial = llvm_unit_sym(h, "trac_partial");
+	void **partial = bufs + tp->u->g.nnodes;
 	const IaTask *a = &tp->ia.tasks[t];
 	const KplanTask *kt = &tp->kp.tasks[t];
 	int64_t count = 1;
@@ -241,7 +233,6 @@ static void test_combine(const TestProg *tp, void *h, const TraNode *n, int t, v
 			sum += test_get(n, partial[kt->parts[q]], e);
 		test_set(n, out, off, sum);
 	}
-	test_free_parts(tp, h, t);
 }
 
 /* Runs block kernel k: each of its node's join tasks, then the sums of
@@ -259,13 +250,9 @@ static bool test_run_blocks(const TestProg *tp, const Kplan *k, void *h, void **
 			kernel(bufs, &tasks[t]);
 	}
 	bool finished = !k->split || n->epilogue < 0;
-	for (int t = 0; t < tp->ia.ntasks && k->split; t++)
-		if (tp->ia.tasks[t].kind == IA_AGG && tp->ia.tasks[t].node == k->node) {
-			if (finished)
-				test_combine(tp, h, n, t, bufs[k->node]);
-			else
-				test_free_parts(tp, h, t);
-		}
+	for (int t = 0; t < tp->ia.ntasks && k->split && finished; t++)
+		if (tp->ia.tasks[t].kind == IA_AGG && tp->ia.tasks[t].node == k->node)
+			test_combine(tp, bufs, n, t, bufs[k->node]);
 	return finished;
 }
 
@@ -316,7 +303,7 @@ static void test_kernel(const TestProg *tp, const Kplan *k, const InterpValues *
 	const TraNode *n = &g->nodes[k->node];
 	CgLlvm *m = test_build(tp, k, NULL);
 	void *h = llvm_unit_load(m, LLVM_UNIT_RUNTIME " " TRAC_BLAS_LIBS, true);
-	void **bufs = test_buffers(g, iv, k->node);
+	void **bufs = test_buffers(tp, iv, k->node);
 	bool compare = true;
 	if (k->block)
 		compare = test_run_blocks(tp, k, h, bufs);
@@ -339,7 +326,7 @@ static void test_kernel(const TestProg *tp, const Kplan *k, const InterpValues *
 		*worst = err > *worst ? err : *worst;
 		tally->compared++;
 	}
-	for (int v = 0; v < g->nnodes; v++)
+	for (int v = 0; v < (tp->kp.nbufs > g->nnodes ? tp->kp.nbufs : g->nnodes); v++)
 		free(bufs[v]);
 	free(bufs);
 	/* the runtime's worker threads end before their code is unloaded */
@@ -430,7 +417,7 @@ END_TEST
 /* The IR of a block kernel with a looped K (k_loop.tra with its
  * looped K index j cut in three): beta chosen per call, the task's lo and hi read from it
  * once, the partial block from the pool into trac_partial. */
-START_TEST(block_ir_names_blas_and_pool)
+START_TEST(block_ir_names_blas_no_alloc)
 {
 	const char *srcdir = getenv("srcdir");
 	char path[1024];
@@ -448,7 +435,8 @@ START_TEST(block_ir_names_blas_and_pool)
 	CgLlvm *m = test_build(&tp, k, &ir);
 	ck_assert_msg(strstr(ir, "define internal void @b") != NULL, "%s", ir);
 	ck_assert_msg(strstr(ir, "declare void @cblas_sgemm(i32, i32, i32, i32, i32, i32, float, float*, i32, float*, i32, float, float*, i32)") != NULL, "%s", ir);
-	ck_assert_msg(strstr(ir, "@trart_pool_alloc") != NULL && strstr(ir, "@trac_partial") != NULL, "%s", ir);
+	/* its partial block is a buffer the executor provides: no allocation here */
+	ck_assert_msg(strstr(ir, "@trart_pool_alloc") == NULL && strstr(ir, "@trac_partial") == NULL, "%s", ir);
 	ck_assert_msg(strstr(ir, "select i1") != NULL, "no beta select: %s", ir);
 	/* the block's bounds are loaded where the kernel starts, none inside
 	 * its loops, where every cblas call would force a reload */
@@ -474,7 +462,7 @@ static Suite *llvm_blas_suite(void)
 	tcase_add_test(tc, whole_nodes_match_interpreter);
 	tcase_add_test(tc, decomp_blocks_match_interpreter);
 	tcase_add_test(tc, halved_blocks_match_interpreter);
-	tcase_add_test(tc, block_ir_names_blas_and_pool);
+	tcase_add_test(tc, block_ir_names_blas_no_alloc);
 	suite_add_tcase(s, tc);
 	return s;
 }

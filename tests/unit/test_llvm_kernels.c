@@ -339,22 +339,20 @@ static void test_prog_open(TestProg *t, const char *src, int devices)
 	memset(t, 0, sizeof *t);
 	t->u = llvm_unit_program(src, devices, &t->ia);
 	TraGraph *g = &t->u->g;
-	t->opt = (CgCOptions){"test", "test.tra", false, NULL, devices > 0 ? &t->ia : NULL};
+	t->opt = (CgCOptions){"test", "test.tra", false, NULL, devices > 0 ? &t->ia : NULL, NULL};
 	kplan_build(g, t->opt.ia, &t->kp);
 	CgLlvm *m = llvm_unit_module();
 	t->p = (CgLlvmProg){.m = m, .g = g, .kp = &t->kp, .opt = &t->opt};
 	if (devices > 0) {
-		CgLlvmType i8p = cg_llvm_ptr(m, cg_llvm_int(m, 8)), i32 = cg_llvm_int(m, 32);
+		CgLlvmType i32 = cg_llvm_int(m, 32);
 		int nt = t->ia.ntasks;
 		/* external, zero, writable: test_run_blocks fills them through dlsym */
 		t->p.tasks = cg_llvm_global(m, "trac_tasks", cg_llvm_array(m, cg_llvm_int(m, 8),
 		                            (int64_t)(nt * sizeof(TrartTask))), true, false);
-		t->p.partial = cg_llvm_global(m, "trac_partial", cg_llvm_array(m, i8p, nt), true, false);
 		t->p.nparts = cg_llvm_global(m, "trac_nparts", cg_llvm_array(m, i32, nt), true, false);
 		t->p.parts = cg_llvm_global(m, "trac_parts", cg_llvm_array(m, cg_llvm_ptr(m, i32), nt), true, false);
 		cg_llvm_global_init(t->p.tasks, cg_llvm_const_null(cg_llvm_array(m, cg_llvm_int(m, 8),
 		                                                   (int64_t)(nt * sizeof(TrartTask)))));
-		cg_llvm_global_init(t->p.partial, cg_llvm_const_null(cg_llvm_array(m, i8p, nt)));
 		cg_llvm_global_init(t->p.nparts, cg_llvm_const_null(cg_llvm_array(m, i32, nt)));
 		cg_llvm_global_init(t->p.parts, cg_llvm_const_null(cg_llvm_array(m, cg_llvm_ptr(m, i32), nt)));
 	}
@@ -507,9 +505,11 @@ static void test_run_blocks(TestProg *t, InterpValues *v)
 	int32_t *nparts = llvm_unit_sym(h, "trac_nparts");
 	const int **parts = llvm_unit_sym(h, "trac_parts");
 	void *const *kernels = llvm_unit_sym(h, "test_kernels");
-	void **bufs = calloc((size_t)g->nnodes, sizeof *bufs);
+	void **bufs = calloc((size_t)t->kp.nbufs, sizeof *bufs);
 	for (int id = 0; id < g->nnodes; id++)
 		bufs[id] = test_typed(t->u, v, id); /* inputs; the rest is overwritten */
+	for (int b = g->nnodes; b < t->kp.nbufs; b++) /* split joins' partial blocks */
+		bufs[b] = t->kp.pooled[b] > 0 ? malloc((size_t)t->kp.pooled[b]) : NULL;
 	for (int k = 0; k < t->ia.ntasks; k++) {
 		const IaTask *it = &t->ia.tasks[k];
 		TrartTask *row = (TrartTask *)(tasks + (size_t)k * sizeof(TrartTask));
@@ -559,8 +559,8 @@ static void test_run_blocks(TestProg *t, InterpValues *v)
 		ck_assert_msg(big < INFINITY && worst <= (n->type == TRART_F32 ? 1e-4 : 1e-10), "%s: error %g", n->name,
 		              worst);
 	}
-	for (int id = 0; id < g->nnodes; id++)
-		free(bufs[id]);
+	for (int b = 0; b < t->kp.nbufs; b++)
+		free(bufs[b]);
 	free(bufs);
 	dlclose(h);
 }

@@ -1,0 +1,943 @@
+/* memgraph.c: memory planning as TURNIP does it (RESEARCH.md), over the
+ * placed block tasks and the buffers kplan says they use.
+ *
+ * The buffers. Every intermediate tensor and every split join's partial
+ * block (KplanProgram.pooled) lives in the arena of the memory domain
+ * its users compute in (one domain for all CPU workers), at an offset
+ * fixed here (a multiple of 64 bytes, MG_ALIGN): the generated program allocates each arena once and never
+ * allocates on the hot path. A buffer is resident from its first use to
+ * its last, unless it is offloaded to the slower tier in between.
+ *
+ * The linear order. The task graph is put in one topological order,
+ * depth first (a LIFO ready list, as TURNIP's), so a producer's consumer
+ * tends to follow it while its block is still resident. The planner walks
+ * it step by step. At each step the task's buffers are made resident: a
+ * first use allocates, a use after an offload reloads. Then every buffer
+ * whose last use this was is freed, and allocation looks ahead: the
+ * later steps' first allocations are made at once, in order, as long as
+ * they fit in regions already free (so they depend on frees as early as
+ * possible; lookahead never grows the arena or evicts).
+ *
+ * Allocation. The arena is a list of stretches, each occupied or free;
+ * a free stretch remembers the memory node that freed it and when. Among
+ * the runs of free stretches long enough, the one freed earliest wins
+ * (its dependency is the weakest: the tasks it waits for are the most
+ * likely done). With none, the arena grows at its end, up to the budget
+ * (unbounded: always). With no room even so, the victims are a run of
+ * stretches whose occupants are next used furthest in the future
+ * (Belady over ranges): occupants already used are offloaded, occupants
+ * allocated ahead and not used yet just give their room back (they are
+ * allocated again when their turn comes). The step's own buffers are
+ * never victims.
+ *
+ * The edges. A region's new occupant (its alloc or reload node) waits
+ * for the node that freed it: a free node, after every user of the last
+ * occupant's residency, or an offload node, likewise. A reload waits for
+ * its offload. The users of a residency wait for the alloc or reload
+ * that began it (none when it began on fresh memory). These, with the
+ * data flow, are the only order imposed: the runtime still picks the
+ * order among ready tasks as events arrive. Free and alloc nodes are made
+ * only where some edge needs them.
+ *
+ * A budget smaller than some task's own buffers together cannot work;
+ * nor can one that leaves a task's buffers no contiguous room. Both are
+ * an error naming the task, with the smallest budget that works (found
+ * by bisection between the largest task's need and the unbounded
+ * arena's size, which works: planning under it never has to evict).
+ */
+#include "memgraph.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every buffer starts at a multiple of this in the arena: a cache line,
+ * what the pool's buffers were aligned to (vector loads, BLAS). */
+#define MG_ALIGN 64
+
+/* A free stretch's dependency on a buffer's free node that is not made
+ * yet (mg_dep_node makes it when an allocation needs it). */
+#define MG_PENDING(b) (-2 - (b))
+
+/* A stretch of an arena. */
+typedef struct MgSeg {
+	int64_t begin, end;
+	int buf;   /* its occupant, or -1: free */
+	int dep;   /* free: the node a new occupant waits for, MG_PENDING(b), or -1 (fresh) */
+	int when;  /* free: the step it was freed at (-1: fresh) */
+} MgSeg;
+
+/* A domain's arena while planning. */
+typedef struct MgArena {
+	MgSeg *seg;
+	int nseg, cap;
+	int64_t top;       /* the end of the last stretch: the arena's size so far */
+	int64_t budget;    /* 0: unbounded */
+} MgArena;
+
+/* A buffer while planning. */
+typedef struct MgState {
+	int *uses;         /* the steps that use it, in order */
+	int nuses, next;   /* next: the index of its next use */
+	bool resident, offloaded;
+	int64_t offset;
+	int start;         /* the alloc or reload node that began the residency, or -1 */
+	int *users;        /* the tasks of the residency so far */
+	int nusers, capusers;
+	int offload;       /* its last offload node, or -1 */
+	int free_node;     /* its free node, once made, or -1 */
+} MgState;
+
+/* An edge of the memgraph. */
+typedef struct MgEdge {
+	int from, to;
+} MgEdge;
+
+typedef struct MgPlan {
+	const KplanProgram *kp;
+	Memgraph *mg;
+	MgArena *arenas;
+	MgState *st;
+	int *pos;          /* per task: its step */
+	MgEdge *edges;
+	int nedges, capedges;
+	int capops;
+	int step;          /* the step being planned */
+	int fail_task;     /* the task that found no room, or -1 */
+} MgPlan;
+
+const char *memgraph_kind_name(MgKind k)
+{
+	static const char *const names[] = {"alloc", "free", "offload", "reload"};
+	return names[k];
+}
+
+int memgraph_domain(const IaGraph *ia, int device)
+{
+	(void)ia;
+	(void)device;
+	return 0; /* every CPU worker shares the process's memory */
+}
+
+/* ---- the graph being built ----------------------------------------------------------- */
+
+static void mg_edge(MgPlan *P, int from, int to)
+{
+	if (P->nedges == P->capedges) {
+		P->capedges = P->capedges ? 2 * P->capedges : 256;
+		P->edges = xrealloc(P->edges, (size_t)P->capedges * sizeof *P->edges);
+	}
+	P->edges[P->nedges++] = (MgEdge){from, to};
+}
+
+/* A new memory node; returns its node id. */
+static int mg_op(MgPlan *P, MgKind kind, int buf, int64_t offset)
+{
+	Memgraph *mg = P->mg;
+	if (mg->nops == P->capops) {
+		P->capops = P->capops ? 2 * P->capops : 64;
+		mg->ops = xrealloc(mg->ops, (size_t)P->capops * sizeof *mg->ops);
+	}
+	mg->ops[mg->nops] = (MgOp){kind, buf, offset, mg->bufs[buf].bytes, -1, P->step};
+	return mg->ntasks + mg->nops++;
+}
+
+static MgOp *mg_op_at(MgPlan *P, int node)
+{
+	return &P->mg->ops[node - P->mg->ntasks];
+}
+
+/* Edges from every user of b's residency to node. */
+static void mg_after_users(MgPlan *P, int b, int node)
+{
+	MgState *s = &P->st[b];
+	for (int i = 0; i < s->nusers; i++)
+		mg_edge(P, s->users[i], node);
+	if (s->nusers == 0 && s->start >= 0)
+		mg_edge(P, s->start, node);
+}
+
+/* The node a free stretch's dep names, made if pending (a buffer's free
+ * node, after every user of its last residency). */
+static int mg_dep_node(MgPlan *P, int dep)
+{
+	if (dep >= 0)
+		return dep;
+	int b = -2 - dep; /* MG_PENDING's inverse */
+	MgState *s = &P->st[b];
+	if (s->free_node < 0) {
+		s->free_node = mg_op(P, MG_FREE, b, s->offset);
+		mg_after_users(P, b, s->free_node);
+	}
+	return s->free_node;
+}
+
+/* ---- the arena --------------------------------------------------------------------- */
+
+/* The room a buffer of bytes takes: up to the next MG_ALIGN. */
+static int64_t mg_room(int64_t bytes)
+{
+	return (bytes + MG_ALIGN - 1) / MG_ALIGN * MG_ALIGN;
+}
+
+static void mg_seg_insert(MgArena *a, int at, MgSeg s)
+{
+	if (a->nseg == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 16;
+		a->seg = xrealloc(a->seg, (size_t)a->cap * sizeof *a->seg);
+	}
+	memmove(&a->seg[at + 1], &a->seg[at], (size_t)(a->nseg - at) * sizeof *a->seg);
+	a->seg[at] = s;
+	a->nseg++;
+}
+
+static void mg_seg_remove(MgArena *a, int at, int n)
+{
+	memmove(&a->seg[at], &a->seg[at + n], (size_t)(a->nseg - at - n) * sizeof *a->seg);
+	a->nseg -= n;
+}
+
+/* The stretch occupied by b. */
+static int mg_seg_of(const MgArena *a, int b)
+{
+	for (int i = 0; i < a->nseg; i++)
+		if (a->seg[i].buf == b)
+			return i;
+	TRAC_BUG("buffer %d is not in its arena", b);
+}
+
+/* Whether b may give its room up now: not used by this step. */
+static bool mg_victim_ok(const MgPlan *P, int b, const int *mine, int nmine)
+{
+	(void)P;
+	for (int i = 0; i < nmine; i++)
+		if (mine[i] == b)
+			return false;
+	return true;
+}
+
+/* The step of b's next use (one past the end when none is left). */
+static int mg_next_use(const MgPlan *P, int b)
+{
+	const MgState *s = &P->st[b];
+	return s->next < s->nuses ? s->uses[s->next] : P->mg->ntasks;
+}
+
+/* Frees b's stretch, which then waits for dep (freed at step when). */
+static void mg_release(MgArena *a, int b, int dep, int when)
+{
+	int i = mg_seg_of(a, b);
+	a->seg[i].buf = -1;
+	a->seg[i].dep = dep;
+	a->seg[i].when = when;
+}
+
+/* b gives its room up for the step's allocation: offloaded if used,
+ * else unallocated (allocated again at its first use). */
+static void mg_evict(MgPlan *P, MgArena *a, int b)
+{
+	MgState *s = &P->st[b];
+	MgDomain *d = &P->mg->domains[P->mg->bufs[b].domain];
+	if (s->nusers == 0) {
+		mg_release(a, b, s->start, -1);
+		s->resident = false;
+		s->start = -1;
+		return;
+	}
+	MgBuf *mb = &P->mg->bufs[b];
+	if (mb->spill < 0) {
+		mb->spill = d->spill;
+		d->spill += mb->bytes;
+	}
+	int node = mg_op(P, MG_OFFLOAD, b, s->offset);
+	mg_op_at(P, node)->spill = mb->spill;
+	mg_after_users(P, b, node);
+	d->offloaded += mb->bytes;
+	d->offloads++;
+	mg_release(a, b, node, P->step);
+	s->resident = false;
+	s->offloaded = true;
+	s->offload = node;
+}
+
+/* The run of stretches from seg[from] that holds bytes: its end index
+ * (exclusive) and whether it must grow the arena; false if it cannot
+ * (a stretch it needs is not free, and evict is false or the occupant is
+ * the step's own; or growing passes the budget). *score: free runs, the
+ * latest step that freed a stretch of it (lower is better); evicting
+ * runs, the earliest next use of an occupant (higher is better). */
+static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, bool evict, const int *mine,
+                   int nmine, int *end, int *score, int64_t *moved)
+{
+	int64_t begin = a->seg[from].begin;
+	int best = evict ? P->mg->ntasks + 1 : -1;
+	*moved = 0;
+	int i = from;
+	for (; i < a->nseg && a->seg[i].begin < begin + bytes; i++) {
+		const MgSeg *s = &a->seg[i];
+		if (s->buf < 0) {
+			if (!evict && s->when > best)
+				best = s->when;
+			continue;
+		}
+		if (!evict || !mg_victim_ok(P, s->buf, mine, nmine))
+			return false;
+		int next = mg_next_use(P, s->buf);
+		if (next < best)
+			best = next;
+		if (P->st[s->buf].nusers > 0)
+			*moved += s->end - s->begin;
+	}
+	if (begin + bytes > a->top && a->budget > 0 && begin + bytes > a->budget)
+		return false;
+	*end = i;
+	*score = best;
+	return true;
+}
+
+/* Where b goes: the best run (see the opening comment); its occupants
+ * evicted where evict allows; b's stretch carved from its start. The
+ * run's dependencies go to deps (room for every stretch). False if
+ * there is no room. */
+static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const int *mine, int nmine,
+                     int *deps, int *ndeps)
+{
+	int64_t bytes = mg_room(P->mg->bufs[b].bytes);
+	int pick = -1, pick_score = 0;
+	int64_t pick_moved = 0;
+	/* free room first, then the arena's end, then victims */
+	for (int pass = 0; pass < (evict ? 3 : 1) && pick < 0; pass++) {
+		if (pass == 1) {
+			if (grow && (a->budget == 0 || a->top + bytes <= a->budget)) {
+				mg_seg_insert(a, a->nseg, (MgSeg){a->top, a->top, -1, -1, -1});
+				pick = a->nseg - 1;
+			}
+			continue;
+		}
+		for (int i = 0; i < a->nseg; i++) {
+			int end, score;
+			int64_t moved;
+			if (!mg_run(P, a, i, bytes, pass == 2, mine, nmine, &end, &score, &moved))
+				continue;
+			if (!grow && a->seg[i].begin + bytes > a->top)
+				continue;
+			bool better = pick < 0 || (pass == 0 ? score < pick_score : score > pick_score) ||
+			              (pass == 2 && score == pick_score && moved < pick_moved);
+			if (better) {
+				pick = i;
+				pick_score = score;
+				pick_moved = moved;
+			}
+		}
+	}
+	if (pick < 0 && evict)
+		return false;
+	if (pick < 0) {
+		/* lookahead without growing: no room */
+		if (!grow || (a->budget > 0 && a->top + bytes > a->budget))
+			return false;
+		mg_seg_insert(a, a->nseg, (MgSeg){a->top, a->top, -1, -1, -1});
+		pick = a->nseg - 1;
+	}
+	int64_t begin;
+	begin = a->seg[pick].begin;
+	/* evict the occupants of the run (their stretches stay where they are) */
+	for (int i = pick; i < a->nseg && a->seg[i].begin < begin + bytes; i++)
+		if (a->seg[i].buf >= 0)
+			mg_evict(P, a, a->seg[i].buf);
+	int i = pick;
+	*ndeps = 0;
+	int last_dep = -1, last_when = -1;
+	int64_t last_end = begin;
+	for (; i < a->nseg && a->seg[i].begin < begin + bytes; i++) {
+		if (a->seg[i].dep != -1)
+			deps[(*ndeps)++] = a->seg[i].dep;
+		last_dep = a->seg[i].dep;
+		last_when = a->seg[i].when;
+		last_end = a->seg[i].end;
+	}
+	mg_seg_remove(a, pick, i - pick);
+	mg_seg_insert(a, pick, (MgSeg){begin, begin + bytes, b, -1, -1});
+	if (last_end > begin + bytes)
+		mg_seg_insert(a, pick + 1, (MgSeg){begin + bytes, last_end, -1, last_dep, last_when});
+	if (begin + bytes > a->top)
+		a->top = begin + bytes;
+	P->st[b].offset = begin;
+	return true;
+}
+
+/* Makes b resident for the step: allocated (first use) or reloaded. */
+static bool mg_resident(MgPlan *P, int b, bool evict, bool grow, const int *mine, int nmine)
+{
+	MgBuf *mb = &P->mg->bufs[b];
+	MgArena *a = &P->arenas[mb->domain];
+	MgState *s = &P->st[b];
+	int *deps = xcalloc((size_t)a->nseg + 2, sizeof *deps), ndeps = 0;
+	bool ok = mg_place(P, a, b, evict, grow, mine, nmine, deps, &ndeps);
+	if (ok) {
+		s->resident = true;
+		s->nusers = 0;
+		s->start = -1;
+		if (s->offloaded) {
+			s->start = mg_op(P, MG_RELOAD, b, s->offset);
+			mg_op_at(P, s->start)->spill = mb->spill;
+			mg_edge(P, s->offload, s->start);
+			MgDomain *d = &P->mg->domains[mb->domain];
+			d->reloaded += mb->bytes;
+			d->reloads++;
+			s->offloaded = false;
+		} else if (ndeps > 0) {
+			s->start = mg_op(P, MG_ALLOC, b, s->offset);
+		}
+		for (int i = 0; i < ndeps; i++)
+			mg_edge(P, mg_dep_node(P, deps[i]), s->start);
+		if (mb->offset < 0)
+			mb->offset = s->offset;
+	}
+	free(deps);
+	return ok;
+}
+
+/* ---- the linear order -------------------------------------------------------------- */
+
+/* Depth first: a LIFO of ready tasks, readers pushed in reverse so the
+ * first reader runs first. */
+static void mg_order(const KplanProgram *kp, int *order)
+{
+	int nt = kp->ia->ntasks, n = 0, top = 0;
+	int *left = xcalloc((size_t)nt + 1, sizeof *left), *stack = xcalloc((size_t)nt + 1, sizeof *stack);
+	for (int t = 0; t < nt; t++)
+		left[t] = kp->tasks[t].npred;
+	for (int t = nt - 1; t >= 0; t--)
+		if (left[t] == 0)
+			stack[top++] = t;
+	while (top > 0) {
+		int t = stack[--top];
+		order[n++] = t;
+		const KplanTask *k = &kp->tasks[t];
+		for (int i = k->nsucc - 1; i >= 0; i--)
+			if (--left[k->succ[i]] == 0)
+				stack[top++] = k->succ[i];
+	}
+	TRAC_ASSERT(n == nt);
+	free(left);
+	free(stack);
+}
+
+/* ---- planning ------------------------------------------------------------------------ */
+
+/* The planned buffers task t uses, into mine; returns how many. */
+static int mg_mine(const MgPlan *P, int t, int *mine)
+{
+	const KplanTask *k = &P->kp->tasks[t];
+	int n = 0;
+	for (int i = 0; i < k->nuse; i++)
+		if (P->mg->bufs[k->use[i]].bytes > 0)
+			mine[n++] = k->use[i];
+	return n;
+}
+
+/* Step i's task: its buffers resident, its edges, its frees. */
+static bool mg_step(MgPlan *P, int i, int *mine)
+{
+	int t = P->mg->order[i];
+	int n = mg_mine(P, t, mine);
+	P->step = i;
+	for (int j = 0; j < n; j++)
+		if (!P->st[mine[j]].resident && !mg_resident(P, mine[j], true, true, mine, n)) {
+			P->fail_task = t;
+			return false;
+		}
+	for (int j = 0; j < n; j++) {
+		MgState *s = &P->st[mine[j]];
+		if (s->start >= 0)
+			mg_edge(P, s->start, t);
+		if (s->nusers == s->capusers) {
+			s->capusers = s->capusers ? 2 * s->capusers : 4;
+			s->users = xrealloc(s->users, (size_t)s->capusers * sizeof *s->users);
+		}
+		s->users[s->nusers++] = t;
+		s->next++;
+	}
+	for (int j = 0; j < n; j++) {
+		MgState *s = &P->st[mine[j]];
+		if (s->next == s->nuses) {
+			mg_release(&P->arenas[P->mg->bufs[mine[j]].domain], mine[j], MG_PENDING(mine[j]), i);
+			s->resident = false;
+		}
+	}
+	return true;
+}
+
+/* Lookahead from step *ahead: first allocations into free room only. */
+static void mg_lookahead(MgPlan *P, int *ahead, int *mine)
+{
+	int nt = P->mg->ntasks;
+	for (; *ahead < nt; ++*ahead) {
+		int n = mg_mine(P, P->mg->order[*ahead], mine);
+		for (int j = 0; j < n; j++) {
+			MgState *s = &P->st[mine[j]];
+			if (s->resident)
+				continue;
+			if (s->offloaded || s->next > 0 || !mg_resident(P, mine[j], false, false, mine, n))
+				return;
+		}
+	}
+}
+
+static void mg_init(MgPlan *P, const KplanProgram *kp, Memgraph *mg, int64_t budget)
+{
+	const IaGraph *ia = kp->ia;
+	memset(P, 0, sizeof *P);
+	memset(mg, 0, sizeof *mg);
+	P->kp = kp;
+	P->mg = mg;
+	P->fail_task = -1;
+	mg->ntasks = ia->ntasks;
+	mg->nbufs = kp->nbufs;
+	mg->ndomains = 1;
+	mg->domains = xcalloc(1, sizeof *mg->domains);
+	mg->domains[0].budget = budget;
+	mg->bufs = xcalloc((size_t)mg->nbufs + 1, sizeof *mg->bufs);
+	mg->order = xcalloc((size_t)ia->ntasks + 1, sizeof *mg->order);
+	P->arenas = xcalloc((size_t)mg->ndomains, sizeof *P->arenas);
+	P->arenas[0].budget = budget;
+	P->st = xcalloc((size_t)mg->nbufs + 1, sizeof *P->st);
+	P->pos = xcalloc((size_t)ia->ntasks + 1, sizeof *P->pos);
+	mg_order(kp, mg->order);
+	for (int i = 0; i < ia->ntasks; i++)
+		P->pos[mg->order[i]] = i;
+	for (int b = 0; b < mg->nbufs; b++) {
+		mg->bufs[b].offset = -1;
+		mg->bufs[b].spill = -1;
+		P->st[b].start = P->st[b].offload = P->st[b].free_node = -1;
+	}
+	/* each buffer's uses, by step */
+	for (int i = 0; i < ia->ntasks; i++) {
+		const KplanTask *k = &kp->tasks[mg->order[i]];
+		for (int j = 0; j < k->nuse; j++)
+			mg->bufs[k->use[j]].nuses++;
+	}
+	for (int b = 0; b < mg->nbufs; b++) {
+		mg->bufs[b].bytes = mg->bufs[b].nuses > 0 ? kp->pooled[b] : 0;
+		P->st[b].uses = xcalloc((size_t)mg->bufs[b].nuses + 1, sizeof *P->st[b].uses);
+	}
+	for (int i = 0; i < ia->ntasks; i++) {
+		int t = mg->order[i];
+		const KplanTask *k = &kp->tasks[t];
+		for (int j = 0; j < k->nuse; j++) {
+			MgState *s = &P->st[k->use[j]];
+			s->uses[s->nuses++] = i;
+		}
+		/* a buffer's domain is its users' (one, until GPUs and ranks) */
+		for (int j = 0; j < k->nuse; j++)
+			mg->bufs[k->use[j]].domain = memgraph_domain(ia, ia->tasks[t].device);
+	}
+}
+
+static int mg_edge_cmp(const void *x, const void *y)
+{
+	const MgEdge *a = x, *b = y;
+	if (a->from != b->from)
+		return a->from < b->from ? -1 : 1;
+	return (a->to > b->to) - (a->to < b->to);
+}
+
+/* The data flow plus the memory edges, each once, as successor lists. */
+static void mg_finish_edges(MgPlan *P)
+{
+	Memgraph *mg = P->mg;
+	const KplanProgram *kp = P->kp;
+	int nn = mg->ntasks + mg->nops, flow = 0;
+	for (int t = 0; t < mg->ntasks; t++)
+		for (int i = 0; i < kp->tasks[t].nsucc; i++) {
+			mg_edge(P, t, kp->tasks[t].succ[i]);
+			flow++;
+		}
+	qsort(P->edges, (size_t)P->nedges, sizeof *P->edges, mg_edge_cmp);
+	mg->npred = xcalloc((size_t)nn + 1, sizeof *mg->npred);
+	mg->nsucc = xcalloc((size_t)nn + 1, sizeof *mg->nsucc);
+	mg->succ = xcalloc((size_t)nn + 1, sizeof *mg->succ);
+	int unique = 0;
+	for (int e = 0; e < P->nedges; e++) {
+		if (e > 0 && mg_edge_cmp(&P->edges[e], &P->edges[e - 1]) == 0)
+			continue;
+		P->edges[unique++] = P->edges[e];
+	}
+	for (int e = 0; e < unique; e++) {
+		mg->nsucc[P->edges[e].from]++;
+		mg->npred[P->edges[e].to]++;
+	}
+	for (int v = 0; v < nn; v++)
+		mg->succ[v] = xcalloc((size_t)mg->nsucc[v] + 1, sizeof *mg->succ[v]);
+	int *fill = xcalloc((size_t)nn + 1, sizeof *fill);
+	for (int e = 0; e < unique; e++)
+		mg->succ[P->edges[e].from][fill[P->edges[e].from]++] = P->edges[e].to;
+	free(fill);
+	mg->nextra = unique - flow;
+}
+
+/* A memory node's priority and device: its most urgent successor's. */
+static void mg_node_info(Memgraph *mg, int v, bool *done)
+{
+	if (done[v])
+		return;
+	done[v] = true;
+	mg->priority[v] = 0;
+	mg->device[v] = 0;
+	bool any = false;
+	for (int i = 0; i < mg->nsucc[v]; i++) {
+		int u = mg->succ[v][i];
+		mg_node_info(mg, u, done);
+		if (!any || mg->priority[u] > mg->priority[v]) {
+			mg->priority[v] = mg->priority[u];
+			mg->device[v] = mg->device[u];
+			any = true;
+		}
+	}
+}
+
+static void mg_finish_info(Memgraph *mg, const IaGraph *ia)
+{
+	int nn = mg->ntasks + mg->nops;
+	mg->priority = xcalloc((size_t)nn + 1, sizeof *mg->priority);
+	mg->device = xcalloc((size_t)nn + 1, sizeof *mg->device);
+	bool *done = xcalloc((size_t)nn + 1, sizeof *done);
+	for (int t = 0; t < mg->ntasks; t++) {
+		mg->priority[t] = ia->tasks[t].priority;
+		mg->device[t] = ia->tasks[t].device < 0 ? 0 : ia->tasks[t].device;
+		done[t] = true;
+	}
+	for (int v = mg->ntasks; v < nn; v++)
+		mg_node_info(mg, v, done);
+	free(done);
+}
+
+static void mg_plan_free(MgPlan *P)
+{
+	for (int b = 0; b < P->mg->nbufs; b++) {
+		free(P->st[b].uses);
+		free(P->st[b].users);
+	}
+	for (int d = 0; d < P->mg->ndomains; d++)
+		free(P->arenas[d].seg);
+	free(P->arenas);
+	free(P->st);
+	free(P->pos);
+	free(P->edges);
+}
+
+/* One planning attempt; false (fail_task set) when some step finds no room. */
+static bool mg_attempt(const KplanProgram *kp, int64_t budget, Memgraph *mg, int *fail_task)
+{
+	MgPlan P;
+	mg_init(&P, kp, mg, budget);
+	int *mine = xcalloc((size_t)mg->nbufs + 1, sizeof *mine);
+	bool ok = true;
+	int ahead = 0;
+	/* a buffer no task uses is not planned (mg_init: bytes 0) */
+	for (int i = 0; i < mg->ntasks && ok; i++) {
+		ok = mg_step(&P, i, mine);
+		if (ahead <= i)
+			ahead = i + 1;
+		if (ok)
+			mg_lookahead(&P, &ahead, mine);
+	}
+	free(mine);
+	*fail_task = P.fail_task;
+	if (ok) {
+		for (int d = 0; d < mg->ndomains; d++)
+			mg->domains[d].arena = P.arenas[d].top;
+		mg_finish_edges(&P);
+		mg_finish_info(mg, kp->ia);
+	}
+	mg_plan_free(&P);
+	return ok;
+}
+
+/* The bytes of task t's planned buffers together. */
+static int64_t mg_task_need(const KplanProgram *kp, int t)
+{
+	int64_t need = 0;
+	for (int i = 0; i < kp->tasks[t].nuse; i++) {
+		int b = kp->tasks[t].use[i];
+		need += mg_room(kp->pooled[b]);
+	}
+	return need;
+}
+
+/* The smallest budget in [lo, hi] the planner succeeds with, hi known to
+ * work (bisection, to the byte: a few dozen plans). */
+static int64_t mg_smallest_budget(const KplanProgram *kp, int64_t lo, int64_t hi)
+{
+	Memgraph tmp;
+	int fail;
+	if (lo > hi)
+		lo = hi;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+		bool ok = mg_attempt(kp, mid, &tmp, &fail);
+		memgraph_free(&tmp);
+		if (ok)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return hi;
+}
+
+bool memgraph_build(const KplanProgram *kp, int64_t budget, Memgraph *mg, char *err, size_t errlen)
+{
+	int fail = -1;
+	if (mg_attempt(kp, budget, mg, &fail))
+		return true;
+	memgraph_free(mg);
+	/* what works: at least every task's own need; the unbounded arena always */
+	int64_t need = 0;
+	int needy = fail;
+	for (int t = 0; t < kp->ia->ntasks; t++)
+		if (mg_task_need(kp, t) > need) {
+			need = mg_task_need(kp, t);
+			if (need > budget)
+				needy = t;
+		}
+	Memgraph whole;
+	int ignored;
+	TRAC_ASSERT(mg_attempt(kp, 0, &whole, &ignored));
+	int64_t hi = whole.domains[0].arena > need ? whole.domains[0].arena : need;
+	memgraph_free(&whole);
+	/* the unbounded arena's size works as a budget, but make sure */
+	for (bool ok = false; !ok; hi += hi / 2 + 64) {
+		ok = mg_attempt(kp, hi, &whole, &ignored);
+		memgraph_free(&whole);
+		if (ok)
+			break;
+	}
+	int64_t smallest = mg_smallest_budget(kp, need > budget ? need : budget + 1, hi);
+	const IaTask *k = &kp->ia->tasks[needy];
+	const char *name = kp->g->nodes[k->node].name;
+	if (mg_task_need(kp, needy) > budget)
+		snprintf(err, errlen,
+		         "--memory=%" PRId64 " is too small: task #%d (a block of %s) uses %" PRId64
+		         " bytes of buffers at once; the smallest budget that works is %" PRId64 " bytes",
+		         budget, needy, name, mg_task_need(kp, needy), smallest);
+	else
+		snprintf(err, errlen,
+		         "--memory=%" PRId64 " is too small: task #%d (a block of %s) finds no contiguous room for "
+		         "its buffers; the smallest budget that works is %" PRId64 " bytes",
+		         budget, needy, name, smallest);
+	return false;
+}
+
+void memgraph_free(Memgraph *mg)
+{
+	int nn = mg->ntasks + mg->nops;
+	if (mg->succ)
+		for (int v = 0; v < nn; v++)
+			free(mg->succ[v]);
+	free(mg->succ);
+	free(mg->nsucc);
+	free(mg->npred);
+	free(mg->ops);
+	free(mg->bufs);
+	free(mg->domains);
+	free(mg->order);
+	free(mg->priority);
+	free(mg->device);
+	memset(mg, 0, sizeof *mg);
+}
+
+/* ---- the simulated run ------------------------------------------------------------- */
+
+/* How long node v takes on its device. */
+static double mg_node_time(const Memgraph *mg, const IaGraph *ia, const SimModel *m, int v)
+{
+	if (v < mg->ntasks)
+		return sim_task_time(&ia->tasks[v], m);
+	const MgOp *op = &mg->ops[v - mg->ntasks];
+	return op->kind == MG_OFFLOAD || op->kind == MG_RELOAD ? (double)op->bytes / m->spill_bw : 0;
+}
+
+double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *m, double *io)
+{
+	int nn = mg->ntasks + mg->nops, nd = ia->ndevices > 0 ? ia->ndevices : 1;
+	int *left = xcalloc((size_t)nn + 1, sizeof *left), *pending = xcalloc((size_t)nn + 1, sizeof *pending);
+	double *ready = xcalloc((size_t)nn + 1, sizeof *ready), *end = xcalloc((size_t)nn + 1, sizeof *end);
+	double *free_at = xcalloc((size_t)nd, sizeof *free_at);
+	int *running = xcalloc((size_t)nd, sizeof *running);
+	int npending = 0, done = 0;
+	double now = 0, last = 0;
+	*io = 0;
+	for (int d = 0; d < nd; d++)
+		running[d] = -1;
+	for (int v = 0; v < nn; v++)
+		if ((left[v] = mg->npred[v]) == 0)
+			pending[npending++] = v;
+	while (done < nn) {
+		/* start what can start now, device by device, best priority first */
+		for (int d = 0; d < nd; d++) {
+			if (running[d] >= 0)
+				continue;
+			int best = -1;
+			for (int i = 0; i < npending; i++) {
+				int v = pending[i];
+				if (mg->device[v] % nd != d || ready[v] > now)
+					continue;
+				if (best < 0 || mg->priority[v] > mg->priority[pending[best]] ||
+				    (mg->priority[v] == mg->priority[pending[best]] && v < pending[best]))
+					best = i;
+			}
+			if (best < 0)
+				continue;
+			int v = pending[best];
+			pending[best] = pending[--npending];
+			running[d] = v;
+			double took = mg_node_time(mg, ia, m, v);
+			end[v] = now + took;
+			if (v >= mg->ntasks)
+				*io += took;
+		}
+		/* the next moment: a task ends, or a pending one becomes ready */
+		double next = -1;
+		for (int d = 0; d < nd; d++)
+			if (running[d] >= 0 && (next < 0 || end[running[d]] < next))
+				next = end[running[d]];
+		for (int i = 0; i < npending; i++)
+			if (ready[pending[i]] > now && (next < 0 || ready[pending[i]] < next))
+				next = ready[pending[i]];
+		TRAC_ASSERT(next >= 0);
+		now = next;
+		for (int d = 0; d < nd; d++) {
+			int u = running[d];
+			if (u < 0 || end[u] > now)
+				continue;
+			running[d] = -1;
+			done++;
+			last = end[u] > last ? end[u] : last;
+			for (int i = 0; i < mg->nsucc[u]; i++) {
+				int v = mg->succ[u][i];
+				double at = end[u];
+				if (u < mg->ntasks && v < mg->ntasks && mg->device[u] % nd != mg->device[v] % nd)
+					at += sim_transfer_time(ia->tasks[u].out_bytes, m);
+				if (at > ready[v])
+					ready[v] = at;
+				if (--left[v] == 0)
+					pending[npending++] = v;
+			}
+		}
+	}
+	free(left);
+	free(pending);
+	free(ready);
+	free(end);
+	free(free_at);
+	free(running);
+	return last;
+}
+
+void memgraph_plan_lines(const Memgraph *mg, const IaGraph *ia, const SimModel *m, FILE *out)
+{
+	double io;
+	double span = memgraph_simulate(mg, ia, m, &io);
+	for (int d = 0; d < mg->ndomains; d++) {
+		const MgDomain *dm = &mg->domains[d];
+		fprintf(out, "memory domain %d (CPU workers): budget ", d);
+		if (dm->budget > 0)
+			fprintf(out, "%" PRId64 " bytes", dm->budget);
+		else
+			fputs("unbounded", out);
+		fprintf(out, ", arena %" PRId64 " bytes (every intermediate at a planned offset), spill file %" PRId64
+		        " bytes\n  offloaded %" PRId64 " bytes in %d blocks, reloaded %" PRId64 " bytes in %d blocks\n",
+		        dm->arena, dm->spill, dm->offloaded, dm->offloads, dm->reloaded, dm->reloads);
+	}
+	fprintf(out, "makespan with the memory plan: %.3g ms (%.3g ms of it moving spill-file bytes, at %.3g GB/s)\n",
+	        span * 1e3, io * 1e3, m->spill_bw / 1e9);
+}
+
+/* ---- --emit=memgraph ------------------------------------------------------------------- */
+
+/* A buffer's name: its tensor's, or "NAME.part#T" for a partial block. */
+static void mg_buf_name(const KplanProgram *kp, int b, char *buf, size_t n)
+{
+	if (b < kp->g->nnodes)
+		snprintf(buf, n, "%s", kp->g->nodes[b].name);
+	else
+		snprintf(buf, n, "%s.part#%d", kp->g->nodes[kp->ia->tasks[b - kp->g->nnodes].node].name,
+		         b - kp->g->nnodes);
+}
+
+static void mg_dump_op(const Memgraph *mg, const KplanProgram *kp, int node, FILE *out)
+{
+	const MgOp *op = &mg->ops[node - mg->ntasks];
+	char name[96];
+	mg_buf_name(kp, op->buf, name, sizeof name);
+	fprintf(out, "      %%%d %-7s %-16s", node, memgraph_kind_name(op->kind), name);
+	switch (op->kind) {
+	case MG_ALLOC: fprintf(out, " at %" PRId64 ", %" PRId64 " bytes", op->offset, op->bytes); break;
+	case MG_FREE: fprintf(out, " at %" PRId64, op->offset); break;
+	case MG_OFFLOAD:
+		fprintf(out, " %" PRId64 " bytes from %" PRId64 " to spill %" PRId64, op->bytes, op->offset, op->spill);
+		break;
+	case MG_RELOAD:
+		fprintf(out, " %" PRId64 " bytes from spill %" PRId64 " to %" PRId64, op->bytes, op->spill, op->offset);
+		break;
+	}
+	/* what it waits for */
+	int shown = 0;
+	for (int v = 0; v < mg->ntasks + mg->nops; v++)
+		for (int i = 0; i < mg->nsucc[v]; i++)
+			if (mg->succ[v][i] == node) {
+				fprintf(out, "%s%%%d", shown++ ? " " : "; after ", v);
+				break;
+			}
+	fputc('\n', out);
+}
+
+void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out)
+{
+	fprintf(out, "# memgraph: %d tasks, %d memory nodes, %d edges beyond the data flow\n", mg->ntasks, mg->nops,
+	        mg->nextra);
+	for (int d = 0; d < mg->ndomains; d++) {
+		const MgDomain *dm = &mg->domains[d];
+		fprintf(out, "domain %d (CPU workers): budget ", d);
+		if (dm->budget > 0)
+			fprintf(out, "%" PRId64 " bytes", dm->budget);
+		else
+			fputs("unbounded", out);
+		fprintf(out, ", arena %" PRId64 " bytes, spill %" PRId64 " bytes; offloaded %" PRId64
+		        " bytes (%d), reloaded %" PRId64 " bytes (%d)\n",
+		        dm->arena, dm->spill, dm->offloaded, dm->offloads, dm->reloaded, dm->reloads);
+	}
+	fputs("buffers:\n", out);
+	for (int b = 0; b < mg->nbufs; b++) {
+		if (mg->bufs[b].bytes == 0)
+			continue;
+		char name[96];
+		mg_buf_name(kp, b, name, sizeof name);
+		fprintf(out, "  %-16s %10" PRId64 " bytes at %" PRId64 ", %d uses%s\n", name, mg->bufs[b].bytes,
+		        mg->bufs[b].offset, mg->bufs[b].nuses, mg->bufs[b].spill >= 0 ? ", offloaded" : "");
+	}
+	fputs("steps (the linear order planned; memory nodes under the step that made them):\n", out);
+	int op = 0;
+	for (int i = 0; i < mg->ntasks; i++) {
+		int t = mg->order[i];
+		const IaTask *k = &kp->ia->tasks[t];
+		fprintf(out, "  %4d  %%%d %s %s [", i, t, ia_kind_name(k->kind), kp->g->nodes[k->node].name);
+		for (int d = 0; d < k->ndim; d++)
+			fprintf(out, "%s%" PRId64 ":%" PRId64, d ? ", " : "", k->lo[d], k->hi[d]);
+		fputs("]", out);
+		int shown = 0;
+		for (int v = mg->ntasks; v < mg->ntasks + mg->nops; v++)
+			for (int j = 0; j < mg->nsucc[v]; j++)
+				if (mg->succ[v][j] == t) {
+					fprintf(out, "%s%%%d", shown++ ? " " : "; after ", v);
+					break;
+				}
+		fputc('\n', out);
+		for (; op < mg->nops && mg->ops[op].pos <= i; op++)
+			mg_dump_op(mg, kp, mg->ntasks + op, out);
+	}
+	for (; op < mg->nops; op++)
+		mg_dump_op(mg, kp, mg->ntasks + op, out);
+}

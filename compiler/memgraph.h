@@ -1,0 +1,100 @@
+/* memgraph.h: memory planning in TURNIP's style (compiler/memgraph.c
+ * states the algorithm): the placed task graph with memory made
+ * explicit, per memory domain.
+ *
+ * The planned buffers are kplan's (KplanProgram.pooled: intermediate
+ * tensors and split joins' partial blocks). Each lives at offsets of its
+ * domain's arena; alloc, free, offload and reload are nodes of the graph
+ * (numbered after the compute tasks), and the only edges added to the
+ * data flow are those that make reusing a region safe. Back ends render
+ * the result as task-table rows (trart.h's TrartMemOp).
+ */
+#ifndef TRAC_MEMGRAPH_H
+#define TRAC_MEMGRAPH_H
+
+#include "kplan.h"
+
+#include <stdio.h>
+
+/* What a memory node does (trart.h's TrartMemKind, in the same order). */
+typedef enum MgKind {
+	MG_ALLOC,   /* a buffer's first residency, over regions others freed */
+	MG_FREE,    /* after a buffer's last use: its region may be reused */
+	MG_OFFLOAD, /* the buffer's bytes to the slower tier; its region is free */
+	MG_RELOAD,  /* back from the slower tier, at a new offset */
+} MgKind;
+
+/* A memory node. */
+typedef struct MgOp {
+	MgKind kind;
+	int buf;
+	int64_t offset;    /* ALLOC, RELOAD: where it goes; FREE, OFFLOAD: where it was */
+	int64_t bytes;
+	int64_t spill;     /* OFFLOAD, RELOAD: its slot in the slower tier */
+	int pos;           /* the linear order's step it belongs to (for dumps) */
+} MgOp;
+
+/* A planned buffer. */
+typedef struct MgBuf {
+	int64_t bytes;     /* 0: not planned (the caller's, or no such buffer) */
+	int domain;
+	int64_t offset;    /* its first residency's offset */
+	int64_t spill;     /* its slot in the slower tier, or -1: never offloaded */
+	int nuses;         /* tasks that use it */
+} MgBuf;
+
+/* A memory domain: a byte budget over one arena, and a slower tier. */
+typedef struct MgDomain {
+	int64_t budget;    /* 0: unbounded */
+	int64_t arena;     /* the arena's bytes: the most that is ever resident */
+	int64_t spill;     /* bytes of the slower tier the offloads use */
+	int64_t offloaded, reloaded; /* bytes moved out and back */
+	int offloads, reloads;
+} MgDomain;
+
+/* The memgraph of a placed task graph. Nodes 0 .. ntasks - 1 are the
+ * compute tasks (kplan's, by id), ntasks .. ntasks + nops - 1 the memory
+ * nodes (ops[node - ntasks]). */
+typedef struct Memgraph {
+	int ntasks;
+	int nops;
+	MgOp *ops;
+	int nbufs;
+	MgBuf *bufs;
+	int ndomains;
+	MgDomain *domains;
+	int *order;        /* the compute tasks in the linear order simulated */
+	int *npred;        /* per node: its predecessors, all edges ... */
+	int *nsucc;        /* ... and its successors, each once */
+	int **succ;
+	int nextra;        /* edges beyond the data flow */
+	double *priority;  /* per node: a task's b-level (place.c); a memory node's, its
+	                      most urgent successor's */
+	int *device;       /* per node: where it runs (a memory node: with that successor) */
+} Memgraph;
+
+/* The memory domain device d computes in: every CPU worker shares one. */
+int memgraph_domain(const IaGraph *ia, int device);
+/* Plans kp's block tasks under budget bytes per domain (0: unbounded).
+ * False when the budget is too small for some task's own buffers (or
+ * leaves them no contiguous room): err then says which task, and the
+ * smallest budget that works. mg's arrays are malloc'd (memgraph_free). */
+bool memgraph_build(const KplanProgram *kp, int64_t budget, Memgraph *mg, char *err, size_t errlen);
+void memgraph_free(Memgraph *mg);
+/* --emit=memgraph: per domain its arena, then each step of the linear
+ * order with the memory nodes around it, then the edges it added. */
+void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out);
+/* The simulated run of the memgraph (sim.c's semantics: work-conserving,
+ * the ready task of highest priority first on its device, transfers
+ * between devices after their producer): compute tasks as sim.c times
+ * them, offloads and reloads at m->spill_bw on the device they run on,
+ * allocs and frees taking no time. Returns the makespan in seconds;
+ * *io gets the seconds spent offloading and reloading. */
+double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *m, double *io);
+/* --emit=plan's lines on memory: per domain its budget, arena, spill
+ * file, bytes offloaded and reloaded, and the makespan under the budget. */
+void memgraph_plan_lines(const Memgraph *mg, const IaGraph *ia, const SimModel *m, FILE *out);
+/* The memory node's name for dumps and traces ("alloc", "offload", ...). */
+const char *memgraph_kind_name(MgKind k);
+
+#endif /* TRAC_MEMGRAPH_H */

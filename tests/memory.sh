@@ -1,0 +1,160 @@
+#!/bin/sh
+# memory.sh: memory planning end to end (compiler/memgraph.c, the
+# runtime's arena and spill file). Every sample and bench program, at
+# compile.sh's small sizes on --devices=3, is compiled with --memory at
+# 100%, 50% and 25% of its unbounded arena (--emit=memgraph's) and at the
+# smallest budget that works (what trac's error for a smaller one says),
+# and run with --random on 1, 2 and 3 threads:
+#  - its outputs equal the interpreter's (1e-4 relative for f32, 1e-10
+#    for f64);
+#  - --stats's arena is within the budget, and its offloads and reloads
+#    (blocks and bytes) are the memgraph's;
+#  - the spill directory is empty after the run (the file is unlinked).
+# Each budget is compiled under one placer, the four taking turns
+# (MEMORY_SWEEP=full: every placer at every budget, 4x the runs).
+# Then the errors: a budget below the smallest is exit status 1 with the
+# task and the smallest budget named; a malformed --memory is a usage
+# error; a spill directory that cannot be written is exit status 1 with
+# one line naming it, and no output file; so is a spill file that finds
+# no room (a file size limit of 0 standing in for a full disk).
+# Environment: TRAC, srcdir, PYTHON_NUMPY (the comparisons; SKIP without).
+set -u
+: "${TRAC:?}" "${srcdir:?}"
+if [ -z "${PYTHON_NUMPY:-}" ]; then
+	echo "SKIP: no Python 3 with numpy to compare .npy files"
+	exit 77
+fi
+. "$srcdir/tests/testlib.sh"
+test_setup
+. "$srcdir/tests/programs.sh"
+sweep=${MEMORY_SWEEP:-quick}
+placers="greedy roundrobin lshs critical-path"
+
+# memline FILE WORD: the bytes and blocks of WORD (offloaded, reloaded)
+# in a memgraph dump's domain line, as "BYTES BLOCKS".
+memline() {
+	sed -n "s/.* $2 \([0-9]*\) bytes (\([0-9]*\)).*/\1 \2/p" "$1" | head -n 1
+}
+
+# statline FILE WORD: the same from --stats's memory line.
+statline() {
+	sed -n "s/^memory: .* $2 [^=]*= \([0-9]*\) bytes in \([0-9]*\) blocks*,.*/\1 \2/p" "$1" | head -n 1
+}
+
+# run_budget NAME PROG DEFS BUDGET PLACER: compile, run on 1, 2, 3 threads, check.
+run_budget() {
+	rname=$1 rprog=$2 rdefs=$3 rbudget=$4 rplacer=$5
+	label="$rname --memory=$rbudget --placer=$rplacer"
+	# shellcheck disable=SC2086
+	if ! "$TRAC" "$rprog" $rdefs --devices=3 --placer="$rplacer" --memory="$rbudget" -o prog >out 2>err ||
+	   ! "$TRAC" "$rprog" $rdefs --devices=3 --placer="$rplacer" --memory="$rbudget" --emit=memgraph >mg 2>err; then
+		bad "$label (compile)"
+		return
+	fi
+	want_out=$(memline mg offloaded) want_in=$(memline mg reloaded)
+	for t in 1 2 3; do
+		rm -rf got spill && mkdir spill
+		if ! ./prog --random=3 --threads "$t" --stats --spill-dir spill --output-dir got >out 2>err; then
+			bad "$label threads=$t (exit status)"
+			continue
+		fi
+		arena=$(sed -n 's/^memory: arena [^=]*= \([0-9]*\) bytes.*/\1/p' err)
+		got_out=$(statline err offloaded) got_in=$(statline err reloaded)
+		if ! compare got "want-$name"; then
+			bad "$label threads=$t (differs from the interpreter)"
+		elif [ -z "$arena" ] || [ "$arena" -gt "$rbudget" ]; then
+			echo "  arena '$arena' bytes, budget $rbudget"
+			bad "$label threads=$t (arena over the budget)"
+		elif [ "$got_out" != "$want_out" ] || [ "$got_in" != "$want_in" ]; then
+			echo "  offloaded/reloaded '$got_out'/'$got_in', the memgraph's '$want_out'/'$want_in'"
+			bad "$label threads=$t (moves differ from the plan)"
+		elif [ -n "$(ls -A spill)" ]; then
+			bad "$label threads=$t (files left in the spill directory)"
+		else
+			ok "$label threads=$t (offloaded ${got_out:-0 0})"
+		fi
+	done
+}
+
+np=0
+for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
+	[ -f "$prog" ] || continue
+	name=$(basename "$prog" .tra)
+	defs=$(sizes "$prog")
+	head -n 1 "$prog" | grep -q 'keep sizes' && defs=""
+	# shellcheck disable=SC2086
+	"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" >out 2>err ||
+		{ bad "$name (interpret)"; continue; }
+	# shellcheck disable=SC2086
+	"$TRAC" "$prog" $defs --devices=3 --emit=memgraph >mg 2>err || { bad "$name (--emit=memgraph)"; continue; }
+	whole=$(sed -n 's/.*budget unbounded, arena \([0-9]*\) bytes.*/\1/p' mg)
+	if [ -z "$whole" ] || [ "$whole" -eq 0 ]; then
+		ok "$name: no intermediates to plan"
+		continue
+	fi
+	# the smallest budget that works, from the error for 1 byte
+	# shellcheck disable=SC2086
+	"$TRAC" "$prog" $defs --devices=3 --memory=1 --emit=memgraph >out 2>err
+	least=$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)
+	if [ -z "$least" ]; then
+		bad "$name --memory=1 (no smallest budget in the error)"
+		continue
+	fi
+	i=0
+	for budget in "$whole" $((whole / 2)) $((whole / 4)) "$least"; do
+		[ "$budget" -lt "$least" ] && continue
+		if [ "$sweep" = full ]; then
+			for p in $placers; do run_budget "$name" "$prog" "$defs" "$budget" "$p"; done
+		else
+			# shellcheck disable=SC2086
+			set -- $placers
+			shift $(((np + i) % 4))
+			run_budget "$name" "$prog" "$defs" "$budget" "$1"
+		fi
+		i=$((i + 1))
+	done
+	np=$((np + 1))
+done
+
+# ---- errors ---------------------------------------------------------------------
+mlp=$srcdir/samples/mlp.tra
+expect "budget below the smallest" 1 \
+	'error: --memory=1024 is too small: task #[0-9]+ \(a block of [A-Za-z0-9_.]+\) uses [0-9]+ bytes of buffers at once; the smallest budget that works is [0-9]+ bytes' \
+	"$TRAC" "$mlp" --devices=2 --memory=1K -o never
+[ -e never ] && bad "no program is written when the budget is too small"
+for arg in 0 -5 12Q 1.5G K ""; do
+	expect "--memory='$arg' is a usage error" 2 "--memory=SIZE needs a positive byte count" \
+		"$TRAC" "$mlp" --memory="$arg" --emit=memgraph
+done
+# a budget that forces offloads, run with a spill directory that is not there
+# shellcheck disable=SC2046
+"$TRAC" "$mlp" $(sizes "$mlp") --devices=3 --memory=1 --emit=memgraph >out 2>err
+least=$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)
+# shellcheck disable=SC2046
+if [ -n "$least" ] && "$TRAC" "$mlp" $(sizes "$mlp") --devices=3 --memory="$least" -o tight >out 2>err &&
+   "$TRAC" "$mlp" $(sizes "$mlp") --devices=3 --memory="$least" --emit=memgraph >mg 2>err &&
+   [ "$(memline mg offloaded | cut -d' ' -f2)" -gt 0 ]; then
+	rm -rf got
+	expect "spill directory missing" 1 "error: cannot create a spill file in $tmp/nowhere: No such file or directory" \
+		./tight --random=1 --spill-dir "$tmp/nowhere" --output-dir got
+	[ -e got ] && bad "no output is written when the spill file cannot be made"
+	# a full disk, as a file size limit of 0: the reservation fails before any work
+	mkdir -p full
+	# (stderr through a pipe: under the limit, the message could not be
+	# written to a file either)
+	{ (ulimit -f 0 && exec ./tight --random=1 --spill-dir full --output-dir got) 2>&1 >/dev/null
+	  echo $? >status; } | cat >err
+	rc=$(cat status)
+	if [ "$rc" -eq 1 ] && grep -Eq "error: cannot reserve [0-9.]+ ([kMGTPE]B|bytes) for the spill file in full: File too large" err &&
+	   [ ! -e got ] && [ -z "$(ls -A full)" ]; then
+		ok "no room for the spill file (ulimit -f 0)"
+	else
+		echo "  exit status $rc"
+		bad "no room for the spill file (ulimit -f 0)"
+	fi
+else
+	bad "mlp at its smallest budget offloads (the spill error's set-up)"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ] || exit 1

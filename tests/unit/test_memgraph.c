@@ -1,0 +1,297 @@
+/* test_memgraph.c: Check tests for the memory planner
+ * (compiler/memgraph.c) on hand-built task tables: a region freed is
+ * reused behind a free node, the earliest freed of two fitting regions
+ * wins, Belady's choice of victim under a budget (offload, reload, the
+ * edges between them), a budget too small for a task is an error naming
+ * it with the smallest budget that works, and every memgraph is acyclic
+ * with every memory node tied into it.
+ *
+ * A fixture is a chain of tasks (each the only successor of the one
+ * before, so the linear order is the chain's) and the buffers each task
+ * uses; every buffer is 128 bytes (a multiple of the arena's 64-byte
+ * alignment, so sizes add up exactly) unless a test says otherwise.
+ */
+#include "unit.h"
+#include "memgraph.h"
+
+#define FIX_MAX 16
+
+typedef struct Fix {
+	TraNode nodes[FIX_MAX];
+	TraGraph g;
+	IaTask tasks[FIX_MAX];
+	IaGraph ia;
+	KplanTask kt[FIX_MAX];
+	int succ[FIX_MAX];
+	int use[FIX_MAX][FIX_MAX];
+	int64_t pooled[2 * FIX_MAX];
+	KplanProgram kp;
+} Fix;
+
+static const char *const fix_names[FIX_MAX] = {"A", "B", "C", "D", "E", "F", "G", "H",
+                                               "I", "J", "K", "L", "M", "N", "O", "P"};
+
+/* A chain of ntasks tasks over nbufs buffers of 128 bytes; uses[t] is
+ * task t's buffers as a string of letters ("AB": buffers 0 and 1). */
+static void fix_chain(Fix *f, int nbufs, int ntasks, const char *const *uses)
+{
+	memset(f, 0, sizeof *f);
+	for (int b = 0; b < nbufs; b++)
+		f->nodes[b].name = fix_names[b];
+	f->g.nodes = f->nodes;
+	f->g.nnodes = nbufs;
+	for (int t = 0; t < ntasks; t++) {
+		f->tasks[t] = (IaTask){.kind = IA_JOIN, .node = uses[t][0] - 'A', .rows = -1, .priority = ntasks - t};
+		f->succ[t] = t + 1;
+		KplanTask *k = &f->kt[t];
+		k->npred = t > 0;
+		k->nsucc = t + 1 < ntasks;
+		k->succ = &f->succ[t];
+		k->use = f->use[t];
+		for (const char *c = uses[t]; *c; c++)
+			k->use[k->nuse++] = *c - 'A';
+	}
+	f->ia.g = &f->g;
+	f->ia.tasks = f->tasks;
+	f->ia.ntasks = ntasks;
+	for (int b = 0; b < nbufs; b++)
+		f->pooled[b] = 128;
+	f->kp.g = &f->g;
+	f->kp.ia = &f->ia;
+	f->kp.tasks = f->kt;
+	f->kp.nbufs = nbufs + ntasks;
+	f->kp.pooled = f->pooled;
+}
+
+/* The memory nodes of kind k on buffer b. */
+static int count_ops(const Memgraph *mg, MgKind k, int b)
+{
+	int n = 0;
+	for (int i = 0; i < mg->nops; i++)
+		n += mg->ops[i].kind == k && mg->ops[i].buf == b;
+	return n;
+}
+
+/* The memory node of kind k on buffer b (the first), or -1. */
+static int find_op(const Memgraph *mg, MgKind k, int b)
+{
+	for (int i = 0; i < mg->nops; i++)
+		if (mg->ops[i].kind == k && mg->ops[i].buf == b)
+			return mg->ntasks + i;
+	return -1;
+}
+
+static bool has_edge(const Memgraph *mg, int from, int to)
+{
+	for (int i = 0; i < mg->nsucc[from]; i++)
+		if (mg->succ[from][i] == to)
+			return true;
+	return false;
+}
+
+/* Every node is reached by a topological sort (no cycle), and npred
+ * matches the successor lists. */
+static void check_acyclic(const Memgraph *mg)
+{
+	int nn = mg->ntasks + mg->nops, done = 0, top = 0;
+	int *left = calloc((size_t)nn + 1, sizeof *left), *stack = calloc((size_t)nn + 1, sizeof *stack);
+	for (int v = 0; v < nn; v++)
+		for (int i = 0; i < mg->nsucc[v]; i++)
+			left[mg->succ[v][i]]++;
+	for (int v = 0; v < nn; v++) {
+		ck_assert_int_eq(left[v], mg->npred[v]);
+		if (left[v] == 0)
+			stack[top++] = v;
+	}
+	while (top > 0) {
+		int v = stack[--top];
+		done++;
+		for (int i = 0; i < mg->nsucc[v]; i++)
+			if (--left[mg->succ[v][i]] == 0)
+				stack[top++] = mg->succ[v][i];
+	}
+	ck_assert_int_eq(done, nn);
+	free(left);
+	free(stack);
+}
+
+START_TEST(reuse_after_free)
+{
+	/* A B -> B C -> C D: A is dead after task 1, and C takes its room */
+	static const char *const uses[] = {"A", "AB", "BC", "CD"};
+	Fix f;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 4, 4, uses);
+	ck_assert(memgraph_build(&f.kp, 0, &mg, err, sizeof err));
+	ck_assert_int_eq(mg.domains[0].arena, 256);
+	ck_assert_int_eq(mg.bufs[2].offset, mg.bufs[0].offset);
+	int fr = find_op(&mg, MG_FREE, 0), al = find_op(&mg, MG_ALLOC, 2);
+	ck_assert_int_ge(fr, 0);
+	ck_assert_int_ge(al, 0);
+	/* the free waits for A's users, the alloc for the free, C's users for the alloc */
+	ck_assert(has_edge(&mg, 0, fr) && has_edge(&mg, 1, fr));
+	ck_assert(has_edge(&mg, fr, al));
+	ck_assert(has_edge(&mg, al, 2) && has_edge(&mg, al, 3));
+	ck_assert_int_eq(mg.domains[0].offloads, 0);
+	check_acyclic(&mg);
+	memgraph_free(&mg);
+}
+END_TEST
+
+START_TEST(earliest_freed_wins)
+{
+	/* A and B side by side; A dies at step 1, B at step 2 (with D, 384
+	 * bytes, which no freed room holds: lookahead stops there, so C is
+	 * placed after step 2, when both rooms are free); C takes A's */
+	static const char *const uses[] = {"AB", "A", "BD", "C", "C"};
+	Fix f;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 4, 5, uses);
+	f.pooled[3] = 384;
+	ck_assert(memgraph_build(&f.kp, 0, &mg, err, sizeof err));
+	ck_assert_int_eq(mg.domains[0].arena, 640);
+	ck_assert_int_eq(mg.bufs[2].offset, mg.bufs[0].offset);
+	ck_assert(has_edge(&mg, find_op(&mg, MG_FREE, 0), find_op(&mg, MG_ALLOC, 2)));
+	ck_assert_int_eq(find_op(&mg, MG_FREE, 1), -1); /* nothing reuses B's room: no free node */
+	check_acyclic(&mg);
+	memgraph_free(&mg);
+}
+END_TEST
+
+START_TEST(belady_victim)
+{
+	/* budget 256: C needs room while A (next used at step 4) and B
+	 * (step 3) are resident; Belady offloads A, used furthest ahead */
+	static const char *const uses[] = {"A", "B", "C", "B", "A"};
+	Fix f;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 3, 5, uses);
+	ck_assert_msg(memgraph_build(&f.kp, 256, &mg, err, sizeof err), "%s", err);
+	ck_assert_int_eq(count_ops(&mg, MG_OFFLOAD, 0), 1);
+	ck_assert_int_eq(count_ops(&mg, MG_RELOAD, 0), 1);
+	ck_assert_int_eq(count_ops(&mg, MG_OFFLOAD, 1), 0);
+	ck_assert_int_le(mg.domains[0].arena, 256);
+	ck_assert_int_eq(mg.domains[0].offloaded, 128);
+	ck_assert_int_eq(mg.domains[0].reloaded, 128);
+	ck_assert_int_eq(mg.domains[0].spill, 128);
+	int off = find_op(&mg, MG_OFFLOAD, 0), re = find_op(&mg, MG_RELOAD, 0);
+	ck_assert(has_edge(&mg, 0, off)); /* after A's user */
+	ck_assert(has_edge(&mg, off, re));
+	ck_assert(has_edge(&mg, re, 4)); /* before A's next user */
+	/* C took A's room: C's users wait for the offload (through an alloc) */
+	int al = find_op(&mg, MG_ALLOC, 2);
+	ck_assert_int_ge(al, 0);
+	ck_assert(has_edge(&mg, off, al) && has_edge(&mg, al, 2));
+	check_acyclic(&mg);
+	memgraph_free(&mg);
+}
+END_TEST
+
+START_TEST(too_small)
+{
+	/* task 1 uses three buffers at once: 384 bytes */
+	static const char *const uses[] = {"A", "ABC", "C"};
+	Fix f;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 3, 3, uses);
+	ck_assert(!memgraph_build(&f.kp, 383, &mg, err, sizeof err));
+	ck_assert_msg(strstr(err, "task #1 (a block of A) uses 384 bytes") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "the smallest budget that works is 384 bytes") != NULL, "%s", err);
+	ck_assert(memgraph_build(&f.kp, 384, &mg, err, sizeof err));
+	ck_assert_int_eq(mg.domains[0].arena, 384);
+	memgraph_free(&mg);
+}
+END_TEST
+
+START_TEST(chains_under_budgets)
+{
+	/* every budget from the smallest that works up: acyclic, within the
+	 * budget, and bytes reloaded never more than offloaded */
+	static const char *const uses[] = {"A", "B", "AC", "BD", "CE", "DF", "EA", "FB", "AG", "BG", "G"};
+	Fix f;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 7, 11, uses);
+	int works = 0;
+	for (int64_t budget = 256; budget <= 1024; budget += 64) {
+		if (!memgraph_build(&f.kp, budget, &mg, err, sizeof err)) {
+			ck_assert_msg(strstr(err, "the smallest budget that works is") != NULL, "%s", err);
+			continue;
+		}
+		works++;
+		ck_assert_int_le(mg.domains[0].arena, budget);
+		ck_assert_int_le(mg.domains[0].reloaded, mg.domains[0].offloaded);
+		check_acyclic(&mg);
+		memgraph_free(&mg);
+	}
+	ck_assert_int_ge(works, 10);
+}
+END_TEST
+
+START_TEST(aligned_offsets)
+{
+	/* odd sizes: every buffer still starts on a 64-byte boundary */
+	static const char *const uses[] = {"AB", "BC", "CD", "D"};
+	Fix f;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 4, 4, uses);
+	f.pooled[0] = 100;
+	f.pooled[1] = 4;
+	f.pooled[2] = 65;
+	f.pooled[3] = 200;
+	ck_assert(memgraph_build(&f.kp, 0, &mg, err, sizeof err));
+	for (int b = 0; b < 4; b++)
+		ck_assert_int_eq(mg.bufs[b].offset % 64, 0);
+	ck_assert_int_eq(mg.domains[0].arena % 64, 0);
+	memgraph_free(&mg);
+}
+END_TEST
+
+START_TEST(dump_readable)
+{
+	static const char *const uses[] = {"A", "B", "C", "B", "A"};
+	Fix f;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 3, 5, uses);
+	for (int t = 0; t < 5; t++) {
+		static int64_t lo[1] = {0}, hi[1] = {10};
+		f.tasks[t].ndim = 1;
+		f.tasks[t].lo = lo;
+		f.tasks[t].hi = hi;
+	}
+	ck_assert(memgraph_build(&f.kp, 256, &mg, err, sizeof err));
+	UnitMem m;
+	unit_mem_open(&m);
+	memgraph_dump(&mg, &f.kp, m.f);
+	const char *t = unit_mem_text(&m);
+	ck_assert_ptr_nonnull(strstr(t, "domain 0 (CPU workers): budget 256 bytes"));
+	ck_assert_ptr_nonnull(strstr(t, "offload A"));
+	ck_assert_ptr_nonnull(strstr(t, "reload  A"));
+	ck_assert_ptr_nonnull(strstr(t, "128 bytes from spill 0 to"));
+	unit_mem_close(&m);
+	memgraph_free(&mg);
+}
+END_TEST
+
+static Suite *memgraph_suite(void)
+{
+	Suite *s = suite_create("memgraph");
+	TCase *tc = tcase_create("plan");
+	tcase_add_test(tc, reuse_after_free);
+	tcase_add_test(tc, earliest_freed_wins);
+	tcase_add_test(tc, belady_victim);
+	tcase_add_test(tc, too_small);
+	tcase_add_test(tc, chains_under_budgets);
+	tcase_add_test(tc, aligned_offsets);
+	tcase_add_test(tc, dump_readable);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(memgraph_suite)
