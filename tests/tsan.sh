@@ -60,26 +60,32 @@ cat >probe.c <<'EOF'
 #include <pthread.h>
 static int x;
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_barrier_t both;
 static void *bump(void *arg)
 {
 	(void)arg;
+	/* both threads running before either touches x, and many touches:
+	 * with one increment each, TSan saw the race in about half the runs */
+	pthread_barrier_wait(&both);
+	for (int i = 0; i < 1000; i++) {
 #ifndef RACE
-	pthread_mutex_lock(&m);
+		pthread_mutex_lock(&m);
 #endif
-	x++;
+		x++;
 #ifndef RACE
-	pthread_mutex_unlock(&m);
+		pthread_mutex_unlock(&m);
 #endif
+	}
 	return NULL;
 }
 int main(void)
 {
 	pthread_t t;
-	if (pthread_create(&t, NULL, bump, NULL) != 0)
+	if (pthread_barrier_init(&both, NULL, 2) != 0 || pthread_create(&t, NULL, bump, NULL) != 0)
 		return 1;
 	bump(NULL);
 	pthread_join(t, NULL);
-	return x != 2;
+	return x != 2000;
 }
 EOF
 if ! $tsan probe.c -o probe >out 2>err; then
