@@ -120,7 +120,7 @@ static bool driver_dump_memgraph(const DriverRun *r, FILE *out)
 
 static bool driver_dump_plan_json(const DriverRun *r, FILE *out)
 {
-	plan_dump_json(r->ia, &r->o->sim, r->o->placer, out);
+	plan_dump_json(r->ia, &r->o->sim, r->o->placer, &r->mem, out);
 	return true;
 }
 

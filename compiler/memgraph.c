@@ -855,6 +855,23 @@ void memgraph_plan_lines(const Memgraph *mg, const IaGraph *ia, const SimModel *
 	        span * 1e3, io * 1e3, m->spill_bw / 1e9);
 }
 
+void memgraph_plan_json(const Memgraph *mg, const IaGraph *ia, const SimModel *m, FILE *out)
+{
+	double io;
+	double span = memgraph_simulate(mg, ia, m, &io);
+	fprintf(out, "{\"makespan_s\": %.17g, \"spill_io_s\": %.17g, \"spill_bandwidth\": %.17g, "
+	        "\"memory_nodes\": %d, \"extra_edges\": %d, \"domains\": [", span, io, m->spill_bw, mg->nops,
+	        mg->nextra);
+	for (int d = 0; d < mg->ndomains; d++) {
+		const MgDomain *dm = &mg->domains[d];
+		fprintf(out, "%s\n    {\"domain\": %d, \"budget\": %" PRId64 ", \"arena\": %" PRId64
+		        ", \"spill\": %" PRId64 ", \"offloaded\": %" PRId64 ", \"offloads\": %d, \"reloaded\": %" PRId64
+		        ", \"reloads\": %d}", d ? "," : "", d, dm->budget, dm->arena, dm->spill, dm->offloaded,
+		        dm->offloads, dm->reloaded, dm->reloads);
+	}
+	fputs("\n  ]}", out);
+}
+
 /* ---- --emit=memgraph ------------------------------------------------------------------- */
 
 /* A buffer's name: its tensor's, or "NAME.part#T" for a partial block. */
@@ -898,6 +915,9 @@ void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out)
 {
 	fprintf(out, "# memgraph: %d tasks, %d memory nodes, %d edges beyond the data flow\n", mg->ntasks, mg->nops,
 	        mg->nextra);
+	fputs("# %N is a task (numbered as in --emit=taskgraph) or a memory node (after them); a task's\n"
+	      "# 'after' names the memory nodes it waits for beyond its inputs, a memory node's all it waits for\n",
+	      out);
 	for (int d = 0; d < mg->ndomains; d++) {
 		const MgDomain *dm = &mg->domains[d];
 		fprintf(out, "domain %d (CPU workers): budget ", d);

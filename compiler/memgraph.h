@@ -94,6 +94,8 @@ double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *
 /* --emit=plan's lines on memory: per domain its budget, arena, spill
  * file, bytes offloaded and reloaded, and the makespan under the budget. */
 void memgraph_plan_lines(const Memgraph *mg, const IaGraph *ia, const SimModel *m, FILE *out);
+/* --emit=plan-json's "memory" object: the same as one JSON object. */
+void memgraph_plan_json(const Memgraph *mg, const IaGraph *ia, const SimModel *m, FILE *out);
 /* The memory node's name for dumps and traces ("alloc", "offload", ...). */
 const char *memgraph_kind_name(MgKind k);
 

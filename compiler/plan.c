@@ -13,6 +13,7 @@
  * from every producer to its readers.
  */
 #include "tra.h"
+#include "memgraph.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -306,7 +307,8 @@ static void plan_json_node(const IaGraph *ia, int v, PlanNodeStats st, FILE *out
 	        st.count[IA_INPUT], st.flops, st.moved);
 }
 
-void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out)
+void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, const struct Memgraph *mg,
+                    FILE *out)
 {
 	SimResult r;
 	double serial, flops;
@@ -335,5 +337,10 @@ void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE
 		        r.makespan > 0 ? r.busy[d] / r.makespan : 0, r.peak_mem[d], tasks,
 		        d + 1 < r.ndevices ? "," : "");
 	}
-	fputs("  ]\n}\n", out);
+	fputs("  ]", out);
+	if (mg) {
+		fputs(",\n  \"memory\": ", out);
+		memgraph_plan_json(mg, ia, m, out);
+	}
+	fputs("\n}\n", out);
 }

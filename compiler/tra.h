@@ -670,8 +670,11 @@ void place_run(IaGraph *ia, PlaceKind k, int ndevices, const SimModel *m);
 void plan_dump(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out);
 /* --emit=dot: the TRA graph as Graphviz, annotated with partitions. */
 void plan_dump_dot(const TraGraph *g, const IaGraph *ia, FILE *out);
-/* --emit=plan-json: what --emit=plan shows, as one JSON object for tools. */
-void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out);
+struct Memgraph; /* memgraph.h */
+/* --emit=plan-json: what --emit=plan shows, as one JSON object for tools;
+ * with mg, its memory plan too (memgraph_plan_json). */
+void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, const struct Memgraph *mg,
+                    FILE *out);
 /* --emit=signature-json: the program's interface (name, sizes, inputs
  * and outputs with their element types and shapes) as JSON. */
 void plan_dump_signature_json(const TraGraph *g, const char *name, FILE *out);

@@ -85,6 +85,21 @@ expect plan-one-device 0 "" "$TRAC" "$mlp" --emit=plan --devices=1 --partition=n
 has plan-one-speedup 'speed-up 1.00x'
 expect plan-to-file 0 "" "$TRAC" "$mlp" --emit=plan --devices=2 -o plan.txt
 grep -q '^simulated makespan' plan.txt && ok plan-file || bad plan-file
+# the memory plan's lines: unbounded, the memgraph's run is the plan's
+# run (no memory node, no added edge: the same simulated makespan)
+expect plan-memory 0 "" "$TRAC" "$mlp" --emit=plan --devices=2
+has plan-memory-domain '^memory domain 0 \(CPU workers\): budget unbounded, arena [1-9][0-9]* bytes'
+has plan-memory-moves '^  offloaded 0 bytes in 0 blocks, reloaded 0 bytes in 0 blocks$'
+expect plan-json-memory 0 "" "$TRAC" "$mlp" --emit=plan-json --devices=2
+has plan-json-memory-object '"memory": \{"makespan_s": '
+span=$(sed -n 's/^  "makespan_s": \([^,]*\),.*/\1/p' out)
+mspan=$(sed -n 's/.*"memory": {"makespan_s": \([^,]*\),.*/\1/p' out)
+awk -v a="$span" -v b="$mspan" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-9 * a) }' &&
+	ok plan-memory-makespan-unbounded || { echo "  $span against $mspan"; bad plan-memory-makespan-unbounded; }
+# under a budget that must offload, the plan says so, and takes longer
+expect plan-memory-budget 0 "" "$TRAC" "$mlp" --emit=plan --devices=2 --memory=1100000
+has plan-memory-budget-line '^memory domain 0 \(CPU workers\): budget 1100000 bytes, arena [0-9]+ bytes'
+has plan-memory-budget-moves '^  offloaded [1-9][0-9]* bytes in [1-9][0-9]* blocks'
 expect dot 0 "" "$TRAC" "$mlp" --emit=dot --devices=4
 has dot-digraph '^digraph trac \{'
 has dot-partition 'partition i:[0-9]+ j:[0-9]+ k:[0-9]+'
