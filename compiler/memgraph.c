@@ -99,10 +99,9 @@ typedef struct MgPlan {
 	Memgraph *mg;
 	MgArena *arenas;
 	MgState *st;
-	int *pos;          /* per task: its step */
 	MgEdge *edges;
 	int nedges, capedges;
-	int capops;
+	int capops, capres;
 	int step;          /* the step being planned */
 	int fail_task;     /* the task that found no room, or -1 */
 } MgPlan;
@@ -208,9 +207,8 @@ static int mg_seg_of(const MgArena *a, int b)
 }
 
 /* Whether b may give its room up now: not used by this step. */
-static bool mg_victim_ok(const MgPlan *P, int b, const int *mine, int nmine)
+static bool mg_victim_ok(int b, const int *mine, int nmine)
 {
-	(void)P;
 	for (int i = 0; i < nmine; i++)
 		if (mine[i] == b)
 			return false;
@@ -222,6 +220,23 @@ static int mg_next_use(const MgPlan *P, int b)
 {
 	const MgState *s = &P->st[b];
 	return s->next < s->nuses ? s->uses[s->next] : P->mg->ntasks;
+}
+
+/* b's residency ends (offloaded or freed): recorded, with its users. */
+static void mg_record(MgPlan *P, int b)
+{
+	Memgraph *mg = P->mg;
+	MgState *s = &P->st[b];
+	if (s->nusers == 0)
+		return;
+	if (mg->nres == P->capres) {
+		P->capres = P->capres ? 2 * P->capres : 32;
+		mg->res = xrealloc(mg->res, (size_t)P->capres * sizeof *mg->res);
+	}
+	MgRes *r = &mg->res[mg->nres++];
+	*r = (MgRes){b, s->offset, mg_room(mg->bufs[b].bytes), s->start, s->nusers,
+	             xmalloc((size_t)s->nusers * sizeof *r->users)};
+	memcpy(r->users, s->users, (size_t)s->nusers * sizeof *r->users);
 }
 
 /* Frees b's stretch, which then waits for dep (freed at step when). */
@@ -240,11 +255,17 @@ static void mg_evict(MgPlan *P, MgArena *a, int b)
 	MgState *s = &P->st[b];
 	MgDomain *d = &P->mg->domains[P->mg->bufs[b].domain];
 	if (s->nusers == 0) {
+		/* allocated ahead, never used: its first residency is yet to come.
+		 * (Lookahead stops at the first step it cannot fully place, and
+		 * only such a step evicts, so no test has reached this yet; it is
+		 * kept for a lookahead that places more freely.) */
 		mg_release(a, b, s->start, -1);
 		s->resident = false;
 		s->start = -1;
+		P->mg->bufs[b].offset = -1;
 		return;
 	}
+	mg_record(P, b);
 	MgBuf *mb = &P->mg->bufs[b];
 	if (mb->spill < 0) {
 		mb->spill = d->spill;
@@ -281,7 +302,7 @@ static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, b
 				best = s->when;
 			continue;
 		}
-		if (!evict || !mg_victim_ok(P, s->buf, mine, nmine))
+		if (!evict || !mg_victim_ok(s->buf, mine, nmine))
 			return false;
 		int next = mg_next_use(P, s->buf);
 		if (next < best)
@@ -463,6 +484,7 @@ static bool mg_step(MgPlan *P, int i, int *mine)
 	for (int j = 0; j < n; j++) {
 		MgState *s = &P->st[mine[j]];
 		if (s->next == s->nuses) {
+			mg_record(P, mine[j]);
 			mg_release(&P->arenas[P->mg->bufs[mine[j]].domain], mine[j], MG_PENDING(mine[j]), i);
 			s->resident = false;
 		}
@@ -504,10 +526,7 @@ static void mg_init(MgPlan *P, const KplanProgram *kp, Memgraph *mg, int64_t bud
 	P->arenas = xcalloc((size_t)mg->ndomains, sizeof *P->arenas);
 	P->arenas[0].budget = budget;
 	P->st = xcalloc((size_t)mg->nbufs + 1, sizeof *P->st);
-	P->pos = xcalloc((size_t)ia->ntasks + 1, sizeof *P->pos);
 	mg_order(kp, mg->order);
-	for (int i = 0; i < ia->ntasks; i++)
-		P->pos[mg->order[i]] = i;
 	for (int b = 0; b < mg->nbufs; b++) {
 		mg->bufs[b].offset = -1;
 		mg->bufs[b].spill = -1;
@@ -624,7 +643,6 @@ static void mg_plan_free(MgPlan *P)
 		free(P->arenas[d].seg);
 	free(P->arenas);
 	free(P->st);
-	free(P->pos);
 	free(P->edges);
 }
 
@@ -745,6 +763,9 @@ void memgraph_free(Memgraph *mg)
 	free(mg->order);
 	free(mg->priority);
 	free(mg->device);
+	for (int r = 0; r < mg->nres; r++)
+		free(mg->res[r].users);
+	free(mg->res);
 	memset(mg, 0, sizeof *mg);
 }
 

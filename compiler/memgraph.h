@@ -43,6 +43,18 @@ typedef struct MgBuf {
 	int nuses;         /* tasks that use it */
 } MgBuf;
 
+/* A residency: a buffer at one offset, from its alloc or reload to its
+ * free or offload, and the tasks that used it there (those that have
+ * any; what tests check the plan's safety with). */
+typedef struct MgRes {
+	int buf;
+	int64_t offset;
+	int64_t room;      /* the bytes it holds there (its size, aligned) */
+	int start;         /* the alloc or reload node that began it, or -1 */
+	int nusers;
+	int *users;        /* task ids */
+} MgRes;
+
 /* A memory domain: a byte budget over one arena, and a slower tier. */
 typedef struct MgDomain {
 	int64_t budget;    /* 0: unbounded */
@@ -64,6 +76,8 @@ typedef struct Memgraph {
 	int ndomains;
 	MgDomain *domains;
 	int *order;        /* the compute tasks in the linear order simulated */
+	MgRes *res;        /* every residency with users, in the order they ended */
+	int nres;
 	int *npred;        /* per node: its predecessors, all edges ... */
 	int *nsucc;        /* ... and its successors, each once */
 	int **succ;

@@ -4,7 +4,9 @@
  * wins, Belady's choice of victim under a budget (offload, reload, the
  * edges between them), a budget too small for a task is an error naming
  * it with the smallest budget that works, and every memgraph is acyclic
- * with every memory node tied into it.
+ * with every memory node tied into it; and, on hundreds of random task
+ * graphs under random budgets, that every plan is safe under any order
+ * its edges allow (check_safe says what that means).
  *
  * A fixture is a chain of tasks (each the only successor of the one
  * before, so the linear order is the chain's) and the buffers each task
@@ -14,7 +16,7 @@
 #include "unit.h"
 #include "memgraph.h"
 
-#define FIX_MAX 16
+#define FIX_MAX 32
 
 typedef struct Fix {
 	TraNode nodes[FIX_MAX];
@@ -22,14 +24,14 @@ typedef struct Fix {
 	IaTask tasks[FIX_MAX];
 	IaGraph ia;
 	KplanTask kt[FIX_MAX];
-	int succ[FIX_MAX];
+	int succ[FIX_MAX][FIX_MAX];
 	int use[FIX_MAX][FIX_MAX];
 	int64_t pooled[2 * FIX_MAX];
 	KplanProgram kp;
 } Fix;
 
-static const char *const fix_names[FIX_MAX] = {"A", "B", "C", "D", "E", "F", "G", "H",
-                                               "I", "J", "K", "L", "M", "N", "O", "P"};
+static const char *const fix_names[16] = {"A", "B", "C", "D", "E", "F", "G", "H",
+                                          "I", "J", "K", "L", "M", "N", "O", "P"};
 
 /* A chain of ntasks tasks over nbufs buffers of 128 bytes; uses[t] is
  * task t's buffers as a string of letters ("AB": buffers 0 and 1). */
@@ -42,11 +44,11 @@ static void fix_chain(Fix *f, int nbufs, int ntasks, const char *const *uses)
 	f->g.nnodes = nbufs;
 	for (int t = 0; t < ntasks; t++) {
 		f->tasks[t] = (IaTask){.kind = IA_JOIN, .node = uses[t][0] - 'A', .rows = -1, .priority = ntasks - t};
-		f->succ[t] = t + 1;
+		f->succ[t][0] = t + 1;
 		KplanTask *k = &f->kt[t];
 		k->npred = t > 0;
 		k->nsucc = t + 1 < ntasks;
-		k->succ = &f->succ[t];
+		k->succ = f->succ[t];
 		k->use = f->use[t];
 		for (const char *c = uses[t]; *c; c++)
 			k->use[k->nuse++] = *c - 'A';
@@ -60,6 +62,52 @@ static void fix_chain(Fix *f, int nbufs, int ntasks, const char *const *uses)
 	f->kp.ia = &f->ia;
 	f->kp.tasks = f->kt;
 	f->kp.nbufs = nbufs + ntasks;
+	f->kp.pooled = f->pooled;
+}
+
+/* A random task graph from seed: up to 24 tasks, each reading up to three
+ * earlier ones, and using one to three of up to 12 buffers of 64 to 447
+ * bytes. */
+static void fix_random(Fix *f, uint32_t seed)
+{
+	uint32_t s = seed * 2654435761u + 1;
+#define FIX_RAND(n) ((s = s * 1664525u + 1013904223u), (int)((s >> 8) % (uint32_t)(n)))
+	memset(f, 0, sizeof *f);
+	int nt = 6 + FIX_RAND(19), nb = 3 + FIX_RAND(10);
+	for (int b = 0; b < nb; b++) {
+		f->nodes[b].name = fix_names[b];
+		f->pooled[b] = 64 + FIX_RAND(384);
+	}
+	f->g.nodes = f->nodes;
+	f->g.nnodes = nb;
+	for (int t = 0; t < nt; t++) {
+		KplanTask *k = &f->kt[t];
+		f->tasks[t] = (IaTask){.kind = IA_JOIN, .rows = -1, .priority = FIX_RAND(100), .device = FIX_RAND(3)};
+		k->succ = f->succ[t];
+		k->use = f->use[t];
+		for (int u = 1 + FIX_RAND(3); u > 0; u--) {
+			int b = FIX_RAND(nb), seen = 0;
+			for (int i = 0; i < k->nuse; i++)
+				seen |= k->use[i] == b;
+			if (!seen)
+				k->use[k->nuse++] = b;
+		}
+		f->tasks[t].node = k->use[0];
+		for (int p = 0; p < t && k->npred < 3; p++)
+			if (FIX_RAND(5) == 0) {
+				f->succ[p][f->kt[p].nsucc++] = t;
+				k->npred++;
+			}
+	}
+#undef FIX_RAND
+	f->ia.g = &f->g;
+	f->ia.tasks = f->tasks;
+	f->ia.ntasks = nt;
+	f->ia.ndevices = 3;
+	f->kp.g = &f->g;
+	f->kp.ia = &f->ia;
+	f->kp.tasks = f->kt;
+	f->kp.nbufs = nb + nt;
 	f->kp.pooled = f->pooled;
 }
 
@@ -112,6 +160,74 @@ static void check_acyclic(const Memgraph *mg)
 	}
 	ck_assert_int_eq(done, nn);
 	free(left);
+	free(stack);
+}
+
+/* Whether the plan is safe whatever order its edges allow: every use of
+ * a buffer is in exactly one of its residencies; a buffer's first
+ * residency is where the runtime puts it (bufs[b].offset), each later
+ * one begins with a reload to its offset after every user of the one
+ * before; and any two residencies whose rooms overlap in the arena, of
+ * one buffer or two, are ordered: every user of one reaches (through the
+ * edges) every user of the other. */
+static void check_safe(const Memgraph *mg, const char *what)
+{
+	int nn = mg->ntasks + mg->nops;
+	bool *reach = calloc((size_t)nn * (size_t)nn, sizeof *reach);
+	int *stack = calloc((size_t)nn + 1, sizeof *stack);
+	for (int v = 0; v < nn; v++) {
+		int top = 0;
+		stack[top++] = v;
+		while (top > 0) {
+			int u = stack[--top];
+			for (int i = 0; i < mg->nsucc[u]; i++)
+				if (!reach[(size_t)v * nn + mg->succ[u][i]]) {
+					reach[(size_t)v * nn + mg->succ[u][i]] = true;
+					stack[top++] = mg->succ[u][i];
+				}
+		}
+	}
+	for (int b = 0; b < mg->nbufs; b++) {
+		int uses = 0, prev = -1;
+		for (int r = 0; r < mg->nres; r++) {
+			const MgRes *R = &mg->res[r];
+			if (R->buf != b)
+				continue;
+			uses += R->nusers;
+			if (prev < 0) {
+				ck_assert_msg(R->offset == mg->bufs[b].offset, "%s: buffer %d starts at %lld, runs at %lld",
+				              what, b, (long long)R->offset, (long long)mg->bufs[b].offset);
+			} else {
+				ck_assert_msg(R->start >= mg->ntasks, "%s: buffer %d comes back without a reload", what, b);
+				const MgOp *op = &mg->ops[R->start - mg->ntasks];
+				ck_assert_msg(op->kind == MG_RELOAD && op->buf == b && op->offset == R->offset,
+				              "%s: buffer %d's residency at %lld does not begin with its reload", what, b,
+				              (long long)R->offset);
+				for (int i = 0; i < mg->res[prev].nusers; i++)
+					ck_assert_msg(reach[(size_t)mg->res[prev].users[i] * nn + R->start],
+					              "%s: buffer %d reloaded before a user of its last residency", what, b);
+			}
+			prev = r;
+		}
+		if (mg->bufs[b].bytes > 0)
+			ck_assert_msg(uses == mg->bufs[b].nuses, "%s: buffer %d: %d uses in residencies of %d", what, b,
+			              uses, mg->bufs[b].nuses);
+	}
+	for (int r1 = 0; r1 < mg->nres; r1++)
+		for (int r2 = r1 + 1; r2 < mg->nres; r2++) {
+			const MgRes *A = &mg->res[r1], *B = &mg->res[r2];
+			if (A->offset >= B->offset + B->room || B->offset >= A->offset + A->room)
+				continue;
+			bool ab = true, ba = true;
+			for (int i = 0; i < A->nusers; i++)
+				for (int j = 0; j < B->nusers; j++) {
+					ab = ab && reach[(size_t)A->users[i] * nn + B->users[j]];
+					ba = ba && reach[(size_t)B->users[j] * nn + A->users[i]];
+				}
+			ck_assert_msg(ab || ba, "%s: buffers %d and %d share arena bytes at %lld and %lld, unordered", what,
+			              A->buf, B->buf, (long long)A->offset, (long long)B->offset);
+		}
+	free(reach);
 	free(stack);
 }
 
@@ -252,6 +368,56 @@ START_TEST(aligned_offsets)
 }
 END_TEST
 
+START_TEST(random_graphs_safe)
+{
+	/* 400 random graphs, unbounded and under three budgets between the
+	 * largest task's need and the unbounded arena */
+	int plans = 0, offloading = 0, refused = 0;
+	for (uint32_t seed = 1; seed <= 400; seed++) {
+		Fix f;
+		Memgraph mg;
+		char err[256], what[64];
+		fix_random(&f, seed);
+		ck_assert_msg(memgraph_build(&f.kp, 0, &mg, err, sizeof err), "%s", err);
+		snprintf(what, sizeof what, "seed %u unbounded", (unsigned)seed);
+		check_acyclic(&mg);
+		check_safe(&mg, what);
+		ck_assert_int_eq(mg.domains[0].offloads, 0);
+		int64_t whole = mg.domains[0].arena, need = 0;
+		memgraph_free(&mg);
+		for (int t = 0; t < f.ia.ntasks; t++) {
+			int64_t n = 0;
+			for (int i = 0; i < f.kt[t].nuse; i++)
+				n += (f.pooled[f.kt[t].use[i]] + 63) / 64 * 64;
+			need = n > need ? n : need;
+		}
+		for (int k = 0; k < 3; k++) {
+			int64_t budget = need + (whole - need) * k / 3;
+			snprintf(what, sizeof what, "seed %u budget %lld", (unsigned)seed, (long long)budget);
+			if (!memgraph_build(&f.kp, budget, &mg, err, sizeof err)) {
+				/* fragmentation: the budget that works is named, and works */
+				const char *at = strstr(err, "the smallest budget that works is ");
+				ck_assert_msg(at != NULL, "%s: %s", what, err);
+				long long least = atoll(at + strlen("the smallest budget that works is "));
+				ck_assert_msg(least > budget, "%s: %s", what, err);
+				ck_assert_msg(memgraph_build(&f.kp, least, &mg, err, sizeof err), "%s: %s", what, err);
+				refused++;
+			}
+			plans++;
+			offloading += mg.domains[0].offloads > 0;
+			check_acyclic(&mg);
+			check_safe(&mg, what);
+			ck_assert_int_le(mg.domains[0].arena, mg.domains[0].budget);
+			ck_assert_int_eq(mg.domains[0].reloaded <= mg.domains[0].offloaded, 1);
+			memgraph_free(&mg);
+		}
+	}
+	printf("memgraph: %d budgeted plans of random graphs, %d with offloads, %d budgets refused\n", plans,
+	       offloading, refused);
+	ck_assert_int_gt(offloading, 100);
+}
+END_TEST
+
 START_TEST(dump_readable)
 {
 	static const char *const uses[] = {"A", "B", "C", "B", "A"};
@@ -289,6 +455,7 @@ static Suite *memgraph_suite(void)
 	tcase_add_test(tc, too_small);
 	tcase_add_test(tc, chains_under_budgets);
 	tcase_add_test(tc, aligned_offsets);
+	tcase_add_test(tc, random_graphs_safe);
 	tcase_add_test(tc, dump_readable);
 	suite_add_tcase(s, tc);
 	return s;
