@@ -857,17 +857,23 @@ double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *
 	return last;
 }
 
+/* "PREFIX %d (CPU workers): budget N bytes" (or "unbounded"). */
+static void mg_domain_budget(const MgDomain *dm, const char *prefix, int d, FILE *out)
+{
+	fprintf(out, "%s %d (CPU workers): budget ", prefix, d);
+	if (dm->budget > 0)
+		fprintf(out, "%" PRId64 " bytes", dm->budget);
+	else
+		fputs("unbounded", out);
+}
+
 void memgraph_plan_lines(const Memgraph *mg, const IaGraph *ia, const SimModel *m, FILE *out)
 {
 	double io;
 	double span = memgraph_simulate(mg, ia, m, &io);
 	for (int d = 0; d < mg->ndomains; d++) {
 		const MgDomain *dm = &mg->domains[d];
-		fprintf(out, "memory domain %d (CPU workers): budget ", d);
-		if (dm->budget > 0)
-			fprintf(out, "%" PRId64 " bytes", dm->budget);
-		else
-			fputs("unbounded", out);
+		mg_domain_budget(dm, "memory domain", d, out);
 		fprintf(out, ", arena %" PRId64 " bytes (every intermediate at a planned offset), spill file %" PRId64
 		        " bytes\n  offloaded %" PRId64 " bytes in %d blocks, reloaded %" PRId64 " bytes in %d blocks\n",
 		        dm->arena, dm->spill, dm->offloaded, dm->offloads, dm->reloaded, dm->reloads);
@@ -941,11 +947,7 @@ void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out)
 	      out);
 	for (int d = 0; d < mg->ndomains; d++) {
 		const MgDomain *dm = &mg->domains[d];
-		fprintf(out, "domain %d (CPU workers): budget ", d);
-		if (dm->budget > 0)
-			fprintf(out, "%" PRId64 " bytes", dm->budget);
-		else
-			fputs("unbounded", out);
+		mg_domain_budget(dm, "domain", d, out);
 		fprintf(out, ", arena %" PRId64 " bytes, spill %" PRId64 " bytes; offloaded %" PRId64
 		        " bytes (%d), reloaded %" PRId64 " bytes (%d)\n",
 		        dm->arena, dm->spill, dm->offloaded, dm->offloads, dm->reloaded, dm->reloads);
