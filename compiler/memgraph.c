@@ -911,7 +911,38 @@ static void mg_buf_name(const KplanProgram *kp, int b, char *buf, size_t n)
 		         b - kp->g->nnodes);
 }
 
-static void mg_dump_op(const Memgraph *mg, const KplanProgram *kp, int node, FILE *out)
+/* The predecessors of every node, for dumps: pred[v] lists them, in
+ * increasing order (the successor lists are walked in node order). */
+typedef struct MgPreds {
+	int *start;  /* pred[v] is list[start[v] .. start[v + 1]) */
+	int *list;
+} MgPreds;
+
+static void mg_preds(const Memgraph *mg, MgPreds *p)
+{
+	int nn = mg->ntasks + mg->nops;
+	p->start = xcalloc((size_t)nn + 2, sizeof *p->start);
+	for (int v = 0; v < nn; v++)
+		for (int i = 0; i < mg->nsucc[v]; i++)
+			p->start[mg->succ[v][i] + 2]++;
+	for (int v = 0; v < nn; v++)
+		p->start[v + 2] += p->start[v + 1];
+	p->list = xcalloc((size_t)p->start[nn + 1] + 1, sizeof *p->list);
+	for (int v = 0; v < nn; v++)
+		for (int i = 0; i < mg->nsucc[v]; i++)
+			p->list[p->start[mg->succ[v][i] + 1]++] = v;
+}
+
+/* "; after %a %b" for node v's predecessors from first on (or nothing). */
+static void mg_dump_after(const MgPreds *p, int v, int first, FILE *out)
+{
+	int shown = 0;
+	for (int i = p->start[v]; i < p->start[v + 1]; i++)
+		if (p->list[i] >= first)
+			fprintf(out, "%s%%%d", shown++ ? " " : "; after ", p->list[i]);
+}
+
+static void mg_dump_op(const Memgraph *mg, const KplanProgram *kp, const MgPreds *preds, int node, FILE *out)
 {
 	const MgOp *op = &mg->ops[node - mg->ntasks];
 	char name[96];
@@ -927,14 +958,7 @@ static void mg_dump_op(const Memgraph *mg, const KplanProgram *kp, int node, FIL
 		fprintf(out, " %" PRId64 " bytes from spill %" PRId64 " to %" PRId64, op->bytes, op->spill, op->offset);
 		break;
 	}
-	/* what it waits for */
-	int shown = 0;
-	for (int v = 0; v < mg->ntasks + mg->nops; v++)
-		for (int i = 0; i < mg->nsucc[v]; i++)
-			if (mg->succ[v][i] == node) {
-				fprintf(out, "%s%%%d", shown++ ? " " : "; after ", v);
-				break;
-			}
+	mg_dump_after(preds, node, 0, out); /* all it waits for */
 	fputc('\n', out);
 }
 
@@ -962,6 +986,8 @@ void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out)
 		        mg->bufs[b].offset, mg->bufs[b].nuses, mg->bufs[b].spill >= 0 ? ", offloaded" : "");
 	}
 	fputs("steps (the linear order planned; memory nodes under the step that made them):\n", out);
+	MgPreds preds;
+	mg_preds(mg, &preds);
 	int op = 0;
 	for (int i = 0; i < mg->ntasks; i++) {
 		int t = mg->order[i];
@@ -970,17 +996,13 @@ void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out)
 		for (int d = 0; d < k->ndim; d++)
 			fprintf(out, "%s%" PRId64 ":%" PRId64, d ? ", " : "", k->lo[d], k->hi[d]);
 		fputs("]", out);
-		int shown = 0;
-		for (int v = mg->ntasks; v < mg->ntasks + mg->nops; v++)
-			for (int j = 0; j < mg->nsucc[v]; j++)
-				if (mg->succ[v][j] == t) {
-					fprintf(out, "%s%%%d", shown++ ? " " : "; after ", v);
-					break;
-				}
+		mg_dump_after(&preds, t, mg->ntasks, out); /* the memory nodes it waits for */
 		fputc('\n', out);
 		for (; op < mg->nops && mg->ops[op].pos <= i; op++)
-			mg_dump_op(mg, kp, mg->ntasks + op, out);
+			mg_dump_op(mg, kp, &preds, mg->ntasks + op, out);
 	}
 	for (; op < mg->nops; op++)
-		mg_dump_op(mg, kp, mg->ntasks + op, out);
+		mg_dump_op(mg, kp, &preds, mg->ntasks + op, out);
+	free(preds.start);
+	free(preds.list);
 }
