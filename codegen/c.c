@@ -1555,7 +1555,7 @@ static int cg_c_ntasks(const CgC *c)
 
 /* The memory tasks' rows (trac_tasks continues): what each does
  * (trac_mem), what it waits for and wakes. Named by their buffer's
- * tensor, for traces. */
+ * tensor (a trace says "offload H", a spill error "tensor H"). */
 static void cg_c_mem_rows(CgC *c)
 {
 	const Memgraph *mg = c->opt->mg;
@@ -1563,8 +1563,8 @@ static void cg_c_mem_rows(CgC *c)
 		int v = mg->ntasks + i;
 		const MgOp *op = &mg->ops[i];
 		int node = op->buf < c->g->nnodes ? op->buf : c->opt->ia->tasks[op->buf - c->g->nnodes].node;
-		fprintf(c->out, "\t{trart_mem_task, NULL, NULL, 0, \"%s %s\", %d, %.17g, %d, %d, trac_succ%d, 0, %.17g, 0, "
-		        "NULL, 0, &trac_mem[%d]},\n", memgraph_kind_name(op->kind), c->g->nodes[node].name,
+		fprintf(c->out, "\t{trart_mem_task, NULL, NULL, 0, \"%s\", %d, %.17g, %d, %d, trac_succ%d, 0, %.17g, 0, "
+		        "NULL, 0, &trac_mem[%d]},\n", c->g->nodes[node].name,
 		        mg->device[v], mg->priority[v], mg->npred[v], mg->nsucc[v], v,
 		        op->kind == MG_OFFLOAD || op->kind == MG_RELOAD ? (double)op->bytes : 0.0, i);
 	}

@@ -291,12 +291,10 @@ static CgLlvmValue cg_llvm_mem_row(CgLlvmBuild *b, int v, CgLlvmValue fn, CgLlvm
 	char name[64];
 	snprintf(name, sizeof name, "trac_succ%d", v);
 	CgLlvmValue succ = cg_llvm_i32_array(b, name, mg->succ[v], mg->nsucc[v]);
-	char label[256];
-	snprintf(label, sizeof label, "%s %s", memgraph_kind_name(op->kind), b->p.g->nodes[node].name);
 	CgLlvmValue moved = cg_llvm_f64c(b, op->kind == MG_OFFLOAD || op->kind == MG_RELOAD ? (double)op->bytes : 0);
 	CgLlvmValue f[16] = {
 		fn, cg_llvm_const_null(b->t.i64p), cg_llvm_const_null(b->t.i64p), cg_llvm_i32c(b, 0),
-		cg_llvm_const_string(b->p.m, label), cg_llvm_i32c(b, mg->device[v]), cg_llvm_f64c(b, mg->priority[v]),
+		cg_llvm_node_name(b, node), cg_llvm_i32c(b, mg->device[v]), cg_llvm_f64c(b, mg->priority[v]),
 		cg_llvm_i32c(b, mg->npred[v]), cg_llvm_i32c(b, mg->nsucc[v]), succ, cg_llvm_f64c(b, 0), moved,
 		cg_llvm_i32c(b, 0), cg_llvm_const_null(b->t.i32p), cg_llvm_f64c(b, 0), cg_llvm_const_cast(mem, b->t.i8p),
 	};

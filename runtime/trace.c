@@ -219,10 +219,20 @@ trace_block(FILE *f, const TrartTask *t)
 static void
 trace_event(FILE *f, const TrartProgram *p, const TrartEvent *e)
 {
+	static const char *const mem_kinds[] = {"alloc", "free", "offload", "reload"};
 	const TrartKernel *k = e->task ? NULL : &p->kernels[e->kernel];
+	char label[256];
 
 	fputs(",\n{\"name\": ", f);
-	trace_string(f, k ? k->name : e->task->name);
+	if (!k && e->task->mem && e->task->mem->kind >= TRART_MEM_ALLOC &&
+	    e->task->mem->kind <= TRART_MEM_RELOAD) {
+		/* a memory task is named by its tensor: "offload H" */
+		snprintf(label, sizeof label, "%s %s", mem_kinds[e->task->mem->kind],
+		         e->task->name ? e->task->name : "?");
+		trace_string(f, label);
+	} else {
+		trace_string(f, k ? k->name : e->task->name);
+	}
 	fprintf(f, ", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": ",
 	        k ? "kernel" : "task");
 	trace_micros(f, e->start_ns);

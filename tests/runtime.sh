@@ -334,6 +334,9 @@ check spill-stats-workers awk '/^worker / { on = 1; next } /^memory:/ { on = 0 }
 expect spill-trace 0 "" spill --random --threads 2 --repeat 2 --trace sp.json --spill-dir sd --output-dir spt2
 check spill-trace-io-track test "$(grep '"ph": "X"' sp.json | grep -c '"tid": 1025,')" -eq 16
 check spill-trace-io-named grep -q '"tid": 1025, "args": {"name": "spill I/O"}' sp.json
+# a memory task's slice is named by what it does and its tensor
+check spill-trace-offload-named test "$(grep -c '"name": "offload B", "cat": "task", "ph": "X"' sp.json)" -eq 8
+check spill-trace-reload-named test "$(grep -c '"name": "reload B", "cat": "task", "ph": "X"' sp.json)" -eq 8
 check spill-trace-workers test "$(grep '"ph": "X"' sp.json | grep -c '"tid": [12],')" -eq 40
 # $TMPDIR when there is no --spill-dir; /tmp when it is empty too
 mkdir -p td
