@@ -574,7 +574,8 @@ static void mg_finish_edges(MgPlan *P)
 			mg_edge(P, t, kp->tasks[t].succ[i]);
 			flow++;
 		}
-	qsort(P->edges, (size_t)P->nedges, sizeof *P->edges, mg_edge_cmp);
+	if (P->nedges > 1) /* (no edges: no array, and qsort's must not be NULL) */
+		qsort(P->edges, (size_t)P->nedges, sizeof *P->edges, mg_edge_cmp);
 	mg->npred = xcalloc((size_t)nn + 1, sizeof *mg->npred);
 	mg->nsucc = xcalloc((size_t)nn + 1, sizeof *mg->nsucc);
 	mg->succ = xcalloc((size_t)nn + 1, sizeof *mg->succ);

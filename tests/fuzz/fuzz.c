@@ -9,14 +9,17 @@
  * driver.c's table (driver_passes, so new passes are fuzzed as they
  * join it), the TRA dump, then decomposition for one to four devices
  * (from the input's length), lowering, row fusion, placement and every
- * dump of the task graph, and the C back end three ways: block tasks,
- * node kernels and library mode with its header. Everything is written
+ * dump of the task graph, the memory plan (unbounded, then under half
+ * of that arena, which may be refused) with its dumps, and the C back
+ * end three ways: block tasks, node kernels and library mode with its
+ * header. Everything is written
  * to /dev/null. Errors in the program are fine; a crash, a sanitizer
  * report, an internal error (trac_internal_error aborts) or a run past
  * libFuzzer's -timeout is a bug.
  */
 #include "tra.h"
 #include "kplan.h"
+#include "memgraph.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -78,14 +81,25 @@ static void fuzz_tasks(TraGraph *g, int devices)
 	ia_dump(&ia, fuzz_null());
 	ia_dump_taskgraph(&ia, fuzz_null());
 	plan_dump(&ia, &m, PLACE_GREEDY, fuzz_null());
-	plan_dump_json(&ia, &m, PLACE_GREEDY, fuzz_null());
 	plan_dump_dot(g, &ia, fuzz_null());
 	KplanProgram kp;
 	kplan_build(g, &ia, &kp);
 	kplan_dump(&kp, fuzz_null());
+	Memgraph mg, tight;
+	char err[512];
+	if (!memgraph_build(&kp, 0, &mg, err, sizeof err))
+		abort(); /* an unbounded budget always works */
+	memgraph_dump(&mg, &kp, fuzz_null());
+	memgraph_plan_lines(&mg, &ia, &m, fuzz_null());
+	plan_dump_json(&ia, &m, PLACE_GREEDY, &mg, fuzz_null());
+	if (mg.domains[0].arena > 1 && memgraph_build(&kp, mg.domains[0].arena / 2, &tight, err, sizeof err)) {
+		memgraph_dump(&tight, &kp, fuzz_null());
+		memgraph_free(&tight);
+	}
 	kplan_free(&kp);
-	CgCOptions cg = {"fuzz", "fuzz.tra", false, NULL, &ia};
+	CgCOptions cg = {"fuzz", "fuzz.tra", false, NULL, &ia, &mg};
 	cg_c_emit(g, &cg, fuzz_null());
+	memgraph_free(&mg);
 }
 
 /* Everything after a clean sema, as the driver orders it. */
@@ -104,9 +118,9 @@ static void fuzz_back_end(TraGraph *g, size_t size)
 	kplan_build(g, NULL, &kp);
 	kplan_dump(&kp, fuzz_null());
 	kplan_free(&kp);
-	CgCOptions kernels = {"fuzz", "fuzz.tra", false, NULL, NULL};
+	CgCOptions kernels = {"fuzz", "fuzz.tra", false, NULL, NULL, NULL};
 	cg_c_emit(g, &kernels, fuzz_null());
-	CgCOptions lib = {"fuzz", "fuzz.tra", true, "fuzz.h", NULL};
+	CgCOptions lib = {"fuzz", "fuzz.tra", true, "fuzz.h", NULL, NULL};
 	cg_c_emit(g, &lib, fuzz_null());
 	cg_c_emit_header(g, &lib, fuzz_null());
 	fuzz_tasks(g, 1 + (int)(size % 4));
