@@ -1562,7 +1562,7 @@ static void cg_c_mem_rows(CgC *c)
 	for (int i = 0; i < mg->nops; i++) {
 		int v = mg->ntasks + i;
 		const MgOp *op = &mg->ops[i];
-		int node = op->buf < c->g->nnodes ? op->buf : c->opt->ia->tasks[op->buf - c->g->nnodes].node;
+		int node = kplan_buffer_node(c->kp, op->buf);
 		fprintf(c->out, "\t{trart_mem_task, NULL, NULL, 0, \"%s\", %d, %.17g, %d, %d, trac_succ%d, 0, %.17g, 0, "
 		        "NULL, 0, &trac_mem[%d]},\n", c->g->nodes[node].name,
 		        mg->device[v], mg->priority[v], mg->npred[v], mg->nsucc[v], v,

@@ -286,8 +286,7 @@ static CgLlvmValue cg_llvm_mem_row(CgLlvmBuild *b, int v, CgLlvmValue fn, CgLlvm
 {
 	const Memgraph *mg = b->p.opt->mg;
 	const MgOp *op = &mg->ops[v - mg->ntasks];
-	int nn = b->p.g->nnodes;
-	int node = op->buf < nn ? op->buf : b->p.opt->ia->tasks[op->buf - nn].node;
+	int node = kplan_buffer_node(b->p.kp, op->buf);
 	char name[64];
 	snprintf(name, sizeof name, "trac_succ%d", v);
 	CgLlvmValue succ = cg_llvm_i32_array(b, name, mg->succ[v], mg->nsucc[v]);

@@ -434,6 +434,11 @@ static void kplan_task_partial(KplanProgram *kp, int t)
 	}
 }
 
+int kplan_buffer_node(const KplanProgram *kp, int b)
+{
+	return b < kp->g->nnodes ? b : kp->ia->tasks[b - kp->g->nnodes].node;
+}
+
 /* The kernel task k runs (kplan_build_blocks made them all). */
 static int kplan_task_kernel(const KplanProgram *kp, const IaTask *k)
 {

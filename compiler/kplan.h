@@ -119,6 +119,9 @@ typedef struct KplanProgram {
 
 /* The buffer of task t's partial block (a split join's). */
 #define KPLAN_PARTIAL(kp, t) ((kp)->g->nnodes + (t))
+/* The node whose data buffer b holds: b itself, or the node of the split
+ * join whose partial block it is (KPLAN_PARTIAL's inverse). */
+int kplan_buffer_node(const KplanProgram *kp, int b);
 
 /* Plans every kernel of g: whole-node kernels when ia is NULL, else the
  * block kernels of ia's tasks. kp's arrays are malloc'd (kplan_free). */

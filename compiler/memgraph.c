@@ -905,11 +905,11 @@ void memgraph_plan_json(const Memgraph *mg, const IaGraph *ia, const SimModel *m
 /* A buffer's name: its tensor's, or "NAME.part#T" for a partial block. */
 static void mg_buf_name(const KplanProgram *kp, int b, char *buf, size_t n)
 {
+	const char *tensor = kp->g->nodes[kplan_buffer_node(kp, b)].name;
 	if (b < kp->g->nnodes)
-		snprintf(buf, n, "%s", kp->g->nodes[b].name);
+		snprintf(buf, n, "%s", tensor);
 	else
-		snprintf(buf, n, "%s.part#%d", kp->g->nodes[kp->ia->tasks[b - kp->g->nnodes].node].name,
-		         b - kp->g->nnodes);
+		snprintf(buf, n, "%s.part#%d", tensor, b - kp->g->nnodes);
 }
 
 /* The predecessors of every node, for dumps: pred[v] lists them, in

@@ -504,15 +504,22 @@ sched_sift_down(const TrartTask *tasks, int *h, int n, int i)
 	}
 }
 
-/* Adds task t (the heap has room: it holds at most the tasks homed
- * here, each once). */
+/* Adds task t to q, whose lock the caller holds (the heap has room: it
+ * holds at most the tasks homed here, each once). */
+static void
+sched_heap_add(const Sched *s, SchedQueue *q, int t)
+{
+	q->heap[q->n] = t;
+	sched_sift_up(s->tasks, q->heap, q->n++);
+	atomic_store(&q->size, q->n);
+}
+
+/* Adds task t to q. */
 static void
 sched_push(const Sched *s, SchedQueue *q, int t)
 {
 	pthread_mutex_lock(&q->lock);
-	q->heap[q->n] = t;
-	sched_sift_up(s->tasks, q->heap, q->n++);
-	atomic_store(&q->size, q->n);
+	sched_heap_add(s, q, t);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -737,9 +744,7 @@ sched_io_push(Sched *s, int t)
 
 	atomic_fetch_add(&s->io_pending, 1);
 	pthread_mutex_lock(&q->lock);
-	q->heap[q->n] = t;
-	sched_sift_up(s->tasks, q->heap, q->n++);
-	atomic_store(&q->size, q->n);
+	sched_heap_add(s, q, t);
 	pthread_cond_signal(&s->io_wake);
 	pthread_mutex_unlock(&q->lock);
 }

@@ -92,10 +92,7 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
 		ok "$name: no intermediates to plan"
 		continue
 	fi
-	# the smallest budget that works, from the error for 1 byte
-	# shellcheck disable=SC2086
-	"$TRAC" "$prog" $defs --devices=3 --memory=1 --emit=memgraph >out 2>err
-	least=$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)
+	least=$(least_budget "$prog" "$defs")
 	if [ -z "$least" ]; then
 		bad "$name --memory=1 (no smallest budget in the error)"
 		continue
@@ -127,9 +124,7 @@ for arg in 0 -5 12Q 1.5G K ""; do
 		"$TRAC" "$mlp" --memory="$arg" --emit=memgraph
 done
 # a budget that forces offloads, run with a spill directory that is not there
-# shellcheck disable=SC2046
-"$TRAC" "$mlp" $(sizes "$mlp") --devices=3 --memory=1 --emit=memgraph >out 2>err
-least=$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)
+least=$(least_budget "$mlp" "$(sizes "$mlp")")
 # shellcheck disable=SC2046
 if [ -n "$least" ] && "$TRAC" "$mlp" $(sizes "$mlp") --devices=3 --memory="$least" -o tight >out 2>err &&
    "$TRAC" "$mlp" $(sizes "$mlp") --devices=3 --memory="$least" --emit=memgraph >mg 2>err &&

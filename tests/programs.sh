@@ -17,6 +17,15 @@ sizes() {
 	echo "$out"
 }
 
+# least_budget PROG DEFS: the smallest --memory that works for PROG with
+# DEFS on --devices=3, as trac's error for a budget of 1 byte names it
+# (empty if it names none).
+least_budget() {
+	# shellcheck disable=SC2086 # $2 is the -D flags
+	"$TRAC" "$1" $2 --devices=3 --memory=1 --emit=memgraph 2>&1 >/dev/null |
+		sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p'
+}
+
 # compare DIR_GOT DIR_WANT: every .npy in WANT equals the one in GOT.
 compare() {
 	"$PYTHON_NUMPY" - "$1" "$2" <<'PY'

@@ -169,6 +169,25 @@ fi
 # ---- generated programs: block task graphs -----------------------------------------
 . "$srcdir/tests/programs.sh" # sizes, compare, manual
 
+# judge LABEL STATUS DIR: one run's verdict from its exit status and its
+# stderr (in err): no ThreadSanitizer report, status 0, and its outputs in
+# DIR equal the interpreter's want-$name; DIR is removed.
+judge() {
+	if [ "$2" -eq 66 ] || grep -q ThreadSanitizer err; then
+		tsan_report "$2" err
+		: >err
+		bad "$1 (ThreadSanitizer)"
+	elif [ "$2" -ne 0 ]; then
+		echo "  exit status $2"
+		bad "$1"
+	elif [ -n "$PY" ] && ! compare "$3" "want-$name"; then
+		bad "$1 (differs from the interpreter)"
+	else
+		ok "$1"
+	fi
+	rm -rf "$3"
+}
+
 # variant NAME PROG DEFS FLAGS: `trac --sanitize=thread` with FLAGS and
 # the TSan runtime, run with 1, 2, 3 and 8 threads, each compared with
 # the interpreter's want-$name.
@@ -183,20 +202,7 @@ variant() {
 	for t in 1 2 3 8; do
 		d=got-$vname-$t
 		"./$vname" --random=3 --threads "$t" --output-dir "$d" >out 2>err
-		rc=$?
-		if [ "$rc" -eq 66 ] || grep -q ThreadSanitizer err; then
-			tsan_report "$rc" err
-			: >err
-			bad "$vname${vflags:+ $vflags} threads=$t (ThreadSanitizer)"
-		elif [ "$rc" -ne 0 ]; then
-			echo "  exit status $rc"
-			bad "$vname${vflags:+ $vflags} threads=$t"
-		elif [ -n "$PY" ] && ! compare "$d" "want-$name"; then
-			bad "$vname${vflags:+ $vflags} threads=$t (differs from the interpreter)"
-		else
-			ok "$vname${vflags:+ $vflags} threads=$t"
-		fi
-		rm -rf "$d"
+		judge "$vname${vflags:+ $vflags} threads=$t" $? "$d"
 	done
 }
 
@@ -241,9 +247,7 @@ for prog in "$srcdir/samples/mlp.tra" "$srcdir/samples/attention.tra" "$srcdir/s
 	"$srcdir/samples/chain.tra" "$srcdir/samples/softmax.tra"; do
 	name=$(basename "$prog" .tra)
 	defs=$(sizes "$prog")
-	# shellcheck disable=SC2086
-	"$TRAC" "$prog" $defs --devices=3 --memory=1 --emit=memgraph >out 2>err
-	least=$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)
+	least=$(least_budget "$prog" "$defs")
 	[ -n "$least" ] || { bad "$name: no smallest budget"; continue; }
 	# shellcheck disable=SC2086
 	if ! "$TRAC" "$prog" $defs --devices=3 --memory="$least" --sanitize=thread --runtime-dir="$tmp/rt" \
@@ -259,18 +263,7 @@ for prog in "$srcdir/samples/mlp.tra" "$srcdir/samples/attention.tra" "$srcdir/s
 		t=$((seed % 3 + 1))
 		d=got-shuf-$name
 		TRART_SHUFFLE=$seed "./shuf-$name" --random=3 --threads "$t" --spill-dir "$tmp" --output-dir "$d" >out 2>err
-		rc=$?
-		if [ "$rc" -eq 66 ] || grep -q ThreadSanitizer err; then
-			tsan_report "$rc" err
-			bad "$name --memory=$least TRART_SHUFFLE=$seed threads=$t (ThreadSanitizer)"
-		elif [ "$rc" -ne 0 ]; then
-			bad "$name --memory=$least TRART_SHUFFLE=$seed threads=$t (exit status $rc)"
-		elif [ -n "$PY" ] && ! compare "$d" "want-$name"; then
-			bad "$name --memory=$least TRART_SHUFFLE=$seed threads=$t (differs from the interpreter)"
-		else
-			ok "$name --memory=$least TRART_SHUFFLE=$seed threads=$t"
-		fi
-		rm -rf "$d"
+		judge "$name --memory=$least TRART_SHUFFLE=$seed threads=$t" $? "$d"
 	done
 done
 
