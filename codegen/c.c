@@ -1529,7 +1529,7 @@ static void cg_c_pooled(CgC *c)
 	const Memgraph *mg = c->opt->mg;
 	fprintf(c->out, "static const size_t trac_pooled[%d] = {", c->kp->nbufs);
 	for (int id = 0; id < c->kp->nbufs; id++)
-		fprintf(c->out, "%s%" PRId64, id ? ", " : "", mg ? mg->bufs[id].bytes : c->kp->pooled[id]);
+		fprintf(c->out, "%s%" PRId64, id ? ", " : "", mg ? memgraph_arena_bytes(mg, id) : c->kp->pooled[id]);
 	fputs("};\n\n", c->out);
 }
 
@@ -1566,15 +1566,16 @@ static void cg_c_mem_rows(CgC *c)
 		fprintf(c->out, "\t{trart_mem_task, NULL, NULL, 0, \"%s\", %d, %.17g, %d, %d, trac_succ%d, 0, %.17g, 0, "
 		        "NULL, 0, &trac_mem[%d]},\n", c->g->nodes[node].name,
 		        mg->device[v], mg->priority[v], mg->npred[v], mg->nsucc[v], v,
-		        op->kind == MG_OFFLOAD || op->kind == MG_RELOAD ? (double)op->bytes : 0.0, i);
+		        memgraph_moves(op->kind) ? (double)op->bytes : 0.0, i);
 	}
 }
 
 /* The memory tasks' successors and what they do, before trac_tasks. */
 static void cg_c_mem_arrays(CgC *c)
 {
-	static const char *const kinds[] = {"TRART_MEM_ALLOC", "TRART_MEM_FREE", "TRART_MEM_OFFLOAD",
-	                                    "TRART_MEM_RELOAD"};
+	static const char *const kinds[] = {"TRART_MEM_ALLOC", "TRART_MEM_FREE",  "TRART_MEM_OFFLOAD",
+	                                    "TRART_MEM_RELOAD", "TRART_MEM_READ", "TRART_MEM_DROP",
+	                                    "TRART_MEM_CLAIM",  "TRART_MEM_WRITE"};
 	const Memgraph *mg = c->opt->mg;
 	for (int i = 0; i < mg->nops; i++) {
 		int v = mg->ntasks + i;
@@ -1585,8 +1586,8 @@ static void cg_c_mem_arrays(CgC *c)
 	fprintf(c->out, "static const TrartMemOp trac_mem[%d] = {\n", mg->nops ? mg->nops : 1);
 	for (int i = 0; i < mg->nops; i++) {
 		const MgOp *op = &mg->ops[i];
-		fprintf(c->out, "\t{%s, %d, %" PRId64 ", %" PRId64 ", %" PRId64 "},\n", kinds[op->kind], op->buf,
-		        op->offset, op->bytes, op->spill);
+		fprintf(c->out, "\t{%s, %d, %" PRId64 ", %" PRId64 ", %" PRId64 "},\n", kinds[op->kind],
+		        memgraph_op_buffer(mg, c->kp, op), op->offset, op->bytes, op->spill);
 	}
 	if (mg->nops == 0)
 		fputs("\t{0, 0, 0, 0, 0},\n", c->out);
@@ -1676,7 +1677,7 @@ static void cg_c_task_tables(CgC *c)
 	const Memgraph *mg = c->opt->mg;
 	fprintf(c->out, "static const int64_t trac_offset[%d] = {", mg->nbufs);
 	for (int b = 0; b < mg->nbufs; b++)
-		fprintf(c->out, "%s%" PRId64, b ? ", " : "", mg->bufs[b].bytes > 0 ? mg->bufs[b].offset : 0);
+		fprintf(c->out, "%s%" PRId64, b ? ", " : "", memgraph_arena_offset(mg, b));
 	fprintf(c->out, "};\n\nstatic const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled, %d, "
 	        "%" PRId64 ", trac_offset, %" PRId64 "};\n\n",
 	        cg_c_ntasks(c), mg->nbufs, c->g->nnodes, mg->domains[0].arena, mg->domains[0].spill);

@@ -290,7 +290,7 @@ static CgLlvmValue cg_llvm_mem_row(CgLlvmBuild *b, int v, CgLlvmValue fn, CgLlvm
 	char name[64];
 	snprintf(name, sizeof name, "trac_succ%d", v);
 	CgLlvmValue succ = cg_llvm_i32_array(b, name, mg->succ[v], mg->nsucc[v]);
-	CgLlvmValue moved = cg_llvm_f64c(b, op->kind == MG_OFFLOAD || op->kind == MG_RELOAD ? (double)op->bytes : 0);
+	CgLlvmValue moved = cg_llvm_f64c(b, memgraph_moves(op->kind) ? (double)op->bytes : 0);
 	CgLlvmValue f[16] = {
 		fn, cg_llvm_const_null(b->t.i64p), cg_llvm_const_null(b->t.i64p), cg_llvm_i32c(b, 0),
 		cg_llvm_node_name(b, node), cg_llvm_i32c(b, mg->device[v]), cg_llvm_f64c(b, mg->priority[v]),
@@ -309,7 +309,8 @@ static CgLlvmValue cg_llvm_mem_table(CgLlvmBuild *b)
 	CgLlvmValue *rows = xcalloc((size_t)n, sizeof *rows);
 	for (int i = 0; i < n; i++) {
 		const MgOp *op = i < mg->nops ? &mg->ops[i] : NULL;
-		CgLlvmValue f[5] = {cg_llvm_i32c(b, op ? (int)op->kind : 0), cg_llvm_i32c(b, op ? op->buf : 0),
+		CgLlvmValue f[5] = {cg_llvm_i32c(b, op ? (int)op->kind : 0),
+		                    cg_llvm_i32c(b, op ? memgraph_op_buffer(mg, b->p.kp, op) : 0),
 		                    cg_llvm_const_int(m, b->t.i64, op ? op->offset : 0),
 		                    cg_llvm_const_int(m, b->t.i64, op ? op->bytes : 0),
 		                    cg_llvm_const_int(m, b->t.i64, op ? op->spill : 0)};
@@ -342,7 +343,7 @@ static void cg_llvm_mem_tables(CgLlvmBuild *b, CgLlvmValue *rows, CgLlvmValue *f
 		rows[mg->ntasks + i] = cg_llvm_mem_row(b, mg->ntasks + i, fn, cg_llvm_const_elem(m, table, i));
 	int64_t *offset = xcalloc((size_t)mg->nbufs + 1, sizeof *offset);
 	for (int v = 0; v < mg->nbufs; v++)
-		offset[v] = mg->bufs[v].bytes > 0 ? mg->bufs[v].offset : 0;
+		offset[v] = memgraph_arena_offset(mg, v);
 	f[5] = cg_llvm_const_int(m, b->t.i64, mg->domains[0].arena);
 	f[6] = cg_llvm_int_array(b, "trac_offset", b->t.i64, offset, mg->nbufs);
 	f[7] = cg_llvm_const_int(m, b->t.i64, mg->domains[0].spill);
@@ -374,7 +375,7 @@ static CgLlvmValue cg_llvm_task_tables(CgLlvmBuild *b, char *err, size_t errlen)
 		const Memgraph *mg = b->p.opt->mg;
 		int64_t *bytes = xcalloc((size_t)nn + 1, sizeof *bytes);
 		for (int v = 0; v < nn; v++)
-			bytes[v] = mg ? mg->bufs[v].bytes : b->p.kp->pooled[v];
+			bytes[v] = mg ? memgraph_arena_bytes(mg, v) : b->p.kp->pooled[v];
 		CgLlvmValue pooled = cg_llvm_int_array(b, "trac_pooled", b->t.i64, bytes, nn);
 		free(bytes);
 		f[0] = cg_llvm_i32c(b, nrows);

@@ -39,6 +39,20 @@
  * order among ready tasks as events arrive. Free and alloc nodes are made
  * only where some edge needs them.
  *
+ * Out of core. Under a budget, inputs and outputs are planned block by
+ * block too: each input leaf's block (what its readers read) and each
+ * final block of an output that no task reads is a buffer (MG_IN,
+ * MG_OUT) that holds room in the arena while it is in memory, so the
+ * budget counts it, though its bytes lie at their place in the tensor
+ * (the generated program maps the tensor's .npy file; the runtime gives
+ * the room's pages back while the block holds them). Such a buffer's
+ * residency begins with a READ (an input block from its file) or a
+ * CLAIM (an output block's room) and ends with a DROP or a WRITE (the
+ * finished block to its file), always made, after every user: the file
+ * is the slower tier, so an input block evicted is dropped and read
+ * again, never offloaded. An input is then never in memory whole, and
+ * neither is an output, unless the budget holds them.
+ *
  * A budget smaller than some task's own buffers together cannot work;
  * nor can one that leaves a task's buffers no contiguous room. Both are
  * an error naming the task, with the smallest budget that works (found
@@ -94,8 +108,20 @@ typedef struct MgEdge {
 	int from, to;
 } MgEdge;
 
+/* The buffers every task uses (kplan's, and under a budget its input and
+ * output blocks, MG_IN and MG_OUT), and what each buffer is: worked out
+ * once for all of memgraph_build's planning attempts. */
+typedef struct MgUses {
+	int **use;         /* per task: its buffers, each once ... */
+	int *nuse;         /* ... and how many */
+	int64_t *bytes;    /* per buffer: its bytes, if planned (0: the caller's, or none) */
+	MgIo *io;
+	int64_t *begin;    /* MG_IN, MG_OUT: the block's first byte in its tensor */
+} MgUses;
+
 typedef struct MgPlan {
 	const KplanProgram *kp;
+	const MgUses *u;
 	Memgraph *mg;
 	MgArena *arenas;
 	MgState *st;
@@ -108,7 +134,7 @@ typedef struct MgPlan {
 
 const char *memgraph_kind_name(MgKind k)
 {
-	static const char *const names[] = {"alloc", "free", "offload", "reload"};
+	static const char *const names[] = {"alloc", "free", "offload", "reload", "read", "drop", "claim", "write"};
 	return names[k];
 }
 
@@ -138,7 +164,8 @@ static int mg_op(MgPlan *P, MgKind kind, int buf, int64_t offset)
 		P->capops = P->capops ? 2 * P->capops : 64;
 		mg->ops = xrealloc(mg->ops, (size_t)P->capops * sizeof *mg->ops);
 	}
-	mg->ops[mg->nops] = (MgOp){kind, buf, offset, mg->bufs[buf].bytes, -1, P->step};
+	int64_t spill = mg->bufs[buf].io == MG_ARENA ? -1 : mg->bufs[buf].begin;
+	mg->ops[mg->nops] = (MgOp){kind, buf, offset, mg->bufs[buf].bytes, spill, P->step};
 	return mg->ntasks + mg->nops++;
 }
 
@@ -267,6 +294,19 @@ static void mg_evict(MgPlan *P, MgArena *a, int b)
 	}
 	mg_record(P, b);
 	MgBuf *mb = &P->mg->bufs[b];
+	if (mb->io != MG_ARENA) {
+		/* its file is its slower tier: dropped, and read again at its next
+		 * use (an output block's one use is its writer, after which it is
+		 * written and gone, so only an input block is evicted used) */
+		TRAC_ASSERT(mb->io == MG_IN);
+		int node = mg_op(P, MG_DROP, b, s->offset);
+		mg_after_users(P, b, node);
+		mg_release(a, b, node, P->step);
+		s->resident = false;
+		s->offloaded = true;
+		s->offload = node;
+		return;
+	}
 	if (mb->spill < 0) {
 		mb->spill = d->spill;
 		d->spill += mb->bytes;
@@ -400,11 +440,21 @@ static bool mg_resident(MgPlan *P, int b, bool evict, bool grow, const int *mine
 		s->resident = true;
 		s->nusers = 0;
 		s->start = -1;
-		if (s->offloaded) {
+		MgDomain *d = &P->mg->domains[mb->domain];
+		if (mb->io == MG_IN) {
+			/* an input block is read at every residency's start, again after a drop */
+			s->start = mg_op(P, MG_READ, b, s->offset);
+			if (s->offloaded)
+				mg_edge(P, s->offload, s->start);
+			d->read += mb->bytes;
+			d->reads++;
+			s->offloaded = false;
+		} else if (mb->io == MG_OUT) {
+			s->start = mg_op(P, MG_CLAIM, b, s->offset);
+		} else if (s->offloaded) {
 			s->start = mg_op(P, MG_RELOAD, b, s->offset);
 			mg_op_at(P, s->start)->spill = mb->spill;
 			mg_edge(P, s->offload, s->start);
-			MgDomain *d = &P->mg->domains[mb->domain];
 			d->reloaded += mb->bytes;
 			d->reloads++;
 			s->offloaded = false;
@@ -451,12 +501,32 @@ static void mg_order(const KplanProgram *kp, int *order)
 /* The planned buffers task t uses, into mine; returns how many. */
 static int mg_mine(const MgPlan *P, int t, int *mine)
 {
-	const KplanTask *k = &P->kp->tasks[t];
 	int n = 0;
-	for (int i = 0; i < k->nuse; i++)
-		if (P->mg->bufs[k->use[i]].bytes > 0)
-			mine[n++] = k->use[i];
+	for (int i = 0; i < P->u->nuse[t]; i++)
+		if (P->mg->bufs[P->u->use[t][i]].bytes > 0)
+			mine[n++] = P->u->use[t][i];
 	return n;
+}
+
+/* The end of b's last residency, after its last use at step i: a free
+ * (made when some allocation needs it), or for an input or output block
+ * a drop or a write, always made. */
+static void mg_last_use(MgPlan *P, int b, int i)
+{
+	MgBuf *mb = &P->mg->bufs[b];
+	MgState *s = &P->st[b];
+	int dep = MG_PENDING(b);
+	mg_record(P, b);
+	if (mb->io != MG_ARENA) {
+		dep = s->free_node = mg_op(P, mb->io == MG_IN ? MG_DROP : MG_WRITE, b, s->offset);
+		mg_after_users(P, b, dep);
+		if (mb->io == MG_OUT) {
+			P->mg->domains[mb->domain].written += mb->bytes;
+			P->mg->domains[mb->domain].writes++;
+		}
+	}
+	mg_release(&P->arenas[mb->domain], b, dep, i);
+	s->resident = false;
 }
 
 /* Step i's task: its buffers resident, its edges, its frees. */
@@ -481,14 +551,9 @@ static bool mg_step(MgPlan *P, int i, int *mine)
 		s->users[s->nusers++] = t;
 		s->next++;
 	}
-	for (int j = 0; j < n; j++) {
-		MgState *s = &P->st[mine[j]];
-		if (s->next == s->nuses) {
-			mg_record(P, mine[j]);
-			mg_release(&P->arenas[P->mg->bufs[mine[j]].domain], mine[j], MG_PENDING(mine[j]), i);
-			s->resident = false;
-		}
-	}
+	for (int j = 0; j < n; j++)
+		if (P->st[mine[j]].next == P->st[mine[j]].nuses)
+			mg_last_use(P, mine[j], i);
 	return true;
 }
 
@@ -508,12 +573,13 @@ static void mg_lookahead(MgPlan *P, int *ahead, int *mine)
 	}
 }
 
-static void mg_init(MgPlan *P, const KplanProgram *kp, Memgraph *mg, int64_t budget)
+static void mg_init(MgPlan *P, const KplanProgram *kp, const MgUses *u, Memgraph *mg, int64_t budget)
 {
 	const IaGraph *ia = kp->ia;
 	memset(P, 0, sizeof *P);
 	memset(mg, 0, sizeof *mg);
 	P->kp = kp;
+	P->u = u;
 	P->mg = mg;
 	P->fail_task = -1;
 	mg->ntasks = ia->ntasks;
@@ -533,26 +599,141 @@ static void mg_init(MgPlan *P, const KplanProgram *kp, Memgraph *mg, int64_t bud
 		P->st[b].start = P->st[b].offload = P->st[b].free_node = -1;
 	}
 	/* each buffer's uses, by step */
-	for (int i = 0; i < ia->ntasks; i++) {
-		const KplanTask *k = &kp->tasks[mg->order[i]];
-		for (int j = 0; j < k->nuse; j++)
-			mg->bufs[k->use[j]].nuses++;
-	}
+	for (int t = 0; t < ia->ntasks; t++)
+		for (int j = 0; j < u->nuse[t]; j++)
+			mg->bufs[u->use[t][j]].nuses++;
 	for (int b = 0; b < mg->nbufs; b++) {
-		mg->bufs[b].bytes = mg->bufs[b].nuses > 0 ? kp->pooled[b] : 0;
-		P->st[b].uses = xcalloc((size_t)mg->bufs[b].nuses + 1, sizeof *P->st[b].uses);
+		MgBuf *mb = &mg->bufs[b];
+		mb->bytes = mb->nuses > 0 ? u->bytes[b] : 0;
+		mb->io = u->io[b];
+		mb->begin = u->begin[b];
+		P->st[b].uses = xcalloc((size_t)mb->nuses + 1, sizeof *P->st[b].uses);
 	}
 	for (int i = 0; i < ia->ntasks; i++) {
 		int t = mg->order[i];
-		const KplanTask *k = &kp->tasks[t];
-		for (int j = 0; j < k->nuse; j++) {
-			MgState *s = &P->st[k->use[j]];
+		for (int j = 0; j < u->nuse[t]; j++) {
+			MgState *s = &P->st[u->use[t][j]];
 			s->uses[s->nuses++] = i;
+			/* a buffer's domain is its users' (one, until GPUs and ranks) */
+			mg->bufs[u->use[t][j]].domain = memgraph_domain(ia, ia->tasks[t].device);
 		}
-		/* a buffer's domain is its users' (one, until GPUs and ranks) */
-		for (int j = 0; j < k->nuse; j++)
-			mg->bufs[k->use[j]].domain = memgraph_domain(ia, ia->tasks[t].device);
 	}
+}
+
+/* The bytes of block k of node n in n's data, from its first element's
+ * to one past its last's (a block of columns spans rows it does not
+ * use: the range is what the runtime reads and drops). */
+static void mg_block_range(const TraNode *n, const IaTask *k, int64_t *begin, int64_t *bytes)
+{
+	int64_t first = 0, last = 0, stride = 1;
+	for (int d = n->rank - 1; d >= 0; d--) {
+		first += k->lo[d] * stride;
+		last += (k->hi[d] - 1) * stride;
+		stride *= n->idx[d].size;
+	}
+	int64_t size = (int64_t)trart_dtype_size(n->type);
+	*begin = first * size;
+	*bytes = (last - first + 1) * size;
+}
+
+/* What out-of-core buffer task k's KPLAN_PARTIAL slot is: an input
+ * leaf's block, an output's final block (an output no node reads), or
+ * neither. */
+static MgIo mg_io_kind(const TraGraph *g, const IaTask *k, const bool *read)
+{
+	const TraNode *n = &g->nodes[k->node];
+	if (k->kind == IA_INPUT && n->kind == TRA_NODE_INPUT)
+		return MG_IN;
+	if (n->kind == TRA_NODE_EINSUM && n->is_output && !read[k->node] && k->final &&
+	    (k->kind == IA_JOIN || k->kind == IA_AGG || k->kind == IA_FUSED))
+		return MG_OUT;
+	return MG_ARENA;
+}
+
+/* Under a budget: the input and output blocks, buffers of their own. */
+static void mg_io_blocks(const KplanProgram *kp, MgUses *u)
+{
+	const TraGraph *g = kp->g;
+	bool *read = xcalloc((size_t)g->nnodes + 1, sizeof *read);
+	for (int v = 0; v < g->nnodes; v++)
+		for (int q = 0; q < g->nodes[v].nops; q++)
+			read[g->nodes[v].ops[q].node] = true;
+	for (int t = 0; t < kp->ia->ntasks; t++) {
+		const IaTask *k = &kp->ia->tasks[t];
+		MgIo io = mg_io_kind(g, k, read);
+		if (io == MG_ARENA)
+			continue;
+		int b = KPLAN_PARTIAL(kp, t);
+		TRAC_ASSERT(kp->pooled[b] == 0);
+		u->io[b] = io;
+		mg_block_range(&g->nodes[k->node], k, &u->begin[b], &u->bytes[b]);
+	}
+	free(read);
+}
+
+/* Adds b to task t's list unless it is there (mark[b] == t). */
+static void mg_uses_add(MgUses *u, int t, int b, int *mark)
+{
+	if (mark[b] != t) {
+		mark[b] = t;
+		u->use[t][u->nuse[t]++] = b;
+	}
+}
+
+/* Every task's buffers: kplan's, then (out of core) the input blocks it
+ * reads and the output blocks it writes (a row group's leader, those of
+ * the members it computes). */
+static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
+{
+	const IaGraph *ia = kp->ia;
+	int nt = ia->ntasks, nb = kp->nbufs;
+	u->use = xcalloc((size_t)nt + 1, sizeof *u->use);
+	u->nuse = xcalloc((size_t)nt + 1, sizeof *u->nuse);
+	u->bytes = xcalloc((size_t)nb + 1, sizeof *u->bytes);
+	u->io = xcalloc((size_t)nb + 1, sizeof *u->io);
+	u->begin = xcalloc((size_t)nb + 1, sizeof *u->begin);
+	int *mark = xmalloc(((size_t)nb + 1) * sizeof *mark);
+	for (int b = 0; b < nb; b++) {
+		u->bytes[b] = kp->pooled[b];
+		mark[b] = -1;
+	}
+	if (out_of_core)
+		mg_io_blocks(kp, u);
+	for (int t = 0; t < nt; t++) {
+		const IaTask *k = &ia->tasks[t];
+		const KplanTask *kt = &kp->tasks[t];
+		bool runs = k->kind == IA_JOIN || k->kind == IA_AGG;
+		size_t room = (size_t)kt->nuse + 1;
+		if (runs && out_of_core)
+			room += (size_t)k->nin + 1 + (k->rows >= 0 ? (size_t)ia->ncons[t] : 0);
+		u->use[t] = xcalloc(room, sizeof *u->use[t]);
+		for (int i = 0; i < kt->nuse; i++)
+			mg_uses_add(u, t, kt->use[i], mark);
+		if (!runs || !out_of_core)
+			continue;
+		for (int i = 0; i < k->nin; i++)
+			if (u->io[KPLAN_PARTIAL(kp, k->in[i])] == MG_IN)
+				mg_uses_add(u, t, KPLAN_PARTIAL(kp, k->in[i]), mark);
+		if (u->io[KPLAN_PARTIAL(kp, t)] == MG_OUT)
+			mg_uses_add(u, t, KPLAN_PARTIAL(kp, t), mark);
+		for (int i = 0; k->rows >= 0 && i < ia->ncons[t]; i++) {
+			int c = ia->cons[t][i];
+			if (ia->tasks[c].kind == IA_FUSED && u->io[KPLAN_PARTIAL(kp, c)] == MG_OUT)
+				mg_uses_add(u, t, KPLAN_PARTIAL(kp, c), mark);
+		}
+	}
+	free(mark);
+}
+
+static void mg_uses_free(MgUses *u, int ntasks)
+{
+	for (int t = 0; t < ntasks; t++)
+		free(u->use[t]);
+	free(u->use);
+	free(u->nuse);
+	free(u->bytes);
+	free(u->io);
+	free(u->begin);
 }
 
 static int mg_edge_cmp(const void *x, const void *y)
@@ -648,10 +829,10 @@ static void mg_plan_free(MgPlan *P)
 }
 
 /* One planning attempt; false (fail_task set) when some step finds no room. */
-static bool mg_attempt(const KplanProgram *kp, int64_t budget, Memgraph *mg, int *fail_task)
+static bool mg_attempt(const KplanProgram *kp, const MgUses *u, int64_t budget, Memgraph *mg, int *fail_task)
 {
 	MgPlan P;
-	mg_init(&P, kp, mg, budget);
+	mg_init(&P, kp, u, mg, budget);
 	int *mine = xcalloc((size_t)mg->nbufs + 1, sizeof *mine);
 	bool ok = true;
 	int ahead = 0;
@@ -676,19 +857,17 @@ static bool mg_attempt(const KplanProgram *kp, int64_t budget, Memgraph *mg, int
 }
 
 /* The bytes of task t's planned buffers together. */
-static int64_t mg_task_need(const KplanProgram *kp, int t)
+static int64_t mg_task_need(const MgUses *u, int t)
 {
 	int64_t need = 0;
-	for (int i = 0; i < kp->tasks[t].nuse; i++) {
-		int b = kp->tasks[t].use[i];
-		need += mg_room(kp->pooled[b]);
-	}
+	for (int i = 0; i < u->nuse[t]; i++)
+		need += mg_room(u->bytes[u->use[t][i]]);
 	return need;
 }
 
 /* The smallest budget in [lo, hi] the planner succeeds with, hi known to
  * work (bisection, to the byte: a few dozen plans). */
-static int64_t mg_smallest_budget(const KplanProgram *kp, int64_t lo, int64_t hi)
+static int64_t mg_smallest_budget(const KplanProgram *kp, const MgUses *u, int64_t lo, int64_t hi)
 {
 	Memgraph tmp;
 	int fail;
@@ -696,7 +875,7 @@ static int64_t mg_smallest_budget(const KplanProgram *kp, int64_t lo, int64_t hi
 		lo = hi;
 	while (lo < hi) {
 		int64_t mid = lo + (hi - lo) / 2;
-		bool ok = mg_attempt(kp, mid, &tmp, &fail);
+		bool ok = mg_attempt(kp, u, mid, &tmp, &fail);
 		memgraph_free(&tmp);
 		if (ok)
 			hi = mid;
@@ -706,47 +885,58 @@ static int64_t mg_smallest_budget(const KplanProgram *kp, int64_t lo, int64_t hi
 	return hi;
 }
 
-bool memgraph_build(const KplanProgram *kp, int64_t budget, Memgraph *mg, char *err, size_t errlen)
+/* memgraph_build with the uses worked out. */
+static bool mg_plan_or_explain(const KplanProgram *kp, const MgUses *u, int64_t budget, Memgraph *mg, char *err,
+                               size_t errlen)
 {
 	int fail = -1;
-	if (mg_attempt(kp, budget, mg, &fail))
+	if (mg_attempt(kp, u, budget, mg, &fail))
 		return true;
 	memgraph_free(mg);
 	/* what works: at least every task's own need; the unbounded arena always */
 	int64_t need = 0;
 	int needy = fail;
 	for (int t = 0; t < kp->ia->ntasks; t++)
-		if (mg_task_need(kp, t) > need) {
-			need = mg_task_need(kp, t);
+		if (mg_task_need(u, t) > need) {
+			need = mg_task_need(u, t);
 			if (need > budget)
 				needy = t;
 		}
 	Memgraph whole;
 	int ignored;
-	TRAC_ASSERT(mg_attempt(kp, 0, &whole, &ignored));
+	TRAC_ASSERT(mg_attempt(kp, u, 0, &whole, &ignored));
 	int64_t hi = whole.domains[0].arena > need ? whole.domains[0].arena : need;
 	memgraph_free(&whole);
 	/* the unbounded arena's size works as a budget, but make sure */
 	for (bool ok = false; !ok; hi += hi / 2 + 64) {
-		ok = mg_attempt(kp, hi, &whole, &ignored);
+		ok = mg_attempt(kp, u, hi, &whole, &ignored);
 		memgraph_free(&whole);
 		if (ok)
 			break;
 	}
-	int64_t smallest = mg_smallest_budget(kp, need > budget ? need : budget + 1, hi);
+	int64_t smallest = mg_smallest_budget(kp, u, need > budget ? need : budget + 1, hi);
 	const IaTask *k = &kp->ia->tasks[needy];
 	const char *name = kp->g->nodes[k->node].name;
-	if (mg_task_need(kp, needy) > budget)
+	if (mg_task_need(u, needy) > budget)
 		snprintf(err, errlen,
 		         "--memory=%" PRId64 " is too small: task #%d (a block of %s) uses %" PRId64
 		         " bytes of buffers at once; the smallest budget that works is %" PRId64 " bytes",
-		         budget, needy, name, mg_task_need(kp, needy), smallest);
+		         budget, needy, name, mg_task_need(u, needy), smallest);
 	else
 		snprintf(err, errlen,
 		         "--memory=%" PRId64 " is too small: task #%d (a block of %s) finds no contiguous room for "
 		         "its buffers; the smallest budget that works is %" PRId64 " bytes",
 		         budget, needy, name, smallest);
 	return false;
+}
+
+bool memgraph_build(const KplanProgram *kp, int64_t budget, Memgraph *mg, char *err, size_t errlen)
+{
+	MgUses u;
+	mg_uses_build(kp, budget > 0, &u);
+	bool ok = mg_plan_or_explain(kp, &u, budget, mg, err, errlen);
+	mg_uses_free(&u, kp->ia->ntasks);
+	return ok;
 }
 
 void memgraph_free(Memgraph *mg)
@@ -778,7 +968,27 @@ static double mg_node_time(const Memgraph *mg, const IaGraph *ia, const SimModel
 	if (v < mg->ntasks)
 		return sim_task_time(&ia->tasks[v], m);
 	const MgOp *op = &mg->ops[v - mg->ntasks];
-	return op->kind == MG_OFFLOAD || op->kind == MG_RELOAD ? (double)op->bytes / m->spill_bw : 0;
+	return memgraph_moves(op->kind) ? (double)op->bytes / m->spill_bw : 0;
+}
+
+int64_t memgraph_arena_bytes(const Memgraph *mg, int b)
+{
+	return mg->bufs[b].io == MG_ARENA ? mg->bufs[b].bytes : 0;
+}
+
+int64_t memgraph_arena_offset(const Memgraph *mg, int b)
+{
+	return memgraph_arena_bytes(mg, b) > 0 ? mg->bufs[b].offset : 0;
+}
+
+int memgraph_op_buffer(const Memgraph *mg, const KplanProgram *kp, const MgOp *op)
+{
+	return mg->bufs[op->buf].io == MG_ARENA ? op->buf : kplan_buffer_node(kp, op->buf);
+}
+
+bool memgraph_moves(MgKind k)
+{
+	return k == MG_OFFLOAD || k == MG_RELOAD || k == MG_READ || k == MG_WRITE;
 }
 
 double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *m, double *io)
@@ -878,8 +1088,11 @@ void memgraph_plan_lines(const Memgraph *mg, const IaGraph *ia, const SimModel *
 		fprintf(out, ", arena %" PRId64 " bytes (every intermediate at a planned offset), spill file %" PRId64
 		        " bytes\n  offloaded %" PRId64 " bytes in %d blocks, reloaded %" PRId64 " bytes in %d blocks\n",
 		        dm->arena, dm->spill, dm->offloaded, dm->offloads, dm->reloaded, dm->reloads);
+		if (dm->reads || dm->writes)
+			fprintf(out, "  out of core: read %" PRId64 " bytes of inputs in %d blocks, wrote %" PRId64
+			        " bytes of outputs in %d blocks\n", dm->read, dm->reads, dm->written, dm->writes);
 	}
-	fprintf(out, "makespan with the memory plan: %.3g ms (%.3g ms of it moving spill-file bytes, at %.3g GB/s)\n",
+	fprintf(out, "makespan with the memory plan: %.3g ms (%.3g ms of it moving file bytes, at %.3g GB/s)\n",
 	        span * 1e3, io * 1e3, m->spill_bw / 1e9);
 }
 
@@ -894,22 +1107,24 @@ void memgraph_plan_json(const Memgraph *mg, const IaGraph *ia, const SimModel *m
 		const MgDomain *dm = &mg->domains[d];
 		fprintf(out, "%s\n    {\"domain\": %d, \"budget\": %" PRId64 ", \"arena\": %" PRId64
 		        ", \"spill\": %" PRId64 ", \"offloaded\": %" PRId64 ", \"offloads\": %d, \"reloaded\": %" PRId64
-		        ", \"reloads\": %d}", d ? "," : "", d, dm->budget, dm->arena, dm->spill, dm->offloaded,
-		        dm->offloads, dm->reloaded, dm->reloads);
+		        ", \"reloads\": %d, \"read\": %" PRId64 ", \"reads\": %d, \"written\": %" PRId64
+		        ", \"writes\": %d}", d ? "," : "", d, dm->budget, dm->arena, dm->spill, dm->offloaded,
+		        dm->offloads, dm->reloaded, dm->reloads, dm->read, dm->reads, dm->written, dm->writes);
 	}
 	fputs("\n  ]}", out);
 }
 
 /* ---- --emit=memgraph ------------------------------------------------------------------- */
 
-/* A buffer's name: its tensor's, or "NAME.part#T" for a partial block. */
-static void mg_buf_name(const KplanProgram *kp, int b, char *buf, size_t n)
+/* A buffer's name: its tensor's, "NAME.part#T" for a partial block,
+ * "NAME.block#T" for an input or output block (task T's). */
+static void mg_buf_name(const Memgraph *mg, const KplanProgram *kp, int b, char *buf, size_t n)
 {
 	const char *tensor = kp->g->nodes[kplan_buffer_node(kp, b)].name;
 	if (b < kp->g->nnodes)
 		snprintf(buf, n, "%s", tensor);
 	else
-		snprintf(buf, n, "%s.part#%d", tensor, b - kp->g->nnodes);
+		snprintf(buf, n, "%s.%s#%d", tensor, mg->bufs[b].io == MG_ARENA ? "part" : "block", b - kp->g->nnodes);
 }
 
 /* The predecessors of every node, for dumps: pred[v] lists them, in
@@ -947,7 +1162,7 @@ static void mg_dump_op(const Memgraph *mg, const KplanProgram *kp, const MgPreds
 {
 	const MgOp *op = &mg->ops[node - mg->ntasks];
 	char name[96];
-	mg_buf_name(kp, op->buf, name, sizeof name);
+	mg_buf_name(mg, kp, op->buf, name, sizeof name);
 	fprintf(out, "      %%%d %-7s %-16s", node, memgraph_kind_name(op->kind), name);
 	switch (op->kind) {
 	case MG_ALLOC: fprintf(out, " at %" PRId64 ", %" PRId64 " bytes", op->offset, op->bytes); break;
@@ -958,6 +1173,13 @@ static void mg_dump_op(const Memgraph *mg, const KplanProgram *kp, const MgPreds
 	case MG_RELOAD:
 		fprintf(out, " %" PRId64 " bytes from spill %" PRId64 " to %" PRId64, op->bytes, op->spill, op->offset);
 		break;
+	case MG_READ:
+	case MG_CLAIM:
+		fprintf(out, " %" PRId64 " bytes from byte %" PRId64 " of the file, room at %" PRId64, op->bytes,
+		        op->spill, op->offset);
+		break;
+	case MG_DROP:
+	case MG_WRITE: fprintf(out, " room at %" PRId64, op->offset); break;
 	}
 	mg_dump_after(preds, node, 0, out); /* all it waits for */
 	fputc('\n', out);
@@ -974,15 +1196,19 @@ void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out)
 		const MgDomain *dm = &mg->domains[d];
 		mg_domain_budget(dm, "domain", d, out);
 		fprintf(out, ", arena %" PRId64 " bytes, spill %" PRId64 " bytes; offloaded %" PRId64
-		        " bytes (%d), reloaded %" PRId64 " bytes (%d)\n",
+		        " bytes (%d), reloaded %" PRId64 " bytes (%d)",
 		        dm->arena, dm->spill, dm->offloaded, dm->offloads, dm->reloaded, dm->reloads);
+		if (dm->reads || dm->writes)
+			fprintf(out, "; read %" PRId64 " bytes (%d), written %" PRId64 " bytes (%d)", dm->read, dm->reads,
+			        dm->written, dm->writes);
+		fputc('\n', out);
 	}
 	fputs("buffers:\n", out);
 	for (int b = 0; b < mg->nbufs; b++) {
 		if (mg->bufs[b].bytes == 0)
 			continue;
 		char name[96];
-		mg_buf_name(kp, b, name, sizeof name);
+		mg_buf_name(mg, kp, b, name, sizeof name);
 		fprintf(out, "  %-16s %10" PRId64 " bytes at %" PRId64 ", %d uses%s\n", name, mg->bufs[b].bytes,
 		        mg->bufs[b].offset, mg->bufs[b].nuses, mg->bufs[b].spill >= 0 ? ", offloaded" : "");
 	}

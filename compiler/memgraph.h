@@ -3,8 +3,11 @@
  * explicit, per memory domain.
  *
  * The planned buffers are kplan's (KplanProgram.pooled: intermediate
- * tensors and split joins' partial blocks). Each lives at offsets of its
- * domain's arena; alloc, free, offload and reload are nodes of the graph
+ * tensors and split joins' partial blocks), and, under a budget, the
+ * blocks of inputs and outputs (out of core: each holds room in the
+ * arena while it is in memory, its bytes at its place in the tensor's
+ * file). Each lives at offsets of its domain's arena; alloc, free,
+ * offload, reload, read, drop, claim and write are nodes of the graph
  * (numbered after the compute tasks), and the only edges added to the
  * data flow are those that make reusing a region safe. Back ends render
  * the result as task-table rows (trart.h's TrartMemOp).
@@ -22,15 +25,30 @@ typedef enum MgKind {
 	MG_FREE,    /* after a buffer's last use: its region may be reused */
 	MG_OFFLOAD, /* the buffer's bytes to the slower tier; its region is free */
 	MG_RELOAD,  /* back from the slower tier, at a new offset */
+	MG_READ,    /* an input block from its file, into memory (its room: over regions
+	               others freed, as alloc) */
+	MG_DROP,    /* an input block out of memory (its last use passed, or evicted:
+	               a later use reads it again) */
+	MG_CLAIM,   /* an output block's room, before its writer runs */
+	MG_WRITE,   /* a finished output block to its file, and out of memory */
 } MgKind;
+
+/* What a planned buffer is. */
+typedef enum MgIo {
+	MG_ARENA,   /* an intermediate or a partial block: its bytes in the arena */
+	MG_IN,      /* a block of an input: its bytes in the input's file */
+	MG_OUT,     /* a final block of an output no task reads: its bytes in the output's file */
+} MgIo;
 
 /* A memory node. */
 typedef struct MgOp {
 	MgKind kind;
 	int buf;
-	int64_t offset;    /* ALLOC, RELOAD: where it goes; FREE, OFFLOAD: where it was */
+	int64_t offset;    /* ALLOC, RELOAD, READ, CLAIM: where it goes (for READ and CLAIM,
+	                      the room it holds); FREE, OFFLOAD, DROP, WRITE: where it was */
 	int64_t bytes;
-	int64_t spill;     /* OFFLOAD, RELOAD: its slot in the slower tier */
+	int64_t spill;     /* OFFLOAD, RELOAD: its slot in the slower tier; READ, DROP,
+	                      CLAIM, WRITE: the block's first byte in its tensor */
 	int pos;           /* the linear order's step it belongs to (for dumps) */
 } MgOp;
 
@@ -41,6 +59,9 @@ typedef struct MgBuf {
 	int64_t offset;    /* its first residency's offset */
 	int64_t spill;     /* its slot in the slower tier, or -1: never offloaded */
 	int nuses;         /* tasks that use it */
+	MgIo io;
+	int64_t begin;     /* MG_IN, MG_OUT: the first byte of the block's bytes in its
+	                      tensor (bytes: from there to one past its last element's) */
 } MgBuf;
 
 /* A residency: a buffer at one offset, from its alloc or reload to its
@@ -62,6 +83,8 @@ typedef struct MgDomain {
 	int64_t spill;     /* bytes of the slower tier the offloads use */
 	int64_t offloaded, reloaded; /* bytes moved out and back */
 	int offloads, reloads;
+	int64_t read, written; /* bytes of input blocks read, output blocks written */
+	int reads, writes;
 } MgDomain;
 
 /* The memgraph of a placed task graph. Nodes 0 .. ntasks - 1 are the
@@ -90,6 +113,11 @@ typedef struct Memgraph {
 /* The memory domain device d computes in: every CPU worker shares one. */
 int memgraph_domain(const IaGraph *ia, int device);
 /* Plans kp's block tasks under budget bytes per domain (0: unbounded).
+ * Under a budget, inputs and outputs are planned out of core, block by
+ * block: buffer KPLAN_PARTIAL(kp, t) is the block of input leaf t
+ * (MG_IN), or output task t's final block (MG_OUT), since neither kind
+ * of task has a partial block of its own. Unbounded, inputs and outputs
+ * stay their callers' buffers, whole.
  * False when the budget is too small for some task's own buffers (or
  * leaves them no contiguous room): err then says which task, and the
  * smallest budget that works. mg's arrays are malloc'd (memgraph_free). */
@@ -110,6 +138,18 @@ double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *
 void memgraph_plan_lines(const Memgraph *mg, const IaGraph *ia, const SimModel *m, FILE *out);
 /* --emit=plan-json's "memory" object: the same as one JSON object. */
 void memgraph_plan_json(const Memgraph *mg, const IaGraph *ia, const SimModel *m, FILE *out);
+/* What the generated program's tables say of buffer b: its bytes in the
+ * arena (0: not in the arena: the caller's, or an input or output block,
+ * whose bytes are its tensor's), and its first offset there. */
+int64_t memgraph_arena_bytes(const Memgraph *mg, int b);
+int64_t memgraph_arena_offset(const Memgraph *mg, int b);
+/* The buffer a memory node's task-table row names: its own, or for an
+ * input or output block its tensor's (the runtime finds the block's
+ * bytes there, at op->spill). */
+int memgraph_op_buffer(const Memgraph *mg, const KplanProgram *kp, const MgOp *op);
+/* Whether a memory node of kind k moves bytes to or from a file (the
+ * spill file, or an input's or output's): what takes time. */
+bool memgraph_moves(MgKind k);
 /* The memory node's name for dumps and traces ("alloc", "offload", ...). */
 const char *memgraph_kind_name(MgKind k);
 

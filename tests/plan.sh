@@ -96,10 +96,14 @@ span=$(sed -n 's/^  "makespan_s": \([^,]*\),.*/\1/p' out)
 mspan=$(sed -n 's/.*"memory": {"makespan_s": \([^,]*\),.*/\1/p' out)
 awk -v a="$span" -v b="$mspan" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-9 * a) }' &&
 	ok plan-memory-makespan-unbounded || { echo "  $span against $mspan"; bad plan-memory-makespan-unbounded; }
-# under a budget that must offload, the plan says so, and takes longer
-expect plan-memory-budget 0 "" "$TRAC" "$mlp" --emit=plan --devices=2 --memory=1100000
-has plan-memory-budget-line '^memory domain 0 \(CPU workers\): budget 1100000 bytes, arena [0-9]+ bytes'
+# under a budget that must offload (k-means at its smallest budget), the
+# plan says so, and how much of the inputs and outputs it reads and writes
+km=$srcdir/samples/kmeans.tra
+least=$("$TRAC" "$km" --emit=plan --devices=2 --memory=1 2>&1 | sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes$/\1/p')
+expect plan-memory-budget 0 "" "$TRAC" "$km" --emit=plan --devices=2 --memory="${least:-1}"
+has plan-memory-budget-line "^memory domain 0 \\(CPU workers\\): budget ${least:-1} bytes, arena [0-9]+ bytes"
 has plan-memory-budget-moves '^  offloaded [1-9][0-9]* bytes in [1-9][0-9]* blocks'
+has plan-memory-out-of-core '^  out of core: read [1-9][0-9]* bytes of inputs in [1-9][0-9]* blocks, wrote [1-9][0-9]* bytes of outputs in [1-9][0-9]* blocks$'
 expect dot 0 "" "$TRAC" "$mlp" --emit=dot --devices=4
 has dot-digraph '^digraph trac \{'
 has dot-partition 'partition i:[0-9]+ j:[0-9]+ k:[0-9]+'

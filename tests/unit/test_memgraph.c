@@ -6,7 +6,10 @@
  * it with the smallest budget that works, and every memgraph is acyclic
  * with every memory node tied into it; and, on hundreds of random task
  * graphs under random budgets, that every plan is safe under any order
- * its edges allow (check_safe says what that means).
+ * its edges allow (check_safe says what that means). Out of core (under
+ * a budget), input blocks are read and dropped, output blocks claimed and
+ * written, each around its users, and an input block evicted is dropped
+ * and read again, never offloaded.
  *
  * A fixture is a chain of tasks (each the only successor of the one
  * before, so the linear order is the chain's) and the buffers each task
@@ -445,6 +448,144 @@ START_TEST(dump_readable)
 }
 END_TEST
 
+/* Out of core: the chain's buffers 0 .. 2 (A, B, C) become an input
+ * (64 f32), an intermediate and an output (64 f32, which nothing reads). */
+typedef struct FixIo {
+	TraIndex idx[3];
+	int64_t lo[FIX_MAX][1], hi[FIX_MAX][1];
+	int in[FIX_MAX][FIX_MAX];
+} FixIo;
+
+static void fix_io(Fix *f, FixIo *x)
+{
+	memset(x, 0, sizeof *x);
+	for (int v = 0; v < 3; v++) {
+		x->idx[v].size = 64;
+		f->nodes[v] = (TraNode){.kind = v == 0 ? TRA_NODE_INPUT : TRA_NODE_EINSUM, .name = fix_names[v],
+		                        .type = TRART_F32, .rank = 1, .nidx = 1, .idx = &x->idx[v], .is_output = v == 2};
+	}
+	f->pooled[0] = f->pooled[2] = 0; /* the caller's, whole */
+}
+
+/* Task t covers [lo, hi) of its node; an input leaf when leaf; reads the
+ * tasks of in (a list ending in -1). */
+static void fix_io_task(Fix *f, FixIo *x, int t, bool leaf, int64_t lo, int64_t hi, const int *in)
+{
+	IaTask *k = &f->tasks[t];
+	k->kind = leaf ? IA_INPUT : IA_JOIN;
+	k->final = !leaf;
+	k->ndim = 1;
+	x->lo[t][0] = lo;
+	x->hi[t][0] = hi;
+	k->lo = x->lo[t];
+	k->hi = x->hi[t];
+	k->in = x->in[t];
+	for (k->nin = 0; in && in[k->nin] >= 0; k->nin++)
+		x->in[t][k->nin] = in[k->nin];
+}
+
+START_TEST(inputs_outputs_out_of_core)
+{
+	/* two halves of X, each read by the join that makes Y's half; the
+	 * budget holds one X block and one Y block (128 bytes each) */
+	static const char *const uses[] = {"A", "CB", "A", "CB"};
+	static const int in1[] = {0, -1}, in3[] = {2, -1};
+	Fix f;
+	FixIo x;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 3, 4, uses);
+	fix_io(&f, &x);
+	fix_io_task(&f, &x, 0, true, 0, 32, NULL);
+	fix_io_task(&f, &x, 1, false, 0, 32, in1);
+	fix_io_task(&f, &x, 2, true, 32, 64, NULL);
+	fix_io_task(&f, &x, 3, false, 32, 64, in3);
+	f.tasks[0].node = f.tasks[2].node = 0;
+	f.tasks[1].node = f.tasks[3].node = 2;
+	f.kt[0].nuse = f.kt[2].nuse = 0;
+	/* B (an intermediate of 128 bytes) is used by both joins, with each pair of blocks */
+	ck_assert(!memgraph_build(&f.kp, 300, &mg, err, sizeof err));
+	ck_assert_msg(strstr(err, "the smallest budget that works is 384 bytes"), "%s", err);
+	ck_assert(memgraph_build(&f.kp, 384, &mg, err, sizeof err));
+	int x0 = KPLAN_PARTIAL(&f.kp, 0), x1 = KPLAN_PARTIAL(&f.kp, 2);
+	int y0 = KPLAN_PARTIAL(&f.kp, 1), y1 = KPLAN_PARTIAL(&f.kp, 3);
+	ck_assert_int_eq(mg.bufs[x0].io, MG_IN);
+	ck_assert_int_eq(mg.bufs[y1].io, MG_OUT);
+	ck_assert_int_eq(mg.bufs[x1].begin, 128);
+	ck_assert_int_eq(mg.bufs[x1].bytes, 128);
+	for (int b = 0; b < 4; b++) {
+		int blk = (int[]){x0, x1, y0, y1}[b];
+		MgKind in = b < 2 ? MG_READ : MG_CLAIM, out = b < 2 ? MG_DROP : MG_WRITE;
+		int first = find_op(&mg, in, blk), last = find_op(&mg, out, blk);
+		ck_assert_int_eq(count_ops(&mg, in, blk), 1);
+		ck_assert_int_eq(count_ops(&mg, out, blk), 1);
+		/* its user waits for it, and its end for its user */
+		int user = b % 2 ? 3 : 1;
+		ck_assert(has_edge(&mg, first, user) && has_edge(&mg, user, last));
+		ck_assert_int_eq(mg.ops[first - mg.ntasks].spill, mg.bufs[blk].begin);
+	}
+	/* the second half's blocks take the first's room, after it is gone */
+	int r1 = find_op(&mg, MG_READ, x1), c1 = find_op(&mg, MG_CLAIM, y1);
+	ck_assert(has_edge(&mg, find_op(&mg, MG_DROP, x0), r1) || has_edge(&mg, find_op(&mg, MG_WRITE, y0), r1));
+	ck_assert(has_edge(&mg, find_op(&mg, MG_DROP, x0), c1) || has_edge(&mg, find_op(&mg, MG_WRITE, y0), c1));
+	ck_assert_int_eq(mg.domains[0].read, 256);
+	ck_assert_int_eq(mg.domains[0].reads, 2);
+	ck_assert_int_eq(mg.domains[0].written, 256);
+	ck_assert_int_eq(mg.domains[0].writes, 2);
+	ck_assert_int_le(mg.domains[0].arena, 384);
+	/* the runtime's tables: blocks are not arena buffers, and their
+	 * memory nodes name the tensor */
+	ck_assert_int_eq(memgraph_arena_bytes(&mg, x0), 0);
+	ck_assert_int_eq(memgraph_op_buffer(&mg, &f.kp, &mg.ops[r1 - mg.ntasks]), 0);
+	ck_assert_int_eq(memgraph_op_buffer(&mg, &f.kp, &mg.ops[c1 - mg.ntasks]), 2);
+	check_acyclic(&mg);
+	memgraph_free(&mg);
+	/* unbounded: inputs and outputs stay the caller's, whole */
+	ck_assert(memgraph_build(&f.kp, 0, &mg, err, sizeof err));
+	ck_assert_int_eq(mg.bufs[x0].bytes, 0);
+	ck_assert_int_eq(count_ops(&mg, MG_READ, x0) + count_ops(&mg, MG_CLAIM, y0), 0);
+	memgraph_free(&mg);
+}
+END_TEST
+
+START_TEST(input_block_dropped_and_read_again)
+{
+	/* X's one block is read by tasks 1 and 3; task 2 needs its room
+	 * (intermediates B and C), so it is dropped, and read again for task 3 */
+	static const char *const uses[] = {"A", "B", "CB", "C"};
+	static const int in1[] = {0, -1}, in3[] = {0, 2, -1};
+	Fix f;
+	FixIo x;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 3, 4, uses);
+	fix_io(&f, &x);
+	f.nodes[1].is_output = f.nodes[2].is_output = false;
+	f.pooled[1] = f.pooled[2] = 128;
+	fix_io_task(&f, &x, 0, true, 0, 32, NULL);
+	fix_io_task(&f, &x, 1, false, 0, 32, in1);
+	fix_io_task(&f, &x, 2, false, 0, 32, NULL);
+	fix_io_task(&f, &x, 3, false, 0, 32, in3);
+	f.tasks[0].node = 0;
+	f.kt[0].nuse = 0;
+	ck_assert(memgraph_build(&f.kp, 256, &mg, err, sizeof err));
+	int xb = KPLAN_PARTIAL(&f.kp, 0);
+	ck_assert_int_eq(count_ops(&mg, MG_READ, xb), 2);
+	ck_assert_int_eq(count_ops(&mg, MG_DROP, xb), 2);
+	ck_assert_int_eq(count_ops(&mg, MG_OFFLOAD, xb), 0);
+	ck_assert_int_eq(mg.domains[0].spill, 0);
+	ck_assert_int_eq(mg.domains[0].reads, 2);
+	/* the second read follows the first drop, and task 3 the second read */
+	int drop = find_op(&mg, MG_DROP, xb), again = -1;
+	for (int i = 0; i < mg.nops; i++)
+		if (mg.ops[i].kind == MG_READ && mg.ops[i].buf == xb)
+			again = mg.ntasks + i;
+	ck_assert(has_edge(&mg, 1, drop) && has_edge(&mg, drop, again) && has_edge(&mg, again, 3));
+	check_acyclic(&mg);
+	memgraph_free(&mg);
+}
+END_TEST
+
 static Suite *memgraph_suite(void)
 {
 	Suite *s = suite_create("memgraph");
@@ -457,6 +598,8 @@ static Suite *memgraph_suite(void)
 	tcase_add_test(tc, aligned_offsets);
 	tcase_add_test(tc, random_graphs_safe);
 	tcase_add_test(tc, dump_readable);
+	tcase_add_test(tc, inputs_outputs_out_of_core);
+	tcase_add_test(tc, input_block_dropped_and_read_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
