@@ -754,11 +754,13 @@ static int driver_devices(const DriverOpts *o)
 	return n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
 }
 
-/* Partitions g as --devices and --partition say; a manual partition that
- * does not fit the program is a usage error. */
-static void driver_decompose(const DriverOpts *o, TraGraph *g)
+/* Partitions g as --devices and --partition say, for scale times as many
+ * blocks as the devices want; a manual partition that does not fit the
+ * program is a usage error. */
+static void driver_decompose(const DriverOpts *o, TraGraph *g, int scale)
 {
-	DecompOptions d = {.devices = driver_devices(o), .none = o->pmode && strcmp(o->pmode, "none") == 0};
+	DecompOptions d = {.devices = driver_devices(o) * scale,
+	                   .none = o->pmode && strcmp(o->pmode, "none") == 0};
 	if (o->nmanual)
 		d.fixed = arena_alloc(g->arena, (size_t)g->nnodes * sizeof *d.fixed);
 	int maxidx = 1;
@@ -827,6 +829,39 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 	ia_fuse_rows(ia, leader);
 	free(leader);
 	place_run(ia, o->placer, driver_devices(o), &o->sim);
+}
+
+/* Under --memory, an automatic partition is cut finer until no task's
+ * buffers take more than half the budget (DRIVER_BUDGET_SHARE): twice
+ * the blocks each time, up to DRIVER_MAX_SCALE times the devices'. A
+ * task that needs most of the budget could neither run beside another
+ * nor read its next block while it computes; one that needs more than
+ * the budget could not run at all, and an out-of-core input is larger
+ * than the budget by definition, so only smaller blocks make it work.
+ * (A manual partition is the user's to size: --memory's error says so.) */
+#define DRIVER_BUDGET_SHARE 2
+#define DRIVER_MAX_SCALE 64
+static void driver_fit_budget(const DriverOpts *o, TraGraph *g)
+{
+	int64_t last = -1;
+	for (int scale = 1;; scale *= 2) {
+		IaGraph ia;
+		KplanProgram kp;
+		driver_lower(o, g, &ia);
+		kplan_build(g, &ia, &kp);
+		int64_t need = memgraph_largest_need(&kp);
+		kplan_free(&kp);
+		if (last >= 0 && need >= last) {
+			/* finer blocks did not help (a tensor read whole, say): the
+			 * last partition that did */
+			driver_decompose(o, g, scale / 2);
+			return;
+		}
+		if (need <= o->memory / DRIVER_BUDGET_SHARE || scale >= DRIVER_MAX_SCALE)
+			return;
+		last = need;
+		driver_decompose(o, g, 2 * scale);
+	}
 }
 
 /* The placed tasks' memory plan (memgraph.c), under --memory's budget:
@@ -913,7 +948,10 @@ static int driver_back_end(DriverRun *r, TraGraph *g, DriverEmits *em)
 	if (!o->decompose && !driver_dump(r, em, POINT_PARTS))
 		return TRAC_EXIT_ERROR;
 	if (driver_needs_decomp(o))
-		driver_decompose(o, g);
+		driver_decompose(o, g, 1);
+	if (driver_needs_decomp(o) && driver_needs_tasks(o) && o->memory > 0 && o->nmanual == 0 &&
+	    !(o->pmode && strcmp(o->pmode, "none") == 0))
+		driver_fit_budget(o, g);
 	if (o->decompose && !driver_dump(r, em, POINT_PARTS))
 		return TRAC_EXIT_ERROR;
 	if (driver_needs_tasks(o)) {

@@ -9,8 +9,9 @@
  * its last, unless it is offloaded to the slower tier in between.
  *
  * The linear order. The task graph is put in one topological order,
- * depth first (a LIFO ready list, as TURNIP's), so a producer's consumer
- * tends to follow it while its block is still resident. The planner walks
+ * depth first (mg_order: from the results back, each task after what it
+ * waits for), so a block is made just before its first reader, and its
+ * readers tend to follow each other while it is still resident. The planner walks
  * it step by step. At each step the task's buffers are made resident: a
  * first use allocates, a use after an offload reloads. Then every buffer
  * whose last use this was is freed, and allocation looks ahead: the
@@ -472,9 +473,9 @@ static bool mg_resident(MgPlan *P, int b, bool evict, bool grow, const int *mine
 
 /* ---- the linear order -------------------------------------------------------------- */
 
-/* Depth first: a LIFO of ready tasks, readers pushed in reverse so the
- * first reader runs first. */
-static void mg_order(const KplanProgram *kp, int *order)
+/* Depth first from the leaves, as TURNIP orders: a LIFO of ready tasks,
+ * readers pushed in reverse so the first reader runs first. */
+static void mg_order_leaves(const KplanProgram *kp, int *order)
 {
 	int nt = kp->ia->ntasks, n = 0, top = 0;
 	int *left = xcalloc((size_t)nt + 1, sizeof *left), *stack = xcalloc((size_t)nt + 1, sizeof *stack);
@@ -494,6 +495,61 @@ static void mg_order(const KplanProgram *kp, int *order)
 	TRAC_ASSERT(n == nt);
 	free(left);
 	free(stack);
+}
+
+/* Depth first from the results: each task with no readers in id order,
+ * and before each task everything it waits for, in id order, that is
+ * not placed yet (a post-order walk of the predecessors). So a block is
+ * made, and an input block read, just before its first reader, and the
+ * readers of one block tend to follow each other: the two passes of
+ * W5's gradient over one row block of X, while it is in memory, where
+ * the order from the leaves places every input leaf first and so reads
+ * each row block of X twice. */
+static void mg_order_results(const KplanProgram *kp, int *order)
+{
+	int nt = kp->ia->ntasks, n = 0;
+	int *start = xcalloc((size_t)nt + 2, sizeof *start), *pred = NULL;
+	for (int t = 0; t < nt; t++)
+		for (int i = 0; i < kp->tasks[t].nsucc; i++)
+			start[kp->tasks[t].succ[i] + 2]++;
+	for (int t = 0; t < nt; t++)
+		start[t + 2] += start[t + 1];
+	pred = xcalloc((size_t)start[nt + 1] + 1, sizeof *pred);
+	for (int t = 0; t < nt; t++) /* in id order: each list ascends */
+		for (int i = 0; i < kp->tasks[t].nsucc; i++)
+			pred[start[kp->tasks[t].succ[i] + 1]++] = t;
+	/* pred[start[t] .. start[t + 1]) are t's predecessors */
+	char *state = xcalloc((size_t)nt + 1, 1); /* 0 new, 1 on the stack, 2 placed */
+	int *stack = xcalloc((size_t)nt + 1, sizeof *stack), *next = xcalloc((size_t)nt + 1, sizeof *next);
+	for (int root = 0; root < nt; root++) {
+		if (kp->tasks[root].nsucc > 0 || state[root])
+			continue;
+		int top = 0;
+		stack[top++] = root;
+		state[root] = 1;
+		next[root] = start[root];
+		while (top > 0) {
+			int t = stack[top - 1];
+			if (next[t] < start[t + 1]) {
+				int p = pred[next[t]++];
+				if (state[p] == 0) {
+					state[p] = 1;
+					next[p] = start[p];
+					stack[top++] = p;
+				}
+				continue;
+			}
+			top--;
+			state[t] = 2;
+			order[n++] = t;
+		}
+	}
+	TRAC_ASSERT(n == nt);
+	free(start);
+	free(pred);
+	free(state);
+	free(stack);
+	free(next);
 }
 
 /* ---- planning ------------------------------------------------------------------------ */
@@ -573,7 +629,7 @@ static void mg_lookahead(MgPlan *P, int *ahead, int *mine)
 	}
 }
 
-static void mg_init(MgPlan *P, const KplanProgram *kp, const MgUses *u, Memgraph *mg, int64_t budget)
+static void mg_init(MgPlan *P, const KplanProgram *kp, const MgUses *u, Memgraph *mg, int64_t budget, bool results)
 {
 	const IaGraph *ia = kp->ia;
 	memset(P, 0, sizeof *P);
@@ -592,7 +648,7 @@ static void mg_init(MgPlan *P, const KplanProgram *kp, const MgUses *u, Memgraph
 	P->arenas = xcalloc((size_t)mg->ndomains, sizeof *P->arenas);
 	P->arenas[0].budget = budget;
 	P->st = xcalloc((size_t)mg->nbufs + 1, sizeof *P->st);
-	mg_order(kp, mg->order);
+	(results ? mg_order_results : mg_order_leaves)(kp, mg->order);
 	for (int b = 0; b < mg->nbufs; b++) {
 		mg->bufs[b].offset = -1;
 		mg->bufs[b].spill = -1;
@@ -828,11 +884,14 @@ static void mg_plan_free(MgPlan *P)
 	free(P->edges);
 }
 
-/* One planning attempt; false (fail_task set) when some step finds no room. */
-static bool mg_attempt(const KplanProgram *kp, const MgUses *u, int64_t budget, Memgraph *mg, int *fail_task)
+/* One planning attempt in one of the two linear orders (results: depth
+ * first from the results, else from the leaves); false (fail_task set)
+ * when some step finds no room. */
+static bool mg_attempt_in(const KplanProgram *kp, const MgUses *u, int64_t budget, bool results, Memgraph *mg,
+                          int *fail_task)
 {
 	MgPlan P;
-	mg_init(&P, kp, u, mg, budget);
+	mg_init(&P, kp, u, mg, budget, results);
 	int *mine = xcalloc((size_t)mg->nbufs + 1, sizeof *mine);
 	bool ok = true;
 	int ahead = 0;
@@ -853,6 +912,35 @@ static bool mg_attempt(const KplanProgram *kp, const MgUses *u, int64_t budget, 
 		mg_finish_info(mg, kp->ia);
 	}
 	mg_plan_free(&P);
+	return ok;
+}
+
+/* The bytes a plan moves to and from files: what its budget costs. */
+static int64_t mg_moved(const Memgraph *mg)
+{
+	int64_t moved = 0;
+	for (int d = 0; d < mg->ndomains; d++)
+		moved += mg->domains[d].offloaded + mg->domains[d].reloaded + mg->domains[d].read;
+	return moved;
+}
+
+/* A plan in each linear order, the one that moves fewer bytes kept (on
+ * a tie, the order from the results): neither order wins everywhere.
+ * From the results, W5 under a budget reads X once instead of twice;
+ * from the leaves, attention at its smallest budget offloads 1 GB
+ * instead of 2. False when neither order finds room. */
+static bool mg_attempt(const KplanProgram *kp, const MgUses *u, int64_t budget, Memgraph *mg, int *fail_task)
+{
+	Memgraph other;
+	int other_fail;
+	bool ok = mg_attempt_in(kp, u, budget, true, mg, fail_task);
+	bool other_ok = mg_attempt_in(kp, u, budget, false, &other, &other_fail);
+	if (other_ok && (!ok || mg_moved(&other) < mg_moved(mg))) {
+		memgraph_free(mg);
+		*mg = other;
+		return true;
+	}
+	memgraph_free(&other);
 	return ok;
 }
 
@@ -937,6 +1025,18 @@ bool memgraph_build(const KplanProgram *kp, int64_t budget, Memgraph *mg, char *
 	bool ok = mg_plan_or_explain(kp, &u, budget, mg, err, errlen);
 	mg_uses_free(&u, kp->ia->ntasks);
 	return ok;
+}
+
+int64_t memgraph_largest_need(const KplanProgram *kp)
+{
+	MgUses u;
+	mg_uses_build(kp, true, &u);
+	int64_t most = 0;
+	for (int t = 0; t < kp->ia->ntasks; t++)
+		if (mg_task_need(&u, t) > most)
+			most = mg_task_need(&u, t);
+	mg_uses_free(&u, kp->ia->ntasks);
+	return most;
 }
 
 void memgraph_free(Memgraph *mg)

@@ -123,6 +123,10 @@ int memgraph_domain(const IaGraph *ia, int device);
  * smallest budget that works. mg's arrays are malloc'd (memgraph_free). */
 bool memgraph_build(const KplanProgram *kp, int64_t budget, Memgraph *mg, char *err, size_t errlen);
 void memgraph_free(Memgraph *mg);
+/* The most bytes of buffers one task of kp uses at once under a budget
+ * (its inputs' and outputs' blocks included): no budget below it works,
+ * and a budget only a little above it leaves no room to read ahead. */
+int64_t memgraph_largest_need(const KplanProgram *kp);
 /* --emit=memgraph: per domain its arena, then each step of the linear
  * order with the memory nodes around it, then the edges it added. */
 void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out);
