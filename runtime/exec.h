@@ -103,6 +103,10 @@ typedef struct TrartSpillStats {
 	int64_t offloads;  /* blocks written: offload tasks run */
 	int64_t reloaded;  /* bytes read back from it */
 	int64_t reloads;   /* blocks read back: reload tasks run */
+	int64_t read;      /* bytes of input files brought in (READ tasks) */
+	int64_t reads;     /* ... in this many blocks */
+	int64_t written;   /* bytes of output files written back (WRITE) */
+	int64_t writes;    /* ... in this many blocks */
 } TrartSpillStats;
 
 /* Readies what a graph with an arena needs before it runs (run_lock
@@ -118,7 +122,39 @@ TRART_INTERNAL void trart_spill_release(void);
 /* The counts so far, into st. */
 TRART_INTERNAL void trart_spill_stats(TrartSpillStats *st);
 
+/* mapped.c */
+
+/* Maps the first size bytes of the file open on fd (read-only and
+ * MAP_PRIVATE, or, when writable, read-write and MAP_SHARED: the
+ * descriptor must then be open for both), padded past its end with
+ * anonymous pages that kernels may touch, and records the mapping;
+ * name is the file as messages should show it. Returns the file's first
+ * byte, or NULL with errno set. The descriptor may be closed after. */
+TRART_INTERNAL void *trart_map_file(int fd, size_t size, bool writable,
+                                    const char *name);
+
+/* Unmaps what trart_map_file returned, and forgets it. An output's
+ * data is not synced first: msync it before, if it is to be kept. */
+TRART_INTERNAL void trart_unmap_file(void *base);
+
+/* Whether p lies in the file part of a mapping trart_map_file made (not
+ * in its padding): the memory tasks that read and write out of core
+ * touch nothing else. */
+TRART_INTERNAL bool trart_mapped(const void *p);
+
+/* The name of the file whose mapping p lies in, and in *left (may be
+ * NULL) the bytes from p to the mapped file's end; NULL when p lies in
+ * none. The name lives as long as the mapping. */
+TRART_INTERNAL const char *trart_mapped_find(const void *p, size_t *left);
+
 /* pool.c */
+
+/* Sets a function that trart_fatal, trart_out_of_memory and
+ * trart_gather_fail call before they end the program (NULL: none), on
+ * whichever thread fails, while others may be mid-task: files.c's
+ * guard, which removes staged output files. It must not allocate,
+ * lock or return to the failing code. */
+TRART_INTERNAL void trart_set_fatal_hook(void (*hook)(void));
 
 /* The program's name, for the messages below (NULL: "trart"). */
 TRART_INTERNAL void trart_set_progname(const char *name);
