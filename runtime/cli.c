@@ -45,6 +45,28 @@
  * allocation here, or the block pool's mid-run) says the same, naming
  * the program and the tensor.
  *
+ * Inputs and outputs out of core. A program whose plan reads input
+ * blocks (READ memory tasks, spill.c) maps each --input file instead of
+ * reading it, and one whose plan writes output blocks (WRITE) stages
+ * each output file before it computes, mapped, so that the kernels
+ * write the file's pages in place (files.c's trart_files_map): the
+ * memory tasks then bring blocks in and write them back, and the tensor
+ * never has to fit in memory. An input is mapped only where the mapping
+ * is its data as the kernels want it: a regular file, the tensor's
+ * exact little-endian dtype in C order (anything else is an error, the
+ * same as trart_npy_read's), on a little-endian host, with its data at
+ * a multiple of 64 bytes from the file's start (NumPy's headers are
+ * padded so) so that the buffer is aligned. Else it is read whole, as
+ * always, and so is an input that is also an output (the kernels write
+ * it), and one filled by --random. An output goes the old way when its
+ * destination is not a regular file (/dev/null: a rename would replace
+ * it). The mapped files are not the program's memory: they are not
+ * counted in the peak --stats prints, nor checked against the machine's
+ * memory. A staged output exists during the whole run, so the run's
+ * files are staged then, the output directory made, and the set guarded
+ * (trart_files_guard): an error mid-run (trart_fatal) or SIGINT, SIGTERM
+ * or SIGHUP removes the staged files before the program ends.
+ *
  * A block-task program whose memory the compiler planned keeps the
  * intermediate tensors it offloads in a spill file (spill.c), in
  * --spill-dir's directory, else $TMPDIR, else /tmp; the file has no name
@@ -64,6 +86,7 @@
 #include "exec.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -121,6 +144,12 @@ typedef struct CliTimes {
 /* A run's buffers and measurements. */
 typedef struct CliRun {
 	void **bufs;         /* per tensor: its buffer */
+	bool *mapped;        /* per tensor: its buffer is a file mapping's
+	                        data (an input's or a staged output's), not
+	                        allocated */
+	void **maps;         /* per tensor: an input's mapping, or NULL */
+	TrartFiles *fs;      /* the run's files, staged before it computes
+	                        when it writes out of core; else NULL */
 	size_t *bytes;       /* per tensor: its elements' bytes, unpadded */
 	double tensor_bytes; /* the sum of bytes */
 	CliTimes *times;     /* for --time, or NULL */
@@ -581,6 +610,8 @@ cli_check_memory(const TrartProgram *p, const CliRun *r)
 	int i, culprit = -1, largest = -1;
 
 	for (i = 0; i < p->ntensors; i++) {
+		if (r->mapped[i])
+			continue; /* a file's pages, not the program's memory */
 		if (cli_pooled(p, i)) {
 			if ((double)p->tasks->pooled[i] > pooled) {
 				pooled = (double)p->tasks->pooled[i];
@@ -610,17 +641,18 @@ cli_check_memory(const TrartProgram *p, const CliRun *r)
 	return cli_no_memory(p, largest, pooled, why);
 }
 
-/* Sizes every tensor, checks that they can fit, and allocates every
- * buffer the run needs up front. */
+/* Sizes every tensor. */
 static int
-cli_alloc(const TrartProgram *p, CliRun *r)
+cli_size(const TrartProgram *p, CliRun *r)
 {
-	size_t count;
-	int i, rc;
+	size_t n = (size_t)p->ntensors + 1, count;
+	int i;
 
-	r->bufs = calloc((size_t)p->ntensors + 1, sizeof *r->bufs);
-	r->bytes = calloc((size_t)p->ntensors + 1, sizeof *r->bytes);
-	if (!r->bufs || !r->bytes)
+	r->bufs = calloc(n, sizeof *r->bufs);
+	r->bytes = calloc(n, sizeof *r->bytes);
+	r->mapped = calloc(n, sizeof *r->mapped);
+	r->maps = calloc(n, sizeof *r->maps);
+	if (!r->bufs || !r->bytes || !r->mapped || !r->maps)
 		return cli_error(p, "out of memory");
 	for (i = 0; i < p->ntensors; i++) {
 		const TrartTensor *t = &p->tensors[i];
@@ -629,10 +661,21 @@ cli_alloc(const TrartProgram *p, CliRun *r)
 			return cli_error(p, "tensor %s is too large for this machine", t->name);
 		r->tensor_bytes += (double)r->bytes[i];
 	}
+	return CLI_OK;
+}
+
+/* Checks that the tensors can fit, and allocates every buffer the run
+ * needs up front (a mapped one is its file's). */
+static int
+cli_alloc(const TrartProgram *p, CliRun *r)
+{
+	int i, rc;
+
 	if ((rc = cli_check_memory(p, r)) != CLI_OK)
 		return rc;
 	for (i = 0; i < p->ntensors; i++)
-		if (!cli_pooled(p, i) && !(r->bufs[i] = cli_buffer(r->bytes[i])))
+		if (!cli_pooled(p, i) && !r->mapped[i] &&
+		    !(r->bufs[i] = cli_buffer(r->bytes[i])))
 			return cli_no_memory(p, i, (double)r->bytes[i], "");
 	return CLI_OK;
 }
@@ -643,8 +686,15 @@ cli_free_run(const TrartProgram *p, CliRun *r)
 	int i;
 
 	for (i = 0; r->bufs && i < p->ntensors; i++)
-		free(r->bufs[i]);
+		if (!r->mapped[i])
+			free(r->bufs[i]);
+	for (i = 0; r->maps && i < p->ntensors; i++)
+		if (r->maps[i])
+			trart_unmap_file(r->maps[i]);
+	trart_files_free(r->fs); /* staged outputs' mappings with it */
 	free(r->bufs);
+	free(r->mapped);
+	free(r->maps);
 	free(r->bytes);
 	free(r->times);
 	if (r->profiling)
@@ -699,7 +749,7 @@ cli_load_inputs(const TrartProgram *p, const CliOpts *o, CliRun *r)
 	int i, rc = CLI_OK;
 
 	for (i = 0; i < p->ntensors && rc == CLI_OK; i++)
-		if (cli_is_input(p->tensors[i].kind))
+		if (cli_is_input(p->tensors[i].kind) && !r->mapped[i])
 			rc = cli_load(p, o, r, i);
 	return rc;
 }
@@ -919,18 +969,20 @@ cli_write_output(const TrartProgram *p, const CliOpts *o, const CliRun *r,
  * (files.c): a failure leaves no staged file, no directory the run
  * created, and every destination as it was. */
 static int
-cli_write_all(const TrartProgram *p, const CliOpts *o, const CliRun *r)
+cli_write_all(const TrartProgram *p, const CliOpts *o, CliRun *r)
 {
-	TrartFiles *fs = trart_files_new();
+	bool staged = r->fs != NULL; /* the directory made, outputs mapped */
+	TrartFiles *fs = staged ? r->fs : trart_files_new();
 	char err[TRART_ERRLEN];
 	int i, rc = fs ? 0 : -1;
 
+	r->fs = NULL; /* freed here */
 	if (!fs)
 		snprintf(err, sizeof err, "out of memory");
-	if (rc == 0 && o->output_dir)
+	if (rc == 0 && o->output_dir && !staged)
 		rc = trart_files_make_dir(fs, o->output_dir, err, sizeof err);
 	for (i = 0; i < p->ntensors && rc == 0; i++)
-		if (cli_is_output(p->tensors[i].kind))
+		if (cli_is_output(p->tensors[i].kind) && !r->mapped[i])
 			rc = cli_write_output(p, o, r, i, fs, err, sizeof err);
 	if (rc == 0 && o->trace)
 		rc = trart_files_trace(fs, &r->prof, o->trace, err, sizeof err);
@@ -938,6 +990,125 @@ cli_write_all(const TrartProgram *p, const CliOpts *o, const CliRun *r)
 		rc = trart_files_commit(fs, err, sizeof err);
 	trart_files_free(fs);
 	return rc == 0 ? CLI_OK : cli_error(p, "%s", err);
+}
+
+/* ---- out of core ---- */
+
+/* Whether p's task graph has a memory task of kind: a READ means it
+ * reads inputs out of core, a WRITE that it writes outputs so. */
+static bool
+cli_has_mem(const TrartProgram *p, TrartMemKind kind)
+{
+	int i;
+
+	for (i = 0; p->tasks && i < p->tasks->ntasks; i++)
+		if (p->tasks->tasks[i].mem && p->tasks->tasks[i].mem->kind == (int)kind)
+			return true;
+	return false;
+}
+
+/* Maps input i's file, when that is its data as the kernels want it
+ * (see the top); else leaves it for cli_read. A file that trart_npy_read
+ * would refuse fails with its message. */
+static int
+cli_map_input(const TrartProgram *p, CliRun *r, int i, const char *path)
+{
+	const TrartTensor *t = &p->tensors[i];
+	char who[TRART_ERRLEN], err[TRART_ERRLEN], *base = NULL;
+	size_t offset = 0, bytes = 0;
+	int fd, rc;
+
+	snprintf(who, sizeof who, "input %s", t->name);
+	rc = trart_npy_locate(path, who, t->dtype, t->rank, t->shape, &offset,
+	                      &bytes, err, sizeof err);
+	if (rc < 0)
+		return cli_error(p, "%s", err);
+	if (rc > 0 || offset % CLI_ALIGN != 0 || offset > SIZE_MAX - bytes)
+		return CLI_OK;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		base = trart_map_file(fd, offset + bytes, false, path);
+		close(fd);
+	}
+	if (base) { /* else read it whole: that says what is wrong, if anything */
+		r->maps[i] = base;
+		r->bufs[i] = base + offset;
+		r->mapped[i] = true;
+	}
+	return CLI_OK;
+}
+
+static int
+cli_map_inputs(const TrartProgram *p, const CliOpts *o, CliRun *r)
+{
+	int i, rc = CLI_OK;
+
+	for (i = 0; i < p->ntensors && rc == CLI_OK; i++)
+		if (p->tensors[i].kind == TRART_INPUT && o->in_path[i])
+			rc = cli_map_input(p, r, i, o->in_path[i]);
+	return rc;
+}
+
+/* Stages output i in r->fs, mapped, when its destination is a regular
+ * file (else it is written after the run, from a buffer). */
+static int
+cli_map_output(const TrartProgram *p, const CliOpts *o, CliRun *r, int i,
+               char *err, size_t errlen)
+{
+	const TrartTensor *t = &p->tensors[i];
+	char *path = cli_output_path(p, o, i), *label = cli_output_label(p, i);
+	void *data = NULL;
+	int rc = -1;
+
+	if (!path || !label)
+		snprintf(err, errlen, "out of memory");
+	else
+		rc = trart_files_map_npy(r->fs, path, label, t->dtype, t->rank,
+		                         t->shape, &data, err, errlen);
+	if (rc == 0) {
+		r->bufs[i] = data;
+		r->mapped[i] = true;
+	}
+	free(path);
+	free(label);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Stages the run's outputs before it computes (see the top): the output
+ * directory, then each output's file, mapped; and guards them. An input
+ * that is also an output is written after the run, from its buffer. */
+static int
+cli_map_outputs(const TrartProgram *p, const CliOpts *o, CliRun *r)
+{
+	char err[TRART_ERRLEN];
+	int i, rc = (r->fs = trart_files_new()) ? 0 : -1;
+
+	if (!r->fs)
+		snprintf(err, sizeof err, "out of memory");
+	if (rc == 0 && o->output_dir)
+		rc = trart_files_make_dir(r->fs, o->output_dir, err, sizeof err);
+	for (i = 0; i < p->ntensors && rc == 0; i++)
+		if (p->tensors[i].kind == TRART_OUTPUT)
+			rc = cli_map_output(p, o, r, i, err, sizeof err);
+	if (rc != 0)
+		return cli_error(p, "%s", err);
+	/* guarded where it can be: only one set at a time is (files.c) */
+	trart_files_guard(r->fs);
+	return CLI_OK;
+}
+
+/* Maps the inputs and stages the outputs of a program that reads or
+ * writes out of core, before any buffer is allocated. */
+static int
+cli_map_files(const TrartProgram *p, const CliOpts *o, CliRun *r)
+{
+	int rc = CLI_OK;
+
+	if (cli_has_mem(p, TRART_MEM_WRITE))
+		rc = cli_map_outputs(p, o, r);
+	if (rc == CLI_OK && cli_has_mem(p, TRART_MEM_READ))
+		rc = cli_map_inputs(p, o, r);
+	return rc;
 }
 
 /* ---- the whole ---- */
@@ -961,7 +1132,11 @@ cli_run(const TrartProgram *p, const CliOpts *o)
 	int rc;
 
 	memset(&r, 0, sizeof r);
-	rc = cli_alloc(p, &r);
+	rc = cli_size(p, &r);
+	if (rc == CLI_OK)
+		rc = cli_map_files(p, o, &r);
+	if (rc == CLI_OK)
+		rc = cli_alloc(p, &r);
 	if (rc == CLI_OK)
 		rc = cli_load_inputs(p, o, &r);
 	if (rc == CLI_OK)

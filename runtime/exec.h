@@ -103,6 +103,10 @@ typedef struct TrartSpillStats {
 	int64_t offloads;  /* blocks written: offload tasks run */
 	int64_t reloaded;  /* bytes read back from it */
 	int64_t reloads;   /* blocks read back: reload tasks run */
+	int64_t read;      /* bytes of input files brought in (READ tasks) */
+	int64_t reads;     /* ... in this many blocks */
+	int64_t written;   /* bytes of output files written back (WRITE) */
+	int64_t writes;    /* ... in this many blocks */
 } TrartSpillStats;
 
 /* Readies what a graph with an arena needs before it runs (run_lock
@@ -118,7 +122,39 @@ TRART_INTERNAL void trart_spill_release(void);
 /* The counts so far, into st. */
 TRART_INTERNAL void trart_spill_stats(TrartSpillStats *st);
 
+/* mapped.c */
+
+/* Maps the first size bytes of the file open on fd (read-only and
+ * MAP_PRIVATE, or, when writable, read-write and MAP_SHARED: the
+ * descriptor must then be open for both), padded past its end with
+ * anonymous pages that kernels may touch, and records the mapping;
+ * name is the file as messages should show it. Returns the file's first
+ * byte, or NULL with errno set. The descriptor may be closed after. */
+TRART_INTERNAL void *trart_map_file(int fd, size_t size, bool writable,
+                                    const char *name);
+
+/* Unmaps what trart_map_file returned, and forgets it. An output's
+ * data is not synced first: msync it before, if it is to be kept. */
+TRART_INTERNAL void trart_unmap_file(void *base);
+
+/* Whether p lies in the file part of a mapping trart_map_file made (not
+ * in its padding): the memory tasks that read and write out of core
+ * touch nothing else. */
+TRART_INTERNAL bool trart_mapped(const void *p);
+
+/* The name of the file whose mapping p lies in, and in *left (may be
+ * NULL) the bytes from p to the mapped file's end; NULL when p lies in
+ * none. The name lives as long as the mapping. */
+TRART_INTERNAL const char *trart_mapped_find(const void *p, size_t *left);
+
 /* pool.c */
+
+/* Sets a function that trart_fatal, trart_out_of_memory and
+ * trart_gather_fail call before they end the program (NULL: none), on
+ * whichever thread fails, while others may be mid-task: files.c's
+ * guard, which removes staged output files. It must not allocate,
+ * lock or return to the failing code. */
+TRART_INTERNAL void trart_set_fatal_hook(void (*hook)(void));
 
 /* The program's name, for the messages below (NULL: "trart"). */
 TRART_INTERNAL void trart_set_progname(const char *name);
@@ -181,6 +217,57 @@ typedef int (*TrartWriter)(FILE *f, const void *ctx);
 TRART_INTERNAL int trart_files_add(TrartFiles *fs, const char *path,
                                    const char *label, TrartWriter fill,
                                    const void *ctx, char *err, size_t errlen);
+
+/* Stages path as trart_files_add would, but as a file of hlen bytes
+ * of header and then bytes of data that the caller writes in place,
+ * through a shared mapping (mapped.c) whose data start it puts in *data
+ * (64-byte aligned when hlen is a multiple of 64): the header written,
+ * the file's blocks reserved (posix_fallocate, else ftruncate), so that
+ * a full disk shows now, before anything is computed. trart_files_commit
+ * syncs and unmaps it before it renames it. Returns 0; 1, adding
+ * nothing, when path exists and is not a regular file (write it after,
+ * with trart_files_add: a mapping cannot write /dev/null); or -1 with
+ * "LABEL: PATH: reason" in err. */
+TRART_INTERNAL int trart_files_map(TrartFiles *fs, const char *path,
+                                   const char *label,
+                                   const unsigned char *header, size_t hlen,
+                                   size_t bytes, void **data, char *err,
+                                   size_t errlen);
+
+/* Until trart_files_unguard, removes the files fs has staged so far if
+ * the program ends on a fatal error (trart_fatal and the like: the hook
+ * of pool.c) or on SIGINT, SIGTERM or SIGHUP (those not ignored), which
+ * then end it as they would have. For staged files that exist while a
+ * run computes: mapped outputs. One set at a time: a second call while
+ * one is guarded guards nothing and returns -1 (also when out of
+ * memory); 0 when guarded. */
+TRART_INTERNAL int trart_files_guard(TrartFiles *fs);
+
+/* Restores the signal actions and the hook trart_files_guard(fs)
+ * replaced; nothing when fs is not the guarded set (or NULL).
+ * trart_files_free calls it, once it has removed what was staged. */
+TRART_INTERNAL void trart_files_unguard(const TrartFiles *fs);
+
+/* npy.c */
+
+/* Checks the .npy file at path as trart_npy_read does, failing with its
+ * messages, but reads no data: sets *offset to where the data starts
+ * and *bytes to its length. Returns 0; 1 when the file is not a regular
+ * file or the host is big-endian, where the caller reads it with
+ * trart_npy_read instead; -1 with the message in err. */
+TRART_INTERNAL int trart_npy_locate(const char *path, const char *name,
+                                    TrartDtype want, int rank,
+                                    const int64_t *shape, size_t *offset,
+                                    size_t *bytes, char *err, size_t errlen);
+
+/* Stages path as a .npy file of the array (trart_files_npy's header and
+ * messages), mapped: its data, which the caller computes in place, at
+ * *data (trart_files_map). Returns 0, 1 (write it after with
+ * trart_files_npy: not a regular file, or a big-endian host), or -1. */
+TRART_INTERNAL int trart_files_map_npy(TrartFiles *fs, const char *path,
+                                       const char *name, TrartDtype t,
+                                       int rank, const int64_t *shape,
+                                       void **data, char *err, size_t errlen);
 
 /* trace.c */
 

@@ -29,6 +29,18 @@
  * A symbolic link to a file is followed: the file it names is replaced,
  * not the link.
  *
+ * A program that writes out of core (cli.c) stages its large outputs
+ * before it computes them: trart_files_map creates the staged file with
+ * its header, reserves its blocks, and maps it, and the kernels write
+ * the data in place; trart_files_commit syncs and unmaps it, then
+ * renames it like any other. Such a file exists during the whole run,
+ * so a run that dies must not leave it behind: trart_files_guard
+ * removes the staged files when the program ends on a fatal error (the
+ * runtime's trart_fatal, through pool.c's hook) or on SIGINT, SIGTERM
+ * or SIGHUP (a handler that unlinks them, async-signal-safely, and then
+ * lets the signal end the program as it would have). Only SIGKILL, and
+ * the like, can leave one.
+ *
  * Two destinations are the same file when both exist and are one inode,
  * or when their names resolve to the same absolute name: the longest
  * leading part of the directory that exists is resolved by realpath
@@ -43,10 +55,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +77,8 @@ typedef struct FilesEntry {
 	char *path;  /* the destination as the user spelled it */
 	char *dest;  /* where it goes: path, or the file a symlink names */
 	char *stage; /* the staged copy; NULL when renamed, or written in place */
+	char *map;   /* trart_files_map's: the staged file's mapping, or NULL */
+	size_t mapsize; /* its bytes */
 } FilesEntry;
 
 struct TrartFiles {
@@ -249,10 +266,11 @@ trart_files_make_dir(TrartFiles *fs, const char *dir, char *err,
 /* ---- staging ---- */
 
 /* Creates a fresh file beside dest, exclusively so that no one else's
- * file is taken, with mode 0666 for the kernel to apply the umask; sets
- * *stage to its name. Returns the descriptor, or -1 with errno. */
+ * file is taken, with mode 0666 for the kernel to apply the umask, open
+ * for access (O_WRONLY, or O_RDWR to map it); sets *stage to its name.
+ * Returns the descriptor, or -1 with errno. */
 static int
-files_reserve(const char *dest, char **stage)
+files_reserve(const char *dest, int access, char **stage)
 {
 	size_t size = strlen(dest) + 40;
 	unsigned attempt;
@@ -266,7 +284,7 @@ files_reserve(const char *dest, char **stage)
 	for (attempt = 0; attempt < 100 && fd < 0; attempt++) {
 		snprintf(*stage, size, "%s.stage%ld.%u", dest, (long)getpid(),
 		         attempt);
-		fd = open(*stage, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		fd = open(*stage, access | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 		if (fd < 0 && errno != EEXIST)
 			break;
 	}
@@ -280,11 +298,11 @@ files_reserve(const char *dest, char **stage)
 }
 
 /* A new entry for path: its destination, and a descriptor open on its
- * staged copy, or on path itself when that is not a regular file.
- * Returns the descriptor, or -1 with a message. */
+ * staged copy (for access), or on path itself when that is not a
+ * regular file. Returns the descriptor, or -1 with a message. */
 static int
-files_open(FilesEntry *e, const char *path, const char *label, char *err,
-           size_t errlen)
+files_open(FilesEntry *e, const char *path, const char *label, int access,
+           char *err, size_t errlen)
 {
 	struct stat st;
 	int fd;
@@ -305,31 +323,40 @@ files_open(FilesEntry *e, const char *path, const char *label, char *err,
 		e->dest = realpath(path, NULL);
 	if (!e->dest && !(e->dest = strdup(path)))
 		return files_fail(err, errlen, "out of memory");
-	fd = files_reserve(e->dest, &e->stage);
+	fd = files_reserve(e->dest, access, &e->stage);
 	if (fd < 0)
 		return files_fail(err, errlen, "%s: %s: cannot create: %s", label,
 		                  path, strerror(errno));
 	return fd;
 }
 
-int
-trart_files_add(TrartFiles *fs, const char *path, const char *label,
-                TrartWriter fill, const void *ctx, char *err, size_t errlen)
+/* A new entry at the end of fs, zeroed; NULL when out of memory. */
+static FilesEntry *
+files_entry(TrartFiles *fs)
 {
-	FilesEntry *e;
-	FILE *f;
-	int fd, rc;
-
 	if (fs->n == fs->cap) {
 		int cap = fs->cap ? 2 * fs->cap : 8;
 		FilesEntry *grown = realloc(fs->e, (size_t)cap * sizeof *grown);
 		if (!grown)
-			return files_fail(err, errlen, "out of memory");
+			return NULL;
 		fs->e = grown;
 		fs->cap = cap;
 	}
-	e = &fs->e[fs->n++];
-	fd = files_open(e, path, label, err, errlen);
+	memset(&fs->e[fs->n], 0, sizeof fs->e[fs->n]);
+	return &fs->e[fs->n++];
+}
+
+int
+trart_files_add(TrartFiles *fs, const char *path, const char *label,
+                TrartWriter fill, const void *ctx, char *err, size_t errlen)
+{
+	FilesEntry *e = files_entry(fs);
+	FILE *f;
+	int fd, rc;
+
+	if (!e)
+		return files_fail(err, errlen, "out of memory");
+	fd = files_open(e, path, label, O_WRONLY, err, errlen);
 	if (fd < 0)
 		return -1;
 	f = fdopen(fd, "wb");
@@ -350,11 +377,115 @@ trart_files_add(TrartFiles *fs, const char *path, const char *label,
 	return rc;
 }
 
+/* ---- staged files mapped ---- */
+
+/* Writes all of the n bytes at p at the start of fd; an errno value. */
+static int
+files_write_at(int fd, const unsigned char *p, size_t n)
+{
+	off_t off = 0;
+
+	while (n > 0) {
+		ssize_t done = pwrite(fd, p, n, off);
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done <= 0)
+			return done < 0 ? errno : ENOSPC;
+		p += done;
+		off += done;
+		n -= (size_t)done;
+	}
+	return 0;
+}
+
+/* Makes e's staged file, open on fd, the header and then size bytes in
+ * all, its blocks reserved, so that a full disk shows now and not as a
+ * SIGBUS in the middle of a kernel (where the file system cannot
+ * reserve, the file is only sized). */
+static int
+files_size(const FilesEntry *e, int fd, const unsigned char *header,
+           size_t hlen, size_t size, char *err, size_t errlen)
+{
+	char text[32];
+	int rc = EFBIG;
+
+	/* Past a file size limit (ulimit -f) the kernel would send SIGXFSZ;
+	 * ignored, the call fails with EFBIG, a one-line error (spill.c
+	 * does the same). */
+	signal(SIGXFSZ, SIG_IGN);
+	if ((rc = files_write_at(fd, header, hlen)) != 0)
+		return files_fail(err, errlen, "%s: %s: write failed: %s",
+		                  e->label, e->path, strerror(rc));
+	if ((size_t)(off_t)size == size) {
+		rc = posix_fallocate(fd, 0, (off_t)size);
+		if (rc == EOPNOTSUPP || rc == EINVAL)
+			rc = ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
+	}
+	if (rc != 0)
+		return files_fail(err, errlen, "%s: %s: cannot reserve %s: %s",
+		                  e->label, e->path,
+		                  trart_size_text(text, sizeof text, (double)size),
+		                  strerror(rc));
+	return 0;
+}
+
+int
+trart_files_map(TrartFiles *fs, const char *path, const char *label,
+                const unsigned char *header, size_t hlen, size_t bytes,
+                void **data, char *err, size_t errlen)
+{
+	FilesEntry *e;
+	struct stat st;
+	int fd, rc;
+
+	*data = NULL;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return 1;
+	if (bytes > SIZE_MAX - hlen)
+		return files_fail(err, errlen, "%s: %s: too large to map", label, path);
+	if (!(e = files_entry(fs)))
+		return files_fail(err, errlen, "out of memory");
+	fd = files_open(e, path, label, O_RDWR, err, errlen);
+	if (fd < 0)
+		return -1;
+	rc = e->stage ? 0 : files_fail(err, errlen, "%s: %s: not a regular "
+	                               "file", label, path); /* it changed */
+	if (rc == 0)
+		rc = files_size(e, fd, header, hlen, hlen + bytes, err, errlen);
+	if (rc == 0 && !(e->map = trart_map_file(fd, hlen + bytes, true, path)))
+		rc = files_fail(err, errlen, "%s: %s: cannot map: %s", label,
+		                path, strerror(errno));
+	close(fd);
+	if (rc != 0)
+		return -1;
+	e->mapsize = hlen + bytes;
+	*data = e->map + hlen;
+	return 0;
+}
+
+/* Writes e's mapping back to its staged file and unmaps it. */
+static int
+files_unmap(FilesEntry *e, char *err, size_t errlen)
+{
+	int rc = msync(e->map, e->mapsize, MS_SYNC);
+
+	if (rc != 0)
+		files_fail(err, errlen, "%s: %s: write failed: %s", e->label,
+		           e->path, strerror(errno));
+	trart_unmap_file(e->map);
+	e->map = NULL;
+	return rc;
+}
+
 int
 trart_files_commit(TrartFiles *fs, char *err, size_t errlen)
 {
 	int i;
 
+	/* every mapped file is written before any file is renamed */
+	for (i = 0; i < fs->n; i++)
+		if (fs->e[i].map && files_unmap(&fs->e[i], err, errlen) != 0)
+			return -1;
 	for (i = 0; i < fs->n; i++) {
 		FilesEntry *e = &fs->e[i];
 		if (!e->stage)
@@ -378,6 +509,8 @@ trart_files_free(TrartFiles *fs)
 	if (!fs)
 		return;
 	for (i = 0; i < fs->n; i++) {
+		if (fs->e[i].map)
+			trart_unmap_file(fs->e[i].map);
 		if (fs->e[i].stage)
 			unlink(fs->e[i].stage);
 		free(fs->e[i].stage);
@@ -385,6 +518,7 @@ trart_files_free(TrartFiles *fs)
 		free(fs->e[i].path);
 		free(fs->e[i].label);
 	}
+	trart_files_unguard(fs); /* nothing staged is left to remove */
 	for (i = fs->ndirs; i-- > 0;) {
 		if (!fs->committed)
 			rmdir(fs->dirs[i]); /* only if empty: never the user's files */
@@ -393,4 +527,125 @@ trart_files_free(TrartFiles *fs)
 	free(fs->dirs);
 	free(fs->e);
 	free(fs);
+}
+
+/* ---- the guard: no staged file outlives a run that dies ---- */
+
+/* The signals that end a run from outside, whose default action is to
+ * terminate: the guard removes the staged files first. */
+static const int files_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define FILES_NSIGNALS (int)(sizeof files_signals / sizeof files_signals[0])
+
+/* The guarded set's staged names, copied (so that renaming and freeing
+ * entries cannot pull them from under a handler), NULL-terminated; and
+ * the actions the handlers replaced. */
+static struct {
+	atomic_flag busy;                     /* a set is guarded */
+	const TrartFiles *owner;              /* which */
+	char **names;                         /* the names, or NULL */
+	bool installed[FILES_NSIGNALS];       /* a handler of ours is in place */
+	struct sigaction old[FILES_NSIGNALS]; /* what it replaced */
+} files_guard = {.busy = ATOMIC_FLAG_INIT};
+
+/* Removes the guarded names: unlink only, async-signal-safe. A name
+ * already renamed onto its destination is gone, and stays so. */
+static void
+files_unlink_guarded(void)
+{
+	char **names = files_guard.names;
+	int i;
+
+	for (i = 0; names && names[i]; i++)
+		unlink(names[i]);
+}
+
+/* A signal that ends the run: the staged files go, then the signal
+ * takes its default action, as if the handler had not been there. */
+static void
+files_on_signal(int sig)
+{
+	struct sigaction dfl;
+	int saved = errno;
+
+	files_unlink_guarded();
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	raise(sig); /* blocked until the handler returns, then fatal */
+	errno = saved;
+}
+
+/* Copies the staged names of fs, NULL-terminated; NULL when out of
+ * memory. */
+static char **
+files_copy_names(const TrartFiles *fs)
+{
+	char **names = calloc((size_t)fs->n + 1, sizeof *names);
+	int i, n = 0;
+
+	for (i = 0; names && i < fs->n; i++)
+		if (fs->e[i].stage && !(names[n++] = strdup(fs->e[i].stage))) {
+			while (n-- > 0)
+				free(names[n]);
+			free(names);
+			return NULL;
+		}
+	return names;
+}
+
+/* Installs the handler for signal i, unless the signal is ignored (a
+ * run under nohup, or in the background of a shell, should stay so). */
+static void
+files_catch(int i)
+{
+	struct sigaction sa;
+
+	if (sigaction(files_signals[i], NULL, &files_guard.old[i]) != 0 ||
+	    files_guard.old[i].sa_handler == SIG_IGN)
+		return;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = files_on_signal;
+	sigfillset(&sa.sa_mask); /* no other of them interrupts the unlinks */
+	files_guard.installed[i] = sigaction(files_signals[i], &sa, NULL) == 0;
+}
+
+int
+trart_files_guard(TrartFiles *fs)
+{
+	int i;
+
+	if (atomic_flag_test_and_set(&files_guard.busy))
+		return -1;
+	files_guard.names = files_copy_names(fs);
+	if (!files_guard.names) {
+		atomic_flag_clear(&files_guard.busy);
+		return -1;
+	}
+	files_guard.owner = fs;
+	trart_set_fatal_hook(files_unlink_guarded);
+	for (i = 0; i < FILES_NSIGNALS; i++)
+		files_catch(i);
+	return 0;
+}
+
+void
+trart_files_unguard(const TrartFiles *fs)
+{
+	char **names = files_guard.names;
+	int i;
+
+	if (!fs || !names || files_guard.owner != fs)
+		return;
+	files_guard.owner = NULL;
+	for (i = 0; i < FILES_NSIGNALS; i++)
+		if (files_guard.installed[i])
+			sigaction(files_signals[i], &files_guard.old[i], NULL);
+	memset(files_guard.installed, 0, sizeof files_guard.installed);
+	trart_set_fatal_hook(NULL);
+	files_guard.names = NULL;
+	for (i = 0; names[i]; i++)
+		free(names[i]);
+	free(names);
+	atomic_flag_clear(&files_guard.busy);
 }

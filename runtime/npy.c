@@ -37,6 +37,12 @@
  * reader never sees half a file and a failed write leaves nothing
  * behind; trart_npy_write is a set of one.
  *
+ * A program that reads or writes out of core maps its files instead
+ * (cli.c): trart_npy_locate checks a file as trart_npy_read would, with
+ * the same messages, but says where its data starts rather than reading
+ * it; trart_files_map_npy stages an output whose data the kernels write
+ * in place, through a mapping of the staged file (files.c).
+ *
  * Errors are one line, "NAME: PATH: what is wrong", where NAME is
  * whatever the caller passed (the executor passes "input X" or
  * "output Y"). Text copied from the file into a message is escaped, so a
@@ -687,6 +693,71 @@ trart_npy_read(const char *path, const char *name, TrartDtype want,
 	return rc;
 }
 
+/* Checks, without reading it, that the data after a header ending at
+ * start is exactly bytes long, as npy_read_data and npy_check_end find
+ * it, with their messages: f is a regular file. */
+static int
+npy_check_size(const NpyCtx *c, FILE *f, size_t start, size_t bytes)
+{
+	struct stat st;
+
+	if (fstat(fileno(f), &st) != 0)
+		return npy_fail(c, "read error: %s", strerror(errno));
+	if ((uintmax_t)st.st_size < start + bytes)
+		return npy_fail(c, "truncated: expected %zu bytes of data, "
+		                "found %ju", bytes, (uintmax_t)st.st_size - start);
+	if ((uintmax_t)st.st_size > start + bytes)
+		return npy_fail(c, "trailing data: expected %zu bytes of data, "
+		                "found %ju", bytes, (uintmax_t)st.st_size - start);
+	return 0;
+}
+
+/* trart_npy_locate once f is open; the caller closes f. */
+static int
+npy_locate_file(const NpyCtx *c, FILE *f, TrartDtype want, int rank,
+                const int64_t *shape, size_t *offset, size_t *bytes)
+{
+	NpyHeader h;
+	char *text = NULL;
+	size_t off = 0;
+	int rc;
+
+	rc = npy_read_header(c, f, &off, &h, &text);
+	if (rc == 0)
+		rc = npy_check_descr(c, &h, want);
+	if (rc == 0)
+		rc = npy_check_layout(c, &h, rank, shape);
+	free(text);
+	if (rc == 0)
+		rc = npy_data_bytes(c, rank, shape, trart_dtype_size(want), bytes);
+	if (rc == 0)
+		rc = npy_check_size(c, f, off, *bytes);
+	*offset = off;
+	return rc;
+}
+
+int
+trart_npy_locate(const char *path, const char *name, TrartDtype want,
+                 int rank, const int64_t *shape, size_t *offset,
+                 size_t *bytes, char *err, size_t errlen)
+{
+	NpyCtx c = {name, path, err, errlen};
+	struct stat st;
+	FILE *f;
+	int rc;
+
+	if (rank < 0 || rank > TRART_MAX_RANK || (rank > 0 && !shape))
+		return npy_fail(&c, "invalid declared rank %d", rank);
+	if (!npy_host_is_le() || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return 1; /* trart_npy_read says what is wrong, or swaps */
+	f = fopen(path, "rb");
+	if (!f)
+		return npy_fail(&c, "cannot open: %s", strerror(errno));
+	rc = npy_locate_file(&c, f, want, rank, shape, offset, bytes);
+	fclose(f);
+	return rc;
+}
+
 /* ---- Writing ---- */
 
 /* The dict text NumPy's _write_array_header makes: sorted keys, repr()
@@ -806,6 +877,29 @@ trart_files_npy(TrartFiles *fs, const char *path, const char *name,
 	if (out.hlen == 0)
 		return npy_fail(&c, "header does not fit"); /* cannot happen */
 	return trart_files_add(fs, path, name, npy_fill, &out, err, errlen);
+}
+
+int
+trart_files_map_npy(TrartFiles *fs, const char *path, const char *name,
+                    TrartDtype t, int rank, const int64_t *shape, void **data,
+                    char *err, size_t errlen)
+{
+	NpyCtx c = {name, path, err, errlen};
+	unsigned char header[NPY_SHAPE_TEXT + 256];
+	size_t hlen, bytes;
+
+	*data = NULL;
+	if (rank < 0 || rank > TRART_MAX_RANK || (rank > 0 && !shape))
+		return npy_fail(&c, "invalid rank %d", rank);
+	if (!npy_host_is_le())
+		return 1; /* the kernels' bytes are not the file's: write it after */
+	if (npy_data_bytes(&c, rank, shape, trart_dtype_size(t), &bytes) < 0)
+		return -1;
+	hlen = npy_build_header(header, sizeof header, t, rank, shape);
+	if (hlen == 0)
+		return npy_fail(&c, "header does not fit"); /* cannot happen */
+	return trart_files_map(fs, path, name, header, hlen, bytes, data, err,
+	                       errlen);
 }
 
 int

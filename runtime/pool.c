@@ -32,7 +32,9 @@
  * tensor from the task or kernel the calling thread is running
  * (trart_mem_set_tensor, a thread-local set by sched.c and exec.c).
  * Other errors that strike mid-run (the spill file's, spill.c) end the
- * program the same way, through trart_fatal.
+ * program the same way, through trart_fatal. Outputs written out of core
+ * are staged files that exist during the run (files.c): a hook the
+ * staging sets (trart_set_fatal_hook) removes them before the exit.
  * Sizes in messages are in powers of 1000 (trart_size_text).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -64,6 +66,7 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER; /* the lists */
 static PoolHead *pool_free_list[POOL_CLASSES];
 
 static const char *pool_progname;  /* messages' prefix (trart_set_progname) */
+static void (*_Atomic pool_fatal_hook)(void); /* trart_set_fatal_hook's */
 static _Thread_local const char *pool_tensor; /* what this thread computes */
 
 static atomic_llong pool_live;  /* bytes live, the whole process */
@@ -167,6 +170,12 @@ trart_set_progname(const char *name)
 }
 
 void
+trart_set_fatal_hook(void (*hook)(void))
+{
+	atomic_store(&pool_fatal_hook, hook);
+}
+
+void
 trart_mem_set_tensor(const char *tensor)
 {
 	pool_tensor = tensor;
@@ -198,6 +207,10 @@ trart_size_text(char *buf, size_t size, double bytes)
 static _Noreturn void
 pool_exit(void)
 {
+	void (*hook)(void) = atomic_load(&pool_fatal_hook);
+
+	if (hook)
+		hook();
 	fflush(NULL);
 	/* _exit, not exit: other workers may be mid-task, and OpenBLAS's
 	 * exit handler joins its threads, which can wait forever for one

@@ -129,7 +129,9 @@
  * loop tells them apart only to run the offloads and reloads on the I/O
  * thread.
  *
- * The I/O thread. Offloads and reloads wait on the disk, and a worker
+ * The I/O thread. Offloads and reloads wait on the disk, and so do the
+ * reads and writes of input and output blocks out of core (spill.c;
+ * with an arena or not), and a worker
  * that ran one would sit idle while its queue waited: nothing should
  * block a worker. So a run that has them hands them to one more thread,
  * the I/O thread (outside the --threads count: it computes nothing),
@@ -248,13 +250,16 @@ trart_worker_id(void)
 	return sched_self;
 }
 
-/* Whether a task moves a buffer to or from the spill file: an offload
- * or a reload, the I/O thread's tasks. */
+/* Whether a task waits on the disk: an offload or a reload (the spill
+ * file), or the read or write of an input or output block (its file),
+ * the I/O thread's tasks. A drop or a claim only gives pages back. */
 static bool
 sched_is_io(const TrartTask *task)
 {
 	return task->mem && (task->mem->kind == TRART_MEM_OFFLOAD ||
-	                     task->mem->kind == TRART_MEM_RELOAD);
+	                     task->mem->kind == TRART_MEM_RELOAD ||
+	                     task->mem->kind == TRART_MEM_READ ||
+	                     task->mem->kind == TRART_MEM_WRITE);
 }
 
 /* ---- failing loudly ---- */
@@ -331,6 +336,28 @@ sched_check_bufs(const TrartTaskGraph *g, int t)
 			sched_bad_task(g->tasks, t, "a use is not a buffer");
 }
 
+/* Checks a read, drop, claim or write: its buffer is the caller's, its
+ * range not negative, and its room inside the arena when there is one
+ * (where the block lies in its tensor, only the memory task can tell:
+ * it checks against the tensor's mapped file). */
+static void
+sched_check_file_block(const TrartTaskGraph *g, int t)
+{
+	const TrartMemOp *op = g->tasks[t].mem;
+	int ncaller = g->pooled ? g->ncaller : g->nbufs;
+	int64_t room;
+
+	if (op->buf < 0 || op->buf >= ncaller ||
+	    (g->pooled && op->buf < g->nbufs && g->pooled[op->buf]))
+		sched_bad_task(g->tasks, t, "reads or writes a block of a buffer "
+		               "that is not an input's or output's");
+	if (op->bytes < 0 || op->spill < 0 || op->bytes > INT64_MAX - 63)
+		sched_bad_task(g->tasks, t, "a block with a negative size or start");
+	room = (op->bytes + 63) / 64 * 64;
+	if (g->arena > 0 && (op->offset < 0 || op->offset > g->arena - room))
+		sched_bad_task(g->tasks, t, "a block's room is outside the arena");
+}
+
 /* Checks task t's memory operation, when it has one. */
 static void
 sched_check_mem(const TrartTaskGraph *g, int t)
@@ -344,8 +371,12 @@ sched_check_mem(const TrartTaskGraph *g, int t)
 			sched_bad_task(g->tasks, t, "a memory task without its operation (mem is NULL)");
 		return;
 	}
-	if (op->kind < TRART_MEM_ALLOC || op->kind > TRART_MEM_RELOAD)
+	if (op->kind < TRART_MEM_ALLOC || op->kind > TRART_MEM_WRITE)
 		sched_bad_task(g->tasks, t, "an unknown memory operation");
+	if (op->kind >= TRART_MEM_READ) {
+		sched_check_file_block(g, t);
+		return;
+	}
 	if (op->buf < 0 || op->buf >= g->nbufs || !g->pooled)
 		sched_bad_task(g->tasks, t, "a memory task's buffer is not a buffer");
 	if (op->kind != TRART_MEM_OFFLOAD && op->kind != TRART_MEM_RELOAD)
@@ -1019,7 +1050,7 @@ sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
 	atomic_init(&s->left, s->ntasks);
 	atomic_init(&s->nasleep, 0);
 	pthread_mutex_init(&s->lock, NULL);
-	for (i = 0; i < s->ntasks && g->arena > 0; i++)
+	for (i = 0; i < s->ntasks; i++)
 		s->io_on = s->io_on || sched_is_io(&s->tasks[i]);
 	pthread_mutex_init(&s->io.lock, NULL);
 	pthread_cond_init(&s->io_wake, NULL);

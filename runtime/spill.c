@@ -41,11 +41,43 @@
  *
  *   prog: error: writing 1.2 MB of tensor H to the spill file in /tmp: No space left on device
  *
- * The counts (bytes and blocks offloaded and reloaded, the largest
- * arena) are atomics, since memory tasks run on any worker; --stats
+ * Inputs and outputs out of core. A plan may keep an input or output
+ * tensor too large for memory in its file, and hold only some blocks of
+ * it at a time: READ and DROP bracket an input block's residency, CLAIM
+ * and WRITE an output block's, and the plan accounts the block at a room
+ * of the arena meanwhile (offset: the room, bytes and spill: the block's
+ * byte range in the tensor's data). The block's bytes are not copied
+ * there: the tensor's buffer is a mapping of its file that the runtime
+ * made (mapped.c; trart_main maps --input files MAP_PRIVATE read-only,
+ * and staged output files MAP_SHARED), and the four only advise the
+ * kernel:
+ *
+ *   READ   the room's whole pages go back to the system (MADV_DONTNEED);
+ *          the block's pages are brought in (MADV_WILLNEED, then
+ *          MADV_POPULATE_READ, or a read of one byte per page where the
+ *          kernel lacks it), so that its kernels do not wait on faults
+ *   DROP   the block's pages, rounded outward, are let go: a page that a
+ *          neighbouring block still needs is faulted in again from the
+ *          file, since the mapping is private and read-only
+ *   CLAIM  the room's whole pages go back, as READ's do
+ *   WRITE  the block's pages, rounded outward, are written to the file
+ *          (msync MS_SYNC) and then let go; a page shared with a block
+ *          still being written is written again by that block's WRITE
+ *
+ * A buffer that is not such a mapping (a library caller's memory, an
+ * input given by --random, a file that could not be mapped) is left
+ * alone: MADV_DONTNEED on it would zero the caller's data. A failed
+ * msync ends the program as a failed offload does, naming the output
+ * file as the user gave it:
+ *
+ *   prog: error: writing 1.2 MB of output Y to y.npy: No space left on device
+ *
+ * The counts (bytes and blocks offloaded and reloaded, read and
+ * written, the largest arena) are atomics, since memory tasks run on any worker; --stats
  * prints them (trace.c) and tests compare them with the plan.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise */
 
 #include "exec.h"
 
@@ -57,6 +89,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -84,6 +117,10 @@ static atomic_llong spill_offloaded; /* bytes written to the file */
 static atomic_llong spill_offloads;  /* ... in this many blocks */
 static atomic_llong spill_reloaded;  /* bytes read back */
 static atomic_llong spill_reloads;   /* ... in this many blocks */
+static atomic_llong spill_read;      /* bytes of input files brought in */
+static atomic_llong spill_reads;     /* ... in this many blocks */
+static atomic_llong spill_written;   /* bytes of output files written */
+static atomic_llong spill_writes;    /* ... in this many blocks */
 
 void
 trart_set_spill_dir(const char *dir)
@@ -99,6 +136,10 @@ trart_spill_stats(TrartSpillStats *st)
 	st->offloads = atomic_load(&spill_offloads);
 	st->reloaded = atomic_load(&spill_reloaded);
 	st->reloads = atomic_load(&spill_reloads);
+	st->read = atomic_load(&spill_read);
+	st->reads = atomic_load(&spill_reads);
+	st->written = atomic_load(&spill_written);
+	st->writes = atomic_load(&spill_writes);
 }
 
 /* ---- the arena ---- */
@@ -265,6 +306,144 @@ spill_failed(const TrartMemOp *op, const char *name, int err)
 	            strerror(err));
 }
 
+/* ---- inputs and outputs out of core ---- */
+
+/* The system's page size. */
+static uintptr_t
+spill_page(void)
+{
+	static _Atomic uintptr_t page;
+	uintptr_t p = atomic_load(&page);
+
+	if (p == 0) {
+		long n = sysconf(_SC_PAGESIZE);
+		p = n > 0 ? (uintptr_t)n : 4096;
+		atomic_store(&page, p);
+	}
+	return p;
+}
+
+/* Gives back to the system the whole pages strictly inside the arena
+ * room of op's block: the block lives in its file's pages instead. */
+static void
+spill_give_back(const TrartMemOp *op)
+{
+	uintptr_t page = spill_page(), lo, hi;
+	int64_t room = (op->bytes + SPILL_ALIGN - 1) / SPILL_ALIGN * SPILL_ALIGN;
+
+	if (!spill.base || op->offset < 0 || op->offset + room > spill.size)
+		return;
+	lo = ((uintptr_t)spill.base + (uintptr_t)op->offset + page - 1) & ~(page - 1);
+	hi = ((uintptr_t)spill.base + (uintptr_t)(op->offset + room)) & ~(page - 1);
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* The block of op in its tensor's mapping, rounded outward to pages,
+ * into *lo and *len; false when bufs[op->buf] is not a mapping the
+ * runtime made, which the four operations leave alone. A block past the
+ * end of its file is a malformed plan. */
+static bool
+spill_file_block(void *const *bufs, const TrartTask *task, char **lo,
+                 size_t *len)
+{
+	const TrartMemOp *op = task->mem;
+	uintptr_t page = spill_page(), start, end;
+	size_t left = 0;
+
+	if (!bufs[op->buf] || !trart_mapped_find(bufs[op->buf], &left))
+		return false;
+	if ((uint64_t)op->spill > left || (uint64_t)op->bytes > left - (uint64_t)op->spill)
+		trart_fatal("task graph: a block of tensor %s (%lld bytes at %lld) "
+		            "reaches past the end of its data (%zu bytes)",
+		            task->name ? task->name : "?", (long long)op->bytes,
+		            (long long)op->spill, left);
+	start = (uintptr_t)bufs[op->buf] + (uintptr_t)op->spill;
+	end = start + (uintptr_t)op->bytes;
+	*lo = (char *)(start & ~(page - 1));
+	*len = ((end + page - 1) & ~(page - 1)) - (start & ~(page - 1));
+	return true;
+}
+
+/* Brings the len bytes at lo (whole pages) in: one fault per page now,
+ * where the kernel cannot populate them in one call. */
+static void
+spill_populate(char *lo, size_t len)
+{
+	uintptr_t page = spill_page();
+	size_t at;
+
+	madvise(lo, len, MADV_WILLNEED);
+#ifdef MADV_POPULATE_READ
+	if (madvise(lo, len, MADV_POPULATE_READ) == 0)
+		return;
+#endif
+	for (at = 0; at < len; at += page)
+		(void)*(volatile const char *)(lo + at);
+}
+
+/* READ: the room's pages go back; the block's come in from its file. */
+static void
+spill_read_block(void *const *bufs, const TrartTask *task)
+{
+	const TrartMemOp *op = task->mem;
+	char *lo;
+	size_t len;
+
+	if (!spill_file_block(bufs, task, &lo, &len))
+		return;
+	spill_give_back(op);
+	spill_populate(lo, len);
+	atomic_fetch_add(&spill_read, op->bytes);
+	atomic_fetch_add(&spill_reads, 1);
+}
+
+/* DROP: the block's pages go; a neighbour's are faulted in again. */
+static void
+spill_drop_block(void *const *bufs, const TrartTask *task)
+{
+	char *lo;
+	size_t len;
+
+	if (spill_file_block(bufs, task, &lo, &len))
+		madvise(lo, len, MADV_DONTNEED);
+}
+
+/* CLAIM: the room's pages go back; the block is written in its file's. */
+static void
+spill_claim_block(void *const *bufs, const TrartTask *task)
+{
+	char *lo;
+	size_t len;
+
+	if (spill_file_block(bufs, task, &lo, &len))
+		spill_give_back(task->mem);
+}
+
+/* WRITE: the block's pages go to the file, then from memory. */
+static void
+spill_write_block(void *const *bufs, const TrartTask *task)
+{
+	const TrartMemOp *op = task->mem;
+	const char *file;
+	char *lo, size[32];
+	size_t len;
+
+	if (!spill_file_block(bufs, task, &lo, &len))
+		return;
+	if (msync(lo, len, MS_SYNC) != 0) {
+		int err = errno;
+		file = trart_mapped_find(bufs[op->buf], NULL);
+		trart_fatal("writing %s of output %s to %s: %s",
+		            trart_size_text(size, sizeof size, (double)op->bytes),
+		            task->name ? task->name : "?", file ? file : "?",
+		            strerror(err));
+	}
+	madvise(lo, len, MADV_DONTNEED);
+	atomic_fetch_add(&spill_written, op->bytes);
+	atomic_fetch_add(&spill_writes, 1);
+}
+
 void
 trart_mem_task(void *const *bufs, const TrartTask *task)
 {
@@ -275,6 +454,18 @@ trart_mem_task(void *const *bufs, const TrartTask *task)
 	if (!op)
 		return;
 	switch (op->kind) {
+	case TRART_MEM_READ:
+		spill_read_block(bufs, task);
+		return;
+	case TRART_MEM_DROP:
+		spill_drop_block(bufs, task);
+		return;
+	case TRART_MEM_CLAIM:
+		spill_claim_block(bufs, task);
+		return;
+	case TRART_MEM_WRITE:
+		spill_write_block(bufs, task);
+		return;
 	case TRART_MEM_OFFLOAD:
 		err = spill_io(true, bufs[op->buf], op->bytes, op->spill);
 		if (err)

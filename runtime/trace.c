@@ -45,7 +45,8 @@
  * the compiler planned (an arena, spill.c) adds one line: the arena's
  * size, the bytes and blocks its memory tasks offloaded to the spill
  * file and reloaded, and the time tasks spent ready but for a reload
- * (sched.c).
+ * (sched.c); and, when it reads or writes inputs and outputs out of
+ * core, the bytes and blocks read from their files and written to them.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -219,13 +220,14 @@ trace_block(FILE *f, const TrartTask *t)
 static void
 trace_event(FILE *f, const TrartProgram *p, const TrartEvent *e)
 {
-	static const char *const mem_kinds[] = {"alloc", "free", "offload", "reload"};
+	static const char *const mem_kinds[] = {"alloc", "free", "offload", "reload",
+	                                        "read", "drop", "claim", "write"};
 	const TrartKernel *k = e->task ? NULL : &p->kernels[e->kernel];
 	char label[256];
 
 	fputs(",\n{\"name\": ", f);
 	if (!k && e->task->mem && e->task->mem->kind >= TRART_MEM_ALLOC &&
-	    e->task->mem->kind <= TRART_MEM_RELOAD) {
+	    e->task->mem->kind <= TRART_MEM_WRITE) {
 		/* a memory task is named by its tensor: "offload H" */
 		snprintf(label, sizeof label, "%s %s", mem_kinds[e->task->mem->kind],
 		         e->task->name ? e->task->name : "?");
@@ -422,23 +424,41 @@ stats_blocks(char *buf, size_t size, int64_t n)
 	return buf;
 }
 
+/* The end of the line below for a graph that reads or writes out of
+ * core: what its READ and WRITE tasks moved, when they moved anything
+ * (only a file the runtime mapped is read or written; spill.c). */
+static void
+stats_files(FILE *f, const TrartSpillStats *st)
+{
+	char size[32], blocks[32];
+
+	if (st->reads > 0)
+		fprintf(f, ", read %s = %" PRId64 " bytes in %s from input files",
+		        trart_size_text(size, sizeof size, (double)st->read), st->read,
+		        stats_blocks(blocks, sizeof blocks, st->reads));
+	if (st->writes > 0)
+		fprintf(f, ", written %s = %" PRId64 " bytes in %s to output files",
+		        trart_size_text(size, sizeof size, (double)st->written), st->written,
+		        stats_blocks(blocks, sizeof blocks, st->writes));
+}
+
 /* The line of what a planned graph's memory tasks did, all runs. */
 static void
-stats_spill(const TrartProfile *prof, FILE *f)
+stats_spill(const TrartProfile *prof, FILE *f, const TrartSpillStats *st)
 {
-	TrartSpillStats st;
 	char arena[32], out[32], in[32], nout[32], nin[32];
 
-	trart_spill_stats(&st);
 	/* readable sizes, and the exact bytes that --emit=memgraph's match */
 	fprintf(f, "memory: arena %s = %" PRId64 " bytes, offloaded %s = %" PRId64 " bytes in %s, "
-	        "reloaded %s = %" PRId64 " bytes in %s, reload wait %.2f ms\n",
-	        trart_size_text(arena, sizeof arena, (double)st.arena), (int64_t)st.arena,
-	        trart_size_text(out, sizeof out, (double)st.offloaded), (int64_t)st.offloaded,
-	        stats_blocks(nout, sizeof nout, st.offloads),
-	        trart_size_text(in, sizeof in, (double)st.reloaded), (int64_t)st.reloaded,
-	        stats_blocks(nin, sizeof nin, st.reloads),
+	        "reloaded %s = %" PRId64 " bytes in %s, reload wait %.2f ms",
+	        trart_size_text(arena, sizeof arena, (double)st->arena), (int64_t)st->arena,
+	        trart_size_text(out, sizeof out, (double)st->offloaded), (int64_t)st->offloaded,
+	        stats_blocks(nout, sizeof nout, st->offloads),
+	        trart_size_text(in, sizeof in, (double)st->reloaded), (int64_t)st->reloaded,
+	        stats_blocks(nin, sizeof nin, st->reloads),
 	        (double)prof->reload_wait_ns / 1e6);
+	stats_files(f, st);
+	putc('\n', f);
 }
 
 void
@@ -448,6 +468,7 @@ trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
 	const TrartProgram *p = prof->p;
 	int width = stats_width(p), k, j;
 	StatsRow total = {0};
+	TrartSpillStats st;
 
 	fprintf(f, "stats: %s, %d run%s, %d thread%s\n", p->name, runs,
 	        runs == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
@@ -475,6 +496,7 @@ trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
 	        peak_bytes / 1048576.0);
 	if (prof->nworkers > 0)
 		stats_workers(prof, f);
-	if (p->tasks && p->tasks->arena > 0)
-		stats_spill(prof, f);
+	trart_spill_stats(&st);
+	if (p->tasks && (p->tasks->arena > 0 || st.reads > 0 || st.writes > 0))
+		stats_spill(prof, f, &st);
 }

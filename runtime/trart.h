@@ -287,20 +287,43 @@ struct TrartTask {
  * of the region's last occupant (they move nothing); offload writes the
  * buffer's bytes to its slot of the spill file (the slower tier); reload
  * reads them back to a new offset, where the buffer's later users find
- * it. */
+ * it.
+ *
+ * Inputs and outputs too large for memory are read and written out of
+ * core: a block of one is resident only between a READ (input) or CLAIM
+ * (output) and a DROP or WRITE, and the plan accounts it at a room of
+ * the arena meanwhile. Their buffer is the caller's (pooled 0), and the
+ * four do something only where it is a file mapping the runtime made
+ * (trart_main maps --input files and staged outputs): READ brings the
+ * block's pages in from the file, DROP lets them go, CLAIM readies an
+ * output block, WRITE writes one back to its file and lets it go; each
+ * first gives the arena room's pages back to the system, since the block
+ * lives in the file's pages instead. On ordinary memory (library mode)
+ * all four do nothing. */
 typedef enum TrartMemKind {
 	TRART_MEM_ALLOC,
 	TRART_MEM_FREE,
 	TRART_MEM_OFFLOAD,
 	TRART_MEM_RELOAD,
+	TRART_MEM_READ,       /* an input block's residency begins */
+	TRART_MEM_DROP,       /* an input block's last use passed */
+	TRART_MEM_CLAIM,      /* an output block's residency begins */
+	TRART_MEM_WRITE,      /* an output block is complete */
 } TrartMemKind;
 
 typedef struct TrartMemOp {
 	int kind;             /* a TrartMemKind */
-	int buf;              /* the buffer it allocates, frees, moves */
-	int64_t offset;       /* reload: where it goes in the arena */
-	int64_t bytes;        /* offload, reload: how many bytes move */
-	int64_t spill;        /* offload, reload: the slot's offset in the spill file */
+	int buf;              /* the buffer it allocates, frees, moves; read
+	                         to write: an input's or output's (the
+	                         caller's) */
+	int64_t offset;       /* reload: where it goes in the arena; read to
+	                         write: the block's room in the arena (its
+	                         bytes rounded up to 64) */
+	int64_t bytes;        /* offload, reload: how many bytes move; read
+	                         to write: the block's bytes */
+	int64_t spill;        /* offload, reload: the slot's offset in the
+	                         spill file; read to write: the block's first
+	                         byte, from the start of the tensor's data */
 } TrartMemOp;
 
 /* A memory task's fn: does what task->mem says. */

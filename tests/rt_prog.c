@@ -36,14 +36,36 @@
  * blocks do. After a run it prints, on stdout, what the memory tasks
  * moved against what the plan offloads in one run, and it fails (status
  * 1) if a consumer found B_k wrong.
+ *
+ * With RT_PROGRAM=outofcore it is rt_ooc: a planned graph that reads its
+ * input X[4, RT_OOC_N] and writes its output Y out of core, a row block
+ * at a time, as compiler/memgraph.c plans a tensor too large for memory.
+ * Per row k:
+ *
+ *   read X_k      (I/O thread) its room at arena offset k * RT_OOC_BYTES
+ *   claim Y_k     its room at RT_OOC_REGION + k * RT_OOC_BYTES
+ *   Y_k = 3 X_k - 1
+ *   drop X_k
+ *   write Y_k     (I/O thread)
+ *
+ * A row is not a whole number of pages, so a drop lets go of pages the
+ * next row's kernel may still read (they come back from the file). In
+ * the environment, RT_OOC_SLEEP=MS makes each kernel sleep that long
+ * first (a run to interrupt), and RT_OOC_FAIL makes row 2's kernel end
+ * the program through trart_fatal, as an error mid-run would. After a
+ * run it prints what the plan reads and writes in one run against what
+ * the memory tasks did.
  */
 #include "trart.h"
 #include "exec.h" /* trart_spill_stats */
+
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The tensors, indexing the buffers the kernels get. */
 enum {
@@ -299,6 +321,126 @@ rs_main(int argc, char **argv)
 	return rc;
 }
 
+/* ---- rt_ooc: an input and an output out of core ---- */
+
+#define RT_OOC_ROWS 4
+#define RT_OOC_N 40000                        /* elements of a row */
+#define RT_OOC_BYTES (RT_OOC_N * 4)           /* a row's bytes (a multiple of 64) */
+#define RT_OOC_REGION (RT_OOC_ROWS * RT_OOC_BYTES) /* where Y's rooms start */
+#define RT_OOC_TASKS 5                        /* tasks per row */
+
+enum { RO_X, RO_Y, RO_NTENSORS };
+
+/* A row's tasks, at 5 k + these. */
+enum { RO_READ, RO_CLAIM, RO_COMPUTE, RO_DROP, RO_WRITE };
+
+static const int64_t ro_shape[] = {RT_OOC_ROWS, RT_OOC_N};
+
+static const TrartTensor ro_tensors[RO_NTENSORS] = {
+	[RO_X] = {"X", TRART_F32, 2, ro_shape, TRART_INPUT},
+	[RO_Y] = {"Y", TRART_F32, 2, ro_shape, TRART_OUTPUT},
+};
+
+static TrartTask ro_tasks[RT_OOC_ROWS * RT_OOC_TASKS];
+static TrartMemOp ro_ops[RT_OOC_ROWS][4];
+static int ro_succ[RT_OOC_ROWS][RT_OOC_TASKS][2];
+static int64_t ro_lo[RT_OOC_ROWS][2], ro_hi[RT_OOC_ROWS][2];
+static const size_t ro_pooled[RO_NTENSORS];  /* none: both are the caller's */
+static const int64_t ro_offset[RO_NTENSORS];
+static const int ro_use[] = {RO_X, RO_Y};
+static long ro_sleep_ms;  /* RT_OOC_SLEEP */
+static bool ro_fail;      /* RT_OOC_FAIL */
+
+static const TrartTaskGraph ro_graph = {
+	RT_OOC_ROWS * RT_OOC_TASKS, ro_tasks, RO_NTENSORS, ro_pooled,
+	RO_NTENSORS, 2 * RT_OOC_REGION, ro_offset, 0,
+};
+
+static const TrartProgram ro_program = {
+	"rt_ooc", "test", RO_NTENSORS, ro_tensors, 0, NULL, &ro_graph,
+};
+
+/* Y_k = 3 X_k - 1 (3 x is exact for the test's values: fused or not). */
+static void
+ro_compute(void *const *bufs, const TrartTask *t)
+{
+	int64_t k = t->lo[0], i;
+	const float *x = (const float *)bufs[RO_X] + k * RT_OOC_N;
+	float *y = (float *)bufs[RO_Y] + k * RT_OOC_N;
+
+	if (ro_sleep_ms > 0)
+		nanosleep(&(struct timespec){ro_sleep_ms / 1000,
+		                             ro_sleep_ms % 1000 * 1000000}, NULL);
+	if (ro_fail && k == 2)
+		trart_fatal("rt_ooc: row 2 fails, as RT_OOC_FAIL asks");
+	for (i = 0; i < RT_OOC_N; i++)
+		y[i] = x[i] * 3.0f - 1.0f;
+}
+
+/* Task j of row k: a kernel or a memory operation, its successors. */
+static void
+ro_task(int k, int j, const TrartMemOp *op, int npred, const int *succ,
+        int nsucc, const char *name)
+{
+	static const double level[] = {3, 3, 2, 1, 1};
+	TrartTask *t = &ro_tasks[k * RT_OOC_TASKS + j];
+	int i;
+
+	for (i = 0; i < nsucc; i++)
+		ro_succ[k][j][i] = k * RT_OOC_TASKS + succ[i];
+	*t = (TrartTask){
+		.fn = op ? trart_mem_task : ro_compute, .lo = ro_lo[k],
+		.hi = ro_hi[k], .ndim = 2, .name = name, .device = k,
+		.priority = level[j], .npred = npred, .nsucc = nsucc,
+		.succ = ro_succ[k][j], .flops = op ? 0 : 2 * RT_OOC_N,
+		.bytes = 2 * RT_OOC_BYTES, .nuse = op ? 0 : 2, .use = ro_use,
+		.out_bytes = RT_OOC_BYTES, .mem = op,
+	};
+}
+
+static void
+ro_row_tasks(int k)
+{
+	const int64_t at = (int64_t)k * RT_OOC_BYTES;
+	TrartMemOp *op = ro_ops[k];
+
+	ro_lo[k][0] = k;
+	ro_hi[k][0] = k + 1;
+	ro_hi[k][1] = RT_OOC_N;
+	op[0] = (TrartMemOp){TRART_MEM_READ, RO_X, at, RT_OOC_BYTES, at};
+	op[1] = (TrartMemOp){TRART_MEM_CLAIM, RO_Y, RT_OOC_REGION + at, RT_OOC_BYTES, at};
+	op[2] = (TrartMemOp){TRART_MEM_DROP, RO_X, at, RT_OOC_BYTES, at};
+	op[3] = (TrartMemOp){TRART_MEM_WRITE, RO_Y, RT_OOC_REGION + at, RT_OOC_BYTES, at};
+	ro_task(k, RO_READ, &op[0], 0, (int[]){RO_COMPUTE}, 1, "X");
+	ro_task(k, RO_CLAIM, &op[1], 0, (int[]){RO_COMPUTE}, 1, "Y");
+	ro_task(k, RO_COMPUTE, NULL, 2, (int[]){RO_DROP, RO_WRITE}, 2, "Y");
+	ro_task(k, RO_DROP, &op[2], 1, NULL, 0, "X");
+	ro_task(k, RO_WRITE, &op[3], 1, NULL, 0, "Y");
+}
+
+/* rt_ooc's main: the run, then what the memory tasks read and wrote. */
+static int
+ro_main(int argc, char **argv)
+{
+	const char *sleep_ms = getenv("RT_OOC_SLEEP");
+	TrartSpillStats st;
+	int k, rc;
+
+	ro_sleep_ms = sleep_ms ? atol(sleep_ms) : 0;
+	ro_fail = getenv("RT_OOC_FAIL") != NULL;
+	for (k = 0; k < RT_OOC_ROWS; k++)
+		ro_row_tasks(k);
+	rc = trart_main(&ro_program, argc, argv);
+	trart_spill_stats(&st);
+	if (st.arena > 0) /* it ran */
+		printf("outofcore: plan %d bytes read and %d written a run; "
+		       "read %lld bytes in %lld blocks; written %lld bytes in "
+		       "%lld blocks\n", RT_OOC_REGION, RT_OOC_REGION,
+		       (long long)st.read, (long long)st.reads,
+		       (long long)st.written, (long long)st.writes);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -306,5 +448,7 @@ main(int argc, char **argv)
 
 	if (which && strcmp(which, "spill") == 0)
 		return rs_main(argc, argv);
+	if (which && strcmp(which, "outofcore") == 0)
+		return ro_main(argc, argv);
 	return trart_main(&rt_program, argc, argv);
 }
