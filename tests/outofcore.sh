@@ -117,7 +117,7 @@ for t in 1 3; do
 		bad "map threads=$t (Y differs from NumPy's)"
 	elif [ "$2" -ge $((xbytes / 2)) ]; then
 		bad "map threads=$t (peak resident $2 bytes, X and Y are $xbytes each)"
-	elif ! grep -Eq "^memory: .*wrote [^=]*= $xbytes bytes" err; then
+	elif ! grep -Eq "^memory: .*written [^=]*= $xbytes bytes" err; then
 		bad "map threads=$t (the stats line does not say $xbytes bytes written)"
 	else
 		ok "map threads=$t: Y written block by block, peak resident $2 bytes"
