@@ -11,7 +11,8 @@
  * driver.c): the same messages, the same exit statuses, the same files.
  * A run is
  *
- *   parse -> check files -> size and allocate -> read inputs
+ *   parse -> check files -> size (map files out of core) and allocate
+ *         -> read inputs
  *         -> execute (--repeat times) -> report (--time, --stats)
  *         -> write outputs and trace
  *

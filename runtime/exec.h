@@ -317,8 +317,10 @@ TRART_INTERNAL int trart_trace_write(const TrartProfile *prof,
  * ran, per worker its tasks, steals, busy time, utilisation, GFLOP/s,
  * the bytes of blocks it read that another worker made (copied) and
  * the peak of the pool buffers its tasks allocated; and, when the
- * program's graph has an arena, one line of what its memory tasks
- * moved (trart_spill_stats) and how long tasks waited for reloads. */
+ * program's graph has an arena (or read or wrote out of core), one line
+ * of what its memory tasks moved (trart_spill_stats: offloaded,
+ * reloaded, and, when not 0, read from input files and written to
+ * output files) and how long tasks waited for reloads. */
 TRART_INTERNAL void trart_stats_print(const TrartProfile *prof, FILE *f,
                                       int runs, int threads,
                                       double tensor_bytes, double peak_bytes);

@@ -38,7 +38,8 @@
  * removes the staged files when the program ends on a fatal error (the
  * runtime's trart_fatal, through pool.c's hook) or on SIGINT, SIGTERM
  * or SIGHUP (a handler that unlinks them, async-signal-safely, and then
- * lets the signal end the program as it would have). Only SIGKILL, and
+ * lets the signal end the program as it would have), and the
+ * directories the set made with them. Only SIGKILL, and
  * the like, can leave one.
  *
  * Two destinations are the same file when both exist and are one inode,
@@ -536,27 +537,32 @@ trart_files_free(TrartFiles *fs)
 static const int files_signals[] = {SIGINT, SIGTERM, SIGHUP};
 #define FILES_NSIGNALS (int)(sizeof files_signals / sizeof files_signals[0])
 
-/* The guarded set's staged names, copied (so that renaming and freeing
- * entries cannot pull them from under a handler), NULL-terminated; and
- * the actions the handlers replaced. */
+/* The guarded set's staged names and the directories it made (inner
+ * first), copied (so that renaming and freeing entries cannot pull them
+ * from under a handler), each NULL-terminated; and the actions the
+ * handlers replaced. */
 static struct {
 	atomic_flag busy;                     /* a set is guarded */
 	const TrartFiles *owner;              /* which */
 	char **names;                         /* the names, or NULL */
+	char **dirs;                          /* the directories */
 	bool installed[FILES_NSIGNALS];       /* a handler of ours is in place */
 	struct sigaction old[FILES_NSIGNALS]; /* what it replaced */
 } files_guard = {.busy = ATOMIC_FLAG_INIT};
 
-/* Removes the guarded names: unlink only, async-signal-safe. A name
- * already renamed onto its destination is gone, and stays so. */
+/* Removes the guarded names, then the directories if empty: unlink
+ * and rmdir only, async-signal-safe. A name already renamed onto its
+ * destination is gone, and stays so (and its directory, not empty). */
 static void
 files_unlink_guarded(void)
 {
-	char **names = files_guard.names;
+	char **names = files_guard.names, **dirs = files_guard.dirs;
 	int i;
 
 	for (i = 0; names && names[i]; i++)
 		unlink(names[i]);
+	for (i = 0; dirs && dirs[i]; i++)
+		rmdir(dirs[i]);
 }
 
 /* A signal that ends the run: the staged files go, then the signal
@@ -576,6 +582,17 @@ files_on_signal(int sig)
 	errno = saved;
 }
 
+/* Frees a NULL-terminated array of strings. */
+static void
+files_free_names(char **names)
+{
+	int i;
+
+	for (i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
+}
+
 /* Copies the staged names of fs, NULL-terminated; NULL when out of
  * memory. */
 static char **
@@ -586,12 +603,25 @@ files_copy_names(const TrartFiles *fs)
 
 	for (i = 0; names && i < fs->n; i++)
 		if (fs->e[i].stage && !(names[n++] = strdup(fs->e[i].stage))) {
-			while (n-- > 0)
-				free(names[n]);
-			free(names);
+			files_free_names(names);
 			return NULL;
 		}
 	return names;
+}
+
+/* Copies the directories fs made, inner first, NULL-terminated. */
+static char **
+files_copy_dirs(const TrartFiles *fs)
+{
+	char **dirs = calloc((size_t)fs->ndirs + 1, sizeof *dirs);
+	int i;
+
+	for (i = 0; dirs && i < fs->ndirs; i++)
+		if (!(dirs[i] = strdup(fs->dirs[fs->ndirs - 1 - i]))) {
+			files_free_names(dirs);
+			return NULL;
+		}
+	return dirs;
 }
 
 /* Installs the handler for signal i, unless the signal is ignored (a
@@ -618,7 +648,11 @@ trart_files_guard(TrartFiles *fs)
 	if (atomic_flag_test_and_set(&files_guard.busy))
 		return -1;
 	files_guard.names = files_copy_names(fs);
-	if (!files_guard.names) {
+	files_guard.dirs = files_copy_dirs(fs);
+	if (!files_guard.names || !files_guard.dirs) {
+		files_free_names(files_guard.names);
+		files_free_names(files_guard.dirs);
+		files_guard.names = files_guard.dirs = NULL;
 		atomic_flag_clear(&files_guard.busy);
 		return -1;
 	}
@@ -632,7 +666,7 @@ trart_files_guard(TrartFiles *fs)
 void
 trart_files_unguard(const TrartFiles *fs)
 {
-	char **names = files_guard.names;
+	char **names = files_guard.names, **dirs = files_guard.dirs;
 	int i;
 
 	if (!fs || !names || files_guard.owner != fs)
@@ -643,9 +677,8 @@ trart_files_unguard(const TrartFiles *fs)
 			sigaction(files_signals[i], &files_guard.old[i], NULL);
 	memset(files_guard.installed, 0, sizeof files_guard.installed);
 	trart_set_fatal_hook(NULL);
-	files_guard.names = NULL;
-	for (i = 0; names[i]; i++)
-		free(names[i]);
-	free(names);
+	files_guard.names = files_guard.dirs = NULL;
+	files_free_names(names);
+	files_free_names(dirs);
 	atomic_flag_clear(&files_guard.busy);
 }

@@ -23,7 +23,8 @@
  * bytes, and metadata events name those tracks, so a viewer shows one
  * row per worker, the calling thread (worker 0) on the kernels' row;
  * the offloads and reloads of a planned graph's spill file have a track
- * of their own ("spill I/O", tid TRART_IO_TRACK), the I/O thread's.
+ * of their own ("spill I/O", tid TRART_IO_TRACK), the I/O thread's,
+ * which also runs the reads and writes of blocks out of core.
  * After each task a counter event ("ph": "C", "memory") gives the
  * mebibytes the runtime held once the task and the pool buffers its end
  * freed were done, which a viewer draws as a memory graph over time.

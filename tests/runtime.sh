@@ -10,7 +10,10 @@
 # constant memory, --trace and --stats; a planned graph's arena and
 # spill file (rt_prog as rt_spill: the same bytes on any thread count,
 # the bytes moved, --spill-dir, no spill file left behind, a spill
-# directory that cannot take one); out-of-memory messages from programs
+# directory that cannot take one); inputs and outputs out of core
+# (rt_prog as rt_ooc: mapped files, what the memory tasks read and
+# wrote, fallbacks, no staged file left by an error, a signal or a full
+# disk); out-of-memory messages from programs
 # trac compiles with huge sizes; trart.h from C++; and a valgrind run.
 # Environment: RT_PROG (the built rt_prog), srcdir (the source tree, may
 # be read-only), PYTHON_NUMPY (may be empty: the NumPy checks SKIP),
@@ -394,6 +397,120 @@ else
 	skip "spill file while running (no /proc/self/fd)"
 fi
 
+# ---- inputs and outputs out of core ----------------------------------------------
+# RT_PROGRAM=outofcore makes rt_prog rt_ooc (rt_prog.c): its plan reads X
+# and writes Y a row at a time (READ and DROP, CLAIM and WRITE memory
+# tasks), so trart_main maps --input files and stages Y's file, mapped,
+# before the run. Checked: Y = 3 X - 1 on any thread count; the bytes the
+# memory tasks read and wrote (--stats, and rt_ooc's own line: a file
+# that is not mapped counts nothing); the mapped files not counted as
+# memory; the trace's slice names; a file that cannot be mapped (data
+# not 64-aligned) read whole instead; a file trart_npy_read refuses
+# refused with its message; and no staged file left after a success, a
+# fatal error mid-run, SIGTERM or SIGHUP mid-run, or a full disk.
+ooc() { RT_PROGRAM=outofcore "$RT_PROG" "$@"; }
+# ooc_moved NAME READS WRITES: out says the memory tasks read READS runs
+# of the plan's bytes, in 4 blocks a run, and wrote WRITES runs of them.
+ooc_moved() {
+	check "$1" awk -v reads="$2" -v writes="$3" '/^outofcore: plan / { plan = $3; r = $12; nr = $15; w = $18; nw = $21 }
+		END { exit !(plan > 0 && r == reads * plan && nr == reads * 4 &&
+		             w == writes * plan && nw == writes * 4) }' out
+}
+# no_stage NAME DIR: DIR holds no staged file.
+no_stage() { check "$1" test -z "$(find "$2" -name '*.stage*' 2>/dev/null)"; }
+if [ -n "$PY" ]; then
+	check ooc-make-inputs "$PY" - <<'PY'
+import numpy as np
+x = (np.arange(160000) % 1000 * 0.5 - 7).astype('<f4').reshape(4, 40000)
+np.save('ox.npy', x)
+np.save('ox-be.npy', x.astype('>f4'))
+np.save('ox-f.npy', np.asfortranarray(x))
+# the same array behind a header 16 bytes longer: its data at byte 144
+d = "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 40000), }"
+h = d + ' ' * (144 - 10 - 1 - len(d)) + '\n'
+with open('ox-odd.npy', 'wb') as f:
+    f.write(b'\x93NUMPY\x01\x00' + len(h).to_bytes(2, 'little') + h.encode() + x.tobytes())
+PY
+	# ooc_right NAME FILE: FILE holds 3 X - 1, in f32
+	ooc_right() {
+		check "$1" "$PY" -c "import numpy as np, sys
+x = np.load('ox.npy'); y = np.load('$2')
+sys.exit(not (y.dtype == np.float32 and y.shape == x.shape and (y == x * 3 - 1).all()))"
+	}
+	for t in 1 2 4; do
+		expect "ooc-threads-$t" 0 "" ooc --input X=ox.npy --threads "$t" --repeat 2 --stats --output-dir "oc$t"
+		ooc_right "ooc-threads-$t-right" "oc$t/Y.npy"
+		ooc_moved "ooc-threads-$t-moved" 2 2
+		check "ooc-threads-$t-stats" grep -Eq '^memory: arena 1\.3 MB = 1280000 bytes, .*, reload wait [0-9.]+ ms, read 1\.3 MB = 1280000 bytes in 8 blocks from input files, written 1\.3 MB = 1280000 bytes in 8 blocks to output files$' err
+		# the arena only: x.npy and Y.npy are files' pages, not memory
+		check "ooc-threads-$t-peak" grep -q '^peak memory: 1280000 bytes' err
+		check "ooc-threads-$t-only-y" test "$(ls -A "oc$t")" = Y.npy
+	done
+	expect ooc-trace 0 "" ooc --input X=ox.npy --threads 2 --trace oc.json --output-dir oct
+	for s in 'read X' 'drop X' 'claim Y' 'write Y'; do
+		check "ooc-trace-$s" test "$(grep -c "\"name\": \"$s\", \"cat\": \"task\", \"ph\": \"X\"" oc.json)" -eq 4
+	done
+	check ooc-trace-io test "$(grep -E '"name": "(read X|write Y)"' oc.json | grep -c '"tid": 1025,')" -eq 8
+	# --random's X is ordinary memory: the reads do nothing, the writes do
+	expect ooc-random 0 "" ooc --random --stats --output-dir ocr
+	ooc_moved ooc-random-moved 0 1
+	check ooc-random-stats grep -Eq 'reload wait [0-9.]+ ms, written 640\.0 KB = 640000 bytes in 4 blocks to output files$' err
+	# data not at a multiple of 64: read whole, as before; nothing mapped
+	expect ooc-unaligned 0 "" ooc --input X=ox-odd.npy --output-dir ocu
+	ooc_right ooc-unaligned-right ocu/Y.npy
+	ooc_moved ooc-unaligned-moved 0 1
+	# an output that is not a regular file is written the old way
+	expect ooc-dev-null 0 "" ooc --input X=ox.npy --output Y=/dev/null
+	ooc_moved ooc-dev-null-moved 1 0
+	# what trart_npy_read refuses, with its messages; nothing left behind
+	head -c 500000 ox.npy >ox-short.npy
+	{ cat ox.npy; printf '12345678'; } >ox-long.npy
+	for c in "be:dtype '>f4' has the wrong byte order; expected little-endian '<f4'" \
+	         "f:array is in Fortran order; expected C order" \
+	         "short:truncated: expected 640000 bytes of data, found 499872" \
+	         "long:trailing data: expected 640000 bytes of data, found 640008"; do
+		f=${c%%:*}
+		expect "ooc-refuse-$f" 1 "^rt_ooc: error: input X: ox-$f\.npy: ${c#*:}" ooc --input X="ox-$f.npy" --output-dir "ocx-$f"
+		one_line "ooc-refuse-$f-one-line"
+		absent "ooc-refuse-$f-nothing-left" "ocx-$f"
+	done
+	# an error mid-run (trart_fatal) removes the staged file, and the
+	# existing output stays as it was
+	mkdir -p ocf && echo old >ocf/Y.npy
+	expect ooc-fatal 1 "^rt_ooc: error: rt_ooc: row 2 fails, as RT_OOC_FAIL asks$" \
+		env RT_OOC_FAIL=1 RT_PROGRAM=outofcore "$RT_PROG" --input X=ox.npy --threads 2 --output-dir ocf
+	one_line ooc-fatal-one-line
+	check ooc-fatal-kept test "$(cat ocf/Y.npy)" = old
+	no_stage ooc-fatal-no-stage ocf
+	expect ooc-fatal-dir 1 "row 2 fails" env RT_OOC_FAIL=1 RT_PROGRAM=outofcore "$RT_PROG" --input X=ox.npy --output-dir ocf2/sub
+	absent ooc-fatal-dir-removed ocf2
+	# a file size limit below Y's: a clean error before anything runs
+	{ (trap '' XFSZ; ulimit -f 100; exec env RT_PROGRAM=outofcore "$RT_PROG" --input X=ox.npy --output-dir ocd) 2>&1; echo "status $?"; } | cat >err
+	check ooc-full-disk grep -q '^rt_ooc: error: output Y: ocd/Y\.npy: cannot reserve 640\.1 KB: File too large$' err
+	check ooc-full-disk-status test "$(sed -n 2p err)" = "status 1"
+	absent ooc-full-disk-nothing-left ocd
+	# SIGTERM and SIGHUP mid-run: the staged file and the directory go,
+	# and the signal still ends the program
+	for sig in TERM HUP; do
+		RT_OOC_SLEEP=50 RT_PROGRAM=outofcore "$RT_PROG" --input X=ox.npy --threads 1 --repeat 100000 --output-dir "ocs-$sig" >out 2>err &
+		pid=$!
+		n=0
+		until [ -n "$(find "ocs-$sig" -name 'Y.npy.stage*' 2>/dev/null)" ] || [ $n -ge 100 ]; do
+			sleep 0.1
+			n=$((n + 1))
+		done
+		check "ooc-sig$sig-staged" test $n -lt 100
+		sleep 0.2
+		kill -"$sig" "$pid"
+		wait "$pid" 2>/dev/null
+		rc=$?
+		check "ooc-sig$sig-status" test "$rc" -eq $((128 + $(kill -l "$sig")))
+		absent "ooc-sig$sig-nothing-left" "ocs-$sig"
+	done
+else
+	skip "inputs and outputs out of core (no NumPy to write x.npy)"
+fi
+
 # ---- against NumPy ----------------------------------------------------------------
 if [ -n "$PY" ]; then
 	check numpy-make-inputs "$PY" - <<'PY'
@@ -551,6 +668,10 @@ if [ -n "$VG" ]; then
 	# of memory does: what it leaves allocated is no leak)
 	expect valgrind-spill-error 1 "cannot create a spill file" env RT_PROGRAM=spill "$VG" -q \
 		--error-exitcode=99 --leak-check=no "$RT_PROG" --random --spill-dir file-not-dir --output-dir vg10
+	if [ -f ox.npy ]; then # out of core: mapped input and output
+		expect valgrind-ooc 0 "" env RT_PROGRAM=outofcore "$VG" -q --error-exitcode=99 --leak-check=full \
+			"$RT_PROG" --input X=ox.npy --threads 2 --stats --output-dir vg11
+	fi
 	if [ -x ./huge-tasks ]; then
 		expect valgrind-huge 1 "out of memory allocating" vg ./huge-tasks --random --output-dir vg8
 	fi
