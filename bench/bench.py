@@ -1142,26 +1142,37 @@ def drop_cache(path):
         return False
 
 
-def ooc_data(np, d, n, dim):
+OOC_DATA = r"""
+import os, sys
+import numpy as np
+d, n, dim, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rng = np.random.default_rng(5)
+X = np.lib.format.open_memmap(os.path.join(d, "X.npy"), mode="w+", dtype="<f4", shape=(n, dim))
+w = (rng.standard_normal(dim) / np.sqrt(dim)).astype("<f4")
+y = (rng.random(n) < 0.5).astype("<f4")
+g = np.zeros(dim)
+for lo in range(0, n, chunk):
+    hi = min(n, lo + chunk)
+    x = rng.standard_normal((hi - lo, dim), dtype=np.float32)
+    X[lo:hi] = x
+    x = x.astype(np.float64)
+    g += x.T @ (1 / (1 + np.exp(-(x @ w))) - y[lo:hi])
+X.flush()
+np.save(os.path.join(d, "w.npy"), w)
+np.save(os.path.join(d, "y.npy"), y)
+np.save(os.path.join(d, "want.npy"), g / n)
+"""
+
+
+def ooc_data(args, env, d, n, dim):
     """W5's inputs as .npy files in d (X written in chunks through a
     memory map, never whole in memory) and its gradient in float64,
-    reduced chunk by chunk."""
-    rng = np.random.default_rng(5)
-    X = np.lib.format.open_memmap(os.path.join(d, "X.npy"), mode="w+", dtype="<f4", shape=(n, dim))
-    w = (rng.standard_normal(dim) / np.sqrt(dim)).astype("<f4")
-    y = (rng.random(n) < 0.5).astype("<f4")
-    g = np.zeros(dim)
-    for lo in range(0, n, OOC_CHUNK):
-        hi = min(n, lo + OOC_CHUNK)
-        x = rng.standard_normal((hi - lo, dim), dtype=np.float32)
-        X[lo:hi] = x
-        x = x.astype(np.float64)
-        g += x.T @ (1 / (1 + np.exp(-(x @ w))) - y[lo:hi])
-    X.flush()
-    del X
-    np.save(os.path.join(d, "w.npy"), w)
-    np.save(os.path.join(d, "y.npy"), y)
-    return g / n
+    reduced chunk by chunk, as d/want.npy: in a process of its own, so
+    that this one never holds X's pages (a child's peak resident memory
+    counts its parent's at the fork). Returns None, or why it failed."""
+    rc, out, err, _ = run_cmd([sys.executable, "-c", OOC_DATA, d, str(n), str(dim), str(OOC_CHUNK)], env,
+                              args.timeout * 4)
+    return None if rc == 0 else reason(rc, err, out)
 
 
 def ooc_run(cmd, env, timeout, cwd):
@@ -1211,7 +1222,11 @@ def run_outofcore(args, env):
     if rc != 0:
         row["fail"] = "compile: " + reason(rc, err, out)
         return row
-    want = ooc_data(np, d, n, dim)
+    why = ooc_data(args, env, d, n, dim)
+    if why:
+        row["fail"] = "writing X.npy: " + why
+        return row
+    want = np.load(os.path.join(d, "want.npy"))
     xpath = os.path.join(d, "X.npy")
     cold = drop_cache(xpath)
     rc, _, err, secs = run_cmd(["dd", "if=" + xpath, "of=/dev/null", "bs=1M"], env, args.timeout)

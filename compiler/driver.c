@@ -831,13 +831,16 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 	place_run(ia, o->placer, driver_devices(o), &o->sim);
 }
 
-/* Under --memory, an automatic partition is cut finer until no task's
- * buffers take more than half the budget (DRIVER_BUDGET_SHARE): twice
- * the blocks each time, up to DRIVER_MAX_SCALE times the devices'. A
- * task that needs most of the budget could neither run beside another
- * nor read its next block while it computes; one that needs more than
- * the budget could not run at all, and an out-of-core input is larger
- * than the budget by definition, so only smaller blocks make it work.
+/* Under --memory, an automatic partition whose largest task needs more
+ * than the budget is cut finer until no task's buffers take more than
+ * half of it (DRIVER_BUDGET_SHARE): twice the blocks each time, up to
+ * DRIVER_MAX_SCALE times the devices'. A task that needs more than the
+ * budget cannot run at all, and an out-of-core input is larger than the
+ * budget by definition, so only smaller blocks make it work; and a task
+ * that needs most of the budget could neither run beside another nor
+ * read its next block while it computes. A partition that fits is left
+ * alone: finer blocks cost more tasks, and blocks that each reader reads
+ * whole (mlp's W1, once per row block of X) are read again for each.
  * (A manual partition is the user's to size: --memory's error says so.) */
 #define DRIVER_BUDGET_SHARE 2
 #define DRIVER_MAX_SCALE 64
@@ -857,7 +860,8 @@ static void driver_fit_budget(const DriverOpts *o, TraGraph *g)
 			driver_decompose(o, g, scale / 2);
 			return;
 		}
-		if (need <= o->memory / DRIVER_BUDGET_SHARE || scale >= DRIVER_MAX_SCALE)
+		if ((scale == 1 && need <= o->memory) || need <= o->memory / DRIVER_BUDGET_SHARE ||
+		    scale >= DRIVER_MAX_SCALE)
 			return;
 		last = need;
 		driver_decompose(o, g, 2 * scale);

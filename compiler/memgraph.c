@@ -613,7 +613,11 @@ static bool mg_step(MgPlan *P, int i, int *mine)
 	return true;
 }
 
-/* Lookahead from step *ahead: first allocations into free room only. */
+/* Lookahead from step *ahead: first allocations into free room only,
+ * except that an input block may also grow the arena up to the budget
+ * (under a budget: unbounded, it would grow without end): its read then
+ * overlaps the computation before it (double buffering, where the budget
+ * holds two blocks). */
 static void mg_lookahead(MgPlan *P, int *ahead, int *mine)
 {
 	int nt = P->mg->ntasks;
@@ -621,9 +625,11 @@ static void mg_lookahead(MgPlan *P, int *ahead, int *mine)
 		int n = mg_mine(P, P->mg->order[*ahead], mine);
 		for (int j = 0; j < n; j++) {
 			MgState *s = &P->st[mine[j]];
+			const MgBuf *mb = &P->mg->bufs[mine[j]];
+			bool grow = mb->io == MG_IN && P->arenas[mb->domain].budget > 0;
 			if (s->resident)
 				continue;
-			if (s->offloaded || s->next > 0 || !mg_resident(P, mine[j], false, false, mine, n))
+			if (s->offloaded || s->next > 0 || !mg_resident(P, mine[j], false, grow, mine, n))
 				return;
 		}
 	}

@@ -41,6 +41,14 @@
 #include <unistd.h>
 
 #define MAPPED_PAD 64 /* bytes past a tensor's end kernels may touch */
+/* Where a mapping starts: a multiple of a huge page (2 MiB on x86-64),
+ * so that the kernel may map the file's large page-cache folios whole
+ * (one PMD entry each) instead of page by page. A mapping at an address
+ * the kernel picked for the padded reservation, whose length is not a
+ * multiple of it, was not so aligned; there, a GEMV over each 250 MB
+ * block of a mapped input took 80 ms instead of 8 (TLB misses, dearer
+ * under a hypervisor's nested page tables). */
+#define MAPPED_ALIGN ((size_t)2 << 20)
 
 /* One mapping. */
 typedef struct MappedFile {
@@ -93,6 +101,30 @@ mapped_add(char *base, size_t size, size_t len, const char *name)
 	return rc;
 }
 
+/* An anonymous reservation of len bytes starting at a multiple of
+ * MAPPED_ALIGN (more is reserved, and the slack around it given back);
+ * NULL with errno when there is no room. */
+static char *
+mapped_reserve(size_t len, int prot)
+{
+	char *raw, *base;
+	size_t extra = len + MAPPED_ALIGN < len ? 0 : len + MAPPED_ALIGN;
+
+	if (extra == 0) {
+		errno = EFBIG;
+		return NULL;
+	}
+	raw = mmap(NULL, extra, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	base = (char *)(((uintptr_t)raw + MAPPED_ALIGN - 1) & ~(uintptr_t)(MAPPED_ALIGN - 1));
+	if (base > raw)
+		munmap(raw, (size_t)(base - raw));
+	if (raw + extra > base + len)
+		munmap(base + len, (size_t)(raw + extra - (base + len)));
+	return base;
+}
+
 void *
 trart_map_file(int fd, size_t size, bool writable, const char *name)
 {
@@ -105,8 +137,8 @@ trart_map_file(int fd, size_t size, bool writable, const char *name)
 		errno = EFBIG;
 		return NULL;
 	}
-	base = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (base == MAP_FAILED)
+	base = mapped_reserve(len, prot);
+	if (!base)
 		return NULL;
 	if (size > 0 && mmap(base, size, prot, MAP_FIXED |
 	                     (writable ? MAP_SHARED : MAP_PRIVATE), fd, 0) == MAP_FAILED) {
