@@ -9,7 +9,9 @@
 #    for f64);
 #  - --stats's arena is within the budget, and its offloads and reloads
 #    (blocks and bytes) are the memgraph's;
-#  - the spill directory is empty after the run (the file is unlinked).
+#  - the spill directory is empty after the run (the file is unlinked);
+# and at the smallest budget once more on inputs from .npy files, which
+# the program maps and reads block by block, against the interpreter.
 # Each budget is compiled under one placer, the four taking turns
 # (MEMORY_SWEEP=full: every placer at every budget, 4x the runs).
 # Then the errors: a budget below the smallest is exit status 1 with the
@@ -76,6 +78,37 @@ run_budget() {
 	done
 }
 
+# files_run NAME PROG DEFS: the program last compiled (prog, at the
+# smallest budget) run on inputs from .npy files, which it maps and reads
+# out of core (floats normal, integers 0: in range for every gather),
+# against the interpreter given the same files.
+files_run() {
+	# shellcheck disable=SC2086
+	"$TRAC" "$2" $3 --emit=signature-json >sig.json 2>err || { bad "$1 files (signature)"; return; }
+	rm -rf in && mkdir in
+	"$PYTHON_NUMPY" - <<'PY' >inflags || { bad "$1 files (inputs)"; return; }
+import json, numpy as np
+sig = json.load(open("sig.json"))
+rng = np.random.default_rng(7)
+for t in sig["inputs"]:
+    dt = {"f32": "<f4", "f64": "<f8", "i32": "<i4", "i64": "<i8"}[t["dtype"]]
+    a = np.zeros(t["shape"], dt) if dt[1] == "i" else rng.standard_normal(t["shape"]).astype(dt)
+    np.save("in/%s.npy" % t["name"], a)
+    print("--input %s=in/%s.npy" % (t["name"], t["name"]))
+PY
+	rm -rf fwant fgot
+	# shellcheck disable=SC2046,SC2086
+	if ! "$TRAC" "$2" $3 --interpret $(cat inflags) --output-dir fwant >out 2>err; then
+		bad "$1 files (interpret)"
+	elif ! ./prog $(cat inflags) --threads 2 --output-dir fgot >out 2>err; then
+		bad "$1 files (exit status)"
+	elif ! compare fgot fwant; then
+		bad "$1 files (differs from the interpreter)"
+	else
+		ok "$1 files: inputs mapped, outputs written block by block"
+	fi
+}
+
 np=0
 for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
 	[ -f "$prog" ] || continue
@@ -110,6 +143,7 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
 		fi
 		i=$((i + 1))
 	done
+	files_run "$name" "$prog" "$defs"
 	np=$((np + 1))
 done
 
