@@ -650,24 +650,36 @@ npy_read_data(const NpyCtx *c, FILE *f, size_t start, size_t bytes,
 	return 0;
 }
 
-/* The body of trart_npy_read once f is open; the caller closes f. */
+/* Reads f's header and checks it against the declared dtype and shape:
+ * *off gets where the data starts, *bytes how long it must be. What
+ * trart_npy_read and trart_npy_locate both check first. */
 static int
-npy_read_file(const NpyCtx *c, FILE *f, TrartDtype want, int rank,
-              const int64_t *shape, void **data)
+npy_check_file(const NpyCtx *c, FILE *f, TrartDtype want, int rank,
+               const int64_t *shape, size_t *off, size_t *bytes)
 {
 	NpyHeader h;
 	char *text = NULL;
-	size_t off = 0, bytes = 0;
 	int rc;
 
-	rc = npy_read_header(c, f, &off, &h, &text);
+	rc = npy_read_header(c, f, off, &h, &text);
 	if (rc == 0)
 		rc = npy_check_descr(c, &h, want);
 	if (rc == 0)
 		rc = npy_check_layout(c, &h, rank, shape);
 	free(text); /* h.descr points into it: used only above */
 	if (rc == 0)
-		rc = npy_data_bytes(c, rank, shape, trart_dtype_size(want), &bytes);
+		rc = npy_data_bytes(c, rank, shape, trart_dtype_size(want), bytes);
+	return rc;
+}
+
+/* The body of trart_npy_read once f is open; the caller closes f. */
+static int
+npy_read_file(const NpyCtx *c, FILE *f, TrartDtype want, int rank,
+              const int64_t *shape, void **data)
+{
+	size_t off = 0, bytes = 0;
+	int rc = npy_check_file(c, f, want, rank, shape, &off, &bytes);
+
 	if (rc == 0)
 		rc = npy_read_data(c, f, off, bytes, trart_dtype_size(want), data);
 	return rc;
@@ -717,19 +729,9 @@ static int
 npy_locate_file(const NpyCtx *c, FILE *f, TrartDtype want, int rank,
                 const int64_t *shape, size_t *offset, size_t *bytes)
 {
-	NpyHeader h;
-	char *text = NULL;
 	size_t off = 0;
-	int rc;
+	int rc = npy_check_file(c, f, want, rank, shape, &off, bytes);
 
-	rc = npy_read_header(c, f, &off, &h, &text);
-	if (rc == 0)
-		rc = npy_check_descr(c, &h, want);
-	if (rc == 0)
-		rc = npy_check_layout(c, &h, rank, shape);
-	free(text);
-	if (rc == 0)
-		rc = npy_data_bytes(c, rank, shape, trart_dtype_size(want), bytes);
 	if (rc == 0)
 		rc = npy_check_size(c, f, off, *bytes);
 	*offset = off;
