@@ -90,6 +90,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1077,13 +1079,23 @@ cli_map_output(const TrartProgram *p, const CliOpts *o, CliRun *r, int i,
 
 /* Stages the run's outputs before it computes (see the top): the output
  * directory, then each output's file, mapped; and guards them. An input
- * that is also an output is written after the run, from its buffer. */
+ * that is also an output is written after the run, from its buffer.
+ * SIGINT, SIGTERM and SIGHUP wait while the files are made and until
+ * the guard is in place: one that came between the first staged file
+ * and the guard would end the program and leave that file behind (the
+ * guard's handler removes it once the signal is let through). */
 static int
 cli_map_outputs(const TrartProgram *p, const CliOpts *o, CliRun *r)
 {
 	char err[TRART_ERRLEN];
 	int i, rc = (r->fs = trart_files_new()) ? 0 : -1;
+	sigset_t hold, old;
 
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &hold, &old);
 	if (!r->fs)
 		snprintf(err, sizeof err, "out of memory");
 	if (rc == 0 && o->output_dir)
@@ -1091,11 +1103,16 @@ cli_map_outputs(const TrartProgram *p, const CliOpts *o, CliRun *r)
 	for (i = 0; i < p->ntensors && rc == 0; i++)
 		if (p->tensors[i].kind == TRART_OUTPUT)
 			rc = cli_map_output(p, o, r, i, err, sizeof err);
-	if (rc != 0)
-		return cli_error(p, "%s", err);
 	/* guarded where it can be: only one set at a time is (files.c) */
-	trart_files_guard(r->fs);
-	return CLI_OK;
+	if (rc == 0)
+		trart_files_guard(r->fs);
+	else {
+		/* a signal held meanwhile must find nothing staged */
+		trart_files_free(r->fs);
+		r->fs = NULL;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc == 0 ? CLI_OK : cli_error(p, "%s", err);
 }
 
 /* Maps the inputs and stages the outputs of a program that reads or
