@@ -90,8 +90,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1078,41 +1076,30 @@ cli_map_output(const TrartProgram *p, const CliOpts *o, CliRun *r, int i,
 }
 
 /* Stages the run's outputs before it computes (see the top): the output
- * directory, then each output's file, mapped; and guards them. An input
- * that is also an output is written after the run, from its buffer.
- * SIGINT, SIGTERM and SIGHUP wait while the files are made and until
- * the guard is in place: one that came between the first staged file
- * and the guard would end the program and leave that file behind (the
- * guard's handler removes it once the signal is let through). */
+ * directory, then each output's file, mapped. The set is guarded before
+ * anything of it is made, and each file and directory joins the guard
+ * as it is made (files.c): a signal in the middle of staging, taken by
+ * any thread (OpenBLAS's too, which block none), removes what is made
+ * so far. An input that is also an output is written after the run,
+ * from its buffer. */
 static int
 cli_map_outputs(const TrartProgram *p, const CliOpts *o, CliRun *r)
 {
 	char err[TRART_ERRLEN];
 	int i, rc = (r->fs = trart_files_new()) ? 0 : -1;
-	sigset_t hold, old;
 
-	sigemptyset(&hold);
-	sigaddset(&hold, SIGINT);
-	sigaddset(&hold, SIGTERM);
-	sigaddset(&hold, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &hold, &old);
 	if (!r->fs)
 		snprintf(err, sizeof err, "out of memory");
+	else /* guarded where it can be: only one set at a time is (files.c) */
+		trart_files_guard(r->fs);
 	if (rc == 0 && o->output_dir)
 		rc = trart_files_make_dir(r->fs, o->output_dir, err, sizeof err);
 	for (i = 0; i < p->ntensors && rc == 0; i++)
 		if (p->tensors[i].kind == TRART_OUTPUT)
 			rc = cli_map_output(p, o, r, i, err, sizeof err);
-	/* guarded where it can be: only one set at a time is (files.c) */
-	if (rc == 0)
-		trart_files_guard(r->fs);
-	else {
-		/* a signal held meanwhile must find nothing staged */
-		trart_files_free(r->fs);
-		r->fs = NULL;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc == 0 ? CLI_OK : cli_error(p, "%s", err);
+	if (rc != 0)
+		return cli_error(p, "%s", err);
+	return CLI_OK;
 }
 
 /* Maps the inputs and stages the outputs of a program that reads or

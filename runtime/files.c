@@ -56,6 +56,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -89,6 +90,9 @@ struct TrartFiles {
 	int ndirs;      /* entries of dirs */
 	bool committed; /* trart_files_commit succeeded: keep the directories */
 };
+
+static void files_make_begin(const TrartFiles *fs, sigset_t *old);
+static void files_make_end(const TrartFiles *fs, const sigset_t *old);
 
 /* Formats a one-line message into err; returns -1. */
 static int FILES_PRINTF(3, 4)
@@ -245,10 +249,13 @@ trart_files_make_dir(TrartFiles *fs, const char *dir, char *err,
 		if (*s != '/' && !end)
 			continue;
 		*s = '\0';
+		sigset_t old;
+		files_make_begin(fs, &old);
 		if (mkdir(path, 0777) == 0)
 			ok = files_note_dir(fs, path) == 0;
 		else
 			ok = errno == EEXIST;
+		files_make_end(fs, &old);
 		if (end)
 			break;
 		*s = '/';
@@ -353,11 +360,14 @@ trart_files_add(TrartFiles *fs, const char *path, const char *label,
 {
 	FilesEntry *e = files_entry(fs);
 	FILE *f;
+	sigset_t old;
 	int fd, rc;
 
 	if (!e)
 		return files_fail(err, errlen, "out of memory");
+	files_make_begin(fs, &old);
 	fd = files_open(e, path, label, O_WRONLY, err, errlen);
+	files_make_end(fs, &old);
 	if (fd < 0)
 		return -1;
 	f = fdopen(fd, "wb");
@@ -437,6 +447,7 @@ trart_files_map(TrartFiles *fs, const char *path, const char *label,
 {
 	FilesEntry *e;
 	struct stat st;
+	sigset_t old;
 	int fd, rc;
 
 	*data = NULL;
@@ -446,7 +457,9 @@ trart_files_map(TrartFiles *fs, const char *path, const char *label,
 		return files_fail(err, errlen, "%s: %s: too large to map", label, path);
 	if (!(e = files_entry(fs)))
 		return files_fail(err, errlen, "out of memory");
+	files_make_begin(fs, &old);
 	fd = files_open(e, path, label, O_RDWR, err, errlen);
+	files_make_end(fs, &old);
 	if (fd < 0)
 		return -1;
 	rc = e->stage ? 0 : files_fail(err, errlen, "%s: %s: not a regular "
@@ -541,11 +554,18 @@ static const int files_signals[] = {SIGINT, SIGTERM, SIGHUP};
  * first), copied (so that renaming and freeing entries cannot pull them
  * from under a handler), each NULL-terminated; and the actions the
  * handlers replaced. */
+/* A file or directory of the guarded set is being made: set from just
+ * before it is created until the handlers know its name. */
+static atomic_int files_making;
+
 static struct {
 	atomic_flag busy;                     /* a set is guarded */
 	const TrartFiles *owner;              /* which */
-	char **names;                         /* the names, or NULL */
-	char **dirs;                          /* the directories */
+	_Atomic(char **) names;               /* the names, or NULL */
+	_Atomic(char **) dirs;                /* the directories */
+	char ***retired;                      /* copies replaced by newer ones, */
+	int nretired;                         /* freed at unguard (a handler on
+	                                         another thread may still read one) */
 	bool installed[FILES_NSIGNALS];       /* a handler of ours is in place */
 	struct sigaction old[FILES_NSIGNALS]; /* what it replaced */
 } files_guard = {.busy = ATOMIC_FLAG_INIT};
@@ -556,7 +576,8 @@ static struct {
 static void
 files_unlink_guarded(void)
 {
-	char **names = files_guard.names, **dirs = files_guard.dirs;
+	char **names = atomic_load(&files_guard.names);
+	char **dirs = atomic_load(&files_guard.dirs);
 	int i;
 
 	for (i = 0; names && names[i]; i++)
@@ -573,6 +594,8 @@ files_on_signal(int sig)
 	struct sigaction dfl;
 	int saved = errno;
 
+	while (atomic_load(&files_making))
+		; /* another thread is making a file: microseconds (files_make_begin) */
 	files_unlink_guarded();
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
@@ -645,17 +668,20 @@ trart_files_guard(TrartFiles *fs)
 {
 	int i;
 
+	char **names, **dirs;
+
 	if (atomic_flag_test_and_set(&files_guard.busy))
 		return -1;
-	files_guard.names = files_copy_names(fs);
-	files_guard.dirs = files_copy_dirs(fs);
-	if (!files_guard.names || !files_guard.dirs) {
-		files_free_names(files_guard.names);
-		files_free_names(files_guard.dirs);
-		files_guard.names = files_guard.dirs = NULL;
+	names = files_copy_names(fs);
+	dirs = files_copy_dirs(fs);
+	if (!names || !dirs) {
+		files_free_names(names);
+		files_free_names(dirs);
 		atomic_flag_clear(&files_guard.busy);
 		return -1;
 	}
+	atomic_store(&files_guard.names, names);
+	atomic_store(&files_guard.dirs, dirs);
 	files_guard.owner = fs;
 	trart_set_fatal_hook(files_unlink_guarded);
 	for (i = 0; i < FILES_NSIGNALS; i++)
@@ -666,7 +692,8 @@ trart_files_guard(TrartFiles *fs)
 void
 trart_files_unguard(const TrartFiles *fs)
 {
-	char **names = files_guard.names, **dirs = files_guard.dirs;
+	char **names = atomic_load(&files_guard.names);
+	char **dirs = atomic_load(&files_guard.dirs);
 	int i;
 
 	if (!fs || !names || files_guard.owner != fs)
@@ -677,8 +704,84 @@ trart_files_unguard(const TrartFiles *fs)
 			sigaction(files_signals[i], &files_guard.old[i], NULL);
 	memset(files_guard.installed, 0, sizeof files_guard.installed);
 	trart_set_fatal_hook(NULL);
-	files_guard.names = files_guard.dirs = NULL;
+	atomic_store(&files_guard.names, NULL);
+	atomic_store(&files_guard.dirs, NULL);
 	files_free_names(names);
 	files_free_names(dirs);
+	for (i = 0; i < files_guard.nretired; i++)
+		files_free_names(files_guard.retired[i]);
+	free(files_guard.retired);
+	files_guard.retired = NULL;
+	files_guard.nretired = 0;
 	atomic_flag_clear(&files_guard.busy);
+}
+
+/* Keeps old, a copy just replaced, until unguard: false when there is
+ * no room to (the new copy is then not published). */
+static bool
+files_retire(char **old)
+{
+	char ***grown = realloc(files_guard.retired,
+	                        (size_t)(files_guard.nretired + 1) * sizeof *grown);
+
+	if (!grown)
+		return false;
+	files_guard.retired = grown;
+	files_guard.retired[files_guard.nretired++] = old;
+	return true;
+}
+
+/* A guarded set has a new staged file or directory: the handlers see it
+ * from now on. */
+static void
+files_guard_refresh(const TrartFiles *fs)
+{
+	char **names, **dirs;
+
+	if (files_guard.owner != fs || !fs)
+		return;
+	names = files_copy_names(fs);
+	dirs = files_copy_dirs(fs);
+	if (names && dirs && files_retire(atomic_load(&files_guard.names))) {
+		if (files_retire(atomic_load(&files_guard.dirs))) {
+			atomic_store(&files_guard.names, names);
+			atomic_store(&files_guard.dirs, dirs);
+			return;
+		}
+		files_guard.nretired--; /* the names copy stays current */
+	}
+	files_free_names(names);
+	files_free_names(dirs);
+}
+
+/* A set is guarded before anything of it is made (cli.c), and each file
+ * or directory is made between these two: this thread holds the
+ * signals meanwhile (one it takes is handled after, with the name
+ * known), and a handler on another thread (any may take a signal:
+ * OpenBLAS's threads block none) waits for the name (files_on_signal).
+ * So a signal in the middle of staging leaves nothing. Outside a
+ * guarded set, they do nothing. */
+static void
+files_make_begin(const TrartFiles *fs, sigset_t *old)
+{
+	sigset_t hold;
+	int i;
+
+	if (files_guard.owner != fs || !fs)
+		return;
+	sigemptyset(&hold);
+	for (i = 0; i < FILES_NSIGNALS; i++)
+		sigaddset(&hold, files_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &hold, old);
+	atomic_store(&files_making, 1);
+}
+
+static void
+files_make_end(const TrartFiles *fs, const sigset_t *old)
+{
+	if (files_guard.owner != fs || !fs)
+		return;
+	files_guard_refresh(fs);
+	atomic_store(&files_making, 0);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
