@@ -137,14 +137,11 @@ TRART_INTERNAL void *trart_map_file(int fd, size_t size, bool writable,
  * data is not synced first: msync it before, if it is to be kept. */
 TRART_INTERNAL void trart_unmap_file(void *base);
 
-/* Whether p lies in the file part of a mapping trart_map_file made (not
- * in its padding): the memory tasks that read and write out of core
- * touch nothing else. */
-TRART_INTERNAL bool trart_mapped(const void *p);
-
-/* The name of the file whose mapping p lies in, and in *left (may be
- * NULL) the bytes from p to the mapped file's end; NULL when p lies in
- * none. The name lives as long as the mapping. */
+/* The name of the file whose mapping p lies in (its file part, not its
+ * padding), and in *left (may be NULL) the bytes from p to the mapped
+ * file's end; NULL when p lies in none: the memory tasks that read and
+ * write out of core touch nothing else. The name lives as long as the
+ * mapping. */
 TRART_INTERNAL const char *trart_mapped_find(const void *p, size_t *left);
 
 /* pool.c */

@@ -716,23 +716,25 @@ trart_files_unguard(const TrartFiles *fs)
 	atomic_flag_clear(&files_guard.busy);
 }
 
-/* Keeps old, a copy just replaced, until unguard: false when there is
- * no room to (the new copy is then not published). */
+/* Keeps the copies in use, names and dirs, until unguard (a handler on
+ * another thread may still read them): false when there is no room to,
+ * and nothing is kept. */
 static bool
-files_retire(char **old)
+files_retire(char **names, char **dirs)
 {
 	char ***grown = realloc(files_guard.retired,
-	                        (size_t)(files_guard.nretired + 1) * sizeof *grown);
+	                        (size_t)(files_guard.nretired + 2) * sizeof *grown);
 
 	if (!grown)
 		return false;
 	files_guard.retired = grown;
-	files_guard.retired[files_guard.nretired++] = old;
+	files_guard.retired[files_guard.nretired++] = names;
+	files_guard.retired[files_guard.nretired++] = dirs;
 	return true;
 }
 
 /* A guarded set has a new staged file or directory: the handlers see it
- * from now on. */
+ * from now on (out of memory, they keep the lists they had). */
 static void
 files_guard_refresh(const TrartFiles *fs)
 {
@@ -742,13 +744,11 @@ files_guard_refresh(const TrartFiles *fs)
 		return;
 	names = files_copy_names(fs);
 	dirs = files_copy_dirs(fs);
-	if (names && dirs && files_retire(atomic_load(&files_guard.names))) {
-		if (files_retire(atomic_load(&files_guard.dirs))) {
-			atomic_store(&files_guard.names, names);
-			atomic_store(&files_guard.dirs, dirs);
-			return;
-		}
-		files_guard.nretired--; /* the names copy stays current */
+	if (names && dirs && files_retire(atomic_load(&files_guard.names),
+	                                  atomic_load(&files_guard.dirs))) {
+		atomic_store(&files_guard.names, names);
+		atomic_store(&files_guard.dirs, dirs);
+		return;
 	}
 	files_free_names(names);
 	files_free_names(dirs);

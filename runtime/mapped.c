@@ -9,7 +9,7 @@
  * over mappings the runtime made itself: a library caller's buffer is
  * ordinary memory, where MADV_DONTNEED would zero the caller's data.
  * So every mapping is recorded here, and the memory tasks ask
- * trart_mapped first; a buffer it does not know is left alone.
+ * trart_mapped_find first; a buffer it does not know is left alone.
  *
  * Each mapping is padded as every buffer is (cli.c, CLI_ALIGN): kernels
  * may load and store up to 64 bytes past a tensor's end, and past the
@@ -198,8 +198,3 @@ trart_mapped_find(const void *p, size_t *left)
 	return name;
 }
 
-bool
-trart_mapped(const void *p)
-{
-	return trart_mapped_find(p, NULL) != NULL;
-}
