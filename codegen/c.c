@@ -55,6 +55,9 @@ typedef struct CgC {
 	const CgCOptions *opt;
 	const KplanProgram *kp; /* what every kernel runs (kplan.c decided) */
 	const int *leader;      /* kp->leader: per node, the first node of its row group */
+	const char *all;        /* what block kernels read partial blocks from: "bufs", or
+	                           "all" where some task views a tensor's block (its
+	                           kernel indexes tensors in trart_task_bufs's array) */
 } CgC;
 
 static const char *cg_c_type(TrartDtype t)
@@ -1199,11 +1202,24 @@ static void cg_c_gemm_kernel(CgC *c, const Kplan *k)
  * only from its first writer to its last reader.
  */
 
+/* A block kernel's signature, and where some task views a tensor's
+ * block (memgraph.h, MG_BLOCK), the array its tensors are indexed in. */
+static void cg_c_block_head(CgC *c, const char *fn, int id)
+{
+	if (strcmp(c->all, "bufs") == 0) {
+		fprintf(c->out, "static void %s%d(void *const *bufs, const TrartTask *task)\n{\n", fn, id);
+		return;
+	}
+	fprintf(c->out, "static void %s%d(void *const *all, const TrartTask *task)\n{\n", fn, id);
+	fprintf(c->out, "\tvoid *local[%d];\n\tvoid *const *bufs = trart_task_bufs(all, task, local, %d);\n",
+	        c->g->nnodes, c->g->nnodes);
+}
+
 /* The declarations every block kernel starts with. */
 static void cg_c_block_prologue(CgC *c, const TraNode *n, int id, const char *fn)
 {
 	const char *t = cg_c_type(n->type);
-	fprintf(c->out, "static void %s%d(void *const *bufs, const TrartTask *task)\n{\n", fn, id);
+	cg_c_block_head(c, fn, id);
 	fprintf(c->out, "\tconst int64_t *lo = task->lo, *hi = task->hi;\n");
 	fprintf(c->out, "\t%s *restrict out = bufs[%d];\n", t, id);
 	for (int k = 0; k < n->nops; k++)
@@ -1362,8 +1378,8 @@ static void cg_c_block_gemm(CgC *c, const Kplan *k)
 	int id = k->node;
 	bool split = k->split;
 	const char *t = cg_c_type(n->type);
-	fprintf(c->out, "static void b%d(void *const *bufs, const TrartTask *task)\n{\n"
-	        "\tconst int64_t *lo = task->lo, *hi = task->hi;\n", id);
+	cg_c_block_head(c, "b", id);
+	fprintf(c->out, "\tconst int64_t *lo = task->lo, *hi = task->hi;\n");
 	fprintf(c->out, "\t%s *out = bufs[%d];\n", t, id);
 	for (int q = 0; q < n->nops; q++)
 		fprintf(c->out, "\tconst %s *restrict in%d = bufs[%d];\n\t(void)in%d;\n", cg_c_in_type(c, n, q),
@@ -1374,7 +1390,8 @@ static void cg_c_block_gemm(CgC *c, const Kplan *k)
 	fprintf(c->out, "\tint64_t ls[%d];\n\tls[%d] = 1;\n", n->rank + 1, n->rank - 1);
 	fprintf(c->out, "\tfor (int d = %d; d > 0; d--)\n\t\tls[d - 1] = ls[d] * (hi[d] - lo[d]);\n", n->rank - 1);
 	if (split)
-		fprintf(c->out, "\t%s *part = bufs[%d + (task - trac_tasks)]; /* its partial block */\n", t, c->g->nnodes);
+		fprintf(c->out, "\t%s *part = %s[%d + (task - trac_tasks)]; /* its partial block */\n", t, c->all,
+		        c->g->nnodes);
 	fputs("\t(void)out; (void)ls;\n", c->out);
 	int depth = 1;
 	for (int i = 0; i < p->batch.n; i++)
@@ -1434,7 +1451,7 @@ static void cg_c_block_join(CgC *c, const Kplan *k)
 		fprintf(c->out, "\tint64_t count = 1, e = 0;\n");
 		for (int d = 0; d < n->rank; d++)
 			fprintf(c->out, "\tcount *= hi[%d] - lo[%d];\n", d, d);
-		fprintf(c->out, "\t%s *part = bufs[%d + (task - trac_tasks)]; /* its partial block */\n", t,
+		fprintf(c->out, "\t%s *part = %s[%d + (task - trac_tasks)]; /* its partial block */\n", t, c->all,
 		        c->g->nnodes);
 	}
 	if (k->nest.reduce == KPLAN_RED_COLUMNS) {
@@ -1488,7 +1505,7 @@ static void cg_c_block_agg(CgC *c, const Kplan *k)
 	cg_c_indent(c, depth);
 	fputs("for (int q = 0; q < np; q++) {\n", c->out);
 	cg_c_indent(c, depth + 1);
-	fprintf(c->out, "%s v = ((const %s *)bufs[%d + parts[q]])[e];\n", t, t, c->g->nnodes);
+	fprintf(c->out, "%s v = ((const %s *)%s[%d + parts[q]])[e];\n", t, t, c->all, c->g->nnodes);
 	cg_c_indent(c, depth + 1);
 	switch (k->nest.agg) {
 	case TRA_AGG_SUM: fputs("acc += v;\n", c->out); break;
@@ -1617,6 +1634,14 @@ static void cg_c_task_arrays(CgC *c, int t)
 		cg_c_int_list(c, kt->parts, kt->nparts);
 		fputs(";\n", c->out);
 	}
+	const Memgraph *mg = c->opt->mg;
+	if (mg && mg->nviews && mg->nviews[t] > 0) {
+		fprintf(c->out, "static const TrartView trac_view%d[] = {", t);
+		for (int i = 0; i < mg->nviews[t]; i++)
+			fprintf(c->out, "%s{%d, %d, %" PRId64 "}", i ? ", " : "", mg->views[t][i].node,
+			        mg->views[t][i].buf, mg->views[t][i].begin);
+		fputs("};\n", c->out);
+	}
 	if (k->kind == IA_JOIN || k->kind == IA_AGG) {
 		fprintf(c->out, "static const int trac_use%d[] = {", t);
 		for (int i = 0; i < kt->nuse; i++)
@@ -1663,7 +1688,10 @@ static void cg_c_task_tables(CgC *c)
 			fprintf(c->out, "%d, trac_use%d", kt->nuse, t);
 		else
 			fputs("0, NULL", c->out);
-		fprintf(c->out, ", %.17g},\n", k->out_bytes);
+		fprintf(c->out, ", %.17g", k->out_bytes);
+		if (mg && mg->nviews && mg->nviews[t] > 0)
+			fprintf(c->out, ", NULL, %d, trac_view%d", mg->nviews[t], t);
+		fputs("},\n", c->out);
 	}
 	if (c->opt->mg)
 		cg_c_mem_rows(c);
@@ -1697,9 +1725,9 @@ static void cg_c_block_rows(CgC *c, const Kplan *k)
 	for (int m = 0; m < k->nmembers; m++)
 		cg_c_row(c, &g->nodes[k->members[m]], k->members[m]);
 	cg_c_group_body(c, k);
-	fprintf(c->out, "static void r%d(void *const *bufs, const TrartTask *task)\n{\n"
-	        "\tTracCtx ctx = {bufs, NULL, 0};\n\tg%d_body(task->lo[0], task->hi[0], &ctx);\n}\n\n",
-	        lead, lead);
+	cg_c_block_head(c, "r", lead);
+	fprintf(c->out, "\tTracCtx ctx = {bufs, NULL, 0};\n\tg%d_body(task->lo[0], task->hi[0], &ctx);\n}\n\n",
+	        lead);
 }
 
 /* The block kernels, as planned: the no-op that input leaves and
@@ -1882,7 +1910,7 @@ void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 {
 	KplanProgram kp;
 	kplan_build(g, opt->ia, &kp);
-	CgC c = {g, out, opt, &kp, kp.leader};
+	CgC c = {g, out, opt, &kp, kp.leader, opt->mg && opt->mg->views ? "all" : "bufs"};
 	fprintf(out, "/* generated by trac %s from %s: do not edit */\n", PACKAGE_VERSION, opt->source);
 	fputs(cg_c_prelude_text, out);
 	for (int k = 0; k < kp.nkernels; k++)

@@ -41,6 +41,8 @@ typedef struct CgBlas {
 	TrartDtype t;
 	CgLlvmType ty, tp, i8p, i32, i64; /* T, T*, i8*, i32, i64 */
 	CgLlvmValue bufs;                 /* i8**: every tensor's buffer */
+	CgLlvmValue all;                  /* i8**: a block kernel's own parameter, where its
+	                                     partial block is (bufs: cg_llvm_task_bufs's) */
 	/* The block's lo[x] and hi[x] (i64), loaded where a block kernel
 	 * starts: its BLAS calls could write anywhere, as far as LLVM knows,
 	 * so loads inside their loops would be repeated after every call. */
@@ -370,7 +372,7 @@ static CgLlvmValue cg_blas_partial(CgBlas *b, CgLlvmValue task, CgLlvmValue *ls)
 		ls[d] = size;
 		size = cg_llvm_imul(b->m, size, cg_llvm_isub(b->m, cg_blas_hi(b, d), cg_blas_lo(b, d)));
 	}
-	return cg_llvm_partial_block(b->p, b->bufs, task, b->t);
+	return cg_llvm_partial_block(b->p, b->all, task, b->t);
 }
 
 /* Where a call writes: the partial block at the current batch element,
@@ -428,8 +430,9 @@ static void cg_blas_block_kernel(CgBlas *b)
 	snprintf(name, sizeof name, "b%d", b->k->node);
 	CgLlvmType params[2] = {cg_llvm_ptr(m, b->i8p), b->i8p};
 	cg_llvm_internal(cg_llvm_function(m, name, params, 2));
-	b->bufs = cg_llvm_param(m, 0);
+	b->all = cg_llvm_param(m, 0);
 	CgLlvmValue task = cg_llvm_param(m, 1);
+	b->bufs = cg_llvm_task_bufs(b->p, b->all, task);
 	cg_llvm_task_block(m, task, b->n->nidx, b->blo, b->bhi);
 	b->A = cg_blas_operand(b, &g->A, g->a, true, &b->As);
 	b->B = cg_blas_operand(b, &g->B, g->b, true, &b->Bs);

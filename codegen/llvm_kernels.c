@@ -36,6 +36,7 @@
  * the language does not have.
  */
 #include "llvm_prog.h"
+#include "memgraph.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -933,6 +934,18 @@ CgLlvmValue cg_llvm_partial_block(CgLlvmProg *p, CgLlvmValue bufs, CgLlvmValue t
 	return cg_llvm_bitcast(m, part, cg_llvm_tptr(m, t));
 }
 
+CgLlvmValue cg_llvm_task_bufs(CgLlvmProg *p, CgLlvmValue bufs, CgLlvmValue task)
+{
+	if (!p->opt->mg || !p->opt->mg->views)
+		return bufs;
+	CgLlvm *m = p->m;
+	CgLlvmType i8p = cg_llvm_i8p(m), i8pp = cg_llvm_ptr(m, i8p), i32 = cg_llvm_int(m, 32);
+	CgLlvmValue local = cg_llvm_alloca(m, cg_llvm_array(m, i8p, p->g->nnodes));
+	CgLlvmType params[4] = {i8pp, i8p, i8pp, i32};
+	CgLlvmValue args[4] = {bufs, task, cg_llvm_bitcast(m, local, i8pp), cg_llvm_const_int(m, i32, p->g->nnodes)};
+	return cg_llvm_extern_call(m, "trart_task_bufs", i8pp, params, 4, args);
+}
+
 CgLlvmType cg_llvm_ctx_type(CgLlvm *m)
 {
 	CgLlvmType fields[3] = {cg_llvm_ptr(m, cg_llvm_i8p(m)), cg_llvm_i8p(m), cg_llvm_i64(m)};
@@ -995,10 +1008,11 @@ static void cg_llvm_block_join(CgLlvmProg *p, const Kplan *k)
 	free(K);
 
 	cg_llvm_block_fn(p, name);
-	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
+	CgLlvmValue all = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
+	CgLlvmValue bufs = cg_llvm_task_bufs(p, all, task);
 	CgLlvmValue lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
 	CgLlvmValue hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
-	CgLlvmValue part = k->split ? cg_llvm_partial_block(p, bufs, task, n->type) : NULL;
+	CgLlvmValue part = k->split ? cg_llvm_partial_block(p, all, task, n->type) : NULL;
 	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_BLOCK, bufs, lo, hi, part);
 	cg_llvm_return(m);
 }
@@ -1061,7 +1075,8 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 	snprintf(name, sizeof name, "a%d", k->node);
 	cg_llvm_block_fn(p, name);
 	CgLlvmNestK *K = cg_llvm_nest_new(p, k->node, &k->nest);
-	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
+	CgLlvmValue all = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
+	CgLlvmValue bufs = cg_llvm_task_bufs(p, all, task);
 	K->out = cg_llvm_buffer(p, bufs, k->node);
 	for (int q = 0; q < n->nops; q++)
 		K->in[q] = cg_llvm_buffer(p, bufs, n->ops[q].node);
@@ -1070,7 +1085,7 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 	CgLlvmValue self = cg_llvm_task_number(p, task);
 	CgLlvmValue np = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_table_at(m, p->nparts, i32, self)), i64);
 	CgLlvmValue parts = cg_llvm_load_ptr(m, i32p, cg_llvm_table_at(m, p->parts, i32p, self));
-	CgLlvmValue blocks = cg_llvm_agg_blocks(p, k, bufs, np, parts);
+	CgLlvmValue blocks = cg_llvm_agg_blocks(p, k, all, np, parts);
 	CgLlvmLoop loops[TRA_MAX_RANK];
 	for (int d = 0; d < n->rank; d++)
 		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), false);
@@ -1147,7 +1162,8 @@ static void cg_llvm_block_rows(CgLlvmProg *p, const Kplan *k)
 	for (int i = 0; i < k->nmembers; i++)
 		cg_llvm_row(p, name, k->members[i]);
 	cg_llvm_block_fn(p, name);
-	CgLlvmValue bufs = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
+	CgLlvmValue task = cg_llvm_param(m, 1);
+	CgLlvmValue bufs = cg_llvm_task_bufs(p, cg_llvm_param(m, 0), task);
 	CgLlvmValue lo, hi;
 	cg_llvm_task_block(m, task, 1, &lo, &hi);
 	cg_llvm_group_chunks(p, k, name, bufs, lo, hi);

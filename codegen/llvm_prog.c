@@ -36,7 +36,7 @@
 /* trart.h's types as IR, and the builder's state beside CgLlvmProg. */
 typedef struct CgLlvmTypes {
 	CgLlvmType i8p, i32, i64, f64, i32p, i64p, i8pp;
-	CgLlvmType task, tensor, kernel, program, graph, info, memop;
+	CgLlvmType task, tensor, kernel, program, graph, info, memop, view;
 } CgLlvmTypes;
 
 typedef struct CgLlvmBuild {
@@ -54,18 +54,19 @@ typedef struct CgLlvmLayout {
 	const char *name;
 	size_t size;
 	int nfields;
-	size_t offset[16];
+	size_t offset[18];
 } CgLlvmLayout;
 
 #define CG_OFF(s, f) offsetof(s, f)
 
 static const CgLlvmLayout cg_llvm_layouts[] = {
-	{"TrartTask", sizeof(TrartTask), 16,
+	{"TrartTask", sizeof(TrartTask), 18,
 	 {CG_OFF(TrartTask, fn), CG_OFF(TrartTask, lo), CG_OFF(TrartTask, hi), CG_OFF(TrartTask, ndim),
 	  CG_OFF(TrartTask, name), CG_OFF(TrartTask, device), CG_OFF(TrartTask, priority),
 	  CG_OFF(TrartTask, npred), CG_OFF(TrartTask, nsucc), CG_OFF(TrartTask, succ),
 	  CG_OFF(TrartTask, flops), CG_OFF(TrartTask, bytes), CG_OFF(TrartTask, nuse),
-	  CG_OFF(TrartTask, use), CG_OFF(TrartTask, out_bytes), CG_OFF(TrartTask, mem)}},
+	  CG_OFF(TrartTask, use), CG_OFF(TrartTask, out_bytes), CG_OFF(TrartTask, mem),
+	  CG_OFF(TrartTask, nview), CG_OFF(TrartTask, view)}},
 	{"TrartTensor", sizeof(TrartTensor), 6,
 	 {CG_OFF(TrartTensor, name), CG_OFF(TrartTensor, dtype), CG_OFF(TrartTensor, rank),
 	  CG_OFF(TrartTensor, shape), CG_OFF(TrartTensor, kind), CG_OFF(TrartTensor, random_below)}},
@@ -83,6 +84,8 @@ static const CgLlvmLayout cg_llvm_layouts[] = {
 	{"TrartMemOp", sizeof(TrartMemOp), 5,
 	 {CG_OFF(TrartMemOp, kind), CG_OFF(TrartMemOp, buf), CG_OFF(TrartMemOp, offset), CG_OFF(TrartMemOp, bytes),
 	  CG_OFF(TrartMemOp, spill)}},
+	{"TrartView", sizeof(TrartView), 3,
+	 {CG_OFF(TrartView, node), CG_OFF(TrartView, buf), CG_OFF(TrartView, begin)}},
 	/* library mode's trac_tensor_info (c.c's header): name, dtype, rank, shape */
 	{"trac_tensor_info", CG_OFF(TrartTensor, kind), 4,
 	 {CG_OFF(TrartTensor, name), CG_OFF(TrartTensor, dtype), CG_OFF(TrartTensor, rank),
@@ -104,8 +107,8 @@ static void cg_llvm_prog_types(CgLlvm *m, CgLlvmTypes *t)
 	t->i32p = cg_llvm_ptr(m, t->i32);
 	t->i64p = cg_llvm_ptr(m, t->i64);
 	CgLlvmType task[] = {t->i8p, t->i64p, t->i64p, t->i32, t->i8p, t->i32, t->f64, t->i32, t->i32,
-	                     t->i32p, t->f64, t->f64, t->i32, t->i32p, t->f64, t->i8p};
-	t->task = cg_llvm_struct(m, "TrartTask", task, 16);
+	                     t->i32p, t->f64, t->f64, t->i32, t->i32p, t->f64, t->i8p, t->i32, t->i8p};
+	t->task = cg_llvm_struct(m, "TrartTask", task, 18);
 	CgLlvmType tensor[] = {t->i8p, t->i32, t->i32, t->i64p, t->i32, t->i64};
 	t->tensor = cg_llvm_struct(m, "TrartTensor", tensor, 6);
 	CgLlvmType kernel[] = {t->i8p, t->i8p, t->i32, t->f64, t->f64};
@@ -117,6 +120,8 @@ static void cg_llvm_prog_types(CgLlvm *m, CgLlvmTypes *t)
 	t->graph = cg_llvm_struct(m, "TrartTaskGraph", graph, 8);
 	CgLlvmType memop[] = {t->i32, t->i32, t->i64, t->i64, t->i64};
 	t->memop = cg_llvm_struct(m, "TrartMemOp", memop, 5);
+	CgLlvmType view[] = {t->i32, t->i32, t->i64};
+	t->view = cg_llvm_struct(m, "TrartView", view, 3);
 	CgLlvmType info[] = {t->i8p, t->i32, t->i32, t->i64p};
 	t->info = cg_llvm_struct(m, "trac_tensor_info", info, 4);
 }
@@ -141,7 +146,7 @@ static bool cg_llvm_prog_check(CgLlvm *m, CgLlvmType ty, const CgLlvmLayout *l, 
 /* Whether every struct of t has the C compiler's layout. */
 static bool cg_llvm_prog_check_all(CgLlvm *m, const CgLlvmTypes *t, char *err, size_t errlen)
 {
-	CgLlvmType types[] = {t->task, t->tensor, t->kernel, t->program, t->graph, t->memop, t->info};
+	CgLlvmType types[] = {t->task, t->tensor, t->kernel, t->program, t->graph, t->memop, t->view, t->info};
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
 		if (!cg_llvm_prog_check(m, types[i], &cg_llvm_layouts[i], err, errlen))
 			return false;
@@ -240,6 +245,26 @@ static void cg_llvm_task_fn_name(const Kplan *k, char *name, size_t n)
 	}
 }
 
+/* trac_view<t>: task t's views (cg_c_task_arrays), as an i8*. */
+static CgLlvmValue cg_llvm_view_array(CgLlvmBuild *b, int t)
+{
+	CgLlvm *m = b->p.m;
+	const Memgraph *mg = b->p.opt->mg;
+	int n = mg->nviews[t];
+	CgLlvmValue *rows = xcalloc((size_t)n, sizeof *rows);
+	for (int i = 0; i < n; i++) {
+		CgLlvmValue f[3] = {cg_llvm_i32c(b, mg->views[t][i].node), cg_llvm_i32c(b, mg->views[t][i].buf),
+		                    cg_llvm_const_int(m, b->t.i64, mg->views[t][i].begin)};
+		rows[i] = cg_llvm_const_struct(m, b->t.view, f, 3);
+	}
+	char name[64];
+	snprintf(name, sizeof name, "trac_view%d", t);
+	CgLlvmValue g = cg_llvm_global(m, name, cg_llvm_array(m, b->t.view, n), false, true);
+	cg_llvm_global_init(g, cg_llvm_const_array(m, b->t.view, rows, n));
+	free(rows);
+	return cg_llvm_const_cast(cg_llvm_const_elem(m, g, 0), b->t.i8p);
+}
+
 /* Task t's row of trac_tasks, with its lo, hi, succ and use arrays (and
  * its parts list, which *parts gets: NULL but for aggregations). */
 static CgLlvmValue cg_llvm_task_row(CgLlvmBuild *b, int t, CgLlvmValue *parts, char *err, size_t errlen)
@@ -271,14 +296,16 @@ static CgLlvmValue cg_llvm_task_row(CgLlvmBuild *b, int t, CgLlvmValue *parts, c
 		snprintf(name, sizeof name, "trac_use%d", t);
 		use = cg_llvm_i32_array(b, name, kt->use, kt->nuse);
 	}
-	CgLlvmValue f[16] = {
+	int nview = mg && mg->nviews ? mg->nviews[t] : 0;
+	CgLlvmValue f[18] = {
 		fn, lo, hi, cg_llvm_i32c(b, k->ndim), cg_llvm_node_name(b, k->node),
 		cg_llvm_i32c(b, k->device < 0 ? 0 : k->device), cg_llvm_f64c(b, k->priority),
 		cg_llvm_i32c(b, mg ? mg->npred[t] : kt->npred), cg_llvm_i32c(b, mg ? mg->nsucc[t] : kt->nsucc), succ,
 		cg_llvm_f64c(b, k->flops), cg_llvm_f64c(b, k->bytes), cg_llvm_i32c(b, nop ? 0 : kt->nuse), use,
-		cg_llvm_f64c(b, k->out_bytes), cg_llvm_const_null(b->t.i8p),
+		cg_llvm_f64c(b, k->out_bytes), cg_llvm_const_null(b->t.i8p), cg_llvm_i32c(b, nview),
+		nview ? cg_llvm_view_array(b, t) : cg_llvm_const_null(b->t.i8p),
 	};
-	return cg_llvm_const_struct(b->p.m, b->t.task, f, 16);
+	return cg_llvm_const_struct(b->p.m, b->t.task, f, 18);
 }
 
 /* Memory node v's row (cg_c_mem_rows): trart_mem_task on trac_mem[i]. */
@@ -291,13 +318,14 @@ static CgLlvmValue cg_llvm_mem_row(CgLlvmBuild *b, int v, CgLlvmValue fn, CgLlvm
 	snprintf(name, sizeof name, "trac_succ%d", v);
 	CgLlvmValue succ = cg_llvm_i32_array(b, name, mg->succ[v], mg->nsucc[v]);
 	CgLlvmValue moved = cg_llvm_f64c(b, memgraph_moves(op->kind) ? (double)op->bytes : 0);
-	CgLlvmValue f[16] = {
+	CgLlvmValue f[18] = {
 		fn, cg_llvm_const_null(b->t.i64p), cg_llvm_const_null(b->t.i64p), cg_llvm_i32c(b, 0),
 		cg_llvm_node_name(b, node), cg_llvm_i32c(b, mg->device[v]), cg_llvm_f64c(b, mg->priority[v]),
 		cg_llvm_i32c(b, mg->npred[v]), cg_llvm_i32c(b, mg->nsucc[v]), succ, cg_llvm_f64c(b, 0), moved,
 		cg_llvm_i32c(b, 0), cg_llvm_const_null(b->t.i32p), cg_llvm_f64c(b, 0), cg_llvm_const_cast(mem, b->t.i8p),
+		cg_llvm_i32c(b, 0), cg_llvm_const_null(b->t.i8p),
 	};
-	return cg_llvm_const_struct(b->p.m, b->t.task, f, 16);
+	return cg_llvm_const_struct(b->p.m, b->t.task, f, 18);
 }
 
 /* trac_mem: what each memory task does; returns the global. */

@@ -100,6 +100,11 @@ CgLlvmValue cg_llvm_extern_call(CgLlvm *m, const char *name, CgLlvmType ret, con
 /* A split join's partial block, bufs[nnodes + the task's number]
  * (KPLAN_PARTIAL), as a T*. */
 CgLlvmValue cg_llvm_partial_block(CgLlvmProg *p, CgLlvmValue bufs, CgLlvmValue task, TrartDtype t);
+/* What a block kernel indexes its tensors in (cg_c_block_head): bufs
+ * itself, or where some task views a tensor's block (memgraph.h,
+ * MG_BLOCK), trart_task_bufs's array on the kernel's stack. Partial
+ * blocks are still read from bufs. */
+CgLlvmValue cg_llvm_task_bufs(CgLlvmProg *p, CgLlvmValue bufs, CgLlvmValue task);
 /* c.c's TracCtx {bufs, acc, base}, what a parallel-for body gets; one on
  * the stack (acc NULL: none), as an i8*; trart_parallel_for(count, body,
  * ctx), which runs body(lo, hi, ctx) over [0, count) across threads. */

@@ -218,6 +218,7 @@ typedef struct CandList {
 	bool pow2;     /* keep only powers of two */
 	int64_t lo, hi;/* accepted products: n, 2n, 4n when lo == 0, else [lo, hi] */
 	int64_t want[3];/* n, 2n, 4n */
+	int lead;      /* DecompOptions.stretches: the one result index cut, or -1: any */
 } CandList;
 
 static bool decomp_accept(const CandList *l, int64_t prod)
@@ -242,6 +243,8 @@ static void decomp_enumerate(const TraNode *n, CandList *l, int *cur, int d, int
 	/* argmax's and argmin's index is never split: partial results would
 	 * need their values as well as their indices to combine */
 	int64_t most = TRA_AGG_IS_ARG(n->agg) && d >= n->rank ? 1 : n->idx[d].size;
+	if (l->lead >= 0 && d < n->rank && d != l->lead)
+		most = 1;
 	for (int64_t c = 1; c <= most && prod * c <= limit; c = l->pow2 ? 2 * c : c + 1) {
 		cur[d] = (int)c;
 		decomp_enumerate(n, l, cur, d + 1, prod * c, limit);
@@ -277,9 +280,19 @@ static void decomp_keep_largest(CandList *l)
 
 int decomp_candidates(const TraGraph *g, int id, int devices, int **out)
 {
+	return decomp_candidates_in(g, id, devices, false, out);
+}
+
+int decomp_candidates_in(const TraGraph *g, int id, int devices, bool stretches, int **out)
+{
 	const TraNode *n = &g->nodes[id];
 	int64_t nd = devices;
-	CandList l = {.nidx = n->nidx, .want = {nd, 2 * nd, 4 * nd}};
+	CandList l = {.nidx = n->nidx, .want = {nd, 2 * nd, 4 * nd}, .lead = -1};
+	for (int d = 0; stretches && d < n->rank && l.lead < 0; d++)
+		if (n->idx[d].size > 1)
+			l.lead = d;
+	if (stretches && l.lead < 0)
+		l.lead = n->rank; /* no result index to cut (a scalar, or all of size 1) */
 	decomp_list(n, &l, 4 * nd);
 	if (l.n > DECOMP_MAX_CANDIDATES) {
 		l.pow2 = true;
@@ -513,7 +526,7 @@ static int decomp_setup(Decomp *s, const DecompOptions *opt)
 			s->cand[v] = decomp_ones(g, v);
 			s->ncand[v] = 1;
 		} else {
-			s->ncand[v] = decomp_candidates(g, v, opt->devices, &s->cand[v]);
+			s->ncand[v] = decomp_candidates_in(g, v, opt->devices, opt->stretches, &s->cand[v]);
 		}
 		s->ncost[v] = arena_alloc(g->arena, (size_t)s->ncand[v] * sizeof(double));
 		s->best[v] = arena_alloc(g->arena, (size_t)s->ncand[v] * sizeof(double));

@@ -755,12 +755,13 @@ static int driver_devices(const DriverOpts *o)
 }
 
 /* Partitions g as --devices and --partition say, for scale times as many
- * blocks as the devices want; a manual partition that does not fit the
- * program is a usage error. */
-static void driver_decompose(const DriverOpts *o, TraGraph *g, int scale)
+ * blocks as the devices want (stretches: DecompOptions's); a manual
+ * partition that does not fit the program is a usage error. */
+static void driver_decompose(const DriverOpts *o, TraGraph *g, int scale, bool stretches)
 {
 	DecompOptions d = {.devices = driver_devices(o) * scale,
-	                   .none = o->pmode && strcmp(o->pmode, "none") == 0};
+	                   .none = o->pmode && strcmp(o->pmode, "none") == 0,
+	                   .stretches = stretches};
 	if (o->nmanual)
 		d.fixed = arena_alloc(g->arena, (size_t)g->nnodes * sizeof *d.fixed);
 	int maxidx = 1;
@@ -831,6 +832,36 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 	place_run(ia, o->placer, driver_devices(o), &o->sim);
 }
 
+/* The most bytes one task of g's partition needs under a budget
+ * (memgraph_largest_need). */
+static int64_t driver_largest_need(const DriverOpts *o, TraGraph *g)
+{
+	IaGraph ia;
+	KplanProgram kp;
+	driver_lower(o, g, &ia);
+	kplan_build(g, &ia, &kp);
+	int64_t need = memgraph_largest_need(&kp);
+	kplan_free(&kp);
+	return need;
+}
+
+/* g partitioned for scale times the devices' blocks, EinDecomp's way or
+ * in stretches (DecompOptions.stretches), whichever needs less memory
+ * in its largest task (a tie: EinDecomp's, which moves least); returns
+ * that need, and in *stretches which it was. */
+static int64_t driver_fit_scale(const DriverOpts *o, TraGraph *g, int scale, bool *stretches)
+{
+	driver_decompose(o, g, scale, true);
+	int64_t in_stretches = driver_largest_need(o, g);
+	driver_decompose(o, g, scale, false);
+	int64_t need = driver_largest_need(o, g);
+	*stretches = in_stretches < need;
+	if (!*stretches)
+		return need;
+	driver_decompose(o, g, scale, true);
+	return in_stretches;
+}
+
 /* Under --memory, an automatic partition whose largest task needs more
  * than the budget is cut finer until no task's buffers take more than
  * half of it (DRIVER_BUDGET_SHARE): twice the blocks each time, up to
@@ -838,33 +869,34 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
  * budget cannot run at all, and an out-of-core input is larger than the
  * budget by definition, so only smaller blocks make it work; and a task
  * that needs most of the budget could neither run beside another nor
- * read its next block while it computes. A partition that fits is left
- * alone: finer blocks cost more tasks, and blocks that each reader reads
- * whole (mlp's W1, once per row block of X) are read again for each.
- * (A manual partition is the user's to size: --memory's error says so.) */
+ * read its next block while it computes. At each scale the partition
+ * is EinDecomp's or one in stretches, whichever needs less: EinDecomp
+ * may cut a result into blocks of columns, which the memory plan cannot
+ * keep block by block, so a task would hold the whole tensor (W2's Hd,
+ * 128 MB, when cut i:4 j:2). A partition that fits is left alone: finer
+ * blocks cost more tasks, and blocks that each reader reads whole (mlp's
+ * W1, once per row block of X) are read again for each. (A manual
+ * partition is the user's to size: --memory's error says so.) */
 #define DRIVER_BUDGET_SHARE 2
 #define DRIVER_MAX_SCALE 64
 static void driver_fit_budget(const DriverOpts *o, TraGraph *g)
 {
 	int64_t last = -1;
+	bool last_stretches = false;
 	for (int scale = 1;; scale *= 2) {
-		IaGraph ia;
-		KplanProgram kp;
-		driver_lower(o, g, &ia);
-		kplan_build(g, &ia, &kp);
-		int64_t need = memgraph_largest_need(&kp);
-		kplan_free(&kp);
+		bool stretches;
+		int64_t need = driver_fit_scale(o, g, scale, &stretches);
 		if (last >= 0 && need >= last) {
 			/* finer blocks did not help (a tensor read whole, say): the
 			 * last partition that did */
-			driver_decompose(o, g, scale / 2);
+			driver_decompose(o, g, scale / 2, last_stretches);
 			return;
 		}
 		if ((scale == 1 && need <= o->memory) || need <= o->memory / DRIVER_BUDGET_SHARE ||
 		    scale >= DRIVER_MAX_SCALE)
 			return;
 		last = need;
-		driver_decompose(o, g, 2 * scale);
+		last_stretches = stretches;
 	}
 }
 
@@ -952,7 +984,7 @@ static int driver_back_end(DriverRun *r, TraGraph *g, DriverEmits *em)
 	if (!o->decompose && !driver_dump(r, em, POINT_PARTS))
 		return TRAC_EXIT_ERROR;
 	if (driver_needs_decomp(o))
-		driver_decompose(o, g, 1);
+		driver_decompose(o, g, 1, false);
 	if (driver_needs_decomp(o) && driver_needs_tasks(o) && o->memory > 0 && o->nmanual == 0 &&
 	    !(o->pmode && strcmp(o->pmode, "none") == 0))
 		driver_fit_budget(o, g);

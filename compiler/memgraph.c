@@ -117,7 +117,9 @@ typedef struct MgUses {
 	int *nuse;         /* ... and how many */
 	int64_t *bytes;    /* per buffer: its bytes, if planned (0: the caller's, or none) */
 	MgIo *io;
-	int64_t *begin;    /* MG_IN, MG_OUT: the block's first byte in its tensor */
+	int64_t *begin;    /* MG_IN, MG_OUT, MG_BLOCK: the block's first byte in its tensor */
+	MgView **view;     /* per task: its views of MG_BLOCK buffers ... */
+	int *nview;        /* ... and how many (none anywhere: NULL) */
 } MgUses;
 
 typedef struct MgPlan {
@@ -137,6 +139,13 @@ const char *memgraph_kind_name(MgKind k)
 {
 	static const char *const names[] = {"alloc", "free", "offload", "reload", "read", "drop", "claim", "write"};
 	return names[k];
+}
+
+/* Whether a buffer's bytes are a file's (an input's or output's block),
+ * not the arena's. */
+static bool mg_in_file(MgIo io)
+{
+	return io == MG_IN || io == MG_OUT;
 }
 
 int memgraph_domain(const IaGraph *ia, int device)
@@ -165,7 +174,7 @@ static int mg_op(MgPlan *P, MgKind kind, int buf, int64_t offset)
 		P->capops = P->capops ? 2 * P->capops : 64;
 		mg->ops = xrealloc(mg->ops, (size_t)P->capops * sizeof *mg->ops);
 	}
-	int64_t spill = mg->bufs[buf].io == MG_ARENA ? -1 : mg->bufs[buf].begin;
+	int64_t spill = mg_in_file(mg->bufs[buf].io) ? mg->bufs[buf].begin : -1;
 	mg->ops[mg->nops] = (MgOp){kind, buf, offset, mg->bufs[buf].bytes, spill, P->step};
 	return mg->ntasks + mg->nops++;
 }
@@ -295,7 +304,7 @@ static void mg_evict(MgPlan *P, MgArena *a, int b)
 	}
 	mg_record(P, b);
 	MgBuf *mb = &P->mg->bufs[b];
-	if (mb->io != MG_ARENA) {
+	if (mg_in_file(mb->io)) {
 		/* its file is its slower tier: dropped, and read again at its next
 		 * use (an output block's one use is its writer, after which it is
 		 * written and gone, so only an input block is evicted used) */
@@ -573,7 +582,7 @@ static void mg_last_use(MgPlan *P, int b, int i)
 	MgState *s = &P->st[b];
 	int dep = MG_PENDING(b);
 	mg_record(P, b);
-	if (mb->io != MG_ARENA) {
+	if (mg_in_file(mb->io)) {
 		dep = s->free_node = mg_op(P, mb->io == MG_IN ? MG_DROP : MG_WRITE, b, s->offset);
 		mg_after_users(P, b, dep);
 		if (mb->io == MG_OUT) {
@@ -733,6 +742,90 @@ static void mg_io_blocks(const KplanProgram *kp, MgUses *u)
 	free(read);
 }
 
+/* The final task whose block of intermediate b task t's kernel touches:
+ * t's own (b its node), the fused task of b's (t computes b's rows as
+ * its row group's leader), or the one final block its read of b comes
+ * from (directly, or cut out of it by a repartition). -2: none (a split
+ * join writes its partial block, not b); -1: more than one block, or a
+ * block gathered from several. */
+static int mg_view_final(const KplanProgram *kp, int t, int b)
+{
+	const IaGraph *ia = kp->ia;
+	const IaTask *k = &ia->tasks[t];
+	if (b == k->node)
+		return k->final ? t : -2;
+	if (k->rows >= 0 && kp->leader[b] == k->node) {
+		for (int i = 0; i < ia->ncons[t]; i++) {
+			const IaTask *c = &ia->tasks[ia->cons[t][i]];
+			if (c->kind == IA_FUSED && c->node == b)
+				return ia->cons[t][i];
+		}
+		return -1;
+	}
+	int f = -1;
+	for (int i = 0; i < k->nin; i++) {
+		const IaTask *p = &ia->tasks[k->in[i]];
+		if (p->node != b)
+			continue;
+		int from = p->final ? k->in[i] : -1;
+		if (p->kind == IA_REPART && p->nin == 1 && ia->tasks[p->in[0]].final)
+			from = p->in[0];
+		if (from < 0 || (f >= 0 && from != f))
+			return -1;
+		f = from;
+	}
+	return f;
+}
+
+/* Whether task k's block of its node lies in one stretch of the node's
+ * layout (each dimension whole after the first it cuts to more than one
+ * index), so that its bytes are exactly its elements'. */
+static bool mg_block_contiguous(const TraNode *n, const IaTask *k)
+{
+	int64_t begin, bytes, elements = 1;
+	mg_block_range(n, k, &begin, &bytes);
+	for (int d = 0; d < n->rank; d++)
+		elements *= k->hi[d] - k->lo[d];
+	return bytes == elements * (int64_t)trart_dtype_size(n->type);
+}
+
+/* Under a budget: the intermediates kept block by block (MG_BLOCK): those
+ * whose final blocks are each one stretch of their layout and whose every
+ * kernel touches one final block of them at most. Each final block is a
+ * buffer in its task's KPLAN_PARTIAL slot; the node's own buffer is then
+ * not planned. Returns a flag per node, true where kept by block. */
+static bool *mg_blocks(const KplanProgram *kp, MgUses *u)
+{
+	const IaGraph *ia = kp->ia;
+	const TraGraph *g = kp->g;
+	bool *blocked = xcalloc((size_t)g->nnodes + 1, sizeof *blocked);
+	for (int v = 0; v < g->nnodes; v++)
+		blocked[v] = kp->pooled[v] > 0 && g->nodes[v].kind == TRA_NODE_EINSUM;
+	for (int t = 0; t < ia->ntasks; t++) {
+		const IaTask *k = &ia->tasks[t];
+		if (k->final && !mg_block_contiguous(&g->nodes[k->node], k))
+			blocked[k->node] = false;
+		if (k->kind != IA_JOIN && k->kind != IA_AGG)
+			continue;
+		for (int i = 0; i < kp->tasks[t].nuse; i++) {
+			int b = kp->tasks[t].use[i]; /* a node, or a partial block */
+			if (b < g->nnodes && blocked[b] && mg_view_final(kp, t, b) == -1)
+				blocked[b] = false;
+		}
+	}
+	for (int t = 0; t < ia->ntasks; t++) {
+		const IaTask *k = &ia->tasks[t];
+		if (!blocked[k->node] || !k->final)
+			continue;
+		int b = KPLAN_PARTIAL(kp, t);
+		TRAC_ASSERT(kp->pooled[b] == 0);
+		u->io[b] = MG_BLOCK;
+		mg_block_range(&g->nodes[k->node], k, &u->begin[b], &u->bytes[b]);
+		u->bytes[k->node] = 0;
+	}
+	return blocked;
+}
+
 /* Adds b to task t's list unless it is there (mark[b] == t). */
 static void mg_uses_add(MgUses *u, int t, int b, int *mark)
 {
@@ -759,8 +852,15 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 		u->bytes[b] = kp->pooled[b];
 		mark[b] = -1;
 	}
-	if (out_of_core)
+	bool *blocked = NULL;
+	u->view = NULL;
+	u->nview = NULL;
+	if (out_of_core) {
 		mg_io_blocks(kp, u);
+		blocked = mg_blocks(kp, u);
+		u->view = xcalloc((size_t)nt + 1, sizeof *u->view);
+		u->nview = xcalloc((size_t)nt + 1, sizeof *u->nview);
+	}
 	for (int t = 0; t < nt; t++) {
 		const IaTask *k = &ia->tasks[t];
 		const KplanTask *kt = &kp->tasks[t];
@@ -769,8 +869,18 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 		if (runs && out_of_core)
 			room += (size_t)k->nin + 1 + (k->rows >= 0 ? (size_t)ia->ncons[t] : 0);
 		u->use[t] = xcalloc(room, sizeof *u->use[t]);
-		for (int i = 0; i < kt->nuse; i++)
-			mg_uses_add(u, t, kt->use[i], mark);
+		if (out_of_core)
+			u->view[t] = xcalloc((size_t)kt->nuse + 1, sizeof *u->view[t]);
+		for (int i = 0; i < kt->nuse; i++) {
+			int b = kt->use[i], f;
+			if (!blocked || b >= kp->g->nnodes || !blocked[b]) {
+				mg_uses_add(u, t, b, mark);
+			} else if ((f = mg_view_final(kp, t, b)) >= 0) {
+				int slot = KPLAN_PARTIAL(kp, f);
+				mg_uses_add(u, t, slot, mark);
+				u->view[t][u->nview[t]++] = (MgView){b, slot, u->begin[slot]};
+			}
+		}
 		if (!runs || !out_of_core)
 			continue;
 		for (int i = 0; i < k->nin; i++)
@@ -785,12 +895,18 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 		}
 	}
 	free(mark);
+	free(blocked);
 }
 
 static void mg_uses_free(MgUses *u, int ntasks)
 {
-	for (int t = 0; t < ntasks; t++)
+	for (int t = 0; t < ntasks; t++) {
 		free(u->use[t]);
+		if (u->view)
+			free(u->view[t]);
+	}
+	free(u->view);
+	free(u->nview);
 	free(u->use);
 	free(u->nuse);
 	free(u->bytes);
@@ -1029,6 +1145,12 @@ bool memgraph_build(const KplanProgram *kp, int64_t budget, Memgraph *mg, char *
 	MgUses u;
 	mg_uses_build(kp, budget > 0, &u);
 	bool ok = mg_plan_or_explain(kp, &u, budget, mg, err, errlen);
+	if (ok && u.view) { /* the views go with the plan */
+		mg->views = u.view;
+		mg->nviews = u.nview;
+		u.view = NULL;
+		u.nview = NULL;
+	}
 	mg_uses_free(&u, kp->ia->ntasks);
 	return ok;
 }
@@ -1063,6 +1185,10 @@ void memgraph_free(Memgraph *mg)
 	for (int r = 0; r < mg->nres; r++)
 		free(mg->res[r].users);
 	free(mg->res);
+	for (int t = 0; mg->views && t < mg->ntasks; t++)
+		free(mg->views[t]);
+	free(mg->views);
+	free(mg->nviews);
 	memset(mg, 0, sizeof *mg);
 }
 
@@ -1079,7 +1205,7 @@ static double mg_node_time(const Memgraph *mg, const IaGraph *ia, const SimModel
 
 int64_t memgraph_arena_bytes(const Memgraph *mg, int b)
 {
-	return mg->bufs[b].io == MG_ARENA ? mg->bufs[b].bytes : 0;
+	return mg_in_file(mg->bufs[b].io) ? 0 : mg->bufs[b].bytes;
 }
 
 int64_t memgraph_arena_offset(const Memgraph *mg, int b)
@@ -1089,7 +1215,7 @@ int64_t memgraph_arena_offset(const Memgraph *mg, int b)
 
 int memgraph_op_buffer(const Memgraph *mg, const KplanProgram *kp, const MgOp *op)
 {
-	return mg->bufs[op->buf].io == MG_ARENA ? op->buf : kplan_buffer_node(kp, op->buf);
+	return mg_in_file(mg->bufs[op->buf].io) ? kplan_buffer_node(kp, op->buf) : op->buf;
 }
 
 bool memgraph_moves(MgKind k)
@@ -1223,7 +1349,7 @@ void memgraph_plan_json(const Memgraph *mg, const IaGraph *ia, const SimModel *m
 /* ---- --emit=memgraph ------------------------------------------------------------------- */
 
 /* A buffer's name: its tensor's, "NAME.part#T" for a partial block,
- * "NAME.block#T" for an input or output block (task T's). */
+ * "NAME.block#T" for an input, output or intermediate's block (task T's). */
 static void mg_buf_name(const Memgraph *mg, const KplanProgram *kp, int b, char *buf, size_t n)
 {
 	const char *tensor = kp->g->nodes[kplan_buffer_node(kp, b)].name;

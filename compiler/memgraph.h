@@ -38,7 +38,17 @@ typedef enum MgIo {
 	MG_ARENA,   /* an intermediate or a partial block: its bytes in the arena */
 	MG_IN,      /* a block of an input: its bytes in the input's file */
 	MG_OUT,     /* a final block of an output no task reads: its bytes in the output's file */
+	MG_BLOCK,   /* a final block of an intermediate kept block by block: its bytes in the
+	               arena, where the kernels that touch it see it through a view */
 } MgIo;
+
+/* Where a task's kernel finds the one block it touches of an
+ * intermediate kept block by block (trart.h's TrartView). */
+typedef struct MgView {
+	int node;          /* the intermediate */
+	int buf;           /* its block's buffer */
+	int64_t begin;     /* the block's first byte in the tensor */
+} MgView;
 
 /* A memory node. */
 typedef struct MgOp {
@@ -60,8 +70,8 @@ typedef struct MgBuf {
 	int64_t spill;     /* its slot in the slower tier, or -1: never offloaded */
 	int nuses;         /* tasks that use it */
 	MgIo io;
-	int64_t begin;     /* MG_IN, MG_OUT: the first byte of the block's bytes in its
-	                      tensor (bytes: from there to one past its last element's) */
+	int64_t begin;     /* MG_IN, MG_OUT, MG_BLOCK: the first byte of the block's bytes in
+	                      its tensor (bytes: from there to one past its last element's) */
 } MgBuf;
 
 /* A residency: a buffer at one offset, from its alloc or reload to its
@@ -108,6 +118,8 @@ typedef struct Memgraph {
 	double *priority;  /* per node: a task's b-level (place.c); a memory node's, its
 	                      most urgent successor's */
 	int *device;       /* per node: where it runs (a memory node: with that successor) */
+	int *nviews;       /* per task: its views (MG_BLOCK), or NULL: none anywhere */
+	MgView **views;
 } Memgraph;
 
 /* The memory domain device d computes in: every CPU worker shares one. */
@@ -116,8 +128,11 @@ int memgraph_domain(const IaGraph *ia, int device);
  * Under a budget, inputs and outputs are planned out of core, block by
  * block: buffer KPLAN_PARTIAL(kp, t) is the block of input leaf t
  * (MG_IN), or output task t's final block (MG_OUT), since neither kind
- * of task has a partial block of its own. Unbounded, inputs and outputs
- * stay their callers' buffers, whole.
+ * of task has a partial block of its own. So is every intermediate
+ * whose final blocks each lie in one stretch of its layout and whose
+ * readers each read within one of them (MG_BLOCK, in final task t's
+ * slot): it is never in memory whole. Unbounded, inputs and outputs
+ * stay their callers' buffers and intermediates whole.
  * False when the budget is too small for some task's own buffers (or
  * leaves them no contiguous room): err then says which task, and the
  * smallest budget that works. mg's arrays are malloc'd (memgraph_free). */

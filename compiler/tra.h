@@ -474,6 +474,10 @@ typedef struct DecompOptions {
 	int **fixed;   /* fixed[id]: a manual partition of node id, or NULL;
 	                  NULL itself when there are none */
 	bool greedy;   /* use the greedy search whatever the graph's size */
+	bool stretches; /* cut each result along its first index alone (of size
+	                  over 1; reduced indices freely), so that every block
+	                  is one stretch of its layout: what a memory budget
+	                  keeps block by block (memgraph.c, MG_BLOCK) */
 } DecompOptions;
 
 /* Partitions every einsum node (sets TraNode.part; inputs keep NULL: they
@@ -483,6 +487,8 @@ double decomp_run(TraGraph *g, const DecompOptions *opt);
 /* The candidate partitions of node id for n devices: *out gets ncand
  * vectors of nidx counts each, in g's arena; returns ncand. */
 int decomp_candidates(const TraGraph *g, int id, int devices, int **out);
+/* The same, with DecompOptions.stretches's constraint when stretches. */
+int decomp_candidates_in(const TraGraph *g, int id, int devices, bool stretches, int **out);
 /* Elements node id moves under partition part: its inputs' replication
  * plus the partial results a split reduction leaves to aggregate. */
 double decomp_node_cost(const TraGraph *g, int id, const int *part);

@@ -994,6 +994,23 @@ sched_resolve(int threads)
 	return n > TRART_MAX_THREADS ? TRART_MAX_THREADS : (int)n;
 }
 
+void *const *
+trart_task_bufs(void *const *bufs, const TrartTask *task, void **local, int nlocal)
+{
+	int i;
+
+	if (task->nview == 0)
+		return bufs;
+	/* only the entries the task uses: others may be changing meanwhile
+	 * (a reload elsewhere sets its buffer's) */
+	for (i = 0; i < task->nuse; i++)
+		if (task->use[i] < nlocal)
+			local[task->use[i]] = bufs[task->use[i]];
+	for (i = 0; i < task->nview; i++)
+		local[task->view[i].node] = (char *)bufs[task->view[i].buf] - task->view[i].begin;
+	return local;
+}
+
 /* With pooled buffers: s's own copy of bufs, holding the caller's
  * (the first ncaller entries of bufs, where not pooled) and the
  * executor's: in arena mode every one at its planned offset; else none

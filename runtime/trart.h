@@ -278,7 +278,30 @@ struct TrartTask {
 	                         on another worker takes from it, for stats */
 	const struct TrartMemOp *mem; /* a memory task of the memgraph (fn is
 	                         trart_mem_task), or NULL: a block kernel */
+	int nview;            /* entries in view (0: every tensor whole) */
+	const struct TrartView *view; /* tensors kept block by block: where
+	                         this task's kernel finds the one block of
+	                         each that it reads or writes */
 };
+
+/* A tensor kept block by block under a memory budget (compiler/
+ * memgraph.c, MG_BLOCK): each block is a buffer of its own, bytes from
+ * its first element to its last in the tensor's layout, and a kernel
+ * that touches one block of it indexes it as the whole tensor, from
+ * where the tensor's first byte would be. */
+typedef struct TrartView {
+	int node;             /* the tensor's buffer, as kernels index bufs */
+	int buf;              /* the block's own buffer */
+	int64_t begin;        /* the block's first byte in the tensor */
+} TrartView;
+
+/* What a block kernel indexes its tensors' buffers in: bufs itself when
+ * the task has no views; else local (the kernel's own array of nlocal
+ * entries, a buffer per tensor) with the tensors it uses (task->use)
+ * from bufs, and each viewed tensor at its block, shifted back by the
+ * block's first byte. A kernel reads partial blocks (KPLAN_PARTIAL,
+ * past the tensors) from bufs. */
+void *const *trart_task_bufs(void *const *bufs, const TrartTask *task, void **local, int nlocal);
 
 /* The memgraph's memory tasks (compiler/memgraph.c plans them; they are
  * rows of the task table like block kernels, with fn = trart_mem_task).
