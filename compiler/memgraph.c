@@ -120,6 +120,9 @@ typedef struct MgUses {
 	int64_t *begin;    /* MG_IN, MG_OUT, MG_BLOCK: the block's first byte in its tensor */
 	MgView **view;     /* per task: its views of MG_BLOCK buffers ... */
 	int *nview;        /* ... and how many (none anywhere: NULL) */
+	uint64_t *anc;     /* per task, a bit per task: those it depends on (under a
+	                      budget, up to MG_ANC_TASKS tasks; else NULL) */
+	int words;         /* 64-bit words per task in anc */
 } MgUses;
 
 typedef struct MgPlan {
@@ -133,6 +136,7 @@ typedef struct MgPlan {
 	int capops, capres;
 	int step;          /* the step being planned */
 	int fail_task;     /* the task that found no room, or -1 */
+	int for_task;      /* the task whose buffer is being placed (first user) */
 } MgPlan;
 
 const char *memgraph_kind_name(MgKind k)
@@ -332,14 +336,40 @@ static void mg_evict(MgPlan *P, MgArena *a, int b)
 	s->offload = node;
 }
 
+/* Whether task t depends on task u in the data flow. */
+static bool mg_depends(const MgUses *u, int t, int x)
+{
+	return u->anc && (u->anc[(size_t)t * (size_t)u->words + (size_t)(x / 64)] >> (x % 64) & 1);
+}
+
+/* Whether a free stretch's dependency costs the task being placed
+ * nothing: fresh memory, or freed after the last use of a buffer all of
+ * whose users that task depends on anyway (a free or a drop, which take
+ * no time; an offload or a write does, and is never free of cost). */
+static bool mg_dep_implied(const MgPlan *P, int dep)
+{
+	if (dep == -1)
+		return true;
+	int b = dep < -1 ? -2 - dep : P->mg->ops[dep - P->mg->ntasks].buf;
+	const MgState *s = &P->st[b];
+	if (dep >= 0 && (s->free_node != dep || P->mg->ops[dep - P->mg->ntasks].kind == MG_WRITE))
+		return false;
+	if (s->nusers == 0)
+		return false;
+	for (int i = 0; i < s->nusers; i++)
+		if (!mg_depends(P->u, P->for_task, s->users[i]))
+			return false;
+	return true;
+}
+
 /* The run of stretches from seg[from] that holds bytes: its end index
  * (exclusive) and whether it must grow the arena; false if it cannot
  * (a stretch it needs is not free, and evict is false or the occupant is
  * the step's own; or growing passes the budget). *score: free runs, the
  * latest step that freed a stretch of it (lower is better); evicting
  * runs, the earliest next use of an occupant (higher is better). */
-static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, bool evict, const int *mine,
-                   int nmine, int *end, int *score, int64_t *moved)
+static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, bool evict, bool implied,
+                   const int *mine, int nmine, int *end, int *score, int64_t *moved)
 {
 	int64_t begin = a->seg[from].begin;
 	int best = evict ? P->mg->ntasks + 1 : -1;
@@ -348,6 +378,8 @@ static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, b
 	for (; i < a->nseg && a->seg[i].begin < begin + bytes; i++) {
 		const MgSeg *s = &a->seg[i];
 		if (s->buf < 0) {
+			if (implied && !mg_dep_implied(P, s->dep))
+				return false;
 			if (!evict && s->when > best)
 				best = s->when;
 			continue;
@@ -377,9 +409,18 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 	int64_t bytes = mg_room(P->mg->bufs[b].bytes);
 	int pick = -1, pick_score = 0;
 	int64_t pick_moved = 0;
-	/* free room first, then the arena's end, then victims */
-	for (int pass = 0; pass < (evict ? 3 : 1) && pick < 0; pass++) {
-		if (pass == 1) {
+	/* Free room first, then the arena's end, then victims. Under a
+	 * budget, free room that would order the task after work it does not
+	 * already wait for comes after the arena's end: while the budget has
+	 * room, a block need not wait for the previous one's readers (W2's
+	 * row blocks, one after another otherwise). */
+	enum { FREE_IMPLIED, FREE, GROW, EVICT };
+	static const int unbounded[] = {FREE, GROW, EVICT}, budgeted[] = {FREE_IMPLIED, GROW, FREE, EVICT};
+	const int *passes = a->budget > 0 ? budgeted : unbounded;
+	int npasses = a->budget > 0 ? (evict ? 4 : 1) : (evict ? 3 : 1);
+	for (int q = 0; q < npasses && pick < 0; q++) {
+		int pass = passes[q];
+		if (pass == GROW) {
 			if (grow && (a->budget == 0 || a->top + bytes <= a->budget)) {
 				mg_seg_insert(a, a->nseg, (MgSeg){a->top, a->top, -1, -1, -1});
 				pick = a->nseg - 1;
@@ -389,12 +430,12 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 		for (int i = 0; i < a->nseg; i++) {
 			int end, score;
 			int64_t moved;
-			if (!mg_run(P, a, i, bytes, pass == 2, mine, nmine, &end, &score, &moved))
+			if (!mg_run(P, a, i, bytes, pass == EVICT, pass == FREE_IMPLIED, mine, nmine, &end, &score, &moved))
 				continue;
 			if (!grow && a->seg[i].begin + bytes > a->top)
 				continue;
-			bool better = pick < 0 || (pass == 0 ? score < pick_score : score > pick_score) ||
-			              (pass == 2 && score == pick_score && moved < pick_moved);
+			bool better = pick < 0 || (pass != EVICT ? score < pick_score : score > pick_score) ||
+			              (pass == EVICT && score == pick_score && moved < pick_moved);
 			if (better) {
 				pick = i;
 				pick_score = score;
@@ -600,6 +641,7 @@ static bool mg_step(MgPlan *P, int i, int *mine)
 	int t = P->mg->order[i];
 	int n = mg_mine(P, t, mine);
 	P->step = i;
+	P->for_task = t;
 	for (int j = 0; j < n; j++)
 		if (!P->st[mine[j]].resident && !mg_resident(P, mine[j], true, true, mine, n)) {
 			P->fail_task = t;
@@ -622,26 +664,31 @@ static bool mg_step(MgPlan *P, int i, int *mine)
 	return true;
 }
 
-/* Lookahead from step *ahead: first allocations into free room only,
- * except that an input block may also grow the arena up to the budget
+/* Lookahead from step *ahead: first allocations into free room only
+ * (under a budget, room whose dependency costs nothing), except that an input block may also grow the arena up to the budget
  * (under a budget: unbounded, it would grow without end): its read then
  * overlaps the computation before it (double buffering, where the budget
  * holds two blocks). */
 static void mg_lookahead(MgPlan *P, int *ahead, int *mine)
 {
 	int nt = P->mg->ntasks;
+	int t = P->for_task;
 	for (; *ahead < nt; ++*ahead) {
 		int n = mg_mine(P, P->mg->order[*ahead], mine);
+		P->for_task = P->mg->order[*ahead];
 		for (int j = 0; j < n; j++) {
 			MgState *s = &P->st[mine[j]];
 			const MgBuf *mb = &P->mg->bufs[mine[j]];
 			bool grow = mb->io == MG_IN && P->arenas[mb->domain].budget > 0;
 			if (s->resident)
 				continue;
-			if (s->offloaded || s->next > 0 || !mg_resident(P, mine[j], false, grow, mine, n))
+			if (s->offloaded || s->next > 0 || !mg_resident(P, mine[j], false, grow, mine, n)) {
+				P->for_task = t;
 				return;
+			}
 		}
 	}
+	P->for_task = t;
 }
 
 static void mg_init(MgPlan *P, const KplanProgram *kp, const MgUses *u, Memgraph *mg, int64_t budget, bool results)
@@ -826,6 +873,31 @@ static bool *mg_blocks(const KplanProgram *kp, MgUses *u)
 	return blocked;
 }
 
+/* Every task's ancestors in the data flow, as bits (tasks are numbered
+ * in a topological order), where there are at most MG_ANC_TASKS tasks:
+ * what tells the placement which free room costs a task nothing
+ * (mg_dep_implied). Beyond that, no room is taken to cost nothing
+ * (MG_ANC_TASKS^2 bits: 8 MB). */
+#define MG_ANC_TASKS 8192
+static void mg_ancestors(const IaGraph *ia, MgUses *u)
+{
+	u->anc = NULL;
+	u->words = (ia->ntasks + 63) / 64;
+	if (ia->ntasks > MG_ANC_TASKS)
+		return;
+	u->anc = xcalloc((size_t)ia->ntasks * (size_t)u->words + 1, sizeof *u->anc);
+	for (int t = 0; t < ia->ntasks; t++) {
+		uint64_t *mine = u->anc + (size_t)t * (size_t)u->words;
+		for (int i = 0; i < ia->tasks[t].nin; i++) {
+			int p = ia->tasks[t].in[i];
+			const uint64_t *theirs = u->anc + (size_t)p * (size_t)u->words;
+			for (int w = 0; w < u->words; w++)
+				mine[w] |= theirs[w];
+			mine[p / 64] |= (uint64_t)1 << (p % 64);
+		}
+	}
+}
+
 /* Adds b to task t's list unless it is there (mark[b] == t). */
 static void mg_uses_add(MgUses *u, int t, int b, int *mark)
 {
@@ -855,7 +927,9 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 	bool *blocked = NULL;
 	u->view = NULL;
 	u->nview = NULL;
+	u->anc = NULL;
 	if (out_of_core) {
+		mg_ancestors(ia, u);
 		mg_io_blocks(kp, u);
 		blocked = mg_blocks(kp, u);
 		u->view = xcalloc((size_t)nt + 1, sizeof *u->view);
@@ -907,6 +981,7 @@ static void mg_uses_free(MgUses *u, int ntasks)
 	}
 	free(u->view);
 	free(u->nview);
+	free(u->anc);
 	free(u->use);
 	free(u->nuse);
 	free(u->bytes);

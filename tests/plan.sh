@@ -96,9 +96,9 @@ span=$(sed -n 's/^  "makespan_s": \([^,]*\),.*/\1/p' out)
 mspan=$(sed -n 's/.*"memory": {"makespan_s": \([^,]*\),.*/\1/p' out)
 awk -v a="$span" -v b="$mspan" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-9 * a) }' &&
 	ok plan-memory-makespan-unbounded || { echo "  $span against $mspan"; bad plan-memory-makespan-unbounded; }
-# under a budget that must offload (matmul at its smallest budget), the
+# under a budget that must offload (chain at its smallest budget), the
 # plan says so, and how much of the inputs and outputs it reads and writes
-km=$srcdir/samples/matmul.tra
+km=$srcdir/samples/chain.tra
 least=$("$TRAC" "$km" --emit=plan --devices=2 --memory=1 2>&1 | sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes$/\1/p')
 expect plan-memory-budget 0 "" "$TRAC" "$km" --emit=plan --devices=2 --memory="${least:-1}"
 has plan-memory-budget-line "^memory domain 0 \\(CPU workers\\): budget ${least:-1} bytes, arena [0-9]+ bytes"
