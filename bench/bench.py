@@ -1046,7 +1046,6 @@ def fmt(v, spec):
 # ---- memory budgets (trac --memory: compiler/memgraph.c) ---------------------------------
 
 MEMORY_WORKLOADS = ("w2",)   # the workloads timed under a budget too
-ARENA_RE = re.compile(r"budget unbounded, arena (\d+) bytes")
 LEAST_RE = re.compile(r"the smallest budget that works is (\d+) bytes")
 MEMLINE_RE = re.compile(r"memory: arena [^=]*= (\d+) bytes, offloaded [^=]*= (\d+) bytes in (\d+) blocks?, "
                         r"reloaded [^=]*= (\d+) bytes in (\d+) blocks?, reload wait ([0-9.]+) ms")
@@ -1072,24 +1071,55 @@ def spill_read_bandwidth(args, env):
     return 256 * 1048576 / secs if rc == 0 and secs > 0 else None
 
 
+TENSORS_RE = re.compile(r"^tensor bytes: (\d+)", re.M)
+
+
+def run_memory_exe(args, env, base, exe, extra, row, key):
+    """Compiles base + extra to exe and runs it (--random, --stats): its
+    median time, bytes offloaded and reload wait per run, and the bytes of
+    its tensors, into row under key; False (row["fail"] set) on failure."""
+    rc, out, err, _ = run_cmd(base + extra + ["-o", exe], env, args.timeout, cwd=args.builddir)
+    if rc != 0:
+        row["fail"] = "compile %s: %s" % (key, reason(rc, err, out))
+        return False
+    outdir = exe + ".out"
+    rc, out, err, _ = run_cmd([exe, "--random=1", "--threads", str(args.threads), "--repeat",
+                               str(args.repeat), "--time", "--stats", "--spill-dir", args.builddir,
+                               "--output-dir", outdir], env, args.timeout, cwd=args.builddir)
+    shutil.rmtree(outdir, ignore_errors=True)
+    tm = None
+    for tm in TIME_RE.finditer(err):
+        pass
+    ml = MEMLINE_RE.search(err)
+    tb = TENSORS_RE.search(err)
+    if rc != 0 or tm is None or ml is None or tb is None:
+        row["fail"] = "run %s: %s" % (key, reason(rc, err, out))
+        return False
+    row[key + "_ms"] = float(tm.group(2))
+    row[key + "_offloaded"] = int(ml.group(2)) / max(args.repeat, 1)
+    row[key + "_wait_ms"] = float(ml.group(6)) / max(args.repeat, 1)
+    row[key + "_arena"] = int(ml.group(1))
+    row["tensors"] = int(tb.group(1))
+    return True
+
+
 def run_memory(args, env, w, s):
     """The workload as block tasks unbounded and under a quarter of its
-    unbounded arena (or the smallest budget that works, when a quarter
-    cannot: the plan's unit is a whole intermediate tensor): times, bytes
-    offloaded, reload wait. Returns a row for print_memory_table."""
+    working set: every tensor it holds unbounded (--stats's tensor bytes:
+    inputs, intermediates, outputs), since a budget covers the blocks of
+    all three (or the smallest budget that works, when a quarter cannot).
+    Times, bytes offloaded, reload wait. Returns a row for
+    print_memory_table."""
     tra = os.path.join(HERE, w["file"])
     defs = []
     for k, v in s.items():
         defs += ["-D", "%s=%d" % (k, v)]
     base = [args.trac, tra, "--devices=%d" % args.threads] + defs
     row = {"name": w["label"]}
-    rc, out, err, _ = run_cmd(base + ["--emit=memgraph"], env, args.timeout, cwd=args.builddir)
-    m = ARENA_RE.search(out)
-    if rc != 0 or not m:
-        row["fail"] = "--emit=memgraph: " + reason(rc, err, out)
+    exe = os.path.join(args.builddir, "%s-memory-" % w["label"])
+    if not run_memory_exe(args, env, base, exe + "unbounded", [], row, "unbounded"):
         return row
-    row["arena"] = int(m.group(1))
-    budget = max(row["arena"] // 4, 1)
+    budget = max(row["tensors"] // 4, 1)
     rc, out, err, _ = run_cmd(base + ["--memory=%d" % budget, "--emit=memgraph"], env, args.timeout,
                               cwd=args.builddir)
     m = LEAST_RE.search(err)
@@ -1097,27 +1127,7 @@ def run_memory(args, env, w, s):
         budget = int(m.group(1))
         row["note"] = "a quarter does not fit the largest task; its smallest budget instead"
     row["budget"] = budget
-    for key, extra in (("unbounded", []), ("budget", ["--memory=%d" % budget])):
-        exe = os.path.join(args.builddir, "%s-memory-%s" % (w["label"], key))
-        rc, out, err, _ = run_cmd(base + extra + ["-o", exe], env, args.timeout, cwd=args.builddir)
-        if rc != 0:
-            row["fail"] = "compile %s: %s" % (key, reason(rc, err, out))
-            return row
-        outdir = exe + ".out"
-        rc, out, err, _ = run_cmd([exe, "--random=1", "--threads", str(args.threads), "--repeat",
-                                   str(args.repeat), "--time", "--stats", "--spill-dir", args.builddir,
-                                   "--output-dir", outdir], env, args.timeout, cwd=args.builddir)
-        shutil.rmtree(outdir, ignore_errors=True)
-        tm = None
-        for tm in TIME_RE.finditer(err):
-            pass
-        ml = MEMLINE_RE.search(err)
-        if rc != 0 or tm is None or ml is None:
-            row["fail"] = "run %s: %s" % (key, reason(rc, err, out))
-            return row
-        row[key + "_ms"] = float(tm.group(2))
-        row[key + "_offloaded"] = int(ml.group(2)) / max(args.repeat, 1)
-        row[key + "_wait_ms"] = float(ml.group(6)) / max(args.repeat, 1)
+    run_memory_exe(args, env, base, exe + "budget", ["--memory=%d" % budget], row, "budget")
     return row
 
 
@@ -1277,16 +1287,17 @@ def print_outofcore(args, r):
 
 
 def print_memory_table(args, rows, read_bw):
-    hdr = ["workload", "arena MB", "budget MB", "budget/arena", "unbounded ms", "budget ms",
-           "budget/unbounded", "offloaded MB/run", "reload wait ms/run"]
+    hdr = ["workload", "tensors MB", "budget MB", "budget/tensors", "arena MB", "unbounded ms",
+           "budget ms", "budget/unbounded", "offloaded MB/run", "reload wait ms/run"]
     table = []
     for r in rows:
         if "fail" in r:
             table.append([r["name"], "failed"] + ["-"] * (len(hdr) - 2))
             continue
-        table.append([r["name"], fmt(r["arena"] / 1e6, ".1f"), fmt(r["budget"] / 1e6, ".1f"),
-                      fmt(r["budget"] / r["arena"], ".2f"), fmt(r["unbounded_ms"], ".2f"),
-                      fmt(r["budget_ms"], ".2f"), fmt(r["budget_ms"] / r["unbounded_ms"], ".2f"),
+        table.append([r["name"], fmt(r["tensors"] / 1e6, ".1f"), fmt(r["budget"] / 1e6, ".1f"),
+                      fmt(r["budget"] / r["tensors"], ".2f"), fmt(r["budget_arena"] / 1e6, ".1f"),
+                      fmt(r["unbounded_ms"], ".2f"), fmt(r["budget_ms"], ".2f"),
+                      fmt(r["budget_ms"] / r["unbounded_ms"], ".2f"),
                       fmt(r["budget_offloaded"] / 1e6, ".1f"), fmt(r["budget_wait_ms"], ".2f")])
     print_table(hdr, table, "memory budgets (trac --devices=%d --memory=BUDGET; the spill file "
                 "in the build directory):" % args.threads)

@@ -265,6 +265,47 @@ START_TEST(dp_sets_partitions)
 }
 END_TEST
 
+/* In stretches (DecompOptions.stretches), a result is cut along its first
+ * index of size over 1 alone; reduced indices as before. */
+START_TEST(candidates_in_stretches)
+{
+	UnitRun *u = unit_compile_ok(matmul_src);
+	int c = unit_node_id(&u->g, "C");
+	const TraNode *n = &u->g.nodes[c];
+	for (int dev = 1; dev <= 8; dev++) {
+		int *v, nc = decomp_candidates_in(&u->g, c, dev, true, &v);
+		ck_assert_int_gt(nc, 0);
+		bool cuts_k = false;
+		for (int i = 0; i < nc; i++) {
+			for (int d = 1; d < n->rank; d++)
+				ck_assert_msg(v[n->nidx * i + d] == 1, "%d devices: a result index other than the first cut", dev);
+			for (int d = n->rank; d < n->nidx; d++)
+				cuts_k |= v[n->nidx * i + d] > 1;
+		}
+		ck_assert(dev == 1 || cuts_k); /* the reduced index may be cut */
+	}
+	/* a leading index of size 1 is passed over: the next is the one cut */
+	UnitRun *t = unit_compile_ok("size N = 8\ninput X[1, N]\nY[a, i] = X[a, i] + 1\noutput Y\n");
+	int *v, nc = decomp_candidates_in(&t->g, unit_node_id(&t->g, "Y"), 4, true, &v);
+	ck_assert_int_gt(nc, 0);
+	for (int i = 0; i < nc; i++)
+		ck_assert_int_eq(v[2 * i], 1);
+	ck_assert_int_eq(v[1], 4);
+	/* the whole search keeps to it */
+	UnitRun *m = optimised(mlp_src);
+	DecompOptions o = {.devices = 4, .stretches = true};
+	decomp_run(&m->g, &o);
+	for (int id = 0; id < m->g.nnodes; id++) {
+		const TraNode *x = &m->g.nodes[id];
+		for (int d = 1; x->part && d < x->rank; d++)
+			ck_assert_msg(x->part[d] == 1, "%s cut along result index %d", x->name, d);
+	}
+	unit_free(m);
+	unit_free(t);
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(manual)
 {
 	UnitRun *u = unit_compile_ok(matmul_src);
@@ -336,6 +377,7 @@ static Suite *decomp_suite(void)
 	tcase_add_test(tc, dp_mlp);
 	tcase_add_test(tc, dp_attention);
 	tcase_add_test(tc, dp_sets_partitions);
+	tcase_add_test(tc, candidates_in_stretches);
 	tcase_add_test(tc, manual);
 	tcase_add_test(tc, short_runs);
 	suite_add_tcase(s, tc);

@@ -9,7 +9,9 @@
  * its edges allow (check_safe says what that means). Out of core (under
  * a budget), input blocks are read and dropped, output blocks claimed and
  * written, each around its users, and an input block evicted is dropped
- * and read again, never offloaded.
+ * and read again, never offloaded; an intermediate is kept block by block
+ * (a buffer per block, a view per task that touches one) where each of
+ * its readers reads within one block.
  *
  * A fixture is a chain of tasks (each the only successor of the one
  * before, so the linear order is the chain's) and the buffers each task
@@ -586,6 +588,78 @@ START_TEST(input_block_dropped_and_read_again)
 }
 END_TEST
 
+/* Under a budget, an intermediate whose final blocks are each one stretch
+ * of its layout, and whose readers each read within one of them, is kept
+ * block by block: a buffer per final block (MG_BLOCK, in its task's
+ * KPLAN_PARTIAL slot), and each task that touches it has a view of its
+ * block. A reader of two blocks keeps the tensor whole. */
+START_TEST(intermediate_kept_by_block)
+{
+	/* X (input) -> B (intermediate) -> C (output), each in two halves of
+	 * 32 f32: leaves 0 and 2, B's joins 1 and 3, C's joins 4 and 5 */
+	static const char *const uses[] = {"A", "BA", "A", "BA", "CB", "CB"};
+	static const int in1[] = {0, -1}, in3[] = {2, -1}, in4[] = {1, -1}, in5[] = {3, -1};
+	Fix f;
+	FixIo x;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 3, 6, uses);
+	fix_io(&f, &x);
+	f.pooled[1] = 256;
+	fix_io_task(&f, &x, 0, true, 0, 32, NULL);
+	fix_io_task(&f, &x, 1, false, 0, 32, in1);
+	fix_io_task(&f, &x, 2, true, 32, 64, NULL);
+	fix_io_task(&f, &x, 3, false, 32, 64, in3);
+	fix_io_task(&f, &x, 4, false, 0, 32, in4);
+	fix_io_task(&f, &x, 5, false, 32, 64, in5);
+	f.tasks[0].node = f.tasks[2].node = 0;
+	f.kt[0].nuse = f.kt[2].nuse = 0;
+	ck_assert(memgraph_build(&f.kp, 1024, &mg, err, sizeof err));
+	int b0 = KPLAN_PARTIAL(&f.kp, 1), b1 = KPLAN_PARTIAL(&f.kp, 3);
+	ck_assert_int_eq(mg.bufs[1].bytes, 0); /* B is never whole */
+	ck_assert_int_eq(mg.bufs[b0].io, MG_BLOCK);
+	ck_assert_int_eq(mg.bufs[b1].io, MG_BLOCK);
+	ck_assert_int_eq(mg.bufs[b0].begin, 0);
+	ck_assert_int_eq(mg.bufs[b1].begin, 128);
+	ck_assert_int_eq(memgraph_arena_bytes(&mg, b1), 128);
+	ck_assert_int_eq(memgraph_arena_offset(&mg, b1), mg.bufs[b1].offset);
+	/* the writer and the reader of each block view it, and nothing else */
+	static const int viewers[] = {1, 3, 4, 5};
+	for (int i = 0; i < 4; i++) {
+		int t = viewers[i], blk = i % 2 ? b1 : b0;
+		ck_assert_int_eq(mg.nviews[t], 1);
+		ck_assert_int_eq(mg.views[t][0].node, 1);
+		ck_assert_int_eq(mg.views[t][0].buf, blk);
+		ck_assert_int_eq(mg.views[t][0].begin, mg.bufs[blk].begin);
+	}
+	ck_assert_int_eq(mg.nviews[0] + mg.nviews[2], 0);
+	/* each block's residency runs from its writer to its reader */
+	for (int r = 0; r < mg.nres; r++)
+		if (mg.res[r].buf == b0)
+			ck_assert(mg.res[r].nusers == 2 && mg.res[r].users[0] == 1 && mg.res[r].users[1] == 4);
+	check_acyclic(&mg);
+	memgraph_free(&mg);
+	/* unbounded, B is whole: no views */
+	ck_assert(memgraph_build(&f.kp, 0, &mg, err, sizeof err));
+	ck_assert_int_eq(mg.bufs[1].bytes, 256);
+	ck_assert_ptr_null(mg.views);
+	memgraph_free(&mg);
+	/* one reader of both halves: B stays whole under the budget too */
+	static const int both[] = {1, 3, -1};
+	fix_io_task(&f, &x, 5, false, 0, 64, both);
+	f.kt[4].nuse = 0;
+	f.tasks[4].kind = IA_INPUT;
+	f.tasks[4].node = 0;
+	ck_assert(memgraph_build(&f.kp, 1024, &mg, err, sizeof err));
+	ck_assert_int_eq(mg.bufs[1].bytes, 256);
+	ck_assert_int_eq(mg.bufs[b0].bytes, 0);
+	for (int t = 0; t < mg.ntasks; t++)
+		ck_assert_int_eq(mg.nviews[t], 0);
+	check_acyclic(&mg);
+	memgraph_free(&mg);
+}
+END_TEST
+
 static Suite *memgraph_suite(void)
 {
 	Suite *s = suite_create("memgraph");
@@ -600,6 +674,7 @@ static Suite *memgraph_suite(void)
 	tcase_add_test(tc, dump_readable);
 	tcase_add_test(tc, inputs_outputs_out_of_core);
 	tcase_add_test(tc, input_block_dropped_and_read_again);
+	tcase_add_test(tc, intermediate_kept_by_block);
 	suite_add_tcase(s, tc);
 	return s;
 }
