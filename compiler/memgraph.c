@@ -1516,8 +1516,10 @@ void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out)
 			continue;
 		char name[96];
 		mg_buf_name(mg, kp, b, name, sizeof name);
-		fprintf(out, "  %-16s %10" PRId64 " bytes at %" PRId64 ", %d uses%s\n", name, mg->bufs[b].bytes,
-		        mg->bufs[b].offset, mg->bufs[b].nuses, mg->bufs[b].spill >= 0 ? ", offloaded" : "");
+		static const char *const what[] = {"", ", input block", ", output block", ", intermediate's block"};
+		fprintf(out, "  %-16s %10" PRId64 " bytes at %" PRId64 ", %d uses%s%s\n", name, mg->bufs[b].bytes,
+		        mg->bufs[b].offset, mg->bufs[b].nuses, what[mg->bufs[b].io],
+		        mg->bufs[b].spill >= 0 ? ", offloaded" : "");
 	}
 	fputs("steps (the linear order planned; memory nodes under the step that made them):\n", out);
 	MgPreds preds;

@@ -12,6 +12,8 @@
 #  - the spill directory is empty after the run (the file is unlinked);
 # and at the smallest budget once more on inputs from .npy files, which
 # the program maps and reads block by block, against the interpreter.
+# (At their smallest budgets, most programs keep some intermediate block
+# by block, and mlp's and W2's Hd are checked to be.)
 # Each budget is compiled under one placer, the four taking turns
 # (MEMORY_SWEEP=full: every placer at every budget, 4x the runs).
 # Then the errors: a budget below the smallest is exit status 1 with the
@@ -145,6 +147,22 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
 	done
 	files_run "$name" "$prog" "$defs"
 	np=$((np + 1))
+done
+
+# ---- intermediates kept by block --------------------------------------------------
+# At their smallest budgets, mlp's and W2's row blocks of Hd are buffers
+# of their own (the memgraph's intermediate's blocks), so the runs above
+# went through the kernels' views of them.
+for prog in "$srcdir/samples/mlp.tra" "$srcdir/bench/w2_mlp.tra"; do
+	name=$(basename "$prog" .tra)
+	least=$(least_budget "$prog" "$(sizes "$prog")")
+	# shellcheck disable=SC2046
+	"$TRAC" "$prog" $(sizes "$prog") --devices=3 --memory="${least:-1}" --emit=memgraph >mg 2>err
+	if grep -q "^  Hd\.block#[0-9]* .*, intermediate's block" mg && ! grep -q "^  Hd  " mg; then
+		ok "$name --memory=$least keeps Hd by block"
+	else
+		bad "$name --memory=$least keeps Hd by block"
+	fi
 done
 
 # ---- errors ---------------------------------------------------------------------
