@@ -833,14 +833,17 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 }
 
 /* The most bytes one task of g's partition needs under a budget
- * (memgraph_largest_need). */
-static int64_t driver_largest_need(const DriverOpts *o, TraGraph *g)
+ * (memgraph_largest_need); with fits, whether the memory plan under
+ * --memory's budget works (memgraph_fits) into *fits. */
+static int64_t driver_largest_need(const DriverOpts *o, TraGraph *g, bool *fits)
 {
 	IaGraph ia;
 	KplanProgram kp;
 	driver_lower(o, g, &ia);
 	kplan_build(g, &ia, &kp);
 	int64_t need = memgraph_largest_need(&kp);
+	if (fits)
+		*fits = need <= o->memory && memgraph_fits(&kp, o->memory);
 	kplan_free(&kp);
 	return need;
 }
@@ -852,9 +855,9 @@ static int64_t driver_largest_need(const DriverOpts *o, TraGraph *g)
 static int64_t driver_fit_scale(const DriverOpts *o, TraGraph *g, int scale, bool *stretches)
 {
 	driver_decompose(o, g, scale, true);
-	int64_t in_stretches = driver_largest_need(o, g);
+	int64_t in_stretches = driver_largest_need(o, g, NULL);
 	driver_decompose(o, g, scale, false);
-	int64_t need = driver_largest_need(o, g);
+	int64_t need = driver_largest_need(o, g, NULL);
 	*stretches = in_stretches < need;
 	if (!*stretches)
 		return need;
@@ -883,21 +886,38 @@ static void driver_fit_budget(const DriverOpts *o, TraGraph *g)
 {
 	int64_t last = -1;
 	bool last_stretches = false;
-	for (int scale = 1;; scale *= 2) {
-		bool stretches;
+	int fit_scale = 0; /* the finest scale whose plan worked, if none met the share */
+	bool fit_stretches = false, stretches = false;
+	int scale;
+	for (scale = 1;; scale *= 2) {
+		bool fits;
 		int64_t need = driver_fit_scale(o, g, scale, &stretches);
 		if (last >= 0 && need >= last) {
 			/* finer blocks did not help (a tensor read whole, say): the
 			 * last partition that did */
-			driver_decompose(o, g, scale / 2, last_stretches);
-			return;
+			scale /= 2;
+			stretches = last_stretches;
+			break;
 		}
-		if ((scale == 1 && need <= o->memory) || need <= o->memory / DRIVER_BUDGET_SHARE ||
-		    scale >= DRIVER_MAX_SCALE)
+		driver_largest_need(o, g, &fits);
+		/* (a plan can fail for fragmentation where the need fits) */
+		if (fits && ((scale == 1 && need <= o->memory) || need <= o->memory / DRIVER_BUDGET_SHARE))
 			return;
+		if (fits) {
+			fit_scale = scale;
+			fit_stretches = stretches;
+		}
+		if (scale >= DRIVER_MAX_SCALE)
+			break;
 		last = need;
 		last_stretches = stretches;
 	}
+	/* none met the share: the finest that works, else the least need
+	 * (whose error names the smallest budget for it) */
+	if (fit_scale > 0)
+		driver_decompose(o, g, fit_scale, fit_stretches);
+	else
+		driver_decompose(o, g, scale, stretches);
 }
 
 /* The placed tasks' memory plan (memgraph.c), under --memory's budget:

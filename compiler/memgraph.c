@@ -1230,6 +1230,18 @@ bool memgraph_build(const KplanProgram *kp, int64_t budget, Memgraph *mg, char *
 	return ok;
 }
 
+bool memgraph_fits(const KplanProgram *kp, int64_t budget)
+{
+	MgUses u;
+	Memgraph mg;
+	int fail;
+	mg_uses_build(kp, budget > 0, &u);
+	bool ok = mg_attempt(kp, &u, budget, &mg, &fail);
+	memgraph_free(&mg);
+	mg_uses_free(&u, kp->ia->ntasks);
+	return ok;
+}
+
 int64_t memgraph_largest_need(const KplanProgram *kp)
 {
 	MgUses u;

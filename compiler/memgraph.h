@@ -138,6 +138,9 @@ int memgraph_domain(const IaGraph *ia, int device);
  * smallest budget that works. mg's arrays are malloc'd (memgraph_free). */
 bool memgraph_build(const KplanProgram *kp, int64_t budget, Memgraph *mg, char *err, size_t errlen);
 void memgraph_free(Memgraph *mg);
+/* Whether memgraph_build would plan kp under budget (without working out
+ * the smallest budget when it would not). */
+bool memgraph_fits(const KplanProgram *kp, int64_t budget);
 /* The most bytes of buffers one task of kp uses at once under a budget
  * (its inputs' and outputs' blocks included): no budget below it works,
  * and a budget only a little above it leaves no room to read ahead. */

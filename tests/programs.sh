@@ -17,31 +17,34 @@ sizes() {
 	echo "$out"
 }
 
-# least_budget PROG DEFS: the smallest --memory that works for PROG with
-# DEFS on --devices=3, as trac's error for a budget of 1 byte names it
-# (empty if it names none).
+# least_budget PROG DEFS [PLACER]: the smallest --memory that works for
+# PROG with DEFS on --devices=3 (placed by PLACER, default greedy), as
+# trac's error for a budget of 1 byte names it (empty if it names none).
 least_budget() {
 	# shellcheck disable=SC2086 # $2 is the -D flags
-	"$TRAC" "$1" $2 --devices=3 --memory=1 --emit=memgraph 2>&1 >/dev/null |
+	"$TRAC" "$1" $2 --devices=3 --placer="${3:-greedy}" --memory=1 --emit=memgraph 2>&1 >/dev/null |
 		sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p'
 }
 
-# compare DIR_GOT DIR_WANT: every .npy in WANT equals the one in GOT.
+# compare DIR_GOT DIR_WANT [DIR_GOT...]: every .npy in WANT equals the
+# one in GOT (and in each further GOT: one Python for several runs).
 compare() {
-	"$PYTHON_NUMPY" - "$1" "$2" <<'PY'
+	"$PYTHON_NUMPY" - "$@" <<'PY'
 import sys, os
 import numpy as np
-got_dir, want_dir = sys.argv[1], sys.argv[2]
+want_dir = sys.argv[2]
 ok = True
-for f in sorted(os.listdir(want_dir)):
-    want = np.load(os.path.join(want_dir, f))
-    got = np.load(os.path.join(got_dir, f))
-    tol = 1e-4 if want.dtype == np.float32 else 1e-10
-    w, g = want.astype(np.float64), got.astype(np.float64)
-    err = np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30) if w.size else 0.0
-    if got.dtype != want.dtype or got.shape != want.shape or not err <= tol:
-        print("  %s: dtype %s/%s shape %s/%s relative error %.3g" % (f, got.dtype, want.dtype, got.shape, want.shape, err))
-        ok = False
+for got_dir in [sys.argv[1]] + sys.argv[3:]:
+    for f in sorted(os.listdir(want_dir)):
+        want = np.load(os.path.join(want_dir, f))
+        got = np.load(os.path.join(got_dir, f))
+        tol = 1e-4 if want.dtype == np.float32 else 1e-10
+        w, g = want.astype(np.float64), got.astype(np.float64)
+        err = np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30) if w.size else 0.0
+        if got.dtype != want.dtype or got.shape != want.shape or not err <= tol:
+            print("  %s/%s: dtype %s/%s shape %s/%s relative error %.3g" % (got_dir, f, got.dtype, want.dtype,
+                  got.shape, want.shape, err))
+            ok = False
 sys.exit(0 if ok else 1)
 PY
 }
