@@ -1199,7 +1199,12 @@ static void cg_c_gemm_kernel(CgC *c, const Kplan *k)
  * Intermediate tensors and partial blocks are the executor's: the task
  * table tells it which buffers each task uses, and the graph which
  * buffers it places (TrartTaskGraph.pooled), so a buffer takes memory
- * only from its first writer to its last reader.
+ * only from its first writer to its last reader. Under a budget, an
+ * intermediate may be kept block by block (memgraph.h, MG_BLOCK): a task
+ * that touches such a block has a view of it (trac_view<t>), and its
+ * kernel indexes its tensors in trart_task_bufs's array, where the
+ * tensor's buffer is the block's address less the block's first byte,
+ * so the kernel's code is the same either way.
  */
 
 /* A block kernel's signature, and where some task views a tensor's

@@ -336,7 +336,8 @@ static void mg_evict(MgPlan *P, MgArena *a, int b)
 	s->offload = node;
 }
 
-/* Whether task t depends on task u in the data flow. */
+/* Whether task t depends on task x in the data flow (false where the
+ * ancestors were not worked out). */
 static bool mg_depends(const MgUses *u, int t, int x)
 {
 	return u->anc && (u->anc[(size_t)t * (size_t)u->words + (size_t)(x / 64)] >> (x % 64) & 1);
@@ -665,10 +666,11 @@ static bool mg_step(MgPlan *P, int i, int *mine)
 }
 
 /* Lookahead from step *ahead: first allocations into free room only
- * (under a budget, room whose dependency costs nothing), except that an input block may also grow the arena up to the budget
- * (under a budget: unbounded, it would grow without end): its read then
- * overlaps the computation before it (double buffering, where the budget
- * holds two blocks). */
+ * (under a budget, room whose dependency costs nothing), except that an
+ * input block may also grow the arena up to the budget (under a budget:
+ * unbounded, it would grow without end): its read then overlaps the
+ * computation before it (double buffering, where the budget holds two
+ * blocks). */
 static void mg_lookahead(MgPlan *P, int *ahead, int *mine)
 {
 	int nt = P->mg->ntasks;
