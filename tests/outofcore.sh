@@ -1,14 +1,14 @@
 #!/bin/sh
 # outofcore.sh: inputs and outputs out of core (trac --memory; the
 # memgraph's read, drop, claim and write nodes; the generated program's
-# mapped .npy files). Two programs whose data are four times the budget:
-#  - W5's gradient, g = X^T (sigmoid(X w) - y) / N, with X of 32 MiB under
+# mapped .npy files). Two programs whose data are eight times the budget:
+#  - W5's gradient, g = X^T (sigmoid(X w) - y) / N, with X of 64 MiB under
 #    --memory=8M: g agrees with NumPy (float64, 1e-4 relative); --stats's
 #    arena is within the budget and it read the bytes the plan says; the
 #    program's peak resident memory (wait4's) stays under half of X, while
 #    the same program compiled without a budget, which reads X whole,
 #    peaks above X (so the comparison can fail);
-#  - a map, Y = 2 X + 1, with X and Y of 32 MiB each: Y is written block
+#  - a map, Y = 2 X + 1, with X and Y of 64 MiB each: Y is written block
 #    by block into its file, equal to NumPy's, the peak under half of X
 #    and Y together (a block's pages are mapped in the file's large
 #    folios, up to 2 MiB each, so a few MiB past the budget are resident);
@@ -30,7 +30,7 @@ test_setup
 "$PYTHON_NUMPY" - <<'PY' || exit 99
 import numpy as np
 rng = np.random.default_rng(12)
-n, d = 16384, 512
+n, d = 32768, 512
 X = rng.standard_normal((n, d)).astype("<f4")
 w = (rng.standard_normal(d) / np.sqrt(d)).astype("<f4")
 y = (rng.random(n) < 0.5).astype("<f4")
@@ -39,9 +39,9 @@ x = X.astype(np.float64)
 np.save("want_g.npy", x.T @ (1 / (1 + np.exp(-(x @ w))) - y) / n)
 np.save("want_Y.npy", 2 * x + 1)
 PY
-xbytes=$((16384 * 512 * 4))
+xbytes=$((32768 * 512 * 4))
 cat >map.tra <<'EOF'
-size N = 16384, D = 512
+size N = 32768, D = 512
 input X[N, D]
 Y[i, j] = 2 * X[i, j] + 1
 output Y
@@ -74,9 +74,9 @@ plan_read() { sed -n 's/^  out of core: read \([0-9]*\) bytes of inputs.*/\1/p' 
 
 budget=$((8 * 1048576))
 w5=$srcdir/bench/w5_logreg.tra
-if "$TRAC" "$w5" -D N=16384 -D D=512 --devices=3 --memory=8M -o w5 2>err &&
-   "$TRAC" "$w5" -D N=16384 -D D=512 --devices=3 --memory=8M --emit=plan >w5.plan 2>err &&
-   "$TRAC" "$w5" -D N=16384 -D D=512 --devices=3 -o w5whole 2>err &&
+if "$TRAC" "$w5" -D N=32768 -D D=512 --devices=3 --memory=8M -o w5 2>err &&
+   "$TRAC" "$w5" -D N=32768 -D D=512 --devices=3 --memory=8M --emit=plan >w5.plan 2>err &&
+   "$TRAC" "$w5" -D N=32768 -D D=512 --devices=3 -o w5whole 2>err &&
    "$TRAC" map.tra --devices=3 --memory=8M -o map 2>err; then
 	ok "compiled under --memory=8M (and without)"
 else
