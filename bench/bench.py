@@ -1310,6 +1310,95 @@ def print_memory_table(args, rows, read_bw):
             print("  %s: %s" % (r["name"], r["note"]))
 
 
+# ---- MPI ranks (trac --ranks): 2 ranks x 1 worker against 1 rank x 2 workers ----------
+
+RANKS_WORKLOADS = ("w1", "w2", "w6")
+PLANRANK_RE = re.compile(r"^  rank (\d+): compute .*, sends (\d+) bytes, receives (\d+) bytes", re.M)
+BOUND_RE = re.compile(r"^lower bound for \S+ .* on \d+ ranks: .* received per rank.*the plan's most: .*?"
+                      r"(?:\(([0-9.]+)x\))?$", re.M)
+BOUND_BYTES_RE = re.compile(r"^lower bound for (\S+) .*: ([0-9.]+ [kMG]?B) received per rank", re.M)
+SIMSPAN_RE = re.compile(r"^simulated makespan: ([0-9.e+-]+) (us|ms|s)\b", re.M)
+SENT_RE = re.compile(r"^rank (\d+): sent (\d+) bytes in \d+ pieces, received (\d+) bytes", re.M)
+
+
+def _seconds(v, unit):
+    return float(v) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+
+
+def run_ranks(args, env, w, s, mpirun):
+    """The workload on 1 rank of 2 workers (--devices=2, --threads 2) and
+    on 2 ranks of 1 worker (--ranks=2 --devices=1, mpirun -np 2, --threads
+    1): both times (rank 0's --time median), the plan's bytes between
+    ranks, the lower bound on the bytes a rank receives and the plan's
+    most, the simulated makespan of each against its measured time."""
+    tra = os.path.join(HERE, w["file"])
+    defs = []
+    for k, v in s.items():
+        defs += ["-D", "%s=%d" % (k, v)]
+    row = {"name": w["label"]}
+    exe = os.path.join(args.builddir, "%s-ranks-" % w["label"])
+    for key, flags, launch, threads in (
+            ("threads", ["--devices=2"], [], 2),
+            ("ranks", ["--ranks=2", "--devices=1"],
+             [mpirun, "--oversubscribe", "--allow-run-as-root", "-np", "2"], 1)):
+        base = [args.trac, tra] + defs + flags
+        rc, plan, err, _ = run_cmd(base + ["--emit=plan"], env, args.timeout, cwd=args.builddir)
+        sp = SIMSPAN_RE.search(plan)
+        if rc != 0 or sp is None:
+            row["fail"] = "plan %s: %s" % (key, reason(rc, err, plan))
+            return row
+        row[key + "_sim_ms"] = _seconds(sp.group(1), sp.group(2)) * 1e3
+        if key == "ranks":
+            row["plan_bytes"] = sum(int(m.group(2)) for m in PLANRANK_RE.finditer(plan))
+            row["plan_most"] = max(int(m.group(3)) for m in PLANRANK_RE.finditer(plan))
+            b = BOUND_BYTES_RE.search(plan)
+            row["bound"] = b.group(2) if b else "-"
+            bx = BOUND_RE.search(plan)
+            row["most_over_bound"] = float(bx.group(1)) if bx and bx.group(1) else None
+        rc, out, err, _ = run_cmd(base + ["-o", exe + key], env, args.timeout, cwd=args.builddir)
+        if rc != 0:
+            row["fail"] = "compile %s: %s" % (key, reason(rc, err, out))
+            return row
+        outdir = exe + key + ".out"
+        rc, out, err, _ = run_cmd(launch + [exe + key, "--random=1", "--threads", str(threads),
+                                            "--repeat", str(args.repeat), "--time", "--stats",
+                                            "--output-dir", outdir], env, args.timeout, cwd=args.builddir)
+        shutil.rmtree(outdir, ignore_errors=True)
+        tm = None
+        for tm in TIME_RE.finditer(err):
+            pass
+        if rc != 0 or tm is None:
+            row["fail"] = "run %s: %s" % (key, reason(rc, err, out))
+            return row
+        row[key + "_ms"] = min(float(m.group(2)) for m in TIME_RE.finditer(err)) \
+            if key == "threads" else max(float(m.group(2)) for m in TIME_RE.finditer(err))
+        if key == "ranks":
+            row["sent"] = sum(int(m.group(2)) for m in SENT_RE.finditer(err))
+    return row
+
+
+def print_ranks_table(args, rows):
+    hdr = ["workload", "1x2 ms", "2x1 ms", "2x1/1x2", "bytes moved", "bound/rank", "most recv/bound",
+           "sim 1x2 ms", "sim 2x1 ms", "sim/measured 2x1"]
+    table = []
+    for r in rows:
+        if "fail" in r:
+            table.append([r["name"], "failed"] + ["-"] * (len(hdr) - 2))
+            continue
+        table.append([r["name"], fmt(r["threads_ms"], ".2f"), fmt(r["ranks_ms"], ".2f"),
+                      fmt(r["ranks_ms"] / r["threads_ms"], ".2f"), "%d" % r["sent"], r["bound"],
+                      fmt(r["most_over_bound"], ".2f") if r["most_over_bound"] is not None else "-",
+                      fmt(r["threads_sim_ms"], ".2f"), fmt(r["ranks_sim_ms"], ".2f"),
+                      fmt(r["ranks_sim_ms"] / r["ranks_ms"], ".2f")])
+    print_table(hdr, table, "MPI ranks: 1 rank x 2 workers (--devices=2) against 2 ranks x 1 worker "
+                "(--ranks=2 --devices=1, mpirun -np 2; its time: the slower rank's median):")
+    for r in rows:
+        if "fail" in r:
+            print("  %s: %s" % (r["name"], r["fail"]))
+        elif r["sent"] != r["plan_bytes"]:
+            print("  %s: the ranks sent %d bytes, the plan says %d" % (r["name"], r["sent"], r["plan_bytes"]))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description="Time trac's compiled W1-W6 against NumPy, PyTorch and the sgemm peak.")
@@ -1335,6 +1424,8 @@ def main(argv=None):
                     help="skip the out-of-core W5 (it writes X, 4 GB, to the build directory)")
     ap.add_argument("--no-tasks", action="store_true",
                     help="skip the block-task-graph table (trac --devices=T)")
+    ap.add_argument("--no-ranks", action="store_true",
+                    help="skip W1, W2, W6 on 2 MPI ranks against 2 threads (needs mpirun)")
     ap.add_argument("--cc", default=None, help="C compiler for sgemm_peak.c (default $CC or cc)")
     ap.add_argument("--blas-cflags", default=None, help="default: pkg-config --cflags openblas")
     ap.add_argument("--blas-libs", default=None,
@@ -1476,6 +1567,14 @@ def main(argv=None):
                 print("running %s under a memory budget ..." % w["label"], file=sys.stderr, flush=True)
                 memory_rows.append(run_memory(args, env, w, w["small"] if args.small else w["sizes"]))
 
+    ranks_rows = []
+    mpirun = shutil.which("mpirun")
+    if not args.no_ranks and not args.interpret and mpirun:
+        for w in todo:
+            if w["name"] in RANKS_WORKLOADS:
+                print("running %s on 2 ranks ..." % w["label"], file=sys.stderr, flush=True)
+                ranks_rows.append(run_ranks(args, env, w, w["small"] if args.small else w["sizes"], mpirun))
+
     ooc_row = None
     if not args.no_tasks and not args.interpret and not args.no_ooc and any(w["name"] == "w5" for w in todo):
         print("running w5 out of core ...", file=sys.stderr, flush=True)
@@ -1535,6 +1634,8 @@ def main(argv=None):
         print_memory_table(args, memory_rows, spill_read_bandwidth(args, env))
     if ooc_row:
         print_outofcore(args, ooc_row)
+    if ranks_rows:
+        print_ranks_table(args, ranks_rows)
     notes = []
     for r in rows:
         for k in ["trac", "numpy", "torch"] + args.backends[1:]:
@@ -1564,7 +1665,7 @@ def main(argv=None):
                        "torch": torch_version, "sgemm_peak_gflops": peak,
                        "sgemm_peak_after_gflops": peak_after, "backends": args.backends,
                        "rows": rows, "samples": samples, "memory": memory_rows,
-                       "outofcore": ooc_row},
+                       "outofcore": ooc_row, "ranks": ranks_rows},
                       f, indent=1)
     bad = any("trac_fail" in r or "numpy_fail" in r or r.get("mismatch") for r in rows)
     return 1 if args.strict and (bad or peak is None) else 0

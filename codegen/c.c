@@ -1616,6 +1616,40 @@ static void cg_c_mem_arrays(CgC *c)
 	fputs("};\n", c->out);
 }
 
+/* How many pieces task t writes (kplan_task_pieces). */
+static int cg_c_npieces(const CgC *c, int t)
+{
+	KplanPiece *pc = xcalloc((size_t)c->opt->ia->ncons[t] + 1, sizeof *pc);
+	int n = kplan_task_pieces(c->kp, t, pc);
+	free(pc);
+	return n;
+}
+
+/* On ranks, what task t writes (kplan_task_pieces): trac_piece<t>. */
+static void cg_c_task_pieces(CgC *c, int t)
+{
+	KplanPiece *pc = xcalloc((size_t)c->opt->ia->ncons[t] + 1, sizeof *pc);
+	int n = kplan_task_pieces(c->kp, t, pc);
+	for (int i = 0; i < n; i++) {
+		fprintf(c->out, "static const int64_t trac_pdims%d_%d[] = {", t, i);
+		for (int d = 0; d < pc[i].ndim; d++)
+			fprintf(c->out, "%s%" PRId64, d ? ", " : "", pc[i].shape[d]);
+		for (int d = 0; d < pc[i].ndim; d++)
+			fprintf(c->out, ", %" PRId64, pc[i].start[d]);
+		for (int d = 0; d < pc[i].ndim; d++)
+			fprintf(c->out, ", %" PRId64, pc[i].size[d]);
+		fputs("};\n", c->out);
+	}
+	if (n > 0) {
+		fprintf(c->out, "static const TrartPiece trac_piece%d[] = {", t);
+		for (int i = 0; i < n; i++)
+			fprintf(c->out, "%s{%d, %d, %d, %d, trac_pdims%d_%d}", i ? ", " : "", pc[i].buf,
+			        pc[i].elsize, pc[i].ndim, pc[i].output, t, i);
+		fputs("};\n", c->out);
+	}
+	free(pc);
+}
+
 /* One task's bounds, successors, partial list and buffers. */
 static void cg_c_task_arrays(CgC *c, int t)
 {
@@ -1647,6 +1681,8 @@ static void cg_c_task_arrays(CgC *c, int t)
 			        mg->views[t][i].buf, mg->views[t][i].begin);
 		fputs("};\n", c->out);
 	}
+	if (c->opt->ia->nranks > 1)
+		cg_c_task_pieces(c, t);
 	if (k->kind == IA_JOIN || k->kind == IA_AGG) {
 		fprintf(c->out, "static const int trac_use%d[] = {", t);
 		for (int i = 0; i < kt->nuse; i++)
@@ -1696,6 +1732,8 @@ static void cg_c_task_tables(CgC *c)
 		fprintf(c->out, ", %.17g", k->out_bytes);
 		if (mg && mg->nviews && mg->nviews[t] > 0)
 			fprintf(c->out, ", NULL, %d, trac_view%d", mg->nviews[t], t);
+		else if (ia->nranks > 1 && fn)
+			fprintf(c->out, ", NULL, 0, NULL, %d, trac_piece%d", cg_c_npieces(c, t), t);
 		fputs("},\n", c->out);
 	}
 	if (c->opt->mg)
@@ -1703,8 +1741,8 @@ static void cg_c_task_tables(CgC *c)
 	fputs("};\n\n", c->out);
 	cg_c_pooled(c);
 	if (!c->opt->mg) {
-		fprintf(c->out, "static const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled, %d};\n\n",
-		        nt, c->kp->nbufs, c->g->nnodes);
+		fprintf(c->out, "static const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled, %d, "
+		        "0, NULL, 0, %d, %d};\n\n", nt, c->kp->nbufs, c->g->nnodes, ia->nranks, ia->rank_devices);
 		return;
 	}
 	const Memgraph *mg = c->opt->mg;
@@ -1929,7 +1967,8 @@ void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 	if (opt->library)
 		cg_c_library(&c);
 	else
-		fputs("int main(int argc, char **argv)\n{\n\treturn trart_main(&trac_program, argc, argv);\n}\n", out);
+		fprintf(out, "int main(int argc, char **argv)\n{\n\treturn %s(&trac_program, argc, argv);\n}\n",
+		        opt->ia && opt->ia->nranks > 1 ? "trart_mpi_main" : "trart_main");
 	kplan_free(&kp);
 }
 

@@ -26,6 +26,12 @@
  * build tree (tests, `make demo`); relative to the binary as the install
  * laid them out (bindir to includedir and libdir), so a moved install
  * works; and last where `make install` put it.
+ *
+ * An executable for MPI ranks (--ranks) also links libtrart_mpi.a, from
+ * the same directory as libtrart.a and before it (it calls libtrart),
+ * then MPI's libraries as configure's mpicc named them; only a trac
+ * configured with MPI builds one. An object (-c) or a shared library
+ * links neither: whoever links it into a program adds them.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "tra.h"
@@ -375,6 +381,12 @@ static void build_compile_command(Arena *a, Argv *av, const BuildOptions *opt, c
 	build_arg(a, av, c_file);
 }
 
+/* Whether the link adds libtrart_mpi and MPI: an executable for ranks. */
+static bool build_links_mpi(const BuildOptions *opt)
+{
+	return opt->ranks > 1 && !opt->object && !opt->shared;
+}
+
 /* An executable, or with --shared a shared library, from the object. */
 static void build_link_command(Arena *a, Argv *av, const BuildOptions *opt, const BuildPaths *paths,
                                const char *obj, const char *out)
@@ -393,7 +405,11 @@ static void build_link_command(Arena *a, Argv *av, const BuildOptions *opt, cons
 	build_arg(a, av, "-o");
 	build_arg(a, av, out);
 	build_arg(a, av, obj);
+	if (build_links_mpi(opt))
+		build_arg(a, av, arena_printf(a, "%s/libtrart_mpi.a", paths->lib));
 	build_arg(a, av, arena_printf(a, "%s/libtrart.a", paths->lib));
+	if (build_links_mpi(opt))
+		build_words(a, av, TRAC_MPI_LIBS);
 	build_words(a, av, TRAC_BLAS_LIBS);
 	build_arg(a, av, "-lm");
 }
@@ -426,8 +442,9 @@ static int build_link(Arena *a, const BuildOptions *opt, const BuildPaths *paths
 	build_link_command(a, &av, opt, paths, obj, out);
 	if (build_run(&av, opt) == BUILD_RUN_OK)
 		return TRAC_EXIT_OK;
-	fprintf(stderr, "trac: error: linking failed: the runtime in %s or OpenBLAS (%s) is missing or "
-	        "does not fit this compiler; the command was:\n  ", paths->lib, TRAC_BLAS_LIBS);
+	fprintf(stderr, "trac: error: linking failed: the runtime in %s or OpenBLAS (%s)%s%s is missing or "
+	        "does not fit this compiler; the command was:\n  ", paths->lib, TRAC_BLAS_LIBS,
+	        build_links_mpi(opt) ? " or MPI " : "", build_links_mpi(opt) ? TRAC_MPI_LIBS : "");
 	build_print_command(&av);
 	return TRAC_EXIT_ERROR;
 }
@@ -529,9 +546,10 @@ static bool build_check_runtime(Arena *a, const BuildOptions *opt, BuildPaths *p
 {
 	if (!build_runtime_paths(a, opt->runtime_dir, paths))
 		return false;
-	const char *need[2] = {arena_printf(a, "%s/trart.h", paths->include),
-	                       arena_printf(a, "%s/libtrart.a", paths->lib)};
-	for (int i = 0; i < (opt->object ? 1 : 2); i++)
+	const char *need[3] = {arena_printf(a, "%s/trart.h", paths->include),
+	                       arena_printf(a, "%s/libtrart.a", paths->lib),
+	                       arena_printf(a, "%s/libtrart_mpi.a", paths->lib)};
+	for (int i = 0; i < (opt->object ? 1 : build_links_mpi(opt) ? 3 : 2); i++)
 		if (access(need[i], R_OK) != 0) {
 			fprintf(stderr, "trac: error: the runtime library is missing: cannot read '%s' "
 			        "(is trac installed? run 'make install', or name it with --runtime-dir)\n", need[i]);
@@ -594,6 +612,14 @@ static int build_steps(Arena *a, const TraGraph *g, const BuildOptions *opt, con
 
 int build_program(const TraGraph *g, const BuildOptions *opt)
 {
+#ifndef TRAC_HAVE_MPI
+	/* the driver refuses --ranks first; this is the last word */
+	if (opt->ranks > 1) {
+		fprintf(stderr, "trac: error: --ranks=%d: trac was built without MPI (install libopenmpi-dev "
+		        "and configure --with-mpi)\n", opt->ranks);
+		return TRAC_EXIT_ERROR;
+	}
+#endif
 	Arena a = {0};
 	BuildPaths paths;
 	/* an LLVM object (-c) needs no C compiler */

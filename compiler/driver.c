@@ -102,10 +102,20 @@ static bool driver_dump_taskgraph(const DriverRun *r, FILE *out)
 	return true;
 }
 
+/* The memory plan the back ends render: none on ranks (each rank holds
+ * every tensor whole, from the pool), else the memgraph. */
+static const Memgraph *driver_mg(const DriverRun *r)
+{
+	return r->ia && r->ia->nranks <= 1 ? &r->mem : NULL;
+}
+
 static bool driver_dump_plan(const DriverRun *r, FILE *out)
 {
 	plan_dump(r->ia, &r->o->sim, r->o->placer, out);
-	memgraph_plan_lines(&r->mem, r->ia, &r->o->sim, out);
+	if (driver_mg(r))
+		memgraph_plan_lines(&r->mem, r->ia, &r->o->sim, out);
+	else
+		plan_dump_ranks(r->g, r->ia, &r->o->sim, out);
 	return true;
 }
 
@@ -142,7 +152,7 @@ static bool driver_dump_dot(const DriverRun *r, FILE *out)
 static bool driver_dump_c(const DriverRun *r, FILE *out)
 {
 	char *name = driver_program_name(r->o);
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, r->ia ? &r->mem : NULL};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r)};
 	cg_c_emit(r->g, &cg, out);
 	free(name);
 	return true;
@@ -166,7 +176,7 @@ static bool driver_dump_kernels(const DriverRun *r, FILE *out)
 static bool driver_dump_llvm_module(const DriverRun *r, FILE *out, bool optimised)
 {
 	char *name = driver_program_name(r->o), err[1024];
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, r->ia ? &r->mem : NULL};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r)};
 	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL, r->o->verbose ? stderr : NULL,
 	                   r->o->sanitize_thread};
 	bool ok = cg_llvm_emit(r->g, &cg, &lo, err, sizeof err);
@@ -746,12 +756,10 @@ static bool driver_needs_decomp(const DriverOpts *o)
 	return driver_needs_tasks(o) || (driver_wants_point(o, POINT_PARTS) && o->decompose);
 }
 
+/* Every device: each rank's (--ranks) or the one process's. */
 static int driver_devices(const DriverOpts *o)
 {
-	if (o->devices)
-		return o->devices;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
+	return options_rank_devices(o) * (o->ranks > 1 ? o->ranks : 1);
 }
 
 /* Partitions g as --devices and --partition say, for scale times as many
@@ -829,6 +837,8 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 	kplan_row_groups(g, leader);
 	ia_fuse_rows(ia, leader);
 	free(leader);
+	ia->nranks = o->ranks > 1 ? o->ranks : 1;
+	ia->rank_devices = o->sim.rank_devices;
 	place_run(ia, o->placer, driver_devices(o), &o->sim);
 }
 
@@ -984,6 +994,7 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph 
 		.cc = o->cc, .xcc = o->xcc, .nxcc = o->nxcc, .march = o->march, .runtime_dir = o->runtime_dir,
 		.opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
 		.keep_temps = o->keep_temps, .sanitize_thread = o->sanitize_thread, .verbose = o->verbose, .ia = ia, .mg = mg, .llvm = o->llvm,
+		.ranks = o->ranks,
 	};
 	int rc = build_program(g, &b);
 	free(name);
@@ -1022,7 +1033,7 @@ static int driver_back_end(DriverRun *r, TraGraph *g, DriverEmits *em)
 	if (!driver_dump(r, em, POINT_CODE))
 		return TRAC_EXIT_ERROR;
 	if (o->mode == MODE_COMPILE)
-		return driver_compile(o, g, r->ia, r->ia ? &r->mem : NULL);
+		return driver_compile(o, g, r->ia, driver_mg(r));
 	return TRAC_EXIT_OK;
 }
 
@@ -1121,6 +1132,8 @@ static int driver_dep_prereqs(const DriverOpts *o, const char **files, Arena *a)
 		files[n++] = arena_printf(a, "%s/trart.h", inc);
 		if (!o->object)
 			files[n++] = arena_printf(a, "%s/libtrart.a", lib);
+		if (!o->object && !o->shared && o->ranks > 1)
+			files[n++] = arena_printf(a, "%s/libtrart_mpi.a", lib);
 	}
 	return n;
 }
@@ -1130,7 +1143,7 @@ static int driver_dep_prereqs(const DriverOpts *o, const char **files, Arena *a)
 static int driver_write_deps(const DriverOpts *o, char *const *targets, int ntargets)
 {
 	Arena a = {0};
-	const char *pre[4];
+	const char *pre[5];
 	int npre = driver_dep_prereqs(o, pre, &a);
 	Emit e;
 	FILE *f = driver_emit_open(&e);

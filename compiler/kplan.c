@@ -689,3 +689,42 @@ void kplan_dump(const KplanProgram *kp, FILE *out)
 	for (int t = 0; t < kp->ia->ntasks; t++)
 		kplan_dump_task(kp, t, out);
 }
+
+/* ---- what a task writes, for messages between ranks ---------------------------------- */
+
+/* Task k's block of its node as a piece. */
+static KplanPiece kplan_block_piece(const TraGraph *g, const IaTask *k)
+{
+	const TraNode *n = &g->nodes[k->node];
+	KplanPiece p = {.buf = k->node, .elsize = (int)trart_dtype_size(n->type),
+	                .output = n->is_output && k->final, .ndim = n->rank ? n->rank : 1};
+	p.shape[0] = p.size[0] = 1;
+	for (int d = 0; d < n->rank; d++) {
+		p.shape[d] = n->idx[d].size;
+		p.start[d] = k->lo[d];
+		p.size[d] = k->hi[d] - k->lo[d];
+	}
+	return p;
+}
+
+int kplan_task_pieces(const KplanProgram *kp, int t, KplanPiece *out)
+{
+	const IaGraph *ia = kp->ia;
+	const IaTask *k = &ia->tasks[t];
+	if (kp->kernels[kp->tasks[t].kernel].kind == KPLAN_NOP)
+		return 0;
+	int partial = KPLAN_PARTIAL(kp, t);
+	if (kp->pooled[partial] > 0) {
+		out[0] = (KplanPiece){.buf = partial, .elsize = 1, .ndim = 1};
+		out[0].shape[0] = out[0].size[0] = kp->pooled[partial];
+		return 1;
+	}
+	int n = 0;
+	out[n++] = kplan_block_piece(kp->g, k);
+	for (int i = 0; k->rows >= 0 && i < ia->ncons[t]; i++) {
+		const IaTask *c = &ia->tasks[ia->cons[t][i]];
+		if (c->kind == IA_FUSED)
+			out[n++] = kplan_block_piece(kp->g, c);
+	}
+	return n;
+}

@@ -117,6 +117,23 @@ typedef struct KplanProgram {
 	                       0 (inputs and outputs: the caller's; tasks without a partial) */
 } KplanProgram;
 
+/* A block a task's kernel writes, as a message between ranks carries it
+ * (trart.h's TrartPiece): a box of a buffer in C order. */
+typedef struct KplanPiece {
+	int buf;           /* a node's buffer, or a split join's partial block */
+	int elsize;        /* bytes per element (1 for a partial block: its bytes) */
+	bool output;       /* a final block of an output (rank 0 writes it) */
+	int ndim;          /* >= 1 (a scalar is one element of one dimension) */
+	int64_t shape[TRA_MAX_RANK], start[TRA_MAX_RANK], size[TRA_MAX_RANK];
+} KplanPiece;
+
+/* What task t's kernel writes: its partial block (a split join), or its
+ * block of its node (a join, an aggregation) and, for a row group's
+ * leader, the block of every member it computes. Pieces go to out, with
+ * room for 1 + the task's readers; returns how many (0: a task that
+ * only orders). */
+int kplan_task_pieces(const KplanProgram *kp, int t, KplanPiece *out);
+
 /* The buffer of task t's partial block (a split join's). */
 #define KPLAN_PARTIAL(kp, t) ((kp)->g->nnodes + (t))
 /* The node whose data buffer b holds: b itself, or the node of the split

@@ -19,10 +19,12 @@
 
 #include "config.h"
 
+#include <unistd.h>
+
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
        OPT_DEVICES, OPT_MEMORY, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
-       OPT_SANITIZE };
+       OPT_SANITIZE, OPT_RANKS };
 
 static const struct option options_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
@@ -46,6 +48,7 @@ static const struct option options_longopts[] = {
 	{"node-kernels", no_argument, NULL, OPT_NODE_KERNELS},
 	{"devices", required_argument, NULL, OPT_DEVICES},
 	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"ranks", required_argument, NULL, OPT_RANKS},
 	{"partition", required_argument, NULL, OPT_PARTITION},
 	{"placer", required_argument, NULL, OPT_PLACER},
 	{"sim", required_argument, NULL, OPT_SIM},
@@ -120,7 +123,9 @@ static const char options_usage_tail[] =
 	"                          (integers in [-64, 64))\n"
 	"\n"
 	"Decomposition (shown by --emit=tra when asked for):\n"
-	"  --devices=N             decompose for N devices (default: the online cores)\n"
+	"  --devices=N             decompose for N devices (default: the online cores);\n"
+	"                          with --ranks, N per rank\n"
+	"  --ranks=R               place the program on R MPI ranks (mpirun -np R ./prog)\n"
 	"  --partition=auto|none   search partitions (EinDecomp; the default) or one block\n"
 	"  --partition=NODE:I=N,.. fix node NODE's block counts, per index (repeatable)\n"
 	"  --placer=NAME           roundrobin, greedy (default), lshs or critical-path\n"
@@ -128,7 +133,8 @@ static const char options_usage_tail[] =
 	"                          K, M, G or T: powers of 1024); what does not fit is\n"
 	"                          offloaded to a spill file and reloaded (default: none)\n"
 	"  --sim=KEY=VALUE,...     the simulator's device model: gemm-flops, elt-flops,\n"
-	"                          bandwidth, link-bandwidth, latency, spill-bandwidth\n"
+	"                          bandwidth, link-bandwidth, latency, spill-bandwidth,\n"
+	"                          rank-bandwidth, rank-latency\n"
 	"                          (e.g. 120G, 2e-6)\n"
 	"  --sim-flops=F           same as --sim=gemm-flops=F\n"
 	"  --sim-bandwidth=B       same as --sim=bandwidth=B\n"
@@ -266,6 +272,16 @@ static void options_set_devices(DriverOpts *o, const char *arg)
 	if (v < 1 || v > 4096)
 		options_usage_error("--devices=N needs a count from 1 to 4096, not '%s'", arg);
 	o->devices = (int)v;
+	o->decompose = true;
+}
+
+/* --ranks=R: the MPI ranks the program is placed on. */
+static void options_set_ranks(DriverOpts *o, const char *arg)
+{
+	int64_t v = options_positive(arg);
+	if (v < 1 || v > 64)
+		options_usage_error("--ranks=R needs a count from 1 to 64, not '%s'", arg);
+	o->ranks = (int)v;
 	o->decompose = true;
 }
 
@@ -564,6 +580,19 @@ static void options_check_opts(const DriverOpts *o)
 	                (o->mode == MODE_EMIT && (!o->out || strcmp(o->out, "-") == 0))))
 		options_usage_error("-MD and -MF describe an output file: use them when compiling, or with "
 		                    "--emit and -o FILE");
+	if (o->ranks > 1 && o->memory > 0)
+		options_usage_error("--ranks and --memory cannot be combined yet: a program on ranks holds "
+		                    "every tensor whole on every rank");
+	if (o->ranks > 1 && o->node_kernels)
+		options_usage_error("--ranks places block tasks: drop --node-kernels");
+	if (o->ranks > 1 && o->mode == MODE_COMPILE && (o->object || o->shared))
+		options_usage_error("--ranks makes a program that mpirun starts: drop %s",
+		                    o->object ? "-c" : "--shared");
+#ifndef TRAC_HAVE_MPI
+	if (o->ranks > 1 && o->mode == MODE_COMPILE)
+		options_usage_error("--ranks: this trac was built without MPI (configure found no mpicc; "
+		                    "install libopenmpi-dev and reconfigure); --emit works without it");
+#endif
 	if (strcmp(o->file, "-") == 0 && o->mode == MODE_COMPILE && !o->out && !o->name)
 		options_usage_error("the program is read from standard input: name the output with -o "
 		                    "(or the program with --name)");
@@ -627,6 +656,7 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_AFTER: options_set_after(o, optarg); break;
 		case OPT_DEVICES: options_set_devices(o, optarg); break;
 		case OPT_MEMORY: options_set_memory(o, optarg); break;
+		case OPT_RANKS: options_set_ranks(o, optarg); break;
 		case OPT_PARTITION: options_add_partition(o, optarg); break;
 		case OPT_PLACER: options_set_placer(o, optarg); break;
 		case OPT_SIM: options_set_sim(o, "--sim", "", optarg); break;
@@ -672,6 +702,16 @@ void options_parse(DriverOpts *o, int argc, char **argv)
 #endif
 	sim_model_default(&o->sim);
 	options_parse_args(o, argc, argv);
+	if (o->ranks > 1)
+		o->sim.rank_devices = options_rank_devices(o);
+}
+
+int options_rank_devices(const DriverOpts *o)
+{
+	if (o->devices)
+		return o->devices;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
 }
 
 void options_free(DriverOpts *o)

@@ -58,7 +58,8 @@ typedef struct DriverOpts {
 	bool sanitize_thread;  /* --sanitize=thread */
 	bool node_kernels;     /* --node-kernels: one multithreaded kernel per node */
 	bool verbose;          /* -v */
-	int devices;           /* --devices, or 0: the online cores */
+	int devices;           /* --devices, or 0: the online cores (per rank, with --ranks) */
+	int ranks;             /* --ranks=R: placed on R MPI ranks, or 0: one process */
 	const char *pmode;     /* --partition=auto or none, or NULL */
 	bool decompose;        /* --devices or --partition given: --emit=tra shows partitions */
 	const char *after;     /* --after=PASS: the stage marked after shows the graph after PASS */
@@ -73,6 +74,8 @@ typedef struct DriverOpts {
  * that need no program; --help and --version print and exit 0, a usage
  * error exits 2. */
 void options_parse(DriverOpts *o, int argc, char **argv);
+/* Devices per rank: --devices, or the online cores (at most 4096). */
+int options_rank_devices(const DriverOpts *o);
 /* Frees what options_parse allocated. */
 void options_free(DriverOpts *o);
 

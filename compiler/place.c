@@ -79,8 +79,7 @@ static double place_fetch_time(const IaGraph *ia, int t, int d, const SimModel *
 	double s = 0;
 	for (int i = 0; i < ia->tasks[t].nin; i++) {
 		const IaTask *u = &ia->tasks[ia->tasks[t].in[i]];
-		if (u->device != d)
-			s += sim_transfer_time(u->out_bytes, m);
+		s += sim_link_time(u->out_bytes, u->device, d, m);
 	}
 	return s;
 }
@@ -223,7 +222,7 @@ static double place_earliest(const IaGraph *ia, int t, int d, const double *end,
 	double at = free_at[d];
 	for (int i = 0; i < ia->tasks[t].nin; i++) {
 		int u = ia->tasks[t].in[i];
-		double arrive = end[u] + (ia->tasks[u].device != d ? sim_transfer_time(ia->tasks[u].out_bytes, m) : 0);
+		double arrive = end[u] + sim_link_time(ia->tasks[u].out_bytes, ia->tasks[u].device, d, m);
 		at = arrive > at ? arrive : at;
 	}
 	return at;

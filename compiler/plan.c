@@ -15,6 +15,8 @@
 #include "tra.h"
 #include "memgraph.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -343,4 +345,160 @@ void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, cons
 		memgraph_plan_json(mg, ia, m, out);
 	}
 	fputs("\n}\n", out);
+}
+
+/* ---- ranks ----------------------------------------------------------------------------- */
+
+/* What each rank sends and receives: the runtime's rule (sched.c's
+ * sched_ranks_plan), on the same task table. A task that writes runs on
+ * its device's rank; one that only orders, on every rank that runs one
+ * of its readers; a written block goes to every other rank that runs one
+ * of its readers and, when it is a final block of an output, to rank 0;
+ * it moves as its pieces (kplan_task_pieces). */
+static void plan_rank_traffic(const KplanProgram *kp, double *sent, double *recv, double *compute,
+                              const SimModel *m)
+{
+	const IaGraph *ia = kp->ia;
+	int nt = ia->ntasks;
+	uint64_t *need = xcalloc((size_t)nt + 1, sizeof *need);
+	KplanPiece *pc = xcalloc((size_t)nt + 2, sizeof *pc);
+	int *order = xmalloc(((size_t)nt + 1) * sizeof *order), *left = xcalloc((size_t)nt + 1, sizeof *left);
+	int head = 0, tail = 0;
+	for (int t = 0; t < nt; t++)
+		if ((left[t] = kp->tasks[t].npred) == 0)
+			order[tail++] = t;
+	while (head < tail) /* readers after what they read (Kahn's) */
+		for (int i = 0, t = order[head++]; i < kp->tasks[t].nsucc; i++)
+			if (--left[kp->tasks[t].succ[i]] == 0)
+				order[tail++] = kp->tasks[t].succ[i];
+	TRAC_ASSERT(tail == nt);
+	for (int j = nt - 1; j >= 0; j--) {
+		int t = order[j];
+		const KplanTask *kt = &kp->tasks[t];
+		for (int i = 0; i < kt->nsucc; i++)
+			need[t] |= need[kt->succ[i]];
+		int n = kplan_task_pieces(kp, t, pc);
+		if (n == 0)
+			continue;
+		int r = sim_rank(m, ia->tasks[t].device);
+		uint64_t dest = need[t];
+		double bytes = 0;
+		for (int i = 0; i < n; i++) {
+			double b = pc[i].elsize;
+			for (int d = 0; d < pc[i].ndim; d++)
+				b *= (double)pc[i].size[d];
+			bytes += b;
+			if (pc[i].output)
+				dest |= 1;
+		}
+		need[t] = (uint64_t)1 << r;
+		dest &= ~need[t];
+		compute[r] += sim_task_time(&ia->tasks[t], m);
+		for (int q = 0; q < ia->nranks; q++)
+			if (dest >> q & 1) {
+				sent[r] += bytes;
+				recv[q] += bytes;
+			}
+	}
+	free(pc);
+	free(need);
+	free(order);
+	free(left);
+}
+
+/* The lower bound on the words one of p devices receives for a
+ * contraction of m x k by k x n (RESEARCH.md: Loomis-Whitney, with the
+ * constants of arXiv 2205.13407), sizes sorted so that m >= n >= k and
+ * o the words a device owns. */
+static double plan_comm_bound(double a, double b, double c, double p)
+{
+	double s[3] = {a, b, c};
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (s[j] > s[i]) {
+				double x = s[i];
+				s[i] = s[j];
+				s[j] = x;
+			}
+	double m = s[0], n = s[1], k = s[2], o = (m * n + m * k + n * k) / p;
+	if (p <= 1)
+		return 0;
+	if (p <= m / n)
+		return n * k * (1 - 1 / p);
+	if (p <= m * n / (k * k))
+		return 2 * sqrt(m * n * k * k / p) + m * n / p - o;
+	return 3 * pow(m * n * k / p, 2.0 / 3) - o;
+}
+
+/* The program's largest contraction (by m n k, batch included) that
+ * BLAS computes; -1 when it has none. */
+static int plan_largest_contraction(const TraGraph *g, GemmPlan *best)
+{
+	int at = -1;
+	double most = 0;
+	for (int v = 0; v < g->nnodes; v++) {
+		GemmPlan p;
+		const TraNode *n = &g->nodes[v];
+		if (n->kind != TRA_NODE_EINSUM || !gemm_plan(g, n, GEMM_NODE, &p))
+			continue;
+		double size = (double)gemm_group_size(n, &p.batch) * gemm_group_size(n, &p.m) *
+		              gemm_group_size(n, &p.nn) * gemm_group_size(n, &p.k) * gemm_group_size(n, &p.kloop);
+		if (size > most) {
+			most = size;
+			at = v;
+			*best = p;
+		}
+	}
+	return at;
+}
+
+/* The bound's line: per rank, for the largest contraction on R ranks
+ * (batch indices split for free: R / batch ranks share each product). */
+static void plan_bound_line(const TraGraph *g, int ranks, double most_recv, FILE *out)
+{
+	GemmPlan p;
+	int v = plan_largest_contraction(g, &p);
+	if (v < 0) {
+		fputs("lower bound: the program has no contraction\n", out);
+		return;
+	}
+	const TraNode *n = &g->nodes[v];
+	double batch = (double)gemm_group_size(n, &p.batch), per = ranks / batch;
+	double words = per > 1 ? plan_comm_bound((double)gemm_group_size(n, &p.m), (double)gemm_group_size(n, &p.nn),
+	                                         (double)gemm_group_size(n, &p.k) * gemm_group_size(n, &p.kloop), per)
+	                       : 0;
+	double bytes = words * (double)trart_dtype_size(n->type);
+	char b[32], r[32];
+	plan_bytes(b, sizeof b, bytes);
+	plan_bytes(r, sizeof r, most_recv);
+	fprintf(out, "lower bound for %s (the largest contraction) on %d ranks: %s received per rank, "
+	        "if each held 1/%d of its operands; the plan's most: %s", n->name, ranks, b, ranks, r);
+	if (bytes > 0)
+		fprintf(out, " (%.2fx)", most_recv / bytes);
+	fputs("\n(every rank reads the inputs it needs from their files: inputs never move)\n", out);
+}
+
+void plan_dump_ranks(const TraGraph *g, const IaGraph *ia, const SimModel *m, FILE *out)
+{
+	KplanProgram kp;
+	kplan_build(g, ia, &kp);
+	int R = ia->nranks;
+	double *sent = xcalloc((size_t)R, sizeof *sent), *recv = xcalloc((size_t)R, sizeof *recv);
+	double *compute = xcalloc((size_t)R, sizeof *compute), most = 0, total = 0;
+	plan_rank_traffic(&kp, sent, recv, compute, m);
+	fprintf(out, "\nranks: %d, %d devices each (messages at %.3g GB/s after %.3g us)\n", R, ia->rank_devices,
+	        m->rank_bw / 1e9, m->rank_latency * 1e6);
+	for (int r = 0; r < R; r++) {
+		char c[32];
+		plan_time(c, sizeof c, compute[r]);
+		fprintf(out, "  rank %d: compute %s, sends %.0f bytes, receives %.0f bytes\n", r, c, sent[r], recv[r]);
+		most = recv[r] > most ? recv[r] : most;
+		total += sent[r];
+	}
+	fprintf(out, "bytes between ranks: %.0f\n", total);
+	plan_bound_line(g, R, most, out);
+	free(sent);
+	free(recv);
+	free(compute);
+	kplan_free(&kp);
 }

@@ -596,6 +596,10 @@ typedef struct IaGraph {
 	int *ncons;        /* ncons[t]: readers of task t ... */
 	int **cons;        /* ... and their ids (ia_lower fills both) */
 	int ndevices;      /* devices it is placed on (place.c) */
+	int nranks;        /* > 1: those devices are on this many MPI ranks (trac
+	                      --ranks), rank_devices each, device d on rank
+	                      d / rank_devices; else 1 and 0 */
+	int rank_devices;
 } IaGraph;
 
 /* Lowers every node of g (which decomp_run has partitioned) into ia,
@@ -625,6 +629,10 @@ typedef struct SimModel {
 	double link_bw;      /* bytes/s of a transfer between two devices */
 	double latency;      /* seconds before a transfer's first byte */
 	double spill_bw;     /* bytes/s of an offload or reload to the slower tier */
+	int rank_devices;    /* > 0: devices per MPI rank (trac --ranks), device d on
+	                        rank d / rank_devices; 0: one process */
+	double rank_bw;      /* bytes/s of a message between two ranks ... */
+	double rank_latency; /* ... and seconds before its first byte */
 } SimModel;
 
 /* What a simulated run gives. */
@@ -646,6 +654,12 @@ bool sim_model_set(SimModel *m, const char *spec, char *err, size_t errlen);
  * memory bandwidth); seconds to move a block of bytes between devices. */
 double sim_task_time(const IaTask *t, const SimModel *m);
 double sim_transfer_time(double bytes, const SimModel *m);
+/* Seconds to move a block of bytes from device `from` to device `to`:
+ * nothing on one device, a message between ranks (rank_latency,
+ * rank_bw), else sim_transfer_time. */
+double sim_link_time(double bytes, int from, int to, const SimModel *m);
+/* The rank of device d (0 without ranks). */
+int sim_rank(const SimModel *m, int d);
 /* Runs the placed task graph under work-conserving semantics: a task
  * starts once its inputs have arrived and its device is free, the ready
  * task of highest priority first. r's arrays are in ia's arena. */
@@ -674,6 +688,11 @@ void place_run(IaGraph *ia, PlaceKind k, int ndevices, const SimModel *m);
 /* --emit=plan: per TRA node its partition, tasks, FLOPs and bytes moved;
  * for the program the simulated makespan, utilisation and peak memory. */
 void plan_dump(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out);
+/* --emit=plan on ranks (trac --ranks): per rank its compute and the
+ * bytes it sends and receives (the pieces the runtime moves: sched.c's
+ * rule), and the lower bound on the bytes a rank receives for the
+ * program's largest contraction. */
+void plan_dump_ranks(const TraGraph *g, const IaGraph *ia, const SimModel *m, FILE *out);
 /* --emit=dot: the TRA graph as Graphviz, annotated with partitions. */
 void plan_dump_dot(const TraGraph *g, const IaGraph *ia, FILE *out);
 struct Memgraph; /* memgraph.h */
@@ -763,6 +782,8 @@ typedef struct BuildOptions {
 	bool verbose;            /* -v: print the commands */
 	bool llvm;               /* --backend=llvm: the object from cg_llvm_emit, the C
 	                            compiler only links (HAVE_LLVM only) */
+	int ranks;               /* > 1: a program for MPI ranks (trac --ranks): links
+	                            libtrart_mpi and MPI (TRAC_HAVE_MPI only) */
 } BuildOptions;
 
 /* Generates C and compiles it, or the object through LLVM, and links

@@ -222,17 +222,43 @@ cli_name(const TrartProgram *p)
 	return p->name ? p->name : "program";
 }
 
+/* On ranks, the errors found before the run are held until every rank
+ * has looked (cli_agree), and then only the lowest rank with the worst
+ * status says what it found: every rank reads the same command line and
+ * the same files, so the message comes once, not once per rank. */
+static struct {
+	bool on;              /* hold messages rather than print them */
+	char text[2 * TRART_ERRLEN]; /* what is held */
+} cli_held;
+
+/* Prints "PROG: error: " fmt and tail, or holds them (above). */
+static void
+cli_say(const TrartProgram *p, const char *tail, const char *fmt, va_list ap)
+{
+	char line[2 * TRART_ERRLEN];
+	int n = snprintf(line, sizeof line, "%s: error: ", cli_name(p));
+
+	if (n >= 0 && (size_t)n < sizeof line)
+		vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	if (!cli_held.on) {
+		fprintf(stderr, "%s%s", line, tail);
+		return;
+	}
+	if (!cli_held.text[0]) /* the first error is what stopped this rank */
+		snprintf(cli_held.text, sizeof cli_held.text, "%s%s", line, tail);
+}
+
 /* A usage error: "PROG: error: ...", a hint; returns CLI_USAGE. */
 static int CLI_PRINTF(2, 3)
 cli_usage_error(const TrartProgram *p, const char *fmt, ...)
 {
+	char tail[TRART_ERRLEN];
 	va_list ap;
 
-	fprintf(stderr, "%s: error: ", cli_name(p));
+	snprintf(tail, sizeof tail, "\ntry '%s --help'\n", cli_name(p));
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_say(p, tail, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\ntry '%s --help'\n", cli_name(p));
 	return CLI_USAGE;
 }
 
@@ -242,12 +268,37 @@ cli_error(const TrartProgram *p, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: error: ", cli_name(p));
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_say(p, "\n", fmt, ap);
 	va_end(ap);
-	putc('\n', stderr);
 	return CLI_ERROR;
+}
+
+/* Whether this process is one of several ranks (trart_mpi_main). */
+static const TrartComm *
+cli_ranks(void)
+{
+	const TrartComm *c = trart_comm();
+
+	return c && c->nranks > 1 ? c : NULL;
+}
+
+/* On ranks, a collective at the same point on every rank: the worst
+ * status of all, whose message (held since the last such point) the
+ * lowest rank that has it prints. One process: rc itself. */
+static int
+cli_agree(int rc)
+{
+	const TrartComm *c = cli_ranks();
+	int first = 0, worst;
+
+	if (!c)
+		return rc;
+	worst = c->agree(c->ctx, rc, &first);
+	if (worst != CLI_OK && first == c->rank && cli_held.text[0])
+		fputs(cli_held.text, stderr);
+	cli_held.text[0] = '\0';
+	return worst;
 }
 
 /* ---- the program's tensors ---- */
@@ -823,7 +874,9 @@ cli_compute(const TrartProgram *p, const CliOpts *o, CliRun *r)
 	trart_set_threads(o->threads);
 	threads = trart_threads();
 	for (i = 0; i < o->repeat; i++) {
-		int64_t start = trart_clock_ns();
+		int64_t start;
+		cli_agree(CLI_OK); /* on ranks, every run starts together */
+		start = trart_clock_ns();
 		trart_execute(p, r->bufs, threads);
 		if (r->times)
 			cli_add_time(r->times, trart_clock_ns() - start);
@@ -966,6 +1019,26 @@ cli_write_output(const TrartProgram *p, const CliOpts *o, const CliRun *r,
 	return rc;
 }
 
+/* Where --trace's file goes: PATH itself, or on ranks one file per
+ * rank, ".rankN" before the name's ".json" (or after it, when it has
+ * none). NULL when out of memory; the caller frees it. */
+static char *
+cli_trace_path(const char *path)
+{
+	const TrartComm *c = cli_ranks();
+	size_t n = strlen(path), cut = n;
+	char *out;
+
+	if (!c)
+		return strdup(path);
+	if (n > 5 && strcmp(path + n - 5, ".json") == 0)
+		cut = n - 5;
+	if (!(out = malloc(n + 32)))
+		return NULL;
+	snprintf(out, n + 32, "%.*s.rank%d%s", (int)cut, path, c->rank, path + cut);
+	return out;
+}
+
 /* Writes every output and the trace, or none of them, as one set
  * (files.c): a failure leaves no staged file, no directory the run
  * created, and every destination as it was. */
@@ -980,13 +1053,21 @@ cli_write_all(const TrartProgram *p, const CliOpts *o, CliRun *r)
 	r->fs = NULL; /* freed here */
 	if (!fs)
 		snprintf(err, sizeof err, "out of memory");
-	if (rc == 0 && o->output_dir && !staged)
+	bool writes = !cli_ranks() || cli_ranks()->rank == 0;
+	char *trace = o->trace ? cli_trace_path(o->trace) : NULL;
+
+	if (o->trace && !trace) {
+		snprintf(err, sizeof err, "out of memory");
+		rc = -1;
+	}
+	if (rc == 0 && o->output_dir && !staged && writes)
 		rc = trart_files_make_dir(fs, o->output_dir, err, sizeof err);
-	for (i = 0; i < p->ntensors && rc == 0; i++)
+	for (i = 0; i < p->ntensors && rc == 0 && writes; i++)
 		if (cli_is_output(p->tensors[i].kind) && !r->mapped[i])
 			rc = cli_write_output(p, o, r, i, fs, err, sizeof err);
 	if (rc == 0 && o->trace)
-		rc = trart_files_trace(fs, &r->prof, o->trace, err, sizeof err);
+		rc = trart_files_trace(fs, &r->prof, trace, err, sizeof err);
+	free(trace);
 	if (rc == 0)
 		rc = trart_files_commit(fs, err, sizeof err);
 	trart_files_free(fs);
@@ -1146,6 +1227,8 @@ cli_run(const TrartProgram *p, const CliOpts *o)
 		rc = cli_load_inputs(p, o, &r);
 	if (rc == CLI_OK)
 		rc = cli_prepare(p, o, &r);
+	rc = cli_agree(rc);
+	cli_held.on = false; /* errors from here on are this rank's own */
 	if (rc == CLI_OK) {
 		cli_compute(p, o, &r);
 		cli_report(o, &r);
@@ -1163,6 +1246,8 @@ trart_main(const TrartProgram *p, int argc, char **argv)
 
 	memset(&o, 0, sizeof o);
 	o.repeat = 1;
+	cli_held.on = cli_ranks() != NULL;
+	cli_held.text[0] = '\0';
 	trart_set_progname(cli_name(p)); /* for out-of-memory messages */
 	o.in_path = calloc((size_t)p->ntensors + 1, sizeof *o.in_path);
 	o.out_path = calloc((size_t)p->ntensors + 1, sizeof *o.out_path);
@@ -1172,10 +1257,12 @@ trart_main(const TrartProgram *p, int argc, char **argv)
 		rc = cli_parse(p, &o, argc, argv);
 	if (rc == CLI_OK)
 		rc = cli_check_files(p, &o);
+	rc = cli_agree(rc);
 	if (o.spill_dir)
 		trart_set_spill_dir(o.spill_dir);
 	if (rc == CLI_OK)
 		rc = cli_run(p, &o);
+	cli_held.on = false;
 	free(o.in_path);
 	free(o.out_path);
 	trart_shutdown();

@@ -71,6 +71,10 @@ typedef struct TrartProfile {
 	int64_t reload_wait_ns; /* time tasks were ready but for a reload
 	                           (sched.c says how it is measured), all runs */
 	bool io_ran;           /* the I/O thread ran tasks: its track is named */
+	double rank_sent;      /* on ranks: bytes of pieces this rank sent ... */
+	double rank_received;  /* ... and received, all runs */
+	int64_t rank_nsent;    /* how many pieces it sent ... */
+	int64_t rank_nreceived; /* ... and received */
 } TrartProfile;
 
 /* exec.c */

@@ -154,6 +154,29 @@
  * the last thread awake. Where the thread cannot be created, the
  * workers run the offloads and reloads like any other task.
  *
+ * Ranks. A graph placed on MPI ranks (TrartTaskGraph.nranks, trac
+ * --ranks) runs, on each rank, the part sched_ranks_plan works out:
+ * the tasks placed on the rank's devices, and the tasks that only order
+ * (no pieces) that some of those wait for, on every rank that needs
+ * them. A task that writes a block and has a reader on another rank is
+ * sent there as its pieces (trart.h's TrartPiece), and so is every
+ * final block of an output to rank 0, which writes the outputs. The
+ * transport is trart.h's TrartComm (runtime/mpi.c): this file never
+ * includes mpi.h. Every receive is posted before the run is published,
+ * into buffers that exist from the start (on ranks, every pooled buffer
+ * is allocated for the whole run: a piece may arrive before the first
+ * task here that uses its buffer); a send is queued by the worker that
+ * completed the task and posted by the comm thread, a thread of the run
+ * (outside --threads, like the I/O thread) that alone talks to the
+ * transport while the run goes, polling its requests and napping (1 us,
+ * doubling to SCHED_COMM_NAP_NS) when nothing happened, woken early by a
+ * queued send. A task's npred is the same on every rank: each
+ * predecessor either runs here and releases it, or was made on another
+ * rank and its last piece to arrive releases it. The run ends when the
+ * tasks here, the sends and the receives are all done; the cycle check
+ * is off (a rank waiting on a message is not stuck), and a transport
+ * that fails ends the program.
+ *
  * Profiling costs nothing unless a recorder is attached (exec.h): then
  * each worker writes its tasks' times into their own slots of one array
  * (no sharing, no locks), and after the run the calling thread hands
@@ -182,6 +205,14 @@ int openblas_get_num_threads(void);
 /* How long a worker back from a run looks for the next one before it
  * sleeps (see the opening comment). */
 #define SCHED_SPIN_NS 200000
+
+/* The most ranks a graph may be placed on (a task's readers' ranks are
+ * the bits of a word). */
+#define SCHED_MAX_RANKS 64
+
+/* The longest the comm thread sleeps between looks at its requests
+ * when nothing happens (it starts at 1 us and doubles). */
+#define SCHED_COMM_NAP_NS 100000
 
 /* How many of the stuck tasks the message about a cycle names. */
 #define SCHED_SHOW_STUCK 8
@@ -239,7 +270,29 @@ typedef struct Sched {
 	pthread_cond_t io_wake; /* signalled when io gets one, or at the end */
 	bool io_done;         /* every task completed */
 	atomic_int io_pending; /* offloads and reloads queued on io or running */
+	/* Ranks (the protocol is at the top); comm NULL: one process: */
+	const TrartComm *comm; /* the transport, when this rank is one of many */
+	int rank_devices;     /* devices per rank: device d is worker
+	                         (d % rank_devices) % nw of rank d / rank_devices */
+	bool *here;           /* per task: runs on this rank */
+	uint64_t *dest;       /* per task made here: the other ranks it is sent to */
+	int *recv_left;       /* per task made elsewhere: its pieces still to come */
+	int *req_task;        /* per request id: the task whose piece it moves */
+	bool *req_send;       /* per request id: a send (else a receive) */
+	int nreq;             /* requests posted (the comm thread's, once started) */
+	int *done_ids;        /* poll's room: one per request */
+	int *sendq;           /* tasks made here, done, whose pieces are to go out */
+	int nsendq;           /* entries in sendq (under comm_lock) */
+	int sendq_done;       /* of those, the ones the comm thread sent */
+	pthread_mutex_t comm_lock; /* guards sendq, nsendq, comm_done */
+	pthread_cond_t comm_wake; /* a send was queued, or the run is done */
+	bool comm_done;       /* every task and message is done */
+	pthread_t comm_thread;
+	double sent, received; /* bytes of pieces this rank sent and received */
+	int64_t nsent, nreceived; /* how many pieces */
 } Sched;
+
+static void sched_sigmask(sigset_t *set);
 
 /* The worker the calling thread is, or -1. */
 static _Thread_local int sched_self = -1;
@@ -260,6 +313,16 @@ sched_is_io(const TrartTask *task)
 	                     task->mem->kind == TRART_MEM_RELOAD ||
 	                     task->mem->kind == TRART_MEM_READ ||
 	                     task->mem->kind == TRART_MEM_WRITE);
+}
+
+/* The worker that runs task t: its device's, taken modulo the workers
+ * (on ranks, modulo its rank's devices first). */
+static int
+sched_home(const Sched *s, int t)
+{
+	int d = s->tasks[t].device;
+
+	return (s->comm ? d % s->rank_devices : d) % s->nw;
 }
 
 /* ---- failing loudly ---- */
@@ -418,6 +481,31 @@ sched_check_arena(const TrartTaskGraph *g)
 	}
 }
 
+/* Checks task t's pieces and rank, when g is placed on ranks. */
+static void
+sched_check_ranks(const TrartTaskGraph *g, int t)
+{
+	const TrartTask *task = &g->tasks[t];
+	int i, d;
+
+	if (g->rank_devices <= 0 || g->nranks > SCHED_MAX_RANKS)
+		sched_fatal("ranks without devices per rank, or too many ranks");
+	if (task->device / g->rank_devices >= g->nranks)
+		sched_bad_task(g->tasks, t, "placed on a rank past the last");
+	if (task->npiece < 0 || (task->npiece > 0 && !task->piece))
+		sched_bad_task(g->tasks, t, "a negative npiece, or no pieces");
+	for (i = 0; i < task->npiece; i++) {
+		const TrartPiece *pc = &task->piece[i];
+		if (pc->buf < 0 || pc->buf >= g->nbufs || pc->elsize <= 0 ||
+		    pc->ndim < 1 || pc->ndim > TRART_MAX_RANK || !pc->dims)
+			sched_bad_task(g->tasks, t, "a piece that is not a box of a buffer");
+		for (d = 0; d < pc->ndim; d++)
+			if (pc->dims[pc->ndim + d] < 0 || pc->dims[2 * pc->ndim + d] < 0 ||
+			    pc->dims[pc->ndim + d] + pc->dims[2 * pc->ndim + d] > pc->dims[d])
+				sched_bad_task(g->tasks, t, "a piece outside its buffer");
+	}
+}
+
 /* Checks g before anything runs: everything but cycles, which show up
  * as a stall (sched_stuck). */
 static void
@@ -438,6 +526,8 @@ sched_check(const TrartTaskGraph *g)
 		if (g->pooled)
 			sched_check_bufs(g, t);
 		sched_check_mem(g, t);
+		if (g->nranks > 1)
+			sched_check_ranks(g, t);
 	}
 	for (t = 0; t < g->ntasks; t++) {
 		if (indeg[t] == g->tasks[t].npred)
@@ -684,7 +774,7 @@ sched_idle(Sched *s, int w)
 	atomic_fetch_add(&s->nasleep, 1);
 	while (me->asleep && !s->done && !sched_has_work(s, w)) {
 		if (atomic_load(&s->nasleep) == s->nw &&
-		    atomic_load(&s->io_pending) == 0)
+		    atomic_load(&s->io_pending) == 0 && !s->comm)
 			sched_stuck(s);
 		pthread_cond_wait(&me->wake, &s->lock);
 	}
@@ -715,6 +805,12 @@ sched_finish(Sched *s)
 		pthread_cond_signal(&s->io_wake);
 		pthread_mutex_unlock(&s->io.lock);
 	}
+	if (s->comm) {
+		pthread_mutex_lock(&s->comm_lock);
+		s->comm_done = true;
+		pthread_cond_signal(&s->comm_wake);
+		pthread_mutex_unlock(&s->comm_lock);
+	}
 }
 
 /* ---- pooled buffers (the protocol is at the top) ---- */
@@ -727,7 +823,7 @@ sched_make(Sched *s, const TrartTask *task)
 {
 	int i;
 
-	if (s->arena)
+	if (s->arena || s->comm)
 		return;
 	for (i = 0; i < task->nuse; i++) {
 		int b = task->use[i];
@@ -753,7 +849,7 @@ sched_unuse(Sched *s, const TrartTask *task)
 {
 	int i;
 
-	if (s->arena)
+	if (s->arena || s->comm)
 		return;
 	for (i = 0; i < task->nuse; i++) {
 		int b = task->use[i];
@@ -786,7 +882,7 @@ sched_io_push(Sched *s, int t)
 static void
 sched_release(Sched *s, int u)
 {
-	int h = s->tasks[u].device % s->nw;
+	int h = sched_home(s, u);
 
 	if (s->io_on && sched_is_io(&s->tasks[u])) {
 		sched_io_push(s, u);
@@ -796,13 +892,60 @@ sched_release(Sched *s, int u)
 	sched_wake(s, h);
 }
 
+/* Task t completed here, or its pieces arrived here: releases its
+ * successors that run here. */
+static void
+sched_release_succ(Sched *s, int t)
+{
+	const TrartTask *task = &s->tasks[t];
+	int i;
+
+	for (i = 0; i < task->nsucc; i++) {
+		int u = task->succ[i];
+		if (s->here && !s->here[u])
+			continue;
+		if (atomic_fetch_sub(&s->pending[u], 1) == 1)
+			sched_release(s, u);
+	}
+}
+
+/* One of the run's things to do is done (a task, or a message's
+ * piece): the last ends the run. */
+static void
+sched_one_done(Sched *s)
+{
+	if (atomic_fetch_sub(&s->left, 1) == 1)
+		sched_finish(s);
+}
+
+static void
+sched_complete(Sched *s, int t)
+{
+	sched_release_succ(s, t);
+	sched_one_done(s);
+}
+
+/* Task t, made here, is done: the comm thread sends its pieces to the
+ * ranks that read it. */
+static void
+sched_comm_made(Sched *s, int t)
+{
+	if (s->comm->task_done)
+		s->comm->task_done(s->comm->ctx, t);
+	if (!s->dest[t])
+		return;
+	pthread_mutex_lock(&s->comm_lock);
+	s->sendq[s->nsendq++] = t;
+	pthread_cond_signal(&s->comm_wake);
+	pthread_mutex_unlock(&s->comm_lock);
+}
+
 /* Runs task t on worker w (-1: the I/O thread), then releases its
  * successors. */
 static void
 sched_run(Sched *s, int w, int t)
 {
 	const TrartTask *task = &s->tasks[t];
-	int i;
 
 	if (s->pooled)
 		sched_make(s, task);
@@ -820,11 +963,9 @@ sched_run(Sched *s, int w, int t)
 		sched_unuse(s, task);
 	if (s->rec)
 		s->rec[t].mem = trart_mem_live();
-	for (i = 0; i < task->nsucc; i++)
-		if (atomic_fetch_sub(&s->pending[task->succ[i]], 1) == 1)
-			sched_release(s, task->succ[i]);
-	if (atomic_fetch_sub(&s->left, 1) == 1)
-		sched_finish(s);
+	if (s->comm && task->npiece > 0)
+		sched_comm_made(s, t);
+	sched_complete(s, t);
 }
 
 /* A worker's life: run what it finds, sleep when it finds nothing. */
@@ -871,6 +1012,258 @@ sched_io_loop(Sched *s)
 		if (atomic_fetch_sub(&s->io_pending, 1) == 1)
 			sched_io_quiet(s);
 	}
+}
+
+/* ---- ranks (the protocol is at the top) ---- */
+
+static const TrartComm *sched_comm_installed;
+
+void
+trart_set_comm(const TrartComm *c)
+{
+	sched_comm_installed = c;
+}
+
+const TrartComm *
+trart_comm(void)
+{
+	return sched_comm_installed;
+}
+
+static int
+sched_rank(const Sched *s, int t)
+{
+	return s->tasks[t].device / s->rank_devices;
+}
+
+static double
+sched_piece_bytes(const TrartPiece *pc)
+{
+	double n = pc->elsize;
+	int d;
+
+	for (d = 0; d < pc->ndim; d++)
+		n *= (double)pc->dims[2 * pc->ndim + d];
+	return n;
+}
+
+static int
+sched_popcount(uint64_t x)
+{
+	int n = 0;
+
+	for (; x; x &= x - 1)
+		n++;
+	return n;
+}
+
+/* What this rank does of the graph. need[t] is the set of ranks task t
+ * runs on: a task that writes (has pieces) runs on its own; one that
+ * only orders, on every rank that runs one of its successors (so a
+ * rank waits for an ordering task's predecessors only where it needs
+ * them). A task made on rank r is sent to every other rank that runs
+ * one of its successors, and, when it is a final block of an output,
+ * to rank 0. Every predecessor of a task that runs here either runs
+ * here too or was made on another rank and is sent here, so a task's
+ * npred counts the same on every rank: a completion here, or the
+ * arrival of all its pieces, each releases its successors once.
+ * The run ends when the tasks that run here, the pieces sent and the
+ * pieces received are all done. */
+/* The tasks in an order where each comes after its predecessors
+ * (Kahn's); a cycle ends the program. */
+static int *
+sched_topo_order(const Sched *s)
+{
+	int n = s->ntasks, *order = sched_alloc((size_t)n, sizeof *order);
+	int *left = sched_alloc((size_t)n, sizeof *left), head = 0, tail = 0, t, i;
+
+	for (t = 0; t < n; t++)
+		if ((left[t] = s->tasks[t].npred) == 0)
+			order[tail++] = t;
+	while (head < tail) {
+		const TrartTask *k = &s->tasks[order[head++]];
+		for (i = 0; i < k->nsucc; i++)
+			if (--left[k->succ[i]] == 0)
+				order[tail++] = k->succ[i];
+	}
+	free(left);
+	if (tail < n)
+		sched_fatal("a cycle among the tasks");
+	return order;
+}
+
+static void
+sched_ranks_plan(Sched *s)
+{
+	int n = s->ntasks, me = s->comm->rank, t, i, j, left = 0, nreq = 0;
+	uint64_t *need = sched_alloc((size_t)n, sizeof *need);
+	int *order = sched_topo_order(s);
+
+	s->here = sched_alloc((size_t)n, sizeof *s->here);
+	s->dest = sched_alloc((size_t)n, sizeof *s->dest);
+	s->recv_left = sched_alloc((size_t)n, sizeof *s->recv_left);
+	for (j = n - 1; j >= 0; j--) { /* readers first */
+		const TrartTask *k = &s->tasks[t = order[j]];
+		for (i = 0; i < k->nsucc; i++)
+			need[t] |= need[k->succ[i]];
+		if (k->npiece == 0)
+			continue;
+		s->dest[t] = need[t];
+		need[t] = (uint64_t)1 << sched_rank(s, t);
+		for (i = 0; i < k->npiece; i++)
+			if (k->piece[i].output)
+				s->dest[t] |= 1;
+		s->dest[t] &= ~need[t];
+	}
+	for (t = 0; t < n; t++) {
+		const TrartTask *k = &s->tasks[t];
+		s->here[t] = need[t] >> me & 1;
+		left += s->here[t];
+		if (k->npiece > 0 && sched_rank(s, t) == me)
+			nreq += k->npiece * sched_popcount(s->dest[t]);
+		else if (k->npiece > 0 && (s->dest[t] >> me & 1))
+			nreq += s->recv_left[t] = k->npiece;
+	}
+	atomic_store(&s->left, left + nreq);
+	s->done = left + nreq == 0;
+	s->req_task = sched_alloc((size_t)nreq, sizeof *s->req_task);
+	s->req_send = sched_alloc((size_t)nreq, sizeof *s->req_send);
+	s->done_ids = sched_alloc((size_t)nreq, sizeof *s->done_ids);
+	s->sendq = sched_alloc((size_t)n, sizeof *s->sendq);
+	pthread_mutex_init(&s->comm_lock, NULL);
+	pthread_cond_init(&s->comm_wake, NULL);
+	free(need);
+	free(order);
+}
+
+/* Posts a send to, or a receive from, rank peer of piece pc of task
+ * t, tagged with t: the pieces of one task go and come in order, and
+ * MPI keeps the order of messages between two ranks with one tag. */
+static void
+sched_post(Sched *s, bool send, int peer, int t, const TrartPiece *pc)
+{
+	int id = s->nreq++;
+
+	s->req_task[id] = t;
+	s->req_send[id] = send;
+	if (send) {
+		s->sent += sched_piece_bytes(pc);
+		s->nsent++;
+	} else {
+		s->received += sched_piece_bytes(pc);
+		s->nreceived++;
+	}
+	s->comm->post(s->comm->ctx, send, peer, t, s->bufs[pc->buf], pc, id);
+}
+
+/* Before the run: a receive for every piece that comes here (each into
+ * its place in the buffer, which exists from the start on ranks). */
+static void
+sched_post_receives(Sched *s)
+{
+	int t, i;
+
+	for (t = 0; t < s->ntasks; t++)
+		for (i = 0; i < s->recv_left[t]; i++)
+			sched_post(s, false, sched_rank(s, t), t, &s->tasks[t].piece[i]);
+}
+
+/* Posts the sends of the tasks queued since the last call; how many
+ * tasks. */
+static int
+sched_comm_sends(Sched *s)
+{
+	int n, had = s->nsent, r, i;
+
+	pthread_mutex_lock(&s->comm_lock);
+	n = s->nsendq;
+	pthread_mutex_unlock(&s->comm_lock);
+	for (; s->sendq_done < n; s->sendq_done++) {
+		int t = s->sendq[s->sendq_done];
+		for (r = 0; r < s->comm->nranks; r++)
+			for (i = 0; (s->dest[t] >> r & 1) && i < s->tasks[t].npiece; i++)
+				sched_post(s, true, r, t, &s->tasks[t].piece[i]);
+	}
+	return (int)(s->nsent - had);
+}
+
+/* Takes the completed requests: a task whose last piece arrived
+ * releases its successors here. Returns how many completed. */
+static int
+sched_comm_poll(Sched *s)
+{
+	int n = s->comm->poll(s->comm->ctx, s->done_ids), i;
+
+	for (i = 0; i < n; i++) {
+		int id = s->done_ids[i], t = s->req_task[id];
+		if (!s->req_send[id] && --s->recv_left[t] == 0)
+			sched_release_succ(s, t);
+		sched_one_done(s);
+	}
+	return n;
+}
+
+/* The comm thread: posts sends as tasks complete and polls the
+ * requests, napping (1 us, doubling to SCHED_COMM_NAP_NS) while nothing
+ * happens, woken early by a task to send; until the run is done. */
+static void *
+sched_comm_thread(void *arg)
+{
+	Sched *s = arg;
+	int64_t nap = 0;
+
+	for (;;) {
+		struct timespec until;
+		if (sched_comm_sends(s) + sched_comm_poll(s) > 0) {
+			nap = 0;
+			continue;
+		}
+		nap = nap ? (nap * 2 < SCHED_COMM_NAP_NS ? nap * 2 : SCHED_COMM_NAP_NS) : 1000;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += nap;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&s->comm_lock);
+		if (s->comm_done) {
+			pthread_mutex_unlock(&s->comm_lock);
+			return NULL;
+		}
+		if (s->nsendq == s->sendq_done)
+			pthread_cond_timedwait(&s->comm_wake, &s->comm_lock, &until);
+		pthread_mutex_unlock(&s->comm_lock);
+	}
+}
+
+/* Starts the comm thread once the receives are posted (before the run
+ * is published); false when it cannot be created. */
+static bool
+sched_comm_start(Sched *s)
+{
+	sigset_t block, old;
+	bool ok;
+
+	sched_post_receives(s);
+	sched_sigmask(&block);
+	pthread_sigmask(SIG_SETMASK, &block, &old);
+	ok = pthread_create(&s->comm_thread, NULL, sched_comm_thread, s) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ok;
+}
+
+static void
+sched_ranks_free(Sched *s)
+{
+	free(s->here);
+	free(s->dest);
+	free(s->recv_left);
+	free(s->req_task);
+	free(s->req_send);
+	free(s->done_ids);
+	free(s->sendq);
+	pthread_mutex_destroy(&s->comm_lock);
+	pthread_cond_destroy(&s->comm_wake);
 }
 
 /* ---- the executor's threads (the protocol is at the top) ---- */
@@ -1033,6 +1426,12 @@ sched_init_bufs(Sched *s, const TrartTaskGraph *g, void *const *bufs)
 				s->bufs[b] = s->arena + g->offset[b];
 		return;
 	}
+	if (s->comm) { /* on ranks a piece may arrive before its reader runs */
+		for (b = 0; b < g->nbufs; b++)
+			if (g->pooled[b] && !(s->bufs[b] = trart_pool_try(g->pooled[b])))
+				trart_out_of_memory((double)g->pooled[b], "buffer %d", b);
+		return;
+	}
 	s->uses = sched_alloc((size_t)g->nbufs, sizeof *s->uses);
 	s->made = sched_alloc((size_t)g->nbufs, sizeof *s->made);
 	for (b = 0; b < g->nbufs; b++) {
@@ -1045,6 +1444,20 @@ sched_init_bufs(Sched *s, const TrartTaskGraph *g, void *const *bufs)
 	pthread_mutex_init(&s->buflock, NULL);
 }
 
+/* On ranks, when a transport is installed with more than one. */
+static void
+sched_init_comm(Sched *s, const TrartTaskGraph *g)
+{
+	const TrartComm *c = trart_comm();
+
+	if (!c || c->nranks <= 1)
+		return;
+	if (g->nranks != c->nranks)
+		sched_fatal("placed for another number of ranks");
+	s->comm = c;
+	s->rank_devices = g->rank_devices;
+}
+
 static void
 sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
            int threads, bool steal)
@@ -1054,6 +1467,7 @@ sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
 	memset(s, 0, sizeof *s);
 	s->tasks = g->tasks;
 	s->ntasks = g->ntasks;
+	sched_init_comm(s, g);
 	if (g->pooled)
 		sched_init_bufs(s, g, bufs);
 	else
@@ -1067,6 +1481,8 @@ sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
 	atomic_init(&s->left, s->ntasks);
 	atomic_init(&s->nasleep, 0);
 	pthread_mutex_init(&s->lock, NULL);
+	if (s->comm)
+		sched_ranks_plan(s);
 	for (i = 0; i < s->ntasks; i++)
 		s->io_on = s->io_on || sched_is_io(&s->tasks[i]);
 	pthread_mutex_init(&s->io.lock, NULL);
@@ -1157,14 +1573,14 @@ sched_seed(Sched *s)
 
 	for (i = 0; i < s->ntasks; i++) {
 		bool io = s->io_on && sched_is_io(&s->tasks[i]);
-		count[io ? s->nw : s->tasks[i].device % s->nw]++;
+		count[io ? s->nw : sched_home(s, i)]++;
 	}
 	for (i = 0; i < s->nw; i++)
 		s->w[i].q.heap = sched_alloc((size_t)count[i], sizeof (int));
 	s->io.heap = sched_alloc((size_t)count[s->nw], sizeof (int));
 	free(count);
 	for (i = 0; i < s->ntasks; i++)
-		if (s->tasks[i].npred == 0)
+		if (s->tasks[i].npred == 0 && (!s->here || s->here[i]))
 			sched_release(s, i);
 }
 
@@ -1183,14 +1599,18 @@ sched_free(Sched *s, int nw_allocated)
 	pthread_cond_destroy(&s->io_wake);
 	free(s->io.heap);
 	if (s->pooled && !s->arena) {
-		/* a pooled buffer some task wrote but none listed in use */
+		/* a pooled buffer some task wrote but none listed in use (on
+		 * ranks, every one) */
 		for (i = 0; i < s->nbufs; i++)
 			if (s->pooled[i])
 				trart_pool_free(s->bufs[i]);
-		pthread_mutex_destroy(&s->buflock);
+		if (!s->comm)
+			pthread_mutex_destroy(&s->buflock);
 		free(s->uses);
 		free(s->made);
 	}
+	if (s->comm)
+		sched_ranks_free(s);
 	if (s->pooled)
 		free(s->bufs);
 	free(s->w);
@@ -1228,9 +1648,12 @@ sched_count_copies(Sched *s, TrartProfile *prof)
 		return;
 	for (t = 0; t < s->ntasks; t++) {
 		int from = s->rec[t].worker;
+		if (s->here && !s->here[t])
+			continue;
 		for (i = 0; i < s->tasks[t].nsucc && from >= 0; i++) {
 			int u = s->tasks[t].succ[i], to = s->rec[u].worker;
-			if (to == from || to < 0 || seen[to] == t + 1 || s->tasks[u].mem)
+			if ((s->here && !s->here[u]) || to == from || to < 0 ||
+			    seen[to] == t + 1 || s->tasks[u].mem)
 				continue; /* (< 0: the I/O thread's; and a memory task
 				             reads no block) */
 			seen[to] = t + 1;
@@ -1282,11 +1705,15 @@ static void
 sched_report(Sched *s, TrartProfile *prof, int64_t start_ns, int64_t end_ns)
 {
 	SchedStart *order;
-	int i;
+	int i, n;
 
 	if (trart_profile_workers(prof, s->nw) < 0)
 		return;
 	prof->graph_ns += end_ns - start_ns;
+	prof->rank_sent += s->sent;
+	prof->rank_received += s->received;
+	prof->rank_nsent += s->nsent;
+	prof->rank_nreceived += s->nreceived;
 	if (s->arena)
 		prof->reload_wait_ns += sched_reload_wait(s, start_ns);
 	for (i = 0; i < s->nw; i++)
@@ -1295,10 +1722,12 @@ sched_report(Sched *s, TrartProfile *prof, int64_t start_ns, int64_t end_ns)
 	order = malloc((size_t)s->ntasks * sizeof *order);
 	if (!order)
 		return;
+	n = 0;
 	for (i = 0; i < s->ntasks; i++)
-		order[i] = (SchedStart){s->rec[i].start_ns, i};
-	qsort(order, (size_t)s->ntasks, sizeof *order, sched_by_start);
-	for (i = 0; i < s->ntasks; i++) {
+		if (!s->here || s->here[i])
+			order[n++] = (SchedStart){s->rec[i].start_ns, i};
+	qsort(order, (size_t)n, sizeof *order, sched_by_start);
+	for (i = 0; i < n; i++) {
 		const SchedRecord *r = &s->rec[order[i].task];
 		trart_profile_task(prof, &s->tasks[order[i].task], r->worker,
 		                   r->start_ns, r->end_ns, r->mem);
@@ -1314,8 +1743,13 @@ sched_report(Sched *s, TrartProfile *prof, int64_t start_ns, int64_t end_ns)
 static void
 sched_execute(Sched *s)
 {
+	bool comm;
+
 	sched_start(s);
 	sched_seed(s);
+	comm = s->comm && !s->done;
+	if (comm && !sched_comm_start(s))
+		sched_fatal("cannot create the thread that moves blocks between ranks");
 	pthread_mutex_lock(&sched_pool.lock);
 	sched_pool.run = s;
 	sched_pool.nw = s->nw;
@@ -1330,6 +1764,8 @@ sched_execute(Sched *s)
 	while (sched_pool.busy > 0)
 		pthread_cond_wait(&sched_pool.back, &sched_pool.lock);
 	pthread_mutex_unlock(&sched_pool.lock);
+	if (comm)
+		pthread_join(s->comm_thread, NULL);
 }
 
 void

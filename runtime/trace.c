@@ -471,8 +471,15 @@ trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
 	StatsRow total = {0};
 	TrartSpillStats st;
 
-	fprintf(f, "stats: %s, %d run%s, %d thread%s\n", p->name, runs,
-	        runs == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
+	const TrartComm *comm = trart_comm();
+	bool ranks = comm && comm->nranks > 1;
+
+	char where[64] = "";
+
+	if (ranks) /* one line at a time: the ranks' lines interleave */
+		snprintf(where, sizeof where, ", rank %d of %d", comm->rank, comm->nranks);
+	fprintf(f, "stats: %s, %d run%s, %d thread%s%s\n", p->name, runs,
+	        runs == 1 ? "" : "s", threads, threads == 1 ? "" : "s", where);
 	if (p->nkernels > 0)
 		fprintf(f, "%-*s %10s %12s %10s %10s\n", width, "kernel", "calls",
 		        "total ms", "GFLOP/s", "GB/s");
@@ -500,4 +507,9 @@ trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
 	trart_spill_stats(&st);
 	if (p->tasks && (p->tasks->arena > 0 || st.reads > 0 || st.writes > 0))
 		stats_spill(prof, f, &st);
+	if (ranks) /* the exact bytes, which --emit=plan's per-rank lines match */
+		fprintf(f, "rank %d: sent %.0f bytes in %" PRId64 " pieces, received %.0f bytes "
+		        "in %" PRId64 " pieces\n", comm->rank, prof->rank_sent / runs,
+		        prof->rank_nsent / runs, prof->rank_received / runs,
+		        prof->rank_nreceived / runs);
 }

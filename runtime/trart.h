@@ -282,7 +282,24 @@ struct TrartTask {
 	const struct TrartView *view; /* tensors kept block by block: where
 	                         this task's kernel finds the one block of
 	                         each that it reads or writes */
+	int npiece;           /* entries in piece (0: it writes nothing) */
+	const struct TrartPiece *piece; /* on ranks (TrartTaskGraph.nranks
+	                         > 1): what its kernel writes, the message
+	                         a rank that reads it is sent */
 };
+
+/* A block a task writes, as a message between ranks carries it: a box
+ * of a buffer laid out in C order (a tensor's block, or a split join's
+ * whole partial block). */
+typedef struct TrartPiece {
+	int buf;              /* the buffer, as kernels index bufs */
+	int elsize;           /* bytes per element */
+	int ndim;             /* the buffer's dimensions (>= 1) */
+	int output;           /* 1: a final block of an output, which rank 0
+	                         writes: sent there too */
+	const int64_t *dims;  /* 3 * ndim entries: the buffer's shape, the
+	                         box's first index, the box's size */
+} TrartPiece;
 
 /* A tensor kept block by block under a memory budget (compiler/
  * memgraph.c, MG_BLOCK): each block is a buffer of its own, bytes from
@@ -371,6 +388,10 @@ typedef struct TrartTaskGraph {
 	                         back after the last that uses it completes */
 	const int64_t *offset;  /* arena > 0: per buffer, its first offset */
 	int64_t spill;        /* bytes of the spill file the offloads need */
+	int nranks;           /* > 1: placed on this many MPI ranks (trac
+	                         --ranks), device d on rank d / rank_devices;
+	                         else one process */
+	int rank_devices;     /* devices per rank */
 } TrartTaskGraph;
 
 /* Runs every task of g once, each after all its predecessors, on
@@ -392,6 +413,45 @@ typedef struct TrartTaskGraph {
  * an arena, for the whole run, where the plan puts them). */
 void trart_run_tasks(const TrartTaskGraph *g, void *const *bufs,
                      int threads, bool steal);
+
+/* Ranks: one program on several processes (trac --ranks; runtime/mpi.c,
+ * in libtrart_mpi, is the only file that includes mpi.h). The executor
+ * and the command line reach the transport through this table, which
+ * trart_mpi_main installs; with none installed a program is one
+ * process, as always. On rank r the executor runs the tasks placed on
+ * r and those that only order which some of them wait for; a block
+ * made on one rank and read on another is a message (its pieces),
+ * received straight into the reader's buffer, and rank 0 is sent every
+ * final block of the outputs, which it alone writes. */
+typedef struct TrartComm {
+	int rank;             /* this process's rank, 0 to nranks - 1 */
+	int nranks;
+	void *ctx;            /* the transport's own */
+	/* Starts sending (send) or receiving piece pc of the buffer at base
+	 * to or from rank peer, under tag, as request id (>= 0, the
+	 * caller's); never waits. */
+	void (*post)(void *ctx, bool send, int peer, int tag, void *base,
+	             const TrartPiece *pc, int id);
+	/* The ids of requests completed since the last call, into done
+	 * (room for every request posted); how many (0: none yet). Never
+	 * waits. */
+	int (*poll)(void *ctx, int *done);
+	/* A collective every rank calls at the same point: the largest of
+	 * every rank's status, and in *first the lowest rank that has it. */
+	int (*agree)(void *ctx, int status, int *first);
+	/* Task t of this rank completed (the transport's hook for tests'
+	 * injected failures; may end the program). */
+	void (*task_done)(void *ctx, int t);
+} TrartComm;
+
+/* Installs the transport (NULL: one process again). */
+void trart_set_comm(const TrartComm *c);
+const TrartComm *trart_comm(void);
+
+/* A generated program's main on ranks (runtime/mpi.c): starts MPI when
+ * the program runs under mpirun, runs trart_main on every rank, and
+ * ends MPI. Without mpirun the program is one process. */
+int trart_mpi_main(const TrartProgram *p, int argc, char **argv);
 
 /* The worker running the calling thread's task (0 to threads - 1), or -1
  * outside trart_run_tasks (and on its I/O thread, which runs a planned
