@@ -1732,7 +1732,7 @@ static void cg_c_task_tables(CgC *c)
 		fprintf(c->out, ", %.17g", k->out_bytes);
 		if (mg && mg->nviews && mg->nviews[t] > 0)
 			fprintf(c->out, ", NULL, %d, trac_view%d", mg->nviews[t], t);
-		else if (ia->nranks > 1 && fn)
+		else if (ia->nranks > 1 && fn && cg_c_npieces(c, t) > 0)
 			fprintf(c->out, ", NULL, 0, NULL, %d, trac_piece%d", cg_c_npieces(c, t), t);
 		fputs("},\n", c->out);
 	}

@@ -9,11 +9,11 @@
  * task tables the kernels read (declared before any kernel, filled after
  * them, since their initialisers name the kernels), every kernel of the
  * KplanProgram in plan order, then the constant tables of trart.h
- * (TrartTask rows with their lo/hi/succ/parts/use arrays, the pooled
- * bytes, TrartTaskGraph, the shapes, TrartTensor, TrartKernel,
- * TrartProgram) and main() calling trart_main, or in library mode the
- * exported NAME(inputs, outputs, threads) with NAME_inputs and
- * NAME_outputs.
+ * (TrartTask rows with their lo/hi/succ/parts/use arrays and, on MPI
+ * ranks, their TrartPiece lists, the pooled bytes, TrartTaskGraph, the
+ * shapes, TrartTensor, TrartKernel, TrartProgram) and main() calling
+ * trart_main (trart_mpi_main on ranks), or in library mode the exported
+ * NAME(inputs, outputs, threads) with NAME_inputs and NAME_outputs.
  *
  * trart.h's structs are built as IR struct types field by field; the C
  * compiler that builds trac knows their real layout, so every field's
@@ -36,7 +36,7 @@
 /* trart.h's types as IR, and the builder's state beside CgLlvmProg. */
 typedef struct CgLlvmTypes {
 	CgLlvmType i8p, i32, i64, f64, i32p, i64p, i8pp;
-	CgLlvmType task, tensor, kernel, program, graph, info, memop, view;
+	CgLlvmType task, tensor, kernel, program, graph, info, memop, view, piece;
 } CgLlvmTypes;
 
 typedef struct CgLlvmBuild {
@@ -54,19 +54,20 @@ typedef struct CgLlvmLayout {
 	const char *name;
 	size_t size;
 	int nfields;
-	size_t offset[18];
+	size_t offset[20];
 } CgLlvmLayout;
 
 #define CG_OFF(s, f) offsetof(s, f)
 
 static const CgLlvmLayout cg_llvm_layouts[] = {
-	{"TrartTask", sizeof(TrartTask), 18,
+	{"TrartTask", sizeof(TrartTask), 20,
 	 {CG_OFF(TrartTask, fn), CG_OFF(TrartTask, lo), CG_OFF(TrartTask, hi), CG_OFF(TrartTask, ndim),
 	  CG_OFF(TrartTask, name), CG_OFF(TrartTask, device), CG_OFF(TrartTask, priority),
 	  CG_OFF(TrartTask, npred), CG_OFF(TrartTask, nsucc), CG_OFF(TrartTask, succ),
 	  CG_OFF(TrartTask, flops), CG_OFF(TrartTask, bytes), CG_OFF(TrartTask, nuse),
 	  CG_OFF(TrartTask, use), CG_OFF(TrartTask, out_bytes), CG_OFF(TrartTask, mem),
-	  CG_OFF(TrartTask, nview), CG_OFF(TrartTask, view)}},
+	  CG_OFF(TrartTask, nview), CG_OFF(TrartTask, view), CG_OFF(TrartTask, npiece),
+	  CG_OFF(TrartTask, piece)}},
 	{"TrartTensor", sizeof(TrartTensor), 6,
 	 {CG_OFF(TrartTensor, name), CG_OFF(TrartTensor, dtype), CG_OFF(TrartTensor, rank),
 	  CG_OFF(TrartTensor, shape), CG_OFF(TrartTensor, kind), CG_OFF(TrartTensor, random_below)}},
@@ -77,15 +78,19 @@ static const CgLlvmLayout cg_llvm_layouts[] = {
 	 {CG_OFF(TrartProgram, name), CG_OFF(TrartProgram, version), CG_OFF(TrartProgram, ntensors),
 	  CG_OFF(TrartProgram, tensors), CG_OFF(TrartProgram, nkernels), CG_OFF(TrartProgram, kernels),
 	  CG_OFF(TrartProgram, tasks)}},
-	{"TrartTaskGraph", sizeof(TrartTaskGraph), 8,
+	{"TrartTaskGraph", sizeof(TrartTaskGraph), 10,
 	 {CG_OFF(TrartTaskGraph, ntasks), CG_OFF(TrartTaskGraph, tasks), CG_OFF(TrartTaskGraph, nbufs),
 	  CG_OFF(TrartTaskGraph, pooled), CG_OFF(TrartTaskGraph, ncaller), CG_OFF(TrartTaskGraph, arena),
-	  CG_OFF(TrartTaskGraph, offset), CG_OFF(TrartTaskGraph, spill)}},
+	  CG_OFF(TrartTaskGraph, offset), CG_OFF(TrartTaskGraph, spill), CG_OFF(TrartTaskGraph, nranks),
+	  CG_OFF(TrartTaskGraph, rank_devices)}},
 	{"TrartMemOp", sizeof(TrartMemOp), 5,
 	 {CG_OFF(TrartMemOp, kind), CG_OFF(TrartMemOp, buf), CG_OFF(TrartMemOp, offset), CG_OFF(TrartMemOp, bytes),
 	  CG_OFF(TrartMemOp, spill)}},
 	{"TrartView", sizeof(TrartView), 3,
 	 {CG_OFF(TrartView, node), CG_OFF(TrartView, buf), CG_OFF(TrartView, begin)}},
+	{"TrartPiece", sizeof(TrartPiece), 5,
+	 {CG_OFF(TrartPiece, buf), CG_OFF(TrartPiece, elsize), CG_OFF(TrartPiece, ndim), CG_OFF(TrartPiece, output),
+	  CG_OFF(TrartPiece, dims)}},
 	/* library mode's trac_tensor_info (c.c's header): name, dtype, rank, shape */
 	{"trac_tensor_info", CG_OFF(TrartTensor, kind), 4,
 	 {CG_OFF(TrartTensor, name), CG_OFF(TrartTensor, dtype), CG_OFF(TrartTensor, rank),
@@ -107,8 +112,9 @@ static void cg_llvm_prog_types(CgLlvm *m, CgLlvmTypes *t)
 	t->i32p = cg_llvm_ptr(m, t->i32);
 	t->i64p = cg_llvm_ptr(m, t->i64);
 	CgLlvmType task[] = {t->i8p, t->i64p, t->i64p, t->i32, t->i8p, t->i32, t->f64, t->i32, t->i32,
-	                     t->i32p, t->f64, t->f64, t->i32, t->i32p, t->f64, t->i8p, t->i32, t->i8p};
-	t->task = cg_llvm_struct(m, "TrartTask", task, 18);
+	                     t->i32p, t->f64, t->f64, t->i32, t->i32p, t->f64, t->i8p, t->i32, t->i8p,
+	                     t->i32, t->i8p};
+	t->task = cg_llvm_struct(m, "TrartTask", task, 20);
 	CgLlvmType tensor[] = {t->i8p, t->i32, t->i32, t->i64p, t->i32, t->i64};
 	t->tensor = cg_llvm_struct(m, "TrartTensor", tensor, 6);
 	CgLlvmType kernel[] = {t->i8p, t->i8p, t->i32, t->f64, t->f64};
@@ -116,12 +122,15 @@ static void cg_llvm_prog_types(CgLlvm *m, CgLlvmTypes *t)
 	CgLlvmType program[] = {t->i8p, t->i8p, t->i32, cg_llvm_ptr(m, t->tensor), t->i32,
 	                        cg_llvm_ptr(m, t->kernel), t->i8p};
 	t->program = cg_llvm_struct(m, "TrartProgram", program, 7);
-	CgLlvmType graph[] = {t->i32, cg_llvm_ptr(m, t->task), t->i32, t->i64p, t->i32, t->i64, t->i64p, t->i64};
-	t->graph = cg_llvm_struct(m, "TrartTaskGraph", graph, 8);
+	CgLlvmType graph[] = {t->i32, cg_llvm_ptr(m, t->task), t->i32, t->i64p, t->i32, t->i64, t->i64p, t->i64,
+	                      t->i32, t->i32};
+	t->graph = cg_llvm_struct(m, "TrartTaskGraph", graph, 10);
 	CgLlvmType memop[] = {t->i32, t->i32, t->i64, t->i64, t->i64};
 	t->memop = cg_llvm_struct(m, "TrartMemOp", memop, 5);
 	CgLlvmType view[] = {t->i32, t->i32, t->i64};
 	t->view = cg_llvm_struct(m, "TrartView", view, 3);
+	CgLlvmType piece[] = {t->i32, t->i32, t->i32, t->i32, t->i64p};
+	t->piece = cg_llvm_struct(m, "TrartPiece", piece, 5);
 	CgLlvmType info[] = {t->i8p, t->i32, t->i32, t->i64p};
 	t->info = cg_llvm_struct(m, "trac_tensor_info", info, 4);
 }
@@ -146,7 +155,8 @@ static bool cg_llvm_prog_check(CgLlvm *m, CgLlvmType ty, const CgLlvmLayout *l, 
 /* Whether every struct of t has the C compiler's layout. */
 static bool cg_llvm_prog_check_all(CgLlvm *m, const CgLlvmTypes *t, char *err, size_t errlen)
 {
-	CgLlvmType types[] = {t->task, t->tensor, t->kernel, t->program, t->graph, t->memop, t->view, t->info};
+	CgLlvmType types[] = {t->task, t->tensor, t->kernel, t->program, t->graph,
+	                      t->memop, t->view, t->piece, t->info};
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
 		if (!cg_llvm_prog_check(m, types[i], &cg_llvm_layouts[i], err, errlen))
 			return false;
@@ -265,8 +275,51 @@ static CgLlvmValue cg_llvm_view_array(CgLlvmBuild *b, int t)
 	return cg_llvm_const_cast(cg_llvm_const_elem(m, g, 0), b->t.i8p);
 }
 
-/* Task t's row of trac_tasks, with its lo, hi, succ and use arrays (and
- * its parts list, which *parts gets: NULL but for aggregations). */
+/* trac_pdims<t>_<i>: piece i's shape, first index and size, one after
+ * the other; returns a pointer to its first entry. */
+static CgLlvmValue cg_llvm_piece_dims(CgLlvmBuild *b, int t, int i, const KplanPiece *pc)
+{
+	int64_t dims[3 * TRA_MAX_RANK];
+	for (int d = 0; d < pc->ndim; d++) {
+		dims[d] = pc->shape[d];
+		dims[pc->ndim + d] = pc->start[d];
+		dims[2 * pc->ndim + d] = pc->size[d];
+	}
+	char name[64];
+	snprintf(name, sizeof name, "trac_pdims%d_%d", t, i);
+	return cg_llvm_int_array(b, name, b->t.i64, dims, 3 * pc->ndim);
+}
+
+/* On ranks, trac_piece<t>: what task t writes (kplan_task_pieces,
+ * cg_c_task_pieces), as an i8*; *n gets how many (0: NULL). */
+static CgLlvmValue cg_llvm_piece_array(CgLlvmBuild *b, int t, int *n)
+{
+	CgLlvm *m = b->p.m;
+	KplanPiece *pc = xcalloc((size_t)b->p.opt->ia->ncons[t] + 1, sizeof *pc);
+	*n = kplan_task_pieces(b->p.kp, t, pc);
+	CgLlvmValue r = cg_llvm_const_null(b->t.i8p);
+	if (*n > 0) {
+		CgLlvmValue *rows = xcalloc((size_t)*n, sizeof *rows);
+		for (int i = 0; i < *n; i++) {
+			CgLlvmValue f[5] = {cg_llvm_i32c(b, pc[i].buf), cg_llvm_i32c(b, pc[i].elsize),
+			                    cg_llvm_i32c(b, pc[i].ndim), cg_llvm_i32c(b, pc[i].output),
+			                    cg_llvm_piece_dims(b, t, i, &pc[i])};
+			rows[i] = cg_llvm_const_struct(m, b->t.piece, f, 5);
+		}
+		char name[64];
+		snprintf(name, sizeof name, "trac_piece%d", t);
+		CgLlvmValue g = cg_llvm_global(m, name, cg_llvm_array(m, b->t.piece, *n), false, true);
+		cg_llvm_global_init(g, cg_llvm_const_array(m, b->t.piece, rows, *n));
+		free(rows);
+		r = cg_llvm_const_cast(cg_llvm_const_elem(m, g, 0), b->t.i8p);
+	}
+	free(pc);
+	return r;
+}
+
+/* Task t's row of trac_tasks, with its lo, hi, succ and use arrays, its
+ * views or, on ranks, its pieces (and its parts list, which *parts
+ * gets: NULL but for aggregations). */
 static CgLlvmValue cg_llvm_task_row(CgLlvmBuild *b, int t, CgLlvmValue *parts, char *err, size_t errlen)
 {
 	const IaTask *k = &b->p.opt->ia->tasks[t];
@@ -296,16 +349,19 @@ static CgLlvmValue cg_llvm_task_row(CgLlvmBuild *b, int t, CgLlvmValue *parts, c
 		snprintf(name, sizeof name, "trac_use%d", t);
 		use = cg_llvm_i32_array(b, name, kt->use, kt->nuse);
 	}
-	int nview = mg && mg->nviews ? mg->nviews[t] : 0;
-	CgLlvmValue f[18] = {
+	int nview = mg && mg->nviews ? mg->nviews[t] : 0, npiece = 0;
+	CgLlvmValue piece = cg_llvm_const_null(b->t.i8p);
+	if (!nview && b->p.opt->ia->nranks > 1 && !nop)
+		piece = cg_llvm_piece_array(b, t, &npiece);
+	CgLlvmValue f[20] = {
 		fn, lo, hi, cg_llvm_i32c(b, k->ndim), cg_llvm_node_name(b, k->node),
 		cg_llvm_i32c(b, k->device < 0 ? 0 : k->device), cg_llvm_f64c(b, k->priority),
 		cg_llvm_i32c(b, mg ? mg->npred[t] : kt->npred), cg_llvm_i32c(b, mg ? mg->nsucc[t] : kt->nsucc), succ,
 		cg_llvm_f64c(b, k->flops), cg_llvm_f64c(b, k->bytes), cg_llvm_i32c(b, nop ? 0 : kt->nuse), use,
 		cg_llvm_f64c(b, k->out_bytes), cg_llvm_const_null(b->t.i8p), cg_llvm_i32c(b, nview),
-		nview ? cg_llvm_view_array(b, t) : cg_llvm_const_null(b->t.i8p),
+		nview ? cg_llvm_view_array(b, t) : cg_llvm_const_null(b->t.i8p), cg_llvm_i32c(b, npiece), piece,
 	};
-	return cg_llvm_const_struct(b->p.m, b->t.task, f, 18);
+	return cg_llvm_const_struct(b->p.m, b->t.task, f, 20);
 }
 
 /* Memory node v's row (cg_c_mem_rows): trart_mem_task on trac_mem[i]. */
@@ -318,14 +374,14 @@ static CgLlvmValue cg_llvm_mem_row(CgLlvmBuild *b, int v, CgLlvmValue fn, CgLlvm
 	snprintf(name, sizeof name, "trac_succ%d", v);
 	CgLlvmValue succ = cg_llvm_i32_array(b, name, mg->succ[v], mg->nsucc[v]);
 	CgLlvmValue moved = cg_llvm_f64c(b, memgraph_moves(op->kind) ? (double)op->bytes : 0);
-	CgLlvmValue f[18] = {
+	CgLlvmValue f[20] = {
 		fn, cg_llvm_const_null(b->t.i64p), cg_llvm_const_null(b->t.i64p), cg_llvm_i32c(b, 0),
 		cg_llvm_node_name(b, node), cg_llvm_i32c(b, mg->device[v]), cg_llvm_f64c(b, mg->priority[v]),
 		cg_llvm_i32c(b, mg->npred[v]), cg_llvm_i32c(b, mg->nsucc[v]), succ, cg_llvm_f64c(b, 0), moved,
 		cg_llvm_i32c(b, 0), cg_llvm_const_null(b->t.i32p), cg_llvm_f64c(b, 0), cg_llvm_const_cast(mem, b->t.i8p),
-		cg_llvm_i32c(b, 0), cg_llvm_const_null(b->t.i8p),
+		cg_llvm_i32c(b, 0), cg_llvm_const_null(b->t.i8p), cg_llvm_i32c(b, 0), cg_llvm_const_null(b->t.i8p),
 	};
-	return cg_llvm_const_struct(b->p.m, b->t.task, f, 18);
+	return cg_llvm_const_struct(b->p.m, b->t.task, f, 20);
 }
 
 /* trac_mem: what each memory task does; returns the global. */
@@ -351,7 +407,7 @@ static CgLlvmValue cg_llvm_mem_table(CgLlvmBuild *b)
 }
 
 /* The memgraph's rows after the block tasks' (rows has room), and the
- * graph's last four fields (ncaller, arena, offset, spill) into f. */
+ * graph's fields ncaller, arena, offset and spill into f[4..7]. */
 static void cg_llvm_mem_tables(CgLlvmBuild *b, CgLlvmValue *rows, CgLlvmValue *f)
 {
 	CgLlvm *m = b->p.m;
@@ -395,7 +451,7 @@ static CgLlvmValue cg_llvm_task_tables(CgLlvmBuild *b, char *err, size_t errlen)
 	}
 	CgLlvmValue graph = NULL;
 	if (ok) {
-		CgLlvmValue f[8];
+		CgLlvmValue f[10];
 		cg_llvm_mem_tables(b, rows, f);
 		cg_llvm_global_init(b->p.tasks, cg_llvm_const_array(m, b->t.task, rows, nrows));
 		cg_llvm_global_init(b->p.nparts, cg_llvm_const_array(m, b->t.i32, np, nt));
@@ -410,8 +466,11 @@ static CgLlvmValue cg_llvm_task_tables(CgLlvmBuild *b, char *err, size_t errlen)
 		f[1] = cg_llvm_const_elem(m, b->p.tasks, 0);
 		f[2] = cg_llvm_i32c(b, nn);
 		f[3] = pooled;
+		/* as cg_c_task_tables: a memgraph's graph leaves the ranks 0 */
+		f[8] = cg_llvm_i32c(b, mg ? 0 : b->p.opt->ia->nranks);
+		f[9] = cg_llvm_i32c(b, mg ? 0 : b->p.opt->ia->rank_devices);
 		graph = cg_llvm_global(m, "trac_graph", b->t.graph, false, true);
-		cg_llvm_global_init(graph, cg_llvm_const_struct(m, b->t.graph, f, 8));
+		cg_llvm_global_init(graph, cg_llvm_const_struct(m, b->t.graph, f, 10));
 		graph = cg_llvm_const_cast(graph, b->t.i8p);
 	}
 	free(rows);
@@ -535,7 +594,8 @@ static bool cg_llvm_tables(CgLlvmBuild *b, char *err, size_t errlen)
 
 /* ---- main, or library mode's NAME (cg_c_library) ------------------------------------ */
 
-/* int main(int argc, char **argv) { return trart_main(&trac_program, argc, argv); } */
+/* int main(int argc, char **argv) { return trart_main(&trac_program, argc, argv); },
+ * or trart_mpi_main on ranks (cg_c_emit). */
 static void cg_llvm_main(CgLlvmBuild *b)
 {
 	CgLlvm *m = b->p.m;
@@ -544,7 +604,9 @@ static void cg_llvm_main(CgLlvmBuild *b)
 	CgLlvmType tp[3] = {cg_llvm_ptr(m, b->t.program), b->t.i32, b->t.i8pp};
 	CgLlvmType ty = cg_llvm_fn_type(m, b->t.i32, tp, 3);
 	CgLlvmValue args[3] = {b->program, cg_llvm_param(m, 0), cg_llvm_param(m, 1)};
-	CgLlvmValue rc = cg_llvm_call(m, ty, cg_llvm_declare(m, "trart_main", ty), args, 3);
+	const IaGraph *ia = b->p.opt->ia;
+	const char *run = ia && ia->nranks > 1 ? "trart_mpi_main" : "trart_main";
+	CgLlvmValue rc = cg_llvm_call(m, ty, cg_llvm_declare(m, run, ty), args, 3);
 	cg_llvm_return_value(m, rc);
 }
 

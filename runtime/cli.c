@@ -893,7 +893,7 @@ cli_cmp_time(const void *a, const void *b)
 
 /* The --time line: the median (of the sample), minimum, mean, maximum. */
 static void
-cli_print_time(CliTimes *t)
+cli_print_time(FILE *f, CliTimes *t)
 {
 	size_t n = t->n < CLI_SAMPLES ? (size_t)t->n : CLI_SAMPLES;
 	double median;
@@ -901,19 +901,31 @@ cli_print_time(CliTimes *t)
 	qsort(t->sample, n, sizeof *t->sample, cli_cmp_time);
 	median = n % 2 ? (double)t->sample[n / 2]
 	               : ((double)t->sample[n / 2 - 1] + (double)t->sample[n / 2]) / 2;
-	fprintf(stderr, "time: runs=%ld median_ms=%.6f min_ms=%.6f mean_ms=%.6f "
+	fprintf(f, "time: runs=%ld median_ms=%.6f min_ms=%.6f mean_ms=%.6f "
 	        "max_ms=%.6f\n", t->n, median / 1e6, (double)t->min / 1e6,
 	        t->sum / (double)t->n / 1e6, (double)t->max / 1e6);
 }
 
+/* --time's line and --stats's table. On ranks each rank's goes out in
+ * one write, so that the ranks' reports, which mpirun passes on as they
+ * come, do not cut into each other's lines. */
 static void
 cli_report(const CliOpts *o, CliRun *r)
 {
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = cli_ranks() ? open_memstream(&text, &len) : NULL;
+
+	if (!f)
+		f = stderr;
 	if (o->time)
-		cli_print_time(r->times);
+		cli_print_time(f, r->times);
 	if (o->stats)
-		trart_stats_print(&r->prof, stderr, (int)o->repeat, trart_threads(),
+		trart_stats_print(&r->prof, f, (int)o->repeat, trart_threads(),
 		                  r->tensor_bytes, trart_mem_peak());
+	if (f != stderr && fclose(f) == 0)
+		(void)!write(STDERR_FILENO, text, len);
+	free(text);
 }
 
 /* ---- outputs ---- */

@@ -10,7 +10,8 @@
 #    --emit=plan's line for that rank (the compiler's count of the
 #    pieces sched.c moves);
 # and once per program, the same binary without mpirun (one process).
-# MPI_SWEEP=full runs every placer for every R (4x the runs).
+# MPI_SWEEP=full runs every placer for every R (4x the runs);
+# MPI_SWEEP=smoke, distcheck's, the samples alone, not bench/.
 # Then: a program whose every rank sends before it receives (a
 # transpose, rows cut in two, round robin) completes under a time limit;
 # TRART_FAIL_RANK=1 makes rank 1 fail after its first block: mpirun
@@ -32,7 +33,7 @@ fi
 . "$srcdir/tests/testlib.sh"
 test_setup
 . "$srcdir/tests/programs.sh"
-printf 'size N = 4\ninput A[i, j] : f32 (N, N)\noutput B\nB[i, j] = A[i, j]\n' >probe.tra
+printf 'size N = 4\ninput A[N, N]\nB[i, j] = 3 * A[i, j]\noutput B\n' >probe.tra
 if "$TRAC" probe.tra --ranks=2 -o probe 2>err; then :; elif grep -q 'without MPI' err; then
 	echo "SKIP: this trac was built without MPI"
 	exit 77
@@ -91,6 +92,7 @@ run_ranks() {
 }
 
 benches=$(ls "$srcdir"/bench/*.tra 2>/dev/null)
+[ "$sweep" = smoke ] && benches=""
 i=0
 for prog in "$srcdir"/samples/*.tra $benches; do
 	name=$(basename "$prog" .tra)
@@ -130,13 +132,13 @@ for prog in "$srcdir"/samples/*.tra $benches; do
 done
 
 # Every rank sends before it receives: B's row blocks on ranks 0 and 1,
-# and C = B transposed needs both on each.
+# and each row block of C = B transposed needs both.
 cat >swap.tra <<'EOF'
 size N = 64
-input A[i, j] : f32 (N, N)
-output C
-B[i, j] = 2 * A[i, j]
+input A[N, N]
+B[i, j] = sum[k](A[i, k] * A[k, j])
 C[i, j] = B[j, i] + 1
+output C
 EOF
 if "$TRAC" swap.tra --ranks=2 --devices=1 --placer=roundrobin --partition=B:i=2 \
 	--partition=C:i=2 -o swap 2>err &&
@@ -161,8 +163,8 @@ else
 fi
 
 # Errors before the run come once, from one rank.
-printf 'size N = 4\ninput A[i, j] : f32 (N, N)\noutput B\nB[i, j] = 3 * A[i, j]\n' >one.tra
-"$TRAC" one.tra --ranks=2 --devices=1 -o one 2>/dev/null
+cp probe.tra one.tra
+"$TRAC" one.tra --ranks=2 --devices=1 -o one 2>err || bad "one.tra: compile"
 expect "a missing input, reported once" 1 'input A is missing' mpi 2 ./one
 if [ "$(grep -c 'error:' err)" = 1 ]; then ok "one error line for 2 ranks"; else bad "error lines: $(grep -c 'error:' err)"; fi
 expect "-np 3 for a program of 2 ranks" 2 'compiled for 2 ranks .*started on 3' mpi 3 ./one --random
