@@ -1313,9 +1313,10 @@ def print_memory_table(args, rows, read_bw):
 # ---- MPI ranks (trac --ranks): 2 ranks x 1 worker against 1 rank x 2 workers ----------
 
 RANKS_WORKLOADS = ("w1", "w2", "w6")
-PLANRANK_RE = re.compile(r"^  rank (\d+): compute .*, sends (\d+) bytes, receives (\d+) bytes", re.M)
-BOUND_RE = re.compile(r"^lower bound for \S+ .* on \d+ ranks: .* received per rank.*the plan's most: .*?"
-                      r"(?:\(([0-9.]+)x\))?$", re.M)
+PLANRANK_RE = re.compile(r"^  rank (\d+): compute .*, sends (\d+) bytes, receives (\d+) bytes"
+                         r"(?: \((\d+) of them outputs)?", re.M)
+BOUND_RE = re.compile(r"^lower bound for \S+ .* on \d+ ranks: .* received per rank.*the plan's most "
+                      r"\(outputs aside\): .*?(?:\(([0-9.]+)x\))?$", re.M)
 BOUND_BYTES_RE = re.compile(r"^lower bound for (\S+) .*: ([0-9.]+ [kMG]?B) received per rank", re.M)
 SIMSPAN_RE = re.compile(r"^simulated makespan: ([0-9.e+-]+) (us|ms|s)\b", re.M)
 SENT_RE = re.compile(r"^rank (\d+): sent (\d+) bytes in \d+ pieces, received (\d+) bytes", re.M)

@@ -22,6 +22,13 @@
  *     length; blocks that coincide in every dimension cover the product
  *     of those lengths, and the edge costs |T| minus that product. Inputs
  *     are read in whatever blocks their readers want and cost no edge.
+ * On MPI ranks (DecompOptions.ranks) every rank reads the inputs its
+ * tasks want from their files, so replicating an input costs nothing;
+ * and a split reduction's partials count twice, since they travel to
+ * the rank that sums them and the sum travels on to the ranks that read
+ * it, where an output cut's blocks travel once. W1 (D = A (B C)) on 2
+ * ranks: B C was cut along its reduction (k:2), which moved 4.2 MB to a
+ * rank against a lower bound of 2.1 MB; now along its rows (j:2), 2.1 MB.
  *
  * Candidates are the vectors with at most 'size' blocks per index whose
  * product is n, 2n or 4n for n devices (any factors, not only powers of
@@ -118,6 +125,11 @@ static double decomp_operand_blocks(const TraNode *n, int k, const int *part)
 
 double decomp_node_cost(const TraGraph *g, int id, const int *part)
 {
+	return decomp_node_cost_in(g, id, part, false);
+}
+
+double decomp_node_cost_in(const TraGraph *g, int id, const int *part, bool ranks)
+{
 	const TraNode *n = &g->nodes[id];
 	if (n->kind == TRA_NODE_INPUT)
 		return 0;
@@ -128,10 +140,11 @@ double decomp_node_cost(const TraGraph *g, int id, const int *part)
 			pout *= part[d];
 	}
 	for (int k = 0; k < n->nops; k++)
-		cost += (double)tra_node_elements(&g->nodes[n->ops[k].node]) * p /
-		        decomp_operand_blocks(n, k, part);
+		if (!ranks || g->nodes[n->ops[k].node].kind != TRA_NODE_INPUT)
+			cost += (double)tra_node_elements(&g->nodes[n->ops[k].node]) * p /
+			        decomp_operand_blocks(n, k, part);
 	if (n->agg != TRA_AGG_NONE)
-		cost += (double)tra_node_elements(n) / pout * (p - pout);
+		cost += (ranks ? 2 : 1) * (double)tra_node_elements(n) / pout * (p - pout);
 	return cost;
 }
 
@@ -533,7 +546,7 @@ static int decomp_setup(Decomp *s, const DecompOptions *opt)
 		GemmPlan plan;
 		bool gemm = s->ncand[v] > 1 && gemm_plan(g, &g->nodes[v], GEMM_NODE, &plan);
 		for (int c = 0; c < s->ncand[v]; c++) {
-			s->ncost[v][c] = decomp_node_cost(g, v, decomp_cand(s, v, c));
+			s->ncost[v][c] = decomp_node_cost_in(g, v, decomp_cand(s, v, c), opt->ranks);
 			if (gemm) /* a tie-break: under half an element in all */
 				s->ncost[v][c] += 0.4 * gemm_runs_cut(&plan, decomp_cand(s, v, c)) / g->nodes[v].nidx;
 			else

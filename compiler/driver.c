@@ -769,7 +769,7 @@ static void driver_decompose(const DriverOpts *o, TraGraph *g, int scale, bool s
 {
 	DecompOptions d = {.devices = driver_devices(o) * scale,
 	                   .none = o->pmode && strcmp(o->pmode, "none") == 0,
-	                   .stretches = stretches};
+	                   .stretches = stretches, .ranks = o->ranks > 1};
 	if (o->nmanual)
 		d.fixed = arena_alloc(g->arena, (size_t)g->nnodes * sizeof *d.fixed);
 	int maxidx = 1;

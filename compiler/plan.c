@@ -355,8 +355,8 @@ void plan_dump_json(const IaGraph *ia, const SimModel *m, PlaceKind placer, cons
  * of its readers; a written block goes to every other rank that runs one
  * of its readers and, when it is a final block of an output, to rank 0;
  * it moves as its pieces (kplan_task_pieces). */
-static void plan_rank_traffic(const KplanProgram *kp, double *sent, double *recv, double *compute,
-                              const SimModel *m)
+static void plan_rank_traffic(const KplanProgram *kp, double *sent, double *recv, double *gather,
+                              double *compute, const SimModel *m)
 {
 	const IaGraph *ia = kp->ia;
 	int nt = ia->ntasks;
@@ -381,7 +381,7 @@ static void plan_rank_traffic(const KplanProgram *kp, double *sent, double *recv
 		if (n == 0)
 			continue;
 		int r = sim_rank(m, ia->tasks[t].device);
-		uint64_t dest = need[t];
+		uint64_t dest = need[t], read = need[t];
 		double bytes = 0;
 		for (int i = 0; i < n; i++) {
 			double b = pc[i].elsize;
@@ -398,6 +398,8 @@ static void plan_rank_traffic(const KplanProgram *kp, double *sent, double *recv
 			if (dest >> q & 1) {
 				sent[r] += bytes;
 				recv[q] += bytes;
+				if (!(read >> q & 1)) /* rank 0 reads it not: an output's block */
+					gather[q] += bytes;
 			}
 	}
 	free(pc);
@@ -472,7 +474,8 @@ static void plan_bound_line(const TraGraph *g, int ranks, double most_recv, FILE
 	plan_bytes(b, sizeof b, bytes);
 	plan_bytes(r, sizeof r, most_recv);
 	fprintf(out, "lower bound for %s (the largest contraction) on %d ranks: %s received per rank, "
-	        "if each held 1/%d of its operands; the plan's most: %s", n->name, ranks, b, ranks, r);
+	        "if each held 1/%d of its operands; the plan's most (outputs aside): %s", n->name, ranks, b,
+	        ranks, r);
 	if (bytes > 0)
 		fprintf(out, " (%.2fx)", most_recv / bytes);
 	fputs("\n(every rank reads the inputs it needs from their files: inputs never move)\n", out);
@@ -485,14 +488,18 @@ void plan_dump_ranks(const TraGraph *g, const IaGraph *ia, const SimModel *m, FI
 	int R = ia->nranks;
 	double *sent = xcalloc((size_t)R, sizeof *sent), *recv = xcalloc((size_t)R, sizeof *recv);
 	double *compute = xcalloc((size_t)R, sizeof *compute), most = 0, total = 0;
-	plan_rank_traffic(&kp, sent, recv, compute, m);
+	double *gather = xcalloc((size_t)R, sizeof *gather);
+	plan_rank_traffic(&kp, sent, recv, gather, compute, m);
 	fprintf(out, "\nranks: %d, %d devices each (messages at %.3g GB/s after %.3g us)\n", R, ia->rank_devices,
 	        m->rank_bw / 1e9, m->rank_latency * 1e6);
 	for (int r = 0; r < R; r++) {
 		char c[32];
 		plan_time(c, sizeof c, compute[r]);
-		fprintf(out, "  rank %d: compute %s, sends %.0f bytes, receives %.0f bytes\n", r, c, sent[r], recv[r]);
-		most = recv[r] > most ? recv[r] : most;
+		fprintf(out, "  rank %d: compute %s, sends %.0f bytes, receives %.0f bytes", r, c, sent[r], recv[r]);
+		if (gather[r] > 0)
+			fprintf(out, " (%.0f of them outputs' blocks, to write)", gather[r]);
+		fputc('\n', out);
+		most = recv[r] - gather[r] > most ? recv[r] - gather[r] : most;
 		total += sent[r];
 	}
 	fprintf(out, "bytes between ranks: %.0f\n", total);
@@ -500,5 +507,6 @@ void plan_dump_ranks(const TraGraph *g, const IaGraph *ia, const SimModel *m, FI
 	free(sent);
 	free(recv);
 	free(compute);
+	free(gather);
 	kplan_free(&kp);
 }

@@ -478,6 +478,9 @@ typedef struct DecompOptions {
 	                  over 1; reduced indices freely), so that every block
 	                  is one stretch of its layout: what a memory budget
 	                  keeps block by block (memgraph.c, MG_BLOCK) */
+	bool ranks;     /* the devices are on MPI ranks (trac --ranks): reading an
+	                  input costs nothing (every rank reads its file), and a
+	                  split reduction's partials count twice (decomp.c) */
 } DecompOptions;
 
 /* Partitions every einsum node (sets TraNode.part; inputs keep NULL: they
@@ -492,6 +495,8 @@ int decomp_candidates_in(const TraGraph *g, int id, int devices, bool stretches,
 /* Elements node id moves under partition part: its inputs' replication
  * plus the partial results a split reduction leaves to aggregate. */
 double decomp_node_cost(const TraGraph *g, int id, const int *part);
+/* The same, for devices on MPI ranks (DecompOptions.ranks) when ranks. */
+double decomp_node_cost_in(const TraGraph *g, int id, const int *part, bool ranks);
 /* Elements moved to give node c's operand k the blocks that c's partition
  * cpart wants, out of the blocks the producer's partition ppart made. */
 double decomp_edge_cost(const TraGraph *g, int c, int k, const int *ppart, const int *cpart);

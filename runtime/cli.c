@@ -1196,7 +1196,9 @@ cli_map_outputs(const TrartProgram *p, const CliOpts *o, CliRun *r)
 }
 
 /* Maps the inputs and stages the outputs of a program that reads or
- * writes out of core, before any buffer is allocated. */
+ * writes out of core, before any buffer is allocated. On ranks the
+ * inputs are mapped too: a rank's tasks then read from the files only
+ * the pages of the blocks they touch. */
 static int
 cli_map_files(const TrartProgram *p, const CliOpts *o, CliRun *r)
 {
@@ -1204,7 +1206,7 @@ cli_map_files(const TrartProgram *p, const CliOpts *o, CliRun *r)
 
 	if (cli_has_mem(p, TRART_MEM_WRITE))
 		rc = cli_map_outputs(p, o, r);
-	if (rc == CLI_OK && cli_has_mem(p, TRART_MEM_READ))
+	if (rc == CLI_OK && (cli_has_mem(p, TRART_MEM_READ) || cli_ranks()))
 		rc = cli_map_inputs(p, o, r);
 	return rc;
 }

@@ -169,8 +169,8 @@
  * completed the task and posted by the comm thread, a thread of the run
  * (outside --threads, like the I/O thread) that alone talks to the
  * transport while the run goes, polling its requests and napping (1 us,
- * doubling to SCHED_COMM_NAP_NS) when nothing happened, woken early by a
- * queued send. A task's npred is the same on every rank: each
+ * doubling to SCHED_COMM_NAP_NS, or to SCHED_COMM_NAP_IDLE_NS while every
+ * worker sleeps) when nothing happened, woken early by a queued send. A task's npred is the same on every rank: each
  * predecessor either runs here and releases it, or was made on another
  * rank and its last piece to arrive releases it. The run ends when the
  * tasks here, the sends and the receives are all done; the cycle check
@@ -211,8 +211,15 @@ int openblas_get_num_threads(void);
 #define SCHED_MAX_RANKS 64
 
 /* The longest the comm thread sleeps between looks at its requests
- * when nothing happens (it starts at 1 us and doubles). */
-#define SCHED_COMM_NAP_NS 100000
+ * when nothing happens (it starts at 1 us and doubles): while some
+ * worker computes, and while every worker sleeps (waiting, most likely,
+ * for a message). Each look takes the core from a worker: with 2 ranks
+ * of 1 worker on 2 cores, naps of at most 100 us made W1's GEMMs run at
+ * 80 GFLOP/s a worker against 120 without ranks (--stats), 1 ms at 101;
+ * but once every worker waits, the core is free and a message's arrival
+ * is the critical path. */
+#define SCHED_COMM_NAP_NS 1000000
+#define SCHED_COMM_NAP_IDLE_NS 20000
 
 /* How many of the stuck tasks the message about a cycle names. */
 #define SCHED_SHOW_STUCK 8
@@ -1204,13 +1211,14 @@ sched_comm_poll(Sched *s)
 }
 
 /* The comm thread: posts sends as tasks complete and polls the
- * requests, napping (1 us, doubling to SCHED_COMM_NAP_NS) while nothing
+ * requests, napping (1 us, doubling to SCHED_COMM_NAP_NS, or to
+ * SCHED_COMM_NAP_IDLE_NS while every worker sleeps) while nothing
  * happens, woken early by a task to send; until the run is done. */
 static void *
 sched_comm_thread(void *arg)
 {
 	Sched *s = arg;
-	int64_t nap = 0;
+	int64_t nap = 0, cap;
 
 	for (;;) {
 		struct timespec until;
@@ -1218,7 +1226,8 @@ sched_comm_thread(void *arg)
 			nap = 0;
 			continue;
 		}
-		nap = nap ? (nap * 2 < SCHED_COMM_NAP_NS ? nap * 2 : SCHED_COMM_NAP_NS) : 1000;
+		cap = atomic_load(&s->nasleep) == s->nw ? SCHED_COMM_NAP_IDLE_NS : SCHED_COMM_NAP_NS;
+		nap = nap ? (nap * 2 < cap ? nap * 2 : cap) : 1000;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += nap;
 		if (until.tv_nsec >= 1000000000) {

@@ -13,7 +13,8 @@
 # MPI_SWEEP=full runs every placer for every R (4x the runs);
 # MPI_SWEEP=smoke, distcheck's, the samples alone, not bench/.
 # Then: a program whose every rank sends before it receives (a
-# transpose, rows cut in two, round robin) completes under a time limit;
+# transpose, rows cut in two, round robin) completes under a time limit,
+# and again on inputs from .npy files;
 # TRART_FAIL_RANK=1 makes rank 1 fail after its first block: mpirun
 # exits non-zero within the limit and no output file is left; an input
 # that is missing is reported once, not once per rank; -np other than R
@@ -57,7 +58,7 @@ bytes_check() {
 	bc_ok=1
 	r=0
 	while [ "$r" -lt "$4" ]; do
-		want=$(sed -n "s/^  rank $r: compute .*, sends \([0-9]*\) bytes, receives \([0-9]*\) bytes/\1 \2/p" "$2")
+		want=$(sed -n "s/^  rank $r: compute .*, sends \([0-9]*\) bytes, receives \([0-9]*\) bytes.*/\1 \2/p" "$2")
 		got=$(sed -n "s/^rank $r: sent \([0-9]*\) bytes in [0-9]* pieces, received \([0-9]*\) bytes.*/\1 \2/p" "$3")
 		if [ -z "$want" ] || [ "$want" != "$got" ]; then
 			echo "  rank $r: plan sends, receives '$want', run '$got'"
@@ -147,6 +148,16 @@ if "$TRAC" swap.tra --ranks=2 --devices=1 --placer=roundrobin --partition=B:i=2 
 	ok "every rank sends before it receives: no deadlock"
 else
 	bad "every rank sends before it receives"
+fi
+
+# Inputs from .npy files, which every rank maps and reads its blocks of.
+"$PYTHON_NUMPY" -c "import numpy as np
+np.save('a.npy', ((np.arange(4096) % 13 - 6) / 7).astype(np.float32).reshape(64, 64))"
+if "$TRAC" swap.tra --interpret --input A=a.npy --output-dir nwant 2>err &&
+   mpi 2 ./swap --input A=a.npy --output-dir ngot 2>err && compare ngot nwant; then
+	ok "inputs from .npy files on 2 ranks"
+else
+	bad "inputs from .npy files on 2 ranks"
 fi
 
 # A rank that fails mid-run ends the job: non-zero, no output file.
