@@ -4,7 +4,9 @@
 # (against a golden file), --emit=plan for every sample and placer,
 # --emit=dot, the bytes a compiled program's --stats says it copied
 # between workers against the plan's bytes moved, and the usage errors
-# of --devices, --partition, --placer and --sim (exit 2).
+# of --devices, --partition, --placer and --sim (exit 2); then --ranks's
+# plan lines (bytes per rank, the lower bound in each of its three
+# regimes) and usage errors, which need no MPI.
 # Environment: TRAC (the binary), srcdir (the source tree, may be read-only).
 set -u
 : "${TRAC:?}" "${srcdir:?}"
@@ -181,6 +183,39 @@ expect sim-key 2 "the keys are" "$TRAC" "$mlp" --emit=plan --sim=speed=3
 expect sim-value 2 "positive number" "$TRAC" "$mlp" --emit=plan --sim=latency=-1
 expect sim-flops 2 "positive number" "$TRAC" "$mlp" --emit=plan --sim-flops=fast
 expect plan-program-error 1 "" "$TRAC" "$srcdir/tests/golden/matmul.emit-tra" --emit=plan
+
+# ---- ranks (--ranks): the per-rank lines and the bound, without MPI ----------
+cat >swap.tra <<'EOF'
+size N = 64
+input A[N, N]
+B[i, j] = sum[k](A[i, k] * A[k, j])
+C[i, j] = B[j, i] + 1
+output C
+EOF
+# B's row blocks on ranks 0 and 1 (32 x 64 f32: 8192 bytes), each sent to
+# the other for C's row blocks, and rank 1's block of C sent to rank 0
+expect ranks-plan 0 "" "$TRAC" swap.tra --emit=plan --ranks=2 --devices=1 --placer=roundrobin \
+	--partition=B:i=2 --partition=C:i=2
+has ranks-rank0 '^  rank 0: compute .*, sends 8192 bytes, receives 16384 bytes \(8192 of them outputs'
+has ranks-rank1 '^  rank 1: compute .*, sends 16384 bytes, receives 8192 bytes$'
+has ranks-total '^bytes between ranks: 24576$'
+# m = n = k = 64 on 2 ranks: 3 (mnk/2)^(2/3) - 3 * 64^2 / 2 = 1597 words
+has ranks-bound-cube '^lower bound for B .* on 2 ranks: 6.39 kB received per rank.* 8.19 kB \(1.28x\)'
+printf 'size M = 4096, N = 1024, K = 1024\ninput A[M, K], B[K, N]\nC[i, j] = sum[k](A[i, k] * B[k, j])\noutput C\n' >tall.tra
+expect ranks-plan-tall 0 "" "$TRAC" tall.tra --emit=plan --ranks=2 --devices=1
+# P <= m/n: nk (1 - 1/P) = 1024 * 1024 / 2 words
+has ranks-bound-tall 'on 2 ranks: 2.1 MB received per rank'
+printf 'size M = 1024, N = 1024, K = 64\ninput A[M, K], B[K, N]\nC[i, j] = sum[k](A[i, k] * B[k, j])\noutput C\n' >flat.tra
+expect ranks-plan-flat 0 "" "$TRAC" flat.tra --emit=plan --ranks=4 --devices=1
+# P <= mn/k^2: 2 sqrt(mnk^2/P) + mn/P - o = 65536 + 262144 - 294912 words
+has ranks-bound-flat 'on 4 ranks: 131 kB received per rank'
+expect ranks-zero 2 "--ranks=R needs a count from 1 to 64" "$TRAC" swap.tra --emit=plan --ranks=0
+expect ranks-many 2 "--ranks=R needs a count from 1 to 64" "$TRAC" swap.tra --emit=plan --ranks=65
+expect ranks-word 2 "--ranks=R needs a count" "$TRAC" swap.tra --emit=plan --ranks=two
+expect ranks-memory 2 "--ranks and --memory cannot be combined" "$TRAC" swap.tra --ranks=2 --memory=1M -o p
+expect ranks-node-kernels 2 "drop --node-kernels" "$TRAC" swap.tra --ranks=2 --node-kernels -o p
+expect ranks-shared 2 "drop --shared" "$TRAC" swap.tra --ranks=2 --shared -o p.so
+if [ -e p ] || [ -e p.so ]; then bad ranks-no-output; else ok ranks-no-output; fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
