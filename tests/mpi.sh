@@ -134,13 +134,7 @@ done
 
 # Every rank sends before it receives: B's row blocks on ranks 0 and 1,
 # and each row block of C = B transposed needs both.
-cat >swap.tra <<'EOF'
-size N = 64
-input A[N, N]
-B[i, j] = sum[k](A[i, k] * A[k, j])
-C[i, j] = B[j, i] + 1
-output C
-EOF
+cp "$srcdir/tests/golden/swap.tra" swap.tra
 if "$TRAC" swap.tra --ranks=2 --devices=1 --placer=roundrobin --partition=B:i=2 \
 	--partition=C:i=2 -o swap 2>err &&
    "$TRAC" swap.tra --interpret --random=5 --output-dir swant 2>err &&

@@ -185,13 +185,7 @@ expect sim-flops 2 "positive number" "$TRAC" "$mlp" --emit=plan --sim-flops=fast
 expect plan-program-error 1 "" "$TRAC" "$srcdir/tests/golden/matmul.emit-tra" --emit=plan
 
 # ---- ranks (--ranks): the per-rank lines and the bound, without MPI ----------
-cat >swap.tra <<'EOF'
-size N = 64
-input A[N, N]
-B[i, j] = sum[k](A[i, k] * A[k, j])
-C[i, j] = B[j, i] + 1
-output C
-EOF
+cp "$srcdir/tests/golden/swap.tra" swap.tra
 # B's row blocks on ranks 0 and 1 (32 x 64 f32: 8192 bytes), each sent to
 # the other for C's row blocks, and rank 1's block of C sent to rank 0
 expect ranks-plan 0 "" "$TRAC" swap.tra --emit=plan --ranks=2 --devices=1 --placer=roundrobin \
