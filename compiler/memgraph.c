@@ -137,6 +137,12 @@ typedef struct MgPlan {
 	int step;          /* the step being planned */
 	int fail_task;     /* the task that found no room, or -1 */
 	int for_task;      /* the task whose buffer is being placed (first user) */
+	/* the lookahead's place: the step it stopped at, that task's planned
+	   buffers and the first it has not made resident yet (it resumes
+	   there: a row group's task of 40,000 buffers is not walked again at
+	   every step) */
+	int ahead_at, ahead_n, ahead_j;
+	int *ahead_mine;
 } MgPlan;
 
 const char *memgraph_kind_name(MgKind k)
@@ -671,14 +677,21 @@ static bool mg_step(MgPlan *P, int i, int *mine)
  * unbounded, it would grow without end): its read then overlaps the
  * computation before it (double buffering, where the budget holds two
  * blocks). */
-static void mg_lookahead(MgPlan *P, int *ahead, int *mine)
+static void mg_lookahead(MgPlan *P, int *ahead)
 {
 	int nt = P->mg->ntasks;
 	int t = P->for_task;
+	int *mine = P->ahead_mine;
 	for (; *ahead < nt; ++*ahead) {
-		int n = mg_mine(P, P->mg->order[*ahead], mine);
+		if (P->ahead_at != *ahead) {
+			P->ahead_at = *ahead;
+			P->ahead_n = mg_mine(P, P->mg->order[*ahead], mine);
+			P->ahead_j = 0;
+		}
+		int n = P->ahead_n;
 		P->for_task = P->mg->order[*ahead];
-		for (int j = 0; j < n; j++) {
+		for (; P->ahead_j < n; P->ahead_j++) {
+			int j = P->ahead_j;
 			MgState *s = &P->st[mine[j]];
 			const MgBuf *mb = &P->mg->bufs[mine[j]];
 			bool grow = mb->io == MG_IN && P->arenas[mb->domain].budget > 0;
@@ -712,6 +725,8 @@ static void mg_init(MgPlan *P, const KplanProgram *kp, const MgUses *u, Memgraph
 	P->arenas = xcalloc((size_t)mg->ndomains, sizeof *P->arenas);
 	P->arenas[0].budget = budget;
 	P->st = xcalloc((size_t)mg->nbufs + 1, sizeof *P->st);
+	P->ahead_at = -1;
+	P->ahead_mine = xcalloc((size_t)mg->nbufs + 1, sizeof *P->ahead_mine);
 	(results ? mg_order_results : mg_order_leaves)(kp, mg->order);
 	for (int b = 0; b < mg->nbufs; b++) {
 		mg->bufs[b].offset = -1;
@@ -1081,6 +1096,7 @@ static void mg_plan_free(MgPlan *P)
 	free(P->arenas);
 	free(P->st);
 	free(P->edges);
+	free(P->ahead_mine);
 }
 
 /* One planning attempt in one of the two linear orders (results: depth
@@ -1100,7 +1116,7 @@ static bool mg_attempt_in(const KplanProgram *kp, const MgUses *u, int64_t budge
 		if (ahead <= i)
 			ahead = i + 1;
 		if (ok)
-			mg_lookahead(&P, &ahead, mine);
+			mg_lookahead(&P, &ahead);
 	}
 	free(mine);
 	*fail_task = P.fail_task;
