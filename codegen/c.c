@@ -37,8 +37,7 @@
  * cblas is declared here with int arguments (its enums' ABI) so the
  * generated file needs no BLAS header.
  */
-#include "tra.h"
-#include "kplan.h"
+#include "c.h"
 #include "memgraph.h"
 
 #include <inttypes.h>
@@ -48,19 +47,8 @@
 
 #include "config.h"
 
-/* The emitter's state. */
-typedef struct CgC {
-	const TraGraph *g;
-	FILE *out;
-	const CgCOptions *opt;
-	const KplanProgram *kp; /* what every kernel runs (kplan.c decided) */
-	const int *leader;      /* kp->leader: per node, the first node of its row group */
-	const char *all;        /* what block kernels read partial blocks from: "bufs", or
-	                           "all" where some task views a tensor's block (its
-	                           kernel indexes tensors in trart_task_bufs's array) */
-} CgC;
 
-static const char *cg_c_type(TrartDtype t)
+const char *cg_c_type(TrartDtype t)
 {
 	static const char *const names[] = {"float", "double", "int32_t", "int64_t"};
 	return names[t];
@@ -74,7 +62,7 @@ static const char *cg_c_dtype(TrartDtype t)
 }
 
 /* The type of operand k's producer: a view's may differ from n's. */
-static const char *cg_c_in_type(const CgC *c, const TraNode *n, int k)
+const char *cg_c_in_type(const CgC *c, const TraNode *n, int k)
 {
 	return cg_c_type(c->g->nodes[n->ops[k].node].type);
 }
@@ -86,8 +74,6 @@ static const char *cg_c_fsuffix(TrartDtype t)
 }
 
 /* ---- expressions ---------------------------------------------------------- */
-
-static void cg_c_offset(CgC *c, const TraNode *n, int k);
 
 /* A gather's position in dimension d of operand op: the value of the
  * index operand, checked (trac_gather) unless the read is padded. */
@@ -148,7 +134,7 @@ static void cg_c_affine_inside(CgC *c, const TraNode *n, const TraOperand *op)
 }
 
 /* The element offset of operand k at the current loop variables x0, x1, ... */
-static void cg_c_offset(CgC *c, const TraNode *n, int k)
+void cg_c_offset(CgC *c, const TraNode *n, int k)
 {
 	const TraOperand *op = &n->ops[k];
 	const TraNode *p = &c->g->nodes[op->node];
@@ -203,8 +189,6 @@ static void cg_c_const(CgC *c, TrartDtype t, double v)
 		fputc(')', c->out);
 }
 
-static void cg_c_expr(CgC *c, const TraNode *n, int e);
-
 static void cg_c_call(CgC *c, const TraNode *n, const char *fn, const TraExpr *x)
 {
 	fprintf(c->out, "%s(", fn);
@@ -229,7 +213,7 @@ static void cg_c_binary(CgC *c, const TraNode *n, const char *op, const TraExpr 
 
 /* Expression e of node n, as C over in<k>[...], x<i> and acc. */
 /* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
-static void cg_c_expr(CgC *c, const TraNode *n, int e)
+void cg_c_expr(CgC *c, const TraNode *n, int e)
 {
 	const TraExpr *x = &c->g->ex[e];
 	char fn[32];
@@ -417,14 +401,8 @@ static const char cg_c_prelude_text[] =
 
 /* ---- loop nests ------------------------------------------------------------ */
 
-/* Where a loop kernel's aggregate comes from. */
-typedef enum CgAcc {
-	CG_ACC_REDUCE,  /* reduction loops over the join (or the join itself for a map) */
-	CG_ACC_OUTPUT,  /* the output buffer already holds it (a GEMM's result) */
-	CG_ACC_SCRATCH, /* ctx->acc holds it in C order of the output indices */
-} CgAcc;
 
-static void cg_c_indent(CgC *c, int depth)
+void cg_c_indent(CgC *c, int depth)
 {
 	for (int i = 0; i < depth; i++)
 		fputc('\t', c->out);
@@ -439,7 +417,7 @@ static void cg_c_open_loop(CgC *c, int x, int64_t size, int depth, bool split)
 		fprintf(c->out, "for (int64_t x%d = 0; x%d < %" PRId64 "; x%d++) {\n", x, x, size, x);
 }
 
-static void cg_c_close_loops(CgC *c, int from, int to)
+void cg_c_close_loops(CgC *c, int from, int to)
 {
 	for (int d = from - 1; d >= to; d--) {
 		cg_c_indent(c, d);
@@ -448,7 +426,7 @@ static void cg_c_close_loops(CgC *c, int from, int to)
 }
 
 /* The offset of the output element at x0 .. x(rank-1). */
-static void cg_c_out_offset(CgC *c, const TraNode *n)
+void cg_c_out_offset(CgC *c, const TraNode *n)
 {
 	bool any = false;
 	for (int d = 0; d < n->rank; d++) {
@@ -465,7 +443,7 @@ static void cg_c_out_offset(CgC *c, const TraNode *n)
 }
 
 /* An accumulator's initial value (an aggregation's identity), as C. */
-static const char *cg_c_init(double v)
+const char *cg_c_init(double v)
 {
 	if (isinf(v))
 		return v < 0 ? "(-INFINITY)" : "INFINITY";
@@ -481,7 +459,7 @@ static const char *cg_c_init(double v)
 }
 
 /* Node n's loop nest, as its kernel plan says. */
-static const KplanNest *cg_c_nest(const CgC *c, const TraNode *n)
+const KplanNest *cg_c_nest(const CgC *c, const TraNode *n)
 {
 	int k = c->kp->node_plan[n - c->g->nodes];
 	if (k < 0 || c->kp->kernels[k].kind != KPLAN_LOOPS)
@@ -491,7 +469,7 @@ static const KplanNest *cg_c_nest(const CgC *c, const TraNode *n)
 
 /* acc = combine(acc, join) for one join point. max and min keep a NaN
  * seen in a flag beside a plain comparison, which vectorises. */
-static void cg_c_combine(CgC *c, const TraNode *n, int depth)
+void cg_c_combine(CgC *c, const TraNode *n, int depth)
 {
 	cg_c_indent(c, depth);
 	switch (n->agg) {
@@ -519,6 +497,8 @@ static void cg_c_combine(CgC *c, const TraNode *n, int depth)
  * language lets reductions be reassociated, so they may vectorise. */
 static void cg_c_simd_reduction(CgC *c, const TraNode *n, int depth)
 {
+	if (c->gpu)
+		return; /* a GPU thread's loop: its parallelism is the grid's */
 	static const char *const ops[] = {"", "+", "*", "max", "min"};
 	cg_c_indent(c, depth);
 	fprintf(c->out, "#pragma omp simd reduction(%s:acc)%s\n", ops[n->agg],
@@ -526,7 +506,7 @@ static void cg_c_simd_reduction(CgC *c, const TraNode *n, int depth)
 }
 
 /* out[this element] = the epilogue of acc (or acc itself). */
-static void cg_c_store(CgC *c, const TraNode *n)
+void cg_c_store(CgC *c, const TraNode *n)
 {
 	fputs("out[", c->out);
 	cg_c_out_offset(c, n);
@@ -539,7 +519,7 @@ static void cg_c_store(CgC *c, const TraNode *n)
 }
 
 /* A max or min that saw a NaN is NaN (the flag cg_c_combine keeps). */
-static void cg_c_nan_fixup(CgC *c, int depth)
+void cg_c_nan_fixup(CgC *c, int depth)
 {
 	cg_c_indent(c, depth);
 	fputs("if (nan)\n", c->out);
@@ -645,7 +625,7 @@ static void cg_c_reduce_arg(CgC *c, const TraNode *n, int depth, bool block)
 	cg_c_close_loops(c, depth + 2, depth);
 }
 
-static void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
+void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 {
 	const KplanNest *L = cg_c_nest(c, n);
 	if (L->reduce == KPLAN_RED_ARG) {
@@ -1235,7 +1215,7 @@ static void cg_c_block_prologue(CgC *c, const TraNode *n, int id, const char *fn
 
 /* BLAS's beta in a block: 0 for the first call into the output (or
  * partial block), 1 for the later ones of a looped K. */
-static void cg_c_block_beta(CgC *c, const GemmPlan *p)
+void cg_c_block_beta(CgC *c, const GemmPlan *p)
 {
 	if (p->kloop.n == 0) {
 		fputc('0', c->out);
@@ -1249,7 +1229,7 @@ static void cg_c_block_beta(CgC *c, const GemmPlan *p)
 
 /* Extent of group g in this block, as C (gemm_plan keeps a group of
  * several indices only where the block cuts none but the outer one). */
-static void cg_c_block_extent(CgC *c, const GemmGroup *g)
+void cg_c_block_extent(CgC *c, const GemmGroup *g)
 {
 	if (g->n == 0)
 		fputc('1', c->out);
@@ -1260,7 +1240,7 @@ static void cg_c_block_extent(CgC *c, const GemmGroup *g)
 /* The offset of a sub-matrix: lo for M, N, K indices, x for looped ones
  * (batch, and outer K); in a block's copy, which starts at the block,
  * x - lo for looped ones only. */
-static void cg_c_block_offset(CgC *c, const TraNode *n, const GemmPlan *p, const GemmMatrix *M)
+void cg_c_block_offset(CgC *c, const TraNode *n, const GemmPlan *p, const GemmMatrix *M)
 {
 	fputc('0', c->out);
 	for (int x = 0; x < n->nidx; x++) {
@@ -1280,7 +1260,7 @@ static void cg_c_block_offset(CgC *c, const TraNode *n, const GemmPlan *p, const
 
 /* The largest block of index x: what a block's copy has room for (as
  * gemm.c's layout of the copy assumes). */
-static int64_t cg_c_block_room(const TraNode *n, int x)
+int64_t cg_c_block_room(const TraNode *n, int x)
 {
 	int parts = n->part ? n->part[x] : 1;
 	return (n->idx[x].size + parts - 1) / parts;
@@ -1953,7 +1933,7 @@ void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 {
 	KplanProgram kp;
 	kplan_build(g, opt->ia, &kp);
-	CgC c = {g, out, opt, &kp, kp.leader, opt->mg && opt->mg->views ? "all" : "bufs"};
+	CgC c = {g, out, opt, &kp, kp.leader, opt->mg && opt->mg->views ? "all" : "bufs", false};
 	fprintf(out, "/* generated by trac %s from %s: do not edit */\n", PACKAGE_VERSION, opt->source);
 	fputs(cg_c_prelude_text, out);
 	for (int k = 0; k < kp.nkernels; k++)

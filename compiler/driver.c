@@ -158,6 +158,17 @@ static bool driver_dump_c(const DriverRun *r, FILE *out)
 	return true;
 }
 
+/* --emit=cuda: the CUDA kernels of block tasks (there are no whole-node
+ * ones: options.c refuses --node-kernels with it). */
+static bool driver_dump_cuda(const DriverRun *r, FILE *out)
+{
+	char *name = driver_program_name(r->o);
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, NULL};
+	cg_cuda_emit(r->g, &cg, out);
+	free(name);
+	return true;
+}
+
 /* --emit=kernels: the kernel plans of block tasks, or of whole-node
  * kernels (ia NULL), as the back ends render them. */
 static bool driver_dump_kernels(const DriverRun *r, FILE *out)
@@ -220,6 +231,8 @@ const DriverStage driver_stages[] = {
 	{"kernels", ".kernels", POINT_CODE, false, "what each kernel runs: BLAS calls or loop nests",
 	 driver_dump_kernels},
 	{"c", ".c", POINT_CODE, false, "the C program of --backend=c", driver_dump_c},
+	{"cuda", ".cu", POINT_CODE, false, "the CUDA kernels of the block tasks, a launcher each",
+	 driver_dump_cuda},
 #ifdef HAVE_LLVM
 	/* only where the LLVM back end is built (options.c says why not) */
 	{"llvm-unopt", ".unopt.ll", POINT_CODE, false, "the LLVM IR of --backend=llvm, before its passes",

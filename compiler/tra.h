@@ -735,6 +735,12 @@ void cg_c_emit_header(const TraGraph *g, const CgCOptions *opt, FILE *out);
  * C library or of the generated code), or NULL when it can. */
 const char *cg_c_name_problem(const char *name);
 
+/* ---- codegen/cuda.c ------------------------------------------------------ */
+
+/* --emit=cuda: the block kernels of opt->ia's tasks as CUDA C, a
+ * launcher per kernel and a table of them per task (codegen/cuda.c). */
+void cg_cuda_emit(const TraGraph *g, const CgCOptions *opt, FILE *out);
+
 /* ---- codegen/llvm.c ------------------------------------------------------ */
 
 /* The LLVM back end's foundation (a host target machine, IR-building

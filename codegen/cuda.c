@@ -1,0 +1,669 @@
+/* codegen/cuda.c: the CUDA back end's kernels (--emit=cuda).
+ * needs: a verified TraGraph and its placed task graph (block tasks),
+ * whose kernels it plans with kplan_build. gives: a CUDA C file with a
+ * launcher per block kernel and a table of them per task, for the GPU
+ * runtime to call.
+ *
+ * What each block runs was decided in compiler/kplan.c and gemm.c; this
+ * file renders those plans for a GPU, and prints each element's scalar
+ * code with the C back end's functions (codegen/c.h), so that the two
+ * back ends compute the same element the same way:
+ *
+ *   - Loops (a join, a map, a reduction): a grid-stride kernel, one
+ *     thread per element of the block's output (or of its partial block,
+ *     in the same C order as the C back end's), the thread running the
+ *     plan's reduction loops over the block's ranges; a long sum in
+ *     blocks summed pairwise, as on the CPU, so that f32 sums are as
+ *     accurate. Consecutive threads take consecutive last indices, so a
+ *     column reduction's reads coalesce.
+ *   - BLAS: cublasSgemm/Dgemm (or gemv) calls, one per looped batch and
+ *     outer K element, on the operands in place or on copies of their
+ *     blocks in the plan's layout (a copy kernel into memory taken from
+ *     the stream's pool), then the epilogue kernel. cuBLAS is column
+ *     major: a row-major C = op(A) op(B) is the column-major C^T =
+ *     op(B)^T op(A)^T, so A and B, M and N swap places. No TF32: cuBLAS's
+ *     default math mode computes in f32.
+ *   - A split reduction's aggregation: a kernel per partial block, in the
+ *     task's order, folding it into the output; the last applies the
+ *     epilogue.
+ *   - A row group: each member's kernel over the task's rows, in turn on
+ *     the task's stream, which orders them.
+ *
+ * The interface a launcher offers the runtime is the generated file's
+ * TracCudaCall and TracCudaFn (below, in the prelude): the buffers'
+ * device addresses by buffer id (tensors by node id, then partial
+ * blocks by task), the task's block, its stream and cuBLAS handle; it
+ * returns NULL, or the name of the CUDA or cuBLAS call that failed.
+ */
+#include "c.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Threads per block of every element kernel. */
+#define CG_CUDA_THREADS 256
+
+/* ---- the prelude ------------------------------------------------------------ */
+
+/* Device versions of the helpers the C back end's scalar code calls
+ * (codegen/c.c's prelude and trart.h's TRART_KERNEL_MATH), with the
+ * same semantics: max and min propagate a NaN from either side, integer
+ * division floors with x / 0 = 0, conversions saturate. The element
+ * functions are CUDA's own (accurate to a few ulp, as the CPU's are). */
+static const char cg_cuda_prelude_text[] =
+	"#include <math.h>\n"
+	"#include <stdint.h>\n"
+	"#include <stdio.h>\n"
+	"#include <cuda_runtime.h>\n"
+	"#include <cublas_v2.h>\n"
+	"\n"
+	"#define TRAC_D __device__ __forceinline__\n"
+	"#define TRAC_UNUSED __attribute__((unused)) /* a buffer or index some element does not use */\n"
+	"/* a padded read's position, kept within its dimension */\n"
+	"TRAC_D int64_t trac_clamp(int64_t p, int64_t last) { return p < 0 ? 0 : p > last ? last : p; }\n"
+	"/* a gather's position, checked: out of range ends the kernel */\n"
+	"TRAC_D int64_t trac_gather(int64_t v, int64_t size, const char *index, int rank, const int64_t *shape,\n"
+	"                           int64_t at, const char *table, int dim)\n"
+	"{\n"
+	"\t(void)rank; (void)shape;\n"
+	"\tif ((uint64_t)v >= (uint64_t)size) {\n"
+	"\t\tprintf(\"error: %s[%lld] = %lld is outside %s's dimension %d (0 to %lld)\\n\", index,\n"
+	"\t\t       (long long)at, (long long)v, table, dim, (long long)size - 1);\n"
+	"\t\t__trap();\n"
+	"\t}\n"
+	"\treturn v;\n"
+	"}\n"
+	"#define TRAC_HELPERS(T)                                                            \\\n"
+	"TRAC_D T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"
+	"TRAC_D T trac_min_##T(T a, T b) { return b != b ? b : (a != a || a < b ? a : b); } \\\n"
+	"TRAC_D T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }                          \\\n"
+	"/* pairwise summation of blocks: lvl[i] holds the sum of 2^i blocks while  \\\n"
+	"   bit i of count is set */                                                 \\\n"
+	"typedef struct trac_pairwise_##T { T lvl[64]; int64_t count; } trac_pairwise_##T; \\\n"
+	"TRAC_D void trac_pw_push_##T(trac_pairwise_##T *p, T s)                          \\\n"
+	"{                                                                                \\\n"
+	"\tint i = 0;                                                                     \\\n"
+	"\tfor (int64_t k = p->count++; k & 1; k >>= 1)                                    \\\n"
+	"\t\ts = p->lvl[i++] + s;                                                        \\\n"
+	"\tp->lvl[i] = s;                                                                 \\\n"
+	"}                                                                                \\\n"
+	"TRAC_D T trac_pw_total_##T(const trac_pairwise_##T *p, T s)                      \\\n"
+	"{                                                                                \\\n"
+	"\tfor (int i = 0; i < 64; i++)                                                    \\\n"
+	"\t\tif (p->count >> i & 1)                                                       \\\n"
+	"\t\t\ts += p->lvl[i];                                                           \\\n"
+	"\treturn s;                                                                      \\\n"
+	"}\n"
+	"TRAC_HELPERS(float)\n"
+	"TRAC_HELPERS(double)\n"
+	"TRAC_HELPERS(int32_t)\n"
+	"TRAC_HELPERS(int64_t)\n"
+	"#define TRAC_MATH(T, S)                                                            \\\n"
+	"TRAC_D T trart_exp_##T(T x) { return exp##S(x); }                                 \\\n"
+	"TRAC_D T trart_log_##T(T x) { return log##S(x); }                                 \\\n"
+	"TRAC_D T trart_tanh_##T(T x) { return tanh##S(x); }                               \\\n"
+	"TRAC_D T trart_pow_##T(T x, T y) { return pow##S(x, y); }                         \\\n"
+	"TRAC_D T trart_sigmoid_##T(T x) { return (T)1 / ((T)1 + exp##S(-x)); }            \\\n"
+	"TRAC_D T trart_sin_##T(T x) { return sin##S(x); }                                 \\\n"
+	"TRAC_D T trart_cos_##T(T x) { return cos##S(x); }                                 \\\n"
+	"TRAC_D T trart_exp2_##T(T x) { return exp2##S(x); }                               \\\n"
+	"TRAC_D T trart_log2_##T(T x) { return log2##S(x); }                               \\\n"
+	"TRAC_D T trart_expm1_##T(T x) { return expm1##S(x); }                             \\\n"
+	"TRAC_D T trart_log1p_##T(T x) { return log1p##S(x); }                             \\\n"
+	"TRAC_D T trart_rsqrt_##T(T x) { return (T)1 / sqrt##S(x); }                       \\\n"
+	"TRAC_D T trart_erf_##T(T x) { return erf##S(x); }                                 \\\n"
+	"TRAC_D T trart_sign_##T(T x) { return x != x ? x : (T)((x > 0) - (x < 0)); }\n"
+	"TRAC_MATH(float, f)\n"
+	"TRAC_MATH(double, )\n"
+	"/* integer arithmetic (tra(5), TYPES): + - * wrap, / floors with x / 0 = 0 */\n"
+	"#define TRAC_INT_HELPERS(T, U)                                                     \\\n"
+	"TRAC_D T trac_div_##T(T a, T b)                                                     \\\n"
+	"{                                                                                  \\\n"
+	"\tif (b == 0 || b == -1)                                                           \\\n"
+	"\t\treturn (T)((U)0 - (U)a * (U)(b == -1));                                        \\\n"
+	"\tT q = a / b;                                                                     \\\n"
+	"\treturn q - (T)((a % b != 0) & ((a < 0) != (b < 0)));                              \\\n"
+	"}                                                                                  \\\n"
+	"TRAC_D T trac_abs_##T(T a) { return a < 0 ? (T)((U)0 - (U)a) : a; }                  \\\n"
+	"TRAC_D T trac_sign_##T(T a) { return (T)((a > 0) - (a < 0)); }\n"
+	"TRAC_INT_HELPERS(int32_t, uint32_t)\n"
+	"TRAC_INT_HELPERS(int64_t, uint64_t)\n"
+	"/* conversions: to an integer, toward zero, NaN 0, saturating; between\n"
+	"   integers, wrapping; to a float, the nearest */\n"
+	"#define TRAC_TO_INT(F, T, LO, HI)                                                  \\\n"
+	"TRAC_D T trac_##F##_to_##T(F v)                                                   \\\n"
+	"{ return v != v ? 0 : v <= (F)(LO) ? (T)(LO) : v >= (F)(HI) ? (T)(HI) : (T)v; }\n"
+	"TRAC_TO_INT(float, int32_t, -0x1p31, 0x1p31 - 1)\n"
+	"TRAC_TO_INT(double, int32_t, -0x1p31, 0x1p31 - 1)\n"
+	"TRAC_TO_INT(float, int64_t, INT64_MIN, INT64_MAX)\n"
+	"TRAC_TO_INT(double, int64_t, INT64_MIN, INT64_MAX)\n"
+	"#define TRAC_CAST(F, T) TRAC_D T trac_##F##_to_##T(F v) { return (T)v; }\n"
+	"TRAC_CAST(float, double) TRAC_CAST(double, float) TRAC_CAST(int32_t, float)\n"
+	"TRAC_CAST(int32_t, double) TRAC_CAST(int64_t, float) TRAC_CAST(int64_t, double)\n"
+	"TRAC_CAST(int32_t, int64_t)\n"
+	"TRAC_D int32_t trac_int64_t_to_int32_t(int64_t v) { return (int32_t)(uint32_t)(uint64_t)v; }\n"
+	"\n"
+	"/* what the runtime gives a launcher: every buffer's device address\n"
+	"   (tensors by node id, then partial blocks by task), the task's block\n"
+	"   (lo and hi per index of its node), the task, its stream and cuBLAS\n"
+	"   handle (whose stream is that one) */\n"
+	"typedef struct TracCudaCall {\n"
+	"\tvoid *const *bufs;\n"
+	"\tconst int64_t *lo, *hi;\n"
+	"\tint self;\n"
+	"\tcudaStream_t stream;\n"
+	"\tcublasHandle_t blas;\n"
+	"} TracCudaCall;\n"
+	"/* a launcher: enqueues the task's kernels on its stream; NULL, or the\n"
+	"   call that failed */\n"
+	"typedef const char *(*TracCudaFn)(const TracCudaCall *call);\n"
+	"\n"
+	"/* a launch's or an enqueued call's error, named */\n"
+	"inline const char *trac_launched(const char *what)\n"
+	"{\n"
+	"\treturn cudaGetLastError() == cudaSuccess ? NULL : what;\n"
+	"}\n"
+	"\n";
+
+/* The box type kernels get their block in, by value: lo and hi for
+ * every index of the program's largest join space. */
+static int cg_cuda_box_indices(const TraGraph *g)
+{
+	int most = 1;
+	for (int id = 0; id < g->nnodes; id++)
+		if (g->nodes[id].nidx > most)
+			most = g->nodes[id].nidx;
+	return most;
+}
+
+static void cg_cuda_prelude(CgC *c)
+{
+	fputs(cg_cuda_prelude_text, c->out);
+	fprintf(c->out, "/* blocks for count elements, %d threads each (grid-stride loops\n"
+	        "   cover the rest) */\n"
+	        "inline unsigned trac_grid(int64_t count)\n{\n"
+	        "\tint64_t b = (count + %d - 1) / %d;\n"
+	        "\treturn b < 1 ? 1u : b > 65535 ? 65535u : (unsigned)b;\n}\n\n",
+	        CG_CUDA_THREADS, CG_CUDA_THREADS, CG_CUDA_THREADS);
+	int nx = cg_cuda_box_indices(c->g);
+	fprintf(c->out, "typedef struct TracBox { int64_t lo[%d], hi[%d]; } TracBox;\n\n", nx, nx);
+	fprintf(c->out, "/* a box from a task's lo and hi over n indices */\n"
+	        "inline TracBox trac_box(const int64_t *lo, const int64_t *hi, int n)\n{\n"
+	        "\tTracBox b;\n\tmemset(&b, 0, sizeof b);\n"
+	        "\tfor (int i = 0; i < n; i++) {\n\t\tb.lo[i] = lo[i];\n\t\tb.hi[i] = hi[i];\n\t}\n"
+	        "\treturn b;\n}\n\n");
+}
+
+/* ---- element kernels -------------------------------------------------------- */
+
+/* The element's indices xs[0..m-1] (C order, the last fastest) from the
+ * flat position e in the box, at depth 2 (an index of extent 1 in every
+ * operand is in no offset: TRAC_UNUSED). */
+static void cg_cuda_unflatten(CgC *c, const int *xs, int m)
+{
+	if (m == 0)
+		return;
+	fputs("\t\tint64_t r = e;\n", c->out);
+	for (int j = m - 1; j > 0; j--) {
+		int x = xs[j];
+		fprintf(c->out, "\t\tint64_t x%d TRAC_UNUSED = lo[%d] + r %% (hi[%d] - lo[%d]);\n"
+		        "\t\tr /= hi[%d] - lo[%d];\n", x, x, x, x, x, x);
+	}
+	fprintf(c->out, "\t\tint64_t x%d TRAC_UNUSED = lo[%d] + r;\n", xs[0], xs[0]);
+}
+
+/* count = the number of points of the box over xs[0..m-1], as C. */
+static void cg_cuda_count(CgC *c, const char *lo, const char *hi, const int *xs, int m)
+{
+	fputs("1", c->out);
+	for (int j = 0; j < m; j++)
+		fprintf(c->out, " * (%s[%d] - %s[%d])", hi, xs[j], lo, xs[j]);
+}
+
+/* A kernel's opening: its signature (out, the operands, extra), the box,
+ * and the grid-stride loop over the points of the output indices. */
+static void cg_cuda_open_kernel(CgC *c, const TraNode *n, const char *fn, int id, const char *extra)
+{
+	const char *t = cg_c_type(n->type);
+	fprintf(c->out, "__global__ void %s%d(%s *__restrict__ out", fn, id, t);
+	for (int k = 0; k < n->nops; k++)
+		fprintf(c->out, ", const %s *__restrict__ in%d", cg_c_in_type(c, n, k), k);
+	fprintf(c->out, "%s, TracBox box)\n{\n\tconst int64_t *lo TRAC_UNUSED = box.lo, *hi TRAC_UNUSED = box.hi;\n\tint64_t count = ", extra);
+	int xs[TRA_MAX_STMT_INDICES];
+	for (int d = 0; d < n->rank; d++)
+		xs[d] = d;
+	cg_cuda_count(c, "lo", "hi", xs, n->rank);
+	fputs(";\n\tfor (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < count;\n"
+	      "\t     e += (int64_t)gridDim.x * blockDim.x) {\n", c->out);
+	cg_cuda_unflatten(c, xs, n->rank);
+}
+
+static void cg_cuda_close_kernel(CgC *c)
+{
+	fputs("\t}\n}\n\n", c->out);
+}
+
+/* k<id>: node n's loop nest over one block (or one row block of a row
+ * group's member), one thread per output element: a map's element, or
+ * the plan's reduction over the block's ranges into acc, stored with the
+ * epilogue, or to part[e] (a split join's partial block). */
+static void cg_cuda_loop_kernel(CgC *c, const TraNode *n, int id, bool split)
+{
+	const char *t = cg_c_type(n->type);
+	char extra[64];
+	snprintf(extra, sizeof extra, split ? ", %s *__restrict__ part" : "", t);
+	cg_cuda_open_kernel(c, n, "k", id, extra);
+	if (n->agg == TRA_AGG_NONE) {
+		cg_c_indent(c, 2);
+		fputs("out[", c->out);
+		cg_c_out_offset(c, n);
+		fputs("] = ", c->out);
+		cg_c_expr(c, n, n->join);
+		fputs(";\n", c->out);
+	} else {
+		cg_c_reduce(c, n, 2, true);
+		cg_c_indent(c, 2);
+		if (split)
+			fputs("part[e] = acc;\n", c->out);
+		else
+			cg_c_store(c, n);
+	}
+	cg_cuda_close_kernel(c);
+}
+
+/* p<id>: a GEMM's epilogue over its block, from the result in out. */
+static void cg_cuda_epilogue_kernel(CgC *c, const TraNode *n, int id)
+{
+	cg_cuda_open_kernel(c, n, "p", id, "");
+	fprintf(c->out, "\t\t%s acc = out[", cg_c_type(n->type));
+	cg_c_out_offset(c, n);
+	fputs("];\n\t\t", c->out);
+	cg_c_store(c, n);
+	cg_cuda_close_kernel(c);
+}
+
+/* f<id>: folds one partial block into the output: the first is copied,
+ * the later ones combined (max and min through trac_max and trac_min,
+ * which keep a NaN as the CPU's flag does), and the last gets the
+ * epilogue. */
+static void cg_cuda_fold_kernel(CgC *c, const Kplan *k)
+{
+	const TraNode *n = &c->g->nodes[k->node];
+	const char *t = cg_c_type(n->type);
+	char extra[96];
+	snprintf(extra, sizeof extra, ", const %s *__restrict__ part, int first, int last", t);
+	cg_cuda_open_kernel(c, n, "f", k->node, extra);
+	fprintf(c->out, "\t\t%s v = part[e], acc = v;\n\t\tif (!first) {\n\t\t\tacc = out[", t);
+	cg_c_out_offset(c, n);
+	fputs("];\n\t\t\t", c->out);
+	switch (k->nest.agg) {
+	case TRA_AGG_SUM: fputs("acc += v;\n", c->out); break;
+	case TRA_AGG_PROD: fputs("acc *= v;\n", c->out); break;
+	case TRA_AGG_MAX: fprintf(c->out, "acc = trac_max_%s(acc, v);\n", t); break;
+	case TRA_AGG_MIN: fprintf(c->out, "acc = trac_min_%s(acc, v);\n", t); break;
+	default: TRAC_BUG("no split reduction combines by %d", (int)k->nest.agg);
+	}
+	fputs("\t\t}\n\t\tif (last) {\n\t\t\t", c->out);
+	cg_c_store(c, n);
+	fputs("\t\t} else {\n\t\t\tout[", c->out);
+	cg_c_out_offset(c, n);
+	fputs("] = acc;\n\t\t}\n", c->out);
+	cg_cuda_close_kernel(c);
+}
+
+/* c<id>A, c<id>B: copies operand k's block into the GEMM plan's layout
+ * of M (gemm.c's scratch), one thread per element. */
+static void cg_cuda_copy_kernel(CgC *c, const TraNode *n, const GemmMatrix *M, int k, const char *name)
+{
+	int xs[TRA_MAX_STMT_INDICES], m = 0;
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x] && n->idx[x].size > 1)
+			xs[m++] = x;
+	const char *t = cg_c_type(n->type);
+	fprintf(c->out, "__global__ void c%d%s(%s *__restrict__ to", (int)(n - c->g->nodes), name, t);
+	for (int q = 0; q < n->nops; q++)
+		fprintf(c->out, ", const %s *__restrict__ in%d", cg_c_in_type(c, n, q), q);
+	fputs(", TracBox box)\n{\n\tconst int64_t *lo TRAC_UNUSED = box.lo, *hi TRAC_UNUSED = box.hi;\n\tint64_t count = ", c->out);
+	cg_cuda_count(c, "lo", "hi", xs, m);
+	fputs(";\n\tfor (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < count;\n"
+	      "\t     e += (int64_t)gridDim.x * blockDim.x) {\n", c->out);
+	cg_cuda_unflatten(c, xs, m);
+	fputs("\t\tto[0", c->out);
+	for (int j = 0; j < m; j++)
+		fprintf(c->out, " + (x%d - lo[%d]) * %" PRId64, xs[j], xs[j], M->stride[xs[j]]);
+	fprintf(c->out, "] = in%d[", k);
+	cg_c_offset(c, n, k);
+	fputs("];\n", c->out);
+	cg_cuda_close_kernel(c);
+}
+
+/* ---- launchers ---------------------------------------------------------------- */
+
+/* A launcher's opening: the block, the buffers its kernels take. */
+static void cg_cuda_open_launcher(CgC *c, const TraNode *n, const char *fn, int id)
+{
+	const char *t = cg_c_type(n->type);
+	fprintf(c->out, "extern \"C\" const char *trac_cuda_%s%d(const TracCudaCall *call)\n{\n"
+	        "\tconst int64_t *lo TRAC_UNUSED = call->lo, *hi TRAC_UNUSED = call->hi;\n"
+	        "\t%s *out TRAC_UNUSED = (%s *)call->bufs[%d];\n", fn, id, t, t, id);
+	for (int k = 0; k < n->nops; k++)
+		fprintf(c->out, "\tconst %s *in%d TRAC_UNUSED = (const %s *)call->bufs[%d];\n",
+		        cg_c_in_type(c, n, k), k, cg_c_in_type(c, n, k), n->ops[k].node);
+}
+
+/* The arguments after out of node n's kernels: its operands. */
+static void cg_cuda_operands(CgC *c, const TraNode *n)
+{
+	for (int k = 0; k < n->nops; k++)
+		fprintf(c->out, ", in%d", k);
+}
+
+/* `FN<<<grid, threads, 0, stream>>>(out, operands EXTRA, box);` over the
+ * output points of box BOX, at depth. */
+static void cg_cuda_launch(CgC *c, const TraNode *n, const char *fn, int id, const char *extra,
+                           const char *box, int depth)
+{
+	int xs[TRA_MAX_STMT_INDICES];
+	for (int d = 0; d < n->rank; d++)
+		xs[d] = d;
+	char lo[48], hi[48];
+	snprintf(lo, sizeof lo, "%s.lo", box);
+	snprintf(hi, sizeof hi, "%s.hi", box);
+	cg_c_indent(c, depth);
+	fprintf(c->out, "%s%d<<<trac_grid(", fn, id);
+	cg_cuda_count(c, lo, hi, xs, n->rank);
+	fprintf(c->out, "), %d, 0, call->stream>>>(out", CG_CUDA_THREADS);
+	cg_cuda_operands(c, n);
+	fprintf(c->out, "%s, %s);\n", extra, box);
+}
+
+/* trac_cuda_b<id> for a loop nest's block. */
+static void cg_cuda_block_loops(CgC *c, const Kplan *k)
+{
+	const TraNode *n = &c->g->nodes[k->node];
+	cg_cuda_loop_kernel(c, n, k->node, k->split);
+	cg_cuda_open_launcher(c, n, "b", k->node);
+	fprintf(c->out, "\tTracBox box = trac_box(lo, hi, %d);\n", n->nidx);
+	if (k->split)
+		fprintf(c->out, "\t%s *part = (%s *)call->bufs[%d + call->self];\n", cg_c_type(n->type),
+		        cg_c_type(n->type), c->g->nnodes);
+	cg_cuda_launch(c, n, "k", k->node, k->split ? ", part" : "", "box", 1);
+	fprintf(c->out, "\treturn trac_launched(\"the kernel of %s\");\n}\n\n", n->name);
+}
+
+/* One operand of a GEMM: the tensor in place, or its block copied into
+ * the plan's layout in memory from the stream's pool. */
+static void cg_cuda_gemm_operand(CgC *c, const TraNode *n, const GemmMatrix *M, int k, const char *name)
+{
+	const char *t = cg_c_type(n->type);
+	if (!M->scratch) {
+		fprintf(c->out, "\tconst %s *%s = in%d;\n", t, name, k);
+		return;
+	}
+	int64_t size = 1;
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x])
+			size *= cg_c_block_room(n, x);
+	int xs[TRA_MAX_STMT_INDICES], m = 0;
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x] && n->idx[x].size > 1)
+			xs[m++] = x;
+	fprintf(c->out, "\t%s *%s_s = NULL;\n"
+	        "\tif (cudaMallocAsync((void **)&%s_s, %" PRId64 " * sizeof(%s), call->stream) != cudaSuccess)\n"
+	        "\t\treturn \"cudaMallocAsync (a copy of %s's operand)\";\n",
+	        t, name, name, size, t, n->name);
+	fprintf(c->out, "\tc%d%s<<<trac_grid(", (int)(n - c->g->nodes), name);
+	cg_cuda_count(c, "box.lo", "box.hi", xs, m);
+	fprintf(c->out, "), %d, 0, call->stream>>>(%s_s", CG_CUDA_THREADS, name);
+	cg_cuda_operands(c, n);
+	fprintf(c->out, ", box);\n\tconst %s *%s = %s_s;\n", t, name, name);
+}
+
+static const char *cg_cuda_op(bool trans)
+{
+	return trans ? "CUBLAS_OP_T" : "CUBLAS_OP_N";
+}
+
+/* One cuBLAS call of the plan at the current batch and outer K
+ * elements, into the output or the partial block, at depth. */
+static void cg_cuda_gemm_call(CgC *c, const TraNode *n, const Kplan *k, int depth)
+{
+	const GemmPlan *p = &k->gemm;
+	char ty = n->type == TRART_F32 ? 'S' : 'D';
+	const char *t = cg_c_type(n->type);
+	cg_c_indent(c, depth);
+	fprintf(c->out, "const %s alpha = %.17g, beta = ", t, k->split ? p->scale : p->alpha);
+	cg_c_block_beta(c, p);
+	fputs(";\n", c->out);
+	cg_c_indent(c, depth);
+	fprintf(c->out, "%s *to = ", t);
+	if (k->split) {
+		fputs("part + (0", c->out);
+		for (int i = 0; i < p->batch.n; i++)
+			fprintf(c->out, " + (x%d - lo[%d]) * ls[%d]", p->batch.x[i], p->batch.x[i], p->batch.x[i]);
+		fputs(");\n", c->out);
+	} else {
+		fputs("out + (", c->out);
+		cg_c_block_offset(c, n, p, &p->C);
+		fputs(");\n", c->out);
+	}
+	cg_c_indent(c, depth);
+	if (k->gemv) {
+		/* cblas's row-major gemv (B.trans ? no transpose : transpose) of a
+		   rows x cols matrix is cuBLAS's column-major gemv of the cols x
+		   rows matrix with the other transpose: cols first */
+		int nx = p->nn.x[p->nn.n - 1];
+		fprintf(c->out, "if (cublas%cgemv(call->blas, %s, (int)(", ty, cg_cuda_op(p->B.trans));
+		cg_c_block_extent(c, p->B.trans ? &p->k : &p->nn);
+		fputs("), (int)(", c->out);
+		cg_c_block_extent(c, p->B.trans ? &p->nn : &p->k);
+		fputs("), &alpha, B + (", c->out);
+		cg_c_block_offset(c, n, p, &p->B);
+		fprintf(c->out, "), %" PRId64 ", A + (", p->B.ld);
+		cg_c_block_offset(c, n, p, &p->A);
+		fprintf(c->out, "), %" PRId64 ", &beta, to, %" PRId64 ") != CUBLAS_STATUS_SUCCESS)\n",
+		        p->A.trans ? p->A.ld : (int64_t)1, k->split ? (int64_t)1 : p->C.stride[nx]);
+	} else {
+		fprintf(c->out, "if (cublas%cgemm(call->blas, %s, %s, (int)(", ty, cg_cuda_op(p->B.trans),
+		        cg_cuda_op(p->A.trans));
+		cg_c_block_extent(c, &p->nn);
+		fputs("), (int)(", c->out);
+		cg_c_block_extent(c, &p->m);
+		fputs("), (int)(", c->out);
+		cg_c_block_extent(c, &p->k);
+		fputs("), &alpha, B + (", c->out);
+		cg_c_block_offset(c, n, p, &p->B);
+		fprintf(c->out, "), %" PRId64 ", A + (", p->B.ld);
+		cg_c_block_offset(c, n, p, &p->A);
+		fprintf(c->out, "), %" PRId64 ", &beta, to, ", p->A.ld);
+		if (k->split)
+			fprintf(c->out, "(int)ls[%d]", p->m.x[p->m.n - 1]);
+		else
+			fprintf(c->out, "%" PRId64, p->C.ld);
+		fputs(") != CUBLAS_STATUS_SUCCESS)\n", c->out);
+	}
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "return \"cublas%c%s (%s)\";\n", ty, k->gemv ? "gemv" : "gemm", n->name);
+}
+
+/* trac_cuda_b<id> for a GEMM's block: its copy and epilogue kernels,
+ * then the launcher: the copies, the cuBLAS calls in host loops over
+ * the batch and outer K elements, the epilogue. */
+static void cg_cuda_block_gemm(CgC *c, const Kplan *k)
+{
+	const TraNode *n = &c->g->nodes[k->node];
+	const GemmPlan *p = &k->gemm;
+	const char *t = cg_c_type(n->type);
+	if (p->A.scratch)
+		cg_cuda_copy_kernel(c, n, &p->A, p->a, "A");
+	if (p->B.scratch)
+		cg_cuda_copy_kernel(c, n, &p->B, p->b, "B");
+	bool epilogue = !k->split && p->epilogue;
+	if (epilogue)
+		cg_cuda_epilogue_kernel(c, n, k->node);
+	cg_cuda_open_launcher(c, n, "b", k->node);
+	fprintf(c->out, "\tTracBox box = trac_box(lo, hi, %d);\n", n->nidx);
+	cg_cuda_gemm_operand(c, n, &p->A, p->a, "A");
+	cg_cuda_gemm_operand(c, n, &p->B, p->b, "B");
+	if (k->split) {
+		/* local strides of the partial block (C order in the block) */
+		fprintf(c->out, "\tint64_t ls[%d];\n\tls[%d] = 1;\n", n->rank + 1, n->rank > 0 ? n->rank - 1 : 0);
+		fprintf(c->out, "\tfor (int d = %d; d > 0; d--)\n\t\tls[d - 1] = ls[d] * (hi[d] - lo[d]);\n",
+		        n->rank - 1);
+		fprintf(c->out, "\t%s *part = (%s *)call->bufs[%d + call->self];\n", t, t, c->g->nnodes);
+	}
+	int depth = 1;
+	for (int i = 0; i < p->batch.n; i++, depth++) {
+		cg_c_indent(c, depth);
+		fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", p->batch.x[i], p->batch.x[i],
+		        p->batch.x[i], p->batch.x[i], p->batch.x[i]);
+	}
+	for (int i = 0; i < p->kloop.n; i++, depth++) {
+		cg_c_indent(c, depth);
+		fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", p->kloop.x[i], p->kloop.x[i],
+		        p->kloop.x[i], p->kloop.x[i], p->kloop.x[i]);
+	}
+	cg_cuda_gemm_call(c, n, k, depth);
+	cg_c_close_loops(c, depth, 1);
+	if (p->A.scratch)
+		fputs("\tcudaFreeAsync(A_s, call->stream);\n", c->out);
+	if (p->B.scratch)
+		fputs("\tcudaFreeAsync(B_s, call->stream);\n", c->out);
+	if (epilogue)
+		cg_cuda_launch(c, n, "p", k->node, "", "box", 1);
+	fprintf(c->out, "\treturn trac_launched(\"the kernels of %s\");\n}\n\n", n->name);
+}
+
+/* trac_cuda_a<id>: a split reduction's aggregation, a fold per partial
+ * block in the order the task lists them. */
+static void cg_cuda_block_agg(CgC *c, const Kplan *k)
+{
+	const TraNode *n = &c->g->nodes[k->node];
+	const char *t = cg_c_type(n->type);
+	cg_cuda_fold_kernel(c, k);
+	cg_cuda_open_launcher(c, n, "a", k->node);
+	fprintf(c->out, "\tTracBox box = trac_box(lo, hi, %d);\n"
+	        "\tint np = trac_cuda_nparts[call->self];\n\tconst int *parts = trac_cuda_parts[call->self];\n"
+	        "\tfor (int q = 0; q < np; q++) {\n"
+	        "\t\tconst %s *part = (const %s *)call->bufs[%d + parts[q]];\n",
+	        n->nidx, t, t, c->g->nnodes);
+	cg_cuda_launch(c, n, "f", k->node, ", part, q == 0, q == np - 1", "box", 2);
+	fprintf(c->out, "\t}\n\treturn trac_launched(\"the aggregation of %s\");\n}\n\n", n->name);
+}
+
+/* trac_cuda_r<lead>: a row group's row block, each member's kernel over
+ * the task's rows (its other indices whole), in turn on the stream. */
+static void cg_cuda_block_rows(CgC *c, const Kplan *k)
+{
+	const TraGraph *g = c->g;
+	for (int m = 0; m < k->nmembers; m++)
+		cg_cuda_loop_kernel(c, &g->nodes[k->members[m]], k->members[m], false);
+	fprintf(c->out, "extern \"C\" const char *trac_cuda_r%d(const TracCudaCall *call)\n{\n", k->node);
+	for (int m = 0; m < k->nmembers; m++) {
+		const TraNode *n = &g->nodes[k->members[m]];
+		const char *t = cg_c_type(n->type);
+		fprintf(c->out, "\t{ /* %s */\n\t\t%s *out = (%s *)call->bufs[%d];\n", n->name, t, t, k->members[m]);
+		for (int q = 0; q < n->nops; q++)
+			fprintf(c->out, "\t\tconst %s *in%d TRAC_UNUSED = (const %s *)call->bufs[%d];\n",
+			        cg_c_in_type(c, n, q), q,
+			        cg_c_in_type(c, n, q), n->ops[q].node);
+		fprintf(c->out, "\t\tTracBox box;\n\t\tmemset(&box, 0, sizeof box);\n"
+		        "\t\tbox.lo[0] = call->lo[0];\n\t\tbox.hi[0] = call->hi[0];\n");
+		for (int x = 1; x < n->nidx; x++)
+			fprintf(c->out, "\t\tbox.hi[%d] = %" PRId64 ";\n", x, n->idx[x].size);
+		cg_cuda_launch(c, n, "k", k->members[m], "", "box", 2);
+		fputs("\t}\n", c->out);
+	}
+	fprintf(c->out, "\treturn trac_launched(\"the row group of %s\");\n}\n\n", g->nodes[k->node].name);
+}
+
+/* ---- tables ------------------------------------------------------------------- */
+
+/* Per task, the tasks whose partial blocks its aggregation folds (when
+ * some task aggregates). */
+static void cg_cuda_parts(CgC *c)
+{
+	int nt = c->opt->ia->ntasks, any = 0;
+	for (int t = 0; t < nt; t++)
+		any |= c->kp->tasks[t].nparts > 0;
+	if (!any)
+		return; /* no aggregation: no launcher reads them */
+	for (int t = 0; t < nt; t++) {
+		const KplanTask *kt = &c->kp->tasks[t];
+		if (kt->nparts == 0)
+			continue;
+		fprintf(c->out, "static const int trac_cuda_parts%d[] = {", t);
+		for (int q = 0; q < kt->nparts; q++)
+			fprintf(c->out, "%s%d", q ? ", " : "", kt->parts[q]);
+		fputs("};\n", c->out);
+	}
+	fprintf(c->out, "static const int trac_cuda_nparts[%d] = {", nt);
+	for (int t = 0; t < nt; t++)
+		fprintf(c->out, "%s%d", t ? ", " : "", c->kp->tasks[t].nparts);
+	fprintf(c->out, "};\nstatic const int *const trac_cuda_parts[%d] = {", nt);
+	for (int t = 0; t < nt; t++)
+		if (c->kp->tasks[t].nparts)
+			fprintf(c->out, "%strac_cuda_parts%d", t ? ", " : "", t);
+		else
+			fprintf(c->out, "%sNULL", t ? ", " : "");
+	fputs("};\n\n", c->out);
+}
+
+/* The launcher of each task (NULL: an input leaf, a repartition or a row
+ * group's member, which only order). */
+static void cg_cuda_task_table(CgC *c)
+{
+	int nt = c->opt->ia->ntasks;
+	fprintf(c->out, "extern \"C\" const int trac_cuda_ntasks = %d;\n"
+	        "extern \"C\" const TracCudaFn trac_cuda_tasks[%d] = {\n", nt, nt);
+	for (int t = 0; t < nt; t++) {
+		const Kplan *k = &c->kp->kernels[c->kp->tasks[t].kernel];
+		switch (k->kind) {
+		case KPLAN_NOP: fputs("\tNULL,\n", c->out); break;
+		case KPLAN_ROWS: fprintf(c->out, "\ttrac_cuda_r%d,\n", k->node); break;
+		case KPLAN_AGG: fprintf(c->out, "\ttrac_cuda_a%d,\n", k->node); break;
+		case KPLAN_BLAS:
+		case KPLAN_LOOPS: fprintf(c->out, "\ttrac_cuda_b%d,\n", k->node); break;
+		}
+	}
+	fputs("};\n", c->out);
+}
+
+/* A block kernel, as planned (a row group's members are printed by the
+ * group). */
+static void cg_cuda_kernel(CgC *c, const Kplan *k)
+{
+	switch (k->kind) {
+	case KPLAN_NOP: return;
+	case KPLAN_ROWS: cg_cuda_block_rows(c, k); return;
+	case KPLAN_AGG: cg_cuda_block_agg(c, k); return;
+	case KPLAN_BLAS:
+	case KPLAN_LOOPS:
+		if (!k->block)
+			return; /* a member of a row group */
+		fprintf(c->out, "/* %s: blocks%s */\n", c->g->nodes[k->node].name, k->split ? ", split reduction" : "");
+		if (k->kind == KPLAN_BLAS)
+			cg_cuda_block_gemm(c, k);
+		else
+			cg_cuda_block_loops(c, k);
+		return;
+	}
+}
+
+void cg_cuda_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
+{
+	if (!opt->ia)
+		TRAC_BUG("the CUDA back end renders block tasks: no task graph");
+	KplanProgram kp;
+	kplan_build(g, opt->ia, &kp);
+	CgC c = {g, out, opt, &kp, kp.leader, "bufs", true};
+	fprintf(out, "/* %s: the CUDA kernels of %s, generated by trac (--emit=cuda) */\n", opt->name,
+	        opt->source ? opt->source : "a program");
+	cg_cuda_prelude(&c);
+	cg_cuda_parts(&c);
+	for (int i = 0; i < kp.nkernels; i++)
+		cg_cuda_kernel(&c, &kp.kernels[i]);
+	cg_cuda_task_table(&c);
+	kplan_free(&kp);
+}
