@@ -1317,6 +1317,22 @@ static void cg_c_block_gemm_epilogue(CgC *c, const TraNode *n, const GemmPlan *p
 	fputs("}\n\n", c->out);
 }
 
+/* Where a block's BLAS call writes, "part + (..." or "out + (...", the
+ * closing parenthesis left to the caller: the partial block at the
+ * batch element (C order in the block, local strides ls) if split, else
+ * the output at C's offset. */
+void cg_c_block_target(CgC *c, const TraNode *n, const GemmPlan *p, bool split)
+{
+	if (split) {
+		fputs("part + (0", c->out);
+		for (int i = 0; i < p->batch.n; i++)
+			fprintf(c->out, " + (x%d - lo[%d]) * ls[%d]", p->batch.x[i], p->batch.x[i], p->batch.x[i]);
+		return;
+	}
+	fputs("out + (", c->out);
+	cg_c_block_offset(c, n, p, &p->C);
+}
+
 /* A block with M = 1 (a row vector times a matrix): cblas_?gemv on the
  * matrix block, y = B^T x, at the current batch element. */
 static void cg_c_block_gemv(CgC *c, const TraNode *n, const GemmPlan *p, bool split)
@@ -1341,16 +1357,8 @@ static void cg_c_block_gemv(CgC *c, const TraNode *n, const GemmPlan *p, bool sp
 	fprintf(c->out, "), %" PRId64 ", ", p->A.trans ? p->A.ld : (int64_t)1);
 	cg_c_block_beta(c, p);
 	fputs(", ", c->out);
-	if (split) {
-		fputs("part + (0", c->out);
-		for (int i = 0; i < p->batch.n; i++)
-			fprintf(c->out, " + (x%d - lo[%d]) * ls[%d]", p->batch.x[i], p->batch.x[i], p->batch.x[i]);
-		fputs("), 1);\n", c->out);
-	} else {
-		fputs("out + (", c->out);
-		cg_c_block_offset(c, n, p, &p->C);
-		fprintf(c->out, "), %" PRId64 ");\n", p->C.stride[nx]);
-	}
+	cg_c_block_target(c, n, p, split);
+	fprintf(c->out, "), %" PRId64 ");\n", split ? (int64_t)1 : p->C.stride[nx]);
 }
 
 /* b<id> as GEMM calls: one per looped element of the block, on the
@@ -1409,16 +1417,11 @@ static void cg_c_block_gemm(CgC *c, const Kplan *k)
 	fprintf(c->out, "), %" PRId64 ", ", p->B.ld);
 	cg_c_block_beta(c, p);
 	fputs(", ", c->out);
-	if (split) {
-		fputs("part + (0", c->out);
-		for (int i = 0; i < p->batch.n; i++)
-			fprintf(c->out, " + (x%d - lo[%d]) * ls[%d]", p->batch.x[i], p->batch.x[i], p->batch.x[i]);
+	cg_c_block_target(c, n, p, split);
+	if (split)
 		fprintf(c->out, "), ls[%d]);\n", p->m.x[p->m.n - 1]);
-	} else {
-		fputs("out + (", c->out);
-		cg_c_block_offset(c, n, p, &p->C);
+	else
 		fprintf(c->out, "), %" PRId64 ");\n", p->C.ld);
-	}
 	cg_c_close_loops(c, depth, 1);
 	cg_c_block_free(c, p);
 	cg_c_block_gemm_epilogue(c, n, p, split);

@@ -66,5 +66,8 @@ void cg_c_block_beta(CgC *c, const GemmPlan *p);
 void cg_c_block_extent(CgC *c, const GemmGroup *g);
 void cg_c_block_offset(CgC *c, const TraNode *n, const GemmPlan *p, const GemmMatrix *M);
 int64_t cg_c_block_room(const TraNode *n, int x);
+/* Where a block's BLAS call writes: "part + (..." (split) or "out + (...",
+ * the closing parenthesis left to the caller. */
+void cg_c_block_target(CgC *c, const TraNode *n, const GemmPlan *p, bool split);
 
 #endif /* TRAC_CODEGEN_C_H */

@@ -438,16 +438,8 @@ static void cg_cuda_gemm_call(CgC *c, const TraNode *n, const Kplan *k, int dept
 	fputs(";\n", c->out);
 	cg_c_indent(c, depth);
 	fprintf(c->out, "%s *to = ", t);
-	if (k->split) {
-		fputs("part + (0", c->out);
-		for (int i = 0; i < p->batch.n; i++)
-			fprintf(c->out, " + (x%d - lo[%d]) * ls[%d]", p->batch.x[i], p->batch.x[i], p->batch.x[i]);
-		fputs(");\n", c->out);
-	} else {
-		fputs("out + (", c->out);
-		cg_c_block_offset(c, n, p, &p->C);
-		fputs(");\n", c->out);
-	}
+	cg_c_block_target(c, n, p, k->split);
+	fputs(");\n", c->out);
 	cg_c_indent(c, depth);
 	if (k->gemv) {
 		/* cblas's row-major gemv (B.trans ? no transpose : transpose) of a
