@@ -307,8 +307,7 @@ void cg_c_expr(CgC *c, const TraNode *n, int e)
 
 /* ---- the prelude: helpers every generated file has ----------------------- */
 
-/* max and min propagate a NaN from either side (the interpreter's
- * semantics); so do the aggregations, through a flag (cg_c_combine). */
+/* The C file's head: headers, cblas, padded and gathered positions. */
 static const char cg_c_prelude_text[] =
 	"#include <math.h>\n"
 	"#include <stdint.h>\n"
@@ -337,21 +336,30 @@ static const char cg_c_prelude_text[] =
 	"\treturn v;\n"
 	"}\n"
 	"\n"
+	"#define TRAC_FN static inline\n";
+
+/* The helpers' semantics, shared with codegen/cuda.c (whose TRAC_FN makes
+ * them device functions): max and min propagate a NaN from either side
+ * (the interpreter's semantics; the aggregations too, through a flag:
+ * cg_c_combine),
+ * pairwise sums of blocks, integer arithmetic that wraps with floor
+ * division, saturating conversions. */
+const char cg_c_helpers_text[] =
 	"#define TRAC_HELPERS(T, S)                                                    \\\n"
-	"static inline T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"
-	"static inline T trac_min_##T(T a, T b) { return b != b ? b : (a != a || a < b ? a : b); } \\\n"
-	"static inline T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }           \\\n"
+	"TRAC_FN T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"
+	"TRAC_FN T trac_min_##T(T a, T b) { return b != b ? b : (a != a || a < b ? a : b); } \\\n"
+	"TRAC_FN T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }           \\\n"
 	"/* pairwise summation of blocks: lvl[i] holds the sum of 2^i blocks \\\n"
 	"   while bit i of count is set (a binary counter) */                  \\\n"
 	"typedef struct trac_pairwise_##T { T lvl[64]; int64_t count; } trac_pairwise_##T; \\\n"
-	"static inline void trac_pw_push_##T(trac_pairwise_##T *p, T s)          \\\n"
+	"TRAC_FN void trac_pw_push_##T(trac_pairwise_##T *p, T s)          \\\n"
 	"{                                                                     \\\n"
 	"\tint i = 0;                                                          \\\n"
 	"\tfor (int64_t k = p->count++; k & 1; k >>= 1)                         \\\n"
 	"\t\ts = p->lvl[i++] + s;                                             \\\n"
 	"\tp->lvl[i] = s;                                                      \\\n"
 	"}                                                                     \\\n"
-	"static inline T trac_pw_total_##T(const trac_pairwise_##T *p, T s)     \\\n"
+	"TRAC_FN T trac_pw_total_##T(const trac_pairwise_##T *p, T s)     \\\n"
 	"{                                                                     \\\n"
 	"\tfor (int i = 0; i < 64; i++)                                         \\\n"
 	"\t\tif (p->count >> i & 1)                                            \\\n"
@@ -365,31 +373,34 @@ static const char cg_c_prelude_text[] =
 	"/* integer arithmetic (tra(5), TYPES): + - * wrap (the file is compiled\n"
 	"   with -fwrapv), / is floor division with x / 0 = 0, abs(MIN) = MIN */\n"
 	"#define TRAC_INT_HELPERS(T, U)                                                 \\\n"
-	"static inline T trac_div_##T(T a, T b)                                        \\\n"
+	"TRAC_FN T trac_div_##T(T a, T b)                                        \\\n"
 	"{                                                                              \\\n"
 	"\tif (b == 0 || b == -1)                                                       \\\n"
 	"\t\treturn (T)((U)0 - (U)a * (U)(b == -1));                                     \\\n"
 	"\tT q = a / b;                                                                 \\\n"
 	"\treturn q - (T)((a % b != 0) & ((a < 0) != (b < 0)));                           \\\n"
 	"}                                                                              \\\n"
-	"static inline T trac_abs_##T(T a) { return a < 0 ? (T)((U)0 - (U)a) : a; }     \\\n"
-	"static inline T trac_sign_##T(T a) { return (T)((a > 0) - (a < 0)); }\n"
+	"TRAC_FN T trac_abs_##T(T a) { return a < 0 ? (T)((U)0 - (U)a) : a; }     \\\n"
+	"TRAC_FN T trac_sign_##T(T a) { return (T)((a > 0) - (a < 0)); }\n"
 	"TRAC_INT_HELPERS(int32_t, uint32_t)\n"
 	"TRAC_INT_HELPERS(int64_t, uint64_t)\n"
 	"/* conversions: to an integer, toward zero, NaN 0, saturating; between\n"
 	"   integers, wrapping; to a float, the nearest */\n"
 	"#define TRAC_TO_INT(F, T, LO, HI)                                              \\\n"
-	"static inline T trac_##F##_to_##T(F v)                                        \\\n"
+	"TRAC_FN T trac_##F##_to_##T(F v)                                        \\\n"
 	"{ return v != v ? 0 : v <= (F)(LO) ? (T)(LO) : v >= (F)(HI) ? (T)(HI) : (T)v; }\n"
 	"TRAC_TO_INT(float, int32_t, -0x1p31, 0x1p31 - 1)\n"
 	"TRAC_TO_INT(double, int32_t, -0x1p31, 0x1p31 - 1)\n"
 	"TRAC_TO_INT(float, int64_t, INT64_MIN, INT64_MAX)\n"
 	"TRAC_TO_INT(double, int64_t, INT64_MIN, INT64_MAX)\n"
-	"#define TRAC_CAST(F, T) static inline T trac_##F##_to_##T(F v) { return (T)v; }\n"
+	"#define TRAC_CAST(F, T) TRAC_FN T trac_##F##_to_##T(F v) { return (T)v; }\n"
 	"TRAC_CAST(float, double) TRAC_CAST(double, float) TRAC_CAST(int32_t, float)\n"
 	"TRAC_CAST(int32_t, double) TRAC_CAST(int64_t, float) TRAC_CAST(int64_t, double)\n"
 	"TRAC_CAST(int32_t, int64_t)\n"
-	"static inline int32_t trac_int64_t_to_int32_t(int64_t v) { return (int32_t)(uint32_t)(uint64_t)v; }\n"
+	"TRAC_FN int32_t trac_int64_t_to_int32_t(int64_t v) { return (int32_t)(uint32_t)(uint64_t)v; }\n";
+
+/* What a kernel's parallel loop bodies see (the C back end's alone). */
+static const char cg_c_ctx_text[] =
 	"\n"
 	"/* what a kernel's parallel loop bodies see */\n"
 	"typedef struct TracCtx {\n"
@@ -1939,6 +1950,8 @@ void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 	CgC c = {g, out, opt, &kp, kp.leader, opt->mg && opt->mg->views ? "all" : "bufs", false};
 	fprintf(out, "/* generated by trac %s from %s: do not edit */\n", PACKAGE_VERSION, opt->source);
 	fputs(cg_c_prelude_text, out);
+	fputs(cg_c_helpers_text, out);
+	fputs(cg_c_ctx_text, out);
 	for (int k = 0; k < kp.nkernels; k++)
 		if (opt->ia)
 			cg_c_block_kernel(&c, &kp.kernels[k]);

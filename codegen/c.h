@@ -34,6 +34,11 @@ typedef enum CgAcc {
 	CG_ACC_SCRATCH, /* ctx->acc holds it in C order of the output indices */
 } CgAcc;
 
+/* The generated file's helpers (max, min, relu, pairwise sums, integer
+ * division, abs and sign, conversions), each declared TRAC_FN, which the
+ * file defines first: static inline in C, a device function in CUDA. */
+extern const char cg_c_helpers_text[];
+
 /* The C type of a dtype: float, double, int32_t, int64_t. */
 const char *cg_c_type(TrartDtype t);
 /* The type of operand k's producer: a view's may differ from n's. */

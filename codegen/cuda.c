@@ -46,11 +46,11 @@
 
 /* ---- the prelude ------------------------------------------------------------ */
 
-/* Device versions of the helpers the C back end's scalar code calls
- * (codegen/c.c's prelude and trart.h's TRART_KERNEL_MATH), with the
- * same semantics: max and min propagate a NaN from either side, integer
- * division floors with x / 0 = 0, conversions saturate. The element
- * functions are CUDA's own (accurate to a few ulp, as the CPU's are). */
+/* The head of the CUDA file: the padded and gathered positions, and the
+ * element functions that trart.h's TRART_KERNEL_MATH gives the CPU, as
+ * CUDA's own (accurate to a few ulp, as the CPU's are; sigmoid and sign
+ * in trart.h's forms); codegen/c.c's helpers follow it (cg_c_helpers_text,
+ * as device functions), then the launchers' interface. */
 static const char cg_cuda_prelude_text[] =
 	"#include <math.h>\n"
 	"#include <stdint.h>\n"
@@ -59,6 +59,7 @@ static const char cg_cuda_prelude_text[] =
 	"#include <cublas_v2.h>\n"
 	"\n"
 	"#define TRAC_D __device__ __forceinline__\n"
+	"#define TRAC_FN TRAC_D /* codegen/c.c's helpers, on the device */\n"
 	"#define TRAC_UNUSED __attribute__((unused)) /* a buffer or index some element does not use */\n"
 	"/* a padded read's position, kept within its dimension */\n"
 	"TRAC_D int64_t trac_clamp(int64_t p, int64_t last) { return p < 0 ? 0 : p > last ? last : p; }\n"
@@ -74,37 +75,12 @@ static const char cg_cuda_prelude_text[] =
 	"\t}\n"
 	"\treturn v;\n"
 	"}\n"
-	"#define TRAC_HELPERS(T)                                                            \\\n"
-	"TRAC_D T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"
-	"TRAC_D T trac_min_##T(T a, T b) { return b != b ? b : (a != a || a < b ? a : b); } \\\n"
-	"TRAC_D T trac_relu_##T(T a) { return a < 0 ? (T)0 : a; }                          \\\n"
-	"/* pairwise summation of blocks: lvl[i] holds the sum of 2^i blocks while  \\\n"
-	"   bit i of count is set */                                                 \\\n"
-	"typedef struct trac_pairwise_##T { T lvl[64]; int64_t count; } trac_pairwise_##T; \\\n"
-	"TRAC_D void trac_pw_push_##T(trac_pairwise_##T *p, T s)                          \\\n"
-	"{                                                                                \\\n"
-	"\tint i = 0;                                                                     \\\n"
-	"\tfor (int64_t k = p->count++; k & 1; k >>= 1)                                    \\\n"
-	"\t\ts = p->lvl[i++] + s;                                                        \\\n"
-	"\tp->lvl[i] = s;                                                                 \\\n"
-	"}                                                                                \\\n"
-	"TRAC_D T trac_pw_total_##T(const trac_pairwise_##T *p, T s)                      \\\n"
-	"{                                                                                \\\n"
-	"\tfor (int i = 0; i < 64; i++)                                                    \\\n"
-	"\t\tif (p->count >> i & 1)                                                       \\\n"
-	"\t\t\ts += p->lvl[i];                                                           \\\n"
-	"\treturn s;                                                                      \\\n"
-	"}\n"
-	"TRAC_HELPERS(float)\n"
-	"TRAC_HELPERS(double)\n"
-	"TRAC_HELPERS(int32_t)\n"
-	"TRAC_HELPERS(int64_t)\n"
 	"#define TRAC_MATH(T, S)                                                            \\\n"
 	"TRAC_D T trart_exp_##T(T x) { return exp##S(x); }                                 \\\n"
 	"TRAC_D T trart_log_##T(T x) { return log##S(x); }                                 \\\n"
 	"TRAC_D T trart_tanh_##T(T x) { return tanh##S(x); }                               \\\n"
 	"TRAC_D T trart_pow_##T(T x, T y) { return pow##S(x, y); }                         \\\n"
-	"TRAC_D T trart_sigmoid_##T(T x) { return (T)1 / ((T)1 + exp##S(-x)); }            \\\n"
+	"TRAC_D T trart_sigmoid_##T(T x) { T e = exp##S(-fabs##S(x)); return (x < 0 ? e : (T)1) / ((T)1 + e); } \\\n"
 	"TRAC_D T trart_sin_##T(T x) { return sin##S(x); }                                 \\\n"
 	"TRAC_D T trart_cos_##T(T x) { return cos##S(x); }                                 \\\n"
 	"TRAC_D T trart_exp2_##T(T x) { return exp2##S(x); }                               \\\n"
@@ -113,36 +89,9 @@ static const char cg_cuda_prelude_text[] =
 	"TRAC_D T trart_log1p_##T(T x) { return log1p##S(x); }                             \\\n"
 	"TRAC_D T trart_rsqrt_##T(T x) { return (T)1 / sqrt##S(x); }                       \\\n"
 	"TRAC_D T trart_erf_##T(T x) { return erf##S(x); }                                 \\\n"
-	"TRAC_D T trart_sign_##T(T x) { return x != x ? x : (T)((x > 0) - (x < 0)); }\n"
+	"TRAC_D T trart_sign_##T(T x) { return x > 0 ? (T)1 : x < 0 ? (T)-1 : x; }\n"
 	"TRAC_MATH(float, f)\n"
 	"TRAC_MATH(double, )\n"
-	"/* integer arithmetic (tra(5), TYPES): + - * wrap, / floors with x / 0 = 0 */\n"
-	"#define TRAC_INT_HELPERS(T, U)                                                     \\\n"
-	"TRAC_D T trac_div_##T(T a, T b)                                                     \\\n"
-	"{                                                                                  \\\n"
-	"\tif (b == 0 || b == -1)                                                           \\\n"
-	"\t\treturn (T)((U)0 - (U)a * (U)(b == -1));                                        \\\n"
-	"\tT q = a / b;                                                                     \\\n"
-	"\treturn q - (T)((a % b != 0) & ((a < 0) != (b < 0)));                              \\\n"
-	"}                                                                                  \\\n"
-	"TRAC_D T trac_abs_##T(T a) { return a < 0 ? (T)((U)0 - (U)a) : a; }                  \\\n"
-	"TRAC_D T trac_sign_##T(T a) { return (T)((a > 0) - (a < 0)); }\n"
-	"TRAC_INT_HELPERS(int32_t, uint32_t)\n"
-	"TRAC_INT_HELPERS(int64_t, uint64_t)\n"
-	"/* conversions: to an integer, toward zero, NaN 0, saturating; between\n"
-	"   integers, wrapping; to a float, the nearest */\n"
-	"#define TRAC_TO_INT(F, T, LO, HI)                                                  \\\n"
-	"TRAC_D T trac_##F##_to_##T(F v)                                                   \\\n"
-	"{ return v != v ? 0 : v <= (F)(LO) ? (T)(LO) : v >= (F)(HI) ? (T)(HI) : (T)v; }\n"
-	"TRAC_TO_INT(float, int32_t, -0x1p31, 0x1p31 - 1)\n"
-	"TRAC_TO_INT(double, int32_t, -0x1p31, 0x1p31 - 1)\n"
-	"TRAC_TO_INT(float, int64_t, INT64_MIN, INT64_MAX)\n"
-	"TRAC_TO_INT(double, int64_t, INT64_MIN, INT64_MAX)\n"
-	"#define TRAC_CAST(F, T) TRAC_D T trac_##F##_to_##T(F v) { return (T)v; }\n"
-	"TRAC_CAST(float, double) TRAC_CAST(double, float) TRAC_CAST(int32_t, float)\n"
-	"TRAC_CAST(int32_t, double) TRAC_CAST(int64_t, float) TRAC_CAST(int64_t, double)\n"
-	"TRAC_CAST(int32_t, int64_t)\n"
-	"TRAC_D int32_t trac_int64_t_to_int32_t(int64_t v) { return (int32_t)(uint32_t)(uint64_t)v; }\n"
 	"\n"
 	"/* what the runtime gives a launcher: every buffer's device address\n"
 	"   (tensors by node id, then partial blocks by task), the task's block\n"
@@ -180,6 +129,7 @@ static int cg_cuda_box_indices(const TraGraph *g)
 static void cg_cuda_prelude(CgC *c)
 {
 	fputs(cg_cuda_prelude_text, c->out);
+	fputs(cg_c_helpers_text, c->out);
 	fprintf(c->out, "/* blocks for count elements, %d threads each (grid-stride loops\n"
 	        "   cover the rest) */\n"
 	        "inline unsigned trac_grid(int64_t count)\n{\n"
