@@ -307,7 +307,7 @@ void cg_c_expr(CgC *c, const TraNode *n, int e)
 
 /* ---- the prelude: helpers every generated file has ----------------------- */
 
-/* The C file's head: headers, cblas, padded and gathered positions. */
+/* The C file's head: headers, cblas, gathered positions. */
 static const char cg_c_prelude_text[] =
 	"#include <math.h>\n"
 	"#include <stdint.h>\n"
@@ -325,8 +325,6 @@ static const char cg_c_prelude_text[] =
 	"void cblas_dgemv(int, int, int, int, double, const double *, int, const double *, int,\n"
 	"                 double, double *, int);\n"
 	"enum { TRAC_ROW_MAJOR = 101, TRAC_NO_TRANS = 111, TRAC_TRANS = 112 };\n"
-	"/* a padded read's position, kept within its dimension */\n"
-	"static inline int64_t trac_clamp(int64_t p, int64_t last) { return p < 0 ? 0 : p > last ? last : p; }\n"
 	"/* a gather's position, checked: out of range ends the run (trart_gather_fail) */\n"
 	"static inline int64_t trac_gather(int64_t v, int64_t size, const char *index, int rank,\n"
 	"                                  const int64_t *shape, int64_t at, const char *table, int dim)\n"
@@ -339,12 +337,14 @@ static const char cg_c_prelude_text[] =
 	"#define TRAC_FN static inline\n";
 
 /* The helpers' semantics, shared with codegen/cuda.c (whose TRAC_FN makes
- * them device functions): max and min propagate a NaN from either side
- * (the interpreter's semantics; the aggregations too, through a flag:
- * cg_c_combine),
- * pairwise sums of blocks, integer arithmetic that wraps with floor
- * division, saturating conversions. */
+ * them device functions): padded reads' positions; max and min
+ * propagating a NaN from either side (the interpreter's semantics; the
+ * aggregations too, through a flag: cg_c_combine); pairwise sums of
+ * blocks; integer arithmetic that wraps, with floor division; saturating
+ * conversions. */
 const char cg_c_helpers_text[] =
+	"/* a padded read's position, kept within its dimension */\n"
+	"TRAC_FN int64_t trac_clamp(int64_t p, int64_t last) { return p < 0 ? 0 : p > last ? last : p; }\n"
 	"#define TRAC_HELPERS(T, S)                                                    \\\n"
 	"TRAC_FN T trac_max_##T(T a, T b) { return b != b ? b : (a != a || a > b ? a : b); } \\\n"
 	"TRAC_FN T trac_min_##T(T a, T b) { return b != b ? b : (a != a || a < b ? a : b); } \\\n"
@@ -538,7 +538,7 @@ void cg_c_nan_fixup(CgC *c, int depth)
 	fputs("acc = NAN;\n", c->out);
 }
 
-static void cg_c_block_loop(CgC *c, int x, int depth)
+void cg_c_block_loop(CgC *c, int x, int depth)
 {
 	cg_c_indent(c, depth);
 	fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", x, x, x, x, x);
@@ -1328,6 +1328,14 @@ static void cg_c_block_gemm_epilogue(CgC *c, const TraNode *n, const GemmPlan *p
 	fputs("}\n\n", c->out);
 }
 
+/* ls[]: the local strides of n's block (C order in the block: a partial
+ * block's layout), from the task's lo and hi. */
+void cg_c_block_local_strides(CgC *c, const TraNode *n)
+{
+	fprintf(c->out, "\tint64_t ls[%d];\n\tls[%d] = 1;\n", n->rank + 1, n->rank > 0 ? n->rank - 1 : 0);
+	fprintf(c->out, "\tfor (int d = %d; d > 0; d--)\n\t\tls[d - 1] = ls[d] * (hi[d] - lo[d]);\n", n->rank - 1);
+}
+
 /* Where a block's BLAS call writes, "part + (..." or "out + (...", the
  * closing parenthesis left to the caller: the partial block at the
  * batch element (C order in the block, local strides ls) if split, else
@@ -1391,8 +1399,7 @@ static void cg_c_block_gemm(CgC *c, const Kplan *k)
 	cg_c_block_operand(c, n, &p->A, p->a, "A");
 	cg_c_block_operand(c, n, &p->B, p->b, "B");
 	/* local strides of the output block (the partial block's layout) */
-	fprintf(c->out, "\tint64_t ls[%d];\n\tls[%d] = 1;\n", n->rank + 1, n->rank - 1);
-	fprintf(c->out, "\tfor (int d = %d; d > 0; d--)\n\t\tls[d - 1] = ls[d] * (hi[d] - lo[d]);\n", n->rank - 1);
+	cg_c_block_local_strides(c, n);
 	if (split)
 		fprintf(c->out, "\t%s *part = %s[%d + (task - trac_tasks)]; /* its partial block */\n", t, c->all,
 		        c->g->nnodes);

@@ -36,7 +36,8 @@ typedef enum CgAcc {
 
 /* The generated file's helpers (max, min, relu, pairwise sums, integer
  * division, abs and sign, conversions), each declared TRAC_FN, which the
- * file defines first: static inline in C, a device function in CUDA. */
+ * file defines first: static inline in C, a device function in CUDA;
+ * and trac_clamp, a padded read's position. */
 extern const char cg_c_helpers_text[];
 
 /* The C type of a dtype: float, double, int32_t, int64_t. */
@@ -71,6 +72,11 @@ void cg_c_block_beta(CgC *c, const GemmPlan *p);
 void cg_c_block_extent(CgC *c, const GemmGroup *g);
 void cg_c_block_offset(CgC *c, const TraNode *n, const GemmPlan *p, const GemmMatrix *M);
 int64_t cg_c_block_room(const TraNode *n, int x);
+/* `for (int64_t xX = lo[X]; xX < hi[X]; xX++) {` at depth: index x over
+ * the block's range. */
+void cg_c_block_loop(CgC *c, int x, int depth);
+/* ls[]: the local strides of n's block (a partial block's layout). */
+void cg_c_block_local_strides(CgC *c, const TraNode *n);
 /* Where a block's BLAS call writes: "part + (..." (split) or "out + (...",
  * the closing parenthesis left to the caller. */
 void cg_c_block_target(CgC *c, const TraNode *n, const GemmPlan *p, bool split);

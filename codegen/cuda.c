@@ -46,7 +46,7 @@
 
 /* ---- the prelude ------------------------------------------------------------ */
 
-/* The head of the CUDA file: the padded and gathered positions, and the
+/* The head of the CUDA file: gathered positions, and the
  * element functions that trart.h's TRART_KERNEL_MATH gives the CPU, as
  * CUDA's own (accurate to a few ulp, as the CPU's are; sigmoid and sign
  * in trart.h's forms); codegen/c.c's helpers follow it (cg_c_helpers_text,
@@ -61,8 +61,6 @@ static const char cg_cuda_prelude_text[] =
 	"#define TRAC_D __device__ __forceinline__\n"
 	"#define TRAC_FN TRAC_D /* codegen/c.c's helpers, on the device */\n"
 	"#define TRAC_UNUSED __attribute__((unused)) /* a buffer or index some element does not use */\n"
-	"/* a padded read's position, kept within its dimension */\n"
-	"TRAC_D int64_t trac_clamp(int64_t p, int64_t last) { return p < 0 ? 0 : p > last ? last : p; }\n"
 	"/* a gather's position, checked: out of range ends the kernel */\n"
 	"TRAC_D int64_t trac_gather(int64_t v, int64_t size, const char *index, int rank, const int64_t *shape,\n"
 	"                           int64_t at, const char *table, int dim)\n"
@@ -171,6 +169,27 @@ static void cg_cuda_count(CgC *c, const char *lo, const char *hi, const int *xs,
 		fprintf(c->out, " * (%s[%d] - %s[%d])", hi, xs[j], lo, xs[j]);
 }
 
+/* A kernel's body up to its element: the box, and the grid-stride loop
+ * over the box's points along xs[0..m-1], each thread's x<i> set. */
+static void cg_cuda_grid_loop(CgC *c, const int *xs, int m)
+{
+	fputs("\tconst int64_t *lo TRAC_UNUSED = box.lo, *hi TRAC_UNUSED = box.hi;\n\tint64_t count = ", c->out);
+	cg_cuda_count(c, "lo", "hi", xs, m);
+	fputs(";\n\tfor (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < count;\n"
+	      "\t     e += (int64_t)gridDim.x * blockDim.x) {\n", c->out);
+	cg_cuda_unflatten(c, xs, m);
+}
+
+/* The indices a GEMM matrix M has (extent above 1), into xs; how many. */
+static int cg_cuda_matrix_indices(const TraNode *n, const GemmMatrix *M, int *xs)
+{
+	int m = 0;
+	for (int x = 0; x < n->nidx; x++)
+		if (M->stride[x] && n->idx[x].size > 1)
+			xs[m++] = x;
+	return m;
+}
+
 /* A kernel's opening: its signature (out, the operands, extra), the box,
  * and the grid-stride loop over the points of the output indices. */
 static void cg_cuda_open_kernel(CgC *c, const TraNode *n, const char *fn, int id, const char *extra)
@@ -179,14 +198,11 @@ static void cg_cuda_open_kernel(CgC *c, const TraNode *n, const char *fn, int id
 	fprintf(c->out, "__global__ void %s%d(%s *__restrict__ out", fn, id, t);
 	for (int k = 0; k < n->nops; k++)
 		fprintf(c->out, ", const %s *__restrict__ in%d", cg_c_in_type(c, n, k), k);
-	fprintf(c->out, "%s, TracBox box)\n{\n\tconst int64_t *lo TRAC_UNUSED = box.lo, *hi TRAC_UNUSED = box.hi;\n\tint64_t count = ", extra);
+	fprintf(c->out, "%s, TracBox box)\n{\n", extra);
 	int xs[TRA_MAX_STMT_INDICES];
 	for (int d = 0; d < n->rank; d++)
 		xs[d] = d;
-	cg_cuda_count(c, "lo", "hi", xs, n->rank);
-	fputs(";\n\tfor (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < count;\n"
-	      "\t     e += (int64_t)gridDim.x * blockDim.x) {\n", c->out);
-	cg_cuda_unflatten(c, xs, n->rank);
+	cg_cuda_grid_loop(c, xs, n->rank);
 }
 
 static void cg_cuda_close_kernel(CgC *c)
@@ -266,19 +282,13 @@ static void cg_cuda_fold_kernel(CgC *c, const Kplan *k)
  * of M (gemm.c's scratch), one thread per element. */
 static void cg_cuda_copy_kernel(CgC *c, const TraNode *n, const GemmMatrix *M, int k, const char *name)
 {
-	int xs[TRA_MAX_STMT_INDICES], m = 0;
-	for (int x = 0; x < n->nidx; x++)
-		if (M->stride[x] && n->idx[x].size > 1)
-			xs[m++] = x;
+	int xs[TRA_MAX_STMT_INDICES], m = cg_cuda_matrix_indices(n, M, xs);
 	const char *t = cg_c_type(n->type);
 	fprintf(c->out, "__global__ void c%d%s(%s *__restrict__ to", (int)(n - c->g->nodes), name, t);
 	for (int q = 0; q < n->nops; q++)
 		fprintf(c->out, ", const %s *__restrict__ in%d", cg_c_in_type(c, n, q), q);
-	fputs(", TracBox box)\n{\n\tconst int64_t *lo TRAC_UNUSED = box.lo, *hi TRAC_UNUSED = box.hi;\n\tint64_t count = ", c->out);
-	cg_cuda_count(c, "lo", "hi", xs, m);
-	fputs(";\n\tfor (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < count;\n"
-	      "\t     e += (int64_t)gridDim.x * blockDim.x) {\n", c->out);
-	cg_cuda_unflatten(c, xs, m);
+	fputs(", TracBox box)\n{\n", c->out);
+	cg_cuda_grid_loop(c, xs, m);
 	fputs("\t\tto[0", c->out);
 	for (int j = 0; j < m; j++)
 		fprintf(c->out, " + (x%d - lo[%d]) * %" PRId64, xs[j], xs[j], M->stride[xs[j]]);
@@ -290,16 +300,25 @@ static void cg_cuda_copy_kernel(CgC *c, const TraNode *n, const GemmMatrix *M, i
 
 /* ---- launchers ---------------------------------------------------------------- */
 
+/* Node n's buffers in a launcher, at depth: out, and in<k> per operand. */
+static void cg_cuda_buffers(CgC *c, const TraNode *n, int depth)
+{
+	const char *t = cg_c_type(n->type);
+	cg_c_indent(c, depth);
+	fprintf(c->out, "%s *out TRAC_UNUSED = (%s *)call->bufs[%d];\n", t, t, (int)(n - c->g->nodes));
+	for (int k = 0; k < n->nops; k++) {
+		cg_c_indent(c, depth);
+		fprintf(c->out, "const %s *in%d TRAC_UNUSED = (const %s *)call->bufs[%d];\n", cg_c_in_type(c, n, k), k,
+		        cg_c_in_type(c, n, k), n->ops[k].node);
+	}
+}
+
 /* A launcher's opening: the block, the buffers its kernels take. */
 static void cg_cuda_open_launcher(CgC *c, const TraNode *n, const char *fn, int id)
 {
-	const char *t = cg_c_type(n->type);
 	fprintf(c->out, "extern \"C\" const char *trac_cuda_%s%d(const TracCudaCall *call)\n{\n"
-	        "\tconst int64_t *lo TRAC_UNUSED = call->lo, *hi TRAC_UNUSED = call->hi;\n"
-	        "\t%s *out TRAC_UNUSED = (%s *)call->bufs[%d];\n", fn, id, t, t, id);
-	for (int k = 0; k < n->nops; k++)
-		fprintf(c->out, "\tconst %s *in%d TRAC_UNUSED = (const %s *)call->bufs[%d];\n",
-		        cg_c_in_type(c, n, k), k, cg_c_in_type(c, n, k), n->ops[k].node);
+	        "\tconst int64_t *lo TRAC_UNUSED = call->lo, *hi TRAC_UNUSED = call->hi;\n", fn, id);
+	cg_cuda_buffers(c, n, 1);
 }
 
 /* The arguments after out of node n's kernels: its operands. */
@@ -355,10 +374,7 @@ static void cg_cuda_gemm_operand(CgC *c, const TraNode *n, const GemmMatrix *M, 
 	for (int x = 0; x < n->nidx; x++)
 		if (M->stride[x])
 			size *= cg_c_block_room(n, x);
-	int xs[TRA_MAX_STMT_INDICES], m = 0;
-	for (int x = 0; x < n->nidx; x++)
-		if (M->stride[x] && n->idx[x].size > 1)
-			xs[m++] = x;
+	int xs[TRA_MAX_STMT_INDICES], m = cg_cuda_matrix_indices(n, M, xs);
 	fprintf(c->out, "\t%s *%s_s = NULL;\n"
 	        "\tif (cudaMallocAsync((void **)&%s_s, %" PRId64 " * sizeof(%s), call->stream) != cudaSuccess)\n"
 	        "\t\treturn \"cudaMallocAsync (a copy of %s's operand)\";\n",
@@ -449,23 +465,14 @@ static void cg_cuda_block_gemm(CgC *c, const Kplan *k)
 	cg_cuda_gemm_operand(c, n, &p->A, p->a, "A");
 	cg_cuda_gemm_operand(c, n, &p->B, p->b, "B");
 	if (k->split) {
-		/* local strides of the partial block (C order in the block) */
-		fprintf(c->out, "\tint64_t ls[%d];\n\tls[%d] = 1;\n", n->rank + 1, n->rank > 0 ? n->rank - 1 : 0);
-		fprintf(c->out, "\tfor (int d = %d; d > 0; d--)\n\t\tls[d - 1] = ls[d] * (hi[d] - lo[d]);\n",
-		        n->rank - 1);
+		cg_c_block_local_strides(c, n);
 		fprintf(c->out, "\t%s *part = (%s *)call->bufs[%d + call->self];\n", t, t, c->g->nnodes);
 	}
 	int depth = 1;
-	for (int i = 0; i < p->batch.n; i++, depth++) {
-		cg_c_indent(c, depth);
-		fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", p->batch.x[i], p->batch.x[i],
-		        p->batch.x[i], p->batch.x[i], p->batch.x[i]);
-	}
-	for (int i = 0; i < p->kloop.n; i++, depth++) {
-		cg_c_indent(c, depth);
-		fprintf(c->out, "for (int64_t x%d = lo[%d]; x%d < hi[%d]; x%d++) {\n", p->kloop.x[i], p->kloop.x[i],
-		        p->kloop.x[i], p->kloop.x[i], p->kloop.x[i]);
-	}
+	for (int i = 0; i < p->batch.n; i++)
+		cg_c_block_loop(c, p->batch.x[i], depth++);
+	for (int i = 0; i < p->kloop.n; i++)
+		cg_c_block_loop(c, p->kloop.x[i], depth++);
 	cg_cuda_gemm_call(c, n, k, depth);
 	cg_c_close_loops(c, depth, 1);
 	if (p->A.scratch)
@@ -504,12 +511,8 @@ static void cg_cuda_block_rows(CgC *c, const Kplan *k)
 	fprintf(c->out, "extern \"C\" const char *trac_cuda_r%d(const TracCudaCall *call)\n{\n", k->node);
 	for (int m = 0; m < k->nmembers; m++) {
 		const TraNode *n = &g->nodes[k->members[m]];
-		const char *t = cg_c_type(n->type);
-		fprintf(c->out, "\t{ /* %s */\n\t\t%s *out = (%s *)call->bufs[%d];\n", n->name, t, t, k->members[m]);
-		for (int q = 0; q < n->nops; q++)
-			fprintf(c->out, "\t\tconst %s *in%d TRAC_UNUSED = (const %s *)call->bufs[%d];\n",
-			        cg_c_in_type(c, n, q), q,
-			        cg_c_in_type(c, n, q), n->ops[q].node);
+		fprintf(c->out, "\t{ /* %s */\n", n->name);
+		cg_cuda_buffers(c, n, 2);
 		fprintf(c->out, "\t\tTracBox box;\n\t\tmemset(&box, 0, sizeof box);\n"
 		        "\t\tbox.lo[0] = call->lo[0];\n\t\tbox.hi[0] = call->hi[0];\n");
 		for (int x = 1; x < n->nidx; x++)

@@ -159,7 +159,8 @@ static bool driver_dump_c(const DriverRun *r, FILE *out)
 }
 
 /* --emit=cuda: the CUDA kernels of block tasks (there are no whole-node
- * ones: options.c refuses --node-kernels with it). */
+ * ones: a stage of blocks only, which options.c refuses with
+ * --node-kernels). */
 static bool driver_dump_cuda(const DriverRun *r, FILE *out)
 {
 	char *name = driver_program_name(r->o);
@@ -215,29 +216,29 @@ static bool driver_dump_llvm(const DriverRun *r, FILE *out)
  * needs; tra's file is .tra.txt so that it never names a program. */
 const DriverStage driver_stages[] = {
 	/* name, file under -o DIR, needs, moved by --after, for --help, dump */
-	{"tokens", ".tokens", POINT_SOURCE, false, "one line per token", driver_dump_tokens},
-	{"ast", ".ast", POINT_AST, false, "the syntax tree", driver_dump_ast},
-	{"tra", ".tra.txt", POINT_PARTS, true, "the TRA graph after the passes", driver_dump_tra},
-	{"ia", ".ia", POINT_TASKS, false, "the placed block tasks, by TRA node", driver_dump_ia},
+	{"tokens", ".tokens", POINT_SOURCE, false, "one line per token", driver_dump_tokens, false},
+	{"ast", ".ast", POINT_AST, false, "the syntax tree", driver_dump_ast, false},
+	{"tra", ".tra.txt", POINT_PARTS, true, "the TRA graph after the passes", driver_dump_tra, false},
+	{"ia", ".ia", POINT_TASKS, false, "the placed block tasks, by TRA node", driver_dump_ia, false},
 	{"taskgraph", ".taskgraph", POINT_TASKS, false, "the same tasks, one line each, for tools",
-	 driver_dump_taskgraph},
-	{"plan", ".plan", POINT_TASKS, false, "partitions, placement and simulated run", driver_dump_plan},
-	{"plan-json", ".plan.json", POINT_TASKS, false, "the plan as JSON", driver_dump_plan_json},
+	 driver_dump_taskgraph, false},
+	{"plan", ".plan", POINT_TASKS, false, "partitions, placement and simulated run", driver_dump_plan, false},
+	{"plan-json", ".plan.json", POINT_TASKS, false, "the plan as JSON", driver_dump_plan_json, false},
 	{"memgraph", ".memgraph", POINT_TASKS, false, "the memory plan: offsets, frees, offloads, reloads",
-	 driver_dump_memgraph},
+	 driver_dump_memgraph, false},
 	{"signature-json", ".signature.json", POINT_PASSES, false, "the program's interface as JSON",
-	 driver_dump_signature_json},
-	{"dot", ".dot", POINT_TASKS, false, "the TRA graph for Graphviz", driver_dump_dot},
+	 driver_dump_signature_json, false},
+	{"dot", ".dot", POINT_TASKS, false, "the TRA graph for Graphviz", driver_dump_dot, false},
 	{"kernels", ".kernels", POINT_CODE, false, "what each kernel runs: BLAS calls or loop nests",
-	 driver_dump_kernels},
-	{"c", ".c", POINT_CODE, false, "the C program of --backend=c", driver_dump_c},
+	 driver_dump_kernels, false},
+	{"c", ".c", POINT_CODE, false, "the C program of --backend=c", driver_dump_c, false},
 	{"cuda", ".cu", POINT_CODE, false, "the CUDA kernels of the block tasks, a launcher each",
-	 driver_dump_cuda},
+	 driver_dump_cuda, true},
 #ifdef HAVE_LLVM
 	/* only where the LLVM back end is built (options.c says why not) */
 	{"llvm-unopt", ".unopt.ll", POINT_CODE, false, "the LLVM IR of --backend=llvm, before its passes",
-	 driver_dump_llvm_unopt},
-	{"llvm", ".ll", POINT_CODE, false, "the same after O3, as compiled", driver_dump_llvm},
+	 driver_dump_llvm_unopt, false},
+	{"llvm", ".ll", POINT_CODE, false, "the same after O3, as compiled", driver_dump_llvm, false},
 #endif
 };
 const int driver_nstages = (int)(sizeof driver_stages / sizeof driver_stages[0]);

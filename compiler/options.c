@@ -584,8 +584,8 @@ static void options_check_opts(const DriverOpts *o)
 		options_usage_error("--ranks and --memory cannot be combined yet: a program on ranks holds "
 		                    "every tensor whole on every rank");
 	for (int st = 0; st < driver_nstages; st++)
-		if (options_wants(o, st) && o->node_kernels && strcmp(driver_stages[st].name, "cuda") == 0)
-			options_usage_error("--emit=cuda renders block tasks: drop --node-kernels");
+		if (options_wants(o, st) && o->node_kernels && driver_stages[st].blocks)
+			options_usage_error("--emit=%s renders block tasks: drop --node-kernels", driver_stages[st].name);
 	if (o->ranks > 1 && o->node_kernels)
 		options_usage_error("--ranks places block tasks: drop --node-kernels");
 	if (o->ranks > 1 && o->mode == MODE_COMPILE && (o->object || o->shared))

@@ -848,6 +848,7 @@ typedef struct DriverStage {
 	const char *what;  /* a line for --help */
 	/* Writes the stage to out; false when the program has errors. */
 	bool (*dump)(const DriverRun *r, FILE *out);
+	bool blocks;       /* of block tasks only: --node-kernels is refused with it */
 } DriverStage;
 
 /* The stages, in pipeline order (DriverOpts.emits has a bit for each). */
