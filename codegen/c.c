@@ -1645,7 +1645,7 @@ static void cg_c_task_pieces(CgC *c, int t)
 		fprintf(c->out, "static const TrartPiece trac_piece%d[] = {", t);
 		for (int i = 0; i < n; i++)
 			fprintf(c->out, "%s{%d, %d, %d, %d, trac_pdims%d_%d}", i ? ", " : "", pc[i].buf,
-			        pc[i].elsize, pc[i].ndim, pc[i].output, t, i);
+			        pc[i].elsize, pc[i].ndim, pc[i].host, t, i);
 		fputs("};\n", c->out);
 	}
 	free(pc);
@@ -1682,7 +1682,7 @@ static void cg_c_task_arrays(CgC *c, int t)
 			        mg->views[t][i].buf, mg->views[t][i].begin);
 		fputs("};\n", c->out);
 	}
-	if (c->opt->ia->nranks > 1)
+	if (c->opt->ia->nranks > 1 || c->opt->ia->ngpus > 0)
 		cg_c_task_pieces(c, t);
 	if (k->kind == IA_JOIN || k->kind == IA_AGG) {
 		fprintf(c->out, "static const int trac_use%d[] = {", t);
@@ -1733,7 +1733,7 @@ static void cg_c_task_tables(CgC *c)
 		fprintf(c->out, ", %.17g", k->out_bytes);
 		if (mg && mg->nviews && mg->nviews[t] > 0)
 			fprintf(c->out, ", NULL, %d, trac_view%d", mg->nviews[t], t);
-		else if (ia->nranks > 1 && fn && cg_c_npieces(c, t) > 0)
+		else if ((ia->nranks > 1 || ia->ngpus > 0) && cg_c_npieces(c, t) > 0)
 			fprintf(c->out, ", NULL, 0, NULL, %d, trac_piece%d", cg_c_npieces(c, t), t);
 		fputs("},\n", c->out);
 	}
@@ -1741,6 +1741,14 @@ static void cg_c_task_tables(CgC *c)
 		cg_c_mem_rows(c);
 	fputs("};\n\n", c->out);
 	cg_c_pooled(c);
+	if (!c->opt->mg && ia->ngpus > 0) {
+		fprintf(c->out, "static const int64_t trac_bytes[%d] = {", c->kp->nbufs);
+		for (int b = 0; b < c->kp->nbufs; b++)
+			fprintf(c->out, "%s%" PRId64, b ? ", " : "", kplan_buffer_bytes(c->kp, b));
+		fprintf(c->out, "};\n\nstatic const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled, %d, "
+		        "0, NULL, 0, 1, 0, %d, trac_bytes};\n\n", nt, c->kp->nbufs, c->g->nnodes, ia->ngpus);
+		return;
+	}
 	if (!c->opt->mg) {
 		fprintf(c->out, "static const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled, %d, "
 		        "0, NULL, 0, %d, %d};\n\n", nt, c->kp->nbufs, c->g->nnodes, ia->nranks, ia->rank_devices);

@@ -78,18 +78,18 @@ static const CgLlvmLayout cg_llvm_layouts[] = {
 	 {CG_OFF(TrartProgram, name), CG_OFF(TrartProgram, version), CG_OFF(TrartProgram, ntensors),
 	  CG_OFF(TrartProgram, tensors), CG_OFF(TrartProgram, nkernels), CG_OFF(TrartProgram, kernels),
 	  CG_OFF(TrartProgram, tasks)}},
-	{"TrartTaskGraph", sizeof(TrartTaskGraph), 10,
+	{"TrartTaskGraph", sizeof(TrartTaskGraph), 12,
 	 {CG_OFF(TrartTaskGraph, ntasks), CG_OFF(TrartTaskGraph, tasks), CG_OFF(TrartTaskGraph, nbufs),
 	  CG_OFF(TrartTaskGraph, pooled), CG_OFF(TrartTaskGraph, ncaller), CG_OFF(TrartTaskGraph, arena),
 	  CG_OFF(TrartTaskGraph, offset), CG_OFF(TrartTaskGraph, spill), CG_OFF(TrartTaskGraph, nranks),
-	  CG_OFF(TrartTaskGraph, rank_devices)}},
+	  CG_OFF(TrartTaskGraph, rank_devices), CG_OFF(TrartTaskGraph, ngpus), CG_OFF(TrartTaskGraph, bytes)}},
 	{"TrartMemOp", sizeof(TrartMemOp), 5,
 	 {CG_OFF(TrartMemOp, kind), CG_OFF(TrartMemOp, buf), CG_OFF(TrartMemOp, offset), CG_OFF(TrartMemOp, bytes),
 	  CG_OFF(TrartMemOp, spill)}},
 	{"TrartView", sizeof(TrartView), 3,
 	 {CG_OFF(TrartView, node), CG_OFF(TrartView, buf), CG_OFF(TrartView, begin)}},
 	{"TrartPiece", sizeof(TrartPiece), 5,
-	 {CG_OFF(TrartPiece, buf), CG_OFF(TrartPiece, elsize), CG_OFF(TrartPiece, ndim), CG_OFF(TrartPiece, output),
+	 {CG_OFF(TrartPiece, buf), CG_OFF(TrartPiece, elsize), CG_OFF(TrartPiece, ndim), CG_OFF(TrartPiece, host),
 	  CG_OFF(TrartPiece, dims)}},
 	/* library mode's trac_tensor_info (c.c's header): name, dtype, rank, shape */
 	{"trac_tensor_info", CG_OFF(TrartTensor, kind), 4,
@@ -123,8 +123,8 @@ static void cg_llvm_prog_types(CgLlvm *m, CgLlvmTypes *t)
 	                        cg_llvm_ptr(m, t->kernel), t->i8p};
 	t->program = cg_llvm_struct(m, "TrartProgram", program, 7);
 	CgLlvmType graph[] = {t->i32, cg_llvm_ptr(m, t->task), t->i32, t->i64p, t->i32, t->i64, t->i64p, t->i64,
-	                      t->i32, t->i32};
-	t->graph = cg_llvm_struct(m, "TrartTaskGraph", graph, 10);
+	                      t->i32, t->i32, t->i32, t->i64p};
+	t->graph = cg_llvm_struct(m, "TrartTaskGraph", graph, 12);
 	CgLlvmType memop[] = {t->i32, t->i32, t->i64, t->i64, t->i64};
 	t->memop = cg_llvm_struct(m, "TrartMemOp", memop, 5);
 	CgLlvmType view[] = {t->i32, t->i32, t->i64};
@@ -302,7 +302,7 @@ static CgLlvmValue cg_llvm_piece_array(CgLlvmBuild *b, int t, int *n)
 		CgLlvmValue *rows = xcalloc((size_t)*n, sizeof *rows);
 		for (int i = 0; i < *n; i++) {
 			CgLlvmValue f[5] = {cg_llvm_i32c(b, pc[i].buf), cg_llvm_i32c(b, pc[i].elsize),
-			                    cg_llvm_i32c(b, pc[i].ndim), cg_llvm_i32c(b, pc[i].output),
+			                    cg_llvm_i32c(b, pc[i].ndim), cg_llvm_i32c(b, pc[i].host),
 			                    cg_llvm_piece_dims(b, t, i, &pc[i])};
 			rows[i] = cg_llvm_const_struct(m, b->t.piece, f, 5);
 		}
@@ -451,7 +451,7 @@ static CgLlvmValue cg_llvm_task_tables(CgLlvmBuild *b, char *err, size_t errlen)
 	}
 	CgLlvmValue graph = NULL;
 	if (ok) {
-		CgLlvmValue f[10];
+		CgLlvmValue f[12];
 		cg_llvm_mem_tables(b, rows, f);
 		cg_llvm_global_init(b->p.tasks, cg_llvm_const_array(m, b->t.task, rows, nrows));
 		cg_llvm_global_init(b->p.nparts, cg_llvm_const_array(m, b->t.i32, np, nt));
@@ -469,8 +469,11 @@ static CgLlvmValue cg_llvm_task_tables(CgLlvmBuild *b, char *err, size_t errlen)
 		/* as cg_c_task_tables: a memgraph's graph leaves the ranks 0 */
 		f[8] = cg_llvm_i32c(b, mg ? 0 : b->p.opt->ia->nranks);
 		f[9] = cg_llvm_i32c(b, mg ? 0 : b->p.opt->ia->rank_devices);
+		/* GPUs (ngpus, bytes) are the C back end's (--backend=cuda-sim) */
+		f[10] = cg_llvm_i32c(b, 0);
+		f[11] = cg_llvm_const_null(b->t.i64p);
 		graph = cg_llvm_global(m, "trac_graph", b->t.graph, false, true);
-		cg_llvm_global_init(graph, cg_llvm_const_struct(m, b->t.graph, f, 10));
+		cg_llvm_global_init(graph, cg_llvm_const_struct(m, b->t.graph, f, 12));
 		graph = cg_llvm_const_cast(graph, b->t.i8p);
 	}
 	free(rows);

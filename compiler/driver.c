@@ -102,11 +102,12 @@ static bool driver_dump_taskgraph(const DriverRun *r, FILE *out)
 	return true;
 }
 
-/* The memory plan the back ends render: none on ranks (each rank holds
- * every tensor whole, from the pool), else the memgraph. */
+/* The memory plan the back ends render: none on ranks or GPUs (each
+ * rank or GPU holds every tensor it uses whole, from the start of the
+ * run), else the memgraph. */
 static const Memgraph *driver_mg(const DriverRun *r)
 {
-	return r->ia && r->ia->nranks <= 1 ? &r->mem : NULL;
+	return r->ia && r->ia->nranks <= 1 && r->ia->ngpus == 0 ? &r->mem : NULL;
 }
 
 static bool driver_dump_plan(const DriverRun *r, FILE *out)
@@ -853,6 +854,7 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 	free(leader);
 	ia->nranks = o->ranks > 1 ? o->ranks : 1;
 	ia->rank_devices = o->sim.rank_devices;
+	ia->ngpus = o->gpus;
 	place_run(ia, o->placer, driver_devices(o), &o->sim);
 }
 

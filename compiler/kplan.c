@@ -697,7 +697,7 @@ static KplanPiece kplan_block_piece(const TraGraph *g, const IaTask *k)
 {
 	const TraNode *n = &g->nodes[k->node];
 	KplanPiece p = {.buf = k->node, .elsize = (int)trart_dtype_size(n->type),
-	                .output = n->is_output && k->final, .ndim = n->rank ? n->rank : 1};
+	                .host = n->is_output && k->final ? KPLAN_PIECE_OUTPUT : 0, .ndim = n->rank ? n->rank : 1};
 	p.shape[0] = p.size[0] = 1;
 	for (int d = 0; d < n->rank; d++) {
 		p.shape[d] = n->idx[d].size;
@@ -707,10 +707,23 @@ static KplanPiece kplan_block_piece(const TraGraph *g, const IaTask *k)
 	return p;
 }
 
+int64_t kplan_buffer_bytes(const KplanProgram *kp, int b)
+{
+	if (kp->pooled[b] > 0 || b >= kp->g->nnodes)
+		return kp->pooled[b];
+	const TraNode *n = &kp->g->nodes[b];
+	return tra_node_elements(n) * (int64_t)trart_dtype_size(n->type);
+}
+
 int kplan_task_pieces(const KplanProgram *kp, int t, KplanPiece *out)
 {
 	const IaGraph *ia = kp->ia;
 	const IaTask *k = &ia->tasks[t];
+	if (k->kind == IA_INPUT && ia->ngpus > 0) {
+		out[0] = kplan_block_piece(kp->g, k);
+		out[0].host = KPLAN_PIECE_INPUT;
+		return 1;
+	}
 	if (kp->kernels[kp->tasks[t].kernel].kind == KPLAN_NOP)
 		return 0;
 	int partial = KPLAN_PARTIAL(kp, t);

@@ -122,16 +122,22 @@ typedef struct KplanProgram {
 typedef struct KplanPiece {
 	int buf;           /* a node's buffer, or a split join's partial block */
 	int elsize;        /* bytes per element (1 for a partial block: its bytes) */
-	bool output;       /* a final block of an output (rank 0 writes it) */
+	int host;          /* KPLAN_PIECE_OUTPUT: a final block of an output (rank 0
+	                      writes it; on GPUs it is copied to the host);
+	                      KPLAN_PIECE_INPUT: on GPUs, an input's block, copied
+	                      from the host; else 0 (trart.h's TRART_PIECE_*) */
 	int ndim;          /* >= 1 (a scalar is one element of one dimension) */
 	int64_t shape[TRA_MAX_RANK], start[TRA_MAX_RANK], size[TRA_MAX_RANK];
 } KplanPiece;
 
+enum { KPLAN_PIECE_OUTPUT = 1, KPLAN_PIECE_INPUT = 2 };
+
 /* What task t's kernel writes: its partial block (a split join), or its
  * block of its node (a join, an aggregation) and, for a row group's
- * leader, the block of every member it computes. Pieces go to out, with
- * room for 1 + the task's readers; returns how many (0: a task that
- * only orders). */
+ * leader, the block of every member it computes; on GPUs, an input
+ * leaf's block too (what the host sends the GPUs that read it). Pieces go
+ * to out, with room for 1 + the task's readers; returns how many (0: a
+ * task that only orders). */
 int kplan_task_pieces(const KplanProgram *kp, int t, KplanPiece *out);
 
 /* The buffer of task t's partial block (a split join's). */
@@ -139,6 +145,8 @@ int kplan_task_pieces(const KplanProgram *kp, int t, KplanPiece *out);
 /* The node whose data buffer b holds: b itself, or the node of the split
  * join whose partial block it is (KPLAN_PARTIAL's inverse). */
 int kplan_buffer_node(const KplanProgram *kp, int b);
+/* Buffer b's bytes: a pooled buffer's, else its node's whole tensor. */
+int64_t kplan_buffer_bytes(const KplanProgram *kp, int b);
 
 /* Plans every kernel of g: whole-node kernels when ia is NULL, else the
  * block kernels of ia's tasks. kp's arrays are malloc'd (kplan_free). */

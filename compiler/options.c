@@ -24,7 +24,7 @@
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
        OPT_DEVICES, OPT_MEMORY, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
-       OPT_SANITIZE, OPT_RANKS };
+       OPT_SANITIZE, OPT_RANKS, OPT_GPUS };
 
 static const struct option options_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
@@ -49,6 +49,7 @@ static const struct option options_longopts[] = {
 	{"devices", required_argument, NULL, OPT_DEVICES},
 	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"ranks", required_argument, NULL, OPT_RANKS},
+	{"gpus", required_argument, NULL, OPT_GPUS},
 	{"partition", required_argument, NULL, OPT_PARTITION},
 	{"placer", required_argument, NULL, OPT_PLACER},
 	{"sim", required_argument, NULL, OPT_SIM},
@@ -94,6 +95,8 @@ static const char options_usage_tail[] =
 	"  -D NAME=VALUE           override the program's size NAME (repeatable)\n"
 	"  --backend=c|llvm        compile through C and the C compiler, or through LLVM\n"
 	"                          (default: " OPTIONS_DEFAULT_BACKEND "; see --version)\n"
+	"  --backend=cuda-sim      run on simulated GPUs (--gpus): the GPU executor with\n"
+	"                          the C back end's kernels on CPU threads\n"
 	"  -O0 .. -O3              the C compiler's optimisation level (default -O3; the\n"
 	"                          llvm back end always optimises at O3)\n"
 	"  --name NAME             the C name of the program (default: from the file name)\n"
@@ -126,6 +129,7 @@ static const char options_usage_tail[] =
 	"  --devices=N             decompose for N devices (default: the online cores);\n"
 	"                          with --ranks, N per rank\n"
 	"  --ranks=R               place the program on R MPI ranks (mpirun -np R ./prog)\n"
+	"  --gpus=N                place the program on N GPUs (--backend=cuda-sim)\n"
 	"  --partition=auto|none   search partitions (EinDecomp; the default) or one block\n"
 	"  --partition=NODE:I=N,.. fix node NODE's block counts, per index (repeatable)\n"
 	"  --placer=NAME           roundrobin, greedy (default), lshs or critical-path\n"
@@ -285,6 +289,16 @@ static void options_set_ranks(DriverOpts *o, const char *arg)
 	o->decompose = true;
 }
 
+/* --gpus=N: the GPUs the program is placed on (each a device). */
+static void options_set_gpus(DriverOpts *o, const char *arg)
+{
+	int64_t v = options_positive(arg);
+	if (v < 1 || v > 64)
+		options_usage_error("--gpus=N needs a count from 1 to 64, not '%s'", arg);
+	o->gpus = (int)v;
+	o->decompose = true;
+}
+
 /* --memory=SIZE: a byte count, or one with K, M, G or T (powers of 1024). */
 static void options_set_memory(DriverOpts *o, const char *arg)
 {
@@ -374,15 +388,19 @@ static void options_no_llvm_stage(const char *s, size_t n)
 #endif
 }
 
-/* --backend=c or llvm. */
+/* --backend=c, llvm or cuda-sim. */
 static void options_set_backend(DriverOpts *o, const char *arg)
 {
-	if (strcmp(arg, "c") == 0) {
-		o->llvm = false;
+	o->cuda_sim = strcmp(arg, "cuda-sim") == 0;
+	if (strcmp(arg, "c") == 0 || o->cuda_sim) {
+		o->llvm = false; /* cuda-sim: the C back end's kernels */
 		return;
 	}
+	if (strcmp(arg, "cuda") == 0)
+		options_usage_error("--backend=cuda: the CUDA runtime is not built yet; --backend=cuda-sim "
+		                    "runs the GPU executor on simulated GPUs, and --emit=cuda prints the kernels");
 	if (strcmp(arg, "llvm") != 0)
-		options_usage_error("unknown --backend '%s'; the back ends are c and llvm", arg);
+		options_usage_error("unknown --backend '%s'; the back ends are c, llvm and cuda-sim", arg);
 #ifdef HAVE_LLVM
 	o->llvm = true;
 #else
@@ -396,9 +414,9 @@ static void options_print_version(void)
 {
 	printf("trac %s\n", PACKAGE_VERSION);
 #ifdef HAVE_LLVM
-	printf("back ends: c, llvm (LLVM %s); default llvm\n", TRAC_LLVM_VERSION);
+	printf("back ends: c, llvm (LLVM %s), cuda-sim (simulated GPUs); default llvm\n", TRAC_LLVM_VERSION);
 #else
-	printf("back ends: c; default c (configure --with-llvm adds llvm)\n");
+	printf("back ends: c, cuda-sim (simulated GPUs); default c (configure --with-llvm adds llvm)\n");
 #endif
 }
 
@@ -550,6 +568,32 @@ static int options_after_stage(void)
 	TRAC_BUG("no --emit stage takes --after");
 }
 
+/* --gpus and --backend=cuda-sim: one asks for the other (cuda-sim alone
+ * is one GPU); what GPUs cannot do yet is refused. */
+static void options_check_gpus(DriverOpts *o)
+{
+	if (o->cuda_sim && o->gpus == 0)
+		o->gpus = 1;
+	if (o->gpus == 0)
+		return;
+	if (!o->cuda_sim)
+		options_usage_error("--gpus=%d places on GPUs: add --backend=cuda-sim (simulated GPUs; "
+		                    "the CUDA runtime is not built yet)", o->gpus);
+	if (o->devices && o->devices != o->gpus)
+		options_usage_error("--gpus=%d and --devices=%d disagree: on GPUs every device is a GPU",
+		                    o->gpus, o->devices);
+	o->devices = o->gpus;
+	if (o->ranks > 1)
+		options_usage_error("--gpus and --ranks cannot be combined yet");
+	if (o->memory > 0)
+		options_usage_error("--gpus and --memory cannot be combined yet: each GPU holds every "
+		                    "tensor its tasks use, whole");
+	if (o->node_kernels)
+		options_usage_error("--gpus places block tasks: drop --node-kernels");
+	if (o->mode == MODE_COMPILE && (o->object || o->shared))
+		options_usage_error("--gpus makes an executable: drop %s", o->object ? "-c" : "--shared");
+}
+
 /* Checks combinations getopt cannot see. */
 static void options_check_opts(const DriverOpts *o)
 {
@@ -660,6 +704,7 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_DEVICES: options_set_devices(o, optarg); break;
 		case OPT_MEMORY: options_set_memory(o, optarg); break;
 		case OPT_RANKS: options_set_ranks(o, optarg); break;
+		case OPT_GPUS: options_set_gpus(o, optarg); break;
 		case OPT_PARTITION: options_add_partition(o, optarg); break;
 		case OPT_PLACER: options_set_placer(o, optarg); break;
 		case OPT_SIM: options_set_sim(o, "--sim", "", optarg); break;
@@ -693,6 +738,7 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 	if (optind + 1 < argc)
 		options_usage_error("one program at a time, but '%s' and '%s' are given", argv[optind], argv[optind + 1]);
 	o->file = argv[optind];
+	options_check_gpus(o);
 	options_check_opts(o);
 }
 

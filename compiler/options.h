@@ -60,6 +60,8 @@ typedef struct DriverOpts {
 	bool verbose;          /* -v */
 	int devices;           /* --devices, or 0: the online cores (per rank, with --ranks) */
 	int ranks;             /* --ranks=R: placed on R MPI ranks, or 0: one process */
+	int gpus;              /* --gpus=N: placed on N GPUs (devices is N), or 0: CPU workers */
+	bool cuda_sim;         /* --backend=cuda-sim: the GPUs are simulated (llvm is false) */
 	const char *pmode;     /* --partition=auto or none, or NULL */
 	bool decompose;        /* --devices or --partition given: --emit=tra shows partitions */
 	const char *after;     /* --after=PASS: the stage marked after shows the graph after PASS */

@@ -388,7 +388,7 @@ static void plan_rank_traffic(const KplanProgram *kp, double *sent, double *recv
 			for (int d = 0; d < pc[i].ndim; d++)
 				b *= (double)pc[i].size[d];
 			bytes += b;
-			if (pc[i].output)
+			if (pc[i].host == KPLAN_PIECE_OUTPUT)
 				dest |= 1;
 		}
 		need[t] = (uint64_t)1 << r;

@@ -605,6 +605,10 @@ typedef struct IaGraph {
 	                      --ranks), rank_devices each, device d on rank
 	                      d / rank_devices; else 1 and 0 */
 	int rank_devices;
+	int ngpus;         /* > 0: every device is a GPU (trac --gpus), a memory
+	                      of its own: blocks move between them, and inputs'
+	                      and outputs' blocks from and to the host, as
+	                      pieces (kplan_task_pieces); else 0 */
 } IaGraph;
 
 /* Lowers every node of g (which decomp_run has partitioned) into ia,

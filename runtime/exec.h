@@ -75,6 +75,12 @@ typedef struct TrartProfile {
 	double rank_received;  /* ... and received, all runs */
 	int64_t rank_nsent;    /* how many pieces it sent ... */
 	int64_t rank_nreceived; /* ... and received */
+	const char *gpu_device; /* on GPUs (gpu.h): what they are, or NULL */
+	int gpus;              /* how many */
+	double gpu_h2d, gpu_d2h, gpu_d2d; /* bytes copied host to GPU, GPU to
+	                          host, between GPUs, all runs */
+	int64_t gpu_copies, gpu_kernels; /* copies and kernels, all runs */
+	double gpu_memory;     /* bytes of buffers on the GPUs, all runs */
 } TrartProfile;
 
 /* exec.c */

@@ -177,6 +177,20 @@
  * is off (a rank waiting on a message is not stuck), and a transport
  * that fails ends the program.
  *
+ * GPUs. A graph placed on GPUs (TrartTaskGraph.ngpus, trac --gpus) runs
+ * every task on one: gpu.c gives each GPU its copy of the buffers its
+ * tasks use and moves blocks between them as pieces, over a device's
+ * operations (gpu.h: the simulated GPUs of gpu_sim.c). The event loop
+ * is then the calling thread's, worker 0's, and no other worker joins:
+ * a released task goes to worker 0's queue (by priority, as always, so
+ * TRART_SHUFFLE applies); the loop submits each one (gpu.c queues its
+ * kernel, or its input block's copies, on the GPU's streams and returns
+ * at once), polls the events of everything in flight, and completes the
+ * tasks whose kernel and outgoing copies are done, which releases their
+ * successors onto the same queue. It naps while nothing happens (1 us,
+ * doubling to SCHED_GPU_NAP_NS): a device call never blocks it. Nothing
+ * queued, nothing in flight and tasks left is a cycle.
+ *
  * Profiling costs nothing unless a recorder is attached (exec.h): then
  * each worker writes its tasks' times into their own slots of one array
  * (no sharing, no locks), and after the run the calling thread hands
@@ -187,6 +201,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "exec.h"
+#include "gpu.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -297,6 +312,10 @@ typedef struct Sched {
 	pthread_t comm_thread;
 	double sent, received; /* bytes of pieces this rank sent and received */
 	int64_t nsent, nreceived; /* how many pieces */
+	/* GPUs (gpu.c; the protocol is at the top); NULL: CPU workers: */
+	TrartGpuRun *gpu;
+	int ngpus;            /* the graph's GPUs: a profile's tracks */
+	TrartGpuStats gpu_stats; /* what the run moved, once it ended */
 } Sched;
 
 static void sched_sigmask(sigset_t *set);
@@ -1118,7 +1137,7 @@ sched_ranks_plan(Sched *s)
 		s->dest[t] = need[t];
 		need[t] = (uint64_t)1 << sched_rank(s, t);
 		for (i = 0; i < k->npiece; i++)
-			if (k->piece[i].output)
+			if (k->piece[i].host == TRART_PIECE_OUTPUT)
 				s->dest[t] |= 1;
 		s->dest[t] &= ~need[t];
 	}
@@ -1492,6 +1511,11 @@ sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
 	pthread_mutex_init(&s->lock, NULL);
 	if (s->comm)
 		sched_ranks_plan(s);
+	if (g->ngpus > 0) {
+		s->gpu = trart_gpu_begin(g, s->bufs);
+		s->ngpus = g->ngpus;
+		s->nw = 1; /* the calling thread drives the GPUs */
+	}
 	for (i = 0; i < s->ntasks; i++)
 		s->io_on = s->io_on || sched_is_io(&s->tasks[i]);
 	pthread_mutex_init(&s->io.lock, NULL);
@@ -1716,13 +1740,23 @@ sched_report(Sched *s, TrartProfile *prof, int64_t start_ns, int64_t end_ns)
 	SchedStart *order;
 	int i, n;
 
-	if (trart_profile_workers(prof, s->nw) < 0)
+	if (trart_profile_workers(prof, s->ngpus > s->nw ? s->ngpus : s->nw) < 0)
 		return;
 	prof->graph_ns += end_ns - start_ns;
 	prof->rank_sent += s->sent;
 	prof->rank_received += s->received;
 	prof->rank_nsent += s->nsent;
 	prof->rank_nreceived += s->nreceived;
+	if (s->gpu_stats.device) {
+		prof->gpu_device = s->gpu_stats.device;
+		prof->gpus = s->gpu_stats.ngpus;
+		prof->gpu_h2d += s->gpu_stats.h2d;
+		prof->gpu_d2h += s->gpu_stats.d2h;
+		prof->gpu_d2d += s->gpu_stats.d2d;
+		prof->gpu_copies += s->gpu_stats.copies;
+		prof->gpu_kernels += s->gpu_stats.kernels;
+		prof->gpu_memory += s->gpu_stats.memory;
+	}
 	if (s->arena)
 		prof->reload_wait_ns += sched_reload_wait(s, start_ns);
 	for (i = 0; i < s->nw; i++)
@@ -1744,6 +1778,68 @@ sched_report(Sched *s, TrartProfile *prof, int64_t start_ns, int64_t end_ns)
 	free(order);
 }
 
+/* ---- GPUs (the protocol is at the top) ---- */
+
+/* The longest the GPU loop sleeps between looks at its events when
+ * nothing happened (it starts at 1 us and doubles). */
+#define SCHED_GPU_NAP_NS 100000
+
+static void
+sched_nap(int64_t ns)
+{
+	struct timespec ts = {0, (long)ns};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Task t is done on the GPUs: recorded, and its successors released
+ * (onto worker 0's queue, which the loop below takes from). */
+static void
+sched_gpu_done(Sched *s, int t)
+{
+	if (s->rec)
+		s->rec[t].end_ns = trart_clock_ns();
+	sched_complete(s, t);
+}
+
+/* The event loop of a graph on GPUs, on the calling thread: submits
+ * each released task to its GPU (gpu.c queues its kernel or copies and
+ * never waits), polls the GPUs' events, and releases the successors of
+ * every task they report done; naps (1 us, doubling to
+ * SCHED_GPU_NAP_NS) while nothing happens. Nothing queued, nothing in
+ * flight and tasks left is a cycle. */
+static void
+sched_gpu_loop(Sched *s)
+{
+	int *done = sched_alloc((size_t)s->ntasks, sizeof *done), t, n, i;
+	int64_t nap = 0;
+
+	while (atomic_load(&s->left) > 0) {
+		int moved = 0;
+		while ((t = sched_pop(s, &s->w[0].q)) >= 0) {
+			if (s->rec) { /* a GPU's track: from submit to done */
+				s->rec[t].worker = s->tasks[t].device % s->ngpus;
+				s->rec[t].start_ns = trart_clock_ns();
+			}
+			if (trart_gpu_submit(s->gpu, t))
+				sched_gpu_done(s, t);
+			moved++;
+		}
+		n = trart_gpu_poll(s->gpu, done);
+		for (i = 0; i < n; i++)
+			sched_gpu_done(s, done[i]);
+		if (moved + n > 0) {
+			nap = 0;
+			continue;
+		}
+		if (trart_gpu_in_flight(s->gpu) == 0 && atomic_load(&s->left) > 0)
+			sched_stuck(s);
+		nap = nap ? (nap * 2 < SCHED_GPU_NAP_NS ? nap * 2 : SCHED_GPU_NAP_NS) : 1000;
+		sched_nap(nap);
+	}
+	free(done);
+}
+
 /* ---- the public interface ---- */
 
 /* Runs the graph on s's workers, the calling thread as worker 0
@@ -1754,6 +1850,13 @@ sched_execute(Sched *s)
 {
 	bool comm;
 
+	if (s->gpu) {
+		sched_seed(s);
+		sched_gpu_loop(s);
+		trart_gpu_end(s->gpu, &s->gpu_stats);
+		s->gpu = NULL;
+		return;
+	}
 	sched_start(s);
 	sched_seed(s);
 	comm = s->comm && !s->done;

@@ -288,18 +288,24 @@ struct TrartTask {
 	                         a rank that reads it is sent */
 };
 
-/* A block a task writes, as a message between ranks carries it: a box
- * of a buffer laid out in C order (a tensor's block, or a split join's
- * whole partial block). */
+/* A block a task writes, as a message between ranks or a copy between
+ * GPUs carries it: a box of a buffer laid out in C order (a tensor's
+ * block, or a split join's whole partial block). */
 typedef struct TrartPiece {
 	int buf;              /* the buffer, as kernels index bufs */
 	int elsize;           /* bytes per element */
 	int ndim;             /* the buffer's dimensions (>= 1) */
-	int output;           /* 1: a final block of an output, which rank 0
-	                         writes: sent there too */
+	int host;             /* TRART_PIECE_OUTPUT: a final block of an
+	                         output, which rank 0 writes (sent there too)
+	                         or, on GPUs, the host (copied there too);
+	                         TRART_PIECE_INPUT: on GPUs, the block of an
+	                         input its leaf task stands for, copied from
+	                         the host to the GPUs that read it; else 0 */
 	const int64_t *dims;  /* 3 * ndim entries: the buffer's shape, the
 	                         box's first index, the box's size */
 } TrartPiece;
+
+enum { TRART_PIECE_OUTPUT = 1, TRART_PIECE_INPUT = 2 };
 
 /* A tensor kept block by block under a memory budget (compiler/
  * memgraph.c, MG_BLOCK): each block is a buffer of its own, bytes from
@@ -392,6 +398,11 @@ typedef struct TrartTaskGraph {
 	                         --ranks), device d on rank d / rank_devices;
 	                         else one process */
 	int rank_devices;     /* devices per rank */
+	int ngpus;            /* > 0: placed on this many GPUs (trac --gpus),
+	                         task on device d runs on GPU d, with a copy
+	                         of each buffer it uses in that GPU's memory
+	                         (gpu.c); else 0: CPU workers */
+	const int64_t *bytes; /* ngpus > 0: per buffer, its bytes */
 } TrartTaskGraph;
 
 /* Runs every task of g once, each after all its predecessors, on

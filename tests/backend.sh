@@ -27,4 +27,4 @@ case $TRAC in
 esac
 printf '#!/bin/sh\nexec "%s" --backend=c "$@"\n' "$backend_real" >"$backend_dir/trac"
 chmod +x "$backend_dir/trac" || exit 99
-TRAC=$backend_dir/trac sh "$srcdir/tests/$backend_test"
+TRAC_BACKEND_SHIM=c TRAC=$backend_dir/trac sh "$srcdir/tests/$backend_test"

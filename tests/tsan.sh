@@ -19,6 +19,9 @@
 #    (offloads, reloads, reused regions) run with TRART_SHUFFLE=1..6, the
 #    ready tasks in a random order per seed: only the memgraph's edges
 #    order them, and every order equals the interpreter.
+#  - five programs on simulated GPUs (--backend=cuda-sim --gpus=2 to 4)
+#    run with random delays on the streams and shuffled task orders;
+#  - five programs on MPI ranks (where configure found MPI).
 # Any ThreadSanitizer report fails the check it came from: the runs have
 # TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1, and
 # "ThreadSanitizer" in a run's stderr is a failure too (runtime.sh's
@@ -270,6 +273,42 @@ for prog in "$srcdir/samples/mlp.tra" "$srcdir/samples/attention.tra" "$srcdir/s
 	done
 done
 
+# ---- simulated GPUs: the GPU loop beside the streams' threads ------------------------
+# Programs compiled with --backend=cuda-sim --gpus=N (the C back end's
+# kernels on the simulated GPUs' stream threads, runtime/gpu_sim.c) run
+# with a random delay before every stream operation (TRART_GPU_SIM
+# jitter) and the ready tasks in a random order (TRART_SHUFFLE): the
+# calling thread submits kernels and copies and polls their marks while
+# each stream's thread runs them; only the marks order a block's writer,
+# its copies and its readers on other GPUs. Under tests/c/tsan.sh
+# (TRAC_BACKEND_SHIM=c) this and the ranks section below are skipped:
+# they do not depend on the back end, and ran under the default one.
+if [ "${TRAC_BACKEND_SHIM:-}" = c ]; then
+	skip "simulated GPUs and MPI ranks: tests/tsan.sh ran them"
+else
+	for spec in "samples/mlp.tra:2" "samples/attention.tra:4" "samples/layernorm.tra:3" \
+		"samples/conv.tra:2" "bench/w6_bmm.tra:4"; do
+		prog=$srcdir/${spec%%:*} n=${spec#*:}
+		name=$(basename "$prog" .tra)
+		defs=$(sizes "$prog")
+		if [ -n "$PY" ] && [ ! -d "want-$name" ]; then
+			# shellcheck disable=SC2086
+			"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" >out 2>err
+		fi
+		# shellcheck disable=SC2086
+		if ! "$TRAC" "$prog" $defs --backend=cuda-sim --gpus="$n" --placer=roundrobin --sanitize=thread \
+			--runtime-dir="$tmp/rt" -o "gpu-$name" >out 2>err; then
+			bad "$name --gpus=$n (trac --sanitize=thread)"
+			continue
+		fi
+		for seed in 1 2; do
+			d=got-gpu-$name
+			TRART_GPU_SIM=jitter=$seed TRART_SHUFFLE=$seed "./gpu-$name" --random=3 --output-dir "$d" >out 2>err
+			judge "$name --backend=cuda-sim --gpus=$n jitter=$seed TRART_SHUFFLE=$seed" $? "$d"
+		done
+	done
+fi
+
 # ---- MPI ranks: the comm thread beside the workers ----------------------------------
 # Where configure found MPI (MPIRUN and MPI_CFLAGS set), mpi.c is built
 # with TSan into rt/lib/libtrart_mpi.a and programs compiled with
@@ -280,7 +319,9 @@ done
 # two locks in both orders while it connects, which TSan reports), and
 # its unlock of a mutex it did not lock at MPI_Finalize is suppressed
 # (mutex:libmpi.so). Every report from our code still fails.
-if [ -n "${MPIRUN:-}" ] && [ -x "$MPIRUN" ] && [ -n "${MPI_CFLAGS+set}" ]; then
+if [ "${TRAC_BACKEND_SHIM:-}" = c ]; then
+	: # (said above)
+elif [ -n "${MPIRUN:-}" ] && [ -x "$MPIRUN" ] && [ -n "${MPI_CFLAGS+set}" ]; then
 	# shellcheck disable=SC2086 # MPI_CFLAGS is a list of flags
 	if $tsan $MPI_CFLAGS -I"$srcdir/runtime" -c "$srcdir/runtime/mpi.c" -o mpi.o >out 2>err &&
 		ar rcs rt/lib/libtrart_mpi.a mpi.o >out 2>err; then

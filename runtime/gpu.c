@@ -1,0 +1,404 @@
+/* gpu.c: running a block task graph on GPUs, the device-independent part
+ * (gpu.h's run interface; the device is a TrartGpuOps table).
+ *
+ * Memory domains. Each GPU is a memory of its own. A task placed on
+ * device d runs on GPU d, over that GPU's copy of every buffer it uses
+ * (TrartTask.use), allocated zeroed when the run begins and freed when
+ * it ends: a GPU holds whole every tensor its tasks touch, as a rank
+ * does (sched.c). Blocks move as the ranks' messages do, as pieces
+ * (trart.h's TrartPiece, which the compiler emits for GPU graphs too):
+ *  - a block a task writes goes to every other GPU that runs a reader
+ *    of it, once the kernel is done, as a copy queued on the writing
+ *    GPU's out stream (peer to peer); and a final block of an output
+ *    goes to the host's buffer, the caller's, likewise;
+ *  - an input's leaf task stands for a block of the input: when it is
+ *    released, the block is copied from the host's buffer to every GPU
+ *    that reads it, on each GPU's in stream. So an input is copied in
+ *    block by block as the tasks that need it come up, not whole.
+ * Which GPUs read a task's block is worked out before the run, as
+ * sched_ranks_plan does: walking a topological order backwards, a task
+ * that only orders (a repartition, a fused row) needs what its
+ * successors need, and a task that writes is needed where its readers
+ * run. A task counts as completed, and releases its successors, once
+ * its kernel and every copy of its pieces are done: a reader on
+ * another GPU starts after its block arrived. Copies into a GPU's
+ * buffer never overlap what another task there reads or writes, since
+ * blocks are written once and read after they are made.
+ *
+ * Streams and events. Each GPU has GPU_COMPUTE_STREAMS compute streams,
+ * kernels taking them in turn (a released task's kernel may start at
+ * once: its inputs are there, so no stream order is needed, and two
+ * streams let independent kernels overlap), and two copy streams, in
+ * (host to GPU) and out (from the GPU to the host or a peer), so that
+ * copies overlap kernels. After each kernel, and after each batch of
+ * copies, a mark is recorded on the stream (an event); sched.c's event
+ * loop polls the marks (trart_gpu_poll) and never waits on a device.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "gpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Kernels go to this many streams per GPU, in turn. */
+#define GPU_COMPUTE_STREAMS 2
+
+/* The most GPUs a graph may be placed on (a task's readers' GPUs are
+ * the bits of a word). */
+#define GPU_MAX 64
+
+/* One GPU of the run. */
+typedef struct GpuDev {
+	void **bufs;          /* per buffer: this GPU's copy, or NULL (unused here) */
+	void *compute[GPU_COMPUTE_STREAMS];
+	void *in, *out;       /* copy streams: to this GPU from the host;
+	                         from it to the host or a peer */
+	int next;             /* the compute stream the next kernel takes */
+} GpuDev;
+
+/* A mark the loop waits for: task t's kernel, or a batch of its copies. */
+typedef struct GpuWait {
+	int t;
+	void *stream;
+	uint64_t mark;
+	bool kernel;
+} GpuWait;
+
+struct TrartGpuRun {
+	const TrartGpuOps *ops;
+	const TrartTaskGraph *g;
+	void *const *host;    /* the caller's buffers */
+	int ngpus;
+	GpuDev *dev;
+	uint64_t *dest;       /* per task with pieces: the GPUs they go to */
+	int *left;            /* per task: marks not yet passed */
+	GpuWait *wait;        /* the marks in flight */
+	int nwait, capwait;
+	int inflight;         /* tasks submitted, not completed */
+	TrartGpuStats st;
+};
+
+static int
+gpu_of(const TrartGpuRun *r, int t)
+{
+	return r->g->tasks[t].device % r->ngpus;
+}
+
+static bool
+gpu_is_input(const TrartTask *task)
+{
+	return task->npiece > 0 && task->piece[0].host == TRART_PIECE_INPUT;
+}
+
+static double
+gpu_piece_bytes(const TrartPiece *pc)
+{
+	double n = pc->elsize;
+
+	for (int d = 0; d < pc->ndim; d++)
+		n *= (double)pc->dims[2 * pc->ndim + d];
+	return n;
+}
+
+static void *
+gpu_alloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p)
+		trart_out_of_memory((double)n * (double)size, "the GPU executor's tables");
+	return p;
+}
+
+/* A call the device refused ends the program, naming the call and what
+ * it was for. */
+static void
+gpu_check(const TrartGpuRun *r, const char *failed, int gpu, const char *what,
+          const TrartTask *task)
+{
+	if (!failed)
+		return;
+	trart_fatal("%s %d: %s failed (%s%s%s)", r->ops->name, gpu, failed, what,
+	            task ? " of task " : "", task && task->name ? task->name : "");
+}
+
+/* dest: where each task's pieces go (the opening comment). */
+static void
+gpu_plan(TrartGpuRun *r)
+{
+	const TrartTaskGraph *g = r->g;
+	int n = g->ntasks, head = 0, tail = 0;
+	uint64_t *need = gpu_alloc((size_t)n, sizeof *need);
+	int *order = gpu_alloc((size_t)n, sizeof *order), *pend = gpu_alloc((size_t)n, sizeof *pend);
+
+	for (int t = 0; t < n; t++)
+		if ((pend[t] = g->tasks[t].npred) == 0)
+			order[tail++] = t;
+	while (head < tail) {
+		const TrartTask *k = &g->tasks[order[head++]];
+		for (int i = 0; i < k->nsucc; i++)
+			if (--pend[k->succ[i]] == 0)
+				order[tail++] = k->succ[i];
+	}
+	if (tail < n)
+		trart_fatal("task graph: a cycle among the tasks");
+	for (int j = n - 1; j >= 0; j--) { /* readers first */
+		int t = order[j];
+		const TrartTask *k = &g->tasks[t];
+		for (int i = 0; i < k->nsucc; i++)
+			need[t] |= need[k->succ[i]];
+		if (k->npiece == 0)
+			continue;
+		uint64_t own = (uint64_t)1 << gpu_of(r, t);
+		r->dest[t] = gpu_is_input(k) ? need[t] : need[t] & ~own;
+		need[t] = gpu_is_input(k) ? 0 : own;
+	}
+	free(need);
+	free(order);
+	free(pend);
+}
+
+/* Buffer b on GPU gpu, allocated the first time it is asked for. */
+static void
+gpu_want(TrartGpuRun *r, int gpu, int b, const TrartTask *task)
+{
+	GpuDev *d = &r->dev[gpu];
+
+	if (b < 0 || b >= r->g->nbufs)
+		trart_fatal("task graph: task %s uses buffer %d of %d", task->name ? task->name : "?", b,
+		            r->g->nbufs);
+	if (d->bufs[b])
+		return;
+	size_t bytes = (size_t)r->g->bytes[b];
+	d->bufs[b] = r->ops->alloc(r->ops->ctx, gpu, bytes ? bytes : 1);
+	if (!d->bufs[b]) {
+		char size[32];
+		trart_fatal("%s %d: out of memory allocating %s for tensor %s (the GPU holds every tensor "
+		            "its tasks use)", r->ops->name, gpu, trart_size_text(size, sizeof size, (double)bytes),
+		            task->name ? task->name : "?");
+	}
+	r->st.memory += (double)bytes;
+}
+
+/* Every GPU's buffers: those its kernels use, and those pieces come to. */
+static void
+gpu_buffers(TrartGpuRun *r)
+{
+	const TrartTaskGraph *g = r->g;
+
+	for (int t = 0; t < g->ntasks; t++) {
+		const TrartTask *k = &g->tasks[t];
+		for (int i = 0; i < k->nuse; i++)
+			gpu_want(r, gpu_of(r, t), k->use[i], k);
+		for (int q = 0; q < r->ngpus; q++)
+			for (int i = 0; (r->dest[t] >> q & 1) && i < k->npiece; i++)
+				gpu_want(r, q, k->piece[i].buf, k);
+	}
+}
+
+static void
+gpu_streams(TrartGpuRun *r)
+{
+	for (int q = 0; q < r->ngpus; q++) {
+		GpuDev *d = &r->dev[q];
+		for (int i = 0; i < GPU_COMPUTE_STREAMS; i++)
+			if (!(d->compute[i] = r->ops->stream(r->ops->ctx, q)))
+				gpu_check(r, "creating a stream", q, "a compute stream", NULL);
+		if (!(d->in = r->ops->stream(r->ops->ctx, q)) || !(d->out = r->ops->stream(r->ops->ctx, q)))
+			gpu_check(r, "creating a stream", q, "a copy stream", NULL);
+	}
+}
+
+TrartGpuRun *
+trart_gpu_begin(const TrartTaskGraph *g, void *const *host)
+{
+	TrartGpuRun *r = gpu_alloc(1, sizeof *r);
+	char err[TRART_ERRLEN];
+	const char *why;
+
+	if (g->ngpus > GPU_MAX || !g->bytes)
+		trart_fatal("task graph: placed on %d GPUs (at most %d, with the buffers' sizes)", g->ngpus,
+		            GPU_MAX);
+	r->ops = trart_gpu_sim_ops();
+	r->g = g;
+	r->host = host;
+	r->ngpus = g->ngpus;
+	if ((why = r->ops->open(r->ops->ctx, g->ngpus, err, sizeof err)))
+		trart_fatal("%s", why);
+	r->dev = gpu_alloc((size_t)r->ngpus, sizeof *r->dev);
+	for (int q = 0; q < r->ngpus; q++)
+		r->dev[q].bufs = gpu_alloc((size_t)g->nbufs, sizeof *r->dev[q].bufs);
+	r->dest = gpu_alloc((size_t)g->ntasks, sizeof *r->dest);
+	r->left = gpu_alloc((size_t)g->ntasks, sizeof *r->left);
+	r->capwait = 64;
+	r->wait = gpu_alloc((size_t)r->capwait, sizeof *r->wait);
+	gpu_plan(r);
+	gpu_buffers(r);
+	gpu_streams(r);
+	return r;
+}
+
+/* Waits for the mark now at the end of stream, for task t. */
+static void
+gpu_mark(TrartGpuRun *r, int t, void *stream, bool kernel, int gpu)
+{
+	uint64_t mark;
+
+	gpu_check(r, r->ops->record(r->ops->ctx, stream, &mark), gpu, "recording an event",
+	          &r->g->tasks[t]);
+	if (r->nwait == r->capwait) {
+		r->capwait *= 2;
+		r->wait = realloc(r->wait, (size_t)r->capwait * sizeof *r->wait);
+		if (!r->wait)
+			trart_out_of_memory((double)r->capwait * sizeof *r->wait, "the GPU executor's events");
+	}
+	r->wait[r->nwait++] = (GpuWait){t, stream, mark, kernel};
+	r->left[t]++;
+}
+
+static void
+gpu_copy(TrartGpuRun *r, void *stream, TrartGpuCopy kind, void *dst, const void *src,
+         const TrartPiece *pc, int gpu, const TrartTask *task)
+{
+	double bytes = gpu_piece_bytes(pc);
+
+	gpu_check(r, r->ops->copy(r->ops->ctx, stream, kind, dst, src, pc), gpu, "a copy", task);
+	r->st.copies++;
+	if (kind == TRART_GPU_H2D)
+		r->st.h2d += bytes;
+	else if (kind == TRART_GPU_D2H)
+		r->st.d2h += bytes;
+	else
+		r->st.d2d += bytes;
+}
+
+/* An input leaf: its block to every GPU that reads it. */
+static void
+gpu_copy_in(TrartGpuRun *r, int t)
+{
+	const TrartTask *k = &r->g->tasks[t];
+
+	for (int q = 0; q < r->ngpus; q++) {
+		if (!(r->dest[t] >> q & 1))
+			continue;
+		for (int i = 0; i < k->npiece; i++) {
+			int b = k->piece[i].buf;
+			gpu_copy(r, r->dev[q].in, TRART_GPU_H2D, r->dev[q].bufs[b], r->host[b], &k->piece[i], q, k);
+		}
+		gpu_mark(r, t, r->dev[q].in, false, q);
+	}
+}
+
+/* A kernel done: its pieces to the GPUs that read them, and the host's
+ * share of an output. */
+static void
+gpu_copy_out(TrartGpuRun *r, int t)
+{
+	const TrartTask *k = &r->g->tasks[t];
+	int gpu = gpu_of(r, t);
+	GpuDev *d = &r->dev[gpu];
+	bool any = false;
+
+	for (int i = 0; i < k->npiece; i++) {
+		const TrartPiece *pc = &k->piece[i];
+		for (int q = 0; q < r->ngpus; q++)
+			if (r->dest[t] >> q & 1) {
+				gpu_copy(r, d->out, TRART_GPU_D2D, r->dev[q].bufs[pc->buf], d->bufs[pc->buf], pc, gpu, k);
+				any = true;
+			}
+		if (pc->host == TRART_PIECE_OUTPUT) {
+			gpu_copy(r, d->out, TRART_GPU_D2H, r->host[pc->buf], d->bufs[pc->buf], pc, gpu, k);
+			any = true;
+		}
+	}
+	if (any)
+		gpu_mark(r, t, d->out, false, gpu);
+}
+
+bool
+trart_gpu_submit(TrartGpuRun *r, int t)
+{
+	const TrartTask *k = &r->g->tasks[t];
+	int gpu = gpu_of(r, t);
+	GpuDev *d = &r->dev[gpu];
+
+	if (gpu_is_input(k))
+		gpu_copy_in(r, t);
+	else if (k->nuse > 0) {
+		void *stream = d->compute[d->next];
+		d->next = (d->next + 1) % GPU_COMPUTE_STREAMS;
+		gpu_check(r, r->ops->launch(r->ops->ctx, stream, k, (void *const *)d->bufs), gpu,
+		          "a kernel launch", k);
+		r->st.kernels++;
+		gpu_mark(r, t, stream, true, gpu);
+	}
+	if (r->left[t] == 0)
+		return true;
+	r->inflight++;
+	return false;
+}
+
+int
+trart_gpu_poll(TrartGpuRun *r, int *done)
+{
+	int n = 0;
+
+	for (int i = 0; i < r->nwait;) {
+		GpuWait w = r->wait[i];
+		int got = r->ops->reached(r->ops->ctx, w.stream, w.mark);
+		if (got < 0)
+			gpu_check(r, "a kernel or copy", gpu_of(r, w.t), "an event", &r->g->tasks[w.t]);
+		if (got == 0) {
+			i++;
+			continue;
+		}
+		r->wait[i] = r->wait[--r->nwait];
+		r->left[w.t]--;
+		if (w.kernel)
+			gpu_copy_out(r, w.t);
+		if (r->left[w.t] == 0) {
+			done[n++] = w.t;
+			r->inflight--;
+		}
+	}
+	return n;
+}
+
+int
+trart_gpu_in_flight(const TrartGpuRun *r)
+{
+	return r->inflight;
+}
+
+void
+trart_gpu_end(TrartGpuRun *r, TrartGpuStats *st)
+{
+	const TrartGpuOps *o = r->ops;
+
+	for (int q = 0; q < r->ngpus; q++) {
+		GpuDev *d = &r->dev[q];
+		for (int i = 0; i < GPU_COMPUTE_STREAMS; i++)
+			if (d->compute[i])
+				o->stream_free(o->ctx, d->compute[i]);
+		if (d->in)
+			o->stream_free(o->ctx, d->in);
+		if (d->out)
+			o->stream_free(o->ctx, d->out);
+		for (int b = 0; b < r->g->nbufs; b++)
+			if (d->bufs[b])
+				o->free(o->ctx, q, d->bufs[b]);
+		free(d->bufs);
+	}
+	o->close(o->ctx);
+	r->st.device = o->name;
+	r->st.ngpus = r->ngpus;
+	if (st)
+		*st = r->st;
+	free(r->dev);
+	free(r->dest);
+	free(r->left);
+	free(r->wait);
+	free(r);
+}

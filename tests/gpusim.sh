@@ -1,0 +1,108 @@
+#!/bin/sh
+# gpusim.sh: programs on simulated GPUs end to end (trac --backend=cuda-sim
+# --gpus=N; runtime/gpu.c's executor over runtime/gpu_sim.c's device).
+# Every sample and bench program, at programs.sh's small sizes, is
+# compiled for 1, 2 and 4 GPUs (the placers taking turns) and run with
+# --random; its outputs equal the interpreter's, and --stats says no
+# bytes moved between GPUs on one GPU. Each program also runs on 4 GPUs
+# with a manual partition (uneven blocks, split reductions: partial
+# blocks move between GPUs), and on 2 GPUs perturbed: a random delay
+# before every stream operation (TRART_GPU_SIM jitter) and a shuffled
+# task order (TRART_SHUFFLE), which must not change the result.
+# Then the errors: fewer GPUs than the program wants, a GPU without room,
+# a bad TRART_GPU_SIM, and the option combinations trac refuses.
+# GPUSIM_SWEEP=smoke (distcheck's): the samples alone.
+# Environment: TRAC, srcdir, PYTHON_NUMPY.
+set -u
+: "${TRAC:?}" "${srcdir:?}"
+if [ -z "${PYTHON_NUMPY:-}" ]; then
+	echo "SKIP: no Python 3 with numpy to compare .npy files"
+	exit 77
+fi
+. "$srcdir/tests/testlib.sh"
+test_setup
+. "$srcdir/tests/programs.sh"
+sweep=${GPUSIM_SWEEP:-full}
+placers="greedy roundrobin lshs critical-path"
+
+# run_gpus NAME PROG DEFS N PLACER [TRAC FLAGS...]: compile for N
+# simulated GPUs and run (the environment's TRART_GPU_SIM and
+# TRART_SHUFFLE apply); outputs to got-K (the K-th run), added to
+# gotdirs.
+run_gpus() {
+	label="$1 --gpus=$4 --placer=$5"
+	prog=$2 defs=$3 n=$4 placer=$5
+	shift 5
+	runs=$((runs + 1))
+	dir=got-$runs
+	# shellcheck disable=SC2086 # $defs is the -D flags
+	if ! "$TRAC" "$prog" $defs --backend=cuda-sim --gpus="$n" --placer="$placer" "$@" -o g 2>err; then
+		bad "$label $*: compile"
+		return
+	fi
+	if ! ./g --random=3 --stats --output-dir "$dir" >out 2>err; then
+		bad "$label $*: run"
+		return
+	fi
+	gotdirs="$gotdirs $dir"
+	if ! grep -q "^gpus: $n simulated GPU" err; then
+		bad "$label: --stats has no gpus line"
+	elif [ "$n" = 1 ] && ! grep -q ' 0 between GPUs;' err; then
+		bad "$label: bytes between GPUs on one GPU: $(grep '^gpus:' err)"
+	fi
+}
+
+benches=$(ls "$srcdir"/bench/*.tra 2>/dev/null)
+[ "$sweep" = smoke ] && benches=""
+i=0 runs=0
+for prog in "$srcdir"/samples/*.tra $benches; do
+	name=$(basename "$prog" .tra)
+	defs=$(sizes "$prog")
+	head -n 1 "$prog" | grep -q 'keep sizes' && defs=""
+	rm -rf want got-* g
+	# shellcheck disable=SC2086 # $defs is the -D flags
+	if ! "$TRAC" "$prog" $defs --interpret --random=3 --output-dir want 2>err; then
+		bad "$name: interpreter"
+		continue
+	fi
+	gotdirs=""
+	for n in 1 2 4; do
+		p=$(echo $placers | cut -d' ' -f$((i % 4 + 1)))
+		run_gpus "$name" "$prog" "$defs" "$n" "$p"
+		i=$((i + 1))
+	done
+	run_gpus "$name" "$prog" "$defs" 4 greedy --partition="$(manual "$prog" "$defs")"
+	TRART_GPU_SIM=jitter=$((i + 1)) TRART_SHUFFLE=$((i + 7)) run_gpus "$name" "$prog" "$defs" 2 roundrobin
+	# shellcheck disable=SC2086 # the directories, one word each
+	if [ -n "$gotdirs" ] && compare $gotdirs want; then
+		ok "$name: outputs on 1, 2, 4 GPUs, a manual partition and a perturbed run equal the interpreter's"
+	else
+		bad "$name: outputs"
+	fi
+done
+
+# The errors. Two GPUs' program, one (simulated) GPU.
+printf 'size N = 8\ninput A[N, N]\nB[i, j] = 3 * A[i, j]\noutput B\n' >two.tra
+"$TRAC" two.tra --backend=cuda-sim --gpus=2 --partition=B:i=2 -o two 2>err || bad "two.tra: compile"
+TRART_GPU_SIM=gpus=1 expect "fewer GPUs than the program wants" 1 \
+	'compiled for 2 GPUs, and this \(simulated\) machine has 1' ./two --random --output-dir e1
+[ -e e1/B.npy ] && bad "fewer GPUs: an output file was written"
+TRART_GPU_SIM=memory=100 expect "a GPU without room" 1 \
+	'simulated GPU [01]: out of memory allocating .* for tensor' ./two --random --output-dir e2
+[ -e e2/B.npy ] && bad "no room: an output file was written"
+TRART_GPU_SIM=speed=3 expect "a bad TRART_GPU_SIM" 1 "TRART_GPU_SIM='speed=3': expected KEY=VALUE" \
+	./two --random --output-dir e3
+TRART_GPU_SIM=memory=512 expect "a GPU with just the room" 0 '' ./two --random --output-dir e4
+expect "--gpus without cuda-sim" 2 'add --backend=cuda-sim' "$TRAC" two.tra --gpus=2 -o x
+expect "--gpus=0" 2 '--gpus=N needs a count from 1 to 64' "$TRAC" two.tra --backend=cuda-sim --gpus=0 -o x
+expect "--gpus with --memory" 2 '--gpus and --memory cannot be combined yet' \
+	"$TRAC" two.tra --backend=cuda-sim --gpus=2 --memory=1M -o x
+expect "--gpus and --devices disagree" 2 '--gpus=2 and --devices=3 disagree' \
+	"$TRAC" two.tra --backend=cuda-sim --gpus=2 --devices=3 -o x
+expect "--gpus with -c" 2 '--gpus makes an executable: drop -c' \
+	"$TRAC" two.tra --backend=cuda-sim --gpus=2 -c -o x.o
+expect "--backend=cuda" 2 'the CUDA runtime is not built yet' "$TRAC" two.tra --backend=cuda -o x
+[ -e x ] || [ -e x.o ] && bad "a refused compile left an output file"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
