@@ -1549,7 +1549,9 @@ static void cg_c_int_list(CgC *c, const int *xs, int n)
  * intermediates), or 0 (inputs and outputs: the caller's). */
 static void cg_c_pooled(CgC *c)
 {
-	const Memgraph *mg = c->opt->mg;
+	/* (on GPUs the memgraph plans the GPUs' copies: the host's buffers
+	 * are kplan's) */
+	const Memgraph *mg = c->opt->ia->ngpus > 0 ? NULL : c->opt->mg;
 	fprintf(c->out, "static const size_t trac_pooled[%d] = {", c->kp->nbufs);
 	for (int id = 0; id < c->kp->nbufs; id++)
 		fprintf(c->out, "%s%" PRId64, id ? ", " : "", mg ? memgraph_arena_bytes(mg, id) : c->kp->pooled[id]);
@@ -1585,7 +1587,7 @@ static void cg_c_mem_rows(CgC *c)
 	for (int i = 0; i < mg->nops; i++) {
 		int v = mg->ntasks + i;
 		const MgOp *op = &mg->ops[i];
-		int node = kplan_buffer_node(c->kp, op->buf);
+		int node = kplan_buffer_node(c->kp, op->buf % c->kp->nbufs); /* (on GPUs, a GPU's copy) */
 		fprintf(c->out, "\t{trart_mem_task, NULL, NULL, 0, \"%s\", %d, %.17g, %d, %d, trac_succ%d, 0, %.17g, 0, "
 		        "NULL, 0, &trac_mem[%d]},\n", c->g->nodes[node].name,
 		        mg->device[v], mg->priority[v], mg->npred[v], mg->nsucc[v], v,
@@ -1692,6 +1694,35 @@ static void cg_c_task_arrays(CgC *c, int t)
 	}
 }
 
+/* On GPUs (runtime/gpu.c): every buffer's bytes, and the memgraph's
+ * per-GPU offsets (GPU q's copy of buffer b at trac_offset[q * nbufs +
+ * b], -1 where GPU q has none), each GPU's arena and slower tier as
+ * large as the largest of them. */
+static void cg_c_gpu_graph(CgC *c)
+{
+	const Memgraph *mg = c->opt->mg;
+	int nb = c->kp->nbufs;
+	int64_t arena = 0, spill = 0;
+	fprintf(c->out, "static const int64_t trac_bytes[%d] = {", nb);
+	for (int b = 0; b < nb; b++)
+		fprintf(c->out, "%s%" PRId64, b ? ", " : "", kplan_buffer_bytes(c->kp, b));
+	fputs("};\n", c->out);
+	if (mg) {
+		fprintf(c->out, "static const int64_t trac_offset[%d] = {", mg->nbufs);
+		for (int b = 0; b < mg->nbufs; b++)
+			fprintf(c->out, "%s%" PRId64, b ? ", " : "",
+			        memgraph_arena_bytes(mg, b) > 0 ? memgraph_arena_offset(mg, b) : -1);
+		fputs("};\n", c->out);
+		for (int d = 0; d < mg->ndomains; d++) {
+			arena = mg->domains[d].arena > arena ? mg->domains[d].arena : arena;
+			spill = mg->domains[d].spill > spill ? mg->domains[d].spill : spill;
+		}
+	}
+	fprintf(c->out, "\nstatic const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled, %d, %" PRId64
+	        ", %s, %" PRId64 ", 1, 0, %d, trac_bytes};\n\n", cg_c_ntasks(c), nb, c->g->nnodes, arena,
+	        mg ? "trac_offset" : "NULL", spill, c->opt->ia->ngpus);
+}
+
 /* The tasks' arrays, then the table the executor runs (kp->tasks). */
 static void cg_c_task_tables(CgC *c)
 {
@@ -1741,12 +1772,8 @@ static void cg_c_task_tables(CgC *c)
 		cg_c_mem_rows(c);
 	fputs("};\n\n", c->out);
 	cg_c_pooled(c);
-	if (!c->opt->mg && ia->ngpus > 0) {
-		fprintf(c->out, "static const int64_t trac_bytes[%d] = {", c->kp->nbufs);
-		for (int b = 0; b < c->kp->nbufs; b++)
-			fprintf(c->out, "%s%" PRId64, b ? ", " : "", kplan_buffer_bytes(c->kp, b));
-		fprintf(c->out, "};\n\nstatic const TrartTaskGraph trac_graph = {%d, trac_tasks, %d, trac_pooled, %d, "
-		        "0, NULL, 0, 1, 0, %d, trac_bytes};\n\n", nt, c->kp->nbufs, c->g->nnodes, ia->ngpus);
+	if (ia->ngpus > 0) {
+		cg_c_gpu_graph(c);
 		return;
 	}
 	if (!c->opt->mg) {

@@ -102,12 +102,12 @@ static bool driver_dump_taskgraph(const DriverRun *r, FILE *out)
 	return true;
 }
 
-/* The memory plan the back ends render: none on ranks or GPUs (each
- * rank or GPU holds every tensor it uses whole, from the start of the
- * run), else the memgraph. */
+/* The memory plan the back ends render: none on ranks (each rank holds
+ * every tensor whole, from the pool), else the memgraph (on GPUs, one
+ * domain per GPU). */
 static const Memgraph *driver_mg(const DriverRun *r)
 {
-	return r->ia && r->ia->nranks <= 1 && r->ia->ngpus == 0 ? &r->mem : NULL;
+	return r->ia && r->ia->nranks <= 1 ? &r->mem : NULL;
 }
 
 static bool driver_dump_plan(const DriverRun *r, FILE *out)

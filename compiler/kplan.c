@@ -707,6 +707,46 @@ static KplanPiece kplan_block_piece(const TraGraph *g, const IaTask *k)
 	return p;
 }
 
+uint64_t *kplan_gpu_dest(const KplanProgram *kp)
+{
+	const IaGraph *ia = kp->ia;
+	int n = ia->ntasks, head = 0, tail = 0;
+	uint64_t *need = xcalloc((size_t)n + 1, sizeof *need), *dest = xcalloc((size_t)n + 1, sizeof *dest);
+	/* a topological order (Kahn's): ia numbers a row group's fused tasks,
+	 * and the leaves its leader reads, after the leader */
+	int *order = xcalloc((size_t)n + 1, sizeof *order), *left = xcalloc((size_t)n + 1, sizeof *left);
+	for (int t = 0; t < n; t++)
+		if ((left[t] = kp->tasks[t].npred) == 0)
+			order[tail++] = t;
+	while (head < tail) {
+		const KplanTask *kt = &kp->tasks[order[head++]];
+		for (int i = 0; i < kt->nsucc; i++)
+			if (--left[kt->succ[i]] == 0)
+				order[tail++] = kt->succ[i];
+	}
+	TRAC_ASSERT(tail == n);
+	for (int j = n - 1; j >= 0; j--) { /* readers first */
+		int t = order[j];
+		const KplanTask *kt = &kp->tasks[t];
+		for (int i = 0; i < kt->nsucc; i++)
+			need[t] |= need[kt->succ[i]];
+		const IaTask *k = &ia->tasks[t];
+		KplanPiece *pc = xcalloc((size_t)ia->ncons[t] + 1, sizeof *pc);
+		int npiece = kplan_task_pieces(kp, t, pc);
+		free(pc);
+		if (npiece == 0)
+			continue;
+		uint64_t own = (uint64_t)1 << (k->device % ia->ngpus);
+		bool input = k->kind == IA_INPUT;
+		dest[t] = input ? need[t] : need[t] & ~own;
+		need[t] = input ? 0 : own;
+	}
+	free(order);
+	free(left);
+	free(need);
+	return dest;
+}
+
 int64_t kplan_buffer_bytes(const KplanProgram *kp, int b)
 {
 	if (kp->pooled[b] > 0 || b >= kp->g->nnodes)

@@ -140,6 +140,14 @@ enum { KPLAN_PIECE_OUTPUT = 1, KPLAN_PIECE_INPUT = 2 };
  * task that only orders). */
 int kplan_task_pieces(const KplanProgram *kp, int t, KplanPiece *out);
 
+/* On GPUs (ia->ngpus > 0): per task with pieces, the GPUs they are
+ * copied to (a bit each), as runtime/gpu.c works it out: a task that
+ * only orders needs what its successors need; a writer's pieces go to
+ * every other GPU that runs a task needing them; an input leaf's to
+ * every GPU that does, its own included (they come from the host).
+ * Malloc'd, ntasks entries. */
+uint64_t *kplan_gpu_dest(const KplanProgram *kp);
+
 /* The buffer of task t's partial block (a split join's). */
 #define KPLAN_PARTIAL(kp, t) ((kp)->g->nnodes + (t))
 /* The node whose data buffer b holds: b itself, or the node of the split

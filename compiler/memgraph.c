@@ -123,6 +123,10 @@ typedef struct MgUses {
 	uint64_t *anc;     /* per task, a bit per task: those it depends on (under a
 	                      budget, up to MG_ANC_TASKS tasks; else NULL) */
 	int words;         /* 64-bit words per task in anc */
+	int nbufs;         /* the buffers planned: kplan's, or on GPUs ... */
+	int base;          /* ... kplan's (base of them) once per GPU: GPU q's copy of
+	                      buffer b is q * base + b, in domain q */
+	int ndomains;
 } MgUses;
 
 typedef struct MgPlan {
@@ -160,9 +164,8 @@ static bool mg_in_file(MgIo io)
 
 int memgraph_domain(const IaGraph *ia, int device)
 {
-	(void)ia;
-	(void)device;
-	return 0; /* every CPU worker shares the process's memory */
+	/* every CPU worker shares the process's memory; a GPU has its own */
+	return ia->ngpus > 0 ? device % ia->ngpus : 0;
 }
 
 /* ---- the graph being built ----------------------------------------------------------- */
@@ -716,14 +719,15 @@ static void mg_init(MgPlan *P, const KplanProgram *kp, const MgUses *u, Memgraph
 	P->mg = mg;
 	P->fail_task = -1;
 	mg->ntasks = ia->ntasks;
-	mg->nbufs = kp->nbufs;
-	mg->ndomains = 1;
-	mg->domains = xcalloc(1, sizeof *mg->domains);
-	mg->domains[0].budget = budget;
+	mg->nbufs = u->nbufs;
+	mg->ndomains = u->ndomains;
+	mg->gpus = ia->ngpus > 0;
+	mg->domains = xcalloc((size_t)mg->ndomains, sizeof *mg->domains);
 	mg->bufs = xcalloc((size_t)mg->nbufs + 1, sizeof *mg->bufs);
 	mg->order = xcalloc((size_t)ia->ntasks + 1, sizeof *mg->order);
 	P->arenas = xcalloc((size_t)mg->ndomains, sizeof *P->arenas);
-	P->arenas[0].budget = budget;
+	for (int d = 0; d < mg->ndomains; d++)
+		mg->domains[d].budget = P->arenas[d].budget = budget;
 	P->st = xcalloc((size_t)mg->nbufs + 1, sizeof *P->st);
 	P->ahead_at = -1;
 	P->ahead_mine = xcalloc((size_t)mg->nbufs + 1, sizeof *P->ahead_mine);
@@ -749,8 +753,10 @@ static void mg_init(MgPlan *P, const KplanProgram *kp, const MgUses *u, Memgraph
 		for (int j = 0; j < u->nuse[t]; j++) {
 			MgState *s = &P->st[u->use[t][j]];
 			s->uses[s->nuses++] = i;
-			/* a buffer's domain is its users' (one, until GPUs and ranks) */
-			mg->bufs[u->use[t][j]].domain = memgraph_domain(ia, ia->tasks[t].device);
+			/* a buffer's domain is its users' (one on CPUs; on GPUs, the
+			 * GPU whose copy it is, which its writer may not run on) */
+			int b = u->use[t][j];
+			mg->bufs[b].domain = ia->ngpus > 0 ? b / u->base : memgraph_domain(ia, ia->tasks[t].device);
 		}
 	}
 }
@@ -924,6 +930,47 @@ static void mg_uses_add(MgUses *u, int t, int b, int *mark)
 	}
 }
 
+/* On GPUs, every task's buffers are its GPU's copies of kplan's (every
+ * buffer: inputs and outputs have a copy on each GPU that uses them too),
+ * and the copies its pieces go to on other GPUs (kplan_gpu_dest): a
+ * block's copy on a GPU lives from its writer's step (the writer copies
+ * it there) to its last reader's there. An input leaf uses the copies
+ * its block goes to. Nothing is out of core: the host holds the inputs
+ * and outputs whole. */
+static void mg_uses_gpus(const KplanProgram *kp, MgUses *u)
+{
+	const IaGraph *ia = kp->ia;
+	int nt = ia->ntasks, nb = kp->nbufs, ng = ia->ngpus;
+	u->nbufs = nb * ng;
+	u->base = nb;
+	u->ndomains = ng;
+	u->use = xcalloc((size_t)nt + 1, sizeof *u->use);
+	u->nuse = xcalloc((size_t)nt + 1, sizeof *u->nuse);
+	u->bytes = xcalloc((size_t)u->nbufs + 1, sizeof *u->bytes);
+	u->io = xcalloc((size_t)u->nbufs + 1, sizeof *u->io);
+	u->begin = xcalloc((size_t)u->nbufs + 1, sizeof *u->begin);
+	int *mark = xmalloc(((size_t)u->nbufs + 1) * sizeof *mark);
+	for (int b = 0; b < u->nbufs; b++) {
+		u->bytes[b] = kplan_buffer_bytes(kp, b % nb);
+		mark[b] = -1;
+	}
+	uint64_t *dest = kplan_gpu_dest(kp);
+	for (int t = 0; t < nt; t++) {
+		const KplanTask *kt = &kp->tasks[t];
+		KplanPiece *pc = xcalloc((size_t)ia->ncons[t] + 1, sizeof *pc);
+		int npiece = kplan_task_pieces(kp, t, pc), own = ia->tasks[t].device % ng;
+		u->use[t] = xcalloc((size_t)kt->nuse + (size_t)npiece * (size_t)ng + 1, sizeof *u->use[t]);
+		for (int i = 0; i < kt->nuse; i++)
+			mg_uses_add(u, t, own * nb + kt->use[i], mark);
+		for (int q = 0; q < ng; q++)
+			for (int i = 0; (dest[t] >> q & 1) && i < npiece; i++)
+				mg_uses_add(u, t, q * nb + pc[i].buf, mark);
+		free(pc);
+	}
+	free(dest);
+	free(mark);
+}
+
 /* Every task's buffers: kplan's, then (out of core) the input blocks it
  * reads and the output blocks it writes (a row group's leader, those of
  * the members it computes). */
@@ -931,6 +978,13 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 {
 	const IaGraph *ia = kp->ia;
 	int nt = ia->ntasks, nb = kp->nbufs;
+	memset(u, 0, sizeof *u);
+	if (ia->ngpus > 0) {
+		mg_uses_gpus(kp, u);
+		return;
+	}
+	u->nbufs = u->base = nb;
+	u->ndomains = 1;
 	u->use = xcalloc((size_t)nt + 1, sizeof *u->use);
 	u->nuse = xcalloc((size_t)nt + 1, sizeof *u->nuse);
 	u->bytes = xcalloc((size_t)nb + 1, sizeof *u->bytes);
@@ -1159,13 +1213,19 @@ static bool mg_attempt(const KplanProgram *kp, const MgUses *u, int64_t budget, 
 	return ok;
 }
 
-/* The bytes of task t's planned buffers together. */
+/* The bytes of task t's planned buffers together, in the domain where
+ * they are the most. */
 static int64_t mg_task_need(const MgUses *u, int t)
 {
-	int64_t need = 0;
-	for (int i = 0; i < u->nuse[t]; i++)
-		need += mg_room(u->bytes[u->use[t][i]]);
-	return need;
+	int64_t most = 0;
+	for (int d = 0; d < u->ndomains; d++) {
+		int64_t need = 0;
+		for (int i = 0; i < u->nuse[t]; i++)
+			if (u->use[t][i] / u->base == d)
+				need += mg_room(u->bytes[u->use[t][i]]);
+		most = need > most ? need : most;
+	}
+	return most;
 }
 
 /* The smallest budget in [lo, hi] the planner succeeds with, hi known to
@@ -1208,7 +1268,9 @@ static bool mg_plan_or_explain(const KplanProgram *kp, const MgUses *u, int64_t 
 	Memgraph whole;
 	int ignored;
 	TRAC_ASSERT(mg_attempt(kp, u, 0, &whole, &ignored));
-	int64_t hi = whole.domains[0].arena > need ? whole.domains[0].arena : need;
+	int64_t hi = need;
+	for (int d = 0; d < whole.ndomains; d++)
+		hi = whole.domains[d].arena > hi ? whole.domains[d].arena : hi;
 	memgraph_free(&whole);
 	/* the unbounded arena's size works as a budget, but make sure */
 	for (bool ok = false; !ok; hi += hi / 2 + 64) {
@@ -1405,10 +1467,14 @@ double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *
 	return last;
 }
 
-/* "PREFIX %d (CPU workers): budget N bytes" (or "unbounded"). */
-static void mg_domain_budget(const MgDomain *dm, const char *prefix, int d, FILE *out)
+/* "PREFIX %d (CPU workers): budget N bytes" (or "unbounded"; "(GPU %d)"
+ * for a GPU's). */
+static void mg_domain_budget(const Memgraph *mg, const MgDomain *dm, const char *prefix, int d, FILE *out)
 {
-	fprintf(out, "%s %d (CPU workers): budget ", prefix, d);
+	if (mg->gpus)
+		fprintf(out, "%s %d (GPU %d): budget ", prefix, d, d);
+	else
+		fprintf(out, "%s %d (CPU workers): budget ", prefix, d);
 	if (dm->budget > 0)
 		fprintf(out, "%" PRId64 " bytes", dm->budget);
 	else
@@ -1421,7 +1487,7 @@ void memgraph_plan_lines(const Memgraph *mg, const IaGraph *ia, const SimModel *
 	double span = memgraph_simulate(mg, ia, m, &io);
 	for (int d = 0; d < mg->ndomains; d++) {
 		const MgDomain *dm = &mg->domains[d];
-		mg_domain_budget(dm, "memory domain", d, out);
+		mg_domain_budget(mg, dm, "memory domain", d, out);
 		fprintf(out, ", arena %" PRId64 " bytes (every intermediate at a planned offset), spill file %" PRId64
 		        " bytes\n  offloaded %" PRId64 " bytes in %d blocks, reloaded %" PRId64 " bytes in %d blocks\n",
 		        dm->arena, dm->spill, dm->offloaded, dm->offloads, dm->reloaded, dm->reloads);
@@ -1457,6 +1523,16 @@ void memgraph_plan_json(const Memgraph *mg, const IaGraph *ia, const SimModel *m
  * "NAME.block#T" for an input, output or intermediate's block (task T's). */
 static void mg_buf_name(const Memgraph *mg, const KplanProgram *kp, int b, char *buf, size_t n)
 {
+	if (kp->ia->ngpus > 0) { /* GPU q's copy of buffer b % nbufs: NAME@gpuQ */
+		int q = b / kp->nbufs;
+		b %= kp->nbufs;
+		const char *tensor = kp->g->nodes[kplan_buffer_node(kp, b)].name;
+		if (b < kp->g->nnodes)
+			snprintf(buf, n, "%s@gpu%d", tensor, q);
+		else
+			snprintf(buf, n, "%s.part#%d@gpu%d", tensor, b - kp->g->nnodes, q);
+		return;
+	}
 	const char *tensor = kp->g->nodes[kplan_buffer_node(kp, b)].name;
 	if (b < kp->g->nnodes)
 		snprintf(buf, n, "%s", tensor);
@@ -1531,7 +1607,7 @@ void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out)
 	      out);
 	for (int d = 0; d < mg->ndomains; d++) {
 		const MgDomain *dm = &mg->domains[d];
-		mg_domain_budget(dm, "domain", d, out);
+		mg_domain_budget(mg, dm, "domain", d, out);
 		fprintf(out, ", arena %" PRId64 " bytes, spill %" PRId64 " bytes; offloaded %" PRId64
 		        " bytes (%d), reloaded %" PRId64 " bytes (%d)",
 		        dm->arena, dm->spill, dm->offloaded, dm->offloads, dm->reloaded, dm->reloads);

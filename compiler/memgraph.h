@@ -108,6 +108,8 @@ typedef struct Memgraph {
 	MgBuf *bufs;
 	int ndomains;
 	MgDomain *domains;
+	bool gpus;         /* the domains are GPUs (ia->ngpus, one each), and GPU q's copy
+	                      of kplan's buffer b is buffer q * kp->nbufs + b */
 	int *order;        /* the compute tasks in the linear order simulated */
 	MgRes *res;        /* every residency with users, in the order they ended */
 	int nres;
@@ -122,7 +124,8 @@ typedef struct Memgraph {
 	MgView **views;
 } Memgraph;
 
-/* The memory domain device d computes in: every CPU worker shares one. */
+/* The memory domain device d computes in: every CPU worker shares one,
+ * each GPU (ia->ngpus > 0) is one, GPU d % ngpus. */
 int memgraph_domain(const IaGraph *ia, int device);
 /* Plans kp's block tasks under budget bytes per domain (0: unbounded).
  * Under a budget, inputs and outputs are planned out of core, block by

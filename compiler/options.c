@@ -585,9 +585,6 @@ static void options_check_gpus(DriverOpts *o)
 	o->devices = o->gpus;
 	if (o->ranks > 1)
 		options_usage_error("--gpus and --ranks cannot be combined yet");
-	if (o->memory > 0)
-		options_usage_error("--gpus and --memory cannot be combined yet: each GPU holds every "
-		                    "tensor its tasks use, whole");
 	if (o->node_kernels)
 		options_usage_error("--gpus places block tasks: drop --node-kernels");
 	if (o->mode == MODE_COMPILE && (o->object || o->shared))

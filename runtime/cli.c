@@ -657,7 +657,8 @@ static int
 cli_check_memory(const TrartProgram *p, const CliRun *r)
 {
 	double have = cli_memory(), need = 0, pooled = 0, bytes = 0;
-	double arena = p->tasks && p->tasks->arena > 0 ? (double)p->tasks->arena : 0;
+	/* (a graph on GPUs has its arenas there, not here) */
+	double arena = p->tasks && p->tasks->arena > 0 && p->tasks->ngpus == 0 ? (double)p->tasks->arena : 0;
 	char a[32], b[32], why[128];
 	int i, culprit = -1, largest = -1;
 

@@ -80,7 +80,9 @@ typedef struct TrartProfile {
 	double gpu_h2d, gpu_d2h, gpu_d2d; /* bytes copied host to GPU, GPU to
 	                          host, between GPUs, all runs */
 	int64_t gpu_copies, gpu_kernels; /* copies and kernels, all runs */
-	double gpu_memory;     /* bytes of buffers on the GPUs, all runs */
+	double gpu_memory;     /* bytes of the GPUs' arenas, all runs */
+	double gpu_offloaded, gpu_reloaded; /* bytes to and from pinned host
+	                          memory, all runs */
 } TrartProfile;
 
 /* exec.c */

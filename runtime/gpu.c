@@ -3,8 +3,8 @@
  *
  * Memory domains. Each GPU is a memory of its own. A task placed on
  * device d runs on GPU d, over that GPU's copy of every buffer it uses
- * (TrartTask.use), allocated zeroed when the run begins and freed when
- * it ends: a GPU holds whole every tensor its tasks touch, as a rank
+ * (TrartTask.use), allocated when the run begins and freed when it
+ * ends: a GPU holds whole every tensor its tasks touch, as a rank
  * does (sched.c). Blocks move as the ranks' messages do, as pieces
  * (trart.h's TrartPiece, which the compiler emits for GPU graphs too):
  *  - a block a task writes goes to every other GPU that runs a reader
@@ -19,11 +19,27 @@
  * sched_ranks_plan does: walking a topological order backwards, a task
  * that only orders (a repartition, a fused row) needs what its
  * successors need, and a task that writes is needed where its readers
- * run. A task counts as completed, and releases its successors, once
+ * run; the memory tasks' edges carry no data (compiler/kplan.c's
+ * kplan_gpu_dest is the same rule, for the memory plan). A task counts as completed, and releases its successors, once
  * its kernel and every copy of its pieces are done: a reader on
  * another GPU starts after its block arrived. Copies into a GPU's
  * buffer never overlap what another task there reads or writes, since
  * blocks are written once and read after they are made.
+ *
+ * The memory plan. The compiler plans each GPU as a memory domain
+ * (compiler/memgraph.c): GPU q's copy of buffer b is the memgraph's
+ * buffer q * nbufs + b, at TrartTaskGraph.offset[q * nbufs + b] of the
+ * GPU's arena (-1: none there), and the plan's memory tasks name those
+ * buffers. With it each GPU allocates one arena (g->arena bytes) and
+ * one stretch of pinned host memory for its offloads (g->spill bytes)
+ * when the run begins, and nothing while it goes. Alloc and free only
+ * order; an offload is a copy of the buffer to its slot of the host
+ * memory on the GPU's out stream, a reload one back to its new offset
+ * on the in stream, and the reload points the GPU's entry for the
+ * buffer there when it is submitted (every earlier user of the buffer
+ * is done: the reload waits for the offload, which waits for them).
+ * Without a plan (a graph built by hand), each GPU allocates its copy
+ * of every buffer its tasks use.
  *
  * Streams and events. Each GPU has GPU_COMPUTE_STREAMS compute streams,
  * kernels taking them in turn (a released task's kernel may start at
@@ -52,6 +68,8 @@
 /* One GPU of the run. */
 typedef struct GpuDev {
 	void **bufs;          /* per buffer: this GPU's copy, or NULL (unused here) */
+	char *arena;          /* with a memory plan: the GPU's arena ... */
+	char *host;           /* ... and its slower tier, pinned host memory (or NULL) */
 	void *compute[GPU_COMPUTE_STREAMS];
 	void *in, *out;       /* copy streams: to this GPU from the host;
 	                         from it to the host or a peer */
@@ -147,6 +165,8 @@ gpu_plan(TrartGpuRun *r)
 	for (int j = n - 1; j >= 0; j--) { /* readers first */
 		int t = order[j];
 		const TrartTask *k = &g->tasks[t];
+		if (k->mem) /* a memory task's edges order, they carry no data */
+			continue;
 		for (int i = 0; i < k->nsucc; i++)
 			need[t] |= need[k->succ[i]];
 		if (k->npiece == 0)
@@ -182,11 +202,44 @@ gpu_want(TrartGpuRun *r, int gpu, int b, const TrartTask *task)
 	r->st.memory += (double)bytes;
 }
 
+/* With a memory plan: every GPU's arena and slower tier, and its
+ * buffers' first places in the arena. */
+static void
+gpu_arenas(TrartGpuRun *r)
+{
+	const TrartTaskGraph *g = r->g;
+	char size[32];
+
+	for (int q = 0; q < r->ngpus; q++) {
+		GpuDev *d = &r->dev[q];
+		if (!(d->arena = r->ops->alloc(r->ops->ctx, q, (size_t)g->arena)))
+			trart_fatal("%s %d: out of memory allocating the arena of %s the program's memory plan needs "
+			            "(trac --memory sets the budget per GPU)", r->ops->name, q,
+			            trart_size_text(size, sizeof size, (double)g->arena));
+		if (g->spill > 0 && !(d->host = r->ops->host_alloc(r->ops->ctx, (size_t)g->spill)))
+			trart_out_of_memory((double)g->spill, "GPU %d's offloads (pinned host memory)", q);
+		r->st.memory += (double)g->arena;
+		for (int b = 0; b < g->nbufs; b++) {
+			int64_t off = g->offset[q * g->nbufs + b];
+			if (off < 0)
+				continue;
+			if (off > g->arena - g->bytes[b])
+				trart_fatal("task graph: buffer %d of GPU %d lies outside its arena", b, q);
+			d->bufs[b] = d->arena + off;
+		}
+	}
+}
+
 /* Every GPU's buffers: those its kernels use, and those pieces come to. */
 static void
 gpu_buffers(TrartGpuRun *r)
 {
 	const TrartTaskGraph *g = r->g;
+
+	if (g->arena > 0) {
+		gpu_arenas(r);
+		return;
+	}
 
 	for (int t = 0; t < g->ntasks; t++) {
 		const TrartTask *k = &g->tasks[t];
@@ -218,9 +271,9 @@ trart_gpu_begin(const TrartTaskGraph *g, void *const *host)
 	char err[TRART_ERRLEN];
 	const char *why;
 
-	if (g->ngpus > GPU_MAX || !g->bytes)
-		trart_fatal("task graph: placed on %d GPUs (at most %d, with the buffers' sizes)", g->ngpus,
-		            GPU_MAX);
+	if (g->ngpus > GPU_MAX || !g->bytes || (g->arena > 0 && (!g->offset || g->spill < 0)))
+		trart_fatal("task graph: placed on %d GPUs (at most %d, with the buffers' sizes, and an "
+		            "arena's offsets)", g->ngpus, GPU_MAX);
 	r->ops = trart_gpu_sim_ops();
 	r->g = g;
 	r->host = host;
@@ -317,6 +370,39 @@ gpu_copy_out(TrartGpuRun *r, int t)
 		gpu_mark(r, t, d->out, false, gpu);
 }
 
+/* A memory task of the plan: alloc and free only order; an offload or a
+ * reload is a copy to or from the GPU's pinned host memory. */
+static void
+gpu_memory_task(TrartGpuRun *r, int t)
+{
+	const TrartTaskGraph *g = r->g;
+	const TrartMemOp *op = g->tasks[t].mem;
+	int q = op->buf / g->nbufs, b = op->buf % g->nbufs;
+	GpuDev *d;
+
+	if (op->buf < 0 || q >= r->ngpus || g->arena <= 0 ||
+	    op->kind > TRART_MEM_RELOAD || op->bytes < 0 || op->bytes > g->bytes[b])
+		trart_fatal("task graph: memory task %d is not one of a GPU's alloc, free, offload or reload", t);
+	if (op->kind != TRART_MEM_OFFLOAD && op->kind != TRART_MEM_RELOAD)
+		return;
+	d = &r->dev[q];
+	if (op->spill < 0 || op->spill > g->spill - op->bytes || !d->bufs[b] ||
+	    (op->kind == TRART_MEM_RELOAD && (op->offset < 0 || op->offset > g->arena - g->bytes[b])))
+		trart_fatal("task graph: memory task %d moves bytes outside GPU %d's arena or host memory", t, q);
+	if (op->kind == TRART_MEM_OFFLOAD) {
+		gpu_check(r, r->ops->copy_flat(r->ops->ctx, d->out, TRART_GPU_D2H, d->host + op->spill, d->bufs[b],
+		                               (size_t)op->bytes), q, "an offload", &g->tasks[t]);
+		r->st.offloaded += (double)op->bytes;
+		gpu_mark(r, t, d->out, false, q);
+	} else {
+		d->bufs[b] = d->arena + op->offset;
+		gpu_check(r, r->ops->copy_flat(r->ops->ctx, d->in, TRART_GPU_H2D, d->bufs[b], d->host + op->spill,
+		                               (size_t)op->bytes), q, "a reload", &g->tasks[t]);
+		r->st.reloaded += (double)op->bytes;
+		gpu_mark(r, t, d->in, false, q);
+	}
+}
+
 bool
 trart_gpu_submit(TrartGpuRun *r, int t)
 {
@@ -324,7 +410,9 @@ trart_gpu_submit(TrartGpuRun *r, int t)
 	int gpu = gpu_of(r, t);
 	GpuDev *d = &r->dev[gpu];
 
-	if (gpu_is_input(k))
+	if (k->mem)
+		gpu_memory_task(r, t);
+	else if (gpu_is_input(k))
 		gpu_copy_in(r, t);
 	else if (k->nuse > 0) {
 		void *stream = d->compute[d->next];
@@ -386,9 +474,13 @@ trart_gpu_end(TrartGpuRun *r, TrartGpuStats *st)
 			o->stream_free(o->ctx, d->in);
 		if (d->out)
 			o->stream_free(o->ctx, d->out);
-		for (int b = 0; b < r->g->nbufs; b++)
+		for (int b = 0; b < r->g->nbufs && !d->arena; b++)
 			if (d->bufs[b])
 				o->free(o->ctx, q, d->bufs[b]);
+		if (d->arena)
+			o->free(o->ctx, q, d->arena);
+		if (d->host)
+			o->host_free(o->ctx, d->host);
 		free(d->bufs);
 	}
 	o->close(o->ctx);

@@ -35,10 +35,13 @@ typedef struct TrartGpuOps {
 	 * fewer GPUs than want, among others. */
 	const char *(*open)(void *ctx, int want, char *err, size_t errlen);
 	void (*close)(void *ctx);
-	/* bytes of zeroed memory on GPU gpu (64-byte aligned), or NULL
-	 * when it has no room. */
+	/* bytes of memory on GPU gpu (64-byte aligned, uninitialised), or
+	 * NULL when it has no room. */
 	void *(*alloc)(void *ctx, int gpu, size_t bytes);
 	void (*free)(void *ctx, int gpu, void *p);
+	/* bytes of pinned host memory (the GPUs' slower tier), or NULL. */
+	void *(*host_alloc)(void *ctx, size_t bytes);
+	void (*host_free)(void *ctx, void *p);
 	/* A new stream on GPU gpu, or NULL. */
 	void *(*stream)(void *ctx, int gpu);
 	void (*stream_free)(void *ctx, void *stream);
@@ -49,6 +52,10 @@ typedef struct TrartGpuOps {
 	 * dst (the same layout, in different memories). */
 	const char *(*copy)(void *ctx, void *stream, TrartGpuCopy kind, void *dst,
 	                    const void *src, const TrartPiece *pc);
+	/* Queues a copy of bytes contiguous bytes from src to dst (an
+	 * offload or a reload). */
+	const char *(*copy_flat)(void *ctx, void *stream, TrartGpuCopy kind, void *dst,
+	                         const void *src, size_t bytes);
 	/* A mark after everything queued on stream so far. */
 	const char *(*record)(void *ctx, void *stream, uint64_t *mark);
 	/* Whether stream has passed mark: 1 yes, 0 not yet, -1 an error
@@ -90,7 +97,8 @@ typedef struct TrartGpuStats {
 	double h2d, d2h, d2d;  /* bytes host to GPU, GPU to host, GPU to GPU */
 	int64_t copies;        /* copies queued */
 	int64_t kernels;       /* kernels launched */
-	double memory;         /* bytes of buffers on the GPUs, all of them */
+	double memory;         /* bytes of the GPUs' arenas (or buffers), all of them */
+	double offloaded, reloaded; /* bytes to and from pinned host memory */
 } TrartGpuStats;
 
 /* Frees the GPUs' buffers and streams and closes the device layer;

@@ -4,8 +4,8 @@
  * streams, events, copies between GPUs and to and from the host) runs,
  * and is tested, on a machine without one.
  *
- * A GPU's memory is host memory (zeroed, 64-byte aligned), counted
- * against the GPU's capacity. A stream is a thread that runs what is
+ * A GPU's memory is host memory (64-byte aligned, every byte SIM_POISON
+ * at first), counted against the GPU's capacity. A stream is a thread that runs what is
  * queued on it in order: a kernel is the task's block kernel from the
  * C back end, run inline (trart_parallel_for does not fan out); a copy
  * is a memcpy of the piece's box, followed by a modelled delay, latency
@@ -42,6 +42,11 @@
 
 #define SIM_JITTER_NS 200000
 
+/* A GPU's memory starts as this byte everywhere, as cudaMalloc's is
+ * whatever was there: NaN for floats, -1 for integers, so that a kernel
+ * that reads what nobody wrote (or a copy that never came) shows. */
+#define SIM_POISON 0xff
+
 /* An operation queued on a stream. */
 typedef struct SimOp {
 	const TrartTask *task;   /* a kernel's task, or NULL: a copy */
@@ -49,7 +54,8 @@ typedef struct SimOp {
 	TrartGpuCopy kind;       /* a copy's */
 	void *dst;
 	const void *src;
-	const TrartPiece *pc;
+	const TrartPiece *pc;    /* a box, or NULL: ... */
+	size_t flat;             /* ... this many contiguous bytes */
 } SimOp;
 
 typedef struct SimCtx SimCtx;
@@ -189,8 +195,12 @@ sim_run(SimStream *st, const SimOp *op)
 		trart_mem_set_tensor(NULL);
 		return;
 	}
-	sim_box_copy(op->dst, op->src, op->pc);
-	sim_sleep(s->latency + sim_bytes(op->pc) / (op->kind == TRART_GPU_D2D ? s->peer_bw : s->h2d_bw));
+	if (op->pc)
+		sim_box_copy(op->dst, op->src, op->pc);
+	else
+		memcpy(op->dst, op->src, op->flat);
+	sim_sleep(s->latency + (op->pc ? sim_bytes(op->pc) : (double)op->flat) /
+	          (op->kind == TRART_GPU_D2D ? s->peer_bw : s->h2d_bw));
 }
 
 /* A stream's thread: runs what is queued, in order, until stopped. */
@@ -261,7 +271,7 @@ sim_alloc(void *ctx, int gpu, size_t bytes)
 	pthread_mutex_unlock(&s->lock);
 	if (!room || posix_memalign(&p, 64, bytes) != 0)
 		return NULL;
-	memset(p, 0, bytes);
+	memset(p, SIM_POISON, bytes);
 	return p;
 }
 
@@ -270,6 +280,22 @@ sim_free(void *ctx, int gpu, void *p)
 {
 	(void)ctx;
 	(void)gpu;
+	free(p);
+}
+
+static void *
+sim_host_alloc(void *ctx, size_t bytes)
+{
+	void *p = NULL;
+
+	(void)ctx;
+	return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
+}
+
+static void
+sim_host_free(void *ctx, void *p)
+{
+	(void)ctx;
 	free(p);
 }
 
@@ -365,6 +391,15 @@ sim_copy(void *ctx, void *stream, TrartGpuCopy kind, void *dst, const void *src,
 }
 
 static const char *
+sim_copy_flat(void *ctx, void *stream, TrartGpuCopy kind, void *dst, const void *src, size_t bytes)
+{
+	SimOp op = {.kind = kind, .dst = dst, .src = src, .flat = bytes};
+
+	(void)ctx;
+	return sim_queue(stream, &op);
+}
+
+static const char *
 sim_record(void *ctx, void *stream, uint64_t *mark)
 {
 	SimStream *st = stream;
@@ -386,8 +421,8 @@ sim_reached(void *ctx, void *stream, uint64_t mark)
 }
 
 static const TrartGpuOps sim_ops = {
-	"simulated GPU", sim_open, sim_close, sim_alloc, sim_free, sim_stream, sim_stream_free,
-	sim_launch, sim_copy, sim_record, sim_reached, &sim_ctx,
+	"simulated GPU", sim_open, sim_close, sim_alloc, sim_free, sim_host_alloc, sim_host_free,
+	sim_stream, sim_stream_free, sim_launch, sim_copy, sim_copy_flat, sim_record, sim_reached, &sim_ctx,
 };
 
 const TrartGpuOps *

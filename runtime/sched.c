@@ -544,14 +544,15 @@ sched_check(const TrartTaskGraph *g)
 		sched_fatal("negative task count, or no tasks array");
 	if (g->pooled && (g->nbufs < 0 || g->ncaller < 0))
 		sched_fatal("negative buffer count");
-	if (g->arena > 0)
+	if (g->arena > 0 && g->ngpus == 0) /* (on GPUs, gpu.c checks its arenas) */
 		sched_check_arena(g);
 	indeg = sched_alloc((size_t)g->ntasks, sizeof *indeg);
 	for (t = 0; t < g->ntasks; t++) {
 		sched_check_task(g, t, indeg);
 		if (g->pooled)
 			sched_check_bufs(g, t);
-		sched_check_mem(g, t);
+		if (g->ngpus == 0)
+			sched_check_mem(g, t);
 		if (g->nranks > 1)
 			sched_check_ranks(g, t);
 	}
@@ -1496,7 +1497,7 @@ sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
 	s->tasks = g->tasks;
 	s->ntasks = g->ntasks;
 	sched_init_comm(s, g);
-	if (g->pooled)
+	if (g->pooled && g->ngpus == 0) /* (on GPUs, gpu.c holds the buffers) */
 		sched_init_bufs(s, g, bufs);
 	else
 		s->bufs = (void **)bufs; /* only ever passed on as void *const * */
@@ -1516,7 +1517,7 @@ sched_init(Sched *s, const TrartTaskGraph *g, void *const *bufs,
 		s->ngpus = g->ngpus;
 		s->nw = 1; /* the calling thread drives the GPUs */
 	}
-	for (i = 0; i < s->ntasks; i++)
+	for (i = 0; i < s->ntasks && !s->gpu; i++) /* (on GPUs, the GPU loop moves them) */
 		s->io_on = s->io_on || sched_is_io(&s->tasks[i]);
 	pthread_mutex_init(&s->io.lock, NULL);
 	pthread_cond_init(&s->io_wake, NULL);
@@ -1756,6 +1757,8 @@ sched_report(Sched *s, TrartProfile *prof, int64_t start_ns, int64_t end_ns)
 		prof->gpu_copies += s->gpu_stats.copies;
 		prof->gpu_kernels += s->gpu_stats.kernels;
 		prof->gpu_memory += s->gpu_stats.memory;
+		prof->gpu_offloaded += s->gpu_stats.offloaded;
+		prof->gpu_reloaded += s->gpu_stats.reloaded;
 	}
 	if (s->arena)
 		prof->reload_wait_ns += sched_reload_wait(s, start_ns);

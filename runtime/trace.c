@@ -509,10 +509,11 @@ trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
 		stats_spill(prof, f, &st);
 	if (prof->gpu_device) /* per run, as the ranks' line */
 		fprintf(f, "gpus: %d %s%s, %" PRId64 " kernels, %" PRId64 " copies: %.0f bytes host to GPU, "
-		        "%.0f GPU to host, %.0f between GPUs; %.0f bytes of buffers on the GPUs\n", prof->gpus,
-		        prof->gpu_device, prof->gpus == 1 ? "" : "s", prof->gpu_kernels / runs,
-		        prof->gpu_copies / runs, prof->gpu_h2d / runs, prof->gpu_d2h / runs, prof->gpu_d2d / runs,
-		        prof->gpu_memory / runs);
+		        "%.0f GPU to host, %.0f between GPUs; %.0f bytes of memory on the GPUs; offloaded %.0f "
+		        "bytes, reloaded %.0f\n", prof->gpus, prof->gpu_device, prof->gpus == 1 ? "" : "s",
+		        prof->gpu_kernels / runs, prof->gpu_copies / runs, prof->gpu_h2d / runs, prof->gpu_d2h / runs,
+		        prof->gpu_d2d / runs, prof->gpu_memory / runs, prof->gpu_offloaded / runs,
+		        prof->gpu_reloaded / runs);
 	if (ranks) /* the exact bytes, which --emit=plan's per-rank lines match */
 		fprintf(f, "rank %d: sent %.0f bytes in %" PRId64 " pieces, received %.0f bytes "
 		        "in %" PRId64 " pieces\n", comm->rank, prof->rank_sent / runs,

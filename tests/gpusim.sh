@@ -8,7 +8,14 @@
 # with a manual partition (uneven blocks, split reductions: partial
 # blocks move between GPUs), and on 2 GPUs perturbed: a random delay
 # before every stream operation (TRART_GPU_SIM jitter) and a shuffled
-# task order (TRART_SHUFFLE), which must not change the result.
+# task order (TRART_SHUFFLE), which must not change the result. And on
+# 1, 2 and 4 GPUs under --memory at 100% and 25% of the largest GPU's
+# unbounded arena (or, where 25% cannot work, the smallest budget that
+# does, as trac's error names it): the outputs equal the interpreter's,
+# and the bytes --stats says were offloaded to host memory are the
+# plan's (--emit=plan's per-GPU lines, summed). The simulated GPUs'
+# memory starts as 0xff bytes (NaN, -1), so a read of a block that was
+# never copied there shows.
 # Then the errors: fewer GPUs than the program wants, a GPU without room,
 # a bad TRART_GPU_SIM, and the option combinations trac refuses.
 # GPUSIM_SWEEP=smoke (distcheck's): the samples alone.
@@ -52,6 +59,37 @@ run_gpus() {
 	fi
 }
 
+# budgets NAME PROG DEFS N: runs on N GPUs at 100% and 25% of the
+# largest GPU's unbounded arena, each checked as run_gpus does and its
+# bytes offloaded against the plan's.
+budgets() {
+	# shellcheck disable=SC2086 # $3 is the -D flags
+	peak=$("$TRAC" "$2" $3 --backend=cuda-sim --gpus="$4" --emit=plan 2>err |
+		sed -n 's/^memory domain [0-9]* (GPU [0-9]*): budget unbounded, arena \([0-9]*\) bytes.*/\1/p' |
+		sort -n | tail -n 1)
+	if [ -z "$peak" ]; then
+		bad "$1 --gpus=$4: no arena in --emit=plan"
+		return
+	fi
+	for share in 1 4; do
+		budget=$((peak / share))
+		# shellcheck disable=SC2086
+		if ! "$TRAC" "$2" $3 --backend=cuda-sim --gpus="$4" --memory="$budget" --emit=plan >plan 2>err; then
+			budget=$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)
+			# shellcheck disable=SC2086
+			[ -n "$budget" ] && "$TRAC" "$2" $3 --backend=cuda-sim --gpus="$4" --memory="$budget" \
+				--emit=plan >plan 2>err || { bad "$1 --gpus=$4 1/$share of $peak: plan"; continue; }
+		fi
+		want_off=$(sed -n 's/^  offloaded \([0-9]*\) bytes in .*/\1/p' plan | awk '{s += $1} END {print s + 0}')
+		run_gpus "$1" "$2" "$3" "$4" greedy --memory="$budget"
+		got_off=$(sed -n 's/^gpus: .*; offloaded \([0-9]*\) bytes, reloaded .*/\1/p' err)
+		if [ "$got_off" != "$want_off" ]; then
+			echo "  offloaded $got_off bytes, the plan $want_off" >err
+			bad "$1 --gpus=$4 --memory=$budget (1/$share of $peak): bytes offloaded"
+		fi
+	done
+}
+
 benches=$(ls "$srcdir"/bench/*.tra 2>/dev/null)
 [ "$sweep" = smoke ] && benches=""
 i=0 runs=0
@@ -72,6 +110,9 @@ for prog in "$srcdir"/samples/*.tra $benches; do
 		i=$((i + 1))
 	done
 	run_gpus "$name" "$prog" "$defs" 4 greedy --partition="$(manual "$prog" "$defs")"
+	for n in 1 2 4; do
+		budgets "$name" "$prog" "$defs" "$n"
+	done
 	TRART_GPU_SIM=jitter=$((i + 1)) TRART_SHUFFLE=$((i + 7)) run_gpus "$name" "$prog" "$defs" 2 roundrobin
 	# shellcheck disable=SC2086 # the directories, one word each
 	if [ -n "$gotdirs" ] && compare $gotdirs want; then
@@ -88,15 +129,20 @@ TRART_GPU_SIM=gpus=1 expect "fewer GPUs than the program wants" 1 \
 	'compiled for 2 GPUs, and this \(simulated\) machine has 1' ./two --random --output-dir e1
 [ -e e1/B.npy ] && bad "fewer GPUs: an output file was written"
 TRART_GPU_SIM=memory=100 expect "a GPU without room" 1 \
-	'simulated GPU [01]: out of memory allocating .* for tensor' ./two --random --output-dir e2
+	'simulated GPU [01]: out of memory allocating the arena of .* the program.s memory plan needs' \
+	./two --random --output-dir e2
 [ -e e2/B.npy ] && bad "no room: an output file was written"
 TRART_GPU_SIM=speed=3 expect "a bad TRART_GPU_SIM" 1 "TRART_GPU_SIM='speed=3': expected KEY=VALUE" \
 	./two --random --output-dir e3
-TRART_GPU_SIM=memory=512 expect "a GPU with just the room" 0 '' ./two --random --output-dir e4
+room=$("$TRAC" two.tra --backend=cuda-sim --gpus=2 --partition=B:i=2 --emit=plan |
+	sed -n 's/^memory domain 0 (GPU 0): budget unbounded, arena \([0-9]*\) bytes.*/\1/p')
+TRART_GPU_SIM=memory=$room expect "a GPU with just the room ($room bytes)" 0 '' ./two --random --output-dir e4
+TRART_GPU_SIM=memory=$((room - 1)) expect "a GPU a byte short" 1 'out of memory allocating the arena' \
+	./two --random --output-dir e5
 expect "--gpus without cuda-sim" 2 'add --backend=cuda-sim' "$TRAC" two.tra --gpus=2 -o x
 expect "--gpus=0" 2 '--gpus=N needs a count from 1 to 64' "$TRAC" two.tra --backend=cuda-sim --gpus=0 -o x
-expect "--gpus with --memory" 2 '--gpus and --memory cannot be combined yet' \
-	"$TRAC" two.tra --backend=cuda-sim --gpus=2 --memory=1M -o x
+expect "--gpus with --memory too small" 1 'memory=64 is too small: .*the smallest budget that works is' \
+	"$TRAC" two.tra --backend=cuda-sim --gpus=2 --memory=64 -o x
 expect "--gpus and --devices disagree" 2 '--gpus=2 and --devices=3 disagree' \
 	"$TRAC" two.tra --backend=cuda-sim --gpus=2 --devices=3 -o x
 expect "--gpus with -c" 2 '--gpus makes an executable: drop -c' \
