@@ -707,13 +707,9 @@ static KplanPiece kplan_block_piece(const TraGraph *g, const IaTask *k)
 	return p;
 }
 
-uint64_t *kplan_gpu_dest(const KplanProgram *kp)
+int *kplan_topo_order(const KplanProgram *kp)
 {
-	const IaGraph *ia = kp->ia;
-	int n = ia->ntasks, head = 0, tail = 0;
-	uint64_t *need = xcalloc((size_t)n + 1, sizeof *need), *dest = xcalloc((size_t)n + 1, sizeof *dest);
-	/* a topological order (Kahn's): ia numbers a row group's fused tasks,
-	 * and the leaves its leader reads, after the leader */
+	int n = kp->ia->ntasks, head = 0, tail = 0;
 	int *order = xcalloc((size_t)n + 1, sizeof *order), *left = xcalloc((size_t)n + 1, sizeof *left);
 	for (int t = 0; t < n; t++)
 		if ((left[t] = kp->tasks[t].npred) == 0)
@@ -725,6 +721,16 @@ uint64_t *kplan_gpu_dest(const KplanProgram *kp)
 				order[tail++] = kt->succ[i];
 	}
 	TRAC_ASSERT(tail == n);
+	free(left);
+	return order;
+}
+
+uint64_t *kplan_gpu_dest(const KplanProgram *kp)
+{
+	const IaGraph *ia = kp->ia;
+	int n = ia->ntasks;
+	uint64_t *need = xcalloc((size_t)n + 1, sizeof *need), *dest = xcalloc((size_t)n + 1, sizeof *dest);
+	int *order = kplan_topo_order(kp);
 	for (int j = n - 1; j >= 0; j--) { /* readers first */
 		int t = order[j];
 		const KplanTask *kt = &kp->tasks[t];
@@ -742,7 +748,6 @@ uint64_t *kplan_gpu_dest(const KplanProgram *kp)
 		need[t] = input ? 0 : own;
 	}
 	free(order);
-	free(left);
 	free(need);
 	return dest;
 }

@@ -362,16 +362,7 @@ static void plan_rank_traffic(const KplanProgram *kp, double *sent, double *recv
 	int nt = ia->ntasks;
 	uint64_t *need = xcalloc((size_t)nt + 1, sizeof *need);
 	KplanPiece *pc = xcalloc((size_t)nt + 2, sizeof *pc);
-	int *order = xmalloc(((size_t)nt + 1) * sizeof *order), *left = xcalloc((size_t)nt + 1, sizeof *left);
-	int head = 0, tail = 0;
-	for (int t = 0; t < nt; t++)
-		if ((left[t] = kp->tasks[t].npred) == 0)
-			order[tail++] = t;
-	while (head < tail) /* readers after what they read (Kahn's) */
-		for (int i = 0, t = order[head++]; i < kp->tasks[t].nsucc; i++)
-			if (--left[kp->tasks[t].succ[i]] == 0)
-				order[tail++] = kp->tasks[t].succ[i];
-	TRAC_ASSERT(tail == nt);
+	int *order = kplan_topo_order(kp);
 	for (int j = nt - 1; j >= 0; j--) {
 		int t = order[j];
 		const KplanTask *kt = &kp->tasks[t];
@@ -405,7 +396,6 @@ static void plan_rank_traffic(const KplanProgram *kp, double *sent, double *recv
 	free(pc);
 	free(need);
 	free(order);
-	free(left);
 }
 
 /* The lower bound on the words one of p devices receives for a

@@ -19,8 +19,9 @@
 #    (offloads, reloads, reused regions) run with TRART_SHUFFLE=1..6, the
 #    ready tasks in a random order per seed: only the memgraph's edges
 #    order them, and every order equals the interpreter.
-#  - five programs on simulated GPUs (--backend=cuda-sim --gpus=2 to 4)
-#    run with random delays on the streams and shuffled task orders;
+#  - five programs on simulated GPUs (--backend=cuda-sim --gpus=2 to 4),
+#    and two at the smallest budget per GPU (offloads and reloads to host
+#    memory), run with random delays on the streams and shuffled orders;
 #  - five programs on MPI ranks (where configure found MPI).
 # Any ThreadSanitizer report fails the check it came from: the runs have
 # TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1, and
@@ -287,24 +288,32 @@ if [ "${TRAC_BACKEND_SHIM:-}" = c ]; then
 	skip "simulated GPUs and MPI ranks: tests/tsan.sh ran them"
 else
 	for spec in "samples/mlp.tra:2" "samples/attention.tra:4" "samples/layernorm.tra:3" \
-		"samples/conv.tra:2" "bench/w6_bmm.tra:4"; do
-		prog=$srcdir/${spec%%:*} n=${spec#*:}
+		"samples/conv.tra:2" "bench/w6_bmm.tra:4" "samples/transformer.tra:2:least" "samples/softmax.tra:4:least"; do
+		prog=$srcdir/${spec%%:*} n=${spec#*:} budget=""
+		case $n in *:least) n=${n%:least} budget=least ;; esac
 		name=$(basename "$prog" .tra)
 		defs=$(sizes "$prog")
+		if [ "$budget" = least ]; then
+			# shellcheck disable=SC2086 # the smallest budget per GPU: offloads and reloads
+			budget=$("$TRAC" "$prog" $defs --backend=cuda-sim --gpus="$n" --placer=roundrobin --memory=1 \
+				--emit=memgraph 2>&1 >/dev/null | sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p')
+			[ -n "$budget" ] || { bad "$name --gpus=$n: no smallest budget"; continue; }
+			budget=--memory=$budget
+		fi
 		if [ -n "$PY" ] && [ ! -d "want-$name" ]; then
 			# shellcheck disable=SC2086
 			"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" >out 2>err
 		fi
 		# shellcheck disable=SC2086
-		if ! "$TRAC" "$prog" $defs --backend=cuda-sim --gpus="$n" --placer=roundrobin --sanitize=thread \
+		if ! "$TRAC" "$prog" $defs $budget --backend=cuda-sim --gpus="$n" --placer=roundrobin --sanitize=thread \
 			--runtime-dir="$tmp/rt" -o "gpu-$name" >out 2>err; then
-			bad "$name --gpus=$n (trac --sanitize=thread)"
+			bad "$name --gpus=$n $budget (trac --sanitize=thread)"
 			continue
 		fi
 		for seed in 1 2; do
 			d=got-gpu-$name
 			TRART_GPU_SIM=jitter=$seed TRART_SHUFFLE=$seed "./gpu-$name" --random=3 --output-dir "$d" >out 2>err
-			judge "$name --backend=cuda-sim --gpus=$n jitter=$seed TRART_SHUFFLE=$seed" $? "$d"
+			judge "$name --backend=cuda-sim --gpus=$n $budget jitter=$seed TRART_SHUFFLE=$seed" $? "$d"
 		done
 	done
 fi
