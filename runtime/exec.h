@@ -101,6 +101,9 @@ TRART_INTERNAL bool trart_exec_inline(void);
 
 /* sched.c */
 
+/* The bytes of piece pc's box. */
+TRART_INTERNAL double trart_piece_bytes(const TrartPiece *pc);
+
 /* Ends the task executor's worker threads and lets go of the arena and
  * the spill file (trart_shutdown); the next trart_run_tasks starts them
  * again. */

@@ -110,16 +110,6 @@ gpu_is_input(const TrartTask *task)
 	return task->npiece > 0 && task->piece[0].host == TRART_PIECE_INPUT;
 }
 
-static double
-gpu_piece_bytes(const TrartPiece *pc)
-{
-	double n = pc->elsize;
-
-	for (int d = 0; d < pc->ndim; d++)
-		n *= (double)pc->dims[2 * pc->ndim + d];
-	return n;
-}
-
 static void *
 gpu_alloc(size_t n, size_t size)
 {
@@ -315,7 +305,7 @@ static void
 gpu_copy(TrartGpuRun *r, void *stream, TrartGpuCopy kind, void *dst, const void *src,
          const TrartPiece *pc, int gpu, const TrartTask *task)
 {
-	double bytes = gpu_piece_bytes(pc);
+	double bytes = trart_piece_bytes(pc);
 
 	gpu_check(r, r->ops->copy(r->ops->ctx, stream, kind, dst, src, pc), gpu, "a copy", task);
 	r->st.copies++;

@@ -168,16 +168,6 @@ sim_box_copy(void *dst, const void *src, const TrartPiece *pc)
 	}
 }
 
-static double
-sim_bytes(const TrartPiece *pc)
-{
-	double n = pc->elsize;
-
-	for (int d = 0; d < pc->ndim; d++)
-		n *= (double)pc->dims[2 * pc->ndim + d];
-	return n;
-}
-
 static void
 sim_run(SimStream *st, const SimOp *op)
 {
@@ -199,7 +189,7 @@ sim_run(SimStream *st, const SimOp *op)
 		sim_box_copy(op->dst, op->src, op->pc);
 	else
 		memcpy(op->dst, op->src, op->flat);
-	sim_sleep(s->latency + (op->pc ? sim_bytes(op->pc) : (double)op->flat) /
+	sim_sleep(s->latency + (op->pc ? trart_piece_bytes(op->pc) : (double)op->flat) /
 	          (op->kind == TRART_GPU_D2D ? s->peer_bw : s->h2d_bw));
 }
 

@@ -1063,8 +1063,8 @@ sched_rank(const Sched *s, int t)
 	return s->tasks[t].device / s->rank_devices;
 }
 
-static double
-sched_piece_bytes(const TrartPiece *pc)
+double
+trart_piece_bytes(const TrartPiece *pc)
 {
 	double n = pc->elsize;
 	int d;
@@ -1174,10 +1174,10 @@ sched_post(Sched *s, bool send, int peer, int t, const TrartPiece *pc)
 	s->req_task[id] = t;
 	s->req_send[id] = send;
 	if (send) {
-		s->sent += sched_piece_bytes(pc);
+		s->sent += trart_piece_bytes(pc);
 		s->nsent++;
 	} else {
-		s->received += sched_piece_bytes(pc);
+		s->received += trart_piece_bytes(pc);
 		s->nreceived++;
 	}
 	s->comm->post(s->comm->ctx, send, peer, t, s->bufs[pc->buf], pc, id);

@@ -68,7 +68,7 @@ START_TEST(modules_verify)
 		UnitMem unopt, done;
 		unit_mem_open(&unopt);
 		unit_mem_open(&done);
-		CgLlvmOutput out = {NULL, unopt.f, done.f, NULL};
+		CgLlvmOutput out = {NULL, unopt.f, done.f, NULL, false};
 		char err[2048];
 		ck_assert_msg(cg_llvm_emit(&u->g, &opt, &out, err, sizeof err), "mode %d: %s", mode, err);
 		const char *ir = unit_mem_text(&unopt);
@@ -115,7 +115,7 @@ START_TEST(library_runs)
 		char dir[] = "/tmp/test_llvm_prog.XXXXXX", obj[256], err[2048];
 		ck_assert_ptr_nonnull(mkdtemp(dir));
 		snprintf(obj, sizeof obj, "%s/prog.o", dir);
-		CgLlvmOutput out = {obj, NULL, NULL, NULL};
+		CgLlvmOutput out = {obj, NULL, NULL, NULL, false};
 		ck_assert_msg(cg_llvm_emit(&u->g, &opt, &out, err, sizeof err), "%s", err);
 		void *h = llvm_unit_link(obj, TEST_LIBS);
 		unlink(obj);
