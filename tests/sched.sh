@@ -109,6 +109,7 @@ tsan="$CC -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=thread -pthread"
 if $tsan probe.c -o probe >/dev/null 2>&1 && ./probe >/dev/null 2>&1; then
 	if $tsan -I"$srcdir/runtime" "$srcdir/runtime/sched.c" "$srcdir/runtime/exec.c" \
 		"$srcdir/runtime/trace.c" "$srcdir/runtime/pool.c" "$srcdir/runtime/files.c" "$srcdir/runtime/spill.c" "$srcdir/runtime/mapped.c" \
+		"$srcdir/runtime/gpu.c" "$srcdir/runtime/gpu_sim.c" \
 		"$srcdir/tests/sched_stress.c" stub.c -lm \
 		-o sched_tsan >out 2>err; then
 		ok tsan-build
