@@ -101,6 +101,10 @@ TRART_INTERNAL bool trart_exec_inline(void);
 
 /* sched.c */
 
+/* The n tasks in an order where each comes after its predecessors
+ * (Kahn's; malloc'd); a cycle ends the program. */
+TRART_INTERNAL int *trart_topo_order(const TrartTask *tasks, int n);
+
 /* The bytes of piece pc's box. */
 TRART_INTERNAL double trart_piece_bytes(const TrartPiece *pc);
 

@@ -3,10 +3,9 @@
  *
  * Memory domains. Each GPU is a memory of its own. A task placed on
  * device d runs on GPU d, over that GPU's copy of every buffer it uses
- * (TrartTask.use), allocated when the run begins and freed when it
- * ends: a GPU holds whole every tensor its tasks touch, as a rank
- * does (sched.c). Blocks move as the ranks' messages do, as pieces
- * (trart.h's TrartPiece, which the compiler emits for GPU graphs too):
+ * (TrartTask.use), where the memory plan puts it (below). Blocks move
+ * as the ranks' messages do (sched.c), as pieces (trart.h's
+ * TrartPiece, which the compiler emits for GPU graphs too):
  *  - a block a task writes goes to every other GPU that runs a reader
  *    of it, once the kernel is done, as a copy queued on the writing
  *    GPU's out stream (peer to peer); and a final block of an output
@@ -32,14 +31,13 @@
  * GPU's arena (-1: none there), and the plan's memory tasks name those
  * buffers. With it each GPU allocates one arena (g->arena bytes) and
  * one stretch of pinned host memory for its offloads (g->spill bytes)
- * when the run begins, and nothing while it goes. Alloc and free only
+ * when the run begins, and nothing while it goes (a graph on GPUs
+ * without the plan's arena is refused). Alloc and free only
  * order; an offload is a copy of the buffer to its slot of the host
  * memory on the GPU's out stream, a reload one back to its new offset
  * on the in stream, and the reload points the GPU's entry for the
  * buffer there when it is submitted (every earlier user of the buffer
  * is done: the reload waits for the offload, which waits for them).
- * Without a plan (a graph built by hand), each GPU allocates its copy
- * of every buffer its tasks use.
  *
  * Streams and events. Each GPU has GPU_COMPUTE_STREAMS compute streams,
  * kernels taking them in turn (a released task's kernel may start at
@@ -137,21 +135,10 @@ static void
 gpu_plan(TrartGpuRun *r)
 {
 	const TrartTaskGraph *g = r->g;
-	int n = g->ntasks, head = 0, tail = 0;
+	int n = g->ntasks;
 	uint64_t *need = gpu_alloc((size_t)n, sizeof *need);
-	int *order = gpu_alloc((size_t)n, sizeof *order), *pend = gpu_alloc((size_t)n, sizeof *pend);
+	int *order = trart_topo_order(g->tasks, n);
 
-	for (int t = 0; t < n; t++)
-		if ((pend[t] = g->tasks[t].npred) == 0)
-			order[tail++] = t;
-	while (head < tail) {
-		const TrartTask *k = &g->tasks[order[head++]];
-		for (int i = 0; i < k->nsucc; i++)
-			if (--pend[k->succ[i]] == 0)
-				order[tail++] = k->succ[i];
-	}
-	if (tail < n)
-		trart_fatal("task graph: a cycle among the tasks");
 	for (int j = n - 1; j >= 0; j--) { /* readers first */
 		int t = order[j];
 		const TrartTask *k = &g->tasks[t];
@@ -167,33 +154,10 @@ gpu_plan(TrartGpuRun *r)
 	}
 	free(need);
 	free(order);
-	free(pend);
 }
 
-/* Buffer b on GPU gpu, allocated the first time it is asked for. */
-static void
-gpu_want(TrartGpuRun *r, int gpu, int b, const TrartTask *task)
-{
-	GpuDev *d = &r->dev[gpu];
-
-	if (b < 0 || b >= r->g->nbufs)
-		trart_fatal("task graph: task %s uses buffer %d of %d", task->name ? task->name : "?", b,
-		            r->g->nbufs);
-	if (d->bufs[b])
-		return;
-	size_t bytes = (size_t)r->g->bytes[b];
-	d->bufs[b] = r->ops->alloc(r->ops->ctx, gpu, bytes ? bytes : 1);
-	if (!d->bufs[b]) {
-		char size[32];
-		trart_fatal("%s %d: out of memory allocating %s for tensor %s (the GPU holds every tensor "
-		            "its tasks use)", r->ops->name, gpu, trart_size_text(size, sizeof size, (double)bytes),
-		            task->name ? task->name : "?");
-	}
-	r->st.memory += (double)bytes;
-}
-
-/* With a memory plan: every GPU's arena and slower tier, and its
- * buffers' first places in the arena. */
+/* Every GPU's arena and slower tier, and its buffers' first places in
+ * the arena. */
 static void
 gpu_arenas(TrartGpuRun *r)
 {
@@ -220,27 +184,6 @@ gpu_arenas(TrartGpuRun *r)
 	}
 }
 
-/* Every GPU's buffers: those its kernels use, and those pieces come to. */
-static void
-gpu_buffers(TrartGpuRun *r)
-{
-	const TrartTaskGraph *g = r->g;
-
-	if (g->arena > 0) {
-		gpu_arenas(r);
-		return;
-	}
-
-	for (int t = 0; t < g->ntasks; t++) {
-		const TrartTask *k = &g->tasks[t];
-		for (int i = 0; i < k->nuse; i++)
-			gpu_want(r, gpu_of(r, t), k->use[i], k);
-		for (int q = 0; q < r->ngpus; q++)
-			for (int i = 0; (r->dest[t] >> q & 1) && i < k->npiece; i++)
-				gpu_want(r, q, k->piece[i].buf, k);
-	}
-}
-
 static void
 gpu_streams(TrartGpuRun *r)
 {
@@ -261,9 +204,9 @@ trart_gpu_begin(const TrartTaskGraph *g, void *const *host)
 	char err[TRART_ERRLEN];
 	const char *why;
 
-	if (g->ngpus > GPU_MAX || !g->bytes || (g->arena > 0 && (!g->offset || g->spill < 0)))
-		trart_fatal("task graph: placed on %d GPUs (at most %d, with the buffers' sizes, and an "
-		            "arena's offsets)", g->ngpus, GPU_MAX);
+	if (g->ngpus > GPU_MAX || !g->bytes || g->arena <= 0 || !g->offset || g->spill < 0)
+		trart_fatal("task graph: placed on %d GPUs (at most %d, with the buffers' sizes and the "
+		            "memory plan's arena and offsets)", g->ngpus, GPU_MAX);
 	r->ops = trart_gpu_sim_ops();
 	r->g = g;
 	r->host = host;
@@ -278,7 +221,7 @@ trart_gpu_begin(const TrartTaskGraph *g, void *const *host)
 	r->capwait = 64;
 	r->wait = gpu_alloc((size_t)r->capwait, sizeof *r->wait);
 	gpu_plan(r);
-	gpu_buffers(r);
+	gpu_arenas(r);
 	gpu_streams(r);
 	return r;
 }
@@ -370,7 +313,7 @@ gpu_memory_task(TrartGpuRun *r, int t)
 	int q = op->buf / g->nbufs, b = op->buf % g->nbufs;
 	GpuDev *d;
 
-	if (op->buf < 0 || q >= r->ngpus || g->arena <= 0 ||
+	if (op->buf < 0 || q >= r->ngpus ||
 	    op->kind > TRART_MEM_RELOAD || op->bytes < 0 || op->bytes > g->bytes[b])
 		trart_fatal("task graph: memory task %d is not one of a GPU's alloc, free, offload or reload", t);
 	if (op->kind != TRART_MEM_OFFLOAD && op->kind != TRART_MEM_RELOAD)
@@ -464,9 +407,6 @@ trart_gpu_end(TrartGpuRun *r, TrartGpuStats *st)
 			o->stream_free(o->ctx, d->in);
 		if (d->out)
 			o->stream_free(o->ctx, d->out);
-		for (int b = 0; b < r->g->nbufs && !d->arena; b++)
-			if (d->bufs[b])
-				o->free(o->ctx, q, d->bufs[b]);
 		if (d->arena)
 			o->free(o->ctx, q, d->arena);
 		if (d->host)

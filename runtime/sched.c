@@ -1096,19 +1096,17 @@ sched_popcount(uint64_t x)
  * arrival of all its pieces, each releases its successors once.
  * The run ends when the tasks that run here, the pieces sent and the
  * pieces received are all done. */
-/* The tasks in an order where each comes after its predecessors
- * (Kahn's); a cycle ends the program. */
-static int *
-sched_topo_order(const Sched *s)
+int *
+trart_topo_order(const TrartTask *tasks, int n)
 {
-	int n = s->ntasks, *order = sched_alloc((size_t)n, sizeof *order);
+	int *order = sched_alloc((size_t)n, sizeof *order);
 	int *left = sched_alloc((size_t)n, sizeof *left), head = 0, tail = 0, t, i;
 
 	for (t = 0; t < n; t++)
-		if ((left[t] = s->tasks[t].npred) == 0)
+		if ((left[t] = tasks[t].npred) == 0)
 			order[tail++] = t;
 	while (head < tail) {
-		const TrartTask *k = &s->tasks[order[head++]];
+		const TrartTask *k = &tasks[order[head++]];
 		for (i = 0; i < k->nsucc; i++)
 			if (--left[k->succ[i]] == 0)
 				order[tail++] = k->succ[i];
@@ -1124,7 +1122,7 @@ sched_ranks_plan(Sched *s)
 {
 	int n = s->ntasks, me = s->comm->rank, t, i, j, left = 0, nreq = 0;
 	uint64_t *need = sched_alloc((size_t)n, sizeof *need);
-	int *order = sched_topo_order(s);
+	int *order = trart_topo_order(s->tasks, n);
 
 	s->here = sched_alloc((size_t)n, sizeof *s->here);
 	s->dest = sched_alloc((size_t)n, sizeof *s->dest);
