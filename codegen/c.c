@@ -1920,6 +1920,18 @@ static int cg_c_input_ordinal(const TraGraph *g, int id)
 	return k;
 }
 
+/* main() on CUDA GPUs: the launchers of the CUDA file (cg_cuda_emit's
+ * trac_cuda_tasks, a TrartCudaFn per task stored as a const void *, so
+ * that C and CUDA C++ declare the same type) to trart_cuda_main. */
+static void cg_c_cuda_main(const CgC *c)
+{
+	int nt = c->opt->ia->ntasks;
+	fprintf(c->out, "extern const void *const trac_cuda_tasks[%d];\n"
+	        "static const TrartCudaKernels trac_cuda = {trac_cuda_tasks, %d, %s};\n\n"
+	        "int main(int argc, char **argv)\n{\n\treturn trart_cuda_main(&trac_program, &trac_cuda, argc, argv);\n}\n",
+	        nt, nt, c->opt->cuda->tf32 ? "true" : "false");
+}
+
 /* Library mode: NAME(inputs, outputs, threads) over the caller's buffers. */
 static void cg_c_library(CgC *c)
 {
@@ -2004,6 +2016,8 @@ void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 	cg_c_tables(&c);
 	if (opt->library)
 		cg_c_library(&c);
+	else if (opt->cuda)
+		cg_c_cuda_main(&c);
 	else
 		fprintf(out, "int main(int argc, char **argv)\n{\n\treturn %s(&trac_program, argc, argv);\n}\n",
 		        opt->ia && opt->ia->nranks > 1 ? "trart_mpi_main" : "trart_main");

@@ -29,11 +29,13 @@
  *   - A row group: each member's kernel over the task's rows, in turn on
  *     the task's stream, which orders them.
  *
- * The interface a launcher offers the runtime is the generated file's
- * TracCudaCall and TracCudaFn (below, in the prelude): the buffers'
+ * The interface a launcher offers the runtime is runtime/trart_cuda.h's
+ * TrartCudaCall and TrartCudaFn, which the file includes: the buffers'
  * device addresses by buffer id (tensors by node id, then partial
  * blocks by task), the task's block, its stream and cuBLAS handle; it
- * returns NULL, or the name of the CUDA or cuBLAS call that failed.
+ * returns NULL, or the name of the CUDA or cuBLAS call that failed. The
+ * table trac_cuda_tasks holds them as const void * (C's main declares
+ * it too, codegen/c.c's cg_c_cuda_main); runtime/cuda.c calls them.
  */
 #include "c.h"
 
@@ -56,7 +58,7 @@ static const char cg_cuda_prelude_text[] =
 	"#include <stdint.h>\n"
 	"#include <stdio.h>\n"
 	"#include <cuda_runtime.h>\n"
-	"#include <cublas_v2.h>\n"
+	"#include <trart_cuda.h> /* TrartCudaCall: what the runtime gives a launcher */\n"
 	"\n"
 	"#define TRAC_D __device__ __forceinline__\n"
 	"#define TRAC_FN TRAC_D /* codegen/c.c's helpers, on the device */\n"
@@ -90,21 +92,6 @@ static const char cg_cuda_prelude_text[] =
 	"TRAC_D T trart_sign_##T(T x) { return x > 0 ? (T)1 : x < 0 ? (T)-1 : x; }\n"
 	"TRAC_MATH(float, f)\n"
 	"TRAC_MATH(double, )\n"
-	"\n"
-	"/* what the runtime gives a launcher: every buffer's device address\n"
-	"   (tensors by node id, then partial blocks by task), the task's block\n"
-	"   (lo and hi per index of its node), the task, its stream and cuBLAS\n"
-	"   handle (whose stream is that one) */\n"
-	"typedef struct TracCudaCall {\n"
-	"\tvoid *const *bufs;\n"
-	"\tconst int64_t *lo, *hi;\n"
-	"\tint self;\n"
-	"\tcudaStream_t stream;\n"
-	"\tcublasHandle_t blas;\n"
-	"} TracCudaCall;\n"
-	"/* a launcher: enqueues the task's kernels on its stream; NULL, or the\n"
-	"   call that failed */\n"
-	"typedef const char *(*TracCudaFn)(const TracCudaCall *call);\n"
 	"\n"
 	"/* a launch's or an enqueued call's error, named */\n"
 	"inline const char *trac_launched(const char *what)\n"
@@ -316,7 +303,7 @@ static void cg_cuda_buffers(CgC *c, const TraNode *n, int depth)
 /* A launcher's opening: the block, the buffers its kernels take. */
 static void cg_cuda_open_launcher(CgC *c, const TraNode *n, const char *fn, int id)
 {
-	fprintf(c->out, "extern \"C\" const char *trac_cuda_%s%d(const TracCudaCall *call)\n{\n"
+	fprintf(c->out, "extern \"C\" const char *trac_cuda_%s%d(const TrartCudaCall *call)\n{\n"
 	        "\tconst int64_t *lo TRAC_UNUSED = call->lo, *hi TRAC_UNUSED = call->hi;\n", fn, id);
 	cg_cuda_buffers(c, n, 1);
 }
@@ -508,7 +495,7 @@ static void cg_cuda_block_rows(CgC *c, const Kplan *k)
 	const TraGraph *g = c->g;
 	for (int m = 0; m < k->nmembers; m++)
 		cg_cuda_loop_kernel(c, &g->nodes[k->members[m]], k->members[m], false);
-	fprintf(c->out, "extern \"C\" const char *trac_cuda_r%d(const TracCudaCall *call)\n{\n", k->node);
+	fprintf(c->out, "extern \"C\" const char *trac_cuda_r%d(const TrartCudaCall *call)\n{\n", k->node);
 	for (int m = 0; m < k->nmembers; m++) {
 		const TraNode *n = &g->nodes[k->members[m]];
 		fprintf(c->out, "\t{ /* %s */\n", n->name);
@@ -560,16 +547,15 @@ static void cg_cuda_parts(CgC *c)
 static void cg_cuda_task_table(CgC *c)
 {
 	int nt = c->opt->ia->ntasks;
-	fprintf(c->out, "extern \"C\" const int trac_cuda_ntasks = %d;\n"
-	        "extern \"C\" const TracCudaFn trac_cuda_tasks[%d] = {\n", nt, nt);
+	fprintf(c->out, "extern \"C\" const void *const trac_cuda_tasks[%d] = {\n", nt);
 	for (int t = 0; t < nt; t++) {
 		const Kplan *k = &c->kp->kernels[c->kp->tasks[t].kernel];
 		switch (k->kind) {
 		case KPLAN_NOP: fputs("\tNULL,\n", c->out); break;
-		case KPLAN_ROWS: fprintf(c->out, "\ttrac_cuda_r%d,\n", k->node); break;
-		case KPLAN_AGG: fprintf(c->out, "\ttrac_cuda_a%d,\n", k->node); break;
+		case KPLAN_ROWS: fprintf(c->out, "\t(const void *)trac_cuda_r%d,\n", k->node); break;
+		case KPLAN_AGG: fprintf(c->out, "\t(const void *)trac_cuda_a%d,\n", k->node); break;
 		case KPLAN_BLAS:
-		case KPLAN_LOOPS: fprintf(c->out, "\ttrac_cuda_b%d,\n", k->node); break;
+		case KPLAN_LOOPS: fprintf(c->out, "\t(const void *)trac_cuda_b%d,\n", k->node); break;
 		}
 	}
 	fputs("};\n", c->out);

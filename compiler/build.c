@@ -32,6 +32,15 @@
  * then MPI's libraries as configure's mpicc named them; only a trac
  * configured with MPI builds one. An object (-c) or a shared library
  * links neither: whoever links it into a program adds them.
+ *
+ * An executable for CUDA GPUs (--backend=cuda) has two sources: the C
+ * (the host's tables and main) and NAME.cu (cg_cuda_emit's kernels and
+ * launchers), which configure's nvcc compiles for --cuda-arch's GPUs
+ * (one -gencode each, the last also as PTX, so that newer GPUs can JIT
+ * it) with the runtime's include directory (trart_cuda.h). The link
+ * adds NAME.cu's object, libtrart_cuda.a before libtrart.a, and cuBLAS
+ * and cudart as configure found them. nvcc failing on the generated
+ * CUDA is trac's bug (exit 3).
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "tra.h"
@@ -381,6 +390,13 @@ static void build_compile_command(Arena *a, Argv *av, const BuildOptions *opt, c
 	build_arg(a, av, c_file);
 }
 
+/* Whether the link adds libtrart_cuda, cuBLAS and cudart (the options
+ * refuse -c and --shared with GPUs). */
+static bool build_links_cuda(const BuildOptions *opt)
+{
+	return opt->cuda && !opt->object && !opt->shared;
+}
+
 /* Whether the link adds libtrart_mpi and MPI: an executable for ranks. */
 static bool build_links_mpi(const BuildOptions *opt)
 {
@@ -405,13 +421,72 @@ static void build_link_command(Arena *a, Argv *av, const BuildOptions *opt, cons
 	build_arg(a, av, "-o");
 	build_arg(a, av, out);
 	build_arg(a, av, obj);
+	if (build_links_cuda(opt)) {
+		build_arg(a, av, arena_printf(a, "%s.cu.o", obj));
+		build_arg(a, av, arena_printf(a, "%s/libtrart_cuda.a", paths->lib));
+	}
 	if (build_links_mpi(opt))
 		build_arg(a, av, arena_printf(a, "%s/libtrart_mpi.a", paths->lib));
 	build_arg(a, av, arena_printf(a, "%s/libtrart.a", paths->lib));
 	if (build_links_mpi(opt))
 		build_words(a, av, TRAC_MPI_LIBS);
+	if (build_links_cuda(opt)) {
+		build_words(a, av, TRAC_CUDA_LIBS);
+		build_arg(a, av, "-lstdc++"); /* nvcc's host code */
+	}
 	build_words(a, av, TRAC_BLAS_LIBS);
 	build_arg(a, av, "-lm");
+}
+
+/* nvcc on NAME.cu: one -gencode per --cuda-arch entry, the last with
+ * its PTX too. */
+static void build_nvcc_command(Arena *a, Argv *av, const BuildOptions *opt, const BuildPaths *paths,
+                               const char *cu_file, const char *cu_obj)
+{
+	build_arg(a, av, TRAC_NVCC);
+	build_arg(a, av, arena_printf(a, "-O%d", opt->opt_level));
+	for (const char *p = opt->cuda_arch; *p;) {
+		size_t n = strcspn(p, ",");
+		const char *arch = arena_printf(a, "%.*s", (int)n, p);
+		bool last = p[n] == '\0';
+		build_arg(a, av, "-gencode");
+		build_arg(a, av, arena_printf(a, "arch=compute_%s,code=%s%s%s%s", arch + 3, last ? "[" : "", arch,
+		                              last ? ",compute_" : "", last ? arena_printf(a, "%s]", arch + 3) : ""));
+		p += n + (p[n] == ',');
+	}
+	build_arg(a, av, "-I");
+	build_arg(a, av, paths->include);
+	build_arg(a, av, "-c");
+	build_arg(a, av, "-o");
+	build_arg(a, av, cu_obj);
+	build_arg(a, av, cu_file);
+}
+
+/* Writes and compiles NAME.cu (--backend=cuda); returns an exit status. */
+static int build_cuda(Arena *a, const TraGraph *g, const BuildOptions *opt, const BuildPaths *paths,
+                      const char *cu_file, const char *cu_obj)
+{
+	FILE *f = fopen(cu_file, "w");
+	if (!f) {
+		fprintf(stderr, "trac: error: cannot write '%s': %s\n", cu_file, strerror(errno));
+		return TRAC_EXIT_ERROR;
+	}
+	CgCOptions cg = {opt->name, opt->source, false, NULL, opt->ia, opt->mg, NULL};
+	cg_cuda_emit(g, &cg, f);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "trac: error: cannot write '%s': %s\n", cu_file, strerror(errno));
+		return TRAC_EXIT_ERROR;
+	}
+	Argv av = {0};
+	build_nvcc_command(a, &av, opt, paths, cu_file, cu_obj);
+	BuildRun r = build_run(&av, opt);
+	if (r == BUILD_RUN_OK)
+		return TRAC_EXIT_OK;
+	fprintf(stderr, r == BUILD_RUN_FAILED ? "trac: internal error: nvcc failed on the CUDA trac generated (this "
+	        "is a bug in trac; rerun with --keep-temps to keep it); the command was:\n  " :
+	        "trac: error: cannot run nvcc; the command was:\n  ");
+	build_print_command(&av);
+	return r == BUILD_RUN_FAILED ? TRAC_EXIT_INTERNAL : TRAC_EXIT_ERROR;
 }
 
 /* Compiles the generated C; returns an exit status, blaming the right party. */
@@ -444,7 +519,8 @@ static int build_link(Arena *a, const BuildOptions *opt, const BuildPaths *paths
 		return TRAC_EXIT_OK;
 	fprintf(stderr, "trac: error: linking failed: the runtime in %s or OpenBLAS (%s)%s%s is missing or "
 	        "does not fit this compiler; the command was:\n  ", paths->lib, TRAC_BLAS_LIBS,
-	        build_links_mpi(opt) ? " or MPI " : "", build_links_mpi(opt) ? TRAC_MPI_LIBS : "");
+	        build_links_mpi(opt) ? " or MPI " : build_links_cuda(opt) ? " or CUDA " : "",
+	        build_links_mpi(opt) ? TRAC_MPI_LIBS : build_links_cuda(opt) ? TRAC_CUDA_LIBS : "");
 	build_print_command(&av);
 	return TRAC_EXIT_ERROR;
 }
@@ -457,7 +533,7 @@ static bool build_write_header(const TraGraph *g, const BuildOptions *opt, const
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", path, strerror(errno));
 		return false;
 	}
-	CgCOptions cg = {opt->name, opt->source, true, opt->header_name, opt->ia, opt->mg};
+	CgCOptions cg = {opt->name, opt->source, true, opt->header_name, opt->ia, opt->mg, NULL};
 	cg_c_emit_header(g, &cg, f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", path, strerror(errno));
@@ -474,7 +550,9 @@ static bool build_write_sources(const TraGraph *g, const BuildOptions *opt, cons
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", c_file, strerror(errno));
 		return false;
 	}
-	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia, opt->mg};
+	CgCCuda cuda = {opt->tf32};
+	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia, opt->mg,
+	                 opt->cuda ? &cuda : NULL};
 	cg_c_emit(g, &cg, f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", c_file, strerror(errno));
@@ -546,10 +624,13 @@ static bool build_check_runtime(Arena *a, const BuildOptions *opt, BuildPaths *p
 {
 	if (!build_runtime_paths(a, opt->runtime_dir, paths))
 		return false;
-	const char *need[3] = {arena_printf(a, "%s/trart.h", paths->include),
+	const char *need[4] = {arena_printf(a, "%s/trart.h", paths->include),
 	                       arena_printf(a, "%s/libtrart.a", paths->lib),
-	                       arena_printf(a, "%s/libtrart_mpi.a", paths->lib)};
-	for (int i = 0; i < (opt->object ? 1 : build_links_mpi(opt) ? 3 : 2); i++)
+	                       arena_printf(a, "%s/libtrart_mpi.a", paths->lib),
+	                       arena_printf(a, "%s/libtrart_cuda.a", paths->lib)};
+	if (build_links_cuda(opt))
+		need[2] = arena_printf(a, "%s/trart_cuda.h", paths->include);
+	for (int i = 0; i < (opt->object ? 1 : build_links_mpi(opt) ? 3 : build_links_cuda(opt) ? 4 : 2); i++)
 		if (access(need[i], R_OK) != 0) {
 			fprintf(stderr, "trac: error: the runtime library is missing: cannot read '%s' "
 			        "(is trac installed? run 'make install', or name it with --runtime-dir)\n", need[i]);
@@ -571,7 +652,7 @@ static int build_llvm_object(const TraGraph *g, const BuildOptions *opt, const c
 	if (opt->verbose)
 		fprintf(stderr, "trac: LLVM: %s at O3 for this machine's CPU%s%s\n", obj, ir ? ", IR in " : "",
 		        ir ? ll : "");
-	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia, opt->mg};
+	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia, opt->mg, NULL};
 	CgLlvmOutput out = {obj, NULL, ir, opt->verbose ? stderr : NULL, opt->sanitize_thread};
 	char err[1024];
 	bool ok = cg_llvm_emit(g, &cg, &out, err, sizeof err);
@@ -605,6 +686,8 @@ static int build_steps(Arena *a, const TraGraph *g, const BuildOptions *opt, con
 		rc = TRAC_EXIT_ERROR;
 	else
 		rc = build_compile(a, opt, paths, c_file, opt->object ? tmp_out : obj);
+	if (rc == TRAC_EXIT_OK && build_links_cuda(opt))
+		rc = build_cuda(a, g, opt, paths, build_temps[4], build_temps[5]);
 	if (rc == TRAC_EXIT_OK && !opt->object)
 		rc = build_link(a, opt, paths, obj, tmp_out);
 	return rc;
@@ -612,6 +695,10 @@ static int build_steps(Arena *a, const TraGraph *g, const BuildOptions *opt, con
 
 int build_program(const TraGraph *g, const BuildOptions *opt)
 {
+#ifndef TRAC_HAVE_CUDA
+	if (opt->cuda)
+		TRAC_BUG("--backend=cuda in %s, built without CUDA", opt->name); /* the options refuse it */
+#endif
 #ifndef TRAC_HAVE_MPI
 	/* the driver refuses --ranks first; this is the last word */
 	if (opt->ranks > 1) {
@@ -640,7 +727,10 @@ int build_program(const TraGraph *g, const BuildOptions *opt)
 	char *obj = arena_printf(&a, "%s/%s.o", dir, opt->name);
 	char *tmp_out = arena_printf(&a, "%s/%s.out", dir, opt->name);
 	char *tmp_header = arena_printf(&a, "%s/%s", dir, opt->header_out ? opt->header_name : "none.h");
-	const char *temps[8] = {c_file, obj, tmp_out, tmp_header, NULL, NULL, NULL, dir};
+	/* --backend=cuda: NAME.cu and its object (build_link_command's NAME.o.cu.o) */
+	const char *cu = opt->cuda ? arena_printf(&a, "%s/%s.cu", dir, opt->name) : NULL;
+	const char *cu_obj = opt->cuda ? arena_printf(&a, "%s.cu.o", obj) : NULL;
+	const char *temps[8] = {c_file, obj, tmp_out, tmp_header, cu, cu_obj, NULL, dir};
 	for (int i = 0; i < 8; i++)
 		build_temps[i] = temps[i];
 	build_catch_signals(true);

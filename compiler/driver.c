@@ -153,7 +153,8 @@ static bool driver_dump_dot(const DriverRun *r, FILE *out)
 static bool driver_dump_c(const DriverRun *r, FILE *out)
 {
 	char *name = driver_program_name(r->o);
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r)};
+	CgCCuda cuda = {r->o->tf32};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), r->o->cuda ? &cuda : NULL};
 	cg_c_emit(r->g, &cg, out);
 	free(name);
 	return true;
@@ -165,7 +166,7 @@ static bool driver_dump_c(const DriverRun *r, FILE *out)
 static bool driver_dump_cuda(const DriverRun *r, FILE *out)
 {
 	char *name = driver_program_name(r->o);
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, NULL};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, NULL, NULL};
 	cg_cuda_emit(r->g, &cg, out);
 	free(name);
 	return true;
@@ -189,7 +190,7 @@ static bool driver_dump_kernels(const DriverRun *r, FILE *out)
 static bool driver_dump_llvm_module(const DriverRun *r, FILE *out, bool optimised)
 {
 	char *name = driver_program_name(r->o), err[1024];
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r)};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), NULL};
 	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL, r->o->verbose ? stderr : NULL,
 	                   r->o->sanitize_thread};
 	bool ok = cg_llvm_emit(r->g, &cg, &lo, err, sizeof err);
@@ -1010,7 +1011,7 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph 
 		.cc = o->cc, .xcc = o->xcc, .nxcc = o->nxcc, .march = o->march, .runtime_dir = o->runtime_dir,
 		.opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
 		.keep_temps = o->keep_temps, .sanitize_thread = o->sanitize_thread, .verbose = o->verbose, .ia = ia, .mg = mg, .llvm = o->llvm,
-		.ranks = o->ranks,
+		.ranks = o->ranks, .cuda = o->cuda, .tf32 = o->tf32, .cuda_arch = o->cuda_arch ? o->cuda_arch : "sm_90",
 	};
 	int rc = build_program(g, &b);
 	free(name);

@@ -24,7 +24,7 @@
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
        OPT_DEVICES, OPT_MEMORY, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
-       OPT_SANITIZE, OPT_RANKS, OPT_GPUS };
+       OPT_SANITIZE, OPT_RANKS, OPT_GPUS, OPT_TF32, OPT_CUDA_ARCH };
 
 static const struct option options_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
@@ -58,6 +58,8 @@ static const struct option options_longopts[] = {
 	{"after", required_argument, NULL, OPT_AFTER},
 	{"backend", required_argument, NULL, OPT_BACKEND},
 	{"sanitize", required_argument, NULL, OPT_SANITIZE},
+	{"tf32", no_argument, NULL, OPT_TF32},
+	{"cuda-arch", required_argument, NULL, OPT_CUDA_ARCH},
 	{NULL, 0, NULL, 0},
 };
 
@@ -95,8 +97,14 @@ static const char options_usage_tail[] =
 	"  -D NAME=VALUE           override the program's size NAME (repeatable)\n"
 	"  --backend=c|llvm        compile through C and the C compiler, or through LLVM\n"
 	"                          (default: " OPTIONS_DEFAULT_BACKEND "; see --version)\n"
+	"  --backend=cuda          run on CUDA GPUs (--gpus): CUDA kernels and cuBLAS,\n"
+	"                          compiled by nvcc\n"
 	"  --backend=cuda-sim      run on simulated GPUs (--gpus): the GPU executor with\n"
 	"                          the C back end's kernels on CPU threads\n"
+	"  --cuda-arch=ARCH[,..]   the GPUs nvcc compiles for: sm_90 (the default), or a\n"
+	"                          list for a fat binary (--backend=cuda)\n"
+	"  --tf32                  let cuBLAS compute f32 GEMMs in TF32 on tensor cores\n"
+	"                          (faster, less accurate; --backend=cuda)\n"
 	"  -O0 .. -O3              the C compiler's optimisation level (default -O3; the\n"
 	"                          llvm back end always optimises at O3)\n"
 	"  --name NAME             the C name of the program (default: from the file name)\n"
@@ -129,7 +137,7 @@ static const char options_usage_tail[] =
 	"  --devices=N             decompose for N devices (default: the online cores);\n"
 	"                          with --ranks, N per rank\n"
 	"  --ranks=R               place the program on R MPI ranks (mpirun -np R ./prog)\n"
-	"  --gpus=N                place the program on N GPUs (--backend=cuda-sim)\n"
+	"  --gpus=N                place the program on N GPUs (--backend=cuda or cuda-sim)\n"
 	"  --partition=auto|none   search partitions (EinDecomp; the default) or one block\n"
 	"  --partition=NODE:I=N,.. fix node NODE's block counts, per index (repeatable)\n"
 	"  --placer=NAME           roundrobin, greedy (default), lshs or critical-path\n"
@@ -388,19 +396,23 @@ static void options_no_llvm_stage(const char *s, size_t n)
 #endif
 }
 
-/* --backend=c, llvm or cuda-sim. */
+/* --backend=c, llvm, cuda or cuda-sim. */
 static void options_set_backend(DriverOpts *o, const char *arg)
 {
 	o->cuda_sim = strcmp(arg, "cuda-sim") == 0;
-	if (strcmp(arg, "c") == 0 || o->cuda_sim) {
-		o->llvm = false; /* cuda-sim: the C back end's kernels */
+	o->cuda = strcmp(arg, "cuda") == 0;
+	if (strcmp(arg, "c") == 0 || o->cuda_sim || o->cuda) {
+		o->llvm = false; /* the host's C (and cuda-sim's kernels) from the C back end */
+#ifndef TRAC_HAVE_CUDA
+		if (o->cuda)
+			options_usage_error("--backend=cuda: this trac was built without the CUDA toolkit (configure "
+			                    "finds nvcc, cuBLAS and cudart under /usr/local/cuda, or --with-cuda=PATH); "
+			                    "--backend=cuda-sim runs on simulated GPUs");
+#endif
 		return;
 	}
-	if (strcmp(arg, "cuda") == 0)
-		options_usage_error("--backend=cuda: the CUDA runtime is not built yet; --backend=cuda-sim "
-		                    "runs the GPU executor on simulated GPUs, and --emit=cuda prints the kernels");
 	if (strcmp(arg, "llvm") != 0)
-		options_usage_error("unknown --backend '%s'; the back ends are c, llvm and cuda-sim", arg);
+		options_usage_error("unknown --backend '%s'; the back ends are c, llvm, cuda and cuda-sim", arg);
 #ifdef HAVE_LLVM
 	o->llvm = true;
 #else
@@ -413,10 +425,15 @@ static void options_set_backend(DriverOpts *o, const char *arg)
 static void options_print_version(void)
 {
 	printf("trac %s\n", PACKAGE_VERSION);
-#ifdef HAVE_LLVM
-	printf("back ends: c, llvm (LLVM %s), cuda-sim (simulated GPUs); default llvm\n", TRAC_LLVM_VERSION);
+#ifdef TRAC_HAVE_CUDA
+	const char *cuda = ", cuda (CUDA GPUs)";
 #else
-	printf("back ends: c, cuda-sim (simulated GPUs); default c (configure --with-llvm adds llvm)\n");
+	const char *cuda = "";
+#endif
+#ifdef HAVE_LLVM
+	printf("back ends: c, llvm (LLVM %s)%s, cuda-sim (simulated GPUs); default llvm\n", TRAC_LLVM_VERSION, cuda);
+#else
+	printf("back ends: c%s, cuda-sim (simulated GPUs); default c (configure --with-llvm adds llvm)\n", cuda);
 #endif
 }
 
@@ -521,6 +538,24 @@ static void options_set_sanitize(DriverOpts *o, const char *what)
 	o->sanitize_thread = true;
 }
 
+/* --cuda-arch=sm_NN[,sm_NN...]: each an nvcc -arch name (sm_90, sm_90a). */
+static void options_set_cuda_arch(DriverOpts *o, const char *list)
+{
+	for (const char *p = list;; p++) {
+		size_t n = strspn(p + (strncmp(p, "sm_", 3) == 0 ? 3 : 0), "0123456789");
+		if (strncmp(p, "sm_", 3) != 0 || n < 2)
+			options_usage_error("--cuda-arch=%s: expected GPU architectures such as sm_90 or sm_80,sm_90", list);
+		p += 3 + n;
+		if (*p >= 'a' && *p <= 'z')
+			p++;
+		if (*p == '\0')
+			break;
+		if (*p != ',')
+			options_usage_error("--cuda-arch=%s: expected GPU architectures such as sm_90 or sm_80,sm_90", list);
+	}
+	o->cuda_arch = list;
+}
+
 /* --march=CPU: a word the compiler can take as -march= (no spaces, no '-'
  * in front, as gcc's names: native, x86-64-v3, skylake-avx512 ...). */
 static void options_set_march(DriverOpts *o, const char *cpu)
@@ -568,17 +603,21 @@ static int options_after_stage(void)
 	TRAC_BUG("no --emit stage takes --after");
 }
 
-/* --gpus and --backend=cuda-sim: one asks for the other (cuda-sim alone
- * is one GPU); what GPUs cannot do yet is refused. */
+/* --gpus and --backend=cuda or cuda-sim: one asks for the other (the
+ * back end alone is one GPU); what GPUs cannot do yet is refused. */
 static void options_check_gpus(DriverOpts *o)
 {
-	if (o->cuda_sim && o->gpus == 0)
+	if ((o->tf32 || o->cuda_arch) && !o->cuda)
+		options_usage_error("%s: add --backend=cuda (it tells nvcc and cuBLAS)", o->tf32 ? "--tf32" : "--cuda-arch");
+	if ((o->cuda_sim || o->cuda) && o->gpus == 0)
 		o->gpus = 1;
 	if (o->gpus == 0)
 		return;
-	if (!o->cuda_sim)
-		options_usage_error("--gpus=%d places on GPUs: add --backend=cuda-sim (simulated GPUs; "
-		                    "the CUDA runtime is not built yet)", o->gpus);
+	if (!o->cuda_sim && !o->cuda)
+		options_usage_error("--gpus=%d places on GPUs: add --backend=cuda (CUDA GPUs) or --backend=cuda-sim "
+		                    "(simulated GPUs)", o->gpus);
+	if (o->cuda && o->sanitize_thread)
+		options_usage_error("--sanitize=thread cannot instrument CUDA: use --backend=cuda-sim");
 	if (o->devices && o->devices != o->gpus)
 		options_usage_error("--gpus=%d and --devices=%d disagree: on GPUs every device is a GPU",
 		                    o->gpus, o->devices);
@@ -724,6 +763,8 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_PRINT_RUNTIME_DIR: o->print_runtime_dir = true; break;
 		case OPT_CFLAGS: options_add_cflags(o, optarg); break;
 		case OPT_MARCH: options_set_march(o, optarg); break;
+		case OPT_TF32: o->tf32 = true; break;
+		case OPT_CUDA_ARCH: options_set_cuda_arch(o, optarg); break;
 		case ':': options_bad_option(argc, argv, "needs a value");
 		default: options_bad_option(argc, argv, NULL);
 		}

@@ -62,6 +62,9 @@ typedef struct DriverOpts {
 	int ranks;             /* --ranks=R: placed on R MPI ranks, or 0: one process */
 	int gpus;              /* --gpus=N: placed on N GPUs (devices is N), or 0: CPU workers */
 	bool cuda_sim;         /* --backend=cuda-sim: the GPUs are simulated (llvm is false) */
+	bool cuda;             /* --backend=cuda: CUDA GPUs (llvm is false) */
+	bool tf32;             /* --tf32: cuBLAS may use TF32 (--backend=cuda) */
+	const char *cuda_arch; /* --cuda-arch=LIST, or NULL: sm_90 */
 	const char *pmode;     /* --partition=auto or none, or NULL */
 	bool decompose;        /* --devices or --partition given: --emit=tra shows partitions */
 	const char *after;     /* --after=PASS: the stage marked after shows the graph after PASS */

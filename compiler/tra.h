@@ -729,7 +729,14 @@ typedef struct CgCOptions {
 	const char *header; /* library mode: the header's file name */
 	const struct IaGraph *ia; /* a placed task graph to run as block tasks, or NULL */
 	const struct Memgraph *mg; /* with ia: its memory plan (memgraph.h) */
+	const struct CgCCuda *cuda; /* on CUDA GPUs (--backend=cuda): main() runs the
+	                            CUDA file's launchers; NULL: not */
 } CgCOptions;
+
+/* A program on CUDA GPUs: what main() passes the runtime. */
+typedef struct CgCCuda {
+	bool tf32;          /* --tf32 */
+} CgCCuda;
 
 /* Writes the program as C: kernels, tables, and main() or NAME(). */
 void cg_c_emit(const TraGraph *g, const CgCOptions *opt, FILE *out);
@@ -799,6 +806,11 @@ typedef struct BuildOptions {
 	                            compiler only links (HAVE_LLVM only) */
 	int ranks;               /* > 1: a program for MPI ranks (trac --ranks): links
 	                            libtrart_mpi and MPI (TRAC_HAVE_MPI only) */
+	bool cuda;               /* --backend=cuda: nvcc compiles the kernels (cg_cuda_emit),
+	                            the link adds libtrart_cuda, cuBLAS and cudart
+	                            (TRAC_HAVE_CUDA only) */
+	bool tf32;               /* --tf32: cuBLAS may compute f32 GEMMs in TF32 */
+	const char *cuda_arch;   /* nvcc's architectures, comma-separated (sm_90) */
 } BuildOptions;
 
 /* Generates C and compiles it, or the object through LLVM, and links

@@ -63,6 +63,15 @@
  * the bits of a word). */
 #define GPU_MAX 64
 
+/* The device runs use (trart_gpu_set_device); NULL: simulated GPUs. */
+static const TrartGpuOps *gpu_device;
+
+void
+trart_gpu_set_device(const TrartGpuOps *ops)
+{
+	gpu_device = ops;
+}
+
 /* One GPU of the run. */
 typedef struct GpuDev {
 	void **bufs;          /* per buffer: this GPU's copy, or NULL (unused here) */
@@ -90,6 +99,7 @@ struct TrartGpuRun {
 	GpuDev *dev;
 	uint64_t *dest;       /* per task with pieces: the GPUs they go to */
 	int *left;            /* per task: marks not yet passed */
+	bool *pinned;         /* per caller's buffer: pinned for the run */
 	GpuWait *wait;        /* the marks in flight */
 	int nwait, capwait;
 	int inflight;         /* tasks submitted, not completed */
@@ -184,6 +194,20 @@ gpu_arenas(TrartGpuRun *r)
 	}
 }
 
+/* The caller's buffers, pinned where the device can, so that copies of
+ * inputs in and outputs out do not wait for the device. */
+static void
+gpu_pin(TrartGpuRun *r)
+{
+	const TrartTaskGraph *g = r->g;
+	int n = g->ncaller < g->nbufs ? g->ncaller : g->nbufs;
+
+	r->pinned = gpu_alloc((size_t)n, sizeof *r->pinned);
+	for (int b = 0; b < n; b++)
+		if (r->host[b] && g->bytes[b] > 0)
+			r->pinned[b] = r->ops->pin(r->ops->ctx, r->host[b], (size_t)g->bytes[b]);
+}
+
 static void
 gpu_streams(TrartGpuRun *r)
 {
@@ -207,7 +231,7 @@ trart_gpu_begin(const TrartTaskGraph *g, void *const *host)
 	if (g->ngpus > GPU_MAX || !g->bytes || g->arena <= 0 || !g->offset || g->spill < 0)
 		trart_fatal("task graph: placed on %d GPUs (at most %d, with the buffers' sizes and the "
 		            "memory plan's arena and offsets)", g->ngpus, GPU_MAX);
-	r->ops = trart_gpu_sim_ops();
+	r->ops = gpu_device ? gpu_device : trart_gpu_sim_ops();
 	r->g = g;
 	r->host = host;
 	r->ngpus = g->ngpus;
@@ -222,6 +246,7 @@ trart_gpu_begin(const TrartTaskGraph *g, void *const *host)
 	r->wait = gpu_alloc((size_t)r->capwait, sizeof *r->wait);
 	gpu_plan(r);
 	gpu_arenas(r);
+	gpu_pin(r);
 	gpu_streams(r);
 	return r;
 }
@@ -350,7 +375,7 @@ trart_gpu_submit(TrartGpuRun *r, int t)
 	else if (k->nuse > 0) {
 		void *stream = d->compute[d->next];
 		d->next = (d->next + 1) % GPU_COMPUTE_STREAMS;
-		gpu_check(r, r->ops->launch(r->ops->ctx, stream, k, (void *const *)d->bufs), gpu,
+		gpu_check(r, r->ops->launch(r->ops->ctx, stream, t, k, (void *const *)d->bufs), gpu,
 		          "a kernel launch", k);
 		r->st.kernels++;
 		gpu_mark(r, t, stream, true, gpu);
@@ -368,9 +393,11 @@ trart_gpu_poll(TrartGpuRun *r, int *done)
 
 	for (int i = 0; i < r->nwait;) {
 		GpuWait w = r->wait[i];
-		int got = r->ops->reached(r->ops->ctx, w.stream, w.mark);
+		const char *failed = NULL;
+		int got = r->ops->reached(r->ops->ctx, w.stream, w.mark, &failed);
 		if (got < 0)
-			gpu_check(r, "a kernel or copy", gpu_of(r, w.t), "an event", &r->g->tasks[w.t]);
+			gpu_check(r, failed ? failed : "a kernel or copy", gpu_of(r, w.t),
+			          w.kernel ? "the kernel" : "its copies", &r->g->tasks[w.t]);
 		if (got == 0) {
 			i++;
 			continue;
@@ -413,6 +440,9 @@ trart_gpu_end(TrartGpuRun *r, TrartGpuStats *st)
 			o->host_free(o->ctx, d->host);
 		free(d->bufs);
 	}
+	for (int b = 0; b < (r->g->ncaller < r->g->nbufs ? r->g->ncaller : r->g->nbufs); b++)
+		if (r->pinned[b])
+			o->unpin(o->ctx, r->host[b]);
 	o->close(o->ctx);
 	r->st.device = o->name;
 	r->st.ngpus = r->ngpus;
@@ -421,6 +451,7 @@ trart_gpu_end(TrartGpuRun *r, TrartGpuStats *st)
 	free(r->dev);
 	free(r->dest);
 	free(r->left);
+	free(r->pinned);
 	free(r->wait);
 	free(r);
 }

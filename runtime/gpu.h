@@ -4,8 +4,8 @@
  * through the run interface below (gpu.c), and gpu.c drives a device
  * through a table of operations, TrartGpuOps: the simulated GPUs of
  * gpu_sim.c (trac --backend=cuda-sim), whose every call is a CPU
- * implementation, or, once it exists, runtime/cuda.c's, the only file
- * that will include CUDA's headers. The executor's logic (memory
+ * implementation, or runtime/cuda.c's (trac --backend=cuda, in
+ * libtrart_cuda), the only runtime file that includes CUDA's headers. The executor's logic (memory
  * domains, which blocks go where, streams, events) is the same for
  * both: what the simulated GPUs test in CI is what runs on a real one.
  */
@@ -42,11 +42,17 @@ typedef struct TrartGpuOps {
 	/* bytes of pinned host memory (the GPUs' slower tier), or NULL. */
 	void *(*host_alloc)(void *ctx, size_t bytes);
 	void (*host_free)(void *ctx, void *p);
+	/* Pins the caller's bytes at p for the run, so that copies to and
+	 * from them are asynchronous; false when it cannot (the copies
+	 * still work). unpin undoes a pin that worked. */
+	bool (*pin)(void *ctx, void *p, size_t bytes);
+	void (*unpin)(void *ctx, void *p);
 	/* A new stream on GPU gpu, or NULL. */
 	void *(*stream)(void *ctx, int gpu);
 	void (*stream_free)(void *ctx, void *stream);
-	/* Queues task's kernel on stream, over bufs (the GPU's buffers). */
-	const char *(*launch)(void *ctx, void *stream, const TrartTask *task,
+	/* Queues task's kernel on stream, over bufs (the GPU's buffers);
+	 * t is the task's index in its graph. */
+	const char *(*launch)(void *ctx, void *stream, int t, const TrartTask *task,
 	                      void *const *bufs);
 	/* Queues a copy of piece pc from the buffer at src to the buffer at
 	 * dst (the same layout, in different memories). */
@@ -59,13 +65,17 @@ typedef struct TrartGpuOps {
 	/* A mark after everything queued on stream so far. */
 	const char *(*record)(void *ctx, void *stream, uint64_t *mark);
 	/* Whether stream has passed mark: 1 yes, 0 not yet, -1 an error
-	 * (a kernel or copy failed). */
-	int (*reached)(void *ctx, void *stream, uint64_t mark);
+	 * (a kernel or copy failed: *failed says what, or stays NULL). */
+	int (*reached)(void *ctx, void *stream, uint64_t mark, const char **failed);
 	void *ctx;
 } TrartGpuOps;
 
 /* gpu_sim.c: the simulated GPUs (TRART_GPU_SIM tunes them: trac(1)). */
 TRART_INTERNAL const TrartGpuOps *trart_gpu_sim_ops(void);
+
+/* The device the next runs use: runtime/cuda.c's (trart_cuda_main
+ * installs it), or NULL, the simulated GPUs. */
+TRART_INTERNAL void trart_gpu_set_device(const TrartGpuOps *ops);
 
 /* gpu.c: one run of a graph on GPUs. */
 typedef struct TrartGpuRun TrartGpuRun;

@@ -361,12 +361,30 @@ sim_queue(SimStream *st, const SimOp *op)
 	return failed;
 }
 
+/* Host memory is the simulated GPUs' own: nothing to pin. */
+static bool
+sim_pin(void *ctx, void *p, size_t bytes)
+{
+	(void)ctx;
+	(void)p;
+	(void)bytes;
+	return false;
+}
+
+static void
+sim_unpin(void *ctx, void *p)
+{
+	(void)ctx;
+	(void)p;
+}
+
 static const char *
-sim_launch(void *ctx, void *stream, const TrartTask *task, void *const *bufs)
+sim_launch(void *ctx, void *stream, int t, const TrartTask *task, void *const *bufs)
 {
 	SimOp op = {.task = task, .bufs = bufs};
 
 	(void)ctx;
+	(void)t;
 	return sim_queue(stream, &op);
 }
 
@@ -402,17 +420,18 @@ sim_record(void *ctx, void *stream, uint64_t *mark)
 }
 
 static int
-sim_reached(void *ctx, void *stream, uint64_t mark)
+sim_reached(void *ctx, void *stream, uint64_t mark, const char **failed)
 {
 	SimStream *st = stream;
 
 	(void)ctx;
+	(void)failed; /* a simulated kernel or copy cannot fail */
 	return atomic_load_explicit(&st->passed, memory_order_acquire) >= mark;
 }
 
 static const TrartGpuOps sim_ops = {
-	"simulated GPU", sim_open, sim_close, sim_alloc, sim_free, sim_host_alloc, sim_host_free,
-	sim_stream, sim_stream_free, sim_launch, sim_copy, sim_copy_flat, sim_record, sim_reached, &sim_ctx,
+	"simulated GPU", sim_open, sim_close, sim_alloc, sim_free, sim_host_alloc, sim_host_free, sim_pin,
+	sim_unpin, sim_stream, sim_stream_free, sim_launch, sim_copy, sim_copy_flat, sim_record, sim_reached, &sim_ctx,
 };
 
 const TrartGpuOps *

@@ -464,6 +464,24 @@ const TrartComm *trart_comm(void);
  * ends MPI. Without mpirun the program is one process. */
 int trart_mpi_main(const TrartProgram *p, int argc, char **argv);
 
+/* GPUs: a program trac --backend=cuda built runs its tasks on CUDA GPUs
+ * (runtime/cuda.c, in libtrart_cuda, the only runtime file that
+ * includes CUDA's headers). The generated CUDA file has a launcher per
+ * task (trart_cuda.h's TrartCudaFn, or NULL where a task only orders);
+ * the generated main passes them here. */
+typedef struct TrartCudaKernels {
+	const void *const *launch; /* per task: its TrartCudaFn, or NULL */
+	int ntasks;                /* entries in launch */
+	bool tf32;                 /* trac --tf32: cuBLAS may compute f32
+	                              GEMMs in TF32 on tensor cores */
+} TrartCudaKernels;
+
+/* A generated program's main on CUDA GPUs: installs runtime/cuda.c's
+ * device and runs trart_main. No GPU, or fewer than the program was
+ * compiled for, is an error (exit 1), unless TRART_CUDA_SHARE=1 lets
+ * several of its GPUs share one (trac(1)). */
+int trart_cuda_main(const TrartProgram *p, const TrartCudaKernels *k, int argc, char **argv);
+
 /* The worker running the calling thread's task (0 to threads - 1), or -1
  * outside trart_run_tasks (and on its I/O thread, which runs a planned
  * graph's offloads and reloads). */

@@ -7,8 +7,11 @@
 # partial blocks; and for the samples, the default partition and
 # --devices=3) and compiled by nvcc for sm_90 with every warning an
 # error; its table has a launcher or NULL for each of the plan's tasks.
-# Two programs are linked with cuBLAS and the CUDA runtime (their calls'
-# names and arguments resolve). --emit=cuda with --node-kernels is
+# Two samples are built whole with --backend=cuda --gpus=2 (nvcc, then
+# linked with libtrart_cuda, cuBLAS and cudart); without a GPU they exit
+# 1 saying there is none, and write nothing. --cuda-arch with two
+# architectures makes a fat binary, --tf32 reaches main's table; the
+# combinations trac refuses. --emit=cuda with --node-kernels is
 # refused. Whether the kernels compute the interpreter's results needs
 # a GPU: tests/gpu.sh, when one is lent.
 # CUDA_SWEEP=smoke (distcheck's): the samples' default partition alone.
@@ -34,13 +37,13 @@ cu() {
 	fi
 	# shellcheck disable=SC2086
 	tasks=$("$TRAC" "$3" $4 $5 --emit=taskgraph | sed -n 's/^# taskgraph tasks=\([0-9]*\) .*/\1/p')
-	entries=$(sed -n '/^extern "C" const TracCudaFn trac_cuda_tasks/,/^};/p' "$2.cu" | grep -c '^	')
+	entries=$(sed -n '/^extern "C" const void \*const trac_cuda_tasks/,/^};/p' "$2.cu" | grep -c '^	')
 	if [ "$tasks" != "$entries" ]; then
 		echo "  $tasks tasks, $entries entries in trac_cuda_tasks" >err
 		bad "$1 (a launcher per task)"
 		return 1
 	fi
-	if ! "$NVCC" -arch=sm_90 --Werror all-warnings -c "$2.cu" -o "$2.o" >out 2>err; then
+	if ! "$NVCC" -arch=sm_90 --Werror all-warnings -I"$srcdir/runtime" -c "$2.cu" -o "$2.o" >out 2>err; then
 		head -n 20 err >err.head
 		mv err.head err
 		bad "$1 (nvcc)"
@@ -64,29 +67,46 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
 	[ "$sample" -eq 1 ] && cu "$name --devices=3" "$name-3" "$prog" "$defs" "--devices=3"
 done
 
-# linked: cuBLAS's and the runtime's symbols, as the kernels call them
-cat >main.cu <<'EOF'
-#include <stdio.h>
-typedef const char *(*TracCudaFn)(const void *);
-extern "C" const int trac_cuda_ntasks;
-extern "C" const TracCudaFn trac_cuda_tasks[];
-int main(void)
-{
-	int n = 0;
-	for (int t = 0; t < trac_cuda_ntasks; t++)
-		n += trac_cuda_tasks[t] != NULL;
-	printf("%d\n", n);
-	return 0;
-}
-EOF
+# Whole programs: trac --backend=cuda compiles the C and the CUDA (nvcc),
+# links libtrart_cuda, cuBLAS and cudart. Without a GPU the program
+# says so, exit 1, and writes no output; on a GPU, tests/gpu.sh runs
+# them.
+gpu=0
+command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU' && gpu=1
 for name in mlp attention; do
-	[ -f "$name.o" ] || { bad "$name linked with cuBLAS (no $name.o)"; continue; }
-	if "$NVCC" -arch=sm_90 main.cu "$name.o" -lcublas -o "linked-$name" >out 2>err; then
-		ok "$name linked with cuBLAS"
-	else
-		bad "$name linked with cuBLAS"
+	# shellcheck disable=SC2046 # sizes prints -D flags
+	if ! "$TRAC" "$srcdir/samples/$name.tra" $(sizes "$srcdir/samples/$name.tra") --backend=cuda --gpus=2 \
+		-o "prog-$name" >out 2>err; then
+		bad "$name: trac --backend=cuda --gpus=2"
+		continue
 	fi
+	ok "$name: trac --backend=cuda --gpus=2 builds it"
+	[ "$gpu" -eq 1 ] && continue
+	expect "$name without a GPU" 1 "error: no CUDA GPU: cudaGetDeviceCount says" \
+		"./prog-$name" --random --output-dir "out-$name"
+	[ -e "out-$name" ] && bad "$name without a GPU: it wrote an output"
 done
+# a fat binary: a cubin per architecture (nvcc names each in the file)
+printf 'size N = 8\ninput A[N, N]\nB[i, j] = 3 * A[i, j]\noutput B\n' >three.tra
+if "$TRAC" three.tra --backend=cuda --cuda-arch=sm_80,sm_90 -v -o fat >out 2>err; then
+	grep -q 'nvcc .*-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=\[sm_90,compute_90\]' err ||
+		bad "--cuda-arch=sm_80,sm_90: nvcc's -gencode flags: $(grep nvcc err)"
+	if strings fat | grep -q -- '-arch sm_80 ' && strings fat | grep -q -- '-arch sm_90 '; then
+		ok "--cuda-arch=sm_80,sm_90: a cubin for each"
+	else
+		bad "--cuda-arch=sm_80,sm_90: the binary lacks a cubin"
+	fi
+else
+	bad "--cuda-arch=sm_80,sm_90: trac"
+fi
+# --tf32 reaches the runtime through main; the default is f32
+"$TRAC" three.tra --backend=cuda --tf32 --emit=c | grep -q 'trac_cuda = {trac_cuda_tasks, [0-9]*, true}' &&
+	"$TRAC" three.tra --backend=cuda --emit=c | grep -q 'trac_cuda = {trac_cuda_tasks, [0-9]*, false}' &&
+	ok "--tf32 in main's table, off by default" || bad "--tf32 in main's table"
+expect "--backend=cuda -c refused" 2 '--gpus makes an executable: drop -c' \
+	"$TRAC" three.tra --backend=cuda -c -o x.o
+expect "--backend=cuda --ranks refused" 2 '--gpus and --ranks cannot be combined yet' \
+	"$TRAC" three.tra --backend=cuda --ranks=2 -o y
 
 expect "--emit=cuda --node-kernels refused" 2 "renders block tasks: drop --node-kernels" \
 	"$TRAC" "$srcdir/samples/mlp.tra" --emit=cuda --node-kernels

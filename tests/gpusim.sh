@@ -17,7 +17,8 @@
 # memory starts as 0xff bytes (NaN, -1), so a read of a block that was
 # never copied there shows.
 # Then the errors: fewer GPUs than the program wants, a GPU without room,
-# a bad TRART_GPU_SIM, and the option combinations trac refuses.
+# a bad TRART_GPU_SIM, and the option combinations trac refuses (the
+# CUDA back end's too: tests/cuda.sh builds with it).
 # GPUSIM_SWEEP=smoke (distcheck's): the samples alone.
 # Environment: TRAC, srcdir, PYTHON_NUMPY.
 set -u
@@ -114,8 +115,10 @@ for prog in "$srcdir"/samples/*.tra $benches; do
 		budgets "$name" "$prog" "$defs" "$n"
 	done
 	TRART_GPU_SIM=jitter=$((i + 1)) TRART_SHUFFLE=$((i + 7)) run_gpus "$name" "$prog" "$defs" 2 roundrobin
+	# compare GOT WANT [GOT...]: every run's outputs against the interpreter's
 	# shellcheck disable=SC2086 # the directories, one word each
-	if [ -n "$gotdirs" ] && compare $gotdirs want; then
+	set -- $gotdirs
+	if [ $# -gt 0 ] && first=$1 && shift && compare "$first" want "$@"; then
 		ok "$name: outputs on 1, 2, 4 GPUs, a manual partition and a perturbed run equal the interpreter's"
 	else
 		bad "$name: outputs"
@@ -139,7 +142,8 @@ room=$("$TRAC" two.tra --backend=cuda-sim --gpus=2 --partition=B:i=2 --emit=plan
 TRART_GPU_SIM=memory=$room expect "a GPU with just the room ($room bytes)" 0 '' ./two --random --output-dir e4
 TRART_GPU_SIM=memory=$((room - 1)) expect "a GPU a byte short" 1 'out of memory allocating the arena' \
 	./two --random --output-dir e5
-expect "--gpus without cuda-sim" 2 'add --backend=cuda-sim' "$TRAC" two.tra --gpus=2 -o x
+expect "--gpus without a GPU back end" 2 'add --backend=cuda (CUDA GPUs) or --backend=cuda-sim' \
+	"$TRAC" two.tra --gpus=2 -o x
 expect "--gpus=0" 2 '--gpus=N needs a count from 1 to 64' "$TRAC" two.tra --backend=cuda-sim --gpus=0 -o x
 expect "--gpus with --memory too small" 1 'memory=64 is too small: .*the smallest budget that works is' \
 	"$TRAC" two.tra --backend=cuda-sim --gpus=2 --memory=64 -o x
@@ -147,7 +151,20 @@ expect "--gpus and --devices disagree" 2 '--gpus=2 and --devices=3 disagree' \
 	"$TRAC" two.tra --backend=cuda-sim --gpus=2 --devices=3 -o x
 expect "--gpus with -c" 2 '--gpus makes an executable: drop -c' \
 	"$TRAC" two.tra --backend=cuda-sim --gpus=2 -c -o x.o
-expect "--backend=cuda" 2 'the CUDA runtime is not built yet' "$TRAC" two.tra --backend=cuda -o x
+expect "--tf32 without --backend=cuda" 2 '--tf32: add --backend=cuda' \
+	"$TRAC" two.tra --backend=cuda-sim --tf32 -o x
+expect "--cuda-arch without --backend=cuda" 2 '--cuda-arch: add --backend=cuda' \
+	"$TRAC" two.tra --cuda-arch=sm_90 -o x
+expect "--cuda-arch=90" 2 '--cuda-arch=90: expected GPU architectures such as sm_90' \
+	"$TRAC" two.tra --backend=cuda-sim --cuda-arch=90 -o x
+expect "--cuda-arch=sm_90," 2 '--cuda-arch=sm_90,: expected GPU architectures' \
+	"$TRAC" two.tra --backend=cuda-sim --cuda-arch=sm_90, -o x
+if "$TRAC" --version | grep -q 'cuda (CUDA GPUs)'; then
+	expect "--backend=cuda --sanitize=thread" 2 '--sanitize=thread cannot instrument CUDA' \
+		"$TRAC" two.tra --backend=cuda --sanitize=thread -o x
+else
+	expect "--backend=cuda without CUDA" 2 'built without the CUDA toolkit' "$TRAC" two.tra --backend=cuda -o x
+fi
 [ -e x ] || [ -e x.o ] && bad "a refused compile left an output file"
 
 echo "$pass passed, $fail failed"

@@ -97,7 +97,7 @@ static void fuzz_tasks(TraGraph *g, int devices)
 		memgraph_free(&tight);
 	}
 	kplan_free(&kp);
-	CgCOptions cg = {"fuzz", "fuzz.tra", false, NULL, &ia, &mg};
+	CgCOptions cg = {"fuzz", "fuzz.tra", false, NULL, &ia, &mg, NULL};
 	cg_c_emit(g, &cg, fuzz_null());
 	memgraph_free(&mg);
 }
@@ -118,9 +118,9 @@ static void fuzz_back_end(TraGraph *g, size_t size)
 	kplan_build(g, NULL, &kp);
 	kplan_dump(&kp, fuzz_null());
 	kplan_free(&kp);
-	CgCOptions kernels = {"fuzz", "fuzz.tra", false, NULL, NULL, NULL};
+	CgCOptions kernels = {"fuzz", "fuzz.tra", false, NULL, NULL, NULL, NULL};
 	cg_c_emit(g, &kernels, fuzz_null());
-	CgCOptions lib = {"fuzz", "fuzz.tra", true, "fuzz.h", NULL, NULL};
+	CgCOptions lib = {"fuzz", "fuzz.tra", true, "fuzz.h", NULL, NULL, NULL};
 	cg_c_emit(g, &lib, fuzz_null());
 	cg_c_emit_header(g, &lib, fuzz_null());
 	fuzz_tasks(g, 1 + (int)(size % 4));

@@ -57,7 +57,7 @@ static UnitRun *emit(const char *src, const char **c)
 	tra_verify(&u->g);
 	UnitMem m;
 	unit_mem_open(&m);
-	CgCOptions opt = {"test", "test.tra", false, NULL, NULL, NULL};
+	CgCOptions opt = {"test", "test.tra", false, NULL, NULL, NULL, NULL};
 	cg_c_emit(&u->g, &opt, m.f);
 	const char *t = unit_mem_text(&m);
 	*c = arena_strndup(&u->arena, t, m.len);

@@ -64,7 +64,7 @@ START_TEST(modules_verify)
 		bool blocks = mode & 1, library = mode & 2;
 		IaGraph ia;
 		UnitRun *u = test_program(blocks, &ia);
-		CgCOptions opt = {"prog", "prog.tra", library, "prog.h", blocks ? &ia : NULL, NULL};
+		CgCOptions opt = {"prog", "prog.tra", library, "prog.h", blocks ? &ia : NULL, NULL, NULL};
 		UnitMem unopt, done;
 		unit_mem_open(&unopt);
 		unit_mem_open(&done);
@@ -111,7 +111,7 @@ START_TEST(library_runs)
 	for (int blocks = 0; blocks < 2; blocks++) {
 		IaGraph ia;
 		UnitRun *u = test_program(blocks, &ia);
-		CgCOptions opt = {"prog", "prog.tra", true, "prog.h", blocks ? &ia : NULL, NULL};
+		CgCOptions opt = {"prog", "prog.tra", true, "prog.h", blocks ? &ia : NULL, NULL, NULL};
 		char dir[] = "/tmp/test_llvm_prog.XXXXXX", obj[256], err[2048];
 		ck_assert_ptr_nonnull(mkdtemp(dir));
 		snprintf(obj, sizeof obj, "%s/prog.o", dir);
