@@ -57,7 +57,7 @@
 #     cudaHostRegister or cublasCreate would be most of W1's and W6's time;
 #   - --stats's `gpus: 1 ...` line (not "simulated"): the run was on a GPU;
 #   - for the kernels rows and W4's target, a --stats line
-#       gpu kernels: runs=N median_ms=X min_ms=Y
+#       gpu kernels: runs=N mean_ms=X min_ms=Y
 #     per run, the time the GPU spent running kernels (the union of their
 #     intervals, from cudaEvents; on several GPUs the longest), without
 #     the copies that do not overlap a kernel. Without it those rows are
@@ -191,7 +191,7 @@ u() {
 # tmin FILE, kmin FILE: the min_ms of the --time line and of the GPU
 # kernel time line; field KEY PREFIX FILE: KEY=value of PREFIX's line.
 tmin() { sed -n 's/^time: runs=[0-9]* median_ms=[^ ]* min_ms=\([-+0-9.eE]*\).*/\1/p' "$1" 2>/dev/null | tail -n 1; }
-kmin() { sed -n 's/^gpu kernels: runs=[0-9]* median_ms=[^ ]* min_ms=\([-+0-9.eE]*\).*/\1/p' "$1" 2>/dev/null | tail -n 1; }
+kmin() { sed -n 's/^gpu kernels: runs=[0-9]* mean_ms=[^ ]* min_ms=\([-+0-9.eE]*\).*/\1/p' "$1" 2>/dev/null | tail -n 1; }
 field() { sed -n "s/^$2.* $1=\\([^ ]*\\).*/\\1/p" "$3" 2>/dev/null | tail -n 1; }
 
 # why FILE: the first error-looking line of FILE, else its last line.

@@ -25,7 +25,13 @@ typedef struct CgC {
 	                           "all" where some task views a tensor's block (its
 	                           kernel indexes tensors in trart_task_bufs's array) */
 	bool gpu;               /* cuda.c prints: a thread's loops, no OpenMP pragmas */
+	bool lanes;             /* cuda.c's warp and block reductions: the innermost
+	                           reduced loop is shared by nlanes threads (lane,
+	                           lane + nlanes, ...), each with its own acc */
 } CgC;
+
+/* A warp's lanes (cuda.c). */
+#define CG_LANES 32
 
 /* Where a loop kernel's aggregate comes from. */
 typedef enum CgAcc {

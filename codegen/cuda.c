@@ -16,18 +16,22 @@
  *     blocks summed pairwise, as on the CPU, so that f32 sums are as
  *     accurate. Consecutive threads take consecutive last indices, so a
  *     column reduction's reads coalesce.
- *   - BLAS: cublasSgemm/Dgemm (or gemv) calls, one per looped batch and
- *     outer K element, on the operands in place or on copies of their
- *     blocks in the plan's layout (a copy kernel into memory taken from
- *     the stream's pool), then the epilogue kernel. cuBLAS is column
- *     major: a row-major C = op(A) op(B) is the column-major C^T =
- *     op(B)^T op(A)^T, so A and B, M and N swap places. No TF32: cuBLAS's
- *     default math mode computes in f32.
+ *   - BLAS: cuBLAS calls, one per outer K element and looped batch
+ *     element but the innermost batch index's, which is one
+ *     cublas?gemmStridedBatched call (gemv: a call each), on the
+ *     operands in place or on copies of their blocks in the plan's
+ *     layout (a copy kernel into memory taken from the stream's pool),
+ *     then the epilogue kernel. cuBLAS is column major: a row-major
+ *     C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so A and
+ *     B, M and N swap places. TF32 only with --tf32 (the runtime sets
+ *     the handle's math mode).
  *   - A split reduction's aggregation: a kernel per partial block, in the
  *     task's order, folding it into the output; the last applies the
  *     epilogue.
- *   - A row group: each member's kernel over the task's rows, in turn on
- *     the task's stream, which orders them.
+ *   - A row group: one kernel, a CUDA block per row of the task's rows,
+ *     running the members in turn over its row, a __syncthreads()
+ *     between them; a member's reduction along a row a warp's per
+ *     element, or the whole block's where the row has one.
  *
  * The interface a launcher offers the runtime is runtime/trart_cuda.h's
  * TrartCudaCall and TrartCudaFn, which the file includes: the buffers'
@@ -157,14 +161,71 @@ static void cg_cuda_count(CgC *c, const char *lo, const char *hi, const int *xs,
 }
 
 /* A kernel's body up to its element: the box, and the grid-stride loop
- * over the box's points along xs[0..m-1], each thread's x<i> set. */
-static void cg_cuda_grid_loop(CgC *c, const int *xs, int m)
+ * over the box's points along xs[0..m-1], each thread's x<i> set; with
+ * lanes (CG_LANES), a warp's loop, the warp's lanes on one point. */
+static void cg_cuda_grid_loop(CgC *c, const int *xs, int m, int lanes)
 {
 	fputs("\tconst int64_t *lo TRAC_UNUSED = box.lo, *hi TRAC_UNUSED = box.hi;\n\tint64_t count = ", c->out);
 	cg_cuda_count(c, "lo", "hi", xs, m);
-	fputs(";\n\tfor (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < count;\n"
-	      "\t     e += (int64_t)gridDim.x * blockDim.x) {\n", c->out);
+	if (lanes > 1)
+		fprintf(c->out, ";\n\tconst int lane = threadIdx.x %% %d, nlanes TRAC_UNUSED = %d;\n"
+		        "\tfor (int64_t e = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / %d; e < count;\n"
+		        "\t     e += (int64_t)gridDim.x * blockDim.x / %d) {\n", lanes, lanes, lanes, lanes);
+	else
+		fputs(";\n\tfor (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < count;\n"
+		      "\t     e += (int64_t)gridDim.x * blockDim.x) {\n", c->out);
 	cg_cuda_unflatten(c, xs, m);
+}
+
+/* CG_LANES where node n's loop kernel is a warp's per output element:
+ * a reduction whose innermost reduced index is the last, contiguous,
+ * dimension of every operand that has it, at least a warp long, so that
+ * the warp's lanes read consecutive elements; else 1, a thread's (and a
+ * column reduction's consecutive threads read consecutive elements). */
+static int cg_cuda_lanes(const CgC *c, const TraNode *n)
+{
+	const KplanNest *L = cg_c_nest(c, n);
+	if (L->reduce != KPLAN_RED_SIMD || L->nred == 0)
+		return 1;
+	int r = L->red[L->nred - 1];
+	bool read = false;
+	if (n->idx[r].size < CG_LANES)
+		return 1;
+	for (int k = 0; k < n->nops; k++) {
+		const TraOperand *op = &n->ops[k];
+		for (int d = 0; d < op->rank; d++) {
+			if (op->idx[d] != r)
+				continue;
+			if (op->aff || d != op->rank - 1)
+				return 1;
+			read = true;
+		}
+	}
+	return read ? CG_LANES : 1;
+}
+
+/* acc combined with v by node n's aggregation (max and min keeping a
+ * NaN), a statement. */
+static void cg_cuda_combine(CgC *c, const TraNode *n)
+{
+	const char *t = cg_c_type(n->type);
+	switch (n->agg) {
+	case TRA_AGG_SUM: fputs("acc += v;\n", c->out); break;
+	case TRA_AGG_PROD: fputs("acc *= v;\n", c->out); break;
+	case TRA_AGG_MAX: fprintf(c->out, "acc = trac_max_%s(acc, v);\n", t); break;
+	case TRA_AGG_MIN: fprintf(c->out, "acc = trac_min_%s(acc, v);\n", t); break;
+	default: TRAC_BUG("no lanes combine by %d", (int)n->agg);
+	}
+}
+
+/* The lanes' accumulators combined into every lane's acc (a butterfly
+ * of shuffles), at depth 2. */
+static void cg_cuda_warp_combine(CgC *c, const TraNode *n)
+{
+	fprintf(c->out, "\t\tfor (int o = %d; o > 0; o /= 2) {\n"
+	        "\t\t\t%s v = __shfl_xor_sync(0xffffffffu, acc, o);\n\t\t\t", CG_LANES / 2, cg_c_type(n->type));
+	cg_cuda_combine(c, n);
+	fputs("\t\t}\n", c->out);
 }
 
 /* The indices a GEMM matrix M has (extent above 1), into xs; how many. */
@@ -178,8 +239,9 @@ static int cg_cuda_matrix_indices(const TraNode *n, const GemmMatrix *M, int *xs
 }
 
 /* A kernel's opening: its signature (out, the operands, extra), the box,
- * and the grid-stride loop over the points of the output indices. */
-static void cg_cuda_open_kernel(CgC *c, const TraNode *n, const char *fn, int id, const char *extra)
+ * and the grid-stride loop over the points of the output indices (a
+ * warp's per point with lanes). */
+static void cg_cuda_open_kernel(CgC *c, const TraNode *n, const char *fn, int id, const char *extra, int lanes)
 {
 	const char *t = cg_c_type(n->type);
 	fprintf(c->out, "__global__ void %s%d(%s *__restrict__ out", fn, id, t);
@@ -189,7 +251,7 @@ static void cg_cuda_open_kernel(CgC *c, const TraNode *n, const char *fn, int id
 	int xs[TRA_MAX_STMT_INDICES];
 	for (int d = 0; d < n->rank; d++)
 		xs[d] = d;
-	cg_cuda_grid_loop(c, xs, n->rank);
+	cg_cuda_grid_loop(c, xs, n->rank, lanes);
 }
 
 static void cg_cuda_close_kernel(CgC *c)
@@ -198,16 +260,29 @@ static void cg_cuda_close_kernel(CgC *c)
 }
 
 /* k<id>: node n's loop nest over one block (or one row block of a row
- * group's member), one thread per output element: a map's element, or
- * the plan's reduction over the block's ranges into acc, stored with the
- * epilogue, or to part[e] (a split join's partial block). */
+ * group's member), one thread per output element (or a warp, lanes
+ * taking turns along the innermost reduced index: cg_cuda_lanes): a
+ * map's element, or the plan's reduction over the block's ranges into
+ * acc, stored with the epilogue, or to part[e] (a split join's partial
+ * block). */
 static void cg_cuda_loop_kernel(CgC *c, const TraNode *n, int id, bool split)
 {
 	const char *t = cg_c_type(n->type);
 	char extra[64];
+	int lanes = cg_cuda_lanes(c, n);
 	snprintf(extra, sizeof extra, split ? ", %s *__restrict__ part" : "", t);
-	cg_cuda_open_kernel(c, n, "k", id, extra);
-	if (n->agg == TRA_AGG_NONE) {
+	cg_cuda_open_kernel(c, n, "k", id, extra, lanes);
+	if (lanes > 1) {
+		c->lanes = true;
+		cg_c_reduce(c, n, 2, true);
+		c->lanes = false;
+		cg_cuda_warp_combine(c, n);
+		fputs("\t\tif (lane == 0)\n\t\t\t", c->out);
+		if (split)
+			fputs("part[e] = acc;\n", c->out);
+		else
+			cg_c_store(c, n);
+	} else if (n->agg == TRA_AGG_NONE) {
 		cg_c_indent(c, 2);
 		fputs("out[", c->out);
 		cg_c_out_offset(c, n);
@@ -228,7 +303,7 @@ static void cg_cuda_loop_kernel(CgC *c, const TraNode *n, int id, bool split)
 /* p<id>: a GEMM's epilogue over its block, from the result in out. */
 static void cg_cuda_epilogue_kernel(CgC *c, const TraNode *n, int id)
 {
-	cg_cuda_open_kernel(c, n, "p", id, "");
+	cg_cuda_open_kernel(c, n, "p", id, "", 1);
 	fprintf(c->out, "\t\t%s acc = out[", cg_c_type(n->type));
 	cg_c_out_offset(c, n);
 	fputs("];\n\t\t", c->out);
@@ -246,7 +321,7 @@ static void cg_cuda_fold_kernel(CgC *c, const Kplan *k)
 	const char *t = cg_c_type(n->type);
 	char extra[96];
 	snprintf(extra, sizeof extra, ", const %s *__restrict__ part, int first, int last", t);
-	cg_cuda_open_kernel(c, n, "f", k->node, extra);
+	cg_cuda_open_kernel(c, n, "f", k->node, extra, 1);
 	fprintf(c->out, "\t\t%s v = part[e], acc = v;\n\t\tif (!first) {\n\t\t\tacc = out[", t);
 	cg_c_out_offset(c, n);
 	fputs("];\n\t\t\t", c->out);
@@ -275,7 +350,7 @@ static void cg_cuda_copy_kernel(CgC *c, const TraNode *n, const GemmMatrix *M, i
 	for (int q = 0; q < n->nops; q++)
 		fprintf(c->out, ", const %s *__restrict__ in%d", cg_c_in_type(c, n, q), q);
 	fputs(", TracBox box)\n{\n", c->out);
-	cg_cuda_grid_loop(c, xs, m);
+	cg_cuda_grid_loop(c, xs, m, 1);
 	fputs("\t\tto[0", c->out);
 	for (int j = 0; j < m; j++)
 		fprintf(c->out, " + (x%d - lo[%d]) * %" PRId64, xs[j], xs[j], M->stride[xs[j]]);
@@ -316,10 +391,12 @@ static void cg_cuda_operands(CgC *c, const TraNode *n)
 }
 
 /* `FN<<<grid, threads, 0, stream>>>(out, operands EXTRA, box);` over the
- * output points of box BOX, at depth. */
+ * output points of box BOX (each a warp's for the loop kernel k<id> of
+ * a warp: cg_cuda_lanes), at depth. */
 static void cg_cuda_launch(CgC *c, const TraNode *n, const char *fn, int id, const char *extra,
                            const char *box, int depth)
 {
+	int lanes = strcmp(fn, "k") == 0 ? cg_cuda_lanes(c, n) : 1;
 	int xs[TRA_MAX_STMT_INDICES];
 	for (int d = 0; d < n->rank; d++)
 		xs[d] = d;
@@ -328,6 +405,8 @@ static void cg_cuda_launch(CgC *c, const TraNode *n, const char *fn, int id, con
 	snprintf(hi, sizeof hi, "%s.hi", box);
 	cg_c_indent(c, depth);
 	fprintf(c->out, "%s%d<<<trac_grid(", fn, id);
+	if (lanes > 1)
+		fprintf(c->out, "%d * ", lanes);
 	cg_cuda_count(c, lo, hi, xs, n->rank);
 	fprintf(c->out, "), %d, 0, call->stream>>>(out", CG_CUDA_THREADS);
 	cg_cuda_operands(c, n);
@@ -379,8 +458,11 @@ static const char *cg_cuda_op(bool trans)
 }
 
 /* One cuBLAS call of the plan at the current batch and outer K
- * elements, into the output or the partial block, at depth. */
-static void cg_cuda_gemm_call(CgC *c, const TraNode *n, const Kplan *k, int depth)
+ * elements, into the output or the partial block, at depth; with xb, a
+ * batch index (else -1), one strided batched call over xb's range in the
+ * block, from its first element (the batch's calls write disjoint parts
+ * of the output, so they may run as one). */
+static void cg_cuda_gemm_call(CgC *c, const TraNode *n, const Kplan *k, int depth, int xb)
 {
 	const GemmPlan *p = &k->gemm;
 	char ty = n->type == TRART_F32 ? 'S' : 'D';
@@ -410,8 +492,8 @@ static void cg_cuda_gemm_call(CgC *c, const TraNode *n, const Kplan *k, int dept
 		fprintf(c->out, "), %" PRId64 ", &beta, to, %" PRId64 ") != CUBLAS_STATUS_SUCCESS)\n",
 		        p->A.trans ? p->A.ld : (int64_t)1, k->split ? (int64_t)1 : p->C.stride[nx]);
 	} else {
-		fprintf(c->out, "if (cublas%cgemm(call->blas, %s, %s, (int)(", ty, cg_cuda_op(p->B.trans),
-		        cg_cuda_op(p->A.trans));
+		fprintf(c->out, "if (cublas%cgemm%s(call->blas, %s, %s, (int)(", ty, xb >= 0 ? "StridedBatched" : "",
+		        cg_cuda_op(p->B.trans), cg_cuda_op(p->A.trans));
 		cg_c_block_extent(c, &p->nn);
 		fputs("), (int)(", c->out);
 		cg_c_block_extent(c, &p->m);
@@ -419,17 +501,30 @@ static void cg_cuda_gemm_call(CgC *c, const TraNode *n, const Kplan *k, int dept
 		cg_c_block_extent(c, &p->k);
 		fputs("), &alpha, B + (", c->out);
 		cg_c_block_offset(c, n, p, &p->B);
-		fprintf(c->out, "), %" PRId64 ", A + (", p->B.ld);
+		fprintf(c->out, "), %" PRId64, p->B.ld);
+		if (xb >= 0)
+			fprintf(c->out, ", %" PRId64, p->B.stride[xb]);
+		fputs(", A + (", c->out);
 		cg_c_block_offset(c, n, p, &p->A);
-		fprintf(c->out, "), %" PRId64 ", &beta, to, ", p->A.ld);
+		fprintf(c->out, "), %" PRId64, p->A.ld);
+		if (xb >= 0)
+			fprintf(c->out, ", %" PRId64, p->A.stride[xb]);
+		fputs(", &beta, to, ", c->out);
 		if (k->split)
 			fprintf(c->out, "(int)ls[%d]", p->m.x[p->m.n - 1]);
 		else
 			fprintf(c->out, "%" PRId64, p->C.ld);
+		if (xb >= 0 && k->split)
+			fprintf(c->out, ", ls[%d]", xb);
+		else if (xb >= 0)
+			fprintf(c->out, ", %" PRId64, p->C.stride[xb]);
+		if (xb >= 0)
+			fprintf(c->out, ", (int)(hi[%d] - lo[%d])", xb, xb);
 		fputs(") != CUBLAS_STATUS_SUCCESS)\n", c->out);
 	}
 	cg_c_indent(c, depth + 1);
-	fprintf(c->out, "return \"cublas%c%s (%s)\";\n", ty, k->gemv ? "gemv" : "gemm", n->name);
+	fprintf(c->out, "return \"cublas%c%s (%s)\";\n", ty,
+	        k->gemv ? "gemv" : xb >= 0 ? "gemmStridedBatched" : "gemm", n->name);
 }
 
 /* trac_cuda_b<id> for a GEMM's block: its copy and epilogue kernels,
@@ -455,12 +550,17 @@ static void cg_cuda_block_gemm(CgC *c, const Kplan *k)
 		cg_c_block_local_strides(c, n);
 		fprintf(c->out, "\t%s *part = (%s *)call->bufs[%d + call->self];\n", t, t, c->g->nnodes);
 	}
-	int depth = 1;
-	for (int i = 0; i < p->batch.n; i++)
+	/* the innermost batch index: one strided batched call over it */
+	int depth = 1, xb = !k->gemv && p->batch.n > 0 ? p->batch.x[p->batch.n - 1] : -1;
+	for (int i = 0; i < p->batch.n - (xb >= 0); i++)
 		cg_c_block_loop(c, p->batch.x[i], depth++);
+	if (xb >= 0) {
+		cg_c_indent(c, depth);
+		fprintf(c->out, "const int64_t x%d TRAC_UNUSED = lo[%d]; /* the batch's first */\n", xb, xb);
+	}
 	for (int i = 0; i < p->kloop.n; i++)
 		cg_c_block_loop(c, p->kloop.x[i], depth++);
-	cg_cuda_gemm_call(c, n, k, depth);
+	cg_cuda_gemm_call(c, n, k, depth, xb);
 	cg_c_close_loops(c, depth, 1);
 	if (p->A.scratch)
 		fputs("\tcudaFreeAsync(A_s, call->stream);\n", c->out);
@@ -488,26 +588,125 @@ static void cg_cuda_block_agg(CgC *c, const Kplan *k)
 	fprintf(c->out, "\t}\n\treturn trac_launched(\"the aggregation of %s\");\n}\n\n", n->name);
 }
 
-/* trac_cuda_r<lead>: a row group's row block, each member's kernel over
- * the task's rows (its other indices whole), in turn on the stream. */
+/* Member m of a row group (node n) in g<lead>, inside its loop over the
+ * block's rows: its elements of row `row` (the other indices whole),
+ * the block's threads taking turns; a reduction along a contiguous
+ * index (cg_cuda_lanes) a warp's per element, or, where the row has one
+ * element, the whole block's: each warp's lanes combined by shuffles,
+ * the warps' through shared memory. The block syncs after each member,
+ * whose row the next ones read (a block's global writes before
+ * __syncthreads are visible to its threads after). */
+static int64_t cg_cuda_row_count(const TraNode *n)
+{
+	int64_t count = 1;
+	for (int d = 1; d < n->rank; d++)
+		count *= n->idx[d].size;
+	return count;
+}
+
+/* Whether member n's reduction takes the whole block (its row has one
+ * element). */
+static bool cg_cuda_row_whole(const CgC *c, const TraNode *n)
+{
+	return cg_cuda_lanes(c, n) > 1 && cg_cuda_row_count(n) == 1;
+}
+
+static void cg_cuda_row_member(CgC *c, const TraNode *n, int m)
+{
+	const char *t = cg_c_type(n->type);
+	int64_t count = cg_cuda_row_count(n);
+	int lanes = cg_cuda_lanes(c, n), xs[TRA_MAX_STMT_INDICES];
+	bool whole = cg_cuda_row_whole(c, n);
+	for (int d = 0; d < n->rank; d++)
+		xs[d] = d;
+	fprintf(c->out, "\t\t{ /* %s */\n\t\t%s *out TRAC_UNUSED = o%d;\n", n->name, t, m);
+	for (int k = 0; k < n->nops; k++)
+		fprintf(c->out, "\t\tconst %s *in%d TRAC_UNUSED = i%d_%d;\n", cg_c_in_type(c, n, k), k, m, k);
+	fputs("\t\tTracBox box;\n\t\tmemset(&box, 0, sizeof box);\n\t\tbox.lo[0] = row;\n\t\tbox.hi[0] = row + 1;\n",
+	      c->out);
+	for (int x = 1; x < n->nidx; x++)
+		fprintf(c->out, "\t\tbox.hi[%d] = %" PRId64 ";\n", x, n->idx[x].size);
+	fputs("\t\tconst int64_t *lo TRAC_UNUSED = box.lo, *hi TRAC_UNUSED = box.hi;\n", c->out);
+	/* the block's threads, CG_CUDA_THREADS (the launcher's), as constants
+	   the compiler unrolls by */
+	if (whole)
+		fprintf(c->out, "\t\t{\n\t\tconst int64_t e = 0;\n\t\tconst int lane = threadIdx.x, nlanes = %d;\n",
+		        CG_CUDA_THREADS);
+	else if (lanes > 1)
+		fprintf(c->out, "\t\tfor (int64_t e = threadIdx.x / %d; e < %" PRId64 "; e += %d) {\n"
+		        "\t\tconst int lane = threadIdx.x %% %d, nlanes TRAC_UNUSED = %d;\n",
+		        lanes, count, CG_CUDA_THREADS / lanes, lanes, lanes);
+	else
+		fprintf(c->out, "\t\tfor (int64_t e = threadIdx.x; e < %" PRId64 "; e += %d) {\n", count,
+		        CG_CUDA_THREADS);
+	cg_cuda_unflatten(c, xs, n->rank);
+	if (n->agg == TRA_AGG_NONE) {
+		fputs("\t\tout[", c->out);
+		cg_c_out_offset(c, n);
+		fputs("] = ", c->out);
+		cg_c_expr(c, n, n->join);
+		fputs(";\n", c->out);
+	} else {
+		c->lanes = lanes > 1;
+		cg_c_reduce(c, n, 2, true);
+		c->lanes = false;
+		if (lanes > 1)
+			cg_cuda_warp_combine(c, n);
+		if (whole) {
+			fprintf(c->out, "\t\tif (lane %% %d == 0)\n\t\t\t((%s *)trac_sh)[lane / %d] = acc;\n"
+			        "\t\t__syncthreads();\n\t\tif (lane == 0) {\n"
+			        "\t\t\tfor (int w = 1; w < %d; w++) {\n"
+			        "\t\t\t\t%s v = ((%s *)trac_sh)[w];\n\t\t\t\t",
+			        CG_LANES, t, CG_LANES, CG_CUDA_THREADS / CG_LANES, t, t);
+			cg_cuda_combine(c, n);
+			fputs("\t\t\t}\n\t\t\t", c->out);
+		} else {
+			fputs(lanes > 1 ? "\t\tif (lane == 0)\n\t\t\t" : "\t\t", c->out);
+		}
+		cg_c_store(c, n);
+		if (whole)
+			fputs("\t\t}\n", c->out);
+	}
+	fputs("\t\t}\n\t\t}\n\t\t__syncthreads();\n", c->out);
+}
+
+/* g<lead> and trac_cuda_r<lead>: a row group's row block as one kernel,
+ * a CUDA block per row (grid-stride over the task's rows), running the
+ * members in turn over its row (cg_cuda_row_member). */
 static void cg_cuda_block_rows(CgC *c, const Kplan *k)
 {
 	const TraGraph *g = c->g;
-	for (int m = 0; m < k->nmembers; m++)
-		cg_cuda_loop_kernel(c, &g->nodes[k->members[m]], k->members[m], false);
-	fprintf(c->out, "extern \"C\" const char *trac_cuda_r%d(const TrartCudaCall *call)\n{\n", k->node);
+	fprintf(c->out, "__global__ void g%d(", k->node);
 	for (int m = 0; m < k->nmembers; m++) {
 		const TraNode *n = &g->nodes[k->members[m]];
-		fprintf(c->out, "\t{ /* %s */\n", n->name);
-		cg_cuda_buffers(c, n, 2);
-		fprintf(c->out, "\t\tTracBox box;\n\t\tmemset(&box, 0, sizeof box);\n"
-		        "\t\tbox.lo[0] = call->lo[0];\n\t\tbox.hi[0] = call->hi[0];\n");
-		for (int x = 1; x < n->nidx; x++)
-			fprintf(c->out, "\t\tbox.hi[%d] = %" PRId64 ";\n", x, n->idx[x].size);
-		cg_cuda_launch(c, n, "k", k->members[m], "", "box", 2);
-		fputs("\t}\n", c->out);
+		fprintf(c->out, "%s%s *__restrict__ o%d", m ? ", " : "", cg_c_type(n->type), m);
+		for (int q = 0; q < n->nops; q++)
+			fprintf(c->out, ", const %s *__restrict__ i%d_%d", cg_c_in_type(c, n, q), m, q);
 	}
-	fprintf(c->out, "\treturn trac_launched(\"the row group of %s\");\n}\n\n", g->nodes[k->node].name);
+	fputs(", int64_t lo0, int64_t hi0)\n{\n", c->out);
+	bool whole = false;
+	for (int m = 0; m < k->nmembers; m++)
+		whole |= cg_cuda_row_whole(c, &g->nodes[k->members[m]]);
+	if (whole)
+		fprintf(c->out, "\t__shared__ unsigned long long trac_sh[%d]; /* a block reduction's warps' */\n",
+		        CG_CUDA_THREADS / CG_LANES);
+	fputs("\tfor (int64_t row = lo0 + blockIdx.x; row < hi0; row += gridDim.x) {\n", c->out);
+	for (int m = 0; m < k->nmembers; m++)
+		cg_cuda_row_member(c, &g->nodes[k->members[m]], m);
+	fputs("\t}\n}\n\n", c->out);
+	fprintf(c->out, "extern \"C\" const char *trac_cuda_r%d(const TrartCudaCall *call)\n{\n"
+	        "\tint64_t rows = call->hi[0] - call->lo[0];\n"
+	        "\tg%d<<<rows < 1 ? 1u : rows > 65535 ? 65535u : (unsigned)rows, %d, 0, call->stream>>>(",
+	        k->node, k->node, CG_CUDA_THREADS);
+	for (int m = 0; m < k->nmembers; m++) {
+		const TraNode *n = &g->nodes[k->members[m]];
+		const char *t = cg_c_type(n->type);
+		fprintf(c->out, "%s(%s *)call->bufs[%d]", m ? ", " : "", t, k->members[m]);
+		for (int q = 0; q < n->nops; q++)
+			fprintf(c->out, ", (const %s *)call->bufs[%d]", cg_c_in_type(c, n, q), n->ops[q].node);
+	}
+	fprintf(c->out, ", call->lo[0], call->hi[0]);\n"
+	        "\treturn trac_launched(\"the row group of %s\");\n}\n\n", g->nodes[k->node].name);
 }
 
 /* ---- tables ------------------------------------------------------------------- */
@@ -588,7 +787,7 @@ void cg_cuda_emit(const TraGraph *g, const CgCOptions *opt, FILE *out)
 		TRAC_BUG("the CUDA back end renders block tasks: no task graph");
 	KplanProgram kp;
 	kplan_build(g, opt->ia, &kp);
-	CgC c = {g, out, opt, &kp, kp.leader, "bufs", true};
+	CgC c = {g, out, opt, &kp, kp.leader, "bufs", true, false};
 	fprintf(out, "/* %s: the CUDA kernels of %s, generated by trac (--emit=cuda) */\n", opt->name,
 	        opt->source ? opt->source : "a program");
 	cg_cuda_prelude(&c);

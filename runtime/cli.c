@@ -85,6 +85,7 @@
 
 #include "trart.h"
 #include "exec.h"
+#include "gpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -882,6 +883,7 @@ cli_compute(const TrartProgram *p, const CliOpts *o, CliRun *r)
 		if (r->times)
 			cli_add_time(r->times, trart_clock_ns() - start);
 	}
+	trart_gpu_release(); /* the runs' GPUs, kept set up from run to run */
 }
 
 static int

@@ -29,8 +29,10 @@
  *    from device and one GPU from another (peer access is enabled
  *    between the devices used, where the hardware has it; else CUDA
  *    copies through the host).
- * An error names the CUDA call and CUDA's words for it; gpu.c adds the
- * GPU and the task and ends the program (exit 1).
+ * Each launch is timed by a pair of events around it, which --stats
+ * reads once the run is done ("gpu kernels": the GPUs' time in kernels
+ * alone). An error names the CUDA call and CUDA's words for it; gpu.c
+ * adds the GPU and the task and ends the program (exit 1).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -53,14 +55,24 @@ typedef struct CudaStream {
 	size_t nspare;
 } CudaStream;
 
+/* A launch's kernels, between two timing events. */
+typedef struct CudaTimed {
+	int device;
+	cudaEvent_t start, stop;
+} CudaTimed;
+
 typedef struct CudaCtx {
 	const TrartCudaKernels *k;
+	CudaTimed *timed;        /* the launches since kernel_time last read them */
+	size_t ntimed, captimed;
 	int ndevices;            /* the machine's */
 	int want;                /* the program's GPUs */
 	char err[TRART_ERRLEN];  /* the last failure, for gpu.c's message */
 } CudaCtx;
 
 static CudaCtx cuda_ctx;
+
+static double cuda_kernel_time(void *ctx);
 
 /* NULL when e is success, else "what: CUDA's words" (in the context). */
 static const char *
@@ -128,7 +140,12 @@ cuda_open(void *ctx, int want, char *err, size_t errlen)
 static void
 cuda_close(void *ctx)
 {
-	(void)ctx;
+	CudaCtx *c = ctx;
+
+	cuda_kernel_time(c); /* the events of launches no run read (a failed one's) */
+	free(c->timed);
+	c->timed = NULL;
+	c->captimed = 0;
 }
 
 static void *
@@ -242,6 +259,59 @@ cuda_blas(CudaCtx *c, CudaStream *st)
 	return NULL;
 }
 
+/* A launch's timing events, the first recorded on st; NULL after a
+ * message in c->err. */
+static CudaTimed *
+cuda_timed(CudaCtx *c, CudaStream *st)
+{
+	if (c->ntimed == c->captimed) {
+		size_t cap = c->captimed ? 2 * c->captimed : 64;
+		CudaTimed *tm = realloc(c->timed, cap * sizeof *tm);
+		if (!tm) {
+			snprintf(c->err, sizeof c->err, "malloc (the kernels' timing events)");
+			return NULL;
+		}
+		c->timed = tm;
+		c->captimed = cap;
+	}
+	CudaTimed *tm = &c->timed[c->ntimed];
+	tm->device = st->device;
+	if (cuda_failed(c, cudaEventCreate(&tm->start), "cudaEventCreate"))
+		return NULL;
+	if (cuda_failed(c, cudaEventCreate(&tm->stop), "cudaEventCreate")) {
+		cudaEventDestroy(tm->start);
+		return NULL;
+	}
+	c->ntimed++;
+	if (cuda_failed(c, cudaEventRecord(tm->start, st->s), "cudaEventRecord"))
+		return NULL;
+	return tm;
+}
+
+/* The launches' kernel time, from their events (done: gpu.c asks once
+ * the run's marks are all passed). */
+static double
+cuda_kernel_time(void *ctx)
+{
+	CudaCtx *c = ctx;
+	double s = 0;
+
+	for (size_t i = 0; i < c->ntimed; i++) {
+		CudaTimed *tm = &c->timed[i];
+		float ms = 0;
+		cudaSetDevice(tm->device);
+		if (s >= 0 && cudaEventElapsedTime(&ms, tm->start, tm->stop) == cudaSuccess)
+			s += ms * 1e-3;
+		else
+			s = -1;
+		cudaEventDestroy(tm->start);
+		cudaEventDestroy(tm->stop);
+	}
+	cudaGetLastError();
+	c->ntimed = 0;
+	return s;
+}
+
 static const char *
 cuda_launch(void *ctx, void *stream, int t, const TrartTask *task, void *const *bufs)
 {
@@ -262,7 +332,13 @@ cuda_launch(void *ctx, void *stream, int t, const TrartTask *task, void *const *
 	/* a function pointer stored as an object pointer (trart.h's table) */
 	memcpy(&fn, &c->k->launch[t], sizeof fn);
 	TrartCudaCall call = {bufs, task->lo, task->hi, t, st->s, st->blas};
-	if (!(bad = fn(&call)))
+	CudaTimed *tm = cuda_timed(c, st);
+	if (!tm)
+		return c->err;
+	bad = fn(&call);
+	if (!bad && (bad = cuda_failed(c, cudaEventRecord(tm->stop, st->s), "cudaEventRecord")))
+		return bad;
+	if (!bad)
 		return NULL;
 	/* a CUDA call's error has CUDA's words; a cuBLAS call's is its name */
 	cudaError_t e = cudaGetLastError();
@@ -410,8 +486,9 @@ cuda_reached(void *ctx, void *stream, uint64_t mark, const char **failed)
 }
 
 static const TrartGpuOps cuda_ops = {
-	"CUDA", cuda_open, cuda_close, cuda_alloc, cuda_free, cuda_host_alloc, cuda_host_free, cuda_pin,
-	cuda_unpin, cuda_stream, cuda_stream_free, cuda_launch, cuda_copy, cuda_copy_flat, cuda_record, cuda_reached, &cuda_ctx,
+	"CUDA GPU", cuda_open, cuda_close, cuda_alloc, cuda_free, cuda_host_alloc, cuda_host_free, cuda_pin,
+	cuda_unpin, cuda_stream, cuda_stream_free, cuda_launch, cuda_copy, cuda_copy_flat, cuda_record, cuda_reached,
+	cuda_kernel_time, &cuda_ctx,
 };
 
 int

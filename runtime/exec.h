@@ -83,6 +83,9 @@ typedef struct TrartProfile {
 	double gpu_memory;     /* bytes of the GPUs' arenas, all runs */
 	double gpu_offloaded, gpu_reloaded; /* bytes to and from pinned host
 	                          memory, all runs */
+	int gpu_timed;         /* runs whose kernels the device timed ... */
+	double gpu_kernel_s, gpu_kernel_min_s; /* ... their seconds in kernels,
+	                          all of them and the least of a run */
 } TrartProfile;
 
 /* exec.c */

@@ -100,6 +100,7 @@ struct TrartGpuRun {
 	uint64_t *dest;       /* per task with pieces: the GPUs they go to */
 	int *left;            /* per task: marks not yet passed */
 	bool *pinned;         /* per caller's buffer: pinned for the run */
+	void **caller;        /* the caller's buffers the run was set up for */
 	GpuWait *wait;        /* the marks in flight */
 	int nwait, capwait;
 	int inflight;         /* tasks submitted, not completed */
@@ -183,13 +184,23 @@ gpu_arenas(TrartGpuRun *r)
 		if (g->spill > 0 && !(d->host = r->ops->host_alloc(r->ops->ctx, (size_t)g->spill)))
 			trart_out_of_memory((double)g->spill, "GPU %d's offloads (pinned host memory)", q);
 		r->st.memory += (double)g->arena;
+	}
+}
+
+/* Every GPU's buffers at their first places in its arena (a run's
+ * reloads move them). */
+static void
+gpu_place(TrartGpuRun *r)
+{
+	const TrartTaskGraph *g = r->g;
+
+	for (int q = 0; q < r->ngpus; q++) {
+		GpuDev *d = &r->dev[q];
 		for (int b = 0; b < g->nbufs; b++) {
 			int64_t off = g->offset[q * g->nbufs + b];
-			if (off < 0)
-				continue;
 			if (off > g->arena - g->bytes[b])
 				trart_fatal("task graph: buffer %d of GPU %d lies outside its arena", b, q);
-			d->bufs[b] = d->arena + off;
+			d->bufs[b] = off < 0 ? NULL : d->arena + off;
 		}
 	}
 }
@@ -203,9 +214,12 @@ gpu_pin(TrartGpuRun *r)
 	int n = g->ncaller < g->nbufs ? g->ncaller : g->nbufs;
 
 	r->pinned = gpu_alloc((size_t)n, sizeof *r->pinned);
-	for (int b = 0; b < n; b++)
+	r->caller = gpu_alloc((size_t)n, sizeof *r->caller);
+	for (int b = 0; b < n; b++) {
+		r->caller[b] = r->host[b];
 		if (r->host[b] && g->bytes[b] > 0)
 			r->pinned[b] = r->ops->pin(r->ops->ctx, r->host[b], (size_t)g->bytes[b]);
+	}
 }
 
 static void
@@ -221,13 +235,46 @@ gpu_streams(TrartGpuRun *r)
 	}
 }
 
+/* The last run's GPUs, set up, kept for the next run (trart_gpu_end),
+ * or NULL. */
+static TrartGpuRun *gpu_parked;
+
+/* Whether the parked run r can run g over host: the same graph, device
+ * and caller's buffers. */
+static bool
+gpu_same(const TrartGpuRun *r, const TrartTaskGraph *g, void *const *host)
+{
+	if (r->g != g || r->ops != (gpu_device ? gpu_device : trart_gpu_sim_ops()))
+		return false;
+	for (int b = 0; b < (g->ncaller < g->nbufs ? g->ncaller : g->nbufs); b++)
+		if (r->caller[b] != host[b])
+			return false;
+	return true;
+}
+
+static void gpu_free(TrartGpuRun *r);
+
 TrartGpuRun *
 trart_gpu_begin(const TrartTaskGraph *g, void *const *host)
 {
-	TrartGpuRun *r = gpu_alloc(1, sizeof *r);
+	TrartGpuRun *r = gpu_parked;
 	char err[TRART_ERRLEN];
 	const char *why;
 
+	gpu_parked = NULL;
+	if (r && gpu_same(r, g, host)) { /* --repeat: set up already */
+		double memory = r->st.memory;
+		memset(r->left, 0, (size_t)g->ntasks * sizeof *r->left);
+		r->nwait = r->inflight = 0;
+		memset(&r->st, 0, sizeof r->st);
+		r->st.memory = memory;
+		r->host = host;
+		gpu_place(r);
+		return r;
+	}
+	if (r)
+		gpu_free(r);
+	r = gpu_alloc(1, sizeof *r);
 	if (g->ngpus > GPU_MAX || !g->bytes || g->arena <= 0 || !g->offset || g->spill < 0)
 		trart_fatal("task graph: placed on %d GPUs (at most %d, with the buffers' sizes and the "
 		            "memory plan's arena and offsets)", g->ngpus, GPU_MAX);
@@ -246,6 +293,7 @@ trart_gpu_begin(const TrartTaskGraph *g, void *const *host)
 	r->wait = gpu_alloc((size_t)r->capwait, sizeof *r->wait);
 	gpu_plan(r);
 	gpu_arenas(r);
+	gpu_place(r);
 	gpu_pin(r);
 	gpu_streams(r);
 	return r;
@@ -423,6 +471,27 @@ trart_gpu_in_flight(const TrartGpuRun *r)
 void
 trart_gpu_end(TrartGpuRun *r, TrartGpuStats *st)
 {
+	r->st.device = r->ops->name;
+	r->st.ngpus = r->ngpus;
+	r->st.kernel_s = r->ops->kernel_time(r->ops->ctx);
+	if (st)
+		*st = r->st;
+	gpu_parked = r;
+}
+
+void
+trart_gpu_release(void)
+{
+	if (gpu_parked)
+		gpu_free(gpu_parked);
+	gpu_parked = NULL;
+}
+
+/* Frees the GPUs' buffers and streams, unpins the caller's buffers and
+ * closes the device layer. */
+static void
+gpu_free(TrartGpuRun *r)
+{
 	const TrartGpuOps *o = r->ops;
 
 	for (int q = 0; q < r->ngpus; q++) {
@@ -442,16 +511,13 @@ trart_gpu_end(TrartGpuRun *r, TrartGpuStats *st)
 	}
 	for (int b = 0; b < (r->g->ncaller < r->g->nbufs ? r->g->ncaller : r->g->nbufs); b++)
 		if (r->pinned[b])
-			o->unpin(o->ctx, r->host[b]);
+			o->unpin(o->ctx, r->caller[b]);
 	o->close(o->ctx);
-	r->st.device = o->name;
-	r->st.ngpus = r->ngpus;
-	if (st)
-		*st = r->st;
 	free(r->dev);
 	free(r->dest);
 	free(r->left);
 	free(r->pinned);
+	free(r->caller);
 	free(r->wait);
 	free(r);
 }

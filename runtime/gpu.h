@@ -29,7 +29,7 @@ typedef enum TrartGpuCopy {
  * device: those that queue return at once. Calls that can fail return
  * NULL, or the name of the call that failed (for the message). */
 typedef struct TrartGpuOps {
-	const char *name;     /* for messages: "simulated GPU", "CUDA" */
+	const char *name;     /* for messages: "simulated GPU", "CUDA GPU" */
 	/* Starts the device layer for a program placed on want GPUs; NULL,
 	 * or a message (a static string or one in err) when it cannot:
 	 * fewer GPUs than want, among others. */
@@ -67,6 +67,10 @@ typedef struct TrartGpuOps {
 	/* Whether stream has passed mark: 1 yes, 0 not yet, -1 an error
 	 * (a kernel or copy failed: *failed says what, or stays NULL). */
 	int (*reached)(void *ctx, void *stream, uint64_t mark, const char **failed);
+	/* Seconds the device spent in the kernels launched since the last
+	 * call, all done by now (kernels that overlapped count each), or a
+	 * negative number where it does not measure them. */
+	double (*kernel_time)(void *ctx);
 	void *ctx;
 } TrartGpuOps;
 
@@ -109,10 +113,18 @@ typedef struct TrartGpuStats {
 	int64_t kernels;       /* kernels launched */
 	double memory;         /* bytes of the GPUs' arenas (or buffers), all of them */
 	double offloaded, reloaded; /* bytes to and from pinned host memory */
+	double kernel_s;       /* seconds in kernels (TrartGpuOps.kernel_time), or < 0 */
 } TrartGpuStats;
 
-/* Frees the GPUs' buffers and streams and closes the device layer;
- * what the run moved into st (may be NULL). */
+/* Ends the run: what it moved into st (may be NULL). The GPUs stay set
+ * up (the device open, the arenas, host memory, streams, the caller's
+ * buffers pinned) for the next run of the same graph over the same
+ * buffers, which trart_gpu_begin then starts at once: --repeat times
+ * the computation, not cudaMalloc and cublasCreate. */
 TRART_INTERNAL void trart_gpu_end(TrartGpuRun *r, TrartGpuStats *st);
+
+/* Frees what the last run kept set up, and closes the device layer
+ * (before the caller's buffers are freed: they may be pinned). */
+TRART_INTERNAL void trart_gpu_release(void);
 
 #endif /* TRART_GPU_H */

@@ -429,9 +429,18 @@ sim_reached(void *ctx, void *stream, uint64_t mark, const char **failed)
 	return atomic_load_explicit(&st->passed, memory_order_acquire) >= mark;
 }
 
+/* A simulated kernel's time is the CPU's: not the GPU's to report. */
+static double
+sim_kernel_time(void *ctx)
+{
+	(void)ctx;
+	return -1;
+}
+
 static const TrartGpuOps sim_ops = {
 	"simulated GPU", sim_open, sim_close, sim_alloc, sim_free, sim_host_alloc, sim_host_free, sim_pin,
-	sim_unpin, sim_stream, sim_stream_free, sim_launch, sim_copy, sim_copy_flat, sim_record, sim_reached, &sim_ctx,
+	sim_unpin, sim_stream, sim_stream_free, sim_launch, sim_copy, sim_copy_flat, sim_record, sim_reached, sim_kernel_time,
+	&sim_ctx,
 };
 
 const TrartGpuOps *

@@ -1757,6 +1757,12 @@ sched_report(Sched *s, TrartProfile *prof, int64_t start_ns, int64_t end_ns)
 		prof->gpu_memory += s->gpu_stats.memory;
 		prof->gpu_offloaded += s->gpu_stats.offloaded;
 		prof->gpu_reloaded += s->gpu_stats.reloaded;
+		if (s->gpu_stats.kernel_s >= 0) {
+			if (prof->gpu_timed == 0 || s->gpu_stats.kernel_s < prof->gpu_kernel_min_s)
+				prof->gpu_kernel_min_s = s->gpu_stats.kernel_s;
+			prof->gpu_kernel_s += s->gpu_stats.kernel_s;
+			prof->gpu_timed++;
+		}
 	}
 	if (s->arena)
 		prof->reload_wait_ns += sched_reload_wait(s, start_ns);
@@ -1782,8 +1788,10 @@ sched_report(Sched *s, TrartProfile *prof, int64_t start_ns, int64_t end_ns)
 /* ---- GPUs (the protocol is at the top) ---- */
 
 /* The longest the GPU loop sleeps between looks at its events when
- * nothing happened (it starts at 1 us and doubles). */
-#define SCHED_GPU_NAP_NS 100000
+ * nothing happened (it starts at 1 us and doubles): short, since every
+ * step of a GPU program waits for the loop to see its event (a copy's
+ * end, a kernel's) and queue the next, and the GPU idles meanwhile. */
+#define SCHED_GPU_NAP_NS 20000
 
 static void
 sched_nap(int64_t ns)

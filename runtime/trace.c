@@ -514,6 +514,9 @@ trart_stats_print(const TrartProfile *prof, FILE *f, int runs, int threads,
 		        prof->gpu_kernels / runs, prof->gpu_copies / runs, prof->gpu_h2d / runs, prof->gpu_d2h / runs,
 		        prof->gpu_d2d / runs, prof->gpu_memory / runs, prof->gpu_offloaded / runs,
 		        prof->gpu_reloaded / runs);
+	if (prof->gpu_timed > 0) /* the GPUs' own clocks: kernels alone, no copies */
+		fprintf(f, "gpu kernels: runs=%d mean_ms=%.6f min_ms=%.6f\n", prof->gpu_timed,
+		        prof->gpu_kernel_s * 1e3 / prof->gpu_timed, prof->gpu_kernel_min_s * 1e3);
 	if (ranks) /* the exact bytes, which --emit=plan's per-rank lines match */
 		fprintf(f, "rank %d: sent %.0f bytes in %" PRId64 " pieces, received %.0f bytes "
 		        "in %" PRId64 " pieces\n", comm->rank, prof->rank_sent / runs,

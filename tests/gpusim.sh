@@ -142,7 +142,7 @@ room=$("$TRAC" two.tra --backend=cuda-sim --gpus=2 --partition=B:i=2 --emit=plan
 TRART_GPU_SIM=memory=$room expect "a GPU with just the room ($room bytes)" 0 '' ./two --random --output-dir e4
 TRART_GPU_SIM=memory=$((room - 1)) expect "a GPU a byte short" 1 'out of memory allocating the arena' \
 	./two --random --output-dir e5
-expect "--gpus without a GPU back end" 2 'add --backend=cuda (CUDA GPUs) or --backend=cuda-sim' \
+expect "--gpus without a GPU back end" 2 'add --backend=cuda \(CUDA GPUs\) or --backend=cuda-sim' \
 	"$TRAC" two.tra --gpus=2 -o x
 expect "--gpus=0" 2 '--gpus=N needs a count from 1 to 64' "$TRAC" two.tra --backend=cuda-sim --gpus=0 -o x
 expect "--gpus with --memory too small" 1 'memory=64 is too small: .*the smallest budget that works is' \
