@@ -259,6 +259,16 @@ static void cg_cuda_close_kernel(CgC *c)
 	fputs("\t}\n}\n\n", c->out);
 }
 
+/* A map's element: out[here] = the join, at depth 2. */
+static void cg_cuda_map_element(CgC *c, const TraNode *n)
+{
+	fputs("\t\tout[", c->out);
+	cg_c_out_offset(c, n);
+	fputs("] = ", c->out);
+	cg_c_expr(c, n, n->join);
+	fputs(";\n", c->out);
+}
+
 /* k<id>: node n's loop nest over one block (or one row block of a row
  * group's member), one thread per output element (or a warp, lanes
  * taking turns along the innermost reduced index: cg_cuda_lanes): a
@@ -283,12 +293,7 @@ static void cg_cuda_loop_kernel(CgC *c, const TraNode *n, int id, bool split)
 		else
 			cg_c_store(c, n);
 	} else if (n->agg == TRA_AGG_NONE) {
-		cg_c_indent(c, 2);
-		fputs("out[", c->out);
-		cg_c_out_offset(c, n);
-		fputs("] = ", c->out);
-		cg_c_expr(c, n, n->join);
-		fputs(";\n", c->out);
+		cg_cuda_map_element(c, n);
 	} else {
 		cg_c_reduce(c, n, 2, true);
 		cg_c_indent(c, 2);
@@ -641,11 +646,7 @@ static void cg_cuda_row_member(CgC *c, const TraNode *n, int m)
 		        CG_CUDA_THREADS);
 	cg_cuda_unflatten(c, xs, n->rank);
 	if (n->agg == TRA_AGG_NONE) {
-		fputs("\t\tout[", c->out);
-		cg_c_out_offset(c, n);
-		fputs("] = ", c->out);
-		cg_c_expr(c, n, n->join);
-		fputs(";\n", c->out);
+		cg_cuda_map_element(c, n);
 	} else {
 		c->lanes = lanes > 1;
 		cg_c_reduce(c, n, 2, true);

@@ -424,10 +424,15 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 	 * already wait for comes after the arena's end: while the budget has
 	 * room, a block need not wait for the previous one's readers (W2's
 	 * row blocks, one after another otherwise). */
+	/* On GPUs the same without a budget: a GPU's memory is large, and a
+	 * block copied in only after another block's readers are done
+	 * leaves the copy engine idle meanwhile (W1's A, which waited for
+	 * B's product, the whole copy after it). */
 	enum { FREE_IMPLIED, FREE, GROW, EVICT };
 	static const int unbounded[] = {FREE, GROW, EVICT}, budgeted[] = {FREE_IMPLIED, GROW, FREE, EVICT};
-	const int *passes = a->budget > 0 ? budgeted : unbounded;
-	int npasses = a->budget > 0 ? (evict ? 4 : 1) : (evict ? 3 : 1);
+	bool spread = a->budget > 0 || P->mg->gpus;
+	const int *passes = spread ? budgeted : unbounded;
+	int npasses = spread ? (evict ? 4 : 1) : (evict ? 3 : 1);
 	for (int q = 0; q < npasses && pick < 0; q++) {
 		int pass = passes[q];
 		if (pass == GROW) {

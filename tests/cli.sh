@@ -220,7 +220,7 @@ for mode in --devices=3 --node-kernels; do
 done
 
 # ---- the back ends: c always, llvm where configure found LLVM 14 -------------------
-expect backend-unknown 2 "unknown --backend 'fortran'; the back ends are c, llvm and cuda-sim" \
+expect backend-unknown 2 "unknown --backend 'fortran'; the back ends are c, llvm, cuda and cuda-sim" \
 	"$TRAC" copy.tra --backend=fortran
 "$TRAC" --version >version.out 2>&1
 grep -q "^back ends: c" version.out && ok version-names-back-ends || bad version-names-back-ends
