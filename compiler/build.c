@@ -397,6 +397,12 @@ static bool build_links_cuda(const BuildOptions *opt)
 	return opt->cuda && !opt->object && !opt->shared;
 }
 
+/* --backend=cuda: where nvcc puts NAME.cu's object, beside the C's. */
+static const char *build_cu_obj(Arena *a, const char *obj)
+{
+	return arena_printf(a, "%s.cu.o", obj);
+}
+
 /* Whether the link adds libtrart_mpi and MPI: an executable for ranks. */
 static bool build_links_mpi(const BuildOptions *opt)
 {
@@ -422,7 +428,7 @@ static void build_link_command(Arena *a, Argv *av, const BuildOptions *opt, cons
 	build_arg(a, av, out);
 	build_arg(a, av, obj);
 	if (build_links_cuda(opt)) {
-		build_arg(a, av, arena_printf(a, "%s.cu.o", obj));
+		build_arg(a, av, build_cu_obj(a, obj));
 		build_arg(a, av, arena_printf(a, "%s/libtrart_cuda.a", paths->lib));
 	}
 	if (build_links_mpi(opt))
@@ -727,9 +733,9 @@ int build_program(const TraGraph *g, const BuildOptions *opt)
 	char *obj = arena_printf(&a, "%s/%s.o", dir, opt->name);
 	char *tmp_out = arena_printf(&a, "%s/%s.out", dir, opt->name);
 	char *tmp_header = arena_printf(&a, "%s/%s", dir, opt->header_out ? opt->header_name : "none.h");
-	/* --backend=cuda: NAME.cu and its object (build_link_command's NAME.o.cu.o) */
+	/* --backend=cuda: NAME.cu and its object */
 	const char *cu = opt->cuda ? arena_printf(&a, "%s/%s.cu", dir, opt->name) : NULL;
-	const char *cu_obj = opt->cuda ? arena_printf(&a, "%s.cu.o", obj) : NULL;
+	const char *cu_obj = opt->cuda ? build_cu_obj(&a, obj) : NULL;
 	const char *temps[8] = {c_file, obj, tmp_out, tmp_header, cu, cu_obj, NULL, dir};
 	for (int i = 0; i < 8; i++)
 		build_temps[i] = temps[i];

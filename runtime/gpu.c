@@ -205,13 +205,21 @@ gpu_place(TrartGpuRun *r)
 	}
 }
 
+/* How many of g's buffers are the caller's (pinned, and compared when a
+ * parked run is reused). */
+static int
+gpu_ncaller(const TrartTaskGraph *g)
+{
+	return g->ncaller < g->nbufs ? g->ncaller : g->nbufs;
+}
+
 /* The caller's buffers, pinned where the device can, so that copies of
  * inputs in and outputs out do not wait for the device. */
 static void
 gpu_pin(TrartGpuRun *r)
 {
 	const TrartTaskGraph *g = r->g;
-	int n = g->ncaller < g->nbufs ? g->ncaller : g->nbufs;
+	int n = gpu_ncaller(g);
 
 	r->pinned = gpu_alloc((size_t)n, sizeof *r->pinned);
 	r->caller = gpu_alloc((size_t)n, sizeof *r->caller);
@@ -246,7 +254,7 @@ gpu_same(const TrartGpuRun *r, const TrartTaskGraph *g, void *const *host)
 {
 	if (r->g != g || r->ops != (gpu_device ? gpu_device : trart_gpu_sim_ops()))
 		return false;
-	for (int b = 0; b < (g->ncaller < g->nbufs ? g->ncaller : g->nbufs); b++)
+	for (int b = 0; b < gpu_ncaller(g); b++)
 		if (r->caller[b] != host[b])
 			return false;
 	return true;
@@ -509,7 +517,7 @@ gpu_free(TrartGpuRun *r)
 			o->host_free(o->ctx, d->host);
 		free(d->bufs);
 	}
-	for (int b = 0; b < (r->g->ncaller < r->g->nbufs ? r->g->ncaller : r->g->nbufs); b++)
+	for (int b = 0; b < gpu_ncaller(r->g); b++)
 		if (r->pinned[b])
 			o->unpin(o->ctx, r->caller[b]);
 	o->close(o->ctx);

@@ -109,11 +109,7 @@ run_g() {
 		return 1
 	fi
 	gotdirs="$gotdirs $dir"
-	if ! grep -q "^gpus: $n $kind" err; then
-		bad "$label: --stats has no 'gpus: $n $kind' line"
-	elif [ "$n" = 1 ] && ! grep -q ' 0 between GPUs;' err; then
-		bad "$label: bytes between GPUs on one GPU: $(grep '^gpus:' err)"
-	fi
+	gpu_stats "$label" "$n" "$kind"
 }
 
 # budget NAME PROG DEFS N: a run on N GPUs at 25% of the largest GPU's
@@ -121,9 +117,7 @@ run_g() {
 # run_gpus does and its bytes offloaded against the plan's.
 budget() {
 	# shellcheck disable=SC2086 # $3 is the -D flags
-	peak=$("$TRAC" "$2" $3 --backend="$backend" --gpus="$4" --emit=plan 2>err |
-		sed -n 's/^memory domain [0-9]* (GPU [0-9]*): budget unbounded, arena \([0-9]*\) bytes.*/\1/p' |
-		sort -n | tail -n 1)
+	peak=$(gpu_peak "$2" "$3" "$backend" "$4")
 	if [ -z "$peak" ]; then
 		bad "$1 --gpus=$4: no arena in --emit=plan"
 		return

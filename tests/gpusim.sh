@@ -53,11 +53,7 @@ run_gpus() {
 		return
 	fi
 	gotdirs="$gotdirs $dir"
-	if ! grep -q "^gpus: $n simulated GPU" err; then
-		bad "$label: --stats has no gpus line"
-	elif [ "$n" = 1 ] && ! grep -q ' 0 between GPUs;' err; then
-		bad "$label: bytes between GPUs on one GPU: $(grep '^gpus:' err)"
-	fi
+	gpu_stats "$label" "$n" "simulated GPU"
 }
 
 # budgets NAME PROG DEFS N: runs on N GPUs at 100% and 25% of the
@@ -65,9 +61,7 @@ run_gpus() {
 # bytes offloaded against the plan's.
 budgets() {
 	# shellcheck disable=SC2086 # $3 is the -D flags
-	peak=$("$TRAC" "$2" $3 --backend=cuda-sim --gpus="$4" --emit=plan 2>err |
-		sed -n 's/^memory domain [0-9]* (GPU [0-9]*): budget unbounded, arena \([0-9]*\) bytes.*/\1/p' |
-		sort -n | tail -n 1)
+	peak=$(gpu_peak "$2" "$3" cuda-sim "$4")
 	if [ -z "$peak" ]; then
 		bad "$1 --gpus=$4: no arena in --emit=plan"
 		return

@@ -26,6 +26,27 @@ least_budget() {
 		sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p'
 }
 
+# gpu_peak PROG DEFS BACKEND N: the largest GPU arena of PROG's unbounded
+# plan on N GPUs of BACKEND (cuda or cuda-sim), empty if none; trac's
+# stderr in err.
+gpu_peak() {
+	# shellcheck disable=SC2086 # $2 is the -D flags
+	"$TRAC" "$1" $2 --backend="$3" --gpus="$4" --emit=plan 2>err |
+		sed -n 's/^memory domain [0-9]* (GPU [0-9]*): budget unbounded, arena \([0-9]*\) bytes.*/\1/p' |
+		sort -n | tail -n 1
+}
+
+# gpu_stats LABEL N KIND: a GPU run's --stats (in err) names N GPUs of
+# KIND ("simulated GPU", "CUDA GPU"), and on one GPU nothing moved
+# between GPUs; bad LABEL otherwise.
+gpu_stats() {
+	if ! grep -q "^gpus: $2 $3" err; then
+		bad "$1: --stats has no 'gpus: $2 $3' line"
+	elif [ "$2" = 1 ] && ! grep -q ' 0 between GPUs;' err; then
+		bad "$1: bytes between GPUs on one GPU: $(grep '^gpus:' err)"
+	fi
+}
+
 # compare DIR_GOT DIR_WANT [DIR_GOT...]: every .npy in WANT equals the
 # one in GOT (and in each further GOT: one Python for several runs).
 compare() {
