@@ -1712,6 +1712,19 @@ static void cg_c_task_arrays(CgC *c, int t)
 	}
 }
 
+/* Buffer b's bytes on a GPU: kplan's, or where a budget keeps a tensor
+ * block by block, its block's (in b, the block's final task's slot: the
+ * same block on every GPU that holds it). */
+static int64_t cg_c_gpu_bytes(const CgC *c, int b)
+{
+	const Memgraph *mg = c->opt->mg;
+	int64_t bytes = kplan_buffer_bytes(c->kp, b);
+	for (int q = 0; mg && bytes == 0 && q < mg->ndomains; q++)
+		if (mg->bufs[q * c->kp->nbufs + b].io == MG_BLOCK)
+			bytes = mg->bufs[q * c->kp->nbufs + b].bytes;
+	return bytes;
+}
+
 /* On GPUs (runtime/gpu.c): every buffer's bytes, and the memgraph's
  * per-GPU offsets (GPU q's copy of buffer b at trac_offset[q * nbufs +
  * b], -1 where GPU q has none), each GPU's arena and slower tier as
@@ -1723,7 +1736,7 @@ static void cg_c_gpu_graph(CgC *c)
 	int64_t arena = 0, spill = 0;
 	fprintf(c->out, "static const int64_t trac_bytes[%d] = {", nb);
 	for (int b = 0; b < nb; b++)
-		fprintf(c->out, "%s%" PRId64, b ? ", " : "", kplan_buffer_bytes(c->kp, b));
+		fprintf(c->out, "%s%" PRId64, b ? ", " : "", cg_c_gpu_bytes(c, b));
 	fputs("};\n", c->out);
 	if (mg) {
 		fprintf(c->out, "static const int64_t trac_offset[%d] = {", mg->nbufs);
@@ -1780,10 +1793,14 @@ static void cg_c_task_tables(CgC *c)
 		else
 			fputs("0, NULL", c->out);
 		fprintf(c->out, ", %.17g", k->out_bytes);
-		if (mg && mg->nviews && mg->nviews[t] > 0)
+		bool views = mg && mg->nviews && mg->nviews[t] > 0;
+		int npieces = ia->nranks > 1 || ia->ngpus > 0 ? cg_c_npieces(c, t) : 0;
+		if (views)
 			fprintf(c->out, ", NULL, %d, trac_view%d", mg->nviews[t], t);
-		else if ((ia->nranks > 1 || ia->ngpus > 0) && cg_c_npieces(c, t) > 0)
-			fprintf(c->out, ", NULL, 0, NULL, %d, trac_piece%d", cg_c_npieces(c, t), t);
+		else if (npieces > 0)
+			fputs(", NULL, 0, NULL", c->out);
+		if (npieces > 0) /* (on GPUs, with views: the pieces are copied through them) */
+			fprintf(c->out, ", %d, trac_piece%d", npieces, t);
 		fputs("},\n", c->out);
 	}
 	if (c->opt->mg)

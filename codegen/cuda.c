@@ -31,7 +31,9 @@
  *   - A row group: one kernel, a CUDA block per row of the task's rows,
  *     running the members in turn over its row, a __syncthreads()
  *     between them; a member's reduction along a row a warp's per
- *     element, or the whole block's where the row has one.
+ *     element, or the whole block's where the row has one. A row of an
+ *     input that several members read is staged in shared memory first
+ *     (CgCudaStage), so global memory is read once.
  *
  * The interface a launcher offers the runtime is runtime/trart_cuda.h's
  * TrartCudaCall and TrartCudaFn, which the file includes: the buffers'
@@ -616,7 +618,107 @@ static bool cg_cuda_row_whole(const CgC *c, const TraNode *n)
 	return cg_cuda_lanes(c, n) > 1 && cg_cuda_row_count(n) == 1;
 }
 
-static void cg_cuda_row_member(CgC *c, const TraNode *n, int m)
+/* At most this many bytes of a row group's rows staged in shared
+ * memory per CUDA block (of the 48 KiB a kernel has without opting in). */
+#define CG_CUDA_STAGE_BYTES 40960
+
+/* The rows of a row group's inputs staged in shared memory: a tensor
+ * from outside the group that two or more of its members read along the
+ * row (W4's X, read for the max and again for the sum) is read from
+ * global memory once per row, into shared memory, where the members
+ * read it (a second pass over global memory was served from L2 at best). */
+typedef struct CgCudaStage {
+	int n;
+	int node[4];       /* the tensors ... */
+	int64_t bytes[4];  /* ... and their rows' bytes (a multiple of 16) */
+} CgCudaStage;
+
+/* Whether member n's operand q reads one whole row of its tensor: the
+ * tensor's first dimension the row index, the others indices of their
+ * own (a row of a C-order tensor is one stretch). */
+static bool cg_cuda_reads_row(const TraNode *n, int q)
+{
+	const TraOperand *op = &n->ops[q];
+	if (op->aff || op->rank < 1 || op->idx[0] != 0)
+		return false;
+	for (int d = 1; d < op->rank; d++)
+		if (op->idx[d] <= 0)
+			return false;
+	return true;
+}
+
+/* Which rows group k stages (CgCudaStage), within CG_CUDA_STAGE_BYTES. */
+static void cg_cuda_stage_plan(const CgC *c, const Kplan *k, CgCudaStage *st)
+{
+	const TraGraph *g = c->g;
+	st->n = 0;
+	int64_t total = 0;
+	for (int v = 0; v < g->nnodes && st->n < 4; v++) {
+		const TraNode *x = &g->nodes[v];
+		int reads = 0;
+		bool ok = true;
+		for (int m = 0; m < k->nmembers; m++) {
+			const TraNode *n = &g->nodes[k->members[m]];
+			ok &= k->members[m] != v;
+			for (int q = 0; q < n->nops; q++)
+				if (n->ops[q].node == v) {
+					ok &= cg_cuda_reads_row(n, q);
+					reads++;
+				}
+		}
+		int64_t bytes = (int64_t)trart_dtype_size(x->type);
+		for (int d = 1; d < x->rank; d++)
+			bytes *= x->idx[d].size;
+		if (!ok || reads < 2 || bytes % 16 != 0 || total + bytes > CG_CUDA_STAGE_BYTES)
+			continue;
+		st->node[st->n] = v;
+		st->bytes[st->n++] = bytes;
+		total += bytes;
+	}
+}
+
+/* The index of node v's staged rows in st, or -1. */
+static int cg_cuda_staged(const CgCudaStage *st, int v)
+{
+	for (int i = 0; i < st->n; i++)
+		if (st->node[i] == v)
+			return i;
+	return -1;
+}
+
+/* At the top of the loop over rows: each staged tensor's row copied to
+ * shared memory, 16 bytes a thread at a time where the row is aligned
+ * so (bytes otherwise), then a __syncthreads. Member m's operand q is the
+ * pointer param i<m>_<q>; the first member that reads a tensor names it. */
+static void cg_cuda_stage_rows(CgC *c, const Kplan *k, const CgCudaStage *st)
+{
+	for (int i = 0; i < st->n; i++) {
+		const char *param = NULL;
+		char name[32];
+		for (int m = 0; m < k->nmembers && !param; m++) {
+			const TraNode *n = &c->g->nodes[k->members[m]];
+			for (int q = 0; q < n->nops && !param; q++)
+				if (n->ops[q].node == st->node[i]) {
+					snprintf(name, sizeof name, "i%d_%d", m, q);
+					param = name;
+				}
+		}
+		fprintf(c->out, "\t\t{ /* %s's row */\n"
+		        "\t\tconst char *src = (const char *)%s + row * %" PRId64 ";\n"
+		        "\t\tif (((uintptr_t)src & 15) == 0)\n"
+		        "\t\t\tfor (int e = threadIdx.x; e < %" PRId64 "; e += %d)\n"
+		        "\t\t\t\ttrac_row%d[e] = __ldg((const uint4 *)src + e);\n"
+		        "\t\telse\n"
+		        "\t\t\tfor (int e = threadIdx.x; e < %" PRId64 "; e += %d)\n"
+		        "\t\t\t\t((char *)trac_row%d)[e] = src[e];\n\t\t}\n",
+		        c->g->nodes[st->node[i]].name, param, st->bytes[i], st->bytes[i] / 16, CG_CUDA_THREADS, i,
+		        st->bytes[i], CG_CUDA_THREADS, i);
+	}
+	if (st->n > 0)
+		fputs("\t\t__syncthreads();\n", c->out);
+}
+
+static void cg_cuda_row_member(CgC *c, const TraNode *n, int m, const CgCudaStage *st)
 {
 	const char *t = cg_c_type(n->type);
 	int64_t count = cg_cuda_row_count(n);
@@ -625,8 +727,17 @@ static void cg_cuda_row_member(CgC *c, const TraNode *n, int m)
 	for (int d = 0; d < n->rank; d++)
 		xs[d] = d;
 	fprintf(c->out, "\t\t{ /* %s */\n\t\t%s *out TRAC_UNUSED = o%d;\n", n->name, t, m);
-	for (int k = 0; k < n->nops; k++)
-		fprintf(c->out, "\t\tconst %s *in%d TRAC_UNUSED = i%d_%d;\n", cg_c_in_type(c, n, k), k, m, k);
+	for (int k = 0; k < n->nops; k++) {
+		const char *it = cg_c_in_type(c, n, k);
+		int s = cg_cuda_staged(st, n->ops[k].node);
+		/* a staged row: the shared copy, shifted back to where the
+		   tensor's first element would be, so the indexing is the same */
+		if (s >= 0)
+			fprintf(c->out, "\t\tconst %s *in%d TRAC_UNUSED = (const %s *)((const char *)trac_row%d - row * %" PRId64
+			        ");\n", it, k, it, s, st->bytes[s]);
+		else
+			fprintf(c->out, "\t\tconst %s *in%d TRAC_UNUSED = i%d_%d;\n", it, k, m, k);
+	}
 	fputs("\t\tTracBox box;\n\t\tmemset(&box, 0, sizeof box);\n\t\tbox.lo[0] = row;\n\t\tbox.hi[0] = row + 1;\n",
 	      c->out);
 	for (int x = 1; x < n->nidx; x++)
@@ -691,9 +802,15 @@ static void cg_cuda_block_rows(CgC *c, const Kplan *k)
 	if (whole)
 		fprintf(c->out, "\t__shared__ unsigned long long trac_sh[%d]; /* a block reduction's warps' */\n",
 		        CG_CUDA_THREADS / CG_LANES);
+	CgCudaStage st;
+	cg_cuda_stage_plan(c, k, &st);
+	for (int i = 0; i < st.n; i++)
+		fprintf(c->out, "\t__shared__ uint4 trac_row%d[%" PRId64 "]; /* %s's row */\n", i, st.bytes[i] / 16,
+		        g->nodes[st.node[i]].name);
 	fputs("\tfor (int64_t row = lo0 + blockIdx.x; row < hi0; row += gridDim.x) {\n", c->out);
+	cg_cuda_stage_rows(c, k, &st);
 	for (int m = 0; m < k->nmembers; m++)
-		cg_cuda_row_member(c, &g->nodes[k->members[m]], m);
+		cg_cuda_row_member(c, &g->nodes[k->members[m]], m, &st);
 	fputs("\t}\n}\n\n", c->out);
 	fprintf(c->out, "extern \"C\" const char *trac_cuda_r%d(const TrartCudaCall *call)\n{\n"
 	        "\tint64_t rows = call->hi[0] - call->lo[0];\n"

@@ -935,14 +935,103 @@ static void mg_uses_add(MgUses *u, int t, int b, int *mark)
 	}
 }
 
+/* On GPUs, the task whose block of node b task t touches, where b is
+ * kept block by block: a final block of an intermediate or output
+ * (mg_view_final), or the one leaf an input's block comes from (t's
+ * own, for a leaf). -2: none (a split join writes its partial block);
+ * -1: more than one block. */
+static int mg_gpu_view(const KplanProgram *kp, int t, int b)
+{
+	if (kp->g->nodes[b].kind != TRA_NODE_INPUT)
+		return mg_view_final(kp, t, b);
+	const IaTask *k = &kp->ia->tasks[t];
+	if (k->kind == IA_INPUT)
+		return k->node == b ? t : -2;
+	int f = -1; /* (a row group's leader reads its members' inputs: ia_fold) */
+	for (int i = 0; i < k->nin; i++) {
+		const IaTask *p = &kp->ia->tasks[k->in[i]];
+		if (p->node != b)
+			continue;
+		if (p->kind != IA_INPUT || (f >= 0 && f != k->in[i]))
+			return -1;
+		f = k->in[i];
+	}
+	return f;
+}
+
+/* On GPUs under a budget, the tensors kept block by block: CPU plans'
+ * MG_BLOCK rule (mg_blocks), for inputs and outputs too, since on GPUs
+ * every tensor is a buffer of the GPU's (the host holds inputs and
+ * outputs whole). An input's blocks are its leaves' (each a distinct
+ * block some reader reads). Block f's buffer on GPU q is q * base +
+ * KPLAN_PARTIAL(kp, f), bytes from its first element to its last, and
+ * the tensor's own buffer is not planned. Returns a flag per node. */
+static bool *mg_gpu_blocks(const KplanProgram *kp, MgUses *u)
+{
+	const IaGraph *ia = kp->ia;
+	const TraGraph *g = kp->g;
+	int nb = u->base;
+	bool *blocked = xcalloc((size_t)g->nnodes + 1, sizeof *blocked);
+	for (int v = 0; v < g->nnodes; v++)
+		blocked[v] = g->nodes[v].kind == TRA_NODE_EINSUM || g->nodes[v].kind == TRA_NODE_INPUT;
+	for (int t = 0; t < ia->ntasks; t++) {
+		const IaTask *k = &ia->tasks[t];
+		if ((k->final || k->kind == IA_INPUT) && !mg_block_contiguous(&g->nodes[k->node], k))
+			blocked[k->node] = false;
+		for (int i = 0; i < kp->tasks[t].nuse; i++) {
+			int b = kp->tasks[t].use[i];
+			if (b < g->nnodes && blocked[b] && mg_gpu_view(kp, t, b) == -1)
+				blocked[b] = false;
+		}
+	}
+	for (int t = 0; t < ia->ntasks; t++) {
+		const IaTask *k = &ia->tasks[t];
+		if (!blocked[k->node] || !(k->final || k->kind == IA_INPUT))
+			continue;
+		int slot = KPLAN_PARTIAL(kp, t);
+		TRAC_ASSERT(kp->pooled[slot] == 0);
+		for (int q = 0; q < u->ndomains; q++) {
+			int b = q * nb + slot;
+			u->io[b] = MG_BLOCK;
+			mg_block_range(&g->nodes[k->node], k, &u->begin[b], &u->bytes[b]);
+			u->bytes[q * nb + k->node] = 0;
+		}
+	}
+	return blocked;
+}
+
+/* Task t's view of node b's block (slot's buffer), once. */
+static void mg_view_add(MgUses *u, int t, int b, int slot)
+{
+	for (int i = 0; i < u->nview[t]; i++)
+		if (u->view[t][i].node == b)
+			return;
+	u->view[t][u->nview[t]++] = (MgView){b, slot, u->begin[slot]};
+}
+
+/* On GPU q, the buffer task t touches for kplan's buffer b: q's copy of
+ * it, or of the block of it t touches (kept block by block; -1: none). */
+static int mg_gpu_buffer(const KplanProgram *kp, MgUses *u, const bool *blocked, int t, int b, int q)
+{
+	if (!blocked || b >= kp->g->nnodes || !blocked[b])
+		return q * u->base + b;
+	int f = mg_gpu_view(kp, t, b);
+	if (f < 0)
+		return -1;
+	mg_view_add(u, t, b, KPLAN_PARTIAL(kp, f));
+	return q * u->base + KPLAN_PARTIAL(kp, f);
+}
+
 /* On GPUs, every task's buffers are its GPU's copies of kplan's (every
  * buffer: inputs and outputs have a copy on each GPU that uses them too),
  * and the copies its pieces go to on other GPUs (kplan_gpu_dest): a
  * block's copy on a GPU lives from its writer's step (the writer copies
  * it there) to its last reader's there. An input leaf uses the copies
  * its block goes to. Nothing is out of core: the host holds the inputs
- * and outputs whole. */
-static void mg_uses_gpus(const KplanProgram *kp, MgUses *u)
+ * and outputs whole. Under a budget, tensors are kept block by block
+ * where they can be (mg_gpu_blocks), each task with a view of the
+ * blocks it touches (the runtime copies pieces through the views too). */
+static void mg_uses_gpus(const KplanProgram *kp, bool by_block, MgUses *u)
 {
 	const IaGraph *ia = kp->ia;
 	int nt = ia->ntasks, nb = kp->nbufs, ng = ia->ngpus;
@@ -959,21 +1048,32 @@ static void mg_uses_gpus(const KplanProgram *kp, MgUses *u)
 		u->bytes[b] = kplan_buffer_bytes(kp, b % nb);
 		mark[b] = -1;
 	}
+	bool *blocked = NULL;
+	if (by_block) {
+		blocked = mg_gpu_blocks(kp, u);
+		u->view = xcalloc((size_t)nt + 1, sizeof *u->view);
+		u->nview = xcalloc((size_t)nt + 1, sizeof *u->nview);
+	}
 	uint64_t *dest = kplan_gpu_dest(kp);
 	for (int t = 0; t < nt; t++) {
 		const KplanTask *kt = &kp->tasks[t];
 		KplanPiece *pc = xcalloc((size_t)ia->ncons[t] + 1, sizeof *pc);
 		int npiece = kplan_task_pieces(kp, t, pc), own = ia->tasks[t].device % ng;
 		u->use[t] = xcalloc((size_t)kt->nuse + (size_t)npiece * (size_t)ng + 1, sizeof *u->use[t]);
-		for (int i = 0; i < kt->nuse; i++)
-			mg_uses_add(u, t, own * nb + kt->use[i], mark);
+		if (by_block)
+			u->view[t] = xcalloc((size_t)kt->nuse + (size_t)npiece + 1, sizeof *u->view[t]);
+		for (int i = 0, b; i < kt->nuse; i++)
+			if ((b = mg_gpu_buffer(kp, u, blocked, t, kt->use[i], own)) >= 0)
+				mg_uses_add(u, t, b, mark);
 		for (int q = 0; q < ng; q++)
-			for (int i = 0; (dest[t] >> q & 1) && i < npiece; i++)
-				mg_uses_add(u, t, q * nb + pc[i].buf, mark);
+			for (int i = 0, b; (dest[t] >> q & 1) && i < npiece; i++)
+				if ((b = mg_gpu_buffer(kp, u, blocked, t, pc[i].buf, q)) >= 0)
+					mg_uses_add(u, t, b, mark);
 		free(pc);
 	}
 	free(dest);
 	free(mark);
+	free(blocked);
 }
 
 /* Every task's buffers: kplan's, then (out of core) the input blocks it
@@ -985,7 +1085,7 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 	int nt = ia->ntasks, nb = kp->nbufs;
 	memset(u, 0, sizeof *u);
 	if (ia->ngpus > 0) {
-		mg_uses_gpus(kp, u);
+		mg_uses_gpus(kp, out_of_core, u);
 		return;
 	}
 	u->nbufs = u->base = nb;
@@ -1535,7 +1635,8 @@ static void mg_buf_name(const Memgraph *mg, const KplanProgram *kp, int b, char 
 		if (b < kp->g->nnodes)
 			snprintf(buf, n, "%s@gpu%d", tensor, q);
 		else
-			snprintf(buf, n, "%s.part#%d@gpu%d", tensor, b - kp->g->nnodes, q);
+			snprintf(buf, n, "%s.%s#%d@gpu%d", tensor, mg->bufs[b].io == MG_ARENA ? "part" : "block",
+			         b - kp->g->nnodes, q);
 		return;
 	}
 	const char *tensor = kp->g->nodes[kplan_buffer_node(kp, b)].name;
@@ -1628,8 +1729,13 @@ void memgraph_dump(const Memgraph *mg, const KplanProgram *kp, FILE *out)
 		char name[96];
 		mg_buf_name(mg, kp, b, name, sizeof name);
 		static const char *const what[] = {"", ", input block", ", output block", ", intermediate's block"};
+		const char *kind = what[mg->bufs[b].io];
+		if (mg->gpus && mg->bufs[b].io == MG_BLOCK) { /* (on GPUs, inputs and outputs too) */
+			const TraNode *n = &kp->g->nodes[kplan_buffer_node(kp, b % kp->nbufs)];
+			kind = n->kind == TRA_NODE_INPUT ? ", input's block" : n->is_output ? ", output's block" : kind;
+		}
 		fprintf(out, "  %-16s %10" PRId64 " bytes at %" PRId64 ", %d uses%s%s\n", name, mg->bufs[b].bytes,
-		        mg->bufs[b].offset, mg->bufs[b].nuses, what[mg->bufs[b].io],
+		        mg->bufs[b].offset, mg->bufs[b].nuses, kind,
 		        mg->bufs[b].spill >= 0 ? ", offloaded" : "");
 	}
 	fputs("steps (the linear order planned; memory nodes under the step that made them):\n", out);

@@ -21,7 +21,11 @@
  *  - A kernel is the task's launcher from the generated CUDA file
  *    (trart_cuda.h), called with the task's stream and a cuBLAS handle
  *    bound to it (made the first time a stream launches; TF32 math only
- *    when the program was built with --tf32).
+ *    when the program was built with --tf32). CUDA kernels index every
+ *    tensor whole, so a task that views blocks (a budget's tensors kept
+ *    block by block) gets trart_task_bufs's array, as a C kernel makes
+ *    for itself: the launcher copies the pointers into the kernels'
+ *    arguments before it returns, so one array serves every launch.
  *  - A copy of a piece (a box of a buffer) is one cudaMemcpy2DAsync per
  *    position of its outer dimensions: trailing dimensions the box
  *    covers whole merge into one contiguous row, the next is the 2-D
@@ -67,6 +71,8 @@ typedef struct CudaCtx {
 	size_t ntimed, captimed;
 	int ndevices;            /* the machine's */
 	int want;                /* the program's GPUs */
+	void **local;            /* a launch's buffers with its views (trart_task_bufs) */
+	int nlocal;
 	char err[TRART_ERRLEN];  /* the last failure, for gpu.c's message */
 } CudaCtx;
 
@@ -144,6 +150,9 @@ cuda_close(void *ctx)
 
 	cuda_kernel_time(c); /* the events of launches no run read (a failed one's) */
 	free(c->timed);
+	free(c->local);
+	c->local = NULL;
+	c->nlocal = 0;
 	c->timed = NULL;
 	c->captimed = 0;
 }
@@ -312,6 +321,29 @@ cuda_kernel_time(void *ctx)
 	return s;
 }
 
+/* The buffers task's kernel indexes, its views applied (ctx's array,
+ * as large as the largest buffer the task uses or views), or NULL. */
+static void *const *
+cuda_views(CudaCtx *c, const TrartTask *task, void *const *bufs)
+{
+	int n = 0;
+
+	for (int i = 0; i < task->nuse; i++)
+		n = task->use[i] >= n ? task->use[i] + 1 : n;
+	for (int i = 0; i < task->nview; i++)
+		n = task->view[i].node >= n ? task->view[i].node + 1 : n;
+	if (n > c->nlocal) {
+		void **grown = realloc(c->local, (size_t)n * sizeof *grown);
+		if (!grown) {
+			snprintf(c->err, sizeof c->err, "a launch (out of memory for its buffers)");
+			return NULL;
+		}
+		c->local = grown;
+		c->nlocal = n;
+	}
+	return trart_task_bufs(bufs, task, c->local, c->nlocal);
+}
+
 static const char *
 cuda_launch(void *ctx, void *stream, int t, const TrartTask *task, void *const *bufs)
 {
@@ -331,6 +363,8 @@ cuda_launch(void *ctx, void *stream, int t, const TrartTask *task, void *const *
 		return bad;
 	/* a function pointer stored as an object pointer (trart.h's table) */
 	memcpy(&fn, &c->k->launch[t], sizeof fn);
+	if (task->nview > 0 && !(bufs = cuda_views(c, task, bufs)))
+		return c->err;
 	TrartCudaCall call = {bufs, task->lo, task->hi, t, st->s, st->blas};
 	CudaTimed *tm = cuda_timed(c, st);
 	if (!tm)

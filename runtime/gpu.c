@@ -198,7 +198,7 @@ gpu_place(TrartGpuRun *r)
 		GpuDev *d = &r->dev[q];
 		for (int b = 0; b < g->nbufs; b++) {
 			int64_t off = g->offset[q * g->nbufs + b];
-			if (off > g->arena - g->bytes[b])
+			if (off >= 0 && off > g->arena - g->bytes[b])
 				trart_fatal("task graph: buffer %d of GPU %d lies outside its arena", b, q);
 			d->bufs[b] = off < 0 ? NULL : d->arena + off;
 		}
@@ -341,6 +341,19 @@ gpu_copy(TrartGpuRun *r, void *stream, TrartGpuCopy kind, void *dst, const void 
 		r->st.d2d += bytes;
 }
 
+/* Where buffer b's tensor starts on GPU q, as task k indexes it: q's
+ * copy of b, or where a tensor kept block by block would start, for the
+ * block k touches (k's view of b: the block's buffer less the block's
+ * first byte, the same block's buffer on every GPU). */
+static char *
+gpu_base(const TrartGpuRun *r, int q, const TrartTask *k, int b)
+{
+	for (int i = 0; i < k->nview; i++)
+		if (k->view[i].node == b)
+			return (char *)r->dev[q].bufs[k->view[i].buf] - k->view[i].begin;
+	return r->dev[q].bufs[b];
+}
+
 /* An input leaf: its block to every GPU that reads it. */
 static void
 gpu_copy_in(TrartGpuRun *r, int t)
@@ -352,7 +365,7 @@ gpu_copy_in(TrartGpuRun *r, int t)
 			continue;
 		for (int i = 0; i < k->npiece; i++) {
 			int b = k->piece[i].buf;
-			gpu_copy(r, r->dev[q].in, TRART_GPU_H2D, r->dev[q].bufs[b], r->host[b], &k->piece[i], q, k);
+			gpu_copy(r, r->dev[q].in, TRART_GPU_H2D, gpu_base(r, q, k, b), r->host[b], &k->piece[i], q, k);
 		}
 		gpu_mark(r, t, r->dev[q].in, false, q);
 	}
@@ -370,13 +383,14 @@ gpu_copy_out(TrartGpuRun *r, int t)
 
 	for (int i = 0; i < k->npiece; i++) {
 		const TrartPiece *pc = &k->piece[i];
+		char *src = gpu_base(r, gpu, k, pc->buf);
 		for (int q = 0; q < r->ngpus; q++)
 			if (r->dest[t] >> q & 1) {
-				gpu_copy(r, d->out, TRART_GPU_D2D, r->dev[q].bufs[pc->buf], d->bufs[pc->buf], pc, gpu, k);
+				gpu_copy(r, d->out, TRART_GPU_D2D, gpu_base(r, q, k, pc->buf), src, pc, gpu, k);
 				any = true;
 			}
 		if (pc->host == TRART_PIECE_OUTPUT) {
-			gpu_copy(r, d->out, TRART_GPU_D2H, r->host[pc->buf], d->bufs[pc->buf], pc, gpu, k);
+			gpu_copy(r, d->out, TRART_GPU_D2H, r->host[pc->buf], src, pc, gpu, k);
 			any = true;
 		}
 	}

@@ -15,7 +15,8 @@
 # and the bytes --stats says were offloaded to host memory are the
 # plan's (--emit=plan's per-GPU lines, summed). The simulated GPUs'
 # memory starts as 0xff bytes (NaN, -1), so a read of a block that was
-# never copied there shows.
+# never copied there shows. A budget below the largest tensor keeps
+# tensors block by block on the GPUs (blk.tra).
 # Then the errors: fewer GPUs than the program wants, a GPU without room,
 # a bad TRART_GPU_SIM, and the option combinations trac refuses (the
 # CUDA back end's too: tests/cuda.sh builds with it).
@@ -118,6 +119,32 @@ for prog in "$srcdir"/samples/*.tra $benches; do
 		bad "$name: outputs"
 	fi
 done
+
+# A budget below the largest tensor: on GPUs too, a tensor whose readers
+# each read one of its blocks is kept block by block (a GPU buffer per
+# block, kernels and copies through views), the input X and the output
+# S included; trac cut whole tensors before, and refused this budget.
+printf '%s\n' 'size N = 256, D = 64, H = 128' 'input X[N, D], W[D, H]' \
+	'Hd[i, j] = relu(sum[k](X[i, k] * W[k, j]))' 'S[i, c] = Hd[i, c] / sum[j](Hd[i, j])' 'output S' >blk.tra
+rm -rf want got-* && gotdirs=""
+"$TRAC" blk.tra --interpret --random=3 --output-dir want 2>err || bad "blk.tra: interpreter"
+for n in 1 2; do
+	if "$TRAC" blk.tra --backend=cuda-sim --gpus=$n --memory=98304 --emit=memgraph >mem 2>err &&
+		grep -q 'Hd\.block#[0-9]*@gpu0' mem && grep -q 'X\.block#[0-9]*@gpu0' mem &&
+		grep -q 'S\.block#[0-9]*@gpu0' mem && ! grep -q 'Hd@gpu' mem; then
+		ok "blk.tra --gpus=$n --memory=98304 (Hd is 131072 bytes): Hd, X and S kept block by block"
+	else
+		bad "blk.tra --gpus=$n --memory=98304: not kept block by block"
+	fi
+	run_gpus blk blk.tra "" $n greedy --memory=98304
+done
+# shellcheck disable=SC2086 # the directories, one word each
+set -- $gotdirs
+if [ $# -eq 2 ] && compare "$1" want "$2"; then
+	ok "blk.tra: outputs by block on 1 and 2 GPUs equal the interpreter's"
+else
+	bad "blk.tra: outputs"
+fi
 
 # The errors. Two GPUs' program, one (simulated) GPU.
 printf 'size N = 8\ninput A[N, N]\nB[i, j] = 3 * A[i, j]\noutput B\n' >two.tra
