@@ -26,7 +26,10 @@
  * --check FILE.npy (up to 4 of them) compares trac's output with this
  * one's: the normwise relative error max|trac - ref| / max|ref|, 'ok'
  * when <= --tol (1e-4, tra(5)'s f32 promise; TF32 products would exceed
- * it).
+ * it). W2's logits are not well scaled (they reach about a thousand), so
+ * where its outputs differ by more, the rows that differ most are
+ * recomputed in double and trac's is ok when its error there is at most
+ * twice cuBLAS's (ref_check).
  *
  * Timing, all with cudaEvents on one stream, after 2 untimed warm-ups
  * (cuBLAS picks and loads its kernels on the first call), the best
@@ -390,13 +393,22 @@ out:
 	return data;
 }
 
-/* The check line: trac's output in path against ours, out. */
+static int ref_w2_arbitrate(const long *z, const RefTensor *t, const float *got, const RefTensor *out,
+                            double *trac_err, double *ref_err);
+
+/* The check line: trac's output in path against ours, out (inputs t,
+ * sizes z). Where W2's differ by more than tol, double decides: W2's
+ * logits reach about a thousand at bench's sizes, so two f32 GEMMs that
+ * add in different orders (cuBLAS picks its kernel by shape, and a budget
+ * cuts the rows into blocks) give softmax outputs that differ by several
+ * 1e-4, each that far from the exact one; trac's output is then ok when
+ * it is as accurate as cuBLAS's (ref_w2_arbitrate). */
 static int
-ref_check(const char *path, const RefTensor *out, double tol)
+ref_check(const char *path, const long *z, const RefTensor *t, const RefTensor *out, double tol)
 {
 	const char *why;
 	float *got = ref_npy_read(path, out->n, &why);
-	double diff = 0, top = 0, err;
+	double diff = 0, top = 0, err, te, re;
 	size_t k;
 
 	if (!got) {
@@ -411,13 +423,51 @@ ref_check(const char *path, const RefTensor *out, double tol)
 		if (fabs((double)out->host[k]) > top)
 			top = fabs((double)out->host[k]);
 	}
-	free(got);
 	err = diff / (top > 0 ? top : 1);
+	if (err > tol && strcmp(ref_mode, "w2") == 0 && ref_w2_arbitrate(z, t, got, out, &te, &re) == 0) {
+		bool ok = te <= fmax(tol, 2 * re);
+		printf("check %s: %s err=%.3g file=%s (on the rows where the two differ most, the error against "
+		       "double is %.3g, cuBLAS's %.3g: %s)\n", ref_mode, ok ? "ok" : "MISMATCH", err, path, te, re,
+		       ok ? "as accurate" : "less accurate");
+		free(got);
+		return ok ? 0 : 1;
+	}
+	free(got);
 	printf("check %s: %s err=%.3g file=%s\n", ref_mode, err <= tol ? "ok" : "MISMATCH", err, path);
 	return err <= tol ? 0 : 1;
 }
 
 /* ---- the reference checks itself ---- */
+
+/* Row i of w2's P = softmax(relu(X W1) W2), in double from the inputs in
+ * t, into p (z[3] entries); returns the column of its largest entry, or
+ * -1 (out of memory). */
+static long
+ref_w2_row(const long *z, const RefTensor *t, long i, double *p)
+{
+	double *hd = (double *)calloc((size_t)z[2], sizeof(double)), m = -INFINITY, sum = 0;
+	long d, h, c, top_c = 0;
+
+	if (!hd)
+		return -1;
+	for (d = 0; d < z[1]; d++)
+		for (h = 0; h < z[2]; h++)
+			hd[h] += (double)t[0].host[i * z[1] + d] * t[1].host[d * z[2] + h];
+	for (c = 0; c < z[3]; c++)
+		p[c] = 0;
+	for (h = 0; h < z[2]; h++)
+		for (c = 0; c < z[3]; c++)
+			p[c] += fmax(hd[h], 0) * t[2].host[h * z[3] + c];
+	for (c = 0; c < z[3]; c++)
+		if (p[c] > m)
+			m = p[c], top_c = c;
+	for (c = 0; c < z[3]; c++)
+		sum += (p[c] = exp(p[c] - m));
+	for (c = 0; c < z[3]; c++)
+		p[c] /= sum;
+	free(hd);
+	return top_c;
+}
 
 /* w2's part of ref_self: P[i, :] = softmax(relu(X[i, :] W1) W2) for the
  * first, a third, two thirds and the last row, each computed once in
@@ -432,41 +482,72 @@ ref_check(const char *path, const RefTensor *out, double tol)
 static int
 ref_self_w2(const long *z, const RefTensor *t, const RefTensor *out, double *diff, double *top)
 {
-	double *hd = (double *)calloc((size_t)z[2], sizeof(double));
-	double *y = (double *)calloc((size_t)z[3], sizeof(double));
+	double *p = (double *)calloc((size_t)z[3], sizeof(double));
 	int a, b;
 
-	if (!hd || !y) {
-		free(hd);
-		free(y);
+	if (!p)
 		return 1;
-	}
 	for (a = 0; a < 4; a++) {
-		long i = (z[0] - 1) * a / 3, d, h, cc, top_c = 0;
-		double m = -INFINITY, sum = 0;
-		memset(hd, 0, (size_t)z[2] * sizeof(double));
-		memset(y, 0, (size_t)z[3] * sizeof(double));
-		for (d = 0; d < z[1]; d++)
-			for (h = 0; h < z[2]; h++)
-				hd[h] += (double)t[0].host[i * z[1] + d] * t[1].host[d * z[2] + h];
-		for (h = 0; h < z[2]; h++)
-			for (cc = 0; cc < z[3]; cc++)
-				y[cc] += fmax(hd[h], 0) * t[2].host[h * z[3] + cc];
-		for (cc = 0; cc < z[3]; cc++)
-			if (y[cc] > m)
-				m = y[cc], top_c = cc;
-		for (cc = 0; cc < z[3]; cc++)
-			sum += exp(y[cc] - m);
+		long i = (z[0] - 1) * a / 3, top_c = ref_w2_row(z, t, i, p);
+		if (top_c < 0) {
+			free(p);
+			return 1;
+		}
 		for (b = 0; b < 5; b++) { /* the four columns, then the row's largest */
 			long c = b < 4 ? (z[3] - 1) * b / 3 : top_c;
-			double want = exp(y[c] - m) / sum, got = out->host[i * z[3] + c];
+			double want = p[c], got = out->host[i * z[3] + c];
 			if (!(fabs(got - want) <= *diff))
 				*diff = fabs(got - want);
 			*top = fmax(*top, fabs(want));
 		}
 	}
-	free(hd);
-	free(y);
+	free(p);
+	return 0;
+}
+
+/* W2's arbitration (ref_check): the REF_ARBITER_ROWS rows where trac's
+ * output got and ours differ most, recomputed in double; each one's
+ * largest error there over P's largest entry there. 0, or 1: out of
+ * memory. */
+#define REF_ARBITER_ROWS 16
+static int
+ref_w2_arbitrate(const long *z, const RefTensor *t, const float *got, const RefTensor *out,
+                 double *trac_err, double *ref_err)
+{
+	long rows[REF_ARBITER_ROWS], i, c, r, n = 0;
+	double worst[REF_ARBITER_ROWS], top = 0;
+	double *p = (double *)calloc((size_t)z[3], sizeof(double));
+
+	if (!p)
+		return 1;
+	for (i = 0; i < z[0]; i++) { /* the rows of the largest differences, kept in order */
+		double d = 0;
+		for (c = 0; c < z[3]; c++)
+			d = fmax(d, fabs((double)got[i * z[3] + c] - out->host[i * z[3] + c]));
+		if (n == REF_ARBITER_ROWS && !(d > worst[n - 1]))
+			continue;
+		for (r = n < REF_ARBITER_ROWS ? n++ : n - 1; r > 0 && worst[r - 1] < d; r--) {
+			worst[r] = worst[r - 1];
+			rows[r] = rows[r - 1];
+		}
+		worst[r] = d;
+		rows[r] = i;
+	}
+	*trac_err = *ref_err = 0;
+	for (r = 0; r < n; r++) {
+		if (ref_w2_row(z, t, rows[r], p) < 0) {
+			free(p);
+			return 1;
+		}
+		for (c = 0; c < z[3]; c++) {
+			*trac_err = fmax(*trac_err, fabs(got[rows[r] * z[3] + c] - p[c]));
+			*ref_err = fmax(*ref_err, fabs(out->host[rows[r] * z[3] + c] - p[c]));
+			top = fmax(top, p[c]);
+		}
+	}
+	*trac_err /= top > 0 ? top : 1;
+	*ref_err /= top > 0 ? top : 1;
+	free(p);
 	return 0;
 }
 
@@ -655,7 +736,7 @@ ref_workload(const char *name, const RefOpts *o)
 	if (!(self <= o->tol))
 		rc = 1;
 	for (i = 0; i < o->nchecks; i++)
-		if (ref_check(o->check[i], &t[w.nt - 1], o->tol) != 0)
+		if (ref_check(o->check[i], z, t, &t[w.nt - 1], o->tol) != 0)
 			rc = 1;
 	fflush(stdout);
 	for (i = 0; i < w.nt; i++)
