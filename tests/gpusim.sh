@@ -11,7 +11,9 @@
 # task order (TRART_SHUFFLE), which must not change the result. And on
 # 1, 2 and 4 GPUs under --memory at 100% and 25% of the largest GPU's
 # unbounded arena (or, where 25% cannot work, the smallest budget that
-# does, as trac's error names it): the outputs equal the interpreter's,
+# does, as trac's error names it), and with the manual partition on 3
+# GPUs under a third of its arena, with random delays (manual_budget):
+# the outputs equal the interpreter's,
 # and the bytes --stats says were offloaded to host memory are the
 # plan's (--emit=plan's per-GPU lines, summed). The simulated GPUs'
 # memory starts as 0xff bytes (NaN, -1), so a read of a block that was
@@ -86,6 +88,27 @@ budgets() {
 	done
 }
 
+# manual_budget NAME PROG DEFS PART: on 3 GPUs with the manual partition
+# PART (uneven blocks, split reductions) under a third of its largest
+# GPU's unbounded arena, or the smallest budget that works where a third
+# does not, with random delays: tensors kept block by block where they
+# can be, their blocks and partial blocks moving between the GPUs.
+manual_budget() {
+	# shellcheck disable=SC2086 # $3 is the -D flags
+	peak=$(gpu_peak "$2" "$3 --partition=$4" cuda-sim 3)
+	budget=$((${peak:-0} / 3))
+	# shellcheck disable=SC2086
+	if ! "$TRAC" "$2" $3 --partition="$4" --backend=cuda-sim --gpus=3 --memory="$budget" --emit=plan \
+		>plan 2>err; then
+		budget=$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)
+	fi
+	if [ -z "$budget" ] || [ "$budget" -le 0 ]; then
+		bad "$1 --gpus=3 --partition=$4 --memory: no budget"
+		return
+	fi
+	TRART_GPU_SIM=jitter=3 run_gpus "$1" "$2" "$3" 3 greedy --partition="$4" --memory="$budget"
+}
+
 benches=$(ls "$srcdir"/bench/*.tra 2>/dev/null)
 [ "$sweep" = smoke ] && benches=""
 i=0 runs=0
@@ -105,7 +128,9 @@ for prog in "$srcdir"/samples/*.tra $benches; do
 		run_gpus "$name" "$prog" "$defs" "$n" "$p"
 		i=$((i + 1))
 	done
-	run_gpus "$name" "$prog" "$defs" 4 greedy --partition="$(manual "$prog" "$defs")"
+	part=$(manual "$prog" "$defs")
+	run_gpus "$name" "$prog" "$defs" 4 greedy --partition="$part"
+	manual_budget "$name" "$prog" "$defs" "$part"
 	for n in 1 2 4; do
 		budgets "$name" "$prog" "$defs" "$n"
 	done
@@ -114,7 +139,7 @@ for prog in "$srcdir"/samples/*.tra $benches; do
 	# shellcheck disable=SC2086 # the directories, one word each
 	set -- $gotdirs
 	if [ $# -gt 0 ] && first=$1 && shift && compare "$first" want "$@"; then
-		ok "$name: outputs on 1, 2, 4 GPUs, a manual partition and a perturbed run equal the interpreter's"
+		ok "$name: outputs on 1, 2, 4 GPUs, under budgets, a manual partition (also under a budget) and a perturbed run equal the interpreter's"
 	else
 		bad "$name: outputs"
 	fi
