@@ -5,14 +5,16 @@
 # for f64): as compiled by default (block tasks) and as one kernel per
 # node (--node-kernels) with 1, 2 and 3 threads, and as block task graphs
 # under automatic and manual partitions (uneven blocks, split
-# reductions), every placer, 1 to 8 threads, with and without stealing.
+# reductions), the placers taking turns, 1 to 8 threads, with and without
+# stealing. COMPILE_SWEEP=full (make compile-full, not part of check) runs
+# every placer under every partition kind: four times the compiles.
 # COMPILE_SWEEP=kernels (tests/c/compile.sh, the second back end) keeps
 # what reaches every kind of kernel and leaves out what only the
 # placement and the executor vary: the default and --node-kernels on 1,
 # 2 and 3 threads, and block tasks for --devices=3 and a manual partition
 # (uneven blocks, split reductions) under one placer on 2 threads.
 set -u
-sweep=${COMPILE_SWEEP:-full}
+sweep=${COMPILE_SWEEP:-ci}
 : "${TRAC:?}" "${srcdir:?}"
 if [ -z "${PYTHON_NUMPY:-}" ]; then
 	echo "SKIP: no Python 3 with numpy to compare .npy files"
@@ -51,6 +53,7 @@ variant() {
 for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*.tra "$srcdir"/tests/affine/*.tra "$srcdir"/tests/types/*.tra; do
 	[ -f "$prog" ] || continue
 	name=$(basename "$prog" .tra)
+	nprog=$((${nprog:--1} + 1))
 	defs=$(sizes "$prog")
 	# a program whose first line says "keep sizes" needs its own sizes
 	head -n 1 "$prog" | grep -q 'keep sizes' && defs=""
@@ -72,11 +75,18 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*
 			variant "$name-t" "$prog" "$defs" "--devices=2 --partition=$man --placer=greedy" 2
 			continue
 		fi
-		# every partition kind x every placer x threads 1, 2, 3, 8
-		for placer in greedy roundrobin lshs critical-path; do
-			for part in "--devices=3" "--devices=2 --partition=none" "--devices=2 --partition=$man"; do
+		# every partition kind x threads 1, 2, 3, 8, under each placer
+		# (full) or one placer each, the next program the next placers
+		# (ci: every pair still comes up every fourth program)
+		j=0
+		for part in "--devices=3" "--devices=2 --partition=none" "--devices=2 --partition=$man"; do
+			for placer in greedy roundrobin lshs critical-path; do
+				# shellcheck disable=SC2046 # the list, one word each
+				[ "$sweep" = full ] || [ "$placer" = $(echo greedy roundrobin lshs critical-path |
+					cut -d' ' -f$(((nprog + j) % 4 + 1))) ] || continue
 				variant "$name-t" "$prog" "$defs" "$part --placer=$placer" 1 2 3 8
 			done
+			j=$((j + 1))
 		done
 		variant "$name-t" "$prog" "$defs" "--devices=2" 2n
 		;;

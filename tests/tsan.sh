@@ -4,7 +4,8 @@
 # -fsanitize=thread into a runtime directory (rt/lib/libtrart.a), and then
 #  - tests/runtime.sh, the whole of it, runs against tests/rt_prog.c
 #    linked with that library;
-#  - every samples/*.tra and bench/*.tra, at compile.sh's small sizes,
+#  - every samples/*.tra and bench/*.tra (TSAN_SWEEP=smoke, distcheck's
+#    and tests/c/tsan.sh's: samples/*.tra alone), at compile.sh's small sizes,
 #    is compiled by `trac --sanitize=thread` against the same library
 #    (--runtime-dir) as a block task graph (the default partition,
 #    --devices=3, and --devices=2 with compile.sh's manual partition of
@@ -227,7 +228,10 @@ if "$TRAC" --backend=llvm --version >/dev/null 2>&1; then
 fi
 
 [ -n "$PY" ] || skip "comparisons with the interpreter (no Python 3 with numpy): the TSan runs only"
-for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
+# (TSAN_SWEEP=smoke, distcheck's and tests/c/tsan.sh's: the samples alone)
+benches=$(ls "$srcdir"/bench/*.tra 2>/dev/null)
+[ "${TSAN_SWEEP:-full}" = smoke ] && benches=""
+for prog in "$srcdir"/samples/*.tra $benches; do
 	[ -f "$prog" ] || continue
 	name=$(basename "$prog" .tra)
 	# (a trac that cannot read it would leave the sizes at full size)
