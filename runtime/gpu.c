@@ -38,6 +38,11 @@
  * on the in stream, and the reload points the GPU's entry for the
  * buffer there when it is submitted (every earlier user of the buffer
  * is done: the reload waits for the offload, which waits for them).
+ * Under a budget a tensor may be kept block by block (memgraph.c's
+ * MG_BLOCK): each block a GPU holds is a buffer of its own, the same
+ * block's buffer on every GPU, and a task that touches it has a view
+ * (TrartView), through which its kernel indexes it and its pieces are
+ * copied (gpu_base).
  *
  * Streams and events. Each GPU has GPU_COMPUTE_STREAMS compute streams,
  * kernels taking them in turn (a released task's kernel may start at
