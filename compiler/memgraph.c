@@ -864,39 +864,71 @@ static bool mg_block_contiguous(const TraNode *n, const IaTask *k)
 	return bytes == elements * (int64_t)trart_dtype_size(n->type);
 }
 
-/* Under a budget: the intermediates kept block by block (MG_BLOCK): those
- * whose final blocks are each one stretch of their layout and whose every
- * kernel touches one final block of them at most. Each final block is a
- * buffer in its task's KPLAN_PARTIAL slot; the node's own buffer is then
- * not planned. Returns a flag per node, true where kept by block. */
-static bool *mg_blocks(const KplanProgram *kp, MgUses *u)
+/* The task whose block of node b task t's kernel touches, where b is
+ * kept block by block: a final block of an intermediate or output
+ * (mg_view_final), or, on GPUs, the one leaf an input's block comes
+ * from (t's own, for a leaf; a row group's leader reads its members'
+ * inputs: ia_fold). -2: none (a split join writes its partial block);
+ * -1: more than one block. */
+static int mg_block_view(const KplanProgram *kp, int t, int b)
+{
+	if (kp->g->nodes[b].kind != TRA_NODE_INPUT)
+		return mg_view_final(kp, t, b);
+	const IaTask *k = &kp->ia->tasks[t];
+	if (k->kind == IA_INPUT)
+		return k->node == b ? t : -2;
+	int f = -1;
+	for (int i = 0; i < k->nin; i++) {
+		const IaTask *p = &kp->ia->tasks[k->in[i]];
+		if (p->node != b)
+			continue;
+		if (p->kind != IA_INPUT || (f >= 0 && f != k->in[i]))
+			return -1;
+		f = k->in[i];
+	}
+	return f;
+}
+
+/* Under a budget: the tensors kept block by block (MG_BLOCK): those whose
+ * blocks are each one stretch of their layout and whose every kernel
+ * touches one block of them at most. On CPUs they are the intermediates
+ * (inputs and outputs are out of core instead: mg_io_blocks) and a
+ * block is a final one; on GPUs every tensor is a buffer of the GPU's
+ * (the host holds inputs and outputs whole), so inputs and outputs are
+ * kept so too, an input's blocks its leaves (each a distinct block some
+ * reader reads). Block f is a buffer in f's KPLAN_PARTIAL slot, on GPU q
+ * q * base + that; the tensor's own buffer is then not planned. Returns
+ * a flag per node, true where kept by block. */
+static bool *mg_blocks(const KplanProgram *kp, MgUses *u, bool gpus)
 {
 	const IaGraph *ia = kp->ia;
 	const TraGraph *g = kp->g;
 	bool *blocked = xcalloc((size_t)g->nnodes + 1, sizeof *blocked);
 	for (int v = 0; v < g->nnodes; v++)
-		blocked[v] = kp->pooled[v] > 0 && g->nodes[v].kind == TRA_NODE_EINSUM;
+		blocked[v] = g->nodes[v].kind == TRA_NODE_EINSUM ? gpus || kp->pooled[v] > 0
+		                                                 : gpus && g->nodes[v].kind == TRA_NODE_INPUT;
 	for (int t = 0; t < ia->ntasks; t++) {
 		const IaTask *k = &ia->tasks[t];
-		if (k->final && !mg_block_contiguous(&g->nodes[k->node], k))
+		if ((k->final || k->kind == IA_INPUT) && !mg_block_contiguous(&g->nodes[k->node], k))
 			blocked[k->node] = false;
-		if (k->kind != IA_JOIN && k->kind != IA_AGG)
-			continue;
-		for (int i = 0; i < kp->tasks[t].nuse; i++) {
+		for (int i = 0; i < kp->tasks[t].nuse; i++) { /* (only joins and aggregations use any) */
 			int b = kp->tasks[t].use[i]; /* a node, or a partial block */
-			if (b < g->nnodes && blocked[b] && mg_view_final(kp, t, b) == -1)
+			if (b < g->nnodes && blocked[b] && mg_block_view(kp, t, b) == -1)
 				blocked[b] = false;
 		}
 	}
 	for (int t = 0; t < ia->ntasks; t++) {
 		const IaTask *k = &ia->tasks[t];
-		if (!blocked[k->node] || !k->final)
+		if (!blocked[k->node] || !(k->final || k->kind == IA_INPUT))
 			continue;
-		int b = KPLAN_PARTIAL(kp, t);
-		TRAC_ASSERT(kp->pooled[b] == 0);
-		u->io[b] = MG_BLOCK;
-		mg_block_range(&g->nodes[k->node], k, &u->begin[b], &u->bytes[b]);
-		u->bytes[k->node] = 0;
+		int slot = KPLAN_PARTIAL(kp, t);
+		TRAC_ASSERT(kp->pooled[slot] == 0);
+		for (int q = 0; q < u->ndomains; q++) {
+			int b = q * u->base + slot;
+			u->io[b] = MG_BLOCK;
+			mg_block_range(&g->nodes[k->node], k, &u->begin[b], &u->bytes[b]);
+			u->bytes[q * u->base + k->node] = 0;
+		}
 	}
 	return blocked;
 }
@@ -935,71 +967,6 @@ static void mg_uses_add(MgUses *u, int t, int b, int *mark)
 	}
 }
 
-/* On GPUs, the task whose block of node b task t touches, where b is
- * kept block by block: a final block of an intermediate or output
- * (mg_view_final), or the one leaf an input's block comes from (t's
- * own, for a leaf). -2: none (a split join writes its partial block);
- * -1: more than one block. */
-static int mg_gpu_view(const KplanProgram *kp, int t, int b)
-{
-	if (kp->g->nodes[b].kind != TRA_NODE_INPUT)
-		return mg_view_final(kp, t, b);
-	const IaTask *k = &kp->ia->tasks[t];
-	if (k->kind == IA_INPUT)
-		return k->node == b ? t : -2;
-	int f = -1; /* (a row group's leader reads its members' inputs: ia_fold) */
-	for (int i = 0; i < k->nin; i++) {
-		const IaTask *p = &kp->ia->tasks[k->in[i]];
-		if (p->node != b)
-			continue;
-		if (p->kind != IA_INPUT || (f >= 0 && f != k->in[i]))
-			return -1;
-		f = k->in[i];
-	}
-	return f;
-}
-
-/* On GPUs under a budget, the tensors kept block by block: CPU plans'
- * MG_BLOCK rule (mg_blocks), for inputs and outputs too, since on GPUs
- * every tensor is a buffer of the GPU's (the host holds inputs and
- * outputs whole). An input's blocks are its leaves' (each a distinct
- * block some reader reads). Block f's buffer on GPU q is q * base +
- * KPLAN_PARTIAL(kp, f), bytes from its first element to its last, and
- * the tensor's own buffer is not planned. Returns a flag per node. */
-static bool *mg_gpu_blocks(const KplanProgram *kp, MgUses *u)
-{
-	const IaGraph *ia = kp->ia;
-	const TraGraph *g = kp->g;
-	int nb = u->base;
-	bool *blocked = xcalloc((size_t)g->nnodes + 1, sizeof *blocked);
-	for (int v = 0; v < g->nnodes; v++)
-		blocked[v] = g->nodes[v].kind == TRA_NODE_EINSUM || g->nodes[v].kind == TRA_NODE_INPUT;
-	for (int t = 0; t < ia->ntasks; t++) {
-		const IaTask *k = &ia->tasks[t];
-		if ((k->final || k->kind == IA_INPUT) && !mg_block_contiguous(&g->nodes[k->node], k))
-			blocked[k->node] = false;
-		for (int i = 0; i < kp->tasks[t].nuse; i++) {
-			int b = kp->tasks[t].use[i];
-			if (b < g->nnodes && blocked[b] && mg_gpu_view(kp, t, b) == -1)
-				blocked[b] = false;
-		}
-	}
-	for (int t = 0; t < ia->ntasks; t++) {
-		const IaTask *k = &ia->tasks[t];
-		if (!blocked[k->node] || !(k->final || k->kind == IA_INPUT))
-			continue;
-		int slot = KPLAN_PARTIAL(kp, t);
-		TRAC_ASSERT(kp->pooled[slot] == 0);
-		for (int q = 0; q < u->ndomains; q++) {
-			int b = q * nb + slot;
-			u->io[b] = MG_BLOCK;
-			mg_block_range(&g->nodes[k->node], k, &u->begin[b], &u->bytes[b]);
-			u->bytes[q * nb + k->node] = 0;
-		}
-	}
-	return blocked;
-}
-
 /* Task t's view of node b's block (slot's buffer), once. */
 static void mg_view_add(MgUses *u, int t, int b, int slot)
 {
@@ -1015,7 +982,7 @@ static int mg_gpu_buffer(const KplanProgram *kp, MgUses *u, const bool *blocked,
 {
 	if (!blocked || b >= kp->g->nnodes || !blocked[b])
 		return q * u->base + b;
-	int f = mg_gpu_view(kp, t, b);
+	int f = mg_block_view(kp, t, b);
 	if (f < 0)
 		return -1;
 	mg_view_add(u, t, b, KPLAN_PARTIAL(kp, f));
@@ -1029,7 +996,7 @@ static int mg_gpu_buffer(const KplanProgram *kp, MgUses *u, const bool *blocked,
  * it there) to its last reader's there. An input leaf uses the copies
  * its block goes to. Nothing is out of core: the host holds the inputs
  * and outputs whole. Under a budget, tensors are kept block by block
- * where they can be (mg_gpu_blocks), each task with a view of the
+ * where they can be (mg_blocks), each task with a view of the
  * blocks it touches (the runtime copies pieces through the views too). */
 static void mg_uses_gpus(const KplanProgram *kp, bool by_block, MgUses *u)
 {
@@ -1050,7 +1017,7 @@ static void mg_uses_gpus(const KplanProgram *kp, bool by_block, MgUses *u)
 	}
 	bool *blocked = NULL;
 	if (by_block) {
-		blocked = mg_gpu_blocks(kp, u);
+		blocked = mg_blocks(kp, u, true);
 		u->view = xcalloc((size_t)nt + 1, sizeof *u->view);
 		u->nview = xcalloc((size_t)nt + 1, sizeof *u->nview);
 	}
@@ -1107,7 +1074,7 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 	if (out_of_core) {
 		mg_ancestors(ia, u);
 		mg_io_blocks(kp, u);
-		blocked = mg_blocks(kp, u);
+		blocked = mg_blocks(kp, u, false);
 		u->view = xcalloc((size_t)nt + 1, sizeof *u->view);
 		u->nview = xcalloc((size_t)nt + 1, sizeof *u->nview);
 	}
@@ -1128,7 +1095,7 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 			} else if ((f = mg_view_final(kp, t, b)) >= 0) {
 				int slot = KPLAN_PARTIAL(kp, f);
 				mg_uses_add(u, t, slot, mark);
-				u->view[t][u->nview[t]++] = (MgView){b, slot, u->begin[slot]};
+				mg_view_add(u, t, b, slot);
 			}
 		}
 		if (!runs || !out_of_core)
