@@ -50,10 +50,12 @@ variant() {
 	done
 }
 
+placers="greedy roundrobin lshs critical-path"
+nprog=-1
 for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*.tra "$srcdir"/tests/affine/*.tra "$srcdir"/tests/types/*.tra; do
 	[ -f "$prog" ] || continue
 	name=$(basename "$prog" .tra)
-	nprog=$((${nprog:--1} + 1))
+	nprog=$((nprog + 1))
 	defs=$(sizes "$prog")
 	# a program whose first line says "keep sizes" needs its own sizes
 	head -n 1 "$prog" | grep -q 'keep sizes' && defs=""
@@ -80,10 +82,14 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*
 		# (ci: every pair still comes up every fourth program)
 		j=0
 		for part in "--devices=3" "--devices=2 --partition=none" "--devices=2 --partition=$man"; do
-			for placer in greedy roundrobin lshs critical-path; do
-				# shellcheck disable=SC2046 # the list, one word each
-				[ "$sweep" = full ] || [ "$placer" = $(echo greedy roundrobin lshs critical-path |
-					cut -d' ' -f$(((nprog + j) % 4 + 1))) ] || continue
+			use=$placers
+			if [ "$sweep" != full ]; then
+				# shellcheck disable=SC2086 # the list, one word each
+				set -- $placers
+				shift $(((nprog + j) % 4))
+				use=$1
+			fi
+			for placer in $use; do
 				variant "$name-t" "$prog" "$defs" "$part --placer=$placer" 1 2 3 8
 			done
 			j=$((j + 1))

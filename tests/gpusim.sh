@@ -59,6 +59,20 @@ run_gpus() {
 	gpu_stats "$label" "$n" "simulated GPU"
 }
 
+# workable PROG FLAGS N BUDGET: BUDGET, or where trac says it is too small
+# for PROG with FLAGS on N simulated GPUs, the smallest budget that works,
+# its --emit=plan left in plan; nothing when neither plans.
+workable() {
+	# shellcheck disable=SC2086 # $2 is trac flags
+	if ! "$TRAC" "$1" $2 --backend=cuda-sim --gpus="$3" --memory="$4" --emit=plan >plan 2>err; then
+		set -- "$1" "$2" "$3" "$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)"
+		# shellcheck disable=SC2086
+		[ -n "$4" ] && "$TRAC" "$1" $2 --backend=cuda-sim --gpus="$3" --memory="$4" --emit=plan >plan 2>err ||
+			return 0
+	fi
+	echo "$4"
+}
+
 # budgets NAME PROG DEFS N: runs on N GPUs at 100% and 25% of the
 # largest GPU's unbounded arena, each checked as run_gpus does and its
 # bytes offloaded against the plan's.
@@ -70,14 +84,8 @@ budgets() {
 		return
 	fi
 	for share in 1 4; do
-		budget=$((peak / share))
-		# shellcheck disable=SC2086
-		if ! "$TRAC" "$2" $3 --backend=cuda-sim --gpus="$4" --memory="$budget" --emit=plan >plan 2>err; then
-			budget=$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)
-			# shellcheck disable=SC2086
-			[ -n "$budget" ] && "$TRAC" "$2" $3 --backend=cuda-sim --gpus="$4" --memory="$budget" \
-				--emit=plan >plan 2>err || { bad "$1 --gpus=$4 1/$share of $peak: plan"; continue; }
-		fi
+		budget=$(workable "$2" "$3" "$4" $((peak / share)))
+		[ -n "$budget" ] || { bad "$1 --gpus=$4 1/$share of $peak: plan"; continue; }
 		want_off=$(sed -n 's/^  offloaded \([0-9]*\) bytes in .*/\1/p' plan | awk '{s += $1} END {print s + 0}')
 		run_gpus "$1" "$2" "$3" "$4" greedy --memory="$budget"
 		got_off=$(sed -n 's/^gpus: .*; offloaded \([0-9]*\) bytes, reloaded .*/\1/p' err)
@@ -96,13 +104,9 @@ budgets() {
 manual_budget() {
 	# shellcheck disable=SC2086 # $3 is the -D flags
 	peak=$(gpu_peak "$2" "$3 --partition=$4" cuda-sim 3)
-	budget=$((${peak:-0} / 3))
-	# shellcheck disable=SC2086
-	if ! "$TRAC" "$2" $3 --partition="$4" --backend=cuda-sim --gpus=3 --memory="$budget" --emit=plan \
-		>plan 2>err; then
-		budget=$(sed -n 's/.*the smallest budget that works is \([0-9]*\) bytes.*/\1/p' err)
-	fi
-	if [ -z "$budget" ] || [ "$budget" -le 0 ]; then
+	budget=""
+	[ -n "$peak" ] && budget=$(workable "$2" "$3 --partition=$4" 3 $((peak / 3)))
+	if [ -z "$budget" ]; then
 		bad "$1 --gpus=3 --partition=$4 --memory: no budget"
 		return
 	fi
