@@ -627,10 +627,13 @@ static bool cg_cuda_row_whole(const CgC *c, const TraNode *n)
  * row (W4's X, read for the max and again for the sum) is read from
  * global memory once per row, into shared memory, where the members
  * read it (a second pass over global memory was served from L2 at best). */
+#define CG_CUDA_STAGE_MAX 4
 typedef struct CgCudaStage {
 	int n;
-	int node[4];       /* the tensors ... */
-	int64_t bytes[4];  /* ... and their rows' bytes (a multiple of 16) */
+	int node[CG_CUDA_STAGE_MAX];      /* the tensors ... */
+	int64_t bytes[CG_CUDA_STAGE_MAX]; /* ... their rows' bytes (a multiple of 16) ... */
+	int member[CG_CUDA_STAGE_MAX];    /* ... and the first member reading each, as its */
+	int op[CG_CUDA_STAGE_MAX];        /* operand op: the kernel's parameter i<member>_<op> */
 } CgCudaStage;
 
 /* Whether member n's operand q reads one whole row of its tensor: the
@@ -653,9 +656,9 @@ static void cg_cuda_stage_plan(const CgC *c, const Kplan *k, CgCudaStage *st)
 	const TraGraph *g = c->g;
 	st->n = 0;
 	int64_t total = 0;
-	for (int v = 0; v < g->nnodes && st->n < 4; v++) {
+	for (int v = 0; v < g->nnodes && st->n < CG_CUDA_STAGE_MAX; v++) {
 		const TraNode *x = &g->nodes[v];
-		int reads = 0;
+		int reads = 0, first_m = -1, first_q = -1;
 		bool ok = true;
 		for (int m = 0; m < k->nmembers; m++) {
 			const TraNode *n = &g->nodes[k->members[m]];
@@ -663,7 +666,8 @@ static void cg_cuda_stage_plan(const CgC *c, const Kplan *k, CgCudaStage *st)
 			for (int q = 0; q < n->nops; q++)
 				if (n->ops[q].node == v) {
 					ok &= cg_cuda_reads_row(n, q);
-					reads++;
+					if (reads++ == 0)
+						first_m = m, first_q = q;
 				}
 		}
 		int64_t bytes = (int64_t)trart_dtype_size(x->type);
@@ -672,6 +676,8 @@ static void cg_cuda_stage_plan(const CgC *c, const Kplan *k, CgCudaStage *st)
 		if (!ok || reads < 2 || bytes % 16 != 0 || total + bytes > CG_CUDA_STAGE_BYTES)
 			continue;
 		st->node[st->n] = v;
+		st->member[st->n] = first_m;
+		st->op[st->n] = first_q;
 		st->bytes[st->n++] = bytes;
 		total += bytes;
 	}
@@ -688,30 +694,20 @@ static int cg_cuda_staged(const CgCudaStage *st, int v)
 
 /* At the top of the loop over rows: each staged tensor's row copied to
  * shared memory, 16 bytes a thread at a time where the row is aligned
- * so (bytes otherwise), then a __syncthreads. Member m's operand q is the
- * pointer param i<m>_<q>; the first member that reads a tensor names it. */
-static void cg_cuda_stage_rows(CgC *c, const Kplan *k, const CgCudaStage *st)
+ * so (bytes otherwise), then a __syncthreads. */
+static void cg_cuda_stage_rows(CgC *c, const CgCudaStage *st)
 {
 	for (int i = 0; i < st->n; i++) {
-		const char *param = NULL;
-		char name[32];
-		for (int m = 0; m < k->nmembers && !param; m++) {
-			const TraNode *n = &c->g->nodes[k->members[m]];
-			for (int q = 0; q < n->nops && !param; q++)
-				if (n->ops[q].node == st->node[i]) {
-					snprintf(name, sizeof name, "i%d_%d", m, q);
-					param = name;
-				}
-		}
 		fprintf(c->out, "\t\t{ /* %s's row */\n"
-		        "\t\tconst char *src = (const char *)%s + row * %" PRId64 ";\n"
+		        "\t\tconst char *src = (const char *)i%d_%d + row * %" PRId64 ";\n"
 		        "\t\tif (((uintptr_t)src & 15) == 0)\n"
 		        "\t\t\tfor (int e = threadIdx.x; e < %" PRId64 "; e += %d)\n"
 		        "\t\t\t\ttrac_row%d[e] = __ldg((const uint4 *)src + e);\n"
 		        "\t\telse\n"
 		        "\t\t\tfor (int e = threadIdx.x; e < %" PRId64 "; e += %d)\n"
 		        "\t\t\t\t((char *)trac_row%d)[e] = src[e];\n\t\t}\n",
-		        c->g->nodes[st->node[i]].name, param, st->bytes[i], st->bytes[i] / 16, CG_CUDA_THREADS, i,
+		        c->g->nodes[st->node[i]].name, st->member[i], st->op[i], st->bytes[i], st->bytes[i] / 16,
+		        CG_CUDA_THREADS, i,
 		        st->bytes[i], CG_CUDA_THREADS, i);
 	}
 	if (st->n > 0)
@@ -808,7 +804,7 @@ static void cg_cuda_block_rows(CgC *c, const Kplan *k)
 		fprintf(c->out, "\t__shared__ uint4 trac_row%d[%" PRId64 "]; /* %s's row */\n", i, st.bytes[i] / 16,
 		        g->nodes[st.node[i]].name);
 	fputs("\tfor (int64_t row = lo0 + blockIdx.x; row < hi0; row += gridDim.x) {\n", c->out);
-	cg_cuda_stage_rows(c, k, &st);
+	cg_cuda_stage_rows(c, &st);
 	for (int m = 0; m < k->nmembers; m++)
 		cg_cuda_row_member(c, &g->nodes[k->members[m]], m, &st);
 	fputs("\t}\n}\n\n", c->out);
