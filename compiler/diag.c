@@ -370,6 +370,7 @@ const char *const diag_warning_names[DIAG_W_COUNT] = {
 	[DIAG_W_UNUSED] = "unused",
 	[DIAG_W_DIVISION_BY_ZERO] = "division-by-zero",
 	[DIAG_W_TRIVIAL_REDUCTION] = "trivial-reduction",
+	[DIAG_W_ZERO_GRADIENT] = "zero-gradient",
 };
 
 int diag_warning_find(const char *name)

@@ -42,6 +42,7 @@ typedef enum DiagWarning {
 	DIAG_W_UNUSED,           /* an input, definition or size nothing uses */
 	DIAG_W_DIVISION_BY_ZERO, /* x / 0 with a literal zero */
 	DIAG_W_TRIVIAL_REDUCTION,/* a reduction whose body does not depend on its index */
+	DIAG_W_ZERO_GRADIENT,    /* grad(L, W) of an L that does not depend on W */
 	DIAG_W_COUNT
 } DiagWarning;
 

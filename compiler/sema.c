@@ -140,6 +140,11 @@ typedef struct Sema {
 	SemaAccess *acc;   /* the affine accesses of this statement */
 	int nacc, acccap;
 	int nview;         /* views made so far, for names */
+	/* the backward passes built so far (grad), one per differentiated node */
+	int *grad_loss;
+	GradPass **grad_pass;
+	bool *grad_named;  /* per node id: a gradient statement has named it */
+	int ngrad, gradcap, gradnamecap;
 } Sema;
 
 static void sema_error(Sema *s, Span at, const char *fmt, ...)
@@ -1186,6 +1191,11 @@ static VarMask resolve_call(Sema *s, AstRef r)
 	int to = sema_conversion(e->ref.name);
 	if (to >= 0)
 		return resolve_convert(s, r, (TrartDtype)to);
+	if (strcmp(e->ref.name, "grad") == 0) {
+		sema_error(s, e->ref.name_span, "grad(...) is a statement of its own: write "
+		           "'dW = grad(L, W)' and read dW");
+		return 0;
+	}
 	int f = sema_func(e->ref.name);
 	if (f < 0) {
 		sema_unknown_function(s, e);
@@ -2152,10 +2162,172 @@ static void sema_warn_trivial_reductions(Sema *s)
 			             "term and does not depend on it", s->vars[v].name);
 }
 
+/* ---- gradients: dW = grad(L, W) ------------------------------------------------ */
+
+/* Whether statement st is a gradient's. */
+static bool sema_is_grad(const Sema *s, const AstStmt *st)
+{
+	const AstExpr *e = &s->prog->ex[st->value];
+	return e->kind == AST_CALL && strcmp(e->ref.name, "grad") == 0;
+}
+
+/* Argument i of grad (0: L, 1: W): the tensor it names, or NULL after
+ * an error (or silently, when the tensor's definition had one). */
+static Sym *sema_grad_arg(Sema *s, const AstExpr *call, int i)
+{
+	static const char *const what[] = {"the scalar to differentiate", "the tensor to differentiate by"};
+	const AstExpr *a = &s->prog->ex[call->ref.args[i]];
+	if (a->kind != AST_NAME) {
+		sema_error(s, a->span, "grad's %s argument is %s: a tensor's name, written without "
+		           "brackets", i ? "second" : "first", what[i]);
+		return NULL;
+	}
+	Sym *sym = sema_lookup(s, a->ref.name);
+	if (!sym) {
+		sema_undefined(s, a->ref.name, a->span, "tensor", SUGGEST_TENSORS);
+		return NULL;
+	}
+	sym->used = true;
+	if (sym->broken)
+		return NULL;
+	if (sym->kind == SYM_SIZE) {
+		sema_error(s, a->span, "'%s' is a size; grad's %s argument is %s", a->ref.name,
+		           i ? "second" : "first", what[i]);
+		return NULL;
+	}
+	const TraNode *n = &s->g->nodes[sym->node];
+	if (TRART_IS_INT(n->type)) {
+		sema_error(s, a->span, "'%s' is an %s tensor; only f32 and f64 tensors have gradients",
+		           a->ref.name, trart_dtype_name(n->type));
+		return NULL;
+	}
+	if (i == 0 && n->rank > 0) {
+		char idx[256] = "";
+		size_t len = 0;
+		for (int d = 0; d < n->rank && len < sizeof idx - 40; d++)
+			len += (size_t)snprintf(idx + len, sizeof idx - len, "%s%s", d ? ", " : "",
+			                        n->kind == TRA_NODE_INPUT ? (const char *[]){"i", "j", "k", "l"}[d % 4] :
+			                                                    n->idx[d].name);
+		sema_error(s, a->span, "grad differentiates a scalar, but '%s' has %d dimension%s; reduce "
+		           "it first, as in 'L = sum[%s](%s[%s])'", a->ref.name, n->rank, n->rank == 1 ? "" : "s",
+		           idx, a->ref.name, idx);
+		return NULL;
+	}
+	return sym;
+}
+
+/* The backward pass of node loss: built by its first grad, then shared. */
+static GradPass *sema_grad_pass(Sema *s, int loss)
+{
+	for (int i = 0; i < s->ngrad; i++)
+		if (s->grad_loss[i] == loss)
+			return s->grad_pass[i];
+	ARENA_RESERVE(s->arena, s->grad_loss, s->ngrad, s->gradcap);
+	int cap = s->gradcap;
+	s->grad_pass = arena_grow(s->arena, s->grad_pass, (size_t)s->ngrad * sizeof *s->grad_pass,
+	                          (size_t)cap * sizeof *s->grad_pass);
+	s->grad_loss[s->ngrad] = loss;
+	s->grad_pass[s->ngrad] = grad_pass(s->g, loss);
+	return s->grad_pass[s->ngrad++];
+}
+
+/* A node of W's shape and type whose every element is v: the gradient
+ * of a loss that does not depend on W (0), or of W itself (1). */
+static int sema_grad_constant(Sema *s, const AstStmt *st, int w, double v)
+{
+	const TraNode *wn = &s->g->nodes[w];
+	TraNode n = {.kind = TRA_NODE_EINSUM, .name = st->name, .span = st->name_span, .type = wn->type,
+	             .rank = wn->rank, .nidx = wn->rank, .agg = TRA_AGG_NONE, .epilogue = -1};
+	n.idx = arena_alloc(s->arena, (size_t)(wn->rank + 1) * sizeof *n.idx);
+	memcpy(n.idx, wn->idx, (size_t)wn->rank * sizeof *n.idx);
+	n.join = tra_expr_new(s->g, TRA_OP_CONST, 0, v, -1, -1, -1);
+	int id = tra_node_new(s->g, &n);
+	tra_node_cost(s->g, &s->g->nodes[id]);
+	return id;
+}
+
+/* The gradient node a, under the statement's name: a itself, or a copy
+ * when another gradient statement has named it already. */
+static int sema_grad_name(Sema *s, const AstStmt *st, int a)
+{
+	while (s->gradnamecap < s->g->nnodes + 1) {
+		int old = s->gradnamecap, cap = old ? 2 * old : 64;
+		s->grad_named = arena_grow(s->arena, s->grad_named, (size_t)old, (size_t)cap);
+		s->gradnamecap = cap;
+	}
+	TraNode *n = &s->g->nodes[a];
+	if (!s->grad_named[a]) {
+		s->grad_named[a] = true;
+		n->name = st->name;
+		n->span = st->name_span;
+		return a;
+	}
+	TraNode c = {.kind = TRA_NODE_EINSUM, .name = st->name, .span = st->name_span, .type = n->type,
+	             .rank = n->rank, .nidx = n->rank, .agg = TRA_AGG_NONE, .epilogue = -1, .idx = n->idx};
+	TraOperandList ops = {0};
+	int idx[TRA_MAX_RANK];
+	for (int d = 0; d < n->rank; d++)
+		idx[d] = d;
+	tra_operand_add(s->arena, &ops, a, n->rank, idx);
+	c.ops = ops.ops;
+	c.nops = ops.n;
+	c.join = tra_expr_new(s->g, TRA_OP_OPERAND, 0, 0, -1, -1, -1);
+	int id = tra_node_new(s->g, &c);
+	tra_node_cost(s->g, &s->g->nodes[id]);
+	return id;
+}
+
+/* dW = grad(L, W) (tra(5), GRADIENTS). */
+static void sema_grad(Sema *s, const AstStmt *st)
+{
+	const AstExpr *call = &s->prog->ex[st->value];
+	s->stmt = st;
+	int before = s->diag->nerrors;
+	if (st->nidx > 0)
+		sema_error(s, s->prog->ex[st->idx[0]].span, "a gradient has the shape of the tensor it is "
+		           "taken by; write it without indices, as '%s = grad(L, W)'", st->name);
+	Sym *l = NULL, *w = NULL;
+	if (call->ref.nargs != 2)
+		sema_error(s, call->span, "'grad' takes 2 arguments (the scalar and the tensor to "
+		           "differentiate it by: grad(L, W)), but %d %s given", call->ref.nargs,
+		           call->ref.nargs == 1 ? "is" : "are");
+	else {
+		l = sema_grad_arg(s, call, 0);
+		w = sema_grad_arg(s, call, 1);
+	}
+	if (!l || !w || s->diag->nerrors != before) {
+		sema_define_broken(s, st->name, SYM_TENSOR, st->name_span);
+		return;
+	}
+	const char *why;
+	int a = grad_adjoint(sema_grad_pass(s, l->node), w->node, &why);
+	const AstExpr *wa = &s->prog->ex[call->ref.args[1]];
+	if (why) {
+		sema_error(s, wa->span, "cannot differentiate '%s' by '%s': %s", l->name, w->name, why);
+		sema_define_broken(s, st->name, SYM_TENSOR, st->name_span);
+		return;
+	}
+	int id;
+	if (a == GRAD_NONE) {
+		diag_warning(s->diag, DIAG_W_ZERO_GRADIENT, wa->span, "'%s' does not depend on '%s': "
+		             "this gradient is zero", l->name, w->name);
+		id = sema_grad_constant(s, st, w->node, 0);
+	} else if (a == GRAD_ONE)
+		id = sema_grad_constant(s, st, w->node, 1);
+	else
+		id = sema_grad_name(s, st, a);
+	Sym *sym = sema_define(s, st->name, SYM_TENSOR, st->name_span);
+	sym->node = id;
+}
+
 static void sema_def(Sema *s, const AstStmt *st)
 {
 	if (sema_check_fresh(s, st->name, st->name_span))
 		return;
+	if (sema_is_grad(s, st)) {
+		sema_grad(s, st);
+		return;
+	}
 	s->stmt = st;
 	s->nvars = s->nscope = s->nerr_stmt = s->nsplit = s->nfree = s->nacc = s->nview = 0;
 	s->typed = s->too_many = false;

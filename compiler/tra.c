@@ -415,6 +415,8 @@ static void tra_dump_partition(const TraNode *n, FILE *out)
 static void tra_dump_node(const TraGraph *g, int id, FILE *out)
 {
 	const TraNode *n = &g->nodes[id];
+	if (n->note)
+		fprintf(out, "# %s: %s\n", n->name, n->note);
 	fprintf(out, "%%%d %s%s", id, n->kind == TRA_NODE_INPUT ? "input " : "", n->name);
 	if (n->rank && n->kind == TRA_NODE_INPUT) {
 		fputc('[', out);

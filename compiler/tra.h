@@ -214,6 +214,8 @@ typedef struct TraNode {
 	TrartDtype arg_type; /* argmax, argmin: the type of the join (and of the
 	                        operands); see tra_node_join_type */
 	bool view;         /* a view (tra_node_is_view): made by sema */
+	const char *note;  /* what a node of the backward pass computes (grad.c), for
+	                      --emit=tra, or NULL */
 } TraNode;
 
 /* A growable list of operands, for code that builds nodes. */
@@ -276,6 +278,20 @@ void ast_dump(const AstProgram *p, const Source *src, FILE *out);
  * Returns the number of errors reported through diag. */
 int sema_build(const AstProgram *prog, SizeOverride *overrides, int noverrides,
                Diag *diag, TraGraph *g);
+
+/* ---- grad.c ------------------------------------------------------------- */
+
+/* The backward pass of one scalar node L (see grad.c). */
+typedef struct GradPass GradPass;
+#define GRAD_ONE (-2)  /* grad_adjoint of L itself: the constant 1, no node */
+#define GRAD_NONE (-1) /* grad_adjoint of a node that L does not depend on */
+
+/* Appends to g the nodes of dL/dT for every floating-point node T that
+ * loss (a scalar) depends on; nodes 0 .. loss are the forward graph. */
+GradPass *grad_pass(TraGraph *g, int loss);
+/* The node holding dL/d(wrt), GRAD_ONE or GRAD_NONE; *why is why it
+ * could not be built (then the result means nothing), or NULL. */
+int grad_adjoint(const GradPass *p, int wrt, const char **why);
 
 /* ---- tra.c -------------------------------------------------------------- */
 

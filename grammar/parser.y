@@ -98,7 +98,7 @@ static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseLi
 %token NEWLINE "end of line"
 %token SIZE "size" INPUT "input" OUTPUT "output" F32 "f32" F64 "f64" I32 "i32" I64 "i64"
 %token SUM "sum" PROD "prod" MAX "max" MIN "min" MEAN "mean" ARGMAX "argmax" ARGMIN "argmin"
-%token SELECT "select" INF "inf"
+%token SELECT "select" INF "inf" GRAD "grad"
 %token LE "<=" GE ">=" EQ "==" NE "!="
 %token POW "**" CARET "^"
 
@@ -198,6 +198,8 @@ primary
 	| MAX '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "max", @1, $3); }
 	| MIN '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "min", @1, $3); }
 	| SELECT '(' opt_exprs ')' { $$ = mk_ref(p, AST_CALL, @$, "select", @1, $3); }
+	/* grad(L, W): sema accepts it only as a whole right-hand side */
+	| GRAD '(' opt_exprs ')'  { $$ = mk_ref(p, AST_CALL, @$, "grad", @1, $3); }
 	/* conversions: a type's name called as a function */
 	| F32 '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "f32", @1, $3); }
 	| F64 '(' opt_exprs ')'   { $$ = mk_ref(p, AST_CALL, @$, "f64", @1, $3); }
@@ -266,7 +268,7 @@ static void parse_error(Parser *p, Span at, const char *fmt, ...)
 
 static const char *const parse_keywords[] = {
 	"size", "input", "output", "f32", "f64", "i32", "i64", "sum", "prod", "max", "min",
-	"mean", "argmax", "argmin", "select", "inf",
+	"mean", "argmax", "argmin", "select", "inf", "grad",
 };
 
 static bool parse_is_keyword(const char *w, size_t n)
