@@ -40,6 +40,43 @@ static bool form_commutes(TraOp op)
 	return op == TRA_OP_ADD || op == TRA_OP_MUL;
 }
 
+/* An affine operand's map (a view folded into its reader by views.c):
+ * X[i - 1, pad=0] and X[i] differ there alone. Mixed into h, and
+ * written to f when f is not NULL (its indices by their numbers). */
+static uint64_t form_affine(TraForm *f, const TraNode *n, const TraOperand *op, uint64_t h)
+{
+	const TraAffine *a = op->aff;
+	for (int d = 0; d < op->rank; d++) {
+		int64_t v[3] = {a->off[d], a->gather ? a->gather[d] : -1, -1};
+		for (int i = 0; i < 2; i++) {
+			h = form_mix(h, (uint64_t)v[i]);
+			if (f)
+				form_push(f, v[i]);
+		}
+		for (int x = 0; x < n->nidx; x++) {
+			int64_t c = a->coef[d * n->nidx + x];
+			if (c == 0)
+				continue;
+			h = form_mix(form_mix(h, (uint64_t)c), (uint64_t)n->idx[x].size);
+			if (f) {
+				form_push(f, c);
+				form_push(f, form_index(f, x));
+			}
+		}
+		h = form_mix(h, (uint64_t)v[2]);
+		if (f)
+			form_push(f, v[2]);
+	}
+	uint64_t pad;
+	memcpy(&pad, &a->pad, sizeof pad);
+	h = form_mix(form_mix(h, a->padded), a->padded ? pad : 0);
+	if (f) {
+		form_push(f, a->padded);
+		form_push(f, a->padded ? (int64_t)pad : 0);
+	}
+	return h;
+}
+
 /* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 uint64_t form_free_hash(const TraGraph *g, const TraNode *n, int e, uint64_t *free)
 {
@@ -49,9 +86,13 @@ uint64_t form_free_hash(const TraGraph *g, const TraNode *n, int e, uint64_t *fr
 		memcpy(&bits, &x->value, sizeof bits);
 		h = form_mix(h, bits);
 	} else if (x->op == TRA_OP_OPERAND) {
-		h = form_mix(h, (uint64_t)n->ops[x->arg].node);
-		for (int d = 0; d < n->ops[x->arg].rank; d++)
-			h = form_mix(h, (uint64_t)n->idx[n->ops[x->arg].idx[d]].size);
+		const TraOperand *op = &n->ops[x->arg];
+		h = form_mix(h, (uint64_t)op->node);
+		if (op->aff)
+			h = form_affine(NULL, n, op, h);
+		else
+			for (int d = 0; d < op->rank; d++)
+				h = form_mix(h, (uint64_t)n->idx[op->idx[d]].size);
 	} else if (x->op == TRA_OP_INDEX)
 		h = form_mix(h, (uint64_t)n->idx[x->arg].size);
 	for (int i = 0; i < tra_op_arity[x->op]; i++)
@@ -76,8 +117,11 @@ void form_write(TraForm *f, const TraGraph *g, const TraNode *n, int e, const ui
 	} else if (x->op == TRA_OP_OPERAND) {
 		const TraOperand *op = &n->ops[x->arg];
 		form_push(f, op->node);
-		for (int d = 0; d < op->rank; d++)
-			form_push(f, form_index(f, op->idx[d]));
+		if (op->aff)
+			form_affine(f, n, op, 0);
+		else
+			for (int d = 0; d < op->rank; d++)
+				form_push(f, form_index(f, op->idx[d]));
 	} else if (x->op == TRA_OP_INDEX)
 		form_push(f, form_index(f, x->arg));
 	bool swap = free && form_commutes(x->op) && free[x->kid[1]] < free[x->kid[0]];

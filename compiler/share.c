@@ -49,6 +49,7 @@
 #include "tra.h"
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 /* One expression being shared: its tree's nodes by pre-order position. */
@@ -78,6 +79,8 @@ static uint64_t share_leaf_hash(const Share *s, const TraExpr *x)
 	case TRA_OP_OPERAND: {
 		const TraOperand *op = &s->n->ops[x->arg];
 		h = form_mix(h, (uint64_t)op->node);
+		if (op->aff) /* an affine read (views.c) is itself alone: see share_equal */
+			return form_mix(h, (uint64_t)(uintptr_t)op->aff);
 		for (int d = 0; d < op->rank; d++)
 			h = form_mix(h, (uint64_t)op->idx[d]);
 		return h;
@@ -144,6 +147,9 @@ static bool share_equal(const Share *s, int a, int b)
 		if (x->op != TRA_OP_OPERAND)
 			return x->arg == y->arg;
 		const TraOperand *p = &s->n->ops[x->arg], *q = &s->n->ops[y->arg];
+		/* X[i - 1, pad=0] and X[i] have one idx: the affine map tells them apart */
+		if (p->aff || q->aff)
+			return p->aff == q->aff && p->node == q->node;
 		return p->node == q->node && memcmp(p->idx, q->idx, (size_t)p->rank * sizeof *p->idx) == 0;
 	}
 	int ka[3], kb[3];

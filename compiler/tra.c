@@ -667,6 +667,17 @@ static void tra_renumber_operands(TraGraph *g, const TraNode *n, int e, TraOpera
 	TraExpr *x = &g->ex[e];
 	if (x->op == TRA_OP_OPERAND) {
 		const TraOperand *op = &n->ops[x->arg];
+		if (op->aff) { /* affine reads are merged only with themselves */
+			int k = 0;
+			while (k < l->n && l->ops[k].aff != op->aff)
+				k++;
+			if (k == l->n) {
+				ARENA_RESERVE(g->arena, l->ops, l->n, l->cap);
+				l->ops[l->n++] = *op;
+			}
+			x->arg = k;
+			return;
+		}
 		x->arg = tra_operand_add(g->arena, l, op->node, op->rank, op->idx);
 		return;
 	}

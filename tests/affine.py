@@ -160,6 +160,19 @@ output Y
 ]
 
 
+# Compiled as well as interpreted: the passes after views.c (share.c)
+# once took X[i - 1, pad=0] and X[i] for one operand, so that the two
+# differences below were one value, squared.
+SHIFT_X = RNG.standard_normal(9)
+COMPILED_CASES = [
+    ("shifted-pair", """
+input X[9] f64
+Y[i] = (X[i - 1, pad=0] - X[i]) * (X[i] - X[i - 1, pad=0]) + select(X[i - 1, pad=0] < X[i], 1, 2)
+output Y
+""", {"X": SHIFT_X}, {"Y": -(np.concatenate([[0], SHIFT_X[:-1]]) - SHIFT_X) ** 2 +
+                      np.where(np.concatenate([[0], SHIFT_X[:-1]]) < SHIFT_X, 1, 2)}),
+]
+
 GATHER_CASES = [
     ("embedding-lookup", """
 size B = 2, T = 6, V = 11, C = 5
@@ -219,11 +232,17 @@ def run_gather_bad(tmp):
     return None
 
 
-def run_case(tmp, name, prog, inputs, want):
+def run_case(tmp, name, prog, inputs, want, compiled=False):
     path = os.path.join(tmp, name + ".tra")
     with open(path, "w") as f:
         f.write(prog)
     cmd = [TRAC, path, "--interpret"]
+    if compiled:
+        exe = os.path.join(tmp, name)
+        r = subprocess.run([TRAC, path, "-o", exe], capture_output=True, text=True)
+        if r.returncode != 0:
+            return "trac failed: " + r.stderr.strip()
+        cmd = [exe]
     for k, v in inputs.items():
         np.save(os.path.join(tmp, k + ".npy"), v)
         cmd += ["--input", "%s=%s" % (k, os.path.join(tmp, k + ".npy"))]
@@ -361,6 +380,12 @@ def main():
             why = run_case(tmp, name, prog, inputs, want)
             print(("FAIL %s: %s" % (name, why)) if why else "PASS %s" % name)
             fails += why is not None
+        for name, prog, inputs, want in COMPILED_CASES:
+            for compiled in (False, True):
+                why = run_case(tmp, name, prog, inputs, want, compiled)
+                name_as = name + (" (compiled)" if compiled else "")
+                print(("FAIL %s: %s" % (name_as, why)) if why else "PASS %s" % name_as)
+                fails += why is not None
         why = run_gather_bad(tmp)
         print(("FAIL gather out of range: %s" % why) if why else "PASS gather out of range")
         fails += why is not None
