@@ -1941,9 +1941,16 @@ static void cg_c_tables(CgC *c)
 	}
 	if (nk == 0)
 		fputs("\t{NULL, NULL, 0, 0, 0},\n", c->out); /* C has no empty arrays */
-	fprintf(c->out, "};\n\nstatic const TrartProgram trac_program = {\n"
-	        "\t\"%s\", \"%s\", %d, trac_tensors, %d, trac_kernels, %s,\n};\n\n",
-	        c->opt->name, PACKAGE_VERSION, g->nnodes, nk, c->opt->ia ? "&trac_graph" : "NULL");
+	/* training state: output -> input pairs, as tensor ids */
+	fputs("};\n\nstatic const int trac_feeds[] = {", c->out);
+	for (int i = 0, from, to; i < g->nfeeds; i++) {
+		tra_feed_nodes(g, i, &from, &to);
+		fprintf(c->out, "%s%d, %d", i ? ", " : "", from, to);
+	}
+	fprintf(c->out, "%s};\n\nstatic const TrartProgram trac_program = {\n"
+	        "\t\"%s\", \"%s\", %d, trac_tensors, %d, trac_kernels, %s, %d, trac_feeds,\n};\n\n",
+	        g->nfeeds ? "" : "0", c->opt->name, PACKAGE_VERSION, g->nnodes, nk,
+	        c->opt->ia ? "&trac_graph" : "NULL", g->nfeeds);
 }
 
 /* The position of input node id among the inputs. */

@@ -74,10 +74,10 @@ static const CgLlvmLayout cg_llvm_layouts[] = {
 	{"TrartKernel", sizeof(TrartKernel), 5,
 	 {CG_OFF(TrartKernel, name), CG_OFF(TrartKernel, fn), CG_OFF(TrartKernel, out),
 	  CG_OFF(TrartKernel, flops), CG_OFF(TrartKernel, bytes)}},
-	{"TrartProgram", sizeof(TrartProgram), 7,
+	{"TrartProgram", sizeof(TrartProgram), 9,
 	 {CG_OFF(TrartProgram, name), CG_OFF(TrartProgram, version), CG_OFF(TrartProgram, ntensors),
 	  CG_OFF(TrartProgram, tensors), CG_OFF(TrartProgram, nkernels), CG_OFF(TrartProgram, kernels),
-	  CG_OFF(TrartProgram, tasks)}},
+	  CG_OFF(TrartProgram, tasks), CG_OFF(TrartProgram, nfeeds), CG_OFF(TrartProgram, feeds)}},
 	{"TrartTaskGraph", sizeof(TrartTaskGraph), 12,
 	 {CG_OFF(TrartTaskGraph, ntasks), CG_OFF(TrartTaskGraph, tasks), CG_OFF(TrartTaskGraph, nbufs),
 	  CG_OFF(TrartTaskGraph, pooled), CG_OFF(TrartTaskGraph, ncaller), CG_OFF(TrartTaskGraph, arena),
@@ -120,8 +120,8 @@ static void cg_llvm_prog_types(CgLlvm *m, CgLlvmTypes *t)
 	CgLlvmType kernel[] = {t->i8p, t->i8p, t->i32, t->f64, t->f64};
 	t->kernel = cg_llvm_struct(m, "TrartKernel", kernel, 5);
 	CgLlvmType program[] = {t->i8p, t->i8p, t->i32, cg_llvm_ptr(m, t->tensor), t->i32,
-	                        cg_llvm_ptr(m, t->kernel), t->i8p};
-	t->program = cg_llvm_struct(m, "TrartProgram", program, 7);
+	                        cg_llvm_ptr(m, t->kernel), t->i8p, t->i32, t->i32p};
+	t->program = cg_llvm_struct(m, "TrartProgram", program, 9);
 	CgLlvmType graph[] = {t->i32, cg_llvm_ptr(m, t->task), t->i32, t->i64p, t->i32, t->i64, t->i64p, t->i64,
 	                      t->i32, t->i32, t->i32, t->i64p};
 	t->graph = cg_llvm_struct(m, "TrartTaskGraph", graph, 12);
@@ -588,10 +588,17 @@ static bool cg_llvm_tables(CgLlvmBuild *b, char *err, size_t errlen)
 	CgLlvmValue kernels = cg_llvm_kernels(b, &nk, err, errlen);
 	if (!kernels)
 		return false;
-	CgLlvmValue f[7] = {cg_llvm_const_string(m, b->p.opt->name), cg_llvm_const_string(m, PACKAGE_VERSION),
-	                    cg_llvm_i32c(b, b->p.g->nnodes), tensors, cg_llvm_i32c(b, nk), kernels, graph};
+	const TraGraph *g = b->p.g;
+	int *feeds = xcalloc((size_t)(2 * g->nfeeds + 1), sizeof *feeds);
+	for (int i = 0; i < g->nfeeds; i++)
+		tra_feed_nodes(g, i, &feeds[2 * i], &feeds[2 * i + 1]);
+	CgLlvmValue fed = cg_llvm_i32_array(b, "trac_feeds", feeds, 2 * g->nfeeds);
+	free(feeds);
+	CgLlvmValue f[9] = {cg_llvm_const_string(m, b->p.opt->name), cg_llvm_const_string(m, PACKAGE_VERSION),
+	                    cg_llvm_i32c(b, g->nnodes), tensors, cg_llvm_i32c(b, nk), kernels, graph,
+	                    cg_llvm_i32c(b, g->nfeeds), fed};
 	b->program = cg_llvm_global(m, "trac_program", b->t.program, false, true);
-	cg_llvm_global_init(b->program, cg_llvm_const_struct(m, b->t.program, f, 7));
+	cg_llvm_global_init(b->program, cg_llvm_const_struct(m, b->t.program, f, 9));
 	return true;
 }
 

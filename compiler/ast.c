@@ -84,8 +84,10 @@ static void ast_dump_expr(const AstProgram *p, const Source *src, AstRef r, int 
 
 static void ast_dump_stmt(const AstProgram *p, const Source *src, const AstStmt *s, FILE *out)
 {
-	static const char *const kinds[] = {"size", "input", "output", "def"};
+	static const char *const kinds[] = {"size", "input", "output", "def", "feed"};
 	fprintf(out, "%s %s", kinds[s->kind], s->name);
+	if (s->kind == AST_STMT_FEED)
+		fprintf(out, " -> %s", s->to);
 	if (s->kind == AST_STMT_INPUT)
 		fprintf(out, " %s", trart_dtype_name(s->type));
 	ast_dump_at(src, s->span, out);

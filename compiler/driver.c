@@ -622,10 +622,60 @@ static bool driver_write_outputs(const DriverOpts *o, const TraGraph *g, const I
 	return rc == 0;
 }
 
+/* --steps and --log-every, as the generated program checks them
+ * (runtime/cli.c's cli_check_steps). */
+static void driver_check_steps(const DriverOpts *o, const TraGraph *g)
+{
+	int logged = 0;
+	for (int k = 0; k < g->noutputs; k++)
+		logged += g->nodes[g->outputs[k]].rank == 0;
+	if ((o->steps > 1 || o->log_every) && g->nfeeds == 0)
+		options_usage_error("%s: this program has no training state (a statement 'NEXT -> X' that feeds "
+		                    "input X)", o->steps > 1 ? "--steps" : "--log-every");
+	if (o->log_every && logged == 0)
+		options_usage_error("--log-every: this program has no scalar output to print");
+}
+
+/* --log-every's line, as the generated program prints it (in the
+ * tensors' order: the nodes'). */
+static void driver_log_step(const TraGraph *g, const InterpValues *v, long step)
+{
+	printf("step %ld:", step);
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (!n->is_output || n->rank > 0)
+			continue;
+		double x = v->data[id][0];
+		if (n->type == TRART_F32)
+			printf(" %s=%.9g", n->name, (double)(float)x);
+		else if (n->type == TRART_F64)
+			printf(" %s=%.17g", n->name, x);
+		else
+			printf(" %s=%lld", n->name, (long long)x);
+	}
+	putchar('\n');
+}
+
+/* Runs --steps steps (one without it), feeding the state between them. */
+static void driver_steps(const DriverOpts *o, const TraGraph *g, InterpValues *v)
+{
+	long steps = o->steps > 1 ? o->steps : 1;
+	for (long s = 1; s <= steps; s++) {
+		interp_run(g, v);
+		if (o->log_every && (s % o->log_every == 0 || s == steps))
+			driver_log_step(g, v, s);
+		for (int i = 0, from, to; s < steps && i < g->nfeeds; i++) {
+			tra_feed_nodes(g, i, &from, &to);
+			memcpy(v->data[to], v->data[from], (size_t)tra_node_elements(&g->nodes[to]) * sizeof(double));
+		}
+	}
+}
+
 static int driver_interpret(DriverOpts *o, const TraGraph *g)
 {
 	driver_check_names(o, g);
 	driver_check_files(o, g);
+	driver_check_steps(o, g);
 	InterpValues v;
 	interp_values_init(&v, g);
 	bool ok = true;
@@ -633,8 +683,8 @@ static int driver_interpret(DriverOpts *o, const TraGraph *g)
 		if (g->nodes[id].kind == TRA_NODE_INPUT)
 			ok = (v.data[id] = driver_load_input(o, g, &g->nodes[id])) != NULL;
 	if (ok) {
-		interp_run(g, &v);
-		ok = driver_write_outputs(o, g, &v);
+		driver_steps(o, g, &v);
+		ok = driver_write_outputs(o, g, &v) && fflush(stdout) == 0 && !ferror(stdout);
 	}
 	interp_values_free(&v);
 	return ok ? TRAC_EXIT_OK : TRAC_EXIT_ERROR;

@@ -24,7 +24,7 @@
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
        OPT_DEVICES, OPT_MEMORY, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
-       OPT_SANITIZE, OPT_RANKS, OPT_GPUS, OPT_TF32, OPT_CUDA_ARCH };
+       OPT_SANITIZE, OPT_RANKS, OPT_GPUS, OPT_TF32, OPT_CUDA_ARCH, OPT_STEPS, OPT_LOG_EVERY };
 
 static const struct option options_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
@@ -39,6 +39,8 @@ static const struct option options_longopts[] = {
 	{"output", required_argument, NULL, OPT_OUTPUT},
 	{"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
 	{"random", optional_argument, NULL, OPT_RANDOM},
+	{"steps", required_argument, NULL, OPT_STEPS},
+	{"log-every", required_argument, NULL, OPT_LOG_EVERY},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"name", required_argument, NULL, OPT_NAME},
@@ -126,12 +128,16 @@ static const char options_usage_tail[] =
 	"  -w                      print no warnings\n"
 	"  -Werror                 make every warning an error\n"
 	"  -W[no-]NAME             turn warning NAME on or off: unused, division-by-zero,\n"
-	"                          trivial-reduction, or all\n"
+	"                          trivial-reduction, zero-gradient, or all\n"
 	"  --input NAME=FILE.npy   read input NAME from a .npy file (--interpret)\n"
 	"  --output NAME=FILE.npy  write output NAME to a .npy file (--interpret)\n"
 	"  --output-dir DIR        write other outputs to DIR/NAME.npy (default: .)\n"
 	"  --random[=SEED]         fill inputs not given with uniform values in [-1, 1)\n"
 	"                          (integers in [-64, 64))\n"
+	"  --steps N               run N training steps, each output that feeds an input\n"
+	"                          (NEXT -> X) copied into it between steps (--interpret)\n"
+	"  --log-every K           print the scalar outputs every K steps and after the\n"
+	"                          last (--interpret)\n"
 	"\n"
 	"Decomposition (shown by --emit=tra when asked for):\n"
 	"  --devices=N             decompose for N devices (default: the online cores);\n"
@@ -227,6 +233,15 @@ static int64_t options_positive(const char *s)
 	if (errno || *end || v < 1)
 		return -1;
 	return v;
+}
+
+/* --steps N, --log-every K: a positive count. */
+static long options_count(const char *opt, const char *arg)
+{
+	int64_t v = options_positive(arg);
+	if (v < 0 || v > 1000000000)
+		options_usage_error("%s %s: expected a positive integer up to 1000000000", opt, arg);
+	return (long)v;
 }
 
 static void options_add_def(DriverOpts *o, const char *arg)
@@ -636,6 +651,9 @@ static void options_check_opts(const DriverOpts *o)
 	bool interp = o->mode == MODE_INTERPRET;
 	if (!interp && (o->ninputs || o->noutputs || o->output_dir || o->random))
 		options_usage_error("--input, --output, --output-dir and --random need --interpret");
+	if (!interp && (o->steps > 1 || o->log_every))
+		options_usage_error("%s needs --interpret; the program trac builds takes it too",
+		                    o->log_every ? "--log-every" : "--steps");
 	if (interp && o->out)
 		options_usage_error("-o is not used with --interpret; name outputs with --output or --output-dir");
 	if (o->mode == MODE_CHECK && o->out)
@@ -752,6 +770,8 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_OUTPUT: options_add_path(&o->outputs, &o->noutputs, "--output", optarg); break;
 		case OPT_OUTPUT_DIR: o->output_dir = optarg; break;
 		case OPT_RANDOM: options_set_random(o, optarg); break;
+		case OPT_STEPS: o->steps = options_count("--steps", optarg); break;
+		case OPT_LOG_EVERY: o->log_every = options_count("--log-every", optarg); break;
 		case OPT_HELP: options_print_help(stdout); exit(TRAC_EXIT_OK);
 		case OPT_VERSION: options_print_version(); exit(TRAC_EXIT_OK);
 		case OPT_BACKEND: options_set_backend(o, optarg); break;

@@ -38,6 +38,8 @@ typedef struct DriverOpts {
 	const char *output_dir;
 	bool random;
 	uint64_t seed;
+	long steps;            /* --steps (--interpret), >= 1 */
+	long log_every;        /* --log-every (--interpret), or 0 */
 	bool object;           /* -c */
 	bool shared;           /* --shared */
 	const char *name;      /* --name */

@@ -263,7 +263,7 @@ static void sema_index_names(Sema *s)
 			*n = (SemaNames){st->name, -1, -1, false};
 		if (st->kind == AST_STMT_OUTPUT && n->output < 0)
 			n->output = i;
-		if (st->kind != AST_STMT_OUTPUT && n->def < 0)
+		if (st->kind != AST_STMT_OUTPUT && st->kind != AST_STMT_FEED && n->def < 0)
 			n->def = i;
 		n->defined |= st->kind == AST_STMT_DEF;
 	}
@@ -2422,6 +2422,95 @@ static void sema_outputs(Sema *s)
 	}
 }
 
+/* ---- training state: NEXT -> X ---------------------------------------------------- */
+
+/* The tensor a feed names, or NULL after an error (or silently, when its
+ * definition had one). */
+static Sym *sema_feed_tensor(Sema *s, const char *name, Span at)
+{
+	Sym *sym = sema_lookup(s, name);
+	if (!sym) {
+		if (sema_first_def(s, name) < 0)
+			sema_undefined(s, name, at, "tensor", SUGGEST_TENSORS);
+		return NULL;
+	}
+	sym->used = true;
+	if (sym->broken)
+		return NULL;
+	if (sym->kind == SYM_SIZE) {
+		sema_error(s, at, "'%s' is a size; '->' names a tensor and the input it feeds", name);
+		return NULL;
+	}
+	return sym;
+}
+
+/* "f32[4, 8]", for messages. */
+static const char *sema_shape_text(Sema *s, const TraNode *n)
+{
+	char buf[512];
+	size_t len = (size_t)snprintf(buf, sizeof buf, "%s", trart_dtype_name(n->type));
+	for (int d = 0; d < n->rank && len < sizeof buf - 32; d++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%" PRId64, d ? ", " : "[", n->idx[d].size);
+	if (n->rank)
+		snprintf(buf + len, sizeof buf - len, "]");
+	return arena_strndup(s->arena, buf, strlen(buf));
+}
+
+static void sema_add_output(Sema *s, int id)
+{
+	TraNode *n = &s->g->nodes[id];
+	if (n->is_output)
+		return;
+	n->is_output = true;
+	ARENA_RESERVE(s->arena, s->g->outputs, s->g->noutputs, s->g->outcap);
+	s->g->outputs[s->g->noutputs++] = id;
+}
+
+/* NEXT -> X (tra(5), TRAINING): X an input, NEXT a tensor of its shape
+ * and type, which becomes an output (the state after the last step).
+ * Resolved after the outputs, so that it may stand anywhere. */
+static void sema_feeds(Sema *s)
+{
+	for (int i = 0; i < s->prog->nst; i++) {
+		const AstStmt *st = &s->prog->st[i];
+		if (st->kind != AST_STMT_FEED)
+			continue;
+		Sym *from = sema_feed_tensor(s, st->name, st->name_span);
+		Sym *to = sema_feed_tensor(s, st->to, st->to_span);
+		if (!from || !to)
+			continue;
+		const TraNode *fn = &s->g->nodes[from->node], *tn = &s->g->nodes[to->node];
+		bool same = fn->rank == tn->rank && fn->type == tn->type;
+		for (int d = 0; same && d < fn->rank; d++)
+			same = fn->idx[d].size == tn->idx[d].size;
+		int first = -1;
+		for (int k = 0; k < s->g->nfeeds && first < 0; k++)
+			if (strcmp(s->g->feeds[k].to, st->to) == 0)
+				first = k;
+		if (!to->is_input)
+			sema_error(s, st->to_span, "'%s' is not an input; '->' gives an input its value for the "
+			           "next step, as in 'w2 -> w'", st->to);
+		else if (from == to)
+			sema_error(s, st->span, "'%s' feeds itself; name the tensor that holds its next value, as "
+			           "in '%s2 -> %s'", st->to, st->to, st->to);
+		else if (!same)
+			sema_error(s, st->span, "'%s' (%s) cannot feed '%s' (%s): an input takes the next step's "
+			           "value from a tensor of its shape and type", st->name, sema_shape_text(s, fn), st->to,
+			           sema_shape_text(s, tn));
+		else if (first >= 0) {
+			sema_error(s, st->to_span, "input '%s' is fed twice", st->to);
+			for (int k = 0, n = 0; k < i; k++)
+				if (s->prog->st[k].kind == AST_STMT_FEED && strcmp(s->prog->st[k].to, st->to) == 0 &&
+				    n++ == 0)
+					diag_note(s->diag, s->prog->st[k].span, "first fed here");
+		} else {
+			ARENA_RESERVE(s->arena, s->g->feeds, s->g->nfeeds, s->g->feedcap);
+			s->g->feeds[s->g->nfeeds++] = (struct TraFeed){st->name, st->to};
+			sema_add_output(s, from->node);
+		}
+	}
+}
+
 /* ---- warnings about the whole program (tra(5), WARNINGS) ----------------------- */
 
 /* Inputs, definitions and sizes that nothing reads and no output names.
@@ -2459,8 +2548,8 @@ static void sema_warn_division_by_zero(Sema *s)
 
 static bool sema_has_output_stmt(const AstProgram *prog)
 {
-	for (int i = 0; i < prog->nst; i++)
-		if (prog->st[i].kind == AST_STMT_OUTPUT)
+	for (int i = 0; i < prog->nst; i++) /* a feed's tensor is an output */
+		if (prog->st[i].kind == AST_STMT_OUTPUT || prog->st[i].kind == AST_STMT_FEED)
 			return true;
 	return false;
 }
@@ -2484,10 +2573,13 @@ int sema_build(const AstProgram *prog, SizeOverride *overrides, int noverrides,
 		case AST_STMT_SIZE: sema_size(&s, st); break;
 		case AST_STMT_INPUT: sema_input(&s, st); break;
 		case AST_STMT_DEF: sema_def(&s, st); break;
-		case AST_STMT_OUTPUT: break;
+		case AST_STMT_OUTPUT:
+		case AST_STMT_FEED:
+			break;
 		}
 	}
 	sema_outputs(&s);
+	sema_feeds(&s);
 	uint32_t end = diag_text_end(diag->src);
 	if (!sema_has_output_stmt(prog))
 		diag_error(diag, span_make(end, end),

@@ -466,6 +466,12 @@ void tra_dump(const TraGraph *g, FILE *out)
 	for (int i = 0; i < g->noutputs; i++)
 		fprintf(out, " %s", g->nodes[g->outputs[i]].name);
 	fputc('\n', out);
+	if (g->nfeeds) {
+		fputs("# feeds (the next step's inputs):", out);
+		for (int i = 0; i < g->nfeeds; i++)
+			fprintf(out, " %s -> %s", g->feeds[i].from, g->feeds[i].to);
+		fputc('\n', out);
+	}
 	for (int i = 0; i < g->nnodes; i++)
 		tra_dump_node(g, i, out);
 }
@@ -564,6 +570,20 @@ static void tra_verify_operand(const TraGraph *g, int id, const TraOperand *op)
 	}
 }
 
+void tra_feed_nodes(const TraGraph *g, int i, int *from, int *to)
+{
+	*from = *to = -1;
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->is_output && strcmp(n->name, g->feeds[i].from) == 0)
+			*from = id;
+		if (n->kind == TRA_NODE_INPUT && strcmp(n->name, g->feeds[i].to) == 0)
+			*to = id;
+	}
+	if (*from < 0 || *to < 0)
+		TRAC_BUG("feed %s -> %s: no such output or input", g->feeds[i].from, g->feeds[i].to);
+}
+
 void tra_verify(const TraGraph *g)
 {
 	for (int id = 0; id < g->nnodes; id++) {
@@ -587,6 +607,8 @@ void tra_verify(const TraGraph *g)
 	}
 	for (int i = 0; i < g->noutputs; i++)
 		TRAC_ASSERT(g->outputs[i] >= 0 && g->outputs[i] < g->nnodes && g->nodes[g->outputs[i]].is_output);
+	for (int i = 0, from, to; i < g->nfeeds; i++)
+		tra_feed_nodes(g, i, &from, &to);
 }
 
 /* ---- helpers the passes share ------------------------------------------------- */

@@ -119,6 +119,7 @@ typedef enum AstStmtKind {
 	AST_STMT_INPUT,  /* input X[dims] type (one per declared tensor) */
 	AST_STMT_OUTPUT, /* output X (one per listed name) */
 	AST_STMT_DEF,    /* T[i, j] = expr, or s = expr */
+	AST_STMT_FEED,   /* NEXT -> X: NEXT is input X at the next step */
 } AstStmtKind;
 
 /* A statement. Lists in the source (size A = 1, B = 2) become one
@@ -133,6 +134,8 @@ typedef struct AstStmt {
 	AstRef value;       /* SIZE: the size expression; DEF: right-hand side */
 	TrartDtype type;    /* INPUT: element type */
 	bool typed;         /* INPUT: the type was written */
+	const char *to;     /* FEED: the input fed (name is the tensor feeding it) */
+	Span to_span;
 } AstStmt;
 
 /* A parsed file. */
@@ -242,6 +245,13 @@ typedef struct TraGraph {
 	int nsizes, sizecap;
 	int *outputs;     /* node ids in the order the program lists them */
 	int noutputs, outcap;
+	/* Training state (NEXT -> X): output feeds[i].from is input feeds[i].to
+	 * at the next step. By name: the passes renumber nodes, and an input's
+	 * name and an output's are theirs alone (tra_feed_nodes finds them). */
+	struct TraFeed {
+		const char *from, *to;
+	} *feeds;
+	int nfeeds, feedcap;
 } TraGraph;
 
 /* A -D NAME=VALUE from the command line. */
@@ -331,6 +341,8 @@ bool tra_node_is_opaque(const TraNode *n);
 void tra_affine_span(const TraOperand *op, int nidx, int d, const int64_t *xlo, const int64_t *xhi,
                      int64_t *lo, int64_t *hi);
 double tra_node_result_bytes(const TraNode *n);       /* bytes of its result */
+/* Feed i's nodes: the output that feeds and the input it feeds. */
+void tra_feed_nodes(const TraGraph *g, int i, int *from, int *to);
 /* live[id]: an output depends on node id (live has g->nnodes entries).
  * One backward sweep: nodes are in a topological order. */
 void tra_live_nodes(const TraGraph *g, bool *live);

@@ -74,6 +74,7 @@ static AstRef mk_paren(Parser *p, Span at, AstRef r);
 static void stmt_size(Parser *p, Span at, const char *name, Span name_at, AstRef v);
 static void stmt_input(Parser *p, Span at, const char *name, Span name_at, ParseList *dims, int type);
 static void stmt_output(Parser *p, Span at, const char *name);
+static void stmt_feed(Parser *p, Span at, const char *from, Span from_at, const char *to, Span to_at);
 static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseList *idx, AstRef v);
 }
 
@@ -100,7 +101,7 @@ static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseLi
 %token SUM "sum" PROD "prod" MAX "max" MIN "min" MEAN "mean" ARGMAX "argmax" ARGMIN "argmin"
 %token SELECT "select" INF "inf" GRAD "grad"
 %token LE "<=" GE ">=" EQ "==" NE "!="
-%token POW "**" CARET "^"
+%token POW "**" CARET "^" ARROW "->"
 
 %type <ref> expr primary
 %type <ref> sub
@@ -139,6 +140,7 @@ stmt
 		            "without brackets, as '%s = ...'", $1);
 	}
 	| IDENT '=' expr               { stmt_def(p, @$, $1, @1, NULL, $3); }
+	| IDENT ARROW IDENT            { stmt_feed(p, @$, $1, @1, $3, @3); }
 	;
 
 size_defs: size_def | size_defs ',' size_def ;
@@ -612,6 +614,16 @@ static void stmt_output(Parser *p, Span at, const char *name)
 	AstStmt *s = ast_stmt_new(p->prog, p->arena, AST_STMT_OUTPUT, at);
 	s->name = name;
 	s->name_span = at;
+}
+
+/* NEXT -> X: tensor NEXT is input X's value at the next step (training). */
+static void stmt_feed(Parser *p, Span at, const char *from, Span from_at, const char *to, Span to_at)
+{
+	AstStmt *s = ast_stmt_new(p->prog, p->arena, AST_STMT_FEED, at);
+	s->name = from;
+	s->name_span = from_at;
+	s->to = to;
+	s->to_span = to_at;
 }
 
 static void stmt_def(Parser *p, Span at, const char *name, Span name_at, ParseList *idx, AstRef v)

@@ -2,6 +2,7 @@
  *
  *   ./prog [--input NAME=FILE.npy]... [--output NAME=FILE.npy]...
  *          [--output-dir DIR] [--random[=SEED]] [--threads N] [--repeat N]
+ *          [--steps N] [--log-every K]
  *          [--time] [--trace FILE.json] [--stats] [--no-steal]
  *          [--spill-dir DIR] [--help] [--version]
  *
@@ -13,7 +14,7 @@
  *
  *   parse -> check files -> size (map files out of core) and allocate
  *         -> read inputs
- *         -> execute (--repeat times) -> report (--time, --stats)
+ *         -> execute (--repeat times, or --steps) -> report (--time, --stats)
  *         -> write outputs and trace
  *
  * and an error at any step stops it there. Usage errors (exit 2) are all
@@ -73,6 +74,15 @@
  * --spill-dir's directory, else $TMPDIR, else /tmp; the file has no name
  * once created, so nothing is left behind whatever happens to the run.
  *
+ * Training (--steps N): a program whose statements feed inputs of the
+ * next step (trac's NEXT -> X; TrartProgram.feeds) runs N steps, and
+ * between one step and the next copies each feeding output's buffer into
+ * its input's: the state stays in memory, no file is read or written
+ * between steps, and the outputs written are the last step's. A fed
+ * input is read whole, never mapped (the copy writes it). --log-every K
+ * prints the scalar outputs after every K-th step and the last, to
+ * standard output, one line per step.
+ *
  * --time keeps constant memory however large --repeat is: count,
  * minimum, mean, maximum, and a reservoir of CLI_SAMPLES run times for
  * the median (CliTimes).
@@ -113,7 +123,7 @@ enum {
 };
 
 #define CLI_ALIGN 64                 /* buffer alignment and padding */
-#define CLI_MAX_REPEAT 1000000000L   /* --repeat's bound */
+#define CLI_MAX_REPEAT 1000000000L   /* --repeat's bound, and --steps's, --log-every's */
 #define CLI_SAMPLES 1024             /* run times --time keeps for its median */
 
 /* The parsed command line. */
@@ -125,11 +135,20 @@ typedef struct CliOpts {
 	uint64_t seed;          /* its seed (0 by default) */
 	int threads;            /* --threads; 0: the online cores */
 	long repeat;            /* --repeat, >= 1 */
+	long steps;             /* --steps, >= 1 */
+	long log_every;         /* --log-every, or 0: no log */
 	bool time;              /* --time */
 	bool stats;             /* --stats */
 	const char *trace;      /* --trace's file, or NULL */
 	const char *spill_dir;  /* --spill-dir, or NULL: $TMPDIR, else /tmp */
 } CliOpts;
+
+/* How many times the computation runs: --repeat's, or --steps's. */
+static long
+cli_runs(const CliOpts *o)
+{
+	return o->repeat * o->steps;
+}
 
 /* --time's statistics over every run, in constant memory: exact count,
  * minimum, mean and maximum, and the median of a uniform sample of at
@@ -161,7 +180,7 @@ typedef struct CliRun {
 
 enum { OPT_INPUT = 256, OPT_OUTPUT, OPT_OUTPUT_DIR, OPT_RANDOM, OPT_THREADS,
        OPT_REPEAT, OPT_TIME, OPT_TRACE, OPT_STATS, OPT_HELP, OPT_VERSION, OPT_NO_STEAL,
-       OPT_SPILL_DIR };
+       OPT_SPILL_DIR, OPT_STEPS, OPT_LOG_EVERY };
 
 static const struct option cli_longopts[] = {
 	{"input", required_argument, NULL, OPT_INPUT},
@@ -170,6 +189,8 @@ static const struct option cli_longopts[] = {
 	{"random", optional_argument, NULL, OPT_RANDOM},
 	{"threads", required_argument, NULL, OPT_THREADS},
 	{"repeat", required_argument, NULL, OPT_REPEAT},
+	{"steps", required_argument, NULL, OPT_STEPS},
+	{"log-every", required_argument, NULL, OPT_LOG_EVERY},
 	{"time", no_argument, NULL, OPT_TIME},
 	{"trace", required_argument, NULL, OPT_TRACE},
 	{"stats", no_argument, NULL, OPT_STATS},
@@ -191,6 +212,10 @@ static const char cli_options_head[] =
 	"                          (integers in [-64, 64)) drawn from SEED (default 0)\n"
 	"  --threads N             run on N threads (default: the %d online cores)\n"
 	"  --repeat N              run the computation N times (default 1)\n"
+	"  --steps N               run N training steps, each output that feeds an input\n"
+	"                          (NEXT -> X) copied into it between steps (default 1)\n"
+	"  --log-every K           print the scalar outputs every K steps and after the\n"
+	"                          last, as 'step S: NAME=VALUE ...', to stdout\n"
 	"  --time                  print 'time: runs=N median_ms=X min_ms=Y mean_ms=Z\n"
 	"                          max_ms=W' for the computation to stderr\n"
 	"  --spill-dir DIR         put the spill file (tensors offloaded from memory) in\n"
@@ -542,6 +567,8 @@ cli_option(const TrartProgram *p, CliOpts *o, int c, char **argv)
 		o->threads = (int)v;
 		return rc;
 	case OPT_REPEAT: return cli_count(p, "--repeat", optarg, CLI_MAX_REPEAT, &o->repeat);
+	case OPT_STEPS: return cli_count(p, "--steps", optarg, CLI_MAX_REPEAT, &o->steps);
+	case OPT_LOG_EVERY: return cli_count(p, "--log-every", optarg, CLI_MAX_REPEAT, &o->log_every);
 	case OPT_TIME: o->time = true; return CLI_OK;
 	case OPT_TRACE: return cli_path(p, "--trace", optarg, &o->trace);
 	case OPT_STATS: o->stats = true; return CLI_OK;
@@ -553,6 +580,37 @@ cli_option(const TrartProgram *p, CliOpts *o, int c, char **argv)
 		return CLI_DONE;
 	default: return cli_bad_option(p, c, argv);
 	}
+}
+
+/* Whether tensor i is a scalar output, which --log-every prints. */
+static bool
+cli_logged(const TrartProgram *p, int i)
+{
+	return cli_is_output(p->tensors[i].kind) && p->tensors[i].rank == 0;
+}
+
+/* --steps and --log-every: for a program with training state, on one
+ * process, and not with --repeat (which times one computation). */
+static int
+cli_check_steps(const TrartProgram *p, const CliOpts *o)
+{
+	int i, logged = 0;
+
+	for (i = 0; i < p->ntensors; i++)
+		logged += cli_logged(p, i);
+	if ((o->steps > 1 || o->log_every) && p->nfeeds == 0)
+		return cli_usage_error(p, "%s: this program has no training state (a "
+		                       "statement 'NEXT -> X' that feeds input X); "
+		                       "--repeat runs it again", o->steps > 1 ? "--steps" : "--log-every");
+	if (o->steps > 1 && o->repeat > 1)
+		return cli_usage_error(p, "--steps and --repeat: --repeat times one step; "
+		                       "--time times every step of --steps");
+	if (o->log_every && logged == 0)
+		return cli_usage_error(p, "--log-every: this program has no scalar output to print");
+	if (o->steps > 1 && cli_ranks())
+		return cli_usage_error(p, "--steps: training state on MPI ranks is not "
+		                       "supported yet");
+	return CLI_OK;
 }
 
 /* Parses argv into o; CLI_OK to run, or what trart_main returns. */
@@ -569,6 +627,8 @@ cli_parse(const TrartProgram *p, CliOpts *o, int argc, char **argv)
 	if (rc == CLI_OK && optind < argc)
 		rc = cli_usage_error(p, "unexpected argument '%s' (a seed is given "
 		                     "as --random=SEED)", argv[optind]);
+	if (rc == CLI_OK)
+		rc = cli_check_steps(p, o);
 	return rc;
 }
 
@@ -822,10 +882,10 @@ cli_prepare(const TrartProgram *p, const CliOpts *o, CliRun *r)
 	if (!o->stats && !o->trace)
 		return CLI_OK;
 	size_t runs = (size_t)p->nkernels + (p->tasks ? (size_t)p->tasks->ntasks : 0);
-	if (o->trace && runs > SIZE_MAX / (size_t)o->repeat)
+	if (o->trace && runs > SIZE_MAX / (size_t)cli_runs(o))
 		return cli_error(p, "--trace: too many kernel runs to record");
 	if (o->trace)
-		events = runs * (size_t)o->repeat;
+		events = runs * (size_t)cli_runs(o);
 	if (trart_profile_init(&r->prof, p, events) != 0)
 		return cli_error(p, "%s: cannot record %zu kernel runs: out of memory",
 		                 o->trace ? "--trace" : "--stats", events);
@@ -866,7 +926,41 @@ cli_add_time(CliTimes *t, int64_t ns)
 	t->n++;
 }
 
-/* Runs the kernels --repeat times, timing each run. */
+/* --log-every's line for step: "step 100: loss=0.693147 acc=0.5". */
+static void
+cli_log_step(const TrartProgram *p, const CliRun *r, long step)
+{
+	int i;
+
+	printf("step %ld:", step);
+	for (i = 0; i < p->ntensors; i++) {
+		const void *v = r->bufs[i];
+		if (!cli_logged(p, i))
+			continue;
+		printf(" %s=", p->tensors[i].name);
+		switch (p->tensors[i].dtype) {
+		case TRART_F32: printf("%.9g", (double)*(const float *)v); break;
+		case TRART_F64: printf("%.17g", *(const double *)v); break;
+		case TRART_I32: printf("%" PRId32, *(const int32_t *)v); break;
+		case TRART_I64: printf("%" PRId64, *(const int64_t *)v); break;
+		}
+	}
+	putchar('\n');
+}
+
+/* The state of the next step: every feeding output into its input. */
+static void
+cli_feed(const TrartProgram *p, const CliRun *r)
+{
+	int k;
+
+	for (k = 0; k < p->nfeeds; k++)
+		memcpy(r->bufs[p->feeds[2 * k + 1]], r->bufs[p->feeds[2 * k]],
+		       r->bytes[p->feeds[2 * k + 1]]);
+}
+
+/* Runs the kernels --repeat times, or --steps steps feeding the state
+ * from one to the next, timing each run. */
 static void
 cli_compute(const TrartProgram *p, const CliOpts *o, CliRun *r)
 {
@@ -875,13 +969,17 @@ cli_compute(const TrartProgram *p, const CliOpts *o, CliRun *r)
 
 	trart_set_threads(o->threads);
 	threads = trart_threads();
-	for (i = 0; i < o->repeat; i++) {
+	for (i = 0; i < cli_runs(o); i++) {
 		int64_t start;
 		cli_agree(CLI_OK); /* on ranks, every run starts together */
 		start = trart_clock_ns();
 		trart_execute(p, r->bufs, threads);
 		if (r->times)
 			cli_add_time(r->times, trart_clock_ns() - start);
+		if (o->log_every && ((i + 1) % o->log_every == 0 || i + 1 == o->steps))
+			cli_log_step(p, r, i + 1);
+		if (i + 1 < o->steps)
+			cli_feed(p, r);
 	}
 	trart_gpu_release(); /* the runs' GPUs, kept set up from run to run */
 }
@@ -924,7 +1022,7 @@ cli_report(const CliOpts *o, CliRun *r)
 	if (o->time)
 		cli_print_time(f, r->times);
 	if (o->stats)
-		trart_stats_print(&r->prof, f, (int)o->repeat, trart_threads(),
+		trart_stats_print(&r->prof, f, (int)cli_runs(o), trart_threads(),
 		                  r->tensor_bytes, trart_mem_peak());
 	if (f != stderr && fclose(f) == 0)
 		(void)!write(STDERR_FILENO, text, len);
@@ -1135,13 +1233,26 @@ cli_map_input(const TrartProgram *p, CliRun *r, int i, const char *path)
 	return CLI_OK;
 }
 
+/* Whether input i is fed by an output between steps (its buffer is
+ * written, so never a file's mapping). */
+static bool
+cli_fed(const TrartProgram *p, int i)
+{
+	int k;
+
+	for (k = 0; k < p->nfeeds; k++)
+		if (p->feeds[2 * k + 1] == i)
+			return true;
+	return false;
+}
+
 static int
 cli_map_inputs(const TrartProgram *p, const CliOpts *o, CliRun *r)
 {
 	int i, rc = CLI_OK;
 
 	for (i = 0; i < p->ntensors && rc == CLI_OK; i++)
-		if (p->tensors[i].kind == TRART_INPUT && o->in_path[i])
+		if (p->tensors[i].kind == TRART_INPUT && o->in_path[i] && !cli_fed(p, i))
 			rc = cli_map_input(p, r, i, o->in_path[i]);
 	return rc;
 }
@@ -1263,6 +1374,7 @@ trart_main(const TrartProgram *p, int argc, char **argv)
 
 	memset(&o, 0, sizeof o);
 	o.repeat = 1;
+	o.steps = 1;
 	cli_held.on = cli_ranks() != NULL;
 	cli_held.text[0] = '\0';
 	trart_set_progname(cli_name(p)); /* for out-of-memory messages */

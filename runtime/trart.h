@@ -175,6 +175,11 @@ typedef struct TrartProgram {
 	int nkernels;
 	const TrartKernel *kernels;
 	const struct TrartTaskGraph *tasks; /* NULL: run the kernels in order */
+	/* Training state (trac's NEXT -> X): between one step and the next
+	 * (--steps), tensor feeds[2 * i] (an output) is copied into tensor
+	 * feeds[2 * i + 1] (an input). */
+	int nfeeds;
+	const int *feeds;
 } TrartProgram;
 
 /* cli.c */

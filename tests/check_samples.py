@@ -173,6 +173,72 @@ def ref_transformer(s, tok, E, g1, g2, Wq, Wk, Wv, Wo, W1, W3, W2):
     return {"Y": y1 + (u / (1 + np.exp(-u)) * (n2 @ W3)) @ W2}
 
 
+# -- the training samples: forward, a backward pass written here by hand
+# (not by differentiating trac's graph), and the SGD update --
+
+def ref_train_mlp(s, X, Yt, W1, W2, lr):
+    A = X @ W1
+    Hd = np.maximum(A, 0.0)
+    Z = Hd @ W2
+    m = Z.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(Z - m).sum(axis=1))
+    loss = np.mean(lse - (Yt * Z).sum(axis=1))
+    dZ = (softmax_rows(Z) - Yt) / s["N"]
+    dW2 = Hd.T @ dZ
+    dA = (dZ @ W2.T) * (A > 0)
+    dW1 = X.T @ dA
+    return {"loss": np.array(loss), "W1n": W1 - lr * dW1, "W2n": W2 - lr * dW2}
+
+
+def ref_train_logreg(s, X, y, w, lr):
+    p = sigmoid(X @ w)
+    loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    dw = X.T @ (p - y) / s["N"]
+    return {"loss": np.array(loss), "dw": dw, "w2": w - lr * dw}
+
+
+def ref_train_layernorm(s, X, T, gamma, beta, lr):
+    mu = X.mean(axis=1, keepdims=True)
+    var = ((X - mu) ** 2).mean(axis=1, keepdims=True)
+    inv = 1.0 / np.sqrt(var + 1e-5)
+    xhat = (X - mu) * inv
+    Y = xhat * gamma + beta
+    loss = np.mean((Y - T) ** 2)
+    dY = 2.0 * (Y - T) / Y.size
+    dgamma = (dY * xhat).sum(axis=0)
+    dbeta = dY.sum(axis=0)
+    dxhat = dY * gamma
+    dX = inv * (dxhat - dxhat.mean(axis=1, keepdims=True)
+                - xhat * (dxhat * xhat).mean(axis=1, keepdims=True))
+    return {"loss": np.array(loss), "dX": dX, "gamma2": gamma - lr * dgamma,
+            "beta2": beta - lr * dbeta}
+
+
+def ref_train_attention(s, X, T, Wq, Wk, Wv, lr):
+    Q, K, V = X @ Wq, X @ Wk, X @ Wv
+    scale = 1.0 / np.sqrt(s["D"])
+    P = softmax_rows(Q @ K.T * scale)
+    O = P @ V
+    loss = np.mean((O - T) ** 2)
+    dO = 2.0 * (O - T) / O.size
+    dV = P.T @ dO
+    dP = dO @ V.T
+    dA = P * (dP - (dP * P).sum(axis=1, keepdims=True))
+    dQ = dA @ K * scale
+    dK = dA.T @ Q * scale
+    return {"loss": np.array(loss), "Wq2": Wq - lr * (X.T @ dQ),
+            "Wk2": Wk - lr * (X.T @ dK), "Wv2": Wv - lr * (X.T @ dV)}
+
+
+def one_hot(size):
+    """Rows with a single 1 at a random class in [0, sizes[size])."""
+    def gen(rng, shape, sizes):
+        y = np.zeros(shape)
+        y[np.arange(shape[0]), rng.integers(0, sizes[size], size=shape[0])] = 1.0
+        return y
+    return gen
+
+
 def token_ids(size):
     """Integer token ids in [0, sizes[size]), as i32."""
     return lambda rng, shape, sizes: rng.integers(0, sizes[size], size=shape)
@@ -243,6 +309,34 @@ SAMPLES = {
              Wv=("C C", scaled_by("C")), Wo=("C C", scaled_by("C")), W1=("C F", scaled_by("C")),
              W3=("C F", scaled_by("C")), W2=("F C", scaled_by("F"))),
         ref_transformer),
+    "train_mlp": Sample(
+        dict(N=7, D=5, H=9, C=3), "f32",
+        dict(X=("N D", normal()), Yt=("N C", one_hot("C")), W1=("D H", scaled_by("D")),
+             W2=("H C", scaled_by("H")), lr=("", constant(0.5))),
+        ref_train_mlp),
+    "train_logreg": Sample(
+        dict(N=11, D=5), "f64",
+        dict(X=("N D", normal()), y=("N", labels), w=("D", scaled_by("D")),
+             lr=("", constant(0.5))),
+        ref_train_logreg),
+    "train_layernorm": Sample(
+        dict(N=7, D=9), "f32",
+        dict(X=("N D", normal(2.0, 0.5)), T=("N D", normal()), gamma=("D", normal(0.2, 1.0)),
+             beta=("D", normal(0.1)), lr=("", constant(0.5))),
+        ref_train_layernorm),
+    "train_attention": Sample(
+        dict(S=7, C=6, D=5), "f32",
+        dict(X=("S C", normal()), T=("S D", normal()), Wq=("C D", scaled_by("C")),
+             Wk=("C D", scaled_by("C")), Wv=("C D", scaled_by("C")), lr=("", constant(0.1))),
+        ref_train_attention),
+}
+
+# The training samples' state: which output feeds which input (NEXT -> X).
+FEEDS = {
+    "train_mlp": {"W1n": "W1", "W2n": "W2"},
+    "train_logreg": {"w2": "w"},
+    "train_layernorm": {"gamma2": "gamma", "beta2": "beta"},
+    "train_attention": {"Wq2": "Wq", "Wk2": "Wk", "Wv2": "Wv"},
 }
 
 

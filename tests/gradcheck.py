@@ -263,15 +263,11 @@ class Prog:
         return vals
 
 
-def interp(trac, tra, vals, outdir, only=None):
+def interp(trac, tra, vals, outdir):
     """Runs the interpreter on tra with inputs vals; returns the directory
-    of its outputs (those named in only, or all)."""
+    of its outputs."""
     os.makedirs(outdir, exist_ok=True)
-    args = [trac, '-w', '--interpret', tra]
-    if only is None:
-        args += ['--output-dir', outdir]
-    for o in only or []:
-        args += ['--output', '%s=%s' % (o, os.path.join(outdir, o + '.npy'))]
+    args = [trac, '-w', '--interpret', tra, '--output-dir', outdir]
     for k, v in vals.items():
         f = os.path.join(outdir, 'in.%s.npy' % k)
         np.save(f, v)
@@ -356,8 +352,7 @@ def main():
                     for j, (n, _) in enumerate(p.inputs):
                         if which == 'all' or j == one[p.loss]:
                             v[n] = vals[n] + sgn * step * dirs[n]
-                runs.append(interp(trac, tra, v, os.path.join(tmp, 'b%d.%s.%g.%d' % (b, which, step, sgn)),
-                                   [p.loss for p in progs]))
+                runs.append(interp(trac, tra, v, os.path.join(tmp, 'b%d.%s.%g.%d' % (b, which, step, sgn))))
             for p in progs:
                 lp = [float(load(d, p.loss)) for d in runs]
                 fd[(p.loss, which)] = ((lp[0] - lp[1]) / (2 * h), (lp[2] - lp[3]) / h)
