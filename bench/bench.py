@@ -77,6 +77,16 @@ def _flops_w5(s):
     return 4 * n * d + 5 * n + d
 
 
+def _flops_w7(s):
+    # the hand-written step (bench.py's numpy variant): forward X W1 (2NDH),
+    # relu (NH), Hd W2 (2NHC), softmax and loss (max, sub, exp, sum, div,
+    # log, Yt * Z and its sum: 8NC); backward P - Yt and / N (2NC),
+    # Hd^T dZ and dZ W2^T (4NHC), the relu mask (NH), X^T dHd (2NDH);
+    # the updates (2DH + 2HC)
+    n, d, h, c = s["N"], s["D"], s["H"], s["C"]
+    return 4 * n * d * h + 6 * n * h * c + 2 * n * h + 10 * n * c + 2 * d * h + 2 * h * c
+
+
 def _flops_w6(s):
     return 2 * s["B"] * s["I"] * s["J"] * s["K"]
 
@@ -160,6 +170,12 @@ WORKLOADS = [
          small=dict(N=300, D=28),
          inputs=dict(X="ND", w="D", y="N"), output=("g", "D"),
          flops=_flops_w5),
+    # a training step: W2's MLP with softmax cross-entropy, grad, SGD (issue 15)
+    dict(name="w7", file="w7_train.tra", label="w7_train",
+         sizes=dict(N=8192, D=1024, H=4096, C=1024),
+         small=dict(N=40, D=24, H=56, C=32),
+         inputs=dict(X="ND", Yt="NC", W1="DH", W2="HC"), output=("W1n", "DH"),
+         flops=_flops_w7),
     dict(name="w6", file="w6_bmm.tra", label="w6_bmm",
          sizes=dict(B=64, I=512, J=512, K=512),
          small=dict(B=3, I=20, J=28, K=16),
@@ -263,6 +279,16 @@ def reference(np, name, a, s):
         return a["X"].T @ (1 / (1 + np.exp(-z)) - a["y"]) / s["N"]
     if name == "w6":
         return a["X"] @ a["Y"]
+    if name == "w7":
+        X, Yt, W1, W2 = a["X"], a["Yt"], a["W1"], a["W2"]
+        A = X @ W1
+        Hd = np.maximum(A, 0)
+        Z = Hd @ W2
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        dZ = (P - Yt) / s["N"]  # d loss / dZ: softmax minus targets, over N
+        dA = (dZ @ W2.T) * (A > 0)
+        return W1 - 0.01 * (X.T @ dA)
     if name == "shared_weight":
         return np.matmul(a["W"], a["X"])
     if name == "middle_axis":
@@ -465,6 +491,49 @@ def numpy_variants(np, name, a, s):
                 return g
             return run
         return [("gemv out=", gemv)]
+
+    if name == "w7":
+        X, Yt, W1, W2 = a["X"], a["Yt"], a["W1"], a["W2"]
+        n, d, h, c = s["N"], s["D"], s["H"], s["C"]
+
+        def handwritten():
+            # the backward pass by hand, in place: dZ = (softmax(Z) - Yt) / N,
+            # dW2 = Hd^T dZ, dHd = dZ W2^T masked by Hd > 0, dW1 = X^T dHd
+            hd = np.empty((n, h), f32)
+            mask = np.empty((n, h), bool)
+            z = np.empty((n, c), f32)
+            m = np.empty((n, 1), f32)
+            r = np.empty((n, 1), f32)
+            yz = np.empty(n, f32)
+            dw1, w1n = np.empty((d, h), f32), np.empty((d, h), f32)
+            dw2, w2n = np.empty((h, c), f32), np.empty((h, c), f32)
+            lr = f32(0.01)
+
+            def run():
+                np.matmul(X, W1, out=hd)
+                np.maximum(hd, 0, out=hd)
+                np.greater(hd, 0, out=mask)
+                np.matmul(hd, W2, out=z)
+                np.einsum("ic,ic->i", Yt, z, out=yz)
+                np.max(z, axis=1, keepdims=True, out=m)
+                np.subtract(z, m, out=z)
+                np.exp(z, out=z)
+                np.sum(z, axis=1, keepdims=True, out=r)
+                loss = np.mean(m[:, 0] + np.log(r[:, 0]) - yz)
+                np.divide(z, r, out=z)
+                np.subtract(z, Yt, out=z)
+                np.multiply(z, f32(1.0 / n), out=z)
+                np.matmul(hd.T, z, out=dw2)
+                np.matmul(z, W2.T, out=hd)
+                np.multiply(hd, mask, out=hd)
+                np.matmul(X.T, hd, out=dw1)
+                np.multiply(dw1, lr, out=dw1)
+                np.subtract(W1, dw1, out=w1n)
+                np.multiply(dw2, lr, out=dw2)
+                np.subtract(W2, dw2, out=w2n)
+                return w1n if loss == loss else None
+            return run
+        return [("backward by hand, out=", handwritten)]
 
     if name == "w6":
         X, Y = a["X"], a["Y"]

@@ -43,6 +43,12 @@
  * GEMV. (Sema splits nested reductions off before their statement, so
  * the statement's own aggregate is the one that comes later.)
  *
+ * An aggregate alone that comes after a node with an epilogue over the
+ * same aggregate (grad.c's n.acc, which a derivative of n's epilogue
+ * reads) moves just before that node, so that the node reads it by the
+ * rule above: relu(sum[k](X[i, k] * W[k, j])) and its gradient's
+ * sum[k](X[i, k] * W[k, j]) are one GEMM, not two.
+ *
  * Aggregates of maps. A node whose join is, up to index names, the whole
  * expression of a map that the graph stores anyway reads that map
  * instead of computing it again: in a softmax written with exp(A[i, j] -
@@ -339,8 +345,9 @@ static bool cse_reads_before(const TraGraph *g, int m, int id)
 	return true;
 }
 
-/* Puts every map m with moveto[m] >= 0 just before that node, keeping
- * the order otherwise, and renumbers operands and outputs. */
+/* Puts every node m with moveto[m] >= 0 (a map, or an aggregate alone)
+ * just before that node, keeping the order otherwise, and renumbers
+ * operands and outputs. */
 static void cse_move_maps(TraGraph *g, const int *moveto, Arena *scratch)
 {
 	int n = g->nnodes;
@@ -414,6 +421,40 @@ static void cse_aggregates_read_maps(Cse *c)
 		cse_move_maps(g, j.moveto, c->scratch);
 }
 
+/* Moves every aggregate alone (no epilogue) that an earlier node with
+ * an epilogue also computes to just before that node (see the top). */
+static void cse_move_aggregates(Cse *c)
+{
+	TraGraph *g = c->g;
+	CseTable t;
+	cse_table_init(c, &t);
+	int *moveto = arena_alloc(c->scratch, ((size_t)g->nnodes + 1) * sizeof *moveto);
+	bool *taken = arena_alloc(c->scratch, ((size_t)g->nnodes + 1) * sizeof *taken);
+	bool moved = false;
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		moveto[id] = -1;
+		if (n->kind != TRA_NODE_EINSUM || tra_node_is_opaque(n) || n->agg == TRA_AGG_NONE)
+			continue;
+		cse_form(c, id, false);
+		t.start[id] = c->nodes.start[id];
+		t.len[id] = c->nodes.len[id];
+		t.hash[id] = c->nodes.hash[id];
+		if (n->epilogue >= 0) {
+			cse_find(c, &t, id, true);
+			continue;
+		}
+		int m = cse_find(c, &t, id, false);
+		if (m >= 0 && !taken[m] && cse_reads_before(g, id, m)) {
+			moveto[id] = m; /* one per node: the main loop merges later ones into it */
+			taken[m] = moved = true;
+		}
+	}
+	c->form.n = 0; /* the forms of the old numbering */
+	if (moved)
+		cse_move_maps(g, moveto, c->scratch);
+}
+
 static void cse_init(Cse *c, TraGraph *g, Arena *scratch)
 {
 	size_t n = (size_t)g->nnodes + 1;
@@ -436,6 +477,7 @@ void cse_merge(TraGraph *g)
 	Arena scratch = {0};
 	Cse c;
 	cse_init(&c, g, &scratch);
+	cse_move_aggregates(&c);
 	for (int id = 0; id < g->nnodes; id++) {
 		TraNode *n = &g->nodes[id];
 		c.rep[id] = id;

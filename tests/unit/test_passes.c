@@ -1363,6 +1363,27 @@ START_TEST(cse_shares_aggregates)
 }
 END_TEST
 
+/* The same aggregate alone, later (grad.c's Y.acc for relu's
+ * derivative): it moves before the node with the epilogue, which reads
+ * it; one GEMM, not two. The gradient's mask reads it too. */
+START_TEST(cse_moves_later_aggregates)
+{
+	const char *src = "size N = 3, K = 4, M = 5\ninput X[N, K], W[K, M]\n"
+	                  "Y[i, j] = relu(sum[k](X[i, k] * W[k, j]))\n"
+	                  "L = sum[i, j](Y[i, j] * Y[i, j])\n"
+	                  "dW = grad(L, W)\n"
+	                  "output Y, dW\n";
+	UnitRun *u = unit_compile_ok(src);
+	ck_assert_int_eq(count_agg(&u->g, TRA_AGG_SUM), 5); /* Y, L, Y.acc, dL/dX, dW */
+	cse_then_dce(&u->g);
+	tra_verify(&u->g);
+	ck_assert_int_eq(count_agg(&u->g, TRA_AGG_SUM), 2); /* one X W, and dW (L is dead) */
+	ck_assert_int_eq(unit_node(&u->g, "Y")->agg, TRA_AGG_NONE);
+	ck_assert_int_lt(unit_node_id(&u->g, "Y.acc"), unit_node_id(&u->g, "Y"));
+	unit_free(u);
+}
+END_TEST
+
 /* An aggregate whose join a stored map computes reads the map, even
  * when hoisting put the map after it (w3n's softmax: exp written twice);
  * a map too cheap to store for it (2 flops per element) is not read. */
@@ -1770,6 +1791,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, cse_renaming_and_commutativity);
 	tcase_add_test(tc, cse_shares_aggregates);
 	tcase_add_test(tc, cse_aggregates_read_maps);
+	tcase_add_test(tc, cse_moves_later_aggregates);
 	tcase_add_test(tc, cse_long_chain_is_linear);
 	tcase_add_test(tc, hoist_logistic_gradient);
 	tcase_add_test(tc, hoist_gemm_operands);
