@@ -263,19 +263,25 @@ class Prog:
         return vals
 
 
-def interp(trac, tra, vals, outdir):
-    """Runs the interpreter on tra with inputs vals; returns the directory
-    of its outputs."""
+def run_with_inputs(cmd, vals, outdir, what):
+    """Runs cmd with every input of vals written to outdir as .npy and
+    its outputs into outdir; returns outdir."""
     os.makedirs(outdir, exist_ok=True)
-    args = [trac, '-w', '--interpret', tra, '--output-dir', outdir]
+    args = cmd + ['--output-dir', outdir]
     for k, v in vals.items():
         f = os.path.join(outdir, 'in.%s.npy' % k)
         np.save(f, v)
         args += ['--input', '%s=%s' % (k, f)]
     r = subprocess.run(args, capture_output=True, text=True)
     if r.returncode != 0:
-        raise RuntimeError('trac --interpret failed: %s' % r.stderr[-2000:])
+        raise RuntimeError('%s failed: %s' % (what, r.stderr[-2000:]))
     return outdir
+
+
+def interp(trac, tra, vals, outdir):
+    """Runs the interpreter on tra with inputs vals; returns the directory
+    of its outputs."""
+    return run_with_inputs([trac, '-w', '--interpret', tra], vals, outdir, 'trac --interpret')
 
 
 def load(outdir, name):
@@ -286,15 +292,7 @@ def run_compiled(trac, tra, exe, vals, outdir):
     r = subprocess.run([trac, '-w', tra, '-o', exe], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError('trac failed to compile: %s' % r.stderr[-2000:])
-    os.makedirs(outdir, exist_ok=True)
-    args = [exe, '--output-dir', outdir]
-    for k, v in vals.items():
-        f = os.path.join(outdir, 'in.%s.npy' % k)
-        np.save(f, v)
-        args += ['--input', '%s=%s' % (k, f)]
-    r = subprocess.run(args, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError('the compiled program failed: %s' % r.stderr[-2000:])
+    run_with_inputs([exe], vals, outdir, 'the compiled program')
 
 
 def main():
