@@ -16,7 +16,9 @@ updated tensor back as the next step's input (FEEDS there). Then
   2. its final outputs (the fed tensors: the state after the last step)
      must match NumPy's within the same tolerance;
   3. trac --interpret with the same options must print the same steps
-     (within the tolerance) and write the same outputs;
+     (within the tolerance) and write the same outputs; train_mlp is also
+     compiled as whole-node kernels, for 3 devices, and for 2 simulated
+     GPUs (CONFIGS), each checked the same way;
   4. NumPy's loss must go down (the last step's below 90% of the first),
      so that the samples are worth training.
 
@@ -46,6 +48,13 @@ import check_samples as cs  # noqa: E402
 # by far more, from the first steps on.
 TOL = {"f32": (2e-4, 1e-3), "f64": (1e-10, 1e-7)}
 EARLY = 5
+
+
+# How the programs are compiled: the default, and for train_mlp also the
+# other ways a step can run (the state is copied between steps the same
+# way in each: runtime/cli.c).
+CONFIGS = [[], ["--node-kernels"], ["--devices=3", "--placer=critical-path"],
+           ["--gpus=2", "--backend=cuda-sim"]]
 
 
 def numpy_steps(name, sample, values, steps):
@@ -105,11 +114,13 @@ def check(trac, program, name, steps, tmp):
     inputs = []
     for tensor, path in paths.items():
         inputs += ["--input", "%s=%s" % (tensor, path)]
-    exe = os.path.join(tmp, name)
-    run([trac, program, "-o", exe] + defs)
     opts = ["--steps", str(steps), "--log-every", "1"]
-    for how, cmd in (("compiled", [exe] + inputs + opts),
-                     ("interpreted", [trac, program, "--interpret"] + defs + inputs + opts)):
+    runs = [("interpreted", [trac, program, "--interpret"] + defs + inputs + opts)]
+    for k, config in enumerate(CONFIGS if name == "train_mlp" else CONFIGS[:1]):
+        exe = os.path.join(tmp, "%s%d" % (name, k))
+        run([trac, program, "-o", exe] + defs + config)
+        runs.append(("compiled %s" % " ".join(config or ["(default)"]), [exe] + inputs + opts))
+    for how, cmd in runs:
         outdir = os.path.join(tmp, how)
         os.mkdir(outdir)
         losses = parse_log(run(cmd + ["--output-dir", outdir]), steps)
