@@ -1384,6 +1384,28 @@ START_TEST(cse_moves_later_aggregates)
 }
 END_TEST
 
+/* A contraction's gradient is a contraction: after every pass, the
+ * gradients of both operands of a matrix product (and of a batched one)
+ * are GEMMs, and nothing else of the backward pass is. */
+START_TEST(grad_of_gemm_is_gemm)
+{
+	UnitRun *u = unit_compile_ok("size M = 6, K = 5, N = 7, B = 3\n"
+	                             "input A[M, K], W[K, N], R[M, N], P[B, M, K], Q[B, K, N]\n"
+	                             "C[i, j] = sum[k](A[i, k] * W[k, j])\n"
+	                             "D[b, i, j] = sum[k](P[b, i, k] * Q[b, k, j])\n"
+	                             "L = sum[i, j](C[i, j] * R[i, j]) + sum[b, i, j](D[b, i, j] * R[i, j])\n"
+	                             "dA = grad(L, A)\ndW = grad(L, W)\ndP = grad(L, P)\ndQ = grad(L, Q)\n"
+	                             "output dA, dW, dP, dQ\n");
+	all_passes(&u->g);
+	GemmPlan plan;
+	const char *names[] = {"dA", "dW", "dP", "dQ"};
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(gemm_plan(&u->g, unit_node(&u->g, names[i]), GEMM_NODE, &plan), "%s is no GEMM",
+		              names[i]);
+	unit_free(u);
+}
+END_TEST
+
 /* An aggregate whose join a stored map computes reads the map, even
  * when hoisting put the map after it (w3n's softmax: exp written twice);
  * a map too cheap to store for it (2 flops per element) is not read. */
@@ -1792,6 +1814,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, cse_shares_aggregates);
 	tcase_add_test(tc, cse_aggregates_read_maps);
 	tcase_add_test(tc, cse_moves_later_aggregates);
+	tcase_add_test(tc, grad_of_gemm_is_gemm);
 	tcase_add_test(tc, cse_long_chain_is_linear);
 	tcase_add_test(tc, hoist_logistic_gradient);
 	tcase_add_test(tc, hoist_gemm_operands);
