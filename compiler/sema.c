@@ -2205,9 +2205,11 @@ static Sym *sema_grad_arg(Sema *s, const AstExpr *call, int i)
 		char idx[256] = "";
 		size_t len = 0;
 		for (int d = 0; d < n->rank && len < sizeof idx - 40; d++)
-			len += (size_t)snprintf(idx + len, sizeof idx - len, "%s%s", d ? ", " : "",
-			                        n->kind == TRA_NODE_INPUT ? (const char *[]){"i", "j", "k", "l"}[d % 4] :
-			                                                    n->idx[d].name);
+			if (n->kind == TRA_NODE_INPUT) /* its indices have no names: i, j, k, ... */
+				len += (size_t)snprintf(idx + len, sizeof idx - len, "%s%c", d ? ", " : "",
+				                        "ijklmnopqrstuvwx"[d % TRA_MAX_RANK]);
+			else
+				len += (size_t)snprintf(idx + len, sizeof idx - len, "%s%s", d ? ", " : "", n->idx[d].name);
 		sema_error(s, a->span, "grad differentiates a scalar, but '%s' has %d dimension%s; reduce "
 		           "it first, as in 'L = sum[%s](%s[%s])'", a->ref.name, n->rank, n->rank == 1 ? "" : "s",
 		           idx, a->ref.name, idx);
