@@ -323,9 +323,13 @@ class Gen:
         # a scalar last: trac's code generator runs consecutive loop kernels
         # over rows of one size as a row group, whose flops the plan counts
         # at the group's first node; a scalar node ends a group, so no
-        # group (and no count) spans two programs of a bundle
+        # group (and no count) spans two programs of a bundle. It has an
+        # epilogue (* 2), so that CSE never moves it before another node
+        # (an aggregate alone moves before an earlier node with the same
+        # aggregate and an epilogue: cse.c)
         v = self.vector(names[0])
-        p.stmts.append(Stmt(p.prefix + "end", [], ("red", "sum", ["k"], ("acc", v, ["k"])), {"k": names[0]}))
+        p.stmts.append(Stmt(p.prefix + "end", [], ("bin", "*", ("red", "sum", ["k"], ("acc", v, ["k"])),
+                                                   ("num", 2.0)), {"k": names[0]}))
         p.outputs.append(p.prefix + "end")
         return p
 
