@@ -419,15 +419,17 @@ static int gn_finish(GradNode *gn, const char *name, const char *note, TrartDtyp
 	return id;
 }
 
-/* gn's space is fwd's output indices (all of them, in order). */
-static void gn_output_space(GradNode *gn)
+/* gn's space is fwd's first nidx indices, as they are: its output ones
+ * (nidx = rank), or its whole join space. */
+static void gn_identity_space(GradNode *gn, int nidx)
 {
 	const TraNode *f = grad_node(gn->p, gn->fwd);
-	for (int x = 0; x < f->rank; x++) {
+	for (int x = 0; x < nidx; x++) {
 		gn->xmap[x] = x;
 		gn->idx[x] = f->idx[x];
 	}
-	gn->nidx = gn->rank = f->rank;
+	gn->rank = f->rank;
+	gn->nidx = nidx;
 }
 
 /* n's aggregate alone (no epilogue), a node of the forward graph's kind. */
@@ -512,18 +514,6 @@ static void grad_break(GradPass *p, int t, const char *why)
 		p->broken[t] = why;
 }
 
-/* gn over all of fwd's indices, as they are. */
-static void gn_join_space(GradNode *gn)
-{
-	const TraNode *f = grad_node(gn->p, gn->fwd);
-	for (int x = 0; x < f->nidx; x++) {
-		gn->xmap[x] = x;
-		gn->idx[x] = f->idx[x];
-	}
-	gn->rank = f->rank;
-	gn->nidx = f->nidx;
-}
-
 /* The backward's helpers over n's output indices, aggregating over its
  * join: the points that reach the extremum (ties), the zero factors
  * (zeros), the product of the others (nzprod). */
@@ -537,7 +527,7 @@ static int grad_helper(GradPass *p, int n, GradHelper h, const char **why)
 	                                   "the product of %s's nonzero factors"};
 	GradNode gn;
 	gn_start(&gn, p, n);
-	gn_join_space(&gn);
+	gn_identity_space(&gn, grad_node(p, n)->nidx);
 	const TraNode *f = grad_node(p, n);
 	int acc = h == GRAD_TIES ? grad_acc_node(p, n) : -1;
 	f = grad_node(p, n);
@@ -630,7 +620,7 @@ static int grad_agg_adjoint(GradPass *p, int n, const char **why)
 {
 	GradNode gn;
 	gn_start(&gn, p, n);
-	gn_output_space(&gn);
+	gn_identity_space(&gn, grad_node(p, n)->rank);
 	int d = gx_diff(&gn, grad_node(p, n)->epilogue, GX_ACC);
 	if (d < 0)
 		return GRAD_NONE;
@@ -835,6 +825,12 @@ static int grad_sum_tree(GradNode *gn, const int *c, int n, const int *all)
 	return gx_op(gn->p, TRA_OP_ADD, a, grad_sum_tree(gn, c + h, n - h, all));
 }
 
+static const char *grad_adjoint_note(const GradPass *p, int t)
+{
+	return arena_printf(p->g->arena, "the gradient of %s with respect to %s", grad_node(p, p->loss)->name,
+	                    grad_node(p, t)->name);
+}
+
 static void grad_finish_adjoint(GradPass *p, int t)
 {
 	int n = p->ncontrib[t];
@@ -844,8 +840,7 @@ static void grad_finish_adjoint(GradPass *p, int t)
 	if (n == 1) {
 		int c = p->contrib[t][0];
 		p->g->nodes[c].name = grad_name(p, "", t);
-		p->g->nodes[c].note = arena_printf(p->g->arena, "the gradient of %s with respect to %s",
-		                                   grad_node(p, p->loss)->name, tn->name);
+		p->g->nodes[c].note = grad_adjoint_note(p, t);
 		p->adj[t] = c;
 		return;
 	}
@@ -860,10 +855,8 @@ static void grad_finish_adjoint(GradPass *p, int t)
 	int body = grad_sum_tree(&gn, p->contrib[t], n, all);
 	const char *why = NULL;
 	tn = grad_node(p, t);
-	p->adj[t] = gn_finish(&gn, grad_name(p, "", t),
-	                      arena_printf(p->g->arena, "the gradient of %s with respect to %s",
-	                                   grad_node(p, p->loss)->name, tn->name),
-	                      tn->type, TRA_AGG_NONE, body, &why);
+	p->adj[t] = gn_finish(&gn, grad_name(p, "", t), grad_adjoint_note(p, t), tn->type, TRA_AGG_NONE, body,
+	                      &why);
 	if (p->adj[t] < 0)
 		grad_break(p, t, why);
 }
@@ -940,5 +933,5 @@ int grad_adjoint(const GradPass *p, int wrt, const char **why)
 	if (wrt >= p->nfwd)
 		return GRAD_NONE;
 	*why = p->broken[wrt];
-	return p->adj[wrt] == GRAD_ONE ? GRAD_ONE : p->adj[wrt];
+	return p->adj[wrt];
 }
