@@ -258,8 +258,9 @@ static void decomp_enumerate(const TraNode *n, CandList *l, int *cur, int d, int
 		return;
 	}
 	/* argmax's and argmin's index is never split: partial results would
-	 * need their values as well as their indices to combine */
-	int64_t most = TRA_AGG_IS_ARG(n->agg) && d >= n->rank ? 1 : n->idx[d].size;
+	 * need their values as well as their indices to combine; a scatter-add
+	 * is one task (its blocks would each read all of its operands) */
+	int64_t most = (TRA_AGG_IS_ARG(n->agg) && d >= n->rank) || tra_node_is_scatter(n) ? 1 : n->idx[d].size;
 	if (l->lead >= 0 && d < n->rank && d != l->lead)
 		most = 1;
 	for (int64_t c = 1; c <= most && prod * c <= limit; c = l->pow2 ? 2 * c : c + 1) {
@@ -699,6 +700,12 @@ bool decomp_parse_manual(const TraGraph *g, const char *spec, int *node, int *pa
 		         tra_agg_name(n->agg), n->idx[n->rank].name);
 		return false;
 	}
+	for (int d = 0; tra_node_is_scatter(n) && d < n->nidx; d++)
+		if (part[d] > 1) {
+			snprintf(err, errlen, "node %s is a scatter-add (a gather's gradient): it is not split",
+			         n->name);
+			return false;
+		}
 	int64_t blocks = 1;
 	for (int d = 0; d < n->nidx; d++)
 		blocks *= part[d]; /* each at most DECOMP_MAX_COUNT: no overflow until > 2^64 */

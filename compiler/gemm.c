@@ -480,6 +480,8 @@ static void gemm_alpha(const TraGraph *g, const TraNode *n, GemmPlan *p)
 bool gemm_plan(const TraGraph *g, const TraNode *n, GemmMode mode, GemmPlan *p)
 {
 	GemmPlan base, t;
+	if (tra_node_is_scatter(n))
+		return false; /* KPLAN_SCATTER's */
 	for (int k = 0; k < n->nops; k++)
 		if (n->ops[k].aff)
 			return false; /* a view's read, or a loop kernel's (views.c) */

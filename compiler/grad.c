@@ -39,7 +39,9 @@
  * coefficient +-1 (a shift, a slice, a transposition, a padding, the h
  * of h + r), so that dL/dP is a sum, over V's other indices, of a padded
  * view of dL/dV; a dimension without such an index is matched by a mask.
- * A gather's table gets no gradient yet (it would need a scatter-add).
+ * A gather's table (an embedding E[tok[t], d]) gets a scatter-add
+ * (grad_gather), O(rows read), where a one-hot product would cost a
+ * factor of the table's rows more.
  * Integer tensors have no gradient, and neither do comparisons, floor,
  * ceil, round, sign and index values.
  *
@@ -807,6 +809,97 @@ static void grad_view(GradPass *p, int v)
 		grad_add(p, prod, c);
 }
 
+/* Why a gather v's table has no scatter-add, or NULL: every dimension
+ * of the table must be gathered or read at one index of v's alone, as
+ * it is (E[tok[b, s], d]), and the view must not convert. plain[d] is
+ * that index, or -1 for a gathered dimension. */
+static const char *grad_gather_shape(const GradPass *p, const TraNode *f, int *plain)
+{
+	const TraOperand *op = &f->ops[0];
+	const TraNode *pn = grad_node(p, op->node);
+	bool taken[TRA_MAX_STMT_INDICES] = {false};
+	if (pn->type != f->type)
+		return "it converts the gathered elements' type";
+	for (int d = 0; d < op->rank; d++) {
+		plain[d] = -1;
+		if (op->aff->gather[d] >= 0)
+			continue;
+		for (int x = 0; x < f->nidx; x++) {
+			int64_t c = op->aff->coef[d * f->nidx + x];
+			if (c != 0 && (plain[d] >= 0 || c != 1 || taken[x]))
+				return "a dimension that is not gathered is read at an expression";
+			if (c != 0)
+				plain[d] = x;
+		}
+		if (plain[d] < 0 || op->aff->off[d] != 0 || f->idx[plain[d]].size != pn->idx[d].size)
+			return "a dimension that is not gathered is read at an expression";
+		taken[plain[d]] = true;
+	}
+	return NULL;
+}
+
+/* The contribution of gather v to its table P, a scatter-add
+ * (tra_node_is_scatter): dP[pos] += dL/dv at each point of v, O(points
+ * of v), where a one-hot product over P would cost |P| times more. Its
+ * output indices are P's, a gathered one named q<d>; the indices of v
+ * that no plain dimension reads are summed. */
+static void grad_gather(GradPass *p, int v)
+{
+	const TraNode *f = grad_node(p, v);
+	const TraOperand *op = &f->ops[0];
+	int prod = op->node, rank = op->rank;
+	const TraNode *pn = grad_node(p, prod);
+	int plain[TRA_MAX_RANK];
+	const char *bad = grad_gather_shape(p, f, plain);
+	if (bad) {
+		grad_break(p, prod, arena_printf(p->g->arena, "it is read through a gather (%s), and %s; "
+		                                 "trac's scatter-add cannot take that", f->name, bad));
+		return;
+	}
+	Arena *a = p->g->arena;
+	int pos[TRA_MAX_STMT_INDICES]; /* v's index x: the scatter's */
+	TraIndex *idx = arena_alloc(a, (size_t)(rank + f->nidx + 1) * sizeof *idx);
+	int *scatter = arena_alloc(a, (size_t)(rank + 1) * sizeof *scatter);
+	for (int x = 0; x < f->nidx; x++)
+		pos[x] = -1;
+	for (int d = 0; d < rank; d++) {
+		idx[d] = pn->idx[d];
+		idx[d].name = plain[d] >= 0 ? f->idx[plain[d]].name : arena_printf(a, "q%d", d);
+		scatter[d] = op->aff->gather[d];
+		if (plain[d] >= 0)
+			pos[plain[d]] = d;
+	}
+	int nidx = rank;
+	for (int x = 0; x < f->nidx; x++)
+		if (pos[x] < 0) {
+			if (nidx == TRA_MAX_STMT_INDICES) {
+				grad_break(p, prod, "its gradient would need more than 64 indices in one statement");
+				return;
+			}
+			pos[x] = nidx;
+			idx[nidx++] = f->idx[x];
+		}
+	/* operand 0 is dL/dv; the gather's index operands keep their numbers */
+	TraOperand *ops = arena_alloc(a, (size_t)f->nops * sizeof *ops);
+	for (int k = 0; k < f->nops; k++) {
+		const TraOperand *src = k ? &f->ops[k] : NULL;
+		ops[k] = (TraOperand){.node = k ? src->node : p->adj[v], .rank = k ? src->rank : f->rank};
+		ops[k].idx = arena_alloc(a, (size_t)(ops[k].rank + 1) * sizeof *ops[k].idx);
+		for (int d = 0; d < ops[k].rank; d++)
+			ops[k].idx[d] = pos[k ? src->idx[d] : d];
+	}
+	TraNode s = {.kind = TRA_NODE_EINSUM, .span = f->span, .type = pn->type, .rank = rank, .nidx = nidx,
+	             .idx = idx, .agg = TRA_AGG_SUM, .nops = f->nops, .ops = ops, .epilogue = -1,
+	             .scatter = scatter};
+	s.name = grad_name(p, arena_printf(a, ".c%d", p->ncontrib[prod] + 1), prod);
+	s.note = arena_printf(a, "the part of d%s/d%s through the gather %s, a scatter-add",
+	                      grad_node(p, p->loss)->name, pn->name, f->name);
+	s.join = tra_expr_new(p->g, TRA_OP_OPERAND, 0, 0, -1, -1, -1);
+	int id = tra_node_new(p->g, &s);
+	tra_node_cost(p->g, &p->g->nodes[id]);
+	grad_add(p, prod, id);
+}
+
 /* ---- the sweep -------------------------------------------------------------- */
 
 static bool grad_float(const GradPass *p, int t)
@@ -894,8 +987,7 @@ static void grad_backward(GradPass *p, int t)
 		if (p->adj[t] == GRAD_ONE)
 			p->adj[t] = grad_seed(p);
 		if (tn->ops[0].aff->gather)
-			grad_break(p, prod, arena_printf(p->g->arena, "it is read through a gather (%s), whose "
-			                                 "gradient trac cannot build yet", tn->name));
+			grad_gather(p, t);
 		else
 			grad_view(p, t);
 		return;

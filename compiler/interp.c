@@ -263,8 +263,51 @@ static double interp_element(const TraGraph *g, const TraNode *n, const InterpVa
 	return n->epilogue >= 0 ? interp_eval(g, n, n->epilogue, v, point, acc) : acc;
 }
 
+/* Steps point to the next point of n's loops (tra_node_is_loop) in C
+ * order; returns false after the last. */
+static bool interp_next_loop(const TraNode *n, int64_t *point)
+{
+	for (int d = n->nidx - 1; d >= 0; d--) {
+		if (!tra_node_is_loop(n, d))
+			continue;
+		if (++point[d] < n->idx[d].size)
+			return true;
+		point[d] = 0;
+	}
+	return false;
+}
+
+/* A scatter-add (tra_node_is_scatter): zeros, then the join added at
+ * each loop point's position; a position outside its dimension adds
+ * nothing. */
+static void interp_scatter(const TraGraph *g, int id, InterpValues *v)
+{
+	const TraNode *n = &g->nodes[id];
+	int64_t point[TRA_MAX_STMT_INDICES] = {0};
+	double *out = v->data[id];
+	for (int64_t i = 0; i < tra_node_elements(n); i++)
+		out[i] = 0;
+	do {
+		int64_t off = 0;
+		bool inside = true;
+		for (int d = 0; d < n->rank; d++) {
+			double at = (double)point[d];
+			if (n->scatter[d] >= 0)
+				at = interp_operand(g, n, n->scatter[d], v, point);
+			inside = inside && at >= 0 && at < (double)n->idx[d].size;
+			off = off * n->idx[d].size + (inside ? (int64_t)at : 0);
+		}
+		if (inside)
+			out[off] += interp_eval(g, n, n->join, v, point, 0);
+	} while (interp_next_loop(n, point));
+}
+
 static void interp_node(const TraGraph *g, int id, InterpValues *v)
 {
+	if (tra_node_is_scatter(&g->nodes[id])) {
+		interp_scatter(g, id, v);
+		return;
+	}
 	const TraNode *n = &g->nodes[id];
 	int64_t point[TRA_MAX_STMT_INDICES] = {0};
 	double *out = v->data[id];

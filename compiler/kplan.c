@@ -170,6 +170,28 @@ void kplan_nest(const TraGraph *g, int id, KplanNest *nest)
 		nest->vector = n->rank > 0 ? n->rank - 1 : -1;
 }
 
+void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest)
+{
+	const TraNode *n = &g->nodes[id];
+	memset(nest, 0, sizeof *nest);
+	nest->node = id;
+	nest->agg = TRA_AGG_SUM;
+	nest->reduce = KPLAN_RED_NONE;
+	nest->join = n->join;
+	nest->epilogue = -1;
+	nest->split = nest->vector = -1;
+	for (int x = n->rank; x < n->nidx; x++)
+		nest->order[nest->norder++] = nest->red[nest->nred++] = x;
+	for (int x = 0; x < n->rank; x++)
+		if (tra_node_is_loop(n, x)) {
+			if (nest->split < 0)
+				nest->split = x;
+			nest->order[nest->norder++] = x;
+		}
+	if (nest->norder > 0 && nest->order[nest->norder - 1] < n->rank)
+		nest->vector = nest->order[nest->norder - 1];
+}
+
 /* ---- row groups -------------------------------------------------------------- */
 
 /* Whether loop kernel id can join the group led by lead: the same first
@@ -201,7 +223,7 @@ static void kplan_groups(const TraGraph *g, int *leader, bool *is_gemm)
 		bool gemm = gemm_plan(g, &g->nodes[id], GEMM_NODE, &p);
 		if (is_gemm)
 			is_gemm[id] = gemm;
-		if (gemm || g->nodes[id].rank == 0) {
+		if (gemm || g->nodes[id].rank == 0 || tra_node_is_scatter(&g->nodes[id])) {
 			lead = -1;
 			continue;
 		}
@@ -257,6 +279,13 @@ static bool kplan_panels(const TraNode *n, const GemmPlan *p)
 }
 
 /* Node id's own kernel, a loop nest. */
+static void kplan_add_scatter(KplanProgram *kp, int id, bool block)
+{
+	kp->node_plan[id] = kp->nkernels;
+	Kplan *k = kplan_add(kp, KPLAN_SCATTER, id, block);
+	kplan_scatter_nest(kp->g, id, &k->nest);
+}
+
 static void kplan_add_loops(KplanProgram *kp, int id, bool block)
 {
 	kp->node_plan[id] = kp->nkernels;
@@ -288,6 +317,10 @@ static void kplan_build_nodes(KplanProgram *kp, const bool *is_gemm)
 		const TraNode *n = &g->nodes[id];
 		if (n->kind != TRA_NODE_EINSUM)
 			continue;
+		if (tra_node_is_scatter(n)) {
+			kplan_add_scatter(kp, id, false);
+			continue;
+		}
 		GemmPlan p;
 		if (is_gemm[id] && gemm_plan(g, n, GEMM_NODE, &p)) {
 			kp->node_plan[id] = kp->nkernels;
@@ -336,6 +369,11 @@ static void kplan_add_block(KplanProgram *kp, int id, bool split_joins)
 	const TraNode *n = &kp->g->nodes[id];
 	bool split = n->agg != TRA_AGG_NONE && split_joins;
 	GemmPlan p;
+	if (tra_node_is_scatter(n)) {
+		TRAC_ASSERT(!split); /* decomp never cuts one */
+		kplan_add_scatter(kp, id, true);
+		return;
+	}
 	if (gemm_plan(kp->g, n, GEMM_BLOCKS, &p)) {
 		kp->node_plan[id] = kp->nkernels;
 		Kplan *k = kplan_add(kp, KPLAN_BLAS, id, true);
@@ -548,7 +586,7 @@ void kplan_free(KplanProgram *kp)
 
 const char *kplan_kind_name(KplanKind k)
 {
-	static const char *const names[] = {"nop", "blas", "loops", "rows", "aggregate"};
+	static const char *const names[] = {"nop", "blas", "loops", "rows", "aggregate", "scatter"};
 	return names[k];
 }
 
@@ -640,7 +678,8 @@ static void kplan_dump_kernel(const KplanProgram *kp, int i, FILE *out)
 	switch (k->kind) {
 	case KPLAN_NOP: break;
 	case KPLAN_BLAS: kplan_dump_blas(g, k, out); break;
-	case KPLAN_LOOPS: kplan_dump_nest(g, &k->nest, out); break;
+	case KPLAN_LOOPS:
+	case KPLAN_SCATTER: kplan_dump_nest(g, &k->nest, out); break;
 	case KPLAN_ROWS:
 		fprintf(out, "  members");
 		for (int m = 0; m < k->nmembers; m++)

@@ -28,6 +28,8 @@ typedef enum KplanKind {
 	KPLAN_LOOPS, /* one node's loop nest (KplanNest) */
 	KPLAN_ROWS,  /* a row group: chunk by chunk of rows, each member's nest in turn */
 	KPLAN_AGG,   /* a block: combines the partial blocks of a split reduction, then the epilogue */
+	KPLAN_SCATTER, /* a scatter-add (tra_node_is_scatter): zeros its output, then its nest
+	                  adds the join at each point's position (kplan_scatter_nest) */
 } KplanKind;
 
 /* How a loop nest reduces. */
@@ -172,6 +174,16 @@ void kplan_free(KplanProgram *kp);
 void kplan_row_groups(const TraGraph *g, int *leader);
 /* One node's loop nest, as a whole-node or block kernel plans it. */
 void kplan_nest(const TraGraph *g, int id, KplanNest *nest);
+/* A scatter-add's nest: its loops (tra_node_is_loop) with the reduced
+ * ones outside, in index order, and the output ones inside, the last
+ * innermost (contiguous in the output and, for a gradient, in operand
+ * 0); reduce NONE, since points that meet at one position are added
+ * one after the other. split is the outermost output loop, the one a
+ * whole-node kernel splits across threads (no two threads then write
+ * one element), or -1 (none: one thread); vector the innermost loop
+ * when it is an output one (its iterations write distinct elements),
+ * else -1. */
+void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest);
 const char *kplan_kind_name(KplanKind k);
 const char *kplan_reduce_name(KplanReduce r);
 /* --emit=kernels: one readable block per kernel. */

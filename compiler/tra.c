@@ -142,9 +142,19 @@ int64_t tra_gather_bound(const TraGraph *g, int id)
 	return best;
 }
 
+bool tra_node_is_scatter(const TraNode *n)
+{
+	return n->scatter != NULL;
+}
+
+bool tra_node_is_loop(const TraNode *n, int x)
+{
+	return !n->scatter || x >= n->rank || n->scatter[x] < 0;
+}
+
 bool tra_node_is_opaque(const TraNode *n)
 {
-	return tra_node_is_view(n) || TRA_AGG_IS_ARG(n->agg);
+	return tra_node_is_view(n) || tra_node_is_scatter(n) || TRA_AGG_IS_ARG(n->agg);
 }
 
 void tra_affine_span(const TraOperand *op, int nidx, int d, const int64_t *xlo, const int64_t *xhi,
@@ -193,7 +203,8 @@ double tra_node_join_points(const TraNode *n)
 {
 	double e = 1; /* may exceed 2^63: only the outputs must fit in memory */
 	for (int d = 0; d < n->nidx; d++)
-		e *= (double)n->idx[d].size;
+		if (tra_node_is_loop(n, d))
+			e *= (double)n->idx[d].size;
 	return e;
 }
 
@@ -452,6 +463,12 @@ static void tra_dump_node(const TraGraph *g, int id, FILE *out)
 		tra_dump_expr(g, n, n->join, 0, out);
 		fputc('\n', out);
 	}
+	for (int d = 0; n->scatter && d < n->rank; d++)
+		if (n->scatter[d] >= 0) {
+			fprintf(out, "    scatter %s = ", n->idx[d].name);
+			tra_dump_operand(g, n, n->scatter[d], out);
+			fputc('\n', out);
+		}
 	tra_dump_ranges(n, out);
 	tra_dump_partition(n, out);
 }
@@ -546,7 +563,7 @@ static void tra_verify_operand(const TraGraph *g, int id, const TraOperand *op)
 	TRA_CHECK(op->rank == p->rank);
 	/* a view may convert; a gather's positions come from integers */
 	TRA_CHECK(p->type == tra_node_join_type(n) || op->aff ||
-	          (tra_node_is_view(n) && op != n->ops && TRART_IS_INT(p->type)));
+	          ((tra_node_is_view(n) || tra_node_is_scatter(n)) && op != n->ops && TRART_IS_INT(p->type)));
 	if (op->aff) {
 		/* a view's first operand, or one that the views pass folded into a
 		 * loop kernel; read in bounds unless padded */
@@ -584,6 +601,23 @@ void tra_feed_nodes(const TraGraph *g, int i, int *from, int *to)
 		TRAC_BUG("feed %s -> %s: no such output or input", g->feeds[i].from, g->feeds[i].to);
 }
 
+/* A scatter-add's shape (tra_node_is_scatter): operands read plainly at
+ * loop indices, the first the values, the others integer positions. */
+static void tra_verify_scatter(const TraGraph *g, int id)
+{
+	const TraNode *n = &g->nodes[id];
+	TRA_CHECK(n->agg == TRA_AGG_SUM && n->epilogue < 0 && n->nops >= 2);
+	TRA_CHECK(g->ex[n->join].op == TRA_OP_OPERAND && g->ex[n->join].arg == 0);
+	for (int k = 0; k < n->nops; k++) {
+		const TraOperand *op = &n->ops[k];
+		TRA_CHECK(!op->aff && (k == 0) != TRART_IS_INT(g->nodes[op->node].type));
+		for (int d = 0; d < op->rank; d++)
+			TRA_CHECK(tra_node_is_loop(n, op->idx[d]));
+	}
+	for (int d = 0; d < n->rank; d++)
+		TRA_CHECK(n->scatter[d] < 0 || (n->scatter[d] >= 1 && n->scatter[d] < n->nops));
+}
+
 void tra_verify(const TraGraph *g)
 {
 	for (int id = 0; id < g->nnodes; id++) {
@@ -595,8 +629,10 @@ void tra_verify(const TraGraph *g)
 			TRA_CHECK(n->nops == 0 && n->nidx == n->rank);
 			continue;
 		}
-		TRA_CHECK((n->agg == TRA_AGG_NONE) == (n->nidx == n->rank));
+		TRA_CHECK((n->agg == TRA_AGG_NONE) == (n->nidx == n->rank) || tra_node_is_scatter(n));
 		TRA_CHECK(n->agg != TRA_AGG_MEAN);
+		if (tra_node_is_scatter(n))
+			tra_verify_scatter(g, id);
 		TRA_CHECK(!TRA_AGG_IS_ARG(n->agg) ||
 		          (n->nidx == n->rank + 1 && n->epilogue < 0 && n->type == TRART_I64));
 		for (int k = 0; k < n->nops; k++)
@@ -709,7 +745,7 @@ static void tra_renumber_operands(TraGraph *g, const TraNode *n, int e, TraOpera
 
 void tra_node_compact_operands(TraGraph *g, TraNode *n)
 {
-	if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n))
+	if (n->kind != TRA_NODE_EINSUM || tra_node_is_view(n) || tra_node_is_scatter(n))
 		return;
 	TraOperandList l = {0};
 	tra_renumber_operands(g, n, n->join, &l);

@@ -219,6 +219,10 @@ typedef struct TraNode {
 	bool view;         /* a view (tra_node_is_view): made by sema */
 	const char *note;  /* what a node of the backward pass computes (grad.c), for
 	                      --emit=tra, or NULL */
+	const int *scatter; /* a scatter-add (tra_node_is_scatter), or NULL: per output
+	                       dimension, -1 (a loop index, as anywhere) or the operand
+	                       k >= 1, an integer tensor read plainly, whose value is
+	                       the position written there */
 } TraNode;
 
 /* A growable list of operands, for code that builds nodes. */
@@ -333,7 +337,20 @@ TrartDtype tra_node_join_type(const TraNode *n);
  * gather reads through it directly, or 0 (none does): --random keeps
  * its values below that. */
 int64_t tra_gather_bound(const TraGraph *g, int id);
-/* Whether the passes leave n alone: a view, or an argmax or argmin. */
+/* A scatter-add (grad.c makes one: the gradient of a gather's table):
+ * n[pos] += join at every point of n's join space but its scattered
+ * output indices, where pos is the point's output indices except in a
+ * scattered dimension, whose position is the value of its index operand
+ * (a position outside the dimension adds nothing). Its agg is SUM (even
+ * with no reduced index), its join operand 0, read plainly, and it has
+ * no epilogue; a scattered output index is never a loop, so the node
+ * costs one add per point of the other indices (tra_node_join_points),
+ * not a one-hot product over the table. The passes leave it alone,
+ * decomp never cuts it (one task), and its kernel is KPLAN_SCATTER. */
+bool tra_node_is_scatter(const TraNode *n);
+/* Whether join-space index x of n is a loop: not a scattered one. */
+bool tra_node_is_loop(const TraNode *n, int x);
+/* Whether the passes leave n alone: a view, a scatter, an argmax or argmin. */
 bool tra_node_is_opaque(const TraNode *n);
 /* The range [*lo, *hi] of positions an affine operand op of a node with
  * nidx indices reads along its producer's dimension d, where index x
@@ -346,7 +363,7 @@ void tra_feed_nodes(const TraGraph *g, int i, int *from, int *to);
 /* live[id]: an output depends on node id (live has g->nnodes entries).
  * One backward sweep: nodes are in a topological order. */
 void tra_live_nodes(const TraGraph *g, bool *live);
-double tra_node_join_points(const TraNode *n);        /* product of all sizes */
+double tra_node_join_points(const TraNode *n);        /* product of the loops' sizes */
 void tra_node_cost(const TraGraph *g, TraNode *n);    /* fills flops and bytes */
 bool tra_expr_uses(const TraGraph *g, int e, TraOp op);
 /* Operand leaves of a tree of products (MUL, constants, operands); -1

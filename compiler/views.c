@@ -39,7 +39,7 @@ static bool views_foldable(const TraGraph *g, const TraNode *v)
 static bool views_loop_reader(const TraGraph *g, const TraNode *n)
 {
 	GemmPlan p;
-	return n->kind == TRA_NODE_EINSUM && !tra_node_is_view(n) && !TRA_AGG_IS_ARG(n->agg) &&
+	return n->kind == TRA_NODE_EINSUM && !tra_node_is_opaque(n) &&
 	       !gemm_plan(g, n, GEMM_NODE, &p) && !gemm_plan(g, n, GEMM_BLOCKS, &p);
 }
 
