@@ -995,6 +995,112 @@ static void cg_c_loop_kernel(CgC *c, const TraNode *n, int id)
 	fputs("}\n\n", c->out);
 }
 
+/* ---- scatter-adds --------------------------------------------------------------
+ *
+ * kplan_scatter_nest's loops, out[position] += the join at each point:
+ * each scattered position is read as soon as the loops its index
+ * operand reads are open, and a point outside its dimension skipped.
+ */
+
+/* How many of the nest's loops (outer first) must be open before
+ * operand k of n can be read. */
+static int cg_c_scatter_level(const TraNode *n, const KplanNest *L, int k)
+{
+	int level = 0;
+	const TraOperand *op = &n->ops[k];
+	for (int i = 0; i < L->norder; i++)
+		for (int d = 0; d < op->rank; d++)
+			if (op->idx[d] == L->order[i])
+				level = i + 1;
+	return level;
+}
+
+/* "int64_t p<d> = position; if (inside) {" for each scattered dimension
+ * whose operand is known once level loops are open; returns the blocks
+ * opened. */
+static int cg_c_scatter_positions(CgC *c, const TraNode *n, const KplanNest *L, int level, int depth)
+{
+	int opened = 0;
+	for (int d = 0; d < n->rank; d++) {
+		int k = n->scatter[d];
+		if (k < 0 || cg_c_scatter_level(n, L, k) != level)
+			continue;
+		cg_c_indent(c, depth + opened);
+		fprintf(c->out, "int64_t p%d = (int64_t)in%d[", d, k);
+		cg_c_offset(c, n, k);
+		fputs("];\n", c->out);
+		cg_c_indent(c, depth + opened);
+		fprintf(c->out, "if ((uint64_t)p%d < %" PRId64 "u) {\n", d, n->idx[d].size);
+		opened++;
+	}
+	return opened;
+}
+
+/* The nest over the block's ranges (block) or with its split loop over
+ * [lo, hi), from depth; the caller has declared out, in<k>, lo, hi. */
+void cg_c_scatter_nest(CgC *c, const TraNode *n, const KplanNest *L, bool block, int depth)
+{
+	int top = depth;
+	depth += cg_c_scatter_positions(c, n, L, 0, depth);
+	for (int i = 0; i < L->norder; i++) {
+		int x = L->order[i];
+		if (x == L->vector && !c->gpu) {
+			/* distinct iterations write distinct elements */
+			cg_c_indent(c, depth);
+			fputs("#pragma omp simd\n", c->out);
+		}
+		if (block)
+			cg_c_block_loop(c, x, depth);
+		else
+			cg_c_open_loop(c, x, n->idx[x].size, depth, x == L->split);
+		depth++;
+		depth += cg_c_scatter_positions(c, n, L, i + 1, depth);
+	}
+	cg_c_indent(c, depth);
+	fputs("out[", c->out);
+	const char *sep = "";
+	for (int d = 0; d < n->rank; d++) {
+		if (n->idx[d].size == 1)
+			continue;
+		fprintf(c->out, "%s%c%d", sep, n->scatter[d] >= 0 ? 'p' : 'x', d);
+		if (tra_node_stride(n, d) != 1)
+			fprintf(c->out, " * %" PRId64, tra_node_stride(n, d));
+		sep = " + ";
+	}
+	fprintf(c->out, "%s] += ", *sep ? "" : "0");
+	cg_c_expr(c, n, n->join);
+	fputs(";\n", c->out);
+	cg_c_close_loops(c, depth, top);
+}
+
+/* out[] = 0 over the whole node (decomp never cuts a scatter-add). */
+static void cg_c_scatter_zero(CgC *c, const TraNode *n)
+{
+	fprintf(c->out, "\tfor (int64_t e = 0; e < %" PRId64 "; e++)\n\t\tout[e] = 0;\n", tra_node_elements(n));
+}
+
+/* k<id>: zeros, then the nest's split loop across threads (none: one). */
+static void cg_c_scatter_kernel(CgC *c, const Kplan *k)
+{
+	const TraNode *n = &c->g->nodes[k->node];
+	int id = k->node;
+	fprintf(c->out, "/* %s: scatter-add */\n", n->name);
+	fprintf(c->out, "static void k%d_body(int64_t lo, int64_t hi, void *vctx)\n{\n", id);
+	cg_c_buffers(c, n, id, CG_ACC_OUTPUT);
+	fputs("\t(void)lo; (void)hi;\n", c->out);
+	cg_c_scatter_nest(c, n, &k->nest, false, 1);
+	fputs("}\n\n", c->out);
+	fprintf(c->out, "static void k%d(void *const *bufs)\n{\n\t%s *restrict out = bufs[%d];\n", id,
+	        cg_c_type(n->type), id);
+	cg_c_scatter_zero(c, n);
+	fputs("\tTracCtx ctx = {bufs, NULL};\n", c->out);
+	if (k->nest.split >= 0)
+		fprintf(c->out, "\ttrart_parallel_for(%" PRId64 ", k%d_body, &ctx);\n", n->idx[k->nest.split].size, id);
+	else
+		fprintf(c->out, "\tk%d_body(0, 1, &ctx);\n", id);
+	fputs("}\n\n", c->out);
+}
+
 /* ---- GEMM ----------------------------------------------------------------------
  *
  * gemm.c decides (gemm_plan: groups, loops around the calls, transposes,
@@ -1507,6 +1613,17 @@ static void cg_c_block_join(CgC *c, const Kplan *k)
 	fputs("}\n\n", c->out);
 }
 
+/* b<id> of a scatter-add: its one task zeros the node and runs the nest. */
+static void cg_c_block_scatter(CgC *c, const Kplan *k)
+{
+	const TraNode *n = &c->g->nodes[k->node];
+	fprintf(c->out, "/* %s: scatter-add, one block */\n", n->name);
+	cg_c_block_prologue(c, n, k->node, "b");
+	cg_c_scatter_zero(c, n);
+	cg_c_scatter_nest(c, n, &k->nest, true, 1);
+	fputs("}\n\n", c->out);
+}
+
 /* a<id>: combines the partial blocks listed for the task, then the epilogue. */
 static void cg_c_block_agg(CgC *c, const Kplan *k)
 {
@@ -1583,7 +1700,8 @@ static const char *cg_c_task_fn(const Kplan *k)
 	switch (k->kind) {
 	case KPLAN_ROWS: return "r";
 	case KPLAN_BLAS:
-	case KPLAN_LOOPS: return "b";
+	case KPLAN_LOOPS:
+	case KPLAN_SCATTER: return "b";
 	case KPLAN_AGG: return "a";
 	default: return NULL;
 	}
@@ -1862,6 +1980,7 @@ static void cg_c_block_kernel(CgC *c, const Kplan *k)
 		return;
 	case KPLAN_ROWS: cg_c_block_rows(c, k); return;
 	case KPLAN_AGG: cg_c_block_agg(c, k); return;
+	case KPLAN_SCATTER: cg_c_block_scatter(c, k); return;
 	case KPLAN_BLAS:
 	case KPLAN_LOOPS:
 		if (!k->block)
@@ -1897,6 +2016,7 @@ static void cg_c_node_kernel(CgC *c, const Kplan *k)
 		cg_c_loop_kernel(c, n, k->node);
 		return;
 	case KPLAN_ROWS: cg_c_group_kernel(c, k); return;
+	case KPLAN_SCATTER: cg_c_scatter_kernel(c, k); return;
 	default: TRAC_BUG("no whole-node kernel is a %s", kplan_kind_name(k->kind));
 	}
 }

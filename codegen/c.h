@@ -81,6 +81,10 @@ int64_t cg_c_block_room(const TraNode *n, int x);
 /* `for (int64_t xX = lo[X]; xX < hi[X]; xX++) {` at depth: index x over
  * the block's range. */
 void cg_c_block_loop(CgC *c, int x, int depth);
+/* A scatter-add's nest (KPLAN_SCATTER), out[position] += join, at
+ * depth: over the block's ranges if block, else its split loop over
+ * [lo, hi); out, in<k> (and lo, hi) declared by the caller. */
+void cg_c_scatter_nest(CgC *c, const TraNode *n, const KplanNest *L, bool block, int depth);
 /* ls[]: the local strides of n's block (a partial block's layout). */
 void cg_c_block_local_strides(CgC *c, const TraNode *n);
 /* Where a block's BLAS call writes: "part + (..." (split) or "out + (...",

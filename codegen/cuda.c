@@ -434,6 +434,46 @@ static void cg_cuda_block_loops(CgC *c, const Kplan *k)
 	fprintf(c->out, "\treturn trac_launched(\"the kernel of %s\");\n}\n\n", n->name);
 }
 
+/* s<id>: a scatter-add's nest, one thread per point of its output loops
+ * (so that no two threads write one element, and the sums come out in
+ * the same order every run), each running the reduced loops over the
+ * block (all of the node: decomp never cuts one). */
+static void cg_cuda_scatter_kernel(CgC *c, const TraNode *n, const KplanNest *L)
+{
+	int id = (int)(n - c->g->nodes);
+	fprintf(c->out, "__global__ void s%d(%s *__restrict__ out", id, cg_c_type(n->type));
+	for (int k = 0; k < n->nops; k++)
+		fprintf(c->out, ", const %s *__restrict__ in%d", cg_c_in_type(c, n, k), k);
+	fputs(", TracBox box)\n{\n", c->out);
+	KplanNest red = *L; /* the thread's loops: the reduced ones */
+	int xs[TRA_MAX_STMT_INDICES], m = 0;
+	red.norder = L->nred;
+	memcpy(red.order, L->red, (size_t)L->nred * sizeof *L->red);
+	red.vector = -1;
+	for (int i = L->nred; i < L->norder; i++)
+		xs[m++] = L->order[i];
+	cg_cuda_grid_loop(c, xs, m, 1);
+	cg_c_scatter_nest(c, n, &red, true, 2);
+	cg_cuda_close_kernel(c);
+}
+
+/* trac_cuda_b<id> for a scatter-add: zeros, then s<id>. */
+static void cg_cuda_block_scatter(CgC *c, const Kplan *k)
+{
+	const TraNode *n = &c->g->nodes[k->node];
+	const KplanNest *L = &k->nest;
+	cg_cuda_scatter_kernel(c, n, L);
+	cg_cuda_open_launcher(c, n, "b", k->node);
+	fprintf(c->out, "\tTracBox box = trac_box(lo, hi, %d);\n"
+	        "\tif (cudaMemsetAsync(out, 0, %" PRId64 ", call->stream) != cudaSuccess)\n"
+	        "\t\treturn \"cudaMemsetAsync (%s)\";\n\ts%d<<<trac_grid(", n->nidx,
+	        tra_node_elements(n) * (int64_t)trart_dtype_size(n->type), n->name, k->node);
+	cg_cuda_count(c, "box.lo", "box.hi", L->order + L->nred, L->norder - L->nred);
+	fprintf(c->out, "), %d, 0, call->stream>>>(out", CG_CUDA_THREADS);
+	cg_cuda_operands(c, n);
+	fprintf(c->out, ", box);\n\treturn trac_launched(\"the scatter-add of %s\");\n}\n\n", n->name);
+}
+
 /* One operand of a GEMM: the tensor in place, or its block copied into
  * the plan's layout in memory from the stream's pool. */
 static void cg_cuda_gemm_operand(CgC *c, const TraNode *n, const GemmMatrix *M, int k, const char *name)
@@ -868,7 +908,8 @@ static void cg_cuda_task_table(CgC *c)
 		case KPLAN_ROWS: fprintf(c->out, "\t(const void *)trac_cuda_r%d,\n", k->node); break;
 		case KPLAN_AGG: fprintf(c->out, "\t(const void *)trac_cuda_a%d,\n", k->node); break;
 		case KPLAN_BLAS:
-		case KPLAN_LOOPS: fprintf(c->out, "\t(const void *)trac_cuda_b%d,\n", k->node); break;
+		case KPLAN_LOOPS:
+		case KPLAN_SCATTER: fprintf(c->out, "\t(const void *)trac_cuda_b%d,\n", k->node); break;
 		}
 	}
 	fputs("};\n", c->out);
@@ -882,6 +923,10 @@ static void cg_cuda_kernel(CgC *c, const Kplan *k)
 	case KPLAN_NOP: return;
 	case KPLAN_ROWS: cg_cuda_block_rows(c, k); return;
 	case KPLAN_AGG: cg_cuda_block_agg(c, k); return;
+	case KPLAN_SCATTER:
+		fprintf(c->out, "/* %s: scatter-add, one block */\n", c->g->nodes[k->node].name);
+		cg_cuda_block_scatter(c, k);
+		return;
 	case KPLAN_BLAS:
 	case KPLAN_LOOPS:
 		if (!k->block)
