@@ -809,6 +809,8 @@ static void grad_view(GradPass *p, int v)
 		grad_add(p, prod, c);
 }
 
+#define GRAD_GATHER_PLAIN "whose other subscripts are not each an index alone, as in E[tok[t], d]"
+
 /* Why a gather v's table has no scatter-add, or NULL: every dimension
  * of the table must be gathered or read at one index of v's alone, as
  * it is (E[tok[b, s], d]), and the view must not convert. plain[d] is
@@ -819,7 +821,7 @@ static const char *grad_gather_shape(const GradPass *p, const TraNode *f, int *p
 	const TraNode *pn = grad_node(p, op->node);
 	bool taken[TRA_MAX_STMT_INDICES] = {false};
 	if (pn->type != f->type)
-		return "it converts the gathered elements' type";
+		return "that converts the elements' type (gather first, then convert)";
 	for (int d = 0; d < op->rank; d++) {
 		plain[d] = -1;
 		if (op->aff->gather[d] >= 0)
@@ -827,12 +829,12 @@ static const char *grad_gather_shape(const GradPass *p, const TraNode *f, int *p
 		for (int x = 0; x < f->nidx; x++) {
 			int64_t c = op->aff->coef[d * f->nidx + x];
 			if (c != 0 && (plain[d] >= 0 || c != 1 || taken[x]))
-				return "a dimension that is not gathered is read at an expression";
+				return GRAD_GATHER_PLAIN;
 			if (c != 0)
 				plain[d] = x;
 		}
 		if (plain[d] < 0 || op->aff->off[d] != 0 || f->idx[plain[d]].size != pn->idx[d].size)
-			return "a dimension that is not gathered is read at an expression";
+			return GRAD_GATHER_PLAIN;
 		taken[plain[d]] = true;
 	}
 	return NULL;
@@ -852,8 +854,7 @@ static void grad_gather(GradPass *p, int v)
 	int plain[TRA_MAX_RANK];
 	const char *bad = grad_gather_shape(p, f, plain);
 	if (bad) {
-		grad_break(p, prod, arena_printf(p->g->arena, "it is read through a gather (%s), and %s; "
-		                                 "trac's scatter-add cannot take that", f->name, bad));
+		grad_break(p, prod, arena_printf(p->g->arena, "it is read through a gather (%s) %s", f->name, bad));
 		return;
 	}
 	Arena *a = p->g->arena;

@@ -15,8 +15,11 @@ the domain: log(a * a + 0.5), a / (b * b + 0.5)), select, the
 element-wise max and min, every aggregation (sum, mean, max, min, prod),
 nested reductions and epilogues, tensors read by several statements and
 several times by one, diagonals (X[i, i]), transposes, scalar inputs,
-and views (a constant subscript, a shifted or strided read with padding,
-a convolution's h + r). Some programs put exact zeros in their inputs
+views (a constant subscript, a shifted or strided read with padding,
+a convolution's h + r), and gathers through integer inputs (T[tok[i], j],
+T[tok[i, j]], some padded with positions outside the table), whose
+tables' gradients are scatter-adds; positions repeat, so rows add up.
+Some programs put exact zeros in their inputs
 and use smooth functions only, so that a product's zero-safe rule is
 checked where it matters.
 
@@ -70,6 +73,7 @@ class Prog:
         self.p = 'p%d_' % k
         self.smooth = rng.random() < 0.2  # zeros in the inputs, smooth functions only
         self.inputs = []   # (name, shape)
+        self.ints = []     # (name, shape, lo, hi): integer inputs, values in [lo, hi)
         self.tensors = []  # (name, shape): inputs and definitions, readable
         self.lines = []
         self.nidx = 0
@@ -87,12 +91,20 @@ class Prog:
         self.lines.append('input %s%s f64' % (name, '[%s]' % dims if shape else ''))
         return name
 
+    def add_int_input(self, shape, lo, hi):
+        name = '%sN%d' % (self.p, len(self.ints))
+        self.ints.append((name, shape, lo, hi))
+        self.lines.append('input %s[%s] i64' % (name, ', '.join(str(d) for d in shape)))
+        return name
+
     # ---- expressions: env maps index name -> range ----
 
     def read(self, env, need):
         """A read of a tensor at env's indices (preferring the indices in need)."""
         rng = self.rng
         names = list(env)
+        if names and rng.random() < 0.05:
+            return self.gather(env, rng.choice([n for n in names if n in need] or names))
         for _ in range(20):
             t, shape = rng.choice(self.tensors)
             if not shape:
@@ -124,7 +136,9 @@ class Prog:
             return self.add_input(())
         x = rng.choice([n for n in names if n in need] or names)
         n = env[x]
-        kind = rng.choice(['const', 'shift', 'stride'])
+        kind = rng.choice(['const', 'shift', 'stride', 'gather'])
+        if kind == 'gather':
+            return self.gather(env, x)
         if kind == 'const':
             d = rng.choice(DIMS)
             self.kinds.add('view-const')
@@ -138,6 +152,25 @@ class Prog:
         t = self.add_input((2 * n,))
         self.kinds.add('view-stride')
         return '%s[2 * %s + %d]' % (t, x, rng.randrange(2))
+
+    def gather(self, env, x):
+        """A table read at positions from an integer input: T[tok[x], y]
+        or T[tok[x, y]]; padded, some positions fall outside the table."""
+        rng = self.rng
+        rows = rng.choice(DIMS)
+        pad = rng.random() < 0.3
+        others = [y for y in env if y != x]
+        y = rng.choice(others) if others else None
+        self.kinds.add('gather-padded' if pad else 'gather')
+        lo, hi = (-1, rows + 1) if pad else (0, rows)
+        suffix = ', pad=0' if pad else ''
+        if y is not None and rng.random() < 0.5:
+            tok = self.add_int_input((env[x], env[y]), lo, hi)
+            return '%s[%s[%s, %s]%s]' % (self.add_input((rows,)), tok, x, y, suffix)
+        tok = self.add_int_input((env[x],), lo, hi)
+        if y is not None:
+            return '%s[%s[%s], %s%s]' % (self.add_input((rows, env[y])), tok, x, y, suffix)
+        return '%s[%s[%s]%s]' % (self.add_input((rows,)), tok, x, suffix)
 
     def positive(self, e):
         return '(%s * %s + 0.5)' % (e, e)
@@ -260,6 +293,8 @@ class Prog:
             if self.smooth and v.size > 1:
                 v.flat[nrng.integers(v.size)] = 0.0
             vals[name] = np.asarray(v, dtype=np.float64)
+        for name, shape, lo, hi in self.ints:
+            vals[name] = nrng.integers(lo, hi, shape).astype(np.int64)
         return vals
 
 

@@ -1406,6 +1406,38 @@ START_TEST(grad_of_gemm_is_gemm)
 }
 END_TEST
 
+/* An embedding's gradient is a scatter-add over the rows read: after
+ * every pass, one node scatters dL/dX into the table's shape at tok's
+ * positions, in T * D adds, and no node of the program costs a factor
+ * of V (a one-hot product over the table would be V * T * D). */
+START_TEST(grad_of_gather_is_scatter_add)
+{
+	UnitRun *u = unit_compile_ok("size V = 50257, T = 96, D = 64\n"
+	                             "input E[V, D], tok[T] i32, W[D]\n"
+	                             "X[t, d] = E[tok[t], d]\n"
+	                             "L = sum[t](tanh(sum[d](X[t, d] * W[d])))\n"
+	                             "dE = grad(L, E)\ndW = grad(L, W)\noutput dE, dW\n");
+	all_passes(&u->g);
+	int found = -1;
+	for (int id = 0; id < u->g.nnodes; id++) {
+		const TraNode *n = &u->g.nodes[id];
+		ck_assert_msg(tra_node_join_points(n) < 50257.0 * 96, "%s has %g join points", n->name,
+		              tra_node_join_points(n));
+		if (!tra_node_is_scatter(n))
+			continue;
+		ck_assert_int_eq(found, -1);
+		found = id;
+		ck_assert_int_eq(n->rank, 2);
+		ck_assert_int_eq(n->scatter[0], 1);
+		ck_assert_int_eq(n->scatter[1], -1);
+		ck_assert_str_eq(u->g.nodes[n->ops[1].node].name, "tok");
+		ck_assert(n->flops == 96.0 * 64);
+	}
+	ck_assert_int_ge(found, 0);
+	unit_free(u);
+}
+END_TEST
+
 /* An aggregate whose join a stored map computes reads the map, even
  * when hoisting put the map after it (w3n's softmax: exp written twice);
  * a map too cheap to store for it (2 flops per element) is not read. */
@@ -1815,6 +1847,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, cse_aggregates_read_maps);
 	tcase_add_test(tc, cse_moves_later_aggregates);
 	tcase_add_test(tc, grad_of_gemm_is_gemm);
+	tcase_add_test(tc, grad_of_gather_is_scatter_add);
 	tcase_add_test(tc, cse_long_chain_is_linear);
 	tcase_add_test(tc, hoist_logistic_gradient);
 	tcase_add_test(tc, hoist_gemm_operands);
