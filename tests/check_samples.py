@@ -190,6 +190,23 @@ def ref_train_mlp(s, X, Yt, W1, W2, lr):
     return {"loss": np.array(loss), "W1n": W1 - lr * dW1, "W2n": W2 - lr * dW2}
 
 
+def ref_train_embed(s, tok, Yt, E, W, lr):
+    t = tok.astype(np.int64)
+    H = E[t].mean(axis=1)
+    Z = H @ W
+    m = Z.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(Z - m).sum(axis=1))
+    loss = np.mean(lse - (Yt * Z).sum(axis=1))
+    dZ = (softmax_rows(Z) - Yt) / s["N"]
+    dW = H.T @ dZ
+    dH = dZ @ W.T / s["S"]
+    dE = np.zeros_like(E)
+    for i in range(s["N"]):  # each token's row gets its example's dH, repeats adding up
+        for j in range(s["S"]):
+            dE[t[i, j]] += dH[i]
+    return {"loss": np.array(loss), "En": E - lr * dE, "Wn": W - lr * dW}
+
+
 def ref_train_logreg(s, X, y, w, lr):
     p = sigmoid(X @ w)
     loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
@@ -314,6 +331,11 @@ SAMPLES = {
         dict(X=("N D", normal()), Yt=("N C", one_hot("C")), W1=("D H", scaled_by("D")),
              W2=("H C", scaled_by("H")), lr=("", constant(0.5))),
         ref_train_mlp),
+    "train_embed": Sample(
+        dict(N=7, S=3, V=6, D=5, C=3), "f32",
+        dict(tok=("N S", token_ids("V")), Yt=("N C", one_hot("C")), E=("V D", normal()),
+             W=("D C", scaled_by("D")), lr=("", constant(0.5))),
+        ref_train_embed),
     "train_logreg": Sample(
         dict(N=11, D=5), "f64",
         dict(X=("N D", normal()), y=("N", labels), w=("D", scaled_by("D")),
@@ -334,6 +356,7 @@ SAMPLES = {
 # The training samples' state: which output feeds which input (NEXT -> X).
 FEEDS = {
     "train_mlp": {"W1n": "W1", "W2n": "W2"},
+    "train_embed": {"En": "E", "Wn": "W"},
     "train_logreg": {"w2": "w"},
     "train_layernorm": {"gamma2": "gamma", "beta2": "beta"},
     "train_attention": {"Wq2": "Wq", "Wk2": "Wk", "Wv2": "Wv"},

@@ -16,9 +16,10 @@ updated tensor back as the next step's input (FEEDS there). Then
   2. its final outputs (the fed tensors: the state after the last step)
      must match NumPy's within the same tolerance;
   3. trac --interpret with the same options must print the same steps
-     (within the tolerance) and write the same outputs; train_mlp is also
-     compiled as whole-node kernels, for 3 devices, and for 2 simulated
-     GPUs (CONFIGS), each checked the same way;
+     (within the tolerance) and write the same outputs; train_mlp and
+     train_embed are also compiled as whole-node kernels, for 3 devices,
+     and for 2 simulated GPUs (CONFIGS; train_embed through the C back
+     end too), each checked the same way;
   4. NumPy's loss must go down (the last step's below 90% of the first),
      so that the samples are worth training.
 
@@ -55,6 +56,10 @@ EARLY = 5
 # way in each: runtime/cli.c).
 CONFIGS = [[], ["--node-kernels"], ["--devices=3", "--placer=critical-path"],
            ["--gpus=2", "--backend=cuda-sim"]]
+# train_embed's scatter-add (the embedding's gradient) has a kernel of
+# its own in each back end: also through C, whole-node and in blocks.
+CONFIGS_OF = {"train_mlp": CONFIGS,
+              "train_embed": CONFIGS + [["--backend=c"], ["--backend=c", "--node-kernels"]]}
 
 
 def numpy_steps(name, sample, values, steps):
@@ -116,7 +121,7 @@ def check(trac, program, name, steps, tmp):
         inputs += ["--input", "%s=%s" % (tensor, path)]
     opts = ["--steps", str(steps), "--log-every", "1"]
     runs = [("interpreted", [trac, program, "--interpret"] + defs + inputs + opts)]
-    for k, config in enumerate(CONFIGS if name == "train_mlp" else CONFIGS[:1]):
+    for k, config in enumerate(CONFIGS_OF.get(name, CONFIGS[:1])):
         exe = os.path.join(tmp, "%s%d" % (name, k))
         run([trac, program, "-o", exe] + defs + config)
         runs.append(("compiled %s" % " ".join(config or ["(default)"]), [exe] + inputs + opts))
