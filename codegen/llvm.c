@@ -1314,6 +1314,11 @@ CgLlvmValue cg_llvm_icmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b)
 	return LLVMBuildICmp(m->b, cg_llvm_ipred(op), a, b, "");
 }
 
+CgLlvmValue cg_llvm_icmp_below(CgLlvm *m, CgLlvmValue v, int64_t size)
+{
+	return LLVMBuildICmp(m->b, LLVMIntULT, v, cg_llvm_const_i64(m, size), "");
+}
+
 CgLlvmValue cg_llvm_isub(CgLlvm *m, CgLlvmValue a, CgLlvmValue b)
 {
 	return LLVMBuildNSWSub(m->b, a, b, "");

@@ -211,6 +211,8 @@ CgLlvmValue cg_llvm_pow(CgLlvm *m, TrartDtype t, CgLlvmValue x, CgLlvmValue y);
 /* Integers, pointers and control flow for loop kernels. */
 /* a op b for a comparison op (LT ... NE) on integers, signed: an i1. */
 CgLlvmValue cg_llvm_icmp(CgLlvm *m, TraOp op, CgLlvmValue a, CgLlvmValue b);
+/* 0 <= v < size for an i64 v, as one unsigned compare: an i1. */
+CgLlvmValue cg_llvm_icmp_below(CgLlvm *m, CgLlvmValue v, int64_t size);
 CgLlvmValue cg_llvm_isub(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);  /* no wrap */
 CgLlvmValue cg_llvm_idiv(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);  /* signed, truncating */
 CgLlvmValue cg_llvm_ior(CgLlvm *m, CgLlvmValue a, CgLlvmValue b);   /* bitwise or */

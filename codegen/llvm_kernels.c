@@ -2,7 +2,7 @@
  * needs: kernel plans (kplan.h) of a verified TraGraph, and a module under
  * construction (llvm_prog.h's CgLlvmProg). gives: cg_llvm_expr, the scalar
  * code of every TraExpr, and cg_llvm_loops_kernel, the loop nests, row
- * groups and aggregations of split blocks.
+ * groups and aggregations of split blocks, and scatter-adds.
  *
  * This file renders what kplan.c decided and what codegen/c.c prints for
  * it, construct by construct (each function names its C counterpart):
@@ -34,6 +34,14 @@
  * (integers, cg_llvm_order_key), whose max and min vectorise, beside the
  * NaN flag C keeps: the same result but for the sign of a zero, which
  * the language does not have.
+ *
+ * A scatter-add (KPLAN_SCATTER) zeros its output, then adds the join at
+ * each point's position in kplan_scatter_nest's loops ("b<node>.scatter"
+ * for its one block; "k<node>.scatter" whole-node, split across threads
+ * by the outermost unscattered output index, so that no two threads add
+ * to one element). A position is loaded in the outermost loop that can
+ * read it, and one outside its dimension skips the loops inside (an if),
+ * as interp_scatter adds nothing there.
  */
 #include "llvm_prog.h"
 #include "memgraph.h"
@@ -775,7 +783,8 @@ static void cg_llvm_columns(CgLlvmNestK *K, CgLlvmValue vlo, CgLlvmValue vhi)
 /* Where a nest function gets its bounds. */
 typedef enum CgLlvmBounds {
 	CG_LLVM_WHOLE, /* every index over its whole range */
-	CG_LLVM_ROWS,  /* (lo, hi) of the first output index, the rest whole */
+	CG_LLVM_ROWS,  /* (lo, hi) of the first output index (a scatter's split
+	                  one, which its caller binds), the rest whole */
 	CG_LLVM_BLOCK, /* every index over the block lo[] .. hi[] */
 } CgLlvmBounds;
 
@@ -1195,6 +1204,187 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 	cg_llvm_return(m);
 }
 
+/* ---- scatter-adds (KPLAN_SCATTER) --------------------------------------------------- */
+
+/* Zeros the output elements within the bounds: a block's (the whole
+ * node), or a thread's range of the split index; unbinds the indices. */
+static void cg_llvm_scatter_zero(CgLlvmNestK *K)
+{
+	CgLlvm *m = K->m;
+	const TraNode *n = K->n;
+	CgLlvmLoop loops[TRA_MAX_RANK];
+	for (int d = 0; d < n->rank; d++)
+		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), d == n->rank - 1);
+	cg_llvm_store(m, K->t, K->out, cg_llvm_out_offset(K), cg_llvm_const(m, K->t, 0.0));
+	for (int d = n->rank - 1; d >= 0; d--) {
+		cg_llvm_loop_end(m, &loops[d]);
+		K->env.x[d] = NULL; /* cg_llvm_scatter_ready tells bound loops by it */
+	}
+}
+
+/* Whether operand k can be read: every index it reads is bound (but in
+ * dimensions of size 1, which cg_llvm_element_offset skips). */
+static bool cg_llvm_scatter_ready(const CgLlvmNestK *K, int k)
+{
+	const TraOperand *op = &K->n->ops[k];
+	const TraNode *src = &K->p->g->nodes[op->node];
+	for (int d = 0; d < src->rank; d++)
+		if (src->idx[d].size > 1 && !K->env.x[op->idx[d]])
+			return false;
+	return true;
+}
+
+/* The scattered positions the open loops make readable and that pos
+ * lacks, into pos: each its index operand's value, as an i64 (as in
+ * cg_llvm_gather_position). Returns whether they all lie in their
+ * dimensions (an i1; one unsigned compare each, so that a negative
+ * position is outside too), or NULL if none was new. */
+static CgLlvmValue cg_llvm_scatter_positions(CgLlvmNestK *K, CgLlvmValue *pos)
+{
+	CgLlvm *m = K->m;
+	const TraNode *n = K->n;
+	CgLlvmValue inside = NULL;
+	for (int d = 0; d < n->rank; d++) {
+		int k = n->scatter[d];
+		if (k < 0 || pos[d] || !cg_llvm_scatter_ready(K, k))
+			continue;
+		const TraNode *ix = &K->p->g->nodes[n->ops[k].node];
+		pos[d] = cg_llvm_load(m, ix->type, K->in[k], cg_llvm_offset(K->p, &K->env, k));
+		if (ix->type == TRART_I32)
+			pos[d] = cg_llvm_sext(m, pos[d], cg_llvm_i64(m));
+		CgLlvmValue in = cg_llvm_icmp_below(m, pos[d], n->idx[d].size);
+		inside = inside ? cg_llvm_iand(m, inside, in) : in;
+	}
+	return inside;
+}
+
+/* The positions readable now (cg_llvm_scatter_positions), and an if
+ * around what follows, skipping it where one is outside: returns the
+ * block after the if, or NULL (nothing new to check). */
+static CgLlvmBlock cg_llvm_scatter_guard(CgLlvmNestK *K, CgLlvmValue *pos)
+{
+	CgLlvmValue inside = cg_llvm_scatter_positions(K, pos);
+	return inside ? cg_llvm_if_begin(K->m, inside) : NULL;
+}
+
+/* out[pos] += join, at the bound loops and the scattered positions pos. */
+static void cg_llvm_scatter_add(CgLlvmNestK *K, const CgLlvmValue *pos)
+{
+	CgLlvm *m = K->m;
+	const TraNode *n = K->n;
+	CgLlvmValue at[TRA_MAX_RANK];
+	for (int d = 0; d < n->rank; d++)
+		at[d] = n->scatter[d] >= 0 ? pos[d] : K->env.x[d];
+	CgLlvmValue off = cg_llvm_element_offset(m, n, NULL, at);
+	CgLlvmValue v = cg_llvm_expr(K->p, &K->env, n->join);
+	cg_llvm_store(m, K->t, K->out, off, cg_llvm_arith(m, TRA_OP_ADD, cg_llvm_load(m, K->t, K->out, off), v));
+}
+
+/* A scatter's function body: zeros, then the nest (kplan_scatter_nest)
+ * over the bounds. A position is loaded as soon as the loops its
+ * operand reads are open, not in every loop inside them (tok[t] once
+ * per t, not per t and d), and checked there: after[i] ends the if
+ * opened inside the first i loops, or is NULL. */
+static void cg_llvm_scatter_body(CgLlvmNestK *K)
+{
+	CgLlvm *m = K->m;
+	const KplanNest *L = K->L;
+	CgLlvmValue pos[TRA_MAX_RANK] = {0};
+	CgLlvmLoop loops[TRA_MAX_STMT_INDICES];
+	CgLlvmBlock after[TRA_MAX_STMT_INDICES + 1];
+	cg_llvm_scatter_zero(K);
+	after[0] = cg_llvm_scatter_guard(K, pos);
+	for (int i = 0; i < L->norder; i++) {
+		int x = L->order[i];
+		cg_llvm_index_loop(K, &loops[i], x, cg_llvm_bound_lo(K, x), cg_llvm_bound_hi(K, x), x == L->vector);
+		after[i + 1] = cg_llvm_scatter_guard(K, pos);
+	}
+	cg_llvm_scatter_add(K, pos);
+	for (int i = L->norder; i >= 0; i--) {
+		if (after[i])
+			cg_llvm_if_end(m, after[i]);
+		if (i > 0)
+			cg_llvm_loop_end(m, &loops[i - 1]);
+	}
+	cg_llvm_return(m);
+}
+
+/* b<id>(bufs, task): the task's block, which decomp makes the whole node
+ * (two blocks could add to one element), through b<id>.scatter, whose
+ * buffers are noalias. */
+static void cg_llvm_block_scatter(CgLlvmProg *p, const Kplan *k)
+{
+	CgLlvm *m = p->m;
+	char name[48], inner[64];
+	snprintf(name, sizeof name, "b%d", k->node);
+	snprintf(inner, sizeof inner, "b%d.scatter", k->node);
+	CgLlvmNestK *K = cg_llvm_nest_fn(p, inner, k->node, &k->nest, CG_LLVM_BLOCK, false);
+	cg_llvm_scatter_body(K);
+	free(K);
+
+	cg_llvm_block_fn(p, name);
+	CgLlvmValue task = cg_llvm_param(m, 1);
+	CgLlvmValue bufs = cg_llvm_task_bufs(p, cg_llvm_param(m, 0), task);
+	CgLlvmValue lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
+	CgLlvmValue hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
+	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_BLOCK, bufs, lo, hi, NULL);
+	cg_llvm_return(m);
+}
+
+/* k<id>(bufs) of a scatter with a split loop: trart_parallel_for over
+ * that index, whose body k<id>.body(lo, hi, ctx) calls inner (a
+ * CG_LLVM_ROWS nest) on [lo, hi). Each thread zeros and adds to only
+ * the elements whose split index is in its range, which no other
+ * thread writes. */
+static void cg_llvm_scatter_split(CgLlvmProg *p, const Kplan *k, const char *inner)
+{
+	CgLlvm *m = p->m;
+	char name[48], body[64];
+	snprintf(name, sizeof name, "k%d", k->node);
+	snprintf(body, sizeof body, "k%d.body", k->node);
+	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m), i8pp = cg_llvm_ptr(m, i8p);
+	CgLlvmType bparams[3] = {i64, i64, i8p};
+	CgLlvmValue fn = cg_llvm_function(m, body, bparams, 3);
+	cg_llvm_internal(fn);
+	CgLlvmValue ctx = cg_llvm_bitcast(m, cg_llvm_param(m, 2), cg_llvm_ptr(m, i8pp)); /* bufs comes first */
+	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_ROWS, cg_llvm_load_ptr(m, i8pp, ctx), cg_llvm_param(m, 0),
+	                  cg_llvm_param(m, 1), NULL);
+	cg_llvm_return(m);
+
+	cg_llvm_internal(cg_llvm_function(m, name, &i8pp, 1));
+	CgLlvmValue whole = cg_llvm_ctx(m, cg_llvm_param(m, 0), NULL, cg_llvm_i64c(m, 0));
+	cg_llvm_parallel_for(m, cg_llvm_i64c(m, p->g->nodes[k->node].idx[k->nest.split].size), fn, whole);
+	cg_llvm_return(m);
+}
+
+/* k<id>(bufs) of a scatter: k<id>.scatter, whose buffers are noalias,
+ * split across threads (cg_llvm_scatter_split), or on the calling
+ * thread where every output index is scattered (no split loop). */
+static void cg_llvm_scatter_kernel(CgLlvmProg *p, const Kplan *k)
+{
+	CgLlvm *m = p->m;
+	int split = k->nest.split;
+	char name[48], inner[64];
+	snprintf(name, sizeof name, "k%d", k->node);
+	snprintf(inner, sizeof inner, "k%d.scatter", k->node);
+	CgLlvmBounds bounds = split >= 0 ? CG_LLVM_ROWS : CG_LLVM_WHOLE;
+	CgLlvmNestK *K = cg_llvm_nest_fn(p, inner, k->node, &k->nest, bounds, false);
+	if (split >= 0) {
+		K->blo[split] = cg_llvm_param(m, 0);
+		K->bhi[split] = cg_llvm_param(m, 1);
+	}
+	cg_llvm_scatter_body(K);
+	free(K);
+	if (split >= 0) {
+		cg_llvm_scatter_split(p, k, inner);
+		return;
+	}
+	CgLlvmType i8pp = cg_llvm_ptr(m, cg_llvm_i8p(m));
+	cg_llvm_internal(cg_llvm_function(m, name, &i8pp, 1));
+	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_WHOLE, cg_llvm_param(m, 0), NULL, NULL, NULL);
+	cg_llvm_return(m);
+}
+
 /* ---- whole-node kernels of scalars, the no-op, the dispatch --------------------------- */
 
 /* k<id>(bufs) of a scalar: its one element, through k<id>.body, whose
@@ -1243,6 +1433,12 @@ void cg_llvm_loops_kernel(CgLlvmProg *p, const Kplan *k)
 		else if (!blocks && p->g->nodes[k->node].rank == 0)
 			cg_llvm_scalar_kernel(p, k);
 		/* else a member of a row group: its group's kernel runs it */
+		return;
+	case KPLAN_SCATTER:
+		if (blocks)
+			cg_llvm_block_scatter(p, k);
+		else
+			cg_llvm_scatter_kernel(p, k);
 		return;
 	case KPLAN_BLAS: break;
 	}

@@ -249,7 +249,8 @@ static void cg_llvm_task_fn_name(const Kplan *k, char *name, size_t n)
 	switch (k->kind) {
 	case KPLAN_ROWS: snprintf(name, n, "r%d", k->node); return;
 	case KPLAN_BLAS:
-	case KPLAN_LOOPS: snprintf(name, n, "b%d", k->node); return;
+	case KPLAN_LOOPS:
+	case KPLAN_SCATTER: snprintf(name, n, "b%d", k->node); return;
 	case KPLAN_AGG: snprintf(name, n, "a%d", k->node); return;
 	default: snprintf(name, n, "trac_nop"); return;
 	}

@@ -21,12 +21,13 @@
  * main, or NAME, NAME_inputs and NAME_outputs in library mode, are
  * visible):
  *   block kernels   void (i8** bufs, TrartTask* task)
- *     "b<node>"     a KPLAN_BLAS or KPLAN_LOOPS kernel with k->block
+ *     "b<node>"     a KPLAN_BLAS, KPLAN_LOOPS or KPLAN_SCATTER kernel with k->block
  *     "a<node>"     a KPLAN_AGG kernel
  *     "r<lead>"     a KPLAN_ROWS kernel
  *     "trac_nop"    KPLAN_NOP (input leaves, repartitions)
  *   whole-node kernels (ia NULL)  void (i8** bufs)
- *     "k<node>"     KPLAN_BLAS, KPLAN_ROWS (its leader), KPLAN_LOOPS of rank 0
+ *     "k<node>"     KPLAN_BLAS, KPLAN_ROWS (its leader), KPLAN_LOOPS of rank 0,
+ *                   KPLAN_SCATTER
  * Helper functions a kernel makes for itself (parallel-for bodies, row
  * functions) are named "<kernel>.<what>".
  */
@@ -113,8 +114,8 @@ CgLlvmValue cg_llvm_ctx(CgLlvm *m, CgLlvmValue bufs, CgLlvmValue acc, CgLlvmValu
 void cg_llvm_parallel_for(CgLlvm *m, CgLlvmValue count, CgLlvmValue body, CgLlvmValue ctx);
 /* Expression e of env->n, at the indices env binds. */
 CgLlvmValue cg_llvm_expr(CgLlvmProg *p, const CgLlvmEnv *env, int e);
-/* Builds kernel k (a KPLAN_LOOPS, KPLAN_ROWS, KPLAN_AGG or KPLAN_NOP
- * plan; whole-node or block as p->opt->ia says), under the names above.
+/* Builds kernel k (a KPLAN_LOOPS, KPLAN_ROWS, KPLAN_AGG, KPLAN_SCATTER or
+ * KPLAN_NOP plan; whole-node or block as p->opt->ia says), under the names above.
  * A whole-node KPLAN_LOOPS member of a row group builds nothing: its
  * group's kernel runs it. */
 void cg_llvm_loops_kernel(CgLlvmProg *p, const Kplan *k);
