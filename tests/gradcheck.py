@@ -17,7 +17,7 @@ nested reductions and epilogues, tensors read by several statements and
 several times by one, diagonals (X[i, i]), transposes, scalar inputs,
 views (a constant subscript, a shifted or strided read with padding,
 a convolution's h + r), and gathers through integer inputs (T[tok[i], j],
-T[tok[i, j]], some padded with positions outside the table), whose
+T[tok[i, j]], T[tok[i], i], some padded with positions outside the table), whose
 tables' gradients are scatter-adds; positions repeat, so rows add up.
 Some programs put exact zeros in their inputs
 and use smooth functions only, so that a product's zero-safe rule is
@@ -154,8 +154,10 @@ class Prog:
         return '%s[2 * %s + %d]' % (t, x, rng.randrange(2))
 
     def gather(self, env, x):
-        """A table read at positions from an integer input: T[tok[x], y]
-        or T[tok[x, y]]; padded, some positions fall outside the table."""
+        """A table read at positions from an integer input: T[tok[x], y],
+        T[tok[x, y]], or T[tok[x], x] (nothing summed: the scatter-add
+        reads its position in its vector loop); padded, some positions
+        fall outside the table."""
         rng = self.rng
         rows = rng.choice(DIMS)
         pad = rng.random() < 0.3
@@ -168,6 +170,8 @@ class Prog:
             tok = self.add_int_input((env[x], env[y]), lo, hi)
             return '%s[%s[%s, %s]%s]' % (self.add_input((rows,)), tok, x, y, suffix)
         tok = self.add_int_input((env[x],), lo, hi)
+        if rng.random() < 0.2:
+            return '%s[%s[%s], %s%s]' % (self.add_input((rows, env[x])), tok, x, x, suffix)
         if y is not None:
             return '%s[%s[%s], %s%s]' % (self.add_input((rows, env[y])), tok, x, y, suffix)
         return '%s[%s[%s]%s]' % (self.add_input((rows,)), tok, x, suffix)
