@@ -178,6 +178,9 @@ expect partition-index 2 "no index 'z'" "$TRAC" "$mlp" --emit=plan --partition=H
 expect partition-large 2 "from 1 to 512" "$TRAC" "$mlp" --emit=plan --partition=Hd:i=513
 expect partition-zero 2 "from 1 to 512" "$TRAC" "$mlp" --emit=plan --partition=Hd:i=0
 expect partition-twice 2 "given twice" "$TRAC" "$mlp" --emit=plan --partition=Hd:i=2 --partition=Hd:j=2
+# an embedding's gradient, a scatter-add, is one task
+expect partition-scatter 2 "is a scatter-add" "$TRAC" "$srcdir/samples/train_embed.tra" --emit=plan \
+	--partition=dE:d=2
 expect placer-bad 2 "unknown --placer" "$TRAC" "$mlp" --emit=plan --placer=random
 expect sim-key 2 "the keys are" "$TRAC" "$mlp" --emit=plan --sim=speed=3
 expect sim-value 2 "positive number" "$TRAC" "$mlp" --emit=plan --sim=latency=-1
