@@ -1,11 +1,11 @@
 /* robust.c: trac must never crash, hang or trip a sanitizer on any input.
  *
- *   robust TRAC SAMPLE.tra... [--mutations N] [--seed S]
+ *   robust TRAC SAMPLE.tra... [--mutations N] [--prefixes P] [--seed S]
  *
  * Runs `TRAC --check` (and every fourth time `--emit=tra`) on every
- * prefix of every sample (of a sample longer than ROBUST_PREFIXES bytes,
- * evenly spaced ones, that many, and the whole: the long samples would
- * otherwise take most of CI's time), and on N seeded random mutations of them
+ * prefix of every sample (of a sample longer than P bytes, evenly spaced
+ * ones, P of them, and the whole: with two dozen samples, every byte's
+ * prefix took most of CI's time), and on N seeded random mutations of them
  * (byte deletions, insertions of bytes and of language fragments, line
  * duplications, swaps), and requires each run to exit with status 0 or 1
  * within 10 seconds with no sanitizer report or internal error on
@@ -21,7 +21,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#define ROBUST_PREFIXES 600 /* prefixes per sample at most (plus the whole) */
+#define ROBUST_PREFIXES 600 /* prefixes per sample at most (plus the whole), by default */
 
 typedef struct Buf {
 	char *p;
@@ -216,9 +216,10 @@ static void check(const char *trac, const char *what, const char *p, size_t n)
 int main(int argc, char **argv)
 {
 	long mutations = 3000;
+	size_t prefixes = ROBUST_PREFIXES;
 	rng_state = 1;
 	if (argc < 3) {
-		fprintf(stderr, "usage: robust TRAC SAMPLE.tra... [--mutations N] [--seed S]\n");
+		fprintf(stderr, "usage: robust TRAC SAMPLE.tra... [--mutations N] [--prefixes P] [--seed S]\n");
 		return 2;
 	}
 	const char *trac = argv[1];
@@ -227,6 +228,8 @@ int main(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--mutations") == 0 && i + 1 < argc)
 			mutations = atol(argv[++i]);
+		else if (strcmp(argv[i], "--prefixes") == 0 && i + 1 < argc && atol(argv[i + 1]) > 0)
+			prefixes = (size_t)atol(argv[++i]);
 		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
 			rng_state = strtoull(argv[++i], NULL, 10);
 		else if (ns < 64)
@@ -234,7 +237,7 @@ int main(int argc, char **argv)
 	}
 	char what[64];
 	for (int s = 0; s < ns; s++) {
-		size_t len = samples[s].n, step = (len + ROBUST_PREFIXES - 1) / ROBUST_PREFIXES;
+		size_t len = samples[s].n, step = (len + prefixes - 1) / prefixes;
 		for (size_t n = 0; n <= len; n += step ? step : 1) {
 			snprintf(what, sizeof what, "sample %d prefix %zu", s, n);
 			check(trac, what, samples[s].p, n);
