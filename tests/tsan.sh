@@ -9,7 +9,8 @@
 #    is compiled by `trac --sanitize=thread` against the same library
 #    (--runtime-dir) as a block task graph (the default partition,
 #    --devices=3, and --devices=2 with compile.sh's manual partition of
-#    the last node: uneven blocks, split reductions) through the default
+#    the last node: uneven blocks, split reductions; a bench program
+#    under the manual partition alone) through the default
 #    back end (llvm's kernels instrumented by LLVM's ThreadSanitizer
 #    passes; tests/c/tsan.sh runs it all again with --backend=c) and run
 #    with --random and --threads 1, 2, 3 and 8; each run's outputs equal
@@ -249,8 +250,15 @@ for prog in "$srcdir"/samples/*.tra $benches; do
 		"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" >out 2>err ||
 			{ bad "$name (interpret)"; continue; }
 	fi
-	variant "$name" "$prog" "$defs" ""
-	variant "$name-t" "$prog" "$defs" "--devices=3"
+	# a bench program, the samples' kernels at other shapes: the manual
+	# partition alone (split reductions, the most tasks at once)
+	case $prog in
+	*/bench/*) ;;
+	*)
+		variant "$name" "$prog" "$defs" ""
+		variant "$name-t" "$prog" "$defs" "--devices=3"
+		;;
+	esac
 	variant "$name-m" "$prog" "$defs" "--devices=2 --partition=$(manual "$prog" "$defs")"
 done
 
