@@ -1005,25 +1005,31 @@ static void cg_llvm_join_body(CgLlvmNestK *K)
 /* b<id>(bufs, task): the task's bounds and buffers, for a split join
  * its partial block (KPLAN_PARTIAL), then the body, an inner function
  * whose buffers are noalias. */
-static void cg_llvm_block_join(CgLlvmProg *p, const Kplan *k)
+/* b<id>(all, task): calls inner, the block's nest function, on the
+ * task's buffers and bounds (and its partial block, split). */
+static void cg_llvm_block_entry(CgLlvmProg *p, const Kplan *k, const char *inner)
 {
 	CgLlvm *m = p->m;
-	const TraNode *n = &p->g->nodes[k->node];
-	char name[48], inner[64];
+	char name[48];
 	snprintf(name, sizeof name, "b%d", k->node);
-	snprintf(inner, sizeof inner, "b%d.join", k->node);
-	CgLlvmNestK *K = cg_llvm_nest_fn(p, inner, k->node, &k->nest, CG_LLVM_BLOCK, k->split);
-	cg_llvm_join_body(K);
-	free(K);
-
 	cg_llvm_block_fn(p, name);
 	CgLlvmValue all = cg_llvm_param(m, 0), task = cg_llvm_param(m, 1);
 	CgLlvmValue bufs = cg_llvm_task_bufs(p, all, task);
 	CgLlvmValue lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
 	CgLlvmValue hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
-	CgLlvmValue part = k->split ? cg_llvm_partial_block(p, all, task, n->type) : NULL;
+	CgLlvmValue part = k->split ? cg_llvm_partial_block(p, all, task, p->g->nodes[k->node].type) : NULL;
 	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_BLOCK, bufs, lo, hi, part);
 	cg_llvm_return(m);
+}
+
+static void cg_llvm_block_join(CgLlvmProg *p, const Kplan *k)
+{
+	char inner[64];
+	snprintf(inner, sizeof inner, "b%d.join", k->node);
+	CgLlvmNestK *K = cg_llvm_nest_fn(p, inner, k->node, &k->nest, CG_LLVM_BLOCK, k->split);
+	cg_llvm_join_body(K);
+	free(K);
+	cg_llvm_block_entry(p, k, inner);
 }
 
 /* ---- aggregations of split blocks (cg_c_block_agg) ------------------------------------ */
@@ -1314,21 +1320,12 @@ static void cg_llvm_scatter_body(CgLlvmNestK *K)
  * buffers are noalias. */
 static void cg_llvm_block_scatter(CgLlvmProg *p, const Kplan *k)
 {
-	CgLlvm *m = p->m;
-	char name[48], inner[64];
-	snprintf(name, sizeof name, "b%d", k->node);
+	char inner[64];
 	snprintf(inner, sizeof inner, "b%d.scatter", k->node);
 	CgLlvmNestK *K = cg_llvm_nest_fn(p, inner, k->node, &k->nest, CG_LLVM_BLOCK, false);
 	cg_llvm_scatter_body(K);
 	free(K);
-
-	cg_llvm_block_fn(p, name);
-	CgLlvmValue task = cg_llvm_param(m, 1);
-	CgLlvmValue bufs = cg_llvm_task_bufs(p, cg_llvm_param(m, 0), task);
-	CgLlvmValue lo = cg_llvm_task_bounds(m, task, offsetof(TrartTask, lo));
-	CgLlvmValue hi = cg_llvm_task_bounds(m, task, offsetof(TrartTask, hi));
-	cg_llvm_nest_call(p, inner, k->node, CG_LLVM_BLOCK, bufs, lo, hi, NULL);
-	cg_llvm_return(m);
+	cg_llvm_block_entry(p, k, inner);
 }
 
 /* k<id>(bufs) of a scatter with a split loop: trart_parallel_for over

@@ -176,14 +176,19 @@ def ref_transformer(s, tok, E, g1, g2, Wq, Wk, Wv, Wo, W1, W3, W2):
 # -- the training samples: forward, a backward pass written here by hand
 # (not by differentiating trac's graph), and the SGD update --
 
+def softmax_xent(Z, Yt):
+    """The mean softmax cross-entropy of logits Z against one-hot Yt,
+    and its gradient by Z."""
+    m = Z.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(Z - m).sum(axis=1))
+    return np.mean(lse - (Yt * Z).sum(axis=1)), (softmax_rows(Z) - Yt) / Z.shape[0]
+
+
 def ref_train_mlp(s, X, Yt, W1, W2, lr):
     A = X @ W1
     Hd = np.maximum(A, 0.0)
     Z = Hd @ W2
-    m = Z.max(axis=1, keepdims=True)
-    lse = m[:, 0] + np.log(np.exp(Z - m).sum(axis=1))
-    loss = np.mean(lse - (Yt * Z).sum(axis=1))
-    dZ = (softmax_rows(Z) - Yt) / s["N"]
+    loss, dZ = softmax_xent(Z, Yt)
     dW2 = Hd.T @ dZ
     dA = (dZ @ W2.T) * (A > 0)
     dW1 = X.T @ dA
@@ -194,10 +199,7 @@ def ref_train_embed(s, tok, Yt, E, W, lr):
     t = tok.astype(np.int64)
     H = E[t].mean(axis=1)
     Z = H @ W
-    m = Z.max(axis=1, keepdims=True)
-    lse = m[:, 0] + np.log(np.exp(Z - m).sum(axis=1))
-    loss = np.mean(lse - (Yt * Z).sum(axis=1))
-    dZ = (softmax_rows(Z) - Yt) / s["N"]
+    loss, dZ = softmax_xent(Z, Yt)
     dW = H.T @ dZ
     dH = dZ @ W.T / s["S"]
     dE = np.zeros_like(E)
