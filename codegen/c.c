@@ -998,32 +998,19 @@ static void cg_c_loop_kernel(CgC *c, const TraNode *n, int id)
 /* ---- scatter-adds --------------------------------------------------------------
  *
  * kplan_scatter_nest's loops, out[position] += the join at each point:
- * each scattered position is read as soon as the loops its index
- * operand reads are open, and a point outside its dimension skipped.
+ * each scattered position is read where the plan says (scatter_at), and
+ * a point outside its dimension skipped.
  */
 
-/* How many of the nest's loops (outer first) must be open before
- * operand k of n can be read. */
-static int cg_c_scatter_level(const TraNode *n, const KplanNest *L, int k)
-{
-	int level = 0;
-	const TraOperand *op = &n->ops[k];
-	for (int i = 0; i < L->norder; i++)
-		for (int d = 0; d < op->rank; d++)
-			if (op->idx[d] == L->order[i])
-				level = i + 1;
-	return level;
-}
-
 /* "int64_t p<d> = position; if (inside) {" for each scattered dimension
- * whose operand is known once level loops are open; returns the blocks
- * opened. */
+ * the plan loads once level loops are open (KplanNest.scatter_at);
+ * returns the blocks opened. */
 static int cg_c_scatter_positions(CgC *c, const TraNode *n, const KplanNest *L, int level, int depth)
 {
 	int opened = 0;
 	for (int d = 0; d < n->rank; d++) {
 		int k = n->scatter[d];
-		if (k < 0 || cg_c_scatter_level(n, L, k) != level)
+		if (L->scatter_at[d] != level)
 			continue;
 		cg_c_indent(c, depth + opened);
 		fprintf(c->out, "int64_t p%d = (int64_t)in%d[", d, k);

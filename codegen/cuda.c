@@ -240,16 +240,21 @@ static int cg_cuda_matrix_indices(const TraNode *n, const GemmMatrix *M, int *xs
 	return m;
 }
 
+/* `__global__ void FN<id>(out, the operands EXTRA, TracBox box) {` */
+static void cg_cuda_signature(CgC *c, const TraNode *n, const char *fn, int id, const char *extra)
+{
+	fprintf(c->out, "__global__ void %s%d(%s *__restrict__ out", fn, id, cg_c_type(n->type));
+	for (int k = 0; k < n->nops; k++)
+		fprintf(c->out, ", const %s *__restrict__ in%d", cg_c_in_type(c, n, k), k);
+	fprintf(c->out, "%s, TracBox box)\n{\n", extra);
+}
+
 /* A kernel's opening: its signature (out, the operands, extra), the box,
  * and the grid-stride loop over the points of the output indices (a
  * warp's per point with lanes). */
 static void cg_cuda_open_kernel(CgC *c, const TraNode *n, const char *fn, int id, const char *extra, int lanes)
 {
-	const char *t = cg_c_type(n->type);
-	fprintf(c->out, "__global__ void %s%d(%s *__restrict__ out", fn, id, t);
-	for (int k = 0; k < n->nops; k++)
-		fprintf(c->out, ", const %s *__restrict__ in%d", cg_c_in_type(c, n, k), k);
-	fprintf(c->out, "%s, TracBox box)\n{\n", extra);
+	cg_cuda_signature(c, n, fn, id, extra);
 	int xs[TRA_MAX_STMT_INDICES];
 	for (int d = 0; d < n->rank; d++)
 		xs[d] = d;
@@ -440,16 +445,17 @@ static void cg_cuda_block_loops(CgC *c, const Kplan *k)
  * block (all of the node: decomp never cuts one). */
 static void cg_cuda_scatter_kernel(CgC *c, const TraNode *n, const KplanNest *L)
 {
-	int id = (int)(n - c->g->nodes);
-	fprintf(c->out, "__global__ void s%d(%s *__restrict__ out", id, cg_c_type(n->type));
-	for (int k = 0; k < n->nops; k++)
-		fprintf(c->out, ", const %s *__restrict__ in%d", cg_c_in_type(c, n, k), k);
-	fputs(", TracBox box)\n{\n", c->out);
-	KplanNest red = *L; /* the thread's loops: the reduced ones */
+	cg_cuda_signature(c, n, "s", (int)(n - c->g->nodes), "");
+	/* the thread's loops: the reduced ones, the plan's outermost (its
+	 * output loops are the grid's, bound before them, so a position the
+	 * plan loads inside one is loaded inside the last reduced loop) */
+	KplanNest red = *L;
 	int xs[TRA_MAX_STMT_INDICES], m = 0;
 	red.norder = L->nred;
-	memcpy(red.order, L->red, (size_t)L->nred * sizeof *L->red);
 	red.vector = -1;
+	for (int d = 0; d < n->rank; d++)
+		if (red.scatter_at[d] > L->nred)
+			red.scatter_at[d] = L->nred;
 	for (int i = L->nred; i < L->norder; i++)
 		xs[m++] = L->order[i];
 	cg_cuda_grid_loop(c, xs, m, 1);

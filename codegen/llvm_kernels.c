@@ -39,9 +39,9 @@
  * each point's position in kplan_scatter_nest's loops ("b<node>.scatter"
  * for its one block; "k<node>.scatter" whole-node, split across threads
  * by the outermost unscattered output index, so that no two threads add
- * to one element). A position is loaded in the outermost loop that can
- * read it, and one outside its dimension skips the loops inside (an if),
- * as interp_scatter adds nothing there.
+ * to one element). A position is loaded where the plan says
+ * (scatter_at), and one outside its dimension skips the loops inside (an
+ * if), as interp_scatter adds nothing there.
  */
 #include "llvm_prog.h"
 #include "memgraph.h"
@@ -1224,35 +1224,23 @@ static void cg_llvm_scatter_zero(CgLlvmNestK *K)
 	cg_llvm_store(m, K->t, K->out, cg_llvm_out_offset(K), cg_llvm_const(m, K->t, 0.0));
 	for (int d = n->rank - 1; d >= 0; d--) {
 		cg_llvm_loop_end(m, &loops[d]);
-		K->env.x[d] = NULL; /* cg_llvm_scatter_ready tells bound loops by it */
+		K->env.x[d] = NULL; /* the zeroing's, not the nest's: unbound */
 	}
 }
 
-/* Whether operand k can be read: every index it reads is bound (but in
- * dimensions of size 1, which cg_llvm_element_offset skips). */
-static bool cg_llvm_scatter_ready(const CgLlvmNestK *K, int k)
-{
-	const TraOperand *op = &K->n->ops[k];
-	const TraNode *src = &K->p->g->nodes[op->node];
-	for (int d = 0; d < src->rank; d++)
-		if (src->idx[d].size > 1 && !K->env.x[op->idx[d]])
-			return false;
-	return true;
-}
-
-/* The scattered positions the open loops make readable and that pos
- * lacks, into pos: each its index operand's value, as an i64 (as in
- * cg_llvm_gather_position). Returns whether they all lie in their
- * dimensions (an i1; one unsigned compare each, so that a negative
- * position is outside too), or NULL if none was new. */
-static CgLlvmValue cg_llvm_scatter_positions(CgLlvmNestK *K, CgLlvmValue *pos)
+/* The scattered positions the plan loads once level loops are open
+ * (KplanNest.scatter_at), into pos: each its index operand's value, as
+ * an i64 (as in cg_llvm_gather_position). Returns whether they all lie
+ * in their dimensions (an i1; one unsigned compare each, so that a
+ * negative position is outside too), or NULL if there are none. */
+static CgLlvmValue cg_llvm_scatter_positions(CgLlvmNestK *K, CgLlvmValue *pos, int level)
 {
 	CgLlvm *m = K->m;
 	const TraNode *n = K->n;
 	CgLlvmValue inside = NULL;
 	for (int d = 0; d < n->rank; d++) {
 		int k = n->scatter[d];
-		if (k < 0 || pos[d] || !cg_llvm_scatter_ready(K, k))
+		if (K->L->scatter_at[d] != level)
 			continue;
 		const TraNode *ix = &K->p->g->nodes[n->ops[k].node];
 		pos[d] = cg_llvm_load(m, ix->type, K->in[k], cg_llvm_offset(K->p, &K->env, k));
@@ -1264,12 +1252,12 @@ static CgLlvmValue cg_llvm_scatter_positions(CgLlvmNestK *K, CgLlvmValue *pos)
 	return inside;
 }
 
-/* The positions readable now (cg_llvm_scatter_positions), and an if
+/* The positions loaded at level (cg_llvm_scatter_positions), and an if
  * around what follows, skipping it where one is outside: returns the
- * block after the if, or NULL (nothing new to check). */
-static CgLlvmBlock cg_llvm_scatter_guard(CgLlvmNestK *K, CgLlvmValue *pos)
+ * block after the if, or NULL (nothing to check there). */
+static CgLlvmBlock cg_llvm_scatter_guard(CgLlvmNestK *K, CgLlvmValue *pos, int level)
 {
-	CgLlvmValue inside = cg_llvm_scatter_positions(K, pos);
+	CgLlvmValue inside = cg_llvm_scatter_positions(K, pos, level);
 	return inside ? cg_llvm_if_begin(K->m, inside) : NULL;
 }
 
@@ -1287,10 +1275,9 @@ static void cg_llvm_scatter_add(CgLlvmNestK *K, const CgLlvmValue *pos)
 }
 
 /* A scatter's function body: zeros, then the nest (kplan_scatter_nest)
- * over the bounds. A position is loaded as soon as the loops its
- * operand reads are open, not in every loop inside them (tok[t] once
- * per t, not per t and d), and checked there: after[i] ends the if
- * opened inside the first i loops, or is NULL. */
+ * over the bounds, each position loaded and checked where the plan says
+ * (scatter_at): after[i] ends the if opened inside the first i loops,
+ * or is NULL. */
 static void cg_llvm_scatter_body(CgLlvmNestK *K)
 {
 	CgLlvm *m = K->m;
@@ -1299,11 +1286,11 @@ static void cg_llvm_scatter_body(CgLlvmNestK *K)
 	CgLlvmLoop loops[TRA_MAX_STMT_INDICES];
 	CgLlvmBlock after[TRA_MAX_STMT_INDICES + 1];
 	cg_llvm_scatter_zero(K);
-	after[0] = cg_llvm_scatter_guard(K, pos);
+	after[0] = cg_llvm_scatter_guard(K, pos, 0);
 	for (int i = 0; i < L->norder; i++) {
 		int x = L->order[i];
 		cg_llvm_index_loop(K, &loops[i], x, cg_llvm_bound_lo(K, x), cg_llvm_bound_hi(K, x), x == L->vector);
-		after[i + 1] = cg_llvm_scatter_guard(K, pos);
+		after[i + 1] = cg_llvm_scatter_guard(K, pos, i + 1);
 	}
 	cg_llvm_scatter_add(K, pos);
 	for (int i = L->norder; i >= 0; i--) {

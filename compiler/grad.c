@@ -880,14 +880,18 @@ static void grad_gather(GradPass *p, int v)
 			pos[x] = nidx;
 			idx[nidx++] = f->idx[x];
 		}
-	/* operand 0 is dL/dv; the gather's index operands keep their numbers */
+	/* operand 0 is dL/dv, read at v's indices; the gather's index
+	 * operands keep their numbers (scatter[] names them) */
 	TraOperand *ops = arena_alloc(a, (size_t)f->nops * sizeof *ops);
+	int vidx[TRA_MAX_STMT_INDICES];
+	for (int x = 0; x < f->nidx; x++)
+		vidx[x] = x;
 	for (int k = 0; k < f->nops; k++) {
-		const TraOperand *src = k ? &f->ops[k] : NULL;
-		ops[k] = (TraOperand){.node = k ? src->node : p->adj[v], .rank = k ? src->rank : f->rank};
+		const int *at = k ? f->ops[k].idx : vidx;
+		ops[k] = (TraOperand){.node = k ? f->ops[k].node : p->adj[v], .rank = k ? f->ops[k].rank : f->rank};
 		ops[k].idx = arena_alloc(a, (size_t)(ops[k].rank + 1) * sizeof *ops[k].idx);
 		for (int d = 0; d < ops[k].rank; d++)
-			ops[k].idx[d] = pos[k ? src->idx[d] : d];
+			ops[k].idx[d] = pos[at[d]];
 	}
 	TraNode s = {.kind = TRA_NODE_EINSUM, .span = f->span, .type = pn->type, .rank = rank, .nidx = nidx,
 	             .idx = idx, .agg = TRA_AGG_SUM, .nops = f->nops, .ops = ops, .epilogue = -1,

@@ -16,11 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Advances point[from..to) like an odometer (last index fastest);
+/* Advances point[from..to) like an odometer (last index fastest), over
+ * n's loops (a scatter-add's scattered indices are none: tra_node_is_loop);
  * returns false after the last point. */
 static bool interp_next(const TraNode *n, int64_t *point, int from, int to)
 {
 	for (int d = to - 1; d >= from; d--) {
+		if (!tra_node_is_loop(n, d))
+			continue;
 		if (++point[d] < n->idx[d].size)
 			return true;
 		point[d] = 0;
@@ -263,20 +266,6 @@ static double interp_element(const TraGraph *g, const TraNode *n, const InterpVa
 	return n->epilogue >= 0 ? interp_eval(g, n, n->epilogue, v, point, acc) : acc;
 }
 
-/* Steps point to the next point of n's loops (tra_node_is_loop) in C
- * order; returns false after the last. */
-static bool interp_next_loop(const TraNode *n, int64_t *point)
-{
-	for (int d = n->nidx - 1; d >= 0; d--) {
-		if (!tra_node_is_loop(n, d))
-			continue;
-		if (++point[d] < n->idx[d].size)
-			return true;
-		point[d] = 0;
-	}
-	return false;
-}
-
 /* A scatter-add (tra_node_is_scatter): zeros, then the join added at
  * each loop point's position; a position outside its dimension adds
  * nothing. */
@@ -299,7 +288,7 @@ static void interp_scatter(const TraGraph *g, int id, InterpValues *v)
 		}
 		if (inside)
 			out[off] += interp_eval(g, n, n->join, v, point, 0);
-	} while (interp_next_loop(n, point));
+	} while (interp_next(n, point, 0, n->nidx));
 }
 
 static void interp_node(const TraGraph *g, int id, InterpValues *v)

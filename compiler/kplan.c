@@ -190,6 +190,14 @@ void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest)
 		}
 	if (nest->norder > 0 && nest->order[nest->norder - 1] < n->rank)
 		nest->vector = nest->order[nest->norder - 1];
+	for (int d = 0; d < n->rank; d++) {
+		nest->scatter_at[d] = n->scatter[d] < 0 ? -1 : 0;
+		const TraOperand *op = n->scatter[d] < 0 ? NULL : &n->ops[n->scatter[d]];
+		for (int i = 0; op && i < nest->norder; i++)
+			for (int e = 0; e < op->rank; e++)
+				if (op->idx[e] == nest->order[i] && n->idx[nest->order[i]].size > 1)
+					nest->scatter_at[d] = i + 1;
+	}
 }
 
 /* ---- row groups -------------------------------------------------------------- */
@@ -667,6 +675,23 @@ static void kplan_dump_nest(const TraGraph *g, const KplanNest *nest, FILE *out)
 	fputc('\n', out);
 }
 
+/* "    position q0 from tok at t, inside t": where a scatter-add reads each. */
+static void kplan_dump_positions(const TraGraph *g, const KplanNest *nest, FILE *out)
+{
+	const TraNode *n = &g->nodes[nest->node];
+	for (int d = 0; d < n->rank; d++) {
+		if (nest->scatter_at[d] < 0)
+			continue;
+		const TraOperand *op = &n->ops[n->scatter[d]];
+		fprintf(out, "    position %s from %s at", n->idx[d].name, g->nodes[op->node].name);
+		kplan_dump_indices(n, op->idx, op->rank, out);
+		if (nest->scatter_at[d] == 0)
+			fputs(", before the loops\n", out);
+		else
+			fprintf(out, ", inside %s\n", n->idx[nest->order[nest->scatter_at[d] - 1]].name);
+	}
+}
+
 static void kplan_dump_kernel(const KplanProgram *kp, int i, FILE *out)
 {
 	const TraGraph *g = kp->g;
@@ -678,8 +703,11 @@ static void kplan_dump_kernel(const KplanProgram *kp, int i, FILE *out)
 	switch (k->kind) {
 	case KPLAN_NOP: break;
 	case KPLAN_BLAS: kplan_dump_blas(g, k, out); break;
-	case KPLAN_LOOPS:
-	case KPLAN_SCATTER: kplan_dump_nest(g, &k->nest, out); break;
+	case KPLAN_LOOPS: kplan_dump_nest(g, &k->nest, out); break;
+	case KPLAN_SCATTER:
+		kplan_dump_nest(g, &k->nest, out);
+		kplan_dump_positions(g, &k->nest, out);
+		break;
 	case KPLAN_ROWS:
 		fprintf(out, "  members");
 		for (int m = 0; m < k->nmembers; m++)

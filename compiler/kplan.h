@@ -62,6 +62,10 @@ typedef struct KplanNest {
 	bool nan_flag;     /* max, min: a NaN seen is kept in a flag beside the comparison */
 	int join;          /* TraExpr ids: the join per join point ... */
 	int epilogue;      /* ... and the epilogue per element, or -1 (acc itself) */
+	int scatter_at[TRA_MAX_RANK]; /* KPLAN_SCATTER: per scattered output dimension, the
+	                      loops of order open when its position is loaded and
+	                      checked (its operand's last), so tok[t] is read once
+	                      per t, not per (t, d); -1 for the other dimensions */
 } KplanNest;
 
 /* A kernel. */
@@ -182,7 +186,7 @@ void kplan_nest(const TraGraph *g, int id, KplanNest *nest);
  * whole-node kernel splits across threads (no two threads then write
  * one element), or -1 (none: one thread); vector the innermost loop
  * when it is an output one (its iterations write distinct elements),
- * else -1. */
+ * else -1; scatter_at where each position is loaded. */
 void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest);
 const char *kplan_kind_name(KplanKind k);
 const char *kplan_reduce_name(KplanReduce r);
