@@ -164,6 +164,25 @@ bool build_find_runtime(Arena *a, const char *runtime_dir, const char **include,
 	return true;
 }
 
+const char *build_data_file(const char *name)
+{
+	static char path[PATH_MAX + 256];
+	char self[PATH_MAX];
+	Arena a = {0};
+	const char *dir = TRAC_PKGDATADIR;
+	if (build_self_dir(self, sizeof self)) {
+		if (strcmp(self, TRAC_BUILD_BINDIR) == 0)
+			dir = TRAC_BUILD_DATADIR;
+		else /* an install moved whole: pkgdatadir where it is from bindir */
+			dir = arena_printf(&a, "%s/%s", self, build_relative(&a, TRAC_BINDIR, TRAC_PKGDATADIR));
+		if (strcmp(dir, TRAC_BUILD_DATADIR) != 0 && !build_is_file(dir, name))
+			dir = TRAC_PKGDATADIR;
+	}
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	arena_free(&a);
+	return path;
+}
+
 /* A directory without "dir/.." detours, for people to read. */
 static const char *build_tidy_dir(Arena *a, const char *dir)
 {

@@ -906,7 +906,8 @@ static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 	ia->nranks = o->ranks > 1 ? o->ranks : 1;
 	ia->rank_devices = o->sim.rank_devices;
 	ia->ngpus = o->gpus;
-	place_run(ia, o->placer, driver_devices(o), &o->sim);
+	Placer p = {.kind = o->placer, .net = o->net, .search_calls = o->search_calls, .seed = 1};
+	place_run(ia, &p, driver_devices(o), &o->sim);
 }
 
 /* The most bytes one task of g's partition needs under a budget
@@ -1302,6 +1303,145 @@ static int driver_run(DriverOpts *o, const Source *src)
 	return rc;
 }
 
+/* ---- training the learned placer (--train-placer) --------------------------------------- */
+
+/* What one training graph keeps alive until the weights are written. */
+typedef struct DriverTrainGraph {
+	Source src;
+	Arena arena;
+	TraGraph g;
+	IaGraph ia;
+} DriverTrainGraph;
+
+/* file's task graph for `devices` devices, as a compile would place it,
+ * into t; false after the program's errors. */
+static bool driver_train_graph(const DriverOpts *base, const char *file, int devices, DriverTrainGraph *t)
+{
+	DriverOpts o = *base;
+	o.file = file;
+	o.devices = devices;
+	o.placer = PLACE_CRITICAL_PATH;
+	driver_read_source(file, &t->src);
+	Diag diag;
+	diag_init(&diag, &t->src, stderr);
+	diag.warn = o.warn;
+	t->g = (TraGraph){.arena = &t->arena};
+	AstProgram prog;
+	if (parse_program(&t->src, &t->arena, &diag, &prog) > 0 || sema_build(&prog, o.defs, o.ndefs, &diag, &t->g) > 0)
+		return false;
+	tra_verify(&t->g);
+	for (int i = 0; i < driver_npasses; i++) {
+		driver_passes[i].run(&t->g);
+		tra_verify(&t->g);
+	}
+	driver_decompose(&o, &t->g, 1, false);
+	driver_lower(&o, &t->g, &t->ia);
+	return true;
+}
+
+/* The weights training starts from: --placer-weights, else fresh ones. */
+static bool driver_train_start(const DriverOpts *o, LearnNet *net)
+{
+	char err[512];
+	if (!o->placer_weights) {
+		learn_net_init(net, o->train_seed);
+		return true;
+	}
+	if (learn_load(net, o->placer_weights, err, sizeof err))
+		return true;
+	fprintf(stderr, "trac: error: %s\n", err);
+	return false;
+}
+
+/* Stage 3: the graphs' tasks take their measured times, and the rewards
+ * are against critical path's plan under those times. */
+static bool driver_train_measured(const DriverOpts *o, LearnGraph *lg, int n)
+{
+	char err[512];
+	for (int i = 0; i < n; i++)
+		if (!learn_read_trace(lg[i].ia, o->measured[i], err, sizeof err)) {
+			fprintf(stderr, "trac: error: %s (graph %d: %s)\n", err, i + 1, lg[i].name);
+			return false;
+		}
+	learn_references(lg, n, &o->sim);
+	return true;
+}
+
+/* Trains the weights on the graphs: imitation and REINFORCE, then
+ * fine-tuning on measured times if asked; prints what it did. */
+static void driver_train_run(const DriverOpts *o, LearnNet *net, LearnGraph *lg, int n, bool *ok)
+{
+	LearnTrainOptions t = {.imitate = o->train_stage[0], .reinforce = o->train_stage[1], .imitate_rate = 3e-3,
+	                       .reinforce_rate = 1e-3, .seed = o->train_seed, .log = o->verbose ? stderr : NULL};
+	LearnTrainStats st = {0}, ft = {0};
+	bool first = t.imitate + t.reinforce > 0;
+	learn_references(lg, n, &o->sim);
+	if (first)
+		learn_train(net, lg, n, &o->sim, &t, &st);
+	if (o->train_stage[2] > 0) {
+		*ok = driver_train_measured(o, lg, n);
+		if (!*ok)
+			return;
+		t.imitate = 0;
+		t.reinforce = o->train_stage[2];
+		learn_train(net, lg, n, &o->sim, &t, &ft);
+	}
+	if (first)
+		printf("trained on %d graphs: greedy makespan %.4f of critical path's (from %.4f), "
+		       "%ld simulator calls\n", n, st.end, st.start, st.sim_calls);
+	if (o->train_stage[2] > 0)
+		printf("fine-tuned on measured times: greedy makespan %.4f of critical path's (from %.4f), "
+		       "%ld simulator calls\n", ft.end, ft.start, ft.sim_calls);
+}
+
+static int driver_train(const DriverOpts *o)
+{
+	int n = o->nfiles * o->ntrain_devices;
+	DriverTrainGraph *tg = xcalloc((size_t)n, sizeof *tg);
+	LearnGraph *lg = xcalloc((size_t)n, sizeof *lg);
+	bool ok = true;
+	for (int i = 0; i < n && ok; i++) {
+		const char *file = o->files[i / o->ntrain_devices];
+		int devices = o->train_devices[i % o->ntrain_devices];
+		ok = driver_train_graph(o, file, devices, &tg[i]);
+		lg[i] = (LearnGraph){.ia = &tg[i].ia, .name = arena_printf(&tg[i].arena, "%s on %d devices", file, devices)};
+	}
+	if (ok && driver_check_defs(o, &tg[n - 1].g) != TRAC_EXIT_OK)
+		ok = false;
+	LearnNet net = {0};
+	if (ok && (ok = driver_train_start(o, &net))) {
+		driver_train_run(o, &net, lg, n, &ok);
+		char err[512];
+		if (ok && !learn_save(&net, o->train_out, err, sizeof err)) {
+			fprintf(stderr, "trac: error: %s\n", err);
+			ok = false;
+		}
+	}
+	learn_net_free(&net);
+	for (int i = 0; i < n; i++) {
+		arena_free(&tg[i].arena);
+		free((char *)tg[i].src.text);
+	}
+	free(tg);
+	free(lg);
+	return ok ? TRAC_EXIT_OK : TRAC_EXIT_ERROR;
+}
+
+/* --placer=learned: the weights, from --placer-weights or the default file. */
+static bool driver_load_placer(DriverOpts *o, LearnNet *net)
+{
+	if (o->placer != PLACE_LEARNED)
+		return true;
+	char err[512];
+	const char *path = o->placer_weights ? o->placer_weights : learn_default_weights();
+	if (!learn_load(net, path, err, sizeof err)) {
+		fprintf(stderr, "trac: error: --placer=learned: %s\n", err);
+		return false;
+	}
+	o->net = net;
+	return true;
+}
+
 int driver_main(int argc, char **argv)
 {
 	DriverOpts o;
@@ -1311,12 +1451,23 @@ int driver_main(int argc, char **argv)
 		options_free(&o);
 		return rc;
 	}
+	if (o.mode == MODE_TRAIN) {
+		int rc = driver_train(&o);
+		options_free(&o);
+		return rc;
+	}
 	driver_check_written(&o);
 	driver_check_symbol(&o);
+	LearnNet net = {0};
+	if (!driver_load_placer(&o, &net)) {
+		options_free(&o);
+		return TRAC_EXIT_ERROR;
+	}
 	Source src;
 	driver_read_source(o.file, &src);
 	int rc = driver_run(&o, &src);
 	free((char *)src.text);
+	learn_net_free(&net);
 	options_free(&o);
 	return rc;
 }

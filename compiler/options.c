@@ -24,7 +24,8 @@
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
        OPT_DEVICES, OPT_MEMORY, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
-       OPT_SANITIZE, OPT_RANKS, OPT_GPUS, OPT_TF32, OPT_CUDA_ARCH, OPT_STEPS, OPT_LOG_EVERY };
+       OPT_SANITIZE, OPT_RANKS, OPT_GPUS, OPT_TF32, OPT_CUDA_ARCH, OPT_STEPS, OPT_LOG_EVERY,
+       OPT_PLACER_WEIGHTS, OPT_SEARCH_CALLS, OPT_TRAIN_PLACER, OPT_TRAIN, OPT_TRAIN_DEVICES, OPT_TRAIN_SEED, OPT_MEASURED };
 
 static const struct option options_longopts[] = {
 	{"emit", required_argument, NULL, OPT_EMIT},
@@ -54,6 +55,13 @@ static const struct option options_longopts[] = {
 	{"gpus", required_argument, NULL, OPT_GPUS},
 	{"partition", required_argument, NULL, OPT_PARTITION},
 	{"placer", required_argument, NULL, OPT_PLACER},
+	{"placer-weights", required_argument, NULL, OPT_PLACER_WEIGHTS},
+	{"search-calls", required_argument, NULL, OPT_SEARCH_CALLS},
+	{"train-placer", required_argument, NULL, OPT_TRAIN_PLACER},
+	{"train", required_argument, NULL, OPT_TRAIN},
+	{"train-devices", required_argument, NULL, OPT_TRAIN_DEVICES},
+	{"train-seed", required_argument, NULL, OPT_TRAIN_SEED},
+	{"measured", required_argument, NULL, OPT_MEASURED},
 	{"sim", required_argument, NULL, OPT_SIM},
 	{"sim-flops", required_argument, NULL, OPT_SIM_FLOPS},
 	{"sim-bandwidth", required_argument, NULL, OPT_SIM_BANDWIDTH},
@@ -146,7 +154,11 @@ static const char options_usage_tail[] =
 	"  --gpus=N                place the program on N GPUs (--backend=cuda or cuda-sim)\n"
 	"  --partition=auto|none   search partitions (EinDecomp; the default) or one block\n"
 	"  --partition=NODE:I=N,.. fix node NODE's block counts, per index (repeatable)\n"
-	"  --placer=NAME           roundrobin, greedy (default), lshs or critical-path\n"
+	"  --placer=NAME           roundrobin, greedy (default), lshs, critical-path,\n"
+	"                          search or learned\n"
+	"  --placer-weights=FILE   the learned placer's weights (default: the ones\n"
+	"                          installed with trac)\n"
+	"  --search-calls=N        simulator calls of --placer=search (default 2000)\n"
 	"  --memory=SIZE           the memory budget of the intermediates (bytes, or with\n"
 	"                          K, M, G or T: powers of 1024); what does not fit is\n"
 	"                          offloaded to a spill file and reloaded (default: none)\n"
@@ -156,6 +168,15 @@ static const char options_usage_tail[] =
 	"                          (e.g. 120G, 2e-6)\n"
 	"  --sim-flops=F           same as --sim=gemm-flops=F\n"
 	"  --sim-bandwidth=B       same as --sim=bandwidth=B\n"
+	"\n"
+	"Training the learned placer (trac --train-placer=OUT [options] FILE.tra...):\n"
+	"  --train-placer=OUT      train on the programs' task graphs, write weights to OUT\n"
+	"  --train=STAGE:N,...     episodes per stage: imitate (1000), reinforce (2000),\n"
+	"                          finetune (500, with --measured)\n"
+	"  --train-devices=N,...   the device counts to train for (default 2,4,8)\n"
+	"  --train-seed=S          the seed of the weights, the graphs' order, the samples\n"
+	"  --measured=TRACE.json   a trace (--trace) of a program compiled from the k-th\n"
+	"                          graph: fine-tune on its measured task times (repeatable)\n"
 	"  --help                  print this help and exit\n"
 	"  --version               print the version and exit\n"
 	"\n"
@@ -275,7 +296,8 @@ static void options_add_path(NamedPath **list, int *n, const char *opt, const ch
 static void options_set_mode(DriverOpts *o, DriverMode m, const char *opt)
 {
 	if (o->mode_set && o->mode != m)
-		options_usage_error("%s cannot be combined with another of --check, --emit, --interpret", opt);
+		options_usage_error("%s cannot be combined with another of --check, --emit, --interpret, "
+		                    "--train-placer", opt);
 	o->mode = m;
 	o->mode_set = true;
 }
@@ -360,7 +382,63 @@ static void options_add_partition(DriverOpts *o, const char *arg)
 static void options_set_placer(DriverOpts *o, const char *arg)
 {
 	if (!place_parse(arg, &o->placer))
-		options_usage_error("unknown --placer '%s'; the placers are roundrobin, greedy, lshs, critical-path", arg);
+		options_usage_error("unknown --placer '%s'; the placers are roundrobin, greedy, lshs, critical-path, "
+		                    "search, learned", arg);
+}
+
+/* --train=imitate:N,reinforce:N,finetune:N (any of them, once each). */
+static void options_set_train(DriverOpts *o, const char *arg)
+{
+	static const char *const stages[] = {"imitate", "reinforce", "finetune"};
+	for (const char *s = arg; *s;) {
+		size_t n = strcspn(s, ","), name = strcspn(s, ":");
+		int k = 0;
+		while (k < 3 && !(name < n && strlen(stages[k]) == name && strncmp(s, stages[k], name) == 0))
+			k++;
+		char num[24];
+		size_t len = name < n ? n - name - 1 : 0;
+		snprintf(num, sizeof num, "%.*s", (int)(len < sizeof num ? len : sizeof num - 1), s + name + 1);
+		int64_t v = strcmp(num, "0") == 0 ? 0 : options_positive(num);
+		if (k == 3 || len >= sizeof num || v < 0 || v > 10000000)
+			options_usage_error("--train=%s: expected STAGE:EPISODES,... with the stages imitate, reinforce "
+			                    "and finetune, each at most 10000000 episodes", arg);
+		if (o->train_stage[k] >= 0)
+			options_usage_error("--train: the stage %s is given twice", stages[k]);
+		o->train_stage[k] = (long)v;
+		s += n + (s[n] == ',');
+		if (s[-1] == ',' && !*s)
+			options_usage_error("--train=%s: nothing after the last ','", arg);
+	}
+}
+
+/* --train-devices=N,...: device counts from 1 to 4096. */
+static void options_set_train_devices(DriverOpts *o, const char *arg)
+{
+	o->ntrain_devices = 0;
+	for (const char *s = arg;;) {
+		char num[16];
+		size_t n = strcspn(s, ",");
+		snprintf(num, sizeof num, "%.*s", (int)(n < sizeof num ? n : sizeof num - 1), s);
+		int64_t v = n < sizeof num ? options_positive(num) : -1;
+		if (v < 1 || v > 4096)
+			options_usage_error("--train-devices=%s: expected device counts from 1 to 4096, comma-separated",
+			                    arg);
+		o->train_devices = xrealloc(o->train_devices, (size_t)(o->ntrain_devices + 1) * sizeof *o->train_devices);
+		o->train_devices[o->ntrain_devices++] = (int)v;
+		if (!s[n])
+			break;
+		s += n + 1;
+	}
+}
+
+static void options_set_train_seed(DriverOpts *o, const char *arg)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (!*arg || *arg == '-' || *end || errno)
+		options_usage_error("--train-seed=%s: expected a non-negative integer below 2^64", arg);
+	o->train_seed = v;
 }
 
 /* --sim=KEY=VALUE,...; prefix is the key that --sim-flops and the like imply. */
@@ -645,6 +723,39 @@ static void options_check_gpus(DriverOpts *o)
 		options_usage_error("--gpus makes an executable: drop %s", o->object ? "-c" : "--shared");
 }
 
+/* --train-placer's options, which make sense with it alone. */
+static void options_check_train(DriverOpts *o)
+{
+	bool train = o->mode == MODE_TRAIN;
+	if (!train && (o->train_stage[0] >= 0 || o->train_stage[1] >= 0 || o->train_stage[2] >= 0 ||
+	               o->ntrain_devices || o->nmeasured || o->train_seed))
+		options_usage_error("--train, --train-devices, --train-seed and --measured need --train-placer");
+	if (!train && o->placer_weights && o->placer != PLACE_LEARNED)
+		options_usage_error("--placer-weights is for --placer=learned (or --train-placer)");
+	if (!train)
+		return;
+	if (o->out || o->emits || o->devices || o->ranks || o->gpus || o->memory || o->nmanual)
+		options_usage_error("--train-placer writes only the weights, for the device counts of "
+		                    "--train-devices: drop -o, --emit, --devices, --ranks, --gpus, --memory "
+		                    "and --partition");
+	if (o->train_stage[2] > 0 && !o->nmeasured)
+		options_usage_error("--train=finetune:%ld needs the measured times of a run: --measured=TRACE.json",
+		                    o->train_stage[2]);
+	for (int k = 0; k < 3; k++) /* the defaults: the first two stages, or fine-tuning */
+		if (o->train_stage[k] < 0)
+			o->train_stage[k] = o->nmeasured ? (k == 2 ? 500 : 0) : (k == 0 ? 1000 : k == 1 ? 2000 : 0);
+	if (!o->ntrain_devices) {
+		static const int counts[] = {2, 4, 8};
+		o->train_devices = xmalloc(sizeof counts);
+		memcpy(o->train_devices, counts, sizeof counts);
+		o->ntrain_devices = 3;
+	}
+	if (o->nmeasured && o->nmeasured != o->nfiles * o->ntrain_devices)
+		options_usage_error("--measured: %d traces for %d graphs (%d programs on %d device counts); give one "
+		                    "per graph, programs in order, each on every count", o->nmeasured,
+		                    o->nfiles * o->ntrain_devices, o->nfiles, o->ntrain_devices);
+}
+
 /* Checks combinations getopt cannot see. */
 static void options_check_opts(const DriverOpts *o)
 {
@@ -761,6 +872,16 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_GPUS: options_set_gpus(o, optarg); break;
 		case OPT_PARTITION: options_add_partition(o, optarg); break;
 		case OPT_PLACER: options_set_placer(o, optarg); break;
+		case OPT_PLACER_WEIGHTS: o->placer_weights = optarg; break;
+		case OPT_SEARCH_CALLS: o->search_calls = options_count("--search-calls", optarg); break;
+		case OPT_TRAIN_PLACER: o->train_out = optarg; options_set_mode(o, MODE_TRAIN, "--train-placer"); break;
+		case OPT_TRAIN: options_set_train(o, optarg); break;
+		case OPT_TRAIN_DEVICES: options_set_train_devices(o, optarg); break;
+		case OPT_TRAIN_SEED: options_set_train_seed(o, optarg); break;
+		case OPT_MEASURED:
+			o->measured = xrealloc(o->measured, (size_t)(o->nmeasured + 1) * sizeof *o->measured);
+			o->measured[o->nmeasured++] = optarg;
+			break;
 		case OPT_SIM: options_set_sim(o, "--sim", "", optarg); break;
 		case OPT_SIM_FLOPS: options_set_sim(o, "--sim-flops", "gemm-flops=", optarg); break;
 		case OPT_SIM_BANDWIDTH: options_set_sim(o, "--sim-bandwidth", "bandwidth=", optarg); break;
@@ -793,9 +914,12 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		return; /* it needs no program */
 	if (optind >= argc)
 		options_usage_error("no input file");
-	if (optind + 1 < argc)
+	o->files = (const char **)argv + optind;
+	o->nfiles = argc - optind;
+	if (optind + 1 < argc && o->mode != MODE_TRAIN)
 		options_usage_error("one program at a time, but '%s' and '%s' are given", argv[optind], argv[optind + 1]);
 	o->file = argv[optind];
+	options_check_train(o);
 	options_check_gpus(o);
 	options_check_opts(o);
 }
@@ -807,6 +931,8 @@ void options_parse(DriverOpts *o, int argc, char **argv)
 #else
 	*o = (DriverOpts){.placer = PLACE_GREEDY};
 #endif
+	o->search_calls = PLACE_SEARCH_CALLS;
+	o->train_stage[0] = o->train_stage[1] = o->train_stage[2] = -1;
 	sim_model_default(&o->sim);
 	options_parse_args(o, argc, argv);
 	if (o->ranks > 1)
@@ -833,6 +959,8 @@ void options_free(DriverOpts *o)
 	free(o->inputs);
 	free(o->outputs);
 	free(o->manual);
+	free(o->train_devices);
+	free(o->measured);
 	for (int i = 0; i < o->nxcc; i++)
 		free((char *)o->xcc[i]);
 	free(o->xcc);

@@ -13,6 +13,7 @@ typedef enum DriverMode {
 	MODE_CHECK,     /* --check: diagnostics only */
 	MODE_EMIT,      /* --emit=STAGE */
 	MODE_INTERPRET, /* --interpret */
+	MODE_TRAIN,     /* --train-placer: train the learned placer's weights */
 } DriverMode;
 
 /* A NAME=FILE pair from --input or --output. */
@@ -73,6 +74,19 @@ typedef struct DriverOpts {
 	const char **manual;   /* --partition=NODE:INDEX=COUNT,... */
 	int nmanual;
 	PlaceKind placer;      /* --placer (default greedy) */
+	const char *placer_weights; /* --placer-weights: for --placer=learned and as
+	                            --train-placer's start; NULL: the default file */
+	long search_calls;     /* --search-calls (--placer=search) */
+	const struct LearnNet *net; /* --placer=learned's weights, once the driver loaded them */
+	const char *train_out; /* --train-placer=FILE: where the weights go */
+	long train_stage[3];   /* --train=imitate:N,reinforce:N,finetune:N, or -1: the default */
+	int *train_devices;    /* --train-devices=N,...: the device counts (default 2,4,8) */
+	int ntrain_devices;
+	uint64_t train_seed;   /* --train-seed */
+	const char **measured; /* --measured=TRACE.json: per graph, in order (fine-tuning) */
+	int nmeasured;
+	const char **files;    /* --train-placer's programs (file is the first) */
+	int nfiles;
 	int64_t memory;        /* --memory=SIZE: bytes per memory domain, or 0: unbounded */
 	SimModel sim;          /* the simulator's device model, after --sim */
 } DriverOpts;

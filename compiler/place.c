@@ -26,6 +26,14 @@
  *                  tasks, the one of highest priority goes to the device
  *                  where it can start earliest, given when its inputs end
  *                  and the transfers they need.
+ *   search         random local search from critical path's plan: moves
+ *                  one random task to a random other device and keeps
+ *                  the move when the simulated makespan does not grow,
+ *                  --search-calls times (a baseline for learned: as many
+ *                  simulator calls as its training used).
+ *   learned        Doppler's two policies (learn.c), with weights that
+ *                  learn_train.c trained; its selection order replaces
+ *                  the b-levels as priorities.
  */
 #include "tra.h"
 
@@ -35,11 +43,11 @@
 #define PLACE_LSHS_NET_WEIGHT 0.1 /* bytes in and out, against memory */
 #define PLACE_LSHS_SWEEPS 4       /* local search passes at most */
 
-static const char *const place_names[] = {"roundrobin", "greedy", "lshs", "critical-path"};
+static const char *const place_names[] = {"roundrobin", "greedy", "lshs", "critical-path", "search", "learned"};
 
 bool place_parse(const char *name, PlaceKind *k)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < (int)(sizeof place_names / sizeof place_names[0]); i++)
 		if (strcmp(name, place_names[i]) == 0) {
 			*k = (PlaceKind)i;
 			return true;
@@ -264,15 +272,45 @@ static void place_critical_path(IaGraph *ia, const SimModel *m)
 	free(ready);
 }
 
-void place_run(IaGraph *ia, PlaceKind k, int ndevices, const SimModel *m)
+/* ---- random local search ------------------------------------------------------------ */
+
+static double place_makespan(const IaGraph *ia, const SimModel *m)
+{
+	SimResult r;
+	sim_run(ia, m, &r);
+	return r.makespan;
+}
+
+void place_search(IaGraph *ia, const SimModel *m, long calls, uint64_t seed)
+{
+	place_critical_path(ia, m);
+	if (ia->ndevices < 2 || ia->ntasks == 0)
+		return;
+	uint64_t rng = seed;
+	double best = place_makespan(ia, m);
+	for (long c = 1; c < calls; c++) {
+		int t = (int)(learn_rng_next(&rng) % (uint64_t)ia->ntasks), was = ia->tasks[t].device;
+		int d = (was + 1 + (int)(learn_rng_next(&rng) % (uint64_t)(ia->ndevices - 1))) % ia->ndevices;
+		ia->tasks[t].device = d;
+		double now = place_makespan(ia, m);
+		if (now <= best)
+			best = now;
+		else
+			ia->tasks[t].device = was;
+	}
+}
+
+void place_run(IaGraph *ia, const Placer *p, int ndevices, const SimModel *m)
 {
 	TRAC_ASSERT(ndevices >= 1);
 	ia->ndevices = ndevices;
 	place_priorities(ia, m);
-	switch (k) {
+	switch (p->kind) {
 	case PLACE_ROUNDROBIN: place_roundrobin(ia); break;
 	case PLACE_GREEDY: place_greedy(ia, m); break;
 	case PLACE_LSHS: place_lshs(ia, m); break;
 	case PLACE_CRITICAL_PATH: place_critical_path(ia, m); break;
+	case PLACE_SEARCH: place_search(ia, m, p->search_calls, p->seed); break;
+	case PLACE_LEARNED: TRAC_ASSERT(p->net); learn_place(ia, p->net, m); break;
 	}
 }

@@ -115,6 +115,8 @@ bool sim_model_set(SimModel *m, const char *spec, char *err, size_t errlen)
 
 double sim_task_time(const IaTask *t, const SimModel *m)
 {
+	if (t->measured > 0) /* a run's time (learn_read_trace) corrects the model */
+		return t->measured;
 	double compute = t->flops / (t->gemm ? m->gemm_flops : m->elt_flops);
 	double memory = t->bytes / m->mem_bw;
 	return compute > memory ? compute : memory;

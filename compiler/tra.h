@@ -634,7 +634,11 @@ typedef struct IaTask {
 	                      of the row group led by this node (ia_fuse_rows),
 	                      or -1 */
 	int device;        /* where it runs (place.c); -1 before placement */
-	double priority;   /* b-level: longest path to the end, in seconds (place.c) */
+	double priority;   /* b-level: longest path to the end, in seconds (place.c);
+	                      the learned placer's selection order instead */
+	double measured;   /* seconds it took in a run of the compiled program
+	                      (learn_read_trace), which sim_task_time then
+	                      uses; 0: the model's */
 } IaTask;
 
 /* The task graph of a partitioned TRA graph. */
@@ -705,7 +709,7 @@ void sim_model_default(SimModel *m);
  * link-bandwidth, latency); false with a message in err. */
 bool sim_model_set(SimModel *m, const char *spec, char *err, size_t errlen);
 /* Seconds task t computes on a device (FLOPs at its rate plus bytes at
- * memory bandwidth); seconds to move a block of bytes between devices. */
+ * memory bandwidth, or its measured time where it has one); seconds to move a block of bytes between devices. */
 double sim_task_time(const IaTask *t, const SimModel *m);
 double sim_transfer_time(double bytes, const SimModel *m);
 /* Seconds to move a block of bytes from device `from` to device `to`:
@@ -727,7 +731,20 @@ typedef enum PlaceKind {
 	PLACE_GREEDY,        /* the device minimising the heaviest device's load */
 	PLACE_LSHS,          /* NumS's local search over memory, bytes in, bytes out */
 	PLACE_CRITICAL_PATH, /* longest path first, on the earliest-starting device */
+	PLACE_SEARCH,        /* random local search from critical path's plan */
+	PLACE_LEARNED,       /* Doppler's two policies (learn.c), trained weights */
 } PlaceKind;
+
+struct LearnNet; /* learn.c */
+
+/* How to place: --placer and what some placers need. */
+typedef struct Placer {
+	PlaceKind kind;
+	const struct LearnNet *net; /* PLACE_LEARNED's weights */
+	long search_calls;          /* PLACE_SEARCH's simulator calls (--search-calls) */
+	uint64_t seed;              /* PLACE_SEARCH's moves */
+} Placer;
+#define PLACE_SEARCH_CALLS 2000 /* --search-calls' default */
 
 /* The placer named name; false if there is none. */
 bool place_parse(const char *name, PlaceKind *k);
@@ -735,7 +752,100 @@ const char *place_name(PlaceKind k);
 /* Sets every task's priority (its b-level under m). */
 void place_priorities(IaGraph *ia, const SimModel *m);
 /* Sets priorities, then every task's device, for ndevices devices. */
-void place_run(IaGraph *ia, PlaceKind k, int ndevices, const SimModel *m);
+void place_run(IaGraph *ia, const Placer *p, int ndevices, const SimModel *m);
+/* Random local search: from critical path's plan, `calls` times moves
+ * one random task to a random other device and keeps the move when the
+ * simulated makespan does not grow. seed fixes the moves. */
+void place_search(IaGraph *ia, const SimModel *m, long calls, uint64_t seed);
+
+/* ---- learn.c, learn_weights.c, learn_train.c, learn_trace.c ------------- */
+
+/* The learned placer's networks (learn.c's opening comment). */
+#define LEARN_HIDDEN 16          /* width of every hidden layer */
+#define LEARN_ROUNDS 2           /* rounds of message passing */
+#define LEARN_TASK_FEATURES 5    /* per task: compute, b-level, t-level, bytes in, out */
+#define LEARN_DEVICE_FEATURES 5  /* per device, for the task being placed */
+
+/* The weights of both policies: learn_nweights doubles, laid out as
+ * learn_tensors say. */
+typedef struct LearnNet {
+	double *w;
+} LearnNet;
+
+/* One weight tensor: rows x cols doubles at w[offset], row-major. */
+typedef struct LearnTensor {
+	const char *name; /* its name in a weights file */
+	int rows, cols;
+	int offset;
+} LearnTensor;
+extern const LearnTensor learn_tensors[];
+extern const int learn_ntensors, learn_nweights;
+
+/* How an episode picks its actions. */
+typedef enum LearnAct {
+	LEARN_GREEDY,  /* each policy's most likely action (ties: the first) */
+	LEARN_SAMPLE,  /* drawn from the policies' distributions */
+	LEARN_TEACHER, /* the critical-path placer's (imitation) */
+} LearnAct;
+
+/* splitmix64: the next number of the stream s; a uniform in [0, 1). */
+uint64_t learn_rng_next(uint64_t *s);
+double learn_rng_uniform(uint64_t *s);
+/* Fresh weights drawn from seed; learn_net_free frees them. */
+void learn_net_init(LearnNet *net, uint64_t seed);
+void learn_net_free(LearnNet *net);
+/* One episode over ia's tasks (ia->ndevices devices): sets every task's
+ * device and priority (SEL's order) and returns the sum of the log-
+ * probabilities of the actions taken. With grad (learn_nweights
+ * entries), adds that sum's gradient to it. rng: LEARN_SAMPLE's stream. */
+double learn_episode(const LearnNet *net, IaGraph *ia, const SimModel *m, LearnAct act, uint64_t *rng,
+                     double *grad);
+/* --placer=learned: the greedy episode. */
+void learn_place(IaGraph *ia, const LearnNet *net, const SimModel *m);
+
+/* Reads a weights file into net; false with "FILE:LINE: message" in err. */
+bool learn_load(LearnNet *net, const char *path, char *err, size_t errlen);
+/* Writes net to path (a temporary renamed over it); false with a message. */
+bool learn_save(const LearnNet *net, const char *path, char *err, size_t errlen);
+/* The default weights file: the installed one, or this build tree's. */
+const char *learn_default_weights(void);
+
+/* A graph to train on, placed and simulated under m. */
+typedef struct LearnGraph {
+	IaGraph *ia;
+	const char *name;  /* for the log: "FILE on N devices" */
+	double reference;  /* critical path's simulated makespan */
+} LearnGraph;
+
+/* The stages of training and their episodes (trac --train). */
+typedef struct LearnTrainOptions {
+	long imitate;      /* stage 1: episodes imitating critical path */
+	long reinforce;    /* stage 2 (and 3, on measured times): REINFORCE episodes */
+	double imitate_rate, reinforce_rate; /* Adam's step sizes */
+	uint64_t seed;
+	FILE *log;         /* progress, or NULL */
+} LearnTrainOptions;
+
+/* What training did. */
+typedef struct LearnTrainStats {
+	long sim_calls;     /* simulated runs: rewards and evaluations */
+	double start, end;  /* mean makespan / reference over the graphs,
+	                       greedy, before and after */
+} LearnTrainStats;
+
+/* Sets every graph's reference (critical path's makespan). */
+void learn_references(LearnGraph *graphs, int n, const SimModel *m);
+/* Trains net on the graphs: imitation, then REINFORCE against the
+ * simulator's makespan, keeping the weights that did best greedily. */
+void learn_train(LearnNet *net, LearnGraph *graphs, int n, const SimModel *m, const LearnTrainOptions *o,
+                 LearnTrainStats *stats);
+/* The mean over the graphs of the greedy plan's makespan / reference. */
+double learn_evaluate(const LearnNet *net, LearnGraph *graphs, int n, const SimModel *m);
+
+/* Sets ia's tasks' measured times from a Chrome trace that the compiled
+ * program wrote (--trace): the median of each task's runs; false with a
+ * message when the trace is of another task graph or unreadable. */
+bool learn_read_trace(IaGraph *ia, const char *path, char *err, size_t errlen);
 
 /* ---- plan.c -------------------------------------------------------------- */
 
@@ -867,6 +977,10 @@ int build_print_runtime_dir(const char *runtime_dir);
 /* The runtime's header and library directories (strings in a); false
  * after a message when --runtime-dir or TRAC_RUNTIME_DIR names none. */
 bool build_find_runtime(Arena *a, const char *runtime_dir, const char **include, const char **lib);
+/* The path of one of trac's data files (the placer's weights): this build
+ * tree's data/ when trac runs from it, else the install's pkgdatadir,
+ * found from trac's own directory as the runtime is. A static buffer. */
+const char *build_data_file(const char *name);
 
 /* ---- driver.c ----------------------------------------------------------- */
 

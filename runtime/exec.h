@@ -40,6 +40,10 @@ typedef struct TrartEvent {
 	                     tasks (worker 0 is the calling thread),
 	                     TRART_IO_TRACK for the I/O thread's */
 	const TrartTask *task; /* the task run, or NULL for a kernel */
+	int index;        /* a task's index in the table the executor ran
+	                     (TrartTaskGraph.tasks), which is the compiler's
+	                     task id, so that a trace can be matched to the
+	                     task graph it measured; -1 for a kernel */
 	double mem;       /* a task's: the runtime's live bytes once it and
 	                     the frees it allowed were done */
 } TrartEvent;
@@ -311,12 +315,13 @@ TRART_INTERNAL void trart_profile_add(TrartProfile *prof, int k,
  * Returns 0, or -1 when out of memory, with prof unchanged. */
 TRART_INTERNAL int trart_profile_workers(TrartProfile *prof, int n);
 
-/* Records that task t ran on worker w (< prof->nworkers; -1: the I/O
- * thread, which has no worker stats) from start_ns to end_ns, leaving
- * mem bytes live (trart_mem_live); its trace event is on track w + 1
- * (TRART_IO_TRACK), with a memory counter at its end. */
-TRART_INTERNAL void trart_profile_task(TrartProfile *prof, const TrartTask *t,
-                                       int w, int64_t start_ns,
+/* Records that task i of the table tasks (the graph's, which the
+ * profile's program need not name) ran on worker w (< prof->nworkers;
+ * -1: the I/O thread, which has no worker stats) from start_ns to
+ * end_ns, leaving mem bytes live (trart_mem_live); its trace event is on
+ * track w + 1 (TRART_IO_TRACK), with a memory counter at its end. */
+TRART_INTERNAL void trart_profile_task(TrartProfile *prof, const TrartTask *tasks,
+                                       int i, int w, int64_t start_ns,
                                        int64_t end_ns, double mem);
 
 /* Stages the recorded events as Chrome trace-event JSON for path in fs.

@@ -1779,7 +1779,7 @@ sched_report(Sched *s, TrartProfile *prof, int64_t start_ns, int64_t end_ns)
 	qsort(order, (size_t)n, sizeof *order, sched_by_start);
 	for (i = 0; i < n; i++) {
 		const SchedRecord *r = &s->rec[order[i].task];
-		trart_profile_task(prof, &s->tasks[order[i].task], r->worker,
+		trart_profile_task(prof, s->tasks, order[i].task, r->worker,
 		                   r->start_ns, r->end_ns, r->mem);
 	}
 	free(order);

@@ -19,12 +19,17 @@
  * the process after the program. Tasks of a block task graph (sched.c)
  * run side by side, one per worker: each task is an event ("cat":
  * "task") on the track of the worker that ran it, tid worker + 1, with
- * its block's ranges ("block": "[0:512, 0:256]") besides its flops and
+ * its index in the task table ("task": 7, first of its args), its
+ * block's ranges ("block": "[0:512, 0:256]") besides its flops and
  * bytes, and metadata events name those tracks, so a viewer shows one
  * row per worker, the calling thread (worker 0) on the kernels' row;
  * the offloads and reloads of a planned graph's spill file have a track
  * of their own ("spill I/O", tid TRART_IO_TRACK), the I/O thread's,
  * which also runs the reads and writes of blocks out of core.
+ * The index is the compiler's task id (memory tasks follow the block
+ * tasks), so a trace tells trac how long each task of the graph it
+ * compiled took (learn_read_trace reads it back to train the placer on
+ * measured times); names alone would not, since a node has many blocks.
  * After each task a counter event ("ph": "C", "memory") gives the
  * mebibytes the runtime held once the task and the pool buffers its end
  * freed were done, which a viewer draws as a memory graph over time.
@@ -123,7 +128,7 @@ trart_profile_add(TrartProfile *prof, int k, int64_t start_ns, int64_t end_ns)
 
 	prof->calls[k]++;
 	prof->total_ns[k] += dur;
-	trace_record(prof, (TrartEvent){.kernel = k, .tid = 1,
+	trace_record(prof, (TrartEvent){.kernel = k, .tid = 1, .index = -1,
 	                                .start_ns = start_ns, .dur_ns = dur});
 }
 
@@ -144,9 +149,11 @@ trart_profile_workers(TrartProfile *prof, int n)
 }
 
 void
-trart_profile_task(TrartProfile *prof, const TrartTask *t, int w,
+trart_profile_task(TrartProfile *prof, const TrartTask *tasks, int i, int w,
                    int64_t start_ns, int64_t end_ns, double mem)
 {
+	const TrartTask *t = &tasks[i];
+
 	if (w >= 0) {
 		TrartWorkerStats *ws = &prof->workers[w];
 		ws->tasks++;
@@ -157,7 +164,7 @@ trart_profile_task(TrartProfile *prof, const TrartTask *t, int w,
 	}
 	trace_record(prof, (TrartEvent){.kernel = -1,
 	                                .tid = w >= 0 ? w + 1 : TRART_IO_TRACK, .task = t,
-	                                .start_ns = start_ns,
+	                                .index = i, .start_ns = start_ns,
 	                                .dur_ns = end_ns - start_ns, .mem = mem});
 }
 
@@ -241,7 +248,10 @@ trace_event(FILE *f, const TrartProgram *p, const TrartEvent *e)
 	trace_micros(f, e->start_ns);
 	fputs(", \"dur\": ", f);
 	trace_micros(f, e->dur_ns);
-	fprintf(f, ", \"pid\": 1, \"tid\": %d, \"args\": {\"flops\": ", e->tid);
+	fprintf(f, ", \"pid\": 1, \"tid\": %d, \"args\": {", e->tid);
+	if (!k)
+		fprintf(f, "\"task\": %d, ", e->index);
+	fputs("\"flops\": ", f);
 	trace_number(f, k ? k->flops : e->task->flops);
 	fputs(", \"bytes\": ", f);
 	trace_number(f, k ? k->bytes : e->task->bytes);

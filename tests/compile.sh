@@ -6,8 +6,9 @@
 # node (--node-kernels) with 1, 2 and 3 threads, and as block task graphs
 # under automatic and manual partitions (uneven blocks, split
 # reductions), the placers taking turns, 1 to 8 threads, with and without
-# stealing. COMPILE_SWEEP=full (make compile-full, not part of check) runs
-# every placer under every partition kind: four times the compiles.
+# stealing; every sample also placed by the learned placer (its default
+# weights) for 3 devices. COMPILE_SWEEP=full (make compile-full, not part of check) runs
+# every placer under every partition kind: six times the compiles.
 # COMPILE_SWEEP=kernels (tests/c/compile.sh, the second back end) keeps
 # what reaches every kind of kernel and leaves out what only the
 # placement and the executor vary: the default and --node-kernels on 1,
@@ -50,7 +51,7 @@ variant() {
 	done
 }
 
-placers="greedy roundrobin lshs critical-path"
+placers="greedy roundrobin lshs critical-path search learned"
 nprog=-1
 for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*.tra "$srcdir"/tests/affine/*.tra "$srcdir"/tests/types/*.tra; do
 	[ -f "$prog" ] || continue
@@ -86,7 +87,7 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*
 			if [ "$sweep" != full ]; then
 				# shellcheck disable=SC2086 # the list, one word each
 				set -- $placers
-				shift $(((nprog + j) % 4))
+				shift $(((nprog + j) % 6))
 				use=$1
 			fi
 			for placer in $use; do
@@ -95,6 +96,9 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra "$srcdir"/tests/gemm/*
 			j=$((j + 1))
 		done
 		variant "$name-t" "$prog" "$defs" "--devices=2" 2n
+		case $prog in
+		*/samples/*) variant "$name-L" "$prog" "$defs" "--devices=3 --placer=learned" 2 ;;
+		esac
 		;;
 	esac
 done

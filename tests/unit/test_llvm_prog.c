@@ -41,7 +41,7 @@ static UnitRun *test_program(bool blocks, IaGraph *ia)
 	if (blocks) {
 		SimModel sim;
 		sim_model_default(&sim);
-		place_run(ia, PLACE_GREEDY, 2, &sim);
+		place_run(ia, &(Placer){.kind = PLACE_GREEDY}, 2, &sim);
 	}
 	return u;
 }

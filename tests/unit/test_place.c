@@ -77,7 +77,7 @@ START_TEST(sim_work_conserving)
 	UnitRun *u = lowered("size N = 4\ninput X[N]\nY[i] = X[i] * 2\nZ[i] = exp(Y[i]) + 1\n"
 	                     "W[i] = X[i] + 1\noutput Z, W\n", 1, NULL, &ia);
 	SimModel m = slow_model();
-	place_run(&ia, PLACE_ROUNDROBIN, 1, &m);
+	place_run(&ia, &(Placer){.kind = PLACE_ROUNDROBIN}, 1, &m);
 	SimResult r;
 	sim_run(&ia, &m, &r);
 	double serial = 0;
@@ -139,10 +139,10 @@ START_TEST(placers)
 	sim_model_default(&m);
 	for (int i = 0; i < 2; i++)
 		for (int n = 1; n <= 4; n++)
-			for (int k = PLACE_ROUNDROBIN; k <= PLACE_CRITICAL_PATH; k++) {
+			for (int k = PLACE_ROUNDROBIN; k <= PLACE_SEARCH; k++) {
 				IaGraph ia;
 				UnitRun *u = lowered(srcs[i], n, NULL, &ia);
-				place_run(&ia, (PlaceKind)k, n, &m);
+				place_run(&ia, &(Placer){.kind = (PlaceKind)k, .search_calls = 50, .seed = 1}, n, &m);
 				char what[100];
 				snprintf(what, sizeof what, "%s, %d devices, %s", i ? "attention" : "mlp", n,
 				         place_name((PlaceKind)k));
@@ -159,10 +159,10 @@ START_TEST(independent_blocks_spread)
 	SimModel m = slow_model();
 	m.latency = 0;
 	m.link_bw = 1e15;
-	for (int k = PLACE_ROUNDROBIN; k <= PLACE_CRITICAL_PATH; k++) {
+	for (int k = PLACE_ROUNDROBIN; k <= PLACE_SEARCH; k++) {
 		IaGraph ia;
 		UnitRun *u = lowered(map_src, 4, "Y:i=4", &ia);
-		place_run(&ia, (PlaceKind)k, 4, &m);
+		place_run(&ia, &(Placer){.kind = (PlaceKind)k, .search_calls = 50, .seed = 1}, 4, &m);
 		SimResult r;
 		sim_run(&ia, &m, &r);
 		if (k != PLACE_LSHS)
