@@ -1368,8 +1368,9 @@ static bool driver_train_measured(const DriverOpts *o, LearnGraph *lg, int n)
 }
 
 /* Trains the weights on the graphs: imitation and REINFORCE, then
- * fine-tuning on measured times if asked; prints what it did. */
-static void driver_train_run(const DriverOpts *o, LearnNet *net, LearnGraph *lg, int n, bool *ok)
+ * fine-tuning on measured times if asked; prints what it did. False
+ * after an error (a trace that does not fit). */
+static bool driver_train_run(const DriverOpts *o, LearnNet *net, LearnGraph *lg, int n)
 {
 	LearnTrainOptions t = {.imitate = o->train_stage[0], .reinforce = o->train_stage[1], .imitate_rate = 3e-3,
 	                       .reinforce_rate = 1e-3, .seed = o->train_seed, .log = o->verbose ? stderr : NULL};
@@ -1379,9 +1380,8 @@ static void driver_train_run(const DriverOpts *o, LearnNet *net, LearnGraph *lg,
 	if (first)
 		learn_train(net, lg, n, &o->sim, &t, &st);
 	if (o->train_stage[2] > 0) {
-		*ok = driver_train_measured(o, lg, n);
-		if (!*ok)
-			return;
+		if (!driver_train_measured(o, lg, n))
+			return false;
 		t.imitate = 0;
 		t.reinforce = o->train_stage[2];
 		learn_train(net, lg, n, &o->sim, &t, &ft);
@@ -1392,6 +1392,7 @@ static void driver_train_run(const DriverOpts *o, LearnNet *net, LearnGraph *lg,
 	if (o->train_stage[2] > 0)
 		printf("fine-tuned on measured times: greedy makespan %.4f of critical path's (from %.4f), "
 		       "%ld simulator calls\n", ft.end, ft.start, ft.sim_calls);
+	return true;
 }
 
 static int driver_train(const DriverOpts *o)
@@ -1406,13 +1407,12 @@ static int driver_train(const DriverOpts *o)
 		ok = driver_train_graph(o, file, devices, &tg[i]);
 		lg[i] = (LearnGraph){.ia = &tg[i].ia, .name = arena_printf(&tg[i].arena, "%s on %d devices", file, devices)};
 	}
-	if (ok && driver_check_defs(o, &tg[n - 1].g) != TRAC_EXIT_OK)
-		ok = false;
+	int rc = ok ? driver_check_defs(o, &tg[n - 1].g) : TRAC_EXIT_ERROR; /* a -D no program uses */
+	ok = rc == TRAC_EXIT_OK;
 	LearnNet net = {0};
-	if (ok && (ok = driver_train_start(o, &net))) {
-		driver_train_run(o, &net, lg, n, &ok);
+	if (ok && (ok = driver_train_start(o, &net)) && (ok = driver_train_run(o, &net, lg, n))) {
 		char err[512];
-		if (ok && !learn_save(&net, o->train_out, err, sizeof err)) {
+		if (!learn_save(&net, o->train_out, err, sizeof err)) {
 			fprintf(stderr, "trac: error: %s\n", err);
 			ok = false;
 		}
@@ -1424,7 +1424,7 @@ static int driver_train(const DriverOpts *o)
 	}
 	free(tg);
 	free(lg);
-	return ok ? TRAC_EXIT_OK : TRAC_EXIT_ERROR;
+	return ok ? TRAC_EXIT_OK : rc != TRAC_EXIT_OK ? rc : TRAC_EXIT_ERROR;
 }
 
 /* --placer=learned: the weights, from --placer-weights or the default file. */

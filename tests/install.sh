@@ -5,7 +5,8 @@
 # again. Each time, with only that prefix's bin (and the system's) on
 # PATH, the installed trac must find its own runtime, compile an
 # installed sample and run it to the interpreter's answer; the shared
-# runtime, the header, pkg-config file and samples must be there. Then
+# runtime, the header, pkg-config file, samples and the learned placer's
+# weights must be there (and --placer=learned find them). Then
 # the tree, built for its configured prefix, is installed with another
 # (`make install prefix=P`, as after `./configure --prefix=P` in a tree
 # built earlier): what depends on the paths is rebuilt, and that install
@@ -40,7 +41,7 @@ if ! ${MAKE:-make} -s -C "$BUILDDIR" install DESTDIR="$stage" >install.log 2>&1;
 fi
 ok make-install
 for f in "$bindir/trac" "$includedir/trart.h" "$libdir/libtrart.a" "$libdir/libtrart.so" \
-	"$libdir/pkgconfig/trac.pc" "$pkgdatadir/samples/matmul.tra"; do
+	"$libdir/pkgconfig/trac.pc" "$pkgdatadir/samples/matmul.tra" "$pkgdatadir/placer.weights"; do
 	[ -f "$stage$f" ] && ok "installed-$(basename "$f")" || bad "installed $f"
 done
 
@@ -63,6 +64,9 @@ check_prefix() {
 		"$PYTHON_NUMPY" -c "import numpy as np, sys; a = np.load('$pfx-c.npy'); b = np.load('$pfx-ref.npy'); \
 sys.exit(not np.allclose(a, b, rtol=1e-4, atol=1e-5))" && ok "$pfx-agrees" || bad "$pfx-agrees"
 	fi
+	# the learned placer's default weights, found under the prefix too
+	expect "$pfx-placer-learned" 0 "" env PATH="$bin:$sys_path" trac "$sample" --emit=plan --devices=2 --placer=learned
+	grep -q "placer learned" out && ok "$pfx-placer-learned-plan" || bad "$pfx-placer-learned-plan"
 	expect "$pfx-library" 0 "" env PATH="$bin:$sys_path" trac "$sample" -D M=4 -D K=3 -D N=2 -c -o mm.o
 	printf '#include "mm.h"\nint main(void) { return matmul_C_ELEMENTS == 8 ? 0 : 1; }\n' >usemm.c
 	expect "$pfx-header-compiles" 0 "" ${CC:-cc} -I"$rt_include" -I. usemm.c -o usemm
