@@ -25,27 +25,6 @@ static SimModel slow_model(void)
 	return (SimModel){.gemm_flops = 1, .elt_flops = 1, .mem_bw = 1e15, .link_bw = 1, .latency = 10};
 }
 
-/* src partitioned for devices (or as manual says), lowered, on devices devices. */
-static UnitRun *lowered(const char *src, int devices, const char *manual, IaGraph *ia)
-{
-	UnitRun *u = unit_compile_ok(src);
-	order_contractions(&u->g);
-	fuse_elementwise(&u->g);
-	dce_remove(&u->g);
-	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
-	if (manual) {
-		int node, *part = arena_alloc(&u->arena, 64 * sizeof *part);
-		char err[200];
-		ck_assert_msg(decomp_parse_manual(&u->g, manual, &node, part, err, sizeof err), "%s", err);
-		fixed[node] = part;
-	}
-	DecompOptions o = {.devices = devices, .fixed = fixed};
-	decomp_run(&u->g, &o);
-	ia_lower(&u->g, &u->arena, ia);
-	ia->ndevices = devices;
-	return u;
-}
-
 static const char mlp_src[] =
 	"size N = 32, D = 16, H = 24, C = 4\n"
 	"input X[N, D]\ninput W1[D, H]\ninput b1[H]\ninput W2[H, C]\n"
@@ -104,7 +83,7 @@ START_TEST(gradients_match_finite_differences)
 	SimModel m;
 	sim_model_default(&m);
 	IaGraph ia;
-	UnitRun *u = lowered(mlp_src, 3, NULL, &ia);
+	UnitRun *u = unit_lowered(mlp_src, 3, NULL, &ia);
 	ck_assert_int_gt(ia.ntasks, 10);
 	double teacher = gradient_error(&ia, &m, LEARN_TEACHER), greedy = gradient_error(&ia, &m, LEARN_GREEDY);
 	ck_assert_msg(teacher < 1e-5, "teacher: relative error %g", teacher);
@@ -119,7 +98,7 @@ START_TEST(gradient_check_can_fail)
 	SimModel m;
 	sim_model_default(&m);
 	IaGraph ia;
-	UnitRun *u = lowered(mlp_src, 3, NULL, &ia);
+	UnitRun *u = unit_lowered(mlp_src, 3, NULL, &ia);
 	LearnNet net;
 	learn_net_init(&net, 7);
 	double *grad = calloc((size_t)learn_nweights, sizeof *grad);
@@ -158,7 +137,7 @@ START_TEST(reinforce_finds_the_best_plan)
 {
 	SimModel m = slow_model();
 	IaGraph ia;
-	UnitRun *u = lowered(jobs_src, 2, "Y:i=4", &ia);
+	UnitRun *u = unit_lowered(jobs_src, 2, "Y:i=4", &ia);
 	double job = 0;
 	for (int t = 0; t < ia.ntasks; t++)
 		job = sim_task_time(&ia.tasks[t], &m) > job ? sim_task_time(&ia.tasks[t], &m) : job;
@@ -183,7 +162,7 @@ START_TEST(imitation_learns_critical_path)
 	SimModel m;
 	sim_model_default(&m);
 	IaGraph ia;
-	UnitRun *u = lowered(attention_src, 4, NULL, &ia);
+	UnitRun *u = unit_lowered(attention_src, 4, NULL, &ia);
 	place_run(&ia, &(Placer){.kind = PLACE_CRITICAL_PATH}, 4, &m);
 	double cp = makespan(&ia, &m);
 	LearnNet net;
@@ -202,7 +181,7 @@ START_TEST(deterministic_for_a_seed)
 	SimModel m;
 	sim_model_default(&m);
 	IaGraph ia;
-	UnitRun *u = lowered(mlp_src, 3, NULL, &ia);
+	UnitRun *u = unit_lowered(mlp_src, 3, NULL, &ia);
 	LearnNet a, b, c;
 	train(&a, &ia, &m, 50, 100, 11);
 	train(&b, &ia, &m, 50, 100, 11);
@@ -370,7 +349,7 @@ START_TEST(learned_and_search_plans_are_valid)
 	for (int i = 0; i < 2; i++)
 		for (int n = 1; n <= 4; n++) {
 			IaGraph ia;
-			UnitRun *u = lowered(srcs[i], n, NULL, &ia);
+			UnitRun *u = unit_lowered(srcs[i], n, NULL, &ia);
 			place_run(&ia, &(Placer){.kind = PLACE_CRITICAL_PATH}, n, &m);
 			double cp = makespan(&ia, &m), serial = 0;
 			place_run(&ia, &(Placer){.kind = PLACE_SEARCH, .search_calls = 100, .seed = 4}, n, &m);
@@ -400,7 +379,7 @@ START_TEST(measured_times_replace_the_model)
 {
 	SimModel m = slow_model();
 	IaGraph ia;
-	UnitRun *u = lowered(jobs_src, 1, "Y:i=4", &ia);
+	UnitRun *u = unit_lowered(jobs_src, 1, "Y:i=4", &ia);
 	place_run(&ia, &(Placer){.kind = PLACE_ROUNDROBIN}, 1, &m);
 	double modelled = makespan(&ia, &m);
 	for (int t = 0; t < ia.ntasks; t++)

@@ -19,32 +19,12 @@ static SimModel slow_model(void)
 	return (SimModel){.gemm_flops = 1, .elt_flops = 1, .mem_bw = 1e15, .link_bw = 1, .latency = 10};
 }
 
-/* src partitioned (fixed where manual says, else for devices) and lowered. */
-static UnitRun *lowered(const char *src, int devices, const char *manual, IaGraph *ia)
-{
-	UnitRun *u = unit_compile_ok(src);
-	order_contractions(&u->g);
-	fuse_elementwise(&u->g);
-	dce_remove(&u->g); /* fusion leaves what it inlined dead */
-	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
-	if (manual) {
-		int node, *part = arena_alloc(&u->arena, 64 * sizeof *part);
-		char err[200];
-		ck_assert_msg(decomp_parse_manual(&u->g, manual, &node, part, err, sizeof err), "%s", err);
-		fixed[node] = part;
-	}
-	DecompOptions o = {.devices = devices, .fixed = fixed};
-	decomp_run(&u->g, &o);
-	ia_lower(&u->g, &u->arena, ia);
-	return u;
-}
-
 static const char map_src[] = "size N = 4\ninput X[N]\nY[i] = X[i] * 2\noutput Y\n";
 
 START_TEST(sim_by_hand)
 {
 	IaGraph ia;
-	UnitRun *u = lowered(map_src, 1, "Y:i=1", &ia);
+	UnitRun *u = unit_lowered(map_src, 1, "Y:i=1", &ia);
 	SimModel m = slow_model();
 	ck_assert_int_eq(ia.ntasks, 2); /* the leaf X, the join Y */
 	ia.ndevices = 2;
@@ -74,7 +54,7 @@ START_TEST(sim_work_conserving)
 {
 	/* one device never idles while a task is ready: the makespan is the serial time */
 	IaGraph ia;
-	UnitRun *u = lowered("size N = 4\ninput X[N]\nY[i] = X[i] * 2\nZ[i] = exp(Y[i]) + 1\n"
+	UnitRun *u = unit_lowered("size N = 4\ninput X[N]\nY[i] = X[i] * 2\nZ[i] = exp(Y[i]) + 1\n"
 	                     "W[i] = X[i] + 1\noutput Z, W\n", 1, NULL, &ia);
 	SimModel m = slow_model();
 	place_run(&ia, &(Placer){.kind = PLACE_ROUNDROBIN}, 1, &m);
@@ -141,7 +121,7 @@ START_TEST(placers)
 		for (int n = 1; n <= 4; n++)
 			for (int k = PLACE_ROUNDROBIN; k <= PLACE_SEARCH; k++) {
 				IaGraph ia;
-				UnitRun *u = lowered(srcs[i], n, NULL, &ia);
+				UnitRun *u = unit_lowered(srcs[i], n, NULL, &ia);
 				place_run(&ia, &(Placer){.kind = (PlaceKind)k, .search_calls = 50, .seed = 1}, n, &m);
 				char what[100];
 				snprintf(what, sizeof what, "%s, %d devices, %s", i ? "attention" : "mlp", n,
@@ -161,7 +141,7 @@ START_TEST(independent_blocks_spread)
 	m.link_bw = 1e15;
 	for (int k = PLACE_ROUNDROBIN; k <= PLACE_SEARCH; k++) {
 		IaGraph ia;
-		UnitRun *u = lowered(map_src, 4, "Y:i=4", &ia);
+		UnitRun *u = unit_lowered(map_src, 4, "Y:i=4", &ia);
 		place_run(&ia, &(Placer){.kind = (PlaceKind)k, .search_calls = 50, .seed = 1}, 4, &m);
 		SimResult r;
 		sim_run(&ia, &m, &r);

@@ -355,6 +355,30 @@ static inline const char *unit_idx_str(UnitRun *u, const TraNode *n, int from, i
 	return s;
 }
 
+/* ---- task graphs ----------------------------------------------------------------- */
+
+/* src compiled, ordered, fused, partitioned for devices (node fixed where
+ * manual, "NODE:I=N,...", says) and lowered into ia, for placement tests. */
+static inline UnitRun *unit_lowered(const char *src, int devices, const char *manual, IaGraph *ia)
+{
+	UnitRun *u = unit_compile_ok(src);
+	order_contractions(&u->g);
+	fuse_elementwise(&u->g);
+	dce_remove(&u->g); /* fusion leaves what it inlined dead */
+	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
+	if (manual) {
+		int node, *part = arena_alloc(&u->arena, 64 * sizeof *part);
+		char err[200];
+		ck_assert_msg(decomp_parse_manual(&u->g, manual, &node, part, err, sizeof err), "%s", err);
+		fixed[node] = part;
+	}
+	DecompOptions o = {.devices = devices, .fixed = fixed};
+	decomp_run(&u->g, &o);
+	ia_lower(&u->g, &u->arena, ia);
+	ia->ndevices = devices;
+	return u;
+}
+
 /* ---- the main program ------------------------------------------------------------ */
 
 /* main(): runs the suite that make_suite() returns; fails if any test did. */
