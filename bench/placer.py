@@ -4,7 +4,7 @@ against the others, on programs its training corpus does not hold.
 
     python3 bench/placer.py [--trac ./trac] [--quick] [--seeds N]
         [--episodes STAGES] [--verbose] [--out FILE] [--no-steal]
-        [--rounds R] [--jobs J] [--keep DIR]
+        [--rounds R] [--jobs J] [--keep DIR] [--simulated-only] [--no-ranks]
 
 Standard library only (no numpy). It
 
@@ -34,7 +34,11 @@ Standard library only (no numpy). It
     ratio the median over the rounds of the round's ratio (the builds run
     back to back, so that a load on the machine weighs on both alike).
     --no-steal also passes --no-steal to the programs (each task runs on
-    the worker its placement names; by default idle workers steal).
+    the worker its placement names; by default idle workers steal). Then
+    the same on 2 MPI ranks of one device each (--ranks=2 --devices=1,
+    run by mpirun -np 2 with --threads 1; the time is the slower rank's),
+    when mpirun is on PATH and --no-ranks is not given. --simulated-only
+    leaves out the measured part.
 
 It never asserts a result: a placer that loses is shown losing. The
 header lists the command lines, so a run can be repeated; --out FILE also
@@ -306,6 +310,8 @@ def main():
     ap.add_argument("--no-steal", action="store_true", help="run the measured programs with --no-steal")
     ap.add_argument("--rounds", type=int, help="measured rounds per program and placer (default 5; 2 with --quick)")
     ap.add_argument("--simulated-only", action="store_true", help="leave out the measured part")
+    ap.add_argument("--no-ranks", action="store_true",
+                    help="measure on threads only (by default also on 2 MPI ranks when mpirun is found)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="trac runs at a time for training and simulation (default: the cores)")
     ap.add_argument("--keep", help="write the programs, weights and builds to DIR and keep them")
@@ -494,7 +500,12 @@ def evaluate(args, seeds, tmp, t_start):
 
     # 4. measured
     if not args.simulated_only:
-        measure(args, tmp, progs, runs, search_calls, means, say)
+        measure(args, tmp, progs, runs, search_calls, means, say, None)
+        mpirun = None if args.no_ranks else shutil.which("mpirun")
+        if mpirun:
+            measure(args, tmp, progs, runs, search_calls, means, say, mpirun)
+        elif not args.no_ranks:
+            say("(no mpirun on PATH: not measured on MPI ranks)")
     say("(%.0f s in all)" % (time.monotonic() - t_start))
     if args.out:
         with open(args.out, "w") as f:
@@ -502,25 +513,31 @@ def evaluate(args, seeds, tmp, t_start):
     return 0
 
 
-def measure(args, tmp, progs, runs, search_calls, means, say):
-    """The measured part: the best two placers' builds timed in turn."""
+def measure(args, tmp, progs, runs, search_calls, means, say, mpirun):
+    """The measured part: the best two placers' builds timed in turn, on 2
+    threads, or with mpirun on 2 MPI ranks of one device (and thread) each,
+    where a run's time is its slowest rank's."""
     best = sorted(PLACERS, key=lambda p: means[(2, p)])[:2]
+    where = ["--ranks=2", "--devices=1"] if mpirun else ["--devices=2"]
+    launch = [mpirun, "--oversubscribe", "--allow-run-as-root", "-np", "2", "--mca", "btl", "self,vader"] if mpirun else []
     rtdir = runtime_dir(args.trac, tmp)
     placer_flags = {p: (["--placer-weights=" + runs[0][0]] if p == "learned" else
                         ["--search-calls=%d" % search_calls] if p == "search" else []) for p in best}
-    prog_flags = ["--random", "--threads", "2", "--repeat", "20", "--time"] + (["--no-steal"] if args.no_steal else [])
-    say("## Measured, 2 devices: %s and %s, the best two placers by simulated mean on 2 devices" % tuple(best))
+    prog_flags = (["--random", "--threads", "1" if mpirun else "2", "--repeat", "20", "--time"] +
+                  (["--no-steal"] if args.no_steal else []))
+    say("## Measured, %s: %s and %s, the best two placers by simulated mean on 2 devices"
+        % (("2 MPI ranks" if mpirun else "2 threads",) + tuple(best)))
     say()
-    compile_cmd = [args.trac, "PROG.tra", "--devices=2", "--placer=P", "[-D NAME=VALUE..]", "-o", "PROG"]
+    compile_cmd = [args.trac, "PROG.tra"] + where + ["--placer=P", "[-D NAME=VALUE..]", "-o", "PROG"]
     say("- compile: `%s`, with the placer's flags above%s" % (
         " ".join(compile_cmd), " and `--runtime-dir=%s` (links to the build tree's runtime)" % rtdir if rtdir else ""))
     if "learned" in best:
         say("- learned uses seed 1's weights (the same as data/placer.weights when trained with the script's "
             "default episodes)")
-    say("- run: `./PROG %s --output-dir DIR`, %d rounds of both builds (in turn, the first one first in odd "
+    say("- run: `%s./PROG %s --output-dir DIR`, %d rounds of both builds (in turn, the first one first in odd "
         "rounds); ms: the median over the rounds of the median_ms it prints; ratio: the median over the rounds "
         "of the round's %s / %s, whose min..max shows the noise"
-        % (" ".join(prog_flags), args.rounds, best[1], best[0]))
+        % (" ".join(launch) + " " if launch else "", " ".join(prog_flags), args.rounds, best[1], best[0]))
     say()
     bdir = os.path.join(tmp, "build")
     odir = os.path.join(bdir, "outputs")  # the programs' outputs, removed after each run
@@ -530,7 +547,7 @@ def measure(args, tmp, progs, runs, search_calls, means, say):
         exes = {}
         for p in best:
             exe = os.path.join(bdir, "%s.%s" % (name.replace("/", "_"), p))
-            cmd = ([args.trac, path, "--devices=2", "--placer=" + p] + placer_flags[p] + measure_d + ["-o", exe] +
+            cmd = ([args.trac, path] + where + ["--placer=" + p] + placer_flags[p] + measure_d + ["-o", exe] +
                    (["--runtime-dir=" + rtdir] if rtdir else []))
             rc, so, se, _ = run(cmd)
             if rc != 0:
@@ -543,14 +560,14 @@ def measure(args, tmp, progs, runs, search_calls, means, say):
         failed = False
         for k in range(args.rounds):
             for p in (best if k % 2 == 0 else best[::-1]):
-                rc, so, se, _ = run([exes[p]] + prog_flags + ["--output-dir", odir], timeout=300)
+                rc, so, se, _ = run(launch + [exes[p]] + prog_flags + ["--output-dir", odir], timeout=300)
                 shutil.rmtree(odir, ignore_errors=True)
-                m = re.search(r"median_ms=([0-9.eE+-]+)", se + so)
+                m = re.findall(r"median_ms=([0-9.eE+-]+)", se + so)
                 if rc != 0 or not m:
                     failures.append("%s, %s: run failed: %s" % (name, p, first_line(se or so)))
                     failed = True
                     break
-                times[p].append(float(m.group(1)))
+                times[p].append(max(float(x) for x in m))  # the slowest rank's
             if failed:
                 break
         if failed:
