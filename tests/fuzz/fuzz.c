@@ -77,7 +77,7 @@ static void fuzz_tasks(TraGraph *g, int devices)
 	free(leader);
 	SimModel m;
 	sim_model_default(&m);
-	place_run(&ia, PLACE_GREEDY, devices, &m);
+	place_run(&ia, &(Placer){.kind = PLACE_GREEDY}, devices, &m);
 	ia_dump(&ia, fuzz_null());
 	ia_dump_taskgraph(&ia, fuzz_null());
 	plan_dump(&ia, &m, PLACE_GREEDY, fuzz_null());
