@@ -141,28 +141,40 @@ static void learn_imitate(LearnTrainer *tr)
 	learn_adam_free(&adam);
 }
 
+/* A graph's rewards so far: their running mean is its baseline. */
+typedef struct LearnBaseline {
+	double mean;
+	bool seen;
+} LearnBaseline;
+
+/* One sampled episode on graph i and its step: the log-probability's
+ * gradient times the reward less the graph's baseline. */
+static void learn_reinforce_step(LearnTrainer *tr, LearnAdam *adam, int i, LearnBaseline *b)
+{
+	LearnGraph *g = &tr->graphs[i];
+	memset(tr->grad, 0, (size_t)learn_nweights * sizeof *tr->grad);
+	learn_episode(tr->net, g->ia, tr->m, LEARN_SAMPLE, &tr->rng, tr->grad);
+	double reward = g->reference / learn_makespan(g->ia, tr->m);
+	tr->stats->sim_calls++;
+	if (!b->seen) {
+		b->seen = true;
+		b->mean = reward;
+	}
+	double advantage = reward - b->mean;
+	b->mean += LEARN_BASELINE_RATE * (reward - b->mean);
+	for (int k = 0; k < learn_nweights; k++)
+		tr->grad[k] *= advantage;
+	learn_adam_step(adam, tr->net, tr->grad);
+}
+
 static void learn_reinforce(LearnTrainer *tr)
 {
 	LearnAdam adam;
 	learn_adam_init(&adam, tr->o->reinforce_rate);
-	double *baseline = xcalloc((size_t)tr->n, sizeof *baseline);
-	bool *seen = xcalloc((size_t)tr->n, sizeof *seen);
+	LearnBaseline *baseline = xcalloc((size_t)tr->n, sizeof *baseline);
 	for (long e = 0; e < tr->o->reinforce; e++) {
 		int i = (int)(learn_rng_next(&tr->rng) % (uint64_t)tr->n);
-		LearnGraph *g = &tr->graphs[i];
-		memset(tr->grad, 0, (size_t)learn_nweights * sizeof *tr->grad);
-		learn_episode(tr->net, g->ia, tr->m, LEARN_SAMPLE, &tr->rng, tr->grad);
-		double reward = g->reference / learn_makespan(g->ia, tr->m);
-		tr->stats->sim_calls++;
-		if (!seen[i]) {
-			seen[i] = true;
-			baseline[i] = reward;
-		}
-		double advantage = reward - baseline[i];
-		baseline[i] += LEARN_BASELINE_RATE * (reward - baseline[i]);
-		for (int k = 0; k < learn_nweights; k++)
-			tr->grad[k] *= advantage;
-		learn_adam_step(&adam, tr->net, tr->grad);
+		learn_reinforce_step(tr, &adam, i, &baseline[i]);
 		if ((e + 1) % LEARN_EVAL_EVERY == 0 || e + 1 == tr->o->reinforce) {
 			char when[64];
 			snprintf(when, sizeof when, "REINFORCE episode %ld", e + 1);
@@ -170,7 +182,6 @@ static void learn_reinforce(LearnTrainer *tr)
 		}
 	}
 	free(baseline);
-	free(seen);
 	learn_adam_free(&adam);
 }
 
