@@ -380,26 +380,13 @@ typedef struct LearnState {
 	double *hid;      /* n x H: ... and PLC's hidden layer per device */
 } LearnState;
 
-/* When task t could start on device d. */
-static double learn_earliest(const LearnRun *r, const LearnState *st, int t, int d)
-{
-	const IaTask *k = &r->ia->tasks[t];
-	double at = st->free_at[d];
-	for (int i = 0; i < k->nin; i++) {
-		int u = k->in[i];
-		double arrive = st->end[u] + sim_link_time(r->ia->tasks[u].out_bytes, r->ia->tasks[u].device, d, r->m);
-		at = arrive > at ? arrive : at;
-	}
-	return at;
-}
-
 /* f[d * G ..] for task t on every device; est[d] its earliest start there. */
 static void learn_device_features(const LearnRun *r, const LearnState *st, int t, double *est, double *f)
 {
 	const IaTask *k = &r->ia->tasks[t];
 	double best = INFINITY, first_free = INFINITY, in = 0;
 	for (int d = 0; d < r->n; d++) {
-		est[d] = learn_earliest(r, st, t, d);
+		est[d] = place_earliest(r->ia, t, d, st->end, st->free_at, r->m);
 		best = est[d] < best ? est[d] : best;
 		first_free = st->free_at[d] < first_free ? st->free_at[d] : first_free;
 	}

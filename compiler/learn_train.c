@@ -74,19 +74,12 @@ static void learn_adam_step(LearnAdam *a, LearnNet *net, const double *g)
 	}
 }
 
-static double learn_makespan(const IaGraph *ia, const SimModel *m)
-{
-	SimResult r;
-	sim_run(ia, m, &r);
-	return r.makespan;
-}
-
 void learn_references(LearnGraph *graphs, int n, const SimModel *m)
 {
 	for (int i = 0; i < n; i++) {
 		IaGraph *ia = graphs[i].ia;
 		place_run(ia, &(Placer){.kind = PLACE_CRITICAL_PATH}, ia->ndevices, m);
-		graphs[i].reference = learn_makespan(ia, m);
+		graphs[i].reference = sim_makespan(ia, m);
 	}
 }
 
@@ -95,7 +88,7 @@ double learn_evaluate(const LearnNet *net, LearnGraph *graphs, int n, const SimM
 	double sum = 0;
 	for (int i = 0; i < n; i++) {
 		learn_place(graphs[i].ia, net, m);
-		sum += learn_makespan(graphs[i].ia, m) / (graphs[i].reference > 0 ? graphs[i].reference : 1);
+		sum += sim_makespan(graphs[i].ia, m) / (graphs[i].reference > 0 ? graphs[i].reference : 1);
 	}
 	return n ? sum / n : 1;
 }
@@ -154,7 +147,7 @@ static void learn_reinforce_step(LearnTrainer *tr, LearnAdam *adam, int i, Learn
 	LearnGraph *g = &tr->graphs[i];
 	memset(tr->grad, 0, (size_t)learn_nweights * sizeof *tr->grad);
 	learn_episode(tr->net, g->ia, tr->m, LEARN_SAMPLE, &tr->rng, tr->grad);
-	double reward = g->reference / learn_makespan(g->ia, tr->m);
+	double reward = g->reference / sim_makespan(g->ia, tr->m);
 	tr->stats->sim_calls++;
 	if (!b->seen) {
 		b->seen = true;

@@ -223,8 +223,7 @@ static void place_lshs(IaGraph *ia, const SimModel *m)
 
 /* ---- critical path ------------------------------------------------------------------ */
 
-/* When task t could start on device d, given its inputs' ends. */
-static double place_earliest(const IaGraph *ia, int t, int d, const double *end, const double *free_at,
+double place_earliest(const IaGraph *ia, int t, int d, const double *end, const double *free_at,
                              const SimModel *m)
 {
 	double at = free_at[d];
@@ -274,25 +273,18 @@ static void place_critical_path(IaGraph *ia, const SimModel *m)
 
 /* ---- random local search ------------------------------------------------------------ */
 
-static double place_makespan(const IaGraph *ia, const SimModel *m)
-{
-	SimResult r;
-	sim_run(ia, m, &r);
-	return r.makespan;
-}
-
 void place_search(IaGraph *ia, const SimModel *m, long calls, uint64_t seed)
 {
 	place_critical_path(ia, m);
 	if (ia->ndevices < 2 || ia->ntasks == 0)
 		return;
 	uint64_t rng = seed;
-	double best = place_makespan(ia, m);
+	double best = sim_makespan(ia, m);
 	for (long c = 1; c < calls; c++) {
 		int t = (int)(learn_rng_next(&rng) % (uint64_t)ia->ntasks), was = ia->tasks[t].device;
 		int d = (was + 1 + (int)(learn_rng_next(&rng) % (uint64_t)(ia->ndevices - 1))) % ia->ndevices;
 		ia->tasks[t].device = d;
-		double now = place_makespan(ia, m);
+		double now = sim_makespan(ia, m);
 		if (now <= best)
 			best = now;
 		else

@@ -437,3 +437,10 @@ void sim_run(const IaGraph *ia, const SimModel *m, SimResult *r)
 	}
 	sim_free(&s);
 }
+
+double sim_makespan(const IaGraph *ia, const SimModel *m)
+{
+	SimResult r;
+	sim_run(ia, m, &r);
+	return r.makespan;
+}

@@ -722,6 +722,8 @@ int sim_rank(const SimModel *m, int d);
  * starts once its inputs have arrived and its device is free, the ready
  * task of highest priority first. r's arrays are in ia's arena. */
 void sim_run(const IaGraph *ia, const SimModel *m, SimResult *r);
+/* sim_run's makespan alone (for placers and training that compare plans). */
+double sim_makespan(const IaGraph *ia, const SimModel *m);
 
 /* ---- place.c ------------------------------------------------------------- */
 
@@ -753,6 +755,10 @@ const char *place_name(PlaceKind k);
 void place_priorities(IaGraph *ia, const SimModel *m);
 /* Sets priorities, then every task's device, for ndevices devices. */
 void place_run(IaGraph *ia, const Placer *p, int ndevices, const SimModel *m);
+/* When task t could start on device d: d free (free_at[d]), and each
+ * input, placed and ending at end[u], moved there. */
+double place_earliest(const IaGraph *ia, int t, int d, const double *end, const double *free_at,
+                      const SimModel *m);
 /* Random local search: from critical path's plan, `calls` times moves
  * one random task to a random other device and keeps the move when the
  * simulated makespan does not grow. seed fixes the moves. */

@@ -25,34 +25,8 @@ static SimModel slow_model(void)
 	return (SimModel){.gemm_flops = 1, .elt_flops = 1, .mem_bw = 1e15, .link_bw = 1, .latency = 10};
 }
 
-static const char mlp_src[] =
-	"size N = 32, D = 16, H = 24, C = 4\n"
-	"input X[N, D]\ninput W1[D, H]\ninput b1[H]\ninput W2[H, C]\n"
-	"Hd[i, j] = relu(sum[k](X[i, k] * W1[k, j]) + b1[j])\n"
-	"Y[i, c]  = sum[k](Hd[i, k] * W2[k, c])\n"
-	"M[i]     = max[c](Y[i, c])\n"
-	"E[i, c]  = exp(Y[i, c] - M[i])\n"
-	"P[i, c]  = E[i, c] / sum[c2](E[i, c2])\n"
-	"output P\n";
-
-static const char attention_src[] =
-	"size B = 2, H = 2, S = 8, D = 4\n"
-	"input Q[B, H, S, D], K[B, H, S, D], V[B, H, S, D]\n"
-	"A[b, h, s, t] = sum[d](Q[b, h, s, d] * K[b, h, t, d]) / sqrt(D)\n"
-	"M[b, h, s]    = max[t](A[b, h, s, t])\n"
-	"E[b, h, s, t] = exp(A[b, h, s, t] - M[b, h, s])\n"
-	"O[b, h, s, d] = sum[t](E[b, h, s, t] * V[b, h, t, d]) / sum[t](E[b, h, s, t])\n"
-	"output O\n";
-
 /* Four blocks of a costly map, each reading its block of X. */
 static const char jobs_src[] = "size N = 64\ninput X[N]\nY[i] = exp(X[i]) * 2\noutput Y\n";
-
-static double makespan(const IaGraph *ia, const SimModel *m)
-{
-	SimResult r;
-	sim_run(ia, m, &r);
-	return r.makespan;
-}
 
 /* The largest relative error of the episode's gradient against central
  * differences, over every weight. */
@@ -83,7 +57,7 @@ START_TEST(gradients_match_finite_differences)
 	SimModel m;
 	sim_model_default(&m);
 	IaGraph ia;
-	UnitRun *u = unit_lowered(mlp_src, 3, NULL, &ia);
+	UnitRun *u = unit_lowered(unit_mlp_src(), 3, NULL, &ia);
 	ck_assert_int_gt(ia.ntasks, 10);
 	double teacher = gradient_error(&ia, &m, LEARN_TEACHER), greedy = gradient_error(&ia, &m, LEARN_GREEDY);
 	ck_assert_msg(teacher < 1e-5, "teacher: relative error %g", teacher);
@@ -98,7 +72,7 @@ START_TEST(gradient_check_can_fail)
 	SimModel m;
 	sim_model_default(&m);
 	IaGraph ia;
-	UnitRun *u = unit_lowered(mlp_src, 3, NULL, &ia);
+	UnitRun *u = unit_lowered(unit_mlp_src(), 3, NULL, &ia);
 	LearnNet net;
 	learn_net_init(&net, 7);
 	double *grad = calloc((size_t)learn_nweights, sizeof *grad);
@@ -145,12 +119,12 @@ START_TEST(reinforce_finds_the_best_plan)
 	LearnNet net;
 	learn_net_init(&net, 3);
 	learn_place(&ia, &net, &m);
-	ck_assert_msg(makespan(&ia, &m) > best * 1.01, "fresh weights already find it: %g", makespan(&ia, &m));
+	ck_assert_msg(sim_makespan(&ia, &m) > best * 1.01, "fresh weights already find it: %g", sim_makespan(&ia, &m));
 	learn_net_free(&net);
 	LearnTrainStats s = train(&net, &ia, &m, 0, 400, 3);
 	learn_place(&ia, &net, &m);
-	ck_assert_msg(fabs(makespan(&ia, &m) - best) < 1e-9 * best, "REINFORCE: makespan %g, the best is %g",
-	              makespan(&ia, &m), best);
+	ck_assert_msg(fabs(sim_makespan(&ia, &m) - best) < 1e-9 * best, "REINFORCE: makespan %g, the best is %g",
+	              sim_makespan(&ia, &m), best);
 	ck_assert_int_gt(s.sim_calls, 400);
 	learn_net_free(&net);
 	unit_free(u);
@@ -162,13 +136,13 @@ START_TEST(imitation_learns_critical_path)
 	SimModel m;
 	sim_model_default(&m);
 	IaGraph ia;
-	UnitRun *u = unit_lowered(attention_src, 4, NULL, &ia);
+	UnitRun *u = unit_lowered(unit_attention_src(), 4, NULL, &ia);
 	place_run(&ia, &(Placer){.kind = PLACE_CRITICAL_PATH}, 4, &m);
-	double cp = makespan(&ia, &m);
+	double cp = sim_makespan(&ia, &m);
 	LearnNet net;
 	LearnTrainStats s = train(&net, &ia, &m, 300, 0, 5);
 	learn_place(&ia, &net, &m);
-	double after = makespan(&ia, &m) / cp;
+	double after = sim_makespan(&ia, &m) / cp;
 	ck_assert_msg(fabs(s.start - 1) > 0.05 && fabs(after - 1) < 1e-3,
 	              "of critical path's makespan: fresh weights %g, after imitation %g", s.start, after);
 	learn_net_free(&net);
@@ -181,7 +155,7 @@ START_TEST(deterministic_for_a_seed)
 	SimModel m;
 	sim_model_default(&m);
 	IaGraph ia;
-	UnitRun *u = unit_lowered(mlp_src, 3, NULL, &ia);
+	UnitRun *u = unit_lowered(unit_mlp_src(), 3, NULL, &ia);
 	LearnNet a, b, c;
 	train(&a, &ia, &m, 50, 100, 11);
 	train(&b, &ia, &m, 50, 100, 11);
@@ -341,7 +315,7 @@ END_TEST
 
 START_TEST(learned_and_search_plans_are_valid)
 {
-	const char *srcs[] = {mlp_src, attention_src};
+	const char *srcs[] = {unit_mlp_src(), unit_attention_src()};
 	SimModel m;
 	sim_model_default(&m);
 	LearnNet net;
@@ -351,9 +325,9 @@ START_TEST(learned_and_search_plans_are_valid)
 			IaGraph ia;
 			UnitRun *u = unit_lowered(srcs[i], n, NULL, &ia);
 			place_run(&ia, &(Placer){.kind = PLACE_CRITICAL_PATH}, n, &m);
-			double cp = makespan(&ia, &m), serial = 0;
+			double cp = sim_makespan(&ia, &m), serial = 0;
 			place_run(&ia, &(Placer){.kind = PLACE_SEARCH, .search_calls = 100, .seed = 4}, n, &m);
-			ck_assert_msg(makespan(&ia, &m) <= cp, "search: %g, critical path %g", makespan(&ia, &m), cp);
+			ck_assert_msg(sim_makespan(&ia, &m) <= cp, "search: %g, critical path %g", sim_makespan(&ia, &m), cp);
 			place_run(&ia, &(Placer){.kind = PLACE_LEARNED, .net = &net}, n, &m);
 			bool *seen = calloc((size_t)ia.ntasks, sizeof *seen);
 			for (int t = 0; t < ia.ntasks; t++) {
@@ -368,7 +342,7 @@ START_TEST(learned_and_search_plans_are_valid)
 				serial += sim_task_time(&ia.tasks[t], &m);
 			}
 			free(seen);
-			ck_assert(makespan(&ia, &m) >= serial / n * (1 - 1e-9));
+			ck_assert(sim_makespan(&ia, &m) >= serial / n * (1 - 1e-9));
 			unit_free(u);
 		}
 	learn_net_free(&net);
@@ -381,10 +355,10 @@ START_TEST(measured_times_replace_the_model)
 	IaGraph ia;
 	UnitRun *u = unit_lowered(jobs_src, 1, "Y:i=4", &ia);
 	place_run(&ia, &(Placer){.kind = PLACE_ROUNDROBIN}, 1, &m);
-	double modelled = makespan(&ia, &m);
+	double modelled = sim_makespan(&ia, &m);
 	for (int t = 0; t < ia.ntasks; t++)
 		ia.tasks[t].measured = ia.tasks[t].kind == IA_JOIN ? 0.5 : 0;
-	ck_assert_double_eq_tol(makespan(&ia, &m), 4 * 0.5, 1e-12);
+	ck_assert_double_eq_tol(sim_makespan(&ia, &m), 4 * 0.5, 1e-12);
 	ck_assert(modelled > 4 * 0.5);
 	unit_free(u);
 }

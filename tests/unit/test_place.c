@@ -68,25 +68,6 @@ START_TEST(sim_work_conserving)
 }
 END_TEST
 
-static const char mlp_src[] =
-	"size N = 32, D = 16, H = 24, C = 4\n"
-	"input X[N, D]\ninput W1[D, H]\ninput b1[H]\ninput W2[H, C]\n"
-	"Hd[i, j] = relu(sum[k](X[i, k] * W1[k, j]) + b1[j])\n"
-	"Y[i, c]  = sum[k](Hd[i, k] * W2[k, c])\n"
-	"M[i]     = max[c](Y[i, c])\n"
-	"E[i, c]  = exp(Y[i, c] - M[i])\n"
-	"P[i, c]  = E[i, c] / sum[c2](E[i, c2])\n"
-	"output P\n";
-
-static const char attention_src[] =
-	"size B = 2, H = 2, S = 8, D = 4\n"
-	"input Q[B, H, S, D], K[B, H, S, D], V[B, H, S, D]\n"
-	"A[b, h, s, t] = sum[d](Q[b, h, s, d] * K[b, h, t, d]) / sqrt(D)\n"
-	"M[b, h, s]    = max[t](A[b, h, s, t])\n"
-	"E[b, h, s, t] = exp(A[b, h, s, t] - M[b, h, s])\n"
-	"O[b, h, s, d] = sum[t](E[b, h, s, t] * V[b, h, t, d]) / sum[t](E[b, h, s, t])\n"
-	"output O\n";
-
 /* Bounds every placement must meet. */
 static void check_placement(const IaGraph *ia, const SimModel *m, int n, const char *what)
 {
@@ -114,7 +95,7 @@ static void check_placement(const IaGraph *ia, const SimModel *m, int n, const c
 
 START_TEST(placers)
 {
-	const char *srcs[] = {mlp_src, attention_src};
+	const char *srcs[] = {unit_mlp_src(), unit_attention_src()};
 	SimModel m;
 	sim_model_default(&m);
 	for (int i = 0; i < 2; i++)

@@ -379,6 +379,31 @@ static inline UnitRun *unit_lowered(const char *src, int devices, const char *ma
 	return u;
 }
 
+/* Two small programs the placement tests lower: an MLP with a row softmax,
+ * and batched attention. */
+static inline const char *unit_mlp_src(void)
+{
+	return "size N = 32, D = 16, H = 24, C = 4\n"
+	       "input X[N, D]\ninput W1[D, H]\ninput b1[H]\ninput W2[H, C]\n"
+	       "Hd[i, j] = relu(sum[k](X[i, k] * W1[k, j]) + b1[j])\n"
+	       "Y[i, c]  = sum[k](Hd[i, k] * W2[k, c])\n"
+	       "M[i]     = max[c](Y[i, c])\n"
+	       "E[i, c]  = exp(Y[i, c] - M[i])\n"
+	       "P[i, c]  = E[i, c] / sum[c2](E[i, c2])\n"
+	       "output P\n";
+}
+
+static inline const char *unit_attention_src(void)
+{
+	return "size B = 2, H = 2, S = 8, D = 4\n"
+	       "input Q[B, H, S, D], K[B, H, S, D], V[B, H, S, D]\n"
+	       "A[b, h, s, t] = sum[d](Q[b, h, s, d] * K[b, h, t, d]) / sqrt(D)\n"
+	       "M[b, h, s]    = max[t](A[b, h, s, t])\n"
+	       "E[b, h, s, t] = exp(A[b, h, s, t] - M[b, h, s])\n"
+	       "O[b, h, s, d] = sum[t](E[b, h, s, t] * V[b, h, t, d]) / sum[t](E[b, h, s, t])\n"
+	       "output O\n";
+}
+
 /* ---- the main program ------------------------------------------------------------ */
 
 /* main(): runs the suite that make_suite() returns; fails if any test did. */
