@@ -850,6 +850,14 @@ static void driver_decompose(const DriverOpts *o, TraGraph *g, int scale, bool s
 			options_usage_error("--partition: node %s is given twice", g->nodes[node].name);
 		d.fixed[node] = part;
 	}
+	/* reuse chains: for CPU workers, without a budget (reuse.c) */
+	if (!d.none && o->memory == 0 && o->gpus == 0 && reuse_find(g, d.devices, d.fixed) > 0) {
+		if (!d.fixed)
+			d.fixed = arena_alloc(g->arena, (size_t)g->nnodes * sizeof *d.fixed);
+		for (int id = 0; id < g->nnodes; id++)
+			if (g->reuse[id].chain)
+				d.fixed[id] = reuse_partition(g, id);
+	}
 	decomp_run(g, &d);
 }
 

@@ -305,4 +305,5 @@ void place_run(IaGraph *ia, const Placer *p, int ndevices, const SimModel *m)
 	case PLACE_SEARCH: place_search(ia, m, p->search_calls, p->seed); break;
 	case PLACE_LEARNED: TRAC_ASSERT(p->net); learn_place(ia, p->net, m); break;
 	}
+	reuse_place(ia);
 }

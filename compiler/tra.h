@@ -238,6 +238,13 @@ typedef struct TraSize {
 	bool overridden; /* set by -D */
 } TraSize;
 
+/* A node's place in a reuse chain (reuse.c). */
+typedef struct TraReuse {
+	int chain;  /* 1 + the chain's number, or 0: in none */
+	int row;    /* its row index (into idx): what the chain's row blocks cut */
+	int blocks; /* how many row blocks */
+} TraReuse;
+
 /* The whole program. Nodes are in a topological order: operands first. */
 typedef struct TraGraph {
 	Arena *arena;     /* owns everything below */
@@ -256,6 +263,7 @@ typedef struct TraGraph {
 		const char *from, *to;
 	} *feeds;
 	int nfeeds, feedcap;
+	TraReuse *reuse;  /* per node, its reuse chain (reuse_find), or NULL: none */
 } TraGraph;
 
 /* A -D NAME=VALUE from the command line. */
@@ -763,6 +771,20 @@ double place_earliest(const IaGraph *ia, int t, int d, const double *end, const 
  * one random task to a random other device and keeps the move when the
  * simulated makespan does not grow. seed fixes the moves. */
 void place_search(IaGraph *ia, const SimModel *m, long calls, uint64_t seed);
+
+/* ---- reuse.c ------------------------------------------------------------- */
+
+/* Finds g's reuse chains for devices (reuse.c's opening comment says
+ * what they are): sets g->reuse, or leaves it NULL when there are none,
+ * and returns how many. fixed is DecompOptions's (a member that --partition
+ * fixes keeps its chain out), or NULL. */
+int reuse_find(TraGraph *g, int devices, int *const *fixed);
+/* A chain member's partition, as --partition=NODE:ROW=BLOCKS gives it:
+ * part[row] = blocks, 1 along every other index; in g's arena. */
+int *reuse_partition(TraGraph *g, int id);
+/* After placement: each row block of a chain on the device of its first
+ * member's task, and the chains' priorities depth first. */
+void reuse_place(IaGraph *ia);
 
 /* ---- learn.c, learn_weights.c, learn_train.c, learn_trace.c ------------- */
 
