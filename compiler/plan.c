@@ -130,6 +130,24 @@ static void plan_row_groups(const IaGraph *ia, FILE *out)
 	free(first);
 }
 
+/* The reuse chains (reuse.c): their members, blocks and tensor. */
+static void plan_reuse_chains(const TraGraph *g, FILE *out)
+{
+	for (int c = 1; g->reuse; c++) {
+		int first = -1;
+		for (int v = 0; v < g->nnodes; v++) {
+			if (g->reuse[v].chain != c)
+				continue;
+			fprintf(out, "%s%s", first < 0 ? "reuse chain: " : ", ", g->nodes[v].name);
+			first = first < 0 ? v : first;
+		}
+		if (first < 0)
+			return;
+		fprintf(out, ": %d row blocks of %s, each block's tasks on one device, depth first\n",
+		        g->reuse[first].blocks, g->nodes[g->reuse[first].tensor].name);
+	}
+}
+
 static void plan_model(const SimModel *m, FILE *out)
 {
 	fprintf(out, "# device model: GEMM %.3g GFLOP/s, element-wise %.3g GFLOP/s, memory %.3g GB/s,\n"
@@ -177,6 +195,7 @@ void plan_dump(const IaGraph *ia, const SimModel *m, PlaceKind placer, FILE *out
 		plan_node_row(ia, v, st[v], out);
 	free(st);
 	plan_row_groups(ia, out);
+	plan_reuse_chains(ia->g, out);
 	char mk[32], ser[32], mv[32];
 	plan_time(mk, sizeof mk, r.makespan);
 	plan_time(ser, sizeof ser, serial);

@@ -206,7 +206,7 @@ static bool reuse_try(Reuse *r, int x, int a, int ra, int b)
 	r->nchains++;
 	for (int v = a; v <= b; v++)
 		if (reuse_member(r, v, a, b))
-			g->reuse[v] = (TraReuse){.chain = r->nchains, .row = r->row[v], .blocks = nb};
+			g->reuse[v] = (TraReuse){.chain = r->nchains, .row = r->row[v], .blocks = nb, .tensor = x};
 	return true;
 }
 

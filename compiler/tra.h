@@ -243,6 +243,7 @@ typedef struct TraReuse {
 	int chain;  /* 1 + the chain's number, or 0: in none */
 	int row;    /* its row index (into idx): what the chain's row blocks cut */
 	int blocks; /* how many row blocks */
+	int tensor; /* the node whose second read the chain saves */
 } TraReuse;
 
 /* The whole program. Nodes are in a topological order: operands first. */

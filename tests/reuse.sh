@@ -1,0 +1,86 @@
+#!/bin/sh
+# reuse.sh: reuse chains (reuse.c; trac(1), REUSE CHAINS). A tensor over
+# 32 MiB that two contractions read, one feeding the other, cuts the
+# chain between them into 2 MiB row blocks: --emit=plan names the chain
+# and shows the partition; the compiled programs, under both back ends,
+# several placers and 1 to 3 threads, equal the interpreter on the same
+# inputs. And where the rule says no: a chain whose partial results or
+# whole reads would cost more than the read saved, a tensor under 32 MiB,
+# a member fixed by --partition, a memory budget, GPUs.
+# Environment: TRAC (the binary), srcdir, PYTHON_NUMPY.
+set -u
+: "${TRAC:?}" "${srcdir:?}"
+if [ -z "${PYTHON_NUMPY:-}" ]; then
+	echo "SKIP: no Python 3 with numpy to compare .npy files"
+	exit 77
+fi
+. "$srcdir/tests/testlib.sh"
+. "$srcdir/tests/programs.sh"
+test_setup
+w5=$srcdir/bench/w5_logreg.tra
+w5defs="-D N=16384 -D D=512"
+
+# plan PROG DEFS CHAIN PARTITION...: --emit=plan (2 devices) names the
+# chain and each "NODE PARTITION" row is there
+plan() {
+	pname=$1 pprog=$2 pdefs=$3 pchain=$4
+	shift 4
+	# shellcheck disable=SC2086
+	if ! "$TRAC" "$pprog" $pdefs --emit=plan --devices=2 >out 2>err; then
+		bad "plan-$pname"
+		return
+	fi
+	good=1
+	grep -Fq "$pchain" out || { echo "  no line '$pchain'"; good=0; }
+	for row in "$@"; do
+		# shellcheck disable=SC2086 # the node, then its partition
+		set -- $row
+		grep -Eq "^%[0-9]+ +$1 +$2 " out || { echo "  no row '$row'"; good=0; }
+	done
+	[ $good = 1 ] && ok "plan-$pname" || { bad "plan-$pname"; grep -E "^%|reuse" out | sed 's/^/  /'; }
+}
+
+plan w5 "$w5" "$w5defs" "reuse chain: z, r, g: 16 row blocks of X," "z i:16 j:1" "r i:16" "g j:1 i:16"
+plan gate "$srcdir/tests/reuse/gate.tra" "" "reuse chain: z, Y.h1, Y: 16 row blocks of X," "z i:16 j:1" "Y i:16 j:1"
+plan gemm64 "$srcdir/tests/reuse/gemm64.tra" "" "reuse chain: H, G: 16 row blocks of X," "H i:16 k:1 j:1" "G j:1 k:1 i:16"
+
+# no chain: what each would cost, a small tensor, a manual partition, a
+# budget, GPUs
+nochain() {
+	nname=$1
+	shift
+	if "$@" >out 2>err && ! grep -q "reuse chain" out; then ok "nochain-$nname"; else bad "nochain-$nname"; fi
+}
+nochain wide-partials "$TRAC" "$srcdir/tests/reuse/wide_partials.tra" --emit=plan --devices=2
+nochain small "$TRAC" "$w5" -D N=4096 -D D=512 --emit=plan --devices=2
+nochain manual "$TRAC" "$w5" $w5defs --emit=plan --devices=2 --partition=r:i=4
+grep -Eq "^%[0-9]+ +z +i:16 " out && bad manual-partition-kept || ok manual-partition-kept
+nochain budget "$TRAC" "$w5" $w5defs --emit=plan --devices=2 --memory=64M
+nochain gpus "$TRAC" "$w5" $w5defs --emit=plan --gpus=2 --backend=cuda-sim
+
+# the compiled chains against the interpreter
+for prog in "$w5" "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra"; do
+	name=$(basename "$prog" .tra)
+	defs=""
+	[ "$prog" = "$w5" ] && defs=$w5defs
+	# shellcheck disable=SC2086
+	"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" || { bad "$name-interpret"; continue; }
+	for flags in "" "--backend=c" "--placer=roundrobin" "--placer=critical-path --devices=3" "--placer=learned"; do
+		# shellcheck disable=SC2086
+		if ! "$TRAC" "$prog" $defs $flags -o prog 2>err; then
+			bad "$name $flags (compile)"
+			continue
+		fi
+		for t in 1 2 3; do
+			if ./prog --random=3 --threads $t --output-dir "got-$t" >/dev/null 2>err &&
+			   compare "got-$t" "want-$name" >/dev/null; then
+				ok "$name $flags threads=$t"
+			else
+				bad "$name $flags threads=$t"
+			fi
+			rm -rf "got-$t"
+		done
+	done
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,163 @@
+/* test_reuse.c: Check tests for reuse chains (compiler/reuse.c).
+ *
+ * Finding them: W5's gradient over a 32 MiB X is one chain z, r, g with
+ * each member's row index and 16 row blocks; a tensor one byte under
+ * the bound, readers in one row group (a row max and the sum that
+ * subtracts it), partial results that cost more than the read saved, and
+ * a member fixed by hand make none. Placing them, under every placer and
+ * 1 to 4 devices: each row block's tasks on one device; the chain's
+ * priorities depth first (every task of a block above every task of the
+ * next, members in node order); no task below one of its readers.
+ */
+#include "unit.h"
+
+static const char w5_src[] = "size N = 16384, D = 512\ninput X[N, D], w[D], y[N]\n"
+                             "z[i] = sum[j](X[i, j] * w[j])\nr[i] = sigmoid(z[i]) - y[i]\n"
+                             "g[j] = sum[i](X[i, j] * r[i]) / N\noutput g\n";
+
+/* src compiled and through the passes; then reuse_find for devices. */
+static UnitRun *reuse_compiled(const char *src, int devices, int *nchains)
+{
+	UnitRun *u = unit_compile_ok(src);
+	order_contractions(&u->g);
+	fuse_elementwise(&u->g);
+	dce_remove(&u->g);
+	*nchains = reuse_find(&u->g, devices, NULL);
+	return u;
+}
+
+START_TEST(w5_is_one_chain)
+{
+	int n;
+	UnitRun *u = reuse_compiled(w5_src, 2, &n);
+	ck_assert_int_eq(n, 1);
+	const TraGraph *g = &u->g;
+	int z = unit_node_id(g, "z"), r = unit_node_id(g, "r"), gr = unit_node_id(g, "g");
+	int x = unit_node_id(g, "X");
+	ck_assert_int_eq(g->reuse[z].chain, 1);
+	ck_assert_int_eq(g->reuse[r].chain, 1);
+	ck_assert_int_eq(g->reuse[gr].chain, 1);
+	ck_assert_int_eq(g->reuse[x].chain, 0);
+	ck_assert_int_eq(g->reuse[z].tensor, x);
+	ck_assert_int_eq(g->reuse[z].blocks, 16); /* 32 MiB in 2 MiB blocks */
+	/* z's and r's row is their output i; g's is its reduced i */
+	ck_assert_str_eq(g->nodes[z].idx[g->reuse[z].row].name, "i");
+	ck_assert_int_lt(g->reuse[z].row, g->nodes[z].rank);
+	ck_assert_str_eq(g->nodes[gr].idx[g->reuse[gr].row].name, "i");
+	ck_assert_int_ge(g->reuse[gr].row, g->nodes[gr].rank);
+	int *part = reuse_partition(&u->g, gr);
+	for (int d = 0; d < g->nodes[gr].nidx; d++)
+		ck_assert_int_eq(part[d], d == g->reuse[gr].row ? 16 : 1);
+	unit_free(u);
+}
+END_TEST
+
+START_TEST(what_is_no_chain)
+{
+	int n;
+	/* X one element under 32 MiB */
+	UnitRun *u = reuse_compiled("size N = 16384, D = 511\ninput X[N, D], w[D], y[N]\n"
+	                            "z[i] = sum[j](X[i, j] * w[j])\nr[i] = sigmoid(z[i]) - y[i]\n"
+	                            "g[j] = sum[i](X[i, j] * r[i])\noutput g\n",
+	                            2, &n);
+	ck_assert_int_eq(n, 0);
+	ck_assert_ptr_null(u->g.reuse);
+	unit_free(u);
+	/* a row group: the max and the sum of exponentials run row by row already */
+	u = reuse_compiled("size N = 4096, D = 2048\ninput X[N, D]\nm[i] = max[j](X[i, j])\n"
+	                   "s[i] = sum[j](exp(X[i, j] - m[i]))\noutput s\n",
+	                   2, &n);
+	ck_assert_int_eq(n, 0);
+	unit_free(u);
+	/* G's 16 partial blocks of 4 MB, and W (4 MB) per block, against a 32 MiB read */
+	u = reuse_compiled("size N = 8192, D = 1024, K = 1024\ninput X[N, D], W[D, K]\n"
+	                   "H[i, k] = relu(sum[j](X[i, j] * W[j, k]))\nG[j, k] = sum[i](X[i, j] * H[i, k])\n"
+	                   "output G\n",
+	                   2, &n);
+	ck_assert_int_eq(n, 0);
+	unit_free(u);
+	/* a member fixed by --partition */
+	u = unit_compile_ok(w5_src);
+	order_contractions(&u->g);
+	fuse_elementwise(&u->g);
+	dce_remove(&u->g);
+	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
+	fixed[unit_node_id(&u->g, "r")] = arena_alloc(&u->arena, 4 * sizeof **fixed);
+	ck_assert_int_eq(reuse_find(&u->g, 2, fixed), 0);
+	unit_free(u);
+}
+END_TEST
+
+/* The chain's join tasks of ia: whether t is one, its row block's start. */
+static bool chain_task(const IaGraph *ia, int t, int64_t *lo)
+{
+	const IaTask *k = &ia->tasks[t];
+	if (k->kind != IA_JOIN || !ia->g->reuse[k->node].chain)
+		return false;
+	*lo = k->lo[ia->g->reuse[k->node].row];
+	return true;
+}
+
+static void check_chain_placement(const IaGraph *ia, const char *what)
+{
+	int njoins = 0;
+	for (int a = 0; a < ia->ntasks; a++) {
+		int64_t la, lb;
+		for (int c = 0; c < ia->ncons[a]; c++)
+			ck_assert_msg(ia->tasks[a].priority >= ia->tasks[ia->cons[a][c]].priority,
+			              "%s: task %d below its reader %d", what, a, ia->cons[a][c]);
+		if (!chain_task(ia, a, &la))
+			continue;
+		njoins++;
+		for (int b = 0; b < ia->ntasks; b++) {
+			if (b == a || !chain_task(ia, b, &lb))
+				continue;
+			if (la == lb)
+				ck_assert_msg(ia->tasks[a].device == ia->tasks[b].device,
+				              "%s: tasks %d and %d of one row block on two devices", what, a, b);
+			bool first = la < lb || (la == lb && ia->tasks[a].node < ia->tasks[b].node);
+			ck_assert_msg(first == (ia->tasks[a].priority > ia->tasks[b].priority),
+			              "%s: tasks %d and %d not depth first", what, a, b);
+		}
+	}
+	ck_assert_int_eq(njoins, 3 * 16);
+}
+
+START_TEST(placed_depth_first)
+{
+	SimModel m;
+	sim_model_default(&m);
+	for (int n = 1; n <= 4; n++)
+		for (int k = PLACE_ROUNDROBIN; k <= PLACE_SEARCH; k++) {
+			int nchains;
+			UnitRun *u = reuse_compiled(w5_src, n, &nchains);
+			ck_assert_int_eq(nchains, 1);
+			int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
+			for (int v = 0; v < u->g.nnodes; v++)
+				if (u->g.reuse[v].chain)
+					fixed[v] = reuse_partition(&u->g, v);
+			decomp_run(&u->g, &(DecompOptions){.devices = n, .fixed = fixed});
+			IaGraph ia;
+			ia_lower(&u->g, &u->arena, &ia);
+			place_run(&ia, &(Placer){.kind = (PlaceKind)k, .search_calls = 50, .seed = 1}, n, &m);
+			char what[100];
+			snprintf(what, sizeof what, "%d devices, %s", n, place_name((PlaceKind)k));
+			check_chain_placement(&ia, what);
+			unit_free(u);
+		}
+}
+END_TEST
+
+static Suite *reuse_suite(void)
+{
+	Suite *s = suite_create("reuse");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, w5_is_one_chain);
+	tcase_add_test(tc, what_is_no_chain);
+	tcase_add_test(tc, placed_depth_first);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(reuse_suite)
