@@ -6,8 +6,9 @@
 # several placers and 1 to 3 threads, equal the interpreter on the same
 # inputs. And where the rule says no: a chain whose partial results or
 # whole reads would cost more than the read saved, a tensor under 32 MiB,
-# a member fixed by --partition, a memory budget, GPUs.
-# Environment: TRAC (the binary), srcdir, PYTHON_NUMPY.
+# a member fixed by --partition, a memory budget, GPUs. W5's chain on 2
+# MPI ranks too, where configure found mpirun.
+# Environment: TRAC (the binary), srcdir, PYTHON_NUMPY, MPIRUN.
 set -u
 : "${TRAC:?}" "${srcdir:?}"
 if [ -z "${PYTHON_NUMPY:-}" ]; then
@@ -82,5 +83,15 @@ for prog in "$w5" "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra
 		done
 	done
 done
+
+# on 2 MPI ranks (each row block's tasks on one rank), where there is MPI
+if [ -n "${MPIRUN:-}" ] && [ -x "$MPIRUN" ] && "$TRAC" "$w5" $w5defs --ranks=2 -o ranks 2>err; then
+	if timeout 120 "$MPIRUN" --oversubscribe --allow-run-as-root -n 2 ./ranks --random=3 --output-dir got-ranks \
+	       >/dev/null 2>err && compare got-ranks want-w5_logreg >/dev/null; then
+		ok "w5_logreg --ranks=2"
+	else
+		bad "w5_logreg --ranks=2"
+	fi
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
