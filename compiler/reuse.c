@@ -66,7 +66,7 @@ typedef struct Reuse {
 	int *const *fixed;
 	int *leader;      /* kplan_row_groups's */
 	char *down, *up;  /* reached from A; reaching B */
-	int *row;         /* a candidate chain's row indices, -1 outside it */
+	int *row;         /* the row index of each member of the chain being tried */
 	int nchains;
 } Reuse;
 
