@@ -285,9 +285,10 @@ static void cg_cuda_map_element(CgC *c, const TraNode *n)
 static void cg_cuda_loop_kernel(CgC *c, const TraNode *n, int id, bool split)
 {
 	const char *t = cg_c_type(n->type);
-	char extra[64];
+	char extra[64] = "";
 	int lanes = cg_cuda_lanes(c, n);
-	snprintf(extra, sizeof extra, split ? ", %s *__restrict__ part" : "", t);
+	if (split)
+		snprintf(extra, sizeof extra, ", %s *__restrict__ part", t);
 	cg_cuda_open_kernel(c, n, "k", id, extra, lanes);
 	if (lanes > 1) {
 		c->lanes = true;
