@@ -7,7 +7,8 @@
 # inputs. And where the rule says no: a chain whose partial results or
 # whole reads would cost more than the read saved, a tensor under 32 MiB,
 # a member fixed by --partition, a memory budget, GPUs. W5's chain on 2
-# MPI ranks too, where configure found mpirun.
+# MPI ranks too, where configure found mpirun. Under make distcheck
+# (TRAC_CHECK=quick), the compiled chains by default on 2 threads only.
 # Environment: TRAC (the binary), srcdir, PYTHON_NUMPY, MPIRUN.
 set -u
 : "${TRAC:?}" "${srcdir:?}"
@@ -59,20 +60,29 @@ grep -Eq "^%[0-9]+ +z +i:16 " out && bad manual-partition-kept || ok manual-part
 nochain budget "$TRAC" "$w5" $w5defs --emit=plan --devices=2 --memory=64M
 nochain gpus "$TRAC" "$w5" $w5defs --emit=plan --gpus=2 --backend=cuda-sim
 
-# the compiled chains against the interpreter
+# the compiled chains against the interpreter (flag sets with _ for
+# spaces); make distcheck (TRAC_CHECK=quick) checks the tarball with the
+# default alone, on 2 threads: make check ran the rest
+flag_sets="_ --backend=c --placer=roundrobin --placer=critical-path_--devices=3 --placer=learned"
+threads="1 2 3"
+if [ "${TRAC_CHECK:-full}" = quick ]; then
+	flag_sets=_
+	threads=2
+fi
 for prog in "$w5" "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra"; do
 	name=$(basename "$prog" .tra)
 	defs=""
 	[ "$prog" = "$w5" ] && defs=$w5defs
 	# shellcheck disable=SC2086
 	"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" || { bad "$name-interpret"; continue; }
-	for flags in "" "--backend=c" "--placer=roundrobin" "--placer=critical-path --devices=3" "--placer=learned"; do
+	for flags in $flag_sets; do
+		flags=$(echo "$flags" | tr '_' ' ' | sed 's/^ $//')
 		# shellcheck disable=SC2086
 		if ! "$TRAC" "$prog" $defs $flags -o prog 2>err; then
 			bad "$name $flags (compile)"
 			continue
 		fi
-		for t in 1 2 3; do
+		for t in $threads; do
 			if ./prog --random=3 --threads $t --output-dir "got-$t" >/dev/null 2>err &&
 			   compare "got-$t" "want-$name" >/dev/null; then
 				ok "$name $flags threads=$t"
