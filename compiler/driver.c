@@ -830,7 +830,10 @@ static int driver_devices(const DriverOpts *o)
 
 /* Partitions g as --devices and --partition say, for scale times as many
  * blocks as the devices want (stretches: DecompOptions's); a manual
- * partition that does not fit the program is a usage error. */
+ * partition that does not fit the program is a usage error. On CPU
+ * workers without a budget, the reuse chains' members (reuse_find) are
+ * fixed first, as manual partitions are, and the search goes around
+ * them. */
 static void driver_decompose(const DriverOpts *o, TraGraph *g, int scale, bool stretches)
 {
 	DecompOptions d = {.devices = driver_devices(o) * scale,
@@ -850,7 +853,6 @@ static void driver_decompose(const DriverOpts *o, TraGraph *g, int scale, bool s
 			options_usage_error("--partition: node %s is given twice", g->nodes[node].name);
 		d.fixed[node] = part;
 	}
-	/* reuse chains: for CPU workers, without a budget (reuse.c) */
 	if (!d.none && o->memory == 0 && o->gpus == 0 && reuse_find(g, d.devices, d.fixed) > 0) {
 		if (!d.fixed)
 			d.fixed = arena_alloc(g->arena, (size_t)g->nnodes * sizeof *d.fixed);
