@@ -476,6 +476,22 @@ void ia_fuse_rows(IaGraph *ia, const int *leader)
 	free(mark);
 }
 
+int *ia_topo_order(const IaGraph *ia)
+{
+	int n = ia->ntasks, done = 0;
+	int *order = xcalloc((size_t)n + 1, sizeof *order), *waits = xcalloc((size_t)n + 1, sizeof *waits);
+	for (int t = 0; t < n; t++)
+		if ((waits[t] = ia->tasks[t].nin) == 0)
+			order[done++] = t;
+	for (int i = 0; i < done; i++)
+		for (int c = 0; c < ia->ncons[order[i]]; c++)
+			if (--waits[ia->cons[order[i]][c]] == 0)
+				order[done++] = ia->cons[order[i]][c];
+	TRAC_ASSERT(done == n);
+	free(waits);
+	return order;
+}
+
 /* ---- the dumps ----------------------------------------------------------------------- */
 
 /* "[0:4, 2:4 | 0:3]": the block, the reduced ranges of a join after '|'. */

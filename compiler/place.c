@@ -60,15 +60,22 @@ const char *place_name(PlaceKind k)
 	return place_names[k];
 }
 
+/* B-levels, readers first: in reverse topological order, not reverse id
+ * order (after row fusion the leaves a group's leader reads come after
+ * it, and took their b-level from the leader's priority before it was
+ * computed). */
 void place_priorities(IaGraph *ia, const SimModel *m)
 {
-	for (int t = ia->ntasks - 1; t >= 0; t--) {
+	int *order = ia_topo_order(ia);
+	for (int i = ia->ntasks - 1; i >= 0; i--) {
+		int t = order[i];
 		double longest = 0;
-		for (int i = 0; i < ia->ncons[t]; i++)
-			if (ia->tasks[ia->cons[t][i]].priority > longest)
-				longest = ia->tasks[ia->cons[t][i]].priority;
+		for (int c = 0; c < ia->ncons[t]; c++)
+			if (ia->tasks[ia->cons[t][c]].priority > longest)
+				longest = ia->tasks[ia->cons[t][c]].priority;
 		ia->tasks[t].priority = sim_task_time(&ia->tasks[t], m) + longest;
 	}
+	free(order);
 }
 
 static void place_roundrobin(IaGraph *ia)

@@ -306,24 +306,14 @@ static void reuse_depth_first(IaGraph *ia, const ReuseTask *rt, int from, int to
  * b-level, under the chain's, and ran after every z of its worker. */
 static void reuse_lift(IaGraph *ia)
 {
-	int n = ia->ntasks, *order = xcalloc((size_t)n + 1, sizeof *order);
-	int *waits = xcalloc((size_t)n + 1, sizeof *waits), done = 0;
-	for (int t = 0; t < n; t++)
-		if ((waits[t] = ia->tasks[t].nin) == 0)
-			order[done++] = t;
-	for (int i = 0; i < done; i++)
-		for (int c = 0; c < ia->ncons[order[i]]; c++)
-			if (--waits[ia->cons[order[i]][c]] == 0)
-				order[done++] = ia->cons[order[i]][c];
-	TRAC_ASSERT(done == n);
-	for (int i = n - 1; i >= 0; i--) {
+	int *order = ia_topo_order(ia);
+	for (int i = ia->ntasks - 1; i >= 0; i--) {
 		IaTask *k = &ia->tasks[order[i]];
 		for (int c = 0; c < ia->ncons[order[i]]; c++)
 			if (ia->tasks[ia->cons[order[i]][c]].priority > k->priority)
 				k->priority = ia->tasks[ia->cons[order[i]][c]].priority;
 	}
 	free(order);
-	free(waits);
 }
 
 void reuse_place(IaGraph *ia)

@@ -680,6 +680,10 @@ void ia_lower(const TraGraph *g, Arena *arena, IaGraph *ia);
  * of every member (rows = leader), and the members' joins become
  * IA_FUSED tasks after it. */
 void ia_fuse_rows(IaGraph *ia, const int *leader);
+/* The tasks in an order where each follows the tasks it reads (Kahn's).
+ * Ids are one only until ia_fuse_rows: a row group's fused tasks, and the
+ * leaves its leader reads, come after the leader. Malloc'd. */
+int *ia_topo_order(const IaGraph *ia);
 const char *ia_kind_name(IaKind k);
 /* --emit=ia: the tasks grouped by TRA node, readably. */
 void ia_dump(const IaGraph *ia, FILE *out);

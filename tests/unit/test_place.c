@@ -4,7 +4,7 @@
  * The simulator is checked by hand on a two-task graph (a leaf and a map)
  * under a device model with round numbers: the makespan, busy time,
  * bytes moved and peak memory on one device and on two. Priorities are
- * b-levels. Every placer is checked on the samples at small sizes: each
+ * b-levels, after row fusion too. Every placer is checked on the samples at small sizes: each
  * task on a device in range, the makespan between its lower bounds (the
  * longest path, the work divided among the devices) and the serial time
  * plus every transfer, exactly the serial time on one device, and
@@ -133,6 +133,42 @@ START_TEST(independent_blocks_spread)
 }
 END_TEST
 
+/* Row fusion numbers a group's fused tasks, and the leaves its leader
+ * reads, after the leader: b-levels must still be longest paths (they
+ * were computed in reverse id order once, and such a leaf took the
+ * leader's priority before the leader had one). */
+START_TEST(priorities_after_row_fusion)
+{
+	static const char src[] = "size N = 64, C = 32\ninput X[N, C]\ninput b[C]\n"
+	                          "M[i] = max[c](X[i, c])\n"
+	                          "E[i, c] = exp(X[i, c] + b[c] - M[i])\n"
+	                          "Y[i, c] = E[i, c] / sum[k](E[i, k])\noutput Y\n";
+	SimModel m;
+	sim_model_default(&m);
+	IaGraph ia;
+	UnitRun *u = unit_lowered(src, 2, NULL, &ia);
+	int *leader = xcalloc((size_t)u->g.nnodes + 1, sizeof *leader);
+	kplan_row_groups(&u->g, leader);
+	ia_fuse_rows(&ia, leader);
+	free(leader);
+	place_run(&ia, &(Placer){.kind = PLACE_GREEDY, .seed = 1}, 2, &m);
+	int later = 0;
+	for (int t = 0; t < ia.ntasks; t++) {
+		double longest = 0;
+		for (int c = 0; c < ia.ncons[t]; c++) {
+			int r = ia.cons[t][c];
+			later += r < t;
+			longest = ia.tasks[r].priority > longest ? ia.tasks[r].priority : longest;
+		}
+		double want = sim_task_time(&ia.tasks[t], &m) + longest;
+		ck_assert_msg(fabs(ia.tasks[t].priority - want) <= 1e-12 * want, "task %d: priority %g, b-level %g", t,
+		              ia.tasks[t].priority, want);
+	}
+	ck_assert_msg(later > 0, "no task read by a task numbered before it: the case is not exercised");
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(model_options)
 {
 	SimModel m;
@@ -164,6 +200,7 @@ static Suite *place_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, placers);
 	tcase_add_test(tc, independent_blocks_spread);
+	tcase_add_test(tc, priorities_after_row_fusion);
 	suite_add_tcase(s, tc);
 	return s;
 }
