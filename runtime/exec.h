@@ -273,6 +273,15 @@ TRART_INTERNAL void trart_files_unguard(const TrartFiles *fs);
 
 /* npy.c */
 
+/* What the .npy file at path holds, from its header alone: its dtype
+ * (one of the four the language has), rank and shape (TRART_MAX_RANK
+ * entries of room). Returns 0, or -1 with trart_npy_read's kind of
+ * message in err (a Fortran-order array is refused too). For tools that
+ * read a file whose shape they do not know (tests/npycmp.c). */
+TRART_INTERNAL int trart_npy_header(const char *path, const char *name,
+                                    TrartDtype *dtype, int *rank,
+                                    int64_t *shape, char *err, size_t errlen);
+
 /* Checks the .npy file at path as trart_npy_read does, failing with its
  * messages, but reads no data: sets *offset to where the data starts
  * and *bytes to its length. Returns 0; 1 when the file is not a regular

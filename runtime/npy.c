@@ -705,6 +705,38 @@ trart_npy_read(const char *path, const char *name, TrartDtype want,
 	return rc;
 }
 
+int
+trart_npy_header(const char *path, const char *name, TrartDtype *dtype,
+                 int *rank, int64_t *shape, char *err, size_t errlen)
+{
+	NpyCtx c = {name, path, err, errlen};
+	NpyHeader h;
+	char *text = NULL, found[64];
+	size_t off = 0;
+	FILE *f = fopen(path, "rb");
+	int rc, t;
+
+	if (!f)
+		return npy_fail(&c, "cannot open: %s", strerror(errno));
+	rc = npy_read_header(&c, f, &off, &h, &text);
+	fclose(f);
+	for (t = TRART_F32; rc == 0 && t <= TRART_I64; t++)
+		if (h.descrlen == 3 && memcmp(h.descr, npy_descr((TrartDtype)t), 3) == 0)
+			break;
+	if (rc == 0 && t > TRART_I64)
+		rc = npy_fail(&c, "dtype '%s' is none of '<f4', '<f8', '<i4', '<i8'",
+		              npy_escape(found, sizeof found, h.descr, h.descrlen));
+	if (rc == 0 && h.fortran)
+		rc = npy_fail(&c, "array is in Fortran order; expected C order");
+	free(text); /* h.descr points into it */
+	if (rc < 0)
+		return -1;
+	*dtype = (TrartDtype)t;
+	*rank = h.rank;
+	memcpy(shape, h.shape, (size_t)h.rank * sizeof *shape);
+	return 0;
+}
+
 /* Checks, without reading it, that the data after a header ending at
  * start is exactly bytes long, as npy_read_data and npy_check_end find
  * it, with their messages: f is a regular file. */
