@@ -27,8 +27,9 @@ test_setup
 . "$srcdir/tests/programs.sh"
 sweep=${CUDA_SWEEP:-quick}
 
-# cu LABEL FILE PROG DEFS FLAGS: --emit=cuda into FILE.cu, compiled to
-# FILE.o; the table's entries equal the plan's tasks.
+# cu LABEL FILE PROG DEFS FLAGS: --emit=cuda into FILE.cu, queued for
+# nvcc_queue to compile to FILE.o; the table's entries equal the plan's
+# tasks.
 cu() {
 	# shellcheck disable=SC2086 # DEFS and FLAGS are lists of flags
 	if ! "$TRAC" "$3" $4 $5 --emit=cuda >"$2.cu" 2>err; then
@@ -43,13 +44,37 @@ cu() {
 		bad "$1 (a launcher per task)"
 		return 1
 	fi
-	if ! "$NVCC" -arch=sm_90 --Werror all-warnings -I"$srcdir/runtime" -c "$2.cu" -o "$2.o" >out 2>err; then
-		head -n 20 err >err.head
-		mv err.head err
-		bad "$1 (nvcc)"
-		return 1
-	fi
-	ok "$1"
+	printf '%s\t%s\n' "$2" "$1" >>queue
+}
+
+# nvcc_queue: every file cu queued, compiled by nvcc 8 to a call (its
+# start-up is 40% of a file's time); a call that fails compiles its files
+# one by one, to name the one that does not compile.
+nvcc_one() {
+	"$NVCC" -arch=sm_90 --Werror all-warnings -I"$srcdir/runtime" -c "$@" >out 2>err
+}
+nvcc_queue() {
+	[ -s queue ] || return 0
+	split -l 8 queue batch.
+	for b in batch.*; do
+		# shellcheck disable=SC2046 # the files, one word each
+		if nvcc_one $(cut -f1 "$b" | sed 's/$/.cu/'); then
+			while IFS="$(printf '\t')" read -r file label; do
+				[ -s "$file.o" ] && ok "$label" || bad "$label (nvcc wrote no $file.o)"
+			done <"$b"
+			continue
+		fi
+		while IFS="$(printf '\t')" read -r file label; do
+			if nvcc_one "$file.cu" -o "$file.o"; then
+				ok "$label"
+			else
+				head -n 20 err >err.head
+				mv err.head err
+				bad "$label (nvcc)"
+			fi
+		done <"$b"
+	done
+	rm -f queue batch.*
 }
 
 for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
@@ -66,6 +91,7 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
 		"--devices=2 --partition=$(manual "$prog" "$defs")"
 	[ "$sample" -eq 1 ] && cu "$name --devices=3" "$name-3" "$prog" "$defs" "--devices=3"
 done
+nvcc_queue
 
 # Whole programs: trac --backend=cuda compiles the C and the CUDA (nvcc),
 # links libtrart_cuda, cuBLAS and cudart. Without a GPU the program
