@@ -48,6 +48,7 @@
 
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -182,6 +183,58 @@ const char *build_data_file(const char *name)
 	arena_free(&a);
 	return path;
 }
+
+#ifdef HAVE_LLVM
+typedef bool BuildLlvmEmit(const TraGraph *g, const CgCOptions *opt, const CgLlvmOutput *out, char *err,
+                           size_t errlen);
+
+/* Where the LLVM back end's module is: the build tree's when this trac
+ * runs from it, else pkglibdir where it is from bindir (an install moved
+ * whole), else the configured pkglibdir. */
+static const char *build_llvm_module_path(Arena *a)
+{
+	static const char module[] = "trac-llvm.so";
+	char self[PATH_MAX];
+	if (!build_self_dir(self, sizeof self))
+		return arena_printf(a, "%s/%s", TRAC_PKGLIBDIR, module);
+	if (strcmp(self, TRAC_BUILD_BINDIR) == 0)
+		return arena_printf(a, "%s/%s", TRAC_BUILD_PKGLIBDIR, module);
+	const char *dir = arena_printf(a, "%s/%s", self, build_relative(a, TRAC_BINDIR, TRAC_PKGLIBDIR));
+	return arena_printf(a, "%s/%s", build_is_file(dir, module) ? dir : TRAC_PKGLIBDIR, module);
+}
+
+/* The module's cg_llvm_emit, loaded once; NULL after a message. The back
+ * end is a module so that a run that renders no LLVM never loads
+ * libLLVM (0.1 s of start-up: most of a `trac --check`). */
+static BuildLlvmEmit *build_llvm_module(void)
+{
+	static BuildLlvmEmit *emit;
+	if (emit)
+		return emit;
+	Arena a = {0};
+	const char *path = build_llvm_module_path(&a);
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h)
+		*(void **)&emit = dlsym(h, "cg_llvm_emit");
+	if (!emit)
+		fprintf(stderr, "trac: error: cannot load the LLVM back end: %s; trac's installation is incomplete "
+		        "(--backend=c compiles without it)\n", dlerror());
+	arena_free(&a);
+	return emit;
+}
+
+int build_llvm_emit(const TraGraph *g, const CgCOptions *opt, const CgLlvmOutput *out)
+{
+	BuildLlvmEmit *emit = build_llvm_module();
+	if (!emit)
+		return TRAC_EXIT_ERROR;
+	char err[1024];
+	if (emit(g, opt, out, err, sizeof err))
+		return TRAC_EXIT_OK;
+	fprintf(stderr, "trac: internal error: the LLVM back end failed (this is a bug in trac): %s\n", err);
+	return TRAC_EXIT_INTERNAL;
+}
+#endif
 
 /* A directory without "dir/.." detours, for people to read. */
 static const char *build_tidy_dir(Arena *a, const char *dir)
@@ -679,16 +732,12 @@ static int build_llvm_object(const TraGraph *g, const BuildOptions *opt, const c
 		        ir ? ll : "");
 	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia, opt->mg, NULL};
 	CgLlvmOutput out = {obj, NULL, ir, opt->verbose ? stderr : NULL, opt->sanitize_thread};
-	char err[1024];
-	bool ok = cg_llvm_emit(g, &cg, &out, err, sizeof err);
-	if (ir && fclose(ir) != 0 && ok) {
+	int rc = build_llvm_emit(g, &cg, &out);
+	if (ir && fclose(ir) != 0 && rc == TRAC_EXIT_OK) {
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", ll, strerror(errno));
 		return TRAC_EXIT_ERROR;
 	}
-	if (ok)
-		return TRAC_EXIT_OK;
-	fprintf(stderr, "trac: internal error: the LLVM back end failed (this is a bug in trac): %s\n", err);
-	return TRAC_EXIT_INTERNAL;
+	return rc;
 #else
 	(void)g;
 	(void)obj;

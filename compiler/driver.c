@@ -186,19 +186,18 @@ static bool driver_dump_kernels(const DriverRun *r, FILE *out)
 #ifdef HAVE_LLVM
 /* --emit=llvm-unopt and --emit=llvm: the LLVM module of block tasks, or
  * of whole-node kernels, as built or after O3. LLVM failing on it is a
- * bug in trac: exit 3 at once (nothing of --emit is written yet). */
+ * bug in trac: exit 3 at once (nothing of --emit is written yet); exit 1
+ * when the back end's module cannot be loaded. */
 static bool driver_dump_llvm_module(const DriverRun *r, FILE *out, bool optimised)
 {
-	char *name = driver_program_name(r->o), err[1024];
+	char *name = driver_program_name(r->o);
 	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), NULL};
 	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL, r->o->verbose ? stderr : NULL,
 	                   r->o->sanitize_thread};
-	bool ok = cg_llvm_emit(r->g, &cg, &lo, err, sizeof err);
+	int rc = build_llvm_emit(r->g, &cg, &lo);
 	free(name);
-	if (!ok) {
-		fprintf(stderr, "trac: internal error: the LLVM back end failed (this is a bug in trac): %s\n", err);
-		exit(TRAC_EXIT_INTERNAL);
-	}
+	if (rc != TRAC_EXIT_OK)
+		exit(rc);
 	return true;
 }
 

@@ -946,7 +946,8 @@ void cg_cuda_emit(const TraGraph *g, const CgCOptions *opt, FILE *out);
  * helpers for kernels, O3, object files) is declared in codegen/llvm.h,
  * its program builder's parts in codegen/llvm_prog.h: they exist only
  * where configure found LLVM (HAVE_LLVM), and their handles are LLVM's.
- * What the driver calls is below (defined only with HAVE_LLVM). */
+ * The module trac-llvm.so exports what is below (defined only with
+ * HAVE_LLVM); trac calls it through build_llvm_emit (build.c). */
 
 /* What cg_llvm_emit writes: each may be NULL. */
 typedef struct CgLlvmOutput {
@@ -967,6 +968,12 @@ bool cg_llvm_emit(const TraGraph *g, const CgCOptions *opt, const CgLlvmOutput *
                   size_t errlen);
 
 /* ---- build.c ------------------------------------------------------------ */
+
+/* cg_llvm_emit as trac calls it: from the LLVM back end's module
+ * (trac-llvm.so), loaded on the first call. Returns TRAC_EXIT_OK, or
+ * TRAC_EXIT_ERROR when the module cannot be loaded, or
+ * TRAC_EXIT_INTERNAL when LLVM fails (a bug in trac), after a message. */
+int build_llvm_emit(const TraGraph *g, const CgCOptions *opt, const CgLlvmOutput *out);
 
 /* How to build the native program. */
 typedef struct BuildOptions {

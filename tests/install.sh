@@ -5,8 +5,10 @@
 # again. Each time, with only that prefix's bin (and the system's) on
 # PATH, the installed trac must find its own runtime, compile an
 # installed sample and run it to the interpreter's answer; the shared
-# runtime, the header, pkg-config file, samples and the learned placer's
-# weights must be there (and --placer=learned find them). Then
+# runtime, the header, pkg-config file, samples, the learned placer's
+# weights and the LLVM back end's module must be there (and
+# --placer=learned find them); without the module, --check still works
+# and a compile says what is missing. Then
 # the tree, built for its configured prefix, is installed with another
 # (`make install prefix=P`, as after `./configure --prefix=P` in a tree
 # built earlier): what depends on the paths is rebuilt, and that install
@@ -44,6 +46,10 @@ for f in "$bindir/trac" "$includedir/trart.h" "$libdir/libtrart.a" "$libdir/libt
 	"$libdir/pkgconfig/trac.pc" "$pkgdatadir/samples/matmul.tra" "$pkgdatadir/placer.weights"; do
 	[ -f "$stage$f" ] && ok "installed-$(basename "$f")" || bad "installed $f"
 done
+# the LLVM back end's module, where trac has that back end
+if "$TRAC" --backend=llvm --version >/dev/null 2>&1; then
+	[ -f "$stage$libdir/trac/trac-llvm.so" ] && ok installed-trac-llvm.so || bad "installed $libdir/trac/trac-llvm.so"
+fi
 
 # check_prefix NAME BIN: the trac in BIN, alone on PATH, builds and runs a sample
 check_prefix() {
@@ -88,6 +94,18 @@ case $bindir:$includedir:$libdir:$pkgdatadir in
 		"$tmp/moved${bindir#"$prefix"}/trac" "$srcdir/samples/matmul.tra" -o never
 	expect override-flag 0 "" "$tmp/moved${bindir#"$prefix"}/trac" --print-runtime-dir --runtime-dir="$tmp/moved"
 	[ "$(sed -n 1p out)" = "$tmp/moved${includedir#"$prefix"}" ] && ok override-flag-used || bad override-flag-used
+	# the LLVM back end is a module, loaded only by a run that renders
+	# LLVM: without it (and none at the configured prefix either) --check
+	# works and a compile says what is missing
+	module=$tmp/moved${libdir#"$prefix"}/trac/trac-llvm.so
+	if [ -f "$module" ] && [ ! -e "$libdir/trac/trac-llvm.so" ]; then
+		mv "$module" "$tmp/module.so"
+		expect no-module-check 0 "" "$tmp/moved${bindir#"$prefix"}/trac" "$srcdir/samples/matmul.tra" --check
+		expect no-module-compile 1 "cannot load the LLVM back end: .*trac-llvm.so.*--backend=c compiles without it" \
+			"$tmp/moved${bindir#"$prefix"}/trac" "$srcdir/samples/matmul.tra" -o never
+		[ -e never ] && bad "no-module-compile: it wrote a program"
+		mv "$tmp/module.so" "$module"
+	fi
 	;;
 *) echo "SKIP moving the prefix: bindir, includedir, libdir or pkgdatadir is outside it" ;;
 esac
