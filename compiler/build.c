@@ -216,9 +216,11 @@ static BuildLlvmEmit *build_llvm_module(void)
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (h)
 		*(void **)&emit = dlsym(h, "cg_llvm_emit");
-	if (!emit)
+	if (!emit) {
+		const char *why = dlerror();
 		fprintf(stderr, "trac: error: cannot load the LLVM back end: %s; trac's installation is incomplete "
-		        "(--backend=c compiles without it)\n", dlerror());
+		        "(--backend=c compiles without it)\n", why ? why : path);
+	}
 	arena_free(&a);
 	return emit;
 }
