@@ -165,21 +165,29 @@ bool build_find_runtime(Arena *a, const char *runtime_dir, const char **include,
 	return true;
 }
 
+/* Where installed file name is, in a: in build_dir when this trac runs
+ * from the build tree, else in installed_dir where it is from bindir (an
+ * install moved whole), else in the configured installed_dir. */
+static const char *build_installed_file(Arena *a, const char *build_dir, const char *installed_dir,
+                                        const char *name)
+{
+	char self[PATH_MAX];
+	const char *dir = installed_dir;
+	if (build_self_dir(self, sizeof self)) {
+		const char *moved = arena_printf(a, "%s/%s", self, build_relative(a, TRAC_BINDIR, installed_dir));
+		if (strcmp(self, TRAC_BUILD_BINDIR) == 0)
+			dir = build_dir;
+		else if (build_is_file(moved, name))
+			dir = moved;
+	}
+	return arena_printf(a, "%s/%s", dir, name);
+}
+
 const char *build_data_file(const char *name)
 {
 	static char path[PATH_MAX + 256];
-	char self[PATH_MAX];
 	Arena a = {0};
-	const char *dir = TRAC_PKGDATADIR;
-	if (build_self_dir(self, sizeof self)) {
-		if (strcmp(self, TRAC_BUILD_BINDIR) == 0)
-			dir = TRAC_BUILD_DATADIR;
-		else /* an install moved whole: pkgdatadir where it is from bindir */
-			dir = arena_printf(&a, "%s/%s", self, build_relative(&a, TRAC_BINDIR, TRAC_PKGDATADIR));
-		if (strcmp(dir, TRAC_BUILD_DATADIR) != 0 && !build_is_file(dir, name))
-			dir = TRAC_PKGDATADIR;
-	}
-	snprintf(path, sizeof path, "%s/%s", dir, name);
+	snprintf(path, sizeof path, "%s", build_installed_file(&a, TRAC_BUILD_DATADIR, TRAC_PKGDATADIR, name));
 	arena_free(&a);
 	return path;
 }
@@ -187,21 +195,6 @@ const char *build_data_file(const char *name)
 #ifdef HAVE_LLVM
 typedef bool BuildLlvmEmit(const TraGraph *g, const CgCOptions *opt, const CgLlvmOutput *out, char *err,
                            size_t errlen);
-
-/* Where the LLVM back end's module is: the build tree's when this trac
- * runs from it, else pkglibdir where it is from bindir (an install moved
- * whole), else the configured pkglibdir. */
-static const char *build_llvm_module_path(Arena *a)
-{
-	static const char module[] = "trac-llvm.so";
-	char self[PATH_MAX];
-	if (!build_self_dir(self, sizeof self))
-		return arena_printf(a, "%s/%s", TRAC_PKGLIBDIR, module);
-	if (strcmp(self, TRAC_BUILD_BINDIR) == 0)
-		return arena_printf(a, "%s/%s", TRAC_BUILD_PKGLIBDIR, module);
-	const char *dir = arena_printf(a, "%s/%s", self, build_relative(a, TRAC_BINDIR, TRAC_PKGLIBDIR));
-	return arena_printf(a, "%s/%s", build_is_file(dir, module) ? dir : TRAC_PKGLIBDIR, module);
-}
 
 /* The module's cg_llvm_emit, loaded once; NULL after a message. The back
  * end is a module so that a run that renders no LLVM never loads
@@ -212,7 +205,7 @@ static BuildLlvmEmit *build_llvm_module(void)
 	if (emit)
 		return emit;
 	Arena a = {0};
-	const char *path = build_llvm_module_path(&a);
+	const char *path = build_installed_file(&a, TRAC_BUILD_PKGLIBDIR, TRAC_PKGLIBDIR, "trac-llvm.so");
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (h)
 		*(void **)&emit = dlsym(h, "cg_llvm_emit");

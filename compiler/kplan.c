@@ -774,30 +774,12 @@ static KplanPiece kplan_block_piece(const TraGraph *g, const IaTask *k)
 	return p;
 }
 
-int *kplan_topo_order(const KplanProgram *kp)
-{
-	int n = kp->ia->ntasks, head = 0, tail = 0;
-	int *order = xcalloc((size_t)n + 1, sizeof *order), *left = xcalloc((size_t)n + 1, sizeof *left);
-	for (int t = 0; t < n; t++)
-		if ((left[t] = kp->tasks[t].npred) == 0)
-			order[tail++] = t;
-	while (head < tail) {
-		const KplanTask *kt = &kp->tasks[order[head++]];
-		for (int i = 0; i < kt->nsucc; i++)
-			if (--left[kt->succ[i]] == 0)
-				order[tail++] = kt->succ[i];
-	}
-	TRAC_ASSERT(tail == n);
-	free(left);
-	return order;
-}
-
 uint64_t *kplan_gpu_dest(const KplanProgram *kp)
 {
 	const IaGraph *ia = kp->ia;
 	int n = ia->ntasks;
 	uint64_t *need = xcalloc((size_t)n + 1, sizeof *need), *dest = xcalloc((size_t)n + 1, sizeof *dest);
-	int *order = kplan_topo_order(kp);
+	int *order = ia_topo_order(kp->ia);
 	for (int j = n - 1; j >= 0; j--) { /* readers first */
 		int t = order[j];
 		const KplanTask *kt = &kp->tasks[t];

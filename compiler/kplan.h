@@ -146,11 +146,6 @@ enum { KPLAN_PIECE_OUTPUT = 1, KPLAN_PIECE_INPUT = 2 };
  * task that only orders). */
 int kplan_task_pieces(const KplanProgram *kp, int t, KplanPiece *out);
 
-/* The block tasks in an order where each comes after the tasks it reads
- * (Kahn's; ia's numbering is not one: a row group's fused tasks, and the
- * leaves its leader reads, come after the leader). Malloc'd. */
-int *kplan_topo_order(const KplanProgram *kp);
-
 /* On GPUs (ia->ngpus > 0): per task with pieces, the GPUs they are
  * copied to (a bit each), as runtime/gpu.c works it out: a task that
  * only orders needs what its successors need; a writer's pieces go to

@@ -381,7 +381,7 @@ static void plan_rank_traffic(const KplanProgram *kp, double *sent, double *recv
 	int nt = ia->ntasks;
 	uint64_t *need = xcalloc((size_t)nt + 1, sizeof *need);
 	KplanPiece *pc = xcalloc((size_t)nt + 2, sizeof *pc);
-	int *order = kplan_topo_order(kp);
+	int *order = ia_topo_order(kp->ia);
 	for (int j = nt - 1; j >= 0; j--) {
 		int t = order[j];
 		const KplanTask *kt = &kp->tasks[t];

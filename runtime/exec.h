@@ -282,6 +282,11 @@ TRART_INTERNAL int trart_npy_header(const char *path, const char *name,
                                     TrartDtype *dtype, int *rank,
                                     int64_t *shape, char *err, size_t errlen);
 
+/* Formats a shape as Python's repr of a tuple into buf: "()", "(5,)",
+ * "(3, 4)"; returns buf. */
+TRART_INTERNAL const char *trart_npy_shape_text(char *buf, size_t size, int rank,
+                                                const int64_t *shape);
+
 /* Checks the .npy file at path as trart_npy_read does, failing with its
  * messages, but reads no data: sets *offset to where the data starts
  * and *bytes to its length. Returns 0; 1 when the file is not a regular

@@ -174,9 +174,8 @@ npy_escape(char *buf, size_t size, const char *s, size_t len)
 	return buf;
 }
 
-/* Formats a shape as Python's repr of a tuple: "()", "(5,)", "(3, 4)". */
-static const char *
-npy_shape_text(char *buf, size_t size, int rank, const int64_t *shape)
+const char *
+trart_npy_shape_text(char *buf, size_t size, int rank, const int64_t *shape)
 {
 	size_t o = 0;
 	int i;
@@ -203,10 +202,10 @@ npy_data_bytes(const NpyCtx *c, int rank, const int64_t *shape, size_t elsize,
 	for (i = 0; i < rank; i++) {
 		if (shape[i] < 0)
 			return npy_fail(c, "shape %s has a negative dimension",
-			                npy_shape_text(text, sizeof text, rank, shape));
+			                trart_npy_shape_text(text, sizeof text, rank, shape));
 		if (shape[i] && total > SIZE_MAX / (uint64_t)shape[i])
 			return npy_fail(c, "shape %s is too large",
-			                npy_shape_text(text, sizeof text, rank, shape));
+			                trart_npy_shape_text(text, sizeof text, rank, shape));
 		total *= (size_t)shape[i];
 	}
 	*bytes = total;
@@ -598,8 +597,8 @@ npy_check_layout(const NpyCtx *c, const NpyHeader *h, int rank,
 	if (npy_shape_fits(h, rank, shape))
 		return 0;
 	return npy_fail(c, "shape %s does not match the declared %s%s",
-	                npy_shape_text(found, sizeof found, h->rank, h->shape),
-	                npy_shape_text(declared, sizeof declared, rank, shape),
+	                trart_npy_shape_text(found, sizeof found, h->rank, h->shape),
+	                trart_npy_shape_text(declared, sizeof declared, rank, shape),
 	                rank == 0 ? " (a scalar: shape () or (1,))" : "");
 }
 
@@ -808,7 +807,7 @@ npy_dict_text(char *buf, size_t size, TrartDtype t, int rank,
 		                                    shape[0]);
 	n = snprintf(buf, size, "{'descr': '%s', 'fortran_order': False, "
 	             "'shape': %s, }%*s", npy_descr(t),
-	             npy_shape_text(text, sizeof text, rank, shape),
+	             trart_npy_shape_text(text, sizeof text, rank, shape),
 	             grow > 0 ? grow : 0, "");
 	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
 }

@@ -74,17 +74,6 @@ static const char *npycmp_numpy_name(TrartDtype t)
 	return names[t];
 }
 
-/* "(5, 3)", "(7,)", "()": the shape as Python prints a tuple. */
-static const char *npycmp_shape(char *buf, size_t size, int rank, const int64_t *shape)
-{
-	size_t k = (size_t)snprintf(buf, size, "(");
-	for (int d = 0; d < rank && k < size; d++)
-		k += (size_t)snprintf(buf + k, size - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
-	if (k < size)
-		snprintf(buf + k, size - k, rank == 1 ? ",)" : ")");
-	return buf;
-}
-
 /* max|got - want| / max(max|want|, 1e-30), NaN if either holds a NaN. */
 static double npycmp_error(const void *got, const void *want, TrartDtype t, size_t n)
 {
@@ -118,7 +107,7 @@ static int npycmp_file(const char *got_dir, const char *want_dir, const char *na
 	}
 	if (gt != wt || grank != wrank || memcmp(gshape, wshape, (size_t)wrank * sizeof *wshape) != 0) {
 		printf("  %s: dtype %s/%s shape %s/%s\n", gpath, npycmp_numpy_name(gt), npycmp_numpy_name(wt),
-		       npycmp_shape(gs, sizeof gs, grank, gshape), npycmp_shape(ws, sizeof ws, wrank, wshape));
+		       trart_npy_shape_text(gs, sizeof gs, grank, gshape), trart_npy_shape_text(ws, sizeof ws, wrank, wshape));
 		return 1;
 	}
 	size_t n = 1;
@@ -136,8 +125,8 @@ static int npycmp_file(const char *got_dir, const char *want_dir, const char *na
 	if (e <= tol)
 		return 0;
 	printf("  %s: dtype %s/%s shape %s/%s relative error %.3g\n", gpath, npycmp_numpy_name(gt),
-	       npycmp_numpy_name(wt), npycmp_shape(gs, sizeof gs, grank, gshape),
-	       npycmp_shape(ws, sizeof ws, wrank, wshape), e);
+	       npycmp_numpy_name(wt), trart_npy_shape_text(gs, sizeof gs, grank, gshape),
+	       trart_npy_shape_text(ws, sizeof ws, wrank, wshape), e);
 	return 1;
 }
 
