@@ -79,7 +79,9 @@
  * between one step and the next copies each feeding output's buffer into
  * its input's: the state stays in memory, no file is read or written
  * between steps, and the outputs written are the last step's. A fed
- * input is read whole, never mapped (the copy writes it). --log-every K
+ * input is read whole, never mapped (the copy writes it). On MPI ranks,
+ * rank 0 copies and broadcasts each fed input to the others (cli_feed).
+ * --log-every K
  * prints the scalar outputs after every K-th step and the last, to
  * standard output, one line per step.
  *
@@ -589,8 +591,8 @@ cli_logged(const TrartProgram *p, int i)
 	return cli_is_output(p->tensors[i].kind) && p->tensors[i].rank == 0;
 }
 
-/* --steps and --log-every: for a program with training state, on one
- * process, and not with --repeat (which times one computation). */
+/* --steps and --log-every: for a program with training state, and not
+ * with --repeat (which times one computation). */
 static int
 cli_check_steps(const TrartProgram *p, const CliOpts *o)
 {
@@ -607,9 +609,6 @@ cli_check_steps(const TrartProgram *p, const CliOpts *o)
 		                       "--time times every step of --steps");
 	if (o->log_every && logged == 0)
 		return cli_usage_error(p, "--log-every: this program has no scalar output to print");
-	if (o->steps > 1 && cli_ranks())
-		return cli_usage_error(p, "--steps: training state on MPI ranks is not "
-		                       "supported yet");
 	return CLI_OK;
 }
 
@@ -948,15 +947,24 @@ cli_log_step(const TrartProgram *p, const CliRun *r, long step)
 	putchar('\n');
 }
 
-/* The state of the next step: every feeding output into its input. */
+/* The state of the next step: every feeding output into its input. On
+ * ranks, rank 0 alone has the whole output (it is sent every final
+ * block), so it copies, and every rank then takes the input from it:
+ * each rank reads its inputs' blocks from its own memory. */
 static void
 cli_feed(const TrartProgram *p, const CliRun *r)
 {
+	const TrartComm *c = cli_ranks();
 	int k;
 
-	for (k = 0; k < p->nfeeds; k++)
-		memcpy(r->bufs[p->feeds[2 * k + 1]], r->bufs[p->feeds[2 * k]],
-		       r->bytes[p->feeds[2 * k + 1]]);
+	for (k = 0; k < p->nfeeds; k++) {
+		int from = p->feeds[2 * k], to = p->feeds[2 * k + 1];
+
+		if (!c || c->rank == 0)
+			memcpy(r->bufs[to], r->bufs[from], r->bytes[to]);
+		if (c)
+			c->bcast(c->ctx, r->bufs[to], r->bytes[to], 0);
+	}
 }
 
 /* Runs the kernels --repeat times, or --steps steps feeding the state

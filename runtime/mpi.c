@@ -4,7 +4,7 @@
  * with `mpirun -np R ./prog [options]`, each process runs its rank's part
  * of the task graph (sched.c says which, and when a block moves). This
  * file is the only one that includes mpi.h: it gives the executor the
- * table of trart.h's TrartComm (post, poll, agree) and is the program's
+ * table of trart.h's TrartComm (post, poll, agree, bcast) and is the program's
  * main (trart_mpi_main), so that the rest of the runtime builds and runs
  * without MPI.
  *
@@ -16,8 +16,9 @@
  * subarray datatype, so MPI copies from and into place and nothing is
  * packed by hand. Only sched.c's comm thread posts and polls during a
  * run (MPI_Testsome, which never waits), and the main thread calls MPI
- * only between runs (the collectives of agree), so MPI_THREAD_SERIALIZED
- * is all this asks for; no worker ever blocks on a message, and a rank
+ * only between runs (the collectives of agree and bcast), so
+ * MPI_THREAD_SERIALIZED is all this asks for; no worker ever blocks on a
+ * message, and a rank
  * whose receives are all posted before any send cannot deadlock the way
  * blocking sends and receives on worker threads can (RESEARCH.md).
  *
@@ -37,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define MPI_BCAST_CHUNK ((size_t)1 << 30) /* bytes per MPI_Bcast */
 
 /* The transport's state: the requests in flight and the caller's id of
  * each (the comm thread alone touches them during a run). */
@@ -218,6 +221,19 @@ mpi_agree(void *ctx, int status, int *first)
 }
 
 static void
+mpi_bcast(void *ctx, void *buf, size_t bytes, int root)
+{
+	MpiComm *m = ctx;
+	size_t done, n;
+
+	for (done = 0; done < bytes; done += n) { /* MPI counts are ints */
+		n = bytes - done < MPI_BCAST_CHUNK ? bytes - done : MPI_BCAST_CHUNK;
+		if (MPI_Bcast((char *)buf + done, (int)n, MPI_BYTE, root, MPI_COMM_WORLD) != MPI_SUCCESS)
+			mpi_fatal(m, "MPI_Bcast failed");
+	}
+}
+
+static void
 mpi_task_done(void *ctx, int t)
 {
 	MpiComm *m = ctx;
@@ -281,7 +297,7 @@ trart_mpi_main(const TrartProgram *p, int argc, char **argv)
 		MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tag_ub, &flag);
 		m.tag_ub = flag ? *tag_ub : 32767;
 		m.fail_rank = fail && *fail ? atoi(fail) : -1;
-		c = (TrartComm){rank, size, &m, mpi_post, mpi_poll, mpi_agree, mpi_task_done};
+		c = (TrartComm){rank, size, &m, mpi_post, mpi_poll, mpi_agree, mpi_bcast, mpi_task_done};
 		if (rank > 0) /* --help and --version once */
 			(void)!freopen("/dev/null", "w", stdout);
 		trart_set_comm(&c);

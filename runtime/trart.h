@@ -455,6 +455,9 @@ typedef struct TrartComm {
 	/* A collective every rank calls at the same point: the largest of
 	 * every rank's status, and in *first the lowest rank that has it. */
 	int (*agree)(void *ctx, int status, int *first);
+	/* A collective every rank calls at the same point: the bytes at buf
+	 * on rank root, into buf on every other rank (--steps's state). */
+	void (*bcast)(void *ctx, void *buf, size_t bytes, int root);
 	/* Task t of this rank completed (the transport's hook for tests'
 	 * injected failures; may end the program). */
 	void (*task_done)(void *ctx, int t);

@@ -12,7 +12,8 @@
 # and once per program, the same binary without mpirun (one process).
 # MPI_SWEEP=full runs every placer for every R (4x the runs);
 # MPI_SWEEP=smoke, distcheck's, the samples alone, not bench/.
-# Then: a program whose every rank sends before it receives (a
+# Then: every training sample runs --steps on 2 and 3 ranks; a program
+# whose every rank sends before it receives (a
 # transpose, rows cut in two, round robin) completes under a time limit,
 # and again on inputs from .npy files;
 # TRART_FAIL_RANK=1 makes rank 1 fail after its first block: mpirun
@@ -131,6 +132,36 @@ for prog in "$srcdir"/samples/*.tra $benches; do
 	else
 		bad "$name: outputs"
 	fi
+done
+
+# Training state on ranks (--steps): rank 0 copies each fed output into
+# its input and broadcasts it between steps. Every training sample, on 2
+# and 3 ranks (the placers taking turns), runs 10 steps: its outputs
+# equal the interpreter's 10 steps, and its --log-every lines the same
+# binary's without mpirun (the same blocks in the same order: the same
+# bits). Without the broadcast, rank 1 keeps the first step's state.
+i=0
+for prog in "$srcdir"/samples/train_*.tra; do
+	name=$(basename "$prog" .tra)
+	rm -rf want got-* p-* log-*
+	if ! "$TRAC" "$prog" --interpret --random=3 --steps 10 --output-dir want 2>err; then
+		bad "$name: interpreter, 10 steps"
+		continue
+	fi
+	for r in 2 3; do
+		p=$(echo $placers | cut -d' ' -f$((i % 4 + 1)))
+		i=$((i + 1))
+		label="$name --ranks=$r --placer=$p --steps 10"
+		if "$TRAC" "$prog" --ranks="$r" --devices=1 --placer="$p" -o "p-$r" 2>err &&
+		   mpi "$r" "./p-$r" --random=3 --steps 10 --log-every 5 --output-dir "got-$r" \
+			>"log-$r" 2>err &&
+		   "./p-$r" --random=3 --steps 10 --log-every 5 --output-dir got-alone >log-alone 2>err &&
+		   [ -s "log-$r" ] && cmp -s "log-$r" log-alone && compare "got-$r" want; then
+			ok "$label: outputs equal the interpreter's, the log one process's"
+		else
+			bad "$label"
+		fi
+	done
 done
 
 # Every rank sends before it receives: B's row blocks on ranks 0 and 1,
