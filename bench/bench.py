@@ -71,6 +71,17 @@ def _flops_w4(s):
     return 4 * s["N"] * s["D"]
 
 
+def _bytes_w4(s):
+    # X read once (f32), Y written
+    return 4 * (s["N"] * s["D"] + s["N"])
+
+
+def _bytes_w5(s):
+    # X, w and y read once (f32), g written
+    n, d = s["N"], s["D"]
+    return 4 * (n * d + d + n + d)
+
+
 def _flops_w5(s):
     # X w (2ND), sigmoid = 1/(1+exp(-z)) (4N), - y (N), X^T r (2ND), / n (D)
     n, d = s["N"], s["D"]
@@ -154,22 +165,22 @@ WORKLOADS = [
          sizes=dict(N=8192, D=8192),
          small=dict(N=40, D=72),
          inputs=dict(X="ND"), output=("Y", "N"),
-         flops=_flops_w4),
+         flops=_flops_w4, bytes=_bytes_w4),
     dict(name="w4s", same="w4", file="w4s_lse.tra", label="w4s_lse",
          sizes=dict(N=8192, D=8192),
          small=dict(N=40, D=72),
          inputs=dict(X="ND"), output=("Y", "N"),
-         flops=_flops_w4),
+         flops=_flops_w4, bytes=_bytes_w4),
     dict(name="w5", file="w5_logreg.tra", label="w5_logreg",
          sizes=dict(N=100000, D=1000),
          small=dict(N=300, D=28),
          inputs=dict(X="ND", w="D", y="N"), output=("g", "D"),
-         flops=_flops_w5),
+         flops=_flops_w5, bytes=_bytes_w5),
     dict(name="w5n", same="w5", file="w5n_logreg.tra", label="w5n_logreg",
          sizes=dict(N=100000, D=1000),
          small=dict(N=300, D=28),
          inputs=dict(X="ND", w="D", y="N"), output=("g", "D"),
-         flops=_flops_w5),
+         flops=_flops_w5, bytes=_bytes_w5),
     # a training step: W2's MLP with softmax cross-entropy, grad, SGD (issue 15)
     dict(name="w7", file="w7_train.tra", label="w7_train",
          sizes=dict(N=8192, D=1024, H=4096, C=1024),
@@ -816,6 +827,7 @@ def reason(rc, err, out=""):
 
 TIME_RE = re.compile(r"time:\s*runs=(\d+)\s+median_ms=([-+0-9.eEinfa]+)\s+min_ms=([-+0-9.eEinfa]+)")
 SGEMM_RE = re.compile(r"gflops=([0-9.]+)")
+MEM_RE = re.compile(r"gbs=([0-9.]+)")
 
 
 def sgemm_peak(args, env):
@@ -841,6 +853,36 @@ def sgemm_peak(args, env):
     if rc != 0 or not m:
         return None, "run failed: " + reason(rc, err, out)
     return float(m.group(1)), out.strip()
+
+
+def mem_peak(args, env):
+    """Build and run mem_peak (the read bandwidth of args.threads threads);
+    returns (GB/s or None, line or reason)."""
+    exe = os.path.join(args.builddir, "mem_peak")
+    cc = shlex.split(args.cc or os.environ.get("CC") or "cc")
+    src = os.path.join(HERE, "mem_peak.c")
+    rc, out, err = 1, "", ""
+    for flags in (["-O3", "-march=native"], ["-O3"]):
+        cmd = cc + flags + ["-std=c11", "-pthread", src, "-o", exe]
+        rc, out, err, _ = run_cmd(cmd, env, 120)
+        if rc == 0:
+            break
+    if rc != 0:
+        return None, "build failed (%s): %s" % (" ".join(cmd), reason(rc, err, out))
+    mib, runs = (64, 3) if args.small else (1024, 7)
+    rc, out, err, _ = run_cmd([exe, str(mib), str(runs), str(args.threads)], env, args.timeout)
+    m = MEM_RE.search(out)
+    if rc != 0 or not m:
+        return None, "run failed: " + reason(rc, err, out)
+    return float(m.group(1)), out.strip()
+
+
+def describe_mem(bw, line):
+    if bw is None:
+        return "failed: " + line
+    f = dict(re.findall(r"(\w+)=(\S+)", line))
+    return ("%.1f GB/s  (%s threads summing %s MiB, best of %s after a warm-up, median %s)"
+            % (bw, f.get("threads"), f.get("mib"), f.get("runs"), f.get("gbs_median")))
 
 
 def describe_peak(peak, line):
@@ -1584,12 +1626,15 @@ def main(argv=None):
     sys.stdout.flush()
     peak, peak_line = sgemm_peak(args, env)
     print("sgemm peak: " + describe_peak(peak, peak_line))
+    bw, bw_line = mem_peak(args, env)
+    print("read bandwidth: " + describe_mem(bw, bw_line))
     print(flush=True)
 
     rows = []
     for w in todo:
         s = w["small"] if args.small else w["sizes"]
         row = {"name": w["label"], "gflop": w["flops"](s) / 1e9, "notes": [],
+               "least_bytes": w["bytes"](s) if "bytes" in w else None,
                "trac_ms": None, "numpy_ms": None, "torch_ms": None, "check": None}
         print("running %s ..." % w["label"], file=sys.stderr, flush=True)
         if args.interpret:
@@ -1654,17 +1699,20 @@ def main(argv=None):
     if not args.no_samples and not args.interpret and not args.small and not only:
         samples = run_samples(args, env)
 
-    peak_after = None
+    peak_after = bw_after = None
     if not args.small and not args.interpret:
-        # the machines drift 10-25% within minutes: measure the peak again
+        # the machines drift 10-25% within minutes: measure the peaks again
         peak_after, line_after = sgemm_peak(args, env)
         print("sgemm peak after the workloads: " + describe_peak(peak_after, line_after))
+        bw_after, bw_line_after = mem_peak(args, env)
+        print("read bandwidth after the workloads: " + describe_mem(bw_after, bw_line_after))
         print()
     peak_used = max([p for p in (peak, peak_after) if p], default=None)
+    bw_used = max([b for b in (bw, bw_after) if b], default=None)
 
     # the table
     hdr = ["workload", "GFLOP", "trac ms", "numpy ms", "trac/numpy", "torch ms",
-           "trac GFLOP/s", "of sgemm peak"]
+           "trac GFLOP/s", "of sgemm peak", "of read bw"]
     show_check = args.small or args.interpret
     if show_check:
         hdr.append("check")
@@ -1675,6 +1723,9 @@ def main(argv=None):
         gfs = r["gflop"] / (t * 1e-3) if t else None
         r["trac_gflops"] = gfs
         r["peak_fraction"] = gfs / peak_used if gfs and peak_used else None
+        # the least traffic at the read bandwidth, against trac's time
+        r["bw_fraction"] = (r["least_bytes"] / bw_used / 1e6 / t
+                            if t and bw_used and r.get("least_bytes") else None)
         cells = [r["name"], fmt(r["gflop"], ".3g"),
                  "failed" if "trac_fail" in r else fmt(t, ".2f"),
                  "failed" if "numpy_fail" in r else fmt(r["numpy_ms"], ".2f"),
@@ -1682,7 +1733,9 @@ def main(argv=None):
                  "failed" if "torch_fail" in r else fmt(r["torch_ms"], ".2f"),
                  fmt(gfs, ".1f"),
                  fmt(r["peak_fraction"] * 100 if r["peak_fraction"] else None, ".1f") +
-                 ("%" if r["peak_fraction"] else "")]
+                 ("%" if r["peak_fraction"] else ""),
+                 fmt(r["bw_fraction"] * 100 if r["bw_fraction"] else None, ".1f") +
+                 ("%" if r["bw_fraction"] else "")]
         if show_check:
             cells.append(r["check"] or "-")
         table.append(cells)
@@ -1721,6 +1774,10 @@ def main(argv=None):
     if peak_used:
         print("of sgemm peak: trac GFLOP/s / %.1f GFLOP/s, the higher sgemm peak of this run."
               % peak_used)
+    if bw_used:
+        print("of read bw: the workload's least traffic (its inputs read once, its output "
+              "written once) at %.1f GB/s, the higher read bandwidth of this run, / trac ms; "
+              "for memory-bound workloads whose inputs exceed the caches." % bw_used)
     if peak and peak_after and abs(peak - peak_after) > 0.1 * max(peak, peak_after):
         print("warning: the sgemm peak moved by more than 10%% during the run (%.1f -> %.1f "
               "GFLOP/s): the machine is busy or drifting; run again." % (peak, peak_after))
@@ -1733,7 +1790,8 @@ def main(argv=None):
             json.dump({"threads": args.threads, "repeat": args.repeat, "small": args.small,
                        "openblas_coretype": coretype, "numpy": has_numpy,
                        "torch": torch_version, "sgemm_peak_gflops": peak,
-                       "sgemm_peak_after_gflops": peak_after, "backends": args.backends,
+                       "sgemm_peak_after_gflops": peak_after, "read_gbs": bw,
+                       "read_after_gbs": bw_after, "backends": args.backends,
                        "rows": rows, "samples": samples, "memory": memory_rows,
                        "outofcore": ooc_row, "ranks": ranks_rows},
                       f, indent=1)
