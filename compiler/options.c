@@ -492,22 +492,27 @@ static void options_no_llvm_stage(const char *s, size_t n)
 /* --backend=c, llvm, cuda or cuda-sim. */
 static void options_set_backend(DriverOpts *o, const char *arg)
 {
-	o->cuda_sim = strcmp(arg, "cuda-sim") == 0;
-	o->cuda = strcmp(arg, "cuda") == 0;
-	if (strcmp(arg, "c") == 0 || o->cuda_sim || o->cuda) {
-		o->llvm = false; /* the host's C (and cuda-sim's kernels) from the C back end */
+	if (strcmp(arg, "c") == 0) {
+		o->backend = DRIVER_BACKEND_C;
+		return;
+	}
+	if (strcmp(arg, "cuda-sim") == 0) {
+		o->backend = DRIVER_BACKEND_CUDA_SIM;
+		return;
+	}
+	if (strcmp(arg, "cuda") == 0) {
+		o->backend = DRIVER_BACKEND_CUDA;
 #ifndef TRAC_HAVE_CUDA
-		if (o->cuda)
-			options_usage_error("--backend=cuda: this trac was built without the CUDA toolkit (configure "
-			                    "finds nvcc, cuBLAS and cudart under /usr/local/cuda, or --with-cuda=PATH); "
-			                    "--backend=cuda-sim runs on simulated GPUs");
+		options_usage_error("--backend=cuda: this trac was built without the CUDA toolkit (configure "
+		                    "finds nvcc, cuBLAS and cudart under /usr/local/cuda, or --with-cuda=PATH); "
+		                    "--backend=cuda-sim runs on simulated GPUs");
 #endif
 		return;
 	}
 	if (strcmp(arg, "llvm") != 0)
 		options_usage_error("unknown --backend '%s'; the back ends are c, llvm, cuda and cuda-sim", arg);
 #ifdef HAVE_LLVM
-	o->llvm = true;
+	o->backend = DRIVER_BACKEND_LLVM;
 #else
 	options_usage_error("--backend=llvm: this trac was built without the LLVM back end "
 	                    "(configure --with-llvm, with LLVM 14, builds it); use --backend=c");
@@ -700,16 +705,17 @@ static int options_after_stage(void)
  * back end alone is one GPU); what GPUs cannot do yet is refused. */
 static void options_check_gpus(DriverOpts *o)
 {
-	if ((o->tf32 || o->cuda_arch) && !o->cuda)
+	bool cuda = o->backend == DRIVER_BACKEND_CUDA, gpu = cuda || o->backend == DRIVER_BACKEND_CUDA_SIM;
+	if ((o->tf32 || o->cuda_arch) && !cuda)
 		options_usage_error("%s: add --backend=cuda (it tells nvcc and cuBLAS)", o->tf32 ? "--tf32" : "--cuda-arch");
-	if ((o->cuda_sim || o->cuda) && o->gpus == 0)
+	if (gpu && o->gpus == 0)
 		o->gpus = 1;
 	if (o->gpus == 0)
 		return;
-	if (!o->cuda_sim && !o->cuda)
+	if (!gpu)
 		options_usage_error("--gpus=%d places on GPUs: add --backend=cuda (CUDA GPUs) or --backend=cuda-sim "
 		                    "(simulated GPUs)", o->gpus);
-	if (o->cuda && o->sanitize_thread)
+	if (cuda && o->sanitize_thread)
 		options_usage_error("--sanitize=thread cannot instrument CUDA: use --backend=cuda-sim");
 	if (o->devices && o->devices != o->gpus)
 		options_usage_error("--gpus=%d and --devices=%d disagree: on GPUs every device is a GPU",
@@ -927,9 +933,9 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 void options_parse(DriverOpts *o, int argc, char **argv)
 {
 #ifdef HAVE_LLVM
-	*o = (DriverOpts){.placer = PLACE_GREEDY, .llvm = true};
+	*o = (DriverOpts){.placer = PLACE_GREEDY, .backend = DRIVER_BACKEND_LLVM};
 #else
-	*o = (DriverOpts){.placer = PLACE_GREEDY};
+	*o = (DriverOpts){.placer = PLACE_GREEDY, .backend = DRIVER_BACKEND_C};
 #endif
 	o->search_calls = PLACE_SEARCH_CALLS;
 	o->train_stage[0] = o->train_stage[1] = o->train_stage[2] = -1;

@@ -24,6 +24,15 @@ typedef struct NamedPath {
 } NamedPath;
 
 /* The parsed command line. */
+/* What renders the program (--backend). The GPU back ends' hosts, and
+ * cuda-sim's kernels, are the C back end's. */
+typedef enum DriverBackend {
+	DRIVER_BACKEND_C,
+	DRIVER_BACKEND_LLVM,
+	DRIVER_BACKEND_CUDA,     /* CUDA GPUs: nvcc's kernels, cuBLAS */
+	DRIVER_BACKEND_CUDA_SIM, /* simulated GPUs: the GPU executor on the host */
+} DriverBackend;
+
 typedef struct DriverOpts {
 	const char *file;      /* the .tra program */
 	DiagWarnings warn;     /* -w, -Werror, -Wno-NAME */
@@ -44,7 +53,7 @@ typedef struct DriverOpts {
 	bool object;           /* -c */
 	bool shared;           /* --shared */
 	const char *name;      /* --name */
-	bool llvm;             /* --backend=llvm (the default where configure found LLVM), else c */
+	DriverBackend backend; /* --backend (llvm where configure found LLVM, else c) */
 	int opt_level;         /* -O */
 	bool opt_set;
 	const char *cc;        /* --cc */
@@ -64,8 +73,6 @@ typedef struct DriverOpts {
 	int devices;           /* --devices, or 0: the online cores (per rank, with --ranks) */
 	int ranks;             /* --ranks=R: placed on R MPI ranks, or 0: one process */
 	int gpus;              /* --gpus=N: placed on N GPUs (devices is N), or 0: CPU workers */
-	bool cuda_sim;         /* --backend=cuda-sim: the GPUs are simulated (llvm is false) */
-	bool cuda;             /* --backend=cuda: CUDA GPUs (llvm is false) */
 	bool tf32;             /* --tf32: cuBLAS may use TF32 (--backend=cuda) */
 	const char *cuda_arch; /* --cuda-arch=LIST, or NULL: sm_90 */
 	const char *pmode;     /* --partition=auto or none, or NULL */
