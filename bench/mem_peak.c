@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "peak_timing.h"
+
 #define MEM_PEAK_MAX_THREADS 256
 
 /* One thread's share: [begin, end) of the buffer, and its sum (kept, so
@@ -29,19 +31,6 @@ typedef struct Share {
 	const uint64_t *begin, *end;
 	uint64_t sum;
 } Share;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 static void *sum_share(void *arg)
 {
@@ -108,8 +97,7 @@ int main(int argc, char **argv)
 	uint64_t check = 0;
 	for (int i = 0; i < threads; i++)
 		check += shares[i].sum;
-	qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
-	double median = runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+	double median = sorted_median(ms, runs);
 	double bytes = (double)words * sizeof *buf;
 	printf("mem_peak: mib=%ld runs=%d threads=%d best_ms=%.3f median_ms=%.3f gbs=%.2f "
 	       "gbs_median=%.2f check=%llx\n", mib, runs, threads, ms[0], median, bytes / ms[0] / 1e6,

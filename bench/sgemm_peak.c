@@ -19,24 +19,13 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "peak_timing.h"
+
 /* OpenBLAS extras, weak so that the program also links with another CBLAS */
 int openblas_get_num_threads(void);
 char *openblas_get_corename(void);
 #pragma weak openblas_get_num_threads
 #pragma weak openblas_get_corename
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 static float *alloc_fill(size_t count, unsigned long long seed)
 {
@@ -86,9 +75,8 @@ int main(int argc, char **argv)
 			    1.0f, a, n, b, n, 0.0f, c, n);
 		ms[r] = now_ms() - t0;
 	}
-	qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
+	double median = sorted_median(ms, runs);
 	double best = ms[0];
-	double median = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
 	double flop = 2.0 * n * (double)n * n;
 	/* a use of c, so that no compiler drops the calls */
 	volatile float sink = c[nn / 2];
