@@ -997,17 +997,49 @@ def compile_and_time(args, env, cmd, exe, outdir):
     if rc != 0 or not os.path.exists(exe):
         return None, None, "compile: " + (reason(rc, err, out) if rc != 0
                                           else "trac exited 0 but wrote no " + exe)
+    ms, msg = time_exe(args, env, exe, outdir)
+    return (ms, secs, None) if ms else (None, None, msg)
+
+
+def time_exe(args, env, exe, outdir):
+    """Runs the compiled exe with --random=1 --time into outdir: returns
+    ((median ms, min ms), None), or (None, why)."""
     cmd = [exe, "--random=1", "--threads", str(args.threads), "--repeat", str(args.repeat),
            "--time", "--output-dir", outdir]
     rc, out, err, _ = run_cmd(cmd, env, args.timeout, cwd=args.builddir)
     if rc != 0:
-        return None, None, "run: " + reason(rc, err, out)
+        return None, "run: " + reason(rc, err, out)
     m = None
     for m in TIME_RE.finditer(err + "\n" + out):   # stderr, as specified; the last
         pass
     if m is None:
-        return None, None, "run: no 'time: runs=N median_ms=X min_ms=Y' line on stderr"
-    return (float(m.group(2)), float(m.group(3))), secs, None
+        return None, "run: no 'time: runs=N median_ms=X min_ms=Y' line on stderr"
+    return (float(m.group(2)), float(m.group(3))), None
+
+
+def more_rounds(args, env, w, s, row):
+    """--rounds R > 1: R - 1 more rounds of trac's first back end (the
+    binary already built) and NumPy's fastest formulation, one after the
+    other, so that both see the same drift of the machine; trac ms and
+    numpy ms become the medians of the rounds, and trac/numpy the median
+    of the rounds' ratios."""
+    if args.rounds < 2 or not row.get("trac_ms") or not row.get("numpy_ms"):
+        return
+    exe = os.path.join(args.builddir, w["label"] + "-" + args.backends[0])
+    outdir = os.path.join(args.builddir, w["label"] + "-rounds.out")
+    os.makedirs(outdir, exist_ok=True)
+    trac, numpy = [row["trac_ms"]], [row["numpy_ms"]]
+    for _ in range(args.rounds - 1):
+        ms, _ = time_exe(args, env, exe, outdir)
+        res = run_peer(args, env, "numpy", w)
+        if ms and "median_ms" in res:
+            trac.append(ms[0])
+            numpy.append(res["median_ms"])
+    shutil.rmtree(outdir, ignore_errors=True)
+    ratios = [t / n for t, n in zip(trac, numpy)]
+    row["trac_ms"], row["numpy_ms"] = statistics.median(trac), statistics.median(numpy)
+    row["ratio"] = statistics.median(ratios)
+    row["notes"].append("%d rounds: trac/numpy %s" % (len(ratios), ", ".join("%.2f" % r for r in ratios)))
 
 
 def trac_backends(args, env):
@@ -1519,6 +1551,9 @@ def main(argv=None):
                     help="where binaries and outputs go (default bench-build)")
     ap.add_argument("--threads", type=int, default=2, help="threads for everyone (default 2)")
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (default 5)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of trac and NumPy, one after the other; trac/numpy is the "
+                    "median of the rounds' ratios (default 1)")
     ap.add_argument("--only", default="", help="comma-separated workloads, e.g. w1,w4")
     ap.add_argument("--small", action="store_true",
                     help="small sizes: a smoke test that also checks trac's outputs")
@@ -1554,8 +1589,8 @@ def main(argv=None):
     ap.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--workload", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.threads < 1 or args.repeat < 1:
-        ap.error("--threads and --repeat must be at least 1")
+    if args.threads < 1 or args.repeat < 1 or args.rounds < 1:
+        ap.error("--threads, --repeat and --rounds must be at least 1")
     if args.worker:
         return worker(args)
 
@@ -1673,6 +1708,8 @@ def main(argv=None):
                     row["notes"].append("%s %s MISMATCH with the float64 reference (err %.1e)"
                                         % (kind, k, v["err"]))
                     row["mismatch"] = True
+        if not (args.small or args.interpret or args.no_numpy or not has_numpy):
+            more_rounds(args, env, w, s, row)
         rows.append(row)
 
     memory_rows = []
@@ -1719,7 +1756,7 @@ def main(argv=None):
     table = []
     for r in rows:
         t = r["trac_ms"]
-        ratio = t / r["numpy_ms"] if t and r["numpy_ms"] else None
+        ratio = r.get("ratio") or (t / r["numpy_ms"] if t and r["numpy_ms"] else None)
         gfs = r["gflop"] / (t * 1e-3) if t else None
         r["trac_gflops"] = gfs
         r["peak_fraction"] = gfs / peak_used if gfs and peak_used else None
