@@ -154,7 +154,8 @@ static bool driver_dump_c(const DriverRun *r, FILE *out)
 {
 	char *name = driver_program_name(r->o);
 	CgCCuda cuda = {r->o->tf32};
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), r->o->backend == DRIVER_BACKEND_CUDA ? &cuda : NULL};
+	bool on_cuda = r->o->backend == DRIVER_BACKEND_CUDA;
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), on_cuda ? &cuda : NULL};
 	cg_c_emit(r->g, &cg, out);
 	free(name);
 	return true;
@@ -1070,8 +1071,9 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph 
 		.header_name = slash ? slash + 1 : header_out, .header_out = header_out,
 		.cc = o->cc, .xcc = o->xcc, .nxcc = o->nxcc, .march = o->march, .runtime_dir = o->runtime_dir,
 		.opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
-		.keep_temps = o->keep_temps, .sanitize_thread = o->sanitize_thread, .verbose = o->verbose, .ia = ia, .mg = mg, .llvm = o->backend == DRIVER_BACKEND_LLVM,
-		.ranks = o->ranks, .cuda = o->backend == DRIVER_BACKEND_CUDA, .tf32 = o->tf32, .cuda_arch = o->cuda_arch ? o->cuda_arch : "sm_90",
+		.keep_temps = o->keep_temps, .sanitize_thread = o->sanitize_thread, .verbose = o->verbose, .ia = ia, .mg = mg,
+		.llvm = o->backend == DRIVER_BACKEND_LLVM, .cuda = o->backend == DRIVER_BACKEND_CUDA,
+		.ranks = o->ranks, .tf32 = o->tf32, .cuda_arch = o->cuda_arch ? o->cuda_arch : "sm_90",
 	};
 	int rc = build_program(g, &b);
 	free(name);

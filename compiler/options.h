@@ -23,7 +23,6 @@ typedef struct NamedPath {
 	bool used;
 } NamedPath;
 
-/* The parsed command line. */
 /* What renders the program (--backend). The GPU back ends' hosts, and
  * cuda-sim's kernels, are the C back end's. */
 typedef enum DriverBackend {
@@ -33,6 +32,7 @@ typedef enum DriverBackend {
 	DRIVER_BACKEND_CUDA_SIM, /* simulated GPUs: the GPU executor on the host */
 } DriverBackend;
 
+/* The parsed command line. */
 typedef struct DriverOpts {
 	const char *file;      /* the .tra program */
 	DiagWarnings warn;     /* -w, -Werror, -Wno-NAME */

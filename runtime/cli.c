@@ -81,9 +81,8 @@
  * between steps, and the outputs written are the last step's. A fed
  * input is read whole, never mapped (the copy writes it). On MPI ranks,
  * rank 0 copies and broadcasts each fed input to the others (cli_feed).
- * --log-every K
- * prints the scalar outputs after every K-th step and the last, to
- * standard output, one line per step.
+ * --log-every K prints the scalar outputs after every K-th step and the
+ * last, to standard output, one line per step.
  *
  * --time keeps constant memory however large --repeat is: count,
  * minimum, mean, maximum, and a reservoir of CLI_SAMPLES run times for

@@ -4,9 +4,9 @@
  * with `mpirun -np R ./prog [options]`, each process runs its rank's part
  * of the task graph (sched.c says which, and when a block moves). This
  * file is the only one that includes mpi.h: it gives the executor the
- * table of trart.h's TrartComm (post, poll, agree, bcast) and is the program's
- * main (trart_mpi_main), so that the rest of the runtime builds and runs
- * without MPI.
+ * table of trart.h's TrartComm (post, poll, agree, bcast) and is the
+ * program's main (trart_mpi_main), so that the rest of the runtime
+ * builds and runs without MPI.
  *
  * Messages. Every piece of a block travels as one non-blocking message,
  * MPI_Isend on the rank that made it once its task is done and MPI_Irecv
@@ -18,9 +18,9 @@
  * run (MPI_Testsome, which never waits), and the main thread calls MPI
  * only between runs (the collectives of agree and bcast), so
  * MPI_THREAD_SERIALIZED is all this asks for; no worker ever blocks on a
- * message, and a rank
- * whose receives are all posted before any send cannot deadlock the way
- * blocking sends and receives on worker threads can (RESEARCH.md).
+ * message, and a rank whose receives are all posted before any send
+ * cannot deadlock the way blocking sends and receives on worker threads
+ * can (RESEARCH.md).
  *
  * Without mpirun (no launcher in the environment) the program does not
  * start MPI at all and runs as one process, every task on its workers.
@@ -39,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MPI_BCAST_CHUNK ((size_t)1 << 30) /* bytes per MPI_Bcast */
+#define TRART_BCAST_CHUNK ((size_t)1 << 30) /* bytes per MPI_Bcast */
 
 /* The transport's state: the requests in flight and the caller's id of
  * each (the comm thread alone touches them during a run). */
@@ -227,7 +227,7 @@ mpi_bcast(void *ctx, void *buf, size_t bytes, int root)
 	size_t done, n;
 
 	for (done = 0; done < bytes; done += n) { /* MPI counts are ints */
-		n = bytes - done < MPI_BCAST_CHUNK ? bytes - done : MPI_BCAST_CHUNK;
+		n = bytes - done < TRART_BCAST_CHUNK ? bytes - done : TRART_BCAST_CHUNK;
 		if (MPI_Bcast((char *)buf + done, (int)n, MPI_BYTE, root, MPI_COMM_WORLD) != MPI_SUCCESS)
 			mpi_fatal(m, "MPI_Bcast failed");
 	}

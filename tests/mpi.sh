@@ -13,9 +13,9 @@
 # MPI_SWEEP=full runs every placer for every R (4x the runs);
 # MPI_SWEEP=smoke, distcheck's, the samples alone, not bench/.
 # Then: every training sample runs --steps on 2 and 3 ranks; a program
-# whose every rank sends before it receives (a
-# transpose, rows cut in two, round robin) completes under a time limit,
-# and again on inputs from .npy files;
+# whose every rank sends before it receives (a transpose, rows cut in
+# two, round robin) completes under a time limit, and again on inputs
+# from .npy files;
 # TRART_FAIL_RANK=1 makes rank 1 fail after its first block: mpirun
 # exits non-zero within the limit and no output file is left; an input
 # that is missing is reported once, not once per rank; -np other than R
