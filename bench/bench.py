@@ -1017,7 +1017,7 @@ def time_exe(args, env, exe, outdir):
     return (float(m.group(2)), float(m.group(3))), None
 
 
-def more_rounds(args, env, w, s, row):
+def more_rounds(args, env, w, row):
     """--rounds R > 1: R - 1 more rounds of trac's first back end (the
     binary already built) and NumPy's fastest formulation, one after the
     other, so that both see the same drift of the machine; trac ms and
@@ -1709,7 +1709,7 @@ def main(argv=None):
                                         % (kind, k, v["err"]))
                     row["mismatch"] = True
         if not (args.small or args.interpret or args.no_numpy or not has_numpy):
-            more_rounds(args, env, w, s, row)
+            more_rounds(args, env, w, row)
         rows.append(row)
 
     memory_rows = []
