@@ -842,36 +842,35 @@ def sgemm_peak(args, env):
         pc_libs = out2.strip() if rc2 == 0 and out2.strip() else "-lopenblas"
         cflags = pc_cflags if cflags is None else cflags
         libs = pc_libs if libs is None else libs
-    cmd = cc + ["-O2", "-std=c11"] + shlex.split(cflags) + \
-        [os.path.join(HERE, "sgemm_peak.c"), "-o", exe] + shlex.split(libs)
-    rc, out, err, _ = run_cmd(cmd, env, 120)
-    if rc != 0:
-        return None, "build failed (%s): %s" % (" ".join(cmd), reason(rc, err, out))
     n, runs = (1024, 3) if args.small else (4096, 5)
-    rc, out, err, _ = run_cmd([exe, str(n), str(runs)], env, args.timeout)
-    m = SGEMM_RE.search(out)
-    if rc != 0 or not m:
-        return None, "run failed: " + reason(rc, err, out)
-    return float(m.group(1)), out.strip()
+    return run_peak(args, env, "sgemm_peak", [["-O2"] + shlex.split(cflags)], shlex.split(libs),
+                    [n, runs], SGEMM_RE)
 
 
 def mem_peak(args, env):
     """Build and run mem_peak (the read bandwidth of args.threads threads);
     returns (GB/s or None, line or reason)."""
-    exe = os.path.join(args.builddir, "mem_peak")
+    mib, runs = (64, 3) if args.small else (1024, 7)
+    return run_peak(args, env, "mem_peak", [["-O3", "-march=native"], ["-O3"]], ["-pthread"],
+                    [mib, runs, args.threads], MEM_RE)
+
+
+def run_peak(args, env, name, flag_sets, libs, run_args, regex):
+    """Builds bench/NAME.c with the first of flag_sets the compiler takes,
+    runs it with run_args, and returns (the number regex finds in its line
+    or None, the line or why not)."""
+    exe = os.path.join(args.builddir, name)
     cc = shlex.split(args.cc or os.environ.get("CC") or "cc")
-    src = os.path.join(HERE, "mem_peak.c")
-    rc, out, err = 1, "", ""
-    for flags in (["-O3", "-march=native"], ["-O3"]):
-        cmd = cc + flags + ["-std=c11", "-pthread", src, "-o", exe]
+    rc, out, err, cmd = 1, "", "", []
+    for flags in flag_sets:
+        cmd = cc + flags + ["-std=c11", os.path.join(HERE, name + ".c"), "-o", exe] + libs
         rc, out, err, _ = run_cmd(cmd, env, 120)
         if rc == 0:
             break
     if rc != 0:
         return None, "build failed (%s): %s" % (" ".join(cmd), reason(rc, err, out))
-    mib, runs = (64, 3) if args.small else (1024, 7)
-    rc, out, err, _ = run_cmd([exe, str(mib), str(runs), str(args.threads)], env, args.timeout)
-    m = MEM_RE.search(out)
+    rc, out, err, _ = run_cmd([exe] + [str(a) for a in run_args], env, args.timeout)
+    m = regex.search(out)
     if rc != 0 or not m:
         return None, "run failed: " + reason(rc, err, out)
     return float(m.group(1)), out.strip()
@@ -984,6 +983,7 @@ def run_trac(args, env, w, s, row, backend=None):
     row.setdefault("ms", {})[backend] = ms[0]
     if fail == "trac_fail":
         row["trac_ms"], row["trac_min_ms"] = ms
+        row["trac_exe"] = exe  # --rounds runs it again
     return outdir
 
 
@@ -1025,7 +1025,7 @@ def more_rounds(args, env, w, row):
     of the rounds' ratios."""
     if args.rounds < 2 or not row.get("trac_ms") or not row.get("numpy_ms"):
         return
-    exe = os.path.join(args.builddir, w["label"] + "-" + args.backends[0])
+    exe = row["trac_exe"]
     outdir = os.path.join(args.builddir, w["label"] + "-rounds.out")
     os.makedirs(outdir, exist_ok=True)
     trac, numpy = [row["trac_ms"]], [row["numpy_ms"]]

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "peak_timing.h"
+#include "peak.h"
 
 #define MEM_PEAK_MAX_THREADS 256
 
@@ -57,26 +57,17 @@ static double pass(Share *shares, pthread_t *tids, int threads)
 	return now_ms() - t0;
 }
 
-static long parse_arg(const char *s, const char *what, long max)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || v < 1 || v > max) {
-		fprintf(stderr, "mem_peak: bad %s '%s'\nusage: mem_peak [MIB [RUNS [THREADS]]]\n", what, s);
-		exit(2);
-	}
-	return v;
-}
+#define MEM_PEAK_USAGE "mem_peak [MIB [RUNS [THREADS]]]"
 
 int main(int argc, char **argv)
 {
 	if (argc > 4) {
-		fprintf(stderr, "usage: mem_peak [MIB [RUNS [THREADS]]]\n");
+		fprintf(stderr, "usage: %s\n", MEM_PEAK_USAGE);
 		return 2;
 	}
-	long mib = argc > 1 ? parse_arg(argv[1], "MIB", 1 << 20) : 1024;
-	int runs = argc > 2 ? (int)parse_arg(argv[2], "RUNS", 1000) : 5;
-	int threads = argc > 3 ? (int)parse_arg(argv[3], "THREADS", MEM_PEAK_MAX_THREADS) : 1;
+	long mib = argc > 1 ? peak_arg("mem_peak", MEM_PEAK_USAGE, argv[1], "MIB", 1 << 20) : 1024;
+	int runs = argc > 2 ? (int)peak_arg("mem_peak", MEM_PEAK_USAGE, argv[2], "RUNS", 1000) : 5;
+	int threads = argc > 3 ? (int)peak_arg("mem_peak", MEM_PEAK_USAGE, argv[3], "THREADS", MEM_PEAK_MAX_THREADS) : 1;
 	size_t words = (size_t)mib * 1024 * 1024 / sizeof(uint64_t);
 	uint64_t *buf = NULL;
 	double *ms = malloc((size_t)runs * sizeof *ms);

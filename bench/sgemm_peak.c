@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "peak_timing.h"
+#include "peak.h"
 
 /* OpenBLAS extras, weak so that the program also links with another CBLAS */
 int openblas_get_num_threads(void);
@@ -39,25 +39,16 @@ static float *alloc_fill(size_t count, unsigned long long seed)
 	return p;
 }
 
-static long parse_arg(const char *s, const char *what)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || v < 1 || v > 65536) {
-		fprintf(stderr, "sgemm_peak: bad %s '%s'\nusage: sgemm_peak [N [RUNS]]\n", what, s);
-		exit(2);
-	}
-	return v;
-}
+#define SGEMM_PEAK_USAGE "sgemm_peak [N [RUNS]]"
 
 int main(int argc, char **argv)
 {
 	if (argc > 3) {
-		fprintf(stderr, "usage: sgemm_peak [N [RUNS]]\n");
+		fprintf(stderr, "usage: %s\n", SGEMM_PEAK_USAGE);
 		return 2;
 	}
-	int n = argc > 1 ? (int)parse_arg(argv[1], "N") : 4096;
-	int runs = argc > 2 ? (int)parse_arg(argv[2], "RUNS") : 5;
+	int n = argc > 1 ? (int)peak_arg("sgemm_peak", SGEMM_PEAK_USAGE, argv[1], "N", 65536) : 4096;
+	int runs = argc > 2 ? (int)peak_arg("sgemm_peak", SGEMM_PEAK_USAGE, argv[2], "RUNS", 65536) : 5;
 	size_t nn = (size_t)n * (size_t)n;
 	float *a = alloc_fill(nn, 1), *b = alloc_fill(nn, 2), *c = alloc_fill(nn, 3);
 	double *ms = malloc((size_t)runs * sizeof *ms);

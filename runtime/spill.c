@@ -164,14 +164,31 @@ spill_free_arena(void)
 	spill.size = 0;
 }
 
-/* Makes the arena at least bytes long, padded to SPILL_ALIGN so that
- * kernels may use aligned vector loads up to the padded end of the
- * buffer planned last. */
-static void
-spill_get_arena(int64_t bytes, bool huge)
+/* Whether g moves blocks: a memory task other than the bookkeeping of
+ * ALLOC and FREE (offloads, reloads, and out-of-core inputs and outputs,
+ * whose READ and CLAIM give arena pages back). */
+static bool
+spill_moves(const TrartTaskGraph *g)
 {
+	int t;
+
+	for (t = 0; t < g->ntasks; t++)
+		if (g->tasks[t].mem && g->tasks[t].mem->kind != TRART_MEM_ALLOC &&
+		    g->tasks[t].mem->kind != TRART_MEM_FREE)
+			return true;
+	return false;
+}
+
+/* Makes the arena at least g's bytes long, padded to SPILL_ALIGN so that
+ * kernels may use aligned vector loads up to the padded end of the
+ * buffer planned last; in huge pages where g moves no block (a run that
+ * keeps the arena looks at no task). */
+static void
+spill_get_arena(const TrartTaskGraph *g)
+{
+	int64_t bytes = g->arena;
 	int64_t size = (bytes + SPILL_ALIGN - 1) / SPILL_ALIGN * SPILL_ALIGN;
-	size_t align = huge && size >= (int64_t)SPILL_HUGE ? SPILL_HUGE : SPILL_ALIGN;
+	size_t align;
 	void *p;
 
 	if (bytes > atomic_load(&spill_arena))
@@ -179,6 +196,7 @@ spill_get_arena(int64_t bytes, bool huge)
 	if (spill.base && spill.size >= size)
 		return;
 	spill_free_arena();
+	align = size >= (int64_t)SPILL_HUGE && !spill_moves(g) ? SPILL_HUGE : SPILL_ALIGN;
 	if (size < bytes || (uint64_t)size > SIZE_MAX ||
 	    posix_memalign(&p, align, (size_t)size) != 0)
 		trart_out_of_memory((double)bytes, "the arena of the "
@@ -256,25 +274,10 @@ spill_reserve(int64_t bytes)
 	spill.reserved = bytes;
 }
 
-/* Whether g moves blocks: a memory task other than the bookkeeping of
- * ALLOC and FREE (offloads, reloads, and out-of-core inputs and outputs,
- * whose READ and CLAIM give arena pages back). */
-static bool
-spill_moves(const TrartTaskGraph *g)
-{
-	int t;
-
-	for (t = 0; t < g->ntasks; t++)
-		if (g->tasks[t].mem && g->tasks[t].mem->kind != TRART_MEM_ALLOC &&
-		    g->tasks[t].mem->kind != TRART_MEM_FREE)
-			return true;
-	return false;
-}
-
 char *
 trart_spill_begin(const TrartTaskGraph *g)
 {
-	spill_get_arena(g->arena, !spill_moves(g));
+	spill_get_arena(g);
 	if (g->spill > 0 && spill.fd < 0)
 		spill_create();
 	if (g->spill > spill.reserved)
