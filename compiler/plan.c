@@ -15,6 +15,7 @@
 #include "tra.h"
 #include "memgraph.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -143,8 +144,21 @@ static void plan_reuse_chains(const TraGraph *g, FILE *out)
 		}
 		if (first < 0)
 			return;
-		fprintf(out, ": %d row blocks of %s, each block's tasks on one device, depth first\n",
-		        g->reuse[first].blocks, g->nodes[g->reuse[first].tensor].name);
+		const TraReuse *m = &g->reuse[first];
+		int64_t blocks = 1;
+		for (int j = 0; j < m->ndims; j++)
+			blocks *= m->blocks[j];
+		fprintf(out, ": %" PRId64 " row blocks of %s, ", blocks, g->nodes[m->tensor].name);
+		if (m->ndims > 1) {
+			const TraNode *n = &g->nodes[first];
+			for (int j = 0; j < m->ndims; j++)
+				fprintf(out, "%s%d", j ? " x " : "", m->blocks[j]);
+			fputs(" along ", out);
+			for (int j = 0; j < m->ndims; j++)
+				fprintf(out, "%s%s", j ? ", " : "", n->idx[m->row[j]].name);
+			fputs(", ", out);
+		}
+		fputs("each block's tasks on one device, depth first\n", out);
 	}
 }
 

@@ -1,6 +1,7 @@
 /* needs: a verified, optimised TraGraph before decomp_run; after placement, its IaGraph. gives: reuse chains (TraGraph.reuse), their partitions, their tasks' devices and priorities. */
-/* reuse.c: reuse chains, so that a tensor larger than the cache that two
- * contractions read, one feeding the other, comes from memory once.
+/* reuse.c: reuse chains, so that a tensor larger than the cache that
+ * several nodes read, one feeding the next, comes from memory once, or
+ * never goes there at all.
  *
  * W5's gradient g = X^T (sigmoid(X w) - y) / N reads X (400 MB) in
  * z = X w and again in g = X^T r. Cut into one row block per thread,
@@ -11,29 +12,49 @@
  * cache: 10.3-12.8 ms (2 threads, 100 and 200 blocks; 2 MiB of L2 and
  * 32 MiB of L3 here).
  *
+ * W3's attention writes its scores A[b, h, s, t] = Q K^T (512 MB), and
+ * M (their row maxima), E = exp(A - M), E's row sums and O = E V read
+ * them back, A three times and E twice. Cut into one block per head
+ * (b, h), 4 MB of A, with each head's five tasks run one after the
+ * other, every read after A's write comes from cache: 239-267 ms
+ * against 265-302 ms, on 2 threads in the same three rounds.
+ *
  * A chain is found for a tensor X of at least REUSE_MIN_BYTES (more than
- * a last-level cache, so a second read goes to memory) and a pair of its
- * einsum readers A and B, B depending on A:
+ * a last-level cache, so a second read goes to memory), from a node A to
+ * a node B that depends on it, in one of two shapes:
+ *   - readers: A and B are two einsum readers of X (W5's z and g);
+ *   - producer: A is X's own einsum and B any later node (W3's A and O).
+ *     Each of X's row indices is then a batch index of A, one that every
+ *     operand of A reads: cutting it only splits A's batch, so a GEMM
+ *     keeps its shape and reads each operand block once.
+ * Either way:
  *   - its members are A, B and every node on a path from A to B;
- *   - each has a row index. A's is the output index it reads X's first
- *     dimension at. Every other member reads each member it reads at that
- *     member's row index, always with one index of its own: its row
- *     index, an output index but for B's, which may be reduced (g's i);
- *     a member that reads X reads its first dimension there. No read of
- *     a member or of X is affine, and no member is a scatter-add;
+ *   - each has nd row indices, 1 <= nd <= TRA_REUSE_DIMS: the indices
+ *     its row blocks cut. A's are the output indices it reads X's first
+ *     nd dimensions at (a producer's: its own first nd). Every other
+ *     member reads each member it reads at that member's row indices,
+ *     always with the same indices of its own: its row indices, output
+ *     indices but for B's, which may be reduced (g's i); a member that
+ *     reads X reads its first nd dimensions there. No read of a member
+ *     or of X is affine, and no member is a scatter-add;
+ *   - nd is the fewest leading dimensions of X that can be cut into
+ *     blocks near REUSE_BLOCK_BYTES: W5's X has 97,656 rows (nd = 1),
+ *     W3's scores 8 along b, so nd = 2 (8 x 16 blocks);
  *   - A and B are not in one row group (kplan_row_groups already runs a
  *     group chunk of rows by chunk of rows: W4's max and sum);
  *   - what the row blocks add costs under a REUSE_SHARE-th of the read
- *     they save, |X| bytes: B's partial results when its row index is
- *     reduced (nb blocks of B written and read again), and each operand
- *     over REUSE_BLOCK_BYTES that a member reads whole in every row block
- *     (nb reads). W5 adds 800 kB; W7's dW1 = X^T dH would add 8 partials
- *     of 16 MB to save a 32 MB read, so it is no chain;
+ *     they save, |X| bytes: B's partial results when a row index of it
+ *     is reduced (as many blocks of B as that index has, written and
+ *     read again), and each operand over REUSE_BLOCK_BYTES that a member
+ *     reads in several row blocks (as many reads as the blocks along the
+ *     row indices it lacks). W5 adds 800 kB; W7's dW1 = X^T dH would add
+ *     8 partials of 16 MB to save a 32 MB read, so it is no chain;
  *   - no member is in another chain or fixed by --partition.
- * Every member is then cut into the same nb row blocks, nb = |X| /
- * REUSE_BLOCK_BYTES (at least the devices, at most the rows and
- * REUSE_MAX_BLOCKS), and along nothing else, as --partition=NODE:ROW=nb
+ * Every member is then cut into the same row blocks, blocks[j] along its
+ * row index j, and along nothing else, as --partition=NODE:ROW=N,...
  * would cut it; decomp_run searches the rest of the graph around them.
+ * A producer chain ends at the last node that makes one, so that it
+ * takes in everything that reads the block while it is in cache.
  *
  * After placement (reuse_place), the tasks of one row block of a chain
  * run on the device the placer chose for the block's first member, and
@@ -66,7 +87,10 @@ typedef struct Reuse {
 	int *const *fixed;
 	int *leader;      /* kplan_row_groups's */
 	char *down, *up;  /* reached from A; reaching B */
-	int *row;         /* the row index of each member of the chain being tried */
+	int (*row)[TRA_REUSE_DIMS]; /* the row indices of each member of the chain being tried */
+	int nd;                     /* how many */
+	int blocks[TRA_REUSE_DIMS]; /* the blocks along each */
+	int walks;                  /* pairs walked so far, at most REUSE_MAX_WALKS */
 	int nchains;
 } Reuse;
 
@@ -75,21 +99,29 @@ static double reuse_bytes(const TraNode *n)
 	return (double)tra_node_elements(n) * (double)trart_dtype_size(n->type);
 }
 
-/* The index node v reads X's first dimension at, the same in every read;
- * -1 if it reads X otherwise (affinely, with a constant, or two ways); -2
- * if it does not read X. */
-static int reuse_x_row(const TraNode *v, int x)
+/* The indices node v reads X's first nd dimensions at (into row), the
+ * same in every read and all distinct: 1; 0 if v does not read X; -1 if
+ * it reads X otherwise (affinely, with a constant, or two ways). */
+static int reuse_x_row(const TraNode *v, int x, int nd, int *row)
 {
-	int row = -2;
+	int found = 0;
 	for (int k = 0; k < v->nops; k++) {
 		const TraOperand *op = &v->ops[k];
 		if (op->node != x)
 			continue;
-		if (op->aff || op->idx[0] < 0 || (row != -2 && row != op->idx[0]))
+		if (op->aff)
 			return -1;
-		row = op->idx[0];
+		for (int j = 0; j < nd; j++) {
+			if (op->idx[j] < 0 || (found && row[j] != op->idx[j]))
+				return -1;
+			for (int i = 0; i < j; i++)
+				if (op->idx[i] == op->idx[j])
+					return -1;
+			row[j] = op->idx[j];
+		}
+		found = 1;
 	}
-	return row;
+	return found;
 }
 
 /* The members from a to b: down[v] (v reaches from a) and up[v] (v
@@ -116,75 +148,137 @@ static bool reuse_member(const Reuse *r, int v, int a, int b)
 	return v >= a && v <= b && r->down[v] && r->up[v];
 }
 
-/* Member v's row index from what it reads (reuse.c's rule), or -1. */
-static int reuse_member_row(const Reuse *r, int v, int x, int a, int b)
+/* Member v's row indices from what it reads (reuse.c's rule) into
+ * r->row[v]: whether it has them. */
+static bool reuse_member_row(Reuse *r, int v, int x, int a, int b)
 {
 	const TraNode *n = &r->g->nodes[v];
-	int row = -1;
+	int *row = r->row[v];
+	bool found = false;
 	for (int k = 0; k < n->nops; k++) {
 		const TraOperand *op = &n->ops[k];
-		if (!reuse_member(r, op->node, a, b))
+		if (op->node == x || !reuse_member(r, op->node, a, b))
 			continue;
-		int at = op->aff ? -1 : op->idx[r->row[op->node]];
-		if (at < 0 || (row >= 0 && at != row))
-			return -1;
-		row = at;
+		if (op->aff)
+			return false;
+		for (int j = 0; j < r->nd; j++) {
+			int at = op->idx[r->row[op->node][j]];
+			if (at < 0 || (found && at != row[j]))
+				return false;
+			row[j] = at;
+		}
+		found = true;
 	}
-	int xr = reuse_x_row(n, x);
-	if (xr == -1 || (xr >= 0 && xr != row))
-		return -1;
-	return row;
+	int xrow[TRA_REUSE_DIMS];
+	int xr = reuse_x_row(n, x, r->nd, xrow);
+	if (xr < 0 || (xr > 0 && found && memcmp(xrow, row, (size_t)r->nd * sizeof *row) != 0))
+		return false;
+	if (xr > 0 && !found)
+		memcpy(row, xrow, (size_t)r->nd * sizeof *row);
+	return found || xr > 0;
 }
 
-/* The bytes nb row blocks add to member v (reuse.c's cost rule). */
-static double reuse_added(const Reuse *r, int v, int x, int a, int b, int nb)
+/* The product of the blocks along the row indices of v (r->row[v]) that
+ * want says: those that are reduced (reduced), or those that operand op
+ * does not read (op). */
+static double reuse_blocks_where(const Reuse *r, const TraNode *n, int v, const TraOperand *op)
+{
+	double blocks = 1;
+	for (int j = 0; j < r->nd; j++) {
+		int x = r->row[v][j];
+		bool count = x >= n->rank;
+		if (op) {
+			count = true;
+			for (int d = 0; d < op->rank; d++)
+				count &= op->idx[d] != x;
+		}
+		if (count)
+			blocks *= r->blocks[j];
+	}
+	return blocks;
+}
+
+/* The bytes the row blocks add to member v (reuse.c's cost rule). */
+static double reuse_added(const Reuse *r, int v, int x, int a, int b)
 {
 	const TraGraph *g = r->g;
 	const TraNode *n = &g->nodes[v];
 	double added = 0;
-	if (v == b && r->row[v] >= n->rank)
-		added += 2.0 * nb * reuse_bytes(n);
+	if (v == b && reuse_blocks_where(r, n, v, NULL) > 1)
+		added += 2.0 * reuse_blocks_where(r, n, v, NULL) * reuse_bytes(n);
 	for (int k = 0; k < n->nops; k++) {
 		const TraOperand *op = &n->ops[k];
 		const TraNode *p = &g->nodes[op->node];
 		if (op->node == x || reuse_member(r, op->node, a, b) || reuse_bytes(p) <= REUSE_BLOCK_BYTES)
 			continue;
-		bool cut = false;
-		for (int d = 0; d < op->rank; d++)
-			cut |= op->idx[d] == r->row[v];
-		if (!cut)
-			added += nb * reuse_bytes(p);
+		double reads = reuse_blocks_where(r, n, v, op);
+		if (reads > 1)
+			added += reads * reuse_bytes(p);
 	}
 	return added;
 }
 
-/* The row blocks for X: one per REUSE_BLOCK_BYTES, at least the
- * devices, at most its rows and REUSE_MAX_BLOCKS; 0 when a block would
- * still be over twice REUSE_BLOCK_BYTES (rows too long to cut small). */
-static int reuse_blocks(const Reuse *r, const TraNode *xn)
+/* The row blocks for X along its first r->nd dimensions (r->blocks):
+ * as few leading dimensions cut as give one block per REUSE_BLOCK_BYTES,
+ * at least the devices, at most each dimension's size and
+ * REUSE_MAX_BLOCKS; false when a block would still be over twice
+ * REUSE_BLOCK_BYTES (rows too long to cut small along nd dimensions). */
+static bool reuse_blocks(Reuse *r, const TraNode *xn)
 {
-	double want = reuse_bytes(xn) / REUSE_BLOCK_BYTES;
-	int64_t rows = xn->idx[0].size;
-	int64_t nb = (int64_t)want + (want > (int64_t)want);
-	if (nb < r->devices)
-		nb = r->devices;
-	if (nb > rows)
-		nb = rows;
-	if (nb > REUSE_MAX_BLOCKS)
-		nb = REUSE_MAX_BLOCKS;
-	return reuse_bytes(xn) / (double)nb > 2 * REUSE_BLOCK_BYTES ? 0 : (int)nb;
+	double want = reuse_bytes(xn) / REUSE_BLOCK_BYTES, nb = 1;
+	if (want < r->devices)
+		want = r->devices;
+	for (int j = 0; j < r->nd; j++) {
+		double need = want / nb;
+		int64_t cut = (int64_t)need + (need > (int64_t)need);
+		if (cut > xn->idx[j].size)
+			cut = xn->idx[j].size;
+		if (cut > REUSE_MAX_BLOCKS)
+			cut = REUSE_MAX_BLOCKS;
+		r->blocks[j] = (int)cut;
+		nb *= (double)cut;
+	}
+	return reuse_bytes(xn) / nb <= 2 * REUSE_BLOCK_BYTES;
 }
 
-/* Whether a..b, with a reading x at a's row index ra, is a chain (the
- * rule above); if so, marks its members. */
-static bool reuse_try(Reuse *r, int x, int a, int ra, int b)
+/* Whether each of x's first r->nd indices is a batch index of its node:
+ * one that every operand reads, plainly. */
+static bool reuse_batch_rows(const Reuse *r, const TraNode *xn)
+{
+	for (int j = 0; j < r->nd; j++)
+		for (int k = 0; k < xn->nops; k++) {
+			const TraOperand *op = &xn->ops[k];
+			bool reads = false;
+			for (int d = 0; d < op->rank; d++)
+				reads |= op->idx[d] == j;
+			if (op->aff || !reads)
+				return false;
+		}
+	return true;
+}
+
+/* Whether member v's row indices (r->row[v]) are distinct, and output
+ * indices unless v is the chain's last member b. */
+static bool reuse_rows_ok(const Reuse *r, const TraNode *n, int v, int b)
+{
+	for (int j = 0; j < r->nd; j++) {
+		if (r->row[v][j] < 0 || r->row[v][j] >= n->nidx || (v != b && r->row[v][j] >= n->rank))
+			return false;
+		for (int i = 0; i < j; i++)
+			if (r->row[v][i] == r->row[v][j])
+				return false;
+	}
+	return true;
+}
+
+/* Whether a..b is a chain for x (the rule above), a's row indices set:
+ * its members' row indices are then in r->row. */
+static bool reuse_try(Reuse *r, int x, int a, int b)
 {
 	TraGraph *g = r->g;
-	if (r->leader[a] == r->leader[b])
+	if (r->leader[a] == r->leader[b] || r->walks >= REUSE_MAX_WALKS)
 		return false;
-	int nb = reuse_blocks(r, &g->nodes[x]);
-	if (nb == 0)
-		return false;
+	r->walks++;
 	reuse_walk(r, a, b);
 	if (!r->up[a])
 		return false;
@@ -196,42 +290,101 @@ static bool reuse_try(Reuse *r, int x, int a, int ra, int b)
 		if (n->kind != TRA_NODE_EINSUM || tra_node_is_scatter(n) || g->reuse[v].chain ||
 		    (r->fixed && r->fixed[v]))
 			return false;
-		r->row[v] = v == a ? ra : reuse_member_row(r, v, x, a, b);
-		if (r->row[v] < 0 || (v != b && r->row[v] >= n->rank))
+		if ((v != a && !reuse_member_row(r, v, x, a, b)) || !reuse_rows_ok(r, n, v, b))
 			return false;
-		added += reuse_added(r, v, x, a, b, nb);
+		added += reuse_added(r, v, x, a, b);
 	}
-	if (added * REUSE_SHARE >= reuse_bytes(&g->nodes[x]))
-		return false;
+	return added * REUSE_SHARE < reuse_bytes(&g->nodes[x]);
+}
+
+/* Marks the members of the chain a..b for x, the last reuse_try's. */
+static void reuse_mark(Reuse *r, int x, int a, int b)
+{
 	r->nchains++;
-	for (int v = a; v <= b; v++)
-		if (reuse_member(r, v, a, b))
-			g->reuse[v] = (TraReuse){.chain = r->nchains, .row = r->row[v], .blocks = nb, .tensor = x};
+	for (int v = a; v <= b; v++) {
+		if (!reuse_member(r, v, a, b))
+			continue;
+		TraReuse *m = &r->g->reuse[v];
+		*m = (TraReuse){.chain = r->nchains, .ndims = r->nd, .tensor = x};
+		memcpy(m->row, r->row[v], sizeof m->row);
+		memcpy(m->blocks, r->blocks, sizeof m->blocks);
+	}
+}
+
+/* A producer chain for x: from x's node to the last later node b that
+ * makes one, trying the nodes x reaches in order until one does not. */
+static bool reuse_producer(Reuse *r, int x)
+{
+	const TraGraph *g = r->g;
+	const TraNode *xn = &g->nodes[x];
+	if (xn->kind != TRA_NODE_EINSUM || g->reuse[x].chain || (r->fixed && r->fixed[x]) ||
+	    !reuse_batch_rows(r, xn) || x + 1 >= g->nnodes || r->walks >= REUSE_MAX_WALKS)
+		return false;
+	r->walks++;
+	reuse_walk(r, x, g->nnodes - 1);
+	int n = 0, *reach = xcalloc((size_t)(g->nnodes - x), sizeof *reach);
+	for (int v = x + 1; v < g->nnodes; v++)
+		if (r->down[v])
+			reach[n++] = v;
+	int best = -1;
+	for (int i = 0; i < n; i++) {
+		for (int j = 0; j < r->nd; j++)
+			r->row[x][j] = j;
+		if (!reuse_try(r, x, x, reach[i]))
+			break;
+		best = reach[i];
+	}
+	free(reach);
+	if (best < 0)
+		return false;
+	for (int j = 0; j < r->nd; j++)
+		r->row[x][j] = j;
+	if (!reuse_try(r, x, x, best))
+		return false; /* out of walks */
+	reuse_mark(r, x, x, best);
 	return true;
 }
 
-/* Chains for tensor x: each reader A, in order, with its first later
- * reader B that makes one; at most REUSE_MAX_WALKS pairs in all (each
- * walks the nodes between them), so a tensor that thousands of nodes
- * read keeps compiling in linear time. */
-static void reuse_tensor(Reuse *r, int x, int *walks)
+/* Reader chains for x: each reader A, in order, with its first later
+ * reader B that makes one. */
+static void reuse_readers(Reuse *r, int x)
 {
 	const TraGraph *g = r->g;
-	for (int a = x + 1; a < g->nnodes && *walks < REUSE_MAX_WALKS; a++) {
-		int ra = reuse_x_row(&g->nodes[a], x);
-		if (ra < 0 || ra >= g->nodes[a].rank || g->reuse[a].chain)
+	for (int a = x + 1; a < g->nnodes && r->walks < REUSE_MAX_WALKS; a++) {
+		int arow[TRA_REUSE_DIMS], brow[TRA_REUSE_DIMS];
+		if (reuse_x_row(&g->nodes[a], x, r->nd, arow) <= 0 || g->reuse[a].chain)
 			continue;
-		for (int b = a + 1; b < g->nnodes && *walks < REUSE_MAX_WALKS; b++)
-			if (reuse_x_row(&g->nodes[b], x) >= 0 && (++*walks, reuse_try(r, x, a, ra, b)))
+		for (int b = a + 1; b < g->nnodes && r->walks < REUSE_MAX_WALKS; b++) {
+			if (reuse_x_row(&g->nodes[b], x, r->nd, brow) <= 0)
+				continue;
+			memcpy(r->row[a], arow, sizeof arow);
+			if (reuse_try(r, x, a, b)) {
+				reuse_mark(r, x, a, b);
 				break;
+			}
+		}
 	}
+}
+
+/* Chains for tensor x, cut along its fewest leading dimensions that give
+ * blocks small enough; at most REUSE_MAX_WALKS pairs in the whole graph
+ * (each walks the nodes between them), so a tensor that thousands of
+ * nodes read keeps compiling in linear time. */
+static void reuse_tensor(Reuse *r, int x)
+{
+	const TraNode *xn = &r->g->nodes[x];
+	for (r->nd = 1; r->nd <= TRA_REUSE_DIMS && r->nd <= xn->rank; r->nd++)
+		if (reuse_blocks(r, xn)) {
+			if (!reuse_producer(r, x))
+				reuse_readers(r, x);
+			return;
+		}
 }
 
 int reuse_find(TraGraph *g, int devices, int *const *fixed)
 {
 	Reuse r = {.g = g, .devices = devices, .fixed = fixed};
 	g->reuse = NULL;
-	int walks = 0;
 	for (int x = 0; x < g->nnodes; x++) {
 		const TraNode *n = &g->nodes[x];
 		if (n->rank < 1 || reuse_bytes(n) < REUSE_MIN_BYTES)
@@ -245,7 +398,7 @@ int reuse_find(TraGraph *g, int devices, int *const *fixed)
 			memset(g->reuse, 0, (size_t)g->nnodes * sizeof *g->reuse);
 			kplan_row_groups(g, r.leader);
 		}
-		reuse_tensor(&r, x, &walks);
+		reuse_tensor(&r, x);
 	}
 	if (r.nchains == 0)
 		g->reuse = NULL;
@@ -259,20 +412,36 @@ int reuse_find(TraGraph *g, int devices, int *const *fixed)
 int *reuse_partition(TraGraph *g, int id)
 {
 	const TraNode *n = &g->nodes[id];
+	const TraReuse *m = &g->reuse[id];
 	int *part = arena_alloc(g->arena, (size_t)n->nidx * sizeof *part);
 	for (int d = 0; d < n->nidx; d++)
-		part[d] = d == g->reuse[id].row ? g->reuse[id].blocks : 1;
+		part[d] = 1;
+	for (int j = 0; j < m->ndims; j++)
+		part[m->row[j]] = m->blocks[j];
 	return part;
 }
 
 /* ---- after placement ------------------------------------------------------------ */
 
-/* A chain's join task, with what orders it: its chain, the start of its
- * row block, its node. */
+/* A chain's join task, with what orders it: its chain, its row block's
+ * start (its row indices' lower bounds, in C order), its node. */
 typedef struct ReuseTask {
 	int t, chain, node;
 	int64_t lo;
 } ReuseTask;
+
+/* Task k's row block's start as one number: its lower bounds along its
+ * node's row indices, in C order over their sizes (the same in every
+ * member, since each reads the others there). */
+static int64_t reuse_block_key(const TraGraph *g, const IaTask *k)
+{
+	const TraNode *n = &g->nodes[k->node];
+	const TraReuse *m = &g->reuse[k->node];
+	int64_t key = 0;
+	for (int j = 0; j < m->ndims; j++)
+		key = key * n->idx[m->row[j]].size + k->lo[m->row[j]];
+	return key;
+}
 
 static int reuse_task_cmp(const void *pa, const void *pb)
 {
@@ -327,7 +496,7 @@ void reuse_place(IaGraph *ia)
 		const IaTask *k = &ia->tasks[t];
 		if (k->kind != IA_JOIN || k->node < 0 || !g->reuse[k->node].chain)
 			continue;
-		rt[n++] = (ReuseTask){t, g->reuse[k->node].chain, k->node, k->lo[g->reuse[k->node].row]};
+		rt[n++] = (ReuseTask){t, g->reuse[k->node].chain, k->node, reuse_block_key(g, k)};
 	}
 	qsort(rt, (size_t)n, sizeof *rt, reuse_task_cmp);
 	for (int i = 0, first = 0; i < n; i++) {

@@ -238,12 +238,17 @@ typedef struct TraSize {
 	bool overridden; /* set by -D */
 } TraSize;
 
+/* A chain's row blocks cut at most this many leading dimensions of its
+ * tensor (reuse.c: W3's scores, [b, h, s, t], are cut along b and h). */
+#define TRA_REUSE_DIMS 3
+
 /* A node's place in a reuse chain (reuse.c). */
 typedef struct TraReuse {
 	int chain;  /* 1 + the chain's number, or 0: in none */
-	int row;    /* its row index (into idx): what the chain's row blocks cut */
-	int blocks; /* how many row blocks */
-	int tensor; /* the node whose second read the chain saves */
+	int ndims;  /* how many row indices */
+	int row[TRA_REUSE_DIMS];    /* its row indices (into idx): what the row blocks cut */
+	int blocks[TRA_REUSE_DIMS]; /* the blocks along each */
+	int tensor; /* the node whose second read (or write and read) the chain saves */
 } TraReuse;
 
 /* The whole program. Nodes are in a topological order: operands first. */

@@ -1,8 +1,10 @@
 #!/bin/sh
 # reuse.sh: reuse chains (reuse.c; trac(1), REUSE CHAINS). A tensor over
 # 32 MiB that two contractions read, one feeding the other, cuts the
-# chain between them into 2 MiB row blocks: --emit=plan names the chain
-# and shows the partition; the compiled programs, under both back ends,
+# chain between them into 2 MiB row blocks, and so does one that a
+# batched contraction writes and later nodes read (attention's scores,
+# cut along two indices): --emit=plan names the chain and shows the
+# partition; the compiled programs, under both back ends,
 # several placers and 1 to 3 threads, equal the interpreter on the same
 # inputs. And where the rule says no: a chain whose partial results or
 # whole reads would cost more than the read saved, a tensor under 32 MiB,
@@ -45,6 +47,8 @@ plan() {
 plan w5 "$w5" "$w5defs" "reuse chain: z, r, g: 16 row blocks of X," "z i:16 j:1" "r i:16" "g j:1 i:16"
 plan gate "$srcdir/tests/reuse/gate.tra" "" "reuse chain: z, Y.h1, Y: 16 row blocks of X," "z i:16 j:1" "Y i:16 j:1"
 plan gemm64 "$srcdir/tests/reuse/gemm64.tra" "" "reuse chain: H, G: 16 row blocks of X," "H i:16 k:1 j:1" "G j:1 k:1 i:16"
+plan heads "$srcdir/tests/reuse/heads.tra" "" "reuse chain: A, M, E, O.r1, O: 16 row blocks of A, 4 x 4 along b, h," \
+	"A b:4 h:4 s:1 t:1 d:1" "M b:4 h:4 s:1 t:1" "E b:4 h:4 s:1 t:1" "O b:4 h:4 s:1 d:1 t:1"
 
 # no chain: what each would cost, a small tensor, a manual partition, a
 # budget, GPUs
@@ -69,7 +73,7 @@ if [ "${TRAC_CHECK:-full}" = quick ]; then
 	flag_sets=_
 	threads=2
 fi
-for prog in "$w5" "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra"; do
+for prog in "$w5" "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra" "$srcdir/tests/reuse/heads.tra"; do
 	name=$(basename "$prog" .tra)
 	defs=""
 	[ "$prog" = "$w5" ] && defs=$w5defs

@@ -1,13 +1,16 @@
 /* test_reuse.c: Check tests for reuse chains (compiler/reuse.c).
  *
  * Finding them: W5's gradient over a 32 MiB X is one chain z, r, g with
- * each member's row index and 16 row blocks; a tensor one byte under
- * the bound, readers in one row group (a row max and the sum that
- * subtracts it), partial results that cost more than the read saved, and
- * a member fixed by hand make none. Placing them, under every placer and
- * 1 to 4 devices: each row block's tasks on one device; the chain's
- * priorities depth first (every task of a block above every task of the
- * next, members in node order); no task below one of its readers.
+ * each member's row index and 16 row blocks; attention's 32 MiB scores
+ * are one producer chain from the scores to the output, cut along two
+ * indices (b into 4, h into 4 of 8); a tensor one byte under the bound,
+ * readers in one row group (a row max and the sum that subtracts it),
+ * partial results that cost more than the read saved, a producer whose
+ * row is not a batch index, and a member fixed by hand make none.
+ * Placing them, under every placer and 1 to 4 devices: each row block's
+ * tasks on one device; the chain's priorities depth first (every task
+ * of a block above every task of the next, members in node order); no
+ * task below one of its readers.
  */
 #include "unit.h"
 
@@ -39,15 +42,57 @@ START_TEST(w5_is_one_chain)
 	ck_assert_int_eq(g->reuse[gr].chain, 1);
 	ck_assert_int_eq(g->reuse[x].chain, 0);
 	ck_assert_int_eq(g->reuse[z].tensor, x);
-	ck_assert_int_eq(g->reuse[z].blocks, 16); /* 32 MiB in 2 MiB blocks */
+	ck_assert_int_eq(g->reuse[z].ndims, 1);
+	ck_assert_int_eq(g->reuse[z].blocks[0], 16); /* 32 MiB in 2 MiB blocks */
 	/* z's and r's row is their output i; g's is its reduced i */
-	ck_assert_str_eq(g->nodes[z].idx[g->reuse[z].row].name, "i");
-	ck_assert_int_lt(g->reuse[z].row, g->nodes[z].rank);
-	ck_assert_str_eq(g->nodes[gr].idx[g->reuse[gr].row].name, "i");
-	ck_assert_int_ge(g->reuse[gr].row, g->nodes[gr].rank);
+	ck_assert_str_eq(g->nodes[z].idx[g->reuse[z].row[0]].name, "i");
+	ck_assert_int_lt(g->reuse[z].row[0], g->nodes[z].rank);
+	ck_assert_str_eq(g->nodes[gr].idx[g->reuse[gr].row[0]].name, "i");
+	ck_assert_int_ge(g->reuse[gr].row[0], g->nodes[gr].rank);
 	int *part = reuse_partition(&u->g, gr);
 	for (int d = 0; d < g->nodes[gr].nidx; d++)
-		ck_assert_int_eq(part[d], d == g->reuse[gr].row ? 16 : 1);
+		ck_assert_int_eq(part[d], d == g->reuse[gr].row[0] ? 16 : 1);
+	unit_free(u);
+}
+END_TEST
+
+/* Attention over 4 x 8 heads of 512 x 512 scores (32 MiB in f32). */
+static const char heads_src[] = "size B = 4, H = 8, S = 512, D = 8\n"
+                                "input Q[B, H, S, D], K[B, H, S, D], V[B, H, S, D]\n"
+                                "A[b, h, s, t] = sum[d](Q[b, h, s, d] * K[b, h, t, d]) / 8\n"
+                                "M[b, h, s] = max[t](A[b, h, s, t])\n"
+                                "E[b, h, s, t] = exp(A[b, h, s, t] - M[b, h, s])\n"
+                                "O[b, h, s, d] = sum[t](E[b, h, s, t] * V[b, h, t, d]) / sum[t](E[b, h, s, t])\n"
+                                "output O\n";
+
+START_TEST(attention_is_one_producer_chain)
+{
+	int n;
+	UnitRun *u = reuse_compiled(heads_src, 2, &n);
+	ck_assert_int_eq(n, 1);
+	const TraGraph *g = &u->g;
+	int a = unit_node_id(g, "A");
+	int members = 0;
+	for (int v = 0; v < g->nnodes; v++) {
+		const TraReuse *m = &g->reuse[v];
+		if (g->nodes[v].kind == TRA_NODE_INPUT) {
+			ck_assert_int_eq(m->chain, 0);
+			continue;
+		}
+		/* every node from the scores to the output, cut along b and h */
+		members++;
+		ck_assert_int_eq(m->chain, 1);
+		ck_assert_int_eq(m->tensor, a);
+		ck_assert_int_eq(m->ndims, 2);
+		ck_assert_int_eq(m->blocks[0], 4);
+		ck_assert_int_eq(m->blocks[1], 4); /* 16 blocks of 2 MiB */
+		ck_assert_str_eq(g->nodes[v].idx[m->row[0]].name, "b");
+		ck_assert_str_eq(g->nodes[v].idx[m->row[1]].name, "h");
+		int *part = reuse_partition(&u->g, v);
+		for (int d = 0; d < g->nodes[v].nidx; d++)
+			ck_assert_int_eq(part[d], d == m->row[0] || d == m->row[1] ? 4 : 1);
+	}
+	ck_assert_int_eq(members, 5); /* A, M, E, O's sum of E, O */
 	unit_free(u);
 }
 END_TEST
@@ -76,6 +121,14 @@ START_TEST(what_is_no_chain)
 	                   2, &n);
 	ck_assert_int_eq(n, 0);
 	unit_free(u);
+	/* H (32 MiB) is a GEMM whose row i W does not read: cut, it would read
+	 * W once per block; and H has one reader */
+	u = reuse_compiled("size N = 8192, D = 64, K = 1024\ninput X[N, D], W[D, K]\n"
+	                   "H[i, k] = sum[j](X[i, j] * W[j, k])\nG[i] = max[k](H[i, k])\n"
+	                   "output G\n",
+	                   2, &n);
+	ck_assert_int_eq(n, 0);
+	unit_free(u);
 	/* a member fixed by --partition */
 	u = unit_compile_ok(w5_src);
 	order_contractions(&u->g);
@@ -88,17 +141,22 @@ START_TEST(what_is_no_chain)
 }
 END_TEST
 
-/* The chain's join tasks of ia: whether t is one, its row block's start. */
+/* The chain's join tasks of ia: whether t is one, its row block's start
+ * (the lower bounds along its row indices, in C order). */
 static bool chain_task(const IaGraph *ia, int t, int64_t *lo)
 {
 	const IaTask *k = &ia->tasks[t];
 	if (k->kind != IA_JOIN || !ia->g->reuse[k->node].chain)
 		return false;
-	*lo = k->lo[ia->g->reuse[k->node].row];
+	const TraReuse *m = &ia->g->reuse[k->node];
+	*lo = 0;
+	for (int j = 0; j < m->ndims; j++)
+		*lo = *lo * ia->g->nodes[k->node].idx[m->row[j]].size + k->lo[m->row[j]];
 	return true;
 }
 
-static void check_chain_placement(const IaGraph *ia, const char *what)
+/* Each row block's tasks on one device, depth first, njoins of them. */
+static void check_chain_placement(const IaGraph *ia, const char *what, int njoins_want)
 {
 	int njoins = 0;
 	for (int a = 0; a < ia->ntasks; a++) {
@@ -120,17 +178,19 @@ static void check_chain_placement(const IaGraph *ia, const char *what)
 			              "%s: tasks %d and %d not depth first", what, a, b);
 		}
 	}
-	ck_assert_int_eq(njoins, 3 * 16);
+	ck_assert_int_eq(njoins, njoins_want);
 }
 
-START_TEST(placed_depth_first)
+/* src's chains placed under every placer on 1 to 4 devices: njoins
+ * join tasks in the chains, placed as check_chain_placement says. */
+static void check_placed(const char *src, int njoins)
 {
 	SimModel m;
 	sim_model_default(&m);
 	for (int n = 1; n <= 4; n++)
 		for (int k = PLACE_ROUNDROBIN; k <= PLACE_SEARCH; k++) {
 			int nchains;
-			UnitRun *u = reuse_compiled(w5_src, n, &nchains);
+			UnitRun *u = reuse_compiled(src, n, &nchains);
 			ck_assert_int_eq(nchains, 1);
 			int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
 			for (int v = 0; v < u->g.nnodes; v++)
@@ -142,9 +202,15 @@ START_TEST(placed_depth_first)
 			place_run(&ia, &(Placer){.kind = (PlaceKind)k, .search_calls = 50, .seed = 1}, n, &m);
 			char what[100];
 			snprintf(what, sizeof what, "%d devices, %s", n, place_name((PlaceKind)k));
-			check_chain_placement(&ia, what);
+			check_chain_placement(&ia, what, njoins);
 			unit_free(u);
 		}
+}
+
+START_TEST(placed_depth_first)
+{
+	check_placed(w5_src, 3 * 16);
+	check_placed(heads_src, 5 * 16);
 }
 END_TEST
 
@@ -154,6 +220,7 @@ static Suite *reuse_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, w5_is_one_chain);
+	tcase_add_test(tc, attention_is_one_producer_chain);
 	tcase_add_test(tc, what_is_no_chain);
 	tcase_add_test(tc, placed_depth_first);
 	suite_add_tcase(s, tc);
