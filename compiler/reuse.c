@@ -272,12 +272,10 @@ static bool reuse_rows_ok(const Reuse *r, const TraNode *n, int v, int b)
 }
 
 /* Whether a..b is a chain for x (the rule above), a's row indices set:
- * its members' row indices are then in r->row. */
-static bool reuse_try(Reuse *r, int x, int a, int b)
+ * its members' row indices are then in r->row. One walk. */
+static bool reuse_check(Reuse *r, int x, int a, int b)
 {
 	TraGraph *g = r->g;
-	if (r->leader[a] == r->leader[b] || r->walks >= REUSE_MAX_WALKS)
-		return false;
 	r->walks++;
 	reuse_walk(r, a, b);
 	if (!r->up[a])
@@ -295,6 +293,13 @@ static bool reuse_try(Reuse *r, int x, int a, int b)
 		added += reuse_added(r, v, x, a, b);
 	}
 	return added * REUSE_SHARE < reuse_bytes(&g->nodes[x]);
+}
+
+/* reuse_check, within the walks allowed, where a and b are not one row
+ * group's. */
+static bool reuse_try(Reuse *r, int x, int a, int b)
+{
+	return r->leader[a] != r->leader[b] && r->walks < REUSE_MAX_WALKS && reuse_check(r, x, a, b);
 }
 
 /* Marks the members of the chain a..b for x, the last reuse_try's. */
@@ -326,21 +331,17 @@ static bool reuse_producer(Reuse *r, int x)
 	for (int v = x + 1; v < g->nnodes; v++)
 		if (r->down[v])
 			reach[n++] = v;
-	int best = -1;
-	for (int i = 0; i < n; i++) {
-		for (int j = 0; j < r->nd; j++)
-			r->row[x][j] = j;
-		if (!reuse_try(r, x, x, reach[i]))
-			break;
-		best = reach[i];
-	}
-	free(reach);
-	if (best < 0)
-		return false;
 	for (int j = 0; j < r->nd; j++)
 		r->row[x][j] = j;
-	if (!reuse_try(r, x, x, best))
-		return false; /* out of walks */
+	int best = -1;
+	bool last = false;
+	for (int i = 0; i < n && (last = reuse_try(r, x, x, reach[i])); i++)
+		best = reach[i];
+	free(reach);
+	/* the try that failed left its own members' rows: find best's again
+	 * (one walk more than the budget at worst, once per producer) */
+	if (best < 0 || (!last && !reuse_check(r, x, x, best)))
+		return false;
 	reuse_mark(r, x, x, best);
 	return true;
 }
