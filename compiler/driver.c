@@ -853,7 +853,8 @@ static void driver_decompose(const DriverOpts *o, TraGraph *g, int scale, bool s
 			options_usage_error("--partition: node %s is given twice", g->nodes[node].name);
 		d.fixed[node] = part;
 	}
-	if (!d.none && o->memory == 0 && o->gpus == 0 && reuse_find(g, d.devices, d.fixed) > 0) {
+	if (!d.none && !o->no_reuse && o->memory == 0 && o->gpus == 0 &&
+	    reuse_find(g, d.devices, d.fixed, &o->reuse) > 0) {
 		if (!d.fixed)
 			d.fixed = arena_alloc(g->arena, (size_t)g->nnodes * sizeof *d.fixed);
 		for (int id = 0; id < g->nnodes; id++)

@@ -23,7 +23,7 @@
 
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
-       OPT_DEVICES, OPT_MEMORY, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
+       OPT_DEVICES, OPT_MEMORY, OPT_REUSE, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
        OPT_SANITIZE, OPT_RANKS, OPT_GPUS, OPT_TF32, OPT_CUDA_ARCH, OPT_STEPS, OPT_LOG_EVERY,
        OPT_PLACER_WEIGHTS, OPT_SEARCH_CALLS, OPT_TRAIN_PLACER, OPT_TRAIN, OPT_TRAIN_DEVICES, OPT_TRAIN_SEED, OPT_MEASURED };
 
@@ -51,6 +51,7 @@ static const struct option options_longopts[] = {
 	{"node-kernels", no_argument, NULL, OPT_NODE_KERNELS},
 	{"devices", required_argument, NULL, OPT_DEVICES},
 	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"reuse", required_argument, NULL, OPT_REUSE},
 	{"ranks", required_argument, NULL, OPT_RANKS},
 	{"gpus", required_argument, NULL, OPT_GPUS},
 	{"partition", required_argument, NULL, OPT_PARTITION},
@@ -162,6 +163,9 @@ static const char options_usage_tail[] =
 	"  --memory=SIZE           the memory budget of the intermediates (bytes, or with\n"
 	"                          K, M, G or T: powers of 1024); what does not fit is\n"
 	"                          offloaded to a spill file and reloaded (default: none)\n"
+	"  --reuse=auto|none|MIN,BLOCK  reuse chains (see trac(1)): found for tensors of\n"
+	"                          MIN bytes or more, cut into blocks near BLOCK bytes\n"
+	"                          (auto, the default: 32M,2M), or none\n"
 	"  --sim=KEY=VALUE,...     the simulator's device model: gemm-flops, elt-flops,\n"
 	"                          bandwidth, link-bandwidth, latency, spill-bandwidth,\n"
 	"                          rank-bandwidth, rank-latency\n"
@@ -344,22 +348,53 @@ static void options_set_gpus(DriverOpts *o, const char *arg)
 	o->decompose = true;
 }
 
-/* --memory=SIZE: a byte count, or one with K, M, G or T (powers of 1024). */
-static void options_set_memory(DriverOpts *o, const char *arg)
+/* A positive byte count, or one with K, M, G or T (powers of 1024), the
+ * whole of arg[0..len); 0 if it is none. */
+static int64_t options_bytes(const char *arg, size_t len)
 {
+	char buf[64];
+	if (len == 0 || len >= sizeof buf)
+		return 0;
+	memcpy(buf, arg, len);
+	buf[len] = '\0';
 	errno = 0;
 	char *end;
-	unsigned long long v = strtoull(arg, &end, 10);
+	unsigned long long v = strtoull(buf, &end, 10);
 	int shift = 0;
-	if (end != arg && *end && !end[1]) {
+	if (end != buf && *end && !end[1]) {
 		const char *units = "KMGT", *u = strchr(units, *end >= 'a' ? *end - 32 : *end);
 		shift = u ? 10 * (int)(u - units + 1) : -1;
 		end += u != NULL;
 	}
-	if (errno || *end || end == arg || arg[0] == '-' || v == 0 || shift < 0 || v > (unsigned long long)(INT64_MAX >> shift))
+	if (errno || *end || end == buf || buf[0] == '-' || v == 0 || shift < 0 || v > (unsigned long long)(INT64_MAX >> shift))
+		return 0;
+	return (int64_t)(v << shift);
+}
+
+/* --memory=SIZE: a byte count, or one with K, M, G or T (powers of 1024). */
+static void options_set_memory(DriverOpts *o, const char *arg)
+{
+	o->memory = options_bytes(arg, strlen(arg));
+	if (o->memory == 0)
 		options_usage_error("--memory=SIZE needs a positive byte count such as 65536, 512M or 2G, "
 		                    "not '%s'", arg);
-	o->memory = (int64_t)(v << shift);
+}
+
+/* --reuse=auto, none, or MIN,BLOCK: byte counts as --memory's. */
+static void options_set_reuse(DriverOpts *o, const char *arg)
+{
+	o->no_reuse = strcmp(arg, "none") == 0;
+	o->reuse = (ReuseSizes){0, 0};
+	if (o->no_reuse || strcmp(arg, "auto") == 0)
+		return;
+	const char *comma = strchr(arg, ',');
+	if (comma) {
+		o->reuse.min_bytes = options_bytes(arg, (size_t)(comma - arg));
+		o->reuse.block_bytes = options_bytes(comma + 1, strlen(comma + 1));
+	}
+	if (o->reuse.min_bytes == 0 || o->reuse.block_bytes == 0)
+		options_usage_error("--reuse needs auto, none, or MIN,BLOCK: two positive byte counts "
+		                    "such as 32M,2M, not '%s'", arg);
 }
 
 /* --partition=auto, none, or NODE:INDEX=COUNT,... (checked against the
@@ -874,6 +909,7 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_AFTER: options_set_after(o, optarg); break;
 		case OPT_DEVICES: options_set_devices(o, optarg); break;
 		case OPT_MEMORY: options_set_memory(o, optarg); break;
+		case OPT_REUSE: options_set_reuse(o, optarg); break;
 		case OPT_RANKS: options_set_ranks(o, optarg); break;
 		case OPT_GPUS: options_set_gpus(o, optarg); break;
 		case OPT_PARTITION: options_add_partition(o, optarg); break;

@@ -95,6 +95,8 @@ typedef struct DriverOpts {
 	const char **files;    /* --train-placer's programs (file is the first) */
 	int nfiles;
 	int64_t memory;        /* --memory=SIZE: bytes per memory domain, or 0: unbounded */
+	bool no_reuse;         /* --reuse=none: no reuse chains */
+	ReuseSizes reuse;      /* --reuse=MIN,BLOCK, or zeros: the defaults */
 	SimModel sim;          /* the simulator's device model, after --sim */
 } DriverOpts;
 

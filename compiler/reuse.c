@@ -68,12 +68,16 @@
  * The driver looks for chains for block tasks on CPUs without a memory
  * budget: under --memory, driver_fit_budget sizes the blocks; on GPUs a
  * 400 MB tensor is read in 0.13 ms, less than 300 small tasks would cost.
+ * --reuse=MIN,BLOCK replaces REUSE_MIN_BYTES and REUSE_BLOCK_BYTES (the
+ * property test finds chains in small random programs so), and
+ * --reuse=none finds none.
  */
 #include "kplan.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* The defaults of ReuseSizes (--reuse=MIN,BLOCK): */
 #define REUSE_MIN_BYTES (32.0 * 1024 * 1024) /* X: more than a last-level cache */
 #define REUSE_BLOCK_BYTES (2.0 * 1024 * 1024) /* X's row block: an L2 or two */
 #define REUSE_SHARE 4           /* the added bytes: under a quarter of the saved */
@@ -85,6 +89,7 @@ typedef struct Reuse {
 	TraGraph *g;
 	int devices;
 	int *const *fixed;
+	double min_bytes, block_bytes; /* ReuseSizes's, the defaults filled in */
 	int *leader;      /* kplan_row_groups's */
 	char *down, *up;  /* reached from A; reaching B */
 	int (*row)[TRA_REUSE_DIMS]; /* the row indices of each member of the chain being tried */
@@ -209,7 +214,7 @@ static double reuse_added(const Reuse *r, int v, int x, int a, int b)
 	for (int k = 0; k < n->nops; k++) {
 		const TraOperand *op = &n->ops[k];
 		const TraNode *p = &g->nodes[op->node];
-		if (op->node == x || reuse_member(r, op->node, a, b) || reuse_bytes(p) <= REUSE_BLOCK_BYTES)
+		if (op->node == x || reuse_member(r, op->node, a, b) || reuse_bytes(p) <= r->block_bytes)
 			continue;
 		double reads = reuse_blocks_where(r, n, v, op);
 		if (reads > 1)
@@ -219,13 +224,13 @@ static double reuse_added(const Reuse *r, int v, int x, int a, int b)
 }
 
 /* The row blocks for X along its first r->nd dimensions (r->blocks):
- * as few leading dimensions cut as give one block per REUSE_BLOCK_BYTES,
+ * as few leading dimensions cut as give one block per r->block_bytes,
  * at least the devices, at most each dimension's size and
  * REUSE_MAX_BLOCKS; false when a block would still be over twice
- * REUSE_BLOCK_BYTES (rows too long to cut small along nd dimensions). */
+ * r->block_bytes (rows too long to cut small along nd dimensions). */
 static bool reuse_blocks(Reuse *r, const TraNode *xn)
 {
-	double want = reuse_bytes(xn) / REUSE_BLOCK_BYTES, nb = 1;
+	double want = reuse_bytes(xn) / r->block_bytes, nb = 1;
 	if (want < r->devices)
 		want = r->devices;
 	for (int j = 0; j < r->nd; j++) {
@@ -238,7 +243,7 @@ static bool reuse_blocks(Reuse *r, const TraNode *xn)
 		r->blocks[j] = (int)cut;
 		nb *= (double)cut;
 	}
-	return reuse_bytes(xn) / nb <= 2 * REUSE_BLOCK_BYTES;
+	return reuse_bytes(xn) / nb <= 2 * r->block_bytes;
 }
 
 /* Whether each of x's first r->nd indices is a batch index of its node:
@@ -382,13 +387,18 @@ static void reuse_tensor(Reuse *r, int x)
 		}
 }
 
-int reuse_find(TraGraph *g, int devices, int *const *fixed)
+int reuse_find(TraGraph *g, int devices, int *const *fixed, const ReuseSizes *sizes)
 {
-	Reuse r = {.g = g, .devices = devices, .fixed = fixed};
+	Reuse r = {.g = g, .devices = devices, .fixed = fixed, .min_bytes = REUSE_MIN_BYTES,
+	           .block_bytes = REUSE_BLOCK_BYTES};
+	if (sizes && sizes->min_bytes > 0)
+		r.min_bytes = (double)sizes->min_bytes;
+	if (sizes && sizes->block_bytes > 0)
+		r.block_bytes = (double)sizes->block_bytes;
 	g->reuse = NULL;
 	for (int x = 0; x < g->nnodes; x++) {
 		const TraNode *n = &g->nodes[x];
-		if (n->rank < 1 || reuse_bytes(n) < REUSE_MIN_BYTES)
+		if (n->rank < 1 || reuse_bytes(n) < r.min_bytes)
 			continue;
 		if (!r.leader) {
 			r.leader = xcalloc((size_t)g->nnodes + 1, sizeof *r.leader);

@@ -784,11 +784,18 @@ void place_search(IaGraph *ia, const SimModel *m, long calls, uint64_t seed);
 
 /* ---- reuse.c ------------------------------------------------------------- */
 
+/* The sizes reuse chains are found by (--reuse=MIN,BLOCK); zero
+ * fields: the defaults (32 MiB and 2 MiB). */
+typedef struct ReuseSizes {
+	int64_t min_bytes;   /* the least tensor a chain is found for */
+	int64_t block_bytes; /* the bytes of the tensor's row blocks aimed at */
+} ReuseSizes;
+
 /* Finds g's reuse chains for devices (reuse.c's opening comment says
  * what they are): sets g->reuse, or leaves it NULL when there are none,
  * and returns how many. fixed is DecompOptions's (a member that --partition
- * fixes keeps its chain out), or NULL. */
-int reuse_find(TraGraph *g, int devices, int *const *fixed);
+ * fixes keeps its chain out), or NULL; sizes may be NULL (the defaults). */
+int reuse_find(TraGraph *g, int devices, int *const *fixed, const ReuseSizes *sizes);
 /* A chain member's partition, as --partition=NODE:ROW=BLOCKS gives it:
  * part[row] = blocks, 1 along every other index; in g's arena. */
 int *reuse_partition(TraGraph *g, int id);

@@ -53,6 +53,12 @@ expect check-with-o 2 "writes nothing" "$TRAC" good.tra --check -o x
 expect input-without-interpret 2 "need --interpret" "$TRAC" good.tra --check --input A=a.npy
 expect bad-seed 2 "non-negative integer seed" "$TRAC" good.tra --interpret --random=x
 expect bad-opt-level 2 "optimisation levels" "$TRAC" good.tra -O5
+expect bad-reuse-one 2 "--reuse needs auto, none, or MIN,BLOCK" "$TRAC" good.tra --reuse=4M
+expect bad-reuse-zero 2 "--reuse needs auto, none, or MIN,BLOCK" "$TRAC" good.tra --reuse=4M,0
+expect bad-reuse-unit 2 "--reuse needs auto, none, or MIN,BLOCK" "$TRAC" good.tra --reuse=4M,2Q
+expect bad-reuse-long 2 "--reuse needs auto, none, or MIN,BLOCK" "$TRAC" good.tra \
+	--reuse=1111111111111111111111111111111111111111111111111111111111111111111,2
+expect reuse-auto 0 "" "$TRAC" good.tra --check --reuse=auto
 expect bad-name 2 "C identifier" "$TRAC" good.tra --name 1x
 expect object-with-check 2 "cannot be combined" "$TRAC" good.tra -c --check
 expect missing-source 1 "cannot open 'nope.tra'" "$TRAC" nope.tra --check

@@ -1,7 +1,7 @@
 """props.py: the property test of trac's TRA passes.
 
 Usage: props.py TRAC COUNT [--seed S] [--bundle B] [--jobs J] [--keep DIR]
-                [--assert-kinds K,K...] [--tolerance T] [--cflags F]
+                [--assert-kinds K,K...] [--tolerance T] [--cflags F] [--reuse 'MIN,BLOCK ...']
                 [--show N] [--verbose] [--print K] [--worse FILE]
 
 Needs: a built trac (and its runtime, to compile), /usr/bin/python3 with
@@ -27,6 +27,14 @@ reads, f32 and f64, and checks two properties:
    interpreter's own result moves as much when the inputs move by two
    units in the last place (terms that cancel exactly) is counted apart,
    not failed: rounding, not a pass, explains it (ill_conditioned).
+   Every other bundle is compiled with --reuse=MIN,BLOCK, the sizes
+   taking turns from --reuse (default 128,32 to 1024,256: bytes, where
+   trac's default finds reuse chains only for tensors of 32 MiB): the
+   programs' tensors, of a few hundred elements, then make reuse chains
+   (trac(1), REUSE CHAINS), reader and producer ones, cut along one to
+   three indices, whose row blocks and depth-first placement must keep
+   the results. The chains are counted (from --emit=plan); none in a run
+   that compiled some bundle so fails.
 
 2. Canonical form. Each program is rewritten into equivalent forms:
      inline     a statement inlined into its readers (one read, or one
@@ -955,6 +963,7 @@ class Bundle:
         self.dir = os.path.join(work, "b%d" % number)
         os.makedirs(self.dir, exist_ok=True)
         self.failures = []  # (program prefix, what)
+        self.chains = None  # reuse chains compiled, for a bundle compiled with --reuse
         self.ill = []  # (program prefix, what): mismatches rounding explains
         self.pairs = []  # (kind, prefix, class, detail, the rewrite's lines)
 
@@ -976,7 +985,13 @@ class Bundle:
             self.blame(self.progs, "interpreter", ["--interpret", "--random=1", "--output-dir"], want)
             return None
         exe = os.path.join(self.dir, "orig")
-        p = run([self.args.trac, self.path("orig"), "-o", exe] + self.args.cflags.split())
+        flags = self.args.cflags.split()
+        sizes = self.args.reuse.split()
+        if sizes and self.number % 2:
+            flags.append("--reuse=" + sizes[self.number // 2 % len(sizes)])
+            p = run([self.args.trac, self.path("orig"), "--emit=plan"] + flags)
+            self.chains = p.stdout.count("\nreuse chain: ") if p.returncode == 0 else 0
+        p = run([self.args.trac, self.path("orig"), "-o", exe] + flags)
         if p.returncode != 0:
             self.blame(self.progs, "compile", ["--emit=c", "-o"], p.stderr.strip())
             return want
@@ -1101,6 +1116,11 @@ def report(bundles, args, progs):
           "(rounding explains them: not failures)" % (len(progs), len(bundles), len(failures), len(ill)))
     for prefix, what in ill[:args.show] if args.verbose else []:
         print("  ill-conditioned %s %s" % (prefix, what))
+    reused = [b.chains for b in bundles if b.chains is not None]
+    if reused:
+        print("reuse chains: %d in the %d bundles compiled with --reuse (%s)" % (sum(reused), len(reused), args.reuse))
+        if sum(reused) == 0:
+            print("FAIL no reuse chain: --reuse (%s) no longer makes any" % args.reuse)
     print("%-10s %9s %9s %9s %9s %9s %9s" % ("rewrite", "identical", "same-cost", "better", "other", "worse", "n/a"))
     for kind in KINDS:
         c = collections.Counter(cl for b in bundles for k, _, cl, _, _ in b.pairs if k == kind)
@@ -1120,7 +1140,7 @@ def report(bundles, args, progs):
                     print("  %s %s %s: %s" % (kind, prefix, cl, detail))
     if args.worse:
         write_worse(args.worse, bundles, by_prefix)
-    return 1 if failures or worse_fail else 0
+    return 1 if failures or worse_fail or (reused and sum(reused) == 0) else 0
 
 
 def write_worse(path, bundles, by_prefix):
@@ -1146,6 +1166,8 @@ def main():
     ap.add_argument("--tolerance", type=float, default=0.05)
     ap.add_argument("--cflags", default="-O0", help="trac's flags for the compile (the C compiler's "
                     "level does not change what the passes do, and -O0 compiles fastest)")
+    ap.add_argument("--reuse", default="128,32 256,64 512,128 1024,256", metavar="'MIN,BLOCK ...'",
+                    help="trac's --reuse for every other bundle, in turn ('' for none)")
     ap.add_argument("--show", type=int, default=5, help="failures shown in full")
     ap.add_argument("--verbose", action="store_true", help="list every pair that is not identical")
     ap.add_argument("--worse", metavar="FILE", help="write every worse pair (original and rewrite) to FILE")

@@ -8,7 +8,8 @@
 # several placers and 1 to 3 threads, equal the interpreter on the same
 # inputs. And where the rule says no: a chain whose partial results or
 # whole reads would cost more than the read saved, a tensor under 32 MiB,
-# a member fixed by --partition, a memory budget, GPUs. W5's chain on 2
+# a member fixed by --partition, a memory budget, GPUs, --reuse=none or
+# a --reuse minimum above the tensor (and --reuse's block size obeyed). W5's chain on 2
 # MPI ranks too, where configure found mpirun. Under make distcheck
 # (TRAC_CHECK=quick), the compiled chains by default on 2 threads only.
 # Environment: TRAC (the binary), srcdir, PYTHON_NUMPY, MPIRUN.
@@ -47,6 +48,7 @@ plan() {
 plan w5 "$w5" "$w5defs" "reuse chain: z, r, g: 16 row blocks of X," "z i:16 j:1" "r i:16" "g j:1 i:16"
 plan gate "$srcdir/tests/reuse/gate.tra" "" "reuse chain: z, Y.h1, Y: 16 row blocks of X," "z i:16 j:1" "Y i:16 j:1"
 plan gemm64 "$srcdir/tests/reuse/gemm64.tra" "" "reuse chain: H, G: 16 row blocks of X," "H i:16 k:1 j:1" "G j:1 k:1 i:16"
+plan w5-sizes "$w5" "$w5defs --reuse=16M,1M" "reuse chain: z, r, g: 32 row blocks of X," "z i:32 j:1" "g j:1 i:32"
 plan heads "$srcdir/tests/reuse/heads.tra" "" "reuse chain: A, M, E, O.r1, O: 16 row blocks of A, 4 x 4 along b, h," \
 	"A b:4 h:4 s:1 t:1 d:1" "M b:4 h:4 s:1 t:1" "E b:4 h:4 s:1 t:1" "O b:4 h:4 s:1 d:1 t:1"
 
@@ -63,6 +65,8 @@ nochain manual "$TRAC" "$w5" $w5defs --emit=plan --devices=2 --partition=r:i=4
 grep -Eq "^%[0-9]+ +z +i:16 " out && bad manual-partition-kept || ok manual-partition-kept
 nochain budget "$TRAC" "$w5" $w5defs --emit=plan --devices=2 --memory=64M
 nochain gpus "$TRAC" "$w5" $w5defs --emit=plan --gpus=2 --backend=cuda-sim
+nochain reuse-none "$TRAC" "$w5" $w5defs --emit=plan --devices=2 --reuse=none
+nochain reuse-min "$TRAC" "$w5" $w5defs --emit=plan --devices=2 --reuse=33M,2M
 
 # the compiled chains against the interpreter (flag sets with _ for
 # spaces); make distcheck (TRAC_CHECK=quick) checks the tarball with the

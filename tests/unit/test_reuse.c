@@ -25,7 +25,7 @@ static UnitRun *reuse_compiled(const char *src, int devices, int *nchains)
 	order_contractions(&u->g);
 	fuse_elementwise(&u->g);
 	dce_remove(&u->g);
-	*nchains = reuse_find(&u->g, devices, NULL);
+	*nchains = reuse_find(&u->g, devices, NULL, NULL);
 	return u;
 }
 
@@ -136,7 +136,7 @@ START_TEST(what_is_no_chain)
 	dce_remove(&u->g);
 	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
 	fixed[unit_node_id(&u->g, "r")] = arena_alloc(&u->arena, 4 * sizeof **fixed);
-	ck_assert_int_eq(reuse_find(&u->g, 2, fixed), 0);
+	ck_assert_int_eq(reuse_find(&u->g, 2, fixed, NULL), 0);
 	unit_free(u);
 }
 END_TEST
