@@ -9,7 +9,8 @@
 # inputs. And where the rule says no: a chain whose partial results or
 # whole reads would cost more than the read saved, a tensor under 32 MiB,
 # a member fixed by --partition, a memory budget, GPUs, --reuse=none or
-# a --reuse minimum above the tensor (and --reuse's block size obeyed). W5's chain on 2
+# a --reuse minimum above the tensor (and --reuse's block size obeyed).
+# Then random programs built around chains (tests/reuse_gen.py). W5's chain on 2
 # MPI ranks too, where configure found mpirun. Under make distcheck
 # (TRAC_CHECK=quick), the compiled chains by default on 2 threads only.
 # Environment: TRAC (the binary), srcdir, PYTHON_NUMPY, MPIRUN.
@@ -101,6 +102,19 @@ for prog in "$w5" "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra
 		done
 	done
 done
+
+# random programs in the shapes that make chains (tests/reuse_gen.py:
+# attention over 1 to 3 batch dimensions, logreg, gate), compiled with
+# small --reuse sizes against the interpreter
+gen_count=60
+[ "${TRAC_CHECK:-full}" = quick ] && gen_count=20
+if [ -n "${NPYCMP:-}" ] && "$PYTHON_NUMPY" "$srcdir/tests/reuse_gen.py" "$TRAC" $gen_count >gen.out 2>&1; then
+	ok "reuse_gen $gen_count programs"
+	tail -1 gen.out
+elif [ -n "${NPYCMP:-}" ]; then
+	grep -v "^PASS" gen.out | head -20
+	bad "reuse_gen $gen_count programs"
+fi
 
 # on 2 MPI ranks (each row block's tasks on one rank), where there is MPI
 if [ -n "${MPIRUN:-}" ] && [ -x "$MPIRUN" ] && "$TRAC" "$w5" $w5defs --ranks=2 -o ranks 2>err; then
