@@ -1034,24 +1034,42 @@ static void cg_llvm_block_join(CgLlvmProg *p, const Kplan *k)
 
 /* ---- aggregations of split blocks (cg_c_block_agg) ------------------------------------ */
 
-/* acc over the partial blocks blocks[0 .. np) at the element's offset e
- * in the block, with the NaN flag applied. */
-static CgLlvmValue cg_llvm_agg_element(CgLlvmNestK *K, const KplanNest *A, CgLlvmValue np, CgLlvmValue blocks)
+/* acc from the folded partial block p0 (cg_llvm_agg_fold) at the
+ * element's offset e in the block, with the NaN flag applied. */
+static CgLlvmValue cg_llvm_agg_element(CgLlvmNestK *K, const KplanNest *A, CgLlvmValue p0)
 {
 	CgLlvm *m = K->m;
-	CgLlvmType i32 = cg_llvm_int(m, 32), i8p = cg_llvm_i8p(m);
-	CgLlvmValue e = cg_llvm_block_offset(K);
-	CgLlvmLoop q;
-	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), np, false);
-	int a = cg_llvm_loop_carry(m, &q, cg_llvm_const(m, K->t, A->init));
-	int f = cg_llvm_loop_carry(m, &q, cg_llvm_const_int(m, i32, 0));
-	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, blocks, q.iv));
-	CgLlvmValue v = cg_llvm_load(m, K->t, cg_llvm_bitcast(m, block, cg_llvm_tptr(m, K->t)), e);
-	CgLlvmValue nan = q.cur[f];
-	q.next[a] = cg_llvm_combine(m, K->t, A->agg, false, q.cur[a], &nan, v);
-	q.next[f] = nan;
+	CgLlvmValue v = cg_llvm_load(m, K->t, p0, cg_llvm_block_offset(K));
+	CgLlvmValue nan = cg_llvm_const_int(m, cg_llvm_int(m, 32), 0);
+	CgLlvmValue acc = cg_llvm_combine(m, K->t, A->agg, false, cg_llvm_const(m, K->t, A->init), &nan, v);
+	return A->nan_flag ? cg_llvm_nan_fixup(m, K->t, acc, nan) : acc;
+}
+
+/* The task's partial blocks 1..np-1 combined into block 0, one flat
+ * vector loop each (cg_c_block_agg_fold says why); block 0 as a pointer
+ * to the node's type. */
+static CgLlvmValue cg_llvm_agg_fold(CgLlvmNestK *K, const KplanNest *A, int rank, CgLlvmValue np,
+                                    CgLlvmValue blocks)
+{
+	CgLlvm *m = K->m;
+	CgLlvmType i8p = cg_llvm_i8p(m), tp = cg_llvm_tptr(m, K->t);
+	CgLlvmValue ne = cg_llvm_i64c(m, 1);
+	for (int d = 0; d < rank; d++)
+		ne = cg_llvm_imul(m, ne, cg_llvm_isub(m, cg_llvm_bound_hi(K, d), cg_llvm_bound_lo(K, d)));
+	CgLlvmValue p0 = cg_llvm_bitcast(m, cg_llvm_load_ptr(m, i8p, blocks), tp);
+	CgLlvmLoop q, i;
+	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 1), np, false);
+	CgLlvmValue pq = cg_llvm_bitcast(m, cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, blocks, q.iv)), tp);
+	cg_llvm_loop_begin(m, &i, cg_llvm_i64c(m, 0), ne, true);
+	CgLlvmValue a = cg_llvm_load(m, K->t, p0, i.iv), v = cg_llvm_load(m, K->t, pq, i.iv);
+	CgLlvmValue nan = NULL;
+	CgLlvmValue r = cg_llvm_combine(m, K->t, A->agg, false, a, &nan, v);
+	if (A->nan_flag) /* the NaN goes along */
+		r = cg_llvm_select(m, cg_llvm_fcmp(m, TRA_OP_NE, v, v), v, r);
+	cg_llvm_store(m, K->t, p0, i.iv, r);
+	cg_llvm_loop_end(m, &i);
 	cg_llvm_loop_end(m, &q);
-	return A->nan_flag ? cg_llvm_nan_fixup(m, K->t, q.out[a], q.out[f]) : q.out[a];
+	return p0;
 }
 
 /* The partial blocks of an aggregation, bufs[nnodes + parts[q]] for q <
@@ -1101,10 +1119,11 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 	CgLlvmValue np = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_table_at(m, p->nparts, i32, self)), i64);
 	CgLlvmValue parts = cg_llvm_load_ptr(m, i32p, cg_llvm_table_at(m, p->parts, i32p, self));
 	CgLlvmValue blocks = cg_llvm_agg_blocks(p, k, all, np, parts);
+	CgLlvmValue p0 = cg_llvm_agg_fold(K, &k->nest, n->rank, np, blocks);
 	CgLlvmLoop loops[TRA_MAX_RANK];
 	for (int d = 0; d < n->rank; d++)
 		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), false);
-	cg_llvm_store_acc(K, cg_llvm_agg_element(K, &k->nest, np, blocks));
+	cg_llvm_store_acc(K, cg_llvm_agg_element(K, &k->nest, p0));
 	for (int d = n->rank - 1; d >= 0; d--)
 		cg_llvm_loop_end(m, &loops[d]);
 	free(K);
