@@ -360,6 +360,11 @@ static void reuse_readers(Reuse *r, int x)
 		int arow[TRA_REUSE_DIMS], brow[TRA_REUSE_DIMS];
 		if (reuse_x_row(&g->nodes[a], x, r->nd, arow) <= 0 || g->reuse[a].chain)
 			continue;
+		bool outputs = true; /* A's rows are output indices: else no pair makes a chain */
+		for (int j = 0; j < r->nd; j++)
+			outputs &= arow[j] < g->nodes[a].rank;
+		if (!outputs)
+			continue;
 		for (int b = a + 1; b < g->nnodes && r->walks < REUSE_MAX_WALKS; b++) {
 			if (reuse_x_row(&g->nodes[b], x, r->nd, brow) <= 0)
 				continue;
