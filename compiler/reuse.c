@@ -183,9 +183,9 @@ static bool reuse_member_row(Reuse *r, int v, int x, int a, int b)
 	return found || xr > 0;
 }
 
-/* The product of the blocks along the row indices of v (r->row[v]) that
- * want says: those that are reduced (reduced), or those that operand op
- * does not read (op). */
+/* The product of the blocks along those of member v's row indices
+ * (r->row[v]) that v reduces (op NULL), or that operand op does not
+ * read: how many partial results of v, or reads of op, the blocks make. */
 static double reuse_blocks_where(const Reuse *r, const TraNode *n, int v, const TraOperand *op)
 {
 	double blocks = 1;
@@ -208,9 +208,9 @@ static double reuse_added(const Reuse *r, int v, int x, int a, int b)
 {
 	const TraGraph *g = r->g;
 	const TraNode *n = &g->nodes[v];
-	double added = 0;
-	if (v == b && reuse_blocks_where(r, n, v, NULL) > 1)
-		added += 2.0 * reuse_blocks_where(r, n, v, NULL) * reuse_bytes(n);
+	double added = 0, partials = v == b ? reuse_blocks_where(r, n, v, NULL) : 1;
+	if (partials > 1)
+		added += 2.0 * partials * reuse_bytes(n);
 	for (int k = 0; k < n->nops; k++) {
 		const TraOperand *op = &n->ops[k];
 		const TraNode *p = &g->nodes[op->node];
