@@ -1045,21 +1045,30 @@ static CgLlvmValue cg_llvm_agg_element(CgLlvmNestK *K, const KplanNest *A, CgLlv
 	return A->nan_flag ? cg_llvm_nan_fixup(m, K->t, acc, nan) : acc;
 }
 
-/* The task's partial blocks 1..np-1 combined into block 0, one flat
- * vector loop each (cg_c_block_agg_fold says why); block 0 as a pointer
- * to the node's type. */
-static CgLlvmValue cg_llvm_agg_fold(CgLlvmNestK *K, const KplanNest *A, int rank, CgLlvmValue np,
-                                    CgLlvmValue blocks)
+/* The task's partial block q, bufs[nnodes + parts[q]], as a pointer to
+ * the node's type. */
+static CgLlvmValue cg_llvm_agg_part(CgLlvmNestK *K, CgLlvmValue bufs, CgLlvmValue parts, CgLlvmValue q)
 {
 	CgLlvm *m = K->m;
-	CgLlvmType i8p = cg_llvm_i8p(m), tp = cg_llvm_tptr(m, K->t);
+	CgLlvmType i32 = cg_llvm_int(m, 32), i8p = cg_llvm_i8p(m);
+	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q)), cg_llvm_i64(m));
+	t = cg_llvm_iadd(m, t, cg_llvm_i64c(m, K->p->g->nnodes));
+	return cg_llvm_bitcast(m, cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, bufs, t)), cg_llvm_tptr(m, K->t));
+}
+
+/* The task's partial blocks 1..np-1 combined into block 0, one flat
+ * vector loop each (cg_c_block_agg_fold says why); block 0. */
+static CgLlvmValue cg_llvm_agg_fold(CgLlvmNestK *K, const KplanNest *A, CgLlvmValue bufs, CgLlvmValue np,
+                                    CgLlvmValue parts)
+{
+	CgLlvm *m = K->m;
 	CgLlvmValue ne = cg_llvm_i64c(m, 1);
-	for (int d = 0; d < rank; d++)
+	for (int d = 0; d < K->n->rank; d++)
 		ne = cg_llvm_imul(m, ne, cg_llvm_isub(m, cg_llvm_bound_hi(K, d), cg_llvm_bound_lo(K, d)));
-	CgLlvmValue p0 = cg_llvm_bitcast(m, cg_llvm_load_ptr(m, i8p, blocks), tp);
+	CgLlvmValue p0 = cg_llvm_agg_part(K, bufs, parts, cg_llvm_i64c(m, 0));
 	CgLlvmLoop q, i;
 	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 1), np, false);
-	CgLlvmValue pq = cg_llvm_bitcast(m, cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, blocks, q.iv)), tp);
+	CgLlvmValue pq = cg_llvm_agg_part(K, bufs, parts, q.iv);
 	cg_llvm_loop_begin(m, &i, cg_llvm_i64c(m, 0), ne, true);
 	CgLlvmValue a = cg_llvm_load(m, K->t, p0, i.iv), v = cg_llvm_load(m, K->t, pq, i.iv);
 	CgLlvmValue nan = NULL;
@@ -1070,32 +1079,6 @@ static CgLlvmValue cg_llvm_agg_fold(CgLlvmNestK *K, const KplanNest *A, int rank
 	cg_llvm_loop_end(m, &i);
 	cg_llvm_loop_end(m, &q);
 	return p0;
-}
-
-/* The partial blocks of an aggregation, bufs[nnodes + parts[q]] for q <
- * np, copied into an array on the stack (room for the most any task of
- * kernel k combines): loads from it cannot see the output's stores, as
- * loads from the global table could, so they are not repeated for every
- * element. */
-static CgLlvmValue cg_llvm_agg_blocks(CgLlvmProg *p, const Kplan *k, CgLlvmValue bufs, CgLlvmValue np,
-                                      CgLlvmValue parts)
-{
-	CgLlvm *m = p->m;
-	int kernel = (int)(k - p->kp->kernels), most = 1;
-	for (int t = 0; t < p->opt->ia->ntasks; t++)
-		if (p->kp->tasks[t].kernel == kernel && p->kp->tasks[t].nparts > most)
-			most = p->kp->tasks[t].nparts;
-	CgLlvmType i32 = cg_llvm_int(m, 32), i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m);
-	CgLlvmValue blocks = cg_llvm_bitcast(m, cg_llvm_alloca(m, cg_llvm_array(m, i8p, most)),
-	                                     cg_llvm_ptr(m, i8p));
-	CgLlvmLoop q;
-	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), np, false);
-	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q.iv)), i64);
-	t = cg_llvm_iadd(m, t, cg_llvm_i64c(m, p->g->nnodes));
-	CgLlvmValue block = cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, bufs, t));
-	cg_llvm_store_ptr(m, block, cg_llvm_gep(m, i8p, blocks, q.iv));
-	cg_llvm_loop_end(m, &q);
-	return blocks;
 }
 
 /* a<id>(bufs, task): every element of the output block from the partial
@@ -1118,8 +1101,7 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 	CgLlvmValue self = cg_llvm_task_number(p, task);
 	CgLlvmValue np = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_table_at(m, p->nparts, i32, self)), i64);
 	CgLlvmValue parts = cg_llvm_load_ptr(m, i32p, cg_llvm_table_at(m, p->parts, i32p, self));
-	CgLlvmValue blocks = cg_llvm_agg_blocks(p, k, all, np, parts);
-	CgLlvmValue p0 = cg_llvm_agg_fold(K, &k->nest, n->rank, np, blocks);
+	CgLlvmValue p0 = cg_llvm_agg_fold(K, &k->nest, all, np, parts);
 	CgLlvmLoop loops[TRA_MAX_RANK];
 	for (int d = 0; d < n->rank; d++)
 		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), false);

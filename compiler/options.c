@@ -348,25 +348,19 @@ static void options_set_gpus(DriverOpts *o, const char *arg)
 	o->decompose = true;
 }
 
-/* A positive byte count, or one with K, M, G or T (powers of 1024), the
- * whole of arg[0..len); 0 if it is none. */
-static int64_t options_bytes(const char *arg, size_t len)
+/* A positive byte count at arg, or one with K, M, G or T (powers of
+ * 1024), ending at stop or at the string's end; 0 if there is none. */
+static int64_t options_bytes(const char *arg, char stop)
 {
-	char buf[64];
-	if (len == 0 || len >= sizeof buf)
+	if (*arg < '0' || *arg > '9')
 		return 0;
-	memcpy(buf, arg, len);
-	buf[len] = '\0';
 	errno = 0;
 	char *end;
-	unsigned long long v = strtoull(buf, &end, 10);
-	int shift = 0;
-	if (end != buf && *end && !end[1]) {
-		const char *units = "KMGT", *u = strchr(units, *end >= 'a' ? *end - 32 : *end);
-		shift = u ? 10 * (int)(u - units + 1) : -1;
-		end += u != NULL;
-	}
-	if (errno || *end || end == buf || buf[0] == '-' || v == 0 || shift < 0 || v > (unsigned long long)(INT64_MAX >> shift))
+	unsigned long long v = strtoull(arg, &end, 10);
+	const char *units = "KMGT", *u = *end ? strchr(units, *end >= 'a' ? *end - 32 : *end) : NULL;
+	int shift = u ? 10 * (int)(u - units + 1) : 0;
+	end += u != NULL;
+	if (errno || (*end && *end != stop) || v == 0 || v > (unsigned long long)(INT64_MAX >> shift))
 		return 0;
 	return (int64_t)(v << shift);
 }
@@ -374,7 +368,7 @@ static int64_t options_bytes(const char *arg, size_t len)
 /* --memory=SIZE: a byte count, or one with K, M, G or T (powers of 1024). */
 static void options_set_memory(DriverOpts *o, const char *arg)
 {
-	o->memory = options_bytes(arg, strlen(arg));
+	o->memory = options_bytes(arg, '\0');
 	if (o->memory == 0)
 		options_usage_error("--memory=SIZE needs a positive byte count such as 65536, 512M or 2G, "
 		                    "not '%s'", arg);
@@ -389,8 +383,8 @@ static void options_set_reuse(DriverOpts *o, const char *arg)
 		return;
 	const char *comma = strchr(arg, ',');
 	if (comma) {
-		o->reuse.min_bytes = options_bytes(arg, (size_t)(comma - arg));
-		o->reuse.block_bytes = options_bytes(comma + 1, strlen(comma + 1));
+		o->reuse.min_bytes = options_bytes(arg, ',');
+		o->reuse.block_bytes = options_bytes(comma + 1, '\0');
 	}
 	if (o->reuse.min_bytes == 0 || o->reuse.block_bytes == 0)
 		options_usage_error("--reuse needs auto, none, or MIN,BLOCK: two positive byte counts "

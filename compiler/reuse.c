@@ -183,23 +183,34 @@ static bool reuse_member_row(Reuse *r, int v, int x, int a, int b)
 	return found || xr > 0;
 }
 
-/* The product of the blocks along those of member v's row indices
- * (r->row[v]) that v reduces (op NULL), or that operand op does not
- * read: how many partial results of v, or reads of op, the blocks make. */
-static double reuse_blocks_where(const Reuse *r, const TraNode *n, int v, const TraOperand *op)
+/* How many partial results of member v its row blocks make: the blocks
+ * along the row indices it reduces. */
+static double reuse_partials(const Reuse *r, const TraNode *n, int v)
 {
 	double blocks = 1;
-	for (int j = 0; j < r->nd; j++) {
-		int x = r->row[v][j];
-		bool count = x >= n->rank;
-		if (op) {
-			count = true;
-			for (int d = 0; d < op->rank; d++)
-				count &= op->idx[d] != x;
-		}
-		if (count)
+	for (int j = 0; j < r->nd; j++)
+		if (r->row[v][j] >= n->rank)
 			blocks *= r->blocks[j];
-	}
+	return blocks;
+}
+
+/* Whether operand op reads its node's index x. */
+static bool reuse_op_reads(const TraOperand *op, int x)
+{
+	for (int d = 0; d < op->rank; d++)
+		if (op->idx[d] == x)
+			return true;
+	return false;
+}
+
+/* How many times member v's row blocks read its operand op: the blocks
+ * along the row indices op does not read. */
+static double reuse_reads(const Reuse *r, int v, const TraOperand *op)
+{
+	double blocks = 1;
+	for (int j = 0; j < r->nd; j++)
+		if (!reuse_op_reads(op, r->row[v][j]))
+			blocks *= r->blocks[j];
 	return blocks;
 }
 
@@ -208,7 +219,7 @@ static double reuse_added(const Reuse *r, int v, int x, int a, int b)
 {
 	const TraGraph *g = r->g;
 	const TraNode *n = &g->nodes[v];
-	double added = 0, partials = v == b ? reuse_blocks_where(r, n, v, NULL) : 1;
+	double added = 0, partials = v == b ? reuse_partials(r, n, v) : 1;
 	if (partials > 1)
 		added += 2.0 * partials * reuse_bytes(n);
 	for (int k = 0; k < n->nops; k++) {
@@ -216,7 +227,7 @@ static double reuse_added(const Reuse *r, int v, int x, int a, int b)
 		const TraNode *p = &g->nodes[op->node];
 		if (op->node == x || reuse_member(r, op->node, a, b) || reuse_bytes(p) <= r->block_bytes)
 			continue;
-		double reads = reuse_blocks_where(r, n, v, op);
+		double reads = reuse_reads(r, v, op);
 		if (reads > 1)
 			added += reads * reuse_bytes(p);
 	}
@@ -251,14 +262,9 @@ static bool reuse_blocks(Reuse *r, const TraNode *xn)
 static bool reuse_batch_rows(const Reuse *r, const TraNode *xn)
 {
 	for (int j = 0; j < r->nd; j++)
-		for (int k = 0; k < xn->nops; k++) {
-			const TraOperand *op = &xn->ops[k];
-			bool reads = false;
-			for (int d = 0; d < op->rank; d++)
-				reads |= op->idx[d] == j;
-			if (op->aff || !reads)
+		for (int k = 0; k < xn->nops; k++)
+			if (xn->ops[k].aff || !reuse_op_reads(&xn->ops[k], j))
 				return false;
-		}
 	return true;
 }
 
