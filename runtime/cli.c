@@ -976,6 +976,8 @@ cli_compute(const TrartProgram *p, const CliOpts *o, CliRun *r)
 
 	trart_set_threads(o->threads);
 	threads = trart_threads();
+	if (p->tasks)
+		trart_exec_idle_blas();
 	for (i = 0; i < cli_runs(o); i++) {
 		int64_t start;
 		cli_agree(CLI_OK); /* on ranks, every run starts together */

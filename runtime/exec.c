@@ -32,10 +32,25 @@
  * the parallelism, one per worker, and a loop that took this pool would
  * only queue the other workers' loops behind it.
  *
- * OpenBLAS has threads of its own; trart_set_threads sets their number
- * too, so --threads bounds both. Its one entry point is declared here
- * rather than through cblas.h so that no other file of the runtime
- * depends on OpenBLAS.
+ * OpenBLAS has threads of its own. A whole-node program's kernels use
+ * them, as many as trart_set_threads says, so --threads bounds both; the
+ * count is set around those kernels only (trart_execute), and put back
+ * after. trart_set_threads once set it at once, for every program, and
+ * that cost a block task graph its first run: raising OpenBLAS's count
+ * starts its missing threads, and a new OpenBLAS thread spins, yielding,
+ * for its timeout (about 0.1 s) before it sleeps. On 2 cores it took a
+ * third of both workers' time while W1's first GEMMs ran (perf: 26% of
+ * the samples in sched_yield), 120-148 ms against the 84 ms of later
+ * runs. Block tasks call OpenBLAS on one thread each (sched.c) and never
+ * need its threads. OpenBLAS also starts them when it loads (one per
+ * core but one, unless OPENBLAS_NUM_THREADS says otherwise), and they
+ * spin the same way, so a standalone program whose kernels are block
+ * tasks stops them before its first run (trart_exec_idle_blas, from
+ * cli.c): W1's first run then takes 84-90 ms, as later ones do. A
+ * library caller's own OpenBLAS calls may be using them, so trart_execute
+ * leaves them alone. Its entry points are declared here rather than
+ * through cblas.h so that no other file of the runtime depends on
+ * OpenBLAS.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -49,6 +64,11 @@
 
 /* libopenblas's: how many threads its own routines use. */
 void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+/* libopenblas's too, exported for its fork handler: stops its threads,
+ * which its next threaded call starts again. Weak, so that a BLAS
+ * without it links: then the call is skipped. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
 
 /* A loop body, as trart_parallel_for takes it. */
 typedef void (*ExecBody)(int64_t lo, int64_t hi, void *ctx);
@@ -262,7 +282,6 @@ trart_set_threads(int threads)
 	pthread_mutex_lock(&exec_owner);
 	exec_pool_stop(); /* the next loop starts one of the new size */
 	atomic_store(&exec_nthreads, want);
-	openblas_set_num_threads(want);
 	pthread_mutex_unlock(&exec_owner);
 }
 
@@ -349,13 +368,15 @@ trart_set_steal(bool steal)
 void
 trart_execute(const TrartProgram *p, void *const *bufs, int threads)
 {
-	int k;
+	int k, blas;
 
 	if (p->tasks) {
 		trart_run_tasks(p->tasks, bufs, threads, atomic_load(&exec_steal));
 		return;
 	}
 	trart_set_threads(threads);
+	blas = openblas_get_num_threads();
+	openblas_set_num_threads(trart_threads());
 	for (k = 0; k < p->nkernels; k++) {
 		trart_mem_set_tensor(p->kernels[k].name); /* for messages */
 		if (exec_prof)
@@ -364,6 +385,18 @@ trart_execute(const TrartProgram *p, void *const *bufs, int threads)
 			p->kernels[k].fn(bufs);
 	}
 	trart_mem_set_tensor(NULL);
+	openblas_set_num_threads(blas);
+}
+
+void
+trart_exec_idle_blas(void)
+{
+	/* Setting the count after a shutdown would start the threads
+	 * again (OpenBLAS re-initialises lazily, as after a fork), so it is
+	 * set first, and sched.c sets it only when it is not already 1. */
+	openblas_set_num_threads(1);
+	if (blas_thread_shutdown_)
+		blas_thread_shutdown_();
 }
 
 void

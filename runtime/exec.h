@@ -106,6 +106,12 @@ TRART_INTERNAL TrartProfile *trart_exec_profiling(void);
 TRART_INTERNAL void trart_exec_set_inline(bool on);
 TRART_INTERNAL bool trart_exec_inline(void);
 
+/* Stops OpenBLAS's threads, idle in a program whose kernels are block
+ * tasks (each calls OpenBLAS on one thread) but spinning for a while
+ * after OpenBLAS starts them (exec.c says why this matters). Only for a
+ * standalone program (cli.c): in a library, the caller may use them. */
+TRART_INTERNAL void trart_exec_idle_blas(void);
+
 /* sched.c */
 
 /* The n tasks in an order where each comes after its predecessors

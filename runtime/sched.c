@@ -1914,7 +1914,8 @@ trart_run_tasks(const TrartTaskGraph *g, void *const *bufs, int threads,
 	if (prof)
 		s.rec = sched_alloc((size_t)s.ntasks, sizeof *s.rec);
 	blas = openblas_get_num_threads();
-	openblas_set_num_threads(1);
+	if (blas != 1) /* a call would restart threads trart_exec_idle_blas stopped */
+		openblas_set_num_threads(1);
 	sched_self = 0;
 	trart_exec_set_inline(true);
 	start = trart_clock_ns();
@@ -1923,7 +1924,8 @@ trart_run_tasks(const TrartTaskGraph *g, void *const *bufs, int threads,
 		sched_report(&s, prof, start, trart_clock_ns());
 	trart_exec_set_inline(was_inline);
 	sched_self = self;
-	openblas_set_num_threads(blas);
+	if (blas != 1)
+		openblas_set_num_threads(blas);
 	sched_free(&s, nw);
 	pthread_mutex_unlock(&sched_pool.run_lock);
 }

@@ -203,8 +203,9 @@ void trart_execute(const TrartProgram *p, void *const *bufs, int threads);
  * one thread or little work. Kernels call it for their outer loops. */
 void trart_parallel_for(int64_t n, void (*body)(int64_t lo, int64_t hi, void *ctx), void *ctx);
 
-/* Sets the number of worker threads (and OpenBLAS's); 0 means the
- * number of online cores. */
+/* Sets the number of worker threads; 0 means the number of online
+ * cores. OpenBLAS uses as many while a whole-node program's kernels run
+ * (trart_execute), and its own count otherwise. */
 void trart_set_threads(int threads);
 int trart_threads(void);
 

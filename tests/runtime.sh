@@ -14,7 +14,8 @@
 # (rt_prog as rt_ooc: mapped files, what the memory tasks read and
 # wrote, fallbacks, no staged file left by an error, a signal or a full
 # disk); out-of-memory messages from programs
-# trac compiles with huge sizes; trart.h from C++; and a valgrind run.
+# trac compiles with huge sizes; a block-task program's run without
+# OpenBLAS's threads; trart.h from C++; and a valgrind run.
 # Environment: RT_PROG (the built rt_prog), srcdir (the source tree, may
 # be read-only), PYTHON_NUMPY (may be empty: the NumPy checks SKIP),
 # VALGRIND (a valgrind to use; empty: none; unset: valgrind on PATH),
@@ -633,6 +634,31 @@ TRA
 		absent oom-arena-nothing om-t
 	else
 		skip "out-of-memory checks under ulimit -v (cannot run under it)"
+	fi
+	# OpenBLAS's own threads: a block-task program stops them before its
+	# first run (they spin for a while after OpenBLAS starts them, on the
+	# workers' cores: exec.c), so on one thread it runs as one thread.
+	# OPENBLAS_NUM_THREADS=2 has OpenBLAS start one as it loads, on any
+	# machine. The program repeats until one thread is seen twice in a
+	# row (or 30 s pass): seen as the program, not as the shell that
+	# forks it or a process that has exited, and twice, 50 ms apart, so
+	# not in the moment between exec and OpenBLAS's start either.
+	if [ -r /proc/self/status ]; then
+		OPENBLAS_NUM_THREADS=2 ./wide --random --threads 1 --repeat 1000000000 \
+			--output-dir blas-idle >/dev/null 2>err &
+		pid=$! ones=0 seen=
+		for _ in $(seq 600); do
+			seen=$(awk '/^Name:/ { n = $2 } /^State:/ { s = $2 } /^Threads:/ { t = $2 }
+				END { print (n == "wide" && s != "Z" ? t : "-") }' "/proc/$pid/status" 2>/dev/null)
+			if [ "$seen" = 1 ]; then ones=$((ones + 1)); else ones=0; fi
+			[ "$ones" -ge 2 ] && break
+			sleep 0.05
+		done
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		check "tasks-blas-threads-stopped (last seen: ${seen:-none})" test "$ones" -ge 2
+	else
+		skip "OpenBLAS's threads (no /proc)"
 	fi
 else
 	skip "compiled programs (no TRAC)"
