@@ -984,6 +984,9 @@ def run_trac(args, env, w, s, row, backend=None):
     if fail == "trac_fail":
         row["trac_ms"], row["trac_min_ms"] = ms
         row["trac_exe"] = exe  # --rounds runs it again
+        first, _ = time_exe(args, env, exe, outdir, repeat=1)
+        if first:
+            row["trac_first_ms"] = first[0]
     return outdir
 
 
@@ -1001,11 +1004,13 @@ def compile_and_time(args, env, cmd, exe, outdir):
     return (ms, secs, None) if ms else (None, None, msg)
 
 
-def time_exe(args, env, exe, outdir):
-    """Runs the compiled exe with --random=1 --time into outdir: returns
-    ((median ms, min ms), None), or (None, why)."""
-    cmd = [exe, "--random=1", "--threads", str(args.threads), "--repeat", str(args.repeat),
-           "--time", "--output-dir", outdir]
+def time_exe(args, env, exe, outdir, repeat=None):
+    """Runs the compiled exe with --random=1 --time into outdir, --repeat
+    args.repeat times unless repeat says: returns ((median ms, min ms),
+    None), or (None, why). repeat=1 times a fresh process's only run, the
+    one a user who runs the program once waits for."""
+    cmd = [exe, "--random=1", "--threads", str(args.threads), "--repeat",
+           str(repeat or args.repeat), "--time", "--output-dir", outdir]
     rc, out, err, _ = run_cmd(cmd, env, args.timeout, cwd=args.builddir)
     if rc != 0:
         return None, "run: " + reason(rc, err, out)
@@ -1116,6 +1121,20 @@ def print_backend_tables(args, rows, samples):
     for r in samples:
         for b, msg in r["fail"].items():
             print("  sample %s: %s failed: %s" % (r["name"], b, msg))
+
+
+def print_first_runs(args, rows):
+    """A fresh process's only run (--repeat 1) against the median of
+    --repeat runs, under the first back end: what a program run once
+    costs beyond its steady state (the page faults of its memory, threads
+    starting, OpenBLAS's buffers)."""
+    table = [[r["name"], fmt(r["trac_first_ms"], ".2f"), fmt(r.get("trac_ms"), ".2f"),
+              fmt(r["trac_first_ms"] / r["trac_ms"] if r.get("trac_ms") else None, ".2f")]
+             for r in rows if "trac_first_ms" in r]
+    if table:
+        print_table(["program", "first run ms", "median ms", "first/median"], table,
+                    "first runs (%s back end; a fresh process with --repeat 1, against the "
+                    "median of --repeat %d):" % (args.backends[0], args.repeat))
 
 
 PLAN_RE = re.compile(r"simulated makespan:\s*([0-9.eE+-]+)\s*(us|ms|s)\b")
@@ -1788,6 +1807,8 @@ def main(argv=None):
         print(line(cells).rstrip())
     if not args.interpret and (len(args.backends) > 1 or samples):
         print_backend_tables(args, rows, samples)
+    if not args.interpret:
+        print_first_runs(args, rows)
     if not args.no_tasks and not args.interpret:
         print_tasks_table(args, rows)
     if memory_rows:
