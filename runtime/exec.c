@@ -33,24 +33,22 @@
  * only queue the other workers' loops behind it.
  *
  * OpenBLAS has threads of its own. A whole-node program's kernels use
- * them, as many as trart_set_threads says, so --threads bounds both; the
- * count is set around those kernels only (trart_execute), and put back
- * after. trart_set_threads once set it at once, for every program, and
- * that cost a block task graph its first run: raising OpenBLAS's count
- * starts its missing threads, and a new OpenBLAS thread spins, yielding,
- * for its timeout (about 0.1 s) before it sleeps. On 2 cores it took a
- * third of both workers' time while W1's first GEMMs ran (perf: 26% of
- * the samples in sched_yield), 120-148 ms against the 84 ms of later
- * runs. Block tasks call OpenBLAS on one thread each (sched.c) and never
- * need its threads. OpenBLAS also starts them when it loads (one per
- * core but one, unless OPENBLAS_NUM_THREADS says otherwise), and they
- * spin the same way, so a standalone program whose kernels are block
- * tasks stops them before its first run (trart_exec_idle_blas, from
- * cli.c): W1's first run then takes 84-90 ms, as later ones do. A
- * library caller's own OpenBLAS calls may be using them, so trart_execute
- * leaves them alone. Its entry points are declared here rather than
- * through cblas.h so that no other file of the runtime depends on
- * OpenBLAS.
+ * them, as many as trart_set_threads says, so --threads bounds both;
+ * block tasks call OpenBLAS on one thread each (sched.c). Both set the
+ * count only around their runs, through trart_exec_blas_threads, which
+ * touches OpenBLAS only when the count changes: raising it starts the
+ * missing threads, setting it at all restarts threads that were stopped
+ * (OpenBLAS re-initialises lazily, as after a fork), and a new OpenBLAS
+ * thread spins, yielding, for about 0.1 s before it sleeps. OpenBLAS
+ * starts its threads when it loads, too, so a standalone program whose
+ * kernels are block tasks stops them before its first run
+ * (trart_exec_idle_blas, from cli.c): on 2 cores a spinning one took a
+ * third of both workers' time, and W1's first run took 110-150 ms
+ * against the 84 ms of later runs (perf: 26% of the samples in
+ * sched_yield). A library caller's own OpenBLAS calls may be using
+ * them, so the library leaves them alone. OpenBLAS's entry points are
+ * declared here rather than through cblas.h so that no other file of
+ * the runtime depends on OpenBLAS.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -375,8 +373,7 @@ trart_execute(const TrartProgram *p, void *const *bufs, int threads)
 		return;
 	}
 	trart_set_threads(threads);
-	blas = openblas_get_num_threads();
-	openblas_set_num_threads(trart_threads());
+	blas = trart_exec_blas_threads(trart_threads());
 	for (k = 0; k < p->nkernels; k++) {
 		trart_mem_set_tensor(p->kernels[k].name); /* for messages */
 		if (exec_prof)
@@ -385,16 +382,23 @@ trart_execute(const TrartProgram *p, void *const *bufs, int threads)
 			p->kernels[k].fn(bufs);
 	}
 	trart_mem_set_tensor(NULL);
-	openblas_set_num_threads(blas);
+	trart_exec_blas_threads(blas);
+}
+
+int
+trart_exec_blas_threads(int n)
+{
+	int was = openblas_get_num_threads();
+
+	if (was != n)
+		openblas_set_num_threads(n);
+	return was;
 }
 
 void
 trart_exec_idle_blas(void)
 {
-	/* Setting the count after a shutdown would start the threads
-	 * again (OpenBLAS re-initialises lazily, as after a fork), so it is
-	 * set first, and sched.c sets it only when it is not already 1. */
-	openblas_set_num_threads(1);
+	trart_exec_blas_threads(1); /* first: after the shutdown it would restart them */
 	if (blas_thread_shutdown_)
 		blas_thread_shutdown_();
 }

@@ -106,6 +106,10 @@ TRART_INTERNAL TrartProfile *trart_exec_profiling(void);
 TRART_INTERNAL void trart_exec_set_inline(bool on);
 TRART_INTERNAL bool trart_exec_inline(void);
 
+/* Sets OpenBLAS's thread count to n, calling OpenBLAS only if it is
+ * not n already; returns the count it was (to put back after). */
+TRART_INTERNAL int trart_exec_blas_threads(int n);
+
 /* Stops OpenBLAS's threads, idle in a program whose kernels are block
  * tasks (each calls OpenBLAS on one thread) but spinning for a while
  * after OpenBLAS starts them (exec.c says why this matters). Only for a

@@ -213,10 +213,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* libopenblas's: how many threads its own routines use. */
-void openblas_set_num_threads(int);
-int openblas_get_num_threads(void);
-
 /* How long a worker back from a run looks for the next one before it
  * sleeps (see the opening comment). */
 #define SCHED_SPIN_NS 200000
@@ -1913,9 +1909,7 @@ trart_run_tasks(const TrartTaskGraph *g, void *const *bufs, int threads,
 	nw = s.nw;
 	if (prof)
 		s.rec = sched_alloc((size_t)s.ntasks, sizeof *s.rec);
-	blas = openblas_get_num_threads();
-	if (blas != 1) /* a call would restart threads trart_exec_idle_blas stopped */
-		openblas_set_num_threads(1);
+	blas = trart_exec_blas_threads(1);
 	sched_self = 0;
 	trart_exec_set_inline(true);
 	start = trart_clock_ns();
@@ -1924,8 +1918,7 @@ trart_run_tasks(const TrartTaskGraph *g, void *const *bufs, int threads,
 		sched_report(&s, prof, start, trart_clock_ns());
 	trart_exec_set_inline(was_inline);
 	sched_self = self;
-	if (blas != 1)
-		openblas_set_num_threads(blas);
+	trart_exec_blas_threads(blas);
 	sched_free(&s, nw);
 	pthread_mutex_unlock(&sched_pool.run_lock);
 }
