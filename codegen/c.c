@@ -956,6 +956,36 @@ static void cg_c_row(CgC *c, const TraNode *n, int id)
 	fputs("}\n\n", c->out);
 }
 
+/* Rows lo to hi - 1 of a row reducer (kplan.c's row groups), whose
+ * reduced index is the group's rows: k<id>_rows(lo, hi, ctx) adds the
+ * join at those rows into ctx->acc, the partial block of the task's row
+ * block (the whole output, in its layout), a vector loop along the last
+ * output index; the group's kernel zeros it first, and the aggregation
+ * applies the epilogue. */
+static void cg_c_row_reduce(CgC *c, const TraNode *n, int id)
+{
+	const char *t = cg_c_type(n->type);
+	fprintf(c->out, "static inline void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n", id);
+	fprintf(c->out, "\t%s *restrict part = ctx->acc;\n", t);
+	for (int k = 0; k < n->nops; k++)
+		fprintf(c->out, "\tconst %s *restrict in%d = ctx->bufs[%d];\n", cg_c_in_type(c, n, k), k,
+		        n->ops[k].node);
+	fprintf(c->out, "\tfor (int64_t x%d = lo; x%d < hi; x%d++) {\n", n->rank, n->rank, n->rank);
+	for (int d = 0; d < n->rank - 1; d++)
+		cg_c_open_loop(c, d, n->idx[d].size, 2 + d, false);
+	int depth = 1 + n->rank;
+	cg_c_tile_line(c, depth, "#pragma omp simd");
+	cg_c_open_loop(c, n->rank - 1, n->idx[n->rank - 1].size, depth, false);
+	cg_c_indent(c, depth + 1);
+	fputs("part[", c->out);
+	cg_c_out_offset(c, n);
+	fputs("] += ", c->out);
+	cg_c_expr(c, n, n->join);
+	fputs(";\n", c->out);
+	cg_c_close_loops(c, depth + 1, 1);
+	fputs("}\n\n", c->out);
+}
+
 /* A group of loop kernels that share their first output index runs as
  * one: for each chunk of rows, every member's rows in turn, so a
  * producer's rows are still in cache when its consumer reads them (a row
@@ -1818,7 +1848,7 @@ static void cg_c_task_arrays(CgC *c, int t)
 	else
 		cg_c_int_list(c, kt->succ, kt->nsucc);
 	fputs(";\n", c->out);
-	if (k->kind == IA_AGG) {
+	if (kt->nparts > 0) {
 		fprintf(c->out, "static const int trac_parts%d[] = ", t);
 		cg_c_int_list(c, kt->parts, kt->nparts);
 		fputs(";\n", c->out);
@@ -1897,7 +1927,7 @@ static void cg_c_task_tables(CgC *c)
 		fprintf(c->out, "%s%d", t ? ", " : "", c->kp->tasks[t].nparts);
 	fprintf(c->out, "};\nstatic const int *const trac_parts[%d] = {", nt);
 	for (int t = 0; t < nt; t++) {
-		if (ia->tasks[t].kind == IA_AGG)
+		if (c->kp->tasks[t].nparts > 0)
 			fprintf(c->out, "%strac_parts%d", t ? ", " : "", t);
 		else
 			fprintf(c->out, "%sNULL", t ? ", " : "");
@@ -1966,11 +1996,22 @@ static void cg_c_block_rows(CgC *c, const Kplan *k)
 		fprintf(c->out, " %s", g->nodes[k->members[m]].name);
 	fputs(": row blocks */\n", c->out);
 	for (int m = 0; m < k->nmembers; m++)
-		cg_c_row(c, &g->nodes[k->members[m]], k->members[m]);
+		if (k->members[m] == k->reducer)
+			cg_c_row_reduce(c, &g->nodes[k->members[m]], k->members[m]);
+		else
+			cg_c_row(c, &g->nodes[k->members[m]], k->members[m]);
 	cg_c_group_body(c, k);
 	cg_c_block_head(c, "r", lead);
-	fprintf(c->out, "\tTracCtx ctx = {bufs, NULL, 0};\n\tg%d_body(task->lo[0], task->hi[0], &ctx);\n}\n\n",
-	        lead);
+	if (k->reducer < 0) {
+		fprintf(c->out, "\tTracCtx ctx = {bufs, NULL, 0};\n");
+	} else { /* the reducer's partial block: the task's parts[0] (kplan_task_partial) */
+		const TraNode *r = &g->nodes[k->reducer];
+		fprintf(c->out, "\t%s *part = %s[%d + trac_parts[task - trac_tasks][0]];\n", cg_c_type(r->type), c->all,
+		        g->nnodes);
+		fprintf(c->out, "\tmemset(part, 0, %" PRId64 " * sizeof *part);\n\tTracCtx ctx = {bufs, part, 0};\n",
+		        tra_node_elements(r));
+	}
+	fprintf(c->out, "\tg%d_body(task->lo[0], task->hi[0], &ctx);\n}\n\n", lead);
 }
 
 /* The block kernels, as planned: the no-op that input leaves and

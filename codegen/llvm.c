@@ -342,18 +342,20 @@ void cg_llvm_store(CgLlvm *m, TrartDtype t, CgLlvmValue base, CgLlvmValue index,
 
 /* ---- counted loops --------------------------------------------------------- */
 
-/* The loop ID !{self, !{"llvm.loop.vectorize.enable", i1 true}}. The
- * self-reference goes through a temporary node; replacing it makes the
- * node distinct, as a loop ID must be. */
-static LLVMValueRef cg_llvm_vectorize_md(CgLlvm *m)
+/* The loop ID !{self, !{"llvm.loop.vectorize.enable", i1 true}}, with
+ * !{"llvm.loop.unroll.disable"} if no_unroll. The self-reference goes
+ * through a temporary node; replacing it makes the node distinct, as a
+ * loop ID must be. */
+static LLVMValueRef cg_llvm_vectorize_md(CgLlvm *m, bool no_unroll)
 {
 	LLVMMetadataRef hint[2] = {
 		LLVMMDStringInContext2(m->ctx, "llvm.loop.vectorize.enable", 26),
 		LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(m->ctx), 1, 0)),
 	};
+	LLVMMetadataRef off = LLVMMDStringInContext2(m->ctx, "llvm.loop.unroll.disable", 24);
 	LLVMMetadataRef tmp = LLVMTemporaryMDNode(m->ctx, NULL, 0);
-	LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(m->ctx, hint, 2)};
-	LLVMMetadataRef id = LLVMMDNodeInContext2(m->ctx, ops, 2);
+	LLVMMetadataRef ops[3] = {tmp, LLVMMDNodeInContext2(m->ctx, hint, 2), LLVMMDNodeInContext2(m->ctx, &off, 1)};
+	LLVMMetadataRef id = LLVMMDNodeInContext2(m->ctx, ops, no_unroll ? 3 : 2);
 	LLVMMetadataReplaceAllUsesWith(tmp, id);
 	return LLVMMetadataAsValue(m->ctx, id);
 }
@@ -399,7 +401,7 @@ void cg_llvm_loop_end(CgLlvm *m, CgLlvmLoop *l)
 	LLVMValueRef more = LLVMBuildICmp(m->b, LLVMIntSLT, next, l->hi, "");
 	LLVMValueRef br = LLVMBuildCondBr(m->b, more, l->body, exit);
 	if (l->vectorize)
-		LLVMSetMetadata(br, m->loop_md, cg_llvm_vectorize_md(m));
+		LLVMSetMetadata(br, m->loop_md, cg_llvm_vectorize_md(m, l->no_unroll));
 	LLVMPositionBuilderAtEnd(m->b, l->guard);
 	LLVMBuildCondBr(m->b, LLVMBuildICmp(m->b, LLVMIntSLT, l->lo, l->hi, ""), l->body, exit);
 

@@ -250,6 +250,8 @@ typedef struct CgLlvmNestK {
 	TrartDtype t;
 	CgLlvmValue out;  /* the output buffer (T*) */
 	CgLlvmValue part; /* a split join's partial block (T*), or NULL */
+	bool row;         /* a row group member's: its vector loops are not unrolled
+	                     (cg_llvm_row says why) */
 	/* A block's lo[x] and hi[x] (i64), loaded once where the function
 	 * starts (cg_llvm_task_block says why), or NULL: the whole range. */
 	CgLlvmValue blo[TRA_MAX_STMT_INDICES], bhi[TRA_MAX_STMT_INDICES];
@@ -318,6 +320,7 @@ static void cg_llvm_index_loop(CgLlvmNestK *K, CgLlvmLoop *l, int x, CgLlvmValue
                                bool vectorize)
 {
 	cg_llvm_loop_begin(K->m, l, lo, hi, vectorize);
+	l->no_unroll = vectorize && K->row;
 	K->env.x[x] = l->iv;
 }
 
@@ -1115,7 +1118,12 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 /* ---- row groups (cg_c_row, cg_c_group_body, cg_c_block_rows, cg_c_group_kernel) ----- */
 
 /* "<kernel>.rows<id>"(lo, hi, out, in...): every element of node id
- * whose first index is in [lo, hi) (cg_c_row). */
+ * whose first index is in [lo, hi) (cg_c_row). Its vector loops are not
+ * unrolled: LLVM unrolled W5's dot (blocks of 256 terms) and its row
+ * reducer's loop (1000 elements) whole, then kept w and the partial
+ * block in 64 vector registers across the rows, spilled to the stack:
+ * 19-27 ms, against 13.7-16.4 with either loop not unrolled (the C back
+ * end's gcc unrolls neither). */
 static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id)
 {
 	CgLlvm *m = p->m;
@@ -1124,6 +1132,7 @@ static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id)
 	char name[64];
 	snprintf(name, sizeof name, "%s.rows%d", kernel, id);
 	CgLlvmNestK *K = cg_llvm_nest_fn(p, name, id, L, CG_LLVM_ROWS, false);
+	K->row = true;
 	CgLlvmValue lo = cg_llvm_param(m, 0), hi = cg_llvm_param(m, 1);
 	bool columns = L->reduce == KPLAN_RED_COLUMNS, map = n->agg == TRA_AGG_NONE;
 	if (columns && n->rank == 1) {
@@ -1148,10 +1157,39 @@ static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id)
 	free(K);
 }
 
+/* "<kernel>.rows<id>"(lo, hi, out, in..., part) of a row reducer: the
+ * join at rows [lo, hi) of its reduced index added into part, the
+ * partial block of the task's row block (the output's layout), a vector
+ * loop along the last output index (cg_c_row_reduce). */
+static void cg_llvm_row_reduce(CgLlvmProg *p, const char *kernel, int id)
+{
+	CgLlvm *m = p->m;
+	const TraNode *n = &p->g->nodes[id];
+	const KplanNest *L = &p->kp->kernels[p->kp->node_plan[id]].nest;
+	char name[64];
+	snprintf(name, sizeof name, "%s.rows%d", kernel, id);
+	CgLlvmNestK *K = cg_llvm_nest_fn(p, name, id, L, CG_LLVM_ROWS, true);
+	K->row = true; /* (cg_llvm_row) */
+	CgLlvmLoop loops[TRA_MAX_RANK + 1];
+	cg_llvm_index_loop(K, &loops[n->rank], n->rank, cg_llvm_param(m, 0), cg_llvm_param(m, 1), false);
+	for (int d = 0; d < n->rank; d++)
+		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
+		                   d == n->rank - 1);
+	CgLlvmValue off = cg_llvm_out_offset(K);
+	CgLlvmValue v = cg_llvm_expr(p, &K->env, n->join);
+	cg_llvm_store(m, K->t, K->part, off, cg_llvm_arith(m, TRA_OP_ADD, cg_llvm_load(m, K->t, K->part, off), v));
+	for (int d = n->rank - 1; d >= 0; d--)
+		cg_llvm_loop_end(m, &loops[d]);
+	cg_llvm_loop_end(m, &loops[n->rank]);
+	cg_llvm_return(m);
+	free(K);
+}
+
 /* The rows [lo, hi) of every member, chunk of rows by chunk of rows
- * (cg_c_group_body), in the function being built. */
+ * (cg_c_group_body), in the function being built; part is the row
+ * reducer's partial block (NULL: none). */
 static void cg_llvm_group_chunks(CgLlvmProg *p, const Kplan *k, const char *kernel, CgLlvmValue bufs,
-                                 CgLlvmValue lo, CgLlvmValue hi)
+                                 CgLlvmValue lo, CgLlvmValue hi, CgLlvmValue part)
 {
 	CgLlvm *m = p->m;
 	CgLlvmValue nchunks = cg_llvm_idiv(m, cg_llvm_iadd(m, cg_llvm_isub(m, hi, lo), cg_llvm_i64c(m, k->chunk - 1)),
@@ -1164,9 +1202,28 @@ static void cg_llvm_group_chunks(CgLlvmProg *p, const Kplan *k, const char *kern
 	for (int i = 0; i < k->nmembers; i++) {
 		int id = k->members[i];
 		snprintf(name, sizeof name, "%s.rows%d", kernel, id);
-		cg_llvm_nest_call(p, name, id, CG_LLVM_ROWS, bufs, r0, r1, NULL);
+		cg_llvm_nest_call(p, name, id, CG_LLVM_ROWS, bufs, r0, r1, id == k->reducer ? part : NULL);
 	}
 	cg_llvm_loop_end(m, &c);
+}
+
+/* The row reducer r's partial block of this task, all[nnodes +
+ * parts[self][0]] (kplan_task_partial), zeroed. */
+static CgLlvmValue cg_llvm_reducer_part(CgLlvmProg *p, CgLlvmValue all, CgLlvmValue task, int r)
+{
+	CgLlvm *m = p->m;
+	const TraNode *n = &p->g->nodes[r];
+	CgLlvmType i32 = cg_llvm_int(m, 32), i32p = cg_llvm_ptr(m, i32), i8p = cg_llvm_i8p(m);
+	CgLlvmValue parts = cg_llvm_load_ptr(m, i32p, cg_llvm_table_at(m, p->parts, i32p, cg_llvm_task_number(p, task)));
+	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, parts), cg_llvm_i64(m));
+	t = cg_llvm_iadd(m, t, cg_llvm_i64c(m, p->g->nnodes));
+	CgLlvmValue part = cg_llvm_bitcast(m, cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, all, t)),
+	                                   cg_llvm_tptr(m, n->type));
+	CgLlvmLoop z;
+	cg_llvm_loop_begin(m, &z, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, tra_node_elements(n)), true);
+	cg_llvm_store(m, n->type, part, z.iv, cg_llvm_const(m, n->type, 0.0));
+	cg_llvm_loop_end(m, &z);
+	return part;
 }
 
 /* r<lead>(bufs, task): the task's rows of every member (cg_c_block_rows). */
@@ -1176,13 +1233,17 @@ static void cg_llvm_block_rows(CgLlvmProg *p, const Kplan *k)
 	char name[48];
 	snprintf(name, sizeof name, "r%d", k->node);
 	for (int i = 0; i < k->nmembers; i++)
-		cg_llvm_row(p, name, k->members[i]);
+		if (k->members[i] == k->reducer)
+			cg_llvm_row_reduce(p, name, k->members[i]);
+		else
+			cg_llvm_row(p, name, k->members[i]);
 	cg_llvm_block_fn(p, name);
 	CgLlvmValue task = cg_llvm_param(m, 1);
 	CgLlvmValue bufs = cg_llvm_task_bufs(p, cg_llvm_param(m, 0), task);
 	CgLlvmValue lo, hi;
 	cg_llvm_task_block(m, task, 1, &lo, &hi);
-	cg_llvm_group_chunks(p, k, name, bufs, lo, hi);
+	CgLlvmValue part = k->reducer >= 0 ? cg_llvm_reducer_part(p, cg_llvm_param(m, 0), task, k->reducer) : NULL;
+	cg_llvm_group_chunks(p, k, name, bufs, lo, hi, part);
 	cg_llvm_return(m);
 }
 
@@ -1202,7 +1263,8 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 	CgLlvmValue fn = cg_llvm_function(m, body, bparams, 3);
 	cg_llvm_internal(fn);
 	CgLlvmValue ctx = cg_llvm_bitcast(m, cg_llvm_param(m, 2), cg_llvm_ptr(m, i8pp)); /* bufs comes first */
-	cg_llvm_group_chunks(p, k, name, cg_llvm_load_ptr(m, i8pp, ctx), cg_llvm_param(m, 0), cg_llvm_param(m, 1));
+	cg_llvm_group_chunks(p, k, name, cg_llvm_load_ptr(m, i8pp, ctx), cg_llvm_param(m, 0), cg_llvm_param(m, 1),
+	                     NULL);
 	cg_llvm_return(m);
 
 	cg_llvm_internal(cg_llvm_function(m, name, &i8pp, 1));

@@ -341,7 +341,7 @@ static CgLlvmValue cg_llvm_task_row(CgLlvmBuild *b, int t, CgLlvmValue *parts, c
 	CgLlvmValue succ = mg ? cg_llvm_i32_array(b, name, mg->succ[t], mg->nsucc[t])
 	                      : cg_llvm_i32_array(b, name, kt->succ, kt->nsucc);
 	*parts = cg_llvm_const_null(b->t.i32p);
-	if (k->kind == IA_AGG) {
+	if (kt->nparts > 0) {
 		snprintf(name, sizeof name, "trac_parts%d", t);
 		*parts = cg_llvm_i32_array(b, name, kt->parts, kt->nparts);
 	}

@@ -909,11 +909,8 @@ static char *driver_replace_ext(const char *path, const char *ext)
  * generated code runs, so the plan shows it too), placed. */
 static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 {
-	int *leader = xcalloc((size_t)g->nnodes + 1, sizeof *leader);
 	ia_lower(g, g->arena, ia);
-	kplan_row_groups(g, leader);
-	ia_fuse_rows(ia, leader);
-	free(leader);
+	kplan_fuse_rows(g, ia, o->gpus == 0);
 	ia->nranks = o->ranks > 1 ? o->ranks : 1;
 	ia->rank_devices = o->sim.rank_devices;
 	ia->ngpus = o->gpus;

@@ -321,22 +321,20 @@ void ia_lower(const TraGraph *g, Arena *arena, IaGraph *ia)
 
 /* ---- row fusion ------------------------------------------------------------------------ */
 
-/* Whether node v is cut into row blocks only: its first index into p0
- * blocks (the leader's count), every other index, reduced ones too, whole. */
-static bool ia_rows_only(const TraNode *n, int p0)
+bool ia_rows_only(const TraNode *n, int dim, int blocks)
 {
-	if (n->kind != TRA_NODE_EINSUM || !n->part || n->rank == 0 || n->part[0] != p0)
+	if (n->kind != TRA_NODE_EINSUM || !n->part || dim >= n->nidx || n->part[dim] != blocks)
 		return false;
-	for (int d = 1; d < n->nidx; d++)
-		if (n->part[d] != 1)
+	for (int d = 0; d < n->nidx; d++)
+		if (d != dim && n->part[d] != 1)
 			return false;
 	return true;
 }
 
 /* Which leaders lead a fusable group: every node of the group cut in
- * the leader's row blocks only, and more than one node. fus[v] is true
- * for such a leader v; one pass over the nodes. */
-static bool *ia_fusable_groups(const TraGraph *g, const int *leader)
+ * the leader's row blocks only, along its row index, and more than one
+ * node. fus[v] is true for such a leader v; one pass over the nodes. */
+static bool *ia_fusable_groups(const TraGraph *g, const int *leader, const int *row_dim)
 {
 	bool *fus = xcalloc((size_t)g->nnodes + 1, sizeof *fus);
 	int *members = xcalloc((size_t)g->nnodes + 1, sizeof *members);
@@ -346,7 +344,7 @@ static bool *ia_fusable_groups(const TraGraph *g, const int *leader)
 		int lead = leader[v];
 		if (!fus[lead])
 			continue;
-		if (!ia_rows_only(&g->nodes[v], g->nodes[lead].part[0]))
+		if (!ia_rows_only(&g->nodes[v], row_dim[v], g->nodes[lead].part[0]))
 			fus[lead] = false;
 		members[lead]++;
 	}
@@ -373,20 +371,21 @@ static int ia_rows_cmp(const void *pa, const void *pb)
 	return (a->task > b->task) - (a->task < b->task);
 }
 
-/* The join of leader lead whose rows are m's, among the n sorted joins
- * of lj; -1 if none. The members' joins are found by their row range:
- * the same count of blocks over the same extent cuts the same ranges. */
-static int ia_rows_join(const IaRowsJoin *lj, int n, int lead, const IaTask *m)
+/* The join of leader lead whose rows are m's (along m's index rd),
+ * among the n sorted joins of lj; -1 if none. The members' joins are
+ * found by their row range: the same count of blocks over the same
+ * extent cuts the same ranges. */
+static int ia_rows_join(const IaRowsJoin *lj, int n, int lead, const IaTask *m, int rd)
 {
 	int lo = 0, hi = n;
 	while (lo < hi) {
 		int mid = lo + (hi - lo) / 2;
-		if (lj[mid].node < lead || (lj[mid].node == lead && lj[mid].lo < m->lo[0]))
+		if (lj[mid].node < lead || (lj[mid].node == lead && lj[mid].lo < m->lo[rd]))
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < n && lj[lo].node == lead && lj[lo].lo == m->lo[0] && lj[lo].hi == m->hi[0])
+	if (lo < n && lj[lo].node == lead && lj[lo].lo == m->lo[rd] && lj[lo].hi == m->hi[rd])
 		return lj[lo].task;
 	return -1;
 }
@@ -433,9 +432,9 @@ static void ia_fold(IaGraph *ia, const int *leader, int t, const int *ms, int n,
  * each member join finds its leader's join of the same rows by binary
  * search, and the joins of each row block are folded into it in id
  * order. (It once scanned every task for every leader's join.) */
-void ia_fuse_rows(IaGraph *ia, const int *leader)
+void ia_fuse_rows(IaGraph *ia, const int *leader, const int *row_dim)
 {
-	bool *fus = ia_fusable_groups(ia->g, leader);
+	bool *fus = ia_fusable_groups(ia->g, leader, row_dim);
 	int nt = ia->ntasks, nlj = 0;
 	IaRowsJoin *lj = xmalloc(((size_t)nt + 1) * sizeof *lj);
 	for (int t = 0; t < nt; t++) {
@@ -451,7 +450,8 @@ void ia_fuse_rows(IaGraph *ia, const int *leader)
 	for (int m = 0; m < nt; m++) {
 		const IaTask *mt = &ia->tasks[m];
 		int lead = leader[mt->node];
-		target[m] = mt->kind == IA_JOIN && mt->node != lead && fus[lead] ? ia_rows_join(lj, nlj, lead, mt) : -1;
+		bool member = mt->kind == IA_JOIN && mt->node != lead && fus[lead];
+		target[m] = member ? ia_rows_join(lj, nlj, lead, mt, row_dim[mt->node]) : -1;
 		if (target[m] >= 0)
 			start[target[m] + 2]++;
 	}

@@ -200,51 +200,139 @@ void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest)
 	}
 }
 
-/* ---- row groups -------------------------------------------------------------- */
+/* ---- row groups -------------------------------------------------------------- *
+ *
+ * Loop kernels that share their first output index run as a row group,
+ * chunk of rows by chunk of rows. Block tasks on CPUs admit two more
+ * kinds of member, each reading a whole row of a large operand per row
+ * of the group, so that a row block of that operand comes from memory
+ * once for all of them. W5's z = X w, r = sigmoid(z) - y, g = X^T r run
+ * row by row, X's row in L1 when g reads it: 13.8-14.2 ms per 524-row
+ * block against 15.9-16.7 for a GEMV, the map and a transposed GEMV in
+ * turn (a C stand-in, 2 threads).
+ *   - A row dot: one output index and a sum along the contiguous index
+ *     of its largest operand (z[i] = sum[j](X[i, j] * w[j])). BLAS would
+ *     run it as a GEMV, which reads the matrix once as its loop nest
+ *     does, so the nest costs no more; alone, it stays a GEMV.
+ *   - A row reducer: one reduced index, along the group's rows, and a
+ *     tile along its last output index (KPLAN_RED_COLUMNS: g[j] =
+ *     sum[i](X[i, j] * r[i])). Each chunk adds its rows into the partial
+ *     block of the row block's task, which the group's kernel zeros
+ *     first, and the node's KPLAN_AGG kernel combines the blocks' and
+ *     applies the epilogue. Its rows are cut into several blocks of at
+ *     most KPLAN_ROW_REDUCE_MAX rows, since each element sums its block's
+ *     rows in turn (NumPy's pairwise sum adds blocks of 128 so); one per
+ *     group, whose context carries its partial block, and no member
+ *     reads it.
+ * Either is cut in the group's row blocks only, as ia_fuse_rows needs of
+ * every member (the partition is known when block tasks are planned).
+ */
 
-/* Whether loop kernel id can join the group led by lead: the same first
- * output index, and every read of a member at its own first index. */
-static bool kplan_joins_group(const TraGraph *g, const int *leader, int id, int lead)
+/* The index of v its group's rows run along (row_dim may be NULL). */
+static int kplan_row_dim_of(const int *row_dim, int v)
+{
+	return row_dim ? row_dim[v] : 0;
+}
+
+/* Whether loop kernel id can join the group led by lead along its index
+ * rd: as long as the leader's rows, and every read of a member at that
+ * index, at the member's own row index (a row reducer's rows are read by
+ * nobody in the group). */
+static bool kplan_joins_group(const TraGraph *g, const int *leader, const int *row_dim, int id, int lead,
+                              int rd)
 {
 	const TraNode *n = &g->nodes[id], *l = &g->nodes[lead];
-	if (n->rank == 0 || l->rank == 0 || n->idx[0].size != l->idx[0].size)
+	if (n->rank == 0 || l->rank == 0 || n->idx[rd].size != l->idx[0].size)
 		return false;
 	for (int k = 0; k < n->nops; k++) {
 		const TraOperand *op = &n->ops[k];
 		/* an affine read (a view's) of a member may reach other rows */
-		if (op->node >= lead && leader[op->node] == lead && (op->aff || op->idx[0] != 0))
+		if (op->node >= lead && leader[op->node] == lead &&
+		    (op->aff || op->idx[0] != rd || kplan_row_dim_of(row_dim, op->node) != 0))
 			return false;
 	}
 	return true;
 }
 
+/* Whether node id is a row dot (above), cut in blocks row blocks only. */
+static bool kplan_row_dot(const TraGraph *g, int id, int blocks)
+{
+	const TraNode *n = &g->nodes[id];
+	if (n->rank != 1 || n->agg != TRA_AGG_SUM || !ia_rows_only(n, 0, blocks))
+		return false;
+	KplanNest nest;
+	kplan_nest(g, id, &nest);
+	int big = kplan_largest_operand(g, n);
+	return nest.reduce == KPLAN_RED_SIMD && tra_operand_stride(g, n, big, nest.red[nest.nred - 1]) == 1;
+}
+
+/* Whether node id can be the row reducer (above) of the group led by
+ * lead. */
+static bool kplan_row_reducer(const TraGraph *g, int id, int lead)
+{
+	const TraNode *n = &g->nodes[id], *l = &g->nodes[lead];
+	if (n->nidx != n->rank + 1 || n->agg != TRA_AGG_SUM || tra_node_is_scatter(n) || !l->part)
+		return false;
+	int blocks = l->part[0];
+	int64_t rows = l->idx[0].size;
+	return blocks > 1 && (rows + blocks - 1) / blocks <= KPLAN_ROW_REDUCE_MAX && ia_rows_only(n, n->rank, blocks) &&
+	       kplan_columnwise(g, n);
+}
+
 /* Decides which whole-node kernels are GEMMs (is_gemm, may be NULL) and
- * groups consecutive loop kernels (leader). */
-static void kplan_groups(const TraGraph *g, int *leader, bool *is_gemm)
+ * groups consecutive loop kernels (leader, row_dim); cpu_blocks admits
+ * row dots and row reducers. */
+static void kplan_groups(const TraGraph *g, bool cpu_blocks, int *leader, int *row_dim, bool *is_gemm)
 {
 	int lead = -1;
+	bool reduced = false; /* the group has its row reducer */
 	for (int id = 0; id < g->nnodes; id++) {
 		GemmPlan p;
+		const TraNode *n = &g->nodes[id];
 		leader[id] = id;
-		if (g->nodes[id].kind != TRA_NODE_EINSUM)
+		if (row_dim)
+			row_dim[id] = 0;
+		if (n->kind != TRA_NODE_EINSUM)
 			continue;
-		bool gemm = gemm_plan(g, &g->nodes[id], GEMM_NODE, &p);
+		bool gemm = gemm_plan(g, n, GEMM_NODE, &p);
 		if (is_gemm)
 			is_gemm[id] = gemm;
-		if (gemm || g->nodes[id].rank == 0 || tra_node_is_scatter(&g->nodes[id])) {
+		if (cpu_blocks && lead >= 0 && !reduced && kplan_row_reducer(g, id, lead) &&
+		    kplan_joins_group(g, leader, row_dim, id, lead, n->rank)) {
+			leader[id] = lead;
+			if (row_dim)
+				row_dim[id] = n->rank;
+			reduced = true;
+			continue;
+		}
+		const int *cut = lead >= 0 ? g->nodes[lead].part : n->part;
+		bool dot = cpu_blocks && gemm && cut && kplan_row_dot(g, id, cut[0]);
+		if ((gemm && !dot) || n->rank == 0 || tra_node_is_scatter(n)) {
 			lead = -1;
 			continue;
 		}
-		if (lead >= 0 && kplan_joins_group(g, leader, id, lead))
+		if (lead >= 0 && kplan_joins_group(g, leader, row_dim, id, lead, 0)) {
 			leader[id] = lead;
-		else
+		} else {
 			lead = id;
+			reduced = false;
+		}
 	}
 }
 
-void kplan_row_groups(const TraGraph *g, int *leader)
+void kplan_row_groups(const TraGraph *g, bool cpu_blocks, int *leader, int *row_dim)
 {
-	kplan_groups(g, leader, NULL);
+	kplan_groups(g, cpu_blocks, leader, row_dim, NULL);
+}
+
+void kplan_fuse_rows(const TraGraph *g, IaGraph *ia, bool cpu_blocks)
+{
+	int *leader = xcalloc((size_t)g->nnodes + 1, sizeof *leader);
+	int *row_dim = xcalloc((size_t)g->nnodes + 1, sizeof *row_dim);
+	kplan_groups(g, cpu_blocks, leader, row_dim, NULL);
+	ia_fuse_rows(ia, leader, row_dim);
+	free(leader);
+	free(row_dim);
 }
 
 /* Rows per chunk of the group led by lead: one where a member's row is
@@ -256,12 +344,10 @@ void kplan_row_groups(const TraGraph *g, int *leader)
  * rows it read, in cache when its consumer reads them. */
 static int64_t kplan_group_chunk(const TraGraph *g, const int *leader, int lead, int end)
 {
-	double row = 1;
-	for (int id = lead; id < end; id++) {
-		const TraNode *n = &g->nodes[id];
-		if (leader[id] == lead && tra_node_join_points(n) / (double)n->idx[0].size > row)
-			row = tra_node_join_points(n) / (double)n->idx[0].size;
-	}
+	double row = 1, rows = (double)g->nodes[lead].idx[0].size;
+	for (int id = lead; id < end; id++)
+		if (leader[id] == lead && tra_node_join_points(&g->nodes[id]) / rows > row)
+			row = tra_node_join_points(&g->nodes[id]) / rows;
 	return row >= KPLAN_ROW_CHUNK_ELEMENTS ? 1 : (int64_t)(KPLAN_ROW_CHUNK_ELEMENTS / row);
 }
 
@@ -309,10 +395,17 @@ static void kplan_add_rows(KplanProgram *kp, int lead, bool block)
 	Kplan *k = kplan_add(kp, KPLAN_ROWS, lead, block);
 	int end = kp->group_end[lead];
 	k->members = xcalloc((size_t)(end - lead), sizeof *k->members);
+	k->reducer = -1;
 	for (int v = lead; v < end; v++)
-		if (kp->leader[v] == lead)
+		if (kp->leader[v] == lead) {
 			k->members[k->nmembers++] = v;
-	k->chunk = kplan_group_chunk(g, kp->leader, lead, end);
+			if (kp->row_dim[v] > 0)
+				k->reducer = v;
+		}
+	/* a row reducer's group runs row by row, the row in L1 from the dot
+	   that reads it to the reducer: in chunks of 8 rows, W5's kernel took
+	   19.4 ms, not 14.3 (C back end, gcc's -fassociative-math) */
+	k->chunk = k->reducer >= 0 ? 1 : kplan_group_chunk(g, kp->leader, lead, end);
 }
 
 /* Whole-node kernels, in node order: a GEMM, or a loop nest (a rank-0
@@ -398,6 +491,20 @@ static void kplan_add_block(KplanProgram *kp, int id, bool split_joins)
 	}
 }
 
+/* A member of a fused row group: its loop nest, which the group's
+ * kernel runs, and for the row reducer, the aggregation of its partial
+ * blocks (its joins are all fused). */
+static void kplan_add_member(KplanProgram *kp, int v)
+{
+	kplan_add_loops(kp, v, false);
+	if (kp->row_dim[v] == 0)
+		return;
+	kp->kernels[kp->node_plan[v]].split = true;
+	kp->agg_plan[v] = kp->nkernels;
+	Kplan *k = kplan_add(kp, KPLAN_AGG, v, true);
+	kplan_nest(kp->g, v, &k->nest);
+}
+
 /* Block kernels, in node order: the no-op first, then per einsum a fused
  * row group (its members' row functions, then the group), or the node's
  * own block kernels where it has joins. */
@@ -412,7 +519,7 @@ static void kplan_build_blocks(KplanProgram *kp)
 		if (facts[id] & KPLAN_FUSED_ROWS) {
 			for (int v = id; v < kp->group_end[id]; v++)
 				if (kp->leader[v] == id)
-					kplan_add_loops(kp, v, false);
+					kplan_add_member(kp, v);
 			kplan_add_rows(kp, id, true);
 		} else if (facts[id] & KPLAN_HAS_JOINS) {
 			kplan_add_block(kp, id, facts[id] & KPLAN_SPLIT);
@@ -451,27 +558,35 @@ static void kplan_task_uses(const KplanProgram *kp, const IaTask *k, KplanTask *
 	for (int v = first; v < end; v++) {
 		if (v != k->node && (k->rows < 0 || kp->leader[v] != k->rows))
 			continue;
-		kt->nuse = kplan_use_add(kt->use, kt->nuse, v, seen, mark);
+		if (kp->row_dim[v] == 0) /* a row reducer writes its partial block only */
+			kt->nuse = kplan_use_add(kt->use, kt->nuse, v, seen, mark);
 		for (int q = 0; q < g->nodes[v].nops; q++)
 			kt->nuse = kplan_use_add(kt->use, kt->nuse, g->nodes[v].ops[q].node, seen, mark);
 	}
 }
 
 /* A split join's partial block is a buffer of its own, KPLAN_PARTIAL(kp,
- * t): the join writes it and uses it, its aggregation reads it (and uses
- * every part's), and the memory planner places it like any other. */
+ * t): the join writes it and uses it (a row reducer's fused join t: its
+ * group's task, parts[0]), its aggregation reads it (and uses every
+ * part's), and the memory planner places it like any other. */
 static void kplan_task_partial(KplanProgram *kp, int t)
 {
 	const IaTask *k = &kp->ia->tasks[t];
 	KplanTask *kt = &kp->tasks[t];
-	const TraNode *n = &kp->g->nodes[k->node];
-	if (k->kind == IA_JOIN && k->rows < 0 && kp->kernels[kt->kernel].split) {
+	int w = -1; /* the join whose partial block t writes */
+	if (k->kind == IA_JOIN && k->rows < 0 && kp->kernels[kt->kernel].split)
+		w = t;
+	else if (k->kind == IA_JOIN && k->rows >= 0 && kt->nparts > 0)
+		w = kt->parts[0];
+	if (w >= 0) {
+		const IaTask *wk = &kp->ia->tasks[w];
+		const TraNode *n = &kp->g->nodes[wk->node];
 		int64_t e = 1;
 		for (int d = 0; d < n->rank; d++)
-			e *= k->hi[d] - k->lo[d];
-		kp->pooled[KPLAN_PARTIAL(kp, t)] = e * (int64_t)trart_dtype_size(n->type);
+			e *= wk->hi[d] - wk->lo[d];
+		kp->pooled[KPLAN_PARTIAL(kp, w)] = e * (int64_t)trart_dtype_size(n->type);
 		kt->use = xrealloc(kt->use, ((size_t)kt->nuse + 1) * sizeof *kt->use);
-		kt->use[kt->nuse++] = KPLAN_PARTIAL(kp, t);
+		kt->use[kt->nuse++] = KPLAN_PARTIAL(kp, w);
 	}
 	if (k->kind == IA_AGG && kt->nparts > 0) {
 		kt->use = xrealloc(kt->use, ((size_t)kt->nuse + (size_t)kt->nparts) * sizeof *kt->use);
@@ -497,6 +612,24 @@ static int kplan_task_kernel(const KplanProgram *kp, const IaTask *k)
 	return 0; /* the no-op */
 }
 
+/* A row group's task t with a row reducer: that member's join of t's
+ * rows (one of t's readers, fused into t), into *part; returns 1, else 0. */
+static int kplan_reducer_join(const KplanProgram *kp, int t, int *part)
+{
+	const IaGraph *ia = kp->ia;
+	const IaTask *k = &ia->tasks[t];
+	int r = k->rows >= 0 ? kp->kernels[kp->rows_plan[k->rows]].reducer : -1;
+	for (int i = 0; r >= 0 && i < ia->ncons[t]; i++) {
+		const IaTask *c = &ia->tasks[ia->cons[t][i]];
+		if (c->kind == IA_FUSED && c->node == r) {
+			*part = ia->cons[t][i];
+			return 1;
+		}
+	}
+	TRAC_ASSERT(r < 0); /* ia_fuse_rows fused every member's join */
+	return 0;
+}
+
 /* One row per task: successors without repeats (each counted as a
  * predecessor of its reader), the partial joins of an aggregation, the
  * buffers of a join or aggregation; and the pooled bytes per node. */
@@ -518,12 +651,13 @@ static void kplan_build_tasks(KplanProgram *kp)
 				kp->tasks[ia->cons[t][r]].npred++;
 			kt->nsucc = n;
 		}
-		kt->parts = xcalloc((size_t)k->nin + 1, sizeof *kt->parts);
+		kt->parts = xcalloc((size_t)k->nin + 2, sizeof *kt->parts);
 		for (int i = 0; k->kind == IA_AGG && i < k->nin; i++) {
 			const IaTask *in = &ia->tasks[k->in[i]];
-			if (in->kind == IA_JOIN && in->node == k->node)
+			if ((in->kind == IA_JOIN || in->kind == IA_FUSED) && in->node == k->node)
 				kt->parts[kt->nparts++] = k->in[i];
 		}
+		kt->nparts += kplan_reducer_join(kp, t, kt->parts);
 		if (k->kind == IA_JOIN || k->kind == IA_AGG)
 			kplan_task_uses(kp, k, kt, seen_node, t + 1);
 	}
@@ -557,8 +691,9 @@ void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp)
 	kp->node_plan = kplan_minus_ones(g->nnodes);
 	kp->rows_plan = kplan_minus_ones(g->nnodes);
 	kp->agg_plan = kplan_minus_ones(g->nnodes);
+	kp->row_dim = xcalloc((size_t)g->nnodes + 1, sizeof *kp->row_dim);
 	bool *is_gemm = xcalloc((size_t)g->nnodes + 1, sizeof *is_gemm);
-	kplan_groups(g, kp->leader, is_gemm);
+	kplan_groups(g, ia && ia->ngpus == 0, kp->leader, kp->row_dim, is_gemm);
 	kp->group_end = xcalloc((size_t)g->nnodes + 1, sizeof *kp->group_end);
 	for (int v = 0; v < g->nnodes; v++)
 		kp->group_end[kp->leader[v]] = v + 1;
@@ -583,6 +718,7 @@ void kplan_free(KplanProgram *kp)
 	free(kp->tasks);
 	free(kp->pooled);
 	free(kp->leader);
+	free(kp->row_dim);
 	free(kp->group_end);
 	free(kp->node_plan);
 	free(kp->rows_plan);
@@ -712,7 +848,10 @@ static void kplan_dump_kernel(const KplanProgram *kp, int i, FILE *out)
 		fprintf(out, "  members");
 		for (int m = 0; m < k->nmembers; m++)
 			fprintf(out, " %s", g->nodes[k->members[m]].name);
-		fprintf(out, ", %" PRId64 " rows per chunk\n", k->chunk);
+		fprintf(out, ", %" PRId64 " rows per chunk", k->chunk);
+		if (k->reducer >= 0)
+			fprintf(out, ", %s sums them into its partial block", g->nodes[k->reducer].name);
+		fputc('\n', out);
 		break;
 	case KPLAN_AGG:
 		fprintf(out, "  %s of partial blocks from %g", tra_agg_name(k->nest.agg), k->nest.init);
@@ -809,6 +948,15 @@ int64_t kplan_buffer_bytes(const KplanProgram *kp, int b)
 	return tra_node_elements(n) * (int64_t)trart_dtype_size(n->type);
 }
 
+/* Join t's partial block, as bytes. */
+static KplanPiece kplan_partial_piece(const KplanProgram *kp, int t)
+{
+	int b = KPLAN_PARTIAL(kp, t);
+	KplanPiece pc = {.buf = b, .elsize = 1, .ndim = 1};
+	pc.shape[0] = pc.size[0] = kp->pooled[b];
+	return pc;
+}
+
 int kplan_task_pieces(const KplanProgram *kp, int t, KplanPiece *out)
 {
 	const IaGraph *ia = kp->ia;
@@ -820,18 +968,19 @@ int kplan_task_pieces(const KplanProgram *kp, int t, KplanPiece *out)
 	}
 	if (kp->kernels[kp->tasks[t].kernel].kind == KPLAN_NOP)
 		return 0;
-	int partial = KPLAN_PARTIAL(kp, t);
-	if (kp->pooled[partial] > 0) {
-		out[0] = (KplanPiece){.buf = partial, .elsize = 1, .ndim = 1};
-		out[0].shape[0] = out[0].size[0] = kp->pooled[partial];
+	if (kp->pooled[KPLAN_PARTIAL(kp, t)] > 0) {
+		out[0] = kplan_partial_piece(kp, t);
 		return 1;
 	}
 	int n = 0;
 	out[n++] = kplan_block_piece(kp->g, k);
 	for (int i = 0; k->rows >= 0 && i < ia->ncons[t]; i++) {
-		const IaTask *c = &ia->tasks[ia->cons[t][i]];
-		if (c->kind == IA_FUSED)
-			out[n++] = kplan_block_piece(kp->g, c);
+		int c = ia->cons[t][i];
+		if (ia->tasks[c].kind != IA_FUSED)
+			continue;
+		/* a row reducer's fused join: its partial block */
+		out[n++] = kp->pooled[KPLAN_PARTIAL(kp, c)] > 0 ? kplan_partial_piece(kp, c)
+		                                                : kplan_block_piece(kp->g, &ia->tasks[c]);
 	}
 	return n;
 }

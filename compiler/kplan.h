@@ -20,6 +20,7 @@
 #define KPLAN_COLUMN_BLOCK 64         /* terms per block, and blocks per level, of a column sum */
 #define KPLAN_PANEL 256               /* rows of a GEMM panel whose epilogue follows it */
 #define KPLAN_COLUMN_MIN 16           /* the shortest last index a column reduction vectorises */
+#define KPLAN_ROW_REDUCE_MAX 1024     /* rows per block a row group's row reducer sums in turn */
 
 /* What a kernel is. */
 typedef enum KplanKind {
@@ -83,6 +84,8 @@ typedef struct Kplan {
 	int nmembers;      /* KPLAN_ROWS: its nodes, in order (each has a KPLAN_LOOPS plan) */
 	int *members;
 	int64_t chunk;     /* KPLAN_ROWS: rows per chunk */
+	int reducer;       /* KPLAN_ROWS of blocks: the member that sums the rows into its
+	                      partial block (kplan.c's row groups), or -1 */
 } Kplan;
 
 /* A row of the task table a back end renders for block tasks (the
@@ -94,7 +97,9 @@ typedef struct KplanTask {
 	int npred;         /* the tasks it waits for */
 	int nsucc;         /* its readers, each once ... */
 	int *succ;         /* ... in the order ia lists them */
-	int nparts;        /* an aggregation: the partial joins it combines ... */
+	int nparts;        /* an aggregation: the partial joins it combines; a row group's
+	                      task with a row reducer: the reducer's fused join, whose
+	                      partial block it writes ... */
 	int *parts;        /* ... their task ids */
 	int nuse;          /* a join or aggregation: the buffers it uses, by node id, each
 	                      once (its node's and its operands'; a row group's, all of
@@ -112,6 +117,8 @@ typedef struct KplanProgram {
 	int *leader;        /* per node: the first node of its row group, or itself */
 	int *group_end;     /* per leader: one past its group's last member (a group's
 	                       members lie between the two: groups never interleave) */
+	int *row_dim;       /* per node: the index its group's rows run along, 0, or a row
+	                       reducer's reduced index */
 	int *node_plan;     /* per node: its own kernel (BLAS or LOOPS), or -1 */
 	int *rows_plan;     /* per node: the KPLAN_ROWS kernel it leads, or -1 */
 	int *agg_plan;      /* per node: its KPLAN_AGG kernel (blocks), or -1 */
@@ -169,8 +176,13 @@ void kplan_free(KplanProgram *kp);
 /* Row groups alone (what ia_fuse_rows needs before the task graph is
  * final): leader[v] is the first node of the loop kernels that run row
  * by row together with v (the same first index, each reading the others
- * only at it), or v. */
-void kplan_row_groups(const TraGraph *g, int *leader);
+ * only at it), or v; row_dim[v] (may be NULL) the index of v the rows
+ * run along. cpu_blocks: the groups of block tasks on CPUs, which admit
+ * row dots and a row reducer (kplan.c says which). */
+void kplan_row_groups(const TraGraph *g, bool cpu_blocks, int *leader, int *row_dim);
+/* ia_fuse_rows on ia, lowered from g, with g's row groups (cpu_blocks:
+ * ia's tasks will run on CPUs), as the driver does before placement. */
+void kplan_fuse_rows(const TraGraph *g, IaGraph *ia, bool cpu_blocks);
 /* One node's loop nest, as a whole-node or block kernel plans it. */
 void kplan_nest(const TraGraph *g, int id, KplanNest *nest);
 /* A scatter-add's nest: its loops (tra_node_is_loop) with the reduced

@@ -679,12 +679,16 @@ typedef struct IaGraph {
 void ia_lower(const TraGraph *g, Arena *arena, IaGraph *ia);
 
 /* Row fusion of block tasks: leader[v] is the first node of v's row
- * group (nodes that run row by row together, kplan_row_groups), or v.
- * Where every node of a group is cut into the same row blocks and
- * nothing else, the leader's join of each row block computes that block
- * of every member (rows = leader), and the members' joins become
- * IA_FUSED tasks after it. */
-void ia_fuse_rows(IaGraph *ia, const int *leader);
+ * group (nodes that run row by row together, kplan_row_groups), or v,
+ * and row_dim[v] the index of v the group's rows run along (0, or a row
+ * reducer's reduced index). Where every node of a group is cut into the
+ * same row blocks along it and nothing else, the leader's join of each
+ * row block computes that block of every member (rows = leader), and
+ * the members' joins become IA_FUSED tasks after it. */
+void ia_fuse_rows(IaGraph *ia, const int *leader, const int *row_dim);
+/* Whether einsum n is cut along index dim into blocks blocks and along
+ * no other index (reduced ones included). */
+bool ia_rows_only(const TraNode *n, int dim, int blocks);
 /* The tasks in an order where each follows the tasks it reads (Kahn's).
  * Ids are one only until ia_fuse_rows: a row group's fused tasks, and the
  * leaves its leader reads, come after the leader. Malloc'd. */

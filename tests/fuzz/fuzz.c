@@ -70,11 +70,8 @@ static void fuzz_tasks(TraGraph *g, int devices)
 	decomp_run(g, &d);
 	tra_dump(g, fuzz_null());
 	IaGraph ia;
-	int *leader = xcalloc((size_t)g->nnodes + 1, sizeof *leader);
 	ia_lower(g, g->arena, &ia);
-	kplan_row_groups(g, leader);
-	ia_fuse_rows(&ia, leader);
-	free(leader);
+	kplan_fuse_rows(g, &ia, true);
 	SimModel m;
 	sim_model_default(&m);
 	place_run(&ia, &(Placer){.kind = PLACE_GREEDY}, devices, &m);

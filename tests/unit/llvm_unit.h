@@ -52,11 +52,7 @@ static inline UnitRun *llvm_unit_program(const char *src, int devices, IaGraph *
 	DecompOptions d = {.devices = devices};
 	decomp_run(g, &d);
 	ia_lower(g, g->arena, ia);
-	int *leader = calloc((size_t)g->nnodes + 1, sizeof *leader);
-	ck_assert_ptr_nonnull(leader);
-	kplan_row_groups(g, leader);
-	ia_fuse_rows(ia, leader);
-	free(leader);
+	kplan_fuse_rows(g, ia, true);
 	return u;
 }
 

@@ -11,6 +11,7 @@
  * independent blocks spread over the devices.
  */
 #include "unit.h"
+#include "kplan.h"
 
 /* A model with round numbers: 1 FLOP/s element-wise, free memory traffic,
  * transfers of 1 byte/s after 10 s. */
@@ -147,10 +148,7 @@ START_TEST(priorities_after_row_fusion)
 	sim_model_default(&m);
 	IaGraph ia;
 	UnitRun *u = unit_lowered(src, 2, NULL, &ia);
-	int *leader = xcalloc((size_t)u->g.nnodes + 1, sizeof *leader);
-	kplan_row_groups(&u->g, leader);
-	ia_fuse_rows(&ia, leader);
-	free(leader);
+	kplan_fuse_rows(&u->g, &ia, true);
 	place_run(&ia, &(Placer){.kind = PLACE_GREEDY, .seed = 1}, 2, &m);
 	int later = 0;
 	for (int t = 0; t < ia.ntasks; t++) {
