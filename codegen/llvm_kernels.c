@@ -250,8 +250,8 @@ typedef struct CgLlvmNestK {
 	TrartDtype t;
 	CgLlvmValue out;  /* the output buffer (T*) */
 	CgLlvmValue part; /* a split join's partial block (T*), or NULL */
-	bool row;         /* a row group member's: its vector loops are not unrolled
-	                     (cg_llvm_row says why) */
+	bool row;         /* a member of a group with a row reducer: its vector loops
+	                     are not unrolled (cg_llvm_row says why) */
 	/* A block's lo[x] and hi[x] (i64), loaded once where the function
 	 * starts (cg_llvm_task_block says why), or NULL: the whole range. */
 	CgLlvmValue blo[TRA_MAX_STMT_INDICES], bhi[TRA_MAX_STMT_INDICES];
@@ -1118,13 +1118,15 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 /* ---- row groups (cg_c_row, cg_c_group_body, cg_c_block_rows, cg_c_group_kernel) ----- */
 
 /* "<kernel>.rows<id>"(lo, hi, out, in...): every element of node id
- * whose first index is in [lo, hi) (cg_c_row). Its vector loops are not
- * unrolled: LLVM unrolled W5's dot (blocks of 256 terms) and its row
- * reducer's loop (1000 elements) whole, then kept w and the partial
- * block in 64 vector registers across the rows, spilled to the stack:
- * 19-27 ms, against 13.7-16.4 with either loop not unrolled (the C back
- * end's gcc unrolls neither). */
-static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id)
+ * whose first index is in [lo, hi) (cg_c_row). In a group with a row
+ * reducer (whole), its vector loops are not unrolled: LLVM unrolled
+ * W5's dot (blocks of 256 terms) and its row reducer's loop (1000
+ * elements) whole, then kept w and the partial block in 64 vector
+ * registers across the rows, spilled to the stack: 19-27 ms, against
+ * 13.7-16.4 with either loop not unrolled (the C back end's gcc unrolls
+ * neither). Elsewhere unrolling stays LLVM's choice: without it, a
+ * convolution's short loops were left scalar. */
+static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool whole)
 {
 	CgLlvm *m = p->m;
 	const TraNode *n = &p->g->nodes[id];
@@ -1132,7 +1134,7 @@ static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id)
 	char name[64];
 	snprintf(name, sizeof name, "%s.rows%d", kernel, id);
 	CgLlvmNestK *K = cg_llvm_nest_fn(p, name, id, L, CG_LLVM_ROWS, false);
-	K->row = true;
+	K->row = whole;
 	CgLlvmValue lo = cg_llvm_param(m, 0), hi = cg_llvm_param(m, 1);
 	bool columns = L->reduce == KPLAN_RED_COLUMNS, map = n->agg == TRA_AGG_NONE;
 	if (columns && n->rank == 1) {
@@ -1236,7 +1238,7 @@ static void cg_llvm_block_rows(CgLlvmProg *p, const Kplan *k)
 		if (k->members[i] == k->reducer)
 			cg_llvm_row_reduce(p, name, k->members[i]);
 		else
-			cg_llvm_row(p, name, k->members[i]);
+			cg_llvm_row(p, name, k->members[i], k->reducer >= 0);
 	cg_llvm_block_fn(p, name);
 	CgLlvmValue task = cg_llvm_param(m, 1);
 	CgLlvmValue bufs = cg_llvm_task_bufs(p, cg_llvm_param(m, 0), task);
@@ -1257,7 +1259,7 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 	snprintf(name, sizeof name, "k%d", k->node);
 	snprintf(body, sizeof body, "k%d.body", k->node);
 	for (int i = 0; i < k->nmembers; i++)
-		cg_llvm_row(p, name, k->members[i]);
+		cg_llvm_row(p, name, k->members[i], false);
 	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m), i8pp = cg_llvm_ptr(m, i8p);
 	CgLlvmType bparams[3] = {i64, i64, i8p};
 	CgLlvmValue fn = cg_llvm_function(m, body, bparams, 3);

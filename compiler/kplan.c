@@ -101,11 +101,11 @@ static int64_t kplan_terms(const TraNode *n)
 	return t;
 }
 
-/* Whether n reduces along strided indices while its last output index
- * walks the largest operand more contiguously (a column sum). */
-static bool kplan_columnwise(const TraGraph *g, const TraNode *n)
+/* Whether n's last output index walks the largest operand more
+ * contiguously than every reduced index. */
+static bool kplan_last_walks(const TraGraph *g, const TraNode *n)
 {
-	if (n->agg == TRA_AGG_NONE || n->rank == 0 || n->idx[n->rank - 1].size < KPLAN_COLUMN_MIN)
+	if (n->rank == 0)
 		return false;
 	int big = kplan_largest_operand(g, n);
 	int64_t sv = big >= 0 ? tra_operand_stride(g, n, big, n->rank - 1) : 0;
@@ -117,6 +117,14 @@ static bool kplan_columnwise(const TraGraph *g, const TraNode *n)
 			return false;
 	}
 	return true;
+}
+
+/* Whether n reduces along strided indices while its last output index
+ * walks the largest operand more contiguously (a column sum). */
+static bool kplan_columnwise(const TraGraph *g, const TraNode *n)
+{
+	return n->agg != TRA_AGG_NONE && n->rank > 0 && n->idx[n->rank - 1].size >= KPLAN_COLUMN_MIN &&
+	       kplan_last_walks(g, n);
 }
 
 /* The identity of an aggregation: the accumulator's first value. */
@@ -214,9 +222,10 @@ void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest)
  *     of its largest operand (z[i] = sum[j](X[i, j] * w[j])). BLAS would
  *     run it as a GEMV, which reads the matrix once as its loop nest
  *     does, so the nest costs no more; alone, it stays a GEMV.
- *   - A row reducer: one reduced index, along the group's rows, and a
- *     tile along its last output index (KPLAN_RED_COLUMNS: g[j] =
- *     sum[i](X[i, j] * r[i])). Each chunk adds its rows into the partial
+ *   - A row reducer: one reduced index, along the group's rows, and its
+ *     last output index walking its largest operand more contiguously
+ *     (g[j] = sum[i](X[i, j] * r[i]), a column sum's layout), a vector
+ *     loop along that index. Each chunk adds its rows into the partial
  *     block of the row block's task, which the group's kernel zeros
  *     first, and the node's KPLAN_AGG kernel combines the blocks' and
  *     applies the epilogue. Its rows are cut into several blocks of at
@@ -276,7 +285,7 @@ static bool kplan_row_reducer(const TraGraph *g, int id, int lead)
 	int blocks = l->part[0];
 	int64_t rows = l->idx[0].size;
 	return blocks > 1 && (rows + blocks - 1) / blocks <= KPLAN_ROW_REDUCE_MAX && ia_rows_only(n, n->rank, blocks) &&
-	       kplan_columnwise(g, n);
+	       kplan_last_walks(g, n);
 }
 
 /* Decides which whole-node kernels are GEMMs (is_gemm, may be NULL) and
@@ -558,7 +567,7 @@ static void kplan_task_uses(const KplanProgram *kp, const IaTask *k, KplanTask *
 	for (int v = first; v < end; v++) {
 		if (v != k->node && (k->rows < 0 || kp->leader[v] != k->rows))
 			continue;
-		if (kp->row_dim[v] == 0) /* a row reducer writes its partial block only */
+		if (k->rows < 0 || kp->row_dim[v] == 0) /* a row reducer: its partial block only */
 			kt->nuse = kplan_use_add(kt->use, kt->nuse, v, seen, mark);
 		for (int q = 0; q < g->nodes[v].nops; q++)
 			kt->nuse = kplan_use_add(kt->use, kt->nuse, g->nodes[v].ops[q].node, seen, mark);

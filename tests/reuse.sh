@@ -10,6 +10,7 @@
 # whole reads would cost more than the read saved, a tensor under 32 MiB,
 # a member fixed by --partition, a memory budget, GPUs, --reuse=none or
 # a --reuse minimum above the tensor (and --reuse's block size obeyed).
+# W5's chain is one row group with a row reducer, but not on GPUs.
 # Then random programs built around chains (tests/reuse_gen.py). W5's chain on 2
 # MPI ranks too, where configure found mpirun. Under make distcheck
 # (TRAC_CHECK=quick), the compiled chains by default on 2 threads only.
@@ -52,6 +53,18 @@ plan gemm64 "$srcdir/tests/reuse/gemm64.tra" "" "reuse chain: H, G: 16 row block
 plan w5-sizes "$w5" "$w5defs --reuse=16M,1M" "reuse chain: z, r, g: 32 row blocks of X," "z i:32 j:1" "g j:1 i:32"
 plan heads "$srcdir/tests/reuse/heads.tra" "" "reuse chain: A, M, E, O.r1, O: 16 row blocks of A, 4 x 4 along b, h," \
 	"A b:4 h:4 s:1 t:1 d:1" "M b:4 h:4 s:1 t:1" "E b:4 h:4 s:1 t:1" "O b:4 h:4 s:1 d:1 t:1"
+
+# W5's chain runs as one row group (compiler/kplan.c, row groups): z a
+# row dot, g its row reducer, each row block's task g's partial block
+fused="  members z r g, 1 rows per chunk, g sums them into its partial block"
+if "$TRAC" "$w5" $w5defs --emit=kernels --devices=2 >out 2>err && grep -Fxq "$fused" out; then
+	ok w5-row-reducer
+else
+	bad w5-row-reducer
+fi
+# shellcheck disable=SC2086
+"$TRAC" "$w5" $w5defs --emit=kernels --gpus=2 --backend=cuda-sim >out 2>err && ! grep -q "sums them" out &&
+	ok w5-gpus-unfused || bad w5-gpus-unfused
 
 # no chain: what each would cost, a small tensor, a manual partition, a
 # budget, GPUs

@@ -5,9 +5,10 @@ Usage: reuse_gen.py TRAC COUNT [--seed S] [--keep DIR]
 
 Needs: a built trac (and its runtime, to compile), tests/npycmp built
 beside it or NPYCMP set, Python 3 (no numpy). Gives: a line per program
-(its shape, the chain --emit=plan names, and the check), then the
-counts; exit status 0, or 1 on any wrong result, failed compile, or a
-shape that never made a chain.
+(its shape, the chain --emit=plan names, whether a row reducer sums
+into partial blocks, and the check), then the counts; exit status 0,
+or 1 on any wrong result, failed compile, or a shape that never made a
+chain (or logreg chains without a row reducer).
 
 props.py's random programs make reuse chains only now and then. These
 are built around one: a tensor read by two contractions, the second
@@ -66,13 +67,25 @@ def attention(r, dtype):
 def logreg(r, dtype):
     n, d = r.randint(16, 80), r.randint(3, 12)
     f = r.choice(FUNCS)
-    lines = [
-        "input X[%d, %d] %s, w[%d] %s, y[%d] %s" % (n, d, dtype, d, dtype, n, dtype),
-        "z[i] = sum[j](X[i, j] * w[j])",
-        "r[i] = %s(z[i]) - y[i]" % f,
-        "g[j] = sum[i](X[i, j] * r[i]) / %d" % n,
-        "output g",
-    ]
+    if r.random() < 0.3:  # c classes: Z a GEMM, G a matrix (a 2-d row reducer)
+        c = r.randint(2, 5)
+        lines = [
+            "input X[%d, %d] %s, W[%d, %d] %s, Y[%d, %d] %s" % (n, d, dtype, d, c, dtype, n, c, dtype),
+            "z[i, c] = sum[j](X[i, j] * W[j, c])",
+            "r[i, c] = %s(z[i, c]) - Y[i, c]" % f,
+            "g[j, c] = sum[i](X[i, j] * r[i, c]) / %d" % n,
+        ]
+        step = "w2[j, c] = W[j, c] - 0.5 * g[j, c]"
+    else:
+        lines = [
+            "input X[%d, %d] %s, w[%d] %s, y[%d] %s" % (n, d, dtype, d, dtype, n, dtype),
+            "z[i] = sum[j](X[i, j] * w[j])",
+            "r[i] = %s(z[i]) - y[i]" % f,
+            "g[j] = sum[i](X[i, j] * r[i]) / %d" % n,
+        ]
+        step = "w2[j] = w[j] - 0.5 * g[j]"
+    # g an output, or an intermediate that a step reads (pooled)
+    lines += [step, "output w2"] if r.random() < 0.5 else ["output g"]
     # g's partial blocks must cost under a quarter of X: few row blocks
     return "logreg", lines, n * d, 6
 
@@ -110,19 +123,24 @@ def check(args, work, k, npycmp):
     flags = ["--reuse=" + reuse, "--placer=" + placer]
     p = run([args.trac, path, "--emit=plan"] + flags)
     chain = [l for l in p.stdout.splitlines() if l.startswith("reuse chain: ")]
+    # a logreg chain's g sums its rows into partial blocks (kplan.c's row
+    # groups), unless its row blocks are longer than the rows it sums in turn
+    p = run([args.trac, path, "--emit=kernels"] + flags)
+    if "sums them into its partial block" in p.stdout:
+        chain = chain + ["row reducer"]
     what = "p%d %s %s %s threads=%d: %s" % (k, shape, dtype, " ".join(flags), threads,
-                                            chain[0] if chain else "no chain")
+                                            "; ".join(chain) if chain else "no chain")
     want, got, exe = (os.path.join(work, "%s%d" % (s, k)) for s in ("want", "got", "exe"))
     if run([args.trac, path, "--interpret", "--random=3", "--output-dir", want]).returncode:
-        return shape, bool(chain), False, what + ": interpreter failed"
+        return shape, chain, False, what + ": interpreter failed"
     p = run([args.trac, path, "-o", exe] + flags)
     if p.returncode:
-        return shape, bool(chain), False, what + ": compile failed: " + p.stderr.strip()[-300:]
+        return shape, chain, False, what + ": compile failed: " + p.stderr.strip()[-300:]
     p = run([exe, "--random=3", "--threads", str(threads), "--output-dir", got])
     if p.returncode:
-        return shape, bool(chain), False, what + ": run failed: " + p.stderr.strip()[-300:]
+        return shape, chain, False, what + ": run failed: " + p.stderr.strip()[-300:]
     p = run([npycmp, got, want])
-    return shape, bool(chain), p.returncode == 0, what + (": ok" if p.returncode == 0 else ": WRONG " + p.stdout.strip())
+    return shape, chain, p.returncode == 0, what + (": ok" if p.returncode == 0 else ": WRONG " + p.stdout.strip())
 
 
 def main():
@@ -135,23 +153,26 @@ def main():
     npycmp = os.environ.get("NPYCMP") or os.path.join(os.path.dirname(os.path.abspath(args.trac)), "tests", "npycmp")
     work = args.keep or tempfile.mkdtemp(prefix="reuse_gen.")
     os.makedirs(work, exist_ok=True)
-    chains, wrong, seen = {}, 0, {}
+    chains, wrong, seen, reducers = {}, 0, {}, 0
     try:
         for k in range(args.count):
             shape, chain, good, what = check(args, work, k, npycmp)
             print(("PASS " if good else "FAIL ") + what)
             wrong += not good
             seen[shape] = seen.get(shape, 0) + 1
-            chains[shape] = chains.get(shape, 0) + chain
+            chains[shape] = chains.get(shape, 0) + any(c.startswith("reuse chain") for c in chain)
+            reducers += "row reducer" in chain
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print("%d programs: %d wrong or failed; chains by shape: %s" % (
-        args.count, wrong, ", ".join("%s %d of %d" % (s, chains[s], seen[s]) for s in sorted(seen))))
+    print("%d programs: %d wrong or failed; chains by shape: %s; row reducers %d" % (
+        args.count, wrong, ", ".join("%s %d of %d" % (s, chains[s], seen[s]) for s in sorted(seen)), reducers))
     chainless = [s for s in seen if chains[s] == 0]
     for s in chainless:
         print("FAIL no %s program made a reuse chain" % s)
-    return 1 if wrong or chainless else 0
+    if chains.get("logreg", 0) and not reducers:
+        print("FAIL no logreg chain made a row reducer")
+    return 1 if wrong or chainless or (chains.get("logreg", 0) and not reducers) else 0
 
 
 if __name__ == "__main__":

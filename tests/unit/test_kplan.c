@@ -2,8 +2,8 @@
  * which nodes are BLAS calls and which loop nests, the loop order, the
  * vector loop, the reduction strategy (simd, columns, blocked) and its
  * accumulator, row groups and their chunks, and the block kernels of a
- * partitioned graph (split reductions and their aggregations) with their
- * task table.
+ * partitioned graph (split reductions and their aggregations, row groups
+ * with a row dot and a row reducer) with their task table.
  *
  * Each test compiles a small program, runs the passes that shape nodes
  * as the driver does (order, fuse, dce), plans its kernels and states
@@ -408,6 +408,132 @@ START_TEST(plan_blocks_split)
 }
 END_TEST
 
+/* W5's gradient with every node cut into the same 4 row blocks: one
+ * row group, z a row dot and g its row reducer, each row block's task
+ * writing g's partial block, which g's aggregation combines. */
+static const char logreg[] = "size N = 100, D = 64\ninput X[N, D], w[D], y[N]\n"
+                             "z[i] = sum[j](X[i, j] * w[j])\nr[i] = sigmoid(z[i]) - y[i]\n"
+                             "g[j] = sum[i](X[i, j] * r[i]) / N\noutput g\n";
+
+/* src decomposed for 2 devices with the partitions of manual (NODE:IDX=N
+ * ... separated by ';'), lowered and row-fused as the driver does. */
+static UnitRun *blocks_planned(const char *src, const char *manual, IaGraph *ia, KplanProgram *kp)
+{
+	UnitRun *u = unit_compile_ok(src);
+	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
+	memset(fixed, 0, (size_t)u->g.nnodes * sizeof *fixed);
+	char *list = arena_strndup(&u->arena, manual, strlen(manual));
+	for (char *one = strtok(list, ";"); one; one = strtok(NULL, ";")) {
+		int node, *part = arena_alloc(&u->arena, 64 * sizeof *part);
+		char err[200];
+		ck_assert_msg(decomp_parse_manual(&u->g, one, &node, part, err, sizeof err), "%s", err);
+		fixed[node] = part;
+	}
+	DecompOptions o = {.devices = 2, .fixed = fixed};
+	decomp_run(&u->g, &o);
+	ia_lower(&u->g, &u->arena, ia);
+	kplan_fuse_rows(&u->g, ia, true);
+	kplan_build(&u->g, ia, kp);
+	return u;
+}
+
+START_TEST(plan_row_reducer)
+{
+	IaGraph ia;
+	KplanProgram kp;
+	UnitRun *u = blocks_planned(logreg, "z:i=4;r:i=4;g:i=4", &ia, &kp);
+	int z = node_id(u, "z"), r = node_id(u, "r"), g = node_id(u, "g");
+	ck_assert_int_ge(kp.rows_plan[z], 0);
+	const Kplan *k = &kp.kernels[kp.rows_plan[z]];
+	ck_assert_int_eq(k->kind, KPLAN_ROWS);
+	ck_assert_int_eq(k->nmembers, 3);
+	ck_assert_int_eq(k->members[1], r);
+	ck_assert_int_eq(k->reducer, g);
+	ck_assert_int_eq(k->chunk, 1);
+	ck_assert_int_eq(kp.row_dim[g], 1); /* g[j]'s i */
+	ck_assert_int_eq(kernel_of(u, &kp, "z")->kind, KPLAN_LOOPS); /* a GEMV alone */
+	ck_assert(kernel_of(u, &kp, "g")->split);
+	int a = kp.agg_plan[g];
+	ck_assert_int_ge(a, 0);
+	int fused = 0, aggs = 0;
+	for (int t = 0; t < ia.ntasks; t++) {
+		const IaTask *x = &ia.tasks[t];
+		const KplanTask *kt = &kp.tasks[t];
+		if (x->kind == IA_JOIN) {
+			/* only the group's tasks join: z's rows, and r's and g's */
+			ck_assert_int_eq(x->rows, z);
+			ck_assert_int_eq(kt->kernel, kp.rows_plan[z]);
+			ck_assert_int_eq(kt->nparts, 1);
+			const IaTask *p = &ia.tasks[kt->parts[0]];
+			ck_assert_int_eq(p->kind, IA_FUSED);
+			ck_assert_int_eq(p->node, g);
+			ck_assert_int_eq(p->lo[1], x->lo[0]);
+			ck_assert_int_eq(p->hi[1], x->hi[0]);
+			int b = KPLAN_PARTIAL(&kp, kt->parts[0]);
+			ck_assert_int_eq(kp.pooled[b], 64 * 4);
+			bool uses_part = false;
+			for (int i = 0; i < kt->nuse; i++) {
+				ck_assert_int_ne(kt->use[i], g); /* it writes the partial block only */
+				uses_part |= kt->use[i] == b;
+			}
+			ck_assert(uses_part);
+			KplanPiece pc[8];
+			ck_assert_int_le(ia.ncons[t] + 1, 8);
+			int np = kplan_task_pieces(&kp, t, pc), partial = 0;
+			for (int i = 0; i < np; i++)
+				partial += pc[i].buf == b && pc[i].elsize == 1 && pc[i].size[0] == 64 * 4;
+			ck_assert_int_eq(partial, 1);
+			fused++;
+		} else if (x->kind == IA_AGG) {
+			ck_assert_int_eq(x->node, g);
+			ck_assert_int_eq(kt->kernel, a);
+			ck_assert_int_eq(kt->nparts, 4);
+			for (int q = 0; q < 4; q++)
+				ck_assert_int_eq(ia.tasks[kt->parts[q]].kind, IA_FUSED);
+			ck_assert_int_eq(kt->use[0], g); /* the block it writes */
+			aggs++;
+		}
+	}
+	ck_assert_int_eq(fused, 4);
+	ck_assert_int_eq(aggs, 1);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+/* A row reducer whose blocks are too long to sum in turn (1500 rows over
+ * KPLAN_ROW_REDUCE_MAX), or whose rows are not cut, stays out of the
+ * group, and z stays a GEMV where it leads nothing; without the
+ * extension (whole nodes) g is no member either. */
+START_TEST(row_reducer_limits)
+{
+	static const char big[] = "size N = 3000, D = 64\ninput X[N, D], w[D], y[N]\n"
+	                          "z[i] = sum[j](X[i, j] * w[j])\nr[i] = sigmoid(z[i]) - y[i]\n"
+	                          "g[j] = sum[i](X[i, j] * r[i]) / N\noutput g\n";
+	IaGraph ia;
+	KplanProgram kp;
+	UnitRun *u = blocks_planned(big, "z:i=2;r:i=2;g:i=2", &ia, &kp);
+	int z = node_id(u, "z"), g = node_id(u, "g");
+	ck_assert_int_eq(kp.leader[g], g);
+	ck_assert_int_eq(kp.kernels[kp.rows_plan[z]].reducer, -1);
+	kplan_free(&kp);
+	unit_free(u);
+	u = blocks_planned(logreg, "z:i=4;r:i=4;g:j=2", &ia, &kp);
+	z = node_id(u, "z");
+	g = node_id(u, "g");
+	ck_assert_int_eq(kp.leader[g], g);
+	ck_assert_int_eq(kp.kernels[kp.rows_plan[z]].nmembers, 2);
+	kplan_free(&kp);
+	unit_free(u);
+	u = planned(logreg, &kp);
+	g = node_id(u, "g");
+	ck_assert_int_eq(kp.leader[g], g);
+	ck_assert_int_eq(kernel_of(u, &kp, "z")->kind, KPLAN_BLAS);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(dump_kernels)
 {
 	KplanProgram kp;
@@ -445,6 +571,8 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, plan_row_group);
 	tcase_add_test(tc, row_group_breaks);
 	tcase_add_test(tc, plan_blocks_split);
+	tcase_add_test(tc, plan_row_reducer);
+	tcase_add_test(tc, row_reducer_limits);
 	tcase_add_test(tc, dump_kernels);
 	suite_add_tcase(s, tc);
 	return s;
