@@ -215,9 +215,9 @@ void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest)
  * kinds of member, each reading a whole row of a large operand per row
  * of the group, so that a row block of that operand comes from memory
  * once for all of them. W5's z = X w, r = sigmoid(z) - y, g = X^T r run
- * row by row, X's row in L1 when g reads it: 13.8-14.2 ms per 524-row
- * block against 15.9-16.7 for a GEMV, the map and a transposed GEMV in
- * turn (a C stand-in, 2 threads).
+ * row by row, X's row in L1 when g reads it: 12.7 ms against 17.7 for a
+ * GEMV, the map and a transposed GEMV per row block in turn (LLVM back
+ * end, 2 threads, median of 6 rounds' medians; C back end 15.5 and 17.9).
  *   - A row dot: one output index and a sum along the contiguous index
  *     of its largest operand (z[i] = sum[j](X[i, j] * w[j])). BLAS would
  *     run it as a GEMV, which reads the matrix once as its loop nest
