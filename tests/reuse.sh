@@ -138,5 +138,15 @@ if [ -n "${MPIRUN:-}" ] && [ -x "$MPIRUN" ] && "$TRAC" "$w5" $w5defs --ranks=2 -
 		bad "w5_logreg --ranks=2"
 	fi
 fi
+# under a budget of 4 MiB (no chain: decomp's blocks, out of core), g
+# still sums its rows into partial blocks
+# shellcheck disable=SC2086
+if "$TRAC" "$w5" $w5defs --memory=4M --emit=kernels >out 2>err && grep -Fxq "$fused" out &&
+   "$TRAC" "$w5" $w5defs --memory=4M -o budget 2>err && ./budget --random=3 --output-dir got-budget >/dev/null 2>err &&
+   compare got-budget want-w5_logreg >/dev/null; then
+	ok "w5_logreg --memory=4M: row reducer out of core"
+else
+	bad "w5_logreg --memory=4M: row reducer out of core"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
