@@ -11,8 +11,9 @@
 # a member fixed by --partition, a memory budget, GPUs, --reuse=none or
 # a --reuse minimum above the tensor (and --reuse's block size obeyed).
 # W5's chain is one row group with a row reducer, but not on GPUs.
-# Then random programs built around chains (tests/reuse_gen.py). W5's chain on 2
-# MPI ranks too, where configure found mpirun. Under make distcheck
+# Then random programs built around chains (tests/reuse_gen.py). W5's
+# chain on 2 MPI ranks too, where configure found mpirun, and under a
+# 4 MiB budget (a row reducer out of core). Under make distcheck
 # (TRAC_CHECK=quick), the compiled chains by default on 2 threads only.
 # Environment: TRAC (the binary), srcdir, PYTHON_NUMPY, MPIRUN.
 set -u
