@@ -1117,6 +1117,18 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 
 /* ---- row groups (cg_c_row, cg_c_group_body, cg_c_block_rows, cg_c_group_kernel) ----- */
 
+/* Starts "<kernel>.rows<id>", member id's function of a row group: a
+ * CG_LLVM_ROWS nest, with a partial block for a reducer; whole: its
+ * vector loops are not unrolled (cg_llvm_row says why). */
+static CgLlvmNestK *cg_llvm_row_fn(CgLlvmProg *p, const char *kernel, int id, bool reducer, bool whole)
+{
+	char name[64];
+	snprintf(name, sizeof name, "%s.rows%d", kernel, id);
+	CgLlvmNestK *K = cg_llvm_nest_fn(p, name, id, &p->kp->kernels[p->kp->node_plan[id]].nest, CG_LLVM_ROWS, reducer);
+	K->row = whole;
+	return K;
+}
+
 /* "<kernel>.rows<id>"(lo, hi, out, in...): every element of node id
  * whose first index is in [lo, hi) (cg_c_row). In a group with a row
  * reducer (whole), its vector loops are not unrolled: LLVM unrolled
@@ -1130,11 +1142,8 @@ static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool whole)
 {
 	CgLlvm *m = p->m;
 	const TraNode *n = &p->g->nodes[id];
-	const KplanNest *L = &p->kp->kernels[p->kp->node_plan[id]].nest;
-	char name[64];
-	snprintf(name, sizeof name, "%s.rows%d", kernel, id);
-	CgLlvmNestK *K = cg_llvm_nest_fn(p, name, id, L, CG_LLVM_ROWS, false);
-	K->row = whole;
+	CgLlvmNestK *K = cg_llvm_row_fn(p, kernel, id, false, whole);
+	const KplanNest *L = K->L;
 	CgLlvmValue lo = cg_llvm_param(m, 0), hi = cg_llvm_param(m, 1);
 	bool columns = L->reduce == KPLAN_RED_COLUMNS, map = n->agg == TRA_AGG_NONE;
 	if (columns && n->rank == 1) {
@@ -1167,11 +1176,7 @@ static void cg_llvm_row_reduce(CgLlvmProg *p, const char *kernel, int id)
 {
 	CgLlvm *m = p->m;
 	const TraNode *n = &p->g->nodes[id];
-	const KplanNest *L = &p->kp->kernels[p->kp->node_plan[id]].nest;
-	char name[64];
-	snprintf(name, sizeof name, "%s.rows%d", kernel, id);
-	CgLlvmNestK *K = cg_llvm_nest_fn(p, name, id, L, CG_LLVM_ROWS, true);
-	K->row = true; /* (cg_llvm_row) */
+	CgLlvmNestK *K = cg_llvm_row_fn(p, kernel, id, true, true);
 	CgLlvmLoop loops[TRA_MAX_RANK + 1];
 	cg_llvm_index_loop(K, &loops[n->rank], n->rank, cg_llvm_param(m, 0), cg_llvm_param(m, 1), false);
 	for (int d = 0; d < n->rank; d++)
