@@ -20,7 +20,9 @@
  *         (one row when a member's rows are long, up to
  *         KPLAN_ROW_CHUNK_ELEMENTS join points when they are short), so
  *         a producer's rows are in cache for its consumers and a group
- *         of vector maps is still one vector loop per member.
+ *         of vector maps is still one vector loop per member. Block
+ *         tasks on CPUs also take a GEMV's rows and one sum over the
+ *         rows into partial blocks (the row groups section says how).
  *       * Contiguous reductions (KPLAN_RED_SIMD): reduced indices inside,
  *         the innermost the one that walks the largest operand
  *         contiguously, as a simd reduction (the language lets
