@@ -964,12 +964,9 @@ static void cg_c_row(CgC *c, const TraNode *n, int id)
  * applies the epilogue. */
 static void cg_c_row_reduce(CgC *c, const TraNode *n, int id)
 {
-	const char *t = cg_c_type(n->type);
 	fprintf(c->out, "static inline void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n", id);
-	fprintf(c->out, "\t%s *restrict part = ctx->acc;\n", t);
-	for (int k = 0; k < n->nops; k++)
-		fprintf(c->out, "\tconst %s *restrict in%d = ctx->bufs[%d];\n", cg_c_in_type(c, n, k), k,
-		        n->ops[k].node);
+	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
+	fprintf(c->out, "\t%s *restrict part = ctx->acc;\n", cg_c_type(n->type));
 	fprintf(c->out, "\tfor (int64_t x%d = lo; x%d < hi; x%d++) {\n", n->rank, n->rank, n->rank);
 	for (int d = 0; d < n->rank - 1; d++)
 		cg_c_open_loop(c, d, n->idx[d].size, 2 + d, false);

@@ -250,8 +250,8 @@ typedef struct CgLlvmNestK {
 	TrartDtype t;
 	CgLlvmValue out;  /* the output buffer (T*) */
 	CgLlvmValue part; /* a split join's partial block (T*), or NULL */
-	bool row;         /* a member of a group with a row reducer: its vector loops
-	                     are not unrolled (cg_llvm_row says why) */
+	bool no_unroll;   /* its vector loops are not unrolled (a member of a group
+	                     with a row reducer: cg_llvm_row says why) */
 	/* A block's lo[x] and hi[x] (i64), loaded once where the function
 	 * starts (cg_llvm_task_block says why), or NULL: the whole range. */
 	CgLlvmValue blo[TRA_MAX_STMT_INDICES], bhi[TRA_MAX_STMT_INDICES];
@@ -320,7 +320,7 @@ static void cg_llvm_index_loop(CgLlvmNestK *K, CgLlvmLoop *l, int x, CgLlvmValue
                                bool vectorize)
 {
 	cg_llvm_loop_begin(K->m, l, lo, hi, vectorize);
-	l->no_unroll = vectorize && K->row;
+	l->no_unroll = vectorize && K->no_unroll;
 	K->env.x[x] = l->iv;
 }
 
@@ -1048,15 +1048,22 @@ static CgLlvmValue cg_llvm_agg_element(CgLlvmNestK *K, const KplanNest *A, CgLlv
 	return A->nan_flag ? cg_llvm_nan_fixup(m, K->t, acc, nan) : acc;
 }
 
-/* The task's partial block q, bufs[nnodes + parts[q]], as a pointer to
- * the node's type. */
+/* A task's listed partial block q, bufs[nnodes + parts[q]] (its parts
+ * list, the i32* parts), as a pointer to type t. */
+static CgLlvmValue cg_llvm_listed_part(CgLlvmProg *p, CgLlvmValue bufs, CgLlvmValue parts, CgLlvmValue q,
+                                       TrartDtype t)
+{
+	CgLlvm *m = p->m;
+	CgLlvmType i32 = cg_llvm_int(m, 32), i8p = cg_llvm_i8p(m);
+	CgLlvmValue b = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q)), cg_llvm_i64(m));
+	b = cg_llvm_iadd(m, b, cg_llvm_i64c(m, p->g->nnodes));
+	return cg_llvm_bitcast(m, cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, bufs, b)), cg_llvm_tptr(m, t));
+}
+
+/* The aggregation's partial block q, as its node's type. */
 static CgLlvmValue cg_llvm_agg_part(CgLlvmNestK *K, CgLlvmValue bufs, CgLlvmValue parts, CgLlvmValue q)
 {
-	CgLlvm *m = K->m;
-	CgLlvmType i32 = cg_llvm_int(m, 32), i8p = cg_llvm_i8p(m);
-	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, cg_llvm_gep(m, i32, parts, q)), cg_llvm_i64(m));
-	t = cg_llvm_iadd(m, t, cg_llvm_i64c(m, K->p->g->nnodes));
-	return cg_llvm_bitcast(m, cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, bufs, t)), cg_llvm_tptr(m, K->t));
+	return cg_llvm_listed_part(K->p, bufs, parts, q, K->t);
 }
 
 /* The task's partial blocks 1..np-1 combined into block 0, one flat
@@ -1118,31 +1125,31 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 /* ---- row groups (cg_c_row, cg_c_group_body, cg_c_block_rows, cg_c_group_kernel) ----- */
 
 /* Starts "<kernel>.rows<id>", member id's function of a row group: a
- * CG_LLVM_ROWS nest, with a partial block for a reducer; whole: its
+ * CG_LLVM_ROWS nest, with a partial block for a reducer; no_unroll: its
  * vector loops are not unrolled (cg_llvm_row says why). */
-static CgLlvmNestK *cg_llvm_row_fn(CgLlvmProg *p, const char *kernel, int id, bool reducer, bool whole)
+static CgLlvmNestK *cg_llvm_row_fn(CgLlvmProg *p, const char *kernel, int id, bool reducer, bool no_unroll)
 {
 	char name[64];
 	snprintf(name, sizeof name, "%s.rows%d", kernel, id);
 	CgLlvmNestK *K = cg_llvm_nest_fn(p, name, id, &p->kp->kernels[p->kp->node_plan[id]].nest, CG_LLVM_ROWS, reducer);
-	K->row = whole;
+	K->no_unroll = no_unroll;
 	return K;
 }
 
 /* "<kernel>.rows<id>"(lo, hi, out, in...): every element of node id
  * whose first index is in [lo, hi) (cg_c_row). In a group with a row
- * reducer (whole), its vector loops are not unrolled: LLVM unrolled
+ * reducer (no_unroll), its vector loops are not unrolled: LLVM unrolled
  * W5's dot (blocks of 256 terms) and its row reducer's loop (1000
  * elements) whole, then kept w and the partial block in 64 vector
  * registers across the rows, spilled to the stack: 19-27 ms, against
  * 13.7-16.4 with either loop not unrolled (the C back end's gcc unrolls
  * neither). Elsewhere unrolling stays LLVM's choice: without it, a
  * convolution's short loops were left scalar. */
-static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool whole)
+static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool no_unroll)
 {
 	CgLlvm *m = p->m;
 	const TraNode *n = &p->g->nodes[id];
-	CgLlvmNestK *K = cg_llvm_row_fn(p, kernel, id, false, whole);
+	CgLlvmNestK *K = cg_llvm_row_fn(p, kernel, id, false, no_unroll);
 	const KplanNest *L = K->L;
 	CgLlvmValue lo = cg_llvm_param(m, 0), hi = cg_llvm_param(m, 1);
 	bool columns = L->reduce == KPLAN_RED_COLUMNS, map = n->agg == TRA_AGG_NONE;
@@ -1220,12 +1227,9 @@ static CgLlvmValue cg_llvm_reducer_part(CgLlvmProg *p, CgLlvmValue all, CgLlvmVa
 {
 	CgLlvm *m = p->m;
 	const TraNode *n = &p->g->nodes[r];
-	CgLlvmType i32 = cg_llvm_int(m, 32), i32p = cg_llvm_ptr(m, i32), i8p = cg_llvm_i8p(m);
+	CgLlvmType i32p = cg_llvm_ptr(m, cg_llvm_int(m, 32));
 	CgLlvmValue parts = cg_llvm_load_ptr(m, i32p, cg_llvm_table_at(m, p->parts, i32p, cg_llvm_task_number(p, task)));
-	CgLlvmValue t = cg_llvm_sext(m, cg_llvm_load_ptr(m, i32, parts), cg_llvm_i64(m));
-	t = cg_llvm_iadd(m, t, cg_llvm_i64c(m, p->g->nnodes));
-	CgLlvmValue part = cg_llvm_bitcast(m, cg_llvm_load_ptr(m, i8p, cg_llvm_gep(m, i8p, all, t)),
-	                                   cg_llvm_tptr(m, n->type));
+	CgLlvmValue part = cg_llvm_listed_part(p, all, parts, cg_llvm_i64c(m, 0), n->type);
 	CgLlvmLoop z;
 	cg_llvm_loop_begin(m, &z, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, tra_node_elements(n)), true);
 	cg_llvm_store(m, n->type, part, z.iv, cg_llvm_const(m, n->type, 0.0));

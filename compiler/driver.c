@@ -910,10 +910,10 @@ static char *driver_replace_ext(const char *path, const char *ext)
 static void driver_lower(const DriverOpts *o, const TraGraph *g, IaGraph *ia)
 {
 	ia_lower(g, g->arena, ia);
-	kplan_fuse_rows(g, ia, o->gpus == 0);
+	ia->ngpus = o->gpus; /* (row fusion asks) */
+	kplan_fuse_rows(g, ia);
 	ia->nranks = o->ranks > 1 ? o->ranks : 1;
 	ia->rank_devices = o->sim.rank_devices;
-	ia->ngpus = o->gpus;
 	Placer p = {.kind = o->placer, .net = o->net, .search_calls = o->search_calls, .seed = 1};
 	place_run(ia, &p, driver_devices(o), &o->sim);
 }

@@ -331,16 +331,23 @@ static void kplan_groups(const TraGraph *g, bool cpu_blocks, int *leader, int *r
 	}
 }
 
-void kplan_row_groups(const TraGraph *g, bool cpu_blocks, int *leader, int *row_dim)
+/* Whether the groups of ia's block kernels take row dots and a row
+ * reducer: on CPUs (the GPU kernels of a group run a row per thread). */
+static bool kplan_cpu_blocks(const IaGraph *ia)
 {
-	kplan_groups(g, cpu_blocks, leader, row_dim, NULL);
+	return ia && ia->ngpus == 0;
 }
 
-void kplan_fuse_rows(const TraGraph *g, IaGraph *ia, bool cpu_blocks)
+void kplan_row_groups(const TraGraph *g, int *leader)
+{
+	kplan_groups(g, false, leader, NULL, NULL);
+}
+
+void kplan_fuse_rows(const TraGraph *g, IaGraph *ia)
 {
 	int *leader = xcalloc((size_t)g->nnodes + 1, sizeof *leader);
 	int *row_dim = xcalloc((size_t)g->nnodes + 1, sizeof *row_dim);
-	kplan_groups(g, cpu_blocks, leader, row_dim, NULL);
+	kplan_groups(g, kplan_cpu_blocks(ia), leader, row_dim, NULL);
 	ia_fuse_rows(ia, leader, row_dim);
 	free(leader);
 	free(row_dim);
@@ -576,33 +583,36 @@ static void kplan_task_uses(const KplanProgram *kp, const IaTask *k, KplanTask *
 	}
 }
 
+/* Join w's partial block, sized: its output block's bytes. */
+static void kplan_partial_size(KplanProgram *kp, int w)
+{
+	const IaTask *wk = &kp->ia->tasks[w];
+	const TraNode *n = &kp->g->nodes[wk->node];
+	int64_t e = 1;
+	for (int d = 0; d < n->rank; d++)
+		e *= wk->hi[d] - wk->lo[d];
+	kp->pooled[KPLAN_PARTIAL(kp, w)] = e * (int64_t)trart_dtype_size(n->type);
+}
+
 /* A split join's partial block is a buffer of its own, KPLAN_PARTIAL(kp,
- * t): the join writes it and uses it (a row reducer's fused join t: its
- * group's task, parts[0]), its aggregation reads it (and uses every
- * part's), and the memory planner places it like any other. */
+ * t), sized by the task that writes it: the join itself, or the row
+ * group's task that computes it (its parts). Each task uses the partial
+ * blocks it writes, and an aggregation those of its parts; the memory
+ * planner places them like any other buffer. */
 static void kplan_task_partial(KplanProgram *kp, int t)
 {
 	const IaTask *k = &kp->ia->tasks[t];
 	KplanTask *kt = &kp->tasks[t];
-	int w = -1; /* the join whose partial block t writes */
-	if (k->kind == IA_JOIN && k->rows < 0 && kp->kernels[kt->kernel].split)
-		w = t;
-	else if (k->kind == IA_JOIN && k->rows >= 0 && kt->nparts > 0)
-		w = kt->parts[0];
-	if (w >= 0) {
-		const IaTask *wk = &kp->ia->tasks[w];
-		const TraNode *n = &kp->g->nodes[wk->node];
-		int64_t e = 1;
-		for (int d = 0; d < n->rank; d++)
-			e *= wk->hi[d] - wk->lo[d];
-		kp->pooled[KPLAN_PARTIAL(kp, w)] = e * (int64_t)trart_dtype_size(n->type);
-		kt->use = xrealloc(kt->use, ((size_t)kt->nuse + 1) * sizeof *kt->use);
-		kt->use[kt->nuse++] = KPLAN_PARTIAL(kp, w);
+	bool own = k->kind == IA_JOIN && k->rows < 0 && kp->kernels[kt->kernel].split;
+	kt->use = xrealloc(kt->use, ((size_t)kt->nuse + (size_t)kt->nparts + 1) * sizeof *kt->use);
+	if (own) {
+		kplan_partial_size(kp, t);
+		kt->use[kt->nuse++] = KPLAN_PARTIAL(kp, t);
 	}
-	if (k->kind == IA_AGG && kt->nparts > 0) {
-		kt->use = xrealloc(kt->use, ((size_t)kt->nuse + (size_t)kt->nparts) * sizeof *kt->use);
-		for (int q = 0; q < kt->nparts; q++)
-			kt->use[kt->nuse++] = KPLAN_PARTIAL(kp, kt->parts[q]);
+	for (int q = 0; q < kt->nparts; q++) {
+		if (k->kind == IA_JOIN)
+			kplan_partial_size(kp, kt->parts[q]);
+		kt->use[kt->nuse++] = KPLAN_PARTIAL(kp, kt->parts[q]);
 	}
 }
 
@@ -704,7 +714,7 @@ void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp)
 	kp->agg_plan = kplan_minus_ones(g->nnodes);
 	kp->row_dim = xcalloc((size_t)g->nnodes + 1, sizeof *kp->row_dim);
 	bool *is_gemm = xcalloc((size_t)g->nnodes + 1, sizeof *is_gemm);
-	kplan_groups(g, ia && ia->ngpus == 0, kp->leader, kp->row_dim, is_gemm);
+	kplan_groups(g, kplan_cpu_blocks(ia), kp->leader, kp->row_dim, is_gemm);
 	kp->group_end = xcalloc((size_t)g->nnodes + 1, sizeof *kp->group_end);
 	for (int v = 0; v < g->nnodes; v++)
 		kp->group_end[kp->leader[v]] = v + 1;

@@ -173,16 +173,15 @@ int64_t kplan_buffer_bytes(const KplanProgram *kp, int b);
  * block kernels of ia's tasks. kp's arrays are malloc'd (kplan_free). */
 void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp);
 void kplan_free(KplanProgram *kp);
-/* Row groups alone (what ia_fuse_rows needs before the task graph is
- * final): leader[v] is the first node of the loop kernels that run row
- * by row together with v (the same first index, each reading the others
- * only at it), or v; row_dim[v] (may be NULL) the index of v the rows
- * run along. cpu_blocks: the groups of block tasks on CPUs, which admit
- * row dots and a row reducer (kplan.c says which). */
-void kplan_row_groups(const TraGraph *g, bool cpu_blocks, int *leader, int *row_dim);
-/* ia_fuse_rows on ia, lowered from g, with g's row groups (cpu_blocks:
- * ia's tasks will run on CPUs), as the driver does before placement. */
-void kplan_fuse_rows(const TraGraph *g, IaGraph *ia, bool cpu_blocks);
+/* Whole-node row groups alone (what reuse chains need before the graph
+ * is partitioned): leader[v] is the first node of the loop kernels that
+ * run row by row together with v (the same first index, each reading the
+ * others only at it), or v. */
+void kplan_row_groups(const TraGraph *g, int *leader);
+/* ia_fuse_rows on ia, lowered from g, with the row groups kplan_build
+ * plans for it (on CPUs, ia->ngpus 0, with row dots and a row reducer:
+ * kplan.c says which), as the driver does before placement. */
+void kplan_fuse_rows(const TraGraph *g, IaGraph *ia);
 /* One node's loop nest, as a whole-node or block kernel plans it. */
 void kplan_nest(const TraGraph *g, int id, KplanNest *nest);
 /* A scatter-add's nest: its loops (tra_node_is_loop) with the reduced

@@ -418,7 +418,7 @@ int reuse_find(TraGraph *g, int devices, int *const *fixed, const ReuseSizes *si
 			r.row = xcalloc((size_t)g->nnodes + 1, sizeof *r.row);
 			g->reuse = arena_alloc(g->arena, (size_t)g->nnodes * sizeof *g->reuse);
 			memset(g->reuse, 0, (size_t)g->nnodes * sizeof *g->reuse);
-			kplan_row_groups(g, false, r.leader, NULL);
+			kplan_row_groups(g, r.leader);
 		}
 		reuse_tensor(&r, x);
 	}

@@ -71,7 +71,7 @@ static void fuzz_tasks(TraGraph *g, int devices)
 	tra_dump(g, fuzz_null());
 	IaGraph ia;
 	ia_lower(g, g->arena, &ia);
-	kplan_fuse_rows(g, &ia, true);
+	kplan_fuse_rows(g, &ia);
 	SimModel m;
 	sim_model_default(&m);
 	place_run(&ia, &(Placer){.kind = PLACE_GREEDY}, devices, &m);

@@ -52,7 +52,7 @@ static inline UnitRun *llvm_unit_program(const char *src, int devices, IaGraph *
 	DecompOptions d = {.devices = devices};
 	decomp_run(g, &d);
 	ia_lower(g, g->arena, ia);
-	kplan_fuse_rows(g, ia, true);
+	kplan_fuse_rows(g, ia);
 	return u;
 }
 

@@ -346,22 +346,36 @@ END_TEST
 
 /* ---- block kernels ------------------------------------------------------------------- */
 
+/* src decomposed for 2 devices with the partitions of manual (NODE:IDX=N
+ * ... separated by ';'), lowered and row-fused as the driver does. */
+static UnitRun *blocks_planned(const char *src, const char *manual, IaGraph *ia, KplanProgram *kp)
+{
+	UnitRun *u = unit_compile_ok(src);
+	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
+	memset(fixed, 0, (size_t)u->g.nnodes * sizeof *fixed);
+	char *list = arena_strndup(&u->arena, manual, strlen(manual));
+	for (char *one = strtok(list, ";"); one; one = strtok(NULL, ";")) {
+		int node, *part = arena_alloc(&u->arena, 64 * sizeof *part);
+		char err[200];
+		ck_assert_msg(decomp_parse_manual(&u->g, one, &node, part, err, sizeof err), "%s", err);
+		fixed[node] = part;
+	}
+	DecompOptions o = {.devices = 2, .fixed = fixed};
+	decomp_run(&u->g, &o);
+	ia_lower(&u->g, &u->arena, ia);
+	kplan_fuse_rows(&u->g, ia);
+	kplan_build(&u->g, ia, kp);
+	return u;
+}
+
 START_TEST(plan_blocks_split)
 {
 	/* s[j] = sum[i](X[i, j]) cut i:2 j:2: joins leave partial blocks, an
 	 * aggregation combines them */
-	UnitRun *u = unit_compile_ok("size I = 100, J = 64\ninput X[I, J]\ns[j] = sum[i](X[i, j])\noutput s\n");
-	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
-	int node, *part = arena_alloc(&u->arena, 64 * sizeof *part);
-	char err[200];
-	ck_assert_msg(decomp_parse_manual(&u->g, "s:i=2,j=2", &node, part, err, sizeof err), "%s", err);
-	fixed[node] = part;
-	DecompOptions o = {.devices = 2, .fixed = fixed};
-	decomp_run(&u->g, &o);
 	IaGraph ia;
-	ia_lower(&u->g, &u->arena, &ia);
 	KplanProgram kp;
-	kplan_build(&u->g, &ia, &kp);
+	UnitRun *u = blocks_planned("size I = 100, J = 64\ninput X[I, J]\ns[j] = sum[i](X[i, j])\noutput s\n",
+	                            "s:i=2,j=2", &ia, &kp);
 	ck_assert_int_eq(kp.kernels[0].kind, KPLAN_NOP);
 	const Kplan *k = kernel_of(u, &kp, "s");
 	ck_assert_int_eq(k->kind, KPLAN_LOOPS);
@@ -414,28 +428,6 @@ END_TEST
 static const char logreg[] = "size N = 100, D = 64\ninput X[N, D], w[D], y[N]\n"
                              "z[i] = sum[j](X[i, j] * w[j])\nr[i] = sigmoid(z[i]) - y[i]\n"
                              "g[j] = sum[i](X[i, j] * r[i]) / N\noutput g\n";
-
-/* src decomposed for 2 devices with the partitions of manual (NODE:IDX=N
- * ... separated by ';'), lowered and row-fused as the driver does. */
-static UnitRun *blocks_planned(const char *src, const char *manual, IaGraph *ia, KplanProgram *kp)
-{
-	UnitRun *u = unit_compile_ok(src);
-	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
-	memset(fixed, 0, (size_t)u->g.nnodes * sizeof *fixed);
-	char *list = arena_strndup(&u->arena, manual, strlen(manual));
-	for (char *one = strtok(list, ";"); one; one = strtok(NULL, ";")) {
-		int node, *part = arena_alloc(&u->arena, 64 * sizeof *part);
-		char err[200];
-		ck_assert_msg(decomp_parse_manual(&u->g, one, &node, part, err, sizeof err), "%s", err);
-		fixed[node] = part;
-	}
-	DecompOptions o = {.devices = 2, .fixed = fixed};
-	decomp_run(&u->g, &o);
-	ia_lower(&u->g, &u->arena, ia);
-	kplan_fuse_rows(&u->g, ia, true);
-	kplan_build(&u->g, ia, kp);
-	return u;
-}
 
 START_TEST(plan_row_reducer)
 {

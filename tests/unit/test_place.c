@@ -148,7 +148,7 @@ START_TEST(priorities_after_row_fusion)
 	sim_model_default(&m);
 	IaGraph ia;
 	UnitRun *u = unit_lowered(src, 2, NULL, &ia);
-	kplan_fuse_rows(&u->g, &ia, true);
+	kplan_fuse_rows(&u->g, &ia);
 	place_run(&ia, &(Placer){.kind = PLACE_GREEDY, .seed = 1}, 2, &m);
 	int later = 0;
 	for (int t = 0; t < ia.ntasks; t++) {
