@@ -405,7 +405,8 @@ static const char cg_c_ctx_text[] =
 	"/* what a kernel's parallel loop bodies see */\n"
 	"typedef struct TracCtx {\n"
 	"\tvoid *const *bufs;\n"
-	"\tvoid *acc; /* a GEMM's result when it is not the output itself */\n"
+	"\tvoid *acc; /* where it accumulates: a GEMM's result when it is not the output\n"
+	"\t             itself, or a row reducer's partial block */\n"
 	"\tint64_t base; /* the first index of the GEMM panel an epilogue runs on */\n"
 	"} TracCtx;\n"
 	"\n";
