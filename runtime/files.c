@@ -587,12 +587,16 @@ files_unlink_guarded(void)
 }
 
 /* A signal that ends the run: the staged files go, then the signal
- * takes its default action, as if the handler had not been there. */
+ * takes its default action, as if the handler had not been there. The
+ * signal is unblocked and raised again here, so that it ends the
+ * process before the handler returns; should it come back anyway (a
+ * sanitizer's runtime that defers signals may lose a raise made from a
+ * handler it called), _exit gives the status a shell reports for it. */
 static void
 files_on_signal(int sig)
 {
 	struct sigaction dfl;
-	int saved = errno;
+	sigset_t only;
 
 	while (atomic_load(&files_making))
 		; /* another thread is making a file: microseconds (files_make_begin) */
@@ -601,8 +605,11 @@ files_on_signal(int sig)
 	dfl.sa_handler = SIG_DFL;
 	sigemptyset(&dfl.sa_mask);
 	sigaction(sig, &dfl, NULL);
-	raise(sig); /* blocked until the handler returns, then fatal */
-	errno = saved;
+	sigemptyset(&only);
+	sigaddset(&only, sig);
+	pthread_sigmask(SIG_UNBLOCK, &only, NULL);
+	raise(sig);
+	_exit(128 + sig);
 }
 
 /* Frees a NULL-terminated array of strings. */

@@ -417,6 +417,19 @@ ooc_moved() {
 		END { exit !(plan > 0 && r == reads * plan && nr == reads * 4 &&
 		             w == writes * plan && nw == writes * 4) }' out
 }
+# ended PID: waits for the background program PID, which was sent a
+# signal, and gives its exit status; one still running 20 s later is
+# killed (status 137), so that a lost signal fails a check instead of
+# hanging the suite.
+ended() {
+	n=0
+	while kill -0 "$1" 2>/dev/null && [ $n -lt 200 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	kill -0 "$1" 2>/dev/null && { echo "  pid $1 still ran 20 s after its signal: killed"; kill -KILL "$1"; }
+	wait "$1" 2>/dev/null
+}
 # no_stage NAME DIR: DIR holds no staged file.
 no_stage() { check "$1" test -z "$(find "$2" -name '*.stage*' 2>/dev/null)"; }
 if [ -n "$PY" ]; then
@@ -503,7 +516,7 @@ sys.exit(not (y.dtype == np.float32 and y.shape == x.shape and (y == x * 3 - 1).
 		check "ooc-sig$sig-staged" test $n -lt 100
 		sleep 0.2
 		kill -"$sig" "$pid"
-		wait "$pid" 2>/dev/null
+		ended "$pid"
 		rc=$?
 		case $sig in HUP) num=1 ;; TERM) num=15 ;; esac # (dash's kill -l takes numbers only)
 		check "ooc-sig$sig-status" test "$rc" -eq $((128 + num))
@@ -519,11 +532,13 @@ sys.exit(not (y.dtype == np.float32 and y.shape == x.shape and (y == x * 3 - 1).
 		pid=$!
 		sleep "$d"
 		kill -TERM "$pid"
-		wait "$pid" 2>/dev/null
+		ended "$pid"
+		rc=$?
+		[ "$rc" -eq 143 ] || left="$left $d:status-$rc"
 		[ -e ocq ] && left="$left $d:$(ls -A ocq | tr '\n' ' ')"
 		rm -rf ocq
 	done
-	[ -n "$left" ] && echo "  left after SIGTERM at:$left"
+	[ -n "$left" ] && echo "  after an early SIGTERM (delay:what was wrong):$left"
 	check ooc-early-signals-nothing-left test -z "$left"
 else
 	skip "inputs and outputs out of core (no NumPy to write x.npy)"
