@@ -1056,6 +1056,23 @@ def trac_backends(args, env):
     return ["llvm", "c"] if rc == 0 else ["c"]
 
 
+def trac_blas_core(args, env):
+    """(core, chose): the OpenBLAS kernels a trac program runs with under
+    env, and the core OpenBLAS chose itself where the program replaced it
+    (OpenBLAS's Prescott fallback on a CPU it does not know; runtime/exec.c),
+    else None; (None, None) if it cannot tell."""
+    tra = os.path.join(args.builddir, "blas-core.tra")
+    exe = os.path.join(args.builddir, "blas-core")
+    with open(tra, "w") as f:
+        f.write("input A[2, 2], B[2, 2]\nC[i, k] = sum[j](A[i, j] * B[j, k])\noutput C\n")
+    rc, _, _, _ = run_cmd([args.trac, tra, "-o", exe], env, 120)
+    if rc != 0:
+        return None, None
+    rc, _, err, _ = run_cmd([exe, "--random", "--stats", "--output-dir", args.builddir], env, 60)
+    m = re.search(r"^blas: OpenBLAS, (\S+) kernels(?: \(.*OpenBLAS chose (\S+)\))?$", err, re.M)
+    return (m.group(1), m.group(2)) if rc == 0 and m else (None, None)
+
+
 def run_samples(args, env):
     """Every samples/*.tra at its own sizes under each back end: the compile
     time (cold) and the run time. Returns rows for print_samples_table."""
@@ -1661,6 +1678,13 @@ def main(argv=None):
                           if ln.startswith("model name")), "")
     except OSError:
         pass
+    # a trac program that finds OpenBLAS's fallback kernels sets
+    # OPENBLAS_CORETYPE itself; the peers then get the same (PEERS.md)
+    replaced = None
+    if not args.interpret and "OPENBLAS_CORETYPE" not in env:
+        core, replaced = trac_blas_core(args, env)
+        if replaced:
+            env["OPENBLAS_CORETYPE"] = os.environ["OPENBLAS_CORETYPE"] = core
     coretype = env.get("OPENBLAS_CORETYPE")
     print("trac bench: %s%s" % (time.strftime("%Y-%m-%d %H:%M:%S"),
                                 "  (--small: reduced sizes, a smoke test)" if args.small else ""))
@@ -1669,7 +1693,9 @@ def main(argv=None):
     print("threads: %d   repeat: %d   OPENBLAS_CORETYPE: %s" % (
         args.threads, args.repeat,
         "unset" if coretype is None else (repr(coretype) + " (empty: native kernels)"
-                                          if coretype == "" else coretype)))
+                                          if coretype == "" else coretype)
+        + ("  (set for every run, as trac's programs set it: OpenBLAS chose its %s "
+           "kernels on this CPU; trac(1), ENVIRONMENT)" % replaced if replaced else "")))
     print("python: %s   numpy: %s   torch: %s" % (
         sys.executable, has_numpy or "not importable",
         torch_version or ("skipped" if args.no_torch else "not importable")))

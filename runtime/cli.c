@@ -1030,9 +1030,11 @@ cli_report(const CliOpts *o, CliRun *r)
 		f = stderr;
 	if (o->time)
 		cli_print_time(f, r->times);
-	if (o->stats)
+	if (o->stats) {
 		trart_stats_print(&r->prof, f, (int)cli_runs(o), trart_threads(),
 		                  r->tensor_bytes, trart_mem_peak());
+		trart_exec_blas_describe(f);
+	}
 	if (f != stderr && fclose(f) == 0)
 		(void)!write(STDERR_FILENO, text, len);
 	free(text);
@@ -1381,6 +1383,7 @@ trart_main(const TrartProgram *p, int argc, char **argv)
 	CliOpts o;
 	int rc;
 
+	trart_exec_blas_kernels(argv);
 	memset(&o, 0, sizeof o);
 	o.repeat = 1;
 	o.steps = 1;

@@ -46,7 +46,22 @@
  * third of both workers' time, and W1's first run took 110-150 ms
  * against the 84 ms of later runs (perf: 26% of the samples in
  * sched_yield). A library caller's own OpenBLAS calls may be using
- * them, so the library leaves them alone. OpenBLAS's entry points are
+ * them, so the library leaves them alone.
+ *
+ * OpenBLAS also picks its kernels when it loads, from the CPU's family
+ * and model, and on a CPU newer than the library it falls back to its
+ * oldest, SSE3 kernels (its "Prescott"): Debian 12's OpenBLAS 0.3.21 on
+ * an Emerald Rapids Xeon (model 207) ran sgemm on 2 cores at 39 GFLOP/s,
+ * against 303 with its AVX-512 kernels. Only OPENBLAS_CORETYPE changes
+ * the choice, and only before OpenBLAS loads: a variable set at run time
+ * is too late, and one set from .preinit_array is lost, because libc
+ * sets its environment after. So a standalone program that finds the
+ * fallback on a CPU with AVX2 sets the variable from the CPU's features
+ * and executes itself again, before anything else
+ * (trart_exec_blas_kernels); a variable the user set is theirs. Not under
+ * valgrind, whose default is to run an executed program outside itself.
+ *
+ * OpenBLAS's entry points are
  * declared here rather than through cblas.h so that no other file of
  * the runtime depends on OpenBLAS.
  */
@@ -57,7 +72,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* libopenblas's: how many threads its own routines use. */
@@ -67,6 +85,8 @@ int openblas_get_num_threads(void);
  * which its next threaded call starts again. Weak, so that a BLAS
  * without it links: then the call is skipped. */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
+/* libopenblas's: the name of the kernels it chose (weak, as above). */
+extern char *openblas_get_corename(void) __attribute__((weak));
 
 /* A loop body, as trart_parallel_for takes it. */
 typedef void (*ExecBody)(int64_t lo, int64_t hi, void *ctx);
@@ -401,6 +421,77 @@ trart_exec_idle_blas(void)
 	trart_exec_blas_threads(1); /* first: after the shutdown it would restart them */
 	if (blas_thread_shutdown_)
 		blas_thread_shutdown_();
+}
+
+/* The OpenBLAS kernels this CPU can run, by its features: AVX-512's
+ * (SkylakeX), AVX2's (Haswell), or NULL where it has neither. */
+static const char *
+exec_blas_core_for_cpu(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+	    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+		return "SkylakeX";
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return "Haswell";
+#endif
+	return NULL;
+}
+
+/* Whether this process runs under valgrind (its preloaded core). */
+static bool
+exec_under_valgrind(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+
+	return pre && strstr(pre, "vgpreload");
+}
+
+void
+trart_exec_blas_kernels(char **argv)
+{
+	static bool checked;
+	const char *fallback = getenv("TRART_BLAS_FALLBACK");
+	const char *chose, *want;
+	char self[4096];
+	ssize_t len;
+
+	if (checked)
+		return;
+	checked = true;
+	if (!openblas_get_corename || getenv("OPENBLAS_CORETYPE") || exec_under_valgrind())
+		return;
+	chose = openblas_get_corename();
+	if (!fallback || !*fallback)
+		fallback = "Prescott";
+	want = exec_blas_core_for_cpu();
+	if (!chose || !want || strcasecmp(chose, fallback) != 0)
+		return;
+	/* by the file's own name, which the process takes as its name (ps,
+	 * pkill): /proc/self/exe would name it "exe" */
+	len = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (len <= 0 || (size_t)len >= sizeof self - 1)
+		return;
+	self[len] = '\0';
+	if (setenv("TRART_BLAS_REPLACED", chose, 1) == 0 && setenv("OPENBLAS_CORETYPE", want, 1) == 0)
+		execv(self, argv);
+	unsetenv("OPENBLAS_CORETYPE"); /* it did not execute: run on as it is */
+	unsetenv("TRART_BLAS_REPLACED");
+}
+
+void
+trart_exec_blas_describe(FILE *f)
+{
+	const char *replaced = getenv("TRART_BLAS_REPLACED");
+	const char *core = openblas_get_corename ? openblas_get_corename() : NULL;
+
+	if (!core)
+		return;
+	fprintf(f, "blas: OpenBLAS, %s kernels", core);
+	if (replaced && *replaced)
+		fprintf(f, " (OPENBLAS_CORETYPE set by the program: OpenBLAS chose %s)", replaced);
+	fprintf(f, "\n");
 }
 
 void

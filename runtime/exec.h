@@ -116,6 +116,18 @@ TRART_INTERNAL int trart_exec_blas_threads(int n);
  * standalone program (cli.c): in a library, the caller may use them. */
 TRART_INTERNAL void trart_exec_idle_blas(void);
 
+/* Where OpenBLAS fell back to its oldest kernels (Prescott, or
+ * TRART_BLAS_FALLBACK's for tests) on a CPU with AVX2, and
+ * OPENBLAS_CORETYPE is unset: sets it from the CPU's features and
+ * executes the program again with argv (exec.c says why); otherwise, or
+ * if that fails, returns. Once per process, before anything else runs:
+ * a standalone program only (cli.c, mpi.c before MPI_Init). */
+TRART_INTERNAL void trart_exec_blas_kernels(char **argv);
+
+/* Prints "blas: OpenBLAS, CORE kernels", and whether the program chose
+ * them, to f (--stats); nothing for another BLAS. */
+TRART_INTERNAL void trart_exec_blas_describe(FILE *f);
+
 /* sched.c */
 
 /* The n tasks in an order where each comes after its predecessors

@@ -33,6 +33,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "trart.h"
+#include "exec.h"
 
 #include <mpi.h>
 #include <stdio.h>
@@ -280,6 +281,7 @@ trart_mpi_main(const TrartProgram *p, int argc, char **argv)
 	const char *fail = getenv("TRART_FAIL_RANK");
 	int provided, rank, size, rc, *tag_ub, flag;
 
+	trart_exec_blas_kernels(argv); /* before MPI_Init: it may execute the program again */
 	if (!mpi_launched())
 		return trart_main(p, argc, argv);
 	if (MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {

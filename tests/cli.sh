@@ -326,5 +326,43 @@ expect tasks-trace 0 "" ./goodtasks --random=2 --threads 2 --trace tasks.json --
 grep -q '"worker 2"\|"worker 1"' tasks.json && ok tasks-trace-worker-tracks || bad tasks-trace-worker-tracks
 grep -q 'steals' err && ok tasks-stats-workers || bad tasks-stats-workers
 
+# ---- OpenBLAS's kernels --------------------------------------------------------------
+# A program whose OpenBLAS fell back to its oldest kernels (Prescott) on
+# a CPU with AVX2 sets OPENBLAS_CORETYPE and executes itself again
+# (runtime/exec.c). TRART_BLAS_FALLBACK names the core taken for the
+# fallback, so that the path runs on any machine: here, the one OpenBLAS
+# chooses itself.
+blas_line() { sed -n 's/^blas: //p' err; }
+expect blas-own 0 "" env -u OPENBLAS_CORETYPE -u TRART_BLAS_FALLBACK ./goodtasks --random=2 --stats --output-dir bo
+own=$(blas_line | sed -n 's/^OpenBLAS, \([A-Za-z0-9]*\) kernels.*/\1/p')
+case $(blas_line) in *"OpenBLAS chose "*) own=$(blas_line | sed 's/.*OpenBLAS chose \([A-Za-z0-9]*\))$/\1/') ;; esac
+flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | sed 's/^[^:]*://') "
+has() { for f; do case $flags in *" $f "*) ;; *) return 1 ;; esac; done; }
+if has avx512f avx512vl avx512bw avx512dq; then cpu_core=SkylakeX
+elif has avx2 fma; then cpu_core=Haswell
+else cpu_core=
+fi
+if [ -z "$(blas_line)" ]; then
+	skip "OpenBLAS's kernels (the BLAS is not OpenBLAS)"
+elif [ -z "$cpu_core" ] || [ -z "$own" ]; then
+	skip "OpenBLAS's kernels (no AVX2 on this CPU, or no core name)"
+else
+	# its own choice taken for the fallback: replaced, the run's options kept
+	expect blas-replaced 0 "" env -u OPENBLAS_CORETYPE TRART_BLAS_FALLBACK="$own" \
+		./goodtasks --random=2 --threads 2 --stats --output-dir brd
+	check blas-replaced-line test "$(blas_line)" = \
+		"OpenBLAS, $cpu_core kernels (OPENBLAS_CORETYPE set by the program: OpenBLAS chose $own)"
+	expect blas-interp 0 "" "$TRAC" good.tra --interpret --random=2 --output-dir bid
+	expect blas-replaced-same 0 "" "$NPYCMP" brd bid
+	# a variable the user set stays
+	expect blas-user-set 0 "" env OPENBLAS_CORETYPE="$own" TRART_BLAS_FALLBACK="$own" \
+		./goodtasks --random=2 --stats --output-dir bu
+	check blas-user-set-line test "$(blas_line)" = "OpenBLAS, $own kernels"
+	# anything but the fallback stays
+	expect blas-other 0 "" env -u OPENBLAS_CORETYPE TRART_BLAS_FALLBACK=NoSuchCore \
+		./goodtasks --random=2 --stats --output-dir bn
+	case $(blas_line) in *"set by the program"*) bad blas-other-line ;; *) ok blas-other-line ;; esac
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

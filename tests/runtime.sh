@@ -29,12 +29,6 @@ PY=${PYTHON_NUMPY:-}
 VG=${VALGRIND-$(command -v valgrind 2>/dev/null)}
 . "$srcdir/tests/testlib.sh"
 test_setup
-skip() { echo "SKIP $1"; }
-check() { # NAME CMD...: passes when CMD succeeds
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
-}
 
 # absent NAME PATH...: nothing is left at any PATH.
 absent() {

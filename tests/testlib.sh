@@ -14,6 +14,13 @@ test_setup() {
 ok() { pass=$((pass + 1)); echo "PASS $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -s err ] && sed 's/^/  stderr: /' err | head -5; }
 
+skip() { echo "SKIP $1"; }
+check() { # NAME CMD...: passes when CMD succeeds
+	name=$1
+	shift
+	if "$@"; then ok "$name"; else bad "$name"; fi
+}
+
 # expect NAME STATUS PATTERN CMD...: exit status STATUS and PATTERN (grep -E) in stderr.
 expect() {
 	name=$1 want=$2 pat=$3
