@@ -64,5 +64,21 @@ else
 		bad "element functions, C back end: $scalar of $maps maps stayed scalar"
 	fi
 fi
+# the widest vectors: on a CPU with AVX-512, both back ends' maps use
+# 512-bit registers (compilers' tuning for Intel's prefers 256 bits;
+# codegen/llvm.c and compiler/build.c ask for 512)
+if ! grep -qw avx512f /proc/cpuinfo 2>/dev/null || ! command -v objdump >/dev/null 2>&1; then
+	echo "(no AVX-512 on this CPU, or no objdump: the vector width is not checked)"
+else
+	for b in llvm c; do
+		if ! "$TRAC" --backend=$b fn.tra -c -o "fn-$b.o" 2>err; then
+			bad "512-bit vectors, $b back end (compile)"
+		elif objdump -d "fn-$b.o" | grep -q '%zmm'; then
+			ok "512-bit vectors, $b back end"
+		else
+			bad "512-bit vectors, $b back end: no zmm register in its kernels"
+		fi
+	done
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
