@@ -564,6 +564,33 @@ static void cg_c_reduced_loop(CgC *c, const TraNode *n, int x, int depth, bool b
 		cg_c_open_loop(c, x, n->idx[x].size, depth, false);
 }
 
+/* In a block [s0, s1) of a long sum over x, at depth: the same terms
+ * of the next row of the operand the plan prefetches (KplanNest.prefetch,
+ * kplan.c's row groups), a cache line at a time; the next row of a
+ * group's rows is x0 + 1. */
+static void cg_c_prefetch(CgC *c, const TraNode *n, int x, int depth)
+{
+	const KplanNest *L = cg_c_nest(c, n);
+	if (L->prefetch < 0)
+		return;
+	const char *t = cg_c_type(c->g->nodes[n->ops[L->prefetch].node].type);
+	cg_c_indent(c, depth);
+	fprintf(c->out, "if (x0 + 1 < %" PRId64 ") { /* the next row, while this one is in cache */\n",
+	        n->idx[0].size);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "int64_t x%d = s0;\n", x);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "const char *pf = (const char *)&in%d[", L->prefetch);
+	cg_c_offset(c, n, L->prefetch);
+	fprintf(c->out, " + %" PRId64 "];\n", L->prefetch_stride);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "for (int64_t q = 0; q < (s1 - s0) * (int64_t)sizeof(%s); q += 64)\n", t);
+	cg_c_indent(c, depth + 2);
+	fputs("__builtin_prefetch(pf + q, 0, 3);\n", c->out);
+	cg_c_indent(c, depth);
+	fputs("}\n", c->out);
+}
+
 /* The innermost loop of a long sum, over x at depth: blocks of
  * sum_block terms summed in a vector loop into acc, and acc pushed into
  * the pairwise sum pw once it holds sum_block terms (which may take
@@ -587,6 +614,8 @@ static void cg_c_blocked_sum(CgC *c, const TraNode *n, int x, int depth, bool bl
 	fprintf(c->out, "for (int64_t s0 = %s; s0 < %s; s0 += %s) {\n", a, b, step);
 	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "int64_t s1 = %s - s0 < %s ? %s : s0 + %s;\n", b, step, b, step);
+	if (!c->lanes)
+		cg_c_prefetch(c, n, x, depth + 1);
 	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "%s blk;\n", t);
 	cg_c_indent(c, depth + 1);

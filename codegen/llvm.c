@@ -454,6 +454,16 @@ static LLVMValueRef cg_llvm_intrinsic(CgLlvm *m, const char *name, LLVMTypeRef t
 	return LLVMBuildCall2(m->b, LLVMIntrinsicGetType(m->ctx, id, &ty, 1), fn, args, n, "");
 }
 
+void cg_llvm_prefetch(CgLlvm *m, CgLlvmValue p)
+{
+	LLVMTypeRef i8p = LLVMPointerType(LLVMInt8TypeInContext(m->ctx), 0);
+	LLVMTypeRef i32 = LLVMInt32TypeInContext(m->ctx);
+	/* a read, kept in every cache level (3), of data (1) */
+	LLVMValueRef args[4] = {LLVMBuildBitCast(m->b, p, i8p, ""), LLVMConstInt(i32, 0, 0), LLVMConstInt(i32, 3, 0),
+	                        LLVMConstInt(i32, 1, 0)};
+	cg_llvm_intrinsic(m, "llvm.prefetch", i8p, args, 4);
+}
+
 static LLVMValueRef cg_llvm_fma(CgLlvm *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 {
 	LLVMValueRef args[3] = {a, b, c};

@@ -173,6 +173,8 @@ CgLlvmValue cg_llvm_load_ptr(CgLlvm *m, CgLlvmType ty, CgLlvmValue p);
 void cg_llvm_store_ptr(CgLlvm *m, CgLlvmValue v, CgLlvmValue p);
 /* v as pointer type ty. */
 CgLlvmValue cg_llvm_bitcast(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* Prefetches the cache line at pointer p for reading (llvm.prefetch). */
+void cg_llvm_prefetch(CgLlvm *m, CgLlvmValue p);
 /* Blocks and branches in the function being built. */
 CgLlvmBlock cg_llvm_block(CgLlvm *m, const char *name);
 void cg_llvm_position(CgLlvm *m, CgLlvmBlock b);

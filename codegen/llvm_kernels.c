@@ -483,6 +483,35 @@ static CgLlvmValue cg_llvm_pw_total(CgLlvmNestK *K, const CgLlvmPairwise *pw, Cg
 	return cg_llvm_load_ptr(m, ty, sum);
 }
 
+/* In a block [s0, s1) of a long sum over x, the same terms of the next
+ * row of the operand the plan prefetches, a cache line at a time
+ * (cg_c_prefetch). */
+static void cg_llvm_prefetch_row(CgLlvmNestK *K, int x, CgLlvmValue s0, CgLlvmValue s1)
+{
+	CgLlvm *m = K->m;
+	const KplanNest *L = K->L;
+	if (L->prefetch < 0)
+		return;
+	const TraNode *n = K->n, *src = &K->p->g->nodes[n->ops[L->prefetch].node];
+	CgLlvmValue next = cg_llvm_iadd(m, K->env.x[0], cg_llvm_i64c(m, 1));
+	CgLlvmBlock after = cg_llvm_if_begin(m, cg_llvm_icmp_below(m, next, n->idx[0].size));
+	CgLlvmValue at = K->env.x[x];
+	K->env.x[x] = s0;
+	CgLlvmValue off = cg_llvm_iadd(m, cg_llvm_offset(K->p, &K->env, L->prefetch), cg_llvm_i64c(m, L->prefetch_stride));
+	K->env.x[x] = at;
+	CgLlvmType i8 = cg_llvm_int(m, 8);
+	CgLlvmValue row = cg_llvm_bitcast(m, cg_llvm_gep(m, cg_llvm_type(m, src->type), K->in[L->prefetch], off),
+	                                  cg_llvm_ptr(m, i8));
+	int64_t per_line = 64 / (int64_t)trart_dtype_size(src->type);
+	CgLlvmValue lines = cg_llvm_idiv(m, cg_llvm_iadd(m, cg_llvm_isub(m, s1, s0), cg_llvm_i64c(m, per_line - 1)),
+	                                 cg_llvm_i64c(m, per_line));
+	CgLlvmLoop q;
+	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), lines, false);
+	cg_llvm_prefetch(m, cg_llvm_gep(m, i8, row, cg_llvm_imul(m, q.iv, cg_llvm_i64c(m, 64))));
+	cg_llvm_loop_end(m, &q);
+	cg_llvm_if_end(m, after);
+}
+
 /* The innermost loop of a long sum over x from a to b (cg_c_blocked_sum):
  * blocks of sum_block terms summed in a vector loop, each added to acc,
  * and acc pushed into the pairwise sum once it holds sum_block terms. */
@@ -499,6 +528,7 @@ static void cg_llvm_blocked_sum(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlvmValu
 	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), nblocks, false);
 	CgLlvmValue s0 = cg_llvm_iadd(m, a, cg_llvm_imul(m, q.iv, cg_llvm_i64c(m, sb)));
 	CgLlvmValue s1 = cg_llvm_imin(m, b, cg_llvm_iadd(m, s0, cg_llvm_i64c(m, sb)));
+	cg_llvm_prefetch_row(K, x, s0, s1);
 	CgLlvmValue blk = cg_llvm_slot(m, ty, cg_llvm_const(m, K->t, 0.0));
 	cg_llvm_simd_reduce(K, x, s0, s1, blk, NULL);
 	CgLlvmValue acc = cg_llvm_arith(m, TRA_OP_ADD, cg_llvm_load_ptr(m, ty, acc_slot), cg_llvm_load_ptr(m, ty, blk));

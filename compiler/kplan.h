@@ -58,6 +58,9 @@ typedef struct KplanNest {
 	bool blocked;      /* a long sum: SIMD sums blocks of sum_block terms into a pairwise
 	                      sum; COLUMNS adds the tile into two levels of column_block blocks */
 	int64_t sum_block, column_tile, column_block;
+	int prefetch;      /* a blocked sum in a row group: the operand whose next row each
+	                      block prefetches (kplan.c's row groups), or -1 */
+	int64_t prefetch_stride; /* its elements from one row to the next */
 	TraAgg agg;        /* the combine op (NONE for a map) */
 	double init;       /* the accumulator's initial value (the aggregation's identity) */
 	bool nan_flag;     /* max, min: a NaN seen is kept in a flag beside the comparison */

@@ -67,6 +67,11 @@ fi
 "$TRAC" "$w5" $w5defs --emit=kernels --gpus=2 --backend=cuda-sim >out 2>err && ! grep -q "sums them" out &&
 	ok w5-gpus-unfused || bad w5-gpus-unfused
 
+# a blocked sum in a row group prefetches the next row of what an earlier
+# member brought from memory (it runs against the interpreter below)
+"$TRAC" "$srcdir/tests/reuse/lse.tra" --emit=kernels --devices=2 >out 2>err &&
+	grep -q "blocks of 256 summed pairwise, prefetching X's next row" out && ok lse-prefetch || bad lse-prefetch
+
 # no chain: what each would cost, a small tensor, a manual partition, a
 # budget, GPUs
 nochain() {
@@ -92,7 +97,8 @@ if [ "${TRAC_CHECK:-full}" = quick ]; then
 	flag_sets=_
 	threads=2
 fi
-for prog in "$w5" "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra" "$srcdir/tests/reuse/heads.tra"; do
+for prog in "$w5" "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra" "$srcdir/tests/reuse/heads.tra" \
+	"$srcdir/tests/reuse/lse.tra"; do
 	name=$(basename "$prog" .tra)
 	defs=""
 	[ "$prog" = "$w5" ] && defs=$w5defs

@@ -325,6 +325,37 @@ START_TEST(plan_row_group)
 }
 END_TEST
 
+START_TEST(plan_row_prefetch)
+{
+	KplanProgram kp;
+	/* log-sum-exp: M brings X's row from memory, Y's blocked sum reads it
+	   from cache and prefetches X's next row, 4096 floats on */
+	UnitRun *u = planned("size N = 6, D = 4096\ninput X[N, D]\n"
+	                     "M[i] = max[j](X[i, j])\nY[i] = sum[j](exp(X[i, j] - M[i]))\noutput Y\n", &kp);
+	const KplanNest *y = &kernel_of(u, &kp, "Y")->nest;
+	ck_assert(y->blocked);
+	ck_assert_int_ge(y->prefetch, 0);
+	ck_assert_int_eq(u->g.nodes[node_id(u, "Y")].ops[y->prefetch].node, node_id(u, "X"));
+	ck_assert_int_eq(y->prefetch_stride, 4096);
+	ck_assert_int_eq(kernel_of(u, &kp, "M")->nest.prefetch, -1); /* the first member streams it */
+	kplan_free(&kp);
+	unit_free(u);
+	/* a short sum is not blocked, and the row comes whole: no prefetch */
+	u = planned("size N = 6, D = 200\ninput X[N, D]\n"
+	            "M[i] = max[j](X[i, j])\nY[i] = sum[j](exp(X[i, j] - M[i]))\noutput Y\n", &kp);
+	ck_assert_int_eq(kernel_of(u, &kp, "Y")->nest.prefetch, -1);
+	kplan_free(&kp);
+	unit_free(u);
+	/* an operand no earlier member reads is not prefetched (Z's row is
+	   not in cache either way), nor one read across the rows (W[j]) */
+	u = planned("size N = 6, D = 4096\ninput X[N, D], Z[N, D], W[D]\n"
+	            "M[i] = max[j](X[i, j])\nY[i] = sum[j](Z[i, j] * W[j] - M[i])\noutput Y\n", &kp);
+	ck_assert_int_eq(kernel_of(u, &kp, "Y")->nest.prefetch, -1);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(row_group_breaks)
 {
 	KplanProgram kp;
@@ -561,6 +592,7 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, plan_max);
 	tcase_add_test(tc, plan_column_sum);
 	tcase_add_test(tc, plan_row_group);
+	tcase_add_test(tc, plan_row_prefetch);
 	tcase_add_test(tc, row_group_breaks);
 	tcase_add_test(tc, plan_blocks_split);
 	tcase_add_test(tc, plan_row_reducer);
