@@ -240,14 +240,18 @@ void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest)
  * every member (the partition is known when block tasks are planned).
  *
  * Prefetch. The first member to read a large operand's row brings it
- * from memory, and while later members compute on it from cache the
- * memory sits idle: row time is memory time plus compute time. So a
- * later member whose sum is blocked (KPLAN_SUM_BLOCK terms a block)
- * prefetches, in each block, the same terms of that operand's next row
- * (KplanNest.prefetch): a cache line at a time, spread over the row's
- * compute. W4's log-sum-exp (8192 rows of 8192; the max streams X, the
- * sum of exponentials reads it from L1) took 28-36 ms against 38-42
- * (LLVM back end, 2 threads, AVX-512; C back end 32-42 against 45-57).
+ * from memory, and while the members compute on it from cache the
+ * memory sits idle: row time is memory time plus compute time. So the
+ * group's first member whose sum is blocked (KPLAN_SUM_BLOCK terms a
+ * block) and reads that operand along the sum prefetches, in each block,
+ * the same terms of its next row (KplanNest.prefetch): a cache line at a
+ * time, spread over the row's compute, and the next row is in cache
+ * when the group gets to it. W4's log-sum-exp (8192 rows of 8192; the
+ * max streams X, the sum of exponentials reads it from L1) took 28-36
+ * ms against 38-42 (LLVM back end, 2 threads, AVX-512; C back end 32-42
+ * against 45-57); W5, whose dot streams X and prefetches it for the
+ * next row while the map and the row reducer use this one, 20-23 ms
+ * against 32-35. A group of one member has nothing to overlap.
  */
 
 /* The index of v its group's rows run along (row_dim may be NULL). */
@@ -416,33 +420,23 @@ static void kplan_add_loops(KplanProgram *kp, int id, bool block)
 	kplan_nest(kp->g, id, &k->nest);
 }
 
-/* Whether a member before the group's i-th reads node v. */
-static bool kplan_read_before(const TraGraph *g, const Kplan *k, int i, int v)
-{
-	for (int j = 0; j < i; j++) {
-		const TraNode *e = &g->nodes[k->members[j]];
-		for (int q = 0; q < e->nops; q++)
-			if (e->ops[q].node == v)
-				return true;
-	}
-	return false;
-}
-
 /* The operand whose next row the group's i-th member, nest, prefetches
- * (the row groups section says why), or -1: a blocked sum's, read by an
- * earlier member too, contiguous along the sum's index and moving with
- * the group's rows; the largest such. */
-static int kplan_row_prefetch(const TraGraph *g, const Kplan *k, int i, const KplanNest *nest)
+ * (the row groups section says why), or -1: the first blocked sum of a
+ * group of several members to read a large operand at the group's rows,
+ * contiguous along the sum's index, prefetches it (prefetched[] holds
+ * the nodes earlier members took); the largest such. */
+static int kplan_row_prefetch(const TraGraph *g, const Kplan *k, int i, const KplanNest *nest,
+                              const bool *prefetched)
 {
 	const TraNode *n = &g->nodes[k->members[i]];
-	if (!nest->blocked || nest->reduce != KPLAN_RED_SIMD || k->members[i] == k->reducer)
+	if (k->nmembers < 2 || !nest->blocked || nest->reduce != KPLAN_RED_SIMD || k->members[i] == k->reducer)
 		return -1;
 	int x = nest->red[nest->nred - 1], best = -1;
 	int64_t best_size = 0;
 	for (int o = 0; o < n->nops; o++) {
 		const TraOperand *op = &n->ops[o];
-		if (op->aff || tra_operand_stride(g, n, o, x) != 1 || tra_operand_stride(g, n, o, 0) <= 0 ||
-		    !kplan_read_before(g, k, i, op->node))
+		if (op->aff || prefetched[op->node] || tra_operand_stride(g, n, o, x) != 1 ||
+		    tra_operand_stride(g, n, o, 0) <= 0)
 			continue;
 		int64_t size = tra_node_elements(&g->nodes[op->node]);
 		if (size > best_size) {
@@ -472,12 +466,17 @@ static void kplan_add_rows(KplanProgram *kp, int lead, bool block)
 	   that reads it to the reducer: in chunks of 8 rows, W5's kernel took
 	   19.4 ms, not 14.3 (C back end, gcc's -fassociative-math) */
 	k->chunk = k->reducer >= 0 ? 1 : kplan_group_chunk(g, kp->leader, lead, end);
-	for (int i = 1; i < k->nmembers; i++) {
+	bool *prefetched = xcalloc((size_t)g->nnodes + 1, sizeof *prefetched);
+	for (int i = 0; i < k->nmembers; i++) {
+		const TraNode *n = &g->nodes[k->members[i]];
 		KplanNest *nest = &kp->kernels[kp->node_plan[k->members[i]]].nest;
-		nest->prefetch = kplan_row_prefetch(g, k, i, nest);
-		if (nest->prefetch >= 0)
-			nest->prefetch_stride = tra_operand_stride(g, &g->nodes[k->members[i]], nest->prefetch, 0);
+		nest->prefetch = kplan_row_prefetch(g, k, i, nest, prefetched);
+		if (nest->prefetch < 0)
+			continue;
+		nest->prefetch_stride = tra_operand_stride(g, n, nest->prefetch, 0);
+		prefetched[n->ops[nest->prefetch].node] = true;
 	}
+	free(prefetched);
 }
 
 /* Whole-node kernels, in node order: a GEMM, or a loop nest (a rank-0

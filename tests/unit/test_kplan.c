@@ -346,10 +346,19 @@ START_TEST(plan_row_prefetch)
 	ck_assert_int_eq(kernel_of(u, &kp, "Y")->nest.prefetch, -1);
 	kplan_free(&kp);
 	unit_free(u);
-	/* an operand no earlier member reads is not prefetched (Z's row is
-	   not in cache either way), nor one read across the rows (W[j]) */
-	u = planned("size N = 6, D = 4096\ninput X[N, D], Z[N, D], W[D]\n"
-	            "M[i] = max[j](X[i, j])\nY[i] = sum[j](Z[i, j] * W[j] - M[i])\noutput Y\n", &kp);
+	/* whole nodes: Z is a GEMV, so S is the group's first blocked sum to
+	   read X; W[j], the same for every row, is not a row's */
+	u = planned("size N = 6, D = 4096\ninput X[N, D], W[D]\n"
+	            "Z[i] = sum[j](X[i, j] * W[j])\nR[i] = exp(Z[i])\nS[i] = sum[j](X[i, j] * R[i])\noutput S\n",
+	            &kp);
+	ck_assert_int_eq(kernel_of(u, &kp, "Z")->kind, KPLAN_BLAS);
+	const KplanNest *sn = &kernel_of(u, &kp, "S")->nest;
+	ck_assert_int_ge(sn->prefetch, 0);
+	ck_assert_int_eq(u->g.nodes[node_id(u, "S")].ops[sn->prefetch].node, node_id(u, "X"));
+	kplan_free(&kp);
+	unit_free(u);
+	/* a lone long sum streams its rows: nothing to overlap */
+	u = planned("size N = 6, D = 4096\ninput X[N, D]\nY[i] = sum[j](exp(X[i, j]))\noutput Y\n", &kp);
 	ck_assert_int_eq(kernel_of(u, &kp, "Y")->nest.prefetch, -1);
 	kplan_free(&kp);
 	unit_free(u);
@@ -459,6 +468,29 @@ END_TEST
 static const char logreg[] = "size N = 100, D = 64\ninput X[N, D], w[D], y[N]\n"
                              "z[i] = sum[j](X[i, j] * w[j])\nr[i] = sigmoid(z[i]) - y[i]\n"
                              "g[j] = sum[i](X[i, j] * r[i]) / N\noutput g\n";
+
+START_TEST(plan_row_prefetch_dot)
+{
+	/* W5 in block tasks: the row dot z is the first member to read X, in
+	   a blocked sum (1000 terms), and prefetches it; then r and the row
+	   reducer g use the row from cache */
+	IaGraph ia;
+	KplanProgram kp;
+	UnitRun *u = blocks_planned("size N = 100, D = 1000\ninput X[N, D], w[D], y[N]\n"
+	                            "z[i] = sum[j](X[i, j] * w[j])\nr[i] = sigmoid(z[i]) - y[i]\n"
+	                            "g[j] = sum[i](X[i, j] * r[i]) / N\noutput g\n",
+	                            "z:i=4;r:i=4;g:i=4", &ia, &kp);
+	int z = node_id(u, "z");
+	ck_assert_int_eq(kp.kernels[kp.rows_plan[z]].reducer, node_id(u, "g"));
+	const KplanNest *nest = &kernel_of(u, &kp, "z")->nest;
+	ck_assert_int_ge(nest->prefetch, 0);
+	ck_assert_int_eq(u->g.nodes[z].ops[nest->prefetch].node, node_id(u, "X"));
+	ck_assert_int_eq(nest->prefetch_stride, 1000);
+	ck_assert_int_eq(kernel_of(u, &kp, "g")->nest.prefetch, -1);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
 
 START_TEST(plan_row_reducer)
 {
@@ -595,6 +627,7 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, plan_row_prefetch);
 	tcase_add_test(tc, row_group_breaks);
 	tcase_add_test(tc, plan_blocks_split);
+	tcase_add_test(tc, plan_row_prefetch_dot);
 	tcase_add_test(tc, plan_row_reducer);
 	tcase_add_test(tc, row_reducer_limits);
 	tcase_add_test(tc, dump_kernels);
