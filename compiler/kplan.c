@@ -420,11 +420,22 @@ static void kplan_add_loops(KplanProgram *kp, int id, bool block)
 	kplan_nest(kp->g, id, &k->nest);
 }
 
+/* Whether node v is a member of group k (made row by row with it: its
+ * next row is not there yet to prefetch). */
+static bool kplan_is_member(const Kplan *k, int v)
+{
+	for (int i = 0; i < k->nmembers; i++)
+		if (k->members[i] == v)
+			return true;
+	return false;
+}
+
 /* The operand whose next row the group's i-th member, nest, prefetches
  * (the row groups section says why), or -1: the first blocked sum of a
  * group of several members to read a large operand at the group's rows,
  * contiguous along the sum's index, prefetches it (prefetched[] holds
- * the nodes earlier members took); the largest such. */
+ * the nodes earlier members took), made before the group; the largest
+ * such. */
 static int kplan_row_prefetch(const TraGraph *g, const Kplan *k, int i, const KplanNest *nest,
                               const bool *prefetched)
 {
@@ -435,8 +446,8 @@ static int kplan_row_prefetch(const TraGraph *g, const Kplan *k, int i, const Kp
 	int64_t best_size = 0;
 	for (int o = 0; o < n->nops; o++) {
 		const TraOperand *op = &n->ops[o];
-		if (op->aff || prefetched[op->node] || tra_operand_stride(g, n, o, x) != 1 ||
-		    tra_operand_stride(g, n, o, 0) <= 0)
+		if (op->aff || prefetched[op->node] || kplan_is_member(k, op->node) ||
+		    tra_operand_stride(g, n, o, x) != 1 || tra_operand_stride(g, n, o, 0) <= 0)
 			continue;
 		int64_t size = tra_node_elements(&g->nodes[op->node]);
 		if (size > best_size) {

@@ -357,6 +357,13 @@ START_TEST(plan_row_prefetch)
 	ck_assert_int_eq(u->g.nodes[node_id(u, "S")].ops[sn->prefetch].node, node_id(u, "X"));
 	kplan_free(&kp);
 	unit_free(u);
+	/* E is made row by row in the group: its next row is not there yet */
+	u = planned("size N = 6, D = 4096\ninput X[N, D]\nM[i] = max[j](X[i, j])\n"
+	            "E[i, j] = exp(X[i, j] - M[i])\nS[i] = sum[j](E[i, j])\noutput E, S\n", &kp);
+	ck_assert_int_eq(kp.leader[node_id(u, "S")], node_id(u, "M"));
+	ck_assert_int_eq(kernel_of(u, &kp, "S")->nest.prefetch, -1);
+	kplan_free(&kp);
+	unit_free(u);
 	/* a lone long sum streams its rows: nothing to overlap */
 	u = planned("size N = 6, D = 4096\ninput X[N, D]\nY[i] = sum[j](exp(X[i, j]))\noutput Y\n", &kp);
 	ck_assert_int_eq(kernel_of(u, &kp, "Y")->nest.prefetch, -1);
