@@ -956,12 +956,39 @@ static void cg_c_run_body(CgC *c, const TraNode *n, int id, const char *suffix, 
 	fputs("\t}\n", c->out);
 }
 
-/* Rows lo to hi - 1 of the first output index: k<id>_rows(lo, hi, ctx)
- * computes every element of n with a first index in that range. */
-static void cg_c_row(CgC *c, const TraNode *n, int id)
+/* "int64_t x<d> = ...;" for the first rank indices of row r, the rows
+ * numbered in C order over them (Kplan.row_rank), at depth. */
+static void cg_c_row_indices(CgC *c, const TraNode *n, int rank, int depth)
+{
+	for (int d = 0; d < rank; d++) {
+		int64_t stride = ia_row_stride(n, rank, d);
+		cg_c_indent(c, depth);
+		fprintf(c->out, "int64_t x%d = r", d);
+		if (stride > 1)
+			fprintf(c->out, " / %" PRId64, stride);
+		if (d > 0)
+			fprintf(c->out, " %% %" PRId64, n->idx[d].size);
+		fputs(";\n", c->out);
+	}
+}
+
+/* Rows lo to hi - 1 of the first output index (of the first rank output
+ * indices, numbered in C order, where rank > 1): k<id>_rows(lo, hi, ctx)
+ * computes every element of n in those rows. */
+static void cg_c_row(CgC *c, const TraNode *n, int id, int rank)
 {
 	fprintf(c->out, "static inline void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n", id);
 	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
+	if (rank > 1) {
+		fputs("\tfor (int64_t r = lo; r < hi; r++) {\n", c->out);
+		cg_c_row_indices(c, n, rank, 2);
+		for (int d = rank; d < n->rank; d++)
+			cg_c_open_loop(c, d, n->idx[d].size, 2 + d - rank, false);
+		cg_c_element(c, n, CG_ACC_REDUCE, NULL, 2 + n->rank - rank);
+		cg_c_close_loops(c, 2 + n->rank - rank, 1);
+		fputs("}\n\n", c->out);
+		return;
+	}
 	bool columns = cg_c_nest(c, n)->reduce == KPLAN_RED_COLUMNS;
 	if (columns && n->rank == 1) {
 		cg_c_columns(c, n, 1, "lo", "hi", false, false);
@@ -1043,7 +1070,7 @@ static void cg_c_group_kernel(CgC *c, const Kplan *k)
 static void cg_c_loop_kernel(CgC *c, const TraNode *n, int id)
 {
 	if (n->rank > 0) {
-		cg_c_row(c, n, id);
+		cg_c_row(c, n, id, 1);
 		return;
 	}
 	cg_c_body(c, n, id, CG_ACC_REDUCE, NULL, "body");
@@ -2026,7 +2053,7 @@ static void cg_c_block_rows(CgC *c, const Kplan *k)
 		if (k->members[m] == k->reducer)
 			cg_c_row_reduce(c, &g->nodes[k->members[m]], k->members[m]);
 		else
-			cg_c_row(c, &g->nodes[k->members[m]], k->members[m]);
+			cg_c_row(c, &g->nodes[k->members[m]], k->members[m], k->row_rank);
 	cg_c_group_body(c, k);
 	cg_c_block_head(c, "r", lead);
 	if (k->reducer < 0) {
@@ -2038,7 +2065,17 @@ static void cg_c_block_rows(CgC *c, const Kplan *k)
 		fprintf(c->out, "\tmemset(part, 0, %" PRId64 " * sizeof *part);\n\tTracCtx ctx = {bufs, part, 0};\n",
 		        tra_node_elements(r));
 	}
-	fprintf(c->out, "\tg%d_body(task->lo[0], task->hi[0], &ctx);\n}\n\n", lead);
+	if (k->row_rank == 1) {
+		fprintf(c->out, "\tg%d_body(task->lo[0], task->hi[0], &ctx);\n}\n\n", lead);
+		return;
+	}
+	/* the task's rows are one range (ia_task_rows) */
+	const TraNode *l = &g->nodes[lead];
+	fputs("\tint64_t first = 0, count = 1;\n", c->out);
+	for (int d = 0; d < k->row_rank; d++)
+		fprintf(c->out, "\tfirst += task->lo[%d] * %" PRId64 ";\n\tcount *= task->hi[%d] - task->lo[%d];\n", d,
+		        ia_row_stride(l, k->row_rank, d), d, d);
+	fprintf(c->out, "\tg%d_body(first, first + count, &ctx);\n}\n\n", lead);
 }
 
 /* The block kernels, as planned: the no-op that input leaves and

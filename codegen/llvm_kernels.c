@@ -1175,13 +1175,54 @@ static CgLlvmNestK *cg_llvm_row_fn(CgLlvmProg *p, const char *kernel, int id, bo
  * 13.7-16.4 with either loop not unrolled (the C back end's gcc unrolls
  * neither). Elsewhere unrolling stays LLVM's choice: without it, a
  * convolution's short loops were left scalar. */
-static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool no_unroll)
+/* Row r's first rank indices into K's environment, the rows numbered in
+ * C order over them (cg_c_row_indices). */
+static void cg_llvm_row_indices(CgLlvmNestK *K, int rank, CgLlvmValue r)
+{
+	CgLlvm *m = K->m;
+	for (int d = 0; d < rank; d++) {
+		int64_t stride = ia_row_stride(K->n, rank, d);
+		CgLlvmValue x = stride > 1 ? cg_llvm_idiv(m, r, cg_llvm_i64c(m, stride)) : r;
+		if (d > 0) {
+			CgLlvmValue size = cg_llvm_i64c(m, K->n->idx[d].size);
+			x = cg_llvm_isub(m, x, cg_llvm_imul(m, cg_llvm_idiv(m, x, size), size));
+		}
+		K->env.x[d] = x;
+	}
+}
+
+/* "<kernel>.rows<id>" of a group whose rows are points of its first
+ * rank > 1 indices (cg_c_row). */
+static void cg_llvm_row_points(CgLlvmNestK *K, int rank)
+{
+	CgLlvm *m = K->m;
+	const TraNode *n = K->n;
+	bool map = n->agg == TRA_AGG_NONE;
+	CgLlvmLoop rows, loops[TRA_MAX_RANK];
+	cg_llvm_loop_begin(m, &rows, cg_llvm_param(m, 0), cg_llvm_param(m, 1), false);
+	cg_llvm_row_indices(K, rank, rows.iv);
+	for (int d = rank; d < n->rank; d++)
+		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
+		                   map && d == n->rank - 1);
+	cg_llvm_element(K);
+	for (int d = n->rank - 1; d >= rank; d--)
+		cg_llvm_loop_end(m, &loops[d]);
+	cg_llvm_loop_end(m, &rows);
+}
+
+static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool no_unroll, int rank)
 {
 	CgLlvm *m = p->m;
 	const TraNode *n = &p->g->nodes[id];
 	CgLlvmNestK *K = cg_llvm_row_fn(p, kernel, id, false, no_unroll);
 	const KplanNest *L = K->L;
 	CgLlvmValue lo = cg_llvm_param(m, 0), hi = cg_llvm_param(m, 1);
+	if (rank > 1) {
+		cg_llvm_row_points(K, rank);
+		cg_llvm_return(m);
+		free(K);
+		return;
+	}
 	bool columns = L->reduce == KPLAN_RED_COLUMNS, map = n->agg == TRA_AGG_NONE;
 	if (columns && n->rank == 1) {
 		cg_llvm_columns(K, lo, hi);
@@ -1267,6 +1308,29 @@ static CgLlvmValue cg_llvm_reducer_part(CgLlvmProg *p, CgLlvmValue all, CgLlvmVa
 	return part;
 }
 
+/* The task's rows [lo, hi): its range of the first index, or, over
+ * several (Kplan.row_rank), one range of rows numbered in C order
+ * (ia_task_rows; cg_c_block_rows). */
+static void cg_llvm_task_rows(CgLlvmProg *p, const Kplan *k, CgLlvmValue task, CgLlvmValue *lo, CgLlvmValue *hi)
+{
+	CgLlvm *m = p->m;
+	CgLlvmValue blo[TRA_MAX_RANK], bhi[TRA_MAX_RANK];
+	cg_llvm_task_block(m, task, k->row_rank, blo, bhi);
+	if (k->row_rank == 1) {
+		*lo = blo[0];
+		*hi = bhi[0];
+		return;
+	}
+	const TraNode *l = &p->g->nodes[k->node];
+	CgLlvmValue first = cg_llvm_i64c(m, 0), count = cg_llvm_i64c(m, 1);
+	for (int d = 0; d < k->row_rank; d++) {
+		first = cg_llvm_iadd(m, first, cg_llvm_imul(m, blo[d], cg_llvm_i64c(m, ia_row_stride(l, k->row_rank, d))));
+		count = cg_llvm_imul(m, count, cg_llvm_isub(m, bhi[d], blo[d]));
+	}
+	*lo = first;
+	*hi = cg_llvm_iadd(m, first, count);
+}
+
 /* r<lead>(bufs, task): the task's rows of every member (cg_c_block_rows). */
 static void cg_llvm_block_rows(CgLlvmProg *p, const Kplan *k)
 {
@@ -1277,12 +1341,12 @@ static void cg_llvm_block_rows(CgLlvmProg *p, const Kplan *k)
 		if (k->members[i] == k->reducer)
 			cg_llvm_row_reduce(p, name, k->members[i]);
 		else
-			cg_llvm_row(p, name, k->members[i], k->reducer >= 0);
+			cg_llvm_row(p, name, k->members[i], k->reducer >= 0, k->row_rank);
 	cg_llvm_block_fn(p, name);
 	CgLlvmValue task = cg_llvm_param(m, 1);
 	CgLlvmValue bufs = cg_llvm_task_bufs(p, cg_llvm_param(m, 0), task);
 	CgLlvmValue lo, hi;
-	cg_llvm_task_block(m, task, 1, &lo, &hi);
+	cg_llvm_task_rows(p, k, task, &lo, &hi);
 	CgLlvmValue part = k->reducer >= 0 ? cg_llvm_reducer_part(p, cg_llvm_param(m, 0), task, k->reducer) : NULL;
 	cg_llvm_group_chunks(p, k, name, bufs, lo, hi, part);
 	cg_llvm_return(m);
@@ -1298,7 +1362,7 @@ static void cg_llvm_group_kernel(CgLlvmProg *p, const Kplan *k)
 	snprintf(name, sizeof name, "k%d", k->node);
 	snprintf(body, sizeof body, "k%d.body", k->node);
 	for (int i = 0; i < k->nmembers; i++)
-		cg_llvm_row(p, name, k->members[i], false);
+		cg_llvm_row(p, name, k->members[i], false, 1);
 	CgLlvmType i64 = cg_llvm_i64(m), i8p = cg_llvm_i8p(m), i8pp = cg_llvm_ptr(m, i8p);
 	CgLlvmType bparams[3] = {i64, i64, i8p};
 	CgLlvmValue fn = cg_llvm_function(m, body, bparams, 3);

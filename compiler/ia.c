@@ -331,25 +331,79 @@ bool ia_rows_only(const TraNode *n, int dim, int blocks)
 	return true;
 }
 
-/* Which leaders lead a fusable group: every node of the group cut in
- * the leader's row blocks only, along its row index, and more than one
- * node. fus[v] is true for such a leader v; one pass over the nodes. */
-static bool *ia_fusable_groups(const TraGraph *g, const int *leader, const int *row_dim)
+/* Whether einsum n is cut as lead is along its first rank indices and
+ * along no other index. */
+static bool ia_rows_prefix(const TraNode *n, const TraNode *lead, int rank)
 {
+	if (n->kind != TRA_NODE_EINSUM || !n->part || n->rank < rank)
+		return false;
+	for (int d = 0; d < n->nidx; d++)
+		if (n->part[d] != (d < rank ? lead->part[d] : 1))
+			return false;
+	return true;
+}
+
+bool ia_task_rows(const TraNode *n, int rank, const int64_t *lo, const int64_t *hi, int64_t *first, int64_t *end)
+{
+	int64_t at = 0, count = 1;
+	bool whole = true; /* every index after the one at hand spans its size */
+	for (int d = rank - 1; d >= 0; d--) {
+		if (!whole && hi[d] - lo[d] > 1)
+			return false; /* more than one value of d, over part of what follows it */
+		at += lo[d] * ia_row_stride(n, rank, d);
+		count *= hi[d] - lo[d];
+		whole = whole && lo[d] == 0 && hi[d] == n->idx[d].size;
+	}
+	*first = at;
+	*end = at + count;
+	return true;
+}
+
+int64_t ia_row_stride(const TraNode *n, int rank, int d)
+{
+	int64_t s = 1;
+	for (int e = d + 1; e < rank; e++)
+		s *= n->idx[e].size;
+	return s;
+}
+
+/* The rows of task x of leader lead's group, flattened over its first
+ * rank indices (ia_task_rows); false where they are not one range. */
+static bool ia_join_rows(const TraGraph *g, const IaTask *x, int rank, int64_t *first, int64_t *end)
+{
+	return ia_task_rows(&g->nodes[x->node], rank, x->lo, x->hi, first, end);
+}
+
+/* Which leaders lead a fusable group: every node of the group cut in
+ * the leader's row blocks only (along its row index, or its first
+ * row_rank[lead] indices), every leader join's rows one range, and more
+ * than one node. fus[v] is true for such a leader v; one pass over the
+ * nodes and one over the tasks. */
+static bool *ia_fusable_groups(const IaGraph *ia, const int *leader, const int *row_dim, const int *row_rank)
+{
+	const TraGraph *g = ia->g;
 	bool *fus = xcalloc((size_t)g->nnodes + 1, sizeof *fus);
 	int *members = xcalloc((size_t)g->nnodes + 1, sizeof *members);
 	for (int v = 0; v < g->nnodes; v++)
 		fus[v] = leader[v] == v && g->nodes[v].kind == TRA_NODE_EINSUM && g->nodes[v].part;
 	for (int v = 0; v < g->nnodes; v++) {
-		int lead = leader[v];
+		int lead = leader[v], rank = row_rank ? row_rank[lead] : 1;
 		if (!fus[lead])
 			continue;
-		if (!ia_rows_only(&g->nodes[v], row_dim[v], g->nodes[lead].part[0]))
+		if (rank > 1 ? !ia_rows_prefix(&g->nodes[v], &g->nodes[lead], rank)
+		             : !ia_rows_only(&g->nodes[v], row_dim[v], g->nodes[lead].part[0]))
 			fus[lead] = false;
 		members[lead]++;
 	}
 	for (int v = 0; v < g->nnodes; v++)
 		fus[v] = fus[v] && members[v] > 1;
+	for (int t = 0; row_rank && t < ia->ntasks; t++) {
+		const IaTask *x = &ia->tasks[t];
+		int64_t first, end;
+		if (x->kind == IA_JOIN && fus[x->node] && row_rank[x->node] > 1 &&
+		    !ia_join_rows(g, x, row_rank[x->node], &first, &end))
+			fus[x->node] = false;
+	}
 	free(members);
 	return fus;
 }
@@ -375,19 +429,29 @@ static int ia_rows_cmp(const void *pa, const void *pb)
  * among the n sorted joins of lj; -1 if none. The members' joins are
  * found by their row range: the same count of blocks over the same
  * extent cuts the same ranges. */
-static int ia_rows_join(const IaRowsJoin *lj, int n, int lead, const IaTask *m, int rd)
+static int ia_rows_join(const IaRowsJoin *lj, int n, int lead, int64_t first, int64_t end)
 {
 	int lo = 0, hi = n;
 	while (lo < hi) {
 		int mid = lo + (hi - lo) / 2;
-		if (lj[mid].node < lead || (lj[mid].node == lead && lj[mid].lo < m->lo[rd]))
+		if (lj[mid].node < lead || (lj[mid].node == lead && lj[mid].lo < first))
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < n && lj[lo].node == lead && lj[lo].lo == m->lo[rd] && lj[lo].hi == m->hi[rd])
+	if (lo < n && lj[lo].node == lead && lj[lo].lo == first && lj[lo].hi == end)
 		return lj[lo].task;
 	return -1;
+}
+
+/* Task x's rows in its group (leader lead): along its row index rd, or
+ * flattened over the group's first rank indices. */
+static void ia_member_rows(const TraGraph *g, const IaTask *x, int rd, int rank, int64_t *first, int64_t *end)
+{
+	if (rank > 1 && ia_join_rows(g, x, rank, first, end))
+		return;
+	*first = x->lo[rd];
+	*end = x->hi[rd];
 }
 
 /* Folds the member joins ms[0 .. n) (in id order) into the group's join
@@ -432,16 +496,18 @@ static void ia_fold(IaGraph *ia, const int *leader, int t, const int *ms, int n,
  * each member join finds its leader's join of the same rows by binary
  * search, and the joins of each row block are folded into it in id
  * order. (It once scanned every task for every leader's join.) */
-void ia_fuse_rows(IaGraph *ia, const int *leader, const int *row_dim)
+void ia_fuse_rows(IaGraph *ia, const int *leader, const int *row_dim, const int *row_rank)
 {
-	bool *fus = ia_fusable_groups(ia->g, leader, row_dim);
+	bool *fus = ia_fusable_groups(ia, leader, row_dim, row_rank);
 	int nt = ia->ntasks, nlj = 0;
 	IaRowsJoin *lj = xmalloc(((size_t)nt + 1) * sizeof *lj);
 	for (int t = 0; t < nt; t++) {
 		IaTask *x = &ia->tasks[t];
 		if (x->kind == IA_JOIN && x->node == leader[x->node] && fus[x->node]) {
+			int64_t first, end;
+			ia_member_rows(ia->g, x, 0, row_rank ? row_rank[x->node] : 1, &first, &end);
 			x->rows = x->node;
-			lj[nlj++] = (IaRowsJoin){x->node, x->lo[0], x->hi[0], t};
+			lj[nlj++] = (IaRowsJoin){x->node, first, end, t};
 		}
 	}
 	qsort(lj, (size_t)nlj, sizeof *lj, ia_rows_cmp);
@@ -451,7 +517,12 @@ void ia_fuse_rows(IaGraph *ia, const int *leader, const int *row_dim)
 		const IaTask *mt = &ia->tasks[m];
 		int lead = leader[mt->node];
 		bool member = mt->kind == IA_JOIN && mt->node != lead && fus[lead];
-		target[m] = member ? ia_rows_join(lj, nlj, lead, mt, row_dim[mt->node]) : -1;
+		target[m] = -1;
+		if (member) {
+			int64_t first, end;
+			ia_member_rows(ia->g, mt, row_dim[mt->node], row_rank ? row_rank[lead] : 1, &first, &end);
+			target[m] = ia_rows_join(lj, nlj, lead, first, end);
+		}
 		if (target[m] >= 0)
 			start[target[m] + 2]++;
 	}

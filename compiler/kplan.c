@@ -53,6 +53,7 @@
 #include "kplan.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,22 @@ void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest)
  * Either is cut in the group's row blocks only, as ia_fuse_rows needs of
  * every member (the partition is known when block tasks are planned).
  *
+ * Rows over several indices. A group's rows are its first index's
+ * values, and its tasks' row blocks are cut along it alone. Where block
+ * tasks on CPUs cut the leader along later indices too (W3's scores
+ * A[b, h, s, t] per head: b and h cut, so a row of b would be a block's
+ * whole 4 MiB), the rows are the points of the group's first row_rank
+ * indices instead, numbered in C order (Kplan.row_rank): as many as every
+ * member can take, all of a reduction's output indices and a map's but
+ * its last, and covering every index the leader is cut along. Then each
+ * block's rows are one range of those numbers where every index after
+ * the first one cut to more than one value is whole (ia_task_rows), and
+ * each row function finds its indices from the number. W3's row
+ * maximum, exponentials and their row sums, fused so per (b, h, s) row,
+ * took 620-710 ms of task time over 3 runs against 920-1060 as three
+ * passes over each head's scores (LLVM back end, 2 threads). Row
+ * reducers and prefetch keep to rows of one index.
+ *
  * Prefetch. The first member to read a large operand's row brings it
  * from memory, and while the members compute on it from cache the
  * memory sits idle: row time is memory time plus compute time. So the
@@ -353,6 +370,68 @@ static bool kplan_cpu_blocks(const IaGraph *ia)
 	return ia && ia->ngpus == 0;
 }
 
+/* How many leading indices of member v of lead's group can be its rows
+ * (the group's rows over several indices, above): all of a reduction's
+ * output indices, a map's but its last (its vector loop), as long as
+ * they are the leader's and v reads every member at them. */
+static int kplan_member_rank(const TraGraph *g, const int *leader, int lead, int v)
+{
+	const TraNode *n = &g->nodes[v], *l = &g->nodes[lead];
+	KplanNest nest;
+	kplan_nest(g, v, &nest);
+	if (nest.reduce == KPLAN_RED_COLUMNS)
+		return 1; /* its vector loop is along its last output index */
+	int r = n->agg == TRA_AGG_NONE ? n->rank - 1 : n->rank;
+	for (int d = 0; d < r; d++)
+		if (d >= l->rank || n->idx[d].size != l->idx[d].size)
+			r = d;
+	for (int k = 0; k < n->nops; k++) {
+		const TraOperand *op = &n->ops[k];
+		if (op->node < lead || leader[op->node] != lead)
+			continue;
+		for (int d = 0; d < r && d < op->rank; d++)
+			if (op->idx[d] != d)
+				r = d;
+	}
+	return r;
+}
+
+/* row_rank[lead] for each group leader: 1 (rows along the first index),
+ * or, in block tasks on CPUs where the leader is cut along a later index
+ * too (W3's heads), the most leading indices every member can take as
+ * its rows, if they cover every index the leader is cut along. */
+static void kplan_group_ranks(const TraGraph *g, bool cpu_blocks, const int *leader, const int *row_dim,
+                              int *row_rank)
+{
+	for (int v = 0; v < g->nnodes; v++)
+		row_rank[v] = leader[v] == v ? INT_MAX : 1;
+	for (int v = 0; v < g->nnodes; v++) {
+		int lead = leader[v];
+		const TraNode *l = &g->nodes[lead];
+		if (!cpu_blocks || l->kind != TRA_NODE_EINSUM || !l->part || row_dim[v] > 0)
+			row_rank[lead] = 1;
+		else if (row_rank[lead] > 1) {
+			int r = kplan_member_rank(g, leader, lead, v);
+			if (r < row_rank[lead])
+				row_rank[lead] = r;
+		}
+	}
+	for (int v = 0; v < g->nnodes; v++) {
+		if (row_rank[v] <= 1) {
+			row_rank[v] = 1; /* a rank-1 map's 0 included */
+			continue;
+		}
+		const TraNode *l = &g->nodes[v];
+		bool later = false, covered = true;
+		for (int d = 1; d < l->nidx; d++) {
+			later = later || l->part[d] > 1;
+			covered = covered && (l->part[d] == 1 || d < row_rank[v]);
+		}
+		if (!later || !covered)
+			row_rank[v] = 1;
+	}
+}
+
 void kplan_row_groups(const TraGraph *g, int *leader)
 {
 	kplan_groups(g, false, leader, NULL, NULL);
@@ -362,10 +441,13 @@ void kplan_fuse_rows(const TraGraph *g, IaGraph *ia)
 {
 	int *leader = xcalloc((size_t)g->nnodes + 1, sizeof *leader);
 	int *row_dim = xcalloc((size_t)g->nnodes + 1, sizeof *row_dim);
+	int *row_rank = xcalloc((size_t)g->nnodes + 1, sizeof *row_rank);
 	kplan_groups(g, kplan_cpu_blocks(ia), leader, row_dim, NULL);
-	ia_fuse_rows(ia, leader, row_dim);
+	kplan_group_ranks(g, kplan_cpu_blocks(ia), leader, row_dim, row_rank);
+	ia_fuse_rows(ia, leader, row_dim, row_rank);
 	free(leader);
 	free(row_dim);
+	free(row_rank);
 }
 
 /* Rows per chunk of the group led by lead: one where a member's row is
@@ -375,9 +457,11 @@ void kplan_fuse_rows(const TraGraph *g, IaGraph *ia)
  * the sum that subtracts it must find that row still in cache. The
  * bound, 32 KiB of f32, keeps what a producer wrote, and the operand
  * rows it read, in cache when its consumer reads them. */
-static int64_t kplan_group_chunk(const TraGraph *g, const int *leader, int lead, int end)
+static int64_t kplan_group_chunk(const TraGraph *g, const int *leader, int lead, int end, int rank)
 {
-	double row = 1, rows = (double)g->nodes[lead].idx[0].size;
+	double row = 1, rows = 1;
+	for (int d = 0; d < rank; d++)
+		rows *= (double)g->nodes[lead].idx[d].size;
 	for (int id = lead; id < end; id++)
 		if (leader[id] == lead && tra_node_join_points(&g->nodes[id]) / rows > row)
 			row = tra_node_join_points(&g->nodes[id]) / rows;
@@ -476,7 +560,10 @@ static void kplan_add_rows(KplanProgram *kp, int lead, bool block)
 	/* a row reducer's group runs row by row, the row in L1 from the dot
 	   that reads it to the reducer: in chunks of 8 rows, W5's kernel took
 	   19.4 ms, not 14.3 (C back end, gcc's -fassociative-math) */
-	k->chunk = k->reducer >= 0 ? 1 : kplan_group_chunk(g, kp->leader, lead, end);
+	k->row_rank = kp->row_rank[lead];
+	k->chunk = k->reducer >= 0 ? 1 : kplan_group_chunk(g, kp->leader, lead, end, k->row_rank);
+	if (k->row_rank > 1)
+		return; /* a row's next one is not one step of its first index */
 	bool *prefetched = xcalloc((size_t)g->nnodes + 1, sizeof *prefetched);
 	for (int i = 0; i < k->nmembers; i++) {
 		const TraNode *n = &g->nodes[k->members[i]];
@@ -779,6 +866,8 @@ void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp)
 	kp->row_dim = xcalloc((size_t)g->nnodes + 1, sizeof *kp->row_dim);
 	bool *is_gemm = xcalloc((size_t)g->nnodes + 1, sizeof *is_gemm);
 	kplan_groups(g, kplan_cpu_blocks(ia), kp->leader, kp->row_dim, is_gemm);
+	kp->row_rank = xcalloc((size_t)g->nnodes + 1, sizeof *kp->row_rank);
+	kplan_group_ranks(g, kplan_cpu_blocks(ia), kp->leader, kp->row_dim, kp->row_rank);
 	kp->group_end = xcalloc((size_t)g->nnodes + 1, sizeof *kp->group_end);
 	for (int v = 0; v < g->nnodes; v++)
 		kp->group_end[kp->leader[v]] = v + 1;
@@ -804,6 +893,7 @@ void kplan_free(KplanProgram *kp)
 	free(kp->pooled);
 	free(kp->leader);
 	free(kp->row_dim);
+	free(kp->row_rank);
 	free(kp->group_end);
 	free(kp->node_plan);
 	free(kp->rows_plan);
@@ -936,6 +1026,11 @@ static void kplan_dump_kernel(const KplanProgram *kp, int i, FILE *out)
 		for (int m = 0; m < k->nmembers; m++)
 			fprintf(out, " %s", g->nodes[k->members[m]].name);
 		fprintf(out, ", %" PRId64 " rows per chunk", k->chunk);
+		if (k->row_rank > 1) {
+			fputs(", a row for each", out);
+			for (int d = 0; d < k->row_rank; d++)
+				fprintf(out, " %s", g->nodes[k->node].idx[d].name);
+		}
 		if (k->reducer >= 0)
 			fprintf(out, ", %s sums them into its partial block", g->nodes[k->reducer].name);
 		fputc('\n', out);

@@ -89,6 +89,8 @@ typedef struct Kplan {
 	int64_t chunk;     /* KPLAN_ROWS: rows per chunk */
 	int reducer;       /* KPLAN_ROWS of blocks: the member that sums the rows into its
 	                      partial block (kplan.c's row groups), or -1 */
+	int row_rank;      /* KPLAN_ROWS: the leading indices a row is a point of (rows
+	                      numbered in C order over them; 1: the first index's) */
 } Kplan;
 
 /* A row of the task table a back end renders for block tasks (the
@@ -120,6 +122,7 @@ typedef struct KplanProgram {
 	int *leader;        /* per node: the first node of its row group, or itself */
 	int *group_end;     /* per leader: one past its group's last member (a group's
 	                       members lie between the two: groups never interleave) */
+	int *row_rank;      /* per leader: its group's Kplan.row_rank */
 	int *row_dim;       /* per node: the index its group's rows run along, 0, or a row
 	                       reducer's reduced index */
 	int *node_plan;     /* per node: its own kernel (BLAS or LOOPS), or -1 */

@@ -685,7 +685,15 @@ void ia_lower(const TraGraph *g, Arena *arena, IaGraph *ia);
  * same row blocks along it and nothing else, the leader's join of each
  * row block computes that block of every member (rows = leader), and
  * the members' joins become IA_FUSED tasks after it. */
-void ia_fuse_rows(IaGraph *ia, const int *leader, const int *row_dim);
+void ia_fuse_rows(IaGraph *ia, const int *leader, const int *row_dim, const int *row_rank);
+/* row_rank[lead] (NULL: 1 for all) > 1: the group's rows are the points
+ * of its first row_rank indices, flattened in C order, and its nodes are
+ * cut alike along those and along nothing else; ia_task_rows gives the
+ * rows [first, end) of the box lo, hi of node n where they are one
+ * range (false where not), ia_row_stride the rows one step of index d
+ * moves. */
+bool ia_task_rows(const TraNode *n, int rank, const int64_t *lo, const int64_t *hi, int64_t *first, int64_t *end);
+int64_t ia_row_stride(const TraNode *n, int rank, int d);
 /* Whether einsum n is cut along index dim into blocks blocks and along
  * no other index (reduced ones included). */
 bool ia_rows_only(const TraNode *n, int dim, int blocks);

@@ -67,6 +67,12 @@ fi
 "$TRAC" "$w5" $w5defs --emit=kernels --gpus=2 --backend=cuda-sim >out 2>err && ! grep -q "sums them" out &&
 	ok w5-gpus-unfused || bad w5-gpus-unfused
 
+# attention cut along b and h: M, E and the row sums run as one row
+# group whose rows are points of (b, h, s) (it runs against the
+# interpreter below)
+"$TRAC" "$srcdir/tests/reuse/heads.tra" --emit=kernels >out 2>err &&
+	grep -Fxq "  members M E O.r1, 16 rows per chunk, a row for each b h s" out && ok heads-rows || bad heads-rows
+
 # a blocked sum in a row group prefetches the next row of what an earlier
 # member brought from memory (it runs against the interpreter below)
 "$TRAC" "$srcdir/tests/reuse/lse.tra" --emit=kernels --devices=2 >out 2>err &&

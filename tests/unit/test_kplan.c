@@ -499,6 +499,56 @@ START_TEST(plan_row_prefetch_dot)
 }
 END_TEST
 
+static const char heads[] = "size B = 2, H = 4, S = 5, T = 7\ninput A[B, H, S, T]\n"
+                            "M[b, h, s] = max[t](A[b, h, s, t])\n"
+                            "E[b, h, s, t] = exp(A[b, h, s, t] - M[b, h, s])\n"
+                            "Z[b, h, s] = sum[t](E[b, h, s, t])\noutput E, Z\n";
+
+START_TEST(plan_rows_over_indices)
+{
+	/* cut along b and h: each block's rows are points of (b, h, s), one
+	   range of them in C order, and the group runs them row by row */
+	IaGraph ia;
+	KplanProgram kp;
+	UnitRun *u = blocks_planned(heads, "M:b=2,h=2;E:b=2,h=2;Z:b=2,h=2", &ia, &kp);
+	int m = node_id(u, "M");
+	ck_assert_int_ge(kp.rows_plan[m], 0);
+	const Kplan *k = &kp.kernels[kp.rows_plan[m]];
+	ck_assert_int_eq(k->nmembers, 3);
+	ck_assert_int_eq(k->row_rank, 3);
+	int leads = 0, fused = 0;
+	for (int t = 0; t < ia.ntasks; t++) {
+		const IaTask *x = &ia.tasks[t];
+		int64_t first, end;
+		if (x->kind == IA_JOIN && x->node == m) {
+			ck_assert_int_eq(x->rows, m);
+			ck_assert(ia_task_rows(&u->g.nodes[m], 3, x->lo, x->hi, &first, &end));
+			ck_assert_int_eq(end - first, 2 * 5); /* one b, two h, every s */
+			ck_assert_int_eq(first, x->lo[0] * 20 + x->lo[1] * 5);
+			leads++;
+		}
+		fused += x->kind == IA_FUSED;
+	}
+	ck_assert_int_eq(leads, 4);
+	ck_assert_int_eq(fused, 8);
+	kplan_free(&kp);
+	unit_free(u);
+	/* b whole but h cut: a block's rows are not one range, no group */
+	u = blocks_planned(heads, "M:h=2;E:h=2;Z:h=2", &ia, &kp);
+	ck_assert_int_lt(kp.rows_plan[node_id(u, "M")], 0);
+	const TraNode *mn = &u->g.nodes[node_id(u, "M")];
+	int64_t lo[3] = {0, 0, 0}, hi[3] = {2, 2, 5}, first, end;
+	ck_assert(!ia_task_rows(mn, 3, lo, hi, &first, &end));
+	kplan_free(&kp);
+	unit_free(u);
+	/* cut along b alone: rows along b, as before */
+	u = blocks_planned(heads, "M:b=2;E:b=2;Z:b=2", &ia, &kp);
+	ck_assert_int_eq(kp.kernels[kp.rows_plan[node_id(u, "M")]].row_rank, 1);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(plan_row_reducer)
 {
 	IaGraph ia;
@@ -635,6 +685,7 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, row_group_breaks);
 	tcase_add_test(tc, plan_blocks_split);
 	tcase_add_test(tc, plan_row_prefetch_dot);
+	tcase_add_test(tc, plan_rows_over_indices);
 	tcase_add_test(tc, plan_row_reducer);
 	tcase_add_test(tc, row_reducer_limits);
 	tcase_add_test(tc, dump_kernels);
