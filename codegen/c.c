@@ -979,23 +979,18 @@ static void cg_c_row(CgC *c, const TraNode *n, int id, int rank)
 {
 	fprintf(c->out, "static inline void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n", id);
 	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
-	if (rank > 1) {
-		fputs("\tfor (int64_t r = lo; r < hi; r++) {\n", c->out);
-		cg_c_row_indices(c, n, rank, 2);
-		for (int d = rank; d < n->rank; d++)
-			cg_c_open_loop(c, d, n->idx[d].size, 2 + d - rank, false);
-		cg_c_element(c, n, CG_ACC_REDUCE, NULL, 2 + n->rank - rank);
-		cg_c_close_loops(c, 2 + n->rank - rank, 1);
-		fputs("}\n\n", c->out);
-		return;
-	}
-	bool columns = cg_c_nest(c, n)->reduce == KPLAN_RED_COLUMNS;
+	bool columns = cg_c_nest(c, n)->reduce == KPLAN_RED_COLUMNS; /* rank 1 (kplan_member_rank) */
 	if (columns && n->rank == 1) {
 		cg_c_columns(c, n, 1, "lo", "hi", false, false);
 		fputs("}\n\n", c->out);
 		return;
 	}
-	fputs("\tfor (int64_t x0 = lo; x0 < hi; x0++) {\n", c->out);
+	if (rank == 1) {
+		fputs("\tfor (int64_t x0 = lo; x0 < hi; x0++) {\n", c->out);
+	} else { /* a row is a point of the first rank indices */
+		fputs("\tfor (int64_t r = lo; r < hi; r++) {\n", c->out);
+		cg_c_row_indices(c, n, rank, 2);
+	}
 	if (columns) {
 		char size[32];
 		snprintf(size, sizeof size, "%" PRId64, n->idx[n->rank - 1].size);
@@ -1006,10 +1001,11 @@ static void cg_c_row(CgC *c, const TraNode *n, int id, int rank)
 		fputs("}\n\n", c->out);
 		return;
 	}
-	for (int d = 1; d < n->rank; d++)
-		cg_c_open_loop(c, d, n->idx[d].size, 1 + d, false);
-	cg_c_element(c, n, CG_ACC_REDUCE, NULL, 1 + n->rank);
-	cg_c_close_loops(c, 1 + n->rank, 1);
+	/* loop d opens at depth 2 + d - rank: 1 + d below x0's loop */
+	for (int d = rank; d < n->rank; d++)
+		cg_c_open_loop(c, d, n->idx[d].size, 2 + d - rank, false);
+	cg_c_element(c, n, CG_ACC_REDUCE, NULL, 2 + n->rank - rank);
+	cg_c_close_loops(c, 2 + n->rank - rank, 1);
 	fputs("}\n\n", c->out);
 }
 

@@ -1166,15 +1166,6 @@ static CgLlvmNestK *cg_llvm_row_fn(CgLlvmProg *p, const char *kernel, int id, bo
 	return K;
 }
 
-/* "<kernel>.rows<id>"(lo, hi, out, in...): every element of node id
- * whose first index is in [lo, hi) (cg_c_row). In a group with a row
- * reducer (no_unroll), its vector loops are not unrolled: LLVM unrolled
- * W5's dot (blocks of 256 terms) and its row reducer's loop (1000
- * elements) whole, then kept w and the partial block in 64 vector
- * registers across the rows, spilled to the stack: 19-27 ms, against
- * 13.7-16.4 with either loop not unrolled (the C back end's gcc unrolls
- * neither). Elsewhere unrolling stays LLVM's choice: without it, a
- * convolution's short loops were left scalar. */
 /* Row r's first rank indices into K's environment, the rows numbered in
  * C order over them (cg_c_row_indices). */
 static void cg_llvm_row_indices(CgLlvmNestK *K, int rank, CgLlvmValue r)
@@ -1191,25 +1182,16 @@ static void cg_llvm_row_indices(CgLlvmNestK *K, int rank, CgLlvmValue r)
 	}
 }
 
-/* "<kernel>.rows<id>" of a group whose rows are points of its first
- * rank > 1 indices (cg_c_row). */
-static void cg_llvm_row_points(CgLlvmNestK *K, int rank)
-{
-	CgLlvm *m = K->m;
-	const TraNode *n = K->n;
-	bool map = n->agg == TRA_AGG_NONE;
-	CgLlvmLoop rows, loops[TRA_MAX_RANK];
-	cg_llvm_loop_begin(m, &rows, cg_llvm_param(m, 0), cg_llvm_param(m, 1), false);
-	cg_llvm_row_indices(K, rank, rows.iv);
-	for (int d = rank; d < n->rank; d++)
-		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
-		                   map && d == n->rank - 1);
-	cg_llvm_element(K);
-	for (int d = n->rank - 1; d >= rank; d--)
-		cg_llvm_loop_end(m, &loops[d]);
-	cg_llvm_loop_end(m, &rows);
-}
-
+/* "<kernel>.rows<id>"(lo, hi, out, in...): every element of node id
+ * whose first index is in [lo, hi), or whose first rank indices are the
+ * points numbered lo to hi - 1 in C order (cg_c_row). In a group with a row
+ * reducer (no_unroll), its vector loops are not unrolled: LLVM unrolled
+ * W5's dot (blocks of 256 terms) and its row reducer's loop (1000
+ * elements) whole, then kept w and the partial block in 64 vector
+ * registers across the rows, spilled to the stack: 19-27 ms, against
+ * 13.7-16.4 with either loop not unrolled (the C back end's gcc unrolls
+ * neither). Elsewhere unrolling stays LLVM's choice: without it, a
+ * convolution's short loops were left scalar. */
 static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool no_unroll, int rank)
 {
 	CgLlvm *m = p->m;
@@ -1217,12 +1199,6 @@ static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool no_unrol
 	CgLlvmNestK *K = cg_llvm_row_fn(p, kernel, id, false, no_unroll);
 	const KplanNest *L = K->L;
 	CgLlvmValue lo = cg_llvm_param(m, 0), hi = cg_llvm_param(m, 1);
-	if (rank > 1) {
-		cg_llvm_row_points(K, rank);
-		cg_llvm_return(m);
-		free(K);
-		return;
-	}
 	bool columns = L->reduce == KPLAN_RED_COLUMNS, map = n->agg == TRA_AGG_NONE;
 	if (columns && n->rank == 1) {
 		cg_llvm_columns(K, lo, hi);
@@ -1232,16 +1208,22 @@ static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool no_unrol
 	}
 	int nout = columns ? n->rank - 1 : n->rank;
 	CgLlvmLoop loops[TRA_MAX_RANK];
-	cg_llvm_index_loop(K, &loops[0], 0, lo, hi, map && n->rank == 1);
-	for (int d = 1; d < nout; d++)
+	if (rank == 1) {
+		cg_llvm_index_loop(K, &loops[0], 0, lo, hi, map && n->rank == 1);
+	} else { /* a row is a point of the first rank indices */
+		cg_llvm_loop_begin(m, &loops[0], lo, hi, false);
+		cg_llvm_row_indices(K, rank, loops[0].iv);
+	}
+	for (int d = rank; d < nout; d++)
 		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
 		                   map && d == n->rank - 1);
 	if (columns)
 		cg_llvm_columns(K, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[n->rank - 1].size));
 	else
 		cg_llvm_element(K);
-	for (int d = nout - 1; d >= 0; d--)
+	for (int d = nout - 1; d >= rank; d--)
 		cg_llvm_loop_end(m, &loops[d]);
+	cg_llvm_loop_end(m, &loops[0]);
 	cg_llvm_return(m);
 	free(K);
 }

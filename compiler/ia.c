@@ -367,13 +367,6 @@ int64_t ia_row_stride(const TraNode *n, int rank, int d)
 	return s;
 }
 
-/* The rows of task x of leader lead's group, flattened over its first
- * rank indices (ia_task_rows); false where they are not one range. */
-static bool ia_join_rows(const TraGraph *g, const IaTask *x, int rank, int64_t *first, int64_t *end)
-{
-	return ia_task_rows(&g->nodes[x->node], rank, x->lo, x->hi, first, end);
-}
-
 /* Which leaders lead a fusable group: every node of the group cut in
  * the leader's row blocks only (along its row index, or its first
  * row_rank[lead] indices), every leader join's rows one range, and more
@@ -387,7 +380,7 @@ static bool *ia_fusable_groups(const IaGraph *ia, const int *leader, const int *
 	for (int v = 0; v < g->nnodes; v++)
 		fus[v] = leader[v] == v && g->nodes[v].kind == TRA_NODE_EINSUM && g->nodes[v].part;
 	for (int v = 0; v < g->nnodes; v++) {
-		int lead = leader[v], rank = row_rank ? row_rank[lead] : 1;
+		int lead = leader[v], rank = row_rank[lead];
 		if (!fus[lead])
 			continue;
 		if (rank > 1 ? !ia_rows_prefix(&g->nodes[v], &g->nodes[lead], rank)
@@ -397,11 +390,11 @@ static bool *ia_fusable_groups(const IaGraph *ia, const int *leader, const int *
 	}
 	for (int v = 0; v < g->nnodes; v++)
 		fus[v] = fus[v] && members[v] > 1;
-	for (int t = 0; row_rank && t < ia->ntasks; t++) {
+	for (int t = 0; t < ia->ntasks; t++) {
 		const IaTask *x = &ia->tasks[t];
 		int64_t first, end;
 		if (x->kind == IA_JOIN && fus[x->node] && row_rank[x->node] > 1 &&
-		    !ia_join_rows(g, x, row_rank[x->node], &first, &end))
+		    !ia_task_rows(&g->nodes[x->node], row_rank[x->node], x->lo, x->hi, &first, &end))
 			fus[x->node] = false;
 	}
 	free(members);
@@ -444,11 +437,11 @@ static int ia_rows_join(const IaRowsJoin *lj, int n, int lead, int64_t first, in
 	return -1;
 }
 
-/* Task x's rows in its group (leader lead): along its row index rd, or
- * flattened over the group's first rank indices. */
+/* Task x's rows in its group: along its row index rd, or flattened over
+ * the group's first rank > 1 indices. */
 static void ia_member_rows(const TraGraph *g, const IaTask *x, int rd, int rank, int64_t *first, int64_t *end)
 {
-	if (rank > 1 && ia_join_rows(g, x, rank, first, end))
+	if (rank > 1 && ia_task_rows(&g->nodes[x->node], rank, x->lo, x->hi, first, end))
 		return;
 	*first = x->lo[rd];
 	*end = x->hi[rd];
@@ -505,7 +498,7 @@ void ia_fuse_rows(IaGraph *ia, const int *leader, const int *row_dim, const int 
 		IaTask *x = &ia->tasks[t];
 		if (x->kind == IA_JOIN && x->node == leader[x->node] && fus[x->node]) {
 			int64_t first, end;
-			ia_member_rows(ia->g, x, 0, row_rank ? row_rank[x->node] : 1, &first, &end);
+			ia_member_rows(ia->g, x, 0, row_rank[x->node], &first, &end);
 			x->rows = x->node;
 			lj[nlj++] = (IaRowsJoin){x->node, first, end, t};
 		}
@@ -520,7 +513,7 @@ void ia_fuse_rows(IaGraph *ia, const int *leader, const int *row_dim, const int 
 		target[m] = -1;
 		if (member) {
 			int64_t first, end;
-			ia_member_rows(ia->g, mt, row_dim[mt->node], row_rank ? row_rank[lead] : 1, &first, &end);
+			ia_member_rows(ia->g, mt, row_dim[mt->node], row_rank[lead], &first, &end);
 			target[m] = ia_rows_join(lj, nlj, lead, first, end);
 		}
 		if (target[m] >= 0)

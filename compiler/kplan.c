@@ -504,44 +504,6 @@ static void kplan_add_loops(KplanProgram *kp, int id, bool block)
 	kplan_nest(kp->g, id, &k->nest);
 }
 
-/* Whether node v is a member of group k (made row by row with it: its
- * next row is not there yet to prefetch). */
-static bool kplan_is_member(const Kplan *k, int v)
-{
-	for (int i = 0; i < k->nmembers; i++)
-		if (k->members[i] == v)
-			return true;
-	return false;
-}
-
-/* The operand whose next row the group's i-th member, nest, prefetches
- * (the row groups section says why), or -1: the first blocked sum of a
- * group of several members to read a large operand at the group's rows,
- * contiguous along the sum's index, prefetches it (prefetched[] holds
- * the nodes earlier members took), made before the group; the largest
- * such. */
-static int kplan_row_prefetch(const TraGraph *g, const Kplan *k, int i, const KplanNest *nest,
-                              const bool *prefetched)
-{
-	const TraNode *n = &g->nodes[k->members[i]];
-	if (k->nmembers < 2 || !nest->blocked || nest->reduce != KPLAN_RED_SIMD || k->members[i] == k->reducer)
-		return -1;
-	int x = nest->red[nest->nred - 1], best = -1;
-	int64_t best_size = 0;
-	for (int o = 0; o < n->nops; o++) {
-		const TraOperand *op = &n->ops[o];
-		if (op->aff || prefetched[op->node] || kplan_is_member(k, op->node) ||
-		    tra_operand_stride(g, n, o, x) != 1 || tra_operand_stride(g, n, o, 0) <= 0)
-			continue;
-		int64_t size = tra_node_elements(&g->nodes[op->node]);
-		if (size > best_size) {
-			best = o;
-			best_size = size;
-		}
-	}
-	return best;
-}
-
 /* The row group led by lead, after its members' loop kernels. */
 static void kplan_add_rows(KplanProgram *kp, int lead, bool block)
 {
@@ -562,19 +524,6 @@ static void kplan_add_rows(KplanProgram *kp, int lead, bool block)
 	   19.4 ms, not 14.3 (C back end, gcc's -fassociative-math) */
 	k->row_rank = kp->row_rank[lead];
 	k->chunk = k->reducer >= 0 ? 1 : kplan_group_chunk(g, kp->leader, lead, end, k->row_rank);
-	if (k->row_rank > 1)
-		return; /* a row's next one is not one step of its first index */
-	bool *prefetched = xcalloc((size_t)g->nnodes + 1, sizeof *prefetched);
-	for (int i = 0; i < k->nmembers; i++) {
-		const TraNode *n = &g->nodes[k->members[i]];
-		KplanNest *nest = &kp->kernels[kp->node_plan[k->members[i]]].nest;
-		nest->prefetch = kplan_row_prefetch(g, k, i, nest, prefetched);
-		if (nest->prefetch < 0)
-			continue;
-		nest->prefetch_stride = tra_operand_stride(g, n, nest->prefetch, 0);
-		prefetched[n->ops[nest->prefetch].node] = true;
-	}
-	free(prefetched);
 }
 
 /* Whole-node kernels, in node order: a GEMM, or a loop nest (a rank-0
@@ -854,6 +803,59 @@ static int *kplan_minus_ones(int n)
 	return a;
 }
 
+/* The operand whose next row member i of group k prefetches (the row
+ * groups section says why), or -1: the first blocked sum of a group of
+ * several members to read a large operand at the group's rows,
+ * contiguous along the sum's index, prefetches it; not one the group
+ * makes (its next row comes after this one), nor one an earlier member
+ * took (taken[v] is the group that took node v); the largest such. */
+static int kplan_row_prefetch(const KplanProgram *kp, const Kplan *k, int i, const int *taken)
+{
+	const TraGraph *g = kp->g;
+	const TraNode *n = &g->nodes[k->members[i]];
+	const KplanNest *nest = &kp->kernels[kp->node_plan[k->members[i]]].nest;
+	if (k->nmembers < 2 || !nest->blocked || nest->reduce != KPLAN_RED_SIMD || k->members[i] == k->reducer)
+		return -1;
+	int x = nest->red[nest->nred - 1], best = -1;
+	int64_t best_size = 0;
+	for (int o = 0; o < n->nops; o++) {
+		const TraOperand *op = &n->ops[o];
+		if (op->aff || taken[op->node] == k->node || kp->leader[op->node] == k->node ||
+		    tra_operand_stride(g, n, o, x) != 1 || tra_operand_stride(g, n, o, 0) <= 0)
+			continue;
+		int64_t size = tra_node_elements(&g->nodes[op->node]);
+		if (size > best_size) {
+			best = o;
+			best_size = size;
+		}
+	}
+	return best;
+}
+
+/* Each row group's prefetches, in one pass over the groups (rows along
+ * one index only: a row of several indices' next one is not one step of
+ * the first). */
+static void kplan_plan_prefetch(KplanProgram *kp)
+{
+	const TraGraph *g = kp->g;
+	int *taken = kplan_minus_ones(g->nnodes);
+	for (int r = 0; r < kp->nkernels; r++) {
+		const Kplan *k = &kp->kernels[r];
+		if (k->kind != KPLAN_ROWS || k->row_rank > 1)
+			continue;
+		for (int i = 0; i < k->nmembers; i++) {
+			const TraNode *n = &g->nodes[k->members[i]];
+			KplanNest *nest = &kp->kernels[kp->node_plan[k->members[i]]].nest;
+			nest->prefetch = kplan_row_prefetch(kp, k, i, taken);
+			if (nest->prefetch < 0)
+				continue;
+			nest->prefetch_stride = tra_operand_stride(g, n, nest->prefetch, 0);
+			taken[n->ops[nest->prefetch].node] = k->node;
+		}
+	}
+	free(taken);
+}
+
 void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp)
 {
 	memset(kp, 0, sizeof *kp);
@@ -876,6 +878,7 @@ void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp)
 		kplan_build_tasks(kp);
 	} else
 		kplan_build_nodes(kp, is_gemm);
+	kplan_plan_prefetch(kp);
 	free(is_gemm);
 }
 

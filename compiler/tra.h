@@ -686,7 +686,7 @@ void ia_lower(const TraGraph *g, Arena *arena, IaGraph *ia);
  * row block computes that block of every member (rows = leader), and
  * the members' joins become IA_FUSED tasks after it. */
 void ia_fuse_rows(IaGraph *ia, const int *leader, const int *row_dim, const int *row_rank);
-/* row_rank[lead] (NULL: 1 for all) > 1: the group's rows are the points
+/* row_rank[lead] > 1 (else 1): the group's rows are the points
  * of its first row_rank indices, flattened in C order, and its nodes are
  * cut alike along those and along nothing else; ia_task_rows gives the
  * rows [first, end) of the box lo, hi of node n where they are one
