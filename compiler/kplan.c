@@ -472,7 +472,9 @@ static int64_t kplan_group_chunk(const TraGraph *g, const int *leader, int lead,
 
 static Kplan *kplan_add(KplanProgram *kp, KplanKind kind, int node, bool block)
 {
-	kp->kernels = xrealloc(kp->kernels, (size_t)(kp->nkernels + 1) * sizeof *kp->kernels);
+	if (kp->nkernels == kp->capkernels) /* doubling: a plan per statement of a 40,000-statement group */
+		kp->kernels = xrealloc(kp->kernels, (size_t)(kp->capkernels = kp->capkernels ? 2 * kp->capkernels : 16) *
+		                                        sizeof *kp->kernels);
 	Kplan *k = &kp->kernels[kp->nkernels++];
 	memset(k, 0, sizeof *k);
 	k->kind = kind;

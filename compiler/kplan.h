@@ -118,7 +118,7 @@ typedef struct KplanProgram {
 	const TraGraph *g;
 	const IaGraph *ia;  /* the task graph for block kernels, or NULL */
 	Kplan *kernels;     /* in the order a back end emits them */
-	int nkernels;
+	int nkernels, capkernels;
 	int *leader;        /* per node: the first node of its row group, or itself */
 	int *group_end;     /* per leader: one past its group's last member (a group's
 	                       members lie between the two: groups never interleave) */

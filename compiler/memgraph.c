@@ -87,6 +87,9 @@ typedef struct MgSeg {
 typedef struct MgArena {
 	MgSeg *seg;
 	int nseg, cap;
+	int nfree;         /* how many stretches are free: none, and the free
+	                      passes are skipped (a row group's thousands of
+	                      buffers, placed one after another, each at the end) */
 	int64_t top;       /* the end of the last stretch: the arena's size so far */
 	int64_t budget;    /* 0: unbounded */
 } MgArena;
@@ -147,6 +150,7 @@ typedef struct MgPlan {
 	   every step) */
 	int ahead_at, ahead_n, ahead_j;
 	int *ahead_mine;
+	int *deps, capdeps; /* mg_resident's: room for a run's dependencies */
 } MgPlan;
 
 const char *memgraph_kind_name(MgKind k)
@@ -239,21 +243,32 @@ static void mg_seg_insert(MgArena *a, int at, MgSeg s)
 	memmove(&a->seg[at + 1], &a->seg[at], (size_t)(a->nseg - at) * sizeof *a->seg);
 	a->seg[at] = s;
 	a->nseg++;
+	a->nfree += s.buf < 0;
 }
 
 static void mg_seg_remove(MgArena *a, int at, int n)
 {
+	for (int i = at; i < at + n; i++)
+		a->nfree -= a->seg[i].buf < 0;
 	memmove(&a->seg[at], &a->seg[at + n], (size_t)(a->nseg - at - n) * sizeof *a->seg);
 	a->nseg -= n;
 }
 
-/* The stretch occupied by b. */
-static int mg_seg_of(const MgArena *a, int b)
+/* The stretch occupied by b, which begins at offset: stretches are in
+ * address order and none is empty, so a binary search. */
+static int mg_seg_of(const MgArena *a, int b, int64_t offset)
 {
-	for (int i = 0; i < a->nseg; i++)
-		if (a->seg[i].buf == b)
-			return i;
-	TRAC_BUG("buffer %d is not in its arena", b);
+	int lo = 0, hi = a->nseg;
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (a->seg[mid].begin < offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == a->nseg || a->seg[lo].begin != offset || a->seg[lo].buf != b)
+		TRAC_BUG("buffer %d is not in its arena at %" PRId64, b, offset);
+	return lo;
 }
 
 /* Whether b may give its room up now: not used by this step. */
@@ -290,10 +305,11 @@ static void mg_record(MgPlan *P, int b)
 }
 
 /* Frees b's stretch, which then waits for dep (freed at step when). */
-static void mg_release(MgArena *a, int b, int dep, int when)
+static void mg_release(MgPlan *P, MgArena *a, int b, int dep, int when)
 {
-	int i = mg_seg_of(a, b);
+	int i = mg_seg_of(a, b, P->st[b].offset);
 	a->seg[i].buf = -1;
+	a->nfree++;
 	a->seg[i].dep = dep;
 	a->seg[i].when = when;
 }
@@ -309,7 +325,7 @@ static void mg_evict(MgPlan *P, MgArena *a, int b)
 		 * (Lookahead stops at the first step it cannot fully place, and
 		 * only such a step evicts, so no test has reached this yet; it is
 		 * kept for a lookahead that places more freely.) */
-		mg_release(a, b, s->start, -1);
+		mg_release(P, a, b, s->start, -1);
 		s->resident = false;
 		s->start = -1;
 		P->mg->bufs[b].offset = -1;
@@ -324,7 +340,7 @@ static void mg_evict(MgPlan *P, MgArena *a, int b)
 		TRAC_ASSERT(mb->io == MG_IN);
 		int node = mg_op(P, MG_DROP, b, s->offset);
 		mg_after_users(P, b, node);
-		mg_release(a, b, node, P->step);
+		mg_release(P, a, b, node, P->step);
 		s->resident = false;
 		s->offloaded = true;
 		s->offload = node;
@@ -339,7 +355,7 @@ static void mg_evict(MgPlan *P, MgArena *a, int b)
 	mg_after_users(P, b, node);
 	d->offloaded += mb->bytes;
 	d->offloads++;
-	mg_release(a, b, node, P->step);
+	mg_release(P, a, b, node, P->step);
 	s->resident = false;
 	s->offloaded = true;
 	s->offload = node;
@@ -435,6 +451,8 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 	int npasses = spread ? (evict ? 4 : 1) : (evict ? 3 : 1);
 	for (int q = 0; q < npasses && pick < 0; q++) {
 		int pass = passes[q];
+		if ((pass == FREE || pass == FREE_IMPLIED) && a->nfree == 0)
+			continue;
 		if (pass == GROW) {
 			if (grow && (a->budget == 0 || a->top + bytes <= a->budget)) {
 				mg_seg_insert(a, a->nseg, (MgSeg){a->top, a->top, -1, -1, -1});
@@ -500,7 +518,9 @@ static bool mg_resident(MgPlan *P, int b, bool evict, bool grow, const int *mine
 	MgBuf *mb = &P->mg->bufs[b];
 	MgArena *a = &P->arenas[mb->domain];
 	MgState *s = &P->st[b];
-	int *deps = xcalloc((size_t)a->nseg + 2, sizeof *deps), ndeps = 0;
+	if (P->capdeps < a->nseg + 2)
+		P->deps = xrealloc(P->deps, (size_t)(P->capdeps = 2 * a->nseg + 2) * sizeof *P->deps);
+	int *deps = P->deps, ndeps = 0;
 	bool ok = mg_place(P, a, b, evict, grow, mine, nmine, deps, &ndeps);
 	if (ok) {
 		s->resident = true;
@@ -532,7 +552,6 @@ static bool mg_resident(MgPlan *P, int b, bool evict, bool grow, const int *mine
 		if (mb->offset < 0)
 			mb->offset = s->offset;
 	}
-	free(deps);
 	return ok;
 }
 
@@ -646,7 +665,7 @@ static void mg_last_use(MgPlan *P, int b, int i)
 			P->mg->domains[mb->domain].writes++;
 		}
 	}
-	mg_release(&P->arenas[mb->domain], b, dep, i);
+	mg_release(P, &P->arenas[mb->domain], b, dep, i);
 	s->resident = false;
 }
 
@@ -1219,6 +1238,7 @@ static void mg_plan_free(MgPlan *P)
 	}
 	for (int d = 0; d < P->mg->ndomains; d++)
 		free(P->arenas[d].seg);
+	free(P->deps);
 	free(P->arenas);
 	free(P->st);
 	free(P->edges);
@@ -1462,53 +1482,97 @@ bool memgraph_moves(MgKind k)
 	return k == MG_OFFLOAD || k == MG_RELOAD || k == MG_READ || k == MG_WRITE;
 }
 
+/* The simulated run's queues: per device, the nodes whose predecessors
+ * have all ended, ordered by when their inputs are there (wait) or, once
+ * they are, by priority, ties the lower id (ready). Heaps, so a run is
+ * O(n log n) however many nodes wait at once (a long row group's inputs
+ * all do). */
+typedef struct MgQueue {
+	int *v, n, cap;
+} MgQueue;
+
+typedef struct MgSimRun {
+	const Memgraph *mg;
+	const double *ready; /* per node: when its inputs are on its device */
+	MgQueue *wait, *run;  /* per device */
+} MgSimRun;
+
+/* Whether node a goes before node b: by ready time in a wait queue, by
+ * priority (then id) in a run queue. */
+static bool mg_sim_before(const MgSimRun *s, bool by_ready, int a, int b)
+{
+	double ka = by_ready ? -s->ready[a] : s->mg->priority[a];
+	double kb = by_ready ? -s->ready[b] : s->mg->priority[b];
+	return ka > kb || (ka == kb && a < b);
+}
+
+static void mg_sim_push(const MgSimRun *s, MgQueue *q, bool by_ready, int v)
+{
+	if (q->n == q->cap)
+		q->v = xrealloc(q->v, (size_t)(q->cap = q->cap ? 2 * q->cap : 16) * sizeof *q->v);
+	int i = q->n++;
+	while (i > 0 && mg_sim_before(s, by_ready, v, q->v[(i - 1) / 2])) {
+		q->v[i] = q->v[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	q->v[i] = v;
+}
+
+static int mg_sim_pop(const MgSimRun *s, MgQueue *q, bool by_ready)
+{
+	int top = q->v[0], last = q->v[--q->n], i = 0;
+	for (;;) {
+		int c = 2 * i + 1;
+		if (c >= q->n)
+			break;
+		if (c + 1 < q->n && mg_sim_before(s, by_ready, q->v[c + 1], q->v[c]))
+			c++;
+		if (!mg_sim_before(s, by_ready, q->v[c], last))
+			break;
+		q->v[i] = q->v[c];
+		i = c;
+	}
+	if (q->n)
+		q->v[i] = last;
+	return top;
+}
+
 double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *m, double *io)
 {
 	int nn = mg->ntasks + mg->nops, nd = ia->ndevices > 0 ? ia->ndevices : 1;
-	int *left = xcalloc((size_t)nn + 1, sizeof *left), *pending = xcalloc((size_t)nn + 1, sizeof *pending);
+	int *left = xcalloc((size_t)nn + 1, sizeof *left);
 	double *ready = xcalloc((size_t)nn + 1, sizeof *ready), *end = xcalloc((size_t)nn + 1, sizeof *end);
-	double *free_at = xcalloc((size_t)nd, sizeof *free_at);
 	int *running = xcalloc((size_t)nd, sizeof *running);
-	int npending = 0, done = 0;
+	MgSimRun s = {mg, ready, xcalloc((size_t)nd, sizeof(MgQueue)), xcalloc((size_t)nd, sizeof(MgQueue))};
+	int done = 0;
 	double now = 0, last = 0;
 	*io = 0;
 	for (int d = 0; d < nd; d++)
 		running[d] = -1;
 	for (int v = 0; v < nn; v++)
 		if ((left[v] = mg->npred[v]) == 0)
-			pending[npending++] = v;
+			mg_sim_push(&s, &s.wait[mg->device[v] % nd], true, v);
 	while (done < nn) {
 		/* start what can start now, device by device, best priority first */
 		for (int d = 0; d < nd; d++) {
-			if (running[d] >= 0)
+			while (s.wait[d].n && ready[s.wait[d].v[0]] <= now)
+				mg_sim_push(&s, &s.run[d], false, mg_sim_pop(&s, &s.wait[d], true));
+			if (running[d] >= 0 || !s.run[d].n)
 				continue;
-			int best = -1;
-			for (int i = 0; i < npending; i++) {
-				int v = pending[i];
-				if (mg->device[v] % nd != d || ready[v] > now)
-					continue;
-				if (best < 0 || mg->priority[v] > mg->priority[pending[best]] ||
-				    (mg->priority[v] == mg->priority[pending[best]] && v < pending[best]))
-					best = i;
-			}
-			if (best < 0)
-				continue;
-			int v = pending[best];
-			pending[best] = pending[--npending];
-			running[d] = v;
+			int v = running[d] = mg_sim_pop(&s, &s.run[d], false);
 			double took = mg_node_time(mg, ia, m, v);
 			end[v] = now + took;
 			if (v >= mg->ntasks)
 				*io += took;
 		}
-		/* the next moment: a task ends, or a pending one becomes ready */
+		/* the next moment: a task ends, or a waiting one becomes ready */
 		double next = -1;
-		for (int d = 0; d < nd; d++)
+		for (int d = 0; d < nd; d++) {
 			if (running[d] >= 0 && (next < 0 || end[running[d]] < next))
 				next = end[running[d]];
-		for (int i = 0; i < npending; i++)
-			if (ready[pending[i]] > now && (next < 0 || ready[pending[i]] < next))
-				next = ready[pending[i]];
+			if (s.wait[d].n && (next < 0 || ready[s.wait[d].v[0]] < next))
+				next = ready[s.wait[d].v[0]];
+		}
 		TRAC_ASSERT(next >= 0);
 		now = next;
 		for (int d = 0; d < nd; d++) {
@@ -1526,15 +1590,19 @@ double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *
 				if (at > ready[v])
 					ready[v] = at;
 				if (--left[v] == 0)
-					pending[npending++] = v;
+					mg_sim_push(&s, &s.wait[mg->device[v] % nd], true, v);
 			}
 		}
 	}
+	for (int d = 0; d < nd; d++) {
+		free(s.wait[d].v);
+		free(s.run[d].v);
+	}
+	free(s.wait);
+	free(s.run);
 	free(left);
-	free(pending);
 	free(ready);
 	free(end);
-	free(free_at);
 	free(running);
 	return last;
 }
