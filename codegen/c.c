@@ -972,12 +972,20 @@ static void cg_c_row_indices(CgC *c, const TraNode *n, int rank, int depth)
 	}
 }
 
+/* The head of node id's row function k<id>_rows(lo, hi, ctx): inline
+ * into its group's chunk loop, or called from it (kplan_member_called). */
+static void cg_c_row_head(CgC *c, int id)
+{
+	fprintf(c->out, "static %s void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n",
+	        kplan_member_called(c->kp, id) ? "__attribute__((noinline))" : "inline", id);
+}
+
 /* Rows lo to hi - 1 of the first output index (of the first rank output
  * indices, numbered in C order, where rank > 1): k<id>_rows(lo, hi, ctx)
  * computes every element of n in those rows. */
 static void cg_c_row(CgC *c, const TraNode *n, int id, int rank)
 {
-	fprintf(c->out, "static inline void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n", id);
+	cg_c_row_head(c, id);
 	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
 	bool columns = cg_c_nest(c, n)->reduce == KPLAN_RED_COLUMNS; /* rank 1 (kplan_member_rank) */
 	if (columns && n->rank == 1) {
@@ -1017,7 +1025,7 @@ static void cg_c_row(CgC *c, const TraNode *n, int id, int rank)
  * applies the epilogue. */
 static void cg_c_row_reduce(CgC *c, const TraNode *n, int id)
 {
-	fprintf(c->out, "static inline void k%d_rows(int64_t lo, int64_t hi, const TracCtx *ctx)\n{\n", id);
+	cg_c_row_head(c, id);
 	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
 	fprintf(c->out, "\t%s *restrict part = ctx->acc;\n", cg_c_type(n->type));
 	fprintf(c->out, "\tfor (int64_t x%d = lo; x%d < hi; x%d++) {\n", n->rank, n->rank, n->rank);

@@ -1044,6 +1044,11 @@ void cg_llvm_internal(CgLlvmValue v)
 	LLVMSetLinkage(v, LLVMInternalLinkage);
 }
 
+void cg_llvm_noinline(CgLlvm *m)
+{
+	cg_llvm_enum_attr(m, m->fn, LLVMAttributeFunctionIndex, "noinline");
+}
+
 CgLlvmValue cg_llvm_function_ret(CgLlvm *m, const char *name, CgLlvmType ret, const CgLlvmType *params,
                                  int nparams)
 {

@@ -156,6 +156,8 @@ CgLlvmValue cg_llvm_named_function(CgLlvm *m, const char *name);
 CgLlvmValue cg_llvm_declare(CgLlvm *m, const char *name, CgLlvmType fnty);
 /* Gives function or global v internal linkage. */
 void cg_llvm_internal(CgLlvmValue v);
+/* Keeps the function being built out of its callers (noinline). */
+void cg_llvm_noinline(CgLlvm *m);
 
 /* Starts an external function `ret name(params...)` (cg_llvm_function
  * for one that returns a value); cg_llvm_return_value ends it. */

@@ -1156,13 +1156,16 @@ static void cg_llvm_block_agg(CgLlvmProg *p, const Kplan *k)
 
 /* Starts "<kernel>.rows<id>", member id's function of a row group: a
  * CG_LLVM_ROWS nest, with a partial block for a reducer; no_unroll: its
- * vector loops are not unrolled (cg_llvm_row says why). */
+ * vector loops are not unrolled (cg_llvm_row says why); not inlined into
+ * the chunk loop where the plan calls it (kplan_member_called). */
 static CgLlvmNestK *cg_llvm_row_fn(CgLlvmProg *p, const char *kernel, int id, bool reducer, bool no_unroll)
 {
 	char name[64];
 	snprintf(name, sizeof name, "%s.rows%d", kernel, id);
 	CgLlvmNestK *K = cg_llvm_nest_fn(p, name, id, &p->kp->kernels[p->kp->node_plan[id]].nest, CG_LLVM_ROWS, reducer);
 	K->no_unroll = no_unroll;
+	if (kplan_member_called(p->kp, id))
+		cg_llvm_noinline(p->m);
 	return K;
 }
 

@@ -525,6 +525,13 @@ static void kplan_add_rows(KplanProgram *kp, int lead, bool block)
 	   that reads it to the reducer: in chunks of 8 rows, W5's kernel took
 	   19.4 ms, not 14.3 (C back end, gcc's -fassociative-math) */
 	k->row_rank = kp->row_rank[lead];
+	/* a chunk loop with every member inlined is one function of as many
+	   loops, which LLVM's and gcc's loop passes take superlinear time
+	   over (20,000 maps fused into 159 members: 11.8 s through LLVM,
+	   17.8 through gcc); a call per member per chunk costs nothing next
+	   to that many members' work, but a few nanoseconds a row in W5's
+	   three-member group of one-row chunks, which stays inlined */
+	k->calls = k->nmembers > KPLAN_INLINE_MEMBERS;
 	k->chunk = k->reducer >= 0 ? 1 : kplan_group_chunk(g, kp->leader, lead, end, k->row_rank);
 }
 
@@ -721,6 +728,12 @@ static void kplan_task_partial(KplanProgram *kp, int t)
 int kplan_buffer_node(const KplanProgram *kp, int b)
 {
 	return b < kp->g->nnodes ? b : kp->ia->tasks[b - kp->g->nnodes].node;
+}
+
+bool kplan_member_called(const KplanProgram *kp, int id)
+{
+	int r = kp->rows_plan[kp->leader[id]];
+	return r >= 0 && kp->kernels[r].calls;
 }
 
 /* The kernel task k runs (kplan_build_blocks made them all). */
@@ -1038,6 +1051,8 @@ static void kplan_dump_kernel(const KplanProgram *kp, int i, FILE *out)
 		}
 		if (k->reducer >= 0)
 			fprintf(out, ", %s sums them into its partial block", g->nodes[k->reducer].name);
+		if (k->calls)
+			fputs(", each member's rows a call", out);
 		fputc('\n', out);
 		break;
 	case KPLAN_AGG:

@@ -21,6 +21,7 @@
 #define KPLAN_PANEL 256               /* rows of a GEMM panel whose epilogue follows it */
 #define KPLAN_COLUMN_MIN 16           /* the shortest last index a column reduction vectorises */
 #define KPLAN_ROW_REDUCE_MAX 1024     /* rows per block a row group's row reducer sums in turn */
+#define KPLAN_INLINE_MEMBERS 16       /* the most members a row group inlines into its chunk loop */
 
 /* What a kernel is. */
 typedef enum KplanKind {
@@ -91,6 +92,8 @@ typedef struct Kplan {
 	                      partial block (kplan.c's row groups), or -1 */
 	int row_rank;      /* KPLAN_ROWS: the leading indices a row is a point of (rows
 	                      numbered in C order over them; 1: the first index's) */
+	bool calls;        /* KPLAN_ROWS: its members' row functions are called, not
+	                      inlined into the chunk loop (more than KPLAN_INLINE_MEMBERS) */
 } Kplan;
 
 /* A row of the task table a back end renders for block tasks (the
@@ -172,6 +175,9 @@ uint64_t *kplan_gpu_dest(const KplanProgram *kp);
 /* The node whose data buffer b holds: b itself, or the node of the split
  * join whose partial block it is (KPLAN_PARTIAL's inverse). */
 int kplan_buffer_node(const KplanProgram *kp, int b);
+/* Whether node id's row function is called by its row group's chunk
+ * loop, not inlined into it (Kplan.calls). */
+bool kplan_member_called(const KplanProgram *kp, int id);
 /* Buffer b's bytes: a pooled buffer's, else its node's whole tensor. */
 int64_t kplan_buffer_bytes(const KplanProgram *kp, int b);
 

@@ -325,6 +325,48 @@ START_TEST(plan_row_group)
 }
 END_TEST
 
+/* A_k = A_(k-1) * 0.5 + A_(k-2) + Z_k for k < n: n maps each read
+ * twice, fused into fewer (as lets) that form row groups (wide.py's fib). */
+static char *fib_program(int n)
+{
+	size_t cap = 64 + 64 * (size_t)n;
+	char *s = xmalloc(cap);
+	int len = snprintf(s, cap, "size N = 64\ninput X[N], Y[N]\nA0[i] = X[i] * 2\nA1[i] = Y[i] * 3\n");
+	for (int k = 2; k < n; k++)
+		len += snprintf(s + len, cap - (size_t)len, "input Z%d[N]\nA%d[i] = A%d[i] * 0.5 + A%d[i] + Z%d[i]\n", k,
+		                k, k - 1, k - 2, k);
+	snprintf(s + len, cap - (size_t)len, "output A%d\n", n - 1);
+	return s;
+}
+
+START_TEST(plan_row_calls)
+{
+	/* up to KPLAN_INLINE_MEMBERS members are inlined into the chunk
+	   loop; beyond, each member's row function is called: groups of
+	   both kinds, the boundary included, over programs of growing size */
+	bool inlined_at_most = false, called_above = false;
+	for (int n = 8; n <= 80; n++) {
+		KplanProgram kp;
+		char *src = fib_program(n);
+		UnitRun *u = planned(src, &kp);
+		for (int r = 0; r < kp.nkernels; r++) {
+			const Kplan *k = &kp.kernels[r];
+			if (k->kind != KPLAN_ROWS)
+				continue;
+			ck_assert(k->calls == (k->nmembers > KPLAN_INLINE_MEMBERS));
+			for (int i = 0; i < k->nmembers; i++)
+				ck_assert(kplan_member_called(&kp, k->members[i]) == k->calls);
+			inlined_at_most |= k->nmembers == KPLAN_INLINE_MEMBERS;
+			called_above |= k->nmembers == KPLAN_INLINE_MEMBERS + 1;
+		}
+		kplan_free(&kp);
+		unit_free(u);
+		free(src);
+	}
+	ck_assert(inlined_at_most && called_above);
+}
+END_TEST
+
 START_TEST(plan_row_prefetch)
 {
 	KplanProgram kp;
@@ -682,6 +724,7 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, plan_column_sum);
 	tcase_add_test(tc, plan_row_group);
 	tcase_add_test(tc, plan_row_prefetch);
+	tcase_add_test(tc, plan_row_calls);
 	tcase_add_test(tc, row_group_breaks);
 	tcase_add_test(tc, plan_blocks_split);
 	tcase_add_test(tc, plan_row_prefetch_dot);
