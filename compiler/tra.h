@@ -37,10 +37,10 @@
 #define TRA_MAX_RANK TRART_MAX_RANK /* most dimensions of a tensor */
 #define TRA_MAX_STMT_INDICES 64     /* most index bindings in one statement */
 /* The deepest a TraExpr tree may be (tra_verify checks it). Sema's trees
- * are bounded by the parser's nesting limit (PARSE_MAX_NESTING, 1000),
+ * are bounded by the parser's nesting limit (PARSE_MAX_NESTING, 2000),
  * fused ones by fuse.c's cost rule; every recursive walk over
  * expressions relies on it. */
-#define TRA_MAX_EXPR_DEPTH 1100
+#define TRA_MAX_EXPR_DEPTH 2100
 
 /* ---- scalar operations (ops.def) ---------------------------------------- */
 

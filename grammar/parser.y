@@ -58,6 +58,12 @@ typedef struct Parser {
 
 #include "grammar.h"
 
+/* Bison's stack holds a few symbols per level of nesting: a reduction
+ * `sum[k](` five. Its default 10,000 ran out at 2,000 nested reductions,
+ * within PARSE_MAX_NESTING, with the wrong message; now only a run of
+ * unary minus past the limit can exhaust it (parse_exhausted). */
+#define YYMAXDEPTH (8 * PARSE_MAX_NESTING)
+
 int yylex(YYSTYPE *val, YYLTYPE *loc, void *scanner);
 static void yyerror(YYLTYPE *loc, void *scanner, Parser *p, const char *msg);
 static void parse_error(Parser *p, Span at, const char *fmt, ...)

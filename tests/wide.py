@@ -10,7 +10,9 @@ time (14.8 s), and into one 40,000-deep expression that gcc could not
 compile: it must fuse in seconds into nodes that compile in time
 near-linear in its length, run and agree with the interpreter; row groups
 whose members' row functions are called, not inlined, above 16 members,
-in both back ends; a 30,000-term sum and a 200,000-term size, which
+in both back ends; a product of 1,000 factors and an expression near
+the nesting limit under a 256 KiB soft `ulimit -s`; a 30,000-term sum
+and a 200,000-term size, which
 once overflowed the stack of sema's recursive walks: an error "nested too
 deeply" now; the token dump of that sum, once quadratic (a minute);
 30,000 undefined names or outputs, once quadratic (minutes); and the plan
@@ -187,6 +189,37 @@ def check_calls(trac, tmp):
     return ok
 
 
+def check_deep(trac, tmp):
+    """A sum over a product of 1,000 factors compiles in seconds and grows
+    at most 6x plus 2 s from 250 (the greedy order search was cubic:
+    15 s at 2,000 factors, 0.3 s now); and an expression near the nesting
+    limit (1,990 nested exp calls, 1.5 MiB of stack in the recursive
+    passes) compiles and interprets under `ulimit -S -s 256`, since trac
+    takes its own stack (main.c)."""
+    letters = "abcdefgh"
+    secs = {}
+    for n in (250, 1000):
+        path = os.path.join(tmp, "prod%d.tra" % n)
+        body = " * ".join("A%d[%s, %s]" % (k, letters[k % 8], letters[(3 * k + 1) % 8]) for k in range(n))
+        with open(path, "w") as f:
+            f.write("size N = 3\ninput %s\nY[a] = sum[b, c, d, e, f, g, h](%s)\noutput Y\n"
+                    % (", ".join("A%d[N, N]" % k for k in range(n)), body))
+        p, secs[n] = run([trac, path, "-o", os.path.join(tmp, "prod")], 300)
+        if not report(p.returncode == 0, "a product of %d factors compiled in %.1f s" % (n, secs[n]), p):
+            return False
+    ok = report(secs[1000] < 6 * secs[250] + 2, "a product of 1000 factors in %.1f s, of 250 in %.1f s "
+                "(at most 6x + 2 s)" % (secs[1000], secs[250]), p)
+    path = os.path.join(tmp, "deep.tra")
+    with open(path, "w") as f:
+        f.write("size N = 4\ninput X[N]\nY[i] = %sX[i]%s\noutput Y\n" % ("exp(" * 1990, ")" * 1990))
+    for how in ("--backend=c -o " + os.path.join(tmp, "deep"), "--interpret --random=1 --output-dir " + tmp):
+        cmd = "ulimit -S -s 256 && exec \"$0\" \"$1\" " + how
+        p, secs = run(["sh", "-c", cmd, trac, path], 300)
+        ok = report(p.returncode == 0, "1990 nested calls under ulimit -S -s 256: %s in %.1f s"
+                    % (how.split()[0].lstrip("-"), secs), p) and ok
+    return ok
+
+
 def check_long(trac, tmp):
     """Long flat expressions: a clear error, not a stack overflow; and a
     token dump in linear time."""
@@ -244,9 +277,10 @@ def main():
         failed += not check_chain(trac, tmp, 20000)
         failed += not check_fib(trac, tmp, 40000)
         failed += not check_calls(trac, tmp)
+        failed += not check_deep(trac, tmp)
         failed += not check_long(trac, tmp)
         failed += not check_many_errors(trac, tmp)
-    print("%d passed, %d failed" % (7 - failed, failed))
+    print("%d passed, %d failed" % (8 - failed, failed))
     return 1 if failed else 0
 
 
