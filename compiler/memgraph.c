@@ -1482,59 +1482,25 @@ bool memgraph_moves(MgKind k)
 	return k == MG_OFFLOAD || k == MG_RELOAD || k == MG_READ || k == MG_WRITE;
 }
 
-/* The simulated run's queues: per device, the nodes whose predecessors
- * have all ended, ordered by when their inputs are there (wait) or, once
- * they are, by priority, ties the lower id (ready). Heaps, so a run is
- * O(n log n) however many nodes wait at once (a long row group's inputs
- * all do). */
-typedef struct MgQueue {
-	int *v, n, cap;
-} MgQueue;
-
+/* The simulated run's queues (IdHeap), per device: the nodes whose
+ * predecessors have all ended wait by when their inputs are there, then
+ * are ready by priority, ties the lower id; so a run is O(n log n)
+ * however many nodes wait at once (a long row group's inputs all do). */
 typedef struct MgSimRun {
 	const Memgraph *mg;
 	const double *ready; /* per node: when its inputs are on its device */
-	MgQueue *wait, *run;  /* per device */
 } MgSimRun;
 
-/* Whether node a goes before node b: by ready time in a wait queue, by
- * priority (then id) in a run queue. */
-static bool mg_sim_before(const MgSimRun *s, bool by_ready, int a, int b)
+static bool mg_sim_before_ready(const void *ctx, int a, int b)
 {
-	double ka = by_ready ? -s->ready[a] : s->mg->priority[a];
-	double kb = by_ready ? -s->ready[b] : s->mg->priority[b];
-	return ka > kb || (ka == kb && a < b);
+	const double *ready = ((const MgSimRun *)ctx)->ready;
+	return ready[a] < ready[b] || (ready[a] == ready[b] && a < b);
 }
 
-static void mg_sim_push(const MgSimRun *s, MgQueue *q, bool by_ready, int v)
+static bool mg_sim_before_priority(const void *ctx, int a, int b)
 {
-	if (q->n == q->cap)
-		q->v = xrealloc(q->v, (size_t)(q->cap = q->cap ? 2 * q->cap : 16) * sizeof *q->v);
-	int i = q->n++;
-	while (i > 0 && mg_sim_before(s, by_ready, v, q->v[(i - 1) / 2])) {
-		q->v[i] = q->v[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	q->v[i] = v;
-}
-
-static int mg_sim_pop(const MgSimRun *s, MgQueue *q, bool by_ready)
-{
-	int top = q->v[0], last = q->v[--q->n], i = 0;
-	for (;;) {
-		int c = 2 * i + 1;
-		if (c >= q->n)
-			break;
-		if (c + 1 < q->n && mg_sim_before(s, by_ready, q->v[c + 1], q->v[c]))
-			c++;
-		if (!mg_sim_before(s, by_ready, q->v[c], last))
-			break;
-		q->v[i] = q->v[c];
-		i = c;
-	}
-	if (q->n)
-		q->v[i] = last;
-	return top;
+	const double *pri = ((const MgSimRun *)ctx)->mg->priority;
+	return pri[a] > pri[b] || (pri[a] == pri[b] && a < b);
 }
 
 double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *m, double *io)
@@ -1543,23 +1509,27 @@ double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *
 	int *left = xcalloc((size_t)nn + 1, sizeof *left);
 	double *ready = xcalloc((size_t)nn + 1, sizeof *ready), *end = xcalloc((size_t)nn + 1, sizeof *end);
 	int *running = xcalloc((size_t)nd, sizeof *running);
-	MgSimRun s = {mg, ready, xcalloc((size_t)nd, sizeof(MgQueue)), xcalloc((size_t)nd, sizeof(MgQueue))};
+	MgSimRun s = {mg, ready};
+	IdHeap *wait = xcalloc((size_t)nd, sizeof *wait), *run = xcalloc((size_t)nd, sizeof *run);
 	int done = 0;
 	double now = 0, last = 0;
 	*io = 0;
-	for (int d = 0; d < nd; d++)
+	for (int d = 0; d < nd; d++) {
 		running[d] = -1;
+		wait[d] = (IdHeap){.before = mg_sim_before_ready, .ctx = &s};
+		run[d] = (IdHeap){.before = mg_sim_before_priority, .ctx = &s};
+	}
 	for (int v = 0; v < nn; v++)
 		if ((left[v] = mg->npred[v]) == 0)
-			mg_sim_push(&s, &s.wait[mg->device[v] % nd], true, v);
+			id_heap_push(&wait[mg->device[v] % nd], v);
 	while (done < nn) {
 		/* start what can start now, device by device, best priority first */
 		for (int d = 0; d < nd; d++) {
-			while (s.wait[d].n && ready[s.wait[d].v[0]] <= now)
-				mg_sim_push(&s, &s.run[d], false, mg_sim_pop(&s, &s.wait[d], true));
-			if (running[d] >= 0 || !s.run[d].n)
+			while (wait[d].n && ready[wait[d].id[0]] <= now)
+				id_heap_push(&run[d], id_heap_pop(&wait[d]));
+			if (running[d] >= 0 || !run[d].n)
 				continue;
-			int v = running[d] = mg_sim_pop(&s, &s.run[d], false);
+			int v = running[d] = id_heap_pop(&run[d]);
 			double took = mg_node_time(mg, ia, m, v);
 			end[v] = now + took;
 			if (v >= mg->ntasks)
@@ -1570,8 +1540,8 @@ double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *
 		for (int d = 0; d < nd; d++) {
 			if (running[d] >= 0 && (next < 0 || end[running[d]] < next))
 				next = end[running[d]];
-			if (s.wait[d].n && (next < 0 || ready[s.wait[d].v[0]] < next))
-				next = ready[s.wait[d].v[0]];
+			if (wait[d].n && (next < 0 || ready[wait[d].id[0]] < next))
+				next = ready[wait[d].id[0]];
 		}
 		TRAC_ASSERT(next >= 0);
 		now = next;
@@ -1590,16 +1560,16 @@ double memgraph_simulate(const Memgraph *mg, const IaGraph *ia, const SimModel *
 				if (at > ready[v])
 					ready[v] = at;
 				if (--left[v] == 0)
-					mg_sim_push(&s, &s.wait[mg->device[v] % nd], true, v);
+					id_heap_push(&wait[mg->device[v] % nd], v);
 			}
 		}
 	}
 	for (int d = 0; d < nd; d++) {
-		free(s.wait[d].v);
-		free(s.run[d].v);
+		id_heap_free(&wait[d]);
+		id_heap_free(&run[d]);
 	}
-	free(s.wait);
-	free(s.run);
+	free(wait);
+	free(run);
 	free(left);
 	free(ready);
 	free(end);

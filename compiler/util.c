@@ -103,3 +103,41 @@ const char *util_suggest(const char *word, const char *const *candidates, int n)
 	}
 	return best;
 }
+
+void id_heap_push(IdHeap *h, int id)
+{
+	if (h->n == h->cap)
+		h->id = xrealloc(h->id, (size_t)(h->cap = h->cap ? 2 * h->cap : 16) * sizeof *h->id);
+	int i = h->n++;
+	while (i > 0 && h->before(h->ctx, id, h->id[(i - 1) / 2])) {
+		h->id[i] = h->id[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h->id[i] = id;
+}
+
+int id_heap_pop(IdHeap *h)
+{
+	int top = h->id[0], last = h->id[--h->n], i = 0;
+	for (;;) {
+		int c = 2 * i + 1;
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->before(h->ctx, h->id[c + 1], h->id[c]))
+			c++;
+		if (!h->before(h->ctx, h->id[c], last))
+			break;
+		h->id[i] = h->id[c];
+		i = c;
+	}
+	if (h->n)
+		h->id[i] = last;
+	return top;
+}
+
+void id_heap_free(IdHeap *h)
+{
+	free(h->id);
+	h->id = NULL;
+	h->n = h->cap = 0;
+}

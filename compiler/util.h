@@ -3,6 +3,7 @@
 #ifndef TRAC_UTIL_H
 #define TRAC_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Exit statuses of trac, documented in trac(1). */
@@ -34,6 +35,20 @@ size_t util_edit_distance(const char *a, const char *b);
  * one-letter word, one for "W2" -> "W1"), or equal but for case. Ties go
  * to the earlier candidate. */
 const char *util_suggest(const char *word, const char *const *candidates, int n);
+
+/* A binary heap of ids (tasks, nodes) in the caller's order: before(ctx,
+ * a, b) says whether a comes out before b, and must not change while
+ * either is in the heap. Zero-initialise, then set before and ctx. */
+typedef struct IdHeap {
+	int *id;      /* id[0] is the first */
+	int n, cap;
+	bool (*before)(const void *ctx, int a, int b);
+	const void *ctx;
+} IdHeap;
+
+void id_heap_push(IdHeap *h, int id);
+int id_heap_pop(IdHeap *h); /* the first id, removed; h is not empty */
+void id_heap_free(IdHeap *h);
 
 #define TRAC_BUG(...) trac_internal_error(__FILE__, __LINE__, __VA_ARGS__)
 #define TRAC_ASSERT(cond)                                                     \

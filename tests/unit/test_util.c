@@ -1,5 +1,5 @@
 /* test_util.c: the compiler's shared helpers (compiler/util.c): edit
- * distance and the "did you mean" choice built on it. */
+ * distance and the "did you mean" choice built on it, and the id heap. */
 #include "tra.h"
 
 #include <check.h>
@@ -36,12 +36,50 @@ START_TEST(suggest_closest_or_none)
 }
 END_TEST
 
+/* Ids by a key, ties the lower id, as the simulators order them. */
+static bool key_before(const void *ctx, int a, int b)
+{
+	const int *key = ctx;
+	return key[a] < key[b] || (key[a] == key[b] && a < b);
+}
+
+START_TEST(id_heap_order)
+{
+	enum { N = 1000 };
+	static int key[N];
+	unsigned st = 12345;
+	IdHeap h = {.before = key_before, .ctx = key};
+	for (int round = 0; round < 3; round++) {
+		/* pushes interleaved with pops, as a run releases and starts tasks */
+		int last = -1, out = 0;
+		for (int i = 0; i < N; i++) {
+			st = st * 1103515245u + 12345u;
+			key[i] = (int)(st >> 16) % 50; /* many ties */
+			id_heap_push(&h, i);
+			if (i % 3 == 2)
+				id_heap_pop(&h);
+		}
+		ck_assert_int_eq(h.n, N - N / 3);
+		while (h.n) {
+			int x = id_heap_pop(&h);
+			ck_assert(last < 0 || key_before(key, last, x));
+			last = x;
+			out++;
+		}
+		ck_assert_int_eq(out, N - N / 3);
+	}
+	id_heap_free(&h);
+	ck_assert_ptr_null(h.id);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("suggest");
 	tcase_add_test(tc, edit_distance_basics);
 	tcase_add_test(tc, suggest_closest_or_none);
+	tcase_add_test(tc, id_heap_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
