@@ -29,6 +29,8 @@ static void *main_thread(void *arg)
 	return NULL;
 }
 
+/* The soft stack limit the C compiler will inherit, raised to MAIN_STACK
+ * where the hard limit allows. */
 static void main_child_stack(void)
 {
 	struct rlimit l;
@@ -41,16 +43,17 @@ static void main_child_stack(void)
 int main(int argc, char **argv)
 {
 	MainRun r = {argc, argv, 0};
-	main_child_stack();
 	pthread_attr_t attr;
 	pthread_t t;
+	main_child_stack();
 	if (pthread_attr_init(&attr) != 0)
 		return driver_main(argc, argv);
 	bool started = pthread_attr_setstacksize(&attr, MAIN_STACK) == 0 &&
 	               pthread_create(&t, &attr, main_thread, &r) == 0;
 	pthread_attr_destroy(&attr);
-	if (!started) /* no thread: run on this one, as far as its stack goes */
-		return driver_main(argc, argv);
-	pthread_join(t, NULL);
+	if (started)
+		pthread_join(t, NULL);
+	else /* no thread: run on this one, as far as its stack goes */
+		main_thread(&r);
 	return r.status;
 }
