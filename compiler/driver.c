@@ -42,7 +42,7 @@
 const DriverPass driver_passes[] = {
 	{"algebra", algebra_normalise, "constants folded, exact identities, invariant factors out of sums, copies read through"},
 	{"cse", cse_merge, "no two einsums compute the same tensor, aggregate or stored map"},
-	{"hoist", hoist_invariants, "costly sub-expressions over fewer indices than their node are nodes"},
+	{"hoist", hoist_invariants, "costly sub-expressions over fewer indices than their node are nodes, and so are pieces of a join or epilogue over TRA_NODE_MAX_OPS nodes"},
 	{"hoist-cse", cse_merge, "what hoisting made twice is made once"},
 	{"subexpr", subexpr_share, "costly sub-expressions that several nodes compute are nodes they read"},
 	{"order", order_contractions, "no sum of a product reads more than two operands"},

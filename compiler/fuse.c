@@ -78,7 +78,7 @@
 #include <string.h>
 
 /* Most expression nodes a fused node's join and epilogue may have. */
-#define FUSE_MAX_OPS 512
+#define FUSE_MAX_OPS TRA_NODE_MAX_OPS
 
 typedef uint64_t IdxSet; /* indices of a node: bit d for index d */
 _Static_assert(TRA_MAX_STMT_INDICES <= 64, "IdxSet holds a node's indices");

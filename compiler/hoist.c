@@ -1,4 +1,4 @@
-/* needs: a verified TraGraph. gives: no join or epilogue recomputes a costly value that depends on fewer indices than it runs over, where storing it pays. */
+/* needs: a verified TraGraph. gives: no join or epilogue recomputes a costly value that depends on fewer indices than it runs over, where storing it pays, or has more than TRA_NODE_MAX_OPS nodes, where its tensors allow. */
 /* hoist.c: loop-invariant sub-expressions become nodes of their own.
  *
  * A node's join runs once per point of its join space; a sub-expression
@@ -55,6 +55,19 @@
  * So fusion never undoes a hoist, and whatever rule (b) rejected stays
  * fused.
  *
+ * Rule (c), size. A join or epilogue of more than TRA_NODE_MAX_OPS
+ * expression nodes (a statement written as 2,000 nested calls; fusion
+ * never makes one) is split: bottom up, each sub-expression that has
+ * reached HOIST_PIECE_OPS nodes, counting a piece already made as one,
+ * becomes a node over the indices it reads (often all of the space),
+ * under the memory bound below. The pieces are maps read once at every
+ * one of their indices, so fusion may merge them again, but only up to
+ * its own bound of TRA_NODE_MAX_OPS (fuse.c); kernel planning runs such
+ * a chain as one row group, its pieces in cache-sized chunks (kplan.c).
+ * The store and load a piece costs are under 1% of its arithmetic, while
+ * compile time stays linear: LLVM took 17 s for 1,990 nested exp in one
+ * loop body, quadratic in its size past about 500.
+ *
  * The new node, named T.h1, T.h2, ... after the node T it came from, has
  * T's element type, the indices D in the order the sub-expression first
  * reads them (so relu(H[i, k]) is stored as H is), and T's operands that
@@ -71,6 +84,12 @@
 /* Elements a hoisted node may have whatever the tensors of the node it
  * comes from (the cost rule's memory bound): 2^20, 4 or 8 MiB. */
 #define HOIST_SMALL 1048576.0
+
+/* Rule (c): the fewest expression nodes a piece of an oversized join or
+ * epilogue has. A quarter of the bound, so that a piece, whose operands
+ * (at most three) are each under this, stays under the bound. */
+#define HOIST_PIECE_OPS (TRA_NODE_MAX_OPS / 4)
+_Static_assert(3 * HOIST_PIECE_OPS < TRA_NODE_MAX_OPS, "a piece is not split again");
 
 /* Index sets and costs of expressions, by expression id. */
 typedef struct Hoist {
@@ -268,6 +287,54 @@ static int hoist_expr(Hoist *h, HoistSite *s, int e)
 	return e;
 }
 
+/* Expression nodes in the tree at e. */
+static int hoist_ops(const TraGraph *g, int e)
+{
+	int ops = 1;
+	for (int k = 0; k < tra_op_arity[g->ex[e].op]; k++)
+		ops += hoist_ops(g, g->ex[e].kid[k]);
+	return ops;
+}
+
+/* Rule (c): e may be a piece: more than a leaf, and a tensor of allowed
+ * rank and size over the indices it reads (all of the space or fewer). */
+static bool hoist_piece_fits(const Hoist *h, const HoistSite *s, int e)
+{
+	uint64_t d = h->deps[e];
+	return !hoist_trivial(h->g, e) && (d & s->all) == d && hoist_count(d) <= TRA_MAX_RANK &&
+	       hoist_points(s->n, d) <= s->limit;
+}
+
+/* Rule (c), bottom up over the tree at e: each sub-tree (not the root)
+ * that has reached HOIST_PIECE_OPS nodes becomes a node; *ops gets the
+ * nodes left in e's tree. Returns e's new root. Every sub-tree it looks
+ * at was measured (hoist_measure): the leaves hoisting made are never
+ * pieces. */
+static int hoist_split(Hoist *h, HoistSite *s, int e, bool root, int *ops)
+{
+	int total = 1;
+	for (int k = 0; k < tra_op_arity[h->g->ex[e].op]; k++) {
+		int kops, r = hoist_split(h, s, h->g->ex[e].kid[k], false, &kops);
+		h->g->ex[e].kid[k] = r;
+		total += kops;
+	}
+	if (!root && total >= HOIST_PIECE_OPS && hoist_piece_fits(h, s, e)) {
+		*ops = 1;
+		return hoist_make(h, s, e);
+	}
+	*ops = total;
+	return e;
+}
+
+/* The tree at e, split by rule (c) where it is over the bound. */
+static int hoist_split_large(Hoist *h, HoistSite *s, int e)
+{
+	int ops;
+	if (hoist_ops(h->g, e) <= TRA_NODE_MAX_OPS)
+		return e;
+	return hoist_split(h, s, e, true, &ops);
+}
+
 /* Rule (a): n sums a product whose factors are operands, constants and
  * factors that may be hoisted, at least one of those, two or more in all. */
 static bool hoist_gemm_factors(const Hoist *h, const HoistSite *s, int e, int *tensors, int *hoisted)
@@ -319,6 +386,7 @@ static int hoist_node(Hoist *h, TraNode *n, const char *base, int *serial)
 	s.reduces = n->agg != TRA_AGG_NONE;
 	n->join = g->ex[n->join].op == TRA_OP_MUL ? hoist_chain(h, &s, n->join, true)
 	                                          : hoist_expr(h, &s, n->join);
+	n->join = hoist_split_large(h, &s, n->join);
 	if (n->epilogue >= 0) {
 		HoistSite t = s;
 		t.reduces = false;
@@ -326,6 +394,7 @@ static int hoist_node(Hoist *h, TraNode *n, const char *base, int *serial)
 		t.points = (double)tra_node_elements(n);
 		hoist_measure(h, n, n->epilogue);
 		n->epilogue = hoist_expr(h, &t, n->epilogue);
+		n->epilogue = hoist_split_large(h, &t, n->epilogue);
 	}
 	if (g->nnodes > before)
 		tra_node_compact_operands(g, n);

@@ -41,6 +41,14 @@
  * fused ones by fuse.c's cost rule; every recursive walk over
  * expressions relies on it. */
 #define TRA_MAX_EXPR_DEPTH 2100
+/* Most expression nodes a node's join, or its epilogue, computes per
+ * point once the passes are done, where its tensors allow: fusion stops
+ * inlining there (fuse.c) and hoisting splits a larger statement into
+ * nodes of about this size (hoist.c, rule (c)). Past it a node is bound
+ * by arithmetic, so the store and load a split costs are under 1%, while
+ * compilers' time grows faster than linearly in one loop body's size
+ * (LLVM's vectoriser and scheduler: 1,990 nested exp took 17 s). */
+#define TRA_NODE_MAX_OPS 512
 
 /* ---- scalar operations (ops.def) ---------------------------------------- */
 

@@ -1620,6 +1620,99 @@ START_TEST(hoist_epilogue_and_nesting)
 }
 END_TEST
 
+/* Expression nodes in the tree at e. */
+static int expr_ops(const TraGraph *g, int e)
+{
+	int ops = 1;
+	for (int k = 0; k < tra_op_arity[g->ex[e].op]; k++)
+		ops += expr_ops(g, g->ex[e].kid[k]);
+	return ops;
+}
+
+/* The most expression nodes a join or epilogue of g has. */
+static int most_ops(const TraGraph *g)
+{
+	int most = 0;
+	for (int id = 0; id < g->nnodes; id++) {
+		const TraNode *n = &g->nodes[id];
+		if (n->kind != TRA_NODE_EINSUM)
+			continue;
+		int j = expr_ops(g, n->join), e = n->epilogue >= 0 ? expr_ops(g, n->epilogue) : 0;
+		most = j > most ? j : most;
+		most = e > most ? e : most;
+	}
+	return most;
+}
+
+/* head and then stmt, with BODY replaced by depth nested calls of fn
+ * around leaf. */
+static char *nested_program(const char *head, const char *stmt, const char *fn, int depth,
+                            const char *leaf)
+{
+	UnitMem m;
+	unit_mem_open(&m);
+	fputs(head, m.f);
+	const char *body = strstr(stmt, "BODY");
+	fprintf(m.f, "%.*s", (int)(body - stmt), stmt);
+	for (int d = 0; d < depth; d++)
+		fprintf(m.f, "%s(", fn);
+	fputs(leaf, m.f);
+	for (int d = 0; d < depth; d++)
+		fputc(')', m.f);
+	fprintf(m.f, "%s\n", body + 4);
+	char *src = strdup(unit_mem_text(&m));
+	ck_assert_ptr_nonnull(src);
+	unit_mem_close(&m);
+	return src;
+}
+
+/* Rule (c) of hoist.c: a statement of more than TRA_NODE_MAX_OPS nodes
+ * is split into pieces of at least a quarter of that, each under the
+ * bound, and fusion does not merge them past it; the values stay
+ * (diff_pipeline interprets the graph after every pass). */
+START_TEST(hoist_splits_large)
+{
+	static const char *const stmts[] = {
+		/* a map, its pieces over (i, k) */
+		"Y[i, k] = BODY\noutput Y\n",
+		/* a sum's join: the pieces span its join space, X's size */
+		"Y[i] = sum[k](BODY)\noutput Y\n",
+		/* an epilogue over (i): the inner part is over fewer indices */
+		"Y[i] = sum[k](X[i, k]) + a[i] * sum[k](BODY)\noutput Y\n",
+	};
+	for (size_t t = 0; t < sizeof stmts / sizeof *stmts; t++) {
+		char *src = nested_program("size N = 3, K = 4\ninput X[N, K], a[N]\n", stmts[t], "sin",
+		                           3 * TRA_NODE_MAX_OPS, "X[i, k] * 0.5");
+		UnitRun *u = after(src, hoist_invariants);
+		ck_assert_int_le(most_ops(&u->g), TRA_NODE_MAX_OPS);
+		/* 1,536 nested calls: at least 3 pieces, none under a quarter of the bound */
+		int pieces = 0;
+		for (int id = 0; id < u->g.nnodes; id++)
+			if (strstr(u->g.nodes[id].name, ".h") && expr_ops(&u->g, u->g.nodes[id].join) > 2) {
+				pieces++;
+				ck_assert_int_ge(expr_ops(&u->g, u->g.nodes[id].join), TRA_NODE_MAX_OPS / 4);
+			}
+		ck_assert_int_ge(pieces, 3);
+		fuse_then_dce(&u->g);
+		tra_verify(&u->g);
+		ck_assert_int_le(most_ops(&u->g), TRA_NODE_MAX_OPS);
+		unit_free(u);
+		DiffStats st = {0};
+		diff_pipeline(src, NULL, 0, &st);
+		ck_assert_int_eq(st.hoisted, 1);
+		free(src);
+	}
+	/* the memory bound: over an outer product larger than every tensor
+	 * and 2^20, no piece is made, and the statement stays whole */
+	char *src = nested_program("size M = 2048\ninput b[M], c[M]\n", "Y = sum[i, j](BODY)\noutput Y\n",
+	                           "sin", TRA_NODE_MAX_OPS + 10, "b[i] * c[j]");
+	UnitRun *u = after(src, hoist_invariants);
+	ck_assert_int_gt(most_ops(&u->g), TRA_NODE_MAX_OPS);
+	unit_free(u);
+	free(src);
+}
+END_TEST
+
 /* Pairs of programs that say the same thing differently: the passes
  * should make one graph of both. */
 static const char *const same_graph[][2] = {
@@ -1853,6 +1946,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, hoist_gemm_operands);
 	tcase_add_test(tc, hoist_cost_rule);
 	tcase_add_test(tc, hoist_epilogue_and_nesting);
+	tcase_add_test(tc, hoist_splits_large);
 	tcase_add_test(tc, pipeline_canonical_forms);
 	tcase_add_test(tc, pipeline_table);
 	tcase_add_test(tc, subexpr_across_nodes);
