@@ -47,7 +47,7 @@ const DriverPass driver_passes[] = {
 	{"subexpr", subexpr_share, "costly sub-expressions that several nodes compute are nodes they read"},
 	{"order", order_contractions, "no sum of a product reads more than two operands"},
 	{"order-cse", cse_merge, "contractions that order split out twice are done once"},
-	{"fuse", fuse_elementwise, "single-use maps inlined into their reader"},
+	{"fuse", fuse_elementwise, "single-use maps inlined into their reader; a map reading a single-use aggregation at its own indices is that aggregation, with the map as its epilogue"},
 	{"views", views_fold, "loop kernels read the slices, shifts and windows of views in place"},
 	{"dce", dce_remove, "every einsum is an output or read"},
 	{"share", share_values, "no join or epilogue computes one sub-expression twice per point"},

@@ -1,4 +1,4 @@
-/* needs: a verified TraGraph. gives: single-use maps inlined into their reader (dead: dce.c drops them). */
+/* needs: a verified TraGraph. gives: single-use maps inlined into their reader, and single-use aggregations taken in by their map reader as its aggregation (dead: dce.c drops them). */
 /* fuse.c: element-wise fusion.
  *
  * Sema gives every statement a node of its own, so a chain of maps
@@ -68,6 +68,29 @@
  * reader's indices and reads it there, and the subscripts of such a
  * read never cover the reader's indices, so this pass never inlines a
  * hoisted node back (nor into a GEMM-shaped join, whatever it reads).
+ *
+ * Absorbing. A map is the other way round when what it reads is an
+ * aggregation: in
+ *
+ *   Z[i, c] = sum[k](X[i, k] * W[k, c]);  A[i, c] = relu(Z[i, c] + b[c])
+ *
+ * Z cannot be inlined into A (a sum is no map), yet A only transforms
+ * each element of Z once it is made. So A takes Z in: A becomes Z's
+ * aggregation, with its own expression as the epilogue (Z's epilogue,
+ * or acc, where it read Z): A[i, c] = sum[k](X[i, k] * W[k, c]) then
+ * relu(acc + b[c]), one GEMM whose epilogue the back end applies to
+ * each block (as it does for the same statement written as one), and Z
+ * is neither stored nor read back. The aggregation P qualifies when it
+ * is not an output, not a view, scatter or argmax, its one live reader
+ * is a map C that reads it through one operand at exactly C's indices in
+ * order (so each element of C reads its own element of P: a P[i] read
+ * in a map over (i, j) would be recomputed for every j, and a transposed
+ * read would change the order the aggregation writes), both have the
+ * same type, and C stays within FUSE_MAX_OPS. It runs after all
+ * inlining, in id order: a map that has taken in an aggregation is no
+ * longer a map, so it would not be inlined into its own reader, and
+ * inlining first lets the whole chain of maps above a sum become its
+ * epilogue.
  *
  * The walks over expressions here recurse; their depth is bounded by
  * TRA_MAX_EXPR_DEPTH (parser limit for sema's trees, the cost rule for
@@ -356,6 +379,102 @@ static void fuse_try(TraGraph *g, FuseUses *u, int pid, Arena *scratch)
 	fuse_inline(g, pid, cid, k, scratch);
 }
 
+/* ---- absorbing an aggregation ------------------------------------------------- */
+
+/* The operand through which the one reader of aggregation pid, a map,
+ * reads it at exactly the map's own indices in order, if the map may
+ * take it in (see the opening comment, Absorbing); -1 if not. */
+static int fuse_absorb_site(const TraGraph *g, const FuseUses *u, int pid)
+{
+	const TraNode *p = &g->nodes[pid];
+	if (p->kind != TRA_NODE_EINSUM || tra_node_is_opaque(p) || p->agg == TRA_AGG_NONE || p->is_output ||
+	    !u->live[pid] || u->nreaders[pid] != 1 || tra_node_join_type(p) != p->type)
+		return -1;
+	int cid = u->reader[pid], k = -1;
+	const TraNode *c = &g->nodes[cid];
+	if (c->kind != TRA_NODE_EINSUM || tra_node_is_opaque(c) || c->agg != TRA_AGG_NONE || c->epilogue >= 0 ||
+	    c->type != p->type || c->rank != p->rank)
+		return -1;
+	for (int j = 0; j < c->nops; j++)
+		if (c->ops[j].node == pid) {
+			if (k >= 0)
+				return -1;
+			k = j;
+		}
+	if (k < 0 || c->ops[k].rank != c->rank || c->ops[k].aff)
+		return -1;
+	for (int d = 0; d < c->rank; d++)
+		if (c->ops[k].idx[d] != d)
+			return -1;
+	int reads = fuse_reads(g, c->join, k), epi = p->epilogue >= 0 ? fuse_size(g, p->epilogue) : 1;
+	if (u->size[cid] + reads * (epi - 1) + fuse_size(g, p->join) > FUSE_MAX_OPS)
+		return -1;
+	return k;
+}
+
+/* Map cid takes in aggregation pid, which it reads through operand k:
+ * it becomes pid's aggregation, with its own expression, pid's epilogue
+ * (or acc) where it read pid, as its epilogue. pid's operands come first
+ * and keep their numbers; the map's others follow, their subscripts
+ * unchanged (its index d is pid's output index d). pid is left dead. */
+static void fuse_absorb(TraGraph *g, FuseUses *u, int pid, int cid, int k, Arena *scratch)
+{
+	TraNode *c = &g->nodes[cid], *p = &g->nodes[pid];
+	int reads = fuse_reads(g, c->join, k);
+	int epi = p->epilogue >= 0 ? fuse_size(g, p->epilogue) : 1;
+	u->size[cid] += reads * (epi - 1) + fuse_size(g, p->join);
+	int *cmap = arena_alloc(scratch, (size_t)(c->nops + 1) * sizeof *cmap);
+	int *pmap = arena_alloc(scratch, (size_t)(p->nops + 1) * sizeof *pmap);
+	int *at = arena_alloc(scratch, (size_t)(p->nidx + 1) * sizeof *at);
+	for (int d = 0; d < p->nidx; d++)
+		at[d] = d;
+	Inline in = {.p = p, .k = k, .at = at, .cmap = cmap, .pmap = pmap};
+	TraOperandList l = {0};
+	for (int j = 0; j < p->nops; j++)
+		pmap[j] = tra_operand_add(g->arena, &l, p->ops[j].node, p->ops[j].rank, p->ops[j].idx);
+	for (int j = 0; j < c->nops; j++)
+		if (j != k)
+			cmap[j] = tra_operand_add(g->arena, &l, c->ops[j].node, c->ops[j].rank, c->ops[j].idx);
+	fuse_move_producer(g, p->join, &in);
+	int root = p->epilogue;
+	if (root >= 0)
+		fuse_move_producer(g, root, &in);
+	else
+		root = tra_expr_new(g, TRA_OP_ACC, 0, 0, -1, -1, -1); /* may move g->ex, not the nodes */
+	bool placed = false;
+	fuse_edit_consumer(g, c->join, &in, root, &placed);
+	c->epilogue = c->join;
+	c->join = p->join;
+	c->agg = p->agg;
+	c->nidx = p->nidx;
+	c->idx = arena_alloc(g->arena, (size_t)p->nidx * sizeof *c->idx);
+	memcpy(c->idx, p->idx, (size_t)p->nidx * sizeof *c->idx);
+	c->ops = l.ops;
+	c->nops = l.n;
+	tra_node_cost(g, c);
+	p->agg = TRA_AGG_NONE;
+	p->nidx = p->rank;
+	p->epilogue = -1;
+	fuse_empty(g, pid);
+}
+
+/* The counts after pid is absorbed into its reader cid (fuse_recount's,
+ * but the reader stays a reader of what pid read). */
+static void fuse_absorb_recount(const TraGraph *g, FuseUses *u, int pid, int cid, int k)
+{
+	const TraNode *p = &g->nodes[pid], *c = &g->nodes[cid];
+	for (int j = 0; j < p->nops; j++) {
+		int q = p->ops[j].node;
+		if (!fuse_first_read(p, j))
+			continue;
+		if (fuse_reads_node(c, k, q))
+			u->nreaders[q]--;
+		u->reader[q] = cid;
+	}
+	u->live[pid] = false;
+	u->nreaders[pid] = 0;
+}
+
 void fuse_elementwise(TraGraph *g)
 {
 	Arena scratch = {0};
@@ -373,5 +492,17 @@ void fuse_elementwise(TraGraph *g)
 	}
 	while (u.count > 0)
 		fuse_try(g, &u, fuse_pop(&u, g->nnodes), &scratch);
+	/* after all inlining, which a map that had taken in an aggregation
+	 * would no longer get; in id order, so that a chain of them (a map
+	 * of a map of a sum, where the first could not be inlined) folds
+	 * from its start */
+	for (int pid = 0; pid < g->nnodes; pid++) {
+		int k = fuse_absorb_site(g, &u, pid);
+		if (k < 0)
+			continue;
+		int cid = u.reader[pid];
+		fuse_absorb_recount(g, &u, pid, cid, k);
+		fuse_absorb(g, &u, pid, cid, k, &scratch);
+	}
 	arena_free(&scratch);
 }

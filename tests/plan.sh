@@ -60,9 +60,10 @@ expect ia-rows 0 "" "$TRAC" "$ln" --emit=ia --devices=2
 has ia-rows-join '^  t[0-9]+ +join +mu\[0:4096 \| 0:1024\].*rows of its group'
 has ia-rows-fused '^  t[0-9]+ +fused +Y\[0:4096, 0:1024\]  <- t[0-9]+  flops 0'
 expect plan-rows 0 "" "$TRAC" "$ln" --emit=plan --devices=2
-# sqrt(var[i] + eps) is hoisted into Y.h1 (once per row), which joins the group
-has plan-rows-line '^rows fused: mu, var, Y.h1, Y: one task per row block'
-expect ia-rows-apart 0 "" "$TRAC" "$ln" --emit=ia --devices=2 --partition=var:i=3
+# sqrt(var[i] + eps) is hoisted into Y.h1 (once per row), which takes
+# var's sum in as its own (fuse.c, absorbing) and joins the group
+has plan-rows-line '^rows fused: mu, Y.h1, Y: one task per row block'
+expect ia-rows-apart 0 "" "$TRAC" "$ln" --emit=ia --devices=2 --partition=Y.h1:i=3
 grep -q 'fused' out && bad ia-rows-apart-not-fused || ok ia-rows-apart-not-fused
 
 # ---- plans ------------------------------------------------------------------------

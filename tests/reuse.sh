@@ -48,16 +48,17 @@ plan() {
 	[ $good = 1 ] && ok "plan-$pname" || { bad "plan-$pname"; grep -E "^%|reuse" out | sed 's/^/  /'; }
 }
 
-plan w5 "$w5" "$w5defs" "reuse chain: z, r, g: 16 row blocks of X," "z i:16 j:1" "r i:16" "g j:1 i:16"
-plan gate "$srcdir/tests/reuse/gate.tra" "" "reuse chain: z, Y.h1, Y: 16 row blocks of X," "z i:16 j:1" "Y i:16 j:1"
+plan w5 "$w5" "$w5defs" "reuse chain: r, g: 16 row blocks of X," "r i:16 j:1" "g j:1 i:16"
+plan gate "$srcdir/tests/reuse/gate.tra" "" "reuse chain: Y.h1, Y: 16 row blocks of X," "Y.h1 i:16 j:1" "Y i:16 j:1"
 plan gemm64 "$srcdir/tests/reuse/gemm64.tra" "" "reuse chain: H, G: 16 row blocks of X," "H i:16 k:1 j:1" "G j:1 k:1 i:16"
-plan w5-sizes "$w5" "$w5defs --reuse=16M,1M" "reuse chain: z, r, g: 32 row blocks of X," "z i:32 j:1" "g j:1 i:32"
+plan w5-sizes "$w5" "$w5defs --reuse=16M,1M" "reuse chain: r, g: 32 row blocks of X," "r i:32 j:1" "g j:1 i:32"
 plan heads "$srcdir/tests/reuse/heads.tra" "" "reuse chain: A, M, E, O.r1, O: 16 row blocks of A, 4 x 4 along b, h," \
 	"A b:4 h:4 s:1 t:1 d:1" "M b:4 h:4 s:1 t:1" "E b:4 h:4 s:1 t:1" "O b:4 h:4 s:1 d:1 t:1"
 
-# W5's chain runs as one row group (compiler/kplan.c, row groups): z a
-# row dot, g its row reducer, each row block's task g's partial block
-fused="  members z r g, 1 rows per chunk, g sums them into its partial block"
+# W5's chain runs as one row group (compiler/kplan.c, row groups): r a
+# row dot (z's sum, which r took in: fuse.c, absorbing) then r's map, g
+# its row reducer, each row block's task g's partial block
+fused="  members r g, 1 rows per chunk, g sums them into its partial block"
 if "$TRAC" "$w5" $w5defs --emit=kernels --devices=2 >out 2>err && grep -Fxq "$fused" out; then
 	ok w5-row-reducer
 else

@@ -454,6 +454,39 @@ START_TEST(fuse_into_reductions)
 }
 END_TEST
 
+START_TEST(fuse_absorbs_aggregations)
+{
+	UnitRun *u = after("size N = 3, K = 4, C = 2\ninput X[N, K], W[K, C], b[C], Y[N, K]\n"
+	                   /* a map of a GEMM: the GEMM, then the map */
+	                   "Z[i, c] = sum[k](X[i, k] * W[k, c])\nA[i, c] = relu(Z[i, c] + b[c])\n"
+	                   /* a sum with an epilogue of its own, read twice */
+	                   "m[i] = sum[k](Y[i, k]) / 4\nS[i] = m[i] * sigmoid(m[i])\n"
+	                   /* a chain: the first map, read at fewer indices than its
+	                      reader's, cannot be inlined; it takes the max in */
+	                   "Mx[i] = max[k](Y[i, k])\nL[i] = exp(Mx[i])\nT[i, k] = Y[i, k] * L[i]\n"
+	                   "output A, S, T\n", fuse_then_dce);
+	ck_assert_str_eq(graph_str(u), "X W b Y A S L T");
+	assert_node(u, "A", "A[i,c] = sum[k] (* X[i,k] W[k,c]) then relu((+ acc b[c]))");
+	assert_node(u, "S", "S[i] = sum[k] Y[i,k] then (* (/ acc 4) sigmoid((/ acc 4)))");
+	assert_node(u, "L", "L[i] = max[k] Y[i,k] then exp(acc)");
+	unit_free(u);
+	/* not when the aggregation is an output, read transposed, or by two */
+	static const char src[] =
+		"size N = 3, K = 4\ninput Y[N, K], Q[N, N]\n"
+		"O[i] = sum[k](Y[i, k])\nP[i] = O[i] + 1\n"
+		"G[i, j] = sum[k](Q[i, k] * Q[k, j])\nH[i, j] = G[j, i] * 2\n"
+		"D[i] = max[k](Y[i, k])\nE1[i] = D[i] * 2\nE2[i] = D[i] - 1\n"
+		"output O, P, H, E1, E2\n";
+	UnitRun *before = unit_compile_ok(src);
+	u = after(src, fuse_then_dce);
+	ck_assert_str_eq(graph_str(u), "Y Q O P G H D E1 E2");
+	for (int i = 0; i < u->g.nnodes; i++)
+		ck_assert_str_eq(node_str(u, u->g.nodes[i].name), node_str(before, u->g.nodes[i].name));
+	unit_free(u);
+	unit_free(before);
+}
+END_TEST
+
 START_TEST(fuse_deduplicates_operands)
 {
 	/* P reads X as C does: one operand of C, read twice */
@@ -482,8 +515,9 @@ START_TEST(fuse_non_cases)
 		"T[i] = v[i] / 2\nR6[i] = sum[j](T[i] * X[i, j]) * T[i]\n"
 		/* partial coverage in an epilogue: b2[c] for every i */
 		"b2[c] = b[c] * 2\nR11[i, c] = sum[k](X[i, k] * W[k, c]) + b2[c]\n"
-		/* not a map */
-		"Mx[i] = max[j](X[i, j])\nR8[i] = Mx[i] + 1\n"
+		/* not a map, read at fewer indices than its reader's (absorbing
+		   it would recompute it per j) */
+		"Mx[i] = max[j](X[i, j])\nR8[i, j] = Mx[i] + Y[i, j]\n"
 		/* a scalar read at every i: it would be recomputed N times */
 		"sc = alpha * 2\nR9[i] = sc * v[i]\n"
 		"Z[i] = v[i] - 1\nR10[i] = Z[i] * 2\n"
@@ -1527,9 +1561,11 @@ START_TEST(hoist_logistic_gradient)
 	ck_assert_int_eq(h->rank, 1);
 	ck_assert_str_eq(h->idx[0].sname, "N");
 	ck_assert_double_eq(h->flops, 50.0 * 7);
-	/* fusion does not undo it, and the whole pipeline ends there too */
+	/* fusion does not undo it, but makes the dot product g.h1's own
+	   (g.r1 was read by it alone, at its indices) */
 	fuse_then_dce(&u->g);
-	ck_assert_str_eq(graph_str(u), "X w y g.r1 g.h1 g");
+	ck_assert_str_eq(graph_str(u), "X w y g.h1 g");
+	assert_node(u, "g.h1", "g.h1[i] = sum[k] (* X[i,k] w[k]) then (- sigmoid(acc) y[i])");
 	unit_free(u);
 }
 END_TEST
@@ -1920,6 +1956,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, fuse_chain_of_maps);
 	tcase_add_test(tc, fuse_reindexes);
 	tcase_add_test(tc, fuse_into_reductions);
+	tcase_add_test(tc, fuse_absorbs_aggregations);
 	tcase_add_test(tc, fuse_deduplicates_operands);
 	tcase_add_test(tc, fuse_non_cases);
 	tcase_add_test(tc, fuse_read_twice);
