@@ -407,9 +407,20 @@ START_TEST(plan_row_prefetch)
 	ck_assert_int_eq(kernel_of(u, &kp, "S")->nest.prefetch, -1);
 	kplan_free(&kp);
 	unit_free(u);
-	/* a lone long sum streams its rows: nothing to overlap */
+	/* a lone long sum prefetches the row it streams too: its blocks'
+	   sums leave too few loads in flight (kplan_lone_prefetch) */
 	u = planned("size N = 6, D = 4096\ninput X[N, D]\nY[i] = sum[j](exp(X[i, j]))\noutput Y\n", &kp);
-	ck_assert_int_eq(kernel_of(u, &kp, "Y")->nest.prefetch, -1);
+	const KplanNest *lone = &kernel_of(u, &kp, "Y")->nest;
+	ck_assert_int_ge(lone->prefetch, 0);
+	ck_assert_int_eq(u->g.nodes[node_id(u, "Y")].ops[lone->prefetch].node, node_id(u, "X"));
+	ck_assert_int_eq(lone->prefetch_stride, 4096);
+	kplan_free(&kp);
+	unit_free(u);
+	/* but not a total, which has no rows, nor a short sum */
+	u = planned("size N = 6, D = 4096\ninput X[N, D], Z[N, 100]\nt = sum[i, j](X[i, j])\n"
+	            "s[i] = sum[j](Z[i, j])\noutput t, s\n", &kp);
+	ck_assert_int_eq(kernel_of(u, &kp, "t")->nest.prefetch, -1);
+	ck_assert_int_eq(kernel_of(u, &kp, "s")->nest.prefetch, -1);
 	kplan_free(&kp);
 	unit_free(u);
 }
