@@ -340,11 +340,12 @@ static bool fuse_reads_node(const TraNode *c, int k, int q)
 	return false;
 }
 
-/* The counts after p (dying) is inlined into c: each node p read is now
- * read by c instead, so it has one reader fewer if c read it already,
- * and c is its reader (its only one, should the count be 1: readers
- * leave only by being inlined); either way it is a candidate again. */
-static void fuse_recount(const TraGraph *g, FuseUses *u, int pid, int cid, int k, int reads)
+/* The counts after p (dying) is inlined into c, or absorbed by it: each
+ * node p read is now read by c instead, so it has one reader fewer if c
+ * read it already, and c is its reader (its only one, should the count
+ * be 1: readers leave only by being inlined); after an inlining
+ * (requeue) it is a candidate again. */
+static void fuse_hand_over(const TraGraph *g, FuseUses *u, int pid, int cid, int k, bool requeue)
 {
 	const TraNode *p = &g->nodes[pid], *c = &g->nodes[cid];
 	for (int j = 0; j < p->nops; j++) {
@@ -354,11 +355,11 @@ static void fuse_recount(const TraGraph *g, FuseUses *u, int pid, int cid, int k
 		if (fuse_reads_node(c, k, q))
 			u->nreaders[q]--;
 		u->reader[q] = cid;
-		fuse_push(u, g->nnodes, q);
+		if (requeue)
+			fuse_push(u, g->nnodes, q);
 	}
 	u->live[pid] = false;
 	u->nreaders[pid] = 0;
-	u->size[cid] += reads * (u->size[pid] - 1);
 }
 
 /* Inlines pid into its reader if it qualifies and the result (a copy
@@ -375,7 +376,8 @@ static void fuse_try(TraGraph *g, FuseUses *u, int pid, Arena *scratch)
 	int reads = fuse_reads(g, c->join, k) + fuse_reads(g, c->epilogue, k);
 	if (u->size[cid] + reads * (u->size[pid] - 1) > FUSE_MAX_OPS)
 		return;
-	fuse_recount(g, u, pid, cid, k, reads);
+	fuse_hand_over(g, u, pid, cid, k, true);
+	u->size[cid] += reads * (u->size[pid] - 1);
 	fuse_inline(g, pid, cid, k, scratch);
 }
 
@@ -458,23 +460,6 @@ static void fuse_absorb(TraGraph *g, FuseUses *u, int pid, int cid, int k, Arena
 	fuse_empty(g, pid);
 }
 
-/* The counts after pid is absorbed into its reader cid (fuse_recount's,
- * but the reader stays a reader of what pid read). */
-static void fuse_absorb_recount(const TraGraph *g, FuseUses *u, int pid, int cid, int k)
-{
-	const TraNode *p = &g->nodes[pid], *c = &g->nodes[cid];
-	for (int j = 0; j < p->nops; j++) {
-		int q = p->ops[j].node;
-		if (!fuse_first_read(p, j))
-			continue;
-		if (fuse_reads_node(c, k, q))
-			u->nreaders[q]--;
-		u->reader[q] = cid;
-	}
-	u->live[pid] = false;
-	u->nreaders[pid] = 0;
-}
-
 void fuse_elementwise(TraGraph *g)
 {
 	Arena scratch = {0};
@@ -501,7 +486,7 @@ void fuse_elementwise(TraGraph *g)
 		if (k < 0)
 			continue;
 		int cid = u.reader[pid];
-		fuse_absorb_recount(g, &u, pid, cid, k);
+		fuse_hand_over(g, &u, pid, cid, k, false);
 		fuse_absorb(g, &u, pid, cid, k, &scratch);
 	}
 	arena_free(&scratch);
