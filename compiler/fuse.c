@@ -202,20 +202,29 @@ static bool fuse_producer(const TraGraph *g, const FuseUses *u, int pid)
 	       !p->is_output && u->live[pid] && u->nreaders[pid] == 1;
 }
 
-/* The operand through which consumer cid reads producer pid, if pid may
- * be inlined there; -1 if not. */
-static int fuse_site(const TraGraph *g, int pid, int cid)
+/* The one operand of c that reads node pid; -1 if none does or several do. */
+static int fuse_only_operand(const TraNode *c, int pid)
 {
-	const TraNode *c = &g->nodes[cid];
 	int k = -1;
-	if (tra_node_is_opaque(c))
-		return -1; /* its read is affine */
 	for (int j = 0; j < c->nops; j++)
 		if (c->ops[j].node == pid) {
 			if (k >= 0)
 				return -1;
 			k = j;
 		}
+	return k;
+}
+
+/* The operand through which consumer cid reads producer pid, if pid may
+ * be inlined there; -1 if not. */
+static int fuse_site(const TraGraph *g, int pid, int cid)
+{
+	const TraNode *c = &g->nodes[cid];
+	if (tra_node_is_opaque(c))
+		return -1; /* its read is affine */
+	int k = fuse_only_operand(c, pid);
+	if (k < 0)
+		return -1;
 	int in_join = fuse_reads(g, c->join, k), in_epi = fuse_reads(g, c->epilogue, k);
 	if ((in_join > 0) == (in_epi > 0)) /* read in one of the two, once or more */
 		return -1;
@@ -303,17 +312,6 @@ static void fuse_inline(TraGraph *g, int pid, int cid, int k, Arena *scratch)
 	fuse_empty(g, pid);
 }
 
-/* Expression nodes in tree e (0 for none). */
-static int fuse_size(const TraGraph *g, int e)
-{
-	if (e < 0)
-		return 0;
-	int n = 1;
-	for (int k = 0; k < tra_op_arity[g->ex[e].op]; k++)
-		n += fuse_size(g, g->ex[e].kid[k]);
-	return n;
-}
-
 static void fuse_push(FuseUses *u, int nnodes, int id)
 {
 	if (u->queued[id])
@@ -392,24 +390,19 @@ static int fuse_absorb_site(const TraGraph *g, const FuseUses *u, int pid)
 	if (p->kind != TRA_NODE_EINSUM || tra_node_is_opaque(p) || p->agg == TRA_AGG_NONE || p->is_output ||
 	    !u->live[pid] || u->nreaders[pid] != 1 || tra_node_join_type(p) != p->type)
 		return -1;
-	int cid = u->reader[pid], k = -1;
+	int cid = u->reader[pid];
 	const TraNode *c = &g->nodes[cid];
 	if (c->kind != TRA_NODE_EINSUM || tra_node_is_opaque(c) || c->agg != TRA_AGG_NONE || c->epilogue >= 0 ||
 	    c->type != p->type || c->rank != p->rank)
 		return -1;
-	for (int j = 0; j < c->nops; j++)
-		if (c->ops[j].node == pid) {
-			if (k >= 0)
-				return -1;
-			k = j;
-		}
+	int k = fuse_only_operand(c, pid);
 	if (k < 0 || c->ops[k].rank != c->rank || c->ops[k].aff)
 		return -1;
 	for (int d = 0; d < c->rank; d++)
 		if (c->ops[k].idx[d] != d)
 			return -1;
-	int reads = fuse_reads(g, c->join, k), epi = p->epilogue >= 0 ? fuse_size(g, p->epilogue) : 1;
-	if (u->size[cid] + reads * (epi - 1) + fuse_size(g, p->join) > FUSE_MAX_OPS)
+	int reads = fuse_reads(g, c->join, k), epi = p->epilogue >= 0 ? tra_expr_size(g, p->epilogue) : 1;
+	if (u->size[cid] + reads * (epi - 1) + tra_expr_size(g, p->join) > FUSE_MAX_OPS)
 		return -1;
 	return k;
 }
@@ -423,8 +416,8 @@ static void fuse_absorb(TraGraph *g, FuseUses *u, int pid, int cid, int k, Arena
 {
 	TraNode *c = &g->nodes[cid], *p = &g->nodes[pid];
 	int reads = fuse_reads(g, c->join, k);
-	int epi = p->epilogue >= 0 ? fuse_size(g, p->epilogue) : 1;
-	u->size[cid] += reads * (epi - 1) + fuse_size(g, p->join);
+	int epi = p->epilogue >= 0 ? tra_expr_size(g, p->epilogue) : 1;
+	u->size[cid] += reads * (epi - 1) + tra_expr_size(g, p->join);
 	int *cmap = arena_alloc(scratch, (size_t)(c->nops + 1) * sizeof *cmap);
 	int *pmap = arena_alloc(scratch, (size_t)(p->nops + 1) * sizeof *pmap);
 	int *at = arena_alloc(scratch, (size_t)(p->nidx + 1) * sizeof *at);
@@ -472,7 +465,7 @@ void fuse_elementwise(TraGraph *g)
 	              .queued = arena_alloc(&scratch, n * sizeof *u.queued)};
 	fuse_count(g, &u);
 	for (int id = 0; id < g->nnodes; id++) {
-		u.size[id] = fuse_size(g, g->nodes[id].join) + fuse_size(g, g->nodes[id].epilogue);
+		u.size[id] = tra_expr_size(g, g->nodes[id].join) + tra_expr_size(g, g->nodes[id].epilogue);
 		fuse_push(&u, g->nnodes, id);
 	}
 	while (u.count > 0)

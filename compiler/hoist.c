@@ -157,13 +157,20 @@ static bool hoist_trivial(const TraGraph *g, int e)
 	return tra_op_arity[g->ex[e].op] == 0;
 }
 
-/* Whether e may become a node: more than a leaf, over a strict subset of
- * the space, a tensor of allowed rank and size. */
-static bool hoist_fits(const Hoist *h, const HoistSite *s, int e)
+/* Whether e may become a node at all (rule (c)'s pieces): more than a
+ * leaf, a tensor of allowed rank and size over the indices it reads. */
+static bool hoist_piece_fits(const Hoist *h, const HoistSite *s, int e)
 {
 	uint64_t d = h->deps[e];
-	return !hoist_trivial(h->g, e) && (d & s->all) == d && d != s->all &&
-	       hoist_count(d) <= TRA_MAX_RANK && hoist_points(s->n, d) <= s->limit;
+	return !hoist_trivial(h->g, e) && (d & s->all) == d && hoist_count(d) <= TRA_MAX_RANK &&
+	       hoist_points(s->n, d) <= s->limit;
+}
+
+/* Whether e may be hoisted (rules (a), (b)): a piece over a strict subset
+ * of the space. */
+static bool hoist_fits(const Hoist *h, const HoistSite *s, int e)
+{
+	return hoist_piece_fits(h, s, e) && h->deps[e] != s->all;
 }
 
 /* Rule (b) of the opening comment. */
@@ -287,24 +294,6 @@ static int hoist_expr(Hoist *h, HoistSite *s, int e)
 	return e;
 }
 
-/* Expression nodes in the tree at e. */
-static int hoist_ops(const TraGraph *g, int e)
-{
-	int ops = 1;
-	for (int k = 0; k < tra_op_arity[g->ex[e].op]; k++)
-		ops += hoist_ops(g, g->ex[e].kid[k]);
-	return ops;
-}
-
-/* Rule (c): e may be a piece: more than a leaf, and a tensor of allowed
- * rank and size over the indices it reads (all of the space or fewer). */
-static bool hoist_piece_fits(const Hoist *h, const HoistSite *s, int e)
-{
-	uint64_t d = h->deps[e];
-	return !hoist_trivial(h->g, e) && (d & s->all) == d && hoist_count(d) <= TRA_MAX_RANK &&
-	       hoist_points(s->n, d) <= s->limit;
-}
-
 /* Rule (c), bottom up over the tree at e: each sub-tree (not the root)
  * that has reached HOIST_PIECE_OPS nodes becomes a node; *ops gets the
  * nodes left in e's tree. Returns e's new root. Every sub-tree it looks
@@ -330,7 +319,7 @@ static int hoist_split(Hoist *h, HoistSite *s, int e, bool root, int *ops)
 static int hoist_split_large(Hoist *h, HoistSite *s, int e)
 {
 	int ops;
-	if (hoist_ops(h->g, e) <= TRA_NODE_MAX_OPS)
+	if (tra_expr_size(h->g, e) <= TRA_NODE_MAX_OPS)
 		return e;
 	return hoist_split(h, s, e, true, &ops);
 }

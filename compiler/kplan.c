@@ -823,25 +823,6 @@ static int *kplan_minus_ones(int n)
 	return a;
 }
 
-static int kplan_streamed_operand(const KplanProgram *kp, const TraNode *n, const KplanNest *nest, int group,
-                                  const int *taken);
-
-/* The operand whose next row member i of group k prefetches (the row
- * groups section says why), or -1: the first blocked sum of a group to
- * read a large operand at the group's rows,
- * contiguous along the sum's index, prefetches it; not one the group
- * makes (its next row comes after this one), nor one an earlier member
- * took (taken[v] is the group that took node v); the largest such. */
-static int kplan_row_prefetch(const KplanProgram *kp, const Kplan *k, int i, const int *taken)
-{
-	const TraGraph *g = kp->g;
-	const TraNode *n = &g->nodes[k->members[i]];
-	const KplanNest *nest = &kp->kernels[kp->node_plan[k->members[i]]].nest;
-	if (!nest->blocked || nest->reduce != KPLAN_RED_SIMD || k->members[i] == k->reducer)
-		return -1;
-	return kplan_streamed_operand(kp, n, nest, k->node, taken);
-}
-
 /* The operand a blocked sum streams (the largest contiguous along the
  * sum's index, read at successive rows along index 0), or -1; group and
  * taken as kplan_row_prefetch's, group -1 for a lone nest. */
@@ -863,6 +844,22 @@ static int kplan_streamed_operand(const KplanProgram *kp, const TraNode *n, cons
 		}
 	}
 	return best;
+}
+
+/* The operand whose next row member i of group k prefetches (the row
+ * groups section says why), or -1: the first blocked sum of a group to
+ * read a large operand at the group's rows,
+ * contiguous along the sum's index, prefetches it; not one the group
+ * makes (its next row comes after this one), nor one an earlier member
+ * took (taken[v] is the group that took node v); the largest such. */
+static int kplan_row_prefetch(const KplanProgram *kp, const Kplan *k, int i, const int *taken)
+{
+	const TraGraph *g = kp->g;
+	const TraNode *n = &g->nodes[k->members[i]];
+	const KplanNest *nest = &kp->kernels[kp->node_plan[k->members[i]]].nest;
+	if (!nest->blocked || nest->reduce != KPLAN_RED_SIMD || k->members[i] == k->reducer)
+		return -1;
+	return kplan_streamed_operand(kp, n, nest, k->node, taken);
 }
 
 /* A blocked sum in no row group whose outer loop is its rows (index 0,

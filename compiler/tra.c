@@ -180,6 +180,17 @@ void tra_live_nodes(const TraGraph *g, bool *live)
 }
 
 /* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
+int tra_expr_size(const TraGraph *g, int e)
+{
+	if (e < 0)
+		return 0;
+	int n = 1;
+	for (int k = 0; k < tra_op_arity[g->ex[e].op]; k++)
+		n += tra_expr_size(g, g->ex[e].kid[k]);
+	return n;
+}
+
+/* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
 int tra_expr_product_operands(const TraGraph *g, int e)
 {
 	const TraExpr *x = &g->ex[e];

@@ -388,6 +388,7 @@ void tra_live_nodes(const TraGraph *g, bool *live);
 double tra_node_join_points(const TraNode *n);        /* product of the loops' sizes */
 void tra_node_cost(const TraGraph *g, TraNode *n);    /* fills flops and bytes */
 bool tra_expr_uses(const TraGraph *g, int e, TraOp op);
+int tra_expr_size(const TraGraph *g, int e);          /* expression nodes in tree e (0 for none) */
 /* Operand leaves of a tree of products (MUL, constants, operands); -1
  * if anything else occurs. */
 int tra_expr_product_operands(const TraGraph *g, int e);

@@ -1657,15 +1657,6 @@ START_TEST(hoist_epilogue_and_nesting)
 }
 END_TEST
 
-/* Expression nodes in the tree at e. */
-static int expr_ops(const TraGraph *g, int e)
-{
-	int ops = 1;
-	for (int k = 0; k < tra_op_arity[g->ex[e].op]; k++)
-		ops += expr_ops(g, g->ex[e].kid[k]);
-	return ops;
-}
-
 /* The most expression nodes a join or epilogue of g has. */
 static int most_ops(const TraGraph *g)
 {
@@ -1674,7 +1665,7 @@ static int most_ops(const TraGraph *g)
 		const TraNode *n = &g->nodes[id];
 		if (n->kind != TRA_NODE_EINSUM)
 			continue;
-		int j = expr_ops(g, n->join), e = n->epilogue >= 0 ? expr_ops(g, n->epilogue) : 0;
+		int j = tra_expr_size(g, n->join), e = tra_expr_size(g, n->epilogue);
 		most = j > most ? j : most;
 		most = e > most ? e : most;
 	}
@@ -1725,9 +1716,9 @@ START_TEST(hoist_splits_large)
 		/* 1,536 nested calls: at least 3 pieces, none under a quarter of the bound */
 		int pieces = 0;
 		for (int id = 0; id < u->g.nnodes; id++)
-			if (strstr(u->g.nodes[id].name, ".h") && expr_ops(&u->g, u->g.nodes[id].join) > 2) {
+			if (strstr(u->g.nodes[id].name, ".h") && tra_expr_size(&u->g, u->g.nodes[id].join) > 2) {
 				pieces++;
-				ck_assert_int_ge(expr_ops(&u->g, u->g.nodes[id].join), TRA_NODE_MAX_OPS / 4);
+				ck_assert_int_ge(tra_expr_size(&u->g, u->g.nodes[id].join), TRA_NODE_MAX_OPS / 4);
 			}
 		ck_assert_int_ge(pieces, 3);
 		fuse_then_dce(&u->g);
