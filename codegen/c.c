@@ -1022,18 +1022,43 @@ static void cg_c_row(CgC *c, const TraNode *n, int id, int rank)
  * join at those rows into ctx->acc, the partial block of the task's row
  * block (the whole output, in its layout), a vector loop along the last
  * output index; the group's kernel zeros it first, and the aggregation
- * applies the epilogue. */
-static void cg_c_row_reduce(CgC *c, const TraNode *n, int id)
+ * applies the epilogue. jam rows at a time (Kplan.jam), each element
+ * loaded once, the rows added to it in order, and stored once; the rows
+ * left over one at a time. */
+static void cg_c_row_reduce(CgC *c, const TraNode *n, int id, int jam)
 {
 	cg_c_row_head(c, id);
 	cg_c_buffers(c, n, id, CG_ACC_REDUCE);
-	fprintf(c->out, "\t%s *restrict part = ctx->acc;\n", cg_c_type(n->type));
-	fprintf(c->out, "\tfor (int64_t x%d = lo; x%d < hi; x%d++) {\n", n->rank, n->rank, n->rank);
-	for (int d = 0; d < n->rank - 1; d++)
+	const char *t = cg_c_type(n->type);
+	int r = n->rank, depth = 1 + r;
+	fprintf(c->out, "\t%s *restrict part = ctx->acc;\n\tint64_t xj = lo;\n", t);
+	if (jam > 1) {
+		fprintf(c->out, "\tfor (; xj + %d <= hi; xj += %d) {\n", jam, jam);
+		for (int d = 0; d < r - 1; d++)
+			cg_c_open_loop(c, d, n->idx[d].size, 2 + d, false);
+		cg_c_tile_line(c, depth, "#pragma omp simd");
+		cg_c_open_loop(c, r - 1, n->idx[r - 1].size, depth, false);
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "%s acc = part[", t);
+		cg_c_out_offset(c, n);
+		fputs("];\n", c->out);
+		for (int q = 0; q < jam; q++) {
+			cg_c_indent(c, depth + 1);
+			fprintf(c->out, "{ const int64_t x%d = xj + %d; acc += ", r, q);
+			cg_c_expr(c, n, n->join);
+			fputs("; }\n", c->out);
+		}
+		cg_c_indent(c, depth + 1);
+		fputs("part[", c->out);
+		cg_c_out_offset(c, n);
+		fputs("] = acc;\n", c->out);
+		cg_c_close_loops(c, depth + 1, 1);
+	}
+	fprintf(c->out, "\tfor (int64_t x%d = xj; x%d < hi; x%d++) {\n", r, r, r);
+	for (int d = 0; d < r - 1; d++)
 		cg_c_open_loop(c, d, n->idx[d].size, 2 + d, false);
-	int depth = 1 + n->rank;
 	cg_c_tile_line(c, depth, "#pragma omp simd");
-	cg_c_open_loop(c, n->rank - 1, n->idx[n->rank - 1].size, depth, false);
+	cg_c_open_loop(c, r - 1, n->idx[r - 1].size, depth, false);
 	cg_c_indent(c, depth + 1);
 	fputs("part[", c->out);
 	cg_c_out_offset(c, n);
@@ -2055,7 +2080,7 @@ static void cg_c_block_rows(CgC *c, const Kplan *k)
 	fputs(": row blocks */\n", c->out);
 	for (int m = 0; m < k->nmembers; m++)
 		if (k->members[m] == k->reducer)
-			cg_c_row_reduce(c, &g->nodes[k->members[m]], k->members[m]);
+			cg_c_row_reduce(c, &g->nodes[k->members[m]], k->members[m], k->jam);
 		else
 			cg_c_row(c, &g->nodes[k->members[m]], k->members[m], k->row_rank);
 	cg_c_group_body(c, k);

@@ -1231,23 +1231,51 @@ static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool no_unrol
 	free(K);
 }
 
+/* The join of row reducer K's node, at row r, added to acc: the vector
+ * loops' element of the partial block, or that plus the rows before. */
+static CgLlvmValue cg_llvm_row_reduce_add(CgLlvmProg *p, CgLlvmNestK *K, CgLlvmValue r, CgLlvmValue acc)
+{
+	K->env.x[K->n->rank] = r;
+	return cg_llvm_arith(p->m, TRA_OP_ADD, acc, cg_llvm_expr(p, &K->env, K->n->join));
+}
+
 /* "<kernel>.rows<id>"(lo, hi, out, in..., part) of a row reducer: the
  * join at rows [lo, hi) of its reduced index added into part, the
  * partial block of the task's row block (the output's layout), a vector
- * loop along the last output index (cg_c_row_reduce). */
-static void cg_llvm_row_reduce(CgLlvmProg *p, const char *kernel, int id)
+ * loop along the last output index; jam rows at a time, each element
+ * loaded once, the rows added in order, stored once, and the rows left
+ * over one at a time (cg_c_row_reduce). */
+static void cg_llvm_row_reduce(CgLlvmProg *p, const char *kernel, int id, int jam)
 {
 	CgLlvm *m = p->m;
 	const TraNode *n = &p->g->nodes[id];
 	CgLlvmNestK *K = cg_llvm_row_fn(p, kernel, id, true, true);
 	CgLlvmLoop loops[TRA_MAX_RANK + 1];
-	cg_llvm_index_loop(K, &loops[n->rank], n->rank, cg_llvm_param(m, 0), cg_llvm_param(m, 1), false);
+	CgLlvmValue lo = cg_llvm_param(m, 0), hi = cg_llvm_param(m, 1);
+	if (jam > 1) {
+		CgLlvmValue passes = cg_llvm_idiv(m, cg_llvm_isub(m, hi, lo), cg_llvm_i64c(m, jam));
+		cg_llvm_loop_begin(m, &loops[n->rank], cg_llvm_i64c(m, 0), passes, false);
+		CgLlvmValue first = cg_llvm_iadd(m, lo, cg_llvm_imul(m, loops[n->rank].iv, cg_llvm_i64c(m, jam)));
+		for (int d = 0; d < n->rank; d++)
+			cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
+			                   d == n->rank - 1);
+		CgLlvmValue off = cg_llvm_out_offset(K);
+		CgLlvmValue acc = cg_llvm_load(m, K->t, K->part, off);
+		for (int q = 0; q < jam; q++)
+			acc = cg_llvm_row_reduce_add(p, K, cg_llvm_iadd(m, first, cg_llvm_i64c(m, q)), acc);
+		cg_llvm_store(m, K->t, K->part, off, acc);
+		for (int d = n->rank - 1; d >= 0; d--)
+			cg_llvm_loop_end(m, &loops[d]);
+		cg_llvm_loop_end(m, &loops[n->rank]);
+		lo = cg_llvm_iadd(m, lo, cg_llvm_imul(m, passes, cg_llvm_i64c(m, jam)));
+	}
+	cg_llvm_loop_begin(m, &loops[n->rank], lo, hi, false);
+	CgLlvmValue r = loops[n->rank].iv;
 	for (int d = 0; d < n->rank; d++)
 		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
 		                   d == n->rank - 1);
 	CgLlvmValue off = cg_llvm_out_offset(K);
-	CgLlvmValue v = cg_llvm_expr(p, &K->env, n->join);
-	cg_llvm_store(m, K->t, K->part, off, cg_llvm_arith(m, TRA_OP_ADD, cg_llvm_load(m, K->t, K->part, off), v));
+	cg_llvm_store(m, K->t, K->part, off, cg_llvm_row_reduce_add(p, K, r, cg_llvm_load(m, K->t, K->part, off)));
 	for (int d = n->rank - 1; d >= 0; d--)
 		cg_llvm_loop_end(m, &loops[d]);
 	cg_llvm_loop_end(m, &loops[n->rank]);
@@ -1324,7 +1352,7 @@ static void cg_llvm_block_rows(CgLlvmProg *p, const Kplan *k)
 	snprintf(name, sizeof name, "r%d", k->node);
 	for (int i = 0; i < k->nmembers; i++)
 		if (k->members[i] == k->reducer)
-			cg_llvm_row_reduce(p, name, k->members[i]);
+			cg_llvm_row_reduce(p, name, k->members[i], k->jam);
 		else
 			cg_llvm_row(p, name, k->members[i], k->reducer >= 0, k->row_rank);
 	cg_llvm_block_fn(p, name);

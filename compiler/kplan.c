@@ -236,7 +236,17 @@ void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest)
  *     most KPLAN_ROW_REDUCE_MAX rows, since each element sums its block's
  *     rows in turn (NumPy's pairwise sum adds blocks of 128 so); one per
  *     group, whose context carries its partial block, and no member
- *     reads it.
+ *     reads it. Its group runs KPLAN_REDUCER_JAM rows a chunk, and the
+ *     reducer adds a chunk's rows in one pass (Kplan.jam): each element
+ *     of the partial block loaded once, the chunk's terms added to it in
+ *     row order (the sum row by row gives, bit for bit), stored once.
+ *     Row by row, the block's loads and stores bound the group, not X:
+ *     in a C micro-benchmark of W5 (2 threads, AVX-512), 16.4 ms row by
+ *     row, 12.4 with 4 dots then 4 rows added in turn, 9.4 with 4 rows a
+ *     pass, 8.5 with 8 or 16. W5 itself: 9.2-9.5 ms row by row, 8.6-9.1
+ *     with 8 rows a pass (LLVM back end, medians of 40 runs, binaries
+ *     alternating; 7.7-8.0 through gcc); 4 and 16
+ *     measured the same as 8.
  * Either is cut in the group's row blocks only, as ia_fuse_rows needs of
  * every member (the partition is known when block tasks are planned).
  *
@@ -526,9 +536,9 @@ static void kplan_add_rows(KplanProgram *kp, int lead, bool block)
 			if (kp->row_dim[v] > 0)
 				k->reducer = v;
 		}
-	/* a row reducer's group runs row by row, the row in L1 from the dot
-	   that reads it to the reducer: in chunks of 8 rows, W5's kernel took
-	   19.4 ms, not 14.3 (C back end, gcc's -fassociative-math) */
+	/* a row reducer's group runs KPLAN_REDUCER_JAM rows a chunk, which
+	   the reducer adds into each element of its partial block in one pass
+	   (kplan.c's row groups say why) */
 	k->row_rank = kp->row_rank[lead];
 	/* a chunk loop with every member inlined is one function of as many
 	   loops, which LLVM's and gcc's loop passes take superlinear time
@@ -537,7 +547,8 @@ static void kplan_add_rows(KplanProgram *kp, int lead, bool block)
 	   to that many members' work, but a few nanoseconds a row in W5's
 	   three-member group of one-row chunks, which stays inlined */
 	k->calls = k->nmembers > KPLAN_INLINE_MEMBERS;
-	k->chunk = k->reducer >= 0 ? 1 : kplan_group_chunk(g, kp->leader, lead, end, k->row_rank);
+	k->jam = k->reducer >= 0 ? KPLAN_REDUCER_JAM : 1;
+	k->chunk = k->reducer >= 0 ? k->jam : kplan_group_chunk(g, kp->leader, lead, end, k->row_rank);
 }
 
 /* Whole-node kernels, in node order: a GEMM, or a loop nest (a rank-0
@@ -1084,7 +1095,8 @@ static void kplan_dump_kernel(const KplanProgram *kp, int i, FILE *out)
 				fprintf(out, " %s", g->nodes[k->node].idx[d].name);
 		}
 		if (k->reducer >= 0)
-			fprintf(out, ", %s sums them into its partial block", g->nodes[k->reducer].name);
+			fprintf(out, ", %s sums them into its partial block, %d rows a pass", g->nodes[k->reducer].name,
+			        k->jam);
 		if (k->calls)
 			fputs(", each member's rows a call", out);
 		fputc('\n', out);

@@ -21,6 +21,7 @@
 #define KPLAN_PANEL 256               /* rows of a GEMM panel whose epilogue follows it */
 #define KPLAN_COLUMN_MIN 16           /* the shortest last index a column reduction vectorises */
 #define KPLAN_ROW_REDUCE_MAX 1024     /* rows per block a row group's row reducer sums in turn */
+#define KPLAN_REDUCER_JAM 8           /* rows a row reducer adds into each element per pass */
 #define KPLAN_INLINE_MEMBERS 16       /* the most members a row group inlines into its chunk loop */
 
 /* What a kernel is. */
@@ -90,6 +91,9 @@ typedef struct Kplan {
 	int64_t chunk;     /* KPLAN_ROWS: rows per chunk */
 	int reducer;       /* KPLAN_ROWS of blocks: the member that sums the rows into its
 	                      partial block (kplan.c's row groups), or -1 */
+	int jam;           /* KPLAN_ROWS with a reducer: the rows it adds into each element
+	                      in one pass of its vector loop, in row order (a chunk's:
+	                      chunk == jam); the rows left over, one a pass; else 1 */
 	int row_rank;      /* KPLAN_ROWS: the leading indices a row is a point of (rows
 	                      numbered in C order over them; 1: the first index's) */
 	bool calls;        /* KPLAN_ROWS: its members' row functions are called, not

@@ -58,7 +58,7 @@ plan heads "$srcdir/tests/reuse/heads.tra" "" "reuse chain: A, M, E, O.r1, O: 16
 # W5's chain runs as one row group (compiler/kplan.c, row groups): r a
 # row dot (z's sum, which r took in: fuse.c, absorbing) then r's map, g
 # its row reducer, each row block's task g's partial block
-fused="  members r g, 1 rows per chunk, g sums them into its partial block"
+fused="  members r g, 8 rows per chunk, g sums them into its partial block, 8 rows a pass"
 if "$TRAC" "$w5" $w5defs --emit=kernels --devices=2 >out 2>err && grep -Fxq "$fused" out; then
 	ok w5-row-reducer
 else
@@ -104,13 +104,12 @@ if [ "${TRAC_CHECK:-full}" = quick ]; then
 	flag_sets=_
 	threads=2
 fi
-for prog in "$w5" "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra" "$srcdir/tests/reuse/heads.tra" \
-	"$srcdir/tests/reuse/lse.tra"; do
-	name=$(basename "$prog" .tra)
-	defs=""
-	[ "$prog" = "$w5" ] && defs=$w5defs
+# compiled NAME PROG DEFS: PROG against the interpreter under every flag
+# set and thread count
+compiled() {
+	name=$1 prog=$2 defs=$3
 	# shellcheck disable=SC2086
-	"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" || { bad "$name-interpret"; continue; }
+	"$TRAC" "$prog" $defs --interpret --random=3 --output-dir "want-$name" || { bad "$name-interpret"; return; }
 	for flags in $flag_sets; do
 		flags=$(echo "$flags" | tr '_' ' ' | sed 's/^ $//')
 		# shellcheck disable=SC2086
@@ -128,6 +127,14 @@ for prog in "$w5" "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra
 			rm -rf "got-$t"
 		done
 	done
+}
+compiled w5_logreg "$w5" "$w5defs"
+# row blocks of 1023 and 1024 rows: the row reducer adds 8 rows a pass,
+# then the 7 left over one at a time
+compiled w5_odd "$w5" "-D N=16381 -D D=521"
+for prog in "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra" "$srcdir/tests/reuse/heads.tra" \
+	"$srcdir/tests/reuse/lse.tra"; do
+	compiled "$(basename "$prog" .tra)" "$prog" ""
 done
 
 # random programs in the shapes that make chains (tests/reuse_gen.py:

@@ -598,6 +598,7 @@ START_TEST(plan_rows_over_indices)
 	/* cut along b alone: rows along b, as before */
 	u = blocks_planned(heads, "M:b=2;E:b=2;Z:b=2", &ia, &kp);
 	ck_assert_int_eq(kp.kernels[kp.rows_plan[node_id(u, "M")]].row_rank, 1);
+	ck_assert_int_eq(kp.kernels[kp.rows_plan[node_id(u, "M")]].jam, 1); /* no reducer */
 	kplan_free(&kp);
 	unit_free(u);
 }
@@ -615,7 +616,8 @@ START_TEST(plan_row_reducer)
 	ck_assert_int_eq(k->nmembers, 3);
 	ck_assert_int_eq(k->members[1], r);
 	ck_assert_int_eq(k->reducer, g);
-	ck_assert_int_eq(k->chunk, 1);
+	ck_assert_int_eq(k->chunk, KPLAN_REDUCER_JAM);
+	ck_assert_int_eq(k->jam, KPLAN_REDUCER_JAM);
 	ck_assert_int_eq(kp.row_dim[g], 1); /* g[j]'s i */
 	ck_assert_int_eq(kernel_of(u, &kp, "z")->kind, KPLAN_LOOPS); /* a GEMV alone */
 	ck_assert(kernel_of(u, &kp, "g")->split);
