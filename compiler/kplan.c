@@ -239,14 +239,14 @@ void kplan_scatter_nest(const TraGraph *g, int id, KplanNest *nest)
  *     reads it. Its group runs KPLAN_REDUCER_JAM rows a chunk, and the
  *     reducer adds a chunk's rows in one pass (Kplan.jam): each element
  *     of the partial block loaded once, the chunk's terms added to it in
- *     row order (the sum row by row gives, bit for bit), stored once.
+ *     row order (through LLVM, the row-by-row sum bit for bit; the C
+ *     compiler may reassociate them, as tra(5) allows), stored once.
  *     Row by row, the block's loads and stores bound the group, not X:
  *     in a C micro-benchmark of W5 (2 threads, AVX-512), 16.4 ms row by
  *     row, 12.4 with 4 dots then 4 rows added in turn, 9.4 with 4 rows a
  *     pass, 8.5 with 8 or 16. W5 itself: 9.2-9.5 ms row by row, 8.6-9.1
  *     with 8 rows a pass (LLVM back end, medians of 40 runs, binaries
- *     alternating; 7.7-8.0 through gcc); 4 and 16
- *     measured the same as 8.
+ *     alternating; 7.7-8.0 through gcc); 4 and 16 measured the same.
  * Either is cut in the group's row blocks only, as ia_fuse_rows needs of
  * every member (the partition is known when block tasks are planned).
  *
