@@ -265,7 +265,7 @@ static void algebra_factor_out(TraGraph *g, TraNode *n, Arena *scratch)
  * reader could read that operand instead. */
 static bool algebra_is_copy(const TraGraph *g, const TraNode *n)
 {
-	return n->kind == TRA_NODE_EINSUM && !tra_node_is_opaque(n) && !n->is_output && n->agg == TRA_AGG_NONE &&
+	return n->kind == TRA_NODE_EINSUM && !tra_node_is_opaque(n) && !tra_node_kept(n) && n->agg == TRA_AGG_NONE &&
 	       n->epilogue < 0 && n->nops == 1 && g->ex[n->join].op == TRA_OP_OPERAND &&
 	       g->nodes[n->ops[0].node].type == n->type;
 }

@@ -492,7 +492,7 @@ void cse_merge(TraGraph *g)
 		cse_share_aggregate(&c, id);
 		cse_form(&c, id, true);
 		int r = cse_find(&c, &c.nodes, id, true);
-		if (r >= 0 && !n->is_output)
+		if (r >= 0 && !tra_node_kept(n))
 			c.rep[id] = r;
 	}
 	cse_aggregates_read_maps(&c);

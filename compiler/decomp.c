@@ -666,6 +666,17 @@ static bool decomp_parse_one(const TraNode *n, const char **s, int *part, bool *
 	return true;
 }
 
+void decomp_pin_manual(TraGraph *g, const char *spec)
+{
+	const char *colon = strrchr(spec, ':');
+	for (int id = 0; colon && id < g->nnodes; id++) {
+		TraNode *n = &g->nodes[id];
+		if (n->kind == TRA_NODE_EINSUM && strncmp(n->name, spec, (size_t)(colon - spec)) == 0 &&
+		    n->name[colon - spec] == '\0')
+			n->pinned = true;
+	}
+}
+
 bool decomp_parse_manual(const TraGraph *g, const char *spec, int *node, int *part,
                          char *err, size_t errlen)
 {

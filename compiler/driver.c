@@ -779,13 +779,16 @@ static int driver_front_end(DriverRun *r, AstProgram *prog, TraGraph *g, DriverE
 /* ---- the optimising passes and the back end --------------------------------------- */
 
 /* Runs the passes in driver_passes' order, verifying the graph after
- * each; --after=PASS dumps the stage it moves right after PASS (or
- * before the first, for sema). False when a dump fails. */
+ * each, the statements --partition names pinned first; --after=PASS
+ * dumps the stage it moves right after PASS (or before the first, for
+ * sema). False when a dump fails. */
 static bool driver_optimise(DriverRun *r, TraGraph *g, DriverEmits *em)
 {
 	const char *after = r->o->after;
 	bool ok = true;
 	r->g = g;
+	for (int i = 0; i < r->o->nmanual; i++)
+		decomp_pin_manual(g, r->o->manual[i]);
 	if (after && strcmp(after, "sema") == 0)
 		ok = driver_dump_after(r, em);
 	for (int i = 0; i < driver_npasses; i++) {

@@ -199,7 +199,7 @@ static bool fuse_producer(const TraGraph *g, const FuseUses *u, int pid)
 	const TraNode *p = &g->nodes[pid];
 	return p->kind == TRA_NODE_EINSUM && !tra_node_is_opaque(p) && p->agg == TRA_AGG_NONE &&
 	       p->epilogue < 0 &&
-	       !p->is_output && u->live[pid] && u->nreaders[pid] == 1;
+	       !tra_node_kept(p) && u->live[pid] && u->nreaders[pid] == 1;
 }
 
 /* The one operand of c that reads node pid; -1 if none does or several do. */
@@ -387,7 +387,7 @@ static void fuse_try(TraGraph *g, FuseUses *u, int pid, Arena *scratch)
 static int fuse_absorb_site(const TraGraph *g, const FuseUses *u, int pid)
 {
 	const TraNode *p = &g->nodes[pid];
-	if (p->kind != TRA_NODE_EINSUM || tra_node_is_opaque(p) || p->agg == TRA_AGG_NONE || p->is_output ||
+	if (p->kind != TRA_NODE_EINSUM || tra_node_is_opaque(p) || p->agg == TRA_AGG_NONE || tra_node_kept(p) ||
 	    !u->live[pid] || u->nreaders[pid] != 1 || tra_node_join_type(p) != p->type)
 		return -1;
 	int cid = u->reader[pid];

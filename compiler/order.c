@@ -687,7 +687,7 @@ static void order_greedy_take(Greedy *G, const GreedyStep *s, int t)
  * intermediate that fits. */
 static bool order_greedy(const Plan *p, Shape *sh, Arena *a)
 {
-	Greedy G = {p, sh, p->nf, p->nf};
+	Greedy G = {.p = p, .sh = sh, .nf = p->nf, .n = p->nf};
 	G.tree = arena_alloc(a, (size_t)G.nf * sizeof *G.tree);
 	G.best = arena_alloc(a, (size_t)G.nf * sizeof *G.best);
 	G.touched = arena_alloc(a, (size_t)G.nf * sizeof *G.touched);

@@ -157,6 +157,11 @@ bool tra_node_is_opaque(const TraNode *n)
 	return tra_node_is_view(n) || tra_node_is_scatter(n) || TRA_AGG_IS_ARG(n->agg);
 }
 
+bool tra_node_kept(const TraNode *n)
+{
+	return n->is_output || n->pinned;
+}
+
 void tra_affine_span(const TraOperand *op, int nidx, int d, const int64_t *xlo, const int64_t *xhi,
                      int64_t *lo, int64_t *hi)
 {

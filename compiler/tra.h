@@ -218,6 +218,7 @@ typedef struct TraNode {
 	int epilogue;      /* TraExpr over ACC and output-indexed operands, per
 	                      output element; -1 means the aggregate itself */
 	bool is_output;    /* named by an output statement */
+	bool pinned;       /* named by --partition: the passes keep it (tra_node_kept) */
 	double flops;      /* floating-point operations to compute it */
 	double bytes;      /* bytes read (operands) plus written (result) */
 	int *part;         /* part[d]: blocks along index d, output and reduced
@@ -374,6 +375,11 @@ bool tra_node_is_scatter(const TraNode *n);
 bool tra_node_is_loop(const TraNode *n, int x);
 /* Whether the passes leave n alone: a view, a scatter, an argmax or argmin. */
 bool tra_node_is_opaque(const TraNode *n);
+/* Whether the passes keep n a node of its own that its readers read: an
+ * output, or a statement --partition names (pinned), which fusion does
+ * not inline or absorb, CSE does not replace by its twin, and algebra
+ * and views do not read through. Dead code may still remove it. */
+bool tra_node_kept(const TraNode *n);
 /* The range [*lo, *hi] of positions an affine operand op of a node with
  * nidx indices reads along its producer's dimension d, where index x
  * runs over [xlo[x], xhi[x]) (empty ranges not allowed). */
@@ -570,6 +576,10 @@ double decomp_node_cost_in(const TraGraph *g, int id, const int *part, bool rank
 double decomp_edge_cost(const TraGraph *g, int c, int k, const int *ppart, const int *cpart);
 /* The sum of node and edge costs under the nodes' current partitions. */
 double decomp_graph_cost(const TraGraph *g);
+/* Pins the einsum a manual partition "NODE:i=4,k=2" names, if g has it
+ * (TraNode.pinned): run before the passes, so that the statement the
+ * user partitions is still a node when decomp_parse_manual looks. */
+void decomp_pin_manual(TraGraph *g, const char *spec);
 /* Parses a manual partition "NODE:i=4,k=2" against g: sets *node and
  * part[0..nidx) (unnamed indices 1). Returns false with a message in err. */
 bool decomp_parse_manual(const TraGraph *g, const char *spec, int *node, int *part,

@@ -31,7 +31,7 @@ static bool views_foldable(const TraGraph *g, const TraNode *v)
 	if (!tra_node_is_view(v) || v->nops != 1)
 		return false;
 	const TraOperand *op = &v->ops[0];
-	return !op->aff->gather && g->nodes[op->node].type == v->type && !v->is_output;
+	return !op->aff->gather && g->nodes[op->node].type == v->type && !tra_node_kept(v);
 }
 
 /* Whether reader n runs as a loop nest whatever its operands (never as

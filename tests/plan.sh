@@ -179,6 +179,23 @@ expect partition-index 2 "no index 'z'" "$TRAC" "$mlp" --emit=plan --partition=H
 expect partition-large 2 "from 1 to 512" "$TRAC" "$mlp" --emit=plan --partition=Hd:i=513
 expect partition-zero 2 "from 1 to 512" "$TRAC" "$mlp" --emit=plan --partition=Hd:i=0
 expect partition-twice 2 "given twice" "$TRAC" "$mlp" --emit=plan --partition=Hd:i=2 --partition=Hd:j=2
+# a statement --partition names stays a node of its own: Z, which fusion
+# otherwise makes A's GEMM (A its epilogue), is partitioned as asked, and
+# the compiled program still equals the interpreter
+printf 'size N = 64, K = 32, M = 16\ninput X[N, K], W[K, M], b[M]\nZ[i, j] = sum[k](X[i, k] * W[k, j])\nA[i, j] = relu(Z[i, j] + b[j])\noutput A\n' >epi.tra
+expect partition-absorbed 0 "" "$TRAC" epi.tra --emit=plan --devices=2
+grep -Eq '^%[0-9]+ +Z ' out && bad partition-absorbed-gone || ok partition-absorbed-gone
+expect partition-pinned 0 "" "$TRAC" epi.tra --emit=plan --devices=2 --partition=Z:i=4
+has partition-pinned-row '^%[0-9]+ +Z +i:4 j:1 k:1 '
+if [ -n "${NPYCMP:-}" ]; then
+	if "$TRAC" epi.tra --partition=Z:i=4 -o epi 2>err && ./epi --random=2 --output-dir got-epi >/dev/null 2>&1 &&
+	   "$TRAC" epi.tra --interpret --random=2 --output-dir want-epi >/dev/null 2>&1 &&
+	   "$NPYCMP" got-epi want-epi >/dev/null; then
+		ok partition-pinned-runs
+	else
+		bad partition-pinned-runs
+	fi
+fi
 # an embedding's gradient, a scatter-add, is one task
 expect partition-scatter 2 "is a scatter-add" "$TRAC" "$srcdir/samples/train_embed.tra" --emit=plan \
 	--partition=dE:d=2

@@ -494,6 +494,43 @@ START_TEST(fuse_absorbs_aggregations)
 }
 END_TEST
 
+/* Runs every pass of the driver's table, verifying after each. */
+static void all_passes(TraGraph *g)
+{
+	for (int i = 0; i < driver_npasses; i++) {
+		driver_passes[i].run(g);
+		tra_verify(g);
+	}
+}
+
+/* A statement --partition names (pinned) stays a node through every
+ * pass: not absorbed (Z), inlined (P), replaced by its twin (T2) or read
+ * through as a copy (Cp); unpinned, each is gone (and T1, T2's twin and
+ * not pinned, is inlined into R either way). */
+START_TEST(passes_keep_pinned)
+{
+	static const char src[] =
+		"size N = 3, K = 4, C = 2\ninput X[N, K], W[K, C], b[C], x[N], y[N], Q[N, N]\n"
+		"Z[i, c] = sum[k](X[i, k] * W[k, c])\nA[i, c] = relu(Z[i, c] + b[c])\n"
+		"P[i] = x[i] * y[i]\nB[i] = exp(P[i]) + x[i]\n"
+		"T1[i] = x[i] * y[i] + 1\nT2[i] = y[i] * x[i] + 1\nR[i] = T1[i] * T2[i]\n"
+		"Cp[i, j] = Q[j, i]\nS[i] = sum[j](Cp[i, j])\n"
+		"output A, B, R, S\n";
+	const char *pins[] = {"Z:i=2", "P:i=3", "T2:i=1", "Cp:j=3"};
+	UnitRun *u = after(src, all_passes);
+	ck_assert_str_eq(graph_str(u), "X W b x y Q A B R S");
+	unit_free(u);
+	u = unit_compile_ok(src);
+	for (int k = 0; k < 4; k++)
+		decomp_pin_manual(&u->g, pins[k]);
+	all_passes(&u->g);
+	assert_node(u, "Z", "Z[i,c] = sum[k] (* X[i,k] W[k,c])");
+	assert_node(u, "A", "A[i,c] = relu((+ Z[i,c] b[c]))");
+	ck_assert_str_eq(graph_str(u), "X W b x y Q Z A P B T2 R Cp S");
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(fuse_deduplicates_operands)
 {
 	/* P reads X as C does: one operand of C, read twice */
@@ -1211,15 +1248,6 @@ static void cse_then_dce(TraGraph *g)
 	cse_merge(g);
 	tra_verify(g);
 	dce_remove(g);
-}
-
-/* Runs every pass of the driver's table, verifying after each. */
-static void all_passes(TraGraph *g)
-{
-	for (int i = 0; i < driver_npasses; i++) {
-		driver_passes[i].run(g);
-		tra_verify(g);
-	}
 }
 
 /* The graph with names taken out: every einsum renamed t<id>, every index
@@ -1949,6 +1977,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, fuse_reindexes);
 	tcase_add_test(tc, fuse_into_reductions);
 	tcase_add_test(tc, fuse_absorbs_aggregations);
+	tcase_add_test(tc, passes_keep_pinned);
 	tcase_add_test(tc, fuse_deduplicates_operands);
 	tcase_add_test(tc, fuse_non_cases);
 	tcase_add_test(tc, fuse_read_twice);
