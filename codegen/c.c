@@ -539,6 +539,14 @@ void cg_c_nan_fixup(CgC *c, int depth)
 	fputs("acc = NAN;\n", c->out);
 }
 
+/* One line at depth: a statement, or a pragma before a vector loop. */
+static void cg_c_tile_line(CgC *c, int depth, const char *line)
+{
+	cg_c_indent(c, depth);
+	fputs(line, c->out);
+	fputc('\n', c->out);
+}
+
 void cg_c_block_loop(CgC *c, int x, int depth)
 {
 	cg_c_indent(c, depth);
@@ -655,8 +663,72 @@ static void cg_c_blocked_sum(CgC *c, const TraNode *n, int x, int depth, bool bl
  * (over the block's ranges, lo[] and hi[], if block), at depth. A long
  * sum goes through cg_c_blocked_sum: its error grows with the log of
  * the number of blocks instead of with the number of terms. */
+/* The lanes of an argmax or argmin over x (KplanNest.arg_lanes, kplan.c's
+ * arg reductions), at depth, where its range is at least a lane each:
+ * lane l's best value and position in lbest[l] and lpos[l], from the
+ * first group of lanes through every whole group after it (a vector
+ * loop), then combined into best and acc; anext, the first term left. */
+static void cg_c_arg_lanes(CgC *c, const TraNode *n, int x, int lanes, int depth)
+{
+	const char *t = cg_c_type(tra_node_join_type(n));
+	const char *better = n->agg == TRA_AGG_ARGMAX ? ">" : "<";
+	cg_c_indent(c, depth);
+	fprintf(c->out, "if (ahi - alo >= %d) {\n", lanes);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "%s lbest[%d];\n", t, lanes);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "int64_t lpos[%d];\n", lanes);
+	cg_c_tile_line(c, depth + 1, "#pragma omp simd");
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "for (int64_t l = 0; l < %d; l++) {\n", lanes);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "const int64_t x%d = alo + l;\n", x);
+	cg_c_indent(c, depth + 2);
+	fputs("lbest[l] = ", c->out);
+	cg_c_expr(c, n, n->join);
+	fputs(";\n", c->out);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "lpos[l] = x%d;\n", x);
+	cg_c_close_loops(c, depth + 2, depth + 1);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "for (anext = alo + %d; anext + %d <= ahi; anext += %d) {\n", lanes, lanes, lanes);
+	cg_c_tile_line(c, depth + 2, "#pragma omp simd");
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "for (int64_t l = 0; l < %d; l++) {\n", lanes);
+	cg_c_indent(c, depth + 3);
+	fprintf(c->out, "const int64_t x%d = anext + l;\n", x);
+	cg_c_indent(c, depth + 3);
+	fprintf(c->out, "%s v = ", t);
+	cg_c_expr(c, n, n->join);
+	fputs(";\n", c->out);
+	cg_c_indent(c, depth + 3);
+	fprintf(c->out, "int take = lbest[l] == lbest[l] && (v != v || v %s lbest[l]);\n", better);
+	cg_c_indent(c, depth + 3);
+	fputs("lbest[l] = take ? v : lbest[l];\n", c->out);
+	cg_c_indent(c, depth + 3);
+	fprintf(c->out, "lpos[l] = take ? x%d : lpos[l];\n", x);
+	cg_c_close_loops(c, depth + 3, depth + 1);
+	cg_c_indent(c, depth + 1);
+	fputs("best = lbest[0];\n", c->out);
+	cg_c_indent(c, depth + 1);
+	fputs("acc = lpos[0];\n", c->out);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "for (int l = 1; l < %d; l++) {\n", lanes);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "%s v = lbest[l];\n", t);
+	cg_c_indent(c, depth + 2);
+	fprintf(c->out, "if (best == best ? v != v || v %s best || (v == best && lpos[l] < acc) : v != v && lpos[l] < acc) {\n",
+	        better);
+	cg_c_indent(c, depth + 3);
+	fputs("best = v;\n", c->out);
+	cg_c_indent(c, depth + 3);
+	fputs("acc = lpos[l];\n", c->out);
+	cg_c_close_loops(c, depth + 3, depth);
+}
+
 /* argmax, argmin: acc is the first index of the best value of the join,
- * a NaN winning as in NumPy; a scalar loop (kplan: KPLAN_RED_ARG). */
+ * a NaN winning as in NumPy (kplan: KPLAN_RED_ARG): in lanes where the
+ * plan says so, then a scalar loop over the terms left. */
 static void cg_c_reduce_arg(CgC *c, const TraNode *n, int depth, bool block)
 {
 	const KplanNest *L = cg_c_nest(c, n);
@@ -666,8 +738,16 @@ static void cg_c_reduce_arg(CgC *c, const TraNode *n, int depth, bool block)
 	cg_c_indent(c, depth);
 	fprintf(c->out, "%s best = 0;\n", cg_c_type(tra_node_join_type(n)));
 	cg_c_indent(c, depth);
-	fputs("int first = 1;\n", c->out);
-	cg_c_reduced_loop(c, n, x, depth, block);
+	if (block)
+		fprintf(c->out, "int64_t alo = lo[%d], ahi = hi[%d], anext = alo;\n", x, x);
+	else
+		fprintf(c->out, "int64_t alo = 0, ahi = %" PRId64 ", anext = alo;\n", n->idx[x].size);
+	if (L->arg_lanes > 1)
+		cg_c_arg_lanes(c, n, x, L->arg_lanes, depth);
+	cg_c_indent(c, depth);
+	fputs("int first = anext == alo;\n", c->out);
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t x%d = anext; x%d < ahi; x%d++) {\n", x, x, x);
 	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "%s v = ", cg_c_type(tra_node_join_type(n)));
 	cg_c_expr(c, n, n->join);
@@ -730,14 +810,6 @@ void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 }
 
 /* ---- reductions along a strided index ------------------------------------- */
-
-/* One statement inside the vector loops over the tile, at depth. */
-static void cg_c_tile_line(CgC *c, int depth, const char *line)
-{
-	cg_c_indent(c, depth);
-	fputs(line, c->out);
-	fputc('\n', c->out);
-}
 
 /* Opens `for (xv = t0; xv < t1; xv++) {` at depth, as a vector loop. */
 static void cg_c_tile_loop(CgC *c, int v, int depth)

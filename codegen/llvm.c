@@ -1116,6 +1116,20 @@ void cg_llvm_position(CgLlvm *m, CgLlvmBlock b)
 	LLVMPositionBuilderAtEnd(m->b, b);
 }
 
+CgLlvmBlock cg_llvm_insert_block(CgLlvm *m)
+{
+	return LLVMGetInsertBlock(m->b);
+}
+
+CgLlvmValue cg_llvm_phi2(CgLlvm *m, CgLlvmValue a, CgLlvmBlock x, CgLlvmValue b, CgLlvmBlock y)
+{
+	LLVMValueRef phi = LLVMBuildPhi(m->b, LLVMTypeOf(a), "");
+	LLVMValueRef vals[2] = {a, b};
+	LLVMBasicBlockRef from[2] = {x, y};
+	LLVMAddIncoming(phi, vals, from, 2);
+	return phi;
+}
+
 void cg_llvm_br(CgLlvm *m, CgLlvmBlock to)
 {
 	LLVMBuildBr(m->b, to);

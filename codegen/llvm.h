@@ -180,6 +180,11 @@ void cg_llvm_prefetch(CgLlvm *m, CgLlvmValue p);
 /* Blocks and branches in the function being built. */
 CgLlvmBlock cg_llvm_block(CgLlvm *m, const char *name);
 void cg_llvm_position(CgLlvm *m, CgLlvmBlock b);
+/* The block the builder adds to. */
+CgLlvmBlock cg_llvm_insert_block(CgLlvm *m);
+/* Where the builder is, at the start of a block that x and y branch to:
+ * a from x, b from y. */
+CgLlvmValue cg_llvm_phi2(CgLlvm *m, CgLlvmValue a, CgLlvmBlock x, CgLlvmValue b, CgLlvmBlock y);
 void cg_llvm_br(CgLlvm *m, CgLlvmBlock to);
 /* if p is a null pointer go to yes, else to no. */
 void cg_llvm_br_null(CgLlvm *m, CgLlvmValue p, CgLlvmBlock yes, CgLlvmBlock no);

@@ -543,25 +543,114 @@ static void cg_llvm_blocked_sum(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlvmValu
 	cg_llvm_loop_end(m, &q);
 }
 
+/* Whether v at position i takes over from best at position at in an
+ * argmax or argmin (TRA_OP_GT or TRA_OP_LT better), where best comes
+ * first: v is a NaN, or better, while best is no NaN. Combining lanes
+ * (ties), also an equal v, or a NaN v where best is one, at a smaller
+ * position. */
+static CgLlvmValue cg_llvm_arg_takes(CgLlvm *m, TraOp better, CgLlvmValue v, CgLlvmValue best, CgLlvmValue i,
+                                     CgLlvmValue at, bool ties)
+{
+	CgLlvmValue v_nan = cg_llvm_fcmp(m, TRA_OP_NE, v, v), best_ok = cg_llvm_fcmp(m, TRA_OP_EQ, best, best);
+	CgLlvmValue wins = cg_llvm_ior(m, v_nan, cg_llvm_fcmp(m, better, v, best));
+	if (!ties)
+		return cg_llvm_iand(m, best_ok, wins);
+	CgLlvmValue before = cg_llvm_icmp(m, TRA_OP_LT, i, at);
+	wins = cg_llvm_ior(m, wins, cg_llvm_iand(m, cg_llvm_fcmp(m, TRA_OP_EQ, v, best), before));
+	return cg_llvm_select(m, best_ok, wins, cg_llvm_iand(m, v_nan, before));
+}
+
+/* A stack array of n elements of type t, as a pointer to its first. */
+static CgLlvmValue cg_llvm_stack_array(CgLlvm *m, TrartDtype t, int n)
+{
+	return cg_llvm_bitcast(m, cg_llvm_alloca(m, cg_llvm_array(m, cg_llvm_type(m, t), n)), cg_llvm_tptr(m, t));
+}
+
+/* The lanes of an argmax or argmin over x (cg_c_arg_lanes), where
+ * [a, b) holds at least a lane each: lane l's best value and position in
+ * lbest[l] and lpos[l], from the first group of lanes through every
+ * whole group after it (a vector loop), then combined into *best and
+ * *pos; returns the first term left. */
+static CgLlvmValue cg_llvm_arg_lanes(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlvmValue b, CgLlvmValue *best,
+                                     CgLlvmValue *pos)
+{
+	CgLlvm *m = K->m;
+	TrartDtype jt = tra_node_join_type(K->n);
+	TraOp better = K->n->agg == TRA_AGG_ARGMAX ? TRA_OP_GT : TRA_OP_LT;
+	int lanes = K->L->arg_lanes;
+	CgLlvmValue nl = cg_llvm_i64c(m, lanes);
+	CgLlvmValue lbest = cg_llvm_stack_array(m, jt, lanes), lpos = cg_llvm_stack_array(m, TRART_I64, lanes);
+	CgLlvmLoop l;
+	cg_llvm_loop_begin(m, &l, cg_llvm_i64c(m, 0), nl, true);
+	K->env.x[x] = cg_llvm_iadd(m, a, l.iv);
+	cg_llvm_store(m, jt, lbest, l.iv, cg_llvm_expr(K->p, &K->env, K->n->join));
+	cg_llvm_store(m, TRART_I64, lpos, l.iv, K->env.x[x]);
+	cg_llvm_loop_end(m, &l);
+	CgLlvmValue groups = cg_llvm_idiv(m, cg_llvm_isub(m, b, a), nl);
+	CgLlvmLoop g;
+	cg_llvm_loop_begin(m, &g, cg_llvm_i64c(m, 1), groups, false);
+	CgLlvmValue first = cg_llvm_iadd(m, a, cg_llvm_imul(m, g.iv, nl));
+	cg_llvm_loop_begin(m, &l, cg_llvm_i64c(m, 0), nl, true);
+	K->env.x[x] = cg_llvm_iadd(m, first, l.iv);
+	CgLlvmValue v = cg_llvm_expr(K->p, &K->env, K->n->join);
+	CgLlvmValue lb = cg_llvm_load(m, jt, lbest, l.iv);
+	CgLlvmValue take = cg_llvm_arg_takes(m, better, v, lb, NULL, NULL, false);
+	cg_llvm_store(m, jt, lbest, l.iv, cg_llvm_select(m, take, v, lb));
+	cg_llvm_store(m, TRART_I64, lpos, l.iv, cg_llvm_select(m, take, K->env.x[x], cg_llvm_load(m, TRART_I64, lpos, l.iv)));
+	cg_llvm_loop_end(m, &l);
+	cg_llvm_loop_end(m, &g);
+	CgLlvmValue best0 = cg_llvm_load(m, jt, lbest, cg_llvm_i64c(m, 0));
+	CgLlvmValue pos0 = cg_llvm_load(m, TRART_I64, lpos, cg_llvm_i64c(m, 0));
+	cg_llvm_loop_begin(m, &l, cg_llvm_i64c(m, 1), nl, false);
+	int bv = cg_llvm_loop_carry(m, &l, best0);
+	int bi = cg_llvm_loop_carry(m, &l, pos0);
+	v = cg_llvm_load(m, jt, lbest, l.iv);
+	CgLlvmValue i = cg_llvm_load(m, TRART_I64, lpos, l.iv);
+	take = cg_llvm_arg_takes(m, better, v, l.cur[bv], i, l.cur[bi], true);
+	l.next[bv] = cg_llvm_select(m, take, v, l.cur[bv]);
+	l.next[bi] = cg_llvm_select(m, take, i, l.cur[bi]);
+	cg_llvm_loop_end(m, &l);
+	*best = l.out[bv];
+	*pos = l.out[bi];
+	return cg_llvm_iadd(m, a, cg_llvm_imul(m, groups, nl));
+}
+
 /* argmax, argmin (cg_c_reduce_arg): the first index of the best value of
- * the join along the one reduced index, a NaN winning; a scalar loop
- * carrying the best value, its index and whether one was seen. */
+ * the join along the one reduced index, a NaN winning: in lanes where
+ * the plan says so and the range holds a lane each, then a scalar loop
+ * over the terms left, carrying the best value, its index and whether
+ * one was seen. */
 static CgLlvmValue cg_llvm_reduce_arg(CgLlvmNestK *K)
 {
 	CgLlvm *m = K->m;
 	TrartDtype jt = tra_node_join_type(K->n);
 	int x = K->L->red[0];
 	CgLlvmType i32 = cg_llvm_int(m, 32);
+	CgLlvmValue a = cg_llvm_bound_lo(K, x), b = cg_llvm_bound_hi(K, x);
+	CgLlvmValue from = a, best0 = cg_llvm_const(m, jt, 0.0), pos0 = cg_llvm_i64c(m, 0);
+	CgLlvmValue seen0 = cg_llvm_const_int(m, i32, 1);
+	if (K->L->arg_lanes > 1) {
+		CgLlvmValue lbest, lpos, rest;
+		CgLlvmBlock before = cg_llvm_insert_block(m);
+		CgLlvmBlock after = cg_llvm_if_begin(m, cg_llvm_icmp(m, TRA_OP_GE, cg_llvm_isub(m, b, a),
+		                                                     cg_llvm_i64c(m, K->L->arg_lanes)));
+		rest = cg_llvm_arg_lanes(K, x, a, b, &lbest, &lpos);
+		CgLlvmBlock lanes = cg_llvm_insert_block(m);
+		cg_llvm_if_end(m, after);
+		from = cg_llvm_phi2(m, a, before, rest, lanes);
+		best0 = cg_llvm_phi2(m, best0, before, lbest, lanes);
+		pos0 = cg_llvm_phi2(m, pos0, before, lpos, lanes);
+		seen0 = cg_llvm_phi2(m, seen0, before, cg_llvm_const_int(m, i32, 0), lanes);
+	}
 	CgLlvmLoop l;
-	cg_llvm_index_loop(K, &l, x, cg_llvm_bound_lo(K, x), cg_llvm_bound_hi(K, x), false);
-	int bi = cg_llvm_loop_carry(m, &l, cg_llvm_i64c(m, 0));
-	int bv = cg_llvm_loop_carry(m, &l, cg_llvm_const(m, jt, 0.0));
-	int fi = cg_llvm_loop_carry(m, &l, cg_llvm_const_int(m, i32, 1));
+	cg_llvm_index_loop(K, &l, x, from, b, false);
+	int bi = cg_llvm_loop_carry(m, &l, pos0);
+	int bv = cg_llvm_loop_carry(m, &l, best0);
+	int fi = cg_llvm_loop_carry(m, &l, seen0);
 	CgLlvmValue v = cg_llvm_expr(K->p, &K->env, K->n->join), best = l.cur[bv];
 	CgLlvmValue first = cg_llvm_icmp(m, TRA_OP_NE, l.cur[fi], cg_llvm_const_int(m, i32, 0));
-	CgLlvmValue better = cg_llvm_fcmp(m, K->n->agg == TRA_AGG_ARGMAX ? TRA_OP_GT : TRA_OP_LT, v, best);
-	CgLlvmValue v_nan = cg_llvm_fcmp(m, TRA_OP_NE, v, v), best_ok = cg_llvm_fcmp(m, TRA_OP_EQ, best, best);
-	CgLlvmValue take = cg_llvm_ior(m, first, cg_llvm_iand(m, best_ok, cg_llvm_ior(m, v_nan, better)));
+	CgLlvmValue take = cg_llvm_ior(m, first, cg_llvm_arg_takes(m, K->n->agg == TRA_AGG_ARGMAX ? TRA_OP_GT : TRA_OP_LT,
+	                                                            v, best, NULL, NULL, false));
 	l.next[bv] = cg_llvm_select(m, take, v, best);
 	l.next[bi] = cg_llvm_select(m, take, l.iv, l.cur[bi]);
 	l.next[fi] = cg_llvm_const_int(m, i32, 0);

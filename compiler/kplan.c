@@ -41,6 +41,17 @@
  *         error grows with the log of the length as NumPy's pairwise
  *         sum's does; a column sum adds its tile into two levels of
  *         KPLAN_COLUMN_BLOCK blocks instead.
+ *       * Arg reductions (KPLAN_RED_ARG: argmax, argmin) of at least
+ *         KPLAN_ARG_MIN_TERMS terms run in KPLAN_ARG_LANES lanes on CPUs
+ *         (KplanNest.arg_lanes): lane l keeps the best value at positions
+ *         l, l + 16, ... and where it was first seen, a vector loop over
+ *         the lanes; the lanes then combine, the best value at its
+ *         smallest position (a NaN first, at its smallest, as NumPy's
+ *         argmax), and the terms left over after the last whole group of
+ *         lanes follow in order. One scalar loop carries the best from
+ *         each term to the next, a compare and two selects a term in
+ *         turn: a row argmax over 4096 x 4096 f32 took 45 ms, against
+ *         NumPy's 3.2. GPU threads keep the scalar loop.
  *
  * Block kernels (a placed task graph) plan the same nests over a block's
  * ranges; a node's GEMM is planned for blocks (GEMM_BLOCKS: no copy of
@@ -165,10 +176,14 @@ void kplan_nest(const TraGraph *g, int id, KplanNest *nest)
 	nest->prefetch = -1;
 	nest->column_tile = KPLAN_COLUMN_TILE;
 	nest->column_block = KPLAN_COLUMN_BLOCK;
+	nest->arg_lanes = 1;
 	if (n->agg == TRA_AGG_NONE)
 		nest->reduce = KPLAN_RED_NONE;
-	else if (TRA_AGG_IS_ARG(n->agg))
+	else if (TRA_AGG_IS_ARG(n->agg)) {
 		nest->reduce = KPLAN_RED_ARG;
+		if (n->idx[n->rank].size >= KPLAN_ARG_MIN_TERMS)
+			nest->arg_lanes = KPLAN_ARG_LANES;
+	}
 	else
 		nest->reduce = kplan_columnwise(g, n) ? KPLAN_RED_COLUMNS : KPLAN_RED_SIMD;
 	kplan_loop_order(n, nest);
@@ -177,7 +192,7 @@ void kplan_nest(const TraGraph *g, int id, KplanNest *nest)
 	if (nest->reduce == KPLAN_RED_SIMD)
 		nest->vector = nest->red[nest->nred - 1];
 	else if (nest->reduce == KPLAN_RED_ARG)
-		nest->vector = -1; /* the first best needs the order */
+		nest->vector = -1; /* the lanes' loop, if any, is the vector loop */
 	else
 		nest->vector = n->rank > 0 ? n->rank - 1 : -1;
 }
@@ -939,6 +954,9 @@ void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp)
 	} else
 		kplan_build_nodes(kp, is_gemm);
 	kplan_plan_prefetch(kp);
+	if (ia && ia->ngpus > 0) /* a GPU thread's arrays of lanes would be local memory */
+		for (int i = 0; i < kp->nkernels; i++)
+			kp->kernels[i].nest.arg_lanes = 1;
 	free(is_gemm);
 }
 
@@ -1040,6 +1058,8 @@ static void kplan_dump_nest(const TraGraph *g, const KplanNest *nest, FILE *out)
 		fprintf(out, ", blocked by %" PRId64 " twice", nest->column_block);
 	else if (nest->blocked)
 		fprintf(out, ", blocks of %" PRId64 " summed pairwise", nest->sum_block);
+	if (nest->arg_lanes > 1)
+		fprintf(out, ", %d lanes", nest->arg_lanes);
 	if (nest->prefetch >= 0)
 		fprintf(out, ", prefetching %s's next row", g->nodes[n->ops[nest->prefetch].node].name);
 	fputs("\n    join ", out);

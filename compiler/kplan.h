@@ -22,6 +22,8 @@
 #define KPLAN_COLUMN_MIN 16           /* the shortest last index a column reduction vectorises */
 #define KPLAN_ROW_REDUCE_MAX 1024     /* rows per block a row group's row reducer sums in turn */
 #define KPLAN_REDUCER_JAM 8           /* rows a row reducer adds into each element per pass */
+#define KPLAN_ARG_LANES 16            /* lanes of an argmax or argmin on CPUs ... */
+#define KPLAN_ARG_MIN_TERMS 64        /* ... with at least this many terms */
 #define KPLAN_INLINE_MEMBERS 16       /* the most members a row group inlines into its chunk loop */
 
 /* What a kernel is. */
@@ -60,6 +62,9 @@ typedef struct KplanNest {
 	bool blocked;      /* a long sum: SIMD sums blocks of sum_block terms into a pairwise
 	                      sum; COLUMNS adds the tile into two levels of column_block blocks */
 	int64_t sum_block, column_tile, column_block;
+	int arg_lanes;     /* KPLAN_RED_ARG: lanes its loop runs in, lane l the best of the
+	                      positions congruent to l, in order, the lanes then combined
+	                      (kplan.c's arg reductions); 1: one scalar loop */
 	int prefetch;      /* a blocked sum in a row group: the operand whose next row each
 	                      block prefetches (kplan.c's row groups), or -1 */
 	int64_t prefetch_stride; /* its elements from one row to the next */

@@ -179,6 +179,23 @@ else
 	bad "blk.tra: outputs"
 fi
 
+# An argmax of 200 terms: 16 lanes on CPUs (kplan.c, arg reductions),
+# one loop a GPU thread, equal to the interpreter's positions
+printf '%s\n' 'size N = 96, C = 200' 'input X[N, C]' 'a[i] = argmax[j](X[i, j])' \
+	'b[j] = argmin[i](X[i, j] * 2)' 'output a, b' >arg.tra
+rm -rf want got-* && gotdirs=""
+"$TRAC" arg.tra --interpret --random=3 --output-dir want 2>err || bad "arg.tra: interpreter"
+if "$TRAC" arg.tra --emit=kernels >kern 2>err && grep -q 'argmax from 0, 16 lanes' kern &&
+	"$TRAC" arg.tra --backend=cuda-sim --gpus=2 --emit=kernels >kern 2>err && grep -q 'argmax from 0$' kern &&
+	! grep -q lanes kern; then
+	ok "arg.tra: lanes on CPUs, not on GPUs"
+else
+	bad "arg.tra: lanes on CPUs, not on GPUs"
+fi
+run_gpus arg arg.tra "" 2 greedy
+# shellcheck disable=SC2086 # the directory
+[ -n "$gotdirs" ] && compare $gotdirs want && ok "arg.tra: positions on 2 GPUs" || bad "arg.tra: positions on 2 GPUs"
+
 # The errors. Two GPUs' program, one (simulated) GPU.
 printf 'size N = 8\ninput A[N, N]\nB[i, j] = 3 * A[i, j]\noutput B\n' >two.tra
 "$TRAC" two.tra --backend=cuda-sim --gpus=2 --partition=B:i=2 -o two 2>err || bad "two.tra: compile"

@@ -31,6 +31,26 @@ S = np.array([[1, 3, 3, 0, 2, -1], [np.nan, 1, np.nan, 5, 0, 2], [-1, -1, -1, -1
 T = np.array([[5, 1, 5, 0, 1, 0], [2, 2, 2, 2, 2, 2], [-3, 7, 7, -3, 0, 1],
               [0, 0, 0, 0, 0, 9], [9, 0, 0, 0, 0, 0]], np.int32)
 
+# long rows for argmax's lanes (kplan.c, arg reductions: 16 lanes, then
+# the terms left after the last whole group of 16, here 203 = 12 * 16 + 11)
+L = RNG.integers(-20, 20, size=(10, 203)).astype(np.float32)
+L[0, [37, 101, 200]] = 50          # ties in two lanes and the tail: the first
+L[1, [150, 30]] = np.nan           # two NaNs: the first
+L[2, 195] = np.nan                 # a NaN in the tail only
+L[3, :] = 4                        # constant: position 0
+L[4, 199] = 60                     # the best in the tail only
+L[5, :] = -np.inf                  # all -inf: position 0
+L[6, [0, 16, 1]] = 70              # one lane twice, then another: 0
+L[7, [32, 17]] = 80                # lane 0 later than lane 1: 17
+L[8, [40, 33]] = np.nan            # NaNs in two lanes: 33
+L[9, [12, 190]] = -90              # argmin: a lane, then the tail
+LI = RNG.integers(-5, 5, size=(10, 203)).astype(np.int32)
+LI[:, 100] = 9
+LI[:, 150] = 9                     # ties: 100
+LC = RNG.integers(-20, 20, size=(130, 5)).astype(np.float32)
+LC[[64, 3], 1] = 40                # a column's ties: 3
+LC[[77, 120], 2] = np.nan          # a column's NaNs: 77
+
 
 def wrap32(v):
     return np.asarray(v, dtype=np.int64).astype(np.int32)
@@ -134,6 +154,20 @@ output am, an, cm, ti, tj, lab, hits
         "ti": np.argmin(T, axis=1), "tj": np.argmax(T - np.arange(5)[:, None], axis=0),
         "lab": np.argmax(T, axis=1).astype(np.float32) + S[:, 0],
         "hits": np.array(np.sum(np.argmax(S, axis=1) == np.argmax(T, axis=1)), np.int64)}),
+    ("argmax-lanes", """
+size R = 10, C = 203, H = 130, W = 5
+input L[R, C], LI[R, C] i32, LC[H, W]
+am[i] = argmax[j](L[i, j])
+an[i] = argmin[j](L[i, j])
+ad[i] = argmax[j](f64(L[i, j]) * 2)
+ai[i] = argmax[j](LI[i, j])
+ac[j] = argmax[i](LC[i, j])
+al[j] = argmin[i](LC[i, j])
+output am, an, ad, ai, ac, al
+""", {"L": L, "LI": LI, "LC": LC}, lambda L, LI, LC: {
+        "am": np.argmax(L, axis=1), "an": np.argmin(L, axis=1),
+        "ad": np.argmax(L.astype(np.float64) * 2, axis=1), "ai": np.argmax(LI, axis=1),
+        "ac": np.argmax(LC, axis=0), "al": np.argmin(LC, axis=0)}),
 ]
 
 

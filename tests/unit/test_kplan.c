@@ -256,6 +256,24 @@ START_TEST(plan_max)
 }
 END_TEST
 
+/* argmax and argmin: 16 lanes from 64 terms on (kplan.c's arg
+ * reductions), one scalar loop below */
+START_TEST(plan_arg_lanes)
+{
+	KplanProgram kp;
+	UnitRun *u = planned("size I = 5, J = 64, K = 63\ninput X[I, J], Y[I, K]\n"
+	                     "a[i] = argmax[j](X[i, j])\nb[i] = argmin[k](Y[i, k])\noutput a, b\n", &kp);
+	const KplanNest *L = &kernel_of(u, &kp, "a.r1")->nest;
+	ck_assert_int_eq(L->reduce, KPLAN_RED_ARG);
+	ck_assert_int_eq(L->arg_lanes, KPLAN_ARG_LANES);
+	L = &kernel_of(u, &kp, "b.r1")->nest;
+	ck_assert_int_eq(L->reduce, KPLAN_RED_ARG);
+	ck_assert_int_eq(L->arg_lanes, 1);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(plan_column_sum)
 {
 	KplanProgram kp;
@@ -735,6 +753,7 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, plan_map);
 	tcase_add_test(tc, plan_row_sum);
 	tcase_add_test(tc, plan_max);
+	tcase_add_test(tc, plan_arg_lanes);
 	tcase_add_test(tc, plan_column_sum);
 	tcase_add_test(tc, plan_row_group);
 	tcase_add_test(tc, plan_row_prefetch);
