@@ -663,6 +663,22 @@ static void cg_c_blocked_sum(CgC *c, const TraNode *n, int x, int depth, bool bl
  * (over the block's ranges, lo[] and hi[], if block), at depth. A long
  * sum goes through cg_c_blocked_sum: its error grows with the log of
  * the number of blocks instead of with the number of terms. */
+/* Opens the vector loop over the lanes of an argmax or argmin over x, at
+ * depth, and evaluates the join at x = base + l into lhs. */
+static void cg_c_lane_loop(CgC *c, const TraNode *n, int x, int lanes, const char *base, const char *lhs,
+                           int depth)
+{
+	cg_c_tile_line(c, depth, "#pragma omp simd");
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t l = 0; l < %d; l++) {\n", lanes);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "const int64_t x%d = %s + l;\n", x, base);
+	cg_c_indent(c, depth + 1);
+	fprintf(c->out, "%s = ", lhs);
+	cg_c_expr(c, n, n->join);
+	fputs(";\n", c->out);
+}
+
 /* The lanes of an argmax or argmin over x (KplanNest.arg_lanes, kplan.c's
  * arg reductions), at depth, where its range is at least a lane each:
  * lane l's best value and position in lbest[l] and lpos[l], from the
@@ -678,29 +694,15 @@ static void cg_c_arg_lanes(CgC *c, const TraNode *n, int x, int lanes, int depth
 	fprintf(c->out, "%s lbest[%d];\n", t, lanes);
 	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "int64_t lpos[%d];\n", lanes);
-	cg_c_tile_line(c, depth + 1, "#pragma omp simd");
-	cg_c_indent(c, depth + 1);
-	fprintf(c->out, "for (int64_t l = 0; l < %d; l++) {\n", lanes);
-	cg_c_indent(c, depth + 2);
-	fprintf(c->out, "const int64_t x%d = alo + l;\n", x);
-	cg_c_indent(c, depth + 2);
-	fputs("lbest[l] = ", c->out);
-	cg_c_expr(c, n, n->join);
-	fputs(";\n", c->out);
+	cg_c_lane_loop(c, n, x, lanes, "alo", "lbest[l]", depth + 1);
 	cg_c_indent(c, depth + 2);
 	fprintf(c->out, "lpos[l] = x%d;\n", x);
 	cg_c_close_loops(c, depth + 2, depth + 1);
 	cg_c_indent(c, depth + 1);
 	fprintf(c->out, "for (anext = alo + %d; anext + %d <= ahi; anext += %d) {\n", lanes, lanes, lanes);
-	cg_c_tile_line(c, depth + 2, "#pragma omp simd");
-	cg_c_indent(c, depth + 2);
-	fprintf(c->out, "for (int64_t l = 0; l < %d; l++) {\n", lanes);
-	cg_c_indent(c, depth + 3);
-	fprintf(c->out, "const int64_t x%d = anext + l;\n", x);
-	cg_c_indent(c, depth + 3);
-	fprintf(c->out, "%s v = ", t);
-	cg_c_expr(c, n, n->join);
-	fputs(";\n", c->out);
+	char v[32];
+	snprintf(v, sizeof v, "%s v", t);
+	cg_c_lane_loop(c, n, x, lanes, "anext", v, depth + 2);
 	cg_c_indent(c, depth + 3);
 	fprintf(c->out, "int take = lbest[l] == lbest[l] && (v != v || v %s lbest[l]);\n", better);
 	cg_c_indent(c, depth + 3);
