@@ -51,6 +51,17 @@ LC = RNG.integers(-20, 20, size=(130, 5)).astype(np.float32)
 LC[[64, 3], 1] = 40                # a column's ties: 3
 LC[[77, 120], 2] = np.nan          # a column's NaNs: 77
 
+# random ties and NaNs at random lengths around the lanes' edges: values
+# in -2..2 (each row ties many times), a NaN in one element of 40
+def tie_heavy(shape, nan=True):
+    a = RNG.integers(-2, 3, size=shape).astype(np.float32)
+    if nan:
+        a[RNG.random(shape) < 1 / 40] = np.nan
+    return a
+
+
+P1, P2, P3, P4 = tie_heavy((9, 64)), tie_heavy((9, 97)), tie_heavy((9, 300), nan=False), tie_heavy((161, 4))
+
 
 def wrap32(v):
     return np.asarray(v, dtype=np.int64).astype(np.int32)
@@ -168,6 +179,22 @@ output am, an, ad, ai, ac, al
         "am": np.argmax(L, axis=1), "an": np.argmin(L, axis=1),
         "ad": np.argmax(L.astype(np.float64) * 2, axis=1), "ai": np.argmax(LI, axis=1),
         "ac": np.argmax(LC, axis=0), "al": np.argmin(LC, axis=0)}),
+    ("argmax-ties", """
+size A = 9, B = 64, C = 97, D = 300, E = 161, F = 4
+input P1[A, B], P2[A, C], P3[A, D], P4[E, F]
+a1[i] = argmax[j](P1[i, j])
+n1[i] = argmin[j](P1[i, j])
+a2[i] = argmax[j](P2[i, j])
+n2[i] = argmin[j](P2[i, j])
+a3[i] = argmax[j](P3[i, j])
+n3[i] = argmin[j](-P3[i, j])
+a4[j] = argmax[i](P4[i, j])
+n4[j] = argmin[i](P4[i, j])
+output a1, n1, a2, n2, a3, n3, a4, n4
+""", {"P1": P1, "P2": P2, "P3": P3, "P4": P4}, lambda P1, P2, P3, P4: {
+        "a1": np.argmax(P1, axis=1), "n1": np.argmin(P1, axis=1), "a2": np.argmax(P2, axis=1),
+        "n2": np.argmin(P2, axis=1), "a3": np.argmax(P3, axis=1), "n3": np.argmin(-P3, axis=1),
+        "a4": np.argmax(P4, axis=0), "n4": np.argmin(P4, axis=0)}),
 ]
 
 
