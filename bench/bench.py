@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """bench.py: time trac's compiled workloads (W1-W6, their other spellings,
-the contraction layouts, colsum and tanh of bench/README) against NumPy
+the contraction layouts, colsum, tanh and argmax of bench/README) against NumPy
 and PyTorch.
 
     /usr/bin/python3 bench/bench.py --trac ./trac --builddir bench-build \\
@@ -130,11 +130,21 @@ def _flops_embed(s):
     return float(s["T"] * s["C"])
 
 
+def _bytes_argmax(s):
+    # X read once (f32), one i64 position per row written
+    return 4 * s["N"] * s["D"] + 8 * s["N"]
+
+
 def _flops_elements(s):
-    # colsum: N*D additions; tanh: one per element, as exp counts
+    # colsum: N*D additions; tanh: one per element, as exp counts; argmax:
+    # one comparison per element
     return s["N"] * s["D"]
 
 
+# Each workload: its .tra file and table label, its sizes (small: --small's),
+# its inputs and output as (name, the sizes' letters per dimension), the
+# output's type where it is not the inputs' (out_dtype), and its FLOPs (and
+# least bytes, for the read-bandwidth column) as functions of the sizes.
 WORKLOADS = [
     dict(name="w1", file="w1_chain.tra", label="w1_chain",
          sizes=dict(M=4096, P=1024, Q=4096, N=1024),
@@ -222,6 +232,11 @@ WORKLOADS = [
          small=dict(N=30, D=44),
          inputs=dict(X="ND"), output=("Y", "ND"),
          flops=_flops_elements),
+    dict(name="argmax", file="argmax.tra", label="argmax",
+         sizes=dict(N=4096, D=4096),
+         small=dict(N=30, D=70),
+         inputs=dict(X="ND"), output=("m", "N"), out_dtype="i64",
+         flops=_flops_elements, bytes=_bytes_argmax),
     # index arithmetic (issue 11): a 'same' 3x3 convolution in one statement
     dict(name="conv", file="conv3x3.tra", label="conv3x3",
          sizes=dict(N=8, C=64, H=56, W=56, O=64, R=3),
@@ -310,6 +325,8 @@ def reference(np, name, a, s):
         return a["X"].sum(axis=0)
     if name == "tanh":
         return np.tanh(a["X"])
+    if name == "argmax":
+        return np.argmax(a["X"], axis=1)
     if name == "conv":
         return _conv_im2col(np, a["X"], a["K"])
     if name == "embed":
@@ -605,6 +622,14 @@ def numpy_variants(np, name, a, s):
             y = np.empty_like(X)
             return lambda: np.tanh(X, out=y)
         return [("tanh(out=)", tanh)]
+
+    if name == "argmax":
+        X = a["X"]
+
+        def argmax():
+            m = np.empty(s["N"], np.int64)
+            return lambda: np.argmax(X, axis=1, out=m)
+        return [("argmax(axis=1, out=)", argmax)]
     if name == "llama":
         return [("matmul + GQA batched", lambda: lambda: _llama(np, s, **a))]
     if name == "embed":
@@ -692,6 +717,8 @@ def torch_variants(torch, name, a, s):
             y = torch.empty_like(t["X"])
             return lambda: torch.tanh(t["X"], out=y)
         return [("tanh(out=)", tanh)]
+    if name == "argmax":
+        return [("argmax(1)", lambda: lambda: torch.argmax(t["X"], dim=1))]
     if name == "conv":
         return [("conv2d", lambda: lambda: torch.nn.functional.conv2d(t["X"], t["K"], padding=1))]
     if name == "embed":
@@ -922,7 +949,7 @@ def check_trac_output(w, s, outdir, seed, tol):
     except Exception as e:  # noqa: BLE001
         return False, "no output %s (%s)" % (path, e)
     want_shape = shape_of(dims, s)
-    want_dtype = np.float64 if dtype_of(w) == "f64" else np.float32
+    want_dtype = {"f64": np.float64, "f32": np.float32, "i64": np.int64}[w.get("out_dtype", dtype_of(w))]
     if got.shape != want_shape or got.dtype != want_dtype:
         return False, "%s is %s %s, expected %s %s" % (name, got.shape, got.dtype, want_shape,
                                                        np.dtype(want_dtype).name)
