@@ -704,7 +704,7 @@ static void cg_c_arg_lanes(CgC *c, const TraNode *n, int x, int lanes, int depth
 	snprintf(v, sizeof v, "%s v", t);
 	cg_c_lane_loop(c, n, x, lanes, "anext", v, depth + 2);
 	cg_c_indent(c, depth + 3);
-	fprintf(c->out, "int take = lbest[l] == lbest[l] && (v != v || v %s lbest[l]);\n", better);
+	fprintf(c->out, "int take = (lbest[l] == lbest[l]) & ((v != v) | (v %s lbest[l]));\n", better);
 	cg_c_indent(c, depth + 3);
 	fputs("lbest[l] = take ? v : lbest[l];\n", c->out);
 	cg_c_indent(c, depth + 3);

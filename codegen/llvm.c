@@ -353,21 +353,25 @@ void cg_llvm_store(CgLlvm *m, TrartDtype t, CgLlvmValue base, CgLlvmValue index,
 
 /* ---- counted loops --------------------------------------------------------- */
 
-/* The loop ID !{self, !{"llvm.loop.vectorize.enable", i1 true}}, with
- * !{"llvm.loop.unroll.disable"} if no_unroll. The self-reference goes
- * through a temporary node; replacing it makes the node distinct, as a
- * loop ID must be. */
-static LLVMValueRef cg_llvm_vectorize_md(CgLlvm *m, bool no_unroll)
+/* The loop ID !{self, !{"llvm.loop.vectorize.enable", i1 true}} if
+ * vectorize, with !{"llvm.loop.unroll.disable"} if no_unroll. The
+ * self-reference goes through a temporary node; replacing it makes the
+ * node distinct, as a loop ID must be. */
+static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, bool vectorize, bool no_unroll)
 {
 	LLVMMetadataRef hint[2] = {
 		LLVMMDStringInContext2(m->ctx, "llvm.loop.vectorize.enable", 26),
 		LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(m->ctx), 1, 0)),
 	};
 	LLVMMetadataRef off = LLVMMDStringInContext2(m->ctx, "llvm.loop.unroll.disable", 24);
-	LLVMMetadataRef tmp = LLVMTemporaryMDNode(m->ctx, NULL, 0);
-	LLVMMetadataRef ops[3] = {tmp, LLVMMDNodeInContext2(m->ctx, hint, 2), LLVMMDNodeInContext2(m->ctx, &off, 1)};
-	LLVMMetadataRef id = LLVMMDNodeInContext2(m->ctx, ops, no_unroll ? 3 : 2);
-	LLVMMetadataReplaceAllUsesWith(tmp, id);
+	LLVMMetadataRef ops[3] = {LLVMTemporaryMDNode(m->ctx, NULL, 0)};
+	int n = 1;
+	if (vectorize)
+		ops[n++] = LLVMMDNodeInContext2(m->ctx, hint, 2);
+	if (no_unroll)
+		ops[n++] = LLVMMDNodeInContext2(m->ctx, &off, 1);
+	LLVMMetadataRef id = LLVMMDNodeInContext2(m->ctx, ops, (size_t)n);
+	LLVMMetadataReplaceAllUsesWith(ops[0], id);
 	return LLVMMetadataAsValue(m->ctx, id);
 }
 
@@ -411,8 +415,8 @@ void cg_llvm_loop_end(CgLlvm *m, CgLlvmLoop *l)
 	LLVMValueRef next = cg_llvm_iadd(m, l->iv, cg_llvm_const_i64(m, 1));
 	LLVMValueRef more = LLVMBuildICmp(m->b, LLVMIntSLT, next, l->hi, "");
 	LLVMValueRef br = LLVMBuildCondBr(m->b, more, l->body, exit);
-	if (l->vectorize)
-		LLVMSetMetadata(br, m->loop_md, cg_llvm_vectorize_md(m, l->no_unroll));
+	if (l->vectorize || l->no_unroll)
+		LLVMSetMetadata(br, m->loop_md, cg_llvm_loop_md(m, l->vectorize, l->no_unroll));
 	LLVMPositionBuilderAtEnd(m->b, l->guard);
 	LLVMBuildCondBr(m->b, LLVMBuildICmp(m->b, LLVMIntSLT, l->lo, l->hi, ""), l->body, exit);
 

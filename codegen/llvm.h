@@ -36,7 +36,7 @@ typedef struct CgLlvmLoop {
 	CgLlvmValue iv;      /* the induction variable (i64), in the body */
 	CgLlvmValue lo, hi;  /* the bounds (i64) */
 	bool vectorize;      /* tagged llvm.loop.vectorize.enable */
-	bool no_unroll;      /* ... and llvm.loop.unroll.disable (set after begin) */
+	bool no_unroll;      /* tagged llvm.loop.unroll.disable (set after begin) */
 	CgLlvmBlock guard;   /* the block before: skips an empty loop */
 	CgLlvmBlock body;    /* the first block of the body */
 	int ncarry;

@@ -601,7 +601,11 @@ static CgLlvmValue cg_llvm_arg_lanes(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlv
 	cg_llvm_loop_end(m, &g);
 	CgLlvmValue best0 = cg_llvm_load(m, jt, lbest, cg_llvm_i64c(m, 0));
 	CgLlvmValue pos0 = cg_llvm_load(m, TRART_I64, lpos, cg_llvm_i64c(m, 0));
+	/* a loop over the lanes, not unrolled: unrolled, its loads at constant
+	   lanes let LLVM split lpos into 16 scalars, and the vector loop's
+	   selects of positions became a compare and move a lane */
 	cg_llvm_loop_begin(m, &l, cg_llvm_i64c(m, 1), nl, false);
+	l.no_unroll = true;
 	int bv = cg_llvm_loop_carry(m, &l, best0);
 	int bi = cg_llvm_loop_carry(m, &l, pos0);
 	v = cg_llvm_load(m, jt, lbest, l.iv);

@@ -51,11 +51,12 @@
  *         lanes follow in order. One scalar loop carries the best from
  *         each term to the next, a compare and two selects a term in
  *         turn: a row argmax over 4096 x 4096 f32 took 45 ms as one loop,
- *         3.0-3.3 in lanes (LLVM; 4.8 through gcc), NumPy's 2.5-3.2. (LLVM
- *         keeps the lanes' values in vector registers but their positions
- *         in 16 scalar ones, a compare and move each; positions counted
- *         in groups, or as floats, were no faster.) GPU threads keep the
- *         scalar loop.
+ *         3.1 in lanes (LLVM; 2.8-3.0 through gcc), NumPy's 2.5-3.2. The
+ *         LLVM back end does not unroll the lanes' combine: unrolled, it
+ *         let LLVM keep the lanes' positions in 16 scalar registers, a
+ *         compare and move each (3.2-3.4 ms); the C back end's test is &
+ *         and |, not && and ||, which gcc turned into masked loads
+ *         (5.2-6.2 ms). GPU threads keep the scalar loop.
  *
  * Block kernels (a placed task graph) plan the same nests over a block's
  * ranges; a node's GEMM is planned for blocks (GEMM_BLOCKS: no copy of

@@ -154,6 +154,31 @@ START_TEST(kernels_verify_with_loop_hints)
 }
 END_TEST
 
+/* A loop that is not to be unrolled but not asked to vectorise carries
+ * llvm.loop.unroll.disable alone (an argmax's lanes combine so). */
+START_TEST(loop_hint_unroll_alone)
+{
+	CgLlvm *m = llvm_unit_module();
+	CgLlvmType fp = cg_llvm_ptr(m, cg_llvm_type(m, TRART_F32));
+	CgLlvmType params[3] = {fp, fp, cg_llvm_i64(m)};
+	cg_llvm_function(m, "copy", params, 3);
+	CgLlvmLoop l;
+	cg_llvm_loop_begin(m, &l, cg_llvm_const_i64(m, 0), cg_llvm_param(m, 2), false);
+	l.no_unroll = true;
+	cg_llvm_store(m, TRART_F32, cg_llvm_param(m, 1), l.iv, cg_llvm_load(m, TRART_F32, cg_llvm_param(m, 0), l.iv));
+	cg_llvm_loop_end(m, &l);
+	cg_llvm_return(m);
+	char *ir = llvm_unit_ir(m);
+	char *fn = llvm_unit_function_ir(ir, "copy");
+	ck_assert_int_eq(unit_count(fn, "!llvm.loop"), 1);
+	ck_assert_msg(strstr(ir, "!\"llvm.loop.unroll.disable\"") != NULL, "%s", ir);
+	ck_assert_msg(strstr(ir, "llvm.loop.vectorize.enable") == NULL, "%s", ir);
+	free(fn);
+	free(ir);
+	cg_llvm_free(m);
+}
+END_TEST
+
 START_TEST(o3_vectorises_reduction_and_map)
 {
 	CgLlvm *m = test_kernels();
@@ -352,6 +377,7 @@ static Suite *llvm_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, host_target_and_features);
 	tcase_add_test(tc, kernels_verify_with_loop_hints);
+	tcase_add_test(tc, loop_hint_unroll_alone);
 	tcase_add_test(tc, o3_vectorises_reduction_and_map);
 	tcase_add_test(tc, scalar_tagged_loop_warns);
 	tcase_add_test(tc, mapexp_within_2ulp_of_expf);
