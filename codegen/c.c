@@ -1099,6 +1099,16 @@ static void cg_c_row(CgC *c, const TraNode *n, int id, int rank)
  * applies the epilogue. jam rows at a time (Kplan.jam), each element
  * loaded once, the rows added to it in order, and stored once; the rows
  * left over one at a time. */
+/* Opens row reducer n's loops over its output, at depth 2 on, the last
+ * the vector loop; its body goes at depth 2 + rank. */
+static void cg_c_row_reduce_open(CgC *c, const TraNode *n)
+{
+	for (int d = 0; d < n->rank - 1; d++)
+		cg_c_open_loop(c, d, n->idx[d].size, 2 + d, false);
+	cg_c_tile_line(c, 1 + n->rank, "#pragma omp simd");
+	cg_c_open_loop(c, n->rank - 1, n->idx[n->rank - 1].size, 1 + n->rank, false);
+}
+
 static void cg_c_row_reduce(CgC *c, const TraNode *n, int id, int jam)
 {
 	cg_c_row_head(c, id);
@@ -1108,10 +1118,7 @@ static void cg_c_row_reduce(CgC *c, const TraNode *n, int id, int jam)
 	fprintf(c->out, "\t%s *restrict part = ctx->acc;\n\tint64_t xj = lo;\n", t);
 	if (jam > 1) {
 		fprintf(c->out, "\tfor (; xj + %d <= hi; xj += %d) {\n", jam, jam);
-		for (int d = 0; d < r - 1; d++)
-			cg_c_open_loop(c, d, n->idx[d].size, 2 + d, false);
-		cg_c_tile_line(c, depth, "#pragma omp simd");
-		cg_c_open_loop(c, r - 1, n->idx[r - 1].size, depth, false);
+		cg_c_row_reduce_open(c, n);
 		cg_c_indent(c, depth + 1);
 		fprintf(c->out, "%s acc = part[", t);
 		cg_c_out_offset(c, n);
@@ -1129,10 +1136,7 @@ static void cg_c_row_reduce(CgC *c, const TraNode *n, int id, int jam)
 		cg_c_close_loops(c, depth + 1, 1);
 	}
 	fprintf(c->out, "\tfor (int64_t x%d = xj; x%d < hi; x%d++) {\n", r, r, r);
-	for (int d = 0; d < r - 1; d++)
-		cg_c_open_loop(c, d, n->idx[d].size, 2 + d, false);
-	cg_c_tile_line(c, depth, "#pragma omp simd");
-	cg_c_open_loop(c, r - 1, n->idx[r - 1].size, depth, false);
+	cg_c_row_reduce_open(c, n);
 	cg_c_indent(c, depth + 1);
 	fputs("part[", c->out);
 	cg_c_out_offset(c, n);

@@ -1332,6 +1332,22 @@ static CgLlvmValue cg_llvm_row_reduce_add(CgLlvmProg *p, CgLlvmNestK *K, CgLlvmV
 	return cg_llvm_arith(p->m, TRA_OP_ADD, acc, cg_llvm_expr(p, &K->env, K->n->join));
 }
 
+/* Opens row reducer K's loops over its output, the last the vector loop,
+ * into loops[0..rank); returns the element's offset in the partial block. */
+static CgLlvmValue cg_llvm_row_reduce_open(CgLlvmNestK *K, CgLlvmLoop *loops)
+{
+	for (int d = 0; d < K->n->rank; d++)
+		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(K->m, 0), cg_llvm_i64c(K->m, K->n->idx[d].size),
+		                   d == K->n->rank - 1);
+	return cg_llvm_out_offset(K);
+}
+
+static void cg_llvm_row_reduce_close(CgLlvmNestK *K, CgLlvmLoop *loops)
+{
+	for (int d = K->n->rank - 1; d >= 0; d--)
+		cg_llvm_loop_end(K->m, &loops[d]);
+}
+
 /* "<kernel>.rows<id>"(lo, hi, out, in..., part) of a row reducer: the
  * join at rows [lo, hi) of its reduced index added into part, the
  * partial block of the task's row block (the output's layout), a vector
@@ -1349,28 +1365,20 @@ static void cg_llvm_row_reduce(CgLlvmProg *p, const char *kernel, int id, int ja
 		CgLlvmValue passes = cg_llvm_idiv(m, cg_llvm_isub(m, hi, lo), cg_llvm_i64c(m, jam));
 		cg_llvm_loop_begin(m, &loops[n->rank], cg_llvm_i64c(m, 0), passes, false);
 		CgLlvmValue first = cg_llvm_iadd(m, lo, cg_llvm_imul(m, loops[n->rank].iv, cg_llvm_i64c(m, jam)));
-		for (int d = 0; d < n->rank; d++)
-			cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
-			                   d == n->rank - 1);
-		CgLlvmValue off = cg_llvm_out_offset(K);
+		CgLlvmValue off = cg_llvm_row_reduce_open(K, loops);
 		CgLlvmValue acc = cg_llvm_load(m, K->t, K->part, off);
 		for (int q = 0; q < jam; q++)
 			acc = cg_llvm_row_reduce_add(p, K, cg_llvm_iadd(m, first, cg_llvm_i64c(m, q)), acc);
 		cg_llvm_store(m, K->t, K->part, off, acc);
-		for (int d = n->rank - 1; d >= 0; d--)
-			cg_llvm_loop_end(m, &loops[d]);
+		cg_llvm_row_reduce_close(K, loops);
 		cg_llvm_loop_end(m, &loops[n->rank]);
 		lo = cg_llvm_iadd(m, lo, cg_llvm_imul(m, passes, cg_llvm_i64c(m, jam)));
 	}
 	cg_llvm_loop_begin(m, &loops[n->rank], lo, hi, false);
 	CgLlvmValue r = loops[n->rank].iv;
-	for (int d = 0; d < n->rank; d++)
-		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
-		                   d == n->rank - 1);
-	CgLlvmValue off = cg_llvm_out_offset(K);
+	CgLlvmValue off = cg_llvm_row_reduce_open(K, loops);
 	cg_llvm_store(m, K->t, K->part, off, cg_llvm_row_reduce_add(p, K, r, cg_llvm_load(m, K->t, K->part, off)));
-	for (int d = n->rank - 1; d >= 0; d--)
-		cg_llvm_loop_end(m, &loops[d]);
+	cg_llvm_row_reduce_close(K, loops);
 	cg_llvm_loop_end(m, &loops[n->rank]);
 	cg_llvm_return(m);
 	free(K);
