@@ -190,33 +190,41 @@ def check_calls(trac, tmp):
 
 
 def check_deep(trac, tmp):
-    """A sum over a product of 1,000 factors compiles in seconds and grows
-    at most 6x plus 2 s from 250 (the greedy order search was cubic:
-    15 s at 2,000 factors, 0.3 s now); and an expression near the nesting
-    limit (1,990 nested exp calls, 1.5 MiB of stack in the recursive
-    passes) compiles and interprets under `ulimit -S -s 256`, since trac
-    takes its own stack (main.c). Through LLVM, 1,600 nested tanh compile
-    in at most 5x plus 2 s the time of 400, and compute what the
-    interpreter does: hoisting splits a statement over TRA_NODE_MAX_OPS
-    nodes into pieces (hoist.c, rule (c)); as one loop body, 1,990 took
-    LLVM's vectoriser and scheduler 32 s, 9x the time of 500."""
+    """A sum over a product of 1,000 factors compiles in seconds, and
+    trac's own work on it (everything up to the generated C and the
+    unoptimised LLVM IR) grows at most 6x plus 1 s from 496 factors to
+    1,984: the greedy order search was cubic (15 s at 2,000 factors;
+    0.2 s now, 0.05 s at 496). The C compiler's and LLVM's optimisers
+    are left out of the ratio: their time follows the size of the
+    generated code, and under make -j2 with another test on the cores
+    it swung from 4.9 to 8.9 s at 1,000 factors against 0.8-1.1 at 250.
+    And an expression near the nesting limit (1,990 nested exp calls,
+    1.5 MiB of stack in the recursive passes) compiles and interprets
+    under `ulimit -S -s 256`, since trac takes its own stack (main.c).
+    Through LLVM, 1,600 nested tanh compile in at most 5x plus 2 s the
+    time of 400, and compute what the interpreter does: hoisting splits
+    a statement over TRA_NODE_MAX_OPS nodes into pieces (hoist.c, rule
+    (c)); as one loop body, 1,990 took LLVM's vectoriser and scheduler
+    32 s, 9x the time of 500."""
     letters = "abcdefgh"
-    secs = {}
-    for n in (250, 1000):
-        path = os.path.join(tmp, "prod%d.tra" % n)
+    paths = {}
+    for n in (496, 1000, 1984):
+        paths[n] = os.path.join(tmp, "prod%d.tra" % n)
         body = " * ".join("A%d[%s, %s]" % (k, letters[k % 8], letters[(3 * k + 1) % 8]) for k in range(n))
-        with open(path, "w") as f:
+        with open(paths[n], "w") as f:
             f.write("size N = 3\ninput %s\nY[a] = sum[b, c, d, e, f, g, h](%s)\noutput Y\n"
                     % (", ".join("A%d[N, N]" % k for k in range(n)), body))
-        # the better of two compiles: under make -j2 another test shares the
-        # cores, and one slow compile failed the bound (8.9 s against 6 x 1.1 + 2)
-        for _ in range(2):
-            p, t = run([trac, path, "-o", os.path.join(tmp, "prod")], 300)
-            if not report(p.returncode == 0, "a product of %d factors compiled in %.1f s" % (n, t), p):
-                return False
+    p, t = run([trac, paths[1000], "-o", os.path.join(tmp, "prod")], 300)
+    ok = report(p.returncode == 0 and t < 60, "a product of 1000 factors compiled in %.1f s (at most 60)" % t, p)
+    secs = {}
+    for n in (496, 1984):
+        for _ in range(2):      # the better of two: another test may share the cores
+            p, t = run([trac, paths[n], "--emit=c,llvm-unopt", "-o", os.path.join(tmp, "stages")], 300)
+            if p.returncode != 0:
+                return report(False, "--emit=c,llvm-unopt of a product of %d factors" % n, p)
             secs[n] = min(secs.get(n, t), t)
-    ok = report(secs[1000] < 6 * secs[250] + 2, "a product of 1000 factors in %.1f s, of 250 in %.1f s "
-                "(at most 6x + 2 s)" % (secs[1000], secs[250]), p)
+    ok = report(secs[1984] < 6 * secs[496] + 1, "trac's own work on a product of 1984 factors in %.2f s, "
+                "of 496 in %.2f s (at most 6x + 1 s)" % (secs[1984], secs[496]), p) and ok
     path = os.path.join(tmp, "deep.tra")
     with open(path, "w") as f:
         f.write("size N = 4\ninput X[N]\nY[i] = %sX[i]%s\noutput Y\n" % ("exp(" * 1990, ")" * 1990))
@@ -245,6 +253,11 @@ def check_deep_llvm(trac, tmp):
         ok = report(p.returncode == 0 and q.returncode == 0 and same_npy(got, want),
                     "%d nested tanh: the compiled program computes what the interpreter does" % n,
                     p if p.returncode else q) and ok
+    if secs[1600] >= 5 * secs[400] + 2:
+        # once more before failing: under make -j2 another test may have
+        # shared the cores during the first compile
+        p, t = run([trac, os.path.join(tmp, "tanh1600.tra"), "--backend=llvm", "-o", exe], 300)
+        secs[1600] = min(secs[1600], t) if p.returncode == 0 else secs[1600]
     return report(secs[1600] < 5 * secs[400] + 2, "1600 nested tanh through LLVM in %.1f s, 400 in %.1f s "
                   "(at most 5x + 2 s)" % (secs[1600], secs[400]), p) and ok
 
