@@ -885,6 +885,77 @@ static bool cg_llvm_run_passes(CgLlvm *m, const char *pipeline, LLVMPassBuilderO
 	return true;
 }
 
+/* Whether call is one of llvm.vector.reduce.fadd.* (want "fadd") or
+ * llvm.vector.reduce.fmul.* ("fmul"). */
+static bool cg_llvm_is_vector_reduce(LLVMValueRef call, const char *want)
+{
+	static const char prefix[] = "llvm.vector.reduce.";
+	LLVMValueRef callee = LLVMGetCalledValue(call);
+	if (!callee || LLVMGetValueKind(callee) != LLVMFunctionValueKind)
+		return false;
+	size_t len;
+	const char *name = LLVMGetValueName2(callee, &len);
+	size_t n = sizeof prefix - 1, w = strlen(want);
+	return len > n + w && strncmp(name, prefix, n) == 0 && strncmp(name + n, want, w) == 0 &&
+	       name[n + w] == '.';
+}
+
+/* v's lanes [from, from + n) as a vector of n lanes. */
+static LLVMValueRef cg_llvm_lanes(LLVMBuilderRef b, LLVMValueRef v, unsigned from, unsigned n)
+{
+	LLVMTypeRef i32 = LLVMInt32TypeInContext(LLVMGetTypeContext(LLVMTypeOf(v)));
+	LLVMValueRef mask[64];
+	for (unsigned i = 0; i < n; i++)
+		mask[i] = LLVMConstInt(i32, from + i, false);
+	return LLVMBuildShuffleVector(b, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(mask, n), "");
+}
+
+/* Replaces the ordered reduction call (start, v) with halves combined
+ * pairwise, log2(lanes) vector operations, then start. */
+static void cg_llvm_tree_reduce(LLVMBuilderRef b, LLVMValueRef call, bool mul)
+{
+	LLVMValueRef start = LLVMGetOperand(call, 0), v = LLVMGetOperand(call, 1);
+	unsigned n = LLVMGetVectorSize(LLVMTypeOf(v));
+	LLVMPositionBuilderBefore(b, call);
+	for (; n > 1; n /= 2) {
+		LLVMValueRef lo = cg_llvm_lanes(b, v, 0, n / 2), hi = cg_llvm_lanes(b, v, n / 2, n / 2);
+		v = mul ? LLVMBuildFMul(b, lo, hi, "") : LLVMBuildFAdd(b, lo, hi, "");
+	}
+	LLVMValueRef lane0 = LLVMBuildExtractElement(b, v, LLVMConstInt(LLVMInt32TypeInContext(
+	                                                 LLVMGetTypeContext(LLVMTypeOf(v))), 0, false), "");
+	LLVMValueRef r = mul ? LLVMBuildFMul(b, start, lane0, "") : LLVMBuildFAdd(b, start, lane0, "");
+	LLVMReplaceAllUsesWith(call, r);
+	LLVMInstructionEraseFromParent(call);
+}
+
+/* The loop vectoriser ends a vectorised sum with llvm.vector.reduce.fadd
+ * of its vector accumulator. Without the reassoc flag on that call (the
+ * loop hint that let the vectoriser reorder the sum does not give it
+ * one, and LLVM 14's C API cannot set it) the target adds the lanes one
+ * after the other: on W5's row dot, 16 dependent scalar adds after each
+ * block of 256 terms, where gcc's build of the same C adds halves in 4
+ * vector steps. The reductions of a kernel may be reassociated (tra(5)),
+ * and on x86 the vectoriser makes no in-order reductions inside loops
+ * (the target does not enable them), so every such call left after O3
+ * ends a reduction and becomes the same halving tree. Lanes must be a
+ * power of two, as the vectoriser's factors are; others are left. */
+static void cg_llvm_tree_reductions(CgLlvm *m)
+{
+	LLVMBuilderRef b = LLVMCreateBuilderInContext(LLVMGetModuleContext(m->mod));
+	for (LLVMValueRef f = LLVMGetFirstFunction(m->mod); f; f = LLVMGetNextFunction(f))
+		for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
+			for (LLVMValueRef i = LLVMGetFirstInstruction(bb), next; i; i = next) {
+				next = LLVMGetNextInstruction(i);
+				if (LLVMGetInstructionOpcode(i) != LLVMCall)
+					continue;
+				bool add = cg_llvm_is_vector_reduce(i, "fadd"), mul = cg_llvm_is_vector_reduce(i, "fmul");
+				unsigned lanes = add || mul ? LLVMGetVectorSize(LLVMTypeOf(LLVMGetOperand(i, 1))) : 0;
+				if (lanes >= 2 && lanes <= 64 && (lanes & (lanes - 1)) == 0)
+					cg_llvm_tree_reduce(b, i, mul);
+			}
+	LLVMDisposeBuilder(b);
+}
+
 bool cg_llvm_optimize(CgLlvm *m, char *err, size_t errlen)
 {
 	LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
@@ -892,7 +963,10 @@ bool cg_llvm_optimize(CgLlvm *m, char *err, size_t errlen)
 	LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
 	LLVMPassBuilderOptionsSetLoopInterleaving(opts, 1);
 	LLVMPassBuilderOptionsSetLoopUnrolling(opts, 1);
-	return cg_llvm_run_passes(m, "default<O3>", opts, "O3 pipeline", err, errlen);
+	if (!cg_llvm_run_passes(m, "default<O3>", opts, "O3 pipeline", err, errlen))
+		return false;
+	cg_llvm_tree_reductions(m);
+	return true;
 }
 
 bool cg_llvm_instrument_tsan(CgLlvm *m, char *err, size_t errlen)

@@ -197,6 +197,11 @@ START_TEST(o3_vectorises_reduction_and_map)
 	ck_assert_msg(strstr(mapexp, vstore) != NULL, "mapexp has no '%s' after O3:\n%s", vstore, mapexp);
 	/* exp was inlined: no call remains in the vector loop */
 	ck_assert_msg(strstr(mapexp, "call float @trac.exp") == NULL, "%s", mapexp);
+	/* the sum's lanes are added as halves (cg_llvm_tree_reductions), not
+	 * by the ordered llvm.vector.reduce.fadd */
+	ck_assert_msg(strstr(rowsum, "@llvm.vector.reduce.fadd") == NULL,
+	              "rowsum still adds its lanes in order (llvm.vector.reduce.fadd)");
+	ck_assert_msg(w < 2 || strstr(rowsum, "shufflevector") != NULL, "rowsum has no shufflevector");
 	/* and every loop tagged for vectorisation (the maps' too) was */
 	const char *why;
 	ck_assert_msg(cg_llvm_warnings(m, &why) == 0, "LLVM warned: %s", why);
