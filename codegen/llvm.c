@@ -28,7 +28,9 @@
  * asks for vectorisation allows reordering (LoopVectorizeHints::
  * allowReordering). So kernels tag their innermost loops, and the
  * language's rule that reductions may be reassociated (tra(5)) is kept
- * per loop, not per function. Nothing else is reassociated: kernel
+ * per loop, not per function; the vector accumulator's lanes are then
+ * added as halves, not in order (cg_llvm_tree_reductions, after O3).
+ * Nothing else is reassociated: kernel
  * functions carry "no-signed-zeros-fp-math" and "no-trapping-math",
  * as the C back end's -fno-signed-zeros -fno-trapping-math.
  *
