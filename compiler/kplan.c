@@ -357,6 +357,26 @@ static bool kplan_row_reducer(const TraGraph *g, int id, int lead)
 	       kplan_last_walks(g, n);
 }
 
+/* Whether node id is a strided reduction (KPLAN_RED_COLUMNS) whose
+ * vector loop is its only output index, the one a group's rows would
+ * run along: a column sum s[j] = sum[i](X[i, j]). A group cuts it into
+ * chunks of as many columns as fit KPLAN_ROW_CHUNK_ELEMENTS join points,
+ * 2 of X's 4096, so its tile is 2 wide and it reads X's rows 8 bytes at
+ * a time: a column variance (the column mean, then the sum of squares
+ * about it, both over a 4096 x 4096 X) took 100-124 ms as such a group
+ * against 12-14 as the two column sums on their own (C back end, 2
+ * threads); as a group in chunks of 1,024 columns, 12-14 too. So it
+ * stays out of groups, as a GEMM does. A row reducer is such a sum, but
+ * joins its group along its reduced index. */
+static bool kplan_columns_on_rows(const TraGraph *g, int id)
+{
+	if (g->nodes[id].rank != 1)
+		return false;
+	KplanNest nest;
+	kplan_nest(g, id, &nest);
+	return nest.reduce == KPLAN_RED_COLUMNS;
+}
+
 /* Decides which whole-node kernels are GEMMs (is_gemm, may be NULL) and
  * groups consecutive loop kernels (leader, row_dim); cpu_blocks admits
  * row dots and row reducers. */
@@ -385,7 +405,7 @@ static void kplan_groups(const TraGraph *g, bool cpu_blocks, int *leader, int *r
 		}
 		const int *cut = lead >= 0 ? g->nodes[lead].part : n->part;
 		bool dot = cpu_blocks && gemm && cut && kplan_row_dot(g, id, cut[0]);
-		if ((gemm && !dot) || n->rank == 0 || tra_node_is_scatter(n)) {
+		if ((gemm && !dot) || n->rank == 0 || tra_node_is_scatter(n) || kplan_columns_on_rows(g, id)) {
 			lead = -1;
 			continue;
 		}
@@ -494,6 +514,10 @@ void kplan_fuse_rows(const TraGraph *g, IaGraph *ia)
  * rows it read, in cache when its consumer reads them. */
 static int64_t kplan_group_chunk(const TraGraph *g, const int *leader, int lead, int end, int rank)
 {
+	/* alone in its group (kplan_groups), a whole-node column sum runs its
+	   rows, its columns, in one chunk, a tile's width at a time */
+	if (kplan_columns_on_rows(g, lead))
+		return g->nodes[lead].idx[0].size;
 	double row = 1, rows = 1;
 	for (int d = 0; d < rank; d++)
 		rows *= (double)g->nodes[lead].idx[d].size;

@@ -460,6 +460,30 @@ START_TEST(row_group_breaks)
 	ck_assert_int_eq(kp.leader[node_id(u, "C")], node_id(u, "C"));
 	kplan_free(&kp);
 	unit_free(u);
+	/* a column sum's rows would be its columns: it neither leads nor
+	 * joins a group (kplan_columns_on_rows), nor does the column sum
+	 * that reads it; a map of its output leads its own. Whole-node
+	 * kernels run each as a group of one */
+	u = planned("size I = 300, J = 200\ninput X[I, J]\nm[j] = sum[i](X[i, j])\n"
+	            "v[j] = sum[i]((X[i, j] - m[j]) * (X[i, j] - m[j]))\nw[j] = exp(v[j]) + m[j]\noutput v, w\n", &kp);
+	ck_assert_str_eq(nest_str(u, &kp, "m"), "loops i j | red i | vector j | columns blocked");
+	ck_assert_str_eq(nest_str(u, &kp, "v"), "loops i j | red i | vector j | columns blocked");
+	ck_assert_int_eq(kp.leader[node_id(u, "m")], node_id(u, "m"));
+	ck_assert_int_eq(kp.leader[node_id(u, "v")], node_id(u, "v"));
+	ck_assert_int_eq(kp.leader[node_id(u, "w")], node_id(u, "w"));
+	/* each runs its 200 columns in one chunk, not 8192 / 300 = 27 */
+	ck_assert_int_eq(kp.kernels[kp.rows_plan[node_id(u, "m")]].chunk, 200);
+	ck_assert_int_eq(kp.kernels[kp.rows_plan[node_id(u, "v")]].chunk, 200);
+	ck_assert_int_eq(kp.kernels[kp.rows_plan[node_id(u, "w")]].chunk, 8192);
+	kplan_free(&kp);
+	unit_free(u);
+	/* a column sum of rank 2 keeps its rows along its first index: a map
+	 * of its output joins its group */
+	u = planned("size B = 3, I = 300, J = 200\ninput X[B, I, J]\ns[b, j] = sum[i](X[b, i, j])\n"
+	            "e[b, j] = exp(s[b, j])\noutput s, e\n", &kp);
+	ck_assert_int_eq(kp.leader[node_id(u, "e")], node_id(u, "s"));
+	kplan_free(&kp);
+	unit_free(u);
 }
 END_TEST
 
