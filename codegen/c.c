@@ -1748,6 +1748,41 @@ static void cg_c_block_gemm(CgC *c, const Kplan *k)
 }
 
 /* b<id>: the join over one block; partial results to scratch if split. */
+/* The loop over tile starts y<x> of index x, at depth. */
+static void cg_c_tile_starts(CgC *c, int x, int64_t tile, int depth)
+{
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t y%d = lo[%d]; y%d < hi[%d]; y%d += %" PRId64 ") {\n", x, x, x, x, x, tile);
+}
+
+/* The loop over x within the tile at y<x>, at depth. */
+static void cg_c_tile_inner(CgC *c, int x, int64_t tile, int depth)
+{
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t x%d = y%d; x%d < (hi[%d] - y%d < %" PRId64 " ? hi[%d] : y%d + %" PRId64
+	        "); x%d++) {\n", x, x, x, x, x, tile, x, x, tile, x);
+}
+
+/* A transposing block map (kplan.c's transposes), the rest of b<id>:
+ * the output loops over the block, tile_index's and the vector loop's
+ * in tiles (their starts where each loop was, the two loops within a
+ * tile innermost). */
+static void cg_c_block_tiles(CgC *c, const TraNode *n, const KplanNest *L)
+{
+	int t = L->tile_index, v = n->rank - 1, depth = 1;
+	for (int d = 0; d < v; d++)
+		if (d == t)
+			cg_c_tile_starts(c, d, L->tile, depth++);
+		else
+			cg_c_block_loop(c, d, depth++);
+	cg_c_tile_starts(c, v, L->tile, depth++);
+	cg_c_tile_inner(c, t, L->tile, depth++);
+	cg_c_tile_inner(c, v, L->tile, depth++);
+	cg_c_element(c, n, CG_ACC_REDUCE, NULL, depth);
+	cg_c_close_loops(c, depth, 1);
+	fputs("}\n\n", c->out);
+}
+
 static void cg_c_block_join(CgC *c, const Kplan *k)
 {
 	const TraNode *n = &c->g->nodes[k->node];
@@ -1771,6 +1806,10 @@ static void cg_c_block_join(CgC *c, const Kplan *k)
 		cg_c_columns(c, n, n->rank, vlo, vhi, true, split);
 		cg_c_close_loops(c, n->rank, 1);
 		fputs("}\n\n", c->out);
+		return;
+	}
+	if (k->nest.tile > 0) {
+		cg_c_block_tiles(c, n, &k->nest);
 		return;
 	}
 	for (int d = 0; d < n->rank; d++)

@@ -359,17 +359,23 @@ void cg_llvm_store(CgLlvm *m, TrartDtype t, CgLlvmValue base, CgLlvmValue index,
  * vectorize, with !{"llvm.loop.unroll.disable"} if no_unroll. The
  * self-reference goes through a temporary node; replacing it makes the
  * node distinct, as a loop ID must be. */
-static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, bool vectorize, bool no_unroll)
+static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, bool vectorize, bool no_unroll, bool scalar)
 {
 	LLVMMetadataRef hint[2] = {
 		LLVMMDStringInContext2(m->ctx, "llvm.loop.vectorize.enable", 26),
 		LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(m->ctx), 1, 0)),
 	};
+	LLVMMetadataRef width[2] = {
+		LLVMMDStringInContext2(m->ctx, "llvm.loop.vectorize.width", 25),
+		LLVMValueAsMetadata(LLVMConstInt(LLVMInt32TypeInContext(m->ctx), 1, 0)),
+	};
 	LLVMMetadataRef off = LLVMMDStringInContext2(m->ctx, "llvm.loop.unroll.disable", 24);
-	LLVMMetadataRef ops[3] = {LLVMTemporaryMDNode(m->ctx, NULL, 0)};
+	LLVMMetadataRef ops[4] = {LLVMTemporaryMDNode(m->ctx, NULL, 0)};
 	int n = 1;
 	if (vectorize)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, hint, 2);
+	if (scalar)
+		ops[n++] = LLVMMDNodeInContext2(m->ctx, width, 2);
 	if (no_unroll)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, &off, 1);
 	LLVMMetadataRef id = LLVMMDNodeInContext2(m->ctx, ops, (size_t)n);
@@ -417,8 +423,8 @@ void cg_llvm_loop_end(CgLlvm *m, CgLlvmLoop *l)
 	LLVMValueRef next = cg_llvm_iadd(m, l->iv, cg_llvm_const_i64(m, 1));
 	LLVMValueRef more = LLVMBuildICmp(m->b, LLVMIntSLT, next, l->hi, "");
 	LLVMValueRef br = LLVMBuildCondBr(m->b, more, l->body, exit);
-	if (l->vectorize || l->no_unroll)
-		LLVMSetMetadata(br, m->loop_md, cg_llvm_loop_md(m, l->vectorize, l->no_unroll));
+	if (l->vectorize || l->no_unroll || l->scalar)
+		LLVMSetMetadata(br, m->loop_md, cg_llvm_loop_md(m, l->vectorize, l->no_unroll, l->scalar));
 	LLVMPositionBuilderAtEnd(m->b, l->guard);
 	LLVMBuildCondBr(m->b, LLVMBuildICmp(m->b, LLVMIntSLT, l->lo, l->hi, ""), l->body, exit);
 

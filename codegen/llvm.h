@@ -37,6 +37,8 @@ typedef struct CgLlvmLoop {
 	CgLlvmValue lo, hi;  /* the bounds (i64) */
 	bool vectorize;      /* tagged llvm.loop.vectorize.enable */
 	bool no_unroll;      /* tagged llvm.loop.unroll.disable (set after begin) */
+	bool scalar;         /* tagged llvm.loop.vectorize.width 1: not vectorised, where the
+	                        vectoriser would gather (set after begin) */
 	CgLlvmBlock guard;   /* the block before: skips an empty loop */
 	CgLlvmBlock body;    /* the first block of the body */
 	int ncarry;

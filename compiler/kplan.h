@@ -25,6 +25,7 @@
 #define KPLAN_ARG_LANES 16            /* lanes of an argmax or argmin on CPUs ... */
 #define KPLAN_ARG_MIN_TERMS 64        /* ... with at least this many terms */
 #define KPLAN_INLINE_MEMBERS 16       /* the most members a row group inlines into its chunk loop */
+#define KPLAN_TRANSPOSE_TILE 16       /* a transposing map's tiles: this many by this many */
 
 /* What a kernel is. */
 typedef enum KplanKind {
@@ -65,6 +66,11 @@ typedef struct KplanNest {
 	int arg_lanes;     /* KPLAN_RED_ARG: lanes its loop runs in, lane l the best of the
 	                      positions congruent to l, in order, the lanes then combined
 	                      (kplan.c's arg reductions); 1: one scalar loop */
+	int64_t tile;      /* a block map whose largest operand is strided along the vector
+	                      loop and contiguous along tile_index, an outer output index:
+	                      both loops run in tiles of tile x tile (kplan.c's
+	                      transposes); 0: none */
+	int tile_index;
 	int prefetch;      /* a blocked sum in a row group: the operand whose next row each
 	                      block prefetches (kplan.c's row groups), or -1 */
 	int64_t prefetch_stride; /* its elements from one row to the next */

@@ -511,6 +511,45 @@ static UnitRun *blocks_planned(const char *src, const char *manual, IaGraph *ia,
 	return u;
 }
 
+/* The tile of node name's block map (kplan.c's transposes): "16 j" or "-". */
+static const char *tile_str(UnitRun *u, const KplanProgram *kp, const char *name)
+{
+	const KplanNest *L = &kernel_of(u, kp, name)->nest;
+	if (L->tile == 0)
+		return "-";
+	return arena_printf(&u->arena, "%lld %s", (long long)L->tile,
+	                    u->g.nodes[node_id(u, name)].idx[L->tile_index].name);
+}
+
+START_TEST(plan_transpose)
+{
+	static const struct {
+		const char *src, *manual, *want;
+	} cases[] = {
+		/* X strided along the vector loop i, contiguous along j */
+		{"size I = 40, J = 50\ninput X[I, J]\nY[j, i] = X[i, j]\noutput Y\n", "Y:j=2,i=2", "16 j"},
+		/* read as it is stored: no tiles */
+		{"size I = 40, J = 50\ninput X[I, J]\nY[i, j] = X[i, j] * 2\noutput Y\n", "Y:i=2", "-"},
+		/* an index shorter than a tile */
+		{"size I = 40, J = 8\ninput X[I, J]\nY[j, i] = X[i, j]\noutput Y\n", "Y:j=2", "-"},
+		/* A contiguous along k, two loops outside its vector loop b */
+		{"size B = 20, J = 3, K = 30\ninput A[B, J, K]\nP[k, j, b] = A[b, j, k]\noutput P\n", "P:k=2", "16 k"},
+		/* the largest operand decides: C is read as stored */
+		{"size I = 40, J = 50\ninput x[I], C[J, I]\nY[j, i] = x[i] + C[j, i]\noutput Y\n", "Y:j=2", "-"},
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		IaGraph ia;
+		KplanProgram kp;
+		UnitRun *u = blocks_planned(cases[c].src, cases[c].manual, &ia, &kp);
+		const char *name = strstr(cases[c].src, "\nP[") ? "P" : "Y";
+		ck_assert_msg(strcmp(tile_str(u, &kp, name), cases[c].want) == 0, "case %zu: tiles %s, want %s", c,
+		              tile_str(u, &kp, name), cases[c].want);
+		kplan_free(&kp);
+		unit_free(u);
+	}
+}
+END_TEST
+
 START_TEST(plan_blocks_split)
 {
 	/* s[j] = sum[i](X[i, j]) cut i:2 j:2: joins leave partial blocks, an
@@ -788,6 +827,7 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, plan_rows_over_indices);
 	tcase_add_test(tc, plan_row_reducer);
 	tcase_add_test(tc, row_reducer_limits);
+	tcase_add_test(tc, plan_transpose);
 	tcase_add_test(tc, dump_kernels);
 	suite_add_tcase(s, tc);
 	return s;
