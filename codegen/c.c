@@ -1747,7 +1747,6 @@ static void cg_c_block_gemm(CgC *c, const Kplan *k)
 	cg_c_block_gemm_epilogue(c, n, p, split);
 }
 
-/* b<id>: the join over one block; partial results to scratch if split. */
 /* The loop over tile starts y<x> of index x, at depth. */
 static void cg_c_tile_starts(CgC *c, int x, int64_t tile, int depth)
 {
@@ -1783,6 +1782,7 @@ static void cg_c_block_tiles(CgC *c, const TraNode *n, const KplanNest *L)
 	fputs("}\n\n", c->out);
 }
 
+/* b<id>: the join over one block; partial results to scratch if split. */
 static void cg_c_block_join(CgC *c, const Kplan *k)
 {
 	const TraNode *n = &c->g->nodes[k->node];

@@ -1106,9 +1106,6 @@ void cg_llvm_parallel_for(CgLlvm *m, CgLlvmValue count, CgLlvmValue body, CgLlvm
 
 /* ---- block joins (cg_c_block_join) ------------------------------------------------- */
 
-/* The body of b<id>: the output loops over the block, and per element
- * the reduction over the block's reduced ranges (or a map's join), or
- * the column tiles along the last output index. */
 /* The loop over the tiles of index x's block range, its tile's start in
  * *start and end in *end (cg_c_tile_starts). */
 static void cg_llvm_tile_starts(CgLlvmNestK *K, CgLlvmLoop *l, int x, int64_t tile, CgLlvmValue *start,
@@ -1149,6 +1146,10 @@ static void cg_llvm_tiles_body(CgLlvmNestK *K)
 	cg_llvm_return(m);
 }
 
+/* The body of b<id>: the output loops over the block, and per element
+ * the reduction over the block's reduced ranges (or a map's join), or
+ * the column tiles along the last output index; a transposing map's in
+ * tiles. */
 static void cg_llvm_join_body(CgLlvmNestK *K)
 {
 	CgLlvm *m = K->m;
