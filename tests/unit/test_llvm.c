@@ -179,6 +179,36 @@ START_TEST(loop_hint_unroll_alone)
 }
 END_TEST
 
+/* A loop marked scalar (CgLlvmLoop.scalar) asks for vectorisation width
+ * 1, and O3 leaves its strided copy scalar: no gather, no vector type. */
+START_TEST(loop_hint_scalar)
+{
+	CgLlvm *m = llvm_unit_module();
+	CgLlvmType fp = cg_llvm_ptr(m, cg_llvm_type(m, TRART_F32));
+	CgLlvmType params[3] = {fp, fp, cg_llvm_i64(m)};
+	cg_llvm_function(m, "gather", params, 3);
+	CgLlvmLoop l;
+	cg_llvm_loop_begin(m, &l, cg_llvm_const_i64(m, 0), cg_llvm_param(m, 2), false);
+	l.scalar = true;
+	CgLlvmValue strided = cg_llvm_imul(m, l.iv, cg_llvm_const_i64(m, 4096));
+	cg_llvm_store(m, TRART_F32, cg_llvm_param(m, 1), l.iv, cg_llvm_load(m, TRART_F32, cg_llvm_param(m, 0), strided));
+	cg_llvm_loop_end(m, &l);
+	cg_llvm_return(m);
+	char *ir = llvm_unit_ir(m);
+	ck_assert_msg(strstr(ir, "!\"llvm.loop.vectorize.width\", i32 1}") != NULL, "%s", ir);
+	free(ir);
+	char err[4096];
+	ck_assert_msg(cg_llvm_optimize(m, err, sizeof err), "%s", err);
+	ir = llvm_unit_ir(m);
+	char *fn = llvm_unit_function_ir(ir, "gather");
+	ck_assert_msg(strstr(fn, "masked.gather") == NULL && strstr(fn, "x float>") == NULL,
+	              "the scalar loop was vectorised:\n%.3000s", fn);
+	free(fn);
+	free(ir);
+	cg_llvm_free(m);
+}
+END_TEST
+
 START_TEST(o3_vectorises_reduction_and_map)
 {
 	CgLlvm *m = test_kernels();
@@ -383,6 +413,7 @@ static Suite *llvm_suite(void)
 	tcase_add_test(tc, host_target_and_features);
 	tcase_add_test(tc, kernels_verify_with_loop_hints);
 	tcase_add_test(tc, loop_hint_unroll_alone);
+	tcase_add_test(tc, loop_hint_scalar);
 	tcase_add_test(tc, o3_vectorises_reduction_and_map);
 	tcase_add_test(tc, scalar_tagged_loop_warns);
 	tcase_add_test(tc, mapexp_within_2ulp_of_expf);
