@@ -181,6 +181,42 @@ static void sub_move(TraGraph *g, const TraNode *n, int e, const int *pos, TraOp
 		sub_move(g, n, g->ex[e].kid[k], pos, l);
 }
 
+/* The operand of n with the most elements read in the tree at e, or
+ * -1. Recursive; depth at most TRA_MAX_EXPR_DEPTH. */
+static int sub_largest_operand(const TraGraph *g, const TraNode *n, int e, int best)
+{
+	const TraExpr *x = &g->ex[e];
+	if (x->op == TRA_OP_OPERAND && (best < 0 || tra_node_elements(&g->nodes[n->ops[x->arg].node]) >
+	                                                tra_node_elements(&g->nodes[n->ops[best].node])))
+		best = x->arg;
+	for (int k = 0; k < tra_op_arity[x->op]; k++)
+		best = sub_largest_operand(g, n, x->kid[k], best);
+	return best;
+}
+
+/* The new node's dimensions, as the class's index numbers (perm[j]: the
+ * number at dimension j): the indices of its largest operand in that
+ * operand's order, then the rest as the walk met them. Numbered as met,
+ * a causal softmax's exp(S[i, k] - m[i]) behind select(k <= i, ...)
+ * was laid out [k, i]: its row sum became a column sum and the division
+ * a transposed read. */
+static void sub_layout(const TraGraph *g, const TraNode *n, const SubOcc *o, const int *pos, int *perm)
+{
+	bool used[TRA_MAX_RANK + 1] = {false};
+	int j = 0, big = sub_largest_operand(g, n, o->e, -1);
+	const TraOperand *op = big >= 0 ? &n->ops[big] : NULL;
+	for (int d = 0; op && !op->aff && d < op->rank; d++) {
+		int c = pos[op->idx[d]];
+		if (c >= 0 && !used[c]) {
+			used[c] = true;
+			perm[j++] = c;
+		}
+	}
+	for (int c = 0; c < o->rank; c++)
+		if (!used[c])
+			perm[j++] = c;
+}
+
 /* Makes the live members of a class read a new node, appended to the
  * graph (sub_place puts it in order); marks their nodes touched. */
 static void sub_take(Sub *s, SubOcc **live, int nlive, int *serial, bool *touched)
@@ -188,15 +224,20 @@ static void sub_take(Sub *s, SubOcc **live, int nlive, int *serial, bool *touche
 	TraGraph *g = s->g;
 	const SubOcc *o = live[0];
 	const TraNode *n = &g->nodes[o->node];
-	int pos[64];
+	int pos[64], perm[TRA_MAX_RANK + 1];
+	for (int x = 0; x < n->nidx; x++) /* n->nidx <= 64 (subexpr_share) */
+		pos[x] = -1;
 	for (int c = 0; c < o->rank; c++)
 		pos[o->at[c]] = c;
+	sub_layout(g, n, o, pos, perm);
+	for (int j = 0; j < o->rank; j++) /* index at[perm[j]] of n is dimension j of the node */
+		pos[o->at[perm[j]]] = j;
 	TraNode m = {.kind = TRA_NODE_EINSUM, .span = n->span, .type = n->type, .rank = o->rank,
 	             .nidx = o->rank, .agg = TRA_AGG_NONE, .epilogue = -1};
 	m.name = arena_printf(g->arena, "%s.s%d", n->name, ++*serial);
 	m.idx = arena_alloc(g->arena, (size_t)(o->rank + 1) * sizeof *m.idx);
-	for (int c = 0; c < o->rank; c++)
-		m.idx[c] = n->idx[o->at[c]];
+	for (int j = 0; j < o->rank; j++)
+		m.idx[j] = n->idx[o->at[perm[j]]];
 	m.join = tra_expr_copy(g, o->e);
 	TraOperandList l = {0};
 	sub_move(g, n, m.join, pos, &l);
@@ -207,7 +248,10 @@ static void sub_take(Sub *s, SubOcc **live, int nlive, int *serial, bool *touche
 	for (int k = 0; k < nlive; k++) {
 		TraNode *r = &g->nodes[live[k]->node];
 		TraOperandList rl = {.ops = r->ops, .n = r->nops, .cap = r->nops};
-		int op = tra_operand_add(g->arena, &rl, id, o->rank, live[k]->at);
+		int at[TRA_MAX_RANK + 1];
+		for (int j = 0; j < o->rank; j++)
+			at[j] = live[k]->at[perm[j]];
+		int op = tra_operand_add(g->arena, &rl, id, o->rank, at);
 		r->ops = rl.ops;
 		r->nops = rl.n;
 		g->ex[live[k]->e] = (TraExpr){.op = TRA_OP_OPERAND, .arg = op, .kid = {-1, -1, -1}};

@@ -1853,6 +1853,20 @@ START_TEST(subexpr_across_nodes)
 }
 END_TEST
 
+/* The node laid out as its largest operand, not as the walk met its
+ * indices (k first, in k <= i): S's rows stay the node's rows. */
+START_TEST(subexpr_layout)
+{
+	UnitRun *u = after("size N = 5, M = 7\ninput S[N, M]\n"
+	                   "A[i, k] = select(k <= i, exp(S[i, k]), 0) * 2\n"
+	                   "B[i, k] = select(k <= i, exp(S[i, k]), 0) + 1\noutput A, B\n", subexpr_share);
+	ck_assert_str_eq(graph_str(u), "S A.s1 A B");
+	assert_node(u, "A.s1", "A.s1[i,k] = select((<= #k #i),exp(S[i,k]),0)");
+	assert_node(u, "A", "A[i,k] = (* A.s1[i,k] 2)");
+	unit_free(u);
+}
+END_TEST
+
 /* ---- share: sub-expressions repeated within one expression ------------------------ */
 
 /* A map read twice by one expression of its one reader, through one
@@ -2008,6 +2022,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, pipeline_canonical_forms);
 	tcase_add_test(tc, pipeline_table);
 	tcase_add_test(tc, subexpr_across_nodes);
+	tcase_add_test(tc, subexpr_layout);
 	tcase_add_test(tc, share_binds_repeats);
 	tcase_add_test(tc, share_largest_first);
 	tcase_add_test(tc, share_copy_and_pipeline);
