@@ -199,19 +199,21 @@ static void hoist_move(Hoist *h, const HoistSite *s, int e, const int *pos, TraO
 		hoist_move(h, s, h->g->ex[e].kid[k], pos, l);
 }
 
-/* The indices of n that e reads, in the order they first occur (operand
- * subscripts left to right): relu(H[i, k]) gives [i, k] and abs(W[k, c])
- * [k, c] whatever n's own order, so a hoisted tensor is laid out as the
- * one it is computed from, and one sub-expression gives one node
- * wherever it is hoisted from. */
-static void hoist_index_order(const TraGraph *g, const TraNode *n, int e, int *at, int *r)
+/* The indices of n that e reads, in the order they first occur in
+ * operand subscripts (left to right), then those it reads only as
+ * values (values): relu(H[i, k]) gives [i, k] and abs(W[k, c]) [k, c]
+ * whatever n's own order, so a hoisted tensor is laid out as the one it
+ * is computed from, and one sub-expression gives one node wherever it
+ * is hoisted from. A mask's comparison comes first in the walk, but
+ * select(k <= i, exp(S[i, k]), 0) is laid out [i, k] as S is. */
+static void hoist_index_order(const TraGraph *g, const TraNode *n, int e, bool values, int *at, int *r)
 {
 	const TraExpr *x = &g->ex[e];
 	int idx[TRA_MAX_RANK + 1], ni = 0;
-	if (x->op == TRA_OP_OPERAND)
+	if (x->op == TRA_OP_OPERAND && !values)
 		for (int d = 0; d < n->ops[x->arg].rank; d++)
 			idx[ni++] = n->ops[x->arg].idx[d];
-	else if (x->op == TRA_OP_INDEX)
+	else if (x->op == TRA_OP_INDEX && values)
 		idx[ni++] = x->arg;
 	for (int i = 0; i < ni; i++) {
 		int j = 0;
@@ -221,7 +223,7 @@ static void hoist_index_order(const TraGraph *g, const TraNode *n, int e, int *a
 			at[(*r)++] = idx[i];
 	}
 	for (int k = 0; k < tra_op_arity[x->op]; k++)
-		hoist_index_order(g, n, x->kid[k], at, r);
+		hoist_index_order(g, n, x->kid[k], values, at, r);
 }
 
 /* Makes e a node of its own; returns the leaf that reads it in its place. */
@@ -236,7 +238,8 @@ static int hoist_make(Hoist *h, HoistSite *s, int e)
 	m.name = arena_printf(g->arena, "%s.h%d", s->base, ++*s->serial);
 	m.idx = arena_alloc(g->arena, (size_t)(rank + 1) * sizeof *m.idx);
 	int r = 0;
-	hoist_index_order(h->g, n, e, at, &r);
+	hoist_index_order(h->g, n, e, false, at, &r);
+	hoist_index_order(h->g, n, e, true, at, &r);
 	for (int i = 0; i < rank; i++) {
 		pos[at[i]] = i;
 		m.idx[i] = n->idx[at[i]];

@@ -1614,6 +1614,11 @@ START_TEST(hoist_gemm_operands)
 	assert_node(u, "U", "U[i,c] = sum[k] (* (* U.h1[i,k] U.h2[k,c]) v[k])");
 	ck_assert_str_eq(graph_str(u), "H W v Z.h1 Z Y U.h1 U.h2 U");
 	unit_free(u);
+	/* a mask's indices come first in the walk, S's layout decides: [i, k] */
+	u = after("size B = 3, N = 6\ninput S[N, N], X[B, N, N]\n"
+	          "Y[b, i, k] = select(k <= i, exp(S[i, k]), 0) * X[b, i, k]\noutput Y\n", hoist_invariants);
+	assert_node(u, "Y.h1", "Y.h1[i,k] = select((<= #k #i),exp(S[i,k]),0)");
+	unit_free(u);
 }
 END_TEST
 
