@@ -661,9 +661,9 @@ static unsigned char *kplan_task_facts(const TraGraph *g, const IaGraph *ia)
  * another row of that operand, and the rows' lines must stay in cache
  * until the loop over the outer index comes back for their next
  * elements: 4096 rows of 16 KiB apart, which map to few cache sets,
- * do not. A block map whose largest operand is contiguous along an
- * outer output index instead runs that index and its vector loop in
- * tiles of KPLAN_TRANSPOSE_TILE x KPLAN_TRANSPOSE_TILE (KplanNest.tile,
+ * do not. A block map whose largest operand so read (or one as large:
+ * X + X^T) is contiguous along an outer output index instead runs that
+ * index and its vector loop in tiles of KPLAN_TRANSPOSE_TILE x KPLAN_TRANSPOSE_TILE (KplanNest.tile,
  * tile_index): a tile reads 16 lines of the operand and writes 16 of
  * the output. Y[j, i] = X[i, j] over 4096 x 4096 f32 took 125 ms
  * untiled, 25 in tiles of 8, 21 of 16, 46 of 32 (C back end, 2
@@ -673,18 +673,22 @@ static void kplan_transpose(const TraGraph *g, const TraNode *n, KplanNest *nest
 	int v = n->rank - 1, big = kplan_largest_operand(g, n);
 	if (n->agg != TRA_AGG_NONE || n->rank < 2 || big < 0 || n->idx[v].size < KPLAN_TRANSPOSE_TILE)
 		return;
-	const TraOperand *op = &n->ops[big];
-	if (op->aff && op->aff->gather)
-		return;
-	int64_t sv = tra_operand_stride(g, n, big, v);
-	if (sv == 0 || sv == 1 || sv == -1)
-		return;
-	for (int t = v - 1; t >= 0; t--)
-		if (n->idx[t].size >= KPLAN_TRANSPOSE_TILE && tra_operand_stride(g, n, big, t) == 1) {
-			nest->tile = KPLAN_TRANSPOSE_TILE;
-			nest->tile_index = t;
-			return;
-		}
+	/* the largest operand read across (X + X^T reads X both ways), if it
+	   is as large as the largest */
+	int64_t most = tra_node_elements(&g->nodes[n->ops[big].node]);
+	for (int k = 0; k < n->nops; k++) {
+		const TraOperand *op = &n->ops[k];
+		int64_t sv = tra_operand_stride(g, n, k, v);
+		if ((op->aff && op->aff->gather) || sv == 0 || sv == 1 || sv == -1 ||
+		    tra_node_elements(&g->nodes[op->node]) < most)
+			continue;
+		for (int t = v - 1; t >= 0; t--)
+			if (n->idx[t].size >= KPLAN_TRANSPOSE_TILE && tra_operand_stride(g, n, k, t) == 1) {
+				nest->tile = KPLAN_TRANSPOSE_TILE;
+				nest->tile_index = t;
+				return;
+			}
+	}
 }
 
 static void kplan_add_block(KplanProgram *kp, int id, bool split_joins)

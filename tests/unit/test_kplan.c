@@ -534,6 +534,8 @@ START_TEST(plan_transpose)
 		{"size I = 40, J = 8\ninput X[I, J]\nY[j, i] = X[i, j]\noutput Y\n", "Y:j=2", "-"},
 		/* A contiguous along k, two loops outside its vector loop b */
 		{"size B = 20, J = 3, K = 30\ninput A[B, J, K]\nP[k, j, b] = A[b, j, k]\noutput P\n", "P:k=2", "16 k"},
+		/* X read both ways: the transposed read decides */
+		{"size I = 40\ninput X[I, I]\nY[i, j] = X[i, j] + X[j, i]\noutput Y\n", "Y:i=2", "16 i"},
 		/* the largest operand decides: C is read as stored */
 		{"size I = 40, J = 50\ninput x[I], C[J, I]\nY[j, i] = x[i] + C[j, i]\noutput Y\n", "Y:j=2", "-"},
 	};
