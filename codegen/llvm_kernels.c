@@ -865,6 +865,19 @@ static void cg_llvm_column_reduce(CgLlvmNestK *K, const CgLlvmTile *T)
 		cg_llvm_loop_end(m, &loops[i]);
 }
 
+/* for (start = lo; start < hi; start += tile), as a loop l over a count
+ * of tiles: the tile's start in *start and its end, at most hi, in *end.
+ * l ends with cg_llvm_loop_end. */
+static void cg_llvm_tiles_of(CgLlvm *m, CgLlvmLoop *l, CgLlvmValue lo, CgLlvmValue hi, int64_t tile,
+                             CgLlvmValue *start, CgLlvmValue *end)
+{
+	CgLlvmValue ntiles = cg_llvm_idiv(m, cg_llvm_iadd(m, cg_llvm_isub(m, hi, lo), cg_llvm_i64c(m, tile - 1)),
+	                                  cg_llvm_i64c(m, tile));
+	cg_llvm_loop_begin(m, l, cg_llvm_i64c(m, 0), ntiles, false);
+	*start = cg_llvm_iadd(m, lo, cg_llvm_imul(m, l->iv, cg_llvm_i64c(m, tile)));
+	*end = cg_llvm_imin(m, hi, cg_llvm_iadd(m, *start, cg_llvm_i64c(m, tile)));
+}
+
 /* The elements of the vector index from vlo to vhi - 1, the outer output
  * indices bound (cg_c_columns): tile by tile, each reduced, then stored
  * (to the partial block if split). */
@@ -881,13 +894,8 @@ static void cg_llvm_columns(CgLlvmNestK *K, CgLlvmValue vlo, CgLlvmValue vhi)
 	}
 	if (L->nan_flag)
 		T.nans = cg_llvm_tile_array(m, i32, tile);
-	/* for (t0 = vlo; t0 < vhi; t0 += tile), as a count of tiles */
-	CgLlvmValue ntiles = cg_llvm_idiv(m, cg_llvm_iadd(m, cg_llvm_isub(m, vhi, vlo), cg_llvm_i64c(m, tile - 1)),
-	                                  cg_llvm_i64c(m, tile));
 	CgLlvmLoop q;
-	cg_llvm_loop_begin(m, &q, cg_llvm_i64c(m, 0), ntiles, false);
-	T.t0 = cg_llvm_iadd(m, vlo, cg_llvm_imul(m, q.iv, cg_llvm_i64c(m, tile)));
-	T.t1 = cg_llvm_imin(m, vhi, cg_llvm_iadd(m, T.t0, cg_llvm_i64c(m, tile)));
+	cg_llvm_tiles_of(m, &q, vlo, vhi, tile, &T.t0, &T.t1);
 	cg_llvm_column_reduce(K, &T);
 	CgLlvmLoop l; /* not a vector loop in C either: it stores through the epilogue */
 	cg_llvm_index_loop(K, &l, L->vector, T.t0, T.t1, false);
@@ -1106,20 +1114,6 @@ void cg_llvm_parallel_for(CgLlvm *m, CgLlvmValue count, CgLlvmValue body, CgLlvm
 
 /* ---- block joins (cg_c_block_join) ------------------------------------------------- */
 
-/* The loop over the tiles of index x's block range, its tile's start in
- * *start and end in *end (cg_c_tile_starts). */
-static void cg_llvm_tile_starts(CgLlvmNestK *K, CgLlvmLoop *l, int x, int64_t tile, CgLlvmValue *start,
-                                CgLlvmValue *end)
-{
-	CgLlvm *m = K->m;
-	CgLlvmValue lo = cg_llvm_bound_lo(K, x), hi = cg_llvm_bound_hi(K, x);
-	CgLlvmValue ntiles = cg_llvm_idiv(m, cg_llvm_iadd(m, cg_llvm_isub(m, hi, lo), cg_llvm_i64c(m, tile - 1)),
-	                                  cg_llvm_i64c(m, tile));
-	cg_llvm_loop_begin(m, l, cg_llvm_i64c(m, 0), ntiles, false);
-	*start = cg_llvm_iadd(m, lo, cg_llvm_imul(m, l->iv, cg_llvm_i64c(m, tile)));
-	*end = cg_llvm_imin(m, hi, cg_llvm_iadd(m, *start, cg_llvm_i64c(m, tile)));
-}
-
 /* A transposing block map's body (cg_c_block_tiles): the output loops,
  * tile_index's and the vector loop's over tile starts, then the two
  * within a tile, innermost. */
@@ -1133,10 +1127,11 @@ static void cg_llvm_tiles_body(CgLlvmNestK *K)
 	CgLlvmValue start[TRA_MAX_RANK], end[TRA_MAX_RANK];
 	for (int d = 0; d < v; d++)
 		if (d == t)
-			cg_llvm_tile_starts(K, &loops[d], d, tile, &start[d], &end[d]);
+			cg_llvm_tiles_of(m, &loops[d], cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), tile, &start[d],
+			                 &end[d]);
 		else
 			cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), false);
-	cg_llvm_tile_starts(K, &loops[v], v, tile, &start[v], &end[v]);
+	cg_llvm_tiles_of(m, &loops[v], cg_llvm_bound_lo(K, v), cg_llvm_bound_hi(K, v), tile, &start[v], &end[v]);
 	cg_llvm_index_loop(K, &loops[v + 1], t, start[t], end[t], false);
 	cg_llvm_index_loop(K, &loops[v + 2], v, start[v], end[v], false);
 	loops[v + 2].scalar = true; /* vectorised, its strided reads were gathers: 34 ms, not 21 */

@@ -156,18 +156,28 @@ END_TEST
 
 /* A loop that is not to be unrolled but not asked to vectorise carries
  * llvm.loop.unroll.disable alone (an argmax's lanes combine so). */
-START_TEST(loop_hint_unroll_alone)
+/* A module of one function name(in, out, n): out[i] = in[i * stride]
+ * for i < n, its loop not asked to vectorise, marked as hints says. */
+static CgLlvm *copy_loop_module(const char *name, int64_t stride, CgLlvmLoop hints)
 {
 	CgLlvm *m = llvm_unit_module();
 	CgLlvmType fp = cg_llvm_ptr(m, cg_llvm_type(m, TRART_F32));
 	CgLlvmType params[3] = {fp, fp, cg_llvm_i64(m)};
-	cg_llvm_function(m, "copy", params, 3);
+	cg_llvm_function(m, name, params, 3);
 	CgLlvmLoop l;
 	cg_llvm_loop_begin(m, &l, cg_llvm_const_i64(m, 0), cg_llvm_param(m, 2), false);
-	l.no_unroll = true;
-	cg_llvm_store(m, TRART_F32, cg_llvm_param(m, 1), l.iv, cg_llvm_load(m, TRART_F32, cg_llvm_param(m, 0), l.iv));
+	l.no_unroll = hints.no_unroll;
+	l.scalar = hints.scalar;
+	CgLlvmValue at = stride == 1 ? l.iv : cg_llvm_imul(m, l.iv, cg_llvm_const_i64(m, stride));
+	cg_llvm_store(m, TRART_F32, cg_llvm_param(m, 1), l.iv, cg_llvm_load(m, TRART_F32, cg_llvm_param(m, 0), at));
 	cg_llvm_loop_end(m, &l);
 	cg_llvm_return(m);
+	return m;
+}
+
+START_TEST(loop_hint_unroll_alone)
+{
+	CgLlvm *m = copy_loop_module("copy", 1, (CgLlvmLoop){.no_unroll = true});
 	char *ir = llvm_unit_ir(m);
 	char *fn = llvm_unit_function_ir(ir, "copy");
 	ck_assert_int_eq(unit_count(fn, "!llvm.loop"), 1);
@@ -183,17 +193,7 @@ END_TEST
  * 1, and O3 leaves its strided copy scalar: no gather, no vector type. */
 START_TEST(loop_hint_scalar)
 {
-	CgLlvm *m = llvm_unit_module();
-	CgLlvmType fp = cg_llvm_ptr(m, cg_llvm_type(m, TRART_F32));
-	CgLlvmType params[3] = {fp, fp, cg_llvm_i64(m)};
-	cg_llvm_function(m, "gather", params, 3);
-	CgLlvmLoop l;
-	cg_llvm_loop_begin(m, &l, cg_llvm_const_i64(m, 0), cg_llvm_param(m, 2), false);
-	l.scalar = true;
-	CgLlvmValue strided = cg_llvm_imul(m, l.iv, cg_llvm_const_i64(m, 4096));
-	cg_llvm_store(m, TRART_F32, cg_llvm_param(m, 1), l.iv, cg_llvm_load(m, TRART_F32, cg_llvm_param(m, 0), strided));
-	cg_llvm_loop_end(m, &l);
-	cg_llvm_return(m);
+	CgLlvm *m = copy_loop_module("gather", 4096, (CgLlvmLoop){.scalar = true});
 	char *ir = llvm_unit_ir(m);
 	ck_assert_msg(strstr(ir, "!\"llvm.loop.vectorize.width\", i32 1}") != NULL, "%s", ir);
 	free(ir);
