@@ -43,6 +43,22 @@ static bool views_loop_reader(const TraGraph *g, const TraNode *n)
 	       !gemm_plan(g, n, GEMM_NODE, &p) && !gemm_plan(g, n, GEMM_BLOCKS, &p);
 }
 
+/* Whether reader n is a matrix-vector product (gemm.c) whose matrix is
+ * a view that may be read in place. Each element of a GEMV's matrix is
+ * read once, so the copy gains BLAS nothing: it writes and reads again
+ * what the loop nest reads once (a 1-D convolution's 9-tap im2col is 9
+ * times its input), and the loop nest re-reads the viewed tensor's
+ * overlapping windows from cache. */
+static bool views_gemv_reader(const TraGraph *g, const TraNode *n)
+{
+	GemmPlan p;
+	if (n->kind != TRA_NODE_EINSUM || tra_node_is_opaque(n) || !gemm_plan(g, n, GEMM_NODE, &p) ||
+	    !gemm_is_gemv(n, &p))
+		return false;
+	int matrix = gemm_group_size(n, &p.m) == 1 ? p.b : p.a;
+	return views_foldable(g, &g->nodes[n->ops[matrix].node]);
+}
+
 /* The affine map of n's operand r, a read of view v, composed with v's.
  * (Read in an epilogue, r reads output indices only, and so does the
  * composition.) */
@@ -83,7 +99,7 @@ void views_fold(TraGraph *g)
 {
 	for (int id = 0; id < g->nnodes; id++) {
 		TraNode *n = &g->nodes[id];
-		if (!views_loop_reader(g, n))
+		if (!views_loop_reader(g, n) && !views_gemv_reader(g, n))
 			continue;
 		for (int k = 0; k < n->nops; k++) {
 			const TraNode *v = &g->nodes[n->ops[k].node];

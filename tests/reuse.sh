@@ -133,7 +133,7 @@ compiled w5_logreg "$w5" "$w5defs"
 # then the 7 left over one at a time
 compiled w5_odd "$w5" "-D N=16381 -D D=521"
 for prog in "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra" "$srcdir/tests/reuse/heads.tra" \
-	"$srcdir/tests/reuse/lse.tra" "$srcdir/tests/reuse/transpose.tra"; do
+	"$srcdir/tests/reuse/lse.tra" "$srcdir/tests/reuse/transpose.tra" "$srcdir/tests/reuse/conv.tra"; do
 	compiled "$(basename "$prog" .tra)" "$prog" ""
 done
 

@@ -28,6 +28,19 @@ static UnitRun *planned(const char *src, KplanProgram *kp)
 	return u;
 }
 
+/* The same after every pass of the driver's table (views.c's reads in
+ * place included). */
+static UnitRun *planned_all(const char *src, KplanProgram *kp)
+{
+	UnitRun *u = unit_compile_ok(src);
+	for (int i = 0; i < driver_npasses; i++) {
+		driver_passes[i].run(&u->g);
+		tra_verify(&u->g);
+	}
+	kplan_build(&u->g, NULL, kp);
+	return u;
+}
+
 static int node_id(const UnitRun *u, const char *name)
 {
 	for (int v = 0; v < u->g.nnodes; v++)
@@ -297,6 +310,27 @@ START_TEST(plan_column_sum)
 	/* s[i, j] = sum[k](X[i, k, j]): the outer output index stays outside */
 	u = planned("size I = 3, K = 50, J = 64\ninput X[I, K, J]\ns[i, j] = sum[k](X[i, k, j])\noutput s\n", &kp);
 	ck_assert_str_eq(nest_str(u, &kp, "s"), "loops i k j | red k | vector j | columns");
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
+/* A sum of fewer terms than KPLAN_COLUMN_MIN along an index that walks
+ * the largest operand as contiguously as the last output index runs
+ * along the output (every lane busy), a longer one along its terms, and
+ * so does a short one whose terms are more contiguous than the output. */
+START_TEST(plan_short_sums)
+{
+	KplanProgram kp;
+	UnitRun *u = planned_all("size N = 300, B = 3\ninput x[N], w[9], v[40], X[B, N], Q[N, 4]\n"
+	                         "y[i] = sum[k](x[i + k] * w[k])\n"
+	                         "yb[b, i] = sum[k](X[b, i + k] * w[k])\n"
+	                         "y40[i] = sum[k](x[i + k] * v[k])\n"
+	                         "q[i] = sum[k](Q[i, k])\noutput y, yb, y40, q\n", &kp);
+	ck_assert_str_eq(nest_str(u, &kp, "y"), "loops k i | red k | vector i | columns");
+	ck_assert_str_eq(nest_str(u, &kp, "yb"), "loops b k i | red k | vector i | columns");
+	ck_assert_str_eq(nest_str(u, &kp, "y40"), "loops i k | red k | vector k | simd");
+	ck_assert_str_eq(nest_str(u, &kp, "q"), "loops i k | red k | vector k | simd");
 	kplan_free(&kp);
 	unit_free(u);
 }
@@ -820,6 +854,7 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, plan_max);
 	tcase_add_test(tc, plan_arg_lanes);
 	tcase_add_test(tc, plan_column_sum);
+	tcase_add_test(tc, plan_short_sums);
 	tcase_add_test(tc, plan_row_group);
 	tcase_add_test(tc, plan_row_prefetch);
 	tcase_add_test(tc, plan_row_calls);

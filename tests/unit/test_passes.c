@@ -1872,6 +1872,27 @@ START_TEST(subexpr_layout)
 }
 END_TEST
 
+/* ---- views: windows read in place --------------------------------------------------- */
+
+/* A matrix-vector product whose matrix is a view reads what it views in
+ * place (no im2col: each element of a GEMV's matrix is read once); a
+ * GEMM keeps its window as a copy for BLAS, and so does a GEMV whose
+ * view is the vector. */
+START_TEST(views_gemv_reads_in_place)
+{
+	UnitRun *u = unit_compile_ok("size N = 50, O = 6\ninput x[N], w[9], W[O, 9], A[40, 9]\n"
+	                             "y[i] = sum[k](x[i + k] * w[k])\n"
+	                             "Y[o, i] = sum[k](x[i + k] * W[o, k])\n"
+	                             "z[i] = sum[k](A[i, k] * x[k + 2])\noutput y, Y, z\n");
+	all_passes(&u->g);
+	ck_assert_str_eq(graph_str(u), "x w W A y Y.v1 Y z.v1 z");
+	const TraNode *y = unit_node(&u->g, "y");
+	ck_assert_int_eq(y->ops[0].node, 0);
+	ck_assert_ptr_nonnull(y->ops[0].aff);
+	unit_free(u);
+}
+END_TEST
+
 /* ---- share: sub-expressions repeated within one expression ------------------------ */
 
 /* A map read twice by one expression of its one reader, through one
@@ -2028,6 +2049,7 @@ static Suite *passes_suite(void)
 	tcase_add_test(tc, pipeline_table);
 	tcase_add_test(tc, subexpr_across_nodes);
 	tcase_add_test(tc, subexpr_layout);
+	tcase_add_test(tc, views_gemv_reads_in_place);
 	tcase_add_test(tc, share_binds_repeats);
 	tcase_add_test(tc, share_largest_first);
 	tcase_add_test(tc, share_copy_and_pipeline);
