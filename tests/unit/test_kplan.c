@@ -315,22 +315,29 @@ START_TEST(plan_column_sum)
 }
 END_TEST
 
-/* A sum of fewer terms than KPLAN_COLUMN_MIN along an index that walks
- * the largest operand as contiguously as the last output index runs
- * along the output (every lane busy), a longer one along its terms, and
- * so does a short one whose terms are more contiguous than the output. */
+/* A sum of fewer terms than KPLAN_COLUMN_MIN runs along the output (a
+ * tile of partial results, every lane busy) where one of its indices
+ * walks the largest operand as contiguously as the last output index (a
+ * convolution's window); a longer one runs along its terms, and so does
+ * a short one whose terms are more contiguous than the outputs (a short
+ * row sum, a 2 x 2 max pool). */
 START_TEST(plan_short_sums)
 {
 	KplanProgram kp;
-	UnitRun *u = planned_all("size N = 300, B = 3\ninput x[N], w[9], v[40], X[B, N], Q[N, 4]\n"
+	UnitRun *u = planned_all("size N = 300, B = 3\ninput x[N], w[9], v[40], X[B, N], Q[N, 4], R[N, 8], S[N, N]\n"
 	                         "y[i] = sum[k](x[i + k] * w[k])\n"
 	                         "yb[b, i] = sum[k](X[b, i + k] * w[k])\n"
 	                         "y40[i] = sum[k](x[i + k] * v[k])\n"
-	                         "q[i] = sum[k](Q[i, k])\noutput y, yb, y40, q\n", &kp);
+	                         "q[i] = sum[k](Q[i, k])\n"
+	                         "r[i] = sum[k:4](R[i, k])\n"
+	                         "P[i:N/2, j:N/2] = max[a:2, c:2](S[2 * i + a, 2 * j + c])\n"
+	                         "output y, yb, y40, q, r, P\n", &kp);
 	ck_assert_str_eq(nest_str(u, &kp, "y"), "loops k i | red k | vector i | columns");
 	ck_assert_str_eq(nest_str(u, &kp, "yb"), "loops b k i | red k | vector i | columns");
-	ck_assert_str_eq(nest_str(u, &kp, "y40"), "loops i k | red k | vector k | simd");
 	ck_assert_str_eq(nest_str(u, &kp, "q"), "loops i k | red k | vector k | simd");
+	ck_assert_str_eq(nest_str(u, &kp, "P"), "loops i j a c | red a c | vector c | simd");
+	ck_assert_str_eq(nest_str(u, &kp, "y40"), "loops i k | red k | vector k | simd");
+	ck_assert_str_eq(nest_str(u, &kp, "r"), "loops i k | red k | vector k | simd");
 	kplan_free(&kp);
 	unit_free(u);
 }
