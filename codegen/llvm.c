@@ -1192,6 +1192,30 @@ CgLlvmValue cg_llvm_bitcast(CgLlvm *m, CgLlvmValue v, CgLlvmType ty)
 	return LLVMBuildBitCast(m->b, v, ty, "");
 }
 
+CgLlvmType cg_llvm_vec_type(CgLlvm *m, CgLlvmType elem, int n)
+{
+	(void)m;
+	return LLVMVectorType(elem, (unsigned)n);
+}
+
+CgLlvmValue cg_llvm_vec_undef(CgLlvm *m, CgLlvmType elem, int n)
+{
+	return LLVMGetUndef(cg_llvm_vec_type(m, elem, n));
+}
+
+CgLlvmValue cg_llvm_vec_insert(CgLlvm *m, CgLlvmValue v, CgLlvmValue x, int i)
+{
+	return LLVMBuildInsertElement(m->b, v, x, LLVMConstInt(LLVMInt32TypeInContext(m->ctx), (unsigned)i, 0), "");
+}
+
+CgLlvmValue cg_llvm_vec_splat(CgLlvm *m, CgLlvmValue x, int n)
+{
+	CgLlvmValue v = cg_llvm_vec_undef(m, LLVMTypeOf(x), n);
+	for (int i = 0; i < n; i++)
+		v = cg_llvm_vec_insert(m, v, x, i);
+	return v;
+}
+
 CgLlvmBlock cg_llvm_block(CgLlvm *m, const char *name)
 {
 	return LLVMAppendBasicBlockInContext(m->ctx, m->fn, name);

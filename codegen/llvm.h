@@ -177,6 +177,12 @@ CgLlvmValue cg_llvm_load_ptr(CgLlvm *m, CgLlvmType ty, CgLlvmValue p);
 void cg_llvm_store_ptr(CgLlvm *m, CgLlvmValue v, CgLlvmValue p);
 /* v as pointer type ty. */
 CgLlvmValue cg_llvm_bitcast(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
+/* Vectors of n lanes of elem: the type, all lanes undefined, v with lane i
+ * replaced by x, and x in every lane. */
+CgLlvmType cg_llvm_vec_type(CgLlvm *m, CgLlvmType elem, int n);
+CgLlvmValue cg_llvm_vec_undef(CgLlvm *m, CgLlvmType elem, int n);
+CgLlvmValue cg_llvm_vec_insert(CgLlvm *m, CgLlvmValue v, CgLlvmValue x, int i);
+CgLlvmValue cg_llvm_vec_splat(CgLlvm *m, CgLlvmValue x, int n);
 /* Prefetches the cache line at pointer p for reading (llvm.prefetch). */
 void cg_llvm_prefetch(CgLlvm *m, CgLlvmValue p);
 /* Blocks and branches in the function being built. */

@@ -566,11 +566,30 @@ static CgLlvmValue cg_llvm_stack_array(CgLlvm *m, TrartDtype t, int n)
 	return cg_llvm_bitcast(m, cg_llvm_alloca(m, cg_llvm_array(m, cg_llvm_type(m, t), n)), cg_llvm_tptr(m, t));
 }
 
+/* The join at terms first, first + 1, ... first + lanes - 1 of x, as a
+ * vector: each lane's scalar code, which LLVM merges (a row's terms are
+ * one vector load). */
+static CgLlvmValue cg_llvm_arg_group(CgLlvmNestK *K, int x, CgLlvmValue first, int lanes)
+{
+	CgLlvm *m = K->m;
+	CgLlvmValue v = cg_llvm_vec_undef(m, cg_llvm_type(m, tra_node_join_type(K->n)), lanes);
+	for (int l = 0; l < lanes; l++) {
+		K->env.x[x] = cg_llvm_iadd(m, first, cg_llvm_i64c(m, l));
+		v = cg_llvm_vec_insert(m, v, cg_llvm_expr(K->p, &K->env, K->n->join), l);
+	}
+	return v;
+}
+
 /* The lanes of an argmax or argmin over x (cg_c_arg_lanes), where
- * [a, b) holds at least a lane each: lane l's best value and position in
- * lbest[l] and lpos[l], from the first group of lanes through every
- * whole group after it (a vector loop), then combined into *best and
- * *pos; returns the first term left. */
+ * [a, b) holds at least a lane each: lane l's best value and the group
+ * of lanes it was found in, two vectors that the loop over the groups
+ * carries in registers, then stored to lbest[l] and lgroup[l] and
+ * combined into *best and *pos (position a + group * lanes + l); returns
+ * the first term left. Built as a loop over the lanes, LLVM kept them in
+ * memory (a store and a load a group) or, unrolled, cut them into
+ * vectors of 2, 8, 4 and 2, each with its own compares. The groups are
+ * numbered in 32 bits where they fit, so that the lanes' groups are one
+ * vector register as their values are. */
 static CgLlvmValue cg_llvm_arg_lanes(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlvmValue b, CgLlvmValue *best,
                                      CgLlvmValue *pos)
 {
@@ -578,38 +597,39 @@ static CgLlvmValue cg_llvm_arg_lanes(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlv
 	TrartDtype jt = tra_node_join_type(K->n);
 	TraOp better = K->n->agg == TRA_AGG_ARGMAX ? TRA_OP_GT : TRA_OP_LT;
 	int lanes = K->L->arg_lanes;
+	TrartDtype gt = K->n->idx[x].size / lanes <= INT32_MAX ? TRART_I32 : TRART_I64;
+	CgLlvmType gty = cg_llvm_type(m, gt), i64 = cg_llvm_i64(m);
 	CgLlvmValue nl = cg_llvm_i64c(m, lanes);
-	CgLlvmValue lbest = cg_llvm_stack_array(m, jt, lanes), lpos = cg_llvm_stack_array(m, TRART_I64, lanes);
-	CgLlvmLoop l;
-	cg_llvm_loop_begin(m, &l, cg_llvm_i64c(m, 0), nl, true);
-	K->env.x[x] = cg_llvm_iadd(m, a, l.iv);
-	cg_llvm_store(m, jt, lbest, l.iv, cg_llvm_expr(K->p, &K->env, K->n->join));
-	cg_llvm_store(m, TRART_I64, lpos, l.iv, K->env.x[x]);
-	cg_llvm_loop_end(m, &l);
 	CgLlvmValue groups = cg_llvm_idiv(m, cg_llvm_isub(m, b, a), nl);
+	CgLlvmValue v0 = cg_llvm_arg_group(K, x, a, lanes);
+	CgLlvmValue g0 = cg_llvm_vec_splat(m, cg_llvm_const_int(m, gty, 0), lanes);
 	CgLlvmLoop g;
 	cg_llvm_loop_begin(m, &g, cg_llvm_i64c(m, 1), groups, false);
-	CgLlvmValue first = cg_llvm_iadd(m, a, cg_llvm_imul(m, g.iv, nl));
-	cg_llvm_loop_begin(m, &l, cg_llvm_i64c(m, 0), nl, true);
-	K->env.x[x] = cg_llvm_iadd(m, first, l.iv);
-	CgLlvmValue v = cg_llvm_expr(K->p, &K->env, K->n->join);
-	CgLlvmValue lb = cg_llvm_load(m, jt, lbest, l.iv);
-	CgLlvmValue take = cg_llvm_arg_takes(m, better, v, lb, NULL, NULL, false);
-	cg_llvm_store(m, jt, lbest, l.iv, cg_llvm_select(m, take, v, lb));
-	cg_llvm_store(m, TRART_I64, lpos, l.iv, cg_llvm_select(m, take, K->env.x[x], cg_llvm_load(m, TRART_I64, lpos, l.iv)));
-	cg_llvm_loop_end(m, &l);
+	int cv = cg_llvm_loop_carry(m, &g, v0);
+	int cg = cg_llvm_loop_carry(m, &g, g0);
+	CgLlvmValue v = cg_llvm_arg_group(K, x, cg_llvm_iadd(m, a, cg_llvm_imul(m, g.iv, nl)), lanes);
+	CgLlvmValue take = cg_llvm_arg_takes(m, better, v, g.cur[cv], NULL, NULL, false);
+	CgLlvmValue gnum = cg_llvm_vec_splat(m, gt == TRART_I32 ? cg_llvm_trunc(m, g.iv, gty) : g.iv, lanes);
+	g.next[cv] = cg_llvm_select(m, take, v, g.cur[cv]);
+	g.next[cg] = cg_llvm_select(m, take, gnum, g.cur[cg]);
 	cg_llvm_loop_end(m, &g);
+	CgLlvmValue lbest = cg_llvm_stack_array(m, jt, lanes), lgroup = cg_llvm_stack_array(m, gt, lanes);
+	cg_llvm_store_ptr(m, g.out[cv], cg_llvm_bitcast(m, lbest, cg_llvm_ptr(m, cg_llvm_vec_type(m, cg_llvm_type(m, jt), lanes))));
+	cg_llvm_store_ptr(m, g.out[cg], cg_llvm_bitcast(m, lgroup, cg_llvm_ptr(m, cg_llvm_vec_type(m, gty, lanes))));
 	CgLlvmValue best0 = cg_llvm_load(m, jt, lbest, cg_llvm_i64c(m, 0));
-	CgLlvmValue pos0 = cg_llvm_load(m, TRART_I64, lpos, cg_llvm_i64c(m, 0));
-	/* a loop over the lanes, not unrolled: unrolled, its loads at constant
-	   lanes let LLVM split lpos into 16 scalars, and the vector loop's
-	   selects of positions became a compare and move a lane */
+	CgLlvmValue lg0 = cg_llvm_load(m, gt, lgroup, cg_llvm_i64c(m, 0));
+	CgLlvmValue pos0 = cg_llvm_iadd(m, a, cg_llvm_imul(m, gt == TRART_I32 ? cg_llvm_sext(m, lg0, i64) : lg0, nl));
+	/* the combine, not unrolled: unrolled, LLVM kept the lanes' positions
+	   in 16 scalar registers, a compare and move each */
+	CgLlvmLoop l;
 	cg_llvm_loop_begin(m, &l, cg_llvm_i64c(m, 1), nl, false);
 	l.no_unroll = true;
 	int bv = cg_llvm_loop_carry(m, &l, best0);
 	int bi = cg_llvm_loop_carry(m, &l, pos0);
 	v = cg_llvm_load(m, jt, lbest, l.iv);
-	CgLlvmValue i = cg_llvm_load(m, TRART_I64, lpos, l.iv);
+	CgLlvmValue gl = cg_llvm_load(m, gt, lgroup, l.iv);
+	CgLlvmValue at = cg_llvm_imul(m, gt == TRART_I32 ? cg_llvm_sext(m, gl, i64) : gl, nl);
+	CgLlvmValue i = cg_llvm_iadd(m, cg_llvm_iadd(m, a, at), l.iv);
 	take = cg_llvm_arg_takes(m, better, v, l.cur[bv], i, l.cur[bi], true);
 	l.next[bv] = cg_llvm_select(m, take, v, l.cur[bv]);
 	l.next[bi] = cg_llvm_select(m, take, i, l.cur[bi]);

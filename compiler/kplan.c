@@ -51,12 +51,13 @@
  *         lanes follow in order. One scalar loop carries the best from
  *         each term to the next, a compare and two selects a term in
  *         turn: a row argmax over 4096 x 4096 f32 took 45 ms as one loop,
- *         3.1 in lanes (LLVM; 2.8-3.0 through gcc), NumPy's 2.5-3.2. The
- *         LLVM back end does not unroll the lanes' combine: unrolled, it
- *         let LLVM keep the lanes' positions in 16 scalar registers, a
- *         compare and move each (3.2-3.4 ms); the C back end's test is &
- *         and |, not && and ||, which gcc turned into masked loads
- *         (5.2-6.2 ms). GPU threads keep the scalar loop.
+ *         2.9-3.1 in lanes (LLVM; 3.0-3.4 through gcc), NumPy's 2.6-3.3.
+ *         The LLVM back end builds the lanes as two vectors the loop over
+ *         the groups carries (cg_llvm_arg_lanes; as a loop over the lanes
+ *         it took 4.5-5.1 ms), and does not unroll their combine; the C
+ *         back end's test is & and |, not && and ||, which gcc turned
+ *         into masked loads (5.2-6.2 ms). GPU threads keep the scalar
+ *         loop.
  *       * Transposes: a block map whose largest operand is strided along
  *         the vector loop and contiguous along an outer output index runs
  *         the two in tiles (KplanNest.tile; kplan_transpose says why).
@@ -147,8 +148,13 @@ static bool kplan_last_walks(const TraGraph *g, const TraNode *n, bool ties)
  * fewer terms than a vector has lanes along an index that walks it as
  * contiguously as the last output index: a 9-tap convolution y[i] =
  * sum[k](x[i + k] * w[k]) vectorised along k fills 9 of 16 lanes and
- * adds them across once per output, along i every lane works (4.4-7 ms
- * against 17-22 over 4M outputs, 2 threads, under load). */
+ * adds them across once per output, along i every lane works (over 4M
+ * outputs, 2 threads, LLVM: 8.9-9.8 ms as an im2col and a GEMV, 1.9-2.3
+ * along i; NumPy's correlate 9.8-10.5). A short sum whose terms are
+ * more contiguous than its outputs (a row sum of a few columns, a max
+ * pool) stays along its terms: along the outputs, gcc's code was
+ * 1.5-14x faster, but LLVM's strided loads there are gathers, no faster
+ * or slower, and short row dots would leave their row groups. */
 static bool kplan_columnwise(const TraGraph *g, const TraNode *n)
 {
 	if (n->agg == TRA_AGG_NONE || n->rank == 0 || n->idx[n->rank - 1].size < KPLAN_COLUMN_MIN)

@@ -4,7 +4,8 @@
 # by O3 in every sample and bench program, as block tasks (the default,
 # and --devices=3: other block shapes, split reductions) and as whole-node
 # kernels: `trac -v --emit=llvm` reports LLVM's warnings, and a tagged
-# loop that stayed scalar is one. SKIP where trac has no LLVM back end.
+# loop that stayed scalar is one; an argmax's lanes are vectors carried
+# in registers. SKIP where trac has no LLVM back end.
 # Then the C back end: with gcc, a map of each element function, in f32
 # and f64, is a loop gcc vectorises (-fopt-info-vec-missed names none of
 # them).
@@ -30,6 +31,18 @@ for prog in "$srcdir"/samples/*.tra "$srcdir"/bench/*.tra; do
 		fi
 	done
 done
+
+# an argmax's 16 lanes (kplan.c, arg reductions) are two vectors that
+# the loop over the groups of lanes carries in registers, their values
+# and the groups they were found in (LLVM had kept them in memory, or cut
+# them into vectors of 2, 8, 4 and 2)
+if ! "$TRAC" --backend=llvm "$srcdir/bench/argmax.tra" --emit=llvm -o am.ll 2>err; then
+	bad "argmax lanes (compile)"
+elif grep -q 'phi <16 x float>' am.ll && grep -q 'phi <16 x i32>' am.ll; then
+	ok "argmax lanes carried as vectors"
+else
+	bad "argmax lanes carried as vectors"
+fi
 
 # every element function in a map of its own (fuse keeps them apart: row
 # functions of one group), both element types
