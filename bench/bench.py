@@ -117,6 +117,10 @@ def _flops_conv(s):
     return 2.0 * s["N"] * s["O"] * s["H"] * s["W"] * s["C"] * s["R"] * s["R"]
 
 
+def _flops_conv1d(s):
+    return 2.0 * s["N"] * s["K"]
+
+
 def _flops_llama(s):
     b, t, c, f, k = s["B"], s["T"], s["C"], s["F"], s["K"]
     heads = s["G"] * s["R"]
@@ -237,6 +241,12 @@ WORKLOADS = [
          small=dict(N=30, D=70),
          inputs=dict(X="ND"), output=("m", "N"), out_dtype="i64",
          flops=_flops_elements, bytes=_bytes_argmax),
+    # a 'same' 1-D convolution of 9 taps: index arithmetic, short sums
+    dict(name="conv1d", file="conv1d.tra", label="conv1d",
+         sizes=dict(N=4194304, K=9),
+         small=dict(N=300, K=9),
+         inputs=dict(x="N", w="K"), output=("y", "N"),
+         flops=_flops_conv1d),
     # index arithmetic (issue 11): a 'same' 3x3 convolution in one statement
     dict(name="conv", file="conv3x3.tra", label="conv3x3",
          sizes=dict(N=8, C=64, H=56, W=56, O=64, R=3),
@@ -327,6 +337,8 @@ def reference(np, name, a, s):
         return np.tanh(a["X"])
     if name == "argmax":
         return np.argmax(a["X"], axis=1)
+    if name == "conv1d":
+        return np.correlate(a["x"], a["w"], "same")
     if name == "conv":
         return _conv_im2col(np, a["X"], a["K"])
     if name == "embed":
@@ -642,6 +654,9 @@ def numpy_variants(np, name, a, s):
         def fancy():
             return lambda: E[tok]
         return [("E[tok]", fancy), ("take(out=)", take)]
+    if name == "conv1d":
+        x, w = a["x"], a["w"]
+        return [("correlate(same)", lambda: lambda: np.correlate(x, w, "same"))]
     if name == "conv":
         X, K = a["X"], a["K"]
         n, c, h, w = X.shape
@@ -719,6 +734,9 @@ def torch_variants(torch, name, a, s):
         return [("tanh(out=)", tanh)]
     if name == "argmax":
         return [("argmax(1)", lambda: lambda: torch.argmax(t["X"], dim=1))]
+    if name == "conv1d":
+        return [("conv1d", lambda: lambda: torch.nn.functional.conv1d(t["x"].view(1, 1, -1), t["w"].view(1, 1, -1),
+                                                                      padding=4))]
     if name == "conv":
         return [("conv2d", lambda: lambda: torch.nn.functional.conv2d(t["X"], t["K"], padding=1))]
     if name == "embed":

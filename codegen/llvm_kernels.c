@@ -113,18 +113,41 @@ static CgLlvmValue cg_llvm_affine_position(CgLlvmProg *p, const CgLlvmEnv *env, 
 	return pos;
 }
 
+static CgLlvmBlock cg_llvm_if_begin(CgLlvm *m, CgLlvmValue c);
+static void cg_llvm_if_end(CgLlvm *m, CgLlvmBlock after);
+
+/* Whether an affine operand reads through a gather in some dimension. */
+static bool cg_llvm_affine_gathers(const TraOperand *op)
+{
+	for (int d = 0; op->aff->gather && d < op->rank; d++)
+		if (op->aff->gather[d] >= 0)
+			return true;
+	return false;
+}
+
 /* An affine operand's element (cg_c_offset and cg_c_affine_inside): a
- * padded one loads at its positions clamped into the tensor, always a
- * valid element, and selects the padding value where any was outside. */
+ * padded one loads only where every position is inside the tensor, in
+ * a branch, else takes the padding value. The branch's load is at
+ * consecutive addresses along a vector loop, which LLVM's vectoriser
+ * makes one masked load; clamped into the tensor, as the C back end
+ * does, they were gathers: a 9-tap 'same' convolution over 4M points
+ * took 8.2-8.6 ms, 3.0-3.2 now (gcc: 3.2-3.5). A padded gather
+ * (positions that are loaded values) is clamped, since the branch would
+ * gain nothing. */
 static CgLlvmValue cg_llvm_affine_load(CgLlvmProg *p, const CgLlvmEnv *env, int k)
 {
 	CgLlvm *m = p->m;
 	const TraOperand *op = &env->n->ops[k];
 	const TraNode *src = &p->g->nodes[op->node];
 	CgLlvmValue off = cg_llvm_const_i64(m, 0), inside = NULL;
+	bool branch = op->aff->padded && !cg_llvm_affine_gathers(op);
 	for (int d = 0; d < op->rank; d++) {
 		CgLlvmValue pos = cg_llvm_affine_position(p, env, op, d);
-		if (op->aff->padded) {
+		if (branch) {
+			CgLlvmValue in = cg_llvm_icmp(m, TRA_OP_LT, pos, cg_llvm_const_i64(m, src->idx[d].size));
+			in = cg_llvm_iand(m, in, cg_llvm_icmp(m, TRA_OP_GE, pos, cg_llvm_const_i64(m, 0)));
+			inside = inside ? cg_llvm_iand(m, inside, in) : in;
+		} else if (op->aff->padded) {
 			CgLlvmValue zero = cg_llvm_const_i64(m, 0), last = cg_llvm_const_i64(m, src->idx[d].size - 1);
 			CgLlvmValue below = cg_llvm_icmp(m, TRA_OP_LT, pos, zero);
 			CgLlvmValue above = cg_llvm_icmp(m, TRA_OP_GT, pos, last);
@@ -135,9 +158,18 @@ static CgLlvmValue cg_llvm_affine_load(CgLlvmProg *p, const CgLlvmEnv *env, int 
 		}
 		off = cg_llvm_iadd(m, off, cg_llvm_imul(m, pos, cg_llvm_const_i64(m, tra_node_stride(src, d))));
 	}
-	CgLlvmValue v = cg_llvm_load(m, src->type, env->in[k], off);
-	if (inside)
-		v = cg_llvm_select(m, inside, v, cg_llvm_const(m, src->type, op->aff->pad));
+	CgLlvmValue v, pad = cg_llvm_const(m, src->type, op->aff->pad);
+	if (branch) {
+		CgLlvmBlock before = cg_llvm_insert_block(m), after = cg_llvm_if_begin(m, inside);
+		CgLlvmValue in = cg_llvm_load(m, src->type, env->in[k], off);
+		CgLlvmBlock then = cg_llvm_insert_block(m);
+		cg_llvm_if_end(m, after);
+		v = cg_llvm_phi2(m, pad, before, in, then);
+	} else {
+		v = cg_llvm_load(m, src->type, env->in[k], off);
+		if (inside)
+			v = cg_llvm_select(m, inside, v, pad);
+	}
 	return cg_llvm_convert(m, v, src->type, env->n->type); /* a view may convert */
 }
 

@@ -5,7 +5,8 @@
 # and --devices=3: other block shapes, split reductions) and as whole-node
 # kernels: `trac -v --emit=llvm` reports LLVM's warnings, and a tagged
 # loop that stayed scalar is one; an argmax's lanes are vectors carried
-# in registers. SKIP where trac has no LLVM back end.
+# in registers, and a padded read is a masked load. SKIP where trac has
+# no LLVM back end.
 # Then the C back end: with gcc, a map of each element function, in f32
 # and f64, is a loop gcc vectorises (-fopt-info-vec-missed names none of
 # them).
@@ -42,6 +43,17 @@ elif grep -q 'phi <16 x float>' am.ll && grep -q 'phi <16 x i32>' am.ll; then
 	ok "argmax lanes carried as vectors"
 else
 	bad "argmax lanes carried as vectors"
+fi
+
+# a padded read (conv1d's 'same' window) loads in a branch, at
+# consecutive addresses, which the vectoriser makes a masked load, not a
+# gather at clamped positions
+if ! "$TRAC" --backend=llvm "$srcdir/bench/conv1d.tra" --emit=llvm -o c1.ll 2>err; then
+	bad "padded reads (compile)"
+elif grep -q 'llvm.masked.load' c1.ll && ! grep -q 'llvm.masked.gather' c1.ll; then
+	ok "padded reads are masked loads"
+else
+	bad "padded reads are masked loads"
 fi
 
 # every element function in a map of its own (fuse keeps them apart: row
