@@ -34,7 +34,10 @@
  *         and walks the reduced indices outside a vector loop over the
  *         tile: X is read row by row, at memory bandwidth. Last indices
  *         shorter than KPLAN_COLUMN_MIN keep the plain nest, where a
- *         vector of a few lanes would not pay.
+ *         vector of a few lanes would not pay. A sum of fewer than
+ *         KPLAN_COLUMN_MIN terms along an index as contiguous as the
+ *         last output index (a convolution's window) runs in such a tile
+ *         too (kplan_columnwise says why).
  *       * Long sums (more than KPLAN_SUM_BLOCK terms) are blocked: vector
  *         loops sum blocks of KPLAN_SUM_BLOCK terms, and the blocks are
  *         summed pairwise (a binary counter of partial sums), so the

@@ -16,8 +16,10 @@
  * Kept as copies: views that convert their element type, gathers (their
  * index operands would have to move too), and views that a reader needs
  * dense: a GEMM (the im2col of a convolution is what lets BLAS compute
- * it) or any reader of which gemm_plan would make one; and views that
- * are outputs. Nothing after this pass adds nodes, and decomposition,
+ * it) or any reader of which gemm_plan would make one, but for a
+ * matrix-vector product whose matrix is the view (views_gemv_reader: a
+ * convolution with one filter), which then runs as a loop nest; and
+ * views that are outputs. Nothing after this pass adds nodes, and decomposition,
  * lowering, the kernel plans and both back ends read affine operands of
  * any node (ia.c boxes them with their halo).
  */
