@@ -113,8 +113,20 @@ static CgLlvmValue cg_llvm_affine_position(CgLlvmProg *p, const CgLlvmEnv *env, 
 	return pos;
 }
 
-static CgLlvmBlock cg_llvm_if_begin(CgLlvm *m, CgLlvmValue c);
-static void cg_llvm_if_end(CgLlvm *m, CgLlvmBlock after);
+/* An if without else: cg_llvm_if_end continues after it. */
+static CgLlvmBlock cg_llvm_if_begin(CgLlvm *m, CgLlvmValue c)
+{
+	CgLlvmBlock then = cg_llvm_block(m, "then"), after = cg_llvm_block(m, "endif");
+	cg_llvm_br_if(m, c, then, after);
+	cg_llvm_position(m, then);
+	return after;
+}
+
+static void cg_llvm_if_end(CgLlvm *m, CgLlvmBlock after)
+{
+	cg_llvm_br(m, after);
+	cg_llvm_position(m, after);
+}
 
 /* Whether an affine operand reads through a gather in some dimension. */
 static bool cg_llvm_affine_gathers(const TraOperand *op)
@@ -143,18 +155,15 @@ static CgLlvmValue cg_llvm_affine_load(CgLlvmProg *p, const CgLlvmEnv *env, int 
 	bool branch = op->aff->padded && !cg_llvm_affine_gathers(op);
 	for (int d = 0; d < op->rank; d++) {
 		CgLlvmValue pos = cg_llvm_affine_position(p, env, op, d);
-		if (branch) {
-			CgLlvmValue in = cg_llvm_icmp(m, TRA_OP_LT, pos, cg_llvm_const_i64(m, src->idx[d].size));
-			in = cg_llvm_iand(m, in, cg_llvm_icmp(m, TRA_OP_GE, pos, cg_llvm_const_i64(m, 0)));
-			inside = inside ? cg_llvm_iand(m, inside, in) : in;
-		} else if (op->aff->padded) {
+		if (op->aff->padded) {
 			CgLlvmValue zero = cg_llvm_const_i64(m, 0), last = cg_llvm_const_i64(m, src->idx[d].size - 1);
 			CgLlvmValue below = cg_llvm_icmp(m, TRA_OP_LT, pos, zero);
 			CgLlvmValue above = cg_llvm_icmp(m, TRA_OP_GT, pos, last);
 			CgLlvmValue out = cg_llvm_ior(m, below, above);
 			CgLlvmValue in = cg_llvm_icmp(m, TRA_OP_EQ, out, cg_llvm_const_null(cg_llvm_type_of(out)));
 			inside = inside ? cg_llvm_iand(m, inside, in) : in;
-			pos = cg_llvm_select(m, below, zero, cg_llvm_select(m, above, last, pos));
+			if (!branch)
+				pos = cg_llvm_select(m, below, zero, cg_llvm_select(m, above, last, pos));
 		}
 		off = cg_llvm_iadd(m, off, cg_llvm_imul(m, pos, cg_llvm_const_i64(m, tra_node_stride(src, d))));
 	}
@@ -354,21 +363,6 @@ static void cg_llvm_index_loop(CgLlvmNestK *K, CgLlvmLoop *l, int x, CgLlvmValue
 	cg_llvm_loop_begin(K->m, l, lo, hi, vectorize);
 	l->no_unroll = vectorize && K->no_unroll;
 	K->env.x[x] = l->iv;
-}
-
-/* An if without else: cg_llvm_if_end continues after it. */
-static CgLlvmBlock cg_llvm_if_begin(CgLlvm *m, CgLlvmValue c)
-{
-	CgLlvmBlock then = cg_llvm_block(m, "then"), after = cg_llvm_block(m, "endif");
-	cg_llvm_br_if(m, c, then, after);
-	cg_llvm_position(m, then);
-	return after;
-}
-
-static void cg_llvm_if_end(CgLlvm *m, CgLlvmBlock after)
-{
-	cg_llvm_br(m, after);
-	cg_llvm_position(m, after);
 }
 
 /* A stack slot of type ty holding v. */
@@ -598,6 +592,16 @@ static CgLlvmValue cg_llvm_stack_array(CgLlvm *m, TrartDtype t, int n)
 	return cg_llvm_bitcast(m, cg_llvm_alloca(m, cg_llvm_array(m, cg_llvm_type(m, t), n)), cg_llvm_tptr(m, t));
 }
 
+/* Position a + group * lanes + lane of a lane's term, its group a
+ * number of type gt (I32 or I64). */
+static CgLlvmValue cg_llvm_arg_position(CgLlvm *m, CgLlvmValue a, CgLlvmValue group, TrartDtype gt, int lanes,
+                                        CgLlvmValue lane)
+{
+	if (gt == TRART_I32)
+		group = cg_llvm_sext(m, group, cg_llvm_i64(m));
+	return cg_llvm_iadd(m, cg_llvm_iadd(m, a, cg_llvm_imul(m, group, cg_llvm_i64c(m, lanes))), lane);
+}
+
 /* The join at terms first, first + 1, ... first + lanes - 1 of x, as a
  * vector: each lane's scalar code, which LLVM merges (a row's terms are
  * one vector load). */
@@ -630,7 +634,7 @@ static CgLlvmValue cg_llvm_arg_lanes(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlv
 	TraOp better = K->n->agg == TRA_AGG_ARGMAX ? TRA_OP_GT : TRA_OP_LT;
 	int lanes = K->L->arg_lanes;
 	TrartDtype gt = K->n->idx[x].size / lanes <= INT32_MAX ? TRART_I32 : TRART_I64;
-	CgLlvmType gty = cg_llvm_type(m, gt), i64 = cg_llvm_i64(m);
+	CgLlvmType gty = cg_llvm_type(m, gt);
 	CgLlvmValue nl = cg_llvm_i64c(m, lanes);
 	CgLlvmValue groups = cg_llvm_idiv(m, cg_llvm_isub(m, b, a), nl);
 	CgLlvmValue v0 = cg_llvm_arg_group(K, x, a, lanes);
@@ -650,7 +654,7 @@ static CgLlvmValue cg_llvm_arg_lanes(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlv
 	cg_llvm_store_ptr(m, g.out[cg], cg_llvm_bitcast(m, lgroup, cg_llvm_ptr(m, cg_llvm_vec_type(m, gty, lanes))));
 	CgLlvmValue best0 = cg_llvm_load(m, jt, lbest, cg_llvm_i64c(m, 0));
 	CgLlvmValue lg0 = cg_llvm_load(m, gt, lgroup, cg_llvm_i64c(m, 0));
-	CgLlvmValue pos0 = cg_llvm_iadd(m, a, cg_llvm_imul(m, gt == TRART_I32 ? cg_llvm_sext(m, lg0, i64) : lg0, nl));
+	CgLlvmValue pos0 = cg_llvm_arg_position(m, a, lg0, gt, lanes, cg_llvm_i64c(m, 0));
 	/* the combine, not unrolled: unrolled, LLVM kept the lanes' positions
 	   in 16 scalar registers, a compare and move each */
 	CgLlvmLoop l;
@@ -659,9 +663,7 @@ static CgLlvmValue cg_llvm_arg_lanes(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlv
 	int bv = cg_llvm_loop_carry(m, &l, best0);
 	int bi = cg_llvm_loop_carry(m, &l, pos0);
 	v = cg_llvm_load(m, jt, lbest, l.iv);
-	CgLlvmValue gl = cg_llvm_load(m, gt, lgroup, l.iv);
-	CgLlvmValue at = cg_llvm_imul(m, gt == TRART_I32 ? cg_llvm_sext(m, gl, i64) : gl, nl);
-	CgLlvmValue i = cg_llvm_iadd(m, cg_llvm_iadd(m, a, at), l.iv);
+	CgLlvmValue i = cg_llvm_arg_position(m, a, cg_llvm_load(m, gt, lgroup, l.iv), gt, lanes, l.iv);
 	take = cg_llvm_arg_takes(m, better, v, l.cur[bv], i, l.cur[bi], true);
 	l.next[bv] = cg_llvm_select(m, take, v, l.cur[bv]);
 	l.next[bi] = cg_llvm_select(m, take, i, l.cur[bi]);

@@ -127,23 +127,28 @@ static int64_t kplan_terms(const TraNode *n)
 	return t;
 }
 
-/* Whether n's last output index walks the largest operand more
- * contiguously than every reduced index (or, with ties, as
- * contiguously as each). */
-static bool kplan_last_walks(const TraGraph *g, const TraNode *n, bool ties)
+/* The strides of n's largest operand along its last output index (0 if
+ * it does not walk it), in *last, and the smallest along a reduced index
+ * that walks it (INT64_MAX if none), in *reduced. */
+static void kplan_strides(const TraGraph *g, const TraNode *n, int64_t *last, int64_t *reduced)
 {
-	if (n->rank == 0)
-		return false;
 	int big = kplan_largest_operand(g, n);
-	int64_t sv = big >= 0 ? tra_operand_stride(g, n, big, n->rank - 1) : 0;
-	if (sv == 0)
-		return false;
-	for (int x = n->rank; x < n->nidx; x++) {
+	*last = n->rank > 0 && big >= 0 ? tra_operand_stride(g, n, big, n->rank - 1) : 0;
+	*reduced = INT64_MAX;
+	for (int x = n->rank; big >= 0 && x < n->nidx; x++) {
 		int64_t sx = tra_operand_stride(g, n, big, x);
-		if (sx != 0 && (ties ? sx < sv : sx <= sv))
-			return false;
+		if (sx != 0 && sx < *reduced)
+			*reduced = sx;
 	}
-	return true;
+}
+
+/* Whether n's last output index walks the largest operand more
+ * contiguously than every reduced index. */
+static bool kplan_last_walks(const TraGraph *g, const TraNode *n)
+{
+	int64_t last, reduced;
+	kplan_strides(g, n, &last, &reduced);
+	return last != 0 && last < reduced;
 }
 
 /* Whether n reduces along strided indices while its last output index
@@ -162,7 +167,9 @@ static bool kplan_columnwise(const TraGraph *g, const TraNode *n)
 {
 	if (n->agg == TRA_AGG_NONE || n->rank == 0 || n->idx[n->rank - 1].size < KPLAN_COLUMN_MIN)
 		return false;
-	return kplan_last_walks(g, n, false) || (kplan_terms(n) < KPLAN_COLUMN_MIN && kplan_last_walks(g, n, true));
+	int64_t last, reduced;
+	kplan_strides(g, n, &last, &reduced);
+	return last != 0 && (last < reduced || (last == reduced && kplan_terms(n) < KPLAN_COLUMN_MIN));
 }
 
 /* The identity of an aggregation: the accumulator's first value. */
@@ -373,7 +380,7 @@ static bool kplan_row_reducer(const TraGraph *g, int id, int lead)
 	int blocks = l->part[0];
 	int64_t rows = l->idx[0].size;
 	return blocks > 1 && (rows + blocks - 1) / blocks <= KPLAN_ROW_REDUCE_MAX && ia_rows_only(n, n->rank, blocks) &&
-	       kplan_last_walks(g, n, false);
+	       kplan_last_walks(g, n);
 }
 
 /* Whether node id is a strided reduction (KPLAN_RED_COLUMNS) whose

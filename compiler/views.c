@@ -17,7 +17,7 @@
  * index operands would have to move too), and views that a reader needs
  * dense: a GEMM (the im2col of a convolution is what lets BLAS compute
  * it) or any reader of which gemm_plan would make one, but for a
- * matrix-vector product whose matrix is the view (views_gemv_reader: a
+ * matrix-vector product whose matrix is the view (views_read_in_place: a
  * convolution with one filter), which then runs as a loop nest; and
  * views that are outputs. Nothing after this pass adds nodes, and decomposition,
  * lowering, the kernel plans and both back ends read affine operands of
@@ -36,29 +36,22 @@ static bool views_foldable(const TraGraph *g, const TraNode *v)
 	return !op->aff->gather && g->nodes[op->node].type == v->type && !tra_node_kept(v);
 }
 
-/* Whether reader n runs as a loop nest whatever its operands (never as
- * BLAS calls, whole or in blocks), and may take an affine operand. */
-static bool views_loop_reader(const TraGraph *g, const TraNode *n)
+/* Whether reader n reads its views in place: it runs as a loop nest
+ * whatever its operands (never as BLAS calls, whole or in blocks), or it
+ * is a matrix-vector product (gemm.c) whose matrix is a view that may be
+ * read in place. Each element of a GEMV's matrix is read once, so a copy
+ * gains BLAS nothing: it writes and reads again what the loop nest reads
+ * once (a 1-D convolution's 9-tap im2col is 9 times its input), and the
+ * loop nest re-reads the viewed tensor's overlapping windows from cache. */
+static bool views_read_in_place(const TraGraph *g, const TraNode *n)
 {
 	GemmPlan p;
-	return n->kind == TRA_NODE_EINSUM && !tra_node_is_opaque(n) &&
-	       !gemm_plan(g, n, GEMM_NODE, &p) && !gemm_plan(g, n, GEMM_BLOCKS, &p);
-}
-
-/* Whether reader n is a matrix-vector product (gemm.c) whose matrix is
- * a view that may be read in place. Each element of a GEMV's matrix is
- * read once, so the copy gains BLAS nothing: it writes and reads again
- * what the loop nest reads once (a 1-D convolution's 9-tap im2col is 9
- * times its input), and the loop nest re-reads the viewed tensor's
- * overlapping windows from cache. */
-static bool views_gemv_reader(const TraGraph *g, const TraNode *n)
-{
-	GemmPlan p;
-	if (n->kind != TRA_NODE_EINSUM || tra_node_is_opaque(n) || !gemm_plan(g, n, GEMM_NODE, &p) ||
-	    !gemm_is_gemv(n, &p))
+	if (n->kind != TRA_NODE_EINSUM || tra_node_is_opaque(n))
 		return false;
+	if (!gemm_plan(g, n, GEMM_NODE, &p))
+		return !gemm_plan(g, n, GEMM_BLOCKS, &p);
 	int matrix = gemm_group_size(n, &p.m) == 1 ? p.b : p.a;
-	return views_foldable(g, &g->nodes[n->ops[matrix].node]);
+	return gemm_is_gemv(n, &p) && views_foldable(g, &g->nodes[n->ops[matrix].node]);
 }
 
 /* The affine map of n's operand r, a read of view v, composed with v's.
@@ -101,7 +94,7 @@ void views_fold(TraGraph *g)
 {
 	for (int id = 0; id < g->nnodes; id++) {
 		TraNode *n = &g->nodes[id];
-		if (!views_loop_reader(g, n) && !views_gemv_reader(g, n))
+		if (!views_read_in_place(g, n))
 			continue;
 		for (int k = 0; k < n->nops; k++) {
 			const TraNode *v = &g->nodes[n->ops[k].node];
