@@ -1782,6 +1782,29 @@ static void cg_c_block_tiles(CgC *c, const TraNode *n, const KplanNest *L)
 	fputs("}\n\n", c->out);
 }
 
+/* A block map of short rows (kplan.c's short rows), the rest of b<id>:
+ * the loops outside the flat ones over the block, then one loop over
+ * the last index through the block's flat range, the other flat indices
+ * at 0: every offset is then the flat position's (kplan_merges). */
+static void cg_c_block_flat(CgC *c, const TraNode *n, const KplanNest *L)
+{
+	int v = n->rank - 1, f = v - L->flat, depth = 1;
+	int64_t row = 1;
+	for (int d = 0; d < f; d++)
+		cg_c_block_loop(c, d, depth++);
+	for (int d = f; d < v; d++) {
+		row *= n->idx[d + 1].size;
+		cg_c_indent(c, depth);
+		fprintf(c->out, "const int64_t x%d = 0; (void)x%d;\n", d, d);
+	}
+	cg_c_indent(c, depth);
+	fprintf(c->out, "for (int64_t x%d = lo[%d] * %" PRId64 "; x%d < hi[%d] * %" PRId64 "; x%d++) {\n", v, f, row, v,
+	        f, row, v);
+	cg_c_element(c, n, CG_ACC_REDUCE, NULL, depth + 1);
+	cg_c_close_loops(c, depth + 1, 1);
+	fputs("}\n\n", c->out);
+}
+
 /* b<id>: the join over one block; partial results to scratch if split. */
 static void cg_c_block_join(CgC *c, const Kplan *k)
 {
@@ -1810,6 +1833,10 @@ static void cg_c_block_join(CgC *c, const Kplan *k)
 	}
 	if (k->nest.tile > 0) {
 		cg_c_block_tiles(c, n, &k->nest);
+		return;
+	}
+	if (k->nest.flat > 0) {
+		cg_c_block_flat(c, n, &k->nest);
 		return;
 	}
 	for (int d = 0; d < n->rank; d++)

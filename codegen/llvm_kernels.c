@@ -1195,6 +1195,31 @@ static void cg_llvm_tiles_body(CgLlvmNestK *K)
 	cg_llvm_return(m);
 }
 
+/* A block map of short rows' body (cg_c_block_flat): the loops outside
+ * the flat ones over the block, then one vector loop over the last
+ * index through the block's flat range, the other flat indices at 0. */
+static void cg_llvm_flat_body(CgLlvmNestK *K)
+{
+	CgLlvm *m = K->m;
+	const TraNode *n = K->n;
+	int v = n->rank - 1, f = v - K->L->flat;
+	int64_t row = 1;
+	CgLlvmLoop loops[TRA_MAX_RANK];
+	for (int d = 0; d < f; d++)
+		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), false);
+	for (int d = f; d < v; d++) {
+		row *= n->idx[d + 1].size;
+		K->env.x[d] = cg_llvm_i64c(m, 0);
+	}
+	CgLlvmValue r = cg_llvm_i64c(m, row);
+	cg_llvm_index_loop(K, &loops[f], v, cg_llvm_imul(m, cg_llvm_bound_lo(K, f), r),
+	                   cg_llvm_imul(m, cg_llvm_bound_hi(K, f), r), true);
+	cg_llvm_element(K);
+	for (int d = f; d >= 0; d--)
+		cg_llvm_loop_end(m, &loops[d]);
+	cg_llvm_return(m);
+}
+
 /* The body of b<id>: the output loops over the block, and per element
  * the reduction over the block's reduced ranges (or a map's join), or
  * the column tiles along the last output index; a transposing map's in
@@ -1205,6 +1230,10 @@ static void cg_llvm_join_body(CgLlvmNestK *K)
 	const TraNode *n = K->n;
 	if (K->L->tile > 0) {
 		cg_llvm_tiles_body(K);
+		return;
+	}
+	if (K->L->flat > 0) {
+		cg_llvm_flat_body(K);
 		return;
 	}
 	bool columns = K->L->reduce == KPLAN_RED_COLUMNS;

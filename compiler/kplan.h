@@ -26,6 +26,7 @@
 #define KPLAN_ARG_MIN_TERMS 64        /* ... with at least this many terms */
 #define KPLAN_INLINE_MEMBERS 16       /* the most members a row group inlines into its chunk loop */
 #define KPLAN_TRANSPOSE_TILE 16       /* a transposing map's tiles: this many by this many */
+#define KPLAN_FLAT_ROW 1024           /* a block map flattens rows shorter than this */
 
 /* What a kernel is. */
 typedef enum KplanKind {
@@ -71,6 +72,12 @@ typedef struct KplanNest {
 	                      both loops run in tiles of tile x tile (kplan.c's
 	                      transposes); 0: none */
 	int tile_index;
+	int flat;          /* a block map whose output and operands are laid out alike
+	                      along its last flat + 1 indices, every one but the first
+	                      uncut: those loops run as one loop over the last index,
+	                      from lo * P to hi * P of the first (P: the others'
+	                      sizes' product), the others at 0 (kplan.c's short rows);
+	                      0: none */
 	int prefetch;      /* a blocked sum in a row group: the operand whose next row each
 	                      block prefetches (kplan.c's row groups), or -1 */
 	int64_t prefetch_stride; /* its elements from one row to the next */

@@ -79,6 +79,29 @@ fi
 "$TRAC" "$srcdir/tests/reuse/lse.tra" --emit=kernels --devices=2 >out 2>err &&
 	grep -q "blocks of 256 summed pairwise, prefetching X's next row" out && ok lse-prefetch || bad lse-prefetch
 
+# maps of short rows run as one flat loop where their operands are laid
+# out alike (kplan.c's short rows), and not where an index inside is cut
+# (they run against the interpreter below, with and without the cuts)
+flat=$srcdir/tests/reuse/flat.tra
+cuts="--partition=F:b=3,t=1 --partition=E:c=2"
+flat_of() {
+	grep -E "^kernel|flat" out | grep -A1 " $1, blocks" | sed -n 's/.*\(flat .*\)/\1/p'
+}
+if "$TRAC" "$flat" --emit=kernels >out 2>err && [ "$(flat_of E)" = "flat i c" ] && [ "$(flat_of G)" = "flat t k" ] &&
+   [ "$(grep -c flat out)" = 3 ]; then
+	ok flat-kernels
+else
+	bad flat-kernels
+	grep -E "^kernel|split" out | sed 's/^/  /'
+fi
+# shellcheck disable=SC2086
+if "$TRAC" "$flat" $cuts --emit=kernels >out 2>err && [ "$(flat_of F)" = "flat b t k" ] && [ -z "$(flat_of E)" ]; then
+	ok flat-kernels-cut
+else
+	bad flat-kernels-cut
+	grep -E "^kernel|split" out | sed 's/^/  /'
+fi
+
 # no chain: what each would cost, a small tensor, a manual partition, a
 # budget, GPUs
 nochain() {
@@ -133,9 +156,10 @@ compiled w5_logreg "$w5" "$w5defs"
 # then the 7 left over one at a time
 compiled w5_odd "$w5" "-D N=16381 -D D=521"
 for prog in "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra" "$srcdir/tests/reuse/heads.tra" \
-	"$srcdir/tests/reuse/lse.tra" "$srcdir/tests/reuse/transpose.tra" "$srcdir/tests/reuse/conv.tra"; do
+	"$srcdir/tests/reuse/lse.tra" "$srcdir/tests/reuse/transpose.tra" "$srcdir/tests/reuse/conv.tra" "$flat"; do
 	compiled "$(basename "$prog" .tra)" "$prog" ""
 done
+compiled flat_cut "$flat" "$cuts"
 
 # random programs in the shapes that make chains (tests/reuse_gen.py:
 # attention over 1 to 3 batch dimensions, logreg, gate), compiled with

@@ -593,6 +593,59 @@ START_TEST(plan_transpose)
 }
 END_TEST
 
+/* The flat loops of node Y's block map (kplan.c's short rows): "i c" or "-". */
+static const char *flat_str(UnitRun *u, const KplanProgram *kp)
+{
+	const TraNode *n = &u->g.nodes[node_id(u, "Y")];
+	const KplanNest *L = &kernel_of(u, kp, "Y")->nest;
+	if (L->flat == 0)
+		return "-";
+	int xs[TRA_MAX_RANK], m = 0;
+	for (int d = n->rank - 1 - L->flat; d < n->rank; d++)
+		xs[m++] = d;
+	return names(u, "Y", xs, m);
+}
+
+START_TEST(plan_flat)
+{
+	static const struct {
+		const char *src, *manual, *want;
+	} cases[] = {
+		/* laid out alike: the rows of 10 are one loop */
+		{"size N = 100, C = 10\ninput X[N, C], Z[N, C]\nY[i, c] = exp(X[i, c]) * Z[i, c]\noutput Y\n", "Y:i=2",
+		 "i c"},
+		/* ... unless a block cuts them */
+		{"size N = 100, C = 10\ninput X[N, C]\nY[i, c] = exp(X[i, c])\noutput Y\n", "Y:i=2,c=2", "-"},
+		/* three indices; W broadcast along b stops the merge at t */
+		{"size B = 6, T = 5, K = 3\ninput A[B, T, K]\nY[b, t, k] = tanh(A[b, t, k])\noutput Y\n", "Y:b=2",
+		 "b t k"},
+		{"size B = 6, T = 5, K = 3\ninput A[B, T, K]\nY[b, t, k] = tanh(A[b, t, k])\noutput Y\n", "Y:t=2", "t k"},
+		{"size B = 6, T = 5, K = 3\ninput A[B, T, K], W[T, K]\nY[b, t, k] = A[b, t, k] * W[t, k]\noutput Y\n",
+		 "Y:b=2", "t k"},
+		/* a broadcast along the rows, a transposed operand, an index's
+		   value, an affine read: not alike */
+		{"size N = 100, C = 10\ninput X[N, C], m[N]\nY[i, c] = X[i, c] - m[i]\noutput Y\n", "Y:i=2", "-"},
+		{"size N = 100, C = 10\ninput X[N, C], K[C, N]\nY[i, c] = X[i, c] + K[c, i]\noutput Y\n", "Y:i=2", "-"},
+		{"size N = 100, C = 10\ninput X[N, C]\nY[i, c] = X[i, c] * c\noutput Y\n", "Y:i=2", "-"},
+		{"size N = 100, C = 10\ninput X[N, C]\nY[i:N - 1, c] = X[i + 1, c]\noutput Y\n", "Y:i=2", "-"},
+		/* rows of KPLAN_FLAT_ROW gain nothing; one shorter merges */
+		{"size N = 100, C = 1024\ninput X[N, C]\nY[i, c] = exp(X[i, c])\noutput Y\n", "Y:i=2", "-"},
+		{"size N = 100, C = 1023\ninput X[N, C]\nY[i, c] = exp(X[i, c])\noutput Y\n", "Y:i=2", "i c"},
+		/* a reduction is not a map */
+		{"size N = 100, C = 10\ninput X[N, C]\nY[i] = sum[c](X[i, c])\noutput Y\n", "Y:i=2", "-"},
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		IaGraph ia;
+		KplanProgram kp;
+		UnitRun *u = blocks_planned(cases[c].src, cases[c].manual, &ia, &kp);
+		ck_assert_msg(strcmp(flat_str(u, &kp), cases[c].want) == 0, "case %zu: flat %s, want %s", c,
+		              flat_str(u, &kp), cases[c].want);
+		kplan_free(&kp);
+		unit_free(u);
+	}
+}
+END_TEST
+
 START_TEST(plan_blocks_split)
 {
 	/* s[j] = sum[i](X[i, j]) cut i:2 j:2: joins leave partial blocks, an
@@ -872,6 +925,7 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, plan_row_reducer);
 	tcase_add_test(tc, row_reducer_limits);
 	tcase_add_test(tc, plan_transpose);
+	tcase_add_test(tc, plan_flat);
 	tcase_add_test(tc, dump_kernels);
 	suite_add_tcase(s, tc);
 	return s;
