@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench.py: time trac's compiled workloads (W1-W6, their other spellings,
-the contraction layouts, colsum, tanh and argmax of bench/README) against NumPy
-and PyTorch.
+the contraction layouts, colsum, tanh, argmax, conv1d and short_rows of
+bench/README) against NumPy and PyTorch.
 
     /usr/bin/python3 bench/bench.py --trac ./trac --builddir bench-build \\
         --threads 2 [--repeat 5] [--only w1,w4] [--small]
@@ -247,6 +247,12 @@ WORKLOADS = [
          small=dict(N=300, K=9),
          inputs=dict(x="N", w="K"), output=("y", "N"),
          flops=_flops_conv1d),
+    # an element-wise map over rows shorter than a vector
+    dict(name="short_rows", file="short_rows.tra", label="short_rows",
+         sizes=dict(N=4194304, D=10),
+         small=dict(N=300, D=10),
+         inputs=dict(X="ND"), output=("Y", "ND"),
+         flops=_flops_elements),
     # index arithmetic (issue 11): a 'same' 3x3 convolution in one statement
     dict(name="conv", file="conv3x3.tra", label="conv3x3",
          sizes=dict(N=8, C=64, H=56, W=56, O=64, R=3),
@@ -337,6 +343,8 @@ def reference(np, name, a, s):
         return np.tanh(a["X"])
     if name == "argmax":
         return np.argmax(a["X"], axis=1)
+    if name == "short_rows":
+        return np.exp(a["X"])
     if name == "conv1d":
         return np.correlate(a["x"], a["w"], "same")
     if name == "conv":
@@ -635,6 +643,14 @@ def numpy_variants(np, name, a, s):
             return lambda: np.tanh(X, out=y)
         return [("tanh(out=)", tanh)]
 
+    if name == "short_rows":
+        X = a["X"]
+
+        def exp():
+            y = np.empty_like(X)
+            return lambda: np.exp(X, out=y)
+        return [("exp(out=)", exp)]
+
     if name == "argmax":
         X = a["X"]
 
@@ -732,6 +748,11 @@ def torch_variants(torch, name, a, s):
             y = torch.empty_like(t["X"])
             return lambda: torch.tanh(t["X"], out=y)
         return [("tanh(out=)", tanh)]
+    if name == "short_rows":
+        def exp():
+            y = torch.empty_like(t["X"])
+            return lambda: torch.exp(t["X"], out=y)
+        return [("exp(out=)", exp)]
     if name == "argmax":
         return [("argmax(1)", lambda: lambda: torch.argmax(t["X"], dim=1))]
     if name == "conv1d":
