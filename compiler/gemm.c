@@ -46,20 +46,40 @@
  * loop nest. Ties go to the first combination tried: whole groups,
  * untransposed.
  *
- * A whole-node kernel (GEMM_NODE) always has a plan, copies being
- * always possible: every contraction reaches BLAS. Block tasks
- * (GEMM_BLOCKS) run the plan on a block of the join space: an operand's
- * copy is of the block (into room for the largest block); the result is
- * never copied (a layout that would need that is a loop nest); a kept
- * run of several indices only where the partition leaves all but its
- * outer index uncut (a cut one would break the run in a block: decomp.c
- * breaks ties between partitions with gemm_runs_cut to avoid that); the
- * block's columns the output's last index (the partial block of a split
- * reduction is C order in the block); and the costs are a block's
- * (extents size / parts).
+ * BLAS or loops. Each call pays GEMM_CALL before any work, so a
+ * contraction of many tiny products (3 x 3 rotations of a million
+ * points, a batch of 4 x 4 products) is faster as the loop nest that
+ * kplan.c would make of it. The best plan is taken only if it costs less
+ * than the nest, priced as every join point's multiply and add at
+ * GEMM_LOOP_FLOPS. That rate is not a loop's speed but where the two
+ * cross over, measured on batched products of S x S x S (2^24
+ * multiply-adds each; LLVM back end, 2 threads, under load; ms, BLAS /
+ * loops): S = 4, 31-38 / 11-18 (NumPy's matmul, 44); S = 8, 5-10 /
+ * 12-13; S = 16, 1.5-1.9 / 3.4-5.3; and Y[n, i] = sum[j](R[n, i, j] *
+ * P[n, j]) over 2^20 points of 3, 2^20 gemv calls, 39-54 / 12 (NumPy's
+ * matmul, 33). The loops must win below S = 8 (GEMM_LOOP_FLOPS above
+ * 1.1e8) and lose from S = 8 on (below 8e8). Only a plan of at least
+ * GEMM_LOOP_MIN_CALLS calls is so weighed: the calls' fixed cost, about
+ * 0.1 us each, is then worth saving; with fewer, the two differ by too
+ * little to matter, and BLAS stays, so that a program's products are
+ * the same kernels at small sizes (its tests') as at large ones.
+ * Otherwise a whole-node kernel (GEMM_NODE) always has a plan, copies
+ * being always possible: every contraction reaches BLAS where BLAS is
+ * faster.
+ *
+ * Block tasks (GEMM_BLOCKS) run the plan on a block of the join space:
+ * an operand's copy is of the block (into room for the largest block);
+ * the result is never copied (a layout that would need that is a loop
+ * nest); a kept run of several indices only where the partition leaves
+ * all but its outer index uncut (a cut one would break the run in a
+ * block: decomp.c breaks ties between partitions with gemm_runs_cut to
+ * avoid that); the block's columns the output's last index (the partial
+ * block of a split reduction is C order in the block); and the costs
+ * are a block's (extents size / parts).
  *
  * The constants are a rough core of today's x86 servers; only their
- * ratios matter, and only between plans of one node.
+ * ratios matter, and only between the plans of one node and its loop
+ * nest.
  */
 #include "tra.h"
 
@@ -74,6 +94,9 @@
 #define GEMM_BW 1e10
 #define GEMM_HALF 16.0
 #define GEMM_MIN_KEPT 16
+/* The loop nest's rate against that machine's (the top says why) */
+#define GEMM_LOOP_FLOPS 3e8
+#define GEMM_LOOP_MIN_CALLS 1024 /* ... for plans of at least this many calls */
 
 int64_t gemm_group_size(const TraNode *n, const GemmGroup *g)
 {
@@ -358,13 +381,19 @@ static double gemm_efficiency(double d)
 	return d > 1 ? d / (d + GEMM_HALF) : 1;
 }
 
+/* How many BLAS calls plan p makes (of a block, in block mode). */
+static double gemm_calls(const TraNode *n, GemmMode mode, const GemmPlan *p)
+{
+	return gemm_group_extent(n, mode, &p->batch) * gemm_group_extent(n, mode, &p->kloop);
+}
+
 /* The simple cost of plan p, in seconds (see the top). */
 static double gemm_cost(const TraNode *n, GemmMode mode, const GemmPlan *p)
 {
 	double es = trart_dtype_size(n->type);
 	double m = gemm_group_extent(n, mode, &p->m), nn = gemm_group_extent(n, mode, &p->nn);
 	double k = gemm_group_extent(n, mode, &p->k);
-	double calls = gemm_group_extent(n, mode, &p->batch) * gemm_group_extent(n, mode, &p->kloop);
+	double calls = gemm_calls(n, mode, p);
 	double rate = GEMM_FLOPS * 4 / es * gemm_efficiency(m) * gemm_efficiency(nn) * gemm_efficiency(k);
 	double call = GEMM_CALL + fmax(2 * m * nn * k / rate, (m * k + k * nn + m * nn) * es / GEMM_BW);
 	double copies = 0;
@@ -379,6 +408,17 @@ static double gemm_cost(const TraNode *n, GemmMode mode, const GemmPlan *p)
 static bool gemm_enough(const TraNode *n, GemmMode mode, const GemmGroup *whole, const GemmGroup *kept)
 {
 	return kept->n == whole->n || gemm_group_extent(n, mode, kept) >= GEMM_MIN_KEPT;
+}
+
+/* The loop nest's cost, the alternative to any plan: a multiply and an
+ * add per join point (of a block, in block mode), at GEMM_LOOP_FLOPS (at
+ * f32; half at f64, as BLAS). */
+static double gemm_loop_cost(const TraNode *n, GemmMode mode)
+{
+	double points = 1;
+	for (int x = 0; x < n->nidx; x++)
+		points *= gemm_extent(n, mode, x);
+	return 2 * points / (GEMM_LOOP_FLOPS * 4 / trart_dtype_size(n->type));
 }
 
 /* What block tasks need of the result: written in place, untransposed,
@@ -501,9 +541,10 @@ bool gemm_plan(const TraGraph *g, const TraNode *n, GemmMode mode, GemmPlan *p)
 						*p = t;
 						found = true;
 					}
-	if (found)
-		gemm_alpha(g, n, p);
-	return found;
+	if (!found || (gemm_calls(n, mode, p) >= GEMM_LOOP_MIN_CALLS && gemm_loop_cost(n, mode) < p->cost))
+		return false;
+	gemm_alpha(g, n, p);
+	return true;
 }
 
 int gemm_runs_cut(const GemmPlan *p, const int *part)

@@ -212,6 +212,40 @@ START_TEST(loops_not_gemm)
 }
 END_TEST
 
+/* gemm.c's BLAS or loops: many tiny products are a loop nest */
+START_TEST(tiny_products_loop)
+{
+	static const struct {
+		const char *src, *want;
+	} cases[] = {
+		/* 3 x 3 rotations of 2^20 points: 2^20 gemv calls of 18 flops */
+		{"size N = 1048576\ninput R[N, 3, 3], P[N, 3]\nC[n, i] = sum[j](R[n, i, j] * P[n, j])\noutput C\n",
+		 "loops"},
+		/* batches of 4 x 4 products lose to the nest, of 8 x 8 win */
+		{"size N = 262144, S = 4\ninput A[N, S, S], B[N, S, S]\n"
+		 "C[n, i, k] = sum[j](A[n, i, j] * B[n, j, k])\noutput C\n", "loops"},
+		{"size N = 32768, S = 8\ninput A[N, S, S], B[N, S, S]\n"
+		 "C[n, i, k] = sum[j](A[n, i, j] * B[n, j, k])\noutput C\n", "blas"},
+		/* under GEMM_LOOP_MIN_CALLS calls, BLAS stays (1023, then 1024) */
+		{"size N = 1023, S = 4\ninput A[N, S, S], B[N, S, S]\n"
+		 "C[n, i, k] = sum[j](A[n, i, j] * B[n, j, k])\noutput C\n", "blas"},
+		{"size N = 1024, S = 4\ninput A[N, S, S], B[N, S, S]\n"
+		 "C[n, i, k] = sum[j](A[n, i, j] * B[n, j, k])\noutput C\n", "loops"},
+		/* one call, however small */
+		{"size I = 2, J = 2, K = 2\ninput A[I, J], B[J, K]\nC[i, k] = sum[j](A[i, j] * B[j, k])\noutput C\n",
+		 "blas"},
+		/* f64 loops at half the rate: 5 x 5 products win as BLAS, not at f32 */
+		{"size N = 131072, S = 5\ninput A[N, S, S] f64, B[N, S, S] f64\n"
+		 "C[n, i, k] = sum[j](A[n, i, j] * B[n, j, k])\noutput C\n", "blas"},
+		{"size N = 131072, S = 5\ninput A[N, S, S], B[N, S, S]\n"
+		 "C[n, i, k] = sum[j](A[n, i, j] * B[n, j, k])\noutput C\n", "loops"},
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+		ck_assert_msg(strcmp(kind_of(cases[c].src, "C"), cases[c].want) == 0, "case %zu: %s, want %s", c,
+		              kind_of(cases[c].src, "C"), cases[c].want);
+}
+END_TEST
+
 /* ---- loop nests ------------------------------------------------------------------ */
 
 START_TEST(plan_map)
@@ -907,6 +941,7 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, plan_gemv);
 	tcase_add_test(tc, plan_shared_weight);
 	tcase_add_test(tc, loops_not_gemm);
+	tcase_add_test(tc, tiny_products_loop);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("loops");
 	tcase_add_test(tc, plan_map);
