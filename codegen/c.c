@@ -506,7 +506,16 @@ void cg_c_combine(CgC *c, const TraNode *n, int depth)
 }
 
 /* The OpenMP SIMD reduction clause of the innermost reduced loop: the
- * language lets reductions be reassociated, so they may vectorise. */
+ * language lets reductions be reassociated, so they may vectorise. Not
+ * on a loop of fewer than CG_C_SIMD_MIN_TERMS terms: gcc then builds a
+ * vector reduction for a few lanes, its setup and horizontal combine
+ * each time round the outer loops; left to itself, it unrolls the loop.
+ * Row sums over 4M rows of 10 took 59-60 ms with the clause, 9.3
+ * without (LLVM, 10); of 4 terms, 140-155 against 28; row max of 12,
+ * 61-73 against 19-22; 3 x 3 rotations of 2^20 points (a loop nest:
+ * gemm.c's BLAS or loops), 44-48 against 6.4-7.5. From 16 terms the
+ * clause wins: row max of 16, 7.7-9.2 with it against 17. */
+#define CG_C_SIMD_MIN_TERMS 16
 static void cg_c_simd_reduction(CgC *c, const TraNode *n, int depth)
 {
 	if (c->gpu)
@@ -793,7 +802,7 @@ void cg_c_reduce(CgC *c, const TraNode *n, int depth, bool block)
 	const int *order = L->red;
 	int m = L->nred;
 	for (int i = 0; i < m - blocked; i++) {
-		if (i == m - 1)
+		if (i == m - 1 && n->idx[order[i]].size >= CG_C_SIMD_MIN_TERMS)
 			cg_c_simd_reduction(c, n, depth + i);
 		cg_c_reduced_loop(c, n, order[i], depth + i, block);
 	}

@@ -662,6 +662,35 @@ START_TEST(missed_constant_inside_sum)
 }
 END_TEST
 
+/* ---- loop kernels ---------------------------------------------------------------- */
+
+/* How many OpenMP SIMD reduction clauses the C of src has. */
+static int simd_reductions(const char *src)
+{
+	const char *c;
+	UnitRun *u = emit(src, &c);
+	int count = 0;
+	for (const char *p = c; (p = strstr(p, "#pragma omp simd reduction(")) != NULL; p++)
+		count++;
+	unit_free(u);
+	return count;
+}
+
+/* A sum of fewer than 16 terms has no SIMD clause (c.c's
+ * CG_C_SIMD_MIN_TERMS says why); from 16 it has one, max with its NaN
+ * flag's too. */
+START_TEST(simd_short_reductions)
+{
+	ck_assert_int_eq(simd_reductions("size N = 100, C = 10\ninput X[N, C]\ns[i] = sum[c](X[i, c])\noutput s\n"), 0);
+	ck_assert_int_eq(simd_reductions("size N = 100, C = 15\ninput X[N, C]\ns[i] = max[c](X[i, c])\noutput s\n"), 0);
+	ck_assert_int_eq(simd_reductions("size N = 100, C = 16\ninput X[N, C]\ns[i] = sum[c](X[i, c])\noutput s\n"), 1);
+	ck_assert_int_eq(simd_reductions("size N = 100, C = 16\ninput X[N, C]\ns[i] = max[c](X[i, c])\noutput s\n"), 1);
+	/* the innermost reduced loop decides: 20 x 3 terms, c innermost */
+	ck_assert_int_eq(simd_reductions("size N = 100, C = 3, D = 20\ninput X[N, D, C]\n"
+	                                 "s[i] = sum[d, c](X[i, d, c])\noutput s\n"), 0);
+}
+END_TEST
+
 static Suite *codegen_suite(void)
 {
 	Suite *s = suite_create("codegen");
@@ -686,6 +715,9 @@ static Suite *codegen_suite(void)
 	tcase_add_test(tc, gemm_middle_axis);
 	tcase_add_test(tc, gemm_k_loop);
 	tcase_add_test(tc, block_plans);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("loops");
+	tcase_add_test(tc, simd_short_reductions);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("missed");
 	tcase_add_test(tc, missed_vecmat_strided_output);
