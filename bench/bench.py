@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """bench.py: time trac's compiled workloads (W1-W6, their other spellings,
-the contraction layouts, colsum, tanh, argmax, conv1d and short_rows of
+the contraction layouts, colsum, tanh, argmax, conv1d, short_rows and rotate of
 bench/README) against NumPy and PyTorch.
 
     /usr/bin/python3 bench/bench.py --trac ./trac --builddir bench-build \\
@@ -119,6 +119,10 @@ def _flops_conv(s):
 
 def _flops_conv1d(s):
     return 2.0 * s["N"] * s["K"]
+
+
+def _flops_rotate(s):
+    return 2.0 * s["N"] * s["D"] * s["D"]
 
 
 def _flops_llama(s):
@@ -253,6 +257,12 @@ WORKLOADS = [
          small=dict(N=300, D=10),
          inputs=dict(X="ND"), output=("Y", "ND"),
          flops=_flops_elements),
+    # a million tiny products: one loop nest, not a million gemv calls
+    dict(name="rotate", file="rotate.tra", label="rotate",
+         sizes=dict(N=1048576, D=3),
+         small=dict(N=300, D=3),
+         inputs=dict(R="NDD", P="ND"), output=("Y", "ND"),
+         flops=_flops_rotate),
     # index arithmetic (issue 11): a 'same' 3x3 convolution in one statement
     dict(name="conv", file="conv3x3.tra", label="conv3x3",
          sizes=dict(N=8, C=64, H=56, W=56, O=64, R=3),
@@ -345,6 +355,8 @@ def reference(np, name, a, s):
         return np.argmax(a["X"], axis=1)
     if name == "short_rows":
         return np.exp(a["X"])
+    if name == "rotate":
+        return np.einsum("nij,nj->ni", a["R"], a["P"])
     if name == "conv1d":
         return np.correlate(a["x"], a["w"], "same")
     if name == "conv":
@@ -651,6 +663,16 @@ def numpy_variants(np, name, a, s):
             return lambda: np.exp(X, out=y)
         return [("exp(out=)", exp)]
 
+    if name == "rotate":
+        R, P = a["R"], a["P"]
+
+        def matmul():
+            y = np.empty((P.shape[0], P.shape[1], 1), f32)
+            p = P[:, :, None]
+            return lambda: np.matmul(R, p, out=y)
+        return [("matmul(out=)", matmul),
+                ("einsum", lambda: lambda: np.einsum("nij,nj->ni", R, P))]
+
     if name == "argmax":
         X = a["X"]
 
@@ -753,6 +775,8 @@ def torch_variants(torch, name, a, s):
             y = torch.empty_like(t["X"])
             return lambda: torch.exp(t["X"], out=y)
         return [("exp(out=)", exp)]
+    if name == "rotate":
+        return [("bmm", lambda: lambda: torch.bmm(t["R"], t["P"].unsqueeze(2)))]
     if name == "argmax":
         return [("argmax(1)", lambda: lambda: torch.argmax(t["X"], dim=1))]
     if name == "conv1d":
