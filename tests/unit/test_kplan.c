@@ -586,6 +586,29 @@ static UnitRun *blocks_planned(const char *src, const char *manual, IaGraph *ia,
 	return u;
 }
 
+/* A program, the manual partition its block kernels are planned under
+ * (blocks_planned), and what a describer should say of its node P, or
+ * else Y. */
+typedef struct BlockCase {
+	const char *src, *manual, *want;
+} BlockCase;
+
+typedef const char *NestDescriber(UnitRun *u, const KplanProgram *kp, const char *name);
+
+static void check_block_cases(const BlockCase *cases, size_t n, NestDescriber *describe, const char *what)
+{
+	for (size_t c = 0; c < n; c++) {
+		IaGraph ia;
+		KplanProgram kp;
+		UnitRun *u = blocks_planned(cases[c].src, cases[c].manual, &ia, &kp);
+		const char *name = strstr(cases[c].src, "\nP[") ? "P" : "Y";
+		const char *got = describe(u, &kp, name);
+		ck_assert_msg(strcmp(got, cases[c].want) == 0, "case %zu: %s %s, want %s", c, what, got, cases[c].want);
+		kplan_free(&kp);
+		unit_free(u);
+	}
+}
+
 /* The tile of node name's block map (kplan.c's transposes): "16 j" or "-". */
 static const char *tile_str(UnitRun *u, const KplanProgram *kp, const char *name)
 {
@@ -598,9 +621,7 @@ static const char *tile_str(UnitRun *u, const KplanProgram *kp, const char *name
 
 START_TEST(plan_transpose)
 {
-	static const struct {
-		const char *src, *manual, *want;
-	} cases[] = {
+	static const BlockCase cases[] = {
 		/* X strided along the vector loop i, contiguous along j */
 		{"size I = 40, J = 50\ninput X[I, J]\nY[j, i] = X[i, j]\noutput Y\n", "Y:j=2,i=2", "16 j"},
 		/* read as it is stored: no tiles */
@@ -614,37 +635,26 @@ START_TEST(plan_transpose)
 		/* the largest operand decides: C is read as stored */
 		{"size I = 40, J = 50\ninput x[I], C[J, I]\nY[j, i] = x[i] + C[j, i]\noutput Y\n", "Y:j=2", "-"},
 	};
-	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-		IaGraph ia;
-		KplanProgram kp;
-		UnitRun *u = blocks_planned(cases[c].src, cases[c].manual, &ia, &kp);
-		const char *name = strstr(cases[c].src, "\nP[") ? "P" : "Y";
-		ck_assert_msg(strcmp(tile_str(u, &kp, name), cases[c].want) == 0, "case %zu: tiles %s, want %s", c,
-		              tile_str(u, &kp, name), cases[c].want);
-		kplan_free(&kp);
-		unit_free(u);
-	}
+	check_block_cases(cases, sizeof cases / sizeof *cases, tile_str, "tiles");
 }
 END_TEST
 
-/* The flat loops of node Y's block map (kplan.c's short rows): "i c" or "-". */
-static const char *flat_str(UnitRun *u, const KplanProgram *kp)
+/* The flat loops of node name's block map (kplan.c's short rows): "i c" or "-". */
+static const char *flat_str(UnitRun *u, const KplanProgram *kp, const char *name)
 {
-	const TraNode *n = &u->g.nodes[node_id(u, "Y")];
-	const KplanNest *L = &kernel_of(u, kp, "Y")->nest;
+	const TraNode *n = &u->g.nodes[node_id(u, name)];
+	const KplanNest *L = &kernel_of(u, kp, name)->nest;
 	if (L->flat == 0)
 		return "-";
 	int xs[TRA_MAX_RANK], m = 0;
 	for (int d = n->rank - 1 - L->flat; d < n->rank; d++)
 		xs[m++] = d;
-	return names(u, "Y", xs, m);
+	return names(u, name, xs, m);
 }
 
 START_TEST(plan_flat)
 {
-	static const struct {
-		const char *src, *manual, *want;
-	} cases[] = {
+	static const BlockCase cases[] = {
 		/* laid out alike: the rows of 10 are one loop */
 		{"size N = 100, C = 10\ninput X[N, C], Z[N, C]\nY[i, c] = exp(X[i, c]) * Z[i, c]\noutput Y\n", "Y:i=2",
 		 "i c"},
@@ -668,15 +678,7 @@ START_TEST(plan_flat)
 		/* a reduction is not a map */
 		{"size N = 100, C = 10\ninput X[N, C]\nY[i] = sum[c](X[i, c])\noutput Y\n", "Y:i=2", "-"},
 	};
-	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-		IaGraph ia;
-		KplanProgram kp;
-		UnitRun *u = blocks_planned(cases[c].src, cases[c].manual, &ia, &kp);
-		ck_assert_msg(strcmp(flat_str(u, &kp), cases[c].want) == 0, "case %zu: flat %s, want %s", c,
-		              flat_str(u, &kp), cases[c].want);
-		kplan_free(&kp);
-		unit_free(u);
-	}
+	check_block_cases(cases, sizeof cases / sizeof *cases, flat_str, "flat");
 }
 END_TEST
 
