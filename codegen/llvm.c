@@ -355,28 +355,37 @@ void cg_llvm_store(CgLlvm *m, TrartDtype t, CgLlvmValue base, CgLlvmValue index,
 
 /* ---- counted loops --------------------------------------------------------- */
 
-/* The loop ID !{self, !{"llvm.loop.vectorize.enable", i1 true}} if
- * vectorize, with !{"llvm.loop.unroll.disable"} if no_unroll. The
- * self-reference goes through a temporary node; replacing it makes the
- * node distinct, as a loop ID must be. */
-static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, bool vectorize, bool no_unroll, bool scalar)
+/* The loop ID of l: !{self, !{"llvm.loop.vectorize.enable", i1 true}}
+ * if it vectorises, with !{"llvm.loop.vectorize.width", i32 w} if it
+ * asks for a width (1 if scalar), !{"llvm.loop.vectorize.predicate.
+ * enable", i1 true} if predicated, and !{"llvm.loop.unroll.disable"} if
+ * no_unroll. The self-reference goes through a temporary node;
+ * replacing it makes the node distinct, as a loop ID must be. */
+static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, const CgLlvmLoop *l)
 {
+	LLVMTypeRef i1 = LLVMInt1TypeInContext(m->ctx), i32 = LLVMInt32TypeInContext(m->ctx);
 	LLVMMetadataRef hint[2] = {
 		LLVMMDStringInContext2(m->ctx, "llvm.loop.vectorize.enable", 26),
-		LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(m->ctx), 1, 0)),
+		LLVMValueAsMetadata(LLVMConstInt(i1, 1, 0)),
 	};
 	LLVMMetadataRef width[2] = {
 		LLVMMDStringInContext2(m->ctx, "llvm.loop.vectorize.width", 25),
-		LLVMValueAsMetadata(LLVMConstInt(LLVMInt32TypeInContext(m->ctx), 1, 0)),
+		LLVMValueAsMetadata(LLVMConstInt(i32, l->scalar ? 1 : (unsigned long long)l->width, 0)),
+	};
+	LLVMMetadataRef pred[2] = {
+		LLVMMDStringInContext2(m->ctx, "llvm.loop.vectorize.predicate.enable", 36),
+		LLVMValueAsMetadata(LLVMConstInt(i1, 1, 0)),
 	};
 	LLVMMetadataRef off = LLVMMDStringInContext2(m->ctx, "llvm.loop.unroll.disable", 24);
-	LLVMMetadataRef ops[4] = {LLVMTemporaryMDNode(m->ctx, NULL, 0)};
+	LLVMMetadataRef ops[5] = {LLVMTemporaryMDNode(m->ctx, NULL, 0)};
 	int n = 1;
-	if (vectorize)
+	if (l->vectorize)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, hint, 2);
-	if (scalar)
+	if (l->scalar || l->width > 0)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, width, 2);
-	if (no_unroll)
+	if (l->predicate)
+		ops[n++] = LLVMMDNodeInContext2(m->ctx, pred, 2);
+	if (l->no_unroll)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, &off, 1);
 	LLVMMetadataRef id = LLVMMDNodeInContext2(m->ctx, ops, (size_t)n);
 	LLVMMetadataReplaceAllUsesWith(ops[0], id);
@@ -424,7 +433,7 @@ void cg_llvm_loop_end(CgLlvm *m, CgLlvmLoop *l)
 	LLVMValueRef more = LLVMBuildICmp(m->b, LLVMIntSLT, next, l->hi, "");
 	LLVMValueRef br = LLVMBuildCondBr(m->b, more, l->body, exit);
 	if (l->vectorize || l->no_unroll || l->scalar)
-		LLVMSetMetadata(br, m->loop_md, cg_llvm_loop_md(m, l->vectorize, l->no_unroll, l->scalar));
+		LLVMSetMetadata(br, m->loop_md, cg_llvm_loop_md(m, l));
 	LLVMPositionBuilderAtEnd(m->b, l->guard);
 	LLVMBuildCondBr(m->b, LLVMBuildICmp(m->b, LLVMIntSLT, l->lo, l->hi, ""), l->body, exit);
 

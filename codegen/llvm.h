@@ -39,6 +39,10 @@ typedef struct CgLlvmLoop {
 	bool no_unroll;      /* tagged llvm.loop.unroll.disable (set after begin) */
 	bool scalar;         /* tagged llvm.loop.vectorize.width 1: not vectorised, where the
 	                        vectoriser would gather (set after begin) */
+	int width;           /* > 0: tagged llvm.loop.vectorize.width, the vector's lanes ... */
+	bool predicate;      /* ... and llvm.loop.vectorize.predicate.enable: the last vector's
+	                        lanes past the end masked, no scalar remainder (both set after
+	                        begin: a map's short rows, cg_llvm_short_rows) */
 	CgLlvmBlock guard;   /* the block before: skips an empty loop */
 	CgLlvmBlock body;    /* the first block of the body */
 	int ncarry;

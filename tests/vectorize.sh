@@ -5,7 +5,8 @@
 # and --devices=3: other block shapes, split reductions) and as whole-node
 # kernels: `trac -v --emit=llvm` reports LLVM's warnings, and a tagged
 # loop that stayed scalar is one; an argmax's lanes are vectors carried
-# in registers, and a padded read is a masked load. SKIP where trac has
+# in registers, a padded read is a masked load, and a map's short rows
+# are vectors without a scalar remainder. SKIP where trac has
 # no LLVM back end.
 # Then the C back end: with gcc, a map of each element function, in f32
 # and f64, is a loop gcc vectorises (-fopt-info-vec-missed names none of
@@ -54,6 +55,26 @@ elif grep -q 'llvm.masked.load' c1.ll && ! grep -q 'llvm.masked.gather' c1.ll; t
 	ok "padded reads are masked loads"
 else
 	bad "padded reads are masked loads"
+fi
+
+# a map along rows shorter than a vector (llvm_kernels.c, short rows):
+# rows of 12 are vectors of 16 with the last 4 lanes masked, rows of 4
+# vectors of 4, neither with a scalar exp after them (the scalar
+# remainder's floor)
+cat >short.tra <<'EOF'
+size N = 1000, C = 12, D = 4
+input X[N, C], Z[N, D], m[N]
+Y[i, c] = exp(X[i, c] - m[i])
+W[i, d] = exp(Z[i, d] - m[i])
+output Y, W
+EOF
+if ! "$TRAC" --backend=llvm short.tra --emit=llvm -o short.ll 2>err; then
+	bad "short rows (compile)"
+elif grep -q 'llvm.masked.store.v16f32' short.ll && grep -q 'llvm.floor.v4f32' short.ll &&
+     ! grep -q 'llvm.floor.f32' short.ll; then
+	ok "short rows are masked or narrow vectors"
+else
+	bad "short rows are masked or narrow vectors"
 fi
 
 # every element function in a map of its own (fuse keeps them apart: row
