@@ -1798,11 +1798,10 @@ static void cg_c_block_tiles(CgC *c, const TraNode *n, const KplanNest *L)
 static void cg_c_block_flat(CgC *c, const TraNode *n, const KplanNest *L)
 {
 	int v = n->rank - 1, f = v - L->flat, depth = 1;
-	int64_t row = 1;
+	int64_t row = kplan_flat_row(n, L);
 	for (int d = 0; d < f; d++)
 		cg_c_block_loop(c, d, depth++);
 	for (int d = f; d < v; d++) {
-		row *= n->idx[d + 1].size;
 		cg_c_indent(c, depth);
 		fprintf(c->out, "const int64_t x%d = 0; (void)x%d;\n", d, d);
 	}

@@ -1227,15 +1227,12 @@ static void cg_llvm_flat_body(CgLlvmNestK *K)
 	CgLlvm *m = K->m;
 	const TraNode *n = K->n;
 	int v = n->rank - 1, f = v - K->L->flat;
-	int64_t row = 1;
 	CgLlvmLoop loops[TRA_MAX_RANK];
 	for (int d = 0; d < f; d++)
 		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d), false);
-	for (int d = f; d < v; d++) {
-		row *= n->idx[d + 1].size;
+	for (int d = f; d < v; d++)
 		K->env.x[d] = cg_llvm_i64c(m, 0);
-	}
-	CgLlvmValue r = cg_llvm_i64c(m, row);
+	CgLlvmValue r = cg_llvm_i64c(m, kplan_flat_row(n, K->L));
 	cg_llvm_index_loop(K, &loops[f], v, cg_llvm_imul(m, cg_llvm_bound_lo(K, f), r),
 	                   cg_llvm_imul(m, cg_llvm_bound_hi(K, f), r), true);
 	cg_llvm_element(K);

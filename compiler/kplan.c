@@ -774,6 +774,14 @@ static void kplan_flatten(const TraGraph *g, const TraNode *n, KplanNest *nest)
 	}
 }
 
+int64_t kplan_flat_row(const TraNode *n, const KplanNest *L)
+{
+	int64_t row = 1;
+	for (int d = n->rank - L->flat; d < n->rank; d++)
+		row *= n->idx[d].size;
+	return row;
+}
+
 /* Node id's block kernels: a join (BLAS or loops), and an aggregation
  * if its reduction is split. */
 static void kplan_add_block(KplanProgram *kp, int id, bool split_joins)

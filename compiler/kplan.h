@@ -203,6 +203,11 @@ bool kplan_member_called(const KplanProgram *kp, int id);
 /* Buffer b's bytes: a pooled buffer's, else its node's whole tensor. */
 int64_t kplan_buffer_bytes(const KplanProgram *kp, int b);
 
+/* A flat nest's (KplanNest.flat) row: the product of the sizes of the
+ * merged indices inside the first, so that its one loop runs over the
+ * last index from lo * row to hi * row of the first. */
+int64_t kplan_flat_row(const TraNode *n, const KplanNest *L);
+
 /* Plans every kernel of g: whole-node kernels when ia is NULL, else the
  * block kernels of ia's tasks. kp's arrays are malloc'd (kplan_free). */
 void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp);
