@@ -181,6 +181,22 @@ const char *cg_llvm_triple(const CgLlvm *m) { return m->triple; }
 const char *cg_llvm_cpu(const CgLlvm *m) { return m->cpu; }
 const char *cg_llvm_features(const CgLlvm *m) { return m->features; }
 
+/* Whether the host's feature string ("+avx2,+fma,-avx512f,...") has
+ * +name. */
+static bool cg_llvm_has_feature(const CgLlvm *m, const char *name)
+{
+	size_t len = strlen(name);
+	for (const char *f = m->features; (f = strstr(f, name)) != NULL; f += len)
+		if (f > m->features && f[-1] == '+' && (f[len] == ',' || f[len] == '\0'))
+			return true;
+	return false;
+}
+
+int cg_llvm_vector_bytes(const CgLlvm *m)
+{
+	return m->wide512 ? 64 : cg_llvm_has_feature(m, "avx") ? 32 : 16;
+}
+
 int cg_llvm_warnings(const CgLlvm *m, const char **first)
 {
 	if (first)
@@ -358,8 +374,9 @@ void cg_llvm_store(CgLlvm *m, TrartDtype t, CgLlvmValue base, CgLlvmValue index,
 /* The loop ID of l: !{self, !{"llvm.loop.vectorize.enable", i1 true}}
  * if it vectorises, with !{"llvm.loop.vectorize.width", i32 w} if it
  * asks for a width (1 if scalar), !{"llvm.loop.vectorize.predicate.
- * enable", i1 true} if predicated, and !{"llvm.loop.unroll.disable"} if
- * no_unroll. The self-reference goes through a temporary node;
+ * enable", i1 true} if predicated, !{"llvm.loop.interleave.count", i32
+ * c} if it asks for c vectors a pass, and !{"llvm.loop.unroll.disable"}
+ * if no_unroll. The self-reference goes through a temporary node;
  * replacing it makes the node distinct, as a loop ID must be. */
 static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, const CgLlvmLoop *l)
 {
@@ -376,8 +393,12 @@ static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, const CgLlvmLoop *l)
 		LLVMMDStringInContext2(m->ctx, "llvm.loop.vectorize.predicate.enable", 36),
 		LLVMValueAsMetadata(LLVMConstInt(i1, 1, 0)),
 	};
+	LLVMMetadataRef interleave[2] = {
+		LLVMMDStringInContext2(m->ctx, "llvm.loop.interleave.count", 26),
+		LLVMValueAsMetadata(LLVMConstInt(i32, (unsigned long long)l->interleave, 0)),
+	};
 	LLVMMetadataRef off = LLVMMDStringInContext2(m->ctx, "llvm.loop.unroll.disable", 24);
-	LLVMMetadataRef ops[5] = {LLVMTemporaryMDNode(m->ctx, NULL, 0)};
+	LLVMMetadataRef ops[6] = {LLVMTemporaryMDNode(m->ctx, NULL, 0)};
 	int n = 1;
 	if (l->vectorize)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, hint, 2);
@@ -385,6 +406,8 @@ static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, const CgLlvmLoop *l)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, width, 2);
 	if (l->predicate)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, pred, 2);
+	if (l->interleave > 0)
+		ops[n++] = LLVMMDNodeInContext2(m->ctx, interleave, 2);
 	if (l->no_unroll)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, &off, 1);
 	LLVMMetadataRef id = LLVMMDNodeInContext2(m->ctx, ops, (size_t)n);

@@ -43,6 +43,9 @@ typedef struct CgLlvmLoop {
 	bool predicate;      /* ... and llvm.loop.vectorize.predicate.enable: the last vector's
 	                        lanes past the end masked, no scalar remainder (both set after
 	                        begin: a map's short rows, cg_llvm_short_rows) */
+	int interleave;      /* > 0: tagged llvm.loop.interleave.count, the vectors each pass
+	                        of the vector loop runs (set after begin: a map's rows of a
+	                        few vectors, cg_llvm_few_vectors) */
 	CgLlvmBlock guard;   /* the block before: skips an empty loop */
 	CgLlvmBlock body;    /* the first block of the body */
 	int ncarry;
@@ -59,6 +62,9 @@ void cg_llvm_free(CgLlvm *m);
 const char *cg_llvm_triple(const CgLlvm *m);
 const char *cg_llvm_cpu(const CgLlvm *m);      /* "generic" where LLVM 14 knows it not */
 const char *cg_llvm_features(const CgLlvm *m); /* "+avx2,+fma,-avx512f,..." */
+/* The bytes of the widest vector the kernels use: 64 with AVX-512, 32
+ * with AVX, else 16. */
+int cg_llvm_vector_bytes(const CgLlvm *m);
 
 /* Types. */
 CgLlvmType cg_llvm_type(CgLlvm *m, TrartDtype t); /* float or double */

@@ -378,14 +378,73 @@ static void cg_llvm_short_rows(CgLlvmNestK *K, CgLlvmLoop *l, int x)
 	l->predicate = l->width != size;
 }
 
+/* The widest interleaved group of loads LLVM makes of a strided access
+ * (cg_llvm_rows_scalar). */
+#define CG_LLVM_INTERLEAVE_MAX 8
+
+/* The elements a block's loop along index x runs: the index's size, or
+ * where blocks cut it, the larger blocks'. */
+static int64_t cg_llvm_block_extent(const CgLlvmNestK *K, int x)
+{
+	int64_t size = K->n->idx[x].size;
+	int parts = K->n->part && x < K->n->rank ? K->n->part[x] : 1;
+	return parts > 1 ? (size + parts - 1) / parts : size;
+}
+
+/* Rows of a few vectors. LLVM's vectoriser runs VF x IC elements a pass
+ * (IC vectors of VF lanes) and leaves the rest of the row to a scalar
+ * loop; on a cheap body it picks IC = 4, so a row of fewer than 4 VF
+ * elements never reaches the vector code: a 3x3 convolution's padded
+ * windows (rows of 56 f32, a copy with a masked load) ran all scalar,
+ * 4.2-4.7 ms a block against 1.5-1.9 with one vector a pass (8 x 64 x
+ * 56 x 56 input, 2 threads, the C back end's gcc 1.4-2.0). So a map's
+ * vector loop asks for the most vectors a pass, 4, 2 or 1, that leave
+ * less than a vector to the scalar loop (rows of 56: 1; of 100: 2),
+ * where 4 would leave more. It names no width: a width given turns off
+ * LLVM's vectorised epilogue, and an exp over rows of 24 took 44 ms
+ * instead of 12 with it. */
+static void cg_llvm_few_vectors(CgLlvmNestK *K, CgLlvmLoop *l, int x)
+{
+	int64_t extent = cg_llvm_block_extent(K, x);
+	int64_t lanes = cg_llvm_vector_bytes(K->m) / (int64_t)trart_dtype_size(K->t);
+	if (K->L->reduce != KPLAN_RED_NONE || K->L->flat > 0 || extent < 16 || extent % (4 * lanes) < lanes)
+		return;
+	l->interleave = 2;
+	if (extent % (2 * lanes) >= lanes)
+		l->interleave = 1;
+}
+
+/* Whether n's loops outside its vector loop stay scalar: where the
+ * vector loop sums along a reduced index (a row sum) of more than
+ * CG_LLVM_INTERLEAVE_MAX terms. With a known, small count, LLVM unrolls
+ * such a loop whole and then vectorises the loop outside it, across
+ * rows. Up to 8 terms its loads are an interleaved group, whole vectors
+ * and shuffles, and that is fast; from 9 they are gathers. A row group's
+ * sum and max over 40M f32 (2 threads, ms, across rows / rows' loop
+ * scalar): rows of 4, 5-7 / 13-14; of 8, 7-9 / 12-16; of 9, 37 / 13-18;
+ * of 12, 30-39 / 12; of 24, 37 / 11-13; of 56, 42 / 8-9; of 100, not
+ * unrolled, 6 either way. */
+static bool cg_llvm_rows_scalar(const CgLlvmNestK *K)
+{
+	const KplanNest *L = K->L;
+	if (L->reduce != KPLAN_RED_SIMD || L->vector < 0)
+		return false;
+	for (int r = 0; r < L->nred; r++)
+		if (L->red[r] == L->vector)
+			return K->n->idx[L->vector].size > CG_LLVM_INTERLEAVE_MAX;
+	return false;
+}
+
 /* Opens the loop over index x from lo to hi and binds x to it. */
 static void cg_llvm_index_loop(CgLlvmNestK *K, CgLlvmLoop *l, int x, CgLlvmValue lo, CgLlvmValue hi,
                                bool vectorize)
 {
 	cg_llvm_loop_begin(K->m, l, lo, hi, vectorize);
 	l->no_unroll = vectorize && K->no_unroll;
-	if (vectorize)
+	if (vectorize) {
 		cg_llvm_short_rows(K, l, x);
+		cg_llvm_few_vectors(K, l, x);
+	}
 	K->env.x[x] = l->iv;
 }
 
@@ -1260,9 +1319,11 @@ static void cg_llvm_join_body(CgLlvmNestK *K)
 	bool columns = K->L->reduce == KPLAN_RED_COLUMNS;
 	int nout = columns ? n->rank - 1 : n->rank;
 	CgLlvmLoop loops[TRA_MAX_RANK];
-	for (int d = 0; d < nout; d++) /* a map's innermost loop is a vector loop */
+	for (int d = 0; d < nout; d++) { /* a map's innermost loop is a vector loop */
 		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d),
 		                   n->agg == TRA_AGG_NONE && d == n->rank - 1);
+		loops[d].scalar = cg_llvm_rows_scalar(K);
+	}
 	if (columns)
 		cg_llvm_columns(K, cg_llvm_bound_lo(K, n->rank - 1), cg_llvm_bound_hi(K, n->rank - 1));
 	else
@@ -1450,13 +1511,17 @@ static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool no_unrol
 	CgLlvmLoop loops[TRA_MAX_RANK];
 	if (rank == 1) {
 		cg_llvm_index_loop(K, &loops[0], 0, lo, hi, map && n->rank == 1);
+		loops[0].scalar = cg_llvm_rows_scalar(K);
 	} else { /* a row is a point of the first rank indices */
 		cg_llvm_loop_begin(m, &loops[0], lo, hi, false);
+		loops[0].scalar = cg_llvm_rows_scalar(K);
 		cg_llvm_row_indices(K, rank, loops[0].iv);
 	}
-	for (int d = rank; d < nout; d++)
+	for (int d = rank; d < nout; d++) {
 		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
 		                   map && d == n->rank - 1);
+		loops[d].scalar = cg_llvm_rows_scalar(K);
+	}
 	if (columns)
 		cg_llvm_columns(K, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[n->rank - 1].size));
 	else

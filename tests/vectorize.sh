@@ -5,9 +5,11 @@
 # and --devices=3: other block shapes, split reductions) and as whole-node
 # kernels: `trac -v --emit=llvm` reports LLVM's warnings, and a tagged
 # loop that stayed scalar is one; an argmax's lanes are vectors carried
-# in registers, a padded read is a masked load, and a map's short rows
-# are vectors without a scalar remainder. SKIP where trac has
-# no LLVM back end.
+# in registers, a padded read is a masked load, a map's short rows
+# are vectors without a scalar remainder, a map's rows of a few vectors
+# reach its vector loop, and a row sum of 9 or more terms is not
+# vectorised across rows with gathers. SKIP where trac has no LLVM back
+# end.
 # Then the C back end: with gcc, a map of each element function, in f32
 # and f64, is a loop gcc vectorises (-fopt-info-vec-missed names none of
 # them).
@@ -76,6 +78,55 @@ elif grep -q 'llvm.masked.store.v16f32' short.ll && grep -q 'llvm.floor.v4f32' s
 else
 	bad "short rows are masked or narrow vectors"
 fi
+
+# a map along rows of a few vectors (llvm_kernels.c, rows of a few
+# vectors): a padded copy along rows of 56 (a convolution's windows)
+# runs at most 56 elements a pass of its vector loop, so the rows reach
+# it (LLVM's own choice was 4 vectors a pass, 64 elements, and every row
+# went to the scalar loop)
+cat >few.tra <<'EOF'
+size N = 64, W = 56
+input X[N, W]
+Y[i, w:W] = X[i, w - 1, pad=0]
+output Y
+EOF
+if ! "$TRAC" --backend=llvm few.tra --emit=llvm -o few.ll 2>err; then
+	bad "rows of a few vectors (compile)"
+else
+	passes=$(sed -n 's/.*min\.iters\.check = icmp ult i64 %[^,]*, \([0-9]*\).*/\1/p' few.ll)
+	big=0
+	for k in $passes; do
+		[ "$k" -gt 56 ] && big=$k
+	done
+	if [ -n "$passes" ] && [ "$big" -eq 0 ]; then
+		ok "rows of 56 reach the vector loop"
+	else
+		bad "rows of 56 reach the vector loop (a pass of ${big:-no} elements)"
+	fi
+fi
+
+# row sums and maxima of 24 and 9 terms in a row group, whose loops LLVM
+# unrolls whole (llvm_kernels.c, cg_llvm_rows_scalar): vectorised along
+# their terms, not across rows, where every load was a gather
+cat >rowsum.tra <<'EOF'
+size N = 1000, C = 24, D = 9
+input X[N, C], Z[N, D]
+s[i] = sum[c](X[i, c])
+m[i] = max[c](X[i, c])
+t[i] = sum[d](Z[i, d] * Z[i, d])
+u[i] = max[d](Z[i, d])
+output s, m, t, u
+EOF
+for flags in "" "--node-kernels"; do
+	# shellcheck disable=SC2086
+	if ! "$TRAC" --backend=llvm rowsum.tra $flags --emit=llvm -o rowsum.ll 2>err; then
+		bad "row sums ${flags:-as block tasks} (compile)"
+	elif grep -q 'llvm.masked.gather' rowsum.ll; then
+		bad "row sums ${flags:-as block tasks} are not gathers across rows"
+	else
+		ok "row sums ${flags:-as block tasks} are not gathers across rows"
+	fi
+done
 
 # every element function in a map of its own (fuse keeps them apart: row
 # functions of one group), both element types
