@@ -376,8 +376,13 @@ void cg_llvm_store(CgLlvm *m, TrartDtype t, CgLlvmValue base, CgLlvmValue index,
  * asks for a width (1 if scalar), !{"llvm.loop.vectorize.predicate.
  * enable", i1 true} if predicated, !{"llvm.loop.interleave.count", i32
  * c} if it asks for c vectors a pass, and !{"llvm.loop.unroll.disable"}
- * if no_unroll. The self-reference goes through a temporary node;
- * replacing it makes the node distinct, as a loop ID must be. */
+ * if no_unroll or unroll_vectorised; with the latter,
+ * !{"llvm.loop.vectorize.followup_all", !{"llvm.loop.isvectorized", i32
+ * 1}} gives the loops vectorisation makes (the vector loop and its
+ * remainder) attributes without it, so LLVM's unrolling, off before
+ * the vectoriser, is back after it. The self-reference goes through a
+ * temporary node; replacing it makes the node distinct, as a loop ID
+ * must be. */
 static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, const CgLlvmLoop *l)
 {
 	LLVMTypeRef i1 = LLVMInt1TypeInContext(m->ctx), i32 = LLVMInt32TypeInContext(m->ctx);
@@ -398,7 +403,15 @@ static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, const CgLlvmLoop *l)
 		LLVMValueAsMetadata(LLVMConstInt(i32, (unsigned long long)l->interleave, 0)),
 	};
 	LLVMMetadataRef off = LLVMMDStringInContext2(m->ctx, "llvm.loop.unroll.disable", 24);
-	LLVMMetadataRef ops[6] = {LLVMTemporaryMDNode(m->ctx, NULL, 0)};
+	LLVMMetadataRef done[2] = {
+		LLVMMDStringInContext2(m->ctx, "llvm.loop.isvectorized", 22),
+		LLVMValueAsMetadata(LLVMConstInt(i32, 1, 0)),
+	};
+	LLVMMetadataRef followup[2] = {
+		LLVMMDStringInContext2(m->ctx, "llvm.loop.vectorize.followup_all", 32),
+		LLVMMDNodeInContext2(m->ctx, done, 2),
+	};
+	LLVMMetadataRef ops[7] = {LLVMTemporaryMDNode(m->ctx, NULL, 0)};
 	int n = 1;
 	if (l->vectorize)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, hint, 2);
@@ -408,8 +421,10 @@ static LLVMValueRef cg_llvm_loop_md(CgLlvm *m, const CgLlvmLoop *l)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, pred, 2);
 	if (l->interleave > 0)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, interleave, 2);
-	if (l->no_unroll)
+	if (l->no_unroll || l->unroll_vectorised)
 		ops[n++] = LLVMMDNodeInContext2(m->ctx, &off, 1);
+	if (l->unroll_vectorised && !l->no_unroll)
+		ops[n++] = LLVMMDNodeInContext2(m->ctx, followup, 2);
 	LLVMMetadataRef id = LLVMMDNodeInContext2(m->ctx, ops, (size_t)n);
 	LLVMMetadataReplaceAllUsesWith(ops[0], id);
 	return LLVMMetadataAsValue(m->ctx, id);
@@ -455,7 +470,7 @@ void cg_llvm_loop_end(CgLlvm *m, CgLlvmLoop *l)
 	LLVMValueRef next = cg_llvm_iadd(m, l->iv, cg_llvm_const_i64(m, 1));
 	LLVMValueRef more = LLVMBuildICmp(m->b, LLVMIntSLT, next, l->hi, "");
 	LLVMValueRef br = LLVMBuildCondBr(m->b, more, l->body, exit);
-	if (l->vectorize || l->no_unroll || l->scalar)
+	if (l->vectorize || l->no_unroll || l->scalar || l->unroll_vectorised)
 		LLVMSetMetadata(br, m->loop_md, cg_llvm_loop_md(m, l));
 	LLVMPositionBuilderAtEnd(m->b, l->guard);
 	LLVMBuildCondBr(m->b, LLVMBuildICmp(m->b, LLVMIntSLT, l->lo, l->hi, ""), l->body, exit);

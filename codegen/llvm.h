@@ -37,6 +37,8 @@ typedef struct CgLlvmLoop {
 	CgLlvmValue lo, hi;  /* the bounds (i64) */
 	bool vectorize;      /* tagged llvm.loop.vectorize.enable */
 	bool no_unroll;      /* tagged llvm.loop.unroll.disable (set after begin) */
+	bool unroll_vectorised; /* ... only until vectorised: then LLVM may unroll the vector
+	                        loop (set after begin: a reduction's, cg_llvm_sum_rolled) */
 	bool scalar;         /* tagged llvm.loop.vectorize.width 1: not vectorised, where the
 	                        vectoriser would gather (set after begin) */
 	int width;           /* > 0: tagged llvm.loop.vectorize.width, the vector's lanes ... */

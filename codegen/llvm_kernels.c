@@ -382,6 +382,11 @@ static void cg_llvm_short_rows(CgLlvmNestK *K, CgLlvmLoop *l, int x)
  * (cg_llvm_rows_scalar). */
 #define CG_LLVM_INTERLEAVE_MAX 8
 
+/* LLVM's O3 unrolls a loop whole where its count times its size stays
+ * under 300 instructions; a sum's loop has at least two a term, so one
+ * of this many terms or more is never unrolled whole (cg_llvm_sum_rolled). */
+#define CG_LLVM_WHOLE_MAX 256
+
 /* The elements a block's loop along index x runs: the index's size, or
  * where blocks cut it, the larger blocks'. */
 static int64_t cg_llvm_block_extent(const CgLlvmNestK *K, int x)
@@ -423,7 +428,8 @@ static void cg_llvm_few_vectors(CgLlvmNestK *K, CgLlvmLoop *l, int x)
  * sum and max over 40M f32 (2 threads, ms, across rows / rows' loop
  * scalar): rows of 4, 5-7 / 13-14; of 8, 7-9 / 12-16; of 9, 37 / 13-18;
  * of 12, 30-39 / 12; of 24, 37 / 11-13; of 56, 42 / 8-9; of 100, not
- * unrolled, 6 either way. */
+ * unrolled, 6 either way. (From a vector's worth of terms, the loop is
+ * no longer unrolled whole at all: cg_llvm_sum_rolled.) */
 static bool cg_llvm_rows_scalar(const CgLlvmNestK *K)
 {
 	const KplanNest *L = K->L;
@@ -522,6 +528,29 @@ static CgLlvmValue cg_llvm_nan_fixup(CgLlvm *m, TrartDtype t, CgLlvmValue acc, C
 	return cg_llvm_select(m, seen, cg_llvm_const(m, t, NAN), acc);
 }
 
+/* Whether the vector loop of a reduction along x is kept from being
+ * unrolled until it is vectorised (CgLlvmLoop.unroll_vectorised): where
+ * it has a vector's worth of terms or more, and fewer than
+ * CG_LLVM_WHOLE_MAX. LLVM may vectorise a reduction's loop only because
+ * the loop says so (the hint allows reassociation, llvm.c), and a loop
+ * it unrolls whole before the vectoriser sees it (a known count of a
+ * few dozen terms, in a row group or a whole-node kernel) is gone: its
+ * sum is a chain of scalar additions, one after the other. A row
+ * group's sum and max over 40M f32 (2 threads, ms, before / after):
+ * rows of 16, 12-14 / 6.8-7.1; of 32, 6.7-7.3 / 4.8-5.9; of 64, 6.8-7.5
+ * / 5.0-5.1; of 100 to 200, the same; 20M f64 in rows of 8, 25-32 /
+ * 7-9. Without the followup that lifts the tag from the vectorised
+ * loops, rows of 80 to 128 lost 10-30%. Under a vector (rows of 12) the
+ * unrolled scalar chain is no slower. Longer loops are left alone: with
+ * the tag and its followup W4's rows of 8192 took 11.6-13 ms, against
+ * 10-10.8 without. */
+static bool cg_llvm_sum_rolled(const CgLlvmNestK *K, int x)
+{
+	int64_t lanes = cg_llvm_vector_bytes(K->m) / (int64_t)trart_dtype_size(K->t);
+	int64_t extent = cg_llvm_block_extent(K, x);
+	return extent >= lanes && extent < CG_LLVM_WHOLE_MAX;
+}
+
 /* The innermost reduced loop over x from lo to hi, a vector reduction
  * (C's omp simd reduction) of the join into the slots acc and nan. */
 static void cg_llvm_simd_reduce(CgLlvmNestK *K, int x, CgLlvmValue lo, CgLlvmValue hi, CgLlvmValue acc_slot,
@@ -532,6 +561,7 @@ static void cg_llvm_simd_reduce(CgLlvmNestK *K, int x, CgLlvmValue lo, CgLlvmVal
 	CgLlvmValue nan0 = nan_slot ? cg_llvm_load_ptr(m, cg_llvm_int(m, 32), nan_slot) : NULL;
 	CgLlvmLoop l;
 	cg_llvm_index_loop(K, &l, x, lo, hi, true);
+	l.unroll_vectorised = cg_llvm_sum_rolled(K, x);
 	int a = cg_llvm_loop_carry(m, &l, acc0);
 	int f = nan0 ? cg_llvm_loop_carry(m, &l, nan0) : -1;
 	CgLlvmValue nan = f >= 0 ? l.cur[f] : NULL;

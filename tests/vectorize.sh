@@ -7,8 +7,8 @@
 # loop that stayed scalar is one; an argmax's lanes are vectors carried
 # in registers, a padded read is a masked load, a map's short rows
 # are vectors without a scalar remainder, a map's rows of a few vectors
-# reach its vector loop, and a row sum of 9 or more terms is not
-# vectorised across rows with gathers. SKIP where trac has no LLVM back
+# reach its vector loop, a row sum of 9 or more terms is not vectorised
+# across rows with gathers, and one of 64 is not a scalar chain. SKIP where trac has no LLVM back
 # end.
 # Then the C back end: with gcc, a map of each element function, in f32
 # and f64, is a loop gcc vectorises (-fopt-info-vec-missed names none of
@@ -127,6 +127,27 @@ for flags in "" "--node-kernels"; do
 		ok "row sums ${flags:-as block tasks} are not gathers across rows"
 	fi
 done
+
+# a row sum of 64 terms in a row group, a loop LLVM would unroll whole
+# before vectorising it (llvm_kernels.c, cg_llvm_sum_rolled): a sum of
+# vectors, not a chain of 64 scalar additions
+cat >rowsum64.tra <<'EOF'
+size N = 1000, C = 64
+input X[N, C]
+s[i] = sum[c](X[i, c])
+m[i] = max[c](X[i, c])
+output s, m
+EOF
+if ! "$TRAC" --backend=llvm rowsum64.tra --emit=llvm -o rowsum64.ll 2>err; then
+	bad "row sums of 64 (compile)"
+else
+	scalar=$(grep -c 'fadd float' rowsum64.ll)
+	if grep -q 'fadd <[0-9]* x float>' rowsum64.ll && [ "$scalar" -lt 8 ]; then
+		ok "row sums of 64 are vector additions"
+	else
+		bad "row sums of 64 are vector additions ($scalar scalar additions)"
+	fi
+fi
 
 # every element function in a map of its own (fuse keeps them apart: row
 # functions of one group), both element types
