@@ -691,6 +691,43 @@ START_TEST(simd_short_reductions)
 }
 END_TEST
 
+/* Whether the C of src has text. */
+static bool emits(const char *src, const char *text)
+{
+	const char *c;
+	UnitRun *u = emit(src, &c);
+	bool has = strstr(c, text) != NULL;
+	unit_free(u);
+	return has;
+}
+
+/* A short SIMD reduction whose terms are not whole vectors runs as two
+ * loops, the whole vectors with the clause, the rest without (c.c's
+ * cg_c_simd_split says why); whole vectors, and 128 terms or more, as
+ * one. */
+START_TEST(simd_split_reductions)
+{
+	const char *f24 = "size N = 100, C = 24\ninput X[N, C]\ns[i] = sum[c](X[i, c])\noutput s\n";
+	ck_assert(emits(f24, "reduction(+:acc)\n\t\tfor (int64_t x1 = 0; x1 < 16; x1++) {"));
+	ck_assert(emits(f24, "for (int64_t x1 = 16; x1 < 24; x1++) {"));
+	ck_assert_int_eq(simd_reductions(f24), 1);
+	/* max keeps its NaN flag in both */
+	const char *m24 = "size N = 100, C = 24\ninput X[N, C]\ns[i] = max[c](X[i, c])\noutput s\n";
+	ck_assert(emits(m24, "for (int64_t x1 = 16; x1 < 24; x1++) {\n\t\t\tfloat v = "));
+	ck_assert_int_eq(simd_reductions(m24), 1);
+	/* f64: vectors of 8 */
+	ck_assert(emits("size N = 100, C = 20\ninput X[N, C] f64\ns[i] = sum[c](X[i, c])\noutput s\n",
+	                "for (int64_t x1 = 16; x1 < 20; x1++) {"));
+	/* whole vectors; long sums */
+	ck_assert(emits("size N = 100, C = 32\ninput X[N, C]\ns[i] = sum[c](X[i, c])\noutput s\n",
+	                "for (int64_t x1 = 0; x1 < 32; x1++) {"));
+	ck_assert(emits("size N = 100, C = 127\ninput X[N, C]\ns[i] = sum[c](X[i, c])\noutput s\n",
+	                "for (int64_t x1 = 112; x1 < 127; x1++) {"));
+	ck_assert(emits("size N = 100, C = 130\ninput X[N, C]\ns[i] = sum[c](X[i, c])\noutput s\n",
+	                "for (int64_t x1 = 0; x1 < 130; x1++) {"));
+}
+END_TEST
+
 static Suite *codegen_suite(void)
 {
 	Suite *s = suite_create("codegen");
@@ -718,6 +755,7 @@ static Suite *codegen_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("loops");
 	tcase_add_test(tc, simd_short_reductions);
+	tcase_add_test(tc, simd_split_reductions);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("missed");
 	tcase_add_test(tc, missed_vecmat_strided_output);
