@@ -11,6 +11,8 @@
 # a member fixed by --partition, a memory budget, GPUs, --reuse=none or
 # a --reuse minimum above the tensor (and --reuse's block size obeyed).
 # W5's chain is one row group with a row reducer, but not on GPUs.
+# Maps of short rows (flat.tra) and row sums of many lengths
+# (rowlens.tra) against the interpreter the same way.
 # Then random programs built around chains (tests/reuse_gen.py). W5's
 # chain on 2 MPI ranks too, where configure found mpirun, and under a
 # 4 MiB budget (a row reducer out of core). Under make distcheck
@@ -160,6 +162,18 @@ for prog in "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra" "$sr
 	compiled "$(basename "$prog" .tra)" "$prog" ""
 done
 compiled flat_cut "$flat" "$cuts"
+# row sums of lengths either side of the back ends' thresholds; a cut
+# reduced index gives the loops block bounds mid-row; and whole-node
+# kernels, whose loops have known counts
+rowlens=$srcdir/tests/reuse/rowlens.tra
+compiled rowlens "$rowlens" ""
+compiled rowlens_cut "$rowlens" "--partition=s127:c=3 --partition=s12:c=2"
+if [ "${TRAC_CHECK:-full}" != quick ]; then
+	saved=$flag_sets
+	flag_sets="_ --backend=c"
+	compiled rowlens_node "$rowlens" "--node-kernels"
+	flag_sets=$saved
+fi
 
 # random programs in the shapes that make chains (tests/reuse_gen.py:
 # attention over 1 to 3 batch dimensions, logreg, gate), compiled with
