@@ -454,6 +454,16 @@ static void cg_llvm_index_loop(CgLlvmNestK *K, CgLlvmLoop *l, int x, CgLlvmValue
 	K->env.x[x] = l->iv;
 }
 
+/* Opens the loop over output index x of a nest whose element comes
+ * next (a map's join, or a reduction around it), scalar where
+ * cg_llvm_rows_scalar says. */
+static void cg_llvm_output_loop(CgLlvmNestK *K, CgLlvmLoop *l, int x, CgLlvmValue lo, CgLlvmValue hi,
+                                bool vectorize)
+{
+	cg_llvm_index_loop(K, l, x, lo, hi, vectorize);
+	l->scalar = cg_llvm_rows_scalar(K);
+}
+
 /* A stack slot of type ty holding v. */
 static CgLlvmValue cg_llvm_slot(CgLlvm *m, CgLlvmType ty, CgLlvmValue v)
 {
@@ -1349,11 +1359,9 @@ static void cg_llvm_join_body(CgLlvmNestK *K)
 	bool columns = K->L->reduce == KPLAN_RED_COLUMNS;
 	int nout = columns ? n->rank - 1 : n->rank;
 	CgLlvmLoop loops[TRA_MAX_RANK];
-	for (int d = 0; d < nout; d++) { /* a map's innermost loop is a vector loop */
-		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d),
-		                   n->agg == TRA_AGG_NONE && d == n->rank - 1);
-		loops[d].scalar = cg_llvm_rows_scalar(K);
-	}
+	for (int d = 0; d < nout; d++) /* a map's innermost loop is a vector loop */
+		cg_llvm_output_loop(K, &loops[d], d, cg_llvm_bound_lo(K, d), cg_llvm_bound_hi(K, d),
+		                    n->agg == TRA_AGG_NONE && d == n->rank - 1);
 	if (columns)
 		cg_llvm_columns(K, cg_llvm_bound_lo(K, n->rank - 1), cg_llvm_bound_hi(K, n->rank - 1));
 	else
@@ -1540,18 +1548,15 @@ static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool no_unrol
 	int nout = columns ? n->rank - 1 : n->rank;
 	CgLlvmLoop loops[TRA_MAX_RANK];
 	if (rank == 1) {
-		cg_llvm_index_loop(K, &loops[0], 0, lo, hi, map && n->rank == 1);
-		loops[0].scalar = cg_llvm_rows_scalar(K);
+		cg_llvm_output_loop(K, &loops[0], 0, lo, hi, map && n->rank == 1);
 	} else { /* a row is a point of the first rank indices */
 		cg_llvm_loop_begin(m, &loops[0], lo, hi, false);
 		loops[0].scalar = cg_llvm_rows_scalar(K);
 		cg_llvm_row_indices(K, rank, loops[0].iv);
 	}
-	for (int d = rank; d < nout; d++) {
-		cg_llvm_index_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
-		                   map && d == n->rank - 1);
-		loops[d].scalar = cg_llvm_rows_scalar(K);
-	}
+	for (int d = rank; d < nout; d++)
+		cg_llvm_output_loop(K, &loops[d], d, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[d].size),
+		                    map && d == n->rank - 1);
 	if (columns)
 		cg_llvm_columns(K, cg_llvm_i64c(m, 0), cg_llvm_i64c(m, n->idx[n->rank - 1].size));
 	else
