@@ -339,6 +339,16 @@ static void parse_hints(Parser *p, const LexState *st, Span at)
 	    (st->stmt_tokens == 1 || tok == st->first_tok))
 		diag_note(p->diag, at, "'%.*s' is a keyword; it cannot name a tensor, size or index",
 		          (int)(at.hi - at.lo), src->text + at.lo);
+	/* a type name where a name was meant parses as a conversion's start,
+	   and the error comes after it (sum[i32](...): at the ']') */
+	if (st->prev_tok >= F32 && st->prev_tok <= I64 &&
+	    (tok == ']' || tok == ',' || tok == ')' || tok == '[' || tok == '=' || tok == ':' ||
+	     tok == '+' || tok == '-' || tok == '*' || tok == '/' || tok == NEWLINE || tok == ';' || tok == END)) {
+		Span ty = st->prev_span;
+		int len = (int)(ty.hi - ty.lo);
+		diag_note(p->diag, ty, "'%.*s' is a type name (a conversion is %.*s(...)); it cannot name a "
+		          "tensor, size or index", len, src->text + ty.lo, len, src->text + ty.lo);
+	}
 	if (tok == '<' || tok == '>' || (tok >= LE && tok <= NE))
 		diag_note(p->diag, at, "comparisons do not chain; select takes one comparison");
 	if (tok == '(' && (st->prev_tok == SUM || st->prev_tok == PROD || st->prev_tok == MEAN ||
