@@ -18,14 +18,15 @@ deeply" now; the token dump of that sum, once quadratic (a minute);
 30,000 undefined names or outputs, once quadratic (minutes); and the plan
 and kernels of a 40,000-statement row group (row fusion, the
 simulator and the memory plan were quadratic).
-Prints PASS or FAIL per class and the counts."""
+Times are the processor seconds of trac and its children (run says
+why). Prints PASS or FAIL per class and the counts."""
 import os
 import re
 import random
+import resource
 import subprocess
 import sys
 import tempfile
-import time
 
 LETTERS = "abcdefghijklmnopqrstuvw"
 
@@ -78,13 +79,18 @@ def fib(n):
 
 
 def run(cmd, limit):
-    """cmd's CompletedProcess and seconds taken; a timeout is a failure."""
-    t = time.time()
+    """cmd's CompletedProcess and the processor seconds it took (user and
+    system, its own children's included: gcc, the linker), which another
+    test on the cores does not inflate as it does the wall clock: under
+    make -j2 in CI, 1,600 nested tanh once took 76 s by the clock against
+    38 idle. A timeout (limit, by the clock) is a failure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired:
         p = subprocess.CompletedProcess(cmd, -1, "", "timed out after %d s" % limit)
-    return p, time.time() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return p, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def report(ok, what, p):
@@ -208,11 +214,13 @@ def check_deep(trac, tmp):
     And an expression near the nesting limit (1,990 nested exp calls,
     1.5 MiB of stack in the recursive passes) compiles and interprets
     under `ulimit -S -s 256`, since trac takes its own stack (main.c).
-    Through LLVM, 1,600 nested tanh compile in at most 5x plus 2 s the
+    Through LLVM, 1,600 nested tanh compile in at most 6x plus 2 s the
     time of 400, and compute what the interpreter does: hoisting splits
     a statement over TRA_NODE_MAX_OPS nodes into pieces (hoist.c, rule
     (c)); as one loop body, 1,990 took LLVM's vectoriser and scheduler
-    32 s, 9x the time of 500."""
+    32 s, 9x the time of 500. Split, 1,600 take 4.6x the time of 400
+    (37.3 s against 8.1, idle), so the bound is 6x (5x failed once in
+    CI, by the clock: 76 s against 9.5)."""
     letters = "abcdefgh"
     paths = {}
     for n in (496, 1000, 1984):
@@ -260,13 +268,13 @@ def check_deep_llvm(trac, tmp):
         ok = report(p.returncode == 0 and q.returncode == 0 and same_npy(got, want),
                     "%d nested tanh: the compiled program computes what the interpreter does" % n,
                     p if p.returncode else q) and ok
-    if secs[1600] >= 5 * secs[400] + 2:
+    if secs[1600] >= 6 * secs[400] + 2:
         # once more before failing: under make -j2 another test may have
         # shared the cores during the first compile
         p, t = run([trac, os.path.join(tmp, "tanh1600.tra"), "--backend=llvm", "-o", exe], 300)
         secs[1600] = min(secs[1600], t) if p.returncode == 0 else secs[1600]
-    return report(secs[1600] < 5 * secs[400] + 2, "1600 nested tanh through LLVM in %.1f s, 400 in %.1f s "
-                  "(at most 5x + 2 s)" % (secs[1600], secs[400]), p) and ok
+    return report(secs[1600] < 6 * secs[400] + 2, "1600 nested tanh through LLVM in %.1f s, 400 in %.1f s "
+                  "(at most 6x + 2 s)" % (secs[1600], secs[400]), p) and ok
 
 
 def check_long(trac, tmp):
