@@ -365,12 +365,21 @@ static void cg_llvm_load_range(CgLlvm *m, CgLlvmValue lo, CgLlvmValue hi, int co
  * threads, under load; ms, before / after): rows of 2, 270 / 175; of 3,
  * 271 / 133; of 4, 353 / 102; of 5, 281 / 104; of 8, 35 / 26; of 10,
  * 65 / 57; of 12, 85 / 47; of 16 (whole vectors), 17. Sums are left
- * alone: masked, a row sum of 10 took 49 ms, not 15. A flat map's loop
- * is long (kplan.c's short rows). */
+ * alone: masked, a row sum of 10 took 49 ms, not 15. So are maps whose
+ * element costs fewer than CG_LLVM_MASKED_MIN_FLOPS operations (ops.def's
+ * flops): there the mask's making and the masked stores cost more than
+ * LLVM's own loop saves; relu(X[i, d] + b[d]) over 48M f32 (idle, ms,
+ * masked / LLVM's): rows of 12, 20 / 9.4-10.6; of 5, 20-24 / 18-20;
+ * X[i, d] * s[i] + b[d] in rows of 12, 18 / 7.4-9.2. A square root (3)
+ * stays masked: rows of 5, 19-20 / 33 (rows of 12, 18 / 14). A flat
+ * map's loop is long (kplan.c's short rows). */
+#define CG_LLVM_MASKED_MIN_FLOPS 3
 static void cg_llvm_short_rows(CgLlvmNestK *K, CgLlvmLoop *l, int x)
 {
 	int64_t size = K->n->idx[x].size;
 	if (K->L->reduce != KPLAN_RED_NONE || K->L->flat > 0 || size >= 16)
+		return;
+	if (tra_expr_flops(K->p->g, K->n->join) + tra_expr_flops(K->p->g, K->n->epilogue) < CG_LLVM_MASKED_MIN_FLOPS)
 		return;
 	l->width = 1;
 	while (l->width < size)

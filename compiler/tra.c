@@ -224,9 +224,8 @@ double tra_node_join_points(const TraNode *n)
 	return e;
 }
 
-/* Operations one evaluation of expression e costs. */
 /* Recursive; depth at most TRA_MAX_EXPR_DEPTH (tra_verify checks it). */
-static double tra_expr_flops(const TraGraph *g, int e)
+double tra_expr_flops(const TraGraph *g, int e)
 {
 	if (e < 0)
 		return 0;

@@ -394,6 +394,9 @@ void tra_live_nodes(const TraGraph *g, bool *live);
 double tra_node_join_points(const TraNode *n);        /* product of the loops' sizes */
 void tra_node_cost(const TraGraph *g, TraNode *n);    /* fills flops and bytes */
 bool tra_expr_uses(const TraGraph *g, int e, TraOp op);
+/* Operations one evaluation of expression e costs (ops.def's flops:
+ * 1 an arithmetic operation, 4 an exp, 24 an erf; 0 for none). */
+double tra_expr_flops(const TraGraph *g, int e);
 int tra_expr_size(const TraGraph *g, int e);          /* expression nodes in tree e (0 for none) */
 /* Operand leaves of a tree of products (MUL, constants, operands); -1
  * if anything else occurs. */

@@ -6,7 +6,8 @@
 # kernels: `trac -v --emit=llvm` reports LLVM's warnings, and a tagged
 # loop that stayed scalar is one; an argmax's lanes are vectors carried
 # in registers, a padded read is a masked load, a map's short rows
-# are vectors without a scalar remainder, a map's rows of a few vectors
+# are vectors without a scalar remainder (masked where an element costs
+# 3 operations or more), a map's rows of a few vectors
 # reach its vector loop, a row sum of 9 or more terms is not vectorised
 # across rows with gathers, and one of 64 is not a scalar chain. SKIP where trac has no LLVM back
 # end.
@@ -77,6 +78,22 @@ elif grep -q 'llvm.masked.store.v16f32' short.ll && grep -q 'llvm.floor.v4f32' s
 	ok "short rows are masked or narrow vectors"
 else
 	bad "short rows are masked or narrow vectors"
+fi
+
+# ... but a cheap map's short rows (an element of fewer than 3
+# operations) are left to LLVM's own loop: no masked stores
+cat >cheap.tra <<'EOF'
+size N = 1000, C = 12
+input X[N, C], b[C]
+Y[i, c] = relu(X[i, c] + b[c])
+output Y
+EOF
+if ! "$TRAC" --backend=llvm cheap.tra --emit=llvm -o cheap.ll 2>err; then
+	bad "cheap short rows (compile)"
+elif ! grep -q 'llvm.masked.store' cheap.ll && grep -q 'fadd <[0-9]* x float>' cheap.ll; then
+	ok "cheap short rows are not masked"
+else
+	bad "cheap short rows are not masked"
 fi
 
 # a map along rows of a few vectors (llvm_kernels.c, rows of a few
