@@ -405,6 +405,12 @@ static int64_t cg_llvm_block_extent(const CgLlvmNestK *K, int x)
 	return parts > 1 ? (size + parts - 1) / parts : size;
 }
 
+/* The lanes of one of the host's widest vectors of K's element type. */
+static int64_t cg_llvm_nest_lanes(const CgLlvmNestK *K)
+{
+	return cg_llvm_vector_bytes(K->m) / (int64_t)trart_dtype_size(K->t);
+}
+
 /* Rows of a few vectors. LLVM's vectoriser runs VF x IC elements a pass
  * (IC vectors of VF lanes) and leaves the rest of the row to a scalar
  * loop; on a cheap body it picks IC = 4, so a row of fewer than 4 VF
@@ -420,7 +426,7 @@ static int64_t cg_llvm_block_extent(const CgLlvmNestK *K, int x)
 static void cg_llvm_few_vectors(CgLlvmNestK *K, CgLlvmLoop *l, int x)
 {
 	int64_t extent = cg_llvm_block_extent(K, x);
-	int64_t lanes = cg_llvm_vector_bytes(K->m) / (int64_t)trart_dtype_size(K->t);
+	int64_t lanes = cg_llvm_nest_lanes(K);
 	if (K->L->reduce != KPLAN_RED_NONE || K->L->flat > 0 || extent < 16 || extent % (4 * lanes) < lanes)
 		return;
 	l->interleave = 2;
@@ -565,7 +571,7 @@ static CgLlvmValue cg_llvm_nan_fixup(CgLlvm *m, TrartDtype t, CgLlvmValue acc, C
  * 10-10.8 without. */
 static bool cg_llvm_sum_rolled(const CgLlvmNestK *K, int x)
 {
-	int64_t lanes = cg_llvm_vector_bytes(K->m) / (int64_t)trart_dtype_size(K->t);
+	int64_t lanes = cg_llvm_nest_lanes(K);
 	int64_t extent = cg_llvm_block_extent(K, x);
 	return extent >= lanes && extent < CG_LLVM_WHOLE_MAX;
 }
