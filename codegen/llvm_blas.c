@@ -145,6 +145,8 @@ static void cg_blas_gemm(CgBlas *b, bool ta, bool tb, const CgLlvmValue mnk[3], 
 		C, cg_blas_int(b, ldc),
 	};
 	const char *name = b->t == TRART_F32 ? "cblas_sgemm" : "cblas_dgemm";
+	if (b->g->strassen) /* kplan.c's choice: the runtime's Strassen-Winograd */
+		name = b->t == TRART_F32 ? "trart_sgemm" : "trart_dgemm";
 	cg_llvm_extern_call(b->m, name, cg_llvm_void(b->m), params, 14, args);
 }
 

@@ -102,6 +102,14 @@ static bool driver_dump_taskgraph(const DriverRun *r, FILE *out)
 	return true;
 }
 
+/* What the kernel plans may choose: Strassen-Winograd GEMMs unless
+ * --no-strassen, or a --memory budget that their scratch would break
+ * (kplan_strassen). */
+static KplanOptions driver_kplan_options(const DriverOpts *o)
+{
+	return (KplanOptions){.strassen = !o->no_strassen && o->memory == 0};
+}
+
 /* The memory plan the back ends render: none on ranks (each rank holds
  * every tensor whole, from the pool), else the memgraph (on GPUs, one
  * domain per GPU). */
@@ -123,7 +131,8 @@ static bool driver_dump_plan(const DriverRun *r, FILE *out)
 static bool driver_dump_memgraph(const DriverRun *r, FILE *out)
 {
 	KplanProgram kp;
-	kplan_build(r->g, r->ia, &kp);
+	KplanOptions kopt = driver_kplan_options(r->o);
+	kplan_build(r->g, r->ia, &kopt, &kp);
 	memgraph_dump(&r->mem, &kp, out);
 	kplan_free(&kp);
 	return true;
@@ -155,7 +164,8 @@ static bool driver_dump_c(const DriverRun *r, FILE *out)
 	char *name = driver_program_name(r->o);
 	CgCCuda cuda = {r->o->tf32};
 	bool on_cuda = r->o->backend == DRIVER_BACKEND_CUDA;
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), on_cuda ? &cuda : NULL};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), on_cuda ? &cuda : NULL,
+	                 driver_kplan_options(r->o).strassen};
 	cg_c_emit(r->g, &cg, out);
 	free(name);
 	return true;
@@ -167,7 +177,7 @@ static bool driver_dump_c(const DriverRun *r, FILE *out)
 static bool driver_dump_cuda(const DriverRun *r, FILE *out)
 {
 	char *name = driver_program_name(r->o);
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, NULL, NULL};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, NULL, NULL, false}; /* cuBLAS */
 	cg_cuda_emit(r->g, &cg, out);
 	free(name);
 	return true;
@@ -178,7 +188,8 @@ static bool driver_dump_cuda(const DriverRun *r, FILE *out)
 static bool driver_dump_kernels(const DriverRun *r, FILE *out)
 {
 	KplanProgram kp;
-	kplan_build(r->g, r->ia, &kp);
+	KplanOptions kopt = driver_kplan_options(r->o);
+	kplan_build(r->g, r->ia, &kopt, &kp);
 	kplan_dump(&kp, out);
 	kplan_free(&kp);
 	return true;
@@ -192,7 +203,8 @@ static bool driver_dump_kernels(const DriverRun *r, FILE *out)
 static bool driver_dump_llvm_module(const DriverRun *r, FILE *out, bool optimised)
 {
 	char *name = driver_program_name(r->o);
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), NULL};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), NULL,
+	                 driver_kplan_options(r->o).strassen};
 	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL, r->o->verbose ? stderr : NULL,
 	                   r->o->sanitize_thread};
 	int rc = build_llvm_emit(r->g, &cg, &lo);
@@ -928,8 +940,9 @@ static int64_t driver_largest_need(const DriverOpts *o, TraGraph *g, bool *fits)
 {
 	IaGraph ia;
 	KplanProgram kp;
+	KplanOptions kopt = driver_kplan_options(o);
 	driver_lower(o, g, &ia);
-	kplan_build(g, &ia, &kp);
+	kplan_build(g, &ia, &kopt, &kp);
 	int64_t need = memgraph_largest_need(&kp);
 	if (fits)
 		*fits = need <= o->memory && memgraph_fits(&kp, o->memory);
@@ -1015,7 +1028,8 @@ static bool driver_plan_memory(DriverRun *r)
 {
 	KplanProgram kp;
 	char err[512];
-	kplan_build(r->g, r->ia, &kp);
+	KplanOptions kopt = driver_kplan_options(r->o);
+	kplan_build(r->g, r->ia, &kopt, &kp);
 	bool ok = memgraph_build(&kp, r->o->memory, &r->mem, err, sizeof err);
 	kplan_free(&kp);
 	if (!ok)
@@ -1074,7 +1088,7 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph 
 		.opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
 		.keep_temps = o->keep_temps, .sanitize_thread = o->sanitize_thread, .verbose = o->verbose, .ia = ia, .mg = mg,
 		.llvm = o->backend == DRIVER_BACKEND_LLVM, .cuda = o->backend == DRIVER_BACKEND_CUDA,
-		.ranks = o->ranks, .tf32 = o->tf32, .cuda_arch = o->cuda_arch ? o->cuda_arch : "sm_90",
+		.ranks = o->ranks, .tf32 = o->tf32, .strassen = driver_kplan_options(o).strassen, .cuda_arch = o->cuda_arch ? o->cuda_arch : "sm_90",
 	};
 	int rc = build_program(g, &b);
 	free(name);

@@ -114,7 +114,7 @@ static double gemm_extent(const TraNode *n, GemmMode mode, int x)
 	return (double)((n->idx[x].size + parts - 1) / parts);
 }
 
-static double gemm_group_extent(const TraNode *n, GemmMode mode, const GemmGroup *g)
+double gemm_group_extent(const TraNode *n, GemmMode mode, const GemmGroup *g)
 {
 	double e = 1;
 	for (int i = 0; i < g->n; i++)

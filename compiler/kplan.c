@@ -572,6 +572,34 @@ static Kplan *kplan_add(KplanProgram *kp, KplanKind kind, int node, bool block)
 	return k;
 }
 
+/* Strassen-Winograd. A GEMM kernel's calls go through the runtime's
+ * trart_?gemm (runtime/strassen.c), which cuts a call whose M, N and K
+ * are all at least TRART_STRASSEN_MIN into quadrants and computes it in
+ * 7 products of them instead of 8, twice from twice that size, with 15
+ * additions of quadrants a level. On calls that large OpenBLAS runs at
+ * the machine's peak, so multiplying less is the only way left to be
+ * faster: one thread, 2048 x 1024 x 1024 f32 took 0.92 of sgemm's time
+ * in one level, 0.86-0.90 in two. Chosen where the kernel's largest call
+ * (a block kernel's: the partition's larger blocks) reaches that size,
+ * so that the runtime would cut it, unless:
+ *   - --no-strassen (KplanOptions.strassen false): plain BLAS, whose
+ *     rounding the quadrant sums change (strassen.c's numerics);
+ *   - a --memory budget: a level's quadrant sums take scratch space,
+ *     a quarter of A, half of B and up to half of C, that memgraph.c
+ *     does not plan (the driver clears the option);
+ *   - matrix-vector calls and panels of KPLAN_PANEL rows, which never
+ *     reach the size; GPU programs, whose GEMMs are cuBLAS's. */
+static bool kplan_strassen(const KplanProgram *kp, const TraNode *n, const Kplan *k)
+{
+	GemmMode mode = k->block ? GEMM_BLOCKS : GEMM_NODE;
+	const GemmPlan *p = &k->gemm;
+	if (!kp->opt.strassen || k->gemv || k->panels || (kp->ia && kp->ia->ngpus > 0))
+		return false;
+	return gemm_group_extent(n, mode, &p->m) >= TRART_STRASSEN_MIN &&
+	       gemm_group_extent(n, mode, &p->nn) >= TRART_STRASSEN_MIN &&
+	       gemm_group_extent(n, mode, &p->k) >= TRART_STRASSEN_MIN;
+}
+
 /* A whole-node GEMM runs in panels when its output's rows are its first
  * index, which is all of M, nothing is looped, and an epilogue follows. */
 static bool kplan_panels(const TraNode *n, const GemmPlan *p)
@@ -646,6 +674,7 @@ static void kplan_build_nodes(KplanProgram *kp, const bool *is_gemm)
 			k->gemm = p;
 			k->gemv = gemm_is_gemv(n, &p);
 			k->panels = kplan_panels(n, &p);
+			k->gemm.strassen = kplan_strassen(kp, n, k);
 			continue;
 		}
 		kplan_add_loops(kp, id, false);
@@ -799,6 +828,7 @@ static void kplan_add_block(KplanProgram *kp, int id, bool split_joins)
 		Kplan *k = kplan_add(kp, KPLAN_BLAS, id, true);
 		k->gemm = p;
 		k->gemv = p.m.n == 0; /* a row vector times a matrix block */
+		k->gemm.strassen = kplan_strassen(kp, n, k);
 	} else {
 		kplan_add_loops(kp, id, true);
 		kplan_transpose(kp->g, n, &kp->kernels[kp->node_plan[id]].nest);
@@ -1094,11 +1124,13 @@ static void kplan_plan_prefetch(KplanProgram *kp)
 	free(taken);
 }
 
-void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp)
+void kplan_build(const TraGraph *g, const IaGraph *ia, const KplanOptions *o, KplanProgram *kp)
 {
 	memset(kp, 0, sizeof *kp);
 	kp->g = g;
 	kp->ia = ia;
+	if (o)
+		kp->opt = *o;
 	kp->leader = xcalloc((size_t)g->nnodes + 1, sizeof *kp->leader);
 	kp->node_plan = kplan_minus_ones(g->nnodes);
 	kp->rows_plan = kplan_minus_ones(g->nnodes);
@@ -1189,8 +1221,8 @@ static void kplan_dump_blas(const TraGraph *g, const Kplan *k, FILE *out)
 {
 	const TraNode *n = &g->nodes[k->node];
 	const GemmPlan *p = &k->gemm;
-	fprintf(out, "  %s%s%s\n", k->gemv ? "gemv" : "gemm", k->panels ? ", in panels of rows" : "",
-	        p->epilogue ? ", then the epilogue" : "");
+	fprintf(out, "  %s%s%s%s\n", k->gemv ? "gemv" : "gemm", k->panels ? ", in panels of rows" : "",
+	        p->strassen ? ", Strassen-Winograd" : "", p->epilogue ? ", then the epilogue" : "");
 	fputs("   ", out);
 	kplan_dump_group(n, "batch", &p->batch, out);
 	kplan_dump_group(n, "M", &p->m, out);

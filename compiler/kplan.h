@@ -137,11 +137,20 @@ typedef struct KplanTask {
 	int *use;          /* ... in that order */
 } KplanTask;
 
+/* What the plans may choose beyond what the graph says: the driver's
+ * options. NULL (unit tests) is all false. */
+typedef struct KplanOptions {
+	bool strassen; /* GEMM kernels may call trart_?gemm's Strassen-Winograd
+	                  levels (kplan_strassen): not with --no-strassen, nor
+	                  under a --memory budget */
+} KplanOptions;
+
 /* The kernels of a program: whole-node kernels, or block kernels of a
  * placed task graph. */
 typedef struct KplanProgram {
 	const TraGraph *g;
 	const IaGraph *ia;  /* the task graph for block kernels, or NULL */
+	KplanOptions opt;
 	Kplan *kernels;     /* in the order a back end emits them */
 	int nkernels, capkernels;
 	int *leader;        /* per node: the first node of its row group, or itself */
@@ -210,7 +219,7 @@ int64_t kplan_flat_row(const TraNode *n, const KplanNest *L);
 
 /* Plans every kernel of g: whole-node kernels when ia is NULL, else the
  * block kernels of ia's tasks. kp's arrays are malloc'd (kplan_free). */
-void kplan_build(const TraGraph *g, const IaGraph *ia, KplanProgram *kp);
+void kplan_build(const TraGraph *g, const IaGraph *ia, const KplanOptions *o, KplanProgram *kp);
 void kplan_free(KplanProgram *kp);
 /* Whole-node row groups alone (what reuse chains need before the graph
  * is partitioned): leader[v] is the first node of the loop kernels that

@@ -24,7 +24,7 @@
 enum { OPT_EMIT = 256, OPT_SHARED, OPT_RUNTIME_DIR, OPT_PRINT_RUNTIME_DIR, OPT_CFLAGS, OPT_MARCH, OPT_CHECK, OPT_INTERPRET, OPT_INPUT, OPT_OUTPUT, OPT_OUTPUT_DIR,
        OPT_RANDOM, OPT_HELP, OPT_VERSION, OPT_NAME, OPT_CC, OPT_PORTABLE, OPT_KEEP_TEMPS, OPT_NODE_KERNELS,
        OPT_DEVICES, OPT_MEMORY, OPT_REUSE, OPT_PARTITION, OPT_PLACER, OPT_SIM, OPT_SIM_FLOPS, OPT_SIM_BANDWIDTH, OPT_AFTER, OPT_BACKEND,
-       OPT_SANITIZE, OPT_RANKS, OPT_GPUS, OPT_TF32, OPT_CUDA_ARCH, OPT_STEPS, OPT_LOG_EVERY,
+       OPT_SANITIZE, OPT_RANKS, OPT_GPUS, OPT_TF32, OPT_NO_STRASSEN, OPT_CUDA_ARCH, OPT_STEPS, OPT_LOG_EVERY,
        OPT_PLACER_WEIGHTS, OPT_SEARCH_CALLS, OPT_TRAIN_PLACER, OPT_TRAIN, OPT_TRAIN_DEVICES, OPT_TRAIN_SEED, OPT_MEASURED };
 
 static const struct option options_longopts[] = {
@@ -70,6 +70,7 @@ static const struct option options_longopts[] = {
 	{"backend", required_argument, NULL, OPT_BACKEND},
 	{"sanitize", required_argument, NULL, OPT_SANITIZE},
 	{"tf32", no_argument, NULL, OPT_TF32},
+	{"no-strassen", no_argument, NULL, OPT_NO_STRASSEN},
 	{"cuda-arch", required_argument, NULL, OPT_CUDA_ARCH},
 	{NULL, 0, NULL, 0},
 };
@@ -116,6 +117,8 @@ static const char options_usage_tail[] =
 	"                          list for a fat binary (--backend=cuda)\n"
 	"  --tf32                  let cuBLAS compute f32 GEMMs in TF32 on tensor cores\n"
 	"                          (faster, less accurate; --backend=cuda)\n"
+	"  --no-strassen           large GEMMs as plain BLAS calls, not Strassen-Winograd\n"
+	"                          levels (slower, BLAS's rounding)\n"
 	"  -O0 .. -O3              the C compiler's optimisation level (default -O3; the\n"
 	"                          llvm back end always optimises at O3)\n"
 	"  --name NAME             the C name of the program (default: from the file name)\n"
@@ -941,6 +944,7 @@ static void options_parse_args(DriverOpts *o, int argc, char **argv)
 		case OPT_CFLAGS: options_add_cflags(o, optarg); break;
 		case OPT_MARCH: options_set_march(o, optarg); break;
 		case OPT_TF32: o->tf32 = true; break;
+		case OPT_NO_STRASSEN: o->no_strassen = true; break;
 		case OPT_CUDA_ARCH: options_set_cuda_arch(o, optarg); break;
 		case ':': options_bad_option(argc, argv, "needs a value");
 		default: options_bad_option(argc, argv, NULL);

@@ -74,6 +74,7 @@ typedef struct DriverOpts {
 	int ranks;             /* --ranks=R: placed on R MPI ranks, or 0: one process */
 	int gpus;              /* --gpus=N: placed on N GPUs (devices is N), or 0: CPU workers */
 	bool tf32;             /* --tf32: cuBLAS may use TF32 (--backend=cuda) */
+	bool no_strassen;      /* --no-strassen: GEMMs are plain BLAS calls */
 	const char *cuda_arch; /* --cuda-arch=LIST, or NULL: sm_90 */
 	const char *pmode;     /* --partition=auto or none, or NULL */
 	bool decompose;        /* --devices or --partition given: --emit=tra shows partitions */

@@ -507,7 +507,7 @@ static void plan_bound_line(const TraGraph *g, int ranks, double most_recv, FILE
 void plan_dump_ranks(const TraGraph *g, const IaGraph *ia, const SimModel *m, FILE *out)
 {
 	KplanProgram kp;
-	kplan_build(g, ia, &kp);
+	kplan_build(g, ia, NULL, &kp);
 	int R = ia->nranks;
 	double *sent = xcalloc((size_t)R, sizeof *sent), *recv = xcalloc((size_t)R, sizeof *recv);
 	double *compute = xcalloc((size_t)R, sizeof *compute), most = 0, total = 0;

@@ -619,6 +619,9 @@ typedef struct GemmPlan {
 	double alpha;    /* BLAS's alpha: scale, times an epilogue that only scales */
 	bool epilogue;   /* an epilogue pass is still needed */
 	double cost;     /* the rule's estimate, in seconds of one core */
+	bool strassen;   /* the gemm calls are trart_?gemm's, not cblas_?gemm's:
+	                    Strassen-Winograd where a call is large (kplan.c
+	                    decides, after gemm_plan) */
 } GemmPlan;
 
 /* What the plan is for. */
@@ -633,6 +636,9 @@ bool gemm_plan(const TraGraph *g, const TraNode *n, GemmMode mode, GemmPlan *p);
 /* Whether the plan's calls are matrix-vector products (M or N is 1). */
 bool gemm_is_gemv(const TraNode *n, const GemmPlan *p);
 int64_t gemm_group_size(const TraNode *n, const GemmGroup *g);
+/* The elements of group g one call sees: its size, or in block mode its
+ * size in the partition's larger blocks. */
+double gemm_group_extent(const TraNode *n, GemmMode mode, const GemmGroup *g);
 /* How many indices inside the plan's M, N and K runs (all but each run's
  * outer index) partition part cuts: each breaks the run in a block, so
  * that block tasks loop around smaller calls. */
@@ -965,6 +971,7 @@ typedef struct CgCOptions {
 	const struct Memgraph *mg; /* with ia: its memory plan (memgraph.h) */
 	const struct CgCCuda *cuda; /* on CUDA GPUs (--backend=cuda): main() runs the
 	                            CUDA file's launchers; NULL: not */
+	bool strassen;      /* KplanOptions.strassen: GEMMs may run Strassen-Winograd */
 } CgCOptions;
 
 /* A program on CUDA GPUs: what main() passes the runtime. */
@@ -1051,6 +1058,7 @@ typedef struct BuildOptions {
 	                            the link adds libtrart_cuda, cuBLAS and cudart
 	                            (TRAC_HAVE_CUDA only) */
 	bool tf32;               /* --tf32: cuBLAS may compute f32 GEMMs in TF32 */
+	bool strassen;           /* CgCOptions.strassen */
 	const char *cuda_arch;   /* nvcc's architectures, comma-separated (sm_90) */
 } BuildOptions;
 

@@ -220,6 +220,22 @@ void trart_set_steal(bool steal);
 void *trart_scratch(size_t bytes);
 void trart_scratch_free(void *p);
 
+/* strassen.c */
+
+/* The smallest M, N and K that trart_sgemm and trart_dgemm cut into
+ * quadrants (one Strassen-Winograd level; twice as large, two levels). */
+#ifndef TRART_STRASSEN_MIN
+#define TRART_STRASSEN_MIN 384
+#endif
+/* cblas_sgemm's and cblas_dgemm's C = alpha op(A) op(B) + beta C, with
+ * their arguments (ints for the enums: 101 row major, 111 no transpose,
+ * 112 transpose), in 7/8 of the multiplications per level where the call
+ * is large (strassen.c says how, and what it does to rounding). */
+void trart_sgemm(int order, int transa, int transb, int m, int n, int k, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
+void trart_dgemm(int order, int transa, int transb, int m, int n, int k, double alpha, const double *A, int lda,
+                 const double *B, int ldb, double beta, double *C, int ldc);
+
 /* pool.c */
 
 /* Block buffers: a task graph's intermediate tensors and partial blocks.

@@ -1,7 +1,9 @@
 #!/bin/sh
 # kernels.sh: the loop kernels' numerics against NumPy: trart.h's
 # vectorised element functions in ulps (tests/mathfn.py) and long f32
-# sums against a float64 reference (tests/sums.py); SKIP without a
+# sums against a float64 reference (tests/sums.py); large GEMMs, whose
+# calls run Strassen-Winograd levels, against float64 NumPy and plain
+# BLAS (tests/gemms.py); SKIP without a
 # python3 with numpy.
 set -u
 : "${TRAC:?}" "${srcdir:?}"
@@ -10,4 +12,5 @@ py=${PYTHON_NUMPY:-}
 status=0
 "$py" "$srcdir/tests/mathfn.py" "$TRAC" || status=1
 "$py" "$srcdir/tests/sums.py" "$TRAC" || status=1
+"$py" "$srcdir/tests/gemms.py" "$TRAC" || status=1
 exit $status

@@ -24,7 +24,7 @@ static UnitRun *planned(const char *src, KplanProgram *kp)
 	fuse_elementwise(&u->g);
 	dce_remove(&u->g); /* fusion leaves what it inlined dead */
 	tra_verify(&u->g);
-	kplan_build(&u->g, NULL, kp);
+	kplan_build(&u->g, NULL, NULL, kp);
 	return u;
 }
 
@@ -37,7 +37,7 @@ static UnitRun *planned_all(const char *src, KplanProgram *kp)
 		driver_passes[i].run(&u->g);
 		tra_verify(&u->g);
 	}
-	kplan_build(&u->g, NULL, kp);
+	kplan_build(&u->g, NULL, NULL, kp);
 	return u;
 }
 
@@ -108,6 +108,45 @@ START_TEST(plan_gemm)
 	ck_assert_int_eq(k->gemm.B.ld, 3);
 	kplan_free(&kp);
 	unit_free(u);
+}
+END_TEST
+
+/* Strassen-Winograd (kplan_strassen): only where the options allow it
+ * and a call reaches TRART_STRASSEN_MIN on every side. */
+static bool strassen_of(const char *src, const char *name, const KplanOptions *o)
+{
+	KplanProgram kp;
+	UnitRun *u = planned(src, &kp);
+	kplan_free(&kp);
+	kplan_build(&u->g, NULL, o, &kp);
+	const Kplan *k = kernel_of(u, &kp, name);
+	ck_assert_int_eq(k->kind, KPLAN_BLAS);
+	bool s = k->gemm.strassen;
+	kplan_free(&kp);
+	unit_free(u);
+	return s;
+}
+
+START_TEST(plan_gemm_strassen)
+{
+	KplanOptions on = {.strassen = true}, off = {.strassen = false};
+	const char *big = "size I = 384, J = 385, K = 386\ninput A[I, J], B[J, K]\n"
+	                  "C[i, k] = sum[j](A[i, j] * B[j, k])\noutput C\n";
+	ck_assert(strassen_of(big, "C", &on));
+	ck_assert(!strassen_of(big, "C", &off));
+	ck_assert(!strassen_of(big, "C", NULL));
+	/* one side below the minimum: the runtime would not cut the calls */
+	ck_assert(!strassen_of("size I = 384, J = 383, K = 386\ninput A[I, J], B[J, K]\n"
+	                       "C[i, k] = sum[j](A[i, j] * B[j, k])\noutput C\n", "C", &on));
+	/* a batch of large products, a transposed operand */
+	ck_assert(strassen_of("size G = 2, I = 400, J = 401, K = 402\ninput A[G, J, I], B[G, J, K]\n"
+	                      "C[g, i, k] = sum[j](A[g, j, i] * B[g, j, k])\noutput C\n", "C", &on));
+	/* matrix times vector: gemv */
+	ck_assert(!strassen_of("size I = 1000, J = 1001\ninput A[I, J], x[J]\n"
+	                       "y[i] = sum[j](A[i, j] * x[j])\noutput y\n", "y", &on));
+	/* an epilogue in panels of KPLAN_PANEL rows: the calls are 256 rows */
+	ck_assert(!strassen_of("size I = 1000, J = 1001, K = 1002\ninput A[I, J], B[J, K]\n"
+	                       "C[i, k] = relu(sum[j](A[i, j] * B[j, k]))\noutput C\n", "C", &on));
 }
 END_TEST
 
@@ -582,7 +621,7 @@ static UnitRun *blocks_planned(const char *src, const char *manual, IaGraph *ia,
 	decomp_run(&u->g, &o);
 	ia_lower(&u->g, &u->arena, ia);
 	kplan_fuse_rows(&u->g, ia);
-	kplan_build(&u->g, ia, kp);
+	kplan_build(&u->g, ia, NULL, kp);
 	return u;
 }
 
@@ -939,6 +978,7 @@ static Suite *kplan_suite(void)
 	TCase *tc = tcase_create("blas");
 	tcase_add_test(tc, plan_gemm);
 	tcase_add_test(tc, plan_gemm_layout);
+	tcase_add_test(tc, plan_gemm_strassen);
 	tcase_add_test(tc, plan_gemm_panels);
 	tcase_add_test(tc, plan_gemv);
 	tcase_add_test(tc, plan_shared_weight);
