@@ -11,6 +11,8 @@
  *     output; a whole-node GEMM whose rows are its first index, all of M,
  *     with nothing looped, runs in panels of KPLAN_PANEL rows, each
  *     panel's epilogue right after it while the panel is in cache.
+ *     Calls of TRART_STRASSEN_MIN or more on every side go through the
+ *     runtime's Strassen-Winograd GEMM (kplan_strassen says when).
  *   - Loops. Anything else is a loop nest (KplanNest): output indices
  *     outside (the first split across threads, or cut by the block
  *     tasks' ranges), the join, aggregation and epilogue fused in one
