@@ -80,7 +80,7 @@ static void fuzz_tasks(TraGraph *g, int devices)
 	plan_dump(&ia, &m, PLACE_GREEDY, fuzz_null());
 	plan_dump_dot(g, &ia, fuzz_null());
 	KplanProgram kp;
-	kplan_build(g, &ia, &kp);
+	kplan_build(g, &ia, &(KplanOptions){.strassen = true}, &kp);
 	kplan_dump(&kp, fuzz_null());
 	Memgraph mg, tight;
 	char err[512];
@@ -112,7 +112,7 @@ static void fuzz_back_end(TraGraph *g, size_t size)
 	tra_dump(g, fuzz_null());
 	plan_dump_signature_json(g, "fuzz", fuzz_null());
 	KplanProgram kp;
-	kplan_build(g, NULL, &kp);
+	kplan_build(g, NULL, &(KplanOptions){.strassen = true}, &kp);
 	kplan_dump(&kp, fuzz_null());
 	kplan_free(&kp);
 	CgCOptions kernels = {"fuzz", "fuzz.tra", false, NULL, NULL, NULL, NULL};
