@@ -145,6 +145,30 @@ for flags in "" "--node-kernels"; do
 	fi
 done
 
+# maps along rows of 12 and 24 in a row group (a division by a row's
+# value, then the row's maximum), loops LLVM would unroll whole before
+# vectorising across rows with a gather per element (llvm_kernels.c,
+# cg_llvm_map_rolled): no gathers, as block tasks and as node kernels
+cat >rowdiv.tra <<'EOF'
+size N = 1000, C = 24, D = 12
+input X[N, C], Z[N, D], s[N]
+Y[i, c] = X[i, c] / s[i]
+m[i] = max[c](Y[i, c])
+W[i, d] = Z[i, d] / s[i]
+u[i] = max[d](W[i, d])
+output Y, m, W, u
+EOF
+for flags in "" "--node-kernels"; do
+	# shellcheck disable=SC2086
+	if ! "$TRAC" --backend=llvm rowdiv.tra $flags --emit=llvm -o rowdiv.ll 2>err; then
+		bad "row maps ${flags:-as block tasks} (compile)"
+	elif grep -q 'llvm.masked.gather' rowdiv.ll; then
+		bad "row maps ${flags:-as block tasks} are not gathers across rows"
+	else
+		ok "row maps ${flags:-as block tasks} are not gathers across rows"
+	fi
+done
+
 # a row sum of 64 terms in a row group, a loop LLVM would unroll whole
 # before vectorising it (llvm_kernels.c, cg_llvm_sum_rolled): a sum of
 # vectors, not a chain of 64 scalar additions
