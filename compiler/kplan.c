@@ -11,8 +11,8 @@
  *     output; a whole-node GEMM whose rows are its first index, all of M,
  *     with nothing looped, runs in panels of KPLAN_PANEL rows, each
  *     panel's epilogue right after it while the panel is in cache.
- *     Calls of TRART_STRASSEN_MIN or more on every side go through the
- *     runtime's Strassen-Winograd GEMM (kplan_strassen says when).
+ *     A block kernel's calls of TRART_STRASSEN_MIN or more on every side
+ *     go through the runtime's Strassen-Winograd GEMM (kplan_strassen).
  *   - Loops. Anything else is a loop nest (KplanNest): output indices
  *     outside (the first split across threads, or cut by the block
  *     tasks' ranges), the join, aggregation and epilogue fused in one
@@ -581,25 +581,28 @@ static Kplan *kplan_add(KplanProgram *kp, KplanKind kind, int node, bool block)
  * additions of quadrants a level. On calls that large OpenBLAS runs at
  * the machine's peak, so multiplying less is the only way left to be
  * faster: one thread, 2048 x 1024 x 1024 f32 took 0.92 of sgemm's time
- * in one level, 0.86-0.90 in two. Chosen where the kernel's largest call
- * (a block kernel's: the partition's larger blocks) reaches that size,
- * so that the runtime would cut it, unless:
+ * in one level, 0.86-0.90 in two. Chosen for a block kernel whose
+ * largest call (in the partition's larger blocks) reaches that size, so
+ * that the runtime would cut it, unless:
  *   - --no-strassen (KplanOptions.strassen false): plain BLAS, whose
  *     rounding the quadrant sums change (strassen.c's numerics);
  *   - a --memory budget: a level's quadrant sums take scratch space,
  *     a quarter of A, half of B and up to half of C, that memgraph.c
  *     does not plan (the driver clears the option);
- *   - matrix-vector calls and panels of KPLAN_PANEL rows, which never
- *     reach the size; GPU programs, whose GEMMs are cuBLAS's. */
+ *   - whole-node kernels (--node-kernels), whose calls run OpenBLAS on
+ *     every thread: there the quadrants' smaller products lose more of
+ *     the threads' efficiency than the levels save (W1, 2 threads: 86-103
+ *     ms with them, 86-90 without); a block task's call is one thread's;
+ *   - matrix-vector calls, which never reach the size; GPU programs,
+ *     whose GEMMs are cuBLAS's. */
 static bool kplan_strassen(const KplanProgram *kp, const TraNode *n, const Kplan *k)
 {
-	GemmMode mode = k->block ? GEMM_BLOCKS : GEMM_NODE;
 	const GemmPlan *p = &k->gemm;
-	if (!kp->opt.strassen || k->gemv || k->panels || (kp->ia && kp->ia->ngpus > 0))
+	if (!kp->opt.strassen || !k->block || k->gemv || (kp->ia && kp->ia->ngpus > 0))
 		return false;
-	return gemm_group_extent(n, mode, &p->m) >= TRART_STRASSEN_MIN &&
-	       gemm_group_extent(n, mode, &p->nn) >= TRART_STRASSEN_MIN &&
-	       gemm_group_extent(n, mode, &p->k) >= TRART_STRASSEN_MIN;
+	return gemm_group_extent(n, GEMM_BLOCKS, &p->m) >= TRART_STRASSEN_MIN &&
+	       gemm_group_extent(n, GEMM_BLOCKS, &p->nn) >= TRART_STRASSEN_MIN &&
+	       gemm_group_extent(n, GEMM_BLOCKS, &p->k) >= TRART_STRASSEN_MIN;
 }
 
 /* A whole-node GEMM runs in panels when its output's rows are its first

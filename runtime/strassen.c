@@ -2,7 +2,7 @@
  *
  * trart_sgemm and trart_dgemm compute what cblas_sgemm and cblas_dgemm
  * do, with the same arguments: C = alpha op(A) op(B) + beta C. Kernels
- * whose plan says so (kplan.c's Kplan.strassen) call them instead of
+ * whose plan says so (GemmPlan.strassen, kplan.c's) call them instead of
  * BLAS. A call whose M, N and K are all at least TRART_STRASSEN_MIN is
  * cut into 2 x 2 quadrants and computed by Winograd's form of
  * Strassen's algorithm: 7 products of quadrants instead of 8, and 15
@@ -164,35 +164,6 @@ static void strassen_combine_any_f64(void *d, int ldd, double beta, const void *
 static const Strassen strassen_f32 = {sizeof(float), strassen_blas_f32, strassen_combine_any_f32};
 static const Strassen strassen_f64 = {sizeof(double), strassen_blas_f64, strassen_combine_any_f64};
 
-/* A combine over rows lo..hi of its box, for trart_parallel_for: in a
- * whole-node kernel, where OpenBLAS runs every thread on the products,
- * the additions are split across the threads too; in a block task it
- * runs inline. */
-typedef struct StrassenRows {
-	const Strassen *s;
-	char *d;
-	const char *x, *y;
-	int ldd, ldx, ldy, cols;
-	double beta, sy;
-} StrassenRows;
-
-static void strassen_rows_body(int64_t lo, int64_t hi, void *ctx)
-{
-	const StrassenRows *r = ctx;
-	size_t z = r->s->size;
-	r->s->combine(r->d + (size_t)lo * r->ldd * z, r->ldd, r->beta, r->x + (size_t)lo * r->ldx * z, r->ldx,
-	              r->y ? r->y + (size_t)lo * r->ldy * z : NULL, r->ldy, r->sy, (int)(hi - lo), r->cols);
-}
-
-/* d = beta d + x + sy y over rows x cols (y may be NULL), on every
- * thread of a whole-node kernel. */
-static void strassen_combine(const Strassen *s, char *d, int ldd, double beta, const char *x, int ldx,
-                             const char *y, int ldy, double sy, int rows, int cols)
-{
-	StrassenRows r = {s, d, x, y, ldd, ldx, ldy, cols, beta, sy};
-	trart_parallel_for(rows, strassen_rows_body, &r);
-}
-
 /* An operand as the algorithm sees it: op(X), its rows and columns in the
  * product's sense, trans when X is stored transposed. */
 typedef struct StrassenMat {
@@ -220,9 +191,9 @@ static void strassen_add(const Strassen *s, StrassenMat d, StrassenMat x, Strass
                          int cols)
 {
 	if (d.trans == STRASSEN_NO_TRANS)
-		strassen_combine(s, d.p, d.ld, 0, x.p, x.ld, y.p, y.ld, sy, rows, cols);
+		s->combine(d.p, d.ld, 0, x.p, x.ld, y.p, y.ld, sy, rows, cols);
 	else
-		strassen_combine(s, d.p, d.ld, 0, x.p, x.ld, y.p, y.ld, sy, cols, rows);
+		s->combine(d.p, d.ld, 0, x.p, x.ld, y.p, y.ld, sy, cols, rows);
 }
 
 static void strassen_gemm(const Strassen *s, int m, int n, int k, double alpha, StrassenMat A, StrassenMat B,
@@ -258,20 +229,20 @@ static void strassen_level(const Strassen *s, int h, int w, int q, double alpha,
 	strassen_gemm(s, h, w, q, alpha, S, T, 0, Q);         /* Q = M5 */
 	strassen_gemm(s, h, w, q, alpha, A11, B11, 0, P);     /* P = M1 */
 	strassen_gemm(s, h, w, q, alpha, A12, B21, beta, C11);
-	strassen_combine(s, C11.p, C11.ld, 1, P.p, P.ld, NULL, 0, 0, h, w); /* C11 = M1 + M2 */
+	s->combine(C11.p, C11.ld, 1, P.p, P.ld, NULL, 0, 0, h, w); /* C11 = M1 + M2 */
 	strassen_add(s, S, S, A11, -1, h, q);                 /* S2 */
 	strassen_add(s, T, B22, T, -1, q, w);                 /* T2 */
 	strassen_gemm(s, h, w, q, alpha, S, T, 1, P);         /* P = M1 + M6 */
-	strassen_combine(s, C12.p, C12.ld, beta, P.p, P.ld, Q.p, Q.ld, 1, h, w);
+	s->combine(C12.p, C12.ld, beta, P.p, P.ld, Q.p, Q.ld, 1, h, w);
 	strassen_add(s, S, A12, S, -1, h, q);                 /* S4 */
 	strassen_gemm(s, h, w, q, alpha, S, B22, 1, C12);     /* C12 = P + M5 + M3 */
 	strassen_add(s, V, T, B21, -1, q, w);                 /* T4 */
 	strassen_add(s, T, B22, B12, -1, q, w);               /* T3 */
 	strassen_add(s, S, A11, A21, -1, h, q);               /* S3 */
 	strassen_gemm(s, h, w, q, alpha, S, T, 1, P);         /* P = M1 + M6 + M7 */
-	strassen_combine(s, C22.p, C22.ld, beta, P.p, P.ld, Q.p, Q.ld, 1, h, w); /* C22 = P + M5 */
+	s->combine(C22.p, C22.ld, beta, P.p, P.ld, Q.p, Q.ld, 1, h, w); /* C22 = P + M5 */
 	if (P.p != C21.p)
-		strassen_combine(s, C21.p, C21.ld, beta, P.p, P.ld, NULL, 0, 0, h, w);
+		s->combine(C21.p, C21.ld, beta, P.p, P.ld, NULL, 0, 0, h, w);
 	strassen_gemm(s, h, w, q, -alpha, A22, V, 1, C21);    /* C21 = P - M4 */
 	trart_pool_free(ws);
 }

@@ -8,8 +8,8 @@ the halves leave a row, a column and a term over: an f32 product with a
 scaled, biased relu epilogue; one whose first operand is stored
 transposed; a batch of products; an f64 product; one whose reduction a
 partition splits into two blocks (partial products, then their sum). It
-compiles them as block tasks under both back ends, as whole-node kernels,
-with --no-strassen, and checks:
+compiles them as block tasks under both back ends, as whole-node kernels
+and with --no-strassen, and checks:
   - the kernel plans (--emit=kernels) say Strassen-Winograd for every
     product by default, for none with --no-strassen or under --memory,
     and not for a product with a side below 384;
@@ -93,13 +93,12 @@ def main():
         plans = kernel_plans(trac, src, [])
         check(all(plans.get(n) for n in "YZC") and plans.get("V") is False,
               "plans: Strassen-Winograd for Y, Z, C, not V (K 383): %s" % plans)
-        for flags in (["--no-strassen"], ["--memory=1G"], ["--node-kernels", "--no-strassen"]):
+        for flags in (["--no-strassen"], ["--memory=1G"]):
             plans = kernel_plans(trac, src, flags)
             check(plans and not any(plans.values()), "plans %s: no Strassen-Winograd: %s" % (" ".join(flags), plans))
-        # Y's epilogue runs panel by panel (kplan.c): calls of 256 rows
+        # whole-node kernels run OpenBLAS's threads on every call (kplan.c)
         plans = kernel_plans(trac, src, ["--node-kernels"])
-        check(all(plans.get(n) for n in "ZCH") and not plans.get("Y") and not plans.get("V"),
-              "plans --node-kernels: Strassen-Winograd for Z, C, H: %s" % plans)
+        check(plans and not any(plans.values()), "plans --node-kernels: no Strassen-Winograd: %s" % plans)
 
         shapes = {"X": (801, 777), "W": (777, 799), "b": (799,), "U": (777, 801), "A": (3, 451, 449),
                   "B": (3, 449, 453), "E": (451, 449), "F": (449, 453), "S": (451, 383), "T": (383, 453)}

@@ -111,45 +111,6 @@ START_TEST(plan_gemm)
 }
 END_TEST
 
-/* Strassen-Winograd (kplan_strassen): only where the options allow it
- * and a call reaches TRART_STRASSEN_MIN on every side. */
-static bool strassen_of(const char *src, const char *name, const KplanOptions *o)
-{
-	KplanProgram kp;
-	UnitRun *u = planned(src, &kp);
-	kplan_free(&kp);
-	kplan_build(&u->g, NULL, o, &kp);
-	const Kplan *k = kernel_of(u, &kp, name);
-	ck_assert_int_eq(k->kind, KPLAN_BLAS);
-	bool s = k->gemm.strassen;
-	kplan_free(&kp);
-	unit_free(u);
-	return s;
-}
-
-START_TEST(plan_gemm_strassen)
-{
-	KplanOptions on = {.strassen = true}, off = {.strassen = false};
-	const char *big = "size I = 384, J = 385, K = 386\ninput A[I, J], B[J, K]\n"
-	                  "C[i, k] = sum[j](A[i, j] * B[j, k])\noutput C\n";
-	ck_assert(strassen_of(big, "C", &on));
-	ck_assert(!strassen_of(big, "C", &off));
-	ck_assert(!strassen_of(big, "C", NULL));
-	/* one side below the minimum: the runtime would not cut the calls */
-	ck_assert(!strassen_of("size I = 384, J = 383, K = 386\ninput A[I, J], B[J, K]\n"
-	                       "C[i, k] = sum[j](A[i, j] * B[j, k])\noutput C\n", "C", &on));
-	/* a batch of large products, a transposed operand */
-	ck_assert(strassen_of("size G = 2, I = 400, J = 401, K = 402\ninput A[G, J, I], B[G, J, K]\n"
-	                      "C[g, i, k] = sum[j](A[g, j, i] * B[g, j, k])\noutput C\n", "C", &on));
-	/* matrix times vector: gemv */
-	ck_assert(!strassen_of("size I = 1000, J = 1001\ninput A[I, J], x[J]\n"
-	                       "y[i] = sum[j](A[i, j] * x[j])\noutput y\n", "y", &on));
-	/* an epilogue in panels of KPLAN_PANEL rows: the calls are 256 rows */
-	ck_assert(!strassen_of("size I = 1000, J = 1001, K = 1002\ninput A[I, J], B[J, K]\n"
-	                       "C[i, k] = relu(sum[j](A[i, j] * B[j, k]))\noutput C\n", "C", &on));
-}
-END_TEST
-
 START_TEST(plan_gemm_layout)
 {
 	KplanProgram kp;
@@ -647,6 +608,53 @@ static void check_block_cases(const BlockCase *cases, size_t n, NestDescriber *d
 		unit_free(u);
 	}
 }
+
+/* Strassen-Winograd (kplan_strassen): block kernels only, where the
+ * options allow it and a block's call reaches TRART_STRASSEN_MIN on
+ * every side. */
+static bool strassen_of(const char *src, const char *manual, const char *name, const KplanOptions *o)
+{
+	IaGraph ia;
+	KplanProgram kp;
+	UnitRun *u = blocks_planned(src, manual, &ia, &kp);
+	kplan_free(&kp);
+	kplan_build(&u->g, &ia, o, &kp);
+	const Kplan *k = kernel_of(u, &kp, name);
+	ck_assert_int_eq(k->kind, KPLAN_BLAS);
+	bool s = k->gemm.strassen;
+	kplan_free(&kp);
+	unit_free(u);
+	return s;
+}
+
+START_TEST(plan_gemm_strassen)
+{
+	KplanOptions on = {.strassen = true}, off = {.strassen = false};
+	/* rows in two blocks of 384 */
+	const char *big = "size I = 768, J = 385, K = 386\ninput A[I, J], B[J, K]\n"
+	                  "C[i, k] = sum[j](A[i, j] * B[j, k])\noutput C\n";
+	ck_assert(strassen_of(big, "C:i=2", "C", &on));
+	ck_assert(!strassen_of(big, "C:i=2", "C", &off));
+	ck_assert(!strassen_of(big, "C:i=2", "C", NULL));
+	/* blocks of 383 rows: the runtime would not cut the calls */
+	ck_assert(!strassen_of("size I = 766, J = 385, K = 386\ninput A[I, J], B[J, K]\n"
+	                       "C[i, k] = sum[j](A[i, j] * B[j, k])\noutput C\n", "C:i=2", "C", &on));
+	/* a split sum: partial products of 385 terms; a transposed operand */
+	ck_assert(strassen_of("size I = 400, J = 770, K = 402\ninput A[J, I], B[J, K]\n"
+	                      "C[i, k] = sum[j](A[j, i] * B[j, k])\noutput C\n", "C:j=2", "C", &on));
+	/* matrix times vector: gemv */
+	ck_assert(!strassen_of("size I = 1000, J = 1001\ninput A[I, J], x[J]\n"
+	                       "y[i] = sum[j](A[i, j] * x[j])\noutput y\n", "y:i=2", "y", &on));
+	/* whole-node kernels: OpenBLAS's threads on every call */
+	KplanProgram kp;
+	UnitRun *u = planned(big, &kp);
+	kplan_free(&kp);
+	kplan_build(&u->g, NULL, &on, &kp);
+	ck_assert(!kernel_of(u, &kp, "C")->gemm.strassen);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
 
 /* The tile of node name's block map (kplan.c's transposes): "16 j" or "-". */
 static const char *tile_str(UnitRun *u, const KplanProgram *kp, const char *name)
