@@ -42,6 +42,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 void cblas_sgemm(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *,
                  int);
@@ -62,70 +63,41 @@ typedef double StrassenVd __attribute__((vector_size(64), aligned(8), may_alias)
 
 /* d = beta d + x + sy y over a rows x cols box (y may be NULL: d = beta d
  * + x); beta 0 does not read d, as BLAS's beta 0 does not read C. d may
- * be x or y. */
-STRASSEN_CLONES
-static void strassen_combine_f32(float *d, int ldd, float beta, const float *x, int ldx, const float *y, int ldy,
-                                 float sy, int rows, int cols)
-{
-	enum { L = 16 };
-	for (int r = 0; r < rows; r++) {
-		float *dr = d + (size_t)r * ldd;
-		const float *xr = x + (size_t)r * ldx, *yr = y ? y + (size_t)r * ldy : NULL;
-		int c = 0;
-		if (yr && beta == 0) {
-			for (; c + L <= cols; c += L)
-				*(StrassenVf *)(dr + c) = *(const StrassenVf *)(xr + c) + sy * *(const StrassenVf *)(yr + c);
-			for (; c < cols; c++)
-				dr[c] = xr[c] + sy * yr[c];
-		} else if (yr) {
-			for (; c + L <= cols; c += L)
-				*(StrassenVf *)(dr + c) = beta * *(StrassenVf *)(dr + c) + *(const StrassenVf *)(xr + c) +
-				                          sy * *(const StrassenVf *)(yr + c);
-			for (; c < cols; c++)
-				dr[c] = beta * dr[c] + xr[c] + sy * yr[c];
-		} else if (beta == 0) {
-			for (; c < cols; c++)
-				dr[c] = xr[c];
-		} else {
-			for (; c + L <= cols; c += L)
-				*(StrassenVf *)(dr + c) = beta * *(StrassenVf *)(dr + c) + *(const StrassenVf *)(xr + c);
-			for (; c < cols; c++)
-				dr[c] = beta * dr[c] + xr[c];
-		}
+ * be x or y. One definition for both element types: T the element, V
+ * its vector of 64 bytes, L the vector's lanes; a row's whole vectors,
+ * then the elements left over. */
+#define STRASSEN_COMBINE(NAME, T, V, L)                                                                        \
+	STRASSEN_CLONES                                                                                         \
+	static void NAME(T *d, int ldd, T beta, const T *x, int ldx, const T *y, int ldy, T sy, int rows, int cols) \
+	{                                                                                                       \
+		for (int r = 0; r < rows; r++) {                                                                \
+			T *dr = d + (size_t)r * ldd;                                                            \
+			const T *xr = x + (size_t)r * ldx, *yr = y ? y + (size_t)r * ldy : NULL;               \
+			int c = 0;                                                                              \
+			if (yr && beta == 0) {                                                                  \
+				for (; c + L <= cols; c += L)                                                   \
+					*(V *)(dr + c) = *(const V *)(xr + c) + sy * *(const V *)(yr + c);      \
+				for (; c < cols; c++)                                                           \
+					dr[c] = xr[c] + sy * yr[c];                                             \
+			} else if (yr) {                                                                        \
+				for (; c + L <= cols; c += L)                                                   \
+					*(V *)(dr + c) = beta * *(V *)(dr + c) + *(const V *)(xr + c) +        \
+					                 sy * *(const V *)(yr + c);                             \
+				for (; c < cols; c++)                                                           \
+					dr[c] = beta * dr[c] + xr[c] + sy * yr[c];                              \
+			} else if (beta == 0) {                                                                 \
+				memcpy(dr, xr, (size_t)cols * sizeof(T));                                      \
+			} else {                                                                                \
+				for (; c + L <= cols; c += L)                                                   \
+					*(V *)(dr + c) = beta * *(V *)(dr + c) + *(const V *)(xr + c);         \
+				for (; c < cols; c++)                                                           \
+					dr[c] = beta * dr[c] + xr[c];                                           \
+			}                                                                                       \
+		}                                                                                               \
 	}
-}
 
-STRASSEN_CLONES
-static void strassen_combine_f64(double *d, int ldd, double beta, const double *x, int ldx, const double *y,
-                                 int ldy, double sy, int rows, int cols)
-{
-	enum { L = 8 };
-	for (int r = 0; r < rows; r++) {
-		double *dr = d + (size_t)r * ldd;
-		const double *xr = x + (size_t)r * ldx, *yr = y ? y + (size_t)r * ldy : NULL;
-		int c = 0;
-		if (yr && beta == 0) {
-			for (; c + L <= cols; c += L)
-				*(StrassenVd *)(dr + c) = *(const StrassenVd *)(xr + c) + sy * *(const StrassenVd *)(yr + c);
-			for (; c < cols; c++)
-				dr[c] = xr[c] + sy * yr[c];
-		} else if (yr) {
-			for (; c + L <= cols; c += L)
-				*(StrassenVd *)(dr + c) = beta * *(StrassenVd *)(dr + c) + *(const StrassenVd *)(xr + c) +
-				                          sy * *(const StrassenVd *)(yr + c);
-			for (; c < cols; c++)
-				dr[c] = beta * dr[c] + xr[c] + sy * yr[c];
-		} else if (beta == 0) {
-			for (; c < cols; c++)
-				dr[c] = xr[c];
-		} else {
-			for (; c + L <= cols; c += L)
-				*(StrassenVd *)(dr + c) = beta * *(StrassenVd *)(dr + c) + *(const StrassenVd *)(xr + c);
-			for (; c < cols; c++)
-				dr[c] = beta * dr[c] + xr[c];
-		}
-	}
-}
+STRASSEN_COMBINE(strassen_combine_f32, float, StrassenVf, 16)
+STRASSEN_COMBINE(strassen_combine_f64, double, StrassenVd, 8)
 
 /* One element type's calls: the algorithm below is written once, over
  * untyped pointers, and reaches the type only through these. */
