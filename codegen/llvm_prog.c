@@ -845,7 +845,7 @@ bool cg_llvm_emit(const TraGraph *g, const CgCOptions *opt, const CgLlvmOutput *
 	if (!m)
 		return false;
 	KplanProgram kp;
-	kplan_build(g, opt->ia, &(KplanOptions){.strassen = opt->strassen}, &kp);
+	kplan_build(g, opt->ia, opt->plans, &kp);
 	CgLlvmBuild b = {.p = {.m = m, .g = g, .kp = &kp, .opt = opt}};
 	b.names = xcalloc((size_t)g->nnodes + 1, sizeof *b.names);
 	b.shapes = xcalloc((size_t)g->nnodes + 1, sizeof *b.shapes);

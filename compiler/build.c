@@ -556,7 +556,7 @@ static int build_cuda(Arena *a, const TraGraph *g, const BuildOptions *opt, cons
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", cu_file, strerror(errno));
 		return TRAC_EXIT_ERROR;
 	}
-	CgCOptions cg = {opt->name, opt->source, false, NULL, opt->ia, opt->mg, NULL, opt->strassen};
+	CgCOptions cg = {opt->name, opt->source, false, NULL, opt->ia, opt->mg, NULL, opt->plans};
 	cg_cuda_emit(g, &cg, f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", cu_file, strerror(errno));
@@ -618,7 +618,7 @@ static bool build_write_header(const TraGraph *g, const BuildOptions *opt, const
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", path, strerror(errno));
 		return false;
 	}
-	CgCOptions cg = {opt->name, opt->source, true, opt->header_name, opt->ia, opt->mg, NULL, opt->strassen};
+	CgCOptions cg = {opt->name, opt->source, true, opt->header_name, opt->ia, opt->mg, NULL, opt->plans};
 	cg_c_emit_header(g, &cg, f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", path, strerror(errno));
@@ -637,7 +637,7 @@ static bool build_write_sources(const TraGraph *g, const BuildOptions *opt, cons
 	}
 	CgCCuda cuda = {opt->tf32};
 	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia, opt->mg,
-	                 opt->cuda ? &cuda : NULL, opt->strassen};
+	                 opt->cuda ? &cuda : NULL, opt->plans};
 	cg_c_emit(g, &cg, f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "trac: error: cannot write '%s': %s\n", c_file, strerror(errno));
@@ -738,7 +738,7 @@ static int build_llvm_object(const TraGraph *g, const BuildOptions *opt, const c
 		fprintf(stderr, "trac: LLVM: %s at O3 for this machine's CPU%s%s\n", obj, ir ? ", IR in " : "",
 		        ir ? ll : "");
 	CgCOptions cg = {opt->name, opt->source, opt->object || opt->shared, opt->header_name, opt->ia, opt->mg, NULL,
-	                 opt->strassen};
+	                 opt->plans};
 	CgLlvmOutput out = {obj, NULL, ir, opt->verbose ? stderr : NULL, opt->sanitize_thread};
 	int rc = build_llvm_emit(g, &cg, &out);
 	if (ir && fclose(ir) != 0 && rc == TRAC_EXIT_OK) {

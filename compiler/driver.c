@@ -71,6 +71,7 @@ struct DriverRun {
 	const IaGraph *ia;      /* from POINT_TASKS; at POINT_CODE, NULL for whole-node kernels */
 	IaGraph tasks;          /* what ia points to */
 	Memgraph mem;           /* with tasks: the memory plan (POINT_TASKS on) */
+	KplanOptions plans;     /* what the kernel plans may choose (driver_kplan_options) */
 };
 
 static bool driver_dump_tokens(const DriverRun *r, FILE *out)
@@ -131,8 +132,7 @@ static bool driver_dump_plan(const DriverRun *r, FILE *out)
 static bool driver_dump_memgraph(const DriverRun *r, FILE *out)
 {
 	KplanProgram kp;
-	KplanOptions kopt = driver_kplan_options(r->o);
-	kplan_build(r->g, r->ia, &kopt, &kp);
+	kplan_build(r->g, r->ia, &r->plans, &kp);
 	memgraph_dump(&r->mem, &kp, out);
 	kplan_free(&kp);
 	return true;
@@ -165,7 +165,7 @@ static bool driver_dump_c(const DriverRun *r, FILE *out)
 	CgCCuda cuda = {r->o->tf32};
 	bool on_cuda = r->o->backend == DRIVER_BACKEND_CUDA;
 	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), on_cuda ? &cuda : NULL,
-	                 driver_kplan_options(r->o).strassen};
+	                 &r->plans};
 	cg_c_emit(r->g, &cg, out);
 	free(name);
 	return true;
@@ -177,7 +177,7 @@ static bool driver_dump_c(const DriverRun *r, FILE *out)
 static bool driver_dump_cuda(const DriverRun *r, FILE *out)
 {
 	char *name = driver_program_name(r->o);
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, NULL, NULL, false}; /* cuBLAS */
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, NULL, NULL, NULL}; /* cuBLAS */
 	cg_cuda_emit(r->g, &cg, out);
 	free(name);
 	return true;
@@ -188,8 +188,7 @@ static bool driver_dump_cuda(const DriverRun *r, FILE *out)
 static bool driver_dump_kernels(const DriverRun *r, FILE *out)
 {
 	KplanProgram kp;
-	KplanOptions kopt = driver_kplan_options(r->o);
-	kplan_build(r->g, r->ia, &kopt, &kp);
+	kplan_build(r->g, r->ia, &r->plans, &kp);
 	kplan_dump(&kp, out);
 	kplan_free(&kp);
 	return true;
@@ -203,8 +202,7 @@ static bool driver_dump_kernels(const DriverRun *r, FILE *out)
 static bool driver_dump_llvm_module(const DriverRun *r, FILE *out, bool optimised)
 {
 	char *name = driver_program_name(r->o);
-	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), NULL,
-	                 driver_kplan_options(r->o).strassen};
+	CgCOptions cg = {name, r->o->file, false, NULL, r->ia, driver_mg(r), NULL, &r->plans};
 	CgLlvmOutput lo = {NULL, optimised ? NULL : out, optimised ? out : NULL, r->o->verbose ? stderr : NULL,
 	                   r->o->sanitize_thread};
 	int rc = build_llvm_emit(r->g, &cg, &lo);
@@ -940,9 +938,9 @@ static int64_t driver_largest_need(const DriverOpts *o, TraGraph *g, bool *fits)
 {
 	IaGraph ia;
 	KplanProgram kp;
-	KplanOptions kopt = driver_kplan_options(o);
+	KplanOptions plans = driver_kplan_options(o);
 	driver_lower(o, g, &ia);
-	kplan_build(g, &ia, &kopt, &kp);
+	kplan_build(g, &ia, &plans, &kp);
 	int64_t need = memgraph_largest_need(&kp);
 	if (fits)
 		*fits = need <= o->memory && memgraph_fits(&kp, o->memory);
@@ -1028,8 +1026,7 @@ static bool driver_plan_memory(DriverRun *r)
 {
 	KplanProgram kp;
 	char err[512];
-	KplanOptions kopt = driver_kplan_options(r->o);
-	kplan_build(r->g, r->ia, &kopt, &kp);
+	kplan_build(r->g, r->ia, &r->plans, &kp);
 	bool ok = memgraph_build(&kp, r->o->memory, &r->mem, err, sizeof err);
 	kplan_free(&kp);
 	if (!ok)
@@ -1081,6 +1078,7 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph 
 	char *name = driver_program_name(o), *out, *header_out;
 	driver_outputs(o, &out, &header_out);
 	const char *slash = header_out ? strrchr(header_out, '/') : NULL;
+	KplanOptions plans = driver_kplan_options(o);
 	BuildOptions b = {
 		.name = name, .source = o->file, .out = out, .object = o->object, .shared = o->shared,
 		.header_name = slash ? slash + 1 : header_out, .header_out = header_out,
@@ -1088,7 +1086,7 @@ static int driver_compile(const DriverOpts *o, const TraGraph *g, const IaGraph 
 		.opt_level = o->opt_set ? o->opt_level : 3, .portable = o->portable,
 		.keep_temps = o->keep_temps, .sanitize_thread = o->sanitize_thread, .verbose = o->verbose, .ia = ia, .mg = mg,
 		.llvm = o->backend == DRIVER_BACKEND_LLVM, .cuda = o->backend == DRIVER_BACKEND_CUDA,
-		.ranks = o->ranks, .tf32 = o->tf32, .strassen = driver_kplan_options(o).strassen, .cuda_arch = o->cuda_arch ? o->cuda_arch : "sm_90",
+		.ranks = o->ranks, .tf32 = o->tf32, .plans = &plans, .cuda_arch = o->cuda_arch ? o->cuda_arch : "sm_90",
 	};
 	int rc = build_program(g, &b);
 	free(name);
@@ -1303,7 +1301,7 @@ static int driver_run(DriverOpts *o, const Source *src)
 	Arena arena = {0};
 	TraGraph g = {.arena = &arena};
 	DriverEmits em = {0};
-	DriverRun r = {.o = o, .src = src, .diag = &diag};
+	DriverRun r = {.o = o, .src = src, .diag = &diag, .plans = driver_kplan_options(o)};
 	AstProgram prog;
 	int rc = driver_front_end(&r, &prog, &g, &em);
 	bool more = rc == TRAC_EXIT_OK && driver_last_point(o) >= POINT_PASSES;

@@ -581,24 +581,25 @@ static Kplan *kplan_add(KplanProgram *kp, KplanKind kind, int node, bool block)
  * additions of quadrants a level. On calls that large OpenBLAS runs at
  * the machine's peak, so multiplying less is the only way left to be
  * faster: one thread, 2048 x 1024 x 1024 f32 took 0.92 of sgemm's time
- * in one level, 0.86-0.90 in two. Chosen for a block kernel whose
- * largest call (in the partition's larger blocks) reaches that size, so
- * that the runtime would cut it, unless:
+ * in one level, 0.86-0.90 in two. Chosen for a block kernel
+ * (kplan_add_block) whose largest call (in the partition's larger
+ * blocks) reaches that size, so that the runtime would cut it, unless:
  *   - --no-strassen (KplanOptions.strassen false): plain BLAS, whose
  *     rounding the quadrant sums change (strassen.c's numerics);
  *   - a --memory budget: a level's quadrant sums take scratch space,
  *     a quarter of A, half of B and up to half of C, that memgraph.c
  *     does not plan (the driver clears the option);
- *   - whole-node kernels (--node-kernels), whose calls run OpenBLAS on
- *     every thread: there the quadrants' smaller products lose more of
- *     the threads' efficiency than the levels save (W1, 2 threads: 86-103
- *     ms with them, 86-90 without); a block task's call is one thread's;
  *   - matrix-vector calls, which never reach the size; GPU programs,
- *     whose GEMMs are cuBLAS's. */
+ *     whose GEMMs are cuBLAS's.
+ * Whole-node kernels (--node-kernels) never ask: their calls run
+ * OpenBLAS on every thread, and there the quadrants' smaller products
+ * lost more of the threads' efficiency than the levels saved (W1, 2
+ * threads: 86-103 ms with them, 86-90 without); a block task's call is
+ * one thread's. */
 static bool kplan_strassen(const KplanProgram *kp, const TraNode *n, const Kplan *k)
 {
 	const GemmPlan *p = &k->gemm;
-	if (!kp->opt.strassen || !k->block || k->gemv || (kp->ia && kp->ia->ngpus > 0))
+	if (!kp->opt.strassen || k->gemv || !kplan_cpu_blocks(kp->ia))
 		return false;
 	return gemm_group_extent(n, GEMM_BLOCKS, &p->m) >= TRART_STRASSEN_MIN &&
 	       gemm_group_extent(n, GEMM_BLOCKS, &p->nn) >= TRART_STRASSEN_MIN &&
@@ -679,7 +680,6 @@ static void kplan_build_nodes(KplanProgram *kp, const bool *is_gemm)
 			k->gemm = p;
 			k->gemv = gemm_is_gemv(n, &p);
 			k->panels = kplan_panels(n, &p);
-			k->gemm.strassen = kplan_strassen(kp, n, k);
 			continue;
 		}
 		kplan_add_loops(kp, id, false);

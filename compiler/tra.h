@@ -971,7 +971,8 @@ typedef struct CgCOptions {
 	const struct Memgraph *mg; /* with ia: its memory plan (memgraph.h) */
 	const struct CgCCuda *cuda; /* on CUDA GPUs (--backend=cuda): main() runs the
 	                            CUDA file's launchers; NULL: not */
-	bool strassen;      /* KplanOptions.strassen: GEMMs may run Strassen-Winograd */
+	const struct KplanOptions *plans; /* what the kernel plans may choose
+	                            (kplan.h), or NULL: the defaults */
 } CgCOptions;
 
 /* A program on CUDA GPUs: what main() passes the runtime. */
@@ -1058,7 +1059,7 @@ typedef struct BuildOptions {
 	                            the link adds libtrart_cuda, cuBLAS and cudart
 	                            (TRAC_HAVE_CUDA only) */
 	bool tf32;               /* --tf32: cuBLAS may compute f32 GEMMs in TF32 */
-	bool strassen;           /* CgCOptions.strassen */
+	const struct KplanOptions *plans; /* CgCOptions.plans */
 	const char *cuda_arch;   /* nvcc's architectures, comma-separated (sm_90) */
 } BuildOptions;
 

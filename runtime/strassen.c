@@ -40,7 +40,6 @@
  */
 #include "trart.h"
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -63,13 +62,16 @@ typedef double StrassenVd __attribute__((vector_size(64), aligned(8), may_alias)
 
 /* d = beta d + x + sy y over a rows x cols box (y may be NULL: d = beta d
  * + x); beta 0 does not read d, as BLAS's beta 0 does not read C. d may
- * be x or y. One definition for both element types: T the element, V
- * its vector of 64 bytes, L the vector's lanes; a row's whole vectors,
- * then the elements left over. */
+ * be x or y. One definition for both element types (Strassen.combine's
+ * untyped signature): T the element, V its vector of 64 bytes, L the
+ * vector's lanes; a row's whole vectors, then the elements left over. */
 #define STRASSEN_COMBINE(NAME, T, V, L)                                                                        \
 	STRASSEN_CLONES                                                                                         \
-	static void NAME(T *d, int ldd, T beta, const T *x, int ldx, const T *y, int ldy, T sy, int rows, int cols) \
+	static void NAME(void *dv, int ldd, double beta_, const void *xv, int ldx, const void *yv, int ldy,        \
+	                 double sy_, int rows, int cols)                                                        \
 	{                                                                                                       \
+		T *d = dv, beta = (T)beta_, sy = (T)sy_;                                                        \
+		const T *x = xv, *y = yv;                                                                       \
 		for (int r = 0; r < rows; r++) {                                                                \
 			T *dr = d + (size_t)r * ldd;                                                            \
 			const T *xr = x + (size_t)r * ldx, *yr = y ? y + (size_t)r * ldy : NULL;               \
@@ -121,20 +123,8 @@ static void strassen_blas_f64(int ta, int tb, int m, int n, int k, double alpha,
 	cblas_dgemm(STRASSEN_ROW_MAJOR, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-static void strassen_combine_any_f32(void *d, int ldd, double beta, const void *x, int ldx, const void *y,
-                                     int ldy, double sy, int rows, int cols)
-{
-	strassen_combine_f32(d, ldd, (float)beta, x, ldx, y, ldy, (float)sy, rows, cols);
-}
-
-static void strassen_combine_any_f64(void *d, int ldd, double beta, const void *x, int ldx, const void *y,
-                                     int ldy, double sy, int rows, int cols)
-{
-	strassen_combine_f64(d, ldd, beta, x, ldx, y, ldy, sy, rows, cols);
-}
-
-static const Strassen strassen_f32 = {sizeof(float), strassen_blas_f32, strassen_combine_any_f32};
-static const Strassen strassen_f64 = {sizeof(double), strassen_blas_f64, strassen_combine_any_f64};
+static const Strassen strassen_f32 = {sizeof(float), strassen_blas_f32, strassen_combine_f32};
+static const Strassen strassen_f64 = {sizeof(double), strassen_blas_f64, strassen_combine_f64};
 
 /* An operand as the algorithm sees it: op(X), its rows and columns in the
  * product's sense, trans when X is stored transposed. */

@@ -115,7 +115,7 @@ static void test_plan(TestProg *tp, const char *src, TestMode mode, const char *
 		ia_lower(g, &tp->u->arena, &tp->ia);
 		tp->opt.ia = &tp->ia;
 	}
-	kplan_build(g, tp->opt.ia, &(KplanOptions){.strassen = tp->opt.strassen}, &tp->kp);
+	kplan_build(g, tp->opt.ia, tp->opt.plans, &tp->kp);
 }
 
 static void test_unplan(TestProg *tp)

@@ -340,7 +340,7 @@ static void test_prog_open(TestProg *t, const char *src, int devices)
 	t->u = llvm_unit_program(src, devices, &t->ia);
 	TraGraph *g = &t->u->g;
 	t->opt = (CgCOptions){"test", "test.tra", false, NULL, devices > 0 ? &t->ia : NULL, NULL};
-	kplan_build(g, t->opt.ia, &(KplanOptions){.strassen = t->opt.strassen}, &t->kp);
+	kplan_build(g, t->opt.ia, t->opt.plans, &t->kp);
 	CgLlvm *m = llvm_unit_module();
 	t->p = (CgLlvmProg){.m = m, .g = g, .kp = &t->kp, .opt = &t->opt};
 	if (devices > 0) {
