@@ -134,16 +134,21 @@ t[i] = sum[d](Z[i, d] * Z[i, d])
 u[i] = max[d](Z[i, d])
 output s, m, t, u
 EOF
-for flags in "" "--node-kernels"; do
-	# shellcheck disable=SC2086
-	if ! "$TRAC" --backend=llvm rowsum.tra $flags --emit=llvm -o rowsum.ll 2>err; then
-		bad "row sums ${flags:-as block tasks} (compile)"
-	elif grep -q 'llvm.masked.gather' rowsum.ll; then
-		bad "row sums ${flags:-as block tasks} are not gathers across rows"
-	else
-		ok "row sums ${flags:-as block tasks} are not gathers across rows"
-	fi
-done
+# rows_without_gathers NAME WHAT: NAME.tra through LLVM, as block tasks
+# and as node kernels, has no gather in its IR
+rows_without_gathers() {
+	for flags in "" "--node-kernels"; do
+		# shellcheck disable=SC2086
+		if ! "$TRAC" --backend=llvm "$1.tra" $flags --emit=llvm -o "$1.ll" 2>err; then
+			bad "$2 ${flags:-as block tasks} (compile)"
+		elif grep -q 'llvm.masked.gather' "$1.ll"; then
+			bad "$2 ${flags:-as block tasks} are not gathers across rows"
+		else
+			ok "$2 ${flags:-as block tasks} are not gathers across rows"
+		fi
+	done
+}
+rows_without_gathers rowsum "row sums"
 
 # maps along rows of 12 and 24 in a row group (a division by a row's
 # value, then the row's maximum), loops LLVM would unroll whole before
@@ -158,16 +163,7 @@ W[i, d] = Z[i, d] / s[i]
 u[i] = max[d](W[i, d])
 output Y, m, W, u
 EOF
-for flags in "" "--node-kernels"; do
-	# shellcheck disable=SC2086
-	if ! "$TRAC" --backend=llvm rowdiv.tra $flags --emit=llvm -o rowdiv.ll 2>err; then
-		bad "row maps ${flags:-as block tasks} (compile)"
-	elif grep -q 'llvm.masked.gather' rowdiv.ll; then
-		bad "row maps ${flags:-as block tasks} are not gathers across rows"
-	else
-		ok "row maps ${flags:-as block tasks} are not gathers across rows"
-	fi
-done
+rows_without_gathers rowdiv "row maps"
 
 # a row sum of 64 terms in a row group, a loop LLVM would unroll whole
 # before vectorising it (llvm_kernels.c, cg_llvm_sum_rolled): a sum of
