@@ -658,13 +658,16 @@ cli_buffer(size_t bytes)
 
 /* Whether tensor i's buffer is the task graph's to allocate, from its
  * pool, only while the tensor is in flight (a block-task program's
- * intermediates). */
+ * intermediates). An intermediate the memory plan keeps block by block
+ * has no buffer of its own (pooled 0): its blocks are buffers of the
+ * arena, and a kernel finds them through its task's views. */
 static bool
 cli_pooled(const TrartProgram *p, int i)
 {
 	const TrartTaskGraph *g = p->tasks;
 
-	return g && g->pooled && i < g->nbufs && g->pooled[i] > 0;
+	return g && g->pooled && i < g->nbufs &&
+	       (g->pooled[i] > 0 || p->tensors[i].kind == TRART_TEMP);
 }
 
 /* "100000 x 100000 f32", "scalar f64": a tensor's size for messages. */

@@ -11,8 +11,10 @@
 # and 3 threads:
 #  - its outputs equal the interpreter's (1e-4 relative for f32, 1e-10
 #    for f64);
-#  - --stats's arena is within the budget, and its offloads and reloads
-#    (blocks and bytes) are the memgraph's;
+#  - --stats's arena is within the budget, its peak memory within the
+#    inputs, the outputs and the budget (nothing else holds a whole
+#    intermediate), and its offloads and reloads (blocks and bytes) are
+#    the memgraph's;
 #  - the spill directory is empty after the run (the file is unlinked);
 # and at the smallest budget once more on inputs from .npy files, which
 # the program maps and reads block by block, against the interpreter.
@@ -83,10 +85,14 @@ run_budget() {
 		fi
 		gotdirs="$gotdirs $got"
 		arena=$(sed -n 's/^memory: arena [^=]*= \([0-9]*\) bytes.*/\1/p' err)
+		rpeak=$(sed -n 's/^peak memory: \([0-9]*\) bytes.*/\1/p' err)
 		got_out=$(statline err offloaded) got_in=$(statline err reloaded)
 		if [ -z "$arena" ] || [ "$arena" -gt "$rbudget" ]; then
 			echo "  arena '$arena' bytes, budget $rbudget"
 			bad "$label threads=$t (arena over the budget)"
+		elif [ -z "$rpeak" ] || [ "$rpeak" -gt $((rio + rbudget + rio / 100 + 65536)) ]; then
+			echo "  peak memory '$rpeak' bytes, inputs and outputs $rio, budget $rbudget"
+			bad "$label threads=$t (peak over the inputs, outputs and budget)"
 		elif [ "$got_out" != "$want_out" ] || [ "$got_in" != "$want_in" ]; then
 			echo "  offloaded/reloaded '$got_out'/'$got_in', the memgraph's '$want_out'/'$want_in'"
 			bad "$label threads=$t (moves differ from the plan)"
@@ -179,6 +185,8 @@ for prog in "$srcdir"/samples/*.tra $benches; do
 		bad "$name (its unbounded peak)"
 		continue
 	fi
+	# the inputs' and outputs' bytes (run_budget's bound on --stats's peak)
+	rio=$((whole - $(sed -n 's/.*budget unbounded, arena \([0-9]*\) bytes.*/\1/p' mg)))
 	if ! grep -q "budget unbounded, arena [1-9]" mg; then
 		ok "$name: no intermediates to plan"
 		continue
