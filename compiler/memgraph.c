@@ -6,7 +6,11 @@
  * its users compute in (one domain for all CPU workers), at an offset
  * fixed here (a multiple of 64 bytes, MG_ALIGN): the generated program allocates each arena once and never
  * allocates on the hot path. A buffer is resident from its first use to
- * its last, unless it is offloaded to the slower tier in between.
+ * its last, unless it is offloaded to the slower tier in between. An
+ * intermediate whose final blocks each lie in one stretch of its layout,
+ * and each of whose kernels touches one of them at most, is planned block
+ * by block (mg_blocks: on GPUs only under a budget): each block is a
+ * buffer, and the tensor is never in memory whole.
  *
  * The linear order. The task graph is put in one topological order,
  * depth first (mg_order: from the results back, each task after what it
@@ -24,12 +28,21 @@
  * the runs of free stretches long enough, the one freed earliest wins
  * (its dependency is the weakest: the tasks it waits for are the most
  * likely done). With none, the arena grows at its end, up to the budget
- * (unbounded: always). With no room even so, the victims are a run of
- * stretches whose occupants are next used furthest in the future
- * (Belady over ranges): occupants already used are offloaded, occupants
- * allocated ahead and not used yet just give their room back (they are
- * allocated again when their turn comes). The step's own buffers are
- * never victims.
+ * (unbounded: always). Which free room counts depends on the budget
+ * (mg_place's passes). Unbounded on CPUs, only room whose wait costs the
+ * task nothing: freed by its ancestors, or by tasks of its own device
+ * more urgent than it (mg_runs_before: its worker runs them first
+ * anyway). Room freed on another device would tie the workers to each
+ * other's progress, and room freed on the same device is still in that
+ * core's caches: W3's attention, whose 4 MB blocks of scores were each a
+ * stretch of one 512 MB tensor, runs its heads through a 17 MB arena, at
+ * 218-226 ms a run against 222-237 (2 threads), and its first run does
+ * not fault in 1.1 GB of fresh pages (0.24 s against 1.1). With no room
+ * even so, the victims are a run of stretches whose occupants are next
+ * used furthest in the future (Belady over ranges): occupants already
+ * used are offloaded, occupants allocated ahead and not used yet just
+ * give their room back (they are allocated again when their turn comes).
+ * The step's own buffers are never victims.
  *
  * The edges. A region's new occupant (its alloc or reload node) waits
  * for the node that freed it: a free node, after every user of the last
@@ -92,7 +105,21 @@ typedef struct MgArena {
 	                      buffers, placed one after another, each at the end) */
 	int64_t top;       /* the end of the last stretch: the arena's size so far */
 	int64_t budget;    /* 0: unbounded */
+	int64_t released;  /* how many times a stretch was freed (mg_release) */
 } MgArena;
+
+/* A free pass that found nothing (FREE_IMPLIED or FREE_LOCAL, which
+ * refuse room by who freed it): it finds nothing for the same task,
+ * arena and a request at least as large until some stretch is freed
+ * again. So a row group's task of 40,000 buffers, on the other device
+ * from the 40,000 stretches the last row block freed, scans them once,
+ * not once per buffer (then 140 s for --emit=plan). */
+typedef struct MgMiss {
+	const MgArena *a;
+	int task;
+	int64_t released, bytes;
+	bool grow;         /* a miss that could grow misses without too */
+} MgMiss;
 
 /* A buffer while planning. */
 typedef struct MgState {
@@ -123,9 +150,12 @@ typedef struct MgUses {
 	int64_t *begin;    /* MG_IN, MG_OUT, MG_BLOCK: the block's first byte in its tensor */
 	MgView **view;     /* per task: its views of MG_BLOCK buffers ... */
 	int *nview;        /* ... and how many (none anywhere: NULL) */
-	uint64_t *anc;     /* per task, a bit per task: those it depends on (under a
-	                      budget, up to MG_ANC_TASKS tasks; else NULL) */
+	uint64_t *anc;     /* per task, a bit per task: those it depends on (on CPUs,
+	                      up to MG_ANC_TASKS tasks; else NULL) */
 	int words;         /* 64-bit words per task in anc */
+	int fin_task;      /* mg_final_index's task, or -1 ... */
+	int *fin_stamp;    /* ... per node: the task its two entries are for */
+	int *fin_from, *fin_fused;
 	int nbufs;         /* the buffers planned: kplan's, or on GPUs ... */
 	int base;          /* ... kplan's (base of them) once per GPU: GPU q's copy of
 	                      buffer b is q * base + b, in domain q */
@@ -151,6 +181,7 @@ typedef struct MgPlan {
 	int ahead_at, ahead_n, ahead_j;
 	int *ahead_mine;
 	int *deps, capdeps; /* mg_resident's: room for a run's dependencies */
+	MgMiss miss[2];     /* mg_place's last miss of FREE_IMPLIED and FREE_LOCAL */
 } MgPlan;
 
 const char *memgraph_kind_name(MgKind k)
@@ -310,6 +341,7 @@ static void mg_release(MgPlan *P, MgArena *a, int b, int dep, int when)
 	int i = mg_seg_of(a, b, P->st[b].offset);
 	a->seg[i].buf = -1;
 	a->nfree++;
+	a->released++;
 	a->seg[i].dep = dep;
 	a->seg[i].when = when;
 }
@@ -368,11 +400,20 @@ static bool mg_depends(const MgUses *u, int t, int x)
 	return u->anc && (u->anc[(size_t)t * (size_t)u->words + (size_t)(x / 64)] >> (x % 64) & 1);
 }
 
+/* Whether task x runs before the task being placed on its own: on the
+ * same device, more urgent (a worker runs the most urgent of its ready
+ * tasks first). */
+static bool mg_runs_before(const MgPlan *P, int x)
+{
+	const IaTask *a = &P->kp->ia->tasks[x], *b = &P->kp->ia->tasks[P->for_task];
+	return a->device == b->device && a->priority > b->priority;
+}
+
 /* Whether a free stretch's dependency costs the task being placed
  * nothing: fresh memory, or freed after the last use of a buffer all of
  * whose users that task depends on anyway (a free or a drop, which take
  * no time; an offload or a write does, and is never free of cost). */
-static bool mg_dep_implied(const MgPlan *P, int dep)
+static bool mg_dep_implied(const MgPlan *P, int dep, bool local)
 {
 	if (dep == -1)
 		return true;
@@ -383,7 +424,7 @@ static bool mg_dep_implied(const MgPlan *P, int dep)
 	if (s->nusers == 0)
 		return false;
 	for (int i = 0; i < s->nusers; i++)
-		if (!mg_depends(P->u, P->for_task, s->users[i]))
+		if (!mg_depends(P->u, P->for_task, s->users[i]) && !(local && mg_runs_before(P, s->users[i])))
 			return false;
 	return true;
 }
@@ -394,7 +435,7 @@ static bool mg_dep_implied(const MgPlan *P, int dep)
  * the step's own; or growing passes the budget). *score: free runs, the
  * latest step that freed a stretch of it (lower is better); evicting
  * runs, the earliest next use of an occupant (higher is better). */
-static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, bool evict, bool implied,
+static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, bool evict, int implied,
                    const int *mine, int nmine, int *end, int *score, int64_t *moved)
 {
 	int64_t begin = a->seg[from].begin;
@@ -404,7 +445,7 @@ static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, b
 	for (; i < a->nseg && a->seg[i].begin < begin + bytes; i++) {
 		const MgSeg *s = &a->seg[i];
 		if (s->buf < 0) {
-			if (implied && !mg_dep_implied(P, s->dep))
+			if (implied && !mg_dep_implied(P, s->dep, implied > 1))
 				return false;
 			if (!evict && s->when > best)
 				best = s->when;
@@ -444,14 +485,18 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 	 * block copied in only after another block's readers are done
 	 * leaves the copy engine idle meanwhile (W1's A, which waited for
 	 * B's product, the whole copy after it). */
-	enum { FREE_IMPLIED, FREE, GROW, EVICT };
-	static const int unbounded[] = {FREE, GROW, EVICT}, budgeted[] = {FREE_IMPLIED, GROW, FREE, EVICT};
+	enum { FREE_IMPLIED, FREE_LOCAL, FREE, GROW, EVICT };
+	static const int unbounded[] = {FREE_IMPLIED, FREE_LOCAL, GROW, EVICT}, budgeted[] = {FREE_IMPLIED, GROW, FREE, EVICT};
 	bool spread = a->budget > 0 || P->mg->gpus;
 	const int *passes = spread ? budgeted : unbounded;
-	int npasses = spread ? (evict ? 4 : 1) : (evict ? 3 : 1);
+	int npasses = spread ? (evict ? 4 : 1) : (evict ? 4 : 2);
 	for (int q = 0; q < npasses && pick < 0; q++) {
 		int pass = passes[q];
-		if ((pass == FREE || pass == FREE_IMPLIED) && a->nfree == 0)
+		if (pass != GROW && pass != EVICT && a->nfree == 0)
+			continue;
+		MgMiss *miss = pass == FREE_IMPLIED || pass == FREE_LOCAL ? &P->miss[pass == FREE_LOCAL] : NULL;
+		if (miss && miss->a == a && miss->task == P->for_task && miss->released == a->released &&
+		    bytes >= miss->bytes && (miss->grow || !grow))
 			continue;
 		if (pass == GROW) {
 			if (grow && (a->budget == 0 || a->top + bytes <= a->budget)) {
@@ -463,7 +508,7 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 		for (int i = 0; i < a->nseg; i++) {
 			int end, score;
 			int64_t moved;
-			if (!mg_run(P, a, i, bytes, pass == EVICT, pass == FREE_IMPLIED, mine, nmine, &end, &score, &moved))
+			if (!mg_run(P, a, i, bytes, pass == EVICT, pass == FREE_IMPLIED ? 1 : pass == FREE_LOCAL ? 2 : 0, mine, nmine, &end, &score, &moved))
 				continue;
 			if (!grow && a->seg[i].begin + bytes > a->top)
 				continue;
@@ -475,6 +520,8 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 				pick_moved = moved;
 			}
 		}
+		if (pick < 0 && miss)
+			*miss = (MgMiss){a, P->for_task, a->released, bytes, grow};
 	}
 	if (pick < 0 && evict)
 		return false;
@@ -836,39 +883,66 @@ static void mg_io_blocks(const KplanProgram *kp, MgUses *u)
 	free(read);
 }
 
+/* What mg_view_final asks of task t, per node, in one pass over its
+ * inputs and readers (a row group's leader may have tens of thousands of
+ * each, and asks about every member): the fused task of it among t's
+ * readers (the first), and the final block t reads it from (-1: a read
+ * that is not of one final block, or reads of two). Kept until another
+ * task asks (fin_task). */
+static void mg_final_index(const KplanProgram *kp, MgUses *u, int t)
+{
+	const IaGraph *ia = kp->ia;
+	const IaTask *k = &ia->tasks[t];
+	if (u->fin_task == t)
+		return;
+	u->fin_task = t;
+	for (int i = 0; i < k->nin; i++) {
+		const IaTask *p = &ia->tasks[k->in[i]];
+		if (p->node < 0)
+			continue;
+		int from = p->final ? k->in[i] : -1;
+		if (p->kind == IA_REPART && p->nin == 1 && ia->tasks[p->in[0]].final)
+			from = p->in[0];
+		if (u->fin_stamp[p->node] != t) {
+			u->fin_stamp[p->node] = t;
+			u->fin_from[p->node] = from;
+			u->fin_fused[p->node] = -1;
+		} else if (u->fin_from[p->node] != from) {
+			u->fin_from[p->node] = -1;
+		}
+	}
+	for (int i = 0; k->rows >= 0 && i < ia->ncons[t]; i++) { /* (a leader's) */
+		const IaTask *c = &ia->tasks[ia->cons[t][i]];
+		if (c->kind != IA_FUSED || c->node < 0)
+			continue;
+		if (u->fin_stamp[c->node] != t) {
+			u->fin_stamp[c->node] = t;
+			u->fin_from[c->node] = -1;
+			u->fin_fused[c->node] = -1;
+		}
+		if (u->fin_fused[c->node] < 0)
+			u->fin_fused[c->node] = ia->cons[t][i];
+	}
+}
+
 /* The final task whose block of intermediate b task t's kernel touches:
  * t's own (b its node), the fused task of b's (t computes b's rows as
  * its row group's leader), or the one final block its read of b comes
  * from (directly, or cut out of it by a repartition). -2: none (a split
  * join writes its partial block, not b); -1: more than one block, or a
  * block gathered from several. */
-static int mg_view_final(const KplanProgram *kp, int t, int b)
+static int mg_view_final(const KplanProgram *kp, MgUses *u, int t, int b)
 {
 	const IaGraph *ia = kp->ia;
 	const IaTask *k = &ia->tasks[t];
 	if (b == k->node)
 		return k->final ? t : -2;
-	if (k->rows >= 0 && kp->leader[b] == k->node) {
-		for (int i = 0; i < ia->ncons[t]; i++) {
-			const IaTask *c = &ia->tasks[ia->cons[t][i]];
-			if (c->kind == IA_FUSED && c->node == b)
-				return ia->cons[t][i];
-		}
+	mg_final_index(kp, u, t);
+	if (u->fin_stamp[b] != t)
 		return -1;
-	}
-	int f = -1;
-	for (int i = 0; i < k->nin; i++) {
-		const IaTask *p = &ia->tasks[k->in[i]];
-		if (p->node != b)
-			continue;
-		int from = p->final ? k->in[i] : -1;
-		if (p->kind == IA_REPART && p->nin == 1 && ia->tasks[p->in[0]].final)
-			from = p->in[0];
-		if (from < 0 || (f >= 0 && from != f))
-			return -1;
-		f = from;
-	}
-	return f;
+	if (k->rows >= 0 && kp->leader[b] == k->node)
+		return u->fin_fused[b];
+	return u->fin_from[b];
 }
 
 /* Whether task k's block of its node lies in one stretch of the node's
@@ -889,10 +963,10 @@ static bool mg_block_contiguous(const TraNode *n, const IaTask *k)
  * from (t's own, for a leaf; a row group's leader reads its members'
  * inputs: ia_fold). -2: none (a split join writes its partial block);
  * -1: more than one block. */
-static int mg_block_view(const KplanProgram *kp, int t, int b)
+static int mg_block_view(const KplanProgram *kp, MgUses *u, int t, int b)
 {
 	if (kp->g->nodes[b].kind != TRA_NODE_INPUT)
-		return mg_view_final(kp, t, b);
+		return mg_view_final(kp, u, t, b);
 	const IaTask *k = &kp->ia->tasks[t];
 	if (k->kind == IA_INPUT)
 		return k->node == b ? t : -2;
@@ -908,9 +982,9 @@ static int mg_block_view(const KplanProgram *kp, int t, int b)
 	return f;
 }
 
-/* Under a budget: the tensors kept block by block (MG_BLOCK): those whose
- * blocks are each one stretch of their layout and whose every kernel
- * touches one block of them at most. On CPUs they are the intermediates
+/* The tensors kept block by block (MG_BLOCK; on CPUs always, on GPUs
+ * under a budget): those whose blocks are each one stretch of their
+ * layout and whose every kernel touches one block of them at most. On CPUs they are the intermediates
  * (inputs and outputs are out of core instead: mg_io_blocks) and a
  * block is a final one; on GPUs every tensor is a buffer of the GPU's
  * (the host holds inputs and outputs whole), so inputs and outputs are
@@ -932,7 +1006,7 @@ static bool *mg_blocks(const KplanProgram *kp, MgUses *u, bool gpus)
 			blocked[k->node] = false;
 		for (int i = 0; i < kp->tasks[t].nuse; i++) { /* (only joins and aggregations use any) */
 			int b = kp->tasks[t].use[i]; /* a node, or a partial block */
-			if (b < g->nnodes && blocked[b] && mg_block_view(kp, t, b) == -1)
+			if (b < g->nnodes && blocked[b] && mg_block_view(kp, u, t, b) == -1)
 				blocked[b] = false;
 		}
 	}
@@ -1001,7 +1075,7 @@ static int mg_gpu_buffer(const KplanProgram *kp, MgUses *u, const bool *blocked,
 {
 	if (!blocked || b >= kp->g->nnodes || !blocked[b])
 		return q * u->base + b;
-	int f = mg_block_view(kp, t, b);
+	int f = mg_block_view(kp, u, t, b);
 	if (f < 0)
 		return -1;
 	mg_view_add(u, t, b, KPLAN_PARTIAL(kp, f));
@@ -1062,14 +1136,22 @@ static void mg_uses_gpus(const KplanProgram *kp, bool by_block, MgUses *u)
 	free(blocked);
 }
 
-/* Every task's buffers: kplan's, then (out of core) the input blocks it
- * reads and the output blocks it writes (a row group's leader, those of
- * the members it computes). */
+/* Every task's buffers: kplan's, each intermediate kept block by block
+ * replaced by the block the task touches (mg_blocks), then (out of core)
+ * the input blocks it reads and the output blocks it writes (a row
+ * group's leader, those of the members it computes). */
 static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 {
 	const IaGraph *ia = kp->ia;
 	int nt = ia->ntasks, nb = kp->nbufs;
 	memset(u, 0, sizeof *u);
+	int nn = kp->g->nnodes;
+	u->fin_task = -1;
+	u->fin_stamp = xmalloc(((size_t)nn + 1) * sizeof *u->fin_stamp);
+	u->fin_from = xcalloc((size_t)nn + 1, sizeof *u->fin_from);
+	u->fin_fused = xcalloc((size_t)nn + 1, sizeof *u->fin_fused);
+	for (int v = 0; v < nn; v++)
+		u->fin_stamp[v] = -1;
 	if (ia->ngpus > 0) {
 		mg_uses_gpus(kp, out_of_core, u);
 		return;
@@ -1090,13 +1172,12 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 	u->view = NULL;
 	u->nview = NULL;
 	u->anc = NULL;
-	if (out_of_core) {
-		mg_ancestors(ia, u);
+	mg_ancestors(ia, u);
+	if (out_of_core)
 		mg_io_blocks(kp, u);
-		blocked = mg_blocks(kp, u, false);
-		u->view = xcalloc((size_t)nt + 1, sizeof *u->view);
-		u->nview = xcalloc((size_t)nt + 1, sizeof *u->nview);
-	}
+	blocked = mg_blocks(kp, u, false);
+	u->view = xcalloc((size_t)nt + 1, sizeof *u->view);
+	u->nview = xcalloc((size_t)nt + 1, sizeof *u->nview);
 	for (int t = 0; t < nt; t++) {
 		const IaTask *k = &ia->tasks[t];
 		const KplanTask *kt = &kp->tasks[t];
@@ -1105,13 +1186,12 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 		if (runs && out_of_core)
 			room += (size_t)k->nin + 1 + (k->rows >= 0 ? (size_t)ia->ncons[t] : 0);
 		u->use[t] = xcalloc(room, sizeof *u->use[t]);
-		if (out_of_core)
-			u->view[t] = xcalloc((size_t)kt->nuse + 1, sizeof *u->view[t]);
+		u->view[t] = xcalloc((size_t)kt->nuse + 1, sizeof *u->view[t]);
 		for (int i = 0; i < kt->nuse; i++) {
 			int b = kt->use[i], f;
 			if (!blocked || b >= kp->g->nnodes || !blocked[b]) {
 				mg_uses_add(u, t, b, mark);
-			} else if ((f = mg_view_final(kp, t, b)) >= 0) {
+			} else if ((f = mg_view_final(kp, u, t, b)) >= 0) {
 				int slot = KPLAN_PARTIAL(kp, f);
 				mg_uses_add(u, t, slot, mark);
 				mg_view_add(u, t, b, slot);
@@ -1144,6 +1224,9 @@ static void mg_uses_free(MgUses *u, int ntasks)
 	free(u->view);
 	free(u->nview);
 	free(u->anc);
+	free(u->fin_stamp);
+	free(u->fin_from);
+	free(u->fin_fused);
 	free(u->use);
 	free(u->nuse);
 	free(u->bytes);
@@ -1392,7 +1475,10 @@ bool memgraph_build(const KplanProgram *kp, int64_t budget, Memgraph *mg, char *
 	MgUses u;
 	mg_uses_build(kp, budget > 0, &u);
 	bool ok = mg_plan_or_explain(kp, &u, budget, mg, err, errlen);
-	if (ok && u.view) { /* the views go with the plan */
+	bool any = false;
+	for (int t = 0; u.view && t < kp->ia->ntasks && !any; t++)
+		any = u.nview[t] > 0;
+	if (ok && any) { /* the views go with the plan */
 		mg->views = u.view;
 		mg->nviews = u.nview;
 		u.view = NULL;

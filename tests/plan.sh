@@ -144,19 +144,23 @@ done
 # ---- a block-task program's trace and stats -------------------------------------------
 "$TRAC" "$mlp" --emit=plan --devices=3 >out 2>err
 ntasks=$(sed -n 's/^# plan: \([0-9]*\) tasks on.*/\1/p' out)
+# the memgraph's alloc and free nodes run as tasks too (their slices have no block)
+"$TRAC" "$mlp" --emit=memgraph --devices=3 >out 2>err
+nmem=$(sed -n 's/^# memgraph: [0-9]* tasks, \([0-9]*\) memory nodes.*/\1/p' out)
+nrun=$((ntasks + nmem))
 expect trace-tasks-compile 0 "" "$TRAC" "$mlp" --devices=3 -o tprog
 expect trace-tasks-run 0 "" ./tprog --random --output-dir o --threads 3 --repeat 2 --trace t.json --stats
-[ "$(grep -c '"cat": "task", "ph": "X"' t.json)" -eq $((2 * ntasks)) ] &&
+[ "$(grep -c '"cat": "task", "ph": "X"' t.json)" -eq $((2 * nrun)) ] &&
 	ok trace-one-slice-per-task || bad trace-one-slice-per-task
 [ "$(grep '"cat": "task"' t.json | grep -c '"block": "\[[0-9]*:[0-9]*')" -eq $((2 * ntasks)) ] &&
 	ok trace-block-keys || bad trace-block-keys
-[ "$(grep -c '"name": "memory", "ph": "C"' t.json)" -eq $((2 * ntasks)) ] &&
+[ "$(grep -c '"name": "memory", "ph": "C"' t.json)" -eq $((2 * nrun)) ] &&
 	ok trace-memory-counter || bad trace-memory-counter
 grep '"cat": "task"' t.json | grep -v '"tid": [123],' | grep -q . &&
 	bad trace-worker-tracks || ok trace-worker-tracks
 grep -Eq '^worker +tasks +steals +busy ms +busy % +GFLOP/s +copied MB +peak MiB$' err &&
 	ok stats-worker-columns || bad stats-worker-columns
-[ "$(awk '/^worker/ { on = 1; next } on { n += $2 } END { print n }' err)" -eq $((2 * ntasks)) ] &&
+[ "$(awk '/^worker/ { on = 1; next } on { n += $2 } END { print n }' err)" -eq $((2 * nrun)) ] &&
 	ok stats-task-counts || bad stats-task-counts
 # the intermediates live in the planned arena: at most inputs, output and
 # the arena, which is what --emit=memgraph planned

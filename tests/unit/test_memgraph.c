@@ -260,6 +260,61 @@ START_TEST(reuse_after_free)
 }
 END_TEST
 
+/* Without a budget, room freed on another device, by work the task does
+ * not wait for, is not reused: the arena grows instead, so that the two
+ * devices' tasks need not wait for each other. Room freed by more urgent
+ * work on the task's own device (which its worker runs first anyway), or
+ * by the task's ancestors, is reused. */
+START_TEST(unbounded_reuse_local)
+{
+	/* four independent tasks, each using its own buffer: A and B on
+	 * device 0, C on 1, then D on 0 again */
+	static const char *const uses[] = {"A", "B", "C", "D"};
+	Fix f;
+	Memgraph mg;
+	char err[256];
+	fix_chain(&f, 4, 4, uses);
+	for (int t = 0; t < 4; t++) {
+		f.kt[t].npred = f.kt[t].nsucc = 0;
+		f.tasks[t].device = t == 2;
+	}
+	f.ia.ndevices = 2;
+	ck_assert(memgraph_build(&f.kp, 0, &mg, err, sizeof err));
+	ck_assert_int_eq(mg.bufs[1].offset, mg.bufs[0].offset); /* B after A, both on 0 */
+	ck_assert_int_ne(mg.bufs[2].offset, mg.bufs[0].offset); /* C: device 1's own room */
+	ck_assert_int_eq(mg.bufs[3].offset, mg.bufs[0].offset); /* D after B */
+	ck_assert_int_eq(mg.domains[0].arena, 256);
+	ck_assert(has_edge(&mg, find_op(&mg, MG_FREE, 0), find_op(&mg, MG_ALLOC, 1)));
+	check_acyclic(&mg);
+	check_safe(&mg, "local");
+	memgraph_free(&mg);
+	/* D more urgent than B, which its worker may run first: its own room */
+	f.tasks[3].priority = 10;
+	ck_assert(memgraph_build(&f.kp, 0, &mg, err, sizeof err));
+	ck_assert_int_eq(mg.bufs[1].offset, mg.bufs[0].offset);
+	ck_assert(mg.bufs[3].offset != mg.bufs[0].offset && mg.bufs[3].offset != mg.bufs[2].offset);
+	ck_assert_int_eq(mg.domains[0].arena, 384);
+	check_safe(&mg, "urgent");
+	memgraph_free(&mg);
+	/* C reads A's task, so the order is B, A, C, D, and A's room costs C
+	 * nothing though it runs on the other device; B's (task 1, less
+	 * urgent than A's task) is not A's either */
+	static int in2[] = {0};
+	f.tasks[3].priority = 1;
+	f.tasks[2].in = in2;
+	f.tasks[2].nin = 1;
+	f.succ[0][0] = 2;
+	f.kt[0].nsucc = 1;
+	f.kt[2].npred = 1;
+	ck_assert(memgraph_build(&f.kp, 0, &mg, err, sizeof err));
+	ck_assert_int_eq(mg.bufs[2].offset, mg.bufs[0].offset);
+	ck_assert_int_ne(mg.bufs[2].offset, mg.bufs[1].offset); /* B's, freed on 0: not C's */
+	check_acyclic(&mg);
+	check_safe(&mg, "implied");
+	memgraph_free(&mg);
+}
+END_TEST
+
 START_TEST(earliest_freed_wins)
 {
 	/* A and B side by side; A dies at step 1, B at step 2 (with D, 384
@@ -639,10 +694,16 @@ START_TEST(intermediate_kept_by_block)
 			ck_assert(mg.res[r].nusers == 2 && mg.res[r].users[0] == 1 && mg.res[r].users[1] == 4);
 	check_acyclic(&mg);
 	memgraph_free(&mg);
-	/* unbounded, B is whole: no views */
+	/* unbounded too: B by block, each task viewing the one it touches;
+	 * the inputs and outputs stay the caller's (nothing out of core) */
 	ck_assert(memgraph_build(&f.kp, 0, &mg, err, sizeof err));
-	ck_assert_int_eq(mg.bufs[1].bytes, 256);
-	ck_assert_ptr_null(mg.views);
+	ck_assert_int_eq(mg.bufs[1].bytes, 0);
+	ck_assert_int_eq(mg.bufs[b0].io, MG_BLOCK);
+	ck_assert_int_eq(mg.bufs[b1].io, MG_BLOCK);
+	ck_assert_int_eq(mg.domains[0].reads + mg.domains[0].writes, 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(mg.views[viewers[i]][0].buf, i % 2 ? b1 : b0);
+	check_acyclic(&mg);
 	memgraph_free(&mg);
 	/* one reader of both halves: B stays whole under the budget too */
 	static const int both[] = {1, 3, -1};
@@ -653,8 +714,7 @@ START_TEST(intermediate_kept_by_block)
 	ck_assert(memgraph_build(&f.kp, 1024, &mg, err, sizeof err));
 	ck_assert_int_eq(mg.bufs[1].bytes, 256);
 	ck_assert_int_eq(mg.bufs[b0].bytes, 0);
-	for (int t = 0; t < mg.ntasks; t++)
-		ck_assert_int_eq(mg.nviews[t], 0);
+	ck_assert_ptr_null(mg.views); /* no task has any */
 	check_acyclic(&mg);
 	memgraph_free(&mg);
 }
@@ -665,6 +725,7 @@ static Suite *memgraph_suite(void)
 	Suite *s = suite_create("memgraph");
 	TCase *tc = tcase_create("plan");
 	tcase_add_test(tc, reuse_after_free);
+	tcase_add_test(tc, unbounded_reuse_local);
 	tcase_add_test(tc, earliest_freed_wins);
 	tcase_add_test(tc, belady_victim);
 	tcase_add_test(tc, too_small);
