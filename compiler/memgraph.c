@@ -33,11 +33,12 @@
  * task nothing: freed by its ancestors, or by tasks of its own device
  * more urgent than it (mg_runs_before: its worker runs them first
  * anyway). Room freed on another device would tie the workers to each
- * other's progress, and room freed on the same device is still in that
- * core's caches: W3's attention, whose 4 MB blocks of scores were each a
- * stretch of one 512 MB tensor, runs its heads through a 17 MB arena, at
- * 218-226 ms a run against 222-237 (2 threads), and its first run does
- * not fault in 1.1 GB of fresh pages (0.24 s against 1.1). With no room
+ * other's progress. W3's attention, whose 4 MB blocks of scores were
+ * each a stretch of one 512 MB tensor, runs its heads through a 17 MB
+ * arena instead of 1.1 GB: its later runs take what they took (medians
+ * of 7 runs, 2 threads, old and new interleaved: 249-251 ms against
+ * 250-252), but its first run no longer faults in 1.1 GB of fresh pages
+ * (0.30-0.33 s against 0.59-1.35). With no room
  * even so, the victims are a run of stretches whose occupants are next
  * used furthest in the future (Belady over ranges): occupants already
  * used are offloaded, occupants allocated ahead and not used yet just
