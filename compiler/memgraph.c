@@ -109,6 +109,12 @@ typedef struct MgArena {
 	int64_t released;  /* how many times a stretch was freed (mg_release) */
 } MgArena;
 
+/* mg_place's passes over the arena, in the order of its opening comment:
+ * free room whose wait costs the task nothing (freed by its ancestors,
+ * or also by more urgent work of its own device), any free room, the
+ * arena's end, victims. */
+typedef enum MgPass { FREE_IMPLIED, FREE_LOCAL, FREE, GROW, EVICT } MgPass;
+
 /* A free pass that found nothing (FREE_IMPLIED or FREE_LOCAL, which
  * refuse room by who freed it): it finds nothing for the same task,
  * arena and a request at least as large until some stretch is freed
@@ -155,8 +161,7 @@ typedef struct MgUses {
 	                      up to MG_ANC_TASKS tasks; else NULL) */
 	int words;         /* 64-bit words per task in anc */
 	int fin_task;      /* mg_final_index's task, or -1 ... */
-	int *fin_stamp;    /* ... per node: the task its two entries are for */
-	int *fin_from, *fin_fused;
+	struct MgFinal *fin; /* ... and per node, what it found */
 	int nbufs;         /* the buffers planned: kplan's, or on GPUs ... */
 	int base;          /* ... kplan's (base of them) once per GPU: GPU q's copy of
 	                      buffer b is q * base + b, in domain q */
@@ -182,7 +187,7 @@ typedef struct MgPlan {
 	int ahead_at, ahead_n, ahead_j;
 	int *ahead_mine;
 	int *deps, capdeps; /* mg_resident's: room for a run's dependencies */
-	MgMiss miss[2];     /* mg_place's last miss of FREE_IMPLIED and FREE_LOCAL */
+	MgMiss miss[FREE];  /* mg_place's last miss of FREE_IMPLIED and FREE_LOCAL */
 } MgPlan;
 
 const char *memgraph_kind_name(MgKind k)
@@ -432,21 +437,23 @@ static bool mg_dep_implied(const MgPlan *P, int dep, bool local)
 
 /* The run of stretches from seg[from] that holds bytes: its end index
  * (exclusive) and whether it must grow the arena; false if it cannot
- * (a stretch it needs is not free, and evict is false or the occupant is
- * the step's own; or growing passes the budget). *score: free runs, the
+ * (a stretch it needs is not free, and the pass is not EVICT or the
+ * occupant is the step's own; a free one's wait is more than FREE_IMPLIED
+ * or FREE_LOCAL take; or growing passes the budget). *score: free runs, the
  * latest step that freed a stretch of it (lower is better); evicting
  * runs, the earliest next use of an occupant (higher is better). */
-static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, bool evict, int implied,
+static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, MgPass pass,
                    const int *mine, int nmine, int *end, int *score, int64_t *moved)
 {
 	int64_t begin = a->seg[from].begin;
+	bool evict = pass == EVICT;
 	int best = evict ? P->mg->ntasks + 1 : -1;
 	*moved = 0;
 	int i = from;
 	for (; i < a->nseg && a->seg[i].begin < begin + bytes; i++) {
 		const MgSeg *s = &a->seg[i];
 		if (s->buf < 0) {
-			if (implied && !mg_dep_implied(P, s->dep, implied > 1))
+			if (pass < FREE && !mg_dep_implied(P, s->dep, pass == FREE_LOCAL))
 				return false;
 			if (!evict && s->when > best)
 				best = s->when;
@@ -486,16 +493,15 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 	 * block copied in only after another block's readers are done
 	 * leaves the copy engine idle meanwhile (W1's A, which waited for
 	 * B's product, the whole copy after it). */
-	enum { FREE_IMPLIED, FREE_LOCAL, FREE, GROW, EVICT };
-	static const int unbounded[] = {FREE_IMPLIED, FREE_LOCAL, GROW, EVICT}, budgeted[] = {FREE_IMPLIED, GROW, FREE, EVICT};
+	static const MgPass unbounded[] = {FREE_IMPLIED, FREE_LOCAL, GROW, EVICT}, budgeted[] = {FREE_IMPLIED, GROW, FREE, EVICT};
 	bool spread = a->budget > 0 || P->mg->gpus;
-	const int *passes = spread ? budgeted : unbounded;
+	const MgPass *passes = spread ? budgeted : unbounded;
 	int npasses = spread ? (evict ? 4 : 1) : (evict ? 4 : 2);
 	for (int q = 0; q < npasses && pick < 0; q++) {
-		int pass = passes[q];
+		MgPass pass = passes[q];
 		if (pass != GROW && pass != EVICT && a->nfree == 0)
 			continue;
-		MgMiss *miss = pass == FREE_IMPLIED || pass == FREE_LOCAL ? &P->miss[pass == FREE_LOCAL] : NULL;
+		MgMiss *miss = pass < FREE ? &P->miss[pass] : NULL;
 		if (miss && miss->a == a && miss->task == P->for_task && miss->released == a->released &&
 		    bytes >= miss->bytes && (miss->grow || !grow))
 			continue;
@@ -509,7 +515,7 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 		for (int i = 0; i < a->nseg; i++) {
 			int end, score;
 			int64_t moved;
-			if (!mg_run(P, a, i, bytes, pass == EVICT, pass == FREE_IMPLIED ? 1 : pass == FREE_LOCAL ? 2 : 0, mine, nmine, &end, &score, &moved))
+			if (!mg_run(P, a, i, bytes, pass, mine, nmine, &end, &score, &moved))
 				continue;
 			if (!grow && a->seg[i].begin + bytes > a->top)
 				continue;
@@ -884,6 +890,14 @@ static void mg_io_blocks(const KplanProgram *kp, MgUses *u)
 	free(read);
 }
 
+/* mg_final_index's answer for one node: valid where task is the task
+ * asked about. */
+typedef struct MgFinal {
+	int task;
+	int from;          /* the final block the task reads the node from, or -1 */
+	int fused;         /* the task's fused reader of the node, or -1 */
+} MgFinal;
+
 /* What mg_view_final asks of task t, per node, in one pass over its
  * inputs and readers (a row group's leader may have tens of thousands of
  * each, and asks about every member): the fused task of it among t's
@@ -904,25 +918,21 @@ static void mg_final_index(const KplanProgram *kp, MgUses *u, int t)
 		int from = p->final ? k->in[i] : -1;
 		if (p->kind == IA_REPART && p->nin == 1 && ia->tasks[p->in[0]].final)
 			from = p->in[0];
-		if (u->fin_stamp[p->node] != t) {
-			u->fin_stamp[p->node] = t;
-			u->fin_from[p->node] = from;
-			u->fin_fused[p->node] = -1;
-		} else if (u->fin_from[p->node] != from) {
-			u->fin_from[p->node] = -1;
-		}
+		MgFinal *f = &u->fin[p->node];
+		if (f->task != t)
+			*f = (MgFinal){t, from, -1};
+		else if (f->from != from)
+			f->from = -1;
 	}
 	for (int i = 0; k->rows >= 0 && i < ia->ncons[t]; i++) { /* (a leader's) */
 		const IaTask *c = &ia->tasks[ia->cons[t][i]];
 		if (c->kind != IA_FUSED || c->node < 0)
 			continue;
-		if (u->fin_stamp[c->node] != t) {
-			u->fin_stamp[c->node] = t;
-			u->fin_from[c->node] = -1;
-			u->fin_fused[c->node] = -1;
-		}
-		if (u->fin_fused[c->node] < 0)
-			u->fin_fused[c->node] = ia->cons[t][i];
+		MgFinal *f = &u->fin[c->node];
+		if (f->task != t)
+			*f = (MgFinal){t, -1, -1};
+		if (f->fused < 0)
+			f->fused = ia->cons[t][i];
 	}
 }
 
@@ -939,11 +949,9 @@ static int mg_view_final(const KplanProgram *kp, MgUses *u, int t, int b)
 	if (b == k->node)
 		return k->final ? t : -2;
 	mg_final_index(kp, u, t);
-	if (u->fin_stamp[b] != t)
+	if (u->fin[b].task != t)
 		return -1;
-	if (k->rows >= 0 && kp->leader[b] == k->node)
-		return u->fin_fused[b];
-	return u->fin_from[b];
+	return k->rows >= 0 && kp->leader[b] == k->node ? u->fin[b].fused : u->fin[b].from;
 }
 
 /* Whether task k's block of its node lies in one stretch of the node's
@@ -1148,11 +1156,9 @@ static void mg_uses_build(const KplanProgram *kp, bool out_of_core, MgUses *u)
 	memset(u, 0, sizeof *u);
 	int nn = kp->g->nnodes;
 	u->fin_task = -1;
-	u->fin_stamp = xmalloc(((size_t)nn + 1) * sizeof *u->fin_stamp);
-	u->fin_from = xcalloc((size_t)nn + 1, sizeof *u->fin_from);
-	u->fin_fused = xcalloc((size_t)nn + 1, sizeof *u->fin_fused);
+	u->fin = xmalloc(((size_t)nn + 1) * sizeof *u->fin);
 	for (int v = 0; v < nn; v++)
-		u->fin_stamp[v] = -1;
+		u->fin[v] = (MgFinal){-1, -1, -1};
 	if (ia->ngpus > 0) {
 		mg_uses_gpus(kp, out_of_core, u);
 		return;
@@ -1225,9 +1231,7 @@ static void mg_uses_free(MgUses *u, int ntasks)
 	free(u->view);
 	free(u->nview);
 	free(u->anc);
-	free(u->fin_stamp);
-	free(u->fin_from);
-	free(u->fin_fused);
+	free(u->fin);
 	free(u->use);
 	free(u->nuse);
 	free(u->bytes);
