@@ -17,16 +17,19 @@
  * them back, A three times and E twice. Cut into one block per head
  * (b, h), 4 MB of A, with each head's five tasks run one after the
  * other, every read after A's write comes from cache: 239-267 ms
- * against 265-302 ms, on 2 threads in the same three rounds.
+ * against 265-302 ms, on 2 threads in the same three rounds. Cut into
+ * quarter heads (b, h and 256 rows of s), 1 MiB, the reads come from L2:
+ * the row group M, E, row sums took 52 ms of the workers' time a run
+ * (trace) against 63, and O = E V 200 against 213; A's GEMM is unchanged.
  *
  * A chain is found for a tensor X of at least REUSE_MIN_BYTES (more than
  * a last-level cache, so a second read goes to memory), from a node A to
  * a node B that depends on it, in one of two shapes:
  *   - readers: A and B are two einsum readers of X (W5's z and g);
  *   - producer: A is X's own einsum and B any later node (W3's A and O).
- *     Each of X's row indices is then a batch index of A, one that every
- *     operand of A reads: cutting it only splits A's batch, so a GEMM
- *     keeps its shape and reads each operand block once.
+ *     A reads its operands plainly (no affine index); one that lacks a
+ *     row index (W3's K lacks s) is read again by each block along it,
+ *     which the cost rule below counts.
  * Either way:
  *   - its members are A, B and every node on a path from A to B;
  *   - each has nd row indices, 1 <= nd <= TRA_REUSE_DIMS: the indices
@@ -38,8 +41,14 @@
  *     reads X reads its first nd dimensions there. No read of a member
  *     or of X is affine, and no member is a scatter-add;
  *   - nd is the fewest leading dimensions of X that can be cut into
- *     blocks near REUSE_BLOCK_BYTES: W5's X has 97,656 rows (nd = 1),
- *     W3's scores 8 along b, so nd = 2 (8 x 16 blocks);
+ *     blocks near REUSE_BLOCK_BYTES for a reader chain, and near half
+ *     that for a producer chain, whose block is written and read back,
+ *     so it and what the members read with it must stay in an L2 (1 MiB
+ *     here): W5's X has 97,656 rows (nd = 1), W3's scores 8 along b,
+ *     16 along h and 1024 along s, so nd = 3 (8 x 16 x 4 blocks of
+ *     1 MiB). W3 ran 213-225 ms so, against 224-228 with blocks of
+ *     512 KiB, 231-252 of 2 MiB and 234-241 of 4 MiB, one a head (2
+ *     threads, interleaved medians of 7);
  *   - A and B are not in one row group (kplan_row_groups already runs a
  *     group chunk of rows by chunk of rows: W4's max and sum);
  *   - what the row blocks add costs under a REUSE_SHARE-th of the read
@@ -47,7 +56,8 @@
  *     is reduced (as many blocks of B as that index has, written and
  *     read again), and each operand over REUSE_BLOCK_BYTES that a member
  *     reads in several row blocks (as many reads as the blocks along the
- *     row indices it lacks). W5 adds 800 kB; W7's dW1 = X^T dH would add
+ *     row indices it lacks, but one for consecutive blocks that read one
+ *     slice of at most REUSE_BLOCK_BYTES: reuse_memory_reads). W5 adds 800 kB; W7's dW1 = X^T dH would add
  *     8 partials of 16 MB to save a 32 MB read, so it is no chain;
  *   - no member is in another chain or fixed by --partition.
  * Every member is then cut into the same row blocks, blocks[j] along its
@@ -57,6 +67,7 @@
  * takes in everything that reads the block while it is in cache.
  *
  * After placement (reuse_place), the tasks of one row block of a chain
+ * (its joins, and the joins its row groups fused, which only order)
  * run on the device the placer chose for the block's first member, and
  * the chain's priorities run depth first: every task of row block b
  * before any of block b + 1, each block's members in node order, all
@@ -80,6 +91,7 @@
 /* The defaults of ReuseSizes (--reuse=MIN,BLOCK): */
 #define REUSE_MIN_BYTES (32.0 * 1024 * 1024) /* X: more than a last-level cache */
 #define REUSE_BLOCK_BYTES (2.0 * 1024 * 1024) /* X's row block: an L2 or two */
+#define REUSE_PRODUCER_SHARE 2  /* a producer chain's blocks: half a block */
 #define REUSE_SHARE 4           /* the added bytes: under a quarter of the saved */
 #define REUSE_MAX_BLOCKS 4096   /* --partition's own limit per index */
 #define REUSE_MAX_WALKS 64      /* pairs A, B whose paths are walked */
@@ -214,6 +226,24 @@ static double reuse_reads(const Reuse *r, int v, const TraOperand *op)
 	return blocks;
 }
 
+/* How many of the reads reuse_reads counts come from memory. The row
+ * blocks run in C order over the row indices, so an operand that lacks
+ * the last ones (W3's K[b, h, t, d] lacks s) is read at one slice by
+ * consecutive blocks (the 4 blocks along s of one head): when that
+ * slice, its bytes over the blocks along the row indices it reads, is at
+ * most a block, only the first of them reads it from memory. */
+static double reuse_memory_reads(const Reuse *r, int v, const TraOperand *op, const TraNode *p)
+{
+	double reads = reuse_reads(r, v, op), slice = reuse_bytes(p), inner = 1;
+	int last = r->nd; /* the row indices from last on are those op lacks at the end */
+	while (last > 0 && !reuse_op_reads(op, r->row[v][last - 1]))
+		inner *= r->blocks[--last];
+	for (int j = 0; j < last; j++)
+		if (reuse_op_reads(op, r->row[v][j]))
+			slice /= r->blocks[j];
+	return slice <= r->block_bytes ? reads / inner : reads;
+}
+
 /* The bytes the row blocks add to member v (reuse.c's cost rule). */
 static double reuse_added(const Reuse *r, int v, int x, int a, int b)
 {
@@ -227,7 +257,7 @@ static double reuse_added(const Reuse *r, int v, int x, int a, int b)
 		const TraNode *p = &g->nodes[op->node];
 		if (op->node == x || reuse_member(r, op->node, a, b) || reuse_bytes(p) <= r->block_bytes)
 			continue;
-		double reads = reuse_reads(r, v, op);
+		double reads = reuse_memory_reads(r, v, op, p);
 		if (reads > 1)
 			added += reads * reuse_bytes(p);
 	}
@@ -235,13 +265,13 @@ static double reuse_added(const Reuse *r, int v, int x, int a, int b)
 }
 
 /* The row blocks for X along its first r->nd dimensions (r->blocks):
- * as few leading dimensions cut as give one block per r->block_bytes,
- * at least the devices, at most each dimension's size and
- * REUSE_MAX_BLOCKS; false when a block would still be over twice
- * r->block_bytes (rows too long to cut small along nd dimensions). */
-static bool reuse_blocks(Reuse *r, const TraNode *xn)
+ * as few leading dimensions cut as give one block per bytes, at least
+ * the devices, at most each dimension's size and REUSE_MAX_BLOCKS; false
+ * when a block would still be over twice bytes (rows too long to cut
+ * small along nd dimensions). */
+static bool reuse_blocks(Reuse *r, const TraNode *xn, double bytes)
 {
-	double want = reuse_bytes(xn) / r->block_bytes, nb = 1;
+	double want = reuse_bytes(xn) / bytes, nb = 1;
 	if (want < r->devices)
 		want = r->devices;
 	for (int j = 0; j < r->nd; j++) {
@@ -254,17 +284,26 @@ static bool reuse_blocks(Reuse *r, const TraNode *xn)
 		r->blocks[j] = (int)cut;
 		nb *= (double)cut;
 	}
-	return reuse_bytes(xn) / nb <= 2 * r->block_bytes;
+	return reuse_bytes(xn) / nb <= 2 * bytes;
 }
 
-/* Whether each of x's first r->nd indices is a batch index of its node:
- * one that every operand reads, plainly. */
-static bool reuse_batch_rows(const Reuse *r, const TraNode *xn)
+/* r->nd and r->blocks for X: its fewest leading dimensions that
+ * reuse_blocks can cut near bytes; false if none. */
+static bool reuse_cut(Reuse *r, const TraNode *xn, double bytes)
 {
-	for (int j = 0; j < r->nd; j++)
-		for (int k = 0; k < xn->nops; k++)
-			if (xn->ops[k].aff || !reuse_op_reads(&xn->ops[k], j))
-				return false;
+	for (r->nd = 1; r->nd <= TRA_REUSE_DIMS && r->nd <= xn->rank; r->nd++)
+		if (reuse_blocks(r, xn, bytes))
+			return true;
+	return false;
+}
+
+/* Whether x's node reads every operand plainly (no affine index), so
+ * that a row block of x reads a box of each. */
+static bool reuse_plain_reads(const TraNode *xn)
+{
+	for (int k = 0; k < xn->nops; k++)
+		if (xn->ops[k].aff)
+			return false;
 	return true;
 }
 
@@ -334,7 +373,7 @@ static bool reuse_producer(Reuse *r, int x)
 	const TraGraph *g = r->g;
 	const TraNode *xn = &g->nodes[x];
 	if (xn->kind != TRA_NODE_EINSUM || g->reuse[x].chain || (r->fixed && r->fixed[x]) ||
-	    !reuse_batch_rows(r, xn) || x + 1 >= g->nnodes || r->walks >= REUSE_MAX_WALKS)
+	    !reuse_plain_reads(xn) || x + 1 >= g->nnodes || r->walks >= REUSE_MAX_WALKS)
 		return false;
 	r->walks++;
 	reuse_walk(r, x, g->nnodes - 1);
@@ -390,12 +429,10 @@ static void reuse_readers(Reuse *r, int x)
 static void reuse_tensor(Reuse *r, int x)
 {
 	const TraNode *xn = &r->g->nodes[x];
-	for (r->nd = 1; r->nd <= TRA_REUSE_DIMS && r->nd <= xn->rank; r->nd++)
-		if (reuse_blocks(r, xn)) {
-			if (!reuse_producer(r, x))
-				reuse_readers(r, x);
-			return;
-		}
+	if (reuse_cut(r, xn, r->block_bytes / REUSE_PRODUCER_SHARE) && reuse_producer(r, x))
+		return;
+	if (reuse_cut(r, xn, r->block_bytes))
+		reuse_readers(r, x);
 }
 
 int reuse_find(TraGraph *g, int devices, int *const *fixed, const ReuseSizes *sizes)
@@ -516,7 +553,9 @@ void reuse_place(IaGraph *ia)
 	int n = 0;
 	for (int t = 0; t < ia->ntasks; t++) {
 		const IaTask *k = &ia->tasks[t];
-		if (k->kind != IA_JOIN || k->node < 0 || !g->reuse[k->node].chain)
+		/* a fused join (ia_fuse_rows) is one its row group's leading
+		 * join computes: it goes where that join goes */
+		if ((k->kind != IA_JOIN && k->kind != IA_FUSED) || k->node < 0 || !g->reuse[k->node].chain)
 			continue;
 		rt[n++] = (ReuseTask){t, g->reuse[k->node].chain, k->node, reuse_block_key(g, k)};
 	}

@@ -3,7 +3,8 @@
 # 32 MiB that two contractions read, one feeding the other, cuts the
 # chain between them into 2 MiB row blocks, and so does one that a
 # batched contraction writes and later nodes read (attention's scores,
-# cut along two indices): --emit=plan names the chain and shows the
+# cut along two indices into 1 MiB blocks, or along three where a head's
+# scores are larger, the third one K lacks): --emit=plan names the chain and shows the
 # partition; the compiled programs, under both back ends,
 # several placers and 1 to 3 threads, equal the interpreter on the same
 # inputs. And where the rule says no: a chain whose partial results or
@@ -54,8 +55,14 @@ plan w5 "$w5" "$w5defs" "reuse chain: r, g: 16 row blocks of X," "r i:16 j:1" "g
 plan gate "$srcdir/tests/reuse/gate.tra" "" "reuse chain: Y.h1, Y: 16 row blocks of X," "Y.h1 i:16 j:1" "Y i:16 j:1"
 plan gemm64 "$srcdir/tests/reuse/gemm64.tra" "" "reuse chain: H, G: 16 row blocks of X," "H i:16 k:1 j:1" "G j:1 k:1 i:16"
 plan w5-sizes "$w5" "$w5defs --reuse=16M,1M" "reuse chain: r, g: 32 row blocks of X," "r i:32 j:1" "g j:1 i:32"
-plan heads "$srcdir/tests/reuse/heads.tra" "" "reuse chain: A, M, E, O.r1, O: 16 row blocks of A, 4 x 4 along b, h," \
-	"A b:4 h:4 s:1 t:1 d:1" "M b:4 h:4 s:1 t:1" "E b:4 h:4 s:1 t:1" "O b:4 h:4 s:1 d:1 t:1"
+plan heads "$srcdir/tests/reuse/heads.tra" "" "reuse chain: A, M, E, O.r1, O: 32 row blocks of A, 4 x 8 along b, h," \
+	"A b:4 h:8 s:1 t:1 d:1" "M b:4 h:8 s:1 t:1" "E b:4 h:8 s:1 t:1" "O b:4 h:8 s:1 d:1 t:1"
+plan scores "$srcdir/tests/reuse/scores.tra" "" "reuse chain: A, M, E, O.r1, O: 32 row blocks of A, 2 x 4 x 4 along b, h, s," \
+	"A b:2 h:4 s:4 t:1 d:1" "M b:2 h:4 s:4 t:1" "E b:2 h:4 s:4 t:1" "O b:2 h:4 s:4 d:1 t:1"
+# E's joins, which the row group M, E, O.r1 fused into M's, go with M's:
+# none of E's blocks moves to another device
+"$TRAC" "$srcdir/tests/reuse/scores.tra" --emit=plan --devices=2 >out 2>err &&
+	grep -Eq "^%[0-9]+ +E +b:2 h:4 s:4 t:1 .* 0 B$" out && ok scores-fused-in-place || bad scores-fused-in-place
 
 # W5's chain runs as one row group (compiler/kplan.c, row groups): r a
 # row dot (z's sum, which r took in: fuse.c, absorbing) then r's map, g
@@ -158,7 +165,7 @@ compiled w5_logreg "$w5" "$w5defs"
 # then the 7 left over one at a time
 compiled w5_odd "$w5" "-D N=16381 -D D=521"
 for prog in "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra" "$srcdir/tests/reuse/heads.tra" \
-	"$srcdir/tests/reuse/lse.tra" "$srcdir/tests/reuse/transpose.tra" "$srcdir/tests/reuse/conv.tra" "$flat"; do
+	"$srcdir/tests/reuse/scores.tra" "$srcdir/tests/reuse/lse.tra" "$srcdir/tests/reuse/transpose.tra" "$srcdir/tests/reuse/conv.tra" "$flat"; do
 	compiled "$(basename "$prog" .tra)" "$prog" ""
 done
 compiled flat_cut "$flat" "$cuts"

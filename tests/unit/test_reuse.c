@@ -3,10 +3,14 @@
  * Finding them: W5's gradient over a 32 MiB X is one chain z, r, g with
  * each member's row index and 16 row blocks; attention's 32 MiB scores
  * are one producer chain from the scores to the output, cut along two
- * indices (b into 4, h into 4 of 8); a tensor one byte under the bound,
+ * indices (b into 4, h into 8: 1 MiB blocks, half a reader chain's);
+ * producers are cut along rows an operand lacks, where the operand's
+ * reads again come from cache (a slice of at most a block that
+ * consecutive blocks read) or cost little, and not where they would
+ * cost more than the read saved; a tensor one byte under the bound,
  * readers in one row group (a row max and the sum that subtracts it),
- * partial results that cost more than the read saved, a producer whose
- * row is not a batch index, and a member fixed by hand make none.
+ * partial results that cost more than the read saved, and a member
+ * fixed by hand make none.
  * Placing them, under every placer and 1 to 4 devices: each row block's
  * tasks on one device; the chain's priorities depth first (every task
  * of a block above every task of the next, members in node order); no
@@ -86,12 +90,12 @@ START_TEST(attention_is_one_producer_chain)
 		ck_assert_int_eq(m->tensor, a);
 		ck_assert_int_eq(m->ndims, 2);
 		ck_assert_int_eq(m->blocks[0], 4);
-		ck_assert_int_eq(m->blocks[1], 4); /* 16 blocks of 2 MiB */
+		ck_assert_int_eq(m->blocks[1], 8); /* 32 blocks of 1 MiB */
 		ck_assert_str_eq(g->nodes[v].idx[m->row[0]].name, "b");
 		ck_assert_str_eq(g->nodes[v].idx[m->row[1]].name, "h");
 		int *part = reuse_partition(&u->g, v);
 		for (int d = 0; d < g->nodes[v].nidx; d++)
-			ck_assert_int_eq(part[d], d == m->row[0] || d == m->row[1] ? 4 : 1);
+			ck_assert_int_eq(part[d], d == m->row[0] ? 4 : d == m->row[1] ? 8 : 1);
 	}
 	ck_assert_int_eq(members, 5); /* A, M, E, O's sum of E, O */
 	unit_free(u);
@@ -122,14 +126,6 @@ START_TEST(what_is_no_chain)
 	                   2, &n);
 	ck_assert_int_eq(n, 0);
 	unit_free(u);
-	/* H (32 MiB) is a GEMM whose row i W does not read: cut, it would read
-	 * W once per block; and H has one reader */
-	u = reuse_compiled("size N = 8192, D = 64, K = 1024\ninput X[N, D], W[D, K]\n"
-	                   "H[i, k] = sum[j](X[i, j] * W[j, k])\nG[i] = max[k](H[i, k])\n"
-	                   "output G\n",
-	                   2, &n);
-	ck_assert_int_eq(n, 0);
-	unit_free(u);
 	/* a member fixed by --partition */
 	u = unit_compile_ok(w5_src);
 	order_contractions(&u->g);
@@ -138,6 +134,54 @@ START_TEST(what_is_no_chain)
 	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
 	fixed[unit_node_id(&u->g, "r")] = arena_alloc(&u->arena, 4 * sizeof **fixed);
 	ck_assert_int_eq(reuse_find(&u->g, 2, fixed, NULL), 0);
+	unit_free(u);
+}
+END_TEST
+
+/* src with its one %d replaced by d, through reuse_compiled. */
+static UnitRun *reuse_compiled_d(const char *src, int d, int *nchains)
+{
+	char buf[512];
+	snprintf(buf, sizeof buf, src, d);
+	return reuse_compiled(buf, 2, nchains);
+}
+
+START_TEST(producer_rows_an_operand_lacks)
+{
+	int n;
+	/* H = X W (32 MiB) cut along i, which W (256 KiB) lacks: 32 blocks
+	 * of 1 MiB, each reading W again (from cache) */
+	const char *gemm = "size N = 8192, D = %d, K = 1024\ninput X[N, D], W[D, K]\n"
+	                   "H[i, k] = sum[j](X[i, j] * W[j, k])\nG[i] = max[k](H[i, k])\noutput G\n";
+	UnitRun *u = reuse_compiled_d(gemm, 64, &n);
+	ck_assert_int_eq(n, 1);
+	int h = unit_node_id(&u->g, "H");
+	ck_assert_int_eq(u->g.reuse[h].chain, 1);
+	ck_assert_int_eq(u->g.reuse[h].ndims, 1);
+	ck_assert_int_eq(u->g.reuse[h].blocks[0], 32);
+	ck_assert_str_eq(u->g.nodes[h].idx[u->g.reuse[h].row[0]].name, "i");
+	ck_assert_int_eq(u->g.reuse[unit_node_id(&u->g, "G")].chain, 1);
+	unit_free(u);
+	/* W of 8 MiB read by each of 32 blocks: 256 MiB to save 32 */
+	u = reuse_compiled_d(gemm, 2048, &n);
+	ck_assert_int_eq(n, 0);
+	unit_free(u);
+	/* A (256 MiB) cut along b (8) and s (32); K lacks s, the last row
+	 * index, so the 32 blocks of one b read one slice of K one after the
+	 * other: at D = 16 (K 4 MiB, a slice 512 KiB) only the first reads it
+	 * from memory; at D = 128 (a slice 4 MiB) each would */
+	const char *scores = "size B = 8, S = 1024, T = 8192, D = %d\ninput Q[B, S, D], K[B, T, D]\n"
+	                     "A[b, s, t] = sum[d](Q[b, s, d] * K[b, t, d])\nG[b, s] = max[t](A[b, s, t])\n"
+	                     "output G\n";
+	u = reuse_compiled_d(scores, 16, &n);
+	ck_assert_int_eq(n, 1);
+	int a = unit_node_id(&u->g, "A");
+	ck_assert_int_eq(u->g.reuse[a].ndims, 2);
+	ck_assert_int_eq(u->g.reuse[a].blocks[0], 8);
+	ck_assert_int_eq(u->g.reuse[a].blocks[1], 32);
+	unit_free(u);
+	u = reuse_compiled_d(scores, 128, &n);
+	ck_assert_int_eq(n, 0);
 	unit_free(u);
 }
 END_TEST
@@ -211,7 +255,7 @@ static void check_placed(const char *src, int njoins)
 START_TEST(placed_depth_first)
 {
 	check_placed(w5_src, 2 * 16); /* r (with z's dot product) and g */
-	check_placed(heads_src, 5 * 16);
+	check_placed(heads_src, 5 * 32);
 }
 END_TEST
 
@@ -222,6 +266,7 @@ static Suite *reuse_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, w5_is_one_chain);
 	tcase_add_test(tc, attention_is_one_producer_chain);
+	tcase_add_test(tc, producer_rows_an_operand_lacks);
 	tcase_add_test(tc, what_is_no_chain);
 	tcase_add_test(tc, placed_depth_first);
 	suite_add_tcase(s, tc);
