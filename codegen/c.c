@@ -361,7 +361,7 @@ const char cg_c_helpers_text[] =
 	"}                                                                     \\\n"
 	"TRAC_FN T trac_pw_total_##T(const trac_pairwise_##T *p, T s)     \\\n"
 	"{                                                                     \\\n"
-	"\tfor (int i = 0; i < 64; i++)                                         \\\n"
+	"\tfor (int i = 0; p->count >> i; i++) /* to count's highest bit */  \\\n"
 	"\t\tif (p->count >> i & 1)                                            \\\n"
 	"\t\t\ts += p->lvl[i];                                                \\\n"
 	"\treturn s;                                                           \\\n"

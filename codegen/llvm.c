@@ -1550,6 +1550,14 @@ CgLlvmValue cg_llvm_trailing_ones(CgLlvm *m, CgLlvmValue k)
 	return cg_llvm_intrinsic(m, "llvm.cttz", LLVMTypeOf(k), args, 2);
 }
 
+CgLlvmValue cg_llvm_bit_length(CgLlvm *m, CgLlvmValue k)
+{
+	LLVMValueRef args[2] = {k, LLVMConstInt(LLVMInt1TypeInContext(m->ctx), 0, 0)};
+	LLVMTypeRef ty = LLVMTypeOf(k);
+	LLVMValueRef width = LLVMConstInt(ty, LLVMGetIntTypeWidth(ty), 0);
+	return LLVMBuildSub(m->b, width, cg_llvm_intrinsic(m, "llvm.ctlz", ty, args, 2), "");
+}
+
 void cg_llvm_br_if(CgLlvm *m, CgLlvmValue c, CgLlvmBlock yes, CgLlvmBlock no)
 {
 	LLVMBuildCondBr(m->b, c, yes, no);

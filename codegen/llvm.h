@@ -254,6 +254,8 @@ CgLlvmValue cg_llvm_zext(CgLlvm *m, CgLlvmValue v, CgLlvmType ty);
 CgLlvmValue cg_llvm_ptr_to_i64(CgLlvm *m, CgLlvmValue p);
 /* The number of trailing one bits of the i64 k. */
 CgLlvmValue cg_llvm_trailing_ones(CgLlvm *m, CgLlvmValue k);
+/* The bits of the i64 k up to its highest one bit (64 - ctlz): 0 for 0. */
+CgLlvmValue cg_llvm_bit_length(CgLlvm *m, CgLlvmValue k);
 /* Whether bit i of the i64 v is set (v >> i & 1): an i1. */
 CgLlvmValue cg_llvm_bit_set(CgLlvm *m, CgLlvmValue v, CgLlvmValue i);
 /* if c (an i1) go to yes, else to no. */
