@@ -57,8 +57,9 @@
  *     read again), and each operand over REUSE_BLOCK_BYTES that a member
  *     reads in several row blocks (as many reads as the blocks along the
  *     row indices it lacks, but one for consecutive blocks that read one
- *     slice of at most REUSE_BLOCK_BYTES: reuse_memory_reads). W5 adds 800 kB; W7's dW1 = X^T dH would add
- *     8 partials of 16 MB to save a 32 MB read, so it is no chain;
+ *     slice of at most REUSE_BLOCK_BYTES: reuse_memory_reads). W5 adds
+ *     800 kB; W7's dW1 = X^T dH would add 8 partials of 16 MB to save a
+ *     32 MB read, so it is no chain;
  *   - no member is in another chain or fixed by --partition.
  * Every member is then cut into the same row blocks, blocks[j] along its
  * row index j, and along nothing else, as --partition=NODE:ROW=N,...
