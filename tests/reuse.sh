@@ -4,8 +4,8 @@
 # chain between them into 2 MiB row blocks, and so does one that a
 # batched contraction writes and later nodes read (attention's scores,
 # cut along two indices into 1 MiB blocks, or along three where a head's
-# scores are larger, the third one K lacks): --emit=plan names the chain and shows the
-# partition; the compiled programs, under both back ends,
+# scores are larger, the third one K lacks): --emit=plan names the chain
+# and shows the partition; the compiled programs, under both back ends,
 # several placers and 1 to 3 threads, equal the interpreter on the same
 # inputs. And where the rule says no: a chain whose partial results or
 # whole reads would cost more than the read saved, a tensor under 32 MiB,
