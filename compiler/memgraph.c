@@ -109,13 +109,19 @@ typedef struct MgArena {
 	int64_t released;  /* how many times a stretch was freed (mg_release) */
 } MgArena;
 
-/* mg_place's passes over the arena, in the order of its opening comment:
- * free room whose wait costs the task nothing (freed by its ancestors,
- * or also by more urgent work of its own device), any free room, the
- * arena's end, victims. */
-typedef enum MgPass { FREE_IMPLIED, FREE_LOCAL, FREE, GROW, EVICT } MgPass;
+/* mg_place's passes over the arena (its opening comment says in which
+ * order each kind of plan tries them). The two first refuse free room by
+ * who freed it, and remember a miss (MgMiss); they come first in the
+ * enum, so that pass < MG_PASS_FREE tells them. */
+typedef enum MgPass {
+	MG_PASS_IMPLIED, /* free room whose wait the task's ancestors imply */
+	MG_PASS_LOCAL,   /* that, or room freed by more urgent work of its own device */
+	MG_PASS_FREE,    /* any free room */
+	MG_PASS_GROW,    /* the arena's end */
+	MG_PASS_EVICT,   /* room held by victims, offloaded or dropped */
+} MgPass;
 
-/* A free pass that found nothing (FREE_IMPLIED or FREE_LOCAL, which
+/* A free pass that found nothing (MG_PASS_IMPLIED or MG_PASS_LOCAL, which
  * refuse room by who freed it): it finds nothing for the same task,
  * arena and a request at least as large until some stretch is freed
  * again. So a row group's task of 40,000 buffers, on the other device
@@ -146,6 +152,14 @@ typedef struct MgEdge {
 	int from, to;
 } MgEdge;
 
+/* mg_final_index's answer for one node: valid where task is the task
+ * asked about. */
+typedef struct MgFinal {
+	int task;          /* the task the entries are for, or -1 */
+	int from;          /* the final block the task reads the node from, or -1 */
+	int fused;         /* the task's fused reader of the node, or -1 */
+} MgFinal;
+
 /* The buffers every task uses (kplan's, and under a budget its input and
  * output blocks, MG_IN and MG_OUT), and what each buffer is: worked out
  * once for all of memgraph_build's planning attempts. */
@@ -161,7 +175,7 @@ typedef struct MgUses {
 	                      up to MG_ANC_TASKS tasks; else NULL) */
 	int words;         /* 64-bit words per task in anc */
 	int fin_task;      /* mg_final_index's task, or -1 ... */
-	struct MgFinal *fin; /* ... and per node, what it found */
+	MgFinal *fin;      /* ... and per node, what it found */
 	int nbufs;         /* the buffers planned: kplan's, or on GPUs ... */
 	int base;          /* ... kplan's (base of them) once per GPU: GPU q's copy of
 	                      buffer b is q * base + b, in domain q */
@@ -187,7 +201,7 @@ typedef struct MgPlan {
 	int ahead_at, ahead_n, ahead_j;
 	int *ahead_mine;
 	int *deps, capdeps; /* mg_resident's: room for a run's dependencies */
-	MgMiss miss[FREE];  /* mg_place's last miss of FREE_IMPLIED and FREE_LOCAL */
+	MgMiss miss[MG_PASS_FREE]; /* mg_place's last miss of each pass before MG_PASS_FREE */
 } MgPlan;
 
 const char *memgraph_kind_name(MgKind k)
@@ -437,23 +451,23 @@ static bool mg_dep_implied(const MgPlan *P, int dep, bool local)
 
 /* The run of stretches from seg[from] that holds bytes: its end index
  * (exclusive) and whether it must grow the arena; false if it cannot
- * (a stretch it needs is not free, and the pass is not EVICT or the
- * occupant is the step's own; a free one's wait is more than FREE_IMPLIED
- * or FREE_LOCAL take; or growing passes the budget). *score: free runs, the
+ * (a stretch it needs is not free, and the pass is not MG_PASS_EVICT or the
+ * occupant is the step's own; a free one's wait is more than MG_PASS_IMPLIED
+ * or MG_PASS_LOCAL take; or growing passes the budget). *score: free runs, the
  * latest step that freed a stretch of it (lower is better); evicting
  * runs, the earliest next use of an occupant (higher is better). */
 static bool mg_run(const MgPlan *P, const MgArena *a, int from, int64_t bytes, MgPass pass,
                    const int *mine, int nmine, int *end, int *score, int64_t *moved)
 {
 	int64_t begin = a->seg[from].begin;
-	bool evict = pass == EVICT;
+	bool evict = pass == MG_PASS_EVICT;
 	int best = evict ? P->mg->ntasks + 1 : -1;
 	*moved = 0;
 	int i = from;
 	for (; i < a->nseg && a->seg[i].begin < begin + bytes; i++) {
 		const MgSeg *s = &a->seg[i];
 		if (s->buf < 0) {
-			if (pass < FREE && !mg_dep_implied(P, s->dep, pass == FREE_LOCAL))
+			if (pass < MG_PASS_FREE && !mg_dep_implied(P, s->dep, pass == MG_PASS_LOCAL))
 				return false;
 			if (!evict && s->when > best)
 				best = s->when;
@@ -493,19 +507,20 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 	 * block copied in only after another block's readers are done
 	 * leaves the copy engine idle meanwhile (W1's A, which waited for
 	 * B's product, the whole copy after it). */
-	static const MgPass unbounded[] = {FREE_IMPLIED, FREE_LOCAL, GROW, EVICT}, budgeted[] = {FREE_IMPLIED, GROW, FREE, EVICT};
+	static const MgPass unbounded[] = {MG_PASS_IMPLIED, MG_PASS_LOCAL, MG_PASS_GROW, MG_PASS_EVICT};
+	static const MgPass budgeted[] = {MG_PASS_IMPLIED, MG_PASS_GROW, MG_PASS_FREE, MG_PASS_EVICT};
 	bool spread = a->budget > 0 || P->mg->gpus;
 	const MgPass *passes = spread ? budgeted : unbounded;
 	int npasses = spread ? (evict ? 4 : 1) : (evict ? 4 : 2);
 	for (int q = 0; q < npasses && pick < 0; q++) {
 		MgPass pass = passes[q];
-		if (pass != GROW && pass != EVICT && a->nfree == 0)
+		if (pass != MG_PASS_GROW && pass != MG_PASS_EVICT && a->nfree == 0)
 			continue;
-		MgMiss *miss = pass < FREE ? &P->miss[pass] : NULL;
+		MgMiss *miss = pass < MG_PASS_FREE ? &P->miss[pass] : NULL;
 		if (miss && miss->a == a && miss->task == P->for_task && miss->released == a->released &&
 		    bytes >= miss->bytes && (miss->grow || !grow))
 			continue;
-		if (pass == GROW) {
+		if (pass == MG_PASS_GROW) {
 			if (grow && (a->budget == 0 || a->top + bytes <= a->budget)) {
 				mg_seg_insert(a, a->nseg, (MgSeg){a->top, a->top, -1, -1, -1});
 				pick = a->nseg - 1;
@@ -519,8 +534,8 @@ static bool mg_place(MgPlan *P, MgArena *a, int b, bool evict, bool grow, const 
 				continue;
 			if (!grow && a->seg[i].begin + bytes > a->top)
 				continue;
-			bool better = pick < 0 || (pass != EVICT ? score < pick_score : score > pick_score) ||
-			              (pass == EVICT && score == pick_score && moved < pick_moved);
+			bool better = pick < 0 || (pass != MG_PASS_EVICT ? score < pick_score : score > pick_score) ||
+			              (pass == MG_PASS_EVICT && score == pick_score && moved < pick_moved);
 			if (better) {
 				pick = i;
 				pick_score = score;
@@ -889,14 +904,6 @@ static void mg_io_blocks(const KplanProgram *kp, MgUses *u)
 	}
 	free(read);
 }
-
-/* mg_final_index's answer for one node: valid where task is the task
- * asked about. */
-typedef struct MgFinal {
-	int task;
-	int from;          /* the final block the task reads the node from, or -1 */
-	int fused;         /* the task's fused reader of the node, or -1 */
-} MgFinal;
 
 /* What mg_view_final asks of task t, per node, in one pass over its
  * inputs and readers (a row group's leader may have tens of thousands of
