@@ -539,6 +539,20 @@ void cg_c_store(CgC *c, const TraNode *n)
 	fputs(";\n", c->out);
 }
 
+/* out[this element] = acc, a deferred epilogue's sum (KplanNest.deferred:
+ * cg_c_deferred_epilogue applies it later), or else the epilogue of acc
+ * (cg_c_store). */
+static void cg_c_store_reduced(CgC *c, const TraNode *n)
+{
+	if (!cg_c_nest(c, n)->deferred) {
+		cg_c_store(c, n);
+		return;
+	}
+	fputs("out[", c->out);
+	cg_c_out_offset(c, n);
+	fputs("] = acc;\n", c->out);
+}
+
 /* A max or min that saw a NaN is NaN (the flag cg_c_combine keeps). */
 void cg_c_nan_fixup(CgC *c, int depth)
 {
@@ -1033,6 +1047,8 @@ static void cg_c_element(CgC *c, const TraNode *n, CgAcc from, const int64_t *ac
 	if (from == CG_ACC_REDUCE) {
 		cg_c_reduce(c, n, depth, false);
 		cg_c_indent(c, depth);
+		cg_c_store_reduced(c, n);
+		return;
 	} else if (from == CG_ACC_OUTPUT) {
 		fprintf(c->out, "%s acc = out[", t);
 		cg_c_out_offset(c, n);
@@ -1048,6 +1064,18 @@ static void cg_c_element(CgC *c, const TraNode *n, CgAcc from, const int64_t *ac
 		cg_c_indent(c, depth);
 	}
 	cg_c_store(c, n);
+}
+
+/* A deferred epilogue (KplanNest.deferred): after the sums of rows lo
+ * to hi - 1 are stored, one vector loop applies the epilogue to them. */
+static void cg_c_deferred_epilogue(CgC *c, const TraNode *n, const char *lo, const char *hi)
+{
+	if (!cg_c_nest(c, n)->deferred)
+		return;
+	fputs("\t#pragma omp simd\n", c->out);
+	fprintf(c->out, "\tfor (int64_t x0 = %s; x0 < %s; x0++) {\n", lo, hi);
+	cg_c_element(c, n, CG_ACC_OUTPUT, NULL, 2);
+	fputs("\t}\n", c->out);
 }
 
 /* Declarations of out, in<k> (and accbuf) inside a body function. */
@@ -1154,6 +1182,7 @@ static void cg_c_row(CgC *c, const TraNode *n, int id, int rank)
 		cg_c_open_loop(c, d, n->idx[d].size, 2 + d - rank, false);
 	cg_c_element(c, n, CG_ACC_REDUCE, NULL, 2 + n->rank - rank);
 	cg_c_close_loops(c, 2 + n->rank - rank, 1);
+	cg_c_deferred_epilogue(c, n, "lo", "hi"); /* rank 1 */
 	fputs("}\n\n", c->out);
 }
 
@@ -1924,10 +1953,11 @@ static void cg_c_block_join(CgC *c, const Kplan *k)
 		if (split) {
 			fputs("part[e++] = acc;\n", c->out);
 		} else {
-			cg_c_store(c, n);
+			cg_c_store_reduced(c, n);
 		}
 	}
 	cg_c_close_loops(c, depth, 1);
+	cg_c_deferred_epilogue(c, n, "lo[0]", "hi[0]"); /* rank 1 */
 	fputs("}\n\n", c->out);
 }
 

@@ -939,17 +939,42 @@ static CgLlvmValue cg_llvm_block_offset(CgLlvmNestK *K)
 }
 
 /* The element's result from its aggregate acc: to the partial block if
- * the join is split, else the epilogue of acc (or acc) to the output. */
+ * the join is split, acc itself where the epilogue is deferred
+ * (cg_llvm_deferred_epilogue applies it), else the epilogue of acc (or
+ * acc) to the output. */
 static void cg_llvm_store_acc(CgLlvmNestK *K, CgLlvmValue acc)
 {
 	if (K->part) {
 		cg_llvm_store(K->m, K->t, K->part, cg_llvm_block_offset(K), acc);
 		return;
 	}
+	if (K->L->deferred) {
+		cg_llvm_store(K->m, K->t, K->out, cg_llvm_out_offset(K), acc);
+		return;
+	}
 	K->env.acc = acc;
 	CgLlvmValue v = K->n->epilogue >= 0 ? cg_llvm_expr(K->p, &K->env, K->n->epilogue) : acc;
 	K->env.acc = NULL;
 	cg_llvm_store(K->m, K->t, K->out, cg_llvm_out_offset(K), v);
+}
+
+/* A deferred epilogue (KplanNest.deferred; cg_c_deferred_epilogue):
+ * after the sums of rows lo to hi - 1 of a rank-1 nest are stored, one
+ * vector loop reads each back and stores its epilogue. */
+static void cg_llvm_deferred_epilogue(CgLlvmNestK *K, CgLlvmValue lo, CgLlvmValue hi)
+{
+	if (!K->L->deferred)
+		return;
+	CgLlvm *m = K->m;
+	CgLlvmLoop l;
+	cg_llvm_loop_begin(m, &l, lo, hi, true);
+	K->env.x[0] = l.iv;
+	CgLlvmValue off = cg_llvm_out_offset(K);
+	K->env.acc = cg_llvm_load(m, K->t, K->out, off);
+	CgLlvmValue v = cg_llvm_expr(K->p, &K->env, K->n->epilogue);
+	K->env.acc = NULL;
+	cg_llvm_store(m, K->t, K->out, off, v);
+	cg_llvm_loop_end(m, &l);
 }
 
 /* One output element at the bound output indices (cg_c_element with
@@ -1403,6 +1428,7 @@ static void cg_llvm_join_body(CgLlvmNestK *K)
 		cg_llvm_element(K);
 	for (int d = nout - 1; d >= 0; d--)
 		cg_llvm_loop_end(m, &loops[d]);
+	cg_llvm_deferred_epilogue(K, cg_llvm_bound_lo(K, 0), cg_llvm_bound_hi(K, 0)); /* rank 1 */
 	cg_llvm_return(m);
 }
 
@@ -1599,6 +1625,7 @@ static void cg_llvm_row(CgLlvmProg *p, const char *kernel, int id, bool no_unrol
 	for (int d = nout - 1; d >= rank; d--)
 		cg_llvm_loop_end(m, &loops[d]);
 	cg_llvm_loop_end(m, &loops[0]);
+	cg_llvm_deferred_epilogue(K, lo, hi); /* rank 1 */
 	cg_llvm_return(m);
 	free(K);
 }

@@ -70,6 +70,9 @@
  *         out alike in the output and every operand runs them as one
  *         loop over the block's contiguous range (KplanNest.flat;
  *         kplan_flatten says when).
+ *       * Deferred epilogues: a row reduction's costly epilogue runs in
+ *         a vector loop over a range of rows after their sums
+ *         (KplanNest.deferred; kplan_plan_deferred says when).
  *
  * Block kernels (a placed task graph) plan the same nests over a block's
  * ranges; a node's GEMM is planned for blocks (GEMM_BLOCKS: no copy of
@@ -1129,6 +1132,41 @@ static void kplan_plan_prefetch(KplanProgram *kp)
 	free(taken);
 }
 
+/* Deferred epilogues. A rank-1 reduction's loop over its rows holds the
+ * reduction's vector loop, so its epilogue is scalar code, once per row:
+ * W5's r[i] = sigmoid(sum[j](X[i, j] * w[j])) - y[i] ran a scalar
+ * exp, a division and their dependent chain after every row's sum.
+ * Where the epilogue costs KPLAN_DEFER_FLOPS or more (ops.def: a
+ * transcendental), each row's sum is stored to out as it is, and after
+ * the range of rows (a row function's, a chunk in a row group; a
+ * block's rows) one vector loop reads the sums back and applies the
+ * epilogue. The sums stay in L1 (a chunk's are a few hundred bytes).
+ * A sigmoid of a sum and a log of a max over 1M rows of 64 f32 (one row
+ * group, 2 threads, interleaved medians of 21 runs) took 5.9-6.6 ms
+ * against 15.5-15.7 (LLVM back end; C back end 5.9-7.7 against
+ * 12.0-17.6); W5, whose rows are long, 8.6-9.3 against 8.5-9.6 (faster
+ * in 6 of 8 rounds; C 9.3-10.3 against 8.7-10.7, 7 of 8). Not a split join's (its
+ * epilogue is its aggregation's; a row reducer is one), nor on GPUs,
+ * where a thread computes one row. */
+static bool kplan_defers(const KplanProgram *kp, const Kplan *k)
+{
+	const TraGraph *g = kp->g;
+	const TraNode *n = &g->nodes[k->node];
+	const KplanNest *nest = &k->nest;
+	if (k->kind != KPLAN_LOOPS || k->split || n->rank != 1 || nest->reduce != KPLAN_RED_SIMD ||
+	    nest->epilogue < 0)
+		return false;
+	return tra_expr_flops(g, nest->epilogue) >= KPLAN_DEFER_FLOPS;
+}
+
+static void kplan_plan_deferred(KplanProgram *kp)
+{
+	if (kp->ia && kp->ia->ngpus > 0)
+		return;
+	for (int i = 0; i < kp->nkernels; i++)
+		kp->kernels[i].nest.deferred = kplan_defers(kp, &kp->kernels[i]);
+}
+
 void kplan_build(const TraGraph *g, const IaGraph *ia, const KplanOptions *o, KplanProgram *kp)
 {
 	memset(kp, 0, sizeof *kp);
@@ -1154,6 +1192,7 @@ void kplan_build(const TraGraph *g, const IaGraph *ia, const KplanOptions *o, Kp
 	} else
 		kplan_build_nodes(kp, is_gemm);
 	kplan_plan_prefetch(kp);
+	kplan_plan_deferred(kp);
 	if (ia && ia->ngpus > 0) /* a GPU thread's arrays of lanes would be local memory; its */
 		for (int i = 0; i < kp->nkernels; i++) { /* elements are a thread each, untiled */
 			kp->kernels[i].nest.arg_lanes = 1;
@@ -1279,6 +1318,8 @@ static void kplan_dump_nest(const TraGraph *g, const KplanNest *nest, FILE *out)
 	if (nest->epilogue >= 0) {
 		fputs("\n    epilogue ", out);
 		tra_expr_dump(g, n, nest->epilogue, out);
+		if (nest->deferred)
+			fputs(", deferred: a vector loop after the rows' sums", out);
 	}
 	fputc('\n', out);
 }

@@ -27,6 +27,7 @@
 #define KPLAN_INLINE_MEMBERS 16       /* the most members a row group inlines into its chunk loop */
 #define KPLAN_TRANSPOSE_TILE 16       /* a transposing map's tiles: this many by this many */
 #define KPLAN_FLAT_ROW 1024           /* a block map flattens rows shorter than this */
+#define KPLAN_DEFER_FLOPS 4           /* an epilogue this costly (ops.def) is deferred over rows */
 
 /* What a kernel is. */
 typedef enum KplanKind {
@@ -81,6 +82,10 @@ typedef struct KplanNest {
 	int prefetch;      /* a blocked sum in a row group: the operand whose next row each
 	                      block prefetches (kplan.c's row groups), or -1 */
 	int64_t prefetch_stride; /* its elements from one row to the next */
+	bool deferred;     /* a rank-1 SIMD reduction's costly epilogue, run after the sums of
+	                      a range of rows (a row function's, a block's) in one vector loop
+	                      over them: each sum is stored to out, then read back
+	                      (kplan.c's deferred epilogues) */
 	TraAgg agg;        /* the combine op (NONE for a map) */
 	double init;       /* the accumulator's initial value (the aggregation's identity) */
 	bool nan_flag;     /* max, min: a NaN seen is kept in a flag beside the comparison */

@@ -12,8 +12,9 @@
 # a member fixed by --partition, a memory budget, GPUs, --reuse=none or
 # a --reuse minimum above the tensor (and --reuse's block size obeyed).
 # W5's chain is one row group with a row reducer, but not on GPUs.
-# Maps of short rows (flat.tra) and row sums of many lengths
-# (rowlens.tra) against the interpreter the same way.
+# Maps of short rows (flat.tra), row sums of many lengths (rowlens.tra)
+# and row reductions with deferred epilogues (deferred.tra) against the
+# interpreter the same way.
 # Then random programs built around chains (tests/reuse_gen.py). W5's
 # chain on 2 MPI ranks too, where configure found mpirun, and under a
 # 4 MiB budget (a row reducer out of core). Under make distcheck
@@ -87,6 +88,26 @@ fi
 # member brought from memory (it runs against the interpreter below)
 "$TRAC" "$srcdir/tests/reuse/lse.tra" --emit=kernels --devices=2 >out 2>err &&
 	grep -q "blocks of 256 summed pairwise, prefetching X's next row" out && ok lse-prefetch || bad lse-prefetch
+
+# a row reduction's costly epilogue runs after its rows' sums (kplan.c's
+# deferred epilogues): W5's r, and deferred.tra's but for s (a square
+# root); not on GPUs, where a thread computes a row (they run against
+# the interpreter below)
+deferred=$srcdir/tests/reuse/deferred.tra
+after=", deferred: a vector loop after the rows' sums"
+# shellcheck disable=SC2086
+"$TRAC" "$w5" $w5defs --emit=kernels --devices=2 >out 2>err &&
+	grep -Fxq "    epilogue sigmoid(acc) - y[i]$after" out && ok w5-deferred || bad w5-deferred
+# shellcheck disable=SC2086
+"$TRAC" "$w5" $w5defs --emit=kernels --gpus=2 --backend=cuda-sim >out 2>err && ! grep -q "deferred" out &&
+	ok w5-gpus-not-deferred || bad w5-gpus-not-deferred
+if "$TRAC" "$deferred" --emit=kernels >out 2>err && [ "$(grep -c "$after" out)" = 6 ] &&
+   grep -Fxq "    epilogue sqrt(acc)" out; then
+	ok deferred-kernels
+else
+	bad deferred-kernels
+	grep epilogue out | sed 's/^/  /'
+fi
 
 # maps of short rows run as one flat loop where their operands are laid
 # out alike (kplan.c's short rows), and not where an index inside is cut
@@ -169,6 +190,10 @@ for prog in "$srcdir/tests/reuse/gate.tra" "$srcdir/tests/reuse/gemm64.tra" "$sr
 	compiled "$(basename "$prog" .tra)" "$prog" ""
 done
 compiled flat_cut "$flat" "$cuts"
+# deferred epilogues, and the same nodes with a reduced index cut (their
+# epilogues then the aggregations')
+compiled deferred "$deferred" ""
+compiled deferred_cut "$deferred" "--partition=q:d=2 --partition=t:c=2"
 # row sums of lengths either side of the back ends' thresholds; a cut
 # reduced index gives the loops block bounds mid-row; and whole-node
 # kernels, whose loops have known counts
@@ -179,6 +204,7 @@ if [ "${TRAC_CHECK:-full}" != quick ]; then
 	saved=$flag_sets
 	flag_sets="_ --backend=c"
 	compiled rowlens_node "$rowlens" "--node-kernels"
+	compiled deferred_node "$deferred" "--node-kernels"
 	flag_sets=$saved
 fi
 

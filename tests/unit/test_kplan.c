@@ -566,9 +566,8 @@ END_TEST
 
 /* src decomposed for 2 devices with the partitions of manual (NODE:IDX=N
  * ... separated by ';'), lowered and row-fused as the driver does. */
-static UnitRun *blocks_planned(const char *src, const char *manual, IaGraph *ia, KplanProgram *kp)
+static UnitRun *blocks_of(UnitRun *u, const char *manual, IaGraph *ia, KplanProgram *kp)
 {
-	UnitRun *u = unit_compile_ok(src);
 	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
 	memset(fixed, 0, (size_t)u->g.nnodes * sizeof *fixed);
 	char *list = arena_strndup(&u->arena, manual, strlen(manual));
@@ -584,6 +583,11 @@ static UnitRun *blocks_planned(const char *src, const char *manual, IaGraph *ia,
 	kplan_fuse_rows(&u->g, ia);
 	kplan_build(&u->g, ia, NULL, kp);
 	return u;
+}
+
+static UnitRun *blocks_planned(const char *src, const char *manual, IaGraph *ia, KplanProgram *kp)
+{
+	return blocks_of(unit_compile_ok(src), manual, ia, kp);
 }
 
 /* A program, the manual partition its block kernels are planned under
@@ -962,6 +966,43 @@ START_TEST(row_reducer_limits)
 }
 END_TEST
 
+static const char costly[] = "size N = 100, D = 40\ninput X[N, D], y[N]\n"
+                             "r[i] = sigmoid(sum[j](X[i, j] * X[i, j] + 1)) - y[i]\n"
+                             "c[i] = sum[j](X[i, j]) / D\nt[i] = sqrt(sum[j](abs(X[i, j])))\n"
+                             "m[i] = exp(max[j](X[i, j]))\nA[i, j] = exp(X[i, j])\n"
+                             "s = log(sum[i, j](X[i, j] * X[i, j]))\noutput r, c, t, m, A, s\n";
+
+START_TEST(plan_deferred)
+{
+	/* a row reduction's epilogue of KPLAN_DEFER_FLOPS or more runs after
+	   its rows' sums: r's sigmoid, m's exp; not c's division nor t's
+	   square root (2), nor a map's exp, nor a scalar's log */
+	KplanProgram kp;
+	UnitRun *u = planned_all(costly, &kp);
+	ck_assert(kernel_of(u, &kp, "r")->nest.deferred);
+	ck_assert(kernel_of(u, &kp, "m")->nest.deferred);
+	ck_assert(!kernel_of(u, &kp, "c")->nest.deferred);
+	ck_assert(!kernel_of(u, &kp, "t")->nest.deferred);
+	ck_assert(!kernel_of(u, &kp, "A")->nest.deferred);
+	ck_assert(!kernel_of(u, &kp, "s")->nest.deferred);
+	kplan_free(&kp);
+	unit_free(u);
+	/* block kernels: the same, but not where j is cut (r's epilogue is
+	   then its aggregation's) */
+	IaGraph ia;
+	u = unit_compile_ok(costly);
+	for (int i = 0; i < driver_npasses; i++)
+		driver_passes[i].run(&u->g);
+	u = blocks_of(u, "r:i=2,j=2;m:i=2", &ia, &kp);
+	ck_assert(kernel_of(u, &kp, "r")->split);
+	ck_assert(!kernel_of(u, &kp, "r")->nest.deferred);
+	ck_assert(kernel_of(u, &kp, "m")->nest.deferred);
+	ck_assert(!kernel_of(u, &kp, "c")->nest.deferred);
+	kplan_free(&kp);
+	unit_free(u);
+}
+END_TEST
+
 START_TEST(dump_kernels)
 {
 	KplanProgram kp;
@@ -1011,6 +1052,7 @@ static Suite *kplan_suite(void)
 	tcase_add_test(tc, row_reducer_limits);
 	tcase_add_test(tc, plan_transpose);
 	tcase_add_test(tc, plan_flat);
+	tcase_add_test(tc, plan_deferred);
 	tcase_add_test(tc, dump_kernels);
 	suite_add_tcase(s, tc);
 	return s;
