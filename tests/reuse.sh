@@ -78,6 +78,20 @@ fi
 "$TRAC" "$w5" $w5defs --emit=kernels --gpus=2 --backend=cuda-sim >out 2>err && ! grep -q "sums them" out &&
 	ok w5-gpus-unfused || bad w5-gpus-unfused
 
+# the LLVM back end interleaves the row dot's sum in a group with a row
+# reducer, whose loops are not unrolled (llvm_kernels.c,
+# cg_llvm_simd_reduce), two vectors a pass; not without the group
+if "$TRAC" --version 2>&1 | grep -q "default llvm"; then
+	ic='"llvm.loop.interleave.count", i32 2}'
+	# shellcheck disable=SC2086
+	if "$TRAC" "$w5" $w5defs --devices=2 --emit=llvm-unopt -o w5.ll 2>err && [ "$(grep -c "$ic" w5.ll)" = 1 ] &&
+	   "$TRAC" "$w5" $w5defs --devices=2 --reuse=none --emit=llvm-unopt -o w5n.ll 2>err && ! grep -q "$ic" w5n.ll; then
+		ok w5-dot-interleaved
+	else
+		bad w5-dot-interleaved
+	fi
+fi
+
 # attention cut along b and h: M, E and the row sums run as one row
 # group whose rows are points of (b, h, s) (it runs against the
 # interpreter below)
