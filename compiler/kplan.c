@@ -1145,9 +1145,9 @@ static void kplan_plan_prefetch(KplanProgram *kp)
  * group, 2 threads, interleaved medians of 21 runs) took 5.9-6.6 ms
  * against 15.5-15.7 (LLVM back end; C back end 5.9-7.7 against
  * 12.0-17.6); W5, whose rows are long, 8.6-9.3 against 8.5-9.6 (faster
- * in 6 of 8 rounds; C 9.3-10.3 against 8.7-10.7, 7 of 8). Not a split join's (its
- * epilogue is its aggregation's; a row reducer is one), nor on GPUs,
- * where a thread computes one row. */
+ * in 6 of 8 rounds; C 9.3-10.3 against 8.7-10.7, 7 of 8). Not a split
+ * join's (its epilogue is its aggregation's; a row reducer is one), nor
+ * on GPUs, where a thread computes one row. */
 static bool kplan_defers(const KplanProgram *kp, const Kplan *k)
 {
 	const TraGraph *g = kp->g;
