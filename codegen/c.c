@@ -526,31 +526,31 @@ static void cg_c_simd_reduction(CgC *c, const TraNode *n, int depth)
 	        cg_c_nest(c, n)->nan_flag ? " reduction(|:nan)" : "");
 }
 
-/* out[this element] = the epilogue of acc (or acc itself). */
-void cg_c_store(CgC *c, const TraNode *n)
+/* out[this element] = acc, or its epilogue unless raw. */
+static void cg_c_store_as(CgC *c, const TraNode *n, bool raw)
 {
 	fputs("out[", c->out);
 	cg_c_out_offset(c, n);
 	fputs("] = ", c->out);
-	if (n->epilogue >= 0)
+	if (n->epilogue >= 0 && !raw)
 		cg_c_expr(c, n, n->epilogue);
 	else
 		fputs("acc", c->out);
 	fputs(";\n", c->out);
 }
 
-/* out[this element] = acc, a deferred epilogue's sum (KplanNest.deferred:
- * cg_c_deferred_epilogue applies it later), or else the epilogue of acc
- * (cg_c_store). */
+/* out[this element] = the epilogue of acc (or acc itself). */
+void cg_c_store(CgC *c, const TraNode *n)
+{
+	cg_c_store_as(c, n, false);
+}
+
+/* The store after a reduction: acc itself where the epilogue is deferred
+ * (KplanNest.deferred: cg_c_deferred_epilogue applies it later), else
+ * cg_c_store's. */
 static void cg_c_store_reduced(CgC *c, const TraNode *n)
 {
-	if (!cg_c_nest(c, n)->deferred) {
-		cg_c_store(c, n);
-		return;
-	}
-	fputs("out[", c->out);
-	cg_c_out_offset(c, n);
-	fputs("] = acc;\n", c->out);
+	cg_c_store_as(c, n, cg_c_nest(c, n)->deferred);
 }
 
 /* A max or min that saw a NaN is NaN (the flag cg_c_combine keeps). */
@@ -1049,7 +1049,8 @@ static void cg_c_element(CgC *c, const TraNode *n, CgAcc from, const int64_t *ac
 		cg_c_indent(c, depth);
 		cg_c_store_reduced(c, n);
 		return;
-	} else if (from == CG_ACC_OUTPUT) {
+	}
+	if (from == CG_ACC_OUTPUT) {
 		fprintf(c->out, "%s acc = out[", t);
 		cg_c_out_offset(c, n);
 		fputs("];\n", c->out);

@@ -947,6 +947,19 @@ static CgLlvmValue cg_llvm_block_offset(CgLlvmNestK *K)
 	return off;
 }
 
+/* out[off] = acc, or its epilogue (where the node has one) unless raw;
+ * off NULL: the element's at the bound indices. */
+static void cg_llvm_store_epilogue(CgLlvmNestK *K, CgLlvmValue acc, CgLlvmValue off, bool raw)
+{
+	CgLlvmValue v = acc;
+	if (K->n->epilogue >= 0 && !raw) {
+		K->env.acc = acc;
+		v = cg_llvm_expr(K->p, &K->env, K->n->epilogue);
+		K->env.acc = NULL;
+	}
+	cg_llvm_store(K->m, K->t, K->out, off ? off : cg_llvm_out_offset(K), v);
+}
+
 /* The element's result from its aggregate acc: to the partial block if
  * the join is split, acc itself where the epilogue is deferred
  * (cg_llvm_deferred_epilogue applies it), else the epilogue of acc (or
@@ -957,14 +970,7 @@ static void cg_llvm_store_acc(CgLlvmNestK *K, CgLlvmValue acc)
 		cg_llvm_store(K->m, K->t, K->part, cg_llvm_block_offset(K), acc);
 		return;
 	}
-	if (K->L->deferred) {
-		cg_llvm_store(K->m, K->t, K->out, cg_llvm_out_offset(K), acc);
-		return;
-	}
-	K->env.acc = acc;
-	CgLlvmValue v = K->n->epilogue >= 0 ? cg_llvm_expr(K->p, &K->env, K->n->epilogue) : acc;
-	K->env.acc = NULL;
-	cg_llvm_store(K->m, K->t, K->out, cg_llvm_out_offset(K), v);
+	cg_llvm_store_epilogue(K, acc, NULL, K->L->deferred);
 }
 
 /* A deferred epilogue (KplanNest.deferred; cg_c_deferred_epilogue):
@@ -979,10 +985,7 @@ static void cg_llvm_deferred_epilogue(CgLlvmNestK *K, CgLlvmValue lo, CgLlvmValu
 	cg_llvm_loop_begin(m, &l, lo, hi, true);
 	K->env.x[0] = l.iv;
 	CgLlvmValue off = cg_llvm_out_offset(K);
-	K->env.acc = cg_llvm_load(m, K->t, K->out, off);
-	CgLlvmValue v = cg_llvm_expr(K->p, &K->env, K->n->epilogue);
-	K->env.acc = NULL;
-	cg_llvm_store(m, K->t, K->out, off, v);
+	cg_llvm_store_epilogue(K, cg_llvm_load(m, K->t, K->out, off), off, false);
 	cg_llvm_loop_end(m, &l);
 }
 

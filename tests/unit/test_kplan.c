@@ -28,15 +28,22 @@ static UnitRun *planned(const char *src, KplanProgram *kp)
 	return u;
 }
 
-/* The same after every pass of the driver's table (views.c's reads in
- * place included). */
-static UnitRun *planned_all(const char *src, KplanProgram *kp)
+/* A valid program after every pass of the driver's table (views.c's
+ * reads in place included). */
+static UnitRun *passed_all(const char *src)
 {
 	UnitRun *u = unit_compile_ok(src);
 	for (int i = 0; i < driver_npasses; i++) {
 		driver_passes[i].run(&u->g);
 		tra_verify(&u->g);
 	}
+	return u;
+}
+
+/* The same, its whole-node kernels planned into kp. */
+static UnitRun *planned_all(const char *src, KplanProgram *kp)
+{
+	UnitRun *u = passed_all(src);
 	kplan_build(&u->g, NULL, NULL, kp);
 	return u;
 }
@@ -564,8 +571,9 @@ END_TEST
 
 /* ---- block kernels ------------------------------------------------------------------- */
 
-/* src decomposed for 2 devices with the partitions of manual (NODE:IDX=N
- * ... separated by ';'), lowered and row-fused as the driver does. */
+/* u's graph decomposed for 2 devices with the partitions of manual
+ * (NODE:IDX=N ... separated by ';'), lowered and row-fused as the driver
+ * does; blocks_planned compiles src first. */
 static UnitRun *blocks_of(UnitRun *u, const char *manual, IaGraph *ia, KplanProgram *kp)
 {
 	int **fixed = arena_alloc(&u->arena, (size_t)u->g.nnodes * sizeof *fixed);
@@ -990,10 +998,7 @@ START_TEST(plan_deferred)
 	/* block kernels: the same, but not where j is cut (r's epilogue is
 	   then its aggregation's) */
 	IaGraph ia;
-	u = unit_compile_ok(costly);
-	for (int i = 0; i < driver_npasses; i++)
-		driver_passes[i].run(&u->g);
-	u = blocks_of(u, "r:i=2,j=2;m:i=2", &ia, &kp);
+	u = blocks_of(passed_all(costly), "r:i=2,j=2;m:i=2", &ia, &kp);
 	ck_assert(kernel_of(u, &kp, "r")->split);
 	ck_assert(!kernel_of(u, &kp, "r")->nest.deferred);
 	ck_assert(kernel_of(u, &kp, "m")->nest.deferred);
