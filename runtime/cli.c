@@ -92,6 +92,7 @@
  * calls exit, frees everything it allocated on every path, and calls
  * trart_shutdown to stop the worker threads before it returns.
  */
+#define _DEFAULT_SOURCE /* madvise */
 #define _POSIX_C_SOURCE 200809L
 
 #include "trart.h"
@@ -107,6 +108,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #ifdef __GNUC__
@@ -124,6 +126,8 @@ enum {
 };
 
 #define CLI_ALIGN 64                 /* buffer alignment and padding */
+#define CLI_HUGE ((size_t)2 << 20)   /* a huge page: a large buffer's alignment */
+#define CLI_HUGE_MIN ((size_t)4 << 20) /* the size from which a buffer asks for them */
 #define CLI_MAX_REPEAT 1000000000L   /* --repeat's bound, and --steps's, --log-every's */
 #define CLI_SAMPLES 1024             /* run times --time keeps for its median */
 
@@ -642,15 +646,28 @@ cli_padded(size_t bytes)
 	return bytes == 0 ? CLI_ALIGN : size < bytes ? 0 : size;
 }
 
-/* A zeroed buffer of bytes, aligned and padded to CLI_ALIGN. */
+/* A zeroed buffer of bytes, aligned and padded to CLI_ALIGN. One of
+ * CLI_HUGE_MIN bytes or more is aligned to a huge page and asks for
+ * transparent huge pages before its first touch (this kernel's default
+ * is "madvise", and NumPy asks the same for its arrays from 4 MiB): a
+ * stream over it then crosses a page every 2 MiB, not every 4 KiB.
+ * W5's one pass over its 400 MB X was faster in 8 of 10 interleaved
+ * rounds (medians of 41 runs, 2 threads: 8.12-9.16 ms against
+ * 8.19-9.19), and a plain two-thread sum over the same 400 MB took
+ * 7.35-7.80 ms against 7.48-8.14. */
 static void *
 cli_buffer(size_t bytes)
 {
 	size_t size = cli_padded(bytes);
+	size_t align = size >= CLI_HUGE_MIN ? CLI_HUGE : CLI_ALIGN;
 	void *buf;
 
-	if (size == 0 || posix_memalign(&buf, CLI_ALIGN, size) != 0)
+	if (size == 0 || posix_memalign(&buf, align, size) != 0)
 		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (align == CLI_HUGE)
+		(void)madvise(buf, size, MADV_HUGEPAGE); /* advice: may be refused */
+#endif
 	memset(buf, 0, size);
 	trart_mem_account((double)size);
 	return buf;
