@@ -57,6 +57,9 @@
  *         each term to the next, a compare and two selects a term in
  *         turn: a row argmax over 4096 x 4096 f32 took 45 ms as one loop,
  *         2.9-3.1 in lanes (LLVM; 3.0-3.4 through gcc), NumPy's 2.6-3.3.
+ *         From KPLAN_ARG_LONG_TERMS terms on, the lanes are two vectors
+ *         (KPLAN_ARG_LONG_BYTES: 32 of f32, 16 of f64; kplan_arg_lanes
+ *         says why): the same argmax took 1.7-1.8 ms in 32 lanes.
  *         The LLVM back end builds the lanes as two vectors the loop over
  *         the groups carries (cg_llvm_arg_lanes; as a loop over the lanes
  *         it took 4.5-5.1 ms), and does not unroll their combine; the C
@@ -198,6 +201,30 @@ static void kplan_loop_order(const TraNode *n, KplanNest *nest)
 	nest->norder = m;
 }
 
+/* The lanes an argmax or argmin over n's one reduced index runs in on
+ * CPUs (kplan.c's opening comment, arg reductions): none below
+ * KPLAN_ARG_MIN_TERMS terms, KPLAN_ARG_LANES up to KPLAN_ARG_LONG_TERMS,
+ * then KPLAN_ARG_LONG_BYTES of lanes. Each vector of lanes is a chain
+ * of dependent compares and selects, one step a group; where a vector
+ * holds 16 f32 lanes the chain, not memory, set the pace (a row argmax
+ * over 4096 x 4096 f32 ran at 11.6 GB/s on one thread), and two
+ * vectors halve it. More lanes cost their combine, a scalar loop over
+ * them at the end of every row: over 16M f32 terms in rows of 512,
+ * 1024, 2048 and 4096 (LLVM, 2 threads) 16 lanes took 3.6, 3.0, 2.8
+ * and 2.65 ms, 32 lanes 3.7, 2.5, 1.9 and 1.68, and 64 lanes 8.1, 3.7,
+ * 2.2 and 1.60; over 4096 x 4096 f64, 16 lanes (two vectors) took 2.3
+ * ms, 32 lanes 2.7. */
+static int kplan_arg_lanes(const TraNode *n)
+{
+	int64_t terms = n->idx[n->rank].size;
+	if (terms < KPLAN_ARG_MIN_TERMS)
+		return 1;
+	if (terms < KPLAN_ARG_LONG_TERMS)
+		return KPLAN_ARG_LANES;
+	int lanes = KPLAN_ARG_LONG_BYTES / (int)trart_dtype_size(tra_node_join_type(n));
+	return lanes > KPLAN_ARG_LANES ? lanes : KPLAN_ARG_LANES;
+}
+
 void kplan_nest(const TraGraph *g, int id, KplanNest *nest)
 {
 	const TraNode *n = &g->nodes[id];
@@ -221,8 +248,7 @@ void kplan_nest(const TraGraph *g, int id, KplanNest *nest)
 		nest->reduce = KPLAN_RED_NONE;
 	else if (TRA_AGG_IS_ARG(n->agg)) {
 		nest->reduce = KPLAN_RED_ARG;
-		if (n->idx[n->rank].size >= KPLAN_ARG_MIN_TERMS)
-			nest->arg_lanes = KPLAN_ARG_LANES;
+		nest->arg_lanes = kplan_arg_lanes(n);
 	}
 	else
 		nest->reduce = kplan_columnwise(g, n) ? KPLAN_RED_COLUMNS : KPLAN_RED_SIMD;

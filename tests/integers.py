@@ -31,8 +31,9 @@ S = np.array([[1, 3, 3, 0, 2, -1], [np.nan, 1, np.nan, 5, 0, 2], [-1, -1, -1, -1
 T = np.array([[5, 1, 5, 0, 1, 0], [2, 2, 2, 2, 2, 2], [-3, 7, 7, -3, 0, 1],
               [0, 0, 0, 0, 0, 9], [9, 0, 0, 0, 0, 0]], np.int32)
 
-# long rows for argmax's lanes (kplan.c, arg reductions: 16 lanes, then
-# the terms left after the last whole group of 16, here 203 = 12 * 16 + 11)
+# long rows for argmax's lanes (kplan.c, arg reductions: 16 lanes below
+# 1024 terms, then the terms left after the last whole group of 16, here
+# 203 = 12 * 16 + 11)
 L = RNG.integers(-20, 20, size=(10, 203)).astype(np.float32)
 L[0, [37, 101, 200]] = 50          # ties in two lanes and the tail: the first
 L[1, [150, 30]] = np.nan           # two NaNs: the first
@@ -51,6 +52,25 @@ LC = RNG.integers(-20, 20, size=(130, 5)).astype(np.float32)
 LC[[64, 3], 1] = 40                # a column's ties: 3
 LC[[77, 120], 2] = np.nan          # a column's NaNs: 77
 
+# rows of 1024 terms and more run in two vectors of lanes (kplan.c,
+# kplan_arg_lanes: 32 for f32 and i32, 16 for f64 and i64), here 1100 =
+# 34 * 32 + 12 terms
+G = RNG.integers(-20, 20, size=(10, 1100)).astype(np.float32)
+G[0, [37, 1001, 1095]] = 50        # ties in two lanes and the tail: the first
+G[1, [950, 30]] = np.nan           # two NaNs: the first
+G[2, 1092] = np.nan                # a NaN in the tail only
+G[3, :] = 4                        # constant: position 0
+G[4, 1099] = 60                    # the best in the tail only
+G[5, :] = -np.inf                  # all -inf: position 0
+G[6, [0, 32, 1]] = 70              # one lane twice, then another: 0
+G[7, [64, 33]] = 80                # lane 0 later than lane 1: 33
+G[8, [70, 49]] = np.nan            # NaNs in both vectors of lanes: 49
+G[9, [12, 1090]] = -90             # argmin: a lane, then the tail
+GI = RNG.integers(-5, 5, size=(10, 1100)).astype(np.int32)
+GI[:, 500] = 9
+GI[:, 17] = 9                      # ties: 17
+GI[3, 1097] = 11                   # the tail: 1097
+
 # random ties and NaNs at random lengths around the lanes' edges: values
 # in -2..2 (each row ties many times), a NaN in one element of 40
 def tie_heavy(shape, nan=True):
@@ -61,6 +81,7 @@ def tie_heavy(shape, nan=True):
 
 
 P1, P2, P3, P4 = tie_heavy((9, 64)), tie_heavy((9, 97)), tie_heavy((9, 300), nan=False), tie_heavy((161, 4))
+Q1, Q2, Q3 = tie_heavy((5, 1024)), tie_heavy((5, 1055)), tie_heavy((5, 2079), nan=False)
 
 
 def wrap32(v):
@@ -179,6 +200,33 @@ output am, an, ad, ai, ac, al
         "am": np.argmax(L, axis=1), "an": np.argmin(L, axis=1),
         "ad": np.argmax(L.astype(np.float64) * 2, axis=1), "ai": np.argmax(LI, axis=1),
         "ac": np.argmax(LC, axis=0), "al": np.argmin(LC, axis=0)}),
+    ("argmax-long-lanes", """
+size R = 10, C = 1100
+input G[R, C], GI[R, C] i32
+am[i] = argmax[j](G[i, j])
+an[i] = argmin[j](G[i, j])
+ad[i] = argmax[j](f64(G[i, j]) * 2)
+ai[i] = argmax[j](GI[i, j])
+al[i] = argmin[j](i64(GI[i, j]) * -3)
+output am, an, ad, ai, al
+""", {"G": G, "GI": GI}, lambda G, GI: {
+        "am": np.argmax(G, axis=1), "an": np.argmin(G, axis=1),
+        "ad": np.argmax(G.astype(np.float64) * 2, axis=1), "ai": np.argmax(GI, axis=1),
+        "al": np.argmin(GI.astype(np.int64) * -3, axis=1)}),
+    ("argmax-long-ties", """
+size A = 5, B = 1024, C = 1055, D = 2079
+input Q1[A, B], Q2[A, C], Q3[A, D]
+a1[i] = argmax[j](Q1[i, j])
+n1[i] = argmin[j](Q1[i, j])
+a2[i] = argmax[j](Q2[i, j])
+n2[i] = argmin[j](f64(Q2[i, j]))
+a3[i] = argmax[j](Q3[i, j])
+n3[i] = argmin[j](-Q3[i, j])
+output a1, n1, a2, n2, a3, n3
+""", {"Q1": Q1, "Q2": Q2, "Q3": Q3}, lambda Q1, Q2, Q3: {
+        "a1": np.argmax(Q1, axis=1), "n1": np.argmin(Q1, axis=1), "a2": np.argmax(Q2, axis=1),
+        "n2": np.argmin(Q2.astype(np.float64), axis=1), "a3": np.argmax(Q3, axis=1),
+        "n3": np.argmin(-Q3, axis=1)}),
     ("argmax-ties", """
 size A = 9, B = 64, C = 97, D = 300, E = 161, F = 4
 input P1[A, B], P2[A, C], P3[A, D], P4[E, F]

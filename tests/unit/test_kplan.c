@@ -311,18 +311,28 @@ START_TEST(plan_max)
 END_TEST
 
 /* argmax and argmin: 16 lanes from 64 terms on (kplan.c's arg
- * reductions), one scalar loop below */
+ * reductions), one scalar loop below, two vectors' worth of lanes from
+ * 1024 terms on (kplan_arg_lanes): 32 of f32 and i32, 16 of f64 and i64 */
 START_TEST(plan_arg_lanes)
 {
 	KplanProgram kp;
-	UnitRun *u = planned("size I = 5, J = 64, K = 63\ninput X[I, J], Y[I, K]\n"
-	                     "a[i] = argmax[j](X[i, j])\nb[i] = argmin[k](Y[i, k])\noutput a, b\n", &kp);
-	const KplanNest *L = &kernel_of(u, &kp, "a.r1")->nest;
-	ck_assert_int_eq(L->reduce, KPLAN_RED_ARG);
-	ck_assert_int_eq(L->arg_lanes, KPLAN_ARG_LANES);
-	L = &kernel_of(u, &kp, "b.r1")->nest;
-	ck_assert_int_eq(L->reduce, KPLAN_RED_ARG);
-	ck_assert_int_eq(L->arg_lanes, 1);
+	UnitRun *u = planned("size I = 5, J = 64, K = 63, L = 1023, M = 1024\n"
+	                     "input X[I, J], Y[I, K], Z[I, L], W[I, M], V[I, M] i32\n"
+	                     "a[i] = argmax[j](X[i, j])\nb[i] = argmin[k](Y[i, k])\n"
+	                     "c[i] = argmax[l](Z[i, l])\nd[i] = argmax[m](W[i, m])\n"
+	                     "e[i] = argmin[m](f64(W[i, m]))\nf[i] = argmax[m](V[i, m])\n"
+	                     "h[i] = argmax[m](i64(V[i, m]))\noutput a, b, c, d, e, f, h\n", &kp);
+	static const struct {
+		const char *node;
+		int lanes;
+	} want[] = {{"a.r1", KPLAN_ARG_LANES}, {"b.r1", 1}, {"c.r1", KPLAN_ARG_LANES}, {"d.r1", 32},
+	            {"e.r1", 16}, {"f.r1", 32}, {"h.r1", 16}};
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+		const KplanNest *L = &kernel_of(u, &kp, want[i].node)->nest;
+		ck_assert_int_eq(L->reduce, KPLAN_RED_ARG);
+		ck_assert_msg(L->arg_lanes == want[i].lanes, "%s: %d lanes, not %d", want[i].node,
+		              L->arg_lanes, want[i].lanes);
+	}
 	kplan_free(&kp);
 	unit_free(u);
 }
