@@ -786,22 +786,32 @@ static void cg_c_arg_lanes(CgC *c, const TraNode *n, int x, int lanes, int depth
 	cg_c_indent(c, depth + 3);
 	fprintf(c->out, "lpos[l] = take ? x%d : lpos[l];\n", x);
 	cg_c_close_loops(c, depth + 3, depth + 1);
+	/* the combine, a tree (cg_llvm_arg_combine says why), a loop a level
+	   with its count written out: gcc made one loop over the levels
+	   slower than the lanes in order */
+	for (int h = lanes / 2; h >= 1; h /= 2) {
+		cg_c_indent(c, depth + 1);
+		fputs("#pragma omp simd\n", c->out);
+		cg_c_indent(c, depth + 1);
+		fprintf(c->out, "for (int l = 0; l < %d; l++) {\n", h);
+		cg_c_indent(c, depth + 2);
+		fprintf(c->out, "%s v = lbest[l + %d], b = lbest[l];\n", t, h);
+		cg_c_indent(c, depth + 2);
+		fprintf(c->out, "int64_t p = lpos[l + %d], q = lpos[l];\n", h);
+		cg_c_indent(c, depth + 2);
+		fprintf(c->out, "int take = ((b == b) & ((v != v) | (v %s b) | ((v == b) & (p < q)))) | "
+		        "((b != b) & (v != v) & (p < q));\n", better);
+		cg_c_indent(c, depth + 2);
+		fputs("lbest[l] = take ? v : b;\n", c->out);
+		cg_c_indent(c, depth + 2);
+		fputs("lpos[l] = take ? p : q;\n", c->out);
+		cg_c_close_loops(c, depth + 2, depth + 1);
+	}
 	cg_c_indent(c, depth + 1);
 	fputs("best = lbest[0];\n", c->out);
 	cg_c_indent(c, depth + 1);
 	fputs("acc = lpos[0];\n", c->out);
-	cg_c_indent(c, depth + 1);
-	fprintf(c->out, "for (int l = 1; l < %d; l++) {\n", lanes);
-	cg_c_indent(c, depth + 2);
-	fprintf(c->out, "%s v = lbest[l];\n", t);
-	cg_c_indent(c, depth + 2);
-	fprintf(c->out, "if (best == best ? v != v || v %s best || (v == best && lpos[l] < acc) : v != v && lpos[l] < acc) {\n",
-	        better);
-	cg_c_indent(c, depth + 3);
-	fputs("best = v;\n", c->out);
-	cg_c_indent(c, depth + 3);
-	fputs("acc = lpos[l];\n", c->out);
-	cg_c_close_loops(c, depth + 3, depth);
+	cg_c_close_loops(c, depth + 1, depth);
 }
 
 /* argmax, argmin: acc is the first index of the best value of the join,

@@ -965,6 +965,16 @@ static LLVMValueRef cg_llvm_lanes(LLVMBuilderRef b, LLVMValueRef v, unsigned fro
 	return LLVMBuildShuffleVector(b, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(mask, n), "");
 }
 
+CgLlvmValue cg_llvm_vec_lanes(CgLlvm *m, CgLlvmValue v, int from, int n)
+{
+	return cg_llvm_lanes(m->b, v, (unsigned)from, (unsigned)n);
+}
+
+CgLlvmValue cg_llvm_vec_extract(CgLlvm *m, CgLlvmValue v, int i)
+{
+	return LLVMBuildExtractElement(m->b, v, LLVMConstInt(LLVMInt32TypeInContext(m->ctx), (unsigned)i, false), "");
+}
+
 /* Replaces the ordered reduction call (start, v) with halves combined
  * pairwise, log2(lanes) vector operations, then start. */
 static void cg_llvm_tree_reduce(LLVMBuilderRef b, LLVMValueRef call, bool mul)

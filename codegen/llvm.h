@@ -195,6 +195,9 @@ CgLlvmType cg_llvm_vec_type(CgLlvm *m, CgLlvmType elem, int n);
 CgLlvmValue cg_llvm_vec_undef(CgLlvm *m, CgLlvmType elem, int n);
 CgLlvmValue cg_llvm_vec_insert(CgLlvm *m, CgLlvmValue v, CgLlvmValue x, int i);
 CgLlvmValue cg_llvm_vec_splat(CgLlvm *m, CgLlvmValue x, int n);
+/* v's lanes [from, from + n), as a vector of n lanes; v's lane i. */
+CgLlvmValue cg_llvm_vec_lanes(CgLlvm *m, CgLlvmValue v, int from, int n);
+CgLlvmValue cg_llvm_vec_extract(CgLlvm *m, CgLlvmValue v, int i);
 /* Prefetches the cache line at pointer p for reading (llvm.prefetch). */
 void cg_llvm_prefetch(CgLlvm *m, CgLlvmValue p);
 /* Blocks and branches in the function being built. */

@@ -753,22 +753,6 @@ static CgLlvmValue cg_llvm_arg_takes(CgLlvm *m, TraOp better, CgLlvmValue v, CgL
 	return cg_llvm_select(m, best_ok, wins, cg_llvm_iand(m, v_nan, before));
 }
 
-/* A stack array of n elements of type t, as a pointer to its first. */
-static CgLlvmValue cg_llvm_stack_array(CgLlvm *m, TrartDtype t, int n)
-{
-	return cg_llvm_bitcast(m, cg_llvm_alloca(m, cg_llvm_array(m, cg_llvm_type(m, t), n)), cg_llvm_tptr(m, t));
-}
-
-/* Position a + group * lanes + lane of a lane's term, its group a
- * number of type gt (I32 or I64). */
-static CgLlvmValue cg_llvm_arg_position(CgLlvm *m, CgLlvmValue a, CgLlvmValue group, TrartDtype gt, int lanes,
-                                        CgLlvmValue lane)
-{
-	if (gt == TRART_I32)
-		group = cg_llvm_sext(m, group, cg_llvm_i64(m));
-	return cg_llvm_iadd(m, cg_llvm_iadd(m, a, cg_llvm_imul(m, group, cg_llvm_i64c(m, lanes))), lane);
-}
-
 /* The join at terms first, first + 1, ... first + lanes - 1 of x, as a
  * vector: each lane's scalar code, which LLVM merges (a row's terms are
  * one vector load). */
@@ -783,21 +767,52 @@ static CgLlvmValue cg_llvm_arg_group(CgLlvmNestK *K, int x, CgLlvmValue first, i
 	return v;
 }
 
+/* The lanes' best values v and their groups (numbered in gt) combined
+ * into *best and *pos, the first position of the best value (of the
+ * first NaN, if any): their positions a + group * lanes + l, then
+ * halves against halves, the better of each pair of lanes (on a tie,
+ * the earlier), log2(lanes) vector steps. Which of (value, position)
+ * is better is a total order, so any tree gives the one answer the
+ * lanes' scalar loop in order gave; that loop cost about 15 cycles a
+ * lane at the end of every row, more than the row's own groups on
+ * short rows. */
+static void cg_llvm_arg_combine(CgLlvm *m, TraOp better, CgLlvmValue v, CgLlvmValue group, TrartDtype gt,
+                                CgLlvmValue a, int lanes, CgLlvmValue *best, CgLlvmValue *pos)
+{
+	CgLlvmType i64 = cg_llvm_i64(m);
+	if (gt == TRART_I32)
+		group = cg_llvm_sext(m, group, cg_llvm_vec_type(m, i64, lanes));
+	CgLlvmValue lane = cg_llvm_vec_undef(m, i64, lanes);
+	for (int l = 0; l < lanes; l++)
+		lane = cg_llvm_vec_insert(m, lane, cg_llvm_i64c(m, l), l);
+	CgLlvmValue p = cg_llvm_iadd(m, cg_llvm_vec_splat(m, a, lanes),
+	                             cg_llvm_iadd(m, cg_llvm_imul(m, group, cg_llvm_vec_splat(m, cg_llvm_i64c(m, lanes),
+	                                                                                      lanes)), lane));
+	for (int h = lanes / 2; h >= 1; h /= 2) {
+		CgLlvmValue lo = cg_llvm_vec_lanes(m, v, 0, h), hi = cg_llvm_vec_lanes(m, v, h, h);
+		CgLlvmValue plo = cg_llvm_vec_lanes(m, p, 0, h), phi = cg_llvm_vec_lanes(m, p, h, h);
+		CgLlvmValue take = cg_llvm_arg_takes(m, better, hi, lo, phi, plo, true);
+		v = cg_llvm_select(m, take, hi, lo);
+		p = cg_llvm_select(m, take, phi, plo);
+	}
+	*best = cg_llvm_vec_extract(m, v, 0);
+	*pos = cg_llvm_vec_extract(m, p, 0);
+}
+
 /* The lanes of an argmax or argmin over x (cg_c_arg_lanes), where
  * [a, b) holds at least a lane each: lane l's best value and the group
  * of lanes it was found in, two vectors that the loop over the groups
- * carries in registers, then stored to lbest[l] and lgroup[l] and
- * combined into *best and *pos (position a + group * lanes + l); returns
- * the first term left. Built as a loop over the lanes, LLVM kept them in
- * memory (a store and a load a group) or, unrolled, cut them into
- * vectors of 2, 8, 4 and 2, each with its own compares. The groups are
- * numbered in 32 bits where they fit, so that the lanes' groups are one
- * vector register as their values are. */
+ * carries in registers, then combined into *best and *pos (position a +
+ * group * lanes + l); returns the first term left. Built as a loop over
+ * the lanes, LLVM kept them in memory (a store and a load a group) or,
+ * unrolled, cut them into vectors of 2, 8, 4 and 2, each with its own
+ * compares. The groups are numbered in 32 bits where they fit, so that
+ * the lanes' groups are one vector register as their values are. The
+ * combine is a tree (cg_llvm_arg_combine). */
 static CgLlvmValue cg_llvm_arg_lanes(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlvmValue b, CgLlvmValue *best,
                                      CgLlvmValue *pos)
 {
 	CgLlvm *m = K->m;
-	TrartDtype jt = tra_node_join_type(K->n);
 	TraOp better = K->n->agg == TRA_AGG_ARGMAX ? TRA_OP_GT : TRA_OP_LT;
 	int lanes = K->L->arg_lanes;
 	TrartDtype gt = K->n->idx[x].size / lanes <= INT32_MAX ? TRART_I32 : TRART_I64;
@@ -816,27 +831,7 @@ static CgLlvmValue cg_llvm_arg_lanes(CgLlvmNestK *K, int x, CgLlvmValue a, CgLlv
 	g.next[cv] = cg_llvm_select(m, take, v, g.cur[cv]);
 	g.next[cg] = cg_llvm_select(m, take, gnum, g.cur[cg]);
 	cg_llvm_loop_end(m, &g);
-	CgLlvmValue lbest = cg_llvm_stack_array(m, jt, lanes), lgroup = cg_llvm_stack_array(m, gt, lanes);
-	cg_llvm_store_ptr(m, g.out[cv], cg_llvm_bitcast(m, lbest, cg_llvm_ptr(m, cg_llvm_vec_type(m, cg_llvm_type(m, jt), lanes))));
-	cg_llvm_store_ptr(m, g.out[cg], cg_llvm_bitcast(m, lgroup, cg_llvm_ptr(m, cg_llvm_vec_type(m, gty, lanes))));
-	CgLlvmValue best0 = cg_llvm_load(m, jt, lbest, cg_llvm_i64c(m, 0));
-	CgLlvmValue lg0 = cg_llvm_load(m, gt, lgroup, cg_llvm_i64c(m, 0));
-	CgLlvmValue pos0 = cg_llvm_arg_position(m, a, lg0, gt, lanes, cg_llvm_i64c(m, 0));
-	/* the combine, not unrolled: unrolled, LLVM kept the lanes' positions
-	   in 16 scalar registers, a compare and move each */
-	CgLlvmLoop l;
-	cg_llvm_loop_begin(m, &l, cg_llvm_i64c(m, 1), nl, false);
-	l.no_unroll = true;
-	int bv = cg_llvm_loop_carry(m, &l, best0);
-	int bi = cg_llvm_loop_carry(m, &l, pos0);
-	v = cg_llvm_load(m, jt, lbest, l.iv);
-	CgLlvmValue i = cg_llvm_arg_position(m, a, cg_llvm_load(m, gt, lgroup, l.iv), gt, lanes, l.iv);
-	take = cg_llvm_arg_takes(m, better, v, l.cur[bv], i, l.cur[bi], true);
-	l.next[bv] = cg_llvm_select(m, take, v, l.cur[bv]);
-	l.next[bi] = cg_llvm_select(m, take, i, l.cur[bi]);
-	cg_llvm_loop_end(m, &l);
-	*best = l.out[bv];
-	*pos = l.out[bi];
+	cg_llvm_arg_combine(m, better, g.out[cv], g.out[cg], gt, a, lanes, best, pos);
 	return cg_llvm_iadd(m, a, cg_llvm_imul(m, groups, nl));
 }
 

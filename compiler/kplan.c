@@ -50,22 +50,25 @@
  *         KPLAN_ARG_MIN_TERMS terms run in KPLAN_ARG_LANES lanes on CPUs
  *         (KplanNest.arg_lanes): lane l keeps the best value at positions
  *         l, l + 16, ... and where it was first seen, a vector loop over
- *         the lanes; the lanes then combine, the best value at its
- *         smallest position (a NaN first, at its smallest, as NumPy's
- *         argmax), and the terms left over after the last whole group of
+ *         the lanes; the lanes then combine as a tree, half against
+ *         half, into the best value at its smallest position (a NaN
+ *         first, at its smallest, as NumPy's argmax; the order on (value,
+ *         position) is total, so the tree gives what the lanes in order
+ *         gave, at log2(lanes) vector steps rather than a lane at a
+ *         time), and the terms left over after the last whole group of
  *         lanes follow in order. One scalar loop carries the best from
  *         each term to the next, a compare and two selects a term in
  *         turn: a row argmax over 4096 x 4096 f32 took 45 ms as one loop,
  *         2.9-3.1 in lanes (LLVM; 3.0-3.4 through gcc), NumPy's 2.6-3.3.
- *         From KPLAN_ARG_LONG_TERMS terms on, the lanes are two vectors
- *         (KPLAN_ARG_LONG_BYTES: 32 of f32, 16 of f64; kplan_arg_lanes
- *         says why): the same argmax took 1.7-1.8 ms in 32 lanes.
- *         The LLVM back end builds the lanes as two vectors the loop over
- *         the groups carries (cg_llvm_arg_lanes; as a loop over the lanes
- *         it took 4.5-5.1 ms), and does not unroll their combine; the C
- *         back end's test is & and |, not && and ||, which gcc turned
- *         into masked loads (5.2-6.2 ms). GPU threads keep the scalar
- *         loop.
+ *         Longer rows of a 4-byte type run in 32 lanes, then 64
+ *         (kplan_arg_lanes says when and why): the same argmax took
+ *         1.1-1.5 ms in 64 lanes combined as a tree. The LLVM back end
+ *         builds the lanes as two vectors the loop over the groups
+ *         carries (cg_llvm_arg_lanes; as a loop over the lanes it took
+ *         4.5-5.1 ms); the C back end's tests are & and |, not && and ||,
+ *         which gcc turned into masked loads (5.2-6.2 ms), and its tree
+ *         is a loop a level with the count written out. GPU threads keep
+ *         the scalar loop.
  *       * Transposes: a block map whose largest operand is strided along
  *         the vector loop and contiguous along an outer output index runs
  *         the two in tiles (KplanNest.tile; kplan_transpose says why).
@@ -203,26 +206,28 @@ static void kplan_loop_order(const TraNode *n, KplanNest *nest)
 
 /* The lanes an argmax or argmin over n's one reduced index runs in on
  * CPUs (kplan.c's opening comment, arg reductions): none below
- * KPLAN_ARG_MIN_TERMS terms, KPLAN_ARG_LANES up to KPLAN_ARG_LONG_TERMS,
- * then KPLAN_ARG_LONG_BYTES of lanes. Each vector of lanes is a chain
- * of dependent compares and selects, one step a group; where a vector
- * holds 16 f32 lanes the chain, not memory, set the pace (a row argmax
- * over 4096 x 4096 f32 ran at 11.6 GB/s on one thread), and two
- * vectors halve it. More lanes cost their combine, a scalar loop over
- * them at the end of every row: over 16M f32 terms in rows of 512,
- * 1024, 2048 and 4096 (LLVM, 2 threads) 16 lanes took 3.6, 3.0, 2.8
- * and 2.65 ms, 32 lanes 3.7, 2.5, 1.9 and 1.68, and 64 lanes 8.1, 3.7,
- * 2.2 and 1.60; over 4096 x 4096 f64, 16 lanes (two vectors) took 2.3
- * ms, 32 lanes 2.7. */
+ * KPLAN_ARG_MIN_TERMS terms, else KPLAN_ARG_LANES; of a 4-byte type,
+ * 32 from KPLAN_ARG_LONG_TERMS and 64 from KPLAN_ARG_WIDE_TERMS. Each
+ * vector of lanes is a chain of dependent compares and selects, one
+ * step a group; with one vector of f32 lanes that chain, not memory,
+ * set the pace (a row argmax over 4096 x 4096 f32 ran at 11.6 GB/s on
+ * one thread). More lanes cost their combine at the end of every row
+ * (log2(lanes) vector steps, cg_llvm_arg_combine) and a longer tail
+ * after the last whole group. Over 16M f32 terms (LLVM, 2 threads,
+ * medians of 21): rows of 100 took 3.4-3.6 ms in 16 and 32 lanes, 17 in
+ * 64; rows of 1024, 2.7 in 16, 2.0-2.2 in 32, 2.6-3.1 in 64; rows of
+ * 2048, 1.7-1.8 in 32, 1.35-1.4 in 64; rows of 4096, 2.5 in 16, 1.5 in
+ * 32, 1.05-1.2 in 64. An 8-byte type keeps 16 lanes, two vectors:
+ * over 4096 x 4096 f64, 32 lanes took 2.4-2.5 ms against 2.1-2.3, and
+ * so did rows of 512 and 2048. */
 static int kplan_arg_lanes(const TraNode *n)
 {
 	int64_t terms = n->idx[n->rank].size;
 	if (terms < KPLAN_ARG_MIN_TERMS)
 		return 1;
-	if (terms < KPLAN_ARG_LONG_TERMS)
+	if (terms < KPLAN_ARG_LONG_TERMS || trart_dtype_size(tra_node_join_type(n)) > 4)
 		return KPLAN_ARG_LANES;
-	int lanes = KPLAN_ARG_LONG_BYTES / (int)trart_dtype_size(tra_node_join_type(n));
-	return lanes > KPLAN_ARG_LANES ? lanes : KPLAN_ARG_LANES;
+	return terms < KPLAN_ARG_WIDE_TERMS ? 2 * KPLAN_ARG_LANES : 4 * KPLAN_ARG_LANES;
 }
 
 void kplan_nest(const TraGraph *g, int id, KplanNest *nest)

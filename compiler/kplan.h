@@ -24,8 +24,8 @@
 #define KPLAN_REDUCER_JAM 8           /* rows a row reducer adds into each element per pass */
 #define KPLAN_ARG_LANES 16            /* lanes of an argmax or argmin on CPUs ... */
 #define KPLAN_ARG_MIN_TERMS 64        /* ... with at least this many terms */
-#define KPLAN_ARG_LONG_TERMS 1024     /* from this many terms, an argmax's lanes ... */
-#define KPLAN_ARG_LONG_BYTES 128      /* ... hold this many bytes: two 512-bit vectors */
+#define KPLAN_ARG_LONG_TERMS 1024     /* from this many terms, twice the lanes ... */
+#define KPLAN_ARG_WIDE_TERMS 2048     /* ... and from this many, 4 times (4-byte types) */
 #define KPLAN_INLINE_MEMBERS 16       /* the most members a row group inlines into its chunk loop */
 #define KPLAN_TRANSPOSE_TILE 16       /* a transposing map's tiles: this many by this many */
 #define KPLAN_FLAT_ROW 1024           /* a block map flattens rows shorter than this */

@@ -52,7 +52,7 @@ LC = RNG.integers(-20, 20, size=(130, 5)).astype(np.float32)
 LC[[64, 3], 1] = 40                # a column's ties: 3
 LC[[77, 120], 2] = np.nan          # a column's NaNs: 77
 
-# rows of 1024 terms and more run in two vectors of lanes (kplan.c,
+# rows of 1024 terms and more run in more lanes (kplan.c,
 # kplan_arg_lanes: 32 for f32 and i32, 16 for f64 and i64), here 1100 =
 # 34 * 32 + 12 terms
 G = RNG.integers(-20, 20, size=(10, 1100)).astype(np.float32)
@@ -66,6 +66,18 @@ G[6, [0, 32, 1]] = 70              # one lane twice, then another: 0
 G[7, [64, 33]] = 80                # lane 0 later than lane 1: 33
 G[8, [70, 49]] = np.nan            # NaNs in both vectors of lanes: 49
 G[9, [12, 1090]] = -90             # argmin: a lane, then the tail
+# 64 lanes from 2048 terms (4-byte types): 2100 = 32 * 64 + 52
+H = RNG.integers(-20, 20, size=(10, 2100)).astype(np.float32)
+H[0, [37, 2001, 2095]] = 50        # ties in two lanes and the tail: the first
+H[1, [1950, 30]] = np.nan          # two NaNs: the first
+H[2, 2092] = np.nan                # a NaN in the tail only
+H[3, :] = 4                        # constant: position 0
+H[4, 2099] = 60                    # the best in the tail only
+H[5, :] = -np.inf                  # all -inf: position 0
+H[6, [0, 64, 1]] = 70              # one lane twice, then another: 0
+H[7, [128, 65]] = 80               # lane 0 later than lane 1: 65
+H[8, [140, 97]] = np.nan           # NaNs in two vectors of lanes: 97
+H[9, [12, 2090]] = -90             # argmin: a lane, then the tail
 GI = RNG.integers(-5, 5, size=(10, 1100)).astype(np.int32)
 GI[:, 500] = 9
 GI[:, 17] = 9                      # ties: 17
@@ -201,18 +213,21 @@ output am, an, ad, ai, ac, al
         "ad": np.argmax(L.astype(np.float64) * 2, axis=1), "ai": np.argmax(LI, axis=1),
         "ac": np.argmax(LC, axis=0), "al": np.argmin(LC, axis=0)}),
     ("argmax-long-lanes", """
-size R = 10, C = 1100
-input G[R, C], GI[R, C] i32
+size R = 10, C = 1100, E = 2100
+input G[R, C], GI[R, C] i32, H[R, E]
 am[i] = argmax[j](G[i, j])
 an[i] = argmin[j](G[i, j])
 ad[i] = argmax[j](f64(G[i, j]) * 2)
 ai[i] = argmax[j](GI[i, j])
 al[i] = argmin[j](i64(GI[i, j]) * -3)
-output am, an, ad, ai, al
-""", {"G": G, "GI": GI}, lambda G, GI: {
+hm[i] = argmax[j](H[i, j])
+hn[i] = argmin[j](H[i, j])
+output am, an, ad, ai, al, hm, hn
+""", {"G": G, "GI": GI, "H": H}, lambda G, GI, H: {
         "am": np.argmax(G, axis=1), "an": np.argmin(G, axis=1),
         "ad": np.argmax(G.astype(np.float64) * 2, axis=1), "ai": np.argmax(GI, axis=1),
-        "al": np.argmin(GI.astype(np.int64) * -3, axis=1)}),
+        "al": np.argmin(GI.astype(np.int64) * -3, axis=1),
+        "hm": np.argmax(H, axis=1), "hn": np.argmin(H, axis=1)}),
     ("argmax-long-ties", """
 size A = 5, B = 1024, C = 1055, D = 2079
 input Q1[A, B], Q2[A, C], Q3[A, D]

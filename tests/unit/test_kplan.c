@@ -311,22 +311,25 @@ START_TEST(plan_max)
 END_TEST
 
 /* argmax and argmin: 16 lanes from 64 terms on (kplan.c's arg
- * reductions), one scalar loop below, two vectors' worth of lanes from
- * 1024 terms on (kplan_arg_lanes): 32 of f32 and i32, 16 of f64 and i64 */
+ * reductions), one scalar loop below; of a 4-byte type, 32 lanes from
+ * 1024 terms on and 64 from 2048 (kplan_arg_lanes); of an 8-byte type,
+ * 16 however long */
 START_TEST(plan_arg_lanes)
 {
 	KplanProgram kp;
-	UnitRun *u = planned("size I = 5, J = 64, K = 63, L = 1023, M = 1024\n"
-	                     "input X[I, J], Y[I, K], Z[I, L], W[I, M], V[I, M] i32\n"
+	UnitRun *u = planned("size I = 5, J = 64, K = 63, L = 1023, M = 1024, N = 2047, P = 2048\n"
+	                     "input X[I, J], Y[I, K], Z[I, L], W[I, M], V[I, M] i32, U[I, N], T[I, P]\n"
 	                     "a[i] = argmax[j](X[i, j])\nb[i] = argmin[k](Y[i, k])\n"
 	                     "c[i] = argmax[l](Z[i, l])\nd[i] = argmax[m](W[i, m])\n"
 	                     "e[i] = argmin[m](f64(W[i, m]))\nf[i] = argmax[m](V[i, m])\n"
-	                     "h[i] = argmax[m](i64(V[i, m]))\noutput a, b, c, d, e, f, h\n", &kp);
+	                     "h[i] = argmax[m](i64(V[i, m]))\nq[i] = argmax[n](U[i, n])\n"
+	                     "r[i] = argmin[p](T[i, p])\ns[i] = argmax[p](f64(T[i, p]))\n"
+	                     "output a, b, c, d, e, f, h, q, r, s\n", &kp);
 	static const struct {
 		const char *node;
 		int lanes;
-	} want[] = {{"a.r1", KPLAN_ARG_LANES}, {"b.r1", 1}, {"c.r1", KPLAN_ARG_LANES}, {"d.r1", 32},
-	            {"e.r1", 16}, {"f.r1", 32}, {"h.r1", 16}};
+	} want[] = {{"a.r1", KPLAN_ARG_LANES}, {"b.r1", 1}, {"c.r1", KPLAN_ARG_LANES}, {"d.r1", 32}, {"e.r1", 16},
+	            {"f.r1", 32}, {"h.r1", 16}, {"q.r1", 32}, {"r.r1", 64}, {"s.r1", 16}};
 	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
 		const KplanNest *L = &kernel_of(u, &kp, want[i].node)->nest;
 		ck_assert_int_eq(L->reduce, KPLAN_RED_ARG);
