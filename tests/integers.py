@@ -303,6 +303,42 @@ def backends():
     return ["c", "llvm"] if "llvm" in r.stdout.lower() else ["c"]
 
 
+def arg_edges():
+    """argmax and argmin of tie-heavy rows (NaNs in the f32 ones) at every
+    length around the lanes' thresholds and groups (kplan.c,
+    kplan_arg_lanes: 16 lanes from 64 terms, 32 from 1024 and 64 from
+    2048 for 4-byte types, 16 for 8-byte ones), in f32, f64, i32 and i64:
+    one case, an input per length."""
+    lengths = [63, 64, 65, 79, 127, 1023, 1024, 1025, 1055, 1089, 2047, 2048, 2049, 2111, 2175]
+    sizes, decls, stmts, outs, inputs, refs = [], [], [], [], {}, {}
+    for n, c in enumerate(lengths):
+        name = "E%d" % n
+        sizes.append("C%d = %d" % (n, c))
+        decls.append("%s[A, C%d]" % (name, n))
+        inputs[name] = tie_heavy((4, c))
+        ints = "EI%d" % n
+        decls.append("%s[A, C%d] i32" % (ints, n))
+        inputs[ints] = RNG.integers(-2, 3, size=(4, c)).astype(np.int32)
+        for out, agg, expr, ref in [
+                ("m%d" % n, "argmax", "%s[i, j]" % name, lambda d, a=name: np.argmax(d[a], axis=1)),
+                ("n%d" % n, "argmin", "f64(%s[i, j])" % name,
+                 lambda d, a=name: np.argmin(d[a].astype(np.float64), axis=1)),
+                ("k%d" % n, "argmax", "%s[i, j]" % ints, lambda d, a=ints: np.argmax(d[a], axis=1)),
+                ("l%d" % n, "argmin", "i64(%s[i, j])" % ints,
+                 lambda d, a=ints: np.argmin(d[a].astype(np.int64), axis=1))]:
+            stmts.append("%s[i] = %s[j](%s)" % (out, agg, expr))
+            outs.append(out)
+            refs[out] = ref
+    prog = "size A = 4, %s\ninput %s\n%s\noutput %s\n" % (", ".join(sizes), ", ".join(decls),
+                                                           "\n".join(stmts), ", ".join(outs))
+    names = list(inputs)
+    return ("argmax-edges", prog, inputs,
+            lambda *vals: {o: r(dict(zip(names, vals))) for o, r in refs.items()})
+
+
+CASES.append(arg_edges())
+
+
 def main():
     fails = total = 0
     hows = ["interp"]
