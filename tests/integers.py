@@ -31,20 +31,30 @@ S = np.array([[1, 3, 3, 0, 2, -1], [np.nan, 1, np.nan, 5, 0, 2], [-1, -1, -1, -1
 T = np.array([[5, 1, 5, 0, 1, 0], [2, 2, 2, 2, 2, 2], [-3, 7, 7, -3, 0, 1],
               [0, 0, 0, 0, 0, 9], [9, 0, 0, 0, 0, 0]], np.int32)
 
-# long rows for argmax's lanes (kplan.c, arg reductions: 16 lanes below
-# 1024 terms, then the terms left after the last whole group of 16, here
-# 203 = 12 * 16 + 11)
-L = RNG.integers(-20, 20, size=(10, 203)).astype(np.float32)
-L[0, [37, 101, 200]] = 50          # ties in two lanes and the tail: the first
-L[1, [150, 30]] = np.nan           # two NaNs: the first
-L[2, 195] = np.nan                 # a NaN in the tail only
-L[3, :] = 4                        # constant: position 0
-L[4, 199] = 60                     # the best in the tail only
-L[5, :] = -np.inf                  # all -inf: position 0
-L[6, [0, 16, 1]] = 70              # one lane twice, then another: 0
-L[7, [32, 17]] = 80                # lane 0 later than lane 1: 17
-L[8, [40, 33]] = np.nan            # NaNs in two lanes: 33
-L[9, [12, 190]] = -90              # argmin: a lane, then the tail
+
+def planted(cols, lanes):
+    """Ten rows of cols terms for an argmax in lanes (kplan.c, arg
+    reductions: lane l holds positions l, l + lanes, ...; the terms after
+    the last whole group of lanes follow in order), each row with one
+    thing planted, the first position of its best value said beside."""
+    tail = cols - cols % lanes
+    a = RNG.integers(-20, 20, size=(10, cols)).astype(np.float32)
+    a[0, [37, tail - lanes + 9, tail + 2]] = 50    # ties in two lanes and the tail: 37
+    a[1, [tail - 50, 30]] = np.nan                 # two NaNs: 30
+    a[2, tail + 1] = np.nan                        # a NaN in the tail only
+    a[3, :] = 4                                    # constant: position 0
+    a[4, cols - 1] = 60                            # the best in the tail only
+    a[5, :] = -np.inf                              # all -inf: position 0
+    a[6, [0, lanes, 1]] = 70                       # one lane twice, then another: 0
+    a[7, [2 * lanes, lanes + 1]] = 80              # lane 0 later than lane 1: lanes + 1
+    a[8, [2 * lanes + 6, lanes + lanes // 2 + 1]] = np.nan  # NaNs in two lanes: the 2nd
+    a[9, [12, tail + 3]] = -90                     # argmin: a lane, then the tail: 12
+    return a
+
+
+# long rows for argmax's lanes: 16 lanes below 1024 terms, here 203 =
+# 12 * 16 + 11
+L = planted(203, 16)
 LI = RNG.integers(-5, 5, size=(10, 203)).astype(np.int32)
 LI[:, 100] = 9
 LI[:, 150] = 9                     # ties: 100
@@ -54,30 +64,10 @@ LC[[77, 120], 2] = np.nan          # a column's NaNs: 77
 
 # rows of 1024 terms and more run in more lanes (kplan.c,
 # kplan_arg_lanes: 32 for f32 and i32, 16 for f64 and i64), here 1100 =
-# 34 * 32 + 12 terms
-G = RNG.integers(-20, 20, size=(10, 1100)).astype(np.float32)
-G[0, [37, 1001, 1095]] = 50        # ties in two lanes and the tail: the first
-G[1, [950, 30]] = np.nan           # two NaNs: the first
-G[2, 1092] = np.nan                # a NaN in the tail only
-G[3, :] = 4                        # constant: position 0
-G[4, 1099] = 60                    # the best in the tail only
-G[5, :] = -np.inf                  # all -inf: position 0
-G[6, [0, 32, 1]] = 70              # one lane twice, then another: 0
-G[7, [64, 33]] = 80                # lane 0 later than lane 1: 33
-G[8, [70, 49]] = np.nan            # NaNs in both vectors of lanes: 49
-G[9, [12, 1090]] = -90             # argmin: a lane, then the tail
-# 64 lanes from 2048 terms (4-byte types): 2100 = 32 * 64 + 52
-H = RNG.integers(-20, 20, size=(10, 2100)).astype(np.float32)
-H[0, [37, 2001, 2095]] = 50        # ties in two lanes and the tail: the first
-H[1, [1950, 30]] = np.nan          # two NaNs: the first
-H[2, 2092] = np.nan                # a NaN in the tail only
-H[3, :] = 4                        # constant: position 0
-H[4, 2099] = 60                    # the best in the tail only
-H[5, :] = -np.inf                  # all -inf: position 0
-H[6, [0, 64, 1]] = 70              # one lane twice, then another: 0
-H[7, [128, 65]] = 80               # lane 0 later than lane 1: 65
-H[8, [140, 97]] = np.nan           # NaNs in two vectors of lanes: 97
-H[9, [12, 2090]] = -90             # argmin: a lane, then the tail
+# 34 * 32 + 12 terms; 64 lanes from 2048 terms (4-byte types), here 2100
+# = 32 * 64 + 52
+G = planted(1100, 32)
+H = planted(2100, 64)
 GI = RNG.integers(-5, 5, size=(10, 1100)).astype(np.int32)
 GI[:, 500] = 9
 GI[:, 17] = 9                      # ties: 17
