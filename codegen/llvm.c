@@ -972,7 +972,8 @@ CgLlvmValue cg_llvm_vec_lanes(CgLlvm *m, CgLlvmValue v, int from, int n)
 
 CgLlvmValue cg_llvm_vec_extract(CgLlvm *m, CgLlvmValue v, int i)
 {
-	return LLVMBuildExtractElement(m->b, v, LLVMConstInt(LLVMInt32TypeInContext(m->ctx), (unsigned)i, false), "");
+	LLVMValueRef at = LLVMConstInt(LLVMInt32TypeInContext(m->ctx), (unsigned)i, false);
+	return LLVMBuildExtractElement(m->b, v, at, "");
 }
 
 /* Replaces the ordered reduction call (start, v) with halves combined

@@ -49,7 +49,7 @@
  *       * Arg reductions (KPLAN_RED_ARG: argmax, argmin) of at least
  *         KPLAN_ARG_MIN_TERMS terms run in KPLAN_ARG_LANES lanes on CPUs
  *         (KplanNest.arg_lanes): lane l keeps the best value at positions
- *         l, l + 16, ... and where it was first seen, a vector loop over
+ *         l, l + lanes, ... and where it was first seen, a vector loop over
  *         the lanes; the lanes then combine as a tree, half against
  *         half, into the best value at its smallest position (a NaN
  *         first, at its smallest, as NumPy's argmax; the order on (value,
@@ -205,7 +205,7 @@ static void kplan_loop_order(const TraNode *n, KplanNest *nest)
 }
 
 /* The lanes an argmax or argmin over n's one reduced index runs in on
- * CPUs (kplan.c's opening comment, arg reductions): none below
+ * CPUs (the opening comment, arg reductions): none below
  * KPLAN_ARG_MIN_TERMS terms, else KPLAN_ARG_LANES; of a 4-byte type,
  * 32 from KPLAN_ARG_LONG_TERMS and 64 from KPLAN_ARG_WIDE_TERMS. Each
  * vector of lanes is a chain of dependent compares and selects, one
