@@ -652,7 +652,7 @@ cli_padded(size_t bytes)
  * is "madvise", and NumPy asks the same for its arrays from 4 MiB): a
  * stream over it then crosses a page every 2 MiB, not every 4 KiB.
  * W5's one pass over its 400 MB X was faster in 8 of 10 interleaved
- * rounds (medians of 41 runs, 2 threads: 8.12-9.16 ms against
+ * rounds (medians of 41 runs, 2 threads: 7.54-9.16 ms against
  * 8.19-9.19), and a plain two-thread sum over the same 400 MB took
  * 7.35-7.80 ms against 7.48-8.14. */
 static void *
