@@ -92,7 +92,6 @@
  * calls exit, frees everything it allocated on every path, and calls
  * trart_shutdown to stop the worker threads before it returns.
  */
-#define _DEFAULT_SOURCE /* madvise */
 #define _POSIX_C_SOURCE 200809L
 
 #include "trart.h"
@@ -108,7 +107,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #ifdef __GNUC__
@@ -126,8 +124,7 @@ enum {
 };
 
 #define CLI_ALIGN 64                 /* buffer alignment and padding */
-#define CLI_HUGE ((size_t)2 << 20)   /* a huge page: a large buffer's alignment */
-#define CLI_HUGE_MIN ((size_t)4 << 20) /* the size from which a buffer asks for them */
+#define CLI_HUGE_MIN ((size_t)4 << 20) /* the size from which a buffer asks for huge pages */
 #define CLI_MAX_REPEAT 1000000000L   /* --repeat's bound, and --steps's, --log-every's */
 #define CLI_SAMPLES 1024             /* run times --time keeps for its median */
 
@@ -659,15 +656,11 @@ static void *
 cli_buffer(size_t bytes)
 {
 	size_t size = cli_padded(bytes);
-	size_t align = size >= CLI_HUGE_MIN ? CLI_HUGE : CLI_ALIGN;
+	size_t align = size >= CLI_HUGE_MIN ? TRART_HUGE_PAGE : CLI_ALIGN;
 	void *buf;
 
-	if (size == 0 || posix_memalign(&buf, align, size) != 0)
+	if (size == 0 || !(buf = trart_memalign(align, size)))
 		return NULL;
-#ifdef MADV_HUGEPAGE
-	if (align == CLI_HUGE)
-		(void)madvise(buf, size, MADV_HUGEPAGE); /* advice: may be refused */
-#endif
 	memset(buf, 0, size);
 	trart_mem_account((double)size);
 	return buf;

@@ -233,6 +233,14 @@ TRART_INTERNAL _Noreturn void trart_fatal(const char *fmt, ...);
 /* trart_pool_alloc, but NULL when out of memory. */
 TRART_INTERNAL void *trart_pool_try(size_t bytes);
 
+#define TRART_HUGE_PAGE ((size_t)2 << 20) /* a transparent huge page */
+
+/* size bytes aligned to align (a power of two, at least a pointer's
+ * size); aligned to TRART_HUGE_PAGE, they ask for transparent huge pages
+ * before their first touch (madvise: this kernel's default). NULL when
+ * out of memory; free() frees them. Not counted (trart_mem_account). */
+TRART_INTERNAL void *trart_memalign(size_t align, size_t size);
+
 /* Counts bytes (negative: freed) as allocated by the runtime, for the
  * peak --stats prints; trart_pool_alloc counts its buffers itself. */
 TRART_INTERNAL void trart_mem_account(double bytes);

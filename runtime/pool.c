@@ -37,6 +37,7 @@
  * staging sets (trart_set_fatal_hook) removes them before the exit.
  * Sizes in messages are in powers of 1000 (trart_size_text).
  */
+#define _DEFAULT_SOURCE /* madvise */
 #define _POSIX_C_SOURCE 200809L
 
 #include "exec.h"
@@ -46,6 +47,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define POOL_ALIGN 64      /* a cache line, what AVX-512 loads like */
@@ -102,6 +104,20 @@ pool_class_size(int cls)
 		return POOL_MIN;
 	e = (cls - 1) / 4 + 6;
 	return ((size_t)(cls - 1) % 4 + 5) << (e - 2);
+}
+
+void *
+trart_memalign(size_t align, size_t size)
+{
+	void *p;
+
+	if (posix_memalign(&p, align, size) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (align == TRART_HUGE_PAGE)
+		(void)madvise(p, size, MADV_HUGEPAGE); /* advice: may be refused */
+#endif
+	return p;
 }
 
 /* ---- accounting ---- */

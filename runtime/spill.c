@@ -21,7 +21,7 @@
  * larger graph replaces it with a larger one. It is counted in the
  * runtime's memory (the peak --stats prints) and freed by
  * trart_shutdown. Where no block moves (spill_moves), the arena is
- * aligned to SPILL_HUGE and asks for transparent huge pages
+ * aligned to TRART_HUGE_PAGE and asks for transparent huge pages
  * (MADV_HUGEPAGE: this kernel's default is "madvise"), so the first run
  * faults its intermediates in 2 MiB at a time, not 4 KiB: W3's first run
  * (1 GB of scores and exponentials) took 2.35 and 2.21 s with small
@@ -102,8 +102,6 @@
 
 #define SPILL_ALIGN 64          /* the arena's alignment and padding, as
                                    the pool's buffers have */
-#define SPILL_HUGE ((size_t)2 << 20) /* a huge page: the arena's alignment
-                                   where it asks for them */
 #define SPILL_CHUNK (1L << 30)  /* the most one pread or pwrite moves */
 #define SPILL_NAME "/trac-spill-XXXXXX" /* the file, in its directory */
 
@@ -196,15 +194,11 @@ spill_get_arena(const TrartTaskGraph *g)
 	if (spill.base && spill.size >= size)
 		return;
 	spill_free_arena();
-	align = size >= (int64_t)SPILL_HUGE && !spill_moves(g) ? SPILL_HUGE : SPILL_ALIGN;
+	align = size >= (int64_t)TRART_HUGE_PAGE && !spill_moves(g) ? TRART_HUGE_PAGE : SPILL_ALIGN;
 	if (size < bytes || (uint64_t)size > SIZE_MAX ||
-	    posix_memalign(&p, align, (size_t)size) != 0)
+	    !(p = trart_memalign(align, (size_t)size)))
 		trart_out_of_memory((double)bytes, "the arena of the "
 		                    "intermediate tensors");
-#ifdef MADV_HUGEPAGE
-	if (align == SPILL_HUGE)
-		(void)madvise(p, (size_t)size, MADV_HUGEPAGE); /* advice: may be refused */
-#endif
 	spill.base = p;
 	spill.size = size;
 	trart_mem_account((double)size);
