@@ -556,3 +556,13 @@ int gemm_runs_cut(const GemmPlan *p, const int *part)
 			cut += part[gs[i]->x[j]] > 1;
 	return cut;
 }
+
+int gemm_dims_cut(const GemmPlan *p, const int *part)
+{
+	const GemmGroup *gs[3] = {&p->m, &p->nn, &p->k};
+	int cut = 0;
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < gs[i]->n; j++)
+			cut += part[gs[i]->x[j]] > 1;
+	return cut;
+}

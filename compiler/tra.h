@@ -643,6 +643,10 @@ double gemm_group_extent(const TraNode *n, GemmMode mode, const GemmGroup *g);
  * outer index) partition part cuts: each breaks the run in a block, so
  * that block tasks loop around smaller calls. */
 int gemm_runs_cut(const GemmPlan *p, const int *part);
+/* How many indices of the plan's M, N and K groups partition part cuts:
+ * each makes every call of a block smaller, where a cut batch index
+ * leaves the calls whole and makes fewer of them. */
+int gemm_dims_cut(const GemmPlan *p, const int *part);
 
 /* ---- ia.c ---------------------------------------------------------------- */
 

@@ -361,6 +361,34 @@ START_TEST(short_runs)
 }
 END_TEST
 
+/* The partition of node s on 2 devices, as counts per join index. */
+static void assert_two_device_part(const char *src, const int *want)
+{
+	UnitRun *u = unit_compile_ok(src);
+	DecompOptions o = {.devices = 2};
+	decomp_run(&u->g, &o);
+	const TraNode *n = &u->g.nodes[unit_node_id(&u->g, "s")];
+	for (int d = 0; d < n->nidx; d++)
+		ck_assert_msg(n->part[d] == want[d], "index %s: %d blocks, want %d", n->idx[d].name, n->part[d],
+		              want[d]);
+	unit_free(u);
+}
+
+/* A product whose batch index is cut costs what a cut of its calls' N
+ * dimension costs (the shared operand read once a block either way);
+ * the tie goes to the batch, which leaves every GEMM call whole: the
+ * shared-weight product (2 threads) took 17.0 ms cut along n, 17.8 along
+ * p; the middle-axis one 14.0 ms along i, 16.8 along r. */
+START_TEST(batch_cuts)
+{
+	static const int shared[] = {2, 1, 1, 1}, middle[] = {2, 1, 1, 1};
+	assert_two_device_part("size N = 8, O = 256, K = 256, P = 3136\ninput W[O, K], X[N, K, P]\n"
+	                       "s[n, o, p] = sum[k](W[o, k] * X[n, k, p])\noutput s\n", shared);
+	assert_two_device_part("size N = 64, R = 4096\ninput C[N, N], T1[N, N, R]\n"
+	                       "s[i, j, r] = sum[q](C[q, j] * T1[i, q, r])\noutput s\n", middle);
+}
+END_TEST
+
 static Suite *decomp_suite(void)
 {
 	Suite *s = suite_create("decomp");
@@ -380,6 +408,7 @@ static Suite *decomp_suite(void)
 	tcase_add_test(tc, candidates_in_stretches);
 	tcase_add_test(tc, manual);
 	tcase_add_test(tc, short_runs);
+	tcase_add_test(tc, batch_cuts);
 	suite_add_tcase(s, tc);
 	return s;
 }
