@@ -547,22 +547,24 @@ bool gemm_plan(const TraGraph *g, const TraNode *n, GemmMode mode, GemmPlan *p)
 	return true;
 }
 
-int gemm_runs_cut(const GemmPlan *p, const int *part)
+/* The indices of the M, N and K groups from the first-th of each on
+ * that partition part cuts. */
+static int gemm_groups_cut(const GemmPlan *p, const int *part, int first)
 {
 	const GemmGroup *gs[3] = {&p->m, &p->nn, &p->k};
 	int cut = 0;
 	for (int i = 0; i < 3; i++)
-		for (int j = 1; j < gs[i]->n; j++)
+		for (int j = first; j < gs[i]->n; j++)
 			cut += part[gs[i]->x[j]] > 1;
 	return cut;
 }
 
+int gemm_runs_cut(const GemmPlan *p, const int *part)
+{
+	return gemm_groups_cut(p, part, 1);
+}
+
 int gemm_dims_cut(const GemmPlan *p, const int *part)
 {
-	const GemmGroup *gs[3] = {&p->m, &p->nn, &p->k};
-	int cut = 0;
-	for (int i = 0; i < 3; i++)
-		for (int j = 0; j < gs[i]->n; j++)
-			cut += part[gs[i]->x[j]] > 1;
-	return cut;
+	return gemm_groups_cut(p, part, 0);
 }
