@@ -333,17 +333,24 @@ START_TEST(manual)
 }
 END_TEST
 
-/* Node s of src, decomposed for 2 devices, is cut i0 ways along its
- * first index and i1 along its second. */
-static void assert_two_device_cut(const char *src, int i0, int i1)
+/* The partition of node s on 2 devices, as counts per join index. */
+static void assert_two_device_part(const char *src, const int *want)
 {
 	UnitRun *u = unit_compile_ok(src);
 	DecompOptions o = {.devices = 2};
 	decomp_run(&u->g, &o);
-	const int *p = u->g.nodes[unit_node_id(&u->g, "s")].part;
-	ck_assert_int_eq(p[0], i0);
-	ck_assert_int_eq(p[1], i1);
+	const TraNode *n = &u->g.nodes[unit_node_id(&u->g, "s")];
+	for (int d = 0; d < n->nidx; d++)
+		ck_assert_msg(n->part[d] == want[d], "index %s: %d blocks, want %d", n->idx[d].name, n->part[d],
+		              want[d]);
 	unit_free(u);
+}
+
+/* Node s of src (two indices), decomposed for 2 devices, is cut i0 ways
+ * along its first index and i1 along its second. */
+static void assert_two_device_cut(const char *src, int i0, int i1)
+{
+	assert_two_device_part(src, (const int[]){i0, i1});
 }
 
 /* Loop kernels are not cut into contiguous runs shorter than 8 KiB when
@@ -361,19 +368,6 @@ START_TEST(short_runs)
 }
 END_TEST
 
-/* The partition of node s on 2 devices, as counts per join index. */
-static void assert_two_device_part(const char *src, const int *want)
-{
-	UnitRun *u = unit_compile_ok(src);
-	DecompOptions o = {.devices = 2};
-	decomp_run(&u->g, &o);
-	const TraNode *n = &u->g.nodes[unit_node_id(&u->g, "s")];
-	for (int d = 0; d < n->nidx; d++)
-		ck_assert_msg(n->part[d] == want[d], "index %s: %d blocks, want %d", n->idx[d].name, n->part[d],
-		              want[d]);
-	unit_free(u);
-}
-
 /* A product whose batch index is cut costs what a cut of its calls' N
  * dimension costs (the shared operand read once a block either way);
  * the tie goes to the batch, which leaves every GEMM call whole: the
@@ -381,11 +375,11 @@ static void assert_two_device_part(const char *src, const int *want)
  * p; the middle-axis one 14.0 ms along i, 16.8 along r. */
 START_TEST(batch_cuts)
 {
-	static const int shared[] = {2, 1, 1, 1}, middle[] = {2, 1, 1, 1};
+	static const int batch_cut[] = {2, 1, 1, 1};
 	assert_two_device_part("size N = 8, O = 256, K = 256, P = 3136\ninput W[O, K], X[N, K, P]\n"
-	                       "s[n, o, p] = sum[k](W[o, k] * X[n, k, p])\noutput s\n", shared);
+	                       "s[n, o, p] = sum[k](W[o, k] * X[n, k, p])\noutput s\n", batch_cut);
 	assert_two_device_part("size N = 64, R = 4096\ninput C[N, N], T1[N, N, R]\n"
-	                       "s[i, j, r] = sum[q](C[q, j] * T1[i, q, r])\noutput s\n", middle);
+	                       "s[i, j, r] = sum[q](C[q, j] * T1[i, q, r])\noutput s\n", batch_cut);
 }
 END_TEST
 
